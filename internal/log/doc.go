@@ -1,0 +1,20 @@
+// Package log is eventlog's storage-independent core: streams, events,
+// versions, snapshots, the Store interface every backend implements, and
+// the errors those backends return.
+//
+// Invariants every Store must keep, for every stream, whatever the
+// concurrency, retries or crashes:
+//
+//   - No lost acknowledgements: an event Append returned is readable, exactly
+//     once, at the version it was returned with.
+//   - No duplicates: an event id appears at most once in a stream.
+//   - Gapless: versions run 1..head and nothing above the head is visible.
+//   - Atomic appends: all events of one Append are present and contiguous, or
+//     none are.
+//   - Honest conflicts: *WrongExpectedVersionError only when the expected
+//     version did not match; an outcome the store could not determine is
+//     ErrOutcomeUnknown, never a success or a conflict.
+//
+// The package imports no driver and no HTTP code; internal/cassandra
+// implements Store and internal/httpapi serves it.
+package log

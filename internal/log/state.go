@@ -1,0 +1,45 @@
+package log
+
+import (
+	"context"
+	"errors"
+)
+
+// State is an aggregate load: the latest snapshot at or below Version and
+// the range of events after it up to Version (Tail), which the caller reads
+// with ReadStream so the events stream rather than pile up in memory.
+type State struct {
+	Stream   StreamID
+	Version  int64
+	Snapshot *Snapshot // nil when there is none
+	Tail     ReadRange // empty (From > To) when the snapshot is at Version
+}
+
+// TailEmpty reports whether no events follow the snapshot.
+func (s *State) TailEmpty() bool { return s.Tail.From > s.Tail.To }
+
+// LoadState prepares the load of stream as of version at (0: the head).
+// It returns ErrStreamNotFound for a stream without events and
+// *ValidationError when at is negative or above the head.
+func LoadState(ctx context.Context, s Store, stream StreamID, at int64) (State, error) {
+	info, err := s.Info(ctx, stream)
+	if err != nil {
+		return State{}, err
+	}
+	if at < 0 || at > info.Version {
+		return State{}, invalid(CodeInvalidVersion, "at=%d is outside 1..%d", at, info.Version)
+	}
+	if at == 0 {
+		at = info.Version
+	}
+	st := State{Stream: stream, Version: at, Tail: ReadRange{Stream: stream, From: 1, To: at}}
+	snap, err := s.LatestSnapshot(ctx, stream, at)
+	switch {
+	case err == nil:
+		st.Snapshot = &snap
+		st.Tail.From = snap.Version + 1
+	case !errors.Is(err, ErrSnapshotNotFound):
+		return State{}, err
+	}
+	return st, nil
+}
