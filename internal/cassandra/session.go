@@ -1,0 +1,58 @@
+package cassandra
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	gocql "github.com/apache/cassandra-gocql-driver/v2"
+)
+
+func parseConsistency(s string) (gocql.Consistency, error) {
+	c, err := gocql.ParseConsistencyWrapper(strings.ToUpper(s))
+	if err != nil {
+		return 0, fmt.Errorf("consistency %q: %w", s, err)
+	}
+	if c == gocql.Serial || c == gocql.LocalSerial {
+		return 0, fmt.Errorf("consistency %q: a serial level is not a read/write consistency", s)
+	}
+	return c, nil
+}
+
+func parseSerial(s string) (gocql.Consistency, error) {
+	switch strings.ToUpper(s) {
+	case "SERIAL":
+		return gocql.Serial, nil
+	case "LOCAL_SERIAL":
+		return gocql.LocalSerial, nil
+	}
+	return 0, fmt.Errorf("serial consistency %q: want SERIAL or LOCAL_SERIAL", s)
+}
+
+// newCluster is the one place sessions are configured: token-aware routing
+// over round robin, explicit timeouts, and a retry policy that gocql applies
+// only to statements marked idempotent, so conditional writes are never
+// retried blindly.
+func newCluster(o *Options, keyspace string) (*gocql.ClusterConfig, error) {
+	cons, err := parseConsistency(o.Consistency)
+	if err != nil {
+		return nil, err
+	}
+	serial, err := parseSerial(o.SerialConsistency)
+	if err != nil {
+		return nil, err
+	}
+	c := gocql.NewCluster(o.Hosts...)
+	c.Keyspace = keyspace
+	c.Consistency = cons
+	c.SerialConsistency = serial
+	c.Timeout = o.Timeout
+	c.ConnectTimeout = o.ConnectTimeout
+	c.WriteTimeout = o.Timeout
+	c.PoolConfig.HostSelectionPolicy = gocql.TokenAwareHostPolicy(gocql.RoundRobinHostPolicy())
+	c.RetryPolicy = &gocql.ExponentialBackoffRetryPolicy{NumRetries: 3, Min: 50 * time.Millisecond, Max: time.Second}
+	c.DefaultIdempotence = false
+	c.MaxPreparedStmts = 1000
+	c.ReconnectInterval = time.Second
+	return c, nil
+}
