@@ -1,0 +1,178 @@
+package httpapi
+
+import (
+	"bufio"
+	"context"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"time"
+
+	"github.com/eventlog/eventlog/internal/log"
+	"github.com/labstack/echo/v5"
+)
+
+// errLineTooLong: a bulk line exceeds MaxBulkLineBytes (the line is
+// skipped, later lines are still processed).
+var errLineTooLong = errors.New("line too long")
+
+// lineReader reads NDJSON lines of at most max bytes, holding no more than
+// one line (plus a 64 KiB read buffer) in memory.
+type lineReader struct {
+	br   *bufio.Reader
+	max  int
+	line []byte
+}
+
+func newLineReader(r io.Reader, max int) *lineReader {
+	return &lineReader{br: bufio.NewReaderSize(r, 64<<10), max: max}
+}
+
+// next returns the next line without its line ending. A line longer than
+// max is consumed and reported as errLineTooLong. At the end of the input
+// it returns io.EOF (after the last line, which may lack a newline).
+func (l *lineReader) next() ([]byte, error) {
+	l.line = l.line[:0]
+	tooLong := false
+	for {
+		chunk, err := l.br.ReadSlice('\n')
+		if !tooLong {
+			if len(l.line)+len(chunk) > l.max+2 { // +2: room for "\r\n"
+				tooLong = true
+				l.line = l.line[:0]
+			} else {
+				l.line = append(l.line, chunk...)
+			}
+		}
+		switch {
+		case errors.Is(err, bufio.ErrBufferFull):
+			continue
+		case err == io.EOF && (len(l.line) > 0 || tooLong):
+			err = nil // the last line, unterminated
+		case err != nil:
+			return nil, err
+		}
+		if tooLong {
+			return nil, errLineTooLong
+		}
+		line := bytes.TrimRight(l.line, "\r\n")
+		if len(line) > l.max {
+			return nil, errLineTooLong
+		}
+		return line, nil
+	}
+}
+
+// bulkResult is one output line of a bulk append that succeeded.
+type bulkResult struct {
+	Line   int `json:"line"`
+	Status int `json:"status"`
+	appendResult
+}
+
+// bulkAppend serves POST /v1/events: an NDJSON body, one append per line,
+// each {"stream", "expected_version", "events"}. The response (200,
+// NDJSON) has one line per non-blank input line, in order: the append's
+// result with "status" 201 or 200, or a problem object, each with the
+// 1-based input "line" number. Every line is its own atomic append; a bad
+// line does not stop the lines after it. Blank lines are skipped. A line
+// over MaxBulkLineBytes gets a payload_too_large problem; the line past
+// MaxBulkLines gets one and ends the request, as does an unreadable body.
+//
+// Request and response are full duplex: each result is flushed after its
+// line is processed, and each line extends the read and write deadlines.
+func (s *Server) bulkAppend(c *echo.Context) error {
+	if err := requireMediaType(c.Request(), MediaTypeNDJSON); err != nil {
+		return err
+	}
+	ctx := c.Request().Context()
+	rc := http.NewResponseController(c.Response())
+	if err := rc.EnableFullDuplex(); err != nil && !errors.Is(err, http.ErrNotSupported) {
+		return err
+	}
+	sw := newStreamWriter(c.Response(), http.StatusOK, MediaTypeNDJSON, s.cfg.WriteTimeout)
+	lr := newLineReader(c.Request().Body, s.cfg.MaxBulkLineBytes)
+	var out []byte
+	for lineNo, count := 1, 0; ; lineNo++ {
+		if s.cfg.ReadTimeout > 0 {
+			_ = rc.SetReadDeadline(time.Now().Add(s.cfg.ReadTimeout)) // best effort
+		}
+		line, err := lr.next()
+		if err == io.EOF {
+			break
+		}
+		if err == nil && len(bytes.TrimSpace(line)) == 0 {
+			continue
+		}
+		if count++; count > s.cfg.MaxBulkLines {
+			err = newProblem(http.StatusRequestEntityTooLarge, CodePayloadTooLarge,
+				fmt.Sprintf("a bulk request may hold at most %d lines; this line and any after it were not processed", s.cfg.MaxBulkLines))
+		}
+		fatal := err != nil && !errors.Is(err, errLineTooLong)
+		switch {
+		case errors.Is(err, errLineTooLong):
+			err = newProblem(http.StatusRequestEntityTooLarge, CodePayloadTooLarge,
+				fmt.Sprintf("the line exceeds %d bytes", s.cfg.MaxBulkLineBytes))
+		case err == nil:
+			if ctx.Err() != nil { // the client is gone: write nothing more
+				return nil
+			}
+			out, err = s.bulkLine(ctx, lineNo, line, out[:0])
+		}
+		if err != nil {
+			out = appendProblemLine(out[:0], lineNo, err)
+		}
+		if err := sw.append(out); err != nil {
+			return s.failStream(c, sw, err)
+		}
+		if err := sw.flush(); err != nil {
+			return s.failStream(c, sw, err)
+		}
+		if fatal {
+			break
+		}
+	}
+	if err := sw.flush(); err != nil {
+		return s.failStream(c, sw, err)
+	}
+	return nil
+}
+
+// bulkLine appends one line's request and appends its result to out.
+func (s *Server) bulkLine(ctx context.Context, lineNo int, line []byte, out []byte) ([]byte, error) {
+	body, err := decodeAppend(bytes.NewReader(line), decodeOptions{WithStream: true, MaxEvents: s.cfg.Limits.MaxEventsPerAppend})
+	if err != nil {
+		return out, err
+	}
+	stream, err := log.ParseStreamID(body.Stream)
+	if err != nil {
+		return out, err
+	}
+	res, err := s.append(ctx, log.AppendRequest{Stream: stream, Expected: body.Expected, Events: body.Events})
+	if err != nil {
+		return out, err
+	}
+	r := bulkResult{Line: lineNo, Status: http.StatusCreated, appendResult: newAppendResult(res)}
+	if res.Duplicate {
+		r.Status = http.StatusOK
+	}
+	b, err := json.Marshal(r)
+	if err != nil {
+		return out, err
+	}
+	return append(append(out, b...), '\n'), nil
+}
+
+// appendProblemLine appends the problem for err, tagged with its line.
+func appendProblemLine(out []byte, lineNo int, err error) []byte {
+	p := *ProblemFor(err)
+	p.Line = lineNo
+	b, mErr := json.Marshal(&p)
+	if mErr != nil {
+		b = []byte(`{"type":"urn:eventlog:problem:internal","title":"Internal Server Error","status":500,"code":"internal"}`)
+	}
+	return append(append(out, b...), '\n')
+}

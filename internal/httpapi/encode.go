@@ -1,0 +1,108 @@
+package httpapi
+
+import (
+	"bytes"
+	"encoding/json"
+	"strconv"
+	"time"
+	"unicode/utf8"
+
+	"github.com/eventlog/eventlog/internal/log"
+)
+
+// timeLayout is RFC 3339 in UTC with a fixed six-digit (microsecond)
+// fraction, e.g. 2026-11-01T12:00:00.123000Z. Cassandra keeps milliseconds,
+// so the last three digits are zero today.
+const timeLayout = "2006-01-02T15:04:05.000000Z07:00"
+
+func formatTime(t time.Time) string { return t.UTC().Format(timeLayout) }
+
+func appendTime(b []byte, t time.Time) []byte {
+	b = append(b, '"')
+	b = t.UTC().AppendFormat(b, timeLayout)
+	return append(b, '"')
+}
+
+// appendEvent appends the JSON of one recorded event:
+//
+//	{"id","type","version","time","data","metadata"}
+//
+// data and metadata are the stored JSON bytes, written as they are (they
+// were validated and compacted on append). metadata is omitted when the
+// event has none. The output never contains a newline, so it is one NDJSON
+// line.
+func appendEvent(b []byte, e *log.RecordedEvent) []byte {
+	b = append(b, `{"id":"`...)
+	b = append(b, e.ID.String()...)
+	b = append(b, `","type":`...)
+	b = appendString(b, e.Type)
+	b = append(b, `,"version":`...)
+	b = strconv.AppendInt(b, e.Version, 10)
+	b = append(b, `,"time":`...)
+	b = appendTime(b, e.Time)
+	b = append(b, `,"data":`...)
+	b = appendRaw(b, e.Data)
+	if len(e.Metadata) > 0 {
+		b = append(b, `,"metadata":`...)
+		b = appendRaw(b, e.Metadata)
+	}
+	return append(b, '}')
+}
+
+// appendRaw appends stored JSON, compacting it if it holds line breaks
+// (which an NDJSON line cannot) and writing null if it is empty.
+func appendRaw(b []byte, raw json.RawMessage) []byte {
+	if len(raw) == 0 {
+		return append(b, "null"...)
+	}
+	if bytes.ContainsAny(raw, "\r\n") {
+		var buf bytes.Buffer
+		if json.Compact(&buf, raw) == nil {
+			return append(b, buf.Bytes()...)
+		}
+	}
+	return append(b, raw...)
+}
+
+// appendString appends s as a JSON string. Stream ids and event types are
+// plain ASCII by construction, but the encoder does not rely on it.
+func appendString(b []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	b = append(b, '"')
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			switch {
+			case c == '"' || c == '\\':
+				b = append(b, '\\', c)
+			case c < 0x20:
+				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+			default:
+				b = append(b, c)
+			}
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			b = append(b, `\ufffd`...)
+		} else {
+			b = append(b, s[i:i+size]...)
+		}
+		i += size
+	}
+	return append(b, '"')
+}
+
+// appendResult is the JSON of an append's outcome.
+type appendResult struct {
+	Stream       log.StreamID        `json:"stream"`
+	FirstVersion int64               `json:"first_version"`
+	LastVersion  int64               `json:"last_version"`
+	Events       []log.AppendedEvent `json:"events"`
+	Duplicate    bool                `json:"duplicate"`
+}
+
+func newAppendResult(r log.AppendResult) appendResult {
+	return appendResult{Stream: r.Stream, FirstVersion: r.FirstVersion, LastVersion: r.LastVersion, Events: r.Events, Duplicate: r.Duplicate}
+}

@@ -1,0 +1,178 @@
+package httpapi
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+
+	"github.com/eventlog/eventlog/internal/log"
+	"github.com/labstack/echo/v5"
+)
+
+// appendEvents serves POST /v1/streams/{stream}/events: 201 with the
+// versions of the new events, or 200 with the original versions when the
+// append is a retry of a stored one.
+func (s *Server) appendEvents(c *echo.Context) error {
+	stream, err := streamParam(c.Param("stream"))
+	if err != nil {
+		return err
+	}
+	if err := requireMediaType(c.Request(), echo.MIMEApplicationJSON); err != nil {
+		return err
+	}
+	body, err := decodeAppend(c.Request().Body, decodeOptions{MaxEvents: s.cfg.Limits.MaxEventsPerAppend})
+	if err != nil {
+		return err
+	}
+	res, err := s.append(c.Request().Context(), log.AppendRequest{Stream: stream, Expected: body.Expected, Events: body.Events})
+	if err != nil {
+		return err
+	}
+	status := http.StatusCreated
+	if res.Duplicate {
+		status = http.StatusOK
+	}
+	c.Response().Header().Set(echo.HeaderLocation,
+		fmt.Sprintf("/v1/streams/%s/events?from=%d", stream, res.FirstVersion))
+	return c.JSON(status, newAppendResult(res))
+}
+
+// append validates req and appends it, counting the outcome. The write is
+// detached from the client's cancellation and bounded by AppendTimeout; an
+// interrupted write is reported as an unknown outcome, never as "not
+// applied".
+func (s *Server) append(ctx context.Context, req log.AppendRequest) (log.AppendResult, error) {
+	if err := req.Validate(s.cfg.Limits); err != nil {
+		return log.AppendResult{}, err
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.AppendTimeout)
+	defer cancel()
+	res, err := s.store.Append(ctx, req)
+	if err != nil && !errors.Is(err, log.ErrUnavailable) && !errors.Is(err, log.ErrOutcomeUnknown) &&
+		(errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled)) {
+		err = fmt.Errorf("%w: %w", log.ErrOutcomeUnknown, err)
+	}
+	s.metrics.countAppend(len(req.Events), res.Duplicate, err)
+	return res, err
+}
+
+// readEvents serves GET /v1/streams/{stream}/events: a JSON page, or with
+// Accept: application/x-ndjson the whole range as a stream.
+func (s *Server) readEvents(c *echo.Context) error {
+	stream, err := streamParam(c.Param("stream"))
+	if err != nil {
+		return err
+	}
+	q, err := parseReadQuery(c.QueryParams(), s.cfg.DefaultPageSize, s.cfg.MaxPageSize)
+	if err != nil {
+		return err
+	}
+	rr := log.ReadRange{Stream: stream, From: q.From, To: q.To, Backward: q.Backward}
+	if wantsNDJSON(c.Request()) {
+		return s.replay(c, rr)
+	}
+	return s.page(c, rr, q.Limit)
+}
+
+// replay streams every event of rr as NDJSON, one event per line, in
+// order, flushing in small batches; the page limit does not apply.
+func (s *Server) replay(c *echo.Context, rr log.ReadRange) error {
+	ctx := c.Request().Context()
+	sw := newStreamWriter(c.Response(), http.StatusOK, MediaTypeNDJSON, s.cfg.WriteTimeout)
+	var line []byte
+	n := 0
+	err := s.store.ReadStream(ctx, rr, func(e *log.RecordedEvent) error {
+		if s.draining.Load() {
+			return errDraining
+		}
+		n++
+		line = appendEvent(line[:0], e)
+		line = append(line, '\n')
+		return sw.append(line)
+	})
+	if err == nil && n == 0 {
+		err = s.exists(ctx, rr.Stream)
+	}
+	if err != nil {
+		return s.failStream(c, sw, err)
+	}
+	if err := sw.flush(); err != nil {
+		return s.failStream(c, sw, err)
+	}
+	return nil
+}
+
+// page writes {"stream","events":[...],"next"} without holding the page:
+// events are encoded as they arrive. One event past the limit is read to
+// learn whether another page follows; "next" is its version: the next
+// page's from (forward) or to (backward), or null at the end.
+func (s *Server) page(c *echo.Context, rr log.ReadRange, limit int) error {
+	ctx := c.Request().Context()
+	sw := newStreamWriter(c.Response(), http.StatusOK, echo.MIMEApplicationJSON, s.cfg.WriteTimeout)
+	rr.Limit = limit + 1
+	var (
+		b    = appendString([]byte(`{"stream":`), string(rr.Stream))
+		n    int
+		next int64
+	)
+	b = append(b, `,"events":[`...)
+	err := s.store.ReadStream(ctx, rr, func(e *log.RecordedEvent) error {
+		if n == limit {
+			next = e.Version
+			return log.ErrStop
+		}
+		if n > 0 {
+			b = append(b, ',')
+		}
+		n++
+		b = appendEvent(b, e)
+		err := sw.append(b)
+		b = b[:0]
+		return err
+	})
+	if errors.Is(err, log.ErrStop) {
+		err = nil
+	}
+	if err == nil && n == 0 {
+		err = s.exists(ctx, rr.Stream)
+	}
+	if err != nil {
+		return s.failStream(c, sw, err)
+	}
+	b = append(b, `],"next":`...)
+	if next > 0 {
+		b = strconv.AppendInt(b, next, 10)
+	} else {
+		b = append(b, "null"...)
+	}
+	b = append(b, "}\n"...)
+	if err := sw.append(b); err != nil {
+		return s.failStream(c, sw, err)
+	}
+	if err := sw.flush(); err != nil {
+		return s.failStream(c, sw, err)
+	}
+	return nil
+}
+
+// exists returns ErrStreamNotFound for a stream without events; it tells
+// an empty read of a missing stream (404) from an empty range (200).
+func (s *Server) exists(ctx context.Context, stream log.StreamID) error {
+	_, err := s.store.Info(ctx, stream)
+	return err
+}
+
+// failStream ends a streamed response after err (see streamWriter.fail),
+// logging the cause when the stream had to be cut.
+func (s *Server) failStream(c *echo.Context, sw *streamWriter, err error) error {
+	if sw.started {
+		level := s.log.Warn
+		if errors.Is(err, errDraining) || errors.Is(err, context.Canceled) {
+			level = s.log.Info
+		}
+		level("stream cut", "method", c.Request().Method, "route", routeLabel(c), "error", err)
+	}
+	return sw.fail(err)
+}

@@ -1,0 +1,129 @@
+package httpapi
+
+import (
+	"fmt"
+	"net/http"
+	"runtime/debug"
+	"strconv"
+	"time"
+
+	"github.com/labstack/echo/v5"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// metrics are the HTTP layer's Prometheus metrics. Cassandra errors and
+// latencies are counted by the store on the same registry.
+type metrics struct {
+	requests   *prometheus.CounterVec   // route, method, status
+	duration   *prometheus.HistogramVec // route, method
+	inFlight   prometheus.Gauge
+	appended   prometheus.Counter
+	duplicates prometheus.Counter
+	conflicts  *prometheus.CounterVec // code
+}
+
+func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+	m := &metrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "eventlog_http_requests_total",
+			Help: "HTTP requests by route pattern, method and status.",
+		}, []string{"route", "method", "status"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "eventlog_http_request_duration_seconds",
+			Help:    "HTTP request latency by route pattern and method (streams: until the last byte).",
+			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60},
+		}, []string{"route", "method"}),
+		inFlight: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "eventlog_http_requests_in_flight",
+			Help: "HTTP requests being served.",
+		}),
+		appended: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "eventlog_appended_events_total",
+			Help: "Events written by appends (not counting idempotent duplicates).",
+		}),
+		duplicates: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "eventlog_append_duplicates_total",
+			Help: "Appends recognised as retries of stored appends (nothing written).",
+		}),
+		conflicts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "eventlog_append_conflicts_total",
+			Help: "Appends rejected by a conflict, by problem code (wrong_expected_version, idempotency_conflict).",
+		}, []string{"code"}),
+	}
+	for _, c := range []prometheus.Collector{m.requests, m.duration, m.inFlight, m.appended, m.duplicates, m.conflicts} {
+		if err := reg.Register(c); err != nil {
+			return nil, fmt.Errorf("register http metrics: %w", err)
+		}
+	}
+	for _, code := range []string{CodeWrongExpectedVersion, CodeIdempotencyConflict} {
+		m.conflicts.WithLabelValues(code)
+	}
+	return m, nil
+}
+
+// countAppend records the outcome of one append.
+func (m *metrics) countAppend(events int, duplicate bool, err error) {
+	switch {
+	case err == nil && duplicate:
+		m.duplicates.Inc()
+	case err == nil:
+		m.appended.Add(float64(events))
+	default:
+		if p := ProblemFor(err); p.Status == http.StatusConflict {
+			m.conflicts.WithLabelValues(p.Code).Inc()
+		}
+	}
+}
+
+func (s *Server) metricsHandler() echo.HandlerFunc {
+	return echo.WrapHandler(promhttp.HandlerFor(s.cfg.Registry, promhttp.HandlerOpts{}))
+}
+
+// routeLabel is the matched route pattern, or "unmatched" for 404/405, so
+// label cardinality stays bounded whatever paths clients send.
+func routeLabel(c *echo.Context) string {
+	ri := c.RouteInfo()
+	if ri.Path == "" || ri.Name == echo.NotFoundRouteName || ri.Name == echo.MethodNotAllowedRouteName {
+		return "unmatched"
+	}
+	return ri.Path
+}
+
+// observe is the outermost route middleware: it turns returned errors into
+// problem responses (so the status it records is the one sent), recovers
+// panics as 500 internal, and records metrics and an access log line. A
+// deliberate http.ErrAbortHandler (a stream cut after its headers were
+// sent) is re-raised so net/http drops the connection.
+func (s *Server) observe(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c *echo.Context) error {
+		start := time.Now()
+		s.metrics.inFlight.Inc()
+		aborted := false
+		defer func() {
+			rec := recover()
+			if rec != nil && rec != http.ErrAbortHandler { //nolint:errorlint // sentinel compared as net/http does
+				s.log.ErrorContext(c.Request().Context(), "panic serving request",
+					"method", c.Request().Method, "route", routeLabel(c), "panic", fmt.Sprint(rec), "stack", string(debug.Stack()))
+				s.errorHandler(c, fmt.Errorf("panic: %v", rec))
+			}
+			aborted = rec == http.ErrAbortHandler //nolint:errorlint
+			route, method := routeLabel(c), c.Request().Method
+			_, status := echo.ResolveResponseStatus(c.Response(), nil)
+			elapsed := time.Since(start)
+			s.metrics.inFlight.Dec()
+			s.metrics.requests.WithLabelValues(route, method, strconv.Itoa(status)).Inc()
+			s.metrics.duration.WithLabelValues(route, method).Observe(elapsed.Seconds())
+			s.log.InfoContext(c.Request().Context(), "request",
+				"method", method, "route", route, "status", status, "duration_ms", elapsed.Milliseconds(),
+				"remote", c.Request().RemoteAddr, "aborted", aborted)
+			if aborted {
+				panic(http.ErrAbortHandler)
+			}
+		}()
+		if err := next(c); err != nil {
+			s.errorHandler(c, err)
+		}
+		return nil
+	}
+}

@@ -1,0 +1,200 @@
+package httpapi
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+
+	"github.com/eventlog/eventlog/internal/log"
+	"github.com/labstack/echo/v5"
+)
+
+// Problem is an RFC 9457 problem details object. Code is eventlog's stable,
+// machine-readable error code; Detail is a human message that never carries
+// driver text or internals.
+type Problem struct {
+	Type   string `json:"type"`
+	Title  string `json:"title"`
+	Status int    `json:"status"`
+	Detail string `json:"detail,omitempty"`
+	Code   string `json:"code"`
+
+	// Extension members.
+	CurrentVersion *int64 `json:"current_version,omitempty"` // wrong_expected_version
+	Line           int    `json:"line,omitempty"`            // bulk: 1-based input line
+}
+
+// Error makes a Problem returnable from handlers as is.
+func (p *Problem) Error() string { return p.Code + ": " + p.Detail }
+
+// StatusCode implements echo.HTTPStatusCoder.
+func (p *Problem) StatusCode() int { return p.Status }
+
+// MediaTypeProblem is the content type of every error response.
+const MediaTypeProblem = "application/problem+json"
+
+// problemTypeBase prefixes a code to form the problem "type" URI.
+const problemTypeBase = "urn:eventlog:problem:"
+
+// Codes this package adds to those of internal/log.
+const (
+	CodeInvalidJSON          = "invalid_json"
+	CodeInvalidEncoding      = "invalid_encoding"
+	CodeUnsupportedMediaType = "unsupported_media_type"
+	CodePayloadTooLarge      = "payload_too_large"
+	CodeStreamNotFound       = "stream_not_found"
+	CodeSnapshotNotFound     = "snapshot_not_found"
+	CodeSnapshotCorrupt      = "snapshot_corrupt"
+	CodeWrongExpectedVersion = "wrong_expected_version"
+	CodeIdempotencyConflict  = "idempotency_conflict"
+	CodeOutcomeUnknown       = "outcome_unknown"
+	CodeUnavailable          = "unavailable"
+	CodeNotFound             = "not_found"
+	CodeMethodNotAllowed     = "method_not_allowed"
+	CodeInternal             = "internal"
+)
+
+// validationStatus is the HTTP status of each log.ValidationError code.
+// Limits on size and count are 413; a snapshot version outside 1..head is
+// 422 (the request is well formed but names a version the stream does not
+// have); everything else is a plain 400.
+var validationStatus = map[string]int{
+	log.CodeInvalidStreamID:     http.StatusBadRequest,
+	log.CodeInvalidEvent:        http.StatusBadRequest,
+	log.CodeInvalidRequest:      http.StatusBadRequest,
+	log.CodeInvalidVersion:      http.StatusBadRequest,
+	log.CodeInvalidExpectedVers: http.StatusBadRequest,
+	log.CodeTooManyEvents:       http.StatusRequestEntityTooLarge,
+	log.CodeEventTooLarge:       http.StatusRequestEntityTooLarge,
+	log.CodeSnapshotTooLarge:    http.StatusRequestEntityTooLarge,
+	log.CodeSnapshotVersion:     http.StatusUnprocessableEntity,
+}
+
+// newProblem builds a problem with the standard title for status.
+func newProblem(status int, code, detail string) *Problem {
+	return &Problem{
+		Type:   problemTypeBase + code,
+		Title:  http.StatusText(status),
+		Status: status,
+		Detail: detail,
+		Code:   code,
+	}
+}
+
+// ProblemFor is the one table from errors to HTTP problems. Errors it does
+// not know become 500 internal with a generic detail: their text (which may
+// come from the driver) is logged, never sent.
+func ProblemFor(err error) *Problem {
+	var (
+		p   *Problem
+		ve  *log.ValidationError
+		we  *log.WrongExpectedVersionError
+		mbe *http.MaxBytesError
+		he  *echo.HTTPError
+		sc  echo.HTTPStatusCoder
+		ee  *encodingError
+		te  *transportError
+	)
+	switch {
+	case errors.As(err, &p):
+		return p
+	// Body limits first: a decoder may wrap the read error in its own.
+	case errors.Is(err, errBodyTooLarge), errors.As(err, &mbe):
+		return newProblem(http.StatusRequestEntityTooLarge, CodePayloadTooLarge, "request body exceeds the size limit (after decompression)")
+	case errors.As(err, &ee):
+		return newProblem(http.StatusBadRequest, CodeInvalidEncoding, "the compressed request body is corrupt")
+	case errors.As(err, &te):
+		return newProblem(http.StatusBadRequest, log.CodeInvalidRequest, "the request body could not be read")
+	case errors.As(err, &ve):
+		status, ok := validationStatus[ve.Code]
+		if !ok {
+			status = http.StatusBadRequest
+		}
+		return newProblem(status, ve.Code, ve.Message)
+	case errors.As(err, &we):
+		pr := newProblem(http.StatusConflict, CodeWrongExpectedVersion, we.Error())
+		cur := we.Current
+		pr.CurrentVersion = &cur
+		return pr
+	case errors.Is(err, log.ErrIdempotencyConflict):
+		return newProblem(http.StatusConflict, CodeIdempotencyConflict,
+			"the append repeats only some stored event ids, or reuses a stored id with a different payload")
+	case errors.Is(err, log.ErrStreamNotFound):
+		return newProblem(http.StatusNotFound, CodeStreamNotFound, "the stream has no events")
+	case errors.Is(err, log.ErrSnapshotNotFound):
+		return newProblem(http.StatusNotFound, CodeSnapshotNotFound, "no snapshot at or below the requested version")
+	// Outcome unknown before unavailable and deadlines: a write that may
+	// have happened must never read as "not applied".
+	case errors.Is(err, log.ErrOutcomeUnknown):
+		return newProblem(http.StatusGatewayTimeout, CodeOutcomeUnknown,
+			"the write may or may not have been applied; retrying the same request with the same event ids is safe")
+	case errors.Is(err, log.ErrUnavailable), errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
+		return newProblem(http.StatusServiceUnavailable, CodeUnavailable, "the store is unavailable; nothing was written")
+	case errors.Is(err, log.ErrSnapshotCorrupt):
+		return newProblem(http.StatusInternalServerError, CodeSnapshotCorrupt, "the stored snapshot failed its integrity check")
+	case errors.Is(err, echo.ErrNotFound):
+		return newProblem(http.StatusNotFound, CodeNotFound, "no such resource")
+	case errors.Is(err, echo.ErrMethodNotAllowed):
+		return newProblem(http.StatusMethodNotAllowed, CodeMethodNotAllowed, "method not allowed on this resource")
+	case errors.As(err, &he):
+		return fromStatus(he.Code)
+	case errors.As(err, &sc):
+		return fromStatus(sc.StatusCode())
+	}
+	return newProblem(http.StatusInternalServerError, CodeInternal, "internal error")
+}
+
+// fromStatus covers Echo's own status errors (no detail of theirs is sent).
+func fromStatus(status int) *Problem {
+	switch status {
+	case http.StatusNotFound:
+		return newProblem(status, CodeNotFound, "no such resource")
+	case http.StatusMethodNotAllowed:
+		return newProblem(status, CodeMethodNotAllowed, "method not allowed on this resource")
+	case http.StatusUnsupportedMediaType:
+		return newProblem(status, CodeUnsupportedMediaType, "unsupported media type")
+	case http.StatusRequestEntityTooLarge:
+		return newProblem(status, CodePayloadTooLarge, "request body too large")
+	case http.StatusServiceUnavailable:
+		return newProblem(status, CodeUnavailable, "service unavailable")
+	}
+	if status >= 400 && status < 500 {
+		return newProblem(status, log.CodeInvalidRequest, http.StatusText(status))
+	}
+	return newProblem(http.StatusInternalServerError, CodeInternal, "internal error")
+}
+
+// errorHandler is the Echo HTTPErrorHandler: it writes the problem for err,
+// and logs 5xx causes (which are not sent).
+func (s *Server) errorHandler(c *echo.Context, err error) {
+	if r, _ := echo.UnwrapResponse(c.Response()); r != nil && r.Committed {
+		return
+	}
+	p := ProblemFor(err)
+	if p.Status >= 500 {
+		s.log.ErrorContext(c.Request().Context(), "request failed",
+			"method", c.Request().Method, "route", routeLabel(c), "status", p.Status, "code", p.Code, "error", err)
+	}
+	if err := writeProblem(c.Response(), p); err != nil {
+		s.log.DebugContext(c.Request().Context(), "write problem", "error", err)
+	}
+}
+
+func writeProblem(w http.ResponseWriter, p *Problem) error {
+	b, err := json.Marshal(p)
+	if err != nil {
+		return err
+	}
+	h := w.Header()
+	h.Set(echo.HeaderContentType, MediaTypeProblem)
+	h.Del(echo.HeaderContentEncoding)
+	w.WriteHeader(p.Status)
+	_, err = w.Write(append(b, '\n'))
+	return err
+}
+
+// invalidRequest is a 400 for a malformed query or path parameter.
+func invalidRequest(detail string) error {
+	return &log.ValidationError{Code: log.CodeInvalidRequest, Message: detail}
+}

@@ -1,0 +1,123 @@
+package httpapi
+
+import (
+	"fmt"
+	"mime"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/eventlog/eventlog/internal/log"
+)
+
+// MediaTypeNDJSON selects the streaming replay of a read and is the body
+// type of bulk appends.
+const MediaTypeNDJSON = "application/x-ndjson"
+
+// readQuery is the parsed query of GET /v1/streams/{stream}/events.
+type readQuery struct {
+	From     int64 // >= 1
+	To       int64 // 0: the head
+	Limit    int   // 1..max page size (ignored by the NDJSON replay)
+	Backward bool
+}
+
+// parseReadQuery validates from, to, limit and direction. from defaults to
+// 1, to to the head (0), limit to defLimit; a limit above maxLimit is
+// capped to it (the page's "next" lets the client go on).
+func parseReadQuery(q url.Values, defLimit, maxLimit int) (readQuery, error) {
+	rq := readQuery{From: 1, Limit: defLimit}
+	var err error
+	if rq.From, err = intParam(q, "from", 1, 1); err != nil {
+		return rq, err
+	}
+	if rq.To, err = intParam(q, "to", 0, 0); err != nil {
+		return rq, err
+	}
+	if rq.To != 0 && rq.To < rq.From {
+		return rq, invalidRequest(fmt.Sprintf("to (%d) is below from (%d)", rq.To, rq.From))
+	}
+	limit, err := intParam(q, "limit", int64(defLimit), 1)
+	if err != nil {
+		return rq, err
+	}
+	rq.Limit = int(min(limit, int64(maxLimit)))
+	switch d, err := stringParam(q, "direction"); {
+	case err != nil:
+		return rq, err
+	case d == "", d == "forward":
+	case d == "backward":
+		rq.Backward = true
+	default:
+		return rq, invalidRequest(`direction must be "forward" or "backward"`)
+	}
+	return rq, nil
+}
+
+// intParam parses the integer parameter name (at most once in q), def when
+// absent; values below minimum are rejected.
+func intParam(q url.Values, name string, def, minimum int64) (int64, error) {
+	s, err := stringParam(q, name)
+	if err != nil || s == "" {
+		return def, err
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil {
+		return 0, invalidRequest(fmt.Sprintf("%s must be an integer", name))
+	}
+	if n < minimum {
+		return 0, invalidRequest(fmt.Sprintf("%s must be at least %d", name, minimum))
+	}
+	return n, nil
+}
+
+func stringParam(q url.Values, name string) (string, error) {
+	vs := q[name]
+	switch len(vs) {
+	case 0:
+		return "", nil
+	case 1:
+		return vs[0], nil
+	}
+	return "", invalidRequest(fmt.Sprintf("%s given more than once", name))
+}
+
+// streamParam validates the {stream} path parameter.
+func streamParam(s string) (log.StreamID, error) {
+	return log.ParseStreamID(s)
+}
+
+// snapshotVersionParam parses the {version} of a snapshot path: not an
+// integer is 400; below 1 is 422 invalid_snapshot_version (the store checks
+// the upper bound, the stream's head).
+func snapshotVersionParam(s string) (int64, error) {
+	v, err := strconv.ParseInt(s, 10, 64)
+	if err != nil {
+		return 0, invalidRequest("the snapshot version must be an integer")
+	}
+	if v < 1 {
+		return 0, &log.ValidationError{Code: log.CodeSnapshotVersion, Message: fmt.Sprintf("snapshot version %d is below 1", v)}
+	}
+	return v, nil
+}
+
+// wantsNDJSON reports whether the Accept header asks for
+// application/x-ndjson (with a non-zero quality). Anything else gets JSON.
+func wantsNDJSON(r *http.Request) bool {
+	for _, h := range r.Header.Values("Accept") {
+		for _, part := range strings.Split(h, ",") {
+			mt, params, err := mime.ParseMediaType(strings.TrimSpace(part))
+			if err != nil || !strings.EqualFold(mt, MediaTypeNDJSON) {
+				continue
+			}
+			if q, ok := params["q"]; ok {
+				if f, err := strconv.ParseFloat(q, 64); err == nil && f == 0 {
+					continue
+				}
+			}
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,187 @@
+package httpapi
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"github.com/eventlog/eventlog/internal/log"
+	"github.com/labstack/echo/v5"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Config configures a Server. Zero fields take the defaults of
+// DefaultConfig through EnsureDefaults.
+type Config struct {
+	// Limits bound events per append, event size and snapshot size.
+	// Default log.DefaultLimits().
+	Limits log.Limits
+	// MaxBodyBytes bounds an append body after decompression. Default 4 MiB.
+	// Snapshot bodies are bounded by Limits.MaxSnapshotBytes instead.
+	MaxBodyBytes int64
+	// DefaultPageSize is the limit of a paged read without one. Default 100.
+	DefaultPageSize int
+	// MaxPageSize caps a paged read's limit. Default 1000.
+	MaxPageSize int
+	// MaxBulkLineBytes bounds one line of a bulk append, after
+	// decompression. Default MaxBodyBytes.
+	MaxBulkLineBytes int
+	// MaxBulkLines bounds the non-blank lines of one bulk request. Default
+	// 10,000.
+	MaxBulkLines int
+	// WriteTimeout is how long one write of a streamed response (replay,
+	// page, bulk results) may take: every flush extends the connection's
+	// write deadline by it, so long streams live as long as the client
+	// keeps reading. 0 leaves deadlines to the http.Server. Default 30s.
+	WriteTimeout time.Duration
+	// ReadTimeout is how long reading one line of a bulk body may take:
+	// every line extends the read deadline by it. 0 leaves deadlines to the
+	// http.Server. Default 30s.
+	ReadTimeout time.Duration
+	// AppendTimeout bounds one append (or snapshot write). Appends are
+	// detached from the client's cancellation, so a client that hangs up
+	// does not turn a write into an unknown outcome, and graceful shutdown
+	// lets them finish. Default 30s.
+	AppendTimeout time.Duration
+	// ReadyTimeout bounds the store check of /readyz. Default 3s.
+	ReadyTimeout time.Duration
+	// Logger receives request and error logs. Default slog.Default().
+	Logger *slog.Logger
+	// Registry receives the HTTP metrics and is served on /metrics; pass the
+	// same registry to the store so its metrics are served too. Default: a
+	// new registry.
+	Registry *prometheus.Registry
+}
+
+// DefaultConfig returns the defaults documented on Config.
+func DefaultConfig() Config {
+	var c Config
+	c.EnsureDefaults()
+	return c
+}
+
+// EnsureDefaults fills zero fields with their defaults.
+func (c *Config) EnsureDefaults() {
+	if c.Limits == (log.Limits{}) {
+		c.Limits = log.DefaultLimits()
+	}
+	if c.MaxBodyBytes == 0 {
+		c.MaxBodyBytes = 4 << 20
+	}
+	if c.DefaultPageSize == 0 {
+		c.DefaultPageSize = 100
+	}
+	if c.MaxPageSize == 0 {
+		c.MaxPageSize = 1000
+	}
+	if c.MaxBulkLineBytes == 0 {
+		c.MaxBulkLineBytes = int(c.MaxBodyBytes)
+	}
+	if c.MaxBulkLines == 0 {
+		c.MaxBulkLines = 10_000
+	}
+	if c.WriteTimeout == 0 {
+		c.WriteTimeout = 30 * time.Second
+	}
+	if c.ReadTimeout == 0 {
+		c.ReadTimeout = 30 * time.Second
+	}
+	if c.AppendTimeout == 0 {
+		c.AppendTimeout = 30 * time.Second
+	}
+	if c.ReadyTimeout == 0 {
+		c.ReadyTimeout = 3 * time.Second
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.Registry == nil {
+		c.Registry = prometheus.NewRegistry()
+	}
+}
+
+// Validate reports the first invalid field.
+func (c *Config) Validate() error {
+	switch {
+	case c.Limits.MaxEventsPerAppend < 1, c.Limits.MaxEventBytes < 1, c.Limits.MaxSnapshotBytes < 1:
+		return errors.New("limits must be positive")
+	case c.MaxBodyBytes < 1:
+		return errors.New("max body bytes must be positive")
+	case c.MaxPageSize < 1:
+		return errors.New("max page size must be positive")
+	case c.DefaultPageSize < 1 || c.DefaultPageSize > c.MaxPageSize:
+		return fmt.Errorf("default page size must be 1..%d", c.MaxPageSize)
+	case c.MaxBulkLineBytes < 1 || c.MaxBulkLines < 1:
+		return errors.New("bulk limits must be positive")
+	case c.WriteTimeout < 0 || c.ReadTimeout < 0 || c.AppendTimeout <= 0 || c.ReadyTimeout <= 0:
+		return errors.New("timeouts must not be negative")
+	}
+	return nil
+}
+
+// Server serves a log.Store over HTTP. It is an http.Handler.
+type Server struct {
+	store   log.Store
+	cfg     Config
+	log     *slog.Logger
+	echo    *echo.Echo
+	metrics *metrics
+	// draining is set by Drain: /readyz fails and running replays end.
+	draining atomic.Bool
+}
+
+// New returns a Server over store.
+func New(store log.Store, cfg Config) (*Server, error) {
+	cfg.EnsureDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	m, err := newMetrics(cfg.Registry)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{store: store, cfg: cfg, log: cfg.Logger, metrics: m}
+	e := echo.NewWithConfig(echo.Config{
+		Logger:           cfg.Logger,
+		HTTPErrorHandler: s.errorHandler,
+		// Decode %xx in path parameters after routing: a stream id is
+		// validated in its decoded form, and an encoded '/' can never
+		// reach another route.
+		Router: echo.NewRouter(echo.RouterConfig{UnescapePathParamValues: true}),
+	})
+	e.Use(s.observe)
+	s.routes(e)
+	s.echo = e
+	return s, nil
+}
+
+func (s *Server) routes(e *echo.Echo) {
+	e.GET("/healthz", s.healthz)
+	e.GET("/readyz", s.readyz)
+	e.GET("/metrics", s.metricsHandler())
+
+	v1 := e.Group("/v1")
+	v1.POST("/streams/:stream/events", s.appendEvents, limitBody(s.cfg.MaxBodyBytes))
+	v1.GET("/streams/:stream/events", s.readEvents)
+	v1.GET("/streams/:stream", s.streamInfo)
+	v1.PUT("/streams/:stream/snapshots/:version", s.putSnapshot, limitBody(int64(s.cfg.Limits.MaxSnapshotBytes)))
+	v1.GET("/streams/:stream/snapshots/latest", s.latestSnapshot)
+	v1.GET("/streams/:stream/state", s.state)
+	// A bulk body is bounded by its line count and line size.
+	v1.POST("/events", s.bulkAppend, limitBody(int64(s.cfg.MaxBulkLines+1)*int64(s.cfg.MaxBulkLineBytes+1)))
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.echo.ServeHTTP(w, r) }
+
+// Drain prepares for shutdown: /readyz reports 503 so load balancers stop
+// sending traffic, and running NDJSON replays end (the client sees the
+// stream cut and resumes from its last version elsewhere). In-flight
+// appends are not affected. Register it with http.Server.RegisterOnShutdown.
+func (s *Server) Drain() { s.draining.Store(true) }
+
+// errDraining ends a replay on shutdown.
+var errDraining = fmt.Errorf("server shutting down: %w", log.ErrUnavailable)

@@ -1,0 +1,88 @@
+package httpapi
+
+import (
+	"errors"
+	"net/http"
+	"time"
+)
+
+// flushBytes is the batch size of streamed responses: output is flushed to
+// the client whenever this much is buffered, and at the end.
+const flushBytes = 32 << 10
+
+// streamWriter writes a response whose size is not known in advance
+// (replay, pages, state, bulk results) in small batches, never holding the
+// whole body. Nothing is sent before the first flush, so an error found
+// early still becomes a normal problem response; after that the status is
+// fixed and a failure can only cut the stream (abort).
+//
+// Each flush first extends the connection's write deadline by
+// writeTimeout: a stream lives as long as the client keeps reading, while
+// a client that stops reading is dropped after writeTimeout.
+type streamWriter struct {
+	w            http.ResponseWriter
+	rc           *http.ResponseController
+	contentType  string
+	status       int
+	writeTimeout time.Duration
+	buf          []byte
+	started      bool
+}
+
+func newStreamWriter(w http.ResponseWriter, status int, contentType string, writeTimeout time.Duration) *streamWriter {
+	return &streamWriter{
+		w:            w,
+		rc:           http.NewResponseController(w),
+		contentType:  contentType,
+		status:       status,
+		writeTimeout: writeTimeout,
+		buf:          make([]byte, 0, flushBytes+4096),
+	}
+}
+
+// append adds b to the buffer and flushes when the batch is full.
+func (s *streamWriter) append(b []byte) error {
+	s.buf = append(s.buf, b...)
+	if len(s.buf) >= flushBytes {
+		return s.flush()
+	}
+	return nil
+}
+
+// flush sends the buffer (and, the first time, the headers).
+func (s *streamWriter) flush() error {
+	if s.writeTimeout > 0 {
+		if err := s.rc.SetWriteDeadline(time.Now().Add(s.writeTimeout)); err != nil && !errors.Is(err, http.ErrNotSupported) {
+			return err
+		}
+	}
+	if !s.started {
+		s.started = true
+		s.w.Header().Set("Content-Type", s.contentType)
+		s.w.Header().Set("X-Content-Type-Options", "nosniff")
+		s.w.WriteHeader(s.status)
+	}
+	if len(s.buf) > 0 {
+		if _, err := s.w.Write(s.buf); err != nil {
+			return err
+		}
+		s.buf = s.buf[:0]
+	}
+	if err := s.rc.Flush(); err != nil && !errors.Is(err, http.ErrNotSupported) {
+		return err
+	}
+	return nil
+}
+
+// fail ends the response after err: before anything was sent, err is
+// returned for the error handler to answer with a problem; afterwards the
+// connection is cut (panic(http.ErrAbortHandler), re-raised by observe), so
+// the client sees a truncated chunked body, never a short stream that looks
+// complete.
+func (s *streamWriter) fail(err error) error {
+	if !s.started {
+		s.buf = s.buf[:0]
+		return err
+	}
+	panic(http.ErrAbortHandler)
+}
