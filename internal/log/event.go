@@ -3,6 +3,7 @@ package log
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 	"time"
@@ -173,13 +174,22 @@ func (r *AppendRequest) Validate(l Limits) error {
 		if err := ValidateEventType(ev.Type); err != nil {
 			return invalid(CodeInvalidEvent, "events[%d]: %v", i, err)
 		}
-		if len(ev.Data) == 0 || !json.Valid(ev.Data) {
+		// Compacting validates too, and stores the same bytes for the same
+		// JSON however it was spaced, so a retry compares equal.
+		data, err := compact(ev.Data)
+		if err != nil {
 			return invalid(CodeInvalidEvent, "events[%d]: data must be a JSON value", i)
 		}
+		ev.Data = data
+		if isNull(ev.Metadata) {
+			ev.Metadata = nil
+		}
 		if len(ev.Metadata) > 0 {
-			if !json.Valid(ev.Metadata) || firstNonSpace(ev.Metadata) != '{' {
+			meta, err := compact(ev.Metadata)
+			if err != nil || meta[0] != '{' {
 				return invalid(CodeInvalidEvent, "events[%d]: metadata must be a JSON object", i)
 			}
+			ev.Metadata = meta
 		}
 		if n := len(ev.Data) + len(ev.Metadata); n > l.MaxEventBytes {
 			return invalid(CodeEventTooLarge, "events[%d]: %d bytes of data and metadata, limit %d", i, n, l.MaxEventBytes)
@@ -201,10 +211,16 @@ func (r *AppendRequest) Validate(l Limits) error {
 	return nil
 }
 
-func firstNonSpace(b []byte) byte {
-	b = bytes.TrimLeft(b, " \t\r\n")
+func compact(b []byte) (json.RawMessage, error) {
 	if len(b) == 0 {
-		return 0
+		return nil, errors.New("empty")
 	}
-	return b[0]
+	var buf bytes.Buffer
+	buf.Grow(len(b))
+	if err := json.Compact(&buf, b); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
 }
+
+func isNull(b []byte) bool { return string(bytes.TrimSpace(b)) == "null" }

@@ -1,0 +1,108 @@
+// Package cassandratest gives tests a real Cassandra store in a keyspace of
+// their own: created from the embedded schema, dropped when the test ends.
+// The node is found at EVENTLOG_TEST_CASSANDRA_HOSTS (default 127.0.0.1);
+// start it with scripts/cassandra up.
+package cassandratest
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	gocql "github.com/apache/cassandra-gocql-driver/v2"
+
+	"github.com/eventlog/eventlog/internal/cassandra"
+)
+
+// Hosts are the contact points tests use.
+func Hosts() []string {
+	if h := os.Getenv("EVENTLOG_TEST_CASSANDRA_HOSTS"); h != "" {
+		return strings.Split(h, ",")
+	}
+	return []string{"127.0.0.1"}
+}
+
+// Options returns store options for a fresh, not yet created keyspace.
+func Options(tb testing.TB) cassandra.Options {
+	tb.Helper()
+	var b [6]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		tb.Fatal(err)
+	}
+	o := cassandra.DefaultOptions()
+	o.Hosts = Hosts()
+	o.Keyspace = "t_" + hex.EncodeToString(b[:])
+	o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	if testing.Verbose() {
+		o.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	}
+	return o
+}
+
+// NewStore migrates a fresh keyspace (after mod adjusts the options) and
+// opens a store on it. The keyspace is dropped when the test ends.
+func NewStore(tb testing.TB, mod func(*cassandra.Options)) (*cassandra.Store, cassandra.Options) {
+	tb.Helper()
+	o := Options(tb)
+	if mod != nil {
+		mod(&o)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if err := cassandra.Migrate(ctx, o); err != nil {
+		tb.Fatalf("migrate %s (is Cassandra up? scripts/cassandra up): %v", o.Keyspace, err)
+	}
+	tb.Cleanup(func() { Drop(tb, o) })
+	return Reopen(tb, o), o
+}
+
+// Reopen opens another store on o's keyspace: its own session and caches,
+// as a second server instance would have.
+func Reopen(tb testing.TB, o cassandra.Options) *cassandra.Store {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	s, err := cassandra.Open(ctx, o)
+	if err != nil {
+		tb.Fatalf("open %s: %v", o.Keyspace, err)
+	}
+	tb.Cleanup(s.Close)
+	return s
+}
+
+// Session opens a raw session on o's keyspace, for tests that inspect or
+// tamper with rows directly.
+func Session(tb testing.TB, o cassandra.Options) *gocql.Session {
+	tb.Helper()
+	c := gocql.NewCluster(o.Hosts...)
+	c.Keyspace = o.Keyspace
+	c.Consistency = gocql.Quorum
+	c.Timeout = 30 * time.Second
+	s, err := c.CreateSession()
+	if err != nil {
+		tb.Fatalf("session: %v", err)
+	}
+	tb.Cleanup(s.Close)
+	return s
+}
+
+// Drop removes o's keyspace.
+func Drop(tb testing.TB, o cassandra.Options) {
+	c := gocql.NewCluster(o.Hosts...)
+	c.Timeout = time.Minute
+	s, err := c.CreateSession()
+	if err != nil {
+		tb.Logf("drop keyspace %s: %v", o.Keyspace, err)
+		return
+	}
+	defer s.Close()
+	if err := s.Query("DROP KEYSPACE IF EXISTS " + o.Keyspace).Exec(); err != nil {
+		tb.Logf("drop keyspace %s: %v", o.Keyspace, err)
+	}
+}

@@ -1,0 +1,90 @@
+package cassandra
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	gocql "github.com/apache/cassandra-gocql-driver/v2"
+
+	"github.com/eventlog/eventlog/internal/log"
+)
+
+// ErrSchemaMismatch: the keyspace's schema is not the version this binary
+// knows (run `server migrate`, or upgrade the binary).
+var ErrSchemaMismatch = errors.New("schema version mismatch")
+
+// errInternal marks driver errors that are our bug (invalid CQL, schema
+// drift), not the cluster's state.
+var errInternal = errors.New("internal storage error")
+
+// readErr turns a driver error on a read (or an idempotent write, which
+// the driver may retry) into a core error.
+func readErr(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, context.Canceled) {
+		return fmt.Errorf("%s: %w", op, err)
+	}
+	if isStorageError(err) {
+		return fmt.Errorf("%s: %w: %v", op, log.ErrUnavailable, err)
+	}
+	return fmt.Errorf("%s: %w: %v", op, errInternal, err)
+}
+
+// casErr turns a driver error on a conditional write into a core error.
+// Only errors that prove the write was not applied become ErrUnavailable;
+// every timeout, lost connection or partial Paxos round is
+// ErrOutcomeUnknown, because the proposal may still be completed later.
+func casErr(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	var (
+		unavailable *gocql.RequestErrUnavailable
+		overloaded  *gocql.RequestErrOverloaded
+		booting     *gocql.RequestErrBootstrapping
+		invalid     *gocql.RequestErrInvalid
+		syntax      *gocql.RequestErrSyntax
+		marshal     gocql.MarshalError
+	)
+	switch {
+	case errors.As(err, &unavailable), errors.As(err, &overloaded), errors.As(err, &booting),
+		errors.Is(err, gocql.ErrNoConnections), errors.Is(err, gocql.ErrSessionClosed),
+		errors.Is(err, gocql.ErrUnavailable):
+		// Rejected before any replica accepted a proposal.
+		return fmt.Errorf("%s: %w: %v", op, log.ErrUnavailable, err)
+	case errors.As(err, &invalid), errors.As(err, &syntax), errors.As(err, &marshal):
+		// Refused before execution: our bug, and certainly not applied.
+		return fmt.Errorf("%s: %w: %v", op, errInternal, err)
+	}
+	return fmt.Errorf("%s: %w: %v", op, log.ErrOutcomeUnknown, err)
+}
+
+// isStorageError reports errors that come from the cluster's state
+// (timeouts, unavailable replicas, lost connections) rather than from a bad
+// statement.
+func isStorageError(err error) bool {
+	var (
+		reqErr gocql.RequestError
+		netErr interface{ Timeout() bool }
+	)
+	if errors.As(err, &reqErr) {
+		switch reqErr.Code() {
+		case gocql.ErrCodeSyntax, gocql.ErrCodeInvalid, gocql.ErrCodeConfig,
+			gocql.ErrCodeAlreadyExists, gocql.ErrCodeUnauthorized, gocql.ErrCodeCredentials:
+			return false
+		}
+		return true
+	}
+	return errors.Is(err, context.DeadlineExceeded) ||
+		errors.Is(err, gocql.ErrTimeoutNoResponse) ||
+		errors.Is(err, gocql.ErrConnectionClosed) ||
+		errors.Is(err, gocql.ErrNoConnections) ||
+		errors.Is(err, gocql.ErrSessionClosed) ||
+		errors.Is(err, gocql.ErrUnavailable) ||
+		errors.Is(err, gocql.ErrNoStreams) ||
+		errors.Is(err, gocql.ErrTooManyTimeouts) ||
+		errors.As(err, &netErr)
+}

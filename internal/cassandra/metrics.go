@@ -1,0 +1,49 @@
+package cassandra
+
+import "github.com/prometheus/client_golang/prometheus"
+
+// metrics are the storage-level counters; request-level ones (appends,
+// conflicts by code, latencies) live in the HTTP layer.
+type metrics struct {
+	errors        *prometheus.CounterVec
+	casConflicts  prometheus.Counter
+	bucketsSealed prometheus.Counter
+}
+
+func newMetrics(r prometheus.Registerer) *metrics {
+	m := &metrics{
+		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "eventlog_cassandra_errors_total",
+			Help: "Cassandra requests that failed, by operation.",
+		}, []string{"op"}),
+		casConflicts: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "eventlog_cassandra_cas_not_applied_total",
+			Help: "Conditional appends not applied because the stream's head moved (each is retried or reported).",
+		}),
+		bucketsSealed: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "eventlog_cassandra_buckets_sealed_total",
+			Help: "Stream buckets sealed by this instance (time window ended or row cap reached).",
+		}),
+	}
+	if r != nil {
+		m.errors = register(r, m.errors)
+		m.casConflicts = register(r, m.casConflicts)
+		m.bucketsSealed = register(r, m.bucketsSealed)
+	}
+	return m
+}
+
+func (m *metrics) storageError(op string) { m.errors.WithLabelValues(op).Inc() }
+
+// register registers c, or returns the collector already registered under
+// its name, so several stores (instances in one test process) share them.
+func register[C prometheus.Collector](r prometheus.Registerer, c C) C {
+	if err := r.Register(c); err != nil {
+		if are, ok := err.(prometheus.AlreadyRegisteredError); ok {
+			if existing, ok := are.ExistingCollector.(C); ok {
+				return existing
+			}
+		}
+	}
+	return c
+}

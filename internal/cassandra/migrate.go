@@ -1,0 +1,235 @@
+package cassandra
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"path"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	gocql "github.com/apache/cassandra-gocql-driver/v2"
+
+	"github.com/eventlog/eventlog/internal/log"
+	"github.com/eventlog/eventlog/schema"
+)
+
+const (
+	// schema/migrations/0001_initial.cql: schema_migrations.
+	cqlAppliedMigrations = `SELECT version FROM schema_migrations`
+	cqlRecordMigration   = `INSERT INTO schema_migrations (version, name, checksum, applied_at) VALUES (?, ?, ?, ?)`
+	cqlTableExists       = `SELECT table_name FROM system_schema.tables WHERE keyspace_name = ? AND table_name = 'schema_migrations'`
+	cqlPaxosVariant      = `SELECT value FROM system_views.settings WHERE name = 'paxos_variant'`
+)
+
+// migration is one numbered file of schema/migrations.
+type migration struct {
+	version    int
+	name       string
+	checksum   string
+	statements []string
+}
+
+// migrations parses the embedded migrations in order.
+func migrations() ([]migration, error) {
+	files, err := fs.Glob(schema.Migrations, "migrations/*.cql")
+	if err != nil {
+		return nil, err
+	}
+	slices.Sort(files)
+	var out []migration
+	for _, f := range files {
+		base := strings.TrimSuffix(path.Base(f), ".cql")
+		num, name, ok := strings.Cut(base, "_")
+		v, err := strconv.Atoi(num)
+		if !ok || err != nil || v != len(out)+1 {
+			return nil, fmt.Errorf("migration %s: want NNNN_name.cql numbered from 1 without gaps", f)
+		}
+		body, err := fs.ReadFile(schema.Migrations, f)
+		if err != nil {
+			return nil, err
+		}
+		sum := sha256.Sum256(body)
+		out = append(out, migration{version: v, name: name, checksum: hex.EncodeToString(sum[:8]), statements: splitCQL(string(body))})
+	}
+	return out, nil
+}
+
+// LatestSchemaVersion is the newest migration this binary carries.
+func LatestSchemaVersion() int {
+	ms, err := migrations()
+	if err != nil || len(ms) == 0 {
+		return 0
+	}
+	return ms[len(ms)-1].version
+}
+
+// splitCQL splits a CQL file into statements at lines holding only ";",
+// dropping comment lines.
+func splitCQL(body string) []string {
+	var (
+		out []string
+		cur strings.Builder
+	)
+	flush := func() {
+		if s := strings.TrimSpace(cur.String()); s != "" {
+			out = append(out, s)
+		}
+		cur.Reset()
+	}
+	for _, line := range strings.Split(body, "\n") {
+		t := strings.TrimSpace(line)
+		switch {
+		case t == ";":
+			flush()
+		case strings.HasPrefix(t, "--") || t == "":
+		default:
+			cur.WriteString(line)
+			cur.WriteByte('\n')
+		}
+	}
+	flush()
+	return out
+}
+
+// Migrate creates the keyspace if needed and applies the migrations it
+// lacks, waiting for schema agreement after each. Run it from one process
+// at a time: concurrent DDL on different coordinators can disagree.
+func Migrate(ctx context.Context, o Options) error {
+	o.EnsureDefaults()
+	if err := o.Validate(); err != nil {
+		return err
+	}
+	repl, err := replicationCQL(o.Replication)
+	if err != nil {
+		return err
+	}
+	ms, err := migrations()
+	if err != nil {
+		return err
+	}
+	cluster, err := newCluster(&o, "")
+	if err != nil {
+		return err
+	}
+	cluster.Timeout = max(o.Timeout, 30*time.Second) // DDL waits for agreement
+	session, err := cluster.CreateSession()
+	if err != nil {
+		return fmt.Errorf("connect to %v: %w: %v", o.Hosts, log.ErrUnavailable, err)
+	}
+	defer session.Close()
+
+	ks := strings.NewReplacer("{{keyspace}}", o.Keyspace, "{{replication}}", repl).Replace(schema.Keyspace)
+	for _, stmt := range splitCQL(ks) {
+		if err := session.Query(stmt).WithContext(ctx).Exec(); err != nil {
+			return fmt.Errorf("create keyspace %s: %w", o.Keyspace, err)
+		}
+	}
+	if err := session.AwaitSchemaAgreement(ctx); err != nil {
+		return fmt.Errorf("schema agreement: %w", err)
+	}
+	applied, err := appliedVersions(ctx, session, o.Keyspace)
+	if err != nil {
+		return err
+	}
+	for _, m := range ms {
+		if applied[m.version] {
+			continue
+		}
+		for _, stmt := range m.statements {
+			stmt = qualify(stmt, o.Keyspace)
+			if err := session.Query(stmt).WithContext(ctx).Exec(); err != nil {
+				return fmt.Errorf("migration %04d_%s: %w", m.version, m.name, err)
+			}
+			if err := session.AwaitSchemaAgreement(ctx); err != nil {
+				return fmt.Errorf("migration %04d_%s: schema agreement: %w", m.version, m.name, err)
+			}
+		}
+		rec := strings.Replace(cqlRecordMigration, "schema_migrations", o.Keyspace+".schema_migrations", 1)
+		if err := session.Query(rec, m.version, m.name, m.checksum, time.Now()).WithContext(ctx).Exec(); err != nil {
+			return fmt.Errorf("record migration %04d: %w", m.version, err)
+		}
+		o.Logger.Info("schema migration applied", "keyspace", o.Keyspace, "version", m.version, "name", m.name)
+	}
+	return nil
+}
+
+// qualify prefixes the table a CREATE/ALTER TABLE statement names with the
+// keyspace (the migration session has none set).
+func qualify(stmt, keyspace string) string {
+	for _, p := range []string{"CREATE TABLE IF NOT EXISTS ", "ALTER TABLE ", "CREATE TABLE "} {
+		if strings.HasPrefix(stmt, p) {
+			return p + keyspace + "." + stmt[len(p):]
+		}
+	}
+	return stmt
+}
+
+func appliedVersions(ctx context.Context, session *gocql.Session, keyspace string) (map[int]bool, error) {
+	var name string
+	err := session.Query(cqlTableExists, keyspace).WithContext(ctx).Scan(&name)
+	if errors.Is(err, gocql.ErrNotFound) {
+		return map[int]bool{}, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read schema tables: %w", err)
+	}
+	stmt := strings.Replace(cqlAppliedMigrations, "schema_migrations", keyspace+".schema_migrations", 1)
+	iter := session.Query(stmt).WithContext(ctx).Iter()
+	applied := map[int]bool{}
+	var v int
+	for iter.Scan(&v) {
+		applied[v] = true
+	}
+	if err := iter.Close(); err != nil {
+		return nil, fmt.Errorf("read applied migrations: %w", err)
+	}
+	return applied, nil
+}
+
+// checkSchema fails unless the keyspace's applied migrations are exactly
+// the ones this binary carries.
+func (s *Store) checkSchema(ctx context.Context) error {
+	applied, err := appliedVersions(ctx, s.session, s.o.Keyspace)
+	if err != nil {
+		if isStorageError(err) {
+			return fmt.Errorf("%w: %v", log.ErrUnavailable, err)
+		}
+		return err
+	}
+	latest := LatestSchemaVersion()
+	newest := 0
+	for v := range applied {
+		newest = max(newest, v)
+	}
+	switch {
+	case newest > latest:
+		return fmt.Errorf("%w: keyspace %s is at schema version %d, this binary knows up to %d: upgrade the server", ErrSchemaMismatch, s.o.Keyspace, newest, latest)
+	case len(applied) != latest || newest != latest:
+		return fmt.Errorf("%w: keyspace %s is at schema version %d, this binary needs %d: run `server migrate`", ErrSchemaMismatch, s.o.Keyspace, newest, latest)
+	}
+	return nil
+}
+
+// checkPaxos refuses Paxos variants that give up linearizability.
+func (s *Store) checkPaxos(ctx context.Context) error {
+	var v string
+	err := s.session.Query(cqlPaxosVariant).WithContext(ctx).Scan(&v)
+	if err != nil {
+		// system_views is missing before Cassandra 4.0; nothing to check.
+		s.logger.Warn("cannot read paxos_variant", "err", err)
+		return nil
+	}
+	if strings.Contains(v, "without_linearizable") {
+		return fmt.Errorf("cassandra runs paxos_variant %q, which gives up linearizable conditional writes; eventlog needs v1 or v2", v)
+	}
+	if v != "v2" {
+		s.logger.Warn("cassandra runs paxos_variant v1: conditional appends take about twice the round trips of v2", "paxos_variant", v)
+	}
+	return nil
+}
