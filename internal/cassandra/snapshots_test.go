@@ -160,4 +160,3 @@ func flip(b []byte, i int) []byte {
 	c[i] ^= 0x40
 	return c
 }
-

@@ -1,0 +1,77 @@
+package cassandra
+
+import (
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/eventlog/eventlog/schema"
+)
+
+func TestSchemaFileIsTheSumOfMigrations(t *testing.T) {
+	ms, err := migrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var all []string
+	for _, m := range ms {
+		all = append(all, m.statements...)
+	}
+	if got := splitCQL(schema.Current); !slices.Equal(got, all) {
+		t.Fatalf("schema/schema.cql differs from schema/migrations:\n%s\n---\n%s", strings.Join(got, "\n;\n"), strings.Join(all, "\n;\n"))
+	}
+	if LatestSchemaVersion() != len(ms) || len(ms) == 0 {
+		t.Fatalf("latest version %d of %d migrations", LatestSchemaVersion(), len(ms))
+	}
+}
+
+func TestSplitCQL(t *testing.T) {
+	got := splitCQL("-- c\nCREATE TABLE a (x int PRIMARY KEY)\n;\n\n-- d\nCREATE TABLE b (\n y int PRIMARY KEY\n)\n")
+	want := []string{"CREATE TABLE a (x int PRIMARY KEY)", "CREATE TABLE b (\n y int PRIMARY KEY\n)"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("got %q", got)
+	}
+	if got := qualify("CREATE TABLE IF NOT EXISTS events (", "ks"); got != "CREATE TABLE IF NOT EXISTS ks.events (" {
+		t.Fatalf("qualify: %q", got)
+	}
+}
+
+func TestReplicationCQL(t *testing.T) {
+	for in, want := range map[string]string{
+		"SimpleStrategy:1":                      "{'class': 'SimpleStrategy', 'replication_factor': 1}",
+		"NetworkTopologyStrategy:dc1=3,dc2=2":   "{'class': 'NetworkTopologyStrategy', 'dc1': 3, 'dc2': 2}",
+		"NetworkTopologyStrategy:datacenter1=3": "{'class': 'NetworkTopologyStrategy', 'datacenter1': 3}",
+	} {
+		if got, err := replicationCQL(in); err != nil || got != want {
+			t.Errorf("%s: %q %v", in, got, err)
+		}
+	}
+	for _, bad := range []string{"", "SimpleStrategy", "SimpleStrategy:x", "SimpleStrategy:1}; DROP", "NetworkTopologyStrategy:dc'1=3", "Other:1"} {
+		if _, err := replicationCQL(bad); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+}
+
+func TestOptionsValidate(t *testing.T) {
+	ok := DefaultOptions()
+	if err := ok.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	for name, mod := range map[string]func(*Options){
+		"Keyspace":      func(o *Options) { o.Keyspace = "Bad-Name" },
+		"Consistency":   func(o *Options) { o.Consistency = "SERIAL" },
+		"Serial":        func(o *Options) { o.SerialConsistency = "QUORUM" },
+		"Width":         func(o *Options) { o.BucketWidth = time.Millisecond },
+		"CapBelowBatch": func(o *Options) { o.BucketMaxEvents = 10 },
+		"CapTooLarge":   func(o *Options) { o.BucketMaxEvents = 5_000_000 },
+		"Window":        func(o *Options) { o.IdempotencyWindow = time.Second },
+	} {
+		o := DefaultOptions()
+		mod(&o)
+		if o.Validate() == nil {
+			t.Errorf("%s: invalid options accepted", name)
+		}
+	}
+}
