@@ -43,9 +43,10 @@ type decodeOptions struct {
 //   - Values of the right shape that break a rule (an id that is not a
 //     canonical UUID, bad UTF-8 in data) are invalid_event; a bad
 //     expected_version is invalid_expected_version.
-//   - data and metadata are kept as raw JSON, compacted (insignificant
-//     whitespace removed) so a retry that re-serialises differently still
-//     matches the stored payload. A null or absent metadata is absent.
+//   - data and metadata are kept as raw JSON (AppendRequest.Validate, run
+//     by the store, compacts them so a retry that re-serialises differently
+//     still matches the stored payload). A null or absent metadata is
+//     absent.
 //
 // It does not apply log.Limits beyond MaxEvents: AppendRequest.Validate
 // does. Errors reading r (size limit, corrupt compression) are returned as
@@ -297,7 +298,7 @@ func (d *decoder) str(name string) (string, error) {
 	return s, nil
 }
 
-// payload reads a JSON value to store: valid UTF-8, compacted.
+// payload reads a JSON value to store, which must be valid UTF-8.
 func (d *decoder) payload(name string) (json.RawMessage, error) {
 	raw, err := d.raw()
 	if err != nil {
@@ -306,12 +307,7 @@ func (d *decoder) payload(name string) (json.RawMessage, error) {
 	if !utf8.Valid(raw) {
 		return nil, badEvent("%s is not valid UTF-8", name)
 	}
-	var buf bytes.Buffer
-	buf.Grow(len(raw))
-	if err := json.Compact(&buf, raw); err != nil {
-		return nil, badJSON("%s: %v", name, err)
-	}
-	return buf.Bytes(), nil
+	return raw, nil
 }
 
 func isNull(raw json.RawMessage) bool {

@@ -39,14 +39,13 @@ func (s *Server) appendEvents(c *echo.Context) error {
 	return c.JSON(status, newAppendResult(res))
 }
 
-// append validates req and appends it, counting the outcome. The write is
+// append appends req, counting the outcome. The store validates req
+// (AppendRequest.Validate, which also generates missing ids; it must run
+// once only, as it marks every id it finds as client-chosen). The write is
 // detached from the client's cancellation and bounded by AppendTimeout; an
 // interrupted write is reported as an unknown outcome, never as "not
 // applied".
 func (s *Server) append(ctx context.Context, req log.AppendRequest) (log.AppendResult, error) {
-	if err := req.Validate(s.cfg.Limits); err != nil {
-		return log.AppendResult{}, err
-	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.AppendTimeout)
 	defer cancel()
 	res, err := s.store.Append(ctx, req)

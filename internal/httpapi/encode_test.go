@@ -1,0 +1,60 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"testing"
+	"time"
+
+	"github.com/eventlog/eventlog/internal/log"
+	"github.com/google/uuid"
+)
+
+func TestAppendEvent(t *testing.T) {
+	id := uuid.MustParse("0190a5c4-7a47-7cc2-9d1e-3c1f6b2a9e01")
+	at := time.Date(2026, 11, 1, 13, 4, 5, 123_000_000, time.FixedZone("CET", 3600))
+	t.Run("WithMetadata", func(t *testing.T) {
+		got := string(appendEvent(nil, &log.RecordedEvent{ID: id, Type: "user.created", Version: 42, Time: at,
+			Data: json.RawMessage(`{"a":1}`), Metadata: json.RawMessage(`{"m":"x"}`)}))
+		want := `{"id":"0190a5c4-7a47-7cc2-9d1e-3c1f6b2a9e01","type":"user.created","version":42,"time":"2026-11-01T12:04:05.123000Z","data":{"a":1},"metadata":{"m":"x"}}`
+		if got != want {
+			t.Fatalf("got  %s\nwant %s", got, want)
+		}
+	})
+	t.Run("NoMetadata", func(t *testing.T) {
+		got := string(appendEvent(nil, &log.RecordedEvent{ID: id, Type: "t", Version: 1, Time: at, Data: json.RawMessage(`[1,2]`)}))
+		want := `{"id":"0190a5c4-7a47-7cc2-9d1e-3c1f6b2a9e01","type":"t","version":1,"time":"2026-11-01T12:04:05.123000Z","data":[1,2]}`
+		if got != want {
+			t.Fatalf("got  %s\nwant %s", got, want)
+		}
+	})
+	t.Run("MultilineDataCompacted", func(t *testing.T) {
+		got := appendEvent(nil, &log.RecordedEvent{ID: id, Type: "t", Version: 1, Time: at, Data: json.RawMessage("{\n \"a\": 1\n}")})
+		for _, c := range got {
+			if c == '\n' || c == '\r' {
+				t.Fatalf("line break in NDJSON line: %q", got)
+			}
+		}
+		if !json.Valid(got) {
+			t.Fatalf("invalid JSON: %s", got)
+		}
+	})
+}
+
+func TestAppendString(t *testing.T) {
+	for in, want := range map[string]string{
+		"user-1":      `"user-1"`,
+		`a"b\c`:       `"a\"b\\c"`,
+		"tab\there\n": `"tab\u0009here\u000a"`,
+		"é✓":          `"é✓"`,
+		"bad\xffutf8": `"bad\ufffdutf8"`,
+	} {
+		got := string(appendString(nil, in))
+		if got != want {
+			t.Errorf("%q: got %s, want %s", in, got, want)
+		}
+		var back string
+		if err := json.Unmarshal([]byte(got), &back); err != nil {
+			t.Errorf("%q: %s does not parse: %v", in, got, err)
+		}
+	}
+}
