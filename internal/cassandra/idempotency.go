@@ -9,6 +9,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/eventlog/eventlog/internal/log"
+	"github.com/eventlog/eventlog/internal/partition"
 )
 
 const (
@@ -17,36 +18,22 @@ const (
 	// cqlFindIDs is completed with one bind marker per id (at most
 	// idLookupChunk), always from constants.
 	cqlFindIDs = `SELECT id, base, position FROM event_ids WHERE stream = ? AND id IN (`
+	// schema/schema.cql: events.
+	cqlReadBounds = `SELECT version, id, type, data, metadata, append_first, append_last FROM events WHERE stream = ? AND bucket = ? AND version >= ? AND version <= ?`
 )
 
 // idLookupChunk bounds the ids of one IN query.
 const idLookupChunk = 100
 
-// idempotency is one append's view of its own client-chosen ids.
-type idempotency struct {
-	ids    []uuid.UUID
-	failed map[int64]bool // bases of this append's attempts that were not applied
-}
-
-func newIdempotency(req *log.AppendRequest) *idempotency {
-	idem := &idempotency{}
+// clientIDs returns the ids the client chose; only those identify a retry.
+func clientIDs(req *log.AppendRequest) []uuid.UUID {
+	var ids []uuid.UUID
 	for i := range req.Events {
 		if req.Events[i].ClientID {
-			idem.ids = append(idem.ids, req.Events[i].ID)
+			ids = append(ids, req.Events[i].ID)
 		}
 	}
-	return idem
-}
-
-func (i *idempotency) enabled() bool { return len(i.ids) > 0 }
-
-// tried notes an attempt at base; the caller comes back only when it was
-// not applied.
-func (i *idempotency) tried(base int64) {
-	if i.failed == nil {
-		i.failed = make(map[int64]bool)
-	}
-	i.failed[base] = true
+	return ids
 }
 
 // recordIDs records, before the conditional write at base, that this
@@ -71,10 +58,15 @@ func (s *Store) recordIDs(ctx context.Context, req *log.AppendRequest, base int6
 // not be written: it is a retry of a stored append (the result carries the
 // original versions) or it conflicts with stored events
 // (ErrIdempotencyConflict).
-func (s *Store) findStored(ctx context.Context, req *log.AppendRequest, idem *idempotency, cur int64) (log.AppendResult, bool, error) {
+//
+// Every attempt records its ids with the head it conditions on before it
+// writes, so an id stored at or below cur is found at base+1+position of
+// one of its records. The caller's conditional write at cur makes this
+// check and the write atomic together.
+func (s *Store) findStored(ctx context.Context, req *log.AppendRequest, ids []uuid.UUID, cur int64) (log.AppendResult, bool, error) {
 	candidates := map[int64]uuid.UUID{} // version → id that would be there
-	for start := 0; start < len(idem.ids); start += idLookupChunk {
-		chunk := idem.ids[start:min(start+idLookupChunk, len(idem.ids))]
+	for start := 0; start < len(ids); start += idLookupChunk {
+		chunk := ids[start:min(start+idLookupChunk, len(ids))]
 		args := make([]any, 0, len(chunk)+1)
 		args = append(args, string(req.Stream))
 		for _, id := range chunk {
@@ -88,7 +80,7 @@ func (s *Store) findStored(ctx context.Context, req *log.AppendRequest, idem *id
 			position int
 		)
 		for iter.Scan((*[16]byte)(&id), &base, &position) {
-			if v := base + 1 + int64(position); !idem.failed[base] && v <= cur {
+			if v := base + 1 + int64(position); v <= cur {
 				candidates[v] = id
 			}
 		}
@@ -111,46 +103,60 @@ func (s *Store) findStored(ctx context.Context, req *log.AppendRequest, idem *id
 		return log.AppendResult{}, false, nil
 	}
 	stored, err := s.eventsAt(ctx, req.Stream, candidates)
-	if err != nil {
+	if err != nil || len(stored) == 0 {
 		return log.AppendResult{}, false, err
-	}
-	if len(stored) == 0 {
-		return log.AppendResult{}, false, nil
 	}
 	if first, ok := sameAppend(req, stored); ok {
 		return result(req, first, true), true, nil
 	}
-	return log.AppendResult{}, true, fmt.Errorf("append to %s: %w: %d of its %d event ids are already stored, not as this same append",
+	return log.AppendResult{}, true, fmt.Errorf("append to %s: %w: %d of its %d event ids are stored, not as this same append",
 		req.Stream, log.ErrIdempotencyConflict, len(stored), len(req.Events))
 }
 
-// eventsAt reads the events at the candidate versions and keeps those whose
-// id is the expected one, by id.
-func (s *Store) eventsAt(ctx context.Context, stream log.StreamID, candidates map[int64]uuid.UUID) (map[uuid.UUID]log.RecordedEvent, error) {
+// storedEvent is an event with the bounds of the append it came in.
+type storedEvent struct {
+	log.RecordedEvent
+	appendFirst, appendLast int64
+}
+
+// eventsAt reads the events at the candidate versions and keeps, by id,
+// those that hold the expected id.
+func (s *Store) eventsAt(ctx context.Context, stream log.StreamID, candidates map[int64]uuid.UUID) (map[uuid.UUID]storedEvent, error) {
 	lo, hi := int64(-1), int64(-1)
 	for v := range candidates {
 		if lo < 0 || v < lo {
 			lo = v
 		}
-		if v > hi {
-			hi = v
+		hi = max(hi, v)
+	}
+	bs, err := s.buckets(ctx, stream)
+	if err != nil {
+		return nil, err
+	}
+	stored := map[uuid.UUID]storedEvent{}
+	// Candidates are almost always one short run: read the span once.
+	for _, sp := range partition.Locate(bs, lo, hi) {
+		iter := s.session.Query(cqlReadBounds, string(stream), sp.Bucket, sp.From, sp.To).WithContext(ctx).Idempotent(true).Iter()
+		var ev storedEvent
+		for iter.Scan(&ev.Version, (*[16]byte)(&ev.ID), &ev.Type, &ev.Data, &ev.Metadata, &ev.appendFirst, &ev.appendLast) {
+			if id, ok := candidates[ev.Version]; ok && id == ev.ID {
+				stored[ev.ID] = ev
+			}
+		}
+		if err := iter.Close(); err != nil {
+			s.metrics.storageError("read")
+			return nil, readErr("read stored events", err)
 		}
 	}
-	stored := map[uuid.UUID]log.RecordedEvent{}
-	// Candidates are almost always one short run; read the span once.
-	err := s.ReadStream(ctx, log.ReadRange{Stream: stream, From: lo, To: hi}, func(ev *log.RecordedEvent) error {
-		if id, ok := candidates[ev.Version]; ok && id == ev.ID {
-			stored[ev.ID] = *ev
-		}
-		return nil
-	})
-	return stored, err
+	return stored, nil
 }
 
-// sameAppend reports whether stored holds exactly req: every event, same
-// payload, at consecutive versions in request order.
-func sameAppend(req *log.AppendRequest, stored map[uuid.UUID]log.RecordedEvent) (int64, bool) {
-	if len(stored) != len(req.Events) {
+// sameAppend reports whether stored holds exactly req as one earlier
+// append: every event, same payload, consecutive in request order, and
+// nothing else in that append.
+func sameAppend(req *log.AppendRequest, stored map[uuid.UUID]storedEvent) (int64, bool) {
+	n := int64(len(req.Events))
+	if int64(len(stored)) != n {
 		return 0, false
 	}
 	var first int64
@@ -161,7 +167,8 @@ func sameAppend(req *log.AppendRequest, stored map[uuid.UUID]log.RecordedEvent) 
 		}
 		if i == 0 {
 			first = ev.Version
-		} else if ev.Version != first+int64(i) {
+		}
+		if ev.Version != first+int64(i) || ev.appendFirst != first || ev.appendLast != first+n-1 {
 			return 0, false
 		}
 	}

@@ -18,7 +18,7 @@ const (
 	// its head; the first append to a bucket requires it to be empty.
 	cqlAppendHead = `UPDATE events SET last_version = ?, last_time = ? WHERE stream = ? AND bucket = ? IF last_version = ? AND sealed = false`
 	cqlOpenBucket = `UPDATE events SET first_version = ?, last_version = ?, last_time = ?, opened_at = ?, sealed = false WHERE stream = ? AND bucket = ? IF last_version = null`
-	cqlInsert     = `INSERT INTO events (stream, bucket, version, id, type, time, data, metadata) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`
+	cqlInsert     = `INSERT INTO events (stream, bucket, version, id, type, time, data, metadata, append_first, append_last) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 	cqlSeal       = `UPDATE events SET sealed = true WHERE stream = ? AND bucket = ? IF last_version = ? AND sealed = false`
 	// schema/schema.cql: stream_buckets.
 	cqlIndexBucket = `INSERT INTO stream_buckets (stream, bucket, first_version) VALUES (?, ?, ?)`
@@ -97,14 +97,6 @@ func (s *Store) Ready(ctx context.Context) error {
 	return s.checkSchema(ctx)
 }
 
-// head returns the cached head of stream, or reads it.
-func (s *Store) head(ctx context.Context, stream log.StreamID) (head, error) {
-	if h, ok := s.heads.get(stream); ok {
-		return h, nil
-	}
-	return s.loadHead(ctx, stream, false)
-}
-
 // Append implements log.Store.
 func (s *Store) Append(ctx context.Context, req log.AppendRequest) (log.AppendResult, error) {
 	if err := req.Validate(s.o.Limits); err != nil {
@@ -114,23 +106,35 @@ func (s *Store) Append(ctx context.Context, req log.AppendRequest) (log.AppendRe
 }
 
 func (s *Store) append(ctx context.Context, req *log.AppendRequest) (log.AppendResult, error) {
-	h, err := s.head(ctx, req.Stream)
-	if err != nil {
-		return log.AppendResult{}, err
+	var err error
+	h, cached := s.heads.get(req.Stream)
+	if !cached {
+		if h, err = s.loadHead(ctx, req.Stream, false); err != nil {
+			return log.AppendResult{}, err
+		}
 	}
-	idem := newIdempotency(req)
+	ids := clientIDs(req)
 	for attempt := 0; attempt < maxAttempts; attempt++ {
 		cur := h.LastVersion
 		// Retries are recognised against the state at cur; the condition
 		// below makes the write fail if the stream moves past cur, so the
 		// check and the write are atomic together.
-		if idem.enabled() {
-			res, done, err := s.findStored(ctx, req, idem, cur)
+		if len(ids) > 0 {
+			res, done, err := s.findStored(ctx, req, ids, cur)
 			if done || err != nil {
 				return res, err
 			}
 		}
 		if !req.Expected.Matches(cur) {
+			if cached {
+				// Another instance may have moved the stream: a conflict is
+				// reported only against a head read from Cassandra.
+				cached = false
+				if h, err = s.loadHead(ctx, req.Stream, false); err != nil {
+					return log.AppendResult{}, err
+				}
+				continue
+			}
 			return log.AppendResult{}, &log.WrongExpectedVersionError{Stream: req.Stream, Expected: req.Expected, Current: cur}
 		}
 		now := s.o.Now().UTC().Truncate(time.Millisecond)
@@ -146,11 +150,10 @@ func (s *Store) append(ctx context.Context, req *log.AppendRequest) (log.AppendR
 			}
 			h.indexed = true
 		}
-		if idem.enabled() {
+		if len(ids) > 0 {
 			if err := s.recordIDs(ctx, req, cur); err != nil {
 				return log.AppendResult{}, err
 			}
-			idem.tried(cur)
 		}
 		at := partition.EventTime(h.Head, now)
 		applied, err := s.write(ctx, req, h, at, now)
@@ -169,6 +172,7 @@ func (s *Store) append(ctx context.Context, req *log.AppendRequest) (log.AppendR
 			return result(req, cur+1, false), nil
 		}
 		s.metrics.casConflicts.Inc()
+		cached = false
 		if h, err = s.loadHead(ctx, req.Stream, false); err != nil {
 			return log.AppendResult{}, err
 		}
@@ -195,7 +199,7 @@ func (s *Store) write(ctx context.Context, req *log.AppendRequest, h head, at, n
 		if len(ev.Metadata) > 0 {
 			meta = ev.Metadata
 		}
-		b.Query(cqlInsert, stream, h.Bucket, cur+1+int64(i), [16]byte(ev.ID), ev.Type, at, []byte(ev.Data), meta)
+		b.Query(cqlInsert, stream, h.Bucket, cur+1+int64(i), [16]byte(ev.ID), ev.Type, at, []byte(ev.Data), meta, cur+1, last)
 	}
 	applied, iter, err := b.MapExecCASContext(ctx, map[string]any{})
 	if iter != nil {
