@@ -80,6 +80,7 @@ func (s *Server) readEvents(c *echo.Context) error {
 func (s *Server) replay(c *echo.Context, rr log.ReadRange) error {
 	ctx := c.Request().Context()
 	sw := newStreamWriter(c.Response(), http.StatusOK, MediaTypeNDJSON, s.cfg.WriteTimeout)
+	sw.noReadDeadline()
 	var line []byte
 	n := 0
 	err := s.store.ReadStream(ctx, rr, func(e *log.RecordedEvent) error {
@@ -110,6 +111,7 @@ func (s *Server) replay(c *echo.Context, rr log.ReadRange) error {
 func (s *Server) page(c *echo.Context, rr log.ReadRange, limit int) error {
 	ctx := c.Request().Context()
 	sw := newStreamWriter(c.Response(), http.StatusOK, echo.MIMEApplicationJSON, s.cfg.WriteTimeout)
+	sw.noReadDeadline()
 	rr.Limit = limit + 1
 	var (
 		b    = appendString([]byte(`{"stream":`), string(rr.Stream))

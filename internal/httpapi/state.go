@@ -33,6 +33,7 @@ func (s *Server) state(c *echo.Context) error {
 		return err
 	}
 	sw := newStreamWriter(c.Response(), http.StatusOK, echo.MIMEApplicationJSON, s.cfg.WriteTimeout)
+	sw.noReadDeadline()
 	b := appendString([]byte(`{"stream":`), string(st.Stream))
 	b = append(b, `,"version":`...)
 	b = strconv.AppendInt(b, st.Version, 10)

@@ -40,6 +40,15 @@ func newStreamWriter(w http.ResponseWriter, status int, contentType string, writ
 	}
 }
 
+// noReadDeadline lifts the connection's read deadline for a response that
+// may outlive the server's ReadTimeout. The request (a GET) has been read
+// in full; net/http keeps reading the connection only to notice a client
+// hang-up, and a read deadline expiring there would cancel the request's
+// context and cut a healthy stream.
+func (s *streamWriter) noReadDeadline() {
+	_ = s.rc.SetReadDeadline(time.Time{}) // best effort: unsupported on some writers
+}
+
 // append adds b to the buffer and flushes when the batch is full.
 func (s *streamWriter) append(b []byte) error {
 	s.buf = append(s.buf, b...)

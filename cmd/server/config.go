@@ -1,0 +1,280 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/eventlog/eventlog/internal/cassandra"
+	"github.com/eventlog/eventlog/internal/httpapi"
+	"github.com/eventlog/eventlog/internal/log"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// envPrefix prefixes the environment variable of every flag: --max-page-size
+// falls back to EVENTLOG_MAX_PAGE_SIZE.
+const envPrefix = "EVENTLOG_"
+
+// errHelp: --help was asked for and printed.
+var errHelp = flag.ErrHelp
+
+// Config is the server's configuration. Each field has a flag and an
+// environment variable; a flag beats the variable, which beats the default.
+type Config struct {
+	Listen      string // --listen: HTTP API address
+	PprofListen string // --pprof-listen: internal pprof address, "" (off) by default
+
+	CassandraHosts    []string      // --cassandra-hosts: comma-separated contact points
+	Keyspace          string        // --keyspace
+	Replication       string        // --replication: used when migrate creates the keyspace
+	Consistency       string        // --consistency
+	SerialConsistency string        // --serial-consistency
+	QueryTimeout      time.Duration // --query-timeout: every CQL query
+	BucketWidth       time.Duration // --bucket-width: time window of an event partition
+	BucketMaxEvents   int64         // --bucket-max-events: row cap of an event partition
+	IdempotencyWindow time.Duration // --idempotency-window: how long "any" retries are recognised
+	Migrate           bool          // --migrate: apply schema migrations at start-up
+
+	MaxBodyBytes       int64 // --max-body-bytes: append body, after decompression
+	MaxEventsPerAppend int   // --max-events-per-append
+	MaxEventBytes      int   // --max-event-bytes: data + metadata of one event
+	MaxSnapshotBytes   int   // --max-snapshot-bytes: snapshot state, before compression
+	MaxPageSize        int   // --max-page-size: cap of a paged read's limit
+	MaxBulkLines       int   // --max-bulk-lines: lines of one bulk request
+	MaxBulkLineBytes   int   // --max-bulk-line-bytes: one bulk line, after decompression
+
+	ReadHeaderTimeout time.Duration // --read-header-timeout
+	ReadTimeout       time.Duration // --read-timeout: a whole request (a bulk body: per line)
+	WriteTimeout      time.Duration // --write-timeout: a response (a stream: per flush)
+	IdleTimeout       time.Duration // --idle-timeout: keep-alive connections
+	MaxHeaderBytes    int           // --max-header-bytes
+	ShutdownTimeout   time.Duration // --shutdown-timeout: graceful shutdown budget
+
+	LogLevel  string // --log-level: debug, info, warn, error
+	LogFormat string // --log-format: json or text
+}
+
+// DefaultConfig returns the defaults, taken from the packages that own them.
+func DefaultConfig() Config {
+	o := cassandra.DefaultOptions()
+	h := httpapi.DefaultConfig()
+	l := log.DefaultLimits()
+	return Config{
+		Listen:            "127.0.0.1:8080",
+		CassandraHosts:    o.Hosts,
+		Keyspace:          o.Keyspace,
+		Replication:       o.Replication,
+		Consistency:       o.Consistency,
+		SerialConsistency: o.SerialConsistency,
+		QueryTimeout:      o.Timeout,
+		BucketWidth:       o.BucketWidth,
+		BucketMaxEvents:   o.BucketMaxEvents,
+		IdempotencyWindow: o.IdempotencyWindow,
+
+		MaxBodyBytes:       h.MaxBodyBytes,
+		MaxEventsPerAppend: l.MaxEventsPerAppend,
+		MaxEventBytes:      l.MaxEventBytes,
+		MaxSnapshotBytes:   l.MaxSnapshotBytes,
+		MaxPageSize:        h.MaxPageSize,
+		MaxBulkLines:       h.MaxBulkLines,
+		MaxBulkLineBytes:   h.MaxBulkLineBytes,
+
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       60 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ShutdownTimeout:   30 * time.Second,
+
+		LogLevel:  "info",
+		LogFormat: "json",
+	}
+}
+
+// hostList is a comma-separated list flag.
+type hostList struct{ hosts *[]string }
+
+func (h hostList) String() string {
+	if h.hosts == nil {
+		return ""
+	}
+	return strings.Join(*h.hosts, ",")
+}
+
+func (h hostList) Set(s string) error {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	if len(out) == 0 {
+		return errors.New("at least one host is needed")
+	}
+	*h.hosts = out
+	return nil
+}
+
+// flagSet defines every flag on fs, bound to c's fields with c's current
+// values as defaults.
+func (c *Config) flagSet(name string, out io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(out)
+	fs.StringVar(&c.Listen, "listen", c.Listen, "HTTP API listen address")
+	fs.StringVar(&c.PprofListen, "pprof-listen", c.PprofListen, "internal listen address for /debug/pprof (empty: off); never expose it")
+	fs.Var(hostList{&c.CassandraHosts}, "cassandra-hosts", "Cassandra contact points: comma-separated `hosts` (host or host:port)")
+	fs.StringVar(&c.Keyspace, "keyspace", c.Keyspace, "Cassandra keyspace")
+	fs.StringVar(&c.Replication, "replication", c.Replication, "keyspace replication when migrate creates it: SimpleStrategy:<rf> or NetworkTopologyStrategy:<dc>=<rf>[,...]")
+	fs.StringVar(&c.Consistency, "consistency", c.Consistency, "consistency of reads and writes (e.g. LOCAL_QUORUM, QUORUM, ONE)")
+	fs.StringVar(&c.SerialConsistency, "serial-consistency", c.SerialConsistency, "serial consistency of conditional writes: LOCAL_SERIAL or SERIAL")
+	fs.DurationVar(&c.QueryTimeout, "query-timeout", c.QueryTimeout, "timeout of every CQL query")
+	fs.DurationVar(&c.BucketWidth, "bucket-width", c.BucketWidth, "time window of one event partition (Go duration)")
+	fs.Int64Var(&c.BucketMaxEvents, "bucket-max-events", c.BucketMaxEvents, "row cap of one event partition")
+	fs.DurationVar(&c.IdempotencyWindow, "idempotency-window", c.IdempotencyWindow, `how long retries of "any" appends are recognised`)
+	fs.BoolVar(&c.Migrate, "migrate", c.Migrate, "apply schema migrations at start-up")
+	fs.Int64Var(&c.MaxBodyBytes, "max-body-bytes", c.MaxBodyBytes, "largest append body, after decompression")
+	fs.IntVar(&c.MaxEventsPerAppend, "max-events-per-append", c.MaxEventsPerAppend, "most events in one append")
+	fs.IntVar(&c.MaxEventBytes, "max-event-bytes", c.MaxEventBytes, "largest event (data + metadata)")
+	fs.IntVar(&c.MaxSnapshotBytes, "max-snapshot-bytes", c.MaxSnapshotBytes, "largest snapshot state, before compression")
+	fs.IntVar(&c.MaxPageSize, "max-page-size", c.MaxPageSize, "cap of the limit of a paged read")
+	fs.IntVar(&c.MaxBulkLines, "max-bulk-lines", c.MaxBulkLines, "most lines in one bulk request")
+	fs.IntVar(&c.MaxBulkLineBytes, "max-bulk-line-bytes", c.MaxBulkLineBytes, "longest bulk line, after decompression")
+	fs.DurationVar(&c.ReadHeaderTimeout, "read-header-timeout", c.ReadHeaderTimeout, "time to read request headers")
+	fs.DurationVar(&c.ReadTimeout, "read-timeout", c.ReadTimeout, "time to read a request (bulk bodies: each line)")
+	fs.DurationVar(&c.WriteTimeout, "write-timeout", c.WriteTimeout, "time to write a response (streams: each flush); keep it above the append time")
+	fs.DurationVar(&c.IdleTimeout, "idle-timeout", c.IdleTimeout, "keep-alive connection idle time")
+	fs.IntVar(&c.MaxHeaderBytes, "max-header-bytes", c.MaxHeaderBytes, "largest request header block")
+	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "time allowed for in-flight requests at shutdown")
+	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "log level: debug, info, warn, error")
+	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "log format: json or text")
+	fs.VisitAll(func(f *flag.Flag) { f.Usage += " (env " + envName(f.Name) + ")" })
+	return fs
+}
+
+func envName(flagName string) string {
+	return envPrefix + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+// ParseFlags fills c from args and the environment (getenv): a flag given
+// in args wins over its environment variable, which wins over the value c
+// already holds. It rejects positional arguments.
+func (c *Config) ParseFlags(name string, args []string, getenv func(string) string, out io.Writer) error {
+	fs := c.flagSet(name, out)
+	fs.Usage = func() {
+		fmt.Fprintf(out, "Usage: %s [serve|migrate|version] [flags]\n\n", "server")
+		fmt.Fprintln(out, "  serve    run the HTTP API (the default)")
+		fmt.Fprintln(out, "  migrate  create the keyspace and apply schema migrations, then exit")
+		fmt.Fprintln(out, "  version  print the version")
+		fmt.Fprintln(out, "\nEvery flag falls back to its environment variable; a flag given on the command line wins.\n\nFlags:")
+		fs.PrintDefaults()
+	}
+	var envErr error
+	fs.VisitAll(func(f *flag.Flag) {
+		if v := getenv(envName(f.Name)); v != "" && envErr == nil {
+			if err := fs.Set(f.Name, v); err != nil {
+				envErr = fmt.Errorf("%s=%q: %w", envName(f.Name), v, err)
+			}
+		}
+	})
+	if envErr != nil {
+		return envErr
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return errHelp
+		}
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	return c.Validate()
+}
+
+// Validate checks what the packages' own validation does not.
+func (c *Config) Validate() error {
+	if _, err := parseLevel(c.LogLevel); err != nil {
+		return err
+	}
+	if c.LogFormat != "json" && c.LogFormat != "text" {
+		return fmt.Errorf("log format %q: want json or text", c.LogFormat)
+	}
+	if c.Listen == "" {
+		return errors.New("listen address is empty")
+	}
+	if c.ShutdownTimeout <= 0 {
+		return errors.New("shutdown timeout must be positive")
+	}
+	if c.MaxSnapshotBytes < 1 || c.MaxEventBytes < 1 || c.MaxEventsPerAppend < 1 {
+		return errors.New("limits must be positive")
+	}
+	o := c.cassandraOptions(nil, nil)
+	if err := o.Validate(); err != nil {
+		return err
+	}
+	h := c.httpConfig(nil, nil)
+	return h.Validate()
+}
+
+func parseLevel(s string) (slog.Level, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(s)); err != nil {
+		return 0, fmt.Errorf("log level %q: want debug, info, warn or error", s)
+	}
+	return l, nil
+}
+
+func (c *Config) limits() log.Limits {
+	return log.Limits{MaxEventsPerAppend: c.MaxEventsPerAppend, MaxEventBytes: c.MaxEventBytes, MaxSnapshotBytes: c.MaxSnapshotBytes}
+}
+
+// cassandraOptions are the store options c describes.
+func (c *Config) cassandraOptions(logger *slog.Logger, reg prometheus.Registerer) cassandra.Options {
+	o := cassandra.Options{
+		Hosts:             c.CassandraHosts,
+		Keyspace:          c.Keyspace,
+		Replication:       c.Replication,
+		Consistency:       c.Consistency,
+		SerialConsistency: c.SerialConsistency,
+		Timeout:           c.QueryTimeout,
+		BucketWidth:       c.BucketWidth,
+		BucketMaxEvents:   c.BucketMaxEvents,
+		IdempotencyWindow: c.IdempotencyWindow,
+		Limits:            c.limits(),
+		Logger:            logger,
+		Registerer:        reg,
+	}
+	o.EnsureDefaults()
+	return o
+}
+
+// httpConfig is the HTTP layer's configuration. Streams extend their
+// deadlines by the server's read and write timeouts; an append may take
+// about three query timeouts (head read, conditional write, retry), capped
+// below the write timeout so its answer can still be sent.
+func (c *Config) httpConfig(logger *slog.Logger, reg *prometheus.Registry) httpapi.Config {
+	h := httpapi.Config{
+		Limits:           c.limits(),
+		MaxBodyBytes:     c.MaxBodyBytes,
+		MaxPageSize:      c.MaxPageSize,
+		MaxBulkLines:     c.MaxBulkLines,
+		MaxBulkLineBytes: c.MaxBulkLineBytes,
+		WriteTimeout:     c.WriteTimeout,
+		ReadTimeout:      c.ReadTimeout,
+		AppendTimeout:    3 * c.QueryTimeout,
+		Logger:           logger,
+		Registry:         reg,
+	}
+	if c.WriteTimeout > 0 && h.AppendTimeout > c.WriteTimeout*9/10 {
+		h.AppendTimeout = c.WriteTimeout * 9 / 10
+	}
+	if h.DefaultPageSize = 100; h.DefaultPageSize > h.MaxPageSize {
+		h.DefaultPageSize = h.MaxPageSize
+	}
+	h.EnsureDefaults()
+	return h
+}

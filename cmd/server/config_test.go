@@ -1,0 +1,136 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"flag"
+	"io"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+func env(m map[string]string) func(string) string {
+	return func(k string) string { return m[k] }
+}
+
+func TestParseFlags(t *testing.T) {
+	t.Run("Defaults", func(t *testing.T) {
+		c := DefaultConfig()
+		if err := c.ParseFlags("server", nil, env(nil), io.Discard); err != nil {
+			t.Fatal(err)
+		}
+		for name, got := range map[string]any{
+			"listen": c.Listen, "hosts": c.CassandraHosts, "keyspace": c.Keyspace, "replication": c.Replication,
+			"consistency": c.Consistency, "bucket width": c.BucketWidth, "bucket max events": c.BucketMaxEvents,
+			"migrate": c.Migrate, "pprof": c.PprofListen,
+		} {
+			want := map[string]any{
+				"listen": "127.0.0.1:8080", "hosts": []string{"127.0.0.1"}, "keyspace": "eventlog", "replication": "SimpleStrategy:1",
+				"consistency": "LOCAL_QUORUM", "bucket width": 24 * time.Hour, "bucket max events": int64(50000),
+				"migrate": false, "pprof": "",
+			}[name]
+			if !reflect.DeepEqual(got, want) {
+				t.Errorf("%s = %v, want %v", name, got, want)
+			}
+		}
+	})
+	t.Run("EnvOverridesDefault", func(t *testing.T) {
+		c := DefaultConfig()
+		err := c.ParseFlags("server", nil, env(map[string]string{
+			"EVENTLOG_LISTEN":            "0.0.0.0:9000",
+			"EVENTLOG_CASSANDRA_HOSTS":   "a, b:9043 ,c",
+			"EVENTLOG_BUCKET_WIDTH":      "1h30m",
+			"EVENTLOG_BUCKET_MAX_EVENTS": "2000",
+			"EVENTLOG_MIGRATE":           "true",
+			"EVENTLOG_CONSISTENCY":       "QUORUM",
+		}), io.Discard)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.Listen != "0.0.0.0:9000" || !reflect.DeepEqual(c.CassandraHosts, []string{"a", "b:9043", "c"}) ||
+			c.BucketWidth != 90*time.Minute || c.BucketMaxEvents != 2000 || !c.Migrate || c.Consistency != "QUORUM" {
+			t.Fatalf("got %+v", c)
+		}
+	})
+	t.Run("FlagOverridesEnv", func(t *testing.T) {
+		c := DefaultConfig()
+		err := c.ParseFlags("server", []string{"--listen", "127.0.0.1:0", "--keyspace=flagks", "--migrate=false", "--cassandra-hosts=x"},
+			env(map[string]string{"EVENTLOG_LISTEN": "0.0.0.0:9000", "EVENTLOG_KEYSPACE": "envks", "EVENTLOG_MIGRATE": "true",
+				"EVENTLOG_CASSANDRA_HOSTS": "y", "EVENTLOG_MAX_PAGE_SIZE": "50"}), io.Discard)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.Listen != "127.0.0.1:0" || c.Keyspace != "flagks" || c.Migrate || !reflect.DeepEqual(c.CassandraHosts, []string{"x"}) {
+			t.Fatalf("flags did not win: %+v", c)
+		}
+		if c.MaxPageSize != 50 {
+			t.Fatalf("env without a flag: max page size = %d, want 50", c.MaxPageSize)
+		}
+	})
+	for _, tc := range []struct {
+		name string
+		args []string
+		env  map[string]string
+		want string
+	}{
+		{"ErrBadEnvDuration", nil, map[string]string{"EVENTLOG_BUCKET_WIDTH": "daily"}, "EVENTLOG_BUCKET_WIDTH"},
+		{"ErrBadFlag", []string{"--bucket-max-events=lots"}, nil, "bucket-max-events"},
+		{"ErrUnknownFlag", []string{"--nope"}, nil, "nope"},
+		{"ErrPositional", []string{"extra"}, nil, "extra"},
+		{"ErrLogFormat", []string{"--log-format=xml"}, nil, "log format"},
+		{"ErrLogLevel", []string{"--log-level=loud"}, nil, "log level"},
+		{"ErrConsistency", []string{"--consistency=SOMETIMES"}, nil, "SOMETIMES"},
+		{"ErrReplication", []string{"--replication=Simple"}, nil, "replication"},
+		{"ErrKeyspace", []string{"--keyspace=Bad-Name"}, nil, "keyspace"},
+		{"ErrEmptyHosts", []string{"--cassandra-hosts=,"}, nil, "host"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := DefaultConfig()
+			err := c.ParseFlags("server", tc.args, env(tc.env), io.Discard)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err = %v, want one mentioning %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestHelpDocumentsEveryFlag(t *testing.T) {
+	var out bytes.Buffer
+	code := run(context.Background(), func() {}, []string{"--help"}, env(nil), io.Discard, &out)
+	if code != 0 {
+		t.Fatalf("exit code %d", code)
+	}
+	c := DefaultConfig()
+	fs := c.flagSet("server", io.Discard)
+	n := 0
+	fs.VisitAll(func(f *flag.Flag) {
+		n++
+		if !strings.Contains(out.String(), "-"+f.Name) || !strings.Contains(out.String(), envName(f.Name)) {
+			t.Errorf("help lacks --%s or %s", f.Name, envName(f.Name))
+		}
+	})
+	for _, want := range []string{"EVENTLOG_LISTEN", "EVENTLOG_CASSANDRA_HOSTS", "EVENTLOG_KEYSPACE", "EVENTLOG_CONSISTENCY",
+		"EVENTLOG_BUCKET_WIDTH", "EVENTLOG_BUCKET_MAX_EVENTS", `(default "127.0.0.1:8080")`, "serve", "migrate", "version"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("help lacks %q", want)
+		}
+	}
+	if n < 25 {
+		t.Fatalf("only %d flags", n)
+	}
+}
+
+func TestRunCommands(t *testing.T) {
+	var out, errOut bytes.Buffer
+	if code := run(context.Background(), func() {}, []string{"version"}, env(nil), &out, &errOut); code != 0 || !strings.HasPrefix(out.String(), "eventlog server ") {
+		t.Fatalf("version: code %d, output %q", code, out.String())
+	}
+	if code := run(context.Background(), func() {}, []string{"frobnicate"}, env(nil), &out, &errOut); code != 2 {
+		t.Fatalf("unknown command: code %d, want 2", code)
+	}
+	if code := run(context.Background(), func() {}, []string{"serve", "--log-format=xml"}, env(nil), &out, &errOut); code != 2 {
+		t.Fatalf("bad flag: code %d, want 2", code)
+	}
+}

@@ -1,0 +1,195 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/pprof"
+	"os"
+
+	"github.com/eventlog/eventlog/internal/cassandra"
+	"github.com/eventlog/eventlog/internal/httpapi"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+// Main is the server program: Run starts it, Close stops it gracefully.
+// Tests start a whole server on port 0 with it.
+type Main struct {
+	Config Config
+	// Logger, if set, replaces the logger built from Config.
+	Logger *slog.Logger
+	// Stderr receives the logs built from Config. Default os.Stderr.
+	Stderr io.Writer
+
+	log      *slog.Logger
+	store    *cassandra.Store
+	api      *httpapi.Server
+	ln       net.Listener
+	srv      *http.Server
+	pprof    *http.Server
+	serveErr chan error
+}
+
+// NewMain returns a Main with the default configuration.
+func NewMain() *Main {
+	return &Main{Config: DefaultConfig(), Stderr: os.Stderr, serveErr: make(chan error, 2)}
+}
+
+func (m *Main) logger() *slog.Logger {
+	if m.log != nil {
+		return m.log
+	}
+	if m.Logger != nil {
+		m.log = m.Logger
+		return m.log
+	}
+	level, err := parseLevel(m.Config.LogLevel)
+	if err != nil {
+		level = slog.LevelInfo
+	}
+	w := m.Stderr
+	if w == nil {
+		w = os.Stderr
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	if m.Config.LogFormat == "text" {
+		m.log = slog.New(slog.NewTextHandler(w, opts))
+	} else {
+		m.log = slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return m.log
+}
+
+// Migrate creates the keyspace if needed and applies missing migrations.
+func (m *Main) Migrate(ctx context.Context) error {
+	o := m.Config.cassandraOptions(m.logger(), nil)
+	m.logger().Info("migrating", "keyspace", o.Keyspace, "hosts", o.Hosts, "replication", o.Replication)
+	if err := cassandra.Migrate(ctx, o); err != nil {
+		return fmt.Errorf("migrate keyspace %s: %w", o.Keyspace, err)
+	}
+	m.logger().Info("schema up to date", "keyspace", o.Keyspace, "version", cassandra.LatestSchemaVersion())
+	return nil
+}
+
+// Run opens the store (migrating first with --migrate), starts listening
+// and serves in the background. It returns once the server accepts
+// connections, or with the reason it cannot: in particular it refuses to
+// serve a keyspace whose schema version this binary does not know.
+func (m *Main) Run(ctx context.Context) error {
+	logger := m.logger()
+	if m.serveErr == nil {
+		m.serveErr = make(chan error, 2)
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	if m.Config.Migrate {
+		if err := m.Migrate(ctx); err != nil {
+			return err
+		}
+	}
+	o := m.Config.cassandraOptions(logger, reg)
+	store, err := cassandra.Open(ctx, o)
+	if errors.Is(err, cassandra.ErrSchemaMismatch) {
+		logger.Error("refusing to serve: the keyspace's schema is not the version this binary knows; run `server migrate` (or start with --migrate)",
+			"keyspace", o.Keyspace, "error", err)
+		return fmt.Errorf("open store: %w", err)
+	}
+	if err != nil {
+		return fmt.Errorf("open store on %v keyspace %s: %w", o.Hosts, o.Keyspace, err)
+	}
+	m.store = store
+
+	if m.api, err = httpapi.New(store, m.Config.httpConfig(logger, reg)); err != nil {
+		return err
+	}
+	if m.ln, err = net.Listen("tcp", m.Config.Listen); err != nil {
+		return err
+	}
+	m.srv = &http.Server{
+		Handler:           m.api,
+		ReadHeaderTimeout: m.Config.ReadHeaderTimeout,
+		ReadTimeout:       m.Config.ReadTimeout,
+		WriteTimeout:      m.Config.WriteTimeout,
+		IdleTimeout:       m.Config.IdleTimeout,
+		MaxHeaderBytes:    m.Config.MaxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+	m.srv.RegisterOnShutdown(m.api.Drain)
+	go m.serve(m.srv, m.ln)
+
+	if m.Config.PprofListen != "" {
+		pln, err := net.Listen("tcp", m.Config.PprofListen)
+		if err != nil {
+			return fmt.Errorf("pprof listener: %w", err)
+		}
+		m.pprof = &http.Server{Handler: pprofMux(), ReadHeaderTimeout: m.Config.ReadHeaderTimeout}
+		go m.serve(m.pprof, pln)
+		logger.Info("pprof listening", "addr", pln.Addr().String())
+	}
+	logger.Info("listening", "addr", m.Addr(), "keyspace", o.Keyspace, "hosts", o.Hosts, "version", versionString())
+	return nil
+}
+
+func (m *Main) serve(srv *http.Server, ln net.Listener) {
+	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		m.serveErr <- err
+	}
+}
+
+// ServeErr reports a listener that failed while serving.
+func (m *Main) ServeErr() <-chan error { return m.serveErr }
+
+// Addr is the API's listen address (with the port chosen for :0).
+func (m *Main) Addr() string {
+	if m.ln == nil {
+		return ""
+	}
+	return m.ln.Addr().String()
+}
+
+// Close shuts down gracefully: it stops accepting connections, ends
+// running replays, waits up to ShutdownTimeout for in-flight requests (an
+// append under way completes and is answered), then closes the store.
+func (m *Main) Close() error {
+	var errs []error
+	if m.srv != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), m.Config.ShutdownTimeout)
+		if err := m.srv.Shutdown(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("graceful shutdown: %w", err))
+			m.srv.Close()
+		}
+		cancel()
+		m.srv = nil
+	}
+	if m.pprof != nil {
+		m.pprof.Close()
+		m.pprof = nil
+	}
+	if m.store != nil {
+		m.store.Close()
+		m.store = nil
+	}
+	if len(errs) == 0 && m.log != nil {
+		m.log.Info("stopped")
+	}
+	return errors.Join(errs...)
+}
+
+// pprofMux serves net/http/pprof on its own mux, for the internal listener
+// only (never on the API's).
+func pprofMux() *http.ServeMux {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	return mux
+}
+
