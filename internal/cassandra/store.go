@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"time"
 
 	gocql "github.com/apache/cassandra-gocql-driver/v2"
@@ -35,6 +36,7 @@ type Store struct {
 	serial  gocql.Consistency
 	policy  partition.Policy
 	heads   *headCache
+	locks   *streamLocks
 	codec   *snapshot.Codec
 	metrics *metrics
 	logger  *slog.Logger
@@ -63,6 +65,7 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 		serial:  cluster.SerialConsistency,
 		policy:  partition.Policy{Width: o.BucketWidth, MaxEvents: o.BucketMaxEvents},
 		heads:   newHeadCache(100_000),
+		locks:   newStreamLocks(),
 		logger:  o.Logger,
 		metrics: newMetrics(o.Registerer),
 	}
@@ -102,6 +105,11 @@ func (s *Store) Append(ctx context.Context, req log.AppendRequest) (log.AppendRe
 	if err := req.Validate(s.o.Limits); err != nil {
 		return log.AppendResult{}, err
 	}
+	unlock, err := s.locks.lock(ctx, req.Stream)
+	if err != nil {
+		return log.AppendResult{}, fmt.Errorf("append to %s: %w: %v", req.Stream, log.ErrUnavailable, err)
+	}
+	defer unlock()
 	return s.append(ctx, &req)
 }
 
@@ -172,6 +180,9 @@ func (s *Store) append(ctx context.Context, req *log.AppendRequest) (log.AppendR
 			return result(req, cur+1, false), nil
 		}
 		s.metrics.casConflicts.Inc()
+		if err := backoff(ctx, attempt); err != nil {
+			return log.AppendResult{}, fmt.Errorf("append to %s: %w: %v", req.Stream, log.ErrUnavailable, err)
+		}
 		cached = false
 		if h, err = s.loadHead(ctx, req.Stream, false); err != nil {
 			return log.AppendResult{}, err
@@ -179,6 +190,23 @@ func (s *Store) append(ctx context.Context, req *log.AppendRequest) (log.AppendR
 	}
 	s.heads.forget(req.Stream)
 	return log.AppendResult{}, fmt.Errorf("append to %s: %w: gave up after %d contended attempts", req.Stream, log.ErrUnavailable, maxAttempts)
+}
+
+// backoff waits a random time that grows with attempt (up to ~100ms), so
+// instances contending for one stream stop colliding in lockstep.
+func backoff(ctx context.Context, attempt int) error {
+	if attempt == 0 {
+		return nil
+	}
+	d := time.Duration(rand.Int64N(int64(time.Millisecond) << min(attempt, 7)))
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // write sends the append as one conditional batch on the head bucket's
