@@ -1,0 +1,210 @@
+package httpapi_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/eventlog/eventlog/internal/cassandra"
+	"github.com/eventlog/eventlog/internal/cassandra/cassandratest"
+	"github.com/eventlog/eventlog/internal/httpapi"
+	"github.com/eventlog/eventlog/internal/log"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// testServer is the HTTP API over a real Cassandra store in a keyspace of
+// its own (dropped when the test ends).
+type testServer struct {
+	*httptest.Server
+	Store *cassandra.Store
+	Opts  cassandra.Options
+	API   *httpapi.Server
+	// Active counts handlers running (to tell a streamed response from a
+	// buffered one).
+	Active atomic.Int64
+}
+
+// testLimits are small, so limit tests need small bodies.
+var testLimits = log.Limits{MaxEventsPerAppend: 50, MaxEventBytes: 16 << 10, MaxSnapshotBytes: 64 << 10}
+
+// MustServer starts the API over a fresh store; mod adjusts the HTTP config.
+// Store and API share one Limits and one Prometheus registry, as in
+// cmd/server.
+func MustServer(tb testing.TB, mod func(*httpapi.Config)) *testServer {
+	tb.Helper()
+	reg := prometheus.NewRegistry()
+	store, opts := cassandratest.NewStore(tb, func(o *cassandra.Options) {
+		o.Limits = testLimits
+		o.Registerer = reg
+	})
+	cfg := httpapi.Config{
+		Limits:           testLimits,
+		MaxBodyBytes:     256 << 10,
+		MaxPageSize:      1000,
+		MaxBulkLineBytes: 32 << 10,
+		MaxBulkLines:     20,
+		Registry:         reg,
+	}
+	if mod != nil {
+		mod(&cfg)
+	}
+	api, err := httpapi.New(store, cfg)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	ts := &testServer{Store: store, Opts: opts, API: api}
+	ts.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ts.Active.Add(1)
+		defer ts.Active.Add(-1)
+		api.ServeHTTP(w, r)
+	}))
+	tb.Cleanup(ts.Close)
+	return ts
+}
+
+// response is a finished HTTP exchange.
+type response struct {
+	Status int
+	Header http.Header
+	Body   []byte
+}
+
+func (r response) String() string { return fmt.Sprintf("%d %s", r.Status, r.Body) }
+
+// JSON decodes the body into a map.
+func (r response) JSON(tb testing.TB) map[string]any {
+	tb.Helper()
+	var m map[string]any
+	if err := json.Unmarshal(r.Body, &m); err != nil {
+		tb.Fatalf("body is not a JSON object: %v: %s", err, r.Body)
+	}
+	return m
+}
+
+// Do sends a request with body (nil: none) and the given header pairs.
+func (ts *testServer) Do(tb testing.TB, method, path string, body []byte, header ...string) response {
+	tb.Helper()
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequest(method, ts.URL+path, rd)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	res, err := ts.Client().Do(req)
+	if err != nil {
+		tb.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	if err != nil {
+		tb.Fatalf("%s %s: read body: %v", method, path, err)
+	}
+	return response{Status: res.StatusCode, Header: res.Header, Body: b}
+}
+
+// Append posts a JSON append body to stream.
+func (ts *testServer) Append(tb testing.TB, stream, body string) response {
+	tb.Helper()
+	return ts.Do(tb, "POST", "/v1/streams/"+stream+"/events", []byte(body), "Content-Type", "application/json")
+}
+
+// MustAppend appends n events of type t to stream (expected "any") and
+// fails unless they are created.
+func (ts *testServer) MustAppend(tb testing.TB, stream string, n int) {
+	tb.Helper()
+	var evs []string
+	for i := range n {
+		evs = append(evs, fmt.Sprintf(`{"type":"t","data":{"i":%d}}`, i))
+	}
+	r := ts.Append(tb, stream, `{"events":[`+strings.Join(evs, ",")+`]}`)
+	if r.Status != http.StatusCreated {
+		tb.Fatalf("append to %s: %s", stream, r)
+	}
+}
+
+// MustProblem checks r is a problem+json with status and code.
+func MustProblem(tb testing.TB, r response, status int, code string) map[string]any {
+	tb.Helper()
+	if r.Status != status {
+		tb.Fatalf("status %d, want %d: %s", r.Status, status, r.Body)
+	}
+	if ct := r.Header.Get("Content-Type"); ct != "application/problem+json" {
+		tb.Fatalf("Content-Type %q, want application/problem+json", ct)
+	}
+	p := r.JSON(tb)
+	if p["code"] != code {
+		tb.Fatalf("code %v, want %s: %s", p["code"], code, r.Body)
+	}
+	if p["status"] != float64(status) || p["type"] != "urn:eventlog:problem:"+code || p["title"] != http.StatusText(status) {
+		tb.Fatalf("malformed problem: %s", r.Body)
+	}
+	return p
+}
+
+// MustNotExist checks stream has no events (a rejected request wrote nothing).
+func (ts *testServer) MustNotExist(tb testing.TB, stream string) {
+	tb.Helper()
+	MustProblem(tb, ts.Do(tb, "GET", "/v1/streams/"+stream, nil), http.StatusNotFound, "stream_not_found")
+}
+
+// MustVersion checks stream's version.
+func (ts *testServer) MustVersion(tb testing.TB, stream string, want int64) {
+	tb.Helper()
+	r := ts.Do(tb, "GET", "/v1/streams/"+stream, nil)
+	if r.Status != http.StatusOK {
+		tb.Fatalf("info %s: %s", stream, r)
+	}
+	if got := r.JSON(tb)["version"]; got != float64(want) {
+		tb.Fatalf("%s version = %v, want %d", stream, got, want)
+	}
+}
+
+// page is a decoded paged read.
+type page struct {
+	Stream string         `json:"stream"`
+	Events []eventJSON    `json:"events"`
+	Next   *int64         `json:"next"`
+	Extra  map[string]any `json:"-"`
+}
+
+type eventJSON struct {
+	ID       string          `json:"id"`
+	Type     string          `json:"type"`
+	Version  int64           `json:"version"`
+	Time     string          `json:"time"`
+	Data     json.RawMessage `json:"data"`
+	Metadata json.RawMessage `json:"metadata"`
+}
+
+func mustPage(tb testing.TB, r response) page {
+	tb.Helper()
+	if r.Status != http.StatusOK {
+		tb.Fatalf("read: %s", r)
+	}
+	var p page
+	dec := json.NewDecoder(bytes.NewReader(r.Body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&p); err != nil {
+		tb.Fatalf("page: %v: %s", err, r.Body)
+	}
+	return p
+}
+
+func versions(evs []eventJSON) []int64 {
+	out := make([]int64, len(evs))
+	for i, e := range evs {
+		out[i] = e.Version
+	}
+	return out
+}
