@@ -2,6 +2,7 @@ package httpapi_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -25,9 +26,6 @@ type testServer struct {
 	Store *cassandra.Store
 	Opts  cassandra.Options
 	API   *httpapi.Server
-	// Active counts handlers running (to tell a streamed response from a
-	// buffered one).
-	Active atomic.Int64
 }
 
 // testLimits are small, so limit tests need small bodies.
@@ -37,6 +35,13 @@ var testLimits = log.Limits{MaxEventsPerAppend: 50, MaxEventBytes: 16 << 10, Max
 // Store and API share one Limits and one Prometheus registry, as in
 // cmd/server.
 func MustServer(tb testing.TB, mod func(*httpapi.Config)) *testServer {
+	tb.Helper()
+	return MustServerWrapped(tb, nil, mod)
+}
+
+// MustServerWrapped is MustServer with the real store seen through wrap, a
+// decorator that observes calls (never a replacement for the store).
+func MustServerWrapped(tb testing.TB, wrap func(log.Store) log.Store, mod func(*httpapi.Config)) *testServer {
 	tb.Helper()
 	reg := prometheus.NewRegistry()
 	store, opts := cassandratest.NewStore(tb, func(o *cassandra.Options) {
@@ -54,16 +59,16 @@ func MustServer(tb testing.TB, mod func(*httpapi.Config)) *testServer {
 	if mod != nil {
 		mod(&cfg)
 	}
-	api, err := httpapi.New(store, cfg)
+	var served log.Store = store
+	if wrap != nil {
+		served = wrap(store)
+	}
+	api, err := httpapi.New(served, cfg)
 	if err != nil {
 		tb.Fatal(err)
 	}
 	ts := &testServer{Store: store, Opts: opts, API: api}
-	ts.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ts.Active.Add(1)
-		defer ts.Active.Add(-1)
-		api.ServeHTTP(w, r)
-	}))
+	ts.Server = httptest.NewServer(api)
 	tb.Cleanup(ts.Close)
 	return ts
 }
@@ -207,4 +212,18 @@ func versions(evs []eventJSON) []int64 {
 		out[i] = e.Version
 	}
 	return out
+}
+
+// countingStore passes every call to the real store and counts the events
+// ReadStream has handed to the HTTP layer.
+type countingStore struct {
+	log.Store
+	delivered atomic.Int64
+}
+
+func (c *countingStore) ReadStream(ctx context.Context, r log.ReadRange, fn func(*log.RecordedEvent) error) error {
+	return c.Store.ReadStream(ctx, r, func(e *log.RecordedEvent) error {
+		c.delivered.Add(1)
+		return fn(e)
+	})
 }
