@@ -1,9 +1,11 @@
 package cassandra
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"strings"
 	"time"
 
@@ -47,6 +49,11 @@ type Options struct {
 	Logger *slog.Logger
 	// Registerer, if set, receives the store's Prometheus metrics.
 	Registerer prometheus.Registerer
+	// Dialer, if set, opens every connection to Cassandra (custom
+	// networking; fault-injection tests).
+	Dialer interface {
+		DialContext(ctx context.Context, network, addr string) (net.Conn, error)
+	}
 }
 
 // DefaultOptions returns the defaults documented on Options.

@@ -54,5 +54,8 @@ func newCluster(o *Options, keyspace string) (*gocql.ClusterConfig, error) {
 	c.DefaultIdempotence = false
 	c.MaxPreparedStmts = 1000
 	c.ReconnectInterval = time.Second
+	if o.Dialer != nil {
+		c.Dialer = o.Dialer
+	}
 	return c, nil
 }

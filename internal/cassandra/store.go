@@ -40,6 +40,9 @@ type Store struct {
 	codec   *snapshot.Codec
 	metrics *metrics
 	logger  *slog.Logger
+	// beforeWrite, if set, runs just before each conditional append batch
+	// is sent (fault-injection tests; see export_test.go).
+	beforeWrite func()
 }
 
 var _ log.Store = (*Store)(nil)
@@ -228,6 +231,9 @@ func (s *Store) write(ctx context.Context, req *log.AppendRequest, h head, at, n
 			meta = ev.Metadata
 		}
 		b.Query(cqlInsert, stream, h.Bucket, cur+1+int64(i), [16]byte(ev.ID), ev.Type, at, []byte(ev.Data), meta, cur+1, last)
+	}
+	if s.beforeWrite != nil {
+		s.beforeWrite()
 	}
 	applied, iter, err := b.MapExecCASContext(ctx, map[string]any{})
 	if iter != nil {
