@@ -1,0 +1,201 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/eventlog/eventlog/internal/cassandra"
+	"github.com/eventlog/eventlog/internal/cassandra/cassandratest"
+)
+
+// MustRunMain starts the whole server on port 0 with args (plus the test
+// keyspace and hosts) and closes it when the test ends.
+func MustRunMain(tb testing.TB, o cassandra.Options, args ...string) *Main {
+	tb.Helper()
+	m := NewMain()
+	m.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	args = append([]string{"--listen=127.0.0.1:0", "--keyspace=" + o.Keyspace, "--cassandra-hosts=" + strings.Join(o.Hosts, ",")}, args...)
+	if err := m.Config.ParseFlags("server", args, env(nil), io.Discard); err != nil {
+		tb.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if err := m.Run(ctx); err != nil {
+		m.Close()
+		tb.Fatalf("run: %v", err)
+	}
+	tb.Cleanup(func() {
+		if err := m.Close(); err != nil {
+			tb.Errorf("close: %v", err)
+		}
+	})
+	return m
+}
+
+func TestMainMigratesAndServes(t *testing.T) {
+	o := cassandratest.Options(t) // a keyspace that does not exist yet
+	t.Cleanup(func() { cassandratest.Drop(t, o) })
+	m := MustRunMain(t, o, "--migrate")
+	base := "http://" + m.Addr()
+
+	res, err := http.Post(base+"/v1/streams/main-1/events", "application/json",
+		strings.NewReader(`{"expected_version":"no_stream","events":[{"type":"hello","data":{"n":1}}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != http.StatusCreated || !bytes.Contains(body, []byte(`"last_version":1`)) {
+		t.Fatalf("append: %d %s", res.StatusCode, body)
+	}
+
+	res, err = http.Get(base + "/v1/streams/main-1/events")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var page struct {
+		Events []struct {
+			Type    string          `json:"type"`
+			Version int64           `json:"version"`
+			Data    json.RawMessage `json:"data"`
+		} `json:"events"`
+	}
+	err = json.NewDecoder(res.Body).Decode(&page)
+	res.Body.Close()
+	if err != nil || len(page.Events) != 1 || page.Events[0].Version != 1 || page.Events[0].Type != "hello" || string(page.Events[0].Data) != `{"n":1}` {
+		t.Fatalf("read: %v %+v", err, page)
+	}
+
+	for path, want := range map[string]string{"/readyz": `"ready"`, "/metrics": "eventlog_cassandra_", "/healthz": `"ok"`} {
+		res, err := http.Get(base + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if res.StatusCode != 200 || !bytes.Contains(b, []byte(want)) {
+			t.Fatalf("%s: %d, body lacks %s", path, res.StatusCode, want)
+		}
+	}
+}
+
+// TestMainGracefulShutdown closes the server while a bulk append is still
+// sending lines: new connections are refused at once, the in-flight
+// request runs to its end (every line appended and answered), then Close
+// returns.
+func TestMainGracefulShutdown(t *testing.T) {
+	store, o := cassandratest.NewStore(t, nil)
+	m := MustRunMain(t, o)
+	base := "http://" + m.Addr()
+
+	pr, pw := io.Pipe()
+	type result struct {
+		body []byte
+		err  error
+	}
+	done := make(chan result, 1)
+	go func() {
+		res, err := http.Post(base+"/v1/events", "application/x-ndjson", pr)
+		if err != nil {
+			done <- result{err: err}
+			return
+		}
+		defer res.Body.Close()
+		b, err := io.ReadAll(res.Body)
+		done <- result{b, err}
+	}()
+	line := `{"stream":"shut-1","events":[{"type":"t","data":1}]}` + "\n"
+	for range 3 {
+		if _, err := io.WriteString(pw, line); err != nil {
+			t.Fatal(err)
+		}
+	}
+	time.Sleep(200 * time.Millisecond) // the request is in flight
+	closed := make(chan error, 1)
+	go func() { closed <- m.Close() }()
+	time.Sleep(200 * time.Millisecond)
+	if _, err := http.Get(base + "/healthz"); err == nil {
+		t.Fatal("new connections accepted during shutdown")
+	}
+	select {
+	case err := <-closed:
+		t.Fatalf("Close returned (%v) before the in-flight request ended", err)
+	default:
+	}
+	for range 3 {
+		if _, err := io.WriteString(pw, line); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pw.Close()
+	r := <-done
+	if r.err != nil {
+		t.Fatalf("in-flight request: %v", r.err)
+	}
+	if got := bytes.Count(r.body, []byte(`"status":201`)); got != 6 {
+		t.Fatalf("%d appends answered 201, want 6: %s", got, r.body)
+	}
+	if err := <-closed; err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	info, err := store.Info(ctx, "shut-1")
+	if err != nil || info.Version != 6 {
+		t.Fatalf("stream after shutdown: version %d, %v; want 6", info.Version, err)
+	}
+}
+
+func TestMainRefusesUnknownSchema(t *testing.T) {
+	_, o := cassandratest.NewStore(t, nil)
+	sess := cassandratest.Session(t, o)
+	if err := sess.Query(`INSERT INTO schema_migrations (version, name) VALUES (999, 'future')`).Exec(); err != nil {
+		t.Fatal(err)
+	}
+	m := NewMain()
+	var logs bytes.Buffer
+	m.Stderr = &logs
+	if err := m.Config.ParseFlags("server", []string{"--listen=127.0.0.1:0", "--keyspace=" + o.Keyspace,
+		"--cassandra-hosts=" + strings.Join(o.Hosts, ",")}, env(nil), io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	err := m.Run(context.Background())
+	defer m.Close()
+	if !errors.Is(err, cassandra.ErrSchemaMismatch) {
+		t.Fatalf("run on an unknown schema: %v, want ErrSchemaMismatch", err)
+	}
+	if m.Addr() != "" {
+		t.Fatalf("listening on %s despite the schema mismatch", m.Addr())
+	}
+	if !strings.Contains(logs.String(), "server migrate") {
+		t.Fatalf("log does not tell the operator what to do: %s", logs.String())
+	}
+}
+
+func TestMigrateCommand(t *testing.T) {
+	o := cassandratest.Options(t)
+	t.Cleanup(func() { cassandratest.Drop(t, o) })
+	args := []string{"migrate", "--keyspace=" + o.Keyspace, "--cassandra-hosts=" + strings.Join(o.Hosts, ",")}
+	if code := run(context.Background(), func() {}, args, env(nil), io.Discard, io.Discard); code != 0 {
+		t.Fatalf("migrate: exit %d", code)
+	}
+	// The keyspace now opens, and a second migrate is a no-op.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	s, err := cassandra.Open(ctx, o)
+	if err != nil {
+		t.Fatalf("open after migrate: %v", err)
+	}
+	s.Close()
+	if code := run(context.Background(), func() {}, args, env(nil), io.Discard, io.Discard); code != 0 {
+		t.Fatalf("second migrate: exit %d", code)
+	}
+}
