@@ -270,4 +270,31 @@ func TestReplayStreams(t *testing.T) {
 	if got := want - 1; got != n {
 		t.Fatalf("replayed %d events, want %d", got, n)
 	}
+
+	t.Run("DrainCutsStream", func(t *testing.T) {
+		// A replay ended by shutdown is cut, never ended as if complete.
+		req, _ := http.NewRequest("GET", ts.URL+"/v1/streams/long-1/events", nil)
+		req.Header.Set("Accept", "application/x-ndjson")
+		res, err := ts.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		sc := bufio.NewScanner(res.Body)
+		sc.Buffer(make([]byte, 64<<10), 64<<10)
+		if !sc.Scan() {
+			t.Fatalf("no first line: %v", sc.Err())
+		}
+		ts.API.Drain()
+		lines := 1
+		for sc.Scan() {
+			lines++
+		}
+		if sc.Err() == nil {
+			t.Fatalf("stream ended cleanly after %d of %d lines", lines, n)
+		}
+		if lines >= n {
+			t.Fatalf("all %d lines arrived despite the drain", lines)
+		}
+	})
 }

@@ -23,7 +23,7 @@ type snapshotInfo struct {
 }
 
 func newSnapshotInfo(i log.SnapshotInfo) snapshotInfo {
-	return snapshotInfo{Stream: i.Stream, Version: i.Version, CreatedAt: zeroTimeNull(i.CreatedAt),
+	return snapshotInfo{Stream: i.Stream, Version: i.Version, CreatedAt: optionalTime(i.CreatedAt),
 		Size: i.Size, StoredSize: i.StoredSize, Compression: i.Compression}
 }
 

@@ -53,8 +53,8 @@ func (s *Server) streamInfo(c *echo.Context) error {
 	return c.JSON(http.StatusOK, newStreamInfo(info))
 }
 
-// zeroTimeNull formats t, or returns "" for the zero time.
-func zeroTimeNull(t time.Time) string {
+// optionalTime formats t, or returns "" (omitted) for the zero time.
+func optionalTime(t time.Time) string {
 	if t.IsZero() {
 		return ""
 	}
