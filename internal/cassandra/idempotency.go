@@ -14,16 +14,16 @@ import (
 
 const (
 	// schema/schema.cql: event_ids.
-	cqlRecordID = `INSERT INTO event_ids (stream, id, base, position) VALUES (?, ?, ?, ?) USING TTL ?`
+	cqlRecordID = `INSERT INTO event_ids (stream, bucket, id, base, position) VALUES (?, ?, ?, ?, ?) USING TTL ?`
 	// cqlFindIDs is completed with one bind marker per id (at most
 	// idLookupChunk), always from constants.
-	cqlFindIDs = `SELECT id, base, position FROM event_ids WHERE stream = ? AND id IN (`
+	cqlFindIDs = `SELECT id, base, position FROM event_ids WHERE stream = ? AND bucket IN (?, ?) AND id IN (`
 	// schema/schema.cql: events.
 	cqlReadBounds = `SELECT version, id, type, data, metadata, append_first, append_last FROM events WHERE stream = ? AND bucket = ? AND version >= ? AND version <= ?`
 )
 
-// idLookupChunk bounds the ids of one IN query.
-const idLookupChunk = 100
+// idLookupChunk bounds the ids of one IN query (2 buckets × ids rows).
+const idLookupChunk = 50
 
 // clientIDs returns the ids the client chose; only those identify a retry.
 func clientIDs(req *log.AppendRequest) []uuid.UUID {
@@ -36,14 +36,15 @@ func clientIDs(req *log.AppendRequest) []uuid.UUID {
 	return ids
 }
 
-// recordIDs records, before the conditional write at base, that this
-// append's ids may land at base+1+position. A later retry finds them there.
-func (s *Store) recordIDs(ctx context.Context, req *log.AppendRequest, base int64) error {
+// recordIDs records, before the conditional write at base into bucket,
+// that this append's ids may land at base+1+position. A later retry finds
+// them there while bucket is the stream's current or previous one.
+func (s *Store) recordIDs(ctx context.Context, req *log.AppendRequest, bucket, base int64) error {
 	ttl := int(s.o.IdempotencyWindow.Seconds())
 	b := s.session.Batch(gocql.UnloggedBatch).WithContext(ctx)
 	for pos := range req.Events {
 		if ev := &req.Events[pos]; ev.ClientID {
-			b.Entries = append(b.Entries, gocql.BatchEntry{Stmt: cqlRecordID, Args: []any{string(req.Stream), [16]byte(ev.ID), base, pos, ttl}, Idempotent: true})
+			b.Entries = append(b.Entries, gocql.BatchEntry{Stmt: cqlRecordID, Args: []any{string(req.Stream), bucket, [16]byte(ev.ID), base, pos, ttl}, Idempotent: true})
 		}
 	}
 	if err := b.ExecContext(ctx); err != nil {
@@ -53,22 +54,23 @@ func (s *Store) recordIDs(ctx context.Context, req *log.AppendRequest, base int6
 	return nil
 }
 
-// findStored decides, against the stream as of version cur, whether req's
+// findStored decides, against the stream as of version cur in bucket, whether req's
 // client-chosen ids are already stored. done is true when the append must
 // not be written: it is a retry of a stored append (the result carries the
 // original versions) or it conflicts with stored events
 // (ErrIdempotencyConflict).
 //
 // Every attempt records its ids with the head it conditions on before it
-// writes, so an id stored at or below cur is found at base+1+position of
-// one of its records. The caller's conditional write at cur makes this
-// check and the write atomic together.
-func (s *Store) findStored(ctx context.Context, req *log.AppendRequest, ids []uuid.UUID, cur int64) (log.AppendResult, bool, error) {
+// writes, so an id stored at or below cur (within the window) is found at
+// base+1+position of one of its records. The caller's conditional write at
+// cur makes this check and the write atomic together: a head that moved
+// since (a new version, or a new bucket) fails it, and the check reruns.
+func (s *Store) findStored(ctx context.Context, req *log.AppendRequest, ids []uuid.UUID, bucket, cur int64) (log.AppendResult, bool, error) {
 	candidates := map[int64]uuid.UUID{} // version → id that would be there
 	for start := 0; start < len(ids); start += idLookupChunk {
 		chunk := ids[start:min(start+idLookupChunk, len(ids))]
-		args := make([]any, 0, len(chunk)+1)
-		args = append(args, string(req.Stream))
+		args := make([]any, 0, len(chunk)+3)
+		args = append(args, string(req.Stream), max(bucket-1, 0), bucket)
 		for _, id := range chunk {
 			args = append(args, [16]byte(id))
 		}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/eventlog/eventlog/internal/cassandra"
 	"github.com/eventlog/eventlog/internal/cassandra/cassandratest"
 	"github.com/eventlog/eventlog/internal/log"
 )
@@ -136,4 +137,32 @@ func TestIdempotentRetry(t *testing.T) {
 			t.Fatalf("generated ids %s %s", got[0].ID, got[1].ID)
 		}
 	})
+}
+
+// TestIdempotencyWindowAcrossBuckets: an "any" retry is recognised while
+// the original is in the stream's current or previous bucket; an exact
+// retry always is.
+func TestIdempotencyWindowAcrossBuckets(t *testing.T) {
+	s, _ := cassandratest.NewStore(t, func(o *cassandra.Options) {
+		o.BucketMaxEvents = 5
+		o.Limits.MaxEventsPerAppend = 5
+	})
+	ctx := ctxT(t)
+	orig := withIDs(events(2, "E"))
+	mustAppend(t, s, "win-1", log.NoStream, orig)      // bucket 0: 1..2
+	mustAppend(t, s, "win-1", log.Any, events(4, "F")) // bucket 1: 3..6
+	res, err := s.Append(ctx, log.AppendRequest{Stream: "win-1", Expected: log.Any, Events: orig})
+	if err != nil || !res.Duplicate || res.FirstVersion != 1 {
+		t.Fatalf("retry from the previous bucket: %+v %v", res, err)
+	}
+	mustAppend(t, s, "win-1", log.Any, events(5, "G")) // bucket 2: 7..11
+	res, err = s.Append(ctx, log.AppendRequest{Stream: "win-1", Expected: log.NoStream, Events: orig})
+	if err != nil || !res.Duplicate || res.FirstVersion != 1 {
+		t.Fatalf("exact retry two buckets back: %+v %v", res, err)
+	}
+	// Outside the window an "any" resend is a new append (documented).
+	res, err = s.Append(ctx, log.AppendRequest{Stream: "win-1", Expected: log.Any, Events: orig})
+	if err != nil || res.Duplicate || res.FirstVersion != 12 {
+		t.Fatalf("any retry two buckets back: %+v %v", res, err)
+	}
 }

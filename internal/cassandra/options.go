@@ -37,7 +37,8 @@ type Options struct {
 	// BucketMaxEvents caps the rows of one event partition. Default 50,000.
 	BucketMaxEvents int64
 	// IdempotencyWindow is how long the event ids of an append are kept for
-	// recognising "any" retries. Default 7 days.
+	// recognising "any" retries (while the append is also in the stream's
+	// current or previous bucket). Default 24h.
 	IdempotencyWindow time.Duration
 	// PageSize of range reads. Default 1,000.
 	PageSize int
@@ -93,7 +94,7 @@ func (o *Options) EnsureDefaults() {
 		o.BucketMaxEvents = 50_000
 	}
 	if o.IdempotencyWindow == 0 {
-		o.IdempotencyWindow = 7 * 24 * time.Hour
+		o.IdempotencyWindow = 24 * time.Hour
 	}
 	if o.PageSize == 0 {
 		o.PageSize = 1000

@@ -131,7 +131,7 @@ func (s *Store) append(ctx context.Context, req *log.AppendRequest) (log.AppendR
 		// below makes the write fail if the stream moves past cur, so the
 		// check and the write are atomic together.
 		if len(ids) > 0 {
-			res, done, err := s.findStored(ctx, req, ids, cur)
+			res, done, err := s.findStored(ctx, req, ids, h.Bucket, cur)
 			if done || err != nil {
 				return res, err
 			}
@@ -162,7 +162,7 @@ func (s *Store) append(ctx context.Context, req *log.AppendRequest) (log.AppendR
 			h.indexed = true
 		}
 		if len(ids) > 0 {
-			if err := s.recordIDs(ctx, req, cur); err != nil {
+			if err := s.recordIDs(ctx, req, h.Bucket, cur); err != nil {
 				return log.AppendResult{}, err
 			}
 		}
