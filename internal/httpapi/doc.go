@@ -4,21 +4,42 @@
 //
 // Handlers are thin: each validates its request, calls one Store method
 // with the request's context and encodes the result or returns the error.
-// Errors become RFC 9457 problem+json responses in one place, ProblemFor,
-// with a stable "code" per error; nothing from the driver is ever sent.
+// Errors become RFC 9457 application/problem+json responses in one place,
+// ProblemFor, with a stable "code" (and "current_version" on a version
+// conflict); nothing from the driver is ever sent.
+//
+//	400 invalid_json            syntax, wrong JSON type, unknown or repeated member, trailing data
+//	400 invalid_stream_id, invalid_event, invalid_expected_version, invalid_version, invalid_request (query/path)
+//	400 invalid_encoding        corrupt gzip/zstd body
+//	404 stream_not_found, snapshot_not_found, not_found (route)
+//	405 method_not_allowed      (with Allow)
+//	409 wrong_expected_version  (+ current_version), idempotency_conflict
+//	413 payload_too_large       body over its limit after decompression; too_many_events,
+//	                            event_too_large, snapshot_too_large for the log.Limits
+//	415 unsupported_media_type  Content-Type not JSON (NDJSON for bulk), unknown Content-Encoding
+//	422 invalid_snapshot_version snapshot version outside 1..head
+//	500 internal, snapshot_corrupt
+//	503 unavailable             store unreachable or refusing; nothing was written
+//	504 outcome_unknown         a write that may or may not have happened; retry with the same ids
 //
 // Invariants:
 //   - Reads stream: replay (Accept: application/x-ndjson), pages and state
 //     are written as the store yields events, in batches of at most
-//     flushBytes plus one event, never held whole. A stream that fails
-//     after its first bytes is cut (the client sees a truncated body),
-//     never ended as if complete.
-//   - Request bodies are limited after decompression (gzip, zstd), and
-//     append bodies are decoded strictly: exact member names, no unknown or
-//     repeated members, no trailing data.
+//     flushBytes plus one event, never held whole. Each flush extends the
+//     connection's write deadline (Config.WriteTimeout), so a long replay
+//     lives as long as the client reads. A stream that fails after its
+//     first bytes is cut (the client sees a truncated body), never ended
+//     as if complete.
+//   - Request bodies are limited after decompression (gzip, zstd with a
+//     bounded window), and append bodies are decoded strictly: exact member
+//     names, no unknown or repeated members (so no client-set "version" or
+//     "time"), no trailing data.
 //   - An append whose result could not be determined is reported as
-//     outcome_unknown (504), never as success, conflict or "unavailable".
-//   - Appends are detached from client cancellation (bounded by
-//     AppendTimeout), so a hang-up or a graceful shutdown does not
-//     interrupt a write half-way from the server's side.
+//     outcome_unknown, never as success, conflict or unavailable. Appends
+//     are detached from client cancellation (bounded by AppendTimeout), so
+//     a hang-up or a graceful shutdown does not interrupt a write half-way
+//     from the server's side.
+//   - Event JSON is {"id","type","version","time","data","metadata"}: data
+//     and metadata are the stored JSON, metadata is omitted when absent,
+//     time is RFC 3339 UTC with six fractional digits.
 package httpapi
