@@ -121,6 +121,8 @@ type AppendRequest struct {
 	Stream   StreamID
 	Expected ExpectedVersion
 	Events   []ProposedEvent
+
+	validated bool // ids filled in: a second Validate must not take them for the client's
 }
 
 // AppendedEvent is one event's id and version in an AppendResult.
@@ -153,8 +155,8 @@ func DefaultLimits() Limits {
 	return Limits{MaxEventsPerAppend: 1000, MaxEventBytes: 1 << 20, MaxSnapshotBytes: 8 << 20}
 }
 
-// Validate checks r against l and fills in missing event ids with UUIDv7.
-// It changes nothing but r.
+// Validate checks r against l, compacts the JSON and fills in missing event
+// ids with UUIDv7. It changes nothing but r and may run more than once.
 func (r *AppendRequest) Validate(l Limits) error {
 	if _, err := ParseStreamID(string(r.Stream)); err != nil {
 		return err
@@ -200,7 +202,7 @@ func (r *AppendRequest) Validate(l Limits) error {
 				return fmt.Errorf("generate event id: %w", err)
 			}
 			ev.ID, ev.ClientID = id, false
-		} else {
+		} else if !r.validated {
 			ev.ClientID = true
 		}
 		if _, dup := seen[ev.ID]; dup {
@@ -208,6 +210,7 @@ func (r *AppendRequest) Validate(l Limits) error {
 		}
 		seen[ev.ID] = struct{}{}
 	}
+	r.validated = true
 	return nil
 }
 

@@ -93,6 +93,10 @@ func TestAppendRequestValidate(t *testing.T) {
 		if r.Events[1].ID != id || !r.Events[1].ClientID || r.Events[1].Metadata != nil {
 			t.Fatalf("event 1: %+v", r.Events[1])
 		}
+		generated := r.Events[0].ID
+		if err := r.Validate(limits); err != nil || r.Events[0].ClientID || r.Events[0].ID != generated || !r.Events[1].ClientID {
+			t.Fatalf("second Validate: %v %+v", err, r.Events)
+		}
 	})
 	for _, c := range []struct {
 		name string
