@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"slices"
 	"time"
 
 	gocql "github.com/apache/cassandra-gocql-driver/v2"
@@ -105,6 +106,9 @@ func (s *Store) Ready(ctx context.Context) error {
 
 // Append implements log.Store.
 func (s *Store) Append(ctx context.Context, req log.AppendRequest) (log.AppendResult, error) {
+	// Validate fills in ids and compacts JSON: work on our own copy, never
+	// on the caller's events.
+	req.Events = slices.Clone(req.Events)
 	if err := req.Validate(s.o.Limits); err != nil {
 		return log.AppendResult{}, err
 	}
