@@ -3,6 +3,7 @@ package cassandra
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 
 	gocql "github.com/apache/cassandra-gocql-driver/v2"
@@ -36,16 +37,22 @@ func clientIDs(req *log.AppendRequest) []uuid.UUID {
 	return ids
 }
 
-// recordIDs records, before the conditional write at base into bucket,
-// that this append's ids may land at base+1+position. A later retry finds
-// them there while bucket is the stream's current or previous one.
-func (s *Store) recordIDs(ctx context.Context, req *log.AppendRequest, bucket, base int64) error {
+// recordIDs records, before the conditional write into bucket, that the
+// ids of each included append may land at its base+1+position. A later
+// retry finds them there while bucket is the stream's current or previous
+// one.
+func (s *Store) recordIDs(ctx context.Context, stream log.StreamID, included []*pending, bucket int64) error {
 	ttl := int(s.o.IdempotencyWindow.Seconds())
 	b := s.session.Batch(gocql.UnloggedBatch).WithContext(ctx)
-	for pos := range req.Events {
-		if ev := &req.Events[pos]; ev.ClientID {
-			b.Entries = append(b.Entries, gocql.BatchEntry{Stmt: cqlRecordID, Args: []any{string(req.Stream), bucket, [16]byte(ev.ID), base, pos, ttl}, Idempotent: true})
+	for _, p := range included {
+		for pos := range p.req.Events {
+			if ev := &p.req.Events[pos]; ev.ClientID {
+				b.Entries = append(b.Entries, gocql.BatchEntry{Stmt: cqlRecordID, Args: []any{string(stream), bucket, [16]byte(ev.ID), p.base, pos, ttl}, Idempotent: true})
+			}
 		}
+	}
+	if len(b.Entries) == 0 {
+		return nil
 	}
 	if err := b.ExecContext(ctx); err != nil {
 		s.metrics.storageError("record_ids")
@@ -54,23 +61,42 @@ func (s *Store) recordIDs(ctx context.Context, req *log.AppendRequest, bucket, b
 	return nil
 }
 
-// findStored decides, against the stream as of version cur in bucket, whether req's
-// client-chosen ids are already stored. done is true when the append must
-// not be written: it is a retry of a stored append (the result carries the
-// original versions) or it conflicts with stored events
-// (ErrIdempotencyConflict).
+// resolveStored decides, against the stream as of version cur in bucket,
+// which appends of group are already stored: a retry of a stored append
+// gets its original result, one that repeats stored ids otherwise gets
+// ErrIdempotencyConflict; both are final.
 //
 // Every attempt records its ids with the head it conditions on before it
 // writes, so an id stored at or below cur (within the window) is found at
 // base+1+position of one of its records. The caller's conditional write at
 // cur makes this check and the write atomic together: a head that moved
 // since (a new version, or a new bucket) fails it, and the check reruns.
-func (s *Store) findStored(ctx context.Context, req *log.AppendRequest, ids []uuid.UUID, bucket, cur int64) (log.AppendResult, bool, error) {
-	candidates := map[int64]uuid.UUID{} // version → id that would be there
+func (s *Store) resolveStored(ctx context.Context, stream log.StreamID, group []*pending, bucket, cur int64) error {
+	var ids []uuid.UUID
+	want := map[int64][]uuid.UUID{} // version → ids that may be there
+	for _, p := range group {
+		if p.final {
+			continue
+		}
+		ids = append(ids, p.ids...)
+		// With an exact expected version behind the head, the append's
+		// events would sit right after it: look there too, so retries
+		// older than the idempotency window are still recognised.
+		if e := int64(p.req.Expected); p.req.Expected.Exact() && e < cur && len(p.ids) > 0 {
+			for i := range p.req.Events {
+				if v := e + 1 + int64(i); v <= cur {
+					want[v] = append(want[v], p.req.Events[i].ID)
+				}
+			}
+		}
+	}
+	if len(ids) == 0 {
+		return nil
+	}
 	for start := 0; start < len(ids); start += idLookupChunk {
 		chunk := ids[start:min(start+idLookupChunk, len(ids))]
 		args := make([]any, 0, len(chunk)+3)
-		args = append(args, string(req.Stream), max(bucket-1, 0), bucket)
+		args = append(args, string(stream), max(bucket-1, 0), bucket)
 		for _, id := range chunk {
 			args = append(args, [16]byte(id))
 		}
@@ -83,36 +109,44 @@ func (s *Store) findStored(ctx context.Context, req *log.AppendRequest, ids []uu
 		)
 		for iter.Scan((*[16]byte)(&id), &base, &position) {
 			if v := base + 1 + int64(position); v <= cur {
-				candidates[v] = id
+				want[v] = append(want[v], id)
 			}
 		}
 		if err := iter.Close(); err != nil {
 			s.metrics.storageError("find_ids")
-			return log.AppendResult{}, false, readErr("find event ids", err)
+			return readErr("find event ids", err)
 		}
 	}
-	// With an exact expected version behind the head, the append's events
-	// would sit right after it: compare there too, so retries older than
-	// the idempotency window are still recognised.
-	if e := int64(req.Expected); req.Expected.Exact() && e < cur {
-		for i := range req.Events {
-			if v := e + 1 + int64(i); v <= cur {
-				candidates[v] = req.Events[i].ID
+	if len(want) == 0 {
+		return nil
+	}
+	stored, err := s.eventsAt(ctx, stream, want)
+	if err != nil || len(stored) == 0 {
+		return err
+	}
+	for _, p := range group {
+		if p.final {
+			continue
+		}
+		n := 0
+		for _, id := range p.ids {
+			if _, ok := stored[id]; ok {
+				n++
 			}
 		}
+		switch {
+		case n == 0:
+			continue
+		case len(p.ids) == len(p.req.Events):
+			if first, ok := sameAppend(p.req, stored); ok {
+				p.res, p.final = result(p.req, first, true), true
+				continue
+			}
+		}
+		p.err, p.final = fmt.Errorf("append to %s: %w: %d of its %d event ids are stored, not as this same append",
+			stream, log.ErrIdempotencyConflict, n, len(p.req.Events)), true
 	}
-	if len(candidates) == 0 {
-		return log.AppendResult{}, false, nil
-	}
-	stored, err := s.eventsAt(ctx, req.Stream, candidates)
-	if err != nil || len(stored) == 0 {
-		return log.AppendResult{}, false, err
-	}
-	if first, ok := sameAppend(req, stored); ok {
-		return result(req, first, true), true, nil
-	}
-	return log.AppendResult{}, true, fmt.Errorf("append to %s: %w: %d of its %d event ids are stored, not as this same append",
-		req.Stream, log.ErrIdempotencyConflict, len(stored), len(req.Events))
+	return nil
 }
 
 // storedEvent is an event with the bounds of the append it came in.
@@ -121,11 +155,11 @@ type storedEvent struct {
 	appendFirst, appendLast int64
 }
 
-// eventsAt reads the events at the candidate versions and keeps, by id,
-// those that hold the expected id.
-func (s *Store) eventsAt(ctx context.Context, stream log.StreamID, candidates map[int64]uuid.UUID) (map[uuid.UUID]storedEvent, error) {
+// eventsAt reads the events at the wanted versions and keeps, by id, those
+// that hold one of the ids wanted there.
+func (s *Store) eventsAt(ctx context.Context, stream log.StreamID, want map[int64][]uuid.UUID) (map[uuid.UUID]storedEvent, error) {
 	lo, hi := int64(-1), int64(-1)
-	for v := range candidates {
+	for v := range want {
 		if lo < 0 || v < lo {
 			lo = v
 		}
@@ -136,12 +170,12 @@ func (s *Store) eventsAt(ctx context.Context, stream log.StreamID, candidates ma
 		return nil, err
 	}
 	stored := map[uuid.UUID]storedEvent{}
-	// Candidates are almost always one short run: read the span once.
+	// Wanted versions are almost always one short run: read the span once.
 	for _, sp := range partition.Locate(bs, lo, hi) {
 		iter := s.session.Query(cqlReadBounds, string(stream), sp.Bucket, sp.From, sp.To).WithContext(ctx).Idempotent(true).Iter()
 		var ev storedEvent
 		for iter.Scan(&ev.Version, (*[16]byte)(&ev.ID), &ev.Type, &ev.Data, &ev.Metadata, &ev.appendFirst, &ev.appendLast) {
-			if id, ok := candidates[ev.Version]; ok && id == ev.ID {
+			if slices.Contains(want[ev.Version], ev.ID) {
 				stored[ev.ID] = ev
 			}
 		}
@@ -158,9 +192,6 @@ func (s *Store) eventsAt(ctx context.Context, stream log.StreamID, candidates ma
 // nothing else in that append.
 func sameAppend(req *log.AppendRequest, stored map[uuid.UUID]storedEvent) (int64, bool) {
 	n := int64(len(req.Events))
-	if int64(len(stored)) != n {
-		return 0, false
-	}
 	var first int64
 	for i := range req.Events {
 		ev, ok := stored[req.Events[i].ID]

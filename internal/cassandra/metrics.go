@@ -8,6 +8,8 @@ type metrics struct {
 	errors        *prometheus.CounterVec
 	casConflicts  prometheus.Counter
 	bucketsSealed prometheus.Counter
+	batches       prometheus.Counter
+	batchAppends  prometheus.Counter
 }
 
 func newMetrics(r prometheus.Registerer) *metrics {
@@ -24,11 +26,21 @@ func newMetrics(r prometheus.Registerer) *metrics {
 			Name: "eventlog_cassandra_buckets_sealed_total",
 			Help: "Stream buckets sealed by this instance (time window ended or row cap reached).",
 		}),
+		batches: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "eventlog_cassandra_append_batches_total",
+			Help: "Conditional batches applied; each commits one or more appends to one stream.",
+		}),
+		batchAppends: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "eventlog_cassandra_batched_appends_total",
+			Help: "Appends committed by those batches (divide by batches for the coalescing factor).",
+		}),
 	}
 	if r != nil {
 		m.errors = register(r, m.errors)
 		m.casConflicts = register(r, m.casConflicts)
 		m.bucketsSealed = register(r, m.bucketsSealed)
+		m.batches = register(r, m.batches)
+		m.batchAppends = register(r, m.batchAppends)
 	}
 	return m
 }

@@ -37,13 +37,16 @@ type Store struct {
 	serial  gocql.Consistency
 	policy  partition.Policy
 	heads   *headCache
-	locks   *streamLocks
+	queues  *queues
 	codec   *snapshot.Codec
 	metrics *metrics
 	logger  *slog.Logger
 	// beforeWrite, if set, runs just before each conditional append batch
 	// is sent (fault-injection tests; see export_test.go).
 	beforeWrite func()
+	// afterBatch, if set, is told how many appends each applied batch
+	// committed (tests).
+	afterBatch func(appends int)
 }
 
 var _ log.Store = (*Store)(nil)
@@ -69,7 +72,7 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 		serial:  cluster.SerialConsistency,
 		policy:  partition.Policy{Width: o.BucketWidth, MaxEvents: o.BucketMaxEvents},
 		heads:   newHeadCache(100_000),
-		locks:   newStreamLocks(),
+		queues:  &queues{m: make(map[log.StreamID]*streamQueue)},
 		logger:  o.Logger,
 		metrics: newMetrics(o.Registerer),
 	}
@@ -104,7 +107,8 @@ func (s *Store) Ready(ctx context.Context) error {
 	return s.checkSchema(ctx)
 }
 
-// Append implements log.Store.
+// Append implements log.Store. Concurrent appends to one stream on this
+// instance are committed together (see commit.go).
 func (s *Store) Append(ctx context.Context, req log.AppendRequest) (log.AppendResult, error) {
 	// Validate fills in ids and compacts JSON: work on our own copy, never
 	// on the caller's events.
@@ -112,91 +116,13 @@ func (s *Store) Append(ctx context.Context, req log.AppendRequest) (log.AppendRe
 	if err := req.Validate(s.o.Limits); err != nil {
 		return log.AppendResult{}, err
 	}
-	unlock, err := s.locks.lock(ctx, req.Stream)
-	if err != nil {
+	if err := ctx.Err(); err != nil {
 		return log.AppendResult{}, fmt.Errorf("append to %s: %w: %v", req.Stream, log.ErrUnavailable, err)
 	}
-	defer unlock()
-	return s.append(ctx, &req)
-}
-
-func (s *Store) append(ctx context.Context, req *log.AppendRequest) (log.AppendResult, error) {
-	var err error
-	h, cached := s.heads.get(req.Stream)
-	if !cached {
-		if h, err = s.loadHead(ctx, req.Stream, false); err != nil {
-			return log.AppendResult{}, err
-		}
-	}
-	ids := clientIDs(req)
-	for attempt := 0; attempt < maxAttempts; attempt++ {
-		cur := h.LastVersion
-		// Retries are recognised against the state at cur; the condition
-		// below makes the write fail if the stream moves past cur, so the
-		// check and the write are atomic together.
-		if len(ids) > 0 {
-			res, done, err := s.findStored(ctx, req, ids, h.Bucket, cur)
-			if done || err != nil {
-				return res, err
-			}
-		}
-		if !req.Expected.Matches(cur) {
-			if cached {
-				// Another instance may have moved the stream: a conflict is
-				// reported only against a head read from Cassandra.
-				cached = false
-				if h, err = s.loadHead(ctx, req.Stream, false); err != nil {
-					return log.AppendResult{}, err
-				}
-				continue
-			}
-			return log.AppendResult{}, &log.WrongExpectedVersionError{Stream: req.Stream, Expected: req.Expected, Current: cur}
-		}
-		now := s.o.Now().UTC().Truncate(time.Millisecond)
-		if s.policy.MustSeal(h.Head, len(req.Events), now) {
-			if h, err = s.seal(ctx, req.Stream, h); err != nil {
-				return log.AppendResult{}, err
-			}
-			continue
-		}
-		if !h.indexed {
-			if err := s.index(ctx, req.Stream, h.Bucket, h.FirstVersion); err != nil {
-				return log.AppendResult{}, err
-			}
-			h.indexed = true
-		}
-		if len(ids) > 0 {
-			if err := s.recordIDs(ctx, req, h.Bucket, cur); err != nil {
-				return log.AppendResult{}, err
-			}
-		}
-		at := partition.EventTime(h.Head, now)
-		applied, err := s.write(ctx, req, h, at, now)
-		if err != nil {
-			s.heads.forget(req.Stream)
-			return log.AppendResult{}, err
-		}
-		if applied {
-			next := h
-			next.LastVersion = cur + int64(len(req.Events))
-			next.LastTime = at
-			if !h.Created {
-				next.Created, next.OpenedAt = true, now
-			}
-			s.heads.put(req.Stream, next)
-			return result(req, cur+1, false), nil
-		}
-		s.metrics.casConflicts.Inc()
-		if err := backoff(ctx, attempt); err != nil {
-			return log.AppendResult{}, fmt.Errorf("append to %s: %w: %v", req.Stream, log.ErrUnavailable, err)
-		}
-		cached = false
-		if h, err = s.loadHead(ctx, req.Stream, false); err != nil {
-			return log.AppendResult{}, err
-		}
-	}
-	s.heads.forget(req.Stream)
-	return log.AppendResult{}, fmt.Errorf("append to %s: %w: gave up after %d contended attempts", req.Stream, log.ErrUnavailable, maxAttempts)
+	p := newPending(&req)
+	s.enqueue(p)
+	<-p.done // bounded: a group's writes are bounded by commitTimeout
+	return p.res, p.err
 }
 
 // backoff waits a random time that grows with attempt (up to ~100ms), so
@@ -214,42 +140,6 @@ func backoff(ctx context.Context, attempt int) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-}
-
-// write sends the append as one conditional batch on the head bucket's
-// partition.
-func (s *Store) write(ctx context.Context, req *log.AppendRequest, h head, at, now time.Time) (bool, error) {
-	stream := string(req.Stream)
-	cur := h.LastVersion
-	last := cur + int64(len(req.Events))
-	b := s.session.Batch(gocql.UnloggedBatch).WithContext(ctx)
-	if h.Created {
-		b.Query(cqlAppendHead, last, at, stream, h.Bucket, cur)
-	} else {
-		b.Query(cqlOpenBucket, h.FirstVersion, last, at, now, stream, h.Bucket)
-	}
-	for i := range req.Events {
-		ev := &req.Events[i]
-		var meta []byte
-		if len(ev.Metadata) > 0 {
-			meta = ev.Metadata
-		}
-		b.Query(cqlInsert, stream, h.Bucket, cur+1+int64(i), [16]byte(ev.ID), ev.Type, at, []byte(ev.Data), meta, cur+1, last)
-	}
-	if s.beforeWrite != nil {
-		s.beforeWrite()
-	}
-	applied, iter, err := b.MapExecCASContext(ctx, map[string]any{})
-	if iter != nil {
-		if cerr := iter.Close(); err == nil {
-			err = cerr
-		}
-	}
-	if err != nil {
-		s.metrics.storageError("append")
-		return false, casErr("append", err)
-	}
-	return applied, nil
 }
 
 // seal closes h's bucket at its last version and indexes the next one,

@@ -1,0 +1,56 @@
+package cassandra
+
+import gocql "github.com/apache/cassandra-gocql-driver/v2"
+
+// Statements names the CQL the store issues, for bench's raw-gocql
+// baseline: it must send exactly what an append sends, so it takes the
+// strings from here rather than keeping copies that could drift.
+var Statements = struct {
+	// AppendHead guards an append to a created bucket:
+	// (last, time, stream, bucket, cur) IF last_version = cur AND sealed = false.
+	AppendHead string
+	// OpenBucket is the first append to a bucket:
+	// (first, last, time, opened_at, stream, bucket) IF last_version = null.
+	OpenBucket string
+	// Insert is one event row: (stream, bucket, version, id, type, time,
+	// data, metadata, append_first, append_last).
+	Insert string
+	// IndexBucket records a bucket in stream_buckets: (stream, bucket, first).
+	IndexBucket string
+	// RecordID records one client id before the write:
+	// (stream, bucket, id, base, position, ttl seconds).
+	RecordID string
+	// FindIDsPrefix is the id lookup up to its IN list: (stream, bucket-1,
+	// bucket, ids...); complete it with one "?" per id and ")" (at most
+	// IDLookupChunk ids).
+	FindIDsPrefix string
+	// ReadAsc reads a version range of one bucket, as replay does:
+	// (stream, bucket, from, to).
+	ReadAsc string
+	// Buckets lists a stream's buckets, newest first: (stream).
+	Buckets string
+}{
+	AppendHead:    cqlAppendHead,
+	OpenBucket:    cqlOpenBucket,
+	Insert:        cqlInsert,
+	IndexBucket:   cqlIndexBucket,
+	RecordID:      cqlRecordID,
+	FindIDsPrefix: cqlFindIDs,
+	ReadAsc:       cqlReadAsc,
+	Buckets:       cqlBuckets,
+}
+
+// IDLookupChunk is the most ids one lookup query carries.
+const IDLookupChunk = idLookupChunk
+
+// NewClusterConfig returns the session configuration the store uses
+// (token-aware routing, timeouts, consistency, no blind retries of
+// conditional writes) for o's keyspace, so a raw-gocql client can start
+// from the same settings.
+func NewClusterConfig(o Options) (*gocql.ClusterConfig, error) {
+	o.EnsureDefaults()
+	if err := o.Validate(); err != nil {
+		return nil, err
+	}
+	return newCluster(&o, o.Keyspace)
+}
