@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"math"
 
+	gocql "github.com/apache/cassandra-gocql-driver/v2"
+
 	"github.com/eventlog/eventlog/internal/log"
 	"github.com/eventlog/eventlog/internal/partition"
 )
@@ -62,24 +64,39 @@ func (s *Store) ReadStream(ctx context.Context, r log.ReadRange, fn func(*log.Re
 		left = math.MaxInt
 	}
 	ev := log.RecordedEvent{Stream: r.Stream}
-	for _, sp := range spans {
-		n, err := s.readSpan(ctx, r.Stream, sp, r.Backward, left, &ev, fn)
-		if errors.Is(err, log.ErrStop) {
-			return nil
+	// While one bucket is consumed, the first page of the next is already
+	// fetched (read-ahead of one bucket, so memory stays at about two
+	// pages); within a bucket the driver prefetches the next page.
+	iter := s.openSpan(ctx, r.Stream, spans[0], r.Backward, left)
+	for i, sp := range spans {
+		var next chan *gocql.Iter
+		if i+1 < len(spans) && (sp.To == 0 || int64(left) > sp.To-sp.From+1) {
+			next = make(chan *gocql.Iter, 1)
+			go func(sp partition.Span, left int) { next <- s.openSpan(ctx, r.Stream, sp, r.Backward, left) }(spans[i+1], left-int(sp.To-sp.From+1))
 		}
-		if err != nil {
+		n, err := s.consume(iter, sp, left, &ev, fn)
+		left -= n
+		if err != nil || left <= 0 || i+1 == len(spans) {
+			if next != nil {
+				go func() { (<-next).Close() }()
+			}
+			if errors.Is(err, log.ErrStop) {
+				return nil
+			}
 			return err
 		}
-		if left -= n; left <= 0 {
-			return nil
+		if next != nil {
+			iter = <-next
+		} else {
+			iter = s.openSpan(ctx, r.Stream, spans[i+1], r.Backward, left)
 		}
 	}
 	return nil
 }
 
-// readSpan reads one bucket's part of a range, page by page, calling fn for
-// at most limit events. It returns how many it passed to fn.
-func (s *Store) readSpan(ctx context.Context, stream log.StreamID, sp partition.Span, backward bool, limit int, ev *log.RecordedEvent, fn func(*log.RecordedEvent) error) (int, error) {
+// openSpan starts the read of one bucket's part of a range: the driver
+// fetches the first page before it returns.
+func (s *Store) openSpan(ctx context.Context, stream log.StreamID, sp partition.Span, backward bool, limit int) *gocql.Iter {
 	to := sp.To
 	if to == 0 {
 		to = math.MaxInt64
@@ -89,11 +106,16 @@ func (s *Store) readSpan(ctx context.Context, stream log.StreamID, sp partition.
 		stmt = cqlReadDesc
 	}
 	pageSize := s.o.PageSize
-	if limit < pageSize {
+	if limit > 0 && limit < pageSize {
 		pageSize = limit
 	}
-	iter := s.session.Query(stmt, string(stream), sp.Bucket, sp.From, to).
-		WithContext(ctx).Idempotent(true).PageSize(pageSize).Iter()
+	return s.session.Query(stmt, string(stream), sp.Bucket, sp.From, to).
+		WithContext(ctx).Idempotent(true).PageSize(pageSize).Prefetch(0.5).Iter()
+}
+
+// consume calls fn for at most limit events of iter and closes it. It
+// returns how many it passed to fn.
+func (s *Store) consume(iter *gocql.Iter, sp partition.Span, limit int, ev *log.RecordedEvent, fn func(*log.RecordedEvent) error) (int, error) {
 	n := 0
 	for n < limit && iter.Scan(&ev.Version, (*[16]byte)(&ev.ID), &ev.Type, &ev.Time, &ev.Data, &ev.Metadata) {
 		n++
