@@ -1,0 +1,111 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// appendTimeout bounds one append request, resends included; a server that
+// takes longer is counted as a timeout, and the run goes on.
+const appendTimeout = 60 * time.Second
+
+// maxConflictRetries bounds the re-tries of one exact-version append that
+// keeps losing to other writers of its stream.
+const maxConflictRetries = 100
+
+// ingestLoad appends through the HTTP API. Its streams are new for each
+// run (runPrefix), so exact versions start at no_stream.
+type ingestLoad struct {
+	cfg      *Config
+	client   *http.Client
+	prefix   string
+	payloads []payload
+	seed     int64
+	// versions are the last version seen per stream (exact mode): the
+	// expected version of the next append, corrected on a 409.
+	versions []atomic.Int64
+}
+
+func newIngestLoad(c *Config, prefix string, payloads []payload, seed int64) *ingestLoad {
+	l := &ingestLoad{cfg: c, client: newHTTPClient(c.Concurrency), prefix: prefix, payloads: payloads, seed: seed}
+	if c.Expected == "exact" {
+		l.versions = make([]atomic.Int64, c.Streams)
+	}
+	return l
+}
+
+// newOp returns worker's append operation: pick a stream, send an append
+// of EventsPerAppend events with fresh client ids, resend the same body on
+// an unknown outcome (safe: the ids make it idempotent), and in exact mode
+// re-try a 409 at the current version it reports.
+func (l *ingestLoad) newOp(worker int) opFunc {
+	rng := newRNG(l.seed, worker)
+	pk := newPicker(l.cfg, rng)
+	n := l.cfg.EventsPerAppend
+	ids := make([]uuid.UUID, n)
+	evs := make([]*payload, n)
+	next := rng.IntN(len(l.payloads))
+	var body []byte
+	return func(ctx context.Context) outcome {
+		ctx, cancel := context.WithTimeout(ctx, appendTimeout)
+		defer cancel()
+		s := pk.pick()
+		stream := streamName(l.prefix, s)
+		size := 0
+		for i := range n {
+			ids[i] = uuid.Must(uuid.NewV7())
+			evs[i] = &l.payloads[next]
+			size += evs[i].Size()
+			next = (next + 1) % len(l.payloads)
+		}
+		expected := int64(expectedAny)
+		var want *appendResponse
+		if l.versions != nil {
+			expected = l.versions[s].Load()
+			want = &appendResponse{}
+		}
+		var o outcome
+		resends, conflicts := 0, 0
+		for {
+			body = encodeAppend(body[:0], expected, ids, evs)
+			err := postAppend(ctx, l.client, l.cfg.URL, stream, body, want)
+			if err == nil {
+				if want != nil {
+					storeMax(&l.versions[s], want.LastVersion)
+				}
+				o.events, o.bytes = n, size
+				return o
+			}
+			c := code(err)
+			var he *httpError
+			switch {
+			case c == "wrong_expected_version" && l.versions != nil && conflicts < maxConflictRetries &&
+				errors.As(err, &he) && he.p.CurrentVersion != nil:
+				conflicts++
+				expected = *he.p.CurrentVersion
+				storeMax(&l.versions[s], expected)
+			case (c == "outcome_unknown" || c == "unavailable" || c == "transport") && resends < l.cfg.Retries && ctx.Err() == nil:
+				resends++
+			default:
+				o.code = c
+				return o
+			}
+			o.retried = append(o.retried, c)
+		}
+	}
+}
+
+// storeMax raises v to x.
+func storeMax(v *atomic.Int64, x int64) {
+	for {
+		cur := v.Load()
+		if x <= cur || v.CompareAndSwap(cur, x) {
+			return
+		}
+	}
+}

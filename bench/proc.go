@@ -1,0 +1,221 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// clockTicks is USER_HZ, the unit of utime and stime in /proc/<pid>/stat.
+// Linux fixes it at 100 for user space whatever the kernel's HZ.
+const clockTicks = 100
+
+// procs are the processes whose cost a run reports.
+type procs struct {
+	server, cassandra int
+	serverInProcess   bool
+}
+
+// findProcs resolves the pids: the given ones, else the process listening
+// on the server's port and the one running CassandraDaemon. A process not
+// found is left 0 and its figures are omitted.
+func findProcs(c *Config, needServer bool) procs {
+	p := procs{server: c.ServerPID, cassandra: c.CassandraPID}
+	if p.cassandra == 0 {
+		p.cassandra = findByCmdline("org.apache.cassandra.service.CassandraDaemon")
+	}
+	if needServer && p.server == 0 {
+		if u, err := url.Parse(c.URL); err == nil {
+			if port, err := strconv.Atoi(u.Port()); err == nil {
+				p.server = findListener(port)
+			}
+		}
+	}
+	p.serverInProcess = p.server == os.Getpid()
+	return p
+}
+
+// findByCmdline returns the first process whose command line contains s.
+func findByCmdline(s string) int {
+	dirs, _ := filepath.Glob("/proc/[0-9]*")
+	self := os.Getpid()
+	for _, d := range dirs {
+		pid, err := strconv.Atoi(filepath.Base(d))
+		if err != nil || pid == self {
+			continue
+		}
+		b, err := os.ReadFile(d + "/cmdline")
+		if err == nil && bytes.Contains(b, []byte(s)) {
+			return pid
+		}
+	}
+	return 0
+}
+
+// findListener returns the process holding a TCP socket listening on
+// port: the listening socket's inode from /proc/net/tcp{,6}, then the
+// process with that inode among its file descriptors. This finds the
+// server however it was started (go run, a built binary, a container
+// runtime on this host).
+func findListener(port int) int {
+	inodes := map[string]bool{}
+	for _, f := range []string{"/proc/net/tcp", "/proc/net/tcp6"} {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		sc := bufio.NewScanner(bytes.NewReader(b))
+		sc.Scan() // header
+		for sc.Scan() {
+			fs := strings.Fields(sc.Text())
+			if len(fs) < 10 || fs[3] != "0A" { // 0A: LISTEN
+				continue
+			}
+			_, hexPort, ok := strings.Cut(fs[1], ":")
+			if p, err := strconv.ParseInt(hexPort, 16, 32); ok && err == nil && int(p) == port {
+				inodes[fs[9]] = true
+			}
+		}
+	}
+	if len(inodes) == 0 {
+		return 0
+	}
+	dirs, _ := filepath.Glob("/proc/[0-9]*")
+	for _, d := range dirs {
+		fds, _ := filepath.Glob(d + "/fd/*")
+		for _, fd := range fds {
+			l, err := os.Readlink(fd)
+			if err == nil && strings.HasPrefix(l, "socket:[") && inodes[l[8:len(l)-1]] {
+				pid, _ := strconv.Atoi(filepath.Base(d))
+				return pid
+			}
+		}
+	}
+	return 0
+}
+
+// cpuTime is the user + system CPU pid has used.
+func cpuTime(pid int) (time.Duration, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	// The command name may hold spaces and parentheses: fields start after
+	// the last ')'. Then state is field 3, utime 14, stime 15.
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0, fmt.Errorf("/proc/%d/stat: no command name", pid)
+	}
+	fs := strings.Fields(string(b[i+1:]))
+	if len(fs) < 13 {
+		return 0, fmt.Errorf("/proc/%d/stat: %d fields", pid, len(fs))
+	}
+	ut, err1 := strconv.ParseInt(fs[11], 10, 64)
+	st, err2 := strconv.ParseInt(fs[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		return 0, fmt.Errorf("/proc/%d/stat: bad utime/stime", pid)
+	}
+	return time.Duration(ut+st) * time.Second / clockTicks, nil
+}
+
+// rssBytes reads a VmRSS-like field ("VmRSS", "VmHWM") of pid's status.
+func rssBytes(pid int, field string) int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, field+":"); ok {
+			fs := strings.Fields(v)
+			if len(fs) >= 1 {
+				kb, _ := strconv.ParseInt(fs[0], 10, 64)
+				return kb << 10
+			}
+		}
+	}
+	return 0
+}
+
+// procMeter measures one phase: CPU between start and stop, and the
+// server's RSS sampled every 200 ms in between. (VmHWM would be the peak
+// of the process's whole life, not of the phase.)
+type procMeter struct {
+	p                procs
+	srvCPU0, casCPU0 time.Duration
+	srvOK, casOK     bool
+	mu               sync.Mutex
+	peakRSS          int64
+	done             chan struct{}
+	wg               sync.WaitGroup
+}
+
+func startMeter(p procs) *procMeter {
+	m := &procMeter{p: p, done: make(chan struct{})}
+	if p.server > 0 {
+		m.srvCPU0, m.srvOK = mustCPU(p.server)
+		m.peakRSS = rssBytes(p.server, "VmRSS")
+		m.wg.Add(1)
+		go m.sampleRSS()
+	}
+	if p.cassandra > 0 {
+		m.casCPU0, m.casOK = mustCPU(p.cassandra)
+	}
+	return m
+}
+
+func mustCPU(pid int) (time.Duration, bool) {
+	d, err := cpuTime(pid)
+	return d, err == nil
+}
+
+func (m *procMeter) sampleRSS() {
+	defer m.wg.Done()
+	t := time.NewTicker(200 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-m.done:
+			return
+		case <-t.C:
+			r := rssBytes(m.p.server, "VmRSS")
+			m.mu.Lock()
+			m.peakRSS = max(m.peakRSS, r)
+			m.mu.Unlock()
+		}
+	}
+}
+
+// stop ends the measurement and reports it per event.
+func (m *procMeter) stop(events int64) *ProcessStats {
+	close(m.done)
+	m.wg.Wait()
+	ps := &ProcessStats{ServerPID: m.p.server, CassandraPID: m.p.cassandra, ServerInProcess: m.p.serverInProcess}
+	perEvent := func(pid int, cpu0 time.Duration, ok bool) *float64 {
+		cpu1, err := cpuTime(pid)
+		if !ok || err != nil || events == 0 {
+			return nil
+		}
+		v := float64((cpu1 - cpu0).Microseconds()) / float64(events)
+		return &v
+	}
+	if m.p.server > 0 {
+		ps.ServerCPUUSPerEvent = perEvent(m.p.server, m.srvCPU0, m.srvOK)
+		m.mu.Lock()
+		ps.ServerPeakRSSBytes = max(m.peakRSS, rssBytes(m.p.server, "VmRSS"))
+		m.mu.Unlock()
+	}
+	if m.p.cassandra > 0 {
+		ps.CassandraCPUUSPerEvent = perEvent(m.p.cassandra, m.casCPU0, m.casOK)
+	}
+	if ps.ServerPID == 0 && ps.CassandraPID == 0 {
+		return nil
+	}
+	return ps
+}

@@ -1,0 +1,566 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"net/http"
+	"net/url"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	gocql "github.com/apache/cassandra-gocql-driver/v2"
+	"github.com/google/uuid"
+
+	"github.com/eventlog/eventlog/internal/cassandra"
+)
+
+// httpPageSize is the page of the paged JSON read: the server's maximum.
+const httpPageSize = 1000
+
+// replayRun holds what the replay scenario works on.
+type replayRun struct {
+	e       *runEnv
+	client  *http.Client
+	session *gocql.Session
+	stream  string
+	head    int64
+}
+
+// runReplay builds (or reuses) one long stream and reads it back four
+// ways, interleaved --repeat times: NDJSON (the server's replay path),
+// paged JSON (limit=1000 following next: the naive client), raw gocql
+// paged (buckets in sequence) and raw gocql bucket-parallel (the ceiling).
+// Then it times state loads with a snapshot at most 1,000 events behind
+// the head.
+func runReplay(ctx context.Context, e *runEnv) (*Result, error) {
+	c := e.cfg
+	rr := &replayRun{e: e, client: newHTTPClient(c.BuildConcurrency + 2)}
+	if err := checkServer(ctx, rr.client, c.URL); err != nil {
+		return nil, err
+	}
+	session, err := openRawSession(c, c.Keyspace, c.Parallel+1)
+	if err != nil {
+		return nil, err
+	}
+	defer session.Close()
+	rr.session = session
+	res := &Result{}
+
+	if c.Stream != "" {
+		rr.stream = c.Stream
+		var info struct {
+			Version int64 `json:"version"`
+		}
+		if err := getJSON(ctx, rr.client, c.URL, "/v1/streams/"+url.PathEscape(c.Stream), &info); err != nil {
+			return nil, fmt.Errorf("stream %s: %w", c.Stream, err)
+		}
+		rr.head = info.Version
+		res.Notes = append(res.Notes, fmt.Sprintf("reused stream %s at version %d", rr.stream, rr.head))
+	} else {
+		rr.stream = runPrefix("replay", e.started)
+		ph, err := rr.build(ctx, c.Events)
+		res.Phases = append(res.Phases, ph)
+		if err != nil {
+			return res, err
+		}
+		rr.head = int64(c.Events)
+	}
+	var snapAt int64
+	if c.SnapshotEvery > 0 {
+		if snapAt, err = rr.putSnapshots(ctx, c.Stream == ""); err != nil {
+			return res, err
+		}
+	}
+
+	reads := []struct {
+		name string
+		fn   func(context.Context, *recorder) error
+	}{
+		{"ndjson", rr.readNDJSON},
+		{"paged-json", rr.readPaged},
+		{"raw-paged", rr.readRawSequential},
+		{"raw-parallel", rr.readRawParallel},
+	}
+	for rep := 1; rep <= c.Repeat && ctx.Err() == nil; rep++ {
+		round := 0
+		if c.Repeat > 1 {
+			round = rep
+		}
+		for _, r := range reads {
+			ph, err := rr.measureRead(ctx, r.name, round, r.fn)
+			res.Phases = append(res.Phases, ph)
+			if err != nil {
+				return res, fmt.Errorf("%s read: %w", r.name, err)
+			}
+		}
+	}
+	if c.SnapshotEvery > 0 && ctx.Err() == nil {
+		ph, err := rr.measureRead(ctx, "state", 0, rr.loadStates)
+		ph.Kind = "state"
+		if ph.Extra == nil {
+			ph.Extra = map[string]float64{}
+		}
+		ph.Extra["snapshot_version"] = float64(snapAt)
+		ph.Extra["events_behind"] = float64(rr.head - snapAt)
+		res.Phases = append(res.Phases, ph)
+		if err != nil {
+			return res, fmt.Errorf("state load: %w", err)
+		}
+	}
+	res.Ratios = replayRatios(res.Phases)
+	return res, nil
+}
+
+// openRawSession opens a gocql session with the store's settings on
+// keyspace.
+func openRawSession(c *Config, keyspace string, conns int) (*gocql.Session, error) {
+	o := cassandra.DefaultOptions()
+	o.Hosts = c.CassandraHosts
+	o.Keyspace = keyspace
+	o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	cluster, err := cassandra.NewClusterConfig(o)
+	if err != nil {
+		return nil, err
+	}
+	cluster.NumConns = max(2, conns)
+	cluster.Timeout = 30 * time.Second
+	s, err := cluster.CreateSession()
+	if err != nil {
+		return nil, fmt.Errorf("cassandra session on %s: %w", keyspace, err)
+	}
+	return s, nil
+}
+
+// buildAppendSize is the events per append while building: 1000 (the
+// server's limit), fewer for large events so a body stays under the
+// server's 4 MiB.
+func buildAppendSize(eventSize int) int {
+	return min(1000, (3<<20)/(eventSize*11/10+100))
+}
+
+// build appends n events to the stream through the HTTP API,
+// --build-concurrency appends in flight with expected_version any. The
+// server serialises appends to one stream, so concurrency only overlaps
+// request decoding with the writes; versions end up gapless 1..n either
+// way, which is all replay needs.
+func (rr *replayRun) build(ctx context.Context, n int) (Phase, error) {
+	c := rr.e.cfg
+	size := buildAppendSize(c.EventSize)
+	appends := (n + size - 1) / size
+	payloads := newPayloads(c.EventSize, payloadPoolSize, payloadSeed)
+	fmt.Fprintf(rr.e.stderr, "building %s: %d events in %d appends of %d\n", rr.stream, n, appends, size)
+	var (
+		nextAppend atomic.Int64
+		firstErr   error
+		errOnce    sync.Once
+	)
+	ph, _ := rr.measureRead(ctx, "build", 0, func(ctx context.Context, rec *recorder) error {
+		var wg sync.WaitGroup
+		for w := range c.BuildConcurrency {
+			wg.Go(func() {
+				next := w * 97 % len(payloads)
+				var body []byte
+				for {
+					i := int(nextAppend.Add(1)) - 1
+					if i >= appends || ctx.Err() != nil {
+						return
+					}
+					k := min(size, n-i*size)
+					ids := make([]uuid.UUID, k)
+					evs := make([]*payload, k)
+					bytes := 0
+					for j := range k {
+						ids[j] = uuid.Must(uuid.NewV7())
+						evs[j] = &payloads[next]
+						bytes += evs[j].Size()
+						next = (next + 1) % len(payloads)
+					}
+					body = encodeAppend(body[:0], expectedAny, ids, evs)
+					t0 := time.Now()
+					err := rr.appendRetrying(ctx, body)
+					now := time.Now()
+					if err != nil {
+						rec.latency(now, now.Sub(t0), false, code(err))
+						errOnce.Do(func() { firstErr = err })
+						return
+					}
+					rec.live.Add(int64(k))
+					rec.count(now, k, bytes)
+					rec.latency(now, now.Sub(t0), true, "")
+				}
+			})
+		}
+		wg.Wait()
+		return firstErr
+	})
+	ph.Kind = "build"
+	if firstErr != nil {
+		return ph, fmt.Errorf("build stream: %w", firstErr)
+	}
+	return ph, nil
+}
+
+// appendRetrying sends a build append, resending the same body (same
+// ids: a resend is recognised as a retry) after an unknown outcome.
+func (rr *replayRun) appendRetrying(ctx context.Context, body []byte) error {
+	var err error
+	for attempt := 0; attempt <= 3; attempt++ {
+		actx, cancel := context.WithTimeout(ctx, appendTimeout)
+		err = postAppend(actx, rr.client, rr.e.cfg.URL, rr.stream, body, nil)
+		cancel()
+		switch code(err) {
+		case "outcome_unknown", "unavailable", "transport", "timeout":
+			if err != nil && ctx.Err() == nil {
+				continue
+			}
+		}
+		return err
+	}
+	return err
+}
+
+// measureRead runs fn as one phase: progress lines, process accounting,
+// and the phase's total time as its one latency sample (fn records its
+// own when it has finer ones, e.g. per page).
+func (rr *replayRun) measureRead(ctx context.Context, name string, round int, fn func(context.Context, *recorder) error) (Phase, error) {
+	e := rr.e
+	label := name
+	if round > 0 {
+		label = fmt.Sprintf("%s #%d", name, round)
+	}
+	start := time.Now()
+	rec := newRecorder(start)
+	stop := startProgress(e.stderr, label, rec, 0)
+	meter := startMeter(e.procs)
+	err := fn(ctx, rec)
+	end := time.Now()
+	stop()
+	if rec.hist.TotalCount() == 0 {
+		ok := err == nil
+		c := ""
+		if !ok {
+			c = code(err)
+		}
+		rec.latency(end, end.Sub(start), ok, c)
+	}
+	ph := rec.phase(name, "read", end)
+	ph.Process = meter.stop(ph.Events)
+	ph.Round = round
+	ph.OffsetS = start.Sub(e.started).Seconds()
+	if err == nil && name != "build" && name != "state" && ph.Events != rr.head {
+		err = fmt.Errorf("read %d events, the stream has %d", ph.Events, rr.head)
+	}
+	return ph, err
+}
+
+// readNDJSON reads the whole stream as NDJSON and checks that the lines
+// carry versions 1..head in order.
+func (rr *replayRun) readNDJSON(ctx context.Context, rec *recorder) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, rr.e.cfg.URL+"/v1/streams/"+url.PathEscape(rr.stream)+"/events", nil)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Accept", "application/x-ndjson")
+	resp, err := rr.client.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return readAnswer(resp, nil)
+	}
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 0, 1<<20), 16<<20)
+	want := int64(1)
+	n, size := 0, 0
+	for sc.Scan() {
+		line := sc.Bytes()
+		if v, ok := eventVersion(line); !ok || v != want {
+			return fmt.Errorf("ndjson line %d: version %d, want %d", want, v, want)
+		}
+		want++
+		n++
+		size += len(line) + 1
+		if n == 1000 {
+			rec.live.Add(int64(n))
+			rec.count(time.Now(), n, size)
+			n, size = 0, 0
+		}
+	}
+	rec.live.Add(int64(n))
+	rec.count(time.Now(), n, size)
+	if err := sc.Err(); err != nil {
+		return fmt.Errorf("ndjson cut after version %d: %w", want-1, err)
+	}
+	return nil
+}
+
+// eventVersion finds "version":N in an event's JSON as the server writes
+// it (id, type, then version): a cheap check that keeps the client from
+// spending on full decoding the CPU the server needs.
+func eventVersion(ev []byte) (int64, bool) {
+	const key = `,"version":`
+	i := bytes.Index(ev[:min(len(ev), 512)], []byte(key))
+	if i < 0 {
+		return 0, false
+	}
+	rest := ev[i+len(key):]
+	j := 0
+	for j < len(rest) && rest[j] >= '0' && rest[j] <= '9' {
+		j++
+	}
+	v, err := strconv.ParseInt(string(rest[:j]), 10, 64)
+	return v, err == nil
+}
+
+// readPaged reads the stream a page of 1000 at a time, each request from
+// the previous page's next: the naive client. Each page is one latency
+// sample.
+func (rr *replayRun) readPaged(ctx context.Context, rec *recorder) error {
+	from := int64(1)
+	var buf bytes.Buffer
+	for from > 0 {
+		t0 := time.Now()
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet,
+			fmt.Sprintf("%s/v1/streams/%s/events?from=%d&limit=%d", rr.e.cfg.URL, url.PathEscape(rr.stream), from, httpPageSize), nil)
+		if err != nil {
+			return err
+		}
+		resp, err := rr.client.Do(req)
+		if err != nil {
+			return err
+		}
+		if resp.StatusCode != http.StatusOK {
+			err := readAnswer(resp, nil)
+			resp.Body.Close()
+			return err
+		}
+		buf.Reset()
+		_, err = buf.ReadFrom(resp.Body)
+		resp.Body.Close()
+		if err != nil {
+			return err
+		}
+		body := buf.Bytes()
+		next, ok := pageNext(body)
+		if !ok {
+			return fmt.Errorf("page from %d: no next in %d bytes", from, len(body))
+		}
+		if v, ok := eventVersion(body[min(len(body), 64):]); !ok || v != from {
+			return fmt.Errorf("page from %d starts at version %d", from, v)
+		}
+		n := next - from
+		if next == 0 {
+			n = rr.head - from + 1
+		}
+		now := time.Now()
+		rec.live.Add(n)
+		rec.count(now, int(n), len(body))
+		rec.latency(now, now.Sub(t0), true, "")
+		from = next
+	}
+	return nil
+}
+
+// pageNext reads the "next" member that ends a page: `],"next":N}` or
+// `],"next":null}`; 0 means null.
+func pageNext(body []byte) (int64, bool) {
+	body = bytes.TrimRight(body, "\n")
+	i := bytes.LastIndex(body, []byte(`"next":`))
+	if i < 0 || !bytes.HasSuffix(body, []byte("}")) {
+		return 0, false
+	}
+	v := string(body[i+len(`"next":`) : len(body)-1])
+	if v == "null" {
+		return 0, true
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	return n, err == nil && n > 0
+}
+
+// rawBucket is one row of stream_buckets.
+type rawBucket struct{ number, first int64 }
+
+func (rr *replayRun) buckets(ctx context.Context) ([]rawBucket, error) {
+	iter := rr.session.Query(cassandra.Statements.Buckets, rr.stream).WithContext(ctx).Idempotent(true).Iter()
+	var (
+		out []rawBucket
+		b   rawBucket
+	)
+	for iter.Scan(&b.number, &b.first) {
+		out = append(out, b)
+	}
+	if err := iter.Close(); err != nil {
+		return nil, err
+	}
+	for i, j := 0, len(out)-1; i < j; i, j = i+1, j-1 { // newest first → ascending
+		out[i], out[j] = out[j], out[i]
+	}
+	return out, nil
+}
+
+// rawEvent is a row as the server reads it for replay.
+type rawEvent struct {
+	version  int64
+	id       [16]byte
+	typ      string
+	time     time.Time
+	data     []byte
+	metadata []byte
+}
+
+// size is the row's payload bytes, the raw reads' MB/s.
+func (r *rawEvent) size() int { return 8 + 16 + len(r.typ) + 8 + len(r.data) + len(r.metadata) }
+
+// readBucket reads one bucket in pages of --raw-page-size with the
+// server's replay statement, calling fn for each row in order.
+func (rr *replayRun) readBucket(ctx context.Context, b rawBucket, fn func(*rawEvent) error) error {
+	iter := rr.session.Query(cassandra.Statements.ReadAsc, rr.stream, b.number, b.first, int64(math.MaxInt64)).
+		WithContext(ctx).Idempotent(true).PageSize(rr.e.cfg.RawPageSize).Iter()
+	var ev rawEvent
+	for iter.Scan(&ev.version, &ev.id, &ev.typ, &ev.time, &ev.data, &ev.metadata) {
+		if err := fn(&ev); err != nil {
+			iter.Close()
+			return err
+		}
+	}
+	return iter.Close()
+}
+
+// tally counts events into rec in chunks, checking versions are 1..head in
+// order.
+type tally struct {
+	rec      *recorder
+	want     int64
+	n, bytes int
+}
+
+func (t *tally) add(ev *rawEvent) error {
+	if ev.version != t.want {
+		return fmt.Errorf("raw read: version %d, want %d", ev.version, t.want)
+	}
+	t.want++
+	t.n++
+	t.bytes += ev.size()
+	if t.n == 1000 {
+		t.flush()
+	}
+	return nil
+}
+
+func (t *tally) flush() {
+	t.rec.live.Add(int64(t.n))
+	t.rec.count(time.Now(), t.n, t.bytes)
+	t.n, t.bytes = 0, 0
+}
+
+// readRawSequential reads bucket after bucket, page by page: what a
+// simple gocql client does.
+func (rr *replayRun) readRawSequential(ctx context.Context, rec *recorder) error {
+	bs, err := rr.buckets(ctx)
+	if err != nil {
+		return err
+	}
+	t := &tally{rec: rec, want: 1}
+	for _, b := range bs {
+		if err := rr.readBucket(ctx, b, t.add); err != nil {
+			return err
+		}
+	}
+	t.flush()
+	return nil
+}
+
+// rawChunk is a run of rows handed from a bucket reader to the consumer.
+const rawChunk = 1000
+
+// readRawParallel reads up to --parallel buckets at once and hands their
+// rows to one consumer in version order: the best a client can do with
+// the schema. Each bucket's reader fills a small bounded channel of
+// chunks, so memory stays at about parallel × 4 chunks.
+func (rr *replayRun) readRawParallel(ctx context.Context, rec *recorder) error {
+	bs, err := rr.buckets(ctx)
+	if err != nil {
+		return err
+	}
+	// Readers end (cancel) before they are waited for (wg.Wait): defers
+	// run in reverse.
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	type result struct {
+		rows []rawEvent
+		err  error
+	}
+	chans := make([]chan result, len(bs))
+	for i := range chans {
+		chans[i] = make(chan result, 4)
+	}
+	sem := make(chan struct{}, rr.e.cfg.Parallel)
+	wg.Go(func() {
+		for i, b := range bs {
+			select {
+			case sem <- struct{}{}:
+			case <-ctx.Done():
+				return
+			}
+			wg.Go(func() {
+				ch := chans[i]
+				defer close(ch)
+				rows := make([]rawEvent, 0, rawChunk)
+				send := func() bool {
+					select {
+					case ch <- result{rows: rows}:
+						rows = make([]rawEvent, 0, rawChunk)
+						return true
+					case <-ctx.Done():
+						return false
+					}
+				}
+				err := rr.readBucket(ctx, b, func(ev *rawEvent) error {
+					rows = append(rows, *ev)
+					// The driver hands fresh slices per row: keep them.
+					ev.data, ev.metadata = nil, nil
+					if len(rows) == rawChunk && !send() {
+						return ctx.Err()
+					}
+					return nil
+				})
+				if err != nil {
+					select {
+					case ch <- result{err: err}:
+					case <-ctx.Done():
+					}
+					return
+				}
+				if len(rows) > 0 {
+					send()
+				}
+			})
+		}
+	})
+	t := &tally{rec: rec, want: 1}
+	for i := range bs {
+		for r := range chans[i] {
+			if r.err != nil {
+				return r.err
+			}
+			for j := range r.rows {
+				if err := t.add(&r.rows[j]); err != nil {
+					return err
+				}
+			}
+		}
+		<-sem // bucket i consumed: the next may start
+	}
+	t.flush()
+	return nil
+}
