@@ -121,7 +121,7 @@ func (b *baselineLoad) newOp(worker int) opFunc {
 		h.mu.Lock()
 		defer h.mu.Unlock()
 		if err := b.append(ctx, stream, h, ids, evs, cas); err != nil {
-			return outcome{code: cqlCode(err)}
+			return outcome{code: cqlCode(err), detail: err.Error()}
 		}
 		return outcome{events: n, bytes: size}
 	}

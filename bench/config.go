@@ -116,7 +116,11 @@ func flagSet(scenario string, c *Config, out io.Writer) *flag.FlagSet {
 		baseline = scenario == "baseline" || scenario == "compare"
 		workload = server && scenario != "replay" || baseline
 	)
-	fs.StringVar(&c.Out, "out", "", "result JSON file (default bench/results/<scenario>-<time>.json); PNG plots are written beside it")
+	if scenario == "smoke" {
+		fs.StringVar(&c.Out, "out", "", "keep the result files and plots in this directory (default: a temporary one, removed)")
+	} else {
+		fs.StringVar(&c.Out, "out", "", "result JSON file (default bench/results/<scenario>-<time>.json); PNG plots are written beside it")
+	}
 	fs.BoolVar(&c.NoPlots, "no-plots", false, "write no PNG plots")
 	fs.Func("cassandra-hosts", "comma-separated Cassandra contact points (default 127.0.0.1)", func(s string) error {
 		c.CassandraHosts = splitList(s)

@@ -112,6 +112,8 @@ func code(err error) string {
 	var he *httpError
 	var ne net.Error
 	switch {
+	case err == nil:
+		return ""
 	case errors.As(err, &he):
 		if he.p.Code == "" {
 			return "http_" + strconv.Itoa(he.status)
@@ -138,6 +140,9 @@ func postAppend(ctx context.Context, c *http.Client, base, stream string, body [
 		return err
 	}
 	defer resp.Body.Close()
+	if want == nil {
+		return readAnswer(resp, nil) // not a typed nil in an interface
+	}
 	return readAnswer(resp, want)
 }
 

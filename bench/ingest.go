@@ -92,7 +92,7 @@ func (l *ingestLoad) newOp(worker int) opFunc {
 			case (c == "outcome_unknown" || c == "unavailable" || c == "transport") && resends < l.cfg.Retries && ctx.Err() == nil:
 				resends++
 			default:
-				o.code = c
+				o.code, o.detail = c, err.Error()
 				return o
 			}
 			o.retried = append(o.retried, c)

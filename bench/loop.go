@@ -29,12 +29,13 @@ type opFunc func(ctx context.Context) outcome
 // returns when every operation in flight has completed, with the time
 // measuring was due to end (the phase lasts until the later of that and
 // the last completion). Cancelling ctx stops it early.
+//
+// rec.start is when measuring starts: the loop begins lc.warmup before it.
 func runLoop(ctx context.Context, lc loopConfig, newOp func(worker int) opFunc, rec *recorder, onMeasure func()) time.Time {
-	start := time.Now()
-	measureAt := start.Add(lc.warmup)
+	measureAt := rec.start
+	start := measureAt.Add(-lc.warmup)
 	end := measureAt.Add(lc.duration)
-	rec.start = measureAt
-	t := time.AfterFunc(lc.warmup, onMeasure)
+	t := time.AfterFunc(time.Until(measureAt), onMeasure)
 	defer t.Stop()
 
 	// done records an operation by its intended start: the time it began

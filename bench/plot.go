@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"image/color"
+	"math"
 	"strings"
 
 	"gonum.org/v1/plot"
@@ -31,13 +32,16 @@ func writePlots(base string, r *Result) ([]string, error) {
 	tp.X.Label.Text = "seconds since start"
 	tp.Y.Label.Text = "events/s"
 	tp.Legend.Top = true
+	tp.Y.Min = 0
+	tp.Add(plotter.NewGrid())
 	lp := plot.New()
 	lp.Title.Text = title + ": latency"
 	lp.X.Label.Text = "seconds since start"
-	lp.Y.Label.Text = "µs (log)"
 	lp.Y.Scale = plot.LogScale{}
-	lp.Y.Tick.Marker = plot.LogTicks{Prec: -1}
+	lp.Y.Tick.Marker = latencyTicks{}
+	lp.Y.Label.Text = "latency (log scale)"
 	lp.Legend.Top = true
+	lp.Add(plotter.NewGrid())
 
 	legend := map[string]bool{}
 	latencies := 0
@@ -71,6 +75,9 @@ func writePlots(base string, r *Result) ([]string, error) {
 			return nil, err
 		}
 	}
+	// Head room above the data for the legend.
+	tp.Y.Max *= 1.25
+	lp.Y.Max *= 3
 	base = strings.TrimSuffix(base, ".json")
 	out := []string{base + "-throughput.png", base + "-latency.png"}
 	if err := tp.Save(10*vg.Inch, 4*vg.Inch, out[0]); err != nil {
@@ -115,4 +122,36 @@ func addLine(p *plot.Plot, xy plotter.XYs, c color.Color, dashed bool, name stri
 		p.Legend.Add(name, th)
 	}
 	return nil
+}
+
+// latencyTicks marks 1-2-5 steps of each decade of microseconds, labelled
+// in µs, ms or s.
+type latencyTicks struct{}
+
+func (latencyTicks) Ticks(lo, hi float64) []plot.Tick {
+	var ticks []plot.Tick
+	for dec := math.Pow(10, math.Floor(math.Log10(max(lo, 1)))); dec <= hi; dec *= 10 {
+		for m := 1.0; m < 10; m++ {
+			v := m * dec
+			if v < lo || v > hi {
+				continue
+			}
+			t := plot.Tick{Value: v}
+			if m == 1 || m == 2 || m == 5 {
+				t.Label = formatUS(v)
+			}
+			ticks = append(ticks, t)
+		}
+	}
+	return ticks
+}
+
+func formatUS(us float64) string {
+	switch {
+	case us >= 1e6:
+		return fmt.Sprintf("%gs", us/1e6)
+	case us >= 1e3:
+		return fmt.Sprintf("%gms", us/1e3)
+	}
+	return fmt.Sprintf("%gµs", us)
 }

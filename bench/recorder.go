@@ -25,6 +25,8 @@ type outcome struct {
 	// code is "" on success, else the problem code (or a client-side
 	// cause: transport, timeout, cas_not_applied, ...).
 	code string
+	// detail describes the error; the first of each code is kept.
+	detail string
 	// retried lists the causes of resends before the final attempt
 	// (wrong_expected_version in exact mode, outcome_unknown, ...).
 	retried []string
@@ -43,6 +45,7 @@ type recorder struct {
 	events  int64
 	bytes   int64
 	errors  map[string]int64
+	samples map[string]string // code → first error text
 	retries map[string]int64
 	last    time.Time // latest completion
 
@@ -56,7 +59,7 @@ type second struct {
 }
 
 func newRecorder(start time.Time) *recorder {
-	return &recorder{start: start, hist: newHist(3), errors: map[string]int64{}, retries: map[string]int64{}}
+	return &recorder{start: start, hist: newHist(3), errors: map[string]int64{}, samples: map[string]string{}, retries: map[string]int64{}}
 }
 
 // record adds one operation that completed at end after latency d.
@@ -73,7 +76,7 @@ func (r *recorder) record(end time.Time, d time.Duration, o outcome) {
 	r.hist.RecordValue(us)
 	s.hist.RecordValue(us)
 	if o.code != "" {
-		r.errors[o.code]++
+		r.fail(o.code, o.detail)
 		return
 	}
 	r.ops++
@@ -102,19 +105,31 @@ func (r *recorder) count(t time.Time, events, bytes int) {
 	}
 }
 
-// latency records a latency alone (the read's total, counted already).
-func (r *recorder) latency(end time.Time, d time.Duration, ok bool, code string) {
+// fail counts an error; r.mu is held.
+func (r *recorder) fail(code, detail string) {
+	r.errors[code]++
+	if _, ok := r.samples[code]; !ok {
+		if len(detail) > 300 {
+			detail = detail[:300] + "…"
+		}
+		r.samples[code] = detail
+	}
+}
+
+// latency records a latency alone (the read's total, counted already);
+// err, if set, makes it a failure with code.
+func (r *recorder) latency(end time.Time, d time.Duration, code string, err error) {
 	us := min(max(d.Microseconds(), histMinUS), histMaxUS)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	s := r.second(end)
 	r.hist.RecordValue(us)
 	s.hist.RecordValue(us)
-	if ok {
+	if err == nil {
 		r.ops++
 		s.ops++
 	} else {
-		r.errors[code]++
+		r.fail(code, err.Error())
 	}
 }
 
@@ -144,6 +159,7 @@ func (r *recorder) phase(name, kind string, end time.Time) Phase {
 		Bytes:     r.bytes,
 		Latency:   latencyOf(r.hist),
 		Errors:    copyCounts(r.errors),
+		ErrorText: copyMap(r.samples),
 		Retries:   copyCounts(r.retries),
 	}
 	if dur > 0 {
@@ -180,6 +196,17 @@ func copyCounts(m map[string]int64) map[string]int64 {
 		return nil
 	}
 	out := make(map[string]int64, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}
+
+func copyMap(m map[string]string) map[string]string {
+	if len(m) == 0 {
+		return nil
+	}
+	out := make(map[string]string, len(m))
 	for k, v := range m {
 		out[k] = v
 	}

@@ -187,13 +187,13 @@ func (rr *replayRun) build(ctx context.Context, n int) (Phase, error) {
 					err := rr.appendRetrying(ctx, body)
 					now := time.Now()
 					if err != nil {
-						rec.latency(now, now.Sub(t0), false, code(err))
+						rec.latency(now, now.Sub(t0), code(err), err)
 						errOnce.Do(func() { firstErr = err })
 						return
 					}
 					rec.live.Add(int64(k))
 					rec.count(now, k, bytes)
-					rec.latency(now, now.Sub(t0), true, "")
+					rec.latency(now, now.Sub(t0), "", nil)
 				}
 			})
 		}
@@ -243,12 +243,7 @@ func (rr *replayRun) measureRead(ctx context.Context, name string, round int, fn
 	end := time.Now()
 	stop()
 	if rec.hist.TotalCount() == 0 {
-		ok := err == nil
-		c := ""
-		if !ok {
-			c = code(err)
-		}
-		rec.latency(end, end.Sub(start), ok, c)
+		rec.latency(end, end.Sub(start), code(err), err)
 	}
 	ph := rec.phase(name, "read", end)
 	ph.Process = meter.stop(ph.Events)
@@ -363,7 +358,7 @@ func (rr *replayRun) readPaged(ctx context.Context, rec *recorder) error {
 		now := time.Now()
 		rec.live.Add(n)
 		rec.count(now, int(n), len(body))
-		rec.latency(now, now.Sub(t0), true, "")
+		rec.latency(now, now.Sub(t0), "", nil)
 		from = next
 	}
 	return nil

@@ -57,6 +57,7 @@ type Phase struct {
 	MBPerS     float64            `json:"mb_per_s"`
 	Latency    Latency            `json:"latency"`
 	Errors     map[string]int64   `json:"errors,omitempty"`
+	ErrorText  map[string]string  `json:"error_text,omitempty"` // the first error of each code
 	Retries    map[string]int64   `json:"retries,omitempty"`
 	Process    *ProcessStats      `json:"process,omitempty"`
 	Extra      map[string]float64 `json:"extra,omitempty"`

@@ -39,7 +39,7 @@ func (e *runEnv) measure(ctx context.Context, name, kind string, round int, lc l
 	if !withServer {
 		p.server = 0
 	}
-	rec := newRecorder(time.Now())
+	rec := newRecorder(time.Now().Add(lc.warmup))
 	stop := startProgress(e.stderr, label, rec, lc.warmup+lc.duration)
 	var (
 		mu    sync.Mutex

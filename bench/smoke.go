@@ -47,11 +47,15 @@ func runSmoke(ctx context.Context, e *runEnv) (*Result, error) {
 		return nil, err
 	}
 	defer stop()
-	dir, err := os.MkdirTemp("", "bench-smoke-")
-	if err != nil {
+	dir := e.cfg.Out
+	if dir == "" {
+		if dir, err = os.MkdirTemp("", "bench-smoke-"); err != nil {
+			return nil, err
+		}
+		defer os.RemoveAll(dir)
+	} else if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
-	defer os.RemoveAll(dir)
 
 	common := []string{"--url", url, "--cassandra-hosts", strings.Join(hosts, ",")}
 	workload := []string{"--baseline-keyspace", baseKS, "--streams", "200", "--concurrency", "8", "--warmup", "500ms"}

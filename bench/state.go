@@ -117,7 +117,7 @@ func (rr *replayRun) loadStates(ctx context.Context, rec *recorder) error {
 		err := getJSON(ctx, rr.client, rr.e.cfg.URL, path, &st)
 		now := time.Now()
 		if err != nil {
-			rec.latency(now, now.Sub(t0), false, code(err))
+			rec.latency(now, now.Sub(t0), code(err), err)
 			return err
 		}
 		base := int64(0)
@@ -134,7 +134,7 @@ func (rr *replayRun) loadStates(ctx context.Context, rec *recorder) error {
 		}
 		rec.live.Add(int64(len(st.Events)))
 		rec.count(now, len(st.Events), size)
-		rec.latency(now, now.Sub(t0), true, "")
+		rec.latency(now, now.Sub(t0), "", nil)
 	}
 	return nil
 }

@@ -21,6 +21,9 @@ func printTable(w io.Writer, r *Result) {
 	for _, p := range r.Phases {
 		if len(p.Errors) > 0 {
 			fmt.Fprintf(w, "errors  %s: %s\n", phaseLabel(p), counts(p.Errors))
+			for _, c := range sortedKeys(p.ErrorText) {
+				fmt.Fprintf(w, "        first %s: %s\n", c, p.ErrorText[c])
+			}
 		}
 		if len(p.Retries) > 0 {
 			fmt.Fprintf(w, "retries %s: %s\n", phaseLabel(p), counts(p.Retries))
@@ -62,11 +65,7 @@ func total(m map[string]int64) int64 {
 
 // counts renders a count map sorted by key: "timeout=3 transport=1".
 func counts(m map[string]int64) string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
+	keys := sortedKeys(m)
 	parts := make([]string, len(keys))
 	for i, k := range keys {
 		parts[i] = fmt.Sprintf("%s=%d", k, m[k])
@@ -97,4 +96,13 @@ func rssCell(ps *ProcessStats) string {
 		return "-"
 	}
 	return fmt.Sprintf("%.0f", float64(ps.ServerPeakRSSBytes)/(1<<20))
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
 }
