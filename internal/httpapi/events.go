@@ -40,8 +40,7 @@ func (s *Server) appendEvents(c *echo.Context) error {
 }
 
 // append appends req, counting the outcome. The store validates req
-// (AppendRequest.Validate, which also generates missing ids; it must run
-// once only, as it marks every id it finds as client-chosen). The write is
+// (AppendRequest.Validate, which also generates missing ids). The write is
 // detached from the client's cancellation and bounded by AppendTimeout; an
 // interrupted write is reported as an unknown outcome, never as "not
 // applied".
