@@ -34,6 +34,9 @@ const (
 	// maxRounds bounds how often an append is put back in its queue (its
 	// group's write failed or the bucket had to seal first).
 	maxRounds = 16
+	// maxQueue bounds the appends waiting for one stream on one instance;
+	// beyond it appends are refused (unavailable) rather than pile up.
+	maxQueue = 4096
 )
 
 // pending is one append waiting in its stream's queue.
@@ -45,6 +48,7 @@ type pending struct {
 	err    error
 	done   chan struct{}
 	rounds int
+	taken  bool // in a group being committed (guarded by queues.mu)
 
 	// Decided while planning one attempt of a group.
 	final  bool     // decided by stored state: a retry of a stored append, or a conflict with one
@@ -73,8 +77,9 @@ type queues struct {
 }
 
 // enqueue adds p to its stream's queue. If no group of the stream is being
-// committed, the caller's goroutine commits one now.
-func (s *Store) enqueue(p *pending) {
+// committed, the caller's goroutine commits one now. It reports false when
+// the queue is full.
+func (s *Store) enqueue(p *pending) bool {
 	stream := p.req.Stream
 	s.queues.mu.Lock()
 	q, busy := s.queues.m[stream]
@@ -82,11 +87,34 @@ func (s *Store) enqueue(p *pending) {
 		q = &streamQueue{}
 		s.queues.m[stream] = q
 	}
+	if len(q.waiting) >= maxQueue {
+		s.queues.mu.Unlock()
+		return false
+	}
 	q.waiting = append(q.waiting, p)
 	s.queues.mu.Unlock()
 	if !busy {
 		s.drain(stream, q)
 	}
+	return true
+}
+
+// withdraw removes p from its queue if no group has taken it yet; it
+// reports whether it did (then nothing of p was or will be written).
+func (s *Store) withdraw(p *pending) bool {
+	s.queues.mu.Lock()
+	defer s.queues.mu.Unlock()
+	q := s.queues.m[p.req.Stream]
+	if q == nil || p.taken {
+		return false
+	}
+	for i, w := range q.waiting {
+		if w == p {
+			q.waiting = append(q.waiting[:i:i], q.waiting[i+1:]...)
+			return true
+		}
+	}
+	return false
 }
 
 // drain commits one group of q, then hands the rest to a new goroutine so
@@ -99,6 +127,9 @@ func (s *Store) drain(stream log.StreamID, q *streamQueue) {
 	again := s.commitGroup(stream, group)
 
 	s.queues.mu.Lock()
+	for _, p := range again {
+		p.taken = false
+	}
 	q.waiting = append(again, q.waiting...)
 	if len(q.waiting) == 0 {
 		delete(s.queues.m, stream)
@@ -122,6 +153,9 @@ func takeGroup(q *streamQueue) []*pending {
 	}
 	group := q.waiting[:n:n]
 	q.waiting = q.waiting[n:]
+	for _, p := range group {
+		p.taken = true
+	}
 	return group
 }
 
@@ -286,12 +320,19 @@ func (s *Store) plan(group []*pending, h partition.Head, cached bool, now time.T
 		room = 0 // sealed, or its window has ended
 	}
 	owner := map[uuid.UUID]*pending{}
+	deferring := false
 	for _, p := range group {
 		p.base, p.sameAs, p.defer_ = 0, nil, false
 		if p.final {
 			continue
 		}
 		p.err = nil
+		if deferring {
+			// Keep queue order: nothing overtakes an append that waits
+			// for the bucket to seal.
+			p.defer_ = true
+			continue
+		}
 		if q := overlap(p, owner); q != nil {
 			if sameRequest(p.req, q.req) {
 				p.sameAs = q
@@ -311,7 +352,7 @@ func (s *Store) plan(group []*pending, h partition.Head, cached bool, now time.T
 		// A bucket not yet created takes its first append whatever its
 		// size, so an append larger than the cap still finds a home.
 		if n > room && (h.Created || len(included) > 0) {
-			p.defer_ = true
+			p.defer_, deferring = true, true
 			continue
 		}
 		p.base = next

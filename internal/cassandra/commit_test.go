@@ -3,9 +3,11 @@ package cassandra_test
 import (
 	"context"
 	"errors"
+	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -123,4 +125,110 @@ func TestGroupCommit(t *testing.T) {
 	} else {
 		t.Logf("%d appends in %d batches (%.1f per batch), %d honest conflicts", n, b, float64(n)/float64(b), conflicts)
 	}
+}
+
+// TestBigAppendIsNotStarved: an append that needs a fresh bucket is not
+// overtaken by a trickle of small ones; the bucket seals and it lands.
+func TestBigAppendIsNotStarved(t *testing.T) {
+	s, _ := cassandratest.NewStore(t, func(o *cassandra.Options) {
+		o.BucketMaxEvents = 1000
+		o.Limits.MaxEventsPerAppend = 1000
+	})
+	mustAppend(t, s, "starve-1", log.Any, events(10, "Seed"))
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for w := 0; w < 8; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if _, err := s.Append(context.Background(), log.AppendRequest{Stream: "starve-1", Expected: log.Any, Events: events(1, "Small")}); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	for i := 0; i < 3; i++ {
+		res, err := s.Append(context.Background(), log.AppendRequest{Stream: "starve-1", Expected: log.Any, Events: events(995, "Big")})
+		if err != nil {
+			t.Fatalf("big append %d: %v", i, err)
+		}
+		if res.LastVersion-res.FirstVersion != 994 {
+			t.Fatalf("big append: %+v", res)
+		}
+	}
+	close(stop)
+	wg.Wait()
+	got := readAll(t, s, log.ReadRange{Stream: "starve-1"})
+	checkGapless(t, got, len(got))
+}
+
+// TestRetryAfterLostRace: an "any" append that lost a conditional-write
+// race (recording its ids at two bases) is still recognised on retry.
+func TestRetryAfterLostRace(t *testing.T) {
+	s1, o := cassandratest.NewStore(t, nil)
+	s2 := cassandratest.Reopen(t, o)
+	mustAppend(t, s1, "race-1", log.Any, events(1, "Seed"))  // s1 caches head 1
+	mustAppend(t, s2, "race-1", log.Any, events(1, "Other")) // s1's cache is now stale
+	evs := withIDs(events(2, "E"))
+	first := mustAppend(t, s1, "race-1", log.Any, evs) // loses at base 1, wins at base 2
+	if first.FirstVersion != 3 {
+		t.Fatalf("first: %+v", first)
+	}
+	for _, st := range []log.Store{s1, s2} {
+		res, err := st.Append(context.Background(), log.AppendRequest{Stream: "race-1", Expected: log.Any, Events: evs})
+		if err != nil || !res.Duplicate || res.FirstVersion != 3 {
+			t.Fatalf("retry: %+v %v", res, err)
+		}
+	}
+	checkGapless(t, readAll(t, s1, log.ReadRange{Stream: "race-1"}), 4)
+}
+
+// TestQueuedAppendHonoursDeadline: an append whose deadline passes while
+// it waits behind others is withdrawn (unavailable: not written) or, if it
+// was already sent, reports its real outcome; never both.
+func TestQueuedAppendHonoursDeadline(t *testing.T) {
+	s, _ := cassandratest.NewStore(t, nil)
+	var wg sync.WaitGroup
+	var written, withdrawn atomic.Int64
+	ids := make(chan uuid.UUID, 200)
+	for i := 0; i < 200; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ctx, cancel := context.WithTimeout(context.Background(), time.Duration(rand.IntN(20))*time.Millisecond)
+			defer cancel()
+			evs := withIDs(events(1, "D"))
+			_, err := s.Append(ctx, log.AppendRequest{Stream: "deadline-1", Expected: log.Any, Events: evs})
+			switch {
+			case err == nil:
+				written.Add(1)
+				ids <- evs[0].ID
+			case errors.Is(err, log.ErrUnavailable):
+				withdrawn.Add(1)
+			default:
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	close(ids)
+	got := readAll(t, s, log.ReadRange{Stream: "deadline-1"})
+	checkGapless(t, got, int(written.Load()))
+	stored := map[uuid.UUID]bool{}
+	for _, ev := range got {
+		stored[ev.ID] = true
+	}
+	for id := range ids {
+		if !stored[id] {
+			t.Fatalf("acknowledged %s missing", id)
+		}
+	}
+	t.Logf("%d written, %d withdrawn before they were sent", written.Load(), withdrawn.Load())
 }

@@ -52,7 +52,7 @@ func casErr(op string, err error) error {
 	switch {
 	case errors.As(err, &unavailable), errors.As(err, &overloaded), errors.As(err, &booting),
 		errors.Is(err, gocql.ErrNoConnections), errors.Is(err, gocql.ErrSessionClosed),
-		errors.Is(err, gocql.ErrUnavailable):
+		errors.Is(err, gocql.ErrUnavailable), errors.Is(err, gocql.ErrTooManyStmts):
 		// Rejected before any replica accepted a proposal.
 		return fmt.Errorf("%s: %w: %v", op, log.ErrUnavailable, err)
 	case errors.As(err, &invalid), errors.As(err, &syntax), errors.As(err, &marshal):

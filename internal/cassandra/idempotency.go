@@ -20,7 +20,7 @@ const (
 	// idLookupChunk), always from constants.
 	cqlFindIDs = `SELECT id, base, position FROM event_ids WHERE stream = ? AND bucket IN (?, ?) AND id IN (`
 	// schema/schema.cql: events.
-	cqlReadBounds = `SELECT version, id, type, data, metadata, append_first, append_last FROM events WHERE stream = ? AND bucket = ? AND version >= ? AND version <= ?`
+	cqlReadBounds = `SELECT version, id, type, data, metadata, append_first, append_last FROM events WHERE stream = ? AND bucket = ? AND version IN ?`
 )
 
 // idLookupChunk bounds the ids of one IN query (2 buckets × ids rows).
@@ -170,9 +170,18 @@ func (s *Store) eventsAt(ctx context.Context, stream log.StreamID, want map[int6
 		return nil, err
 	}
 	stored := map[uuid.UUID]storedEvent{}
-	// Wanted versions are almost always one short run: read the span once.
 	for _, sp := range partition.Locate(bs, lo, hi) {
-		iter := s.session.Query(cqlReadBounds, string(stream), sp.Bucket, sp.From, sp.To).WithContext(ctx).Idempotent(true).Iter()
+		// Only the wanted versions, never the rows between them.
+		var versions []int64
+		for v := range want {
+			if v >= sp.From && (sp.To == 0 || v <= sp.To) {
+				versions = append(versions, v)
+			}
+		}
+		if len(versions) == 0 {
+			continue
+		}
+		iter := s.session.Query(cqlReadBounds, string(stream), sp.Bucket, versions).WithContext(ctx).Idempotent(true).Iter()
 		var ev storedEvent
 		for iter.Scan(&ev.Version, (*[16]byte)(&ev.ID), &ev.Type, &ev.Data, &ev.Metadata, &ev.appendFirst, &ev.appendLast) {
 			if slices.Contains(want[ev.Version], ev.ID) {

@@ -25,6 +25,7 @@ const (
 	cqlRecordMigration   = `INSERT INTO schema_migrations (version, name, checksum, applied_at) VALUES (?, ?, ?, ?)`
 	cqlTableExists       = `SELECT table_name FROM system_schema.tables WHERE keyspace_name = ? AND table_name = 'schema_migrations'`
 	cqlPaxosVariant      = `SELECT value FROM system_views.settings WHERE name = 'paxos_variant'`
+	cqlReplication       = `SELECT replication FROM system_schema.keyspaces WHERE keyspace_name = ?`
 )
 
 // migration is one numbered file of schema/migrations.
@@ -212,6 +213,28 @@ func (s *Store) checkSchema(ctx context.Context) error {
 		return fmt.Errorf("%w: keyspace %s is at schema version %d, this binary knows up to %d: upgrade the server", ErrSchemaMismatch, s.o.Keyspace, newest, latest)
 	case len(applied) != latest || newest != latest:
 		return fmt.Errorf("%w: keyspace %s is at schema version %d, this binary needs %d: run `server migrate`", ErrSchemaMismatch, s.o.Keyspace, newest, latest)
+	}
+	return nil
+}
+
+// checkDataCenters refuses LOCAL_SERIAL / LOCAL_QUORUM on a keyspace
+// replicated to several data centres: Paxos among one DC's replicas lets
+// two DCs both commit the same version, and last-write-wins then loses
+// acknowledged events.
+func (s *Store) checkDataCenters(ctx context.Context) error {
+	var repl map[string]string
+	if err := s.session.Query(cqlReplication, s.o.Keyspace).WithContext(ctx).Scan(&repl); err != nil {
+		return readErr("read keyspace replication", err)
+	}
+	dcs := 0
+	for k := range repl {
+		if k != "class" && k != "replication_factor" {
+			dcs++
+		}
+	}
+	local := strings.HasPrefix(strings.ToUpper(s.o.SerialConsistency), "LOCAL_") || strings.HasPrefix(strings.ToUpper(s.o.Consistency), "LOCAL_")
+	if dcs > 1 && local {
+		return fmt.Errorf("keyspace %s is replicated to %d data centres: LOCAL_SERIAL/LOCAL_QUORUM would let two DCs commit the same version; use --serial-consistency SERIAL and --consistency QUORUM (or EACH_QUORUM)", s.o.Keyspace, dcs)
 	}
 	return nil
 }

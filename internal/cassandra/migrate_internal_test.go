@@ -62,6 +62,9 @@ func TestOptionsValidate(t *testing.T) {
 	for name, mod := range map[string]func(*Options){
 		"Keyspace":      func(o *Options) { o.Keyspace = "Bad-Name" },
 		"Consistency":   func(o *Options) { o.Consistency = "SERIAL" },
+		"SubQuorum":     func(o *Options) { o.Consistency = "ONE" },
+		"LocalOne":      func(o *Options) { o.Consistency = "LOCAL_ONE" },
+		"TooManyEvents": func(o *Options) { o.Limits.MaxEventsPerAppend = 20_000; o.BucketMaxEvents = 100_000 },
 		"Serial":        func(o *Options) { o.SerialConsistency = "QUORUM" },
 		"Width":         func(o *Options) { o.BucketWidth = time.Millisecond },
 		"CapBelowBatch": func(o *Options) { o.BucketMaxEvents = 10 },

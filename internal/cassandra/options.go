@@ -130,6 +130,9 @@ func (o *Options) Validate() error {
 	if o.BucketMaxEvents < int64(o.Limits.MaxEventsPerAppend) {
 		return fmt.Errorf("bucket max events (%d) must be at least the events per append limit (%d)", o.BucketMaxEvents, o.Limits.MaxEventsPerAppend)
 	}
+	if o.Limits.MaxEventsPerAppend < 1 || o.Limits.MaxEventsPerAppend > 10_000 {
+		return errors.New("events per append must be 1..10000 (one conditional batch carries them all)")
+	}
 	if o.BucketMaxEvents > 1_000_000 {
 		return errors.New("bucket max events above 1,000,000 makes partitions too large for Cassandra")
 	}

@@ -70,7 +70,9 @@ func (s *Store) ReadStream(ctx context.Context, r log.ReadRange, fn func(*log.Re
 	iter := s.openSpan(ctx, r.Stream, spans[0], r.Backward, left)
 	for i, sp := range spans {
 		var next chan *gocql.Iter
-		if i+1 < len(spans) && (sp.To == 0 || int64(left) > sp.To-sp.From+1) {
+		// Read ahead only when this span's length is known and the limit
+		// reaches past it (a "last 10 events" read fetches nothing more).
+		if i+1 < len(spans) && sp.To != 0 && int64(left) > sp.To-sp.From+1 {
 			next = make(chan *gocql.Iter, 1)
 			go func(sp partition.Span, left int) { next <- s.openSpan(ctx, r.Stream, sp, r.Backward, left) }(spans[i+1], left-int(sp.To-sp.From+1))
 		}

@@ -84,6 +84,10 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 		s.Close()
 		return nil, err
 	}
+	if err := s.checkDataCenters(ctx); err != nil {
+		s.Close()
+		return nil, err
+	}
 	if err := s.checkPaxos(ctx); err != nil {
 		s.Close()
 		return nil, err
@@ -120,8 +124,28 @@ func (s *Store) Append(ctx context.Context, req log.AppendRequest) (log.AppendRe
 		return log.AppendResult{}, fmt.Errorf("append to %s: %w: %v", req.Stream, log.ErrUnavailable, err)
 	}
 	p := newPending(&req)
-	s.enqueue(p)
-	<-p.done // bounded: a group's writes are bounded by commitTimeout
+	if !s.enqueue(p) {
+		return log.AppendResult{}, fmt.Errorf("append to %s: %w: too many appends waiting for this stream", req.Stream, log.ErrUnavailable)
+	}
+	select {
+	case <-p.done:
+	case <-ctx.Done():
+		// A queued append can be withdrawn; one being written waits for
+		// its outcome (each round is bounded by 3 × the query timeout),
+		// unless it is put back in the queue, where it can be withdrawn.
+		tick := time.NewTicker(50 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			if s.withdraw(p) {
+				return log.AppendResult{}, fmt.Errorf("append to %s: %w: %v before it was sent", req.Stream, log.ErrUnavailable, ctx.Err())
+			}
+			select {
+			case <-p.done:
+				return p.res, p.err
+			case <-tick.C:
+			}
+		}
+	}
 	return p.res, p.err
 }
 
