@@ -74,7 +74,7 @@ type eventData struct {
 
 type eventMeta struct {
 	CorrelationID string `json:"correlation_id"`
-	CausationID   string `json:"causation_id"`
+	CausationID   string `json:"causation_id,omitempty"`
 	UserID        string `json:"user_id"`
 	Source        string `json:"source"`
 }
@@ -94,9 +94,11 @@ func newPayloads(size, n int, seed uint64) []payload {
 
 func genPayload(rng *rand.Rand, target int) payload {
 	hexID := func(prefix string) string { return fmt.Sprintf("%s-%08x", prefix, rng.Uint32()) }
-	meta, _ := json.Marshal(eventMeta{
-		CorrelationID: hexID("c"), CausationID: hexID("m"), UserID: hexID("u"), Source: "bench",
-	})
+	m := eventMeta{CorrelationID: hexID("c"), UserID: hexID("u"), Source: "bench"}
+	if target >= 300 { // small events carry less metadata
+		m.CausationID = hexID("m")
+	}
+	meta, _ := json.Marshal(m)
 	d := eventData{
 		OrderID:    hexID("order"),
 		CustomerID: hexID("cust"),

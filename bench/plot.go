@@ -33,6 +33,7 @@ func writePlots(base string, r *Result) ([]string, error) {
 	tp.Y.Label.Text = "events/s"
 	tp.Legend.Top = true
 	tp.Y.Min = 0
+	tp.Y.Tick.Marker = countTicks{}
 	tp.Add(plotter.NewGrid())
 	lp := plot.New()
 	lp.Title.Text = title + ": latency"
@@ -154,4 +155,26 @@ func formatUS(us float64) string {
 		return fmt.Sprintf("%gms", us/1e3)
 	}
 	return fmt.Sprintf("%gµs", us)
+}
+
+// countTicks are gonum's default ticks labelled 0, 500, 1k, 2.5k, 10k.
+type countTicks struct{}
+
+func (countTicks) Ticks(lo, hi float64) []plot.Tick {
+	ticks := plot.DefaultTicks{}.Ticks(lo, hi)
+	for i := range ticks {
+		if ticks[i].Label == "" {
+			continue
+		}
+		v := ticks[i].Value
+		switch {
+		case math.Abs(v) >= 1e6:
+			ticks[i].Label = fmt.Sprintf("%gM", v/1e6)
+		case math.Abs(v) >= 1e3:
+			ticks[i].Label = fmt.Sprintf("%gk", v/1e3)
+		default:
+			ticks[i].Label = fmt.Sprintf("%g", v)
+		}
+	}
+	return ticks
 }

@@ -29,18 +29,20 @@ func startProgress(w io.Writer, label string, rec *recorder, total time.Duration
 				for _, v := range rec.errors {
 					errs += v
 				}
+				measured := rec.events
 				rec.mu.Unlock()
 				el := now.Sub(began)
-				state := "measuring"
-				if now.Before(rec.start) {
-					state = "warm-up"
+				// The average is of the measured part once measuring.
+				state, avg := "warm-up", float64(n)/el.Seconds()
+				if m := now.Sub(rec.start); m > 0 {
+					state, avg = "measuring", float64(measured)/m.Seconds()
 				}
 				of := ""
 				if total > 0 {
 					of = fmt.Sprintf("/%s", total.Round(time.Second))
 				}
 				fmt.Fprintf(w, "%-22s %6s%s %-9s %10.0f ev/s now %10.0f ev/s avg  %d errors\n",
-					label, el.Round(time.Second), of, state, float64(n-last), float64(n)/el.Seconds(), errs)
+					label, el.Round(time.Second), of, state, float64(n-last), avg, errs)
 				last = n
 			}
 		}

@@ -377,7 +377,10 @@ func pageNext(body []byte) (int64, bool) {
 		return 0, true
 	}
 	n, err := strconv.ParseInt(v, 10, 64)
-	return n, err == nil && n > 0
+	if err != nil || n <= 0 {
+		return 0, false
+	}
+	return n, true
 }
 
 // rawBucket is one row of stream_buckets.

@@ -1,0 +1,95 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"io"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestParseArgs(t *testing.T) {
+	t.Run("Defaults", func(t *testing.T) {
+		for _, s := range scenarios {
+			c, err := parseArgs(s.name, nil, io.Discard)
+			if err != nil {
+				t.Fatalf("%s: %v", s.name, err)
+			}
+			if got, want := c.Scenario, s.name; got != want {
+				t.Fatalf("scenario %q, want %q", got, want)
+			}
+		}
+	})
+	t.Run("Flags", func(t *testing.T) {
+		c, err := parseArgs("ingest", []string{"--streams", "5", "--dist", "hot", "--hot-streams", "2", "--events-per-append", "100",
+			"--event-size", "4096", "--expected", "exact", "--rate", "50", "--duration", "2s", "--url", "http://localhost:9999"}, io.Discard)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.Streams != 5 || c.HotStreams != 2 || c.EventsPerAppend != 100 || c.EventSize != 4096 || c.Expected != "exact" ||
+			c.Rate != 50 || c.Duration != 2*time.Second || c.URL != "http://localhost:9999" {
+			t.Fatalf("parsed %+v", c)
+		}
+	})
+	t.Run("Help", func(t *testing.T) {
+		if _, err := parseArgs("replay", []string{"--help"}, io.Discard); !errors.Is(err, flag.ErrHelp) {
+			t.Fatalf("got %v, want flag.ErrHelp", err)
+		}
+	})
+	bad := []struct {
+		name     string
+		scenario string
+		args     []string
+		want     string
+	}{
+		{"UnknownScenario", "load", nil, "unknown scenario"},
+		{"NotLoopbackURL", "ingest", []string{"--url", "http://10.1.2.3:8080"}, "loopback"},
+		{"PublicURL", "ingest", []string{"--url", "http://example.com:8080"}, "loopback"},
+		{"HTTPSURL", "ingest", []string{"--url", "https://127.0.0.1:8080"}, "want http://host:port"},
+		{"NotLoopbackCassandra", "baseline", []string{"--cassandra-hosts", "192.168.1.5"}, "loopback"},
+		{"Dist", "ingest", []string{"--dist", "pareto"}, "--dist"},
+		{"ZipfS", "ingest", []string{"--dist", "zipf", "--zipf-s", "1"}, "--zipf-s"},
+		{"HotStreams", "ingest", []string{"--dist", "hot", "--streams", "3", "--hot-streams", "4"}, "--hot-streams"},
+		{"HotShare", "baseline", []string{"--dist", "hot", "--hot-share", "0"}, "--hot-share"},
+		{"EventsPerAppend", "ingest", []string{"--events-per-append", "1001"}, "--events-per-append"},
+		{"EventSize", "ingest", []string{"--event-size", "300"}, "--event-size"},
+		{"Expected", "ingest", []string{"--expected", "exists"}, "--expected"},
+		{"Concurrency", "ingest", []string{"--concurrency", "0"}, "--concurrency"},
+		{"Rate", "ingest", []string{"--rate", "-1"}, "--rate"},
+		{"Duration", "baseline", []string{"--duration", "1ms"}, "--duration"},
+		{"Variant", "baseline", []string{"--variant", "logged"}, "--variant"},
+		{"Keyspace", "baseline", []string{"--baseline-keyspace", "Bad-Name"}, "keyspace"},
+		{"SameKeyspace", "compare", []string{"--baseline-keyspace", "eventlog"}, "must differ"},
+		{"Rounds", "compare", []string{"--rounds", "0"}, "--rounds"},
+		{"Events", "replay", []string{"--events", "10"}, "--events"},
+		{"Stream", "replay", []string{"--stream", "bad id"}, "--stream"},
+		{"SnapshotEvery", "replay", []string{"--snapshot-every", "5"}, "--snapshot-every"},
+		{"FlagOfAnotherScenario", "baseline", []string{"--url", "http://127.0.0.1:1"}, "flag provided but not defined"},
+		{"ReplayHasNoRate", "replay", []string{"--rate", "5"}, "flag provided but not defined"},
+		{"Positional", "ingest", []string{"extra"}, "unexpected argument"},
+	}
+	for _, b := range bad {
+		t.Run(b.name, func(t *testing.T) {
+			_, err := parseArgs(b.scenario, b.args, io.Discard)
+			if err == nil || !strings.Contains(err.Error(), b.want) {
+				t.Fatalf("got %v, want an error containing %q", err, b.want)
+			}
+		})
+	}
+}
+
+func TestRunUsage(t *testing.T) {
+	var out strings.Builder
+	if got, want := run(t.Context(), nil, io.Discard, &out), 2; got != want {
+		t.Fatalf("exit %d, want %d", got, want)
+	}
+	for _, s := range scenarios {
+		if !strings.Contains(out.String(), s.name) {
+			t.Fatalf("usage lacks %s:\n%s", s.name, out.String())
+		}
+	}
+	if got, want := run(t.Context(), []string{"ingest", "--dist", "x"}, io.Discard, io.Discard), 2; got != want {
+		t.Fatalf("bad flag: exit %d, want %d", got, want)
+	}
+}
