@@ -67,9 +67,15 @@ func casErr(op string, err error) error {
 // statement.
 func isStorageError(err error) bool {
 	var (
-		reqErr gocql.RequestError
-		netErr interface{ Timeout() bool }
+		reqErr  gocql.RequestError
+		netErr  interface{ Timeout() bool }
+		syntax  *gocql.RequestErrSyntax
+		invalid *gocql.RequestErrInvalid
+		config  *gocql.RequestErrConfig
 	)
+	if errors.As(err, &syntax) || errors.As(err, &invalid) || errors.As(err, &config) {
+		return false
+	}
 	if errors.As(err, &reqErr) {
 		switch reqErr.Code() {
 		case gocql.ErrCodeSyntax, gocql.ErrCodeInvalid, gocql.ErrCodeConfig,
