@@ -66,15 +66,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		describeProcs(stderr, e.procs, needServer)
 	}
 	res, err := scenarioFunc(scenario)(ctx, e)
+	// What was measured before a failure or an interrupt is still shown
+	// and kept (smoke runs its own scenarios and reports on them itself).
+	if res != nil && len(res.Phases) > 0 && scenario != "smoke" {
+		if ferr := finish(e, res, args, stdout, stderr); ferr != nil {
+			err = errors.Join(err, ferr)
+		}
+	}
 	if err != nil {
-		fmt.Fprintf(stderr, "bench %s: %v\n", scenario, err)
-		return 1
-	}
-	if scenario == "smoke" {
-		// Smoke runs its own scenarios and reports on them itself.
-		return 0
-	}
-	if err := finish(e, res, args, stdout, stderr); err != nil {
 		fmt.Fprintf(stderr, "bench %s: %v\n", scenario, err)
 		return 1
 	}
