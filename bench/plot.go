@@ -36,7 +36,7 @@ func writePlots(base string, r *Result) ([]string, error) {
 	tp.Y.Tick.Marker = countTicks{}
 	tp.Add(plotter.NewGrid())
 	lp := plot.New()
-	lp.Title.Text = title + ": latency"
+	lp.Title.Text = title + ": latency, p50 solid, p99 dashed"
 	lp.X.Label.Text = "seconds since start"
 	lp.Y.Scale = plot.LogScale{}
 	lp.Y.Tick.Marker = latencyTicks{}
@@ -69,16 +69,21 @@ func writePlots(base string, r *Result) ([]string, error) {
 			return nil, err
 		}
 		latencies += len(p50)
-		if err := addLine(lp, p50, c, false, ph.Name+" p50", legend); err != nil {
+		if err := addLine(lp, p50, c, false, ph.Name, legend); err != nil {
 			return nil, err
 		}
-		if err := addLine(lp, p99, c, true, ph.Name+" p99", legend); err != nil {
+		if err := addLine(lp, p99, c, true, "", legend); err != nil {
 			return nil, err
 		}
 	}
-	// Head room above the data for the legend.
-	tp.Y.Max *= 1.25
-	lp.Y.Max *= 3
+	// Head room above the data for the legend, a line per entry (the
+	// latency axis is logarithmic: a factor per line).
+	entries := float64(len(names))
+	tp.Y.Max *= 1.1 + 0.07*entries
+	if lp.Y.Min > 0 && lp.Y.Max > lp.Y.Min {
+		span := math.Log10(lp.Y.Max / lp.Y.Min)
+		lp.Y.Max *= math.Pow(10, max(0.3, 0.1*entries*span))
+	}
 	base = strings.TrimSuffix(base, ".json")
 	out := []string{base + "-throughput.png", base + "-latency.png"}
 	if err := tp.Save(10*vg.Inch, 4*vg.Inch, out[0]); err != nil {
@@ -118,7 +123,7 @@ func addLine(p *plot.Plot, xy plotter.XYs, c color.Color, dashed bool, name stri
 	if err != nil {
 		return err
 	}
-	if !legend[p.Title.Text+name] {
+	if name != "" && !legend[p.Title.Text+name] {
 		legend[p.Title.Text+name] = true
 		p.Legend.Add(name, th)
 	}
