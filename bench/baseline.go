@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	gocql "github.com/apache/cassandra-gocql-driver/v2"
@@ -48,6 +49,7 @@ type baselineLoad struct {
 	seed     int64
 	ttl      int
 	heads    []baseHead
+	workers  atomic.Int64 // see ingestLoad.workers
 	// plain statements: the conditional ones without their IF clause.
 	plainHead, plainOpen string
 }
@@ -97,8 +99,8 @@ func findIDsStmt(n int) string {
 	return cassandra.Statements.FindIDsPrefix + strings.TrimSuffix(strings.Repeat("?,", n), ",") + ")"
 }
 
-func (b *baselineLoad) newOp(worker int) opFunc {
-	rng := newRNG(b.seed, worker)
+func (b *baselineLoad) newOp(int) opFunc {
+	rng := newRNG(b.seed, int(b.workers.Add(1)))
 	pk := newPicker(b.cfg, rng)
 	n := b.cfg.EventsPerAppend
 	ids := make([]uuid.UUID, n)

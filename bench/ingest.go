@@ -29,6 +29,9 @@ type ingestLoad struct {
 	// versions are the last version seen per stream (exact mode): the
 	// expected version of the next append, corrected on a 409.
 	versions []atomic.Int64
+	// workers numbers every worker ever started, so each compare round
+	// draws new streams and payloads instead of repeating the last one's.
+	workers atomic.Int64
 }
 
 func newIngestLoad(c *Config, prefix string, payloads []payload, seed int64) *ingestLoad {
@@ -43,8 +46,8 @@ func newIngestLoad(c *Config, prefix string, payloads []payload, seed int64) *in
 // of EventsPerAppend events with fresh client ids, resend the same body on
 // an unknown outcome (safe: the ids make it idempotent), and in exact mode
 // re-try a 409 at the current version it reports.
-func (l *ingestLoad) newOp(worker int) opFunc {
-	rng := newRNG(l.seed, worker)
+func (l *ingestLoad) newOp(int) opFunc {
+	rng := newRNG(l.seed, int(l.workers.Add(1)))
 	pk := newPicker(l.cfg, rng)
 	n := l.cfg.EventsPerAppend
 	ids := make([]uuid.UUID, n)

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -62,6 +63,9 @@ func runReplay(ctx context.Context, e *runEnv) (*Result, error) {
 			return nil, fmt.Errorf("stream %s: %w", c.Stream, err)
 		}
 		rr.head = info.Version
+		if rr.head == 0 {
+			return nil, fmt.Errorf("stream %s has no events", c.Stream)
+		}
 		res.Notes = append(res.Notes, fmt.Sprintf("reused stream %s at version %d", rr.stream, rr.head))
 	} else {
 		rr.stream = runPrefix("replay", e.started)
@@ -251,6 +255,9 @@ func (rr *replayRun) measureRead(ctx context.Context, name string, round int, fn
 	ph.OffsetS = start.Sub(e.started).Seconds()
 	if err == nil && name != "build" && name != "state" && ph.Events != rr.head {
 		err = fmt.Errorf("read %d events, the stream has %d", ph.Events, rr.head)
+		if ph.Events == 0 && strings.HasPrefix(name, "raw") {
+			err = fmt.Errorf("%w (is --keyspace %s the server's keyspace?)", err, e.cfg.Keyspace)
+		}
 	}
 	return ph, err
 }
