@@ -1,0 +1,280 @@
+package client_test
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/eventlog/eventlog/client"
+)
+
+// appendsSeen counts the append requests that reached the proxy.
+func appendsSeen(px *proxy) int {
+	reqs, _ := px.Requests()
+	n := 0
+	for _, r := range reqs {
+		if r.Method == http.MethodPost {
+			n++
+		}
+	}
+	return n
+}
+
+// mustStoredOnce checks stream holds exactly the n events of one append.
+func mustStoredOnce(t *testing.T, c *client.Client, stream string, res *client.AppendResult, n int) {
+	t.Helper()
+	p, err := c.Read(ctx(t), stream, client.ReadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Events) != n {
+		t.Fatalf("%s holds %d events, want %d (stored exactly once)", stream, len(p.Events), n)
+	}
+	for i, e := range p.Events {
+		if e.ID != res.Events[i].ID || e.Version != res.Events[i].Version {
+			t.Fatalf("events[%d] = %s@%d, want %s@%d", i, e.ID, e.Version, res.Events[i].ID, res.Events[i].Version)
+		}
+	}
+}
+
+func TestRetry(t *testing.T) {
+	srv := MustServer(t)
+	ctx := ctx(t)
+	evs := []client.EventData{{Type: "A", Data: 1}, {Type: "B", Data: 2}, {Type: "C", Data: 3}}
+
+	// Each case injects its fault on the first requests of one append.
+	for _, tc := range []struct {
+		name     string
+		expected client.ExpectedVersion
+		fault    func(p *proxy, n int, w http.ResponseWriter, r *http.Request) bool
+		attempts int
+		dup      bool // the stored first attempt makes the answer a duplicate
+	}{
+		{"Unavailable", client.NoStream, func(p *proxy, n int, w http.ResponseWriter, r *http.Request) bool {
+			if n <= 2 {
+				Problem(w, http.StatusServiceUnavailable, client.CodeUnavailable)
+				return true
+			}
+			return false
+		}, 3, false},
+		{"BadGatewayPlain", client.Any, func(p *proxy, n int, w http.ResponseWriter, r *http.Request) bool {
+			if n == 1 {
+				http.Error(w, "upstream gone", http.StatusBadGateway)
+				return true
+			}
+			return false
+		}, 2, false},
+		{"DroppedBeforeForward", client.Any, func(p *proxy, n int, w http.ResponseWriter, r *http.Request) bool {
+			if n == 1 {
+				Drop() // before forwarding: nothing stored
+			}
+			return false
+		}, 2, false},
+		{"OutcomeUnknownAfterStore", client.NoStream, func(p *proxy, n int, w http.ResponseWriter, r *http.Request) bool {
+			if n == 1 {
+				if rec := p.Forward(r); rec.Code != http.StatusCreated {
+					panic(rec.Body.String())
+				}
+				Problem(w, http.StatusGatewayTimeout, client.CodeOutcomeUnknown)
+				return true
+			}
+			return false
+		}, 2, true},
+		{"AnswerLostExact", client.NoStream, func(p *proxy, n int, w http.ResponseWriter, r *http.Request) bool {
+			if n == 1 {
+				p.Forward(r)
+				Drop() // stored, then the connection drops before the answer
+			}
+			return false
+		}, 2, true},
+		{"AnswerLostAny", client.Any, func(p *proxy, n int, w http.ResponseWriter, r *http.Request) bool {
+			if n <= 2 {
+				p.Forward(r) // the retry is a duplicate too, and its answer is lost as well
+				Drop()
+			}
+			return false
+		}, 3, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			stream := "retry-" + strings.ToLower(tc.name)
+			px := MustProxy(t, srv)
+			c := MustClient(t, px.URL)
+			px.SetFault(tc.fault)
+			res, err := c.Append(ctx, stream, tc.expected, evs...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := appendsSeen(px); got != tc.attempts {
+				t.Fatalf("%d attempts, want %d", got, tc.attempts)
+			}
+			if res.Duplicate != tc.dup || res.FirstVersion != 1 || res.LastVersion != 3 {
+				t.Fatalf("result %+v, want versions 1..3 with duplicate %v", res, tc.dup)
+			}
+			_, bodies := px.Requests()
+			if !allEqual(bodies) {
+				t.Fatalf("attempts sent different bodies (ids must be fixed before the first):\n%s", strings.Join(bodies, "\n"))
+			}
+			mustStoredOnce(t, c, stream, res, len(evs))
+		})
+	}
+
+	t.Run("ErrUnavailableWhenSpent", func(t *testing.T) {
+		px := MustProxy(t, srv)
+		c := MustClient(t, px.URL)
+		px.SetFault(func(p *proxy, n int, w http.ResponseWriter, r *http.Request) bool {
+			Problem(w, http.StatusServiceUnavailable, client.CodeUnavailable)
+			return true
+		})
+		_, err := c.Append(ctx, "retry-spent", client.Any, evs...)
+		if !errors.Is(err, client.ErrUnavailable) || errors.Is(err, client.ErrOutcomeUnknown) {
+			t.Fatalf("err %v, want ErrUnavailable and not ErrOutcomeUnknown", err)
+		}
+		if got := appendsSeen(px); got != fastRetry.MaxAttempts {
+			t.Fatalf("%d attempts, want %d", got, fastRetry.MaxAttempts)
+		}
+	})
+	t.Run("ErrOutcomeUnknownWhenSpentAfterLostAnswer", func(t *testing.T) {
+		px := MustProxy(t, srv)
+		c := MustClient(t, px.URL)
+		px.SetFault(func(p *proxy, n int, w http.ResponseWriter, r *http.Request) bool {
+			if n == 1 {
+				p.Forward(r)
+				Drop()
+			}
+			Problem(w, http.StatusServiceUnavailable, client.CodeUnavailable)
+			return true
+		})
+		_, err := c.Append(ctx, "retry-unknown", client.Any, evs...)
+		if !errors.Is(err, client.ErrOutcomeUnknown) || !errors.Is(err, client.ErrUnavailable) {
+			t.Fatalf("err %v, want ErrOutcomeUnknown (the first attempt was stored) as well as ErrUnavailable", err)
+		}
+	})
+	t.Run("NoRetryWithMaxAttempts1", func(t *testing.T) {
+		px := MustProxy(t, srv)
+		c, err := client.New(client.Options{BaseURL: px.URL, Retry: client.RetryPolicy{MaxAttempts: 1}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		px.SetFault(func(p *proxy, n int, w http.ResponseWriter, r *http.Request) bool {
+			Problem(w, http.StatusGatewayTimeout, client.CodeOutcomeUnknown)
+			return true
+		})
+		if _, err := c.Append(ctx, "retry-once", client.Any, evs...); !errors.Is(err, client.ErrOutcomeUnknown) {
+			t.Fatalf("err %v, want ErrOutcomeUnknown", err)
+		}
+		if got := appendsSeen(px); got != 1 {
+			t.Fatalf("%d attempts, want 1", got)
+		}
+	})
+	t.Run("ContextCanceledDuringBackoff", func(t *testing.T) {
+		px := MustProxy(t, srv)
+		c, err := client.New(client.Options{BaseURL: px.URL,
+			Retry: client.RetryPolicy{MaxAttempts: 10, BaseDelay: time.Hour, MaxDelay: time.Hour}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		px.SetFault(func(p *proxy, n int, w http.ResponseWriter, r *http.Request) bool {
+			Problem(w, http.StatusServiceUnavailable, client.CodeUnavailable)
+			return true
+		})
+		cctx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+		defer cancel()
+		start := time.Now()
+		_, err = c.Append(cctx, "retry-ctx", client.Any, evs...)
+		if !errors.Is(err, context.DeadlineExceeded) || !errors.Is(err, client.ErrUnavailable) {
+			t.Fatalf("err %v, want the deadline and the last problem", err)
+		}
+		if d := time.Since(start); d > 10*time.Second {
+			t.Fatalf("returned after %v", d)
+		}
+	})
+	t.Run("ConnectionRefused", func(t *testing.T) {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := l.Addr().String()
+		l.Close()
+		c := MustClient(t, "http://"+addr)
+		_, err = c.Append(ctx, "s-1", client.Any, evs...)
+		if err == nil || errors.Is(err, client.ErrOutcomeUnknown) {
+			t.Fatalf("err %v, want a failure that is not ErrOutcomeUnknown (nothing was sent)", err)
+		}
+		if !strings.Contains(err.Error(), "5 attempts") {
+			t.Fatalf("err %v, want it retried 5 times", err)
+		}
+	})
+	t.Run("ReadRetried", func(t *testing.T) {
+		px := MustProxy(t, srv)
+		c := MustClient(t, px.URL)
+		px.SetFault(func(p *proxy, n int, w http.ResponseWriter, r *http.Request) bool {
+			if n == 1 {
+				Drop()
+			}
+			if n == 2 {
+				Problem(w, http.StatusServiceUnavailable, client.CodeUnavailable)
+				return true
+			}
+			return false
+		})
+		p, err := c.Read(ctx, "retry-unavailable", client.ReadOptions{})
+		if err != nil || !slices.Equal(versions(p.Events), []int64{1, 2, 3}) {
+			t.Fatalf("read %+v, %v", p, err)
+		}
+		if reqs, _ := px.Requests(); len(reqs) != 3 {
+			t.Fatalf("%d attempts, want 3", len(reqs))
+		}
+	})
+	t.Run("ProbesNotRetried", func(t *testing.T) {
+		px := MustProxy(t, srv)
+		c := MustClient(t, px.URL)
+		px.SetFault(func(p *proxy, n int, w http.ResponseWriter, r *http.Request) bool {
+			Problem(w, http.StatusServiceUnavailable, client.CodeUnavailable)
+			return true
+		})
+		if err := c.Ready(ctx); !errors.Is(err, client.ErrUnavailable) {
+			t.Fatalf("ready: %v, want ErrUnavailable", err)
+		}
+		if reqs, _ := px.Requests(); len(reqs) != 1 {
+			t.Fatalf("%d requests, want 1", len(reqs))
+		}
+	})
+	t.Run("TimeoutRetried", func(t *testing.T) {
+		px := MustProxy(t, srv)
+		c, err := client.New(client.Options{BaseURL: px.URL, Retry: fastRetry,
+			HTTPClient: &http.Client{Timeout: 200 * time.Millisecond}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		px.SetFault(func(p *proxy, n int, w http.ResponseWriter, r *http.Request) bool {
+			if n == 1 {
+				// Slow: the attempt times out, and is stored after the
+				// retry may already have been.
+				time.Sleep(500 * time.Millisecond)
+				p.Forward(r.WithContext(context.WithoutCancel(r.Context())))
+				return true
+			}
+			return false
+		})
+		res, err := c.Append(ctx, "retry-timeout", client.Any, evs...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Second) // let the slow first attempt land
+		mustStoredOnce(t, c, "retry-timeout", res, len(evs))
+	})
+}
+
+func allEqual(s []string) bool {
+	for _, x := range s {
+		if x != s[0] {
+			return false
+		}
+	}
+	return true
+}
