@@ -40,7 +40,8 @@ type Options struct {
 	// recognising "any" retries (while the append is also in the stream's
 	// current or previous bucket). Default 24h.
 	IdempotencyWindow time.Duration
-	// PageSize of range reads. Default 1,000.
+	// PageSize of range reads (a limit below it shrinks the page). Default
+	// 5,000: replay throughput rises with fewer, larger pages (docs/benchmarks.md).
 	PageSize int
 	// Limits bound request contents.
 	Limits log.Limits
@@ -97,7 +98,7 @@ func (o *Options) EnsureDefaults() {
 		o.IdempotencyWindow = 24 * time.Hour
 	}
 	if o.PageSize == 0 {
-		o.PageSize = 1000
+		o.PageSize = 5000
 	}
 	if o.Limits == (log.Limits{}) {
 		o.Limits = log.DefaultLimits()
