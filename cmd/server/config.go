@@ -53,6 +53,8 @@ type Config struct {
 	IdleTimeout       time.Duration // --idle-timeout: keep-alive connections
 	MaxHeaderBytes    int           // --max-header-bytes
 	ShutdownTimeout   time.Duration // --shutdown-timeout: graceful shutdown budget
+	SubscribePoll     time.Duration // --subscribe-poll: live subscriptions look for other instances' appends
+	Heartbeat         time.Duration // --heartbeat: idle time before a subscription heartbeat
 
 	LogLevel  string // --log-level: debug, info, warn, error
 	LogFormat string // --log-format: json or text
@@ -89,6 +91,8 @@ func DefaultConfig() Config {
 		IdleTimeout:       120 * time.Second,
 		MaxHeaderBytes:    64 << 10,
 		ShutdownTimeout:   30 * time.Second,
+		SubscribePoll:     h.SubscribePoll,
+		Heartbeat:         h.Heartbeat,
 
 		LogLevel:  "info",
 		LogFormat: "json",
@@ -148,6 +152,8 @@ func (c *Config) flagSet(name string, out io.Writer) *flag.FlagSet {
 	fs.DurationVar(&c.WriteTimeout, "write-timeout", c.WriteTimeout, "time to write a response (streams: each flush); keep it above the append time")
 	fs.DurationVar(&c.IdleTimeout, "idle-timeout", c.IdleTimeout, "keep-alive connection idle time")
 	fs.IntVar(&c.MaxHeaderBytes, "max-header-bytes", c.MaxHeaderBytes, "largest request header block")
+	fs.DurationVar(&c.SubscribePoll, "subscribe-poll", c.SubscribePoll, "how often live subscriptions look for events appended through other instances")
+	fs.DurationVar(&c.Heartbeat, "heartbeat", c.Heartbeat, "idle time after which a live subscription sends a heartbeat")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "time allowed for in-flight requests at shutdown")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "log level: debug, info, warn, error")
 	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "log format: json or text")
@@ -266,6 +272,8 @@ func (c *Config) httpConfig(logger *slog.Logger, reg *prometheus.Registry) httpa
 		WriteTimeout:     c.WriteTimeout,
 		ReadTimeout:      c.ReadTimeout,
 		AppendTimeout:    3 * c.QueryTimeout,
+		SubscribePoll:    c.SubscribePoll,
+		Heartbeat:        c.Heartbeat,
 		Logger:           logger,
 		Registry:         reg,
 	}

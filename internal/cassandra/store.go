@@ -32,15 +32,16 @@ const maxAttempts = 64
 
 // Store is a log.Store on Cassandra. See the package doc for the model.
 type Store struct {
-	o       Options
-	session *gocql.Session
-	serial  gocql.Consistency
-	policy  partition.Policy
-	heads   *headCache
-	queues  *queues
-	codec   *snapshot.Codec
-	metrics *metrics
-	logger  *slog.Logger
+	o        Options
+	session  *gocql.Session
+	serial   gocql.Consistency
+	policy   partition.Policy
+	heads    *headCache
+	queues   *queues
+	watchers watchers
+	codec    *snapshot.Codec
+	metrics  *metrics
+	logger   *slog.Logger
 	// beforeWrite, if set, runs just before each conditional append batch
 	// is sent (fault-injection tests; see export_test.go).
 	beforeWrite func()

@@ -48,6 +48,13 @@ type Config struct {
 	AppendTimeout time.Duration
 	// ReadyTimeout bounds the store check of /readyz. Default 3s.
 	ReadyTimeout time.Duration
+	// SubscribePoll is how often a live subscription looks for events
+	// appended through other server instances (appends through this one
+	// wake it at once). Default 1s.
+	SubscribePoll time.Duration
+	// Heartbeat is the idle time after which a live subscription sends a
+	// heartbeat, so proxies keep the connection open. Default 15s.
+	Heartbeat time.Duration
 	// Logger receives request and error logs. Default slog.Default().
 	Logger *slog.Logger
 	// Registry receives the HTTP metrics and is served on /metrics; pass the
@@ -94,6 +101,12 @@ func (c *Config) EnsureDefaults() {
 	}
 	if c.ReadyTimeout == 0 {
 		c.ReadyTimeout = 3 * time.Second
+	}
+	if c.SubscribePoll == 0 {
+		c.SubscribePoll = time.Second
+	}
+	if c.Heartbeat == 0 {
+		c.Heartbeat = 15 * time.Second
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
@@ -170,6 +183,7 @@ func (s *Server) routes(e *echo.Echo) {
 	v1.PUT("/streams/:stream/snapshots/:version", s.putSnapshot, limitBody(int64(s.cfg.Limits.MaxSnapshotBytes)))
 	v1.GET("/streams/:stream/snapshots/latest", s.latestSnapshot)
 	v1.GET("/streams/:stream/state", s.state)
+	v1.GET("/streams/:stream/subscribe", s.subscribe)
 	// A bulk body is bounded by its line count and line size.
 	v1.POST("/events", s.bulkAppend, limitBody(int64(s.cfg.MaxBulkLines+1)*int64(s.cfg.MaxBulkLineBytes+1)))
 }

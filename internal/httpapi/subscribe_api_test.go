@@ -1,0 +1,184 @@
+package httpapi_test
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/eventlog/eventlog/internal/cassandra/cassandratest"
+	"github.com/eventlog/eventlog/internal/httpapi"
+	"github.com/eventlog/eventlog/internal/log"
+)
+
+// subscription reads a live subscription's messages.
+type subscription struct {
+	res    *http.Response
+	r      *bufio.Reader
+	sse    bool
+	cancel context.CancelFunc
+}
+
+type subMsg struct {
+	id        string
+	event     eventJSON
+	heartbeat bool
+}
+
+func subscribe(tb testing.TB, ts *testServer, path string, header ...string) *subscription {
+	tb.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, ts.URL+path, nil)
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	res, err := ts.Client().Do(req)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	sub := &subscription{res: res, r: bufio.NewReader(res.Body), sse: !strings.Contains(req.Header.Get("Accept"), "ndjson"), cancel: cancel}
+	tb.Cleanup(func() { cancel(); res.Body.Close() })
+	return sub
+}
+
+// next reads the next message, failing the test after timeout.
+func (s *subscription) next(tb testing.TB, timeout time.Duration) subMsg {
+	tb.Helper()
+	type result struct {
+		m   subMsg
+		err error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		var m subMsg
+		for {
+			line, err := s.r.ReadString('\n')
+			if err != nil {
+				ch <- result{err: err}
+				return
+			}
+			line = strings.TrimSuffix(line, "\n")
+			if !s.sse {
+				if line == "" {
+					ch <- result{m: subMsg{heartbeat: true}}
+					return
+				}
+				err := json.Unmarshal([]byte(line), &m.event)
+				ch <- result{m: m, err: err}
+				return
+			}
+			switch {
+			case strings.HasPrefix(line, ": heartbeat"):
+				m.heartbeat = true
+			case strings.HasPrefix(line, "id: "):
+				m.id = strings.TrimPrefix(line, "id: ")
+			case strings.HasPrefix(line, "data: "):
+				if err := json.Unmarshal([]byte(strings.TrimPrefix(line, "data: ")), &m.event); err != nil {
+					ch <- result{err: err}
+					return
+				}
+			case strings.HasPrefix(line, "retry: "):
+			case line == "":
+				if m.heartbeat || m.id != "" {
+					ch <- result{m: m}
+					return
+				}
+			}
+		}
+	}()
+	select {
+	case r := <-ch:
+		if r.err != nil {
+			tb.Fatalf("subscription: %v", r.err)
+		}
+		return r.m
+	case <-time.After(timeout):
+		tb.Fatalf("no message within %v", timeout)
+		return subMsg{}
+	}
+}
+
+// nextEvent skips heartbeats.
+func (s *subscription) nextEvent(tb testing.TB) subMsg {
+	tb.Helper()
+	for {
+		if m := s.next(tb, 10*time.Second); !m.heartbeat {
+			return m
+		}
+	}
+}
+
+func TestSubscribe(t *testing.T) {
+	ts := MustServer(t, func(c *httpapi.Config) {
+		c.SubscribePoll = 100 * time.Millisecond
+		c.Heartbeat = 300 * time.Millisecond
+	})
+
+	t.Run("CatchUpThenLive", func(t *testing.T) {
+		ts.MustAppend(t, "sub-1", 5)
+		sub := subscribe(t, ts, "/v1/streams/sub-1/subscribe")
+		if ct := sub.res.Header.Get("Content-Type"); ct != "text/event-stream" || sub.res.StatusCode != 200 {
+			t.Fatalf("status %d, content type %q", sub.res.StatusCode, ct)
+		}
+		for v := int64(1); v <= 5; v++ {
+			m := sub.nextEvent(t)
+			if m.id != strconv.FormatInt(v, 10) || m.event.Version != v {
+				t.Fatalf("catch-up: got id %s version %d, want %d", m.id, m.event.Version, v)
+			}
+		}
+		// Live, through this instance: woken at once.
+		ts.MustAppend(t, "sub-1", 2)
+		// Live, through another instance: found by polling.
+		other := cassandratest.Reopen(t, ts.Opts)
+		if _, err := other.Append(context.Background(), log.AppendRequest{Stream: "sub-1", Expected: log.Any, Events: []log.ProposedEvent{{Type: "Other", Data: json.RawMessage(`{}`)}}}); err != nil {
+			t.Fatal(err)
+		}
+		for v := int64(6); v <= 8; v++ {
+			if m := sub.nextEvent(t); m.event.Version != v {
+				t.Fatalf("live: version %d, want %d", m.event.Version, v)
+			}
+		}
+	})
+
+	t.Run("ResumeFromLastEventID", func(t *testing.T) {
+		sub := subscribe(t, ts, "/v1/streams/sub-1/subscribe", "Last-Event-ID", "6")
+		for v := int64(7); v <= 8; v++ {
+			if m := sub.nextEvent(t); m.event.Version != v || m.id != fmt.Sprint(v) {
+				t.Fatalf("resume: %+v, want %d", m, v)
+			}
+		}
+		if m := sub.next(t, 5*time.Second); !m.heartbeat {
+			t.Fatalf("expected a heartbeat when idle, got %+v", m)
+		}
+	})
+
+	t.Run("NDJSONFromAndHeartbeat", func(t *testing.T) {
+		sub := subscribe(t, ts, "/v1/streams/sub-1/subscribe?from=8", "Accept", "application/x-ndjson")
+		if m := sub.nextEvent(t); m.event.Version != 8 {
+			t.Fatalf("from=8: %+v", m)
+		}
+		if m := sub.next(t, 5*time.Second); !m.heartbeat {
+			t.Fatalf("expected a blank-line heartbeat, got %+v", m)
+		}
+	})
+
+	t.Run("WaitsForANewStream", func(t *testing.T) {
+		sub := subscribe(t, ts, "/v1/streams/later-1/subscribe")
+		time.Sleep(200 * time.Millisecond)
+		ts.MustAppend(t, "later-1", 1)
+		if m := sub.nextEvent(t); m.event.Version != 1 {
+			t.Fatalf("new stream: %+v", m)
+		}
+	})
+
+	t.Run("BadResumePoint", func(t *testing.T) {
+		MustProblem(t, ts.Do(t, "GET", "/v1/streams/sub-1/subscribe", nil, "Last-Event-ID", "x"), 400, "invalid_request")
+		MustProblem(t, ts.Do(t, "GET", "/v1/streams/sub-1/subscribe?from=0", nil), 400, "invalid_request")
+		MustProblem(t, ts.Do(t, "GET", "/v1/streams/bad%20id/subscribe", nil), 400, "invalid_stream_id")
+	})
+}
