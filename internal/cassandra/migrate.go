@@ -21,7 +21,7 @@ import (
 
 const (
 	// schema/migrations/0001_initial.cql: schema_migrations.
-	cqlAppliedMigrations = `SELECT version FROM schema_migrations`
+	cqlAppliedMigrations = `SELECT version, checksum FROM schema_migrations`
 	cqlRecordMigration   = `INSERT INTO schema_migrations (version, name, checksum, applied_at) VALUES (?, ?, ?, ?)`
 	cqlTableExists       = `SELECT table_name FROM system_schema.tables WHERE keyspace_name = ? AND table_name = 'schema_migrations'`
 	cqlPaxosVariant      = `SELECT value FROM system_views.settings WHERE name = 'paxos_variant'`
@@ -138,8 +138,11 @@ func Migrate(ctx context.Context, o Options) error {
 	if err != nil {
 		return err
 	}
+	if err := checkChecksums(ms, applied); err != nil {
+		return err
+	}
 	for _, m := range ms {
-		if applied[m.version] {
+		if _, ok := applied[m.version]; ok {
 			continue
 		}
 		for _, stmt := range m.statements {
@@ -171,21 +174,40 @@ func qualify(stmt, keyspace string) string {
 	return stmt
 }
 
-func appliedVersions(ctx context.Context, session *gocql.Session, keyspace string) (map[int]bool, error) {
+// checkChecksums fails when a migration this binary carries differs from
+// the one applied under the same version: the keyspace was built by other
+// DDL than the binary believes.
+func checkChecksums(ms []migration, applied map[int]string) error {
+	for _, m := range ms {
+		if sum, ok := applied[m.version]; ok && sum != "" && sum != m.checksum {
+			return fmt.Errorf("%w: migration %04d_%s was applied with checksum %s, this binary carries %s", ErrSchemaMismatch, m.version, m.name, sum, m.checksum)
+		}
+	}
+	return nil
+}
+
+// appliedVersions maps each applied migration version to its checksum.
+func appliedVersions(ctx context.Context, session *gocql.Session, keyspace string) (map[int]string, error) {
 	var name string
 	err := session.Query(cqlTableExists, keyspace).WithContext(ctx).Scan(&name)
 	if errors.Is(err, gocql.ErrNotFound) {
-		return map[int]bool{}, nil
+		return map[int]string{}, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("read schema tables: %w", err)
 	}
 	stmt := strings.Replace(cqlAppliedMigrations, "schema_migrations", keyspace+".schema_migrations", 1)
 	iter := session.Query(stmt).WithContext(ctx).Iter()
-	applied := map[int]bool{}
-	var v int
-	for iter.Scan(&v) {
-		applied[v] = true
+	applied := map[int]string{}
+	var (
+		v   int
+		sum *string
+	)
+	for iter.Scan(&v, &sum) {
+		applied[v] = ""
+		if sum != nil {
+			applied[v] = *sum
+		}
 	}
 	if err := iter.Close(); err != nil {
 		return nil, fmt.Errorf("read applied migrations: %w", err)
@@ -214,7 +236,11 @@ func (s *Store) checkSchema(ctx context.Context) error {
 	case len(applied) != latest || newest != latest:
 		return fmt.Errorf("%w: keyspace %s is at schema version %d, this binary needs %d: run `server migrate`", ErrSchemaMismatch, s.o.Keyspace, newest, latest)
 	}
-	return nil
+	ms, err := migrations()
+	if err != nil {
+		return err
+	}
+	return checkChecksums(ms, applied)
 }
 
 // checkDataCenters refuses LOCAL_SERIAL / LOCAL_QUORUM on a keyspace

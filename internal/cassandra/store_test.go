@@ -302,3 +302,17 @@ func TestSchemaMismatch(t *testing.T) {
 		t.Fatalf("open on a newer schema: %v", err)
 	}
 }
+
+func TestSchemaChecksumMismatch(t *testing.T) {
+	_, o := cassandratest.NewStore(t, nil)
+	sess := cassandratest.Session(t, o)
+	if err := sess.Query(`UPDATE schema_migrations SET checksum = 'edited' WHERE version = 1`).Exec(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cassandra.Open(ctxT(t), o); !errors.Is(err, cassandra.ErrSchemaMismatch) {
+		t.Fatalf("open with an edited migration: %v", err)
+	}
+	if err := cassandra.Migrate(ctxT(t), o); !errors.Is(err, cassandra.ErrSchemaMismatch) {
+		t.Fatalf("migrate with an edited migration: %v", err)
+	}
+}
