@@ -39,9 +39,13 @@
 // modules can use it with only github.com/google/uuid besides the standard
 // library.
 //
-// TODO(issue 4): feeds (all, category, event type), live subscriptions
-// (SSE and NDJSON, with resume from a token and back-off) and consumer
-// groups (join, read, acknowledge, lag). The server does not serve them
-// yet; they belong here once it does, with the same retry and resume
-// rules.
+// # Live subscriptions
+//
+// Subscribe follows one stream live (catch-up, then new events as they are
+// appended), reconnecting with back-off and resuming after the last version
+// it yielded.
+//
+// TODO(issue 4): feeds (all, category, event type) and consumer groups
+// (join, read, acknowledge, lag). The server does not serve them yet; they
+// belong here once it does, with the same retry and resume rules.
 package client

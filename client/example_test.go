@@ -125,6 +125,21 @@ func ExampleClient_Replay() {
 	fmt.Println(n, "events")
 }
 
+func ExampleClient_Subscribe() {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	c, _ := client.New(client.Options{})
+
+	// Catches up from version 1, then follows the stream live until ctx
+	// ends; reconnects and resumes by itself.
+	for ev, err := range c.Subscribe(ctx, "user-42", client.SubscribeOptions{From: 1}) {
+		if err != nil {
+			log.Fatal(err)
+		}
+		fmt.Println(ev.Version, ev.Type)
+	}
+}
+
 func ExampleClient_Read() {
 	ctx := context.Background()
 	c, _ := client.New(client.Options{})
