@@ -53,6 +53,16 @@ func (s *Store) ReadStream(ctx context.Context, r log.ReadRange, fn func(*log.Re
 	if err != nil || len(bs) == 0 {
 		return err
 	}
+	if !r.UntilTime.IsZero() {
+		v, err := s.versionAt(ctx, r.Stream, bs, r.UntilTime)
+		if err != nil {
+			return err
+		}
+		var ok bool
+		if r, ok = r.Cut(v); !ok {
+			return nil
+		}
+	}
 	spans := partition.Locate(bs, r.From, r.To)
 	if r.Backward {
 		for i, j := 0, len(spans)-1; i < j; i, j = i+1, j-1 {

@@ -11,6 +11,9 @@
 //   - Gapless: versions run 1..head and nothing above the head is visible.
 //   - Atomic appends: all events of one Append are present and contiguous, or
 //     none are.
+//   - Monotone time: an event's commit time is never earlier than the
+//     previous version's, so "the versions committed by t" is a prefix
+//     1..VersionAt(t) of the stream (time travel reads rely on it).
 //   - Honest conflicts: *WrongExpectedVersionError only when the expected
 //     version did not match; an outcome the store could not determine is
 //     ErrOutcomeUnknown, never a success or a conflict.

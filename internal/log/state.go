@@ -3,6 +3,8 @@ package log
 import (
 	"context"
 	"errors"
+	"fmt"
+	"time"
 )
 
 // State is an aggregate load: the latest snapshot at or below Version and
@@ -32,6 +34,27 @@ func LoadState(ctx context.Context, s Store, stream StreamID, at int64) (State, 
 	if at == 0 {
 		at = info.Version
 	}
+	return loadState(ctx, s, stream, at)
+}
+
+// LoadStateAt prepares the load of stream as it was at moment t: at the
+// last version committed at or before t (Store.VersionAt), from the latest
+// snapshot at or below that version. A moment at or after the last commit
+// gives the head. A stream with no event committed by t did not exist yet
+// and is ErrStreamNotFound, which is what LoadState answered at that moment.
+func LoadStateAt(ctx context.Context, s Store, stream StreamID, t time.Time) (State, error) {
+	v, err := s.VersionAt(ctx, stream, t)
+	if err != nil {
+		return State{}, err
+	}
+	if v == 0 {
+		return State{}, fmt.Errorf("stream %s at %s: %w", stream, t.Format(time.RFC3339Nano), ErrStreamNotFound)
+	}
+	return loadState(ctx, s, stream, v)
+}
+
+// loadState finds the snapshot for version at, which the stream has.
+func loadState(ctx context.Context, s Store, stream StreamID, at int64) (State, error) {
 	st := State{Stream: stream, Version: at, Tail: ReadRange{Stream: stream, From: 1, To: at}}
 	snap, err := s.LatestSnapshot(ctx, stream, at)
 	switch {

@@ -13,13 +13,30 @@ var ErrStop = errors.New("stop reading")
 
 // ReadRange selects versions From..To of a stream, both inclusive. To = 0
 // means the head. Backward reads from To down to From. Limit = 0 means no
-// limit.
+// limit. A non-zero UntilTime cuts the range at the last version committed
+// at or before it (see Store.VersionAt and Cut): a read "as of" a moment.
 type ReadRange struct {
-	Stream   StreamID
-	From     int64
-	To       int64
-	Limit    int
-	Backward bool
+	Stream    StreamID
+	From      int64
+	To        int64
+	Limit     int
+	Backward  bool
+	UntilTime time.Time
+}
+
+// Cut applies UntilTime to r once the store has resolved it to version
+// (Store.VersionAt): To becomes min(To, version) and UntilTime is cleared.
+// ok is false when nothing of the range remains (no event committed by
+// UntilTime, or all of them below From): the read is empty.
+func (r ReadRange) Cut(version int64) (ReadRange, bool) {
+	r.UntilTime = time.Time{}
+	if version < max(r.From, 1) {
+		return r, false
+	}
+	if r.To == 0 || r.To > version {
+		r.To = version
+	}
+	return r, true
 }
 
 // StreamInfo describes a stream.
@@ -63,8 +80,16 @@ type Store interface {
 
 	// ReadStream calls fn for each event in r, in order, streaming: it never
 	// holds more than a page of events. fn may return ErrStop. A stream
-	// without events reads as empty (use Info to tell it apart).
+	// without events reads as empty (use Info to tell it apart). A range
+	// with UntilTime is read as r.Cut(VersionAt(r.UntilTime)).
 	ReadStream(ctx context.Context, r ReadRange, fn func(*RecordedEvent) error) error
+
+	// VersionAt returns the last version of stream committed at or before
+	// t, or 0 when there is none (t before the first event, or a stream
+	// without events). Commit times never decrease along a stream's
+	// versions, so versions 1..VersionAt(t) are exactly the events
+	// committed by t. Errors: *ValidationError, ErrUnavailable.
+	VersionAt(ctx context.Context, stream StreamID, t time.Time) (int64, error)
 
 	// Info describes a stream, or returns ErrStreamNotFound.
 	Info(ctx context.Context, stream StreamID) (StreamInfo, error)
