@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/eventlog/eventlog/internal/log"
 	"github.com/labstack/echo/v5"
@@ -57,7 +58,9 @@ func (s *Server) append(ctx context.Context, req log.AppendRequest) (log.AppendR
 }
 
 // readEvents serves GET /v1/streams/{stream}/events: a JSON page, or with
-// Accept: application/x-ndjson the whole range as a stream.
+// Accept: application/x-ndjson the whole range as a stream. until_time
+// limits either to the events committed at or before it; a stream with none
+// by then is 404 stream_not_found, as the read answered at that moment.
 func (s *Server) readEvents(c *echo.Context) error {
 	stream, err := streamParam(c.Param("stream"))
 	if err != nil {
@@ -67,7 +70,7 @@ func (s *Server) readEvents(c *echo.Context) error {
 	if err != nil {
 		return err
 	}
-	rr := log.ReadRange{Stream: stream, From: q.From, To: q.To, Backward: q.Backward}
+	rr := log.ReadRange{Stream: stream, From: q.From, To: q.To, Backward: q.Backward, UntilTime: q.UntilTime}
 	if wantsNDJSON(c.Request()) {
 		return s.replay(c, rr)
 	}
@@ -92,7 +95,7 @@ func (s *Server) replay(c *echo.Context, rr log.ReadRange) error {
 		return sw.append(line)
 	})
 	if err == nil && n == 0 {
-		err = s.exists(ctx, rr.Stream)
+		err = s.exists(ctx, rr)
 	}
 	if err != nil {
 		return s.failStream(c, sw, err)
@@ -136,7 +139,7 @@ func (s *Server) page(c *echo.Context, rr log.ReadRange, limit int) error {
 		err = nil
 	}
 	if err == nil && n == 0 {
-		err = s.exists(ctx, rr.Stream)
+		err = s.exists(ctx, rr)
 	}
 	if err != nil {
 		return s.failStream(c, sw, err)
@@ -157,10 +160,18 @@ func (s *Server) page(c *echo.Context, rr log.ReadRange, limit int) error {
 	return nil
 }
 
-// exists returns ErrStreamNotFound for a stream without events; it tells
-// an empty read of a missing stream (404) from an empty range (200).
-func (s *Server) exists(ctx context.Context, stream log.StreamID) error {
-	_, err := s.store.Info(ctx, stream)
+// exists returns ErrStreamNotFound for a stream without events (as of
+// rr.UntilTime, when set); it tells an empty read of a missing stream (404)
+// from an empty range (200).
+func (s *Server) exists(ctx context.Context, rr log.ReadRange) error {
+	if !rr.UntilTime.IsZero() {
+		v, err := s.store.VersionAt(ctx, rr.Stream, rr.UntilTime)
+		if err == nil && v == 0 {
+			err = fmt.Errorf("stream %s at %s: %w", rr.Stream, rr.UntilTime.Format(time.RFC3339Nano), log.ErrStreamNotFound)
+		}
+		return err
+	}
+	_, err := s.store.Info(ctx, rr.Stream)
 	return err
 }
 

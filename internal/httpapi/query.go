@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/eventlog/eventlog/internal/log"
 )
@@ -21,11 +22,14 @@ type readQuery struct {
 	To       int64 // 0: the head
 	Limit    int   // 1..max page size (ignored by the NDJSON replay)
 	Backward bool
+	// UntilTime limits the read to events committed at or before it; zero:
+	// no limit.
+	UntilTime time.Time
 }
 
-// parseReadQuery validates from, to, limit and direction. from defaults to
-// 1, to to the head (0), limit to defLimit; a limit above maxLimit is
-// capped to it (the page's "next" lets the client go on).
+// parseReadQuery validates from, to, limit, direction and until_time. from
+// defaults to 1, to to the head (0), limit to defLimit; a limit above
+// maxLimit is capped to it (the page's "next" lets the client go on).
 func parseReadQuery(q url.Values, defLimit, maxLimit int) (readQuery, error) {
 	rq := readQuery{From: 1, Limit: defLimit}
 	var err error
@@ -52,7 +56,31 @@ func parseReadQuery(q url.Values, defLimit, maxLimit int) (readQuery, error) {
 	default:
 		return rq, invalidRequest(`direction must be "forward" or "backward"`)
 	}
+	if rq.UntilTime, err = timeParam(q, "until_time"); err != nil {
+		return rq, err
+	}
 	return rq, nil
+}
+
+// timeParam parses the RFC 3339 time parameter name (at most once in q);
+// the zero time when absent. A '+' of the offset that arrives as a space
+// (it was not percent-encoded) is taken for the '+' it was. The zero time
+// itself, 0001-01-01T00:00:00Z, becomes one nanosecond later, as the core
+// reads a zero time as "none": for commit times, which have millisecond
+// precision, the answer is the same.
+func timeParam(q url.Values, name string) (time.Time, error) {
+	s, err := stringParam(q, name)
+	if err != nil || s == "" {
+		return time.Time{}, err
+	}
+	t, err := time.Parse(time.RFC3339Nano, strings.ReplaceAll(s, " ", "+"))
+	if err != nil {
+		return time.Time{}, invalidRequest(fmt.Sprintf("%s must be an RFC 3339 time such as 2026-01-02T15:04:05.123Z", name))
+	}
+	if t.IsZero() {
+		t = t.Add(time.Nanosecond)
+	}
+	return t, nil
 }
 
 // intParam parses the integer parameter name (at most once in q), def when

@@ -35,7 +35,7 @@ func TestParseReadQuery(t *testing.T) {
 	for _, query := range []string{
 		"from=0", "from=-1", "from=x", "from=1.5", "to=-1", "from=5&to=4",
 		"limit=0", "limit=-3", "limit=ten", "direction=sideways", "from=1&from=2",
-		"from=99999999999999999999",
+		"from=99999999999999999999", "until_time=yesterday", "until_time=2026-01-01", "until_time=1&until_time=2",
 	} {
 		t.Run("Err_"+query, func(t *testing.T) {
 			q, _ := url.ParseQuery(query)

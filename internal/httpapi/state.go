@@ -9,12 +9,14 @@ import (
 	"github.com/labstack/echo/v5"
 )
 
-// state serves GET /v1/streams/{stream}/state?at=V: the aggregate load in
-// one round trip,
+// state serves GET /v1/streams/{stream}/state?at=V or ?at_time=T: the
+// aggregate load in one round trip,
 //
 //	{"stream","version","snapshot":{"version","created_at","state"}|null,"events":[...]}
 //
-// where events are those after the snapshot up to V (default: the head).
+// where events are those after the snapshot up to V (default: the head),
+// or up to the last version committed at or before T (log.LoadStateAt: a
+// stream with no event by T is 404 stream_not_found).
 // The events are streamed into the response as they are read, and checked
 // to be exactly the versions snapshot+1..V: a gap cuts the response rather
 // than hand the client a wrong state.
@@ -27,8 +29,20 @@ func (s *Server) state(c *echo.Context) error {
 	if err != nil {
 		return err
 	}
+	atTime, err := timeParam(c.QueryParams(), "at_time")
+	if err != nil {
+		return err
+	}
 	ctx := c.Request().Context()
-	st, err := log.LoadState(ctx, s.store, stream, at)
+	var st log.State
+	switch {
+	case c.QueryParams().Has("at") && !atTime.IsZero():
+		return invalidRequest("give at or at_time, not both")
+	case !atTime.IsZero():
+		st, err = log.LoadStateAt(ctx, s.store, stream, atTime)
+	default:
+		st, err = log.LoadState(ctx, s.store, stream, at)
+	}
 	if err != nil {
 		return err
 	}
