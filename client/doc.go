@@ -28,6 +28,12 @@
 // connection breaks mid-way it resumes after the last version it yielded,
 // so each event is yielded exactly once, in order.
 //
+// # Time travel
+//
+// StateAt loads an aggregate as it was at a moment, and ReadOptions.UntilTime
+// and ReplayOptions.UntilTime limit reads to the events committed by then.
+// A stream with no event by that moment is ErrStreamNotFound.
+//
 // # Errors
 //
 // The server's errors are *Problem values (RFC 9457 with a stable Code);

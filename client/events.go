@@ -148,6 +148,11 @@ type ReadOptions struct {
 	Limit int
 	// Backward reads newest first, starting at To.
 	Backward bool
+	// UntilTime, if set, limits the read to the events committed at or
+	// before it: the stream as it was at that moment (a backward read
+	// starts at the last of them). A stream with no event by then is
+	// ErrStreamNotFound.
+	UntilTime time.Time
 }
 
 func (o ReadOptions) query() url.Values {
@@ -164,7 +169,15 @@ func (o ReadOptions) query() url.Values {
 	if o.Backward {
 		q.Set("direction", "backward")
 	}
+	setTime(q, "until_time", o.UntilTime)
 	return q
+}
+
+// setTime sets the RFC 3339 parameter name to t, unless t is zero.
+func setTime(q url.Values, name string, t time.Time) {
+	if !t.IsZero() {
+		q.Set(name, t.UTC().Format(time.RFC3339Nano))
+	}
 }
 
 // Page is one page of a stream's events.

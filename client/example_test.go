@@ -226,6 +226,32 @@ func ExampleClient_State() {
 	fmt.Printf("user-42 at version %d: %+v\n", st.Version, u)
 }
 
+// Load an aggregate as it was at a moment: the latest snapshot before it
+// and the events after that snapshot committed by then.
+func ExampleClient_StateAt() {
+	ctx := context.Background()
+	c, _ := client.New(client.Options{})
+
+	yesterday := time.Now().Add(-24 * time.Hour)
+	st, err := c.StateAt(ctx, "user-42", yesterday)
+	if errors.Is(err, client.ErrStreamNotFound) {
+		fmt.Println("user-42 did not exist yet")
+		return
+	}
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("user-42 was at version", st.Version)
+
+	// The events themselves, as of the same moment.
+	for ev, err := range c.Replay(ctx, "user-42", client.ReplayOptions{UntilTime: yesterday}) {
+		if err != nil {
+			log.Fatal(err)
+		}
+		fmt.Println(ev.Version, ev.Type, ev.Time)
+	}
+}
+
 func ExampleClient_StreamInfo() {
 	ctx := context.Background()
 	c, _ := client.New(client.Options{})

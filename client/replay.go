@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"time"
 )
 
 // ReplayOptions select the range of a replay.
@@ -24,6 +25,10 @@ type ReplayOptions struct {
 	To int64
 	// Backward replays newest first, starting at To.
 	Backward bool
+	// UntilTime, if set, limits the replay to the events committed at or
+	// before it, also when it resumes: the stream as it was at that moment.
+	// A stream with no event by then yields ErrStreamNotFound.
+	UntilTime time.Time
 }
 
 // Replay returns every event of stream in the range, in order, streamed
@@ -110,6 +115,7 @@ func (rp *replay) remaining() (q url.Values, done bool) {
 	if rp.opts.Backward {
 		q.Set("direction", "backward")
 	}
+	setTime(q, "until_time", rp.opts.UntilTime)
 	return q, false
 }
 

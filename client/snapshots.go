@@ -89,6 +89,21 @@ func (c *Client) State(ctx context.Context, stream string, at int64) (*State, er
 	if at != 0 {
 		q.Set("at", strconv.FormatInt(at, 10))
 	}
+	return c.state(ctx, stream, q)
+}
+
+// StateAt loads stream's aggregate as it was at moment t: at the last
+// version committed at or before t, from the latest snapshot at or below
+// that version, plus the events after it. A t at or after the last commit
+// gives the head. A stream with no event committed by t (it did not exist
+// yet, or never did) is ErrStreamNotFound. Commit times have millisecond
+// precision; an event committed exactly at t is included.
+func (c *Client) StateAt(ctx context.Context, stream string, t time.Time) (*State, error) {
+	q := url.Values{"at_time": {t.UTC().Format(time.RFC3339Nano)}}
+	return c.state(ctx, stream, q)
+}
+
+func (c *Client) state(ctx context.Context, stream string, q url.Values) (*State, error) {
 	r := &request{method: http.MethodGet, path: streamPath(stream, "state"), query: q}
 	var st State
 	if err := c.call(ctx, r, &st); err != nil {
