@@ -167,7 +167,7 @@ func (s *Server) exists(ctx context.Context, rr log.ReadRange) error {
 	if !rr.UntilTime.IsZero() {
 		v, err := s.store.VersionAt(ctx, rr.Stream, rr.UntilTime)
 		if err == nil && v == 0 {
-			err = fmt.Errorf("stream %s at %s: %w", rr.Stream, rr.UntilTime.Format(time.RFC3339Nano), log.ErrStreamNotFound)
+			err = fmt.Errorf("stream %s at %s: %w", rr.Stream, rr.UntilTime.Format(time.RFC3339Nano), log.ErrStreamNotYet)
 		}
 		return err
 	}

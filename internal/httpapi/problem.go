@@ -120,6 +120,8 @@ func ProblemFor(err error) *Problem {
 	case errors.Is(err, log.ErrIdempotencyConflict):
 		return newProblem(http.StatusConflict, CodeIdempotencyConflict,
 			"the append repeats only some stored event ids, or reuses a stored id with a different payload")
+	case errors.Is(err, log.ErrStreamNotYet):
+		return newProblem(http.StatusNotFound, CodeStreamNotFound, "the stream had no events at or before that moment")
 	case errors.Is(err, log.ErrStreamNotFound):
 		return newProblem(http.StatusNotFound, CodeStreamNotFound, "the stream has no events")
 	case errors.Is(err, log.ErrSnapshotNotFound):

@@ -37,6 +37,7 @@ func TestProblemFor(t *testing.T) {
 		{"Encoding", &encodingError{err: errors.New("bad")}, 400, "invalid_encoding"},
 		{"Transport", &transportError{err: errors.New("reset")}, 400, "invalid_request"},
 		{"StreamNotFound", fmt.Errorf("info: %w", log.ErrStreamNotFound), 404, "stream_not_found"},
+		{"StreamNotYet", fmt.Errorf("state at: %w", log.ErrStreamNotYet), 404, "stream_not_found"},
 		{"SnapshotNotFound", log.ErrSnapshotNotFound, 404, "snapshot_not_found"},
 		{"IdempotencyConflict", log.ErrIdempotencyConflict, 409, "idempotency_conflict"},
 		{"OutcomeUnknown", fmt.Errorf("append: %w: %w", log.ErrOutcomeUnknown, driverErr), 504, "outcome_unknown"},

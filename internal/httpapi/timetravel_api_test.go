@@ -221,7 +221,10 @@ func TestTimeTravel(t *testing.T) {
 		// The stream did not exist yet: what /state and /events answered
 		// at that moment.
 		before := at(t0.Add(-time.Nanosecond))
-		MustProblem(t, ts.Do(t, "GET", "/v1/streams/acct-1/state?at_time="+before, nil), http.StatusNotFound, "stream_not_found")
+		p := MustProblem(t, ts.Do(t, "GET", "/v1/streams/acct-1/state?at_time="+before, nil), http.StatusNotFound, "stream_not_found")
+		if p["detail"] != "the stream had no events at or before that moment" {
+			t.Fatalf("detail %q", p["detail"])
+		}
 		MustProblem(t, ts.Do(t, "GET", "/v1/streams/acct-1/events?until_time="+before, nil), http.StatusNotFound, "stream_not_found")
 		MustProblem(t, ts.Do(t, "GET", "/v1/streams/acct-1/events?direction=backward&until_time="+before, nil), http.StatusNotFound, "stream_not_found")
 		r := ts.Do(t, "GET", "/v1/streams/acct-1/events?until_time="+before, nil, "Accept", "application/x-ndjson")

@@ -8,6 +8,10 @@ import (
 var (
 	// ErrStreamNotFound: the stream has no events.
 	ErrStreamNotFound = errors.New("stream not found")
+	// ErrStreamNotYet: no event of the stream was committed by the moment
+	// asked about (a time travel read): the stream did not exist yet, or
+	// never did. It matches ErrStreamNotFound too.
+	ErrStreamNotYet = fmt.Errorf("%w at that moment", ErrStreamNotFound)
 	// ErrSnapshotNotFound: no snapshot at or below the requested version.
 	ErrSnapshotNotFound = errors.New("snapshot not found")
 	// ErrIdempotencyConflict: the append repeats only some stored event ids,

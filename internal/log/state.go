@@ -40,15 +40,16 @@ func LoadState(ctx context.Context, s Store, stream StreamID, at int64) (State, 
 // LoadStateAt prepares the load of stream as it was at moment t: at the
 // last version committed at or before t (Store.VersionAt), from the latest
 // snapshot at or below that version. A moment at or after the last commit
-// gives the head. A stream with no event committed by t did not exist yet
-// and is ErrStreamNotFound, which is what LoadState answered at that moment.
+// gives the head. A stream with no event committed by t did not exist yet:
+// ErrStreamNotYet, which is an ErrStreamNotFound, what LoadState answered at
+// that moment.
 func LoadStateAt(ctx context.Context, s Store, stream StreamID, t time.Time) (State, error) {
 	v, err := s.VersionAt(ctx, stream, t)
 	if err != nil {
 		return State{}, err
 	}
 	if v == 0 {
-		return State{}, fmt.Errorf("stream %s at %s: %w", stream, t.Format(time.RFC3339Nano), ErrStreamNotFound)
+		return State{}, fmt.Errorf("stream %s at %s: %w", stream, t.Format(time.RFC3339Nano), ErrStreamNotYet)
 	}
 	return loadState(ctx, s, stream, v)
 }
