@@ -131,7 +131,18 @@ func TestSubscribe(t *testing.T) {
 				t.Fatalf("catch-up: got id %s version %d, want %d", m.id, m.event.Version, v)
 			}
 		}
-		// Live, through this instance: woken at once.
+		// Live, through this instance: woken at once (this server polls
+		// only hourly, so the event cannot come from polling).
+		lazy := MustServer(t, func(c *httpapi.Config) { c.SubscribePoll = time.Hour; c.Heartbeat = time.Hour })
+		lazy.MustAppend(t, "wake-1", 1)
+		lsub := subscribe(t, lazy, "/v1/streams/wake-1/subscribe")
+		if m := lsub.nextEvent(t); m.event.Version != 1 { // caught up: now waiting
+			t.Fatalf("catch-up: %+v", m)
+		}
+		lazy.MustAppend(t, "wake-1", 1)
+		if m := lsub.nextEvent(t); m.event.Version != 2 {
+			t.Fatalf("local wake-up: %+v", m)
+		}
 		ts.MustAppend(t, "sub-1", 2)
 		// Live, through another instance: found by polling.
 		other := cassandratest.Reopen(t, ts.Opts)
