@@ -5,6 +5,7 @@ import (
 	"errors"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -164,5 +165,21 @@ func TestIdempotencyWindowAcrossBuckets(t *testing.T) {
 	res, err = s.Append(ctx, log.AppendRequest{Stream: "win-1", Expected: log.Any, Events: orig})
 	if err != nil || res.Duplicate || res.FirstVersion != 12 {
 		t.Fatalf("any retry two buckets back: %+v %v", res, err)
+	}
+}
+
+// TestIdempotencyRecordsExpire: the ids recorded for "any" retries carry
+// the idempotency window as their TTL.
+func TestIdempotencyRecordsExpire(t *testing.T) {
+	s, o := cassandratest.NewStore(t, func(o *cassandra.Options) { o.IdempotencyWindow = 2 * time.Hour })
+	evs := withIDs(events(2, "E"))
+	mustAppend(t, s, "ttl-1", log.Any, evs)
+	var ttl int
+	err := cassandratest.Session(t, o).Query(`SELECT TTL(position) FROM event_ids WHERE stream = 'ttl-1' AND bucket = 0 AND id = ?`, [16]byte(evs[1].ID)).Scan(&ttl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ttl <= 2*3600-120 || ttl > 2*3600 {
+		t.Fatalf("TTL of a recorded id is %d s, want about %d", ttl, 2*3600)
 	}
 }

@@ -252,15 +252,21 @@ func (s *Store) checkDataCenters(ctx context.Context) error {
 	if err := s.session.Query(cqlReplication, s.o.Keyspace).WithContext(ctx).Scan(&repl); err != nil {
 		return readErr("read keyspace replication", err)
 	}
+	return multiDCError(s.o, repl)
+}
+
+// multiDCError refuses LOCAL_* levels on a keyspace whose replication map
+// names more than one data centre.
+func multiDCError(o Options, repl map[string]string) error {
 	dcs := 0
 	for k := range repl {
 		if k != "class" && k != "replication_factor" {
 			dcs++
 		}
 	}
-	local := strings.HasPrefix(strings.ToUpper(s.o.SerialConsistency), "LOCAL_") || strings.HasPrefix(strings.ToUpper(s.o.Consistency), "LOCAL_")
+	local := strings.HasPrefix(strings.ToUpper(o.SerialConsistency), "LOCAL_") || strings.HasPrefix(strings.ToUpper(o.Consistency), "LOCAL_")
 	if dcs > 1 && local {
-		return fmt.Errorf("keyspace %s is replicated to %d data centres: LOCAL_SERIAL/LOCAL_QUORUM would let two DCs commit the same version; use --serial-consistency SERIAL and --consistency QUORUM (or EACH_QUORUM)", s.o.Keyspace, dcs)
+		return fmt.Errorf("keyspace %s is replicated to %d data centres: LOCAL_SERIAL/LOCAL_QUORUM would let two DCs commit the same version; use --serial-consistency SERIAL and --consistency QUORUM (or EACH_QUORUM)", o.Keyspace, dcs)
 	}
 	return nil
 }
@@ -274,11 +280,19 @@ func (s *Store) checkPaxos(ctx context.Context) error {
 		s.logger.Warn("cannot read paxos_variant", "err", err)
 		return nil
 	}
-	if strings.Contains(v, "without_linearizable") {
-		return fmt.Errorf("cassandra runs paxos_variant %q, which gives up linearizable conditional writes; eventlog needs v1 or v2", v)
+	if err := paxosVariantError(v); err != nil {
+		return err
 	}
 	if v != "v2" {
 		s.logger.Warn("cassandra runs paxos_variant v1: conditional appends take about twice the round trips of v2", "paxos_variant", v)
+	}
+	return nil
+}
+
+// paxosVariantError refuses variants that give up linearizability.
+func paxosVariantError(v string) error {
+	if strings.Contains(v, "without_linearizable") {
+		return fmt.Errorf("cassandra runs paxos_variant %q, which gives up linearizable conditional writes; eventlog needs v1 or v2", v)
 	}
 	return nil
 }

@@ -78,3 +78,38 @@ func TestOptionsValidate(t *testing.T) {
 		}
 	}
 }
+
+func TestMultiDCRefusesLocalLevels(t *testing.T) {
+	two := map[string]string{"class": "org.apache.cassandra.locator.NetworkTopologyStrategy", "dc1": "3", "dc2": "3"}
+	one := map[string]string{"class": "org.apache.cassandra.locator.NetworkTopologyStrategy", "dc1": "3"}
+	simple := map[string]string{"class": "org.apache.cassandra.locator.SimpleStrategy", "replication_factor": "3"}
+	for _, c := range []struct {
+		name        string
+		repl        map[string]string
+		cons, ser   string
+		wantRefused bool
+	}{
+		{"TwoDCsLocal", two, "LOCAL_QUORUM", "LOCAL_SERIAL", true},
+		{"TwoDCsLocalSerialOnly", two, "QUORUM", "LOCAL_SERIAL", true},
+		{"TwoDCsGlobal", two, "QUORUM", "SERIAL", false},
+		{"TwoDCsEachQuorum", two, "EACH_QUORUM", "SERIAL", false},
+		{"OneDCLocal", one, "LOCAL_QUORUM", "LOCAL_SERIAL", false},
+		{"SimpleLocal", simple, "LOCAL_QUORUM", "LOCAL_SERIAL", false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			o := DefaultOptions()
+			o.Consistency, o.SerialConsistency = c.cons, c.ser
+			if err := multiDCError(o, c.repl); (err != nil) != c.wantRefused {
+				t.Fatalf("refused = %v, want %v", err, c.wantRefused)
+			}
+		})
+	}
+}
+
+func TestPaxosVariantRefusal(t *testing.T) {
+	for v, refused := range map[string]bool{"v1": false, "v2": false, "v1_without_linearizable_reads_or_rejected_writes": true, "v2_without_linearizable_reads": true} {
+		if err := paxosVariantError(v); (err != nil) != refused {
+			t.Errorf("%s: refused = %v, want %v", v, err, refused)
+		}
+	}
+}
