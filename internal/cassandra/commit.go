@@ -420,8 +420,8 @@ func (s *Store) write(ctx context.Context, stream log.StreamID, h head, included
 			b.Query(cqlInsert, string(stream), h.Bucket, first+int64(i), [16]byte(ev.ID), ev.Type, at, []byte(ev.Data), meta, first, end)
 		}
 	}
-	if s.beforeWrite != nil {
-		s.beforeWrite()
+	if s.o.BeforeWrite != nil {
+		s.o.BeforeWrite()
 	}
 	applied, iter, err := b.MapExecCASContext(ctx, map[string]any{})
 	if iter != nil {

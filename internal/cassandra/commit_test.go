@@ -216,17 +216,23 @@ func TestRetryAfterLostRace(t *testing.T) {
 // unavailable and never written — while the append being written still
 // gets its real outcome.
 func TestQueuedAppendHonoursDeadline(t *testing.T) {
-	s, _ := cassandratest.NewStore(t, nil)
-	mustAppend(t, s, "deadline-1", log.Any, events(1, "Seed"))
 	release := make(chan struct{})
 	entered := make(chan struct{}, 1)
-	cassandra.SetBeforeWrite(s, func() {
-		select {
-		case entered <- struct{}{}:
-		default:
+	var hold atomic.Bool
+	s, _ := cassandratest.NewStore(t, func(o *cassandra.Options) {
+		o.BeforeWrite = func() {
+			if !hold.Load() {
+				return
+			}
+			select {
+			case entered <- struct{}{}:
+			default:
+			}
+			<-release
 		}
-		<-release
 	})
+	mustAppend(t, s, "deadline-1", log.Any, events(1, "Seed"))
+	hold.Store(true)
 	first := withIDs(events(1, "Held"))
 	firstDone := make(chan error, 1)
 	go func() {

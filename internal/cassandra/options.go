@@ -51,6 +51,9 @@ type Options struct {
 	Logger *slog.Logger
 	// Registerer, if set, receives the store's Prometheus metrics.
 	Registerer prometheus.Registerer
+	// BeforeWrite, if set, runs just before each conditional append batch
+	// is sent (fault-injection tests).
+	BeforeWrite func()
 	// Dialer, if set, opens every connection to Cassandra (custom
 	// networking; fault-injection tests).
 	Dialer interface {

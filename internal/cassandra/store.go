@@ -42,9 +42,6 @@ type Store struct {
 	codec    *snapshot.Codec
 	metrics  *metrics
 	logger   *slog.Logger
-	// beforeWrite, if set, runs just before each conditional append batch
-	// is sent (fault-injection tests; see export_test.go).
-	beforeWrite func()
 	// afterBatch, if set, is told how many appends each applied batch
 	// committed (tests).
 	afterBatch func(appends int)

@@ -1,0 +1,108 @@
+package httpapi_test
+
+import (
+	"io"
+	"log/slog"
+	"net/http/httptest"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/eventlog/eventlog/internal/cassandra"
+	"github.com/eventlog/eventlog/internal/cassandra/cassandratest"
+	"github.com/eventlog/eventlog/internal/httpapi"
+)
+
+// faultServer is the API over a real store whose connections to Cassandra
+// go through a fault dialer.
+func faultServer(tb testing.TB, d *cassandratest.FaultyDialer, armed *atomic.Bool) (*testServer, cassandra.Options) {
+	tb.Helper()
+	store, opts := cassandratest.NewStore(tb, func(o *cassandra.Options) {
+		o.Limits = testLimits
+		o.Dialer = d
+		o.Timeout = 2 * time.Second
+		o.BeforeWrite = func() {
+			if armed.Load() {
+				d.DropResponses.Store(true)
+			}
+		}
+	})
+	tb.Cleanup(d.CloseAll)
+	api, err := httpapi.New(store, httpapi.Config{Limits: testLimits, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	ts := &testServer{Store: store, Opts: opts, API: api, Server: httptest.NewServer(api)}
+	tb.Cleanup(ts.Close)
+	return ts, opts
+}
+
+// TestOutcomeUnknownOverHTTP: an append whose answer from Cassandra is lost
+// is 504 outcome_unknown — never 201 or 409 — and the client's retry with
+// the same ids, through another instance, is 200 with the original
+// versions.
+func TestOutcomeUnknownOverHTTP(t *testing.T) {
+	d := &cassandratest.FaultyDialer{}
+	var armed atomic.Bool
+	ts, opts := faultServer(t, d, &armed)
+	// Two appends first, so every statement is prepared on the connection.
+	ts.MustAppend(t, "fault-1", 1)
+	ts.MustAppend(t, "fault-1", 1)
+
+	body := `{"expected_version": 2, "events": [{"id": "0190a1b2-0000-7000-8000-0000000000f1", "type": "E", "data": {"n": 1}}]}`
+	armed.Store(true)
+	MustProblem(t, ts.Append(t, "fault-1", body), 504, "outcome_unknown")
+
+	o := opts
+	o.Dialer, o.BeforeWrite = nil, nil
+	other, err := httpapi.New(cassandratest.Reopen(t, o), httpapi.Config{Limits: testLimits, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ots := &testServer{Server: httptest.NewServer(other)}
+	defer ots.Close()
+	r := ots.Append(t, "fault-1", body)
+	if r.Status != 200 {
+		t.Fatalf("retry through another instance: %s", r)
+	}
+	if m := r.JSON(t); m["duplicate"] != true || m["first_version"] != float64(3) {
+		t.Fatalf("retry result: %s", r.Body)
+	}
+	ots.MustVersion(t, "fault-1", 3)
+}
+
+// TestUnavailableOverHTTP: with Cassandra unreachable, an append is 503
+// unavailable (nothing written) and /readyz is 503.
+func TestUnavailableOverHTTP(t *testing.T) {
+	d := &cassandratest.FaultyDialer{}
+	var armed atomic.Bool
+	ts, opts := faultServer(t, d, &armed)
+	ts.MustAppend(t, "down-1", 1)
+
+	d.Refuse.Store(true)
+	d.CloseAll() // the driver loses its pool and cannot reconnect
+	body := `{"events": [{"id": "0190a1b2-0000-7000-8000-0000000000f2", "type": "E", "data": {}}]}`
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		r := ts.Append(t, "down-1", body)
+		if r.Status == 503 {
+			MustProblem(t, r, 503, "unavailable")
+			break
+		}
+		if r.Status == 201 || time.Now().After(deadline) {
+			t.Fatalf("append with Cassandra unreachable: %s", r)
+		}
+		time.Sleep(100 * time.Millisecond) // the driver notices the closed pool
+	}
+	if r := ts.Do(t, "GET", "/readyz", nil); r.Status != 503 {
+		t.Fatalf("readyz with Cassandra unreachable: %s", r)
+	}
+	// Nothing was written.
+	o := opts
+	o.Dialer, o.BeforeWrite = nil, nil
+	s := cassandratest.Reopen(t, o)
+	info, err := s.Info(t.Context(), "down-1")
+	if err != nil || info.Version != 1 {
+		t.Fatalf("after the outage: %+v %v", info, err)
+	}
+}
