@@ -1,8 +1,15 @@
+// getrusage (the reference for cpuTime) is Unix-only; the harness reads
+// /proc anyway.
+
+//go:build unix
+
 package main
 
 import (
 	"os"
+	"syscall"
 	"testing"
+	"time"
 )
 
 func TestEventVersion(t *testing.T) {
@@ -46,15 +53,38 @@ func TestBuildAppendSize(t *testing.T) {
 	}
 }
 
+// rusageCPU is the user + system CPU time of this process as getrusage
+// reports it, the reference for cpuTime.
+func rusageCPU(t *testing.T) time.Duration {
+	t.Helper()
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		t.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
 func TestCPUTimeOfSelf(t *testing.T) {
 	if _, err := cpuTime(1); err != nil {
 		t.Skipf("no /proc here: %v", err)
 	}
-	for i := 0; i < 1e6; i++ {
-		_ = i * i
+	// Spend well over a tick of CPU, so a wrong field or unit shows.
+	for start := rusageCPU(t); rusageCPU(t)-start < 100*time.Millisecond; {
+		for i := 0; i < 1e5; i++ {
+			_ = i * i
+		}
 	}
-	if d, err := cpuTime(osGetpid()); err != nil || d < 0 {
-		t.Fatalf("cpuTime(self) = %v, %v", d, err)
+	before := rusageCPU(t)
+	d, err := cpuTime(osGetpid())
+	after := rusageCPU(t)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// /proc/<pid>/stat counts utime and stime in whole ticks, each rounded
+	// down: up to two ticks below getrusage's figure for the same moment.
+	tick := time.Second / clockTicks
+	if d%tick != 0 || d < before-2*tick || d > after {
+		t.Fatalf("cpuTime(self) = %v, want a multiple of %v in [%v, %v] (getrusage before and after)", d, tick, before-2*tick, after)
 	}
 	if rssBytes(osGetpid(), "VmRSS") <= 0 {
 		t.Fatal("no VmRSS for self")

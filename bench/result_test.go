@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"flag"
+	"image/png"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -105,13 +106,30 @@ func TestTableAndPlots(t *testing.T) {
 			t.Fatalf("table lacks %q:\n%s", want, out.String())
 		}
 	}
-	files, err := writePlots(filepath.Join(t.TempDir(), "r.json"), r)
+	dir := t.TempDir()
+	files, err := writePlots(filepath.Join(dir, "r.json"), r)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, f := range files {
-		if st, err := os.Stat(f); err != nil || st.Size() == 0 {
+	want := []string{filepath.Join(dir, "r-throughput.png"), filepath.Join(dir, "r-latency.png")}
+	if !reflect.DeepEqual(files, want) {
+		t.Fatalf("plots %q, want %q", files, want)
+	}
+	for _, f := range want {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.HasPrefix(b, []byte("\x89PNG\r\n\x1a\n")) {
+			t.Fatalf("plot %s (%d bytes) is not a PNG", f, len(b))
+		}
+		img, err := png.Decode(bytes.NewReader(b))
+		if err != nil {
 			t.Fatalf("plot %s: %v", f, err)
+		}
+		// Saved at 10 × 4 inches.
+		if sz := img.Bounds().Size(); sz.X == 0 || sz.X*4 != sz.Y*10 {
+			t.Fatalf("plot %s is %v pixels, want 10:4", f, sz)
 		}
 	}
 }

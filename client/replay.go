@@ -128,31 +128,17 @@ func (rp *replay) attempt(q url.Values) error {
 		return err
 	}
 	defer res.Body.Close()
-	lr := newLineReader(res.Body)
-	for {
-		line, err := lr.next()
-		if err == io.EOF {
-			return nil
-		}
-		if err != nil {
-			return rp.c.transportErr(rp.ctx, err, false)
-		}
-		if len(bytes.TrimSpace(line)) == 0 {
-			continue
-		}
-		var ev Event
-		if err := json.Unmarshal(line, &ev); err != nil {
-			return fmt.Errorf("decode event after version %d: %w", rp.last, err)
-		}
+	at := func() string { return fmt.Sprintf("after version %d", rp.last) }
+	return rp.c.readEvents(rp.ctx, res.Body, rp.stream, at, func(ev Event) error {
 		if err := rp.check(ev.Version); err != nil {
 			return err
 		}
-		ev.Stream = rp.stream
 		rp.last = ev.Version
 		if !rp.yield(ev, nil) {
 			return errStopped
 		}
-	}
+		return nil
+	})
 }
 
 // check verifies that version follows the last one yielded.
@@ -165,6 +151,35 @@ func (rp *replay) check(v int64) error {
 		return fmt.Errorf("server sent version %d after %d", v, rp.last)
 	}
 	return nil
+}
+
+// readEvents reads the NDJSON events of a replay or subscription body,
+// skipping blank lines (heartbeats), and passes each, its Stream set, to
+// handle until the body ends (nil), handle fails (its error), a line does
+// not decode (an error naming the position at() describes) or the body is
+// cut or unreadable (a transport error, retryable while ctx lives).
+func (c *Client) readEvents(ctx context.Context, body io.Reader, stream string, at func() string, handle func(Event) error) error {
+	lr := newLineReader(body)
+	for {
+		line, err := lr.next()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return c.transportErr(ctx, err, false)
+		}
+		if len(bytes.TrimSpace(line)) == 0 {
+			continue // heartbeat
+		}
+		var ev Event
+		if err := json.Unmarshal(line, &ev); err != nil {
+			return fmt.Errorf("decode event %s: %w", at(), err)
+		}
+		ev.Stream = stream
+		if err := handle(ev); err != nil {
+			return err
+		}
+	}
 }
 
 // lineReader reads NDJSON lines and tells a complete body from a cut one.

@@ -5,8 +5,10 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -245,27 +247,63 @@ func TestRetry(t *testing.T) {
 		}
 	})
 	t.Run("TimeoutRetried", func(t *testing.T) {
+		// The per-attempt timeout is long enough for any retry against the
+		// real store, even on a loaded machine; only the first attempt
+		// times out, because the proxy holds it until the client gives up.
+		const timeout = 5 * time.Second
 		px := MustProxy(t, srv)
 		c, err := client.New(client.Options{BaseURL: px.URL, Retry: fastRetry,
-			HTTPClient: &http.Client{Timeout: 200 * time.Millisecond}})
+			HTTPClient: &http.Client{Timeout: timeout}})
 		if err != nil {
 			t.Fatal(err)
 		}
+		// The held first attempt is forwarded only once released, after the
+		// retry was stored, so it lands late, as a duplicate; first is
+		// closed when it has been answered. Cleanup releases it too (before
+		// the proxy closes: cleanups run last first), should the test stop
+		// early.
+		release, first := make(chan struct{}), make(chan struct{})
+		var releaseOnce sync.Once
+		unhold := func() { releaseOnce.Do(func() { close(release) }) }
+		t.Cleanup(unhold)
+		var late *httptest.ResponseRecorder
 		px.SetFault(func(p *proxy, n int, w http.ResponseWriter, r *http.Request) bool {
-			if n == 1 {
-				// Slow: the attempt times out, and is stored after the
-				// retry may already have been.
-				time.Sleep(500 * time.Millisecond)
-				p.Forward(r.WithContext(context.WithoutCancel(r.Context())))
+			if n != 1 {
+				return false
+			}
+			defer close(first)
+			select {
+			case <-r.Context().Done(): // the client timed out and hung up
+			case <-release:
 				return true
 			}
-			return false
+			<-release
+			late = p.Forward(r.WithContext(context.WithoutCancel(r.Context())))
+			return true
 		})
+		start := time.Now()
 		res, err := c.Append(ctx, "retry-timeout", client.Any, evs...)
 		if err != nil {
 			t.Fatal(err)
 		}
-		time.Sleep(time.Second) // let the slow first attempt land
+		if d := time.Since(start); d < timeout {
+			t.Fatalf("append returned after %v, before the first attempt could time out (%v)", d, timeout)
+		}
+		if got := appendsSeen(px); got != 2 {
+			t.Fatalf("%d attempts, want 2 (only the first times out)", got)
+		}
+		if res.Duplicate {
+			t.Fatalf("result %+v is a duplicate, want the retry to store the events", res)
+		}
+		unhold()
+		select {
+		case <-first:
+		case <-time.After(time.Minute):
+			t.Fatal("the held first attempt was not answered")
+		}
+		if late == nil || late.Code != http.StatusOK {
+			t.Fatalf("late first attempt: %+v, want 200 (a duplicate of the retry)", late)
+		}
 		mustStoredOnce(t, c, "retry-timeout", res, len(evs))
 	})
 }

@@ -1,12 +1,9 @@
 package client
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"iter"
 	"net/http"
 	"net/url"
@@ -66,29 +63,15 @@ func (c *Client) subscribeOnce(ctx context.Context, stream string, next *int64, 
 		return err
 	}
 	defer res.Body.Close()
-	lr := newLineReader(res.Body)
-	for {
-		line, err := lr.next()
-		if err == io.EOF {
-			return nil
-		}
-		if err != nil {
-			return c.transportErr(ctx, err, false)
-		}
-		if len(bytes.TrimSpace(line)) == 0 {
-			continue // heartbeat
-		}
-		var ev Event
-		if err := json.Unmarshal(line, &ev); err != nil {
-			return fmt.Errorf("decode event at version %d: %w", *next, err)
-		}
+	at := func() string { return fmt.Sprintf("at version %d", *next) }
+	return c.readEvents(ctx, res.Body, stream, at, func(ev Event) error {
 		if ev.Version != *next {
 			return fmt.Errorf("server sent version %d, expected %d", ev.Version, *next)
 		}
-		ev.Stream = stream
 		*next = ev.Version + 1
 		if !yield(ev, nil) {
 			return errStopped
 		}
-	}
+		return nil
+	})
 }

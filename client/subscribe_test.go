@@ -49,21 +49,56 @@ func collectLive(tb testing.TB, seq func(func(client.Event, error) bool), n int,
 func TestSubscribe(t *testing.T) {
 	url := MustServer(t)
 	c := MustClient(t, url)
-	appendN := func(n int) {
+	// appendN appends n events to live-1; it may run on any goroutine.
+	appendN := func(ctx context.Context, n int) error {
 		for i := 0; i < n; i++ {
-			if _, err := c.Append(ctx(t), "live-1", client.Any, client.EventData{Type: "E", Data: map[string]int{"i": i}}); err != nil {
-				t.Fatal(err)
+			if _, err := c.Append(ctx, "live-1", client.Any, client.EventData{Type: "E", Data: map[string]int{"i": i}}); err != nil {
+				return err
 			}
 		}
+		return nil
 	}
 
 	t.Run("CatchUpThenLive", func(t *testing.T) {
-		appendN(3)
-		sctx, cancel := context.WithCancel(ctx(t))
+		if err := appendN(ctx(t), 3); err != nil {
+			t.Fatal(err)
+		}
+		sctx, cancel := context.WithTimeout(ctx(t), time.Minute)
 		defer cancel()
-		seq := c.Subscribe(sctx, "live-1", client.SubscribeOptions{})
-		go func() { time.Sleep(300 * time.Millisecond); appendN(2) }()
-		evs := collectLive(t, seq, 5, 15*time.Second)
+		// Two more events are appended only once the first three were
+		// received, so they can only arrive live.
+		appended := make(chan error, 1)
+		var evs []client.Event
+		for ev, err := range c.Subscribe(sctx, "live-1", client.SubscribeOptions{}) {
+			if err != nil {
+				t.Fatalf("subscription: %v", err)
+			}
+			evs = append(evs, ev)
+			if len(evs) == 3 {
+				go func() {
+					err := appendN(sctx, 2)
+					if err != nil {
+						cancel() // end the loop: nothing more will come
+					}
+					appended <- err
+				}()
+			}
+			if len(evs) == 5 {
+				break
+			}
+		}
+		if len(evs) == 5 {
+			if err := <-appended; err != nil {
+				t.Fatalf("append while subscribed: %v", err)
+			}
+		} else {
+			select {
+			case err := <-appended:
+				t.Fatalf("subscription ended after %d events (append while subscribed: %v)", len(evs), err)
+			default:
+				t.Fatalf("subscription ended after %d events, want 5: %v", len(evs), sctx.Err())
+			}
+		}
 		for i, ev := range evs {
 			if ev.Version != int64(i+1) || ev.Stream != "live-1" {
 				t.Fatalf("event %d: %+v", i, ev)
@@ -72,17 +107,29 @@ func TestSubscribe(t *testing.T) {
 	})
 
 	t.Run("EndsWithTheContext", func(t *testing.T) {
-		sctx, cancel := context.WithTimeout(ctx(t), 500*time.Millisecond)
+		// The subscription is cancelled once its one event (version 5, the
+		// last) has arrived: the loop then ends, without an error, at once.
+		sctx, cancel := context.WithTimeout(ctx(t), time.Minute)
 		defer cancel()
-		n := 0
-		for _, err := range c.Subscribe(sctx, "live-1", client.SubscribeOptions{From: 5}) {
+		var (
+			evs      []client.Event
+			canceled time.Time
+		)
+		for ev, err := range c.Subscribe(sctx, "live-1", client.SubscribeOptions{From: 5}) {
 			if err != nil {
 				t.Fatalf("error at the end of the context: %v", err)
 			}
-			n++
+			evs = append(evs, ev)
+			if len(evs) == 1 {
+				canceled = time.Now()
+				cancel()
+			}
 		}
-		if n != 1 {
-			t.Fatalf("got %d events from version 5, want 1", n)
+		if len(evs) != 1 || evs[0].Version != 5 {
+			t.Fatalf("got %+v from version 5, want the one event at version 5 (%v)", evs, sctx.Err())
+		}
+		if d := time.Since(canceled); d > 10*time.Second {
+			t.Fatalf("the loop ended %v after the context was cancelled", d)
 		}
 	})
 

@@ -133,7 +133,7 @@ func (c *Config) flagSet(name string, out io.Writer) *flag.FlagSet {
 	fs.Var(hostList{&c.CassandraHosts}, "cassandra-hosts", "Cassandra contact points: comma-separated `hosts` (host or host:port)")
 	fs.StringVar(&c.Keyspace, "keyspace", c.Keyspace, "Cassandra keyspace")
 	fs.StringVar(&c.Replication, "replication", c.Replication, "keyspace replication when migrate creates it: SimpleStrategy:<rf> or NetworkTopologyStrategy:<dc>=<rf>[,...]")
-	fs.StringVar(&c.Consistency, "consistency", c.Consistency, "consistency of reads and writes (e.g. LOCAL_QUORUM, QUORUM, ONE)")
+	fs.StringVar(&c.Consistency, "consistency", c.Consistency, "consistency of reads and writes: QUORUM, LOCAL_QUORUM, EACH_QUORUM or ALL (less than a quorum is refused)")
 	fs.StringVar(&c.SerialConsistency, "serial-consistency", c.SerialConsistency, "serial consistency of conditional writes: LOCAL_SERIAL or SERIAL")
 	fs.DurationVar(&c.QueryTimeout, "query-timeout", c.QueryTimeout, "timeout of every CQL query")
 	fs.DurationVar(&c.BucketWidth, "bucket-width", c.BucketWidth, "time window of one event partition (Go duration)")

@@ -7,8 +7,10 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -38,6 +40,19 @@ func MustRunMain(tb testing.TB, o cassandra.Options, args ...string) *Main {
 		}
 	})
 	return m
+}
+
+// waitFor polls cond until it holds, failing the test if it does not
+// within timeout.
+func waitFor(tb testing.TB, timeout time.Duration, what string, cond func() bool) {
+	tb.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			tb.Fatalf("timed out after %v waiting for %s", timeout, what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 func TestMainMigratesAndServes(t *testing.T) {
@@ -88,15 +103,16 @@ func TestMainMigratesAndServes(t *testing.T) {
 }
 
 // TestMainGracefulShutdown closes the server while a bulk append is still
-// sending lines: new connections are refused at once, the in-flight
+// sending lines: new connections are refused, the in-flight
 // request runs to its end (every line appended and answered), then Close
 // returns.
 func TestMainGracefulShutdown(t *testing.T) {
 	store, o := cassandratest.NewStore(t, nil)
-	m := MustRunMain(t, o)
+	m := MustRunMain(t, o, "--shutdown-timeout=2m")
 	base := "http://" + m.Addr()
 
 	pr, pw := io.Pipe()
+	defer pw.Close() // should the test stop early: ends the request, so Close need not wait
 	type result struct {
 		body []byte
 		err  error
@@ -118,13 +134,24 @@ func TestMainGracefulShutdown(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	time.Sleep(200 * time.Millisecond) // the request is in flight
+	// The request is in flight once its first lines are stored (the
+	// handler then waits for the next line).
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	waitFor(t, time.Minute, "the first 3 lines to be appended", func() bool {
+		info, err := store.Info(ctx, "shut-1")
+		return err == nil && info.Version == 3
+	})
 	closed := make(chan error, 1)
 	go func() { closed <- m.Close() }()
-	time.Sleep(200 * time.Millisecond)
-	if _, err := http.Get(base + "/healthz"); err == nil {
-		t.Fatal("new connections accepted during shutdown")
-	}
+	waitFor(t, time.Minute, "new connections to be refused during shutdown", func() bool {
+		c, err := net.DialTimeout("tcp", m.Addr(), 5*time.Second)
+		if err == nil {
+			c.Close()
+			return false
+		}
+		return errors.Is(err, syscall.ECONNREFUSED)
+	})
 	select {
 	case err := <-closed:
 		t.Fatalf("Close returned (%v) before the in-flight request ended", err)
@@ -146,8 +173,6 @@ func TestMainGracefulShutdown(t *testing.T) {
 	if err := <-closed; err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
 	info, err := store.Info(ctx, "shut-1")
 	if err != nil || info.Version != 6 {
 		t.Fatalf("stream after shutdown: version %d, %v; want 6", info.Version, err)
