@@ -100,32 +100,21 @@ func findIDsStmt(n int) string {
 }
 
 func (b *baselineLoad) newOp(int) opFunc {
-	rng := newRNG(b.seed, int(b.workers.Add(1)))
-	pk := newPicker(b.cfg, rng)
-	n := b.cfg.EventsPerAppend
-	ids := make([]uuid.UUID, n)
-	evs := make([]*payload, n)
-	next := rng.IntN(len(b.payloads))
+	w := newWorkDraw(b.cfg, b.seed, int(b.workers.Add(1)), b.payloads)
+	ids, evs := w.ids, w.evs
 	cas := map[string]any{}
 	return func(ctx context.Context) outcome {
 		ctx, cancel := context.WithTimeout(ctx, appendTimeout)
 		defer cancel()
-		s := pk.pick()
+		s, size := w.draw()
 		stream := streamName(b.prefix, s)
-		size := 0
-		for i := range n {
-			ids[i] = uuid.Must(uuid.NewV7())
-			evs[i] = &b.payloads[next]
-			size += evs[i].Size()
-			next = (next + 1) % len(b.payloads)
-		}
 		h := &b.heads[s]
 		h.mu.Lock()
 		defer h.mu.Unlock()
 		if err := b.append(ctx, stream, h, ids, evs, cas); err != nil {
 			return outcome{code: cqlCode(err), detail: err.Error()}
 		}
-		return outcome{events: n, bytes: size}
+		return outcome{events: len(ids), bytes: size}
 	}
 }
 

@@ -6,8 +6,6 @@ import (
 	"net/http"
 	"sync/atomic"
 	"time"
-
-	"github.com/google/uuid"
 )
 
 // appendTimeout bounds one append request, resends included; a server that
@@ -47,25 +45,14 @@ func newIngestLoad(c *Config, prefix string, payloads []payload, seed int64) *in
 // an unknown outcome (safe: the ids make it idempotent), and in exact mode
 // re-try a 409 at the current version it reports.
 func (l *ingestLoad) newOp(int) opFunc {
-	rng := newRNG(l.seed, int(l.workers.Add(1)))
-	pk := newPicker(l.cfg, rng)
-	n := l.cfg.EventsPerAppend
-	ids := make([]uuid.UUID, n)
-	evs := make([]*payload, n)
-	next := rng.IntN(len(l.payloads))
+	w := newWorkDraw(l.cfg, l.seed, int(l.workers.Add(1)), l.payloads)
+	ids, evs := w.ids, w.evs
 	var body []byte
 	return func(ctx context.Context) outcome {
 		ctx, cancel := context.WithTimeout(ctx, appendTimeout)
 		defer cancel()
-		s := pk.pick()
+		s, size := w.draw()
 		stream := streamName(l.prefix, s)
-		size := 0
-		for i := range n {
-			ids[i] = uuid.Must(uuid.NewV7())
-			evs[i] = &l.payloads[next]
-			size += evs[i].Size()
-			next = (next + 1) % len(l.payloads)
-		}
 		expected := int64(expectedAny)
 		var want *appendResponse
 		if l.versions != nil {
@@ -81,7 +68,7 @@ func (l *ingestLoad) newOp(int) opFunc {
 				if want != nil {
 					storeMax(&l.versions[s], want.LastVersion)
 				}
-				o.events, o.bytes = n, size
+				o.events, o.bytes = len(ids), size
 				return o
 			}
 			c := code(err)

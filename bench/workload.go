@@ -5,6 +5,8 @@ import (
 	"math/rand/v2"
 	"strconv"
 	"time"
+
+	"github.com/google/uuid"
 )
 
 // picker chooses the stream of the next append. Each worker has its own
@@ -67,4 +69,40 @@ func runPrefix(scenario string, t time.Time) string {
 // streamName is stream i of a run.
 func streamName(prefix string, i int) string {
 	return prefix + "-" + strconv.Itoa(i)
+}
+
+// workDraw is one worker's source of appends: which stream, fresh event
+// ids, and the next payloads in turn. The server ingest and the raw
+// baseline draw through it, so both send the same work.
+type workDraw struct {
+	pk       picker
+	ids      []uuid.UUID
+	evs      []*payload
+	payloads []payload
+	next     int
+}
+
+func newWorkDraw(c *Config, seed int64, worker int, payloads []payload) *workDraw {
+	rng := newRNG(seed, worker)
+	n := c.EventsPerAppend
+	return &workDraw{
+		pk:       newPicker(c, rng),
+		ids:      make([]uuid.UUID, n),
+		evs:      make([]*payload, n),
+		payloads: payloads,
+		next:     rng.IntN(len(payloads)),
+	}
+}
+
+// draw picks the stream of the next append and fills ids and evs; it
+// returns the stream's index and the events' size in bytes.
+func (w *workDraw) draw() (stream, size int) {
+	stream = w.pk.pick()
+	for i := range w.ids {
+		w.ids[i] = uuid.Must(uuid.NewV7())
+		w.evs[i] = &w.payloads[w.next]
+		size += w.evs[i].Size()
+		w.next = (w.next + 1) % len(w.payloads)
+	}
+	return stream, size
 }
