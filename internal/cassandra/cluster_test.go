@@ -303,7 +303,7 @@ func opKind(op *clusterOp) string {
 // append is checked as unavailable (none of its events may be in the
 // stream) and logged as a known bug. Set to false once readErr classifies
 // a cancellation the caller did not ask for as unavailable.
-const tolerateDriverCanceled = true
+const tolerateDriverCanceled = false
 
 // knownCanceled reports the known bug tolerateDriverCanceled describes.
 func knownCanceled(err, ctxErr error) bool {

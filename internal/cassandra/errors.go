@@ -24,10 +24,10 @@ func readErr(op string, err error) error {
 	if err == nil {
 		return nil
 	}
-	if errors.Is(err, context.Canceled) {
-		return fmt.Errorf("%s: %w", op, err)
-	}
-	if isStorageError(err) {
+	// context.Canceled also comes from the driver itself (a prepare on a
+	// connection it closes), not only from a caller who left: either way
+	// nothing was written, so it is reported as unavailable.
+	if isStorageError(err) || errors.Is(err, context.Canceled) {
 		return fmt.Errorf("%s: %w: %v", op, log.ErrUnavailable, err)
 	}
 	return fmt.Errorf("%s: %w: %v", op, errInternal, err)

@@ -44,6 +44,9 @@ func TestCASErrorClassification(t *testing.T) {
 	if casErr("x", nil) != nil || readErr("x", nil) != nil {
 		t.Fatal("nil error classified")
 	}
+	if !errors.Is(readErr("find event ids", context.Canceled), log.ErrUnavailable) {
+		t.Fatal("a cancelled read (by the driver or the caller) is not unavailable")
+	}
 	if !errors.Is(readErr("read", &gocql.RequestErrReadTimeout{}), log.ErrUnavailable) {
 		t.Fatal("read timeout is not unavailable")
 	}
