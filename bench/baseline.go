@@ -158,9 +158,9 @@ func (b *baselineLoad) append(ctx context.Context, stream string, h *baseHead, i
 	case b.variant == "plain":
 		batch.Query(b.plainOpen, int64(1), last, at, now, stream, int64(0))
 	case h.created:
-		batch.Query(cassandra.Statements.AppendHead, last, at, stream, int64(0), cur)
+		batch.Query(cassandra.Statements.AppendHead, last, at, stream, int64(0), cur, nil)
 	default:
-		batch.Query(cassandra.Statements.OpenBucket, int64(1), last, at, now, stream, int64(0))
+		batch.Query(cassandra.Statements.OpenBucket, int64(1), last, at, now, stream, int64(0), nil)
 	}
 	for i, p := range evs {
 		batch.Query(cassandra.Statements.Insert, stream, int64(0), cur+1+int64(i), [16]byte(ids[i]), p.Type, at,

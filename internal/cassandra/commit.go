@@ -232,9 +232,16 @@ func (s *Store) commitGroup(stream log.StreamID, group []*pending) (again []*pen
 		if err := s.recordIDs(ctx, stream, included, h.Bucket); err != nil {
 			return failAll(err)
 		}
-		at := partition.EventTime(h.Head, now)
+		// The intent is recorded before the write, and may move the commit
+		// time forward past the feeds' watermark (feeds.go).
+		in, err := s.openIntent(ctx, stream, h, included, partition.EventTime(h.Head, now))
+		if err != nil {
+			return failAll(err)
+		}
+		at := in.at
 		applied, err := s.write(ctx, stream, h, included, at, now)
 		if err != nil {
+			// The intent stays open: the maintainer resolves it.
 			s.heads.forget(stream)
 			for _, p := range group {
 				switch {
@@ -251,6 +258,7 @@ func (s *Store) commitGroup(stream log.StreamID, group []*pending) (again []*pen
 			return again
 		}
 		if applied {
+			s.feeds.committed(s, in, feedEventsOf(stream, included, at))
 			last := included[len(included)-1]
 			next := h
 			next.LastVersion = last.base + int64(len(last.req.Events))
@@ -270,13 +278,16 @@ func (s *Store) commitGroup(stream log.StreamID, group []*pending) (again []*pen
 				case p.final, p.defer_, p.err != nil:
 				case p.sameAs != nil:
 					p.res = result(p.req, p.sameAs.base+1, true)
+					p.res.Time = at
 				default:
 					p.res = result(p.req, p.base+1, false)
+					p.res.Time = at
 				}
 			}
 			finish(group)
 			return again
 		}
+		s.feeds.void(s, in)
 		s.metrics.casConflicts.Inc()
 		if err := backoff(ctx, attempt); err != nil {
 			return failAll(fmt.Errorf("append to %s: %w: %v", stream, log.ErrUnavailable, err))
@@ -405,9 +416,9 @@ func (s *Store) write(ctx context.Context, stream log.StreamID, h head, included
 	last := lastP.base + int64(len(lastP.req.Events))
 	b := s.session.Batch(gocql.UnloggedBatch).WithContext(ctx)
 	if h.Created {
-		b.Query(cqlAppendHead, last, at, string(stream), h.Bucket, cur)
+		b.Query(cqlAppendHead, last, at, string(stream), h.Bucket, cur, fenceArg(h.fence))
 	} else {
-		b.Query(cqlOpenBucket, h.FirstVersion, last, at, now, string(stream), h.Bucket)
+		b.Query(cqlOpenBucket, h.FirstVersion, last, at, now, string(stream), h.Bucket, fenceArg(h.fence))
 	}
 	for _, p := range included {
 		first, end := p.base+1, p.base+int64(len(p.req.Events))
@@ -434,4 +445,13 @@ func (s *Store) write(ctx context.Context, stream log.StreamID, h head, included
 		return false, casErr("append", err)
 	}
 	return applied, nil
+}
+
+// fenceArg binds a fence in a condition: nil (null) until a repairer sets
+// one.
+func fenceArg(f int64) any {
+	if f == 0 {
+		return nil
+	}
+	return f
 }

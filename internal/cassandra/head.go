@@ -16,14 +16,16 @@ const (
 	// schema/schema.cql: stream_buckets (clustered bucket DESC).
 	cqlHeadBucket = `SELECT bucket, first_version FROM stream_buckets WHERE stream = ? LIMIT 1`
 	// schema/schema.cql: events, static columns only.
-	cqlBucketHead = `SELECT first_version, last_version, last_time, opened_at, sealed FROM events WHERE stream = ? AND bucket = ? LIMIT 1`
+	cqlBucketHead = `SELECT first_version, last_version, last_time, opened_at, sealed, fence FROM events WHERE stream = ? AND bucket = ? LIMIT 1`
 )
 
 // head is a stream's newest bucket plus whether its index row is known to
 // exist (a new stream's bucket 0 is indexed before its first append).
+// fence is the bucket's fence (0: none yet); appends condition on it.
 type head struct {
 	partition.Head
 	indexed bool
+	fence   int64
 }
 
 // loadHead reads a stream's head from Cassandra. With serial set, the bucket
@@ -38,18 +40,18 @@ func (s *Store) loadHead(ctx context.Context, stream log.StreamID, serial bool) 
 	if err != nil {
 		return head{}, readErr("read bucket index", err)
 	}
-	h, ok, err := s.readBucketHead(ctx, stream, b, serial)
+	h, fence, ok, err := s.readBucketHead(ctx, stream, b, serial)
 	if err != nil {
 		return head{}, err
 	}
 	if ok {
-		return head{Head: h, indexed: true}, nil
+		return head{Head: h, indexed: true, fence: fence}, nil
 	}
 	// Indexed but not yet written: the previous bucket is sealed at
 	// first-1 (buckets are indexed only after their predecessor seals).
 	h = partition.Head{Bucket: b, FirstVersion: first, LastVersion: first - 1}
 	if b > 0 {
-		prev, ok, err := s.readBucketHead(ctx, stream, b-1, serial)
+		prev, _, ok, err := s.readBucketHead(ctx, stream, b-1, serial)
 		if err != nil {
 			return head{}, err
 		}
@@ -57,12 +59,13 @@ func (s *Store) loadHead(ctx context.Context, stream log.StreamID, serial bool) 
 			h.LastTime = prev.LastTime
 		}
 	}
-	return head{Head: h, indexed: true}, nil
+	return head{Head: h, indexed: true, fence: fence}, nil
 }
 
 // readBucketHead reads a bucket's static head; ok is false when the bucket
-// has no events.
-func (s *Store) readBucketHead(ctx context.Context, stream log.StreamID, bucket int64, serial bool) (partition.Head, bool, error) {
+// has no events. The fence is returned either way: a repairer may have
+// fenced a bucket no append has opened yet.
+func (s *Store) readBucketHead(ctx context.Context, stream log.StreamID, bucket int64, serial bool) (partition.Head, int64, bool, error) {
 	q := s.session.Query(cqlBucketHead, string(stream), bucket).WithContext(ctx).Idempotent(true)
 	if serial {
 		q = q.Consistency(s.serial)
@@ -71,13 +74,21 @@ func (s *Store) readBucketHead(ctx context.Context, stream log.StreamID, bucket 
 		first, last      *int64
 		lastTime, opened time.Time
 		sealed           *bool
+		fence            *int64
 	)
-	err := q.Scan(&first, &last, &lastTime, &opened, &sealed)
-	if errors.Is(err, gocql.ErrNotFound) || err == nil && last == nil {
-		return partition.Head{}, false, nil
+	err := q.Scan(&first, &last, &lastTime, &opened, &sealed, &fence)
+	if errors.Is(err, gocql.ErrNotFound) {
+		return partition.Head{}, 0, false, nil
 	}
 	if err != nil {
-		return partition.Head{}, false, readErr("read bucket head", err)
+		return partition.Head{}, 0, false, readErr("read bucket head", err)
+	}
+	var f int64
+	if fence != nil {
+		f = *fence
+	}
+	if last == nil {
+		return partition.Head{}, f, false, nil
 	}
 	h := partition.Head{Bucket: bucket, LastVersion: *last, Created: true, OpenedAt: opened, LastTime: lastTime}
 	if first != nil {
@@ -86,7 +97,7 @@ func (s *Store) readBucketHead(ctx context.Context, stream log.StreamID, bucket 
 	if sealed != nil {
 		h.Sealed = *sealed
 	}
-	return h, true, nil
+	return h, f, true, nil
 }
 
 // headCache remembers each stream's head after this instance's appends so

@@ -20,7 +20,7 @@ const (
 	// idLookupChunk), always from constants.
 	cqlFindIDs = `SELECT id, base, position FROM event_ids WHERE stream = ? AND bucket IN (?, ?) AND id IN (`
 	// schema/schema.cql: events.
-	cqlReadBounds = `SELECT version, id, type, data, metadata, append_first, append_last FROM events WHERE stream = ? AND bucket = ? AND version IN ?`
+	cqlReadBounds = `SELECT version, id, type, time, data, metadata, append_first, append_last FROM events WHERE stream = ? AND bucket = ? AND version IN ?`
 )
 
 // idLookupChunk bounds the ids of one IN query (2 buckets × ids rows).
@@ -140,6 +140,7 @@ func (s *Store) resolveStored(ctx context.Context, stream log.StreamID, group []
 		case len(p.ids) == len(p.req.Events):
 			if first, ok := sameAppend(p.req, stored); ok {
 				p.res, p.final = result(p.req, first, true), true
+				p.res.Time = stored[p.req.Events[0].ID].Time.UTC()
 				continue
 			}
 		}
@@ -183,7 +184,7 @@ func (s *Store) eventsAt(ctx context.Context, stream log.StreamID, want map[int6
 		}
 		iter := s.session.Query(cqlReadBounds, string(stream), sp.Bucket, versions).WithContext(ctx).Idempotent(true).Iter()
 		var ev storedEvent
-		for iter.Scan(&ev.Version, (*[16]byte)(&ev.ID), &ev.Type, &ev.Data, &ev.Metadata, &ev.appendFirst, &ev.appendLast) {
+		for iter.Scan(&ev.Version, (*[16]byte)(&ev.ID), &ev.Type, &ev.Time, &ev.Data, &ev.Metadata, &ev.appendFirst, &ev.appendLast) {
 			if slices.Contains(want[ev.Version], ev.ID) {
 				stored[ev.ID] = ev
 			}

@@ -44,7 +44,7 @@ func (s *Store) Info(ctx context.Context, stream log.StreamID) (log.StreamInfo, 
 	if !h.Created {
 		info.Buckets-- // indexed, not yet written
 	}
-	first, ok, err := s.readBucketHead(ctx, stream, 0, false)
+	first, _, ok, err := s.readBucketHead(ctx, stream, 0, false)
 	if err != nil {
 		return log.StreamInfo{}, err
 	}

@@ -10,6 +10,8 @@ type metrics struct {
 	bucketsSealed prometheus.Counter
 	batches       prometheus.Counter
 	batchAppends  prometheus.Counter
+	feedTimeMoved prometheus.Counter
+	feedRepairs   *prometheus.CounterVec
 }
 
 func newMetrics(r prometheus.Registerer) *metrics {
@@ -34,6 +36,14 @@ func newMetrics(r prometheus.Registerer) *metrics {
 			Name: "eventlog_cassandra_batched_appends_total",
 			Help: "Appends committed by those batches (divide by batches for the coalescing factor).",
 		}),
+		feedTimeMoved: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "eventlog_feed_commit_time_moved_total",
+			Help: "Append attempts whose commit time was moved past the feed watermark (a lagging clock or a slow intent write).",
+		}),
+		feedRepairs: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "eventlog_feed_repairs_total",
+			Help: "Append intents left open and resolved by the watermark maintainer, by outcome: committed (feed rows written by the repair), fenced (never committed, now never can), lost (another append holds the versions).",
+		}, []string{"outcome"}),
 	}
 	if r != nil {
 		m.errors = register(r, m.errors)
@@ -41,6 +51,8 @@ func newMetrics(r prometheus.Registerer) *metrics {
 		m.bucketsSealed = register(r, m.bucketsSealed)
 		m.batches = register(r, m.batches)
 		m.batchAppends = register(r, m.batchAppends)
+		m.feedTimeMoved = register(r, m.feedTimeMoved)
+		m.feedRepairs = register(r, m.feedRepairs)
 	}
 	return m
 }

@@ -45,6 +45,28 @@ type Options struct {
 	PageSize int
 	// Limits bound request contents.
 	Limits log.Limits
+	// FeedPeriod is the commit-time width of one feed partition (per feed
+	// and shard). It is fixed when the keyspace's feeds are first used;
+	// Open refuses a different one. Default 1m.
+	FeedPeriod time.Duration
+	// FeedLag is how far behind this instance's clock the feed watermark
+	// is advanced: appends whose clock lags by more move their commit
+	// time forward. Default 250ms.
+	FeedLag time.Duration
+	// FeedTick is how often the watermark is advanced while appends come
+	// in (ten times less often when idle). Default 100ms.
+	FeedTick time.Duration
+	// FeedRepairAfter is how long an append's intent may stay open before
+	// it is resolved from the stream (fencing the append if it has not
+	// committed). It bounds the feed delay after a crash. Default 5s.
+	FeedRepairAfter time.Duration
+	// FeedMaintainer turns off the watermark maintainer when set to
+	// false; every instance runs one by default (tests of repair turn it
+	// off on the instance that "crashes"). nil means on.
+	FeedMaintainer *bool
+	// BeforeFeedWrite, if set, runs before the feed rows of an applied
+	// batch are written (crash tests kill the process there).
+	BeforeFeedWrite func()
 	// Now is the clock; tests inject their own. Default time.Now.
 	Now func() time.Time
 	// Logger receives operational logs. Default slog.Default().
@@ -103,6 +125,18 @@ func (o *Options) EnsureDefaults() {
 	if o.PageSize == 0 {
 		o.PageSize = 5000
 	}
+	if o.FeedPeriod == 0 {
+		o.FeedPeriod = time.Minute
+	}
+	if o.FeedLag == 0 {
+		o.FeedLag = 250 * time.Millisecond
+	}
+	if o.FeedTick == 0 {
+		o.FeedTick = 100 * time.Millisecond
+	}
+	if o.FeedRepairAfter == 0 {
+		o.FeedRepairAfter = 5 * time.Second
+	}
 	if o.Limits == (log.Limits{}) {
 		o.Limits = log.DefaultLimits()
 	}
@@ -142,6 +176,12 @@ func (o *Options) Validate() error {
 	}
 	if o.IdempotencyWindow < time.Minute {
 		return errors.New("idempotency window must be at least 1m")
+	}
+	if o.FeedPeriod < time.Second || o.FeedPeriod > 24*time.Hour || (24*time.Hour)%o.FeedPeriod != 0 {
+		return errors.New("feed period must be 1s..24h and divide a day")
+	}
+	if o.FeedLag < 0 || o.FeedTick < 10*time.Millisecond || o.FeedRepairAfter < time.Second {
+		return errors.New("feed lag must be >= 0, feed tick >= 10ms, feed repair delay >= 1s")
 	}
 	if o.PageSize < 1 || o.PageSize > 10_000 {
 		return errors.New("page size must be 1..10000")

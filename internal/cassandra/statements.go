@@ -7,10 +7,12 @@ import gocql "github.com/apache/cassandra-gocql-driver/v2"
 // strings from here rather than keeping copies that could drift.
 var Statements = struct {
 	// AppendHead guards an append to a created bucket:
-	// (last, time, stream, bucket, cur) IF last_version = cur AND sealed = false.
+	// (last, time, stream, bucket, cur, fence) IF last_version = cur AND
+	// sealed = false AND fence = fence (nil until a repairer fences).
 	AppendHead string
 	// OpenBucket is the first append to a bucket:
-	// (first, last, time, opened_at, stream, bucket) IF last_version = null.
+	// (first, last, time, opened_at, stream, bucket, fence) IF last_version
+	// = null AND fence = fence.
 	OpenBucket string
 	// Insert is one event row: (stream, bucket, version, id, type, time,
 	// data, metadata, append_first, append_last).

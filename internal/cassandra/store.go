@@ -17,9 +17,10 @@ import (
 
 const (
 	// schema/schema.cql: events. Appends to a created bucket are guarded by
-	// its head; the first append to a bucket requires it to be empty.
-	cqlAppendHead = `UPDATE events SET last_version = ?, last_time = ? WHERE stream = ? AND bucket = ? IF last_version = ? AND sealed = false`
-	cqlOpenBucket = `UPDATE events SET first_version = ?, last_version = ?, last_time = ?, opened_at = ?, sealed = false WHERE stream = ? AND bucket = ? IF last_version = null`
+	// its head; the first append to a bucket requires it to be empty. Both
+	// also require the fence they read (null until a repairer sets one).
+	cqlAppendHead = `UPDATE events SET last_version = ?, last_time = ? WHERE stream = ? AND bucket = ? IF last_version = ? AND sealed = false AND fence = ?`
+	cqlOpenBucket = `UPDATE events SET first_version = ?, last_version = ?, last_time = ?, opened_at = ?, sealed = false WHERE stream = ? AND bucket = ? IF last_version = null AND fence = ?`
 	cqlInsert     = `INSERT INTO events (stream, bucket, version, id, type, time, data, metadata, append_first, append_last) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 	cqlSeal       = `UPDATE events SET sealed = true WHERE stream = ? AND bucket = ? IF last_version = ? AND sealed = false`
 	// schema/schema.cql: stream_buckets.
@@ -39,6 +40,7 @@ type Store struct {
 	heads    *headCache
 	queues   *queues
 	watchers watchers
+	feeds    *feeds
 	codec    *snapshot.Codec
 	metrics  *metrics
 	logger   *slog.Logger
@@ -90,11 +92,17 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 		s.Close()
 		return nil, err
 	}
+	if err := s.openFeeds(ctx); err != nil {
+		s.Close()
+		return nil, err
+	}
 	return s, nil
 }
 
-// Close releases the session.
+// Close stops the feed maintainer, finishes queued feed writes and
+// releases the session.
 func (s *Store) Close() {
+	s.closeFeeds()
 	s.session.Close()
 	if s.codec != nil {
 		s.codec.Close()

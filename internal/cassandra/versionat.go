@@ -62,7 +62,7 @@ func (s *Store) versionAt(ctx context.Context, stream log.StreamID, bs []partiti
 	// or before t.
 	heads := make(map[int]partition.Head, 2)
 	after := func(i int) (bool, error) {
-		h, ok, err := s.readBucketHead(ctx, stream, bs[i].Number, false)
+		h, _, ok, err := s.readBucketHead(ctx, stream, bs[i].Number, false)
 		if err != nil {
 			s.metrics.storageError("version_at")
 			return false, err

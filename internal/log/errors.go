@@ -59,6 +59,8 @@ const (
 	CodeSnapshotTooLarge    = "snapshot_too_large"
 	CodeSnapshotVersion     = "invalid_snapshot_version"
 	CodeInvalidExpectedVers = "invalid_expected_version"
+	CodeInvalidFeed         = "invalid_feed"
+	CodeInvalidPosition     = "invalid_position"
 )
 
 func invalid(code, format string, args ...any) error {

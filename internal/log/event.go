@@ -137,6 +137,10 @@ type AppendResult struct {
 	FirstVersion int64
 	LastVersion  int64
 	Events       []AppendedEvent
+	// Time is the commit time of the events: their feed position's time.
+	// Once a feed's watermark (FeedPage.CompleteUpTo) reaches it, they are
+	// in every feed they belong to.
+	Time time.Time
 	// Duplicate is true when the append had already been stored by an
 	// earlier request with the same event ids: nothing was written and the
 	// versions are the original ones.
