@@ -38,6 +38,10 @@ type Config struct {
 	BucketMaxEvents   int64         // --bucket-max-events: row cap of an event partition
 	IdempotencyWindow time.Duration // --idempotency-window: how long "any" retries are recognised
 	Migrate           bool          // --migrate: apply schema migrations at start-up
+	FeedPeriod        time.Duration // --feed-period: commit-time width of a feed partition (fixed per keyspace)
+	FeedLag           time.Duration // --feed-lag: how far behind the clock the feed watermark is advanced
+	FeedTick          time.Duration // --feed-tick: how often the watermark is advanced
+	FeedRepairAfter   time.Duration // --feed-repair-after: how long an append's intent may stay open before it is repaired
 
 	MaxBodyBytes       int64 // --max-body-bytes: append body, after decompression
 	MaxEventsPerAppend int   // --max-events-per-append
@@ -76,6 +80,10 @@ func DefaultConfig() Config {
 		BucketWidth:       o.BucketWidth,
 		BucketMaxEvents:   o.BucketMaxEvents,
 		IdempotencyWindow: o.IdempotencyWindow,
+		FeedPeriod:        o.FeedPeriod,
+		FeedLag:           o.FeedLag,
+		FeedTick:          o.FeedTick,
+		FeedRepairAfter:   o.FeedRepairAfter,
 
 		MaxBodyBytes:       h.MaxBodyBytes,
 		MaxEventsPerAppend: l.MaxEventsPerAppend,
@@ -140,6 +148,10 @@ func (c *Config) flagSet(name string, out io.Writer) *flag.FlagSet {
 	fs.Int64Var(&c.BucketMaxEvents, "bucket-max-events", c.BucketMaxEvents, "row cap of one event partition")
 	fs.DurationVar(&c.IdempotencyWindow, "idempotency-window", c.IdempotencyWindow, `how long retries of "any" appends are recognised`)
 	fs.BoolVar(&c.Migrate, "migrate", c.Migrate, "apply schema migrations at start-up")
+	fs.DurationVar(&c.FeedPeriod, "feed-period", c.FeedPeriod, "commit-time width of one feed partition; fixed when a keyspace's feeds are first used")
+	fs.DurationVar(&c.FeedLag, "feed-lag", c.FeedLag, "how far behind this instance's clock the feed watermark is advanced (appends from clocks lagging more move their commit time forward)")
+	fs.DurationVar(&c.FeedTick, "feed-tick", c.FeedTick, "how often the feed watermark is advanced while appends come in")
+	fs.DurationVar(&c.FeedRepairAfter, "feed-repair-after", c.FeedRepairAfter, "how long an append's feed intent may stay open (a crash, an unknown outcome) before another instance repairs it; bounds the feed delay after a crash")
 	fs.Int64Var(&c.MaxBodyBytes, "max-body-bytes", c.MaxBodyBytes, "largest append body, after decompression")
 	fs.IntVar(&c.MaxEventsPerAppend, "max-events-per-append", c.MaxEventsPerAppend, "most events in one append")
 	fs.IntVar(&c.MaxEventBytes, "max-event-bytes", c.MaxEventBytes, "largest event (data + metadata)")
@@ -250,6 +262,10 @@ func (c *Config) cassandraOptions(logger *slog.Logger, reg prometheus.Registerer
 		BucketWidth:       c.BucketWidth,
 		BucketMaxEvents:   c.BucketMaxEvents,
 		IdempotencyWindow: c.IdempotencyWindow,
+		FeedPeriod:        c.FeedPeriod,
+		FeedLag:           c.FeedLag,
+		FeedTick:          c.FeedTick,
+		FeedRepairAfter:   c.FeedRepairAfter,
 		Limits:            c.limits(),
 		Logger:            logger,
 		Registerer:        reg,

@@ -25,6 +25,9 @@ type Main struct {
 	Logger *slog.Logger
 	// Stderr receives the logs built from Config. Default os.Stderr.
 	Stderr io.Writer
+	// StoreOptions, if set, adjusts the store options before Open (tests
+	// install fault hooks through it).
+	StoreOptions func(*cassandra.Options)
 
 	log      *slog.Logger
 	store    *cassandra.Store
@@ -94,6 +97,9 @@ func (m *Main) Run(ctx context.Context) error {
 		}
 	}
 	o := m.Config.cassandraOptions(logger, reg)
+	if m.StoreOptions != nil {
+		m.StoreOptions(&o)
+	}
 	store, err := cassandra.Open(ctx, o)
 	if errors.Is(err, cassandra.ErrSchemaMismatch) {
 		logger.Error("refusing to serve: the keyspace's schema is not the version this binary knows; run `server migrate` (or start with --migrate)",
