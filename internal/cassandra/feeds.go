@@ -141,8 +141,10 @@ func (s *Store) openFeeds(ctx context.Context) error {
 		return err
 	}
 	if !row.exists {
-		now := s.o.Now().UTC().Truncate(time.Millisecond)
-		applied, err := s.session.Query(cqlInitWatermark, now, f.periodMs, now).WithContext(ctx).MapScanCAS(map[string]any{})
+		// Start a lag behind this clock, as the maintainer would: appends
+		// committing now need not move their time.
+		start := s.o.Now().UTC().Truncate(time.Millisecond).Add(-s.o.FeedLag - time.Millisecond)
+		applied, err := s.session.Query(cqlInitWatermark, start, f.periodMs, start).WithContext(ctx).MapScanCAS(map[string]any{})
 		if err != nil {
 			return fmt.Errorf("create feed watermark: %w", casErr("feed watermark", err))
 		}
