@@ -136,11 +136,14 @@ func (s *Server) subscribeFeed(c *echo.Context) error {
 		wake = ch
 	}
 	c.Response().Header().Set(HeaderFeedFrom, pos.Token())
-	announce := c.QueryParam("from") == "now" && c.Request().Header.Get("Last-Event-ID") == ""
+	announce := c.QueryParam("from") == "now" && strings.TrimSpace(c.Request().Header.Get("Last-Event-ID")) == ""
 	return s.follow(c, wake, func(ctx context.Context, sw *streamWriter, sse bool) (int, error) {
 		if announce && sse {
 			announce = false
 			if err := sw.append(appendMessage(nil, true, []byte(pos.Token()), nil)); err != nil {
+				return 0, err
+			}
+			if err := sw.flush(); err != nil { // now: the client may leave before any event
 				return 0, err
 			}
 		}
