@@ -45,13 +45,24 @@
 // modules can use it with only github.com/google/uuid besides the standard
 // library.
 //
+// # Consumer groups
+//
+// Consume follows a feed as a member of a group: the group's members split
+// the feed by stream (16 partitions), each stream handled by one member at
+// a time and in order, with checkpoints kept by the server. It heartbeats,
+// follows rebalancing, retries a failing handler, acknowledges what was
+// handled, and leaves when its context ends. Delivery is at least once.
+// JoinGroup, ReadGroup, AckGroup, LeaveGroup and GroupInfo are the calls
+// beneath it; an acknowledgement for a partition that moved on is
+// ErrLeaseLost.
+//
 // # Live subscriptions
 //
 // Subscribe follows one stream live (catch-up, then new events as they are
 // appended), reconnecting with back-off and resuming after the last version
 // it yielded.
 //
-// TODO(issue 4): feeds (all, category, event type) and consumer groups
-// (join, read, acknowledge, lag). The server does not serve them yet; they
-// belong here once it does, with the same retry and resume rules.
+// TODO(issue 4): feeds (all, category, event type). The server does not
+// serve them yet; they belong here once it does, with the same retry and
+// resume rules.
 package client
