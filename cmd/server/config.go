@@ -38,6 +38,8 @@ type Config struct {
 	BucketMaxEvents   int64         // --bucket-max-events: row cap of an event partition
 	IdempotencyWindow time.Duration // --idempotency-window: how long "any" retries are recognised
 	Migrate           bool          // --migrate: apply schema migrations at start-up
+	GroupLeaseTTL     time.Duration // --group-lease-ttl: consumer group leases
+	GroupLagRefresh   time.Duration // --group-lag-refresh: eventlog_group_lag_events refresh
 
 	MaxBodyBytes       int64 // --max-body-bytes: append body, after decompression
 	MaxEventsPerAppend int   // --max-events-per-append
@@ -76,6 +78,8 @@ func DefaultConfig() Config {
 		BucketWidth:       o.BucketWidth,
 		BucketMaxEvents:   o.BucketMaxEvents,
 		IdempotencyWindow: o.IdempotencyWindow,
+		GroupLeaseTTL:     o.GroupLeaseTTL,
+		GroupLagRefresh:   o.GroupLagRefresh,
 
 		MaxBodyBytes:       h.MaxBodyBytes,
 		MaxEventsPerAppend: l.MaxEventsPerAppend,
@@ -140,6 +144,8 @@ func (c *Config) flagSet(name string, out io.Writer) *flag.FlagSet {
 	fs.Int64Var(&c.BucketMaxEvents, "bucket-max-events", c.BucketMaxEvents, "row cap of one event partition")
 	fs.DurationVar(&c.IdempotencyWindow, "idempotency-window", c.IdempotencyWindow, `how long retries of "any" appends are recognised`)
 	fs.BoolVar(&c.Migrate, "migrate", c.Migrate, "apply schema migrations at start-up")
+	fs.DurationVar(&c.GroupLeaseTTL, "group-lease-ttl", c.GroupLeaseTTL, "how long a consumer group member holds its partitions after a heartbeat; handlers must finish within it")
+	fs.DurationVar(&c.GroupLagRefresh, "group-lag-refresh", c.GroupLagRefresh, "how often every group's lag gauge is recomputed (negative: only on GET /v1/groups/{group})")
 	fs.Int64Var(&c.MaxBodyBytes, "max-body-bytes", c.MaxBodyBytes, "largest append body, after decompression")
 	fs.IntVar(&c.MaxEventsPerAppend, "max-events-per-append", c.MaxEventsPerAppend, "most events in one append")
 	fs.IntVar(&c.MaxEventBytes, "max-event-bytes", c.MaxEventBytes, "largest event (data + metadata)")
@@ -250,6 +256,8 @@ func (c *Config) cassandraOptions(logger *slog.Logger, reg prometheus.Registerer
 		BucketWidth:       c.BucketWidth,
 		BucketMaxEvents:   c.BucketMaxEvents,
 		IdempotencyWindow: c.IdempotencyWindow,
+		GroupLeaseTTL:     c.GroupLeaseTTL,
+		GroupLagRefresh:   c.GroupLagRefresh,
 		Limits:            c.limits(),
 		Logger:            logger,
 		Registerer:        reg,
