@@ -45,6 +45,17 @@
 // modules can use it with only github.com/google/uuid besides the standard
 // library.
 //
+// # Consumer groups
+//
+// Consume follows a feed as a member of a group: the group's members split
+// the feed by stream (16 partitions), each stream handled by one member at
+// a time and in order, with checkpoints kept by the server. It heartbeats,
+// follows rebalancing, retries a failing handler, acknowledges what was
+// handled, and leaves when its context ends. Delivery is at least once.
+// JoinGroup, ReadGroup, AckGroup, LeaveGroup and GroupInfo are the calls
+// beneath it; an acknowledgement for a partition that moved on is
+// ErrLeaseLost.
+//
 // # Live subscriptions
 //
 // Subscribe follows one stream live (catch-up, then new events as they are
@@ -60,5 +71,9 @@
 // the iterators resume after the last event they yielded, as Replay and
 // Subscribe do.
 //
-// TODO(issue 4): consumer groups (join, read, acknowledge, lag).
+// # Consumer groups
+//
+// Consume follows a feed as a member of a consumer group: the group's
+// checkpoints live on the server, members split the feed by stream and
+// delivery is at-least-once (see docs/consumer-groups.md).
 package client

@@ -37,6 +37,8 @@ type Problem struct {
 	// Line is, in a bulk result, the 1-based index of the append in the
 	// slice given to AppendBulk; 0 otherwise.
 	Line int `json:"line,omitempty"`
+	// Partitions are, with lease_lost, the partitions refused.
+	Partitions []int `json:"partitions,omitempty"`
 }
 
 // Error returns "code: detail" (the status stands in for a missing

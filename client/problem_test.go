@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http/httptest"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -70,7 +71,7 @@ func TestProblemFrom(t *testing.T) {
 			rec.Header().Set("Content-Type", tc.contentType)
 			rec.WriteHeader(tc.status)
 			io.WriteString(rec, tc.body)
-			if got := *problemFrom(rec.Result()); got != tc.want {
+			if got := *problemFrom(rec.Result()); !reflect.DeepEqual(got, tc.want) {
 				t.Fatalf("got %+v, want %+v", got, tc.want)
 			}
 		})

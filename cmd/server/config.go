@@ -42,6 +42,8 @@ type Config struct {
 	FeedLag           time.Duration // --feed-lag: how far behind the clock the feed watermark is advanced
 	FeedTick          time.Duration // --feed-tick: how often the watermark is advanced
 	FeedRepairAfter   time.Duration // --feed-repair-after: how long an append's intent may stay open before it is repaired
+	GroupLeaseTTL     time.Duration // --group-lease-ttl: consumer group leases
+	GroupLagRefresh   time.Duration // --group-lag-refresh: eventlog_group_lag_events refresh
 
 	MaxBodyBytes       int64 // --max-body-bytes: append body, after decompression
 	MaxEventsPerAppend int   // --max-events-per-append
@@ -84,6 +86,8 @@ func DefaultConfig() Config {
 		FeedLag:           o.FeedLag,
 		FeedTick:          o.FeedTick,
 		FeedRepairAfter:   o.FeedRepairAfter,
+		GroupLeaseTTL:     o.GroupLeaseTTL,
+		GroupLagRefresh:   o.GroupLagRefresh,
 
 		MaxBodyBytes:       h.MaxBodyBytes,
 		MaxEventsPerAppend: l.MaxEventsPerAppend,
@@ -152,6 +156,8 @@ func (c *Config) flagSet(name string, out io.Writer) *flag.FlagSet {
 	fs.DurationVar(&c.FeedLag, "feed-lag", c.FeedLag, "how far behind this instance's clock the feed watermark is advanced (appends from clocks lagging more move their commit time forward)")
 	fs.DurationVar(&c.FeedTick, "feed-tick", c.FeedTick, "how often the feed watermark is advanced while appends come in")
 	fs.DurationVar(&c.FeedRepairAfter, "feed-repair-after", c.FeedRepairAfter, "how long an append's feed intent may stay open (a crash, an unknown outcome) before another instance repairs it; bounds the feed delay after a crash")
+	fs.DurationVar(&c.GroupLeaseTTL, "group-lease-ttl", c.GroupLeaseTTL, "how long a consumer group member holds its partitions after a heartbeat; handlers must finish within it")
+	fs.DurationVar(&c.GroupLagRefresh, "group-lag-refresh", c.GroupLagRefresh, "how often every group's lag gauge is recomputed (negative: only on GET /v1/groups/{group})")
 	fs.Int64Var(&c.MaxBodyBytes, "max-body-bytes", c.MaxBodyBytes, "largest append body, after decompression")
 	fs.IntVar(&c.MaxEventsPerAppend, "max-events-per-append", c.MaxEventsPerAppend, "most events in one append")
 	fs.IntVar(&c.MaxEventBytes, "max-event-bytes", c.MaxEventBytes, "largest event (data + metadata)")
@@ -266,6 +272,8 @@ func (c *Config) cassandraOptions(logger *slog.Logger, reg prometheus.Registerer
 		FeedLag:           c.FeedLag,
 		FeedTick:          c.FeedTick,
 		FeedRepairAfter:   c.FeedRepairAfter,
+		GroupLeaseTTL:     c.GroupLeaseTTL,
+		GroupLagRefresh:   c.GroupLagRefresh,
 		Limits:            c.limits(),
 		Logger:            logger,
 		Registerer:        reg,

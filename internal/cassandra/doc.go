@@ -15,6 +15,9 @@
 //     conditioned on, kept for the idempotency window, to recognise retries
 //     of "any" appends.
 //   - snapshots: zstd-compressed aggregate states, newest first.
+//   - consumer_groups, group_members, group_partitions: consumer groups
+//     (groups.go, docs/consumer-groups.md); each partition's lease and
+//     checkpoint change only by conditional writes on its own row.
 //
 // A bucket is sealed by its own conditional write (IF last_version = N) once
 // its time window has passed by the writer's clock or it would exceed its

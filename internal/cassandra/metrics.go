@@ -12,6 +12,7 @@ type metrics struct {
 	batchAppends  prometheus.Counter
 	feedTimeMoved prometheus.Counter
 	feedRepairs   *prometheus.CounterVec
+	groupLag      *prometheus.GaugeVec
 }
 
 func newMetrics(r prometheus.Registerer) *metrics {
@@ -44,6 +45,10 @@ func newMetrics(r prometheus.Registerer) *metrics {
 			Name: "eventlog_feed_repairs_total",
 			Help: "Append intents left open and resolved by the watermark maintainer, by outcome: committed (feed rows written by the repair), fenced (never committed, now never can), lost (another append holds the versions).",
 		}, []string{"outcome"}),
+		groupLag: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "eventlog_group_lag_events",
+			Help: "Events of each consumer group's feed after its checkpoints and up to the feed watermark, counted up to the lag cap; refreshed periodically and on each group description.",
+		}, []string{"group"}),
 	}
 	if r != nil {
 		m.errors = register(r, m.errors)
@@ -53,6 +58,7 @@ func newMetrics(r prometheus.Registerer) *metrics {
 		m.batchAppends = register(r, m.batchAppends)
 		m.feedTimeMoved = register(r, m.feedTimeMoved)
 		m.feedRepairs = register(r, m.feedRepairs)
+		m.groupLag = register(r, m.groupLag)
 	}
 	return m
 }

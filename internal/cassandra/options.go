@@ -67,6 +67,23 @@ type Options struct {
 	// BeforeFeedWrite, if set, runs before the feed rows of an applied
 	// batch are written (crash tests kill the process there).
 	BeforeFeedWrite func()
+	// GroupLeaseTTL is how long a consumer group member holds its
+	// partitions (and counts as live) after its last join or heartbeat.
+	// Members heartbeat well within it (the client: every third). Default
+	// 10s.
+	GroupLeaseTTL time.Duration
+	// GroupLeaseGrace is how long after a lease's end another member may
+	// take the partition: it covers clock differences between server
+	// instances, which judge lease ends by their own clocks. Default 1s.
+	GroupLeaseGrace time.Duration
+	// GroupLagCap bounds the events counted for one group's lag (the count
+	// reads a position per event): a lag at the cap means "at least".
+	// Default 100,000.
+	GroupLagCap int
+	// GroupLagRefresh is how often the eventlog_group_lag_events gauge is
+	// recomputed for every group; negative turns the refresh off (a
+	// DescribeGroup still sets it). Default 15s.
+	GroupLagRefresh time.Duration
 	// Now is the clock; tests inject their own. Default time.Now.
 	Now func() time.Time
 	// Logger receives operational logs. Default slog.Default().
@@ -137,6 +154,18 @@ func (o *Options) EnsureDefaults() {
 	if o.FeedRepairAfter == 0 {
 		o.FeedRepairAfter = 5 * time.Second
 	}
+	if o.GroupLeaseTTL == 0 {
+		o.GroupLeaseTTL = 10 * time.Second
+	}
+	if o.GroupLeaseGrace == 0 {
+		o.GroupLeaseGrace = time.Second
+	}
+	if o.GroupLagCap == 0 {
+		o.GroupLagCap = 100_000
+	}
+	if o.GroupLagRefresh == 0 {
+		o.GroupLagRefresh = 15 * time.Second
+	}
 	if o.Limits == (log.Limits{}) {
 		o.Limits = log.DefaultLimits()
 	}
@@ -182,6 +211,9 @@ func (o *Options) Validate() error {
 	}
 	if o.FeedLag < 0 || o.FeedTick < 10*time.Millisecond || o.FeedRepairAfter < time.Second {
 		return errors.New("feed lag must be >= 0, feed tick >= 10ms, feed repair delay >= 1s")
+	}
+	if o.GroupLeaseTTL < 100*time.Millisecond || o.GroupLeaseTTL > time.Hour || o.GroupLeaseGrace < 0 || o.GroupLagCap < 1 {
+		return errors.New("group lease TTL must be 100ms..1h, lease grace >= 0, lag cap >= 1")
 	}
 	if o.PageSize < 1 || o.PageSize > 10_000 {
 		return errors.New("page size must be 1..10000")

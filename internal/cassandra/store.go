@@ -41,6 +41,7 @@ type Store struct {
 	queues   *queues
 	watchers watchers
 	feeds    *feeds
+	groups   *groups
 	codec    *snapshot.Codec
 	metrics  *metrics
 	logger   *slog.Logger
@@ -96,12 +97,14 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 		s.Close()
 		return nil, err
 	}
+	s.openGroups()
 	return s, nil
 }
 
-// Close stops the feed maintainer, finishes queued feed writes and
-// releases the session.
+// Close stops the feed maintainer and the group lag refresher, finishes
+// queued feed writes and releases the session.
 func (s *Store) Close() {
+	s.closeGroups()
 	s.closeFeeds()
 	s.session.Close()
 	if s.codec != nil {

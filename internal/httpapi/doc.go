@@ -1,7 +1,8 @@
 // Package httpapi serves a log.Store over HTTP/JSON with Echo: the /v1 API
 // of streams, events, snapshots and aggregate state, bulk NDJSON appends,
 // feeds across streams (all, category, type) as pages, streams and live
-// subscriptions, and /healthz, /readyz, /metrics.
+// subscriptions, consumer groups (when the store is a log.GroupStore), and
+// /healthz, /readyz, /metrics.
 //
 // Handlers are thin: each validates its request, calls one Store method
 // with the request's context and encodes the result or returns the error.
@@ -13,9 +14,11 @@
 //	400 invalid_stream_id, invalid_event, invalid_expected_version, invalid_version, invalid_request (query/path)
 //	400 invalid_encoding        corrupt gzip/zstd body
 //	400 invalid_feed, invalid_position  unknown feed kind or bad name; a position token this server did not issue
-//	404 stream_not_found, snapshot_not_found, not_found (route)
+//	400 invalid_group, invalid_member (consumer groups)
+//	404 stream_not_found, snapshot_not_found, group_not_found, not_found (route)
 //	405 method_not_allowed      (with Allow)
-//	409 wrong_expected_version  (+ current_version), idempotency_conflict
+//	409 wrong_expected_version  (+ current_version), idempotency_conflict,
+//	    group_feed_mismatch, lease_lost (+ partitions)
 //	413 payload_too_large       body over its limit after decompression; too_many_events,
 //	                            event_too_large, snapshot_too_large for the log.Limits
 //	415 unsupported_media_type  Content-Type not JSON (NDJSON for bulk), unknown Content-Encoding

@@ -23,6 +23,7 @@ type Problem struct {
 	// Extension members.
 	CurrentVersion *int64 `json:"current_version,omitempty"` // wrong_expected_version
 	Line           int    `json:"line,omitempty"`            // bulk: 1-based input line
+	Partitions     []int  `json:"partitions,omitempty"`      // lease_lost: the partitions refused
 }
 
 // Error makes a Problem returnable from handlers as is.
@@ -54,6 +55,9 @@ const (
 	CodeMethodNotAllowed     = "method_not_allowed"
 	CodeNotImplemented       = "not_implemented"
 	CodeInternal             = "internal"
+	CodeGroupNotFound        = "group_not_found"
+	CodeGroupFeedMismatch    = "group_feed_mismatch"
+	CodeLeaseLost            = "lease_lost"
 )
 
 // validationStatus is the HTTP status of each log.ValidationError code.
@@ -98,6 +102,7 @@ func ProblemFor(err error) *Problem {
 		sc  echo.HTTPStatusCoder
 		ee  *encodingError
 		te  *transportError
+		ll  *log.LeaseLostError
 	)
 	switch {
 	case errors.As(err, &p):
@@ -127,6 +132,15 @@ func ProblemFor(err error) *Problem {
 		return newProblem(http.StatusNotFound, CodeStreamNotFound, "the stream had no events at or before that moment")
 	case errors.Is(err, log.ErrStreamNotFound):
 		return newProblem(http.StatusNotFound, CodeStreamNotFound, "the stream has no events")
+	case errors.Is(err, log.ErrGroupNotFound):
+		return newProblem(http.StatusNotFound, CodeGroupNotFound, "no member ever joined this group")
+	case errors.Is(err, log.ErrGroupFeedMismatch):
+		return newProblem(http.StatusConflict, CodeGroupFeedMismatch, "the group follows another feed; a group's feed never changes")
+	case errors.As(err, &ll):
+		pr := newProblem(http.StatusConflict, CodeLeaseLost,
+			"the member does not hold these partitions (lease expired, released or taken over): join again to learn its partitions; acknowledgements of the others were applied")
+		pr.Partitions = ll.Partitions
+		return pr
 	case errors.Is(err, log.ErrSnapshotNotFound):
 		return newProblem(http.StatusNotFound, CodeSnapshotNotFound, "no snapshot at or below the requested version")
 	// Outcome unknown before unavailable and deadlines: a write that may

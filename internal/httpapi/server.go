@@ -214,6 +214,7 @@ func (s *Server) routes(e *echo.Echo) {
 	v1.GET("/feeds/:kind/:name/subscribe", s.subscribeFeed)
 	// A bulk body is bounded by its line count and line size.
 	v1.POST("/events", s.bulkAppend, limitBody(int64(s.cfg.MaxBulkLines+1)*int64(s.cfg.MaxBulkLineBytes+1)))
+	s.groupRoutes(v1)
 }
 
 // ServeHTTP implements http.Handler.

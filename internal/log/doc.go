@@ -18,6 +18,11 @@
 //     version did not match; an outcome the store could not determine is
 //     ErrOutcomeUnknown, never a success or a conflict.
 //
+// Consumer groups (groups.go, GroupStore) follow a feed with durable
+// checkpoints: a group's partitions are the feed's shards, each held by one
+// member at a time under a lease whose epoch fences acknowledgements from a
+// member that lost it.
+//
 // The package imports no driver and no HTTP code; internal/cassandra
 // implements Store and internal/httpapi serves it.
 package log

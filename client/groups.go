@@ -1,0 +1,258 @@
+package client
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Consumer groups (the low-level calls; Consume builds on them). A group
+// follows one feed; its 16 partitions split the feed by stream, and each
+// member holds a lease on some of them. Reads return a member's events
+// after its partitions' checkpoints; acknowledgements move the
+// checkpoints, naming the lease epoch the events were read under, and are
+// refused with ErrLeaseLost once the partition has moved on.
+
+// Problem codes of the group endpoints.
+const (
+	CodeGroupNotFound     = "group_not_found"
+	CodeGroupFeedMismatch = "group_feed_mismatch"
+	CodeLeaseLost         = "lease_lost"
+	CodeInvalidGroup      = "invalid_group"
+	CodeInvalidMember     = "invalid_member"
+)
+
+var (
+	// ErrGroupNotFound: no member ever joined the group.
+	ErrGroupNotFound = sentinel(http.StatusNotFound, CodeGroupNotFound)
+	// ErrGroupFeedMismatch: the group exists and follows another feed.
+	ErrGroupFeedMismatch = sentinel(http.StatusConflict, CodeGroupFeedMismatch)
+	// ErrLeaseLost: the member does not hold (some of) the partitions it
+	// read or acknowledged; the *Problem's Partitions names them.
+	// Acknowledgements of the other partitions were applied.
+	ErrLeaseLost = sentinel(http.StatusConflict, CodeLeaseLost)
+)
+
+// groupPath is /v1/groups/{group}/rest… with the names escaped.
+func groupPath(group string, rest ...string) string {
+	p := "/v1/groups/" + url.PathEscape(group)
+	for _, r := range rest {
+		p += "/" + url.PathEscape(r)
+	}
+	return p
+}
+
+// JoinOptions say how a member joins a group.
+type JoinOptions struct {
+	// Feed is the group's feed (AllFeed, CategoryFeed, TypeFeed). The
+	// first join creates the group with it; later joins must name the
+	// same one (else ErrGroupFeedMismatch).
+	Feed string
+	// Member is the member's id; "" lets the server generate one
+	// (Membership.Member). A member id must be used by one process at a
+	// time: the server cannot tell two processes with one id apart.
+	Member string
+}
+
+// PartitionLease is a member's lease on one partition.
+type PartitionLease struct {
+	Partition int   `json:"partition"`
+	Epoch     int64 `json:"epoch"`
+	// Checkpoint is the position last acknowledged ("" = the start).
+	Checkpoint string `json:"checkpoint"`
+	// LeaseUntil is when the lease ends by the server's clock. Judge it by
+	// your own clock instead: a lease granted by a join sent at t lasts at
+	// least until t + LeaseTTL.
+	LeaseUntil time.Time `json:"lease_until"`
+}
+
+// Membership is the answer to a join or heartbeat.
+type Membership struct {
+	Group  string `json:"group"`
+	Feed   string `json:"feed"`
+	Member string `json:"member"`
+	// LeaseTTL is how long leases last after the join was sent; heartbeat
+	// (join again) every third of it.
+	LeaseTTL time.Duration `json:"-"`
+	// Members counts the live members.
+	Members int `json:"members"`
+	// Partitions are the partitions the member holds, renewed.
+	Partitions []PartitionLease `json:"partitions"`
+	// Revoked are held but assigned to another member and not renewed:
+	// finish the event in hand, acknowledge, and release them (Ack with
+	// Release).
+	Revoked []PartitionLease `json:"revoked"`
+}
+
+// JoinGroup joins member opts.Member to group, or renews its membership
+// and leases (a heartbeat is the same call). It is retried like a read:
+// joining again is harmless.
+func (c *Client) JoinGroup(ctx context.Context, group string, opts JoinOptions) (*Membership, error) {
+	body, err := json.Marshal(map[string]string{"feed": opts.Feed, "member": opts.Member})
+	if err != nil {
+		return nil, err
+	}
+	var m struct {
+		Membership
+		LeaseTTLMs int64 `json:"lease_ttl_ms"`
+	}
+	r := &request{method: http.MethodPost, path: groupPath(group, "members"), body: body, contentType: mediaJSON, write: true}
+	if err := c.call(ctx, r, &m); err != nil {
+		return nil, fmt.Errorf("eventlog: join group %s: %w", group, err)
+	}
+	m.Membership.LeaseTTL = time.Duration(m.LeaseTTLMs) * time.Millisecond
+	return &m.Membership, nil
+}
+
+// GroupReadOptions select a group read.
+type GroupReadOptions struct {
+	// Partitions limits the read to these partitions, which must all be
+	// held (else ErrLeaseLost). Empty reads every partition held.
+	Partitions []int
+	// Limit bounds the events returned; 0 takes the server's default.
+	Limit int
+}
+
+// GroupEvent is an event of a group read.
+type GroupEvent struct {
+	FeedEvent
+	// Partition is the group partition of the event's stream.
+	Partition int `json:"partition"`
+}
+
+// PartitionRead says how far a read covered a partition: Epoch is the
+// lease it was read under, and acknowledging Next once the partition's
+// events of the read are handled moves its checkpoint past everything
+// read (also past stretches without events).
+type PartitionRead struct {
+	Partition int    `json:"partition"`
+	Epoch     int64  `json:"epoch"`
+	Next      string `json:"next"`
+}
+
+// GroupPage is one read of a member's partitions, in feed order (so each
+// stream's events are in version order).
+type GroupPage struct {
+	Events       []GroupEvent    `json:"events"`
+	Partitions   []PartitionRead `json:"partitions"`
+	CompleteUpTo time.Time       `json:"complete_up_to"`
+}
+
+// ReadGroup reads the events of member's partitions after their
+// checkpoints. Nothing moves until they are acknowledged (AckGroup).
+func (c *Client) ReadGroup(ctx context.Context, group, member string, opts GroupReadOptions) (*GroupPage, error) {
+	q := url.Values{}
+	if opts.Limit > 0 {
+		q.Set("limit", strconv.Itoa(opts.Limit))
+	}
+	if len(opts.Partitions) > 0 {
+		ps := make([]string, len(opts.Partitions))
+		for i, p := range opts.Partitions {
+			ps[i] = strconv.Itoa(p)
+		}
+		q.Set("partitions", strings.Join(ps, ","))
+	}
+	var page GroupPage
+	r := &request{method: http.MethodGet, path: groupPath(group, "members", member, "events"), query: q}
+	if err := c.call(ctx, r, &page); err != nil {
+		return nil, fmt.Errorf("eventlog: read group %s as %s: %w", group, member, err)
+	}
+	return &page, nil
+}
+
+// Ack acknowledges a partition's events up to Position (a GroupEvent's
+// Position, or a PartitionRead's Next), read under lease Epoch. The
+// checkpoint never moves back. Release also gives the partition up (""
+// Position: the checkpoint stays).
+type Ack struct {
+	Partition int    `json:"partition"`
+	Epoch     int64  `json:"epoch"`
+	Position  string `json:"position,omitempty"`
+	Release   bool   `json:"release,omitempty"`
+}
+
+// AckResult is a partition's state after an acknowledgement.
+type AckResult struct {
+	Partition  int    `json:"partition"`
+	Epoch      int64  `json:"epoch"`
+	Checkpoint string `json:"checkpoint"`
+	Released   bool   `json:"released"`
+}
+
+// AckGroup applies acknowledgements (at most one per partition), each on
+// its own: a partition no longer held under its epoch is refused with
+// ErrLeaseLost (the *Problem's Partitions names them) and the others are
+// applied. Acknowledging again is harmless, so it is retried like a read.
+func (c *Client) AckGroup(ctx context.Context, group, member string, acks ...Ack) ([]AckResult, error) {
+	body, err := json.Marshal(acks)
+	if err != nil {
+		return nil, err
+	}
+	var out struct {
+		Acks []AckResult `json:"acks"`
+	}
+	r := &request{method: http.MethodPost, path: groupPath(group, "members", member, "ack"), body: body, contentType: mediaJSON, write: true}
+	if err := c.call(ctx, r, &out); err != nil {
+		return nil, fmt.Errorf("eventlog: ack group %s as %s: %w", group, member, err)
+	}
+	return out.Acks, nil
+}
+
+// LeaveGroup releases member's partitions at once (acknowledge first:
+// leaving moves no checkpoint) and removes it from group.
+func (c *Client) LeaveGroup(ctx context.Context, group, member string) error {
+	r := &request{method: http.MethodDelete, path: groupPath(group, "members", member), write: true}
+	if err := c.call(ctx, r, nil); err != nil {
+		return fmt.Errorf("eventlog: leave group %s as %s: %w", group, member, err)
+	}
+	return nil
+}
+
+// GroupInfo describes a group.
+type GroupInfo struct {
+	Group     string    `json:"group"`
+	Feed      string    `json:"feed"`
+	CreatedAt time.Time `json:"created_at"`
+	// Watermark is the feed watermark the lag was counted up to.
+	Watermark time.Time `json:"watermark"`
+	// Lag is the number of events after the checkpoints, summed over the
+	// partitions. The server stops counting at a cap (100,000 by
+	// default); LagCapped then says the lag is at least Lag.
+	Lag        int64                `json:"lag"`
+	LagCapped  bool                 `json:"lag_capped"`
+	Members    []GroupMember        `json:"members"`
+	Partitions []GroupPartitionInfo `json:"partitions"`
+}
+
+// GroupMember is a live member.
+type GroupMember struct {
+	Member    string    `json:"member"`
+	ExpiresAt time.Time `json:"expires_at"`
+}
+
+// GroupPartitionInfo describes a partition of a group.
+type GroupPartitionInfo struct {
+	Partition int `json:"partition"`
+	// Owner is the member holding the lease ("" when free).
+	Owner      string    `json:"owner"`
+	Epoch      int64     `json:"epoch"`
+	LeaseUntil time.Time `json:"lease_until"`
+	Checkpoint string    `json:"checkpoint"`
+	Lag        int64     `json:"lag"`
+	LagCapped  bool      `json:"lag_capped"`
+}
+
+// GroupInfo returns group's members, partitions and lag, or
+// ErrGroupNotFound.
+func (c *Client) GroupInfo(ctx context.Context, group string) (*GroupInfo, error) {
+	var info GroupInfo
+	if err := c.call(ctx, &request{method: http.MethodGet, path: groupPath(group)}, &info); err != nil {
+		return nil, fmt.Errorf("eventlog: group %s: %w", group, err)
+	}
+	return &info, nil
+}

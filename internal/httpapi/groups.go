@@ -1,0 +1,336 @@
+package httpapi
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/eventlog/eventlog/internal/log"
+	"github.com/labstack/echo/v5"
+)
+
+// Consumer groups (docs/consumer-groups.md): join (and heartbeat), read,
+// acknowledge, leave, describe. The routes exist when the store is a
+// log.GroupStore.
+
+// maxGroupBody bounds join and ack bodies (16 acks fit many times over).
+const maxGroupBody = 64 << 10
+
+// groupAPI serves the group routes over a log.GroupStore.
+type groupAPI struct {
+	s     *Server
+	store log.GroupStore
+}
+
+func (s *Server) groupRoutes(v1 *echo.Group) {
+	gs, ok := s.store.(log.GroupStore)
+	if !ok {
+		return
+	}
+	g := &groupAPI{s: s, store: gs}
+	v1.POST("/groups/:group/members", g.join, limitBody(maxGroupBody))
+	v1.GET("/groups/:group/members/:member/events", g.read)
+	v1.POST("/groups/:group/members/:member/ack", g.ack, limitBody(maxGroupBody))
+	v1.DELETE("/groups/:group/members/:member", g.leave)
+	v1.GET("/groups/:group", g.describe)
+}
+
+// write bounds a state-changing call like an append: detached from the
+// client's cancellation, so a hang-up does not leave a conditional write
+// half-way from our side.
+func (g *groupAPI) write(c *echo.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(c.Request().Context()), g.s.cfg.AppendTimeout)
+}
+
+// decodeStrict decodes one JSON value into v: unknown members and
+// trailing data are invalid_json.
+func decodeStrict(r io.Reader, v any) error {
+	dec := json.NewDecoder(r)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var mbe *http.MaxBytesError
+		if errors.Is(err, errBodyTooLarge) || errors.As(err, &mbe) {
+			return err
+		}
+		if err == io.EOF {
+			return badJSON("the request body is empty")
+		}
+		return badJSON("%v", err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return badJSON("trailing data after the JSON value")
+	}
+	return nil
+}
+
+// leaseJSON is one partition lease in a join answer.
+type leaseJSON struct {
+	Partition  int    `json:"partition"`
+	Epoch      int64  `json:"epoch"`
+	Checkpoint string `json:"checkpoint"`
+	LeaseUntil string `json:"lease_until"`
+}
+
+func newLeases(ls []log.Lease) []leaseJSON {
+	out := make([]leaseJSON, len(ls))
+	for i, l := range ls {
+		out[i] = leaseJSON{Partition: l.Partition, Epoch: l.Epoch, Checkpoint: l.Checkpoint.Token(), LeaseUntil: formatTime(l.Until)}
+	}
+	return out
+}
+
+// membershipJSON is the answer to a join.
+type membershipJSON struct {
+	Group      string      `json:"group"`
+	Feed       string      `json:"feed"`
+	Member     string      `json:"member"`
+	LeaseTTLMs int64       `json:"lease_ttl_ms"`
+	Members    int         `json:"members"`
+	Partitions []leaseJSON `json:"partitions"`
+	Revoked    []leaseJSON `json:"revoked"`
+}
+
+// join serves POST /v1/groups/{group}/members: join, or heartbeat (the
+// same request again). Body {"feed": "category/user", "member": "m-1"};
+// without a member id one is generated and returned.
+func (g *groupAPI) join(c *echo.Context) error {
+	if err := requireMediaType(c.Request(), echo.MIMEApplicationJSON); err != nil {
+		return err
+	}
+	var body struct {
+		Feed   *string `json:"feed"`
+		Member string  `json:"member"`
+	}
+	if err := decodeStrict(c.Request().Body, &body); err != nil {
+		return err
+	}
+	if body.Feed == nil {
+		return &log.ValidationError{Code: log.CodeInvalidFeed, Message: `"feed" is required: all, category/<c> or type/<t>`}
+	}
+	feed, err := log.ParseFeedPath(*body.Feed)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := g.write(c)
+	defer cancel()
+	m, err := g.store.JoinGroup(ctx, log.JoinRequest{Group: c.Param("group"), Feed: feed, Member: body.Member})
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, membershipJSON{
+		Group: m.Group, Feed: m.Feed.String(), Member: m.Member, LeaseTTLMs: m.LeaseTTL.Milliseconds(),
+		Members: m.Members, Partitions: newLeases(m.Partitions), Revoked: newLeases(m.Revoked),
+	})
+}
+
+// partitionsParam parses "partitions=1,5,7" (absent: nil).
+func partitionsParam(c *echo.Context) ([]int, error) {
+	s, err := stringParam(c.QueryParams(), "partitions")
+	if err != nil || s == "" {
+		return nil, err
+	}
+	var out []int
+	for _, f := range strings.Split(s, ",") {
+		p, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil {
+			return nil, invalidRequest("partitions must be a comma-separated list of partition numbers")
+		}
+		out = append(out, p)
+	}
+	return out, nil
+}
+
+// read serves GET /v1/groups/{group}/members/{member}/events: the events
+// of the member's partitions after their checkpoints, in feed order, each
+// with its position and partition, and per partition the epoch it was
+// read under and the position to acknowledge once its events are handled.
+// ?partitions= limits the read to partitions that must all be held (409
+// lease_lost otherwise).
+func (g *groupAPI) read(c *echo.Context) error {
+	limit, err := intParam(c.QueryParams(), "limit", int64(g.s.cfg.DefaultPageSize), 1)
+	if err != nil {
+		return err
+	}
+	parts, err := partitionsParam(c)
+	if err != nil {
+		return err
+	}
+	page, err := g.store.ReadGroup(c.Request().Context(), log.GroupRead{
+		Group: c.Param("group"), Member: c.Param("member"), Partitions: parts,
+		Limit: int(min(limit, int64(g.s.cfg.MaxPageSize))),
+	})
+	if err != nil {
+		return err
+	}
+	type partRead struct {
+		Partition int    `json:"partition"`
+		Epoch     int64  `json:"epoch"`
+		Next      string `json:"next"`
+	}
+	prs := make([]partRead, len(page.Partitions))
+	for i, pr := range page.Partitions {
+		prs[i] = partRead{Partition: pr.Partition, Epoch: pr.Epoch, Next: pr.Next.Token()}
+	}
+	tail, err := json.Marshal(prs)
+	if err != nil {
+		return err
+	}
+	var b bytes.Buffer
+	buf := make([]byte, 0, 512)
+	b.WriteString(`{"events":[`)
+	for i := range page.Events {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		buf = appendGroupEvent(buf[:0], &page.Events[i])
+		b.Write(buf)
+	}
+	b.WriteString(`],"partitions":`)
+	b.Write(tail)
+	b.WriteString(`,"complete_up_to":`)
+	b.Write(appendTime(nil, page.CompleteUpTo))
+	b.WriteString("}\n")
+	return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, b.Bytes())
+}
+
+// appendGroupEvent appends an event of a group read: the event JSON
+// (appendEvent) with its stream, position and partition first.
+func appendGroupEvent(b []byte, e *log.GroupEvent) []byte {
+	b = append(b, `{"stream":`...)
+	b = appendString(b, string(e.Stream))
+	b = append(b, `,"position":"`...)
+	b = append(b, e.Position.Token()...)
+	b = append(b, `","partition":`...)
+	b = strconv.AppendInt(b, int64(e.Partition), 10)
+	b = append(b, ',')
+	start := len(b)
+	b = appendEvent(b, &e.RecordedEvent)
+	return append(b[:start], b[start+1:]...) // drop appendEvent's '{'
+}
+
+// ackJSON is one acknowledgement in a request.
+type ackJSON struct {
+	Partition *int   `json:"partition"`
+	Epoch     int64  `json:"epoch"`
+	Position  string `json:"position"`
+	Release   bool   `json:"release"`
+}
+
+// ack serves POST /v1/groups/{group}/members/{member}/ack: one
+// acknowledgement or an array of them (one per partition). A partition
+// whose lease moved on is refused with 409 lease_lost naming it; the
+// others are applied. Repeating an acknowledgement is harmless.
+func (g *groupAPI) ack(c *echo.Context) error {
+	if err := requireMediaType(c.Request(), echo.MIMEApplicationJSON); err != nil {
+		return err
+	}
+	raw, err := io.ReadAll(c.Request().Body)
+	if err != nil {
+		return err
+	}
+	var in []ackJSON
+	if t := bytes.TrimLeft(raw, " \t\r\n"); len(t) > 0 && t[0] == '[' {
+		err = decodeStrict(bytes.NewReader(raw), &in)
+	} else {
+		in = make([]ackJSON, 1)
+		err = decodeStrict(bytes.NewReader(raw), &in[0])
+	}
+	if err != nil {
+		return err
+	}
+	acks := make([]log.Ack, len(in))
+	for i, a := range in {
+		if a.Partition == nil {
+			return invalidRequest(`every acknowledgement needs "partition" and "epoch"`)
+		}
+		pos, err := log.ParsePosition(a.Position)
+		if err != nil {
+			return err
+		}
+		acks[i] = log.Ack{Partition: *a.Partition, Epoch: a.Epoch, Position: pos, Release: a.Release}
+	}
+	ctx, cancel := g.write(c)
+	defer cancel()
+	res, err := g.store.AckGroup(ctx, c.Param("group"), c.Param("member"), acks)
+	if err != nil {
+		return err
+	}
+	type ackResult struct {
+		Partition  int    `json:"partition"`
+		Epoch      int64  `json:"epoch"`
+		Checkpoint string `json:"checkpoint"`
+		Released   bool   `json:"released"`
+	}
+	out := make([]ackResult, len(res))
+	for i, r := range res {
+		out[i] = ackResult{Partition: r.Partition, Epoch: r.Epoch, Checkpoint: r.Checkpoint.Token(), Released: r.Released}
+	}
+	return c.JSON(http.StatusOK, map[string]any{"acks": out})
+}
+
+// leave serves DELETE /v1/groups/{group}/members/{member}: the member's
+// partitions are released at once (acknowledge first: leaving moves no
+// checkpoint). 204, also when the member had already left.
+func (g *groupAPI) leave(c *echo.Context) error {
+	ctx, cancel := g.write(c)
+	defer cancel()
+	if err := g.store.LeaveGroup(ctx, c.Param("group"), c.Param("member")); err != nil {
+		return err
+	}
+	return c.NoContent(http.StatusNoContent)
+}
+
+// groupJSON is the answer of GET /v1/groups/{group}.
+type groupJSON struct {
+	Group      string          `json:"group"`
+	Feed       string          `json:"feed"`
+	CreatedAt  string          `json:"created_at"`
+	Watermark  string          `json:"watermark"`
+	Lag        int64           `json:"lag"`
+	LagCapped  bool            `json:"lag_capped"`
+	Members    []memberJSON    `json:"members"`
+	Partitions []partitionJSON `json:"partitions"`
+}
+
+type memberJSON struct {
+	Member    string `json:"member"`
+	ExpiresAt string `json:"expires_at"`
+}
+
+type partitionJSON struct {
+	Partition  int    `json:"partition"`
+	Owner      string `json:"owner"`
+	Epoch      int64  `json:"epoch"`
+	LeaseUntil string `json:"lease_until,omitempty"`
+	Checkpoint string `json:"checkpoint"`
+	Lag        int64  `json:"lag"`
+	LagCapped  bool   `json:"lag_capped"`
+}
+
+// describe serves GET /v1/groups/{group}: feed, live members, partitions
+// (owner, epoch, lease end, checkpoint, lag) and the total lag, which it
+// also sets as the group's eventlog_group_lag_events gauge.
+func (g *groupAPI) describe(c *echo.Context) error {
+	info, err := g.store.DescribeGroup(c.Request().Context(), c.Param("group"))
+	if err != nil {
+		return err
+	}
+	out := groupJSON{
+		Group: info.Group, Feed: info.Feed.String(), CreatedAt: optionalTime(info.Created), Watermark: formatTime(info.Watermark),
+		Lag: info.Lag, LagCapped: info.LagCapped, Members: make([]memberJSON, len(info.Members)),
+		Partitions: make([]partitionJSON, len(info.Partitions)),
+	}
+	for i, m := range info.Members {
+		out.Members[i] = memberJSON{Member: m.Member, ExpiresAt: formatTime(m.Expires)}
+	}
+	for i, p := range info.Partitions {
+		out.Partitions[i] = partitionJSON{Partition: p.Partition, Owner: p.Owner, Epoch: p.Epoch, LeaseUntil: optionalTime(p.LeaseUntil),
+			Checkpoint: p.Checkpoint.Token(), Lag: p.Lag, LagCapped: p.LagCapped}
+	}
+	return c.JSON(http.StatusOK, out)
+}
