@@ -4,12 +4,17 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/google/uuid"
 
 	"github.com/eventlog/eventlog/client"
 	"github.com/eventlog/eventlog/examples/users/user"
 )
+
+// releaseTimeout bounds the release of a reservation a failed command
+// made.
+const releaseTimeout = 10 * time.Second
 
 // Handler carries out user commands against eventlog. It is safe for
 // concurrent use; it keeps no state between commands.
@@ -62,7 +67,11 @@ func (h *Handler) Handle(ctx context.Context, cmd user.Command) (Result, error) 
 	}
 	defer func() {
 		if held.email != "" && !held.used {
-			h.releaseLogged(context.WithoutCancel(ctx), held.email, id, held.version)
+			// Also after the command's deadline: an unused reservation
+			// would block the address for ReservationGrace.
+			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), releaseTimeout)
+			defer cancel()
+			h.releaseLogged(rctx, held.email, id, held.version)
 		}
 	}()
 	for attempt := 1; ; attempt++ {
