@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/eventlog/eventlog/client"
 	"github.com/eventlog/eventlog/examples/users/user"
@@ -33,10 +34,10 @@ func EmailStream(email string) string {
 
 // reservation is the last event of a reservation stream.
 type reservation struct {
-	version int64 // 0: never reserved
-	held    bool  // last event is EmailReserved
+	version int64     // 0: never reserved
+	held    bool      // last event is EmailReserved
+	at      time.Time // its commit time
 	ev      reservationEvent
-	ev0     *client.Event
 }
 
 func (h *Handler) readReservation(ctx context.Context, stream string) (reservation, error) {
@@ -51,7 +52,7 @@ func (h *Handler) readReservation(ctx context.Context, stream string) (reservati
 		return reservation{}, fmt.Errorf("read %s: no last event", stream)
 	}
 	ev := &p.Events[0]
-	r := reservation{version: ev.Version, held: ev.Type == TypeEmailReserved, ev0: ev}
+	r := reservation{version: ev.Version, held: ev.Type == TypeEmailReserved, at: ev.Time}
 	if err := ev.DecodeData(&r.ev); err != nil {
 		return reservation{}, fmt.Errorf("%s@%d: %w", stream, ev.Version, err)
 	}
@@ -99,7 +100,7 @@ func (h *Handler) reserve(ctx context.Context, email, id string) (int64, error) 
 // not hold the address (never created, moved on, deleted) and the
 // reservation is older than any command that could still be using it.
 func (h *Handler) stale(ctx context.Context, email string, r reservation) (bool, error) {
-	if h.o.Now().Sub(r.ev0.Time) < h.o.ReservationGrace {
+	if h.o.Now().Sub(r.at) < h.o.ReservationGrace {
 		return false, nil
 	}
 	holds, err := h.holds(ctx, r.ev.UserID, email)
