@@ -2,15 +2,17 @@ package main
 
 // TODO(merge): this whole file is a placeholder for the consumer-group
 // client being built on branch "groups". When it lands:
-//   - delete this file;
+//   - delete this file and consume_test.go;
 //   - in main.go (Main.Run) replace
 //         consume := (&feedPollConsumer{...}).Consume
 //     with
 //         consume := c.Consume
 //     and ConsumeOptions with client.ConsumeOptions;
-//   - drop --feed-poll from config.go (the group client has its own pacing);
+//   - drop --feed-poll (Config.FeedPoll in config.go, its line in
+//     main_test.go); the group client has its own pacing;
 //   - drop the /v1/feeds stand-in in internal/testenv (feeds.go and its
-//     route), which the server serves by then.
+//     route in testenv.go), which the server serves by then;
+//   - drop the "Before consumer groups are merged" note in README.md.
 
 import (
 	"context"
@@ -131,20 +133,4 @@ func (p *feedPollConsumer) read(ctx context.Context, feed, from string, limit in
 		return nil, fmt.Errorf("GET %s: %w", u, err)
 	}
 	return &page, nil
-}
-
-// backoff is 100ms doubling to 5s.
-func backoff(n int) time.Duration {
-	return min(100*time.Millisecond<<min(n-1, 6), 5*time.Second)
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }

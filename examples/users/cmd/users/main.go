@@ -171,3 +171,19 @@ func (m *Main) Close() error {
 	}
 	return err
 }
+
+// backoff is 100ms doubling to 5s.
+func backoff(n int) time.Duration {
+	return min(100*time.Millisecond<<min(n-1, 6), 5*time.Second)
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
