@@ -24,7 +24,6 @@ type Config struct {
 	Group          string        // --group: the projection's consumer group
 	Member         string        // --member: this instance's member id ("": generated)
 	Batch          int           // --batch: events per feed read
-	FeedPoll       time.Duration // --feed-poll: idle feed polling (placeholder consumer only)
 }
 
 // DefaultConfig returns the defaults.
@@ -42,7 +41,6 @@ func DefaultConfig() Config {
 		CommandTimeout: 10 * time.Second,
 		Group:          "users-read-model",
 		Batch:          100,
-		FeedPoll:       100 * time.Millisecond,
 	}
 }
 
@@ -59,7 +57,6 @@ func (c *Config) ParseFlags(name string, args []string, stderr io.Writer) error 
 	fs.StringVar(&c.Group, "group", c.Group, "consumer group of the projection")
 	fs.StringVar(&c.Member, "member", c.Member, "member id in the group (default: generated)")
 	fs.IntVar(&c.Batch, "batch", c.Batch, "events per feed read")
-	fs.DurationVar(&c.FeedPoll, "feed-poll", c.FeedPoll, "how often an idle projection polls the feed")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -80,8 +77,6 @@ func (c *Config) Validate() error {
 		return errors.New("--group must not be empty")
 	case c.Batch < 1:
 		return errors.New("--batch must be at least 1")
-	case c.FeedPoll <= 0:
-		return errors.New("--feed-poll must be positive")
 	}
 	return nil
 }

@@ -112,16 +112,12 @@ func (m *Main) Run(ctx context.Context) error {
 
 	// The projection: the consumer group hands every event of the "user"
 	// category to readmodel.Project.
-	// TODO(merge): consume := c.Consume, with client.ConsumeOptions
-	// (see consume.go).
-	consume := (&feedPollConsumer{BaseURL: cfg.EventlogURL, HTTPClient: &http.Client{Timeout: 30 * time.Second},
-		Poll: cfg.FeedPoll, Logger: m.Logger}).Consume
-	opts := ConsumeOptions{Feed: client.CategoryFeed(user.Category), Member: cfg.Member, Batch: cfg.Batch}
+	opts := client.ConsumeOptions{Feed: client.CategoryFeed(user.Category), Member: cfg.Member, Batch: cfg.Batch}
 	pctx, cancel := context.WithCancel(context.Background())
 	m.cancel = cancel
 	m.wg.Go(func() {
 		for n := 1; ; n++ {
-			err := consume(pctx, cfg.Group, opts, func(ctx context.Context, ev client.FeedEvent) error {
+			err := c.Consume(pctx, cfg.Group, opts, func(ctx context.Context, ev client.FeedEvent) error {
 				return readmodel.Project(ctx, m.store, ev)
 			})
 			if pctx.Err() != nil {

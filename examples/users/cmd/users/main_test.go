@@ -31,7 +31,6 @@ func MustMain(t *testing.T) *Main {
 	m.Config.CassandraHosts = testenv.Hosts()
 	m.Config.Keyspace = testenv.Keyspace(t)
 	m.Config.SnapshotEvery = 3
-	m.Config.FeedPoll = 20 * time.Millisecond
 	m.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	if testing.Verbose() {
 		m.Logger = slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))

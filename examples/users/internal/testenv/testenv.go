@@ -10,7 +10,6 @@ import (
 	"encoding/hex"
 	"io"
 	"log/slog"
-	"net/http"
 	"net/http/httptest"
 	"testing"
 	"time"
@@ -55,12 +54,7 @@ func MustEventlog(tb testing.TB) *Eventlog {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	mux := http.NewServeMux()
-	mux.Handle("/", api)
-	// TODO(merge): drop this route once the server serves /v1/feeds
-	// (branch feeds-http); until then the stand-in serves the same JSON.
-	mux.Handle("GET /v1/feeds/", FeedHandler(store))
-	ts := httptest.NewServer(mux)
+	ts := httptest.NewServer(api)
 	tb.Cleanup(ts.Close)
 	return &Eventlog{URL: ts.URL, Store: store}
 }
