@@ -133,7 +133,7 @@ func flagSet(scenario string, c *Config, out io.Writer) *flag.FlagSet {
 	}
 	if baseline {
 		fs.StringVar(&c.BaselineKeyspace, "baseline-keyspace", c.BaselineKeyspace, "keyspace of the raw-gocql baseline (created with the server's schema)")
-		fs.StringVar(&c.Variant, "variant", c.Variant, "baseline statements: full (id lookup + id records + conditional batch, as the server), lwt-only (conditional batch), plain (unconditional batch)")
+		fs.StringVar(&c.Variant, "variant", c.Variant, "baseline statements: full (id lookup, id records, feed intent and watermark read, conditional batch, then feed rows and done mark: as the server), lwt-only (the conditional batch alone), plain (event rows as an unconditional batch, then the feed rows)")
 		fs.IntVar(&c.CQLConns, "cql-conns", c.CQLConns, "baseline connections per Cassandra host")
 	}
 	if workload {

@@ -88,6 +88,8 @@ func runBaseline(ctx context.Context, e *runEnv) (*Result, error) {
 	}
 	defer b.Close()
 	ph := e.measure(ctx, "baseline-"+c.Variant, "baseline", 0, e.loop(c.Warmup, c.Duration), b.newOp, false)
+	b.Close() // the feed writes still queued, so their failures count
+	b.addFeedErrors(&ph)
 	return &Result{Phases: []Phase{ph}}, nil
 }
 
@@ -123,6 +125,10 @@ func runCompare(ctx context.Context, e *runEnv) (*Result, error) {
 		}
 		a := e.measure(ctx, "ingest", "server", r, e.loop(w, c.Round), in.newOp, true)
 		b := e.measure(ctx, bName, "baseline", r, e.loop(w, c.Round), base.newOp, false)
+		if r == c.Rounds {
+			base.Close() // the feed writes still queued, so their failures count
+		}
+		base.addFeedErrors(&b)
 		res.Phases = append(res.Phases, a, b)
 		if b.EventsPerS > 0 {
 			ratios = append(ratios, a.EventsPerS/b.EventsPerS)

@@ -66,6 +66,7 @@ func runSmoke(ctx context.Context, e *runEnv) (*Result, error) {
 		{"ingest", concat(common, "--rate", "200", "--dist", "zipf", "--streams", "200", "--concurrency", "8", "--warmup", "0s", "--duration", "1s"), noErrors(1)},
 		{"baseline", concat(workload, "--cassandra-hosts", strings.Join(hosts, ","), "--duration", "2s"), noErrors(1)},
 		{"baseline", concat(workload, "--cassandra-hosts", strings.Join(hosts, ","), "--variant", "plain", "--events-per-append", "5", "--duration", "1s"), noErrors(1)},
+		{"baseline", concat(workload, "--cassandra-hosts", strings.Join(hosts, ","), "--variant", "lwt-only", "--duration", "1s"), noErrors(1)},
 		{"compare", concat(common, concat(workload, "--round", "1s", "--rounds", "1")...), func(r *Result) error {
 			if err := noErrors(2)(r); err != nil {
 				return err

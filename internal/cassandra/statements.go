@@ -31,6 +31,29 @@ var Statements = struct {
 	ReadAsc string
 	// Buckets lists a stream's buckets, newest first: (stream).
 	Buckets string
+
+	// Feeds (feeds.go), per append attempt: Intent before the write, then
+	// Watermark; after an applied write, per feed partition FeedPeriod (once
+	// per instance and partition) and one unlogged batch of FeedInsert;
+	// then IntentDone.
+
+	// Intent records an append attempt: (shard, period, at, stream,
+	// attempt, bucket, base, count, first id).
+	Intent string
+	// IntentDone marks an attempt's feed work finished: (shard, period,
+	// at, stream, attempt).
+	IntentDone string
+	// Watermark reads the feed watermark row: () → (watermark, pending,
+	// period_ms, started).
+	Watermark string
+	// InitWatermark creates the watermark row on a keyspace's first use:
+	// (watermark, period_ms, started) IF NOT EXISTS.
+	InitWatermark string
+	// FeedInsert is one event row of one feed: (feed, period, shard, at,
+	// stream, version, id, type, data, metadata).
+	FeedInsert string
+	// FeedPeriod indexes a feed partition: (feed, day, period, shard).
+	FeedPeriod string
 }{
 	AppendHead:    cqlAppendHead,
 	OpenBucket:    cqlOpenBucket,
@@ -40,10 +63,24 @@ var Statements = struct {
 	FindIDsPrefix: cqlFindIDs,
 	ReadAsc:       cqlReadAsc,
 	Buckets:       cqlBuckets,
+	Intent:        cqlIntent,
+	IntentDone:    cqlIntentDone,
+	Watermark:     cqlWatermark,
+	InitWatermark: cqlInitWatermark,
+	FeedInsert:    cqlFeedInsert,
+	FeedPeriod:    cqlFeedPeriod,
 }
 
 // IDLookupChunk is the most ids one lookup query carries.
 const IDLookupChunk = idLookupChunk
+
+// The feed writers of one store: FeedWorkers goroutines take jobs from a
+// queue of FeedQueue; when it is full the appender writes its feed rows
+// itself before it answers.
+const (
+	FeedQueue   = feedQueue
+	FeedWorkers = feedWorkers
+)
 
 // NewClusterConfig returns the session configuration the store uses
 // (token-aware routing, timeouts, consistency, no blind retries of
