@@ -31,6 +31,12 @@ func (e *runEnv) stdout() io.Writer {
 // Baseline phases pass withServer false: the server is idle then, and its
 // CPU would mean nothing.
 func (e *runEnv) measure(ctx context.Context, name, kind string, round int, lc loopConfig, newOp func(int) opFunc, withServer bool) Phase {
+	return e.measureFrom(ctx, time.Now().Add(lc.warmup), name, kind, round, lc, newOp, withServer)
+}
+
+// measureFrom is measure with measuring starting at measureAt (the loop
+// starts lc.warmup before it).
+func (e *runEnv) measureFrom(ctx context.Context, measureAt time.Time, name, kind string, round int, lc loopConfig, newOp func(int) opFunc, withServer bool) Phase {
 	label := name
 	if round > 0 {
 		label = fmt.Sprintf("%s #%d", name, round)
@@ -39,7 +45,7 @@ func (e *runEnv) measure(ctx context.Context, name, kind string, round int, lc l
 	if !withServer {
 		p.server = 0
 	}
-	rec := newRecorder(time.Now().Add(lc.warmup))
+	rec := newRecorder(measureAt)
 	stop := startProgress(e.stderr, label, rec, lc.warmup+lc.duration)
 	var (
 		mu    sync.Mutex
