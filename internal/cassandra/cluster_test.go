@@ -566,8 +566,10 @@ func (h *clusterHistory) verify(t *testing.T, s log.Store) {
 		}
 	}
 	total := 0
+	var stored []log.RecordedEvent
 	for _, stream := range clusterStreams {
 		got := readAll(t, s, log.ReadRange{Stream: log.StreamID(stream)})
+		stored = append(stored, got...)
 		checkGapless(t, got, len(got))
 		total += len(got)
 		at := map[uuid.UUID]int64{}
@@ -631,6 +633,8 @@ func (h *clusterHistory) verify(t *testing.T, s log.Store) {
 			t.Logf("%s: linearizability check of %d operations timed out (inconclusive)", stream, len(ops))
 		}
 	}
+	// The feeds agree with the streams: every stored event exactly once.
+	checkFeedHolds(t, s.(log.FeedStore), stored, 2*time.Minute)
 	t.Logf("%d operations; %d events in %d streams; invariants hold: %v", len(h.ops), total, len(clusterStreams), !t.Failed())
 }
 

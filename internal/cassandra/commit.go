@@ -2,6 +2,7 @@ package cassandra
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -241,7 +242,10 @@ func (s *Store) commitGroup(stream log.StreamID, group []*pending) (again []*pen
 		at := in.at
 		applied, err := s.write(ctx, stream, h, included, at, now)
 		if err != nil {
-			// The intent stays open: the maintainer resolves it.
+			if errors.Is(err, log.ErrUnavailable) {
+				s.feeds.void(s, in) // proven not sent: nothing to wait for
+			}
+			// Otherwise the intent stays open: the maintainer resolves it.
 			s.heads.forget(stream)
 			for _, p := range group {
 				switch {

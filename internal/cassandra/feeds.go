@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	gocql "github.com/apache/cassandra-gocql-driver/v2"
@@ -54,10 +55,12 @@ const (
 	// maxIntentTries bounds how often one append attempt moves its time
 	// past the watermark before giving up (unavailable).
 	maxIntentTries = 8
-	// feedQueue bounds the feed writes waiting on this instance; a full
-	// queue makes the committing append write its feed rows itself.
-	feedQueue   = 1024
-	feedWorkers = 8
+	// feedQueue and feedQueueBytes bound the feed writes waiting on this
+	// instance; beyond them the committing append writes its feed rows
+	// itself (back-pressure instead of unbounded memory).
+	feedQueue      = 1024
+	feedQueueBytes = 64 << 20
+	feedWorkers    = 8
 	// dayMillis is the width of a feed_periods partition.
 	dayMillis = int64(24 * time.Hour / time.Millisecond)
 )
@@ -91,8 +94,9 @@ type feeds struct {
 	periodMs int64
 	started  time.Time
 
-	jobs chan feedJob
-	wg   sync.WaitGroup
+	jobs   chan feedJob
+	queued atomic.Int64 // payload bytes of the jobs in jobs
+	wg     sync.WaitGroup
 
 	// indexed remembers feed_periods rows already written (bounded by
 	// clearing when full).
@@ -141,8 +145,10 @@ func (s *Store) openFeeds(ctx context.Context) error {
 		return err
 	}
 	if !row.exists {
-		now := s.o.Now().UTC().Truncate(time.Millisecond)
-		applied, err := s.session.Query(cqlInitWatermark, now, f.periodMs, now).WithContext(ctx).MapScanCAS(map[string]any{})
+		// Start a lag behind this clock, as the maintainer would: appends
+		// committing now need not move their time.
+		start := s.o.Now().UTC().Truncate(time.Millisecond).Add(-s.o.FeedLag - time.Millisecond)
+		applied, err := s.session.Query(cqlInitWatermark, start, f.periodMs, start).WithContext(ctx).MapScanCAS(map[string]any{})
 		if err != nil {
 			return fmt.Errorf("create feed watermark: %w", casErr("feed watermark", err))
 		}
@@ -163,6 +169,7 @@ func (s *Store) openFeeds(ctx context.Context) error {
 			defer f.wg.Done()
 			for job := range f.jobs {
 				s.runFeedJob(job)
+				f.queued.Add(-job.size())
 			}
 		}()
 	}
@@ -317,11 +324,25 @@ func (f *feeds) committed(s *Store, in intent, events []log.RecordedEvent) {
 func (f *feeds) void(s *Store, in intent) { f.queue(s, feedJob{in: in}) }
 
 func (f *feeds) queue(s *Store, job feedJob) {
-	select {
-	case f.jobs <- job:
-	default:
-		s.runFeedJob(job) // back-pressure: the appender does it itself
+	n := job.size()
+	if f.queued.Add(n) <= feedQueueBytes {
+		select {
+		case f.jobs <- job:
+			return
+		default:
+		}
 	}
+	f.queued.Add(-n)
+	s.runFeedJob(job) // back-pressure: the appender does it itself
+}
+
+// size is the payload a queued job holds.
+func (j *feedJob) size() int64 {
+	var n int64
+	for i := range j.events {
+		n += int64(len(j.events[i].Data) + len(j.events[i].Metadata))
+	}
+	return n
 }
 
 // runFeedJob writes a job's feed rows and marks its intent done, retrying

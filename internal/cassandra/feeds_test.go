@@ -380,4 +380,21 @@ func TestFeedTokens(t *testing.T) {
 	}
 }
 
+// checkFeedHolds reads the all feed from the start until its watermark
+// passes the newest of stored and checks it holds exactly those events
+// (the keyspace's only ones), each once, in order.
+func checkFeedHolds(t *testing.T, s log.FeedStore, stored []log.RecordedEvent, within time.Duration) {
+	t.Helper()
+	want := map[evKey]log.AppendedEvent{}
+	var last time.Time
+	for _, e := range stored {
+		want[evKey{e.Stream, e.Version}] = log.AppendedEvent{ID: e.ID, Version: e.Version}
+		if e.Time.After(last) {
+			last = e.Time
+		}
+	}
+	got, _ := readFeedUntil(t, s, log.FeedRead{Feed: log.AllFeed}, last, within)
+	checkFeed(t, "all feed after faults", got, want)
+}
+
 var _ = context.Background

@@ -153,10 +153,6 @@ func (m *maintainer) step(ctx context.Context) (moved bool, err error) {
 		m.cur, m.open = time.Time{}, nil
 		clear(m.firstSeen)
 	}
-	if next.Sub(row.watermark) > 0 && m.idle > 0 && len(m.open) == 0 {
-		// Only time passed: stay in the slow rhythm until appends come.
-		m.idle++
-	}
 	return true, nil
 }
 
@@ -221,6 +217,8 @@ func (m *maintainer) scan(ctx context.Context, from, to time.Time) ([]intent, er
 	wg.Wait()
 	if found > 0 {
 		m.idle = 0
+	} else {
+		m.idle++ // only time passed: slow down until appends come
 	}
 	return open, first
 }
