@@ -21,7 +21,9 @@ import (
 // batch; after it, from cassandra.FeedWorkers writers behind a queue of
 // cassandra.FeedQueue (full: the appender writes itself), the feed rows —
 // one unlogged batch per feed partition (all, category, each type), the
-// partition's feed_periods row once — and the intent's done mark.
+// partition's feed_periods row once — and the intent's done mark. The
+// queue is also bounded by cassandra.FeedQueueBytes of payload, as the
+// server's.
 //
 // It runs no watermark maintainer: see bench/README.md, "The baseline".
 type baseFeeds struct {
@@ -29,8 +31,9 @@ type baseFeeds struct {
 	periodMs int64
 	timeout  time.Duration
 
-	jobs chan baseFeedJob
-	wg   sync.WaitGroup
+	jobs   chan baseFeedJob
+	queued atomic.Int64 // payload bytes of the jobs in jobs
+	wg     sync.WaitGroup
 
 	// indexed remembers the feed_periods rows written, as the server's
 	// per-instance cache does (cleared when full, like it).
@@ -81,6 +84,15 @@ type baseFeedJob struct {
 	evs    []*payload
 }
 
+// size is the payload a queued job holds.
+func (j *baseFeedJob) size() int64 {
+	var n int64
+	for _, p := range j.evs {
+		n += int64(p.Size())
+	}
+	return n
+}
+
 // openBaseFeeds makes sure the keyspace has its watermark row (as the
 // server's Open does; the feed period is the keyspace's) and starts the
 // feed writers.
@@ -94,8 +106,9 @@ func openBaseFeeds(ctx context.Context, session *gocql.Session, o cassandra.Opti
 	}
 	period, err := f.readPeriod(ctx)
 	if errors.Is(err, gocql.ErrNotFound) {
-		now := time.Now().UTC().Truncate(time.Millisecond)
-		if _, err := session.Query(cassandra.Statements.InitWatermark, now, o.FeedPeriod.Milliseconds(), now).
+		// A lag behind the clock, as the server starts it.
+		start := time.Now().UTC().Truncate(time.Millisecond).Add(-o.FeedLag - time.Millisecond)
+		if _, err := session.Query(cassandra.Statements.InitWatermark, start, o.FeedPeriod.Milliseconds(), start).
 			WithContext(ctx).MapScanCAS(map[string]any{}); err != nil {
 			return nil, fmt.Errorf("baseline feed watermark: %w", err)
 		}
@@ -109,6 +122,7 @@ func openBaseFeeds(ctx context.Context, session *gocql.Session, o cassandra.Opti
 		f.wg.Go(func() {
 			for job := range f.jobs {
 				f.run(job)
+				f.queued.Add(-job.size())
 			}
 		})
 	}
@@ -179,11 +193,16 @@ func (f *baseFeeds) committed(in *baseIntent, stream string, at time.Time, base 
 func (f *baseFeeds) void(in *baseIntent) { f.queue(baseFeedJob{in: in}) }
 
 func (f *baseFeeds) queue(job baseFeedJob) {
-	select {
-	case f.jobs <- job:
-	default:
-		f.run(job) // back-pressure, as the server's appender
+	n := job.size()
+	if f.queued.Add(n) <= cassandra.FeedQueueBytes {
+		select {
+		case f.jobs <- job:
+			return
+		default:
+		}
 	}
+	f.queued.Add(-n)
+	f.run(job) // back-pressure, as the server's appender
 }
 
 // run writes one job's feed rows and done mark. One attempt: a failure is

@@ -234,8 +234,11 @@ func (b *baselineLoad) append(ctx context.Context, stream string, h *baseHead, i
 		}
 		if err != nil {
 			// The head is unknown now: re-read it before the next append.
-			// The intent stays open, as the server leaves it to its
-			// maintainer.
+			// An intent stays open for the maintainer unless the error
+			// proves the batch was not applied, as on the server.
+			if in != nil && cassandra.ProvenNotApplied(err) {
+				b.feeds.void(in)
+			}
 			b.reloadHead(ctx, stream, h)
 			return err
 		}

@@ -1,6 +1,12 @@
 package cassandra
 
-import gocql "github.com/apache/cassandra-gocql-driver/v2"
+import (
+	"errors"
+
+	gocql "github.com/apache/cassandra-gocql-driver/v2"
+
+	"github.com/eventlog/eventlog/internal/log"
+)
 
 // Statements names the CQL the store issues, for bench's raw-gocql
 // baseline: it must send exactly what an append sends, so it takes the
@@ -75,12 +81,22 @@ var Statements = struct {
 const IDLookupChunk = idLookupChunk
 
 // The feed writers of one store: FeedWorkers goroutines take jobs from a
-// queue of FeedQueue; when it is full the appender writes its feed rows
-// itself before it answers.
+// queue of at most FeedQueue jobs and FeedQueueBytes of event data and
+// metadata; beyond either the appender writes its feed rows itself before
+// it answers.
 const (
-	FeedQueue   = feedQueue
-	FeedWorkers = feedWorkers
+	FeedQueue      = feedQueue
+	FeedQueueBytes = feedQueueBytes
+	FeedWorkers    = feedWorkers
 )
+
+// ProvenNotApplied reports whether a driver error on a conditional write
+// proves the write was not applied, as the store decides it (the append is
+// unavailable and its feed intent is voided at once rather than left to
+// the maintainer).
+func ProvenNotApplied(err error) bool {
+	return errors.Is(casErr("append", err), log.ErrUnavailable)
+}
 
 // NewClusterConfig returns the session configuration the store uses
 // (token-aware routing, timeouts, consistency, no blind retries of
