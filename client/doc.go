@@ -51,7 +51,14 @@
 // appended), reconnecting with back-off and resuming after the last version
 // it yielded.
 //
-// TODO(issue 4): feeds (all, category, event type) and consumer groups
-// (join, read, acknowledge, lag). The server does not serve them yet; they
-// belong here once it does, with the same retry and resume rules.
+// # Feeds
+//
+// Feeds hold the events of every stream (AllFeed), of a category
+// (CategoryFeed) or of an event type (TypeFeed), in one order, each event
+// with an opaque Position to resume after. ReadFeed reads a page, Feed
+// catches up to the present as an iterator, SubscribeFeed follows live;
+// the iterators resume after the last event they yielded, as Replay and
+// Subscribe do.
+//
+// TODO(issue 4): consumer groups (join, read, acknowledge, lag).
 package client

@@ -56,6 +56,9 @@ type AppendResult struct {
 	// Events are the appended events' ids (including generated ones) and
 	// versions, in the order given.
 	Events []AppendedEvent `json:"events"`
+	// Time is the events' commit time (their Event.Time). Once a feed's
+	// CompleteUpTo reaches it, they are in every feed they belong to.
+	Time time.Time `json:"time"`
 	// Duplicate is true when the events had already been stored by an
 	// earlier request with the same ids: nothing was written and the
 	// versions are the original ones. An append whose first attempt was

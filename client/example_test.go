@@ -140,6 +140,65 @@ func ExampleClient_Subscribe() {
 	}
 }
 
+// Page through every event of a category, across streams, in one order.
+// An empty page means nothing newer is in the feed yet: keep Next and ask
+// again later.
+func ExampleClient_ReadFeed() {
+	ctx := context.Background()
+	c, _ := client.New(client.Options{})
+
+	from := "" // the start; or a position saved earlier
+	for {
+		page, err := c.ReadFeed(ctx, client.CategoryFeed("user"), from, 500)
+		if err != nil {
+			log.Fatal(err)
+		}
+		for _, ev := range page.Events {
+			fmt.Println(ev.Position, ev.Stream, ev.Version, ev.Type)
+		}
+		from = page.Next
+		if len(page.Events) == 0 {
+			fmt.Println("complete up to", page.CompleteUpTo)
+			break
+		}
+	}
+}
+
+// Catch a projection up with every event of a type since the position it
+// stored, then stop.
+func ExampleClient_Feed() {
+	ctx := context.Background()
+	c, _ := client.New(client.Options{})
+
+	checkpoint := "" // load the projection's last position here
+	for ev, err := range c.Feed(ctx, client.TypeFeed("UserCreated"), client.FeedOptions{From: checkpoint}) {
+		if err != nil {
+			log.Fatal(err)
+		}
+		var u UserCreated
+		if err := ev.DecodeData(&u); err != nil {
+			log.Fatal(err)
+		}
+		checkpoint = ev.Position // store it with the projection's state
+	}
+	fmt.Println("caught up at", checkpoint)
+}
+
+// Follow every event of every stream as it is committed, starting now;
+// reconnects and resumes by itself.
+func ExampleClient_SubscribeFeed() {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	c, _ := client.New(client.Options{})
+
+	for ev, err := range c.SubscribeFeed(ctx, client.AllFeed, client.FeedOptions{From: client.FromNow}) {
+		if err != nil {
+			log.Fatal(err)
+		}
+		fmt.Println(ev.Stream, ev.Version, ev.Type, ev.Time)
+	}
+}
+
 func ExampleClient_Read() {
 	ctx := context.Background()
 	c, _ := client.New(client.Options{})

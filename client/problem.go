@@ -85,6 +85,8 @@ const (
 	CodeInvalidExpectedVersion = "invalid_expected_version"
 	CodeInvalidVersion         = "invalid_version"
 	CodeInvalidRequest         = "invalid_request"
+	CodeInvalidFeed            = "invalid_feed"
+	CodeInvalidPosition        = "invalid_position"
 	CodeInvalidEncoding        = "invalid_encoding"
 	CodeUnsupportedMediaType   = "unsupported_media_type"
 	CodePayloadTooLarge        = "payload_too_large"
@@ -100,6 +102,7 @@ const (
 	CodeInvalidSnapshotVersion = "invalid_snapshot_version"
 	CodeSnapshotCorrupt        = "snapshot_corrupt"
 	CodeInternal               = "internal"
+	CodeNotImplemented         = "not_implemented"
 	CodeUnavailable            = "unavailable"
 	CodeOutcomeUnknown         = "outcome_unknown"
 )

@@ -66,26 +66,37 @@ type replay struct {
 
 // run requests the remaining range until it is delivered in full.
 func (rp *replay) run() error {
-	failed := 0 // attempts in a row that yielded no event
-	for {
+	return rp.c.resume(rp.ctx, func() (bool, error) {
 		q, done := rp.remaining()
 		if done {
-			return nil
+			return false, nil
 		}
 		before := rp.last
 		err := rp.attempt(q)
+		return rp.last != before, err
+	})
+}
+
+// resume runs attempt until it returns nil, errStopped or an error
+// retrying cannot cure, backing off between attempts (RetryPolicy); it
+// gives up after MaxAttempts attempts in a row without progress (nothing
+// yielded), and does not retry at all with MaxAttempts 1.
+func (c *Client) resume(ctx context.Context, attempt func() (progress bool, err error)) error {
+	failed := 0 // attempts in a row that yielded nothing
+	for {
+		progress, err := attempt()
 		if err == nil || errors.Is(err, errStopped) {
 			return err
 		}
-		if !retryable(err) || rp.ctx.Err() != nil || rp.c.retry.MaxAttempts == 1 {
+		if !retryable(err) || ctx.Err() != nil || c.retry.MaxAttempts == 1 {
 			return err
 		}
-		if rp.last != before {
-			failed = 0 // progress: back-off starts over
-		} else if failed++; failed >= rp.c.retry.MaxAttempts {
+		if progress {
+			failed = 0 // back-off starts over
+		} else if failed++; failed >= c.retry.MaxAttempts {
 			return fmt.Errorf("%d attempts without progress: %w", failed, err)
 		}
-		if serr := sleep(rp.ctx, rp.c.retry.backoff(max(failed, 1))); serr != nil {
+		if serr := sleep(ctx, c.retry.backoff(max(failed, 1))); serr != nil {
 			return fmt.Errorf("%w: %w", serr, err)
 		}
 	}
@@ -153,12 +164,25 @@ func (rp *replay) check(v int64) error {
 	return nil
 }
 
-// readEvents reads the NDJSON events of a replay or subscription body,
-// skipping blank lines (heartbeats), and passes each, its Stream set, to
-// handle until the body ends (nil), handle fails (its error), a line does
-// not decode (an error naming the position at() describes) or the body is
-// cut or unreadable (a transport error, retryable while ctx lives).
+// readEvents reads the NDJSON events of a replay or subscription body
+// (readLines) and passes each, its Stream set, to handle; a line that
+// does not decode is an error naming the position at() describes.
 func (c *Client) readEvents(ctx context.Context, body io.Reader, stream string, at func() string, handle func(Event) error) error {
+	return c.readLines(ctx, body, func(line []byte) error {
+		var ev Event
+		if err := json.Unmarshal(line, &ev); err != nil {
+			return fmt.Errorf("decode event %s: %w", at(), err)
+		}
+		ev.Stream = stream
+		return handle(ev)
+	})
+}
+
+// readLines passes each non-blank NDJSON line of body to handle (blank
+// lines are heartbeats) until the body ends (nil), handle fails (its
+// error) or the body is cut or unreadable (a transport error, retryable
+// while ctx lives).
+func (c *Client) readLines(ctx context.Context, body io.Reader, handle func(line []byte) error) error {
 	lr := newLineReader(body)
 	for {
 		line, err := lr.next()
@@ -171,12 +195,7 @@ func (c *Client) readEvents(ctx context.Context, body io.Reader, stream string, 
 		if len(bytes.TrimSpace(line)) == 0 {
 			continue // heartbeat
 		}
-		var ev Event
-		if err := json.Unmarshal(line, &ev); err != nil {
-			return fmt.Errorf("decode event %s: %w", at(), err)
-		}
-		ev.Stream = stream
-		if err := handle(ev); err != nil {
+		if err := handle(line); err != nil {
 			return err
 		}
 	}

@@ -30,28 +30,40 @@ type SubscribeOptions struct {
 func (c *Client) Subscribe(ctx context.Context, stream string, opts SubscribeOptions) iter.Seq2[Event, error] {
 	return func(yield func(Event, error) bool) {
 		next := max(opts.From, 1)
-		failed := 0
-		for ctx.Err() == nil {
+		err := c.follow(ctx, func() (bool, error) {
 			before := next
 			err := c.subscribeOnce(ctx, stream, &next, yield)
-			switch {
-			case errors.Is(err, errStopped) || ctx.Err() != nil:
-				return
-			case err != nil && !retryable(err):
-				yield(Event{}, fmt.Errorf("eventlog: subscribe %s: %w", stream, err))
-				return
-			}
-			// A clean end (server shutdown) or a transient failure:
-			// reconnect, backing off while no event gets through.
-			if next != before {
-				failed = 0
-			}
-			failed++
-			if sleep(ctx, c.retry.backoff(failed)) != nil {
-				return
-			}
+			return next != before, err
+		})
+		if err != nil {
+			yield(Event{}, fmt.Errorf("eventlog: subscribe %s: %w", stream, err))
 		}
 	}
+}
+
+// follow runs a live subscription's connections (once) until ctx ends or
+// the consumer stops (nil), or one fails in a way retrying cannot cure
+// (that error). After a clean end (server shutdown) or a transient failure
+// it reconnects, backing off while no event gets through (progress).
+func (c *Client) follow(ctx context.Context, once func() (progress bool, err error)) error {
+	failed := 0
+	for ctx.Err() == nil {
+		progress, err := once()
+		switch {
+		case errors.Is(err, errStopped) || ctx.Err() != nil:
+			return nil
+		case err != nil && !retryable(err):
+			return err
+		}
+		if progress {
+			failed = 0
+		}
+		failed++
+		if sleep(ctx, c.retry.backoff(failed)) != nil {
+			return nil
+		}
+	}
+	return nil
 }
 
 // subscribeOnce runs one connection, yielding its events and advancing

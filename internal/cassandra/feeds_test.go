@@ -18,11 +18,7 @@ import (
 )
 
 // fastFeeds makes the maintainer quick enough for tests.
-func fastFeeds(o *cassandra.Options) {
-	o.FeedTick = 20 * time.Millisecond
-	o.FeedLag = 50 * time.Millisecond
-	o.FeedRepairAfter = time.Second
-}
+var fastFeeds = cassandratest.FastFeeds
 
 func off() *bool { b := false; return &b }
 

@@ -48,6 +48,35 @@ func MustServerWrapped(tb testing.TB, wrap func(log.Store) log.Store, mod func(*
 		o.Limits = testLimits
 		o.Registerer = reg
 	})
+	return startServer(tb, store, opts, reg, wrap, mod)
+}
+
+// MustFeedServer is MustServer with feeds quick enough for tests
+// (cassandratest.FastFeeds).
+func MustFeedServer(tb testing.TB, mod func(*httpapi.Config)) *testServer {
+	tb.Helper()
+	reg := prometheus.NewRegistry()
+	store, opts := cassandratest.NewStore(tb, func(o *cassandra.Options) {
+		o.Limits = testLimits
+		o.Registerer = reg
+		cassandratest.FastFeeds(o)
+	})
+	return startServer(tb, store, opts, reg, nil, mod)
+}
+
+// Instance starts another server instance on ts's keyspace: its own store
+// (session, caches, feed maintainer), registry and API.
+func (ts *testServer) Instance(tb testing.TB, mod func(*httpapi.Config)) *testServer {
+	tb.Helper()
+	reg := prometheus.NewRegistry()
+	o := ts.Opts
+	o.Registerer = reg
+	return startServer(tb, cassandratest.Reopen(tb, o), o, reg, nil, mod)
+}
+
+// startServer serves store (opened with opts) over HTTP.
+func startServer(tb testing.TB, store *cassandra.Store, opts cassandra.Options, reg *prometheus.Registry, wrap func(log.Store) log.Store, mod func(*httpapi.Config)) *testServer {
+	tb.Helper()
 	cfg := httpapi.Config{
 		Limits:           testLimits,
 		MaxBodyBytes:     256 << 10,

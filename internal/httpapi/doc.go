@@ -1,6 +1,7 @@
 // Package httpapi serves a log.Store over HTTP/JSON with Echo: the /v1 API
 // of streams, events, snapshots and aggregate state, bulk NDJSON appends,
-// and /healthz, /readyz, /metrics.
+// feeds across streams (all, category, type) as pages, streams and live
+// subscriptions, and /healthz, /readyz, /metrics.
 //
 // Handlers are thin: each validates its request, calls one Store method
 // with the request's context and encodes the result or returns the error.
@@ -11,6 +12,7 @@
 //	400 invalid_json            syntax, wrong JSON type, unknown or repeated member, trailing data
 //	400 invalid_stream_id, invalid_event, invalid_expected_version, invalid_version, invalid_request (query/path)
 //	400 invalid_encoding        corrupt gzip/zstd body
+//	400 invalid_feed, invalid_position  unknown feed kind or bad name; a position token this server did not issue
 //	404 stream_not_found, snapshot_not_found, not_found (route)
 //	405 method_not_allowed      (with Allow)
 //	409 wrong_expected_version  (+ current_version), idempotency_conflict
@@ -19,6 +21,7 @@
 //	415 unsupported_media_type  Content-Type not JSON (NDJSON for bulk), unknown Content-Encoding
 //	422 invalid_snapshot_version snapshot version outside 1..head
 //	500 internal, snapshot_corrupt
+//	501 not_implemented         feeds, on a store that has none
 //	503 unavailable             store unreachable or refusing; nothing was written
 //	504 outcome_unknown         a write that may or may not have happened; retry with the same ids
 //
@@ -39,6 +42,11 @@
 //     are detached from client cancellation (bounded by AppendTimeout), so
 //     a hang-up or a graceful shutdown does not interrupt a write half-way
 //     from the server's side.
+//   - Feeds never return an event past the store's watermark, so reading
+//     on from a page's "next", a stream's Eventlog-Next trailer or any
+//     event's "position" (an SSE id:) skips nothing and repeats nothing.
+//     Live subscriptions, stream and feed alike, share one loop (follow):
+//     read what is new, write it straight to the connection, wait.
 //   - Event JSON is {"id","type","version","time","data","metadata"}: data
 //     and metadata are the stored JSON, metadata is omitted when absent,
 //     time is RFC 3339 UTC with six fractional digits.

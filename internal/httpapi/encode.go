@@ -32,7 +32,25 @@ func appendTime(b []byte, t time.Time) []byte {
 // event has none. The output never contains a newline, so it is one NDJSON
 // line.
 func appendEvent(b []byte, e *log.RecordedEvent) []byte {
-	b = append(b, `{"id":"`...)
+	return appendEventMembers(append(b, '{'), e)
+}
+
+// appendFeedEvent appends the JSON of one event read from a feed: the
+// event's members after its position and stream (a feed mixes streams),
+//
+//	{"position","stream","id","type","version","time","data","metadata"}
+func appendFeedEvent(b []byte, e *log.FeedEvent, position string) []byte {
+	b = append(b, `{"position":`...)
+	b = appendString(b, position)
+	b = append(b, `,"stream":`...)
+	b = appendString(b, string(e.Stream))
+	b = append(b, ',')
+	return appendEventMembers(b, &e.RecordedEvent)
+}
+
+// appendEventMembers appends an event's members and the closing brace.
+func appendEventMembers(b []byte, e *log.RecordedEvent) []byte {
+	b = append(b, `"id":"`...)
 	b = append(b, e.ID.String()...)
 	b = append(b, `","type":`...)
 	b = appendString(b, e.Type)
@@ -94,15 +112,19 @@ func appendString(b []byte, s string) []byte {
 	return append(b, '"')
 }
 
-// appendResult is the JSON of an append's outcome.
+// appendResult is the JSON of an append's outcome. Time is the commit
+// time, in the events' time format: once a feed's complete_up_to reaches
+// it, the events are in their feeds.
 type appendResult struct {
 	Stream       log.StreamID        `json:"stream"`
 	FirstVersion int64               `json:"first_version"`
 	LastVersion  int64               `json:"last_version"`
 	Events       []log.AppendedEvent `json:"events"`
+	Time         string              `json:"time"`
 	Duplicate    bool                `json:"duplicate"`
 }
 
 func newAppendResult(r log.AppendResult) appendResult {
-	return appendResult{Stream: r.Stream, FirstVersion: r.FirstVersion, LastVersion: r.LastVersion, Events: r.Events, Duplicate: r.Duplicate}
+	return appendResult{Stream: r.Stream, FirstVersion: r.FirstVersion, LastVersion: r.LastVersion, Events: r.Events,
+		Time: formatTime(r.Time), Duplicate: r.Duplicate}
 }

@@ -52,6 +52,7 @@ const (
 	CodeUnavailable          = "unavailable"
 	CodeNotFound             = "not_found"
 	CodeMethodNotAllowed     = "method_not_allowed"
+	CodeNotImplemented       = "not_implemented"
 	CodeInternal             = "internal"
 )
 
@@ -69,6 +70,8 @@ var validationStatus = map[string]int{
 	log.CodeEventTooLarge:       http.StatusRequestEntityTooLarge,
 	log.CodeSnapshotTooLarge:    http.StatusRequestEntityTooLarge,
 	log.CodeSnapshotVersion:     http.StatusUnprocessableEntity,
+	log.CodeInvalidFeed:         http.StatusBadRequest,
+	log.CodeInvalidPosition:     http.StatusBadRequest,
 }
 
 // newProblem builds a problem with the standard title for status.

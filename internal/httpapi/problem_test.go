@@ -29,6 +29,8 @@ func TestProblemFor(t *testing.T) {
 		{"EventTooLarge", &log.ValidationError{Code: log.CodeEventTooLarge, Message: "m"}, 413, "event_too_large"},
 		{"SnapshotTooLarge", &log.ValidationError{Code: log.CodeSnapshotTooLarge, Message: "m"}, 413, "snapshot_too_large"},
 		{"SnapshotVersion", &log.ValidationError{Code: log.CodeSnapshotVersion, Message: "m"}, 422, "invalid_snapshot_version"},
+		{"InvalidFeed", &log.ValidationError{Code: log.CodeInvalidFeed, Message: "m"}, 400, "invalid_feed"},
+		{"InvalidPosition", &log.ValidationError{Code: log.CodeInvalidPosition, Message: "m"}, 400, "invalid_position"},
 		{"UnknownValidationCode", &log.ValidationError{Code: "new_code", Message: "m"}, 400, "new_code"},
 		{"WrappedValidation", fmt.Errorf("append: %w", &log.ValidationError{Code: log.CodeInvalidEvent}), 400, "invalid_event"},
 		{"InvalidJSON", badJSON("x"), 400, "invalid_json"},

@@ -26,6 +26,13 @@ type Config struct {
 	DefaultPageSize int
 	// MaxPageSize caps a paged read's limit. Default 1000.
 	MaxPageSize int
+	// FeedPageSize is the limit of a feed page without one, and the size
+	// of each read behind a feed stream or subscription (which holds one
+	// read's events at a time). Default 1000.
+	FeedPageSize int
+	// MaxFeedPageSize bounds a feed page's limit; a larger one is
+	// rejected. Default 10,000 (the store's bound).
+	MaxFeedPageSize int
 	// MaxBulkLineBytes bounds one line of a bulk append, after
 	// decompression. Default MaxBodyBytes.
 	MaxBulkLineBytes int
@@ -84,6 +91,12 @@ func (c *Config) EnsureDefaults() {
 	if c.MaxPageSize == 0 {
 		c.MaxPageSize = 1000
 	}
+	if c.FeedPageSize == 0 {
+		c.FeedPageSize = 1000
+	}
+	if c.MaxFeedPageSize == 0 {
+		c.MaxFeedPageSize = 10_000
+	}
 	if c.MaxBulkLineBytes == 0 {
 		c.MaxBulkLineBytes = int(c.MaxBodyBytes)
 	}
@@ -127,6 +140,10 @@ func (c *Config) Validate() error {
 		return errors.New("max page size must be positive")
 	case c.DefaultPageSize < 1 || c.DefaultPageSize > c.MaxPageSize:
 		return fmt.Errorf("default page size must be 1..%d", c.MaxPageSize)
+	case c.MaxFeedPageSize < 1 || c.MaxFeedPageSize > 10_000:
+		return errors.New("max feed page size must be 1..10000")
+	case c.FeedPageSize < 1 || c.FeedPageSize > c.MaxFeedPageSize:
+		return fmt.Errorf("feed page size must be 1..%d", c.MaxFeedPageSize)
 	case c.MaxBulkLineBytes < 1 || c.MaxBulkLines < 1:
 		return errors.New("bulk limits must be positive")
 	case c.WriteTimeout < 0 || c.ReadTimeout < 0 || c.AppendTimeout <= 0 || c.ReadyTimeout <= 0:
@@ -137,7 +154,10 @@ func (c *Config) Validate() error {
 
 // Server serves a log.Store over HTTP. It is an http.Handler.
 type Server struct {
-	store   log.Store
+	store log.Store
+	// feeds is store as a log.FeedStore; nil if it reads no feeds (the
+	// feed routes then answer 501).
+	feeds   log.FeedStore
 	cfg     Config
 	log     *slog.Logger
 	echo    *echo.Echo
@@ -157,6 +177,7 @@ func New(store log.Store, cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{store: store, cfg: cfg, log: cfg.Logger, metrics: m}
+	s.feeds, _ = store.(log.FeedStore)
 	e := echo.NewWithConfig(echo.Config{
 		Logger:           cfg.Logger,
 		HTTPErrorHandler: s.errorHandler,
@@ -184,6 +205,13 @@ func (s *Server) routes(e *echo.Echo) {
 	v1.GET("/streams/:stream/snapshots/latest", s.latestSnapshot)
 	v1.GET("/streams/:stream/state", s.state)
 	v1.GET("/streams/:stream/subscribe", s.subscribe)
+	// Feeds: "all" takes no name, so it has static routes; /feeds/:kind
+	// alone only answers invalid_feed (an unknown kind, or a missing name).
+	v1.GET("/feeds/all", s.readFeed)
+	v1.GET("/feeds/all/subscribe", s.subscribeFeed)
+	v1.GET("/feeds/:kind", s.readFeed)
+	v1.GET("/feeds/:kind/:name", s.readFeed)
+	v1.GET("/feeds/:kind/:name/subscribe", s.subscribeFeed)
 	// A bulk body is bounded by its line count and line size.
 	v1.POST("/events", s.bulkAppend, limitBody(int64(s.cfg.MaxBulkLines+1)*int64(s.cfg.MaxBulkLineBytes+1)))
 }

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"strconv"
@@ -20,12 +21,8 @@ const MediaTypeEventStream = "text/event-stream"
 // shuts down. As Server-Sent Events (the default; each event's id: is its
 // version, so a reconnecting EventSource resumes where it stopped) or, with
 // Accept: application/x-ndjson, one event per line (blank lines are
-// heartbeats). A stream that does not exist yet is waited for.
-//
-// Memory is bounded: events go from the store's read straight to the
-// connection, so a slow client holds back the read (back-pressure) rather
-// than queueing events on the server; a client that stops reading is
-// dropped after the write timeout.
+// heartbeats). A stream that does not exist yet is waited for. Memory is
+// bounded by back-pressure (follow).
 func (s *Server) subscribe(c *echo.Context) error {
 	stream, err := streamParam(c.Param("stream"))
 	if err != nil {
@@ -35,6 +32,43 @@ func (s *Server) subscribe(c *echo.Context) error {
 	if err != nil {
 		return err
 	}
+	var wake <-chan struct{}
+	if w, ok := s.store.(log.Watcher); ok {
+		ch, stop := w.Watch(stream)
+		defer stop()
+		wake = ch
+	}
+	var line, id []byte
+	return s.follow(c, wake, func(ctx context.Context, sw *streamWriter, sse bool) (int, error) {
+		sent := 0
+		err := s.store.ReadStream(ctx, log.ReadRange{Stream: stream, From: next}, func(e *log.RecordedEvent) error {
+			if s.draining.Load() {
+				return errDraining
+			}
+			id = strconv.AppendInt(id[:0], e.Version, 10)
+			line = appendMessage(line[:0], sse, id, func(b []byte) []byte { return appendEvent(b, e) })
+			next = e.Version + 1
+			sent++
+			return sw.append(line)
+		})
+		return sent, err
+	})
+}
+
+// follow serves a live subscription, as Server-Sent Events (the default)
+// or, with Accept: application/x-ndjson, one event per line (blank lines
+// are heartbeats). It calls send, which writes what is new since its last
+// call (through sw, in the framing sse says) and returns how many events
+// it wrote, then waits for a wake-up from this instance (wake, may be
+// nil), the poll tick (appends through other instances) or the client's
+// departure, sending a heartbeat when idle, and calls send again.
+//
+// Memory is bounded: send writes events from the store's read straight to
+// the connection, so a slow client holds back the read (back-pressure)
+// rather than queueing events on the server; a client that stops reading
+// is dropped after the write timeout. A draining server ends the response
+// cleanly, as the client resumes from its last id elsewhere.
+func (s *Server) follow(c *echo.Context, wake <-chan struct{}, send func(ctx context.Context, sw *streamWriter, sse bool) (int, error)) error {
 	sse := !wantsNDJSON(c.Request())
 	ctype := MediaTypeEventStream
 	if !sse {
@@ -45,12 +79,6 @@ func (s *Server) subscribe(c *echo.Context) error {
 	sw.noReadDeadline()
 	c.Response().Header().Set("Cache-Control", "no-store")
 
-	var wake <-chan struct{}
-	if w, ok := s.store.(log.Watcher); ok {
-		ch, stop := w.Watch(stream)
-		defer stop()
-		wake = ch
-	}
 	poll := time.NewTicker(s.cfg.SubscribePoll)
 	defer poll.Stop()
 	heartbeat := time.NewTimer(s.cfg.Heartbeat)
@@ -65,18 +93,8 @@ func (s *Server) subscribe(c *echo.Context) error {
 	if err := sw.flush(); err != nil {
 		return nil // the client left
 	}
-	var line []byte
 	for {
-		sent := 0
-		err := s.store.ReadStream(ctx, log.ReadRange{Stream: stream, From: next}, func(e *log.RecordedEvent) error {
-			if s.draining.Load() {
-				return errDraining
-			}
-			line = encodeSubscribed(line[:0], e, sse)
-			next = e.Version + 1
-			sent++
-			return sw.append(line)
-		})
+		sent, err := send(ctx, sw, sse)
 		if err == nil && sent > 0 {
 			err = sw.flush()
 			heartbeat.Reset(s.cfg.Heartbeat)
@@ -112,16 +130,21 @@ func (s *Server) subscribe(c *echo.Context) error {
 	}
 }
 
-// encodeSubscribed appends one event as an SSE message (id: version, data:
-// the event's JSON, which is compact and so one line) or an NDJSON line.
-func encodeSubscribed(b []byte, e *log.RecordedEvent, sse bool) []byte {
+// appendMessage appends one subscription message: the event's JSON (which
+// event appends; it is compact, so one line) as an NDJSON line, or as an
+// SSE message whose id: is id. Without an event (SSE only), the message
+// only sets the client's last event id.
+func appendMessage(b []byte, sse bool, id []byte, event func([]byte) []byte) []byte {
 	if !sse {
-		return append(appendEvent(b, e), '\n')
+		return append(event(b), '\n')
 	}
 	b = append(b, "id: "...)
-	b = strconv.AppendInt(b, e.Version, 10)
+	b = append(b, id...)
+	if event == nil {
+		return append(b, "\n\n"...)
+	}
 	b = append(b, "\ndata: "...)
-	b = appendEvent(b, e)
+	b = event(b)
 	return append(b, "\n\n"...)
 }
 

@@ -27,6 +27,8 @@ type subscription struct {
 type subMsg struct {
 	id        string
 	event     eventJSON
+	data      string // the event's JSON as sent
+	hasID     bool   // an id: line came (maybe without data: a position only)
 	heartbeat bool
 }
 
@@ -68,6 +70,7 @@ func (s *subscription) next(tb testing.TB, timeout time.Duration) subMsg {
 					ch <- result{m: subMsg{heartbeat: true}}
 					return
 				}
+				m.data = line
 				err := json.Unmarshal([]byte(line), &m.event)
 				ch <- result{m: m, err: err}
 				return
@@ -75,16 +78,18 @@ func (s *subscription) next(tb testing.TB, timeout time.Duration) subMsg {
 			switch {
 			case strings.HasPrefix(line, ": heartbeat"):
 				m.heartbeat = true
-			case strings.HasPrefix(line, "id: "):
-				m.id = strings.TrimPrefix(line, "id: ")
+			case strings.HasPrefix(line, "id: "), line == "id:":
+				m.id = strings.TrimPrefix(strings.TrimPrefix(line, "id:"), " ")
+				m.hasID = true
 			case strings.HasPrefix(line, "data: "):
+				m.data = strings.TrimPrefix(line, "data: ")
 				if err := json.Unmarshal([]byte(strings.TrimPrefix(line, "data: ")), &m.event); err != nil {
 					ch <- result{err: err}
 					return
 				}
 			case strings.HasPrefix(line, "retry: "):
 			case line == "":
-				if m.heartbeat || m.id != "" {
+				if m.heartbeat || m.hasID {
 					ch <- result{m: m}
 					return
 				}

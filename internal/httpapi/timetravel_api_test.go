@@ -92,7 +92,9 @@ func rev(vs []int64) []int64 {
 func TestTimeTravel(t *testing.T) {
 	t0 := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
 	clock := &testClock{}
-	clock.ns.Store(t0.UnixNano())
+	// The store starts the feed watermark at its clock when it opens, and
+	// commits only after it: open it a second before t0.
+	clock.ns.Store(t0.Add(-time.Second).UnixNano())
 	ts := MustClockServer(t, clock)
 
 	// Commit times: versions 1-5 at t0, 6-10 at t0+10ms (bucket 0), 11-20

@@ -106,3 +106,11 @@ func Drop(tb testing.TB, o cassandra.Options) {
 		tb.Logf("drop keyspace %s: %v", o.Keyspace, err)
 	}
 }
+
+// FastFeeds makes the feed watermark maintainer quick enough for tests:
+// events reach their feeds within a few tens of milliseconds.
+func FastFeeds(o *cassandra.Options) {
+	o.FeedTick = 20 * time.Millisecond
+	o.FeedLag = 50 * time.Millisecond
+	o.FeedRepairAfter = time.Second
+}
