@@ -22,17 +22,21 @@ import (
 const cqlReloadHead = `SELECT last_version, last_time FROM events WHERE stream = ? AND bucket = 0 LIMIT 1`
 
 // The baseline writes what the server writes for an append with client
-// ids, statement for statement (internal/cassandra store.go write,
-// idempotency.go findStored and recordIDs), from a raw gocql session with
-// the store's own cluster settings (token-aware routing, prepared
-// statements):
+// ids, statement for statement (internal/cassandra commit.go commitGroup:
+// idempotency.go resolveStored and recordIDs, feeds.go openIntent, store.go
+// write, then the feed writers), from a raw gocql session with the store's
+// own cluster settings (token-aware routing, prepared statements):
 //
 //	full:     SELECT event_ids (id lookup), an unlogged batch of id
-//	          records, then the conditional batch (UPDATE ... IF
-//	          last_version = ? AND sealed = false, or IF last_version = null
-//	          for a bucket's first append, + one INSERT per event)
+//	          records, the feed intent and a watermark read, the
+//	          conditional batch (UPDATE ... IF last_version = ? AND sealed
+//	          = false AND fence = null, or IF last_version = null AND fence
+//	          = null for a bucket's first append, + one INSERT per event),
+//	          then asynchronously the feed rows and the intent's done mark
+//	          (basefeeds.go)
 //	lwt-only: the conditional batch alone
-//	plain:    the same rows as an unconditional single-partition batch
+//	plain:    the event rows as an unconditional single-partition batch,
+//	          then asynchronously the feed rows (no intent, no done mark)
 //
 // It keeps each stream's head in memory and lets one writer at a time
 // append to a stream, as the server's per-stream lock and head cache do,
@@ -50,6 +54,8 @@ type baselineLoad struct {
 	ttl      int
 	heads    []baseHead
 	workers  atomic.Int64 // see ingestLoad.workers
+	feeds    *baseFeeds   // nil for lwt-only
+	closing  sync.Once
 	// plain statements: the conditional ones without their IF clause.
 	plainHead, plainOpen string
 }
@@ -84,15 +90,51 @@ func openBaseline(ctx context.Context, c *Config, prefix string, payloads []payl
 	}
 	head, _, _ := strings.Cut(cassandra.Statements.AppendHead, " IF ")
 	open, _, _ := strings.Cut(cassandra.Statements.OpenBucket, " IF ")
-	return &baselineLoad{
+	b := &baselineLoad{
 		cfg: c, session: session, variant: c.Variant, prefix: prefix, payloads: payloads, seed: seed,
 		ttl:       int(o.IdempotencyWindow.Seconds()),
 		heads:     make([]baseHead, c.Streams),
 		plainHead: head, plainOpen: open,
-	}, nil
+	}
+	if c.Variant != "lwt-only" {
+		if b.feeds, err = openBaseFeeds(ctx, session, o); err != nil {
+			session.Close()
+			return nil, err
+		}
+	}
+	return b, nil
 }
 
-func (b *baselineLoad) Close() { b.session.Close() }
+// Close finishes the queued feed writes and closes the session; calls
+// after the first do nothing.
+func (b *baselineLoad) Close() {
+	b.closing.Do(func() {
+		if b.feeds != nil {
+			b.feeds.close()
+		}
+		b.session.Close()
+	})
+}
+
+// addFeedErrors counts the feed jobs that failed during ph (after their
+// appends were answered) as feed_write errors.
+func (b *baselineLoad) addFeedErrors(ph *Phase) {
+	if b.feeds == nil {
+		return
+	}
+	n, first := b.feeds.takeFailures()
+	if n == 0 {
+		return
+	}
+	if ph.Errors == nil {
+		ph.Errors = map[string]int64{}
+	}
+	ph.Errors["feed_write"] += n
+	if ph.ErrorText == nil {
+		ph.ErrorText = map[string]string{}
+	}
+	ph.ErrorText["feed_write"] = first
+}
 
 // findIDsStmt is the id lookup for n ids, built as the store builds it.
 func findIDsStmt(n int) string {
@@ -123,6 +165,14 @@ func (b *baselineLoad) newOp(int) opFunc {
 var errNotApplied = errors.New("cas_not_applied")
 
 func (b *baselineLoad) append(ctx context.Context, stream string, h *baseHead, ids []uuid.UUID, evs []*payload, cas map[string]any) error {
+	full := b.variant == "full"
+	cur := h.last
+	last := cur + int64(len(evs))
+	if full {
+		if err := b.lookupIDs(ctx, stream, ids); err != nil {
+			return err
+		}
+	}
 	if !h.indexed {
 		// As the server does for a new stream's bucket 0.
 		if err := b.session.Query(cassandra.Statements.IndexBucket, stream, int64(0), int64(1)).
@@ -131,12 +181,7 @@ func (b *baselineLoad) append(ctx context.Context, stream string, h *baseHead, i
 		}
 		h.indexed = true
 	}
-	cur := h.last
-	last := cur + int64(len(evs))
-	if b.variant == "full" {
-		if err := b.lookupIDs(ctx, stream, ids); err != nil {
-			return err
-		}
+	if full {
 		rec := b.session.Batch(gocql.UnloggedBatch).WithContext(ctx)
 		for pos := range ids {
 			rec.Entries = append(rec.Entries, gocql.BatchEntry{Stmt: cassandra.Statements.RecordID,
@@ -151,6 +196,14 @@ func (b *baselineLoad) append(ctx context.Context, stream string, h *baseHead, i
 	if at.Before(h.lastTime) {
 		at = h.lastTime
 	}
+	var in *baseIntent
+	if full {
+		var err error
+		if in, err = b.feeds.openIntent(ctx, stream, cur, len(ids), ids[0], at); err != nil {
+			return err
+		}
+		at = in.at
+	}
 	batch := b.session.Batch(gocql.UnloggedBatch).WithContext(ctx)
 	switch {
 	case b.variant == "plain" && h.created:
@@ -158,6 +211,7 @@ func (b *baselineLoad) append(ctx context.Context, stream string, h *baseHead, i
 	case b.variant == "plain":
 		batch.Query(b.plainOpen, int64(1), last, at, now, stream, int64(0))
 	case h.created:
+		// fence null: no repairer ever fences the baseline's buckets.
 		batch.Query(cassandra.Statements.AppendHead, last, at, stream, int64(0), cur, nil)
 	default:
 		batch.Query(cassandra.Statements.OpenBucket, int64(1), last, at, now, stream, int64(0), nil)
@@ -180,15 +234,26 @@ func (b *baselineLoad) append(ctx context.Context, stream string, h *baseHead, i
 		}
 		if err != nil {
 			// The head is unknown now: re-read it before the next append.
+			// An intent stays open for the maintainer unless the error
+			// proves the batch was not applied, as on the server.
+			if in != nil && cassandra.ProvenNotApplied(err) {
+				b.feeds.void(in)
+			}
 			b.reloadHead(ctx, stream, h)
 			return err
 		}
 		if !applied {
+			if in != nil {
+				b.feeds.void(in)
+			}
 			b.reloadHead(ctx, stream, h)
 			return errNotApplied
 		}
 	}
 	h.last, h.lastTime, h.created = last, at, true
+	if b.feeds != nil {
+		b.feeds.committed(in, stream, at, cur, ids, evs)
+	}
 	return nil
 }
 

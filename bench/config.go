@@ -58,6 +58,11 @@ type Config struct {
 	Repeat           int    `json:"repeat,omitempty"`            // --repeat: reads per mode
 	SnapshotEvery    int    `json:"snapshot_every,omitempty"`    // --snapshot-every
 	StateLoads       int    `json:"state_loads,omitempty"`       // --state-loads
+
+	// Subscribe.
+	Subscribers int           `json:"subscribers,omitempty"` // --subscribers
+	Feed        string        `json:"feed,omitempty"`        // --feed all|category/<c>|type/<t>
+	Drain       time.Duration `json:"drain,omitempty"`       // --drain: wait for stragglers
 }
 
 // scenarios lists what `go run ./bench` can run, in usage order.
@@ -66,6 +71,7 @@ var scenarios = []struct{ name, what string }{
 	{"baseline", "the same rows and statements from a raw gocql writer"},
 	{"compare", "ingest and baseline alternately (A B A B ...), their ratio"},
 	{"replay", "build an N-event stream, read it back 4 ways, time state loads"},
+	{"subscribe", "ingest while subscribers follow a feed: append-to-delivery latency"},
 	{"smoke", "everything, tiny, against an in-process server (CI)"},
 }
 
@@ -100,9 +106,17 @@ func defaultConfig(scenario string) Config {
 		Repeat:           1,
 		SnapshotEvery:    10_000,
 		StateLoads:       20,
+		Subscribers:      1,
+		Feed:             "all",
+		Drain:            15 * time.Second,
 	}
-	if scenario == "compare" {
+	switch scenario {
+	case "compare":
 		c.Warmup = 10 * time.Second
+	case "subscribe":
+		// Open loop: a steady load whose appends' delivery is timed, not
+		// the most the server can take.
+		c.Rate = 500
 	}
 	return c
 }
@@ -112,7 +126,7 @@ func flagSet(scenario string, c *Config, out io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet("bench "+scenario, flag.ContinueOnError)
 	fs.SetOutput(out)
 	var (
-		server   = scenario == "ingest" || scenario == "compare" || scenario == "replay"
+		server   = scenario == "ingest" || scenario == "compare" || scenario == "replay" || scenario == "subscribe"
 		baseline = scenario == "baseline" || scenario == "compare"
 		workload = server && scenario != "replay" || baseline
 	)
@@ -133,7 +147,7 @@ func flagSet(scenario string, c *Config, out io.Writer) *flag.FlagSet {
 	}
 	if baseline {
 		fs.StringVar(&c.BaselineKeyspace, "baseline-keyspace", c.BaselineKeyspace, "keyspace of the raw-gocql baseline (created with the server's schema)")
-		fs.StringVar(&c.Variant, "variant", c.Variant, "baseline statements: full (id lookup + id records + conditional batch, as the server), lwt-only (conditional batch), plain (unconditional batch)")
+		fs.StringVar(&c.Variant, "variant", c.Variant, "baseline statements: full (id lookup, id records, feed intent and watermark read, conditional batch, then feed rows and done mark: as the server), lwt-only (the conditional batch alone), plain (event rows as an unconditional batch, then the feed rows)")
 		fs.IntVar(&c.CQLConns, "cql-conns", c.CQLConns, "baseline connections per Cassandra host")
 	}
 	if workload {
@@ -145,7 +159,7 @@ func flagSet(scenario string, c *Config, out io.Writer) *flag.FlagSet {
 		fs.IntVar(&c.EventsPerAppend, "events-per-append", c.EventsPerAppend, "events in one append (1..1000)")
 		fs.IntVar(&c.EventSize, "event-size", c.EventSize, "approximate JSON bytes of one event's data + metadata: 200, 1024 or 4096")
 		fs.IntVar(&c.Concurrency, "concurrency", c.Concurrency, "appends in flight: closed-loop workers, or with --rate the most in flight")
-		fs.Float64Var(&c.Rate, "rate", 0, "open loop: appends per second, scheduled regardless of responses (0: closed loop)")
+		fs.Float64Var(&c.Rate, "rate", c.Rate, "open loop: appends per second, scheduled regardless of responses (0: closed loop)")
 		fs.DurationVar(&c.Warmup, "warmup", c.Warmup, "time run before measuring")
 	}
 	if workload && scenario != "compare" {
@@ -158,6 +172,12 @@ func flagSet(scenario string, c *Config, out io.Writer) *flag.FlagSet {
 	if scenario == "compare" {
 		fs.DurationVar(&c.Round, "round", c.Round, "duration of each server and each baseline round")
 		fs.IntVar(&c.Rounds, "rounds", c.Rounds, "rounds of each (A B A B ...)")
+	}
+	if scenario == "subscribe" {
+		fs.IntVar(&c.Subscribers, "subscribers", c.Subscribers, "subscriptions following the feed, each over its own connection")
+		fs.StringVar(&c.Feed, "feed", c.Feed, "the feed followed: all, category/<c> (the streams appended to are put in category c) or type/<t> (one of the generated event types)")
+		fs.DurationVar(&c.Drain, "drain", c.Drain, "after the last append, how long to wait for every acknowledged event to be delivered")
+		fs.StringVar(&c.Keyspace, "keyspace", c.Keyspace, "the server's keyspace, to sample its feed watermark (lag); a keyspace without one skips the sampling")
 	}
 	if scenario == "replay" {
 		fs.StringVar(&c.Keyspace, "keyspace", c.Keyspace, "the server's keyspace, for the raw gocql reads")
@@ -261,6 +281,13 @@ func (c *Config) Validate() error {
 		return errors.New("--state-loads must be 1..10000")
 	case c.ServerPID < 0 || c.CassandraPID < 0:
 		return errors.New("pids must be positive")
+	case c.Subscribers < 1 || c.Subscribers > 64:
+		return errors.New("--subscribers must be 1..64")
+	case c.Drain < 100*time.Millisecond || c.Drain > 10*time.Minute:
+		return errors.New("--drain must be 100ms..10m")
+	}
+	if _, err := parseFeedFlag(c.Feed); err != nil {
+		return err
 	}
 	if c.Stream != "" {
 		if _, err := log.ParseStreamID(c.Stream); err != nil {

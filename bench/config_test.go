@@ -32,6 +32,22 @@ func TestParseArgs(t *testing.T) {
 			t.Fatalf("parsed %+v", c)
 		}
 	})
+	t.Run("Subscribe", func(t *testing.T) {
+		c, err := parseArgs("subscribe", nil, io.Discard)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.Rate != 500 || c.Subscribers != 1 || c.Feed != "all" {
+			t.Fatalf("defaults: rate %v, subscribers %d, feed %q; want an open loop of 500/s, 1, all", c.Rate, c.Subscribers, c.Feed)
+		}
+		c, err = parseArgs("subscribe", []string{"--subscribers", "3", "--feed", "category/orders", "--rate", "0", "--drain", "2s", "--keyspace", "bench_x"}, io.Discard)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.Subscribers != 3 || c.Feed != "category/orders" || c.Rate != 0 || c.Drain != 2*time.Second || c.Keyspace != "bench_x" {
+			t.Fatalf("parsed %+v", c)
+		}
+	})
 	t.Run("Help", func(t *testing.T) {
 		if _, err := parseArgs("replay", []string{"--help"}, io.Discard); !errors.Is(err, flag.ErrHelp) {
 			t.Fatalf("got %v, want flag.ErrHelp", err)
@@ -68,6 +84,12 @@ func TestParseArgs(t *testing.T) {
 		{"FlagOfAnotherScenario", "baseline", []string{"--url", "http://127.0.0.1:1"}, "flag provided but not defined"},
 		{"ReplayHasNoRate", "replay", []string{"--rate", "5"}, "flag provided but not defined"},
 		{"Positional", "ingest", []string{"extra"}, "unexpected argument"},
+		{"Subscribers", "subscribe", []string{"--subscribers", "0"}, "--subscribers"},
+		{"FeedKind", "subscribe", []string{"--feed", "stream/x"}, "--feed"},
+		{"FeedCategoryDash", "subscribe", []string{"--feed", "category/a-b"}, "--feed"},
+		{"FeedTypeNotGenerated", "subscribe", []string{"--feed", "type/UserCreated"}, "only the types"},
+		{"Drain", "subscribe", []string{"--drain", "1ms"}, "--drain"},
+		{"IngestHasNoFeed", "ingest", []string{"--feed", "all"}, "flag provided but not defined"},
 	}
 	for _, b := range bad {
 		t.Run(b.name, func(t *testing.T) {

@@ -6,9 +6,10 @@
 // baseline (the same rows and statements written by a raw gocql client: the
 // ceiling the server is measured against), compare (ingest and baseline
 // alternately, A B A B, and their ratio), replay (a long stream read back
-// through NDJSON, paged JSON and raw gocql, plus state loads) and smoke (all
-// of them, tiny, against an in-process server: the CI check that the
-// harness works).
+// through NDJSON, paged JSON and raw gocql, plus state loads), subscribe
+// (ingest while subscribers follow a feed: append-to-delivery latency and
+// exactly-once delivery) and smoke (all of them, tiny, against an
+// in-process server: the CI check that the harness works).
 //
 // Every run prints progress on stderr each second, then a table on stdout,
 // and writes a JSON result file and PNG plots under bench/results/. Latencies

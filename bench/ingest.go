@@ -30,6 +30,9 @@ type ingestLoad struct {
 	// workers numbers every worker ever started, so each compare round
 	// draws new streams and payloads instead of repeating the last one's.
 	workers atomic.Int64
+	// track, if set, is told when each append is first sent and when it
+	// is acknowledged (subscribe).
+	track *deliveries
 }
 
 func newIngestLoad(c *Config, prefix string, payloads []payload, seed int64) *ingestLoad {
@@ -61,10 +64,16 @@ func (l *ingestLoad) newOp(int) opFunc {
 		}
 		var o outcome
 		resends, conflicts := 0, 0
+		if l.track != nil {
+			l.track.sent(ids, evs, time.Now())
+		}
 		for {
 			body = encodeAppend(body[:0], expected, ids, evs)
 			err := postAppend(ctx, l.client, l.cfg.URL, stream, body, want)
 			if err == nil {
+				if l.track != nil {
+					l.track.acknowledged(ids, time.Now())
+				}
 				if want != nil {
 					storeMax(&l.versions[s], want.LastVersion)
 				}

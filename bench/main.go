@@ -31,6 +31,8 @@ func scenarioFunc(name string) func(context.Context, *runEnv) (*Result, error) {
 		return runCompare
 	case "replay":
 		return runReplay
+	case "subscribe":
+		return runSubscribe
 	case "smoke":
 		return runSmoke
 	}

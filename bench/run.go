@@ -31,6 +31,12 @@ func (e *runEnv) stdout() io.Writer {
 // Baseline phases pass withServer false: the server is idle then, and its
 // CPU would mean nothing.
 func (e *runEnv) measure(ctx context.Context, name, kind string, round int, lc loopConfig, newOp func(int) opFunc, withServer bool) Phase {
+	return e.measureFrom(ctx, time.Now().Add(lc.warmup), name, kind, round, lc, newOp, withServer)
+}
+
+// measureFrom is measure with measuring starting at measureAt (the loop
+// starts lc.warmup before it).
+func (e *runEnv) measureFrom(ctx context.Context, measureAt time.Time, name, kind string, round int, lc loopConfig, newOp func(int) opFunc, withServer bool) Phase {
 	label := name
 	if round > 0 {
 		label = fmt.Sprintf("%s #%d", name, round)
@@ -39,7 +45,7 @@ func (e *runEnv) measure(ctx context.Context, name, kind string, round int, lc l
 	if !withServer {
 		p.server = 0
 	}
-	rec := newRecorder(time.Now().Add(lc.warmup))
+	rec := newRecorder(measureAt)
 	stop := startProgress(e.stderr, label, rec, lc.warmup+lc.duration)
 	var (
 		mu    sync.Mutex
@@ -88,6 +94,8 @@ func runBaseline(ctx context.Context, e *runEnv) (*Result, error) {
 	}
 	defer b.Close()
 	ph := e.measure(ctx, "baseline-"+c.Variant, "baseline", 0, e.loop(c.Warmup, c.Duration), b.newOp, false)
+	b.Close() // the feed writes still queued, so their failures count
+	b.addFeedErrors(&ph)
 	return &Result{Phases: []Phase{ph}}, nil
 }
 
@@ -123,6 +131,10 @@ func runCompare(ctx context.Context, e *runEnv) (*Result, error) {
 		}
 		a := e.measure(ctx, "ingest", "server", r, e.loop(w, c.Round), in.newOp, true)
 		b := e.measure(ctx, bName, "baseline", r, e.loop(w, c.Round), base.newOp, false)
+		if r == c.Rounds {
+			base.Close() // the feed writes still queued, so their failures count
+		}
+		base.addFeedErrors(&b)
 		res.Phases = append(res.Phases, a, b)
 		if b.EventsPerS > 0 {
 			ratios = append(ratios, a.EventsPerS/b.EventsPerS)

@@ -66,6 +66,7 @@ func runSmoke(ctx context.Context, e *runEnv) (*Result, error) {
 		{"ingest", concat(common, "--rate", "200", "--dist", "zipf", "--streams", "200", "--concurrency", "8", "--warmup", "0s", "--duration", "1s"), noErrors(1)},
 		{"baseline", concat(workload, "--cassandra-hosts", strings.Join(hosts, ","), "--duration", "2s"), noErrors(1)},
 		{"baseline", concat(workload, "--cassandra-hosts", strings.Join(hosts, ","), "--variant", "plain", "--events-per-append", "5", "--duration", "1s"), noErrors(1)},
+		{"baseline", concat(workload, "--cassandra-hosts", strings.Join(hosts, ","), "--variant", "lwt-only", "--duration", "1s"), noErrors(1)},
 		{"compare", concat(common, concat(workload, "--round", "1s", "--rounds", "1")...), func(r *Result) error {
 			if err := noErrors(2)(r); err != nil {
 				return err
@@ -75,6 +76,8 @@ func runSmoke(ctx context.Context, e *runEnv) (*Result, error) {
 			}
 			return nil
 		}},
+		{"subscribe", concat(common, "--keyspace", ks, "--rate", "100", "--streams", "50", "--subscribers", "2", "--warmup", "0s", "--duration", "2s", "--drain", "10s"), subscribeCheck},
+		{"subscribe", concat(common, "--keyspace", ks, "--feed", "category/smoke", "--rate", "100", "--streams", "50", "--warmup", "0s", "--duration", "1s", "--drain", "10s"), subscribeCheck},
 		{"replay", concat(common, "--keyspace", ks, "--events", "2000", "--snapshot-every", "500", "--state-loads", "3"), func(r *Result) error {
 			if err := noErrors(6)(r); err != nil { // build, 4 reads, state
 				return err
@@ -152,6 +155,22 @@ func noErrors(n int) func(*Result) error {
 		}
 		return nil
 	}
+}
+
+// subscribeCheck checks a subscribe result: ingest and both delivery
+// phases without errors (a missing or duplicated delivery is one), the
+// ratio to the target, and the watermark lag sampled.
+func subscribeCheck(r *Result) error {
+	if err := noErrors(3)(r); err != nil {
+		return err
+	}
+	if len(r.Ratios) != 1 || !(r.Ratios[0].Value > 0) {
+		return fmt.Errorf("want the delivery p99 ratio, got %+v", r.Ratios)
+	}
+	if _, ok := r.Phases[1].Extra["watermark_lag_p99_ms"]; !ok {
+		return fmt.Errorf("no watermark lag: notes %q", r.Notes)
+	}
+	return nil
 }
 
 // serveInProcess migrates keyspace and serves the eventlog API over it on

@@ -1,6 +1,12 @@
 package cassandra
 
-import gocql "github.com/apache/cassandra-gocql-driver/v2"
+import (
+	"errors"
+
+	gocql "github.com/apache/cassandra-gocql-driver/v2"
+
+	"github.com/eventlog/eventlog/internal/log"
+)
 
 // Statements names the CQL the store issues, for bench's raw-gocql
 // baseline: it must send exactly what an append sends, so it takes the
@@ -31,6 +37,29 @@ var Statements = struct {
 	ReadAsc string
 	// Buckets lists a stream's buckets, newest first: (stream).
 	Buckets string
+
+	// Feeds (feeds.go), per append attempt: Intent before the write, then
+	// Watermark; after an applied write, per feed partition FeedPeriod (once
+	// per instance and partition) and one unlogged batch of FeedInsert;
+	// then IntentDone.
+
+	// Intent records an append attempt: (shard, period, at, stream,
+	// attempt, bucket, base, count, first id).
+	Intent string
+	// IntentDone marks an attempt's feed work finished: (shard, period,
+	// at, stream, attempt).
+	IntentDone string
+	// Watermark reads the feed watermark row: () → (watermark, pending,
+	// period_ms, started).
+	Watermark string
+	// InitWatermark creates the watermark row on a keyspace's first use:
+	// (watermark, period_ms, started) IF NOT EXISTS.
+	InitWatermark string
+	// FeedInsert is one event row of one feed: (feed, period, shard, at,
+	// stream, version, id, type, data, metadata).
+	FeedInsert string
+	// FeedPeriod indexes a feed partition: (feed, day, period, shard).
+	FeedPeriod string
 }{
 	AppendHead:    cqlAppendHead,
 	OpenBucket:    cqlOpenBucket,
@@ -40,10 +69,34 @@ var Statements = struct {
 	FindIDsPrefix: cqlFindIDs,
 	ReadAsc:       cqlReadAsc,
 	Buckets:       cqlBuckets,
+	Intent:        cqlIntent,
+	IntentDone:    cqlIntentDone,
+	Watermark:     cqlWatermark,
+	InitWatermark: cqlInitWatermark,
+	FeedInsert:    cqlFeedInsert,
+	FeedPeriod:    cqlFeedPeriod,
 }
 
 // IDLookupChunk is the most ids one lookup query carries.
 const IDLookupChunk = idLookupChunk
+
+// The feed writers of one store: FeedWorkers goroutines take jobs from a
+// queue of at most FeedQueue jobs and FeedQueueBytes of event data and
+// metadata; beyond either the appender writes its feed rows itself before
+// it answers.
+const (
+	FeedQueue      = feedQueue
+	FeedQueueBytes = feedQueueBytes
+	FeedWorkers    = feedWorkers
+)
+
+// ProvenNotApplied reports whether a driver error on a conditional write
+// proves the write was not applied, as the store decides it (the append is
+// unavailable and its feed intent is voided at once rather than left to
+// the maintainer).
+func ProvenNotApplied(err error) bool {
+	return errors.Is(casErr("append", err), log.ErrUnavailable)
+}
 
 // NewClusterConfig returns the session configuration the store uses
 // (token-aware routing, timeouts, consistency, no blind retries of
