@@ -213,36 +213,6 @@ func collectFeed(seq func(func(client.FeedEvent, error) bool)) ([]client.FeedEve
 	return out, nil
 }
 
-// collectFeedLive reads n events from a feed subscription, failing after
-// timeout.
-func collectFeedLive(tb testing.TB, seq func(func(client.FeedEvent, error) bool), n int, timeout time.Duration) []client.FeedEvent {
-	tb.Helper()
-	got := make(chan []client.FeedEvent, 1)
-	errc := make(chan error, 1)
-	go func() {
-		var evs []client.FeedEvent
-		for ev, err := range seq {
-			if err != nil {
-				errc <- err
-				return
-			}
-			if evs = append(evs, ev); len(evs) == n {
-				break
-			}
-		}
-		got <- evs
-	}()
-	select {
-	case evs := <-got:
-		return evs
-	case err := <-errc:
-		tb.Fatalf("feed subscription: %v", err)
-	case <-time.After(timeout):
-		tb.Fatalf("fewer than %d events within %v", n, timeout)
-	}
-	return nil
-}
-
 func TestReadFeed(t *testing.T) {
 	srv := MustFeedServer(t)
 	c := MustClient(t, srv.URL)
@@ -431,7 +401,7 @@ func TestSubscribeFeed(t *testing.T) {
 		})
 		sctx, cancel := context.WithCancel(ctx(t))
 		defer cancel()
-		got := collectFeedLive(t, MustClient(t, p.URL).SubscribeFeed(sctx, client.TypeFeed("Now"), client.FeedOptions{From: client.FromNow}), 1, 30*time.Second)
+		got := collectLive(t, MustClient(t, p.URL).SubscribeFeed(sctx, client.TypeFeed("Now"), client.FeedOptions{From: client.FromNow}), 1, 30*time.Second)
 		f := <-firstc
 		if f.err != nil || f.resolved == "" {
 			t.Fatalf("first connection: resolved %q, %v", f.resolved, f.err)

@@ -17,13 +17,14 @@ import (
 	"github.com/eventlog/eventlog/client"
 )
 
-// collectLive reads n events from a subscription, failing after timeout.
-func collectLive(tb testing.TB, seq func(func(client.Event, error) bool), n int, timeout time.Duration) []client.Event {
+// collectLive reads n events from a subscription (to a stream or a feed),
+// failing after timeout.
+func collectLive[E any](tb testing.TB, seq func(func(E, error) bool), n int, timeout time.Duration) []E {
 	tb.Helper()
-	got := make(chan []client.Event, 1)
+	got := make(chan []E, 1)
 	errc := make(chan error, 1)
 	go func() {
-		var evs []client.Event
+		var evs []E
 		for ev, err := range seq {
 			if err != nil {
 				errc <- err
