@@ -1,7 +1,6 @@
 package cassandra_test
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -11,6 +10,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/eventlog/eventlog/internal/cassandra"
 	"github.com/eventlog/eventlog/internal/cassandra/cassandratest"
@@ -236,9 +236,18 @@ func TestFeedRepairAfterCrash(t *testing.T) {
 		}
 	}
 	start := time.Now()
+	reg := prometheus.NewRegistry()
+	o.Registerer = reg
 	healthy := cassandratest.Reopen(t, o)
 	got, _ := readFeedUntil(t, healthy, log.FeedRead{Feed: log.AllFeed}, last, 30*time.Second)
 	checkFeed(t, "all after repair", got, acked)
+	// The repair is visible to operators.
+	if n := gathered(t, reg, "eventlog_feed_repairs_total", "committed"); n != 3 {
+		t.Errorf("eventlog_feed_repairs_total{outcome=committed} = %v, want 3 (one per crashed append)", n)
+	}
+	if lag := gathered(t, reg, "eventlog_feed_watermark_lag_seconds", ""); lag <= 0 || lag > 5 {
+		t.Errorf("eventlog_feed_watermark_lag_seconds = %v after the repair, want a fraction of a second", lag)
+	}
 	got, _ = readFeedUntil(t, healthy, log.FeedRead{Feed: log.TypeFeed("Lost")}, last, time.Second)
 	checkFeed(t, "type after repair", got, acked)
 	t.Logf("repaired in %v (repair delay %v)", time.Since(start).Round(time.Millisecond), o.FeedRepairAfter)
@@ -393,4 +402,27 @@ func checkFeedHolds(t *testing.T, s log.FeedStore, stored []log.RecordedEvent, w
 	checkFeed(t, "all feed after faults", got, want)
 }
 
-var _ = context.Background
+// gathered returns the value of metric name (with the label value, if
+// set) from reg.
+func gathered(t *testing.T, reg *prometheus.Registry, name, label string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			if label != "" && (len(m.GetLabel()) == 0 || m.GetLabel()[0].GetValue() != label) {
+				continue
+			}
+			if c := m.GetCounter(); c != nil {
+				return c.GetValue()
+			}
+			return m.GetGauge().GetValue()
+		}
+	}
+	return -1
+}

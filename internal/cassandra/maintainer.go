@@ -49,6 +49,8 @@ type maintainer struct {
 	// instance's monotonic clock (never compared with other clocks).
 	firstSeen map[uuid.UUID]time.Time
 	idle      int // consecutive steps that found nothing to do
+	// watermark is the last one this maintainer read or wrote.
+	watermark time.Time
 }
 
 func newMaintainer(s *Store) *maintainer {
@@ -82,6 +84,10 @@ func (m *maintainer) run(ctx context.Context) {
 		sctx, cancel := context.WithTimeout(ctx, 3*m.s.o.Timeout)
 		moved, err := m.step(sctx)
 		cancel()
+		m.s.metrics.feedOpen.Set(float64(len(m.open)))
+		if !m.watermark.IsZero() {
+			m.s.metrics.feedLag.Set(m.s.o.Now().Sub(m.watermark).Seconds())
+		}
 		if err != nil && ctx.Err() == nil {
 			m.s.metrics.storageError("feed_maintainer")
 			m.s.logger.Warn("feed watermark step failed", "err", err)
@@ -99,6 +105,7 @@ func (m *maintainer) step(ctx context.Context) (moved bool, err error) {
 	if err != nil {
 		return false, err
 	}
+	m.watermark = row.watermark
 	T := row.pending
 	if T.IsZero() {
 		now := s.o.Now().UTC().Truncate(time.Millisecond)
@@ -149,6 +156,7 @@ func (m *maintainer) step(ctx context.Context) (moved bool, err error) {
 	if err != nil || !applied {
 		return false, err
 	}
+	m.watermark = next
 	if pending == nil {
 		m.cur, m.open = time.Time{}, nil
 		clear(m.firstSeen)

@@ -12,6 +12,8 @@ type metrics struct {
 	batchAppends  prometheus.Counter
 	feedTimeMoved prometheus.Counter
 	feedRepairs   *prometheus.CounterVec
+	feedLag       prometheus.Gauge
+	feedOpen      prometheus.Gauge
 	groupLag      *prometheus.GaugeVec
 }
 
@@ -45,6 +47,14 @@ func newMetrics(r prometheus.Registerer) *metrics {
 			Name: "eventlog_feed_repairs_total",
 			Help: "Append intents left open and resolved by the watermark maintainer, by outcome: committed (feed rows written by the repair), fenced (never committed, now never can), lost (another append holds the versions).",
 		}, []string{"outcome"}),
+		feedLag: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "eventlog_feed_watermark_lag_seconds",
+			Help: "How far the feed watermark trails this instance's clock, as of its maintainer's last step: the delay before a new event can be read from the feeds.",
+		}),
+		feedOpen: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "eventlog_feed_open_intents",
+			Help: "Append intents at or below the pending watermark not yet done, as of this instance's maintainer's last step; intents open long are repaired after --feed-repair-after.",
+		}),
 		groupLag: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "eventlog_group_lag_events",
 			Help: "Events of each consumer group's feed after its checkpoints and up to the feed watermark, counted up to the lag cap; refreshed periodically and on each group description.",
@@ -58,6 +68,8 @@ func newMetrics(r prometheus.Registerer) *metrics {
 		m.batchAppends = register(r, m.batchAppends)
 		m.feedTimeMoved = register(r, m.feedTimeMoved)
 		m.feedRepairs = register(r, m.feedRepairs)
+		m.feedLag = register(r, m.feedLag)
+		m.feedOpen = register(r, m.feedOpen)
 		m.groupLag = register(r, m.groupLag)
 	}
 	return m
