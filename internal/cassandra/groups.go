@@ -257,7 +257,18 @@ func (s *Store) readPart(ctx context.Context, group string, p int, serial bool) 
 // partCAS runs a conditional write on a partition row. An error is
 // ErrUnavailable (not applied) or ErrOutcomeUnknown (maybe applied).
 func (s *Store) partCAS(ctx context.Context, op, stmt string, args ...any) (bool, error) {
-	applied, err := s.session.Query(stmt, args...).WithContext(ctx).MapScanCAS(map[string]any{})
+	send, answer := true, true
+	if s.groupFault != nil {
+		send, answer = s.groupFault(op)
+	}
+	applied := false
+	var err error
+	if send {
+		applied, err = s.session.Query(stmt, args...).WithContext(ctx).MapScanCAS(map[string]any{})
+	}
+	if !send || !answer {
+		err = fmt.Errorf("%s: %w: lost (fault injection)", op, log.ErrOutcomeUnknown)
+	}
 	if err != nil {
 		s.metrics.storageError(op)
 		return false, casErr(op, err)

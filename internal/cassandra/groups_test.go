@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -512,5 +513,90 @@ func TestGroupsErrors(t *testing.T) {
 	}
 	if _, err := s.DescribeGroup(ctx, "g2"); !errors.Is(err, log.ErrGroupNotFound) {
 		t.Fatalf("a refused join created the group: %v", err)
+	}
+}
+
+// groupFault loses the request or the answer of the next conditional
+// write of one kind on a group partition, once.
+type groupFault struct {
+	mu           sync.Mutex
+	op           string
+	send, answer bool
+	hit          int
+}
+
+func (f *groupFault) arm(op string, send, answer bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.op, f.send, f.answer, f.hit = op, send, answer, 0
+}
+
+func (f *groupFault) decide(op string) (bool, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if op != f.op {
+		return true, true
+	}
+	f.op = ""
+	f.hit++
+	return f.send, f.answer
+}
+
+// TestGroupsOutcomeUnknown: a claim or an acknowledgement whose request or
+// answer is lost is settled by a SERIAL re-read of the partition row,
+// never retried blindly: a lost answer of an applied claim is a lease held,
+// a lost request is no lease (the next heartbeat takes it); an ack lost
+// either way ends with the checkpoint moved exactly once, and nothing
+// acknowledged comes again.
+func TestGroupsOutcomeUnknown(t *testing.T) {
+	s, _ := cassandratest.NewStore(t, fastGroups)
+	acked, last := appendSpread(t, s, "unk", 16, 3)
+	waitWatermark(t, s, last)
+	feed := log.CategoryFeed("unk")
+	f := &groupFault{}
+	cassandra.SetGroupFault(s, f.decide)
+
+	f.arm("group_claim", true, false) // applied, answer lost
+	if m := mustJoin(t, s, "g-answer", feed, "a"); len(m.Partitions) != log.GroupPartitions || f.hit != 1 {
+		t.Fatalf("claim with a lost answer: holds %d partitions (fault hit %d), want all", len(m.Partitions), f.hit)
+	}
+	f.arm("group_claim", false, true) // never sent
+	if m := mustJoin(t, s, "g-request", feed, "a"); len(m.Partitions) != log.GroupPartitions-1 || f.hit != 1 {
+		t.Fatalf("claim with a lost request: holds %d partitions (fault hit %d), want all but one", len(m.Partitions), f.hit)
+	}
+	if m := mustJoin(t, s, "g-request", feed, "a"); len(m.Partitions) != log.GroupPartitions {
+		t.Fatalf("the next heartbeat holds %d partitions, want all", len(m.Partitions))
+	}
+
+	for _, tc := range []struct {
+		name         string
+		send, answer bool
+	}{{"AckAnswerLost", true, false}, {"AckRequestLost", false, true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			group := "g-" + tc.name
+			seen := map[evKey]int{}
+			for i := 0; ; i++ {
+				page := readBatch(t, s, group, feed, "a", 10)
+				if len(page.Events) == 0 {
+					break
+				}
+				for _, e := range page.Events {
+					seen[evKey{e.Stream, e.Version}]++
+				}
+				f.arm("group_ack", tc.send, tc.answer) // one ack of each batch is lost
+				ackBatch(t, s, group, "a", page)
+				if f.hit != 1 {
+					t.Fatalf("batch %d: fault hit %d times", i, f.hit)
+				}
+			}
+			if len(seen) != len(acked) {
+				t.Fatalf("read %d distinct events, want %d", len(seen), len(acked))
+			}
+			for k, n := range seen {
+				if n != 1 {
+					t.Fatalf("%s@%d delivered %d times after acknowledged batches", k.stream, k.version, n)
+				}
+			}
+		})
 	}
 }

@@ -48,6 +48,10 @@ type Store struct {
 	// afterBatch, if set, is told how many appends each applied batch
 	// committed (tests).
 	afterBatch func(appends int)
+	// groupFault, if set, decides for each conditional write on a group
+	// partition whether it is sent and whether its answer arrives (tests
+	// of unknown outcomes).
+	groupFault func(op string) (send, answer bool)
 }
 
 var _ log.Store = (*Store)(nil)
