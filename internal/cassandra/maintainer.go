@@ -33,7 +33,9 @@ import (
 //     or lost the answer of its batch) are resolved (resolve).
 //  3. Set the watermark to T, or to just before the oldest intent still
 //     open (keeping T pending, so nothing new lands below it), with a
-//     conditional write IF pending = T.
+//     conditional write IF pending = T. When T is reached, the same write
+//     establishes the next pending watermark, which the next step scans:
+//     one conditional write per step while appends flow.
 
 // maxStep bounds how far one step moves the watermark, so catching up
 // after a long outage proceeds in bounded scans.
@@ -107,23 +109,24 @@ func (m *maintainer) step(ctx context.Context) (moved bool, err error) {
 	}
 	m.watermark = row.watermark
 	T := row.pending
-	if T.IsZero() {
-		now := s.o.Now().UTC().Truncate(time.Millisecond)
-		T = now.Add(-s.o.FeedLag)
-		if lim := row.watermark.Add(maxStep); T.After(lim) {
-			T = lim
-		}
-		if T.Sub(row.watermark) < s.o.FeedTick/2 {
+	switch {
+	case T.IsZero():
+		// No watermark being established (the first step ever, or after
+		// a failed one): establish one.
+		if T = m.target(row.watermark); T.Sub(row.watermark) < s.o.FeedTick/2 {
 			m.idle++
-			return false, nil // advanced a moment ago, here or elsewhere
+			return false, nil // advanced a moment ago, elsewhere
 		}
 		applied, err := s.cas(ctx, cqlSetPending, T, row.watermark)
 		if err != nil || !applied {
 			return false, err
 		}
+	case !m.cur.Equal(T) && m.target(T).Sub(T) < s.o.FeedTick/2:
+		m.idle++
+		return false, nil // established a moment ago, elsewhere
 	}
 	if !m.cur.Equal(T) {
-		// Established by this step, or by another instance: scan for the
+		// Established by the previous step, here or elsewhere: scan for the
 		// intents it covers.
 		open, err := m.scan(ctx, row.watermark, T)
 		if err != nil {
@@ -139,29 +142,51 @@ func (m *maintainer) step(ctx context.Context) (moved bool, err error) {
 			return false, err
 		}
 	}
-	next, pending := T, any(nil)
 	if len(m.open) > 0 {
+		// Up to just before the oldest open intent, keeping T pending so
+		// nothing new lands at or below it.
 		oldest := m.open[0].at
 		for _, in := range m.open[1:] {
 			if in.at.Before(oldest) {
 				oldest = in.at
 			}
 		}
-		next, pending = oldest.Add(-time.Millisecond), T
+		next := oldest.Add(-time.Millisecond)
 		if !next.After(row.watermark) {
 			return false, nil
 		}
+		applied, err := s.cas(ctx, cqlAdvance, next, T, T)
+		if err != nil || !applied {
+			return false, err
+		}
+		m.watermark = next
+		return true, nil
 	}
-	applied, err := s.cas(ctx, cqlAdvance, next, pending, T)
+	// Everything up to T is in: publish T and, in the same conditional
+	// write, establish the next pending watermark, which the next step
+	// scans (one write per step instead of two).
+	var pending any
+	if next := m.target(T); next.After(T) {
+		pending = next
+	}
+	applied, err := s.cas(ctx, cqlAdvance, T, pending, T)
 	if err != nil || !applied {
 		return false, err
 	}
-	m.watermark = next
-	if pending == nil {
-		m.cur, m.open = time.Time{}, nil
-		clear(m.firstSeen)
-	}
+	m.watermark = T
+	m.open = nil
+	clear(m.firstSeen)
 	return true, nil
+}
+
+// target is the watermark to establish next after w: FeedLag behind this
+// instance's clock, at most maxStep past w.
+func (m *maintainer) target(w time.Time) time.Time {
+	t := m.s.o.Now().UTC().Truncate(time.Millisecond).Add(-m.s.o.FeedLag)
+	if lim := w.Add(maxStep); t.After(lim) {
+		t = lim
+	}
+	return t
 }
 
 func (s *Store) cas(ctx context.Context, stmt string, args ...any) (bool, error) {
