@@ -62,6 +62,7 @@ type Config struct {
 	// Subscribe.
 	Subscribers int           `json:"subscribers,omitempty"` // --subscribers
 	Feed        string        `json:"feed,omitempty"`        // --feed all|category/<c>|type/<t>
+	Subscriber  string        `json:"subscriber,omitempty"`  // --subscriber client|raw
 	Drain       time.Duration `json:"drain,omitempty"`       // --drain: wait for stragglers
 }
 
@@ -107,6 +108,7 @@ func defaultConfig(scenario string) Config {
 		SnapshotEvery:    10_000,
 		StateLoads:       20,
 		Subscribers:      1,
+		Subscriber:       "client",
 		Feed:             "all",
 		Drain:            15 * time.Second,
 	}
@@ -175,6 +177,7 @@ func flagSet(scenario string, c *Config, out io.Writer) *flag.FlagSet {
 	}
 	if scenario == "subscribe" {
 		fs.IntVar(&c.Subscribers, "subscribers", c.Subscribers, "subscriptions following the feed, each over its own connection")
+		fs.StringVar(&c.Subscriber, "subscriber", c.Subscriber, "how subscribers follow the feed: client (the public Go client's SubscribeFeed, what applications run) or raw (a bare NDJSON reader)")
 		fs.StringVar(&c.Feed, "feed", c.Feed, "the feed followed: all, category/<c> (the streams appended to are put in category c) or type/<t> (one of the generated event types)")
 		fs.DurationVar(&c.Drain, "drain", c.Drain, "after the last append, how long to wait for every acknowledged event to be delivered")
 		fs.StringVar(&c.Keyspace, "keyspace", c.Keyspace, "the server's keyspace, to sample its feed watermark (lag); a keyspace without one skips the sampling")
@@ -285,6 +288,9 @@ func (c *Config) Validate() error {
 		return errors.New("--subscribers must be 1..64")
 	case c.Drain < 100*time.Millisecond || c.Drain > 10*time.Minute:
 		return errors.New("--drain must be 100ms..10m")
+	}
+	if c.Subscriber != "client" && c.Subscriber != "raw" {
+		return errors.New("--subscriber must be client or raw")
 	}
 	if _, err := parseFeedFlag(c.Feed); err != nil {
 		return err

@@ -15,6 +15,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/eventlog/eventlog/client"
 	"github.com/eventlog/eventlog/internal/log"
 )
 
@@ -103,7 +104,8 @@ const maxFeedLine = 16 << 20
 // first event), so a server that closes idle subscriptions costs nothing
 // but a counted reconnect.
 type feedSubscriber struct {
-	n      int // index among the subscribers
+	n      int            // index among the subscribers
+	api    *client.Client // set: follow with client.SubscribeFeed
 	client *http.Client
 	base   string
 	feed   log.Feed
@@ -124,6 +126,9 @@ const subscriberRetry = time.Second
 // answer that a reconnect will not change (a 4xx or 5xx before the first
 // connection: no feeds, a bad feed name).
 func (s *feedSubscriber) run(ctx context.Context) error {
+	if s.api != nil {
+		return s.runClient(ctx)
+	}
 	wait := 50 * time.Millisecond
 	for ctx.Err() == nil {
 		err := s.follow(ctx)
@@ -192,4 +197,37 @@ func (s *feedSubscriber) follow(ctx context.Context) error {
 		return err
 	}
 	return errors.New("the subscription response ended")
+}
+
+// runClient follows the feed with the public client, which reconnects and
+// resumes by itself: the path applications take. "now" is resolved to a
+// position first, so the start does not depend on when the subscription
+// connects.
+func (s *feedSubscriber) runClient(ctx context.Context) error {
+	feed := s.feed.String()
+	page, err := s.api.ReadFeed(ctx, feed, client.FromNow, 1)
+	if err != nil {
+		return fmt.Errorf("subscriber %d: resolve from=now on %s: %w", s.n, feed, err)
+	}
+	from := page.Next
+	if len(page.Events) > 0 {
+		from = page.Events[0].Position // nothing is appended yet; be exact anyway
+		s.deliver(&page.Events[0], time.Now())
+	}
+	s.once.Do(func() { close(s.connected) })
+	for ev, err := range s.api.SubscribeFeed(ctx, feed, client.FeedOptions{From: from}) {
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("subscriber %d: %w", s.n, err)
+		}
+		s.deliver(&ev, time.Now())
+	}
+	return nil
+}
+
+func (s *feedSubscriber) deliver(ev *client.FeedEvent, at time.Time) {
+	s.track.delivered(s.n, &feedLine{Position: ev.Position, Stream: ev.Stream, ID: ev.ID, Type: ev.Type, Version: ev.Version}, at)
+	s.pos = ev.Position
 }

@@ -11,6 +11,7 @@ import (
 	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
 	gocql "github.com/apache/cassandra-gocql-driver/v2"
 
+	"github.com/eventlog/eventlog/client"
 	"github.com/eventlog/eventlog/internal/cassandra"
 )
 
@@ -47,9 +48,15 @@ func runSubscribe(ctx context.Context, e *runEnv) (*Result, error) {
 	subs := make([]*feedSubscriber, c.Subscribers)
 	failed := make(chan error, c.Subscribers)
 	var wg sync.WaitGroup
-	client := newHTTPClient(c.Subscribers)
+	hc := newHTTPClient(c.Subscribers)
+	var api *client.Client
+	if c.Subscriber == "client" {
+		if api, err = client.New(client.Options{BaseURL: c.URL, HTTPClient: hc}); err != nil {
+			return nil, err
+		}
+	}
 	for i := range subs {
-		s := &feedSubscriber{n: i, client: client, base: c.URL, feed: feed, track: d, connected: make(chan struct{})}
+		s := &feedSubscriber{n: i, api: api, client: hc, base: c.URL, feed: feed, track: d, connected: make(chan struct{})}
 		subs[i] = s
 		wg.Go(func() {
 			if err := s.run(subCtx); err != nil {
