@@ -223,16 +223,23 @@ type eventJSON struct {
 
 func mustPage(tb testing.TB, r response) page {
 	tb.Helper()
+	return mustStrictJSON[page](tb, "read", r)
+}
+
+// mustStrictJSON decodes a 200 answer into T, refusing unknown fields, so
+// a field the API adds or renames fails the tests that pin its shape.
+func mustStrictJSON[T any](tb testing.TB, what string, r response) T {
+	tb.Helper()
 	if r.Status != http.StatusOK {
-		tb.Fatalf("read: %s", r)
+		tb.Fatalf("%s: %s", what, r)
 	}
-	var p page
+	var v T
 	dec := json.NewDecoder(bytes.NewReader(r.Body))
 	dec.DisallowUnknownFields()
-	if err := dec.Decode(&p); err != nil {
-		tb.Fatalf("page: %v: %s", err, r.Body)
+	if err := dec.Decode(&v); err != nil {
+		tb.Fatalf("%s: %v: %s", what, err, r.Body)
 	}
-	return p
+	return v
 }
 
 func versions(evs []eventJSON) []int64 {

@@ -107,16 +107,7 @@ func (ts *testServer) mustPost(tb testing.TB, stream, typ string, n int) []acked
 
 func mustFeedPage(tb testing.TB, r response) feedPageJSON {
 	tb.Helper()
-	if r.Status != http.StatusOK {
-		tb.Fatalf("feed read: %s", r)
-	}
-	var p feedPageJSON
-	dec := json.NewDecoder(bytes.NewReader(r.Body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&p); err != nil {
-		tb.Fatalf("feed page: %v: %s", err, r.Body)
-	}
-	return p
+	return mustStrictJSON[feedPageJSON](tb, "feed read", r)
 }
 
 // readFeedUntil reads path page by page from from (query joined with
