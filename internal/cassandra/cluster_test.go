@@ -548,6 +548,24 @@ func sliceHas(xs []string, x string) bool {
 	return false
 }
 
+// loadFor runs the load of clients for d and waits for it to end.
+func (h *clusterHistory) loadFor(stores []log.Store, clients int, seed uint64, d time.Duration) {
+	stop := make(chan struct{})
+	wg := h.load(stores, clients, seed, stop)
+	time.Sleep(d)
+	close(stop)
+	wg.Wait()
+}
+
+// finish ends a scenario once the faults are over: it reports the
+// history, settles every unknown outcome, and checks every invariant.
+func (h *clusterHistory) finish(t *testing.T, stores []log.Store) {
+	t.Helper()
+	h.summary(t)
+	h.settle(t, stores, 2*time.Minute)
+	h.verify(t, stores[0])
+}
+
 // verify reads every stream after recovery and checks the invariants:
 // every acknowledged event exactly once at its acknowledged version, each
 // append contiguous (I1, I4), gapless versions and no id twice (I2, I3),
@@ -682,9 +700,7 @@ func TestClusterS3KillRestart(t *testing.T) {
 		time.Sleep(3 * time.Second)
 	}
 	stopLoad()
-	h.summary(t)
-	h.settle(t, stores, 2*time.Minute)
-	h.verify(t, stores[0])
+	h.finish(t, stores)
 }
 
 // TestClusterS4QuorumLost (S4): two of three nodes paused (SIGSTOP), the
@@ -703,11 +719,7 @@ func TestClusterS4QuorumLost(t *testing.T) {
 	// Some history first, with connections to every node; then one append
 	// per stream through the instance that will probe it, which leaves that
 	// instance with the stream's head cached.
-	stop := make(chan struct{})
-	warm := h.load(stores, 4, c.seed, stop)
-	time.Sleep(3 * time.Second)
-	close(stop)
-	warm.Wait()
+	h.loadFor(stores, 4, c.seed, 3*time.Second)
 	heads := map[string]int64{}
 	for i, stream := range clusterStreams {
 		op := &clusterOp{client: 200 + i, store: i % len(stores), stream: stream,
@@ -812,14 +824,8 @@ func TestClusterS4QuorumLost(t *testing.T) {
 	}
 	c.must(t, 5*time.Minute, "up")
 	// The cluster takes appends again.
-	stop = make(chan struct{})
-	after := h.load(stores, 4, c.seed+1, stop)
-	time.Sleep(3 * time.Second)
-	close(stop)
-	after.Wait()
-	h.summary(t)
-	h.settle(t, stores, 2*time.Minute)
-	h.verify(t, stores[0])
+	h.loadFor(stores, 4, c.seed+1, 3*time.Second)
+	h.finish(t, stores)
 }
 
 // TestClusterS5Pause (S5): one node paused (SIGSTOP) mid-load for longer
@@ -857,7 +863,5 @@ func TestClusterS5Pause(t *testing.T) {
 	h.setPhase("after")
 	time.Sleep(3 * time.Second)
 	stopLoad()
-	h.summary(t)
-	h.settle(t, stores, 2*time.Minute)
-	h.verify(t, stores[0])
+	h.finish(t, stores)
 }
