@@ -550,11 +550,23 @@ func sliceHas(xs []string, x string) bool {
 
 // loadFor runs the load of clients for d and waits for it to end.
 func (h *clusterHistory) loadFor(stores []log.Store, clients int, seed uint64, d time.Duration) {
+	stop := h.startLoad(stores, clients, seed)
+	time.Sleep(d)
+	stop()
+}
+
+// startLoad starts the load of clients; the returned func stops it and
+// waits for it to end (calling it again does nothing).
+func (h *clusterHistory) startLoad(stores []log.Store, clients int, seed uint64) func() {
 	stop := make(chan struct{})
 	wg := h.load(stores, clients, seed, stop)
-	time.Sleep(d)
-	close(stop)
-	wg.Wait()
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			close(stop)
+			wg.Wait()
+		})
+	}
 }
 
 // finish ends a scenario once the faults are over: it reports the
@@ -664,16 +676,7 @@ func TestClusterS3KillRestart(t *testing.T) {
 	c := newCluster(t)
 	stores, o := c.stores(t)
 	h := newClusterHistory()
-	stop := make(chan struct{})
-	wg := h.load(stores, 8, c.seed, stop)
-	stopped := false
-	stopLoad := func() {
-		if !stopped {
-			stopped = true
-			close(stop)
-			wg.Wait()
-		}
-	}
+	stopLoad := h.startLoad(stores, 8, c.seed)
 	defer stopLoad()
 
 	cycles := 2
@@ -836,16 +839,7 @@ func TestClusterS5Pause(t *testing.T) {
 	c := newCluster(t)
 	stores, o := c.stores(t)
 	h := newClusterHistory()
-	stop := make(chan struct{})
-	wg := h.load(stores, 8, c.seed, stop)
-	stopped := false
-	stopLoad := func() {
-		if !stopped {
-			stopped = true
-			close(stop)
-			wg.Wait()
-		}
-	}
+	stopLoad := h.startLoad(stores, 8, c.seed)
 	defer stopLoad()
 
 	time.Sleep(3 * time.Second)
