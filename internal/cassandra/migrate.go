@@ -2,6 +2,7 @@ package cassandra
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -16,6 +17,7 @@ import (
 	gocql "github.com/apache/cassandra-gocql-driver/v2"
 
 	"github.com/eventlog/eventlog/internal/log"
+	"github.com/eventlog/eventlog/internal/partition"
 	"github.com/eventlog/eventlog/schema"
 )
 
@@ -26,7 +28,14 @@ const (
 	cqlTableExists       = `SELECT table_name FROM system_schema.tables WHERE keyspace_name = ? AND table_name = 'schema_migrations'`
 	cqlPaxosVariant      = `SELECT value FROM system_views.settings WHERE name = 'paxos_variant'`
 	cqlReplication       = `SELECT replication FROM system_schema.keyspaces WHERE keyspace_name = ?`
+	// schema/migrations/0004_shard_log.cql: keyspace_config.
+	cqlWriteLayout = `INSERT INTO keyspace_config (id, shards, segment_rows, token_secret, created) VALUES (0, ?, ?, ?, ?) IF NOT EXISTS`
 )
+
+// DefaultSegmentRows is the rows of one shard log segment unless
+// Options.SegmentRows says otherwise: a segment of 1-event commits stays a
+// few hundred KB, of 1 MiB commits at most ~1 GB.
+const DefaultSegmentRows = 1000
 
 // migration is one numbered file of schema/migrations.
 type migration struct {
@@ -159,6 +168,38 @@ func Migrate(ctx context.Context, o Options) error {
 			return fmt.Errorf("record migration %04d: %w", m.version, err)
 		}
 		o.Logger.Info("schema migration applied", "keyspace", o.Keyspace, "version", m.version, "name", m.name)
+	}
+	return writeLayout(ctx, session, o)
+}
+
+// writeLayout records the keyspace's fixed layout parameters once (shard
+// count, segment rows, the feed token secret); a later Migrate asking for
+// another shard count fails rather than silently keeping the old one.
+func writeLayout(ctx context.Context, session *gocql.Session, o Options) error {
+	shards, rows := o.Shards, o.SegmentRows
+	if shards == 0 {
+		shards = partition.DefaultShards
+	}
+	if rows == 0 {
+		rows = DefaultSegmentRows
+	}
+	if shards < 1 || shards > partition.MaxShards {
+		return fmt.Errorf("shards %d: want 1..%d", shards, partition.MaxShards)
+	}
+	secret := make([]byte, 32)
+	if _, err := rand.Read(secret); err != nil {
+		return err
+	}
+	stmt := strings.Replace(cqlWriteLayout, "keyspace_config", o.Keyspace+".keyspace_config", 1)
+	got := map[string]any{}
+	applied, err := session.Query(stmt, shards, rows, secret, time.Now()).WithContext(ctx).MapScanCAS(got)
+	if err != nil {
+		return fmt.Errorf("record keyspace layout: %w", err)
+	}
+	if !applied && o.Shards != 0 {
+		if have, _ := got["shards"].(int); have != o.Shards {
+			return fmt.Errorf("%w: keyspace %s has %d shards, asked for %d (fixed when the keyspace was created)", ErrSchemaMismatch, o.Keyspace, have, o.Shards)
+		}
 	}
 	return nil
 }

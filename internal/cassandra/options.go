@@ -84,6 +84,13 @@ type Options struct {
 	// recomputed for every group; negative turns the refresh off (a
 	// DescribeGroup still sets it). Default 15s.
 	GroupLagRefresh time.Duration
+	// Shards is the shard count Migrate records when it creates the
+	// keyspace's layout (keyspace_config); 0 takes partition.DefaultShards
+	// for a new keyspace and accepts an existing one's. Fixed once set.
+	Shards int
+	// SegmentRows is the rows of one shard log segment, recorded like
+	// Shards. Default 1,000.
+	SegmentRows int64
 	// Now is the clock; tests inject their own. Default time.Now.
 	Now func() time.Time
 	// Logger receives operational logs. Default slog.Default().

@@ -1,5 +1,6 @@
-// Package partition holds the arithmetic of time-bucketed stream partitions,
-// free of any driver.
+// Package partition holds how streams map to Cassandra partitions, free of
+// any driver: time buckets within a stream, and the shard a stream's
+// commits go through.
 //
 // A stream's events live in buckets numbered 0, 1, 2, … Bucket n+1 starts
 // at the version after the last version of bucket n, so the buckets of a
@@ -9,4 +10,7 @@
 // cap. Buckets are numbered rather than named by wall-clock time so that
 // writers whose clocks disagree still agree on which bucket holds a
 // version: a clock only decides when a bucket seals.
+//
+// Streams map to a fixed number of shards (ShardOf); each shard's commits
+// are one log, committed by one owner at a time (docs/design-write-path.md).
 package partition

@@ -1,0 +1,63 @@
+package cql
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	gocql "github.com/apache/cassandra-gocql-driver/v2"
+
+	"github.com/eventlog/eventlog/internal/log"
+)
+
+// ErrInternal marks driver errors that are our bug (invalid CQL, schema
+// drift), not the cluster's state.
+var ErrInternal = errors.New("internal storage error")
+
+// ReadErr turns a driver error on a read (or an idempotent write) into a
+// core error, prefixed with op.
+func ReadErr(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	// context.Canceled also comes from the driver itself (a prepare on a
+	// connection it closes), not only from a caller who left: either way
+	// nothing was written.
+	if IsStorageError(err) || errors.Is(err, context.Canceled) {
+		return fmt.Errorf("%s: %w: %v", op, log.ErrUnavailable, err)
+	}
+	return fmt.Errorf("%s: %w: %v", op, ErrInternal, err)
+}
+
+// IsStorageError reports errors that come from the cluster's state
+// (timeouts, unavailable replicas, lost connections) rather than from a bad
+// statement.
+func IsStorageError(err error) bool {
+	var (
+		reqErr  gocql.RequestError
+		netErr  interface{ Timeout() bool }
+		syntax  *gocql.RequestErrSyntax
+		invalid *gocql.RequestErrInvalid
+		config  *gocql.RequestErrConfig
+	)
+	if errors.As(err, &syntax) || errors.As(err, &invalid) || errors.As(err, &config) {
+		return false
+	}
+	if errors.As(err, &reqErr) {
+		switch reqErr.Code() {
+		case gocql.ErrCodeSyntax, gocql.ErrCodeInvalid, gocql.ErrCodeConfig,
+			gocql.ErrCodeAlreadyExists, gocql.ErrCodeUnauthorized, gocql.ErrCodeCredentials:
+			return false
+		}
+		return true
+	}
+	return errors.Is(err, context.DeadlineExceeded) ||
+		errors.Is(err, gocql.ErrTimeoutNoResponse) ||
+		errors.Is(err, gocql.ErrConnectionClosed) ||
+		errors.Is(err, gocql.ErrNoConnections) ||
+		errors.Is(err, gocql.ErrSessionClosed) ||
+		errors.Is(err, gocql.ErrUnavailable) ||
+		errors.Is(err, gocql.ErrNoStreams) ||
+		errors.Is(err, gocql.ErrTooManyTimeouts) ||
+		errors.As(err, &netErr)
+}

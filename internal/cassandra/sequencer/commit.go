@@ -1,0 +1,337 @@
+package sequencer
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/eventlog/eventlog/internal/cassandra/shardlog"
+	"github.com/eventlog/eventlog/internal/cassandra/streams"
+	"github.com/eventlog/eventlog/internal/log"
+	"github.com/eventlog/eventlog/internal/partition"
+	"github.com/eventlog/eventlog/internal/record"
+)
+
+// opTimeout bounds one storage step of the commit goroutine.
+const opTimeout = 10 * time.Second
+
+// tentative is a stream's state as the appends decided so far in a batch
+// leave it; it becomes the head only if the batch commits.
+type tentative struct {
+	version int64
+	bucket  streams.Bucket
+	created bool
+	prev    int64
+	ids     map[uuid.UUID]int64
+	touched bool // an append of the batch goes to the stream
+}
+
+// commitBatch decides, commits and hands one batch to the fill goroutine.
+// An error stops the shard (after answering the batch).
+func (sh *shard) commitBatch(batch []*pending) error {
+	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
+	defer cancel()
+	if err := sh.loadHeads(ctx, batch); err != nil {
+		for _, p := range batch {
+			p.finish(log.AppendResult{}, err)
+		}
+		return nil // a read failed: nothing was decided, the shard is fine
+	}
+	now := sh.s.cfg.Now()
+	t := now.UTC().Truncate(time.Millisecond)
+	if t.Before(sh.lastTime) {
+		t = sh.lastTime
+	}
+	var (
+		rec     record.Record
+		j       = &job{time: t}
+		tent    = map[log.StreamID]*tentative{}
+		members []*pending
+	)
+	for _, p := range batch {
+		h := sh.heads.get(p.req.Stream)
+		tv := tent[p.req.Stream]
+		if tv == nil {
+			tv = &tentative{version: h.version, bucket: h.bucket, created: h.created, prev: h.prev}
+			tent[p.req.Stream] = tv
+		}
+		if sh.knownIDs(h, tv, p) {
+			j.checks = append(j.checks, &check{p: p, version: tv.version, buckets: h.buckets()})
+			continue
+		}
+		cur := tv.version
+		if e := p.req.Expected; e.Exact() && int64(e) < cur {
+			if len(p.ids) > 0 {
+				j.checks = append(j.checks, &check{p: p, version: cur, buckets: h.buckets()})
+				continue
+			}
+			p.err = &log.WrongExpectedVersionError{Stream: p.req.Stream, Expected: e, Current: cur}
+			j.answers = append(j.answers, p)
+			continue
+		}
+		if !p.req.Expected.Matches(cur) {
+			p.err = &log.WrongExpectedVersionError{Stream: p.req.Stream, Expected: p.req.Expected, Current: cur}
+			j.answers = append(j.answers, p)
+			continue
+		}
+		a := record.Append{Stream: p.req.Stream, FirstVersion: cur + 1, ClientIDs: len(p.ids) > 0}
+		ph := partition.Head{Bucket: tv.bucket.Number, FirstVersion: tv.bucket.FirstVersion, LastVersion: cur, Created: tv.created, OpenedAt: tv.bucket.OpenedAt}
+		if tv.bucket.Number < 0 || sh.s.cfg.Policy.MustSeal(ph, len(p.req.Events), now) {
+			if tv.bucket.Number >= 0 {
+				tv.prev = tv.bucket.Number
+			}
+			tv.bucket = streams.Bucket{Bucket: partition.Bucket{Number: tv.bucket.Number + 1, FirstVersion: cur + 1}, OpenedAt: t}
+			a.OpensBucket = true
+		}
+		a.Bucket = tv.bucket.Number
+		a.Events = make([]record.Event, len(p.req.Events))
+		for i := range p.req.Events {
+			e := &p.req.Events[i]
+			a.Events[i] = record.Event{ID: e.ID, Type: e.Type, Data: e.Data, Metadata: e.Metadata}
+		}
+		for i, id := range p.ids {
+			if tv.ids == nil {
+				tv.ids = map[uuid.UUID]int64{}
+			}
+			tv.ids[id] = cur + 1 + int64(i)
+		}
+		tv.version += int64(len(p.req.Events))
+		tv.created, tv.touched = true, true
+		rec.Appends = append(rec.Appends, a)
+		p.res = result(&p.req, cur+1, false)
+		p.res.Time = t
+		members = append(members, p)
+	}
+	if len(rec.Appends) == 0 {
+		// Conflicts and checks only: confirm the shard is still ours, and
+		// at the seq the decisions saw, before answering from its heads.
+		st, err := sh.s.cfg.Log.Statics(ctx, sh.id, sh.segment, true)
+		if err != nil || !st.Exists || st.Epoch != sh.epoch || st.LastSeq != sh.seq {
+			sh.failAll(batch, fmt.Errorf("shard %d: %w: could not confirm ownership", sh.id, log.ErrUnavailable))
+			if err == nil {
+				err = fmt.Errorf("shard %d: %w", sh.id, shardlog.ErrFenced)
+			}
+			return err
+		}
+		sh.jobs <- j
+		return nil
+	}
+	seq := sh.seq + 1
+	if seg := shardlog.Segment(seq, sh.s.cfg.SegmentRows); seg != sh.segment {
+		if err := sh.openSegment(ctx, seg); err != nil {
+			sh.failAll(batch, fmt.Errorf("shard %d: %w: %v (nothing written)", sh.id, log.ErrUnavailable, err))
+			return err
+		}
+	}
+	if f := sh.s.cfg.BeforeCommit; f != nil {
+		f(sh.id)
+	}
+	c := &shardlog.Commit{
+		Shard: sh.id, Segment: sh.segment, Epoch: sh.epoch, Seq: seq, Filled: sh.filled.Load(),
+		Floor: t, Time: t, CommitID: uuid.New(), Record: record.AppendRecord(nil, &rec),
+	}
+	out, err := sh.s.cfg.Log.Commit(ctx, c)
+	for attempt := 0; out == shardlog.Unknown && attempt < 5; attempt++ {
+		sh.s.cfg.Logger.Warn("commit outcome unknown, settling", "shard", sh.id, "seq", seq, "err", err)
+		time.Sleep(time.Duration(50<<attempt) * time.Millisecond)
+		sctx, scancel := context.WithTimeout(context.Background(), opTimeout)
+		out, err = sh.s.cfg.Log.Settle(sctx, c)
+		scancel()
+	}
+	switch out {
+	case shardlog.Committed:
+	case shardlog.Fenced:
+		sh.failAll(batch, fmt.Errorf("shard %d: %w: the shard moved to another owner (nothing written)", sh.id, log.ErrUnavailable))
+		return fmt.Errorf("shard %d seq %d: %w", sh.id, seq, shardlog.ErrFenced)
+	default:
+		sh.failAll(append(j.answers, checksOf(j)...), fmt.Errorf("shard %d: %w: commit outcome unknown", sh.id, log.ErrUnavailable))
+		sh.failAll(members, fmt.Errorf("%w: %v", log.ErrOutcomeUnknown, err))
+		return fmt.Errorf("shard %d seq %d: commit outcome unknown: %w", sh.id, seq, err)
+	}
+	// Committed: the tentative states become the heads.
+	sh.seq, sh.lastTime = seq, t
+	sh.committed.Store(seq)
+	for stream, tv := range tent {
+		if !tv.touched {
+			continue
+		}
+		h := sh.heads.get(stream)
+		h.version, h.bucket, h.created, h.prev = tv.version, tv.bucket, tv.created, tv.prev
+		for id, v := range tv.ids {
+			h.ids[id] = idAt{version: v, at: t}
+		}
+		h.lastSeq = seq
+		h.pruneIDs(now, sh.s.cfg.IdempotencyWindow, sh.s.cfg.IDsInHead*2)
+	}
+	j.seq, j.rec = seq, &rec
+	j.answers = append(j.answers, members...)
+	sh.jobs <- j
+	sh.heads.evict(sh.filled.Load())
+	return nil
+}
+
+func checksOf(j *job) []*pending {
+	out := make([]*pending, len(j.checks))
+	for i, c := range j.checks {
+		out[i] = c.p
+	}
+	return out
+}
+
+// failAll answers every pending of ps that has no answer yet with err.
+func (sh *shard) failAll(ps []*pending, err error) {
+	for _, p := range ps {
+		select {
+		case <-p.done:
+		default:
+			p.res, p.err = log.AppendResult{}, err
+			close(p.done)
+		}
+	}
+}
+
+// knownIDs reports whether one of p's ids is already committed to the
+// stream or claimed by an earlier append of the batch: then p is a retry
+// (or a conflict), told apart once the stream is filled.
+func (sh *shard) knownIDs(h *head, tv *tentative, p *pending) bool {
+	if p.fresh {
+		return false
+	}
+	for _, id := range p.ids {
+		if _, ok := h.ids[id]; ok {
+			return true
+		}
+		if _, ok := tv.ids[id]; ok {
+			return true
+		}
+	}
+	return false
+}
+
+// openSegment continues the log in segment seg once every record is
+// filled (so the new segment's filled static is true).
+func (sh *shard) openSegment(ctx context.Context, seg int64) error {
+	for sh.filled.Load() < sh.seq {
+		select {
+		case <-time.After(2 * time.Millisecond):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	applied, err := sh.s.cfg.Log.Open(ctx, sh.id, seg, sh.epoch, sh.seq, sh.lastTime)
+	if err != nil {
+		return err
+	}
+	if !applied {
+		st, err := sh.s.cfg.Log.Statics(ctx, sh.id, seg, true)
+		if err != nil {
+			return err
+		}
+		if st.Epoch != sh.epoch || st.LastSeq != sh.seq {
+			return fmt.Errorf("segment %d: %w", seg, shardlog.ErrFenced)
+		}
+	}
+	sh.segment = seg
+	go sh.s.noteSegment(context.Background(), sh.id, sh.epoch, seg)
+	return nil
+}
+
+// loadHeads makes sure every stream of batch has a head, reading the
+// missing ones in parallel, and looks up the ids of appends to streams
+// whose id sets are not complete in memory.
+func (sh *shard) loadHeads(ctx context.Context, batch []*pending) error {
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		first error
+		sem   = make(chan struct{}, 32)
+		seen  = map[log.StreamID]*head{}
+	)
+	run := func(f func() error) {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			if err := f(); err != nil {
+				mu.Lock()
+				if first == nil {
+					first = err
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	for _, p := range batch {
+		stream := p.req.Stream
+		if h := sh.heads.get(stream); h != nil || seen[stream] != nil {
+			continue
+		}
+		h := &head{stream: stream, ids: map[uuid.UUID]idAt{}}
+		seen[stream] = h
+		run(func() error { return sh.loadHead(ctx, h) })
+	}
+	wg.Wait()
+	if first != nil {
+		return first
+	}
+	for _, h := range seen {
+		sh.heads.put(h)
+	}
+	// Streams with more ids than a head keeps: look this batch's ids up.
+	for _, p := range batch {
+		h := sh.heads.get(p.req.Stream)
+		if h.idsComplete || len(p.ids) == 0 {
+			continue
+		}
+		bs := h.buckets()
+		if len(bs) == 0 {
+			continue
+		}
+		run(func() error {
+			found, err := sh.s.cfg.Streams.LookupIDs(ctx, p.req.Stream, bs, p.ids)
+			if err != nil {
+				return err
+			}
+			mu.Lock()
+			for id, v := range found {
+				h.ids[id] = idAt{version: v, at: sh.s.cfg.Now()}
+			}
+			mu.Unlock()
+			return nil
+		})
+	}
+	wg.Wait()
+	return first
+}
+
+func (sh *shard) loadHead(ctx context.Context, h *head) error {
+	// Safe to read from the stream partitions: a head not in memory has
+	// every commit filled (evicted ones only once filled; the others were
+	// filled by the takeover's catch-up).
+	st, err := sh.s.cfg.Streams.Head(ctx, h.stream)
+	if err != nil {
+		return err
+	}
+	h.version, h.created, h.prev = st.Version, st.Created, st.Prev
+	h.bucket = st.Bucket
+	if st.Bucket.FirstVersion == 0 { // no index row: a new stream
+		h.bucket.Number = -1
+	}
+	if h.bucket.Number < 0 {
+		h.idsComplete = true
+		return nil
+	}
+	ids, complete, err := sh.s.cfg.Streams.IDs(ctx, h.stream, h.buckets(), sh.s.cfg.IDsInHead)
+	if err != nil {
+		return err
+	}
+	now := sh.s.cfg.Now()
+	for id, v := range ids {
+		h.ids[id] = idAt{version: v, at: now}
+	}
+	h.idsComplete = complete
+	return nil
+}

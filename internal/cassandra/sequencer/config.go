@@ -1,0 +1,105 @@
+package sequencer
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"time"
+
+	gocql "github.com/apache/cassandra-gocql-driver/v2"
+
+	"github.com/eventlog/eventlog/internal/cassandra/shardlog"
+	"github.com/eventlog/eventlog/internal/cassandra/streams"
+	"github.com/eventlog/eventlog/internal/log"
+	"github.com/eventlog/eventlog/internal/partition"
+)
+
+// Config configures a Sequencer. Zero fields take the defaults noted.
+type Config struct {
+	Session *gocql.Session
+	Serial  gocql.Consistency
+	Log     *shardlog.Log
+	Streams *streams.Store
+	// Shards and SegmentRows are the keyspace's (keyspace_config).
+	Shards      int
+	SegmentRows int64
+	// Instance identifies this process among the keyspace's instances;
+	// Address is where others forward appends for its shards.
+	Instance string
+	Address  string
+	// LeaseTTL is how long a claim or renewal holds a shard. Default 5s.
+	LeaseTTL time.Duration
+	// Policy decides when buckets seal.
+	Policy partition.Policy
+	// IdempotencyWindow is how long client ids are kept. Default 24h.
+	IdempotencyWindow time.Duration
+	// MaxGroupBytes and MaxGroupAppends bound one commit. Defaults 1 MiB,
+	// 1,024.
+	MaxGroupBytes   int
+	MaxGroupAppends int
+	// QueueLimit bounds the appends waiting per shard. Default 8,192.
+	QueueLimit int
+	// HeadCache bounds the stream heads kept per shard. Default 20,000.
+	HeadCache int
+	// IDsInHead is the most client ids a head keeps; a stream with more in
+	// its current and previous bucket is looked up per append. Default
+	// 4,096.
+	IDsInHead int
+	// Forward sends an append to the instance at address, which owns its
+	// shard; nil means this instance never forwards.
+	Forward func(ctx context.Context, address string, req log.AppendRequest) (log.AppendResult, error)
+	// OnCommit, if set, is told each stream a commit touched (watchers).
+	OnCommit func(stream log.StreamID)
+	// BeforeCommit, if set, runs before each conditional write of a shard's
+	// log (tests pause an owner there).
+	BeforeCommit func(shard int)
+	// Paused, if set and true, makes the ownership loop do nothing, as if
+	// the process were stopped (tests of fencing).
+	Paused func() bool
+	Now    func() time.Time
+	Logger *slog.Logger
+}
+
+func (c *Config) ensureDefaults() {
+	if c.LeaseTTL <= 0 {
+		c.LeaseTTL = 5 * time.Second
+	}
+	if c.IdempotencyWindow <= 0 {
+		c.IdempotencyWindow = 24 * time.Hour
+	}
+	if c.MaxGroupBytes <= 0 {
+		c.MaxGroupBytes = 1 << 20
+	}
+	if c.MaxGroupAppends <= 0 {
+		c.MaxGroupAppends = 1024
+	}
+	if c.QueueLimit <= 0 {
+		c.QueueLimit = 8192
+	}
+	if c.HeadCache <= 0 {
+		c.HeadCache = 20_000
+	}
+	if c.IDsInHead <= 0 {
+		c.IDsInHead = 4096
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+}
+
+func (c *Config) validate() error {
+	switch {
+	case c.Session == nil || c.Log == nil || c.Streams == nil:
+		return errors.New("sequencer: Session, Log and Streams are required")
+	case c.Shards < 1 || c.Shards > partition.MaxShards:
+		return errors.New("sequencer: shard count out of range")
+	case c.SegmentRows < 1:
+		return errors.New("sequencer: segment rows must be positive")
+	case c.Instance == "":
+		return errors.New("sequencer: Instance is required")
+	}
+	return c.Policy.Validate()
+}

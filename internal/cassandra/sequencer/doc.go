@@ -1,0 +1,25 @@
+// Package sequencer commits appends through the shard logs: for each shard
+// this instance owns, one goroutine groups the queued appends, checks them
+// against the stream heads it holds, and commits the group with one
+// conditional write on the shard's log (shardlog); a second goroutine fills
+// the stream partitions from each committed record (streams) and answers
+// the group, in log order. docs/design-write-path.md is the design.
+//
+// Invariants:
+//
+//   - A shard is committed only under the epoch this instance claimed in
+//     the shards table and then wrote into the log segment it commits to
+//     (the fence); a commit refused by the fence stops the shard.
+//   - Before the first decision after a claim, every committed record is
+//     filled (catch-up), so heads loaded from the stream partitions are
+//     complete. A cached head is evicted only once every record touching
+//     its stream is filled.
+//   - Answers that depend on the head (conflicts, duplicates) are released
+//     only after a conditional write or SERIAL read made after the decision
+//     shows the shard still held: a paused ex-owner never answers from a
+//     stale head.
+//   - Leases decide who tries to claim a shard; a lease is judged expired
+//     by watching it unchanged for longer than its TTL on this instance's
+//     monotonic clock, so clock skew between instances cannot make one
+//     steal a live shard.
+package sequencer

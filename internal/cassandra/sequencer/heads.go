@@ -1,0 +1,110 @@
+package sequencer
+
+import (
+	"container/list"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/eventlog/eventlog/internal/cassandra/streams"
+	"github.com/eventlog/eventlog/internal/log"
+)
+
+// head is what a shard's owner knows of one stream: its version and newest
+// bucket as committed, and the client ids committed to it recently.
+type head struct {
+	stream  log.StreamID
+	version int64
+	bucket  streams.Bucket // newest bucket; Number -1 when there is none
+	created bool           // the newest bucket holds events
+	prev    int64          // the bucket before it, -1 when none
+	// ids maps client ids to their version and commit time. It holds every
+	// id this owner committed to the stream since loading it, and, when
+	// idsComplete, every id stored in the current and previous bucket at
+	// load time too; otherwise lookups fill it in per append.
+	ids         map[uuid.UUID]idAt
+	idsComplete bool
+	// lastSeq is the last log seq that touched the stream: the head may be
+	// evicted (and later reloaded from the stream partitions) only once
+	// that seq is filled.
+	lastSeq int64
+	elem    *list.Element
+}
+
+type idAt struct {
+	version int64
+	at      time.Time
+}
+
+// buckets is where the stream's recent ids are recorded: the current and
+// previous bucket.
+func (h *head) buckets() []int64 {
+	switch {
+	case h.bucket.Number < 0:
+		return nil
+	case h.prev >= 0:
+		return []int64{h.bucket.Number, h.prev}
+	}
+	return []int64{h.bucket.Number}
+}
+
+// pruneIDs drops ids older than the window once the map has grown.
+func (h *head) pruneIDs(now time.Time, window time.Duration, limit int) {
+	if len(h.ids) <= limit {
+		return
+	}
+	for id, a := range h.ids {
+		if now.Sub(a.at) > window {
+			delete(h.ids, id)
+		}
+	}
+	if len(h.ids) > limit {
+		// Still too many: keep them all (correctness) but stop claiming
+		// completeness for what a reload would find.
+		h.idsComplete = false
+	}
+}
+
+// heads is a shard's LRU of heads, used only by its commit goroutine.
+type heads struct {
+	m     map[log.StreamID]*head
+	lru   list.List // front: most recent
+	limit int
+}
+
+func newHeads(limit int) *heads {
+	return &heads{m: make(map[log.StreamID]*head), limit: limit}
+}
+
+func (hs *heads) get(stream log.StreamID) *head {
+	h := hs.m[stream]
+	if h != nil {
+		hs.lru.MoveToFront(h.elem)
+	}
+	return h
+}
+
+func (hs *heads) put(h *head) {
+	h.elem = hs.lru.PushFront(h)
+	hs.m[h.stream] = h
+}
+
+// evict drops least recently used heads beyond the limit whose commits are
+// all filled (filled is the shard's fill watermark).
+func (hs *heads) evict(filled int64) {
+	e := hs.lru.Back()
+	for len(hs.m) > hs.limit && e != nil {
+		prev := e.Prev()
+		if h := e.Value.(*head); h.lastSeq <= filled {
+			hs.lru.Remove(e)
+			delete(hs.m, h.stream)
+		}
+		e = prev
+	}
+}
+
+// forget drops every head (the shard was lost).
+func (hs *heads) forget() {
+	hs.m = make(map[log.StreamID]*head)
+	hs.lru.Init()
+}

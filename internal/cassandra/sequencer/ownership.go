@@ -1,0 +1,136 @@
+package sequencer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	gocql "github.com/apache/cassandra-gocql-driver/v2"
+
+	"github.com/eventlog/eventlog/internal/cassandra/cql"
+)
+
+// schema/schema.cql: shards. Every write is conditional: the epoch is the
+// fencing token, and mixing plain writes with conditional ones on the same
+// cells would let a client clock running ahead shadow later claims.
+const (
+	cqlOwners   = `SELECT shard, owner, address, epoch, lease_until, segment FROM shards`
+	cqlClaimNew = `INSERT INTO shards (shard, owner, address, epoch, lease_until, segment) VALUES (?, ?, ?, 1, ?, 0) IF NOT EXISTS`
+	cqlClaim    = `UPDATE shards SET owner = ?, address = ?, epoch = ?, lease_until = ? WHERE shard = ? IF epoch = ? AND lease_until = ?`
+	cqlRenew    = `UPDATE shards SET lease_until = ? WHERE shard = ? IF epoch = ? AND owner = ?`
+	cqlRelease  = `UPDATE shards SET owner = '', lease_until = ? WHERE shard = ? IF epoch = ? AND owner = ?`
+	cqlSegment  = `UPDATE shards SET segment = ? WHERE shard = ? IF epoch = ? AND segment < ?`
+)
+
+// owner is a shards row.
+type owner struct {
+	Shard      int
+	Owner      string
+	Address    string
+	Epoch      int64
+	LeaseUntil time.Time
+	Segment    int64
+	exists     bool
+}
+
+// leaseKey identifies one grant of a lease: a renewal or a claim changes it.
+type leaseKey struct {
+	owner string
+	epoch int64
+	until int64
+}
+
+func (o owner) key() leaseKey { return leaseKey{o.Owner, o.Epoch, o.LeaseUntil.UnixMilli()} }
+
+// readOwners reads every shards row (a table of at most MaxShards rows).
+func (s *Sequencer) readOwners(ctx context.Context) (map[int]owner, error) {
+	iter := s.cfg.Session.Query(cqlOwners).WithContext(ctx).Idempotent(true).Iter()
+	out := make(map[int]owner)
+	var o owner
+	for iter.Scan(&o.Shard, &o.Owner, &o.Address, &o.Epoch, &o.LeaseUntil, &o.Segment) {
+		o.exists = true
+		out[o.Shard] = o
+		o = owner{}
+	}
+	if err := iter.Close(); err != nil {
+		return nil, cql.ReadErr("read shard owners", err)
+	}
+	return out, nil
+}
+
+// claim takes shard from the observed row o (absent, released, or expired
+// by observation) and returns the new epoch. ok is false when someone else
+// changed the row first.
+func (s *Sequencer) claim(ctx context.Context, o owner) (epoch int64, ok bool, err error) {
+	until := s.cfg.Now().Add(s.cfg.LeaseTTL)
+	var q *gocql.Query
+	if !o.exists {
+		epoch = 1
+		q = s.cfg.Session.Query(cqlClaimNew, o.Shard, s.cfg.Instance, s.cfg.Address, until)
+	} else {
+		epoch = o.Epoch + 1
+		q = s.cfg.Session.Query(cqlClaim, s.cfg.Instance, s.cfg.Address, epoch, until, o.Shard, o.Epoch, o.LeaseUntil)
+	}
+	applied, err := q.WithContext(ctx).SerialConsistency(s.cfg.Serial).MapScanCAS(map[string]any{})
+	if err != nil {
+		// Unknown: if it applied, the lease runs out unrenewed and the
+		// shard is claimed again, under a higher epoch.
+		return 0, false, fmt.Errorf("claim shard %d: %w", o.Shard, err)
+	}
+	return epoch, applied, nil
+}
+
+// renew extends this instance's lease on shard at epoch. ok is false when
+// the shard was taken over.
+func (s *Sequencer) renew(ctx context.Context, shard int, epoch int64) (ok bool, err error) {
+	until := s.cfg.Now().Add(s.cfg.LeaseTTL)
+	applied, err := s.cfg.Session.Query(cqlRenew, until, shard, epoch, s.cfg.Instance).
+		WithContext(ctx).SerialConsistency(s.cfg.Serial).MapScanCAS(map[string]any{})
+	if err != nil {
+		return false, fmt.Errorf("renew shard %d: %w", shard, err)
+	}
+	return applied, nil
+}
+
+// release gives up shard at epoch so another instance may claim it at once.
+func (s *Sequencer) release(ctx context.Context, shard int, epoch int64) error {
+	_, err := s.cfg.Session.Query(cqlRelease, s.cfg.Now(), shard, epoch, s.cfg.Instance).
+		WithContext(ctx).SerialConsistency(s.cfg.Serial).MapScanCAS(map[string]any{})
+	return err
+}
+
+// noteSegment records that shard's log continues in segment (a hint for
+// the next owner's fencing walk; a stale hint only makes the walk longer).
+func (s *Sequencer) noteSegment(ctx context.Context, shard int, epoch, segment int64) {
+	_, err := s.cfg.Session.Query(cqlSegment, segment, shard, epoch, segment).
+		WithContext(ctx).SerialConsistency(s.cfg.Serial).MapScanCAS(map[string]any{})
+	if err != nil && !errors.Is(err, context.Canceled) {
+		s.cfg.Logger.Warn("record log segment", "shard", shard, "segment", segment, "err", err)
+	}
+}
+
+// observer judges leases of other instances by how long it has seen them
+// unchanged, on this process's monotonic clock.
+type observer struct {
+	seen map[int]observation
+}
+
+type observation struct {
+	key   leaseKey
+	since time.Time // monotonic
+}
+
+// expired reports whether o's lease may be claimed: the row is absent or
+// released, or this observer has seen the same grant for longer than ttl.
+func (ob *observer) expired(o owner, ttl time.Duration, now time.Time) bool {
+	if !o.exists || o.Owner == "" {
+		return true
+	}
+	prev, ok := ob.seen[o.Shard]
+	if !ok || prev.key != o.key() {
+		ob.seen[o.Shard] = observation{key: o.key(), since: now}
+		return false
+	}
+	return now.Sub(prev.since) > ttl
+}

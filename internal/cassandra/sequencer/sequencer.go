@@ -1,0 +1,223 @@
+package sequencer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/eventlog/eventlog/internal/log"
+	"github.com/eventlog/eventlog/internal/partition"
+)
+
+// Sequencer commits appends for the shards this instance owns and
+// forwards the others to their owners.
+type Sequencer struct {
+	cfg Config
+
+	mu     sync.Mutex
+	shards map[int]*shard // owned (taken over and running)
+	owners map[int]owner  // the shards table as last read
+	obs    observer
+
+	claimMu sync.Mutex // one claim at a time
+	closing chan struct{}
+	loop    sync.WaitGroup
+}
+
+// New checks cfg and returns a Sequencer that owns nothing yet: Start
+// claims shards.
+func New(cfg Config) (*Sequencer, error) {
+	cfg.ensureDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	return &Sequencer{
+		cfg: cfg, shards: map[int]*shard{}, owners: map[int]owner{},
+		obs: observer{seen: map[int]observation{}}, closing: make(chan struct{}),
+	}, nil
+}
+
+// Start claims the shards that are free and starts the ownership loop,
+// which renews this instance's leases and claims shards whose owner
+// stopped renewing.
+func (s *Sequencer) Start(ctx context.Context) error {
+	if err := s.tick(ctx); err != nil {
+		return err
+	}
+	s.loop.Add(1)
+	go func() {
+		defer s.loop.Done()
+		t := time.NewTicker(s.cfg.LeaseTTL / 4)
+		defer t.Stop()
+		for {
+			select {
+			case <-s.closing:
+				return
+			case <-t.C:
+				ctx, cancel := context.WithTimeout(context.Background(), s.cfg.LeaseTTL)
+				if err := s.tick(ctx); err != nil {
+					s.cfg.Logger.Warn("shard ownership", "err", err)
+				}
+				cancel()
+			}
+		}
+	}()
+	return nil
+}
+
+// tick renews owned shards and claims the claimable ones.
+func (s *Sequencer) tick(ctx context.Context) error {
+	if p := s.cfg.Paused; p != nil && p() {
+		return nil
+	}
+	owners, err := s.readOwners(ctx)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	s.owners = owners
+	mine := make(map[int]*shard, len(s.shards))
+	for id, sh := range s.shards {
+		mine[id] = sh
+	}
+	s.mu.Unlock()
+	for id, sh := range mine {
+		select {
+		case <-sh.lost:
+			s.drop(sh)
+			continue
+		default:
+		}
+		ok, err := s.renew(ctx, id, sh.epoch)
+		if err != nil {
+			s.cfg.Logger.Warn("renew shard lease", "shard", id, "err", err)
+			continue // the epoch, not the lease, keeps commits safe
+		}
+		if !ok {
+			sh.stop(fmt.Errorf("shard %d: lease taken over", id))
+			s.drop(sh)
+		}
+	}
+	now := time.Now() // monotonic: leases of others are judged by observation
+	for id := 0; id < s.cfg.Shards; id++ {
+		if mine[id] != nil {
+			continue
+		}
+		o, ok := owners[id]
+		if !ok {
+			o = owner{Shard: id}
+		}
+		if o.Owner == s.cfg.Instance {
+			continue // a claim of ours still starting
+		}
+		if s.obs.expired(o, s.cfg.LeaseTTL, now) {
+			if err := s.take(ctx, o); err != nil {
+				s.cfg.Logger.Warn("claim shard", "shard", id, "err", err)
+			}
+		}
+	}
+	return nil
+}
+
+// take claims shard o.Shard from its observed row and takes it over.
+func (s *Sequencer) take(ctx context.Context, o owner) error {
+	s.claimMu.Lock()
+	defer s.claimMu.Unlock()
+	select {
+	case <-s.closing:
+		return errors.New("closing")
+	default:
+	}
+	epoch, ok, err := s.claim(ctx, o)
+	if err != nil || !ok {
+		return err
+	}
+	sh := newShard(s, o.Shard, epoch)
+	tctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if err := sh.takeover(tctx, o.Segment); err != nil {
+		// Not serving: let the lease run out (or another claim succeed).
+		return fmt.Errorf("take over shard %d at epoch %d: %w", o.Shard, epoch, err)
+	}
+	go sh.run()
+	go sh.fill()
+	s.mu.Lock()
+	s.shards[o.Shard] = sh
+	s.owners[o.Shard] = owner{Shard: o.Shard, Owner: s.cfg.Instance, Address: s.cfg.Address, Epoch: epoch, exists: true}
+	s.mu.Unlock()
+	s.cfg.Logger.Info("shard taken", "shard", o.Shard, "epoch", epoch, "seq", sh.committed.Load())
+	return nil
+}
+
+func (s *Sequencer) drop(sh *shard) {
+	s.mu.Lock()
+	if s.shards[sh.id] == sh {
+		delete(s.shards, sh.id)
+	}
+	s.mu.Unlock()
+}
+
+// Append commits req through its shard: here when this instance owns it,
+// else forwarded to the owner. req must be validated.
+func (s *Sequencer) Append(ctx context.Context, req log.AppendRequest) (log.AppendResult, error) {
+	return s.append(ctx, req, true)
+}
+
+// AppendLocal commits req only if this instance owns its shard (a
+// forwarded request is never forwarded again).
+func (s *Sequencer) AppendLocal(ctx context.Context, req log.AppendRequest) (log.AppendResult, error) {
+	return s.append(ctx, req, false)
+}
+
+func (s *Sequencer) append(ctx context.Context, req log.AppendRequest, forward bool) (log.AppendResult, error) {
+	id := partition.ShardOf(string(req.Stream), s.cfg.Shards)
+	s.mu.Lock()
+	sh := s.shards[id]
+	o := s.owners[id]
+	s.mu.Unlock()
+	if sh != nil {
+		p := newPending(ctx, req)
+		if err := sh.submit(p, false); err == nil {
+			return p.wait(ctx)
+		} else if !errors.Is(err, errStopped) {
+			return log.AppendResult{}, err
+		}
+	}
+	if forward && s.cfg.Forward != nil && o.Owner != "" && o.Owner != s.cfg.Instance && o.Address != "" {
+		return s.cfg.Forward(ctx, o.Address, req)
+	}
+	return log.AppendResult{}, fmt.Errorf("append to %s: %w: shard %d has no live owner yet (retry)", req.Stream, log.ErrUnavailable, id)
+}
+
+// Owned returns the shards this instance commits now.
+func (s *Sequencer) Owned() []int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]int, 0, len(s.shards))
+	for id := range s.shards {
+		out = append(out, id)
+	}
+	return out
+}
+
+// Close stops claiming, lets each owned shard commit and fill what it has
+// queued, and releases the shards so another instance can take them at
+// once.
+func (s *Sequencer) Close(ctx context.Context) {
+	close(s.closing)
+	s.loop.Wait()
+	s.claimMu.Lock()
+	defer s.claimMu.Unlock()
+	s.mu.Lock()
+	shards := s.shards
+	s.shards = map[int]*shard{}
+	s.mu.Unlock()
+	for _, sh := range shards {
+		sh.drain(ctx)
+		if err := s.release(ctx, sh.id, sh.epoch); err != nil {
+			s.cfg.Logger.Warn("release shard", "shard", sh.id, "err", err)
+		}
+	}
+}

@@ -1,0 +1,292 @@
+package sequencer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/eventlog/eventlog/internal/cassandra/shardlog"
+	"github.com/eventlog/eventlog/internal/log"
+	"github.com/eventlog/eventlog/internal/record"
+)
+
+// shard is one shard this instance owns: its queue, its commit goroutine
+// (run) and its fill goroutine (fill).
+type shard struct {
+	s     *Sequencer
+	id    int
+	epoch int64
+
+	// Owned by the commit goroutine.
+	segment  int64
+	seq      int64     // last committed seq
+	lastTime time.Time // commit time of seq
+	heads    *heads
+
+	filled    atomic.Int64 // last seq whose chunks are written
+	committed atomic.Int64 // last committed seq (sh.seq, for other goroutines)
+
+	mu      sync.Mutex
+	queue   []*pending
+	stopped bool
+	wake    chan struct{} // cap 1
+	jobs    chan *job
+	lost    chan struct{} // closed when the shard stops
+	once    sync.Once
+	done    chan struct{} // closed when both goroutines have ended
+	stopErr error
+}
+
+// job is what the fill goroutine does for one decided batch, in order:
+// write the chunks of a committed record, run the retry checks, answer.
+type job struct {
+	seq     int64 // 0: no record
+	time    time.Time
+	rec     *record.Record
+	answers []*pending // results set; answered after the fill
+	checks  []*check
+}
+
+// check is an append whose ids or expected version point at stored
+// events: once everything before it is filled, the stream is read to tell
+// a retry (duplicate) from a conflict.
+type check struct {
+	p       *pending
+	version int64   // the stream's version when decided
+	buckets []int64 // where its ids are recorded
+}
+
+func newShard(s *Sequencer, id int, epoch int64) *shard {
+	return &shard{
+		s: s, id: id, epoch: epoch, heads: newHeads(s.cfg.HeadCache),
+		wake: make(chan struct{}, 1), jobs: make(chan *job, 256),
+		lost: make(chan struct{}), done: make(chan struct{}),
+	}
+}
+
+// submit queues p; false when the shard stopped or the queue is full.
+func (sh *shard) submit(p *pending, front bool) error {
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if sh.stopped {
+		return errStopped
+	}
+	if len(sh.queue) >= sh.s.cfg.QueueLimit && !front {
+		return fmt.Errorf("shard %d: %w: %d appends queued", sh.id, log.ErrUnavailable, len(sh.queue))
+	}
+	if front {
+		sh.queue = append([]*pending{p}, sh.queue...)
+	} else {
+		sh.queue = append(sh.queue, p)
+	}
+	select {
+	case sh.wake <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
+var errStopped = errors.New("shard not owned here")
+
+// stop ends the shard's commits: err explains why (nil: a clean release).
+func (sh *shard) stop(err error) {
+	sh.once.Do(func() {
+		sh.mu.Lock()
+		sh.stopped, sh.stopErr = true, err
+		q := sh.queue
+		sh.queue = nil
+		sh.mu.Unlock()
+		for _, p := range q {
+			if p.state.CompareAndSwap(queued, taken) {
+				p.finish(log.AppendResult{}, fmt.Errorf("append to %s: %w: shard %d stopped (nothing written)", p.req.Stream, log.ErrUnavailable, sh.id))
+			}
+		}
+		close(sh.lost)
+	})
+}
+
+// takeover fences the shard's log under sh.epoch, starting from the
+// segment hint, and fills every committed record not yet filled. It must
+// finish before the first decision.
+func (sh *shard) takeover(ctx context.Context, hint int64) error {
+	lg, rows := sh.s.cfg.Log, sh.s.cfg.SegmentRows
+	g := hint
+	minFilled := int64(-1)
+	for {
+		st, err := lg.Statics(ctx, sh.id, g, false)
+		if err != nil {
+			return err
+		}
+		if st.Exists && st.Epoch > sh.epoch {
+			return fmt.Errorf("shard %d: %w: segment %d at epoch %d", sh.id, shardlog.ErrFenced, g, st.Epoch)
+		}
+		if !st.Exists {
+			// The previous segment is full (or g is 0 and the log is new):
+			// fill what is unfilled before opening the next one, so a
+			// segment's filled static never claims rows it does not hold.
+			last := g * rows
+			if minFilled < 0 {
+				minFilled = last
+			}
+			if err := sh.catchUp(ctx, minFilled, last); err != nil {
+				return err
+			}
+			applied, err := lg.Open(ctx, sh.id, g, sh.epoch, last, sh.lastTime)
+			if err != nil {
+				return err
+			}
+			if !applied {
+				continue // opened meanwhile (by the old owner): fence it
+			}
+			sh.segment, sh.seq = g, last
+			sh.filled.Store(last)
+			sh.committed.Store(last)
+			return nil
+		}
+		if minFilled < 0 || st.Filled < minFilled {
+			minFilled = st.Filled
+		}
+		if st.Epoch < sh.epoch {
+			if _, err := lg.Fence(ctx, sh.id, g, sh.epoch); err != nil {
+				return err
+			}
+			continue // read it again: fenced by us, or by someone newer
+		}
+		// Ours. A SERIAL read settles any commit of the old owner still
+		// in flight before we read how far the log goes.
+		st, err = lg.Statics(ctx, sh.id, g, true)
+		if err != nil {
+			return err
+		}
+		if st.Epoch != sh.epoch {
+			continue
+		}
+		if st.LastSeq >= (g+1)*rows {
+			g++ // full: the log goes on in the next segment
+			continue
+		}
+		if err := sh.catchUp(ctx, minFilled, st.LastSeq); err != nil {
+			return err
+		}
+		sh.segment, sh.seq = g, st.LastSeq
+		sh.filled.Store(st.LastSeq)
+		sh.committed.Store(st.LastSeq)
+		return nil
+	}
+}
+
+// catchUp fills the records after seq `after` through `last`, in order,
+// and leaves sh.lastTime at the commit time of `last`.
+func (sh *shard) catchUp(ctx context.Context, after, last int64) error {
+	lg, rows := sh.s.cfg.Log, sh.s.cfg.SegmentRows
+	from := max(after-1, 0) // read row `after` too, for its time
+	for g := shardlog.Segment(from+1, rows); from < last; g++ {
+		_, err := lg.Rows(ctx, sh.id, g, from, last, 256, func(r shardlog.Row) error {
+			from = r.Seq
+			sh.lastTime = r.Time
+			if r.Seq <= after {
+				return nil
+			}
+			rec, err := record.DecodeRecord(r.Record)
+			if err != nil {
+				return fmt.Errorf("shard %d seq %d: %w", sh.id, r.Seq, err)
+			}
+			return sh.s.cfg.Streams.Fill(ctx, r.Seq, r.Time, &rec)
+		})
+		if err != nil {
+			return err
+		}
+		if from < (g+1)*rows && from < last {
+			return fmt.Errorf("shard %d: log ends at seq %d in segment %d, want %d: %w", sh.id, from, g, last, log.ErrUnavailable)
+		}
+	}
+	return nil
+}
+
+// run is the commit goroutine.
+func (sh *shard) run() {
+	defer close(sh.jobs)
+	for {
+		batch := sh.collect()
+		if batch == nil {
+			return
+		}
+		if err := sh.commitBatch(batch); err != nil {
+			sh.s.cfg.Logger.Warn("shard stopped", "shard", sh.id, "epoch", sh.epoch, "err", err)
+			sh.stop(err)
+			return
+		}
+	}
+}
+
+// collect waits for queued appends and takes up to a group's worth.
+func (sh *shard) collect() []*pending {
+	for {
+		sh.mu.Lock()
+		if sh.stopped {
+			sh.mu.Unlock()
+			return nil
+		}
+		if len(sh.queue) > 0 {
+			var out []*pending
+			size, n := 0, 0
+			for n < len(sh.queue) && len(out) < sh.s.cfg.MaxGroupAppends {
+				p := sh.queue[n]
+				if len(out) > 0 && size+p.size > sh.s.cfg.MaxGroupBytes {
+					break
+				}
+				n++
+				if !p.state.CompareAndSwap(queued, taken) {
+					continue // its caller left
+				}
+				out = append(out, p)
+				size += p.size
+			}
+			sh.queue = sh.queue[n:]
+			sh.mu.Unlock()
+			if len(out) > 0 {
+				return out
+			}
+			continue
+		}
+		sh.mu.Unlock()
+		select {
+		case <-sh.wake:
+		case <-sh.lost:
+		}
+	}
+}
+
+// drain waits until the queue is committed and filled (or ctx ends), then
+// stops the shard.
+func (sh *shard) drain(ctx context.Context) {
+	for {
+		sh.mu.Lock()
+		n := len(sh.queue)
+		sh.mu.Unlock()
+		if n == 0 && sh.filled.Load() >= sh.committed.Load() {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			sh.stop(ctx.Err())
+			<-sh.done
+			return
+		case <-sh.lost:
+			<-sh.done
+			return
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+	sh.stop(nil)
+	sh.mu.Lock()
+	select {
+	case sh.wake <- struct{}{}:
+	default:
+	}
+	sh.mu.Unlock()
+	<-sh.done
+}

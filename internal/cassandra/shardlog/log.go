@@ -1,0 +1,221 @@
+package shardlog
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	gocql "github.com/apache/cassandra-gocql-driver/v2"
+	"github.com/google/uuid"
+
+	"github.com/eventlog/eventlog/internal/cassandra/cql"
+)
+
+// schema/schema.cql: shard_log.
+const (
+	cqlStatics = `SELECT epoch, last_seq, filled, floor FROM shard_log WHERE shard = ? AND segment = ? LIMIT 1`
+	cqlCommit  = `UPDATE shard_log SET last_seq = ?, filled = ?, floor = ? WHERE shard = ? AND segment = ? IF epoch = ? AND last_seq = ?`
+	cqlInsert  = `INSERT INTO shard_log (shard, segment, seq, time, commit_id, record) VALUES (?, ?, ?, ?, ?, ?)`
+	cqlRow     = `SELECT commit_id FROM shard_log WHERE shard = ? AND segment = ? AND seq = ?`
+	cqlFence   = `UPDATE shard_log SET epoch = ? WHERE shard = ? AND segment = ? IF epoch < ?`
+	cqlOpen    = `UPDATE shard_log SET epoch = ?, last_seq = ?, filled = ?, floor = ? WHERE shard = ? AND segment = ? IF epoch = null`
+	cqlRows    = `SELECT seq, time, record, last_seq FROM shard_log WHERE shard = ? AND segment = ? AND seq > ? AND seq <= ?`
+)
+
+// ErrFenced: the segment's epoch is not the caller's (another owner took
+// the shard), or the segment was sealed. A commit refused this way can
+// never apply later: its condition is false for good.
+var ErrFenced = errors.New("shard log fenced by a newer owner")
+
+// Statics are a segment's static columns.
+type Statics struct {
+	Exists  bool // the segment was opened
+	Epoch   int64
+	LastSeq int64
+	Filled  int64
+	Floor   time.Time
+}
+
+// Row is one commit read from a log.
+type Row struct {
+	Seq    int64
+	Time   time.Time
+	Record []byte
+}
+
+// Log is the shard_log table of one keyspace.
+type Log struct {
+	session *gocql.Session
+	serial  gocql.Consistency
+}
+
+// New returns the log over session; serial is the serial consistency of
+// its conditional writes and settling reads.
+func New(session *gocql.Session, serial gocql.Consistency) *Log {
+	return &Log{session: session, serial: serial}
+}
+
+// Statics reads a segment's statics; serial makes it a SERIAL read, which
+// completes any Paxos round in progress on the segment first.
+func (l *Log) Statics(ctx context.Context, shard int, segment int64, serial bool) (Statics, error) {
+	q := l.session.Query(cqlStatics, shard, segment).WithContext(ctx)
+	if serial {
+		q = q.Consistency(l.serial)
+	} else {
+		q = q.Idempotent(true)
+	}
+	var (
+		st             Statics
+		epoch, last, f *int64
+	)
+	err := q.Scan(&epoch, &last, &f, &st.Floor)
+	if errors.Is(err, gocql.ErrNotFound) {
+		return Statics{}, nil
+	}
+	if err != nil {
+		return Statics{}, cql.ReadErr("read shard log statics", err)
+	}
+	if epoch == nil {
+		return Statics{}, nil
+	}
+	st.Exists, st.Epoch = true, *epoch
+	if last != nil {
+		st.LastSeq = *last
+	}
+	if f != nil {
+		st.Filled = *f
+	}
+	return st, nil
+}
+
+// Commit is one commit attempt: row Seq = LastSeq+1 of the segment.
+type Commit struct {
+	Shard    int
+	Segment  int64
+	Epoch    int64
+	Seq      int64 // the new row; the segment must be at Seq-1
+	Filled   int64 // the last seq whose chunks are written
+	Floor    time.Time
+	Time     time.Time
+	CommitID uuid.UUID // tells this attempt's row from any other
+	Record   []byte
+}
+
+// Outcome of a commit attempt.
+type Outcome int
+
+const (
+	// Committed: row Seq is this commit.
+	Committed Outcome = iota + 1
+	// Fenced: the condition failed: another owner holds the segment, or
+	// it is sealed, or it is not at Seq-1. Nothing was written, ever.
+	Fenced
+	// Unknown: no answer; settle with Settle.
+	Unknown
+)
+
+// Commit sends c as one conditional batch. err is set only with Unknown.
+func (l *Log) Commit(ctx context.Context, c *Commit) (Outcome, error) {
+	b := l.session.Batch(gocql.LoggedBatch).WithContext(ctx)
+	b.SerialConsistency(l.serial)
+	b.Query(cqlCommit, c.Seq, c.Filled, c.Floor, c.Shard, c.Segment, c.Epoch, c.Seq-1)
+	b.Query(cqlInsert, c.Shard, c.Segment, c.Seq, c.Time, [16]byte(c.CommitID), c.Record)
+	applied, iter, err := b.MapExecCAS(map[string]any{})
+	if iter != nil {
+		iter.Close()
+	}
+
+	if err != nil {
+		return Unknown, fmt.Errorf("commit shard %d seq %d: %w", c.Shard, c.Seq, err)
+	}
+	if !applied {
+		return Fenced, nil
+	}
+	return Committed, nil
+}
+
+// Settle decides a commit whose outcome was unknown: a SERIAL read of the
+// segment completes or discards any Paxos round in progress, so what it
+// returns is final. Committed when row c.Seq exists with c's commit id;
+// Fenced when it does not (nothing of c was written, and its condition can
+// no longer hold). An error means the read failed too.
+func (l *Log) Settle(ctx context.Context, c *Commit) (Outcome, error) {
+	st, err := l.Statics(ctx, c.Shard, c.Segment, true)
+	if err != nil {
+		return Unknown, err
+	}
+	if st.LastSeq < c.Seq {
+		return Fenced, nil
+	}
+	var id uuid.UUID
+	err = l.session.Query(cqlRow, c.Shard, c.Segment, c.Seq).WithContext(ctx).Consistency(l.serial).Scan((*[16]byte)(&id))
+	if errors.Is(err, gocql.ErrNotFound) {
+		return Fenced, nil
+	}
+	if err != nil {
+		return Unknown, cql.ReadErr("settle commit", err)
+	}
+	if id == c.CommitID {
+		return Committed, nil
+	}
+	return Fenced, nil
+}
+
+// Open opens a segment under epoch, continuing the log at lastSeq, if no
+// one opened it yet. applied is false when it exists (then read it).
+func (l *Log) Open(ctx context.Context, shard int, segment, epoch, lastSeq int64, floor time.Time) (applied bool, err error) {
+	applied, err = l.session.Query(cqlOpen, epoch, lastSeq, lastSeq, floor, shard, segment).
+		WithContext(ctx).SerialConsistency(l.serial).MapScanCAS(map[string]any{})
+	if err != nil {
+		return false, fmt.Errorf("open shard %d segment %d: %w", shard, segment, err)
+	}
+	return applied, nil
+}
+
+// Fence raises an existing segment's epoch to epoch. applied is false when
+// it is at epoch or above already (a newer owner), or absent (Open it).
+func (l *Log) Fence(ctx context.Context, shard int, segment, epoch int64) (applied bool, err error) {
+	applied, err = l.session.Query(cqlFence, epoch, shard, segment, epoch).
+		WithContext(ctx).SerialConsistency(l.serial).MapScanCAS(map[string]any{})
+	if err != nil {
+		return false, fmt.Errorf("fence shard %d segment %d: %w", shard, segment, err)
+	}
+	return applied, nil
+}
+
+// Rows calls fn for the rows after seq `after` up to `through` (inclusive)
+// of a segment, in order, a page at a time. lastSeq is the segment's
+// last_seq as the last page read saw it: a reader has reached the end of
+// the log only when the last row it got is that seq (a row committed after
+// the page was read is past lastSeq, never skipped).
+func (l *Log) Rows(ctx context.Context, shard int, segment, after, through int64, pageSize int, fn func(Row) error) (lastSeq int64, err error) {
+	iter := l.session.Query(cqlRows, shard, segment, after, through).WithContext(ctx).
+		Idempotent(true).PageSize(pageSize).Iter()
+	var (
+		r    Row
+		last *int64
+	)
+	for iter.Scan(&r.Seq, &r.Time, &r.Record, &last) {
+		if last != nil {
+			lastSeq = *last
+		}
+		if err := fn(r); err != nil {
+			iter.Close()
+			return lastSeq, err
+		}
+		r = Row{}
+	}
+	if err := iter.Close(); err != nil {
+		return 0, cql.ReadErr("read shard log", err)
+	}
+	return lastSeq, nil
+}
+
+// Segment returns the segment holding seq, for segments of rows rows.
+func Segment(seq, rows int64) int64 {
+	if seq < 1 {
+		return 0
+	}
+	return (seq - 1) / rows
+}

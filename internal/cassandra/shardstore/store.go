@@ -1,0 +1,319 @@
+package shardstore
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"sync"
+	"time"
+
+	gocql "github.com/apache/cassandra-gocql-driver/v2"
+	"github.com/google/uuid"
+
+	"github.com/eventlog/eventlog/internal/cassandra"
+	"github.com/eventlog/eventlog/internal/cassandra/cql"
+	"github.com/eventlog/eventlog/internal/cassandra/sequencer"
+	"github.com/eventlog/eventlog/internal/cassandra/shardlog"
+	"github.com/eventlog/eventlog/internal/cassandra/streams"
+	"github.com/eventlog/eventlog/internal/log"
+	"github.com/eventlog/eventlog/internal/partition"
+	"github.com/eventlog/eventlog/internal/snapshot"
+)
+
+const (
+	// schema/schema.cql: keyspace_config.
+	cqlLayout = `SELECT shards, segment_rows FROM keyspace_config WHERE id = 0`
+	// schema/schema.cql: snapshots (clustered version DESC).
+	cqlPutSnapshot    = `INSERT INTO snapshots (stream, version, created_at, compression, size, data) VALUES (?, ?, ?, ?, ?, ?)`
+	cqlLatestSnapshot = `SELECT version, created_at, compression, size, data FROM snapshots WHERE stream = ? AND version <= ? LIMIT 1`
+)
+
+// Options configure a Store.
+type Options struct {
+	// Cassandra holds the connection and keyspace settings, bucket policy,
+	// limits, idempotency window, page size, clock and logger, as the
+	// per-stream store takes them.
+	Cassandra cassandra.Options
+	// Instance names this process among the keyspace's; default a random
+	// UUID. Address is where other instances forward appends for the
+	// shards it owns.
+	Instance string
+	Address  string
+	// LeaseTTL of shard ownership. Default 5s.
+	LeaseTTL time.Duration
+	// Forward sends an append to the owner of its shard at address (the
+	// HTTP layer's peer client); nil: never forward.
+	Forward func(ctx context.Context, address string, req log.AppendRequest) (log.AppendResult, error)
+	// BeforeCommit, if set, runs before each commit's conditional write
+	// (tests pause an owner there).
+	BeforeCommit func(shard int)
+	// Paused, if set and true, stops this instance's lease renewals and
+	// claims, as if its process were stopped (tests of fencing).
+	Paused func() bool
+}
+
+// Store is a log.Store over shard logs.
+type Store struct {
+	o        Options
+	session  *gocql.Session
+	seq      *sequencer.Sequencer
+	streams  *streams.Store
+	codec    *snapshot.Codec
+	logger   *slog.Logger
+	watchers watchers
+	closed   sync.Once
+}
+
+var (
+	_ log.Store   = (*Store)(nil)
+	_ log.Watcher = (*Store)(nil)
+)
+
+// Open connects, reads the keyspace's layout and starts claiming shards.
+func Open(ctx context.Context, o Options) (*Store, error) {
+	co := o.Cassandra
+	co.EnsureDefaults()
+	if err := co.Validate(); err != nil {
+		return nil, err
+	}
+	o.Cassandra = co
+	if o.Instance == "" {
+		o.Instance = uuid.NewString()
+	}
+	cluster, err := cassandra.NewClusterConfig(co)
+	if err != nil {
+		return nil, err
+	}
+	session, err := cluster.CreateSession()
+	if err != nil {
+		return nil, fmt.Errorf("connect to %v: %w: %v", co.Hosts, log.ErrUnavailable, err)
+	}
+	var (
+		shards int
+		rows   int64
+	)
+	if err := session.Query(cqlLayout).WithContext(ctx).Scan(&shards, &rows); err != nil {
+		session.Close()
+		if errors.Is(err, gocql.ErrNotFound) {
+			return nil, fmt.Errorf("%w: keyspace %s has no shard layout: run server migrate", cassandra.ErrSchemaMismatch, co.Keyspace)
+		}
+		return nil, cql.ReadErr("read keyspace layout", err)
+	}
+	codec, err := snapshot.NewCodec(co.Limits.MaxSnapshotBytes)
+	if err != nil {
+		session.Close()
+		return nil, err
+	}
+	s := &Store{o: o, session: session, codec: codec, logger: co.Logger,
+		streams: streams.New(session, co.PageSize, co.IdempotencyWindow)}
+	s.seq, err = sequencer.New(sequencer.Config{
+		Session: session, Serial: cluster.SerialConsistency,
+		Log: shardlog.New(session, cluster.SerialConsistency), Streams: s.streams,
+		Shards: shards, SegmentRows: rows, Instance: o.Instance, Address: o.Address,
+		LeaseTTL: o.LeaseTTL, Policy: partition.Policy{Width: co.BucketWidth, MaxEvents: co.BucketMaxEvents},
+		IdempotencyWindow: co.IdempotencyWindow, Forward: o.Forward, OnCommit: s.watchers.notify,
+		BeforeCommit: o.BeforeCommit, Paused: o.Paused, Now: co.Now, Logger: co.Logger,
+	})
+	if err == nil {
+		err = s.seq.Start(ctx)
+	}
+	if err != nil {
+		session.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// Close hands this instance's shards back (after committing what is
+// queued) and closes the session.
+func (s *Store) Close() {
+	s.closed.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		s.seq.Close(ctx)
+		s.session.Close()
+	})
+}
+
+// Owned returns the shards this instance commits.
+func (s *Store) Owned() []int { return s.seq.Owned() }
+
+// Ready implements log.Store.
+func (s *Store) Ready(ctx context.Context) error {
+	var n int
+	err := s.session.Query(cqlLayout).WithContext(ctx).Idempotent(true).Scan(&n, new(int64))
+	return cql.ReadErr("ready", err)
+}
+
+// Append implements log.Store.
+func (s *Store) Append(ctx context.Context, req log.AppendRequest) (log.AppendResult, error) {
+	if err := req.Validate(s.o.Cassandra.Limits); err != nil {
+		return log.AppendResult{}, err
+	}
+	return s.seq.Append(ctx, req)
+}
+
+// AppendLocal commits an append forwarded by another instance: only if
+// this instance owns its shard.
+func (s *Store) AppendLocal(ctx context.Context, req log.AppendRequest) (log.AppendResult, error) {
+	if err := req.Validate(s.o.Cassandra.Limits); err != nil {
+		return log.AppendResult{}, err
+	}
+	return s.seq.AppendLocal(ctx, req)
+}
+
+// ReadStream implements log.Store.
+func (s *Store) ReadStream(ctx context.Context, r log.ReadRange, fn func(*log.RecordedEvent) error) error {
+	return s.streams.Read(ctx, r, fn)
+}
+
+// VersionAt implements log.Store.
+func (s *Store) VersionAt(ctx context.Context, stream log.StreamID, t time.Time) (int64, error) {
+	return s.streams.VersionAt(ctx, stream, t)
+}
+
+// Info implements log.Store.
+func (s *Store) Info(ctx context.Context, stream log.StreamID) (log.StreamInfo, error) {
+	if _, err := log.ParseStreamID(string(stream)); err != nil {
+		return log.StreamInfo{}, err
+	}
+	bs, err := s.streams.Buckets(ctx, stream)
+	if err != nil {
+		return log.StreamInfo{}, err
+	}
+	if len(bs) == 0 {
+		return log.StreamInfo{}, log.ErrStreamNotFound
+	}
+	h, err := s.streams.Head(ctx, stream)
+	if err != nil {
+		return log.StreamInfo{}, err
+	}
+	if h.Version == 0 {
+		return log.StreamInfo{}, log.ErrStreamNotFound
+	}
+	info := log.StreamInfo{
+		Stream: stream, Category: stream.Category(), Version: h.Version,
+		CreatedAt: bs[0].OpenedAt.UTC(), UpdatedAt: h.LastTime.UTC(),
+		Buckets: len(bs), CurrentBucket: h.Bucket.Number,
+	}
+	snap, err := s.LatestSnapshot(ctx, stream, 0)
+	switch {
+	case err == nil:
+		info.LatestSnapshot = snap.Version
+	case !errors.Is(err, log.ErrSnapshotNotFound) && !errors.Is(err, log.ErrSnapshotCorrupt):
+		return log.StreamInfo{}, err
+	}
+	return info, nil
+}
+
+// PutSnapshot implements log.Store.
+func (s *Store) PutSnapshot(ctx context.Context, stream log.StreamID, version int64, state json.RawMessage) (log.SnapshotInfo, error) {
+	if _, err := log.ParseStreamID(string(stream)); err != nil {
+		return log.SnapshotInfo{}, err
+	}
+	limit := s.o.Cassandra.Limits.MaxSnapshotBytes
+	if len(state) > limit {
+		return log.SnapshotInfo{}, &log.ValidationError{Code: log.CodeSnapshotTooLarge,
+			Message: fmt.Sprintf("snapshot state is %d bytes, limit %d", len(state), limit)}
+	}
+	if !json.Valid(state) {
+		return log.SnapshotInfo{}, &log.ValidationError{Code: log.CodeInvalidRequest, Message: "snapshot state must be a JSON value"}
+	}
+	if version < 1 {
+		return log.SnapshotInfo{}, &log.ValidationError{Code: log.CodeSnapshotVersion, Message: "snapshot version must be at least 1"}
+	}
+	h, err := s.streams.Head(ctx, stream)
+	if err != nil {
+		return log.SnapshotInfo{}, err
+	}
+	if version > h.Version {
+		return log.SnapshotInfo{}, &log.ValidationError{Code: log.CodeSnapshotVersion,
+			Message: fmt.Sprintf("snapshot version %d is above the stream's version %d", version, h.Version)}
+	}
+	blob := s.codec.Encode(nil, state)
+	info := log.SnapshotInfo{
+		Stream: stream, Version: version, CreatedAt: s.o.Cassandra.Now().UTC().Truncate(time.Millisecond),
+		Size: len(state), StoredSize: len(blob), Compression: snapshot.Compression,
+	}
+	err = s.session.Query(cqlPutSnapshot, string(stream), version, info.CreatedAt, info.Compression, info.Size, blob).
+		WithContext(ctx).Idempotent(true).Exec()
+	if err != nil {
+		return log.SnapshotInfo{}, cql.ReadErr("store snapshot", err)
+	}
+	return info, nil
+}
+
+// LatestSnapshot implements log.Store.
+func (s *Store) LatestSnapshot(ctx context.Context, stream log.StreamID, maxVersion int64) (log.Snapshot, error) {
+	if _, err := log.ParseStreamID(string(stream)); err != nil {
+		return log.Snapshot{}, err
+	}
+	if maxVersion <= 0 {
+		maxVersion = math.MaxInt64
+	}
+	var (
+		snap log.Snapshot
+		blob []byte
+	)
+	err := s.session.Query(cqlLatestSnapshot, string(stream), maxVersion).WithContext(ctx).Idempotent(true).
+		Scan(&snap.Version, &snap.CreatedAt, &snap.Compression, &snap.Size, &blob)
+	if errors.Is(err, gocql.ErrNotFound) {
+		return log.Snapshot{}, log.ErrSnapshotNotFound
+	}
+	if err != nil {
+		return log.Snapshot{}, cql.ReadErr("read snapshot", err)
+	}
+	if snap.Compression != snapshot.Compression {
+		return log.Snapshot{}, fmt.Errorf("snapshot %s@%d: %w: unknown compression %q", stream, snap.Version, log.ErrSnapshotCorrupt, snap.Compression)
+	}
+	state, err := s.codec.Decode(make([]byte, 0, min(max(snap.Size, 0), s.o.Cassandra.Limits.MaxSnapshotBytes)), blob)
+	if err != nil {
+		s.logger.Error("corrupt snapshot", "stream", string(stream), "version", snap.Version, "err", err)
+		return log.Snapshot{}, fmt.Errorf("snapshot %s@%d: %w: %v", stream, snap.Version, log.ErrSnapshotCorrupt, err)
+	}
+	snap.Stream, snap.State, snap.StoredSize = stream, state, len(blob)
+	return snap, nil
+}
+
+// watchers fans commit notifications out to live subscriptions here.
+type watchers struct {
+	mu sync.Mutex
+	m  map[log.StreamID]map[chan struct{}]struct{}
+}
+
+// Watch implements log.Watcher.
+func (s *Store) Watch(stream log.StreamID) (<-chan struct{}, func()) {
+	ch := make(chan struct{}, 1)
+	w := &s.watchers
+	w.mu.Lock()
+	if w.m == nil {
+		w.m = make(map[log.StreamID]map[chan struct{}]struct{})
+	}
+	if w.m[stream] == nil {
+		w.m[stream] = make(map[chan struct{}]struct{})
+	}
+	w.m[stream][ch] = struct{}{}
+	w.mu.Unlock()
+	return ch, func() {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		delete(w.m[stream], ch)
+		if len(w.m[stream]) == 0 {
+			delete(w.m, stream)
+		}
+	}
+}
+
+func (w *watchers) notify(stream log.StreamID) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for ch := range w.m[stream] {
+		select {
+		case ch <- struct{}{}:
+		default:
+		}
+	}
+}

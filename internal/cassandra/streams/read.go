@@ -1,0 +1,237 @@
+package streams
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"time"
+
+	gocql "github.com/apache/cassandra-gocql-driver/v2"
+	"github.com/google/uuid"
+
+	"github.com/eventlog/eventlog/internal/cassandra/cql"
+	"github.com/eventlog/eventlog/internal/log"
+	"github.com/eventlog/eventlog/internal/partition"
+	"github.com/eventlog/eventlog/internal/record"
+)
+
+// schema/schema.cql: stream_buckets (bucket DESC), stream_events
+// (last_version ASC), stream_ids.
+const (
+	cqlBuckets    = `SELECT bucket, first_version, opened_at FROM stream_buckets WHERE stream = ?`
+	cqlHeadBucket = `SELECT bucket, first_version, opened_at FROM stream_buckets WHERE stream = ? LIMIT 2`
+	cqlLastChunk  = `SELECT first_version, last_version, time FROM stream_events WHERE stream = ? AND bucket = ? ORDER BY last_version DESC LIMIT 1`
+	cqlChunkAt    = `SELECT first_version, last_version, time FROM stream_events WHERE stream = ? AND bucket = ? AND last_version >= ? LIMIT 1`
+	cqlChunksAsc  = `SELECT first_version, last_version, time, record FROM stream_events WHERE stream = ? AND bucket = ? AND last_version >= ? AND last_version <= ?`
+	cqlChunksDesc = cqlChunksAsc + ` ORDER BY last_version DESC`
+	cqlIDs        = `SELECT id, version FROM stream_ids WHERE stream = ? AND bucket IN ? LIMIT ?`
+	cqlLookupIDs  = `SELECT id, version FROM stream_ids WHERE stream = ? AND bucket IN ? AND id IN ?`
+)
+
+// Bucket is one index row.
+type Bucket struct {
+	partition.Bucket
+	OpenedAt time.Time
+}
+
+// Head is a stream's newest bucket and version as stored.
+type Head struct {
+	Version  int64 // 0: no events
+	Bucket   Bucket
+	Created  bool  // the newest bucket holds a chunk
+	Prev     int64 // the bucket before it, -1 when none
+	LastTime time.Time
+}
+
+// Buckets returns the stream's bucket index in ascending order.
+func (s *Store) Buckets(ctx context.Context, stream log.StreamID) ([]Bucket, error) {
+	iter := s.session.Query(cqlBuckets, string(stream)).WithContext(ctx).Idempotent(true).Iter()
+	var (
+		out []Bucket
+		b   Bucket
+	)
+	for iter.Scan(&b.Number, &b.FirstVersion, &b.OpenedAt) {
+		out = append(out, b)
+	}
+	if err := iter.Close(); err != nil {
+		return nil, cql.ReadErr("read bucket index", err)
+	}
+	for i, j := 0, len(out)-1; i < j; i, j = i+1, j-1 {
+		out[i], out[j] = out[j], out[i]
+	}
+	return out, nil
+}
+
+// Head reads the stream's head: the newest index row and its last chunk.
+func (s *Store) Head(ctx context.Context, stream log.StreamID) (Head, error) {
+	iter := s.session.Query(cqlHeadBucket, string(stream)).WithContext(ctx).Idempotent(true).Iter()
+	var (
+		bs []Bucket
+		b  Bucket
+	)
+	for iter.Scan(&b.Number, &b.FirstVersion, &b.OpenedAt) {
+		bs = append(bs, b)
+	}
+	if err := iter.Close(); err != nil {
+		return Head{}, cql.ReadErr("read stream head", err)
+	}
+	h := Head{Prev: -1}
+	if len(bs) == 0 {
+		return h, nil
+	}
+	h.Bucket = bs[0]
+	if len(bs) > 1 {
+		h.Prev = bs[1].Number
+	}
+	c, ok, err := s.chunkInfo(ctx, cqlLastChunk, stream, h.Bucket.Number)
+	if err != nil {
+		return Head{}, err
+	}
+	if ok {
+		h.Created, h.Version, h.LastTime = true, c.last, c.time
+		return h, nil
+	}
+	// Indexed but empty: a commit that opened it is being filled (the
+	// caller waits for fills before it reads heads, so this is a bucket
+	// whose index row came first). The version is the one before it.
+	h.Version = h.Bucket.FirstVersion - 1
+	return h, nil
+}
+
+type chunkMeta struct {
+	first, last int64
+	time        time.Time
+}
+
+func (s *Store) chunkInfo(ctx context.Context, stmt string, stream log.StreamID, bucket int64, args ...any) (chunkMeta, bool, error) {
+	var c chunkMeta
+	err := s.session.Query(stmt, append([]any{string(stream), bucket}, args...)...).WithContext(ctx).Idempotent(true).
+		Scan(&c.first, &c.last, &c.time)
+	if errors.Is(err, gocql.ErrNotFound) {
+		return c, false, nil
+	}
+	if err != nil {
+		return c, false, cql.ReadErr("read chunk", err)
+	}
+	return c, true, nil
+}
+
+// IDs returns the client ids stored in the given buckets, with their
+// versions; complete is false when there are more than limit.
+func (s *Store) IDs(ctx context.Context, stream log.StreamID, buckets []int64, limit int) (map[uuid.UUID]int64, bool, error) {
+	iter := s.session.Query(cqlIDs, string(stream), buckets, limit+1).WithContext(ctx).Idempotent(true).PageSize(limit + 1).Iter()
+	out := make(map[uuid.UUID]int64)
+	var (
+		id uuid.UUID
+		v  int64
+	)
+	for iter.Scan((*[16]byte)(&id), &v) {
+		out[id] = v
+	}
+	if err := iter.Close(); err != nil {
+		return nil, false, cql.ReadErr("read stream ids", err)
+	}
+	return out, len(out) <= limit, nil
+}
+
+// LookupIDs returns which of ids are stored in the given buckets.
+func (s *Store) LookupIDs(ctx context.Context, stream log.StreamID, buckets []int64, ids []uuid.UUID) (map[uuid.UUID]int64, error) {
+	out := make(map[uuid.UUID]int64)
+	for start := 0; start < len(ids); start += 50 {
+		chunk := ids[start:min(start+50, len(ids))]
+		arg := make([][16]byte, len(chunk))
+		for i, id := range chunk {
+			arg[i] = id
+		}
+		iter := s.session.Query(cqlLookupIDs, string(stream), buckets, arg).WithContext(ctx).Idempotent(true).Iter()
+		var (
+			id uuid.UUID
+			v  int64
+		)
+		for iter.Scan((*[16]byte)(&id), &v) {
+			out[id] = v
+		}
+		if err := iter.Close(); err != nil {
+			return nil, cql.ReadErr("look up stream ids", err)
+		}
+	}
+	return out, nil
+}
+
+// Chunk is a stored chunk, decoded.
+type Chunk struct {
+	FirstVersion, LastVersion int64
+	Time                      time.Time
+	Appends                   []record.ChunkAppend
+}
+
+// Chunks calls fn with each chunk holding a version in from..to (to = 0: the
+// head) of the stream, in order (backward: newest first). fn may return
+// log.ErrStop.
+func (s *Store) Chunks(ctx context.Context, stream log.StreamID, bs []Bucket, from, to int64, backward bool, fn func(*Chunk) error) error {
+	idx := make([]partition.Bucket, len(bs))
+	for i := range bs {
+		idx[i] = bs[i].Bucket
+	}
+	spans := partition.Locate(idx, from, to)
+	if backward {
+		for i, j := 0, len(spans)-1; i < j; i, j = i+1, j-1 {
+			spans[i], spans[j] = spans[j], spans[i]
+		}
+	}
+	for _, sp := range spans {
+		if err := s.span(ctx, stream, sp, backward, fn); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *Store) span(ctx context.Context, stream log.StreamID, sp partition.Span, backward bool, fn func(*Chunk) error) error {
+	hi := int64(math.MaxInt64)
+	if sp.To != 0 {
+		// The chunk holding To is the first with last_version >= To.
+		c, ok, err := s.chunkInfo(ctx, cqlChunkAt, stream, sp.Bucket, sp.To)
+		if err != nil {
+			return err
+		}
+		if ok {
+			hi = c.last
+		}
+	}
+	stmt := cqlChunksAsc
+	if backward {
+		stmt = cqlChunksDesc
+	}
+	iter := s.session.Query(stmt, string(stream), sp.Bucket, sp.From, hi).WithContext(ctx).
+		Idempotent(true).PageSize(s.pageSize).Prefetch(0.5).Iter()
+	var (
+		c    Chunk
+		body []byte
+	)
+	for iter.Scan(&c.FirstVersion, &c.LastVersion, &c.Time, &body) {
+		appends, err := record.DecodeChunkBody(body)
+		if err != nil {
+			iter.Close()
+			return fmt.Errorf("stream %s chunk %d: %w", stream, c.LastVersion, err)
+		}
+		c.Appends = appends
+		if err := fn(&c); err != nil {
+			iter.Close()
+			return err
+		}
+		body = nil
+	}
+	if err := iter.Close(); err != nil {
+		return cql.ReadErr("read stream", err)
+	}
+	return nil
+}
+
+// ChunkAt returns the first and last version and time of the chunk holding
+// version v in bucket b; ok is false when none does.
+func (s *Store) ChunkAt(ctx context.Context, stream log.StreamID, b, v int64) (first, last int64, t time.Time, ok bool, err error) {
+	c, ok, err := s.chunkInfo(ctx, cqlChunkAt, stream, b, v)
+	return c.first, c.last, c.time, ok, err
+}

@@ -1,0 +1,99 @@
+package record
+
+import (
+	"encoding/binary"
+	"fmt"
+
+	"github.com/eventlog/eventlog/internal/log"
+)
+
+// Chunk is one stream's consecutive appends of one commit, all in one
+// bucket: the unit the stream partitions store (one row, keyed by its
+// first version). Keeping the appends apart lets a retry be told from a
+// request that repeats only part of an earlier append.
+type Chunk struct {
+	Stream       log.StreamID
+	Bucket       int64
+	FirstVersion int64
+	OpensBucket  bool
+	Appends      []ChunkAppend
+}
+
+// ChunkAppend is one append inside a chunk.
+type ChunkAppend struct {
+	ClientIDs bool
+	Events    []Event
+}
+
+// LastVersion is the version of the chunk's last event.
+func (c *Chunk) LastVersion() int64 {
+	v := c.FirstVersion - 1
+	for i := range c.Appends {
+		v += int64(len(c.Appends[i].Events))
+	}
+	return v
+}
+
+// Chunks splits r into the chunks the stream partitions store, in record
+// order: consecutive appends of one stream to one bucket share a chunk.
+// Appends of a stream in one record are consecutive in version (the
+// sequencer assigns them in order), so a chunk's events are contiguous.
+func Chunks(r *Record) []Chunk {
+	var out []Chunk
+	last := map[log.StreamID]int{} // stream -> index of its latest chunk in out
+	for i := range r.Appends {
+		a := &r.Appends[i]
+		if j, ok := last[a.Stream]; ok && out[j].Bucket == a.Bucket && !a.OpensBucket && out[j].LastVersion()+1 == a.FirstVersion {
+			out[j].Appends = append(out[j].Appends, ChunkAppend{ClientIDs: a.ClientIDs, Events: a.Events})
+			continue
+		}
+		last[a.Stream] = len(out)
+		out = append(out, Chunk{
+			Stream: a.Stream, Bucket: a.Bucket, FirstVersion: a.FirstVersion, OpensBucket: a.OpensBucket,
+			Appends: []ChunkAppend{{ClientIDs: a.ClientIDs, Events: a.Events}},
+		})
+	}
+	return out
+}
+
+// AppendChunkBody appends the encoding of c's appends to dst (the stream,
+// bucket and first version are the row's key, not part of the body).
+func AppendChunkBody(dst []byte, c *Chunk) []byte {
+	dst = append(dst, format)
+	dst = binary.AppendUvarint(dst, uint64(len(c.Appends)))
+	for i := range c.Appends {
+		a := &c.Appends[i]
+		var f byte
+		if a.ClientIDs {
+			f |= flagClientIDs
+		}
+		dst = append(dst, f)
+		dst = appendEvents(dst, a.Events)
+	}
+	return dst
+}
+
+// DecodeChunkBody decodes a body made by AppendChunkBody into c.Appends.
+// The events' byte slices alias b.
+func DecodeChunkBody(b []byte) ([]ChunkAppend, error) {
+	d := decoder{b: b}
+	if d.byte() != format {
+		return nil, fmt.Errorf("%w: unknown format", ErrCorrupt)
+	}
+	n := d.count()
+	// Each append takes at least 21 bytes (one event of 19): see
+	// DecodeRecord.
+	out := make([]ChunkAppend, 0, min(n, len(d.b)/21+1))
+	for i := 0; i < n && d.err == nil; i++ {
+		f := d.flags(flagClientIDs)
+		a := ChunkAppend{ClientIDs: f&flagClientIDs != 0, Events: d.events()}
+		if d.err == nil && len(a.Events) == 0 {
+			d.fail("empty append")
+		}
+		out = append(out, a)
+	}
+	if err := d.end(); err != nil {
+		return nil, err
+	}
+	return out, nil
+}

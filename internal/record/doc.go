@@ -1,0 +1,14 @@
+// Package record holds the binary encodings of what the shard logs and the
+// stream partitions store: a log record (one commit group: every append it
+// committed, with the stream, bucket and first version each was given) and
+// a chunk (one stream's consecutive appends of one commit, in one bucket).
+//
+// Both are written once and never changed: a chunk is derived from a log
+// record by Chunks, deterministically, so whoever materialises a committed
+// record — its owner, a later owner catching up, or a paused ex-owner that
+// wakes up — writes the same bytes.
+//
+// Decoding never trusts its input: lengths are checked against what is
+// left, counts against MaxEvents, so a corrupt row is an error, never a
+// panic or a huge allocation.
+package record

@@ -1,0 +1,260 @@
+package record
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+
+	"github.com/google/uuid"
+
+	"github.com/eventlog/eventlog/internal/log"
+)
+
+// ErrCorrupt is returned for bytes that are not a valid record or chunk.
+var ErrCorrupt = errors.New("record: corrupt")
+
+// format is the first byte of every encoding, so the layout can change
+// compatibly (a reader refuses a format it does not know).
+const format = 1
+
+// MaxEvents bounds the events one record or chunk may declare; larger
+// counts are corruption (a commit group is bounded far below it).
+const MaxEvents = 1 << 20
+
+// Event is one stored event. Its version and time come from where it is
+// stored (the append's first version, the record's commit time).
+type Event struct {
+	ID       uuid.UUID
+	Type     string
+	Data     []byte
+	Metadata []byte // nil: none
+}
+
+// Append is one committed append as the log record holds it.
+type Append struct {
+	Stream       log.StreamID
+	Bucket       int64
+	FirstVersion int64
+	// OpensBucket is true for the first append of Bucket: the materialiser
+	// indexes the bucket (first version, the record's time) before its
+	// first chunk.
+	OpensBucket bool
+	// ClientIDs is true when the client chose the ids: only those can
+	// identify a retry, so only they are indexed for idempotency.
+	ClientIDs bool
+	Events    []Event
+}
+
+// LastVersion is the version of the append's last event.
+func (a *Append) LastVersion() int64 { return a.FirstVersion + int64(len(a.Events)) - 1 }
+
+// Record is one commit group.
+type Record struct {
+	Appends []Append
+}
+
+// Events counts the events of r.
+func (r *Record) Events() int {
+	n := 0
+	for i := range r.Appends {
+		n += len(r.Appends[i].Events)
+	}
+	return n
+}
+
+const (
+	flagOpensBucket = 1 << iota
+	flagClientIDs
+)
+
+// AppendRecord appends the encoding of r to dst.
+func AppendRecord(dst []byte, r *Record) []byte {
+	dst = append(dst, format)
+	dst = binary.AppendUvarint(dst, uint64(len(r.Appends)))
+	for i := range r.Appends {
+		a := &r.Appends[i]
+		dst = appendString(dst, string(a.Stream))
+		dst = binary.AppendUvarint(dst, uint64(a.Bucket))
+		dst = binary.AppendUvarint(dst, uint64(a.FirstVersion))
+		dst = append(dst, appendFlags(a))
+		dst = appendEvents(dst, a.Events)
+	}
+	return dst
+}
+
+// DecodeRecord decodes a record made by AppendRecord. The events' byte
+// slices alias b.
+func DecodeRecord(b []byte) (Record, error) {
+	d := decoder{b: b}
+	if d.byte() != format {
+		return Record{}, fmt.Errorf("%w: unknown format", ErrCorrupt)
+	}
+	n := d.count()
+	// Each append takes at least 25 bytes (a 1-byte stream, one event of
+	// 19): a corrupt count cannot make us allocate more than the input
+	// justifies.
+	r := Record{Appends: make([]Append, 0, min(n, len(d.b)/25+1))}
+	for i := 0; i < n && d.err == nil; i++ {
+		a := Append{Stream: log.StreamID(d.string())}
+		a.Bucket = d.int()
+		a.FirstVersion = d.int()
+		f := d.flags(flagOpensBucket | flagClientIDs)
+		a.OpensBucket = f&flagOpensBucket != 0
+		a.ClientIDs = f&flagClientIDs != 0
+		a.Events = d.events()
+		if d.err == nil && (a.FirstVersion < 1 || len(a.Events) == 0 || a.Stream == "") {
+			d.fail("empty append")
+		}
+		r.Appends = append(r.Appends, a)
+	}
+	if err := d.end(); err != nil {
+		return Record{}, err
+	}
+	return r, nil
+}
+
+func appendFlags(a *Append) byte {
+	var f byte
+	if a.OpensBucket {
+		f |= flagOpensBucket
+	}
+	if a.ClientIDs {
+		f |= flagClientIDs
+	}
+	return f
+}
+
+func appendString(dst []byte, s string) []byte {
+	dst = binary.AppendUvarint(dst, uint64(len(s)))
+	return append(dst, s...)
+}
+
+func appendBytes(dst, b []byte) []byte {
+	dst = binary.AppendUvarint(dst, uint64(len(b)))
+	return append(dst, b...)
+}
+
+func appendEvents(dst []byte, es []Event) []byte {
+	dst = binary.AppendUvarint(dst, uint64(len(es)))
+	for i := range es {
+		e := &es[i]
+		dst = append(dst, e.ID[:]...)
+		dst = appendString(dst, e.Type)
+		dst = appendBytes(dst, e.Data)
+		// Metadata is optional: 0 = none, else length + 1.
+		if e.Metadata == nil {
+			dst = append(dst, 0)
+		} else {
+			dst = binary.AppendUvarint(dst, uint64(len(e.Metadata))+1)
+			dst = append(dst, e.Metadata...)
+		}
+	}
+	return dst
+}
+
+// decoder reads what the append functions wrote, remembering the first
+// error so callers check once.
+type decoder struct {
+	b   []byte
+	err error
+}
+
+func (d *decoder) fail(what string) {
+	if d.err == nil {
+		d.err = fmt.Errorf("%w: %s", ErrCorrupt, what)
+	}
+	d.b = nil
+}
+
+func (d *decoder) end() error {
+	if d.err == nil && len(d.b) != 0 {
+		d.fail("trailing bytes")
+	}
+	return d.err
+}
+
+func (d *decoder) byte() byte {
+	if len(d.b) < 1 {
+		d.fail("truncated")
+		return 0
+	}
+	c := d.b[0]
+	d.b = d.b[1:]
+	return c
+}
+
+func (d *decoder) uvarint() uint64 {
+	v, n := binary.Uvarint(d.b)
+	// A last byte of 0 after others is a non-minimal encoding: a second
+	// spelling of the same number, so two byte strings would be one row.
+	if n <= 0 || n > 1 && d.b[n-1] == 0 {
+		d.fail("bad varint")
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+// flags reads a flags byte, refusing bits outside allowed: a flag this
+// reader does not know would be dropped silently.
+func (d *decoder) flags(allowed byte) byte {
+	f := d.byte()
+	if f&^allowed != 0 {
+		d.fail("unknown flags")
+	}
+	return f
+}
+
+func (d *decoder) int() int64 {
+	v := d.uvarint()
+	if v > 1<<62 {
+		d.fail("number out of range")
+		return 0
+	}
+	return int64(v)
+}
+
+func (d *decoder) count() int {
+	v := d.uvarint()
+	if v > MaxEvents {
+		d.fail("count out of range")
+		return 0
+	}
+	return int(v)
+}
+
+func (d *decoder) take(n uint64) []byte {
+	if n > uint64(len(d.b)) {
+		d.fail("truncated")
+		return nil
+	}
+	b := d.b[:n:n]
+	d.b = d.b[n:]
+	return b
+}
+
+func (d *decoder) string() string { return string(d.take(d.uvarint())) }
+
+func (d *decoder) events() []Event {
+	n := d.count()
+	// Each event takes at least 19 bytes: a corrupt count cannot make us
+	// allocate more than the input justifies.
+	if n > len(d.b)/19+1 {
+		d.fail("count exceeds input")
+		return nil
+	}
+	es := make([]Event, n)
+	for i := range es {
+		e := &es[i]
+		copy(e.ID[:], d.take(16))
+		e.Type = d.string()
+		e.Data = d.take(d.uvarint())
+		if m := d.uvarint(); m > 0 {
+			e.Metadata = d.take(m - 1)
+		}
+		if d.err != nil {
+			return nil
+		}
+	}
+	return es
+}
