@@ -35,8 +35,10 @@ const cqlReloadHead = `SELECT last_version, last_time FROM events WHERE stream =
 //	          then asynchronously the feed rows and the intent's done mark
 //	          (basefeeds.go)
 //	lwt-only: the conditional batch alone
-//	plain:    the event rows as an unconditional single-partition batch,
-//	          then asynchronously the feed rows (no intent, no done mark)
+//	plain:    only the event rows, one INSERT per append (several: one
+//	          unconditional single-partition batch); no feeds, no Paxos:
+//	          what a single-writer journal such as Pekko Persistence
+//	          Cassandra writes (issue 8's reference)
 //
 // It keeps each stream's head in memory and lets one writer at a time
 // append to a stream, as the server's per-stream lock and head cache do,
@@ -56,8 +58,6 @@ type baselineLoad struct {
 	workers  atomic.Int64 // see ingestLoad.workers
 	feeds    *baseFeeds   // nil for lwt-only
 	closing  sync.Once
-	// plain statements: the conditional ones without their IF clause.
-	plainHead, plainOpen string
 }
 
 // baseHead is the baseline's view of one stream's bucket 0.
@@ -88,15 +88,12 @@ func openBaseline(ctx context.Context, c *Config, prefix string, payloads []payl
 	if err != nil {
 		return nil, fmt.Errorf("baseline session: %w", err)
 	}
-	head, _, _ := strings.Cut(cassandra.Statements.AppendHead, " IF ")
-	open, _, _ := strings.Cut(cassandra.Statements.OpenBucket, " IF ")
 	b := &baselineLoad{
 		cfg: c, session: session, variant: c.Variant, prefix: prefix, payloads: payloads, seed: seed,
 		ttl:       int(o.IdempotencyWindow.Seconds()),
 		heads:     make([]baseHead, c.Streams),
-		plainHead: head, plainOpen: open,
 	}
-	if c.Variant != "lwt-only" {
+	if c.Variant == "full" {
 		if b.feeds, err = openBaseFeeds(ctx, session, o); err != nil {
 			session.Close()
 			return nil, err
@@ -206,10 +203,8 @@ func (b *baselineLoad) append(ctx context.Context, stream string, h *baseHead, i
 	}
 	batch := b.session.Batch(gocql.UnloggedBatch).WithContext(ctx)
 	switch {
-	case b.variant == "plain" && h.created:
-		batch.Query(b.plainHead, last, at, stream, int64(0))
 	case b.variant == "plain":
-		batch.Query(b.plainOpen, int64(1), last, at, now, stream, int64(0))
+		// Only the event rows: what a single-writer journal writes.
 	case h.created:
 		// fence null: no repairer ever fences the baseline's buckets.
 		batch.Query(cassandra.Statements.AppendHead, last, at, stream, int64(0), cur, nil)
@@ -220,7 +215,12 @@ func (b *baselineLoad) append(ctx context.Context, stream string, h *baseHead, i
 		batch.Query(cassandra.Statements.Insert, stream, int64(0), cur+1+int64(i), [16]byte(ids[i]), p.Type, at,
 			p.Data, metadataOrNil(p.Metadata), cur+1, last)
 	}
-	if b.variant == "plain" {
+	if b.variant == "plain" && len(batch.Entries) == 1 {
+		e := batch.Entries[0]
+		if err := b.session.Query(e.Stmt, e.Args...).WithContext(ctx).Exec(); err != nil {
+			return err
+		}
+	} else if b.variant == "plain" {
 		if err := batch.ExecContext(ctx); err != nil {
 			return err
 		}

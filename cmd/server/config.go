@@ -38,6 +38,10 @@ type Config struct {
 	BucketMaxEvents   int64         // --bucket-max-events: row cap of an event partition
 	IdempotencyWindow time.Duration // --idempotency-window: how long "any" retries are recognised
 	Migrate           bool          // --migrate: apply schema migrations at start-up
+	WritePath         string        // --write-path: buckets (per-stream conditional writes) or shards (shard logs)
+	Advertise         string        // --advertise: host:port other instances forward appends to
+	Shards            int           // --shards: shard count recorded when migrate creates a keyspace's layout
+	ShardLeaseTTL     time.Duration // --shard-lease-ttl: how long an instance holds a shard without renewing
 	FeedPeriod        time.Duration // --feed-period: commit-time width of a feed partition (fixed per keyspace)
 	FeedLag           time.Duration // --feed-lag: how far behind the clock the feed watermark is advanced
 	FeedTick          time.Duration // --feed-tick: how often the watermark is advanced
@@ -82,6 +86,8 @@ func DefaultConfig() Config {
 		BucketWidth:       o.BucketWidth,
 		BucketMaxEvents:   o.BucketMaxEvents,
 		IdempotencyWindow: o.IdempotencyWindow,
+		WritePath:         "buckets",
+		ShardLeaseTTL:     5 * time.Second,
 		FeedPeriod:        o.FeedPeriod,
 		FeedLag:           o.FeedLag,
 		FeedTick:          o.FeedTick,
@@ -152,6 +158,10 @@ func (c *Config) flagSet(name string, out io.Writer) *flag.FlagSet {
 	fs.Int64Var(&c.BucketMaxEvents, "bucket-max-events", c.BucketMaxEvents, "row cap of one event partition")
 	fs.DurationVar(&c.IdempotencyWindow, "idempotency-window", c.IdempotencyWindow, `how long retries of "any" appends are recognised`)
 	fs.BoolVar(&c.Migrate, "migrate", c.Migrate, "apply schema migrations at start-up")
+	fs.StringVar(&c.WritePath, "write-path", c.WritePath, "append path: buckets (a conditional write per append, feeds and consumer groups) or shards (group commits through shard logs; feeds and groups not served yet, docs/design-write-path.md)")
+	fs.StringVar(&c.Advertise, "advertise", c.Advertise, "host:port other instances reach this one at, to forward appends for the shards it owns (shards path; default: the listen address)")
+	fs.IntVar(&c.Shards, "shards", c.Shards, "shard count recorded when migrate creates the keyspace's layout (0: 8); fixed afterwards")
+	fs.DurationVar(&c.ShardLeaseTTL, "shard-lease-ttl", c.ShardLeaseTTL, "how long an instance holds a shard without renewing: bounds how soon a crashed instance's shards move")
 	fs.DurationVar(&c.FeedPeriod, "feed-period", c.FeedPeriod, "commit-time width of one feed partition; fixed when a keyspace's feeds are first used")
 	fs.DurationVar(&c.FeedLag, "feed-lag", c.FeedLag, "how far behind this instance's clock the feed watermark is advanced (appends from clocks lagging more move their commit time forward)")
 	fs.DurationVar(&c.FeedTick, "feed-tick", c.FeedTick, "how often the feed watermark is advanced while appends come in")
@@ -230,6 +240,9 @@ func (c *Config) Validate() error {
 	if c.Listen == "" {
 		return errors.New("listen address is empty")
 	}
+	if c.WritePath != "buckets" && c.WritePath != "shards" {
+		return fmt.Errorf("write path %q: want buckets or shards", c.WritePath)
+	}
 	if c.ShutdownTimeout <= 0 {
 		return errors.New("shutdown timeout must be positive")
 	}
@@ -268,6 +281,7 @@ func (c *Config) cassandraOptions(logger *slog.Logger, reg prometheus.Registerer
 		BucketWidth:       c.BucketWidth,
 		BucketMaxEvents:   c.BucketMaxEvents,
 		IdempotencyWindow: c.IdempotencyWindow,
+		Shards:            c.Shards,
 		FeedPeriod:        c.FeedPeriod,
 		FeedLag:           c.FeedLag,
 		FeedTick:          c.FeedTick,

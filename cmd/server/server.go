@@ -12,7 +12,9 @@ import (
 	"os"
 
 	"github.com/eventlog/eventlog/internal/cassandra"
+	"github.com/eventlog/eventlog/internal/cassandra/shardstore"
 	"github.com/eventlog/eventlog/internal/httpapi"
+	"github.com/eventlog/eventlog/internal/log"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 )
@@ -30,7 +32,10 @@ type Main struct {
 	StoreOptions func(*cassandra.Options)
 
 	log      *slog.Logger
-	store    *cassandra.Store
+	store    interface {
+		log.Store
+		Close()
+	}
 	api      *httpapi.Server
 	ln       net.Listener
 	srv      *http.Server
@@ -88,6 +93,7 @@ func (m *Main) Run(ctx context.Context) error {
 	if m.serveErr == nil {
 		m.serveErr = make(chan error, 2)
 	}
+	var err error
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
@@ -100,7 +106,14 @@ func (m *Main) Run(ctx context.Context) error {
 	if m.StoreOptions != nil {
 		m.StoreOptions(&o)
 	}
-	store, err := cassandra.Open(ctx, o)
+	if m.ln, err = net.Listen("tcp", m.Config.Listen); err != nil {
+		return err
+	}
+	store, err := m.openStore(ctx, o)
+	if err != nil {
+		m.ln.Close()
+		m.ln = nil
+	}
 	if errors.Is(err, cassandra.ErrSchemaMismatch) {
 		logger.Error("refusing to serve: the keyspace's schema is not the version this binary knows; run `server migrate` (or start with --migrate)",
 			"keyspace", o.Keyspace, "error", err)
@@ -112,9 +125,6 @@ func (m *Main) Run(ctx context.Context) error {
 	m.store = store
 
 	if m.api, err = httpapi.New(store, m.Config.httpConfig(logger, reg)); err != nil {
-		return err
-	}
-	if m.ln, err = net.Listen("tcp", m.Config.Listen); err != nil {
 		return err
 	}
 	m.srv = &http.Server{
@@ -185,6 +195,26 @@ func (m *Main) Close() error {
 		m.log.Info("stopped")
 	}
 	return errors.Join(errs...)
+}
+
+// openStore opens the store of the configured write path. The shard path
+// forwards appends for shards another instance owns to its advertise
+// address; this one's is --advertise, or the address it listens on.
+func (m *Main) openStore(ctx context.Context, o cassandra.Options) (interface {
+	log.Store
+	Close()
+}, error) {
+	if m.Config.WritePath != "shards" {
+		return cassandra.Open(ctx, o)
+	}
+	addr := m.Config.Advertise
+	if addr == "" {
+		addr = m.ln.Addr().String()
+	}
+	return shardstore.Open(ctx, shardstore.Options{
+		Cassandra: o, Address: addr, LeaseTTL: m.Config.ShardLeaseTTL,
+		Forward: httpapi.Forwarder(&http.Client{Timeout: m.Config.WriteTimeout}),
+	})
 }
 
 // pprofMux serves net/http/pprof on its own mux, for the internal listener

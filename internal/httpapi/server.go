@@ -197,6 +197,8 @@ func (s *Server) routes(e *echo.Echo) {
 	e.GET("/readyz", s.readyz)
 	e.GET("/metrics", s.metricsHandler())
 
+	e.POST(forwardPath, s.appendForwarded)
+
 	v1 := e.Group("/v1")
 	v1.POST("/streams/:stream/events", s.appendEvents, limitBody(s.cfg.MaxBodyBytes))
 	v1.GET("/streams/:stream/events", s.readEvents)

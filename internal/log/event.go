@@ -218,6 +218,11 @@ func (r *AppendRequest) Validate(l Limits) error {
 	return nil
 }
 
+// KeepIDs marks r's event ids as already classified: a later Validate
+// keeps each event's ClientID as set instead of taking every id for the
+// client's (a request validated by the instance that forwarded it).
+func (r *AppendRequest) KeepIDs() { r.validated = true }
+
 func compact(b []byte) (json.RawMessage, error) {
 	if len(b) == 0 {
 		return nil, errors.New("empty")

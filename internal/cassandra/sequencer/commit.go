@@ -133,7 +133,9 @@ func (sh *shard) commitBatch(batch []*pending) error {
 		Shard: sh.id, Segment: sh.segment, Epoch: sh.epoch, Seq: seq, Filled: sh.filled.Load(),
 		Floor: t, Time: t, CommitID: uuid.New(), Record: record.AppendRecord(nil, &rec),
 	}
+	start := time.Now()
 	out, err := sh.s.cfg.Log.Commit(ctx, c)
+	sh.s.metrics.commitTime.Observe(time.Since(start).Seconds())
 	for attempt := 0; out == shardlog.Unknown && attempt < 5; attempt++ {
 		sh.s.cfg.Logger.Warn("commit outcome unknown, settling", "shard", sh.id, "seq", seq, "err", err)
 		time.Sleep(time.Duration(50<<attempt) * time.Millisecond)
@@ -143,10 +145,14 @@ func (sh *shard) commitBatch(batch []*pending) error {
 	}
 	switch out {
 	case shardlog.Committed:
+		sh.s.metrics.commits.WithLabelValues("committed").Inc()
+		sh.s.metrics.groupSize.Observe(float64(len(members)))
 	case shardlog.Fenced:
+		sh.s.metrics.commits.WithLabelValues("fenced").Inc()
 		sh.failAll(batch, fmt.Errorf("shard %d: %w: the shard moved to another owner (nothing written)", sh.id, log.ErrUnavailable))
 		return fmt.Errorf("shard %d seq %d: %w", sh.id, seq, shardlog.ErrFenced)
 	default:
+		sh.s.metrics.commits.WithLabelValues("unknown").Inc()
 		sh.failAll(append(j.answers, checksOf(j)...), fmt.Errorf("shard %d: %w: commit outcome unknown", sh.id, log.ErrUnavailable))
 		sh.failAll(members, fmt.Errorf("%w: %v", log.ErrOutcomeUnknown, err))
 		return fmt.Errorf("shard %d seq %d: commit outcome unknown: %w", sh.id, seq, err)
@@ -169,7 +175,7 @@ func (sh *shard) commitBatch(batch []*pending) error {
 	j.seq, j.rec = seq, &rec
 	j.answers = append(j.answers, members...)
 	sh.jobs <- j
-	sh.heads.evict(sh.filled.Load())
+	sh.heads.evict(sh.filled.Load(), func(s log.StreamID) { sh.cached.Delete(s) })
 	return nil
 }
 
@@ -271,6 +277,19 @@ func (sh *shard) loadHeads(ctx context.Context, batch []*pending) error {
 		}
 		h := &head{stream: stream, ids: map[uuid.UUID]idAt{}}
 		seen[stream] = h
+		if pl := sh.takePreload(stream); pl != nil {
+			// Read ahead since the append was queued: the stream was not
+			// cached then, and nothing committed to it since (a commit
+			// would have put it in heads, which forgets read-aheads).
+			run(func() error {
+				<-pl.done
+				if pl.err == nil {
+					*h = *pl.h
+				}
+				return pl.err
+			})
+			continue
+		}
 		run(func() error { return sh.loadHead(ctx, h) })
 	}
 	wg.Wait()
@@ -279,6 +298,8 @@ func (sh *shard) loadHeads(ctx context.Context, batch []*pending) error {
 	}
 	for _, h := range seen {
 		sh.heads.put(h)
+		sh.cached.Store(h.stream, struct{}{})
+		sh.takePreload(h.stream) // a read-ahead started meanwhile predates what comes next
 	}
 	// Streams with more ids than a head keeps: look this batch's ids up.
 	for _, p := range batch {
@@ -308,6 +329,7 @@ func (sh *shard) loadHeads(ctx context.Context, batch []*pending) error {
 }
 
 func (sh *shard) loadHead(ctx context.Context, h *head) error {
+	sh.s.metrics.headLoads.Inc()
 	// Safe to read from the stream partitions: a head not in memory has
 	// every commit filled (evicted ones only once filled; the others were
 	// filled by the takeover's catch-up).

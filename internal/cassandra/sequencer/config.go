@@ -12,6 +12,7 @@ import (
 	"github.com/eventlog/eventlog/internal/cassandra/streams"
 	"github.com/eventlog/eventlog/internal/log"
 	"github.com/eventlog/eventlog/internal/partition"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Config configures a Sequencer. Zero fields take the defaults noted.
@@ -58,6 +59,8 @@ type Config struct {
 	Paused func() bool
 	Now    func() time.Time
 	Logger *slog.Logger
+	// Registerer, if set, receives the sequencer's metrics.
+	Registerer prometheus.Registerer
 }
 
 func (c *Config) ensureDefaults() {

@@ -25,7 +25,10 @@ func (sh *shard) fill() {
 			continue
 		}
 		if j.rec != nil {
-			if err := sh.fillRecord(j); err != nil {
+			start := time.Now()
+			err := sh.fillRecord(j)
+			sh.s.metrics.fillTime.Observe(time.Since(start).Seconds())
+			if err != nil {
 				// Committed but not readable: the next owner's catch-up
 				// fills it; until then its outcome is unknown to callers.
 				sh.s.cfg.Logger.Error("fill failed; stopping shard", "shard", sh.id, "seq", j.seq, "err", err)

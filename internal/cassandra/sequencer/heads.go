@@ -90,14 +90,15 @@ func (hs *heads) put(h *head) {
 }
 
 // evict drops least recently used heads beyond the limit whose commits are
-// all filled (filled is the shard's fill watermark).
-func (hs *heads) evict(filled int64) {
+// all filled (filled is the shard's fill watermark), calling gone for each.
+func (hs *heads) evict(filled int64, gone func(log.StreamID)) {
 	e := hs.lru.Back()
 	for len(hs.m) > hs.limit && e != nil {
 		prev := e.Prev()
 		if h := e.Value.(*head); h.lastSeq <= filled {
 			hs.lru.Remove(e)
 			delete(hs.m, h.stream)
+			gone(h.stream)
 		}
 		e = prev
 	}

@@ -14,7 +14,8 @@ import (
 // Sequencer commits appends for the shards this instance owns and
 // forwards the others to their owners.
 type Sequencer struct {
-	cfg Config
+	cfg     Config
+	metrics *metrics
 
 	mu     sync.Mutex
 	shards map[int]*shard // owned (taken over and running)
@@ -34,7 +35,7 @@ func New(cfg Config) (*Sequencer, error) {
 		return nil, err
 	}
 	return &Sequencer{
-		cfg: cfg, shards: map[int]*shard{}, owners: map[int]owner{},
+		cfg: cfg, metrics: newMetrics(cfg.Registerer), shards: map[int]*shard{}, owners: map[int]owner{},
 		obs: observer{seen: map[int]observation{}}, closing: make(chan struct{}),
 	}, nil
 }
@@ -147,6 +148,8 @@ func (s *Sequencer) take(ctx context.Context, o owner) error {
 	s.shards[o.Shard] = sh
 	s.owners[o.Shard] = owner{Shard: o.Shard, Owner: s.cfg.Instance, Address: s.cfg.Address, Epoch: epoch, exists: true}
 	s.mu.Unlock()
+	s.metrics.takeovers.Inc()
+	s.metrics.owned.Set(float64(len(s.shards)))
 	s.cfg.Logger.Info("shard taken", "shard", o.Shard, "epoch", epoch, "seq", sh.committed.Load())
 	return nil
 }
@@ -156,6 +159,7 @@ func (s *Sequencer) drop(sh *shard) {
 	if s.shards[sh.id] == sh {
 		delete(s.shards, sh.id)
 	}
+	s.metrics.owned.Set(float64(len(s.shards)))
 	s.mu.Unlock()
 }
 
@@ -186,6 +190,7 @@ func (s *Sequencer) append(ctx context.Context, req log.AppendRequest, forward b
 		}
 	}
 	if forward && s.cfg.Forward != nil && o.Owner != "" && o.Owner != s.cfg.Instance && o.Address != "" {
+		s.metrics.forwarded.Inc()
 		return s.cfg.Forward(ctx, o.Address, req)
 	}
 	return log.AppendResult{}, fmt.Errorf("append to %s: %w: shard %d has no live owner yet (retry)", req.Stream, log.ErrUnavailable, id)

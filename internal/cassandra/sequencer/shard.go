@@ -8,6 +8,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/eventlog/eventlog/internal/cassandra/shardlog"
 	"github.com/eventlog/eventlog/internal/log"
 	"github.com/eventlog/eventlog/internal/record"
@@ -25,6 +27,13 @@ type shard struct {
 	seq      int64     // last committed seq
 	lastTime time.Time // commit time of seq
 	heads    *heads
+
+	// cached mirrors the keys of heads for other goroutines; pre holds
+	// head loads started when an append for an uncached stream is queued,
+	// so the commit goroutine rarely waits for a read.
+	cached sync.Map // log.StreamID -> struct{}
+	pmu    sync.Mutex
+	pre    map[log.StreamID]*preload
 
 	filled    atomic.Int64 // last seq whose chunks are written
 	committed atomic.Int64 // last committed seq (sh.seq, for other goroutines)
@@ -64,7 +73,50 @@ func newShard(s *Sequencer, id int, epoch int64) *shard {
 		s: s, id: id, epoch: epoch, heads: newHeads(s.cfg.HeadCache),
 		wake: make(chan struct{}, 1), jobs: make(chan *job, 256),
 		lost: make(chan struct{}), done: make(chan struct{}),
+		pre: map[log.StreamID]*preload{},
 	}
+}
+
+// preload is a head being read ahead of its first decision.
+type preload struct {
+	done chan struct{}
+	h    *head
+	err  error
+}
+
+// preloadSem bounds the head reads in flight per shard.
+var preloadSem = make(chan struct{}, 64)
+
+// startPreload begins reading the head of an uncached stream.
+func (sh *shard) startPreload(stream log.StreamID) {
+	if _, ok := sh.cached.Load(stream); ok {
+		return
+	}
+	sh.pmu.Lock()
+	if sh.pre[stream] != nil {
+		sh.pmu.Unlock()
+		return
+	}
+	pl := &preload{done: make(chan struct{}), h: &head{stream: stream, ids: map[uuid.UUID]idAt{}}}
+	sh.pre[stream] = pl
+	sh.pmu.Unlock()
+	go func() {
+		preloadSem <- struct{}{}
+		defer func() { <-preloadSem }()
+		ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
+		defer cancel()
+		pl.err = sh.loadHead(ctx, pl.h)
+		close(pl.done)
+	}()
+}
+
+// takePreload returns and forgets the read-ahead of stream, if any.
+func (sh *shard) takePreload(stream log.StreamID) *preload {
+	sh.pmu.Lock()
+	defer sh.pmu.Unlock()
+	pl := sh.pre[stream]
+	delete(sh.pre, stream)
+	return pl
 }
 
 // submit queues p; false when the shard stopped or the queue is full.
@@ -81,6 +133,7 @@ func (sh *shard) submit(p *pending, front bool) error {
 		sh.queue = append([]*pending{p}, sh.queue...)
 	} else {
 		sh.queue = append(sh.queue, p)
+		sh.startPreload(p.req.Stream)
 	}
 	select {
 	case sh.wake <- struct{}{}:
@@ -246,6 +299,7 @@ func (sh *shard) collect() []*pending {
 				size += p.size
 			}
 			sh.queue = sh.queue[n:]
+			sh.s.metrics.queueLength.Observe(float64(len(sh.queue) + len(out)))
 			sh.mu.Unlock()
 			if len(out) > 0 {
 				return out

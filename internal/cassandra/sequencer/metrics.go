@@ -1,0 +1,65 @@
+package sequencer
+
+import "github.com/prometheus/client_golang/prometheus"
+
+// metrics are the sequencer's: how commits group, and what they wait on.
+type metrics struct {
+	commits     *prometheus.CounterVec // by outcome
+	groupSize   prometheus.Histogram
+	commitTime  prometheus.Histogram
+	fillTime    prometheus.Histogram
+	headLoads   prometheus.Counter
+	owned       prometheus.Gauge
+	takeovers   prometheus.Counter
+	forwarded   prometheus.Counter
+	queueLength prometheus.Histogram
+}
+
+func newMetrics(r prometheus.Registerer) *metrics {
+	m := &metrics{
+		commits: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "eventlog_shard_commits_total",
+			Help: "Conditional writes of commit groups on the shard logs, by outcome: committed, fenced (another owner), unknown (settling failed).",
+		}, []string{"outcome"}),
+		groupSize: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "eventlog_shard_commit_appends",
+			Help:    "Appends committed by one conditional write (the group commit factor).",
+			Buckets: []float64{1, 2, 4, 8, 16, 32, 64, 128, 256, 1024},
+		}),
+		commitTime: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "eventlog_shard_commit_seconds",
+			Help:    "Time of one commit group's conditional write on its shard log.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14),
+		}),
+		fillTime: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "eventlog_shard_fill_seconds",
+			Help:    "Time to write one committed group's chunks into the stream partitions.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14),
+		}),
+		headLoads: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "eventlog_shard_head_loads_total",
+			Help: "Stream heads read from the stream partitions (first touch after a takeover, or after eviction).",
+		}),
+		owned: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "eventlog_shards_owned",
+			Help: "Shards this instance owns and commits.",
+		}),
+		takeovers: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "eventlog_shard_takeovers_total",
+			Help: "Shards this instance claimed, fenced and caught up.",
+		}),
+		forwarded: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "eventlog_appends_forwarded_total",
+			Help: "Appends sent to the instance owning their shard.",
+		}),
+		queueLength: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "eventlog_shard_queue_appends",
+			Help:    "Appends waiting in a shard's queue when its commit goroutine takes a group.",
+			Buckets: []float64{0, 1, 2, 4, 8, 16, 32, 64, 128, 256, 1024, 4096},
+		}),
+	}
+	if r != nil {
+		r.MustRegister(m.commits, m.groupSize, m.commitTime, m.fillTime, m.headLoads, m.owned, m.takeovers, m.forwarded, m.queueLength)
+	}
+	return m
+}

@@ -1,0 +1,146 @@
+package httpapi
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/labstack/echo/v5"
+
+	"github.com/eventlog/eventlog/internal/log"
+)
+
+// Forwarding: an instance that receives an append for a shard another
+// instance owns sends it to the owner over HTTP, once (docs/design-write-path.md).
+// The owner serves it on an internal route and commits it only if it still
+// owns the shard: a forwarded append is never forwarded again.
+
+// forwardPath is the owner's route for forwarded appends.
+const forwardPath = "/internal/v1/append"
+
+// LocalAppender is implemented by stores that commit only the appends of
+// shards they own (the receiving end of forwarding).
+type LocalAppender interface {
+	AppendLocal(ctx context.Context, req log.AppendRequest) (log.AppendResult, error)
+}
+
+// forwarded is an append as one instance forwards it to another: validated
+// already, with each id's origin (client or server) kept.
+type forwarded struct {
+	Stream   log.StreamID        `json:"stream"`
+	Expected log.ExpectedVersion `json:"expected_version"`
+	Events   []forwardedEvent    `json:"events"`
+}
+
+type forwardedEvent struct {
+	ID       uuid.UUID       `json:"id"`
+	ClientID bool            `json:"client_id"`
+	Type     string          `json:"type"`
+	Data     json.RawMessage `json:"data"`
+	Metadata json.RawMessage `json:"metadata,omitempty"`
+}
+
+// appendForwarded serves forwardPath.
+func (s *Server) appendForwarded(c *echo.Context) error {
+	la, ok := s.store.(LocalAppender)
+	if !ok {
+		return newProblem(http.StatusNotImplemented, CodeNotImplemented, "this server does not take forwarded appends")
+	}
+	var f forwarded
+	dec := json.NewDecoder(http.MaxBytesReader(c.Response(), c.Request().Body, s.cfg.MaxBodyBytes))
+	if err := dec.Decode(&f); err != nil {
+		return invalidRequest("a forwarded append must be JSON")
+	}
+	req := log.AppendRequest{Stream: f.Stream, Expected: f.Expected, Events: make([]log.ProposedEvent, len(f.Events))}
+	for i, e := range f.Events {
+		req.Events[i] = log.ProposedEvent{ID: e.ID, ClientID: e.ClientID, Type: e.Type, Data: e.Data, Metadata: e.Metadata}
+	}
+	req.KeepIDs()
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(c.Request().Context()), s.cfg.AppendTimeout)
+	defer cancel()
+	res, err := la.AppendLocal(ctx, req)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, newAppendResult(res))
+}
+
+// Forwarder returns the function a store calls to send an append to the
+// owner of its shard at address (host:port): the owner's answer becomes the
+// same core result or error. A request that may have reached the owner but
+// got no answer is an unknown outcome, never "not applied".
+func Forwarder(client *http.Client) func(ctx context.Context, address string, req log.AppendRequest) (log.AppendResult, error) {
+	return func(ctx context.Context, address string, req log.AppendRequest) (log.AppendResult, error) {
+		f := forwarded{Stream: req.Stream, Expected: req.Expected, Events: make([]forwardedEvent, len(req.Events))}
+		for i, e := range req.Events {
+			f.Events[i] = forwardedEvent{ID: e.ID, ClientID: e.ClientID, Type: e.Type, Data: e.Data, Metadata: e.Metadata}
+		}
+		body, err := json.Marshal(&f)
+		if err != nil {
+			return log.AppendResult{}, err
+		}
+		hr, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+address+forwardPath, bytes.NewReader(body))
+		if err != nil {
+			return log.AppendResult{}, err
+		}
+		hr.Header.Set(echo.HeaderContentType, echo.MIMEApplicationJSON)
+		resp, err := client.Do(hr)
+		if err != nil {
+			var op *net.OpError
+			if errors.As(err, &op) && op.Op == "dial" {
+				return log.AppendResult{}, fmt.Errorf("forward to %s: %w: %v", address, log.ErrUnavailable, err)
+			}
+			return log.AppendResult{}, fmt.Errorf("forward to %s: %w: %v", address, log.ErrOutcomeUnknown, err)
+		}
+		defer resp.Body.Close()
+		raw, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+		if err != nil {
+			return log.AppendResult{}, fmt.Errorf("forward to %s: %w: %v", address, log.ErrOutcomeUnknown, err)
+		}
+		if resp.StatusCode == http.StatusOK {
+			var r appendResult
+			if err := json.Unmarshal(raw, &r); err != nil {
+				return log.AppendResult{}, fmt.Errorf("forward to %s: %w: bad answer: %v", address, log.ErrOutcomeUnknown, err)
+			}
+			t, _ := time.Parse(timeLayout, r.Time)
+			return log.AppendResult{Stream: r.Stream, FirstVersion: r.FirstVersion, LastVersion: r.LastVersion,
+				Events: r.Events, Time: t, Duplicate: r.Duplicate}, nil
+		}
+		var p Problem
+		if json.Unmarshal(raw, &p) != nil || p.Code == "" {
+			return log.AppendResult{}, fmt.Errorf("forward to %s: %w: status %d", address, log.ErrOutcomeUnknown, resp.StatusCode)
+		}
+		return log.AppendResult{}, p.coreError(req)
+	}
+}
+
+// coreError turns a problem an owner answered back into the core error it
+// came from.
+func (p *Problem) coreError(req log.AppendRequest) error {
+	switch p.Code {
+	case CodeWrongExpectedVersion:
+		cur := int64(0)
+		if p.CurrentVersion != nil {
+			cur = *p.CurrentVersion
+		}
+		return &log.WrongExpectedVersionError{Stream: req.Stream, Expected: req.Expected, Current: cur}
+	case CodeIdempotencyConflict:
+		return fmt.Errorf("%w: %s", log.ErrIdempotencyConflict, p.Detail)
+	case CodeUnavailable:
+		return fmt.Errorf("%w: %s", log.ErrUnavailable, p.Detail)
+	case CodeOutcomeUnknown:
+		return fmt.Errorf("%w: %s", log.ErrOutcomeUnknown, p.Detail)
+	}
+	if p.Status == http.StatusBadRequest || p.Status == http.StatusRequestEntityTooLarge {
+		return &log.ValidationError{Code: p.Code, Message: p.Detail}
+	}
+	// Anything else (500, a proxy's answer): the owner may have written it.
+	return fmt.Errorf("%w: %s: %s", log.ErrOutcomeUnknown, p.Code, p.Detail)
+}
