@@ -90,8 +90,8 @@ func openBaseline(ctx context.Context, c *Config, prefix string, payloads []payl
 	}
 	b := &baselineLoad{
 		cfg: c, session: session, variant: c.Variant, prefix: prefix, payloads: payloads, seed: seed,
-		ttl:       int(o.IdempotencyWindow.Seconds()),
-		heads:     make([]baseHead, c.Streams),
+		ttl:   int(o.IdempotencyWindow.Seconds()),
+		heads: make([]baseHead, c.Streams),
 	}
 	if c.Variant == "full" {
 		if b.feeds, err = openBaseFeeds(ctx, session, o); err != nil {

@@ -31,8 +31,8 @@ type Main struct {
 	// install fault hooks through it).
 	StoreOptions func(*cassandra.Options)
 
-	log      *slog.Logger
-	store    interface {
+	log   *slog.Logger
+	store interface {
 		log.Store
 		Close()
 	}
