@@ -58,14 +58,17 @@ func (sh *shard) commitBatch(batch []*pending) error {
 			tv = &tentative{version: h.version, bucket: h.bucket, created: h.created, prev: h.prev}
 			tent[p.req.Stream] = tv
 		}
-		if sh.knownIDs(h, tv, p) {
-			j.checks = append(j.checks, &check{p: p, version: tv.version, buckets: h.buckets()})
+		// Checks run after this batch is filled: they look where the
+		// batch leaves the stream (tentative), which may be where an
+		// earlier append of the same batch put the ids.
+		if known, at := sh.knownIDs(h, tv, p); known {
+			j.checks = append(j.checks, &check{p: p, version: tv.version, buckets: bucketsOf(tv.bucket.Number, tv.prev), idsAt: at})
 			continue
 		}
 		cur := tv.version
 		if e := p.req.Expected; e.Exact() && int64(e) < cur {
 			if len(p.ids) > 0 {
-				j.checks = append(j.checks, &check{p: p, version: cur, buckets: h.buckets()})
+				j.checks = append(j.checks, &check{p: p, version: cur, buckets: bucketsOf(tv.bucket.Number, tv.prev)})
 				continue
 			}
 			p.err = &log.WrongExpectedVersionError{Stream: p.req.Stream, Expected: e, Current: cur}
@@ -202,19 +205,22 @@ func (sh *shard) failAll(ps []*pending, err error) {
 // knownIDs reports whether one of p's ids is already committed to the
 // stream or claimed by an earlier append of the batch: then p is a retry
 // (or a conflict), told apart once the stream is filled.
-func (sh *shard) knownIDs(h *head, tv *tentative, p *pending) bool {
+func (sh *shard) knownIDs(h *head, tv *tentative, p *pending) (known bool, newest time.Time) {
 	if p.fresh {
-		return false
+		return false, time.Time{}
 	}
 	for _, id := range p.ids {
-		if _, ok := h.ids[id]; ok {
-			return true
+		if a, ok := h.ids[id]; ok {
+			known = true
+			if a.at.After(newest) {
+				newest = a.at
+			}
 		}
 		if _, ok := tv.ids[id]; ok {
-			return true
+			known, newest = true, sh.s.cfg.Now()
 		}
 	}
-	return false
+	return known, newest
 }
 
 // openSegment continues the log in segment seg once every record is

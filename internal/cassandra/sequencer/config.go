@@ -28,6 +28,8 @@ type Config struct {
 	// Address is where others forward appends for its shards.
 	Instance string
 	Address  string
+	// Version is this binary's, recorded with the instance.
+	Version string
 	// LeaseTTL is how long a claim or renewal holds a shard. Default 5s.
 	LeaseTTL time.Duration
 	// Policy decides when buckets seal.

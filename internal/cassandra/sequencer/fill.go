@@ -103,6 +103,12 @@ func (sh *shard) runCheck(c *check) {
 			p.req.Stream, log.ErrIdempotencyConflict, m.Stored, len(p.req.Events)))
 	case p.req.Expected.Exact() && int64(p.req.Expected) < c.version:
 		p.finish(log.AppendResult{}, &log.WrongExpectedVersionError{Stream: p.req.Stream, Expected: p.req.Expected, Current: c.version})
+	case !c.idsAt.IsZero() && sh.s.cfg.Now().Sub(c.idsAt) < sh.s.cfg.IdempotencyWindow:
+		// The owner committed these ids within the window but the stream
+		// does not show them where they were recorded: never write them a
+		// second time (no duplicates), refuse instead.
+		sh.s.cfg.Logger.Error("ids committed but not found", "stream", string(p.req.Stream), "buckets", c.buckets)
+		p.finish(log.AppendResult{}, fmt.Errorf("append to %s: %w: its ids were committed but cannot be read back", p.req.Stream, log.ErrIdempotencyConflict))
 	default:
 		// Its ids have expired: a new append. Back to the front of the
 		// queue, which decides it again against the current head.

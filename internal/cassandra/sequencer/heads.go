@@ -38,14 +38,16 @@ type idAt struct {
 
 // buckets is where the stream's recent ids are recorded: the current and
 // previous bucket.
-func (h *head) buckets() []int64 {
+func (h *head) buckets() []int64 { return bucketsOf(h.bucket.Number, h.prev) }
+
+func bucketsOf(cur, prev int64) []int64 {
 	switch {
-	case h.bucket.Number < 0:
+	case cur < 0:
 		return nil
-	case h.prev >= 0:
-		return []int64{h.bucket.Number, h.prev}
+	case prev >= 0:
+		return []int64{cur, prev}
 	}
-	return []int64{h.bucket.Number}
+	return []int64{cur}
 }
 
 // pruneIDs drops ids older than the window once the map has grown.

@@ -16,6 +16,7 @@ import (
 // cells would let a client clock running ahead shadow later claims.
 const (
 	cqlOwners   = `SELECT shard, owner, address, epoch, lease_until, segment FROM shards`
+	cqlOwner    = `SELECT shard, owner, address, epoch, lease_until, segment FROM shards WHERE shard = ?`
 	cqlClaimNew = `INSERT INTO shards (shard, owner, address, epoch, lease_until, segment) VALUES (?, ?, ?, 1, ?, 0) IF NOT EXISTS`
 	cqlClaim    = `UPDATE shards SET owner = ?, address = ?, epoch = ?, lease_until = ? WHERE shard = ? IF epoch = ? AND lease_until = ?`
 	cqlRenew    = `UPDATE shards SET lease_until = ? WHERE shard = ? IF epoch = ? AND owner = ?`
@@ -57,6 +58,21 @@ func (s *Sequencer) readOwners(ctx context.Context) (map[int]owner, error) {
 		return nil, cql.ReadErr("read shard owners", err)
 	}
 	return out, nil
+}
+
+// readOwner reads one shards row.
+func (s *Sequencer) readOwner(ctx context.Context, shard int) (owner, error) {
+	o := owner{Shard: shard}
+	err := s.cfg.Session.Query(cqlOwner, shard).WithContext(ctx).Idempotent(true).
+		Scan(&o.Shard, &o.Owner, &o.Address, &o.Epoch, &o.LeaseUntil, &o.Segment)
+	if errors.Is(err, gocql.ErrNotFound) {
+		return o, nil
+	}
+	if err != nil {
+		return o, cql.ReadErr("read shard owner", err)
+	}
+	o.exists = true
+	return o, nil
 }
 
 // claim takes shard from the observed row o (absent, released, or expired
@@ -121,16 +137,31 @@ type observation struct {
 	since time.Time // monotonic
 }
 
-// expired reports whether o's lease may be claimed: the row is absent or
-// released, or this observer has seen the same grant for longer than ttl.
-func (ob *observer) expired(o owner, ttl time.Duration, now time.Time) bool {
-	if !o.exists || o.Owner == "" {
-		return true
-	}
+// unchanged returns how long this observer has seen o's row exactly as it
+// is now (0 the first time): a lease renewed in the meantime resets it, so
+// a live owner's shard never looks expired, whatever the clocks say.
+func (ob *observer) unchanged(o owner, now time.Time) time.Duration {
 	prev, ok := ob.seen[o.Shard]
 	if !ok || prev.key != o.key() {
 		ob.seen[o.Shard] = observation{key: o.key(), since: now}
-		return false
+		return 0
 	}
-	return now.Sub(prev.since) > ttl
+	return now.Sub(prev.since)
+}
+
+// claimable reports whether this instance should claim o's shard now,
+// given the instance that should own it (desired). A free shard is
+// claimed at once by its desired owner, by anyone after a lease TTL; a
+// held one, once its lease was seen unrenewed for a TTL (its desired
+// owner) or two (anyone else, so a shard never stays orphaned).
+func (ob *observer) claimable(o owner, self, desired string, ttl time.Duration, now time.Time) bool {
+	age := ob.unchanged(o, now)
+	wait := ttl
+	if !o.exists || o.Owner == "" {
+		wait = 0
+	}
+	if desired != self {
+		wait += ttl
+	}
+	return age >= wait && (wait > 0 || desired == self)
 }

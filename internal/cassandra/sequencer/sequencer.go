@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"sync"
 	"time"
 
@@ -23,6 +24,7 @@ type Sequencer struct {
 	obs    observer
 
 	claimMu sync.Mutex // one claim at a time
+	started time.Time
 	closing chan struct{}
 	loop    sync.WaitGroup
 }
@@ -36,7 +38,7 @@ func New(cfg Config) (*Sequencer, error) {
 	}
 	return &Sequencer{
 		cfg: cfg, metrics: newMetrics(cfg.Registerer), shards: map[int]*shard{}, owners: map[int]owner{},
-		obs: observer{seen: map[int]observation{}}, closing: make(chan struct{}),
+		obs: observer{seen: map[int]observation{}}, closing: make(chan struct{}), started: time.Now(),
 	}, nil
 }
 
@@ -68,11 +70,21 @@ func (s *Sequencer) Start(ctx context.Context) error {
 	return nil
 }
 
-// tick renews owned shards and claims the claimable ones.
+// tick records this instance as live, renews its shards, hands over
+// those another live instance should own, and claims the ones it should
+// own (or that were left without a live owner).
 func (s *Sequencer) tick(ctx context.Context) error {
 	if p := s.cfg.Paused; p != nil && p() {
 		return nil
 	}
+	if err := s.heartbeat(ctx); err != nil {
+		s.cfg.Logger.Warn("heartbeat", "err", err)
+	}
+	members, err := s.members(ctx)
+	if err != nil {
+		members = map[string]bool{}
+	}
+	members[s.cfg.Instance] = true
 	owners, err := s.readOwners(ctx)
 	if err != nil {
 		return err
@@ -99,27 +111,41 @@ func (s *Sequencer) tick(ctx context.Context) error {
 		if !ok {
 			sh.stop(fmt.Errorf("shard %d: lease taken over", id))
 			s.drop(sh)
-		}
-	}
-	now := time.Now() // monotonic: leases of others are judged by observation
-	for id := 0; id < s.cfg.Shards; id++ {
-		if mine[id] != nil {
 			continue
 		}
+		if d := desired(members, id); d != s.cfg.Instance {
+			s.handover(ctx, sh, d)
+		}
+	}
+	now := time.Now() // monotonic: others' leases are judged by observation
+	for id := 0; id < s.cfg.Shards; id++ {
 		o, ok := owners[id]
 		if !ok {
 			o = owner{Shard: id}
 		}
-		if o.Owner == s.cfg.Instance {
-			continue // a claim of ours still starting
+		if mine[id] != nil || o.Owner == s.cfg.Instance {
+			s.obs.unchanged(o, now)
+			continue
 		}
-		if s.obs.expired(o, s.cfg.LeaseTTL, now) {
+		if s.obs.claimable(o, s.cfg.Instance, desired(members, id), s.cfg.LeaseTTL, now) {
 			if err := s.take(ctx, o); err != nil {
 				s.cfg.Logger.Warn("claim shard", "shard", id, "err", err)
 			}
 		}
 	}
 	return nil
+}
+
+// handover gives sh to the instance that should own it: new appends wait
+// for the new owner, the queued ones are committed and filled, then the
+// shard is released so that instance claims it at its next tick.
+func (s *Sequencer) handover(ctx context.Context, sh *shard, to string) {
+	s.cfg.Logger.Info("handing shard over", "shard", sh.id, "to", to)
+	s.drop(sh)
+	sh.drain(ctx)
+	if err := s.release(ctx, sh.id, sh.epoch); err != nil {
+		s.cfg.Logger.Warn("release shard", "shard", sh.id, "err", err)
+	}
 }
 
 // take claims shard o.Shard from its observed row and takes it over.
@@ -146,12 +172,22 @@ func (s *Sequencer) take(ctx context.Context, o owner) error {
 	go sh.fill()
 	s.mu.Lock()
 	s.shards[o.Shard] = sh
-	s.owners[o.Shard] = owner{Shard: o.Shard, Owner: s.cfg.Instance, Address: s.cfg.Address, Epoch: epoch, exists: true}
 	s.mu.Unlock()
+	s.setOwner(owner{Shard: o.Shard, Owner: s.cfg.Instance, Address: s.cfg.Address, Epoch: epoch, exists: true})
 	s.metrics.takeovers.Inc()
 	s.metrics.owned.Set(float64(len(s.shards)))
 	s.cfg.Logger.Info("shard taken", "shard", o.Shard, "epoch", epoch, "seq", sh.committed.Load())
 	return nil
+}
+
+// setOwner records one shard's row. The owners map is replaced, never
+// changed, so a reader holding it needs no lock.
+func (s *Sequencer) setOwner(o owner) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	m := maps.Clone(s.owners)
+	m[o.Shard] = o
+	s.owners = m
 }
 
 func (s *Sequencer) drop(sh *shard) {
@@ -177,23 +213,40 @@ func (s *Sequencer) AppendLocal(ctx context.Context, req log.AppendRequest) (log
 
 func (s *Sequencer) append(ctx context.Context, req log.AppendRequest, forward bool) (log.AppendResult, error) {
 	id := partition.ShardOf(string(req.Stream), s.cfg.Shards)
-	s.mu.Lock()
-	sh := s.shards[id]
-	o := s.owners[id]
-	s.mu.Unlock()
-	if sh != nil {
-		p := newPending(ctx, req)
-		if err := sh.submit(p, false); err == nil {
-			return p.wait(ctx)
-		} else if !errors.Is(err, errStopped) {
-			return log.AppendResult{}, err
+	// While a shard moves (handed over, or its owner died) there is no one
+	// to take the append for a moment: wait for the new owner rather than
+	// failing, up to two lease TTLs.
+	deadline := time.Now().Add(2 * s.cfg.LeaseTTL)
+	for {
+		s.mu.Lock()
+		sh := s.shards[id]
+		o := s.owners[id]
+		s.mu.Unlock()
+		if sh != nil {
+			p := newPending(ctx, req)
+			err := sh.submit(p, false)
+			if err == nil {
+				return p.wait(ctx)
+			}
+			if !errors.Is(err, errStopped) {
+				return log.AppendResult{}, err
+			}
+		} else if forward && s.cfg.Forward != nil && o.Owner != "" && o.Owner != s.cfg.Instance && o.Address != "" {
+			s.metrics.forwarded.Inc()
+			return s.cfg.Forward(ctx, o.Address, req)
+		}
+		if time.Now().After(deadline) {
+			return log.AppendResult{}, fmt.Errorf("append to %s: %w: shard %d has no live owner (retry)", req.Stream, log.ErrUnavailable, id)
+		}
+		select {
+		case <-ctx.Done():
+			return log.AppendResult{}, fmt.Errorf("append to %s: %w: %v (not sent)", req.Stream, log.ErrUnavailable, ctx.Err())
+		case <-time.After(50 * time.Millisecond):
+		}
+		if fresh, err := s.readOwner(ctx, id); err == nil {
+			s.setOwner(fresh)
 		}
 	}
-	if forward && s.cfg.Forward != nil && o.Owner != "" && o.Owner != s.cfg.Instance && o.Address != "" {
-		s.metrics.forwarded.Inc()
-		return s.cfg.Forward(ctx, o.Address, req)
-	}
-	return log.AppendResult{}, fmt.Errorf("append to %s: %w: shard %d has no live owner yet (retry)", req.Stream, log.ErrUnavailable, id)
 }
 
 // Owned returns the shards this instance commits now.
@@ -219,6 +272,7 @@ func (s *Sequencer) Close(ctx context.Context) {
 	shards := s.shards
 	s.shards = map[int]*shard{}
 	s.mu.Unlock()
+	s.leave(ctx)
 	for _, sh := range shards {
 		sh.drain(ctx)
 		if err := s.release(ctx, sh.id, sh.epoch); err != nil {

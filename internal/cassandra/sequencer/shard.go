@@ -38,15 +38,16 @@ type shard struct {
 	filled    atomic.Int64 // last seq whose chunks are written
 	committed atomic.Int64 // last committed seq (sh.seq, for other goroutines)
 
-	mu      sync.Mutex
-	queue   []*pending
-	stopped bool
-	wake    chan struct{} // cap 1
-	jobs    chan *job
-	lost    chan struct{} // closed when the shard stops
-	once    sync.Once
-	done    chan struct{} // closed when both goroutines have ended
-	stopErr error
+	mu       sync.Mutex
+	queue    []*pending
+	stopped  bool
+	draining bool          // handing over: no new appends
+	wake     chan struct{} // cap 1
+	jobs     chan *job
+	lost     chan struct{} // closed when the shard stops
+	once     sync.Once
+	done     chan struct{} // closed when both goroutines have ended
+	stopErr  error
 }
 
 // job is what the fill goroutine does for one decided batch, in order:
@@ -66,6 +67,9 @@ type check struct {
 	p       *pending
 	version int64   // the stream's version when decided
 	buckets []int64 // where its ids are recorded
+	// idsAt is when the newest of its ids the owner knew of was
+	// committed (zero: none known, an exact-version check).
+	idsAt time.Time
 }
 
 func newShard(s *Sequencer, id int, epoch int64) *shard {
@@ -123,7 +127,7 @@ func (sh *shard) takePreload(stream log.StreamID) *preload {
 func (sh *shard) submit(p *pending, front bool) error {
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	if sh.stopped {
+	if sh.stopped || sh.draining && !front {
 		return errStopped
 	}
 	if len(sh.queue) >= sh.s.cfg.QueueLimit && !front {
@@ -317,6 +321,9 @@ func (sh *shard) collect() []*pending {
 // drain waits until the queue is committed and filled (or ctx ends), then
 // stops the shard.
 func (sh *shard) drain(ctx context.Context) {
+	sh.mu.Lock()
+	sh.draining = true
+	sh.mu.Unlock()
 	for {
 		sh.mu.Lock()
 		n := len(sh.queue)

@@ -1,0 +1,278 @@
+package feeds
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	gocql "github.com/apache/cassandra-gocql-driver/v2"
+
+	"github.com/eventlog/eventlog/internal/cassandra/cql"
+	"github.com/eventlog/eventlog/internal/cassandra/shardlog"
+	"github.com/eventlog/eventlog/internal/log"
+	"github.com/eventlog/eventlog/internal/record"
+)
+
+// row is one log row as a read needs it: decoded once, filtered.
+type row struct {
+	seq    int64
+	time   time.Time
+	n      int     // events in the row
+	events []Event // the selected events from the read position on, Cursor unset
+}
+
+// batch is one message from a shard's fetch to the merge: rows in log
+// order, contiguous with the previous batch's. done ends the stream; then
+// atEnd says whether the rows sent reach the end of the log, and endTime
+// is the time no later commit of the shard can be before (zero: the shard
+// has no commit).
+type batch struct {
+	rows    []row
+	done    bool
+	atEnd   bool
+	endTime time.Time
+	err     error
+}
+
+// fetch reads one shard's log from a position, a chunk of rows per query,
+// decoding and filtering each record once, and hands the rows to the merge
+// one batch at a time (the next chunk is read while the merge uses the
+// previous one).
+type fetch struct {
+	r     *Reader
+	shard int
+	f     filter
+	next  int64 // the next seq to read
+	skip  int   // events of row next already read (the cursor's index)
+	chunk int   // rows of the next query
+	share int   // selected events the merge likely wants from this shard
+
+	rowsLeft   int // rows this read may still pass (Options.ScanRows)
+	eventsLeft int // selected events the merge can still use (the limit)
+	rows       int // rows read by this fetch
+	events     int // selected events read by this fetch
+
+	lastTime time.Time // commit time of row next-1, once read here
+	out      chan<- batch
+}
+
+// errChunkFull stops a query that has read Options.ChunkBytes.
+var errChunkFull = errors.New("chunk full")
+
+func (fe *fetch) run(ctx context.Context) {
+	send := func(b batch) bool {
+		select {
+		case fe.out <- b:
+			return true
+		case <-ctx.Done():
+			return false
+		}
+	}
+	recheck := false // rows appeared after a query found none
+	for {
+		if fe.rowsLeft <= 0 || fe.eventsLeft <= 0 {
+			send(batch{done: true}) // the merge cannot use more
+			return
+		}
+		rows, segmentDone, lastSeq, err := fe.query(ctx)
+		if err != nil {
+			send(batch{err: err})
+			return
+		}
+		if len(rows) > 0 {
+			recheck = false
+			// The end of the log (as this query saw it) only when the last
+			// row read is the segment's last_seq and the segment is not
+			// full: a full segment's last_seq stays at its end while the
+			// log goes on in the next one.
+			if fe.next-1 == lastSeq && !segmentDone {
+				send(batch{rows: rows, done: true, atEnd: true, endTime: fe.lastTime})
+				return
+			}
+			if !send(batch{rows: rows}) {
+				return
+			}
+			fe.grow()
+			continue
+		}
+		// No row at fe.next: the end of the log, rows committed since the
+		// query, or a position past the log.
+		end, more, err := fe.endAt(ctx)
+		switch {
+		case err != nil:
+			send(batch{err: err})
+			return
+		case more && recheck:
+			send(batch{err: fmt.Errorf("shard %d: %w: log row %d is committed but was not read", fe.shard, log.ErrUnavailable, fe.next)})
+			return
+		case more:
+			recheck = true
+			continue
+		}
+		send(batch{done: true, atEnd: true, endTime: end})
+		return
+	}
+}
+
+// grow sizes the next query. The first reads one row (rows hold from one
+// event to a whole commit group of thousands); then, from the events per
+// row seen, enough rows for the shard's share of the page, and at least
+// twice the last query, up to Options.PageSize.
+func (fe *fetch) grow() {
+	c := 2 * fe.chunk
+	switch {
+	case fe.events == 0:
+		c = 4 * fe.chunk // nothing selected yet: a rare feed
+	case fe.events < fe.share:
+		c = max(c, ceilDiv((fe.share-fe.events)*fe.rows, fe.events))
+	}
+	fe.chunk = min(c, fe.r.o.PageSize)
+}
+
+func ceilDiv(a, b int) int { return (a + b - 1) / b }
+
+// query reads the next chunk of rows of the segment holding fe.next.
+// segmentDone: the rows read reach the segment's last row. lastSeq is the
+// segment's last_seq as the query saw it (see shardlog.Log.Rows).
+func (fe *fetch) query(ctx context.Context) (rows []row, segmentDone bool, lastSeq int64, err error) {
+	o := &fe.r.o
+	g := shardlog.Segment(fe.next, fe.r.rows)
+	end := (g + 1) * fe.r.rows
+	n := min(fe.chunk, fe.rowsLeft)
+	if fe.f.kind == log.FeedAll {
+		n = min(n, fe.eventsLeft) // every row holds an event or more
+	}
+	if fe.events > 0 {
+		// No more rows than the events left need, at the rate seen.
+		n = min(n, max(1, ceilDiv(fe.eventsLeft*fe.rows, fe.events)))
+	}
+	through := min(end, fe.next-1+int64(n))
+	bytes := 0
+	lastSeq, err = fe.r.log.Rows(ctx, fe.shard, g, fe.next-1, through, n, func(lr shardlog.Row) error {
+		if lr.Seq != fe.next {
+			return fmt.Errorf("shard %d: %w: log row %d missing, row %d follows", fe.shard, log.ErrUnavailable, fe.next, lr.Seq)
+		}
+		rw, err := decodeRow(fe.shard, lr, fe.skip, fe.f)
+		if err != nil {
+			return err
+		}
+		fe.skip = 0
+		fe.next++
+		fe.lastTime = lr.Time
+		fe.rowsLeft--
+		fe.eventsLeft -= len(rw.events)
+		fe.rows++
+		fe.events += len(rw.events)
+		rows = append(rows, rw)
+		if bytes += len(lr.Record); bytes >= o.ChunkBytes {
+			return errChunkFull
+		}
+		return nil
+	})
+	if errors.Is(err, errChunkFull) {
+		err = nil
+	}
+	if err != nil {
+		return nil, false, 0, err
+	}
+	return rows, fe.next-1 == end, lastSeq, nil
+}
+
+// endAt decides, when no row follows fe.next-1 in its segment, whether
+// the log ends there (end: no later commit of the shard has an earlier
+// time), or rows were committed since the query (more), or fe.next is past
+// the log (ErrFuturePosition).
+func (fe *fetch) endAt(ctx context.Context) (end time.Time, more bool, err error) {
+	lg, rows := fe.r.log, fe.r.rows
+	last := fe.next - 1
+	g := shardlog.Segment(fe.next, rows)
+	st, err := lg.Statics(ctx, fe.shard, g, false)
+	if err != nil {
+		return time.Time{}, false, err
+	}
+	if !st.Exists {
+		// Segment g is opened by the first commit into it; until then the
+		// log ends where g-1 is full (or is empty, for g = 0).
+		if last != g*rows || fe.skip > 0 {
+			return time.Time{}, false, fe.future()
+		}
+		if g == 0 {
+			return time.Time{}, false, nil
+		}
+		if !fe.lastTime.IsZero() {
+			return fe.lastTime, false, nil // this read got row `last`
+		}
+		if st, err = lg.Statics(ctx, fe.shard, g-1, false); err != nil {
+			return time.Time{}, false, err
+		}
+		if !st.Exists || st.LastSeq != last {
+			return time.Time{}, false, fe.future()
+		}
+	}
+	switch {
+	case st.LastSeq > last:
+		return time.Time{}, true, nil
+	case st.LastSeq < last || fe.skip > 0: // or inside a row not there
+		return time.Time{}, false, fe.future()
+	}
+	// At the end. The floor is the owner's promise that it commits nothing
+	// older: the last commit's time or more.
+	end = st.Floor
+	if fe.lastTime.After(end) {
+		end = fe.lastTime
+	}
+	if end.IsZero() && last > 0 {
+		err := fe.r.session.Query(cqlRowTime, fe.shard, shardlog.Segment(last, rows), last).
+			WithContext(ctx).Idempotent(true).Scan(&end)
+		if err != nil && !errors.Is(err, gocql.ErrNotFound) {
+			return time.Time{}, false, cql.ReadErr("read log row time", err)
+		}
+	}
+	return end, false, nil
+}
+
+func (fe *fetch) future() error {
+	return badPosition(ErrFuturePosition, fmt.Sprintf("position %d.%d of shard %d is past the end of its log", fe.next, fe.skip, fe.shard))
+}
+
+// decodeRow decodes a log row's record and keeps the events f selects
+// from index `from` on.
+func decodeRow(shard int, lr shardlog.Row, from int, f filter) (row, error) {
+	rec, err := record.DecodeRecord(lr.Record)
+	if err != nil {
+		return row{}, fmt.Errorf("shard %d seq %d: %w", shard, lr.Seq, err)
+	}
+	rw := row{seq: lr.Seq, time: lr.Time.UTC(), n: rec.Events()}
+	if from > 0 && from >= rw.n {
+		return row{}, badPosition(ErrFuturePosition, fmt.Sprintf("position %d.%d of shard %d is past the row's %d events", lr.Seq, from, shard, rw.n))
+	}
+	if f.kind == log.FeedAll {
+		rw.events = make([]Event, 0, rw.n-from)
+	}
+	idx := 0
+	for i := range rec.Appends {
+		a := &rec.Appends[i]
+		if idx+len(a.Events) <= from || f.kind == log.FeedCategory && a.Stream.Category() != f.name {
+			idx += len(a.Events)
+			continue
+		}
+		for j := range a.Events {
+			e := &a.Events[j]
+			if idx < from || f.kind == log.FeedType && e.Type != f.name {
+				idx++
+				continue
+			}
+			rw.events = append(rw.events, Event{
+				RecordedEvent: log.RecordedEvent{
+					Stream: a.Stream, ID: e.ID, Type: e.Type, Version: a.FirstVersion + int64(j), Time: rw.time,
+					Data: json.RawMessage(e.Data), Metadata: json.RawMessage(e.Metadata),
+				},
+				Shard: shard, Seq: lr.Seq, Index: idx,
+			})
+			idx++
+		}
+	}
+	return rw, nil
+}

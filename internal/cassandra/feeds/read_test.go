@@ -1,0 +1,402 @@
+package feeds_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/eventlog/eventlog/internal/cassandra/feeds"
+	"github.com/eventlog/eventlog/internal/cassandra/shardstore"
+	"github.com/eventlog/eventlog/internal/log"
+	"github.com/eventlog/eventlog/internal/partition"
+)
+
+// fill writes a fixed mix: concurrent appends (so rows hold several) and
+// sequential ones, over categories a, b, c and types X, Y.
+func fill(t *testing.T, s *shardstore.Store, appends int) {
+	t.Helper()
+	var wg sync.WaitGroup
+	for g := 0; g < 4; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := g; i < appends; i += 4 {
+				types := []string{"X", "Y", "X", "X"}[:1+i%4]
+				if i%5 == 0 {
+					types[0] = "Y"
+				}
+				stream := fmt.Sprintf("%c-%d", 'a'+rune(i%3), i%7)
+				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+				_, err := appendTypes(ctx, s, stream, log.Any, types...)
+				cancel()
+				if err != nil {
+					t.Errorf("append: %v", err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if t.Failed() {
+		t.FailNow()
+	}
+}
+
+// On a log that does not grow, pages of any size are slices of one order,
+// and reading on from any event's Cursor (through its token) returns
+// exactly the events after it.
+func TestResumeFromEveryToken(t *testing.T) {
+	o := newKeyspace(t, 3, 10)
+	s := openStore(t, o)
+	fill(t, s, 60)
+	r := newReader(t, o, feeds.Options{})
+	for _, f := range []log.Feed{log.AllFeed, log.CategoryFeed("b"), log.TypeFeed("Y")} {
+		t.Run(f.String(), func(t *testing.T) {
+			ref, end := readToEnd(t, r, feeds.Request{Feed: f, Limit: 10_000})
+			if len(ref) == 0 || len(ref) > 10_000 {
+				t.Fatalf("%d events", len(ref))
+			}
+			for _, e := range ref {
+				if !inFeed(f, e.RecordedEvent) {
+					t.Fatalf("event %s of %s type %s", e.ID, e.Stream, e.Type)
+				}
+			}
+			for _, limit := range []int{1, 2, 7} {
+				paged, _ := readToEnd(t, r, feeds.Request{Feed: f, Limit: limit})
+				if !slices.Equal(ids(paged), ids(ref)) {
+					t.Fatalf("pages of %d: another order or set than one read", limit)
+				}
+			}
+			for i, e := range ref {
+				after, err := r.Decode(r.Encode(e.Cursor, f.String()), f.String())
+				if err != nil {
+					t.Fatal(err)
+				}
+				rest, last := readToEnd(t, r, feeds.Request{Feed: f, After: after, Limit: 10_000})
+				if !slices.Equal(ids(rest), ids(ref[i+1:])) {
+					t.Fatalf("from event %d's cursor %v: %d events, want the %d after it", i, e.Cursor, len(rest), len(ref)-i-1)
+				}
+				if !last.Next.Equal(end.Next) {
+					t.Fatalf("from event %d: ends at %v, want %v", i, last.Next, end.Next)
+				}
+			}
+			// At the end: nothing more, still at the end.
+			p := read(t, r, feeds.Request{Feed: f, After: end.Next})
+			if len(p.Events) != 0 || !p.AtEnd || !p.Next.Equal(end.Next) {
+				t.Fatalf("after the end: %d events, at end %v, next %v", len(p.Events), p.AtEnd, p.Next)
+			}
+		})
+	}
+}
+
+func TestBadPositions(t *testing.T) {
+	const shards = 2
+	o := newKeyspace(t, shards, 5)
+	s := openStore(t, o)
+	r := newReader(t, o, feeds.Options{})
+	stream := streamOnShard("job", 0, shards)
+	for i := 0; i < 5; i++ { // rows 1..5 of shard 0: segment 0 full, 1 not opened
+		mustAppend(t, s, stream, "T")
+	}
+	evs, end := readToEnd(t, r, feeds.Request{Feed: log.AllFeed})
+	if len(evs) != 5 || end.Next.Shard(0) != (feeds.ShardPos{Seq: 6}) || end.Next.Shard(1) != (feeds.ShardPos{}) {
+		t.Fatalf("%d events, next %v", len(evs), end.Next)
+	}
+	at := func(p0, p1 feeds.ShardPos) feeds.Cursor { return feeds.NewCursor([]feeds.ShardPos{p0, p1}) }
+	readAt := func(c feeds.Cursor) (feeds.Page, error) {
+		// Through a token: authentic, so only the log can refuse it.
+		tok := r.Encode(c, "all")
+		c2, err := r.Decode(tok, "all")
+		if err != nil {
+			t.Fatalf("decode our own token of %v: %v", c, err)
+		}
+		return r.Read(context.Background(), feeds.Request{Feed: log.AllFeed, After: c2})
+	}
+	ok := func(c feeds.Cursor, want int) {
+		t.Helper()
+		p, err := readAt(c)
+		if err != nil || len(p.Events) != want || !p.AtEnd {
+			t.Fatalf("from %v: %d events, at end %v, err %v; want %d", c, len(p.Events), p.AtEnd, err, want)
+		}
+	}
+	future := func(c feeds.Cursor) {
+		t.Helper()
+		_, err := readAt(c)
+		if !errors.Is(err, feeds.ErrFuturePosition) {
+			t.Fatalf("from %v: err %v, want ErrFuturePosition", c, err)
+		}
+		checkBad(t, c.String(), err)
+	}
+	ok(at(feeds.ShardPos{Seq: 6}, feeds.ShardPos{}), 0)
+	ok(at(feeds.ShardPos{Seq: 3}, feeds.ShardPos{}), 3)
+	future(at(feeds.ShardPos{Seq: 7}, feeds.ShardPos{}))           // segment 1 not opened, 7 ≠ 6
+	future(at(feeds.ShardPos{Seq: 6, Index: 1}, feeds.ShardPos{})) // inside a row that does not exist
+	future(at(feeds.ShardPos{Seq: 5, Index: 1}, feeds.ShardPos{})) // row 5 has one event
+	future(at(feeds.ShardPos{Seq: 11}, feeds.ShardPos{}))          // segment 2, after a segment 1 that does not exist
+	future(at(feeds.ShardPos{Seq: 4}, feeds.ShardPos{Seq: 2}))     // shard 1 has no row 1
+	future(at(feeds.ShardPos{}, feeds.ShardPos{Seq: 1 << 40}))
+
+	mustAppend(t, s, stream, "T", "U") // row 6 opens segment 1
+	p, err := readAt(end.Next)
+	if err != nil || len(p.Events) != 2 || p.Next.Shard(0) != (feeds.ShardPos{Seq: 7}) {
+		t.Fatalf("after the new row: %d events, next %v, err %v", len(p.Events), p.Next, err)
+	}
+	ok(at(feeds.ShardPos{Seq: 6, Index: 1}, feeds.ShardPos{}), 1)
+	ok(at(feeds.ShardPos{Seq: 7}, feeds.ShardPos{}), 0)
+	future(at(feeds.ShardPos{Seq: 8}, feeds.ShardPos{}))  // segment 1 is at 6
+	future(at(feeds.ShardPos{Seq: 11}, feeds.ShardPos{})) // segment 1 is not full
+
+	// Tokens the keyspace did not issue for this feed.
+	tok := r.Encode(at(feeds.ShardPos{Seq: 3}, feeds.ShardPos{}), "all")
+	if _, err := r.Decode(tok, "category/job"); !errors.Is(err, feeds.ErrBadToken) {
+		t.Fatalf("another feed's token: %v", err)
+	}
+	other := newKeyspace(t, shards, 5) // another secret
+	if _, err := newReader(t, other, feeds.Options{}).Decode(tok, "all"); !errors.Is(err, feeds.ErrBadToken) {
+		t.Fatalf("another keyspace's token: %v", err)
+	}
+	for _, bad := range []string{tok[:len(tok)-1], tok[1:], "x" + tok[1:], "AQIA"} {
+		if _, err := r.Decode(bad, "all"); !errors.Is(err, feeds.ErrBadToken) {
+			t.Fatalf("token %q: %v", bad, err)
+		}
+	}
+	// Cursors of another shard count, and malformed requests.
+	_, err = r.Read(context.Background(), feeds.Request{Feed: log.AllFeed, After: feeds.NewCursor(make([]feeds.ShardPos, 3)[:1:1])})
+	if err != nil {
+		t.Fatalf("a zero cursor of any length is the start: %v", err)
+	}
+	_, err = r.Read(context.Background(), feeds.Request{Feed: log.AllFeed, After: feeds.NewCursor([]feeds.ShardPos{{Seq: 2}, {}, {}})})
+	checkBad(t, "three shards", err)
+	var ve *log.ValidationError
+	for _, req := range []feeds.Request{
+		{Feed: log.Feed{}},
+		{Feed: log.CategoryFeed("")},
+		{Feed: log.AllFeed, Shards: []int{}},
+		{Feed: log.AllFeed, Shards: []int{2}},
+		{Feed: log.AllFeed, Shards: []int{1, 1}},
+	} {
+		if _, err := r.Read(context.Background(), req); !errors.As(err, &ve) || errors.Is(err, feeds.ErrBadToken) {
+			t.Fatalf("request %+v: %v, want a validation error", req, err)
+		}
+	}
+}
+
+// Tiny segments, and a restart that opens an empty segment (the new owner
+// opens the next one when the current is full): reads cross them all.
+func TestSegmentCrossing(t *testing.T) {
+	o := newKeyspace(t, 1, 3)
+	s := openStore(t, o)
+	var want []uuid.UUID
+	for i := 0; i < 6; i++ { // rows 1..6: segments 0 and 1 full
+		res := mustAppend(t, s, fmt.Sprintf("s-%d", i%2), "T", "U")
+		want = append(want, res.Events[0].ID, res.Events[1].ID)
+	}
+	s.Close()
+	s = openStore(t, o) // takes the shard over: opens segment 2, empty
+	r := newReader(t, o, feeds.Options{})
+	for _, limit := range []int{1, 3, 4, 100} {
+		got, end := readToEnd(t, r, feeds.Request{Feed: log.AllFeed, Limit: limit})
+		if !slices.Equal(ids(got), want) {
+			t.Fatalf("limit %d: %d events, want the %d written, in order", limit, len(got), len(want))
+		}
+		if end.Next.Shard(0) != (feeds.ShardPos{Seq: 7}) {
+			t.Fatalf("limit %d: ends at %v", limit, end.Next)
+		}
+		if lastTime := got[len(got)-1].Time; !end.CompleteUpTo.Equal(lastTime.Add(-time.Millisecond)) {
+			t.Fatalf("limit %d: complete up to %v, want just under the last commit %v", limit, end.CompleteUpTo, lastTime)
+		}
+	}
+	_, end := readToEnd(t, r, feeds.Request{Feed: log.AllFeed})
+	for i := 0; i < 4; i++ { // rows 7..10: into segment 3
+		res := mustAppend(t, s, "s-9", "V")
+		want = append(want, res.Events[0].ID)
+	}
+	got, end2 := readToEnd(t, r, feeds.Request{Feed: log.AllFeed, After: end.Next, Limit: 2})
+	if !slices.Equal(ids(got), want[12:]) || end2.Next.Shard(0) != (feeds.ShardPos{Seq: 11}) {
+		t.Fatalf("after the restart: %d events, next %v", len(got), end2.Next)
+	}
+}
+
+// Shards: a read of some shards returns only their events and leaves the
+// others' positions alone; reading the others from there gives the rest.
+func TestShardFilter(t *testing.T) {
+	const shards = 4
+	o := newKeyspace(t, shards, 10)
+	s := openStore(t, o)
+	fill(t, s, 40)
+	r := newReader(t, o, feeds.Options{})
+	all, _ := readToEnd(t, r, feeds.Request{Feed: log.AllFeed})
+	part, end := readToEnd(t, r, feeds.Request{Feed: log.AllFeed, Shards: []int{3, 1}, Limit: 5})
+	for _, e := range part {
+		if e.Shard != 1 && e.Shard != 3 || partition.ShardOf(string(e.Stream), shards) != e.Shard {
+			t.Fatalf("shards 1, 3: event of %s from shard %d", e.Stream, e.Shard)
+		}
+	}
+	if end.Next.Shard(0) != (feeds.ShardPos{}) || end.Next.Shard(2) != (feeds.ShardPos{}) {
+		t.Fatalf("shards 1, 3 moved the others: %v", end.Next)
+	}
+	rest, end2 := readToEnd(t, r, feeds.Request{Feed: log.AllFeed, Shards: []int{0, 2}, After: end.Next, Limit: 5})
+	for _, e := range rest {
+		if e.Shard != 0 && e.Shard != 2 {
+			t.Fatalf("shards 0, 2: event from shard %d", e.Shard)
+		}
+	}
+	got := append(ids(part), ids(rest)...)
+	want := ids(all)
+	slices.SortFunc(got, func(a, b uuid.UUID) int { return slices.Compare(a[:], b[:]) })
+	slices.SortFunc(want, func(a, b uuid.UUID) int { return slices.Compare(a[:], b[:]) })
+	if !slices.Equal(got, want) {
+		t.Fatalf("by shard: %d events; all: %d", len(got), len(want))
+	}
+	if p := read(t, r, feeds.Request{Feed: log.AllFeed, After: end2.Next}); len(p.Events) != 0 || !p.AtEnd {
+		t.Fatalf("after both halves: %d events", len(p.Events))
+	}
+	if len(part) == 0 || len(rest) == 0 {
+		t.Fatalf("a half is empty: %d, %d", len(part), len(rest))
+	}
+}
+
+// CompleteUpTo: never back, always true, exact at the end; a shard with no
+// commit constrains nothing; no commit anywhere: no promise.
+func TestCompleteUpTo(t *testing.T) {
+	const shards = 3
+	o := newKeyspace(t, shards, 10)
+	r := newReader(t, o, feeds.Options{})
+	p := read(t, r, feeds.Request{Feed: log.AllFeed})
+	if len(p.Events) != 0 || !p.AtEnd || !p.CompleteUpTo.IsZero() || !p.Next.IsZero() {
+		t.Fatalf("empty keyspace: %+v", p)
+	}
+	s := openStore(t, o)
+	a, b := streamOnShard("a", 0, shards), streamOnShard("b", 1, shards) // shard 2 stays empty
+	for i := 0; i < 12; i++ {
+		mustAppend(t, s, a, "T")
+		if i%3 == 0 {
+			mustAppend(t, s, b, "T", "T")
+		}
+	}
+	all, end := readToEnd(t, r, feeds.Request{Feed: log.AllFeed})
+	last := map[int]time.Time{}
+	for _, e := range all {
+		last[e.Shard] = e.Time
+	}
+	want := earliest(last[0], last[1]).Add(-time.Millisecond)
+	if len(last) != 2 || !end.CompleteUpTo.Equal(want) {
+		t.Fatalf("at the end: complete up to %v, want %v (shard times %v)", end.CompleteUpTo, want, last)
+	}
+	for _, f := range []log.Feed{log.AllFeed, log.TypeFeed("T"), log.CategoryFeed("b")} {
+		req := feeds.Request{Feed: f, Limit: 1}
+		var prev time.Time
+		n := 0
+		seen := map[uuid.UUID]bool{}
+		for {
+			p := read(t, r, req)
+			n += len(p.Events)
+			for _, e := range p.Events {
+				seen[e.ID] = true
+			}
+			if p.CompleteUpTo.Before(prev) || p.CompleteUpTo.IsZero() {
+				t.Fatalf("%s: complete up to %v after %v", f, p.CompleteUpTo, prev)
+			}
+			prev = p.CompleteUpTo
+			for _, e := range all {
+				if !seen[e.ID] && inFeed(f, e.RecordedEvent) && !e.Time.After(p.CompleteUpTo) {
+					t.Fatalf("%s: complete up to %v, but %s v%d at %v is still to come", f, p.CompleteUpTo, e.Stream, e.Version, e.Time)
+				}
+			}
+			if f.Kind == log.FeedAll && n < len(all) {
+				// Not past the next event, and not below what was passed.
+				if next := all[n].Time; !p.CompleteUpTo.Before(next) {
+					t.Fatalf("all: complete up to %v, next event at %v", p.CompleteUpTo, next)
+				}
+				if lo := earliest(all[n-1].Time, last[0], last[1]).Add(-time.Millisecond); p.CompleteUpTo.Before(lo) {
+					t.Fatalf("all: complete up to %v, below %v", p.CompleteUpTo, lo)
+				}
+			}
+			if p.AtEnd {
+				break
+			}
+			req.After = p.Next
+		}
+		if !prev.Equal(want) && f.Kind == log.FeedAll {
+			t.Fatalf("%s: ends complete up to %v, want %v", f, prev, want)
+		}
+	}
+}
+
+// Limit bounds the events of a page; ScanRows bounds the rows: a rare
+// feed moves on through rows it does not select, a bounded number per
+// read, without skipping its event.
+func TestLimitAndScanBudget(t *testing.T) {
+	o := newKeyspace(t, 1, 8)
+	s := openStore(t, o)
+	for i := 0; i < 29; i++ {
+		mustAppend(t, s, "common-1", "T", "T")
+	}
+	rare := mustAppend(t, s, "rare-1", "R")
+	r := newReader(t, o, feeds.Options{ScanRows: 5})
+	for _, limit := range []int{1, 7, 58} {
+		req := feeds.Request{Feed: log.AllFeed, Limit: limit}
+		n := 0
+		for {
+			p := read(t, r, req)
+			n += len(p.Events)
+			if len(p.Events) != limit && n < 59 && len(p.Events) < 5 {
+				t.Fatalf("limit %d: page of %d with %d to come", limit, len(p.Events), 59-n)
+			}
+			if p.AtEnd {
+				break
+			}
+			req.After = p.Next
+		}
+		if n != 59 {
+			t.Fatalf("limit %d: %d events", limit, n)
+		}
+	}
+	req := feeds.Request{Feed: log.CategoryFeed("rare"), Limit: 10}
+	var got []feeds.Event
+	for reads := 1; ; reads++ {
+		p := read(t, r, req)
+		from, to := req.After.Shard(0).Seq, p.Next.Shard(0).Seq
+		if to <= max(from, 1) || to-max(from, 1) > 5 {
+			t.Fatalf("read %d moved from row %d to %d, want 1..5 rows on", reads, from, to)
+		}
+		got = append(got, p.Events...)
+		if p.AtEnd {
+			if reads != 6 {
+				t.Fatalf("%d reads for 30 rows of 5", reads)
+			}
+			break
+		}
+		if len(p.Events) != 0 {
+			t.Fatal("the rare event before the last row")
+		}
+		req.After = p.Next
+	}
+	if len(got) != 1 || got[0].ID != rare.Events[0].ID || got[0].Seq != 30 {
+		t.Fatalf("rare feed: %d events", len(got))
+	}
+	// Limit above the maximum is lowered to it.
+	r2 := newReader(t, o, feeds.Options{MaxLimit: 3, DefaultLimit: 2})
+	if p := read(t, r2, feeds.Request{Feed: log.AllFeed}); len(p.Events) != 2 {
+		t.Fatalf("default limit 2: %d events", len(p.Events))
+	}
+	if p := read(t, r2, feeds.Request{Feed: log.AllFeed, Limit: 50}); len(p.Events) != 3 {
+		t.Fatalf("max limit 3: %d events", len(p.Events))
+	}
+}
+
+func earliest(ts ...time.Time) time.Time {
+	m := ts[0]
+	for _, t := range ts[1:] {
+		if t.Before(m) {
+			m = t
+		}
+	}
+	return m
+}

@@ -1,0 +1,277 @@
+package feeds
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	gocql "github.com/apache/cassandra-gocql-driver/v2"
+
+	"github.com/eventlog/eventlog/internal/cassandra/cql"
+	"github.com/eventlog/eventlog/internal/cassandra/shardlog"
+	"github.com/eventlog/eventlog/internal/log"
+)
+
+// The log's rows and statics are read through shardlog (Rows, Statics).
+const (
+	// schema/migrations/0004_shard_log.cql: keyspace_config.
+	cqlLayout = `SELECT shards, segment_rows, token_secret FROM keyspace_config WHERE id = 0`
+	// schema/migrations/0004_shard_log.cql: shard_log. The commit time of
+	// one row: only read when a segment's floor static is unset.
+	cqlRowTime = `SELECT time FROM shard_log WHERE shard = ? AND segment = ? AND seq = ?`
+)
+
+// Options tune a Reader. Zero fields take the defaults noted.
+type Options struct {
+	// DefaultLimit is the events of a page when Request.Limit is 0.
+	// Default 1,000.
+	DefaultLimit int
+	// MaxLimit caps Request.Limit. Default 10,000.
+	MaxLimit int
+	// ScanRows bounds the log rows one Read passes, whether they hold
+	// selected events or not: a feed whose events are rare answers a page
+	// with few events (or none) and a cursor moved past the rows it
+	// scanned. Default 10,000.
+	ScanRows int
+	// PageSize is the most log rows one query reads. A shard's queries
+	// start small and double up to it, so a page does not read far past
+	// what it returns. Default 512.
+	PageSize int
+	// ChunkBytes ends a shard's query early once it has read this many
+	// record bytes (rows carry whole commit groups, up to a few MiB).
+	// Default 8 MiB.
+	ChunkBytes int
+}
+
+// EnsureDefaults fills zero fields with their defaults.
+func (o *Options) EnsureDefaults() {
+	if o.DefaultLimit <= 0 {
+		o.DefaultLimit = 1000
+	}
+	if o.MaxLimit <= 0 {
+		o.MaxLimit = 10_000
+	}
+	if o.ScanRows <= 0 {
+		o.ScanRows = 10_000
+	}
+	if o.PageSize <= 0 {
+		o.PageSize = 512
+	}
+	if o.ChunkBytes <= 0 {
+		o.ChunkBytes = 8 << 20
+	}
+}
+
+// Validate reports the first invalid option.
+func (o *Options) Validate() error {
+	if o.DefaultLimit > o.MaxLimit {
+		return fmt.Errorf("feeds: default limit %d above the max limit %d", o.DefaultLimit, o.MaxLimit)
+	}
+	return nil
+}
+
+// Layout is what a Reader needs from keyspace_config.
+type Layout struct {
+	Shards      int
+	SegmentRows int64
+	Secret      []byte
+}
+
+// ReadLayout reads the keyspace's layout (written once by the migrator).
+func ReadLayout(ctx context.Context, session *gocql.Session) (Layout, error) {
+	var l Layout
+	err := session.Query(cqlLayout).WithContext(ctx).Idempotent(true).Scan(&l.Shards, &l.SegmentRows, &l.Secret)
+	if errors.Is(err, gocql.ErrNotFound) {
+		return Layout{}, errors.New("feeds: the keyspace has no shard layout: run server migrate")
+	}
+	if err != nil {
+		return Layout{}, cql.ReadErr("read keyspace layout", err)
+	}
+	return l, nil
+}
+
+// Reader reads the feeds of one keyspace. Safe for concurrent use.
+type Reader struct {
+	*Tokens
+	session *gocql.Session
+	log     *shardlog.Log
+	rows    int64 // segment rows
+	o       Options
+}
+
+// New returns a reader over session (at a quorum consistency); serial is
+// the serial consistency of the keyspace's conditional writes; shards,
+// segmentRows and secret are the keyspace's layout (ReadLayout). o may be
+// zero (defaults).
+func New(session *gocql.Session, serial gocql.Consistency, shards int, segmentRows int64, secret []byte, o Options) (*Reader, error) {
+	o.EnsureDefaults()
+	if err := o.Validate(); err != nil {
+		return nil, err
+	}
+	if segmentRows < 1 {
+		return nil, fmt.Errorf("feeds: segment rows %d, want at least 1", segmentRows)
+	}
+	t, err := NewTokens(secret, shards)
+	if err != nil {
+		return nil, err
+	}
+	return &Reader{Tokens: t, session: session, log: shardlog.New(session, serial), rows: segmentRows, o: o}, nil
+}
+
+// Shards is the keyspace's shard count: the length of its cursors.
+func (r *Reader) Shards() int { return r.shards }
+
+// Request is one read of a feed.
+type Request struct {
+	// Feed selects the events: log.AllFeed, log.CategoryFeed(c) (streams
+	// whose id before the first '-' is c), log.TypeFeed(t).
+	Feed log.Feed
+	// After is where the read starts: the zero Cursor, a Page's Next or an
+	// Event's Cursor (or a decoded token).
+	After Cursor
+	// Limit is the most events returned: 0 takes Options.DefaultLimit;
+	// above Options.MaxLimit it is lowered to it.
+	Limit int
+	// Shards, if not nil, reads only these shards (consumer groups); the
+	// cursor's positions in the others pass through unchanged. nil: all.
+	Shards []int
+}
+
+// Event is an event read from a feed.
+type Event struct {
+	log.RecordedEvent // Time is its log row's commit time
+	// Where it is: event Index of log row Seq of shard Shard.
+	Shard int
+	Seq   int64
+	Index int
+	// Cursor is the position just after this event: reading on from it
+	// returns the events after it.
+	Cursor Cursor
+}
+
+// Page is the answer to a Read.
+type Page struct {
+	// Events of the feed after the request's cursor, at most Limit, merged
+	// from the selected shards by (commit time, shard, seq, index).
+	Events []Event
+	// Next is where the next read starts. It is at or past the last
+	// event's Cursor: past it only over rows and events the feed does not
+	// select.
+	Next Cursor
+	// CompleteUpTo: every event of the selected shards committed at or
+	// before CompleteUpTo is before Next, and so was returned by this page
+	// or by the reads that led to its request's cursor. This holds for
+	// events committed after the read too, because commit times never
+	// decrease along a shard's log and the log has no holes. It is exact
+	// per shard: for a shard read to its end it is just under the last
+	// commit's time (a later commit may share that millisecond), for
+	// another just under the time of the first row not passed.
+	//
+	// A shard with no commit at all constrains nothing (otherwise one idle
+	// shard would hold CompleteUpTo at zero): its first commit may carry
+	// an earlier time than a CompleteUpTo reported before it — when it was
+	// in flight during the read, or its owner's clock is behind — unless
+	// its log's floor static was set (then the floor is used). The zero
+	// time means no promise (no selected shard has a commit).
+	// Commit times have millisecond precision.
+	CompleteUpTo time.Time
+	// AtEnd: Next is at the end of every selected shard's log as the read
+	// saw it; reading on returns only events committed later.
+	AtEnd bool
+}
+
+// filter is a Request's Feed, checked.
+type filter struct {
+	kind log.FeedKind
+	name string
+}
+
+// Read returns the next page of req.Feed after req.After. Errors:
+// *log.ValidationError (bad feed or shards; code invalid_request or
+// invalid_feed); ErrBadToken (a cursor of another shard count, or an event
+// index past its row); ErrFuturePosition (a position past a shard's
+// committed log); log.ErrUnavailable (storage).
+func (r *Reader) Read(ctx context.Context, req Request) (Page, error) {
+	f, err := checkFeed(req.Feed)
+	if err != nil {
+		return Page{}, err
+	}
+	sel, err := r.selected(req.Shards)
+	if err != nil {
+		return Page{}, err
+	}
+	if req.After.Len() != 0 && req.After.Len() != r.shards {
+		return Page{}, badPosition(ErrBadToken, fmt.Sprintf("position has %d shards, the keyspace %d", req.After.Len(), r.shards))
+	}
+	for s := 0; s < req.After.Len(); s++ {
+		if p := req.After.Shard(s); p.Seq < 0 || p.Index < 0 {
+			return Page{}, badPosition(ErrBadToken, "position has a negative seq or index")
+		}
+	}
+	limit := req.Limit
+	switch {
+	case limit <= 0:
+		limit = r.o.DefaultLimit
+	case limit > r.o.MaxLimit:
+		limit = r.o.MaxLimit
+	}
+
+	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	defer wg.Wait() // after cancel: no fetcher outlives the read
+	defer cancel()
+	share := (limit + len(sel) - 1) / len(sel)
+	m := &merge{shards: r.shards, limit: limit, scanRows: r.o.ScanRows, pos: make([]ShardPos, r.shards)}
+	for s := range m.pos {
+		m.pos[s] = req.After.Shard(s)
+	}
+	for _, s := range sel {
+		ch := make(chan batch)
+		m.in = append(m.in, &input{shard: s, ch: ch})
+		fe := &fetch{r: r, shard: s, f: f, next: m.pos[s].row(), skip: m.pos[s].Index,
+			chunk: 1, share: share, rowsLeft: r.o.ScanRows, eventsLeft: limit, out: ch}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			fe.run(ctx)
+		}()
+	}
+	return m.run(ctx)
+}
+
+func checkFeed(f log.Feed) (filter, error) {
+	switch {
+	case f.Kind == log.FeedAll && f.Name == "",
+		(f.Kind == log.FeedCategory || f.Kind == log.FeedType) && f.Name != "":
+		return filter{kind: f.Kind, name: f.Name}, nil
+	}
+	return filter{}, &log.ValidationError{Code: log.CodeInvalidFeed, Message: fmt.Sprintf("invalid feed %q", f.String())}
+}
+
+// selected returns the shards to read, ascending.
+func (r *Reader) selected(shards []int) ([]int, error) {
+	if shards == nil {
+		sel := make([]int, r.shards)
+		for s := range sel {
+			sel[s] = s
+		}
+		return sel, nil
+	}
+	if len(shards) == 0 {
+		return nil, &log.ValidationError{Code: log.CodeInvalidRequest, Message: "no shard selected (nil reads all)"}
+	}
+	sel := slices.Clone(shards)
+	slices.Sort(sel)
+	for i, s := range sel {
+		if s < 0 || s >= r.shards {
+			return nil, &log.ValidationError{Code: log.CodeInvalidRequest, Message: fmt.Sprintf("shard %d out of range 0..%d", s, r.shards-1)}
+		}
+		if i > 0 && sel[i-1] == s {
+			return nil, &log.ValidationError{Code: log.CodeInvalidRequest, Message: fmt.Sprintf("shard %d selected twice", s)}
+		}
+	}
+	return sel, nil
+}
