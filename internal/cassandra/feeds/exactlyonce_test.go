@@ -148,6 +148,7 @@ func TestExactlyOnceWhileAppending(t *testing.T) {
 
 	const appenders, perAppender = 6, 40
 	var done atomic.Bool
+	var during atomic.Int64 // pages with events read while appends ran
 	var wg sync.WaitGroup
 	for a := 0; a < appenders; a++ {
 		wg.Add(1)
@@ -206,6 +207,9 @@ func TestExactlyOnceWhileAppending(t *testing.T) {
 					return
 				}
 				got[i] = append(got[i], p.Events...)
+				if !finished && len(p.Events) > 0 {
+					during.Add(1)
+				}
 				marks[i] = append(marks[i], pageMark{events: len(got[i]), complete: p.CompleteUpTo})
 				if finished && p.AtEnd {
 					return
@@ -224,6 +228,10 @@ func TestExactlyOnceWhileAppending(t *testing.T) {
 	if t.Failed() {
 		return
 	}
+	if during.Load() == 0 {
+		t.Fatal("no page with events was read while the appends ran: nothing concurrent was tested")
+	}
+	t.Logf("%d pages with events read while appending", during.Load())
 	if len(w.acked) < appenders*perAppender {
 		t.Fatalf("only %d events acknowledged", len(w.acked))
 	}

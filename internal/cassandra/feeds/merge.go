@@ -72,7 +72,7 @@ func (m *merge) run(ctx context.Context) (Page, error) {
 			e.Cursor = m.cursor()
 			m.events = append(m.events, e)
 		}
-		if true {
+		if best.off == len(rw.events) {
 			// Passed: the row's other events are not the feed's.
 			m.pos[best.shard] = ShardPos{Seq: rw.seq + 1}
 			best.passed = rw.time

@@ -62,9 +62,18 @@ func TestResumeFromEveryToken(t *testing.T) {
 			if len(ref) == 0 || len(ref) > 10_000 {
 				t.Fatalf("%d events", len(ref))
 			}
-			for _, e := range ref {
+			for i, e := range ref {
 				if !inFeed(f, e.RecordedEvent) {
 					t.Fatalf("event %s of %s type %s", e.ID, e.Stream, e.Type)
+				}
+				if i == 0 {
+					continue
+				}
+				// Merged by (commit time, shard, seq, index).
+				p := ref[i-1]
+				if c := e.Time.Compare(p.Time); c < 0 || c == 0 && (e.Shard < p.Shard ||
+					e.Shard == p.Shard && (e.Seq < p.Seq || e.Seq == p.Seq && e.Index <= p.Index)) {
+					t.Fatalf("event %d (%v shard %d %d.%d) after (%v shard %d %d.%d)", i, e.Time, e.Shard, e.Seq, e.Index, p.Time, p.Shard, p.Seq, p.Index)
 				}
 			}
 			for _, limit := range []int{1, 2, 7} {
@@ -157,8 +166,8 @@ func TestBadPositions(t *testing.T) {
 	if _, err := r.Decode(tok, "category/job"); !errors.Is(err, feeds.ErrBadToken) {
 		t.Fatalf("another feed's token: %v", err)
 	}
-	other := newKeyspace(t, shards, 5) // another secret
-	if _, err := newReader(t, other, feeds.Options{}).Decode(tok, "all"); !errors.Is(err, feeds.ErrBadToken) {
+	other := mustTokens(t, []byte(uuid.NewString()), shards) // another keyspace's secret
+	if _, err := r.Decode(other.Encode(at(feeds.ShardPos{Seq: 3}, feeds.ShardPos{}), "all"), "all"); !errors.Is(err, feeds.ErrBadToken) {
 		t.Fatalf("another keyspace's token: %v", err)
 	}
 	for _, bad := range []string{tok[:len(tok)-1], tok[1:], "x" + tok[1:], "AQIA"} {

@@ -189,11 +189,14 @@ type filter struct {
 	name string
 }
 
-// Read returns the next page of req.Feed after req.After. Errors:
-// *log.ValidationError (bad feed or shards; code invalid_request or
-// invalid_feed); ErrBadToken (a cursor of another shard count, or an event
-// index past its row); ErrFuturePosition (a position past a shard's
-// committed log); log.ErrUnavailable (storage).
+// Read returns the next page of req.Feed after req.After. It reads the
+// selected shards in parallel, each from its position, a growing chunk of
+// rows per query, and merges them (see Page). Errors: *log.ValidationError
+// (bad feed or shards; code invalid_feed or invalid_request); ErrBadToken
+// (a cursor of another shard count); ErrFuturePosition (a position of a
+// selected shard past its committed log, or inside a row past its
+// events); log.ErrUnavailable (storage); record.ErrCorrupt (a log record
+// that does not decode).
 func (r *Reader) Read(ctx context.Context, req Request) (Page, error) {
 	f, err := checkFeed(req.Feed)
 	if err != nil {
