@@ -133,6 +133,8 @@ func (p *Problem) coreError(req log.AppendRequest) error {
 		return &log.WrongExpectedVersionError{Stream: req.Stream, Expected: req.Expected, Current: cur}
 	case CodeIdempotencyConflict:
 		return fmt.Errorf("%w: %s", log.ErrIdempotencyConflict, p.Detail)
+	case CodeNotOwner:
+		return fmt.Errorf("%w: %s", log.ErrNotOwner, p.Detail)
 	case CodeUnavailable:
 		return fmt.Errorf("%w: %s", log.ErrUnavailable, p.Detail)
 	case CodeOutcomeUnknown:

@@ -58,6 +58,8 @@ const (
 	CodeGroupNotFound        = "group_not_found"
 	CodeGroupFeedMismatch    = "group_feed_mismatch"
 	CodeLeaseLost            = "lease_lost"
+	// CodeNotOwner answers only forwarded appends (the internal route).
+	CodeNotOwner = "not_owner"
 )
 
 // validationStatus is the HTTP status of each log.ValidationError code.
@@ -125,6 +127,8 @@ func ProblemFor(err error) *Problem {
 		cur := we.Current
 		pr.CurrentVersion = &cur
 		return pr
+	case errors.Is(err, log.ErrNotOwner):
+		return newProblem(http.StatusMisdirectedRequest, CodeNotOwner, "this instance does not own the stream's shard; nothing was written")
 	case errors.Is(err, log.ErrIdempotencyConflict):
 		return newProblem(http.StatusConflict, CodeIdempotencyConflict,
 			"the append repeats only some stored event ids, or reuses a stored id with a different payload")

@@ -215,8 +215,9 @@ func (s *Sequencer) append(ctx context.Context, req log.AppendRequest, forward b
 	id := partition.ShardOf(string(req.Stream), s.cfg.Shards)
 	// While a shard moves (handed over, or its owner died) there is no one
 	// to take the append for a moment: wait for the new owner rather than
-	// failing, up to two lease TTLs.
-	deadline := time.Now().Add(2 * s.cfg.LeaseTTL)
+	// failing: a handover takes a drain, a release and a takeover (a few
+	// conditional writes), a dead owner's shard a lease TTL or two more.
+	deadline := time.Now().Add(max(3*s.cfg.LeaseTTL, 10*time.Second))
 	for {
 		s.mu.Lock()
 		sh := s.shards[id]
@@ -231,9 +232,15 @@ func (s *Sequencer) append(ctx context.Context, req log.AppendRequest, forward b
 			if !errors.Is(err, errStopped) {
 				return log.AppendResult{}, err
 			}
-		} else if forward && s.cfg.Forward != nil && o.Owner != "" && o.Owner != s.cfg.Instance && o.Address != "" {
+		} else if !forward {
+			// A forwarded append: the sender looks for the new owner.
+			return log.AppendResult{}, fmt.Errorf("shard %d: %w", id, log.ErrNotOwner)
+		} else if s.cfg.Forward != nil && o.Owner != "" && o.Owner != s.cfg.Instance && o.Address != "" {
 			s.metrics.forwarded.Inc()
-			return s.cfg.Forward(ctx, o.Address, req)
+			res, err := s.cfg.Forward(ctx, o.Address, req)
+			if !errors.Is(err, log.ErrNotOwner) {
+				return res, err
+			}
 		}
 		if time.Now().After(deadline) {
 			return log.AppendResult{}, fmt.Errorf("append to %s: %w: shard %d has no live owner (retry)", req.Stream, log.ErrUnavailable, id)
