@@ -24,65 +24,110 @@ const maxFeedPage = 10_000
 
 var _ log.FeedStore = (*Store)(nil)
 
-// ReadFeed implements log.FeedStore. It reads the watermark first and never
-// returns an event past it; periods are found through feed_periods and the
-// shards of each period are read in parallel and merged in position order.
+// posEvent is a feed event with its position in this store's order.
+type posEvent struct {
+	log.RecordedEvent
+	pos log.Position
+}
+
+// posPage is a feed page before its positions become tokens.
+type posPage struct {
+	events       []posEvent
+	next         log.Position
+	completeUpTo time.Time
+	atEnd        bool
+}
+
+// ReadFeed implements log.FeedStore. Its position tokens are
+// log.Position's (Token, ParsePosition): not bound to a feed, as an
+// event's position is the same in all three of its feeds.
 func (s *Store) ReadFeed(ctx context.Context, r log.FeedRead) (log.FeedPage, error) {
-	if r.Feed.Kind < log.FeedAll || r.Feed.Kind > log.FeedType {
-		return log.FeedPage{}, &log.ValidationError{Code: log.CodeInvalidFeed, Message: "invalid feed"}
+	after, err := log.ParsePosition(r.After)
+	if err != nil {
+		return log.FeedPage{}, err
 	}
-	limit := r.Limit
+	p, err := s.readFeed(ctx, r.Feed, after, r.Limit, r.Shards)
+	if err != nil {
+		return log.FeedPage{}, err
+	}
+	out := log.FeedPage{Events: make([]log.FeedEvent, len(p.events)), Next: p.next.Token(),
+		CompleteUpTo: p.completeUpTo, AtEnd: p.atEnd}
+	for i := range p.events {
+		out.Events[i] = log.FeedEvent{RecordedEvent: p.events[i].RecordedEvent, Position: p.events[i].pos.Token()}
+	}
+	return out, nil
+}
+
+// FeedEnd implements log.FeedStore: the position after the watermark.
+func (s *Store) FeedEnd(ctx context.Context, _ log.Feed) (string, error) {
+	wm, err := s.FeedWatermark(ctx)
+	if err != nil {
+		return "", err
+	}
+	return log.After(wm).Token(), nil
+}
+
+// readFeed reads the events of feed after position after (at most limit,
+// of the given shards if any). It reads the watermark first and never
+// returns an event past it; periods are found through feed_periods and
+// the shards of each period are read in parallel and merged in position
+// order.
+func (s *Store) readFeed(ctx context.Context, feed log.Feed, after log.Position, limit int, shards []int) (posPage, error) {
+	if feed.Kind < log.FeedAll || feed.Kind > log.FeedType {
+		return posPage{}, &log.ValidationError{Code: log.CodeInvalidFeed, Message: "invalid feed"}
+	}
 	if limit <= 0 {
 		limit = s.o.PageSize
 	}
 	if limit > maxFeedPage {
-		return log.FeedPage{}, &log.ValidationError{Code: log.CodeInvalidRequest, Message: fmt.Sprintf("limit must be at most %d", maxFeedPage)}
+		return posPage{}, &log.ValidationError{Code: log.CodeInvalidRequest, Message: fmt.Sprintf("limit must be at most %d", maxFeedPage)}
 	}
 	var want [log.FeedShards]bool
-	for _, sh := range r.Shards {
+	for _, sh := range shards {
 		if sh < 0 || sh >= log.FeedShards {
-			return log.FeedPage{}, &log.ValidationError{Code: log.CodeInvalidRequest, Message: fmt.Sprintf("shard %d out of range 0..%d", sh, log.FeedShards-1)}
+			return posPage{}, &log.ValidationError{Code: log.CodeInvalidRequest, Message: fmt.Sprintf("shard %d out of range 0..%d", sh, log.FeedShards-1)}
 		}
 		want[sh] = true
 	}
 	row, err := s.readWatermark(ctx)
 	if err != nil {
-		return log.FeedPage{}, err
+		return posPage{}, err
 	}
 	G := row.watermark
-	page := log.FeedPage{Next: r.After, CompleteUpTo: G}
+	page := posPage{next: after, completeUpTo: G, atEnd: true}
 	end := log.After(G)
-	if !r.After.Less(end) {
+	if !after.Less(end) {
 		return page, nil
 	}
 	f := s.feeds
-	from := r.After.Time
+	from := after.Time
 	if from.Before(f.started) {
 		from = f.started
 	}
-	feed := r.Feed.String()
+	name := feed.String()
 	p0, pEnd := f.period(from), f.period(G)
-	for day := dayOf(f.periodStart(p0)); day <= dayOf(f.periodStart(pEnd)) && len(page.Events) < limit; day++ {
-		parts, err := s.feedPartitions(ctx, feed, day, p0, pEnd, r.Shards != nil, &want)
+	for day := dayOf(f.periodStart(p0)); day <= dayOf(f.periodStart(pEnd)) && len(page.events) < limit; day++ {
+		parts, err := s.feedPartitions(ctx, name, day, p0, pEnd, shards != nil, &want)
 		if err != nil {
-			return log.FeedPage{}, err
+			return posPage{}, err
 		}
 		for _, pp := range parts {
-			evs, err := s.readFeedPeriod(ctx, feed, pp.period, pp.shards, r.After, G, limit-len(page.Events))
+			evs, err := s.readFeedPeriod(ctx, name, pp.period, pp.shards, after, G, limit-len(page.events))
 			if err != nil {
-				return log.FeedPage{}, err
+				return posPage{}, err
 			}
-			page.Events = append(page.Events, evs...)
-			if len(page.Events) >= limit {
+			page.events = append(page.events, evs...)
+			if len(page.events) >= limit {
 				break
 			}
 		}
 	}
-	if len(page.Events) >= limit {
-		page.Events = page.Events[:limit]
-		page.Next = page.Events[limit-1].Position
+	if len(page.events) >= limit {
+		page.events = page.events[:limit]
+		page.next = page.events[limit-1].pos
+		page.atEnd = false
 	} else {
-		page.Next = end
+		page.next = end
 	}
 	return page, nil
 }
@@ -120,11 +165,11 @@ func (s *Store) feedPartitions(ctx context.Context, feed string, day, p0, pEnd i
 
 // readFeedPeriod reads up to limit events after pos and at or before G
 // from each shard of one period, in parallel, and merges them.
-func (s *Store) readFeedPeriod(ctx context.Context, feed string, period int64, shards []int, pos log.Position, G time.Time, limit int) ([]log.FeedEvent, error) {
+func (s *Store) readFeedPeriod(ctx context.Context, feed string, period int64, shards []int, pos log.Position, G time.Time, limit int) ([]posEvent, error) {
 	var (
 		wg    sync.WaitGroup
 		mu    sync.Mutex
-		all   []log.FeedEvent
+		all   []posEvent
 		first error
 	)
 	for _, shard := range shards {
@@ -144,16 +189,16 @@ func (s *Store) readFeedPeriod(ctx context.Context, feed string, period int64, s
 			}
 			iter := q.WithContext(ctx).Idempotent(true).PageSize(min(limit, s.o.PageSize)).Iter()
 			var (
-				local  []log.FeedEvent
-				e      log.FeedEvent
+				local  []posEvent
+				e      posEvent
 				stream string
 			)
 			for iter.Scan(&e.Time, &stream, &e.Version, (*[16]byte)(&e.ID), &e.Type, &e.Data, &e.Metadata) {
 				e.Stream = log.StreamID(stream)
 				e.Time = e.Time.UTC()
-				e.Position = log.PositionOf(&e.RecordedEvent)
+				e.pos = log.PositionOf(&e.RecordedEvent)
 				local = append(local, e)
-				e = log.FeedEvent{}
+				e = posEvent{}
 			}
 			err := iter.Close()
 			mu.Lock()
@@ -169,15 +214,7 @@ func (s *Store) readFeedPeriod(ctx context.Context, feed string, period int64, s
 	if first != nil {
 		return nil, first
 	}
-	slices.SortFunc(all, func(a, b log.FeedEvent) int {
-		switch {
-		case a.Position.Less(b.Position):
-			return -1
-		case b.Position.Less(a.Position):
-			return 1
-		}
-		return 0
-	})
+	slices.SortFunc(all, func(a, b posEvent) int { return cmpPos(a.pos, b.pos) })
 	if len(all) > limit {
 		all = all[:limit]
 	}

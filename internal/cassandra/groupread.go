@@ -68,7 +68,7 @@ func (s *Store) ReadGroup(ctx context.Context, r log.GroupRead) (log.GroupPage, 
 	type part struct {
 		shards []int
 		after  log.Position
-		page   log.FeedPage
+		page   posPage
 		err    error
 	}
 	parts := make([]*part, 0, len(byCheckpoint))
@@ -80,36 +80,42 @@ func (s *Store) ReadGroup(ctx context.Context, r log.GroupRead) (log.GroupPage, 
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			pt.page, pt.err = s.ReadFeed(ctx, log.FeedRead{Feed: g.feed, After: pt.after, Limit: limit, Shards: pt.shards})
+			pt.page, pt.err = s.readFeed(ctx, g.feed, pt.after, limit, pt.shards)
 		}()
 	}
 	wg.Wait()
 
-	var out log.GroupPage
+	var (
+		out    log.GroupPage
+		events []posEvent
+	)
 	for _, pt := range parts {
 		if pt.err != nil {
 			return log.GroupPage{}, fmt.Errorf("read group %s: %w", group, pt.err)
 		}
-		if out.CompleteUpTo.IsZero() || pt.page.CompleteUpTo.Before(out.CompleteUpTo) {
-			out.CompleteUpTo = pt.page.CompleteUpTo
+		if out.CompleteUpTo.IsZero() || pt.page.completeUpTo.Before(out.CompleteUpTo) {
+			out.CompleteUpTo = pt.page.completeUpTo
 		}
-		for _, e := range pt.page.Events {
-			out.Events = append(out.Events, log.GroupEvent{FeedEvent: e, Partition: log.ShardOf(e.Stream)})
-		}
+		events = append(events, pt.page.events...)
 	}
-	slices.SortFunc(out.Events, func(a, b log.GroupEvent) int { return cmpPos(a.Position, b.Position) })
+	slices.SortFunc(events, func(a, b posEvent) int { return cmpPos(a.pos, b.pos) })
 	// Cut at limit. Each feed read returned, in order, every event of its
 	// shards up to its Next; the merged page holds every event of every
 	// read up to the cut (a full read ends at or after the cut, else the
 	// page would hold limit events before it), so each partition is
 	// covered up to the earlier of its read's Next and the cut.
 	var cut *log.Position
-	if len(out.Events) > limit {
-		out.Events = out.Events[:limit]
-		cut = &out.Events[limit-1].Position
+	if len(events) > limit {
+		events = events[:limit]
+		cut = &events[limit-1].pos
+	}
+	out.Events = make([]log.GroupEvent, len(events))
+	for i := range events {
+		e := &events[i]
+		out.Events[i] = log.GroupEvent{FeedEvent: log.FeedEvent{RecordedEvent: e.RecordedEvent, Position: e.pos.Token()}, Partition: log.ShardOf(e.Stream)}
 	}
 	for _, pt := range parts {
-		next := pt.page.Next
+		next := pt.page.next
 		if cut != nil && cut.Less(next) {
 			next = *cut
 		}

@@ -45,7 +45,7 @@ func appendSpread(t *testing.T, s log.Store, cat string, streams, perStream int)
 }
 
 // waitWatermark waits until the feeds are complete up to t.
-func waitWatermark(t *testing.T, s log.FeedStore, at time.Time) {
+func waitWatermark(t *testing.T, s *cassandra.Store, at time.Time) {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
@@ -130,7 +130,7 @@ func checkPartitions(t *testing.T, page log.GroupPage) {
 		if e.Partition != log.ShardOf(e.Stream) {
 			t.Fatalf("%s in partition %d, its shard is %d", e.Stream, e.Partition, log.ShardOf(e.Stream))
 		}
-		if i > 0 && !page.Events[i-1].Position.Less(e.Position) {
+		if i > 0 && !mustPosition(t, page.Events[i-1].Position).Less(mustPosition(t, e.Position)) {
 			t.Fatalf("page out of order at %d", i)
 		}
 	}

@@ -45,9 +45,12 @@
 //     are detached from client cancellation (bounded by AppendTimeout), so
 //     a hang-up or a graceful shutdown does not interrupt a write half-way
 //     from the server's side.
-//   - Feeds never return an event past the store's watermark, so reading
-//     on from a page's "next", a stream's Eventlog-Next trailer or any
-//     event's "position" (an SSE id:) skips nothing and repeats nothing.
+//   - Feed positions are opaque tokens of the store's (log.FeedStore):
+//     this layer passes them through and the store refuses those it did
+//     not issue. A store never returns an event past what it can vouch
+//     for, so reading on from a page's "next", a stream's Eventlog-Next
+//     trailer or any event's "position" (an SSE id:) skips nothing and
+//     repeats nothing.
 //     Live subscriptions, stream and feed alike, share one loop (follow):
 //     read what is new, write it straight to the connection, wait.
 //   - Event JSON is {"id","type","version","time","data","metadata"}: data

@@ -39,9 +39,9 @@ func appendEvent(b []byte, e *log.RecordedEvent) []byte {
 // event's members after its position and stream (a feed mixes streams),
 //
 //	{"position","stream","id","type","version","time","data","metadata"}
-func appendFeedEvent(b []byte, e *log.FeedEvent, position string) []byte {
+func appendFeedEvent(b []byte, e *log.FeedEvent) []byte {
 	b = append(b, `{"position":`...)
-	b = appendString(b, position)
+	b = appendString(b, e.Position)
 	b = append(b, `,"stream":`...)
 	b = appendString(b, string(e.Stream))
 	b = append(b, ',')

@@ -18,8 +18,8 @@ const (
 	// cut before its first event resumes there and misses nothing.
 	HeaderFeedFrom = "Eventlog-From"
 	// HeaderFeedNext is the trailer of a feed stream that ended because it
-	// caught up: the position to read on from (past the last event, up to
-	// the watermark, so the next read does not scan the range again).
+	// caught up: the position to read on from (past the last event, over
+	// what the store scanned, so the next read does not scan it again).
 	HeaderFeedNext = "Eventlog-Next"
 	// HeaderFeedCompleteUpTo is the trailer with the watermark the stream
 	// stopped at, as complete_up_to in a page.
@@ -28,13 +28,15 @@ const (
 
 // readFeed serves GET /v1/feeds/{all | category/{c} | type/{t}}: a JSON
 // page of the events after ?from= (a position token; empty: the start;
-// "now": the current watermark), at most ?limit= of them, with "next" and
-// "complete_up_to" (log.FeedPage). With Accept: application/x-ndjson the
-// events stream one per line, read page after page until caught up with
-// the watermark; the response then ends with the trailers Eventlog-Next
-// and Eventlog-Complete-Up-To (limit does not apply). A stream that fails
-// midway is cut, never ended as if complete: the client resumes from the
-// last position it received.
+// "now": the feed's end, log.FeedStore.FeedEnd), at most ?limit= of them,
+// with "next" and "complete_up_to" (log.FeedPage). Tokens are the store's:
+// this layer passes them through and the store refuses those it did not
+// issue (400 invalid_position). With Accept: application/x-ndjson the
+// events stream one per line, read page after page until a page is at the
+// end of the feed (log.FeedPage.AtEnd); the response then ends with the
+// trailers Eventlog-Next and Eventlog-Complete-Up-To (limit does not
+// apply). A stream that fails midway is cut, never ended as if complete:
+// the client resumes from the last position it received.
 func (s *Server) readFeed(c *echo.Context) error {
 	feed, err := s.feedParam(c)
 	if err != nil {
@@ -48,7 +50,7 @@ func (s *Server) readFeed(c *echo.Context) error {
 		return invalidRequest(fmt.Sprintf("limit must be at most %d", s.cfg.MaxFeedPageSize))
 	}
 	ctx := c.Request().Context()
-	pos, err := s.feedFrom(ctx, c.Request(), false)
+	pos, err := s.feedFrom(ctx, c.Request(), feed, false)
 	if err != nil {
 		return err
 	}
@@ -66,14 +68,14 @@ func (s *Server) readFeed(c *echo.Context) error {
 			b = append(b, ',')
 		}
 		e := &page.Events[i]
-		b = appendFeedEvent(b, e, e.Position.Token())
+		b = appendFeedEvent(b, e)
 		if err := sw.append(b); err != nil {
 			return s.failStream(c, sw, err)
 		}
 		b = b[:0]
 	}
 	b = append(b, `],"next":`...)
-	b = appendString(b, page.Next.Token())
+	b = appendString(b, page.Next)
 	b = append(b, `,"complete_up_to":`...)
 	b = appendTime(b, page.CompleteUpTo)
 	b = append(b, "}\n"...)
@@ -87,13 +89,13 @@ func (s *Server) readFeed(c *echo.Context) error {
 }
 
 // feedStream writes the NDJSON stream of readFeed.
-func (s *Server) feedStream(c *echo.Context, feed log.Feed, pos log.Position) error {
+func (s *Server) feedStream(c *echo.Context, feed log.Feed, pos string) error {
 	sw := newStreamWriter(c.Response(), http.StatusOK, MediaTypeNDJSON, s.cfg.WriteTimeout)
 	sw.noReadDeadline()
 	h := c.Response().Header()
-	h.Set(HeaderFeedFrom, pos.Token())
+	h.Set(HeaderFeedFrom, pos)
 	h.Set("Trailer", HeaderFeedNext+", "+HeaderFeedCompleteUpTo)
-	_, wm, err := s.sendFeed(c.Request().Context(), sw, feed, &pos, false)
+	_, wm, err := s.sendFeed(c.Request().Context(), sw, feed, &pos, false, nil)
 	if err == nil {
 		err = sw.flush()
 	}
@@ -104,28 +106,31 @@ func (s *Server) feedStream(c *echo.Context, feed log.Feed, pos log.Position) er
 		}
 		return s.failStream(c, sw, err)
 	}
-	h.Set(HeaderFeedNext, pos.Token())
+	h.Set(HeaderFeedNext, pos)
 	h.Set(HeaderFeedCompleteUpTo, formatTime(wm))
 	return nil
 }
 
 // subscribeFeed serves GET /v1/feeds/{…}/subscribe: the feed's events
 // after Last-Event-ID or ?from= (as readFeed), then every new event as the
-// watermark passes it, until the client leaves or the server shuts down
-// (follow: SSE or NDJSON, heartbeats, back-pressure). Each SSE id: is the
-// event's position. With from=now an SSE stream starts with an id-only
-// message, the resolved position, so a reconnecting EventSource resumes
-// there rather than at a later "now".
+// feed shows it, until the client leaves or the server shuts down (follow:
+// SSE or NDJSON, heartbeats, back-pressure). Each SSE id: is the event's
+// position. With from=now an SSE stream starts with an id-only message,
+// the resolved position, so a reconnecting EventSource resumes there
+// rather than at a later "now".
 //
-// It wakes when this instance moves the watermark (log.FeedWatcher) and
-// reads every SubscribePoll, for watermarks moved by other instances; a
-// read whose watermark has not moved past the position costs one row.
+// The first page is read before the response starts, so a position the
+// store refuses is a 400, not a broken stream. It wakes when the store
+// says the feed may have moved here (log.FeedWatcher: this instance moved
+// the watermark or committed) and reads every SubscribePoll, for what
+// other instances did.
 func (s *Server) subscribeFeed(c *echo.Context) error {
 	feed, err := s.feedParam(c)
 	if err != nil {
 		return err
 	}
-	pos, err := s.feedFrom(c.Request().Context(), c.Request(), true)
+	ctx := c.Request().Context()
+	pos, err := s.feedFrom(ctx, c.Request(), feed, true)
 	if err != nil {
 		return err
 	}
@@ -135,50 +140,60 @@ func (s *Server) subscribeFeed(c *echo.Context) error {
 		defer stop()
 		wake = ch
 	}
-	c.Response().Header().Set(HeaderFeedFrom, pos.Token())
+	page, err := s.feeds.ReadFeed(ctx, log.FeedRead{Feed: feed, After: pos, Limit: s.cfg.FeedPageSize})
+	if err != nil {
+		return err
+	}
+	first := &page
+	c.Response().Header().Set(HeaderFeedFrom, pos)
 	announce := c.QueryParam("from") == "now" && strings.TrimSpace(c.Request().Header.Get("Last-Event-ID")) == ""
 	return s.follow(c, wake, func(ctx context.Context, sw *streamWriter, sse bool) (int, error) {
 		if announce && sse {
 			announce = false
-			if err := sw.append(appendMessage(nil, true, []byte(pos.Token()), nil)); err != nil {
+			if err := sw.append(appendMessage(nil, true, []byte(pos), nil)); err != nil {
 				return 0, err
 			}
 			if err := sw.flush(); err != nil { // now: the client may leave before any event
 				return 0, err
 			}
 		}
-		n, _, err := s.sendFeed(ctx, sw, feed, &pos, sse)
+		n, _, err := s.sendFeed(ctx, sw, feed, &pos, sse, first)
+		first = nil
 		return n, err
 	})
 }
 
 // sendFeed writes the events of feed after *pos (SSE messages or NDJSON
-// lines), a page (FeedPageSize) at a time, until a read comes back short:
-// caught up with the watermark wm it returns. *pos follows what was
-// written: each event's position, and last the watermark.
-func (s *Server) sendFeed(ctx context.Context, sw *streamWriter, feed log.Feed, pos *log.Position, sse bool) (sent int, wm time.Time, err error) {
+// lines), a page (FeedPageSize) at a time, starting with first if set (a
+// page already read from *pos), until a page is at the end of the feed: it
+// returns with that page's CompleteUpTo. *pos follows what was written:
+// each event's position, and last the page's Next.
+func (s *Server) sendFeed(ctx context.Context, sw *streamWriter, feed log.Feed, pos *string, sse bool, first *log.FeedPage) (sent int, complete time.Time, err error) {
 	var line []byte
 	for {
-		page, err := s.feeds.ReadFeed(ctx, log.FeedRead{Feed: feed, After: *pos, Limit: s.cfg.FeedPageSize})
-		if err != nil {
-			return sent, wm, err
+		var page log.FeedPage
+		if first != nil {
+			page, first = *first, nil
+		} else if page, err = s.feeds.ReadFeed(ctx, log.FeedRead{Feed: feed, After: *pos, Limit: s.cfg.FeedPageSize}); err != nil {
+			return sent, complete, err
 		}
+		from := *pos
 		for i := range page.Events {
 			if s.draining.Load() {
-				return sent, wm, errDraining
+				return sent, complete, errDraining
 			}
 			e := &page.Events[i]
-			tok := e.Position.Token()
-			line = appendMessage(line[:0], sse, []byte(tok), func(b []byte) []byte { return appendFeedEvent(b, e, tok) })
+			line = appendMessage(line[:0], sse, []byte(e.Position), func(b []byte) []byte { return appendFeedEvent(b, e) })
 			if err := sw.append(line); err != nil {
-				return sent, wm, err
+				return sent, complete, err
 			}
 			*pos = e.Position
 			sent++
 		}
-		*pos, wm = page.Next, page.CompleteUpTo
-		if len(page.Events) < s.cfg.FeedPageSize {
-			return sent, wm, nil
+		*pos, complete = page.Next, page.CompleteUpTo
+		// A page that moved nothing is as good as the end: never spin.
+		if page.AtEnd || len(page.Events) == 0 && page.Next == from {
+			return sent, complete, nil
 		}
 	}
 }
@@ -195,25 +210,19 @@ func (s *Server) feedParam(c *echo.Context) (log.Feed, error) {
 	return log.ParseFeed(kind, c.Param("name"))
 }
 
-// feedFrom is the position a feed read starts after: Last-Event-ID (if
-// lastEventID, for subscriptions; it wins, as it is where a reconnecting
-// client stopped), else ?from=: a token, empty for the start, or "now" for
-// the current watermark (only events committed after it follow). A bad
-// token is invalid_position; the store is asked only for "now", after
-// every other check.
-func (s *Server) feedFrom(ctx context.Context, r *http.Request, lastEventID bool) (log.Position, error) {
+// feedFrom is the position token a feed read starts after:
+// Last-Event-ID (if lastEventID, for subscriptions; it wins, as it is
+// where a reconnecting client stopped), else ?from=: a token, empty for
+// the start, or "now" for the feed's end (only events committed from
+// about now on follow). Tokens are checked by the store when read; the
+// store is asked for "now" only after every other check.
+func (s *Server) feedFrom(ctx context.Context, r *http.Request, feed log.Feed, lastEventID bool) (string, error) {
 	if id := strings.TrimSpace(r.Header.Get("Last-Event-ID")); lastEventID && id != "" {
-		return log.ParsePosition(id)
+		return id, nil
 	}
-	switch from, err := stringParam(r.URL.Query(), "from"); {
-	case err != nil:
-		return log.Position{}, err
-	case from != "now":
-		return log.ParsePosition(from)
+	from, err := stringParam(r.URL.Query(), "from")
+	if err != nil || from != "now" {
+		return from, err
 	}
-	wm, err := s.feeds.FeedWatermark(ctx)
-	if err != nil {
-		return log.Position{}, err
-	}
-	return log.After(wm), nil
+	return s.feeds.FeedEnd(ctx, feed)
 }

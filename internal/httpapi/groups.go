@@ -203,9 +203,9 @@ func (g *groupAPI) read(c *echo.Context) error {
 func appendGroupEvent(b []byte, e *log.GroupEvent) []byte {
 	b = append(b, `{"stream":`...)
 	b = appendString(b, string(e.Stream))
-	b = append(b, `,"position":"`...)
-	b = append(b, e.Position.Token()...)
-	b = append(b, `","partition":`...)
+	b = append(b, `,"position":`...)
+	b = appendString(b, e.Position)
+	b = append(b, `,"partition":`...)
 	b = strconv.AppendInt(b, int64(e.Partition), 10)
 	b = append(b, ',')
 	start := len(b)

@@ -91,8 +91,13 @@ func ShardOf(stream StreamID) int {
 	return int(h.Sum32() % FeedShards)
 }
 
-// Position is a place in the feeds' common order: commit time, then stream
-// id, then version. The zero Position is before every event. A Position
+// Position is the per-stream store's (internal/cassandra, --write-path
+// buckets) place in the feeds' common order, and the checkpoint of its
+// consumer groups: commit time, then stream id, then version. The feed
+// API itself passes positions as opaque tokens (FeedRead.After,
+// FeedPage.Next, FeedEvent.Position) that only the store that issued them
+// decodes; this is the encoding of that store's tokens (Token,
+// ParsePosition). The zero Position is before every event. A Position
 // with Time set and no Stream means "after every event committed at or
 // before Time" (where a read stopped at a watermark).
 type Position struct {
@@ -181,42 +186,63 @@ func ParsePosition(token string) (Position, error) {
 // FeedEvent is an event read from a feed, with its position.
 type FeedEvent struct {
 	RecordedEvent
-	Position Position
+	// Position is an opaque token of the store's: reading on from it
+	// (FeedRead.After) returns the events of the feed after this one.
+	Position string
 }
 
-// FeedRead selects the events of Feed after position After, in feed order,
-// at most Limit of them (0: the store's page size). Shards, if set, limits
-// the read to those shards (consumer groups).
+// FeedRead selects the events of Feed after the position token After ("":
+// the start of the feed), in feed order, at most Limit of them (0: the
+// store's page size). Shards, if set, limits the read to those of the
+// store's shards (consumer groups).
 type FeedRead struct {
 	Feed   Feed
-	After  Position
+	After  string
 	Limit  int
 	Shards []int
 }
 
-// FeedPage is one read of a feed. Next is where the following read starts:
-// the last event's position, or, when the read reached the watermark, the
-// watermark itself, so an idle reader does not scan the same range again.
-// CompleteUpTo is the watermark the read stopped at: every event committed
-// at or before it is in its feeds.
+// FeedPage is one read of a feed. Next is the token where the following
+// read starts: the last event's position, or past it over what the read
+// scanned without finding an event of the feed (up to the watermark), so
+// an idle reader does not scan the same range again. CompleteUpTo is the
+// time up to which the read is complete: every event committed at or
+// before it is before Next. AtEnd says the read reached the end of the
+// feed as the store saw it: reading on from Next returns only events
+// committed later (a page short of Limit may still not be at the end).
 type FeedPage struct {
 	Events       []FeedEvent
-	Next         Position
+	Next         string
 	CompleteUpTo time.Time
+	AtEnd        bool
 }
 
 // FeedStore reads feeds. Every acknowledged event appears exactly once in
-// each of its feeds (FeedsOf), at its position; a read never returns events
-// past the watermark, so reading on from Next never skips one.
+// each of its feeds (FeedsOf), at its position; a read never returns
+// events past what it can vouch for (CompleteUpTo), so reading on from
+// Next never skips one.
+//
+// Positions are tokens the store issues and checks: each store has its
+// own format, and a token may be bound to the feed it was read from. A
+// token the store did not issue (for that feed) is a *ValidationError
+// with code CodeInvalidPosition, from ReadFeed.
 type FeedStore interface {
+	// ReadFeed reads a page of r.Feed after r.After. Errors:
+	// *ValidationError (CodeInvalidFeed, CodeInvalidPosition,
+	// CodeInvalidRequest), ErrUnavailable.
 	ReadFeed(ctx context.Context, r FeedRead) (FeedPage, error)
-	// FeedWatermark returns the time up to which the feeds are complete.
-	FeedWatermark(ctx context.Context) (time.Time, error)
+	// FeedEnd returns the token of feed's end now (from=now): reading
+	// on from it returns the events committed from about now on, never
+	// one committed well before the call (a store whose feeds trail its
+	// commits, behind a watermark, may return a few committed just
+	// before it).
+	FeedEnd(ctx context.Context, feed Feed) (string, error)
 }
 
-// FeedWatcher is implemented by stores that can say when the watermark may
-// have moved, so feed subscriptions wake at once instead of at their next
-// poll. Like Watcher, it is a hint.
+// FeedWatcher is implemented by stores that can say when a feed may have
+// new events (the watermark moved, or this instance committed), so feed
+// subscriptions wake at once instead of at their next poll. Like Watcher,
+// it is a hint.
 type FeedWatcher interface {
 	WatchFeeds() (<-chan struct{}, func())
 }
