@@ -158,7 +158,7 @@ func (c *Config) flagSet(name string, out io.Writer) *flag.FlagSet {
 	fs.Int64Var(&c.BucketMaxEvents, "bucket-max-events", c.BucketMaxEvents, "row cap of one event partition")
 	fs.DurationVar(&c.IdempotencyWindow, "idempotency-window", c.IdempotencyWindow, `how long retries of "any" appends are recognised`)
 	fs.BoolVar(&c.Migrate, "migrate", c.Migrate, "apply schema migrations at start-up")
-	fs.StringVar(&c.WritePath, "write-path", c.WritePath, "append path: buckets (a conditional write per append, feeds and consumer groups) or shards (group commits through shard logs; feeds and groups not served yet, docs/design-write-path.md)")
+	fs.StringVar(&c.WritePath, "write-path", c.WritePath, "append path: buckets (a conditional write per append, feeds and consumer groups) or shards (group commits through shard logs, feeds read from them; consumer groups not served yet, docs/design-write-path.md)")
 	fs.StringVar(&c.Advertise, "advertise", c.Advertise, "host:port other instances reach this one at, to forward appends for the shards it owns (shards path; default: the listen address)")
 	fs.IntVar(&c.Shards, "shards", c.Shards, "shard count recorded when migrate creates the keyspace's layout (0: 8); fixed afterwards")
 	fs.DurationVar(&c.ShardLeaseTTL, "shard-lease-ttl", c.ShardLeaseTTL, "how long an instance holds a shard without renewing: bounds how soon a crashed instance's shards move")

@@ -53,6 +53,9 @@ type Config struct {
 	Forward func(ctx context.Context, address string, req log.AppendRequest) (log.AppendResult, error)
 	// OnCommit, if set, is told each stream a commit touched (watchers).
 	OnCommit func(stream log.StreamID)
+	// OnRecord, if set, is told once per committed record, after
+	// OnCommit's calls for its streams (feed watchers).
+	OnRecord func(shard int)
 	// BeforeCommit, if set, runs before each conditional write of a shard's
 	// log (tests pause an owner there).
 	BeforeCommit func(shard int)

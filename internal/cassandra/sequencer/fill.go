@@ -54,6 +54,9 @@ func (sh *shard) fill() {
 				f(j.rec.Appends[i].Stream)
 			}
 		}
+		if f := sh.s.cfg.OnRecord; f != nil && j.rec != nil {
+			f(sh.id)
+		}
 	}
 }
 

@@ -15,6 +15,7 @@ import (
 
 	"github.com/eventlog/eventlog/internal/cassandra"
 	"github.com/eventlog/eventlog/internal/cassandra/cql"
+	"github.com/eventlog/eventlog/internal/cassandra/feeds"
 	"github.com/eventlog/eventlog/internal/cassandra/sequencer"
 	"github.com/eventlog/eventlog/internal/cassandra/shardlog"
 	"github.com/eventlog/eventlog/internal/cassandra/streams"
@@ -25,7 +26,7 @@ import (
 
 const (
 	// schema/schema.cql: keyspace_config.
-	cqlLayout = `SELECT shards, segment_rows FROM keyspace_config WHERE id = 0`
+	cqlLayout = `SELECT shards, segment_rows, token_secret FROM keyspace_config WHERE id = 0`
 	// schema/schema.cql: snapshots (clustered version DESC).
 	cqlPutSnapshot    = `INSERT INTO snapshots (stream, version, created_at, compression, size, data) VALUES (?, ?, ?, ?, ?, ?)`
 	cqlLatestSnapshot = `SELECT version, created_at, compression, size, data FROM snapshots WHERE stream = ? AND version <= ? LIMIT 1`
@@ -53,6 +54,9 @@ type Options struct {
 	// Paused, if set and true, stops this instance's lease renewals and
 	// claims, as if its process were stopped (tests of fencing).
 	Paused func() bool
+	// Feeds tunes the feed reader (page sizes, scan bounds); zero fields
+	// take feeds.Options' defaults.
+	Feeds feeds.Options
 }
 
 // Store is a log.Store over shard logs.
@@ -62,9 +66,12 @@ type Store struct {
 	seq      *sequencer.Sequencer
 	streams  *streams.Store
 	codec    *snapshot.Codec
+	feeds    *feeds.Reader
 	logger   *slog.Logger
 	watchers watchers
-	closed   sync.Once
+	// feedWatchers are woken by this instance's commits (feeds.go).
+	feedWatchers feedWatchers
+	closed       sync.Once
 }
 
 var (
@@ -94,8 +101,9 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	var (
 		shards int
 		rows   int64
+		secret []byte
 	)
-	if err := session.Query(cqlLayout).WithContext(ctx).Scan(&shards, &rows); err != nil {
+	if err := session.Query(cqlLayout).WithContext(ctx).Scan(&shards, &rows, &secret); err != nil {
 		session.Close()
 		if errors.Is(err, gocql.ErrNotFound) {
 			return nil, fmt.Errorf("%w: keyspace %s has no shard layout: run server migrate", cassandra.ErrSchemaMismatch, co.Keyspace)
@@ -107,14 +115,19 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 		session.Close()
 		return nil, err
 	}
-	s := &Store{o: o, session: session, codec: codec, logger: co.Logger,
+	fr, err := feeds.New(session, cluster.SerialConsistency, shards, rows, secret, o.Feeds)
+	if err != nil {
+		session.Close()
+		return nil, fmt.Errorf("open feed reader: %w", err)
+	}
+	s := &Store{o: o, session: session, codec: codec, feeds: fr, logger: co.Logger,
 		streams: streams.New(session, co.PageSize, co.IdempotencyWindow)}
 	s.seq, err = sequencer.New(sequencer.Config{
 		Session: session, Serial: cluster.SerialConsistency,
 		Log: shardlog.New(session, cluster.SerialConsistency), Streams: s.streams,
 		Shards: shards, SegmentRows: rows, Instance: o.Instance, Address: o.Address,
 		LeaseTTL: o.LeaseTTL, Policy: partition.Policy{Width: co.BucketWidth, MaxEvents: co.BucketMaxEvents},
-		IdempotencyWindow: co.IdempotencyWindow, Forward: o.Forward, OnCommit: s.watchers.notify,
+		IdempotencyWindow: co.IdempotencyWindow, Forward: o.Forward, OnCommit: s.watchers.notify, OnRecord: s.feedWatchers.notify,
 		BeforeCommit: o.BeforeCommit, Paused: o.Paused, Now: co.Now, Logger: co.Logger, Registerer: co.Registerer,
 	})
 	if err == nil {
@@ -144,7 +157,7 @@ func (s *Store) Owned() []int { return s.seq.Owned() }
 // Ready implements log.Store.
 func (s *Store) Ready(ctx context.Context) error {
 	var n int
-	err := s.session.Query(cqlLayout).WithContext(ctx).Idempotent(true).Scan(&n, new(int64))
+	err := s.session.Query(cqlLayout).WithContext(ctx).Idempotent(true).Scan(&n, new(int64), new([]byte))
 	return cql.ReadErr("ready", err)
 }
 

@@ -1,0 +1,124 @@
+package shardstore
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/eventlog/eventlog/internal/cassandra/feeds"
+	"github.com/eventlog/eventlog/internal/log"
+)
+
+// The feeds are the shard logs, read by package feeds. Position tokens are
+// its HMAC'd cursors, bound to the feed they were read from: a token of
+// another feed, keyspace or shard count, or one altered or made up, is
+// refused (400 invalid_position), and so is a position past a log's end.
+
+var (
+	_ log.FeedStore   = (*Store)(nil)
+	_ log.FeedWatcher = (*Store)(nil)
+)
+
+// ReadFeed implements log.FeedStore. r.Shards are shard-log shards.
+// CompleteUpTo and AtEnd are the page's (feeds.Page).
+func (s *Store) ReadFeed(ctx context.Context, r log.FeedRead) (log.FeedPage, error) {
+	name := r.Feed.String()
+	if _, err := log.ParseFeedPath(name); err != nil {
+		return log.FeedPage{}, err
+	}
+	after, err := s.feeds.Decode(r.After, name)
+	if err != nil {
+		return log.FeedPage{}, err
+	}
+	p, err := s.feeds.Read(ctx, feeds.Request{Feed: r.Feed, After: after, Limit: r.Limit, Shards: r.Shards})
+	if err != nil {
+		return log.FeedPage{}, err
+	}
+	out := log.FeedPage{Events: make([]log.FeedEvent, len(p.Events)), Next: s.feeds.Encode(p.Next, name),
+		CompleteUpTo: p.CompleteUpTo, AtEnd: p.AtEnd}
+	for i := range p.Events {
+		e := &p.Events[i]
+		out.Events[i] = log.FeedEvent{RecordedEvent: e.RecordedEvent, Position: s.feeds.Encode(e.Cursor, name)}
+	}
+	return out, nil
+}
+
+// FeedEnd implements log.FeedStore: the end of every shard's log now
+// (feeds.Reader.End), the same for every feed.
+func (s *Store) FeedEnd(ctx context.Context, feed log.Feed) (string, error) {
+	name := feed.String()
+	if _, err := log.ParseFeedPath(name); err != nil {
+		return "", err
+	}
+	c, err := s.feeds.End(ctx)
+	if err != nil {
+		return "", err
+	}
+	return s.feeds.Encode(c, name), nil
+}
+
+// WatchFeeds implements log.FeedWatcher: the channel receives a value
+// after this instance commits (its shards' records), at most once per
+// feedWakeEvery. Commits of other instances are not seen: subscribers
+// poll for them.
+func (s *Store) WatchFeeds() (<-chan struct{}, func()) {
+	ch := make(chan struct{}, 1)
+	w := &s.feedWatchers
+	w.mu.Lock()
+	if w.chs == nil {
+		w.chs = make(map[chan struct{}]struct{})
+	}
+	w.chs[ch] = struct{}{}
+	w.mu.Unlock()
+	return ch, func() {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		delete(w.chs, ch)
+	}
+}
+
+// feedWakeEvery spaces out the wake-ups of feed subscribers. A woken
+// subscriber reads every shard's log; under a steady load commits come
+// far more often than that is worth, so wake-ups within this interval
+// are merged into one at its end (never dropped).
+const feedWakeEvery = 20 * time.Millisecond
+
+// feedWatchers wakes feed subscriptions on this instance's commits.
+type feedWatchers struct {
+	mu      sync.Mutex
+	chs     map[chan struct{}]struct{}
+	last    time.Time // of the last wake-up
+	pending bool      // a wake-up is scheduled
+}
+
+// notify wakes every watcher now, or at the end of the interval that
+// started with the last wake-up: after the commit it reports, either way.
+func (w *feedWatchers) notify(int) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if len(w.chs) == 0 || w.pending {
+		return
+	}
+	if wait := feedWakeEvery - time.Since(w.last); wait > 0 {
+		w.pending = true
+		time.AfterFunc(wait, func() {
+			w.mu.Lock()
+			defer w.mu.Unlock()
+			w.pending = false
+			w.wake()
+		})
+		return
+	}
+	w.wake()
+}
+
+// wake signals every watcher; w.mu is held.
+func (w *feedWatchers) wake() {
+	w.last = time.Now()
+	for ch := range w.chs {
+		select {
+		case ch <- struct{}{}:
+		default:
+		}
+	}
+}
