@@ -74,10 +74,11 @@ func feedPath(feed string, rest ...string) string {
 // ReadFeed returns one page of feed (AllFeed, CategoryFeed(c) or
 // TypeFeed(t)): at most limit events (0: the server's default, 1000) after
 // from (see FeedOptions.From). Pass the page's Next on as from to read on:
-// a page never holds an event past its CompleteUpTo (the watermark), so
 // reading on skips nothing and repeats nothing. An empty page means the
-// feed holds nothing newer yet. Errors: invalid_feed, invalid_position and
-// invalid_request problems, and those of any read.
+// feed holds nothing newer yet, except on a server on the shard-log write
+// path, whose pages of a rare category or type can be empty while Next
+// moves on: read on until Next stops moving. Errors: invalid_feed,
+// invalid_position and invalid_request problems, and those of any read.
 func (c *Client) ReadFeed(ctx context.Context, feed, from string, limit int) (*FeedPage, error) {
 	q := url.Values{}
 	if from != "" {
