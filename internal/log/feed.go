@@ -235,7 +235,8 @@ type FeedStore interface {
 	// on from it returns the events committed from about now on, never
 	// one committed well before the call (a store whose feeds trail its
 	// commits, behind a watermark, may return a few committed just
-	// before it).
+	// before it). Errors: *ValidationError (CodeInvalidFeed),
+	// ErrUnavailable.
 	FeedEnd(ctx context.Context, feed Feed) (string, error)
 }
 
