@@ -196,6 +196,7 @@ func (s *Server) routes(e *echo.Echo) {
 	e.GET("/healthz", s.healthz)
 	e.GET("/readyz", s.readyz)
 	e.GET("/metrics", s.metricsHandler())
+	e.GET("/openapi.json", s.openapi)
 
 	v1 := e.Group("/v1")
 	v1.POST("/streams/:stream/events", s.appendEvents, limitBody(s.cfg.MaxBodyBytes))

@@ -1,0 +1,496 @@
+package spectest
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/getkin/kin-openapi/openapi3filter"
+	"github.com/getkin/kin-openapi/routers"
+	"github.com/getkin/kin-openapi/routers/legacy"
+	"github.com/klauspost/compress/gzip"
+	"github.com/klauspost/compress/zstd"
+
+	"github.com/eventlog/eventlog/internal/httpapi"
+)
+
+// maxCapture bounds the request and response bytes kept for validation; a
+// larger body is checked for status and headers only.
+const maxCapture = 16 << 20
+
+// Validator checks requests and responses against an OpenAPI document.
+type Validator struct {
+	doc    *openapi3.T
+	router routers.Router
+}
+
+var (
+	loadOnce sync.Once
+	loaded   *Validator
+	loadErr  error
+)
+
+// Load returns the validator of httpapi.OpenAPI(), loaded and checked once
+// per test binary.
+func Load(tb testing.TB) *Validator {
+	tb.Helper()
+	loadOnce.Do(func() { loaded, loadErr = New(httpapi.OpenAPI()) })
+	if loadErr != nil {
+		tb.Fatalf("openapi.json: %v", loadErr)
+	}
+	return loaded
+}
+
+// New loads and validates an OpenAPI document.
+func New(spec []byte) (*Validator, error) {
+	loader := openapi3.NewLoader()
+	doc, err := loader.LoadFromData(spec)
+	if err != nil {
+		return nil, fmt.Errorf("load: %w", err)
+	}
+	if err := doc.Validate(context.Background()); err != nil {
+		return nil, fmt.Errorf("validate: %w", err)
+	}
+	r, err := legacy.NewRouter(doc)
+	if err != nil {
+		return nil, fmt.Errorf("router: %w", err)
+	}
+	return &Validator{doc: doc, router: r}, nil
+}
+
+// Doc is the loaded document.
+func (v *Validator) Doc() *openapi3.T { return v.doc }
+
+// Handler serves h and checks every exchange with Check, reporting
+// mismatches with tb.Errorf.
+func Handler(tb testing.TB, h http.Handler) http.Handler {
+	tb.Helper()
+	v := Load(tb)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ex := &Exchange{
+			Method: r.Method,
+			URL:    cloneURL(r.URL),
+			Header: r.Header.Clone(),
+		}
+		body := &captureReader{r: r.Body}
+		r.Body = body
+		rec := &recorder{ResponseWriter: w}
+		defer func() {
+			rv := recover()
+			// The handler may have stopped reading (an early error): keep
+			// what the client sent, to judge the request as sent.
+			if !body.overflow {
+				_, _ = io.Copy(io.Discard, body)
+			}
+			ex.Body, ex.BodyComplete = body.buf.Bytes(), !body.overflow
+			ex.Status = rec.status
+			if ex.Status == 0 {
+				ex.Status = http.StatusOK
+			}
+			ex.ResponseHeader = rec.header
+			if ex.ResponseHeader == nil {
+				ex.ResponseHeader = w.Header().Clone()
+			} else {
+				// Trailers are set after the body; they are part of the answer.
+				for k, vs := range w.Header() {
+					if _, ok := ex.ResponseHeader[k]; !ok {
+						ex.ResponseHeader[k] = vs
+					}
+				}
+			}
+			ex.ResponseBody = rec.buf.Bytes()
+			ex.ResponseComplete = !rec.overflow && rv == nil
+			if err := v.Check(ex); err != nil {
+				tb.Errorf("openapi: %s %s -> %d: %v", ex.Method, ex.URL.RequestURI(), ex.Status, err)
+			}
+			if rv != nil {
+				panic(rv)
+			}
+		}()
+		h.ServeHTTP(rec, r)
+	})
+}
+
+// Exchange is one request and its response, as seen by the server.
+type Exchange struct {
+	Method string
+	URL    *url.URL
+	Header http.Header
+	Body   []byte
+	// BodyComplete is false when the request body was too large to keep.
+	BodyComplete bool
+
+	Status         int
+	ResponseHeader http.Header
+	ResponseBody   []byte
+	// ResponseComplete is false when the response was cut (a failed
+	// stream) or too large to keep: only its status and headers are
+	// checked.
+	ResponseComplete bool
+}
+
+// Check validates ex:
+//
+//   - a request the description does not route (unknown path or method)
+//     must be answered by a 4xx problem;
+//   - a request the description rejects must not succeed: its answer must
+//     be 4xx;
+//   - every response must be one the description lists for the operation
+//     (status, headers, media type and body schema).
+func (v *Validator) Check(ex *Exchange) error {
+	req, err := http.NewRequest(ex.Method, ex.URL.String(), nil)
+	if err != nil {
+		return err
+	}
+	req.Header = ex.Header.Clone()
+	route, params, err := v.router.FindRoute(req)
+	if err != nil {
+		if ex.Status < 400 || ex.Status >= 500 {
+			return fmt.Errorf("the route is not in the description (%v) but the server answered %d", err, ex.Status)
+		}
+		return v.checkProblem(ex)
+	}
+	opts := &openapi3filter.Options{
+		AuthenticationFunc:    openapi3filter.NoopAuthenticationFunc,
+		MultiError:            true,
+		IncludeResponseStatus: true,
+	}
+	reqErr := v.checkRequest(req, ex, route, params, opts)
+	if reqErr != nil && ex.Status < 400 {
+		if !lineResults(route) || ex.Status != http.StatusOK || !ex.ResponseComplete {
+			return fmt.Errorf("the server accepted (%d) a request the description rejects: %w", ex.Status, reqErr)
+		}
+		if err := v.checkLineProblems(ex, route); err != nil {
+			return err
+		}
+	}
+	in := &openapi3filter.RequestValidationInput{Request: req, PathParams: params, Route: route, Options: opts}
+	ropts := *opts
+	body := ex.ResponseBody
+	if !ex.ResponseComplete {
+		ropts.ExcludeResponseBody = true
+	} else {
+		body = completeItems(ex.ResponseHeader.Get("Content-Type"), body)
+	}
+	if err := openapi3filter.ValidateResponse(context.Background(), &openapi3filter.ResponseValidationInput{
+		RequestValidationInput: in,
+		Status:                 ex.Status,
+		Header:                 ex.ResponseHeader,
+		Body:                   io.NopCloser(bytes.NewReader(body)),
+		Options:                &ropts,
+	}); err != nil {
+		return fmt.Errorf("response: %w\nbody: %s", err, snippet(ex.ResponseBody))
+	}
+	return nil
+}
+
+// checkRequest validates the request, decompressing its body first.
+func (v *Validator) checkRequest(req *http.Request, ex *Exchange, route *routers.Route, params map[string]string, opts *openapi3filter.Options) error {
+	o := *opts
+	body := ex.Body
+	if !ex.BodyComplete {
+		o.ExcludeRequestBody = true
+	} else {
+		var err error
+		if body, err = decode(ex.Header.Get("Content-Encoding"), body); err != nil {
+			return err
+		}
+	}
+	r := req.Clone(context.Background())
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	r.ContentLength = int64(len(body))
+	return openapi3filter.ValidateRequest(context.Background(), &openapi3filter.RequestValidationInput{
+		Request: r, PathParams: params, Route: route, Options: &o,
+	})
+}
+
+// lineResults reports an operation that answers each NDJSON line of its
+// request on its own (bulk appends): a bad line is answered by a problem
+// line in a 200 response, not by an error status.
+func lineResults(route *routers.Route) bool {
+	b, _ := route.Operation.Extensions["x-eventlog-line-results"].(bool)
+	return b
+}
+
+// checkLineProblems checks a 200 answer to a request with bad lines: each
+// line that does not match the request's item schema must be answered by a
+// problem for that line, and an undecodable body by a last line that is a
+// problem.
+func (v *Validator) checkLineProblems(ex *Exchange, route *routers.Route) error {
+	problems := map[float64]bool{}
+	var last map[string]any
+	for _, line := range bytes.Split(ex.ResponseBody, []byte("\n")) {
+		if len(bytes.TrimSpace(line)) == 0 {
+			continue
+		}
+		var m map[string]any
+		if err := json.Unmarshal(line, &m); err != nil {
+			return fmt.Errorf("result line %q: %w", line, err)
+		}
+		if _, ok := m["code"]; ok {
+			n, _ := m["line"].(float64)
+			problems[n] = true
+		}
+		last = m
+	}
+	body, err := decode(ex.Header.Get("Content-Encoding"), ex.Body)
+	if err != nil {
+		if _, ok := last["code"]; !ok {
+			return fmt.Errorf("the request body cannot be decoded (%v) but the last result line is not a problem", err)
+		}
+		return nil
+	}
+	mt := route.Operation.RequestBody.Value.Content.Get(httpapi.MediaTypeNDJSON)
+	if mt == nil || mt.Schema == nil || mt.Schema.Value.Items == nil {
+		return errors.New("the line-results operation has no NDJSON item schema")
+	}
+	items := mt.Schema.Value.Items.Value
+	for i, line := range bytes.Split(body, []byte("\n")) {
+		n := i + 1
+		if len(bytes.TrimSpace(line)) == 0 {
+			continue
+		}
+		val, err := decodeJSON(bytes.TrimSpace(line))
+		if err == nil {
+			err = items.VisitJSON(val, openapi3.EnableJSONSchema2020())
+		}
+		if err != nil && !problems[float64(n)] {
+			return fmt.Errorf("request line %d does not match the description (%v) but no problem answers it", n, err)
+		}
+	}
+	return nil
+}
+
+// checkProblem validates the problem answering an unrouted request.
+func (v *Validator) checkProblem(ex *Exchange) error {
+	if ct := ex.ResponseHeader.Get("Content-Type"); ct != httpapi.MediaTypeProblem {
+		return fmt.Errorf("Content-Type %q, want %s", ct, httpapi.MediaTypeProblem)
+	}
+	var p any
+	if err := json.Unmarshal(ex.ResponseBody, &p); err != nil {
+		return fmt.Errorf("problem body: %w", err)
+	}
+	schema := v.doc.Components.Schemas["Problem"].Value
+	if err := schema.VisitJSON(p, openapi3.EnableJSONSchema2020()); err != nil {
+		return fmt.Errorf("problem body: %w", err)
+	}
+	return nil
+}
+
+// decode undoes a request's Content-Encoding, as the server does.
+func decode(encoding string, b []byte) ([]byte, error) {
+	switch strings.ToLower(strings.TrimSpace(encoding)) {
+	case "", "identity":
+		return b, nil
+	case "gzip", "x-gzip":
+		zr, err := gzip.NewReader(bytes.NewReader(b))
+		if err != nil {
+			return nil, err
+		}
+		return io.ReadAll(zr)
+	case "zstd":
+		zr, err := zstd.NewReader(bytes.NewReader(b))
+		if err != nil {
+			return nil, err
+		}
+		defer zr.Close()
+		return io.ReadAll(zr)
+	}
+	return nil, fmt.Errorf("unknown Content-Encoding %q", encoding)
+}
+
+// completeItems drops a streamed body's incomplete last item (a
+// subscription ended by the client mid-write): the server ends every NDJSON
+// line with a newline and every SSE message with a blank line.
+func completeItems(contentType string, b []byte) []byte {
+	switch mediaType(contentType) {
+	case httpapi.MediaTypeNDJSON:
+		return b[:bytes.LastIndexByte(b, '\n')+1]
+	case httpapi.MediaTypeEventStream:
+		if i := bytes.LastIndex(b, []byte("\n\n")); i >= 0 {
+			return b[:i+2]
+		}
+		return nil
+	}
+	return b
+}
+
+func mediaType(ct string) string {
+	mt, _, _ := strings.Cut(ct, ";")
+	return strings.ToLower(strings.TrimSpace(mt))
+}
+
+func snippet(b []byte) string {
+	if len(b) > 2000 {
+		return string(b[:2000]) + "…"
+	}
+	return string(b)
+}
+
+func cloneURL(u *url.URL) *url.URL {
+	c := *u
+	return &c
+}
+
+// captureReader keeps what the handler reads of a request body.
+type captureReader struct {
+	r        io.ReadCloser
+	buf      bytes.Buffer
+	overflow bool
+}
+
+func (c *captureReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	if !c.overflow {
+		if c.buf.Len()+n > maxCapture {
+			c.overflow = true
+			c.buf.Reset()
+		} else {
+			c.buf.Write(p[:n])
+		}
+	}
+	return n, err
+}
+
+func (c *captureReader) Close() error { return c.r.Close() }
+
+// recorder keeps the status, headers and body a handler sends. Unwrap lets
+// http.ResponseController reach the connection (flushes, deadlines, full
+// duplex) as without it.
+type recorder struct {
+	http.ResponseWriter
+	status   int
+	header   http.Header
+	buf      bytes.Buffer
+	overflow bool
+}
+
+func (r *recorder) WriteHeader(status int) {
+	if r.status == 0 {
+		r.status = status
+		r.header = r.ResponseWriter.Header().Clone()
+	}
+	r.ResponseWriter.WriteHeader(status)
+}
+
+func (r *recorder) Write(p []byte) (int, error) {
+	if r.status == 0 {
+		r.WriteHeader(http.StatusOK)
+	}
+	n, err := r.ResponseWriter.Write(p)
+	if !r.overflow {
+		if r.buf.Len()+n > maxCapture {
+			r.overflow = true
+			r.buf.Reset()
+		} else {
+			r.buf.Write(p[:n])
+		}
+	}
+	return n, err
+}
+
+func (r *recorder) FlushError() error { return http.NewResponseController(r.ResponseWriter).Flush() }
+
+func (r *recorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
+
+// The streamed media types have no body decoder in kin-openapi. The
+// description models them as arrays of items (see its introduction);
+// these decoders read them so.
+func init() {
+	openapi3filter.RegisterBodyDecoder(httpapi.MediaTypeNDJSON, decodeNDJSON)
+	openapi3filter.RegisterBodyDecoder(httpapi.MediaTypeEventStream, decodeSSE)
+}
+
+// decodeNDJSON reads one JSON value per non-blank line.
+func decodeNDJSON(body io.Reader, _ http.Header, _ *openapi3.SchemaRef, _ openapi3filter.EncodingFn) (any, error) {
+	items := []any{}
+	sc := bufio.NewScanner(body)
+	sc.Buffer(make([]byte, 64<<10), maxCapture)
+	for n := 1; sc.Scan(); n++ {
+		line := bytes.TrimSpace(sc.Bytes())
+		if len(line) == 0 {
+			continue
+		}
+		v, err := decodeJSON(line)
+		if err != nil {
+			return nil, fmt.Errorf("line %d: %w", n, err)
+		}
+		items = append(items, v)
+	}
+	return items, sc.Err()
+}
+
+// decodeSSE reads Server-Sent Events messages as objects of their fields:
+// retry (a number), id (a string) and data (its JSON). Comments are
+// skipped; a field this API never sends is an error.
+func decodeSSE(body io.Reader, _ http.Header, _ *openapi3.SchemaRef, _ openapi3filter.EncodingFn) (any, error) {
+	items := []any{}
+	msg := map[string]any{}
+	sc := bufio.NewScanner(body)
+	sc.Buffer(make([]byte, 64<<10), maxCapture)
+	for sc.Scan() {
+		line := sc.Text()
+		switch {
+		case line == "":
+			if len(msg) > 0 {
+				items = append(items, msg)
+				msg = map[string]any{}
+			}
+			continue
+		case strings.HasPrefix(line, ":"):
+			continue
+		}
+		name, value, _ := strings.Cut(line, ":")
+		value = strings.TrimPrefix(value, " ")
+		if _, dup := msg[name]; dup {
+			return nil, fmt.Errorf("SSE field %q repeated in one message", name)
+		}
+		switch name {
+		case "id":
+			msg[name] = value
+		case "retry":
+			n, err := strconv.Atoi(value)
+			if err != nil {
+				return nil, fmt.Errorf("SSE retry %q: %w", value, err)
+			}
+			msg[name] = n
+		case "data":
+			v, err := decodeJSON([]byte(value))
+			if err != nil {
+				return nil, fmt.Errorf("SSE data: %w", err)
+			}
+			msg[name] = v
+		default:
+			return nil, fmt.Errorf("unexpected SSE field %q", name)
+		}
+	}
+	if len(msg) > 0 {
+		items = append(items, msg)
+	}
+	return items, sc.Err()
+}
+
+// decodeJSON decodes one JSON value, numbers as float64 as kin-openapi's
+// own JSON decoder does.
+func decodeJSON(b []byte) (any, error) {
+	var v any
+	dec := json.NewDecoder(bytes.NewReader(b))
+	if err := dec.Decode(&v); err != nil {
+		return nil, err
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return nil, errors.New("trailing data after the JSON value")
+	}
+	return v, nil
+}
