@@ -175,6 +175,9 @@ func (a *app) printError(err error) {
 		if p.Code == client.CodeWrongExpectedVersion {
 			msg += fmt.Sprintf("; the stream is at version %d", p.CurrentVersion)
 		}
+		if p.RequestID != "" {
+			msg += "; request id " + p.RequestID
+		}
 	}
 	fmt.Fprintf(a.stderr, "eventlog: %s\n", msg)
 	if exitCode(err) == exitUsage {

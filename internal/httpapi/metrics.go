@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"fmt"
+	"log/slog"
 	"net/http"
 	"runtime/debug"
 	"strconv"
@@ -90,14 +91,20 @@ func routeLabel(c *echo.Context) string {
 	return ri.Path
 }
 
-// observe is the outermost route middleware: it turns returned errors into
-// problem responses (so the status it records is the one sent), recovers
-// panics as 500 internal, and records metrics and an access log line. A
+// observe is the outermost route middleware: it gives the request its id
+// (X-Request-Id, in the context for every log line and problem), turns
+// returned errors into problem responses (so the status it records is the
+// one sent), recovers panics as 500 internal, and records metrics and an
+// access log line (debug for health and readiness probes). A
 // deliberate http.ErrAbortHandler (a stream cut after its headers were
 // sent) is re-raised so net/http drops the connection.
 func (s *Server) observe(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c *echo.Context) error {
 		start := time.Now()
+		r := c.Request()
+		id := requestID(r.Header.Get(HeaderRequestID))
+		c.SetRequest(r.WithContext(withRequestID(r.Context(), id)))
+		c.Response().Header().Set(HeaderRequestID, id)
 		s.metrics.inFlight.Inc()
 		aborted := false
 		defer func() {
@@ -114,7 +121,12 @@ func (s *Server) observe(next echo.HandlerFunc) echo.HandlerFunc {
 			s.metrics.inFlight.Dec()
 			s.metrics.requests.WithLabelValues(route, method, strconv.Itoa(status)).Inc()
 			s.metrics.duration.WithLabelValues(route, method).Observe(elapsed.Seconds())
-			s.log.InfoContext(c.Request().Context(), "request",
+			// Probes come every few seconds from every orchestrator: debug.
+			level := slog.LevelInfo
+			if route == "/healthz" || route == "/readyz" {
+				level = slog.LevelDebug
+			}
+			s.log.Log(c.Request().Context(), level, "request",
 				"method", method, "route", route, "status", status, "duration_ms", elapsed.Milliseconds(),
 				"remote", c.Request().RemoteAddr, "aborted", aborted)
 			if aborted {

@@ -176,7 +176,7 @@ func New(store log.Store, cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{store: store, cfg: cfg, log: cfg.Logger, metrics: m}
+	s := &Server{store: store, cfg: cfg, log: slog.New(contextHandler{cfg.Logger.Handler()}), metrics: m}
 	s.feeds, _ = store.(log.FeedStore)
 	e := echo.NewWithConfig(echo.Config{
 		Logger:           cfg.Logger,

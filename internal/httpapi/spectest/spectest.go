@@ -274,6 +274,9 @@ func (v *Validator) checkLineProblems(ex *Exchange, route *routers.Route) error 
 
 // checkProblem validates the problem answering an unrouted request.
 func (v *Validator) checkProblem(ex *Exchange) error {
+	if ex.ResponseHeader.Get(httpapi.HeaderRequestID) == "" {
+		return fmt.Errorf("no %s header", httpapi.HeaderRequestID)
+	}
 	if ct := ex.ResponseHeader.Get("Content-Type"); ct != httpapi.MediaTypeProblem {
 		return fmt.Errorf("Content-Type %q, want %s", ct, httpapi.MediaTypeProblem)
 	}

@@ -29,7 +29,7 @@ func exchange(method, target, reqType, reqBody string, status int, respType, res
 	if reqType != "" {
 		h.Set("Content-Type", reqType)
 	}
-	rh := http.Header{}
+	rh := http.Header{"X-Request-Id": {"r-1"}}
 	if respType != "" {
 		rh.Set("Content-Type", respType)
 	}
@@ -45,7 +45,7 @@ func TestCheck(t *testing.T) {
 	v := spectest.Load(t)
 	page := `{"stream":"user-1","events":[` + event + `],"next":null}`
 	problem := func(status int, code string) string {
-		return `{"type":"urn:eventlog:problem:` + code + `","title":"x","status":` + itoa(status) + `,"code":"` + code + `"}`
+		return `{"type":"urn:eventlog:problem:` + code + `","title":"x","status":` + itoa(status) + `,"code":"` + code + `","request_id":"r-1"}`
 	}
 	cases := []struct {
 		name    string
@@ -60,7 +60,7 @@ func TestCheck(t *testing.T) {
 		{"OKSSE", exchange("GET", "/v1/streams/user-1/subscribe", "", "", 200, "text/event-stream", "retry: 1000\n\n: heartbeat\n\nid: 1\ndata: "+event+"\n\nid: 2\ndata: {"), ""},
 		{"OKBulkBadLine", exchange("POST", "/v1/events", "application/x-ndjson", `{"stream":"s-1","events":[{"type":"t","data":1}]}`+"\n{\n", 200, "application/x-ndjson",
 			`{"line":1,"status":201,"stream":"s-1","first_version":1,"last_version":1,"events":[{"id":"0190a1b2-0000-7000-8000-000000000001","version":1}],"time":"2026-11-22T10:47:30.368000Z","duplicate":false}`+"\n"+
-				`{"type":"urn:eventlog:problem:invalid_json","title":"Bad Request","status":400,"code":"invalid_json","line":2}`+"\n"), ""},
+				`{"type":"urn:eventlog:problem:invalid_json","title":"Bad Request","status":400,"code":"invalid_json","line":2,"request_id":"r-1"}`+"\n"), ""},
 
 		{"ErrUndocumentedMember", exchange("GET", "/v1/streams/user-1/events", "", "", 200, "application/json", strings.Replace(page, `"next"`, `"extra":1,"next"`, 1)), "extra"},
 		{"ErrUndocumentedStatus", exchange("GET", "/healthz", "", "", 418, "application/problem+json", problem(418, "invalid_request")), "418"},
@@ -70,6 +70,17 @@ func TestCheck(t *testing.T) {
 		{"ErrAcceptedInvalidRequest", exchange("GET", "/v1/streams/user-1/events?limit=0", "", "", 200, "application/json", page), "accepted"},
 		{"ErrBadEventInReplay", exchange("GET", "/v1/streams/user-1/events", "", "", 200, "application/x-ndjson", event+"\n"+`{"id":"x"}`+"\n"), "doesn't match"},
 		{"ErrBadEventInSSE", exchange("GET", "/v1/streams/user-1/subscribe", "", "", 200, "text/event-stream", "id: 1\ndata: {\"version\":1}\n\n"), "doesn't match"},
+		{"ErrNoRequestID", func() *spectest.Exchange {
+			ex := exchange("GET", "/v1/streams/user-1/events", "", "", 200, "application/json", page)
+			ex.ResponseHeader.Del("X-Request-Id")
+			return ex
+		}(), "X-Request-Id"},
+		{"ErrNoRequestIDUnrouted", func() *spectest.Exchange {
+			ex := exchange("GET", "/v2/nothing", "", "", 404, "application/problem+json", problem(404, "not_found"))
+			ex.ResponseHeader.Del("X-Request-Id")
+			return ex
+		}(), "X-Request-Id"},
+		{"ErrProblemWithoutRequestID", exchange("GET", "/v1/streams/user-1", "", "", 404, "application/problem+json", strings.Replace(problem(404, "stream_not_found"), `,"request_id":"r-1"`, "", 1)), "request_id"},
 		{"ErrBulkBadLineUnanswered", exchange("POST", "/v1/events", "application/x-ndjson", "{\n", 200, "application/x-ndjson", ""), "no problem answers it"},
 	}
 	for _, c := range cases {
