@@ -10,9 +10,12 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"os"
+	"time"
 
 	"github.com/eventlog/eventlog/internal/cassandra"
 	"github.com/eventlog/eventlog/internal/httpapi"
+	"github.com/eventlog/eventlog/internal/log"
+	"github.com/eventlog/eventlog/internal/tracing"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 )
@@ -29,13 +32,15 @@ type Main struct {
 	// install fault hooks through it).
 	StoreOptions func(*cassandra.Options)
 
-	log      *slog.Logger
-	store    *cassandra.Store
-	api      *httpapi.Server
-	ln       net.Listener
-	srv      *http.Server
-	pprof    *http.Server
-	serveErr chan error
+	log   *slog.Logger
+	store *cassandra.Store
+	// stopTracing flushes and stops the tracer provider.
+	stopTracing func(context.Context) error
+	api         *httpapi.Server
+	ln          net.Listener
+	srv         *http.Server
+	pprof       *http.Server
+	serveErr    chan error
 }
 
 // NewMain returns a Main with the default configuration.
@@ -111,7 +116,20 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 	m.store = store
 
-	if m.api, err = httpapi.New(store, m.Config.httpConfig(logger, reg)); err != nil {
+	tracingOn := tracing.Enabled(m.Config.Tracing, os.Getenv)
+	tp, stop, err := tracing.Setup(ctx, tracingOn, versionString(), os.Getenv)
+	if err != nil {
+		return err
+	}
+	m.stopTracing = stop
+	hc := m.Config.httpConfig(logger, reg)
+	hc.TracerProvider = tp
+	var served log.Store = store
+	if tracingOn {
+		served = tracing.Store(store, tp)
+		logger.Info("tracing on: exporting spans over OTLP/HTTP (OTEL_* variables)")
+	}
+	if m.api, err = httpapi.New(served, hc); err != nil {
 		return err
 	}
 	if m.ln, err = net.Listen("tcp", m.Config.Listen); err != nil {
@@ -180,6 +198,14 @@ func (m *Main) Close() error {
 	if m.store != nil {
 		m.store.Close()
 		m.store = nil
+	}
+	if m.stopTracing != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		if err := m.stopTracing(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("flush traces: %w", err))
+		}
+		cancel()
+		m.stopTracing = nil
 	}
 	if len(errs) == 0 && m.log != nil {
 		m.log.Info("stopped")

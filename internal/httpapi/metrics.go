@@ -11,7 +11,16 @@ import (
 	"github.com/labstack/echo/v5"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/propagation"
+	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
+	"go.opentelemetry.io/otel/trace"
 )
+
+// propagator reads the W3C trace context (traceparent, tracestate) and
+// baggage of a request, whatever the global OpenTelemetry setup.
+var propagator = propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{})
 
 // metrics are the HTTP layer's Prometheus metrics. Cassandra errors and
 // latencies are counted by the store on the same registry.
@@ -92,7 +101,8 @@ func routeLabel(c *echo.Context) string {
 }
 
 // observe is the outermost route middleware: it gives the request its id
-// (X-Request-Id, in the context for every log line and problem), turns
+// (X-Request-Id, in the context for every log line and problem) and its
+// server span (continuing a traceparent it carries), turns
 // returned errors into problem responses (so the status it records is the
 // one sent), recovers panics as 500 internal, and records metrics and an
 // access log line (debug for health and readiness probes). A
@@ -103,7 +113,11 @@ func (s *Server) observe(next echo.HandlerFunc) echo.HandlerFunc {
 		start := time.Now()
 		r := c.Request()
 		id := requestID(r.Header.Get(HeaderRequestID))
-		c.SetRequest(r.WithContext(withRequestID(r.Context(), id)))
+		ctx := propagator.Extract(r.Context(), propagation.HeaderCarrier(r.Header))
+		ctx, span := s.tracer.Start(withRequestID(ctx, id), r.Method+" "+routeLabel(c), trace.WithSpanKind(trace.SpanKindServer),
+			trace.WithAttributes(semconv.HTTPRequestMethodKey.String(r.Method), semconv.HTTPRoute(routeLabel(c)),
+				semconv.URLPath(r.URL.Path), attribute.String("eventlog.request_id", id)))
+		c.SetRequest(r.WithContext(ctx))
 		c.Response().Header().Set(HeaderRequestID, id)
 		s.metrics.inFlight.Inc()
 		aborted := false
@@ -121,6 +135,11 @@ func (s *Server) observe(next echo.HandlerFunc) echo.HandlerFunc {
 			s.metrics.inFlight.Dec()
 			s.metrics.requests.WithLabelValues(route, method, strconv.Itoa(status)).Inc()
 			s.metrics.duration.WithLabelValues(route, method).Observe(elapsed.Seconds())
+			span.SetAttributes(semconv.HTTPResponseStatusCode(status))
+			if status >= 500 || aborted {
+				span.SetStatus(codes.Error, http.StatusText(status))
+			}
+			span.End()
 			// Probes come every few seconds from every orchestrator: debug.
 			level := slog.LevelInfo
 			if route == "/healthz" || route == "/readyz" {

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 
 	"github.com/google/uuid"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // HeaderRequestID carries a request's id: taken from the request when the
@@ -44,13 +45,17 @@ func requestID(sent string) string {
 	return uuid.NewString()
 }
 
-// contextHandler adds the request id of a record's context to it, so every
-// log line written with a request's context names the request.
+// contextHandler adds the request id and trace of a record's context to
+// it, so every log line written with a request's context names the request
+// (and its trace, when it is traced).
 type contextHandler struct{ slog.Handler }
 
 func (h contextHandler) Handle(ctx context.Context, r slog.Record) error {
 	if id := RequestID(ctx); id != "" {
 		r.AddAttrs(slog.String("request_id", id))
+	}
+	if sc := trace.SpanContextFromContext(ctx); sc.IsValid() {
+		r.AddAttrs(slog.String("trace_id", sc.TraceID().String()), slog.String("span_id", sc.SpanID().String()))
 	}
 	return h.Handler.Handle(ctx, r)
 }
