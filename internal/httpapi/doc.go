@@ -13,6 +13,8 @@
 // conflict); nothing from the driver is ever sent. Every response carries
 // X-Request-Id (the request's own when usable, else generated); every problem
 // has it as "request_id" and every log line of the request as request_id.
+// With Config.TracerProvider set, each request is an OpenTelemetry server
+// span named by method and route, continuing the request's traceparent.
 //
 //	400 invalid_json            syntax, wrong JSON type, unknown or repeated member, trailing data
 //	400 invalid_stream_id, invalid_event, invalid_expected_version, invalid_version, invalid_request (query/path)
