@@ -39,6 +39,9 @@ type Problem struct {
 	Line int `json:"line,omitempty"`
 	// Partitions are, with lease_lost, the partitions refused.
 	Partitions []int `json:"partitions,omitempty"`
+	// RequestID is the id the server gave the request (X-Request-Id): its
+	// log lines carry it.
+	RequestID string `json:"request_id,omitempty"`
 }
 
 // Error returns "code: detail" (the status stands in for a missing

@@ -68,6 +68,11 @@ type Config struct {
 
 	LogLevel  string // --log-level: debug, info, warn, error
 	LogFormat string // --log-format: json or text
+
+	// Tracing forces OpenTelemetry tracing on (--tracing); it is also on
+	// when OTEL_EXPORTER_OTLP_ENDPOINT or OTEL_EXPORTER_OTLP_TRACES_ENDPOINT
+	// is set (tracing.Enabled). The exporter reads the OTEL_* variables.
+	Tracing bool
 }
 
 // DefaultConfig returns the defaults, taken from the packages that own them.
@@ -185,6 +190,7 @@ func (c *Config) flagSet(name string, out io.Writer) *flag.FlagSet {
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "time allowed for in-flight requests at shutdown")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "log level: debug, info, warn, error")
 	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "log format: json or text")
+	fs.BoolVar(&c.Tracing, "tracing", c.Tracing, "export OpenTelemetry traces over OTLP/HTTP, configured by the OTEL_* variables (default: on when OTEL_EXPORTER_OTLP_ENDPOINT is set)")
 	fs.VisitAll(func(f *flag.Flag) { f.Usage += " (env " + envName(f.Name) + ")" })
 	return fs
 }

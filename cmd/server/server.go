@@ -10,11 +10,13 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"os"
+	"time"
 
 	"github.com/eventlog/eventlog/internal/cassandra"
 	"github.com/eventlog/eventlog/internal/cassandra/shardstore"
 	"github.com/eventlog/eventlog/internal/httpapi"
 	"github.com/eventlog/eventlog/internal/log"
+	"github.com/eventlog/eventlog/internal/tracing"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 )
@@ -36,11 +38,13 @@ type Main struct {
 		log.Store
 		Close()
 	}
-	api      *httpapi.Server
-	ln       net.Listener
-	srv      *http.Server
-	pprof    *http.Server
-	serveErr chan error
+	// stopTracing flushes and stops the tracer provider.
+	stopTracing func(context.Context) error
+	api         *httpapi.Server
+	ln          net.Listener
+	srv         *http.Server
+	pprof       *http.Server
+	serveErr    chan error
 }
 
 // NewMain returns a Main with the default configuration.
@@ -124,7 +128,20 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 	m.store = store
 
-	if m.api, err = httpapi.New(store, m.Config.httpConfig(logger, reg)); err != nil {
+	tracingOn := tracing.Enabled(m.Config.Tracing, os.Getenv)
+	tp, stop, err := tracing.Setup(ctx, tracingOn, versionString(), os.Getenv)
+	if err != nil {
+		return err
+	}
+	m.stopTracing = stop
+	hc := m.Config.httpConfig(logger, reg)
+	hc.TracerProvider = tp
+	var served log.Store = store
+	if tracingOn {
+		served = tracing.Store(store, tp)
+		logger.Info("tracing on: exporting spans over OTLP/HTTP (OTEL_* variables)")
+	}
+	if m.api, err = httpapi.New(served, hc); err != nil {
 		return err
 	}
 	m.srv = &http.Server{
@@ -190,6 +207,14 @@ func (m *Main) Close() error {
 	if m.store != nil {
 		m.store.Close()
 		m.store = nil
+	}
+	if m.stopTracing != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		if err := m.stopTracing(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("flush traces: %w", err))
+		}
+		cancel()
+		m.stopTracing = nil
 	}
 	if len(errs) == 0 && m.log != nil {
 		m.log.Info("stopped")

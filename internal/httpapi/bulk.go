@@ -123,7 +123,7 @@ func (s *Server) bulkAppend(c *echo.Context) error {
 			out, err = s.bulkLine(ctx, lineNo, line, out[:0])
 		}
 		if err != nil {
-			out = appendProblemLine(out[:0], lineNo, err)
+			out = appendProblemLine(out[:0], lineNo, RequestID(ctx), err)
 		}
 		if err := sw.append(out); err != nil {
 			return s.failStream(c, sw, err)
@@ -166,10 +166,12 @@ func (s *Server) bulkLine(ctx context.Context, lineNo int, line []byte, out []by
 	return append(append(out, b...), '\n'), nil
 }
 
-// appendProblemLine appends the problem for err, tagged with its line.
-func appendProblemLine(out []byte, lineNo int, err error) []byte {
+// appendProblemLine appends the problem for err, tagged with its line and
+// the request's id.
+func appendProblemLine(out []byte, lineNo int, requestID string, err error) []byte {
 	p := *ProblemFor(err)
 	p.Line = lineNo
+	p.RequestID = requestID
 	b, mErr := json.Marshal(&p)
 	if mErr != nil {
 		b = []byte(`{"type":"urn:eventlog:problem:internal","title":"Internal Server Error","status":500,"code":"internal"}`)

@@ -2,13 +2,19 @@
 // of streams, events, snapshots and aggregate state, bulk NDJSON appends,
 // feeds across streams (all, category, type) as pages, streams and live
 // subscriptions, consumer groups (when the store is a log.GroupStore), and
-// /healthz, /readyz, /metrics.
+// /healthz, /readyz, /metrics, /openapi.json (the OpenAPI 3.1 description
+// of all of it, openapi.json, which package spectest holds the HTTP tests'
+// traffic to).
 //
 // Handlers are thin: each validates its request, calls one Store method
 // with the request's context and encodes the result or returns the error.
 // Errors become RFC 9457 application/problem+json responses in one place,
 // ProblemFor, with a stable "code" (and "current_version" on a version
-// conflict); nothing from the driver is ever sent.
+// conflict); nothing from the driver is ever sent. Every response carries
+// X-Request-Id (the request's own when usable, else generated); every problem
+// has it as "request_id" and every log line of the request as request_id.
+// With Config.TracerProvider set, each request is an OpenTelemetry server
+// span named by method and route, continuing the request's traceparent.
 //
 //	400 invalid_json            syntax, wrong JSON type, unknown or repeated member, trailing data
 //	400 invalid_stream_id, invalid_event, invalid_expected_version, invalid_version, invalid_request (query/path)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"strconv"
 	"time"
@@ -179,11 +180,11 @@ func (s *Server) exists(ctx context.Context, rr log.ReadRange) error {
 // logging the cause when the stream had to be cut.
 func (s *Server) failStream(c *echo.Context, sw *streamWriter, err error) error {
 	if sw.started {
-		level := s.log.Warn
+		level := slog.LevelWarn
 		if errors.Is(err, errDraining) || errors.Is(err, context.Canceled) {
-			level = s.log.Info
+			level = slog.LevelInfo
 		}
-		level("stream cut", "method", c.Request().Method, "route", routeLabel(c), "error", err)
+		s.log.Log(c.Request().Context(), level, "stream cut", "method", c.Request().Method, "route", routeLabel(c), "error", err)
 	}
 	return sw.fail(err)
 }

@@ -24,6 +24,8 @@ type Problem struct {
 	CurrentVersion *int64 `json:"current_version,omitempty"` // wrong_expected_version
 	Line           int    `json:"line,omitempty"`            // bulk: 1-based input line
 	Partitions     []int  `json:"partitions,omitempty"`      // lease_lost: the partitions refused
+	// RequestID is the request's X-Request-Id, to find its log lines.
+	RequestID string `json:"request_id,omitempty"`
 }
 
 // Error makes a Problem returnable from handlers as is.
@@ -194,12 +196,13 @@ func (s *Server) errorHandler(c *echo.Context, err error) {
 	if r, _ := echo.UnwrapResponse(c.Response()); r != nil && r.Committed {
 		return
 	}
-	p := ProblemFor(err)
+	p := *ProblemFor(err) // a copy: a *Problem error may be shared
+	p.RequestID = RequestID(c.Request().Context())
 	if p.Status >= 500 {
 		s.log.ErrorContext(c.Request().Context(), "request failed",
 			"method", c.Request().Method, "route", routeLabel(c), "status", p.Status, "code", p.Code, "error", err)
 	}
-	if err := writeProblem(c.Response(), p); err != nil {
+	if err := writeProblem(c.Response(), &p); err != nil {
 		s.log.DebugContext(c.Request().Context(), "write problem", "error", err)
 	}
 }

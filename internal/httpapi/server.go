@@ -11,6 +11,8 @@ import (
 	"github.com/eventlog/eventlog/internal/log"
 	"github.com/labstack/echo/v5"
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 )
 
 // Config configures a Server. Zero fields take the defaults of
@@ -68,6 +70,9 @@ type Config struct {
 	// same registry to the store so its metrics are served too. Default: a
 	// new registry.
 	Registry *prometheus.Registry
+	// TracerProvider traces each request as a server span, continuing the
+	// W3C traceparent the request carries. Default: no tracing (no-op).
+	TracerProvider trace.TracerProvider
 }
 
 // DefaultConfig returns the defaults documented on Config.
@@ -127,6 +132,9 @@ func (c *Config) EnsureDefaults() {
 	if c.Registry == nil {
 		c.Registry = prometheus.NewRegistry()
 	}
+	if c.TracerProvider == nil {
+		c.TracerProvider = noop.NewTracerProvider()
+	}
 }
 
 // Validate reports the first invalid field.
@@ -162,6 +170,7 @@ type Server struct {
 	log     *slog.Logger
 	echo    *echo.Echo
 	metrics *metrics
+	tracer  trace.Tracer
 	// draining is set by Drain: /readyz fails and running replays end.
 	draining atomic.Bool
 }
@@ -176,7 +185,8 @@ func New(store log.Store, cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{store: store, cfg: cfg, log: cfg.Logger, metrics: m}
+	s := &Server{store: store, cfg: cfg, log: slog.New(contextHandler{cfg.Logger.Handler()}), metrics: m,
+		tracer: cfg.TracerProvider.Tracer("github.com/eventlog/eventlog/internal/httpapi")}
 	s.feeds, _ = store.(log.FeedStore)
 	e := echo.NewWithConfig(echo.Config{
 		Logger:           cfg.Logger,
@@ -196,6 +206,7 @@ func (s *Server) routes(e *echo.Echo) {
 	e.GET("/healthz", s.healthz)
 	e.GET("/readyz", s.readyz)
 	e.GET("/metrics", s.metricsHandler())
+	e.GET("/openapi.json", s.openapi)
 
 	e.POST(forwardPath, s.appendForwarded)
 
