@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/eventlog/eventlog/internal/auth"
 	"github.com/eventlog/eventlog/internal/log"
 	"github.com/labstack/echo/v5"
 )
@@ -120,7 +121,7 @@ func (s *Server) bulkAppend(c *echo.Context) error {
 			if ctx.Err() != nil { // the client is gone: write nothing more
 				return nil
 			}
-			out, err = s.bulkLine(ctx, lineNo, line, out[:0])
+			out, err = s.bulkLine(ctx, c, lineNo, line, out[:0])
 		}
 		if err != nil {
 			out = appendProblemLine(out[:0], lineNo, err)
@@ -142,7 +143,9 @@ func (s *Server) bulkAppend(c *echo.Context) error {
 }
 
 // bulkLine appends one line's request and appends its result to out.
-func (s *Server) bulkLine(ctx context.Context, lineNo int, line []byte, out []byte) ([]byte, error) {
+// Each line is checked against the key's append scopes on its own: a
+// refused line is answered 403 in its result line, the others are written.
+func (s *Server) bulkLine(ctx context.Context, c *echo.Context, lineNo int, line []byte, out []byte) ([]byte, error) {
 	body, err := decodeAppend(bytes.NewReader(line), decodeOptions{WithStream: true, MaxEvents: s.cfg.Limits.MaxEventsPerAppend})
 	if err != nil {
 		return out, err
@@ -150,6 +153,9 @@ func (s *Server) bulkLine(ctx context.Context, lineNo int, line []byte, out []by
 	stream, err := log.ParseStreamID(body.Stream)
 	if err != nil {
 		return out, err
+	}
+	if !s.permits(c, auth.ActionAppend, string(stream)) {
+		return out, auth.ErrForbidden
 	}
 	res, err := s.append(ctx, log.AppendRequest{Stream: stream, Expected: body.Expected, Events: body.Events})
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/eventlog/eventlog/internal/auth"
 	"github.com/eventlog/eventlog/internal/log"
 	"github.com/labstack/echo/v5"
 )
@@ -18,6 +19,9 @@ import (
 func (s *Server) appendEvents(c *echo.Context) error {
 	stream, err := streamParam(c.Param("stream"))
 	if err != nil {
+		return err
+	}
+	if err := s.allow(c, auth.ActionAppend, string(stream)); err != nil {
 		return err
 	}
 	if err := requireMediaType(c.Request(), echo.MIMEApplicationJSON); err != nil {
@@ -64,6 +68,9 @@ func (s *Server) append(ctx context.Context, req log.AppendRequest) (log.AppendR
 func (s *Server) readEvents(c *echo.Context) error {
 	stream, err := streamParam(c.Param("stream"))
 	if err != nil {
+		return err
+	}
+	if err := s.allow(c, auth.ActionRead, string(stream)); err != nil {
 		return err
 	}
 	q, err := parseReadQuery(c.QueryParams(), s.cfg.DefaultPageSize, s.cfg.MaxPageSize)

@@ -40,6 +40,9 @@ func (s *Server) readFeed(c *echo.Context) error {
 	if err != nil {
 		return err
 	}
+	if err := s.allowFeed(c, feed); err != nil {
+		return err
+	}
 	limit, err := intParam(c.QueryParams(), "limit", int64(s.cfg.FeedPageSize), 1)
 	if err != nil {
 		return err
@@ -123,6 +126,9 @@ func (s *Server) feedStream(c *echo.Context, feed log.Feed, pos log.Position) er
 func (s *Server) subscribeFeed(c *echo.Context) error {
 	feed, err := s.feedParam(c)
 	if err != nil {
+		return err
+	}
+	if err := s.allowFeed(c, feed); err != nil {
 		return err
 	}
 	pos, err := s.feedFrom(c.Request().Context(), c.Request(), true)

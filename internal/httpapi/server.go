@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/eventlog/eventlog/internal/auth"
 	"github.com/eventlog/eventlog/internal/log"
 	"github.com/labstack/echo/v5"
 	"github.com/prometheus/client_golang/prometheus"
@@ -62,6 +63,18 @@ type Config struct {
 	// Heartbeat is the idle time after which a live subscription sends a
 	// heartbeat, so proxies keep the connection open. Default 15s.
 	Heartbeat time.Duration
+	// Auth, if set, requires an API key (Authorization: Bearer) on every
+	// route but /healthz and /readyz and checks its scopes on each
+	// request; nil serves everything to everyone (loopback use only: the
+	// server refuses that on other listeners).
+	Auth *auth.Authenticator
+	// Keys, if set, backs the admin key routes (/v1/admin/keys); nil
+	// answers them 501. Usually Auth's store.
+	Keys auth.KeyStore
+	// AllowedHosts, if not empty, are the host names (without port) a
+	// request's Host header may carry; others are 421 invalid_host. It
+	// guards loopback listeners against DNS rebinding.
+	AllowedHosts []string
 	// Logger receives request and error logs. Default slog.Default().
 	Logger *slog.Logger
 	// Registry receives the HTTP metrics and is served on /metrics; pass the
@@ -164,6 +177,8 @@ type Server struct {
 	metrics *metrics
 	// draining is set by Drain: /readyz fails and running replays end.
 	draining atomic.Bool
+	// allowedHosts is Config.AllowedHosts as a set (normalHost); nil: any.
+	allowedHosts map[string]bool
 }
 
 // New returns a Server over store.
@@ -178,6 +193,12 @@ func New(store log.Store, cfg Config) (*Server, error) {
 	}
 	s := &Server{store: store, cfg: cfg, log: cfg.Logger, metrics: m}
 	s.feeds, _ = store.(log.FeedStore)
+	if len(cfg.AllowedHosts) > 0 {
+		s.allowedHosts = make(map[string]bool, len(cfg.AllowedHosts))
+		for _, h := range cfg.AllowedHosts {
+			s.allowedHosts[normalHost(h)] = true
+		}
+	}
 	e := echo.NewWithConfig(echo.Config{
 		Logger:           cfg.Logger,
 		HTTPErrorHandler: s.errorHandler,
@@ -186,7 +207,7 @@ func New(store log.Store, cfg Config) (*Server, error) {
 		// reach another route.
 		Router: echo.NewRouter(echo.RouterConfig{UnescapePathParamValues: true}),
 	})
-	e.Use(s.observe)
+	e.Use(s.observe, s.secure, s.authenticate)
 	s.routes(e)
 	s.echo = e
 	return s, nil
@@ -195,7 +216,7 @@ func New(store log.Store, cfg Config) (*Server, error) {
 func (s *Server) routes(e *echo.Echo) {
 	e.GET("/healthz", s.healthz)
 	e.GET("/readyz", s.readyz)
-	e.GET("/metrics", s.metricsHandler())
+	e.GET("/metrics", s.metricsHandler(), s.requireAdmin)
 
 	e.POST(forwardPath, s.appendForwarded)
 
@@ -217,6 +238,9 @@ func (s *Server) routes(e *echo.Echo) {
 	// A bulk body is bounded by its line count and line size.
 	v1.POST("/events", s.bulkAppend, limitBody(int64(s.cfg.MaxBulkLines+1)*int64(s.cfg.MaxBulkLineBytes+1)))
 	s.groupRoutes(v1)
+	v1.POST("/admin/keys", s.createKey, s.requireAdmin, limitBody(maxAdminBody))
+	v1.GET("/admin/keys", s.listKeys, s.requireAdmin)
+	v1.DELETE("/admin/keys/:name", s.revokeKey, s.requireAdmin)
 }
 
 // ServeHTTP implements http.Handler.

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/eventlog/eventlog/internal/auth"
 	"github.com/eventlog/eventlog/internal/log"
 	"github.com/labstack/echo/v5"
 )
@@ -26,6 +27,9 @@ const MediaTypeEventStream = "text/event-stream"
 func (s *Server) subscribe(c *echo.Context) error {
 	stream, err := streamParam(c.Param("stream"))
 	if err != nil {
+		return err
+	}
+	if err := s.allow(c, auth.ActionRead, string(stream)); err != nil {
 		return err
 	}
 	next, err := subscribeFrom(c.Request())
