@@ -66,16 +66,21 @@ type Config struct {
 	GroupLeaseTTL     time.Duration // --group-lease-ttl: consumer group leases
 	GroupLagRefresh   time.Duration // --group-lag-refresh: eventlog_group_lag_events refresh
 
-	MaxBodyBytes       int64 // --max-body-bytes: append body, after decompression
-	MaxEventsPerAppend int   // --max-events-per-append
-	MaxEventBytes      int   // --max-event-bytes: data + metadata of one event
-	MaxSnapshotBytes   int   // --max-snapshot-bytes: snapshot state, before compression
-	MaxPageSize        int   // --max-page-size: cap of a paged read's limit
-	MaxBulkLines       int   // --max-bulk-lines: lines of one bulk request
-	MaxBulkLineBytes   int   // --max-bulk-line-bytes: one bulk line, after decompression
+	MaxBodyBytes       int64         // --max-body-bytes: append body, after decompression
+	MaxEventsPerAppend int           // --max-events-per-append
+	MaxEventBytes      int           // --max-event-bytes: data + metadata of one event
+	MaxSnapshotBytes   int           // --max-snapshot-bytes: snapshot state, before compression
+	MaxPageSize        int           // --max-page-size: cap of a paged read's limit
+	MaxBulkLines       int           // --max-bulk-lines: lines of one bulk request, blank ones included
+	MaxBulkLineBytes   int           // --max-bulk-line-bytes: one bulk line, after decompression
+	MaxBulkBytes       int64         // --max-bulk-bytes: a whole bulk body, after decompression
+	MaxPageBytes       int           // --max-page-bytes: a JSON page of events (stream or feed)
+	MaxSubscriptions   int           // --max-subscriptions: live subscriptions on this instance
+	MaxSubsPerKey      int           // --max-subscriptions-per-key: live subscriptions of one API key on this instance
+	BulkTimeout        time.Duration // --bulk-timeout: one deadline for a whole bulk request
 
 	ReadHeaderTimeout time.Duration // --read-header-timeout
-	ReadTimeout       time.Duration // --read-timeout: a whole request (a bulk body: per line)
+	ReadTimeout       time.Duration // --read-timeout: a whole request (a bulk body: --bulk-timeout)
 	WriteTimeout      time.Duration // --write-timeout: a response (a stream: per flush)
 	IdleTimeout       time.Duration // --idle-timeout: keep-alive connections
 	MaxHeaderBytes    int           // --max-header-bytes
@@ -120,6 +125,11 @@ func DefaultConfig() Config {
 		MaxPageSize:        h.MaxPageSize,
 		MaxBulkLines:       h.MaxBulkLines,
 		MaxBulkLineBytes:   h.MaxBulkLineBytes,
+		MaxBulkBytes:       h.MaxBulkBytes,
+		MaxPageBytes:       h.MaxPageBytes,
+		MaxSubscriptions:   h.MaxSubscriptions,
+		MaxSubsPerKey:      h.MaxSubscriptionsPerKey,
+		BulkTimeout:        h.BulkTimeout,
 
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       60 * time.Second,
@@ -204,10 +214,15 @@ func (c *Config) flagSet(name string, out io.Writer) *flag.FlagSet {
 	fs.IntVar(&c.MaxEventBytes, "max-event-bytes", c.MaxEventBytes, "largest event (data + metadata)")
 	fs.IntVar(&c.MaxSnapshotBytes, "max-snapshot-bytes", c.MaxSnapshotBytes, "largest snapshot state, before compression")
 	fs.IntVar(&c.MaxPageSize, "max-page-size", c.MaxPageSize, "cap of the limit of a paged read")
-	fs.IntVar(&c.MaxBulkLines, "max-bulk-lines", c.MaxBulkLines, "most lines in one bulk request")
+	fs.IntVar(&c.MaxBulkLines, "max-bulk-lines", c.MaxBulkLines, "most lines in one bulk request, blank ones included")
 	fs.IntVar(&c.MaxBulkLineBytes, "max-bulk-line-bytes", c.MaxBulkLineBytes, "longest bulk line, after decompression")
+	fs.Int64Var(&c.MaxBulkBytes, "max-bulk-bytes", c.MaxBulkBytes, "largest bulk request body, after decompression")
+	fs.DurationVar(&c.BulkTimeout, "bulk-timeout", c.BulkTimeout, "one deadline for a whole bulk request: reading its body and appending its lines")
+	fs.IntVar(&c.MaxPageBytes, "max-page-bytes", c.MaxPageBytes, "a JSON page of events (stream or feed) ends early, with its next, past this many bytes")
+	fs.IntVar(&c.MaxSubscriptions, "max-subscriptions", c.MaxSubscriptions, "most live subscriptions (stream and feed) on this instance; more are 429")
+	fs.IntVar(&c.MaxSubsPerKey, "max-subscriptions-per-key", c.MaxSubsPerKey, "most live subscriptions of one API key on this instance (authentication on); more are 429")
 	fs.DurationVar(&c.ReadHeaderTimeout, "read-header-timeout", c.ReadHeaderTimeout, "time to read request headers")
-	fs.DurationVar(&c.ReadTimeout, "read-timeout", c.ReadTimeout, "time to read a request (bulk bodies: each line)")
+	fs.DurationVar(&c.ReadTimeout, "read-timeout", c.ReadTimeout, "time to read a request (bulk bodies: --bulk-timeout)")
 	fs.DurationVar(&c.WriteTimeout, "write-timeout", c.WriteTimeout, "time to write a response (streams: each flush); keep it above the append time")
 	fs.DurationVar(&c.IdleTimeout, "idle-timeout", c.IdleTimeout, "keep-alive connection idle time")
 	fs.IntVar(&c.MaxHeaderBytes, "max-header-bytes", c.MaxHeaderBytes, "largest request header block")
@@ -458,18 +473,23 @@ func (a allowList) Set(s string) error {
 // below the write timeout so its answer can still be sent.
 func (c *Config) httpConfig(logger *slog.Logger, reg *prometheus.Registry) httpapi.Config {
 	h := httpapi.Config{
-		Limits:           c.limits(),
-		MaxBodyBytes:     c.MaxBodyBytes,
-		MaxPageSize:      c.MaxPageSize,
-		MaxBulkLines:     c.MaxBulkLines,
-		MaxBulkLineBytes: c.MaxBulkLineBytes,
-		WriteTimeout:     c.WriteTimeout,
-		ReadTimeout:      c.ReadTimeout,
-		AppendTimeout:    3 * c.QueryTimeout,
-		SubscribePoll:    c.SubscribePoll,
-		Heartbeat:        c.Heartbeat,
-		Logger:           logger,
-		Registry:         reg,
+		Limits:                 c.limits(),
+		MaxBodyBytes:           c.MaxBodyBytes,
+		MaxPageSize:            c.MaxPageSize,
+		MaxBulkLines:           c.MaxBulkLines,
+		MaxBulkLineBytes:       c.MaxBulkLineBytes,
+		MaxBulkBytes:           c.MaxBulkBytes,
+		MaxPageBytes:           c.MaxPageBytes,
+		BulkTimeout:            c.BulkTimeout,
+		MaxSubscriptions:       c.MaxSubscriptions,
+		MaxSubscriptionsPerKey: c.MaxSubsPerKey,
+		WriteTimeout:           c.WriteTimeout,
+		ReadTimeout:            c.ReadTimeout,
+		AppendTimeout:          3 * c.QueryTimeout,
+		SubscribePoll:          c.SubscribePoll,
+		Heartbeat:              c.Heartbeat,
+		Logger:                 logger,
+		Registry:               reg,
 	}
 	if c.WriteTimeout > 0 && h.AppendTimeout > c.WriteTimeout*9/10 {
 		h.AppendTimeout = c.WriteTimeout * 9 / 10

@@ -50,7 +50,11 @@ func runKeys(ctx context.Context, args []string, getenv func(string) string, std
 		}
 	case "list":
 	case "revoke":
+		// The name may come first (keys revoke NAME --flags) or last.
 		nargs = 1
+		if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+			name, args, nargs = args[0], args[1:], 0
+		}
 	default:
 		fmt.Fprintf(stderr, "server keys: unknown command %q (want create, list or revoke)\n", sub)
 		return 2
@@ -61,8 +65,13 @@ func runKeys(ctx context.Context, args []string, getenv func(string) string, std
 	if err == errHelp {
 		return 0
 	}
-	if err == nil && sub == "revoke" && len(pos) != 1 {
-		err = fmt.Errorf("keys revoke takes the key's name")
+	if err == nil && sub == "revoke" {
+		if len(pos) == 1 {
+			name = pos[0]
+		}
+		if name == "" {
+			err = fmt.Errorf("keys revoke takes the key's name")
+		}
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "server: %v\n", err)
@@ -115,12 +124,12 @@ func runKeys(ctx context.Context, args []string, getenv func(string) string, std
 		}
 		tw.Flush()
 	case "revoke":
-		if err := ks.RevokeKey(ctx, pos[0], time.Now()); err != nil {
+		if err := ks.RevokeKey(ctx, name, time.Now()); err != nil {
 			fmt.Fprintf(stderr, "server keys revoke: %v\n", err)
 			return 1
 		}
-		m.logger().Info("audit", "action", "key_revoked", "key", pos[0], "by", "cli")
-		fmt.Fprintf(stdout, "revoked key %s: refused by every server within 10s\n", pos[0])
+		m.logger().Info("audit", "action", "key_revoked", "key", name, "by", "cli")
+		fmt.Fprintf(stdout, "revoked key %s: refused by every server within 10s\n", name)
 	}
 	return 0
 }

@@ -125,11 +125,13 @@ func (s *Server) page(c *echo.Context, rr log.ReadRange, limit int) error {
 	var (
 		b    = appendString([]byte(`{"stream":`), string(rr.Stream))
 		n    int
+		size int
 		next int64
 	)
 	b = append(b, `,"events":[`...)
 	err := s.store.ReadStream(ctx, rr, func(e *log.RecordedEvent) error {
-		if n == limit {
+		// A page ends at its limit, or once it holds MaxPageBytes.
+		if n == limit || (n > 0 && size >= s.cfg.MaxPageBytes) {
 			next = e.Version
 			return log.ErrStop
 		}
@@ -138,6 +140,7 @@ func (s *Server) page(c *echo.Context, rr log.ReadRange, limit int) error {
 		}
 		n++
 		b = appendEvent(b, e)
+		size += len(b)
 		err := sw.append(b)
 		b = b[:0]
 		return err

@@ -64,19 +64,26 @@ func (s *Server) readFeed(c *echo.Context) error {
 	}
 	sw := newStreamWriter(c.Response(), http.StatusOK, echo.MIMEApplicationJSON, s.cfg.WriteTimeout)
 	b := []byte(`{"events":[`)
+	next, size := page.Next, 0
 	for i := range page.Events {
+		if i > 0 && size >= s.cfg.MaxPageBytes {
+			// The page is full: read on after the last event sent.
+			next = page.Events[i-1].Position
+			break
+		}
 		if i > 0 {
 			b = append(b, ',')
 		}
 		e := &page.Events[i]
 		b = appendFeedEvent(b, e, e.Position.Token())
+		size += len(b)
 		if err := sw.append(b); err != nil {
 			return s.failStream(c, sw, err)
 		}
 		b = b[:0]
 	}
 	b = append(b, `],"next":`...)
-	b = appendString(b, page.Next.Token())
+	b = appendString(b, next.Token())
 	b = append(b, `,"complete_up_to":`...)
 	b = appendTime(b, page.CompleteUpTo)
 	b = append(b, "}\n"...)
@@ -135,6 +142,11 @@ func (s *Server) subscribeFeed(c *echo.Context) error {
 	if err != nil {
 		return err
 	}
+	release, err := s.acquireSubscription(c)
+	if err != nil {
+		return err
+	}
+	defer release()
 	var wake <-chan struct{}
 	if w, ok := s.store.(log.FeedWatcher); ok {
 		ch, stop := w.WatchFeeds()

@@ -34,20 +34,36 @@ type Config struct {
 	// MaxFeedPageSize bounds a feed page's limit; a larger one is
 	// rejected. Default 10,000 (the store's bound).
 	MaxFeedPageSize int
+	// MaxPageBytes bounds a JSON page of events (stream or feed): the page
+	// ends, with its "next", at the first event past it (an event is never
+	// cut). Default 8 MiB.
+	MaxPageBytes int
+	// MaxSubscriptions bounds the live subscriptions (stream and feed) this
+	// server serves at once; more are 429 too_many_subscriptions. Default
+	// 1000.
+	MaxSubscriptions int
+	// MaxSubscriptionsPerKey bounds those of one API key, when Auth is set.
+	// Default 100.
+	MaxSubscriptionsPerKey int
 	// MaxBulkLineBytes bounds one line of a bulk append, after
 	// decompression. Default MaxBodyBytes.
 	MaxBulkLineBytes int
-	// MaxBulkLines bounds the non-blank lines of one bulk request. Default
-	// 10,000.
+	// MaxBulkLines bounds the lines of one bulk request, blank ones
+	// included. Default 10,000.
 	MaxBulkLines int
+	// MaxBulkBytes bounds a whole bulk request body after decompression.
+	// Default 64 MiB.
+	MaxBulkBytes int64
+	// BulkTimeout is the one deadline of a bulk request: reading its body
+	// and appending its lines. Default 5m.
+	BulkTimeout time.Duration
 	// WriteTimeout is how long one write of a streamed response (replay,
 	// page, bulk results) may take: every flush extends the connection's
 	// write deadline by it, so long streams live as long as the client
 	// keeps reading. 0 leaves deadlines to the http.Server. Default 30s.
 	WriteTimeout time.Duration
-	// ReadTimeout is how long reading one line of a bulk body may take:
-	// every line extends the read deadline by it. 0 leaves deadlines to the
-	// http.Server. Default 30s.
+	// ReadTimeout is the http.Server's read timeout, which a streamed
+	// response lifts (the request has been read). Default 30s.
 	ReadTimeout time.Duration
 	// AppendTimeout bounds one append (or snapshot write). Appends are
 	// detached from the client's cancellation, so a client that hangs up
@@ -116,6 +132,21 @@ func (c *Config) EnsureDefaults() {
 	if c.MaxBulkLines == 0 {
 		c.MaxBulkLines = 10_000
 	}
+	if c.MaxPageBytes == 0 {
+		c.MaxPageBytes = 8 << 20
+	}
+	if c.MaxSubscriptions == 0 {
+		c.MaxSubscriptions = 1000
+	}
+	if c.MaxSubscriptionsPerKey == 0 {
+		c.MaxSubscriptionsPerKey = 100
+	}
+	if c.MaxBulkBytes == 0 {
+		c.MaxBulkBytes = 64 << 20
+	}
+	if c.BulkTimeout == 0 {
+		c.BulkTimeout = 5 * time.Minute
+	}
 	if c.WriteTimeout == 0 {
 		c.WriteTimeout = 30 * time.Second
 	}
@@ -157,7 +188,9 @@ func (c *Config) Validate() error {
 		return errors.New("max feed page size must be 1..10000")
 	case c.FeedPageSize < 1 || c.FeedPageSize > c.MaxFeedPageSize:
 		return fmt.Errorf("feed page size must be 1..%d", c.MaxFeedPageSize)
-	case c.MaxBulkLineBytes < 1 || c.MaxBulkLines < 1:
+	case c.MaxPageBytes < 1 || c.MaxSubscriptions < 1 || c.MaxSubscriptionsPerKey < 1:
+		return errors.New("page bytes and subscription limits must be positive")
+	case c.MaxBulkLineBytes < 1 || c.MaxBulkLines < 1 || c.MaxBulkBytes < 1 || c.BulkTimeout <= 0:
 		return errors.New("bulk limits must be positive")
 	case c.WriteTimeout < 0 || c.ReadTimeout < 0 || c.AppendTimeout <= 0 || c.ReadyTimeout <= 0:
 		return errors.New("timeouts must not be negative")
@@ -179,6 +212,7 @@ type Server struct {
 	draining atomic.Bool
 	// allowedHosts is Config.AllowedHosts as a set (normalHost); nil: any.
 	allowedHosts map[string]bool
+	subs         subscriptions
 }
 
 // New returns a Server over store.
@@ -193,6 +227,7 @@ func New(store log.Store, cfg Config) (*Server, error) {
 	}
 	s := &Server{store: store, cfg: cfg, log: cfg.Logger, metrics: m}
 	s.feeds, _ = store.(log.FeedStore)
+	s.subs = subscriptions{max: cfg.MaxSubscriptions, maxPerKey: cfg.MaxSubscriptionsPerKey, perKey: map[string]int{}}
 	if len(cfg.AllowedHosts) > 0 {
 		s.allowedHosts = make(map[string]bool, len(cfg.AllowedHosts))
 		for _, h := range cfg.AllowedHosts {
@@ -235,8 +270,9 @@ func (s *Server) routes(e *echo.Echo) {
 	v1.GET("/feeds/:kind", s.readFeed)
 	v1.GET("/feeds/:kind/:name", s.readFeed)
 	v1.GET("/feeds/:kind/:name/subscribe", s.subscribeFeed)
-	// A bulk body is bounded by its line count and line size.
-	v1.POST("/events", s.bulkAppend, limitBody(int64(s.cfg.MaxBulkLines+1)*int64(s.cfg.MaxBulkLineBytes+1)))
+	// A bulk body is bounded as a whole, as well as by its line count and
+	// line size.
+	v1.POST("/events", s.bulkAppend, limitBody(s.cfg.MaxBulkBytes))
 	s.groupRoutes(v1)
 	v1.POST("/admin/keys", s.createKey, s.requireAdmin, limitBody(maxAdminBody))
 	v1.GET("/admin/keys", s.listKeys, s.requireAdmin)

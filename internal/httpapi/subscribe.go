@@ -3,6 +3,7 @@ package httpapi
 import (
 	"context"
 	"errors"
+	"math"
 	"net/http"
 	"strconv"
 	"strings"
@@ -36,6 +37,11 @@ func (s *Server) subscribe(c *echo.Context) error {
 	if err != nil {
 		return err
 	}
+	release, err := s.acquireSubscription(c)
+	if err != nil {
+		return err
+	}
+	defer release()
 	var wake <-chan struct{}
 	if w, ok := s.store.(log.Watcher); ok {
 		ch, stop := w.Watch(stream)
@@ -157,7 +163,8 @@ func appendMessage(b []byte, sse bool, id []byte, event func([]byte) []byte) []b
 func subscribeFrom(r *http.Request) (int64, error) {
 	if id := strings.TrimSpace(r.Header.Get("Last-Event-ID")); id != "" {
 		v, err := strconv.ParseInt(id, 10, 64)
-		if err != nil || v < 0 {
+		// The next version, v+1, must not overflow.
+		if err != nil || v < 0 || v == math.MaxInt64 {
 			return 0, &log.ValidationError{Code: log.CodeInvalidRequest, Message: "Last-Event-ID must be a stream version"}
 		}
 		return v + 1, nil
@@ -167,7 +174,7 @@ func subscribeFrom(r *http.Request) (int64, error) {
 		return 1, nil
 	}
 	v, err := strconv.ParseInt(from, 10, 64)
-	if err != nil || v < 1 {
+	if err != nil || v < 1 || v == math.MaxInt64 {
 		return 0, &log.ValidationError{Code: log.CodeInvalidRequest, Message: "from must be a version >= 1"}
 	}
 	return v, nil
