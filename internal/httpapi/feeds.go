@@ -127,9 +127,11 @@ func (s *Server) feedStream(c *echo.Context, feed log.Feed, pos log.Position) er
 // message, the resolved position, so a reconnecting EventSource resumes
 // there rather than at a later "now".
 //
-// It wakes when this instance moves the watermark (log.FeedWatcher) and
-// reads every SubscribePoll, for watermarks moved by other instances; a
-// read whose watermark has not moved past the position costs one row.
+// The subscriptions of one feed share a poller (feedProbe) that reads the
+// feed when this instance moves the watermark (log.FeedWatcher) and every
+// SubscribePoll (watermarks moved by other instances); a subscriber reads
+// the feed itself only when the poller has seen an event past its
+// position, so idle subscribers cost the store nothing each.
 func (s *Server) subscribeFeed(c *echo.Context) error {
 	feed, err := s.feedParam(c)
 	if err != nil {
@@ -147,15 +149,15 @@ func (s *Server) subscribeFeed(c *echo.Context) error {
 		return err
 	}
 	defer release()
-	var wake <-chan struct{}
-	if w, ok := s.store.(log.FeedWatcher); ok {
-		ch, stop := w.WatchFeeds()
-		defer stop()
-		wake = ch
+	p, leave := s.feedPollers.join(feed.String(), s.cfg.SubscribePoll, s.watchFeeds(), s.feedProbe(feed))
+	defer leave()
+	shared := func() (<-chan struct{}, bool) {
+		changed, newest, known := p.watch()
+		return changed, known && pos.Less(newest)
 	}
 	c.Response().Header().Set(HeaderFeedFrom, pos.Token())
 	announce := c.QueryParam("from") == "now" && strings.TrimSpace(c.Request().Header.Get("Last-Event-ID")) == ""
-	return s.follow(c, wake, func(ctx context.Context, sw *streamWriter, sse bool) (int, error) {
+	return s.follow(c, nil, shared, func(ctx context.Context, sw *streamWriter, sse bool) (int, error) {
 		if announce && sse {
 			announce = false
 			if err := sw.append(appendMessage(nil, true, []byte(pos.Token()), nil)); err != nil {
@@ -168,6 +170,48 @@ func (s *Server) subscribeFeed(c *echo.Context) error {
 		n, _, err := s.sendFeed(ctx, sw, feed, &pos, sse)
 		return n, err
 	})
+}
+
+// watchFeeds is the wake-up of feed pollers: this instance moved the
+// watermark (log.FeedWatcher); nil if the store cannot tell.
+func (s *Server) watchFeeds() func() (<-chan struct{}, func()) {
+	if w, ok := s.store.(log.FeedWatcher); ok {
+		return w.WatchFeeds
+	}
+	return nil
+}
+
+// feedProbe is the shared poller of feed's subscriptions: it follows the
+// feed from the watermark at its start, and publishes the position of the
+// newest event it read. Subscribers behind that read the feed themselves.
+func (s *Server) feedProbe(feed log.Feed) probeFunc[log.Position] {
+	var at log.Position
+	started := false
+	return func(ctx context.Context) (newest log.Position, found bool, err error) {
+		if !started {
+			wm, err := s.feeds.FeedWatermark(ctx)
+			if err != nil {
+				return newest, false, err
+			}
+			at, started = log.After(wm), true
+		}
+		for {
+			page, err := s.feeds.ReadFeed(ctx, log.FeedRead{Feed: feed, After: at, Limit: s.cfg.FeedPageSize})
+			if err != nil && !found {
+				return newest, false, err
+			}
+			if err != nil {
+				return newest, true, nil // publish what was read; go on next time
+			}
+			if n := len(page.Events); n > 0 {
+				newest, found = page.Events[n-1].Position, true
+			}
+			at = page.Next
+			if len(page.Events) < s.cfg.FeedPageSize {
+				return newest, found, nil
+			}
+		}
+	}
 }
 
 // sendFeed writes the events of feed after *pos (SSE messages or NDJSON

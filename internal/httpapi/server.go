@@ -213,6 +213,9 @@ type Server struct {
 	// allowedHosts is Config.AllowedHosts as a set (normalHost); nil: any.
 	allowedHosts map[string]bool
 	subs         subscriptions
+	// Pollers shared by the live subscriptions of one stream or feed.
+	streamPollers pollerSet[int64]
+	feedPollers   pollerSet[log.Position]
 }
 
 // New returns a Server over store.
