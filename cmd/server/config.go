@@ -78,6 +78,8 @@ type Config struct {
 	MaxSubscriptions   int           // --max-subscriptions: live subscriptions on this instance
 	MaxSubsPerKey      int           // --max-subscriptions-per-key: live subscriptions of one API key on this instance
 	BulkTimeout        time.Duration // --bulk-timeout: one deadline for a whole bulk request
+	RateLimit          float64       // --rate-limit: requests a second of each API key without its own rate; 0: none
+	RateBurst          int           // --rate-burst: requests a key may make at once; 0: its rate
 
 	ReadHeaderTimeout time.Duration // --read-header-timeout
 	ReadTimeout       time.Duration // --read-timeout: a whole request (a bulk body: --bulk-timeout)
@@ -218,6 +220,8 @@ func (c *Config) flagSet(name string, out io.Writer) *flag.FlagSet {
 	fs.IntVar(&c.MaxBulkLineBytes, "max-bulk-line-bytes", c.MaxBulkLineBytes, "longest bulk line, after decompression")
 	fs.Int64Var(&c.MaxBulkBytes, "max-bulk-bytes", c.MaxBulkBytes, "largest bulk request body, after decompression")
 	fs.DurationVar(&c.BulkTimeout, "bulk-timeout", c.BulkTimeout, "one deadline for a whole bulk request: reading its body and appending its lines")
+	fs.Float64Var(&c.RateLimit, "rate-limit", c.RateLimit, "requests a second of each API key that has no rate of its own (keys create --rate-limit); 0: no limit; beyond it 429 rate_limited")
+	fs.IntVar(&c.RateBurst, "rate-burst", c.RateBurst, "requests an API key may make at once (token bucket size); 0: its rate")
 	fs.IntVar(&c.MaxPageBytes, "max-page-bytes", c.MaxPageBytes, "a JSON page of events (stream or feed) ends early, with its next, past this many bytes")
 	fs.IntVar(&c.MaxSubscriptions, "max-subscriptions", c.MaxSubscriptions, "most live subscriptions (stream and feed) on this instance; more are 429")
 	fs.IntVar(&c.MaxSubsPerKey, "max-subscriptions-per-key", c.MaxSubsPerKey, "most live subscriptions of one API key on this instance (authentication on); more are 429")
@@ -483,6 +487,8 @@ func (c *Config) httpConfig(logger *slog.Logger, reg *prometheus.Registry) httpa
 		BulkTimeout:            c.BulkTimeout,
 		MaxSubscriptions:       c.MaxSubscriptions,
 		MaxSubscriptionsPerKey: c.MaxSubsPerKey,
+		RateLimit:              c.RateLimit,
+		RateBurst:              c.RateBurst,
 		WriteTimeout:           c.WriteTimeout,
 		ReadTimeout:            c.ReadTimeout,
 		AppendTimeout:          3 * c.QueryTimeout,

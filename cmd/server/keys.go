@@ -38,6 +38,7 @@ func runKeys(ctx context.Context, args []string, getenv func(string) string, std
 		name    string
 		scopes  scopeFlags
 		expires time.Duration
+		rate    float64
 		nargs   int
 		extra   func(*flag.FlagSet)
 	)
@@ -47,6 +48,7 @@ func runKeys(ctx context.Context, args []string, getenv func(string) string, std
 			fs.StringVar(&name, "name", "", "key name: 1-100 characters from A-Z a-z 0-9 _ . : @ + = -")
 			fs.Var(&scopes, "scope", "a scope, repeatable: read|append|snapshot|group:PATTERN or admin")
 			fs.DurationVar(&expires, "expires", 0, "lifetime of the key (Go duration, e.g. 720h); 0: no expiry")
+			fs.Float64Var(&rate, "rate-limit", 0, "the key's requests a second; 0: the server's --rate-limit")
 		}
 	case "list":
 	case "revoke":
@@ -92,6 +94,10 @@ func runKeys(ctx context.Context, args []string, getenv func(string) string, std
 	switch sub {
 	case "create":
 		k, token, err := auth.NewKey(name, scopes, expires, time.Now())
+		k.RateLimit = rate
+		if err == nil && rate < 0 {
+			err = fmt.Errorf("--rate-limit must not be negative")
+		}
 		if err == nil {
 			err = ks.CreateKey(ctx, k)
 		}
@@ -109,7 +115,7 @@ func runKeys(ctx context.Context, args []string, getenv func(string) string, std
 			return 1
 		}
 		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "NAME\tSTATUS\tSCOPES\tCREATED\tEXPIRES\tREVOKED")
+		fmt.Fprintln(tw, "NAME\tSTATUS\tSCOPES\tRATE\tCREATED\tEXPIRES\tREVOKED")
 		now := time.Now()
 		for i := range keys {
 			k := &keys[i]
@@ -119,7 +125,11 @@ func runKeys(ctx context.Context, args []string, getenv func(string) string, std
 			} else if !k.Active(now) {
 				status = "expired"
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", k.Name, status, strings.Join(k.ScopeStrings(), ","),
+			rate := "-"
+			if k.RateLimit > 0 {
+				rate = fmt.Sprintf("%g/s", k.RateLimit)
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", k.Name, status, strings.Join(k.ScopeStrings(), ","), rate,
 				optional(k.Created), optional(k.Expires), optional(k.Revoked))
 		}
 		tw.Flush()

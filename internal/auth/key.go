@@ -45,6 +45,8 @@ type Key struct {
 	Created time.Time // UTC
 	Expires time.Time // zero: never
 	Revoked time.Time // zero: not revoked
+	// RateLimit is the key's requests per second; 0: the server's default.
+	RateLimit float64
 }
 
 // Active reports whether the key is neither revoked nor expired at now.

@@ -20,12 +20,13 @@ type keyJSON struct {
 	CreatedAt string   `json:"created_at"`
 	ExpiresAt string   `json:"expires_at,omitempty"`
 	RevokedAt string   `json:"revoked_at,omitempty"`
-	Status    string   `json:"status"` // active, expired or revoked
+	RateLimit float64  `json:"rate_limit,omitempty"` // requests a second; absent: the server's
+	Status    string   `json:"status"`               // active, expired or revoked
 }
 
 func newKeyJSON(k *auth.Key, now time.Time) keyJSON {
 	out := keyJSON{Name: k.Name, Scopes: k.ScopeStrings(), CreatedAt: formatTime(k.Created),
-		ExpiresAt: optionalTime(k.Expires), RevokedAt: optionalTime(k.Revoked), Status: "active"}
+		ExpiresAt: optionalTime(k.Expires), RevokedAt: optionalTime(k.Revoked), RateLimit: k.RateLimit, Status: "active"}
 	switch {
 	case !k.Revoked.IsZero():
 		out.Status = "revoked"
@@ -55,7 +56,7 @@ func (s *Server) keysChanged(ctx context.Context) {
 }
 
 // createKey serves POST /v1/admin/keys: {"name", "scopes": [...],
-// "expires": "720h" (optional)}. 201 with the key and its token, which is
+// "expires": "720h" (optional), "rate_limit": 50 (optional)}. 201 with the key and its token, which is
 // shown this once and stored only as a hash.
 func (s *Server) createKey(c *echo.Context) error {
 	ks, err := s.keyStore()
@@ -66,9 +67,10 @@ func (s *Server) createKey(c *echo.Context) error {
 		return err
 	}
 	var body struct {
-		Name    string   `json:"name"`
-		Scopes  []string `json:"scopes"`
-		Expires string   `json:"expires"`
+		Name      string   `json:"name"`
+		Scopes    []string `json:"scopes"`
+		Expires   string   `json:"expires"`
+		RateLimit float64  `json:"rate_limit"`
 	}
 	if err := decodeStrict(c.Request().Body, &body); err != nil {
 		return err
@@ -83,6 +85,10 @@ func (s *Server) createKey(c *echo.Context) error {
 	if err != nil {
 		return err
 	}
+	if body.RateLimit < 0 {
+		return &log.ValidationError{Code: auth.CodeInvalidKey, Message: `"rate_limit" must be 0 (the server's) or a positive number of requests a second`}
+	}
+	k.RateLimit = body.RateLimit
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(c.Request().Context()), s.cfg.AppendTimeout)
 	defer cancel()
 	if err := ks.CreateKey(ctx, k); err != nil {

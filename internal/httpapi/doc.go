@@ -26,7 +26,8 @@
 //	415 unsupported_media_type  Content-Type not JSON (NDJSON for bulk), unknown Content-Encoding
 //	421 invalid_host            a Host header outside Config.AllowedHosts (DNS rebinding)
 //	422 invalid_snapshot_version snapshot version outside 1..head
-//	429 too_many_subscriptions  subscription caps, per server and per key (Retry-After)
+//	429 too_many_subscriptions  subscription caps, per server and per key (Retry-After);
+//	    rate_limited            a key past its rate (Retry-After)
 //	500 internal, snapshot_corrupt
 //	501 not_implemented         feeds, on a store that has none
 //	503 unavailable             store unreachable or refusing; nothing was written

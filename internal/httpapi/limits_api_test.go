@@ -218,3 +218,45 @@ func TestSecurityHeaders(t *testing.T) {
 		t.Fatalf("foreign Host: %d", res.StatusCode)
 	}
 }
+
+// TestRateLimit: a key's requests past its rate (its own, else the
+// server's) are 429 rate_limited with Retry-After; another key is not
+// affected; the bucket refills.
+func TestRateLimit(t *testing.T) {
+	as := MustAuthServer(t, auth.Options{}, func(c *httpapi.Config) { c.RateLimit, c.RateBurst = 2, 2 })
+	slow := as.MustToken(t, "slow", 0, "read:*")
+	k, tok, err := auth.NewKey("fast", []string{"read:*"}, 0, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	k.RateLimit = 1000
+	if err := as.Keys.CreateKey(context.Background(), k); err != nil {
+		t.Fatal(err)
+	}
+	if err := as.Auth.Reload(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	fast := "Bearer " + tok
+	codes := func(bearer string, n int) (out []int, last response) {
+		for range n {
+			last = as.As(t, bearer, "GET", "/v1/streams/rl-1", "")
+			out = append(out, last.Status)
+		}
+		return out, last
+	}
+	got, last := codes(slow, 3)
+	if fmt.Sprint(got) != "[404 404 429]" {
+		t.Fatalf("slow key: %v", got)
+	}
+	MustProblem(t, last, http.StatusTooManyRequests, "rate_limited")
+	if last.Header.Get("Retry-After") == "" {
+		t.Fatal("no Retry-After")
+	}
+	if got, _ := codes(fast, 10); strings.Contains(fmt.Sprint(got), "429") {
+		t.Fatalf("the key with its own rate: %v", got)
+	}
+	time.Sleep(600 * time.Millisecond) // 2/s: a token is back
+	if got, _ := codes(slow, 1); got[0] != 404 {
+		t.Fatalf("after a refill: %v", got)
+	}
+}

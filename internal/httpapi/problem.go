@@ -65,6 +65,7 @@ const (
 	CodeKeyNotFound          = "key_not_found"
 	CodeInvalidHost          = "invalid_host"
 	CodeTooManySubscriptions = "too_many_subscriptions"
+	CodeRateLimited          = "rate_limited"
 )
 
 // validationStatus is the HTTP status of each log.ValidationError code.

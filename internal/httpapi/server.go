@@ -45,6 +45,12 @@ type Config struct {
 	// MaxSubscriptionsPerKey bounds those of one API key, when Auth is set.
 	// Default 100.
 	MaxSubscriptionsPerKey int
+	// RateLimit is the requests per second of each API key whose own rate
+	// (auth.Key.RateLimit) is 0; 0 means no limit. Default 0.
+	RateLimit float64
+	// RateBurst is how many requests a key may make at once. Default: its
+	// rate (at least 1).
+	RateBurst int
 	// MaxBulkLineBytes bounds one line of a bulk append, after
 	// decompression. Default MaxBodyBytes.
 	MaxBulkLineBytes int
@@ -188,6 +194,8 @@ func (c *Config) Validate() error {
 		return errors.New("max feed page size must be 1..10000")
 	case c.FeedPageSize < 1 || c.FeedPageSize > c.MaxFeedPageSize:
 		return fmt.Errorf("feed page size must be 1..%d", c.MaxFeedPageSize)
+	case c.RateLimit < 0 || c.RateBurst < 0:
+		return errors.New("rate limit and burst must not be negative")
 	case c.MaxPageBytes < 1 || c.MaxSubscriptions < 1 || c.MaxSubscriptionsPerKey < 1:
 		return errors.New("page bytes and subscription limits must be positive")
 	case c.MaxBulkLineBytes < 1 || c.MaxBulkLines < 1 || c.MaxBulkBytes < 1 || c.BulkTimeout <= 0:
@@ -214,6 +222,7 @@ type Server struct {
 	allowedHosts map[string]bool
 	subs         subscriptions
 	// Pollers shared by the live subscriptions of one stream or feed.
+	buckets       buckets
 	streamPollers pollerSet[int64]
 	feedPollers   pollerSet[log.Position]
 }
@@ -245,7 +254,7 @@ func New(store log.Store, cfg Config) (*Server, error) {
 		// reach another route.
 		Router: echo.NewRouter(echo.RouterConfig{UnescapePathParamValues: true}),
 	})
-	e.Use(s.observe, s.secure, s.authenticate)
+	e.Use(s.observe, s.secure, s.authenticate, s.rateLimit)
 	s.routes(e)
 	s.echo = e
 	return s, nil

@@ -21,8 +21,8 @@ import (
 
 const (
 	// schema/migrations/0005_keys.cql: api_keys.
-	cqlCreate  = `INSERT INTO api_keys (name, token_hash, scopes, created, expires) VALUES (?, ?, ?, ?, ?) IF NOT EXISTS`
-	cqlList    = `SELECT name, token_hash, scopes, created, expires, revoked FROM api_keys`
+	cqlCreate  = `INSERT INTO api_keys (name, token_hash, scopes, created, expires, rate_limit) VALUES (?, ?, ?, ?, ?, ?) IF NOT EXISTS`
+	cqlList    = `SELECT name, token_hash, scopes, created, expires, revoked, rate_limit FROM api_keys`
 	cqlRead    = `SELECT token_hash, revoked FROM api_keys WHERE name = ?`
 	cqlRevoke  = `UPDATE api_keys SET revoked = ? WHERE name = ? IF EXISTS`
 	maxListLen = 100_000
@@ -75,7 +75,7 @@ func (s *Store) CreateKey(ctx context.Context, k auth.Key) error {
 	if !k.Expires.IsZero() {
 		expires = &k.Expires
 	}
-	applied, err := s.session.Query(cqlCreate, k.Name, k.Hash, k.ScopeStrings(), k.Created, expires).
+	applied, err := s.session.Query(cqlCreate, k.Name, k.Hash, k.ScopeStrings(), k.Created, expires, k.RateLimit).
 		WithContext(ctx).MapScanCAS(map[string]any{})
 	if err == nil && applied {
 		return nil
@@ -111,9 +111,13 @@ func (s *Store) Keys(ctx context.Context) ([]auth.Key, error) {
 		scopes           []string
 		created          time.Time
 		expires, revoked *time.Time
+		rate             *float64
 	)
-	for iter.Scan(&name, &hash, &scopes, &created, &expires, &revoked) {
+	for iter.Scan(&name, &hash, &scopes, &created, &expires, &revoked, &rate) {
 		k := auth.Key{Name: name, Hash: slices.Clone(hash), Created: created.UTC()}
+		if rate != nil {
+			k.RateLimit = *rate
+		}
 		if expires != nil {
 			k.Expires = expires.UTC()
 		}
@@ -132,7 +136,7 @@ func (s *Store) Keys(ctx context.Context) ([]auth.Key, error) {
 			iter.Close()
 			return nil, fmt.Errorf("more than %d api keys", maxListLen)
 		}
-		expires, revoked, scopes = nil, nil, nil
+		expires, revoked, scopes, rate = nil, nil, nil, nil
 	}
 	if err := iter.Close(); err != nil {
 		return nil, unavailable("list keys", err)

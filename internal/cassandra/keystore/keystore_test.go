@@ -55,6 +55,7 @@ func testCreateListRevoke(t *testing.T, o cassandra.Options) {
 	ctx := context.Background()
 
 	a, _ := mustNewKey(t, "ci", time.Hour, "read:user-*", "append:user-42")
+	a.RateLimit = 7.5
 	if err := ks.CreateKey(ctx, a); err != nil {
 		t.Fatal(err)
 	}
@@ -80,7 +81,8 @@ func testCreateListRevoke(t *testing.T, o cassandra.Options) {
 	}
 	got := keys[1]
 	if !slices.Equal(got.Hash, a.Hash) || !slices.Equal(got.ScopeStrings(), []string{"read:user-*", "append:user-42"}) ||
-		!got.Created.Equal(a.Created) || !got.Expires.Equal(a.Expires) || !got.Revoked.IsZero() || !keys[0].Expires.IsZero() {
+		!got.Created.Equal(a.Created) || !got.Expires.Equal(a.Expires) || !got.Revoked.IsZero() || !keys[0].Expires.IsZero() ||
+		got.RateLimit != 7.5 || keys[0].RateLimit != 0 {
 		t.Fatalf("stored %+v, created %+v", got, a)
 	}
 
