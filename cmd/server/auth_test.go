@@ -154,6 +154,32 @@ func TestKeysCommandAndRequiredAuth(t *testing.T) {
 	}
 }
 
+// TestMetricsListener: with keys required, /metrics on the API listener
+// needs an admin key, while --metrics-listen serves it (and pprof) without.
+func TestMetricsListener(t *testing.T) {
+	_, o := cassandratest.NewStore(t, nil)
+	m := MustRunMain(t, o, "--auth=required", "--metrics-listen=127.0.0.1:0")
+	for url, want := range map[string]int{
+		"http://" + m.Addr() + "/metrics":             http.StatusUnauthorized,
+		"http://" + m.MetricsAddr() + "/metrics":      http.StatusOK,
+		"http://" + m.MetricsAddr() + "/debug/pprof/": http.StatusOK,
+		"http://" + m.Addr() + "/debug/pprof/":        http.StatusUnauthorized,
+	} {
+		res, err := http.Get(url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if res.StatusCode != want {
+			t.Errorf("%s: %d, want %d", url, res.StatusCode, want)
+		}
+		if want == 200 && strings.HasSuffix(url, "/metrics") && !bytes.Contains(b, []byte("eventlog_http_requests_in_flight")) {
+			t.Errorf("%s: no eventlog metrics", url)
+		}
+	}
+}
+
 // TestHostCheck: a loopback listener answers only for loopback names, so a
 // page that rebinds its own name to 127.0.0.1 is refused.
 func TestHostCheck(t *testing.T) {

@@ -49,6 +49,7 @@ type Main struct {
 	srv      *http.Server
 	pprof    *http.Server
 	metrics  *http.Server
+	mln      net.Listener
 	serveErr chan error
 }
 
@@ -175,6 +176,7 @@ func (m *Main) Run(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("metrics listener: %w", err)
 		}
+		m.mln = mln
 		mux := pprofMux()
 		mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 		m.metrics = &http.Server{Handler: mux, ReadHeaderTimeout: m.Config.ReadHeaderTimeout}
@@ -251,6 +253,15 @@ func (m *Main) Addr() string {
 		return ""
 	}
 	return m.ln.Addr().String()
+}
+
+// MetricsAddr is the address of the --metrics-listen listener ("" if
+// none).
+func (m *Main) MetricsAddr() string {
+	if m.mln == nil {
+		return ""
+	}
+	return m.mln.Addr().String()
 }
 
 // Close shuts down gracefully: it stops accepting connections, ends
