@@ -16,6 +16,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -277,4 +278,50 @@ func TestHTTPS(t *testing.T) {
 		res.Body.Close()
 		return res.TLS.PeerCertificates[0].Subject.CommonName == "second"
 	})
+}
+
+// TestForwardedAppendsAuthorised: on the shard write path an append
+// received by an instance that does not own the stream's shard is
+// forwarded with the client's token, and the owner checks it; the internal
+// route refuses requests without a key or beyond the key's scopes.
+func TestForwardedAppendsAuthorised(t *testing.T) {
+	_, o := cassandratest.NewStore(t, nil)
+	code, out, errOut := keysCmd(t, o.Keyspace, o.Hosts, "create", "--name=w", "--scope=append:user-*")
+	if code != 0 {
+		t.Fatalf("keys create: %s", errOut)
+	}
+	token := strings.TrimSpace(out[strings.LastIndex(strings.TrimSpace(out), "\n")+1:])
+	a := MustRunMain(t, o, "--auth=required", "--write-path=shards")
+	b := MustRunMain(t, o, "--auth=required", "--write-path=shards")
+	post := func(base, path, body, bearer string) (int, string) {
+		req, _ := http.NewRequest("POST", "http://"+base+path, strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		if bearer != "" {
+			req.Header.Set("Authorization", "Bearer "+bearer)
+		}
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		rb, _ := io.ReadAll(res.Body)
+		return res.StatusCode, string(rb)
+	}
+	// Both instances take appends for every stream: whichever owns a shard,
+	// the other forwards to it, with the token.
+	for i := range 16 {
+		for _, m := range []*Main{a, b} {
+			status, body := post(m.Addr(), "/v1/streams/user-"+strconv.Itoa(i)+"/events", `{"events":[{"type":"t","data":1}]}`, token)
+			if status != http.StatusCreated {
+				t.Fatalf("append user-%d through %s: %d %s", i, m.Addr(), status, body)
+			}
+		}
+	}
+	internal := `{"stream":"order-1","expected_version":"any","events":[{"id":"0190a1b2-0000-7000-8000-000000000001","client_id":true,"type":"t","data":1}]}`
+	if status, body := post(a.Addr(), "/internal/v1/append", internal, ""); status != http.StatusUnauthorized {
+		t.Fatalf("internal route without a key: %d %s", status, body)
+	}
+	if status, body := post(a.Addr(), "/internal/v1/append", internal, token); status != http.StatusForbidden {
+		t.Fatalf("internal route beyond the key's scopes: %d %s", status, body)
+	}
 }

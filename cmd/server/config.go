@@ -220,7 +220,7 @@ func (c *Config) flagSet(name string, out io.Writer) *flag.FlagSet {
 	fs.IntVar(&c.MaxBulkLineBytes, "max-bulk-line-bytes", c.MaxBulkLineBytes, "longest bulk line, after decompression")
 	fs.Int64Var(&c.MaxBulkBytes, "max-bulk-bytes", c.MaxBulkBytes, "largest bulk request body, after decompression")
 	fs.DurationVar(&c.BulkTimeout, "bulk-timeout", c.BulkTimeout, "one deadline for a whole bulk request: reading its body and appending its lines")
-	fs.Float64Var(&c.RateLimit, "rate-limit", c.RateLimit, "requests a second of each API key that has no rate of its own (keys create --rate-limit); 0: no limit; beyond it 429 rate_limited")
+	fs.Float64Var(&c.RateLimit, "rate-limit", c.RateLimit, "requests a second of each API key that has no rate of its own (keys create --key-rate-limit); 0: no limit; beyond it 429 rate_limited")
 	fs.IntVar(&c.RateBurst, "rate-burst", c.RateBurst, "requests an API key may make at once (token bucket size); 0: its rate")
 	fs.IntVar(&c.MaxPageBytes, "max-page-bytes", c.MaxPageBytes, "a JSON page of events (stream or feed) ends early, with its next, past this many bytes")
 	fs.IntVar(&c.MaxSubscriptions, "max-subscriptions", c.MaxSubscriptions, "most live subscriptions (stream and feed) on this instance; more are 429")

@@ -48,7 +48,7 @@ func runKeys(ctx context.Context, args []string, getenv func(string) string, std
 			fs.StringVar(&name, "name", "", "key name: 1-100 characters from A-Z a-z 0-9 _ . : @ + = -")
 			fs.Var(&scopes, "scope", "a scope, repeatable: read|append|snapshot|group:PATTERN or admin")
 			fs.DurationVar(&expires, "expires", 0, "lifetime of the key (Go duration, e.g. 720h); 0: no expiry")
-			fs.Float64Var(&rate, "rate-limit", 0, "the key's requests a second; 0: the server's --rate-limit")
+			fs.Float64Var(&rate, "key-rate-limit", 0, "the key's own requests a second; 0: the server's --rate-limit")
 		}
 	case "list":
 	case "revoke":
@@ -96,7 +96,7 @@ func runKeys(ctx context.Context, args []string, getenv func(string) string, std
 		k, token, err := auth.NewKey(name, scopes, expires, time.Now())
 		k.RateLimit = rate
 		if err == nil && rate < 0 {
-			err = fmt.Errorf("--rate-limit must not be negative")
+			err = fmt.Errorf("--key-rate-limit must not be negative")
 		}
 		if err == nil {
 			err = ks.CreateKey(ctx, k)

@@ -72,9 +72,16 @@ func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 			return err
 		}
 		c.Set(keyContextKey, k)
+		// Kept in the request's context for Forwarder: an append forwarded
+		// to the shard's owner is authorised there with the same key.
+		r := c.Request()
+		c.SetRequest(r.WithContext(context.WithValue(r.Context(), bearerKey{}, r.Header.Get(echo.HeaderAuthorization))))
 		return next(c)
 	}
 }
+
+// bearerKey holds the request's Authorization value in its context.
+type bearerKey struct{}
 
 // keyOf is the request's API key; nil when authentication is off.
 func keyOf(c *echo.Context) *auth.Key {
