@@ -110,6 +110,9 @@ const (
 	CodeNotImplemented         = "not_implemented"
 	CodeUnavailable            = "unavailable"
 	CodeOutcomeUnknown         = "outcome_unknown"
+	CodeUnauthenticated        = "unauthenticated"
+	CodeForbidden              = "forbidden"
+	CodeTooManySubscriptions   = "too_many_subscriptions"
 )
 
 // Sentinels for errors.Is; each matches any *Problem with its code.
@@ -135,6 +138,11 @@ var (
 	// retries ended (attempts spent, context done) after such a failure.
 	// Sending the same append again, with the same event ids, is safe.
 	ErrOutcomeUnknown = sentinel(http.StatusGatewayTimeout, CodeOutcomeUnknown)
+	// ErrUnauthenticated: no token, or one that is malformed, unknown,
+	// expired or revoked (Options.Token).
+	ErrUnauthenticated = sentinel(http.StatusUnauthorized, CodeUnauthenticated)
+	// ErrForbidden: the key's scopes do not allow the request.
+	ErrForbidden = sentinel(http.StatusForbidden, CodeForbidden)
 )
 
 func sentinel(status int, code string) *Problem {

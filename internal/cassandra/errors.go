@@ -37,23 +37,29 @@ func readErr(op string, err error) error {
 // Only errors that prove the write was not applied become ErrUnavailable;
 // every timeout, lost connection or partial Paxos round is
 // ErrOutcomeUnknown, because the proposal may still be completed later.
+//
+// Unavailable and Overloaded answers are not such proof: with
+// paxos_variant v1 a coordinator raises both after a quorum may have
+// accepted the proposal (the commit or a later phase found too few
+// replicas), and a later Paxos round then completes the write. Only
+// failures of the client side (no connection, a closed session, no host)
+// and a coordinator still bootstrapping, which refuses every request
+// before it runs, prove nothing was sent to Paxos.
 func casErr(op string, err error) error {
 	if err == nil {
 		return nil
 	}
 	var (
-		unavailable *gocql.RequestErrUnavailable
-		overloaded  *gocql.RequestErrOverloaded
-		booting     *gocql.RequestErrBootstrapping
-		invalid     *gocql.RequestErrInvalid
-		syntax      *gocql.RequestErrSyntax
-		marshal     gocql.MarshalError
+		booting *gocql.RequestErrBootstrapping
+		invalid *gocql.RequestErrInvalid
+		syntax  *gocql.RequestErrSyntax
+		marshal gocql.MarshalError
 	)
 	switch {
-	case errors.As(err, &unavailable), errors.As(err, &overloaded), errors.As(err, &booting),
+	case errors.As(err, &booting),
 		errors.Is(err, gocql.ErrNoConnections), errors.Is(err, gocql.ErrSessionClosed),
 		errors.Is(err, gocql.ErrUnavailable), errors.Is(err, gocql.ErrTooManyStmts):
-		// Rejected before any replica accepted a proposal.
+		// Rejected before any replica saw a proposal.
 		return fmt.Errorf("%s: %w: %v", op, log.ErrUnavailable, err)
 	case errors.As(err, &invalid), errors.As(err, &syntax), errors.As(err, &marshal):
 		// Refused before execution: our bug, and certainly not applied.

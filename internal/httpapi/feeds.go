@@ -40,6 +40,9 @@ func (s *Server) readFeed(c *echo.Context) error {
 	if err != nil {
 		return err
 	}
+	if err := s.allowFeed(c, feed); err != nil {
+		return err
+	}
 	limit, err := intParam(c.QueryParams(), "limit", int64(s.cfg.FeedPageSize), 1)
 	if err != nil {
 		return err
@@ -61,19 +64,26 @@ func (s *Server) readFeed(c *echo.Context) error {
 	}
 	sw := newStreamWriter(c.Response(), http.StatusOK, echo.MIMEApplicationJSON, s.cfg.WriteTimeout)
 	b := []byte(`{"events":[`)
+	next, size := page.Next, 0
 	for i := range page.Events {
+		if i > 0 && size >= s.cfg.MaxPageBytes {
+			// The page is full: read on after the last event sent.
+			next = page.Events[i-1].Position
+			break
+		}
 		if i > 0 {
 			b = append(b, ',')
 		}
 		e := &page.Events[i]
 		b = appendFeedEvent(b, e, e.Position.Token())
+		size += len(b)
 		if err := sw.append(b); err != nil {
 			return s.failStream(c, sw, err)
 		}
 		b = b[:0]
 	}
 	b = append(b, `],"next":`...)
-	b = appendString(b, page.Next.Token())
+	b = appendString(b, next.Token())
 	b = append(b, `,"complete_up_to":`...)
 	b = appendTime(b, page.CompleteUpTo)
 	b = append(b, "}\n"...)
@@ -117,27 +127,37 @@ func (s *Server) feedStream(c *echo.Context, feed log.Feed, pos log.Position) er
 // message, the resolved position, so a reconnecting EventSource resumes
 // there rather than at a later "now".
 //
-// It wakes when this instance moves the watermark (log.FeedWatcher) and
-// reads every SubscribePoll, for watermarks moved by other instances; a
-// read whose watermark has not moved past the position costs one row.
+// The subscriptions of one feed share a poller (feedProbe) that reads the
+// feed when this instance moves the watermark (log.FeedWatcher) and every
+// SubscribePoll (watermarks moved by other instances); a subscriber reads
+// the feed itself only when the poller has seen an event past its
+// position, so idle subscribers cost the store nothing each.
 func (s *Server) subscribeFeed(c *echo.Context) error {
 	feed, err := s.feedParam(c)
 	if err != nil {
+		return err
+	}
+	if err := s.allowFeed(c, feed); err != nil {
 		return err
 	}
 	pos, err := s.feedFrom(c.Request().Context(), c.Request(), true)
 	if err != nil {
 		return err
 	}
-	var wake <-chan struct{}
-	if w, ok := s.store.(log.FeedWatcher); ok {
-		ch, stop := w.WatchFeeds()
-		defer stop()
-		wake = ch
+	release, err := s.acquireSubscription(c)
+	if err != nil {
+		return err
+	}
+	defer release()
+	p, leave := s.feedPollers.join(feed.String(), s.cfg.SubscribePoll, s.watchFeeds(), s.feedProbe(feed))
+	defer leave()
+	shared := func() (<-chan struct{}, bool) {
+		changed, newest, known := p.watch()
+		return changed, known && pos.Less(newest)
 	}
 	c.Response().Header().Set(HeaderFeedFrom, pos.Token())
 	announce := c.QueryParam("from") == "now" && strings.TrimSpace(c.Request().Header.Get("Last-Event-ID")) == ""
-	return s.follow(c, wake, func(ctx context.Context, sw *streamWriter, sse bool) (int, error) {
+	return s.follow(c, nil, shared, func(ctx context.Context, sw *streamWriter, sse bool) (int, error) {
 		if announce && sse {
 			announce = false
 			if err := sw.append(appendMessage(nil, true, []byte(pos.Token()), nil)); err != nil {
@@ -150,6 +170,48 @@ func (s *Server) subscribeFeed(c *echo.Context) error {
 		n, _, err := s.sendFeed(ctx, sw, feed, &pos, sse)
 		return n, err
 	})
+}
+
+// watchFeeds is the wake-up of feed pollers: this instance moved the
+// watermark (log.FeedWatcher); nil if the store cannot tell.
+func (s *Server) watchFeeds() func() (<-chan struct{}, func()) {
+	if w, ok := s.store.(log.FeedWatcher); ok {
+		return w.WatchFeeds
+	}
+	return nil
+}
+
+// feedProbe is the shared poller of feed's subscriptions: it follows the
+// feed from the watermark at its start, and publishes the position of the
+// newest event it read. Subscribers behind that read the feed themselves.
+func (s *Server) feedProbe(feed log.Feed) probeFunc[log.Position] {
+	var at log.Position
+	started := false
+	return func(ctx context.Context) (newest log.Position, found bool, err error) {
+		if !started {
+			wm, err := s.feeds.FeedWatermark(ctx)
+			if err != nil {
+				return newest, false, err
+			}
+			at, started = log.After(wm), true
+		}
+		for {
+			page, err := s.feeds.ReadFeed(ctx, log.FeedRead{Feed: feed, After: at, Limit: s.cfg.FeedPageSize})
+			if err != nil && !found {
+				return newest, false, err
+			}
+			if err != nil {
+				return newest, true, nil // publish what was read; go on next time
+			}
+			if n := len(page.Events); n > 0 {
+				newest, found = page.Events[n-1].Position, true
+			}
+			at = page.Next
+			if len(page.Events) < s.cfg.FeedPageSize {
+				return newest, found, nil
+			}
+		}
+	}
 }
 
 // sendFeed writes the events of feed after *pos (SSE messages or NDJSON

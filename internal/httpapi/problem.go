@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/http"
 
+	"github.com/eventlog/eventlog/internal/auth"
 	"github.com/eventlog/eventlog/internal/log"
 	"github.com/labstack/echo/v5"
 )
@@ -60,6 +61,13 @@ const (
 	CodeGroupNotFound        = "group_not_found"
 	CodeGroupFeedMismatch    = "group_feed_mismatch"
 	CodeLeaseLost            = "lease_lost"
+	CodeUnauthenticated      = "unauthenticated"
+	CodeForbidden            = "forbidden"
+	CodeKeyExists            = "key_exists"
+	CodeKeyNotFound          = "key_not_found"
+	CodeInvalidHost          = "invalid_host"
+	CodeTooManySubscriptions = "too_many_subscriptions"
+	CodeRateLimited          = "rate_limited"
 	// CodeNotOwner answers only forwarded appends (the internal route).
 	CodeNotOwner = "not_owner"
 )
@@ -80,6 +88,7 @@ var validationStatus = map[string]int{
 	log.CodeSnapshotVersion:     http.StatusUnprocessableEntity,
 	log.CodeInvalidFeed:         http.StatusBadRequest,
 	log.CodeInvalidPosition:     http.StatusBadRequest,
+	auth.CodeInvalidKey:         http.StatusBadRequest,
 }
 
 // newProblem builds a problem with the standard title for status.
@@ -118,6 +127,16 @@ func ProblemFor(err error) *Problem {
 		return newProblem(http.StatusBadRequest, CodeInvalidEncoding, "the compressed request body is corrupt")
 	case errors.As(err, &te):
 		return newProblem(http.StatusBadRequest, log.CodeInvalidRequest, "the request body could not be read")
+	case errors.Is(err, auth.ErrNoCredentials):
+		return newProblem(http.StatusUnauthorized, CodeUnauthenticated, "this request needs an API key: Authorization: Bearer <token>")
+	case errors.Is(err, auth.ErrInvalidToken):
+		return newProblem(http.StatusUnauthorized, CodeUnauthenticated, "the bearer token is malformed, unknown, expired or revoked")
+	case errors.Is(err, auth.ErrForbidden):
+		return newProblem(http.StatusForbidden, CodeForbidden, "the API key's scopes do not allow this request")
+	case errors.Is(err, auth.ErrKeyExists):
+		return newProblem(http.StatusConflict, CodeKeyExists, "a key of that name exists (names of revoked keys are not reused)")
+	case errors.Is(err, auth.ErrKeyNotFound):
+		return newProblem(http.StatusNotFound, CodeKeyNotFound, "no key of that name")
 	case errors.As(err, &ve):
 		status, ok := validationStatus[ve.Code]
 		if !ok {
