@@ -36,6 +36,9 @@ type Options struct {
 	// UserAgent is the User-Agent of every request. Default
 	// DefaultUserAgent.
 	UserAgent string
+	// Token is the API key sent as "Authorization: Bearer <token>" with
+	// every request; empty sends none (a server with authentication off).
+	Token string
 }
 
 // EnsureDefaults fills zero fields with their defaults.
@@ -74,6 +77,7 @@ type Client struct {
 	hc    *http.Client
 	retry RetryPolicy
 	ua    string
+	token string
 }
 
 // New returns a Client with opts (after EnsureDefaults).
@@ -87,6 +91,7 @@ func New(opts Options) (*Client, error) {
 		hc:    opts.HTTPClient,
 		retry: opts.Retry,
 		ua:    opts.UserAgent,
+		token: opts.Token,
 	}, nil
 }
 
@@ -136,6 +141,9 @@ func (c *Client) send(ctx context.Context, r *request) (*http.Response, error) {
 		return nil, err
 	}
 	req.Header.Set("User-Agent", c.ua)
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
 	accept := r.accept
 	if accept == "" {
 		accept = mediaJSON

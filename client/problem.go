@@ -39,6 +39,9 @@ type Problem struct {
 	Line int `json:"line,omitempty"`
 	// Partitions are, with lease_lost, the partitions refused.
 	Partitions []int `json:"partitions,omitempty"`
+	// RequestID is the id the server gave the request (X-Request-Id): its
+	// log lines carry it.
+	RequestID string `json:"request_id,omitempty"`
 }
 
 // Error returns "code: detail" (the status stands in for a missing
@@ -107,6 +110,9 @@ const (
 	CodeNotImplemented         = "not_implemented"
 	CodeUnavailable            = "unavailable"
 	CodeOutcomeUnknown         = "outcome_unknown"
+	CodeUnauthenticated        = "unauthenticated"
+	CodeForbidden              = "forbidden"
+	CodeTooManySubscriptions   = "too_many_subscriptions"
 )
 
 // Sentinels for errors.Is; each matches any *Problem with its code.
@@ -132,6 +138,11 @@ var (
 	// retries ended (attempts spent, context done) after such a failure.
 	// Sending the same append again, with the same event ids, is safe.
 	ErrOutcomeUnknown = sentinel(http.StatusGatewayTimeout, CodeOutcomeUnknown)
+	// ErrUnauthenticated: no token, or one that is malformed, unknown,
+	// expired or revoked (Options.Token).
+	ErrUnauthenticated = sentinel(http.StatusUnauthorized, CodeUnauthenticated)
+	// ErrForbidden: the key's scopes do not allow the request.
+	ErrForbidden = sentinel(http.StatusForbidden, CodeForbidden)
 )
 
 func sentinel(status int, code string) *Problem {

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"os"
 	"strings"
 	"time"
 
@@ -25,8 +27,23 @@ var errHelp = flag.ErrHelp
 // Config is the server's configuration. Each field has a flag and an
 // environment variable; a flag beats the variable, which beats the default.
 type Config struct {
-	Listen      string // --listen: HTTP API address
-	PprofListen string // --pprof-listen: internal pprof address, "" (off) by default
+	Listen        string   // --listen: HTTP API address
+	PprofListen   string   // --pprof-listen: internal pprof address, "" (off) by default
+	MetricsListen string   // --metrics-listen: a separate /metrics (and pprof) listener, "" (off) by default
+	Auth          string   // --auth: auto, required or off
+	AllowedHosts  []string // --allowed-hosts: Host header allow-list; default the loopback names on a loopback listener
+	TLSCertFile   string   // --tls-cert-file: serve HTTPS with this certificate (PEM)
+	TLSKeyFile    string   // --tls-key-file: and its key
+
+	CassandraUsername     string // --cassandra-username
+	CassandraPasswordFile string // --cassandra-password-file; or EVENTLOG_CASSANDRA_PASSWORD (no flag: it would show in ps)
+	CassandraPassword     string // from the file or the environment
+	CassandraTLS          bool   // --cassandra-tls: encrypt with the system roots (implied by the files below)
+	CassandraTLSCAFile    string // --cassandra-tls-ca-file
+	CassandraTLSCertFile  string // --cassandra-tls-cert-file: client certificate (mutual TLS)
+	CassandraTLSKeyFile   string // --cassandra-tls-key-file
+	CassandraTLSServer    string // --cassandra-tls-server-name
+	CassandraLocalDC      string // --cassandra-local-dc
 
 	CassandraHosts    []string      // --cassandra-hosts: comma-separated contact points
 	Keyspace          string        // --keyspace
@@ -49,16 +66,23 @@ type Config struct {
 	GroupLeaseTTL     time.Duration // --group-lease-ttl: consumer group leases
 	GroupLagRefresh   time.Duration // --group-lag-refresh: eventlog_group_lag_events refresh
 
-	MaxBodyBytes       int64 // --max-body-bytes: append body, after decompression
-	MaxEventsPerAppend int   // --max-events-per-append
-	MaxEventBytes      int   // --max-event-bytes: data + metadata of one event
-	MaxSnapshotBytes   int   // --max-snapshot-bytes: snapshot state, before compression
-	MaxPageSize        int   // --max-page-size: cap of a paged read's limit
-	MaxBulkLines       int   // --max-bulk-lines: lines of one bulk request
-	MaxBulkLineBytes   int   // --max-bulk-line-bytes: one bulk line, after decompression
+	MaxBodyBytes       int64         // --max-body-bytes: append body, after decompression
+	MaxEventsPerAppend int           // --max-events-per-append
+	MaxEventBytes      int           // --max-event-bytes: data + metadata of one event
+	MaxSnapshotBytes   int           // --max-snapshot-bytes: snapshot state, before compression
+	MaxPageSize        int           // --max-page-size: cap of a paged read's limit
+	MaxBulkLines       int           // --max-bulk-lines: lines of one bulk request, blank ones included
+	MaxBulkLineBytes   int           // --max-bulk-line-bytes: one bulk line, after decompression
+	MaxBulkBytes       int64         // --max-bulk-bytes: a whole bulk body, after decompression
+	MaxPageBytes       int           // --max-page-bytes: a JSON page of events (stream or feed)
+	MaxSubscriptions   int           // --max-subscriptions: live subscriptions on this instance
+	MaxSubsPerKey      int           // --max-subscriptions-per-key: live subscriptions of one API key on this instance
+	BulkTimeout        time.Duration // --bulk-timeout: one deadline for a whole bulk request
+	RateLimit          float64       // --rate-limit: requests a second of each API key without its own rate; 0: none
+	RateBurst          int           // --rate-burst: requests a key may make at once; 0: its rate
 
 	ReadHeaderTimeout time.Duration // --read-header-timeout
-	ReadTimeout       time.Duration // --read-timeout: a whole request (a bulk body: per line)
+	ReadTimeout       time.Duration // --read-timeout: a whole request (a bulk body: --bulk-timeout)
 	WriteTimeout      time.Duration // --write-timeout: a response (a stream: per flush)
 	IdleTimeout       time.Duration // --idle-timeout: keep-alive connections
 	MaxHeaderBytes    int           // --max-header-bytes
@@ -68,6 +92,11 @@ type Config struct {
 
 	LogLevel  string // --log-level: debug, info, warn, error
 	LogFormat string // --log-format: json or text
+
+	// Tracing forces OpenTelemetry tracing on (--tracing); it is also on
+	// when OTEL_EXPORTER_OTLP_ENDPOINT or OTEL_EXPORTER_OTLP_TRACES_ENDPOINT
+	// is set (tracing.Enabled). The exporter reads the OTEL_* variables.
+	Tracing bool
 }
 
 // DefaultConfig returns the defaults, taken from the packages that own them.
@@ -77,6 +106,7 @@ func DefaultConfig() Config {
 	l := log.DefaultLimits()
 	return Config{
 		Listen:            "127.0.0.1:8080",
+		Auth:              "auto",
 		CassandraHosts:    o.Hosts,
 		Keyspace:          o.Keyspace,
 		Replication:       o.Replication,
@@ -102,6 +132,11 @@ func DefaultConfig() Config {
 		MaxPageSize:        h.MaxPageSize,
 		MaxBulkLines:       h.MaxBulkLines,
 		MaxBulkLineBytes:   h.MaxBulkLineBytes,
+		MaxBulkBytes:       h.MaxBulkBytes,
+		MaxPageBytes:       h.MaxPageBytes,
+		MaxSubscriptions:   h.MaxSubscriptions,
+		MaxSubsPerKey:      h.MaxSubscriptionsPerKey,
+		BulkTimeout:        h.BulkTimeout,
 
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       60 * time.Second,
@@ -148,7 +183,20 @@ func (c *Config) flagSet(name string, out io.Writer) *flag.FlagSet {
 	fs.SetOutput(out)
 	fs.StringVar(&c.Listen, "listen", c.Listen, "HTTP API listen address")
 	fs.StringVar(&c.PprofListen, "pprof-listen", c.PprofListen, "internal listen address for /debug/pprof (empty: off); never expose it")
+	fs.StringVar(&c.MetricsListen, "metrics-listen", c.MetricsListen, "separate listen address for /metrics and /debug/pprof, without authentication (empty: off; /metrics stays on --listen, admin only when authentication is on)")
+	fs.StringVar(&c.Auth, "auth", c.Auth, "API key authentication: auto (off when every listener is a loopback address, else required), required or off (refused on a non-loopback listener)")
+	fs.Var(allowList{&c.AllowedHosts}, "allowed-hosts", "comma-separated host names a request's Host header may carry, * for any (default: localhost,127.0.0.1,::1 on a loopback --listen, any otherwise)")
+	fs.StringVar(&c.TLSCertFile, "tls-cert-file", c.TLSCertFile, "serve HTTPS (TLS 1.2+) with this PEM certificate chain; re-read when the file changes")
+	fs.StringVar(&c.TLSKeyFile, "tls-key-file", c.TLSKeyFile, "the PEM private key of --tls-cert-file")
 	fs.Var(hostList{&c.CassandraHosts}, "cassandra-hosts", "Cassandra contact points: comma-separated `hosts` (host or host:port)")
+	fs.StringVar(&c.CassandraUsername, "cassandra-username", c.CassandraUsername, "Cassandra user (PasswordAuthenticator); the password comes from --cassandra-password-file or EVENTLOG_CASSANDRA_PASSWORD")
+	fs.StringVar(&c.CassandraPasswordFile, "cassandra-password-file", c.CassandraPasswordFile, "file holding the Cassandra password (a trailing newline is ignored)")
+	fs.BoolVar(&c.CassandraTLS, "cassandra-tls", c.CassandraTLS, "encrypt connections to Cassandra, verifying the nodes against the system roots (implied by the other --cassandra-tls-* flags)")
+	fs.StringVar(&c.CassandraTLSCAFile, "cassandra-tls-ca-file", c.CassandraTLSCAFile, "PEM CA bundle that signs the Cassandra nodes' certificates")
+	fs.StringVar(&c.CassandraTLSCertFile, "cassandra-tls-cert-file", c.CassandraTLSCertFile, "PEM client certificate for Cassandra (mutual TLS)")
+	fs.StringVar(&c.CassandraTLSKeyFile, "cassandra-tls-key-file", c.CassandraTLSKeyFile, "PEM key of --cassandra-tls-cert-file")
+	fs.StringVar(&c.CassandraTLSServer, "cassandra-tls-server-name", c.CassandraTLSServer, "name the Cassandra nodes' certificates must carry (default: the host dialled)")
+	fs.StringVar(&c.CassandraLocalDC, "cassandra-local-dc", c.CassandraLocalDC, "route queries to this data centre's nodes first (DC-aware under token-aware)")
 	fs.StringVar(&c.Keyspace, "keyspace", c.Keyspace, "Cassandra keyspace")
 	fs.StringVar(&c.Replication, "replication", c.Replication, "keyspace replication when migrate creates it: SimpleStrategy:<rf> or NetworkTopologyStrategy:<dc>=<rf>[,...]")
 	fs.StringVar(&c.Consistency, "consistency", c.Consistency, "consistency of reads and writes: QUORUM, LOCAL_QUORUM, EACH_QUORUM or ALL (less than a quorum is refused)")
@@ -173,10 +221,17 @@ func (c *Config) flagSet(name string, out io.Writer) *flag.FlagSet {
 	fs.IntVar(&c.MaxEventBytes, "max-event-bytes", c.MaxEventBytes, "largest event (data + metadata)")
 	fs.IntVar(&c.MaxSnapshotBytes, "max-snapshot-bytes", c.MaxSnapshotBytes, "largest snapshot state, before compression")
 	fs.IntVar(&c.MaxPageSize, "max-page-size", c.MaxPageSize, "cap of the limit of a paged read")
-	fs.IntVar(&c.MaxBulkLines, "max-bulk-lines", c.MaxBulkLines, "most lines in one bulk request")
+	fs.IntVar(&c.MaxBulkLines, "max-bulk-lines", c.MaxBulkLines, "most lines in one bulk request, blank ones included")
 	fs.IntVar(&c.MaxBulkLineBytes, "max-bulk-line-bytes", c.MaxBulkLineBytes, "longest bulk line, after decompression")
+	fs.Int64Var(&c.MaxBulkBytes, "max-bulk-bytes", c.MaxBulkBytes, "largest bulk request body, after decompression")
+	fs.DurationVar(&c.BulkTimeout, "bulk-timeout", c.BulkTimeout, "one deadline for a whole bulk request: reading its body and appending its lines")
+	fs.Float64Var(&c.RateLimit, "rate-limit", c.RateLimit, "requests a second of each API key that has no rate of its own (keys create --key-rate-limit); 0: no limit; beyond it 429 rate_limited")
+	fs.IntVar(&c.RateBurst, "rate-burst", c.RateBurst, "requests an API key may make at once (token bucket size); 0: its rate")
+	fs.IntVar(&c.MaxPageBytes, "max-page-bytes", c.MaxPageBytes, "a JSON page of events (stream or feed) ends early, with its next, past this many bytes")
+	fs.IntVar(&c.MaxSubscriptions, "max-subscriptions", c.MaxSubscriptions, "most live subscriptions (stream and feed) on this instance; more are 429")
+	fs.IntVar(&c.MaxSubsPerKey, "max-subscriptions-per-key", c.MaxSubsPerKey, "most live subscriptions of one API key on this instance (authentication on); more are 429")
 	fs.DurationVar(&c.ReadHeaderTimeout, "read-header-timeout", c.ReadHeaderTimeout, "time to read request headers")
-	fs.DurationVar(&c.ReadTimeout, "read-timeout", c.ReadTimeout, "time to read a request (bulk bodies: each line)")
+	fs.DurationVar(&c.ReadTimeout, "read-timeout", c.ReadTimeout, "time to read a request (bulk bodies: --bulk-timeout)")
 	fs.DurationVar(&c.WriteTimeout, "write-timeout", c.WriteTimeout, "time to write a response (streams: each flush); keep it above the append time")
 	fs.DurationVar(&c.IdleTimeout, "idle-timeout", c.IdleTimeout, "keep-alive connection idle time")
 	fs.IntVar(&c.MaxHeaderBytes, "max-header-bytes", c.MaxHeaderBytes, "largest request header block")
@@ -185,6 +240,7 @@ func (c *Config) flagSet(name string, out io.Writer) *flag.FlagSet {
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "time allowed for in-flight requests at shutdown")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "log level: debug, info, warn, error")
 	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "log format: json or text")
+	fs.BoolVar(&c.Tracing, "tracing", c.Tracing, "export OpenTelemetry traces over OTLP/HTTP, configured by the OTEL_* variables (default: on when OTEL_EXPORTER_OTLP_ENDPOINT is set)")
 	fs.VisitAll(func(f *flag.Flag) { f.Usage += " (env " + envName(f.Name) + ")" })
 	return fs
 }
@@ -197,13 +253,24 @@ func envName(flagName string) string {
 // in args wins over its environment variable, which wins over the value c
 // already holds. It rejects positional arguments.
 func (c *Config) ParseFlags(name string, args []string, getenv func(string) string, out io.Writer) error {
+	_, err := c.parse(name, args, getenv, out, nil, 0)
+	return err
+}
+
+// parse is ParseFlags with command flags of its own (extra, defined on the
+// same set, without environment variables) and up to maxArgs positional
+// arguments, which it returns.
+func (c *Config) parse(name string, args []string, getenv func(string) string, out io.Writer, extra func(*flag.FlagSet), maxArgs int) ([]string, error) {
 	fs := c.flagSet(name, out)
 	fs.Usage = func() {
-		fmt.Fprintf(out, "Usage: %s [serve|migrate|version] [flags]\n\n", "server")
+		fmt.Fprintf(out, "Usage: %s [serve|migrate|keys|version] [flags]\n\n", "server")
 		fmt.Fprintln(out, "  serve    run the HTTP API (the default)")
 		fmt.Fprintln(out, "  migrate  create the keyspace and apply schema migrations, then exit")
+		fmt.Fprintln(out, "  keys     create, list or revoke API keys: keys create --name NAME --scope SCOPE [--scope ...] [--expires DURATION],")
+		fmt.Fprintln(out, "           keys list, keys revoke NAME (talks to Cassandra directly, with the flags below)")
 		fmt.Fprintln(out, "  version  print the version")
-		fmt.Fprintln(out, "\nEvery flag falls back to its environment variable; a flag given on the command line wins.\n\nFlags:")
+		fmt.Fprintln(out, "\nEvery flag falls back to its environment variable; a flag given on the command line wins.")
+		fmt.Fprintln(out, "EVENTLOG_CASSANDRA_PASSWORD holds the Cassandra password when --cassandra-password-file is not given.\n\nFlags:")
 		fs.PrintDefaults()
 	}
 	var envErr error
@@ -215,18 +282,39 @@ func (c *Config) ParseFlags(name string, args []string, getenv func(string) stri
 		}
 	})
 	if envErr != nil {
-		return envErr
+		return nil, envErr
+	}
+	if extra != nil {
+		extra(fs)
 	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			return errHelp
+			return nil, errHelp
 		}
-		return err
+		return nil, err
 	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	if fs.NArg() > maxArgs {
+		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(maxArgs))
 	}
-	return c.Validate()
+	if err := c.readPassword(getenv); err != nil {
+		return nil, err
+	}
+	return fs.Args(), c.Validate()
+}
+
+// readPassword sets CassandraPassword from --cassandra-password-file, else
+// from EVENTLOG_CASSANDRA_PASSWORD.
+func (c *Config) readPassword(getenv func(string) string) error {
+	c.CassandraPassword = getenv(envPrefix + "CASSANDRA_PASSWORD")
+	if c.CassandraPasswordFile == "" {
+		return nil
+	}
+	b, err := os.ReadFile(c.CassandraPasswordFile)
+	if err != nil {
+		return fmt.Errorf("cassandra password file: %w", err)
+	}
+	c.CassandraPassword = strings.TrimRight(string(b), "\r\n")
+	return nil
 }
 
 // Validate checks what the packages' own validation does not.
@@ -248,6 +336,15 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxSnapshotBytes < 1 || c.MaxEventBytes < 1 || c.MaxEventsPerAppend < 1 {
 		return errors.New("limits must be positive")
+	}
+	if _, err := c.authRequired(); err != nil {
+		return err
+	}
+	if (c.TLSCertFile == "") != (c.TLSKeyFile == "") {
+		return errors.New("--tls-cert-file and --tls-key-file go together")
+	}
+	if c.CassandraPassword != "" && c.CassandraUsername == "" {
+		return errors.New("a Cassandra password without --cassandra-username")
 	}
 	o := c.cassandraOptions(nil, nil)
 	if err := o.Validate(); err != nil {
@@ -291,9 +388,93 @@ func (c *Config) cassandraOptions(logger *slog.Logger, reg prometheus.Registerer
 		Limits:            c.limits(),
 		Logger:            logger,
 		Registerer:        reg,
+		Username:          c.CassandraUsername,
+		Password:          c.CassandraPassword,
+		LocalDC:           c.CassandraLocalDC,
+	}
+	if c.CassandraTLS || c.CassandraTLSCAFile != "" || c.CassandraTLSCertFile != "" || c.CassandraTLSServer != "" {
+		o.TLS = &cassandra.TLSOptions{CAFile: c.CassandraTLSCAFile, CertFile: c.CassandraTLSCertFile,
+			KeyFile: c.CassandraTLSKeyFile, ServerName: c.CassandraTLSServer}
 	}
 	o.EnsureDefaults()
 	return o
+}
+
+// authRequired resolves --auth: auto requires keys unless every listener
+// is a loopback address; off is refused on any other listener.
+func (c *Config) authRequired() (bool, error) {
+	public := ""
+	for _, l := range []string{c.Listen, c.MetricsListen, c.PprofListen} {
+		if l != "" && !isLoopback(l) {
+			public = l
+			break
+		}
+	}
+	switch c.Auth {
+	case "required":
+		return true, nil
+	case "auto":
+		return public != "", nil
+	case "off":
+		if public != "" {
+			return false, fmt.Errorf("--auth=off on %s, which is not a loopback address: anyone who reaches it could read and write every stream (use --auth=required, or listen on 127.0.0.1)", public)
+		}
+		return false, nil
+	}
+	return false, fmt.Errorf("auth %q: want auto, required or off", c.Auth)
+}
+
+// isLoopback reports whether a listen address is on a loopback interface
+// only (an empty host, like ":8080", is every interface).
+func isLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		host = addr
+	}
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(strings.Trim(host, "[]"))
+	return ip != nil && ip.IsLoopback()
+}
+
+// allowedHosts resolves --allowed-hosts: nil (any host) for "*" or a
+// listener that is not loopback, the loopback names by default on a
+// loopback listener.
+func (c *Config) allowedHosts() []string {
+	switch {
+	case len(c.AllowedHosts) == 1 && c.AllowedHosts[0] == "*":
+		return nil
+	case len(c.AllowedHosts) > 0:
+		return c.AllowedHosts
+	case isLoopback(c.Listen):
+		return []string{"localhost", "127.0.0.1", "::1"}
+	}
+	return nil
+}
+
+// allowList is a comma-separated list flag that may be "*".
+type allowList struct{ list *[]string }
+
+func (a allowList) String() string {
+	if a.list == nil {
+		return ""
+	}
+	return strings.Join(*a.list, ",")
+}
+
+func (a allowList) Set(s string) error {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	if len(out) == 0 {
+		return errors.New("at least one host name, or *")
+	}
+	*a.list = out
+	return nil
 }
 
 // httpConfig is the HTTP layer's configuration. Streams extend their
@@ -302,18 +483,25 @@ func (c *Config) cassandraOptions(logger *slog.Logger, reg prometheus.Registerer
 // below the write timeout so its answer can still be sent.
 func (c *Config) httpConfig(logger *slog.Logger, reg *prometheus.Registry) httpapi.Config {
 	h := httpapi.Config{
-		Limits:           c.limits(),
-		MaxBodyBytes:     c.MaxBodyBytes,
-		MaxPageSize:      c.MaxPageSize,
-		MaxBulkLines:     c.MaxBulkLines,
-		MaxBulkLineBytes: c.MaxBulkLineBytes,
-		WriteTimeout:     c.WriteTimeout,
-		ReadTimeout:      c.ReadTimeout,
-		AppendTimeout:    3 * c.QueryTimeout,
-		SubscribePoll:    c.SubscribePoll,
-		Heartbeat:        c.Heartbeat,
-		Logger:           logger,
-		Registry:         reg,
+		Limits:                 c.limits(),
+		MaxBodyBytes:           c.MaxBodyBytes,
+		MaxPageSize:            c.MaxPageSize,
+		MaxBulkLines:           c.MaxBulkLines,
+		MaxBulkLineBytes:       c.MaxBulkLineBytes,
+		MaxBulkBytes:           c.MaxBulkBytes,
+		MaxPageBytes:           c.MaxPageBytes,
+		BulkTimeout:            c.BulkTimeout,
+		MaxSubscriptions:       c.MaxSubscriptions,
+		MaxSubscriptionsPerKey: c.MaxSubsPerKey,
+		RateLimit:              c.RateLimit,
+		RateBurst:              c.RateBurst,
+		WriteTimeout:           c.WriteTimeout,
+		ReadTimeout:            c.ReadTimeout,
+		AppendTimeout:          3 * c.QueryTimeout,
+		SubscribePoll:          c.SubscribePoll,
+		Heartbeat:              c.Heartbeat,
+		Logger:                 logger,
+		Registry:               reg,
 	}
 	if c.WriteTimeout > 0 && h.AppendTimeout > c.WriteTimeout*9/10 {
 		h.AppendTimeout = c.WriteTimeout * 9 / 10

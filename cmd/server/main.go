@@ -2,6 +2,9 @@
 //
 //	server [serve] [flags]   run the API (the default)
 //	server migrate [flags]   create the keyspace and apply schema migrations
+//	server keys create --name NAME --scope SCOPE [--scope ...] [--expires DURATION] [flags]
+//	server keys list [flags]
+//	server keys revoke NAME [flags]
 //	server version           print the version
 //
 // `server --help` lists every flag with its environment variable.
@@ -34,10 +37,12 @@ func run(ctx context.Context, stop func(), args []string, getenv func(string) st
 		fmt.Fprintln(stdout, versionString())
 		return 0
 	case "serve", "migrate":
+	case "keys":
+		return runKeys(ctx, args, getenv, stdout, stderr)
 	case "help":
 		args = []string{"-help"}
 	default:
-		fmt.Fprintf(stderr, "server: unknown command %q (want serve, migrate or version; see server --help)\n", cmd)
+		fmt.Fprintf(stderr, "server: unknown command %q (want serve, migrate, keys or version; see server --help)\n", cmd)
 		return 2
 	}
 

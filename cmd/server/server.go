@@ -10,13 +10,20 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"os"
+	"time"
 
+	gocql "github.com/apache/cassandra-gocql-driver/v2"
+
+	"github.com/eventlog/eventlog/internal/auth"
 	"github.com/eventlog/eventlog/internal/cassandra"
+	"github.com/eventlog/eventlog/internal/cassandra/keystore"
 	"github.com/eventlog/eventlog/internal/cassandra/shardstore"
 	"github.com/eventlog/eventlog/internal/httpapi"
 	"github.com/eventlog/eventlog/internal/log"
+	"github.com/eventlog/eventlog/internal/tracing"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
 // Main is the server program: Run starts it, Close stops it gracefully.
@@ -36,11 +43,17 @@ type Main struct {
 		log.Store
 		Close()
 	}
-	api      *httpapi.Server
-	ln       net.Listener
-	srv      *http.Server
-	pprof    *http.Server
-	serveErr chan error
+	// stopTracing flushes and stops the tracer provider.
+	stopTracing func(context.Context) error
+	keys        *gocql.Session // the API key store's own session
+	auth        *auth.Authenticator
+	api         *httpapi.Server
+	ln          net.Listener
+	srv         *http.Server
+	pprof       *http.Server
+	metrics     *http.Server
+	mln         net.Listener
+	serveErr    chan error
 }
 
 // NewMain returns a Main with the default configuration.
@@ -124,8 +137,30 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 	m.store = store
 
-	if m.api, err = httpapi.New(store, m.Config.httpConfig(logger, reg)); err != nil {
+	tracingOn := tracing.Enabled(m.Config.Tracing, os.Getenv)
+	tp, stop, err := tracing.Setup(ctx, tracingOn, versionString(), os.Getenv)
+	if err != nil {
 		return err
+	}
+	m.stopTracing = stop
+	hc := m.Config.httpConfig(logger, reg)
+	hc.TracerProvider = tp
+	var served log.Store = store
+	if tracingOn {
+		served = tracing.Store(store, tp)
+		logger.Info("tracing on: exporting spans over OTLP/HTTP (OTEL_* variables)")
+	}
+	if err := m.openAuth(ctx, o, &hc); err != nil {
+		return err
+	}
+	if m.api, err = httpapi.New(served, hc); err != nil {
+		return err
+	}
+	var certs *certReloader
+	if m.Config.TLSCertFile != "" {
+		if certs, err = newCertReloader(m.Config.TLSCertFile, m.Config.TLSKeyFile, logger); err != nil {
+			return err
+		}
 	}
 	m.srv = &http.Server{
 		Handler:           m.api,
@@ -137,6 +172,9 @@ func (m *Main) Run(ctx context.Context) error {
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
 	m.srv.RegisterOnShutdown(m.api.Drain)
+	if certs != nil {
+		m.srv.TLSConfig = serverTLS(certs)
+	}
 	go m.serve(m.srv, m.ln)
 
 	if m.Config.PprofListen != "" {
@@ -148,12 +186,75 @@ func (m *Main) Run(ctx context.Context) error {
 		go m.serve(m.pprof, pln)
 		logger.Info("pprof listening", "addr", pln.Addr().String())
 	}
-	logger.Info("listening", "addr", m.Addr(), "keyspace", o.Keyspace, "hosts", o.Hosts, "version", versionString())
+	if m.Config.MetricsListen != "" {
+		mln, err := net.Listen("tcp", m.Config.MetricsListen)
+		if err != nil {
+			return fmt.Errorf("metrics listener: %w", err)
+		}
+		m.mln = mln
+		mux := pprofMux()
+		mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+		m.metrics = &http.Server{Handler: mux, ReadHeaderTimeout: m.Config.ReadHeaderTimeout}
+		go m.serve(m.metrics, mln)
+		logger.Info("metrics listening", "addr", mln.Addr().String())
+	}
+	scheme := "http"
+	if certs != nil {
+		scheme = "https"
+	}
+	logger.Info("listening", "addr", m.Addr(), "scheme", scheme, "auth", hc.Auth != nil, "keyspace", o.Keyspace, "hosts", o.Hosts, "version", versionString())
+	return nil
+}
+
+// openAuth sets up the API key store on the store's session and, when
+// --auth resolves to required, the authenticator that checks every
+// request.
+func (m *Main) openAuth(ctx context.Context, o cassandra.Options, h *httpapi.Config) error {
+	required, err := m.Config.authRequired()
+	if err != nil {
+		return err
+	}
+	// A session of its own: the key store does not depend on the write
+	// path's store.
+	if m.keys, err = cassandra.Connect(ctx, o); err != nil {
+		return fmt.Errorf("api key store: %w", err)
+	}
+	ks, err := keystore.New(m.keys, o.SerialConsistency, o.Timeout)
+	if err != nil {
+		return err
+	}
+	h.Keys = ks
+	h.AllowedHosts = m.Config.allowedHosts()
+	if !required {
+		m.logger().Info("authentication off: every listener is a loopback address (--auth)")
+		return nil
+	}
+	m.auth = auth.NewAuthenticator(ks, auth.Options{Logger: m.logger()})
+	if err := m.auth.Start(ctx); err != nil {
+		return fmt.Errorf("authentication: %w", err)
+	}
+	h.Auth = m.auth
+	admins := 0
+	keys, _ := ks.Keys(ctx)
+	for i := range keys {
+		if keys[i].Active(time.Now()) && keys[i].IsAdmin() {
+			admins++
+		}
+	}
+	if admins == 0 {
+		m.logger().Warn("authentication required and no active admin key: create one with `server keys create --name admin --scope admin`")
+	}
 	return nil
 }
 
 func (m *Main) serve(srv *http.Server, ln net.Listener) {
-	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+	var err error
+	if srv.TLSConfig != nil {
+		err = srv.ServeTLS(ln, "", "")
+	} else {
+		err = srv.Serve(ln)
+	}
+	if err != nil && !errors.Is(err, http.ErrServerClosed) {
 		m.serveErr <- err
 	}
 }
@@ -167,6 +268,15 @@ func (m *Main) Addr() string {
 		return ""
 	}
 	return m.ln.Addr().String()
+}
+
+// MetricsAddr is the address of the --metrics-listen listener ("" if
+// none).
+func (m *Main) MetricsAddr() string {
+	if m.mln == nil {
+		return ""
+	}
+	return m.mln.Addr().String()
 }
 
 // Close shuts down gracefully: it stops accepting connections, ends
@@ -187,9 +297,29 @@ func (m *Main) Close() error {
 		m.pprof.Close()
 		m.pprof = nil
 	}
+	if m.metrics != nil {
+		m.metrics.Close()
+		m.metrics = nil
+	}
+	if m.auth != nil {
+		m.auth.Close()
+		m.auth = nil
+	}
+	if m.keys != nil {
+		m.keys.Close()
+		m.keys = nil
+	}
 	if m.store != nil {
 		m.store.Close()
 		m.store = nil
+	}
+	if m.stopTracing != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		if err := m.stopTracing(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("flush traces: %w", err))
+		}
+		cancel()
+		m.stopTracing = nil
 	}
 	if len(errs) == 0 && m.log != nil {
 		m.log.Info("stopped")

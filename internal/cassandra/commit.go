@@ -271,7 +271,7 @@ func (s *Store) commitGroup(stream log.StreamID, group []*pending) (again []*pen
 				next.Created, next.OpenedAt = true, now
 			}
 			s.heads.put(stream, next)
-			s.watchers.notify(stream)
+			s.watchers.Notify(stream)
 			s.metrics.batches.Inc()
 			s.metrics.batchAppends.Add(float64(len(included)))
 			if s.afterBatch != nil {

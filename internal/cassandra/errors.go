@@ -1,12 +1,12 @@
 package cassandra
 
 import (
-	"context"
 	"errors"
 	"fmt"
 
 	gocql "github.com/apache/cassandra-gocql-driver/v2"
 
+	"github.com/eventlog/eventlog/internal/cassandra/cql"
 	"github.com/eventlog/eventlog/internal/log"
 )
 
@@ -16,44 +16,39 @@ var ErrSchemaMismatch = errors.New("schema version mismatch")
 
 // errInternal marks driver errors that are our bug (invalid CQL, schema
 // drift), not the cluster's state.
-var errInternal = errors.New("internal storage error")
+var errInternal = cql.ErrInternal
 
 // readErr turns a driver error on a read (or an idempotent write, which
-// the driver may retry) into a core error.
-func readErr(op string, err error) error {
-	if err == nil {
-		return nil
-	}
-	// context.Canceled also comes from the driver itself (a prepare on a
-	// connection it closes), not only from a caller who left: either way
-	// nothing was written, so it is reported as unavailable.
-	if isStorageError(err) || errors.Is(err, context.Canceled) {
-		return fmt.Errorf("%s: %w: %v", op, log.ErrUnavailable, err)
-	}
-	return fmt.Errorf("%s: %w: %v", op, errInternal, err)
-}
+// the driver may retry) into a core error (cql.ReadErr).
+func readErr(op string, err error) error { return cql.ReadErr(op, err) }
 
 // casErr turns a driver error on a conditional write into a core error.
 // Only errors that prove the write was not applied become ErrUnavailable;
 // every timeout, lost connection or partial Paxos round is
 // ErrOutcomeUnknown, because the proposal may still be completed later.
+//
+// Unavailable and Overloaded answers are not such proof: with
+// paxos_variant v1 a coordinator raises both after a quorum may have
+// accepted the proposal (the commit or a later phase found too few
+// replicas), and a later Paxos round then completes the write. Only
+// failures of the client side (no connection, a closed session, no host)
+// and a coordinator still bootstrapping, which refuses every request
+// before it runs, prove nothing was sent to Paxos.
 func casErr(op string, err error) error {
 	if err == nil {
 		return nil
 	}
 	var (
-		unavailable *gocql.RequestErrUnavailable
-		overloaded  *gocql.RequestErrOverloaded
-		booting     *gocql.RequestErrBootstrapping
-		invalid     *gocql.RequestErrInvalid
-		syntax      *gocql.RequestErrSyntax
-		marshal     gocql.MarshalError
+		booting *gocql.RequestErrBootstrapping
+		invalid *gocql.RequestErrInvalid
+		syntax  *gocql.RequestErrSyntax
+		marshal gocql.MarshalError
 	)
 	switch {
-	case errors.As(err, &unavailable), errors.As(err, &overloaded), errors.As(err, &booting),
+	case errors.As(err, &booting),
 		errors.Is(err, gocql.ErrNoConnections), errors.Is(err, gocql.ErrSessionClosed),
 		errors.Is(err, gocql.ErrUnavailable), errors.Is(err, gocql.ErrTooManyStmts):
-		// Rejected before any replica accepted a proposal.
+		// Rejected before any replica saw a proposal.
 		return fmt.Errorf("%s: %w: %v", op, log.ErrUnavailable, err)
 	case errors.As(err, &invalid), errors.As(err, &syntax), errors.As(err, &marshal):
 		// Refused before execution: our bug, and certainly not applied.
@@ -63,34 +58,5 @@ func casErr(op string, err error) error {
 }
 
 // isStorageError reports errors that come from the cluster's state
-// (timeouts, unavailable replicas, lost connections) rather than from a bad
-// statement.
-func isStorageError(err error) bool {
-	var (
-		reqErr  gocql.RequestError
-		netErr  interface{ Timeout() bool }
-		syntax  *gocql.RequestErrSyntax
-		invalid *gocql.RequestErrInvalid
-		config  *gocql.RequestErrConfig
-	)
-	if errors.As(err, &syntax) || errors.As(err, &invalid) || errors.As(err, &config) {
-		return false
-	}
-	if errors.As(err, &reqErr) {
-		switch reqErr.Code() {
-		case gocql.ErrCodeSyntax, gocql.ErrCodeInvalid, gocql.ErrCodeConfig,
-			gocql.ErrCodeAlreadyExists, gocql.ErrCodeUnauthorized, gocql.ErrCodeCredentials:
-			return false
-		}
-		return true
-	}
-	return errors.Is(err, context.DeadlineExceeded) ||
-		errors.Is(err, gocql.ErrTimeoutNoResponse) ||
-		errors.Is(err, gocql.ErrConnectionClosed) ||
-		errors.Is(err, gocql.ErrNoConnections) ||
-		errors.Is(err, gocql.ErrSessionClosed) ||
-		errors.Is(err, gocql.ErrUnavailable) ||
-		errors.Is(err, gocql.ErrNoStreams) ||
-		errors.Is(err, gocql.ErrTooManyTimeouts) ||
-		errors.As(err, &netErr)
-}
+// (cql.IsStorageError).
+func isStorageError(err error) bool { return cql.IsStorageError(err) }

@@ -22,8 +22,11 @@ func TestCASErrorClassification(t *testing.T) {
 		{"ConnectionClosed", gocql.ErrConnectionClosed, log.ErrOutcomeUnknown},
 		{"Deadline", context.DeadlineExceeded, log.ErrOutcomeUnknown},
 		{"ReadTimeoutInPaxos", &gocql.RequestErrReadTimeout{}, log.ErrOutcomeUnknown},
-		{"Unavailable", &gocql.RequestErrUnavailable{}, log.ErrUnavailable},
-		{"Overloaded", &gocql.RequestErrOverloaded{}, log.ErrUnavailable},
+		// paxos_variant v1 raises both after a quorum may have accepted.
+		{"UnavailableAfterPaxos", &gocql.RequestErrUnavailable{Consistency: gocql.Serial, Required: 2, Alive: 1}, log.ErrOutcomeUnknown},
+		{"OverloadedAfterPaxos", &gocql.RequestErrOverloaded{}, log.ErrOutcomeUnknown},
+		{"Bootstrapping", &gocql.RequestErrBootstrapping{}, log.ErrUnavailable},
+		{"DriverNoHosts", gocql.ErrUnavailable, log.ErrUnavailable},
 		{"NoConnections", gocql.ErrNoConnections, log.ErrUnavailable},
 		{"TooManyStatements", gocql.ErrTooManyStmts, log.ErrUnavailable},
 		{"Invalid", &gocql.RequestErrInvalid{}, errInternal},

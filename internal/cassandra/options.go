@@ -24,6 +24,14 @@ type Options struct {
 	// creates the keyspace: "SimpleStrategy:1" (default) or
 	// "NetworkTopologyStrategy:dc1=3,dc2=3".
 	Replication string
+	// Username and Password authenticate to Cassandra
+	// (PasswordAuthenticator); empty Username: no authentication.
+	Username, Password string
+	// TLS, if set, encrypts the connections to Cassandra.
+	TLS *TLSOptions
+	// LocalDC, if set, routes queries to that data centre's nodes first
+	// (DC-aware round robin under the token-aware policy).
+	LocalDC string
 	// Consistency of reads and writes. Default LOCAL_QUORUM.
 	Consistency string
 	// SerialConsistency of conditional writes. Default LOCAL_SERIAL.

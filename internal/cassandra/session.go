@@ -1,11 +1,18 @@
 package cassandra
 
 import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"time"
 
 	gocql "github.com/apache/cassandra-gocql-driver/v2"
+
+	"github.com/eventlog/eventlog/internal/log"
 )
 
 func parseConsistency(s string) (gocql.Consistency, error) {
@@ -54,6 +61,19 @@ func newCluster(o *Options, keyspace string) (*gocql.ClusterConfig, error) {
 	c.ConnectTimeout = o.ConnectTimeout
 	c.WriteTimeout = o.Timeout
 	c.PoolConfig.HostSelectionPolicy = gocql.TokenAwareHostPolicy(gocql.RoundRobinHostPolicy())
+	if o.LocalDC != "" {
+		c.PoolConfig.HostSelectionPolicy = gocql.TokenAwareHostPolicy(gocql.DCAwareRoundRobinPolicy(o.LocalDC))
+	}
+	if o.Username != "" {
+		c.Authenticator = gocql.PasswordAuthenticator{Username: o.Username, Password: o.Password}
+	}
+	if o.TLS != nil {
+		cfg, err := o.TLS.config()
+		if err != nil {
+			return nil, err
+		}
+		c.SslOpts = &gocql.SslOptions{Config: cfg, EnableHostVerification: !o.TLS.InsecureSkipVerify}
+	}
 	c.RetryPolicy = &gocql.ExponentialBackoffRetryPolicy{NumRetries: 3, Min: 50 * time.Millisecond, Max: time.Second}
 	c.DefaultIdempotence = false
 	c.MaxPreparedStmts = 1000
@@ -62,4 +82,75 @@ func newCluster(o *Options, keyspace string) (*gocql.ClusterConfig, error) {
 		c.Dialer = o.Dialer
 	}
 	return c, nil
+}
+
+// TLSOptions configure encryption of the connections to Cassandra.
+type TLSOptions struct {
+	// CAFile is a PEM bundle of the CAs that sign the nodes' certificates.
+	// Empty: the system's roots.
+	CAFile string
+	// CertFile and KeyFile are a client certificate and its key, for nodes
+	// that require one (mutual TLS). Both or neither.
+	CertFile, KeyFile string
+	// ServerName is the name the nodes' certificates must carry. Empty:
+	// each node's host name or address, as dialled.
+	ServerName string
+	// InsecureSkipVerify turns off verification of the nodes'
+	// certificates (tests only: it gives up what TLS protects).
+	InsecureSkipVerify bool
+}
+
+// config builds the tls.Config of o (TLS 1.2 or later).
+func (o *TLSOptions) config() (*tls.Config, error) {
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: o.ServerName, InsecureSkipVerify: o.InsecureSkipVerify} //nolint:gosec // off only when asked
+	if o.CAFile != "" {
+		pem, err := os.ReadFile(o.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("cassandra TLS CA: %w", err)
+		}
+		cfg.RootCAs = x509.NewCertPool()
+		if !cfg.RootCAs.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("cassandra TLS CA %s: no PEM certificate", o.CAFile)
+		}
+	}
+	if (o.CertFile == "") != (o.KeyFile == "") {
+		return nil, errors.New("cassandra TLS: a client certificate needs both its certificate and key files")
+	}
+	if o.CertFile != "" {
+		cert, err := tls.LoadX509KeyPair(o.CertFile, o.KeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("cassandra TLS client certificate: %w", err)
+		}
+		cfg.Certificates = []tls.Certificate{cert}
+	}
+	return cfg, nil
+}
+
+// Session is the store's session, for packages that keep their own tables
+// in the same keyspace (the API key store).
+func (s *Store) Session() *gocql.Session { return s.session }
+
+// Connect opens a session on o's keyspace, configured as the store's, and
+// checks that the keyspace holds the schema version this binary knows
+// (ErrSchemaMismatch otherwise). It starts nothing else: for commands
+// that only manage their own tables (server keys).
+func Connect(ctx context.Context, o Options) (*gocql.Session, error) {
+	o.EnsureDefaults()
+	if err := o.Validate(); err != nil {
+		return nil, err
+	}
+	cluster, err := newCluster(&o, o.Keyspace)
+	if err != nil {
+		return nil, err
+	}
+	session, err := cluster.CreateSession()
+	if err != nil {
+		return nil, fmt.Errorf("connect to %v: %w: %v", o.Hosts, log.ErrUnavailable, err)
+	}
+	s := &Store{o: o, session: session}
+	if err := s.checkSchema(ctx); err != nil {
+		session.Close()
+		return nil, err
+	}
+	return session, nil
 }

@@ -10,6 +10,7 @@ import (
 
 	gocql "github.com/apache/cassandra-gocql-driver/v2"
 
+	"github.com/eventlog/eventlog/internal/cassandra/snapshots"
 	"github.com/eventlog/eventlog/internal/log"
 	"github.com/eventlog/eventlog/internal/partition"
 	"github.com/eventlog/eventlog/internal/snapshot"
@@ -33,18 +34,19 @@ const maxAttempts = 64
 
 // Store is a log.Store on Cassandra. See the package doc for the model.
 type Store struct {
-	o        Options
-	session  *gocql.Session
-	serial   gocql.Consistency
-	policy   partition.Policy
-	heads    *headCache
-	queues   *queues
-	watchers watchers
-	feeds    *feeds
-	groups   *groups
-	codec    *snapshot.Codec
-	metrics  *metrics
-	logger   *slog.Logger
+	o         Options
+	session   *gocql.Session
+	serial    gocql.Consistency
+	policy    partition.Policy
+	heads     *headCache
+	queues    *queues
+	watchers  log.Watchers
+	feeds     *feeds
+	groups    *groups
+	codec     *snapshot.Codec
+	snapshots *snapshots.Store
+	metrics   *metrics
+	logger    *slog.Logger
 	// afterBatch, if set, is told how many appends each applied batch
 	// committed (tests).
 	afterBatch func(appends int)
@@ -85,6 +87,7 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 		session.Close()
 		return nil, err
 	}
+	s.snapshots = snapshots.New(session, s.codec, o.Limits.MaxSnapshotBytes, o.Now, o.Logger)
 	if err := s.checkSchema(ctx); err != nil {
 		s.Close()
 		return nil, err

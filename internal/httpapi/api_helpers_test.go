@@ -15,6 +15,7 @@ import (
 	"github.com/eventlog/eventlog/internal/cassandra"
 	"github.com/eventlog/eventlog/internal/cassandra/cassandratest"
 	"github.com/eventlog/eventlog/internal/httpapi"
+	"github.com/eventlog/eventlog/internal/httpapi/spectest"
 	"github.com/eventlog/eventlog/internal/log"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -97,7 +98,7 @@ func startServer(tb testing.TB, store *cassandra.Store, opts cassandra.Options, 
 		tb.Fatal(err)
 	}
 	ts := &testServer{Store: store, Opts: opts, API: api}
-	ts.Server = httptest.NewServer(api)
+	ts.Server = httptest.NewServer(spectest.Handler(tb, api))
 	tb.Cleanup(ts.Close)
 	return ts
 }

@@ -9,8 +9,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"time"
 
+	"github.com/eventlog/eventlog/internal/auth"
 	"github.com/eventlog/eventlog/internal/log"
 	"github.com/labstack/echo/v5"
 )
@@ -78,38 +78,44 @@ type bulkResult struct {
 // NDJSON) has one line per non-blank input line, in order: the append's
 // result with "status" 201 or 200, or a problem object, each with the
 // 1-based input "line" number. Every line is its own atomic append; a bad
-// line does not stop the lines after it. Blank lines are skipped. A line
-// over MaxBulkLineBytes gets a payload_too_large problem; the line past
-// MaxBulkLines gets one and ends the request, as does an unreadable body.
+// line does not stop the lines after it. Blank lines are skipped but count
+// towards MaxBulkLines (so a body of newlines ends quickly). A line over
+// MaxBulkLineBytes gets a payload_too_large problem; the line past
+// MaxBulkLines, or past MaxBulkBytes of the decoded body, gets one and
+// ends the request, as does an unreadable body.
 //
 // Request and response are full duplex: each result is flushed after its
-// line is processed, and each line extends the read and write deadlines.
+// line is processed. The whole request has one deadline, BulkTimeout,
+// however its lines trickle in, and stops at the first line read after
+// the client left.
 func (s *Server) bulkAppend(c *echo.Context) error {
 	if err := requireMediaType(c.Request(), MediaTypeNDJSON); err != nil {
 		return err
 	}
-	ctx := c.Request().Context()
+	ctx, cancel := context.WithTimeout(c.Request().Context(), s.cfg.BulkTimeout)
+	defer cancel()
+	deadline, _ := ctx.Deadline()
 	rc := http.NewResponseController(c.Response())
 	if err := rc.EnableFullDuplex(); err != nil && !errors.Is(err, http.ErrNotSupported) {
 		return err
 	}
+	_ = rc.SetReadDeadline(deadline) // best effort: unsupported on some writers
 	sw := newStreamWriter(c.Response(), http.StatusOK, MediaTypeNDJSON, s.cfg.WriteTimeout)
 	lr := newLineReader(c.Request().Body, s.cfg.MaxBulkLineBytes)
 	var out []byte
-	for lineNo, count := 1, 0; ; lineNo++ {
-		if s.cfg.ReadTimeout > 0 {
-			_ = rc.SetReadDeadline(time.Now().Add(s.cfg.ReadTimeout)) // best effort
+	for lineNo := 1; ; lineNo++ {
+		if ctx.Err() != nil { // the client is gone, or the deadline passed: write nothing more
+			return nil
 		}
 		line, err := lr.next()
 		if err == io.EOF {
 			break
 		}
-		if err == nil && len(bytes.TrimSpace(line)) == 0 {
-			continue
-		}
-		if count++; count > s.cfg.MaxBulkLines {
+		if lineNo > s.cfg.MaxBulkLines {
 			err = newProblem(http.StatusRequestEntityTooLarge, CodePayloadTooLarge,
-				fmt.Sprintf("a bulk request may hold at most %d lines; this line and any after it were not processed", s.cfg.MaxBulkLines))
+				fmt.Sprintf("a bulk request may hold at most %d lines, blank ones included; this line and any after it were not processed", s.cfg.MaxBulkLines))
+		} else if err == nil && len(bytes.TrimSpace(line)) == 0 {
+			continue
 		}
 		fatal := err != nil && !errors.Is(err, errLineTooLong)
 		switch {
@@ -117,13 +123,10 @@ func (s *Server) bulkAppend(c *echo.Context) error {
 			err = newProblem(http.StatusRequestEntityTooLarge, CodePayloadTooLarge,
 				fmt.Sprintf("the line exceeds %d bytes", s.cfg.MaxBulkLineBytes))
 		case err == nil:
-			if ctx.Err() != nil { // the client is gone: write nothing more
-				return nil
-			}
-			out, err = s.bulkLine(ctx, lineNo, line, out[:0])
+			out, err = s.bulkLine(ctx, c, lineNo, line, out[:0])
 		}
 		if err != nil {
-			out = appendProblemLine(out[:0], lineNo, err)
+			out = appendProblemLine(out[:0], lineNo, RequestID(ctx), err)
 		}
 		if err := sw.append(out); err != nil {
 			return s.failStream(c, sw, err)
@@ -142,7 +145,9 @@ func (s *Server) bulkAppend(c *echo.Context) error {
 }
 
 // bulkLine appends one line's request and appends its result to out.
-func (s *Server) bulkLine(ctx context.Context, lineNo int, line []byte, out []byte) ([]byte, error) {
+// Each line is checked against the key's append scopes on its own: a
+// refused line is answered 403 in its result line, the others are written.
+func (s *Server) bulkLine(ctx context.Context, c *echo.Context, lineNo int, line []byte, out []byte) ([]byte, error) {
 	body, err := decodeAppend(bytes.NewReader(line), decodeOptions{WithStream: true, MaxEvents: s.cfg.Limits.MaxEventsPerAppend})
 	if err != nil {
 		return out, err
@@ -150,6 +155,9 @@ func (s *Server) bulkLine(ctx context.Context, lineNo int, line []byte, out []by
 	stream, err := log.ParseStreamID(body.Stream)
 	if err != nil {
 		return out, err
+	}
+	if !s.permits(c, auth.ActionAppend, string(stream)) {
+		return out, auth.ErrForbidden
 	}
 	res, err := s.append(ctx, log.AppendRequest{Stream: stream, Expected: body.Expected, Events: body.Events})
 	if err != nil {
@@ -166,10 +174,12 @@ func (s *Server) bulkLine(ctx context.Context, lineNo int, line []byte, out []by
 	return append(append(out, b...), '\n'), nil
 }
 
-// appendProblemLine appends the problem for err, tagged with its line.
-func appendProblemLine(out []byte, lineNo int, err error) []byte {
+// appendProblemLine appends the problem for err, tagged with its line and
+// the request's id.
+func appendProblemLine(out []byte, lineNo int, requestID string, err error) []byte {
 	p := *ProblemFor(err)
 	p.Line = lineNo
+	p.RequestID = requestID
 	b, mErr := json.Marshal(&p)
 	if mErr != nil {
 		b = []byte(`{"type":"urn:eventlog:problem:internal","title":"Internal Server Error","status":500,"code":"internal"}`)

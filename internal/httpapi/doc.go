@@ -2,33 +2,50 @@
 // of streams, events, snapshots and aggregate state, bulk NDJSON appends,
 // feeds across streams (all, category, type) as pages, streams and live
 // subscriptions, consumer groups (when the store is a log.GroupStore), and
-// /healthz, /readyz, /metrics.
+// /healthz, /readyz, /metrics, /openapi.json (the OpenAPI 3.1 description
+// of all of it, openapi.json, which package spectest holds the HTTP tests'
+// traffic to).
 //
 // Handlers are thin: each validates its request, calls one Store method
 // with the request's context and encodes the result or returns the error.
 // Errors become RFC 9457 application/problem+json responses in one place,
 // ProblemFor, with a stable "code" (and "current_version" on a version
-// conflict); nothing from the driver is ever sent.
+// conflict); nothing from the driver is ever sent. Every response carries
+// X-Request-Id (the request's own when usable, else generated); every problem
+// has it as "request_id" and every log line of the request as request_id.
+// With Config.TracerProvider set, each request is an OpenTelemetry server
+// span named by method and route, continuing the request's traceparent.
 //
 //	400 invalid_json            syntax, wrong JSON type, unknown or repeated member, trailing data
 //	400 invalid_stream_id, invalid_event, invalid_expected_version, invalid_version, invalid_request (query/path)
 //	400 invalid_encoding        corrupt gzip/zstd body
 //	400 invalid_feed, invalid_position  unknown feed kind or bad name; a position token this server did not issue
-//	400 invalid_group, invalid_member (consumer groups)
-//	404 stream_not_found, snapshot_not_found, group_not_found, not_found (route)
+//	400 invalid_group, invalid_member (consumer groups); invalid_key (admin key routes)
+//	401 unauthenticated         no, malformed, unknown, expired or revoked token (WWW-Authenticate: Bearer)
+//	403 forbidden               the key's scopes do not allow the request (a bulk line: in its result)
+//	404 stream_not_found, snapshot_not_found, group_not_found, key_not_found, not_found (route)
 //	405 method_not_allowed      (with Allow)
 //	409 wrong_expected_version  (+ current_version), idempotency_conflict,
-//	    group_feed_mismatch, lease_lost (+ partitions)
+//	    group_feed_mismatch, lease_lost (+ partitions), key_exists
 //	413 payload_too_large       body over its limit after decompression; too_many_events,
 //	                            event_too_large, snapshot_too_large for the log.Limits
 //	415 unsupported_media_type  Content-Type not JSON (NDJSON for bulk), unknown Content-Encoding
+//	421 invalid_host            a Host header outside Config.AllowedHosts (DNS rebinding)
 //	422 invalid_snapshot_version snapshot version outside 1..head
+//	429 too_many_subscriptions  subscription caps, per server and per key (Retry-After);
+//	    rate_limited            a key past its rate (Retry-After)
 //	500 internal, snapshot_corrupt
 //	501 not_implemented         feeds, on a store that has none
 //	503 unavailable             store unreachable or refusing; nothing was written
 //	504 outcome_unknown         a write that may or may not have happened; retry with the same ids
 //
 // Invariants:
+//   - With Config.Auth set, every route but /healthz and /readyz needs an
+//     active API key (middleware authenticate), and each handler checks
+//     the key's scopes for its stream, feed or group (allow, allowFeed)
+//     before it reads the body or asks the store anything: a refused
+//     request writes nothing and learns nothing. Every answer carries
+//     X-Content-Type-Options: nosniff and Cache-Control: no-store.
 //   - Reads stream: replay (Accept: application/x-ndjson), pages and state
 //     are written as the store yields events, in batches of at most
 //     flushBytes plus one event, never held whole. Each flush extends the
@@ -52,7 +69,9 @@
 //     trailer or any event's "position" (an SSE id:) skips nothing and
 //     repeats nothing.
 //     Live subscriptions, stream and feed alike, share one loop (follow):
-//     read what is new, write it straight to the connection, wait.
+//     read what is new, write it straight to the connection, wait. The
+//     idle subscriptions of one stream or feed share one poller (poller.go),
+//     so they cost the store one read per poll, not one each.
 //   - Event JSON is {"id","type","version","time","data","metadata"}: data
 //     and metadata are the stored JSON, metadata is omitted when absent,
 //     time is RFC 3339 UTC with six fractional digits.

@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"strconv"
 	"time"
 
+	"github.com/eventlog/eventlog/internal/auth"
 	"github.com/eventlog/eventlog/internal/log"
 	"github.com/labstack/echo/v5"
 )
@@ -18,6 +20,9 @@ import (
 func (s *Server) appendEvents(c *echo.Context) error {
 	stream, err := streamParam(c.Param("stream"))
 	if err != nil {
+		return err
+	}
+	if err := s.allow(c, auth.ActionAppend, string(stream)); err != nil {
 		return err
 	}
 	if err := requireMediaType(c.Request(), echo.MIMEApplicationJSON); err != nil {
@@ -64,6 +69,9 @@ func (s *Server) append(ctx context.Context, req log.AppendRequest) (log.AppendR
 func (s *Server) readEvents(c *echo.Context) error {
 	stream, err := streamParam(c.Param("stream"))
 	if err != nil {
+		return err
+	}
+	if err := s.allow(c, auth.ActionRead, string(stream)); err != nil {
 		return err
 	}
 	q, err := parseReadQuery(c.QueryParams(), s.cfg.DefaultPageSize, s.cfg.MaxPageSize)
@@ -118,11 +126,13 @@ func (s *Server) page(c *echo.Context, rr log.ReadRange, limit int) error {
 	var (
 		b    = appendString([]byte(`{"stream":`), string(rr.Stream))
 		n    int
+		size int
 		next int64
 	)
 	b = append(b, `,"events":[`...)
 	err := s.store.ReadStream(ctx, rr, func(e *log.RecordedEvent) error {
-		if n == limit {
+		// A page ends at its limit, or once it holds MaxPageBytes.
+		if n == limit || (n > 0 && size >= s.cfg.MaxPageBytes) {
 			next = e.Version
 			return log.ErrStop
 		}
@@ -131,6 +141,7 @@ func (s *Server) page(c *echo.Context, rr log.ReadRange, limit int) error {
 		}
 		n++
 		b = appendEvent(b, e)
+		size += len(b)
 		err := sw.append(b)
 		b = b[:0]
 		return err
@@ -179,11 +190,11 @@ func (s *Server) exists(ctx context.Context, rr log.ReadRange) error {
 // logging the cause when the stream had to be cut.
 func (s *Server) failStream(c *echo.Context, sw *streamWriter, err error) error {
 	if sw.started {
-		level := s.log.Warn
+		level := slog.LevelWarn
 		if errors.Is(err, errDraining) || errors.Is(err, context.Canceled) {
-			level = s.log.Info
+			level = slog.LevelInfo
 		}
-		level("stream cut", "method", c.Request().Method, "route", routeLabel(c), "error", err)
+		s.log.Log(c.Request().Context(), level, "stream cut", "method", c.Request().Method, "route", routeLabel(c), "error", err)
 	}
 	return sw.fail(err)
 }

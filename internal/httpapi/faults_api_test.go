@@ -11,6 +11,7 @@ import (
 	"github.com/eventlog/eventlog/internal/cassandra"
 	"github.com/eventlog/eventlog/internal/cassandra/cassandratest"
 	"github.com/eventlog/eventlog/internal/httpapi"
+	"github.com/eventlog/eventlog/internal/httpapi/spectest"
 )
 
 // faultServer is the API over a real store whose connections to Cassandra
@@ -32,7 +33,7 @@ func faultServer(tb testing.TB, d *cassandratest.FaultyDialer, armed *atomic.Boo
 	if err != nil {
 		tb.Fatal(err)
 	}
-	ts := &testServer{Store: store, Opts: opts, API: api, Server: httptest.NewServer(api)}
+	ts := &testServer{Store: store, Opts: opts, API: api, Server: httptest.NewServer(spectest.Handler(tb, api))}
 	tb.Cleanup(ts.Close)
 	return ts, opts
 }
@@ -59,7 +60,7 @@ func TestOutcomeUnknownOverHTTP(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ots := &testServer{Server: httptest.NewServer(other)}
+	ots := &testServer{Server: httptest.NewServer(spectest.Handler(t, other))}
 	defer ots.Close()
 	r := ots.Append(t, "fault-1", body)
 	if r.Status != 200 {

@@ -42,6 +42,9 @@ func (s *Server) readFeed(c *echo.Context) error {
 	if err != nil {
 		return err
 	}
+	if err := s.allowFeed(c, feed); err != nil {
+		return err
+	}
 	limit, err := intParam(c.QueryParams(), "limit", int64(s.cfg.FeedPageSize), 1)
 	if err != nil {
 		return err
@@ -63,19 +66,26 @@ func (s *Server) readFeed(c *echo.Context) error {
 	}
 	sw := newStreamWriter(c.Response(), http.StatusOK, echo.MIMEApplicationJSON, s.cfg.WriteTimeout)
 	b := []byte(`{"events":[`)
+	next, size := page.Next, 0
 	for i := range page.Events {
+		if i > 0 && size >= s.cfg.MaxPageBytes {
+			// The page is full: read on after the last event sent.
+			next = page.Events[i-1].Position
+			break
+		}
 		if i > 0 {
 			b = append(b, ',')
 		}
 		e := &page.Events[i]
 		b = appendFeedEvent(b, e)
+		size += len(b)
 		if err := sw.append(b); err != nil {
 			return s.failStream(c, sw, err)
 		}
 		b = b[:0]
 	}
 	b = append(b, `],"next":`...)
-	b = appendString(b, page.Next)
+	b = appendString(b, next)
 	b = append(b, `,"complete_up_to":`...)
 	b = appendTime(b, page.CompleteUpTo)
 	b = append(b, "}\n"...)
@@ -120,13 +130,19 @@ func (s *Server) feedStream(c *echo.Context, feed log.Feed, pos string) error {
 // rather than at a later "now".
 //
 // The first page is read before the response starts, so a position the
-// store refuses is a 400, not a broken stream. It wakes when the store
-// says the feed may have moved here (log.FeedWatcher: this instance moved
-// the watermark or committed) and reads every SubscribePoll, for what
-// other instances did.
+// store refuses is a 400, not a broken stream. The subscriptions of one
+// feed share a poller (feedProbe) that reads the feed when the store says
+// it may have moved here (log.FeedWatcher: this instance moved the
+// watermark or committed) and every SubscribePoll (what other instances
+// did); a subscriber reads the feed itself only when the poller has seen
+// a new event since the subscriber's last read began, so idle subscribers
+// cost the store nothing each.
 func (s *Server) subscribeFeed(c *echo.Context) error {
 	feed, err := s.feedParam(c)
 	if err != nil {
+		return err
+	}
+	if err := s.allowFeed(c, feed); err != nil {
 		return err
 	}
 	ctx := c.Request().Context()
@@ -134,20 +150,32 @@ func (s *Server) subscribeFeed(c *echo.Context) error {
 	if err != nil {
 		return err
 	}
-	var wake <-chan struct{}
-	if w, ok := s.store.(log.FeedWatcher); ok {
-		ch, stop := w.WatchFeeds()
-		defer stop()
-		wake = ch
+	release, err := s.acquireSubscription(c)
+	if err != nil {
+		return err
 	}
+	defer release()
+	p, leave := s.feedPollers.join(feed.String(), s.cfg.SubscribePoll, s.watchFeeds(), s.feedProbe(feed))
+	defer leave()
+	// Positions are opaque tokens, so whether the poller has seen more
+	// than this subscriber is told by order in time, not by position:
+	// readFrom is the poller's state when the subscriber's latest read
+	// began, caughtUp that of its latest read that reached the feed's end.
+	// Any change of the poller's since may be an event that read missed.
+	readFrom, _, _ := p.watch() // taken before the first page is read
 	page, err := s.feeds.ReadFeed(ctx, log.FeedRead{Feed: feed, After: pos, Limit: s.cfg.FeedPageSize})
 	if err != nil {
 		return err
 	}
 	first := &page
+	var caughtUp <-chan struct{}
+	shared := func() (<-chan struct{}, bool) {
+		changed, _, _ := p.watch()
+		return changed, changed != caughtUp
+	}
 	c.Response().Header().Set(HeaderFeedFrom, pos)
 	announce := c.QueryParam("from") == "now" && strings.TrimSpace(c.Request().Header.Get("Last-Event-ID")) == ""
-	return s.follow(c, wake, func(ctx context.Context, sw *streamWriter, sse bool) (int, error) {
+	return s.follow(c, nil, shared, func(ctx context.Context, sw *streamWriter, sse bool) (int, error) {
 		if announce && sse {
 			announce = false
 			if err := sw.append(appendMessage(nil, true, []byte(pos), nil)); err != nil {
@@ -157,10 +185,69 @@ func (s *Server) subscribeFeed(c *echo.Context) error {
 				return 0, err
 			}
 		}
+		if first == nil {
+			readFrom, _, _ = p.watch()
+		}
 		n, _, err := s.sendFeed(ctx, sw, feed, &pos, sse, first)
 		first = nil
+		if err == nil {
+			caughtUp = readFrom
+		}
 		return n, err
 	})
+}
+
+// watchFeeds is the wake-up of feed pollers: the store says a feed may
+// have moved here (log.FeedWatcher); nil if the store cannot tell.
+func (s *Server) watchFeeds() func() (<-chan struct{}, func()) {
+	if w, ok := s.store.(log.FeedWatcher); ok {
+		return w.WatchFeeds
+	}
+	return nil
+}
+
+// feedProbe is the shared poller of feed's subscriptions: it follows the
+// feed from its end when the poller starts (FeedEnd) and publishes a
+// count of the changes it saw: its start, then each probe that read new
+// events. Positions are opaque, so subscribers compare nothing with it:
+// one that began its latest read before a change reads again (its start
+// covers the events committed before the poller followed the feed).
+func (s *Server) feedProbe(feed log.Feed) probeFunc[uint64] {
+	var (
+		at      string
+		changes uint64
+		started bool
+	)
+	return func(ctx context.Context) (uint64, bool, error) {
+		before := changes
+		if !started {
+			end, err := s.feeds.FeedEnd(ctx, feed)
+			if err != nil {
+				return changes, false, err
+			}
+			at, started = end, true
+			changes++
+		}
+		found := false
+		for {
+			page, err := s.feeds.ReadFeed(ctx, log.FeedRead{Feed: feed, After: at, Limit: s.cfg.FeedPageSize})
+			if err != nil && changes == before {
+				return changes, false, err
+			}
+			if err != nil {
+				return changes, true, nil // publish what was seen; go on next time
+			}
+			if len(page.Events) > 0 && !found {
+				changes, found = changes+1, true // one change per probe
+			}
+			from := at
+			at = page.Next
+			// A page that moved nothing is as good as the end: never spin.
+			if page.AtEnd || len(page.Events) == 0 && page.Next == from {
+				return changes, changes != before, nil
+			}
+		}
+	}
 }
 
 // sendFeed writes the events of feed after *pos (SSE messages or NDJSON

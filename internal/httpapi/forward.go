@@ -14,6 +14,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v5"
 
+	"github.com/eventlog/eventlog/internal/auth"
 	"github.com/eventlog/eventlog/internal/log"
 )
 
@@ -58,6 +59,15 @@ func (s *Server) appendForwarded(c *echo.Context) error {
 	if err := dec.Decode(&f); err != nil {
 		return invalidRequest("a forwarded append must be JSON")
 	}
+	// The forwarding instance passes the client's bearer token on
+	// (Forwarder): the owner checks it as if the client had come here, so
+	// the internal route is no way around the scopes.
+	if _, err := log.ParseStreamID(string(f.Stream)); err != nil {
+		return err
+	}
+	if err := s.allow(c, auth.ActionAppend, string(f.Stream)); err != nil {
+		return err
+	}
 	req := log.AppendRequest{Stream: f.Stream, Expected: f.Expected, Events: make([]log.ProposedEvent, len(f.Events))}
 	for i, e := range f.Events {
 		req.Events[i] = log.ProposedEvent{ID: e.ID, ClientID: e.ClientID, Type: e.Type, Data: e.Data, Metadata: e.Metadata}
@@ -91,6 +101,9 @@ func Forwarder(client *http.Client) func(ctx context.Context, address string, re
 			return log.AppendResult{}, err
 		}
 		hr.Header.Set(echo.HeaderContentType, echo.MIMEApplicationJSON)
+		if bearer, _ := ctx.Value(bearerKey{}).(string); bearer != "" {
+			hr.Header.Set(echo.HeaderAuthorization, bearer)
+		}
 		resp, err := client.Do(hr)
 		if err != nil {
 			var op *net.OpError

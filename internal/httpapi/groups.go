@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/eventlog/eventlog/internal/auth"
 	"github.com/eventlog/eventlog/internal/log"
 	"github.com/labstack/echo/v5"
 )
@@ -99,6 +100,9 @@ type membershipJSON struct {
 // same request again). Body {"feed": "category/user", "member": "m-1"};
 // without a member id one is generated and returned.
 func (g *groupAPI) join(c *echo.Context) error {
+	if err := g.s.allow(c, auth.ActionGroup, c.Param("group")); err != nil {
+		return err
+	}
 	if err := requireMediaType(c.Request(), echo.MIMEApplicationJSON); err != nil {
 		return err
 	}
@@ -116,6 +120,9 @@ func (g *groupAPI) join(c *echo.Context) error {
 	if err != nil {
 		return err
 	}
+	if err := g.s.allowFeed(c, feed); err != nil {
+		return err
+	}
 	ctx, cancel := g.write(c)
 	defer cancel()
 	m, err := g.store.JoinGroup(ctx, log.JoinRequest{Group: c.Param("group"), Feed: feed, Member: body.Member})
@@ -126,6 +133,26 @@ func (g *groupAPI) join(c *echo.Context) error {
 		Group: m.Group, Feed: m.Feed.String(), Member: m.Member, LeaseTTLMs: m.LeaseTTL.Milliseconds(),
 		Members: m.Members, Partitions: newLeases(m.Partitions), Revoked: newLeases(m.Revoked),
 	})
+}
+
+// authorize checks a request on an existing group: the key needs the
+// group scope for its name and read access to the feed it follows (looked
+// up only for keys that have the first, so others learn nothing of the
+// group).
+func (g *groupAPI) authorize(c *echo.Context) error {
+	s := g.s
+	if err := s.allow(c, auth.ActionGroup, c.Param("group")); err != nil || s.cfg.Auth == nil || keyOf(c).IsAdmin() {
+		return err
+	}
+	gf, ok := g.store.(groupFeeder)
+	if !ok {
+		return forbid(c)
+	}
+	feed, err := gf.GroupFeed(c.Request().Context(), c.Param("group"))
+	if err != nil {
+		return err
+	}
+	return s.allowFeed(c, feed)
 }
 
 // partitionsParam parses "partitions=1,5,7" (absent: nil).
@@ -152,6 +179,9 @@ func partitionsParam(c *echo.Context) ([]int, error) {
 // ?partitions= limits the read to partitions that must all be held (409
 // lease_lost otherwise).
 func (g *groupAPI) read(c *echo.Context) error {
+	if err := g.authorize(c); err != nil {
+		return err
+	}
 	limit, err := intParam(c.QueryParams(), "limit", int64(g.s.cfg.DefaultPageSize), 1)
 	if err != nil {
 		return err
@@ -226,6 +256,9 @@ type ackJSON struct {
 // whose lease moved on is refused with 409 lease_lost naming it; the
 // others are applied. Repeating an acknowledgement is harmless.
 func (g *groupAPI) ack(c *echo.Context) error {
+	if err := g.authorize(c); err != nil {
+		return err
+	}
 	if err := requireMediaType(c.Request(), echo.MIMEApplicationJSON); err != nil {
 		return err
 	}
@@ -277,6 +310,9 @@ func (g *groupAPI) ack(c *echo.Context) error {
 // partitions are released at once (acknowledge first: leaving moves no
 // checkpoint). 204, also when the member had already left.
 func (g *groupAPI) leave(c *echo.Context) error {
+	if err := g.authorize(c); err != nil {
+		return err
+	}
 	ctx, cancel := g.write(c)
 	defer cancel()
 	if err := g.store.LeaveGroup(ctx, c.Param("group"), c.Param("member")); err != nil {
@@ -316,6 +352,9 @@ type partitionJSON struct {
 // (owner, epoch, lease end, checkpoint, lag) and the total lag, which it
 // also sets as the group's eventlog_group_lag_events gauge.
 func (g *groupAPI) describe(c *echo.Context) error {
+	if err := g.authorize(c); err != nil {
+		return err
+	}
 	info, err := g.store.DescribeGroup(c.Request().Context(), c.Param("group"))
 	if err != nil {
 		return err

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"fmt"
+	"log/slog"
 	"net/http"
 	"runtime/debug"
 	"strconv"
@@ -10,7 +11,16 @@ import (
 	"github.com/labstack/echo/v5"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/propagation"
+	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
+	"go.opentelemetry.io/otel/trace"
 )
+
+// propagator reads the W3C trace context (traceparent, tracestate) and
+// baggage of a request, whatever the global OpenTelemetry setup.
+var propagator = propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{})
 
 // metrics are the HTTP layer's Prometheus metrics. Cassandra errors and
 // latencies are counted by the store on the same registry.
@@ -90,14 +100,25 @@ func routeLabel(c *echo.Context) string {
 	return ri.Path
 }
 
-// observe is the outermost route middleware: it turns returned errors into
-// problem responses (so the status it records is the one sent), recovers
-// panics as 500 internal, and records metrics and an access log line. A
+// observe is the outermost route middleware: it gives the request its id
+// (X-Request-Id, in the context for every log line and problem) and its
+// server span (continuing a traceparent it carries), turns
+// returned errors into problem responses (so the status it records is the
+// one sent), recovers panics as 500 internal, and records metrics and an
+// access log line (debug for health and readiness probes). A
 // deliberate http.ErrAbortHandler (a stream cut after its headers were
 // sent) is re-raised so net/http drops the connection.
 func (s *Server) observe(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c *echo.Context) error {
 		start := time.Now()
+		r := c.Request()
+		id := requestID(r.Header.Get(HeaderRequestID))
+		ctx := propagator.Extract(r.Context(), propagation.HeaderCarrier(r.Header))
+		ctx, span := s.tracer.Start(withRequestID(ctx, id), r.Method+" "+routeLabel(c), trace.WithSpanKind(trace.SpanKindServer),
+			trace.WithAttributes(semconv.HTTPRequestMethodKey.String(r.Method), semconv.HTTPRoute(routeLabel(c)),
+				semconv.URLPath(r.URL.Path), attribute.String("eventlog.request_id", id)))
+		c.SetRequest(r.WithContext(ctx))
+		c.Response().Header().Set(HeaderRequestID, id)
 		s.metrics.inFlight.Inc()
 		aborted := false
 		defer func() {
@@ -114,7 +135,17 @@ func (s *Server) observe(next echo.HandlerFunc) echo.HandlerFunc {
 			s.metrics.inFlight.Dec()
 			s.metrics.requests.WithLabelValues(route, method, strconv.Itoa(status)).Inc()
 			s.metrics.duration.WithLabelValues(route, method).Observe(elapsed.Seconds())
-			s.log.InfoContext(c.Request().Context(), "request",
+			span.SetAttributes(semconv.HTTPResponseStatusCode(status))
+			if status >= 500 || aborted {
+				span.SetStatus(codes.Error, http.StatusText(status))
+			}
+			span.End()
+			// Probes come every few seconds from every orchestrator: debug.
+			level := slog.LevelInfo
+			if route == "/healthz" || route == "/readyz" {
+				level = slog.LevelDebug
+			}
+			s.log.Log(c.Request().Context(), level, "request",
 				"method", method, "route", route, "status", status, "duration_ms", elapsed.Milliseconds(),
 				"remote", c.Request().RemoteAddr, "aborted", aborted)
 			if aborted {

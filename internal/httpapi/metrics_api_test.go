@@ -1,8 +1,12 @@
 package httpapi_test
 
 import (
+	"bytes"
+	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/eventlog/eventlog/internal/httpapi"
 )
 
 func TestMetrics(t *testing.T) {
@@ -32,5 +36,16 @@ func TestMetrics(t *testing.T) {
 	}
 	if strings.Contains(body, "/no/such/path") {
 		t.Error("an unmatched path became a label")
+	}
+}
+
+func TestOpenAPIServed(t *testing.T) {
+	ts := MustServer(t, nil)
+	r := ts.Do(t, "GET", "/openapi.json", nil)
+	if r.Status != http.StatusOK || r.Header.Get("Content-Type") != "application/json" {
+		t.Fatalf("GET /openapi.json: %d %s", r.Status, r.Header.Get("Content-Type"))
+	}
+	if !bytes.Equal(r.Body, httpapi.OpenAPI()) {
+		t.Fatal("GET /openapi.json is not the embedded description")
 	}
 }

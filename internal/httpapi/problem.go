@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/http"
 
+	"github.com/eventlog/eventlog/internal/auth"
 	"github.com/eventlog/eventlog/internal/log"
 	"github.com/labstack/echo/v5"
 )
@@ -24,6 +25,8 @@ type Problem struct {
 	CurrentVersion *int64 `json:"current_version,omitempty"` // wrong_expected_version
 	Line           int    `json:"line,omitempty"`            // bulk: 1-based input line
 	Partitions     []int  `json:"partitions,omitempty"`      // lease_lost: the partitions refused
+	// RequestID is the request's X-Request-Id, to find its log lines.
+	RequestID string `json:"request_id,omitempty"`
 }
 
 // Error makes a Problem returnable from handlers as is.
@@ -58,6 +61,13 @@ const (
 	CodeGroupNotFound        = "group_not_found"
 	CodeGroupFeedMismatch    = "group_feed_mismatch"
 	CodeLeaseLost            = "lease_lost"
+	CodeUnauthenticated      = "unauthenticated"
+	CodeForbidden            = "forbidden"
+	CodeKeyExists            = "key_exists"
+	CodeKeyNotFound          = "key_not_found"
+	CodeInvalidHost          = "invalid_host"
+	CodeTooManySubscriptions = "too_many_subscriptions"
+	CodeRateLimited          = "rate_limited"
 	// CodeNotOwner answers only forwarded appends (the internal route).
 	CodeNotOwner = "not_owner"
 )
@@ -78,6 +88,7 @@ var validationStatus = map[string]int{
 	log.CodeSnapshotVersion:     http.StatusUnprocessableEntity,
 	log.CodeInvalidFeed:         http.StatusBadRequest,
 	log.CodeInvalidPosition:     http.StatusBadRequest,
+	auth.CodeInvalidKey:         http.StatusBadRequest,
 }
 
 // newProblem builds a problem with the standard title for status.
@@ -116,6 +127,16 @@ func ProblemFor(err error) *Problem {
 		return newProblem(http.StatusBadRequest, CodeInvalidEncoding, "the compressed request body is corrupt")
 	case errors.As(err, &te):
 		return newProblem(http.StatusBadRequest, log.CodeInvalidRequest, "the request body could not be read")
+	case errors.Is(err, auth.ErrNoCredentials):
+		return newProblem(http.StatusUnauthorized, CodeUnauthenticated, "this request needs an API key: Authorization: Bearer <token>")
+	case errors.Is(err, auth.ErrInvalidToken):
+		return newProblem(http.StatusUnauthorized, CodeUnauthenticated, "the bearer token is malformed, unknown, expired or revoked")
+	case errors.Is(err, auth.ErrForbidden):
+		return newProblem(http.StatusForbidden, CodeForbidden, "the API key's scopes do not allow this request")
+	case errors.Is(err, auth.ErrKeyExists):
+		return newProblem(http.StatusConflict, CodeKeyExists, "a key of that name exists (names of revoked keys are not reused)")
+	case errors.Is(err, auth.ErrKeyNotFound):
+		return newProblem(http.StatusNotFound, CodeKeyNotFound, "no key of that name")
 	case errors.As(err, &ve):
 		status, ok := validationStatus[ve.Code]
 		if !ok {
@@ -194,12 +215,13 @@ func (s *Server) errorHandler(c *echo.Context, err error) {
 	if r, _ := echo.UnwrapResponse(c.Response()); r != nil && r.Committed {
 		return
 	}
-	p := ProblemFor(err)
+	p := *ProblemFor(err) // a copy: a *Problem error may be shared
+	p.RequestID = RequestID(c.Request().Context())
 	if p.Status >= 500 {
 		s.log.ErrorContext(c.Request().Context(), "request failed",
 			"method", c.Request().Method, "route", routeLabel(c), "status", p.Status, "code", p.Code, "error", err)
 	}
-	if err := writeProblem(c.Response(), p); err != nil {
+	if err := writeProblem(c.Response(), &p); err != nil {
 		s.log.DebugContext(c.Request().Context(), "write problem", "error", err)
 	}
 }

@@ -8,9 +8,12 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/eventlog/eventlog/internal/auth"
 	"github.com/eventlog/eventlog/internal/log"
 	"github.com/labstack/echo/v5"
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 )
 
 // Config configures a Server. Zero fields take the defaults of
@@ -33,20 +36,42 @@ type Config struct {
 	// MaxFeedPageSize bounds a feed page's limit; a larger one is
 	// rejected. Default 10,000 (the store's bound).
 	MaxFeedPageSize int
+	// MaxPageBytes bounds a JSON page of events (stream or feed): the page
+	// ends, with its "next", at the first event past it (an event is never
+	// cut). Default 8 MiB.
+	MaxPageBytes int
+	// MaxSubscriptions bounds the live subscriptions (stream and feed) this
+	// server serves at once; more are 429 too_many_subscriptions. Default
+	// 1000.
+	MaxSubscriptions int
+	// MaxSubscriptionsPerKey bounds those of one API key, when Auth is set.
+	// Default 100.
+	MaxSubscriptionsPerKey int
+	// RateLimit is the requests per second of each API key whose own rate
+	// (auth.Key.RateLimit) is 0; 0 means no limit. Default 0.
+	RateLimit float64
+	// RateBurst is how many requests a key may make at once. Default: its
+	// rate (at least 1).
+	RateBurst int
 	// MaxBulkLineBytes bounds one line of a bulk append, after
 	// decompression. Default MaxBodyBytes.
 	MaxBulkLineBytes int
-	// MaxBulkLines bounds the non-blank lines of one bulk request. Default
-	// 10,000.
+	// MaxBulkLines bounds the lines of one bulk request, blank ones
+	// included. Default 10,000.
 	MaxBulkLines int
+	// MaxBulkBytes bounds a whole bulk request body after decompression.
+	// Default 64 MiB.
+	MaxBulkBytes int64
+	// BulkTimeout is the one deadline of a bulk request: reading its body
+	// and appending its lines. Default 5m.
+	BulkTimeout time.Duration
 	// WriteTimeout is how long one write of a streamed response (replay,
 	// page, bulk results) may take: every flush extends the connection's
 	// write deadline by it, so long streams live as long as the client
 	// keeps reading. 0 leaves deadlines to the http.Server. Default 30s.
 	WriteTimeout time.Duration
-	// ReadTimeout is how long reading one line of a bulk body may take:
-	// every line extends the read deadline by it. 0 leaves deadlines to the
-	// http.Server. Default 30s.
+	// ReadTimeout is the http.Server's read timeout, which a streamed
+	// response lifts (the request has been read). Default 30s.
 	ReadTimeout time.Duration
 	// AppendTimeout bounds one append (or snapshot write). Appends are
 	// detached from the client's cancellation, so a client that hangs up
@@ -62,12 +87,27 @@ type Config struct {
 	// Heartbeat is the idle time after which a live subscription sends a
 	// heartbeat, so proxies keep the connection open. Default 15s.
 	Heartbeat time.Duration
+	// Auth, if set, requires an API key (Authorization: Bearer) on every
+	// route but /healthz and /readyz and checks its scopes on each
+	// request; nil serves everything to everyone (loopback use only: the
+	// server refuses that on other listeners).
+	Auth *auth.Authenticator
+	// Keys, if set, backs the admin key routes (/v1/admin/keys); nil
+	// answers them 501. Usually Auth's store.
+	Keys auth.KeyStore
+	// AllowedHosts, if not empty, are the host names (without port) a
+	// request's Host header may carry; others are 421 invalid_host. It
+	// guards loopback listeners against DNS rebinding.
+	AllowedHosts []string
 	// Logger receives request and error logs. Default slog.Default().
 	Logger *slog.Logger
 	// Registry receives the HTTP metrics and is served on /metrics; pass the
 	// same registry to the store so its metrics are served too. Default: a
 	// new registry.
 	Registry *prometheus.Registry
+	// TracerProvider traces each request as a server span, continuing the
+	// W3C traceparent the request carries. Default: no tracing (no-op).
+	TracerProvider trace.TracerProvider
 }
 
 // DefaultConfig returns the defaults documented on Config.
@@ -103,6 +143,21 @@ func (c *Config) EnsureDefaults() {
 	if c.MaxBulkLines == 0 {
 		c.MaxBulkLines = 10_000
 	}
+	if c.MaxPageBytes == 0 {
+		c.MaxPageBytes = 8 << 20
+	}
+	if c.MaxSubscriptions == 0 {
+		c.MaxSubscriptions = 1000
+	}
+	if c.MaxSubscriptionsPerKey == 0 {
+		c.MaxSubscriptionsPerKey = 100
+	}
+	if c.MaxBulkBytes == 0 {
+		c.MaxBulkBytes = 64 << 20
+	}
+	if c.BulkTimeout == 0 {
+		c.BulkTimeout = 5 * time.Minute
+	}
 	if c.WriteTimeout == 0 {
 		c.WriteTimeout = 30 * time.Second
 	}
@@ -127,6 +182,9 @@ func (c *Config) EnsureDefaults() {
 	if c.Registry == nil {
 		c.Registry = prometheus.NewRegistry()
 	}
+	if c.TracerProvider == nil {
+		c.TracerProvider = noop.NewTracerProvider()
+	}
 }
 
 // Validate reports the first invalid field.
@@ -144,7 +202,11 @@ func (c *Config) Validate() error {
 		return errors.New("max feed page size must be 1..10000")
 	case c.FeedPageSize < 1 || c.FeedPageSize > c.MaxFeedPageSize:
 		return fmt.Errorf("feed page size must be 1..%d", c.MaxFeedPageSize)
-	case c.MaxBulkLineBytes < 1 || c.MaxBulkLines < 1:
+	case c.RateLimit < 0 || c.RateBurst < 0:
+		return errors.New("rate limit and burst must not be negative")
+	case c.MaxPageBytes < 1 || c.MaxSubscriptions < 1 || c.MaxSubscriptionsPerKey < 1:
+		return errors.New("page bytes and subscription limits must be positive")
+	case c.MaxBulkLineBytes < 1 || c.MaxBulkLines < 1 || c.MaxBulkBytes < 1 || c.BulkTimeout <= 0:
 		return errors.New("bulk limits must be positive")
 	case c.WriteTimeout < 0 || c.ReadTimeout < 0 || c.AppendTimeout <= 0 || c.ReadyTimeout <= 0:
 		return errors.New("timeouts must not be negative")
@@ -162,8 +224,16 @@ type Server struct {
 	log     *slog.Logger
 	echo    *echo.Echo
 	metrics *metrics
+	tracer  trace.Tracer
 	// draining is set by Drain: /readyz fails and running replays end.
 	draining atomic.Bool
+	// allowedHosts is Config.AllowedHosts as a set (normalHost); nil: any.
+	allowedHosts map[string]bool
+	subs         subscriptions
+	// Pollers shared by the live subscriptions of one stream or feed.
+	buckets       buckets
+	streamPollers pollerSet[int64]
+	feedPollers   pollerSet[uint64]
 }
 
 // New returns a Server over store.
@@ -176,8 +246,16 @@ func New(store log.Store, cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{store: store, cfg: cfg, log: cfg.Logger, metrics: m}
+	s := &Server{store: store, cfg: cfg, log: slog.New(contextHandler{cfg.Logger.Handler()}), metrics: m,
+		tracer: cfg.TracerProvider.Tracer("github.com/eventlog/eventlog/internal/httpapi")}
 	s.feeds, _ = store.(log.FeedStore)
+	s.subs = subscriptions{max: cfg.MaxSubscriptions, maxPerKey: cfg.MaxSubscriptionsPerKey, perKey: map[string]int{}}
+	if len(cfg.AllowedHosts) > 0 {
+		s.allowedHosts = make(map[string]bool, len(cfg.AllowedHosts))
+		for _, h := range cfg.AllowedHosts {
+			s.allowedHosts[normalHost(h)] = true
+		}
+	}
 	e := echo.NewWithConfig(echo.Config{
 		Logger:           cfg.Logger,
 		HTTPErrorHandler: s.errorHandler,
@@ -186,7 +264,7 @@ func New(store log.Store, cfg Config) (*Server, error) {
 		// reach another route.
 		Router: echo.NewRouter(echo.RouterConfig{UnescapePathParamValues: true}),
 	})
-	e.Use(s.observe)
+	e.Use(s.observe, s.secure, s.authenticate, s.rateLimit)
 	s.routes(e)
 	s.echo = e
 	return s, nil
@@ -195,7 +273,8 @@ func New(store log.Store, cfg Config) (*Server, error) {
 func (s *Server) routes(e *echo.Echo) {
 	e.GET("/healthz", s.healthz)
 	e.GET("/readyz", s.readyz)
-	e.GET("/metrics", s.metricsHandler())
+	e.GET("/metrics", s.metricsHandler(), s.requireAdmin)
+	e.GET("/openapi.json", s.openapi)
 
 	e.POST(forwardPath, s.appendForwarded)
 
@@ -214,9 +293,13 @@ func (s *Server) routes(e *echo.Echo) {
 	v1.GET("/feeds/:kind", s.readFeed)
 	v1.GET("/feeds/:kind/:name", s.readFeed)
 	v1.GET("/feeds/:kind/:name/subscribe", s.subscribeFeed)
-	// A bulk body is bounded by its line count and line size.
-	v1.POST("/events", s.bulkAppend, limitBody(int64(s.cfg.MaxBulkLines+1)*int64(s.cfg.MaxBulkLineBytes+1)))
+	// A bulk body is bounded as a whole, as well as by its line count and
+	// line size.
+	v1.POST("/events", s.bulkAppend, limitBody(s.cfg.MaxBulkBytes))
 	s.groupRoutes(v1)
+	v1.POST("/admin/keys", s.createKey, s.requireAdmin, limitBody(maxAdminBody))
+	v1.GET("/admin/keys", s.listKeys, s.requireAdmin)
+	v1.DELETE("/admin/keys/:name", s.revokeKey, s.requireAdmin)
 }
 
 // ServeHTTP implements http.Handler.

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 
+	"github.com/eventlog/eventlog/internal/auth"
 	"github.com/eventlog/eventlog/internal/log"
 	"github.com/labstack/echo/v5"
 )
@@ -42,6 +43,9 @@ func (s *Server) putSnapshot(c *echo.Context) error {
 	if err != nil {
 		return err
 	}
+	if err := s.allow(c, auth.ActionSnapshot, string(stream)); err != nil {
+		return err
+	}
 	version, err := snapshotVersionParam(c.Param("version"))
 	if err != nil {
 		return err
@@ -71,6 +75,9 @@ func (s *Server) putSnapshot(c *echo.Context) error {
 func (s *Server) latestSnapshot(c *echo.Context) error {
 	stream, err := streamParam(c.Param("stream"))
 	if err != nil {
+		return err
+	}
+	if err := s.allow(c, auth.ActionRead, string(stream)); err != nil {
 		return err
 	}
 	maxVersion, err := intParam(c.QueryParams(), "max_version", 0, 0)

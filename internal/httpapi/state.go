@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strconv"
 
+	"github.com/eventlog/eventlog/internal/auth"
 	"github.com/eventlog/eventlog/internal/log"
 	"github.com/labstack/echo/v5"
 )
@@ -23,6 +24,9 @@ import (
 func (s *Server) state(c *echo.Context) error {
 	stream, err := streamParam(c.Param("stream"))
 	if err != nil {
+		return err
+	}
+	if err := s.allow(c, auth.ActionRead, string(stream)); err != nil {
 		return err
 	}
 	at, err := intParam(c.QueryParams(), "at", 0, 0)

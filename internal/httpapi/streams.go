@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/eventlog/eventlog/internal/auth"
 	"github.com/eventlog/eventlog/internal/log"
 	"github.com/labstack/echo/v5"
 )
@@ -44,6 +45,9 @@ func newStreamInfo(i log.StreamInfo) streamInfo {
 func (s *Server) streamInfo(c *echo.Context) error {
 	stream, err := streamParam(c.Param("stream"))
 	if err != nil {
+		return err
+	}
+	if err := s.allow(c, auth.ActionRead, string(stream)); err != nil {
 		return err
 	}
 	info, err := s.store.Info(c.Request().Context(), stream)

@@ -3,11 +3,13 @@ package httpapi
 import (
 	"context"
 	"errors"
+	"math"
 	"net/http"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/eventlog/eventlog/internal/auth"
 	"github.com/eventlog/eventlog/internal/log"
 	"github.com/labstack/echo/v5"
 )
@@ -28,18 +30,40 @@ func (s *Server) subscribe(c *echo.Context) error {
 	if err != nil {
 		return err
 	}
+	if err := s.allow(c, auth.ActionRead, string(stream)); err != nil {
+		return err
+	}
 	next, err := subscribeFrom(c.Request())
 	if err != nil {
 		return err
 	}
+	release, err := s.acquireSubscription(c)
+	if err != nil {
+		return err
+	}
+	defer release()
 	var wake <-chan struct{}
 	if w, ok := s.store.(log.Watcher); ok {
 		ch, stop := w.Watch(stream)
 		defer stop()
 		wake = ch
 	}
+	// Appends through other instances: one head read per SubscribePoll
+	// for all of this stream's subscribers.
+	p, leave := s.streamPollers.join(string(stream), s.cfg.SubscribePoll, nil, func(ctx context.Context) (int64, bool, error) {
+		info, err := s.store.Info(ctx, stream)
+		if errors.Is(err, log.ErrStreamNotFound) {
+			return 0, true, nil
+		}
+		return info.Version, err == nil, err
+	})
+	defer leave()
+	shared := func() (<-chan struct{}, bool) {
+		changed, head, known := p.watch()
+		return changed, known && head >= next
+	}
 	var line, id []byte
-	return s.follow(c, wake, func(ctx context.Context, sw *streamWriter, sse bool) (int, error) {
+	return s.follow(c, wake, shared, func(ctx context.Context, sw *streamWriter, sse bool) (int, error) {
 		sent := 0
 		err := s.store.ReadStream(ctx, log.ReadRange{Stream: stream, From: next}, func(e *log.RecordedEvent) error {
 			if s.draining.Load() {
@@ -60,15 +84,18 @@ func (s *Server) subscribe(c *echo.Context) error {
 // are heartbeats). It calls send, which writes what is new since its last
 // call (through sw, in the framing sse says) and returns how many events
 // it wrote, then waits for a wake-up from this instance (wake, may be
-// nil), the poll tick (appends through other instances) or the client's
-// departure, sending a heartbeat when idle, and calls send again.
+// nil), for the shared poller to see something the subscriber has not
+// read (shared: the channel of the poller's next change, and whether the
+// subscriber is behind what the poller last saw), or the client's departure,
+// sending a heartbeat when idle, and calls send again. An idle subscriber
+// reads nothing from the store itself.
 //
 // Memory is bounded: send writes events from the store's read straight to
 // the connection, so a slow client holds back the read (back-pressure)
 // rather than queueing events on the server; a client that stops reading
 // is dropped after the write timeout. A draining server ends the response
 // cleanly, as the client resumes from its last id elsewhere.
-func (s *Server) follow(c *echo.Context, wake <-chan struct{}, send func(ctx context.Context, sw *streamWriter, sse bool) (int, error)) error {
+func (s *Server) follow(c *echo.Context, wake <-chan struct{}, shared func() (<-chan struct{}, bool), send func(ctx context.Context, sw *streamWriter, sse bool) (int, error)) error {
 	sse := !wantsNDJSON(c.Request())
 	ctype := MediaTypeEventStream
 	if !sse {
@@ -79,8 +106,6 @@ func (s *Server) follow(c *echo.Context, wake <-chan struct{}, send func(ctx con
 	sw.noReadDeadline()
 	c.Response().Header().Set("Cache-Control", "no-store")
 
-	poll := time.NewTicker(s.cfg.SubscribePoll)
-	defer poll.Stop()
 	heartbeat := time.NewTimer(s.cfg.Heartbeat)
 	defer heartbeat.Stop()
 
@@ -93,6 +118,7 @@ func (s *Server) follow(c *echo.Context, wake <-chan struct{}, send func(ctx con
 	if err := sw.flush(); err != nil {
 		return nil // the client left
 	}
+	var readFor <-chan struct{}
 	for {
 		sent, err := send(ctx, sw, sse)
 		if err == nil && sent > 0 {
@@ -106,23 +132,38 @@ func (s *Server) follow(c *echo.Context, wake <-chan struct{}, send func(ctx con
 		case err != nil:
 			return s.failStream(c, sw, err)
 		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-wake:
-		case <-poll.C:
-		case <-heartbeat.C:
-			hb := "\n"
-			if sse {
-				hb = ": heartbeat\n\n"
+	wait:
+		for {
+			// One read per change the poller saw: should the read not
+			// reach what the poller saw, wait for its next change rather
+			// than read again at once.
+			changed, behind := shared()
+			if behind && changed != readFor {
+				readFor = changed
+				break
 			}
-			if err := sw.append([]byte(hb)); err != nil {
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-wake:
+				break wait
+			case <-changed:
+			case <-heartbeat.C:
+				hb := "\n"
+				if sse {
+					hb = ": heartbeat\n\n"
+				}
+				if err := sw.append([]byte(hb)); err != nil {
+					return nil
+				}
+				if err := sw.flush(); err != nil {
+					return nil
+				}
+				heartbeat.Reset(s.cfg.Heartbeat)
+			}
+			if s.draining.Load() {
 				return nil
 			}
-			if err := sw.flush(); err != nil {
-				return nil
-			}
-			heartbeat.Reset(s.cfg.Heartbeat)
 		}
 		if s.draining.Load() {
 			return nil
@@ -153,7 +194,8 @@ func appendMessage(b []byte, sse bool, id []byte, event func([]byte) []byte) []b
 func subscribeFrom(r *http.Request) (int64, error) {
 	if id := strings.TrimSpace(r.Header.Get("Last-Event-ID")); id != "" {
 		v, err := strconv.ParseInt(id, 10, 64)
-		if err != nil || v < 0 {
+		// The next version, v+1, must not overflow.
+		if err != nil || v < 0 || v == math.MaxInt64 {
 			return 0, &log.ValidationError{Code: log.CodeInvalidRequest, Message: "Last-Event-ID must be a stream version"}
 		}
 		return v + 1, nil
@@ -163,7 +205,7 @@ func subscribeFrom(r *http.Request) (int64, error) {
 		return 1, nil
 	}
 	v, err := strconv.ParseInt(from, 10, 64)
-	if err != nil || v < 1 {
+	if err != nil || v < 1 || v == math.MaxInt64 {
 		return 0, &log.ValidationError{Code: log.CodeInvalidRequest, Message: "from must be a version >= 1"}
 	}
 	return v, nil

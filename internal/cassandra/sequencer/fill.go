@@ -3,6 +3,7 @@ package sequencer
 import (
 	"context"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/eventlog/eventlog/internal/log"
@@ -13,30 +14,100 @@ import (
 // (its appends are committed: they are answered only once readable).
 const fillRetryFor = 30 * time.Second
 
-// fill is the fill goroutine: for each job, in log order, it writes the
-// chunks of the committed record, then runs the retry checks (which read
-// the stream partitions, now complete up to the job), then answers.
+// fillsInFlight bounds the records one shard fills at once. Fills of
+// records that share no stream run in parallel, so a slow fill does not
+// hold the commits behind it; a record touching a stream still being
+// filled waits, so each stream's chunks are written in log order.
+const fillsInFlight = 4
+
+// fill is the fill stage: it starts each job's fill in log order (at most
+// fillsInFlight at once, never two for one stream), and finishes the jobs
+// in log order: once a job's fill and every earlier one are done, it
+// advances filled, runs the job's retry checks (which read the stream
+// partitions, complete up to the job) and answers.
 func (sh *shard) fill() {
 	defer close(sh.done)
-	broken := false
+	var (
+		mu       sync.Mutex
+		cond     = sync.NewCond(&mu)
+		inFlight = map[log.StreamID]int{}
+		running  int
+	)
+	ordered := make(chan *job, fillsInFlight)
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		sh.finish(ordered)
+	}()
 	for j := range sh.jobs {
+		j.filled = make(chan error, 1)
+		if j.rec == nil {
+			j.filled <- nil
+			ordered <- j
+			continue
+		}
+		streams := map[log.StreamID]bool{}
+		for i := range j.rec.Appends {
+			streams[j.rec.Appends[i].Stream] = true
+		}
+		mu.Lock()
+		for running >= fillsInFlight || overlaps(inFlight, streams) {
+			cond.Wait()
+		}
+		running++
+		for s := range streams {
+			inFlight[s]++
+		}
+		mu.Unlock()
+		ordered <- j
+		go func() {
+			start := time.Now()
+			err := sh.fillRecord(j)
+			sh.s.metrics.fillTime.Observe(time.Since(start).Seconds())
+			mu.Lock()
+			running--
+			for s := range streams {
+				if inFlight[s]--; inFlight[s] == 0 {
+					delete(inFlight, s)
+				}
+			}
+			cond.Broadcast()
+			mu.Unlock()
+			j.filled <- err
+		}()
+	}
+	close(ordered)
+	<-finished
+}
+
+func overlaps(inFlight map[log.StreamID]int, streams map[log.StreamID]bool) bool {
+	for s := range streams {
+		if inFlight[s] > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// finish completes jobs in log order.
+func (sh *shard) finish(ordered <-chan *job) {
+	broken := false
+	for j := range ordered {
+		err := <-j.filled
 		if broken {
 			sh.failAll(append(j.answers, checksOf(j)...), fmt.Errorf("shard %d: %w: an earlier commit could not be filled", sh.id, log.ErrOutcomeUnknown))
 			continue
 		}
+		if err != nil {
+			// Committed but not readable: the next owner's catch-up
+			// fills it; until then its outcome is unknown to callers.
+			sh.s.cfg.Logger.Error("fill failed; stopping shard", "shard", sh.id, "seq", j.seq, "err", err)
+			broken = true
+			sh.failAll(append(j.answers, checksOf(j)...), fmt.Errorf("shard %d: %w: committed, not yet readable: %v", sh.id, log.ErrOutcomeUnknown, err))
+			sh.stop(err)
+			continue
+		}
 		if j.rec != nil {
-			start := time.Now()
-			err := sh.fillRecord(j)
-			sh.s.metrics.fillTime.Observe(time.Since(start).Seconds())
-			if err != nil {
-				// Committed but not readable: the next owner's catch-up
-				// fills it; until then its outcome is unknown to callers.
-				sh.s.cfg.Logger.Error("fill failed; stopping shard", "shard", sh.id, "seq", j.seq, "err", err)
-				broken = true
-				sh.failAll(append(j.answers, checksOf(j)...), fmt.Errorf("shard %d: %w: committed, not yet readable: %v", sh.id, log.ErrOutcomeUnknown, err))
-				sh.stop(err)
-				continue
-			}
 			sh.filled.Store(j.seq)
 		}
 		for _, c := range j.checks {

@@ -58,6 +58,7 @@ type job struct {
 	rec     *record.Record
 	answers []*pending // results set; answered after the fill
 	checks  []*check
+	filled  chan error // the fill's outcome (fill stage)
 }
 
 // check is an append whose ids or expected version point at stored

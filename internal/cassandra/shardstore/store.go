@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math"
 	"sync"
 	"time"
 
@@ -18,6 +17,7 @@ import (
 	"github.com/eventlog/eventlog/internal/cassandra/feeds"
 	"github.com/eventlog/eventlog/internal/cassandra/sequencer"
 	"github.com/eventlog/eventlog/internal/cassandra/shardlog"
+	"github.com/eventlog/eventlog/internal/cassandra/snapshots"
 	"github.com/eventlog/eventlog/internal/cassandra/streams"
 	"github.com/eventlog/eventlog/internal/log"
 	"github.com/eventlog/eventlog/internal/partition"
@@ -27,9 +27,6 @@ import (
 const (
 	// schema/schema.cql: keyspace_config.
 	cqlLayout = `SELECT shards, segment_rows, token_secret FROM keyspace_config WHERE id = 0`
-	// schema/schema.cql: snapshots (clustered version DESC).
-	cqlPutSnapshot    = `INSERT INTO snapshots (stream, version, created_at, compression, size, data) VALUES (?, ?, ?, ?, ?, ?)`
-	cqlLatestSnapshot = `SELECT version, created_at, compression, size, data FROM snapshots WHERE stream = ? AND version <= ? LIMIT 1`
 )
 
 // Options configure a Store.
@@ -61,14 +58,15 @@ type Options struct {
 
 // Store is a log.Store over shard logs.
 type Store struct {
-	o        Options
-	session  *gocql.Session
-	seq      *sequencer.Sequencer
-	streams  *streams.Store
-	codec    *snapshot.Codec
-	feeds    *feeds.Reader
-	logger   *slog.Logger
-	watchers watchers
+	o         Options
+	session   *gocql.Session
+	seq       *sequencer.Sequencer
+	streams   *streams.Store
+	codec     *snapshot.Codec
+	snapshots *snapshots.Store
+	feeds     *feeds.Reader
+	logger    *slog.Logger
+	watchers  log.Watchers
 	// feedWatchers are woken by this instance's commits (feeds.go).
 	feedWatchers feedWatchers
 	closed       sync.Once
@@ -121,13 +119,14 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 		return nil, fmt.Errorf("open feed reader: %w", err)
 	}
 	s := &Store{o: o, session: session, codec: codec, feeds: fr, logger: co.Logger,
-		streams: streams.New(session, co.PageSize, co.IdempotencyWindow)}
+		streams:   streams.New(session, co.PageSize, co.IdempotencyWindow),
+		snapshots: snapshots.New(session, codec, co.Limits.MaxSnapshotBytes, co.Now, co.Logger)}
 	s.seq, err = sequencer.New(sequencer.Config{
 		Session: session, Serial: cluster.SerialConsistency,
 		Log: shardlog.New(session, cluster.SerialConsistency), Streams: s.streams,
 		Shards: shards, SegmentRows: rows, Instance: o.Instance, Address: o.Address,
 		LeaseTTL: o.LeaseTTL, Policy: partition.Policy{Width: co.BucketWidth, MaxEvents: co.BucketMaxEvents},
-		IdempotencyWindow: co.IdempotencyWindow, Forward: o.Forward, OnCommit: s.watchers.notify, OnRecord: s.feedWatchers.notify,
+		IdempotencyWindow: co.IdempotencyWindow, Forward: o.Forward, OnCommit: s.watchers.Notify, OnRecord: s.feedWatchers.notify,
 		BeforeCommit: o.BeforeCommit, Paused: o.Paused, Now: co.Now, Logger: co.Logger, Registerer: co.Registerer,
 	})
 	if err == nil {
@@ -222,111 +221,21 @@ func (s *Store) Info(ctx context.Context, stream log.StreamID) (log.StreamInfo, 
 	return info, nil
 }
 
-// PutSnapshot implements log.Store.
+// PutSnapshot implements log.Store (package snapshots), against the
+// stream's head as its partitions hold it.
 func (s *Store) PutSnapshot(ctx context.Context, stream log.StreamID, version int64, state json.RawMessage) (log.SnapshotInfo, error) {
-	if _, err := log.ParseStreamID(string(stream)); err != nil {
-		return log.SnapshotInfo{}, err
-	}
-	limit := s.o.Cassandra.Limits.MaxSnapshotBytes
-	if len(state) > limit {
-		return log.SnapshotInfo{}, &log.ValidationError{Code: log.CodeSnapshotTooLarge,
-			Message: fmt.Sprintf("snapshot state is %d bytes, limit %d", len(state), limit)}
-	}
-	if !json.Valid(state) {
-		return log.SnapshotInfo{}, &log.ValidationError{Code: log.CodeInvalidRequest, Message: "snapshot state must be a JSON value"}
-	}
-	if version < 1 {
-		return log.SnapshotInfo{}, &log.ValidationError{Code: log.CodeSnapshotVersion, Message: "snapshot version must be at least 1"}
-	}
-	h, err := s.streams.Head(ctx, stream)
-	if err != nil {
-		return log.SnapshotInfo{}, err
-	}
-	if version > h.Version {
-		return log.SnapshotInfo{}, &log.ValidationError{Code: log.CodeSnapshotVersion,
-			Message: fmt.Sprintf("snapshot version %d is above the stream's version %d", version, h.Version)}
-	}
-	blob := s.codec.Encode(nil, state)
-	info := log.SnapshotInfo{
-		Stream: stream, Version: version, CreatedAt: s.o.Cassandra.Now().UTC().Truncate(time.Millisecond),
-		Size: len(state), StoredSize: len(blob), Compression: snapshot.Compression,
-	}
-	err = s.session.Query(cqlPutSnapshot, string(stream), version, info.CreatedAt, info.Compression, info.Size, blob).
-		WithContext(ctx).Idempotent(true).Exec()
-	if err != nil {
-		return log.SnapshotInfo{}, cql.ReadErr("store snapshot", err)
-	}
-	return info, nil
+	return s.snapshots.Put(ctx, stream, version, state, func(ctx context.Context) (int64, error) {
+		h, err := s.streams.Head(ctx, stream)
+		return h.Version, err
+	})
 }
 
-// LatestSnapshot implements log.Store.
+// LatestSnapshot implements log.Store (package snapshots).
 func (s *Store) LatestSnapshot(ctx context.Context, stream log.StreamID, maxVersion int64) (log.Snapshot, error) {
-	if _, err := log.ParseStreamID(string(stream)); err != nil {
-		return log.Snapshot{}, err
-	}
-	if maxVersion <= 0 {
-		maxVersion = math.MaxInt64
-	}
-	var (
-		snap log.Snapshot
-		blob []byte
-	)
-	err := s.session.Query(cqlLatestSnapshot, string(stream), maxVersion).WithContext(ctx).Idempotent(true).
-		Scan(&snap.Version, &snap.CreatedAt, &snap.Compression, &snap.Size, &blob)
-	if errors.Is(err, gocql.ErrNotFound) {
-		return log.Snapshot{}, log.ErrSnapshotNotFound
-	}
-	if err != nil {
-		return log.Snapshot{}, cql.ReadErr("read snapshot", err)
-	}
-	if snap.Compression != snapshot.Compression {
-		return log.Snapshot{}, fmt.Errorf("snapshot %s@%d: %w: unknown compression %q", stream, snap.Version, log.ErrSnapshotCorrupt, snap.Compression)
-	}
-	state, err := s.codec.Decode(make([]byte, 0, min(max(snap.Size, 0), s.o.Cassandra.Limits.MaxSnapshotBytes)), blob)
-	if err != nil {
-		s.logger.Error("corrupt snapshot", "stream", string(stream), "version", snap.Version, "err", err)
-		return log.Snapshot{}, fmt.Errorf("snapshot %s@%d: %w: %v", stream, snap.Version, log.ErrSnapshotCorrupt, err)
-	}
-	snap.Stream, snap.State, snap.StoredSize = stream, state, len(blob)
-	return snap, nil
+	return s.snapshots.Latest(ctx, stream, maxVersion)
 }
 
-// watchers fans commit notifications out to live subscriptions here.
-type watchers struct {
-	mu sync.Mutex
-	m  map[log.StreamID]map[chan struct{}]struct{}
-}
-
-// Watch implements log.Watcher.
+// Watch implements log.Watcher: woken after each commit by this instance.
 func (s *Store) Watch(stream log.StreamID) (<-chan struct{}, func()) {
-	ch := make(chan struct{}, 1)
-	w := &s.watchers
-	w.mu.Lock()
-	if w.m == nil {
-		w.m = make(map[log.StreamID]map[chan struct{}]struct{})
-	}
-	if w.m[stream] == nil {
-		w.m[stream] = make(map[chan struct{}]struct{})
-	}
-	w.m[stream][ch] = struct{}{}
-	w.mu.Unlock()
-	return ch, func() {
-		w.mu.Lock()
-		defer w.mu.Unlock()
-		delete(w.m[stream], ch)
-		if len(w.m[stream]) == 0 {
-			delete(w.m, stream)
-		}
-	}
-}
-
-func (w *watchers) notify(stream log.StreamID) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	for ch := range w.m[stream] {
-		select {
-		case ch <- struct{}{}:
-		default:
-		}
-	}
+	return s.watchers.Watch(stream)
 }

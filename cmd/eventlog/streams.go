@@ -1,0 +1,148 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/spf13/cobra"
+)
+
+func (a *app) streamsCommand() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "streams",
+		Short: "Describe streams",
+		// streams list needs the server's discovery endpoints (issue 10),
+		// which do not exist yet.
+	}
+	info := &cobra.Command{
+		Use:     "info STREAM",
+		Short:   "Print a stream's version, times, buckets and latest snapshot",
+		Example: `  eventlog streams info user-42 -o json`,
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := a.client()
+			if err != nil {
+				return err
+			}
+			ctx, cancel := a.ctx(cmd)
+			defer cancel()
+			i, err := c.StreamInfo(ctx, args[0])
+			if err != nil {
+				return api(err)
+			}
+			// The client keeps the snapshot version out of its JSON (0 is
+			// "none" there, null on the wire): show it as the server does.
+			out := struct {
+				Stream                string    `json:"stream"`
+				Category              string    `json:"category"`
+				Version               int64     `json:"version"`
+				CreatedAt             time.Time `json:"created_at"`
+				UpdatedAt             time.Time `json:"updated_at"`
+				Buckets               int       `json:"buckets"`
+				CurrentBucket         int64     `json:"current_bucket"`
+				LatestSnapshotVersion *int64    `json:"latest_snapshot_version"`
+			}{i.Stream, i.Category, i.Version, i.CreatedAt, i.UpdatedAt, i.Buckets, i.CurrentBucket, nil}
+			snap := "none"
+			if i.LatestSnapshotVersion > 0 {
+				out.LatestSnapshotVersion = &i.LatestSnapshotVersion
+				snap = fmt.Sprint(i.LatestSnapshotVersion)
+			}
+			return a.writeValue(out, func(w io.Writer) {
+				fmt.Fprintln(w, "STREAM\tCATEGORY\tVERSION\tCREATED\tUPDATED\tBUCKETS\tSNAPSHOT")
+				fmt.Fprintf(w, "%s\t%s\t%d\t%s\t%s\t%d\t%s\n", i.Stream, i.Category, i.Version, formatTime(i.CreatedAt), formatTime(i.UpdatedAt), i.Buckets, snap)
+			})
+		},
+	}
+	cmd.AddCommand(info)
+	return cmd
+}
+
+func (a *app) groupsCommand() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "groups",
+		Short: "Inspect consumer groups",
+		// groups list and delete need server endpoints that do not exist
+		// yet (issue 10).
+	}
+	describe := &cobra.Command{
+		Use:     "describe GROUP",
+		Short:   "Print a group's feed, members, partitions (owner, checkpoint, lag) and total lag",
+		Example: `  eventlog groups describe billing`,
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := a.client()
+			if err != nil {
+				return err
+			}
+			ctx, cancel := a.ctx(cmd)
+			defer cancel()
+			g, err := c.GroupInfo(ctx, args[0])
+			if err != nil {
+				return api(err)
+			}
+			return a.writeValue(g, func(w io.Writer) {
+				capped := ""
+				if g.LagCapped {
+					capped = " (at least)"
+				}
+				fmt.Fprintf(w, "GROUP\t%s\nFEED\t%s\nCREATED\t%s\nWATERMARK\t%s\nLAG\t%d%s\n", g.Group, g.Feed, formatTime(g.CreatedAt), formatTime(g.Watermark), g.Lag, capped)
+				fmt.Fprintln(w, "\nMEMBER\tEXPIRES")
+				for _, m := range g.Members {
+					fmt.Fprintf(w, "%s\t%s\n", m.Member, formatTime(m.ExpiresAt))
+				}
+				fmt.Fprintln(w, "\nPARTITION\tOWNER\tEPOCH\tLEASE UNTIL\tLAG\tCHECKPOINT")
+				for _, p := range g.Partitions {
+					owner := p.Owner
+					if owner == "" {
+						owner = "-"
+					}
+					fmt.Fprintf(w, "%d\t%s\t%d\t%s\t%d\t%s\n", p.Partition, owner, p.Epoch, formatTime(p.LeaseUntil), p.Lag, p.Checkpoint)
+				}
+			})
+		},
+	}
+	leave := &cobra.Command{
+		Use:   "leave GROUP MEMBER",
+		Short: "Remove a member: its partitions move to the others at once",
+		Long: `leave removes MEMBER from GROUP, as a member does when it stops: its
+partitions are released at once (events it handled but did not acknowledge
+come again to the next owner). Leaving twice is not an error.`,
+		Args: cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := a.client()
+			if err != nil {
+				return err
+			}
+			ctx, cancel := a.ctx(cmd)
+			defer cancel()
+			return api(c.LeaveGroup(ctx, args[0], args[1]))
+		},
+	}
+	cmd.AddCommand(describe, leave)
+	return cmd
+}
+
+func (a *app) healthCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "health",
+		Short: "Check that the server is up and ready (Cassandra reachable, schema current)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := a.client()
+			if err != nil {
+				return err
+			}
+			ctx, cancel := a.ctx(cmd)
+			defer cancel()
+			if err := c.Health(ctx); err != nil {
+				return api(err)
+			}
+			if err := c.Ready(ctx); err != nil {
+				return api(err)
+			}
+			_, err = fmt.Fprintln(a.stdout, "ok")
+			return err
+		},
+	}
+}

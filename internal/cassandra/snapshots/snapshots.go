@@ -1,0 +1,112 @@
+// Package snapshots stores aggregate snapshots (schema/schema.cql:
+// snapshots): zstd-compressed states, newest first, so "the latest at or
+// below V" is one forward read. A stored blob that fails its integrity
+// check is reported as log.ErrSnapshotCorrupt, never served.
+package snapshots
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"time"
+
+	gocql "github.com/apache/cassandra-gocql-driver/v2"
+
+	"github.com/eventlog/eventlog/internal/cassandra/cql"
+	"github.com/eventlog/eventlog/internal/log"
+	"github.com/eventlog/eventlog/internal/snapshot"
+)
+
+// schema/schema.cql: snapshots (clustered version DESC).
+const (
+	cqlPut    = `INSERT INTO snapshots (stream, version, created_at, compression, size, data) VALUES (?, ?, ?, ?, ?, ?)`
+	cqlLatest = `SELECT version, created_at, compression, size, data FROM snapshots WHERE stream = ? AND version <= ? LIMIT 1`
+)
+
+// Store is the snapshots table of one keyspace.
+type Store struct {
+	session  *gocql.Session
+	codec    *snapshot.Codec
+	maxBytes int
+	now      func() time.Time
+	logger   *slog.Logger
+}
+
+// New returns the snapshots over session; maxBytes bounds a state.
+func New(session *gocql.Session, codec *snapshot.Codec, maxBytes int, now func() time.Time, logger *slog.Logger) *Store {
+	return &Store{session: session, codec: codec, maxBytes: maxBytes, now: now, logger: logger}
+}
+
+// Put stores state as the aggregate state of stream at version, which
+// must be 1..head; head reads the stream's version, and is called only
+// once the request is otherwise valid.
+func (s *Store) Put(ctx context.Context, stream log.StreamID, version int64, state json.RawMessage, head func(context.Context) (int64, error)) (log.SnapshotInfo, error) {
+	if _, err := log.ParseStreamID(string(stream)); err != nil {
+		return log.SnapshotInfo{}, err
+	}
+	if len(state) > s.maxBytes {
+		return log.SnapshotInfo{}, &log.ValidationError{Code: log.CodeSnapshotTooLarge,
+			Message: fmt.Sprintf("snapshot state is %d bytes, limit %d", len(state), s.maxBytes)}
+	}
+	if !json.Valid(state) {
+		return log.SnapshotInfo{}, &log.ValidationError{Code: log.CodeInvalidRequest, Message: "snapshot state must be a JSON value"}
+	}
+	if version < 1 {
+		return log.SnapshotInfo{}, &log.ValidationError{Code: log.CodeSnapshotVersion, Message: "snapshot version must be at least 1"}
+	}
+	h, err := head(ctx)
+	if err != nil {
+		return log.SnapshotInfo{}, err
+	}
+	if version > h {
+		return log.SnapshotInfo{}, &log.ValidationError{Code: log.CodeSnapshotVersion,
+			Message: fmt.Sprintf("snapshot version %d is above the stream's version %d", version, h)}
+	}
+	blob := s.codec.Encode(nil, state)
+	info := log.SnapshotInfo{
+		Stream: stream, Version: version, CreatedAt: s.now().UTC().Truncate(time.Millisecond),
+		Size: len(state), StoredSize: len(blob), Compression: snapshot.Compression,
+	}
+	err = s.session.Query(cqlPut, string(stream), version, info.CreatedAt, info.Compression, info.Size, blob).
+		WithContext(ctx).Idempotent(true).Exec()
+	if err != nil {
+		return log.SnapshotInfo{}, cql.ReadErr("store snapshot", err)
+	}
+	return info, nil
+}
+
+// Latest returns the newest snapshot at or below maxVersion (0: any), or
+// log.ErrSnapshotNotFound.
+func (s *Store) Latest(ctx context.Context, stream log.StreamID, maxVersion int64) (log.Snapshot, error) {
+	if _, err := log.ParseStreamID(string(stream)); err != nil {
+		return log.Snapshot{}, err
+	}
+	if maxVersion <= 0 {
+		maxVersion = math.MaxInt64
+	}
+	var (
+		snap log.Snapshot
+		blob []byte
+	)
+	err := s.session.Query(cqlLatest, string(stream), maxVersion).WithContext(ctx).Idempotent(true).
+		Scan(&snap.Version, &snap.CreatedAt, &snap.Compression, &snap.Size, &blob)
+	if errors.Is(err, gocql.ErrNotFound) {
+		return log.Snapshot{}, log.ErrSnapshotNotFound
+	}
+	if err != nil {
+		return log.Snapshot{}, cql.ReadErr("read snapshot", err)
+	}
+	if snap.Compression != snapshot.Compression {
+		return log.Snapshot{}, fmt.Errorf("snapshot %s@%d: %w: unknown compression %q", stream, snap.Version, log.ErrSnapshotCorrupt, snap.Compression)
+	}
+	state, err := s.codec.Decode(make([]byte, 0, min(max(snap.Size, 0), s.maxBytes)), blob)
+	if err != nil {
+		s.logger.Error("corrupt snapshot", "stream", string(stream), "version", snap.Version, "err", err)
+		return log.Snapshot{}, fmt.Errorf("snapshot %s@%d: %w: %v", stream, snap.Version, log.ErrSnapshotCorrupt, err)
+	}
+	snap.Stream, snap.State, snap.StoredSize = stream, state, len(blob)
+	return snap, nil
+}

@@ -1,0 +1,210 @@
+package tracing
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/eventlog/eventlog/internal/log"
+)
+
+// instrumentation is the tracer name of the store spans.
+const instrumentation = "github.com/eventlog/eventlog/internal/tracing"
+
+// Store returns inner seen through spans: each call is a span named
+// "store.<Method>" (a child of the caller's span), with the stream or group
+// it touches, ended with the call's error. inner's optional interfaces
+// (log.FeedStore, log.FeedWatcher, log.Watcher, log.GroupStore) are kept
+// when it has them all, as the per-stream Cassandra store does, or all
+// but log.GroupStore, as the shard-log store does; a store with another
+// mix is returned with just its log.Store methods traced and no optional
+// interface, so wrap only such a store when that is acceptable.
+func Store(inner log.Store, tp trace.TracerProvider) log.Store {
+	s := &store{inner: inner, t: tp.Tracer(instrumentation)}
+	switch in := inner.(type) {
+	case fullStore:
+		return &tracedFull{tracedFeeds: &tracedFeeds{store: s, feeds: in}, full: in}
+	case feedStore:
+		return &tracedFeeds{store: s, feeds: in}
+	}
+	return s
+}
+
+// feedStore is a store with feeds and watches but no consumer groups.
+type feedStore interface {
+	log.Store
+	log.FeedStore
+	log.FeedWatcher
+	log.Watcher
+}
+
+// fullStore is a store with every optional interface.
+type fullStore interface {
+	feedStore
+	log.GroupStore
+}
+
+var (
+	_ log.Store = (*store)(nil)
+	_ feedStore = (*tracedFeeds)(nil)
+	_ fullStore = (*tracedFull)(nil)
+)
+
+type store struct {
+	inner log.Store
+	t     trace.Tracer
+}
+
+// span starts the span of one store call.
+func (s *store) span(ctx context.Context, name string, attrs ...attribute.KeyValue) (context.Context, trace.Span) {
+	return s.t.Start(ctx, "store."+name, trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(attrs...))
+}
+
+// end records err (ErrStop is a normal end of a read) and ends sp.
+func end(sp trace.Span, err error) {
+	if err != nil && err != log.ErrStop { //nolint:errorlint // sentinel returned as is
+		sp.RecordError(err)
+		sp.SetStatus(codes.Error, err.Error())
+	}
+	sp.End()
+}
+
+func streamAttr(id log.StreamID) attribute.KeyValue {
+	return attribute.String("eventlog.stream", string(id))
+}
+
+func (s *store) Append(ctx context.Context, req log.AppendRequest) (log.AppendResult, error) {
+	ctx, sp := s.span(ctx, "Append", streamAttr(req.Stream), attribute.Int("eventlog.events", len(req.Events)))
+	res, err := s.inner.Append(ctx, req)
+	if err == nil {
+		sp.SetAttributes(attribute.Int64("eventlog.first_version", res.FirstVersion), attribute.Bool("eventlog.duplicate", res.Duplicate))
+	}
+	end(sp, err)
+	return res, err
+}
+
+func (s *store) ReadStream(ctx context.Context, r log.ReadRange, fn func(*log.RecordedEvent) error) error {
+	ctx, sp := s.span(ctx, "ReadStream", streamAttr(r.Stream), attribute.Int64("eventlog.from", r.From),
+		attribute.Int64("eventlog.to", r.To), attribute.Bool("eventlog.backward", r.Backward))
+	n := 0
+	err := s.inner.ReadStream(ctx, r, func(e *log.RecordedEvent) error {
+		n++
+		return fn(e)
+	})
+	sp.SetAttributes(attribute.Int("eventlog.events", n))
+	end(sp, err)
+	return err
+}
+
+func (s *store) VersionAt(ctx context.Context, stream log.StreamID, t time.Time) (int64, error) {
+	ctx, sp := s.span(ctx, "VersionAt", streamAttr(stream))
+	v, err := s.inner.VersionAt(ctx, stream, t)
+	end(sp, err)
+	return v, err
+}
+
+func (s *store) Info(ctx context.Context, stream log.StreamID) (log.StreamInfo, error) {
+	ctx, sp := s.span(ctx, "Info", streamAttr(stream))
+	i, err := s.inner.Info(ctx, stream)
+	end(sp, err)
+	return i, err
+}
+
+func (s *store) PutSnapshot(ctx context.Context, stream log.StreamID, version int64, state json.RawMessage) (log.SnapshotInfo, error) {
+	ctx, sp := s.span(ctx, "PutSnapshot", streamAttr(stream), attribute.Int64("eventlog.version", version))
+	i, err := s.inner.PutSnapshot(ctx, stream, version, state)
+	end(sp, err)
+	return i, err
+}
+
+func (s *store) LatestSnapshot(ctx context.Context, stream log.StreamID, maxVersion int64) (log.Snapshot, error) {
+	ctx, sp := s.span(ctx, "LatestSnapshot", streamAttr(stream))
+	snap, err := s.inner.LatestSnapshot(ctx, stream, maxVersion)
+	end(sp, err)
+	return snap, err
+}
+
+func (s *store) Ready(ctx context.Context) error {
+	ctx, sp := s.span(ctx, "Ready")
+	err := s.inner.Ready(ctx)
+	end(sp, err)
+	return err
+}
+
+// tracedFeeds adds the feeds and watches to store.
+type tracedFeeds struct {
+	*store
+	feeds feedStore
+}
+
+// tracedFull adds the consumer groups to tracedFeeds.
+type tracedFull struct {
+	*tracedFeeds
+	full fullStore
+}
+
+func feedAttr(f log.Feed) attribute.KeyValue { return attribute.String("eventlog.feed", f.String()) }
+
+func groupAttr(g string) attribute.KeyValue { return attribute.String("eventlog.group", g) }
+
+func (s *tracedFeeds) ReadFeed(ctx context.Context, r log.FeedRead) (log.FeedPage, error) {
+	ctx, sp := s.span(ctx, "ReadFeed", feedAttr(r.Feed), attribute.Int("eventlog.limit", r.Limit))
+	p, err := s.feeds.ReadFeed(ctx, r)
+	sp.SetAttributes(attribute.Int("eventlog.events", len(p.Events)))
+	end(sp, err)
+	return p, err
+}
+
+func (s *tracedFeeds) FeedEnd(ctx context.Context, feed log.Feed) (string, error) {
+	ctx, sp := s.span(ctx, "FeedEnd", feedAttr(feed))
+	t, err := s.feeds.FeedEnd(ctx, feed)
+	end(sp, err)
+	return t, err
+}
+
+// Watches are hints, not calls: no span.
+func (s *tracedFeeds) WatchFeeds() (<-chan struct{}, func()) { return s.feeds.WatchFeeds() }
+
+func (s *tracedFeeds) Watch(stream log.StreamID) (<-chan struct{}, func()) {
+	return s.feeds.Watch(stream)
+}
+
+func (s *tracedFull) JoinGroup(ctx context.Context, r log.JoinRequest) (log.Membership, error) {
+	ctx, sp := s.span(ctx, "JoinGroup", groupAttr(r.Group), attribute.String("eventlog.member", r.Member))
+	m, err := s.full.JoinGroup(ctx, r)
+	end(sp, err)
+	return m, err
+}
+
+func (s *tracedFull) ReadGroup(ctx context.Context, r log.GroupRead) (log.GroupPage, error) {
+	ctx, sp := s.span(ctx, "ReadGroup", groupAttr(r.Group), attribute.String("eventlog.member", r.Member))
+	p, err := s.full.ReadGroup(ctx, r)
+	sp.SetAttributes(attribute.Int("eventlog.events", len(p.Events)))
+	end(sp, err)
+	return p, err
+}
+
+func (s *tracedFull) AckGroup(ctx context.Context, group, member string, acks []log.Ack) ([]log.AckResult, error) {
+	ctx, sp := s.span(ctx, "AckGroup", groupAttr(group), attribute.String("eventlog.member", member), attribute.Int("eventlog.acks", len(acks)))
+	res, err := s.full.AckGroup(ctx, group, member, acks)
+	end(sp, err)
+	return res, err
+}
+
+func (s *tracedFull) LeaveGroup(ctx context.Context, group, member string) error {
+	ctx, sp := s.span(ctx, "LeaveGroup", groupAttr(group), attribute.String("eventlog.member", member))
+	err := s.full.LeaveGroup(ctx, group, member)
+	end(sp, err)
+	return err
+}
+
+func (s *tracedFull) DescribeGroup(ctx context.Context, group string) (log.GroupInfo, error) {
+	ctx, sp := s.span(ctx, "DescribeGroup", groupAttr(group))
+	i, err := s.full.DescribeGroup(ctx, group)
+	end(sp, err)
+	return i, err
+}
