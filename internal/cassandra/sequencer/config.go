@@ -42,6 +42,14 @@ type Config struct {
 	MaxGroupAppends int
 	// QueueLimit bounds the appends waiting per shard. Default 8,192.
 	QueueLimit int
+	// FillDelay is how long a committed record may wait before the filler
+	// writes it to the stream partitions (a stream read writes its tail at
+	// once): the longer, the more of a stream's appends share a write.
+	// Default 0: write at once, behind the answer.
+	FillDelay time.Duration
+	// TailBytes bounds the committed payload a shard holds unwritten; past
+	// it the oldest records are written at once. Default 16 MiB.
+	TailBytes int
 	// HeadCache bounds the stream heads kept per shard. Default 20,000.
 	HeadCache int
 	// IDsInHead is the most client ids a head keeps; a stream with more in
@@ -51,6 +59,10 @@ type Config struct {
 	// Forward sends an append to the instance at address, which owns its
 	// shard; nil means this instance never forwards.
 	Forward func(ctx context.Context, address string, req log.AppendRequest) (log.AppendResult, error)
+	// FlushRemote asks the instance at address, which owns the shard of
+	// stream, to write the stream's tail (Flush); nil means this instance
+	// never asks.
+	FlushRemote func(ctx context.Context, address string, stream log.StreamID) error
 	// OnCommit, if set, is told each stream a commit touched (watchers).
 	OnCommit func(stream log.StreamID)
 	// BeforeCommit, if set, runs before each conditional write of a shard's
@@ -80,6 +92,9 @@ func (c *Config) ensureDefaults() {
 	}
 	if c.QueueLimit <= 0 {
 		c.QueueLimit = 8192
+	}
+	if c.TailBytes <= 0 {
+		c.TailBytes = 16 << 20
 	}
 	if c.HeadCache <= 0 {
 		c.HeadCache = 20_000

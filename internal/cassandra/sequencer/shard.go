@@ -35,6 +35,7 @@ type shard struct {
 	pmu    sync.Mutex
 	pre    map[log.StreamID]*preload
 
+	tail      *tail
 	filled    atomic.Int64 // last seq whose chunks are written
 	committed atomic.Int64 // last committed seq (sh.seq, for other goroutines)
 
@@ -46,19 +47,14 @@ type shard struct {
 	jobs     chan *job
 	lost     chan struct{} // closed when the shard stops
 	once     sync.Once
-	done     chan struct{} // closed when both goroutines have ended
+	workers  sync.WaitGroup
+	done     chan struct{} // closed when its goroutines have ended
 	stopErr  error
 }
 
-// job is what the fill goroutine does for one decided batch, in order:
-// write the chunks of a committed record, run the retry checks, answer.
+// job is what the checker does for one decided batch: its retry checks.
 type job struct {
-	seq     int64 // 0: no record
-	time    time.Time
-	rec     *record.Record
-	answers []*pending // results set; answered after the fill
-	checks  []*check
-	filled  chan error // the fill's outcome (fill stage)
+	checks []*check
 }
 
 // check is an append whose ids or expected version point at stored
@@ -78,8 +74,17 @@ func newShard(s *Sequencer, id int, epoch int64) *shard {
 		s: s, id: id, epoch: epoch, heads: newHeads(s.cfg.HeadCache),
 		wake: make(chan struct{}, 1), jobs: make(chan *job, 256),
 		lost: make(chan struct{}), done: make(chan struct{}),
-		pre: map[log.StreamID]*preload{},
+		pre: map[log.StreamID]*preload{}, tail: newTail(),
 	}
+}
+
+// start runs the shard's goroutines: commits, checks and the filler.
+func (sh *shard) start() {
+	sh.workers.Add(3)
+	go func() { defer sh.workers.Done(); sh.run() }()
+	go func() { defer sh.workers.Done(); sh.checker() }()
+	go func() { defer sh.workers.Done(); sh.filler() }()
+	go func() { sh.workers.Wait(); close(sh.done) }()
 }
 
 // preload is a head being read ahead of its first decision.
@@ -332,6 +337,7 @@ func (sh *shard) drain(ctx context.Context) {
 		if n == 0 && sh.filled.Load() >= sh.committed.Load() {
 			break
 		}
+		sh.flushAll()
 		select {
 		case <-ctx.Done():
 			sh.stop(ctx.Err())
