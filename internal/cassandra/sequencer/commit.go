@@ -178,7 +178,7 @@ func (sh *shard) commitBatch(batch []*pending) error {
 	}
 	// Committed is acknowledged: the filler writes the record behind, and
 	// every read of its streams waits for that (flushStream).
-	sh.tail.add(seq, time.Now(), t, &rec)
+	sh.s.metrics.tailBytes.Add(float64(sh.tail.add(seq, time.Now(), t, &rec)))
 	sh.tail.poke()
 	sh.answer(append(answers, members...), checks)
 	if f := sh.s.cfg.OnCommit; f != nil {

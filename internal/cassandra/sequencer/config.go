@@ -42,6 +42,11 @@ type Config struct {
 	MaxGroupAppends int
 	// QueueLimit bounds the appends waiting per shard. Default 8,192.
 	QueueLimit int
+	// CommitsInFlight bounds the conditional writes this instance has in
+	// flight over all its shards (each shard has at most one); 0: one per
+	// shard. Fewer commits at once make each carry more appends, and a
+	// Paxos round costs about the same whatever it carries.
+	CommitsInFlight int
 	// FillDelay is how long a committed record may wait before the filler
 	// writes it to the stream partitions (a stream read writes its tail at
 	// once): the longer, the more of a stream's appends share a write.

@@ -24,6 +24,7 @@ type Sequencer struct {
 	obs    observer
 
 	claimMu sync.Mutex // one claim at a time
+	slots   chan struct{}  // commits in flight on this instance; nil: no bound
 	started time.Time
 	closing chan struct{}
 	loop    sync.WaitGroup
@@ -36,10 +37,28 @@ func New(cfg Config) (*Sequencer, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	return &Sequencer{
+	s := &Sequencer{
 		cfg: cfg, metrics: newMetrics(cfg.Registerer), shards: map[int]*shard{}, owners: map[int]owner{},
 		obs: observer{seen: map[int]observation{}}, closing: make(chan struct{}), started: time.Now(),
-	}, nil
+	}
+	if cfg.CommitsInFlight > 0 {
+		s.slots = make(chan struct{}, cfg.CommitsInFlight)
+	}
+	return s, nil
+}
+
+// commitSlot waits for one of the instance's commit slots; nil if lost
+// closed first.
+func (s *Sequencer) commitSlot(lost <-chan struct{}) func() {
+	if s.slots == nil {
+		return func() {}
+	}
+	select {
+	case s.slots <- struct{}{}:
+		return func() { <-s.slots }
+	case <-lost:
+		return nil
+	}
 }
 
 // Start claims the shards that are free and starts the ownership loop,

@@ -273,11 +273,16 @@ func (sh *shard) catchUp(ctx context.Context, after, last int64) error {
 func (sh *shard) run() {
 	defer close(sh.jobs)
 	for {
-		batch := sh.collect()
+		if !sh.tailRoom() {
+			return
+		}
+		batch, release := sh.collect()
 		if batch == nil {
 			return
 		}
-		if err := sh.commitBatch(batch); err != nil {
+		err := sh.commitBatch(batch)
+		release()
+		if err != nil {
 			sh.s.cfg.Logger.Warn("shard stopped", "shard", sh.id, "epoch", sh.epoch, "err", err)
 			sh.stop(err)
 			return
@@ -285,42 +290,51 @@ func (sh *shard) run() {
 	}
 }
 
-// collect waits for queued appends and takes up to a group's worth.
-func (sh *shard) collect() []*pending {
+// collect waits for queued appends and a commit slot, and takes up to a
+// group's worth; release gives the slot back. While the slot is awaited
+// the queue grows, so an instance owning many shards still commits large
+// groups.
+func (sh *shard) collect() (batch []*pending, release func()) {
 	for {
 		sh.mu.Lock()
-		if sh.stopped {
-			sh.mu.Unlock()
-			return nil
+		stopped, n := sh.stopped, len(sh.queue)
+		sh.mu.Unlock()
+		if stopped {
+			return nil, nil
 		}
-		if len(sh.queue) > 0 {
-			var out []*pending
-			size, n := 0, 0
-			for n < len(sh.queue) && len(out) < sh.s.cfg.MaxGroupAppends {
-				p := sh.queue[n]
-				if len(out) > 0 && size+p.size > sh.s.cfg.MaxGroupBytes {
-					break
-				}
-				n++
-				if !p.state.CompareAndSwap(queued, taken) {
-					continue // its caller left
-				}
-				out = append(out, p)
-				size += p.size
-			}
-			sh.queue = sh.queue[n:]
-			sh.s.metrics.queueLength.Observe(float64(len(sh.queue) + len(out)))
-			sh.mu.Unlock()
-			if len(out) > 0 {
-				return out
+		if n == 0 {
+			select {
+			case <-sh.wake:
+			case <-sh.lost:
 			}
 			continue
 		}
-		sh.mu.Unlock()
-		select {
-		case <-sh.wake:
-		case <-sh.lost:
+		release := sh.s.commitSlot(sh.lost)
+		if release == nil {
+			return nil, nil
 		}
+		var out []*pending
+		sh.mu.Lock()
+		size, i := 0, 0
+		for i < len(sh.queue) && len(out) < sh.s.cfg.MaxGroupAppends {
+			p := sh.queue[i]
+			if len(out) > 0 && size+p.size > sh.s.cfg.MaxGroupBytes {
+				break
+			}
+			i++
+			if !p.state.CompareAndSwap(queued, taken) {
+				continue // its caller left
+			}
+			out = append(out, p)
+			size += p.size
+		}
+		sh.queue = sh.queue[i:]
+		sh.s.metrics.queueLength.Observe(float64(len(sh.queue) + len(out)))
+		sh.mu.Unlock()
+		if len(out) > 0 {
+			return out, release
+		}
+		release()
 	}
 }
 

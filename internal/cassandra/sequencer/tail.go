@@ -62,10 +62,12 @@ func (t *tail) poke() {
 	}
 }
 
-// add puts a committed record into the tail.
-func (t *tail) add(seq int64, at time.Time, commitTime time.Time, rec *record.Record) {
+// add puts a committed record into the tail and returns the bytes it
+// added.
+func (t *tail) add(seq int64, at time.Time, commitTime time.Time, rec *record.Record) int {
 	chunks := record.Chunks(rec)
 	r := &tailRec{seq: seq, at: at, left: len(chunks)}
+	added := 0
 	t.mu.Lock()
 	for i := range chunks {
 		c := chunks[i]
@@ -79,20 +81,36 @@ func (t *tail) add(seq int64, at time.Time, commitTime time.Time, rec *record.Re
 		}
 		st.chunks = append(st.chunks, streams.Pending{Seq: seq, Time: commitTime, Chunk: c})
 		st.last = c.LastVersion()
-		for _, a := range c.Appends {
-			for _, e := range a.Events {
-				t.bytes += len(e.Data) + len(e.Metadata) + len(e.Type) + 48
-			}
-		}
+		added += chunkBytes(&c)
 	}
+	t.bytes += added
 	t.recs = append(t.recs, r)
 	t.mu.Unlock()
+	return added
+}
+
+// chunkBytes is what a chunk counts against TailBytes.
+func chunkBytes(c *record.Chunk) int {
+	n := 0
+	for _, a := range c.Appends {
+		for _, e := range a.Events {
+			n += len(e.Data) + len(e.Metadata) + len(e.Type) + 48
+		}
+	}
+	return n
 }
 
 // filler is the fill goroutine: it writes the tail in rounds until the
 // shard stops, advancing the shard's filled seq.
 func (sh *shard) filler() {
 	t := sh.tail
+	defer func() {
+		// What is left is the next owner's catch-up.
+		t.mu.Lock()
+		sh.s.metrics.tailBytes.Sub(float64(t.bytes))
+		t.bytes = 0
+		t.mu.Unlock()
+	}()
 	for {
 		work := sh.nextRound()
 		if work == nil {
@@ -103,6 +121,8 @@ func (sh *shard) filler() {
 			return // the shard stopped; a new owner's catch-up writes the rest
 		}
 		sh.s.metrics.fillTime.Observe(time.Since(start).Seconds())
+		sh.s.metrics.fillWrites.Add(float64(len(work)))
+		freed := 0
 		t.mu.Lock()
 		for stream, w := range work {
 			st := t.streams[stream]
@@ -114,13 +134,11 @@ func (sh *shard) filler() {
 			for _, p := range w {
 				r := t.recs[p.Seq-t.recs[0].seq]
 				r.left--
-				for _, a := range p.Chunk.Appends {
-					for _, e := range a.Events {
-						t.bytes -= len(e.Data) + len(e.Metadata) + len(e.Type) + 48
-					}
-				}
+				freed += chunkBytes(&p.Chunk)
 			}
 		}
+		t.bytes -= freed
+		sh.s.metrics.tailBytes.Sub(float64(freed))
 		var filled int64
 		for len(t.recs) > 0 && t.recs[0].left == 0 {
 			filled = t.recs[0].seq
@@ -267,6 +285,27 @@ func (sh *shard) flushStream(ctx context.Context, stream log.StreamID) error {
 		if !st.busy {
 			t.want[stream] = true
 			t.poke()
+		}
+	}
+}
+
+// tailRoom waits while the tail holds twice TailBytes (the filler writes
+// the oldest records at once past TailBytes, so this is where commits
+// outrun the stream writes: they wait rather than grow the heap). false:
+// the shard stopped.
+func (sh *shard) tailRoom() bool {
+	t := sh.tail
+	for {
+		t.mu.Lock()
+		full, ch := t.bytes > 2*sh.s.cfg.TailBytes, t.changed
+		t.mu.Unlock()
+		if !full {
+			return true
+		}
+		select {
+		case <-ch:
+		case <-sh.lost:
+			return false
 		}
 	}
 }

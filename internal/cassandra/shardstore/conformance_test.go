@@ -25,6 +25,7 @@ type conformance struct {
 	shards      int
 	segmentRows int64 // 0: the default
 	fillDelay   time.Duration
+	commits     int // CommitsInFlight
 	mod         func(*cassandra.Options)
 }
 
@@ -37,7 +38,7 @@ type conformance struct {
 func TestConformance(t *testing.T) {
 	for _, c := range []conformance{
 		{name: "1x1", instances: 1, shards: 1},
-		{name: "1x8", instances: 1, shards: 8},
+		{name: "1x8", instances: 1, shards: 8, commits: 2}, // eight shards taking turns at two commits
 		{name: "2x4", instances: 2, shards: 4},
 		{name: "SmallBuckets", instances: 1, shards: 4, mod: func(o *cassandra.Options) {
 			o.BucketMaxEvents = storetest.MaxAppend + 1
@@ -175,7 +176,7 @@ func (c conformance) open(t *testing.T, o cassandra.Options, cfg storetest.Confi
 			gen++
 			addr := fmt.Sprintf("instance-%d.%d", i, gen)
 			mu.Unlock()
-			s := open(t, shardstore.Options{Cassandra: io, Address: addr, Forward: forward, FlushRemote: flush, LeaseTTL: 2 * time.Second, FillDelay: c.fillDelay})
+			s := open(t, shardstore.Options{Cassandra: io, Address: addr, Forward: forward, FlushRemote: flush, LeaseTTL: 2 * time.Second, FillDelay: c.fillDelay, CommitsInFlight: c.commits})
 			peers.Store(addr, s)
 			mu.Lock()
 			live[s] = true

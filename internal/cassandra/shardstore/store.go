@@ -47,9 +47,10 @@ type Options struct {
 	// FlushRemote asks the owner of a stream's shard at address to write
 	// the stream's committed tail before a read here; nil: never ask.
 	FlushRemote func(ctx context.Context, address string, stream log.StreamID) error
-	// FillDelay and TailBytes: sequencer.Config.
-	FillDelay time.Duration
-	TailBytes int
+	// FillDelay, TailBytes and CommitsInFlight: sequencer.Config.
+	FillDelay       time.Duration
+	TailBytes       int
+	CommitsInFlight int
 	// BeforeCommit, if set, runs before each commit's conditional write
 	// (tests pause an owner there).
 	BeforeCommit func(shard int)
@@ -120,7 +121,7 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 		Shards: shards, SegmentRows: rows, Instance: o.Instance, Address: o.Address,
 		LeaseTTL: o.LeaseTTL, Policy: partition.Policy{Width: co.BucketWidth, MaxEvents: co.BucketMaxEvents},
 		IdempotencyWindow: co.IdempotencyWindow, Forward: o.Forward, FlushRemote: o.FlushRemote,
-		FillDelay: o.FillDelay, TailBytes: o.TailBytes, OnCommit: s.watchers.Notify,
+		FillDelay: o.FillDelay, TailBytes: o.TailBytes, CommitsInFlight: o.CommitsInFlight, OnCommit: s.watchers.Notify,
 		BeforeCommit: o.BeforeCommit, Paused: o.Paused, Now: co.Now, Logger: co.Logger, Registerer: co.Registerer,
 	})
 	if err == nil {
