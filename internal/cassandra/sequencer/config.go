@@ -53,7 +53,8 @@ type Config struct {
 	// Default 0: write at once, behind the answer.
 	FillDelay time.Duration
 	// TailBytes bounds the committed payload a shard holds unwritten; past
-	// it the oldest records are written at once. Default 16 MiB.
+	// it the oldest records are written at once, and past twice it commits
+	// wait. Default 4 MiB.
 	TailBytes int
 	// HeadCache bounds the stream heads kept per shard. Default 20,000.
 	HeadCache int
@@ -99,7 +100,7 @@ func (c *Config) ensureDefaults() {
 		c.QueueLimit = 8192
 	}
 	if c.TailBytes <= 0 {
-		c.TailBytes = 16 << 20
+		c.TailBytes = 4 << 20
 	}
 	if c.HeadCache <= 0 {
 		c.HeadCache = 20_000

@@ -23,8 +23,8 @@ type Sequencer struct {
 	owners map[int]owner  // the shards table as last read
 	obs    observer
 
-	claimMu sync.Mutex // one claim at a time
-	slots   chan struct{}  // commits in flight on this instance; nil: no bound
+	claimMu sync.Mutex    // one claim at a time
+	slots   chan struct{} // commits in flight on this instance; nil: no bound
 	started time.Time
 	closing chan struct{}
 	loop    sync.WaitGroup
