@@ -59,6 +59,8 @@ type Config struct {
 	Advertise         string        // --advertise: host:port other instances forward appends to
 	Shards            int           // --shards: shard count recorded when migrate creates a keyspace's layout
 	ShardLeaseTTL     time.Duration // --shard-lease-ttl: how long an instance holds a shard without renewing
+	FillDelay         time.Duration // --fill-delay: how long committed appends may wait to be written to their streams
+	CommitsInFlight   int           // --commits-in-flight: conditional writes in flight over all owned shards (0: one per shard)
 	FeedPeriod        time.Duration // --feed-period: commit-time width of a feed partition (fixed per keyspace)
 	FeedLag           time.Duration // --feed-lag: how far behind the clock the feed watermark is advanced
 	FeedTick          time.Duration // --feed-tick: how often the watermark is advanced
@@ -91,6 +93,7 @@ type Config struct {
 	Heartbeat         time.Duration // --heartbeat: idle time before a subscription heartbeat
 
 	LogLevel  string // --log-level: debug, info, warn, error
+	AccessLog string // --access-log: errors or all
 	LogFormat string // --log-format: json or text
 
 	// Tracing forces OpenTelemetry tracing on (--tracing); it is also on
@@ -148,6 +151,7 @@ func DefaultConfig() Config {
 		Heartbeat:         h.Heartbeat,
 
 		LogLevel:  "info",
+		AccessLog: "errors",
 		LogFormat: "json",
 	}
 }
@@ -209,6 +213,8 @@ func (c *Config) flagSet(name string, out io.Writer) *flag.FlagSet {
 	fs.StringVar(&c.WritePath, "write-path", c.WritePath, "append path: buckets (a conditional write per append, feeds and consumer groups) or shards (group commits through shard logs, feeds read from them; consumer groups not served yet, docs/design-write-path.md)")
 	fs.StringVar(&c.Advertise, "advertise", c.Advertise, "host:port other instances reach this one at, to forward appends for the shards it owns (shards path; default: the listen address)")
 	fs.IntVar(&c.Shards, "shards", c.Shards, "shard count recorded when migrate creates the keyspace's layout (0: 8); fixed afterwards")
+	fs.IntVar(&c.CommitsInFlight, "commits-in-flight", c.CommitsInFlight, "shards write path: conditional writes this instance has in flight over all the shards it owns (0: one per shard); fewer make larger groups")
+	fs.DurationVar(&c.FillDelay, "fill-delay", c.FillDelay, "shards write path: how long a committed append may wait before it is written to its stream's partitions, so that a stream's appends share writes (a read of the stream writes it at once)")
 	fs.DurationVar(&c.ShardLeaseTTL, "shard-lease-ttl", c.ShardLeaseTTL, "how long an instance holds a shard without renewing: bounds how soon a crashed instance's shards move")
 	fs.DurationVar(&c.FeedPeriod, "feed-period", c.FeedPeriod, "commit-time width of one feed partition; fixed when a keyspace's feeds are first used")
 	fs.DurationVar(&c.FeedLag, "feed-lag", c.FeedLag, "how far behind this instance's clock the feed watermark is advanced (appends from clocks lagging more move their commit time forward)")
@@ -239,6 +245,7 @@ func (c *Config) flagSet(name string, out io.Writer) *flag.FlagSet {
 	fs.DurationVar(&c.Heartbeat, "heartbeat", c.Heartbeat, "idle time after which a live subscription sends a heartbeat")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "time allowed for in-flight requests at shutdown")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "log level: debug, info, warn, error")
+	fs.StringVar(&c.AccessLog, "access-log", c.AccessLog, "requests logged at info level: errors (answers of 400 and above) or all; the others at debug")
 	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "log format: json or text")
 	fs.BoolVar(&c.Tracing, "tracing", c.Tracing, "export OpenTelemetry traces over OTLP/HTTP, configured by the OTEL_* variables (default: on when OTEL_EXPORTER_OTLP_ENDPOINT is set)")
 	fs.VisitAll(func(f *flag.Flag) { f.Usage += " (env " + envName(f.Name) + ")" })
@@ -324,6 +331,9 @@ func (c *Config) Validate() error {
 	}
 	if c.LogFormat != "json" && c.LogFormat != "text" {
 		return fmt.Errorf("log format %q: want json or text", c.LogFormat)
+	}
+	if c.FillDelay < 0 || c.CommitsInFlight < 0 {
+		return errors.New("--fill-delay and --commits-in-flight must not be negative")
 	}
 	if c.Listen == "" {
 		return errors.New("listen address is empty")
@@ -483,6 +493,7 @@ func (a allowList) Set(s string) error {
 // below the write timeout so its answer can still be sent.
 func (c *Config) httpConfig(logger *slog.Logger, reg *prometheus.Registry) httpapi.Config {
 	h := httpapi.Config{
+		AccessLog:              c.AccessLog,
 		Limits:                 c.limits(),
 		MaxBodyBytes:           c.MaxBodyBytes,
 		MaxPageSize:            c.MaxPageSize,

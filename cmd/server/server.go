@@ -343,7 +343,10 @@ func (m *Main) openStore(ctx context.Context, o cassandra.Options) (interface {
 	}
 	return shardstore.Open(ctx, shardstore.Options{
 		Cassandra: o, Address: addr, LeaseTTL: m.Config.ShardLeaseTTL,
-		Forward: httpapi.Forwarder(&http.Client{Timeout: m.Config.WriteTimeout}),
+		Forward:         httpapi.Forwarder(&http.Client{Timeout: m.Config.WriteTimeout}),
+		FlushRemote:     httpapi.FlushForwarder(&http.Client{Timeout: m.Config.WriteTimeout}),
+		FillDelay:       m.Config.FillDelay,
+		CommitsInFlight: m.Config.CommitsInFlight,
 	})
 }
 

@@ -19,8 +19,11 @@ import (
 func TestShardsForwarding(t *testing.T) {
 	o := cassandratest.Options(t)
 	t.Cleanup(func() { cassandratest.Drop(t, o) })
-	a := MustRunMain(t, o, "--migrate", "--write-path=shards", "--shards=4", "--shard-lease-ttl=1s")
-	b := MustRunMain(t, o, "--write-path=shards", "--shard-lease-ttl=1s")
+	// A minute's fill delay: no stream is written before someone reads it, so
+	// each read through the instance that does not own its shard needs the
+	// owner to write it first (POST /internal/v1/flush).
+	a := MustRunMain(t, o, "--migrate", "--write-path=shards", "--shards=4", "--shard-lease-ttl=1s", "--fill-delay=1m")
+	b := MustRunMain(t, o, "--write-path=shards", "--shard-lease-ttl=1s", "--fill-delay=1m")
 	bases := []string{"http://" + a.Addr(), "http://" + b.Addr()}
 
 	post := func(base, stream, body string) (int, map[string]any) {

@@ -23,8 +23,90 @@ import (
 // The owner serves it on an internal route and commits it only if it still
 // owns the shard: a forwarded append is never forwarded again.
 
-// forwardPath is the owner's route for forwarded appends.
-const forwardPath = "/internal/v1/append"
+// forwardPath is the owner's route for forwarded appends; flushPath the
+// one that writes a stream's committed tail before another instance reads
+// the stream.
+const (
+	forwardPath = "/internal/v1/append"
+	flushPath   = "/internal/v1/flush"
+)
+
+// LocalFlusher is implemented by stores whose shard owners answer appends
+// before the stream partitions hold them: FlushLocal writes a stream's
+// committed tail if this instance owns its shard.
+type LocalFlusher interface {
+	FlushLocal(ctx context.Context, stream log.StreamID) error
+}
+
+type flushRequest struct {
+	Stream log.StreamID `json:"stream"`
+}
+
+// flushForwarded serves flushPath.
+func (s *Server) flushForwarded(c *echo.Context) error {
+	lf, ok := s.store.(LocalFlusher)
+	if !ok {
+		return newProblem(http.StatusNotImplemented, CodeNotImplemented, "this server does not take flushes")
+	}
+	var f flushRequest
+	dec := json.NewDecoder(http.MaxBytesReader(c.Response(), c.Request().Body, 64<<10))
+	if err := dec.Decode(&f); err != nil {
+		return invalidRequest("a flush must be JSON")
+	}
+	if _, err := log.ParseStreamID(string(f.Stream)); err != nil {
+		return err
+	}
+	// The reading instance passes its client's token on: only someone who
+	// may read the stream can make its owner write it early.
+	if err := s.allow(c, auth.ActionRead, string(f.Stream)); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(c.Request().Context(), s.cfg.AppendTimeout)
+	defer cancel()
+	if err := lf.FlushLocal(ctx, f.Stream); err != nil {
+		return err
+	}
+	return c.NoContent(http.StatusNoContent)
+}
+
+// FlushForwarder returns the function a store calls to have the owner at
+// address write stream's committed tail before it reads the stream.
+func FlushForwarder(client *http.Client) func(ctx context.Context, address string, stream log.StreamID) error {
+	return func(ctx context.Context, address string, stream log.StreamID) error {
+		body, err := json.Marshal(flushRequest{Stream: stream})
+		if err != nil {
+			return err
+		}
+		hr, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+address+flushPath, bytes.NewReader(body))
+		if err != nil {
+			return err
+		}
+		hr.Header.Set(echo.HeaderContentType, echo.MIMEApplicationJSON)
+		if bearer, _ := ctx.Value(bearerKey{}).(string); bearer != "" {
+			hr.Header.Set(echo.HeaderAuthorization, bearer)
+		}
+		resp, err := client.Do(hr)
+		if err != nil {
+			return fmt.Errorf("flush at %s: %w: %v", address, log.ErrUnavailable, err)
+		}
+		defer resp.Body.Close()
+		raw, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+		if err != nil {
+			return fmt.Errorf("flush at %s: %w: %v", address, log.ErrUnavailable, err)
+		}
+		if resp.StatusCode == http.StatusNoContent {
+			return nil
+		}
+		var p Problem
+		if json.Unmarshal(raw, &p) != nil || p.Code == "" {
+			return fmt.Errorf("flush at %s: %w: status %d", address, log.ErrUnavailable, resp.StatusCode)
+		}
+		if p.Code == CodeNotOwner {
+			return fmt.Errorf("%w: %s", log.ErrNotOwner, p.Detail)
+		}
+		return fmt.Errorf("flush at %s: %w: %s: %s", address, log.ErrUnavailable, p.Code, p.Detail)
+	}
+}
 
 // LocalAppender is implemented by stores that commit only the appends of
 // shards they own (the receiving end of forwarding).

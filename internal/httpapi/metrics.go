@@ -142,7 +142,10 @@ func (s *Server) observe(next echo.HandlerFunc) echo.HandlerFunc {
 			span.End()
 			// Probes come every few seconds from every orchestrator: debug.
 			level := slog.LevelInfo
-			if route == "/healthz" || route == "/readyz" {
+			switch {
+			case route == "/healthz" || route == "/readyz":
+				level = slog.LevelDebug
+			case s.cfg.AccessLog != "all" && status < 400 && !aborted:
 				level = slog.LevelDebug
 			}
 			s.log.Log(c.Request().Context(), level, "request",

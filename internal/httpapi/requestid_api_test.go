@@ -78,7 +78,8 @@ func TestRequestID(t *testing.T) {
 	t.Run("Logs", func(t *testing.T) {
 		ts.Do(t, "GET", "/healthz", nil, "X-Request-Id", "probe-1")
 		ts.MustAppend(t, "rid-2", 1)
-		var probe, appendLine map[string]any
+		ts.Do(t, "GET", "/v1/streams/rid-missing", nil, "X-Request-Id", "missing-1")
+		var probe, appendLine, missing map[string]any
 		for _, l := range logs.lines(t) {
 			if l["msg"] != "request" {
 				continue
@@ -88,6 +89,10 @@ func TestRequestID(t *testing.T) {
 				probe = l
 			case "/v1/streams/:stream/events":
 				appendLine = l
+			case "/v1/streams/:stream":
+				if l["request_id"] == "missing-1" {
+					missing = l
+				}
 			}
 			if l["request_id"] == nil || l["request_id"] == "" {
 				t.Errorf("access log line without request_id: %v", l)
@@ -96,8 +101,12 @@ func TestRequestID(t *testing.T) {
 		if probe == nil || probe["level"] != "DEBUG" || probe["request_id"] != "probe-1" {
 			t.Fatalf("probe log line %v, want DEBUG with request_id probe-1", probe)
 		}
-		if appendLine == nil || appendLine["level"] != "INFO" || !uuidRE.MatchString(appendLine["request_id"].(string)) {
-			t.Fatalf("append log line %v, want INFO with a generated request_id", appendLine)
+		if missing == nil || missing["level"] != "INFO" || missing["status"] != float64(404) {
+			t.Fatalf("404 log line %v, want INFO with status 404", missing)
+		}
+		// A successful request is logged at debug level (AccessLog "errors").
+		if appendLine == nil || appendLine["level"] != "DEBUG" || !uuidRE.MatchString(appendLine["request_id"].(string)) {
+			t.Fatalf("append log line %v, want DEBUG with a generated request_id", appendLine)
 		}
 	})
 }

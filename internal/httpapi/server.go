@@ -101,6 +101,11 @@ type Config struct {
 	AllowedHosts []string
 	// Logger receives request and error logs. Default slog.Default().
 	Logger *slog.Logger
+	// AccessLog is which requests are logged at info level: "errors"
+	// (default: answers of 400 and above, and aborted ones) or "all". The
+	// others are logged at debug level: at thousands of appends a second a
+	// line per request costs more than a tenth of the server's CPU.
+	AccessLog string
 	// Registry receives the HTTP metrics and is served on /metrics; pass the
 	// same registry to the store so its metrics are served too. Default: a
 	// new registry.
@@ -179,6 +184,9 @@ func (c *Config) EnsureDefaults() {
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
+	if c.AccessLog == "" {
+		c.AccessLog = "errors"
+	}
 	if c.Registry == nil {
 		c.Registry = prometheus.NewRegistry()
 	}
@@ -190,6 +198,8 @@ func (c *Config) EnsureDefaults() {
 // Validate reports the first invalid field.
 func (c *Config) Validate() error {
 	switch {
+	case c.AccessLog != "" && c.AccessLog != "errors" && c.AccessLog != "all":
+		return errors.New(`access log must be "errors" or "all"`)
 	case c.Limits.MaxEventsPerAppend < 1, c.Limits.MaxEventBytes < 1, c.Limits.MaxSnapshotBytes < 1:
 		return errors.New("limits must be positive")
 	case c.MaxBodyBytes < 1:
@@ -277,6 +287,7 @@ func (s *Server) routes(e *echo.Echo) {
 	e.GET("/openapi.json", s.openapi)
 
 	e.POST(forwardPath, s.appendForwarded)
+	e.POST(flushPath, s.flushForwarded)
 
 	v1 := e.Group("/v1")
 	v1.POST("/streams/:stream/events", s.appendEvents, limitBody(s.cfg.MaxBodyBytes))

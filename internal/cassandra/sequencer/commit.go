@@ -47,7 +47,8 @@ func (sh *shard) commitBatch(batch []*pending) error {
 	}
 	var (
 		rec     record.Record
-		j       = &job{time: t}
+		answers []*pending // decided without a commit: conflicts
+		checks  []*check
 		tent    = map[log.StreamID]*tentative{}
 		members []*pending
 	)
@@ -62,22 +63,22 @@ func (sh *shard) commitBatch(batch []*pending) error {
 		// batch leaves the stream (tentative), which may be where an
 		// earlier append of the same batch put the ids.
 		if known, at := sh.knownIDs(h, tv, p); known {
-			j.checks = append(j.checks, &check{p: p, version: tv.version, buckets: bucketsOf(tv.bucket.Number, tv.prev), idsAt: at})
+			checks = append(checks, &check{p: p, version: tv.version, buckets: bucketsOf(tv.bucket.Number, tv.prev), idsAt: at})
 			continue
 		}
 		cur := tv.version
 		if e := p.req.Expected; e.Exact() && int64(e) < cur {
 			if len(p.ids) > 0 {
-				j.checks = append(j.checks, &check{p: p, version: cur, buckets: bucketsOf(tv.bucket.Number, tv.prev)})
+				checks = append(checks, &check{p: p, version: cur, buckets: bucketsOf(tv.bucket.Number, tv.prev)})
 				continue
 			}
 			p.err = &log.WrongExpectedVersionError{Stream: p.req.Stream, Expected: e, Current: cur}
-			j.answers = append(j.answers, p)
+			answers = append(answers, p)
 			continue
 		}
 		if !p.req.Expected.Matches(cur) {
 			p.err = &log.WrongExpectedVersionError{Stream: p.req.Stream, Expected: p.req.Expected, Current: cur}
-			j.answers = append(j.answers, p)
+			answers = append(answers, p)
 			continue
 		}
 		a := record.Append{Stream: p.req.Stream, FirstVersion: cur + 1, ClientIDs: len(p.ids) > 0}
@@ -119,7 +120,7 @@ func (sh *shard) commitBatch(batch []*pending) error {
 			}
 			return err
 		}
-		sh.jobs <- j
+		sh.answer(answers, checks)
 		return nil
 	}
 	seq := sh.seq + 1
@@ -156,7 +157,7 @@ func (sh *shard) commitBatch(batch []*pending) error {
 		return fmt.Errorf("shard %d seq %d: %w", sh.id, seq, shardlog.ErrFenced)
 	default:
 		sh.s.metrics.commits.WithLabelValues("unknown").Inc()
-		sh.failAll(append(j.answers, checksOf(j)...), fmt.Errorf("shard %d: %w: commit outcome unknown", sh.id, log.ErrUnavailable))
+		sh.failAll(append(answers, checksOf(checks)...), fmt.Errorf("shard %d: %w: commit outcome unknown", sh.id, log.ErrUnavailable))
 		sh.failAll(members, fmt.Errorf("%w: %v", log.ErrOutcomeUnknown, err))
 		return fmt.Errorf("shard %d seq %d: commit outcome unknown: %w", sh.id, seq, err)
 	}
@@ -175,16 +176,41 @@ func (sh *shard) commitBatch(batch []*pending) error {
 		h.lastSeq = seq
 		h.pruneIDs(now, sh.s.cfg.IdempotencyWindow, sh.s.cfg.IDsInHead*2)
 	}
-	j.seq, j.rec = seq, &rec
-	j.answers = append(j.answers, members...)
-	sh.jobs <- j
+	// Committed is acknowledged: the filler writes the record behind, and
+	// every read of its streams waits for that (flushStream).
+	sh.s.metrics.tailBytes.Add(float64(sh.tail.add(seq, time.Now(), t, &rec)))
+	sh.tail.poke()
+	sh.answer(append(answers, members...), checks)
+	if f := sh.s.cfg.OnCommit; f != nil {
+		for i := range rec.Appends {
+			f(rec.Appends[i].Stream)
+		}
+	}
+	if f := sh.s.cfg.OnRecord; f != nil {
+		f(sh.id)
+	}
 	sh.heads.evict(sh.filled.Load(), func(s log.StreamID) { sh.cached.Delete(s) })
 	return nil
 }
 
-func checksOf(j *job) []*pending {
-	out := make([]*pending, len(j.checks))
-	for i, c := range j.checks {
+// answer closes the answers decided (their results are set) and hands
+// the retry checks to the checker.
+func (sh *shard) answer(answers []*pending, checks []*check) {
+	for _, p := range answers {
+		select {
+		case <-p.done:
+		default:
+			close(p.done)
+		}
+	}
+	if len(checks) > 0 {
+		sh.jobs <- &job{checks: checks}
+	}
+}
+
+func checksOf(checks []*check) []*pending {
+	out := make([]*pending, len(checks))
+	for i, c := range checks {
 		out[i] = c.p
 	}
 	return out
@@ -226,6 +252,7 @@ func (sh *shard) knownIDs(h *head, tv *tentative, p *pending) (known bool, newes
 // openSegment continues the log in segment seg once every record is
 // filled (so the new segment's filled static is true).
 func (sh *shard) openSegment(ctx context.Context, seg int64) error {
+	sh.flushAll()
 	for sh.filled.Load() < sh.seq {
 		select {
 		case <-time.After(2 * time.Millisecond):

@@ -42,6 +42,20 @@ type Config struct {
 	MaxGroupAppends int
 	// QueueLimit bounds the appends waiting per shard. Default 8,192.
 	QueueLimit int
+	// CommitsInFlight bounds the conditional writes this instance has in
+	// flight over all its shards (each shard has at most one); 0: one per
+	// shard. Fewer commits at once make each carry more appends, and a
+	// Paxos round costs about the same whatever it carries.
+	CommitsInFlight int
+	// FillDelay is how long a committed record may wait before the filler
+	// writes it to the stream partitions (a stream read writes its tail at
+	// once): the longer, the more of a stream's appends share a write.
+	// Default 0: write at once, behind the answer.
+	FillDelay time.Duration
+	// TailBytes bounds the committed payload a shard holds unwritten; past
+	// it the oldest records are written at once, and past twice it commits
+	// wait. Default 4 MiB.
+	TailBytes int
 	// HeadCache bounds the stream heads kept per shard. Default 20,000.
 	HeadCache int
 	// IDsInHead is the most client ids a head keeps; a stream with more in
@@ -51,10 +65,15 @@ type Config struct {
 	// Forward sends an append to the instance at address, which owns its
 	// shard; nil means this instance never forwards.
 	Forward func(ctx context.Context, address string, req log.AppendRequest) (log.AppendResult, error)
+	// FlushRemote asks the instance at address, which owns the shard of
+	// stream, to write the stream's tail (Flush); nil means this instance
+	// never asks.
+	FlushRemote func(ctx context.Context, address string, stream log.StreamID) error
 	// OnCommit, if set, is told each stream a commit touched (watchers).
 	OnCommit func(stream log.StreamID)
 	// OnRecord, if set, is told once per committed record, after
-	// OnCommit's calls for its streams (feed watchers).
+	// OnCommit's calls for its streams (feed watchers): at commit, as the
+	// feeds read the log, not the stream partitions the filler writes.
 	OnRecord func(shard int)
 	// BeforeCommit, if set, runs before each conditional write of a shard's
 	// log (tests pause an owner there).
@@ -83,6 +102,9 @@ func (c *Config) ensureDefaults() {
 	}
 	if c.QueueLimit <= 0 {
 		c.QueueLimit = 8192
+	}
+	if c.TailBytes <= 0 {
+		c.TailBytes = 4 << 20
 	}
 	if c.HeadCache <= 0 {
 		c.HeadCache = 20_000

@@ -13,6 +13,8 @@ type metrics struct {
 	takeovers   prometheus.Counter
 	forwarded   prometheus.Counter
 	queueLength prometheus.Histogram
+	tailBytes   prometheus.Gauge
+	fillWrites  prometheus.Counter
 }
 
 func newMetrics(r prometheus.Registerer) *metrics {
@@ -33,7 +35,7 @@ func newMetrics(r prometheus.Registerer) *metrics {
 		}),
 		fillTime: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "eventlog_shard_fill_seconds",
-			Help:    "Time to write one committed group's chunks into the stream partitions.",
+			Help:    "Time of one fill round: the stream writes of the committed appends due (their delay passed, over budget, or read).",
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14),
 		}),
 		headLoads: prometheus.NewCounter(prometheus.CounterOpts{
@@ -57,9 +59,17 @@ func newMetrics(r prometheus.Registerer) *metrics {
 			Help:    "Appends waiting in a shard's queue when its commit goroutine takes a group.",
 			Buckets: []float64{0, 1, 2, 4, 8, 16, 32, 64, 128, 256, 1024, 4096},
 		}),
+		tailBytes: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "eventlog_shard_tail_bytes",
+			Help: "Payload bytes committed on this instance's shards and not yet written to their streams.",
+		}),
+		fillWrites: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "eventlog_shard_fill_writes_total",
+			Help: "Stream writes of the fill (one per stream and round): against appends committed, how many share a write.",
+		}),
 	}
 	if r != nil {
-		r.MustRegister(m.commits, m.groupSize, m.commitTime, m.fillTime, m.headLoads, m.owned, m.takeovers, m.forwarded, m.queueLength)
+		r.MustRegister(m.commits, m.groupSize, m.commitTime, m.fillTime, m.headLoads, m.owned, m.takeovers, m.forwarded, m.queueLength, m.tailBytes, m.fillWrites)
 	}
 	return m
 }

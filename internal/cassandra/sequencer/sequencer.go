@@ -23,7 +23,8 @@ type Sequencer struct {
 	owners map[int]owner  // the shards table as last read
 	obs    observer
 
-	claimMu sync.Mutex // one claim at a time
+	claimMu sync.Mutex    // one claim at a time
+	slots   chan struct{} // commits in flight on this instance; nil: no bound
 	started time.Time
 	closing chan struct{}
 	loop    sync.WaitGroup
@@ -36,10 +37,28 @@ func New(cfg Config) (*Sequencer, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	return &Sequencer{
+	s := &Sequencer{
 		cfg: cfg, metrics: newMetrics(cfg.Registerer), shards: map[int]*shard{}, owners: map[int]owner{},
 		obs: observer{seen: map[int]observation{}}, closing: make(chan struct{}), started: time.Now(),
-	}, nil
+	}
+	if cfg.CommitsInFlight > 0 {
+		s.slots = make(chan struct{}, cfg.CommitsInFlight)
+	}
+	return s, nil
+}
+
+// commitSlot waits for one of the instance's commit slots; nil if lost
+// closed first.
+func (s *Sequencer) commitSlot(lost <-chan struct{}) func() {
+	if s.slots == nil {
+		return func() {}
+	}
+	select {
+	case s.slots <- struct{}{}:
+		return func() { <-s.slots }
+	case <-lost:
+		return nil
+	}
 }
 
 // Start claims the shards that are free and starts the ownership loop,
@@ -168,8 +187,7 @@ func (s *Sequencer) take(ctx context.Context, o owner) error {
 		// Not serving: let the lease run out (or another claim succeed).
 		return fmt.Errorf("take over shard %d at epoch %d: %w", o.Shard, epoch, err)
 	}
-	go sh.run()
-	go sh.fill()
+	sh.start()
 	s.mu.Lock()
 	s.shards[o.Shard] = sh
 	s.mu.Unlock()
@@ -248,6 +266,63 @@ func (s *Sequencer) append(ctx context.Context, req log.AppendRequest, forward b
 		select {
 		case <-ctx.Done():
 			return log.AppendResult{}, fmt.Errorf("append to %s: %w: %v (not sent)", req.Stream, log.ErrUnavailable, ctx.Err())
+		case <-time.After(50 * time.Millisecond):
+		}
+		if fresh, err := s.readOwner(ctx, id); err == nil {
+			s.setOwner(fresh)
+		}
+	}
+}
+
+// Flush returns once every event committed to stream so far is in its
+// partitions: readers call it before they read. The owner of the stream's
+// shard does it (this instance, or the owner through FlushRemote).
+func (s *Sequencer) Flush(ctx context.Context, stream log.StreamID) error {
+	return s.flush(ctx, stream, true)
+}
+
+// FlushLocal flushes stream only if this instance owns its shard (a
+// forwarded flush is never forwarded again).
+func (s *Sequencer) FlushLocal(ctx context.Context, stream log.StreamID) error {
+	return s.flush(ctx, stream, false)
+}
+
+func (s *Sequencer) flush(ctx context.Context, stream log.StreamID, forward bool) error {
+	id := partition.ShardOf(string(stream), s.cfg.Shards)
+	deadline := time.Now().Add(max(3*s.cfg.LeaseTTL, 10*time.Second))
+	for {
+		s.mu.Lock()
+		sh := s.shards[id]
+		o := s.owners[id]
+		s.mu.Unlock()
+		switch {
+		case sh != nil:
+			err := sh.flushStream(ctx, stream)
+			select {
+			case <-sh.lost: // lost meanwhile: the new owner's catch-up writes it
+			default:
+				return err
+			}
+		case !forward:
+			return fmt.Errorf("shard %d: %w", id, log.ErrNotOwner)
+		case !o.exists:
+			// Never owned: nothing was ever committed to it. (A row
+			// written since is read again below.)
+			if fresh, err := s.readOwner(ctx, id); err == nil && !fresh.exists {
+				return nil
+			}
+		case s.cfg.FlushRemote != nil && o.Owner != "" && o.Owner != s.cfg.Instance && o.Address != "":
+			err := s.cfg.FlushRemote(ctx, o.Address, stream)
+			if !errors.Is(err, log.ErrNotOwner) && !errors.Is(err, log.ErrUnavailable) {
+				return err
+			}
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("read %s: %w: shard %d has no live owner (retry)", stream, log.ErrUnavailable, id)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("read %s: %w: %v", stream, log.ErrUnavailable, ctx.Err())
 		case <-time.After(50 * time.Millisecond):
 		}
 		if fresh, err := s.readOwner(ctx, id); err == nil {

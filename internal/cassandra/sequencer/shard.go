@@ -35,6 +35,7 @@ type shard struct {
 	pmu    sync.Mutex
 	pre    map[log.StreamID]*preload
 
+	tail      *tail
 	filled    atomic.Int64 // last seq whose chunks are written
 	committed atomic.Int64 // last committed seq (sh.seq, for other goroutines)
 
@@ -46,19 +47,14 @@ type shard struct {
 	jobs     chan *job
 	lost     chan struct{} // closed when the shard stops
 	once     sync.Once
-	done     chan struct{} // closed when both goroutines have ended
+	workers  sync.WaitGroup
+	done     chan struct{} // closed when its goroutines have ended
 	stopErr  error
 }
 
-// job is what the fill goroutine does for one decided batch, in order:
-// write the chunks of a committed record, run the retry checks, answer.
+// job is what the checker does for one decided batch: its retry checks.
 type job struct {
-	seq     int64 // 0: no record
-	time    time.Time
-	rec     *record.Record
-	answers []*pending // results set; answered after the fill
-	checks  []*check
-	filled  chan error // the fill's outcome (fill stage)
+	checks []*check
 }
 
 // check is an append whose ids or expected version point at stored
@@ -78,8 +74,17 @@ func newShard(s *Sequencer, id int, epoch int64) *shard {
 		s: s, id: id, epoch: epoch, heads: newHeads(s.cfg.HeadCache),
 		wake: make(chan struct{}, 1), jobs: make(chan *job, 256),
 		lost: make(chan struct{}), done: make(chan struct{}),
-		pre: map[log.StreamID]*preload{},
+		pre: map[log.StreamID]*preload{}, tail: newTail(),
 	}
+}
+
+// start runs the shard's goroutines: commits, checks and the filler.
+func (sh *shard) start() {
+	sh.workers.Add(3)
+	go func() { defer sh.workers.Done(); sh.run() }()
+	go func() { defer sh.workers.Done(); sh.checker() }()
+	go func() { defer sh.workers.Done(); sh.filler() }()
+	go func() { sh.workers.Wait(); close(sh.done) }()
 }
 
 // preload is a head being read ahead of its first decision.
@@ -268,11 +273,16 @@ func (sh *shard) catchUp(ctx context.Context, after, last int64) error {
 func (sh *shard) run() {
 	defer close(sh.jobs)
 	for {
-		batch := sh.collect()
+		if !sh.tailRoom() {
+			return
+		}
+		batch, release := sh.collect()
 		if batch == nil {
 			return
 		}
-		if err := sh.commitBatch(batch); err != nil {
+		err := sh.commitBatch(batch)
+		release()
+		if err != nil {
 			sh.s.cfg.Logger.Warn("shard stopped", "shard", sh.id, "epoch", sh.epoch, "err", err)
 			sh.stop(err)
 			return
@@ -280,42 +290,51 @@ func (sh *shard) run() {
 	}
 }
 
-// collect waits for queued appends and takes up to a group's worth.
-func (sh *shard) collect() []*pending {
+// collect waits for queued appends and a commit slot, and takes up to a
+// group's worth; release gives the slot back. While the slot is awaited
+// the queue grows, so an instance owning many shards still commits large
+// groups.
+func (sh *shard) collect() (batch []*pending, release func()) {
 	for {
 		sh.mu.Lock()
-		if sh.stopped {
-			sh.mu.Unlock()
-			return nil
+		stopped, n := sh.stopped, len(sh.queue)
+		sh.mu.Unlock()
+		if stopped {
+			return nil, nil
 		}
-		if len(sh.queue) > 0 {
-			var out []*pending
-			size, n := 0, 0
-			for n < len(sh.queue) && len(out) < sh.s.cfg.MaxGroupAppends {
-				p := sh.queue[n]
-				if len(out) > 0 && size+p.size > sh.s.cfg.MaxGroupBytes {
-					break
-				}
-				n++
-				if !p.state.CompareAndSwap(queued, taken) {
-					continue // its caller left
-				}
-				out = append(out, p)
-				size += p.size
-			}
-			sh.queue = sh.queue[n:]
-			sh.s.metrics.queueLength.Observe(float64(len(sh.queue) + len(out)))
-			sh.mu.Unlock()
-			if len(out) > 0 {
-				return out
+		if n == 0 {
+			select {
+			case <-sh.wake:
+			case <-sh.lost:
 			}
 			continue
 		}
-		sh.mu.Unlock()
-		select {
-		case <-sh.wake:
-		case <-sh.lost:
+		release := sh.s.commitSlot(sh.lost)
+		if release == nil {
+			return nil, nil
 		}
+		var out []*pending
+		sh.mu.Lock()
+		size, i := 0, 0
+		for i < len(sh.queue) && len(out) < sh.s.cfg.MaxGroupAppends {
+			p := sh.queue[i]
+			if len(out) > 0 && size+p.size > sh.s.cfg.MaxGroupBytes {
+				break
+			}
+			i++
+			if !p.state.CompareAndSwap(queued, taken) {
+				continue // its caller left
+			}
+			out = append(out, p)
+			size += p.size
+		}
+		sh.queue = sh.queue[i:]
+		sh.s.metrics.queueLength.Observe(float64(len(sh.queue) + len(out)))
+		sh.mu.Unlock()
+		if len(out) > 0 {
+			return out, release
+		}
+		release()
 	}
 }
 
@@ -332,6 +351,7 @@ func (sh *shard) drain(ctx context.Context) {
 		if n == 0 && sh.filled.Load() >= sh.committed.Load() {
 			break
 		}
+		sh.flushAll()
 		select {
 		case <-ctx.Done():
 			sh.stop(ctx.Err())

@@ -24,6 +24,8 @@ type conformance struct {
 	instances   int
 	shards      int
 	segmentRows int64 // 0: the default
+	fillDelay   time.Duration
+	commits     int // CommitsInFlight
 	mod         func(*cassandra.Options)
 }
 
@@ -36,7 +38,7 @@ type conformance struct {
 func TestConformance(t *testing.T) {
 	for _, c := range []conformance{
 		{name: "1x1", instances: 1, shards: 1},
-		{name: "1x8", instances: 1, shards: 8},
+		{name: "1x8", instances: 1, shards: 8, commits: 2}, // eight shards taking turns at two commits
 		{name: "2x4", instances: 2, shards: 4},
 		{name: "SmallBuckets", instances: 1, shards: 4, mod: func(o *cassandra.Options) {
 			o.BucketMaxEvents = storetest.MaxAppend + 1
@@ -44,6 +46,9 @@ func TestConformance(t *testing.T) {
 			o.PageSize = 3
 		}},
 		{name: "SmallSegments", instances: 2, shards: 2, segmentRows: 5},
+		// Appends answered long before their streams are written: every
+		// read, on either instance, must have the owner write first.
+		{name: "2x4FillDelay", instances: 2, shards: 4, fillDelay: time.Minute},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			// Configurations run side by side (as many as -parallel
@@ -123,6 +128,13 @@ func (c conformance) open(t *testing.T, o cassandra.Options, cfg storetest.Confi
 		req.Events = evs
 		return p.(*shardstore.Store).AppendLocal(ctx, req)
 	}
+	flush := func(ctx context.Context, addr string, stream log.StreamID) error {
+		p, ok := peers.Load(addr)
+		if !ok {
+			return fmt.Errorf("peer %s: %w", addr, log.ErrNotOwner)
+		}
+		return p.(*shardstore.Store).FlushLocal(ctx, stream)
+	}
 	// spread describes the shards each live instance owns, and tells
 	// whether every shard has an owner and whether an instance has none.
 	spread := func() (desc string, covered, bare bool) {
@@ -164,7 +176,7 @@ func (c conformance) open(t *testing.T, o cassandra.Options, cfg storetest.Confi
 			gen++
 			addr := fmt.Sprintf("instance-%d.%d", i, gen)
 			mu.Unlock()
-			s := open(t, shardstore.Options{Cassandra: io, Address: addr, Forward: forward, LeaseTTL: 2 * time.Second})
+			s := open(t, shardstore.Options{Cassandra: io, Address: addr, Forward: forward, FlushRemote: flush, LeaseTTL: 2 * time.Second, FillDelay: c.fillDelay, CommitsInFlight: c.commits})
 			peers.Store(addr, s)
 			mu.Lock()
 			live[s] = true

@@ -45,6 +45,13 @@ type Options struct {
 	// Forward sends an append to the owner of its shard at address (the
 	// HTTP layer's peer client); nil: never forward.
 	Forward func(ctx context.Context, address string, req log.AppendRequest) (log.AppendResult, error)
+	// FlushRemote asks the owner of a stream's shard at address to write
+	// the stream's committed tail before a read here; nil: never ask.
+	FlushRemote func(ctx context.Context, address string, stream log.StreamID) error
+	// FillDelay, TailBytes and CommitsInFlight: sequencer.Config.
+	FillDelay       time.Duration
+	TailBytes       int
+	CommitsInFlight int
 	// BeforeCommit, if set, runs before each commit's conditional write
 	// (tests pause an owner there).
 	BeforeCommit func(shard int)
@@ -126,7 +133,9 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 		Log: shardlog.New(session, cluster.SerialConsistency), Streams: s.streams,
 		Shards: shards, SegmentRows: rows, Instance: o.Instance, Address: o.Address,
 		LeaseTTL: o.LeaseTTL, Policy: partition.Policy{Width: co.BucketWidth, MaxEvents: co.BucketMaxEvents},
-		IdempotencyWindow: co.IdempotencyWindow, Forward: o.Forward, OnCommit: s.watchers.Notify, OnRecord: s.feedWatchers.notify,
+		IdempotencyWindow: co.IdempotencyWindow, Forward: o.Forward, FlushRemote: o.FlushRemote,
+		FillDelay: o.FillDelay, TailBytes: o.TailBytes, CommitsInFlight: o.CommitsInFlight,
+		OnCommit: s.watchers.Notify, OnRecord: s.feedWatchers.notify,
 		BeforeCommit: o.BeforeCommit, Paused: o.Paused, Now: co.Now, Logger: co.Logger, Registerer: co.Registerer,
 	})
 	if err == nil {
@@ -177,19 +186,41 @@ func (s *Store) AppendLocal(ctx context.Context, req log.AppendRequest) (log.App
 	return s.seq.AppendLocal(ctx, req)
 }
 
-// ReadStream implements log.Store.
+// FlushLocal writes stream's committed tail if this instance owns its
+// shard (the receiving end of FlushRemote).
+func (s *Store) FlushLocal(ctx context.Context, stream log.StreamID) error {
+	return s.seq.FlushLocal(ctx, stream)
+}
+
+// ReadStream implements log.Store. Every read first has the stream's
+// owner write what it committed (appends are answered before that).
 func (s *Store) ReadStream(ctx context.Context, r log.ReadRange, fn func(*log.RecordedEvent) error) error {
+	if _, err := log.ParseStreamID(string(r.Stream)); err != nil {
+		return err
+	}
+	if err := s.seq.Flush(ctx, r.Stream); err != nil {
+		return err
+	}
 	return s.streams.Read(ctx, r, fn)
 }
 
 // VersionAt implements log.Store.
 func (s *Store) VersionAt(ctx context.Context, stream log.StreamID, t time.Time) (int64, error) {
+	if _, err := log.ParseStreamID(string(stream)); err != nil {
+		return 0, err
+	}
+	if err := s.seq.Flush(ctx, stream); err != nil {
+		return 0, err
+	}
 	return s.streams.VersionAt(ctx, stream, t)
 }
 
 // Info implements log.Store.
 func (s *Store) Info(ctx context.Context, stream log.StreamID) (log.StreamInfo, error) {
 	if _, err := log.ParseStreamID(string(stream)); err != nil {
+		return log.StreamInfo{}, err
+	}
+	if err := s.seq.Flush(ctx, stream); err != nil {
 		return log.StreamInfo{}, err
 	}
 	bs, err := s.streams.Buckets(ctx, stream)
@@ -225,6 +256,9 @@ func (s *Store) Info(ctx context.Context, stream log.StreamID) (log.StreamInfo, 
 // stream's head as its partitions hold it.
 func (s *Store) PutSnapshot(ctx context.Context, stream log.StreamID, version int64, state json.RawMessage) (log.SnapshotInfo, error) {
 	return s.snapshots.Put(ctx, stream, version, state, func(ctx context.Context) (int64, error) {
+		if err := s.seq.Flush(ctx, stream); err != nil {
+			return 0, err
+		}
 		h, err := s.streams.Head(ctx, stream)
 		return h.Version, err
 	})

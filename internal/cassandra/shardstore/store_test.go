@@ -219,10 +219,17 @@ func TestTwoInstancesExact(t *testing.T) {
 		}
 		return p.(*shardstore.Store).AppendLocal(ctx, req)
 	}
-	a := open(t, shardstore.Options{Cassandra: o, Address: "a", Forward: fwd})
+	flush := func(ctx context.Context, addr string, stream log.StreamID) error {
+		p, ok := peers.Load(addr)
+		if !ok {
+			return log.ErrUnavailable
+		}
+		return p.(*shardstore.Store).FlushLocal(ctx, stream)
+	}
+	a := open(t, shardstore.Options{Cassandra: o, Address: "a", Forward: fwd, FlushRemote: flush})
 	peers.Store("a", a)
 	defer a.Close()
-	b := open(t, shardstore.Options{Cassandra: o, Address: "b", Forward: fwd})
+	b := open(t, shardstore.Options{Cassandra: o, Address: "b", Forward: fwd, FlushRemote: flush})
 	peers.Store("b", b)
 	defer b.Close()
 	// The shards spread over both (rendezvous hashing over live
@@ -377,4 +384,71 @@ func TestSegmentsBucketsRestart(t *testing.T) {
 			t.Fatalf("%s: info %+v %v, want several buckets", stream, info, err)
 		}
 	}
+}
+
+// An owner that stops (paused: no renewals, its filler holding an hour's
+// delay) with acknowledged appends only in its tail: the stream
+// partitions hold none of them. The new owner's catch-up writes them from
+// the log: every acknowledged event is readable at its version, exactly
+// once, and an `any` retry of one of them is recognised as a duplicate.
+func TestLostOwnerUnwrittenTail(t *testing.T) {
+	o := newKeyspace(t, 2)
+	var paused atomic.Bool
+	a := open(t, shardstore.Options{Cassandra: o, Paused: paused.Load, FillDelay: time.Hour})
+	ctx := context.Background()
+	const streams, per = 12, 3
+	acked := map[string][]uuid.UUID{}
+	var retry log.AppendRequest
+	for i := 0; i < streams; i++ {
+		stream := fmt.Sprintf("tail-%d", i)
+		for j := 0; j < per; j++ {
+			req := log.AppendRequest{Stream: log.StreamID(stream), Expected: log.Any,
+				Events: []log.ProposedEvent{ev(uuid.New(), "Tested", fmt.Sprintf(`{"j":%d}`, j))}}
+			if i == 0 && j == 1 {
+				retry = req
+				retry.Events = []log.ProposedEvent{ev(req.Events[0].ID, "Tested", `{"j":1}`)}
+			}
+			r, err := a.Append(ctx, req)
+			if err != nil || r.FirstVersion != int64(j+1) {
+				t.Fatalf("%s: %+v %v", stream, r, err)
+			}
+			acked[stream] = append(acked[stream], req.Events[0].ID)
+		}
+	}
+	session, err := cassandra.Connect(ctx, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer session.Close()
+	var rows int
+	if err := session.Query(`SELECT COUNT(*) FROM stream_events WHERE stream = ? AND bucket = 0`, "tail-0").Scan(&rows); err != nil || rows != 0 {
+		t.Fatalf("tail-0 has %d rows in its partition before the takeover (%v): the test needs them unwritten", rows, err)
+	}
+	paused.Store(true)
+	b := open(t, shardstore.Options{Cassandra: o})
+	defer b.Close()
+	deadline := time.Now().Add(30 * time.Second)
+	for len(b.Owned()) != 2 {
+		if time.Now().After(deadline) {
+			t.Fatalf("b owns %v, want both shards", b.Owned())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	for i := 0; i < streams; i++ {
+		stream := fmt.Sprintf("tail-%d", i)
+		evs := readAll(t, b, stream)
+		checkGapless(t, stream, evs, per)
+		for j, e := range evs {
+			if e.ID != acked[stream][j] {
+				t.Fatalf("%s v%d is %s, acknowledged %s", stream, e.Version, e.ID, acked[stream][j])
+			}
+		}
+	}
+	r, err := b.Append(ctx, retry)
+	if err != nil || !r.Duplicate || r.FirstVersion != 2 {
+		t.Fatalf("retry through the new owner: %+v %v, want the duplicate of v2", r, err)
+	}
+	checkGapless(t, "tail-0", readAll(t, b, "tail-0"), per)
+	paused.Store(false)
+	a.Close()
 }

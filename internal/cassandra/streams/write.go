@@ -91,6 +91,72 @@ func (s *Store) Fill(ctx context.Context, seq int64, t time.Time, rec *record.Re
 	return nil
 }
 
+// Pending is a chunk of a committed record that is not yet written: the
+// record's seq and commit time with the chunk.
+type Pending struct {
+	Seq   int64
+	Time  time.Time
+	Chunk record.Chunk
+}
+
+// maxMutationBytes bounds one batch of WriteStream, well under Cassandra's
+// largest mutation (half a commit log segment, 16 MiB by default).
+const maxMutationBytes = 4 << 20
+
+// WriteStream writes the chunks of one stream, in version order, in as
+// few mutations as it can: per bucket the index row first when a chunk
+// opens it, then one single-partition batch of every chunk row of that
+// bucket with their client ids. The rows are exactly those Fill writes for
+// the same records (one per record and stream), so writing them again, or
+// by Fill, writes the same values. A chunk is written only after every
+// chunk before it is, so a reader never sees a gap.
+func (s *Store) WriteStream(ctx context.Context, chunks []Pending) error {
+	for i := 0; i < len(chunks); {
+		c := &chunks[i].Chunk
+		if c.OpensBucket {
+			err := s.session.Query(cqlIndexBucket, string(c.Stream), c.Bucket, c.FirstVersion, chunks[i].Time).
+				WithContext(ctx).Idempotent(true).Exec()
+			if err != nil {
+				return cql.ReadErr("index bucket", err)
+			}
+		}
+		b := s.session.Batch(gocql.UnloggedBatch).WithContext(ctx)
+		size := 0
+		j := i
+		for ; j < len(chunks); j++ {
+			p := &chunks[j]
+			if p.Chunk.Bucket != c.Bucket || j > i && (p.Chunk.OpensBucket || size > maxMutationBytes) {
+				break
+			}
+			body := record.AppendChunkBody(nil, &p.Chunk)
+			size += len(body)
+			b.Entries = append(b.Entries, gocql.BatchEntry{Stmt: cqlPutChunk, Idempotent: true,
+				Args: []any{string(p.Chunk.Stream), p.Chunk.Bucket, p.Chunk.LastVersion(), p.Chunk.FirstVersion, p.Time, p.Seq, body}})
+			v := p.Chunk.FirstVersion
+			for _, a := range p.Chunk.Appends {
+				for _, e := range a.Events {
+					if a.ClientIDs {
+						b.Entries = append(b.Entries, gocql.BatchEntry{Stmt: cqlPutID, Idempotent: true,
+							Args: []any{string(p.Chunk.Stream), p.Chunk.Bucket, [16]byte(e.ID), v, s.idTTL}})
+					}
+					v++
+				}
+			}
+		}
+		var err error
+		if len(b.Entries) == 1 {
+			err = s.session.Query(cqlPutChunk, b.Entries[0].Args...).WithContext(ctx).Idempotent(true).Exec()
+		} else {
+			err = b.Exec()
+		}
+		if err != nil {
+			return cql.ReadErr(fmt.Sprintf("write %s", c.Stream), err)
+		}
+		i = j
+	}
+	return nil
+}
+
 // each runs fn for every index in idx, at most fillConcurrency at once,
 // and returns the first error.
 func (s *Store) each(ctx context.Context, idx []int, fn func(int) error) error {

@@ -1,0 +1,254 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/eventlog/eventlog/internal/cassandra"
+	"github.com/eventlog/eventlog/internal/cassandra/cassandratest"
+)
+
+// ownerChildEnv makes the test binary run a plain shards-path server (the
+// instance TestShardsOwnerKilled kills) instead of the tests.
+const ownerChildEnv = "EVENTLOG_TEST_OWNER_CHILD"
+
+// TestShardsOwnerKilled kills (SIGKILL) a real server process that owns
+// shards while appends to them flow through another instance, which
+// forwards them. The owner answers appends once committed and writes
+// streams only when read (a minute's fill delay), so what it acknowledged
+// is in its shard logs only. The survivor takes the shards over within a
+// few lease TTLs; then every acknowledged event is in its stream exactly
+// once at its acknowledged version, each stream is gapless, and every
+// append whose outcome was unknown is entirely there or entirely absent.
+func TestShardsOwnerKilled(t *testing.T) {
+	if spec := os.Getenv(ownerChildEnv); spec != "" {
+		runOwnerChild(t, spec)
+		return
+	}
+	o := cassandratest.Options(t)
+	t.Cleanup(func() { cassandratest.Drop(t, o) })
+	flags := []string{"--write-path=shards", "--shard-lease-ttl=1s", "--fill-delay=1m"}
+	// The child migrates and takes every shard; the survivor joins and
+	// takes its share by handover.
+	child := exec.Command(os.Args[0], "-test.run=^TestShardsOwnerKilled$", "-test.v")
+	child.Env = append(os.Environ(), ownerChildEnv+"="+o.Keyspace+" "+strings.Join(o.Hosts, ",")+" --migrate --shards=4 "+strings.Join(flags, " "))
+	out, err := child.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	child.Stderr = os.Stderr
+	if err := child.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { child.Process.Kill(); child.Wait() })
+	addr := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			if a, ok := strings.CutPrefix(sc.Text(), "ADDR "); ok {
+				addr <- a
+				io.Copy(io.Discard, out)
+				return
+			}
+		}
+		close(addr)
+	}()
+	select {
+	case _, ok := <-addr:
+		if !ok {
+			t.Fatal("child exited before serving")
+		}
+	case <-time.After(2 * time.Minute):
+		t.Fatal("child did not start")
+	}
+	b := MustRunMain(t, o, flags...)
+	base := "http://" + b.Addr()
+	owned := func() int { return len(b.store.(interface{ Owned() []int }).Owned()) }
+	waitFor(t, 30*time.Second, "the survivor to own some shards", func() bool { return owned() > 0 && owned() < 4 })
+
+	type attempt struct {
+		ids     []string
+		version int64 // acknowledged first version; 0: outcome unknown
+	}
+	const streams, writers = 8, 8
+	var (
+		mu       sync.Mutex
+		attempts = map[string][]attempt{}
+		stop     = make(chan struct{})
+		wg       sync.WaitGroup
+	)
+	client := &http.Client{Timeout: 20 * time.Second}
+	for w := 0; w < writers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			stream := fmt.Sprintf("kill-%d", w%streams)
+			cur := int64(0)
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				a := attempt{ids: []string{uuid.NewString(), uuid.NewString()}}
+				body := fmt.Sprintf(`{"expected_version":%d,"events":[{"id":%q,"type":"K","data":{}},{"id":%q,"type":"K","data":{}}]}`, cur, a.ids[0], a.ids[1])
+				if cur == 0 {
+					body = strings.Replace(body, `"expected_version":0`, `"expected_version":"no_stream"`, 1)
+				}
+				res, err := client.Post(base+"/v1/streams/"+stream+"/events", "application/json", strings.NewReader(body))
+				code, raw := 0, []byte(nil)
+				if err == nil {
+					raw, _ = io.ReadAll(res.Body)
+					res.Body.Close()
+					code = res.StatusCode
+				}
+				var r struct {
+					FirstVersion   int64  `json:"first_version"`
+					LastVersion    int64  `json:"last_version"`
+					Code           string `json:"code"`
+					CurrentVersion *int64 `json:"current_version"`
+				}
+				json.Unmarshal(raw, &r)
+				switch {
+				case code == http.StatusCreated:
+					a.version = r.FirstVersion
+					cur = r.LastVersion
+				case code == http.StatusConflict && r.Code == "wrong_expected_version" && r.CurrentVersion != nil:
+					cur = *r.CurrentVersion
+					continue // nothing written
+				case code == http.StatusBadRequest || code == http.StatusConflict:
+					t.Errorf("%s: %d %s", stream, code, raw)
+					return
+				default:
+					// Unknown (a transport error, 503, 504): the stream's
+					// head says where to go on.
+					time.Sleep(100 * time.Millisecond)
+					if v, ok := headOf(client, base, stream); ok {
+						cur = v
+					}
+				}
+				mu.Lock()
+				attempts[stream] = append(attempts[stream], a)
+				mu.Unlock()
+			}
+		}()
+	}
+	time.Sleep(2 * time.Second)
+	killedAt := time.Now()
+	if err := child.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	// Every shard is the survivor's within a few lease TTLs (and a
+	// catch-up of what the dead owner had not written).
+	waitFor(t, 20*time.Second, "the survivor to own every shard", func() bool { return owned() == 4 })
+	t.Logf("the survivor owned every shard %v after the kill", time.Since(killedAt).Round(time.Millisecond))
+	time.Sleep(2 * time.Second) // appends go on through the new owner
+	close(stop)
+	wg.Wait()
+
+	acked, unknown := 0, 0
+	for s := 0; s < streams; s++ {
+		stream := fmt.Sprintf("kill-%d", s)
+		evs := readStream(t, client, base, stream)
+		at := map[string]int64{}
+		for i, e := range evs {
+			if e.Version != int64(i+1) {
+				t.Fatalf("%s: event %d has version %d: a gap", stream, i, e.Version)
+			}
+			if _, dup := at[e.ID]; dup {
+				t.Fatalf("%s: id %s stored twice", stream, e.ID)
+			}
+			at[e.ID] = e.Version
+		}
+		for _, a := range attempts[stream] {
+			v0, ok0 := at[a.ids[0]]
+			v1, ok1 := at[a.ids[1]]
+			switch {
+			case a.version > 0:
+				acked++
+				if !ok0 || !ok1 || v0 != a.version || v1 != a.version+1 {
+					t.Fatalf("%s: acknowledged append at v%d stored at %d,%d (present %v,%v)", stream, a.version, v0, v1, ok0, ok1)
+				}
+			case ok0 != ok1 || ok0 && v1 != v0+1:
+				t.Fatalf("%s: an append of unknown outcome is half there: %v@%d %v@%d", stream, ok0, v0, ok1, v1)
+			default:
+				unknown++
+			}
+		}
+	}
+	if acked == 0 {
+		t.Fatal("nothing was acknowledged")
+	}
+	t.Logf("%d appends acknowledged, %d of unknown outcome, all consistent", acked, unknown)
+}
+
+type storedEvent struct {
+	ID      string `json:"id"`
+	Version int64  `json:"version"`
+}
+
+func readStream(t *testing.T, client *http.Client, base, stream string) []storedEvent {
+	t.Helper()
+	res, err := client.Get(base + "/v1/streams/" + stream + "/events?limit=1000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var page struct {
+		Events []storedEvent `json:"events"`
+	}
+	if res.StatusCode != http.StatusOK {
+		raw, _ := io.ReadAll(res.Body)
+		t.Fatalf("read %s: %d %s", stream, res.StatusCode, raw)
+	}
+	if err := json.NewDecoder(res.Body).Decode(&page); err != nil {
+		t.Fatal(err)
+	}
+	return page.Events
+}
+
+// headOf is a stream's version, if it can be read now.
+func headOf(client *http.Client, base, stream string) (int64, bool) {
+	res, err := client.Get(base + "/v1/streams/" + stream)
+	if err != nil {
+		return 0, false
+	}
+	defer res.Body.Close()
+	if res.StatusCode == http.StatusNotFound {
+		return 0, true
+	}
+	var info struct {
+		Version int64 `json:"version"`
+	}
+	if res.StatusCode != http.StatusOK || json.NewDecoder(res.Body).Decode(&info) != nil {
+		return 0, false
+	}
+	return info.Version, true
+}
+
+// runOwnerChild serves on the shards path until killed.
+func runOwnerChild(t *testing.T, spec string) {
+	parts := strings.Fields(spec)
+	o := cassandra.Options{Keyspace: parts[0], Hosts: strings.Split(parts[1], ",")}
+	m := NewMain()
+	args := append([]string{"--listen=127.0.0.1:0", "--keyspace=" + o.Keyspace, "--cassandra-hosts=" + strings.Join(o.Hosts, ",")}, parts[2:]...)
+	if err := m.Config.ParseFlags("server", args, env(nil), io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Run(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	fmt.Printf("ADDR %s\n", m.Addr())
+	select {}
+}

@@ -1,0 +1,320 @@
+package sequencer
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/eventlog/eventlog/internal/cassandra/streams"
+	"github.com/eventlog/eventlog/internal/log"
+	"github.com/eventlog/eventlog/internal/record"
+)
+
+// The tail is what a shard's owner committed but has not yet written to
+// the stream partitions. Appends are answered once committed; the filler
+// writes the tail behind, a stream's pending chunks together (one
+// mutation per stream and bucket rather than one per append), when the
+// oldest record has waited FillDelay, when the tail outgrows TailBytes,
+// or at once for a stream someone is about to read (flushStream): every
+// read of a stream goes through its owner's flush first, so a reader on
+// any instance sees every acknowledged event.
+
+// fillConcurrency bounds the stream writes of one fill round.
+const fillConcurrency = 32
+
+type tail struct {
+	mu      sync.Mutex
+	streams map[log.StreamID]*streamTail
+	recs    []*tailRec // committed records not wholly written, in seq order
+	bytes   int
+	want    map[log.StreamID]bool // streams a reader waits for
+	all     bool                  // write everything (segment switch, drain)
+	wake    chan struct{}         // cap 1: the filler
+	changed chan struct{}         // closed (and replaced) after each round
+}
+
+// streamTail is one stream's unwritten chunks.
+type streamTail struct {
+	chunks []streams.Pending // in version order
+	last   int64             // the last version in the tail
+	busy   bool              // a round is writing some of chunks
+}
+
+type tailRec struct {
+	seq     int64
+	at      time.Time // when committed (monotonic)
+	left    int       // its chunks not yet written
+	streams []log.StreamID
+}
+
+func newTail() *tail {
+	return &tail{
+		streams: map[log.StreamID]*streamTail{}, want: map[log.StreamID]bool{},
+		wake: make(chan struct{}, 1), changed: make(chan struct{}),
+	}
+}
+
+func (t *tail) poke() {
+	select {
+	case t.wake <- struct{}{}:
+	default:
+	}
+}
+
+// add puts a committed record into the tail and returns the bytes it
+// added.
+func (t *tail) add(seq int64, at time.Time, commitTime time.Time, rec *record.Record) int {
+	chunks := record.Chunks(rec)
+	r := &tailRec{seq: seq, at: at, left: len(chunks)}
+	added := 0
+	t.mu.Lock()
+	for i := range chunks {
+		c := chunks[i]
+		st := t.streams[c.Stream]
+		if st == nil {
+			st = &streamTail{}
+			t.streams[c.Stream] = st
+			r.streams = append(r.streams, c.Stream)
+		} else if len(st.chunks) == 0 || st.chunks[len(st.chunks)-1].Seq != seq {
+			r.streams = append(r.streams, c.Stream)
+		}
+		st.chunks = append(st.chunks, streams.Pending{Seq: seq, Time: commitTime, Chunk: c})
+		st.last = c.LastVersion()
+		added += chunkBytes(&c)
+	}
+	t.bytes += added
+	t.recs = append(t.recs, r)
+	t.mu.Unlock()
+	return added
+}
+
+// chunkBytes is what a chunk counts against TailBytes.
+func chunkBytes(c *record.Chunk) int {
+	n := 0
+	for _, a := range c.Appends {
+		for _, e := range a.Events {
+			n += len(e.Data) + len(e.Metadata) + len(e.Type) + 48
+		}
+	}
+	return n
+}
+
+// filler is the fill goroutine: it writes the tail in rounds until the
+// shard stops, advancing the shard's filled seq.
+func (sh *shard) filler() {
+	t := sh.tail
+	defer func() {
+		// What is left is the next owner's catch-up.
+		t.mu.Lock()
+		sh.s.metrics.tailBytes.Sub(float64(t.bytes))
+		t.bytes = 0
+		t.mu.Unlock()
+	}()
+	for {
+		work := sh.nextRound()
+		if work == nil {
+			return
+		}
+		start := time.Now()
+		if !sh.writeRound(work) {
+			return // the shard stopped; a new owner's catch-up writes the rest
+		}
+		sh.s.metrics.fillTime.Observe(time.Since(start).Seconds())
+		sh.s.metrics.fillWrites.Add(float64(len(work)))
+		freed := 0
+		t.mu.Lock()
+		for stream, w := range work {
+			st := t.streams[stream]
+			st.chunks = st.chunks[len(w):]
+			st.busy = false
+			if len(st.chunks) == 0 {
+				delete(t.streams, stream)
+			}
+			for _, p := range w {
+				r := t.recs[p.Seq-t.recs[0].seq]
+				r.left--
+				freed += chunkBytes(&p.Chunk)
+			}
+		}
+		t.bytes -= freed
+		sh.s.metrics.tailBytes.Sub(float64(freed))
+		var filled int64
+		for len(t.recs) > 0 && t.recs[0].left == 0 {
+			filled = t.recs[0].seq
+			t.recs[0] = nil
+			t.recs = t.recs[1:]
+		}
+		if filled > 0 {
+			sh.filled.Store(filled)
+		}
+		if len(t.recs) == 0 {
+			t.all = false
+		}
+		close(t.changed)
+		t.changed = make(chan struct{})
+		t.mu.Unlock()
+	}
+}
+
+// nextRound waits for work and takes it: for each chosen stream, all of
+// its pending chunks. nil once the shard stopped.
+func (sh *shard) nextRound() map[log.StreamID][]streams.Pending {
+	t := sh.tail
+	delay, budget := sh.s.cfg.FillDelay, sh.s.cfg.TailBytes
+	for {
+		t.mu.Lock()
+		now := time.Now()
+		chosen := map[log.StreamID]bool{}
+		for s := range t.want {
+			chosen[s] = true
+		}
+		over := t.bytes > budget
+		var next time.Duration = -1
+		for _, r := range t.recs {
+			if !t.all && !over && now.Sub(r.at) < delay {
+				next = delay - now.Sub(r.at)
+				break
+			}
+			for _, s := range r.streams {
+				chosen[s] = true
+			}
+			if over && !t.all {
+				break // the oldest record at a time, until under budget
+			}
+		}
+		work := map[log.StreamID][]streams.Pending{}
+		for s := range chosen {
+			st := t.streams[s]
+			if st == nil || st.busy || len(st.chunks) == 0 {
+				continue
+			}
+			st.busy = true
+			work[s] = st.chunks[:len(st.chunks):len(st.chunks)]
+			delete(t.want, s)
+		}
+		t.mu.Unlock()
+		if len(work) > 0 {
+			return work
+		}
+		var timer <-chan time.Time
+		if next >= 0 {
+			timer = time.After(next)
+		}
+		select {
+		case <-sh.lost:
+			return nil
+		case <-t.wake:
+		case <-timer:
+		}
+	}
+}
+
+// writeRound writes each stream's chunks (streams in parallel), retrying
+// failures for as long as the shard is owned. false: the shard stopped.
+func (sh *shard) writeRound(work map[log.StreamID][]streams.Pending) bool {
+	var (
+		wg  sync.WaitGroup
+		sem = make(chan struct{}, fillConcurrency)
+		mu  sync.Mutex
+		ok  = true
+	)
+	for stream, w := range work {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			backoff := 50 * time.Millisecond
+			for {
+				ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
+				err := sh.s.cfg.Streams.WriteStream(ctx, w)
+				cancel()
+				if err == nil {
+					return
+				}
+				select {
+				case <-sh.lost:
+					mu.Lock()
+					ok = false
+					mu.Unlock()
+					return
+				default:
+				}
+				sh.s.cfg.Logger.Warn("fill failed, retrying", "shard", sh.id, "stream", string(stream), "err", err)
+				select {
+				case <-sh.lost:
+				case <-time.After(backoff):
+				}
+				backoff = min(backoff*2, 2*time.Second)
+			}
+		}()
+	}
+	wg.Wait()
+	return ok
+}
+
+// flushStream returns once every event of stream committed so far is in
+// its partitions.
+func (sh *shard) flushStream(ctx context.Context, stream log.StreamID) error {
+	t := sh.tail
+	t.mu.Lock()
+	st := t.streams[stream]
+	if st == nil {
+		t.mu.Unlock()
+		return nil
+	}
+	target := st.last
+	t.want[stream] = true
+	t.poke()
+	for {
+		ch := t.changed
+		t.mu.Unlock()
+		select {
+		case <-ch:
+		case <-sh.lost:
+			return fmt.Errorf("shard %d: %w: the shard stopped before %s was written", sh.id, log.ErrUnavailable, stream)
+		case <-ctx.Done():
+			return fmt.Errorf("%w: waiting for %s to be written: %v", log.ErrUnavailable, stream, ctx.Err())
+		}
+		t.mu.Lock()
+		st = t.streams[stream]
+		if st == nil || len(st.chunks) > 0 && st.chunks[0].Chunk.FirstVersion > target {
+			t.mu.Unlock()
+			return nil
+		}
+		if !st.busy {
+			t.want[stream] = true
+			t.poke()
+		}
+	}
+}
+
+// tailRoom waits while the tail holds twice TailBytes (the filler writes
+// the oldest records at once past TailBytes, so this is where commits
+// outrun the stream writes: they wait rather than grow the heap). false:
+// the shard stopped.
+func (sh *shard) tailRoom() bool {
+	t := sh.tail
+	for {
+		t.mu.Lock()
+		full, ch := t.bytes > 2*sh.s.cfg.TailBytes, t.changed
+		t.mu.Unlock()
+		if !full {
+			return true
+		}
+		select {
+		case <-ch:
+		case <-sh.lost:
+			return false
+		}
+	}
+}
+
+// flushAll asks the filler to write everything committed so far.
+func (sh *shard) flushAll() {
+	t := sh.tail
+	t.mu.Lock()
+	t.all = true
+	t.mu.Unlock()
+	t.poke()
+}
