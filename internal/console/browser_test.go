@@ -348,6 +348,7 @@ func (t *tab) waitFor(sel, what string, ok func(string) bool) string {
 			return s
 		}
 		if time.Now().After(deadline) {
+			t.screenshot("failed-" + strings.ReplaceAll(t.tb.Name(), "/", "-"))
 			t.tb.Fatalf("%s never showed %s; it shows %q (page errors: %v)", sel, what, s, t.errors())
 		}
 		time.Sleep(100 * time.Millisecond)
@@ -363,7 +364,8 @@ func (t *tab) click(sel string) {
 // typeInto replaces the value of the input sel with text, as typed keys.
 func (t *tab) typeInto(sel, text string) {
 	t.tb.Helper()
-	t.do(chromedp.Clear(chromedp.CSS(sel)), chromedp.SendKeys(chromedp.CSS(sel), text, chromedp.NodeVisible))
+	t.eval(fmt.Sprintf("document.querySelector(%q).value = ''", sel), nil)
+	t.do(chromedp.SendKeys(chromedp.CSS(sel), text, chromedp.NodeVisible))
 }
 
 func (t *tab) errors() []string {

@@ -1,7 +1,9 @@
 package console_test
 
 import (
+	"encoding/json"
 	"fmt"
+	"math"
 	"net/http"
 	"strings"
 	"testing"
@@ -159,6 +161,60 @@ func TestConsole(t *testing.T) {
 		tab.waitText("#discovery", "GET /v1/streams")
 		tab.waitText("#instance", "Cassandra errors")
 		tab.screenshot("cluster")
+		tab.mustNoErrors()
+	})
+
+	t.Run("MetricsMath", func(t *testing.T) {
+		// The overview's arithmetic (prom.js), run in the browser on a
+		// known exposition.
+		const exposition = `# HELP h A histogram.
+# TYPE h histogram
+h_bucket{route="a",le="0.1"} 10
+h_bucket{route="a",le="0.5"} 20
+h_bucket{route="a",le="+Inf"} 20
+h_bucket{route="b",le="0.1"} 5
+h_bucket{route="b",le="0.5"} 5
+h_bucket{route="b",le="+Inf"} 6
+req_total{route="/v1/x",status="500"} 3
+req_total{route="/metrics",status="200"} 7
+req_total{route="/v1/x",status="201"} 4
+esc{l="a\"b\\c",m="x,y"} 1.5e3
+`
+		text, _ := json.Marshal(exposition)
+		tab := b.newTab(t)
+		tab.open(s.URL, "#/cluster")
+		var got struct {
+			P50, P99, AllInf, Rate, Reset, Errors, API, Esc float64
+			None                                            *float64
+			Label, Label2                                   string
+		}
+		tab.eval(`(async () => {
+			const m = await import('/ui/prom.js');
+			const s = m.parse(`+string(text)+`);
+			const zero = [[0.1, 0], [0.5, 0], [Infinity, 0]];
+			const a = m.buckets(s, 'h', {route: 'a'});
+			const esc = s.find((x) => x.name === 'esc');
+			return {
+				p50: m.quantile(0.5, zero, a), p99: m.quantile(0.99, zero, a),
+				allInf: m.quantile(0.5, [[0.1, 5], [0.5, 5], [Infinity, 5]], [[0.1, 5], [0.5, 5], [Infinity, 9]]),
+				none: m.quantile(0.5, a, a),
+				rate: m.rate(5, 15, 2), reset: m.rate(15, 3, 2),
+				errors: m.sum(s, 'req_total', {status: /^5/}),
+				api: m.sum(s, 'req_total', {route: /^(?!\/metrics).*$/}),
+				esc: esc.value, label: esc.labels.l, label2: esc.labels.m,
+			};
+		})()`, &got)
+		want := struct {
+			P50, P99, AllInf, Rate, Reset, Errors, API, Esc float64
+			None                                            *float64
+			Label, Label2                                   string
+		}{P50: 0.1, P99: 0.492, AllInf: 0.5, Rate: 5, Reset: 1.5, Errors: 3, API: 7, Esc: 1500, Label: `a"b\c`, Label2: "x,y"}
+		if math.Abs(got.P99-want.P99) < 1e-9 {
+			got.P99 = want.P99
+		}
+		if got != want {
+			t.Fatalf("prom.js: got %+v, want %+v", got, want)
+		}
 		tab.mustNoErrors()
 	})
 

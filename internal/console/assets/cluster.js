@@ -53,12 +53,11 @@ async function drawInstance(el) {
     ['Go', goInfo ? goInfo.labels.version : 'n/a'],
     ['resident memory', one('process_resident_memory_bytes') !== null ? fmt(one('process_resident_memory_bytes') / (1 << 20), ' MiB') : 'n/a'],
     ['requests in flight', fmt(one('eventlog_http_requests_in_flight'))],
-    ['live subscriptions', 'see requests in flight'],
     ['shards owned', shards.length ? fmt(prom.sum(samples, 'eventlog_shards_owned')) : 'n/a: this instance runs the per-stream write path (--write-path buckets), which has no shards'],
     ['shard takeovers', one('eventlog_shard_takeovers_total') !== null ? fmt(one('eventlog_shard_takeovers_total')) : 'n/a'],
     ['appends forwarded to owners', one('eventlog_appends_forwarded_total') !== null ? fmt(one('eventlog_appends_forwarded_total')) : 'n/a'],
     ['Cassandra errors', fmt(one('eventlog_cassandra_errors_total') || 0)],
-  ].filter(([k]) => k !== 'live subscriptions');
+  ];
   replace(el, h('h2', {}, 'This instance (from its /metrics)'),
     h('dl', { class: 'meta', id: 'instance' }, rows.map(([k, v]) => [h('dt', {}, k), h('dd', {}, v)])));
 }
