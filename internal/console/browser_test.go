@@ -341,7 +341,7 @@ func (t *tab) waitText(sel, want string) string {
 // waitFor waits until the text of sel satisfies ok.
 func (t *tab) waitFor(sel, what string, ok func(string) bool) string {
 	t.tb.Helper()
-	deadline := time.Now().Add(20 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for {
 		s := t.text(sel)
 		if ok(s) {

@@ -138,8 +138,9 @@ func TestConsole(t *testing.T) {
 		tab.open(s.URL, "#/overview?every=1")
 		tab.waitFor("[data-metric=appended-total]", "a count", func(s string) bool { return s != "" && s != "–" })
 		// Appends after the first scrape: a rate and a latency.
-		for i := range 5 {
+		for i := range 10 {
 			s.mustAppend(t, "", fmt.Sprintf("uiover%s-%d", id, i), "Tick")
+			time.Sleep(200 * time.Millisecond)
 		}
 		tab.waitFor("[data-metric=append-rate]", "a positive rate", func(s string) bool {
 			return s != "" && s != "–" && !strings.HasPrefix(s, "0 ")
@@ -147,7 +148,7 @@ func TestConsole(t *testing.T) {
 		tab.waitFor("[data-metric=append-p99]", "a latency", func(s string) bool { return strings.HasSuffix(s, " ms") })
 		tab.waitFor("[data-metric=error-rate]", "an error rate", func(s string) bool { return strings.HasSuffix(s, " %") })
 		tab.waitText("main", "billing"+id) // the group's lag gauge
-		time.Sleep(2 * time.Second)        // a few points on the charts
+		time.Sleep(time.Second)            // a point more on the charts
 		tab.screenshot("overview")
 		tab.mustNoErrors()
 	})

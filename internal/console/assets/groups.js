@@ -14,15 +14,20 @@ export function mount(root, route) {
   const input = h('input', { type: 'search', placeholder: 'group name', value: name || '', name: 'group', 'aria-label': 'group name' });
   const open = () => { if (input.value.trim()) route.navigate('groups', input.value.trim(), {}); };
   input.addEventListener('keydown', (e) => { if (e.key === 'Enter') open(); });
-  const names = recent('groups');
+  const list = h('ul', { class: 'recent' });
+  const drawRecent = () => {
+    const names = recent('groups');
+    replace(list, names.length ? names.map((n) => h('li', {}, h('a', { href: '#/groups/' + encodeURIComponent(n) }, n)))
+      : h('li', { class: 'muted' }, 'None yet.'));
+  };
+  drawRecent();
   const main = h('div');
   replace(root, h('h1', {}, 'Consumer groups'),
     h('div', { class: 'split' },
       h('div', { class: 'panel' },
         h('div', { class: 'row' }, input, h('button', { type: 'button', onclick: open }, 'Open')),
         h('h2', { class: 'muted' }, 'Recent in this tab'),
-        h('ul', { class: 'recent' }, names.length ? names.map((n) => h('li', {}, h('a', { href: '#/groups/' + encodeURIComponent(n) }, n)))
-          : h('li', { class: 'muted' }, 'None yet.')),
+        list,
         h('p', { class: 'muted status' }, 'No route lists groups yet; the Overview shows every group whose lag the server exports.')),
       main));
   if (!name) {
@@ -34,7 +39,10 @@ export function mount(root, route) {
   const refresh = async () => {
     try {
       const g = await api.request('/v1/groups/' + api.enc(name), { signal: ctl.signal });
-      remember('groups', name);
+      if (!recent('groups').includes(name)) {
+        remember('groups', name);
+        drawRecent();
+      }
       draw(main, g);
     } catch (e) {
       if (e.name === 'AbortError') return;
@@ -51,7 +59,7 @@ function draw(main, g) {
   for (const p of g.partitions) owners.set(p.owner, (owners.get(p.owner) || 0) + 1);
   replace(main,
     h('div', { class: 'grid' },
-      h('div', { class: 'panel card' }, h('div', { class: 'label' }, 'feed'), h('div', { class: 'value' }, g.feed)),
+      h('div', { class: 'panel card' }, h('div', { class: 'label' }, 'feed'), h('div', { class: 'value small' }, g.feed)),
       h('div', { class: 'panel card' }, h('div', { class: 'label' }, 'total lag (events)'),
         h('div', { class: 'value', dataset: { metric: 'group-lag' } }, fmt(g.lag) + (g.lag_capped ? '+' : '')),
         g.lag_capped ? h('div', { class: 'muted' }, 'counted up to a cap') : null),
