@@ -99,9 +99,17 @@ export function mount(root, route) {
     } catch (e) {
       if (signal.aborted) return;
       replace(err, errorBox(e, 'subscription'));
-      status.textContent = 'Stopped.';
       status.dataset.state = 'stopped';
-      pauseBtn.disabled = true;
+      if (e.status === 0 && lastId) {
+        // Cut (the server restarted, the network dropped): resuming goes
+        // on after the last event shown.
+        paused = true;
+        pauseBtn.textContent = 'Resume';
+        status.textContent = 'Cut after ' + short(lastId, 16) + ': Resume continues from there.';
+      } else {
+        status.textContent = 'Stopped.';
+        pauseBtn.disabled = true;
+      }
     }
   }
 
