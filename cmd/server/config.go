@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/eventlog/eventlog/internal/cassandra"
+	"github.com/eventlog/eventlog/internal/console"
 	"github.com/eventlog/eventlog/internal/httpapi"
 	"github.com/eventlog/eventlog/internal/log"
 	"github.com/prometheus/client_golang/prometheus"
@@ -100,6 +101,9 @@ type Config struct {
 	// when OTEL_EXPORTER_OTLP_ENDPOINT or OTEL_EXPORTER_OTLP_TRACES_ENDPOINT
 	// is set (tracing.Enabled). The exporter reads the OTEL_* variables.
 	Tracing bool
+
+	// Console serves the web console at /ui (--console, default on).
+	Console bool
 }
 
 // DefaultConfig returns the defaults, taken from the packages that own them.
@@ -110,6 +114,7 @@ func DefaultConfig() Config {
 	return Config{
 		Listen:            "127.0.0.1:8080",
 		Auth:              "auto",
+		Console:           true,
 		CassandraHosts:    o.Hosts,
 		Keyspace:          o.Keyspace,
 		Replication:       o.Replication,
@@ -248,6 +253,7 @@ func (c *Config) flagSet(name string, out io.Writer) *flag.FlagSet {
 	fs.StringVar(&c.AccessLog, "access-log", c.AccessLog, "requests logged at info level: errors (answers of 400 and above) or all; the others at debug")
 	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "log format: json or text")
 	fs.BoolVar(&c.Tracing, "tracing", c.Tracing, "export OpenTelemetry traces over OTLP/HTTP, configured by the OTEL_* variables (default: on when OTEL_EXPORTER_OTLP_ENDPOINT is set)")
+	fs.BoolVar(&c.Console, "console", c.Console, "serve the web console at /ui (its files without authentication; it asks for a token when the API needs one)")
 	fs.VisitAll(func(f *flag.Flag) { f.Usage += " (env " + envName(f.Name) + ")" })
 	return fs
 }
@@ -519,6 +525,9 @@ func (c *Config) httpConfig(logger *slog.Logger, reg *prometheus.Registry) httpa
 	}
 	if h.DefaultPageSize = 100; h.DefaultPageSize > h.MaxPageSize {
 		h.DefaultPageSize = h.MaxPageSize
+	}
+	if c.Console {
+		h.Console = console.NewHandler()
 	}
 	h.EnsureDefaults()
 	return h

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -37,48 +38,9 @@ func TestCrashAfterAck(t *testing.T) {
 	feedFlags := []string{"--feed-tick=20ms", "--feed-lag=50ms", "--feed-repair-after=1s"}
 
 	// The child: this test binary, running the server with a feed-write
-	// hook that kills the process; it prints its address on stdout.
-	child := exec.Command(os.Args[0], "-test.run=^TestCrashAfterAck$", "-test.v")
-	child.Env = append(os.Environ(), crashChildEnv+"="+o.Keyspace+" "+strings.Join(o.Hosts, ",")+" "+strings.Join(feedFlags, " "))
-	out, err := child.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	child.Stderr = os.Stderr
-	if err := child.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { child.Process.Kill() })
-	addr := make(chan string, 1)
-	go func() {
-		buf := make([]byte, 4096)
-		var acc string
-		for {
-			n, err := out.Read(buf)
-			acc += string(buf[:n])
-			if i := strings.Index(acc, "ADDR "); i >= 0 {
-				if j := strings.IndexByte(acc[i:], '\n'); j > 0 {
-					addr <- acc[i+5 : i+j]
-					io.Copy(io.Discard, out)
-					return
-				}
-			}
-			if err != nil {
-				close(addr)
-				return
-			}
-		}
-	}()
-	var base string
-	select {
-	case a, ok := <-addr:
-		if !ok {
-			t.Fatal("child exited before serving")
-		}
-		base = "http://" + a
-	case <-time.After(2 * time.Minute):
-		t.Fatal("child did not start")
-	}
+	// hook that kills the process.
+	child, addr := startChild(t, "TestCrashAfterAck", crashChildEnv+"="+o.Keyspace+" "+strings.Join(o.Hosts, ",")+" "+strings.Join(feedFlags, " "))
+	base := "http://" + addr
 
 	res, err := http.Post(base+"/v1/streams/crash-1/events", "application/json",
 		strings.NewReader(`{"expected_version":"no_stream","events":[{"type":"Acked","data":{"n":1}},{"type":"Acked","data":{"n":2}}]}`))
@@ -182,4 +144,44 @@ func runCrashChild(t *testing.T, spec string) {
 	}
 	fmt.Printf("ADDR %s\n", m.Addr())
 	select {}
+}
+
+// startChild runs this test binary as a server process for test (whose
+// env variable in env makes it serve instead of testing) and returns it
+// with the address it serves on, which it prints as "ADDR host:port".
+func startChild(t *testing.T, test, env string) (*exec.Cmd, string) {
+	t.Helper()
+	child := exec.Command(os.Args[0], "-test.run=^"+test+"$", "-test.v")
+	child.Env = append(os.Environ(), env)
+	out, err := child.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	child.Stderr = os.Stderr
+	if err := child.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { child.Process.Kill(); child.Wait() })
+	addr := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			if a, ok := strings.CutPrefix(sc.Text(), "ADDR "); ok {
+				addr <- a
+				io.Copy(io.Discard, out)
+				return
+			}
+		}
+		close(addr)
+	}()
+	select {
+	case a, ok := <-addr:
+		if !ok {
+			t.Fatal("child exited before serving")
+		}
+		return child, a
+	case <-time.After(2 * time.Minute):
+		t.Fatal("child did not start")
+	}
+	return nil, ""
 }

@@ -1,13 +1,11 @@
 package main
 
 import (
-	"bufio"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"strings"
 	"sync"
 	"testing"
@@ -41,37 +39,7 @@ func TestShardsOwnerKilled(t *testing.T) {
 	flags := []string{"--write-path=shards", "--shard-lease-ttl=1s", "--fill-delay=1m"}
 	// The child migrates and takes every shard; the survivor joins and
 	// takes its share by handover.
-	child := exec.Command(os.Args[0], "-test.run=^TestShardsOwnerKilled$", "-test.v")
-	child.Env = append(os.Environ(), ownerChildEnv+"="+o.Keyspace+" "+strings.Join(o.Hosts, ",")+" --migrate --shards=4 "+strings.Join(flags, " "))
-	out, err := child.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	child.Stderr = os.Stderr
-	if err := child.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { child.Process.Kill(); child.Wait() })
-	addr := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
-			if a, ok := strings.CutPrefix(sc.Text(), "ADDR "); ok {
-				addr <- a
-				io.Copy(io.Discard, out)
-				return
-			}
-		}
-		close(addr)
-	}()
-	select {
-	case _, ok := <-addr:
-		if !ok {
-			t.Fatal("child exited before serving")
-		}
-	case <-time.After(2 * time.Minute):
-		t.Fatal("child did not start")
-	}
+	child, _ := startChild(t, "TestShardsOwnerKilled", ownerChildEnv+"="+o.Keyspace+" "+strings.Join(o.Hosts, ",")+" --migrate --shards=4 "+strings.Join(flags, " "))
 	b := MustRunMain(t, o, flags...)
 	base := "http://" + b.Addr()
 	owned := func() int { return len(b.store.(interface{ Owned() []int }).Owned()) }
@@ -200,22 +168,28 @@ type storedEvent struct {
 
 func readStream(t *testing.T, client *http.Client, base, stream string) []storedEvent {
 	t.Helper()
-	res, err := client.Get(base + "/v1/streams/" + stream + "/events?limit=1000")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	var page struct {
-		Events []storedEvent `json:"events"`
-	}
-	if res.StatusCode != http.StatusOK {
+	var out []storedEvent
+	for from := int64(1); from > 0; {
+		res, err := client.Get(fmt.Sprintf("%s/v1/streams/%s/events?from=%d&limit=1000", base, stream, from))
+		if err != nil {
+			t.Fatal(err)
+		}
 		raw, _ := io.ReadAll(res.Body)
-		t.Fatalf("read %s: %d %s", stream, res.StatusCode, raw)
+		res.Body.Close()
+		var page struct {
+			Events []storedEvent `json:"events"`
+			Next   *int64        `json:"next"`
+		}
+		if res.StatusCode != http.StatusOK || json.Unmarshal(raw, &page) != nil {
+			t.Fatalf("read %s from %d: %d %s", stream, from, res.StatusCode, raw)
+		}
+		out = append(out, page.Events...)
+		from = 0
+		if page.Next != nil {
+			from = *page.Next
+		}
 	}
-	if err := json.NewDecoder(res.Body).Decode(&page); err != nil {
-		t.Fatal(err)
-	}
-	return page.Events
+	return out
 }
 
 // headOf is a stream's version, if it can be read now.

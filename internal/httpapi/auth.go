@@ -48,7 +48,7 @@ func normalHost(h string) string {
 }
 
 // authenticate requires a valid API key on every route but the health
-// probes when Config.Auth is set, and keeps it in the context for the
+// probes and the console's files when Config.Auth is set, and keeps it in the context for the
 // handlers' scope checks (allow).
 func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c *echo.Context) error {
@@ -56,7 +56,8 @@ func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 			return next(c)
 		}
 		switch c.RouteInfo().Path {
-		case "/healthz", "/readyz":
+		case "/healthz", "/readyz", "/ui", "/ui/", "/ui/:asset":
+			// Probes, and the console's files (no data in them).
 			return next(c)
 		}
 		k, err := s.cfg.Auth.Authenticate(c.Request().Context(), c.Request().Header.Get(echo.HeaderAuthorization))

@@ -4,7 +4,8 @@
 // subscriptions, consumer groups (when the store is a log.GroupStore), and
 // /healthz, /readyz, /metrics, /openapi.json (the OpenAPI 3.1 description
 // of all of it, openapi.json, which package spectest holds the HTTP tests'
-// traffic to).
+// traffic to), and, with Config.Console, the web console's files at /ui
+// (package console), which need no key.
 //
 // Handlers are thin: each validates its request, calls one Store method
 // with the request's context and encodes the result or returns the error.

@@ -77,15 +77,7 @@ func FlushForwarder(client *http.Client) func(ctx context.Context, address strin
 		if err != nil {
 			return err
 		}
-		hr, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+address+flushPath, bytes.NewReader(body))
-		if err != nil {
-			return err
-		}
-		hr.Header.Set(echo.HeaderContentType, echo.MIMEApplicationJSON)
-		if bearer, _ := ctx.Value(bearerKey{}).(string); bearer != "" {
-			hr.Header.Set(echo.HeaderAuthorization, bearer)
-		}
-		resp, err := client.Do(hr)
+		resp, err := postInternal(ctx, client, address, flushPath, body)
 		if err != nil {
 			return fmt.Errorf("flush at %s: %w: %v", address, log.ErrUnavailable, err)
 		}
@@ -178,15 +170,7 @@ func Forwarder(client *http.Client) func(ctx context.Context, address string, re
 		if err != nil {
 			return log.AppendResult{}, err
 		}
-		hr, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+address+forwardPath, bytes.NewReader(body))
-		if err != nil {
-			return log.AppendResult{}, err
-		}
-		hr.Header.Set(echo.HeaderContentType, echo.MIMEApplicationJSON)
-		if bearer, _ := ctx.Value(bearerKey{}).(string); bearer != "" {
-			hr.Header.Set(echo.HeaderAuthorization, bearer)
-		}
-		resp, err := client.Do(hr)
+		resp, err := postInternal(ctx, client, address, forwardPath, body)
 		if err != nil {
 			var op *net.OpError
 			if errors.As(err, &op) && op.Op == "dial" {
@@ -240,4 +224,18 @@ func (p *Problem) coreError(req log.AppendRequest) error {
 	}
 	// Anything else (500, a proxy's answer): the owner may have written it.
 	return fmt.Errorf("%w: %s: %s", log.ErrOutcomeUnknown, p.Code, p.Detail)
+}
+
+// postInternal sends body to another instance's internal route, with the
+// bearer token of the client whose request this is (in ctx).
+func postInternal(ctx context.Context, client *http.Client, address, path string, body []byte) (*http.Response, error) {
+	hr, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+address+path, bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	hr.Header.Set(echo.HeaderContentType, echo.MIMEApplicationJSON)
+	if bearer, _ := ctx.Value(bearerKey{}).(string); bearer != "" {
+		hr.Header.Set(echo.HeaderAuthorization, bearer)
+	}
+	return client.Do(hr)
 }

@@ -8,16 +8,17 @@ import (
 	"testing"
 
 	"github.com/eventlog/eventlog/internal/cassandra/cassandratest"
+	"github.com/eventlog/eventlog/internal/console"
 )
 
 // TestOpenAPIHasEveryRoute checks the description against the router, both
 // ways: every route the server registers (over a store with feeds and
-// groups) is described, and every described operation is routed. Whether
-// each operation is described correctly is checked on real traffic by the
-// HTTP tests (spectest).
+// groups, and the web console) is described, and every described operation
+// is routed. Whether each operation is described correctly is checked on
+// real traffic by the HTTP tests (spectest).
 func TestOpenAPIHasEveryRoute(t *testing.T) {
 	store, _ := cassandratest.NewStore(t, nil)
-	s, err := New(store, Config{})
+	s, err := New(store, Config{Console: console.NewHandler()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -88,9 +88,9 @@ type Config struct {
 	// heartbeat, so proxies keep the connection open. Default 15s.
 	Heartbeat time.Duration
 	// Auth, if set, requires an API key (Authorization: Bearer) on every
-	// route but /healthz and /readyz and checks its scopes on each
-	// request; nil serves everything to everyone (loopback use only: the
-	// server refuses that on other listeners).
+	// route but /healthz, /readyz and the console's files (/ui) and checks
+	// its scopes on each request; nil serves everything to everyone
+	// (loopback use only: the server refuses that on other listeners).
 	Auth *auth.Authenticator
 	// Keys, if set, backs the admin key routes (/v1/admin/keys); nil
 	// answers them 501. Usually Auth's store.
@@ -113,6 +113,11 @@ type Config struct {
 	// TracerProvider traces each request as a server span, continuing the
 	// W3C traceparent the request carries. Default: no tracing (no-op).
 	TracerProvider trace.TracerProvider
+	// Console, if set, serves the web console (package console) at /ui,
+	// /ui/ and /ui/{asset}, without authentication: its files hold no
+	// data, and every call it makes to the API carries the user's token.
+	// Nil: no /ui routes.
+	Console http.Handler
 }
 
 // DefaultConfig returns the defaults documented on Config.
@@ -285,6 +290,12 @@ func (s *Server) routes(e *echo.Echo) {
 	e.GET("/readyz", s.readyz)
 	e.GET("/metrics", s.metricsHandler(), s.requireAdmin)
 	e.GET("/openapi.json", s.openapi)
+	if s.cfg.Console != nil {
+		h := echo.WrapHandler(s.cfg.Console)
+		e.GET("/ui", h)
+		e.GET("/ui/", h)
+		e.GET("/ui/:asset", h)
+	}
 
 	e.POST(forwardPath, s.appendForwarded)
 	e.POST(flushPath, s.flushForwarded)

@@ -229,43 +229,56 @@ func (s *Sequencer) AppendLocal(ctx context.Context, req log.AppendRequest) (log
 	return s.append(ctx, req, false)
 }
 
-func (s *Sequencer) append(ctx context.Context, req log.AppendRequest, forward bool) (log.AppendResult, error) {
+func (s *Sequencer) append(ctx context.Context, req log.AppendRequest, forward bool) (res log.AppendResult, err error) {
 	id := partition.ShardOf(string(req.Stream), s.cfg.Shards)
-	// While a shard moves (handed over, or its owner died) there is no one
-	// to take the append for a moment: wait for the new owner rather than
-	// failing: a handover takes a drain, a release and a takeover (a few
-	// conditional writes), a dead owner's shard a lease TTL or two more.
+	werr := s.untilOwner(ctx, id, "append to "+string(req.Stream), func(sh *shard, o owner) bool {
+		switch {
+		case sh != nil:
+			p := newPending(ctx, req)
+			if err = sh.submit(p, false); err == nil {
+				res, err = p.wait(ctx)
+				return true
+			}
+			return !errors.Is(err, errStopped)
+		case !forward:
+			// A forwarded append: the sender looks for the new owner.
+			err = fmt.Errorf("shard %d: %w", id, log.ErrNotOwner)
+			return true
+		case s.cfg.Forward != nil && o.Owner != "" && o.Owner != s.cfg.Instance && o.Address != "":
+			s.metrics.forwarded.Inc()
+			res, err = s.cfg.Forward(ctx, o.Address, req)
+			return !errors.Is(err, log.ErrNotOwner)
+		}
+		return false
+	})
+	if werr != nil {
+		return log.AppendResult{}, werr
+	}
+	return res, err
+}
+
+// untilOwner calls try with the shard as this instance holds it (nil when
+// it does not own it) and its owner as last read, until try says it is
+// done: while a shard moves (handed over, or its owner died) there is no
+// one to ask for a moment, so it waits for the new owner rather than
+// failing: a handover takes a drain, a release and a takeover (a few
+// conditional writes), a dead owner's shard a lease TTL or two more.
+func (s *Sequencer) untilOwner(ctx context.Context, id int, what string, try func(sh *shard, o owner) (done bool)) error {
 	deadline := time.Now().Add(max(3*s.cfg.LeaseTTL, 10*time.Second))
 	for {
 		s.mu.Lock()
 		sh := s.shards[id]
 		o := s.owners[id]
 		s.mu.Unlock()
-		if sh != nil {
-			p := newPending(ctx, req)
-			err := sh.submit(p, false)
-			if err == nil {
-				return p.wait(ctx)
-			}
-			if !errors.Is(err, errStopped) {
-				return log.AppendResult{}, err
-			}
-		} else if !forward {
-			// A forwarded append: the sender looks for the new owner.
-			return log.AppendResult{}, fmt.Errorf("shard %d: %w", id, log.ErrNotOwner)
-		} else if s.cfg.Forward != nil && o.Owner != "" && o.Owner != s.cfg.Instance && o.Address != "" {
-			s.metrics.forwarded.Inc()
-			res, err := s.cfg.Forward(ctx, o.Address, req)
-			if !errors.Is(err, log.ErrNotOwner) {
-				return res, err
-			}
+		if try(sh, o) {
+			return nil
 		}
 		if time.Now().After(deadline) {
-			return log.AppendResult{}, fmt.Errorf("append to %s: %w: shard %d has no live owner (retry)", req.Stream, log.ErrUnavailable, id)
+			return fmt.Errorf("%s: %w: shard %d has no live owner (retry)", what, log.ErrUnavailable, id)
 		}
 		select {
 		case <-ctx.Done():
-			return log.AppendResult{}, fmt.Errorf("append to %s: %w: %v (not sent)", req.Stream, log.ErrUnavailable, ctx.Err())
+			return fmt.Errorf("%s: %w: %v (nothing sent)", what, log.ErrUnavailable, ctx.Err())
 		case <-time.After(50 * time.Millisecond):
 		}
 		if fresh, err := s.readOwner(ctx, id); err == nil {
@@ -287,48 +300,37 @@ func (s *Sequencer) FlushLocal(ctx context.Context, stream log.StreamID) error {
 	return s.flush(ctx, stream, false)
 }
 
-func (s *Sequencer) flush(ctx context.Context, stream log.StreamID, forward bool) error {
+func (s *Sequencer) flush(ctx context.Context, stream log.StreamID, forward bool) (err error) {
 	id := partition.ShardOf(string(stream), s.cfg.Shards)
-	deadline := time.Now().Add(max(3*s.cfg.LeaseTTL, 10*time.Second))
-	for {
-		s.mu.Lock()
-		sh := s.shards[id]
-		o := s.owners[id]
-		s.mu.Unlock()
+	werr := s.untilOwner(ctx, id, "read "+string(stream), func(sh *shard, o owner) bool {
 		switch {
 		case sh != nil:
-			err := sh.flushStream(ctx, stream)
+			err = sh.flushStream(ctx, stream)
 			select {
 			case <-sh.lost: // lost meanwhile: the new owner's catch-up writes it
+				return false
 			default:
-				return err
+				return true
 			}
 		case !forward:
-			return fmt.Errorf("shard %d: %w", id, log.ErrNotOwner)
+			err = fmt.Errorf("shard %d: %w", id, log.ErrNotOwner)
+			return true
 		case !o.exists:
 			// Never owned: nothing was ever committed to it. (A row
-			// written since is read again below.)
-			if fresh, err := s.readOwner(ctx, id); err == nil && !fresh.exists {
-				return nil
-			}
+			// written since is read again.)
+			fresh, rerr := s.readOwner(ctx, id)
+			err = nil
+			return rerr == nil && !fresh.exists
 		case s.cfg.FlushRemote != nil && o.Owner != "" && o.Owner != s.cfg.Instance && o.Address != "":
-			err := s.cfg.FlushRemote(ctx, o.Address, stream)
-			if !errors.Is(err, log.ErrNotOwner) && !errors.Is(err, log.ErrUnavailable) {
-				return err
-			}
+			err = s.cfg.FlushRemote(ctx, o.Address, stream)
+			return !errors.Is(err, log.ErrNotOwner) && !errors.Is(err, log.ErrUnavailable)
 		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("read %s: %w: shard %d has no live owner (retry)", stream, log.ErrUnavailable, id)
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("read %s: %w: %v", stream, log.ErrUnavailable, ctx.Err())
-		case <-time.After(50 * time.Millisecond):
-		}
-		if fresh, err := s.readOwner(ctx, id); err == nil {
-			s.setOwner(fresh)
-		}
+		return false
+	})
+	if werr != nil {
+		return werr
 	}
+	return err
 }
 
 // Owned returns the shards this instance commits now.
