@@ -22,8 +22,8 @@ func TestConformance(t *testing.T) {
 			// body runs: keyspace set-up is most of the time and overlaps
 			// well.
 			t.Parallel()
-			keyspaces := storetest.Prepare(t, 1, func() (cassandra.Options, error) { return migrateFresh(t) },
-				func(o cassandra.Options) { dropKeyspace(t, o) })
+			keyspaces := storetest.Prepare(t, 1, func() (cassandra.Options, error) { return cassandratest.Migrate(t, cassandratest.Options(t)) },
+				func(o cassandra.Options) { cassandratest.DropBounded(t, o) })
 			storetest.Run(t, func(t *testing.T, cfg storetest.Config) storetest.Cluster {
 				o := keyspaces.Take(t)
 				t.Cleanup(func() { keyspaces.Discard(o) })
@@ -31,37 +31,6 @@ func TestConformance(t *testing.T) {
 			})
 		})
 	}
-}
-
-// ddl bounds the schema changes this package's conformance runs have in
-// flight: a few overlap well, more make a loaded node time them out.
-var ddl = make(chan struct{}, 2)
-
-// migrateFresh creates a fresh keyspace. A schema change that timed out
-// is retried (Migrate resumes where it stopped).
-func migrateFresh(t *testing.T) (cassandra.Options, error) {
-	o := cassandratest.Options(t)
-	ddl <- struct{}{}
-	defer func() { <-ddl }()
-	var err error
-	for attempt := 0; attempt < 3; attempt++ {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-		err = cassandra.Migrate(ctx, o)
-		cancel()
-		if err == nil {
-			return o, nil
-		}
-		time.Sleep(5 * time.Second)
-	}
-	cassandratest.Drop(t, o)
-	return o, fmt.Errorf("migrate %s: %w", o.Keyspace, err)
-}
-
-// dropKeyspace removes a body's keyspace.
-func dropKeyspace(t *testing.T, o cassandra.Options) {
-	ddl <- struct{}{}
-	defer func() { <-ddl }()
-	cassandratest.Drop(t, o)
 }
 
 // openConformance opens n stores on the keyspace of o, with a body's cfg

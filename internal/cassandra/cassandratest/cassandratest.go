@@ -8,6 +8,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -105,6 +106,39 @@ func Drop(tb testing.TB, o cassandra.Options) {
 	if err := s.Query("DROP KEYSPACE IF EXISTS " + o.Keyspace).Exec(); err != nil {
 		tb.Logf("drop keyspace %s: %v", o.Keyspace, err)
 	}
+}
+
+// ddl bounds the schema changes in flight from one test binary's
+// Migrate and DropBounded: a few overlap well, more make a loaded node
+// time them out.
+var ddl = make(chan struct{}, 2)
+
+// Migrate creates o's keyspace (tests that run many keyspaces side by
+// side, such as the conformance suites). A schema change that timed out is
+// retried (cassandra.Migrate resumes where it stopped); on failure the
+// keyspace is dropped.
+func Migrate(tb testing.TB, o cassandra.Options) (cassandra.Options, error) {
+	ddl <- struct{}{}
+	defer func() { <-ddl }()
+	var err error
+	for attempt := 0; attempt < 3; attempt++ {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		err = cassandra.Migrate(ctx, o)
+		cancel()
+		if err == nil {
+			return o, nil
+		}
+		time.Sleep(5 * time.Second)
+	}
+	Drop(tb, o)
+	return o, fmt.Errorf("migrate %s: %w", o.Keyspace, err)
+}
+
+// DropBounded is Drop within Migrate's bound on schema changes in flight.
+func DropBounded(tb testing.TB, o cassandra.Options) {
+	ddl <- struct{}{}
+	defer func() { <-ddl }()
+	Drop(tb, o)
 }
 
 // FastFeeds makes the feed watermark maintainer quick enough for tests:

@@ -10,8 +10,8 @@ import (
 // checker answers the retry checks of each decided batch, in order: a
 // check reads its stream once the stream is written.
 func (sh *shard) checker() {
-	for j := range sh.jobs {
-		for _, c := range j.checks {
+	for checks := range sh.jobs {
+		for _, c := range checks {
 			ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
 			err := sh.flushStream(ctx, c.p.req.Stream)
 			cancel()

@@ -204,7 +204,7 @@ func (sh *shard) answer(answers []*pending, checks []*check) {
 		}
 	}
 	if len(checks) > 0 {
-		sh.jobs <- &job{checks: checks}
+		sh.jobs <- checks
 	}
 }
 

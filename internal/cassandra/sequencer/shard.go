@@ -44,17 +44,12 @@ type shard struct {
 	stopped  bool
 	draining bool          // handing over: no new appends
 	wake     chan struct{} // cap 1
-	jobs     chan *job
+	jobs     chan []*check // each decided batch's retry checks, for the checker
 	lost     chan struct{} // closed when the shard stops
 	once     sync.Once
 	workers  sync.WaitGroup
 	done     chan struct{} // closed when its goroutines have ended
 	stopErr  error
-}
-
-// job is what the checker does for one decided batch: its retry checks.
-type job struct {
-	checks []*check
 }
 
 // check is an append whose ids or expected version point at stored
@@ -72,7 +67,7 @@ type check struct {
 func newShard(s *Sequencer, id int, epoch int64) *shard {
 	return &shard{
 		s: s, id: id, epoch: epoch, heads: newHeads(s.cfg.HeadCache),
-		wake: make(chan struct{}, 1), jobs: make(chan *job, 256),
+		wake: make(chan struct{}, 1), jobs: make(chan []*check, 256),
 		lost: make(chan struct{}), done: make(chan struct{}),
 		pre: map[log.StreamID]*preload{}, tail: newTail(),
 	}

@@ -57,7 +57,7 @@ func TestConformance(t *testing.T) {
 			// time, and it overlaps well.
 			t.Parallel()
 			keyspaces := storetest.Prepare(t, 1, func() (cassandra.Options, error) { return c.migrate(t) },
-				func(o cassandra.Options) { drop(t, o) })
+				func(o cassandra.Options) { cassandratest.DropBounded(t, o) })
 			storetest.Run(t, func(t *testing.T, cfg storetest.Config) storetest.Cluster {
 				o := keyspaces.Take(t)
 				t.Cleanup(func() { keyspaces.Discard(o) })
@@ -67,40 +67,14 @@ func TestConformance(t *testing.T) {
 	}
 }
 
-// ddl bounds the schema changes this package's conformance runs have in
-// flight: a few overlap well, more make a loaded node time them out.
-var ddl = make(chan struct{}, 2)
-
-// migrate creates a fresh keyspace with the configuration's layout. A
-// schema change that timed out is retried (Migrate resumes where it
-// stopped).
+// migrate creates a fresh keyspace with the configuration's layout.
 func (c conformance) migrate(t *testing.T) (cassandra.Options, error) {
 	o := cassandratest.Options(t)
 	o.Shards, o.SegmentRows = c.shards, c.segmentRows
 	if c.mod != nil {
 		c.mod(&o)
 	}
-	ddl <- struct{}{}
-	defer func() { <-ddl }()
-	var err error
-	for attempt := 0; attempt < 3; attempt++ {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-		err = cassandra.Migrate(ctx, o)
-		cancel()
-		if err == nil {
-			return o, nil
-		}
-		time.Sleep(5 * time.Second)
-	}
-	cassandratest.Drop(t, o)
-	return o, fmt.Errorf("migrate %s: %w", o.Keyspace, err)
-}
-
-// drop removes a body's keyspace.
-func drop(t *testing.T, o cassandra.Options) {
-	ddl <- struct{}{}
-	defer func() { <-ddl }()
-	cassandratest.Drop(t, o)
+	return cassandratest.Migrate(t, o)
 }
 
 // open opens the configuration's instances on the keyspace of o, with a

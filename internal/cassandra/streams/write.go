@@ -9,6 +9,7 @@ import (
 	gocql "github.com/apache/cassandra-gocql-driver/v2"
 
 	"github.com/eventlog/eventlog/internal/cassandra/cql"
+	"github.com/eventlog/eventlog/internal/log"
 	"github.com/eventlog/eventlog/internal/record"
 )
 
@@ -36,59 +37,21 @@ func New(session *gocql.Session, pageSize int, idTTL time.Duration) *Store {
 	return &Store{session: session, pageSize: pageSize, idTTL: max(1, int(idTTL/time.Second))}
 }
 
-// Fill writes the chunks of a committed record (seq, commit time t): for
-// each bucket it opens, the index row first; then per chunk one
-// single-partition batch of the chunk row and its client ids (the two
-// tables share the partition key, so Cassandra applies them as one
-// mutation). Every write is idempotent: the same record always writes the
-// same rows.
+// Fill writes the chunks of a committed record (seq, commit time t):
+// each stream's with WriteStream, the streams in parallel. Every write is
+// idempotent: the same record always writes the same rows.
 func (s *Store) Fill(ctx context.Context, seq int64, t time.Time, rec *record.Record) error {
-	chunks := record.Chunks(rec)
-	var opens []int
-	for i := range chunks {
-		if chunks[i].OpensBucket {
-			opens = append(opens, i)
+	var (
+		order []log.StreamID
+		by    = map[log.StreamID][]Pending{}
+	)
+	for _, c := range record.Chunks(rec) {
+		if by[c.Stream] == nil {
+			order = append(order, c.Stream)
 		}
+		by[c.Stream] = append(by[c.Stream], Pending{Seq: seq, Time: t, Chunk: c})
 	}
-	err := s.each(ctx, opens, func(i int) error {
-		c := &chunks[i]
-		return s.session.Query(cqlIndexBucket, string(c.Stream), c.Bucket, c.FirstVersion, t).
-			WithContext(ctx).Idempotent(true).Exec()
-	})
-	if err != nil {
-		return cql.ReadErr("index bucket", err)
-	}
-	all := make([]int, len(chunks))
-	for i := range all {
-		all[i] = i
-	}
-	err = s.each(ctx, all, func(i int) error {
-		c := &chunks[i]
-		body := record.AppendChunkBody(nil, c)
-		b := s.session.Batch(gocql.UnloggedBatch).WithContext(ctx)
-		// Idempotent entries: the driver may retry the batch, which
-		// writes the same values.
-		b.Entries = append(b.Entries, gocql.BatchEntry{Stmt: cqlPutChunk, Idempotent: true,
-			Args: []any{string(c.Stream), c.Bucket, c.LastVersion(), c.FirstVersion, t, seq, body}})
-		v := c.FirstVersion
-		for _, a := range c.Appends {
-			for _, e := range a.Events {
-				if a.ClientIDs {
-					b.Entries = append(b.Entries, gocql.BatchEntry{Stmt: cqlPutID, Idempotent: true,
-						Args: []any{string(c.Stream), c.Bucket, [16]byte(e.ID), v, s.idTTL}})
-				}
-				v++
-			}
-		}
-		if len(b.Entries) == 1 {
-			return s.session.Query(cqlPutChunk, b.Entries[0].Args...).WithContext(ctx).Idempotent(true).Exec()
-		}
-		return b.Exec()
-	})
-	if err != nil {
-		return cql.ReadErr(fmt.Sprintf("fill record %d", seq), err)
-	}
-	return nil
+	return each(len(order), func(i int) error { return s.WriteStream(ctx, by[order[i]]) })
 }
 
 // Pending is a chunk of a committed record that is not yet written: the
@@ -157,14 +120,11 @@ func (s *Store) WriteStream(ctx context.Context, chunks []Pending) error {
 	return nil
 }
 
-// each runs fn for every index in idx, at most fillConcurrency at once,
-// and returns the first error.
-func (s *Store) each(ctx context.Context, idx []int, fn func(int) error) error {
-	switch len(idx) {
-	case 0:
-		return nil
-	case 1:
-		return fn(idx[0])
+// each runs fn(0) … fn(n-1), at most fillConcurrency at once, and returns
+// the first error.
+func each(n int, fn func(int) error) error {
+	if n == 1 {
+		return fn(0)
 	}
 	sem := make(chan struct{}, fillConcurrency)
 	var (
@@ -172,7 +132,7 @@ func (s *Store) each(ctx context.Context, idx []int, fn func(int) error) error {
 		mu   sync.Mutex
 		ferr error
 	)
-	for _, i := range idx {
+	for i := range n {
 		sem <- struct{}{}
 		wg.Add(1)
 		go func() {
