@@ -146,10 +146,3 @@ func (s *Server) requireAdmin(next echo.HandlerFunc) echo.HandlerFunc {
 		return next(c)
 	}
 }
-
-// groupFeeder is a store that tells which feed a group follows (the
-// Cassandra store does), so group requests can be checked for read access
-// to it. Without it, only admin keys use groups when authentication is on.
-type groupFeeder interface {
-	GroupFeed(ctx context.Context, group string) (log.Feed, error)
-}

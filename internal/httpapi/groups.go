@@ -144,11 +144,7 @@ func (g *groupAPI) authorize(c *echo.Context) error {
 	if err := s.allow(c, auth.ActionGroup, c.Param("group")); err != nil || s.cfg.Auth == nil || keyOf(c).IsAdmin() {
 		return err
 	}
-	gf, ok := g.store.(groupFeeder)
-	if !ok {
-		return forbid(c)
-	}
-	feed, err := gf.GroupFeed(c.Request().Context(), c.Param("group"))
+	feed, err := g.store.GroupFeed(c.Request().Context(), c.Param("group"))
 	if err != nil {
 		return err
 	}

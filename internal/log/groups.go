@@ -262,6 +262,10 @@ type GroupStore interface {
 	// DescribeGroup returns the group's members, partitions and lag.
 	// Errors: ErrGroupNotFound.
 	DescribeGroup(ctx context.Context, group string) (GroupInfo, error)
+	// GroupFeed returns the feed the group follows, so a caller can check
+	// read access to it before serving the group. A group's feed never
+	// changes. Errors: ErrGroupNotFound.
+	GroupFeed(ctx context.Context, group string) (Feed, error)
 }
 
 // ValidateAcks checks acks: partitions in range and distinct, epochs

@@ -208,3 +208,10 @@ func (s *tracedFull) DescribeGroup(ctx context.Context, group string) (log.Group
 	end(sp, err)
 	return i, err
 }
+
+func (s *tracedFull) GroupFeed(ctx context.Context, group string) (log.Feed, error) {
+	ctx, sp := s.span(ctx, "GroupFeed", groupAttr(group))
+	f, err := s.full.GroupFeed(ctx, group)
+	end(sp, err)
+	return f, err
+}
