@@ -210,16 +210,21 @@ func (sh *shard) nextRound() map[log.StreamID][]streams.Pending {
 	}
 }
 
-// writeRound writes each stream's chunks (streams in parallel), retrying
-// failures for as long as the shard is owned. false: the shard stopped.
+// writeRound writes each stream's chunks, small streams packed several to
+// a request (streams.Packs), the packs in parallel, retrying failures for
+// as long as the shard is owned. false: the shard stopped.
 func (sh *shard) writeRound(work map[log.StreamID][]streams.Pending) bool {
 	var (
 		wg  sync.WaitGroup
 		sem = make(chan struct{}, fillConcurrency)
 		mu  sync.Mutex
 		ok  = true
+		ws  = make([][]streams.Pending, 0, len(work))
 	)
-	for stream, w := range work {
+	for _, w := range work {
+		ws = append(ws, w)
+	}
+	for _, pack := range streams.Packs(ws) {
 		wg.Add(1)
 		sem <- struct{}{}
 		go func() {
@@ -227,7 +232,7 @@ func (sh *shard) writeRound(work map[log.StreamID][]streams.Pending) bool {
 			backoff := 50 * time.Millisecond
 			for {
 				ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
-				err := sh.s.cfg.Streams.WriteStream(ctx, w)
+				err := sh.s.cfg.Streams.WritePack(ctx, pack)
 				cancel()
 				if err == nil {
 					return
@@ -240,7 +245,7 @@ func (sh *shard) writeRound(work map[log.StreamID][]streams.Pending) bool {
 					return
 				default:
 				}
-				sh.s.cfg.Logger.Warn("fill failed, retrying", "shard", sh.id, "stream", string(stream), "err", err)
+				sh.s.cfg.Logger.Warn("fill failed, retrying", "shard", sh.id, "stream", string(pack[0][0].Chunk.Stream), "streams", len(pack), "err", err)
 				select {
 				case <-sh.lost:
 				case <-time.After(backoff):

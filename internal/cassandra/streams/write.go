@@ -37,8 +37,8 @@ func New(session *gocql.Session, pageSize int, idTTL time.Duration) *Store {
 	return &Store{session: session, pageSize: pageSize, idTTL: max(1, int(idTTL/time.Second))}
 }
 
-// Fill writes the chunks of a committed record (seq, commit time t):
-// each stream's with WriteStream, the streams in parallel. Every write is
+// Fill writes the chunks of a committed record (seq, commit time t), in
+// the packs of Packs, in parallel. Every write is
 // idempotent: the same record always writes the same rows.
 func (s *Store) Fill(ctx context.Context, seq int64, t time.Time, rec *record.Record) error {
 	var (
@@ -51,7 +51,12 @@ func (s *Store) Fill(ctx context.Context, seq int64, t time.Time, rec *record.Re
 		}
 		by[c.Stream] = append(by[c.Stream], Pending{Seq: seq, Time: t, Chunk: c})
 	}
-	return each(len(order), func(i int) error { return s.WriteStream(ctx, by[order[i]]) })
+	ws := make([][]Pending, len(order))
+	for i, st := range order {
+		ws[i] = by[st]
+	}
+	packs := Packs(ws)
+	return each(len(packs), func(i int) error { return s.WritePack(ctx, packs[i]) })
 }
 
 // Pending is a chunk of a committed record that is not yet written: the
@@ -91,20 +96,7 @@ func (s *Store) WriteStream(ctx context.Context, chunks []Pending) error {
 			if p.Chunk.Bucket != c.Bucket || j > i && (p.Chunk.OpensBucket || size > maxMutationBytes) {
 				break
 			}
-			body := record.AppendChunkBody(nil, &p.Chunk)
-			size += len(body)
-			b.Entries = append(b.Entries, gocql.BatchEntry{Stmt: cqlPutChunk, Idempotent: true,
-				Args: []any{string(p.Chunk.Stream), p.Chunk.Bucket, p.Chunk.LastVersion(), p.Chunk.FirstVersion, p.Time, p.Seq, body}})
-			v := p.Chunk.FirstVersion
-			for _, a := range p.Chunk.Appends {
-				for _, e := range a.Events {
-					if a.ClientIDs {
-						b.Entries = append(b.Entries, gocql.BatchEntry{Stmt: cqlPutID, Idempotent: true,
-							Args: []any{string(p.Chunk.Stream), p.Chunk.Bucket, [16]byte(e.ID), v, s.idTTL}})
-					}
-					v++
-				}
-			}
+			size += s.addChunk(b, p)
 		}
 		var err error
 		if len(b.Entries) == 1 {
@@ -118,6 +110,109 @@ func (s *Store) WriteStream(ctx context.Context, chunks []Pending) error {
 		i = j
 	}
 	return nil
+}
+
+// Cassandra's defaults for batches that span partitions:
+// unlogged_batch_across_partitions_warn_threshold (10 partitions) and
+// batch_size_warn_threshold (5 KiB; a batch past batch_size_fail_threshold,
+// 50 KiB, is refused). A pack stays under both, so it never logs a warning
+// on a node configured as shipped.
+const (
+	packStreams = 10
+	packBytes   = 4 << 10
+)
+
+// Packs splits the pending chunks of several streams (one slice per
+// stream) into the writes WritePack sends. Cassandra's cost per mutation
+// is mostly the request carrying it, so streams whose chunks all go into
+// one existing bucket and are small are packed, up to packStreams and
+// packBytes, into one unlogged batch: still one mutation per stream
+// partition, but one request for the pack. A stream that opens a bucket,
+// spans buckets or is large is a pack of its own, written by WriteStream,
+// which keeps its index-before-chunk order.
+func Packs(ws [][]Pending) [][][]Pending {
+	var (
+		out  [][][]Pending
+		cur  [][]Pending
+		size int
+	)
+	for _, w := range ws {
+		n, ok := packable(w)
+		if !ok {
+			out = append(out, [][]Pending{w})
+			continue
+		}
+		if len(cur) == packStreams || len(cur) > 0 && size+n > packBytes {
+			out = append(out, cur)
+			cur, size = nil, 0
+		}
+		cur = append(cur, w)
+		size += n
+	}
+	if len(cur) > 0 {
+		out = append(out, cur)
+	}
+	return out
+}
+
+// packable reports whether a stream's chunks may share a batch with other
+// streams' and what they weigh: all in one bucket none of them opens, and
+// under packBytes.
+func packable(w []Pending) (int, bool) {
+	n := 0
+	for i := range w {
+		c := &w[i].Chunk
+		if c.OpensBucket || c.Bucket != w[0].Chunk.Bucket {
+			return 0, false
+		}
+		n += 64 + len(c.Stream)
+		for _, a := range c.Appends {
+			for _, e := range a.Events {
+				n += len(e.Data) + len(e.Metadata) + len(e.Type) + 48
+				if a.ClientIDs {
+					n += 40 + len(c.Stream)
+				}
+			}
+		}
+	}
+	return n, n <= packBytes
+}
+
+// WritePack writes one pack of Packs: a lone stream with WriteStream,
+// several in one unlogged batch of each stream's chunk and id rows, the
+// rows WriteStream writes for them.
+func (s *Store) WritePack(ctx context.Context, pack [][]Pending) error {
+	if len(pack) == 1 {
+		return s.WriteStream(ctx, pack[0])
+	}
+	b := s.session.Batch(gocql.UnloggedBatch).WithContext(ctx)
+	for _, w := range pack {
+		for i := range w {
+			s.addChunk(b, &w[i])
+		}
+	}
+	if err := b.Exec(); err != nil {
+		return cql.ReadErr(fmt.Sprintf("write %d streams", len(pack)), err)
+	}
+	return nil
+}
+
+// addChunk adds p's chunk row and its client-id rows to b.
+func (s *Store) addChunk(b *gocql.Batch, p *Pending) int {
+	body := record.AppendChunkBody(nil, &p.Chunk)
+	b.Entries = append(b.Entries, gocql.BatchEntry{Stmt: cqlPutChunk, Idempotent: true,
+		Args: []any{string(p.Chunk.Stream), p.Chunk.Bucket, p.Chunk.LastVersion(), p.Chunk.FirstVersion, p.Time, p.Seq, body}})
+	v := p.Chunk.FirstVersion
+	for _, a := range p.Chunk.Appends {
+		for _, e := range a.Events {
+			if a.ClientIDs {
+				b.Entries = append(b.Entries, gocql.BatchEntry{Stmt: cqlPutID, Idempotent: true,
+					Args: []any{string(p.Chunk.Stream), p.Chunk.Bucket, [16]byte(e.ID), v, s.idTTL}})
+			}
+			v++
+		}
+	}
+	return len(body)
 }
 
 // each runs fn(0) … fn(n-1), at most fillConcurrency at once, and returns
