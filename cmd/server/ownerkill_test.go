@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -145,9 +146,13 @@ func TestShardsOwnerKilled(t *testing.T) {
 	wg.Wait()
 
 	acked, unknown := 0, 0
+	stored := map[string][]string{} // stream -> ids in version order
 	for s := 0; s < streams; s++ {
 		stream := fmt.Sprintf("kill-%d", s)
 		evs := readStream(t, client, base, stream)
+		for _, e := range evs {
+			stored[stream] = append(stored[stream], e.ID)
+		}
 		at := map[string]int64{}
 		for i, e := range evs {
 			if e.Version != int64(i+1) {
@@ -177,7 +182,34 @@ func TestShardsOwnerKilled(t *testing.T) {
 	if acked == 0 {
 		t.Fatal("nothing was acknowledged")
 	}
-	t.Logf("%d appends acknowledged, %d of unknown outcome, all consistent", acked, unknown)
+	// The all feed, read from the beginning on the survivor, holds exactly
+	// what the streams hold: every stored event once, each stream's in
+	// version order, nothing else (an append of unknown outcome is in both
+	// or in neither).
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	byStream := map[string][]string{}
+	seen := map[string]bool{}
+	for _, e := range readNDJSON(t, ctx, base+"/v1/feeds/all") {
+		if seen[e.ID] {
+			t.Fatalf("feed: event %s (%s@%d) twice", e.ID, e.Stream, e.Version)
+		}
+		seen[e.ID] = true
+		if want := int64(len(byStream[e.Stream]) + 1); e.Version != want {
+			t.Fatalf("feed: %s@%d where version %d was due", e.Stream, e.Version, want)
+		}
+		byStream[e.Stream] = append(byStream[e.Stream], e.ID)
+	}
+	for s := 0; s < streams; s++ {
+		stream := fmt.Sprintf("kill-%d", s)
+		if got, want := strings.Join(byStream[stream], ","), strings.Join(stored[stream], ","); got != want {
+			t.Fatalf("feed: %s has %d events in the all feed, %d in the stream, or another order", stream, len(byStream[stream]), len(stored[stream]))
+		}
+	}
+	if len(byStream) != streams {
+		t.Fatalf("feed: events of %d streams, want %d", len(byStream), streams)
+	}
+	t.Logf("%d appends acknowledged, %d of unknown outcome, all consistent in streams and the all feed", acked, unknown)
 }
 
 type storedEvent struct {
