@@ -57,6 +57,7 @@ type Config struct {
 	Parallel         int    `json:"parallel,omitempty"`          // --parallel: buckets read ahead
 	Repeat           int    `json:"repeat,omitempty"`            // --repeat: reads per mode
 	SnapshotEvery    int    `json:"snapshot_every,omitempty"`    // --snapshot-every
+	FeedStreams      int    `json:"feed_streams,omitempty"`      // --feed-streams
 	StateLoads       int    `json:"state_loads,omitempty"`       // --state-loads
 
 	// Subscribe.
@@ -192,6 +193,7 @@ func flagSet(scenario string, c *Config, out io.Writer) *flag.FlagSet {
 		fs.IntVar(&c.Parallel, "parallel", c.Parallel, "buckets read concurrently by the bucket-parallel raw read")
 		fs.IntVar(&c.Repeat, "repeat", c.Repeat, "reads of each kind, interleaved; the median is reported")
 		fs.IntVar(&c.SnapshotEvery, "snapshot-every", c.SnapshotEvery, "put a snapshot every K events (0: no state loads)")
+		fs.IntVar(&c.FeedStreams, "feed-streams", c.FeedStreams, "also append --events events spread over this many new streams and time a catch-up read of the all feed from its beginning (0: no feed read; use a keyspace of its own, the feed holds everything in it)")
 		fs.IntVar(&c.StateLoads, "state-loads", c.StateLoads, "GET /state requests timed")
 	}
 	return fs
@@ -280,6 +282,8 @@ func (c *Config) Validate() error {
 		return errors.New("--repeat must be 1..20")
 	case c.SnapshotEvery < 0 || c.SnapshotEvery > 0 && c.SnapshotEvery < 100:
 		return errors.New("--snapshot-every must be 0 or at least 100")
+	case c.FeedStreams < 0 || c.FeedStreams > 1_000_000:
+		return errors.New("--feed-streams must be 0..1000000")
 	case c.StateLoads < 1 || c.StateLoads > 10_000:
 		return errors.New("--state-loads must be 1..10000")
 	case c.ServerPID < 0 || c.CassandraPID < 0:

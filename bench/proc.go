@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
+	"net"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -28,13 +29,20 @@ type procs struct {
 // found is left 0 and its figures are omitted.
 func findProcs(c *Config, needServer bool) procs {
 	p := procs{server: c.ServerPID, cassandra: c.CassandraPID}
+	if p.cassandra == 0 && len(c.CassandraHosts) > 0 {
+		// Several nodes may run on one host (other loopback addresses):
+		// the one listening on the first host's CQL port.
+		if ip := net.ParseIP(c.CassandraHosts[0]); ip != nil {
+			p.cassandra = findListener(ip, 9042)
+		}
+	}
 	if p.cassandra == 0 {
 		p.cassandra = findByCmdline("org.apache.cassandra.service.CassandraDaemon")
 	}
 	if needServer && p.server == 0 {
 		if u, err := url.Parse(c.URL); err == nil {
 			if port, err := strconv.Atoi(u.Port()); err == nil {
-				p.server = findListener(port)
+				p.server = findListener(nil, port)
 			}
 		}
 	}
@@ -60,11 +68,16 @@ func findByCmdline(s string) int {
 }
 
 // findListener returns the process holding a TCP socket listening on
-// port: the listening socket's inode from /proc/net/tcp{,6}, then the
-// process with that inode among its file descriptors. This finds the
-// server however it was started (go run, a built binary, a container
-// runtime on this host).
-func findListener(port int) int {
+// port (on ip when it is an IPv4 address, on any address when nil): the
+// listening socket's inode from /proc/net/tcp{,6}, then the process with
+// that inode among its file descriptors. This finds the server however it
+// was started (go run, a built binary, a container runtime on this host).
+func findListener(ip net.IP, port int) int {
+	wantAddr := ""
+	if v4 := ip.To4(); v4 != nil {
+		// /proc/net/tcp prints the address as one little-endian word.
+		wantAddr = fmt.Sprintf("%02X%02X%02X%02X", v4[3], v4[2], v4[1], v4[0])
+	}
 	inodes := map[string]bool{}
 	for _, f := range []string{"/proc/net/tcp", "/proc/net/tcp6"} {
 		b, err := os.ReadFile(f)
@@ -78,7 +91,10 @@ func findListener(port int) int {
 			if len(fs) < 10 || fs[3] != "0A" { // 0A: LISTEN
 				continue
 			}
-			_, hexPort, ok := strings.Cut(fs[1], ":")
+			hexAddr, hexPort, ok := strings.Cut(fs[1], ":")
+			if wantAddr != "" && hexAddr != wantAddr && hexAddr != "00000000" {
+				continue
+			}
 			if p, err := strconv.ParseInt(hexPort, 16, 32); ok && err == nil && int(p) == port {
 				inodes[fs[9]] = true
 			}

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -20,6 +21,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/eventlog/eventlog/internal/cassandra"
+	"github.com/eventlog/eventlog/internal/record"
 )
 
 // httpPageSize is the page of the paged JSON read: the server's maximum.
@@ -32,6 +34,70 @@ type replayRun struct {
 	session *gocql.Session
 	stream  string
 	head    int64
+	// chunks: the keyspace has the shard-log layout, where a stream's
+	// partitions hold chunk rows (several events in one blob) rather
+	// than a row per event.
+	chunks bool
+	// feedEvents is what the feed-ndjson read expects to count at least
+	// (0: no feed read).
+	feedEvents int64
+}
+
+// cqlReadChunks is the shard layout's replay read of one bucket
+// (schema/schema.cql stream_events), as internal/cassandra/streams sends it.
+const cqlReadChunks = `SELECT last_version, first_version, time, record FROM stream_events WHERE stream = ? AND bucket = ?`
+
+// readChunks reads one bucket of the shard layout, decoding each chunk
+// row's events in order.
+func (rr *replayRun) readChunks(ctx context.Context, b rawBucket, fn func(*rawEvent) error) error {
+	iter := rr.session.Query(cqlReadChunks, rr.stream, b.number).
+		WithContext(ctx).Idempotent(true).PageSize(rr.e.cfg.RawPageSize).Iter()
+	var (
+		last, first int64
+		at          time.Time
+		body        []byte
+		ev          rawEvent
+	)
+	for iter.Scan(&last, &first, &at, &body) {
+		apps, err := record.DecodeChunkBody(body)
+		if err != nil {
+			iter.Close()
+			return fmt.Errorf("chunk %d..%d: %w", first, last, err)
+		}
+		v := first
+		for _, a := range apps {
+			for _, e := range a.Events {
+				ev = rawEvent{version: v, id: [16]byte(e.ID), typ: e.Type, time: at, data: e.Data, metadata: e.Metadata}
+				if err := fn(&ev); err != nil {
+					iter.Close()
+					return err
+				}
+				v++
+			}
+		}
+		body = nil // the decoded events alias it
+	}
+	return iter.Close()
+}
+
+// detectChunks sets rr.chunks when the stream's first bucket has chunk
+// rows (the shard-log layout).
+func (rr *replayRun) detectChunks(ctx context.Context) error {
+	bs, err := rr.buckets(ctx)
+	if err != nil || len(bs) == 0 {
+		return err
+	}
+	var last int64
+	err = rr.session.Query(`SELECT last_version FROM stream_events WHERE stream = ? AND bucket = ? LIMIT 1`, rr.stream, bs[0].number).
+		WithContext(ctx).Scan(&last)
+	switch {
+	case err == nil:
+		rr.chunks = true
+	case errors.Is(err, gocql.ErrNotFound):
+	default:
+		return fmt.Errorf("layout of %s: %w", rr.stream, err)
+	}
+	return nil
 }
 
 // runReplay builds (or reuses) one long stream and reads it back four
@@ -76,6 +142,26 @@ func runReplay(ctx context.Context, e *runEnv) (*Result, error) {
 		}
 		rr.head = int64(c.Events)
 	}
+	// A stream read through the server first (the shard layout writes a
+	// stream's partitions behind the commit; a read has them written), so
+	// the raw reads see every event.
+	var info struct {
+		Version int64 `json:"version"`
+	}
+	if err := getJSON(ctx, rr.client, c.URL, "/v1/streams/"+url.PathEscape(rr.stream), &info); err != nil {
+		return res, fmt.Errorf("stream %s: %w", rr.stream, err)
+	}
+	if err := rr.detectChunks(ctx); err != nil {
+		return res, err
+	}
+	if c.FeedStreams > 0 && c.Stream == "" {
+		ph, err := rr.buildSpread(ctx, c.Events, c.FeedStreams)
+		res.Phases = append(res.Phases, ph)
+		if err != nil {
+			return res, err
+		}
+		rr.feedEvents = 2 * int64(c.Events)
+	}
 	var snapAt int64
 	if c.SnapshotEvery > 0 {
 		if snapAt, err = rr.putSnapshots(ctx, c.Stream == ""); err != nil {
@@ -91,6 +177,12 @@ func runReplay(ctx context.Context, e *runEnv) (*Result, error) {
 		{"paged-json", rr.readPaged},
 		{"raw-paged", rr.readRawSequential},
 		{"raw-parallel", rr.readRawParallel},
+	}
+	if rr.feedEvents > 0 {
+		reads = append(reads, struct {
+			name string
+			fn   func(context.Context, *recorder) error
+		}{"feed-ndjson", rr.readFeed})
 	}
 	// One unmeasured read first, so the first measured read does not pay
 	// alone for a cold page cache; then the order rotates each round.
@@ -195,7 +287,7 @@ func (rr *replayRun) build(ctx context.Context, n int) (Phase, error) {
 					}
 					body = encodeAppend(body[:0], expectedAny, ids, evs)
 					t0 := time.Now()
-					err := rr.appendRetrying(ctx, body)
+					err := appendRetrying(ctx, rr.client, rr.e.cfg.URL, rr.stream, body)
 					now := time.Now()
 					if err != nil {
 						rec.latency(now, now.Sub(t0), code(err), err)
@@ -218,13 +310,121 @@ func (rr *replayRun) build(ctx context.Context, n int) (Phase, error) {
 	return ph, nil
 }
 
-// appendRetrying sends a build append, resending the same body (same
-// ids: a resend is recognised as a retry) after an unknown outcome.
-func (rr *replayRun) appendRetrying(ctx context.Context, body []byte) error {
+// buildSpread appends n events to streams new streams (of the run's
+// category "spread"), n/streams to each in appends of at most
+// buildAppendSize, --build-concurrency in flight: the catch-up read's
+// other half, events from many streams in the all feed.
+func (rr *replayRun) buildSpread(ctx context.Context, n, streams int) (Phase, error) {
+	c := rr.e.cfg
+	per := max(1, n/streams)
+	size := min(per, buildAppendSize(c.EventSize))
+	perStream := (per + size - 1) / size
+	prefix := "spread-" + strings.ReplaceAll(runPrefix("s", rr.e.started), "-", "")
+	payloads := newPayloads(c.EventSize, payloadPoolSize, payloadSeed+1)
+	fmt.Fprintf(rr.e.stderr, "building %d streams %s-*: %d events each, in appends of %d\n", streams, prefix, per, size)
+	var (
+		nextAppend atomic.Int64
+		firstErr   error
+		errOnce    sync.Once
+	)
+	ph, _ := rr.measureRead(ctx, "build-spread", 0, func(ctx context.Context, rec *recorder) error {
+		var wg sync.WaitGroup
+		for w := range c.BuildConcurrency {
+			wg.Go(func() {
+				next := w * 89 % len(payloads)
+				var body []byte
+				for {
+					i := int(nextAppend.Add(1)) - 1
+					if i >= streams*perStream || ctx.Err() != nil {
+						return
+					}
+					// Append i is the (i / streams)-th of stream i % streams:
+					// streams take their appends in turn, in order.
+					stream, k := fmt.Sprintf("%s-%d", prefix, i%streams), min(size, per-(i/streams)*size)
+					ids := make([]uuid.UUID, k)
+					evs := make([]*payload, k)
+					bytes := 0
+					for j := range k {
+						ids[j] = uuid.Must(uuid.NewV7())
+						evs[j] = &payloads[next]
+						bytes += evs[j].Size()
+						next = (next + 1) % len(payloads)
+					}
+					body = encodeAppend(body[:0], expectedAny, ids, evs)
+					t0 := time.Now()
+					err := appendRetrying(ctx, rr.client, c.URL, stream, body)
+					now := time.Now()
+					if err != nil {
+						rec.latency(now, now.Sub(t0), code(err), err)
+						errOnce.Do(func() { firstErr = err })
+						return
+					}
+					rec.live.Add(int64(k))
+					rec.count(now, k, bytes)
+					rec.latency(now, now.Sub(t0), "", nil)
+				}
+			})
+		}
+		wg.Wait()
+		return firstErr
+	})
+	ph.Kind = "build"
+	if firstErr != nil {
+		return ph, fmt.Errorf("build spread streams: %w", firstErr)
+	}
+	return ph, nil
+}
+
+// readFeed reads the all feed from its beginning to its end as NDJSON
+// (the catch-up read that rebuilds a projection), checking it holds at
+// least rr.feedEvents events.
+func (rr *replayRun) readFeed(ctx context.Context, rec *recorder) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, rr.e.cfg.URL+"/v1/feeds/all", nil)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Accept", "application/x-ndjson")
+	resp, err := rr.client.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return readAnswer(resp, nil)
+	}
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 0, 1<<20), 16<<20)
+	var total int64
+	n, size := 0, 0
+	for sc.Scan() {
+		n++
+		size += len(sc.Bytes()) + 1
+		if n == 1000 {
+			total += int64(n)
+			rec.live.Add(int64(n))
+			rec.count(time.Now(), n, size)
+			n, size = 0, 0
+		}
+	}
+	total += int64(n)
+	rec.live.Add(int64(n))
+	rec.count(time.Now(), n, size)
+	if err := sc.Err(); err != nil {
+		return fmt.Errorf("feed cut after %d events: %w", total, err)
+	}
+	if total < rr.feedEvents {
+		return fmt.Errorf("the all feed holds %d events, want at least %d", total, rr.feedEvents)
+	}
+	return nil
+}
+
+// appendRetrying sends a build append to stream, resending the same body
+// (same ids: a resend is recognised as a retry) after an unknown outcome.
+func appendRetrying(ctx context.Context, client *http.Client, base, stream string, body []byte) error {
 	var err error
 	for attempt := 0; attempt <= 3; attempt++ {
 		actx, cancel := context.WithTimeout(ctx, appendTimeout)
-		err = postAppend(actx, rr.client, rr.e.cfg.URL, rr.stream, body, nil)
+		err = postAppend(actx, client, base, stream, body, nil)
 		cancel()
 		switch code(err) {
 		case "outcome_unknown", "unavailable", "transport", "timeout":
@@ -260,7 +460,9 @@ func (rr *replayRun) measureRead(ctx context.Context, name string, round int, fn
 	ph.Process = meter.stop(ph.Events)
 	ph.Round = round
 	ph.OffsetS = start.Sub(e.started).Seconds()
-	if err == nil && name != "build" && name != "state" && ph.Events != rr.head {
+	// The reads of the stream must see it whole (readFeed checks its own
+	// count; builds and state loads count other things).
+	if err == nil && !strings.HasPrefix(name, "build") && name != "state" && name != "feed-ndjson" && ph.Events != rr.head {
 		err = fmt.Errorf("read %d events, the stream has %d", ph.Events, rr.head)
 		if ph.Events == 0 && strings.HasPrefix(name, "raw") {
 			err = fmt.Errorf("%w (is --keyspace %s the server's keyspace?)", err, e.cfg.Keyspace)
@@ -434,6 +636,9 @@ func (r *rawEvent) size() int { return 8 + 16 + len(r.typ) + 8 + len(r.data) + l
 // readBucket reads one bucket in pages of --raw-page-size with the
 // server's replay statement, calling fn for each row in order.
 func (rr *replayRun) readBucket(ctx context.Context, b rawBucket, fn func(*rawEvent) error) error {
+	if rr.chunks {
+		return rr.readChunks(ctx, b, fn)
+	}
 	iter := rr.session.Query(cassandra.Statements.ReadAsc, rr.stream, b.number, b.first, int64(math.MaxInt64)).
 		WithContext(ctx).Idempotent(true).PageSize(rr.e.cfg.RawPageSize).Iter()
 	var ev rawEvent

@@ -169,6 +169,9 @@ func replayRatios(phases []Phase) []Ratio {
 	if best > 0 {
 		out = append(out, Ratio{Name: "ndjson/" + bestName + " events/s", Value: nd / best, Rounds: ratioRounds(rates["ndjson"], rates[bestName]), Target: ">= 0.8"})
 	}
+	if f := median(rates["feed-ndjson"]); f > 0 {
+		out = append(out, Ratio{Name: "feed-ndjson/ndjson events/s", Value: f / nd, Rounds: ratioRounds(rates["feed-ndjson"], rates["ndjson"]), Target: ">= 0.5"})
+	}
 	if pg := median(rates["paged-json"]); pg > 0 {
 		out = append(out, Ratio{Name: "ndjson/paged-json events/s", Value: nd / pg, Rounds: ratioRounds(rates["ndjson"], rates["paged-json"]), Target: ">= 2"})
 	}
