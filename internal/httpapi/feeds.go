@@ -105,7 +105,9 @@ func (s *Server) feedStream(c *echo.Context, feed log.Feed, pos string) error {
 	h := c.Response().Header()
 	h.Set(HeaderFeedFrom, pos)
 	h.Set("Trailer", HeaderFeedNext+", "+HeaderFeedCompleteUpTo)
-	_, wm, err := s.sendFeed(c.Request().Context(), sw, feed, &pos, false, nil)
+	// Pages as large as allowed: the client takes the feed to its end, and
+	// each page costs the store a restart of its per-shard reads.
+	_, wm, err := s.sendFeed(c.Request().Context(), sw, feed, &pos, false, nil, s.cfg.MaxFeedPageSize)
 	if err == nil {
 		err = sw.flush()
 	}
@@ -188,7 +190,7 @@ func (s *Server) subscribeFeed(c *echo.Context) error {
 		if first == nil {
 			readFrom, _, _ = p.watch()
 		}
-		n, _, err := s.sendFeed(ctx, sw, feed, &pos, sse, first)
+		n, _, err := s.sendFeed(ctx, sw, feed, &pos, sse, first, s.cfg.FeedPageSize)
 		first = nil
 		if err == nil {
 			caughtUp = readFrom
@@ -251,20 +253,59 @@ func (s *Server) feedProbe(feed log.Feed) probeFunc[uint64] {
 }
 
 // sendFeed writes the events of feed after *pos (SSE messages or NDJSON
-// lines), a page (FeedPageSize) at a time, starting with first if set (a
+// lines), a page of limit events at a time (the next read while this one
+// is written), starting with first if set (a
 // page already read from *pos), until a page is at the end of the feed: it
 // returns with that page's CompleteUpTo. *pos follows what was written:
 // each event's position, and last the page's Next.
-func (s *Server) sendFeed(ctx context.Context, sw *streamWriter, feed log.Feed, pos *string, sse bool, first *log.FeedPage) (sent int, complete time.Time, err error) {
-	var line []byte
+func (s *Server) sendFeed(ctx context.Context, sw *streamWriter, feed log.Feed, pos *string, sse bool, first *log.FeedPage, limit int) (sent int, complete time.Time, err error) {
+	type result struct {
+		page log.FeedPage
+		err  error
+	}
+	// The next page is read while this one is written (a catch-up read is
+	// otherwise a round trip to Cassandra per page with the connection
+	// idle); at most one read is ahead, so memory stays at two pages.
+	read := func(after string) <-chan result {
+		ch := make(chan result, 1)
+		go func() {
+			p, err := s.feeds.ReadFeed(ctx, log.FeedRead{Feed: feed, After: after, Limit: limit})
+			ch <- result{p, err}
+		}()
+		return ch
+	}
+	var (
+		line []byte
+		next <-chan result
+	)
+	ctx, cancel := context.WithCancel(ctx)
+	defer func() {
+		cancel()
+		if next != nil {
+			<-next // the read ahead ends with ctx; never leave it running
+		}
+	}()
 	for {
 		var page log.FeedPage
-		if first != nil {
+		switch {
+		case first != nil:
 			page, first = *first, nil
-		} else if page, err = s.feeds.ReadFeed(ctx, log.FeedRead{Feed: feed, After: *pos, Limit: s.cfg.FeedPageSize}); err != nil {
-			return sent, complete, err
+		case next != nil:
+			r := <-next
+			next = nil
+			if page, err = r.page, r.err; err != nil {
+				return sent, complete, err
+			}
+		default:
+			r := <-read(*pos)
+			if page, err = r.page, r.err; err != nil {
+				return sent, complete, err
+			}
 		}
 		from := *pos
+		if !page.AtEnd && (len(page.Events) > 0 || page.Next != from) {
+			next = read(page.Next)
+		}
 		for i := range page.Events {
 			if s.draining.Load() {
 				return sent, complete, errDraining

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	gocql "github.com/apache/cassandra-gocql-driver/v2"
@@ -100,6 +101,11 @@ type Reader struct {
 	log     *shardlog.Log
 	rows    int64 // segment rows
 	o       Options
+	// perRow is, per shard, the events per log row the last read of the
+	// all feed saw (in thousandths; 0: unknown). A read's first query of
+	// a shard is sized from it: without it every page of a catch-up
+	// started at one row and doubled, several round trips per page.
+	perRow []atomic.Int64
 }
 
 // New returns a reader over session (at a quorum consistency); serial is
@@ -118,7 +124,8 @@ func New(session *gocql.Session, serial gocql.Consistency, shards int, segmentRo
 	if err != nil {
 		return nil, err
 	}
-	return &Reader{Tokens: t, session: session, log: shardlog.New(session, serial), rows: segmentRows, o: o}, nil
+	return &Reader{Tokens: t, session: session, log: shardlog.New(session, serial), rows: segmentRows, o: o,
+		perRow: make([]atomic.Int64, shards)}, nil
 }
 
 // Shards is the keyspace's shard count: the length of its cursors.
@@ -236,10 +243,20 @@ func (r *Reader) Read(ctx context.Context, req Request) (Page, error) {
 		m.in = append(m.in, &input{shard: s, ch: ch})
 		fe := &fetch{r: r, shard: s, f: f, next: m.pos[s].row(), skip: m.pos[s].Index,
 			chunk: 1, share: share, rowsLeft: r.o.ScanRows, eventsLeft: limit, out: ch}
+		if f.kind == log.FeedAll {
+			// Only the all feed keeps a hint: a filtered feed selects a
+			// share of each row that depends on its name.
+			if pr := r.perRow[s].Load(); pr > 0 {
+				fe.chunk = min(r.o.PageSize, max(1, int(int64(share)*1000/pr)+1))
+			}
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			fe.run(ctx)
+			if f.kind == log.FeedAll && fe.rows > 0 && fe.events > 0 {
+				r.perRow[s].Store(int64(fe.events) * 1000 / int64(fe.rows))
+			}
 		}()
 	}
 	return m.run(ctx)
