@@ -14,6 +14,10 @@ import (
 // knows (run `server migrate`, or upgrade the binary).
 var ErrSchemaMismatch = errors.New("schema version mismatch")
 
+// ErrPaxosVariant: a Cassandra node does not run paxos_variant v2, which
+// the conditional writes' outcomes depend on (checkPaxos).
+var ErrPaxosVariant = errors.New("cassandra paxos_variant is not v2: eventlog refuses to open the keyspace")
+
 // errInternal marks driver errors that are our bug (invalid CQL, schema
 // drift), not the cluster's state.
 var errInternal = cql.ErrInternal
