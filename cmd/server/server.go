@@ -91,7 +91,7 @@ func (m *Main) Migrate(ctx context.Context) error {
 	o := m.Config.cassandraOptions(m.logger(), nil)
 	m.logger().Info("migrating", "keyspace", o.Keyspace, "hosts", o.Hosts, "replication", o.Replication)
 	if err := cassandra.Migrate(ctx, o); err != nil {
-		return fmt.Errorf("migrate keyspace %s: %w", o.Keyspace, err)
+		return fmt.Errorf("migrate keyspace %s: %w", o.Keyspace, m.Config.cassandraHint(err))
 	}
 	m.logger().Info("schema up to date", "keyspace", o.Keyspace, "version", cassandra.LatestSchemaVersion())
 	return nil
@@ -123,6 +123,7 @@ func (m *Main) Run(ctx context.Context) error {
 		return err
 	}
 	store, err := m.openStore(ctx, o)
+	err = m.Config.cassandraHint(err)
 	if err != nil {
 		m.ln.Close()
 		m.ln = nil
@@ -217,7 +218,7 @@ func (m *Main) openAuth(ctx context.Context, o cassandra.Options, h *httpapi.Con
 	// A session of its own: the key store does not depend on the write
 	// path's store.
 	if m.keys, err = cassandra.Connect(ctx, o); err != nil {
-		return fmt.Errorf("api key store: %w", err)
+		return fmt.Errorf("api key store: %w", m.Config.cassandraHint(err))
 	}
 	ks, err := keystore.New(m.keys, o.SerialConsistency, o.Timeout)
 	if err != nil {

@@ -322,10 +322,10 @@ func multiDCError(o Options, repl map[string]string) error {
 // a node that cannot be asked now (down, or not answering) is logged and
 // skipped, but at least one must answer.
 func (s *Store) checkPaxos(ctx context.Context) error {
-	return checkPaxos(ctx, s.session, s.logger)
+	return checkPaxos(ctx, s.session, s.logger, s.o.Username)
 }
 
-func checkPaxos(ctx context.Context, session *gocql.Session, logger *slog.Logger) error {
+func checkPaxos(ctx context.Context, session *gocql.Session, logger *slog.Logger, role string) error {
 	checked := 0
 	var lastErr error
 	for _, h := range session.GetHosts() {
@@ -334,9 +334,17 @@ func checkPaxos(ctx context.Context, session *gocql.Session, logger *slog.Logger
 		}
 		var v string
 		err := session.Query(cqlPaxosVariant).SetHostID(h.HostID()).WithContext(ctx).Idempotent(true).Scan(&v)
+		var re gocql.RequestError
 		switch {
 		case errors.Is(err, gocql.ErrNotFound):
 			v = ""
+		case errors.As(err, &re) && re.Code() == gocql.ErrCodeUnauthorized:
+			// A role that is not a superuser needs the grant; refusing is
+			// safer than guessing (the default is v1).
+			if role == "" {
+				role = "<role>"
+			}
+			return fmt.Errorf("%w: cannot read it: %v; let the role read it: GRANT SELECT ON system_views.settings TO %s", ErrPaxosVariant, err, role)
 		case err != nil:
 			logger.Warn("cannot read paxos_variant from a node; not checked", "node", h.ConnectAddress().String(), "err", err)
 			lastErr = err
@@ -348,10 +356,10 @@ func checkPaxos(ctx context.Context, session *gocql.Session, logger *slog.Logger
 		checked++
 	}
 	if checked == 0 && lastErr == nil {
-		return fmt.Errorf("%w: no node is up to ask", ErrPaxosVariant)
+		return fmt.Errorf("%w: cannot read it: no node is up", ErrPaxosVariant)
 	}
 	if checked == 0 {
-		return fmt.Errorf("%w: no node answered the paxos_variant query (system_views.settings): %v", ErrPaxosVariant, lastErr)
+		return fmt.Errorf("%w: cannot read it from any node (system_views.settings): %v", ErrPaxosVariant, lastErr)
 	}
 	return nil
 }
