@@ -23,7 +23,7 @@ import (
 // CASSANDRA_AUTH=password and CASSANDRA_CLIENT_TLS_DIR (.ci/run starts it
 // on 127.0.0.4). Without EVENTLOG_TEST_SECURE_CASSANDRA the test is skipped.
 const (
-	envSecureNode   = "EVENTLOG_TEST_SECURE_CASSANDRA"        // the node's address
+	envSecureNode   = "EVENTLOG_TEST_SECURE_CASSANDRA"         // the node's address
 	envSecureTLSDir = "EVENTLOG_TEST_SECURE_CASSANDRA_TLS_DIR" // its CASSANDRA_CLIENT_TLS_DIR: ca.pem, client.pem, client-key.pem
 	envSecureMutual = "EVENTLOG_TEST_SECURE_CASSANDRA_MUTUAL"  // 1: the node requires a client certificate
 )
