@@ -40,6 +40,11 @@ func (c *Config) cassandraHint(err error) error {
 		} else {
 			hint = "the Cassandra node refused the client certificate in --cassandra-tls-cert-file: it must be signed by a CA in the node's truststore"
 		}
+	case tlsOn && c.CassandraTLSCertFile == "" && has("no response to connection startup", "EOF", "connection reset by peer", "broken pipe"):
+		// Under TLS 1.3 the node refuses a missing client certificate
+		// after the client's side of the handshake is done: the client
+		// sees a closed connection as often as the alert.
+		hint = "the Cassandra node closed the connection after the TLS handshake: if it requires a client certificate (require_client_auth), set --cassandra-tls-cert-file and --cassandra-tls-key-file"
 	case tlsOn && has("first record does not look like a TLS handshake"):
 		hint = "the Cassandra node does not speak TLS on this port (client_encryption_options off): drop the --cassandra-tls* flags, or turn encryption on at the node"
 	case !tlsOn && has("connection reset by peer", "EOF", "broken pipe"):

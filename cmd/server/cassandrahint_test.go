@@ -19,7 +19,8 @@ func TestCassandraHint(t *testing.T) {
 	}{
 		{"TLSToPlainNode", withTLS, "unable to discover protocol version: tls: first record does not look like a TLS handshake", "drop the --cassandra-tls* flags"},
 		{"ClientCertRefused", Config{CassandraTLSCertFile: "c.pem"}, "remote error: tls: bad certificate", "refused the client certificate"},
-		{"ResetWithTLS", withTLS, "read: connection reset by peer", ""},
+		{"ClosedAfterHandshake", withTLS, "gocql: no response to connection startup within timeout", "--cassandra-tls-cert-file"},
+		{"ResetWithClientCert", Config{CassandraTLSCAFile: "ca.pem", CassandraTLSCertFile: "c.pem"}, "read: connection reset by peer", ""},
 		{"Timeout", Config{}, "gocql: no response received from cassandra within timeout period", ""},
 	} {
 		t.Run(c.name, func(t *testing.T) {
