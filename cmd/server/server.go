@@ -330,7 +330,8 @@ func (m *Main) Close() error {
 
 // openStore opens the store of the configured write path. The shard path
 // forwards appends for shards another instance owns to its advertise
-// address; this one's is --advertise, or the address it listens on.
+// address; this one's is --advertise, or the address it listens on
+// (https:// when it serves HTTPS).
 func (m *Main) openStore(ctx context.Context, o cassandra.Options) (interface {
 	log.Store
 	Close()
@@ -342,10 +343,20 @@ func (m *Main) openStore(ctx context.Context, o cassandra.Options) (interface {
 	if addr == "" {
 		addr = m.ln.Addr().String()
 	}
+	// An instance that serves HTTPS advertises an https:// address, and
+	// forwards to others only over HTTPS, verifying their certificates.
+	https := m.Config.TLSCertFile != ""
+	peerTLS, err := m.Config.peerTLS()
+	if err != nil {
+		return nil, err
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig = peerTLS
+	peers := httpapi.Peers{Client: &http.Client{Timeout: m.Config.WriteTimeout, Transport: tr}, RequireTLS: https}
 	return shardstore.Open(ctx, shardstore.Options{
-		Cassandra: o, Address: addr, LeaseTTL: m.Config.ShardLeaseTTL,
-		Forward:         httpapi.Forwarder(&http.Client{Timeout: m.Config.WriteTimeout}),
-		FlushRemote:     httpapi.FlushForwarder(&http.Client{Timeout: m.Config.WriteTimeout}),
+		Cassandra: o, Address: httpapi.PeerAddress(addr, https), LeaseTTL: m.Config.ShardLeaseTTL,
+		Forward:         httpapi.Forwarder(peers),
+		FlushRemote:     httpapi.FlushForwarder(peers),
 		FillDelay:       m.Config.FillDelay,
 		CommitsInFlight: m.Config.CommitsInFlight,
 	})
