@@ -253,3 +253,28 @@ func dropSecure(t *testing.T, n secureNode, keyspace string) {
 		t.Logf("drop keyspace %s: %v", keyspace, err)
 	}
 }
+
+// TestRefusesPaxosV1: against a node on paxos_variant v1
+// (EVENTLOG_TEST_PAXOS_V1_CASSANDRA, its address: scripts/cassandra with
+// JVM_EXTRA_OPTS="-Dcassandra.config.allow_system_properties=true
+// -Dcassandra.settings.paxos_variant=v1"), the server refuses to serve the
+// keyspace on either write path, and says why. Not in .ci/run (one more
+// node start for a check TestPaxosVariantRefusal makes on the decision).
+func TestRefusesPaxosV1(t *testing.T) {
+	host := os.Getenv("EVENTLOG_TEST_PAXOS_V1_CASSANDRA")
+	if host == "" {
+		t.Skip("EVENTLOG_TEST_PAXOS_V1_CASSANDRA not set: no paxos_variant v1 node to test against")
+	}
+	o := cassandratest.Options(t)
+	o.Hosts = []string{host}
+	t.Cleanup(func() { cassandratest.Drop(t, o) })
+	// migrate itself runs on v1 (it only creates tables); serving does not.
+	_, err := runMain(t, o.Keyspace, host, "--migrate")
+	if !errors.Is(err, cassandra.ErrPaxosVariant) || !strings.Contains(err.Error(), "runs v1") {
+		t.Fatalf("buckets path on a v1 node: %v, want ErrPaxosVariant saying v1", err)
+	}
+	t.Logf("refused: %v", err)
+	if _, err := runMain(t, o.Keyspace, host, "--write-path=shards"); !errors.Is(err, cassandra.ErrPaxosVariant) || !strings.Contains(err.Error(), "runs v1") {
+		t.Fatalf("shards path on a v1 node: %v, want ErrPaxosVariant saying v1", err)
+	}
+}
