@@ -35,6 +35,7 @@ type Config struct {
 	AllowedHosts  []string // --allowed-hosts: Host header allow-list; default the loopback names on a loopback listener
 	TLSCertFile   string   // --tls-cert-file: serve HTTPS with this certificate (PEM)
 	TLSKeyFile    string   // --tls-key-file: and its key
+	PeerTLSCAFile string   // --peer-tls-ca-file: CAs of the other instances' certificates (shards path forwarding)
 
 	CassandraUsername     string // --cassandra-username
 	CassandraPasswordFile string // --cassandra-password-file; or EVENTLOG_CASSANDRA_PASSWORD (no flag: it would show in ps)
@@ -197,6 +198,7 @@ func (c *Config) flagSet(name string, out io.Writer) *flag.FlagSet {
 	fs.Var(allowList{&c.AllowedHosts}, "allowed-hosts", "comma-separated host names a request's Host header may carry, * for any (default: localhost,127.0.0.1,::1 on a loopback --listen, any otherwise)")
 	fs.StringVar(&c.TLSCertFile, "tls-cert-file", c.TLSCertFile, "serve HTTPS (TLS 1.2+) with this PEM certificate chain; re-read when the file changes")
 	fs.StringVar(&c.TLSKeyFile, "tls-key-file", c.TLSKeyFile, "the PEM private key of --tls-cert-file")
+	fs.StringVar(&c.PeerTLSCAFile, "peer-tls-ca-file", c.PeerTLSCAFile, "PEM CA bundle that signs the other instances' HTTPS certificates, which this one verifies when it forwards to them (shards path; default: the system roots plus the CA certificates in --tls-cert-file)")
 	fs.Var(hostList{&c.CassandraHosts}, "cassandra-hosts", "Cassandra contact points: comma-separated `hosts` (host or host:port)")
 	fs.StringVar(&c.CassandraUsername, "cassandra-username", c.CassandraUsername, "Cassandra user (PasswordAuthenticator); the password comes from --cassandra-password-file or EVENTLOG_CASSANDRA_PASSWORD")
 	fs.StringVar(&c.CassandraPasswordFile, "cassandra-password-file", c.CassandraPasswordFile, "file holding the Cassandra password (a trailing newline is ignored)")

@@ -82,6 +82,7 @@ func runKeys(ctx context.Context, args []string, getenv func(string) string, std
 	o := m.Config.cassandraOptions(m.logger(), nil)
 	session, err := cassandra.Connect(ctx, o)
 	if err != nil {
+		err = m.Config.cassandraHint(err)
 		m.logger().Error("connect", "keyspace", o.Keyspace, "error", err)
 		return 1
 	}

@@ -91,7 +91,7 @@ func (m *Main) Migrate(ctx context.Context) error {
 	o := m.Config.cassandraOptions(m.logger(), nil)
 	m.logger().Info("migrating", "keyspace", o.Keyspace, "hosts", o.Hosts, "replication", o.Replication)
 	if err := cassandra.Migrate(ctx, o); err != nil {
-		return fmt.Errorf("migrate keyspace %s: %w", o.Keyspace, err)
+		return fmt.Errorf("migrate keyspace %s: %w", o.Keyspace, m.Config.cassandraHint(err))
 	}
 	m.logger().Info("schema up to date", "keyspace", o.Keyspace, "version", cassandra.LatestSchemaVersion())
 	return nil
@@ -123,6 +123,7 @@ func (m *Main) Run(ctx context.Context) error {
 		return err
 	}
 	store, err := m.openStore(ctx, o)
+	err = m.Config.cassandraHint(err)
 	if err != nil {
 		m.ln.Close()
 		m.ln = nil
@@ -217,7 +218,7 @@ func (m *Main) openAuth(ctx context.Context, o cassandra.Options, h *httpapi.Con
 	// A session of its own: the key store does not depend on the write
 	// path's store.
 	if m.keys, err = cassandra.Connect(ctx, o); err != nil {
-		return fmt.Errorf("api key store: %w", err)
+		return fmt.Errorf("api key store: %w", m.Config.cassandraHint(err))
 	}
 	ks, err := keystore.New(m.keys, o.SerialConsistency, o.Timeout)
 	if err != nil {
@@ -329,7 +330,8 @@ func (m *Main) Close() error {
 
 // openStore opens the store of the configured write path. The shard path
 // forwards appends for shards another instance owns to its advertise
-// address; this one's is --advertise, or the address it listens on.
+// address; this one's is --advertise, or the address it listens on
+// (https:// when it serves HTTPS).
 func (m *Main) openStore(ctx context.Context, o cassandra.Options) (interface {
 	log.Store
 	Close()
@@ -341,10 +343,20 @@ func (m *Main) openStore(ctx context.Context, o cassandra.Options) (interface {
 	if addr == "" {
 		addr = m.ln.Addr().String()
 	}
+	// An instance that serves HTTPS advertises an https:// address, and
+	// forwards to others only over HTTPS, verifying their certificates.
+	https := m.Config.TLSCertFile != ""
+	peerTLS, err := m.Config.peerTLS()
+	if err != nil {
+		return nil, err
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig = peerTLS
+	peers := httpapi.Peers{Client: &http.Client{Timeout: m.Config.WriteTimeout, Transport: tr}, RequireTLS: https}
 	return shardstore.Open(ctx, shardstore.Options{
-		Cassandra: o, Address: addr, LeaseTTL: m.Config.ShardLeaseTTL,
-		Forward:         httpapi.Forwarder(&http.Client{Timeout: m.Config.WriteTimeout}),
-		FlushRemote:     httpapi.FlushForwarder(&http.Client{Timeout: m.Config.WriteTimeout}),
+		Cassandra: o, Address: httpapi.PeerAddress(addr, https), LeaseTTL: m.Config.ShardLeaseTTL,
+		Forward:         httpapi.Forwarder(peers),
+		FlushRemote:     httpapi.FlushForwarder(peers),
 		FillDelay:       m.Config.FillDelay,
 		CommitsInFlight: m.Config.CommitsInFlight,
 	})

@@ -1,7 +1,10 @@
 package main
 
 import (
+	"bytes"
 	"crypto/tls"
+	"crypto/x509"
+	"encoding/pem"
 	"fmt"
 	"log/slog"
 	"os"
@@ -75,4 +78,72 @@ func (r *certReloader) GetCertificate(*tls.ClientHelloInfo) (*tls.Certificate, e
 // certificate from r.
 func serverTLS(r *certReloader) *tls.Config {
 	return &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: r.GetCertificate}
+}
+
+// peerTLS is the TLS configuration this instance forwards to other
+// instances with (shards path): TLS 1.2 or later, their certificates
+// verified against --peer-tls-ca-file, or by default the system roots plus
+// the CA certificates in --tls-cert-file, so instances whose certificates
+// share this one's CA (or this very certificate, if self-signed) trust
+// each other with no more flags. Read once at start-up.
+func (c *Config) peerTLS() (*tls.Config, error) {
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
+	if c.PeerTLSCAFile != "" {
+		b, err := os.ReadFile(c.PeerTLSCAFile)
+		if err != nil {
+			return nil, fmt.Errorf("peer TLS CA: %w", err)
+		}
+		cfg.RootCAs = x509.NewCertPool()
+		if !cfg.RootCAs.AppendCertsFromPEM(b) {
+			return nil, fmt.Errorf("peer TLS CA %s: no PEM certificate", c.PeerTLSCAFile)
+		}
+		return cfg, nil
+	}
+	if c.TLSCertFile == "" {
+		return cfg, nil // the system roots
+	}
+	pool, err := x509.SystemCertPool()
+	if err != nil {
+		pool = x509.NewCertPool()
+	}
+	cas, err := chainCAs(c.TLSCertFile)
+	if err != nil {
+		return nil, err
+	}
+	for _, ca := range cas {
+		pool.AddCert(ca)
+	}
+	cfg.RootCAs = pool
+	return cfg, nil
+}
+
+// chainCAs returns the certificates of a PEM chain that may sign others'
+// (CA certificates), and its first certificate if it is self-signed (the
+// same certificate on every instance).
+func chainCAs(certFile string) ([]*x509.Certificate, error) {
+	b, err := os.ReadFile(certFile)
+	if err != nil {
+		return nil, fmt.Errorf("TLS certificate: %w", err)
+	}
+	var out []*x509.Certificate
+	for i := 0; ; i++ {
+		var block *pem.Block
+		if block, b = pem.Decode(b); block == nil {
+			break
+		}
+		if block.Type != "CERTIFICATE" {
+			continue
+		}
+		cert, err := x509.ParseCertificate(block.Bytes)
+		if err != nil {
+			return nil, fmt.Errorf("TLS certificate %s: %w", certFile, err)
+		}
+		// (Not CheckSignatureFrom: it refuses a parent that is no CA.)
+		selfSigned := i == 0 && bytes.Equal(cert.RawIssuer, cert.RawSubject) &&
+			cert.CheckSignature(cert.SignatureAlgorithm, cert.RawTBSCertificate, cert.Signature) == nil
+		if cert.IsCA || selfSigned {
+			out = append(out, cert)
+		}
+	}
+	return out, nil
 }

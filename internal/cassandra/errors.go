@@ -14,6 +14,11 @@ import (
 // knows (run `server migrate`, or upgrade the binary).
 var ErrSchemaMismatch = errors.New("schema version mismatch")
 
+// ErrPaxosVariant: a Cassandra node does not run paxos_variant v2, which
+// the conditional writes' outcomes depend on, or its setting cannot be
+// read (checkPaxos).
+var ErrPaxosVariant = errors.New("eventlog needs every Cassandra node on paxos_variant v2")
+
 // errInternal marks driver errors that are our bug (invalid CQL, schema
 // drift), not the cluster's state.
 var errInternal = cql.ErrInternal

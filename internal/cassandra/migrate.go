@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"path"
 	"slices"
 	"strconv"
@@ -312,28 +313,66 @@ func multiDCError(o Options, repl map[string]string) error {
 	return nil
 }
 
-// checkPaxos refuses Paxos variants that give up linearizability.
+// checkPaxos refuses to open the keyspace unless every node the session
+// reaches runs paxos_variant v2 (ErrPaxosVariant otherwise). Under v1 a
+// coordinator can answer Unavailable or Overloaded after a quorum accepted
+// a proposal, and the *_without_linearizable_* variants give up the
+// linearizable reads and rejected writes the append path relies on.
+// system_views.settings is node-local, so each node is asked on its own;
+// a node that cannot be asked now (down, or not answering) is logged and
+// skipped, but at least one must answer.
 func (s *Store) checkPaxos(ctx context.Context) error {
-	var v string
-	err := s.session.Query(cqlPaxosVariant).WithContext(ctx).Scan(&v)
-	if err != nil {
-		// system_views is missing before Cassandra 4.0; nothing to check.
-		s.logger.Warn("cannot read paxos_variant", "err", err)
-		return nil
+	return checkPaxos(ctx, s.session, s.logger, s.o.Username)
+}
+
+func checkPaxos(ctx context.Context, session *gocql.Session, logger *slog.Logger, role string) error {
+	checked := 0
+	var lastErr error
+	for _, h := range session.GetHosts() {
+		if !h.IsUp() {
+			continue
+		}
+		var v string
+		err := session.Query(cqlPaxosVariant).SetHostID(h.HostID()).WithContext(ctx).Idempotent(true).Scan(&v)
+		var re gocql.RequestError
+		switch {
+		case errors.Is(err, gocql.ErrNotFound):
+			v = ""
+		case errors.As(err, &re) && re.Code() == gocql.ErrCodeUnauthorized:
+			// A role that is not a superuser needs the grant; refusing is
+			// safer than guessing (the default is v1).
+			if role == "" {
+				role = "<role>"
+			}
+			return fmt.Errorf("%w: cannot read it: %v; let the role read it: GRANT SELECT ON system_views.settings TO %s", ErrPaxosVariant, err, role)
+		case err != nil:
+			logger.Warn("cannot read paxos_variant from a node; not checked", "node", h.ConnectAddress().String(), "err", err)
+			lastErr = err
+			continue
+		}
+		if err := paxosVariantError(v); err != nil {
+			return fmt.Errorf("node %s: %w", h.ConnectAddress(), err)
+		}
+		checked++
 	}
-	if err := paxosVariantError(v); err != nil {
-		return err
+	if checked == 0 && lastErr == nil {
+		return fmt.Errorf("%w: cannot read it: no node is up", ErrPaxosVariant)
 	}
-	if v != "v2" {
-		s.logger.Warn("cassandra runs paxos_variant v1: conditional appends take about twice the round trips of v2", "paxos_variant", v)
+	if checked == 0 {
+		return fmt.Errorf("%w: cannot read it from any node (system_views.settings): %v", ErrPaxosVariant, lastErr)
 	}
 	return nil
 }
 
-// paxosVariantError refuses variants that give up linearizability.
+// paxosVariantError refuses every variant but v2 (the setting's value in
+// system_views.settings; "" when the node has no such setting, Cassandra
+// before 4.1).
 func paxosVariantError(v string) error {
-	if strings.Contains(v, "without_linearizable") {
-		return fmt.Errorf("cassandra runs paxos_variant %q, which gives up linearizable conditional writes; eventlog needs v1 or v2", v)
+	if v == "v2" {
+		return nil
 	}
-	return nil
+	if v == "" {
+		v = "unknown (Cassandra before 4.1)"
+	}
+	return fmt.Errorf("%w: it runs %s; set paxos_variant: v2 in cassandra.yaml (or -Dcassandra.settings.paxos_variant=v2), see docs/cassandra-local.md", ErrPaxosVariant, v)
 }

@@ -1,6 +1,7 @@
 package cassandra
 
 import (
+	"errors"
 	"slices"
 	"strings"
 	"testing"
@@ -107,9 +108,20 @@ func TestMultiDCRefusesLocalLevels(t *testing.T) {
 }
 
 func TestPaxosVariantRefusal(t *testing.T) {
-	for v, refused := range map[string]bool{"v1": false, "v2": false, "v1_without_linearizable_reads_or_rejected_writes": true, "v2_without_linearizable_reads": true} {
-		if err := paxosVariantError(v); (err != nil) != refused {
-			t.Errorf("%s: refused = %v, want %v", v, err, refused)
+	for v, refused := range map[string]bool{
+		"v2": false,
+		"v1": true, // Unavailable/Overloaded after a quorum accepted (errors.go)
+		"":   true, // no such setting: Cassandra before 4.1
+		"v1_without_linearizable_reads_or_rejected_writes": true,
+		"v2_without_linearizable_reads":                    true,
+		"V2":                                               true,
+	} {
+		err := paxosVariantError(v)
+		if (err != nil) != refused {
+			t.Errorf("%q: refused = %v, want %v", v, err, refused)
+		}
+		if err != nil && !errors.Is(err, ErrPaxosVariant) {
+			t.Errorf("%q: %v, want ErrPaxosVariant", v, err)
 		}
 	}
 }

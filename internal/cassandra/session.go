@@ -131,8 +131,7 @@ func (o *TLSOptions) config() (*tls.Config, error) {
 func (s *Store) Session() *gocql.Session { return s.session }
 
 // Connect opens a session on o's keyspace, configured as the store's, and
-// checks that the keyspace holds the schema version this binary knows
-// (ErrSchemaMismatch otherwise). It starts nothing else: for commands
+// makes Open's checks (CheckKeyspace). It starts nothing else: for commands
 // that only manage their own tables (server keys).
 func Connect(ctx context.Context, o Options) (*gocql.Session, error) {
 	o.EnsureDefaults()
@@ -147,10 +146,31 @@ func Connect(ctx context.Context, o Options) (*gocql.Session, error) {
 	if err != nil {
 		return nil, fmt.Errorf("connect to %v: %w: %v", o.Hosts, log.ErrUnavailable, err)
 	}
-	s := &Store{o: o, session: session}
-	if err := s.checkSchema(ctx); err != nil {
+	s := &Store{o: o, session: session, logger: o.Logger}
+	if err := s.checkKeyspace(ctx); err != nil {
 		session.Close()
 		return nil, err
 	}
 	return session, nil
+}
+
+// CheckKeyspace makes the checks every store runs before it serves a
+// keyspace, for stores with a session of their own (the shard store): the
+// keyspace holds the schema version this binary knows (ErrSchemaMismatch),
+// LOCAL_* levels are not used across data centres, and every node runs
+// paxos_variant v2 (ErrPaxosVariant).
+func CheckKeyspace(ctx context.Context, session *gocql.Session, o Options) error {
+	o.EnsureDefaults()
+	s := &Store{o: o, session: session, logger: o.Logger}
+	return s.checkKeyspace(ctx)
+}
+
+func (s *Store) checkKeyspace(ctx context.Context) error {
+	if err := s.checkSchema(ctx); err != nil {
+		return err
+	}
+	if err := s.checkDataCenters(ctx); err != nil {
+		return err
+	}
+	return s.checkPaxos(ctx)
 }

@@ -88,15 +88,7 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 		return nil, err
 	}
 	s.snapshots = snapshots.New(session, s.codec, o.Limits.MaxSnapshotBytes, o.Now, o.Logger)
-	if err := s.checkSchema(ctx); err != nil {
-		s.Close()
-		return nil, err
-	}
-	if err := s.checkDataCenters(ctx); err != nil {
-		s.Close()
-		return nil, err
-	}
-	if err := s.checkPaxos(ctx); err != nil {
+	if err := s.checkKeyspace(ctx); err != nil {
 		s.Close()
 		return nil, err
 	}

@@ -3,12 +3,15 @@ package httpapi
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -19,7 +22,8 @@ import (
 )
 
 // Forwarding: an instance that receives an append for a shard another
-// instance owns sends it to the owner over HTTP, once (docs/design-write-path.md).
+// instance owns sends it to the owner over HTTP, or HTTPS when the owner
+// serves it (Peers), once (docs/design-write-path.md).
 // The owner serves it on an internal route and commits it only if it still
 // owns the shard: a forwarded append is never forwarded again.
 
@@ -71,13 +75,13 @@ func (s *Server) flushForwarded(c *echo.Context) error {
 
 // FlushForwarder returns the function a store calls to have the owner at
 // address write stream's committed tail before it reads the stream.
-func FlushForwarder(client *http.Client) func(ctx context.Context, address string, stream log.StreamID) error {
+func FlushForwarder(p Peers) func(ctx context.Context, address string, stream log.StreamID) error {
 	return func(ctx context.Context, address string, stream log.StreamID) error {
 		body, err := json.Marshal(flushRequest{Stream: stream})
 		if err != nil {
 			return err
 		}
-		resp, err := postInternal(ctx, client, address, flushPath, body)
+		resp, err := p.post(ctx, address, flushPath, body)
 		if err != nil {
 			return fmt.Errorf("flush at %s: %w: %v", address, log.ErrUnavailable, err)
 		}
@@ -157,10 +161,10 @@ func (s *Server) appendForwarded(c *echo.Context) error {
 }
 
 // Forwarder returns the function a store calls to send an append to the
-// owner of its shard at address (host:port): the owner's answer becomes the
+// owner of its shard at address (PeerAddress): the owner's answer becomes the
 // same core result or error. A request that may have reached the owner but
 // got no answer is an unknown outcome, never "not applied".
-func Forwarder(client *http.Client) func(ctx context.Context, address string, req log.AppendRequest) (log.AppendResult, error) {
+func Forwarder(p Peers) func(ctx context.Context, address string, req log.AppendRequest) (log.AppendResult, error) {
 	return func(ctx context.Context, address string, req log.AppendRequest) (log.AppendResult, error) {
 		f := forwarded{Stream: req.Stream, Expected: req.Expected, Events: make([]forwardedEvent, len(req.Events))}
 		for i, e := range req.Events {
@@ -170,10 +174,10 @@ func Forwarder(client *http.Client) func(ctx context.Context, address string, re
 		if err != nil {
 			return log.AppendResult{}, err
 		}
-		resp, err := postInternal(ctx, client, address, forwardPath, body)
+		resp, err := p.post(ctx, address, forwardPath, body)
 		if err != nil {
 			var op *net.OpError
-			if errors.As(err, &op) && op.Op == "dial" {
+			if errors.As(err, &op) && op.Op == "dial" || errors.Is(err, errNotSent) {
 				return log.AppendResult{}, fmt.Errorf("forward to %s: %w: %v", address, log.ErrUnavailable, err)
 			}
 			return log.AppendResult{}, fmt.Errorf("forward to %s: %w: %v", address, log.ErrOutcomeUnknown, err)
@@ -226,16 +230,75 @@ func (p *Problem) coreError(req log.AppendRequest) error {
 	return fmt.Errorf("%w: %s: %s", log.ErrOutcomeUnknown, p.Code, p.Detail)
 }
 
-// postInternal sends body to another instance's internal route, with the
-// bearer token of the client whose request this is (in ctx).
-func postInternal(ctx context.Context, client *http.Client, address, path string, body []byte) (*http.Response, error) {
-	hr, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+address+path, bytes.NewReader(body))
+// Peers is how an instance reaches the other instances' internal routes.
+type Peers struct {
+	// Client sends the requests; its transport's TLS configuration
+	// verifies the peers' certificates.
+	Client *http.Client
+	// RequireTLS refuses peers that advertise a plain-HTTP address: an
+	// instance that serves HTTPS never sends its clients' tokens in the
+	// clear.
+	RequireTLS bool
+}
+
+// errNotSent marks a request to a peer that was refused before any of it
+// was sent (plain HTTP under RequireTLS, a failed TLS handshake): the
+// owner cannot have acted on it.
+var errNotSent = errors.New("request not sent")
+
+// PeerAddress is the address an instance advertises to the others for
+// host:port: "https://host:port" when it serves HTTPS, host:port (plain
+// HTTP, as instances before TLS advertised) otherwise.
+func PeerAddress(hostport string, https bool) string {
+	if https {
+		return "https://" + hostport
+	}
+	return hostport
+}
+
+// post sends body to the internal route path of the instance at address
+// (PeerAddress), with the bearer token of the client whose request this is
+// (in ctx).
+func (p Peers) post(ctx context.Context, address, path string, body []byte) (*http.Response, error) {
+	base := address
+	switch {
+	case strings.HasPrefix(address, "https://"):
+	case strings.HasPrefix(address, "http://"), !strings.Contains(address, "://"):
+		if p.RequireTLS {
+			return nil, fmt.Errorf("%w: the instance at %s does not serve HTTPS, and this one does not send tokens in the clear", errNotSent, address)
+		}
+		base = "http://" + strings.TrimPrefix(address, "http://")
+	default:
+		return nil, fmt.Errorf("%w: unknown scheme in peer address %q", errNotSent, address)
+	}
+	hr, err := http.NewRequestWithContext(ctx, http.MethodPost, base+path, bytes.NewReader(body))
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%w: %v", errNotSent, err)
 	}
 	hr.Header.Set(echo.HeaderContentType, echo.MIMEApplicationJSON)
 	if bearer, _ := ctx.Value(bearerKey{}).(string); bearer != "" {
 		hr.Header.Set(echo.HeaderAuthorization, bearer)
 	}
-	return client.Do(hr)
+	resp, err := p.Client.Do(hr)
+	if err != nil && handshakeFailed(err) {
+		return nil, fmt.Errorf("%w: %v", errNotSent, err)
+	}
+	return resp, err
+}
+
+// handshakeFailed reports a TLS handshake that did not complete: the
+// peer's certificate did not verify, the peer refused ours, or it does not
+// speak TLS. A request is written only after the handshake.
+func handshakeFailed(err error) bool {
+	var (
+		verify   *tls.CertificateVerificationError
+		alert    tls.AlertError
+		record   tls.RecordHeaderError
+		unknown  x509.UnknownAuthorityError
+		hostname x509.HostnameError
+		invalid  x509.CertificateInvalidError
+	)
+	return errors.As(err, &verify) || errors.As(err, &alert) || errors.As(err, &record) ||
+		errors.As(err, &unknown) || errors.As(err, &hostname) || errors.As(err, &invalid) ||
+		strings.Contains(err.Error(), "server gave HTTP response to HTTPS client")
 }

@@ -103,6 +103,13 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("connect to %v: %w: %v", co.Hosts, log.ErrUnavailable, err)
 	}
+	// The checks cassandra.Open makes (schema version, data centres,
+	// paxos_variant v2): the shard path's conditional writes need them as
+	// much as the per-stream path's.
+	if err := cassandra.CheckKeyspace(ctx, session, co); err != nil {
+		session.Close()
+		return nil, err
+	}
 	var (
 		shards int
 		rows   int64

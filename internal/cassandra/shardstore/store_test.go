@@ -474,3 +474,22 @@ func TestLostOwnerUnwrittenTail(t *testing.T) {
 	paused.Store(false)
 	a.Close()
 }
+
+// TestOpenChecksKeyspace: the shard store makes cassandra.Open's checks
+// (schema version, paxos_variant) before it claims shards.
+func TestOpenChecksKeyspace(t *testing.T) {
+	o := newKeyspace(t, 2)
+	sess := cassandratest.Session(t, o)
+	if err := sess.Query(`INSERT INTO schema_migrations (version, name) VALUES (999, 'future')`).Exec(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	s, err := shardstore.Open(ctx, shardstore.Options{Cassandra: o, LeaseTTL: time.Second})
+	if err == nil {
+		s.Close()
+	}
+	if !errors.Is(err, cassandra.ErrSchemaMismatch) {
+		t.Fatalf("open on a newer schema: %v, want ErrSchemaMismatch", err)
+	}
+}
