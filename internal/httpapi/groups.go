@@ -80,7 +80,7 @@ type leaseJSON struct {
 func newLeases(ls []log.Lease) []leaseJSON {
 	out := make([]leaseJSON, len(ls))
 	for i, l := range ls {
-		out[i] = leaseJSON{Partition: l.Partition, Epoch: l.Epoch, Checkpoint: l.Checkpoint.Token(), LeaseUntil: formatTime(l.Until)}
+		out[i] = leaseJSON{Partition: l.Partition, Epoch: l.Epoch, Checkpoint: l.Checkpoint, LeaseUntil: formatTime(l.Until)}
 	}
 	return out
 }
@@ -200,7 +200,7 @@ func (g *groupAPI) read(c *echo.Context) error {
 	}
 	prs := make([]partRead, len(page.Partitions))
 	for i, pr := range page.Partitions {
-		prs[i] = partRead{Partition: pr.Partition, Epoch: pr.Epoch, Next: pr.Next.Token()}
+		prs[i] = partRead{Partition: pr.Partition, Epoch: pr.Epoch, Next: pr.Next}
 	}
 	tail, err := json.Marshal(prs)
 	if err != nil {
@@ -277,11 +277,7 @@ func (g *groupAPI) ack(c *echo.Context) error {
 		if a.Partition == nil {
 			return invalidRequest(`every acknowledgement needs "partition" and "epoch"`)
 		}
-		pos, err := log.ParsePosition(a.Position)
-		if err != nil {
-			return err
-		}
-		acks[i] = log.Ack{Partition: *a.Partition, Epoch: a.Epoch, Position: pos, Release: a.Release}
+		acks[i] = log.Ack{Partition: *a.Partition, Epoch: a.Epoch, Position: a.Position, Release: a.Release}
 	}
 	ctx, cancel := g.write(c)
 	defer cancel()
@@ -297,7 +293,7 @@ func (g *groupAPI) ack(c *echo.Context) error {
 	}
 	out := make([]ackResult, len(res))
 	for i, r := range res {
-		out[i] = ackResult{Partition: r.Partition, Epoch: r.Epoch, Checkpoint: r.Checkpoint.Token(), Released: r.Released}
+		out[i] = ackResult{Partition: r.Partition, Epoch: r.Epoch, Checkpoint: r.Checkpoint, Released: r.Released}
 	}
 	return c.JSON(http.StatusOK, map[string]any{"acks": out})
 }
@@ -365,7 +361,7 @@ func (g *groupAPI) describe(c *echo.Context) error {
 	}
 	for i, p := range info.Partitions {
 		out.Partitions[i] = partitionJSON{Partition: p.Partition, Owner: p.Owner, Epoch: p.Epoch, LeaseUntil: optionalTime(p.LeaseUntil),
-			Checkpoint: p.Checkpoint.Token(), Lag: p.Lag, LagCapped: p.LagCapped}
+			Checkpoint: p.Checkpoint, Lag: p.Lag, LagCapped: p.LagCapped}
 	}
 	return c.JSON(http.StatusOK, out)
 }
