@@ -19,8 +19,8 @@ const instrumentation = "github.com/eventlog/eventlog/internal/tracing"
 // "store.<Method>" (a child of the caller's span), with the stream or group
 // it touches, ended with the call's error. inner's optional interfaces
 // (log.FeedStore, log.FeedWatcher, log.Watcher, log.GroupStore) are kept
-// when it has them all, as the per-stream Cassandra store does, or all
-// but log.GroupStore, as the shard-log store does; a store with another
+// when it has them all, as both Cassandra stores do, or all but
+// log.GroupStore; a store with another
 // mix is returned with just its log.Store methods traced and no optional
 // interface, so wrap only such a store when that is acceptable.
 func Store(inner log.Store, tp trace.TracerProvider) log.Store {
