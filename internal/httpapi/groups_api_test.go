@@ -12,7 +12,9 @@ import (
 
 	"github.com/eventlog/eventlog/internal/cassandra"
 	"github.com/eventlog/eventlog/internal/cassandra/cassandratest"
+	"github.com/eventlog/eventlog/internal/cassandra/shardstore"
 	"github.com/eventlog/eventlog/internal/httpapi"
+	"github.com/eventlog/eventlog/internal/httpapi/spectest"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -36,9 +38,49 @@ func MustGroupServer(tb testing.TB) *testServer {
 	return ts
 }
 
-// waitFeeds waits until the feeds hold everything appended so far.
+// MustShardGroupServer is MustGroupServer on the shard-log write path
+// (shardstore), with 16 shards so a group has as many partitions as on
+// the per-stream path. Store is nil: its feeds need no waiting.
+func MustShardGroupServer(tb testing.TB) *testServer {
+	tb.Helper()
+	reg := prometheus.NewRegistry()
+	o := cassandratest.Options(tb)
+	o.Limits, o.Registerer, o.Shards = testLimits, reg, 16
+	o.GroupLeaseTTL, o.GroupLeaseGrace = time.Second, 100*time.Millisecond
+	if _, err := cassandratest.Migrate(tb, o); err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { cassandratest.DropBounded(tb, o) })
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	store, err := shardstore.Open(ctx, shardstore.Options{Cassandra: o, LeaseTTL: time.Second})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(store.Close)
+	api, err := httpapi.New(store, httpapi.Config{Limits: testLimits, Registry: reg})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	ts := &testServer{Opts: o, API: api}
+	ts.Server = httptest.NewServer(spectest.Handler(tb, api))
+	tb.Cleanup(ts.Close)
+	return ts
+}
+
+// groupBackends are the stores the group API tests run on.
+var groupBackends = []struct {
+	name  string
+	start func(testing.TB) *testServer
+}{{"PerStream", MustGroupServer}, {"Shards", MustShardGroupServer}}
+
+// waitFeeds waits until the feeds hold everything appended so far (the
+// shard path's feeds are its logs: nothing to wait for).
 func (ts *testServer) waitFeeds(tb testing.TB) {
 	tb.Helper()
+	if ts.Store == nil {
+		return
+	}
 	now := time.Now()
 	deadline := now.Add(30 * time.Second)
 	for {
@@ -154,7 +196,12 @@ func (ts *testServer) lagMetric(tb testing.TB, group string) string {
 // HTTP: events carry their position and partition, acknowledged reads do
 // not come again, and the lag (GET and /metrics) falls to 0.
 func TestGroupsAPI(t *testing.T) {
-	ts := MustGroupServer(t)
+	for _, b := range groupBackends {
+		t.Run(b.name, func(t *testing.T) { testGroupsAPI(t, b.start(t)) })
+	}
+}
+
+func testGroupsAPI(t *testing.T, ts *testServer) {
 	for i := range 6 {
 		ts.MustAppend(t, fmt.Sprintf("acc-%d", i), 4)
 	}
@@ -228,7 +275,12 @@ func TestGroupsAPI(t *testing.T) {
 // TestGroupsAPIErrors: every refusal of the group endpoints, from real
 // requests, with its status and stable code.
 func TestGroupsAPIErrors(t *testing.T) {
-	ts := MustGroupServer(t)
+	for _, b := range groupBackends {
+		t.Run(b.name, func(t *testing.T) { testGroupsAPIErrors(t, b.start(t)) })
+	}
+}
+
+func testGroupsAPIErrors(t *testing.T, ts *testServer) {
 	ts.MustAppend(t, "err-1", 2)
 	post := func(path, body string) response {
 		return ts.Do(t, "POST", path, []byte(body), "Content-Type", "application/json")

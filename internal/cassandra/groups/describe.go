@@ -70,6 +70,7 @@ func (s *Store) DescribeGroup(ctx context.Context, group string) (log.GroupInfo,
 	if info.Watermark.IsZero() {
 		info.Watermark = now
 	}
+	s.lag.WithLabelValues(group).Set(float64(info.Lag))
 	return info, nil
 }
 

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	gocql "github.com/apache/cassandra-gocql-driver/v2"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/eventlog/eventlog/internal/cassandra/cql"
 	"github.com/eventlog/eventlog/internal/cassandra/feeds"
@@ -60,6 +61,9 @@ type Options struct {
 	LagCap int
 	// Now is the clock; default time.Now.
 	Now func() time.Time
+	// Registerer, if set, gets the eventlog_group_lag_events gauge, set
+	// by each DescribeGroup.
+	Registerer prometheus.Registerer
 }
 
 // EnsureDefaults fills zero fields with their defaults.
@@ -100,6 +104,8 @@ type Store struct {
 
 	mu    sync.Mutex
 	known map[string]groupRow // a group row never changes once written
+
+	lag *prometheus.GaugeVec
 }
 
 var _ log.GroupStore = (*Store)(nil)
@@ -114,7 +120,17 @@ func New(o Options) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Store{o: o, tokens: t, shards: o.Feeds.Shards(), known: make(map[string]groupRow)}, nil
+	s := &Store{o: o, tokens: t, shards: o.Feeds.Shards(), known: make(map[string]groupRow),
+		lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "eventlog_group_lag_events",
+			Help: "Events of each consumer group's feed after its checkpoints, counted up to the lag cap, as of the group's last description.",
+		}, []string{"group"})}
+	if o.Registerer != nil {
+		if err := o.Registerer.Register(s.lag); err != nil {
+			return nil, fmt.Errorf("groups: register metrics: %w", err)
+		}
+	}
+	return s, nil
 }
 
 // Tokens is the store's position codec (tests forge with it).

@@ -128,7 +128,7 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 		return nil, fmt.Errorf("open feed reader: %w", err)
 	}
 	gs, err := groups.New(groups.Options{Session: session, Serial: cluster.SerialConsistency, Feeds: fr, Secret: secret,
-		LeaseTTL: co.GroupLeaseTTL, LeaseGrace: co.GroupLeaseGrace, LagCap: co.GroupLagCap, Now: co.Now})
+		LeaseTTL: co.GroupLeaseTTL, LeaseGrace: co.GroupLeaseGrace, LagCap: co.GroupLagCap, Now: co.Now, Registerer: co.Registerer})
 	if err != nil {
 		session.Close()
 		return nil, fmt.Errorf("open consumer groups: %w", err)
