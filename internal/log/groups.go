@@ -35,6 +35,13 @@ var (
 	ErrGroupFeedMismatch = errors.New("group follows another feed")
 	// ErrLeaseLost is matched by *LeaseLostError.
 	ErrLeaseLost = errors.New("partition lease lost")
+	// ErrMemberSecret: a request for a member without that member's
+	// secret (missing, wrong, or the member is gone: join again).
+	ErrMemberSecret = errors.New("member secret missing or wrong")
+	// ErrTooManyGroups: creating a group would pass the keyspace's cap.
+	ErrTooManyGroups = errors.New("too many consumer groups")
+	// ErrTooManyMembers: a new member would pass the group's cap.
+	ErrTooManyMembers = errors.New("too many members in the group")
 )
 
 // LeaseLostError refuses a read or acknowledgement for partitions the
@@ -115,6 +122,10 @@ type JoinRequest struct {
 	Group  string
 	Feed   Feed   // the group's feed; it is created with it on first join
 	Member string // "" generates an id
+	// Secret is the member's secret (Membership.Secret), required to
+	// renew a member of a store with member secrets (GroupSecrets); ""
+	// on the join that creates the member.
+	Secret string
 }
 
 // Lease is a member's hold on one partition.
@@ -136,9 +147,12 @@ type Lease struct {
 // Membership is the answer to a join: the partitions the member holds now
 // and those it must give up.
 type Membership struct {
-	Group    string
-	Feed     Feed
-	Member   string
+	Group  string
+	Feed   Feed
+	Member string
+	// Secret is set by the join that created the member, on a store with
+	// member secrets: every later request for the member presents it.
+	Secret   string
 	LeaseTTL time.Duration
 	// Members is the number of live members, this one included.
 	Members int
@@ -273,6 +287,25 @@ type GroupStore interface {
 	// read access to it before serving the group. A group's feed never
 	// changes. Errors: ErrGroupNotFound.
 	GroupFeed(ctx context.Context, group string) (Feed, error)
+}
+
+// GroupSecrets is implemented by group stores whose members hold secrets
+// (the shard-log store): the join that creates a member answers its
+// secret (Membership.Secret), and heartbeats (JoinRequest.Secret), reads,
+// acknowledgements and leaving present it.
+type GroupSecrets interface {
+	// CheckMember returns nil if secret is member's in group. Errors:
+	// ErrMemberSecret (also when the member does not exist or expired),
+	// ErrGroupNotFound, ErrUnavailable.
+	CheckMember(ctx context.Context, group, member, secret string) error
+}
+
+// GroupDeleter is implemented by group stores that can delete a group.
+type GroupDeleter interface {
+	// DeleteGroup removes a group with its members, leases and
+	// checkpoints; a later join creates it anew, and no position token of
+	// the old one is accepted by the new. Errors: ErrGroupNotFound.
+	DeleteGroup(ctx context.Context, group string) error
 }
 
 // ValidateAcks checks acks on a group of partitions partitions: partitions

@@ -28,10 +28,11 @@ func (s *Store) AckGroup(ctx context.Context, group, member string, acks []log.A
 	if err := log.ValidateAcks(acks, s.shards); err != nil {
 		return nil, err
 	}
-	if _, err := s.group(ctx, group, false); err != nil {
+	g, err := s.group(ctx, group, false)
+	if err != nil {
 		return nil, err
 	}
-	pos, err := s.positions(ctx, group, member, acks)
+	pos, err := s.positions(ctx, g, group, member, acks)
 	if err != nil {
 		return nil, err
 	}
@@ -46,7 +47,7 @@ func (s *Store) AckGroup(ctx context.Context, group, member string, acks []log.A
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			res, err := s.ack(ctx, group, member, a, pos[i])
+			res, err := s.ack(ctx, g, group, member, a, pos[i])
 			mu.Lock()
 			defer mu.Unlock()
 			switch {
@@ -75,13 +76,13 @@ func (s *Store) AckGroup(ctx context.Context, group, member string, acks []log.A
 
 // positions decodes and checks the acknowledged positions ("" is nil:
 // move nothing). The shards' log ends are read in parallel.
-func (s *Store) positions(ctx context.Context, group, member string, acks []log.Ack) ([]*feeds.ShardPos, error) {
+func (s *Store) positions(ctx context.Context, g groupRow, group, member string, acks []log.Ack) ([]*feeds.ShardPos, error) {
 	out := make([]*feeds.ShardPos, len(acks))
 	for i, a := range acks {
 		if a.Position == "" {
 			continue
 		}
-		p, err := s.tokens.Decode(a.Position, group, member)
+		p, err := s.tokens.Decode(a.Position, group, g.id, member)
 		if err != nil {
 			return nil, err
 		}
@@ -129,7 +130,7 @@ func (s *Store) positions(ctx context.Context, group, member string, acks []log.
 // member still holds it at a.Epoch; log.ErrLeaseLost otherwise. A lapsed
 // lease nobody took over still accepts it: no other member can have read
 // past the checkpoint.
-func (s *Store) ack(ctx context.Context, group, member string, a log.Ack, pos *feeds.ShardPos) (log.AckResult, error) {
+func (s *Store) ack(ctx context.Context, g groupRow, group, member string, a log.Ack, pos *feeds.ShardPos) (log.AckResult, error) {
 	res := log.AckResult{Partition: a.Partition, Epoch: a.Epoch}
 	serial := false
 	var last error
@@ -145,7 +146,7 @@ func (s *Store) ack(ctx context.Context, group, member string, a log.Ack, pos *f
 		if pos != nil && less(next, *pos) {
 			next = canon(*pos)
 		}
-		res.Checkpoint = s.token(group, member, a.Partition, a.Epoch, next)
+		res.Checkpoint = s.token(g, group, member, a.Partition, a.Epoch, next)
 		if a.Release && row.exists && row.owner == "" && row.epoch == a.Epoch && next == canon(row.cp) {
 			// Released at this epoch with the position in: an earlier
 			// round (or a repeated request) did it.

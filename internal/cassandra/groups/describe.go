@@ -45,7 +45,7 @@ func (s *Store) DescribeGroup(ctx context.Context, group string) (log.GroupInfo,
 	for shard, row := range rows {
 		pi := &info.Partitions[shard]
 		*pi = log.PartitionInfo{Partition: shard, Owner: row.owner, Epoch: row.epoch,
-			Checkpoint: s.token(group, row.owner, shard, row.epoch, row.cp)}
+			Checkpoint: s.token(g, group, row.owner, shard, row.epoch, row.cp)}
 		if row.owner != "" {
 			pi.LeaseUntil = row.until
 		}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
 	"slices"
 	"sync"
 	"time"
@@ -33,42 +32,43 @@ func (s *Store) JoinGroup(ctx context.Context, r log.JoinRequest) (log.Membershi
 	} else if member, err = log.ParseMemberID(member); err != nil {
 		return log.Membership{}, err
 	}
-	if _, err := s.ensureGroup(ctx, group, r.Feed); err != nil {
+	g, err := s.ensureGroup(ctx, group, r.Feed)
+	if err != nil {
 		return log.Membership{}, err
 	}
 	ttl := s.o.LeaseTTL
 	now := s.now()
 	until := now.Add(ttl)
-	rowTTL := int(math.Ceil((ttl + memberRowGrace).Seconds()))
-	if err := s.o.Session.Query(cqlMemberPut, group, member, until, rowTTL).WithContext(ctx).Idempotent(true).Exec(); err != nil {
-		return log.Membership{}, cql.ReadErr("record group member", err)
+	rows, err := s.members(ctx, group)
+	if err != nil {
+		return log.Membership{}, err
 	}
-	live, err := s.liveMembers(ctx, group, now)
+	secret, err := s.enter(ctx, group, member, r.Secret, rows, now, until)
 	if err != nil {
 		return log.Membership{}, err
 	}
 	names := []string{member} // in the list even if a skewed clock hides its row
-	for _, m := range live {
+	for _, m := range live(rows, now) {
 		names = append(names, m.Member)
 	}
 	targets := log.Assign(names, member, s.shards)
-	rows, err := s.leases(ctx, group)
+	leases, err := s.leases(ctx, group)
 	if err != nil {
 		return log.Membership{}, err
 	}
-	out := log.Membership{Group: group, Feed: r.Feed, Member: member, LeaseTTL: ttl,
+	out := log.Membership{Group: group, Feed: r.Feed, Member: member, Secret: secret, LeaseTTL: ttl,
 		Members: len(slices.Compact(slices.Sorted(slices.Values(names))))}
 	var (
 		mu    sync.Mutex
 		wg    sync.WaitGroup
 		first error
 	)
-	for shard, row := range rows {
+	for shard, row := range leases {
 		target := slices.Contains(targets, shard)
 		switch {
 		case row.owner == member && !target:
 			out.Revoked = append(out.Revoked, log.Lease{Partition: shard, Epoch: row.epoch,
-				Checkpoint: s.token(group, member, shard, row.epoch, row.cp), Until: row.until})
+				Checkpoint: s.token(g, group, member, shard, row.epoch, row.cp), Until: row.until})
 			continue
 		case row.owner == member:
 		case target && (row.owner == "" || now.After(row.until.Add(s.o.LeaseGrace))):
@@ -78,7 +78,7 @@ func (s *Store) JoinGroup(ctx context.Context, r log.JoinRequest) (log.Membershi
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			held, err := s.takeLease(ctx, group, member, shard, row, until)
+			held, err := s.takeLease(ctx, g, group, member, shard, row, until)
 			mu.Lock()
 			defer mu.Unlock()
 			switch {
@@ -100,7 +100,7 @@ func (s *Store) JoinGroup(ctx context.Context, r log.JoinRequest) (log.Membershi
 // takeLease renews member's lease on shard (row says it holds it) or
 // claims it (row is free or lapsed), until the given time. It returns nil
 // when another member got there first.
-func (s *Store) takeLease(ctx context.Context, group, member string, shard int, row leaseRow, until time.Time) (*log.Lease, error) {
+func (s *Store) takeLease(ctx context.Context, g groupRow, group, member string, shard int, row leaseRow, until time.Time) (*log.Lease, error) {
 	var (
 		applied bool
 		err     error
@@ -127,7 +127,7 @@ func (s *Store) takeLease(ctx context.Context, group, member string, shard int, 
 	if err != nil || !applied {
 		return nil, err
 	}
-	return &log.Lease{Partition: shard, Epoch: epoch, Checkpoint: s.token(group, member, shard, epoch, row.cp), Until: until}, nil
+	return &log.Lease{Partition: shard, Epoch: epoch, Checkpoint: s.token(g, group, member, shard, epoch, row.cp), Until: until}, nil
 }
 
 // LeaveGroup implements log.GroupStore: the member's row goes first, so

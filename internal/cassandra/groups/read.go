@@ -70,11 +70,11 @@ func (s *Store) ReadGroup(ctx context.Context, r log.GroupRead) (log.GroupPage, 
 	for i := range page.Events {
 		e := &page.Events[i]
 		out.Events[i] = log.GroupEvent{Partition: e.Shard, FeedEvent: log.FeedEvent{RecordedEvent: e.RecordedEvent,
-			Position: s.token(group, member, e.Shard, rows[e.Shard].epoch, e.Cursor.Shard(e.Shard))}}
+			Position: s.token(g, group, member, e.Shard, rows[e.Shard].epoch, e.Cursor.Shard(e.Shard))}}
 	}
 	for i, p := range held {
 		out.Partitions[i] = log.PartitionRead{Partition: p, Epoch: rows[p].epoch,
-			Next: s.token(group, member, p, rows[p].epoch, page.Next.Shard(p))}
+			Next: s.token(g, group, member, p, rows[p].epoch, page.Next.Shard(p))}
 	}
 	return out, nil
 }

@@ -17,20 +17,26 @@ import (
 
 const (
 	// schema/migrations/0006_shard_groups.cql: shard_groups.
-	cqlGroupCreate = `INSERT INTO shard_groups (group_name, feed, created) VALUES (?, ?, ?) IF NOT EXISTS`
-	cqlGroupRead   = `SELECT feed, created FROM shard_groups WHERE group_name = ?`
+	cqlGroupCreate = `INSERT INTO shard_groups (group_name, id, feed, created) VALUES (?, ?, ?, ?) IF NOT EXISTS`
+	cqlGroupRead   = `SELECT id, feed, created FROM shard_groups WHERE group_name = ?`
+	cqlGroupNames  = `SELECT group_name FROM shard_groups`
+	cqlGroupDelete = `DELETE FROM shard_groups WHERE group_name = ?`
 	// schema/migrations/0006_shard_groups.cql: shard_group_members.
-	cqlMemberPut    = `INSERT INTO shard_group_members (group_name, member, expires) VALUES (?, ?, ?) USING TTL ?`
-	cqlMemberDelete = `DELETE FROM shard_group_members WHERE group_name = ? AND member = ?`
-	cqlMembers      = `SELECT member, expires FROM shard_group_members WHERE group_name = ?`
+	cqlMemberCreate  = `INSERT INTO shard_group_members (group_name, member, expires, secret_hash) VALUES (?, ?, ?, ?) IF NOT EXISTS USING TTL ?`
+	cqlMemberRenew   = `UPDATE shard_group_members USING TTL ? SET expires = ?, secret_hash = ? WHERE group_name = ? AND member = ?`
+	cqlMemberDelete  = `DELETE FROM shard_group_members WHERE group_name = ? AND member = ?`
+	cqlMembers       = `SELECT member, expires, secret_hash FROM shard_group_members WHERE group_name = ?`
+	cqlMemberSecret  = `SELECT secret_hash FROM shard_group_members WHERE group_name = ? AND member = ?`
+	cqlMembersDelete = `DELETE FROM shard_group_members WHERE group_name = ?`
 	// schema/migrations/0006_shard_groups.cql: shard_group_leases.
-	cqlLeases   = `SELECT shard, owner, epoch, lease_until, cp_seq, cp_index FROM shard_group_leases WHERE group_name = ?`
-	cqlLease    = `SELECT owner, epoch, lease_until, cp_seq, cp_index FROM shard_group_leases WHERE group_name = ? AND shard = ?`
-	cqlClaimNew = `INSERT INTO shard_group_leases (group_name, shard, owner, epoch, lease_until, cp_seq, cp_index) VALUES (?, ?, ?, 1, ?, 1, 0) IF NOT EXISTS`
-	cqlClaim    = `UPDATE shard_group_leases SET owner = ?, epoch = ?, lease_until = ? WHERE group_name = ? AND shard = ? IF owner = ? AND epoch = ? AND lease_until = ?`
-	cqlRenew    = `UPDATE shard_group_leases SET lease_until = ? WHERE group_name = ? AND shard = ? IF owner = ? AND epoch = ?`
-	cqlAck      = `UPDATE shard_group_leases SET cp_seq = ?, cp_index = ?, acked_at = ? WHERE group_name = ? AND shard = ? IF owner = ? AND epoch = ? AND cp_seq = ? AND cp_index = ?`
-	cqlRelease  = `UPDATE shard_group_leases SET cp_seq = ?, cp_index = ?, owner = '', lease_until = ?, acked_at = ? WHERE group_name = ? AND shard = ? IF owner = ? AND epoch = ? AND cp_seq = ? AND cp_index = ?`
+	cqlLeases       = `SELECT shard, owner, epoch, lease_until, cp_seq, cp_index FROM shard_group_leases WHERE group_name = ?`
+	cqlLease        = `SELECT owner, epoch, lease_until, cp_seq, cp_index FROM shard_group_leases WHERE group_name = ? AND shard = ?`
+	cqlClaimNew     = `INSERT INTO shard_group_leases (group_name, shard, owner, epoch, lease_until, cp_seq, cp_index) VALUES (?, ?, ?, 1, ?, 1, 0) IF NOT EXISTS`
+	cqlClaim        = `UPDATE shard_group_leases SET owner = ?, epoch = ?, lease_until = ? WHERE group_name = ? AND shard = ? IF owner = ? AND epoch = ? AND lease_until = ?`
+	cqlRenew        = `UPDATE shard_group_leases SET lease_until = ? WHERE group_name = ? AND shard = ? IF owner = ? AND epoch = ?`
+	cqlAck          = `UPDATE shard_group_leases SET cp_seq = ?, cp_index = ?, acked_at = ? WHERE group_name = ? AND shard = ? IF owner = ? AND epoch = ? AND cp_seq = ? AND cp_index = ?`
+	cqlLeasesDelete = `DELETE FROM shard_group_leases WHERE group_name = ?`
+	cqlRelease      = `UPDATE shard_group_leases SET cp_seq = ?, cp_index = ?, owner = '', lease_until = ?, acked_at = ? WHERE group_name = ? AND shard = ? IF owner = ? AND epoch = ? AND cp_seq = ? AND cp_index = ?`
 )
 
 // zeroTime is lease_until of a released shard: long past.
@@ -59,6 +65,14 @@ type Options struct {
 	// LagCap bounds the events DescribeGroup counts over all shards.
 	// Default 100,000.
 	LagCap int
+	// MaxGroups caps the groups of the keyspace (checked when a join
+	// creates one; concurrent creations may pass it by a few). Default
+	// 1,000.
+	MaxGroups int
+	// MaxMembers caps the live members of a group (checked when a join
+	// creates a member). Members beyond the shard count stay idle.
+	// Default 256.
+	MaxMembers int
 	// Now is the clock; default time.Now.
 	Now func() time.Time
 	// Registerer, if set, gets the eventlog_group_lag_events gauge, set
@@ -77,6 +91,12 @@ func (o *Options) EnsureDefaults() {
 	if o.LagCap == 0 {
 		o.LagCap = 100_000
 	}
+	if o.MaxGroups == 0 {
+		o.MaxGroups = 1000
+	}
+	if o.MaxMembers == 0 {
+		o.MaxMembers = 256
+	}
 	if o.Now == nil {
 		o.Now = time.Now
 	}
@@ -89,8 +109,9 @@ func (o *Options) Validate() error {
 		return errors.New("groups: a session and a feed reader are required")
 	case o.LeaseTTL < 100*time.Millisecond || o.LeaseTTL > time.Hour:
 		return fmt.Errorf("groups: lease TTL %v out of range 100ms..1h", o.LeaseTTL)
-	case o.LeaseGrace < 0 || o.LagCap < 1:
-		return fmt.Errorf("groups: negative lease grace %v or lag cap %d", o.LeaseGrace, o.LagCap)
+	case o.LeaseGrace < 0 || o.LagCap < 1 || o.MaxGroups < 1 || o.MaxMembers < 1:
+		return fmt.Errorf("groups: negative lease grace %v, or lag cap %d, max groups %d or max members %d below 1",
+			o.LeaseGrace, o.LagCap, o.MaxGroups, o.MaxMembers)
 	}
 	return nil
 }
@@ -103,7 +124,7 @@ type Store struct {
 	shards int
 
 	mu    sync.Mutex
-	known map[string]groupRow // a group row never changes once written
+	known map[string]groupRow // cached for groupCacheFor
 
 	lag *prometheus.GaugeVec
 }
@@ -136,9 +157,15 @@ func New(o Options) (*Store, error) {
 // Tokens is the store's position codec (tests forge with it).
 func (s *Store) Tokens() *Tokens { return s.tokens }
 
+// groupCacheFor is how long an instance trusts a cached group row: a
+// row never changes, but another instance may delete the group.
+const groupCacheFor = 5 * time.Second
+
 type groupRow struct {
+	id      gocql.UUID // this incarnation of the name
 	feed    log.Feed
 	created time.Time
+	read    time.Time // when cached
 }
 
 // leaseRow is one row of shard_group_leases; a missing row reads as a
@@ -154,10 +181,10 @@ type leaseRow struct {
 // now is the store's clock at Cassandra's precision.
 func (s *Store) now() time.Time { return s.o.Now().UTC().Truncate(time.Millisecond) }
 
-// token returns the token of position pos of shard under row's lease,
-// for member.
-func (s *Store) token(group, member string, shard int, epoch int64, pos feeds.ShardPos) string {
-	return s.tokens.Encode(Position{Group: group, Member: member, Shard: shard, Epoch: epoch, Pos: pos})
+// token returns the token of position pos of shard under the lease at
+// epoch, for member of group (row g).
+func (s *Store) token(g groupRow, group, member string, shard int, epoch int64, pos feeds.ShardPos) string {
+	return s.tokens.Encode(Position{Group: group, GroupID: g.id, Member: member, Shard: shard, Epoch: epoch, Pos: pos})
 }
 
 // group returns a group's row, or log.ErrGroupNotFound; serial settles a
@@ -166,15 +193,16 @@ func (s *Store) group(ctx context.Context, group string, serial bool) (groupRow,
 	s.mu.Lock()
 	row, ok := s.known[group]
 	s.mu.Unlock()
-	if ok {
+	if ok && !serial && time.Since(row.read) < groupCacheFor {
 		return row, nil
 	}
+	row = groupRow{read: time.Now()}
 	var feed string
 	q := s.o.Session.Query(cqlGroupRead, group).WithContext(ctx).Idempotent(true)
 	if serial {
 		q = q.Consistency(s.o.Serial)
 	}
-	err := q.Scan(&feed, &row.created)
+	err := q.Scan(&row.id, &feed, &row.created)
 	if errors.Is(err, gocql.ErrNotFound) {
 		return groupRow{}, fmt.Errorf("group %s: %w", group, log.ErrGroupNotFound)
 	}
@@ -199,7 +227,10 @@ func (s *Store) group(ctx context.Context, group string, serial bool) (groupRow,
 func (s *Store) ensureGroup(ctx context.Context, group string, feed log.Feed) (groupRow, error) {
 	row, err := s.group(ctx, group, false)
 	if errors.Is(err, log.ErrGroupNotFound) {
-		_, cerr := s.o.Session.Query(cqlGroupCreate, group, feed.String(), s.now()).WithContext(ctx).MapScanCAS(map[string]any{})
+		if err := s.checkGroupCap(ctx); err != nil {
+			return groupRow{}, err
+		}
+		_, cerr := s.o.Session.Query(cqlGroupCreate, group, gocql.UUIDFromTime(time.Now()), feed.String(), s.now()).WithContext(ctx).MapScanCAS(map[string]any{})
 		if cerr = cql.CASErr("create group", cerr); errors.Is(cerr, log.ErrUnavailable) {
 			return groupRow{}, cerr
 		}
@@ -219,23 +250,69 @@ func (s *Store) ensureGroup(ctx context.Context, group string, feed log.Feed) (g
 	return row, nil
 }
 
-// liveMembers returns the members whose expiry is after now, sorted.
-func (s *Store) liveMembers(ctx context.Context, group string, now time.Time) ([]log.MemberInfo, error) {
+// checkGroupCap refuses a new group once the keyspace has MaxGroups. The
+// table is small (capped): reading its keys is cheap.
+func (s *Store) checkGroupCap(ctx context.Context) error {
+	iter := s.o.Session.Query(cqlGroupNames).WithContext(ctx).Idempotent(true).Iter()
+	var (
+		n    int
+		name string
+	)
+	for iter.Scan(&name) {
+		n++
+	}
+	if err := iter.Close(); err != nil {
+		return cql.ReadErr("count groups", err)
+	}
+	if n >= s.o.MaxGroups {
+		return fmt.Errorf("the keyspace has %d groups, the most allowed: %w", n, log.ErrTooManyGroups)
+	}
+	return nil
+}
+
+// memberRow is one row of shard_group_members.
+type memberRow struct {
+	log.MemberInfo
+	secretHash []byte
+}
+
+// members returns every member row of group, expired ones included
+// (until their TTL removes them), sorted by member.
+func (s *Store) members(ctx context.Context, group string) ([]memberRow, error) {
 	iter := s.o.Session.Query(cqlMembers, group).WithContext(ctx).Idempotent(true).Iter()
 	var (
-		out     []log.MemberInfo
-		member  string
-		expires time.Time
+		out []memberRow
+		r   memberRow
 	)
-	for iter.Scan(&member, &expires) {
-		if expires.After(now) {
-			out = append(out, log.MemberInfo{Member: member, Expires: expires.UTC()})
-		}
+	for iter.Scan(&r.Member, &r.Expires, &r.secretHash) {
+		r.Expires = r.Expires.UTC()
+		out = append(out, r)
+		r = memberRow{}
 	}
 	if err := iter.Close(); err != nil {
 		return nil, cql.ReadErr("read group members", err)
 	}
 	return out, nil
+}
+
+// live returns the members of rows whose expiry is after now.
+func live(rows []memberRow, now time.Time) []log.MemberInfo {
+	var out []log.MemberInfo
+	for _, r := range rows {
+		if r.Expires.After(now) {
+			out = append(out, r.MemberInfo)
+		}
+	}
+	return out
+}
+
+// liveMembers returns the members whose expiry is after now, sorted.
+func (s *Store) liveMembers(ctx context.Context, group string, now time.Time) ([]log.MemberInfo, error) {
+	rows, err := s.members(ctx, group)
+	if err != nil {
+		return nil, err
+	}
+	return live(rows, now), nil
 }
 
 // leases reads every lease row of group, one per shard.
@@ -296,4 +373,29 @@ func (s *Store) GroupFeed(ctx context.Context, group string) (log.Feed, error) {
 	}
 	g, err := s.group(ctx, group, false)
 	return g.feed, err
+}
+
+// DeleteGroup implements log.GroupDeleter: the group row goes first (a
+// join after it creates a new incarnation, whose tokens are bound to its
+// new id), then the members and leases. A join racing the delete on an
+// instance that still caches the old row (groupCacheFor) may leave member
+// or lease rows behind; the new incarnation then starts from those
+// checkpoints.
+func (s *Store) DeleteGroup(ctx context.Context, group string) error {
+	group, err := log.ParseGroupName(group)
+	if err != nil {
+		return err
+	}
+	if _, err := s.group(ctx, group, true); err != nil {
+		return err
+	}
+	for _, stmt := range []string{cqlGroupDelete, cqlMembersDelete, cqlLeasesDelete} {
+		if err := s.o.Session.Query(stmt, group).WithContext(ctx).Idempotent(true).Exec(); err != nil {
+			return cql.ReadErr("delete group", err)
+		}
+	}
+	s.mu.Lock()
+	delete(s.known, group)
+	s.mu.Unlock()
+	return nil
 }

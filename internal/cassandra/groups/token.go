@@ -7,6 +7,8 @@ import (
 	"encoding/binary"
 	"fmt"
 
+	gocql "github.com/apache/cassandra-gocql-driver/v2"
+
 	"github.com/eventlog/eventlog/internal/cassandra/feeds"
 	"github.com/eventlog/eventlog/internal/log"
 )
@@ -15,19 +17,21 @@ import (
 // is the next to deliver, as read by Member of Group under the lease at
 // Epoch.
 type Position struct {
-	Group  string
-	Member string
-	Shard  int
-	Epoch  int64
-	Pos    feeds.ShardPos
+	Group   string
+	GroupID gocql.UUID // the incarnation of the group's name
+	Member  string
+	Shard   int
+	Epoch   int64
+	Pos     feeds.ShardPos
 }
 
 // Token format, before base64url (no padding):
 //
 //	version (1 byte) | uvarint shard | uvarint epoch | uvarint seq | uvarint index | mac (16 bytes)
 //
-// mac = HMAC-SHA256(secret, macDomain | uvarint len(group) | group |
-// uvarint len(member) | member | the bytes before the mac), truncated. The
+// mac = HMAC-SHA256(secret, macDomain | group id (16 bytes) | uvarint
+// len(group) | group | uvarint len(member) | member | the bytes before the
+// mac), truncated. The
 // domain keeps feed tokens (same secret, feeds.Tokens) from ever passing
 // here, and the other way round.
 const (
@@ -53,9 +57,10 @@ func NewTokens(secret []byte) (*Tokens, error) {
 	return &Tokens{secret: append([]byte(nil), secret...)}, nil
 }
 
-func (t *Tokens) mac(group, member string, payload []byte) []byte {
+func (t *Tokens) mac(group string, id gocql.UUID, member string, payload []byte) []byte {
 	h := hmac.New(sha256.New, t.secret)
 	h.Write([]byte(macDomain))
+	h.Write(id[:])
 	var n [binary.MaxVarintLen64]byte
 	for _, s := range []string{group, member} {
 		h.Write(n[:binary.PutUvarint(n[:], uint64(len(s)))])
@@ -74,13 +79,14 @@ func (t *Tokens) Encode(p Position) string {
 	b = binary.AppendUvarint(b, uint64(p.Epoch))
 	b = binary.AppendUvarint(b, uint64(pos.Seq))
 	b = binary.AppendUvarint(b, uint64(pos.Index))
-	b = append(b, t.mac(p.Group, p.Member, b)...)
+	b = append(b, t.mac(p.Group, p.GroupID, p.Member, b)...)
 	return tokenEncoding.EncodeToString(b)
 }
 
-// Decode returns the position of a token Encode made for group and member.
-// Anything else is a *log.ValidationError with code invalid_position.
-func (t *Tokens) Decode(token, group, member string) (Position, error) {
+// Decode returns the position of a token Encode made for member of group
+// (incarnation id). Anything else is a *log.ValidationError with code
+// invalid_position.
+func (t *Tokens) Decode(token, group string, id gocql.UUID, member string) (Position, error) {
 	bad := &log.ValidationError{Code: log.CodeInvalidPosition, Message: "position token is not one this server handed to this member of this group"}
 	if len(token) > tokenEncoding.EncodedLen(maxTokenLen) {
 		return Position{}, bad
@@ -90,7 +96,7 @@ func (t *Tokens) Decode(token, group, member string) (Position, error) {
 		return Position{}, bad
 	}
 	payload, sum := b[:len(b)-macLen], b[len(b)-macLen:]
-	if !hmac.Equal(sum, t.mac(group, member, payload)) || payload[0] != tokenVersion {
+	if !hmac.Equal(sum, t.mac(group, id, member, payload)) || payload[0] != tokenVersion {
 		return Position{}, bad
 	}
 	d := payload[1:]
@@ -105,7 +111,7 @@ func (t *Tokens) Decode(token, group, member string) (Position, error) {
 	if len(d) != 0 || vs[0] > 1<<31 || vs[3] > 1<<31 {
 		return Position{}, bad
 	}
-	return Position{Group: group, Member: member, Shard: int(vs[0]), Epoch: int64(vs[1]),
+	return Position{Group: group, GroupID: id, Member: member, Shard: int(vs[0]), Epoch: int64(vs[1]),
 		Pos: feeds.ShardPos{Seq: int64(vs[2]), Index: int(vs[3])}}, nil
 }
 

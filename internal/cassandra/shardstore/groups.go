@@ -10,7 +10,11 @@ import (
 // keyspace's shards, its checkpoints positions in their logs, its
 // positions tokens bound to the group, member, shard and lease epoch.
 
-var _ log.GroupStore = (*Store)(nil)
+var (
+	_ log.GroupStore   = (*Store)(nil)
+	_ log.GroupSecrets = (*Store)(nil)
+	_ log.GroupDeleter = (*Store)(nil)
+)
 
 // JoinGroup implements log.GroupStore.
 func (s *Store) JoinGroup(ctx context.Context, r log.JoinRequest) (log.Membership, error) {
@@ -40,4 +44,14 @@ func (s *Store) DescribeGroup(ctx context.Context, group string) (log.GroupInfo,
 // GroupFeed implements log.GroupStore.
 func (s *Store) GroupFeed(ctx context.Context, group string) (log.Feed, error) {
 	return s.groups.GroupFeed(ctx, group)
+}
+
+// CheckMember implements log.GroupSecrets.
+func (s *Store) CheckMember(ctx context.Context, group, member, secret string) error {
+	return s.groups.CheckMember(ctx, group, member, secret)
+}
+
+// DeleteGroup implements log.GroupDeleter.
+func (s *Store) DeleteGroup(ctx context.Context, group string) error {
+	return s.groups.DeleteGroup(ctx, group)
 }

@@ -2,8 +2,10 @@ package shardstore_test
 
 import (
 	"context"
+
 	"errors"
 	"fmt"
+	gocql "github.com/apache/cassandra-gocql-driver/v2"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -25,11 +27,21 @@ func groupKeyspace(t *testing.T, shards int) cassandra.Options {
 	return o
 }
 
+// secrets are the member secrets a test's joins were answered, by
+// group/member: heartbeats present them.
+var secrets sync.Map
+
 func mustJoin(t *testing.T, gs log.GroupStore, group string, feed log.Feed, member string) log.Membership {
 	t.Helper()
-	m, err := gs.JoinGroup(context.Background(), log.JoinRequest{Group: group, Feed: feed, Member: member})
+	key := t.Name() + "/" + group + "/" + member
+	sec, _ := secrets.Load(key)
+	secret, _ := sec.(string)
+	m, err := gs.JoinGroup(context.Background(), log.JoinRequest{Group: group, Feed: feed, Member: member, Secret: secret})
 	if err != nil {
 		t.Fatalf("join %s as %s: %v", group, member, err)
+	}
+	if m.Secret != "" {
+		secrets.Store(key, m.Secret)
 	}
 	return m
 }
@@ -174,16 +186,34 @@ func TestGroupForgedPositions(t *testing.T) {
 	}
 	// The secret, as a leak would give it: a token signed with it but past
 	// the end of the log is still refused.
-	var secret []byte
+	var (
+		secret []byte
+		id     gocql.UUID
+	)
 	sess := cassandratest.Session(t, o)
 	if err := sess.Query(`SELECT token_secret FROM keyspace_config WHERE id = 0`).Scan(&secret); err != nil {
+		t.Fatal(err)
+	}
+	if err := sess.Query(`SELECT id FROM shard_groups WHERE group_name = 'g'`).Scan(&id); err != nil {
 		t.Fatal(err)
 	}
 	tokens, err := groups.NewTokens(secret)
 	if err != nil {
 		t.Fatal(err)
 	}
-	future := tokens.Encode(groups.Position{Group: "g", Member: "a", Shard: part, Epoch: epoch, Pos: feeds.ShardPos{Seq: 1000}})
+	future := tokens.Encode(groups.Position{Group: "g", GroupID: id, Member: "a", Shard: part, Epoch: epoch, Pos: feeds.ShardPos{Seq: 1000}})
+	// The same, one row past the log's end, where the next commit goes:
+	// not handed out yet either.
+	end, err := s.ReadGroup(ctx, log.GroupRead{Group: "g", Member: "a", Partitions: []int{part}, Limit: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	endPos, err := tokens.Decode(end.Partitions[0].Next, "g", id, "a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	endPos.Pos.Seq++
+	justPast := tokens.Encode(endPos)
 	var wrongPart string
 	for _, e := range p.Events {
 		if e.Partition != part {
@@ -198,6 +228,7 @@ func TestGroupForgedPositions(t *testing.T) {
 		{"OtherGroup", other.Partitions[0].Next},
 		{"OtherPartition", wrongPart},
 		{"Future", future},
+		{"JustPastTheEnd", justPast},
 	} {
 		t.Run(c.name, func(t *testing.T) { mustInvalidPosition(t, c.name, ack(c.pos, part, epoch)) })
 	}
@@ -297,7 +328,7 @@ func TestGroupExactlyOnce(t *testing.T) {
 	// member consumes until stop is closed, then until a read comes back
 	// empty; it leaves if leave is set.
 	member := func(name string, st *shardstore.Store, stop <-chan struct{}, leave bool) {
-		draining := false
+		draining, secret := false, ""
 		for {
 			if !draining {
 				select {
@@ -306,10 +337,13 @@ func TestGroupExactlyOnce(t *testing.T) {
 				default:
 				}
 			}
-			m, err := st.JoinGroup(ctx, log.JoinRequest{Group: "g", Feed: feed, Member: name})
+			m, err := st.JoinGroup(ctx, log.JoinRequest{Group: "g", Feed: feed, Member: name, Secret: secret})
 			if err != nil {
 				errs <- fmt.Errorf("%s join: %w", name, err)
 				return
+			}
+			if m.Secret != "" {
+				secret = m.Secret
 			}
 			if len(m.Revoked) > 0 {
 				var rel []log.Ack

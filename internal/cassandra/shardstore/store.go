@@ -62,6 +62,11 @@ type Options struct {
 	// Feeds tunes the feed reader (page sizes, scan bounds); zero fields
 	// take feeds.Options' defaults.
 	Feeds feeds.Options
+	// MaxGroups and MaxGroupMembers cap the consumer groups of the
+	// keyspace and the live members of a group (groups.Options; 0: the
+	// defaults, 1,000 and 256).
+	MaxGroups       int
+	MaxGroupMembers int
 }
 
 // Store is a log.Store over shard logs.
@@ -128,7 +133,8 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 		return nil, fmt.Errorf("open feed reader: %w", err)
 	}
 	gs, err := groups.New(groups.Options{Session: session, Serial: cluster.SerialConsistency, Feeds: fr, Secret: secret,
-		LeaseTTL: co.GroupLeaseTTL, LeaseGrace: co.GroupLeaseGrace, LagCap: co.GroupLagCap, Now: co.Now, Registerer: co.Registerer})
+		LeaseTTL: co.GroupLeaseTTL, LeaseGrace: co.GroupLeaseGrace, LagCap: co.GroupLagCap, Now: co.Now, Registerer: co.Registerer,
+		MaxGroups: o.MaxGroups, MaxMembers: o.MaxGroupMembers})
 	if err != nil {
 		session.Close()
 		return nil, fmt.Errorf("open consumer groups: %w", err)

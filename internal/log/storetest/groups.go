@@ -34,11 +34,15 @@ func testGroups(t *testing.T, s *suite) {
 	feed := log.CategoryFeed("grp")
 	delivered := map[string]int{}
 	total := 0
+	secrets := map[string]string{} // of stores with member secrets
 	join := func(gs log.GroupStore, member string) log.Membership {
 		t.Helper()
-		m, err := gs.JoinGroup(ctx, log.JoinRequest{Group: "g", Feed: feed, Member: member})
+		m, err := gs.JoinGroup(ctx, log.JoinRequest{Group: "g", Feed: feed, Member: member, Secret: secrets[member]})
 		if err != nil {
 			t.Fatalf("join %s: %v", member, err)
+		}
+		if m.Secret != "" {
+			secrets[member] = m.Secret
 		}
 		return m
 	}
