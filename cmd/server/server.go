@@ -347,6 +347,8 @@ func (m *Main) openStore(ctx context.Context, o cassandra.Options) (interface {
 		FlushRemote:     httpapi.FlushForwarder(&http.Client{Timeout: m.Config.WriteTimeout}),
 		FillDelay:       m.Config.FillDelay,
 		CommitsInFlight: m.Config.CommitsInFlight,
+		MaxGroups:       m.Config.MaxGroups,
+		MaxGroupMembers: m.Config.MaxGroupMembers,
 	})
 }
 
