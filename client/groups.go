@@ -59,7 +59,8 @@ type JoinOptions struct {
 	Member string
 	// Secret is the member's secret, for a process that renews a member
 	// another Client created (Membership.Secret). The Client remembers
-	// the secrets its own joins were answered and sends them itself.
+	// the secrets its joins were answered or given, and sends them itself
+	// with the member's later requests.
 	Secret string
 }
 
@@ -120,7 +121,10 @@ func (c *Client) JoinGroup(ctx context.Context, group string, opts JoinOptions) 
 		return nil, fmt.Errorf("eventlog: join group %s: %w", group, err)
 	}
 	if m.Secret != "" {
-		c.secrets.Store(memberKey{group, m.Member}, m.Secret)
+		secret = m.Secret // a new member (or a new incarnation of it)
+	}
+	if secret != "" {
+		c.secrets.Store(memberKey{group, m.Member}, secret)
 	}
 	m.Membership.LeaseTTL = time.Duration(m.LeaseTTLMs) * time.Millisecond
 	return &m.Membership, nil
