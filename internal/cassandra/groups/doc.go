@@ -28,7 +28,16 @@
 //     proposal) and the decision is taken again (cql.CASErr maps driver
 //     errors).
 //
+//   - Tokens are bound to the group's incarnation (shard_groups.id): a
+//     group deleted and created again under its name accepts none of the
+//     old group's positions.
+//
 // Members are found through shard_group_members, a row per member written
 // on every join with a TTL; shards are split among the live members by
-// log.Assign, so members beyond the shard count stay idle.
+// log.Assign, so members beyond the shard count stay idle. A member row
+// holds the SHA-256 of the member's secret, answered once by the join that
+// created it (secrets.go); renewing joins present it, and the HTTP layer
+// checks it (log.GroupSecrets) before a member's reads, acks and leave.
+// Caps (MaxGroups, MaxMembers) are checked when a join creates a group or a
+// member.
 package groups
