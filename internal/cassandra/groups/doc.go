@@ -27,7 +27,6 @@
 //     is re-read at SERIAL consistency (which completes or supersedes the
 //     proposal) and the decision is taken again (cql.CASErr maps driver
 //     errors).
-//
 //   - Tokens are bound to the group's incarnation (shard_groups.id): a
 //     group deleted and created again under its name accepts none of the
 //     old group's positions.
