@@ -6,6 +6,8 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"fmt"
+	"hash"
+	"sync"
 
 	gocql "github.com/apache/cassandra-gocql-driver/v2"
 
@@ -47,6 +49,9 @@ var tokenEncoding = base64.RawURLEncoding.Strict()
 // for concurrent use.
 type Tokens struct {
 	secret []byte
+	// macs pools keyed hashes: a read mints a token per event, and
+	// hmac.New per token costs more than the MAC itself.
+	macs sync.Pool
 }
 
 // NewTokens returns the codec keyed by the keyspace's token_secret.
@@ -58,7 +63,12 @@ func NewTokens(secret []byte) (*Tokens, error) {
 }
 
 func (t *Tokens) mac(group string, id gocql.UUID, member string, payload []byte) []byte {
-	h := hmac.New(sha256.New, t.secret)
+	h, _ := t.macs.Get().(hash.Hash)
+	if h == nil {
+		h = hmac.New(sha256.New, t.secret)
+	}
+	defer t.macs.Put(h)
+	h.Reset()
 	h.Write([]byte(macDomain))
 	h.Write(id[:])
 	var n [binary.MaxVarintLen64]byte
