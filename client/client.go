@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 )
 
 // DefaultBaseURL is where `go run ./cmd/server serve` listens.
@@ -78,6 +79,9 @@ type Client struct {
 	retry RetryPolicy
 	ua    string
 	token string
+	// secrets are the member secrets this client's joins were answered,
+	// by group and member (groups.go).
+	secrets sync.Map
 }
 
 // New returns a Client with opts (after EnsureDefaults).
@@ -113,6 +117,8 @@ type request struct {
 	// write marks a request that changes state: when it fails after it may
 	// have reached the server, the outcome is unknown.
 	write bool
+	// secret is a group member's secret (Eventlog-Member-Secret), if any.
+	secret string
 }
 
 // streamPath is /v1/streams/{stream}/rest… with the id escaped.
@@ -149,6 +155,9 @@ func (c *Client) send(ctx context.Context, r *request) (*http.Response, error) {
 		accept = mediaJSON
 	}
 	req.Header.Set("Accept", accept+", "+mediaProblem)
+	if r.secret != "" {
+		req.Header.Set(headerMemberSecret, r.secret)
+	}
 	if r.contentType != "" {
 		req.Header.Set("Content-Type", r.contentType)
 	}

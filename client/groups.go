@@ -57,6 +57,11 @@ type JoinOptions struct {
 	// (Membership.Member). A member id must be used by one process at a
 	// time: the server cannot tell two processes with one id apart.
 	Member string
+	// Secret is the member's secret, for a process that renews a member
+	// another Client created (Membership.Secret). The Client remembers
+	// the secrets its joins were answered or given, and sends them itself
+	// with the member's later requests.
+	Secret string
 }
 
 // PartitionLease is a member's lease on one partition.
@@ -76,6 +81,12 @@ type Membership struct {
 	Group  string `json:"group"`
 	Feed   string `json:"feed"`
 	Member string `json:"member"`
+	// Secret is answered by the join that created the member, on a server
+	// with member secrets (the shard-log write path): its heartbeats,
+	// reads, acknowledgements and leave need it (403 otherwise). The
+	// Client sends it on its own; keep it to go on as this member from
+	// another process.
+	Secret string `json:"secret,omitempty"`
 	// LeaseTTL is how long leases last after the join was sent; heartbeat
 	// (join again) every third of it.
 	LeaseTTL time.Duration `json:"-"`
@@ -101,9 +112,19 @@ func (c *Client) JoinGroup(ctx context.Context, group string, opts JoinOptions) 
 		Membership
 		LeaseTTLMs int64 `json:"lease_ttl_ms"`
 	}
-	r := &request{method: http.MethodPost, path: groupPath(group, "members"), body: body, contentType: mediaJSON, write: true}
+	secret := opts.Secret
+	if secret == "" && opts.Member != "" {
+		secret = c.secret(group, opts.Member)
+	}
+	r := &request{method: http.MethodPost, path: groupPath(group, "members"), body: body, contentType: mediaJSON, write: true, secret: secret}
 	if err := c.call(ctx, r, &m); err != nil {
 		return nil, fmt.Errorf("eventlog: join group %s: %w", group, err)
+	}
+	if m.Secret != "" {
+		secret = m.Secret // a new member (or a new incarnation of it)
+	}
+	if secret != "" {
+		c.secrets.Store(memberKey{group, m.Member}, secret)
 	}
 	m.Membership.LeaseTTL = time.Duration(m.LeaseTTLMs) * time.Millisecond
 	return &m.Membership, nil
@@ -158,7 +179,7 @@ func (c *Client) ReadGroup(ctx context.Context, group, member string, opts Group
 		q.Set("partitions", strings.Join(ps, ","))
 	}
 	var page GroupPage
-	r := &request{method: http.MethodGet, path: groupPath(group, "members", member, "events"), query: q}
+	r := &request{method: http.MethodGet, path: groupPath(group, "members", member, "events"), query: q, secret: c.secret(group, member)}
 	if err := c.call(ctx, r, &page); err != nil {
 		return nil, fmt.Errorf("eventlog: read group %s as %s: %w", group, member, err)
 	}
@@ -196,7 +217,8 @@ func (c *Client) AckGroup(ctx context.Context, group, member string, acks ...Ack
 	var out struct {
 		Acks []AckResult `json:"acks"`
 	}
-	r := &request{method: http.MethodPost, path: groupPath(group, "members", member, "ack"), body: body, contentType: mediaJSON, write: true}
+	r := &request{method: http.MethodPost, path: groupPath(group, "members", member, "ack"), body: body, contentType: mediaJSON, write: true,
+		secret: c.secret(group, member)}
 	if err := c.call(ctx, r, &out); err != nil {
 		return nil, fmt.Errorf("eventlog: ack group %s as %s: %w", group, member, err)
 	}
@@ -206,11 +228,36 @@ func (c *Client) AckGroup(ctx context.Context, group, member string, acks ...Ack
 // LeaveGroup releases member's partitions at once (acknowledge first:
 // leaving moves no checkpoint) and removes it from group.
 func (c *Client) LeaveGroup(ctx context.Context, group, member string) error {
-	r := &request{method: http.MethodDelete, path: groupPath(group, "members", member), write: true}
+	r := &request{method: http.MethodDelete, path: groupPath(group, "members", member), write: true, secret: c.secret(group, member)}
 	if err := c.call(ctx, r, nil); err != nil {
 		return fmt.Errorf("eventlog: leave group %s as %s: %w", group, member, err)
 	}
+	c.secrets.Delete(memberKey{group, member})
 	return nil
+}
+
+// DeleteGroup removes group with its members, leases and checkpoints
+// (servers on the shard-log write path; the key needs the group scope).
+func (c *Client) DeleteGroup(ctx context.Context, group string) error {
+	r := &request{method: http.MethodDelete, path: groupPath(group), write: true}
+	if err := c.call(ctx, r, nil); err != nil {
+		return fmt.Errorf("eventlog: delete group %s: %w", group, err)
+	}
+	return nil
+}
+
+// headerMemberSecret carries a member's secret.
+const headerMemberSecret = "Eventlog-Member-Secret"
+
+type memberKey struct{ group, member string }
+
+// secret returns the secret this Client's joins were answered for member
+// of group, or "".
+func (c *Client) secret(group, member string) string {
+	if v, ok := c.secrets.Load(memberKey{group, member}); ok {
+		return v.(string)
+	}
+	return ""
 }
 
 // GroupInfo describes a group.

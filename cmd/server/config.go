@@ -69,6 +69,8 @@ type Config struct {
 	FeedRepairAfter   time.Duration // --feed-repair-after: how long an append's intent may stay open before it is repaired
 	GroupLeaseTTL     time.Duration // --group-lease-ttl: consumer group leases
 	GroupLagRefresh   time.Duration // --group-lag-refresh: eventlog_group_lag_events refresh
+	MaxGroups         int           // --max-groups: consumer groups per keyspace (shards write path; 0: 1,000)
+	MaxGroupMembers   int           // --max-group-members: live members per group (shards write path; 0: 256)
 
 	MaxBodyBytes       int64         // --max-body-bytes: append body, after decompression
 	MaxEventsPerAppend int           // --max-events-per-append
@@ -217,7 +219,7 @@ func (c *Config) flagSet(name string, out io.Writer) *flag.FlagSet {
 	fs.Int64Var(&c.BucketMaxEvents, "bucket-max-events", c.BucketMaxEvents, "row cap of one event partition")
 	fs.DurationVar(&c.IdempotencyWindow, "idempotency-window", c.IdempotencyWindow, `how long retries of "any" appends are recognised`)
 	fs.BoolVar(&c.Migrate, "migrate", c.Migrate, "apply schema migrations at start-up")
-	fs.StringVar(&c.WritePath, "write-path", c.WritePath, "append path: buckets (a conditional write per append, feeds and consumer groups) or shards (group commits through shard logs, feeds read from them; consumer groups not served yet, docs/design-write-path.md)")
+	fs.StringVar(&c.WritePath, "write-path", c.WritePath, "append path: buckets (a conditional write per append, feeds and consumer groups) or shards (group commits through shard logs; feeds and consumer groups read from them, members hold secrets; docs/design-write-path.md)")
 	fs.StringVar(&c.Advertise, "advertise", c.Advertise, "host:port other instances reach this one at, to forward appends for the shards it owns (shards path; default: the listen address)")
 	fs.IntVar(&c.Shards, "shards", c.Shards, "shard count recorded when migrate creates the keyspace's layout (0: 8); fixed afterwards")
 	fs.IntVar(&c.CommitsInFlight, "commits-in-flight", c.CommitsInFlight, "shards write path: conditional writes this instance has in flight over all the shards it owns (0: one per shard); fewer make larger groups")
@@ -228,6 +230,8 @@ func (c *Config) flagSet(name string, out io.Writer) *flag.FlagSet {
 	fs.DurationVar(&c.FeedTick, "feed-tick", c.FeedTick, "how often the feed watermark is advanced while appends come in")
 	fs.DurationVar(&c.FeedRepairAfter, "feed-repair-after", c.FeedRepairAfter, "how long an append's feed intent may stay open (a crash, an unknown outcome) before another instance repairs it; bounds the feed delay after a crash")
 	fs.DurationVar(&c.GroupLeaseTTL, "group-lease-ttl", c.GroupLeaseTTL, "how long a consumer group member holds its partitions after a heartbeat; handlers must finish within it")
+	fs.IntVar(&c.MaxGroups, "max-groups", c.MaxGroups, "shards write path: the most consumer groups a keyspace may have (0: 1,000); a join that would create another is refused with 409 too_many_groups")
+	fs.IntVar(&c.MaxGroupMembers, "max-group-members", c.MaxGroupMembers, "shards write path: the most live members a group may have (0: 256); a join of another is refused with 409 too_many_members")
 	fs.DurationVar(&c.GroupLagRefresh, "group-lag-refresh", c.GroupLagRefresh, "how often every group's lag gauge is recomputed (negative: only on GET /v1/groups/{group})")
 	fs.Int64Var(&c.MaxBodyBytes, "max-body-bytes", c.MaxBodyBytes, "largest append body, after decompression")
 	fs.IntVar(&c.MaxEventsPerAppend, "max-events-per-append", c.MaxEventsPerAppend, "most events in one append")
@@ -339,6 +343,9 @@ func (c *Config) Validate() error {
 	}
 	if c.LogFormat != "json" && c.LogFormat != "text" {
 		return fmt.Errorf("log format %q: want json or text", c.LogFormat)
+	}
+	if c.MaxGroups < 0 || c.MaxGroupMembers < 0 {
+		return errors.New("--max-groups and --max-group-members must not be negative")
 	}
 	if c.FillDelay < 0 || c.CommitsInFlight < 0 {
 		return errors.New("--fill-delay and --commits-in-flight must not be negative")

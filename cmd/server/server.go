@@ -359,6 +359,8 @@ func (m *Main) openStore(ctx context.Context, o cassandra.Options) (interface {
 		FlushRemote:     httpapi.FlushForwarder(peers),
 		FillDelay:       m.Config.FillDelay,
 		CommitsInFlight: m.Config.CommitsInFlight,
+		MaxGroups:       m.Config.MaxGroups,
+		MaxGroupMembers: m.Config.MaxGroupMembers,
 	})
 }
 

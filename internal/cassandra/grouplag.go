@@ -54,14 +54,14 @@ func (s *Store) DescribeGroup(ctx context.Context, group string) (log.GroupInfo,
 	budget.Store(int64(s.o.GroupLagCap))
 	for p, row := range rows {
 		pi := &info.Partitions[p]
-		*pi = log.PartitionInfo{Partition: p, Owner: row.owner, Epoch: row.epoch, Checkpoint: row.position()}
+		*pi = log.PartitionInfo{Partition: p, Owner: row.owner, Epoch: row.epoch, Checkpoint: row.checkpoint}
 		if row.owner != "" {
 			pi.LeaseUntil = row.until
 		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			pi.Lag, pi.LagCapped, errs[p] = s.countFeed(ctx, g.feed, p, pi.Checkpoint, wm, &budget)
+			pi.Lag, pi.LagCapped, errs[p] = s.countFeed(ctx, g.feed, p, row.position(), wm, &budget)
 		}()
 	}
 	wg.Wait()

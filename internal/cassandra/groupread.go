@@ -26,7 +26,7 @@ func (s *Store) ReadGroup(ctx context.Context, r log.GroupRead) (log.GroupPage, 
 	if err != nil {
 		return log.GroupPage{}, err
 	}
-	if err := log.ValidatePartitions(r.Partitions); err != nil {
+	if err := log.ValidatePartitions(r.Partitions, log.GroupPartitions); err != nil {
 		return log.GroupPage{}, err
 	}
 	limit := r.Limit
@@ -123,7 +123,7 @@ func (s *Store) ReadGroup(ctx context.Context, r log.GroupRead) (log.GroupPage, 
 			next = pt.after
 		}
 		for _, p := range pt.shards {
-			out.Partitions = append(out.Partitions, log.PartitionRead{Partition: p, Epoch: rows[p].epoch, Next: next})
+			out.Partitions = append(out.Partitions, log.PartitionRead{Partition: p, Epoch: rows[p].epoch, Next: next.Token()})
 		}
 	}
 	slices.SortFunc(out.Partitions, func(a, b log.PartitionRead) int { return a.Partition - b.Partition })
@@ -149,8 +149,13 @@ func (s *Store) AckGroup(ctx context.Context, group, member string, acks []log.A
 	if member, err = log.ParseMemberID(member); err != nil {
 		return nil, err
 	}
-	if err := log.ValidateAcks(acks); err != nil {
+	if err := log.ValidateAcks(acks, log.GroupPartitions); err != nil {
 		return nil, err
+	}
+	for _, a := range acks {
+		if _, err := log.ParsePosition(a.Position); err != nil {
+			return nil, err
+		}
 	}
 	if _, err := s.groupRow(ctx, group, false); err != nil {
 		return nil, err
@@ -200,6 +205,10 @@ func (s *Store) AckGroup(ctx context.Context, group, member string, acks []log.A
 // checkpoint.
 func (s *Store) ack(ctx context.Context, group, member string, a log.Ack) (log.AckResult, error) {
 	res := log.AckResult{Partition: a.Partition, Epoch: a.Epoch}
+	pos, err := log.ParsePosition(a.Position)
+	if err != nil {
+		return res, err
+	}
 	serial := false
 	var last error
 	for range maxAckTries {
@@ -211,20 +220,20 @@ func (s *Store) ack(ctx context.Context, group, member string, a log.Ack) (log.A
 			return res, err
 		}
 		cur := row.position()
-		if a.Release && row.exists && row.owner == "" && row.epoch == a.Epoch && !cur.Less(a.Position) {
+		if a.Release && row.exists && row.owner == "" && row.epoch == a.Epoch && !cur.Less(pos) {
 			// Released at this epoch with the position in: an earlier
 			// round (or a repeated request) did it.
-			res.Checkpoint, res.Released = cur, true
+			res.Checkpoint, res.Released = cur.Token(), true
 			return res, nil
 		}
 		if row.owner != member || row.epoch != a.Epoch {
 			return res, log.ErrLeaseLost
 		}
 		next := cur
-		if cur.Less(a.Position) {
-			next = a.Position
+		if cur.Less(pos) {
+			next = pos
 		}
-		res.Checkpoint = next
+		res.Checkpoint = next.Token()
 		if !a.Release && next == cur {
 			return res, nil // already there: a repeated or older ack
 		}

@@ -310,7 +310,7 @@ func (s *Store) JoinGroup(ctx context.Context, r log.JoinRequest) (log.Membershi
 	for _, m := range live {
 		names = append(names, m.Member)
 	}
-	targets := log.Assign(names, member)
+	targets := log.Assign(names, member, log.GroupPartitions)
 	rows, err := s.readParts(ctx, group)
 	if err != nil {
 		return log.Membership{}, err
@@ -325,7 +325,7 @@ func (s *Store) JoinGroup(ctx context.Context, r log.JoinRequest) (log.Membershi
 	for p := range log.GroupPartitions {
 		row := rows[p]
 		target := slices.Contains(targets, p)
-		lease := log.Lease{Partition: p, Epoch: row.epoch, Checkpoint: row.position(), Until: row.until}
+		lease := log.Lease{Partition: p, Epoch: row.epoch, Checkpoint: row.checkpoint, Until: row.until}
 		switch {
 		case row.owner == member && !target:
 			out.Revoked = append(out.Revoked, lease)
@@ -387,7 +387,7 @@ func (s *Store) takeLease(ctx context.Context, group, member string, p int, row 
 	if err != nil || !applied {
 		return nil, err
 	}
-	return &log.Lease{Partition: p, Epoch: epoch, Checkpoint: row.position(), Until: until}, nil
+	return &log.Lease{Partition: p, Epoch: epoch, Checkpoint: row.checkpoint, Until: until}, nil
 }
 
 // LeaveGroup implements log.GroupStore.

@@ -27,6 +27,9 @@ type testServer struct {
 	Store *cassandra.Store
 	Opts  cassandra.Options
 	API   *httpapi.Server
+	// secrets are the member secrets joins answered, by group/member
+	// (groups_api_test.go); not safe for concurrent joins.
+	secrets map[string]string
 }
 
 // testLimits are small, so limit tests need small bodies.

@@ -22,6 +22,11 @@ import (
 // maxGroupBody bounds join and ack bodies (16 acks fit many times over).
 const maxGroupBody = 64 << 10
 
+// headerMemberSecret carries a member's secret (stores with member
+// secrets, log.GroupSecrets): answered by the join that created the
+// member, required by its heartbeats, reads, acknowledgements and leave.
+const headerMemberSecret = "Eventlog-Member-Secret"
+
 // groupAPI serves the group routes over a log.GroupStore.
 type groupAPI struct {
 	s     *Server
@@ -39,6 +44,9 @@ func (s *Server) groupRoutes(v1 *echo.Group) {
 	v1.POST("/groups/:group/members/:member/ack", g.ack, limitBody(maxGroupBody))
 	v1.DELETE("/groups/:group/members/:member", g.leave)
 	v1.GET("/groups/:group", g.describe)
+	if _, ok := gs.(log.GroupDeleter); ok {
+		v1.DELETE("/groups/:group", g.delete)
+	}
 }
 
 // write bounds a state-changing call like an append: detached from the
@@ -80,7 +88,7 @@ type leaseJSON struct {
 func newLeases(ls []log.Lease) []leaseJSON {
 	out := make([]leaseJSON, len(ls))
 	for i, l := range ls {
-		out[i] = leaseJSON{Partition: l.Partition, Epoch: l.Epoch, Checkpoint: l.Checkpoint.Token(), LeaseUntil: formatTime(l.Until)}
+		out[i] = leaseJSON{Partition: l.Partition, Epoch: l.Epoch, Checkpoint: l.Checkpoint, LeaseUntil: formatTime(l.Until)}
 	}
 	return out
 }
@@ -90,6 +98,7 @@ type membershipJSON struct {
 	Group      string      `json:"group"`
 	Feed       string      `json:"feed"`
 	Member     string      `json:"member"`
+	Secret     string      `json:"secret,omitempty"`
 	LeaseTTLMs int64       `json:"lease_ttl_ms"`
 	Members    int         `json:"members"`
 	Partitions []leaseJSON `json:"partitions"`
@@ -125,12 +134,13 @@ func (g *groupAPI) join(c *echo.Context) error {
 	}
 	ctx, cancel := g.write(c)
 	defer cancel()
-	m, err := g.store.JoinGroup(ctx, log.JoinRequest{Group: c.Param("group"), Feed: feed, Member: body.Member})
+	m, err := g.store.JoinGroup(ctx, log.JoinRequest{Group: c.Param("group"), Feed: feed, Member: body.Member,
+		Secret: c.Request().Header.Get(headerMemberSecret)})
 	if err != nil {
 		return err
 	}
 	return c.JSON(http.StatusOK, membershipJSON{
-		Group: m.Group, Feed: m.Feed.String(), Member: m.Member, LeaseTTLMs: m.LeaseTTL.Milliseconds(),
+		Group: m.Group, Feed: m.Feed.String(), Member: m.Member, Secret: m.Secret, LeaseTTLMs: m.LeaseTTL.Milliseconds(),
 		Members: m.Members, Partitions: newLeases(m.Partitions), Revoked: newLeases(m.Revoked),
 	})
 }
@@ -149,6 +159,21 @@ func (g *groupAPI) authorize(c *echo.Context) error {
 		return err
 	}
 	return s.allowFeed(c, feed)
+}
+
+// authorizeMember is authorize for a request of one member: on a store
+// with member secrets, it must also present the member's secret (403
+// invalid_member_secret otherwise), so one group-scoped client cannot
+// read, acknowledge or leave as another member.
+func (g *groupAPI) authorizeMember(c *echo.Context) error {
+	if err := g.authorize(c); err != nil {
+		return err
+	}
+	gs, ok := g.store.(log.GroupSecrets)
+	if !ok {
+		return nil
+	}
+	return gs.CheckMember(c.Request().Context(), c.Param("group"), c.Param("member"), c.Request().Header.Get(headerMemberSecret))
 }
 
 // partitionsParam parses "partitions=1,5,7" (absent: nil).
@@ -175,7 +200,7 @@ func partitionsParam(c *echo.Context) ([]int, error) {
 // ?partitions= limits the read to partitions that must all be held (409
 // lease_lost otherwise).
 func (g *groupAPI) read(c *echo.Context) error {
-	if err := g.authorize(c); err != nil {
+	if err := g.authorizeMember(c); err != nil {
 		return err
 	}
 	limit, err := intParam(c.QueryParams(), "limit", int64(g.s.cfg.DefaultPageSize), 1)
@@ -200,7 +225,7 @@ func (g *groupAPI) read(c *echo.Context) error {
 	}
 	prs := make([]partRead, len(page.Partitions))
 	for i, pr := range page.Partitions {
-		prs[i] = partRead{Partition: pr.Partition, Epoch: pr.Epoch, Next: pr.Next.Token()}
+		prs[i] = partRead{Partition: pr.Partition, Epoch: pr.Epoch, Next: pr.Next}
 	}
 	tail, err := json.Marshal(prs)
 	if err != nil {
@@ -252,7 +277,7 @@ type ackJSON struct {
 // whose lease moved on is refused with 409 lease_lost naming it; the
 // others are applied. Repeating an acknowledgement is harmless.
 func (g *groupAPI) ack(c *echo.Context) error {
-	if err := g.authorize(c); err != nil {
+	if err := g.authorizeMember(c); err != nil {
 		return err
 	}
 	if err := requireMediaType(c.Request(), echo.MIMEApplicationJSON); err != nil {
@@ -277,11 +302,7 @@ func (g *groupAPI) ack(c *echo.Context) error {
 		if a.Partition == nil {
 			return invalidRequest(`every acknowledgement needs "partition" and "epoch"`)
 		}
-		pos, err := log.ParsePosition(a.Position)
-		if err != nil {
-			return err
-		}
-		acks[i] = log.Ack{Partition: *a.Partition, Epoch: a.Epoch, Position: pos, Release: a.Release}
+		acks[i] = log.Ack{Partition: *a.Partition, Epoch: a.Epoch, Position: a.Position, Release: a.Release}
 	}
 	ctx, cancel := g.write(c)
 	defer cancel()
@@ -297,7 +318,7 @@ func (g *groupAPI) ack(c *echo.Context) error {
 	}
 	out := make([]ackResult, len(res))
 	for i, r := range res {
-		out[i] = ackResult{Partition: r.Partition, Epoch: r.Epoch, Checkpoint: r.Checkpoint.Token(), Released: r.Released}
+		out[i] = ackResult{Partition: r.Partition, Epoch: r.Epoch, Checkpoint: r.Checkpoint, Released: r.Released}
 	}
 	return c.JSON(http.StatusOK, map[string]any{"acks": out})
 }
@@ -306,7 +327,7 @@ func (g *groupAPI) ack(c *echo.Context) error {
 // partitions are released at once (acknowledge first: leaving moves no
 // checkpoint). 204, also when the member had already left.
 func (g *groupAPI) leave(c *echo.Context) error {
-	if err := g.authorize(c); err != nil {
+	if err := g.authorizeMember(c); err != nil {
 		return err
 	}
 	ctx, cancel := g.write(c)
@@ -365,7 +386,24 @@ func (g *groupAPI) describe(c *echo.Context) error {
 	}
 	for i, p := range info.Partitions {
 		out.Partitions[i] = partitionJSON{Partition: p.Partition, Owner: p.Owner, Epoch: p.Epoch, LeaseUntil: optionalTime(p.LeaseUntil),
-			Checkpoint: p.Checkpoint.Token(), Lag: p.Lag, LagCapped: p.LagCapped}
+			Checkpoint: p.Checkpoint, Lag: p.Lag, LagCapped: p.LagCapped}
 	}
 	return c.JSON(http.StatusOK, out)
+}
+
+// delete serves DELETE /v1/groups/{group}: the group goes with its
+// members, leases and checkpoints (204); a later join creates it anew.
+// Needs the group scope for its name (admin keys have it), and is logged
+// as an audit record.
+func (g *groupAPI) delete(c *echo.Context) error {
+	if err := g.s.allow(c, auth.ActionGroup, c.Param("group")); err != nil {
+		return err
+	}
+	ctx, cancel := g.write(c)
+	defer cancel()
+	if err := g.store.(log.GroupDeleter).DeleteGroup(ctx, c.Param("group")); err != nil {
+		return err
+	}
+	g.s.log.InfoContext(ctx, "audit", "action", "group_deleted", "group", c.Param("group"), "by", principal(c))
+	return c.NoContent(http.StatusNoContent)
 }

@@ -6,13 +6,16 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/eventlog/eventlog/internal/cassandra"
 	"github.com/eventlog/eventlog/internal/cassandra/cassandratest"
+	"github.com/eventlog/eventlog/internal/cassandra/shardstore"
 	"github.com/eventlog/eventlog/internal/httpapi"
+	"github.com/eventlog/eventlog/internal/httpapi/spectest"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -36,9 +39,60 @@ func MustGroupServer(tb testing.TB) *testServer {
 	return ts
 }
 
-// waitFeeds waits until the feeds hold everything appended so far.
+// MustShardGroupServer is MustGroupServer on the shard-log write path
+// (shardstore), with 16 shards so a group has as many partitions as on
+// the per-stream path. Store is nil: its feeds need no waiting.
+func MustShardGroupServer(tb testing.TB) *testServer {
+	tb.Helper()
+	return mustShardGroupServer(tb, nil)
+}
+
+// mustShardGroupServer is MustShardGroupServer with mod applied to the
+// store's options.
+func mustShardGroupServer(tb testing.TB, mod func(*shardstore.Options)) *testServer {
+	tb.Helper()
+	reg := prometheus.NewRegistry()
+	o := cassandratest.Options(tb)
+	o.Limits, o.Registerer, o.Shards = testLimits, reg, 16
+	o.GroupLeaseTTL, o.GroupLeaseGrace = time.Second, 100*time.Millisecond
+	if _, err := cassandratest.Migrate(tb, o); err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { cassandratest.DropBounded(tb, o) })
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	so := shardstore.Options{Cassandra: o, LeaseTTL: time.Second}
+	if mod != nil {
+		mod(&so)
+	}
+	store, err := shardstore.Open(ctx, so)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(store.Close)
+	api, err := httpapi.New(store, httpapi.Config{Limits: testLimits, Registry: reg})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	ts := &testServer{Opts: o, API: api}
+	ts.Server = httptest.NewServer(spectest.Handler(tb, api))
+	tb.Cleanup(ts.Close)
+	return ts
+}
+
+// groupBackends are the stores the group API tests run on.
+var groupBackends = []struct {
+	name  string
+	start func(testing.TB) *testServer
+}{{"PerStream", MustGroupServer}, {"Shards", MustShardGroupServer}}
+
+// waitFeeds waits until the feeds hold everything appended so far (the
+// shard path's feeds are its logs: nothing to wait for).
 func (ts *testServer) waitFeeds(tb testing.TB) {
 	tb.Helper()
+	if ts.Store == nil {
+		return
+	}
 	now := time.Now()
 	deadline := now.Add(30 * time.Second)
 	for {
@@ -58,6 +112,7 @@ func (ts *testServer) waitFeeds(tb testing.TB) {
 
 type membershipResp struct {
 	Member     string `json:"member"`
+	Secret     string `json:"secret"`
 	Feed       string `json:"feed"`
 	LeaseTTLMs int64  `json:"lease_ttl_ms"`
 	Partitions []struct {
@@ -89,12 +144,34 @@ type groupPageResp struct {
 
 func (ts *testServer) join(tb testing.TB, group, body string) (response, membershipResp) {
 	tb.Helper()
-	r := ts.Do(tb, "POST", "/v1/groups/"+group+"/members", []byte(body), "Content-Type", "application/json")
+	var req struct{ Member string }
+	_ = json.Unmarshal([]byte(body), &req)
+	r := ts.Do(tb, "POST", "/v1/groups/"+group+"/members", []byte(body), "Content-Type", "application/json",
+		"Eventlog-Member-Secret", ts.secrets[group+"/"+req.Member])
 	var m membershipResp
 	if r.Status == http.StatusOK {
 		mustDecode(tb, r, &m)
+		if m.Secret != "" {
+			if ts.secrets == nil {
+				ts.secrets = map[string]string{}
+			}
+			ts.secrets[group+"/"+m.Member] = m.Secret
+		}
 	}
 	return r, m
+}
+
+// memberPath matches /v1/groups/{group}/members/{member}[/...].
+var memberPath = regexp.MustCompile(`^/v1/groups/([^/]+)/members/([^/?]+)`)
+
+// memberDo is Do with the member's secret (from its join) when path is a
+// member's.
+func (ts *testServer) memberDo(tb testing.TB, method, path string, body []byte, header ...string) response {
+	tb.Helper()
+	if m := memberPath.FindStringSubmatch(path); m != nil && ts.secrets[m[1]+"/"+m[2]] != "" {
+		header = append(header, "Eventlog-Member-Secret", ts.secrets[m[1]+"/"+m[2]])
+	}
+	return ts.Do(tb, method, path, body, header...)
 }
 
 func mustDecode(tb testing.TB, r response, v any) {
@@ -110,7 +187,7 @@ func (ts *testServer) ackAll(tb testing.TB, group, member string, p groupPageRes
 	for _, pr := range p.Partitions {
 		acks = append(acks, fmt.Sprintf(`{"partition":%d,"epoch":%d,"position":%q}`, pr.Partition, pr.Epoch, pr.Next))
 	}
-	return ts.Do(tb, "POST", "/v1/groups/"+group+"/members/"+member+"/ack", []byte("["+strings.Join(acks, ",")+"]"), "Content-Type", "application/json")
+	return ts.memberDo(tb, "POST", "/v1/groups/"+group+"/members/"+member+"/ack", []byte("["+strings.Join(acks, ",")+"]"), "Content-Type", "application/json")
 }
 
 type groupResp struct {
@@ -154,7 +231,12 @@ func (ts *testServer) lagMetric(tb testing.TB, group string) string {
 // HTTP: events carry their position and partition, acknowledged reads do
 // not come again, and the lag (GET and /metrics) falls to 0.
 func TestGroupsAPI(t *testing.T) {
-	ts := MustGroupServer(t)
+	for _, b := range groupBackends {
+		t.Run(b.name, func(t *testing.T) { testGroupsAPI(t, b.start(t)) })
+	}
+}
+
+func testGroupsAPI(t *testing.T, ts *testServer) {
 	for i := range 6 {
 		ts.MustAppend(t, fmt.Sprintf("acc-%d", i), 4)
 	}
@@ -174,7 +256,7 @@ func TestGroupsAPI(t *testing.T) {
 	seen := map[string]bool{}
 	for {
 		ts.join(t, "billing", `{"feed":"category/acc","member":"w-1"}`) // heartbeat
-		r := ts.Do(t, "GET", "/v1/groups/billing/members/w-1/events?limit=5", nil)
+		r := ts.memberDo(t, "GET", "/v1/groups/billing/members/w-1/events?limit=5", nil)
 		if r.Status != http.StatusOK {
 			t.Fatalf("read: %s", r)
 		}
@@ -207,15 +289,15 @@ func TestGroupsAPI(t *testing.T) {
 	// One acknowledgement as a bare object; repeating it is harmless.
 	ts.join(t, "billing", `{"feed":"category/acc","member":"w-1"}`)
 	var p groupPageResp
-	mustDecode(t, ts.Do(t, "GET", "/v1/groups/billing/members/w-1/events?partitions=3", nil), &p)
+	mustDecode(t, ts.memberDo(t, "GET", "/v1/groups/billing/members/w-1/events?partitions=3", nil), &p)
 	one := fmt.Sprintf(`{"partition":3,"epoch":%d,"position":%q}`, p.Partitions[0].Epoch, p.Partitions[0].Next)
 	for range 2 {
-		if r := ts.Do(t, "POST", "/v1/groups/billing/members/w-1/ack", []byte(one), "Content-Type", "application/json"); r.Status != http.StatusOK {
+		if r := ts.memberDo(t, "POST", "/v1/groups/billing/members/w-1/ack", []byte(one), "Content-Type", "application/json"); r.Status != http.StatusOK {
 			t.Fatalf("single ack: %s", r)
 		}
 	}
 
-	if r := ts.Do(t, "DELETE", "/v1/groups/billing/members/w-1", nil); r.Status != http.StatusNoContent {
+	if r := ts.memberDo(t, "DELETE", "/v1/groups/billing/members/w-1", nil); r.Status != http.StatusNoContent {
 		t.Fatalf("leave: %s", r)
 	}
 	for _, part := range ts.describe(t, "billing").Partitions {
@@ -228,16 +310,21 @@ func TestGroupsAPI(t *testing.T) {
 // TestGroupsAPIErrors: every refusal of the group endpoints, from real
 // requests, with its status and stable code.
 func TestGroupsAPIErrors(t *testing.T) {
-	ts := MustGroupServer(t)
+	for _, b := range groupBackends {
+		t.Run(b.name, func(t *testing.T) { testGroupsAPIErrors(t, b.start(t)) })
+	}
+}
+
+func testGroupsAPIErrors(t *testing.T, ts *testServer) {
 	ts.MustAppend(t, "err-1", 2)
 	post := func(path, body string) response {
-		return ts.Do(t, "POST", path, []byte(body), "Content-Type", "application/json")
+		return ts.memberDo(t, "POST", path, []byte(body), "Content-Type", "application/json")
 	}
 
-	MustProblem(t, ts.Do(t, "GET", "/v1/groups/nope", nil), 404, "group_not_found")
-	MustProblem(t, ts.Do(t, "GET", "/v1/groups/nope/members/a/events", nil), 404, "group_not_found")
+	MustProblem(t, ts.memberDo(t, "GET", "/v1/groups/nope", nil), 404, "group_not_found")
+	MustProblem(t, ts.memberDo(t, "GET", "/v1/groups/nope/members/a/events", nil), 404, "group_not_found")
 	MustProblem(t, post("/v1/groups/nope/members/a/ack", `{"partition":1,"epoch":1}`), 404, "group_not_found")
-	MustProblem(t, ts.Do(t, "DELETE", "/v1/groups/nope/members/a", nil), 404, "group_not_found")
+	MustProblem(t, ts.memberDo(t, "DELETE", "/v1/groups/nope/members/a", nil), 404, "group_not_found")
 
 	MustProblem(t, post("/v1/groups/a%20b/members", `{"feed":"all"}`), 400, "invalid_group")
 	MustProblem(t, post("/v1/groups/g/members", `{"feed":"all","member":"a b"}`), 400, "invalid_member")
@@ -245,16 +332,16 @@ func TestGroupsAPIErrors(t *testing.T) {
 	MustProblem(t, post("/v1/groups/g/members", `{}`), 400, "invalid_feed")
 	MustProblem(t, post("/v1/groups/g/members", `{"feed":"all","extra":1}`), 400, "invalid_json")
 	MustProblem(t, post("/v1/groups/g/members", `{"feed":"all"} {}`), 400, "invalid_json")
-	MustProblem(t, ts.Do(t, "POST", "/v1/groups/g/members", []byte(`{"feed":"all"}`), "Content-Type", "text/plain"), 415, "unsupported_media_type")
+	MustProblem(t, ts.memberDo(t, "POST", "/v1/groups/g/members", []byte(`{"feed":"all"}`), "Content-Type", "text/plain"), 415, "unsupported_media_type")
 
 	r, a := ts.join(t, "g", `{"feed":"category/err","member":"a"}`)
 	if r.Status != 200 || len(a.Partitions) != 16 {
 		t.Fatalf("join: %s", r)
 	}
 	MustProblem(t, post("/v1/groups/g/members", `{"feed":"all","member":"b"}`), 409, "group_feed_mismatch")
-	MustProblem(t, ts.Do(t, "GET", "/v1/groups/g/members/a/events?limit=0", nil), 400, "invalid_request")
-	MustProblem(t, ts.Do(t, "GET", "/v1/groups/g/members/a/events?partitions=x", nil), 400, "invalid_request")
-	MustProblem(t, ts.Do(t, "GET", "/v1/groups/g/members/a/events?partitions=16", nil), 400, "invalid_request")
+	MustProblem(t, ts.memberDo(t, "GET", "/v1/groups/g/members/a/events?limit=0", nil), 400, "invalid_request")
+	MustProblem(t, ts.memberDo(t, "GET", "/v1/groups/g/members/a/events?partitions=x", nil), 400, "invalid_request")
+	MustProblem(t, ts.memberDo(t, "GET", "/v1/groups/g/members/a/events?partitions=16", nil), 400, "invalid_request")
 	MustProblem(t, post("/v1/groups/g/members/a/ack", `{"partition":1,"epoch":1,"position":"garbage"}`), 400, "invalid_position")
 	MustProblem(t, post("/v1/groups/g/members/a/ack", `{"partition":16,"epoch":1}`), 400, "invalid_request")
 	MustProblem(t, post("/v1/groups/g/members/a/ack", `{"partition":1}`), 400, "invalid_request")
@@ -279,7 +366,7 @@ func TestGroupsAPIErrors(t *testing.T) {
 	if got, _ := json2ints(p["partitions"]); fmt.Sprint(got) != "[0 5]" {
 		t.Fatalf("lease_lost names %v, want [0 5]", p["partitions"])
 	}
-	MustProblem(t, ts.Do(t, "GET", "/v1/groups/g/members/a/events?partitions=0,1", nil), 409, "lease_lost")
+	MustProblem(t, ts.memberDo(t, "GET", "/v1/groups/g/members/a/events?partitions=0,1", nil), 409, "lease_lost")
 	// b's ack under its own epoch goes through.
 	ok := fmt.Sprintf(`{"partition":0,"epoch":%d,"position":""}`, b.Partitions[0].Epoch)
 	if r := post("/v1/groups/g/members/b/ack", ok); r.Status != 200 {
@@ -298,4 +385,75 @@ func json2ints(v any) ([]int, bool) {
 		out[i] = int(f)
 	}
 	return out, true
+}
+
+// TestGroupsAPISecrets (shard-log path): a member's heartbeats, reads,
+// acknowledgements and leave need the secret its first join answered (403
+// invalid_member_secret without it, with a wrong one or another member's);
+// DELETE /v1/groups/{group} removes the group, and positions of the old
+// group are refused by the new one; the caps on groups and members answer
+// 409 too_many_groups and too_many_members.
+func TestGroupsAPISecrets(t *testing.T) {
+	ts := mustShardGroupServer(t, func(o *shardstore.Options) { o.MaxGroups, o.MaxGroupMembers = 2, 2 })
+	ts.MustAppend(t, "sec-1", 3)
+	json := "application/json"
+
+	r, a := ts.join(t, "g", `{"feed":"category/sec","member":"a"}`)
+	if r.Status != 200 || len(a.Secret) < 40 {
+		t.Fatalf("join: %s", r)
+	}
+	if r, again := ts.join(t, "g", `{"feed":"category/sec","member":"a"}`); r.Status != 200 || again.Secret != "" {
+		t.Fatalf("heartbeat with the secret: %s", r)
+	}
+	_, b := ts.join(t, "g", `{"feed":"category/sec","member":"b"}`)
+	for name, secret := range map[string]string{"None": "", "Wrong": "x" + a.Secret[1:], "OtherMember": b.Secret} {
+		t.Run(name, func(t *testing.T) {
+			h := []string{"Content-Type", json, "Eventlog-Member-Secret", secret}
+			MustProblem(t, ts.Do(t, "POST", "/v1/groups/g/members", []byte(`{"feed":"category/sec","member":"a"}`), h...), 403, "invalid_member_secret")
+			MustProblem(t, ts.Do(t, "GET", "/v1/groups/g/members/a/events", nil, h...), 403, "invalid_member_secret")
+			MustProblem(t, ts.Do(t, "POST", "/v1/groups/g/members/a/ack", []byte(`{"partition":0,"epoch":1}`), h...), 403, "invalid_member_secret")
+			MustProblem(t, ts.Do(t, "DELETE", "/v1/groups/g/members/a", nil, h...), 403, "invalid_member_secret")
+		})
+	}
+	// With the secret: a reads (whatever shards it holds now).
+	var p groupPageResp
+	if r := ts.memberDo(t, "GET", "/v1/groups/g/members/a/events", nil); r.Status != 200 {
+		t.Fatalf("read with the secret: %s", r)
+	} else {
+		mustDecode(t, r, &p)
+	}
+
+	// Caps: two live members (heartbeats first: leases are 1s), two groups.
+	ts.join(t, "g", `{"feed":"category/sec","member":"a"}`)
+	ts.join(t, "g", `{"feed":"category/sec","member":"b"}`)
+	MustProblem(t, ts.Do(t, "POST", "/v1/groups/g/members", []byte(`{"feed":"category/sec","member":"c"}`), "Content-Type", json), 409, "too_many_members")
+	if r, _ := ts.join(t, "g2", `{"feed":"all","member":"a"}`); r.Status != 200 {
+		t.Fatalf("second group: %s", r)
+	}
+	MustProblem(t, ts.Do(t, "POST", "/v1/groups/g3/members", []byte(`{"feed":"all"}`), "Content-Type", json), 409, "too_many_groups")
+
+	// Delete: gone, then a new group of the same name refuses the old
+	// group's positions.
+	if r := ts.Do(t, "DELETE", "/v1/groups/g", nil); r.Status != http.StatusNoContent {
+		t.Fatalf("delete: %s", r)
+	}
+	MustProblem(t, ts.Do(t, "GET", "/v1/groups/g", nil), 404, "group_not_found")
+	MustProblem(t, ts.Do(t, "DELETE", "/v1/groups/g", nil), 404, "group_not_found")
+	delete(ts.secrets, "g/a")
+	r, a2 := ts.join(t, "g", `{"feed":"category/sec","member":"a"}`)
+	if r.Status != 200 || a2.Secret == "" || a2.Secret == a.Secret || len(a2.Partitions) == 0 {
+		t.Fatalf("join after delete: %s", r)
+	}
+	if len(p.Partitions) > 0 {
+		old := fmt.Sprintf(`{"partition":%d,"epoch":%d,"position":%q}`, p.Partitions[0].Partition, a2.Partitions[0].Epoch, p.Partitions[0].Next)
+		for _, l := range a2.Partitions {
+			if l.Partition == p.Partitions[0].Partition {
+				old = fmt.Sprintf(`{"partition":%d,"epoch":%d,"position":%q}`, l.Partition, l.Epoch, p.Partitions[0].Next)
+			}
+		}
+		MustProblem(t, ts.memberDo(t, "POST", "/v1/groups/g/members/a/ack", []byte(old), "Content-Type", json), 400, "invalid_position")
+	}
+	if g := ts.describe(t, "g"); g.Lag != 3 || len(g.Members) != 1 {
+		t.Fatalf("new group: lag %d, %d members", g.Lag, len(g.Members))
+	}
 }

@@ -1,32 +1,48 @@
 package httpapi
 
 import (
+	"context"
 	"encoding/json"
 	"regexp"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/eventlog/eventlog/internal/cassandra/cassandratest"
+	"github.com/eventlog/eventlog/internal/cassandra/shardstore"
 	"github.com/eventlog/eventlog/internal/console"
+	"github.com/eventlog/eventlog/internal/log"
 )
 
 // TestOpenAPIHasEveryRoute checks the description against the router, both
 // ways: every route the server registers (over a store with feeds and
-// groups, and the web console) is described, and every described operation
-// is routed. Whether each operation is described correctly is checked on
+// groups, over the shard-log store, whose groups can also be deleted,
+// and the web console) is described, and every described operation is
+// routed. Whether each operation is described correctly is checked on
 // real traffic by the HTTP tests (spectest).
 func TestOpenAPIHasEveryRoute(t *testing.T) {
-	store, _ := cassandratest.NewStore(t, nil)
-	s, err := New(store, Config{Console: console.NewHandler()})
+	store, o := cassandratest.NewStore(t, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	shards, err := shardstore.Open(ctx, shardstore.Options{Cassandra: o})
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer shards.Close()
 	param := regexp.MustCompile(`:([a-z]+)`)
 	var routed []string
-	for _, r := range s.echo.Router().Routes() {
-		routed = append(routed, r.Method+" "+param.ReplaceAllString(r.Path, "{$1}"))
+	for _, st := range []log.Store{store, shards} {
+		s, err := New(st, Config{Console: console.NewHandler()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range s.echo.Router().Routes() {
+			routed = append(routed, r.Method+" "+param.ReplaceAllString(r.Path, "{$1}"))
+		}
 	}
+	slices.Sort(routed)
+	routed = slices.Compact(routed)
 
 	var doc struct {
 		OpenAPI string                                `json:"openapi"`

@@ -61,6 +61,9 @@ const (
 	CodeGroupNotFound        = "group_not_found"
 	CodeGroupFeedMismatch    = "group_feed_mismatch"
 	CodeLeaseLost            = "lease_lost"
+	CodeInvalidMemberSecret  = "invalid_member_secret"
+	CodeTooManyGroups        = "too_many_groups"
+	CodeTooManyMembers       = "too_many_members"
 	CodeUnauthenticated      = "unauthenticated"
 	CodeForbidden            = "forbidden"
 	CodeKeyExists            = "key_exists"
@@ -161,6 +164,13 @@ func ProblemFor(err error) *Problem {
 		return newProblem(http.StatusNotFound, CodeGroupNotFound, "no member ever joined this group")
 	case errors.Is(err, log.ErrGroupFeedMismatch):
 		return newProblem(http.StatusConflict, CodeGroupFeedMismatch, "the group follows another feed; a group's feed never changes")
+	case errors.Is(err, log.ErrMemberSecret):
+		return newProblem(http.StatusForbidden, CodeInvalidMemberSecret,
+			"this member's requests need the secret its first join answered, in the Eventlog-Member-Secret header (a member that left or expired joins again)")
+	case errors.Is(err, log.ErrTooManyGroups):
+		return newProblem(http.StatusConflict, CodeTooManyGroups, "the keyspace has as many consumer groups as allowed: delete one first")
+	case errors.Is(err, log.ErrTooManyMembers):
+		return newProblem(http.StatusConflict, CodeTooManyMembers, "the group has as many live members as allowed")
 	case errors.As(err, &ll):
 		pr := newProblem(http.StatusConflict, CodeLeaseLost,
 			"the member does not hold these partitions (lease expired, released or taken over): join again to learn its partitions; acknowledgements of the others were applied")

@@ -10,15 +10,18 @@ import (
 )
 
 // Consumer groups (docs/consumer-groups.md). A group follows one feed with
-// durable checkpoints. Its partitions are the feed's shards: every stream's
+// durable checkpoints. Its partitions are the store's shards (GroupPartitions
+// on the per-stream store, the keyspace's shard count on the shard-log
+// store): every stream's
 // events are in one shard, in order, so the member holding a partition
 // handles all of those streams' events, in order, and no other member does
 // while its lease lasts. Leases carry an epoch that grows with every change
 // of owner; an acknowledgement names the epoch it was read under and is
 // refused once the partition has moved on (fencing).
 
-// GroupPartitions is the number of partitions of every group: one per
-// feed shard. More live members than this leaves the extra ones idle.
+// GroupPartitions is the number of partitions of every group of the
+// per-stream store: one per feed shard. More live members than a store's
+// partitions leaves the extra ones idle.
 const GroupPartitions = FeedShards
 
 // MaxGroupNameLen bounds group names and member ids.
@@ -32,6 +35,13 @@ var (
 	ErrGroupFeedMismatch = errors.New("group follows another feed")
 	// ErrLeaseLost is matched by *LeaseLostError.
 	ErrLeaseLost = errors.New("partition lease lost")
+	// ErrMemberSecret: a request for a member without that member's
+	// secret (missing, wrong, or the member is gone: join again).
+	ErrMemberSecret = errors.New("member secret missing or wrong")
+	// ErrTooManyGroups: creating a group would pass the keyspace's cap.
+	ErrTooManyGroups = errors.New("too many consumer groups")
+	// ErrTooManyMembers: a new member would pass the group's cap.
+	ErrTooManyMembers = errors.New("too many members in the group")
 )
 
 // LeaseLostError refuses a read or acknowledgement for partitions the
@@ -87,11 +97,11 @@ func ParseFeedPath(s string) (Feed, error) {
 	return ParseFeed(kind, name)
 }
 
-// Assign returns the partitions of member among members: partition p goes
-// to the (p mod n)-th of the sorted, distinct members, so every member
-// computes the same balanced split (sizes differ by at most one) from the
-// same list. A member not in the list gets none.
-func Assign(members []string, member string) []int {
+// Assign returns member's share of partitions 0..partitions-1 among
+// members: partition p goes to the (p mod n)-th of the sorted, distinct
+// members, so every member computes the same balanced split (sizes differ
+// by at most one) from the same list. A member not in the list gets none.
+func Assign(members []string, member string, partitions int) []int {
 	ms := slices.Clone(members)
 	slices.Sort(ms)
 	ms = slices.Compact(ms)
@@ -100,7 +110,7 @@ func Assign(members []string, member string) []int {
 		return nil
 	}
 	var out []int
-	for p := i; p < GroupPartitions; p += len(ms) {
+	for p := i; p < partitions; p += len(ms) {
 		out = append(out, p)
 	}
 	return out
@@ -112,6 +122,10 @@ type JoinRequest struct {
 	Group  string
 	Feed   Feed   // the group's feed; it is created with it on first join
 	Member string // "" generates an id
+	// Secret is the member's secret (Membership.Secret), required to
+	// renew a member of a store with member secrets (GroupSecrets); ""
+	// on the join that creates the member.
+	Secret string
 }
 
 // Lease is a member's hold on one partition.
@@ -121,9 +135,9 @@ type Lease struct {
 	// acknowledgements carry it, so a member whose lease moved on is
 	// refused.
 	Epoch int64
-	// Checkpoint is the last acknowledged position: the partition's events
-	// at or before it are done.
-	Checkpoint Position
+	// Checkpoint is the last acknowledged position, as a token of the
+	// store's: the partition's events at or before it are done.
+	Checkpoint string
 	// Until is when the lease ends unless renewed, by the store's clock.
 	// A member should stop handling the partition's events a TTL after it
 	// sent the join that granted or renewed the lease, by its own clock.
@@ -133,9 +147,12 @@ type Lease struct {
 // Membership is the answer to a join: the partitions the member holds now
 // and those it must give up.
 type Membership struct {
-	Group    string
-	Feed     Feed
-	Member   string
+	Group  string
+	Feed   Feed
+	Member string
+	// Secret is set by the join that created the member, on a store with
+	// member secrets: every later request for the member presents it.
+	Secret   string
 	LeaseTTL time.Duration
 	// Members is the number of live members, this one included.
 	Members int
@@ -166,13 +183,14 @@ type GroupEvent struct {
 }
 
 // PartitionRead says how far a read covered one partition: every event of
-// the partition up to Next was returned (or is at or before its
-// checkpoint). Acknowledging Next, once those events are handled, moves
-// the checkpoint past the stretch read, even if it held no events.
+// the partition up to Next (a position token) was returned (or is at or
+// before its checkpoint). Acknowledging Next, once those events are
+// handled, moves the checkpoint past the stretch read, even if it held no
+// events.
 type PartitionRead struct {
 	Partition int
 	Epoch     int64
-	Next      Position
+	Next      string
 }
 
 // GroupPage is the answer to a GroupRead.
@@ -184,12 +202,15 @@ type GroupPage struct {
 
 // Ack moves a partition's checkpoint to Position (never back: an older
 // position is accepted and changes nothing) if the member still holds the
-// partition at Epoch. The zero Position moves nothing. Release also gives
-// the partition up, after moving the checkpoint.
+// partition at Epoch. Position is a token the store handed the member (an
+// event's Position or a PartitionRead's Next); "" moves nothing. A token
+// the store did not hand out, or one past the committed log, is a
+// *ValidationError with code CodeInvalidPosition. Release also gives the
+// partition up, after moving the checkpoint.
 type Ack struct {
 	Partition int
 	Epoch     int64
-	Position  Position
+	Position  string
 	Release   bool
 }
 
@@ -197,7 +218,7 @@ type Ack struct {
 type AckResult struct {
 	Partition  int
 	Epoch      int64
-	Checkpoint Position
+	Checkpoint string // token
 	Released   bool
 }
 
@@ -215,7 +236,7 @@ type PartitionInfo struct {
 	Owner      string
 	Epoch      int64
 	LeaseUntil time.Time
-	Checkpoint Position
+	Checkpoint string // token
 	// Lag is the number of events after Checkpoint and up to the feed
 	// watermark, counted up to the store's cap; LagCapped says the count
 	// stopped there (the lag is at least Lag).
@@ -268,16 +289,35 @@ type GroupStore interface {
 	GroupFeed(ctx context.Context, group string) (Feed, error)
 }
 
-// ValidateAcks checks acks: partitions in range and distinct, epochs
-// positive, at least one.
-func ValidateAcks(acks []Ack) error {
+// GroupSecrets is implemented by group stores whose members hold secrets
+// (the shard-log store): the join that creates a member answers its
+// secret (Membership.Secret), and heartbeats (JoinRequest.Secret), reads,
+// acknowledgements and leaving present it.
+type GroupSecrets interface {
+	// CheckMember returns nil if secret is member's in group. Errors:
+	// ErrMemberSecret (also when the member does not exist or expired),
+	// ErrGroupNotFound, ErrUnavailable.
+	CheckMember(ctx context.Context, group, member, secret string) error
+}
+
+// GroupDeleter is implemented by group stores that can delete a group.
+type GroupDeleter interface {
+	// DeleteGroup removes a group with its members, leases and
+	// checkpoints; a later join creates it anew, and no position token of
+	// the old one is accepted by the new. Errors: ErrGroupNotFound.
+	DeleteGroup(ctx context.Context, group string) error
+}
+
+// ValidateAcks checks acks on a group of partitions partitions: partitions
+// in range and distinct, epochs positive, at least one.
+func ValidateAcks(acks []Ack, partitions int) error {
 	if len(acks) == 0 {
 		return invalid(CodeInvalidRequest, "no acknowledgement given")
 	}
-	var seen [GroupPartitions]bool
+	seen := make([]bool, partitions)
 	for _, a := range acks {
-		if a.Partition < 0 || a.Partition >= GroupPartitions {
-			return invalid(CodeInvalidRequest, "partition %d out of range 0..%d", a.Partition, GroupPartitions-1)
+		if a.Partition < 0 || a.Partition >= partitions {
+			return invalid(CodeInvalidRequest, "partition %d out of range 0..%d", a.Partition, partitions-1)
 		}
 		if seen[a.Partition] {
 			return invalid(CodeInvalidRequest, "partition %d acknowledged twice in one request", a.Partition)
@@ -290,12 +330,13 @@ func ValidateAcks(acks []Ack) error {
 	return nil
 }
 
-// ValidatePartitions checks a list of partitions: in range and distinct.
-func ValidatePartitions(ps []int) error {
-	var seen [GroupPartitions]bool
+// ValidatePartitions checks a list of partitions of a group of partitions
+// partitions: in range and distinct.
+func ValidatePartitions(ps []int, partitions int) error {
+	seen := make([]bool, partitions)
 	for _, p := range ps {
-		if p < 0 || p >= GroupPartitions {
-			return invalid(CodeInvalidRequest, "partition %d out of range 0..%d", p, GroupPartitions-1)
+		if p < 0 || p >= partitions {
+			return invalid(CodeInvalidRequest, "partition %d out of range 0..%d", p, partitions-1)
 		}
 		if seen[p] {
 			return invalid(CodeInvalidRequest, "partition %d listed twice", p)

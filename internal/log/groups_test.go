@@ -23,8 +23,8 @@ func TestAssign(t *testing.T) {
 		owner := map[int]string{}
 		lo, hi := log.GroupPartitions, 0
 		for _, m := range members {
-			got := log.Assign(members, m)
-			if again := log.Assign(append(shuffled, m), m); !slices.Equal(got, again) {
+			got := log.Assign(members, m, log.GroupPartitions)
+			if again := log.Assign(append(shuffled, m), m, log.GroupPartitions); !slices.Equal(got, again) {
 				t.Fatalf("n=%d %s: %v, from another order %v", n, m, got, again)
 			}
 			for _, p := range got {
@@ -42,14 +42,14 @@ func TestAssign(t *testing.T) {
 			t.Fatalf("n=%d: unbalanced, %d..%d partitions per member", n, lo, hi)
 		}
 	}
-	if got := log.Assign([]string{"a", "b"}, "c"); got != nil {
+	if got := log.Assign([]string{"a", "b"}, "c", log.GroupPartitions); got != nil {
 		t.Fatalf("a non-member got %v", got)
 	}
 }
 
 func TestValidateAcks(t *testing.T) {
 	ok := []log.Ack{{Partition: 0, Epoch: 1}, {Partition: 15, Epoch: 3, Release: true}}
-	if err := log.ValidateAcks(ok); err != nil {
+	if err := log.ValidateAcks(ok, log.GroupPartitions); err != nil {
 		t.Fatal(err)
 	}
 	for name, acks := range map[string][]log.Ack{
@@ -60,7 +60,7 @@ func TestValidateAcks(t *testing.T) {
 		"EpochZero": {{Partition: 2}},
 	} {
 		var ve *log.ValidationError
-		if err := log.ValidateAcks(acks); !errors.As(err, &ve) || ve.Code != log.CodeInvalidRequest {
+		if err := log.ValidateAcks(acks, log.GroupPartitions); !errors.As(err, &ve) || ve.Code != log.CodeInvalidRequest {
 			t.Errorf("%s: %v", name, err)
 		}
 	}

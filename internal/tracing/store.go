@@ -18,14 +18,17 @@ const instrumentation = "github.com/eventlog/eventlog/internal/tracing"
 // Store returns inner seen through spans: each call is a span named
 // "store.<Method>" (a child of the caller's span), with the stream or group
 // it touches, ended with the call's error. inner's optional interfaces
-// (log.FeedStore, log.FeedWatcher, log.Watcher, log.GroupStore) are kept
-// when it has them all, as the per-stream Cassandra store does, or all
-// but log.GroupStore, as the shard-log store does; a store with another
-// mix is returned with just its log.Store methods traced and no optional
-// interface, so wrap only such a store when that is acceptable.
+// (log.FeedStore, log.FeedWatcher, log.Watcher, log.GroupStore, and
+// log.GroupSecrets with log.GroupDeleter) are kept in these mixes: all of
+// them (the shard-log store), all but the last two (the per-stream
+// store), or no groups at all. A store with another mix is returned with
+// just its log.Store methods traced and no optional interface, so wrap
+// only such a store when that is acceptable.
 func Store(inner log.Store, tp trace.TracerProvider) log.Store {
 	s := &store{inner: inner, t: tp.Tracer(instrumentation)}
 	switch in := inner.(type) {
+	case secureStore:
+		return &tracedSecure{tracedFull: &tracedFull{tracedFeeds: &tracedFeeds{store: s, feeds: in}, full: in}, secure: in}
 	case fullStore:
 		return &tracedFull{tracedFeeds: &tracedFeeds{store: s, feeds: in}, full: in}
 	case feedStore:
@@ -42,16 +45,26 @@ type feedStore interface {
 	log.Watcher
 }
 
-// fullStore is a store with every optional interface.
+// fullStore is a store with feeds, watches and consumer groups.
 type fullStore interface {
 	feedStore
 	log.GroupStore
 }
 
+// secureStore is a fullStore whose group members hold secrets and whose
+// groups can be deleted (the shard-log store): losing those behind the
+// decorator would drop the member secret check.
+type secureStore interface {
+	fullStore
+	log.GroupSecrets
+	log.GroupDeleter
+}
+
 var (
-	_ log.Store = (*store)(nil)
-	_ feedStore = (*tracedFeeds)(nil)
-	_ fullStore = (*tracedFull)(nil)
+	_ log.Store   = (*store)(nil)
+	_ feedStore   = (*tracedFeeds)(nil)
+	_ fullStore   = (*tracedFull)(nil)
+	_ secureStore = (*tracedSecure)(nil)
 )
 
 type store struct {
@@ -214,4 +227,24 @@ func (s *tracedFull) GroupFeed(ctx context.Context, group string) (log.Feed, err
 	f, err := s.full.GroupFeed(ctx, group)
 	end(sp, err)
 	return f, err
+}
+
+// tracedSecure adds member secrets and group deletion to tracedFull.
+type tracedSecure struct {
+	*tracedFull
+	secure secureStore
+}
+
+func (s *tracedSecure) CheckMember(ctx context.Context, group, member, secret string) error {
+	ctx, sp := s.span(ctx, "CheckMember", groupAttr(group), attribute.String("eventlog.member", member))
+	err := s.secure.CheckMember(ctx, group, member, secret)
+	end(sp, err)
+	return err
+}
+
+func (s *tracedSecure) DeleteGroup(ctx context.Context, group string) error {
+	ctx, sp := s.span(ctx, "DeleteGroup", groupAttr(group))
+	err := s.secure.DeleteGroup(ctx, group)
+	end(sp, err)
+	return err
 }

@@ -61,3 +61,30 @@ func IsStorageError(err error) bool {
 		errors.Is(err, gocql.ErrTooManyTimeouts) ||
 		errors.As(err, &netErr)
 }
+
+// CASErr turns a driver error on a conditional write into a core error,
+// prefixed with op: ErrUnavailable when no replica can have seen the
+// proposal, ErrInternal for a statement refused before execution, and
+// ErrOutcomeUnknown otherwise (a timed-out proposal may still be completed
+// by a later round: the caller settles it with a SERIAL read, never by
+// resending blindly).
+func CASErr(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	var (
+		booting *gocql.RequestErrBootstrapping
+		invalid *gocql.RequestErrInvalid
+		syntax  *gocql.RequestErrSyntax
+		marshal gocql.MarshalError
+	)
+	switch {
+	case errors.As(err, &booting),
+		errors.Is(err, gocql.ErrNoConnections), errors.Is(err, gocql.ErrSessionClosed),
+		errors.Is(err, gocql.ErrUnavailable), errors.Is(err, gocql.ErrTooManyStmts):
+		return fmt.Errorf("%s: %w: %v", op, log.ErrUnavailable, err)
+	case errors.As(err, &invalid), errors.As(err, &syntax), errors.As(err, &marshal):
+		return fmt.Errorf("%s: %w: %v", op, ErrInternal, err)
+	}
+	return fmt.Errorf("%s: %w: %v", op, log.ErrOutcomeUnknown, err)
+}

@@ -2,14 +2,39 @@ package feeds
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"sync"
+
+	gocql "github.com/apache/cassandra-gocql-driver/v2"
 
 	"github.com/eventlog/eventlog/internal/cassandra/cql"
 )
 
 // schema/migrations/0004_shard_log.cql: shards. segment is the owner's
 // hint of the segment taking commits (recorded after it was opened).
-const cqlSegmentHints = `SELECT shard, segment FROM shards`
+const (
+	cqlSegmentHints = `SELECT shard, segment FROM shards`
+	cqlSegmentHint  = `SELECT segment FROM shards WHERE shard = ?`
+)
+
+// ShardEnd returns the position at the end of shard's log as read now
+// (End for one shard): consumer groups check acknowledgements against it.
+func (r *Reader) ShardEnd(ctx context.Context, shard int) (ShardPos, error) {
+	if shard < 0 || shard >= r.shards {
+		return ShardPos{}, fmt.Errorf("feeds: shard %d out of range 0..%d", shard, r.shards-1)
+	}
+	var segment *int64
+	err := r.session.Query(cqlSegmentHint, shard).WithContext(ctx).Idempotent(true).Scan(&segment)
+	if err != nil && !errors.Is(err, gocql.ErrNotFound) {
+		return ShardPos{}, cql.ReadErr("read shard segment", err)
+	}
+	var hint int64
+	if segment != nil && *segment > 0 {
+		hint = *segment
+	}
+	return r.shardEnd(ctx, shard, hint)
+}
 
 // End returns the cursor at the end of every shard's log as read now:
 // reading on from it returns only the events committed after the read

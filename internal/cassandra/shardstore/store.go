@@ -15,6 +15,7 @@ import (
 	"github.com/eventlog/eventlog/internal/cassandra"
 	"github.com/eventlog/eventlog/internal/cassandra/cql"
 	"github.com/eventlog/eventlog/internal/cassandra/feeds"
+	"github.com/eventlog/eventlog/internal/cassandra/groups"
 	"github.com/eventlog/eventlog/internal/cassandra/sequencer"
 	"github.com/eventlog/eventlog/internal/cassandra/shardlog"
 	"github.com/eventlog/eventlog/internal/cassandra/snapshots"
@@ -61,6 +62,11 @@ type Options struct {
 	// Feeds tunes the feed reader (page sizes, scan bounds); zero fields
 	// take feeds.Options' defaults.
 	Feeds feeds.Options
+	// MaxGroups and MaxGroupMembers cap the consumer groups of the
+	// keyspace and the live members of a group (groups.Options; 0: the
+	// defaults, 1,000 and 256).
+	MaxGroups       int
+	MaxGroupMembers int
 }
 
 // Store is a log.Store over shard logs.
@@ -72,6 +78,7 @@ type Store struct {
 	codec     *snapshot.Codec
 	snapshots *snapshots.Store
 	feeds     *feeds.Reader
+	groups    *groups.Store
 	logger    *slog.Logger
 	watchers  log.Watchers
 	// feedWatchers are woken by this instance's commits (feeds.go).
@@ -132,7 +139,14 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 		session.Close()
 		return nil, fmt.Errorf("open feed reader: %w", err)
 	}
-	s := &Store{o: o, session: session, codec: codec, feeds: fr, logger: co.Logger,
+	gs, err := groups.New(groups.Options{Session: session, Serial: cluster.SerialConsistency, Feeds: fr, Secret: secret,
+		LeaseTTL: co.GroupLeaseTTL, LeaseGrace: co.GroupLeaseGrace, LagCap: co.GroupLagCap, Now: co.Now, Registerer: co.Registerer,
+		MaxGroups: o.MaxGroups, MaxMembers: o.MaxGroupMembers})
+	if err != nil {
+		session.Close()
+		return nil, fmt.Errorf("open consumer groups: %w", err)
+	}
+	s := &Store{o: o, session: session, codec: codec, feeds: fr, groups: gs, logger: co.Logger,
 		streams:   streams.New(session, co.PageSize, co.IdempotencyWindow),
 		snapshots: snapshots.New(session, codec, co.Limits.MaxSnapshotBytes, co.Now, co.Logger)}
 	s.seq, err = sequencer.New(sequencer.Config{

@@ -77,6 +77,7 @@ var bodies = []body{
 	{"Linearizable", testLinearizable},
 	{"Buckets", testBuckets},
 	{"ClockSkew", testClockSkew},
+	{"Groups", testGroups},
 }
 
 // Run runs every body against f, each on a cluster of its own.

@@ -1,0 +1,168 @@
+package groups
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/eventlog/eventlog/internal/cassandra/cql"
+	"github.com/eventlog/eventlog/internal/log"
+)
+
+// JoinGroup implements log.GroupStore. The member's row is written with a
+// TTL; the shards are split among the live members (log.Assign); the
+// member renews the leases it holds on its share, takes those free or
+// lapsed (past LeaseGrace), and is told which it holds but must give up.
+func (s *Store) JoinGroup(ctx context.Context, r log.JoinRequest) (log.Membership, error) {
+	group, err := log.ParseGroupName(r.Group)
+	if err != nil {
+		return log.Membership{}, err
+	}
+	if r.Feed.Kind < log.FeedAll || r.Feed.Kind > log.FeedType {
+		return log.Membership{}, &log.ValidationError{Code: log.CodeInvalidFeed, Message: "a group needs a feed: all, category/<c> or type/<t>"}
+	}
+	member := r.Member
+	if member == "" {
+		member = uuid.NewString()
+	} else if member, err = log.ParseMemberID(member); err != nil {
+		return log.Membership{}, err
+	}
+	g, err := s.ensureGroup(ctx, group, r.Feed)
+	if err != nil {
+		return log.Membership{}, err
+	}
+	ttl := s.o.LeaseTTL
+	now := s.now()
+	until := now.Add(ttl)
+	rows, err := s.members(ctx, group)
+	if err != nil {
+		return log.Membership{}, err
+	}
+	secret, err := s.enter(ctx, group, member, r.Secret, rows, now, until)
+	if err != nil {
+		return log.Membership{}, err
+	}
+	names := []string{member} // in the list even if a skewed clock hides its row
+	for _, m := range live(rows, now) {
+		names = append(names, m.Member)
+	}
+	targets := log.Assign(names, member, s.shards)
+	leases, err := s.leases(ctx, group)
+	if err != nil {
+		return log.Membership{}, err
+	}
+	out := log.Membership{Group: group, Feed: r.Feed, Member: member, Secret: secret, LeaseTTL: ttl,
+		Members: len(slices.Compact(slices.Sorted(slices.Values(names))))}
+	var (
+		mu    sync.Mutex
+		wg    sync.WaitGroup
+		first error
+	)
+	for shard, row := range leases {
+		target := slices.Contains(targets, shard)
+		switch {
+		case row.owner == member && !target:
+			out.Revoked = append(out.Revoked, log.Lease{Partition: shard, Epoch: row.epoch,
+				Checkpoint: s.token(g, group, member, shard, row.epoch, row.cp), Until: row.until})
+			continue
+		case row.owner == member:
+		case target && (row.owner == "" || now.After(row.until.Add(s.o.LeaseGrace))):
+		default:
+			continue // another member's, or not ours to take
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			held, err := s.takeLease(ctx, g, group, member, shard, row, until)
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case err != nil && first == nil:
+				first = err
+			case held != nil:
+				out.Partitions = append(out.Partitions, *held)
+			}
+		}()
+	}
+	wg.Wait()
+	if first != nil {
+		return log.Membership{}, fmt.Errorf("join group %s: %w", group, first)
+	}
+	slices.SortFunc(out.Partitions, func(a, b log.Lease) int { return a.Partition - b.Partition })
+	return out, nil
+}
+
+// takeLease renews member's lease on shard (row says it holds it) or
+// claims it (row is free or lapsed), until the given time. It returns nil
+// when another member got there first.
+func (s *Store) takeLease(ctx context.Context, g groupRow, group, member string, shard int, row leaseRow, until time.Time) (*log.Lease, error) {
+	var (
+		applied bool
+		err     error
+		epoch   = row.epoch
+	)
+	switch {
+	case row.owner == member:
+		applied, err = s.cas(ctx, "group renew", cqlRenew, until, group, shard, member, row.epoch)
+	case !row.exists:
+		epoch = 1
+		applied, err = s.cas(ctx, "group claim", cqlClaimNew, group, shard, member, until)
+	default:
+		epoch = row.epoch + 1
+		applied, err = s.cas(ctx, "group claim", cqlClaim, member, epoch, until, group, shard, row.owner, row.epoch, row.until)
+	}
+	if errors.Is(err, log.ErrOutcomeUnknown) {
+		// Settle it: the lease is ours exactly if the row now holds it.
+		cur, rerr := s.lease(ctx, group, shard, true)
+		if rerr != nil {
+			return nil, err
+		}
+		applied, err = cur.owner == member && cur.epoch == epoch && cur.until.Equal(until), nil
+	}
+	if err != nil || !applied {
+		return nil, err
+	}
+	return &log.Lease{Partition: shard, Epoch: epoch, Checkpoint: s.token(g, group, member, shard, epoch, row.cp), Until: until}, nil
+}
+
+// LeaveGroup implements log.GroupStore: the member's row goes first, so
+// the others' next joins split its shards among themselves, then its
+// leases are released (checkpoints unmoved).
+func (s *Store) LeaveGroup(ctx context.Context, group, member string) error {
+	group, err := log.ParseGroupName(group)
+	if err != nil {
+		return err
+	}
+	if member, err = log.ParseMemberID(member); err != nil {
+		return err
+	}
+	if _, err := s.group(ctx, group, false); err != nil {
+		return err
+	}
+	if err := s.o.Session.Query(cqlMemberDelete, group, member).WithContext(ctx).Idempotent(true).Exec(); err != nil {
+		return cql.ReadErr("remove group member", err)
+	}
+	rows, err := s.leases(ctx, group)
+	if err != nil {
+		return err
+	}
+	var acks []log.Ack
+	for shard, row := range rows {
+		if row.owner == member {
+			acks = append(acks, log.Ack{Partition: shard, Epoch: row.epoch, Release: true})
+		}
+	}
+	if len(acks) == 0 {
+		return nil
+	}
+	_, err = s.AckGroup(ctx, group, member, acks)
+	if errors.Is(err, log.ErrLeaseLost) {
+		return nil // taken over meanwhile: nothing left to release
+	}
+	return err
+}

@@ -1,0 +1,80 @@
+package groups
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/eventlog/eventlog/internal/cassandra/feeds"
+	"github.com/eventlog/eventlog/internal/log"
+)
+
+// ReadGroup implements log.GroupStore: one feed read over the member's
+// shards, each from its checkpoint, merged by the feeds reader. Every
+// position handed out (an event's, a shard's Next) is a token bound to
+// the group, the member, the shard and the epoch the lease had when read.
+func (s *Store) ReadGroup(ctx context.Context, r log.GroupRead) (log.GroupPage, error) {
+	group, err := log.ParseGroupName(r.Group)
+	if err != nil {
+		return log.GroupPage{}, err
+	}
+	member, err := log.ParseMemberID(r.Member)
+	if err != nil {
+		return log.GroupPage{}, err
+	}
+	if err := log.ValidatePartitions(r.Partitions, s.shards); err != nil {
+		return log.GroupPage{}, err
+	}
+	if r.Limit < 0 {
+		return log.GroupPage{}, &log.ValidationError{Code: log.CodeInvalidRequest, Message: "limit must be positive"}
+	}
+	g, err := s.group(ctx, group, false)
+	if err != nil {
+		return log.GroupPage{}, err
+	}
+	rows, err := s.leases(ctx, group)
+	if err != nil {
+		return log.GroupPage{}, err
+	}
+	now := s.now()
+	want := r.Partitions
+	if len(want) == 0 {
+		want = make([]int, s.shards)
+		for i := range want {
+			want[i] = i
+		}
+	}
+	var held, lost []int
+	for _, p := range want {
+		if row := rows[p]; row.owner == member && now.Before(row.until) {
+			held = append(held, p)
+		} else if len(r.Partitions) > 0 {
+			lost = append(lost, p)
+		}
+	}
+	if len(lost) > 0 {
+		return log.GroupPage{}, fmt.Errorf("read group %s: %w", group, &log.LeaseLostError{Partitions: lost})
+	}
+	if len(held) == 0 {
+		return log.GroupPage{}, nil
+	}
+	pos := make([]feeds.ShardPos, s.shards)
+	for _, p := range held {
+		pos[p] = rows[p].cp
+	}
+	page, err := s.o.Feeds.Read(ctx, feeds.Request{Feed: g.feed, After: feeds.NewCursor(pos), Limit: r.Limit, Shards: held})
+	if err != nil {
+		return log.GroupPage{}, fmt.Errorf("read group %s: %w", group, err)
+	}
+	out := log.GroupPage{Events: make([]log.GroupEvent, len(page.Events)), Partitions: make([]log.PartitionRead, len(held)),
+		CompleteUpTo: page.CompleteUpTo}
+	for i := range page.Events {
+		e := &page.Events[i]
+		out.Events[i] = log.GroupEvent{Partition: e.Shard, FeedEvent: log.FeedEvent{RecordedEvent: e.RecordedEvent,
+			Position: s.token(g, group, member, e.Shard, rows[e.Shard].epoch, e.Cursor.Shard(e.Shard))}}
+	}
+	for i, p := range held {
+		out.Partitions[i] = log.PartitionRead{Partition: p, Epoch: rows[p].epoch,
+			Next: s.token(g, group, member, p, rows[p].epoch, page.Next.Shard(p))}
+	}
+	return out, nil
+}
