@@ -254,17 +254,43 @@ func buildAppendSize(eventSize int) int {
 // request decoding with the writes; versions end up gapless 1..n either
 // way, which is all replay needs.
 func (rr *replayRun) build(ctx context.Context, n int) (Phase, error) {
-	c := rr.e.cfg
-	size := buildAppendSize(c.EventSize)
+	size := buildAppendSize(rr.e.cfg.EventSize)
 	appends := (n + size - 1) / size
-	payloads := newPayloads(c.EventSize, payloadPoolSize, payloadSeed)
 	fmt.Fprintf(rr.e.stderr, "building %s: %d events in %d appends of %d\n", rr.stream, n, appends, size)
+	return rr.appendAll(ctx, "build", appends, payloadSeed, func(i int) (string, int) {
+		return rr.stream, min(size, n-i*size)
+	})
+}
+
+// buildSpread appends n events to streams new streams (of the run's
+// category "spread"), n/streams to each in appends of at most
+// buildAppendSize: the catch-up read's other half, events from many
+// streams in the all feed.
+func (rr *replayRun) buildSpread(ctx context.Context, n, streams int) (Phase, error) {
+	per := max(1, n/streams)
+	size := min(per, buildAppendSize(rr.e.cfg.EventSize))
+	perStream := (per + size - 1) / size
+	prefix := "spread-" + strings.ReplaceAll(runPrefix("s", rr.e.started), "-", "")
+	fmt.Fprintf(rr.e.stderr, "building %d streams %s-*: %d events each, in appends of %d\n", streams, prefix, per, size)
+	// Append i is the (i / streams)-th of stream i % streams: streams take
+	// their appends in turn, in order.
+	return rr.appendAll(ctx, "build-spread", streams*perStream, payloadSeed+1, func(i int) (string, int) {
+		return fmt.Sprintf("%s-%d", prefix, i%streams), min(size, per-(i/streams)*size)
+	})
+}
+
+// appendAll sends appends 0..appends-1 as phase name, --build-concurrency
+// in flight, expected_version any and fresh client ids: append i goes to
+// the stream at(i) names, with its k events.
+func (rr *replayRun) appendAll(ctx context.Context, name string, appends int, seed uint64, at func(i int) (stream string, k int)) (Phase, error) {
+	c := rr.e.cfg
+	payloads := newPayloads(c.EventSize, payloadPoolSize, seed)
 	var (
 		nextAppend atomic.Int64
 		firstErr   error
 		errOnce    sync.Once
 	)
-	ph, _ := rr.measureRead(ctx, "build", 0, func(ctx context.Context, rec *recorder) error {
+	ph, _ := rr.measureRead(ctx, name, 0, func(ctx context.Context, rec *recorder) error {
 		var wg sync.WaitGroup
 		for w := range c.BuildConcurrency {
 			wg.Go(func() {
@@ -275,72 +301,7 @@ func (rr *replayRun) build(ctx context.Context, n int) (Phase, error) {
 					if i >= appends || ctx.Err() != nil {
 						return
 					}
-					k := min(size, n-i*size)
-					ids := make([]uuid.UUID, k)
-					evs := make([]*payload, k)
-					bytes := 0
-					for j := range k {
-						ids[j] = uuid.Must(uuid.NewV7())
-						evs[j] = &payloads[next]
-						bytes += evs[j].Size()
-						next = (next + 1) % len(payloads)
-					}
-					body = encodeAppend(body[:0], expectedAny, ids, evs)
-					t0 := time.Now()
-					err := appendRetrying(ctx, rr.client, rr.e.cfg.URL, rr.stream, body)
-					now := time.Now()
-					if err != nil {
-						rec.latency(now, now.Sub(t0), code(err), err)
-						errOnce.Do(func() { firstErr = err })
-						return
-					}
-					rec.live.Add(int64(k))
-					rec.count(now, k, bytes)
-					rec.latency(now, now.Sub(t0), "", nil)
-				}
-			})
-		}
-		wg.Wait()
-		return firstErr
-	})
-	ph.Kind = "build"
-	if firstErr != nil {
-		return ph, fmt.Errorf("build stream: %w", firstErr)
-	}
-	return ph, nil
-}
-
-// buildSpread appends n events to streams new streams (of the run's
-// category "spread"), n/streams to each in appends of at most
-// buildAppendSize, --build-concurrency in flight: the catch-up read's
-// other half, events from many streams in the all feed.
-func (rr *replayRun) buildSpread(ctx context.Context, n, streams int) (Phase, error) {
-	c := rr.e.cfg
-	per := max(1, n/streams)
-	size := min(per, buildAppendSize(c.EventSize))
-	perStream := (per + size - 1) / size
-	prefix := "spread-" + strings.ReplaceAll(runPrefix("s", rr.e.started), "-", "")
-	payloads := newPayloads(c.EventSize, payloadPoolSize, payloadSeed+1)
-	fmt.Fprintf(rr.e.stderr, "building %d streams %s-*: %d events each, in appends of %d\n", streams, prefix, per, size)
-	var (
-		nextAppend atomic.Int64
-		firstErr   error
-		errOnce    sync.Once
-	)
-	ph, _ := rr.measureRead(ctx, "build-spread", 0, func(ctx context.Context, rec *recorder) error {
-		var wg sync.WaitGroup
-		for w := range c.BuildConcurrency {
-			wg.Go(func() {
-				next := w * 89 % len(payloads)
-				var body []byte
-				for {
-					i := int(nextAppend.Add(1)) - 1
-					if i >= streams*perStream || ctx.Err() != nil {
-						return
-					}
-					// Append i is the (i / streams)-th of stream i % streams:
-					// streams take their appends in turn, in order.
-					stream, k := fmt.Sprintf("%s-%d", prefix, i%streams), min(size, per-(i/streams)*size)
+					stream, k := at(i)
 					ids := make([]uuid.UUID, k)
 					evs := make([]*payload, k)
 					bytes := 0
@@ -370,7 +331,7 @@ func (rr *replayRun) buildSpread(ctx context.Context, n, streams int) (Phase, er
 	})
 	ph.Kind = "build"
 	if firstErr != nil {
-		return ph, fmt.Errorf("build spread streams: %w", firstErr)
+		return ph, fmt.Errorf("%s: %w", name, firstErr)
 	}
 	return ph, nil
 }

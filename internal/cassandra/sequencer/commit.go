@@ -164,6 +164,9 @@ func (sh *shard) commitBatch(batch []*pending) error {
 	// Committed: the tentative states become the heads.
 	sh.seq, sh.lastTime = seq, t
 	sh.committed.Store(seq)
+	// Every record committed before the tail's oldest is filled: ids
+	// committed before its time are in the stream partitions.
+	filledBefore := sh.tail.oldestTime(t)
 	for stream, tv := range tent {
 		if !tv.touched {
 			continue
@@ -174,7 +177,7 @@ func (sh *shard) commitBatch(batch []*pending) error {
 			h.ids[id] = idAt{version: v, at: t}
 		}
 		h.lastSeq = seq
-		h.pruneIDs(now, sh.s.cfg.IdempotencyWindow, sh.s.cfg.IDsInHead*2)
+		h.pruneIDs(now, sh.s.cfg.IdempotencyWindow, sh.s.cfg.IDsInHead*2, filledBefore)
 	}
 	// Committed is acknowledged: the filler writes the record behind, and
 	// every read of its streams waits for that (flushStream).

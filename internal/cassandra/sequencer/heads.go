@@ -50,8 +50,13 @@ func bucketsOf(cur, prev int64) []int64 {
 	return []int64{cur}
 }
 
-// pruneIDs drops ids older than the window once the map has grown.
-func (h *head) pruneIDs(now time.Time, window time.Duration, limit int) {
+// pruneIDs drops ids older than the window once the map has grown past
+// limit. If that is not enough, it drops the ids committed before
+// filledBefore too: those are in the stream partitions, where the lookup
+// of a head that is not complete finds them. The ids committed since must
+// stay: a lookup cannot see them until they are filled. Without this a
+// stream that took a million events within the window held a million ids.
+func (h *head) pruneIDs(now time.Time, window time.Duration, limit int, filledBefore time.Time) {
 	if len(h.ids) <= limit {
 		return
 	}
@@ -60,10 +65,16 @@ func (h *head) pruneIDs(now time.Time, window time.Duration, limit int) {
 			delete(h.ids, id)
 		}
 	}
-	if len(h.ids) > limit {
-		// Still too many: keep them all (correctness) but stop claiming
-		// completeness for what a reload would find.
-		h.idsComplete = false
+	if len(h.ids) <= limit {
+		return
+	}
+	// Still too many: stop claiming completeness (appends with ids are
+	// looked up) and keep only what is not yet filled.
+	h.idsComplete = false
+	for id, a := range h.ids {
+		if a.at.Before(filledBefore) {
+			delete(h.ids, id)
+		}
 	}
 }
 

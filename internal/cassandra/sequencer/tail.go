@@ -44,6 +44,7 @@ type streamTail struct {
 type tailRec struct {
 	seq     int64
 	at      time.Time // when committed (monotonic)
+	time    time.Time // its commit time (the record's)
 	left    int       // its chunks not yet written
 	streams []log.StreamID
 }
@@ -66,7 +67,7 @@ func (t *tail) poke() {
 // added.
 func (t *tail) add(seq int64, at time.Time, commitTime time.Time, rec *record.Record) int {
 	chunks := record.Chunks(rec)
-	r := &tailRec{seq: seq, at: at, left: len(chunks)}
+	r := &tailRec{seq: seq, at: at, time: commitTime, left: len(chunks)}
 	added := 0
 	t.mu.Lock()
 	for i := range chunks {
@@ -87,6 +88,17 @@ func (t *tail) add(seq int64, at time.Time, commitTime time.Time, rec *record.Re
 	t.recs = append(t.recs, r)
 	t.mu.Unlock()
 	return added
+}
+
+// oldestTime is the commit time of the oldest record not wholly written,
+// or next (the time of the record about to be added) when every record is.
+func (t *tail) oldestTime(next time.Time) time.Time {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if len(t.recs) > 0 {
+		return t.recs[0].time
+	}
+	return next
 }
 
 // chunkBytes is what a chunk counts against TailBytes.

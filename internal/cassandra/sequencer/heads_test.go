@@ -1,0 +1,51 @@
+package sequencer
+
+import (
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// A head past its id limit keeps the ids that are not yet filled (a
+// lookup in the stream partitions cannot see them) and drops the rest.
+func TestPruneIDsKeepsUnfilled(t *testing.T) {
+	t0 := time.Date(2026, 12, 4, 6, 0, 0, 0, time.UTC)
+	h := &head{ids: map[uuid.UUID]idAt{}, idsComplete: true}
+	var filled, unfilled []uuid.UUID
+	for i := range 30 {
+		id := uuid.New()
+		at := t0.Add(time.Duration(i) * time.Millisecond)
+		h.ids[id] = idAt{version: int64(i + 1), at: at}
+		if i < 20 {
+			filled = append(filled, id)
+		} else {
+			unfilled = append(unfilled, id)
+		}
+	}
+	filledBefore := t0.Add(20 * time.Millisecond) // records from the 21st id on are in the tail
+
+	h.pruneIDs(t0.Add(time.Second), time.Hour, 40, filledBefore)
+	if len(h.ids) != 30 || !h.idsComplete {
+		t.Fatalf("under the limit: %d ids kept (complete %v), want all 30 and complete", len(h.ids), h.idsComplete)
+	}
+	h.pruneIDs(t0.Add(time.Second), time.Hour, 10, filledBefore)
+	if h.idsComplete {
+		t.Error("a pruned head still claims every id")
+	}
+	for _, id := range unfilled {
+		if _, ok := h.ids[id]; !ok {
+			t.Fatalf("an id committed at or after the oldest unfilled record was dropped")
+		}
+	}
+	for _, id := range filled {
+		if _, ok := h.ids[id]; ok {
+			t.Fatalf("a filled id was kept past the limit")
+		}
+	}
+	// Ids older than the window go first, filled or not.
+	h.pruneIDs(t0.Add(2*time.Hour), time.Hour, 5, filledBefore)
+	if len(h.ids) != 0 {
+		t.Fatalf("%d ids older than the window kept", len(h.ids))
+	}
+}
