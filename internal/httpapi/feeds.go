@@ -253,38 +253,49 @@ func (s *Server) feedProbe(feed log.Feed) probeFunc[uint64] {
 }
 
 // sendFeed writes the events of feed after *pos (SSE messages or NDJSON
-// lines), a page of limit events at a time (the next read while this one
-// is written), starting with first if set (a
-// page already read from *pos), until a page is at the end of the feed: it
-// returns with that page's CompleteUpTo. *pos follows what was written:
-// each event's position, and last the page's Next.
+// lines), a page at a time (the next read while this one is written),
+// starting with first if set (a page already read from *pos), until a
+// page is at the end of the feed: it returns with that page's
+// CompleteUpTo. *pos follows what was written: each event's position, and
+// last the page's Next. A page holds at most limit events, and fewer when
+// the events seen so far are large: pages are sized to about MaxPageBytes,
+// so the two pages in memory stay near twice that whatever the events
+// weigh.
 func (s *Server) sendFeed(ctx context.Context, sw *streamWriter, feed log.Feed, pos *string, sse bool, first *log.FeedPage, limit int) (sent int, complete time.Time, err error) {
 	type result struct {
 		page log.FeedPage
 		err  error
 	}
-	// The next page is read while this one is written (a catch-up read is
-	// otherwise a round trip to Cassandra per page with the connection
-	// idle); at most one read is ahead, so memory stays at two pages.
-	read := func(after string) <-chan result {
-		ch := make(chan result, 1)
-		go func() {
-			p, err := s.feeds.ReadFeed(ctx, log.FeedRead{Feed: feed, After: after, Limit: limit})
-			ch <- result{p, err}
-		}()
-		return ch
-	}
-	var (
-		line []byte
-		next <-chan result
-	)
 	ctx, cancel := context.WithCancel(ctx)
+	var (
+		line  []byte
+		next  <-chan result
+		size  int64 // bytes of the events read so far
+		count int64
+	)
 	defer func() {
 		cancel()
 		if next != nil {
 			<-next // the read ahead ends with ctx; never leave it running
 		}
 	}()
+	// The next page is read while this one is written (a catch-up read is
+	// otherwise a round trip to Cassandra per page with the connection
+	// idle); at most one read is ahead.
+	read := func(after string) <-chan result {
+		// The first page is no larger than a default one (events may be
+		// up to 1 MiB each); later ones follow the sizes seen.
+		n := min(limit, s.cfg.FeedPageSize)
+		if count > 0 {
+			n = int(min(int64(limit), max(1, int64(s.cfg.MaxPageBytes)*count/size)))
+		}
+		ch := make(chan result, 1)
+		go func() {
+			p, err := s.feeds.ReadFeed(ctx, log.FeedRead{Feed: feed, After: after, Limit: n})
+			ch <- result{p, err}
+		}()
+		return ch
+	}
 	for {
 		var page log.FeedPage
 		switch {
@@ -302,6 +313,11 @@ func (s *Server) sendFeed(ctx context.Context, sw *streamWriter, feed log.Feed, 
 				return sent, complete, err
 			}
 		}
+		for i := range page.Events {
+			e := &page.Events[i]
+			size += int64(len(e.Data) + len(e.Metadata) + len(e.Type) + len(e.Stream) + len(e.Position) + 64)
+		}
+		count += int64(len(page.Events))
 		from := *pos
 		if !page.AtEnd && (len(page.Events) > 0 || page.Next != from) {
 			next = read(page.Next)

@@ -19,9 +19,10 @@ type head struct {
 	created bool           // the newest bucket holds events
 	prev    int64          // the bucket before it, -1 when none
 	// ids maps client ids to their version and commit time. It holds every
-	// id this owner committed to the stream since loading it, and, when
-	// idsComplete, every id stored in the current and previous bucket at
-	// load time too; otherwise lookups fill it in per append.
+	// id this owner committed to the stream and has not yet written to its
+	// partitions, the others it committed or loaded until the map passes
+	// its limit (pruneIDs), and, when idsComplete, every id stored in the
+	// current and previous bucket; otherwise lookups fill it in per append.
 	ids         map[uuid.UUID]idAt
 	idsComplete bool
 	// lastSeq is the last log seq that touched the stream: the head may be
@@ -53,9 +54,12 @@ func bucketsOf(cur, prev int64) []int64 {
 // pruneIDs drops ids older than the window once the map has grown past
 // limit. If that is not enough, it drops the ids committed before
 // filledBefore too: those are in the stream partitions, where the lookup
-// of a head that is not complete finds them. The ids committed since must
-// stay: a lookup cannot see them until they are filled. Without this a
-// stream that took a million events within the window held a million ids.
+// of a head that is not complete finds them if they are in the current or
+// previous bucket — the retry window the README promises; an id further
+// back is forgotten, as a reloaded head would forget it. The ids
+// committed since must stay: a lookup cannot see them until they are
+// filled. Without this a stream that took a million events within the
+// window held a million ids.
 func (h *head) pruneIDs(now time.Time, window time.Duration, limit int, filledBefore time.Time) {
 	if len(h.ids) <= limit {
 		return
@@ -71,11 +75,14 @@ func (h *head) pruneIDs(now time.Time, window time.Duration, limit int, filledBe
 	// Still too many: stop claiming completeness (appends with ids are
 	// looked up) and keep only what is not yet filled.
 	h.idsComplete = false
+	// Into a new map: a Go map keeps its peak size after deletes.
+	kept := make(map[uuid.UUID]idAt)
 	for id, a := range h.ids {
-		if a.at.Before(filledBefore) {
-			delete(h.ids, id)
+		if !a.at.Before(filledBefore) {
+			kept[id] = a
 		}
 	}
+	h.ids = kept
 }
 
 // heads is a shard's LRU of heads, used only by its commit goroutine.

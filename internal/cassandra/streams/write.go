@@ -115,11 +115,13 @@ func (s *Store) WriteStream(ctx context.Context, chunks []Pending) error {
 // Cassandra's defaults for batches that span partitions:
 // unlogged_batch_across_partitions_warn_threshold (10 partitions) and
 // batch_size_warn_threshold (5 KiB; a batch past batch_size_fail_threshold,
-// 50 KiB, is refused). A pack stays under both, so it never logs a warning
-// on a node configured as shipped.
+// 50 KiB, is refused). A pack stays under both with room to spare (the
+// size Cassandra counts adds cell timestamps, TTLs and keys to packable's
+// estimate), so it should not log a warning on a node configured as
+// shipped.
 const (
 	packStreams = 10
-	packBytes   = 4 << 10
+	packBytes   = 3 << 10
 )
 
 // Packs splits the pending chunks of several streams (one slice per
