@@ -62,6 +62,7 @@ type Config struct {
 	Shards            int           // --shards: shard count recorded when migrate creates a keyspace's layout
 	ShardLeaseTTL     time.Duration // --shard-lease-ttl: how long an instance holds a shard without renewing
 	FillDelay         time.Duration // --fill-delay: how long committed appends may wait to be written to their streams
+	MemoryLimit       int64         // --memory-limit: soft limit of the Go runtime's memory (GOMEMLIMIT wins)
 	CommitsInFlight   int           // --commits-in-flight: conditional writes in flight over all owned shards (0: one per shard)
 	FeedPeriod        time.Duration // --feed-period: commit-time width of a feed partition (fixed per keyspace)
 	FeedLag           time.Duration // --feed-lag: how far behind the clock the feed watermark is advanced
@@ -129,6 +130,7 @@ func DefaultConfig() Config {
 		IdempotencyWindow: o.IdempotencyWindow,
 		WritePath:         "buckets",
 		ShardLeaseTTL:     5 * time.Second,
+		MemoryLimit:       256 << 20,
 		FeedPeriod:        o.FeedPeriod,
 		FeedLag:           o.FeedLag,
 		FeedTick:          o.FeedTick,
@@ -223,6 +225,7 @@ func (c *Config) flagSet(name string, out io.Writer) *flag.FlagSet {
 	fs.StringVar(&c.Advertise, "advertise", c.Advertise, "host:port other instances reach this one at, to forward appends for the shards it owns (shards path; default: the listen address)")
 	fs.IntVar(&c.Shards, "shards", c.Shards, "shard count recorded when migrate creates the keyspace's layout (0: 8); fixed afterwards")
 	fs.IntVar(&c.CommitsInFlight, "commits-in-flight", c.CommitsInFlight, "shards write path: conditional writes this instance has in flight over all the shards it owns (0: one per shard); fewer make larger groups")
+	fs.Int64Var(&c.MemoryLimit, "memory-limit", c.MemoryLimit, "soft limit in bytes of the memory the Go runtime holds (heap, stacks); near it the garbage collector runs more often instead of letting the heap grow (0: none; GOMEMLIMIT, when set, wins)")
 	fs.DurationVar(&c.FillDelay, "fill-delay", c.FillDelay, "shards write path: how long a committed append may wait before it is written to its stream's partitions, so that a stream's appends share writes (a read of the stream writes it at once)")
 	fs.DurationVar(&c.ShardLeaseTTL, "shard-lease-ttl", c.ShardLeaseTTL, "how long an instance holds a shard without renewing: bounds how soon a crashed instance's shards move")
 	fs.DurationVar(&c.FeedPeriod, "feed-period", c.FeedPeriod, "commit-time width of one feed partition; fixed when a keyspace's feeds are first used")
@@ -346,6 +349,9 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxGroups < 0 || c.MaxGroupMembers < 0 {
 		return errors.New("--max-groups and --max-group-members must not be negative")
+	}
+	if c.MemoryLimit < 0 {
+		return errors.New("--memory-limit must not be negative")
 	}
 	if c.FillDelay < 0 || c.CommitsInFlight < 0 {
 		return errors.New("--fill-delay and --commits-in-flight must not be negative")

@@ -64,6 +64,7 @@ func run(ctx context.Context, stop func(), args []string, getenv func(string) st
 		return 0
 	}
 
+	tuneGC(getenv, m.Config.MemoryLimit)
 	if err := m.Run(ctx); err != nil {
 		m.logger().Error("server failed to start", "error", err)
 		m.Close()
