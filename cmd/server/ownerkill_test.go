@@ -1,18 +1,14 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
-
-	"github.com/google/uuid"
 
 	"github.com/eventlog/eventlog/internal/cassandra"
 	"github.com/eventlog/eventlog/internal/cassandra/cassandratest"
@@ -65,73 +61,7 @@ func TestShardsOwnerKilled(t *testing.T) {
 	}
 	base := "http://" + b.Addr()
 
-	type attempt struct {
-		ids     []string
-		version int64 // acknowledged first version; 0: outcome unknown
-	}
-	const streams, writers = 8, 8
-	var (
-		mu       sync.Mutex
-		attempts = map[string][]attempt{}
-		stop     = make(chan struct{})
-		wg       sync.WaitGroup
-	)
-	client := &http.Client{Timeout: 20 * time.Second}
-	for w := 0; w < writers; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			stream := fmt.Sprintf("kill-%d", w%streams)
-			cur := int64(0)
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				a := attempt{ids: []string{uuid.NewString(), uuid.NewString()}}
-				body := fmt.Sprintf(`{"expected_version":%d,"events":[{"id":%q,"type":"K","data":{}},{"id":%q,"type":"K","data":{}}]}`, cur, a.ids[0], a.ids[1])
-				if cur == 0 {
-					body = strings.Replace(body, `"expected_version":0`, `"expected_version":"no_stream"`, 1)
-				}
-				res, err := client.Post(base+"/v1/streams/"+stream+"/events", "application/json", strings.NewReader(body))
-				code, raw := 0, []byte(nil)
-				if err == nil {
-					raw, _ = io.ReadAll(res.Body)
-					res.Body.Close()
-					code = res.StatusCode
-				}
-				var r struct {
-					FirstVersion   int64  `json:"first_version"`
-					LastVersion    int64  `json:"last_version"`
-					Code           string `json:"code"`
-					CurrentVersion *int64 `json:"current_version"`
-				}
-				json.Unmarshal(raw, &r)
-				switch {
-				case code == http.StatusCreated:
-					a.version = r.FirstVersion
-					cur = r.LastVersion
-				case code == http.StatusConflict && r.Code == "wrong_expected_version" && r.CurrentVersion != nil:
-					cur = *r.CurrentVersion
-					continue // nothing written
-				case code == http.StatusBadRequest || code == http.StatusConflict:
-					t.Errorf("%s: %d %s", stream, code, raw)
-					return
-				default:
-					// Unknown (a transport error, 503, 504): the stream's
-					// head says where to go on.
-					time.Sleep(100 * time.Millisecond)
-					if v, ok := headOf(client, base, stream); ok {
-						cur = v
-					}
-				}
-				mu.Lock()
-				attempts[stream] = append(attempts[stream], a)
-				mu.Unlock()
-			}
-		}()
-	}
+	load := startLoad(t, "kill", 8, 8, func() string { return base })
 	time.Sleep(2 * time.Second)
 	killedAt := time.Now()
 	if err := child.Process.Kill(); err != nil {
@@ -142,73 +72,9 @@ func TestShardsOwnerKilled(t *testing.T) {
 	waitFor(t, 20*time.Second, "the survivor to own every shard", func() bool { return owned() == 4 })
 	t.Logf("the survivor owned every shard %v after the kill", time.Since(killedAt).Round(time.Millisecond))
 	time.Sleep(2 * time.Second) // appends go on through the new owner
-	close(stop)
-	wg.Wait()
+	load.Stop()
 
-	acked, unknown := 0, 0
-	stored := map[string][]string{} // stream -> ids in version order
-	for s := 0; s < streams; s++ {
-		stream := fmt.Sprintf("kill-%d", s)
-		evs := readStream(t, client, base, stream)
-		for _, e := range evs {
-			stored[stream] = append(stored[stream], e.ID)
-		}
-		at := map[string]int64{}
-		for i, e := range evs {
-			if e.Version != int64(i+1) {
-				t.Fatalf("%s: event %d has version %d: a gap", stream, i, e.Version)
-			}
-			if _, dup := at[e.ID]; dup {
-				t.Fatalf("%s: id %s stored twice", stream, e.ID)
-			}
-			at[e.ID] = e.Version
-		}
-		for _, a := range attempts[stream] {
-			v0, ok0 := at[a.ids[0]]
-			v1, ok1 := at[a.ids[1]]
-			switch {
-			case a.version > 0:
-				acked++
-				if !ok0 || !ok1 || v0 != a.version || v1 != a.version+1 {
-					t.Fatalf("%s: acknowledged append at v%d stored at %d,%d (present %v,%v)", stream, a.version, v0, v1, ok0, ok1)
-				}
-			case ok0 != ok1 || ok0 && v1 != v0+1:
-				t.Fatalf("%s: an append of unknown outcome is half there: %v@%d %v@%d", stream, ok0, v0, ok1, v1)
-			default:
-				unknown++
-			}
-		}
-	}
-	if acked == 0 {
-		t.Fatal("nothing was acknowledged")
-	}
-	// The all feed, read from the beginning on the survivor, holds exactly
-	// what the streams hold: every stored event once, each stream's in
-	// version order, nothing else (an append of unknown outcome is in both
-	// or in neither).
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	byStream := map[string][]string{}
-	seen := map[string]bool{}
-	for _, e := range readNDJSON(t, ctx, base+"/v1/feeds/all") {
-		if seen[e.ID] {
-			t.Fatalf("feed: event %s (%s@%d) twice", e.ID, e.Stream, e.Version)
-		}
-		seen[e.ID] = true
-		if want := int64(len(byStream[e.Stream]) + 1); e.Version != want {
-			t.Fatalf("feed: %s@%d where version %d was due", e.Stream, e.Version, want)
-		}
-		byStream[e.Stream] = append(byStream[e.Stream], e.ID)
-	}
-	for s := 0; s < streams; s++ {
-		stream := fmt.Sprintf("kill-%d", s)
-		if got, want := strings.Join(byStream[stream], ","), strings.Join(stored[stream], ","); got != want {
-			t.Fatalf("feed: %s has %d events in the all feed, %d in the stream, or another order", stream, len(byStream[stream]), len(stored[stream]))
-		}
-	}
-	if len(byStream) != streams {
-		t.Fatalf("feed: events of %d streams, want %d", len(byStream), streams)
-	}
+	acked, unknown := load.check(t, base)
 	t.Logf("%d appends acknowledged, %d of unknown outcome, all consistent in streams and the all feed", acked, unknown)
 }
 
