@@ -20,6 +20,7 @@ type Config struct {
 
 	// Where.
 	URL              string   `json:"url,omitempty"`               // --url: the eventlog server
+	SpreadURLs       []string `json:"spread_urls,omitempty"`       // --spread-urls: more servers the appends go to
 	CassandraHosts   []string `json:"cassandra_hosts,omitempty"`   // --cassandra-hosts
 	Keyspace         string   `json:"keyspace,omitempty"`          // --keyspace: the server's (replay's raw reads)
 	BaselineKeyspace string   `json:"baseline_keyspace,omitempty"` // --baseline-keyspace
@@ -146,6 +147,10 @@ func flagSet(scenario string, c *Config, out io.Writer) *flag.FlagSet {
 	fs.IntVar(&c.CassandraPID, "cassandra-pid", 0, "Cassandra's pid for CPU accounting (default: the process running CassandraDaemon)")
 	if server {
 		fs.StringVar(&c.URL, "url", c.URL, "eventlog server base URL (loopback only)")
+		fs.Func("spread-urls", "comma-separated base URLs of more instances of the same keyspace: appenders are spread round robin over --url and these (ingest, compare, subscribe; CPU and RSS are still --url's process alone)", func(s string) error {
+			c.SpreadURLs = splitList(s)
+			return nil
+		})
 		fs.IntVar(&c.ServerPID, "server-pid", 0, "server pid for CPU and RSS (default: the process listening on --url's port)")
 	}
 	if baseline {
@@ -225,6 +230,11 @@ func (c *Config) Validate() error {
 	}
 	if err := loopbackURL(c.URL); err != nil {
 		return err
+	}
+	for _, u := range c.SpreadURLs {
+		if err := loopbackURL(u); err != nil {
+			return fmt.Errorf("--spread-urls: %w", err)
+		}
 	}
 	for _, h := range c.CassandraHosts {
 		if err := loopbackHost(h); err != nil {

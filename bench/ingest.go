@@ -48,7 +48,12 @@ func newIngestLoad(c *Config, prefix string, payloads []payload, seed int64) *in
 // an unknown outcome (safe: the ids make it idempotent), and in exact mode
 // re-try a 409 at the current version it reports.
 func (l *ingestLoad) newOp(int) opFunc {
-	w := newWorkDraw(l.cfg, l.seed, int(l.workers.Add(1)), l.payloads)
+	n := int(l.workers.Add(1))
+	w := newWorkDraw(l.cfg, l.seed, n, l.payloads)
+	base := l.cfg.URL
+	if k := n % (1 + len(l.cfg.SpreadURLs)); k > 0 {
+		base = l.cfg.SpreadURLs[k-1]
+	}
 	ids, evs := w.ids, w.evs
 	var body []byte
 	return func(ctx context.Context) outcome {
@@ -69,7 +74,7 @@ func (l *ingestLoad) newOp(int) opFunc {
 		}
 		for {
 			body = encodeAppend(body[:0], expected, ids, evs)
-			err := postAppend(ctx, l.client, l.cfg.URL, stream, body, want)
+			err := postAppend(ctx, l.client, base, stream, body, want)
 			if err == nil {
 				if l.track != nil {
 					l.track.acknowledged(ids, time.Now())
