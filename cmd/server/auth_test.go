@@ -9,7 +9,9 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/json"
 	"encoding/pem"
+	"fmt"
 	"io"
 	"math/big"
 	"net"
@@ -291,6 +293,11 @@ func TestForwardedAppendsAuthorised(t *testing.T) {
 		t.Fatalf("keys create: %s", errOut)
 	}
 	token := strings.TrimSpace(out[strings.LastIndex(strings.TrimSpace(out), "\n")+1:])
+	code, out, errOut = keysCmd(t, o.Keyspace, o.Hosts, "create", "--name=r", "--scope=read:*")
+	if code != 0 {
+		t.Fatalf("keys create: %s", errOut)
+	}
+	reader := strings.TrimSpace(out[strings.LastIndex(strings.TrimSpace(out), "\n")+1:])
 	a := MustRunMain(t, o, "--auth=required", "--write-path=shards")
 	b := MustRunMain(t, o, "--auth=required", "--write-path=shards")
 	post := func(base, path, body, bearer string) (int, string) {
@@ -317,11 +324,52 @@ func TestForwardedAppendsAuthorised(t *testing.T) {
 			}
 		}
 	}
-	internal := `{"stream":"order-1","expected_version":"any","events":[{"id":"0190a1b2-0000-7000-8000-000000000001","client_id":true,"type":"t","data":1}]}`
-	if status, body := post(a.Addr(), "/internal/v1/append", internal, ""); status != http.StatusUnauthorized {
+	// The internal route itself needs a key; then each forwarded append is
+	// authorised with its own client's key: one in scope is committed, one
+	// beyond it or without a key is refused, and nothing of those is
+	// written.
+	item := func(stream, bearer string, n int) string {
+		return fmt.Sprintf(`{"authorization":%q,"stream":%q,"expected_version":"any","events":[{"id":"0190a1b2-0000-7000-8000-%012d","client_id":true,"type":"t","data":1}]}`, bearer, stream, n)
+	}
+	internal := `{"appends":[` + item("user-99", "Bearer "+token, 1) + `,` + item("order-1", "Bearer "+token, 2) + `,` + item("user-98", "", 3) + `]}`
+	if status, body := post(a.Addr(), "/internal/v1/appends", internal, ""); status != http.StatusUnauthorized {
 		t.Fatalf("internal route without a key: %d %s", status, body)
 	}
-	if status, body := post(a.Addr(), "/internal/v1/append", internal, token); status != http.StatusForbidden {
-		t.Fatalf("internal route beyond the key's scopes: %d %s", status, body)
+	status, body := post(a.Addr(), "/internal/v1/appends", internal, token)
+	var answer struct {
+		Results []struct {
+			Result *struct {
+				LastVersion int64 `json:"last_version"`
+			} `json:"result"`
+			Problem *struct {
+				Code string `json:"code"`
+			} `json:"problem"`
+		} `json:"results"`
+	}
+	if status != http.StatusOK || json.Unmarshal([]byte(body), &answer) != nil || len(answer.Results) != 3 {
+		t.Fatalf("internal route with a key: %d %s", status, body)
+	}
+	// user-99's shard may be b's: then a answers not_owner, and nothing
+	// is written either.
+	if r := answer.Results[0]; !(r.Result != nil && r.Result.LastVersion == 1 || r.Problem != nil && r.Problem.Code == "not_owner") {
+		t.Errorf("append in scope: %s", body)
+	}
+	if r := answer.Results[1]; r.Problem == nil || r.Problem.Code != "forbidden" {
+		t.Errorf("append beyond the key's scopes: %s", body)
+	}
+	if r := answer.Results[2]; r.Problem == nil || r.Problem.Code != "unauthenticated" {
+		t.Errorf("append without a key: %s", body)
+	}
+	for _, stream := range []string{"order-1", "user-98"} {
+		req, _ := http.NewRequest("GET", "http://"+b.Addr()+"/v1/streams/"+stream, nil)
+		req.Header.Set("Authorization", "Bearer "+reader)
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != http.StatusNotFound {
+			t.Errorf("%s after a refused forwarded append: %d, want 404", stream, res.StatusCode)
+		}
 	}
 }

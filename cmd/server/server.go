@@ -352,7 +352,7 @@ func (m *Main) openStore(ctx context.Context, o cassandra.Options) (interface {
 	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.TLSClientConfig = peerTLS
-	peers := httpapi.Peers{Client: &http.Client{Timeout: m.Config.WriteTimeout, Transport: tr}, RequireTLS: https}
+	peers := httpapi.Peers{Client: &http.Client{Timeout: m.Config.WriteTimeout, Transport: tr}, RequireTLS: https, MaxBatchBytes: int(m.Config.MaxBodyBytes)}
 	return shardstore.Open(ctx, shardstore.Options{
 		Cassandra: o, Address: httpapi.PeerAddress(addr, https), LeaseTTL: m.Config.ShardLeaseTTL,
 		Forward:         httpapi.Forwarder(peers),

@@ -5,11 +5,14 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/eventlog/eventlog/internal/cassandra/cassandratest"
+	"github.com/eventlog/eventlog/internal/partition"
 )
 
 // Two real servers on the shard-log path share a keyspace: each owns some
@@ -89,5 +92,107 @@ func TestShardsForwarding(t *testing.T) {
 	}
 	if code, out := post(bases[1], "retry-1", `{"expected_version":0,"events":[{"type":"T","data":{}}]}`); code != http.StatusConflict || out["current_version"] != float64(1) {
 		t.Fatalf("stale expected version through the other server: %d %v, want 409 at 1", code, out)
+	}
+}
+
+// TestShardsForwardBatches: appends that one instance forwards to the
+// owner of their shards while its earlier forwards are in flight share
+// requests, and each still gets its own answer: concurrent appends all
+// committed at their own versions, a stale expected version refused
+// alone.
+func TestShardsForwardBatches(t *testing.T) {
+	const shards = 4
+	o := cassandratest.Options(t)
+	t.Cleanup(func() { cassandratest.Drop(t, o) })
+	a := MustRunMain(t, o, "--migrate", "--write-path=shards", "--shards=4", "--shard-lease-ttl=1s")
+	b := MustRunMain(t, o, "--write-path=shards", "--shard-lease-ttl=1s")
+	ownedBy := func(m *Main) []int { return m.store.(interface{ Owned() []int }).Owned() }
+	waitFor(t, 30*time.Second, "both instances to own shards", func() bool {
+		return len(ownedBy(a)) > 0 && len(ownedBy(b)) > 0 && len(ownedBy(a))+len(ownedBy(b)) == shards
+	})
+	// Streams whose shard b owns, written through a.
+	var streams []string
+	for i := 0; len(streams) < 16; i++ {
+		s := fmt.Sprintf("batch-%d", i)
+		if slices.Contains(ownedBy(b), partition.ShardOf(s, shards)) {
+			streams = append(streams, s)
+		}
+	}
+	forwards := func() float64 {
+		res, err := http.Get("http://" + b.Addr() + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		raw, _ := io.ReadAll(res.Body)
+		n := 0.0
+		for _, line := range strings.Split(string(raw), "\n") {
+			if strings.HasPrefix(line, "eventlog_http_requests_total{") && strings.Contains(line, `route="/internal/v1/appends"`) {
+				var v float64
+				fmt.Sscanf(line[strings.LastIndex(line, " ")+1:], "%g", &v)
+				n += v
+			}
+		}
+		return n
+	}
+	before := forwards()
+	const per = 8 // appends per stream, all at once
+	type answer struct {
+		code int
+		body map[string]any
+	}
+	answers := make([][]answer, len(streams))
+	var wg sync.WaitGroup
+	for i, s := range streams {
+		answers[i] = make([]answer, per+1)
+		for j := 0; j <= per; j++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				body := `{"events":[{"type":"T","data":{}}]}`
+				if j == per {
+					// Stale: the stream has at least this one's siblings.
+					body = `{"expected_version":0,"events":[{"type":"T","data":{}}]}`
+				}
+				res, err := http.Post("http://"+a.Addr()+"/v1/streams/"+s+"/events", "application/json", strings.NewReader(body))
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				defer res.Body.Close()
+				answers[i][j].code = res.StatusCode
+				json.NewDecoder(res.Body).Decode(&answers[i][j].body)
+			}()
+		}
+	}
+	wg.Wait()
+	for i, s := range streams {
+		seen := map[float64]bool{}
+		for j, an := range answers[i] {
+			switch {
+			case j < per && an.code == http.StatusCreated:
+				v, _ := an.body["first_version"].(float64)
+				if seen[v] || v < 1 || v > per+1 {
+					t.Errorf("%s: version %v answered twice or out of range: %v", s, v, an.body)
+				}
+				seen[v] = true
+			case j == per && (an.code == http.StatusConflict && an.body["code"] == "wrong_expected_version" ||
+				an.code == http.StatusCreated && an.body["first_version"] == float64(1)):
+				// Refused as stale, or first of all to commit.
+				if an.code == http.StatusCreated {
+					seen[1] = true
+				}
+			default:
+				t.Errorf("%s append %d: %d %v", s, j, an.code, an.body)
+			}
+		}
+		if got := len(readStream(t, http.DefaultClient, "http://"+a.Addr(), s)); got != len(seen) {
+			t.Errorf("%s: %d events stored, %d acknowledged", s, got, len(seen))
+		}
+	}
+	n := forwards() - before
+	t.Logf("%d appends forwarded in %v requests", len(streams)*(per+1), n)
+	if n < 1 || n >= float64(len(streams)*(per+1)) {
+		t.Fatalf("%v forward requests for %d appends sent at once: not batched", n, len(streams)*(per+1))
 	}
 }

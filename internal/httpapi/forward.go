@@ -12,6 +12,8 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -31,7 +33,7 @@ import (
 // one that writes a stream's committed tail before another instance reads
 // the stream.
 const (
-	forwardPath = "/internal/v1/append"
+	forwardPath = "/internal/v1/appends"
 	flushPath   = "/internal/v1/flush"
 )
 
@@ -111,11 +113,14 @@ type LocalAppender interface {
 }
 
 // forwarded is an append as one instance forwards it to another: validated
-// already, with each id's origin (client or server) kept.
+// already, with each id's origin (client or server) kept, and the
+// Authorization value of the client's request, which the owner checks
+// again.
 type forwarded struct {
-	Stream   log.StreamID        `json:"stream"`
-	Expected log.ExpectedVersion `json:"expected_version"`
-	Events   []forwardedEvent    `json:"events"`
+	Authorization string              `json:"authorization,omitempty"`
+	Stream        log.StreamID        `json:"stream"`
+	Expected      log.ExpectedVersion `json:"expected_version"`
+	Events        []forwardedEvent    `json:"events"`
 }
 
 type forwardedEvent struct {
@@ -126,81 +131,277 @@ type forwardedEvent struct {
 	Metadata json.RawMessage `json:"metadata,omitempty"`
 }
 
-// appendForwarded serves forwardPath.
+// forwardBatch is what one request to forwardPath carries: the appends an
+// instance forwards to one owner while its earlier requests to it are in
+// flight (Forwarder), answered in the same order.
+type forwardBatch struct {
+	Appends []forwarded `json:"appends"`
+}
+
+type forwardAnswer struct {
+	Results []forwardResult `json:"results"`
+}
+
+// forwardResult is one append's answer: its result or its problem.
+type forwardResult struct {
+	Result  *appendResult `json:"result,omitempty"`
+	Problem *Problem      `json:"problem,omitempty"`
+}
+
+// appendForwarded serves forwardPath: each append of the batch is
+// authorised with its own client's key and committed on its own (the
+// shard sequencers group them with everything else), all at once.
 func (s *Server) appendForwarded(c *echo.Context) error {
 	la, ok := s.store.(LocalAppender)
 	if !ok {
 		return newProblem(http.StatusNotImplemented, CodeNotImplemented, "this server does not take forwarded appends")
 	}
-	var f forwarded
-	dec := json.NewDecoder(http.MaxBytesReader(c.Response(), c.Request().Body, s.cfg.MaxBodyBytes))
-	if err := dec.Decode(&f); err != nil {
-		return invalidRequest("a forwarded append must be JSON")
+	var b forwardBatch
+	dec := json.NewDecoder(http.MaxBytesReader(c.Response(), c.Request().Body, forwardBatchLimit(s.cfg.MaxBodyBytes)))
+	if err := dec.Decode(&b); err != nil {
+		return invalidRequest("forwarded appends must be JSON")
 	}
-	// The forwarding instance passes the client's bearer token on
-	// (Forwarder): the owner checks it as if the client had come here, so
-	// the internal route is no way around the scopes.
+	if len(b.Appends) == 0 || len(b.Appends) > maxForwardBatch {
+		return invalidRequest(fmt.Sprintf("a forward carries 1 to %d appends", maxForwardBatch))
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(c.Request().Context()), s.cfg.AppendTimeout)
+	defer cancel()
+	answer := forwardAnswer{Results: make([]forwardResult, len(b.Appends))}
+	var wg sync.WaitGroup
+	for i := range b.Appends {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			res, err := s.appendForwardedOne(ctx, la, &b.Appends[i])
+			if err != nil {
+				answer.Results[i].Problem = ProblemFor(err)
+				return
+			}
+			r := newAppendResult(res)
+			answer.Results[i].Result = &r
+		}()
+	}
+	wg.Wait()
+	return c.JSON(http.StatusOK, &answer)
+}
+
+// appendForwardedOne commits one forwarded append if its client's key,
+// passed on by the forwarding instance, may append to its stream: the
+// internal route is no way around the scopes.
+func (s *Server) appendForwardedOne(ctx context.Context, la LocalAppender, f *forwarded) (log.AppendResult, error) {
 	if _, err := log.ParseStreamID(string(f.Stream)); err != nil {
-		return err
+		return log.AppendResult{}, err
 	}
-	if err := s.allow(c, auth.ActionAppend, string(f.Stream)); err != nil {
-		return err
+	if s.cfg.Auth != nil {
+		k, err := s.cfg.Auth.Authenticate(ctx, f.Authorization)
+		if err != nil {
+			return log.AppendResult{}, err
+		}
+		if !k.Allows(auth.ActionAppend, string(f.Stream)) {
+			return log.AppendResult{}, auth.ErrForbidden
+		}
 	}
 	req := log.AppendRequest{Stream: f.Stream, Expected: f.Expected, Events: make([]log.ProposedEvent, len(f.Events))}
 	for i, e := range f.Events {
 		req.Events[i] = log.ProposedEvent{ID: e.ID, ClientID: e.ClientID, Type: e.Type, Data: e.Data, Metadata: e.Metadata}
 	}
 	req.KeepIDs()
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(c.Request().Context()), s.cfg.AppendTimeout)
-	defer cancel()
-	res, err := la.AppendLocal(ctx, req)
-	if err != nil {
-		return err
-	}
-	return c.JSON(http.StatusOK, newAppendResult(res))
+	return la.AppendLocal(ctx, req)
 }
 
 // Forwarder returns the function a store calls to send an append to the
 // owner of its shard at address (PeerAddress): the owner's answer becomes the
 // same core result or error. A request that may have reached the owner but
 // got no answer is an unknown outcome, never "not applied".
+//
+// Appends to one owner share requests: while maxForwardsInFlight
+// requests to it are unanswered, the next appends wait and leave together
+// (up to maxForwardBatch of them, about Peers.MaxBatchBytes), so an
+// instance that forwards half its load pays one round trip per batch, not
+// per append.
 func Forwarder(p Peers) func(ctx context.Context, address string, req log.AppendRequest) (log.AppendResult, error) {
+	var (
+		mu     sync.Mutex
+		queues = map[string]*forwardQueue{}
+	)
 	return func(ctx context.Context, address string, req log.AppendRequest) (log.AppendResult, error) {
-		f := forwarded{Stream: req.Stream, Expected: req.Expected, Events: make([]forwardedEvent, len(req.Events))}
+		it := &forwardItem{ctx: ctx, req: req, done: make(chan forwardOutcome, 1)}
+		it.f = forwarded{Stream: req.Stream, Expected: req.Expected, Events: make([]forwardedEvent, len(req.Events))}
+		it.f.Authorization, _ = ctx.Value(bearerKey{}).(string)
+		it.size = 256
 		for i, e := range req.Events {
-			f.Events[i] = forwardedEvent{ID: e.ID, ClientID: e.ClientID, Type: e.Type, Data: e.Data, Metadata: e.Metadata}
+			it.f.Events[i] = forwardedEvent{ID: e.ID, ClientID: e.ClientID, Type: e.Type, Data: e.Data, Metadata: e.Metadata}
+			it.size += 128 + len(e.Type) + len(e.Data) + len(e.Metadata)
 		}
-		body, err := json.Marshal(&f)
-		if err != nil {
-			return log.AppendResult{}, err
+		mu.Lock()
+		q := queues[address]
+		if q == nil {
+			q = &forwardQueue{peers: p, address: address}
+			queues[address] = q
 		}
-		resp, err := p.post(ctx, address, forwardPath, body)
-		if err != nil {
-			var op *net.OpError
-			if errors.As(err, &op) && op.Op == "dial" || errors.Is(err, errNotSent) {
-				return log.AppendResult{}, fmt.Errorf("forward to %s: %w: %v", address, log.ErrUnavailable, err)
+		mu.Unlock()
+		q.submit(it)
+		select {
+		case o := <-it.done:
+			return o.res, o.err
+		case <-ctx.Done():
+			if it.state.CompareAndSwap(itemQueued, itemAbandoned) {
+				return log.AppendResult{}, fmt.Errorf("forward to %s: %w: %v before it was sent", address, log.ErrUnavailable, ctx.Err())
 			}
-			return log.AppendResult{}, fmt.Errorf("forward to %s: %w: %v", address, log.ErrOutcomeUnknown, err)
+			return log.AppendResult{}, fmt.Errorf("forward to %s: %w: %v", address, log.ErrOutcomeUnknown, ctx.Err())
 		}
-		defer resp.Body.Close()
-		raw, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-		if err != nil {
-			return log.AppendResult{}, fmt.Errorf("forward to %s: %w: %v", address, log.ErrOutcomeUnknown, err)
+	}
+}
+
+// Forwarding limits: appends in one request, and requests in flight to
+// one owner (more appends wait and go in the next request).
+const (
+	maxForwardBatch     = 256
+	maxForwardsInFlight = 4
+)
+
+// forwardBatchLimit is the largest forward body an owner reads: a batch
+// is cut at about maxBody, but its last append may take it past.
+func forwardBatchLimit(maxBody int64) int64 { return 2*maxBody + 1<<20 }
+
+type forwardOutcome struct {
+	res log.AppendResult
+	err error
+}
+
+// An item is queued until a request takes it (sent), or abandoned by a
+// caller that gave up first, which a request then skips.
+const (
+	itemQueued int32 = iota
+	itemSent
+	itemAbandoned
+)
+
+type forwardItem struct {
+	ctx   context.Context
+	req   log.AppendRequest
+	f     forwarded
+	size  int
+	state atomic.Int32
+	done  chan forwardOutcome // cap 1
+}
+
+// forwardQueue is one owner's: appends waiting, requests in flight.
+type forwardQueue struct {
+	peers    Peers
+	address  string
+	mu       sync.Mutex
+	waiting  []*forwardItem
+	inFlight int
+}
+
+func (q *forwardQueue) submit(it *forwardItem) {
+	q.mu.Lock()
+	q.waiting = append(q.waiting, it)
+	q.mu.Unlock()
+	q.next()
+}
+
+// next starts a request with what waits, if there is room for one.
+func (q *forwardQueue) next() {
+	q.mu.Lock()
+	if q.inFlight >= maxForwardsInFlight {
+		q.mu.Unlock()
+		return
+	}
+	var batch []*forwardItem
+	size, limit := 0, q.peers.maxBatchBytes()
+	for len(q.waiting) > 0 && len(batch) < maxForwardBatch {
+		it := q.waiting[0]
+		if len(batch) > 0 && size+it.size > limit {
+			break
 		}
-		if resp.StatusCode == http.StatusOK {
-			var r appendResult
-			if err := json.Unmarshal(raw, &r); err != nil {
-				return log.AppendResult{}, fmt.Errorf("forward to %s: %w: bad answer: %v", address, log.ErrOutcomeUnknown, err)
-			}
-			t, _ := time.Parse(timeLayout, r.Time)
-			return log.AppendResult{Stream: r.Stream, FirstVersion: r.FirstVersion, LastVersion: r.LastVersion,
-				Events: r.Events, Time: t, Duplicate: r.Duplicate}, nil
+		q.waiting[0] = nil
+		q.waiting = q.waiting[1:]
+		if !it.state.CompareAndSwap(itemQueued, itemSent) {
+			continue // its caller gave up
 		}
+		batch = append(batch, it)
+		size += it.size
+	}
+	if len(batch) == 0 {
+		q.mu.Unlock()
+		return
+	}
+	q.inFlight++
+	q.mu.Unlock()
+	go func() {
+		q.send(batch)
+		q.mu.Lock()
+		q.inFlight--
+		q.mu.Unlock()
+		q.next()
+	}()
+}
+
+// send forwards batch in one request and hands each append its answer.
+func (q *forwardQueue) send(batch []*forwardItem) {
+	b := forwardBatch{Appends: make([]forwarded, len(batch))}
+	for i, it := range batch {
+		b.Appends[i] = it.f
+	}
+	fail := func(err error) {
+		for _, it := range batch {
+			it.done <- forwardOutcome{err: err}
+		}
+	}
+	body, err := json.Marshal(&b)
+	if err != nil {
+		fail(err)
+		return
+	}
+	// The request outlives any one client: the first append's context
+	// gives it its values (the bearer the owner's middleware checks,
+	// tracing), the peers' client its timeout.
+	ctx := context.WithoutCancel(batch[0].ctx)
+	resp, err := q.peers.post(ctx, q.address, forwardPath, body)
+	if err != nil {
+		var op *net.OpError
+		if errors.As(err, &op) && op.Op == "dial" || errors.Is(err, errNotSent) {
+			fail(fmt.Errorf("forward to %s: %w: %v", q.address, log.ErrUnavailable, err))
+			return
+		}
+		fail(fmt.Errorf("forward to %s: %w: %v", q.address, log.ErrOutcomeUnknown, err))
+		return
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, int64(len(batch))<<20))
+	if err != nil {
+		fail(fmt.Errorf("forward to %s: %w: %v", q.address, log.ErrOutcomeUnknown, err))
+		return
+	}
+	if resp.StatusCode != http.StatusOK {
 		var p Problem
 		if json.Unmarshal(raw, &p) != nil || p.Code == "" {
-			return log.AppendResult{}, fmt.Errorf("forward to %s: %w: status %d", address, log.ErrOutcomeUnknown, resp.StatusCode)
+			fail(fmt.Errorf("forward to %s: %w: status %d", q.address, log.ErrOutcomeUnknown, resp.StatusCode))
+			return
 		}
-		return log.AppendResult{}, p.coreError(req)
+		for _, it := range batch {
+			it.done <- forwardOutcome{err: p.coreError(it.req)}
+		}
+		return
+	}
+	var a forwardAnswer
+	if err := json.Unmarshal(raw, &a); err != nil || len(a.Results) != len(batch) {
+		fail(fmt.Errorf("forward to %s: %w: bad answer (%d results for %d appends): %v", q.address, log.ErrOutcomeUnknown, len(a.Results), len(batch), err))
+		return
+	}
+	for i, it := range batch {
+		switch r := a.Results[i]; {
+		case r.Result != nil:
+			t, _ := time.Parse(timeLayout, r.Result.Time)
+			it.done <- forwardOutcome{res: log.AppendResult{Stream: r.Result.Stream, FirstVersion: r.Result.FirstVersion,
+				LastVersion: r.Result.LastVersion, Events: r.Result.Events, Time: t, Duplicate: r.Result.Duplicate}}
+		case r.Problem != nil:
+			it.done <- forwardOutcome{err: r.Problem.coreError(it.req)}
+		default:
+			it.done <- forwardOutcome{err: fmt.Errorf("forward to %s: %w: an empty answer", q.address, log.ErrOutcomeUnknown)}
+		}
 	}
 }
 
@@ -239,6 +440,16 @@ type Peers struct {
 	// instance that serves HTTPS never sends its clients' tokens in the
 	// clear.
 	RequireTLS bool
+	// MaxBatchBytes is about the most payload one forward request
+	// carries; default 4 MiB (keep it at most the owners' MaxBodyBytes).
+	MaxBatchBytes int
+}
+
+func (p Peers) maxBatchBytes() int {
+	if p.MaxBatchBytes > 0 {
+		return p.MaxBatchBytes
+	}
+	return 4 << 20
 }
 
 // errNotSent marks a request to a peer that was refused before any of it

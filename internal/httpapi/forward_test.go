@@ -28,7 +28,7 @@ func TestForwardOverTLS(t *testing.T) {
 			return
 		}
 		w.Header().Set("Content-Type", "application/json")
-		w.Write([]byte(`{"stream":"s-1","first_version":1,"last_version":1,"events":[],"time":"2026-12-04T00:00:00.000000Z","duplicate":false}`))
+		w.Write([]byte(`{"results":[{"result":{"stream":"s-1","first_version":1,"last_version":1,"events":[],"time":"2026-12-04T00:00:00.000000Z","duplicate":false}}]}`))
 	}))
 	defer owner.Close()
 	plain := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { served.Add(1) }))
