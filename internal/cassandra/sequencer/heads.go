@@ -25,6 +25,11 @@ type head struct {
 	// current and previous bucket; otherwise lookups fill it in per append.
 	ids         map[uuid.UUID]idAt
 	idsComplete bool
+	// pruneAt, when above the limit, is the size at which pruneIDs looks
+	// again: twice what the last pass could not drop (ids not yet
+	// filled), so a stream with more unfilled ids than the limit is not
+	// scanned on every commit.
+	pruneAt int
 	// lastSeq is the last log seq that touched the stream: the head may be
 	// evicted (and later reloaded from the stream partitions) only once
 	// that seq is filled.
@@ -61,9 +66,15 @@ func bucketsOf(cur, prev int64) []int64 {
 // filled. Without this a stream that took a million events within the
 // window held a million ids.
 func (h *head) pruneIDs(now time.Time, window time.Duration, limit int, filledBefore time.Time) {
-	if len(h.ids) <= limit {
+	if len(h.ids) <= max(limit, h.pruneAt) {
 		return
 	}
+	defer func() {
+		h.pruneAt = 0
+		if len(h.ids) > limit {
+			h.pruneAt = 2 * len(h.ids)
+		}
+	}()
 	for id, a := range h.ids {
 		if now.Sub(a.at) > window {
 			delete(h.ids, id)

@@ -49,3 +49,31 @@ func TestPruneIDsKeepsUnfilled(t *testing.T) {
 		t.Fatalf("%d ids older than the window kept", len(h.ids))
 	}
 }
+
+// A head whose unfilled ids alone pass the limit is not scanned again on
+// every commit: the next pass waits until the map has doubled.
+func TestPruneIDsAmortised(t *testing.T) {
+	t0 := time.Date(2026, 12, 4, 6, 0, 0, 0, time.UTC)
+	h := &head{ids: map[uuid.UUID]idAt{}}
+	add := func(n int) {
+		for range n {
+			h.ids[uuid.New()] = idAt{version: int64(len(h.ids) + 1), at: t0}
+		}
+	}
+	add(30)
+	h.pruneIDs(t0, time.Hour, 10, t0) // nothing filled: all 30 stay
+	if len(h.ids) != 30 {
+		t.Fatalf("%d ids kept, want the 30 unfilled", len(h.ids))
+	}
+	later := t0.Add(time.Minute) // now every id so far is filled
+	add(29)
+	h.pruneIDs(t0, time.Hour, 10, later)
+	if len(h.ids) != 59 {
+		t.Fatalf("pruned at %d ids, before the map doubled (60)", len(h.ids))
+	}
+	add(2)
+	h.pruneIDs(t0, time.Hour, 10, later)
+	if len(h.ids) != 0 {
+		t.Fatalf("%d filled ids kept once the map doubled", len(h.ids))
+	}
+}
