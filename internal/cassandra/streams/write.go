@@ -127,11 +127,11 @@ const (
 // Packs splits the pending chunks of several streams (one slice per
 // stream) into the writes WritePack sends. Cassandra's cost per mutation
 // is mostly the request carrying it, so streams whose chunks all go into
-// one existing bucket and are small are packed, up to packStreams and
-// packBytes, into one unlogged batch: still one mutation per stream
-// partition, but one request for the pack. A stream that opens a bucket,
-// spans buckets or is large is a pack of its own, written by WriteStream,
-// which keeps its index-before-chunk order.
+// one bucket and are small are packed, up to packStreams and packBytes,
+// into one unlogged batch: still one mutation per stream partition, but
+// one request for the pack (and one more before it for the index rows of
+// the buckets its streams open). A stream that spans buckets or is large
+// is a pack of its own, written by WriteStream.
 func Packs(ws [][]Pending) [][][]Pending {
 	var (
 		out  [][][]Pending
@@ -158,16 +158,19 @@ func Packs(ws [][]Pending) [][][]Pending {
 }
 
 // packable reports whether a stream's chunks may share a batch with other
-// streams' and what they weigh: all in one bucket none of them opens, and
-// under packBytes.
+// streams' and what they weigh: all in one bucket (which the first may
+// open), and under packBytes.
 func packable(w []Pending) (int, bool) {
 	n := 0
 	for i := range w {
 		c := &w[i].Chunk
-		if c.OpensBucket || c.Bucket != w[0].Chunk.Bucket {
+		if c.OpensBucket && i > 0 || c.Bucket != w[0].Chunk.Bucket {
 			return 0, false
 		}
 		n += 64 + len(c.Stream)
+		if c.OpensBucket {
+			n += 64 + len(c.Stream) // the index row
+		}
 		for _, a := range c.Appends {
 			for _, e := range a.Events {
 				n += len(e.Data) + len(e.Metadata) + len(e.Type) + 48
@@ -182,10 +185,32 @@ func packable(w []Pending) (int, bool) {
 
 // WritePack writes one pack of Packs: a lone stream with WriteStream,
 // several in one unlogged batch of each stream's chunk and id rows, the
-// rows WriteStream writes for them.
+// rows WriteStream writes for them. As in WriteStream, the index rows of
+// the buckets the pack opens are written first, so that a reader never
+// finds a chunk of a bucket the index does not name (a pack that fails
+// between the two leaves at most an empty indexed bucket, written again
+// by the retry).
 func (s *Store) WritePack(ctx context.Context, pack [][]Pending) error {
 	if len(pack) == 1 {
 		return s.WriteStream(ctx, pack[0])
+	}
+	idx := s.session.Batch(gocql.UnloggedBatch).WithContext(ctx)
+	for _, w := range pack {
+		if c := &w[0].Chunk; c.OpensBucket {
+			idx.Entries = append(idx.Entries, gocql.BatchEntry{Stmt: cqlIndexBucket, Idempotent: true,
+				Args: []any{string(c.Stream), c.Bucket, c.FirstVersion, w[0].Time}})
+		}
+	}
+	var err error
+	switch len(idx.Entries) {
+	case 0:
+	case 1:
+		err = s.session.Query(cqlIndexBucket, idx.Entries[0].Args...).WithContext(ctx).Idempotent(true).Exec()
+	default:
+		err = idx.Exec()
+	}
+	if err != nil {
+		return cql.ReadErr(fmt.Sprintf("index buckets of %d streams", len(idx.Entries)), err)
 	}
 	b := s.session.Batch(gocql.UnloggedBatch).WithContext(ctx)
 	for _, w := range pack {
