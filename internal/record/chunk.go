@@ -3,6 +3,7 @@ package record
 import (
 	"encoding/binary"
 	"fmt"
+	"slices"
 
 	"github.com/eventlog/eventlog/internal/log"
 )
@@ -59,6 +60,11 @@ func Chunks(r *Record) []Chunk {
 // AppendChunkBody appends the encoding of c's appends to dst (the stream,
 // bucket and first version are the row's key, not part of the body).
 func AppendChunkBody(dst []byte, c *Chunk) []byte {
+	n := 1 + uvarintLen(uint64(len(c.Appends)))
+	for i := range c.Appends {
+		n += 1 + eventsLen(c.Appends[i].Events)
+	}
+	dst = slices.Grow(dst, n)
 	dst = append(dst, format)
 	dst = binary.AppendUvarint(dst, uint64(len(c.Appends)))
 	for i := range c.Appends {

@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math/bits"
+	"slices"
 
 	"github.com/google/uuid"
 
@@ -69,6 +71,13 @@ const (
 
 // AppendRecord appends the encoding of r to dst.
 func AppendRecord(dst []byte, r *Record) []byte {
+	n := 1 + uvarintLen(uint64(len(r.Appends)))
+	for i := range r.Appends {
+		a := &r.Appends[i]
+		n += uvarintLen(uint64(len(a.Stream))) + len(a.Stream) + uvarintLen(uint64(a.Bucket)) +
+			uvarintLen(uint64(a.FirstVersion)) + 1 + eventsLen(a.Events)
+	}
+	dst = slices.Grow(dst, n) // one allocation, not one per doubling
 	dst = append(dst, format)
 	dst = binary.AppendUvarint(dst, uint64(len(r.Appends)))
 	for i := range r.Appends {
@@ -132,6 +141,22 @@ func appendString(dst []byte, s string) []byte {
 func appendBytes(dst, b []byte) []byte {
 	dst = binary.AppendUvarint(dst, uint64(len(b)))
 	return append(dst, b...)
+}
+
+// uvarintLen is the length of x's uvarint encoding.
+func uvarintLen(x uint64) int { return (bits.Len64(x|1) + 6) / 7 }
+
+// eventsLen is the length of appendEvents' encoding of es.
+func eventsLen(es []Event) int {
+	n := uvarintLen(uint64(len(es)))
+	for i := range es {
+		e := &es[i]
+		n += len(e.ID) + uvarintLen(uint64(len(e.Type))) + len(e.Type) + uvarintLen(uint64(len(e.Data))) + len(e.Data) + 1
+		if e.Metadata != nil {
+			n += uvarintLen(uint64(len(e.Metadata))+1) - 1 + len(e.Metadata)
+		}
+	}
+	return n
 }
 
 func appendEvents(dst []byte, es []Event) []byte {

@@ -871,3 +871,20 @@ func TestDecodeLyingInputAllocates(t *testing.T) {
 func decodeRecordErr(b []byte) error { _, err := DecodeRecord(b); return err }
 
 func decodeChunkErr(b []byte) error { _, err := DecodeChunkBody(b); return err }
+
+// Encoding sizes its buffer once: a record or chunk body is one
+// allocation, whatever its events' sizes.
+func TestEncodeAllocatesOnce(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 7))
+	for range 20 {
+		r := randomRecord(rng, 1+rng.IntN(20), 1+rng.IntN(5))
+		if n := testing.AllocsPerRun(10, func() { AppendRecord(nil, &r) }); n != 1 {
+			t.Fatalf("AppendRecord: %v allocations, want 1", n)
+		}
+		for _, c := range Chunks(&r) {
+			if n := testing.AllocsPerRun(10, func() { AppendChunkBody(nil, &c) }); n != 1 {
+				t.Fatalf("AppendChunkBody: %v allocations, want 1", n)
+			}
+		}
+	}
+}
