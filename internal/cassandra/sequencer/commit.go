@@ -173,11 +173,13 @@ func (sh *shard) commitBatch(batch []*pending) error {
 		}
 		h := sh.heads.get(stream)
 		h.version, h.bucket, h.created, h.prev = tv.version, tv.bucket, tv.created, tv.prev
+		before := len(h.ids)
 		for id, v := range tv.ids {
 			h.ids[id] = idAt{version: v, at: t}
 		}
 		h.lastSeq = seq
 		h.pruneIDs(now, sh.s.cfg.IdempotencyWindow, sh.s.cfg.IDsInHead*2, filledBefore)
+		sh.heads.ids += len(h.ids) - before
 	}
 	// Committed is acknowledged: the filler writes the record behind, and
 	// every read of its streams waits for that (flushStream).
@@ -353,9 +355,11 @@ func (sh *shard) loadHeads(ctx context.Context, batch []*pending) error {
 				return err
 			}
 			mu.Lock()
+			before := len(h.ids)
 			for id, v := range found {
 				h.ids[id] = idAt{version: v, at: sh.s.cfg.Now()}
 			}
+			sh.heads.ids += len(h.ids) - before
 			mu.Unlock()
 			return nil
 		})

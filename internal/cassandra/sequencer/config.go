@@ -58,6 +58,11 @@ type Config struct {
 	TailBytes int
 	// HeadCache bounds the stream heads kept per shard. Default 20,000.
 	HeadCache int
+	// IDBudget bounds the client ids the heads hold, over every shard an
+	// instance could own (each shard's heads hold at most IDBudget/Shards):
+	// past it the least recently used heads with nothing unfilled drop
+	// theirs and look appends' ids up. Default 1,000,000.
+	IDBudget int
 	// IDsInHead is the most client ids a head keeps; a stream with more in
 	// its current and previous bucket is looked up per append. Default
 	// 4,096.
@@ -108,6 +113,9 @@ func (c *Config) ensureDefaults() {
 	}
 	if c.HeadCache <= 0 {
 		c.HeadCache = 20_000
+	}
+	if c.IDBudget <= 0 {
+		c.IDBudget = 1_000_000
 	}
 	if c.IDsInHead <= 0 {
 		c.IDsInHead = 4096

@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+
+	"github.com/eventlog/eventlog/internal/log"
 )
 
 // A head past its id limit keeps the ids that are not yet filled (a
@@ -75,5 +77,41 @@ func TestPruneIDsAmortised(t *testing.T) {
 	h.pruneIDs(t0, time.Hour, 10, later)
 	if len(h.ids) != 0 {
 		t.Fatalf("%d filled ids kept once the map doubled", len(h.ids))
+	}
+}
+
+// Past the id budget, the least recently used heads whose commits are all
+// filled give up their ids (and stop claiming completeness); a head with
+// an unfilled commit keeps them, and the count stays exact.
+func TestHeadsIDBudget(t *testing.T) {
+	hs := newHeads(100, 300)
+	mk := func(name string, ids int, lastSeq int64) *head {
+		h := &head{stream: log.StreamID(name), ids: map[uuid.UUID]idAt{}, idsComplete: true, lastSeq: lastSeq}
+		for range ids {
+			h.ids[uuid.New()] = idAt{version: 1}
+		}
+		hs.put(h)
+		return h
+	}
+	oldUnfilled := mk("a", 100, 9) // least recently used, but seq 9 is not filled
+	old := mk("b", 100, 3)
+	mid := mk("c", 100, 4)
+	recent := mk("d", 100, 5)
+	hs.evict(5, func(log.StreamID) { t.Fatal("a head was evicted under the count limit") })
+	if len(oldUnfilled.ids) != 100 || !oldUnfilled.idsComplete {
+		t.Error("a head with an unfilled commit gave up its ids")
+	}
+	if len(old.ids) != 0 || old.idsComplete {
+		t.Errorf("the least recently used filled head kept %d ids (complete %v)", len(old.ids), old.idsComplete)
+	}
+	if len(mid.ids) != 100 || len(recent.ids) != 100 {
+		t.Errorf("more heads than needed gave up their ids: %d, %d left", len(mid.ids), len(recent.ids))
+	}
+	sum := 0
+	for _, h := range hs.m {
+		sum += len(h.ids)
+	}
+	if hs.ids != sum || sum > 300 {
+		t.Fatalf("counted %d ids, the heads hold %d", hs.ids, sum)
 	}
 }

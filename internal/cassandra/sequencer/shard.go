@@ -66,7 +66,7 @@ type check struct {
 
 func newShard(s *Sequencer, id int, epoch int64) *shard {
 	return &shard{
-		s: s, id: id, epoch: epoch, heads: newHeads(s.cfg.HeadCache),
+		s: s, id: id, epoch: epoch, heads: newHeads(s.cfg.HeadCache, max(1, s.cfg.IDBudget/s.cfg.Shards)),
 		wake: make(chan struct{}, 1), jobs: make(chan []*check, 256),
 		lost: make(chan struct{}), done: make(chan struct{}),
 		pre: map[log.StreamID]*preload{}, tail: newTail(),

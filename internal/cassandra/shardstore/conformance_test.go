@@ -26,6 +26,7 @@ type conformance struct {
 	segmentRows int64 // 0: the default
 	fillDelay   time.Duration
 	commits     int // CommitsInFlight
+	idBudget    int // IDBudget
 	mod         func(*cassandra.Options)
 }
 
@@ -49,6 +50,9 @@ func TestConformance(t *testing.T) {
 		// Appends answered long before their streams are written: every
 		// read, on either instance, must have the owner write first.
 		{name: "2x4FillDelay", instances: 2, shards: 4, fillDelay: time.Minute},
+		// Heads give up their ids as soon as their commits are filled:
+		// retries are recognised by looking ids up in the partitions.
+		{name: "TinyIDBudget", instances: 1, shards: 1, idBudget: 1},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			// Configurations run side by side (as many as -parallel
@@ -150,7 +154,7 @@ func (c conformance) open(t *testing.T, o cassandra.Options, cfg storetest.Confi
 			gen++
 			addr := fmt.Sprintf("instance-%d.%d", i, gen)
 			mu.Unlock()
-			s := open(t, shardstore.Options{Cassandra: io, Address: addr, Forward: forward, FlushRemote: flush, LeaseTTL: 2 * time.Second, FillDelay: c.fillDelay, CommitsInFlight: c.commits})
+			s := open(t, shardstore.Options{Cassandra: io, Address: addr, Forward: forward, FlushRemote: flush, LeaseTTL: 2 * time.Second, FillDelay: c.fillDelay, CommitsInFlight: c.commits, IDBudget: c.idBudget})
 			peers.Store(addr, s)
 			mu.Lock()
 			live[s] = true

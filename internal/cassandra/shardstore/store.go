@@ -49,10 +49,11 @@ type Options struct {
 	// FlushRemote asks the owner of a stream's shard at address to write
 	// the stream's committed tail before a read here; nil: never ask.
 	FlushRemote func(ctx context.Context, address string, stream log.StreamID) error
-	// FillDelay, TailBytes and CommitsInFlight: sequencer.Config.
+	// FillDelay, TailBytes, CommitsInFlight and IDBudget: sequencer.Config.
 	FillDelay       time.Duration
 	TailBytes       int
 	CommitsInFlight int
+	IDBudget        int
 	// BeforeCommit, if set, runs before each commit's conditional write
 	// (tests pause an owner there).
 	BeforeCommit func(shard int)
@@ -155,7 +156,7 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 		Shards: shards, SegmentRows: rows, Instance: o.Instance, Address: o.Address,
 		LeaseTTL: o.LeaseTTL, Policy: partition.Policy{Width: co.BucketWidth, MaxEvents: co.BucketMaxEvents},
 		IdempotencyWindow: co.IdempotencyWindow, Forward: o.Forward, FlushRemote: o.FlushRemote,
-		FillDelay: o.FillDelay, TailBytes: o.TailBytes, CommitsInFlight: o.CommitsInFlight,
+		FillDelay: o.FillDelay, TailBytes: o.TailBytes, CommitsInFlight: o.CommitsInFlight, IDBudget: o.IDBudget,
 		OnCommit: s.watchers.Notify, OnRecord: s.feedWatchers.notify,
 		BeforeCommit: o.BeforeCommit, Paused: o.Paused, Now: co.Now, Logger: co.Logger, Registerer: co.Registerer,
 	})
