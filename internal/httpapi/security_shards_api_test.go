@@ -1,0 +1,81 @@
+package httpapi_test
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/eventlog/eventlog/internal/cassandra/shardstore"
+	"github.com/eventlog/eventlog/internal/httpapi"
+	"github.com/eventlog/eventlog/internal/httpapi/spectest"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// shardInstance starts another shard-path instance on ts's keyspace (a
+// server of mustShardGroupServer): its own store, registry and API, no
+// forwarding (for group and key routes, which need none).
+func (ts *testServer) shardInstance(tb testing.TB) *testServer {
+	tb.Helper()
+	reg := prometheus.NewRegistry()
+	o := ts.Opts
+	o.Registerer = reg
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	store, err := shardstore.Open(ctx, shardstore.Options{Cassandra: o, LeaseTTL: time.Second})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(store.Close)
+	api, err := httpapi.New(store, httpapi.Config{Limits: testLimits, Registry: reg})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	other := &testServer{Opts: o, API: api}
+	other.Server = httptest.NewServer(spectest.Handler(tb, api))
+	tb.Cleanup(other.Close)
+	return other
+}
+
+// TestDeletedGroupLeavesMetrics (shard-log path): a deleted group's lag
+// gauge goes with it, so /metrics no longer names it; a describe that
+// finds a group deleted elsewhere drops the gauge too.
+func TestDeletedGroupLeavesMetrics(t *testing.T) {
+	ts := MustShardGroupServer(t)
+	ts.MustAppend(t, "gm-1", 2)
+	other := ts.shardInstance(t)
+	for _, g := range []string{"gone-here", "gone-there"} {
+		if r, _ := ts.join(t, g, `{"feed":"category/gm","member":"a"}`); r.Status != http.StatusOK {
+			t.Fatalf("join %s: %s", g, r)
+		}
+		ts.describe(t, g)
+		if v := ts.lagMetric(t, g); v != "2" {
+			t.Fatalf("lag gauge of %s before the delete: %q", g, v)
+		}
+	}
+	if r := ts.Do(t, "DELETE", "/v1/groups/gone-here", nil); r.Status != http.StatusNoContent {
+		t.Fatalf("delete: %s", r)
+	}
+	if v := ts.lagMetric(t, "gone-here"); v != "" {
+		t.Fatalf("the deleted group is still in /metrics: %q", v)
+	}
+	// Deleted through another instance: this one learns it on a describe
+	// once its cached group row is stale (groups.groupCacheFor, 5s).
+	if r := other.Do(t, "DELETE", "/v1/groups/gone-there", nil); r.Status != http.StatusNoContent {
+		t.Fatalf("delete through the other instance: %s", r)
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		r := ts.Do(t, "GET", "/v1/groups/gone-there", nil)
+		if r.Status == http.StatusNotFound {
+			MustProblem(t, r, http.StatusNotFound, "group_not_found")
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("describe of a group deleted elsewhere: %s", r)
+		}
+	}
+	if v := ts.lagMetric(t, "gone-there"); v != "" {
+		t.Fatalf("the group deleted elsewhere is still in /metrics after a describe: %q", v)
+	}
+}
