@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -77,5 +78,41 @@ func TestDeletedGroupLeavesMetrics(t *testing.T) {
 	}
 	if v := ts.lagMetric(t, "gone-there"); v != "" {
 		t.Fatalf("the group deleted elsewhere is still in /metrics after a describe: %q", v)
+	}
+}
+
+// TestStrictPayloadsAPI (shard-log path): with StrictPayloads, an append
+// or bulk line whose data or metadata repeats a key, holds a lone
+// surrogate or nests too deep is 400 invalid_event and writes nothing;
+// a server without it stores the same append.
+func TestStrictPayloadsAPI(t *testing.T) {
+	sa := mustShardAuth(t, func(c *httpapi.Config) {
+		c.Auth, c.Keys, c.StrictPayloads, c.MaxPayloadDepth = nil, nil, true, 8
+	})
+	ct := []string{"Content-Type", jsonCT}
+	for name, data := range map[string]string{
+		"DuplicateKey":  `{"amount":1,"amount":1000}`,
+		"LoneSurrogate": `{"name":"\ud800"}`,
+		"TooDeep":       `[[[[[[[[[1]]]]]]]]]`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			stream := "strict-" + strings.ToLower(name)
+			MustProblem(t, sa.Do(t, "POST", "/v1/streams/"+stream+"/events", []byte(`{"events":[{"type":"t","data":`+data+`}]}`), ct...),
+				http.StatusBadRequest, "invalid_event")
+			MustProblem(t, sa.Do(t, "POST", "/v1/streams/"+stream+"/events", []byte(`{"events":[{"type":"t","data":1,"metadata":`+data+`}]}`), ct...),
+				http.StatusBadRequest, "invalid_event")
+			res := bulkResults(t, sa.testServer, []byte(`{"stream":"`+stream+`","events":[{"type":"t","data":`+data+`}]}`+"\n"))
+			if len(res) != 1 || res[0]["status"] != float64(400) || res[0]["code"] != "invalid_event" {
+				t.Fatalf("bulk line: %v", res)
+			}
+			sa.MustNotExist(t, stream)
+		})
+	}
+	if r := sa.Append(t, "strict-ok", `{"events":[{"type":"t","data":{"a":{"a":[1,{"a":"\ud83d\ude00"}]}}}]}`); r.Status != http.StatusCreated {
+		t.Fatalf("a strict payload: %s", r)
+	}
+	lax := mustShardAuth(t, func(c *httpapi.Config) { c.Auth, c.Keys = nil, nil })
+	if r := lax.Append(t, "lax-1", `{"events":[{"type":"t","data":{"amount":1,"amount":1000}}]}`); r.Status != http.StatusCreated {
+		t.Fatalf("without strict payloads: %s", r)
 	}
 }
