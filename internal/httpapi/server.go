@@ -45,7 +45,8 @@ type Config struct {
 	// MaxPayloadDepth is the deepest nesting of arrays and objects in an
 	// event's data or metadata that StrictPayloads allows. Default 64.
 	MaxPayloadDepth int
-	// MaxPageBytes bounds a JSON page of events (stream or feed): the page
+	// MaxPageBytes bounds a JSON page of events (stream, feed or consumer
+	// group read): the page
 	// ends, with its "next", at the first event past it (an event is never
 	// cut). Default 8 MiB.
 	MaxPageBytes int
