@@ -199,6 +199,12 @@ func TestSecureCassandra(t *testing.T) {
 			}
 		}
 		appendAndRead(t, "http://"+m.Addr(), "secure-2")
+		// The shard write path needs no more rights.
+		shards, err := runMain(t, keyspace, n.host, append(n.flags(role, pw), "--write-path=shards")...)
+		if err != nil {
+			t.Fatalf("run the shard path as role %s: %v", role, err)
+		}
+		appendAndRead(t, "http://"+shards.Addr(), "secure-4")
 	})
 
 	refused := func(t *testing.T, args []string, want ...string) {
