@@ -1,8 +1,10 @@
 package httpapi_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -157,4 +159,82 @@ func TestGroupReadPageBytes(t *testing.T) {
 	if fmt.Sprint(got) != "[1 2 3 4 5]" {
 		t.Fatalf("versions read %v, want each of 1..5 once", got)
 	}
+}
+
+// TestFindingsShards (shard-log path): the regressions of the abuse
+// findings, on the write path that stays. The newline bomb (a 2 KiB zstd
+// body of 64 MiB of newlines) ends at the line cap, as blank lines count;
+// an overflowing or malformed Last-Event-ID is 400, on stream and feed
+// subscriptions; a Host outside the allowed names (DNS rebinding) is 421
+// and every answer says nosniff and no-store; subscriptions past the cap
+// are 429 with Retry-After.
+func TestFindingsShards(t *testing.T) {
+	sa := mustShardAuth(t, func(c *httpapi.Config) {
+		c.Auth, c.Keys = nil, nil
+		c.AllowedHosts = []string{"127.0.0.1", "localhost"}
+		c.MaxSubscriptions = 2
+	})
+	ts := sa.testServer
+	ts.MustAppend(t, "find-1", 1)
+
+	t.Run("NewlineBomb", func(t *testing.T) {
+		bomb := zstdBody(t, bytes.Repeat([]byte("\n"), 64<<20))
+		start := time.Now()
+		res := bulkResults(t, ts, bomb, "Content-Encoding", "zstd")
+		if len(res) != 1 || res[0]["code"] != "payload_too_large" || res[0]["line"] != float64(21) {
+			t.Fatalf("results %v, want one payload_too_large at line 21", res)
+		}
+		if d := time.Since(start); d > 5*time.Second {
+			t.Fatalf("the newline bomb (%d bytes) took %v", len(bomb), d)
+		}
+	})
+	t.Run("LastEventID", func(t *testing.T) {
+		for _, h := range []string{"9223372036854775807", "9223372036854775808", "-1", "x"} {
+			MustProblem(t, ts.Do(t, "GET", "/v1/streams/find-1/subscribe", nil, "Last-Event-ID", h), http.StatusBadRequest, "invalid_request")
+			MustProblem(t, ts.Do(t, "GET", "/v1/feeds/all/subscribe", nil, "Last-Event-ID", h), http.StatusBadRequest, "invalid_position")
+		}
+		MustProblem(t, ts.Do(t, "GET", "/v1/streams/find-1/subscribe?from=9223372036854775807", nil), http.StatusBadRequest, "invalid_request")
+		MustProblem(t, ts.Do(t, "GET", "/v1/streams/find-1/events?from=99999999999999999999", nil), http.StatusBadRequest, "invalid_request")
+		MustProblem(t, ts.Do(t, "GET", "/v1/feeds/all?limit=10001", nil), http.StatusBadRequest, "invalid_request")
+	})
+	t.Run("Host", func(t *testing.T) {
+		for _, r := range []response{
+			ts.Do(t, "GET", "/v1/streams/find-1", nil),
+			ts.Do(t, "GET", "/v1/streams/find-1/events", nil, "Accept", "application/x-ndjson"),
+			ts.Do(t, "GET", "/v1/feeds/all", nil),
+			ts.Do(t, "GET", "/v1/streams/nope-1", nil),
+			ts.Do(t, "GET", "/healthz", nil),
+		} {
+			if r.Header.Get("X-Content-Type-Options") != "nosniff" || r.Header.Get("Cache-Control") != "no-store" {
+				t.Errorf("%s: headers %v", r, r.Header)
+			}
+		}
+		for _, host := range []string{"rebound.example", "rebound.example:80", "127.0.0.1.nip.io"} {
+			req, _ := http.NewRequest("GET", ts.URL+"/v1/streams/find-1", nil)
+			req.Host = host
+			res, err := ts.Client().Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(res.Body)
+			res.Body.Close()
+			if res.StatusCode != http.StatusMisdirectedRequest || !bytes.Contains(b, []byte(`"code":"invalid_host"`)) {
+				t.Fatalf("Host %s: %d %s", host, res.StatusCode, b)
+			}
+		}
+	})
+	t.Run("SubscriptionCap", func(t *testing.T) {
+		s1, _, c1 := openSubscription(t, ts.URL+"/v1/streams/find-1/subscribe")
+		defer c1()
+		s2, _, c2 := openSubscription(t, ts.URL+"/v1/feeds/all/subscribe")
+		defer c2()
+		if s1 != 200 || s2 != 200 {
+			t.Fatalf("first two: %d %d", s1, s2)
+		}
+		r := ts.Do(t, "GET", "/v1/streams/find-2/subscribe", nil)
+		MustProblem(t, r, http.StatusTooManyRequests, "too_many_subscriptions")
+		if r.Header.Get("Retry-After") == "" {
+			t.Fatal("no Retry-After")
+		}
+	})
 }
