@@ -2,13 +2,16 @@ package httpapi_test
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -476,4 +479,80 @@ func TestAuthRevocationShards(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	t.Logf("revocation reached the other instance after %v", time.Since(revokedAt).Round(time.Millisecond))
+}
+
+// logSink is a bytes.Buffer safe for the server's concurrent logging.
+type logSink struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *logSink) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *logSink) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestAuditRecords (shard-log path): creating and revoking a key and
+// deleting a group are logged as audit records naming the action, the key
+// or group and who did it; no log line ever holds a token, not even of a
+// refused request.
+func TestAuditRecords(t *testing.T) {
+	var logs logSink
+	sa := mustShardAuth(t, func(c *httpapi.Config) {
+		c.Logger = slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+		c.AccessLog = "all"
+	})
+	root := sa.token(t, "root", 0, "admin")
+	ct := []string{"Content-Type", jsonCT}
+	r := sa.as(t, root, "POST", "/v1/admin/keys", `{"name":"audited","scopes":["read:*","group:g-*"]}`, ct...)
+	if r.Status != http.StatusCreated {
+		t.Fatalf("create: %s", r)
+	}
+	tok, _ := r.JSON(t)["token"].(string)
+	if r := sa.as(t, "Bearer "+tok, "POST", "/v1/groups/g-a/members", `{"feed":"all","member":"m"}`, ct...); r.Status != http.StatusOK {
+		t.Fatalf("join: %s", r)
+	}
+	if r := sa.as(t, "Bearer "+tok, "DELETE", "/v1/groups/g-a", ""); r.Status != http.StatusNoContent {
+		t.Fatalf("delete group: %s", r)
+	}
+	sa.as(t, "Bearer "+tok, "POST", "/v1/admin/keys", `{"name":"x","scopes":["admin"]}`, ct...) // refused: 403
+	if r := sa.as(t, root, "DELETE", "/v1/admin/keys/audited", ""); r.Status != http.StatusNoContent {
+		t.Fatalf("revoke: %s", r)
+	}
+	sa.as(t, "Bearer "+tok, "GET", "/v1/streams/x-1", "") // refused: 401
+
+	out := logs.String()
+	if strings.Contains(out, tok) || strings.Contains(out, tok[4:]) || strings.Contains(out, strings.TrimPrefix(root, "Bearer ")) ||
+		strings.Contains(out, "evl_") {
+		t.Fatalf("a token is in the logs:\n%s", out)
+	}
+	want := map[string]string{"key_created": "audited", "group_deleted": "g-a", "key_revoked": "audited"}
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		var rec map[string]any
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			t.Fatalf("log line %q: %v", line, err)
+		}
+		if rec["msg"] != "audit" {
+			continue
+		}
+		action, _ := rec["action"].(string)
+		name, _ := rec["key"].(string)
+		if action == "group_deleted" {
+			name, _ = rec["group"].(string)
+		}
+		by, _ := rec["by"].(string)
+		if want[action] == name && strings.HasPrefix(by, "key:") && rec["request_id"] != nil {
+			delete(want, action)
+		}
+	}
+	if len(want) > 0 {
+		t.Fatalf("audit records missing %v in:\n%s", want, out)
+	}
 }
