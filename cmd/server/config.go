@@ -252,7 +252,7 @@ func (c *Config) flagSet(name string, out io.Writer) *flag.FlagSet {
 	fs.IntVar(&c.RateBurst, "rate-burst", c.RateBurst, "requests an API key may make at once (token bucket size); 0: its rate")
 	fs.BoolVar(&c.StrictPayloads, "strict-payloads", c.StrictPayloads, "refuse events whose data or metadata repeat a key in an object, hold invalid UTF-8 or lone surrogates, or nest deeper than --max-payload-depth (400 invalid_event)")
 	fs.IntVar(&c.MaxPayloadDepth, "max-payload-depth", c.MaxPayloadDepth, "deepest nesting of arrays and objects in an event's data or metadata that --strict-payloads allows")
-	fs.IntVar(&c.MaxPageBytes, "max-page-bytes", c.MaxPageBytes, "a JSON page of events (stream or feed) ends early, with its next, past this many bytes")
+	fs.IntVar(&c.MaxPageBytes, "max-page-bytes", c.MaxPageBytes, "a page of events (stream, feed or consumer group read; each page behind an NDJSON feed read or subscription) ends early, with its next, past this many bytes; on the shards write path the store stops reading there too")
 	fs.IntVar(&c.MaxSubscriptions, "max-subscriptions", c.MaxSubscriptions, "most live subscriptions (stream and feed) on this instance; more are 429")
 	fs.IntVar(&c.MaxSubsPerKey, "max-subscriptions-per-key", c.MaxSubsPerKey, "most live subscriptions of one API key on this instance (authentication on); more are 429")
 	fs.DurationVar(&c.ReadHeaderTimeout, "read-header-timeout", c.ReadHeaderTimeout, "time to read request headers")

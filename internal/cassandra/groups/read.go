@@ -61,14 +61,9 @@ func (s *Store) ReadGroup(ctx context.Context, r log.GroupRead) (log.GroupPage, 
 	for _, p := range held {
 		pos[p] = rows[p].cp
 	}
-	page, err := s.o.Feeds.Read(ctx, feeds.Request{Feed: g.feed, After: feeds.NewCursor(pos), Limit: r.Limit, Shards: held})
+	page, err := s.o.Feeds.Read(ctx, feeds.Request{Feed: g.feed, After: feeds.NewCursor(pos), Limit: r.Limit, Shards: held, MaxBytes: r.MaxBytes})
 	if err != nil {
 		return log.GroupPage{}, fmt.Errorf("read group %s: %w", group, err)
-	}
-	if n := pageBytes(page.Events, r.MaxBytes); n < len(page.Events) {
-		// Cut by size: every shard reads on after the last event kept (its
-		// cursor has each shard's position at that point of the merge).
-		page.Next, page.Events = page.Events[n-1].Cursor, page.Events[:n]
 	}
 	out := log.GroupPage{Events: make([]log.GroupEvent, len(page.Events)), Partitions: make([]log.PartitionRead, len(held)),
 		CompleteUpTo: page.CompleteUpTo}
@@ -82,22 +77,4 @@ func (s *Store) ReadGroup(ctx context.Context, r log.GroupRead) (log.GroupPage, 
 			Next: s.token(g, group, member, p, rows[p].epoch, page.Next.Shard(p))}
 	}
 	return out, nil
-}
-
-// pageBytes is how many of evs a page of at most max bytes holds (all when
-// max <= 0): events are counted until their sizes reach max, and at least
-// one is kept.
-func pageBytes(evs []feeds.Event, max int) int {
-	if max <= 0 {
-		return len(evs)
-	}
-	size := 0
-	for i := range evs {
-		if i > 0 && size >= max {
-			return i
-		}
-		e := &evs[i]
-		size += len(e.Data) + len(e.Metadata) + len(e.Type) + len(e.Stream) + 200 // ids, positions, times
-	}
-	return len(evs)
 }
