@@ -474,16 +474,20 @@ func isLoopback(addr string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-// allowedHosts resolves --allowed-hosts: nil (any host) for "*" or a
-// listener that is not loopback, the loopback names by default on a
-// loopback listener.
-func (c *Config) allowedHosts() []string {
+// allowedHosts resolves --allowed-hosts for --listen (allowedHostsFor).
+func (c *Config) allowedHosts() []string { return c.allowedHostsFor(c.Listen) }
+
+// allowedHostsFor resolves --allowed-hosts for a listener at listen: nil
+// (any host) for "*" or a listener that is not loopback, the loopback
+// names by default on a loopback listener. The metrics and pprof
+// listeners take the same list.
+func (c *Config) allowedHostsFor(listen string) []string {
 	switch {
 	case len(c.AllowedHosts) == 1 && c.AllowedHosts[0] == "*":
 		return nil
 	case len(c.AllowedHosts) > 0:
 		return c.AllowedHosts
-	case isLoopback(c.Listen):
+	case isLoopback(listen):
 		return []string{"localhost", "127.0.0.1", "::1"}
 	}
 	return nil
