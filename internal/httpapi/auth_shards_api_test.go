@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/eventlog/eventlog/internal/auth"
 	"github.com/eventlog/eventlog/internal/cassandra"
 	"github.com/eventlog/eventlog/internal/cassandra/cassandratest"
@@ -241,7 +243,6 @@ func TestAuthMatrixShards(t *testing.T) {
 		return sa.as(t, root, "GET", "/v1/streams/acct-1/snapshots/latest", "").Status != http.StatusNotFound
 	}
 	sse := []string{"Accept", "text/event-stream"}
-	forwardedBody := `{"stream":"acct-3","expected_version":"any","events":[{"id":"0190a1b2-0000-7000-8000-00000000000a","client_id":true,"type":"Opened","data":{}}]}`
 	groupRead := []string{"group:g-*", "read:acct*"}
 
 	for _, c := range []struct {
@@ -308,8 +309,6 @@ func TestAuthMatrixShards(t *testing.T) {
 			groupRead, []string{"read:*", "append:*"}, []string{"group:x*", "read:*"}, http.StatusNoContent, memberGone, member, false},
 		{"GroupDelete", "DELETE", "/v1/groups/g-del", "",
 			[]string{"group:g-del"}, []string{"read:*", "append:*"}, []string{"group:g-1"}, http.StatusNoContent, groupGone, nil, false},
-		{"InternalAppend", "POST", "/internal/v1/append", forwardedBody,
-			[]string{"append:acct-3"}, []string{"read:*"}, []string{"append:acct-4"}, http.StatusOK, streamExists("acct-3"), ct, false},
 		{"InternalFlush", "POST", "/internal/v1/flush", `{"stream":"acct-1"}`,
 			[]string{"read:acct-1"}, []string{"append:*"}, []string{"read:acct-2"}, http.StatusNoContent, nil, ct, false},
 		{"Metrics", "GET", "/metrics", "",
@@ -418,6 +417,48 @@ func TestAuthMatrixShards(t *testing.T) {
 		}
 		if streamExists("order-1")(t) || !streamExists("user-1")(t) || !streamExists("user-2")(t) {
 			t.Fatal("the refused line was written, or an allowed one was not")
+		}
+	})
+
+	// Forwarded appends (POST /internal/v1/appends) carry each client's
+	// Authorization in the body: the request needs a valid key, and each
+	// append is authorised with its own, refused alone (nothing written).
+	t.Run("InternalAppends", func(t *testing.T) {
+		forwarded := func(authorization, stream string) string {
+			return fmt.Sprintf(`{"appends":[{"authorization":%q,"stream":%q,"expected_version":"any","events":[{"id":%q,"client_id":true,"type":"Opened","data":{}}]}]}`,
+				authorization, stream, uuid.NewString())
+		}
+		right := sa.token(t, "internal-right", 0, "append:acct-3")
+		for _, u := range unauth {
+			MustProblem(t, sa.as(t, u.bearer, "POST", "/internal/v1/appends", forwarded(right, "acct-3"), ct...), http.StatusUnauthorized, "unauthenticated")
+		}
+		inner := map[string]string{"forbidden": sa.token(t, "internal-wrong-action", 0, "read:*")}
+		inner["forbidden "] = sa.token(t, "internal-wrong-pattern", 0, "append:acct-4")
+		for _, u := range unauth {
+			inner["unauthenticated"+strings.Repeat(" ", len(inner))] = u.bearer
+		}
+		for code, bearer := range inner {
+			r := sa.as(t, right, "POST", "/internal/v1/appends", forwarded(bearer, "acct-3"), ct...)
+			if r.Status != http.StatusOK {
+				t.Fatalf("forwarded batch: %s", r)
+			}
+			var a struct {
+				Results []struct {
+					Result  map[string]any `json:"result"`
+					Problem map[string]any `json:"problem"`
+				} `json:"results"`
+			}
+			if err := json.Unmarshal(r.Body, &a); err != nil || len(a.Results) != 1 || a.Results[0].Result != nil ||
+				a.Results[0].Problem["code"] != strings.TrimSpace(code) {
+				t.Fatalf("forwarded append with %q: %s, want %s", bearer, r.Body, strings.TrimSpace(code))
+			}
+		}
+		if streamExists("acct-3")(t) {
+			t.Fatal("a refused forwarded append wrote")
+		}
+		r := sa.as(t, right, "POST", "/internal/v1/appends", forwarded(right, "acct-3"), ct...)
+		if r.Status != http.StatusOK || !strings.Contains(string(r.Body), `"first_version":1`) || !streamExists("acct-3")(t) {
+			t.Fatalf("forwarded append with the right key: %s", r)
 		}
 	})
 
