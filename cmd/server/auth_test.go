@@ -373,3 +373,37 @@ func TestForwardedAppendsAuthorised(t *testing.T) {
 		}
 	}
 }
+
+// TestInternalListenersHostCheck: the --metrics-listen and --pprof-listen
+// listeners, served without keys, refuse a Host outside the loopback names
+// on a loopback address as the API listener does (a page that rebinds its
+// name to 127.0.0.1 could otherwise read the metrics and profiles), and
+// say nosniff and no-store.
+func TestInternalListenersHostCheck(t *testing.T) {
+	_, o := cassandratest.NewStore(t, nil)
+	m := MustRunMain(t, o, "--write-path=shards", "--metrics-listen=127.0.0.1:0", "--pprof-listen=127.0.0.1:0")
+	for _, url := range []string{
+		"http://" + m.MetricsAddr() + "/metrics",
+		"http://" + m.MetricsAddr() + "/debug/pprof/",
+		"http://" + m.PprofAddr() + "/debug/pprof/",
+	} {
+		for host, want := range map[string]int{"attacker.example": http.StatusMisdirectedRequest, "": 200, "localhost": 200} {
+			req, _ := http.NewRequest("GET", url, nil)
+			if host != "" {
+				req.Host = host
+			}
+			res, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(res.Body)
+			res.Body.Close()
+			if res.StatusCode != want || (want != 200 && !bytes.Contains(b, []byte(`"code":"invalid_host"`))) {
+				t.Errorf("%s with Host %q: %d %.200s, want %d", url, host, res.StatusCode, b, want)
+			}
+			if res.Header.Get("X-Content-Type-Options") != "nosniff" || res.Header.Get("Cache-Control") != "no-store" {
+				t.Errorf("%s with Host %q: headers %v", url, host, res.Header)
+			}
+		}
+	}
+}

@@ -87,6 +87,8 @@ type Config struct {
 	BulkTimeout        time.Duration // --bulk-timeout: one deadline for a whole bulk request
 	RateLimit          float64       // --rate-limit: requests a second of each API key without its own rate; 0: none
 	RateBurst          int           // --rate-burst: requests a key may make at once; 0: its rate
+	StrictPayloads     bool          // --strict-payloads: refuse duplicate keys, invalid UTF-8, lone surrogates, deep nesting in data and metadata
+	MaxPayloadDepth    int           // --max-payload-depth: deepest nesting --strict-payloads allows
 
 	ReadHeaderTimeout time.Duration // --read-header-timeout
 	ReadTimeout       time.Duration // --read-timeout: a whole request (a bulk body: --bulk-timeout)
@@ -150,6 +152,7 @@ func DefaultConfig() Config {
 		MaxSubscriptions:   h.MaxSubscriptions,
 		MaxSubsPerKey:      h.MaxSubscriptionsPerKey,
 		BulkTimeout:        h.BulkTimeout,
+		MaxPayloadDepth:    h.MaxPayloadDepth,
 
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       60 * time.Second,
@@ -247,7 +250,9 @@ func (c *Config) flagSet(name string, out io.Writer) *flag.FlagSet {
 	fs.DurationVar(&c.BulkTimeout, "bulk-timeout", c.BulkTimeout, "one deadline for a whole bulk request: reading its body and appending its lines")
 	fs.Float64Var(&c.RateLimit, "rate-limit", c.RateLimit, "requests a second of each API key that has no rate of its own (keys create --key-rate-limit); 0: no limit; beyond it 429 rate_limited")
 	fs.IntVar(&c.RateBurst, "rate-burst", c.RateBurst, "requests an API key may make at once (token bucket size); 0: its rate")
-	fs.IntVar(&c.MaxPageBytes, "max-page-bytes", c.MaxPageBytes, "a JSON page of events (stream or feed) ends early, with its next, past this many bytes")
+	fs.BoolVar(&c.StrictPayloads, "strict-payloads", c.StrictPayloads, "refuse events whose data or metadata repeat a key in an object, hold invalid UTF-8 or lone surrogates, or nest deeper than --max-payload-depth (400 invalid_event)")
+	fs.IntVar(&c.MaxPayloadDepth, "max-payload-depth", c.MaxPayloadDepth, "deepest nesting of arrays and objects in an event's data or metadata that --strict-payloads allows")
+	fs.IntVar(&c.MaxPageBytes, "max-page-bytes", c.MaxPageBytes, "a page of events (stream, feed or consumer group read; each page behind an NDJSON feed read or subscription) ends early, with its next, past this many bytes; on the shards write path the store stops reading there too")
 	fs.IntVar(&c.MaxSubscriptions, "max-subscriptions", c.MaxSubscriptions, "most live subscriptions (stream and feed) on this instance; more are 429")
 	fs.IntVar(&c.MaxSubsPerKey, "max-subscriptions-per-key", c.MaxSubsPerKey, "most live subscriptions of one API key on this instance (authentication on); more are 429")
 	fs.DurationVar(&c.ReadHeaderTimeout, "read-header-timeout", c.ReadHeaderTimeout, "time to read request headers")
@@ -469,16 +474,20 @@ func isLoopback(addr string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-// allowedHosts resolves --allowed-hosts: nil (any host) for "*" or a
-// listener that is not loopback, the loopback names by default on a
-// loopback listener.
-func (c *Config) allowedHosts() []string {
+// allowedHosts resolves --allowed-hosts for --listen (allowedHostsFor).
+func (c *Config) allowedHosts() []string { return c.allowedHostsFor(c.Listen) }
+
+// allowedHostsFor resolves --allowed-hosts for a listener at listen: nil
+// (any host) for "*" or a listener that is not loopback, the loopback
+// names by default on a loopback listener. The metrics and pprof
+// listeners take the same list.
+func (c *Config) allowedHostsFor(listen string) []string {
 	switch {
 	case len(c.AllowedHosts) == 1 && c.AllowedHosts[0] == "*":
 		return nil
 	case len(c.AllowedHosts) > 0:
 		return c.AllowedHosts
-	case isLoopback(c.Listen):
+	case isLoopback(listen):
 		return []string{"localhost", "127.0.0.1", "::1"}
 	}
 	return nil
@@ -527,6 +536,8 @@ func (c *Config) httpConfig(logger *slog.Logger, reg *prometheus.Registry) httpa
 		MaxSubscriptionsPerKey: c.MaxSubsPerKey,
 		RateLimit:              c.RateLimit,
 		RateBurst:              c.RateBurst,
+		StrictPayloads:         c.StrictPayloads,
+		MaxPayloadDepth:        c.MaxPayloadDepth,
 		WriteTimeout:           c.WriteTimeout,
 		ReadTimeout:            c.ReadTimeout,
 		AppendTimeout:          3 * c.QueryTimeout,

@@ -134,3 +134,22 @@ func TestRunCommands(t *testing.T) {
 		t.Fatalf("bad flag: code %d, want 2", code)
 	}
 }
+
+// TestStrictPayloadsFlags: --strict-payloads and --max-payload-depth (or
+// their variables) reach the HTTP layer; off and 64 by default.
+func TestStrictPayloadsFlags(t *testing.T) {
+	c := DefaultConfig()
+	if err := c.ParseFlags("server", nil, env(nil), io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	if h := c.httpConfig(nil, nil); h.StrictPayloads || h.MaxPayloadDepth != 64 {
+		t.Fatalf("defaults: strict %v, depth %d", h.StrictPayloads, h.MaxPayloadDepth)
+	}
+	c = DefaultConfig()
+	if err := c.ParseFlags("server", []string{"--max-payload-depth=9"}, env(map[string]string{"EVENTLOG_STRICT_PAYLOADS": "true"}), io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	if h := c.httpConfig(nil, nil); !h.StrictPayloads || h.MaxPayloadDepth != 9 {
+		t.Fatalf("set: strict %v, depth %d", h.StrictPayloads, h.MaxPayloadDepth)
+	}
+}

@@ -120,6 +120,50 @@ func TestSecureCassandra(t *testing.T) {
 		}
 	})
 
+	// The shard-log write path opens its own sessions (store, key store)
+	// from the same flags: appends, reads, the feeds and consumer groups
+	// over password and TLS.
+	t.Run("Shards", func(t *testing.T) {
+		m, err := runMain(t, keyspace, n.host, append(n.flags("cassandra", superPW), "--migrate", "--write-path=shards", "--auth=required")...)
+		if err != nil {
+			t.Fatalf("run the shard path with password and TLS: %v", err)
+		}
+		code, out, errOut := keysCmd(t, keyspace, []string{n.host}, append([]string{"create", "--name=shards-ops", "--scope=admin"}, n.flags("cassandra", superPW)...)...)
+		if code != 0 {
+			t.Fatalf("keys create: exit %d\n%s", code, errOut)
+		}
+		lines := strings.Split(strings.TrimSpace(out), "\n")
+		token := lines[len(lines)-1]
+		base := "http://" + m.Addr()
+		do := func(method, path, body string) (int, string) {
+			req, _ := http.NewRequest(method, base+path, strings.NewReader(body))
+			req.Header.Set("Authorization", "Bearer "+token)
+			req.Header.Set("Content-Type", "application/json")
+			res, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer res.Body.Close()
+			b, _ := io.ReadAll(res.Body)
+			return res.StatusCode, string(b)
+		}
+		if status, body := do("POST", "/v1/streams/secshard-1/events", `{"expected_version":"no_stream","events":[{"type":"Secured","data":{"n":1}}]}`); status != http.StatusCreated {
+			t.Fatalf("append: %d %s", status, body)
+		}
+		if status, body := do("GET", "/v1/streams/secshard-1/events", ""); status != http.StatusOK || !strings.Contains(body, `"type":"Secured","version":1`) {
+			t.Fatalf("read: %d %s", status, body)
+		}
+		if status, body := do("GET", "/v1/feeds/category/secshard", ""); status != http.StatusOK || !strings.Contains(body, `"stream":"secshard-1"`) {
+			t.Fatalf("feed: %d %s", status, body)
+		}
+		if status, body := do("POST", "/v1/groups/secure-g/members", `{"feed":"category/secshard","member":"m"}`); status != http.StatusOK || !strings.Contains(body, `"secret":`) {
+			t.Fatalf("group join: %d %s", status, body)
+		}
+		if status, body := do("GET", "/v1/streams/secshard-1", ""); status != http.StatusOK {
+			t.Fatalf("info: %d %s", status, body)
+		}
+	})
+
 	// A role of its own with rights on the keyspace only, as a deployment
 	// would run: refused until it may read paxos_variant (the error says
 	// which grant), then served.
@@ -155,6 +199,12 @@ func TestSecureCassandra(t *testing.T) {
 			}
 		}
 		appendAndRead(t, "http://"+m.Addr(), "secure-2")
+		// The shard write path needs no more rights.
+		shards, err := runMain(t, keyspace, n.host, append(n.flags(role, pw), "--write-path=shards")...)
+		if err != nil {
+			t.Fatalf("run the shard path as role %s: %v", role, err)
+		}
+		appendAndRead(t, "http://"+shards.Addr(), "secure-4")
 	})
 
 	refused := func(t *testing.T, args []string, want ...string) {

@@ -53,6 +53,7 @@ type Main struct {
 	pprof       *http.Server
 	metrics     *http.Server
 	mln         net.Listener
+	pln         net.Listener
 	serveErr    chan error
 }
 
@@ -183,7 +184,9 @@ func (m *Main) Run(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("pprof listener: %w", err)
 		}
-		m.pprof = &http.Server{Handler: pprofMux(), ReadHeaderTimeout: m.Config.ReadHeaderTimeout}
+		m.pln = pln
+		m.pprof = &http.Server{Handler: httpapi.HostGuard(pprofMux(), m.Config.allowedHostsFor(m.Config.PprofListen)),
+			ReadHeaderTimeout: m.Config.ReadHeaderTimeout}
 		go m.serve(m.pprof, pln)
 		logger.Info("pprof listening", "addr", pln.Addr().String())
 	}
@@ -195,7 +198,8 @@ func (m *Main) Run(ctx context.Context) error {
 		m.mln = mln
 		mux := pprofMux()
 		mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-		m.metrics = &http.Server{Handler: mux, ReadHeaderTimeout: m.Config.ReadHeaderTimeout}
+		m.metrics = &http.Server{Handler: httpapi.HostGuard(mux, m.Config.allowedHostsFor(m.Config.MetricsListen)),
+			ReadHeaderTimeout: m.Config.ReadHeaderTimeout}
 		go m.serve(m.metrics, mln)
 		logger.Info("metrics listening", "addr", mln.Addr().String())
 	}
@@ -278,6 +282,14 @@ func (m *Main) MetricsAddr() string {
 		return ""
 	}
 	return m.mln.Addr().String()
+}
+
+// PprofAddr is the address of the --pprof-listen listener ("" if none).
+func (m *Main) PprofAddr() string {
+	if m.pln == nil {
+		return ""
+	}
+	return m.pln.Addr().String()
 }
 
 // Close shuts down gracefully: it stops accepting connections, ends

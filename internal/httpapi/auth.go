@@ -38,6 +38,31 @@ func (s *Server) secure(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
+// HostGuard serves next behind the checks secure makes for the API: every
+// response says nosniff and no-store, and a request whose Host is not one
+// of hosts (when hosts is not empty) is 421 invalid_host. For the
+// listeners served outside the API (metrics, pprof).
+func HostGuard(next http.Handler, hosts []string) http.Handler {
+	var allowed map[string]bool
+	if len(hosts) > 0 {
+		allowed = make(map[string]bool, len(hosts))
+		for _, h := range hosts {
+			allowed[normalHost(h)] = true
+		}
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Cache-Control", "no-store")
+		if allowed != nil && !allowed[normalHost(r.Host)] {
+			_ = writeProblem(w, newProblem(http.StatusMisdirectedRequest, CodeInvalidHost,
+				"the Host header names no host this server answers for (see --allowed-hosts)"))
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
 // normalHost is a Host header's host name, lower case, without port or
 // IPv6 brackets.
 func normalHost(h string) string {

@@ -148,7 +148,7 @@ func (s *Server) bulkAppend(c *echo.Context) error {
 // Each line is checked against the key's append scopes on its own: a
 // refused line is answered 403 in its result line, the others are written.
 func (s *Server) bulkLine(ctx context.Context, c *echo.Context, lineNo int, line []byte, out []byte) ([]byte, error) {
-	body, err := decodeAppend(bytes.NewReader(line), decodeOptions{WithStream: true, MaxEvents: s.cfg.Limits.MaxEventsPerAppend})
+	body, err := decodeAppend(bytes.NewReader(line), s.decodeOptions(true))
 	if err != nil {
 		return out, err
 	}

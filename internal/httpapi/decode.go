@@ -33,6 +33,19 @@ type decodeOptions struct {
 	// MaxEvents stops decoding after this many events (too_many_events),
 	// before the rest of a large body is held in memory. 0: no limit.
 	MaxEvents int
+	// StrictPayloads refuses event data and metadata with duplicate
+	// member names, invalid UTF-8 (escaped lone surrogates included) or
+	// nesting deeper than MaxPayloadDepth (invalid_event). Otherwise only
+	// raw invalid UTF-8 is refused.
+	StrictPayloads  bool
+	MaxPayloadDepth int
+}
+
+// decodeOptions are the server's options for an append body, or a bulk
+// line (withStream).
+func (s *Server) decodeOptions(withStream bool) decodeOptions {
+	return decodeOptions{WithStream: withStream, MaxEvents: s.cfg.Limits.MaxEventsPerAppend,
+		StrictPayloads: s.cfg.StrictPayloads, MaxPayloadDepth: s.cfg.MaxPayloadDepth}
 }
 
 // decodeAppend reads one append request from r, strictly:
@@ -368,7 +381,39 @@ func (d *decoder) payload(prefix func() string, name string) (json.RawMessage, e
 	if !utf8.Valid(raw) {
 		return nil, badEvent("%s is not valid UTF-8", prefix()+name)
 	}
+	if d.opt.StrictPayloads {
+		if err := checkStrictPayload(raw, d.opt.MaxPayloadDepth); err != nil {
+			return nil, badEvent("%s %v (--strict-payloads)", prefix()+name, err)
+		}
+	}
 	return json.RawMessage(bytes.Clone(raw)), nil
+}
+
+// checkStrictPayload reports why raw, one JSON value, breaks the strict
+// payload rules: a member name repeated in an object, invalid UTF-8 or a
+// lone surrogate (\ud800) in a string, or nesting deeper than maxDepth.
+// jsontext's default options refuse the first two.
+func checkStrictPayload(raw []byte, maxDepth int) error {
+	dec := jsontext.NewDecoder(bytes.NewReader(raw))
+	for {
+		_, err := dec.ReadToken()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			var se *jsontext.SyntacticError
+			if errors.As(err, &se) && se.Err != nil {
+				if se.JSONPointer != "" {
+					return fmt.Errorf("is not strict JSON at %q: %v", se.JSONPointer, se.Err)
+				}
+				return fmt.Errorf("is not strict JSON: %v", se.Err)
+			}
+			return fmt.Errorf("is not strict JSON: %v", err)
+		}
+		if maxDepth > 0 && dec.StackDepth() > maxDepth {
+			return fmt.Errorf("nests deeper than %d levels", maxDepth)
+		}
+	}
 }
 
 func isNull(raw json.RawMessage) bool {

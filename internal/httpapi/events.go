@@ -28,7 +28,7 @@ func (s *Server) appendEvents(c *echo.Context) error {
 	if err := requireMediaType(c.Request(), echo.MIMEApplicationJSON); err != nil {
 		return err
 	}
-	body, err := decodeAppend(c.Request().Body, decodeOptions{MaxEvents: s.cfg.Limits.MaxEventsPerAppend})
+	body, err := decodeAppend(c.Request().Body, s.decodeOptions(false))
 	if err != nil {
 		return err
 	}

@@ -60,7 +60,7 @@ func (s *Server) readFeed(c *echo.Context) error {
 	if wantsNDJSON(c.Request()) {
 		return s.feedStream(c, feed, pos)
 	}
-	page, err := s.feeds.ReadFeed(ctx, log.FeedRead{Feed: feed, After: pos, Limit: int(limit)})
+	page, err := s.feeds.ReadFeed(ctx, log.FeedRead{Feed: feed, After: pos, Limit: int(limit), MaxBytes: s.cfg.MaxPageBytes})
 	if err != nil {
 		return err
 	}
@@ -165,7 +165,7 @@ func (s *Server) subscribeFeed(c *echo.Context) error {
 	// began, caughtUp that of its latest read that reached the feed's end.
 	// Any change of the poller's since may be an event that read missed.
 	readFrom, _, _ := p.watch() // taken before the first page is read
-	page, err := s.feeds.ReadFeed(ctx, log.FeedRead{Feed: feed, After: pos, Limit: s.cfg.FeedPageSize})
+	page, err := s.feeds.ReadFeed(ctx, log.FeedRead{Feed: feed, After: pos, Limit: s.cfg.FeedPageSize, MaxBytes: s.cfg.MaxPageBytes})
 	if err != nil {
 		return err
 	}
@@ -232,7 +232,7 @@ func (s *Server) feedProbe(feed log.Feed) probeFunc[uint64] {
 		}
 		found := false
 		for {
-			page, err := s.feeds.ReadFeed(ctx, log.FeedRead{Feed: feed, After: at, Limit: s.cfg.FeedPageSize})
+			page, err := s.feeds.ReadFeed(ctx, log.FeedRead{Feed: feed, After: at, Limit: s.cfg.FeedPageSize, MaxBytes: s.cfg.MaxPageBytes})
 			if err != nil && changes == before {
 				return changes, false, err
 			}
@@ -291,7 +291,7 @@ func (s *Server) sendFeed(ctx context.Context, sw *streamWriter, feed log.Feed, 
 		}
 		ch := make(chan result, 1)
 		go func() {
-			p, err := s.feeds.ReadFeed(ctx, log.FeedRead{Feed: feed, After: after, Limit: n})
+			p, err := s.feeds.ReadFeed(ctx, log.FeedRead{Feed: feed, After: after, Limit: n, MaxBytes: s.cfg.MaxPageBytes})
 			ch <- result{p, err}
 		}()
 		return ch

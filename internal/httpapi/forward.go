@@ -174,7 +174,11 @@ func (s *Server) appendForwarded(c *echo.Context) error {
 			defer wg.Done()
 			res, err := s.appendForwardedOne(ctx, la, &b.Appends[i])
 			if err != nil {
-				answer.Results[i].Problem = ProblemFor(err)
+				// A copy with the request's id, as every problem has
+				// (and as the forwarding instance's client gets it).
+				p := *ProblemFor(err)
+				p.RequestID = RequestID(ctx)
+				answer.Results[i].Problem = &p
 				return
 			}
 			r := newAppendResult(res)

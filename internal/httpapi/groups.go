@@ -213,7 +213,7 @@ func (g *groupAPI) read(c *echo.Context) error {
 	}
 	page, err := g.store.ReadGroup(c.Request().Context(), log.GroupRead{
 		Group: c.Param("group"), Member: c.Param("member"), Partitions: parts,
-		Limit: int(min(limit, int64(g.s.cfg.MaxPageSize))),
+		Limit: int(min(limit, int64(g.s.cfg.MaxPageSize))), MaxBytes: g.s.cfg.MaxPageBytes,
 	})
 	if err != nil {
 		return err

@@ -36,7 +36,17 @@ type Config struct {
 	// MaxFeedPageSize bounds a feed page's limit; a larger one is
 	// rejected. Default 10,000 (the store's bound).
 	MaxFeedPageSize int
-	// MaxPageBytes bounds a JSON page of events (stream or feed): the page
+	// StrictPayloads refuses events whose data or metadata repeat a member
+	// name in an object, hold invalid UTF-8 or lone surrogates (also as
+	// \u escapes), or nest deeper than MaxPayloadDepth: 400
+	// invalid_event. Off by default: a payload's duplicate keys are then
+	// stored as sent. Default false.
+	StrictPayloads bool
+	// MaxPayloadDepth is the deepest nesting of arrays and objects in an
+	// event's data or metadata that StrictPayloads allows. Default 64.
+	MaxPayloadDepth int
+	// MaxPageBytes bounds a JSON page of events (stream, feed or consumer
+	// group read): the page
 	// ends, with its "next", at the first event past it (an event is never
 	// cut). Default 8 MiB.
 	MaxPageBytes int
@@ -156,6 +166,9 @@ func (c *Config) EnsureDefaults() {
 	if c.MaxPageBytes == 0 {
 		c.MaxPageBytes = 8 << 20
 	}
+	if c.MaxPayloadDepth == 0 {
+		c.MaxPayloadDepth = 64
+	}
 	if c.MaxSubscriptions == 0 {
 		c.MaxSubscriptions = 1000
 	}
@@ -219,6 +232,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("feed page size must be 1..%d", c.MaxFeedPageSize)
 	case c.RateLimit < 0 || c.RateBurst < 0:
 		return errors.New("rate limit and burst must not be negative")
+	case c.MaxPayloadDepth < 1:
+		return errors.New("max payload depth must be positive")
 	case c.MaxPageBytes < 1 || c.MaxSubscriptions < 1 || c.MaxSubscriptionsPerKey < 1:
 		return errors.New("page bytes and subscription limits must be positive")
 	case c.MaxBulkLineBytes < 1 || c.MaxBulkLines < 1 || c.MaxBulkBytes < 1 || c.BulkTimeout <= 0:

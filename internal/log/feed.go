@@ -200,6 +200,11 @@ type FeedRead struct {
 	After  string
 	Limit  int
 	Shards []int
+	// MaxBytes, if positive, asks the store to end the page once its
+	// events' data, metadata and names reach about that many bytes (at
+	// least one event), so a page read never holds much more in memory;
+	// Next then follows the last event returned. Stores may ignore it.
+	MaxBytes int
 }
 
 // FeedPage is one read of a feed. Next is the token where the following

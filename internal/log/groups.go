@@ -168,12 +168,16 @@ type Membership struct {
 // checkpoints, at most Limit of them (0: the store's page size), merged in
 // feed order. Partitions, if set, names the partitions to read; each must
 // be held (else *LeaseLostError). Empty reads every partition the member
-// holds.
+// holds. MaxBytes, if positive, ends the page early, after the first
+// event that brings the events' data, metadata and names to MaxBytes
+// (a page holds at least one event); the partitions' Next then stop at
+// the last event returned.
 type GroupRead struct {
 	Group      string
 	Member     string
 	Partitions []int
 	Limit      int
+	MaxBytes   int
 }
 
 // GroupEvent is a feed event with the partition it belongs to.

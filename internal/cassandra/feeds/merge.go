@@ -25,11 +25,25 @@ type input struct {
 type merge struct {
 	shards   int
 	limit    int
+	maxBytes int // 0: no bound
+	size     int // the events' estimated bytes so far
 	scanRows int
 	pos      []ShardPos // the page's position, every shard
 	in       []*input   // selected shards, ascending
 	events   []Event
 	arena    []ShardPos // backing for the events' cursors
+}
+
+// full reports whether the page holds its limit of events, or at least
+// one event and maxBytes.
+func (m *merge) full() bool {
+	return len(m.events) >= m.limit || m.maxBytes > 0 && len(m.events) > 0 && m.size >= m.maxBytes
+}
+
+// EventBytes estimates what an event costs a page: its data, metadata,
+// type and stream, and about 200 bytes of ids, positions and times.
+func EventBytes(e *Event) int {
+	return len(e.Data) + len(e.Metadata) + len(e.Type) + len(e.Stream) + 200
 }
 
 func (m *merge) run(ctx context.Context) (Page, error) {
@@ -65,12 +79,13 @@ func (m *merge) run(ctx context.Context) (Page, error) {
 			break
 		}
 		rw := &best.buf[0]
-		for best.off < len(rw.events) && len(m.events) < m.limit {
+		for best.off < len(rw.events) && !m.full() {
 			e := rw.events[best.off]
 			best.off++
 			m.pos[best.shard] = after(rw.seq, e.Index, rw.n)
 			e.Cursor = m.cursor()
 			m.events = append(m.events, e)
+			m.size += EventBytes(&e)
 		}
 		if best.off == len(rw.events) {
 			// Passed: the row's other events are not the feed's.
@@ -79,7 +94,7 @@ func (m *merge) run(ctx context.Context) (Page, error) {
 			best.buf, best.off = best.buf[1:], 0
 			passed++
 		}
-		if len(m.events) >= m.limit || passed >= m.scanRows {
+		if m.full() || passed >= m.scanRows {
 			break
 		}
 	}

@@ -142,6 +142,10 @@ type Request struct {
 	// Limit is the most events returned: 0 takes Options.DefaultLimit;
 	// above Options.MaxLimit it is lowered to it.
 	Limit int
+	// MaxBytes, if positive, ends the page once its events reach about
+	// that many bytes (EventBytes; at least one event): a page never holds
+	// more than MaxBytes and one event. 0: only Limit bounds it.
+	MaxBytes int
 	// Shards, if not nil, reads only these shards (consumer groups); the
 	// cursor's positions in the others pass through unchanged. nil: all.
 	Shards []int
@@ -234,7 +238,7 @@ func (r *Reader) Read(ctx context.Context, req Request) (Page, error) {
 	defer wg.Wait() // after cancel: no fetcher outlives the read
 	defer cancel()
 	share := (limit + len(sel) - 1) / len(sel)
-	m := &merge{shards: r.shards, limit: limit, scanRows: r.o.ScanRows, pos: make([]ShardPos, r.shards)}
+	m := &merge{shards: r.shards, limit: limit, maxBytes: req.MaxBytes, scanRows: r.o.ScanRows, pos: make([]ShardPos, r.shards)}
 	for s := range m.pos {
 		m.pos[s] = req.After.Shard(s)
 	}

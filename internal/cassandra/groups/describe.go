@@ -2,6 +2,7 @@ package groups
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -21,6 +22,10 @@ func (s *Store) DescribeGroup(ctx context.Context, group string) (log.GroupInfo,
 		return log.GroupInfo{}, err
 	}
 	g, err := s.group(ctx, group, false)
+	if errors.Is(err, log.ErrGroupNotFound) {
+		// Deleted (perhaps through another instance): its gauge goes.
+		s.lag.DeleteLabelValues(group)
+	}
 	if err != nil {
 		return log.GroupInfo{}, err
 	}

@@ -61,7 +61,7 @@ func (s *Store) ReadGroup(ctx context.Context, r log.GroupRead) (log.GroupPage, 
 	for _, p := range held {
 		pos[p] = rows[p].cp
 	}
-	page, err := s.o.Feeds.Read(ctx, feeds.Request{Feed: g.feed, After: feeds.NewCursor(pos), Limit: r.Limit, Shards: held})
+	page, err := s.o.Feeds.Read(ctx, feeds.Request{Feed: g.feed, After: feeds.NewCursor(pos), Limit: r.Limit, Shards: held, MaxBytes: r.MaxBytes})
 	if err != nil {
 		return log.GroupPage{}, fmt.Errorf("read group %s: %w", group, err)
 	}

@@ -380,7 +380,7 @@ func (s *Store) GroupFeed(ctx context.Context, group string) (log.Feed, error) {
 // new id), then the members and leases. A join racing the delete on an
 // instance that still caches the old row (groupCacheFor) may leave member
 // or lease rows behind; the new incarnation then starts from those
-// checkpoints.
+// checkpoints. The group's lag gauge goes too.
 func (s *Store) DeleteGroup(ctx context.Context, group string) error {
 	group, err := log.ParseGroupName(group)
 	if err != nil {
@@ -397,5 +397,8 @@ func (s *Store) DeleteGroup(ctx context.Context, group string) error {
 	s.mu.Lock()
 	delete(s.known, group)
 	s.mu.Unlock()
+	// Gone from /metrics too (other instances drop theirs when a describe
+	// finds the group gone).
+	s.lag.DeleteLabelValues(group)
 	return nil
 }

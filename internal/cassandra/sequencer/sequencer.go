@@ -142,7 +142,12 @@ func (s *Sequencer) tick(ctx context.Context) error {
 		if !ok {
 			o = owner{Shard: id}
 		}
-		if mine[id] != nil || o.Owner == s.cfg.Instance {
+		// A row naming this instance for a shard it no longer holds (the
+		// shard stopped: an unknown commit outcome, a failed takeover) is
+		// judged as anyone's: claimed again, under a new epoch, once seen
+		// unrenewed for a TTL. Skipping it left the shard without an owner
+		// for as long as this instance lived.
+		if mine[id] != nil {
 			s.obs.unchanged(o, now)
 			continue
 		}

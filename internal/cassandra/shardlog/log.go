@@ -48,6 +48,19 @@ type Row struct {
 type Log struct {
 	session *gocql.Session
 	serial  gocql.Consistency
+	// Fault, if set, is given the driver's answer (nil on success) to each
+	// commit, after its batch ran, and to each settle's read, and what it
+	// returns is taken as that answer: tests make a coordinator error or a
+	// lost answer out of an applied commit.
+	Fault func(op string, shard int, err error) error
+}
+
+// fault passes err through Fault.
+func (l *Log) fault(op string, shard int, err error) error {
+	if l.Fault == nil {
+		return err
+	}
+	return l.Fault(op, shard, err)
 }
 
 // New returns the log over session; serial is the serial consistency of
@@ -125,6 +138,7 @@ func (l *Log) Commit(ctx context.Context, c *Commit) (Outcome, error) {
 	if iter != nil {
 		iter.Close()
 	}
+	err = l.fault("commit", c.Shard, err)
 
 	if err != nil {
 		return Unknown, fmt.Errorf("commit shard %d seq %d: %w", c.Shard, c.Seq, err)
@@ -142,7 +156,7 @@ func (l *Log) Commit(ctx context.Context, c *Commit) (Outcome, error) {
 // no longer hold). An error means the read failed too.
 func (l *Log) Settle(ctx context.Context, c *Commit) (Outcome, error) {
 	st, err := l.Statics(ctx, c.Shard, c.Segment, true)
-	if err != nil {
+	if err = l.fault("settle", c.Shard, err); err != nil {
 		return Unknown, err
 	}
 	if st.LastSeq < c.Seq {

@@ -30,7 +30,7 @@ func (s *Store) ReadFeed(ctx context.Context, r log.FeedRead) (log.FeedPage, err
 	if err != nil {
 		return log.FeedPage{}, err
 	}
-	p, err := s.feeds.Read(ctx, feeds.Request{Feed: r.Feed, After: after, Limit: r.Limit, Shards: r.Shards})
+	p, err := s.feeds.Read(ctx, feeds.Request{Feed: r.Feed, After: after, Limit: r.Limit, Shards: r.Shards, MaxBytes: r.MaxBytes})
 	if err != nil {
 		return log.FeedPage{}, err
 	}

@@ -54,6 +54,9 @@ type Options struct {
 	TailBytes       int
 	CommitsInFlight int
 	IDBudget        int
+	// LogFault, if set, replaces the driver's answers to commits and their
+	// settling reads (shardlog.Log.Fault): tests of unknown outcomes.
+	LogFault func(op string, shard int, err error) error
 	// BeforeCommit, if set, runs before each commit's conditional write
 	// (tests pause an owner there).
 	BeforeCommit func(shard int)
@@ -150,9 +153,11 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	s := &Store{o: o, session: session, codec: codec, feeds: fr, groups: gs, logger: co.Logger,
 		streams:   streams.New(session, co.PageSize, co.IdempotencyWindow),
 		snapshots: snapshots.New(session, codec, co.Limits.MaxSnapshotBytes, co.Now, co.Logger)}
+	lg := shardlog.New(session, cluster.SerialConsistency)
+	lg.Fault = o.LogFault
 	s.seq, err = sequencer.New(sequencer.Config{
 		Session: session, Serial: cluster.SerialConsistency,
-		Log: shardlog.New(session, cluster.SerialConsistency), Streams: s.streams,
+		Log: lg, Streams: s.streams,
 		Shards: shards, SegmentRows: rows, Instance: o.Instance, Address: o.Address,
 		LeaseTTL: o.LeaseTTL, Policy: partition.Policy{Width: co.BucketWidth, MaxEvents: co.BucketMaxEvents},
 		IdempotencyWindow: co.IdempotencyWindow, Forward: o.Forward, FlushRemote: o.FlushRemote,
