@@ -74,6 +74,11 @@ type Config struct {
 	// stream, to write the stream's tail (Flush); nil means this instance
 	// never asks.
 	FlushRemote func(ctx context.Context, address string, stream log.StreamID) error
+	// Index, if set, writes the discovery indexes of chunks being filled
+	// (package catalog): called with each fill round's chunks (and a
+	// catch-up's), alongside their stream writes, retried like them. It
+	// must be idempotent.
+	Index func(ctx context.Context, shard int, chunks []streams.Pending) error
 	// OnCommit, if set, is told each stream a commit touched (watchers).
 	OnCommit func(stream log.StreamID)
 	// OnRecord, if set, is told once per committed record, after

@@ -233,10 +233,22 @@ func (sh *shard) writeRound(work map[log.StreamID][]streams.Pending) bool {
 		ok  = true
 		ws  = make([][]streams.Pending, 0, len(work))
 	)
+	var all []streams.Pending
 	for _, w := range work {
 		ws = append(ws, w)
+		if sh.s.cfg.Index != nil {
+			all = append(all, w...)
+		}
 	}
+	var writes []func(context.Context) error
 	for _, pack := range streams.Packs(ws) {
+		writes = append(writes, func(ctx context.Context) error { return sh.s.cfg.Streams.WritePack(ctx, pack) })
+	}
+	if sh.s.cfg.Index != nil {
+		// The discovery indexes: one more write per round, beside the packs.
+		writes = append(writes, func(ctx context.Context) error { return sh.s.cfg.Index(ctx, sh.id, all) })
+	}
+	for _, write := range writes {
 		wg.Add(1)
 		sem <- struct{}{}
 		go func() {
@@ -244,7 +256,7 @@ func (sh *shard) writeRound(work map[log.StreamID][]streams.Pending) bool {
 			backoff := 50 * time.Millisecond
 			for {
 				ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
-				err := sh.s.cfg.Streams.WritePack(ctx, pack)
+				err := write(ctx)
 				cancel()
 				if err == nil {
 					return
@@ -257,7 +269,7 @@ func (sh *shard) writeRound(work map[log.StreamID][]streams.Pending) bool {
 					return
 				default:
 				}
-				sh.s.cfg.Logger.Warn("fill failed, retrying", "shard", sh.id, "stream", string(pack[0][0].Chunk.Stream), "streams", len(pack), "err", err)
+				sh.s.cfg.Logger.Warn("fill failed, retrying", "shard", sh.id, "err", err)
 				select {
 				case <-sh.lost:
 				case <-time.After(backoff):
