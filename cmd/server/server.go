@@ -370,6 +370,7 @@ func (m *Main) openStore(ctx context.Context, o cassandra.Options) (interface {
 		Forward:         httpapi.Forwarder(peers),
 		FlushRemote:     httpapi.FlushForwarder(peers),
 		FillDelay:       m.Config.FillDelay,
+		NoIndex:         !m.Config.DiscoveryIndex,
 		CommitsInFlight: m.Config.CommitsInFlight,
 		MaxGroups:       m.Config.MaxGroups,
 		MaxGroupMembers: m.Config.MaxGroupMembers,

@@ -54,6 +54,10 @@ type Options struct {
 	// FlushRemote asks the owner of a stream's shard at address to write
 	// the stream's committed tail before a read here; nil: never ask.
 	FlushRemote func(ctx context.Context, address string, stream log.StreamID) error
+	// NoIndex turns off the discovery indexes' writes (package catalog):
+	// the listings and lookups by id then show only what was indexed
+	// before. For measuring what the indexes cost.
+	NoIndex bool
 	// FillDelay, TailBytes, CommitsInFlight and IDBudget: sequencer.Config.
 	FillDelay       time.Duration
 	TailBytes       int
@@ -166,13 +170,17 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	lg.Fault = o.LogFault
 	s.catalog = catalog.New(catalog.Options{Session: session, Streams: s.streams, Shards: shards, ReadEvent: s.readEvent, Now: co.Now})
 	s.topology = topology.New(session, co.Keyspace, shards, o.Instance, co.Now)
+	index := s.catalog.Write
+	if o.NoIndex {
+		index = nil
+	}
 	s.seq, err = sequencer.New(sequencer.Config{
 		Session: session, Serial: cluster.SerialConsistency,
 		Log: lg, Streams: s.streams,
 		Shards: shards, SegmentRows: rows, Instance: o.Instance, Address: o.Address,
 		LeaseTTL: o.LeaseTTL, Policy: partition.Policy{Width: co.BucketWidth, MaxEvents: co.BucketMaxEvents},
 		IdempotencyWindow: co.IdempotencyWindow, Forward: o.Forward, FlushRemote: o.FlushRemote, Version: o.Version,
-		Index:             s.catalog.Write,
+		Index:     index,
 		FillDelay: o.FillDelay, TailBytes: o.TailBytes, CommitsInFlight: o.CommitsInFlight, IDBudget: o.IDBudget,
 		OnCommit: s.watchers.Notify, OnRecord: s.feedWatchers.notify,
 		BeforeCommit: o.BeforeCommit, Paused: o.Paused, Now: co.Now, Logger: co.Logger, Registerer: co.Registerer,
