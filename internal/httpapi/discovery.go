@@ -129,7 +129,8 @@ func (s *Server) listCategories(c *echo.Context) error {
 
 // eventByID serves GET /v1/events/{id}: the event with that id, wherever
 // it is, with its stream. An event in a stream outside the key's read
-// scopes is 404, as if absent (the answer never tells that it exists).
+// scopes is 404, as if absent (the answer never tells that it exists, and
+// the stream is not read).
 func (s *Server) eventByID(c *echo.Context) error {
 	cat, err := s.discovery()
 	if err != nil {
@@ -139,12 +140,11 @@ func (s *Server) eventByID(c *echo.Context) error {
 	if err != nil || len(c.Param("id")) != 36 {
 		return invalidRequest("the event id must be a UUID (8-4-4-4-12 hex digits)")
 	}
-	e, err := cat.EventByID(c.Request().Context(), id)
+	// The scope is checked once the index named the stream, before it is
+	// read: a stream the key may not read is never touched.
+	e, err := cat.EventByID(c.Request().Context(), id, func(st log.StreamID) bool { return s.permits(c, auth.ActionRead, string(st)) })
 	if err != nil {
 		return err
-	}
-	if !s.permits(c, auth.ActionRead, string(e.Stream)) {
-		return log.ErrEventNotFound
 	}
 	b := append([]byte(`{"stream":`), appendString(nil, string(e.Stream))...)
 	b = append(b, ',')

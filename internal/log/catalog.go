@@ -70,8 +70,10 @@ type Catalog interface {
 	// all), in name order, with stream counts. Errors: ErrUnavailable.
 	Categories(ctx context.Context, visible func(category string) bool) ([]CategoryCount, error)
 	// EventByID returns the event with id, wherever it is, or
-	// ErrEventNotFound. Errors: ErrUnavailable.
-	EventByID(ctx context.Context, id uuid.UUID) (RecordedEvent, error)
+	// ErrEventNotFound, also when its stream does not pass visible (nil:
+	// any), which is asked before the stream is read. Errors:
+	// ErrUnavailable.
+	EventByID(ctx context.Context, id uuid.UUID, visible func(StreamID) bool) (RecordedEvent, error)
 }
 
 // ClusterInfo describes the deployment serving a keyspace.

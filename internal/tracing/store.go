@@ -282,9 +282,9 @@ func (s *tracedDiscovery) Categories(ctx context.Context, visible func(string) b
 	return c, err
 }
 
-func (s *tracedDiscovery) EventByID(ctx context.Context, id uuid.UUID) (log.RecordedEvent, error) {
+func (s *tracedDiscovery) EventByID(ctx context.Context, id uuid.UUID, visible func(log.StreamID) bool) (log.RecordedEvent, error) {
 	ctx, sp := s.span(ctx, "EventByID", attribute.String("eventlog.event_id", id.String()))
-	e, err := s.disc.EventByID(ctx, id)
+	e, err := s.disc.EventByID(ctx, id, visible)
 	end(sp, err)
 	return e, err
 }

@@ -23,7 +23,7 @@ var errFound = errors.New("found")
 // EventByID implements log.Catalog.EventByID. A UUIDv7 id is looked up in
 // the partitions of the minute it carries (one read per shard); any other
 // id in those of the commit minutes of the last UntimedWindow.
-func (c *Catalog) EventByID(ctx context.Context, id uuid.UUID) (log.RecordedEvent, error) {
+func (c *Catalog) EventByID(ctx context.Context, id uuid.UUID, visible func(log.StreamID) bool) (log.RecordedEvent, error) {
 	var minutes []int64
 	if m, timed := Minute(id, c.o.Now()); timed {
 		minutes = []int64{m}
@@ -77,6 +77,9 @@ func (c *Catalog) EventByID(ctx context.Context, id uuid.UUID) (log.RecordedEven
 		if ctx.Err() != nil {
 			return log.RecordedEvent{}, ctx.Err()
 		}
+		return log.RecordedEvent{}, log.ErrEventNotFound
+	}
+	if visible != nil && !visible(log.StreamID(stream)) {
 		return log.RecordedEvent{}, log.ErrEventNotFound
 	}
 	ev, ok, err := c.o.ReadEvent(ctx, log.StreamID(stream), version)

@@ -21,8 +21,8 @@ func (s *Store) Categories(ctx context.Context, visible func(string) bool) ([]lo
 // EventByID implements log.Catalog (package catalog): the id index names
 // the stream and version, read like any stream read (its owner writes its
 // tail first).
-func (s *Store) EventByID(ctx context.Context, id uuid.UUID) (log.RecordedEvent, error) {
-	return s.catalog.EventByID(ctx, id)
+func (s *Store) EventByID(ctx context.Context, id uuid.UUID, visible func(log.StreamID) bool) (log.RecordedEvent, error) {
+	return s.catalog.EventByID(ctx, id, visible)
 }
 
 // Cluster implements log.ClusterStore (package topology).
