@@ -83,6 +83,10 @@ type Config struct {
 	// ReadTimeout is the http.Server's read timeout, which a streamed
 	// response lifts (the request has been read). Default 30s.
 	ReadTimeout time.Duration
+	// RecordTraceparent records each append's W3C traceparent header in
+	// the metadata ("traceparent") of its events that carry none, so a
+	// consumer can continue the trace. Default off.
+	RecordTraceparent bool
 	// AppendTimeout bounds one append (or snapshot write). Appends are
 	// detached from the client's cancellation, so a client that hangs up
 	// does not turn a write into an unknown outcome, and graceful shutdown
