@@ -8,9 +8,10 @@
 // catch-up or a zombie owner writes the same rows again. Their cost per
 // append is kept small: the catalog row only for a chunk holding a
 // stream's version 1 (and a category row the first time an instance sees
-// the category), and the id rows of a fill round grouped by their
-// partition (shard, minute), so a round costs one mutation per minute it
-// touches, not one per event.
+// the category), and the id rows grouped by their partition (shard,
+// minute), so a fill request carries one partition more, not one per
+// event; and those rows ride in the request that writes the chunks (Rows),
+// so they cost no request of their own.
 //
 // Invariant: every row names an event that is committed; a stream is
 // listed, and an event found by id, once the fill that wrote it is done

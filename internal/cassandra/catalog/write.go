@@ -2,6 +2,7 @@ package catalog
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"time"
 
@@ -34,12 +35,6 @@ const maxRowsPerBatch = 2000
 // category row again: an idempotent overwrite).
 const knownCategoriesCap = 100_000
 
-// partitionKey is an event_index partition.
-type partitionKey struct {
-	shard  int
-	minute int64
-}
-
 // Minute is the event_index partition minute of an event: the minute of
 // the time its UUIDv7 id carries, else of its commit time (timed false).
 func Minute(id uuid.UUID, commit time.Time) (minute int64, timed bool) {
@@ -50,22 +45,40 @@ func Minute(id uuid.UUID, commit time.Time) (minute int64, timed bool) {
 	return commit.UnixMilli() / 60_000, false
 }
 
-// Write writes the index rows of chunks being filled for shard: a catalog
-// row for each chunk that holds a stream's version 1, a category row for
-// categories this instance has not written yet, and an id row per event,
-// grouped in one batch per partition. Idempotent. The writes run in
-// parallel; the first error is returned (the filler retries the round).
-func (c *Catalog) Write(ctx context.Context, shard int, chunks []streams.Pending) error {
-	type idRow struct {
-		id      uuid.UUID
-		stream  string
-		version int64
-		timed   bool
+// Rows returns the index rows of chunks being filled for shard, grouped
+// by partition: a catalog row for each chunk that holds a stream's
+// version 1 (by category), a category row for the categories this
+// instance has not written yet, and an id row per event (by shard and
+// minute, at most maxRowsPerBatch to a group). The first groups, up to
+// room partitions, are piggy: the filler sends them in the request that
+// writes the chunks (streams.WritePack), so the indexes usually cost no
+// request of their own; the others are rest, each a batch for Exec. done
+// is to be called once all are written (it remembers the categories).
+func (c *Catalog) Rows(shard int, chunks []streams.Pending, room int) (piggy []gocql.BatchEntry, rest [][]gocql.BatchEntry, done func()) {
+	groups, cats := c.groups(shard, chunks)
+	for i, g := range groups {
+		if i < room {
+			piggy = append(piggy, g...)
+		} else {
+			rest = append(rest, g)
+		}
 	}
+	return piggy, rest, func() {
+		for _, cat := range cats {
+			c.rememberCategory(cat)
+		}
+	}
+}
+
+// groups builds the index rows of chunks, one group per partition, the
+// largest id group first; cats are the categories it writes rows for.
+func (c *Catalog) groups(shard int, chunks []streams.Pending) (groups [][]gocql.BatchEntry, cats []string) {
 	var (
-		ids       = map[partitionKey][]idRow{}
+		ids       = map[int64][]gocql.BatchEntry{}
+		minutes   []int64
 		newCats   = map[string]time.Time{}
-		catalogue = map[string][]streams.Pending{}
+		catalogue = map[string][]gocql.BatchEntry{}
+		catOrder  []string
 	)
 	for i := range chunks {
 		p := &chunks[i]
@@ -73,14 +86,24 @@ func (c *Catalog) Write(ctx context.Context, shard int, chunks []streams.Pending
 		for _, a := range p.Chunk.Appends {
 			for _, e := range a.Events {
 				m, timed := Minute(e.ID, p.Time)
-				k := partitionKey{shard, m}
-				ids[k] = append(ids[k], idRow{e.ID, string(p.Chunk.Stream), v, timed})
+				if ids[m] == nil {
+					minutes = append(minutes, m)
+				}
+				row := gocql.BatchEntry{Stmt: cqlPutID, Idempotent: true, Args: []any{shard, m, [16]byte(e.ID), string(p.Chunk.Stream), v}}
+				if !timed {
+					row = gocql.BatchEntry{Stmt: cqlPutIDTTL, Idempotent: true, Args: []any{shard, m, [16]byte(e.ID), string(p.Chunk.Stream), v, c.untimedTTL}}
+				}
+				ids[m] = append(ids[m], row)
 				v++
 			}
 		}
 		if p.Chunk.FirstVersion == 1 {
 			cat := p.Chunk.Stream.Category()
-			catalogue[cat] = append(catalogue[cat], *p)
+			if catalogue[cat] == nil {
+				catOrder = append(catOrder, cat)
+			}
+			catalogue[cat] = append(catalogue[cat], gocql.BatchEntry{Stmt: cqlPutStream, Idempotent: true,
+				Args: []any{cat, string(p.Chunk.Stream), p.Time}})
 			if !c.knownCategory(cat) {
 				if t, ok := newCats[cat]; !ok || p.Time.Before(t) {
 					newCats[cat] = p.Time
@@ -88,53 +111,53 @@ func (c *Catalog) Write(ctx context.Context, shard int, chunks []streams.Pending
 			}
 		}
 	}
-	var jobs []func() error
-	for k, rows := range ids {
-		for len(rows) > 0 {
+	slices.SortStableFunc(minutes, func(a, b int64) int { return len(ids[b]) - len(ids[a]) })
+	for _, m := range minutes {
+		for rows := ids[m]; len(rows) > 0; {
 			n := min(len(rows), maxRowsPerBatch)
-			part := rows[:n]
+			groups = append(groups, rows[:n])
 			rows = rows[n:]
-			jobs = append(jobs, func() error {
-				b := c.session.Batch(gocql.UnloggedBatch).WithContext(ctx)
-				for _, r := range part {
-					if r.timed {
-						b.Entries = append(b.Entries, gocql.BatchEntry{Stmt: cqlPutID, Idempotent: true,
-							Args: []any{k.shard, k.minute, [16]byte(r.id), r.stream, r.version}})
-					} else {
-						b.Entries = append(b.Entries, gocql.BatchEntry{Stmt: cqlPutIDTTL, Idempotent: true,
-							Args: []any{k.shard, k.minute, [16]byte(r.id), r.stream, r.version, c.untimedTTL}})
-					}
-				}
-				return c.exec(b, "index event ids")
-			})
 		}
 	}
-	for cat, ps := range catalogue {
-		jobs = append(jobs, func() error {
-			b := c.session.Batch(gocql.UnloggedBatch).WithContext(ctx)
-			for _, p := range ps {
-				b.Entries = append(b.Entries, gocql.BatchEntry{Stmt: cqlPutStream, Idempotent: true,
-					Args: []any{cat, string(p.Chunk.Stream), p.Time}})
-			}
-			return c.exec(b, "catalog streams")
-		})
+	for _, cat := range catOrder {
+		groups = append(groups, catalogue[cat])
 	}
 	if len(newCats) > 0 {
-		jobs = append(jobs, func() error {
-			b := c.session.Batch(gocql.UnloggedBatch).WithContext(ctx)
-			for cat, t := range newCats {
-				b.Entries = append(b.Entries, gocql.BatchEntry{Stmt: cqlPutCategory, Idempotent: true, Args: []any{cat, t}})
-			}
-			if err := c.exec(b, "catalog categories"); err != nil {
-				return err
-			}
-			for cat := range newCats {
-				c.rememberCategory(cat)
-			}
-			return nil
-		})
+		var g []gocql.BatchEntry
+		for cat, t := range newCats {
+			g = append(g, gocql.BatchEntry{Stmt: cqlPutCategory, Idempotent: true, Args: []any{cat, t}})
+			cats = append(cats, cat)
+		}
+		groups = append(groups, g)
 	}
-	return run(jobs, 8)
+	return groups, cats
+}
+
+// Exec writes one group of rows (of Rows' rest).
+func (c *Catalog) Exec(ctx context.Context, rows []gocql.BatchEntry) error {
+	b := c.session.Batch(gocql.UnloggedBatch).WithContext(ctx)
+	b.Entries = rows
+	return c.exec(b, "write discovery index")
+}
+
+// Write writes the index rows of chunks (a catch-up's), each partition's
+// in a batch of its own, in parallel. Idempotent.
+func (c *Catalog) Write(ctx context.Context, shard int, chunks []streams.Pending) error {
+	groups, cats := c.groups(shard, chunks)
+	jobs := make([]func() error, len(groups))
+	for i, g := range groups {
+		jobs[i] = func() error { return c.Exec(ctx, g) }
+	}
+	if len(jobs) == 0 {
+		return nil
+	}
+	if err := run(jobs, 8); err != nil {
+		return err
+	}
+	for _, cat := range cats {
+		c.rememberCategory(cat)
+	}
+	return nil
 }
 
 // exec sends b, as a plain statement when it holds one entry.

@@ -263,7 +263,7 @@ func (sh *shard) catchUp(ctx context.Context, after, last int64) error {
 			for _, c := range record.Chunks(&rec) {
 				ps = append(ps, streams.Pending{Seq: r.Seq, Time: r.Time, Chunk: c})
 			}
-			return sh.s.cfg.Index(ctx, sh.id, ps)
+			return sh.s.cfg.Index.Write(ctx, sh.id, ps)
 		})
 		if err != nil {
 			return err

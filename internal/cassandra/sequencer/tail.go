@@ -222,6 +222,11 @@ func (sh *shard) nextRound() map[log.StreamID][]streams.Pending {
 	}
 }
 
+// maxBatchPartitions is Cassandra's default
+// unlogged_batch_across_partitions_warn_threshold: a fill batch stays at
+// or under it.
+const maxBatchPartitions = 10
+
 // writeRound writes each stream's chunks, small streams packed several to
 // a request (streams.Packs), the packs in parallel, retrying failures for
 // as long as the shard is owned. false: the shard stopped.
@@ -233,20 +238,34 @@ func (sh *shard) writeRound(work map[log.StreamID][]streams.Pending) bool {
 		ok  = true
 		ws  = make([][]streams.Pending, 0, len(work))
 	)
-	var all []streams.Pending
 	for _, w := range work {
 		ws = append(ws, w)
-		if sh.s.cfg.Index != nil {
-			all = append(all, w...)
-		}
 	}
 	var writes []func(context.Context) error
 	for _, pack := range streams.Packs(ws) {
-		writes = append(writes, func(ctx context.Context) error { return sh.s.cfg.Streams.WritePack(ctx, pack) })
-	}
-	if sh.s.cfg.Index != nil {
-		// The discovery indexes: one more write per round, beside the packs.
-		writes = append(writes, func(ctx context.Context) error { return sh.s.cfg.Index(ctx, sh.id, all) })
+		if sh.s.cfg.Index == nil {
+			writes = append(writes, func(ctx context.Context) error { return sh.s.cfg.Streams.WritePack(ctx, pack, nil) })
+			continue
+		}
+		// The pack's index rows ride in its request, as far as Cassandra's
+		// warning threshold of 10 partitions per batch leaves room.
+		var chunks []streams.Pending
+		for _, w := range pack {
+			chunks = append(chunks, w...)
+		}
+		piggy, rest, done := sh.s.cfg.Index.Rows(sh.id, chunks, max(1, maxBatchPartitions-len(pack)))
+		writes = append(writes, func(ctx context.Context) error {
+			if err := sh.s.cfg.Streams.WritePack(ctx, pack, piggy); err != nil {
+				return err
+			}
+			for _, rows := range rest {
+				if err := sh.s.cfg.Index.Exec(ctx, rows); err != nil {
+					return err
+				}
+			}
+			done()
+			return nil
+		})
 	}
 	for _, write := range writes {
 		wg.Add(1)

@@ -170,9 +170,9 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	lg.Fault = o.LogFault
 	s.catalog = catalog.New(catalog.Options{Session: session, Streams: s.streams, Shards: shards, ReadEvent: s.readEvent, Now: co.Now})
 	s.topology = topology.New(session, co.Keyspace, shards, o.Instance, co.Now)
-	index := s.catalog.Write
-	if o.NoIndex {
-		index = nil
+	var index sequencer.Indexer
+	if !o.NoIndex {
+		index = s.catalog
 	}
 	s.seq, err = sequencer.New(sequencer.Config{
 		Session: session, Serial: cluster.SerialConsistency,
