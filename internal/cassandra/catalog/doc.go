@@ -9,7 +9,8 @@
 // append is kept small: the catalog row only for a chunk holding a
 // stream's version 1 (and a category row the first time an instance sees
 // the category), and the id rows grouped by their partition (shard,
-// minute), so a fill request carries one partition more, not one per
+// minute and a slot drawn per request), so a fill request carries one
+// partition more, not one per
 // event; and those rows ride in the request that writes the chunks (Rows),
 // so they cost no request of their own.
 //

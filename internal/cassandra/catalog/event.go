@@ -12,7 +12,7 @@ import (
 )
 
 // schema/migrations/0007_discovery.cql: event_index.
-const cqlLookupID = `SELECT stream, version FROM event_index WHERE shard = ? AND minute = ? AND id = ?`
+const cqlLookupID = `SELECT stream, version FROM event_index WHERE shard = ? AND minute = ? AND slot = ? AND id = ?`
 
 // lookupConcurrency bounds the partition reads of one lookup by id.
 const lookupConcurrency = 32
@@ -21,12 +21,15 @@ const lookupConcurrency = 32
 var errFound = errors.New("found")
 
 // EventByID implements log.Catalog.EventByID. A UUIDv7 id is looked up in
-// the partitions of the minute it carries (one read per shard); any other
-// id in those of the commit minutes of the last UntimedWindow.
+// the partitions of the minute it carries (a read per shard and slot); any
+// other id in slot 0 of the commit minutes of the last UntimedWindow.
 func (c *Catalog) EventByID(ctx context.Context, id uuid.UUID, visible func(log.StreamID) bool) (log.RecordedEvent, error) {
-	var minutes []int64
+	var (
+		minutes []int64
+		slots   = 1
+	)
 	if m, timed := Minute(id, c.o.Now()); timed {
-		minutes = []int64{m}
+		minutes, slots = []int64{m}, Slots
 	} else {
 		// Newest first, one minute ahead for the clocks of other owners.
 		for t := m + 1; t >= m-int64(UntimedWindow.Minutes()); t-- {
@@ -42,13 +45,14 @@ func (c *Catalog) EventByID(ctx context.Context, id uuid.UUID, visible func(log.
 	var jobs []func() error
 	found := make(chan [2]any, 1)
 	for _, m := range minutes {
-		for shard := range c.o.Shards {
+		for shard := range c.o.Shards * slots {
+			shard, slot := shard/slots, shard%slots
 			jobs = append(jobs, func() error {
 				var (
 					st string
 					v  int64
 				)
-				err := c.session.Query(cqlLookupID, shard, m, [16]byte(id)).WithContext(ctx2).Idempotent(true).Scan(&st, &v)
+				err := c.session.Query(cqlLookupID, shard, m, slot, [16]byte(id)).WithContext(ctx2).Idempotent(true).Scan(&st, &v)
 				switch {
 				case err == nil:
 					select {
