@@ -258,7 +258,11 @@ func TestConsoleDiscovery(t *testing.T) {
 		tab.waitText("#listing", stream)
 		tab.waitText(`#listing li[data-stream="`+stream+`"]`, "v2")
 		tab.screenshot("streams-list")
-		tab.click(`#listing li[data-stream="` + stream + `"] a`)
+		// The listing's link opens the stream (followed by its href: the
+		// list is redrawn as the search is typed).
+		var href string
+		tab.eval(`document.querySelector('#listing li[data-stream="`+stream+`"] a').getAttribute('href')`, &href)
+		tab.goTo(href)
 		tab.waitText("[data-field=version]", "2")
 		tab.mustNoErrors()
 	})

@@ -57,9 +57,13 @@ async function listing(el, search) {
     return;
   }
   const none = () => replace(el, h('p', { class: 'muted status' }, 'This server has no stream listing (GET /v1/streams is served on --write-path shards), so only ids opened in this tab are suggested.'));
+  // Answers may come back out of order: only the latest request's is drawn.
+  let latest = 0;
   const run = async () => {
+    const n = ++latest;
     try {
       const res = await api.request('/v1/streams?limit=20&prefix=' + api.enc(search.value.trim()));
+      if (n !== latest) return;
       const items = res.streams;
       replace(el, h('h2', { class: 'muted' }, 'On the server'),
         h('ul', { class: 'recent', id: 'listing' }, items.map((s) => h('li', { dataset: { stream: s.stream } },
@@ -67,11 +71,13 @@ async function listing(el, search) {
           h('span', { class: 'muted' }, ` v${s.version}, updated ${s.updated_at}`)))),
         res.next ? h('p', { class: 'muted' }, 'More match: narrow the prefix.') : null);
     } catch (e) {
+      if (n !== latest) return;
       if (e.status === 501) { none(); return; }
       replace(el, errorBox(e, 'stream listing'));
     }
   };
-  search.addEventListener('input', run);
+  let timer;
+  search.addEventListener('input', () => { clearTimeout(timer); timer = setTimeout(run, 150); });
   run();
 }
 
