@@ -48,13 +48,14 @@
 // # Consumer groups
 //
 // Consume follows a feed as a member of a group: the group's members split
-// the feed by stream (16 partitions), each stream handled by one member at
+// the feed by stream (its partitions: 16 on --write-path buckets, the
+// keyspace's shards on --write-path shards), each stream handled by one member at
 // a time and in order, with checkpoints kept by the server. It heartbeats,
 // follows rebalancing, retries a failing handler, acknowledges what was
 // handled, and leaves when its context ends. Delivery is at least once.
 // JoinGroup, ReadGroup, AckGroup, LeaveGroup and GroupInfo are the calls
 // beneath it; an acknowledgement for a partition that moved on is
-// ErrLeaseLost.
+// ErrLeaseLost. See docs/consumer-groups.md.
 //
 // # Live subscriptions
 //
@@ -71,9 +72,10 @@
 // the iterators resume after the last event they yielded, as Replay and
 // Subscribe do.
 //
-// # Consumer groups
+// # Discovery
 //
-// Consume follows a feed as a member of a consumer group: the group's
-// checkpoints live on the server, members split the feed by stream and
-// delivery is at-least-once (see docs/consumer-groups.md).
+// ListStreams pages through the server's streams (by category, then id),
+// Categories counts them, EventByID finds an event by its id and Cluster
+// describes the instances and Cassandra nodes (servers on --write-path
+// shards).
 package client

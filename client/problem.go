@@ -100,6 +100,7 @@ const (
 	CodeSnapshotTooLarge       = "snapshot_too_large"
 	CodeStreamNotFound         = "stream_not_found"
 	CodeSnapshotNotFound       = "snapshot_not_found"
+	CodeEventNotFound          = "event_not_found"
 	CodeNotFound               = "not_found"
 	CodeMethodNotAllowed       = "method_not_allowed"
 	CodeWrongExpectedVersion   = "wrong_expected_version"
@@ -125,6 +126,8 @@ var (
 	ErrIdempotencyConflict = sentinel(http.StatusConflict, CodeIdempotencyConflict)
 	// ErrStreamNotFound: the stream has no events.
 	ErrStreamNotFound = sentinel(http.StatusNotFound, CodeStreamNotFound)
+	// ErrEventNotFound: no event with that id in the server's event index.
+	ErrEventNotFound = sentinel(http.StatusNotFound, CodeEventNotFound)
 	// ErrSnapshotNotFound: no snapshot at or below the requested version.
 	ErrSnapshotNotFound = sentinel(http.StatusNotFound, CodeSnapshotNotFound)
 	// ErrInvalidSnapshotVersion: a snapshot version outside 1..head.

@@ -77,7 +77,10 @@ with the same event ids), 7 not authorized.`,
 		a.stateCommand(),
 		a.snapshotCommand(),
 		a.streamsCommand(),
+		a.categoriesCommand(),
+		a.eventCommand(),
 		a.groupsCommand(),
+		a.clusterCommand(),
 		a.healthCommand(),
 	)
 	return root

@@ -11,9 +11,7 @@ import (
 func (a *app) streamsCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "streams",
-		Short: "Describe streams",
-		// streams list needs the server's discovery endpoints (issue 10),
-		// which do not exist yet.
+		Short: "List and describe streams",
 	}
 	info := &cobra.Command{
 		Use:     "info STREAM",
@@ -54,16 +52,15 @@ func (a *app) streamsCommand() *cobra.Command {
 			})
 		},
 	}
-	cmd.AddCommand(info)
+	cmd.AddCommand(a.listCommand(), info)
 	return cmd
 }
 
 func (a *app) groupsCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "groups",
-		Short: "Inspect consumer groups",
-		// groups list and delete need server endpoints that do not exist
-		// yet (issue 10).
+		Short: "Inspect and delete consumer groups",
+		// groups list needs a server endpoint that does not exist yet.
 	}
 	describe := &cobra.Command{
 		Use:     "describe GROUP",
@@ -119,7 +116,24 @@ come again to the next owner). Leaving twice is not an error.`,
 			return api(c.LeaveGroup(ctx, args[0], args[1]))
 		},
 	}
-	cmd.AddCommand(describe, leave)
+	del := &cobra.Command{
+		Use:   "delete GROUP",
+		Short: "Delete a group with its members and checkpoints (shards write path)",
+		Long: `delete removes GROUP, its members and its checkpoints: members get
+403/404 from then on, and a group of the same name starts again from the
+beginning of its feed. Deleting a group that does not exist is exit code 2.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := a.client()
+			if err != nil {
+				return err
+			}
+			ctx, cancel := a.ctx(cmd)
+			defer cancel()
+			return api(c.DeleteGroup(ctx, args[0]))
+		},
+	}
+	cmd.AddCommand(describe, leave, del)
 	return cmd
 }
 

@@ -63,6 +63,8 @@ type Config struct {
 	ShardLeaseTTL     time.Duration // --shard-lease-ttl: how long an instance holds a shard without renewing
 	FillDelay         time.Duration // --fill-delay: how long committed appends may wait to be written to their streams
 	MemoryLimit       int64         // --memory-limit: soft limit of the Go runtime's memory (GOMEMLIMIT wins)
+	RecordTraceparent bool          // --record-traceparent: keep each append's traceparent header in its events' metadata
+	DiscoveryIndex    bool          // --discovery-index: write the stream catalog and event id index behind each commit
 	CommitsInFlight   int           // --commits-in-flight: conditional writes in flight over all owned shards (0: one per shard)
 	FeedPeriod        time.Duration // --feed-period: commit-time width of a feed partition (fixed per keyspace)
 	FeedLag           time.Duration // --feed-lag: how far behind the clock the feed watermark is advanced
@@ -121,6 +123,7 @@ func DefaultConfig() Config {
 		Listen:            "127.0.0.1:8080",
 		Auth:              "auto",
 		Console:           true,
+		DiscoveryIndex:    true,
 		CassandraHosts:    o.Hosts,
 		Keyspace:          o.Keyspace,
 		Replication:       o.Replication,
@@ -267,6 +270,8 @@ func (c *Config) flagSet(name string, out io.Writer) *flag.FlagSet {
 	fs.StringVar(&c.AccessLog, "access-log", c.AccessLog, "requests logged at info level: errors (answers of 400 and above) or all; the others at debug")
 	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "log format: json or text")
 	fs.BoolVar(&c.Tracing, "tracing", c.Tracing, "export OpenTelemetry traces over OTLP/HTTP, configured by the OTEL_* variables (default: on when OTEL_EXPORTER_OTLP_ENDPOINT is set)")
+	fs.BoolVar(&c.RecordTraceparent, "record-traceparent", c.RecordTraceparent, "record each append's W3C traceparent header in the metadata (\"traceparent\") of its events that carry none, so consumers can continue the trace")
+	fs.BoolVar(&c.DiscoveryIndex, "discovery-index", c.DiscoveryIndex, "shards write path: write the stream catalog and the event id index behind each commit (GET /v1/streams, /v1/categories, /v1/events/{id}); off saves their writes, and those routes then show only what was indexed while it was on")
 	fs.BoolVar(&c.Console, "console", c.Console, "serve the web console at /ui (its files without authentication; it asks for a token when the API needs one)")
 	fs.VisitAll(func(f *flag.Flag) { f.Usage += " (env " + envName(f.Name) + ")" })
 	return fs
@@ -555,6 +560,7 @@ func (c *Config) httpConfig(logger *slog.Logger, reg *prometheus.Registry) httpa
 	if c.Console {
 		h.Console = console.NewHandler()
 	}
+	h.RecordTraceparent = c.RecordTraceparent
 	h.EnsureDefaults()
 	return h
 }

@@ -366,10 +366,11 @@ func (m *Main) openStore(ctx context.Context, o cassandra.Options) (interface {
 	tr.TLSClientConfig = peerTLS
 	peers := httpapi.Peers{Client: &http.Client{Timeout: m.Config.WriteTimeout, Transport: tr}, RequireTLS: https, MaxBatchBytes: int(m.Config.MaxBodyBytes)}
 	return shardstore.Open(ctx, shardstore.Options{
-		Cassandra: o, Address: httpapi.PeerAddress(addr, https), LeaseTTL: m.Config.ShardLeaseTTL,
+		Cassandra: o, Address: httpapi.PeerAddress(addr, https), LeaseTTL: m.Config.ShardLeaseTTL, Version: versionString(),
 		Forward:         httpapi.Forwarder(peers),
 		FlushRemote:     httpapi.FlushForwarder(peers),
 		FillDelay:       m.Config.FillDelay,
+		NoIndex:         !m.Config.DiscoveryIndex,
 		CommitsInFlight: m.Config.CommitsInFlight,
 		MaxGroups:       m.Config.MaxGroups,
 		MaxGroupMembers: m.Config.MaxGroupMembers,

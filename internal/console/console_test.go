@@ -61,6 +61,7 @@ func TestConsole(t *testing.T) {
 		// The stream is remembered for this tab.
 		tab.goTo("#/streams")
 		tab.waitText(".recent", stream)
+		tab.waitText(".status", "This server has no stream listing")
 		tab.mustNoErrors()
 	})
 
@@ -161,7 +162,6 @@ func TestConsole(t *testing.T) {
 		tab.waitText(".notice", "Not available on this server: GET /v1/cluster")
 		tab.waitText("#discovery", "GET /v1/streams")
 		tab.waitText("#instance", "Cassandra errors")
-		tab.screenshot("cluster")
 		tab.mustNoErrors()
 	})
 
@@ -235,5 +235,51 @@ esc{l="a\"b\\c",m="x,y"} 1.5e3
 				t.Errorf("GET %s: no CSP", path)
 			}
 		}
+	})
+}
+
+// TestConsoleDiscovery opens the stream browser and the cluster view
+// against a server on the shard-log write path, which serves the
+// discovery routes: the browser lists a stream appended by the test, and
+// the cluster view shows this instance with its shards and the Cassandra
+// node.
+func TestConsoleDiscovery(t *testing.T) {
+	b := mustBrowser(t)
+	s := mustShardServer(t)
+	id := randomName(t)
+	stream := "uilist" + id + "-1"
+	s.mustAppend(t, "", stream, "Created", "Renamed")
+	s.mustRead(t, "", stream) // written to its partitions, and listed
+
+	t.Run("StreamListing", func(t *testing.T) {
+		tab := b.newTab(t)
+		tab.open(s.URL, "#/streams")
+		tab.typeInto("#stream-search", "uilist"+id)
+		tab.waitText("#listing", stream)
+		tab.waitText(`#listing li[data-stream="`+stream+`"]`, "v2")
+		tab.screenshot("streams-list")
+		// The listing's link opens the stream (followed by its href: the
+		// list is redrawn as the search is typed).
+		var href string
+		tab.eval(`document.querySelector('#listing li[data-stream="`+stream+`"] a').getAttribute('href')`, &href)
+		tab.goTo(href)
+		tab.waitText("[data-field=version]", "2")
+		tab.mustNoErrors()
+	})
+
+	t.Run("Cluster", func(t *testing.T) {
+		tab := b.newTab(t)
+		tab.open(s.URL, "#/cluster")
+		tab.waitText("[data-probe=readyz]", "ready")
+		inst := tab.waitText("#instances", "(this one)")
+		for _, want := range []string{"test-version", "0:1", "1:1"} {
+			if !strings.Contains(inst, want) {
+				t.Errorf("instances lack %q:\n%s", want, inst)
+			}
+		}
+		tab.waitText("#nodes", "up")
+		tab.waitText("#discovery", "GET /v1/streams")
+		tab.screenshot("cluster")
+		tab.mustNoErrors()
 	})
 }

@@ -159,7 +159,7 @@ func (s *Server) bulkLine(ctx context.Context, c *echo.Context, lineNo int, line
 	if !s.permits(c, auth.ActionAppend, string(stream)) {
 		return out, auth.ErrForbidden
 	}
-	res, err := s.append(ctx, log.AppendRequest{Stream: stream, Expected: body.Expected, Events: body.Events})
+	res, err := s.append(ctx, log.AppendRequest{Stream: stream, Expected: body.Expected, Events: s.withTraceparent(c.Request(), body.Events)})
 	if err != nil {
 		return out, err
 	}

@@ -24,7 +24,7 @@
 //	400 invalid_group, invalid_member (consumer groups); invalid_key (admin key routes)
 //	401 unauthenticated         no, malformed, unknown, expired or revoked token (WWW-Authenticate: Bearer)
 //	403 forbidden               the key's scopes do not allow the request (a bulk line: in its result)
-//	404 stream_not_found, snapshot_not_found, group_not_found, key_not_found, not_found (route)
+//	404 stream_not_found, snapshot_not_found, group_not_found, key_not_found, event_not_found, not_found (route)
 //	405 method_not_allowed      (with Allow)
 //	409 wrong_expected_version  (+ current_version), idempotency_conflict,
 //	    group_feed_mismatch, lease_lost (+ partitions), key_exists
@@ -36,7 +36,7 @@
 //	429 too_many_subscriptions  subscription caps, per server and per key (Retry-After);
 //	    rate_limited            a key past its rate (Retry-After)
 //	500 internal, snapshot_corrupt
-//	501 not_implemented         feeds, on a store that has none
+//	501 not_implemented         feeds, the stream catalog or the cluster view, on a store that has none
 //	503 unavailable             store unreachable or refusing; nothing was written
 //	504 outcome_unknown         a write that may or may not have happened; retry with the same ids
 //

@@ -32,7 +32,7 @@ func (s *Server) appendEvents(c *echo.Context) error {
 	if err != nil {
 		return err
 	}
-	res, err := s.append(c.Request().Context(), log.AppendRequest{Stream: stream, Expected: body.Expected, Events: body.Events})
+	res, err := s.append(c.Request().Context(), log.AppendRequest{Stream: stream, Expected: body.Expected, Events: s.withTraceparent(c.Request(), body.Events)})
 	if err != nil {
 		return err
 	}

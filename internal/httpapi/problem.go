@@ -59,6 +59,7 @@ const (
 	CodeNotImplemented       = "not_implemented"
 	CodeInternal             = "internal"
 	CodeGroupNotFound        = "group_not_found"
+	CodeEventNotFound        = "event_not_found"
 	CodeGroupFeedMismatch    = "group_feed_mismatch"
 	CodeLeaseLost            = "lease_lost"
 	CodeInvalidMemberSecret  = "invalid_member_secret"
@@ -160,6 +161,8 @@ func ProblemFor(err error) *Problem {
 		return newProblem(http.StatusNotFound, CodeStreamNotFound, "the stream had no events at or before that moment")
 	case errors.Is(err, log.ErrStreamNotFound):
 		return newProblem(http.StatusNotFound, CodeStreamNotFound, "the stream has no events")
+	case errors.Is(err, log.ErrEventNotFound):
+		return newProblem(http.StatusNotFound, CodeEventNotFound, "no event with this id in the event index (see GET /v1/events/{id} for its window)")
 	case errors.Is(err, log.ErrGroupNotFound):
 		return newProblem(http.StatusNotFound, CodeGroupNotFound, "no member ever joined this group")
 	case errors.Is(err, log.ErrGroupFeedMismatch):

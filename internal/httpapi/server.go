@@ -83,6 +83,10 @@ type Config struct {
 	// ReadTimeout is the http.Server's read timeout, which a streamed
 	// response lifts (the request has been read). Default 30s.
 	ReadTimeout time.Duration
+	// RecordTraceparent records each append's W3C traceparent header in
+	// the metadata ("traceparent") of its events that carry none, so a
+	// consumer can continue the trace. Default off.
+	RecordTraceparent bool
 	// AppendTimeout bounds one append (or snapshot write). Appends are
 	// detached from the client's cancellation, so a client that hangs up
 	// does not turn a write into an unknown outcome, and graceful shutdown
@@ -249,7 +253,11 @@ type Server struct {
 	store log.Store
 	// feeds is store as a log.FeedStore; nil if it reads no feeds (the
 	// feed routes then answer 501).
-	feeds   log.FeedStore
+	feeds log.FeedStore
+	// catalog and cluster are store's discovery side; nil when it has
+	// none (the discovery routes then answer 501).
+	catalog log.Catalog
+	cluster log.ClusterStore
 	cfg     Config
 	log     *slog.Logger
 	echo    *echo.Echo
@@ -279,6 +287,8 @@ func New(store log.Store, cfg Config) (*Server, error) {
 	s := &Server{store: store, cfg: cfg, log: slog.New(contextHandler{cfg.Logger.Handler()}), metrics: m,
 		tracer: cfg.TracerProvider.Tracer("github.com/eventlog/eventlog/internal/httpapi")}
 	s.feeds, _ = store.(log.FeedStore)
+	s.catalog, _ = store.(log.Catalog)
+	s.cluster, _ = store.(log.ClusterStore)
 	s.subs = subscriptions{max: cfg.MaxSubscriptions, maxPerKey: cfg.MaxSubscriptionsPerKey, perKey: map[string]int{}}
 	if len(cfg.AllowedHosts) > 0 {
 		s.allowedHosts = make(map[string]bool, len(cfg.AllowedHosts))
@@ -318,6 +328,10 @@ func (s *Server) routes(e *echo.Echo) {
 	v1 := e.Group("/v1")
 	v1.POST("/streams/:stream/events", s.appendEvents, limitBody(s.cfg.MaxBodyBytes))
 	v1.GET("/streams/:stream/events", s.readEvents)
+	v1.GET("/streams", s.listStreams)
+	v1.GET("/categories", s.listCategories)
+	v1.GET("/events/:id", s.eventByID)
+	v1.GET("/cluster", s.clusterInfo, s.requireAdmin)
 	v1.GET("/streams/:stream", s.streamInfo)
 	v1.PUT("/streams/:stream/snapshots/:version", s.putSnapshot, limitBody(int64(s.cfg.Limits.MaxSnapshotBytes)))
 	v1.GET("/streams/:stream/snapshots/latest", s.latestSnapshot)

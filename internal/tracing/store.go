@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"time"
 
+	"github.com/google/uuid"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
@@ -18,15 +19,18 @@ const instrumentation = "github.com/eventlog/eventlog/internal/tracing"
 // Store returns inner seen through spans: each call is a span named
 // "store.<Method>" (a child of the caller's span), with the stream or group
 // it touches, ended with the call's error. inner's optional interfaces
-// (log.FeedStore, log.FeedWatcher, log.Watcher, log.GroupStore, and
-// log.GroupSecrets with log.GroupDeleter) are kept in these mixes: all of
-// them (the shard-log store), all but the last two (the per-stream
+// (log.FeedStore, log.FeedWatcher, log.Watcher, log.GroupStore,
+// log.GroupSecrets with log.GroupDeleter, and log.Catalog with
+// log.ClusterStore) are kept in these mixes: all of them (the shard-log
+// store), all but the last two, all but the last four (the per-stream
 // store), or no groups at all. A store with another mix is returned with
 // just its log.Store methods traced and no optional interface, so wrap
 // only such a store when that is acceptable.
 func Store(inner log.Store, tp trace.TracerProvider) log.Store {
 	s := &store{inner: inner, t: tp.Tracer(instrumentation)}
 	switch in := inner.(type) {
+	case discoveryStore:
+		return &tracedDiscovery{tracedSecure: &tracedSecure{tracedFull: &tracedFull{tracedFeeds: &tracedFeeds{store: s, feeds: in}, full: in}, secure: in}, disc: in}
 	case secureStore:
 		return &tracedSecure{tracedFull: &tracedFull{tracedFeeds: &tracedFeeds{store: s, feeds: in}, full: in}, secure: in}
 	case fullStore:
@@ -60,11 +64,20 @@ type secureStore interface {
 	log.GroupDeleter
 }
 
+// discoveryStore is a secureStore with the discovery indexes and the
+// cluster view (the shard-log store).
+type discoveryStore interface {
+	secureStore
+	log.Catalog
+	log.ClusterStore
+}
+
 var (
-	_ log.Store   = (*store)(nil)
-	_ feedStore   = (*tracedFeeds)(nil)
-	_ fullStore   = (*tracedFull)(nil)
-	_ secureStore = (*tracedSecure)(nil)
+	_ discoveryStore = (*tracedDiscovery)(nil)
+	_ log.Store      = (*store)(nil)
+	_ feedStore      = (*tracedFeeds)(nil)
+	_ fullStore      = (*tracedFull)(nil)
+	_ secureStore    = (*tracedSecure)(nil)
 )
 
 type store struct {
@@ -247,4 +260,38 @@ func (s *tracedSecure) DeleteGroup(ctx context.Context, group string) error {
 	err := s.secure.DeleteGroup(ctx, group)
 	end(sp, err)
 	return err
+}
+
+// tracedDiscovery adds the catalog and the cluster view to tracedSecure.
+type tracedDiscovery struct {
+	*tracedSecure
+	disc discoveryStore
+}
+
+func (s *tracedDiscovery) ListStreams(ctx context.Context, q log.StreamQuery) (log.StreamPage, error) {
+	ctx, sp := s.span(ctx, "ListStreams", attribute.String("eventlog.prefix", q.Prefix), attribute.String("eventlog.category", q.Category))
+	p, err := s.disc.ListStreams(ctx, q)
+	end(sp, err)
+	return p, err
+}
+
+func (s *tracedDiscovery) Categories(ctx context.Context, visible func(string) bool) ([]log.CategoryCount, error) {
+	ctx, sp := s.span(ctx, "Categories")
+	c, err := s.disc.Categories(ctx, visible)
+	end(sp, err)
+	return c, err
+}
+
+func (s *tracedDiscovery) EventByID(ctx context.Context, id uuid.UUID, visible func(log.StreamID) bool) (log.RecordedEvent, error) {
+	ctx, sp := s.span(ctx, "EventByID", attribute.String("eventlog.event_id", id.String()))
+	e, err := s.disc.EventByID(ctx, id, visible)
+	end(sp, err)
+	return e, err
+}
+
+func (s *tracedDiscovery) Cluster(ctx context.Context) (log.ClusterInfo, error) {
+	ctx, sp := s.span(ctx, "Cluster")
+	c, err := s.disc.Cluster(ctx)
+	end(sp, err)
+	return c, err
 }

@@ -15,6 +15,18 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
+// Indexer writes index rows derived from the chunks being filled
+// (package catalog). Every write must be idempotent.
+type Indexer interface {
+	// Rows returns the rows of chunks, grouped: piggy (at most room
+	// partitions) to send with the chunks' own write, rest as batches for
+	// Exec; done is called once all were written.
+	Rows(shard int, chunks []streams.Pending, room int) (piggy []gocql.BatchEntry, rest [][]gocql.BatchEntry, done func())
+	Exec(ctx context.Context, rows []gocql.BatchEntry) error
+	// Write writes the rows of chunks on their own (a catch-up's).
+	Write(ctx context.Context, shard int, chunks []streams.Pending) error
+}
+
 // Config configures a Sequencer. Zero fields take the defaults noted.
 type Config struct {
 	Session *gocql.Session
@@ -74,6 +86,11 @@ type Config struct {
 	// stream, to write the stream's tail (Flush); nil means this instance
 	// never asks.
 	FlushRemote func(ctx context.Context, address string, stream log.StreamID) error
+	// Index, if set, writes the discovery indexes of chunks being filled
+	// (package catalog): their rows ride in the requests that write the
+	// chunks (Indexer.Rows), retried with them; a catch-up writes them
+	// with Indexer.Write.
+	Index Indexer
 	// OnCommit, if set, is told each stream a commit touched (watchers).
 	OnCommit func(stream log.StreamID)
 	// OnRecord, if set, is told once per committed record, after

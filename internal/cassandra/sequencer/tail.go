@@ -222,6 +222,11 @@ func (sh *shard) nextRound() map[log.StreamID][]streams.Pending {
 	}
 }
 
+// maxBatchPartitions is Cassandra's default
+// unlogged_batch_across_partitions_warn_threshold: a fill batch stays at
+// or under it.
+const maxBatchPartitions = 10
+
 // writeRound writes each stream's chunks, small streams packed several to
 // a request (streams.Packs), the packs in parallel, retrying failures for
 // as long as the shard is owned. false: the shard stopped.
@@ -236,7 +241,33 @@ func (sh *shard) writeRound(work map[log.StreamID][]streams.Pending) bool {
 	for _, w := range work {
 		ws = append(ws, w)
 	}
+	var writes []func(context.Context) error
 	for _, pack := range streams.Packs(ws) {
+		if sh.s.cfg.Index == nil {
+			writes = append(writes, func(ctx context.Context) error { return sh.s.cfg.Streams.WritePack(ctx, pack, nil) })
+			continue
+		}
+		// The pack's index rows ride in its request, as far as Cassandra's
+		// warning threshold of 10 partitions per batch leaves room.
+		var chunks []streams.Pending
+		for _, w := range pack {
+			chunks = append(chunks, w...)
+		}
+		piggy, rest, done := sh.s.cfg.Index.Rows(sh.id, chunks, max(1, maxBatchPartitions-len(pack)))
+		writes = append(writes, func(ctx context.Context) error {
+			if err := sh.s.cfg.Streams.WritePack(ctx, pack, piggy); err != nil {
+				return err
+			}
+			for _, rows := range rest {
+				if err := sh.s.cfg.Index.Exec(ctx, rows); err != nil {
+					return err
+				}
+			}
+			done()
+			return nil
+		})
+	}
+	for _, write := range writes {
 		wg.Add(1)
 		sem <- struct{}{}
 		go func() {
@@ -244,7 +275,7 @@ func (sh *shard) writeRound(work map[log.StreamID][]streams.Pending) bool {
 			backoff := 50 * time.Millisecond
 			for {
 				ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
-				err := sh.s.cfg.Streams.WritePack(ctx, pack)
+				err := write(ctx)
 				cancel()
 				if err == nil {
 					return
@@ -257,7 +288,7 @@ func (sh *shard) writeRound(work map[log.StreamID][]streams.Pending) bool {
 					return
 				default:
 				}
-				sh.s.cfg.Logger.Warn("fill failed, retrying", "shard", sh.id, "stream", string(pack[0][0].Chunk.Stream), "streams", len(pack), "err", err)
+				sh.s.cfg.Logger.Warn("fill failed, retrying", "shard", sh.id, "err", err)
 				select {
 				case <-sh.lost:
 				case <-time.After(backoff):

@@ -13,6 +13,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/eventlog/eventlog/internal/cassandra"
+	"github.com/eventlog/eventlog/internal/cassandra/catalog"
 	"github.com/eventlog/eventlog/internal/cassandra/cql"
 	"github.com/eventlog/eventlog/internal/cassandra/feeds"
 	"github.com/eventlog/eventlog/internal/cassandra/groups"
@@ -20,6 +21,7 @@ import (
 	"github.com/eventlog/eventlog/internal/cassandra/shardlog"
 	"github.com/eventlog/eventlog/internal/cassandra/snapshots"
 	"github.com/eventlog/eventlog/internal/cassandra/streams"
+	"github.com/eventlog/eventlog/internal/cassandra/topology"
 	"github.com/eventlog/eventlog/internal/log"
 	"github.com/eventlog/eventlog/internal/partition"
 	"github.com/eventlog/eventlog/internal/snapshot"
@@ -41,6 +43,9 @@ type Options struct {
 	// shards it owns.
 	Instance string
 	Address  string
+	// Version is this binary's, recorded in the membership table (shown
+	// by GET /v1/cluster).
+	Version string
 	// LeaseTTL of shard ownership. Default 5s.
 	LeaseTTL time.Duration
 	// Forward sends an append to the owner of its shard at address (the
@@ -49,6 +54,10 @@ type Options struct {
 	// FlushRemote asks the owner of a stream's shard at address to write
 	// the stream's committed tail before a read here; nil: never ask.
 	FlushRemote func(ctx context.Context, address string, stream log.StreamID) error
+	// NoIndex turns off the discovery indexes' writes (package catalog):
+	// the listings and lookups by id then show only what was indexed
+	// before. For measuring what the indexes cost.
+	NoIndex bool
 	// FillDelay, TailBytes, CommitsInFlight and IDBudget: sequencer.Config.
 	FillDelay       time.Duration
 	TailBytes       int
@@ -83,6 +92,8 @@ type Store struct {
 	snapshots *snapshots.Store
 	feeds     *feeds.Reader
 	groups    *groups.Store
+	catalog   *catalog.Catalog
+	topology  *topology.Reader
 	logger    *slog.Logger
 	watchers  log.Watchers
 	// feedWatchers are woken by this instance's commits (feeds.go).
@@ -91,8 +102,10 @@ type Store struct {
 }
 
 var (
-	_ log.Store   = (*Store)(nil)
-	_ log.Watcher = (*Store)(nil)
+	_ log.Store        = (*Store)(nil)
+	_ log.Watcher      = (*Store)(nil)
+	_ log.Catalog      = (*Store)(nil)
+	_ log.ClusterStore = (*Store)(nil)
 )
 
 // Open connects, reads the keyspace's layout and starts claiming shards.
@@ -155,12 +168,19 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 		snapshots: snapshots.New(session, codec, co.Limits.MaxSnapshotBytes, co.Now, co.Logger)}
 	lg := shardlog.New(session, cluster.SerialConsistency)
 	lg.Fault = o.LogFault
+	s.catalog = catalog.New(catalog.Options{Session: session, Streams: s.streams, Shards: shards, ReadEvent: s.readEvent, Now: co.Now})
+	s.topology = topology.New(session, co.Keyspace, shards, o.Instance, co.Now)
+	var index sequencer.Indexer
+	if !o.NoIndex {
+		index = s.catalog
+	}
 	s.seq, err = sequencer.New(sequencer.Config{
 		Session: session, Serial: cluster.SerialConsistency,
 		Log: lg, Streams: s.streams,
 		Shards: shards, SegmentRows: rows, Instance: o.Instance, Address: o.Address,
 		LeaseTTL: o.LeaseTTL, Policy: partition.Policy{Width: co.BucketWidth, MaxEvents: co.BucketMaxEvents},
-		IdempotencyWindow: co.IdempotencyWindow, Forward: o.Forward, FlushRemote: o.FlushRemote,
+		IdempotencyWindow: co.IdempotencyWindow, Forward: o.Forward, FlushRemote: o.FlushRemote, Version: o.Version,
+		Index:     index,
 		FillDelay: o.FillDelay, TailBytes: o.TailBytes, CommitsInFlight: o.CommitsInFlight, IDBudget: o.IDBudget,
 		OnCommit: s.watchers.Notify, OnRecord: s.feedWatchers.notify,
 		BeforeCommit: o.BeforeCommit, Paused: o.Paused, Now: co.Now, Logger: co.Logger, Registerer: co.Registerer,

@@ -56,7 +56,7 @@ func (s *Store) Fill(ctx context.Context, seq int64, t time.Time, rec *record.Re
 		ws[i] = by[st]
 	}
 	packs := Packs(ws)
-	return each(len(packs), func(i int) error { return s.WritePack(ctx, packs[i]) })
+	return each(len(packs), func(i int) error { return s.WritePack(ctx, packs[i], nil) })
 }
 
 // Pending is a chunk of a committed record that is not yet written: the
@@ -78,7 +78,10 @@ const maxMutationBytes = 4 << 20
 // the same records (one per record and stream), so writing them again, or
 // by Fill, writes the same values. A chunk is written only after every
 // chunk before it is, so a reader never sees a gap.
-func (s *Store) WriteStream(ctx context.Context, chunks []Pending) error {
+//
+// extra rows (of other partitions: the discovery indexes) ride in the
+// first chunk batch, in the same request.
+func (s *Store) WriteStream(ctx context.Context, chunks []Pending, extra []gocql.BatchEntry) error {
 	for i := 0; i < len(chunks); {
 		c := &chunks[i].Chunk
 		if c.OpensBucket {
@@ -97,6 +100,9 @@ func (s *Store) WriteStream(ctx context.Context, chunks []Pending) error {
 				break
 			}
 			size += s.addChunk(b, p)
+		}
+		if i == 0 {
+			b.Entries = append(b.Entries, extra...)
 		}
 		var err error
 		if len(b.Entries) == 1 {
@@ -119,8 +125,12 @@ func (s *Store) WriteStream(ctx context.Context, chunks []Pending) error {
 // size Cassandra counts adds cell timestamps, TTLs and keys to packable's
 // estimate), so it should not log a warning on a node configured as
 // shipped.
+//
+// A pack also carries the event index rows of its events (package
+// catalog: one more partition, usually), so it holds at most nine streams
+// and packable counts those rows against packBytes.
 const (
-	packStreams = 10
+	packStreams = 9
 	packBytes   = 3 << 10
 )
 
@@ -174,6 +184,7 @@ func packable(w []Pending) (int, bool) {
 		for _, a := range c.Appends {
 			for _, e := range a.Events {
 				n += len(e.Data) + len(e.Metadata) + len(e.Type) + 48
+				n += 40 + len(c.Stream) // its event_index row
 				if a.ClientIDs {
 					n += 40 + len(c.Stream)
 				}
@@ -189,10 +200,11 @@ func packable(w []Pending) (int, bool) {
 // the buckets the pack opens are written first, so that a reader never
 // finds a chunk of a bucket the index does not name (a pack that fails
 // between the two leaves at most an empty indexed bucket, written again
-// by the retry).
-func (s *Store) WritePack(ctx context.Context, pack [][]Pending) error {
+// by the retry). extra rows (the discovery indexes of the pack's events)
+// go in the chunks' request.
+func (s *Store) WritePack(ctx context.Context, pack [][]Pending, extra []gocql.BatchEntry) error {
 	if len(pack) == 1 {
-		return s.WriteStream(ctx, pack[0])
+		return s.WriteStream(ctx, pack[0], extra)
 	}
 	idx := s.session.Batch(gocql.UnloggedBatch).WithContext(ctx)
 	for _, w := range pack {
@@ -218,6 +230,7 @@ func (s *Store) WritePack(ctx context.Context, pack [][]Pending) error {
 			s.addChunk(b, &w[i])
 		}
 	}
+	b.Entries = append(b.Entries, extra...)
 	if err := b.Exec(); err != nil {
 		return cql.ReadErr(fmt.Sprintf("write %d streams", len(pack)), err)
 	}

@@ -1,13 +1,14 @@
-// cluster.js: what this server says about itself today: liveness and
-// readiness, the instance's own metrics (shards it owns on the shard
-// path, process), and GET /v1/cluster when the server describes it. Routes
-// this server does not have are named as such, not guessed at.
+// cluster.js: liveness and readiness, the instance's own metrics (shards
+// it owns on the shard path, process), and GET /v1/cluster: the instances
+// serving the keyspace, the shards each owns with its epoch, and the
+// Cassandra nodes with their state. A server that answers a discovery
+// route 501 (the per-stream write path) is said not to serve it.
 
 import * as api from './api.js';
 import * as prom from './prom.js';
-import { h, replace, errorBox, notice, jsonView, fmt } from './dom.js';
+import { h, replace, errorBox, notice, fmt } from './dom.js';
 
-// Discovery routes (issue 10) the console would use when they exist.
+// The discovery routes, and what each is for.
 const discovery = [
   ['/v1/cluster', 'instances, what each owns, Cassandra nodes'],
   ['/v1/streams', 'stream listing'],
@@ -72,20 +73,48 @@ async function drawCluster(el, signal) {
   }
   const has = (p) => Boolean(d.paths && d.paths[p] && d.paths[p].get);
   const parts = [h('h2', {}, 'Cluster')];
-  if (has('/v1/cluster')) {
+  let served = has('/v1/cluster');
+  if (served) {
     try {
-      parts.push(jsonView(await api.request('/v1/cluster', { signal })));
+      parts.push(...clusterView(await api.request('/v1/cluster', { signal })));
     } catch (e) {
       if (e.name === 'AbortError') return;
-      parts.push(errorBox(e, 'GET /v1/cluster'));
+      if (e.status === 501) served = false;
+      else parts.push(errorBox(e, 'GET /v1/cluster'));
     }
-  } else {
-    parts.push(notice('Not available on this server: GET /v1/cluster (the instances, what each owns, the Cassandra nodes) is not served yet. Only this instance is shown above.'));
+  }
+  if (!served) {
+    parts.push(notice('Not available on this server: GET /v1/cluster (the instances, what each owns, the Cassandra nodes) is served on --write-path shards. Only this instance is shown above.'));
   }
   parts.push(h('h2', {}, 'Discovery routes on this server'),
     h('table', { id: 'discovery' }, h('tr', {}, h('th', {}, 'route'), h('th', {}, 'what'), h('th', {}, 'available')),
       discovery.map(([p, what]) => h('tr', {}, h('td', { class: 'mono' }, 'GET ' + p), h('td', {}, what),
-        h('td', { class: has(p) ? 'ok' : 'muted' }, has(p) ? 'yes' : 'not available')))),
+        h('td', { class: has(p) && served ? 'ok' : 'muted' }, has(p) && served ? 'yes' : 'not available')))),
     h('p', { class: 'muted' }, `API description: OpenAPI ${d.openapi}, ${Object.keys(d.paths || {}).length} paths (GET /openapi.json).`));
   replace(el, ...parts);
+}
+
+// clusterView draws GET /v1/cluster: instances with their shards, shards
+// without an owner, Cassandra nodes.
+function clusterView(c) {
+  const row = (...cells) => h('tr', {}, cells.map((v) => h('td', {}, v)));
+  const head = (...cells) => h('tr', {}, cells.map((v) => h('th', {}, v)));
+  const out = [
+    h('p', {}, `Keyspace ${c.keyspace}, ${c.shards} shards, ${c.instances.length} live instance${c.instances.length === 1 ? '' : 's'}.`),
+    h('table', { id: 'instances' }, head('instance', 'address', 'version', 'started', 'shards (shard:epoch)'),
+      c.instances.map((i) => h('tr', { dataset: { instance: i.id } },
+        h('td', { class: 'mono' }, i.id + (i.id === c.self ? ' (this one)' : '')),
+        h('td', { class: 'mono' }, i.address || '–'), h('td', {}, i.version), h('td', {}, i.started),
+        h('td', { class: 'mono' }, i.shards.map((s) => `${s.shard}:${s.epoch}`).join(' ') || '–')))),
+  ];
+  if (c.unowned_shards.length) {
+    out.push(notice(`Shards without a live owner (being taken over): ${c.unowned_shards.join(', ')}`));
+  }
+  out.push(h('h2', {}, 'Cassandra nodes'),
+    h('table', { id: 'nodes' }, head('node', 'state', 'data centre', 'rack', 'version', 'host id'),
+      c.cassandra_nodes.map((n) => h('tr', {},
+        h('td', { class: 'mono' }, n.address + (n.coordinator ? ' (answered)' : '')),
+        h('td', { class: n.state === 'up' ? 'ok' : 'bad' }, n.state),
+        h('td', {}, n.data_center), h('td', {}, n.rack), h('td', {}, n.release_version), h('td', { class: 'mono' }, n.host_id)))));
+  return out;
 }

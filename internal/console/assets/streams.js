@@ -1,7 +1,7 @@
-// streams.js: the stream browser. Look a stream up by id (no stream
-// listing route exists yet: ids used in this tab are remembered, and a
-// server that describes GET /v1/streams is asked for matches of the
-// prefix), read it forward or backward a page at a time, open an event,
+// streams.js: the stream browser. Look a stream up by id (ids used in
+// this tab are remembered, and GET /v1/streams is asked for the streams
+// whose id starts with what is typed; a server without the listing, 501,
+// is said to have none), read it forward or backward a page at a time, open an event,
 // and travel in time to a version or an instant (until_time on reads,
 // at / at_time on the aggregate state).
 
@@ -12,7 +12,7 @@ import { recent, remember } from './session.js';
 export function mount(root, route) {
   const id = route.arg;
   const p = route.params;
-  const search = h('input', { type: 'search', placeholder: 'stream id or prefix', value: id || '', name: 'stream', 'aria-label': 'stream id or prefix' });
+  const search = h('input', { type: 'search', id: 'stream-search', placeholder: 'stream id or prefix', value: id || '', name: 'stream', 'aria-label': 'stream id or prefix' });
   const list = h('ul', { class: 'recent' });
   const serverList = h('div');
   const open = () => {
@@ -56,18 +56,28 @@ async function listing(el, search) {
     replace(el, h('p', { class: 'muted status' }, 'This server has no stream listing (GET /v1/streams), so only ids opened in this tab are suggested.'));
     return;
   }
+  const none = () => replace(el, h('p', { class: 'muted status' }, 'This server has no stream listing (GET /v1/streams is served on --write-path shards), so only ids opened in this tab are suggested.'));
+  // Answers may come back out of order: only the latest request's is drawn.
+  let latest = 0;
   const run = async () => {
+    const n = ++latest;
     try {
       const res = await api.request('/v1/streams?limit=20&prefix=' + api.enc(search.value.trim()));
-      const items = res.streams || res.items || [];
+      if (n !== latest) return;
+      const items = res.streams;
       replace(el, h('h2', { class: 'muted' }, 'On the server'),
-        h('ul', { class: 'recent' }, items.map((s) => {
-          const n = s.stream || s.id || s.name;
-          return h('li', {}, h('a', { href: '#/streams/' + encodeURIComponent(n) }, n), s.version ? h('span', { class: 'muted' }, ' v' + s.version) : null);
-        })));
-    } catch (e) { replace(el, errorBox(e, 'stream listing')); }
+        h('ul', { class: 'recent', id: 'listing' }, items.map((s) => h('li', { dataset: { stream: s.stream } },
+          h('a', { href: '#/streams/' + encodeURIComponent(s.stream) }, s.stream),
+          h('span', { class: 'muted' }, ` v${s.version}, updated ${s.updated_at}`)))),
+        res.next ? h('p', { class: 'muted' }, 'More match: narrow the prefix.') : null);
+    } catch (e) {
+      if (n !== latest) return;
+      if (e.status === 501) { none(); return; }
+      replace(el, errorBox(e, 'stream listing'));
+    }
   };
-  search.addEventListener('input', run);
+  let timer;
+  search.addEventListener('input', () => { clearTimeout(timer); timer = setTimeout(run, 150); });
   run();
 }
 

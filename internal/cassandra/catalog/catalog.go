@@ -1,0 +1,84 @@
+package catalog
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"time"
+
+	gocql "github.com/apache/cassandra-gocql-driver/v2"
+
+	"github.com/eventlog/eventlog/internal/cassandra/streams"
+	"github.com/eventlog/eventlog/internal/log"
+)
+
+// Options configure a Catalog.
+type Options struct {
+	Session *gocql.Session
+	// Streams reads the heads of listed streams.
+	Streams *streams.Store
+	// Shards is the keyspace's shard count (the id index is partitioned by
+	// shard).
+	Shards int
+	// ReadEvent reads version of stream (after the stream's owner wrote
+	// its tail): an event found in the id index is read from its stream.
+	ReadEvent func(ctx context.Context, stream log.StreamID, version int64) (log.RecordedEvent, bool, error)
+	// CountCap is where a category's stream count stops (reported as not
+	// exact). Default 100,000.
+	CountCap int64
+	// ScanCap bounds the catalog rows one listing page scans for streams
+	// the caller may see. Default 10,000.
+	ScanCap int
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+}
+
+// Catalog is the discovery indexes of a keyspace.
+type Catalog struct {
+	o          Options
+	session    *gocql.Session
+	untimedTTL int // seconds
+
+	mu         sync.Mutex
+	categories map[string]bool // written by this instance
+}
+
+// New returns the catalog of o.Session's keyspace.
+func New(o Options) *Catalog {
+	if o.CountCap <= 0 {
+		o.CountCap = 100_000
+	}
+	if o.ScanCap <= 0 {
+		o.ScanCap = 10_000
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	return &Catalog{o: o, session: o.Session, categories: map[string]bool{},
+		untimedTTL: int((UntimedWindow + 10*time.Minute) / time.Second)}
+}
+
+// ValidateQuery checks a listing's parameters (the prefix may be any
+// prefix of a stream id; a category holds no '-').
+func ValidateQuery(q log.StreamQuery) error {
+	if q.Limit <= 0 {
+		return &log.ValidationError{Code: log.CodeInvalidRequest, Message: "limit must be positive"}
+	}
+	if q.Prefix != "" {
+		// A prefix is a stream id's beginning: validate it as an id.
+		if _, err := log.ParseStreamID(q.Prefix); err != nil {
+			return &log.ValidationError{Code: log.CodeInvalidRequest, Message: "prefix: " + err.Error()}
+		}
+	}
+	if q.Category != "" {
+		if _, err := log.ParseStreamID(q.Category); err != nil || strings.Contains(q.Category, "-") {
+			return &log.ValidationError{Code: log.CodeInvalidRequest, Message: "category must be a stream id without '-'"}
+		}
+	}
+	if q.After != "" {
+		if _, err := log.ParseStreamID(string(q.After)); err != nil {
+			return &log.ValidationError{Code: log.CodeInvalidRequest, Message: "after: " + err.Error()}
+		}
+	}
+	return nil
+}

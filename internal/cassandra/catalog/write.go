@@ -1,0 +1,228 @@
+package catalog
+
+import (
+	"context"
+	"math/rand/v2"
+	"slices"
+	"sync"
+	"time"
+
+	gocql "github.com/apache/cassandra-gocql-driver/v2"
+	"github.com/google/uuid"
+
+	"github.com/eventlog/eventlog/internal/cassandra/cql"
+	"github.com/eventlog/eventlog/internal/cassandra/streams"
+)
+
+// schema/migrations/0007_discovery.cql: stream_catalog, stream_categories,
+// event_index.
+const (
+	cqlPutStream   = `INSERT INTO stream_catalog (category, stream, created) VALUES (?, ?, ?)`
+	cqlPutCategory = `INSERT INTO stream_categories (id, category, created) VALUES (0, ?, ?)`
+	cqlPutID       = `INSERT INTO event_index (shard, minute, slot, id, stream, version) VALUES (?, ?, ?, ?, ?, ?)`
+	cqlPutIDTTL    = `INSERT INTO event_index (shard, minute, slot, id, stream, version) VALUES (?, ?, ?, ?, ?, ?) USING TTL ?`
+)
+
+// UntimedWindow is how long an event whose id is not a UUIDv7 can be found
+// by id: its index row is filed under its commit minute, and a lookup
+// scans the minutes of this window (the row expires a little after).
+const UntimedWindow = time.Hour
+
+// Slots is how many partitions share a (shard, minute) of UUIDv7 ids:
+// each fill request picks one at random, so the concurrent fills of a
+// shard do not contend for one partition (measured: a single hot partition
+// made each index mutation about three times as slow as a chunk write). A
+// lookup reads every slot.
+const Slots = 8
+
+// maxRowsPerBatch bounds one single-partition batch of id rows.
+const maxRowsPerBatch = 2000
+
+// knownCategoriesCap bounds the categories an instance remembers having
+// written (past it, a new stream of an unremembered category writes its
+// category row again: an idempotent overwrite).
+const knownCategoriesCap = 100_000
+
+// Minute is the event_index partition minute of an event: the minute of
+// the time its UUIDv7 id carries, else of its commit time (timed false).
+func Minute(id uuid.UUID, commit time.Time) (minute int64, timed bool) {
+	if id.Version() == 7 {
+		sec, nsec := id.Time().UnixTime()
+		return (sec*1000 + nsec/1e6) / 60_000, true
+	}
+	return commit.UnixMilli() / 60_000, false
+}
+
+// Rows returns the index rows of chunks being filled for shard, grouped
+// by partition: a catalog row for each chunk that holds a stream's
+// version 1 (by category), a category row for the categories this
+// instance has not written yet, and an id row per event (by shard and
+// minute, at most maxRowsPerBatch to a group). The first groups, up to
+// room partitions, are piggy: the filler sends them in the request that
+// writes the chunks (streams.WritePack), so the indexes usually cost no
+// request of their own; the others are rest, each a batch for Exec. done
+// is to be called once all are written (it remembers the categories).
+func (c *Catalog) Rows(shard int, chunks []streams.Pending, room int) (piggy []gocql.BatchEntry, rest [][]gocql.BatchEntry, done func()) {
+	groups, cats := c.groups(shard, chunks)
+	for i, g := range groups {
+		if i < room {
+			piggy = append(piggy, g...)
+		} else {
+			rest = append(rest, g)
+		}
+	}
+	return piggy, rest, func() {
+		for _, cat := range cats {
+			c.rememberCategory(cat)
+		}
+	}
+}
+
+// groups builds the index rows of chunks, one group per partition, the
+// largest id group first; cats are the categories it writes rows for.
+func (c *Catalog) groups(shard int, chunks []streams.Pending) (groups [][]gocql.BatchEntry, cats []string) {
+	var (
+		ids       = map[int64][]gocql.BatchEntry{}
+		minutes   []int64
+		newCats   = map[string]time.Time{}
+		catalogue = map[string][]gocql.BatchEntry{}
+		catOrder  []string
+	)
+	slot := rand.IntN(Slots)
+	for i := range chunks {
+		p := &chunks[i]
+		v := p.Chunk.FirstVersion
+		for _, a := range p.Chunk.Appends {
+			for _, e := range a.Events {
+				m, timed := Minute(e.ID, p.Time)
+				row := gocql.BatchEntry{Stmt: cqlPutID, Idempotent: true, Args: []any{shard, m, slot, [16]byte(e.ID), string(p.Chunk.Stream), v}}
+				key := m
+				if !timed {
+					// Slot 0, a group apart from the timed rows of that minute.
+					row = gocql.BatchEntry{Stmt: cqlPutIDTTL, Idempotent: true, Args: []any{shard, m, 0, [16]byte(e.ID), string(p.Chunk.Stream), v, c.untimedTTL}}
+					key = -1 - m
+				}
+				if ids[key] == nil {
+					minutes = append(minutes, key)
+				}
+				ids[key] = append(ids[key], row)
+				v++
+			}
+		}
+		if p.Chunk.FirstVersion == 1 {
+			cat := p.Chunk.Stream.Category()
+			if catalogue[cat] == nil {
+				catOrder = append(catOrder, cat)
+			}
+			catalogue[cat] = append(catalogue[cat], gocql.BatchEntry{Stmt: cqlPutStream, Idempotent: true,
+				Args: []any{cat, string(p.Chunk.Stream), p.Time}})
+			if !c.knownCategory(cat) {
+				if t, ok := newCats[cat]; !ok || p.Time.Before(t) {
+					newCats[cat] = p.Time
+				}
+			}
+		}
+	}
+	slices.SortStableFunc(minutes, func(a, b int64) int { return len(ids[b]) - len(ids[a]) })
+	for _, m := range minutes {
+		for rows := ids[m]; len(rows) > 0; {
+			n := min(len(rows), maxRowsPerBatch)
+			groups = append(groups, rows[:n])
+			rows = rows[n:]
+		}
+	}
+	for _, cat := range catOrder {
+		groups = append(groups, catalogue[cat])
+	}
+	if len(newCats) > 0 {
+		var g []gocql.BatchEntry
+		for cat, t := range newCats {
+			g = append(g, gocql.BatchEntry{Stmt: cqlPutCategory, Idempotent: true, Args: []any{cat, t}})
+			cats = append(cats, cat)
+		}
+		groups = append(groups, g)
+	}
+	return groups, cats
+}
+
+// Exec writes one group of rows (of Rows' rest).
+func (c *Catalog) Exec(ctx context.Context, rows []gocql.BatchEntry) error {
+	b := c.session.Batch(gocql.UnloggedBatch).WithContext(ctx)
+	b.Entries = rows
+	return c.exec(b, "write discovery index")
+}
+
+// Write writes the index rows of chunks (a catch-up's), each partition's
+// in a batch of its own, in parallel. Idempotent.
+func (c *Catalog) Write(ctx context.Context, shard int, chunks []streams.Pending) error {
+	groups, cats := c.groups(shard, chunks)
+	jobs := make([]func() error, len(groups))
+	for i, g := range groups {
+		jobs[i] = func() error { return c.Exec(ctx, g) }
+	}
+	if len(jobs) == 0 {
+		return nil
+	}
+	if err := run(jobs, 8); err != nil {
+		return err
+	}
+	for _, cat := range cats {
+		c.rememberCategory(cat)
+	}
+	return nil
+}
+
+// exec sends b, as a plain statement when it holds one entry.
+func (c *Catalog) exec(b *gocql.Batch, what string) error {
+	var err error
+	if len(b.Entries) == 1 {
+		e := b.Entries[0]
+		err = c.session.Query(e.Stmt, e.Args...).WithContext(b.Context()).Idempotent(true).Exec()
+	} else {
+		err = b.Exec()
+	}
+	return cql.ReadErr(what, err)
+}
+
+func (c *Catalog) knownCategory(cat string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.categories[cat]
+}
+
+func (c *Catalog) rememberCategory(cat string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.categories) < knownCategoriesCap {
+		c.categories[cat] = true
+	}
+}
+
+// run runs jobs, at most n at once, and returns the first error.
+func run(jobs []func() error, n int) error {
+	if len(jobs) == 1 {
+		return jobs[0]()
+	}
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		ferr error
+		sem  = make(chan struct{}, n)
+	)
+	for _, job := range jobs {
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			if err := job(); err != nil {
+				mu.Lock()
+				if ferr == nil {
+					ferr = err
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	return ferr
+}

@@ -1,0 +1,216 @@
+package httpapi
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/labstack/echo/v5"
+
+	"github.com/eventlog/eventlog/internal/auth"
+	"github.com/eventlog/eventlog/internal/log"
+)
+
+// Listing limits of GET /v1/streams.
+const (
+	defaultStreamsLimit = 100
+	maxStreamsLimit     = 1000
+)
+
+// streamSummary is a stream in GET /v1/streams.
+type streamSummary struct {
+	Stream    log.StreamID `json:"stream"`
+	Category  string       `json:"category"`
+	Version   int64        `json:"version"`
+	CreatedAt string       `json:"created_at"`
+	UpdatedAt string       `json:"updated_at"`
+}
+
+// streamList is the JSON of GET /v1/streams.
+type streamList struct {
+	Streams []streamSummary `json:"streams"`
+	Next    *log.StreamID   `json:"next"` // null: the end
+}
+
+// categoryCount is a category in GET /v1/categories.
+type categoryCount struct {
+	Category string `json:"category"`
+	Streams  int64  `json:"streams"`
+	Exact    bool   `json:"exact"`
+}
+
+// discovery returns the store's catalog, or 501.
+func (s *Server) discovery() (log.Catalog, error) {
+	if s.catalog == nil {
+		return nil, newProblem(http.StatusNotImplemented, CodeNotImplemented,
+			"this server's store has no stream catalog (it is served on --write-path shards)")
+	}
+	return s.catalog, nil
+}
+
+// listStreams serves GET /v1/streams?prefix=&category=&limit=&after=: a
+// page of the stream catalog, by category then id, each stream with its
+// version and last update. Streams outside the key's read scopes are left
+// out (never counted, never shown), so any key may list.
+func (s *Server) listStreams(c *echo.Context) error {
+	cat, err := s.discovery()
+	if err != nil {
+		return err
+	}
+	q := c.QueryParams()
+	var sq log.StreamQuery
+	for name, dst := range map[string]*string{"prefix": &sq.Prefix, "category": &sq.Category} {
+		if *dst, err = stringParam(q, name); err != nil {
+			return err
+		}
+	}
+	after, err := stringParam(q, "after")
+	if err != nil {
+		return err
+	}
+	sq.After = log.StreamID(after)
+	limit, err := intParam(q, "limit", defaultStreamsLimit, 1)
+	if err != nil {
+		return err
+	}
+	if limit > maxStreamsLimit {
+		return invalidRequest("limit must be at most 1000")
+	}
+	sq.Limit = int(limit)
+	if s.cfg.Auth != nil {
+		k := keyOf(c)
+		if k == nil {
+			return forbid(c)
+		}
+		sq.Visible = func(id log.StreamID) bool { return k.Allows(auth.ActionRead, string(id)) }
+	}
+	page, err := cat.ListStreams(c.Request().Context(), sq)
+	if err != nil {
+		return err
+	}
+	out := streamList{Streams: make([]streamSummary, len(page.Streams))}
+	for i, st := range page.Streams {
+		out.Streams[i] = streamSummary{Stream: st.Stream, Category: st.Category, Version: st.Version,
+			CreatedAt: formatTime(st.CreatedAt), UpdatedAt: formatTime(st.UpdatedAt)}
+	}
+	if page.Next != "" {
+		out.Next = &page.Next
+	}
+	return c.JSON(http.StatusOK, out)
+}
+
+// listCategories serves GET /v1/categories: every category the key may
+// read as a whole (the rule of the category feed), with its stream count.
+func (s *Server) listCategories(c *echo.Context) error {
+	cat, err := s.discovery()
+	if err != nil {
+		return err
+	}
+	var visible func(string) bool
+	if s.cfg.Auth != nil {
+		k := keyOf(c)
+		if k == nil {
+			return forbid(c)
+		}
+		visible = func(name string) bool { return k.CanReadFeed(log.Feed{Kind: log.FeedCategory, Name: name}) }
+	}
+	cs, err := cat.Categories(c.Request().Context(), visible)
+	if err != nil {
+		return err
+	}
+	out := struct {
+		Categories []categoryCount `json:"categories"`
+	}{Categories: make([]categoryCount, len(cs))}
+	for i, cc := range cs {
+		out.Categories[i] = categoryCount{Category: cc.Category, Streams: cc.Streams, Exact: cc.Exact}
+	}
+	return c.JSON(http.StatusOK, out)
+}
+
+// eventByID serves GET /v1/events/{id}: the event with that id, wherever
+// it is, with its stream. An event in a stream outside the key's read
+// scopes is 404, as if absent (the answer never tells that it exists, and
+// the stream is not read).
+func (s *Server) eventByID(c *echo.Context) error {
+	cat, err := s.discovery()
+	if err != nil {
+		return err
+	}
+	id, err := uuid.Parse(c.Param("id"))
+	if err != nil || len(c.Param("id")) != 36 {
+		return invalidRequest("the event id must be a UUID (8-4-4-4-12 hex digits)")
+	}
+	// The scope is checked once the index named the stream, before it is
+	// read: a stream the key may not read is never touched.
+	e, err := cat.EventByID(c.Request().Context(), id, func(st log.StreamID) bool { return s.permits(c, auth.ActionRead, string(st)) })
+	if err != nil {
+		return err
+	}
+	b := append([]byte(`{"stream":`), appendString(nil, string(e.Stream))...)
+	b = append(b, ',')
+	b = appendEventMembers(b, &e)
+	return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, b)
+}
+
+// cluster JSON of GET /v1/cluster.
+type (
+	clusterJSON struct {
+		Keyspace  string         `json:"keyspace"`
+		Shards    int            `json:"shards"`
+		Self      string         `json:"self"`
+		Instances []instanceJSON `json:"instances"`
+		Unowned   []int          `json:"unowned_shards"`
+		Nodes     []nodeJSON     `json:"cassandra_nodes"`
+	}
+	instanceJSON struct {
+		ID      string      `json:"id"`
+		Address string      `json:"address"`
+		Started string      `json:"started"`
+		Version string      `json:"version"`
+		Shards  []shardJSON `json:"shards"`
+	}
+	shardJSON struct {
+		Shard      int    `json:"shard"`
+		Epoch      int64  `json:"epoch"`
+		LeaseUntil string `json:"lease_until"`
+	}
+	nodeJSON struct {
+		Address        string `json:"address"`
+		HostID         string `json:"host_id"`
+		DataCenter     string `json:"data_center"`
+		Rack           string `json:"rack"`
+		ReleaseVersion string `json:"release_version"`
+		State          string `json:"state"`
+		Coordinator    bool   `json:"coordinator"`
+	}
+)
+
+// clusterInfo serves GET /v1/cluster (admin): the keyspace's live
+// instances, the shards each owns with its epoch, and the Cassandra nodes
+// with their state.
+func (s *Server) clusterInfo(c *echo.Context) error {
+	if s.cluster == nil {
+		return newProblem(http.StatusNotImplemented, CodeNotImplemented,
+			"this server's store has no cluster view (it is served on --write-path shards)")
+	}
+	ci, err := s.cluster.Cluster(c.Request().Context())
+	if err != nil {
+		return err
+	}
+	out := clusterJSON{Keyspace: ci.Keyspace, Shards: ci.Shards, Self: ci.Self,
+		Instances: make([]instanceJSON, len(ci.Instances)), Unowned: ci.Unowned, Nodes: make([]nodeJSON, len(ci.Nodes))}
+	if out.Unowned == nil {
+		out.Unowned = []int{}
+	}
+	for i, in := range ci.Instances {
+		ij := instanceJSON{ID: in.ID, Address: in.Address, Started: formatTime(in.Started), Version: in.Version, Shards: []shardJSON{}}
+		for _, sh := range in.Shards {
+			ij.Shards = append(ij.Shards, shardJSON{Shard: sh.Shard, Epoch: sh.Epoch, LeaseUntil: formatTime(sh.LeaseUntil.Truncate(time.Millisecond))})
+		}
+		out.Instances[i] = ij
+	}
+	for i, n := range ci.Nodes {
+		out.Nodes[i] = nodeJSON(n)
+	}
+	return c.JSON(http.StatusOK, out)
+}

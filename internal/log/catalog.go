@@ -1,0 +1,127 @@
+package log
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// ErrEventNotFound: no event with that id is in the store's event index
+// (never written, or outside the index's window: see Catalog.EventByID).
+var ErrEventNotFound = errors.New("event not found")
+
+// StreamSummary is a stream in a listing.
+type StreamSummary struct {
+	Stream    StreamID
+	Category  string
+	Version   int64     // the head as written to the stream's partitions
+	CreatedAt time.Time // commit time of version 1
+	UpdatedAt time.Time // commit time of the head
+}
+
+// StreamQuery selects a page of the stream catalog. Streams are listed by
+// category, then id (so the streams of one category are together).
+type StreamQuery struct {
+	// Prefix keeps the streams whose id starts with it ("" : all).
+	Prefix string
+	// Category keeps the streams of one category ("" : all).
+	Category string
+	// After is the last stream of the previous page (its Next): the page
+	// starts after it.
+	After StreamID
+	// Limit is the most streams in the page (> 0).
+	Limit int
+	// Visible, if set, drops the streams it refuses (the caller's read
+	// scopes) before they count against Limit: a page never reveals a
+	// stream the caller may not read.
+	Visible func(StreamID) bool
+}
+
+// StreamPage is a page of the catalog. Next is where the next page starts
+// (pass it as After), "" at the end. A page may hold fewer than Limit
+// streams while Next is set (the store stops after scanning a bounded
+// number of invisible streams).
+type StreamPage struct {
+	Streams []StreamSummary
+	Next    StreamID
+}
+
+// CategoryCount is a category and how many streams it holds. Exact is
+// false when the count stopped at the store's cap: Streams is then a lower
+// bound.
+type CategoryCount struct {
+	Category string
+	Streams  int64
+	Exact    bool
+}
+
+// Catalog is the discovery side of a store: which streams and categories
+// exist, and where an event is by its id. Its indexes are written behind
+// the commit, so an acknowledged append can take a moment (the store's
+// fill delay) to show here; once a read of its stream returned it, it is
+// listed.
+type Catalog interface {
+	// ListStreams returns a page of the stream catalog. Errors:
+	// *ValidationError, ErrUnavailable.
+	ListStreams(ctx context.Context, q StreamQuery) (StreamPage, error)
+	// Categories returns every category whose name passes visible (nil:
+	// all), in name order, with stream counts. Errors: ErrUnavailable.
+	Categories(ctx context.Context, visible func(category string) bool) ([]CategoryCount, error)
+	// EventByID returns the event with id, wherever it is, or
+	// ErrEventNotFound, also when its stream does not pass visible (nil:
+	// any), which is asked before the stream is read. Errors:
+	// ErrUnavailable.
+	EventByID(ctx context.Context, id uuid.UUID, visible func(StreamID) bool) (RecordedEvent, error)
+}
+
+// ClusterInfo describes the deployment serving a keyspace.
+type ClusterInfo struct {
+	Keyspace string
+	Shards   int
+	// Self is the id of the instance that answered.
+	Self      string
+	Instances []InstanceInfo
+	// Unowned lists the shards no live instance holds a lease on.
+	Unowned []int
+	Nodes   []NodeInfo
+}
+
+// InstanceInfo is a server instance of the keyspace (a live membership row).
+type InstanceInfo struct {
+	ID      string
+	Address string
+	Started time.Time
+	Version string
+	Shards  []ShardLease
+}
+
+// ShardLease is a shard an instance owns.
+type ShardLease struct {
+	Shard      int
+	Epoch      int64
+	LeaseUntil time.Time
+}
+
+// NodeInfo is a Cassandra node as the answering instance sees it.
+type NodeInfo struct {
+	Address        string
+	HostID         string
+	DataCenter     string
+	Rack           string
+	ReleaseVersion string
+	// State is the driver's view: "up" or "down"; "unknown" for a node
+	// the system tables list that the driver does not track.
+	State string
+	// Coordinator is true for the node that answered system.local.
+	Coordinator bool
+}
+
+// ClusterStore describes the deployment a store runs in.
+type ClusterStore interface {
+	// Cluster returns the live instances of the keyspace with the shards
+	// each owns, and the Cassandra nodes with their state. Errors:
+	// ErrUnavailable.
+	Cluster(ctx context.Context) (ClusterInfo, error)
+}
