@@ -15,6 +15,7 @@ import (
 	"github.com/eventlog/eventlog/client"
 	"github.com/eventlog/eventlog/internal/cassandra"
 	"github.com/eventlog/eventlog/internal/cassandra/cassandratest"
+	"github.com/eventlog/eventlog/internal/cassandra/shardstore"
 	"github.com/eventlog/eventlog/internal/httpapi"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -28,7 +29,7 @@ type feedServer struct {
 
 	mu    sync.Mutex
 	ts    *httptest.Server
-	store *cassandra.Store
+	store *shardstore.Store
 }
 
 // MustFeedServer starts a feedServer in a fresh keyspace (dropped when the
@@ -36,14 +37,7 @@ type feedServer struct {
 // they span several reads.
 func MustFeedServer(tb testing.TB) *feedServer {
 	tb.Helper()
-	o := cassandratest.Options(tb)
-	cassandratest.FastFeeds(&o)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	if err := cassandra.Migrate(ctx, o); err != nil {
-		tb.Fatalf("migrate: %v", err)
-	}
-	tb.Cleanup(func() { cassandratest.Drop(tb, o) })
+	o := cassandratest.NewKeyspace(tb, nil)
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		tb.Fatal(err)
@@ -62,7 +56,7 @@ func (s *feedServer) start(tb testing.TB, l net.Listener) {
 	o.Registerer = reg
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	store, err := cassandra.Open(ctx, o)
+	store, err := shardstore.Open(ctx, shardstore.Options{Cassandra: o, LeaseTTL: time.Second})
 	if err != nil {
 		tb.Fatal(err)
 	}

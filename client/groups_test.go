@@ -16,8 +16,8 @@ import (
 	"time"
 
 	"github.com/eventlog/eventlog/client"
-	"github.com/eventlog/eventlog/internal/cassandra"
 	"github.com/eventlog/eventlog/internal/cassandra/cassandratest"
+	"github.com/eventlog/eventlog/internal/cassandra/shardstore"
 	"github.com/eventlog/eventlog/internal/httpapi"
 	"github.com/eventlog/eventlog/internal/log"
 	"github.com/prometheus/client_golang/prometheus"
@@ -29,12 +29,12 @@ const groupTTL = time.Second
 
 // MustGroupServer is MustServer with quick feeds and short group leases;
 // it also returns the store, to append without HTTP.
-func MustGroupServer(tb testing.TB) (string, *cassandra.Store) {
+func MustGroupServer(tb testing.TB) (string, *shardstore.Store) {
 	tb.Helper()
 	reg := prometheus.NewRegistry()
-	store, _ := cassandratest.NewStore(tb, func(o *cassandra.Options) {
+	store, _ := cassandratest.NewStore(tb, func(so *shardstore.Options) {
+		o := &so.Cassandra
 		o.Registerer = reg
-		o.FeedTick, o.FeedLag, o.FeedRepairAfter = 20*time.Millisecond, 50*time.Millisecond, time.Second
 		o.GroupLeaseTTL, o.GroupLeaseGrace = groupTTL, 100*time.Millisecond
 	})
 	api, err := httpapi.New(store, httpapi.Config{Registry: reg, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
@@ -49,13 +49,13 @@ func MustGroupServer(tb testing.TB) (string, *cassandra.Store) {
 // appender appends to streams of one category and remembers each
 // stream's head.
 type appender struct {
-	store *cassandra.Store
+	store *shardstore.Store
 	cat   string
 	mu    sync.Mutex
 	heads map[string]int64
 }
 
-func newAppender(s *cassandra.Store, cat string) *appender {
+func newAppender(s *shardstore.Store, cat string) *appender {
 	return &appender{store: s, cat: cat, heads: map[string]int64{}}
 }
 

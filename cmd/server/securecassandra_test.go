@@ -324,7 +324,7 @@ func TestRefusesPaxosV1(t *testing.T) {
 		t.Fatalf("buckets path on a v1 node: %v, want ErrPaxosVariant saying v1", err)
 	}
 	t.Logf("refused: %v", err)
-	if _, err := runMain(t, o.Keyspace, host, "--write-path=shards"); !errors.Is(err, cassandra.ErrPaxosVariant) || !strings.Contains(err.Error(), "runs v1") {
+	if _, err := runMain(t, o.Keyspace, host); !errors.Is(err, cassandra.ErrPaxosVariant) || !strings.Contains(err.Error(), "runs v1") {
 		t.Fatalf("shards path on a v1 node: %v, want ErrPaxosVariant saying v1", err)
 	}
 }

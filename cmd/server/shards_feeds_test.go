@@ -45,8 +45,8 @@ type sentEvents struct {
 func TestShardsFeeds(t *testing.T) {
 	o := cassandratest.Options(t)
 	t.Cleanup(func() { cassandratest.Drop(t, o) })
-	a := MustRunMain(t, o, "--migrate", "--write-path=shards", "--shards=4", "--shard-lease-ttl=1s", "--subscribe-poll=200ms")
-	b := MustRunMain(t, o, "--write-path=shards", "--shard-lease-ttl=1s", "--subscribe-poll=200ms")
+	a := MustRunMain(t, o, "--migrate", "--shards=4", "--shard-lease-ttl=1s", "--subscribe-poll=200ms")
+	b := MustRunMain(t, o, "--shard-lease-ttl=1s", "--subscribe-poll=200ms")
 	bases := []string{"http://" + a.Addr(), "http://" + b.Addr()}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()

@@ -10,9 +10,9 @@ import (
 	"time"
 
 	"github.com/eventlog/eventlog/internal/auth"
-	"github.com/eventlog/eventlog/internal/cassandra"
 	"github.com/eventlog/eventlog/internal/cassandra/cassandratest"
 	"github.com/eventlog/eventlog/internal/cassandra/keystore"
+	"github.com/eventlog/eventlog/internal/cassandra/shardstore"
 	"github.com/eventlog/eventlog/internal/httpapi"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -29,10 +29,10 @@ type authServer struct {
 func MustAuthServer(tb testing.TB, ao auth.Options, mod func(*httpapi.Config)) *authServer {
 	tb.Helper()
 	reg := prometheus.NewRegistry()
-	store, opts := cassandratest.NewStore(tb, func(o *cassandra.Options) {
+	store, opts := cassandratest.NewStore(tb, func(so *shardstore.Options) {
+		o := &so.Cassandra
 		o.Limits = testLimits
 		o.Registerer = reg
-		cassandratest.FastFeeds(o)
 	})
 	return startAuth(tb, store, opts, reg, ao, mod)
 }
@@ -43,13 +43,13 @@ func (as *authServer) AuthInstance(tb testing.TB, ao auth.Options) *authServer {
 	tb.Helper()
 	reg := prometheus.NewRegistry()
 	o := as.Opts
-	o.Registerer = reg
+	o.Cassandra.Registerer = reg
 	return startAuth(tb, cassandratest.Reopen(tb, o), o, reg, ao, nil)
 }
 
-func startAuth(tb testing.TB, store *cassandra.Store, opts cassandra.Options, reg *prometheus.Registry, ao auth.Options, mod func(*httpapi.Config)) *authServer {
+func startAuth(tb testing.TB, store *shardstore.Store, opts shardstore.Options, reg *prometheus.Registry, ao auth.Options, mod func(*httpapi.Config)) *authServer {
 	tb.Helper()
-	ks, err := keystore.New(store.Session(), opts.SerialConsistency, 10*time.Second)
+	ks, err := keystore.New(cassandratest.Session(tb, opts.Cassandra), opts.Cassandra.SerialConsistency, 10*time.Second)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -113,7 +113,6 @@ func TestAuthMatrix(t *testing.T) {
 	if r := as.As(t, root, "POST", "/v1/streams/acct-1/events", `{"events":[{"type":"Opened","data":{"n":1}}]}`, "Content-Type", jsonCT); r.Status != http.StatusCreated {
 		t.Fatalf("seed: %s", r)
 	}
-	as.waitFeeds(t)
 
 	revoked := as.MustToken(t, "revoked", 0, "admin")
 	if err := as.Keys.RevokeKey(context.Background(), "revoked", time.Now()); err != nil {

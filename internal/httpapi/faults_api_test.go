@@ -8,21 +8,22 @@ import (
 	"testing"
 	"time"
 
-	"github.com/eventlog/eventlog/internal/cassandra"
 	"github.com/eventlog/eventlog/internal/cassandra/cassandratest"
+	"github.com/eventlog/eventlog/internal/cassandra/shardstore"
 	"github.com/eventlog/eventlog/internal/httpapi"
 	"github.com/eventlog/eventlog/internal/httpapi/spectest"
 )
 
 // faultServer is the API over a real store whose connections to Cassandra
 // go through a fault dialer.
-func faultServer(tb testing.TB, d *cassandratest.FaultyDialer, armed *atomic.Bool) (*testServer, cassandra.Options) {
+func faultServer(tb testing.TB, d *cassandratest.FaultyDialer, armed *atomic.Bool) (*testServer, shardstore.Options) {
 	tb.Helper()
-	store, opts := cassandratest.NewStore(tb, func(o *cassandra.Options) {
+	store, opts := cassandratest.NewStore(tb, func(so *shardstore.Options) {
+		o := &so.Cassandra
 		o.Limits = testLimits
 		o.Dialer = d
 		o.Timeout = 2 * time.Second
-		o.BeforeWrite = func() {
+		so.BeforeCommit = func(int) {
 			if armed.Load() {
 				d.DropResponses.Store(true)
 			}
@@ -55,7 +56,7 @@ func TestOutcomeUnknownOverHTTP(t *testing.T) {
 	MustProblem(t, ts.Append(t, "fault-1", body), 504, "outcome_unknown")
 
 	o := opts
-	o.Dialer, o.BeforeWrite = nil, nil
+	o.Cassandra.Dialer, o.BeforeCommit = nil, nil
 	other, err := httpapi.New(cassandratest.Reopen(t, o), httpapi.Config{Limits: testLimits, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)
@@ -100,7 +101,7 @@ func TestUnavailableOverHTTP(t *testing.T) {
 	}
 	// Nothing was written.
 	o := opts
-	o.Dialer, o.BeforeWrite = nil, nil
+	o.Cassandra.Dialer, o.BeforeCommit = nil, nil
 	s := cassandratest.Reopen(t, o)
 	info, err := s.Info(t.Context(), "down-1")
 	if err != nil || info.Version != 1 {
