@@ -226,7 +226,7 @@ func TestDeployNamesExportedMetrics(t *testing.T) {
 				}
 			}
 		}
-		for _, want := range []string{"EventlogHighErrorRate", "EventlogHighAppendLatency", "EventlogFeedLagging",
+		for _, want := range []string{"EventlogHighErrorRate", "EventlogHighAppendLatency", "EventlogStreamWritesBehind",
 			"EventlogGroupLagging", "EventlogOutcomeUnknown", "EventlogInstanceDown"} {
 			if !alerts[want] {
 				t.Errorf("no alert %s", want)

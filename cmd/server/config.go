@@ -73,7 +73,6 @@ type Config struct {
 	MemoryLimit       int64         // --memory-limit: soft limit of the Go runtime's memory (GOMEMLIMIT wins)
 	CommitsInFlight   int           // --commits-in-flight: conditional writes in flight over all owned shards (0: one per shard)
 	GroupLeaseTTL     time.Duration // --group-lease-ttl: consumer group leases
-	GroupLagRefresh   time.Duration // --group-lag-refresh: eventlog_group_lag_events refresh
 	MaxGroups         int           // --max-groups: consumer groups per keyspace (0: 1,000)
 	MaxGroupMembers   int           // --max-group-members: live members per group (0: 256)
 
@@ -139,7 +138,6 @@ func DefaultConfig() Config {
 		Shards:            partition.DefaultShards,
 		CommitsInFlight:   DefaultCommitsInFlight,
 		GroupLeaseTTL:     o.GroupLeaseTTL,
-		GroupLagRefresh:   o.GroupLagRefresh,
 
 		MaxBodyBytes:       h.MaxBodyBytes,
 		MaxEventsPerAppend: l.MaxEventsPerAppend,
@@ -234,7 +232,6 @@ func (c *Config) flagSet(name string, out io.Writer) *flag.FlagSet {
 	fs.DurationVar(&c.GroupLeaseTTL, "group-lease-ttl", c.GroupLeaseTTL, "how long a consumer group member holds its partitions after a heartbeat; handlers must finish within it")
 	fs.IntVar(&c.MaxGroups, "max-groups", c.MaxGroups, "the most consumer groups a keyspace may have (0: 1,000); a join that would create another is refused with 409 too_many_groups")
 	fs.IntVar(&c.MaxGroupMembers, "max-group-members", c.MaxGroupMembers, "the most live members a group may have (0: 256); a join of another is refused with 409 too_many_members")
-	fs.DurationVar(&c.GroupLagRefresh, "group-lag-refresh", c.GroupLagRefresh, "how often every group's lag gauge is recomputed (negative: only on GET /v1/groups/{group})")
 	fs.Int64Var(&c.MaxBodyBytes, "max-body-bytes", c.MaxBodyBytes, "largest append body, after decompression")
 	fs.IntVar(&c.MaxEventsPerAppend, "max-events-per-append", c.MaxEventsPerAppend, "most events in one append")
 	fs.IntVar(&c.MaxEventBytes, "max-event-bytes", c.MaxEventBytes, "largest event (data + metadata)")
@@ -409,7 +406,6 @@ func (c *Config) cassandraOptions(logger *slog.Logger, reg prometheus.Registerer
 		IdempotencyWindow: c.IdempotencyWindow,
 		Shards:            c.Shards,
 		GroupLeaseTTL:     c.GroupLeaseTTL,
-		GroupLagRefresh:   c.GroupLagRefresh,
 		Limits:            c.limits(),
 		Logger:            logger,
 		Registerer:        reg,

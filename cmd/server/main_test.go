@@ -90,7 +90,7 @@ func TestMainMigratesAndServes(t *testing.T) {
 		t.Fatalf("read: %v %+v", err, page)
 	}
 
-	for path, want := range map[string]string{"/readyz": `"ready"`, "/metrics": "eventlog_cassandra_", "/healthz": `"ok"`} {
+	for path, want := range map[string]string{"/readyz": `"ready"`, "/metrics": "eventlog_shard_commits_total", "/healthz": `"ok"`} {
 		res, err := http.Get(base + path)
 		if err != nil {
 			t.Fatal(err)

@@ -123,6 +123,11 @@ func (m *Main) Run(ctx context.Context) error {
 		m.ln.Close()
 		m.ln = nil
 	}
+	if errors.Is(err, cassandra.ErrOldLayout) {
+		logger.Error("refusing to serve: the keyspace has the per-stream layout of an earlier build, which this server does not read; serve a new keyspace (--keyspace <new name> --migrate)",
+			"keyspace", o.Keyspace, "error", err)
+		return fmt.Errorf("open store: %w", err)
+	}
 	if errors.Is(err, cassandra.ErrSchemaMismatch) {
 		logger.Error("refusing to serve: the keyspace's schema is not the version this binary knows; run `server migrate` (or start with --migrate)",
 			"keyspace", o.Keyspace, "error", err)

@@ -8,6 +8,7 @@ package shardstore_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -222,5 +223,27 @@ func TestPaxosVariantChecked(t *testing.T) {
 	defer cancel()
 	if err := cassandra.CheckKeyspace(ctx, sess, o); err != nil {
 		t.Fatalf("check on a v2 node: %v", err)
+	}
+}
+
+// TestRefusesOldLayout: a keyspace of the per-stream layout of earlier
+// builds (recognised by its feed outbox table) is refused by Open and by
+// Migrate, with an error that says to serve a new keyspace.
+func TestRefusesOldLayout(t *testing.T) {
+	o := cassandratest.NewKeyspace(t, nil)
+	sess := cassandratest.Session(t, o)
+	if err := sess.Query(`CREATE TABLE IF NOT EXISTS feed_outbox (shard int, period bigint, PRIMARY KEY ((shard, period)))`).Exec(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	s, err := shardstore.Open(ctx, shardstore.Options{Cassandra: o, LeaseTTL: time.Second})
+	if err == nil {
+		s.Close()
+	}
+	for what, err := range map[string]error{"open": err, "migrate": cassandra.Migrate(ctx, o)} {
+		if !errors.Is(err, cassandra.ErrOldLayout) || !errors.Is(err, cassandra.ErrSchemaMismatch) || !strings.Contains(err.Error(), "--migrate") {
+			t.Fatalf("%s on an old-layout keyspace: %v, want ErrOldLayout saying to serve a new keyspace with --migrate", what, err)
+		}
 	}
 }
