@@ -16,7 +16,6 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/eventlog/eventlog/internal/cassandra/cassandratest"
-	"github.com/eventlog/eventlog/internal/log"
 )
 
 // feedEvent is an event as the feed routes send it.
@@ -160,7 +159,6 @@ func TestShardsFeeds(t *testing.T) {
 		cases := []struct{ name, path, token string }{
 			{"Forged", "/v1/feeds/all", uuid.NewString()},
 			{"Altered", "/v1/feeds/all", altered},
-			{"BucketsToken", "/v1/feeds/all", log.After(time.Now()).Token()},
 			{"OtherFeed", "/v1/feeds/category/fe", tok},
 			{"OtherCategory", "/v1/feeds/category/fe", cat.Next},
 			{"OtherType", "/v1/feeds/type/T", cat.Next},
