@@ -186,7 +186,6 @@ func flagSet(scenario string, c *Config, out io.Writer) *flag.FlagSet {
 		fs.StringVar(&c.Subscriber, "subscriber", c.Subscriber, "how subscribers follow the feed: client (the public Go client's SubscribeFeed, what applications run) or raw (a bare NDJSON reader)")
 		fs.StringVar(&c.Feed, "feed", c.Feed, "the feed followed: all, category/<c> (the streams appended to are put in category c) or type/<t> (one of the generated event types)")
 		fs.DurationVar(&c.Drain, "drain", c.Drain, "after the last append, how long to wait for every acknowledged event to be delivered")
-		fs.StringVar(&c.Keyspace, "keyspace", c.Keyspace, "the server's keyspace, to sample its feed watermark (lag); a keyspace without one skips the sampling")
 	}
 	if scenario == "replay" {
 		fs.StringVar(&c.Keyspace, "keyspace", c.Keyspace, "the server's keyspace, for the raw gocql reads")

@@ -77,8 +77,8 @@ func runSmoke(ctx context.Context, e *runEnv) (*Result, error) {
 			}
 			return nil
 		}},
-		{"subscribe", concat(common, "--keyspace", ks, "--rate", "100", "--streams", "50", "--subscribers", "2", "--warmup", "0s", "--duration", "2s", "--drain", "10s"), subscribeCheck},
-		{"subscribe", concat(common, "--keyspace", ks, "--feed", "category/smoke", "--rate", "100", "--streams", "50", "--warmup", "0s", "--duration", "1s", "--drain", "10s"), subscribeCheck},
+		{"subscribe", concat(common, "--rate", "100", "--streams", "50", "--subscribers", "2", "--warmup", "0s", "--duration", "2s", "--drain", "10s"), subscribeCheck},
+		{"subscribe", concat(common, "--feed", "category/smoke", "--rate", "100", "--streams", "50", "--warmup", "0s", "--duration", "1s", "--drain", "10s"), subscribeCheck},
 		{"replay", concat(common, "--keyspace", ks, "--events", "2000", "--snapshot-every", "500", "--state-loads", "3"), func(r *Result) error {
 			if err := noErrors(6)(r); err != nil { // build, 4 reads, state
 				return err
