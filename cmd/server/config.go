@@ -44,7 +44,7 @@ type Config struct {
 	AllowedHosts  []string // --allowed-hosts: Host header allow-list; default the loopback names on a loopback listener
 	TLSCertFile   string   // --tls-cert-file: serve HTTPS with this certificate (PEM)
 	TLSKeyFile    string   // --tls-key-file: and its key
-	PeerTLSCAFile string   // --peer-tls-ca-file: CAs of the other instances' certificates (shards path forwarding)
+	PeerTLSCAFile string   // --peer-tls-ca-file: CAs of the other instances' certificates (forwarding)
 
 	CassandraUsername     string // --cassandra-username
 	CassandraPasswordFile string // --cassandra-password-file; or EVENTLOG_CASSANDRA_PASSWORD (no flag: it would show in ps)

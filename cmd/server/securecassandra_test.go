@@ -321,10 +321,10 @@ func TestRefusesPaxosV1(t *testing.T) {
 	// migrate itself runs on v1 (it only creates tables); serving does not.
 	_, err := runMain(t, o.Keyspace, host, "--migrate")
 	if !errors.Is(err, cassandra.ErrPaxosVariant) || !strings.Contains(err.Error(), "runs v1") {
-		t.Fatalf("buckets path on a v1 node: %v, want ErrPaxosVariant saying v1", err)
+		t.Fatalf("serve --migrate on a v1 node: %v, want ErrPaxosVariant saying v1", err)
 	}
 	t.Logf("refused: %v", err)
 	if _, err := runMain(t, o.Keyspace, host); !errors.Is(err, cassandra.ErrPaxosVariant) || !strings.Contains(err.Error(), "runs v1") {
-		t.Fatalf("shards path on a v1 node: %v, want ErrPaxosVariant saying v1", err)
+		t.Fatalf("serve on a migrated keyspace of a v1 node: %v, want ErrPaxosVariant saying v1", err)
 	}
 }
