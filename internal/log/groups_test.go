@@ -11,7 +11,7 @@ import (
 
 // partitions is a group's partition count in these tests (a keyspace's
 // shards).
-const partitions = 8
+const partitions = 16
 
 // TestAssign: every member computes the same split from the same list,
 // whatever its order; the split covers every partition once and is
