@@ -36,6 +36,7 @@ func MustGroupServer(tb testing.TB) (string, *shardstore.Store) {
 		o := &so.Cassandra
 		o.Registerer = reg
 		o.GroupLeaseTTL, o.GroupLeaseGrace = groupTTL, 100*time.Millisecond
+		o.Shards = 16 // a group's partitions: the splits below are of 16
 	})
 	api, err := httpapi.New(store, httpapi.Config{Registry: reg, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {

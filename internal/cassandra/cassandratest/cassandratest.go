@@ -71,11 +71,13 @@ func NewKeyspace(tb testing.TB, mod func(*cassandra.Options)) cassandra.Options 
 }
 
 // NewStore migrates a fresh keyspace (after mod adjusts the options; 4
-// shards unless mod says otherwise) and opens a shard store on it, with a
-// 1 s shard lease. The keyspace is dropped when the test ends.
+// shards unless mod says otherwise) and opens a shard store on it, with
+// the server's 5 s shard lease (a shorter one lapses on a loaded test
+// machine, and the shard has no owner until it is claimed again). The
+// keyspace is dropped when the test ends.
 func NewStore(tb testing.TB, mod func(*shardstore.Options)) (*shardstore.Store, shardstore.Options) {
 	tb.Helper()
-	o := shardstore.Options{Cassandra: Options(tb), LeaseTTL: time.Second}
+	o := shardstore.Options{Cassandra: Options(tb), LeaseTTL: 5 * time.Second}
 	o.Cassandra.Shards = 4
 	if mod != nil {
 		mod(&o)
