@@ -380,8 +380,8 @@ func TestForwardedAppendsAuthorised(t *testing.T) {
 // name to 127.0.0.1 could otherwise read the metrics and profiles), and
 // say nosniff and no-store.
 func TestInternalListenersHostCheck(t *testing.T) {
-	_, o := cassandratest.NewStore(t, nil)
-	m := MustRunMain(t, o, "--write-path=shards", "--metrics-listen=127.0.0.1:0", "--pprof-listen=127.0.0.1:0")
+	o := cassandratest.NewKeyspace(t, nil)
+	m := MustRunMain(t, o, "--metrics-listen=127.0.0.1:0", "--pprof-listen=127.0.0.1:0")
 	for _, url := range []string{
 		"http://" + m.MetricsAddr() + "/metrics",
 		"http://" + m.MetricsAddr() + "/debug/pprof/",

@@ -124,7 +124,7 @@ func TestSecureCassandra(t *testing.T) {
 	// from the same flags: appends, reads, the feeds and consumer groups
 	// over password and TLS.
 	t.Run("Shards", func(t *testing.T) {
-		m, err := runMain(t, keyspace, n.host, append(n.flags("cassandra", superPW), "--migrate", "--write-path=shards", "--auth=required")...)
+		m, err := runMain(t, keyspace, n.host, append(n.flags("cassandra", superPW), "--migrate", "--auth=required")...)
 		if err != nil {
 			t.Fatalf("run the shard path with password and TLS: %v", err)
 		}
@@ -200,7 +200,7 @@ func TestSecureCassandra(t *testing.T) {
 		}
 		appendAndRead(t, "http://"+m.Addr(), "secure-2")
 		// The shard write path needs no more rights.
-		shards, err := runMain(t, keyspace, n.host, append(n.flags(role, pw), "--write-path=shards")...)
+		shards, err := runMain(t, keyspace, n.host, n.flags(role, pw)...)
 		if err != nil {
 			t.Fatalf("run the shard path as role %s: %v", role, err)
 		}
