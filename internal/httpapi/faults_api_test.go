@@ -1,6 +1,7 @@
 package httpapi_test
 
 import (
+	"errors"
 	"io"
 	"log/slog"
 	"net/http/httptest"
@@ -12,6 +13,7 @@ import (
 	"github.com/eventlog/eventlog/internal/cassandra/shardstore"
 	"github.com/eventlog/eventlog/internal/httpapi"
 	"github.com/eventlog/eventlog/internal/httpapi/spectest"
+	"github.com/eventlog/eventlog/internal/log"
 )
 
 // faultServer is the API over a real store whose connections to Cassandra
@@ -63,7 +65,13 @@ func TestOutcomeUnknownOverHTTP(t *testing.T) {
 	}
 	ots := &testServer{Server: httptest.NewServer(spectest.Handler(t, other))}
 	defer ots.Close()
+	// The cut-off instance's shards move within a few lease TTLs; until
+	// then the other answers 503 (nothing written), and the client retries.
 	r := ots.Append(t, "fault-1", body)
+	for deadline := time.Now().Add(time.Minute); r.Status == 503 && time.Now().Before(deadline); {
+		time.Sleep(time.Second)
+		r = ots.Append(t, "fault-1", body)
+	}
 	if r.Status != 200 {
 		t.Fatalf("retry through another instance: %s", r)
 	}
@@ -104,6 +112,10 @@ func TestUnavailableOverHTTP(t *testing.T) {
 	o.Cassandra.Dialer, o.BeforeCommit = nil, nil
 	s := cassandratest.Reopen(t, o)
 	info, err := s.Info(t.Context(), "down-1")
+	for deadline := time.Now().Add(time.Minute); errors.Is(err, log.ErrUnavailable) && time.Now().Before(deadline); {
+		time.Sleep(time.Second) // the cut-off instance's shards move
+		info, err = s.Info(t.Context(), "down-1")
+	}
 	if err != nil || info.Version != 1 {
 		t.Fatalf("after the outage: %+v %v", info, err)
 	}
