@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -17,35 +16,78 @@ import (
 	"github.com/eventlog/eventlog/internal/cassandra"
 )
 
-// cqlReloadHead reads bucket 0's static head (schema/schema.cql: events)
-// after a conditional write whose outcome the baseline does not know.
-const cqlReloadHead = `SELECT last_version, last_time FROM events WHERE stream = ? AND bucket = 0 LIMIT 1`
+// The baseline keyspace's own tables and statements. They are not the
+// server's: the server commits through shard logs (schema/schema.cql). They
+// are a reference journal — a row per event in a time-bucketed partition
+// per stream, with the bucket's head in static columns — that the variants
+// write as a single-writer journal would (plain) or with one conditional
+// write per append (lwt-only). They are the per-stream layout earlier
+// builds served, so baseline keyspaces made by those builds are reused as
+// they are and old figures stay comparable.
+const (
+	cqlBaselineEvents = `CREATE TABLE IF NOT EXISTS %s.events (
+  stream text,
+  bucket bigint,
+  version bigint,
+  id uuid,
+  type text,
+  time timestamp,
+  data blob,
+  metadata blob,
+  append_first bigint,
+  append_last bigint,
+  first_version bigint static,
+  last_version bigint static,
+  last_time timestamp static,
+  opened_at timestamp static,
+  sealed boolean static,
+  fence bigint static,
+  PRIMARY KEY ((stream, bucket), version)
+) WITH CLUSTERING ORDER BY (version ASC)
+  AND compaction = {'class': 'SizeTieredCompactionStrategy'}
+  AND compression = {'class': 'LZ4Compressor', 'chunk_length_in_kb': 16}`
+	cqlBaselineBuckets = `CREATE TABLE IF NOT EXISTS %s.stream_buckets (
+  stream text,
+  bucket bigint,
+  first_version bigint,
+  PRIMARY KEY ((stream), bucket)
+) WITH CLUSTERING ORDER BY (bucket DESC)`
+	cqlBaselineKeyspace = `CREATE KEYSPACE IF NOT EXISTS %s WITH replication = {'class': 'SimpleStrategy', 'replication_factor': 1}`
 
-// The baseline writes what the server writes for an append with client
-// ids, statement for statement (internal/cassandra commit.go commitGroup:
-// idempotency.go resolveStored and recordIDs, feeds.go openIntent, store.go
-// write, then the feed writers), from a raw gocql session with the store's
-// own cluster settings (token-aware routing, prepared statements):
+	// lwt-only: the head update guarding an append to a created bucket
+	// (last, time, stream, bucket, cur, fence), and the first append's
+	// (first, last, time, opened_at, stream, bucket, fence).
+	cqlAppendHead = `UPDATE events SET last_version = ?, last_time = ? WHERE stream = ? AND bucket = ? IF last_version = ? AND sealed = false AND fence = ?`
+	cqlOpenBucket = `UPDATE events SET first_version = ?, last_version = ?, last_time = ?, opened_at = ?, sealed = false WHERE stream = ? AND bucket = ? IF last_version = null AND fence = ?`
+	// One event row: (stream, bucket, version, id, type, time, data,
+	// metadata, append_first, append_last).
+	cqlInsert = `INSERT INTO events (stream, bucket, version, id, type, time, data, metadata, append_first, append_last) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	// A stream's bucket in its index: (stream, bucket, first).
+	cqlIndexBucket = `INSERT INTO stream_buckets (stream, bucket, first_version) VALUES (?, ?, ?)`
+	// cqlReloadHead reads bucket 0's static head after a conditional write
+	// whose outcome the baseline does not know.
+	cqlReloadHead = `SELECT last_version, last_time FROM events WHERE stream = ? AND bucket = 0 LIMIT 1`
+)
+
+// The baseline writes, from a raw gocql session with the server's cluster
+// settings (token-aware routing, prepared statements), one of:
 //
-//	full:     SELECT event_ids (id lookup), an unlogged batch of id
-//	          records, the feed intent and a watermark read, the
-//	          conditional batch (UPDATE ... IF last_version = ? AND sealed
-//	          = false AND fence = null, or IF last_version = null AND fence
-//	          = null for a bucket's first append, + one INSERT per event),
-//	          then asynchronously the feed rows and the intent's done mark
-//	          (basefeeds.go)
-//	lwt-only: the conditional batch alone
+//	lwt-only: one conditional batch per append on its stream's bucket
+//	          partition (the head update IF last_version = ? + one INSERT
+//	          per event): what a store that serialises appends with one
+//	          Paxos round each pays
 //	plain:    only the event rows, one INSERT per append (several: one
 //	          unconditional single-partition batch); no feeds, no Paxos:
 //	          what a single-writer journal such as Pekko Persistence
 //	          Cassandra writes (issue 8's reference)
 //
+// (Earlier builds had a `full` variant that sent the per-stream server's
+// own statements; the shard-log server has no per-append statement
+// sequence such a copy could describe, so it went with that path.)
+//
 // It keeps each stream's head in memory and lets one writer at a time
-// append to a stream, as the server's per-stream lock and head cache do,
-// so a steady writer needs no reads. Each stream stays in bucket 0: the
-// baseline never seals (a run writes far fewer than 50,000 events per
-// stream in practice, and sealing is one extra conditional write per
-// bucket, negligible at the cap).
+// append to a stream, so a steady writer needs no reads. Each stream stays
+// in bucket 0: the baseline never seals.
 type baselineLoad struct {
 	cfg      *Config
 	session  *gocql.Session
@@ -53,10 +95,8 @@ type baselineLoad struct {
 	prefix   string
 	payloads []payload
 	seed     int64
-	ttl      int
 	heads    []baseHead
 	workers  atomic.Int64 // see ingestLoad.workers
-	feeds    *baseFeeds   // nil for lwt-only
 	closing  sync.Once
 }
 
@@ -69,14 +109,14 @@ type baseHead struct {
 	indexed  bool // stream_buckets row written
 }
 
-// openBaseline creates (or reuses) the baseline keyspace with the server's
-// schema and opens a session on it.
+// openBaseline creates (or reuses) the baseline keyspace with its own
+// tables and opens a session on it.
 func openBaseline(ctx context.Context, c *Config, prefix string, payloads []payload, seed int64) (*baselineLoad, error) {
 	o := cassandra.DefaultOptions()
 	o.Hosts = c.CassandraHosts
 	o.Keyspace = c.BaselineKeyspace
 	o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
-	if err := cassandra.Migrate(ctx, o); err != nil {
+	if err := createBaseline(ctx, o); err != nil {
 		return nil, fmt.Errorf("create baseline keyspace %s (is Cassandra up? scripts/cassandra up): %w", o.Keyspace, err)
 	}
 	cluster, err := cassandra.NewClusterConfig(o)
@@ -88,54 +128,40 @@ func openBaseline(ctx context.Context, c *Config, prefix string, payloads []payl
 	if err != nil {
 		return nil, fmt.Errorf("baseline session: %w", err)
 	}
-	b := &baselineLoad{
+	return &baselineLoad{
 		cfg: c, session: session, variant: c.Variant, prefix: prefix, payloads: payloads, seed: seed,
-		ttl:   int(o.IdempotencyWindow.Seconds()),
 		heads: make([]baseHead, c.Streams),
-	}
-	if c.Variant == "full" {
-		if b.feeds, err = openBaseFeeds(ctx, session, o); err != nil {
-			session.Close()
-			return nil, err
-		}
-	}
-	return b, nil
+	}, nil
 }
 
-// Close finishes the queued feed writes and closes the session; calls
-// after the first do nothing.
+// createBaseline creates the baseline keyspace and its tables if they do
+// not exist (the keyspace name is validated by Config.Validate).
+func createBaseline(ctx context.Context, o cassandra.Options) error {
+	cluster, err := cassandra.NewClusterConfig(o)
+	if err != nil {
+		return err
+	}
+	cluster.Keyspace = ""
+	cluster.Timeout = max(o.Timeout, 30*time.Second) // DDL waits for agreement
+	session, err := cluster.CreateSession()
+	if err != nil {
+		return err
+	}
+	defer session.Close()
+	for _, ddl := range []string{cqlBaselineKeyspace, cqlBaselineEvents, cqlBaselineBuckets} {
+		if err := session.Query(fmt.Sprintf(ddl, o.Keyspace)).WithContext(ctx).Exec(); err != nil {
+			return err
+		}
+		if err := session.AwaitSchemaAgreement(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Close closes the session; calls after the first do nothing.
 func (b *baselineLoad) Close() {
-	b.closing.Do(func() {
-		if b.feeds != nil {
-			b.feeds.close()
-		}
-		b.session.Close()
-	})
-}
-
-// addFeedErrors counts the feed jobs that failed during ph (after their
-// appends were answered) as feed_write errors.
-func (b *baselineLoad) addFeedErrors(ph *Phase) {
-	if b.feeds == nil {
-		return
-	}
-	n, first := b.feeds.takeFailures()
-	if n == 0 {
-		return
-	}
-	if ph.Errors == nil {
-		ph.Errors = map[string]int64{}
-	}
-	ph.Errors["feed_write"] += n
-	if ph.ErrorText == nil {
-		ph.ErrorText = map[string]string{}
-	}
-	ph.ErrorText["feed_write"] = first
-}
-
-// findIDsStmt is the id lookup for n ids, built as the store builds it.
-func findIDsStmt(n int) string {
-	return cassandra.Statements.FindIDsPrefix + strings.TrimSuffix(strings.Repeat("?,", n), ",") + ")"
+	b.closing.Do(b.session.Close)
 }
 
 func (b *baselineLoad) newOp(int) opFunc {
@@ -162,57 +188,32 @@ func (b *baselineLoad) newOp(int) opFunc {
 var errNotApplied = errors.New("cas_not_applied")
 
 func (b *baselineLoad) append(ctx context.Context, stream string, h *baseHead, ids []uuid.UUID, evs []*payload, cas map[string]any) error {
-	full := b.variant == "full"
 	cur := h.last
 	last := cur + int64(len(evs))
-	if full {
-		if err := b.lookupIDs(ctx, stream, ids); err != nil {
-			return err
-		}
-	}
 	if !h.indexed {
-		// As the server does for a new stream's bucket 0.
-		if err := b.session.Query(cassandra.Statements.IndexBucket, stream, int64(0), int64(1)).
+		// A new stream's bucket 0 in its index.
+		if err := b.session.Query(cqlIndexBucket, stream, int64(0), int64(1)).
 			WithContext(ctx).Idempotent(true).Exec(); err != nil {
 			return err
 		}
 		h.indexed = true
-	}
-	if full {
-		rec := b.session.Batch(gocql.UnloggedBatch).WithContext(ctx)
-		for pos := range ids {
-			rec.Entries = append(rec.Entries, gocql.BatchEntry{Stmt: cassandra.Statements.RecordID,
-				Args: []any{stream, int64(0), [16]byte(ids[pos]), cur, pos, b.ttl}, Idempotent: true})
-		}
-		if err := rec.ExecContext(ctx); err != nil {
-			return err
-		}
 	}
 	now := time.Now().UTC().Truncate(time.Millisecond)
 	at := now
 	if at.Before(h.lastTime) {
 		at = h.lastTime
 	}
-	var in *baseIntent
-	if full {
-		var err error
-		if in, err = b.feeds.openIntent(ctx, stream, cur, len(ids), ids[0], at); err != nil {
-			return err
-		}
-		at = in.at
-	}
 	batch := b.session.Batch(gocql.UnloggedBatch).WithContext(ctx)
 	switch {
 	case b.variant == "plain":
 		// Only the event rows: what a single-writer journal writes.
 	case h.created:
-		// fence null: no repairer ever fences the baseline's buckets.
-		batch.Query(cassandra.Statements.AppendHead, last, at, stream, int64(0), cur, nil)
+		batch.Query(cqlAppendHead, last, at, stream, int64(0), cur, nil)
 	default:
-		batch.Query(cassandra.Statements.OpenBucket, int64(1), last, at, now, stream, int64(0), nil)
+		batch.Query(cqlOpenBucket, int64(1), last, at, now, stream, int64(0), nil)
 	}
 	for i, p := range evs {
-		batch.Query(cassandra.Statements.Insert, stream, int64(0), cur+1+int64(i), [16]byte(ids[i]), p.Type, at,
+		batch.Query(cqlInsert, stream, int64(0), cur+1+int64(i), [16]byte(ids[i]), p.Type, at,
 			p.Data, metadataOrNil(p.Metadata), cur+1, last)
 	}
 	if b.variant == "plain" && len(batch.Entries) == 1 {
@@ -234,51 +235,15 @@ func (b *baselineLoad) append(ctx context.Context, stream string, h *baseHead, i
 		}
 		if err != nil {
 			// The head is unknown now: re-read it before the next append.
-			// An intent stays open for the maintainer unless the error
-			// proves the batch was not applied, as on the server.
-			if in != nil && cassandra.ProvenNotApplied(err) {
-				b.feeds.void(in)
-			}
 			b.reloadHead(ctx, stream, h)
 			return err
 		}
 		if !applied {
-			if in != nil {
-				b.feeds.void(in)
-			}
 			b.reloadHead(ctx, stream, h)
 			return errNotApplied
 		}
 	}
 	h.last, h.lastTime, h.created = last, at, true
-	if b.feeds != nil {
-		b.feeds.committed(in, stream, at, cur, ids, evs)
-	}
-	return nil
-}
-
-// lookupIDs runs the store's id lookup (current and previous bucket; for
-// bucket 0 both are 0), in chunks as the store sends them.
-func (b *baselineLoad) lookupIDs(ctx context.Context, stream string, ids []uuid.UUID) error {
-	for start := 0; start < len(ids); start += cassandra.IDLookupChunk {
-		chunk := ids[start:min(start+cassandra.IDLookupChunk, len(ids))]
-		args := make([]any, 0, len(chunk)+3)
-		args = append(args, stream, int64(0), int64(0))
-		for _, id := range chunk {
-			args = append(args, [16]byte(id))
-		}
-		iter := b.session.Query(findIDsStmt(len(chunk)), args...).WithContext(ctx).Idempotent(true).Iter()
-		var (
-			id       [16]byte
-			base     int64
-			position int
-		)
-		for iter.Scan(&id, &base, &position) {
-		}
-		if err := iter.Close(); err != nil {
-			return err
-		}
-	}
 	return nil
 }
 

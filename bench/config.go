@@ -43,7 +43,7 @@ type Config struct {
 	Warmup          time.Duration `json:"warmup,omitempty"`            // --warmup
 	Duration        time.Duration `json:"duration,omitempty"`          // --duration
 	Retries         int           `json:"retries,omitempty"`           // --retries
-	Variant         string        `json:"variant,omitempty"`           // --variant full|lwt-only|plain
+	Variant         string        `json:"variant,omitempty"`           // --variant plain|lwt-only
 	CQLConns        int           `json:"cql_conns,omitempty"`         // --cql-conns
 
 	// Compare.
@@ -98,7 +98,7 @@ func defaultConfig(scenario string) Config {
 		Warmup:           5 * time.Second,
 		Duration:         30 * time.Second,
 		Retries:          2,
-		Variant:          "full",
+		Variant:          "plain",
 		CQLConns:         2,
 		Round:            10 * time.Second,
 		Rounds:           3,
@@ -154,8 +154,8 @@ func flagSet(scenario string, c *Config, out io.Writer) *flag.FlagSet {
 		fs.IntVar(&c.ServerPID, "server-pid", 0, "server pid for CPU and RSS (default: the process listening on --url's port)")
 	}
 	if baseline {
-		fs.StringVar(&c.BaselineKeyspace, "baseline-keyspace", c.BaselineKeyspace, "keyspace of the raw-gocql baseline (created with the server's schema)")
-		fs.StringVar(&c.Variant, "variant", c.Variant, "baseline statements: full (id lookup, id records, feed intent and watermark read, conditional batch, then feed rows and done mark: as the server), lwt-only (the conditional batch alone), plain (event rows as an unconditional batch, then the feed rows)")
+		fs.StringVar(&c.BaselineKeyspace, "baseline-keyspace", c.BaselineKeyspace, "keyspace of the raw-gocql baseline (created with its own journal tables)")
+		fs.StringVar(&c.Variant, "variant", c.Variant, "baseline writes into its own journal tables: plain (the event rows only, one unconditional single-partition write per append: a single-writer journal, the targets' reference) or lwt-only (one conditional batch per append: the head update and the event rows)")
 		fs.IntVar(&c.CQLConns, "cql-conns", c.CQLConns, "baseline connections per Cassandra host")
 	}
 	if workload {
@@ -186,7 +186,6 @@ func flagSet(scenario string, c *Config, out io.Writer) *flag.FlagSet {
 		fs.StringVar(&c.Subscriber, "subscriber", c.Subscriber, "how subscribers follow the feed: client (the public Go client's SubscribeFeed, what applications run) or raw (a bare NDJSON reader)")
 		fs.StringVar(&c.Feed, "feed", c.Feed, "the feed followed: all, category/<c> (the streams appended to are put in category c) or type/<t> (one of the generated event types)")
 		fs.DurationVar(&c.Drain, "drain", c.Drain, "after the last append, how long to wait for every acknowledged event to be delivered")
-		fs.StringVar(&c.Keyspace, "keyspace", c.Keyspace, "the server's keyspace, to sample its feed watermark (lag); a keyspace without one skips the sampling")
 	}
 	if scenario == "replay" {
 		fs.StringVar(&c.Keyspace, "keyspace", c.Keyspace, "the server's keyspace, for the raw gocql reads")
@@ -268,8 +267,8 @@ func (c *Config) Validate() error {
 		return errors.New("--duration must be 100ms..24h")
 	case c.Retries < 0 || c.Retries > 10:
 		return errors.New("--retries must be 0..10")
-	case c.Variant != "full" && c.Variant != "lwt-only" && c.Variant != "plain":
-		return fmt.Errorf("--variant %q: want full, lwt-only or plain", c.Variant)
+	case c.Variant != "lwt-only" && c.Variant != "plain":
+		return fmt.Errorf("--variant %q: want plain or lwt-only", c.Variant)
 	case c.CQLConns < 1 || c.CQLConns > 64:
 		return errors.New("--cql-conns must be 1..64")
 	case !validKeyspace(c.Keyspace) || !validKeyspace(c.BaselineKeyspace):

@@ -40,11 +40,11 @@ func TestParseArgs(t *testing.T) {
 		if c.Rate != 500 || c.Subscribers != 1 || c.Feed != "all" {
 			t.Fatalf("defaults: rate %v, subscribers %d, feed %q; want an open loop of 500/s, 1, all", c.Rate, c.Subscribers, c.Feed)
 		}
-		c, err = parseArgs("subscribe", []string{"--subscribers", "3", "--feed", "category/orders", "--rate", "0", "--drain", "2s", "--keyspace", "bench_x"}, io.Discard)
+		c, err = parseArgs("subscribe", []string{"--subscribers", "3", "--feed", "category/orders", "--rate", "0", "--drain", "2s"}, io.Discard)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if c.Subscribers != 3 || c.Feed != "category/orders" || c.Rate != 0 || c.Drain != 2*time.Second || c.Keyspace != "bench_x" {
+		if c.Subscribers != 3 || c.Feed != "category/orders" || c.Rate != 0 || c.Drain != 2*time.Second {
 			t.Fatalf("parsed %+v", c)
 		}
 	})

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -34,7 +35,7 @@ func parseFeedFlag(s string) (log.Feed, error) {
 	switch {
 	case f.Kind == log.FeedCategory && len(name) > maxCategoryLen:
 		return log.Feed{}, fmt.Errorf("--feed %q: category longer than %d characters", s, maxCategoryLen)
-	case f.Kind == log.FeedType && !containsString(eventTypes, name):
+	case f.Kind == log.FeedType && !slices.Contains(eventTypes, name):
 		return log.Feed{}, fmt.Errorf("--feed %q: the harness appends only the types %s", s, strings.Join(eventTypes, ", "))
 	}
 	return f, nil

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -34,23 +33,24 @@ type replayRun struct {
 	session *gocql.Session
 	stream  string
 	head    int64
-	// chunks: the keyspace has the shard-log layout, where a stream's
-	// partitions hold chunk rows (several events in one blob) rather
-	// than a row per event.
-	chunks bool
 	// feedEvents is what the feed-ndjson read expects to count at least
 	// (0: no feed read).
 	feedEvents int64
 }
 
-// cqlReadChunks is the shard layout's replay read of one bucket
-// (schema/schema.cql stream_events), as internal/cassandra/streams sends it.
-const cqlReadChunks = `SELECT last_version, first_version, time, record FROM stream_events WHERE stream = ? AND bucket = ?`
+// The raw reads' statements, as internal/cassandra/streams sends them
+// (schema/schema.cql stream_buckets, stream_events; TestRawStatements
+// checks they stay the server's): a stream's buckets newest first, and the
+// chunk rows of one bucket, each holding several events in one blob.
+const (
+	cqlRawBuckets = `SELECT bucket, first_version, opened_at FROM stream_buckets WHERE stream = ?`
+	cqlReadChunks = `SELECT first_version, last_version, time, record FROM stream_events WHERE stream = ? AND bucket = ? AND last_version >= ? AND last_version <= ?`
+)
 
 // readChunks reads one bucket of the shard layout, decoding each chunk
 // row's events in order.
 func (rr *replayRun) readChunks(ctx context.Context, b rawBucket, fn func(*rawEvent) error) error {
-	iter := rr.session.Query(cqlReadChunks, rr.stream, b.number).
+	iter := rr.session.Query(cqlReadChunks, rr.stream, b.number, b.first, int64(math.MaxInt64)).
 		WithContext(ctx).Idempotent(true).PageSize(rr.e.cfg.RawPageSize).Iter()
 	var (
 		last, first int64
@@ -58,7 +58,7 @@ func (rr *replayRun) readChunks(ctx context.Context, b rawBucket, fn func(*rawEv
 		body        []byte
 		ev          rawEvent
 	)
-	for iter.Scan(&last, &first, &at, &body) {
+	for iter.Scan(&first, &last, &at, &body) {
 		apps, err := record.DecodeChunkBody(body)
 		if err != nil {
 			iter.Close()
@@ -78,26 +78,6 @@ func (rr *replayRun) readChunks(ctx context.Context, b rawBucket, fn func(*rawEv
 		body = nil // the decoded events alias it
 	}
 	return iter.Close()
-}
-
-// detectChunks sets rr.chunks when the stream's first bucket has chunk
-// rows (the shard-log layout).
-func (rr *replayRun) detectChunks(ctx context.Context) error {
-	bs, err := rr.buckets(ctx)
-	if err != nil || len(bs) == 0 {
-		return err
-	}
-	var last int64
-	err = rr.session.Query(`SELECT last_version FROM stream_events WHERE stream = ? AND bucket = ? LIMIT 1`, rr.stream, bs[0].number).
-		WithContext(ctx).Scan(&last)
-	switch {
-	case err == nil:
-		rr.chunks = true
-	case errors.Is(err, gocql.ErrNotFound):
-	default:
-		return fmt.Errorf("layout of %s: %w", rr.stream, err)
-	}
-	return nil
 }
 
 // runReplay builds (or reuses) one long stream and reads it back four
@@ -150,9 +130,6 @@ func runReplay(ctx context.Context, e *runEnv) (*Result, error) {
 	}
 	if err := getJSON(ctx, rr.client, c.URL, "/v1/streams/"+url.PathEscape(rr.stream), &info); err != nil {
 		return res, fmt.Errorf("stream %s: %w", rr.stream, err)
-	}
-	if err := rr.detectChunks(ctx); err != nil {
-		return res, err
 	}
 	if c.FeedStreams > 0 && c.Stream == "" {
 		ph, err := rr.buildSpread(ctx, c.Events, c.FeedStreams)
@@ -564,12 +541,13 @@ func pageNext(body []byte) (int64, bool) {
 type rawBucket struct{ number, first int64 }
 
 func (rr *replayRun) buckets(ctx context.Context) ([]rawBucket, error) {
-	iter := rr.session.Query(cassandra.Statements.Buckets, rr.stream).WithContext(ctx).Idempotent(true).Iter()
+	iter := rr.session.Query(cqlRawBuckets, rr.stream).WithContext(ctx).Idempotent(true).Iter()
 	var (
 		out []rawBucket
 		b   rawBucket
 	)
-	for iter.Scan(&b.number, &b.first) {
+	var opened time.Time
+	for iter.Scan(&b.number, &b.first, &opened) {
 		out = append(out, b)
 	}
 	if err := iter.Close(); err != nil {
@@ -595,21 +573,9 @@ type rawEvent struct {
 func (r *rawEvent) size() int { return 8 + 16 + len(r.typ) + 8 + len(r.data) + len(r.metadata) }
 
 // readBucket reads one bucket in pages of --raw-page-size with the
-// server's replay statement, calling fn for each row in order.
+// server's replay statement, calling fn for each event in order.
 func (rr *replayRun) readBucket(ctx context.Context, b rawBucket, fn func(*rawEvent) error) error {
-	if rr.chunks {
-		return rr.readChunks(ctx, b, fn)
-	}
-	iter := rr.session.Query(cassandra.Statements.ReadAsc, rr.stream, b.number, b.first, int64(math.MaxInt64)).
-		WithContext(ctx).Idempotent(true).PageSize(rr.e.cfg.RawPageSize).Iter()
-	var ev rawEvent
-	for iter.Scan(&ev.version, &ev.id, &ev.typ, &ev.time, &ev.data, &ev.metadata) {
-		if err := fn(&ev); err != nil {
-			iter.Close()
-			return err
-		}
-	}
-	return iter.Close()
+	return rr.readChunks(ctx, b, fn)
 }
 
 // tally counts events into rec in chunks, checking versions are 1..head in

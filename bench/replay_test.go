@@ -6,7 +6,11 @@
 package main
 
 import (
+	"go/ast"
+	"go/parser"
+	"go/token"
 	"os"
+	"strconv"
 	"syscall"
 	"testing"
 	"time"
@@ -92,3 +96,49 @@ func TestCPUTimeOfSelf(t *testing.T) {
 }
 
 func osGetpid() int { return os.Getpid() }
+
+// TestRawStatements: the raw reads send exactly the server's statements
+// (internal/cassandra/streams read.go), which the bench keeps a copy of
+// rather than importing internals: read from the server's source here.
+func TestRawStatements(t *testing.T) {
+	server := serverConsts(t, "../internal/cassandra/streams/read.go")
+	for _, c := range []struct{ name, bench, server string }{
+		{"buckets", cqlRawBuckets, "cqlBuckets"},
+		{"chunks", cqlReadChunks, "cqlChunksAsc"},
+	} {
+		if got, ok := server[c.server]; !ok || got != c.bench {
+			t.Errorf("%s: bench sends %q, the server's %s is %q", c.name, c.bench, c.server, got)
+		}
+	}
+}
+
+// serverConsts returns the string constants (plain literals) of a Go
+// source file.
+func serverConsts(t *testing.T, path string) map[string]string {
+	t.Helper()
+	f, err := parser.ParseFile(token.NewFileSet(), path, nil, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]string{}
+	for _, d := range f.Decls {
+		g, ok := d.(*ast.GenDecl)
+		if !ok || g.Tok != token.CONST {
+			continue
+		}
+		for _, sp := range g.Specs {
+			vs := sp.(*ast.ValueSpec)
+			for i, n := range vs.Names {
+				if i >= len(vs.Values) {
+					continue
+				}
+				if lit, ok := vs.Values[i].(*ast.BasicLit); ok && lit.Kind == token.STRING {
+					if v, err := strconv.Unquote(lit.Value); err == nil {
+						out[n.Name] = v
+					}
+				}
+			}
+		}
+	}
+	return out
+}

@@ -8,11 +8,7 @@ import (
 	"sync"
 	"time"
 
-	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
-	gocql "github.com/apache/cassandra-gocql-driver/v2"
-
 	"github.com/eventlog/eventlog/client"
-	"github.com/eventlog/eventlog/internal/cassandra"
 )
 
 // deliveryTarget is the target for the p99 append-to-delivery
@@ -74,7 +70,6 @@ func runSubscribe(ctx context.Context, e *runEnv) (*Result, error) {
 	}
 	fmt.Fprintf(e.stderr, "subscribe: %d subscription(s) to %s connected\n", len(subs), feed)
 
-	wm := startWatermarkSampler(c)
 	stopProgress := deliveryProgress(e.stderr, d)
 	measureAt := time.Now().Add(c.Warmup)
 	ingest := e.measureFrom(ctx, measureAt, "ingest", "server", 0, e.loop(c.Warmup, c.Duration), l.newOp, true)
@@ -82,7 +77,6 @@ func runSubscribe(ctx context.Context, e *runEnv) (*Result, error) {
 	complete := d.wait(ctx, c.Drain)
 	drained := time.Since(drainFrom)
 	stopProgress()
-	lag := wm.stop()
 	stopAll()
 
 	fromSend, fromAck := newRecorder(measureAt), newRecorder(measureAt)
@@ -109,8 +103,6 @@ func runSubscribe(ctx context.Context, e *runEnv) (*Result, error) {
 		"delivered_unacknowledged": float64(t.unackedDelivered), "delivered_before_ack": float64(t.beforeAck),
 		"reconnects": float64(reconnects), "drain_s": drained.Seconds(),
 	}
-	// send.Extra is shared with the copy in res: the lag figures below
-	// reach the result.
 	res := &Result{Phases: []Phase{ingest, send, ack}}
 	res.Notes = append(res.Notes, fmt.Sprintf(
 		"feed %s, %d subscriber(s): %d of %d acknowledged events delivered to each (sum %d), %d missing, %d duplicates, %d out of order, %d not in the feed; waited %.1f s for stragglers",
@@ -121,16 +113,6 @@ func runSubscribe(ctx context.Context, e *runEnv) (*Result, error) {
 	}
 	if reconnects > 0 {
 		res.Notes = append(res.Notes, fmt.Sprintf("subscriptions reconnected %d times (resuming from their last position); last cause: %v", reconnects, lastErr))
-	}
-	if lag.err != nil {
-		res.Notes = append(res.Notes, "watermark lag not measured: "+lag.err.Error())
-	} else if lag.samples > 0 {
-		l := latencyOf(lag.hist)
-		for k, v := range map[string]int64{"p50": l.P50US, "p99": l.P99US, "max": l.MaxUS} {
-			send.Extra["watermark_lag_"+k+"_ms"] = float64(v) / 1e3
-		}
-		res.Notes = append(res.Notes, fmt.Sprintf("feed watermark lag (now − feed_watermark, %d samples every %v): p50 %.0f ms, p99 %.0f ms, max %.0f ms",
-			lag.samples, watermarkEvery, float64(l.P50US)/1e3, float64(l.P99US)/1e3, float64(l.MaxUS)/1e3))
 	}
 	if send.Latency.Count > 0 {
 		res.Ratios = append(res.Ratios, Ratio{Name: "delivery p99 / 1 s", Value: float64(send.Latency.P99US) / float64(deliveryTarget.Microseconds()), Target: "<= 1"})
@@ -203,70 +185,4 @@ func deliveryProgress(w io.Writer, d *deliveries) func() {
 		close(stop)
 		<-finished
 	}
-}
-
-// watermarkEvery is how often the feed watermark is sampled.
-const watermarkEvery = 100 * time.Millisecond
-
-// watermarkLag is how far the feed watermark trailed the clock.
-type watermarkLag struct {
-	hist    *hdrhistogram.Histogram
-	samples int
-	err     error
-}
-
-type watermarkSampler struct {
-	stopc chan struct{}
-	done  chan watermarkLag
-}
-
-// startWatermarkSampler reads the server keyspace's feed watermark every
-// watermarkEvery and records now − watermark (the feed delay the
-// maintainer imposes, before any read or delivery). Without Cassandra or
-// a watermark row it records nothing and says why.
-func startWatermarkSampler(c *Config) *watermarkSampler {
-	w := &watermarkSampler{stopc: make(chan struct{}), done: make(chan watermarkLag, 1)}
-	go func() {
-		lag := watermarkLag{hist: newHist(3)}
-		defer func() { w.done <- lag }()
-		session, err := openRawSession(c, c.Keyspace, 1)
-		if err != nil {
-			lag.err = err
-			return
-		}
-		defer session.Close()
-		t := time.NewTicker(watermarkEvery)
-		defer t.Stop()
-		for {
-			select {
-			case <-w.stopc:
-				return
-			case <-t.C:
-			}
-			var (
-				watermark, started time.Time
-				pending            *time.Time
-				period             int64
-			)
-			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-			err := session.Query(cassandra.Statements.Watermark).WithContext(ctx).Scan(&watermark, &pending, &period, &started)
-			now := time.Now()
-			cancel()
-			switch {
-			case errors.Is(err, gocql.ErrNotFound):
-				lag.err = fmt.Errorf("keyspace %s has no feed watermark (is it the server's? --keyspace)", c.Keyspace)
-				return
-			case err != nil:
-				continue // a slow read: skip the sample
-			}
-			lag.hist.RecordValue(min(max(now.Sub(watermark).Microseconds(), histMinUS), histMaxUS))
-			lag.samples++
-		}
-	}()
-	return w
-}
-
-func (w *watermarkSampler) stop() watermarkLag {
-	close(w.stopc)
-	return <-w.done
 }

@@ -21,7 +21,7 @@ import (
 // and are not retried.
 func TestToken(t *testing.T) {
 	store, o := cassandratest.NewStore(t, nil)
-	ks, err := keystore.New(store.Session(), o.SerialConsistency, 10*time.Second)
+	ks, err := keystore.New(cassandratest.Session(t, o.Cassandra), o.Cassandra.SerialConsistency, 10*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -26,8 +26,8 @@ const (
 	// counts do not start from an old position.
 	idleAckEvery = 30 * time.Second
 	// pollMin and pollMax bound the wait between empty reads; pollMax
-	// keeps an idle member's delay below the feed's own (~0.35 s) for a
-	// read costing one watermark row read when nothing is new.
+	// keeps an idle member's delay at a quarter second, for a read that
+	// costs one statics read per held shard when nothing is new.
 	pollMin, pollMax = 50 * time.Millisecond, 250 * time.Millisecond
 	// leaveTimeout bounds the acknowledgements and the leave sent after
 	// ctx ended.

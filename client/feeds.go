@@ -32,17 +32,16 @@ type FeedEvent struct {
 }
 
 // FeedPage is one read of a feed. Next is where the following read
-// starts; CompleteUpTo is the watermark the read stopped at: every event
-// committed at or before it is in its feeds.
+// starts; CompleteUpTo is the time up to which the read saw every shard's
+// commits (a page may hold later events of other shards).
 type FeedPage struct {
 	Events       []FeedEvent `json:"events"`
 	Next         string      `json:"next"`
 	CompleteUpTo time.Time   `json:"complete_up_to"`
 }
 
-// FromNow, as a From position, starts at the feed's current watermark:
-// only events committed from about now on follow (possibly a few committed
-// just before, within the server's feed delay; never older ones).
+// FromNow, as a From position, starts at the feed's current end (the end
+// of every shard's log): only events committed from then on follow.
 const FromNow = "now"
 
 // FeedOptions say where reading a feed starts.

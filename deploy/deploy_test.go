@@ -22,8 +22,8 @@ import (
 	"github.com/prometheus/prometheus/promql/parser"
 
 	"github.com/eventlog/eventlog/client"
-	"github.com/eventlog/eventlog/internal/cassandra"
 	"github.com/eventlog/eventlog/internal/cassandra/cassandratest"
+	"github.com/eventlog/eventlog/internal/cassandra/shardstore"
 	"github.com/eventlog/eventlog/internal/httpapi"
 )
 
@@ -39,9 +39,9 @@ func exportedSeries(t *testing.T) map[string]bool {
 	t.Helper()
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	store, _ := cassandratest.NewStore(t, func(o *cassandra.Options) {
+	store, _ := cassandratest.NewStore(t, func(so *shardstore.Options) {
+		o := &so.Cassandra
 		o.Registerer = reg
-		cassandratest.FastFeeds(o)
 	})
 	api, err := httpapi.New(store, httpapi.Config{Registry: reg, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
@@ -226,7 +226,7 @@ func TestDeployNamesExportedMetrics(t *testing.T) {
 				}
 			}
 		}
-		for _, want := range []string{"EventlogHighErrorRate", "EventlogHighAppendLatency", "EventlogFeedLagging",
+		for _, want := range []string{"EventlogHighErrorRate", "EventlogHighAppendLatency", "EventlogStreamWritesBehind",
 			"EventlogGroupLagging", "EventlogOutcomeUnknown", "EventlogInstanceDown"} {
 			if !alerts[want] {
 				t.Errorf("no alert %s", want)

@@ -32,7 +32,7 @@ type testServer struct {
 
 func mustServer(tb testing.TB) *testServer {
 	tb.Helper()
-	store, _ := cassandratest.NewStore(tb, cassandratest.FastFeeds)
+	store, _ := cassandratest.NewStore(tb, nil)
 	api, err := httpapi.New(store, httpapi.Config{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		tb.Fatal(err)

@@ -87,7 +87,7 @@ func keysCmd(t *testing.T, keyspace string, hosts []string, args ...string) (int
 // keys create` before the server runs; the server then requires it; the
 // token is on the last line of stdout; revoke and list work.
 func TestKeysCommandAndRequiredAuth(t *testing.T) {
-	_, o := cassandratest.NewStore(t, nil)
+	o := cassandratest.NewKeyspace(t, nil)
 	code, out, errOut := keysCmd(t, o.Keyspace, o.Hosts, "create", "--name=admin", "--scope=admin")
 	if code != 0 {
 		t.Fatalf("keys create: %d %s", code, errOut)
@@ -160,7 +160,7 @@ func TestKeysCommandAndRequiredAuth(t *testing.T) {
 // TestMetricsListener: with keys required, /metrics on the API listener
 // needs an admin key, while --metrics-listen serves it (and pprof) without.
 func TestMetricsListener(t *testing.T) {
-	_, o := cassandratest.NewStore(t, nil)
+	o := cassandratest.NewKeyspace(t, nil)
 	m := MustRunMain(t, o, "--auth=required", "--metrics-listen=127.0.0.1:0")
 	for url, want := range map[string]int{
 		"http://" + m.Addr() + "/metrics":             http.StatusUnauthorized,
@@ -186,7 +186,7 @@ func TestMetricsListener(t *testing.T) {
 // TestHostCheck: a loopback listener answers only for loopback names, so a
 // page that rebinds its own name to 127.0.0.1 is refused.
 func TestHostCheck(t *testing.T) {
-	_, o := cassandratest.NewStore(t, nil)
+	o := cassandratest.NewKeyspace(t, nil)
 	m := MustRunMain(t, o)
 	for host, want := range map[string]int{"attacker.example": http.StatusMisdirectedRequest, "localhost": 200, "127.0.0.1": 200, "LOCALHOST:80": 200} {
 		req, _ := http.NewRequest("GET", "http://"+m.Addr()+"/healthz", nil)
@@ -242,7 +242,7 @@ func selfSigned(t *testing.T, dir, cn string) (certFile, keyFile string, cert *x
 // TestHTTPS: with --tls-cert-file/--tls-key-file the API is served over
 // TLS 1.2+ only, and a renewed certificate is picked up without restart.
 func TestHTTPS(t *testing.T) {
-	_, o := cassandratest.NewStore(t, nil)
+	o := cassandratest.NewKeyspace(t, nil)
 	dir := t.TempDir()
 	certFile, keyFile, cert := selfSigned(t, dir, "first")
 	m := MustRunMain(t, o, "--tls-cert-file="+certFile, "--tls-key-file="+keyFile)
@@ -287,7 +287,7 @@ func TestHTTPS(t *testing.T) {
 // forwarded with the client's token, and the owner checks it; the internal
 // route refuses requests without a key or beyond the key's scopes.
 func TestForwardedAppendsAuthorised(t *testing.T) {
-	_, o := cassandratest.NewStore(t, nil)
+	o := cassandratest.NewKeyspace(t, nil)
 	code, out, errOut := keysCmd(t, o.Keyspace, o.Hosts, "create", "--name=w", "--scope=append:user-*")
 	if code != 0 {
 		t.Fatalf("keys create: %s", errOut)
@@ -298,8 +298,8 @@ func TestForwardedAppendsAuthorised(t *testing.T) {
 		t.Fatalf("keys create: %s", errOut)
 	}
 	reader := strings.TrimSpace(out[strings.LastIndex(strings.TrimSpace(out), "\n")+1:])
-	a := MustRunMain(t, o, "--auth=required", "--write-path=shards")
-	b := MustRunMain(t, o, "--auth=required", "--write-path=shards")
+	a := MustRunMain(t, o, "--auth=required")
+	b := MustRunMain(t, o, "--auth=required")
 	post := func(base, path, body, bearer string) (int, string) {
 		req, _ := http.NewRequest("POST", "http://"+base+path, strings.NewReader(body))
 		req.Header.Set("Content-Type", "application/json")
@@ -380,8 +380,8 @@ func TestForwardedAppendsAuthorised(t *testing.T) {
 // name to 127.0.0.1 could otherwise read the metrics and profiles), and
 // say nosniff and no-store.
 func TestInternalListenersHostCheck(t *testing.T) {
-	_, o := cassandratest.NewStore(t, nil)
-	m := MustRunMain(t, o, "--write-path=shards", "--metrics-listen=127.0.0.1:0", "--pprof-listen=127.0.0.1:0")
+	o := cassandratest.NewKeyspace(t, nil)
+	m := MustRunMain(t, o, "--metrics-listen=127.0.0.1:0", "--pprof-listen=127.0.0.1:0")
 	for _, url := range []string{
 		"http://" + m.MetricsAddr() + "/metrics",
 		"http://" + m.MetricsAddr() + "/debug/pprof/",

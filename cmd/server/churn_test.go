@@ -27,13 +27,13 @@ const churnChildEnv = "EVENTLOG_TEST_CHURN_CHILD"
 // the streams hold.
 func TestShardsOwnershipChurn(t *testing.T) {
 	if spec := os.Getenv(churnChildEnv); spec != "" {
-		runOwnerChild(t, spec)
+		runServeChild(t, spec)
 		return
 	}
 	const shards = 8
 	o := cassandratest.Options(t)
 	t.Cleanup(func() { cassandratest.Drop(t, o) })
-	flags := []string{"--write-path=shards", "--shard-lease-ttl=1s"}
+	flags := []string{"--shard-lease-ttl=1s"}
 	child, childAddr := startChild(t, "TestShardsOwnershipChurn", churnChildEnv+"="+o.Keyspace+" "+strings.Join(o.Hosts, ",")+" --migrate --shards=8 "+strings.Join(flags, " "))
 	a := MustRunMain(t, o, flags...)
 	b := MustRunMain(t, o, flags...)
@@ -53,7 +53,7 @@ func TestShardsOwnershipChurn(t *testing.T) {
 	owned := func(ms ...*Main) [][]int {
 		var out [][]int
 		for _, m := range ms {
-			out = append(out, m.store.(interface{ Owned() []int }).Owned())
+			out = append(out, m.store.Owned())
 		}
 		return out
 	}

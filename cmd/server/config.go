@@ -15,12 +15,21 @@ import (
 	"github.com/eventlog/eventlog/internal/console"
 	"github.com/eventlog/eventlog/internal/httpapi"
 	"github.com/eventlog/eventlog/internal/log"
+	"github.com/eventlog/eventlog/internal/partition"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
 // envPrefix prefixes the environment variable of every flag: --max-page-size
 // falls back to EVENTLOG_MAX_PAGE_SIZE.
 const envPrefix = "EVENTLOG_"
+
+// DefaultCommitsInFlight is --commits-in-flight's default. One instance
+// owns every shard, and a commit group holds about the appends in flight
+// divided by the conditional writes in flight: bounding those to 2 keeps
+// groups as large as on a 2-shard keyspace (docs/benchmarks.md: 9.4
+// appends per commit against 3.8 with 8 shards unbounded), while the
+// keyspace keeps 8 shards for consumer group members and instances.
+const DefaultCommitsInFlight = 2
 
 // errHelp: --help was asked for and printed.
 var errHelp = flag.ErrHelp
@@ -35,7 +44,7 @@ type Config struct {
 	AllowedHosts  []string // --allowed-hosts: Host header allow-list; default the loopback names on a loopback listener
 	TLSCertFile   string   // --tls-cert-file: serve HTTPS with this certificate (PEM)
 	TLSKeyFile    string   // --tls-key-file: and its key
-	PeerTLSCAFile string   // --peer-tls-ca-file: CAs of the other instances' certificates (shards path forwarding)
+	PeerTLSCAFile string   // --peer-tls-ca-file: CAs of the other instances' certificates (forwarding)
 
 	CassandraUsername     string // --cassandra-username
 	CassandraPasswordFile string // --cassandra-password-file; or EVENTLOG_CASSANDRA_PASSWORD (no flag: it would show in ps)
@@ -57,7 +66,6 @@ type Config struct {
 	BucketMaxEvents   int64         // --bucket-max-events: row cap of an event partition
 	IdempotencyWindow time.Duration // --idempotency-window: how long "any" retries are recognised
 	Migrate           bool          // --migrate: apply schema migrations at start-up
-	WritePath         string        // --write-path: buckets (per-stream conditional writes) or shards (shard logs)
 	Advertise         string        // --advertise: host:port other instances forward appends to
 	Shards            int           // --shards: shard count recorded when migrate creates a keyspace's layout
 	ShardLeaseTTL     time.Duration // --shard-lease-ttl: how long an instance holds a shard without renewing
@@ -66,14 +74,9 @@ type Config struct {
 	RecordTraceparent bool          // --record-traceparent: keep each append's traceparent header in its events' metadata
 	DiscoveryIndex    bool          // --discovery-index: write the stream catalog and event id index behind each commit
 	CommitsInFlight   int           // --commits-in-flight: conditional writes in flight over all owned shards (0: one per shard)
-	FeedPeriod        time.Duration // --feed-period: commit-time width of a feed partition (fixed per keyspace)
-	FeedLag           time.Duration // --feed-lag: how far behind the clock the feed watermark is advanced
-	FeedTick          time.Duration // --feed-tick: how often the watermark is advanced
-	FeedRepairAfter   time.Duration // --feed-repair-after: how long an append's intent may stay open before it is repaired
 	GroupLeaseTTL     time.Duration // --group-lease-ttl: consumer group leases
-	GroupLagRefresh   time.Duration // --group-lag-refresh: eventlog_group_lag_events refresh
-	MaxGroups         int           // --max-groups: consumer groups per keyspace (shards write path; 0: 1,000)
-	MaxGroupMembers   int           // --max-group-members: live members per group (shards write path; 0: 256)
+	MaxGroups         int           // --max-groups: consumer groups per keyspace (0: 1,000)
+	MaxGroupMembers   int           // --max-group-members: live members per group (0: 256)
 
 	MaxBodyBytes       int64         // --max-body-bytes: append body, after decompression
 	MaxEventsPerAppend int           // --max-events-per-append
@@ -133,15 +136,11 @@ func DefaultConfig() Config {
 		BucketWidth:       o.BucketWidth,
 		BucketMaxEvents:   o.BucketMaxEvents,
 		IdempotencyWindow: o.IdempotencyWindow,
-		WritePath:         "buckets",
 		ShardLeaseTTL:     5 * time.Second,
 		MemoryLimit:       256 << 20,
-		FeedPeriod:        o.FeedPeriod,
-		FeedLag:           o.FeedLag,
-		FeedTick:          o.FeedTick,
-		FeedRepairAfter:   o.FeedRepairAfter,
+		Shards:            partition.DefaultShards,
+		CommitsInFlight:   DefaultCommitsInFlight,
 		GroupLeaseTTL:     o.GroupLeaseTTL,
-		GroupLagRefresh:   o.GroupLagRefresh,
 
 		MaxBodyBytes:       h.MaxBodyBytes,
 		MaxEventsPerAppend: l.MaxEventsPerAppend,
@@ -208,7 +207,7 @@ func (c *Config) flagSet(name string, out io.Writer) *flag.FlagSet {
 	fs.Var(allowList{&c.AllowedHosts}, "allowed-hosts", "comma-separated host names a request's Host header may carry, * for any (default: localhost,127.0.0.1,::1 on a loopback --listen, any otherwise)")
 	fs.StringVar(&c.TLSCertFile, "tls-cert-file", c.TLSCertFile, "serve HTTPS (TLS 1.2+) with this PEM certificate chain; re-read when the file changes")
 	fs.StringVar(&c.TLSKeyFile, "tls-key-file", c.TLSKeyFile, "the PEM private key of --tls-cert-file")
-	fs.StringVar(&c.PeerTLSCAFile, "peer-tls-ca-file", c.PeerTLSCAFile, "PEM CA bundle that signs the other instances' HTTPS certificates, which this one verifies when it forwards to them (shards path; default: the system roots plus the CA certificates in --tls-cert-file)")
+	fs.StringVar(&c.PeerTLSCAFile, "peer-tls-ca-file", c.PeerTLSCAFile, "PEM CA bundle that signs the other instances' HTTPS certificates, which this one verifies when it forwards to them (default: the system roots plus the CA certificates in --tls-cert-file)")
 	fs.Var(hostList{&c.CassandraHosts}, "cassandra-hosts", "Cassandra contact points: comma-separated `hosts` (host or host:port)")
 	fs.StringVar(&c.CassandraUsername, "cassandra-username", c.CassandraUsername, "Cassandra user (PasswordAuthenticator); the password comes from --cassandra-password-file or EVENTLOG_CASSANDRA_PASSWORD")
 	fs.StringVar(&c.CassandraPasswordFile, "cassandra-password-file", c.CassandraPasswordFile, "file holding the Cassandra password (a trailing newline is ignored)")
@@ -227,21 +226,15 @@ func (c *Config) flagSet(name string, out io.Writer) *flag.FlagSet {
 	fs.Int64Var(&c.BucketMaxEvents, "bucket-max-events", c.BucketMaxEvents, "row cap of one event partition")
 	fs.DurationVar(&c.IdempotencyWindow, "idempotency-window", c.IdempotencyWindow, `how long retries of "any" appends are recognised`)
 	fs.BoolVar(&c.Migrate, "migrate", c.Migrate, "apply schema migrations at start-up")
-	fs.StringVar(&c.WritePath, "write-path", c.WritePath, "append path: buckets (a conditional write per append, feeds and consumer groups) or shards (group commits through shard logs; feeds and consumer groups read from them, members hold secrets; docs/design-write-path.md)")
-	fs.StringVar(&c.Advertise, "advertise", c.Advertise, "host:port other instances reach this one at, to forward appends for the shards it owns (shards path; default: the listen address)")
-	fs.IntVar(&c.Shards, "shards", c.Shards, "shard count recorded when migrate creates the keyspace's layout (0: 8); fixed afterwards")
-	fs.IntVar(&c.CommitsInFlight, "commits-in-flight", c.CommitsInFlight, "shards write path: conditional writes this instance has in flight over all the shards it owns (0: one per shard); fewer make larger groups")
+	fs.StringVar(&c.Advertise, "advertise", c.Advertise, "host:port other instances reach this one at, to forward appends for the shards it owns (default: the listen address)")
+	fs.IntVar(&c.Shards, "shards", c.Shards, "shard count recorded when migrate creates the keyspace's layout, fixed afterwards: the most consumer group members that share a feed, and the most instances that commit; 8 leaves room for both while --commits-in-flight keeps one instance's commit groups large")
+	fs.IntVar(&c.CommitsInFlight, "commits-in-flight", c.CommitsInFlight, "conditional writes this instance has in flight over all the shards it owns (0: one per shard); a group holds about the appends in flight divided by this, so 2 keeps one instance's groups as large as 2 shards would, however many it owns")
 	fs.Int64Var(&c.MemoryLimit, "memory-limit", c.MemoryLimit, "soft limit in bytes of the memory the Go runtime holds (heap, stacks); near it the garbage collector runs more often instead of letting the heap grow (0: none; GOMEMLIMIT, when set, wins)")
-	fs.DurationVar(&c.FillDelay, "fill-delay", c.FillDelay, "shards write path: how long a committed append may wait before it is written to its stream's partitions, so that a stream's appends share writes (a read of the stream writes it at once)")
+	fs.DurationVar(&c.FillDelay, "fill-delay", c.FillDelay, "how long a committed append may wait before it is written to its stream's partitions, so that a stream's appends share writes (a read of the stream writes it at once)")
 	fs.DurationVar(&c.ShardLeaseTTL, "shard-lease-ttl", c.ShardLeaseTTL, "how long an instance holds a shard without renewing: bounds how soon a crashed instance's shards move")
-	fs.DurationVar(&c.FeedPeriod, "feed-period", c.FeedPeriod, "commit-time width of one feed partition; fixed when a keyspace's feeds are first used")
-	fs.DurationVar(&c.FeedLag, "feed-lag", c.FeedLag, "how far behind this instance's clock the feed watermark is advanced (appends from clocks lagging more move their commit time forward)")
-	fs.DurationVar(&c.FeedTick, "feed-tick", c.FeedTick, "how often the feed watermark is advanced while appends come in")
-	fs.DurationVar(&c.FeedRepairAfter, "feed-repair-after", c.FeedRepairAfter, "how long an append's feed intent may stay open (a crash, an unknown outcome) before another instance repairs it; bounds the feed delay after a crash")
 	fs.DurationVar(&c.GroupLeaseTTL, "group-lease-ttl", c.GroupLeaseTTL, "how long a consumer group member holds its partitions after a heartbeat; handlers must finish within it")
-	fs.IntVar(&c.MaxGroups, "max-groups", c.MaxGroups, "shards write path: the most consumer groups a keyspace may have (0: 1,000); a join that would create another is refused with 409 too_many_groups")
-	fs.IntVar(&c.MaxGroupMembers, "max-group-members", c.MaxGroupMembers, "shards write path: the most live members a group may have (0: 256); a join of another is refused with 409 too_many_members")
-	fs.DurationVar(&c.GroupLagRefresh, "group-lag-refresh", c.GroupLagRefresh, "how often every group's lag gauge is recomputed (negative: only on GET /v1/groups/{group})")
+	fs.IntVar(&c.MaxGroups, "max-groups", c.MaxGroups, "the most consumer groups a keyspace may have (0: 1,000); a join that would create another is refused with 409 too_many_groups")
+	fs.IntVar(&c.MaxGroupMembers, "max-group-members", c.MaxGroupMembers, "the most live members a group may have (0: 256); a join of another is refused with 409 too_many_members")
 	fs.Int64Var(&c.MaxBodyBytes, "max-body-bytes", c.MaxBodyBytes, "largest append body, after decompression")
 	fs.IntVar(&c.MaxEventsPerAppend, "max-events-per-append", c.MaxEventsPerAppend, "most events in one append")
 	fs.IntVar(&c.MaxEventBytes, "max-event-bytes", c.MaxEventBytes, "largest event (data + metadata)")
@@ -369,9 +362,6 @@ func (c *Config) Validate() error {
 	if c.Listen == "" {
 		return errors.New("listen address is empty")
 	}
-	if c.WritePath != "buckets" && c.WritePath != "shards" {
-		return fmt.Errorf("write path %q: want buckets or shards", c.WritePath)
-	}
 	if c.ShutdownTimeout <= 0 {
 		return errors.New("shutdown timeout must be positive")
 	}
@@ -420,12 +410,7 @@ func (c *Config) cassandraOptions(logger *slog.Logger, reg prometheus.Registerer
 		BucketMaxEvents:   c.BucketMaxEvents,
 		IdempotencyWindow: c.IdempotencyWindow,
 		Shards:            c.Shards,
-		FeedPeriod:        c.FeedPeriod,
-		FeedLag:           c.FeedLag,
-		FeedTick:          c.FeedTick,
-		FeedRepairAfter:   c.FeedRepairAfter,
 		GroupLeaseTTL:     c.GroupLeaseTTL,
-		GroupLagRefresh:   c.GroupLagRefresh,
 		Limits:            c.limits(),
 		Logger:            logger,
 		Registerer:        reg,

@@ -13,7 +13,7 @@ import (
 // default, without a key even when keys are required, and --console=false
 // removes it.
 func TestMainServesConsole(t *testing.T) {
-	_, o := cassandratest.NewStore(t, nil)
+	o := cassandratest.NewKeyspace(t, nil)
 	get := func(base, path string) (int, string) {
 		t.Helper()
 		res, err := http.Get(base + path)

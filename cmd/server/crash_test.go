@@ -15,7 +15,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/eventlog/eventlog/internal/cassandra"
 	"github.com/eventlog/eventlog/internal/cassandra/cassandratest"
 	"github.com/eventlog/eventlog/internal/log"
 )
@@ -24,22 +23,22 @@ import (
 // TestCrashAfterAck instead of the tests.
 const crashChildEnv = "EVENTLOG_TEST_CRASH_CHILD"
 
-// TestCrashAfterAck kills a real server process (SIGKILL, from inside, once
-// its answer is on the wire) after it acknowledged an append and before it
-// wrote the feed rows. No instance is running then; when one starts, its
-// maintainer repairs the open intent and the events reach their feeds
-// within --feed-repair-after plus a few ticks.
+// TestCrashAfterAck kills a real server process (SIGKILL) right after it
+// acknowledged an append, while the append is in its shard log only: the
+// server answers at the log commit and, with a minute's --fill-delay,
+// writes the stream partitions later. No instance runs then. A new one
+// takes the dead one's shards once their leases have gone unrenewed for a
+// lease TTL, writes their committed tails (catch-up), and the acknowledged
+// events are in their stream at their acknowledged versions and in their
+// feeds, exactly once.
 func TestCrashAfterAck(t *testing.T) {
 	if spec := os.Getenv(crashChildEnv); spec != "" {
-		runCrashChild(t, spec)
+		runServeChild(t, spec)
 		return
 	}
-	_, o := cassandratest.NewStore(t, nil)
-	feedFlags := []string{"--feed-tick=20ms", "--feed-lag=50ms", "--feed-repair-after=1s"}
-
-	// The child: this test binary, running the server with a feed-write
-	// hook that kills the process.
-	child, addr := startChild(t, "TestCrashAfterAck", crashChildEnv+"="+o.Keyspace+" "+strings.Join(o.Hosts, ",")+" "+strings.Join(feedFlags, " "))
+	o := cassandratest.NewKeyspace(t, nil)
+	flags := []string{"--shard-lease-ttl=1s", "--fill-delay=1m"}
+	child, addr := startChild(t, "TestCrashAfterAck", crashChildEnv+"="+o.Keyspace+" "+strings.Join(o.Hosts, ",")+" "+strings.Join(flags, " "))
 	base := "http://" + addr
 
 	res, err := http.Post(base+"/v1/streams/crash-1/events", "application/json",
@@ -58,8 +57,9 @@ func TestCrashAfterAck(t *testing.T) {
 	if res.StatusCode != http.StatusCreated || json.Unmarshal(body, &ack) != nil || ack.LastVersion != 2 {
 		t.Fatalf("append: %d %s", res.StatusCode, body)
 	}
-
-	// The child kills itself right after answering.
+	if err := child.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
 	werr := make(chan error, 1)
 	go func() { werr <- child.Wait() }()
 	select {
@@ -69,77 +69,74 @@ func TestCrashAfterAck(t *testing.T) {
 			t.Fatalf("child ended with %v, want killed by SIGKILL", err)
 		}
 	case <-time.After(30 * time.Second):
-		t.Fatal("child did not crash")
+		t.Fatal("child did not die")
 	}
 
-	// Killed between the two: the intent is open and no feed row exists.
+	// Killed after the commit, before the fill: the stream's partitions
+	// hold nothing yet, its shard log holds the append.
 	sess := cassandratest.Session(t, o)
-	var open int
-	iter := sess.Query(`SELECT done FROM feed_outbox WHERE shard = ? AND period >= 0 ALLOW FILTERING`, log.ShardOf("crash-1")).Iter()
-	var done *bool
-	for iter.Scan(&done) {
-		if done == nil || !*done {
-			open++
-		}
-	}
-	if err := iter.Close(); err != nil {
-		t.Fatal(err)
-	}
 	var rows int
-	if err := sess.Query(`SELECT COUNT(*) FROM feed_events WHERE feed = 'all' ALLOW FILTERING`).Scan(&rows); err != nil {
+	if err := sess.Query(`SELECT COUNT(*) FROM stream_events WHERE stream = 'crash-1' AND bucket = 0`).Scan(&rows); err != nil {
 		t.Fatal(err)
 	}
-	if open != 1 || rows != 0 {
-		t.Fatalf("after the crash: %d open intents, %d feed rows; want 1 and 0 (killed between ack and feed write)", open, rows)
+	if rows != 0 {
+		t.Fatalf("after the crash: %d chunk rows of crash-1; want 0 (killed between the acknowledgement and the fill)", rows)
 	}
 
-	// A new instance repairs it.
+	// A new instance takes the shards over and writes the tail.
 	start := time.Now()
-	MustRunMain(t, o, feedFlags...) // the new instance, whose maintainer repairs
-	o.FeedMaintainer = new(bool)    // a reader only
-	s := cassandratest.Reopen(t, o)
+	m := MustRunMain(t, o, flags...)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	var got []log.FeedEvent
-	for len(got) < 2 {
-		page, err := s.ReadFeed(ctx, log.FeedRead{Feed: log.TypeFeed("Acked")})
+	var evs []log.RecordedEvent
+	for {
+		evs = evs[:0]
+		err := m.store.ReadStream(ctx, log.ReadRange{Stream: "crash-1"}, func(e *log.RecordedEvent) error {
+			evs = append(evs, *e)
+			return nil
+		})
+		if err == nil && len(evs) > 0 {
+			break
+		}
+		if time.Since(start) > 30*time.Second {
+			t.Fatalf("crash-1 not readable %v after restart: %d events, %v", time.Since(start), len(evs), err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if len(evs) != 2 {
+		t.Fatalf("crash-1 holds %d events, want the 2 acknowledged", len(evs))
+	}
+	for i, e := range evs {
+		if e.Version != int64(i+1) || e.ID.String() != ack.Events[i].ID {
+			t.Fatalf("event %d: %s@%d, want %s@%d", i, e.ID, e.Version, ack.Events[i].ID, i+1)
+		}
+	}
+	for _, feed := range []log.Feed{log.TypeFeed("Acked"), log.AllFeed, log.CategoryFeed("crash")} {
+		page, err := m.store.ReadFeed(ctx, log.FeedRead{Feed: feed})
 		if err != nil {
-			t.Fatal(err)
+			t.Fatalf("feed %v: %v", feed, err)
 		}
-		got = page.Events
-		if time.Since(start) > 20*time.Second {
-			t.Fatalf("acknowledged events not in the feed %v after restart (got %d)", time.Since(start), len(got))
+		if len(page.Events) != 2 {
+			t.Fatalf("feed %v: %d events, want the 2 acknowledged once each", feed, len(page.Events))
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	for i, e := range got {
-		if e.Stream != "crash-1" || e.Version != int64(i+1) || e.ID.String() != ack.Events[i].ID {
-			t.Fatalf("feed event %d: %s@%d %s, want crash-1@%d %s", i, e.Stream, e.Version, e.ID, i+1, ack.Events[i].ID)
+		for i, e := range page.Events {
+			if e.Stream != "crash-1" || e.Version != int64(i+1) || e.ID.String() != ack.Events[i].ID {
+				t.Fatalf("feed %v event %d: %s@%d %s, want crash-1@%d %s", feed, i, e.Stream, e.Version, e.ID, i+1, ack.Events[i].ID)
+			}
 		}
 	}
-	t.Logf("feed repaired %v after a new instance started", time.Since(start).Round(time.Millisecond))
+	t.Logf("stream and feeds whole %v after a new instance started", time.Since(start).Round(time.Millisecond))
 }
 
-// runCrashChild serves until the first feed write, which it never makes:
-// it kills its own process once the append's answer has had time to go out.
-func runCrashChild(t *testing.T, spec string) {
+// runServeChild serves (spec: keyspace, hosts, then flags) until killed.
+func runServeChild(t *testing.T, spec string) {
 	parts := strings.Fields(spec)
-	o := cassandra.Options{Keyspace: parts[0], Hosts: strings.Split(parts[1], ",")}
 	m := NewMain()
-	m.StoreOptions = func(so *cassandra.Options) {
-		f := false
-		so.FeedMaintainer = &f // this instance must not repair its own crash
-		so.BeforeFeedWrite = func() {
-			time.Sleep(300 * time.Millisecond)
-			syscall.Kill(os.Getpid(), syscall.SIGKILL)
-			select {}
-		}
-	}
-	args := append([]string{"--listen=127.0.0.1:0", "--keyspace=" + o.Keyspace, "--cassandra-hosts=" + strings.Join(o.Hosts, ",")}, parts[2:]...)
+	args := append([]string{"--listen=127.0.0.1:0", "--keyspace=" + parts[0], "--cassandra-hosts=" + parts[1]}, parts[2:]...)
 	if err := m.Config.ParseFlags("server", args, env(nil), io.Discard); err != nil {
 		t.Fatal(err)
 	}
-	if err := m.Run(context.Background()); err != nil {
+	if err := m.Run(t.Context()); err != nil {
 		t.Fatal(err)
 	}
 	fmt.Printf("ADDR %s\n", m.Addr())

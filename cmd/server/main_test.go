@@ -16,6 +16,7 @@ import (
 
 	"github.com/eventlog/eventlog/internal/cassandra"
 	"github.com/eventlog/eventlog/internal/cassandra/cassandratest"
+	"github.com/eventlog/eventlog/internal/cassandra/shardstore"
 )
 
 // MustRunMain starts the whole server on port 0 with args (plus the test
@@ -89,7 +90,7 @@ func TestMainMigratesAndServes(t *testing.T) {
 		t.Fatalf("read: %v %+v", err, page)
 	}
 
-	for path, want := range map[string]string{"/readyz": `"ready"`, "/metrics": "eventlog_cassandra_", "/healthz": `"ok"`} {
+	for path, want := range map[string]string{"/readyz": `"ready"`, "/metrics": "eventlog_shard_commits_total", "/healthz": `"ok"`} {
 		res, err := http.Get(base + path)
 		if err != nil {
 			t.Fatal(err)
@@ -107,8 +108,9 @@ func TestMainMigratesAndServes(t *testing.T) {
 // request runs to its end (every line appended and answered), then Close
 // returns.
 func TestMainGracefulShutdown(t *testing.T) {
-	store, o := cassandratest.NewStore(t, nil)
+	o := cassandratest.NewKeyspace(t, nil)
 	m := MustRunMain(t, o, "--shutdown-timeout=2m")
+	store := m.store
 	base := "http://" + m.Addr()
 
 	pr, pw := io.Pipe()
@@ -173,14 +175,15 @@ func TestMainGracefulShutdown(t *testing.T) {
 	if err := <-closed; err != nil {
 		t.Fatal(err)
 	}
-	info, err := store.Info(ctx, "shut-1")
+	// The server's store is closed: another instance reads.
+	info, err := cassandratest.Reopen(t, shardstore.Options{Cassandra: o, LeaseTTL: time.Second}).Info(ctx, "shut-1")
 	if err != nil || info.Version != 6 {
 		t.Fatalf("stream after shutdown: version %d, %v; want 6", info.Version, err)
 	}
 }
 
 func TestMainRefusesUnknownSchema(t *testing.T) {
-	_, o := cassandratest.NewStore(t, nil)
+	o := cassandratest.NewKeyspace(t, nil)
 	sess := cassandratest.Session(t, o)
 	if err := sess.Query(`INSERT INTO schema_migrations (version, name) VALUES (999, 'future')`).Exec(); err != nil {
 		t.Fatal(err)
@@ -215,7 +218,7 @@ func TestMigrateCommand(t *testing.T) {
 	// The keyspace now opens, and a second migrate is a no-op.
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	s, err := cassandra.Open(ctx, o)
+	s, err := shardstore.Open(ctx, shardstore.Options{Cassandra: o})
 	if err != nil {
 		t.Fatalf("open after migrate: %v", err)
 	}

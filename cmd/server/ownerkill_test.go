@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/eventlog/eventlog/internal/cassandra"
 	"github.com/eventlog/eventlog/internal/cassandra/cassandratest"
 )
 
@@ -28,12 +27,12 @@ const ownerChildEnv = "EVENTLOG_TEST_OWNER_CHILD"
 // append whose outcome was unknown is entirely there or entirely absent.
 func TestShardsOwnerKilled(t *testing.T) {
 	if spec := os.Getenv(ownerChildEnv); spec != "" {
-		runOwnerChild(t, spec)
+		runServeChild(t, spec)
 		return
 	}
 	o := cassandratest.Options(t)
 	t.Cleanup(func() { cassandratest.Drop(t, o) })
-	flags := []string{"--write-path=shards", "--shard-lease-ttl=1s", "--fill-delay=1m"}
+	flags := []string{"--shard-lease-ttl=1s", "--fill-delay=1m"}
 	// The child migrates and takes every shard; the survivor joins and
 	// takes its share by handover.
 	child, _ := startChild(t, "TestShardsOwnerKilled", ownerChildEnv+"="+o.Keyspace+" "+strings.Join(o.Hosts, ",")+" --migrate --shards=4 "+strings.Join(flags, " "))
@@ -41,7 +40,7 @@ func TestShardsOwnerKilled(t *testing.T) {
 	// ownership holds still, the child must own at least one (one time in
 	// sixteen the survivor gets all four; it then rejoins under another id).
 	var b *Main
-	owned := func() int { return len(b.store.(interface{ Owned() []int }).Owned()) }
+	owned := func() int { return len(b.store.Owned()) }
 	for attempt := 0; ; attempt++ {
 		b = MustRunMain(t, o, flags...)
 		last, since, deadline := -1, time.Now(), time.Now().Add(30*time.Second)
@@ -126,20 +125,4 @@ func headOf(client *http.Client, base, stream string) (int64, bool) {
 		return 0, false
 	}
 	return info.Version, true
-}
-
-// runOwnerChild serves on the shards path until killed.
-func runOwnerChild(t *testing.T, spec string) {
-	parts := strings.Fields(spec)
-	o := cassandra.Options{Keyspace: parts[0], Hosts: strings.Split(parts[1], ",")}
-	m := NewMain()
-	args := append([]string{"--listen=127.0.0.1:0", "--keyspace=" + o.Keyspace, "--cassandra-hosts=" + strings.Join(o.Hosts, ",")}, parts[2:]...)
-	if err := m.Config.ParseFlags("server", args, env(nil), io.Discard); err != nil {
-		t.Fatal(err)
-	}
-	if err := m.Run(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	fmt.Printf("ADDR %s\n", m.Addr())
-	select {}
 }

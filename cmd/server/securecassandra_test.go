@@ -124,7 +124,7 @@ func TestSecureCassandra(t *testing.T) {
 	// from the same flags: appends, reads, the feeds and consumer groups
 	// over password and TLS.
 	t.Run("Shards", func(t *testing.T) {
-		m, err := runMain(t, keyspace, n.host, append(n.flags("cassandra", superPW), "--migrate", "--write-path=shards", "--auth=required")...)
+		m, err := runMain(t, keyspace, n.host, append(n.flags("cassandra", superPW), "--migrate", "--auth=required")...)
 		if err != nil {
 			t.Fatalf("run the shard path with password and TLS: %v", err)
 		}
@@ -200,7 +200,7 @@ func TestSecureCassandra(t *testing.T) {
 		}
 		appendAndRead(t, "http://"+m.Addr(), "secure-2")
 		// The shard write path needs no more rights.
-		shards, err := runMain(t, keyspace, n.host, append(n.flags(role, pw), "--write-path=shards")...)
+		shards, err := runMain(t, keyspace, n.host, n.flags(role, pw)...)
 		if err != nil {
 			t.Fatalf("run the shard path as role %s: %v", role, err)
 		}
@@ -321,10 +321,10 @@ func TestRefusesPaxosV1(t *testing.T) {
 	// migrate itself runs on v1 (it only creates tables); serving does not.
 	_, err := runMain(t, o.Keyspace, host, "--migrate")
 	if !errors.Is(err, cassandra.ErrPaxosVariant) || !strings.Contains(err.Error(), "runs v1") {
-		t.Fatalf("buckets path on a v1 node: %v, want ErrPaxosVariant saying v1", err)
+		t.Fatalf("serve --migrate on a v1 node: %v, want ErrPaxosVariant saying v1", err)
 	}
 	t.Logf("refused: %v", err)
-	if _, err := runMain(t, o.Keyspace, host, "--write-path=shards"); !errors.Is(err, cassandra.ErrPaxosVariant) || !strings.Contains(err.Error(), "runs v1") {
-		t.Fatalf("shards path on a v1 node: %v, want ErrPaxosVariant saying v1", err)
+	if _, err := runMain(t, o.Keyspace, host); !errors.Is(err, cassandra.ErrPaxosVariant) || !strings.Contains(err.Error(), "runs v1") {
+		t.Fatalf("serve on a migrated keyspace of a v1 node: %v, want ErrPaxosVariant saying v1", err)
 	}
 }

@@ -36,13 +36,10 @@ type Main struct {
 	Stderr io.Writer
 	// StoreOptions, if set, adjusts the store options before Open (tests
 	// install fault hooks through it).
-	StoreOptions func(*cassandra.Options)
+	StoreOptions func(*shardstore.Options)
 
 	log   *slog.Logger
-	store interface {
-		log.Store
-		Close()
-	}
+	store *shardstore.Store
 	// stopTracing flushes and stops the tracer provider.
 	stopTracing func(context.Context) error
 	keys        *gocql.Session // the API key store's own session
@@ -117,9 +114,6 @@ func (m *Main) Run(ctx context.Context) error {
 		}
 	}
 	o := m.Config.cassandraOptions(logger, reg)
-	if m.StoreOptions != nil {
-		m.StoreOptions(&o)
-	}
 	if m.ln, err = net.Listen("tcp", m.Config.Listen); err != nil {
 		return err
 	}
@@ -128,6 +122,11 @@ func (m *Main) Run(ctx context.Context) error {
 	if err != nil {
 		m.ln.Close()
 		m.ln = nil
+	}
+	if errors.Is(err, cassandra.ErrOldLayout) {
+		logger.Error("refusing to serve: the keyspace has the per-stream layout of an earlier build, which this server does not read; serve a new keyspace (--keyspace <new name> --migrate)",
+			"keyspace", o.Keyspace, "error", err)
+		return fmt.Errorf("open store: %w", err)
 	}
 	if errors.Is(err, cassandra.ErrSchemaMismatch) {
 		logger.Error("refusing to serve: the keyspace's schema is not the version this binary knows; run `server migrate` (or start with --migrate)",
@@ -340,17 +339,11 @@ func (m *Main) Close() error {
 	return errors.Join(errs...)
 }
 
-// openStore opens the store of the configured write path. The shard path
-// forwards appends for shards another instance owns to its advertise
-// address; this one's is --advertise, or the address it listens on
-// (https:// when it serves HTTPS).
-func (m *Main) openStore(ctx context.Context, o cassandra.Options) (interface {
-	log.Store
-	Close()
-}, error) {
-	if m.Config.WritePath != "shards" {
-		return cassandra.Open(ctx, o)
-	}
+// openStore opens the shard-log store. It forwards appends for shards
+// another instance owns to that instance's advertise address; this one's
+// is --advertise, or the address it listens on (https:// when it serves
+// HTTPS).
+func (m *Main) openStore(ctx context.Context, o cassandra.Options) (*shardstore.Store, error) {
 	addr := m.Config.Advertise
 	if addr == "" {
 		addr = m.ln.Addr().String()
@@ -365,7 +358,7 @@ func (m *Main) openStore(ctx context.Context, o cassandra.Options) (interface {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.TLSClientConfig = peerTLS
 	peers := httpapi.Peers{Client: &http.Client{Timeout: m.Config.WriteTimeout, Transport: tr}, RequireTLS: https, MaxBatchBytes: int(m.Config.MaxBodyBytes)}
-	return shardstore.Open(ctx, shardstore.Options{
+	so := shardstore.Options{
 		Cassandra: o, Address: httpapi.PeerAddress(addr, https), LeaseTTL: m.Config.ShardLeaseTTL, Version: versionString(),
 		Forward:         httpapi.Forwarder(peers),
 		FlushRemote:     httpapi.FlushForwarder(peers),
@@ -374,7 +367,11 @@ func (m *Main) openStore(ctx context.Context, o cassandra.Options) (interface {
 		CommitsInFlight: m.Config.CommitsInFlight,
 		MaxGroups:       m.Config.MaxGroups,
 		MaxGroupMembers: m.Config.MaxGroupMembers,
-	})
+	}
+	if m.StoreOptions != nil {
+		m.StoreOptions(&so)
+	}
+	return shardstore.Open(ctx, so)
 }
 
 // pprofMux serves net/http/pprof on its own mux, for the internal listener

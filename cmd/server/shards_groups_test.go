@@ -21,8 +21,8 @@ import (
 func TestShardsGroups(t *testing.T) {
 	o := cassandratest.Options(t)
 	t.Cleanup(func() { cassandratest.Drop(t, o) })
-	a := MustRunMain(t, o, "--migrate", "--write-path=shards", "--shards=4", "--shard-lease-ttl=1s", "--group-lease-ttl=3s")
-	b := MustRunMain(t, o, "--write-path=shards", "--shard-lease-ttl=1s", "--group-lease-ttl=3s")
+	a := MustRunMain(t, o, "--migrate", "--shards=4", "--shard-lease-ttl=1s", "--group-lease-ttl=3s")
+	b := MustRunMain(t, o, "--shard-lease-ttl=1s", "--group-lease-ttl=3s")
 	clients := make([]*client.Client, 2)
 	for i, m := range []*Main{a, b} {
 		c, err := client.New(client.Options{BaseURL: "http://" + m.Addr()})

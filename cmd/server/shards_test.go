@@ -25,8 +25,8 @@ func TestShardsForwarding(t *testing.T) {
 	// A minute's fill delay: no stream is written before someone reads it, so
 	// each read through the instance that does not own its shard needs the
 	// owner to write it first (POST /internal/v1/flush).
-	a := MustRunMain(t, o, "--migrate", "--write-path=shards", "--shards=4", "--shard-lease-ttl=1s", "--fill-delay=1m")
-	b := MustRunMain(t, o, "--write-path=shards", "--shard-lease-ttl=1s", "--fill-delay=1m")
+	a := MustRunMain(t, o, "--migrate", "--shards=4", "--shard-lease-ttl=1s", "--fill-delay=1m")
+	b := MustRunMain(t, o, "--shard-lease-ttl=1s", "--fill-delay=1m")
 	bases := []string{"http://" + a.Addr(), "http://" + b.Addr()}
 
 	post := func(base, stream, body string) (int, map[string]any) {
@@ -104,9 +104,9 @@ func TestShardsForwardBatches(t *testing.T) {
 	const shards = 4
 	o := cassandratest.Options(t)
 	t.Cleanup(func() { cassandratest.Drop(t, o) })
-	a := MustRunMain(t, o, "--migrate", "--write-path=shards", "--shards=4", "--shard-lease-ttl=1s")
-	b := MustRunMain(t, o, "--write-path=shards", "--shard-lease-ttl=1s")
-	ownedBy := func(m *Main) []int { return m.store.(interface{ Owned() []int }).Owned() }
+	a := MustRunMain(t, o, "--migrate", "--shards=4", "--shard-lease-ttl=1s")
+	b := MustRunMain(t, o, "--shard-lease-ttl=1s")
+	ownedBy := func(m *Main) []int { return m.store.Owned() }
 	waitFor(t, 30*time.Second, "both instances to own shards", func() bool {
 		return len(ownedBy(a)) > 0 && len(ownedBy(b)) > 0 && len(ownedBy(a))+len(ownedBy(b)) == shards
 	})

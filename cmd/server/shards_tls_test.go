@@ -110,11 +110,11 @@ func TestShardsForwardingTLS(t *testing.T) {
 	// 16 shards: both instances own some (all 16 going to one is 1 in 2^15).
 	// A minute's fill delay: a read through the instance that does not own
 	// a stream's shard needs the owner to write it first (a forwarded flush).
-	flags := []string{"--write-path=shards", "--shard-lease-ttl=1s", "--fill-delay=1m"}
+	flags := []string{"--shard-lease-ttl=1s", "--fill-delay=1m"}
 	a := MustRunMain(t, o, append(flags, "--migrate", "--shards=16", "--tls-cert-file="+certA, "--tls-key-file="+keyA, "--peer-tls-ca-file="+ca.file)...)
 	b := MustRunMain(t, o, append(flags, "--tls-cert-file="+certB, "--tls-key-file="+keyB)...)
 
-	owned := func(m *Main) int { return len(m.store.(interface{ Owned() []int }).Owned()) }
+	owned := func(m *Main) int { return len(m.store.Owned()) }
 	last, since := "", time.Now()
 	waitFor(t, time.Minute, "both instances to own shards, holding still for 2 s", func() bool {
 		na, nb := owned(a), owned(b)

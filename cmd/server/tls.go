@@ -81,7 +81,7 @@ func serverTLS(r *certReloader) *tls.Config {
 }
 
 // peerTLS is the TLS configuration this instance forwards to other
-// instances with (shards path): TLS 1.2 or later, their certificates
+// instances with: TLS 1.2 or later, their certificates
 // verified against --peer-tls-ca-file, or by default the system roots plus
 // the CA certificates in --tls-cert-file, so instances whose certificates
 // share this one's CA (or this very certificate, if self-signed) trust

@@ -17,6 +17,7 @@ import (
 
 	gocql "github.com/apache/cassandra-gocql-driver/v2"
 
+	"github.com/eventlog/eventlog/internal/cassandra/cql"
 	"github.com/eventlog/eventlog/internal/log"
 	"github.com/eventlog/eventlog/internal/partition"
 	"github.com/eventlog/eventlog/schema"
@@ -27,6 +28,7 @@ const (
 	cqlAppliedMigrations = `SELECT version, checksum FROM schema_migrations`
 	cqlRecordMigration   = `INSERT INTO schema_migrations (version, name, checksum, applied_at) VALUES (?, ?, ?, ?)`
 	cqlTableExists       = `SELECT table_name FROM system_schema.tables WHERE keyspace_name = ? AND table_name = 'schema_migrations'`
+	cqlTableNamed        = `SELECT table_name FROM system_schema.tables WHERE keyspace_name = ? AND table_name = ?`
 	cqlPaxosVariant      = `SELECT value FROM system_views.settings WHERE name = 'paxos_variant'`
 	cqlReplication       = `SELECT replication FROM system_schema.keyspaces WHERE keyspace_name = ?`
 	// schema/migrations/0004_shard_log.cql: keyspace_config.
@@ -144,6 +146,9 @@ func Migrate(ctx context.Context, o Options) error {
 	if err := session.AwaitSchemaAgreement(ctx); err != nil {
 		return fmt.Errorf("schema agreement: %w", err)
 	}
+	if err := checkLayout(ctx, session, o.Keyspace); err != nil {
+		return err
+	}
 	applied, err := appliedVersions(ctx, session, o.Keyspace)
 	if err != nil {
 		return err
@@ -257,12 +262,15 @@ func appliedVersions(ctx context.Context, session *gocql.Session, keyspace strin
 	return applied, nil
 }
 
-// checkSchema fails unless the keyspace's applied migrations are exactly
-// the ones this binary carries.
-func (s *Store) checkSchema(ctx context.Context) error {
-	applied, err := appliedVersions(ctx, s.session, s.o.Keyspace)
+// checkSchema fails unless the keyspace has the current layout and its
+// applied migrations are exactly the ones this binary carries.
+func checkSchema(ctx context.Context, session *gocql.Session, keyspace string) error {
+	if err := checkLayout(ctx, session, keyspace); err != nil {
+		return err
+	}
+	applied, err := appliedVersions(ctx, session, keyspace)
 	if err != nil {
-		if isStorageError(err) {
+		if cql.IsStorageError(err) {
 			return fmt.Errorf("%w: %v", log.ErrUnavailable, err)
 		}
 		return err
@@ -274,9 +282,9 @@ func (s *Store) checkSchema(ctx context.Context) error {
 	}
 	switch {
 	case newest > latest:
-		return fmt.Errorf("%w: keyspace %s is at schema version %d, this binary knows up to %d: upgrade the server", ErrSchemaMismatch, s.o.Keyspace, newest, latest)
+		return fmt.Errorf("%w: keyspace %s is at schema version %d, this binary knows up to %d: upgrade the server", ErrSchemaMismatch, keyspace, newest, latest)
 	case len(applied) != latest || newest != latest:
-		return fmt.Errorf("%w: keyspace %s is at schema version %d, this binary needs %d: run `server migrate`", ErrSchemaMismatch, s.o.Keyspace, newest, latest)
+		return fmt.Errorf("%w: keyspace %s is at schema version %d, this binary needs %d: run `server migrate`", ErrSchemaMismatch, keyspace, newest, latest)
 	}
 	ms, err := migrations()
 	if err != nil {
@@ -285,16 +293,36 @@ func (s *Store) checkSchema(ctx context.Context) error {
 	return checkChecksums(ms, applied)
 }
 
+// oldLayoutTable is a table only the per-stream layout of earlier builds
+// had (its feed outbox).
+const oldLayoutTable = "feed_outbox"
+
+// checkLayout refuses a keyspace of the per-stream layout (ErrOldLayout),
+// saying what to do: no release shipped it, so it is not migrated.
+func checkLayout(ctx context.Context, session *gocql.Session, keyspace string) error {
+	var name string
+	err := session.Query(cqlTableNamed, keyspace, oldLayoutTable).WithContext(ctx).Scan(&name)
+	switch {
+	case errors.Is(err, gocql.ErrNotFound):
+		return nil
+	case err != nil:
+		return cql.ReadErr("read schema tables", err)
+	}
+	return fmt.Errorf("%w: keyspace %s (it has table %s): this server keeps streams in shard logs and cannot read it; "+
+		"serve a new keyspace (--keyspace <new name> --migrate), append the old events to it through the API, then drop %s",
+		ErrOldLayout, keyspace, oldLayoutTable, keyspace)
+}
+
 // checkDataCenters refuses LOCAL_SERIAL / LOCAL_QUORUM on a keyspace
 // replicated to several data centres: Paxos among one DC's replicas lets
 // two DCs both commit the same version, and last-write-wins then loses
 // acknowledged events.
-func (s *Store) checkDataCenters(ctx context.Context) error {
+func checkDataCenters(ctx context.Context, session *gocql.Session, o Options) error {
 	var repl map[string]string
-	if err := s.session.Query(cqlReplication, s.o.Keyspace).WithContext(ctx).Scan(&repl); err != nil {
-		return readErr("read keyspace replication", err)
+	if err := session.Query(cqlReplication, o.Keyspace).WithContext(ctx).Scan(&repl); err != nil {
+		return cql.ReadErr("read keyspace replication", err)
 	}
-	return multiDCError(s.o, repl)
+	return multiDCError(o, repl)
 }
 
 // multiDCError refuses LOCAL_* levels on a keyspace whose replication map
@@ -317,14 +345,10 @@ func multiDCError(o Options, repl map[string]string) error {
 // reaches runs paxos_variant v2 (ErrPaxosVariant otherwise). Under v1 a
 // coordinator can answer Unavailable or Overloaded after a quorum accepted
 // a proposal, and the *_without_linearizable_* variants give up the
-// linearizable reads and rejected writes the append path relies on.
+// linearizable reads and rejected writes the commit path relies on.
 // system_views.settings is node-local, so each node is asked on its own;
 // a node that cannot be asked now (down, or not answering) is logged and
 // skipped, but at least one must answer.
-func (s *Store) checkPaxos(ctx context.Context) error {
-	return checkPaxos(ctx, s.session, s.logger, s.o.Username)
-}
-
 func checkPaxos(ctx context.Context, session *gocql.Session, logger *slog.Logger, role string) error {
 	checked := 0
 	var lastErr error

@@ -13,8 +13,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// Options configure a Store. Zero fields take the defaults of
-// DefaultOptions through EnsureDefaults.
+// Options configure the store's connection to Cassandra and the parts of
+// it that do not depend on the instance (shardstore.Options adds those).
+// Zero fields take the defaults of DefaultOptions through EnsureDefaults.
 type Options struct {
 	// Hosts are the contact points (host or host:port). Default 127.0.0.1.
 	Hosts []string
@@ -53,28 +54,6 @@ type Options struct {
 	PageSize int
 	// Limits bound request contents.
 	Limits log.Limits
-	// FeedPeriod is the commit-time width of one feed partition (per feed
-	// and shard). It is fixed when the keyspace's feeds are first used;
-	// Open refuses a different one. Default 1m.
-	FeedPeriod time.Duration
-	// FeedLag is how far behind this instance's clock the feed watermark
-	// is advanced: appends whose clock lags by more move their commit
-	// time forward. Default 250ms.
-	FeedLag time.Duration
-	// FeedTick is how often the watermark is advanced while appends come
-	// in (ten times less often when idle). Default 100ms.
-	FeedTick time.Duration
-	// FeedRepairAfter is how long an append's intent may stay open before
-	// it is resolved from the stream (fencing the append if it has not
-	// committed). It bounds the feed delay after a crash. Default 5s.
-	FeedRepairAfter time.Duration
-	// FeedMaintainer turns off the watermark maintainer when set to
-	// false; every instance runs one by default (tests of repair turn it
-	// off on the instance that "crashes"). nil means on.
-	FeedMaintainer *bool
-	// BeforeFeedWrite, if set, runs before the feed rows of an applied
-	// batch are written (crash tests kill the process there).
-	BeforeFeedWrite func()
 	// GroupLeaseTTL is how long a consumer group member holds its
 	// partitions (and counts as live) after its last join or heartbeat.
 	// Members heartbeat well within it (the client: every third). Default
@@ -88,10 +67,6 @@ type Options struct {
 	// reads a position per event): a lag at the cap means "at least".
 	// Default 100,000.
 	GroupLagCap int
-	// GroupLagRefresh is how often the eventlog_group_lag_events gauge is
-	// recomputed for every group; negative turns the refresh off (a
-	// DescribeGroup still sets it). Default 15s.
-	GroupLagRefresh time.Duration
 	// Shards is the shard count Migrate records when it creates the
 	// keyspace's layout (keyspace_config); 0 takes partition.DefaultShards
 	// for a new keyspace and accepts an existing one's. Fixed once set.
@@ -105,9 +80,6 @@ type Options struct {
 	Logger *slog.Logger
 	// Registerer, if set, receives the store's Prometheus metrics.
 	Registerer prometheus.Registerer
-	// BeforeWrite, if set, runs just before each conditional append batch
-	// is sent (fault-injection tests).
-	BeforeWrite func()
 	// Dialer, if set, opens every connection to Cassandra (custom
 	// networking; fault-injection tests).
 	Dialer interface {
@@ -157,18 +129,6 @@ func (o *Options) EnsureDefaults() {
 	if o.PageSize == 0 {
 		o.PageSize = 5000
 	}
-	if o.FeedPeriod == 0 {
-		o.FeedPeriod = time.Minute
-	}
-	if o.FeedLag == 0 {
-		o.FeedLag = 250 * time.Millisecond
-	}
-	if o.FeedTick == 0 {
-		o.FeedTick = 100 * time.Millisecond
-	}
-	if o.FeedRepairAfter == 0 {
-		o.FeedRepairAfter = 5 * time.Second
-	}
 	if o.GroupLeaseTTL == 0 {
 		o.GroupLeaseTTL = 10 * time.Second
 	}
@@ -177,9 +137,6 @@ func (o *Options) EnsureDefaults() {
 	}
 	if o.GroupLagCap == 0 {
 		o.GroupLagCap = 100_000
-	}
-	if o.GroupLagRefresh == 0 {
-		o.GroupLagRefresh = 15 * time.Second
 	}
 	if o.Limits == (log.Limits{}) {
 		o.Limits = log.DefaultLimits()
@@ -213,19 +170,13 @@ func (o *Options) Validate() error {
 		return fmt.Errorf("bucket max events (%d) must be at least the events per append limit (%d)", o.BucketMaxEvents, o.Limits.MaxEventsPerAppend)
 	}
 	if o.Limits.MaxEventsPerAppend < 1 || o.Limits.MaxEventsPerAppend > 10_000 {
-		return errors.New("events per append must be 1..10000 (one conditional batch carries them all)")
+		return errors.New("events per append must be 1..10000 (one log record carries them all)")
 	}
 	if o.BucketMaxEvents > 1_000_000 {
 		return errors.New("bucket max events above 1,000,000 makes partitions too large for Cassandra")
 	}
 	if o.IdempotencyWindow < time.Minute {
 		return errors.New("idempotency window must be at least 1m")
-	}
-	if o.FeedPeriod < time.Second || o.FeedPeriod > 24*time.Hour || (24*time.Hour)%o.FeedPeriod != 0 {
-		return errors.New("feed period must be 1s..24h and divide a day")
-	}
-	if o.FeedLag < 0 || o.FeedTick < 10*time.Millisecond || o.FeedRepairAfter < time.Second {
-		return errors.New("feed lag must be >= 0, feed tick >= 10ms, feed repair delay >= 1s")
 	}
 	if o.GroupLeaseTTL < 100*time.Millisecond || o.GroupLeaseTTL > time.Hour || o.GroupLeaseGrace < 0 || o.GroupLagCap < 1 {
 		return errors.New("group lease TTL must be 100ms..1h, lease grace >= 0, lag cap >= 1")

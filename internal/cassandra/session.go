@@ -126,13 +126,20 @@ func (o *TLSOptions) config() (*tls.Config, error) {
 	return cfg, nil
 }
 
-// Session is the store's session, for packages that keep their own tables
-// in the same keyspace (the API key store).
-func (s *Store) Session() *gocql.Session { return s.session }
+// NewClusterConfig returns the session configuration every part of the
+// store uses (token-aware routing, timeouts, consistency, no blind
+// retries of conditional writes) for o's keyspace.
+func NewClusterConfig(o Options) (*gocql.ClusterConfig, error) {
+	o.EnsureDefaults()
+	if err := o.Validate(); err != nil {
+		return nil, err
+	}
+	return newCluster(&o, o.Keyspace)
+}
 
 // Connect opens a session on o's keyspace, configured as the store's, and
-// makes Open's checks (CheckKeyspace). It starts nothing else: for commands
-// that only manage their own tables (server keys).
+// makes the store's checks (CheckKeyspace). It starts nothing else: for
+// parts with tables of their own (the API key store, server keys).
 func Connect(ctx context.Context, o Options) (*gocql.Session, error) {
 	o.EnsureDefaults()
 	if err := o.Validate(); err != nil {
@@ -146,31 +153,24 @@ func Connect(ctx context.Context, o Options) (*gocql.Session, error) {
 	if err != nil {
 		return nil, fmt.Errorf("connect to %v: %w: %v", o.Hosts, log.ErrUnavailable, err)
 	}
-	s := &Store{o: o, session: session, logger: o.Logger}
-	if err := s.checkKeyspace(ctx); err != nil {
+	if err := CheckKeyspace(ctx, session, o); err != nil {
 		session.Close()
 		return nil, err
 	}
 	return session, nil
 }
 
-// CheckKeyspace makes the checks every store runs before it serves a
-// keyspace, for stores with a session of their own (the shard store): the
-// keyspace holds the schema version this binary knows (ErrSchemaMismatch),
-// LOCAL_* levels are not used across data centres, and every node runs
-// paxos_variant v2 (ErrPaxosVariant).
+// CheckKeyspace makes the checks made before a keyspace is served: it has
+// the current layout and holds the schema version this binary knows
+// (ErrOldLayout, ErrSchemaMismatch), LOCAL_* levels are not used across
+// data centres, and every node runs paxos_variant v2 (ErrPaxosVariant).
 func CheckKeyspace(ctx context.Context, session *gocql.Session, o Options) error {
 	o.EnsureDefaults()
-	s := &Store{o: o, session: session, logger: o.Logger}
-	return s.checkKeyspace(ctx)
-}
-
-func (s *Store) checkKeyspace(ctx context.Context) error {
-	if err := s.checkSchema(ctx); err != nil {
+	if err := checkSchema(ctx, session, o.Keyspace); err != nil {
 		return err
 	}
-	if err := s.checkDataCenters(ctx); err != nil {
+	if err := checkDataCenters(ctx, session, o); err != nil {
 		return err
 	}
-	return s.checkPaxos(ctx)
+	return checkPaxos(ctx, session, o.Logger, o.Username)
 }

@@ -27,7 +27,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/eventlog/eventlog/internal/auth"
-	"github.com/eventlog/eventlog/internal/cassandra"
 	"github.com/eventlog/eventlog/internal/cassandra/cassandratest"
 	"github.com/eventlog/eventlog/internal/cassandra/keystore"
 	"github.com/eventlog/eventlog/internal/cassandra/shardstore"
@@ -77,9 +76,9 @@ func mustServer(tb testing.TB, withAuth bool) *server {
 	reg := prometheus.NewRegistry()
 	// The process metrics cmd/server registers, for the cluster page.
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	store, opts := cassandratest.NewStore(tb, func(o *cassandra.Options) {
+	store, opts := cassandratest.NewStore(tb, func(so *shardstore.Options) {
+		o := &so.Cassandra
 		o.Registerer = reg
-		cassandratest.FastFeeds(o)
 	})
 	cfg := httpapi.Config{
 		Registry:      reg,
@@ -89,7 +88,7 @@ func mustServer(tb testing.TB, withAuth bool) *server {
 	}
 	s := &server{}
 	if withAuth {
-		ks, err := keystore.New(store.Session(), opts.SerialConsistency, 10*time.Second)
+		ks, err := keystore.New(cassandratest.Session(tb, opts.Cassandra), opts.Cassandra.SerialConsistency, 10*time.Second)
 		if err != nil {
 			tb.Fatal(err)
 		}

@@ -161,7 +161,8 @@ func TestConsole(t *testing.T) {
 		tab.waitText("[data-probe=readyz]", "ready")
 		tab.waitText(".notice", "Not available on this server: GET /v1/cluster")
 		tab.waitText("#discovery", "GET /v1/streams")
-		tab.waitText("#instance", "Cassandra errors")
+		tab.waitText("#instance", "commits fenced or unknown")
+		tab.screenshot("cluster")
 		tab.mustNoErrors()
 	})
 

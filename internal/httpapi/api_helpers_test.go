@@ -12,8 +12,8 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"github.com/eventlog/eventlog/internal/cassandra"
 	"github.com/eventlog/eventlog/internal/cassandra/cassandratest"
+	"github.com/eventlog/eventlog/internal/cassandra/shardstore"
 	"github.com/eventlog/eventlog/internal/httpapi"
 	"github.com/eventlog/eventlog/internal/httpapi/spectest"
 	"github.com/eventlog/eventlog/internal/log"
@@ -24,8 +24,8 @@ import (
 // its own (dropped when the test ends).
 type testServer struct {
 	*httptest.Server
-	Store *cassandra.Store
-	Opts  cassandra.Options
+	Store *shardstore.Store
+	Opts  shardstore.Options
 	API   *httpapi.Server
 	// secrets are the member secrets joins answered, by group/member
 	// (groups_api_test.go); not safe for concurrent joins.
@@ -48,38 +48,39 @@ func MustServer(tb testing.TB, mod func(*httpapi.Config)) *testServer {
 func MustServerWrapped(tb testing.TB, wrap func(log.Store) log.Store, mod func(*httpapi.Config)) *testServer {
 	tb.Helper()
 	reg := prometheus.NewRegistry()
-	store, opts := cassandratest.NewStore(tb, func(o *cassandra.Options) {
+	store, opts := cassandratest.NewStore(tb, func(so *shardstore.Options) {
+		o := &so.Cassandra
 		o.Limits = testLimits
 		o.Registerer = reg
 	})
 	return startServer(tb, store, opts, reg, wrap, mod)
 }
 
-// MustFeedServer is MustServer with feeds quick enough for tests
-// (cassandratest.FastFeeds).
+// MustFeedServer is MustServer (feeds are the shard logs: an event is in
+// them once committed).
 func MustFeedServer(tb testing.TB, mod func(*httpapi.Config)) *testServer {
 	tb.Helper()
 	reg := prometheus.NewRegistry()
-	store, opts := cassandratest.NewStore(tb, func(o *cassandra.Options) {
+	store, opts := cassandratest.NewStore(tb, func(so *shardstore.Options) {
+		o := &so.Cassandra
 		o.Limits = testLimits
 		o.Registerer = reg
-		cassandratest.FastFeeds(o)
 	})
 	return startServer(tb, store, opts, reg, nil, mod)
 }
 
 // Instance starts another server instance on ts's keyspace: its own store
-// (session, caches, feed maintainer), registry and API.
+// (session, heads, shard ownership; the instances forward to each other), registry and API.
 func (ts *testServer) Instance(tb testing.TB, mod func(*httpapi.Config)) *testServer {
 	tb.Helper()
 	reg := prometheus.NewRegistry()
 	o := ts.Opts
-	o.Registerer = reg
+	o.Cassandra.Registerer = reg
 	return startServer(tb, cassandratest.Reopen(tb, o), o, reg, nil, mod)
 }
 
 // startServer serves store (opened with opts) over HTTP.
-func startServer(tb testing.TB, store *cassandra.Store, opts cassandra.Options, reg *prometheus.Registry, wrap func(log.Store) log.Store, mod func(*httpapi.Config)) *testServer {
+func startServer(tb testing.TB, store *shardstore.Store, opts shardstore.Options, reg *prometheus.Registry, wrap func(log.Store) log.Store, mod func(*httpapi.Config)) *testServer {
 	tb.Helper()
 	cfg := httpapi.Config{
 		Limits:           testLimits,

@@ -55,7 +55,7 @@ func mustShardAuth(tb testing.TB, mod func(*httpapi.Config)) *shardAuth {
 // revocation delay) and API.
 func (sa *shardAuth) instance(tb testing.TB) *shardAuth {
 	tb.Helper()
-	return startShardAuth(tb, sa.Opts, auth.Options{}, nil)
+	return startShardAuth(tb, sa.Opts.Cassandra, auth.Options{}, nil)
 }
 
 func startShardAuth(tb testing.TB, o cassandra.Options, ao auth.Options, mod func(*httpapi.Config)) *shardAuth {
@@ -86,7 +86,7 @@ func startShardAuth(tb testing.TB, o cassandra.Options, ao auth.Options, mod fun
 	if err != nil {
 		tb.Fatal(err)
 	}
-	ts := &testServer{Opts: o, API: api}
+	ts := &testServer{Opts: shardstore.Options{Cassandra: o}, API: api}
 	ts.Server = httptest.NewServer(spectest.Handler(tb, api))
 	tb.Cleanup(ts.Close)
 	return &shardAuth{testServer: ts, Keys: ks, Auth: a}

@@ -34,7 +34,8 @@ func mustShardAuthServer(tb testing.TB) *authServer {
 	tb.Cleanup(func() { cassandratest.DropBounded(tb, o) })
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	store, err := shardstore.Open(ctx, shardstore.Options{Cassandra: o, LeaseTTL: time.Second, Version: "test-version"})
+	so := shardstore.Options{Cassandra: o, LeaseTTL: time.Second, Version: "test-version"}
+	store, err := shardstore.Open(ctx, so)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -52,7 +53,7 @@ func mustShardAuthServer(tb testing.TB) *authServer {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	ts := &testServer{Opts: o, API: api}
+	ts := &testServer{Store: store, Opts: so, API: api}
 	ts.Server = httptest.NewServer(spectest.Handler(tb, api))
 	tb.Cleanup(ts.Close)
 	return &authServer{testServer: ts, Keys: ks, Auth: a}
@@ -240,7 +241,7 @@ func TestDiscovery(t *testing.T) {
 		if err := json.Unmarshal(r.Body, &c); err != nil || r.Status != http.StatusOK {
 			t.Fatalf("cluster: %v: %s", err, r)
 		}
-		if c.Keyspace != as.Opts.Keyspace || c.Shards != 4 || len(c.Instances) != 1 || c.Instances[0].ID != c.Self ||
+		if c.Keyspace != as.Opts.Cassandra.Keyspace || c.Shards != 4 || len(c.Instances) != 1 || c.Instances[0].ID != c.Self ||
 			c.Instances[0].Version != "test-version" || len(c.Instances[0].Shards) != 4 || len(c.Unowned) != 0 {
 			t.Fatalf("cluster: %s", r)
 		}

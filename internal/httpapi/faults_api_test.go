@@ -1,6 +1,7 @@
 package httpapi_test
 
 import (
+	"errors"
 	"io"
 	"log/slog"
 	"net/http/httptest"
@@ -8,21 +9,23 @@ import (
 	"testing"
 	"time"
 
-	"github.com/eventlog/eventlog/internal/cassandra"
 	"github.com/eventlog/eventlog/internal/cassandra/cassandratest"
+	"github.com/eventlog/eventlog/internal/cassandra/shardstore"
 	"github.com/eventlog/eventlog/internal/httpapi"
 	"github.com/eventlog/eventlog/internal/httpapi/spectest"
+	"github.com/eventlog/eventlog/internal/log"
 )
 
 // faultServer is the API over a real store whose connections to Cassandra
 // go through a fault dialer.
-func faultServer(tb testing.TB, d *cassandratest.FaultyDialer, armed *atomic.Bool) (*testServer, cassandra.Options) {
+func faultServer(tb testing.TB, d *cassandratest.FaultyDialer, armed *atomic.Bool) (*testServer, shardstore.Options) {
 	tb.Helper()
-	store, opts := cassandratest.NewStore(tb, func(o *cassandra.Options) {
+	store, opts := cassandratest.NewStore(tb, func(so *shardstore.Options) {
+		o := &so.Cassandra
 		o.Limits = testLimits
 		o.Dialer = d
 		o.Timeout = 2 * time.Second
-		o.BeforeWrite = func() {
+		so.BeforeCommit = func(int) {
 			if armed.Load() {
 				d.DropResponses.Store(true)
 			}
@@ -55,14 +58,20 @@ func TestOutcomeUnknownOverHTTP(t *testing.T) {
 	MustProblem(t, ts.Append(t, "fault-1", body), 504, "outcome_unknown")
 
 	o := opts
-	o.Dialer, o.BeforeWrite = nil, nil
+	o.Cassandra.Dialer, o.BeforeCommit = nil, nil
 	other, err := httpapi.New(cassandratest.Reopen(t, o), httpapi.Config{Limits: testLimits, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
 	ots := &testServer{Server: httptest.NewServer(spectest.Handler(t, other))}
 	defer ots.Close()
+	// The cut-off instance's shards move within a few lease TTLs; until
+	// then the other answers 503 (nothing written), and the client retries.
 	r := ots.Append(t, "fault-1", body)
+	for deadline := time.Now().Add(time.Minute); r.Status == 503 && time.Now().Before(deadline); {
+		time.Sleep(time.Second)
+		r = ots.Append(t, "fault-1", body)
+	}
 	if r.Status != 200 {
 		t.Fatalf("retry through another instance: %s", r)
 	}
@@ -100,9 +109,13 @@ func TestUnavailableOverHTTP(t *testing.T) {
 	}
 	// Nothing was written.
 	o := opts
-	o.Dialer, o.BeforeWrite = nil, nil
+	o.Cassandra.Dialer, o.BeforeCommit = nil, nil
 	s := cassandratest.Reopen(t, o)
 	info, err := s.Info(t.Context(), "down-1")
+	for deadline := time.Now().Add(time.Minute); errors.Is(err, log.ErrUnavailable) && time.Now().Before(deadline); {
+		time.Sleep(time.Second) // the cut-off instance's shards move
+		info, err = s.Info(t.Context(), "down-1")
+	}
 	if err != nil || info.Version != 1 {
 		t.Fatalf("after the outage: %+v %v", info, err)
 	}

@@ -1,7 +1,6 @@
 package httpapi_test
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -11,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/eventlog/eventlog/internal/cassandra"
 	"github.com/eventlog/eventlog/internal/cassandra/cassandratest"
 	"github.com/eventlog/eventlog/internal/cassandra/shardstore"
 	"github.com/eventlog/eventlog/internal/httpapi"
@@ -19,95 +17,34 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// MustGroupServer is MustServer with quick feeds and 1s group leases.
+// MustGroupServer is MustServer with 1s group leases and 16 shards (so a
+// group has 16 partitions).
 func MustGroupServer(tb testing.TB) *testServer {
 	tb.Helper()
+	return mustGroupServer(tb, nil)
+}
+
+// mustGroupServer is MustGroupServer with mod applied to the store's
+// options.
+func mustGroupServer(tb testing.TB, mod func(*shardstore.Options)) *testServer {
+	tb.Helper()
 	reg := prometheus.NewRegistry()
-	store, opts := cassandratest.NewStore(tb, func(o *cassandra.Options) {
-		o.Limits = testLimits
-		o.Registerer = reg
-		o.FeedTick, o.FeedLag, o.FeedRepairAfter = 20*time.Millisecond, 50*time.Millisecond, time.Second
+	store, opts := cassandratest.NewStore(tb, func(so *shardstore.Options) {
+		o := &so.Cassandra
+		o.Limits, o.Registerer, o.Shards = testLimits, reg, 16
 		o.GroupLeaseTTL, o.GroupLeaseGrace = time.Second, 100*time.Millisecond
+		if mod != nil {
+			mod(so)
+		}
 	})
 	api, err := httpapi.New(store, httpapi.Config{Limits: testLimits, Registry: reg})
 	if err != nil {
 		tb.Fatal(err)
 	}
 	ts := &testServer{Store: store, Opts: opts, API: api}
-	ts.Server = httptest.NewServer(api)
-	tb.Cleanup(ts.Close)
-	return ts
-}
-
-// MustShardGroupServer is MustGroupServer on the shard-log write path
-// (shardstore), with 16 shards so a group has as many partitions as on
-// the per-stream path. Store is nil: its feeds need no waiting.
-func MustShardGroupServer(tb testing.TB) *testServer {
-	tb.Helper()
-	return mustShardGroupServer(tb, nil)
-}
-
-// mustShardGroupServer is MustShardGroupServer with mod applied to the
-// store's options.
-func mustShardGroupServer(tb testing.TB, mod func(*shardstore.Options)) *testServer {
-	tb.Helper()
-	reg := prometheus.NewRegistry()
-	o := cassandratest.Options(tb)
-	o.Limits, o.Registerer, o.Shards = testLimits, reg, 16
-	o.GroupLeaseTTL, o.GroupLeaseGrace = time.Second, 100*time.Millisecond
-	if _, err := cassandratest.Migrate(tb, o); err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { cassandratest.DropBounded(tb, o) })
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	so := shardstore.Options{Cassandra: o, LeaseTTL: time.Second}
-	if mod != nil {
-		mod(&so)
-	}
-	store, err := shardstore.Open(ctx, so)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(store.Close)
-	api, err := httpapi.New(store, httpapi.Config{Limits: testLimits, Registry: reg})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	ts := &testServer{Opts: o, API: api}
 	ts.Server = httptest.NewServer(spectest.Handler(tb, api))
 	tb.Cleanup(ts.Close)
 	return ts
-}
-
-// groupBackends are the stores the group API tests run on.
-var groupBackends = []struct {
-	name  string
-	start func(testing.TB) *testServer
-}{{"PerStream", MustGroupServer}, {"Shards", MustShardGroupServer}}
-
-// waitFeeds waits until the feeds hold everything appended so far (the
-// shard path's feeds are its logs: nothing to wait for).
-func (ts *testServer) waitFeeds(tb testing.TB) {
-	tb.Helper()
-	if ts.Store == nil {
-		return
-	}
-	now := time.Now()
-	deadline := now.Add(30 * time.Second)
-	for {
-		wm, err := ts.Store.FeedWatermark(context.Background())
-		if err != nil {
-			tb.Fatal(err)
-		}
-		if wm.After(now) {
-			return
-		}
-		if time.Now().After(deadline) {
-			tb.Fatalf("watermark %v stuck", wm)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }
 
 type membershipResp struct {
@@ -231,16 +168,10 @@ func (ts *testServer) lagMetric(tb testing.TB, group string) string {
 // HTTP: events carry their position and partition, acknowledged reads do
 // not come again, and the lag (GET and /metrics) falls to 0.
 func TestGroupsAPI(t *testing.T) {
-	for _, b := range groupBackends {
-		t.Run(b.name, func(t *testing.T) { testGroupsAPI(t, b.start(t)) })
-	}
-}
-
-func testGroupsAPI(t *testing.T, ts *testServer) {
+	ts := MustGroupServer(t)
 	for i := range 6 {
 		ts.MustAppend(t, fmt.Sprintf("acc-%d", i), 4)
 	}
-	ts.waitFeeds(t)
 
 	r, m := ts.join(t, "billing", `{"feed":"category/acc","member":"w-1"}`)
 	if r.Status != http.StatusOK || m.Member != "w-1" || m.Feed != "category/acc" || m.LeaseTTLMs != 1000 || len(m.Partitions) != 16 {
@@ -310,12 +241,7 @@ func testGroupsAPI(t *testing.T, ts *testServer) {
 // TestGroupsAPIErrors: every refusal of the group endpoints, from real
 // requests, with its status and stable code.
 func TestGroupsAPIErrors(t *testing.T) {
-	for _, b := range groupBackends {
-		t.Run(b.name, func(t *testing.T) { testGroupsAPIErrors(t, b.start(t)) })
-	}
-}
-
-func testGroupsAPIErrors(t *testing.T, ts *testServer) {
+	ts := MustGroupServer(t)
 	ts.MustAppend(t, "err-1", 2)
 	post := func(path, body string) response {
 		return ts.memberDo(t, "POST", path, []byte(body), "Content-Type", "application/json")
@@ -394,7 +320,7 @@ func json2ints(v any) ([]int, bool) {
 // group are refused by the new one; the caps on groups and members answer
 // 409 too_many_groups and too_many_members.
 func TestGroupsAPISecrets(t *testing.T) {
-	ts := mustShardGroupServer(t, func(o *shardstore.Options) { o.MaxGroups, o.MaxGroupMembers = 2, 2 })
+	ts := mustGroupServer(t, func(o *shardstore.Options) { o.MaxGroups, o.MaxGroupMembers = 2, 2 })
 	ts.MustAppend(t, "sec-1", 3)
 	json := "application/json"
 

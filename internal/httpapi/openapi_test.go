@@ -1,16 +1,13 @@
 package httpapi
 
 import (
-	"context"
 	"encoding/json"
 	"regexp"
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/eventlog/eventlog/internal/cassandra/cassandratest"
-	"github.com/eventlog/eventlog/internal/cassandra/shardstore"
 	"github.com/eventlog/eventlog/internal/console"
 	"github.com/eventlog/eventlog/internal/log"
 )
@@ -22,17 +19,10 @@ import (
 // routed. Whether each operation is described correctly is checked on
 // real traffic by the HTTP tests (spectest).
 func TestOpenAPIHasEveryRoute(t *testing.T) {
-	store, o := cassandratest.NewStore(t, nil)
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	shards, err := shardstore.Open(ctx, shardstore.Options{Cassandra: o})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer shards.Close()
+	store, _ := cassandratest.NewStore(t, nil)
 	param := regexp.MustCompile(`:([a-z]+)`)
 	var routed []string
-	for _, st := range []log.Store{store, shards} {
+	for _, st := range []log.Store{store} {
 		s, err := New(st, Config{Console: console.NewHandler()})
 		if err != nil {
 			t.Fatal(err)

@@ -6,14 +6,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/eventlog/eventlog/internal/cassandra"
+	"github.com/eventlog/eventlog/internal/cassandra/shardstore"
 	"github.com/eventlog/eventlog/internal/httpapi"
 	"github.com/eventlog/eventlog/internal/log"
 )
 
 // readCounter is the real store, counting the reads subscriptions make.
 type readCounter struct {
-	*cassandra.Store
+	*shardstore.Store
 	reads atomic.Int64
 }
 
@@ -38,7 +38,7 @@ func (r *readCounter) ReadFeed(ctx context.Context, fr log.FeedRead) (log.FeedPa
 func TestIdleSubscriptionsSharePoller(t *testing.T) {
 	var rc *readCounter
 	ts := MustServerWrapped(t, func(s log.Store) log.Store {
-		rc = &readCounter{Store: s.(*cassandra.Store)}
+		rc = &readCounter{Store: s.(*shardstore.Store)}
 		return rc
 	}, func(c *httpapi.Config) { c.SubscribePoll = 100 * time.Millisecond })
 	ts.MustAppend(t, "idle-1", 1)

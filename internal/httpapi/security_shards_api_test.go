@@ -18,12 +18,12 @@ import (
 )
 
 // shardInstance starts another shard-path instance on ts's keyspace (a
-// server of mustShardGroupServer): its own store, registry and API, no
+// server of mustGroupServer): its own store, registry and API, no
 // forwarding (for group and key routes, which need none).
 func (ts *testServer) shardInstance(tb testing.TB) *testServer {
 	tb.Helper()
 	reg := prometheus.NewRegistry()
-	o := ts.Opts
+	o := ts.Opts.Cassandra
 	o.Registerer = reg
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -36,7 +36,7 @@ func (ts *testServer) shardInstance(tb testing.TB) *testServer {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	other := &testServer{Opts: o, API: api}
+	other := &testServer{Opts: shardstore.Options{Cassandra: o}, API: api}
 	other.Server = httptest.NewServer(spectest.Handler(tb, api))
 	tb.Cleanup(other.Close)
 	return other
@@ -46,7 +46,7 @@ func (ts *testServer) shardInstance(tb testing.TB) *testServer {
 // gauge goes with it, so /metrics no longer names it; a describe that
 // finds a group deleted elsewhere drops the gauge too.
 func TestDeletedGroupLeavesMetrics(t *testing.T) {
-	ts := MustShardGroupServer(t)
+	ts := MustGroupServer(t)
 	ts.MustAppend(t, "gm-1", 2)
 	other := ts.shardInstance(t)
 	for _, g := range []string{"gone-here", "gone-there"} {

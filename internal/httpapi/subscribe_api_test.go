@@ -108,14 +108,18 @@ func (s *subscription) next(tb testing.TB, timeout time.Duration) subMsg {
 	}
 }
 
-// nextEvent skips heartbeats.
+// nextEvent skips heartbeats, failing the test after 30 s without an
+// event (heartbeats alone would keep it waiting for ever).
 func (s *subscription) nextEvent(tb testing.TB) subMsg {
 	tb.Helper()
-	for {
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
 		if m := s.next(tb, 10*time.Second); !m.heartbeat {
 			return m
 		}
 	}
+	tb.Fatalf("no event within 30s, only heartbeats")
+	return subMsg{}
 }
 
 func TestSubscribe(t *testing.T) {
@@ -150,7 +154,9 @@ func TestSubscribe(t *testing.T) {
 		}
 		ts.MustAppend(t, "sub-1", 2)
 		// Live, through another instance: found by polling.
-		other := cassandratest.Reopen(t, ts.Opts)
+		oo := ts.Opts
+		oo.Cassandra.Registerer = nil // its own metrics would clash with ts's
+		other := cassandratest.Reopen(t, oo)
 		if _, err := other.Append(context.Background(), log.AppendRequest{Stream: "sub-1", Expected: log.Any, Events: []log.ProposedEvent{{Type: "Other", Data: json.RawMessage(`{}`)}}}); err != nil {
 			t.Fatal(err)
 		}

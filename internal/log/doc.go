@@ -23,6 +23,7 @@
 // member at a time under a lease whose epoch fences acknowledgements from a
 // member that lost it.
 //
-// The package imports no driver and no HTTP code; internal/cassandra
-// implements Store and internal/httpapi serves it.
+// The package imports no driver and no HTTP code;
+// internal/cassandra/shardstore implements Store and internal/httpapi
+// serves it.
 package log

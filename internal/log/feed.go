@@ -2,9 +2,6 @@ package log
 
 import (
 	"context"
-	"encoding/base64"
-	"encoding/binary"
-	"hash/fnv"
 	"strings"
 	"time"
 )
@@ -76,111 +73,6 @@ func (f Feed) String() string {
 // FeedsOf returns the feeds an event of type typ on stream belongs to.
 func FeedsOf(stream StreamID, typ string) [3]Feed {
 	return [3]Feed{AllFeed, CategoryFeed(stream.Category()), TypeFeed(typ)}
-}
-
-// FeedShards is the number of shards every feed is split into by stream;
-// a stream's events are all in one shard (ShardOf), which keeps each
-// stream's order inside one partition and lets consumer groups split a feed
-// by stream. Fixed: it is part of the stored layout and of tokens.
-const FeedShards = 16
-
-// ShardOf returns stream's feed shard: FNV-1a of the id modulo FeedShards.
-func ShardOf(stream StreamID) int {
-	h := fnv.New32a()
-	h.Write([]byte(stream))
-	return int(h.Sum32() % FeedShards)
-}
-
-// Position is the per-stream store's (internal/cassandra, --write-path
-// buckets) place in the feeds' common order, and the checkpoint of its
-// consumer groups: commit time, then stream id, then version. The feed
-// API itself passes positions as opaque tokens (FeedRead.After,
-// FeedPage.Next, FeedEvent.Position) that only the store that issued them
-// decodes; this is the encoding of that store's tokens (Token,
-// ParsePosition). The zero Position is before every event. A Position
-// with Time set and no Stream means "after every event committed at or
-// before Time" (where a read stopped at a watermark).
-type Position struct {
-	Time    time.Time // commit time, millisecond precision
-	Stream  StreamID
-	Version int64
-}
-
-// After returns the position just after every event committed at or
-// before t.
-func After(t time.Time) Position { return Position{Time: t.UTC().Truncate(time.Millisecond)} }
-
-// PositionOf returns the position of an event.
-func PositionOf(e *RecordedEvent) Position {
-	return Position{Time: e.Time.UTC(), Stream: e.Stream, Version: e.Version}
-}
-
-// IsZero reports whether p is the start of the feeds.
-func (p Position) IsZero() bool { return p.Time.IsZero() && p.Stream == "" }
-
-// Less reports whether p comes before q. A "through t" position sorts after
-// every event at t.
-func (p Position) Less(q Position) bool {
-	if !p.Time.Equal(q.Time) {
-		return p.Time.Before(q.Time)
-	}
-	if (p.Stream == "") != (q.Stream == "") {
-		return q.Stream == "" // "through t" is last among positions at t
-	}
-	if p.Stream != q.Stream {
-		return p.Stream < q.Stream
-	}
-	return p.Version < q.Version
-}
-
-// tokenVersion prefixes every token so the format can change compatibly.
-const tokenVersion = 1
-
-// Token encodes p as an opaque, URL-safe string; "" is the start.
-func (p Position) Token() string {
-	if p.IsZero() {
-		return ""
-	}
-	b := make([]byte, 0, 24+len(p.Stream))
-	b = append(b, tokenVersion)
-	b = binary.AppendVarint(b, p.Time.UnixMilli())
-	b = binary.AppendUvarint(b, uint64(p.Version))
-	b = append(b, p.Stream...)
-	return base64.RawURLEncoding.EncodeToString(b)
-}
-
-// ParsePosition decodes a token made by Position.Token; "" is the start.
-func ParsePosition(token string) (Position, error) {
-	if token == "" {
-		return Position{}, nil
-	}
-	bad := invalid(CodeInvalidPosition, "position token %q is not one this server issued", token)
-	b, err := base64.RawURLEncoding.DecodeString(token)
-	if err != nil || len(b) < 3 || b[0] != tokenVersion {
-		return Position{}, bad
-	}
-	b = b[1:]
-	ms, n := binary.Varint(b)
-	if n <= 0 || ms <= 0 {
-		return Position{}, bad
-	}
-	b = b[n:]
-	v, n := binary.Uvarint(b)
-	if n <= 0 || v > 1<<62 {
-		return Position{}, bad
-	}
-	b = b[n:]
-	p := Position{Time: time.UnixMilli(ms).UTC(), Version: int64(v)}
-	if len(b) > 0 {
-		s, err := ParseStreamID(string(b))
-		if err != nil || v == 0 {
-			return Position{}, bad
-		}
-		p.Stream = s
-	} else if v != 0 {
-		return Position{}, bad
-	}
-	return p, nil
 }
 
 // FeedEvent is an event read from a feed, with its position.

@@ -10,19 +10,13 @@ import (
 )
 
 // Consumer groups (docs/consumer-groups.md). A group follows one feed with
-// durable checkpoints. Its partitions are the store's shards (GroupPartitions
-// on the per-stream store, the keyspace's shard count on the shard-log
-// store): every stream's
-// events are in one shard, in order, so the member holding a partition
+// durable checkpoints. Its partitions are the store's shards (the
+// keyspace's shard count): every stream's events are in one shard, in
+// order, so the member holding a partition
 // handles all of those streams' events, in order, and no other member does
 // while its lease lasts. Leases carry an epoch that grows with every change
 // of owner; an acknowledgement names the epoch it was read under and is
 // refused once the partition has moved on (fencing).
-
-// GroupPartitions is the number of partitions of every group of the
-// per-stream store: one per feed shard. More live members than a store's
-// partitions leaves the extra ones idle.
-const GroupPartitions = FeedShards
 
 // MaxGroupNameLen bounds group names and member ids.
 const MaxGroupNameLen = 100

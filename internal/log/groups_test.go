@@ -9,11 +9,15 @@ import (
 	"github.com/eventlog/eventlog/internal/log"
 )
 
+// partitions is a group's partition count in these tests (a keyspace's
+// shards).
+const partitions = 16
+
 // TestAssign: every member computes the same split from the same list,
 // whatever its order; the split covers every partition once and is
 // balanced.
 func TestAssign(t *testing.T) {
-	for n := 1; n <= log.GroupPartitions+2; n++ {
+	for n := 1; n <= partitions+2; n++ {
 		var members []string
 		for i := range n {
 			members = append(members, fmt.Sprintf("m-%02d", i))
@@ -21,10 +25,10 @@ func TestAssign(t *testing.T) {
 		shuffled := slices.Clone(members)
 		slices.Reverse(shuffled)
 		owner := map[int]string{}
-		lo, hi := log.GroupPartitions, 0
+		lo, hi := partitions, 0
 		for _, m := range members {
-			got := log.Assign(members, m, log.GroupPartitions)
-			if again := log.Assign(append(shuffled, m), m, log.GroupPartitions); !slices.Equal(got, again) {
+			got := log.Assign(members, m, partitions)
+			if again := log.Assign(append(shuffled, m), m, partitions); !slices.Equal(got, again) {
 				t.Fatalf("n=%d %s: %v, from another order %v", n, m, got, again)
 			}
 			for _, p := range got {
@@ -35,21 +39,21 @@ func TestAssign(t *testing.T) {
 			}
 			lo, hi = min(lo, len(got)), max(hi, len(got))
 		}
-		if len(owner) != log.GroupPartitions {
+		if len(owner) != partitions {
 			t.Fatalf("n=%d: %d partitions assigned", n, len(owner))
 		}
-		if n <= log.GroupPartitions && hi-lo > 1 {
+		if n <= partitions && hi-lo > 1 {
 			t.Fatalf("n=%d: unbalanced, %d..%d partitions per member", n, lo, hi)
 		}
 	}
-	if got := log.Assign([]string{"a", "b"}, "c", log.GroupPartitions); got != nil {
+	if got := log.Assign([]string{"a", "b"}, "c", partitions); got != nil {
 		t.Fatalf("a non-member got %v", got)
 	}
 }
 
 func TestValidateAcks(t *testing.T) {
 	ok := []log.Ack{{Partition: 0, Epoch: 1}, {Partition: 15, Epoch: 3, Release: true}}
-	if err := log.ValidateAcks(ok, log.GroupPartitions); err != nil {
+	if err := log.ValidateAcks(ok, partitions); err != nil {
 		t.Fatal(err)
 	}
 	for name, acks := range map[string][]log.Ack{
@@ -60,7 +64,7 @@ func TestValidateAcks(t *testing.T) {
 		"EpochZero": {{Partition: 2}},
 	} {
 		var ve *log.ValidationError
-		if err := log.ValidateAcks(acks, log.GroupPartitions); !errors.As(err, &ve) || ve.Code != log.CodeInvalidRequest {
+		if err := log.ValidateAcks(acks, partitions); !errors.As(err, &ve) || ve.Code != log.CodeInvalidRequest {
 			t.Errorf("%s: %v", name, err)
 		}
 	}

@@ -67,7 +67,7 @@ func TestEnabled(t *testing.T) {
 func TestSpans(t *testing.T) {
 	rec := tracetest.NewSpanRecorder()
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
-	store, _ := cassandratest.NewStore(t, cassandratest.FastFeeds)
+	store, _ := cassandratest.NewStore(t, nil)
 	traced := tracing.Store(store, tp)
 	for _, iface := range []struct {
 		name string

@@ -11,7 +11,7 @@ import (
 	"github.com/eventlog/eventlog/internal/log"
 )
 
-// schema/migrations/0007_discovery.cql: event_index.
+// schema/migrations/0002_discovery.cql: event_index.
 const cqlLookupID = `SELECT stream, version FROM event_index WHERE shard = ? AND minute = ? AND slot = ? AND id = ?`
 
 // lookupConcurrency bounds the partition reads of one lookup by id.

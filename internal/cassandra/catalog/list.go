@@ -9,7 +9,7 @@ import (
 	"github.com/eventlog/eventlog/internal/log"
 )
 
-// schema/migrations/0007_discovery.cql: stream_catalog, stream_categories.
+// schema/migrations/0002_discovery.cql: stream_catalog, stream_categories.
 const (
 	cqlStreamsAfter    = `SELECT stream, created FROM stream_catalog WHERE category = ? AND stream > ? LIMIT ?`
 	cqlStreamsFrom     = `SELECT stream, created FROM stream_catalog WHERE category = ? AND stream >= ? LIMIT ?`

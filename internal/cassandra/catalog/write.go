@@ -14,7 +14,7 @@ import (
 	"github.com/eventlog/eventlog/internal/cassandra/streams"
 )
 
-// schema/migrations/0007_discovery.cql: stream_catalog, stream_categories,
+// schema/migrations/0002_discovery.cql: stream_catalog, stream_categories,
 // event_index.
 const (
 	cqlPutStream   = `INSERT INTO stream_catalog (category, stream, created) VALUES (?, ?, ?)`

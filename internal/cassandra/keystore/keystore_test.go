@@ -44,7 +44,7 @@ func mustNewKey(tb testing.TB, name string, ttl time.Duration, scopes ...string)
 // TestKeyStore runs its cases in one keyspace, one after the other
 // (creating a keyspace is the slow part).
 func TestKeyStore(t *testing.T) {
-	_, o := cassandratest.NewStore(t, nil)
+	o := cassandratest.NewKeyspace(t, nil)
 	t.Run("CreateListRevoke", func(t *testing.T) { testCreateListRevoke(t, o) })
 	t.Run("AuthenticatorRevocation", func(t *testing.T) { testAuthenticatorRevocation(t, o) })
 	t.Run("AuthenticatorStale", func(t *testing.T) { testAuthenticatorStale(t, o) })

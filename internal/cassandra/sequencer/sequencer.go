@@ -242,7 +242,9 @@ func (s *Sequencer) append(ctx context.Context, req log.AppendRequest, forward b
 			p := newPending(ctx, req)
 			if err = sh.submit(p, false); err == nil {
 				res, err = p.wait(ctx)
-				return true
+				// Queued when the shard stopped (handed over, or lost), so
+				// never sent: try its next owner, as a client would.
+				return !errors.Is(err, errStopped)
 			}
 			return !errors.Is(err, errStopped)
 		case !forward:

@@ -160,7 +160,9 @@ func (sh *shard) stop(err error) {
 		sh.mu.Unlock()
 		for _, p := range q {
 			if p.state.CompareAndSwap(queued, taken) {
-				p.finish(log.AppendResult{}, fmt.Errorf("append to %s: %w: shard %d stopped (nothing written)", p.req.Stream, log.ErrUnavailable, sh.id))
+				// Never sent: the append looks for the shard's next owner
+				// (Sequencer.append retries on errStopped).
+				p.finish(log.AppendResult{}, fmt.Errorf("append to %s: %w: %w: shard %d stopped (nothing written)", p.req.Stream, log.ErrUnavailable, errStopped, sh.id))
 			}
 		}
 		close(sh.lost)

@@ -129,6 +129,7 @@ const (
 )
 
 // Commit sends c as one conditional batch. err is set only with Unknown.
+// A batch not applied is settled (Settle) before it is called Fenced.
 func (l *Log) Commit(ctx context.Context, c *Commit) (Outcome, error) {
 	b := l.session.Batch(gocql.LoggedBatch).WithContext(ctx)
 	b.SerialConsistency(l.serial)
@@ -144,22 +145,37 @@ func (l *Log) Commit(ctx context.Context, c *Commit) (Outcome, error) {
 		return Unknown, fmt.Errorf("commit shard %d seq %d: %w", c.Shard, c.Seq, err)
 	}
 	if !applied {
-		return Fenced, nil
+		// Not applied does not prove that nothing of c was written: a
+		// quorum may have accepted this proposal before its coordinator
+		// stalled, another participant's Paxos round (a new owner fencing
+		// the segment) then completed it, and the coordinator's retry of
+		// the round found row c.Seq in place and the condition false.
+		// Settle tells the two apart by c's commit id.
+		return l.Settle(ctx, c)
 	}
 	return Committed, nil
 }
 
 // Settle decides a commit whose outcome was unknown: a SERIAL read of the
-// segment completes or discards any Paxos round in progress, so what it
-// returns is final. Committed when row c.Seq exists with c's commit id;
-// Fenced when it does not (nothing of c was written, and its condition can
-// no longer hold). An error means the read failed too.
+// segment completes any Paxos round in progress that a quorum can see.
+// Committed when row c.Seq exists with c's commit id; Fenced when c's
+// condition can no longer hold — another commit took row c.Seq, or a newer
+// owner raised the epoch (epochs only grow) — so nothing of c was or will
+// ever be written. Unknown while the segment is still exactly where c
+// expects it (c's epoch, last_seq c.Seq-1): a SERIAL read cannot discard a
+// request that has not reached Paxos yet (one held by a paused coordinator,
+// as in the 3-node test S5, applies when the coordinator resumes), so only
+// a newer owner's fence can settle it. An error means the read failed too.
 func (l *Log) Settle(ctx context.Context, c *Commit) (Outcome, error) {
 	st, err := l.Statics(ctx, c.Shard, c.Segment, true)
 	if err = l.fault("settle", c.Shard, err); err != nil {
 		return Unknown, err
 	}
 	if st.LastSeq < c.Seq {
+		if st.Exists && st.Epoch == c.Epoch && st.LastSeq == c.Seq-1 {
+			return Unknown, fmt.Errorf("settle shard %d seq %d: the log is still at seq %d under epoch %d, where the commit may yet apply",
+				c.Shard, c.Seq, st.LastSeq, st.Epoch)
+		}
 		return Fenced, nil
 	}
 	var id uuid.UUID

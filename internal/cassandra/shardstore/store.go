@@ -127,9 +127,8 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("connect to %v: %w: %v", co.Hosts, log.ErrUnavailable, err)
 	}
-	// The checks cassandra.Open makes (schema version, data centres,
-	// paxos_variant v2): the shard path's conditional writes need them as
-	// much as the per-stream path's.
+	// The keyspace checks (layout and schema version, data centres,
+	// paxos_variant v2): the conditional writes' outcomes depend on them.
 	if err := cassandra.CheckKeyspace(ctx, session, co); err != nil {
 		session.Close()
 		return nil, err

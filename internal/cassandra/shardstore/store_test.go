@@ -475,7 +475,7 @@ func TestLostOwnerUnwrittenTail(t *testing.T) {
 	a.Close()
 }
 
-// TestOpenChecksKeyspace: the shard store makes cassandra.Open's checks
+// TestOpenChecksKeyspace: the shard store makes cassandra.CheckKeyspace's checks
 // (schema version, paxos_variant) before it claims shards.
 func TestOpenChecksKeyspace(t *testing.T) {
 	o := newKeyspace(t, 2)

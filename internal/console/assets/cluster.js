@@ -54,10 +54,10 @@ async function drawInstance(el) {
     ['Go', goInfo ? goInfo.labels.version : 'n/a'],
     ['resident memory', one('process_resident_memory_bytes') !== null ? fmt(one('process_resident_memory_bytes') / (1 << 20), ' MiB') : 'n/a'],
     ['requests in flight', fmt(one('eventlog_http_requests_in_flight'))],
-    ['shards owned', shards.length ? fmt(prom.sum(samples, 'eventlog_shards_owned')) : 'n/a: this instance runs the per-stream write path (--write-path buckets), which has no shards'],
+    ['shards owned', shards.length ? fmt(prom.sum(samples, 'eventlog_shards_owned')) : 'n/a'],
     ['shard takeovers', one('eventlog_shard_takeovers_total') !== null ? fmt(one('eventlog_shard_takeovers_total')) : 'n/a'],
     ['appends forwarded to owners', one('eventlog_appends_forwarded_total') !== null ? fmt(one('eventlog_appends_forwarded_total')) : 'n/a'],
-    ['Cassandra errors', fmt(one('eventlog_cassandra_errors_total') || 0)],
+    ['commits fenced or unknown', fmt(prom.sum(samples, 'eventlog_shard_commits_total', { outcome: /^(fenced|unknown)$/ }) || 0)],
   ];
   replace(el, h('h2', {}, 'This instance (from its /metrics)'),
     h('dl', { class: 'meta', id: 'instance' }, rows.map(([k, v]) => [h('dt', {}, k), h('dd', {}, v)])));

@@ -15,9 +15,8 @@ import (
 )
 
 // visibleWithin is the documented delay (README, "Eventual consistency")
-// for the test timings: an event is in the feed ~FeedLag+FeedTick (70ms)
-// after its append, the projection polls every 20ms and writes in a few
-// ms. The bound leaves room for a loaded 2-core CI machine.
+// for the test timings: an event is in the feed once its append is
+// committed, the projection polls every 20ms and writes in a few ms. The bound leaves room for a loaded 2-core CI machine.
 const visibleWithin = 2 * time.Second
 
 // MustMain starts the example on port 0 against a fresh eventlog server

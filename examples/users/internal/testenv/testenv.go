@@ -18,24 +18,15 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/eventlog/eventlog/client"
-	"github.com/eventlog/eventlog/internal/cassandra"
 	"github.com/eventlog/eventlog/internal/cassandra/cassandratest"
+	"github.com/eventlog/eventlog/internal/cassandra/shardstore"
 	"github.com/eventlog/eventlog/internal/httpapi"
-)
-
-// Feed timings of the test server: the watermark moves every 20ms and
-// trails the clock by 50ms, so an event is in its feeds about 100ms after
-// its append. Production defaults are 100ms and 250ms.
-const (
-	FeedTick        = 20 * time.Millisecond
-	FeedLag         = 50 * time.Millisecond
-	FeedRepairAfter = time.Second
 )
 
 // Eventlog is a running eventlog server.
 type Eventlog struct {
 	URL   string
-	Store *cassandra.Store
+	Store *shardstore.Store
 }
 
 // MustEventlog starts the eventlog HTTP API over a fresh store with the
@@ -43,8 +34,8 @@ type Eventlog struct {
 func MustEventlog(tb testing.TB) *Eventlog {
 	tb.Helper()
 	reg := prometheus.NewRegistry()
-	store, _ := cassandratest.NewStore(tb, func(o *cassandra.Options) {
-		o.FeedTick, o.FeedLag, o.FeedRepairAfter = FeedTick, FeedLag, FeedRepairAfter
+	store, _ := cassandratest.NewStore(tb, func(so *shardstore.Options) {
+		o := &so.Cassandra
 		o.Registerer = reg
 	})
 	api, err := httpapi.New(store, httpapi.Config{
