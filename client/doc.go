@@ -48,9 +48,9 @@
 // # Consumer groups
 //
 // Consume follows a feed as a member of a group: the group's members split
-// the feed by stream (its partitions: 16 on --write-path buckets, the
-// keyspace's shards on --write-path shards), each stream handled by one member at
-// a time and in order, with checkpoints kept by the server. It heartbeats,
+// the feed by stream (its partitions are the keyspace's shards), each
+// stream handled by one member at a time and in order, with checkpoints
+// kept by the server. It heartbeats,
 // follows rebalancing, retries a failing handler, acknowledges what was
 // handled, and leaves when its context ends. Delivery is at least once.
 // JoinGroup, ReadGroup, AckGroup, LeaveGroup and GroupInfo are the calls
@@ -76,6 +76,5 @@
 //
 // ListStreams pages through the server's streams (by category, then id),
 // Categories counts them, EventByID finds an event by its id and Cluster
-// describes the instances and Cassandra nodes (servers on --write-path
-// shards).
+// describes the instances and Cassandra nodes.
 package client
