@@ -352,7 +352,7 @@ func TestGroups(t *testing.T) {
 	if err := json.Unmarshal([]byte(ts.mustRun(t, exitOK, "groups", "describe", "billing", "-o", "json").stdout), &g); err != nil {
 		t.Fatal(err)
 	}
-	if g.Feed != "category/user" || len(g.Members) != 1 || g.Members[0].Member != "w-1" || len(g.Partitions) != 16 {
+	if g.Feed != "category/user" || len(g.Members) != 1 || g.Members[0].Member != "w-1" || len(g.Partitions) != 4 {
 		t.Fatalf("describe: %+v", g)
 	}
 	if out := ts.mustRun(t, exitOK, "groups", "describe", "billing").stdout; !strings.Contains(out, "w-1") || !strings.Contains(out, "PARTITION") {

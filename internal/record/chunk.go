@@ -60,11 +60,7 @@ func Chunks(r *Record) []Chunk {
 // AppendChunkBody appends the encoding of c's appends to dst (the stream,
 // bucket and first version are the row's key, not part of the body).
 func AppendChunkBody(dst []byte, c *Chunk) []byte {
-	n := 1 + uvarintLen(uint64(len(c.Appends)))
-	for i := range c.Appends {
-		n += 1 + eventsLen(c.Appends[i].Events)
-	}
-	dst = slices.Grow(dst, n)
+	dst = slices.Grow(dst, chunkBodyLen(c))
 	dst = append(dst, format)
 	dst = binary.AppendUvarint(dst, uint64(len(c.Appends)))
 	for i := range c.Appends {
@@ -77,6 +73,15 @@ func AppendChunkBody(dst []byte, c *Chunk) []byte {
 		dst = appendEvents(dst, a.Events)
 	}
 	return dst
+}
+
+// chunkBodyLen is the length of AppendChunkBody's encoding of c.
+func chunkBodyLen(c *Chunk) int {
+	n := 1 + uvarintLen(uint64(len(c.Appends)))
+	for i := range c.Appends {
+		n += 1 + eventsLen(c.Appends[i].Events)
+	}
+	return n
 }
 
 // DecodeChunkBody decodes a body made by AppendChunkBody into c.Appends.

@@ -71,13 +71,7 @@ const (
 
 // AppendRecord appends the encoding of r to dst.
 func AppendRecord(dst []byte, r *Record) []byte {
-	n := 1 + uvarintLen(uint64(len(r.Appends)))
-	for i := range r.Appends {
-		a := &r.Appends[i]
-		n += uvarintLen(uint64(len(a.Stream))) + len(a.Stream) + uvarintLen(uint64(a.Bucket)) +
-			uvarintLen(uint64(a.FirstVersion)) + 1 + eventsLen(a.Events)
-	}
-	dst = slices.Grow(dst, n) // one allocation, not one per doubling
+	dst = slices.Grow(dst, recordLen(r)) // one allocation, not one per doubling
 	dst = append(dst, format)
 	dst = binary.AppendUvarint(dst, uint64(len(r.Appends)))
 	for i := range r.Appends {
@@ -141,6 +135,17 @@ func appendString(dst []byte, s string) []byte {
 func appendBytes(dst, b []byte) []byte {
 	dst = binary.AppendUvarint(dst, uint64(len(b)))
 	return append(dst, b...)
+}
+
+// recordLen is the length of AppendRecord's encoding of r.
+func recordLen(r *Record) int {
+	n := 1 + uvarintLen(uint64(len(r.Appends)))
+	for i := range r.Appends {
+		a := &r.Appends[i]
+		n += uvarintLen(uint64(len(a.Stream))) + len(a.Stream) + uvarintLen(uint64(a.Bucket)) +
+			uvarintLen(uint64(a.FirstVersion)) + 1 + eventsLen(a.Events)
+	}
+	return n
 }
 
 // uvarintLen is the length of x's uvarint encoding.
