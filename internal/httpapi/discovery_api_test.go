@@ -18,8 +18,8 @@ import (
 	"github.com/eventlog/eventlog/internal/cassandra/keystore"
 	"github.com/eventlog/eventlog/internal/cassandra/shardstore"
 	"github.com/eventlog/eventlog/internal/httpapi"
-	"github.com/eventlog/eventlog/internal/log"
 	"github.com/eventlog/eventlog/internal/httpapi/spectest"
+	"github.com/eventlog/eventlog/internal/log"
 )
 
 // mustShardAuthServer is the API with keys required over a shard-log
