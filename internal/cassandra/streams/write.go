@@ -101,8 +101,14 @@ func (s *Store) WriteStream(ctx context.Context, chunks []Pending, extra []gocql
 			}
 			size += s.addChunk(b, p)
 		}
-		if i == 0 {
+		// The extra rows ride along only while the batch stays far under
+		// Cassandra's batch_size_fail_threshold (50 KiB), which applies to
+		// a batch of several partitions: a long stream's first batch of
+		// chunks with its events' index rows was refused, and the fill
+		// retried it forever.
+		if i == 0 && size+extraRowBytes*len(extra) <= maxPiggyBytes {
 			b.Entries = append(b.Entries, extra...)
+			extra = nil
 		}
 		var err error
 		if len(b.Entries) == 1 {
@@ -115,8 +121,28 @@ func (s *Store) WriteStream(ctx context.Context, chunks []Pending, extra []gocql
 		}
 		i = j
 	}
+	// What did not ride: batches of at most extraBatchRows (a few
+	// partitions of index rows, well under the fail threshold).
+	for len(extra) > 0 {
+		n := min(len(extra), extraBatchRows)
+		b := s.session.Batch(gocql.UnloggedBatch).WithContext(ctx)
+		b.Entries = append(b.Entries, extra[:n]...)
+		if err := b.Exec(); err != nil {
+			return cql.ReadErr("write index rows", err)
+		}
+		extra = extra[n:]
+	}
 	return nil
 }
+
+// Extra rows in WriteStream: what one is counted as, the most bytes a
+// batch of chunks takes them along to, and the rows of a batch of their
+// own.
+const (
+	extraRowBytes  = 96
+	maxPiggyBytes  = 24 << 10
+	extraBatchRows = 200
+)
 
 // Cassandra's defaults for batches that span partitions:
 // unlogged_batch_across_partitions_warn_threshold (10 partitions) and
