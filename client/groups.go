@@ -236,6 +236,19 @@ func (c *Client) LeaveGroup(ctx context.Context, group, member string) error {
 	return nil
 }
 
+// EvictMember removes member from group without its secret, as an
+// operator does with a worker that hangs or is gone: its partitions are
+// released at once. The key needs the admin scope besides the group's.
+// Evicting a member that is not there is not an error.
+func (c *Client) EvictMember(ctx context.Context, group, member string) error {
+	r := &request{method: http.MethodDelete, path: groupPath(group, "members", member), query: url.Values{"evict": {"true"}}, write: true}
+	if err := c.call(ctx, r, nil); err != nil {
+		return fmt.Errorf("eventlog: evict %s from group %s: %w", member, group, err)
+	}
+	c.secrets.Delete(memberKey{group, member})
+	return nil
+}
+
 // DeleteGroup removes group with its members, leases and checkpoints
 // (servers on the shard-log write path; the key needs the group scope).
 func (c *Client) DeleteGroup(ctx context.Context, group string) error {

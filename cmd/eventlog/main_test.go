@@ -358,7 +358,7 @@ func TestGroups(t *testing.T) {
 	if out := ts.mustRun(t, exitOK, "groups", "describe", "billing").stdout; !strings.Contains(out, "w-1") || !strings.Contains(out, "PARTITION") {
 		t.Fatalf("describe table:\n%s", out)
 	}
-	ts.mustRun(t, exitOK, "groups", "leave", "billing", "w-1")
+	ts.mustRun(t, exitOK, "groups", "evict", "billing", "w-1")
 	if err := json.Unmarshal([]byte(ts.mustRun(t, exitOK, "groups", "describe", "billing", "-o", "json").stdout), &g); err != nil {
 		t.Fatal(err)
 	}

@@ -99,12 +99,15 @@ func (a *app) groupsCommand() *cobra.Command {
 			})
 		},
 	}
-	leave := &cobra.Command{
-		Use:   "leave GROUP MEMBER",
-		Short: "Remove a member: its partitions move to the others at once",
-		Long: `leave removes MEMBER from GROUP, as a member does when it stops: its
-partitions are released at once (events it handled but did not acknowledge
-come again to the next owner). Leaving twice is not an error.`,
+	evict := &cobra.Command{
+		Use:     "evict GROUP MEMBER",
+		Aliases: []string{"leave"},
+		Short:   "Remove a member: its partitions move to the others at once",
+		Long: `evict removes MEMBER from GROUP without its secret, as an operator does
+with a worker that hangs or is gone: its partitions are released at once
+(events it handled but did not acknowledge come again to the next owner).
+The key needs the admin scope. Evicting a member that is not there is not
+an error.`,
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := a.client()
@@ -113,7 +116,7 @@ come again to the next owner). Leaving twice is not an error.`,
 			}
 			ctx, cancel := a.ctx(cmd)
 			defer cancel()
-			return api(c.LeaveGroup(ctx, args[0], args[1]))
+			return api(c.EvictMember(ctx, args[0], args[1]))
 		},
 	}
 	del := &cobra.Command{
@@ -133,7 +136,7 @@ beginning of its feed. Deleting a group that does not exist is exit code 2.`,
 			return api(c.DeleteGroup(ctx, args[0]))
 		},
 	}
-	cmd.AddCommand(describe, leave, del)
+	cmd.AddCommand(describe, evict, del)
 	return cmd
 }
 

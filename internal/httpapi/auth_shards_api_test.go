@@ -170,6 +170,7 @@ func TestAuthMatrixShards(t *testing.T) {
 	}
 	secret := join("g-1", "m-1", "category/acct")
 	join("g-del", "m-1", "category/acct")
+	join("g-ev", "m-1", "category/acct")
 	member := []string{"Eventlog-Member-Secret", secret}
 	var gp groupPageResp
 	if r := sa.as(t, root, "GET", "/v1/groups/g-1/members/m-1/events", "", member...); r.Status != http.StatusOK {
@@ -230,6 +231,10 @@ func TestAuthMatrixShards(t *testing.T) {
 	acked := func(t *testing.T) bool { return checkpoints(t) != unacked }
 	memberGone := func(t *testing.T) bool {
 		r := sa.as(t, root, "GET", "/v1/groups/g-1", "")
+		return r.Status != http.StatusOK || !strings.Contains(string(r.Body), `"member":"m-1"`)
+	}
+	evicted := func(t *testing.T) bool {
+		r := sa.as(t, root, "GET", "/v1/groups/g-ev", "")
 		return r.Status != http.StatusOK || !strings.Contains(string(r.Body), `"member":"m-1"`)
 	}
 	keyExists := func(t *testing.T) bool {
@@ -307,6 +312,8 @@ func TestAuthMatrixShards(t *testing.T) {
 			groupRead, []string{"read:*"}, []string{"group:g-1", "read:acct-*"}, http.StatusOK, acked, append(ct, member...), false},
 		{"GroupLeave", "DELETE", "/v1/groups/g-1/members/m-1", "",
 			groupRead, []string{"read:*", "append:*"}, []string{"group:x*", "read:*"}, http.StatusNoContent, memberGone, member, false},
+		{"GroupEvict", "DELETE", "/v1/groups/g-ev/members/m-1?evict=true", "",
+			[]string{"admin"}, []string{"group:*", "read:*"}, nil, http.StatusNoContent, evicted, nil, false},
 		{"GroupDelete", "DELETE", "/v1/groups/g-del", "",
 			[]string{"group:g-del"}, []string{"read:*", "append:*"}, []string{"group:g-1"}, http.StatusNoContent, groupGone, nil, false},
 		{"InternalFlush", "POST", "/internal/v1/flush", `{"stream":"acct-1"}`,

@@ -325,9 +325,23 @@ func (g *groupAPI) ack(c *echo.Context) error {
 
 // leave serves DELETE /v1/groups/{group}/members/{member}: the member's
 // partitions are released at once (acknowledge first: leaving moves no
-// checkpoint). 204, also when the member had already left.
+// checkpoint). 204, also when the member had already left. A member leaves
+// with its secret; with ?evict=true an operator removes one (a worker that
+// hangs, say) without it, which takes the admin scope besides the group's.
 func (g *groupAPI) leave(c *echo.Context) error {
-	if err := g.authorizeMember(c); err != nil {
+	evict, err := boolParam(c.QueryParams(), "evict")
+	if err != nil {
+		return err
+	}
+	if evict {
+		err = g.authorize(c)
+		if err == nil {
+			err = g.s.allow(c, auth.ActionAdmin, "")
+		}
+	} else {
+		err = g.authorizeMember(c)
+	}
+	if err != nil {
 		return err
 	}
 	ctx, cancel := g.write(c)

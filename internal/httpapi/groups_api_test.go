@@ -382,4 +382,19 @@ func TestGroupsAPISecrets(t *testing.T) {
 	if g := ts.describe(t, "g"); g.Lag != 3 || len(g.Members) != 1 {
 		t.Fatalf("new group: lag %d, %d members", g.Lag, len(g.Members))
 	}
+
+	// Evict: an operator removes a member without its secret (any request
+	// may, as authentication is off; TestAuthMatrixShards checks the admin
+	// scope); a bad value is refused and removes nothing.
+	MustProblem(t, ts.Do(t, "DELETE", "/v1/groups/g/members/a?evict=yes", nil), 400, "invalid_request")
+	if g := ts.describe(t, "g"); len(g.Members) != 1 {
+		t.Fatalf("after a refused evict: %d members", len(g.Members))
+	}
+	if r := ts.Do(t, "DELETE", "/v1/groups/g/members/a?evict=true", nil); r.Status != http.StatusNoContent {
+		t.Fatalf("evict: %s", r)
+	}
+	if g := ts.describe(t, "g"); len(g.Members) != 0 {
+		t.Fatalf("after evict: members %+v", g.Members)
+	}
+	MustProblem(t, ts.memberDo(t, "GET", "/v1/groups/g/members/a/events", nil), 403, "invalid_member_secret")
 }

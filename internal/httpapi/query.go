@@ -62,6 +62,20 @@ func parseReadQuery(q url.Values, defLimit, maxLimit int) (readQuery, error) {
 	return rq, nil
 }
 
+// boolParam parses the parameter name (at most once in q): "true" or
+// "false", false when absent.
+func boolParam(q url.Values, name string) (bool, error) {
+	switch v, err := stringParam(q, name); {
+	case err != nil:
+		return false, err
+	case v == "" || v == "false":
+		return false, nil
+	case v == "true":
+		return true, nil
+	}
+	return false, invalidRequest(name + ` must be "true" or "false"`)
+}
+
 // timeParam parses the RFC 3339 time parameter name (at most once in q);
 // the zero time when absent. A '+' of the offset that arrives as a space
 // (it was not percent-encoded) is taken for the '+' it was. The zero time
