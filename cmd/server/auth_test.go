@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/eventlog/eventlog/internal/cassandra/cassandratest"
+	"github.com/eventlog/eventlog/internal/httpapi"
 )
 
 func TestAuthMode(t *testing.T) {
@@ -300,9 +301,12 @@ func TestForwardedAppendsAuthorised(t *testing.T) {
 	reader := strings.TrimSpace(out[strings.LastIndex(strings.TrimSpace(out), "\n")+1:])
 	a := MustRunMain(t, o, "--auth=required")
 	b := MustRunMain(t, o, "--auth=required")
-	post := func(base, path, body, bearer string) (int, string) {
+	post := func(base, path, body, bearer string, header ...string) (int, string) {
 		req, _ := http.NewRequest("POST", "http://"+base+path, strings.NewReader(body))
 		req.Header.Set("Content-Type", "application/json")
+		for i := 0; i+1 < len(header); i += 2 {
+			req.Header.Set(header[i], header[i+1])
+		}
 		if bearer != "" {
 			req.Header.Set("Authorization", "Bearer "+bearer)
 		}
@@ -324,18 +328,25 @@ func TestForwardedAppendsAuthorised(t *testing.T) {
 			}
 		}
 	}
-	// The internal route itself needs a key; then each forwarded append is
-	// authorised with its own client's key: one in scope is committed, one
-	// beyond it or without a key is refused, and nothing of those is
-	// written.
+	// The internal route serves instances only: a request without an
+	// instance's signature is refused whatever key it carries. A signed
+	// one has each forwarded append authorised with its own client's key:
+	// one in scope is committed, one beyond it or without a key is
+	// refused, and nothing of those is written.
 	item := func(stream, bearer string, n int) string {
 		return fmt.Sprintf(`{"authorization":%q,"stream":%q,"expected_version":"any","events":[{"id":"0190a1b2-0000-7000-8000-%012d","client_id":true,"type":"t","data":1}]}`, bearer, stream, n)
 	}
 	internal := `{"appends":[` + item("user-99", "Bearer "+token, 1) + `,` + item("order-1", "Bearer "+token, 2) + `,` + item("user-98", "", 3) + `]}`
-	if status, body := post(a.Addr(), "/internal/v1/appends", internal, ""); status != http.StatusUnauthorized {
-		t.Fatalf("internal route without a key: %d %s", status, body)
+	for _, bearer := range []string{"", token} {
+		if status, body := post(a.Addr(), "/internal/v1/appends", internal, bearer); status != http.StatusForbidden || !strings.Contains(body, "Eventlog-Peer-Signature") {
+			t.Fatalf("internal route unsigned (bearer %q): %d %s", bearer, status, body)
+		}
 	}
-	status, body := post(a.Addr(), "/internal/v1/appends", internal, token)
+	if !bytes.Equal(a.store.PeerKey(), b.store.PeerKey()) || len(a.store.PeerKey()) < 32 {
+		t.Fatal("two instances of one keyspace derive different peer keys")
+	}
+	sig := httpapi.PeerSignature(b.store.PeerKey(), "POST", "/internal/v1/appends", []byte(internal), time.Now())
+	status, body := post(a.Addr(), "/internal/v1/appends", internal, "", "Eventlog-Peer-Signature", sig)
 	var answer struct {
 		Results []struct {
 			Result *struct {

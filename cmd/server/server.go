@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"os"
+	"sync/atomic"
 	"time"
 
 	gocql "github.com/apache/cassandra-gocql-driver/v2"
@@ -146,6 +147,7 @@ func (m *Main) Run(ctx context.Context) error {
 	m.stopTracing = stop
 	hc := m.Config.httpConfig(logger, reg)
 	hc.TracerProvider = tp
+	hc.Peer = store // also when served is the tracing wrapper
 	var served log.Store = store
 	if tracingOn {
 		served = tracing.Store(store, tp)
@@ -357,7 +359,16 @@ func (m *Main) openStore(ctx context.Context, o cassandra.Options) (*shardstore.
 	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.TLSClientConfig = peerTLS
-	peers := httpapi.Peers{Client: &http.Client{Timeout: m.Config.WriteTimeout, Transport: tr}, RequireTLS: https, MaxBatchBytes: int(m.Config.MaxBodyBytes)}
+	// Requests to other instances are signed with the store's peer key,
+	// known once it is open (nothing is forwarded before).
+	var opened atomic.Pointer[shardstore.Store]
+	peers := httpapi.Peers{Client: &http.Client{Timeout: m.Config.WriteTimeout, Transport: tr}, RequireTLS: https, MaxBatchBytes: int(m.Config.MaxBodyBytes),
+		Key: func() []byte {
+			if st := opened.Load(); st != nil {
+				return st.PeerKey()
+			}
+			return nil
+		}}
 	so := shardstore.Options{
 		Cassandra: o, Address: httpapi.PeerAddress(addr, https), LeaseTTL: m.Config.ShardLeaseTTL, Version: versionString(),
 		Forward:         httpapi.Forwarder(peers),
@@ -371,7 +382,12 @@ func (m *Main) openStore(ctx context.Context, o cassandra.Options) (*shardstore.
 	if m.StoreOptions != nil {
 		m.StoreOptions(&so)
 	}
-	return shardstore.Open(ctx, so)
+	st, err := shardstore.Open(ctx, so)
+	if err != nil {
+		return nil, err
+	}
+	opened.Store(st)
+	return st, nil
 }
 
 // pprofMux serves net/http/pprof on its own mux, for the internal listener

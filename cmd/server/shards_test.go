@@ -25,8 +25,12 @@ func TestShardsForwarding(t *testing.T) {
 	// A minute's fill delay: no stream is written before someone reads it, so
 	// each read through the instance that does not own its shard needs the
 	// owner to write it first (POST /internal/v1/flush).
+	// b traces (as does a, by the variable; to no collector): the store
+	// it serves is then the tracing wrapper, and its internal routes must
+	// still reach the shard store.
+	t.Setenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://127.0.0.1:9/v1/traces")
 	a := MustRunMain(t, o, "--migrate", "--shards=4", "--shard-lease-ttl=1s", "--fill-delay=1m")
-	b := MustRunMain(t, o, "--shard-lease-ttl=1s", "--fill-delay=1m")
+	b := MustRunMain(t, o, "--shard-lease-ttl=1s", "--fill-delay=1m", "--tracing")
 	bases := []string{"http://" + a.Addr(), "http://" + b.Addr()}
 
 	post := func(base, stream, body string) (int, map[string]any) {

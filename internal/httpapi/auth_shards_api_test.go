@@ -33,6 +33,14 @@ type shardAuth struct {
 	*testServer
 	Keys *keystore.Store
 	Auth *auth.Authenticator
+	// PeerKey signs requests to the internal routes, as other instances do.
+	PeerKey []byte
+}
+
+// signed is the Eventlog-Peer-Signature header of a POST of body to path,
+// as an instance of sa's keyspace sends it.
+func (sa *shardAuth) signed(path, body string) []string {
+	return []string{"Eventlog-Peer-Signature", httpapi.PeerSignature(sa.PeerKey, "POST", path, []byte(body), time.Now())}
 }
 
 // mustShardAuth starts the API over a fresh shard-path keyspace (16
@@ -89,7 +97,7 @@ func startShardAuth(tb testing.TB, o cassandra.Options, ao auth.Options, mod fun
 	ts := &testServer{Opts: shardstore.Options{Cassandra: o}, API: api}
 	ts.Server = httptest.NewServer(spectest.Handler(tb, api))
 	tb.Cleanup(ts.Close)
-	return &shardAuth{testServer: ts, Keys: ks, Auth: a}
+	return &shardAuth{testServer: ts, Keys: ks, Auth: a, PeerKey: store.PeerKey()}
 }
 
 // token stores a key with scopes (expired if ttl < 0) and returns its
@@ -317,7 +325,8 @@ func TestAuthMatrixShards(t *testing.T) {
 		{"GroupDelete", "DELETE", "/v1/groups/g-del", "",
 			[]string{"group:g-del"}, []string{"read:*", "append:*"}, []string{"group:g-1"}, http.StatusNoContent, groupGone, nil, false},
 		{"InternalFlush", "POST", "/internal/v1/flush", `{"stream":"acct-1"}`,
-			[]string{"read:acct-1"}, []string{"append:*"}, []string{"read:acct-2"}, http.StatusNoContent, nil, ct, false},
+			[]string{"read:acct-1"}, []string{"append:*"}, []string{"read:acct-2"}, http.StatusNoContent, nil,
+			append(sa.signed("/internal/v1/flush", `{"stream":"acct-1"}`), ct...), false},
 		{"Metrics", "GET", "/metrics", "",
 			[]string{"admin"}, []string{"read:*", "append:*", "snapshot:*", "group:*"}, nil, http.StatusOK, nil, nil, false},
 		{"OpenAPI", "GET", "/openapi.json", "",
@@ -427,25 +436,51 @@ func TestAuthMatrixShards(t *testing.T) {
 		}
 	})
 
+	// The internal routes serve instances only: a request without an
+	// instance's signature is 403 whatever key it carries, and does
+	// nothing.
+	t.Run("InternalUnsigned", func(t *testing.T) {
+		admin := sa.token(t, "internal-admin", 0, "admin")
+		body := fmt.Sprintf(`{"appends":[{"authorization":%q,"stream":"acct-5","expected_version":"any","events":[{"id":%q,"client_id":true,"type":"Opened","data":{}}]}]}`,
+			admin, uuid.NewString())
+		bad := map[string][]string{
+			"None":      nil,
+			"OtherBody": sa.signed("/internal/v1/appends", body+" "),
+			"OtherPath": sa.signed("/internal/v1/flush", body),
+			"Garbage":   {"Eventlog-Peer-Signature", "t=1,s=AAAA"},
+		}
+		for name, sig := range bad {
+			p := MustProblem(t, sa.as(t, admin, "POST", "/internal/v1/appends", body, append(sig, ct...)...), http.StatusForbidden, "forbidden")
+			if !strings.Contains(fmt.Sprint(p), "Eventlog-Peer-Signature") {
+				t.Fatalf("%s: %v", name, p)
+			}
+			MustProblem(t, sa.as(t, admin, "POST", "/internal/v1/flush", `{"stream":"acct-1"}`, append(sig, ct...)...), http.StatusForbidden, "forbidden")
+		}
+		if streamExists("acct-5")(t) {
+			t.Fatal("an unsigned forward wrote")
+		}
+	})
+
 	// Forwarded appends (POST /internal/v1/appends) carry each client's
-	// Authorization in the body: the request needs a valid key, and each
-	// append is authorised with its own, refused alone (nothing written).
+	// Authorization in the body: signed by an instance, the request needs
+	// no key of its own, and each append is authorised with its own,
+	// refused alone (nothing written).
 	t.Run("InternalAppends", func(t *testing.T) {
 		forwarded := func(authorization, stream string) string {
 			return fmt.Sprintf(`{"appends":[{"authorization":%q,"stream":%q,"expected_version":"any","events":[{"id":%q,"client_id":true,"type":"Opened","data":{}}]}]}`,
 				authorization, stream, uuid.NewString())
 		}
-		right := sa.token(t, "internal-right", 0, "append:acct-3")
-		for _, u := range unauth {
-			MustProblem(t, sa.as(t, u.bearer, "POST", "/internal/v1/appends", forwarded(right, "acct-3"), ct...), http.StatusUnauthorized, "unauthenticated")
+		send := func(body string) response {
+			return sa.as(t, "", "POST", "/internal/v1/appends", body, append(sa.signed("/internal/v1/appends", body), ct...)...)
 		}
+		right := sa.token(t, "internal-right", 0, "append:acct-3")
 		inner := map[string]string{"forbidden": sa.token(t, "internal-wrong-action", 0, "read:*")}
 		inner["forbidden "] = sa.token(t, "internal-wrong-pattern", 0, "append:acct-4")
 		for _, u := range unauth {
 			inner["unauthenticated"+strings.Repeat(" ", len(inner))] = u.bearer
 		}
 		for code, bearer := range inner {
-			r := sa.as(t, right, "POST", "/internal/v1/appends", forwarded(bearer, "acct-3"), ct...)
+			r := send(forwarded(bearer, "acct-3"))
 			if r.Status != http.StatusOK {
 				t.Fatalf("forwarded batch: %s", r)
 			}
@@ -463,7 +498,7 @@ func TestAuthMatrixShards(t *testing.T) {
 		if streamExists("acct-3")(t) {
 			t.Fatal("a refused forwarded append wrote")
 		}
-		r := sa.as(t, right, "POST", "/internal/v1/appends", forwarded(right, "acct-3"), ct...)
+		r := send(forwarded(right, "acct-3"))
 		if r.Status != http.StatusOK || !strings.Contains(string(r.Body), `"first_version":1`) || !streamExists("acct-3")(t) {
 			t.Fatalf("forwarded append with the right key: %s", r)
 		}

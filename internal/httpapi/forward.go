@@ -48,15 +48,25 @@ type flushRequest struct {
 	Stream log.StreamID `json:"stream"`
 }
 
+// PeerStore is the side of a store other instances call: forwarded
+// appends and flushes, signed with its PeerKey.
+type PeerStore interface {
+	LocalAppender
+	LocalFlusher
+	PeerKeyer
+}
+
 // flushForwarded serves flushPath.
 func (s *Server) flushForwarded(c *echo.Context) error {
-	lf, ok := s.store.(LocalFlusher)
-	if !ok {
+	if s.peer == nil {
 		return newProblem(http.StatusNotImplemented, CodeNotImplemented, "this server does not take flushes")
 	}
+	body, err := s.peerBody(c, 64<<10)
+	if err != nil {
+		return err
+	}
 	var f flushRequest
-	dec := json.NewDecoder(http.MaxBytesReader(c.Response(), c.Request().Body, 64<<10))
-	if err := dec.Decode(&f); err != nil {
+	if err := json.Unmarshal(body, &f); err != nil {
 		return invalidRequest("a flush must be JSON")
 	}
 	if _, err := log.ParseStreamID(string(f.Stream)); err != nil {
@@ -69,7 +79,7 @@ func (s *Server) flushForwarded(c *echo.Context) error {
 	}
 	ctx, cancel := context.WithTimeout(c.Request().Context(), s.cfg.AppendTimeout)
 	defer cancel()
-	if err := lf.FlushLocal(ctx, f.Stream); err != nil {
+	if err := s.peer.FlushLocal(ctx, f.Stream); err != nil {
 		return err
 	}
 	return c.NoContent(http.StatusNoContent)
@@ -152,13 +162,15 @@ type forwardResult struct {
 // authorised with its own client's key and committed on its own (the
 // shard sequencers group them with everything else), all at once.
 func (s *Server) appendForwarded(c *echo.Context) error {
-	la, ok := s.store.(LocalAppender)
-	if !ok {
+	if s.peer == nil {
 		return newProblem(http.StatusNotImplemented, CodeNotImplemented, "this server does not take forwarded appends")
 	}
+	body, err := s.peerBody(c, forwardBatchLimit(s.cfg.MaxBodyBytes))
+	if err != nil {
+		return err
+	}
 	var b forwardBatch
-	dec := json.NewDecoder(http.MaxBytesReader(c.Response(), c.Request().Body, forwardBatchLimit(s.cfg.MaxBodyBytes)))
-	if err := dec.Decode(&b); err != nil {
+	if err := json.Unmarshal(body, &b); err != nil {
 		return invalidRequest("forwarded appends must be JSON")
 	}
 	if len(b.Appends) == 0 || len(b.Appends) > maxForwardBatch {
@@ -172,7 +184,7 @@ func (s *Server) appendForwarded(c *echo.Context) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			res, err := s.appendForwardedOne(ctx, la, &b.Appends[i])
+			res, err := s.appendForwardedOne(ctx, s.peer, &b.Appends[i])
 			if err != nil {
 				// A copy with the request's id, as every problem has
 				// (and as the forwarding instance's client gets it).
@@ -385,6 +397,12 @@ func (q *forwardQueue) send(batch []*forwardItem) {
 			fail(fmt.Errorf("forward to %s: %w: status %d", q.address, log.ErrOutcomeUnknown, resp.StatusCode))
 			return
 		}
+		if p.Code == CodeForbidden {
+			// The request itself refused (its signature): nothing of it was
+			// looked at, and it is no fault of the clients'.
+			fail(fmt.Errorf("forward to %s: %w: the owner refused this instance: %s", q.address, log.ErrUnavailable, p.Detail))
+			return
+		}
 		for _, it := range batch {
 			it.done <- forwardOutcome{err: p.coreError(it.req)}
 		}
@@ -427,6 +445,11 @@ func (p *Problem) coreError(req log.AppendRequest) error {
 		return fmt.Errorf("%w: %s", log.ErrUnavailable, p.Detail)
 	case CodeOutcomeUnknown:
 		return fmt.Errorf("%w: %s", log.ErrOutcomeUnknown, p.Detail)
+	case CodeForbidden:
+		// The owner checks the client's key before it commits anything.
+		return fmt.Errorf("%w: %s", auth.ErrForbidden, p.Detail)
+	case CodeUnauthenticated:
+		return fmt.Errorf("%w: %s", auth.ErrInvalidToken, p.Detail)
 	}
 	if p.Status == http.StatusBadRequest || p.Status == http.StatusRequestEntityTooLarge {
 		return &log.ValidationError{Code: p.Code, Message: p.Detail}
@@ -447,6 +470,9 @@ type Peers struct {
 	// MaxBatchBytes is about the most payload one forward request
 	// carries; default 4 MiB (keep it at most the owners' MaxBodyBytes).
 	MaxBatchBytes int
+	// Key returns the key requests are signed with (the store's PeerKey,
+	// once it is open); nothing is sent without one.
+	Key func() []byte
 }
 
 func (p Peers) maxBatchBytes() int {
@@ -475,6 +501,13 @@ func PeerAddress(hostport string, https bool) string {
 // (PeerAddress), with the bearer token of the client whose request this is
 // (in ctx).
 func (p Peers) post(ctx context.Context, address, path string, body []byte) (*http.Response, error) {
+	var key []byte
+	if p.Key != nil {
+		key = p.Key()
+	}
+	if len(key) == 0 {
+		return nil, fmt.Errorf("%w: this instance has no peer key yet", errNotSent)
+	}
 	base := address
 	switch {
 	case strings.HasPrefix(address, "https://"):
@@ -491,6 +524,7 @@ func (p Peers) post(ctx context.Context, address, path string, body []byte) (*ht
 		return nil, fmt.Errorf("%w: %v", errNotSent, err)
 	}
 	hr.Header.Set(echo.HeaderContentType, echo.MIMEApplicationJSON)
+	hr.Header.Set(headerPeerSignature, PeerSignature(key, http.MethodPost, path, body, time.Now()))
 	if bearer, _ := ctx.Value(bearerKey{}).(string); bearer != "" {
 		hr.Header.Set(echo.HeaderAuthorization, bearer)
 	}

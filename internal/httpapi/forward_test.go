@@ -5,11 +5,13 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/eventlog/eventlog/internal/log"
 )
@@ -21,9 +23,16 @@ import (
 // unknown outcome, because the owner cannot have seen it.
 func TestForwardOverTLS(t *testing.T) {
 	var served atomic.Int64
+	key := []byte("0123456789abcdef0123456789abcdef")
+	keyed := func() []byte { return key }
 	owner := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		served.Add(1)
-		if r.URL.Path != forwardPath || r.Header.Get("Authorization") != "Bearer tok" {
+		body, _ := io.ReadAll(r.Body)
+		if err := checkPeerSignature(key, r.Header.Get(headerPeerSignature), r.Method, r.URL.Path, body, time.Now()); err != nil {
+			writeProblem(w, newProblem(http.StatusForbidden, CodeForbidden, err.Error()))
+			return
+		}
+		if r.URL.Path != forwardPath {
 			http.Error(w, "unexpected request", http.StatusTeapot)
 			return
 		}
@@ -46,7 +55,7 @@ func TestForwardOverTLS(t *testing.T) {
 	req := log.AppendRequest{Stream: "s-1", Expected: log.Any, Events: []log.ProposedEvent{{Type: "T", Data: []byte(`{}`)}}}
 
 	t.Run("OK", func(t *testing.T) {
-		fwd := Forwarder(Peers{Client: trusting(owner.Certificate()), RequireTLS: true})
+		fwd := Forwarder(Peers{Client: trusting(owner.Certificate()), RequireTLS: true, Key: keyed})
 		res, err := fwd(ctx, PeerAddress(hostport, true), req)
 		if err != nil || res.LastVersion != 1 {
 			t.Fatalf("forward over TLS: %+v %v", res, err)
@@ -57,11 +66,12 @@ func TestForwardOverTLS(t *testing.T) {
 		peers   Peers
 		address string
 	}{
-		{"UntrustedCertificate", Peers{Client: trusting(), RequireTLS: true}, PeerAddress(hostport, true)},
-		{"PlainPeerRefused", Peers{Client: trusting(owner.Certificate()), RequireTLS: true}, strings.TrimPrefix(plain.URL, "http://")},
-		{"PlainPeerRefusedWithScheme", Peers{Client: trusting(owner.Certificate()), RequireTLS: true}, plain.URL},
-		{"HTTPToTLSPeer", Peers{Client: trusting(owner.Certificate())}, "http://" + hostport},
-		{"TLSToPlainPeer", Peers{Client: trusting(owner.Certificate())}, "https://" + strings.TrimPrefix(plain.URL, "http://")},
+		{"UntrustedCertificate", Peers{Client: trusting(), RequireTLS: true, Key: keyed}, PeerAddress(hostport, true)},
+		{"PlainPeerRefused", Peers{Client: trusting(owner.Certificate()), RequireTLS: true, Key: keyed}, strings.TrimPrefix(plain.URL, "http://")},
+		{"PlainPeerRefusedWithScheme", Peers{Client: trusting(owner.Certificate()), RequireTLS: true, Key: keyed}, plain.URL},
+		{"HTTPToTLSPeer", Peers{Client: trusting(owner.Certificate()), Key: keyed}, "http://" + hostport},
+		{"TLSToPlainPeer", Peers{Client: trusting(owner.Certificate()), Key: keyed}, "https://" + strings.TrimPrefix(plain.URL, "http://")},
+		{"NoKey", Peers{Client: trusting(owner.Certificate()), RequireTLS: true}, PeerAddress(hostport, true)},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			before := served.Load()
@@ -84,5 +94,53 @@ func TestForwardOverTLS(t *testing.T) {
 				t.Fatalf("flush: %v, want ErrUnavailable", err)
 			}
 		})
+	}
+	// Signed with another key (an instance of another keyspace): the owner
+	// refuses the request, and the appends were not applied.
+	t.Run("WrongKey", func(t *testing.T) {
+		other := func() []byte { return []byte("another key, another keyspace..") }
+		before := served.Load()
+		_, err := Forwarder(Peers{Client: trusting(owner.Certificate()), RequireTLS: true, Key: other})(ctx, PeerAddress(hostport, true), req)
+		if !errors.Is(err, log.ErrUnavailable) || !strings.Contains(err.Error(), "does not match") {
+			t.Fatalf("got %v, want ErrUnavailable: the signature does not match", err)
+		}
+		if served.Load() == before {
+			t.Fatal("the owner saw no request: the refusal was not the owner's")
+		}
+	})
+}
+
+// TestPeerSignature: a signature holds for its method, path and body only,
+// within peerSignatureSkew of the receiver's clock either way.
+func TestPeerSignature(t *testing.T) {
+	key := []byte("0123456789abcdef0123456789abcdef")
+	now := time.Unix(1_780_000_000, 0)
+	body := []byte(`{"appends":[]}`)
+	sig := PeerSignature(key, "POST", forwardPath, body, now)
+	if err := checkPeerSignature(key, sig, "POST", forwardPath, body, now.Add(peerSignatureSkew)); err != nil {
+		t.Fatalf("the signature at the edge of the skew: %v", err)
+	}
+	if err := checkPeerSignature(key, sig, "POST", forwardPath, body, now.Add(-peerSignatureSkew)); err != nil {
+		t.Fatalf("a signature from the receiver's future: %v", err)
+	}
+	for name, c := range map[string]struct {
+		sig, method, path string
+		body              []byte
+		at                time.Time
+		key               []byte
+	}{
+		"None":      {"", "POST", forwardPath, body, now, key},
+		"Malformed": {"t=1,s=%%%", "POST", forwardPath, body, now, key},
+		"NoTime":    {sig[strings.Index(sig, ","):], "POST", forwardPath, body, now, key},
+		"OtherBody": {sig, "POST", forwardPath, []byte(`{"appends":[{}]}`), now, key},
+		"OtherPath": {sig, "POST", flushPath, body, now, key},
+		"OtherVerb": {sig, "PUT", forwardPath, body, now, key},
+		"OtherKey":  {sig, "POST", forwardPath, body, now, []byte("fedcba9876543210fedcba9876543210")},
+		"TooOld":    {sig, "POST", forwardPath, body, now.Add(peerSignatureSkew + time.Second), key},
+		"TooNew":    {sig, "POST", forwardPath, body, now.Add(-peerSignatureSkew - time.Second), key},
+	} {
+		if err := checkPeerSignature(c.key, c.sig, c.method, c.path, c.body, c.at); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
 	}
 }

@@ -105,7 +105,9 @@ func (b *buckets) take(key string, rate float64, burst int, now time.Time) (ok b
 func (s *Server) rateLimit(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c *echo.Context) error {
 		k := keyOf(c)
-		if k == nil {
+		if k == nil || internalRoute(c) {
+			// Internal routes: the instance that took the client's
+			// request counted it.
 			return next(c)
 		}
 		rate := s.cfg.RateLimit

@@ -19,6 +19,10 @@ import (
 // Config configures a Server. Zero fields take the defaults of
 // DefaultConfig through EnsureDefaults.
 type Config struct {
+	// Peer serves the internal routes other instances call (forwarded
+	// appends, flushes), when the store given to New is wrapped (tracing)
+	// and so no PeerStore itself. Default: the store, if it is one.
+	Peer PeerStore
 	// Limits bound events per append, event size and snapshot size.
 	// Default log.DefaultLimits().
 	Limits log.Limits
@@ -258,6 +262,10 @@ type Server struct {
 	// none (the discovery routes then answer 501).
 	catalog log.Catalog
 	cluster log.ClusterStore
+	// peer serves the internal routes (Config.Peer, else store); nil: they
+	// answer 501. peerKey is its PeerKey.
+	peer    PeerStore
+	peerKey []byte
 	cfg     Config
 	log     *slog.Logger
 	echo    *echo.Echo
@@ -289,6 +297,15 @@ func New(store log.Store, cfg Config) (*Server, error) {
 	s.feeds, _ = store.(log.FeedStore)
 	s.catalog, _ = store.(log.Catalog)
 	s.cluster, _ = store.(log.ClusterStore)
+	if s.peer = cfg.Peer; s.peer == nil {
+		s.peer, _ = store.(PeerStore)
+	}
+	if s.peer != nil {
+		// Fail closed: an empty key would sign and accept anything.
+		if s.peerKey = s.peer.PeerKey(); len(s.peerKey) < 16 {
+			return nil, errors.New("httpapi: the store's peer key is missing or shorter than 16 bytes")
+		}
+	}
 	s.subs = subscriptions{max: cfg.MaxSubscriptions, maxPerKey: cfg.MaxSubscriptionsPerKey, perKey: map[string]int{}}
 	if len(cfg.AllowedHosts) > 0 {
 		s.allowedHosts = make(map[string]bool, len(cfg.AllowedHosts))

@@ -2,6 +2,8 @@ package shardstore
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -98,7 +100,9 @@ type Store struct {
 	watchers  log.Watchers
 	// feedWatchers are woken by this instance's commits (feeds.go).
 	feedWatchers feedWatchers
-	closed       sync.Once
+	// peerKey signs this keyspace's instance-to-instance requests.
+	peerKey []byte
+	closed  sync.Once
 }
 
 var (
@@ -162,7 +166,7 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 		session.Close()
 		return nil, fmt.Errorf("open consumer groups: %w", err)
 	}
-	s := &Store{o: o, session: session, codec: codec, feeds: fr, groups: gs, logger: co.Logger,
+	s := &Store{o: o, session: session, codec: codec, feeds: fr, groups: gs, logger: co.Logger, peerKey: derivePeerKey(secret),
 		streams:   streams.New(session, co.PageSize, co.IdempotencyWindow),
 		snapshots: snapshots.New(session, codec, co.Limits.MaxSnapshotBytes, co.Now, co.Logger)}
 	lg := shardlog.New(session, cluster.SerialConsistency)
@@ -193,6 +197,19 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	}
 	return s, nil
 }
+
+// derivePeerKey is the key of the instances' requests to each other: from
+// the keyspace's token_secret, which only they read, and apart from the
+// keys the secret gives positions and group tokens.
+func derivePeerKey(secret []byte) []byte {
+	m := hmac.New(sha256.New, secret)
+	m.Write([]byte("eventlog peer requests v1"))
+	return m.Sum(nil)
+}
+
+// PeerKey implements httpapi.PeerKeyer: instances of the keyspace sign
+// their forwards and flushes with it.
+func (s *Store) PeerKey() []byte { return s.peerKey }
 
 // Close hands this instance's shards back (after committing what is
 // queued) and closes the session.
