@@ -1,8 +1,11 @@
 package sequencer
 
 import (
+	"cmp"
 	"context"
 	"hash/fnv"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/eventlog/eventlog/internal/cassandra/cql"
@@ -45,24 +48,73 @@ func (s *Sequencer) leave(ctx context.Context) {
 	}
 }
 
-// desired returns the live instance that should own shard: the highest
-// rendezvous hash of (instance, shard), so every instance computes the
-// same spread from the same membership and a change of membership moves
-// only the shards of the instance that came or went.
-func desired(members map[string]bool, shard int) string {
-	var (
-		best  string
-		bestH uint64
-	)
+// assign returns the live instance that should own each of shards
+// shards: every instance computes the same from the same membership, and
+// each gets shards/len(members) of them, or one more (the first
+// shards%len(members) to fill up). Pairs (instance, shard) are taken in
+// the order of a rendezvous hash of the two, highest first, each while
+// its shard is free and its instance has room: a shard goes to the
+// instance that ranks it highest among those with room, so a change of
+// membership moves about the shards the change must move, plus a few
+// where the room ran out differently. Plain rendezvous hashing (each
+// shard to its top instance) left the spread to chance: with 2 shards
+// and 2 instances, half the time one instance owned both and the other
+// forwarded everything.
+func assign(members map[string]bool, shards int) []string {
+	out := make([]string, shards)
+	if len(members) == 0 {
+		return out
+	}
+	type pair struct {
+		h     uint64
+		id    string
+		shard int
+	}
+	pairs := make([]pair, 0, len(members)*shards)
 	for id := range members {
-		h := fnv.New64a()
-		h.Write([]byte(id))
-		h.Write([]byte{byte(shard >> 8), byte(shard)})
-		if v := mix(h.Sum64()); best == "" || v > bestH || v == bestH && id < best {
-			best, bestH = id, v
+		for sh := 0; sh < shards; sh++ {
+			pairs = append(pairs, pair{rank(id, sh), id, sh})
 		}
 	}
-	return best
+	slices.SortFunc(pairs, func(a, b pair) int {
+		if c := cmp.Compare(b.h, a.h); c != 0 {
+			return c
+		}
+		if c := strings.Compare(a.id, b.id); c != 0 {
+			return c
+		}
+		return a.shard - b.shard
+	})
+	floor, extra := shards/len(members), shards%len(members)
+	owned := make(map[string]int, len(members))
+	left := shards
+	for _, p := range pairs {
+		if left == 0 {
+			break
+		}
+		if out[p.shard] != "" {
+			continue
+		}
+		switch n := owned[p.id]; {
+		case n < floor:
+		case n == floor && extra > 0:
+			extra--
+		default:
+			continue
+		}
+		out[p.shard] = p.id
+		owned[p.id]++
+		left--
+	}
+	return out
+}
+
+// rank is the rendezvous hash of (instance, shard).
+func rank(id string, shard int) uint64 {
+	h := fnv.New64a()
+	h.Write([]byte(id))
+	h.Write([]byte{byte(shard >> 8), byte(shard)})
+	return mix(h.Sum64())
 }
 
 // mix is MurmurHash3's 64-bit finaliser: FNV alone leaves the high bits

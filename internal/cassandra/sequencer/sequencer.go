@@ -104,6 +104,7 @@ func (s *Sequencer) tick(ctx context.Context) error {
 		members = map[string]bool{}
 	}
 	members[s.cfg.Instance] = true
+	want := assign(members, s.cfg.Shards)
 	owners, err := s.readOwners(ctx)
 	if err != nil {
 		return err
@@ -132,7 +133,7 @@ func (s *Sequencer) tick(ctx context.Context) error {
 			s.drop(sh)
 			continue
 		}
-		if d := desired(members, id); d != s.cfg.Instance {
+		if d := want[id]; d != s.cfg.Instance {
 			s.handover(ctx, sh, d)
 		}
 	}
@@ -151,7 +152,7 @@ func (s *Sequencer) tick(ctx context.Context) error {
 			s.obs.unchanged(o, now)
 			continue
 		}
-		if s.obs.claimable(o, s.cfg.Instance, desired(members, id), s.cfg.LeaseTTL, now) {
+		if s.obs.claimable(o, s.cfg.Instance, want[id], s.cfg.LeaseTTL, now) {
 			if err := s.take(ctx, o); err != nil {
 				s.cfg.Logger.Warn("claim shard", "shard", id, "err", err)
 			}
