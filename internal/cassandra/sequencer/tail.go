@@ -101,6 +101,19 @@ func (t *tail) oldestTime(next time.Time) time.Time {
 	return next
 }
 
+// pendingBytes is what st's unwritten chunks count against TailBytes.
+func (st *streamTail) pendingBytes() int {
+	n := 0
+	for i := range st.chunks {
+		n += chunkBytes(&st.chunks[i].Chunk)
+	}
+	return n
+}
+
+// maxRoundStreams bounds the streams of a round taken because the tail
+// outgrew TailBytes (the filler writes fillConcurrency packs at a time).
+const maxRoundStreams = 4096
+
 // chunkBytes is what a chunk counts against TailBytes.
 func chunkBytes(c *record.Chunk) int {
 	n := 0
@@ -182,17 +195,28 @@ func (sh *shard) nextRound() map[log.StreamID][]streams.Pending {
 			chosen[s] = true
 		}
 		over := t.bytes > budget
-		var next time.Duration = -1
+		var (
+			next  time.Duration = -1
+			taken int
+		)
 		for _, r := range t.recs {
 			if !t.all && !over && now.Sub(r.at) < delay {
 				next = delay - now.Sub(r.at)
 				break
 			}
 			for _, s := range r.streams {
-				chosen[s] = true
+				if st := t.streams[s]; st != nil && !chosen[s] {
+					chosen[s] = true
+					taken += st.pendingBytes()
+				}
 			}
-			if over && !t.all {
-				break // the oldest record at a time, until under budget
+			// Past the budget: the oldest records, in one round, down to
+			// three quarters of it. A record at a time (about a commit
+			// group's streams per round, the rounds one after another)
+			// fell behind the commits at 2,000 appends/s, which then
+			// waited in tailRoom for seconds.
+			if over && !t.all && (t.bytes-taken <= budget*3/4 || len(chosen) >= maxRoundStreams) {
+				break
 			}
 		}
 		work := map[log.StreamID][]streams.Pending{}
