@@ -49,9 +49,11 @@ type Log struct {
 	session *gocql.Session
 	serial  gocql.Consistency
 	// Fault, if set, is given the driver's answer (nil on success) to each
-	// commit, after its batch ran, and to each settle's read, and what it
-	// returns is taken as that answer: tests make a coordinator error or a
-	// lost answer out of an applied commit.
+	// commit, after its batch ran ("commit"), to each settle's read
+	// ("settle") and to each segment's opening ("opened"; and "open", with
+	// nil, before it runs, which an error then stops), and what it returns
+	// is taken as that answer: tests make a coordinator error or a lost
+	// answer out of an applied write, or an owner that dies before it.
 	Fault func(op string, shard int, err error) error
 }
 
@@ -195,8 +197,12 @@ func (l *Log) Settle(ctx context.Context, c *Commit) (Outcome, error) {
 // Open opens a segment under epoch, continuing the log at lastSeq, if no
 // one opened it yet. applied is false when it exists (then read it).
 func (l *Log) Open(ctx context.Context, shard int, segment, epoch, lastSeq int64, floor time.Time) (applied bool, err error) {
+	if err := l.fault("open", shard, nil); err != nil {
+		return false, fmt.Errorf("open shard %d segment %d: %w", shard, segment, err)
+	}
 	applied, err = l.session.Query(cqlOpen, epoch, lastSeq, lastSeq, floor, shard, segment).
 		WithContext(ctx).SerialConsistency(l.serial).MapScanCAS(map[string]any{})
+	err = l.fault("opened", shard, err)
 	if err != nil {
 		return false, fmt.Errorf("open shard %d segment %d: %w", shard, segment, err)
 	}
