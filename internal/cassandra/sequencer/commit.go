@@ -254,18 +254,13 @@ func (sh *shard) knownIDs(h *head, tv *tentative, p *pending) (known bool, newes
 	return known, newest
 }
 
-// openSegment continues the log in segment seg once every record is
-// filled (so the new segment's filled static is true).
+// openSegment continues the log in segment seg, its filled static saying
+// how far the streams are written (it may point into earlier segments: a
+// new owner's catch-up reads across them). It does not wait for the tail
+// to be written: with 1,000-record segments and --fill-delay 20s, that
+// wait stopped a shard's commits for seconds every few seconds.
 func (sh *shard) openSegment(ctx context.Context, seg int64) error {
-	sh.flushAll()
-	for sh.filled.Load() < sh.seq {
-		select {
-		case <-time.After(2 * time.Millisecond):
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
-	applied, err := sh.s.cfg.Log.Open(ctx, sh.id, seg, sh.epoch, sh.seq, sh.lastTime)
+	applied, err := sh.s.cfg.Log.Open(ctx, sh.id, seg, sh.epoch, sh.seq, sh.filled.Load(), sh.lastTime)
 	if err != nil {
 		return err
 	}

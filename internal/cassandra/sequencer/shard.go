@@ -195,7 +195,7 @@ func (sh *shard) takeover(ctx context.Context, hint int64) error {
 			if err := sh.catchUp(ctx, minFilled, last); err != nil {
 				return err
 			}
-			applied, err := lg.Open(ctx, sh.id, g, sh.epoch, last, sh.lastTime)
+			applied, err := lg.Open(ctx, sh.id, g, sh.epoch, last, last, sh.lastTime)
 			if err != nil {
 				return err
 			}

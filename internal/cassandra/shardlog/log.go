@@ -194,13 +194,14 @@ func (l *Log) Settle(ctx context.Context, c *Commit) (Outcome, error) {
 	return Fenced, nil
 }
 
-// Open opens a segment under epoch, continuing the log at lastSeq, if no
-// one opened it yet. applied is false when it exists (then read it).
-func (l *Log) Open(ctx context.Context, shard int, segment, epoch, lastSeq int64, floor time.Time) (applied bool, err error) {
+// Open opens a segment under epoch, continuing the log at lastSeq, with
+// every record up to filled written to its streams, if no one opened it
+// yet. applied is false when it exists (then read it).
+func (l *Log) Open(ctx context.Context, shard int, segment, epoch, lastSeq, filled int64, floor time.Time) (applied bool, err error) {
 	if err := l.fault("open", shard, nil); err != nil {
 		return false, fmt.Errorf("open shard %d segment %d: %w", shard, segment, err)
 	}
-	applied, err = l.session.Query(cqlOpen, epoch, lastSeq, lastSeq, floor, shard, segment).
+	applied, err = l.session.Query(cqlOpen, epoch, lastSeq, filled, floor, shard, segment).
 		WithContext(ctx).SerialConsistency(l.serial).MapScanCAS(map[string]any{})
 	err = l.fault("opened", shard, err)
 	if err != nil {

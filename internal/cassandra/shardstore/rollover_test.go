@@ -8,24 +8,36 @@ import (
 	"testing"
 	"time"
 
+	"github.com/eventlog/eventlog/internal/cassandra"
 	"github.com/eventlog/eventlog/internal/cassandra/shardstore"
 	"github.com/eventlog/eventlog/internal/log"
 )
 
 // TestInterruptedRollover: an owner whose log segment is full stops in
 // the middle of opening the next — before the opening ran ("open"), or
-// after it applied with its answer lost ("opened") — and is paused from
-// then on. The appends that needed the new segment are refused as not
+// after it applied with its answer lost ("opened"), with its tail written
+// or not — and is paused from then on. The appends that needed the new segment are refused as not
 // written; another instance takes the shard over, continues the log in
 // the next segment, and every stream and the all feed hold each
 // acknowledged append exactly once, gapless, followed by the new owner's.
 func TestInterruptedRollover(t *testing.T) {
-	for _, op := range []string{"open", "opened"} {
-		t.Run(op, func(t *testing.T) {
+	for _, c := range []struct {
+		name, op  string
+		fillDelay time.Duration
+	}{
+		{"BeforeOpen", "open", 0},
+		{"OpenedAnswerLost", "opened", 0},
+		// The owner opens the next segment with its tail unwritten (an
+		// hour's fill delay): the segment's filled static points into the
+		// previous one, and the new owner's catch-up reads across both.
+		{"OpenedTailUnwritten", "opened", time.Hour},
+	} {
+		op := c.op
+		t.Run(c.name, func(t *testing.T) {
 			o := newKeyspace(t, 1) // 50 records per segment
 			var armed, paused atomic.Bool
 			failed := errors.New("the owner stopped here")
-			a := open(t, shardstore.Options{Cassandra: o, Paused: paused.Load,
+			a := open(t, shardstore.Options{Cassandra: o, Paused: paused.Load, FillDelay: c.fillDelay,
 				LogFault: func(f string, shard int, err error) error {
 					if f == op && armed.Load() {
 						paused.Store(true) // no more renewals: the owner is gone
@@ -56,6 +68,18 @@ func TestInterruptedRollover(t *testing.T) {
 				t.Fatalf("the append that needed the next segment: %v, want ErrUnavailable (nothing written)", err)
 			}
 			armed.Store(false)
+			if c.fillDelay > 0 {
+				session, err := cassandra.Connect(ctx, o)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var rows int
+				err = session.Query(`SELECT COUNT(*) FROM stream_events WHERE stream = ? AND bucket = 0`, "roll-0").Scan(&rows)
+				session.Close()
+				if err != nil || rows != 0 {
+					t.Fatalf("roll-0 has %d rows before the takeover (%v): the test needs the tail unwritten when the segment opened", rows, err)
+				}
+			}
 
 			b := open(t, shardstore.Options{Cassandra: o})
 			defer b.Close()
