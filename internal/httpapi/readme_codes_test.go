@@ -21,6 +21,7 @@ var codeDirs = []string{".", "../log", "../auth"}
 // TestREADMEErrorCodes keeps the README's error table ("### Errors") in
 // step with the code: every Code… string constant of codeDirs is in the
 // table's first column, and the table names no code that does not exist.
+// The package doc (doc.go) must name every code as well.
 func TestREADMEErrorCodes(t *testing.T) {
 	code := sourceCodes(t)
 	if len(code) < 30 {
@@ -35,6 +36,16 @@ func TestREADMEErrorCodes(t *testing.T) {
 	for _, c := range slices.Sorted(maps.Keys(readme)) {
 		if _, ok := code[c]; !ok {
 			t.Errorf("the README's error table lists %s, which no Code… constant defines", c)
+		}
+	}
+	// The package doc's list of statuses and codes names each code too.
+	doc, err := os.ReadFile("doc.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for c, where := range code {
+		if !regexp.MustCompile(`\b` + regexp.QuoteMeta(c) + `\b`).Match(doc) {
+			t.Errorf("%s (%s) is missing from the package doc's list (doc.go)", c, where)
 		}
 	}
 }
