@@ -8,6 +8,9 @@ FROM golang:1.26 AS build
 WORKDIR /src
 # Module downloads first, so they stay cached while the code changes.
 COPY go.mod go.sum ./
+# The root module replaces the client module with ./client: its go.mod is
+# part of the module graph.
+COPY client/go.mod client/go.sum ./client/
 RUN go mod download
 COPY . .
 ARG VERSION=dev

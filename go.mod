@@ -8,6 +8,7 @@ require (
 	github.com/apache/cassandra-gocql-driver/v2 v2.1.2
 	github.com/chromedp/cdproto v0.160.1
 	github.com/chromedp/chromedp v0.23.1
+	github.com/eventlog/eventlog/client v0.0.0-00010101000000-000000000000
 	github.com/getkin/kin-openapi v0.153.0
 	github.com/go-json-experiment/json v0.0.0-20260213210345-44df1a37e875
 	github.com/google/uuid v1.6.0
@@ -66,3 +67,9 @@ require (
 	google.golang.org/grpc v1.84.0 // indirect
 	gopkg.in/inf.v0 v0.9.1 // indirect
 )
+
+// The Go client is a module of its own (client/go.mod), so a program that
+// imports it does not pull the server's dependencies; the server, the CLI,
+// the examples, the benchmark and the tests use the copy in this
+// repository.
+replace github.com/eventlog/eventlog/client => ./client

@@ -1,7 +1,8 @@
 // Package client is the Go client of the eventlog HTTP API: append events
 // to streams (one by one or in bulk), read pages, replay whole streams as
 // iterators, store and load snapshots, load aggregate state in one round
-// trip, inspect streams and probe the server.
+// trip, inspect streams and probe the server; read the feeds, follow streams
+// and feeds live, consume feeds in groups and discover streams.
 //
 //	c, err := client.New(client.Options{BaseURL: "http://127.0.0.1:8080"})
 //	res, err := c.Append(ctx, "user-42", client.NoStream,
@@ -41,10 +42,6 @@
 // errors.Is(err, ErrWrongExpectedVersion), and errors.As gives the fields
 // (Problem.CurrentVersion on a version conflict).
 //
-// The package stands alone: it imports nothing of the server, so other
-// modules can use it with only github.com/google/uuid besides the standard
-// library.
-//
 // # Consumer groups
 //
 // Consume follows a feed as a member of a group: the group's members split
@@ -55,7 +52,7 @@
 // handled, and leaves when its context ends. Delivery is at least once.
 // JoinGroup, ReadGroup, AckGroup, LeaveGroup and GroupInfo are the calls
 // beneath it; an acknowledgement for a partition that moved on is
-// ErrLeaseLost. See docs/consumer-groups.md.
+// ErrLeaseLost. See docs/consumer-groups.md in the repository.
 //
 // # Live subscriptions
 //
@@ -77,4 +74,16 @@
 // ListStreams pages through the server's streams (by category, then id),
 // Categories counts them, EventByID finds an event by its id and Cluster
 // describes the instances and Cassandra nodes.
+//
+// # Module
+//
+// The package is a module of its own, apart from the server's:
+//
+//	go get github.com/eventlog/eventlog/client
+//
+// It imports nothing of the server, and its only dependency besides the
+// standard library is github.com/google/uuid, so a program that imports it
+// pulls in no Cassandra driver, HTTP framework, metrics or tracing
+// libraries (the repository's internal/clienttest checks this, as
+// TestNoInternalImports here checks the imports).
 package client

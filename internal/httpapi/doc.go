@@ -23,15 +23,18 @@
 //	400 invalid_feed, invalid_position  unknown feed kind or bad name; a position token this server did not issue
 //	400 invalid_group, invalid_member (consumer groups); invalid_key (admin key routes)
 //	401 unauthenticated         no, malformed, unknown, expired or revoked token (WWW-Authenticate: Bearer)
-//	403 forbidden               the key's scopes do not allow the request (a bulk line: in its result)
+//	403 forbidden               the key's scopes do not allow the request (a bulk line: in its result);
+//	    invalid_member_secret   a group member's request without its secret (Eventlog-Member-Secret)
 //	404 stream_not_found, snapshot_not_found, group_not_found, key_not_found, event_not_found, not_found (route)
 //	405 method_not_allowed      (with Allow)
 //	409 wrong_expected_version  (+ current_version), idempotency_conflict,
-//	    group_feed_mismatch, lease_lost (+ partitions), key_exists
+//	    group_feed_mismatch, lease_lost (+ partitions), key_exists,
+//	    too_many_groups, too_many_members (the groups' caps)
 //	413 payload_too_large       body over its limit after decompression; too_many_events,
 //	                            event_too_large, snapshot_too_large for the log.Limits
 //	415 unsupported_media_type  Content-Type not JSON (NDJSON for bulk), unknown Content-Encoding
-//	421 invalid_host            a Host header outside Config.AllowedHosts (DNS rebinding)
+//	421 invalid_host            a Host header outside Config.AllowedHosts (DNS rebinding);
+//	    not_owner               internal routes only: a forwarded append or flush for a shard this instance does not own
 //	422 invalid_snapshot_version snapshot version outside 1..head
 //	429 too_many_subscriptions  subscription caps, per server and per key (Retry-After);
 //	    rate_limited            a key past its rate (Retry-After)

@@ -1,4 +1,4 @@
-package client_test
+package clienttest_test
 
 import (
 	"bufio"
@@ -23,8 +23,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// Tests in this package may use the server's internal packages (same
-// module); the client itself must not (TestNoInternalImports).
+// Tests in this package use the server's internal packages (they are in
+// the root module); the client module itself cannot and must not
+// (client's TestNoInternalImports, and TestClientDependencies here).
 
 // bucketMaxEvents is small, so a replay of a few thousand events crosses
 // buckets (partitions).
