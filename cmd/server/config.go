@@ -137,7 +137,7 @@ func DefaultConfig() Config {
 		BucketMaxEvents:   o.BucketMaxEvents,
 		IdempotencyWindow: o.IdempotencyWindow,
 		ShardLeaseTTL:     5 * time.Second,
-		MemoryLimit:       256 << 20,
+		MemoryLimit:       200 << 20,
 		Shards:            partition.DefaultShards,
 		CommitsInFlight:   DefaultCommitsInFlight,
 		GroupLeaseTTL:     o.GroupLeaseTTL,
