@@ -60,6 +60,7 @@ type Config struct {
 	SnapshotEvery    int    `json:"snapshot_every,omitempty"`    // --snapshot-every
 	FeedStreams      int    `json:"feed_streams,omitempty"`      // --feed-streams
 	StateLoads       int    `json:"state_loads,omitempty"`       // --state-loads
+	AcceptEncoding   string `json:"accept_encoding,omitempty"`   // --accept-encoding: "", gzip or zstd
 
 	// Subscribe.
 	Subscribers int           `json:"subscribers,omitempty"` // --subscribers
@@ -199,6 +200,7 @@ func flagSet(scenario string, c *Config, out io.Writer) *flag.FlagSet {
 		fs.IntVar(&c.SnapshotEvery, "snapshot-every", c.SnapshotEvery, "put a snapshot every K events (0: no state loads)")
 		fs.IntVar(&c.FeedStreams, "feed-streams", c.FeedStreams, "also append --events events spread over this many new streams and time a catch-up read of the all feed from its beginning (0: no feed read; use a keyspace of its own, the feed holds everything in it)")
 		fs.IntVar(&c.StateLoads, "state-loads", c.StateLoads, "GET /state requests timed")
+		fs.StringVar(&c.AcceptEncoding, "accept-encoding", c.AcceptEncoding, "Accept-Encoding of the HTTP reads (ndjson, paged-json, feed-ndjson): gzip or zstd asks the server to compress, which the harness decodes (empty: plain); the bytes on the wire are noted")
 	}
 	return fs
 }
@@ -241,6 +243,8 @@ func (c *Config) Validate() error {
 		}
 	}
 	switch {
+	case c.AcceptEncoding != "" && c.AcceptEncoding != "gzip" && c.AcceptEncoding != "zstd":
+		return fmt.Errorf("--accept-encoding %q: want gzip, zstd or nothing", c.AcceptEncoding)
 	case c.Streams < 1 || c.Streams > 10_000_000:
 		return errors.New("--streams must be 1..10000000")
 	case c.Dist != "uniform" && c.Dist != "zipf" && c.Dist != "hot":

@@ -81,6 +81,8 @@ func TestParseArgs(t *testing.T) {
 		{"Events", "replay", []string{"--events", "10"}, "--events"},
 		{"Stream", "replay", []string{"--stream", "bad id"}, "--stream"},
 		{"SnapshotEvery", "replay", []string{"--snapshot-every", "5"}, "--snapshot-every"},
+		{"AcceptEncoding", "replay", []string{"--accept-encoding", "br"}, "--accept-encoding"},
+		{"IngestHasNoAcceptEncoding", "ingest", []string{"--accept-encoding", "gzip"}, "flag provided but not defined"},
 		{"FlagOfAnotherScenario", "baseline", []string{"--url", "http://127.0.0.1:1"}, "flag provided but not defined"},
 		{"ReplayHasNoRate", "replay", []string{"--rate", "5"}, "flag provided but not defined"},
 		{"Positional", "ingest", []string{"extra"}, "unexpected argument"},
