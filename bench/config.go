@@ -26,6 +26,7 @@ type Config struct {
 	BaselineKeyspace string   `json:"baseline_keyspace,omitempty"` // --baseline-keyspace
 	ServerPID        int      `json:"server_pid,omitempty"`        // --server-pid (0: find the process listening on --url)
 	CassandraPID     int      `json:"cassandra_pid,omitempty"`     // --cassandra-pid (0: find CassandraDaemon)
+	AllowRemote      bool     `json:"allow_remote,omitempty"`      // --allow-remote: addresses off this machine
 	Out              string   `json:"-"`                           // --out: result file
 	NoPlots          bool     `json:"-"`                           // --no-plots
 
@@ -60,6 +61,7 @@ type Config struct {
 	SnapshotEvery    int    `json:"snapshot_every,omitempty"`    // --snapshot-every
 	FeedStreams      int    `json:"feed_streams,omitempty"`      // --feed-streams
 	StateLoads       int    `json:"state_loads,omitempty"`       // --state-loads
+	AcceptEncoding   string `json:"accept_encoding,omitempty"`   // --accept-encoding: "", gzip or zstd
 
 	// Subscribe.
 	Subscribers int           `json:"subscribers,omitempty"` // --subscribers
@@ -145,8 +147,11 @@ func flagSet(scenario string, c *Config, out io.Writer) *flag.FlagSet {
 		return nil
 	})
 	fs.IntVar(&c.CassandraPID, "cassandra-pid", 0, "Cassandra's pid for CPU accounting (default: the process running CassandraDaemon)")
+	if scenario != "smoke" {
+		fs.BoolVar(&c.AllowRemote, "allow-remote", false, "allow --url, --spread-urls and --cassandra-hosts off this machine (default: loopback addresses only, so load never leaves it by mistake); CPU and RSS are then reported only for processes found here")
+	}
 	if server {
-		fs.StringVar(&c.URL, "url", c.URL, "eventlog server base URL (loopback only)")
+		fs.StringVar(&c.URL, "url", c.URL, "eventlog server base URL (loopback only, unless --allow-remote)")
 		fs.Func("spread-urls", "comma-separated base URLs of more instances of the same keyspace: appenders are spread round robin over --url and these (ingest, compare, subscribe; CPU and RSS are still --url's process alone)", func(s string) error {
 			c.SpreadURLs = splitList(s)
 			return nil
@@ -199,6 +204,7 @@ func flagSet(scenario string, c *Config, out io.Writer) *flag.FlagSet {
 		fs.IntVar(&c.SnapshotEvery, "snapshot-every", c.SnapshotEvery, "put a snapshot every K events (0: no state loads)")
 		fs.IntVar(&c.FeedStreams, "feed-streams", c.FeedStreams, "also append --events events spread over this many new streams and time a catch-up read of the all feed from its beginning (0: no feed read; use a keyspace of its own, the feed holds everything in it)")
 		fs.IntVar(&c.StateLoads, "state-loads", c.StateLoads, "GET /state requests timed")
+		fs.StringVar(&c.AcceptEncoding, "accept-encoding", c.AcceptEncoding, "Accept-Encoding of the HTTP reads (ndjson, paged-json, feed-ndjson): gzip or zstd asks the server to compress, which the harness decodes (empty: plain); the bytes on the wire are noted")
 	}
 	return fs
 }
@@ -227,20 +233,22 @@ func (c *Config) Validate() error {
 	if !knownScenario(c.Scenario) {
 		return fmt.Errorf("unknown scenario %q", c.Scenario)
 	}
-	if err := loopbackURL(c.URL); err != nil {
+	if err := checkURL(c.URL, c.AllowRemote); err != nil {
 		return err
 	}
 	for _, u := range c.SpreadURLs {
-		if err := loopbackURL(u); err != nil {
+		if err := checkURL(u, c.AllowRemote); err != nil {
 			return fmt.Errorf("--spread-urls: %w", err)
 		}
 	}
 	for _, h := range c.CassandraHosts {
-		if err := loopbackHost(h); err != nil {
-			return fmt.Errorf("--cassandra-hosts: %w", err)
+		if err := loopbackHost(h); err != nil && !c.AllowRemote {
+			return fmt.Errorf("--cassandra-hosts: %w (--allow-remote to target it anyway)", err)
 		}
 	}
 	switch {
+	case c.AcceptEncoding != "" && c.AcceptEncoding != "gzip" && c.AcceptEncoding != "zstd":
+		return fmt.Errorf("--accept-encoding %q: want gzip, zstd or nothing", c.AcceptEncoding)
 	case c.Streams < 1 || c.Streams > 10_000_000:
 		return errors.New("--streams must be 1..10000000")
 	case c.Dist != "uniform" && c.Dist != "zipf" && c.Dist != "hot":
@@ -316,15 +324,16 @@ func (c *Config) Validate() error {
 	return nil
 }
 
-// loopbackURL accepts only http URLs on a loopback address: the harness
-// generates load, and load may only go to this machine.
-func loopbackURL(s string) error {
+// checkURL accepts only http://host:port URLs, on a loopback address
+// unless remote: the harness generates load, and load goes to another
+// machine only when the user says so (--allow-remote).
+func checkURL(s string, remote bool) error {
 	u, err := url.Parse(s)
 	if err != nil || u.Scheme != "http" || u.Host == "" || u.Path != "" && u.Path != "/" || u.RawQuery != "" {
 		return fmt.Errorf("--url %q: want http://host:port", s)
 	}
-	if err := loopbackHost(u.Hostname()); err != nil {
-		return fmt.Errorf("--url: %w", err)
+	if err := loopbackHost(u.Hostname()); err != nil && !remote {
+		return fmt.Errorf("--url: %w (--allow-remote to target it anyway)", err)
 	}
 	return nil
 }

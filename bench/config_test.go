@@ -3,7 +3,10 @@ package main
 import (
 	"errors"
 	"flag"
+	"fmt"
 	"io"
+	"net"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -81,6 +84,8 @@ func TestParseArgs(t *testing.T) {
 		{"Events", "replay", []string{"--events", "10"}, "--events"},
 		{"Stream", "replay", []string{"--stream", "bad id"}, "--stream"},
 		{"SnapshotEvery", "replay", []string{"--snapshot-every", "5"}, "--snapshot-every"},
+		{"AcceptEncoding", "replay", []string{"--accept-encoding", "br"}, "--accept-encoding"},
+		{"IngestHasNoAcceptEncoding", "ingest", []string{"--accept-encoding", "gzip"}, "flag provided but not defined"},
 		{"FlagOfAnotherScenario", "baseline", []string{"--url", "http://127.0.0.1:1"}, "flag provided but not defined"},
 		{"ReplayHasNoRate", "replay", []string{"--rate", "5"}, "flag provided but not defined"},
 		{"Positional", "ingest", []string{"extra"}, "unexpected argument"},
@@ -113,5 +118,46 @@ func TestRunUsage(t *testing.T) {
 	}
 	if got, want := run(t.Context(), []string{"ingest", "--dist", "x"}, io.Discard, io.Discard), 2; got != want {
 		t.Fatalf("bad flag: exit %d, want %d", got, want)
+	}
+}
+
+// TestAllowRemote: --allow-remote lets --url, --spread-urls and
+// --cassandra-hosts name another machine (without it they must be
+// loopback, see TestParseArgs); the URL must still be http://host:port.
+func TestAllowRemote(t *testing.T) {
+	c, err := parseArgs("ingest", []string{"--allow-remote", "--url", "http://10.1.2.3:8080", "--spread-urls", "http://10.1.2.4:8080"}, io.Discard)
+	if err != nil || !c.AllowRemote || c.URL != "http://10.1.2.3:8080" {
+		t.Fatalf("ingest --allow-remote: %v %+v", err, c)
+	}
+	if _, err := parseArgs("baseline", []string{"--allow-remote", "--cassandra-hosts", "192.168.1.5"}, io.Discard); err != nil {
+		t.Fatalf("baseline --allow-remote --cassandra-hosts 192.168.1.5: %v", err)
+	}
+	if _, err := parseArgs("replay", []string{"--allow-remote", "--url", "https://10.1.2.3:8080"}, io.Discard); err == nil || !strings.Contains(err.Error(), "want http://host:port") {
+		t.Fatalf("an https URL with --allow-remote: %v", err)
+	}
+	if _, err := parseArgs("ingest", []string{"--url", "http://10.1.2.3:8080"}, io.Discard); err == nil || !strings.Contains(err.Error(), "--allow-remote") {
+		t.Fatalf("without --allow-remote the error should name it: %v", err)
+	}
+	if _, err := parseArgs("smoke", []string{"--allow-remote"}, io.Discard); err == nil {
+		t.Fatal("smoke (in-process, loopback) took --allow-remote")
+	}
+}
+
+// TestFindProcsRemote: processes on another machine are not looked for
+// here (a local one on the same port would be the wrong one).
+func TestFindProcsRemote(t *testing.T) {
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Skip(err)
+	}
+	defer ln.Close()
+	port := ln.Addr().(*net.TCPAddr).Port
+	local := Config{URL: fmt.Sprintf("http://127.0.0.1:%d", port), CassandraHosts: []string{"127.0.0.1"}}
+	if p := findProcs(&local, true); p.server != os.Getpid() {
+		t.Fatalf("loopback URL: server pid %d, want this process %d", p.server, os.Getpid())
+	}
+	remote := Config{URL: fmt.Sprintf("http://10.1.2.3:%d", port), CassandraHosts: []string{"10.1.2.3"}, AllowRemote: true}
+	if p := findProcs(&remote, true); p.server != 0 || p.cassandra != 0 {
+		t.Fatalf("remote URL and hosts: found pids %+v here", p)
 	}
 }

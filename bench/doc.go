@@ -17,6 +17,7 @@
 // each append from the time it was scheduled to start, so a stalled server
 // is not hidden by the client waiting for it (coordinated omission).
 //
-// The harness only ever talks to loopback addresses it is given, and every
-// loop it runs is bounded by a duration or a count.
+// The harness only ever talks to the loopback addresses it is given (other
+// machines only with --allow-remote), and every loop it runs is bounded by
+// a duration or a count.
 package main

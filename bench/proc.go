@@ -29,17 +29,24 @@ type procs struct {
 // found is left 0 and its figures are omitted.
 func findProcs(c *Config, needServer bool) procs {
 	p := procs{server: c.ServerPID, cassandra: c.CassandraPID}
-	if p.cassandra == 0 && len(c.CassandraHosts) > 0 {
+	// A process on another machine (--allow-remote) is not here to measure,
+	// and one here listening on the same port would be the wrong one.
+	remoteCassandra := len(c.CassandraHosts) > 0 && loopbackHost(c.CassandraHosts[0]) != nil
+	remoteServer := true
+	if u, err := url.Parse(c.URL); err == nil {
+		remoteServer = loopbackHost(u.Hostname()) != nil
+	}
+	if p.cassandra == 0 && len(c.CassandraHosts) > 0 && !remoteCassandra {
 		// Several nodes may run on one host (other loopback addresses):
 		// the one listening on the first host's CQL port.
 		if ip := net.ParseIP(c.CassandraHosts[0]); ip != nil {
 			p.cassandra = findListener(ip, 9042)
 		}
 	}
-	if p.cassandra == 0 {
+	if p.cassandra == 0 && !remoteCassandra {
 		p.cassandra = findByCmdline("org.apache.cassandra.service.CassandraDaemon")
 	}
-	if needServer && p.server == 0 {
+	if needServer && p.server == 0 && !remoteServer {
 		if u, err := url.Parse(c.URL); err == nil {
 			if port, err := strconv.Atoi(u.Port()); err == nil {
 				p.server = findListener(nil, port)

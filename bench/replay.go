@@ -36,6 +36,9 @@ type replayRun struct {
 	// feedEvents is what the feed-ndjson read expects to count at least
 	// (0: no feed read).
 	feedEvents int64
+	// wire counts the response bytes the HTTP reads received, before
+	// decoding (--accept-encoding): reset before each measured read.
+	wire atomic.Int64
 }
 
 // The raw reads' statements, as internal/cassandra/streams sends them
@@ -174,7 +177,20 @@ func runReplay(ctx context.Context, e *runEnv) (*Result, error) {
 		}
 		for i := range reads {
 			r := reads[(i+rep-1)%len(reads)]
+			rr.wire.Store(0)
 			ph, err := rr.measureRead(ctx, r.name, round, r.fn)
+			if wire := rr.wire.Load(); wire > 0 && ph.Bytes > 0 {
+				if ph.Extra == nil {
+					ph.Extra = map[string]float64{}
+				}
+				ph.Extra["wire_bytes"] = float64(wire)
+				enc := c.AcceptEncoding
+				if enc == "" {
+					enc = "plain"
+				}
+				res.Notes = append(res.Notes, fmt.Sprintf("%s: %.1f MB on the wire (%s) for %.1f MB of events: %.3f",
+					phaseLabel(ph), float64(wire)/1e6, enc, float64(ph.Bytes)/1e6, float64(wire)/float64(ph.Bytes)))
+			}
 			res.Phases = append(res.Phases, ph)
 			if err != nil {
 				return res, fmt.Errorf("%s read: %w", r.name, err)
@@ -322,7 +338,7 @@ func (rr *replayRun) readFeed(ctx context.Context, rec *recorder) error {
 		return err
 	}
 	req.Header.Set("Accept", "application/x-ndjson")
-	resp, err := rr.client.Do(req)
+	resp, err := rr.do(req)
 	if err != nil {
 		return err
 	}
@@ -330,7 +346,11 @@ func (rr *replayRun) readFeed(ctx context.Context, rec *recorder) error {
 	if resp.StatusCode != http.StatusOK {
 		return readAnswer(resp, nil)
 	}
-	sc := bufio.NewScanner(resp.Body)
+	body, err := rr.decoded(resp)
+	if err != nil {
+		return err
+	}
+	sc := bufio.NewScanner(body)
 	sc.Buffer(make([]byte, 0, 1<<20), 16<<20)
 	var total int64
 	n, size := 0, 0
@@ -417,7 +437,7 @@ func (rr *replayRun) readNDJSON(ctx context.Context, rec *recorder) error {
 		return err
 	}
 	req.Header.Set("Accept", "application/x-ndjson")
-	resp, err := rr.client.Do(req)
+	resp, err := rr.do(req)
 	if err != nil {
 		return err
 	}
@@ -425,7 +445,11 @@ func (rr *replayRun) readNDJSON(ctx context.Context, rec *recorder) error {
 	if resp.StatusCode != http.StatusOK {
 		return readAnswer(resp, nil)
 	}
-	sc := bufio.NewScanner(resp.Body)
+	body, err := rr.decoded(resp)
+	if err != nil {
+		return err
+	}
+	sc := bufio.NewScanner(body)
 	sc.Buffer(make([]byte, 0, 1<<20), 16<<20)
 	want := int64(1)
 	n, size := 0, 0
@@ -482,7 +506,7 @@ func (rr *replayRun) readPaged(ctx context.Context, rec *recorder) error {
 		if err != nil {
 			return err
 		}
-		resp, err := rr.client.Do(req)
+		resp, err := rr.do(req)
 		if err != nil {
 			return err
 		}
@@ -491,8 +515,11 @@ func (rr *replayRun) readPaged(ctx context.Context, rec *recorder) error {
 			resp.Body.Close()
 			return err
 		}
-		buf.Reset()
-		_, err = buf.ReadFrom(resp.Body)
+		rd, err := rr.decoded(resp)
+		if err == nil {
+			buf.Reset()
+			_, err = buf.ReadFrom(rd)
+		}
 		resp.Body.Close()
 		if err != nil {
 			return err

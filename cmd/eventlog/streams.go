@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/eventlog/eventlog/client"
 )
 
 func (a *app) streamsCommand() *cobra.Command {
@@ -59,8 +61,7 @@ func (a *app) streamsCommand() *cobra.Command {
 func (a *app) groupsCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "groups",
-		Short: "Inspect and delete consumer groups",
-		// groups list needs a server endpoint that does not exist yet.
+		Short: "List, inspect and delete consumer groups",
 	}
 	describe := &cobra.Command{
 		Use:     "describe GROUP",
@@ -136,7 +137,62 @@ beginning of its feed. Deleting a group that does not exist is exit code 2.`,
 			return api(c.DeleteGroup(ctx, args[0]))
 		},
 	}
-	cmd.AddCommand(describe, evict, del)
+	cmd.AddCommand(a.groupsListCommand(), describe, evict, del)
+	return cmd
+}
+
+func (a *app) groupsListCommand() *cobra.Command {
+	var (
+		opts  client.ListGroupsOptions
+		limit int
+	)
+	cmd := &cobra.Command{
+		Use:   "list",
+		Short: "List consumer groups (by name) with their feed, creation time and live members",
+		Long: `list prints the groups the token may describe (its group scopes match the
+name and it may read the group's feed; an admin token sees all), by name,
+following the server's pages until the end or --limit groups. Lag is not
+listed: 'groups describe GROUP' counts it. -o json prints an array, -o
+ndjson one group per line.`,
+		Example: `  eventlog groups list
+  eventlog groups list --after billing --limit 10 -o ndjson`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if limit < 0 {
+				return fmt.Errorf("--limit must not be negative")
+			}
+			c, err := a.client()
+			if err != nil {
+				return err
+			}
+			ctx, cancel := a.ctx(cmd)
+			defer cancel()
+			var out []client.GroupSummary
+			for {
+				if limit > 0 {
+					opts.Limit = min(1000, limit-len(out))
+				}
+				page, err := c.ListGroups(ctx, opts)
+				if err != nil {
+					return api(err)
+				}
+				out = append(out, page.Groups...)
+				if page.Next == "" || limit > 0 && len(out) >= limit {
+					break
+				}
+				opts.After = page.Next
+			}
+			return writeListTo(a, out, func(w io.Writer) {
+				fmt.Fprintln(w, "GROUP\tFEED\tCREATED\tMEMBERS")
+				for _, g := range out {
+					fmt.Fprintf(w, "%s\t%s\t%s\t%d\n", g.Group, g.Feed, formatTime(g.CreatedAt), g.Members)
+				}
+			})
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&opts.After, "after", "", "start after this group")
+	f.IntVar(&limit, "limit", 0, "stop after this many groups (0: all)")
 	return cmd
 }
 

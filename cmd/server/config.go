@@ -115,6 +115,10 @@ type Config struct {
 
 	// Console serves the web console at /ui (--console, default on).
 	Console bool
+
+	// Compress gzip- or zstd-encodes JSON and NDJSON responses for clients
+	// that accept it (--compress, default on; httpapi.Config.DisableCompression).
+	Compress bool
 }
 
 // DefaultConfig returns the defaults, taken from the packages that own them.
@@ -126,6 +130,7 @@ func DefaultConfig() Config {
 		Listen:            "127.0.0.1:8080",
 		Auth:              "auto",
 		Console:           true,
+		Compress:          true,
 		DiscoveryIndex:    true,
 		CassandraHosts:    o.Hosts,
 		Keyspace:          o.Keyspace,
@@ -266,6 +271,7 @@ func (c *Config) flagSet(name string, out io.Writer) *flag.FlagSet {
 	fs.BoolVar(&c.RecordTraceparent, "record-traceparent", c.RecordTraceparent, "record each append's W3C traceparent header in the metadata (\"traceparent\") of its events that carry none, so consumers can continue the trace")
 	fs.BoolVar(&c.DiscoveryIndex, "discovery-index", c.DiscoveryIndex, "shards write path: write the stream catalog and the event id index behind each commit (GET /v1/streams, /v1/categories, /v1/events/{id}); off saves their writes, and those routes then show only what was indexed while it was on")
 	fs.BoolVar(&c.Console, "console", c.Console, "serve the web console at /ui (its files without authentication; it asks for a token when the API needs one)")
+	fs.BoolVar(&c.Compress, "compress", c.Compress, "gzip- or zstd-encode JSON and NDJSON responses of 1 KiB and more when the request's Accept-Encoding allows (live subscriptions are always sent plain)")
 	fs.VisitAll(func(f *flag.Flag) { f.Usage += " (env " + envName(f.Name) + ")" })
 	return fs
 }
@@ -546,6 +552,7 @@ func (c *Config) httpConfig(logger *slog.Logger, reg *prometheus.Registry) httpa
 		h.Console = console.NewHandler()
 	}
 	h.RecordTraceparent = c.RecordTraceparent
+	h.DisableCompression = !c.Compress
 	h.EnsureDefaults()
 	return h
 }

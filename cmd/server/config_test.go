@@ -153,3 +153,29 @@ func TestStrictPayloadsFlags(t *testing.T) {
 		t.Fatalf("set: strict %v, depth %d", h.StrictPayloads, h.MaxPayloadDepth)
 	}
 }
+
+// TestCompressFlags: responses are compressed by default; --compress=false
+// or EVENTLOG_COMPRESS=false turns it off in the HTTP layer.
+func TestCompressFlags(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		args []string
+		env  map[string]string
+		want bool // compressed
+	}{
+		{"Default", nil, nil, true},
+		{"FlagOff", []string{"--compress=false"}, nil, false},
+		{"EnvOff", nil, map[string]string{"EVENTLOG_COMPRESS": "false"}, false},
+		{"FlagWinsOverEnv", []string{"--compress"}, map[string]string{"EVENTLOG_COMPRESS": "false"}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := DefaultConfig()
+			if err := c.ParseFlags("server", tc.args, env(tc.env), io.Discard); err != nil {
+				t.Fatal(err)
+			}
+			if got := !c.httpConfig(nil, nil).DisableCompression; got != tc.want {
+				t.Fatalf("compressed = %v, want %v", got, tc.want)
+			}
+		})
+	}
+}

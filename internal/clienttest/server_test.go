@@ -149,6 +149,10 @@ func Problem(w http.ResponseWriter, status int, code string) {
 func (p *proxy) ForwardCut(w http.ResponseWriter, r *http.Request, lines int, edit func(i int, line []byte) []byte) {
 	out, _ := http.NewRequestWithContext(r.Context(), r.Method, p.target.String()+r.URL.RequestURI(), r.Body)
 	out.Header = r.Header.Clone()
+	// The cut is made between lines of the body as the client reads it:
+	// ask for it plain (the server compresses what a client's
+	// Accept-Encoding allows, and Go's transport asks for gzip).
+	out.Header.Del("Accept-Encoding")
 	res, err := http.DefaultTransport.RoundTrip(out)
 	if err != nil {
 		Drop()

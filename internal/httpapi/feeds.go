@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -51,6 +52,9 @@ func (s *Server) readFeed(c *echo.Context) error {
 	}
 	if limit > int64(s.cfg.MaxFeedPageSize) {
 		return invalidRequest(fmt.Sprintf("limit must be at most %d", s.cfg.MaxFeedPageSize))
+	}
+	if err := feedDirection(c.QueryParams()); err != nil {
+		return err
 	}
 	ctx := c.Request().Context()
 	pos, err := s.feedFrom(ctx, c.Request(), feed, false)
@@ -145,6 +149,9 @@ func (s *Server) subscribeFeed(c *echo.Context) error {
 		return err
 	}
 	if err := s.allowFeed(c, feed); err != nil {
+		return err
+	}
+	if err := feedDirection(c.QueryParams()); err != nil {
 		return err
 	}
 	ctx := c.Request().Context()
@@ -369,4 +376,21 @@ func (s *Server) feedFrom(ctx context.Context, r *http.Request, feed log.Feed, l
 		return from, err
 	}
 	return s.feeds.FeedEnd(ctx, feed)
+}
+
+// feedDirection refuses a direction other than forward: a feed is read in
+// commit order only (its positions are a forward scan of the shard logs,
+// and there is no backward one), and a direction the server ignored would
+// answer a "newest first" request oldest first without a word.
+func feedDirection(q url.Values) error {
+	switch d, err := stringParam(q, "direction"); {
+	case err != nil:
+		return err
+	case d == "" || d == "forward":
+		return nil
+	case d == "backward":
+		return invalidRequest("feeds are read forward only, in commit order: direction=backward is not supported " +
+			"(a stream reads backward: GET /v1/streams/{stream}/events?direction=backward)")
+	}
+	return invalidRequest(`direction must be "forward": feeds are read forward only, in commit order`)
 }

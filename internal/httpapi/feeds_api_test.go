@@ -600,3 +600,36 @@ func TestFeedSubscribeTwoInstances(t *testing.T) {
 		t.Fatalf("only %d events acknowledged", len(want))
 	}
 }
+
+// TestFeedDirection: feeds read forward only; direction=backward (or any
+// other) is refused rather than ignored, on pages, NDJSON reads and
+// subscriptions alike.
+func TestFeedDirection(t *testing.T) {
+	ts := MustFeedServer(t, nil)
+	ts.MustAppend(t, "dir-1", 3)
+	for _, path := range []string{"/v1/feeds/all", "/v1/feeds/category/dir", "/v1/feeds/all/subscribe", "/v1/feeds/type/t/subscribe"} {
+		t.Run(strings.TrimPrefix(path, "/v1/feeds/"), func(t *testing.T) {
+			p := MustProblem(t, ts.Do(t, "GET", path+"?direction=backward", nil), http.StatusBadRequest, "invalid_request")
+			if d, _ := p["detail"].(string); !strings.Contains(d, "forward only") {
+				t.Fatalf("detail %q does not say feeds read forward only", d)
+			}
+			MustProblem(t, ts.Do(t, "GET", path+"?direction=sideways", nil), http.StatusBadRequest, "invalid_request")
+			MustProblem(t, ts.Do(t, "GET", path+"?direction=forward&direction=forward", nil), http.StatusBadRequest, "invalid_request")
+		})
+	}
+	t.Run("ForwardIsTheDefault", func(t *testing.T) {
+		r := ts.Do(t, "GET", "/v1/feeds/category/dir?direction=forward", nil)
+		if r.Status != http.StatusOK {
+			t.Fatal(r)
+		}
+		var got struct {
+			Events []feedEventJSON `json:"events"`
+		}
+		if err := json.Unmarshal(r.Body, &got); err != nil || len(got.Events) != 3 || got.Events[0].Version != 1 {
+			t.Fatalf("direction=forward: %v %s", err, r.Body)
+		}
+	})
+	t.Run("NDJSON", func(t *testing.T) {
+		MustProblem(t, ts.Do(t, "GET", "/v1/feeds/all?direction=backward", nil, "Accept", httpapi.MediaTypeNDJSON), http.StatusBadRequest, "invalid_request")
+	})
+}

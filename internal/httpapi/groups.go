@@ -47,6 +47,9 @@ func (s *Server) groupRoutes(v1 *echo.Group) {
 	if _, ok := gs.(log.GroupDeleter); ok {
 		v1.DELETE("/groups/:group", g.delete)
 	}
+	if _, ok := gs.(log.GroupLister); ok {
+		v1.GET("/groups", g.list)
+	}
 }
 
 // write bounds a state-changing call like an append: detached from the

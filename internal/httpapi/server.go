@@ -136,6 +136,11 @@ type Config struct {
 	// data, and every call it makes to the API carries the user's token.
 	// Nil: no /ui routes.
 	Console http.Handler
+	// DisableCompression sends every response as it is. By default JSON,
+	// problem and NDJSON responses of at least 1 KiB are gzip- or
+	// zstd-encoded when the request's Accept-Encoding asks for it
+	// (compress.go); live subscriptions never are. Default false.
+	DisableCompression bool
 }
 
 // DefaultConfig returns the defaults documented on Config.
@@ -269,6 +274,9 @@ type Server struct {
 	cfg     Config
 	log     *slog.Logger
 	echo    *echo.Echo
+	// handler serves requests: echo, behind the compressor unless
+	// Config.DisableCompression.
+	handler http.Handler
 	metrics *metrics
 	tracer  trace.Tracer
 	// draining is set by Drain: /readyz fails and running replays end.
@@ -323,7 +331,12 @@ func New(store log.Store, cfg Config) (*Server, error) {
 	})
 	e.Use(s.observe, s.secure, s.authenticate, s.rateLimit)
 	s.routes(e)
-	s.echo = e
+	s.echo, s.handler = e, e
+	if !cfg.DisableCompression {
+		if s.handler, err = compressor(e); err != nil {
+			return nil, err
+		}
+	}
 	return s, nil
 }
 
@@ -371,7 +384,7 @@ func (s *Server) routes(e *echo.Echo) {
 }
 
 // ServeHTTP implements http.Handler.
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.echo.ServeHTTP(w, r) }
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
 
 // Drain prepares for shutdown: /readyz reports 503 so load balancers stop
 // sending traffic, and running NDJSON replays end (the client sees the

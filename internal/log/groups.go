@@ -306,6 +306,42 @@ type GroupDeleter interface {
 	DeleteGroup(ctx context.Context, group string) error
 }
 
+// GroupSummary is a group in a listing.
+type GroupSummary struct {
+	Group   string
+	Feed    Feed
+	Created time.Time
+	// Members is the number of live members.
+	Members int
+}
+
+// GroupQuery selects a page of groups, in name order.
+type GroupQuery struct {
+	// After is the last group of the previous page (its Next): the page
+	// starts after it.
+	After string
+	// Limit is the most groups in the page (> 0).
+	Limit int
+	// Visible, if set, drops the groups it refuses (the caller's scopes)
+	// before they count against Limit.
+	Visible func(group string, feed Feed) bool
+}
+
+// GroupList is a page of groups. Next is the last group of the page when
+// more follow (pass it as After), "" at the end.
+type GroupList struct {
+	Groups []GroupSummary
+	Next   string
+}
+
+// GroupLister is implemented by group stores that list their groups.
+type GroupLister interface {
+	// ListGroups returns a page of the groups, in name order, with their
+	// live member counts (lag is not counted: DescribeGroup reads the
+	// logs for it). Errors: *ValidationError, ErrUnavailable.
+	ListGroups(ctx context.Context, q GroupQuery) (GroupList, error)
+}
+
 // ValidateAcks checks acks on a group of partitions partitions: partitions
 // in range and distinct, epochs positive, at least one.
 func ValidateAcks(acks []Ack, partitions int) error {

@@ -20,7 +20,7 @@ const instrumentation = "github.com/eventlog/eventlog/internal/tracing"
 // "store.<Method>" (a child of the caller's span), with the stream or group
 // it touches, ended with the call's error. inner's optional interfaces
 // (log.FeedStore, log.FeedWatcher, log.Watcher, log.GroupStore,
-// log.GroupSecrets with log.GroupDeleter, and log.Catalog with
+// log.GroupSecrets with log.GroupDeleter and log.GroupLister, and log.Catalog with
 // log.ClusterStore) are kept in these mixes: all of them (the shard-log
 // store), all but the last two, all but the last four (the per-stream
 // store), or no groups at all. A store with another mix is returned with
@@ -56,12 +56,13 @@ type fullStore interface {
 }
 
 // secureStore is a fullStore whose group members hold secrets and whose
-// groups can be deleted (the shard-log store): losing those behind the
-// decorator would drop the member secret check.
+// groups can be deleted and listed (the shard-log store): losing those
+// behind the decorator would drop the member secret check.
 type secureStore interface {
 	fullStore
 	log.GroupSecrets
 	log.GroupDeleter
+	log.GroupLister
 }
 
 // discoveryStore is a secureStore with the discovery indexes and the
@@ -242,7 +243,7 @@ func (s *tracedFull) GroupFeed(ctx context.Context, group string) (log.Feed, err
 	return f, err
 }
 
-// tracedSecure adds member secrets and group deletion to tracedFull.
+// tracedSecure adds member secrets, group deletion and listing to tracedFull.
 type tracedSecure struct {
 	*tracedFull
 	secure secureStore
@@ -260,6 +261,16 @@ func (s *tracedSecure) DeleteGroup(ctx context.Context, group string) error {
 	err := s.secure.DeleteGroup(ctx, group)
 	end(sp, err)
 	return err
+}
+
+func (s *tracedSecure) ListGroups(ctx context.Context, q log.GroupQuery) (log.GroupList, error) {
+	ctx, sp := s.span(ctx, "ListGroups", attribute.String("eventlog.after", q.After), attribute.Int("eventlog.limit", q.Limit))
+	l, err := s.secure.ListGroups(ctx, q)
+	if err == nil {
+		sp.SetAttributes(attribute.Int("eventlog.groups", len(l.Groups)))
+	}
+	end(sp, err)
+	return l, err
 }
 
 // tracedDiscovery adds the catalog and the cluster view to tracedSecure.

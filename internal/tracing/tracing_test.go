@@ -75,6 +75,7 @@ func TestSpans(t *testing.T) {
 	}{
 		{"FeedStore", is[log.FeedStore](traced)}, {"FeedWatcher", is[log.FeedWatcher](traced)},
 		{"Watcher", is[log.Watcher](traced)}, {"GroupStore", is[log.GroupStore](traced)},
+		{"GroupLister", is[log.GroupLister](traced)},
 	} {
 		if !iface.ok {
 			t.Fatalf("the traced store lost %s", iface.name)
@@ -113,6 +114,9 @@ func TestSpans(t *testing.T) {
 	}
 	if got := do("GET", "/v1/groups/nogroup", ""); got != 404 {
 		t.Fatalf("group: %d", got)
+	}
+	if got := do("GET", "/v1/groups", ""); got != 200 {
+		t.Fatalf("groups: %d", got)
 	}
 
 	ts.Close()
@@ -159,6 +163,7 @@ func TestSpans(t *testing.T) {
 	if d := child(server("GET /v1/groups/:group"), "store.DescribeGroup"); d.Status().Code != codes.Error {
 		t.Fatalf("store.DescribeGroup of a missing group: status %v, want an error", d.Status())
 	}
+	child(server("GET /v1/groups"), "store.ListGroups")
 }
 
 func is[T any](v any) bool {

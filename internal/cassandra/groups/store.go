@@ -20,6 +20,7 @@ const (
 	cqlGroupCreate = `INSERT INTO shard_groups (group_name, id, feed, created) VALUES (?, ?, ?, ?) IF NOT EXISTS`
 	cqlGroupRead   = `SELECT id, feed, created FROM shard_groups WHERE group_name = ?`
 	cqlGroupNames  = `SELECT group_name FROM shard_groups`
+	cqlGroupList   = `SELECT group_name, feed, created FROM shard_groups`
 	cqlGroupDelete = `DELETE FROM shard_groups WHERE group_name = ?`
 	// schema/migrations/0006_shard_groups.cql: shard_group_members.
 	cqlMemberCreate  = `INSERT INTO shard_group_members (group_name, member, expires, secret_hash) VALUES (?, ?, ?, ?) IF NOT EXISTS USING TTL ?`

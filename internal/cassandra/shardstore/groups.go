@@ -55,3 +55,10 @@ func (s *Store) CheckMember(ctx context.Context, group, member, secret string) e
 func (s *Store) DeleteGroup(ctx context.Context, group string) error {
 	return s.groups.DeleteGroup(ctx, group)
 }
+
+var _ log.GroupLister = (*Store)(nil)
+
+// ListGroups implements log.GroupLister.
+func (s *Store) ListGroups(ctx context.Context, q log.GroupQuery) (log.GroupList, error) {
+	return s.groups.ListGroups(ctx, q)
+}

@@ -280,6 +280,15 @@ type Exchange struct {
 //   - every response must be one the description lists for the operation
 //     (status, headers, media type and body schema).
 func (v *Validator) Check(ex *Exchange) error {
+	if ce := ex.ResponseHeader.Get("Content-Encoding"); ce != "" && ex.ResponseComplete {
+		body, err := decodeResponse(ce, ex.ResponseHeader.Get("Content-Type"), ex.ResponseBody)
+		if err != nil {
+			return fmt.Errorf("response body (Content-Encoding %s): %w", ce, err)
+		}
+		decoded := *ex
+		decoded.ResponseBody = body
+		ex = &decoded
+	}
 	req, err := http.NewRequest(ex.Method, ex.URL.String(), nil)
 	if err != nil {
 		return err
@@ -456,6 +465,22 @@ func decode(encoding string, b []byte) ([]byte, error) {
 	return nil, fmt.Errorf("unknown Content-Encoding %q", encoding)
 }
 
+// decodeResponse undoes a response's Content-Encoding (the server
+// compresses as the request's Accept-Encoding asks). A streamed body the
+// client stopped reading mid-way (a live subscription it closed) may end
+// inside the compressed stream: what decodes is kept, and completeItems
+// drops its incomplete last item.
+func decodeResponse(encoding, contentType string, b []byte) ([]byte, error) {
+	body, err := decode(encoding, b)
+	if errors.Is(err, io.ErrUnexpectedEOF) {
+		switch mediaType(contentType) {
+		case httpapi.MediaTypeNDJSON, httpapi.MediaTypeEventStream:
+			return body, nil
+		}
+	}
+	return body, err
+}
+
 // completeItems drops a streamed body's incomplete last item (a
 // subscription ended by the client mid-write): the server ends every NDJSON
 // line with a newline and every SSE message with a blank line.
@@ -547,6 +572,10 @@ func (r *recorder) Write(p []byte) (int, error) {
 }
 
 func (r *recorder) FlushError() error { return http.NewResponseController(r.ResponseWriter).Flush() }
+
+// Flush is FlushError for wrappers that flush through http.Flusher alone
+// (the server's compressor does).
+func (r *recorder) Flush() { _ = r.FlushError() }
 
 func (r *recorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
 
