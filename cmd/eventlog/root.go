@@ -81,6 +81,7 @@ with the same event ids), 7 not authorized.`,
 		a.eventCommand(),
 		a.groupsCommand(),
 		a.clusterCommand(),
+		a.keysCommand(),
 		a.healthCommand(),
 	)
 	return root

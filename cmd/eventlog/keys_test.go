@@ -1,0 +1,94 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/eventlog/eventlog/client"
+	"github.com/eventlog/eventlog/internal/auth"
+	"github.com/eventlog/eventlog/internal/cassandra/cassandratest"
+	"github.com/eventlog/eventlog/internal/cassandra/keystore"
+	"github.com/eventlog/eventlog/internal/httpapi"
+	"github.com/eventlog/eventlog/internal/httpapi/spectest"
+)
+
+// TestKeys: keys create|list|revoke against a server that requires keys:
+// the admin token makes a key whose token (the last line) works at once
+// within its scopes, list shows it without any token, revoke makes the
+// server refuse it; a token without the admin scope is refused (exit 7).
+func TestKeys(t *testing.T) {
+	store, so := cassandratest.NewStore(t, nil)
+	ks, err := keystore.New(cassandratest.Session(t, so.Cassandra), so.Cassandra.SerialConsistency, 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	root, rootToken, err := auth.NewKey("root", []string{"admin"}, 0, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ks.CreateKey(context.Background(), root); err != nil {
+		t.Fatal(err)
+	}
+	a := auth.NewAuthenticator(ks, auth.Options{})
+	if err := a.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(a.Close)
+	api, err := httpapi.New(store, httpapi.Config{Auth: a, Keys: ks, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(spectest.Handler(t, api))
+	t.Cleanup(srv.Close)
+	ts := &testServer{Server: srv}
+	as := func(token string, want int, args ...string) result {
+		t.Helper()
+		r := ts.cli(t, map[string]string{"EVENTLOG_TOKEN": token}, "", args...)
+		if r.code != want {
+			t.Fatalf("eventlog %s: exit %d, want %d\nstdout: %s\nstderr: %s", strings.Join(args, " "), r.code, want, r.stdout, r.stderr)
+		}
+		return r
+	}
+
+	out := as(rootToken, exitOK, "keys", "create", "--name", "writer", "--scope", "append:user-*", "--scope", "read:user-*", "--expires", "720h").stdout
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	token := lines[len(lines)-1]
+	if !strings.HasPrefix(token, "evl_") {
+		t.Fatalf("create: the last line is not the token:\n%s", out)
+	}
+	as(token, exitOK, "append", "user-1", "--type", "A", "--data", "1")
+	as(token, exitUnauthorized, "append", "order-1", "--type", "A", "--data", "1")
+	as(token, exitUnauthorized, "keys", "list") // no admin scope
+
+	var keys []client.APIKey
+	listed := as(rootToken, exitOK, "keys", "list", "-o", "json").stdout
+	if err := json.Unmarshal([]byte(listed), &keys); err != nil {
+		t.Fatalf("list: %v\n%s", err, listed)
+	}
+	var w *client.APIKey
+	for i := range keys {
+		if keys[i].Name == "writer" {
+			w = &keys[i]
+		}
+	}
+	if w == nil || w.Status != "active" || len(w.Scopes) != 2 || w.ExpiresAt.IsZero() || strings.Contains(listed, token) {
+		t.Fatalf("list: %+v\n%s", keys, listed)
+	}
+	if table := as(rootToken, exitOK, "keys", "list").stdout; !strings.HasPrefix(table, "NAME") || !strings.Contains(table, "writer") {
+		t.Fatalf("list table:\n%s", table)
+	}
+
+	as(rootToken, exitOK, "keys", "revoke", "writer")
+	as(token, exitUnauthorized, "append", "user-1", "--type", "A", "--data", "2")
+	if table := as(rootToken, exitOK, "keys", "list").stdout; !strings.Contains(table, "revoked") {
+		t.Fatalf("after revoke:\n%s", table)
+	}
+	as(rootToken, exitUsage, "keys", "create", "--name", "noscope")
+	as(rootToken, exitInvalid, "keys", "create", "--name", "bad name!", "--scope", "admin")
+}
