@@ -37,20 +37,16 @@ array, -o ndjson one stream per line.`,
 			}
 			ctx, cancel := a.ctx(cmd)
 			defer cancel()
-			var out []client.StreamSummary
-			for {
-				if limit > 0 {
-					opts.Limit = min(1000, limit-len(out))
-				}
+			out, err := allPages(limit, opts.After, func(n int, after string) ([]client.StreamSummary, string, error) {
+				opts.Limit, opts.After = n, after
 				page, err := c.ListStreams(ctx, opts)
 				if err != nil {
-					return api(err)
+					return nil, "", err
 				}
-				out = append(out, page.Streams...)
-				if page.Next == "" || limit > 0 && len(out) >= limit {
-					break
-				}
-				opts.After = page.Next
+				return page.Streams, page.Next, nil
+			})
+			if err != nil {
+				return api(err)
 			}
 			return a.writeList(out, func(w io.Writer) {
 				fmt.Fprintln(w, "STREAM\tCATEGORY\tVERSION\tCREATED\tUPDATED")
@@ -66,6 +62,28 @@ array, -o ndjson one stream per line.`,
 	f.StringVar(&opts.After, "after", "", "start after this stream")
 	f.IntVar(&limit, "limit", 0, "stop after this many streams (0: all)")
 	return cmd
+}
+
+// allPages follows a listing's pages from after until its end, or until
+// limit items when limit > 0; fetch reads one page of at most n items (0:
+// the server's default) and returns its items and next cursor.
+func allPages[T any](limit int, after string, fetch func(n int, after string) ([]T, string, error)) ([]T, error) {
+	var out []T
+	for {
+		n := 0
+		if limit > 0 {
+			n = min(1000, limit-len(out))
+		}
+		items, next, err := fetch(n, after)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, items...)
+		if next == "" || limit > 0 && len(out) >= limit {
+			return out, nil
+		}
+		after = next
+	}
 }
 
 // writeList writes a list of values: a JSON array (json), one per line

@@ -167,20 +167,16 @@ ndjson one group per line.`,
 			}
 			ctx, cancel := a.ctx(cmd)
 			defer cancel()
-			var out []client.GroupSummary
-			for {
-				if limit > 0 {
-					opts.Limit = min(1000, limit-len(out))
-				}
+			out, err := allPages(limit, opts.After, func(n int, after string) ([]client.GroupSummary, string, error) {
+				opts.Limit, opts.After = n, after
 				page, err := c.ListGroups(ctx, opts)
 				if err != nil {
-					return api(err)
+					return nil, "", err
 				}
-				out = append(out, page.Groups...)
-				if page.Next == "" || limit > 0 && len(out) >= limit {
-					break
-				}
-				opts.After = page.Next
+				return page.Groups, page.Next, nil
+			})
+			if err != nil {
+				return api(err)
 			}
 			return writeListTo(a, out, func(w io.Writer) {
 				fmt.Fprintln(w, "GROUP\tFEED\tCREATED\tMEMBERS")
