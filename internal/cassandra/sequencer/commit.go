@@ -173,12 +173,24 @@ func (sh *shard) commitBatch(batch []*pending) error {
 		}
 		h := sh.heads.get(stream)
 		h.version, h.bucket, h.created, h.prev = tv.version, tv.bucket, tv.created, tv.prev
+		if h.filter != nil && !h.filter.rotate(h.bucket.Number, h.prev) {
+			sh.heads.dropFilter(h)
+		}
 		before := len(h.ids)
 		for id, v := range tv.ids {
 			h.ids[id] = idAt{version: v, at: t}
+			if h.filter != nil {
+				b := h.bucket.Number
+				if v < h.bucket.FirstVersion {
+					b = h.prev
+				}
+				h.filter.add(b, id)
+			}
 		}
 		h.lastSeq = seq
-		h.pruneIDs(now, sh.s.cfg.IdempotencyWindow, sh.s.cfg.IDsInHead*2, filledBefore)
+		h.pruneIDs(now, sh.s.cfg.IdempotencyWindow, sh.s.cfg.IDsInHead*2, filledBefore, func(h *head) {
+			sh.heads.makeFilter(h, int(min(max(sh.s.cfg.Policy.MaxEvents, 4096), 1<<20)))
+		})
 		sh.heads.ids += len(h.ids) - before
 	}
 	// Committed is acknowledged: the filler writes the record behind, and
@@ -337,13 +349,14 @@ func (sh *shard) loadHeads(ctx context.Context, batch []*pending) error {
 	// Streams with more ids than a head keeps: look this batch's ids up.
 	for _, p := range batch {
 		h := sh.heads.get(p.req.Stream)
-		if h.idsComplete || len(p.ids) == 0 {
+		if h.idsComplete || len(p.ids) == 0 || h.filter != nil && !h.filter.mayHave(p.ids) {
 			continue
 		}
 		bs := h.buckets()
 		if len(bs) == 0 {
 			continue
 		}
+		sh.s.metrics.idLookups.Inc()
 		run(func() error {
 			found, err := sh.s.cfg.Streams.LookupIDs(ctx, p.req.Stream, bs, p.ids)
 			if err != nil {

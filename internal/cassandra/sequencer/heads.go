@@ -25,6 +25,10 @@ type head struct {
 	// current and previous bucket; otherwise lookups fill it in per append.
 	ids         map[uuid.UUID]idAt
 	idsComplete bool
+	// filter, when set, has every client id committed to the current and
+	// previous bucket (idfilter.go): made when a complete id set starts
+	// being pruned, kept through the stream's bucket changes.
+	filter *idFilter
 	// pruneAt, when above the limit, is the size at which pruneIDs looks
 	// again: twice what the last pass could not drop (ids not yet
 	// filled), so a stream with more unfilled ids than the limit is not
@@ -65,7 +69,7 @@ func bucketsOf(cur, prev int64) []int64 {
 // committed since must stay: a lookup cannot see them until they are
 // filled. Without this a stream that took a million events within the
 // window held a million ids.
-func (h *head) pruneIDs(now time.Time, window time.Duration, limit int, filledBefore time.Time) {
+func (h *head) pruneIDs(now time.Time, window time.Duration, limit int, filledBefore time.Time, mkFilter func(*head)) {
 	if len(h.ids) <= max(limit, h.pruneAt) {
 		return
 	}
@@ -84,7 +88,11 @@ func (h *head) pruneIDs(now time.Time, window time.Duration, limit int, filledBe
 		return
 	}
 	// Still too many: stop claiming completeness (appends with ids are
-	// looked up) and keep only what is not yet filled.
+	// looked up, unless the filter says none was seen) and keep only what
+	// is not yet filled.
+	if h.idsComplete && h.filter == nil && mkFilter != nil {
+		mkFilter(h)
+	}
 	h.idsComplete = false
 	// Into a new map: a Go map keeps its peak size after deletes.
 	kept := make(map[uuid.UUID]idAt)
@@ -105,10 +113,44 @@ type heads struct {
 	// recently used heads whose commits are all filled give theirs up.
 	ids      int
 	idBudget int
+	// filterBytes is what the heads' id filters take, at most
+	// maxFilterBytes (past it no new filter is made).
+	filterBytes int
 }
+
+// maxFilterBytes bounds a shard's id filters (idfilter.go): a filter of
+// a 50,000-event bucket takes about 60 KiB.
+const maxFilterBytes = 4 << 20
 
 func newHeads(limit, idBudget int) *heads {
 	return &heads{m: make(map[log.StreamID]*head), limit: limit, idBudget: idBudget}
+}
+
+// makeFilter gives h a filter of the ids it holds, which are every id of
+// its current and previous bucket (h.idsComplete), sized for capacity ids
+// a bucket, unless the shard's filters take maxFilterBytes already.
+func (hs *heads) makeFilter(h *head, capacity int) {
+	f := newIDFilter(h.bucket.Number, h.prev, capacity)
+	if hs.filterBytes+f.bytes() > maxFilterBytes || h.bucket.Number < 0 {
+		return
+	}
+	for id, a := range h.ids {
+		if a.version >= h.bucket.FirstVersion {
+			f.add(h.bucket.Number, id)
+		} else {
+			f.add(h.prev, id)
+		}
+	}
+	h.filter = f
+	hs.filterBytes += f.bytes()
+}
+
+// dropFilter removes h's filter.
+func (hs *heads) dropFilter(h *head) {
+	if h.filter != nil {
+		hs.filterBytes -= h.filter.bytes()
+		h.filter = nil
+	}
 }
 
 func (hs *heads) get(stream log.StreamID) *head {
@@ -140,6 +182,7 @@ func (hs *heads) evict(filled int64, gone func(log.StreamID)) {
 			hs.lru.Remove(e)
 			delete(hs.m, h.stream)
 			hs.ids -= len(h.ids)
+			hs.dropFilter(h)
 			gone(h.stream)
 		}
 		e = prev
@@ -157,5 +200,5 @@ func (hs *heads) evict(filled int64, gone func(log.StreamID)) {
 func (hs *heads) forget() {
 	hs.m = make(map[log.StreamID]*head)
 	hs.lru.Init()
-	hs.ids = 0
+	hs.ids, hs.filterBytes = 0, 0
 }

@@ -27,11 +27,11 @@ func TestPruneIDsKeepsUnfilled(t *testing.T) {
 	}
 	filledBefore := t0.Add(20 * time.Millisecond) // records from the 21st id on are in the tail
 
-	h.pruneIDs(t0.Add(time.Second), time.Hour, 40, filledBefore)
+	h.pruneIDs(t0.Add(time.Second), time.Hour, 40, filledBefore, nil)
 	if len(h.ids) != 30 || !h.idsComplete {
 		t.Fatalf("under the limit: %d ids kept (complete %v), want all 30 and complete", len(h.ids), h.idsComplete)
 	}
-	h.pruneIDs(t0.Add(time.Second), time.Hour, 10, filledBefore)
+	h.pruneIDs(t0.Add(time.Second), time.Hour, 10, filledBefore, nil)
 	if h.idsComplete {
 		t.Error("a pruned head still claims every id")
 	}
@@ -46,7 +46,7 @@ func TestPruneIDsKeepsUnfilled(t *testing.T) {
 		}
 	}
 	// Ids older than the window go first, filled or not.
-	h.pruneIDs(t0.Add(2*time.Hour), time.Hour, 5, filledBefore)
+	h.pruneIDs(t0.Add(2*time.Hour), time.Hour, 5, filledBefore, nil)
 	if len(h.ids) != 0 {
 		t.Fatalf("%d ids older than the window kept", len(h.ids))
 	}
@@ -63,18 +63,18 @@ func TestPruneIDsAmortised(t *testing.T) {
 		}
 	}
 	add(30)
-	h.pruneIDs(t0, time.Hour, 10, t0) // nothing filled: all 30 stay
+	h.pruneIDs(t0, time.Hour, 10, t0, nil) // nothing filled: all 30 stay
 	if len(h.ids) != 30 {
 		t.Fatalf("%d ids kept, want the 30 unfilled", len(h.ids))
 	}
 	later := t0.Add(time.Minute) // now every id so far is filled
 	add(29)
-	h.pruneIDs(t0, time.Hour, 10, later)
+	h.pruneIDs(t0, time.Hour, 10, later, nil)
 	if len(h.ids) != 59 {
 		t.Fatalf("pruned at %d ids, before the map doubled (60)", len(h.ids))
 	}
 	add(2)
-	h.pruneIDs(t0, time.Hour, 10, later)
+	h.pruneIDs(t0, time.Hour, 10, later, nil)
 	if len(h.ids) != 0 {
 		t.Fatalf("%d filled ids kept once the map doubled", len(h.ids))
 	}

@@ -9,6 +9,7 @@ type metrics struct {
 	commitTime  prometheus.Histogram
 	fillTime    prometheus.Histogram
 	headLoads   prometheus.Counter
+	idLookups   prometheus.Counter
 	owned       prometheus.Gauge
 	takeovers   prometheus.Counter
 	forwarded   prometheus.Counter
@@ -42,6 +43,10 @@ func newMetrics(r prometheus.Registerer) *metrics {
 			Name: "eventlog_shard_head_loads_total",
 			Help: "Stream heads read from the stream partitions (first touch after a takeover, or after eviction).",
 		}),
+		idLookups: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "eventlog_shard_id_lookups_total",
+			Help: "Appends whose client ids were looked up in the stream partitions before the commit (their head holds too many ids to be complete, and its id filter may have seen one).",
+		}),
 		owned: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "eventlog_shards_owned",
 			Help: "Shards this instance owns and commits.",
@@ -69,7 +74,7 @@ func newMetrics(r prometheus.Registerer) *metrics {
 		}),
 	}
 	if r != nil {
-		r.MustRegister(m.commits, m.groupSize, m.commitTime, m.fillTime, m.headLoads, m.owned, m.takeovers, m.forwarded, m.queueLength, m.tailBytes, m.fillWrites)
+		r.MustRegister(m.commits, m.groupSize, m.commitTime, m.fillTime, m.headLoads, m.idLookups, m.owned, m.takeovers, m.forwarded, m.queueLength, m.tailBytes, m.fillWrites)
 	}
 	return m
 }

@@ -60,11 +60,13 @@ type Options struct {
 	// the listings and lookups by id then show only what was indexed
 	// before. For measuring what the indexes cost.
 	NoIndex bool
-	// FillDelay, TailBytes, CommitsInFlight and IDBudget: sequencer.Config.
+	// FillDelay, TailBytes, CommitsInFlight, IDBudget and IDsInHead:
+	// sequencer.Config.
 	FillDelay       time.Duration
 	TailBytes       int
 	CommitsInFlight int
 	IDBudget        int
+	IDsInHead       int
 	// LogFault, if set, replaces the driver's answers to commits and their
 	// settling reads (shardlog.Log.Fault): tests of unknown outcomes.
 	LogFault func(op string, shard int, err error) error
@@ -184,7 +186,7 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 		LeaseTTL: o.LeaseTTL, Policy: partition.Policy{Width: co.BucketWidth, MaxEvents: co.BucketMaxEvents},
 		IdempotencyWindow: co.IdempotencyWindow, Forward: o.Forward, FlushRemote: o.FlushRemote, Version: o.Version,
 		Index:     index,
-		FillDelay: o.FillDelay, TailBytes: o.TailBytes, CommitsInFlight: o.CommitsInFlight, IDBudget: o.IDBudget,
+		FillDelay: o.FillDelay, TailBytes: o.TailBytes, CommitsInFlight: o.CommitsInFlight, IDBudget: o.IDBudget, IDsInHead: o.IDsInHead,
 		OnCommit: s.watchers.Notify, OnRecord: s.feedWatchers.notify,
 		BeforeCommit: o.BeforeCommit, Paused: o.Paused, Now: co.Now, Logger: co.Logger, Registerer: co.Registerer,
 	})
