@@ -117,6 +117,10 @@ func TestPeerSignature(t *testing.T) {
 	now := time.Unix(1_780_000_000, 0)
 	body := []byte(`{"appends":[]}`)
 	sig := PeerSignature(key, "POST", forwardPath, body, now)
+	// sig with the digest of another body in place of body's.
+	parts := strings.Split(sig, ",")
+	parts[1] = strings.Split(PeerSignature(key, "POST", forwardPath, []byte("other"), now), ",")[1]
+	otherDigest := strings.Join(parts, ",")
 	if err := checkPeerSignature(key, sig, "POST", forwardPath, body, now.Add(peerSignatureSkew)); err != nil {
 		t.Fatalf("the signature at the edge of the skew: %v", err)
 	}
@@ -131,13 +135,16 @@ func TestPeerSignature(t *testing.T) {
 	}{
 		"None":      {"", "POST", forwardPath, body, now, key},
 		"Malformed": {"t=1,s=%%%", "POST", forwardPath, body, now, key},
-		"NoTime":    {sig[strings.Index(sig, ","):], "POST", forwardPath, body, now, key},
-		"OtherBody": {sig, "POST", forwardPath, []byte(`{"appends":[{}]}`), now, key},
-		"OtherPath": {sig, "POST", flushPath, body, now, key},
-		"OtherVerb": {sig, "PUT", forwardPath, body, now, key},
-		"OtherKey":  {sig, "POST", forwardPath, body, now, []byte("fedcba9876543210fedcba9876543210")},
-		"TooOld":    {sig, "POST", forwardPath, body, now.Add(peerSignatureSkew + time.Second), key},
-		"TooNew":    {sig, "POST", forwardPath, body, now.Add(-peerSignatureSkew - time.Second), key},
+		"NoTime":    {sig[strings.Index(sig, ",")+1:], "POST", forwardPath, body, now, key},
+		// Another body's digest under this signature: the signature covers
+		// the digest, so the header alone is refused.
+		"OtherDigest": {otherDigest, "POST", forwardPath, body, now, key},
+		"OtherBody":   {sig, "POST", forwardPath, []byte(`{"appends":[{}]}`), now, key},
+		"OtherPath":   {sig, "POST", flushPath, body, now, key},
+		"OtherVerb":   {sig, "PUT", forwardPath, body, now, key},
+		"OtherKey":    {sig, "POST", forwardPath, body, now, []byte("fedcba9876543210fedcba9876543210")},
+		"TooOld":      {sig, "POST", forwardPath, body, now.Add(peerSignatureSkew + time.Second), key},
+		"TooNew":      {sig, "POST", forwardPath, body, now.Add(-peerSignatureSkew - time.Second), key},
 	} {
 		if err := checkPeerSignature(c.key, c.sig, c.method, c.path, c.body, c.at); err == nil {
 			t.Errorf("%s: accepted", name)
