@@ -58,9 +58,16 @@ func Chunks(r *Record) []Chunk {
 }
 
 // AppendChunkBody appends the encoding of c's appends to dst (the stream,
-// bucket and first version are the row's key, not part of the body).
+// bucket and first version are the row's key, not part of the body),
+// compressed when large enough to gain (compress.go).
 func AppendChunkBody(dst []byte, c *Chunk) []byte {
-	dst = slices.Grow(dst, chunkBodyLen(c))
+	n := chunkBodyLen(c)
+	return appendCompressed(dst, n, func(dst []byte) []byte { return appendPlainChunkBody(dst, c, n) })
+}
+
+// appendPlainChunkBody appends the plain encoding of c's appends, n bytes.
+func appendPlainChunkBody(dst []byte, c *Chunk, n int) []byte {
+	dst = slices.Grow(dst, n)
 	dst = append(dst, format)
 	dst = binary.AppendUvarint(dst, uint64(len(c.Appends)))
 	for i := range c.Appends {
@@ -85,8 +92,13 @@ func chunkBodyLen(c *Chunk) int {
 }
 
 // DecodeChunkBody decodes a body made by AppendChunkBody into c.Appends.
-// The events' byte slices alias b.
+// The events' byte slices alias b (or, when b is compressed, a buffer of
+// their own).
 func DecodeChunkBody(b []byte) ([]ChunkAppend, error) {
+	b, err := plainEncoding(b)
+	if err != nil {
+		return nil, err
+	}
 	d := decoder{b: b}
 	if d.byte() != format {
 		return nil, fmt.Errorf("%w: unknown format", ErrCorrupt)

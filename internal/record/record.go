@@ -69,9 +69,16 @@ const (
 	flagClientIDs
 )
 
-// AppendRecord appends the encoding of r to dst.
+// AppendRecord appends the encoding of r to dst, compressed when large
+// enough to gain (compress.go).
 func AppendRecord(dst []byte, r *Record) []byte {
-	dst = slices.Grow(dst, recordLen(r)) // one allocation, not one per doubling
+	n := recordLen(r)
+	return appendCompressed(dst, n, func(dst []byte) []byte { return appendPlainRecord(dst, r, n) })
+}
+
+// appendPlainRecord appends the plain encoding of r, n bytes long.
+func appendPlainRecord(dst []byte, r *Record, n int) []byte {
+	dst = slices.Grow(dst, n) // one allocation, not one per doubling
 	dst = append(dst, format)
 	dst = binary.AppendUvarint(dst, uint64(len(r.Appends)))
 	for i := range r.Appends {
@@ -86,8 +93,12 @@ func AppendRecord(dst []byte, r *Record) []byte {
 }
 
 // DecodeRecord decodes a record made by AppendRecord. The events' byte
-// slices alias b.
+// slices alias b (or, when b is compressed, a buffer of their own).
 func DecodeRecord(b []byte) (Record, error) {
+	b, err := plainEncoding(b)
+	if err != nil {
+		return Record{}, err
+	}
 	d := decoder{b: b}
 	if d.byte() != format {
 		return Record{}, fmt.Errorf("%w: unknown format", ErrCorrupt)

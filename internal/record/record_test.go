@@ -878,11 +878,11 @@ func TestEncodeSizedExactly(t *testing.T) {
 	rng := rand.New(rand.NewPCG(7, 7))
 	for range 50 {
 		r := randomRecord(rng, 1+rng.IntN(20), 1+rng.IntN(5))
-		if got, want := len(AppendRecord(nil, &r)), recordLen(&r); got != want {
+		if got, want := len(appendPlainRecord(nil, &r, recordLen(&r))), recordLen(&r); got != want {
 			t.Fatalf("record: encoded %d bytes, sized %d", got, want)
 		}
 		for _, c := range Chunks(&r) {
-			if got, want := len(AppendChunkBody(nil, &c)), chunkBodyLen(&c); got != want {
+			if got, want := len(appendPlainChunkBody(nil, &c, chunkBodyLen(&c))), chunkBodyLen(&c); got != want {
 				t.Fatalf("chunk: encoded %d bytes, sized %d", got, want)
 			}
 		}

@@ -1,0 +1,111 @@
+package record
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/google/uuid"
+
+	"github.com/eventlog/eventlog/internal/log"
+)
+
+// jsonEvents makes n events with JSON payloads alike in shape, as an
+// aggregate's events are.
+func jsonEvents(n int) []Event {
+	es := make([]Event, n)
+	for i := range es {
+		es[i] = Event{
+			ID:       uuid.UUID{0: 0x01, 14: byte(i >> 8), 15: byte(i)},
+			Type:     "ItemAdded",
+			Data:     fmt.Appendf(nil, `{"order_id":"o-%d","sku":"grinder-pro","quantity":%d,"unit_price":%d.50,"currency":"EUR"}`, i/7, i%5+1, 10+i%90),
+			Metadata: fmt.Appendf(nil, `{"correlation_id":"c-%d","user_id":"u-%d"}`, i, i%13),
+		}
+	}
+	return es
+}
+
+func TestCompressedRoundTrip(t *testing.T) {
+	for _, n := range []int{1, 3, 100} {
+		r := Record{Appends: []Append{{Stream: log.StreamID("order-1"), Bucket: 2, FirstVersion: 5, ClientIDs: true, Events: jsonEvents(n)}}}
+		plain := appendPlainRecord(nil, &r, recordLen(&r))
+		b := AppendRecord([]byte("prefix"), &r)
+		if !bytes.HasPrefix(b, []byte("prefix")) {
+			t.Fatalf("%d events: dst's bytes lost", n)
+		}
+		b = b[len("prefix"):]
+		switch {
+		case len(plain) < compressMin && !bytes.Equal(b, plain):
+			t.Fatalf("%d events (%d bytes): compressed below %d bytes", n, len(plain), compressMin)
+		case len(plain) >= compressMin && (b[0] != formatZstd || len(b) >= len(plain)/2):
+			t.Fatalf("%d events: %d bytes (format %d), plain %d: want compressed to under half", n, len(b), b[0], len(plain))
+		}
+		got := mustDecodeRecord(t, b)
+		if d := diffRecord(&got, &r); d != "" {
+			t.Fatalf("%d events: %s", n, d)
+		}
+		c := Chunks(&r)[0]
+		body := AppendChunkBody(nil, &c)
+		if n == 100 && body[0] != formatZstd {
+			t.Fatalf("100-event chunk not compressed")
+		}
+		if d := diffChunkAppends(mustDecodeChunkBody(t, body), c.Appends); d != "" {
+			t.Fatalf("%d events: chunk: %s", n, d)
+		}
+	}
+}
+
+// Incompressible bytes stay plain rather than grow.
+func TestCompressOnlyWhenSmaller(t *testing.T) {
+	e := ev(1, nil)
+	e.Data = make([]byte, 2048)
+	rng := rand.New(rand.NewPCG(1, 2))
+	for i := range e.Data {
+		e.Data[i] = byte(rng.Uint32())
+	}
+	r := Record{Appends: []Append{{Stream: "s", Bucket: 0, FirstVersion: 1, Events: []Event{e}}}}
+	b := AppendRecord(nil, &r)
+	if len(b) > recordLen(&r) {
+		t.Fatalf("encoded %d bytes, plain is %d", len(b), recordLen(&r))
+	}
+	got := mustDecodeRecord(t, b)
+	if d := diffRecord(&got, &r); d != "" {
+		t.Fatal(d)
+	}
+}
+
+func TestCompressedCorrupt(t *testing.T) {
+	r := Record{Appends: []Append{{Stream: "order-1", Bucket: 0, FirstVersion: 1, Events: jsonEvents(50)}}}
+	good := AppendRecord(nil, &r)
+	if good[0] != formatZstd {
+		t.Fatalf("not compressed")
+	}
+	n, k := binary.Uvarint(good[1:])
+	frame := good[1+k:]
+	withLen := func(n uint64, frame []byte) []byte {
+		return append(binary.AppendUvarint([]byte{formatZstd}, n), frame...)
+	}
+	// A frame of something that is not a plain encoding.
+	notPlain := withLen(3, zenc.EncodeAll([]byte{9, 9, 9}, nil))
+	cases := map[string][]byte{
+		"length missing":   {formatZstd},
+		"length zero":      withLen(0, frame),
+		"length too large": withLen(maxPlain+1, frame),
+		"length short":     withLen(n-1, frame),
+		"length long":      withLen(n+1, frame),
+		"frame truncated":  withLen(n, frame[:len(frame)/2]),
+		"frame flipped":    withLen(n, append(bytes.Clone(frame[:len(frame)-1]), frame[len(frame)-1]^0xff)),
+		"not an encoding":  notPlain,
+	}
+	for name, b := range cases {
+		if _, err := DecodeRecord(b); !errors.Is(err, ErrCorrupt) {
+			t.Errorf("%s: record: err = %v, want ErrCorrupt", name, err)
+		}
+		if _, err := DecodeChunkBody(b); !errors.Is(err, ErrCorrupt) {
+			t.Errorf("%s: chunk: err = %v, want ErrCorrupt", name, err)
+		}
+	}
+}
