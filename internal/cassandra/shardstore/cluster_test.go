@@ -43,6 +43,7 @@ import (
 	"github.com/eventlog/eventlog/internal/cassandra/cassandratest"
 	"github.com/eventlog/eventlog/internal/cassandra/shardstore"
 	"github.com/eventlog/eventlog/internal/log"
+	"github.com/eventlog/eventlog/internal/log/storetest"
 	"github.com/eventlog/eventlog/internal/partition"
 )
 
@@ -635,11 +636,11 @@ func (h *clusterHistory) verify(t *testing.T, s log.Store) {
 			}
 			if op.read {
 				if op.out == outOK {
-					ops = append(ops, porcupine.Operation{ClientId: op.client, Call: op.call, Return: op.ret, Input: linRead{}, Output: linReadOut{op.current}})
+					ops = append(ops, porcupine.Operation{ClientId: op.client, Call: op.call, Return: op.ret, Input: storetest.StreamRead{}, Output: storetest.StreamReadOut{Version: op.current}})
 				}
 				continue
 			}
-			in := linAppend{expected: op.req.Expected, n: int64(len(op.req.Events))}
+			in := storetest.StreamAppend{Expected: op.req.Expected, N: int64(len(op.req.Events))}
 			switch op.out {
 			case outOK:
 				acked += len(op.req.Events)
@@ -649,7 +650,7 @@ func (h *clusterHistory) verify(t *testing.T, s log.Store) {
 							stream, op.client, opKind(op), op.phase, op.wasUnsure, e.ID, op.first+int64(i), v, ok)
 					}
 				}
-				ops = append(ops, porcupine.Operation{ClientId: op.client, Call: op.call, Return: op.ret, Input: in, Output: linAppendOut{ok: true, first: op.first}})
+				ops = append(ops, porcupine.Operation{ClientId: op.client, Call: op.call, Return: op.ret, Input: in, Output: storetest.StreamAppendOut{OK: true, First: op.first}})
 			case outConflict, outUnavailable:
 				for _, e := range op.req.Events {
 					if v, ok := at[e.ID]; ok {
@@ -662,18 +663,18 @@ func (h *clusterHistory) verify(t *testing.T, s log.Store) {
 						stream, op.client, opKind(op), op.phase, op.out, op.err, vs)
 				}
 				if op.out == outConflict {
-					ops = append(ops, porcupine.Operation{ClientId: op.client, Call: op.call, Return: op.ret, Input: in, Output: linAppendOut{current: op.current}})
+					ops = append(ops, porcupine.Operation{ClientId: op.client, Call: op.call, Return: op.ret, Input: in, Output: storetest.StreamAppendOut{Current: op.current}})
 				}
 			}
 		}
 		if acked != len(got) {
 			t.Errorf("%s holds %d events, but %d were acknowledged", stream, len(got), acked)
 		}
-		res, info := porcupine.CheckOperationsVerbose(streamModel, ops, time.Minute)
+		res, info := porcupine.CheckOperationsVerbose(storetest.StreamModel, ops, time.Minute)
 		switch res {
 		case porcupine.Illegal:
 			file := filepath.Join(t.TempDir(), stream+".html")
-			_ = porcupine.VisualizePath(streamModel, info, file)
+			_ = porcupine.VisualizePath(storetest.StreamModel, info, file)
 			t.Errorf("%s: history of %d operations is not linearizable; visualisation: %s", stream, len(ops), file)
 		case porcupine.Unknown:
 			t.Logf("%s: linearizability check of %d operations timed out (inconclusive)", stream, len(ops))
@@ -946,53 +947,4 @@ func checkAllFeed(t *testing.T, s log.FeedStore, streams map[log.StreamID][]log.
 		}
 	}
 	t.Logf("all feed: %d events, the streams hold %d", n, want)
-}
-
-// The sequential specification of one stream, for porcupine: the state is
-// the stream's version. The cluster tests check their histories against
-// it; the single-node and two-instance linearizability check is the
-// conformance suite's (internal/log/storetest, TestConformance).
-type (
-	linAppend struct {
-		expected log.ExpectedVersion
-		n        int64
-	}
-	linRead      struct{}
-	linAppendOut struct {
-		ok      bool
-		first   int64 // ok
-		current int64 // wrong expected version
-	}
-	linReadOut struct{ version int64 }
-)
-
-var streamModel = porcupine.Model{
-	Init: func() any { return int64(0) },
-	Step: func(state, input, output any) (bool, any) {
-		v := state.(int64)
-		switch in := input.(type) {
-		case linRead:
-			return output.(linReadOut).version == v, v
-		case linAppend:
-			out := output.(linAppendOut)
-			if !in.expected.Matches(v) {
-				return !out.ok && out.current == v, v
-			}
-			return out.ok && out.first == v+1, v + in.n
-		}
-		return false, v
-	},
-	DescribeOperation: func(input, output any) string {
-		switch in := input.(type) {
-		case linRead:
-			return fmt.Sprintf("read() -> %d", output.(linReadOut).version)
-		case linAppend:
-			out := output.(linAppendOut)
-			if out.ok {
-				return fmt.Sprintf("append(%v, %d) -> ok@%d", in.expected, in.n, out.first)
-			}
-			return fmt.Sprintf("append(%v, %d) -> conflict(current %d)", in.expected, in.n, out.current)
-		}
-		return "?"
-	},
 }

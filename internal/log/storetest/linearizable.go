@@ -14,53 +14,66 @@ import (
 	"github.com/eventlog/eventlog/internal/log"
 )
 
-// The sequential specification of one stream, for porcupine: the state is
-// the stream's version.
-type (
-	linAppend struct {
-		expected log.ExpectedVersion
-		n        int64
-		ids      []uuid.UUID
-	}
-	linRead      struct{ how string }
-	linAppendOut struct {
-		ok      bool
-		first   int64 // ok
-		current int64 // wrong expected version
-	}
-	linReadOut struct{ version int64 }
-)
-
-var streamModel = porcupine.Model{
+// StreamModel is the sequential specification of one stream, for
+// porcupine: the state is the stream's version. Histories give it
+// StreamAppend and StreamRead inputs with StreamAppendOut and StreamReadOut
+// outputs. This package's linearizability check and the 3-node cluster
+// tests (internal/cassandra/shardstore) check their histories against it.
+var StreamModel = porcupine.Model{
 	Init: func() any { return int64(0) },
 	Step: func(state, input, output any) (bool, any) {
 		v := state.(int64)
 		switch in := input.(type) {
-		case linRead:
-			return output.(linReadOut).version == v, v
-		case linAppend:
-			out := output.(linAppendOut)
-			if !in.expected.Matches(v) {
-				return !out.ok && out.current == v, v
+		case StreamRead:
+			return output.(StreamReadOut).Version == v, v
+		case StreamAppend:
+			out := output.(StreamAppendOut)
+			if !in.Expected.Matches(v) {
+				return !out.OK && out.Current == v, v
 			}
-			return out.ok && out.first == v+1, v + in.n
+			return out.OK && out.First == v+1, v + in.N
 		}
 		return false, v
 	},
 	DescribeOperation: func(input, output any) string {
 		switch in := input.(type) {
-		case linRead:
-			return fmt.Sprintf("%s() -> %d", in.how, output.(linReadOut).version)
-		case linAppend:
-			out := output.(linAppendOut)
-			if out.ok {
-				return fmt.Sprintf("append(%v, %d) -> ok@%d", in.expected, in.n, out.first)
+		case StreamRead:
+			how := in.How
+			if how == "" {
+				how = "read"
 			}
-			return fmt.Sprintf("append(%v, %d) -> conflict(current %d)", in.expected, in.n, out.current)
+			return fmt.Sprintf("%s() -> %d", how, output.(StreamReadOut).Version)
+		case StreamAppend:
+			out := output.(StreamAppendOut)
+			if out.OK {
+				return fmt.Sprintf("append(%v, %d) -> ok@%d", in.Expected, in.N, out.First)
+			}
+			return fmt.Sprintf("append(%v, %d) -> conflict(current %d)", in.Expected, in.N, out.Current)
 		}
 		return "?"
 	},
 }
+
+type (
+	// StreamAppend is an append of N events at Expected; IDs are its
+	// events' ids (for settling an unknown outcome afterwards).
+	StreamAppend struct {
+		Expected log.ExpectedVersion
+		N        int64
+		IDs      []uuid.UUID
+	}
+	// StreamRead is a read of the head; How names it in visualisations.
+	StreamRead struct{ How string }
+	// StreamAppendOut is an append's answer: OK with its First version, or
+	// a conflict with the Current version.
+	StreamAppendOut struct {
+		OK      bool
+		First   int64
+		Current int64
+	}
+	// StreamReadOut is the version a read saw.
+	StreamReadOut struct{ Version int64 }
+)
 
 // testLinearizable records a history of concurrent appends (exact and
 // "any") and head reads (Info, and a backward read of the last event) on
@@ -101,24 +114,24 @@ func testLinearizable(t *testing.T, s *suite) {
 						t.Errorf("client %d: %s: %v", cl, how, err)
 						return
 					}
-					op.Input, op.Output, op.Return = linRead{how}, linReadOut{v}, now()
+					op.Input, op.Output, op.Return = StreamRead{how}, StreamReadOut{v}, now()
 					seen = v
 				} else {
-					in := linAppend{expected: log.Any, n: int64(1 + rng.IntN(3))}
+					in := StreamAppend{Expected: log.Any, N: int64(1 + rng.IntN(3))}
 					if rng.IntN(2) == 0 {
-						in.expected = log.ExpectedVersion(seen)
+						in.Expected = log.ExpectedVersion(seen)
 					}
-					evs := events(int(in.n), fmt.Sprintf("C%d", cl))
-					in.ids = idsOf(evs)
-					res, err := send(st, stream, in.expected, evs)
+					evs := events(int(in.N), fmt.Sprintf("C%d", cl))
+					in.IDs = idsOf(evs)
+					res, err := send(st, stream, in.Expected, evs)
 					op.Input, op.Return = in, now()
 					tr.sent()
 					switch led.record(stream, evs, res, err) {
 					case acked:
-						op.Output, seen = linAppendOut{ok: true, first: res.FirstVersion}, res.LastVersion
+						op.Output, seen = StreamAppendOut{OK: true, First: res.FirstVersion}, res.LastVersion
 					case conflict:
 						wev, _ := isConflict(err)
-						op.Output, seen = linAppendOut{current: wev.Current}, wev.Current
+						op.Output, seen = StreamAppendOut{Current: wev.Current}, wev.Current
 					case unknown:
 						tr.note(err)
 						mu.Lock()
@@ -157,16 +170,16 @@ func testLinearizable(t *testing.T, s *suite) {
 			settled = append(settled, op)
 			continue
 		}
-		in := op.Input.(linAppend)
-		if v, ok := at[in.ids[0]]; ok {
-			op.Output, op.Return = linAppendOut{ok: true, first: v}, end
+		in := op.Input.(StreamAppend)
+		if v, ok := at[in.IDs[0]]; ok {
+			op.Output, op.Return = StreamAppendOut{OK: true, First: v}, end
 			settled = append(settled, op)
 		} // not applied: it never happened
 	}
-	res, info := porcupine.CheckOperationsVerbose(streamModel, settled, time.Minute)
+	res, info := porcupine.CheckOperationsVerbose(StreamModel, settled, time.Minute)
 	if res != porcupine.Ok {
 		file := t.TempDir() + "/lin.html"
-		_ = porcupine.VisualizePath(streamModel, info, file)
+		_ = porcupine.VisualizePath(StreamModel, info, file)
 		t.Fatalf("history of %d operations is not linearizable (%v); visualisation: %s", len(settled), res, file)
 	}
 	t.Logf("%d operations (%d settled after an unknown outcome) linearizable on %d instance(s); stream at %d",
