@@ -17,6 +17,7 @@ import (
 	"github.com/eventlog/eventlog/internal/cassandra/cassandratest"
 	"github.com/eventlog/eventlog/internal/cassandra/shardstore"
 	"github.com/eventlog/eventlog/internal/log"
+	"github.com/eventlog/eventlog/internal/partition"
 )
 
 // newKeyspace migrates a fresh keyspace with shards shards.
@@ -491,5 +492,63 @@ func TestOpenChecksKeyspace(t *testing.T) {
 	}
 	if !errors.Is(err, cassandra.ErrSchemaMismatch) {
 		t.Fatalf("open on a newer schema: %v, want ErrSchemaMismatch", err)
+	}
+}
+
+// TestCompressedRows: a 100-event append is stored compressed — its log
+// record and its chunk begin with the zstd format byte (2) and are smaller
+// than their events' JSON — and reads back whole from the stream, a
+// reopened store (nothing cached) and the all feed.
+func TestCompressedRows(t *testing.T) {
+	o := newKeyspace(t, 2)
+	s := open(t, shardstore.Options{Cassandra: o})
+	ctx := context.Background()
+	req := log.AppendRequest{Stream: "order-z", Expected: log.NoStream}
+	jsonBytes := 0
+	for i := range 100 {
+		e := ev(uuid.New(), "ItemAdded", fmt.Sprintf(`{"order_id":"o-7","sku":"grinder-pro","quantity":%d,"unit_price":%d.5,"currency":"EUR"}`, i%5+1, 10+i))
+		jsonBytes += len(e.Data)
+		req.Events = append(req.Events, e)
+	}
+	if _, err := s.Append(ctx, req); err != nil {
+		t.Fatal(err)
+	}
+	check := func(s *shardstore.Store) {
+		t.Helper()
+		got := readAll(t, s, "order-z")
+		checkGapless(t, "order-z", got, 100)
+		for i, e := range got {
+			if e.ID != req.Events[i].ID || string(e.Data) != string(req.Events[i].Data) {
+				t.Fatalf("event %d: %s %s, want %s %s", i+1, e.ID, e.Data, req.Events[i].ID, req.Events[i].Data)
+			}
+		}
+	}
+	check(s) // the read writes the stream's chunk first
+	session := cassandratest.Session(t, o)
+	var chunk []byte
+	if err := session.Query(`SELECT record FROM stream_events WHERE stream = ? AND bucket = 0`, "order-z").Scan(&chunk); err != nil {
+		t.Fatal(err)
+	}
+	var record []byte
+	if err := session.Query(`SELECT record FROM shard_log WHERE shard = ? AND segment = 0 AND seq = 1`, partition.ShardOf("order-z", o.Shards)).Scan(&record); err != nil {
+		t.Fatal(err)
+	}
+	for name, b := range map[string][]byte{"chunk": chunk, "log record": record} {
+		if len(b) == 0 || b[0] != 2 || len(b) >= jsonBytes/2 {
+			t.Errorf("%s: %d bytes, format %d; want format 2 and under half the %d bytes of JSON", name, len(b), b[0], jsonBytes)
+		}
+	}
+	s.Close()
+	s = open(t, shardstore.Options{Cassandra: o})
+	defer s.Close()
+	check(s)
+	page, err := s.ReadFeed(ctx, log.FeedRead{Feed: log.AllFeed, Limit: 1000})
+	if err != nil || len(page.Events) != 100 {
+		t.Fatalf("all feed: %d events, %v; want 100", len(page.Events), err)
+	}
+	for i, e := range page.Events {
+		if e.ID != req.Events[i].ID || string(e.Data) != string(req.Events[i].Data) {
+			t.Fatalf("feed event %d: %s, want %s", i, e.ID, req.Events[i].ID)
+		}
 	}
 }
