@@ -17,8 +17,18 @@ import (
 const (
 	cqlIndexBucket = `INSERT INTO stream_buckets (stream, bucket, first_version, opened_at) VALUES (?, ?, ?, ?)`
 	cqlPutChunk    = `INSERT INTO stream_events (stream, bucket, last_version, first_version, time, shard_seq, record) VALUES (?, ?, ?, ?, ?, ?, ?)`
-	cqlPutID       = `INSERT INTO stream_ids (stream, bucket, id, version) VALUES (?, ?, ?, ?) USING TTL ?`
+	// One statement per chunk, not per id: Cassandra's cost of a batch
+	// grows with its statements (preparing each one's mutation), so a
+	// 100-event append's ids took a hundred. Every id of the chunk is
+	// recorded at the chunk's first version, which is all a reader needs:
+	// MatchAppend reads the chunks from there, and the id filter only asks
+	// which bucket an id is in.
+	cqlPutIDs = `UPDATE stream_ids USING TTL ? SET version = ? WHERE stream = ? AND bucket = ? AND id IN ?`
 )
+
+// idsPerStatement bounds the ids of one cqlPutIDs statement (the
+// clustering keys it builds).
+const idsPerStatement = 500
 
 // fillConcurrency bounds the partition writes one Fill has in flight.
 const fillConcurrency = 32
@@ -268,15 +278,19 @@ func (s *Store) addChunk(b *gocql.Batch, p *Pending) int {
 	body := record.AppendChunkBody(nil, &p.Chunk)
 	b.Entries = append(b.Entries, gocql.BatchEntry{Stmt: cqlPutChunk, Idempotent: true,
 		Args: []any{string(p.Chunk.Stream), p.Chunk.Bucket, p.Chunk.LastVersion(), p.Chunk.FirstVersion, p.Time, p.Seq, body}})
-	v := p.Chunk.FirstVersion
+	var ids [][16]byte
 	for _, a := range p.Chunk.Appends {
-		for _, e := range a.Events {
-			if a.ClientIDs {
-				b.Entries = append(b.Entries, gocql.BatchEntry{Stmt: cqlPutID, Idempotent: true,
-					Args: []any{string(p.Chunk.Stream), p.Chunk.Bucket, [16]byte(e.ID), v, s.idTTL}})
+		if a.ClientIDs {
+			for _, e := range a.Events {
+				ids = append(ids, e.ID)
 			}
-			v++
 		}
+	}
+	for len(ids) > 0 {
+		n := min(len(ids), idsPerStatement)
+		b.Entries = append(b.Entries, gocql.BatchEntry{Stmt: cqlPutIDs, Idempotent: true,
+			Args: []any{s.idTTL, p.Chunk.FirstVersion, string(p.Chunk.Stream), p.Chunk.Bucket, ids[:n]}})
+		ids = ids[n:]
 	}
 	return len(body)
 }
