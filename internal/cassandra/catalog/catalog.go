@@ -7,6 +7,7 @@ import (
 	"time"
 
 	gocql "github.com/apache/cassandra-gocql-driver/v2"
+	"github.com/google/uuid"
 
 	"github.com/eventlog/eventlog/internal/cassandra/streams"
 	"github.com/eventlog/eventlog/internal/log"
@@ -20,9 +21,10 @@ type Options struct {
 	// Shards is the keyspace's shard count (the id index is partitioned by
 	// shard).
 	Shards int
-	// ReadEvent reads version of stream (after the stream's owner wrote
-	// its tail): an event found in the id index is read from its stream.
-	ReadEvent func(ctx context.Context, stream log.StreamID, version int64) (log.RecordedEvent, bool, error)
+	// ReadEvent reads the event id of stream from version on, within the
+	// chunk that holds version (after the stream's owner wrote its tail):
+	// the id index files an event at its chunk's first version.
+	ReadEvent func(ctx context.Context, stream log.StreamID, version int64, id uuid.UUID) (log.RecordedEvent, bool, error)
 	// CountCap is where a category's stream count stops (reported as not
 	// exact). Default 100,000.
 	CountCap int64

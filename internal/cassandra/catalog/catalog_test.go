@@ -41,7 +41,7 @@ func TestWriteAndList(t *testing.T) {
 	t.Cleanup(func() { cassandratest.DropBounded(t, o) })
 	session := cassandratest.Session(t, o)
 	c := catalog.New(catalog.Options{Session: session, Streams: streams.New(session, 100, time.Hour), Shards: 2, ScanCap: 5,
-		ReadEvent: func(context.Context, log.StreamID, int64) (log.RecordedEvent, bool, error) {
+		ReadEvent: func(context.Context, log.StreamID, int64, uuid.UUID) (log.RecordedEvent, bool, error) {
 			return log.RecordedEvent{}, false, nil
 		}})
 	ctx := context.Background()
@@ -59,8 +59,33 @@ func TestWriteAndList(t *testing.T) {
 	// A later chunk of a listed stream adds no catalog row.
 	ps = append(ps, streams.Pending{Seq: 2, Time: now, Chunk: record.Chunk{Stream: "cat0-00", FirstVersion: 2,
 		Appends: []record.ChunkAppend{{Events: []record.Event{{ID: uuid.New(), Type: "t", Data: []byte("2")}}}}}})
-	if err := c.Write(ctx, 1, ps); err != nil {
+	// A chunk of two appends, UUIDv7 ids and others: each id filed at the
+	// chunk's first version, the others in slot 0 of the commit minute
+	// with a TTL.
+	multi := streams.Pending{Seq: 3, Time: now, Chunk: record.Chunk{Stream: "multi-1", FirstVersion: 5, Appends: []record.ChunkAppend{
+		{Events: []record.Event{{ID: uuid.Must(uuid.NewV7()), Type: "t", Data: []byte("5")}, {ID: uuid.New(), Type: "t", Data: []byte("6")}}},
+		{Events: []record.Event{{ID: uuid.Must(uuid.NewV7()), Type: "t", Data: []byte("7")}, {ID: uuid.New(), Type: "t", Data: []byte("8")}, {ID: uuid.Must(uuid.NewV7()), Type: "t", Data: []byte("9")}}},
+	}}}
+	if err := c.Write(ctx, 1, append(ps, multi)); err != nil {
 		t.Fatal(err)
+	}
+	for _, a := range multi.Chunk.Appends {
+		for _, e := range a.Events {
+			m, timed := catalog.Minute(e.ID, now)
+			var (
+				st       string
+				v        int64
+				ttl      *int
+				slotsCQL = "(0, 1, 2, 3, 4, 5, 6, 7)"
+			)
+			if !timed {
+				slotsCQL = "(0)"
+			}
+			err := session.Query(`SELECT stream, version, TTL(version) FROM event_index WHERE shard = 1 AND minute = ? AND slot IN `+slotsCQL+` AND id = ?`, m, [16]byte(e.ID)).Scan(&st, &v, &ttl)
+			if err != nil || st != "multi-1" || v != 5 || timed != (ttl == nil) {
+				t.Fatalf("index row of %s (UUIDv7 %v): %q v%d ttl %v, %v; want multi-1 v5, a TTL only if not UUIDv7", e.ID, timed, st, v, ttl, err)
+			}
+		}
 	}
 	if err := c.Write(ctx, 1, ps); err != nil { // idempotent
 		t.Fatal(err)

@@ -86,7 +86,7 @@ func (c *Catalog) EventByID(ctx context.Context, id uuid.UUID, visible func(log.
 	if visible != nil && !visible(log.StreamID(stream)) {
 		return log.RecordedEvent{}, log.ErrEventNotFound
 	}
-	ev, ok, err := c.o.ReadEvent(ctx, log.StreamID(stream), version)
+	ev, ok, err := c.o.ReadEvent(ctx, log.StreamID(stream), version, id)
 	if err != nil {
 		return log.RecordedEvent{}, err
 	}

@@ -19,9 +19,16 @@ import (
 const (
 	cqlPutStream   = `INSERT INTO stream_catalog (category, stream, created) VALUES (?, ?, ?)`
 	cqlPutCategory = `INSERT INTO stream_categories (id, category, created) VALUES (0, ?, ?)`
-	cqlPutID       = `INSERT INTO event_index (shard, minute, slot, id, stream, version) VALUES (?, ?, ?, ?, ?, ?)`
-	cqlPutIDTTL    = `INSERT INTO event_index (shard, minute, slot, id, stream, version) VALUES (?, ?, ?, ?, ?, ?) USING TTL ?`
+	// One statement per chunk and partition, not per event: Cassandra's
+	// cost of a batch grows with its statements. The ids are filed at the
+	// chunk's first version; EventByID reads the chunk from there.
+	cqlPutIDs    = `UPDATE event_index SET stream = ?, version = ? WHERE shard = ? AND minute = ? AND slot = ? AND id IN ?`
+	cqlPutIDsTTL = `UPDATE event_index USING TTL ? SET stream = ?, version = ? WHERE shard = ? AND minute = ? AND slot = ? AND id IN ?`
 )
+
+// idsPerStatement bounds the ids of one cqlPutIDs statement (the
+// clustering keys it builds).
+const idsPerStatement = 500
 
 // UntimedWindow is how long an event whose id is not a UUIDv7 can be found
 // by id: its index row is filed under its commit minute, and a lookup
@@ -81,8 +88,14 @@ func (c *Catalog) Rows(shard int, chunks []streams.Pending, room int) (piggy []g
 // groups builds the index rows of chunks, one group per partition, the
 // largest id group first; cats are the categories it writes rows for.
 func (c *Catalog) groups(shard int, chunks []streams.Pending) (groups [][]gocql.BatchEntry, cats []string) {
+	// idRows is one partition's id statements, with the ids they hold.
+	type idRows struct {
+		entries []gocql.BatchEntry
+		counts  []int
+		total   int
+	}
 	var (
-		ids       = map[int64][]gocql.BatchEntry{}
+		ids       = map[int64]*idRows{}
 		minutes   []int64
 		newCats   = map[string]time.Time{}
 		catalogue = map[string][]gocql.BatchEntry{}
@@ -91,22 +104,37 @@ func (c *Catalog) groups(shard int, chunks []streams.Pending) (groups [][]gocql.
 	slot := rand.IntN(Slots)
 	for i := range chunks {
 		p := &chunks[i]
-		v := p.Chunk.FirstVersion
+		// The chunk's ids by partition (minute, or untimed minute -1-m).
+		byKey := map[int64][][16]byte{}
+		var keys []int64
 		for _, a := range p.Chunk.Appends {
 			for _, e := range a.Events {
 				m, timed := Minute(e.ID, p.Time)
-				row := gocql.BatchEntry{Stmt: cqlPutID, Idempotent: true, Args: []any{shard, m, slot, [16]byte(e.ID), string(p.Chunk.Stream), v}}
 				key := m
 				if !timed {
-					// Slot 0, a group apart from the timed rows of that minute.
-					row = gocql.BatchEntry{Stmt: cqlPutIDTTL, Idempotent: true, Args: []any{shard, m, 0, [16]byte(e.ID), string(p.Chunk.Stream), v, c.untimedTTL}}
-					key = -1 - m
+					key = -1 - m // slot 0, a group apart from the timed rows of that minute
 				}
-				if ids[key] == nil {
-					minutes = append(minutes, key)
+				if byKey[key] == nil {
+					keys = append(keys, key)
 				}
-				ids[key] = append(ids[key], row)
-				v++
+				byKey[key] = append(byKey[key], e.ID)
+			}
+		}
+		for _, key := range keys {
+			g := ids[key]
+			if g == nil {
+				g = &idRows{}
+				ids[key] = g
+				minutes = append(minutes, key)
+			}
+			for list := byKey[key]; len(list) > 0; {
+				n := min(len(list), idsPerStatement)
+				e := gocql.BatchEntry{Stmt: cqlPutIDs, Idempotent: true, Args: []any{string(p.Chunk.Stream), p.Chunk.FirstVersion, shard, key, slot, list[:n]}}
+				if key < 0 {
+					e = gocql.BatchEntry{Stmt: cqlPutIDsTTL, Idempotent: true, Args: []any{c.untimedTTL, string(p.Chunk.Stream), p.Chunk.FirstVersion, shard, -1 - key, 0, list[:n]}}
+				}
+				g.entries, g.counts, g.total = append(g.entries, e), append(g.counts, n), g.total+n
+				list = list[n:]
 			}
 		}
 		if p.Chunk.FirstVersion == 1 {
@@ -123,13 +151,19 @@ func (c *Catalog) groups(shard int, chunks []streams.Pending) (groups [][]gocql.
 			}
 		}
 	}
-	slices.SortStableFunc(minutes, func(a, b int64) int { return len(ids[b]) - len(ids[a]) })
+	slices.SortStableFunc(minutes, func(a, b int64) int { return ids[b].total - ids[a].total })
 	for _, m := range minutes {
-		for rows := ids[m]; len(rows) > 0; {
-			n := min(len(rows), maxRowsPerBatch)
-			groups = append(groups, rows[:n])
-			rows = rows[n:]
+		g := ids[m]
+		// Up to maxRowsPerBatch ids a group (a statement is never split).
+		start, rows := 0, 0
+		for i, n := range g.counts {
+			if rows > 0 && rows+n > maxRowsPerBatch {
+				groups = append(groups, g.entries[start:i])
+				start, rows = i, 0
+			}
+			rows += n
 		}
+		groups = append(groups, g.entries[start:])
 	}
 	for _, cat := range catOrder {
 		groups = append(groups, catalogue[cat])

@@ -2,6 +2,7 @@ package shardstore
 
 import (
 	"context"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -30,13 +31,26 @@ func (s *Store) Cluster(ctx context.Context) (log.ClusterInfo, error) {
 	return s.topology.Cluster(ctx)
 }
 
-// readEvent reads one version of stream for the catalog.
-func (s *Store) readEvent(ctx context.Context, stream log.StreamID, version int64) (log.RecordedEvent, bool, error) {
+// readEvent reads the event id of stream for the catalog, from version
+// (the first of its chunk) on. Every event of a chunk has its commit's
+// time, so the scan stops at the first event of another time; an index
+// row written before chunk-first versions points at the event itself.
+func (s *Store) readEvent(ctx context.Context, stream log.StreamID, version int64, id uuid.UUID) (log.RecordedEvent, bool, error) {
 	var (
-		out log.RecordedEvent
-		ok  bool
+		out   log.RecordedEvent
+		ok    bool
+		first time.Time
 	)
-	err := s.ReadStream(ctx, log.ReadRange{Stream: stream, From: version, To: version, Limit: 1}, func(e *log.RecordedEvent) error {
+	err := s.ReadStream(ctx, log.ReadRange{Stream: stream, From: version}, func(e *log.RecordedEvent) error {
+		if first.IsZero() {
+			first = e.Time
+		}
+		if !e.Time.Equal(first) {
+			return log.ErrStop
+		}
+		if e.ID != id {
+			return nil
+		}
 		out, ok = *e, true
 		out.Data = append([]byte(nil), e.Data...)
 		if e.Metadata != nil {

@@ -3,12 +3,12 @@ package streams
 import (
 	"bytes"
 	"context"
-	"github.com/eventlog/eventlog/internal/record"
 	"time"
 
 	"github.com/google/uuid"
 
 	"github.com/eventlog/eventlog/internal/log"
+	"github.com/eventlog/eventlog/internal/record"
 )
 
 // Match is what a stream holds of an append's client ids.
