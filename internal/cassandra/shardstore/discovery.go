@@ -2,10 +2,11 @@ package shardstore
 
 import (
 	"context"
-	"time"
+	"errors"
 
 	"github.com/google/uuid"
 
+	"github.com/eventlog/eventlog/internal/cassandra/streams"
 	"github.com/eventlog/eventlog/internal/log"
 )
 
@@ -31,32 +32,42 @@ func (s *Store) Cluster(ctx context.Context) (log.ClusterInfo, error) {
 	return s.topology.Cluster(ctx)
 }
 
-// readEvent reads the event id of stream for the catalog, from version
-// (the first of its chunk) on. Every event of a chunk has its commit's
-// time, so the scan stops at the first event of another time; an index
-// row written before chunk-first versions points at the event itself.
+// readEvent reads the event id of stream for the catalog from the chunk
+// holding version (the id index files an event at its chunk's first
+// version; a row written before that points at the event itself): one
+// chunk row, after the stream's owner wrote its tail.
 func (s *Store) readEvent(ctx context.Context, stream log.StreamID, version int64, id uuid.UUID) (log.RecordedEvent, bool, error) {
+	if err := s.seq.Flush(ctx, stream); err != nil {
+		return log.RecordedEvent{}, false, err
+	}
+	bs, err := s.streams.Buckets(ctx, stream)
+	if err != nil {
+		return log.RecordedEvent{}, false, err
+	}
 	var (
-		out   log.RecordedEvent
-		ok    bool
-		first time.Time
+		out log.RecordedEvent
+		ok  bool
 	)
-	err := s.ReadStream(ctx, log.ReadRange{Stream: stream, From: version}, func(e *log.RecordedEvent) error {
-		if first.IsZero() {
-			first = e.Time
+	err = s.streams.Chunks(ctx, stream, bs, version, version, false, func(c *streams.Chunk) error {
+		v := c.FirstVersion
+		for _, a := range c.Appends {
+			for _, e := range a.Events {
+				if v >= version && e.ID == id {
+					out = log.RecordedEvent{Stream: stream, Version: v, ID: e.ID, Type: e.Type, Time: c.Time,
+						Data: append([]byte(nil), e.Data...)}
+					if e.Metadata != nil {
+						out.Metadata = append([]byte(nil), e.Metadata...)
+					}
+					ok = true
+					return log.ErrStop
+				}
+				v++
+			}
 		}
-		if !e.Time.Equal(first) {
-			return log.ErrStop
-		}
-		if e.ID != id {
-			return nil
-		}
-		out, ok = *e, true
-		out.Data = append([]byte(nil), e.Data...)
-		if e.Metadata != nil {
-			out.Metadata = append([]byte(nil), e.Metadata...)
-		}
-		return log.ErrStop
+		return nil
 	})
+	if errors.Is(err, log.ErrStop) {
+		err = nil
+	}
 	return out, ok, err
 }
