@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -550,5 +551,62 @@ func TestCompressedRows(t *testing.T) {
 		if e.ID != req.Events[i].ID || string(e.Data) != string(req.Events[i].Data) {
 			t.Fatalf("feed event %d: %s, want %s", i, e.ID, req.Events[i].ID)
 		}
+	}
+}
+
+// TestLargeAppendsIndexed: appends of the most events an append may hold
+// (1,000, UUIDv7 client ids, as the clients send) are written to their
+// stream and their id index: the index statements of several such chunks
+// once rode in the chunks' multi-partition batch, which Cassandra refused
+// as too large, and the fill retried it forever.
+func TestLargeAppendsIndexed(t *testing.T) {
+	o := newKeyspace(t, 2)
+	s := open(t, shardstore.Options{Cassandra: o})
+	defer s.Close()
+	// Bounded: a fill that cannot be written makes the read below wait.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	const appends, per = 4, 1000
+	var (
+		wg   sync.WaitGroup
+		errs = make(chan error, appends)
+		last uuid.UUID
+	)
+	reqs := make([]log.AppendRequest, appends)
+	for i := range reqs {
+		reqs[i] = log.AppendRequest{Stream: "bulk-1", Expected: log.Any}
+		for j := range per {
+			id := uuid.Must(uuid.NewV7())
+			reqs[i].Events = append(reqs[i].Events, ev(id, "Loaded", fmt.Sprintf(`{"i":%d,"j":%d,"note":"a row of a large import"}`, i, j)))
+			last = id
+		}
+	}
+	for i := range reqs { // at once: they share commits, and so fills
+		wg.Go(func() {
+			if _, err := s.Append(ctx, reqs[i]); err != nil {
+				errs <- err
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	var got []log.RecordedEvent
+	err := s.ReadStream(ctx, log.ReadRange{Stream: "bulk-1"}, func(e *log.RecordedEvent) error {
+		got = append(got, log.RecordedEvent{ID: e.ID, Version: e.Version, Time: e.Time})
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("read: %v", err)
+	}
+	checkGapless(t, "bulk-1", got, appends*per)
+	e, err := s.EventByID(ctx, last, nil)
+	if err != nil || e.Stream != "bulk-1" || e.ID != last {
+		t.Fatalf("EventByID of the last appended id: %+v %v", e, err)
+	}
+	if !strings.Contains(string(e.Data), `"j":999`) {
+		t.Fatalf("EventByID: data %s, want the last event of its append", e.Data)
 	}
 }

@@ -116,7 +116,7 @@ func (s *Store) WriteStream(ctx context.Context, chunks []Pending, extra []gocql
 		// a batch of several partitions: a long stream's first batch of
 		// chunks with its events' index rows was refused, and the fill
 		// retried it forever.
-		if i == 0 && size+extraRowBytes*len(extra) <= maxPiggyBytes {
+		if i == 0 && size+extraRowBytes*extraRows(extra) <= maxPiggyBytes {
 			b.Entries = append(b.Entries, extra...)
 			extra = nil
 		}
@@ -131,10 +131,15 @@ func (s *Store) WriteStream(ctx context.Context, chunks []Pending, extra []gocql
 		}
 		i = j
 	}
-	// What did not ride: batches of at most extraBatchRows (a few
-	// partitions of index rows, well under the fail threshold).
+	// What did not ride: batches of at most extraBatchRows rows (a few
+	// partitions of index rows, well under the fail threshold), or one
+	// statement alone (one partition: no threshold).
 	for len(extra) > 0 {
-		n := min(len(extra), extraBatchRows)
+		n, rows := 0, 0
+		for n < len(extra) && (n == 0 || rows+extraRows(extra[n:n+1]) <= extraBatchRows) {
+			rows += extraRows(extra[n : n+1])
+			n++
+		}
 		b := s.session.Batch(gocql.UnloggedBatch).WithContext(ctx)
 		b.Entries = append(b.Entries, extra[:n]...)
 		if err := b.Exec(); err != nil {
@@ -143,6 +148,22 @@ func (s *Store) WriteStream(ctx context.Context, chunks []Pending, extra []gocql
 		extra = extra[n:]
 	}
 	return nil
+}
+
+// extraRows counts the rows es write: a statement whose last argument is
+// a list of ids (`… AND id IN ?`, package catalog) writes one per id.
+func extraRows(es []gocql.BatchEntry) int {
+	n := 0
+	for _, e := range es {
+		if k := len(e.Args); k > 0 {
+			if ids, ok := e.Args[k-1].([][16]byte); ok {
+				n += max(1, len(ids))
+				continue
+			}
+		}
+		n++
+	}
+	return n
 }
 
 // Extra rows in WriteStream: what one is counted as, the most bytes a
