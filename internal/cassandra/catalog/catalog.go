@@ -25,6 +25,10 @@ type Options struct {
 	// chunk that holds version (after the stream's owner wrote its tail):
 	// the id index files an event at its chunk's first version.
 	ReadEvent func(ctx context.Context, stream log.StreamID, version int64, id uuid.UUID) (log.RecordedEvent, bool, error)
+	// Locate finds event id in the log row of shard at seq, where the id
+	// index files it: its stream and version; ok false when the row does
+	// not hold it.
+	Locate func(ctx context.Context, shard int, seq int64, id uuid.UUID) (stream log.StreamID, version int64, ok bool, err error)
 	// CountCap is where a category's stream count stops (reported as not
 	// exact). Default 100,000.
 	CountCap int64

@@ -60,7 +60,7 @@ func TestWriteAndList(t *testing.T) {
 	ps = append(ps, streams.Pending{Seq: 2, Time: now, Chunk: record.Chunk{Stream: "cat0-00", FirstVersion: 2,
 		Appends: []record.ChunkAppend{{Events: []record.Event{{ID: uuid.New(), Type: "t", Data: []byte("2")}}}}}})
 	// A chunk of two appends, UUIDv7 ids and others: each id filed at the
-	// chunk's first version, the others in slot 0 of the commit minute
+	// commit's log row (seq), the others in slot 0 of the commit minute
 	// with a TTL.
 	multi := streams.Pending{Seq: 3, Time: now, Chunk: record.Chunk{Stream: "multi-1", FirstVersion: 5, Appends: []record.ChunkAppend{
 		{Events: []record.Event{{ID: uuid.Must(uuid.NewV7()), Type: "t", Data: []byte("5")}, {ID: uuid.New(), Type: "t", Data: []byte("6")}}},
@@ -73,17 +73,16 @@ func TestWriteAndList(t *testing.T) {
 		for _, e := range a.Events {
 			m, timed := catalog.Minute(e.ID, now)
 			var (
-				st       string
-				v        int64
+				seq      int64
 				ttl      *int
 				slotsCQL = "(0, 1, 2, 3, 4, 5, 6, 7)"
 			)
 			if !timed {
 				slotsCQL = "(0)"
 			}
-			err := session.Query(`SELECT stream, version, TTL(version) FROM event_index WHERE shard = 1 AND minute = ? AND slot IN `+slotsCQL+` AND id = ?`, m, [16]byte(e.ID)).Scan(&st, &v, &ttl)
-			if err != nil || st != "multi-1" || v != 5 || timed != (ttl == nil) {
-				t.Fatalf("index row of %s (UUIDv7 %v): %q v%d ttl %v, %v; want multi-1 v5, a TTL only if not UUIDv7", e.ID, timed, st, v, ttl, err)
+			err := session.Query(`SELECT seq, TTL(seq) FROM event_index WHERE shard = 1 AND minute = ? AND slot IN `+slotsCQL+` AND id = ?`, m, [16]byte(e.ID)).Scan(&seq, &ttl)
+			if err != nil || seq != 3 || timed != (ttl == nil) {
+				t.Fatalf("index row of %s (UUIDv7 %v): seq %d ttl %v, %v; want seq 3, a TTL only if not UUIDv7", e.ID, timed, seq, ttl, err)
 			}
 		}
 	}
@@ -127,12 +126,41 @@ func TestWriteAndList(t *testing.T) {
 	if want := []log.CategoryCount{{Category: "cat0", Streams: 6, Exact: true}, {Category: "cat1", Streams: 6, Exact: true}}; !slices.Equal(cats, want) {
 		t.Fatalf("categories %v, want %v", cats, want)
 	}
-	// Every event's id is indexed, in its shard and minute.
+	// Every event's id is indexed, in its shard and minute, at its seq.
 	for _, p := range ps {
 		m, _ := catalog.Minute(p.Chunk.Appends[0].Events[0].ID, p.Time)
-		var st string
-		if err := session.Query(`SELECT stream FROM event_index WHERE shard = 1 AND minute = ? AND slot IN (0, 1, 2, 3, 4, 5, 6, 7) AND id = ?`, m, [16]byte(p.Chunk.Appends[0].Events[0].ID)).Scan(&st); err != nil || st != string(p.Chunk.Stream) {
-			t.Fatalf("index row of %s: %q %v", p.Chunk.Stream, st, err)
+		var seq int64
+		if err := session.Query(`SELECT seq FROM event_index WHERE shard = 1 AND minute = ? AND slot IN (0, 1, 2, 3, 4, 5, 6, 7) AND id = ?`, m, [16]byte(p.Chunk.Appends[0].Events[0].ID)).Scan(&seq); err != nil || seq != p.Seq {
+			t.Fatalf("index row of %s: seq %d %v, want %d", p.Chunk.Stream, seq, err, p.Seq)
 		}
+	}
+}
+
+// TestIDRowsPerCommit: the ids of one commit that share a partition take
+// one statement, whatever the streams; another commit's take another.
+func TestIDRowsPerCommit(t *testing.T) {
+	c := catalog.New(catalog.Options{Shards: 2})
+	at := time.Date(2026, 12, 4, 10, 7, 30, 0, time.UTC)
+	var ps []streams.Pending
+	for i := range 10 {
+		ps = append(ps, streams.Pending{Seq: int64(1 + i/6), Time: at, Chunk: record.Chunk{Stream: log.StreamID(fmt.Sprintf("s-%d", i)), FirstVersion: 2,
+			Appends: []record.ChunkAppend{{Events: []record.Event{{ID: uuid.New(), Type: "t", Data: []byte("1")}}}}}})
+	}
+	piggy, rest, _ := c.Rows(0, ps, 100)
+	if len(rest) != 0 {
+		t.Fatalf("%d groups left over", len(rest))
+	}
+	var seqs []int64
+	ids := 0
+	for _, e := range piggy {
+		if !strings.Contains(e.Stmt, "event_index") {
+			continue
+		}
+		seqs = append(seqs, e.Args[1].(int64))
+		ids += len(e.Args[len(e.Args)-1].([][16]byte))
+	}
+	slices.Sort(seqs)
+	if !slices.Equal(seqs, []int64{1, 2}) || ids != 10 {
+		t.Fatalf("id statements for seqs %v holding %d ids, want one for seq 1 and one for 2, 10 ids", seqs, ids)
 	}
 }

@@ -11,8 +11,18 @@ import (
 	"github.com/eventlog/eventlog/internal/log"
 )
 
-// schema/migrations/0002_discovery.cql: event_index.
-const cqlLookupID = `SELECT stream, version FROM event_index WHERE shard = ? AND minute = ? AND slot = ? AND id = ?`
+// schema/migrations/0002_discovery.cql, 0003_event_index_seq.cql:
+// event_index. A row names the log row of the event's commit (seq), or,
+// written by a server before 0003, the stream and version.
+const cqlLookupID = `SELECT stream, version, seq FROM event_index WHERE shard = ? AND minute = ? AND slot = ? AND id = ?`
+
+// hit is what one index row says of an id.
+type hit struct {
+	shard   int
+	stream  string
+	version int64
+	seq     int64
+}
 
 // lookupConcurrency bounds the partition reads of one lookup by id.
 const lookupConcurrency = 32
@@ -36,27 +46,20 @@ func (c *Catalog) EventByID(ctx context.Context, id uuid.UUID, visible func(log.
 			minutes = append(minutes, t)
 		}
 	}
-	var (
-		stream  string
-		version int64
-	)
 	ctx2, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var jobs []func() error
-	found := make(chan [2]any, 1)
+	found := make(chan hit, 1)
 	for _, m := range minutes {
 		for shard := range c.o.Shards * slots {
 			shard, slot := shard/slots, shard%slots
 			jobs = append(jobs, func() error {
-				var (
-					st string
-					v  int64
-				)
-				err := c.session.Query(cqlLookupID, shard, m, slot, [16]byte(id)).WithContext(ctx2).Idempotent(true).Scan(&st, &v)
+				h := hit{shard: shard}
+				err := c.session.Query(cqlLookupID, shard, m, slot, [16]byte(id)).WithContext(ctx2).Idempotent(true).Scan(&h.stream, &h.version, &h.seq)
 				switch {
 				case err == nil:
 					select {
-					case found <- [2]any{st, v}:
+					case found <- h:
 					default:
 					}
 					cancel()
@@ -71,9 +74,23 @@ func (c *Catalog) EventByID(ctx context.Context, id uuid.UUID, visible func(log.
 		}
 	}
 	err := run(jobs, lookupConcurrency)
+	var (
+		stream  log.StreamID
+		version int64
+	)
 	select {
-	case f := <-found:
-		stream, version = f[0].(string), f[1].(int64)
+	case h := <-found:
+		stream, version = log.StreamID(h.stream), h.version
+		if h.stream == "" {
+			var ok bool
+			stream, version, ok, err = c.o.Locate(ctx, h.shard, h.seq, id)
+			if err != nil {
+				return log.RecordedEvent{}, err
+			}
+			if !ok {
+				return log.RecordedEvent{}, log.ErrEventNotFound
+			}
+		}
 	default:
 		if err != nil && !errors.Is(err, errFound) {
 			return log.RecordedEvent{}, err
@@ -83,10 +100,10 @@ func (c *Catalog) EventByID(ctx context.Context, id uuid.UUID, visible func(log.
 		}
 		return log.RecordedEvent{}, log.ErrEventNotFound
 	}
-	if visible != nil && !visible(log.StreamID(stream)) {
+	if visible != nil && !visible(stream) {
 		return log.RecordedEvent{}, log.ErrEventNotFound
 	}
-	ev, ok, err := c.o.ReadEvent(ctx, log.StreamID(stream), version, id)
+	ev, ok, err := c.o.ReadEvent(ctx, stream, version, id)
 	if err != nil {
 		return log.RecordedEvent{}, err
 	}

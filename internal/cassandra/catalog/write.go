@@ -19,11 +19,12 @@ import (
 const (
 	cqlPutStream   = `INSERT INTO stream_catalog (category, stream, created) VALUES (?, ?, ?)`
 	cqlPutCategory = `INSERT INTO stream_categories (id, category, created) VALUES (0, ?, ?)`
-	// One statement per chunk and partition, not per event: Cassandra's
-	// cost of a batch grows with its statements. The ids are filed at the
-	// chunk's first version; EventByID reads the chunk from there.
-	cqlPutIDs    = `UPDATE event_index SET stream = ?, version = ? WHERE shard = ? AND minute = ? AND slot = ? AND id IN ?`
-	cqlPutIDsTTL = `UPDATE event_index USING TTL ? SET stream = ?, version = ? WHERE shard = ? AND minute = ? AND slot = ? AND id IN ?`
+	// One statement per partition and commit, not per event or stream:
+	// Cassandra's cost of a batch grows with its statements. The ids are
+	// filed at the log row of their commit; EventByID reads it to find
+	// the stream and version (schema/migrations/0003_event_index_seq.cql).
+	cqlPutIDs    = `UPDATE event_index SET seq = ? WHERE shard = ? AND minute = ? AND slot = ? AND id IN ?`
+	cqlPutIDsTTL = `UPDATE event_index USING TTL ? SET seq = ? WHERE shard = ? AND minute = ? AND slot = ? AND id IN ?`
 )
 
 // idsPerStatement bounds the ids of one cqlPutIDs statement (the
@@ -94,9 +95,13 @@ func (c *Catalog) groups(shard int, chunks []streams.Pending) (groups [][]gocql.
 		counts  []int
 		total   int
 	}
+	// The ids by partition (minute, or untimed minute -1-m) and commit.
+	type idKey struct{ key, seq int64 }
 	var (
 		ids       = map[int64]*idRows{}
 		minutes   []int64
+		byKey     = map[idKey][][16]byte{}
+		keys      []idKey
 		newCats   = map[string]time.Time{}
 		catalogue = map[string][]gocql.BatchEntry{}
 		catOrder  []string
@@ -104,37 +109,17 @@ func (c *Catalog) groups(shard int, chunks []streams.Pending) (groups [][]gocql.
 	slot := rand.IntN(Slots)
 	for i := range chunks {
 		p := &chunks[i]
-		// The chunk's ids by partition (minute, or untimed minute -1-m).
-		byKey := map[int64][][16]byte{}
-		var keys []int64
 		for _, a := range p.Chunk.Appends {
 			for _, e := range a.Events {
 				m, timed := Minute(e.ID, p.Time)
-				key := m
+				k := idKey{key: m, seq: p.Seq}
 				if !timed {
-					key = -1 - m // slot 0, a group apart from the timed rows of that minute
+					k.key = -1 - m // slot 0, a group apart from the timed rows of that minute
 				}
-				if byKey[key] == nil {
-					keys = append(keys, key)
+				if byKey[k] == nil {
+					keys = append(keys, k)
 				}
-				byKey[key] = append(byKey[key], e.ID)
-			}
-		}
-		for _, key := range keys {
-			g := ids[key]
-			if g == nil {
-				g = &idRows{}
-				ids[key] = g
-				minutes = append(minutes, key)
-			}
-			for list := byKey[key]; len(list) > 0; {
-				n := min(len(list), idsPerStatement)
-				e := gocql.BatchEntry{Stmt: cqlPutIDs, Idempotent: true, Args: []any{string(p.Chunk.Stream), p.Chunk.FirstVersion, shard, key, slot, list[:n]}}
-				if key < 0 {
-					e = gocql.BatchEntry{Stmt: cqlPutIDsTTL, Idempotent: true, Args: []any{c.untimedTTL, string(p.Chunk.Stream), p.Chunk.FirstVersion, shard, -1 - key, 0, list[:n]}}
-				}
-				g.entries, g.counts, g.total = append(g.entries, e), append(g.counts, n), g.total+n
-				list = list[n:]
+				byKey[k] = append(byKey[k], e.ID)
 			}
 		}
 		if p.Chunk.FirstVersion == 1 {
@@ -149,6 +134,23 @@ func (c *Catalog) groups(shard int, chunks []streams.Pending) (groups [][]gocql.
 					newCats[cat] = p.Time
 				}
 			}
+		}
+	}
+	for _, k := range keys {
+		g := ids[k.key]
+		if g == nil {
+			g = &idRows{}
+			ids[k.key] = g
+			minutes = append(minutes, k.key)
+		}
+		for list := byKey[k]; len(list) > 0; {
+			n := min(len(list), idsPerStatement)
+			e := gocql.BatchEntry{Stmt: cqlPutIDs, Idempotent: true, Args: []any{k.seq, shard, k.key, slot, list[:n]}}
+			if k.key < 0 {
+				e = gocql.BatchEntry{Stmt: cqlPutIDsTTL, Idempotent: true, Args: []any{c.untimedTTL, k.seq, shard, -1 - k.key, 0, list[:n]}}
+			}
+			g.entries, g.counts, g.total = append(g.entries, e), append(g.counts, n), g.total+n
+			list = list[n:]
 		}
 	}
 	slices.SortStableFunc(minutes, func(a, b int64) int { return ids[b].total - ids[a].total })

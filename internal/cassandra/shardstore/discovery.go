@@ -3,11 +3,14 @@ package shardstore
 import (
 	"context"
 	"errors"
+	"fmt"
 
 	"github.com/google/uuid"
 
+	"github.com/eventlog/eventlog/internal/cassandra/shardlog"
 	"github.com/eventlog/eventlog/internal/cassandra/streams"
 	"github.com/eventlog/eventlog/internal/log"
+	"github.com/eventlog/eventlog/internal/record"
 )
 
 // ListStreams implements log.Catalog (package catalog).
@@ -21,8 +24,8 @@ func (s *Store) Categories(ctx context.Context, visible func(string) bool) ([]lo
 }
 
 // EventByID implements log.Catalog (package catalog): the id index names
-// the stream and version, read like any stream read (its owner writes its
-// tail first).
+// the log row of the event's commit, which names its stream and version,
+// read like any stream read (its owner writes its tail first).
 func (s *Store) EventByID(ctx context.Context, id uuid.UUID, visible func(log.StreamID) bool) (log.RecordedEvent, error) {
 	return s.catalog.EventByID(ctx, id, visible)
 }
@@ -30,6 +33,31 @@ func (s *Store) EventByID(ctx context.Context, id uuid.UUID, visible func(log.St
 // Cluster implements log.ClusterStore (package topology).
 func (s *Store) Cluster(ctx context.Context) (log.ClusterInfo, error) {
 	return s.topology.Cluster(ctx)
+}
+
+// locateInLog finds event id in the log row of shard at seq (segments of
+// rows rows): its stream and version. ok is false when the row does not
+// hold it.
+func locateInLog(ctx context.Context, lg *shardlog.Log, rows int64, shard int, seq int64, id uuid.UUID) (stream log.StreamID, version int64, ok bool, err error) {
+	_, err = lg.Rows(ctx, shard, shardlog.Segment(seq, rows), seq-1, seq, 1, func(r shardlog.Row) error {
+		rec, err := record.DecodeRecord(r.Record)
+		if err != nil {
+			return fmt.Errorf("shard %d log row %d: %w", shard, r.Seq, err)
+		}
+		for _, a := range rec.Appends {
+			for i, e := range a.Events {
+				if e.ID == id {
+					stream, version, ok = a.Stream, a.FirstVersion+int64(i), true
+					return log.ErrStop
+				}
+			}
+		}
+		return nil
+	})
+	if errors.Is(err, log.ErrStop) {
+		err = nil
+	}
+	return stream, version, ok, err
 }
 
 // readEvent reads the event id of stream for the catalog from the chunk

@@ -19,6 +19,7 @@ import (
 	"github.com/eventlog/eventlog/internal/cassandra"
 	"github.com/eventlog/eventlog/internal/cassandra/cassandratest"
 	"github.com/eventlog/eventlog/internal/cassandra/shardstore"
+	"github.com/eventlog/eventlog/internal/cassandra/streams"
 	"github.com/eventlog/eventlog/internal/log"
 )
 
@@ -137,6 +138,11 @@ func TestConcurrentAny(t *testing.T) {
 // window as their TTL.
 func TestIdempotencyRecordsExpire(t *testing.T) {
 	s, o := cassandratest.NewStore(t, func(o *shardstore.Options) { o.Cassandra.IdempotencyWindow = 2 * time.Hour })
+	// Past a stream's first versions, whose ids only its chunks hold
+	// (streams.LowVersions).
+	if _, err := s.Append(context.Background(), log.AppendRequest{Stream: "ttl-1", Expected: log.Any, Events: events(streams.LowVersions, "Before")}); err != nil {
+		t.Fatal(err)
+	}
 	evs := withIDs(events(2, "E"))
 	if _, err := s.Append(context.Background(), log.AppendRequest{Stream: "ttl-1", Expected: log.Any, Events: evs}); err != nil {
 		t.Fatal(err)

@@ -173,7 +173,10 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 		snapshots: snapshots.New(session, codec, co.Limits.MaxSnapshotBytes, co.Now, co.Logger)}
 	lg := shardlog.New(session, cluster.SerialConsistency)
 	lg.Fault = o.LogFault
-	s.catalog = catalog.New(catalog.Options{Session: session, Streams: s.streams, Shards: shards, ReadEvent: s.readEvent, Now: co.Now})
+	locate := func(ctx context.Context, shard int, seq int64, id uuid.UUID) (log.StreamID, int64, bool, error) {
+		return locateInLog(ctx, lg, rows, shard, seq, id)
+	}
+	s.catalog = catalog.New(catalog.Options{Session: session, Streams: s.streams, Shards: shards, ReadEvent: s.readEvent, Locate: locate, Now: co.Now})
 	s.topology = topology.New(session, co.Keyspace, shards, o.Instance, co.Now)
 	var index sequencer.Indexer
 	if !o.NoIndex {

@@ -16,7 +16,9 @@ import (
 
 	"github.com/eventlog/eventlog/internal/cassandra"
 	"github.com/eventlog/eventlog/internal/cassandra/cassandratest"
+	"github.com/eventlog/eventlog/internal/cassandra/catalog"
 	"github.com/eventlog/eventlog/internal/cassandra/shardstore"
+	"github.com/eventlog/eventlog/internal/cassandra/streams"
 	"github.com/eventlog/eventlog/internal/log"
 	"github.com/eventlog/eventlog/internal/partition"
 )
@@ -135,47 +137,81 @@ func TestAppendRead(t *testing.T) {
 	}
 }
 
+// TestIdempotentRetries runs on a new stream, whose first versions' ids
+// are found in its chunks, and on one past streams.LowVersions, whose ids
+// are in stream_ids.
 func TestIdempotentRetries(t *testing.T) {
 	o := newKeyspace(t, 2)
 	s := open(t, shardstore.Options{Cassandra: o})
 	defer s.Close()
 	ctx := context.Background()
-	a := log.AppendRequest{Stream: "user-1", Expected: log.Any, Events: []log.ProposedEvent{ev(uuid.New(), "A", `1`), ev(uuid.New(), "B", `2`)}}
-	r1, err := s.Append(ctx, a)
-	if err != nil {
-		t.Fatal(err)
+	pres := []int{0, streams.LowVersions}
+	reqs := make([]log.AppendRequest, len(pres))
+	for i, pre := range pres {
+		stream := fmt.Sprintf("user-%d", pre)
+		if pre > 0 {
+			if _, err := appendN(ctx, s, stream, log.Any, pre); err != nil {
+				t.Fatal(err)
+			}
+		}
+		a := log.AppendRequest{Stream: log.StreamID(stream), Expected: log.Any, Events: []log.ProposedEvent{ev(uuid.New(), "A", `1`), ev(uuid.New(), "B", `2`)}}
+		reqs[i] = a
+		r1, err := s.Append(ctx, a)
+		if err != nil || r1.FirstVersion != int64(pre)+1 {
+			t.Fatalf("%s: %+v %v", stream, r1, err)
+		}
+		if _, err := appendN(ctx, s, stream, log.Any, 1); err != nil {
+			t.Fatal(err)
+		}
+		r2, err := s.Append(ctx, a) // an "any" retry
+		if err != nil || !r2.Duplicate || r2.FirstVersion != r1.FirstVersion {
+			t.Fatalf("%s: any retry: %+v %v, want duplicate of %+v", stream, r2, err, r1)
+		}
+		ex := a
+		ex.Expected = log.ExpectedVersion(pre)
+		r3, err := s.Append(ctx, ex) // an exact retry
+		if err != nil || !r3.Duplicate || r3.FirstVersion != r1.FirstVersion {
+			t.Fatalf("%s: exact retry: %+v %v", stream, r3, err)
+		}
+		part := log.AppendRequest{Stream: a.Stream, Expected: log.Any, Events: a.Events[:1]}
+		if _, err := s.Append(ctx, part); !errors.Is(err, log.ErrIdempotencyConflict) {
+			t.Fatalf("%s: partial repeat: %v, want idempotency conflict", stream, err)
+		}
+		changed := a
+		changed.Events = slices.Clone(a.Events)
+		changed.Events[1].Data = json.RawMessage(`3`)
+		if _, err := s.Append(ctx, changed); !errors.Is(err, log.ErrIdempotencyConflict) {
+			t.Fatalf("%s: changed payload: %v, want idempotency conflict", stream, err)
+		}
 	}
-	if _, err := appendN(ctx, s, "user-1", log.Any, 1); err != nil {
-		t.Fatal(err)
-	}
-	r2, err := s.Append(ctx, a) // an "any" retry
-	if err != nil || !r2.Duplicate || r2.FirstVersion != r1.FirstVersion {
-		t.Fatalf("any retry: %+v %v, want duplicate of %+v", r2, err, r1)
-	}
-	ex := a
-	ex.Expected = 0
-	r3, err := s.Append(ctx, ex) // an exact retry
-	if err != nil || !r3.Duplicate || r3.FirstVersion != 1 {
-		t.Fatalf("exact retry: %+v %v", r3, err)
-	}
-	part := log.AppendRequest{Stream: "user-1", Expected: log.Any, Events: a.Events[:1]}
-	if _, err := s.Append(ctx, part); !errors.Is(err, log.ErrIdempotencyConflict) {
-		t.Fatalf("partial repeat: %v, want idempotency conflict", err)
-	}
-	changed := a
-	changed.Events = slices.Clone(a.Events)
-	changed.Events[1].Data = json.RawMessage(`3`)
-	if _, err := s.Append(ctx, changed); !errors.Is(err, log.ErrIdempotencyConflict) {
-		t.Fatalf("changed payload: %v, want idempotency conflict", err)
+	// Where the ids are: none in stream_ids for the new stream's first
+	// versions, both for the long stream's.
+	session := cassandratest.Session(t, o)
+	for i, pre := range pres {
+		readAll(t, s, string(reqs[i].Stream)) // a read has the owner write the stream first
+		var n int
+		if err := session.Query(`SELECT COUNT(*) FROM stream_ids WHERE stream = ? AND bucket = 0`, string(reqs[i].Stream)).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if want := map[bool]int{true: 0, false: 3}[pre == 0]; n != want {
+			t.Fatalf("%s: %d stream_ids rows, want %d", reqs[i].Stream, n, want)
+		}
 	}
 	// After a restart (another instance takes the shards), retries are
-	// still recognised.
+	// still recognised, and partial ones refused: the new owner loads the
+	// ids from stream_ids and from the chunks.
 	s.Close()
 	s2 := open(t, shardstore.Options{Cassandra: o})
 	defer s2.Close()
-	r4, err := s2.Append(ctx, a)
-	if err != nil || !r4.Duplicate || r4.FirstVersion != 1 {
-		t.Fatalf("any retry after restart: %+v %v", r4, err)
+	for i, pre := range pres {
+		r4, err := s2.Append(ctx, reqs[i])
+		if err != nil || !r4.Duplicate || r4.FirstVersion != int64(pre)+1 {
+			t.Fatalf("%s: any retry after restart: %+v %v", reqs[i].Stream, r4, err)
+		}
+		part := log.AppendRequest{Stream: reqs[i].Stream, Expected: log.Any, Events: reqs[i].Events[1:]}
+		if _, err := s2.Append(ctx, part); !errors.Is(err, log.ErrIdempotencyConflict) {
+			t.Fatalf("%s: partial repeat after restart: %v, want idempotency conflict", reqs[i].Stream, err)
+		}
 	}
 	// Concurrent identical sends: written once.
 	b := log.AppendRequest{Stream: "user-2", Expected: log.Any, Events: []log.ProposedEvent{ev(uuid.New(), "A", `1`)}}
@@ -205,7 +241,10 @@ func TestIdempotentRetries(t *testing.T) {
 	if dups.Load() != 7 {
 		t.Fatalf("%d of 8 concurrent sends were duplicates, want 7", dups.Load())
 	}
-	checkGapless(t, "user-1", readAll(t, s2, "user-1"), 3)
+	for _, pre := range pres {
+		stream := fmt.Sprintf("user-%d", pre)
+		checkGapless(t, stream, readAll(t, s2, stream), pre+3)
+	}
 }
 
 // Two instances share the shards; each forwards to the other what it does
@@ -608,5 +647,41 @@ func TestLargeAppendsIndexed(t *testing.T) {
 	}
 	if !strings.Contains(string(e.Data), `"j":999`) {
 		t.Fatalf("EventByID: data %s, want the last event of its append", e.Data)
+	}
+}
+
+// TestEventIndexOldRows: an id index row written before the rows named
+// the commit's log row (stream and version, no seq) still finds its event.
+func TestEventIndexOldRows(t *testing.T) {
+	o := newKeyspace(t, 2)
+	s := open(t, shardstore.Options{Cassandra: o})
+	defer s.Close()
+	ctx := context.Background()
+	evs := []log.ProposedEvent{ev(uuid.Must(uuid.NewV7()), "A", `1`), ev(uuid.Must(uuid.NewV7()), "B", `2`)}
+	if _, err := s.Append(ctx, log.AppendRequest{Stream: "old-1", Expected: log.Any, Events: evs}); err != nil {
+		t.Fatal(err)
+	}
+	readAll(t, s, "old-1") // the index rows are written with the stream
+	id := evs[1].ID
+	if e, err := s.EventByID(ctx, id, nil); err != nil || e.Stream != "old-1" || e.Version != 2 {
+		t.Fatalf("EventByID: %+v %v", e, err)
+	}
+	m, _ := catalog.Minute(id, time.Now())
+	session := cassandratest.Session(t, o)
+	for shard := range 2 {
+		for slot := range catalog.Slots {
+			if err := session.Query(`DELETE FROM event_index WHERE shard = ? AND minute = ? AND slot = ? AND id = ?`, shard, m, slot, [16]byte(id)).Exec(); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if _, err := s.EventByID(ctx, id, nil); !errors.Is(err, log.ErrEventNotFound) {
+		t.Fatalf("EventByID with its row deleted: %v, want not found", err)
+	}
+	if err := session.Query(`INSERT INTO event_index (shard, minute, slot, id, stream, version) VALUES (0, ?, 3, ?, 'old-1', 2)`, m, [16]byte(id)).Exec(); err != nil {
+		t.Fatal(err)
+	}
+	if e, err := s.EventByID(ctx, id, nil); err != nil || e.Stream != "old-1" || e.Version != 2 || string(e.Data) != `2` {
+		t.Fatalf("EventByID from an old row: %+v %v", e, err)
 	}
 }

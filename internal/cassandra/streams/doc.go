@@ -8,4 +8,6 @@
 // A bucket's index row is written before its first chunk, so a reader that
 // finds a chunk can always locate it. Chunks of one stream are written in
 // log order, so readers never see a later version without the earlier ones.
+// A client id is found either in stream_ids or, for a chunk that ends at or
+// below LowVersions, in the chunk itself: IDs and LookupIDs read both.
 package streams

@@ -27,6 +27,8 @@ const (
 	cqlChunksDesc = cqlChunksAsc + ` ORDER BY last_version DESC`
 	cqlIDs        = `SELECT id, version FROM stream_ids WHERE stream = ? AND bucket IN ? LIMIT ?`
 	cqlLookupIDs  = `SELECT id, version FROM stream_ids WHERE stream = ? AND bucket IN ? AND id IN ?`
+	// The chunks whose ids have no stream_ids rows (LowVersions).
+	cqlLowChunks = `SELECT first_version, record FROM stream_events WHERE stream = ? AND bucket IN ? AND last_version <= ?`
 )
 
 // Bucket is one index row.
@@ -132,7 +134,42 @@ func (s *Store) IDs(ctx context.Context, stream log.StreamID, buckets []int64, l
 	if err := iter.Close(); err != nil {
 		return nil, false, cql.ReadErr("read stream ids", err)
 	}
+	err := s.lowIDs(ctx, stream, buckets, func(id uuid.UUID, v int64) { out[id] = v })
+	if err != nil {
+		return nil, false, err
+	}
 	return out, len(out) <= limit, nil
+}
+
+// lowIDs calls fn with each client id of the chunks in buckets that end at
+// or below LowVersions, which have no stream_ids rows, and its version.
+func (s *Store) lowIDs(ctx context.Context, stream log.StreamID, buckets []int64, fn func(uuid.UUID, int64)) error {
+	iter := s.session.Query(cqlLowChunks, string(stream), buckets, int64(LowVersions)).WithContext(ctx).Idempotent(true).Iter()
+	var (
+		first int64
+		body  []byte
+	)
+	for iter.Scan(&first, &body) {
+		appends, err := record.DecodeChunkBody(body)
+		if err != nil {
+			iter.Close()
+			return fmt.Errorf("stream %s chunk at %d: %w", stream, first, err)
+		}
+		v := first
+		for _, a := range appends {
+			for _, e := range a.Events {
+				if a.ClientIDs {
+					fn(e.ID, v)
+				}
+				v++
+			}
+		}
+		body = nil
+	}
+	if err := iter.Close(); err != nil {
+		return cql.ReadErr("read stream ids", err)
+	}
+	return nil
 }
 
 // LookupIDs returns which of ids are stored in the given buckets.
@@ -155,6 +192,18 @@ func (s *Store) LookupIDs(ctx context.Context, stream log.StreamID, buckets []in
 		if err := iter.Close(); err != nil {
 			return nil, cql.ReadErr("look up stream ids", err)
 		}
+	}
+	want := make(map[uuid.UUID]bool, len(ids))
+	for _, id := range ids {
+		want[id] = true
+	}
+	err := s.lowIDs(ctx, stream, buckets, func(id uuid.UUID, v int64) {
+		if want[id] {
+			out[id] = v
+		}
+	})
+	if err != nil {
+		return nil, err
 	}
 	return out, nil
 }

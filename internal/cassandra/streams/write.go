@@ -30,6 +30,15 @@ const (
 // clustering keys it builds).
 const idsPerStatement = 500
 
+// LowVersions: a chunk that ends at or below this version (a stream's
+// first appends) gets no stream_ids rows. Its own row holds its ids, and
+// IDs and LookupIDs read those chunks (cqlLowChunks): most streams of an
+// event-sourced system are short, and for a 1-event append the id row was
+// one of the fill's three statements (docs/benchmarks.md, Session 9).
+// Those ids are then recognised beyond the idempotency window, as exact
+// versions always are.
+const LowVersions = 64
+
 // fillConcurrency bounds the partition writes one Fill has in flight.
 const fillConcurrency = 32
 
@@ -242,7 +251,7 @@ func packable(w []Pending) (int, bool) {
 			for _, e := range a.Events {
 				n += len(e.Data) + len(e.Metadata) + len(e.Type) + 48
 				n += 40 + len(c.Stream) // its event_index row
-				if a.ClientIDs {
+				if a.ClientIDs && w[i].Chunk.LastVersion() > LowVersions {
 					n += 40 + len(c.Stream)
 				}
 			}
@@ -294,11 +303,15 @@ func (s *Store) WritePack(ctx context.Context, pack [][]Pending, extra []gocql.B
 	return nil
 }
 
-// addChunk adds p's chunk row and its client-id rows to b.
+// addChunk adds p's chunk row and its client-id rows (none for a chunk of
+// the first LowVersions) to b.
 func (s *Store) addChunk(b *gocql.Batch, p *Pending) int {
 	body := record.AppendChunkBody(nil, &p.Chunk)
 	b.Entries = append(b.Entries, gocql.BatchEntry{Stmt: cqlPutChunk, Idempotent: true,
 		Args: []any{string(p.Chunk.Stream), p.Chunk.Bucket, p.Chunk.LastVersion(), p.Chunk.FirstVersion, p.Time, p.Seq, body}})
+	if p.Chunk.LastVersion() <= LowVersions {
+		return len(body)
+	}
 	var ids [][16]byte
 	for _, a := range p.Chunk.Appends {
 		if a.ClientIDs {
