@@ -21,6 +21,7 @@ type Config struct {
 	// Where.
 	URL              string   `json:"url,omitempty"`               // --url: the eventlog server
 	SpreadURLs       []string `json:"spread_urls,omitempty"`       // --spread-urls: more servers the appends go to
+	Route            string   `json:"route,omitempty"`             // --route: how appends pick among --url and --spread-urls
 	CassandraHosts   []string `json:"cassandra_hosts,omitempty"`   // --cassandra-hosts
 	Keyspace         string   `json:"keyspace,omitempty"`          // --keyspace: the server's (replay's raw reads)
 	BaselineKeyspace string   `json:"baseline_keyspace,omitempty"` // --baseline-keyspace
@@ -156,6 +157,7 @@ func flagSet(scenario string, c *Config, out io.Writer) *flag.FlagSet {
 			c.SpreadURLs = splitList(s)
 			return nil
 		})
+		fs.StringVar(&c.Route, "route", "spread", "how each append picks its instance among --url and --spread-urls: spread (round robin by appender; an instance forwards what it does not own) or owner (the instance owning the stream's shard, from GET /v1/cluster, re-read every 2s, as a shard-aware client would)")
 		fs.IntVar(&c.ServerPID, "server-pid", 0, "server pid for CPU and RSS (default: the process listening on --url's port)")
 	}
 	if baseline {
@@ -240,6 +242,9 @@ func (c *Config) Validate() error {
 		if err := checkURL(u, c.AllowRemote); err != nil {
 			return fmt.Errorf("--spread-urls: %w", err)
 		}
+	}
+	if c.Route != "" && c.Route != "spread" && c.Route != "owner" {
+		return fmt.Errorf("--route %q: want spread or owner", c.Route)
 	}
 	for _, h := range c.CassandraHosts {
 		if err := loopbackHost(h); err != nil && !c.AllowRemote {

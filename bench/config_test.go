@@ -95,6 +95,7 @@ func TestParseArgs(t *testing.T) {
 		{"FeedTypeNotGenerated", "subscribe", []string{"--feed", "type/UserCreated"}, "only the types"},
 		{"Drain", "subscribe", []string{"--drain", "1ms"}, "--drain"},
 		{"IngestHasNoFeed", "ingest", []string{"--feed", "all"}, "flag provided but not defined"},
+		{"Route", "ingest", []string{"--route", "hash"}, "--route"},
 	}
 	for _, b := range bad {
 		t.Run(b.name, func(t *testing.T) {

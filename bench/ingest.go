@@ -33,6 +33,25 @@ type ingestLoad struct {
 	// track, if set, is told when each append is first sent and when it
 	// is acknowledged (subscribe).
 	track *deliveries
+	// router, with --route owner, picks each append's instance.
+	router *ownerRouter
+}
+
+// start checks the server answers and, with --route owner, reads the
+// shard owners.
+func (l *ingestLoad) start(ctx context.Context) error {
+	if err := checkServer(ctx, l.client, l.cfg.URL); err != nil {
+		return err
+	}
+	if l.cfg.Route != "owner" {
+		return nil
+	}
+	r, err := newOwnerRouter(ctx, l.client, l.cfg)
+	if err != nil {
+		return err
+	}
+	l.router = r
+	return nil
 }
 
 func newIngestLoad(c *Config, prefix string, payloads []payload, seed int64) *ingestLoad {
@@ -61,6 +80,9 @@ func (l *ingestLoad) newOp(int) opFunc {
 		defer cancel()
 		s, size := w.draw()
 		stream := streamName(l.prefix, s)
+		if l.router != nil {
+			base = l.router.base(stream)
+		}
 		expected := int64(expectedAny)
 		var want *appendResponse
 		if l.versions != nil {

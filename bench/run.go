@@ -79,7 +79,7 @@ const payloadSeed = 42
 func runIngest(ctx context.Context, e *runEnv) (*Result, error) {
 	c := e.cfg
 	l := newIngestLoad(c, runPrefix("ingest", e.started), newPayloads(c.EventSize, payloadPoolSize, payloadSeed), e.started.UnixNano())
-	if err := checkServer(ctx, l.client, c.URL); err != nil {
+	if err := l.start(ctx); err != nil {
 		return nil, err
 	}
 	ph := e.measure(ctx, "ingest", "server", 0, e.loop(c.Warmup, c.Duration), l.newOp, true)
@@ -111,7 +111,7 @@ func runCompare(ctx context.Context, e *runEnv) (*Result, error) {
 	c := e.cfg
 	payloads := newPayloads(c.EventSize, payloadPoolSize, payloadSeed)
 	in := newIngestLoad(c, runPrefix("cmp-a", e.started), payloads, e.started.UnixNano())
-	if err := checkServer(ctx, in.client, c.URL); err != nil {
+	if err := in.start(ctx); err != nil {
 		return nil, err
 	}
 	base, err := openBaseline(ctx, c, runPrefix("cmp-b", e.started), payloads, e.started.UnixNano()+1)

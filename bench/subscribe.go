@@ -33,7 +33,7 @@ func runSubscribe(ctx context.Context, e *runEnv) (*Result, error) {
 		return nil, err
 	}
 	l := newIngestLoad(c, subscribePrefix(feed, e.started), newPayloads(c.EventSize, payloadPoolSize, payloadSeed), e.started.UnixNano())
-	if err := checkServer(ctx, l.client, c.URL); err != nil {
+	if err := l.start(ctx); err != nil {
 		return nil, err
 	}
 	d := newDeliveries(c.Subscribers, func(typ string) bool { return feedExpects(feed, typ) })
