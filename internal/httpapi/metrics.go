@@ -113,10 +113,16 @@ func (s *Server) observe(next echo.HandlerFunc) echo.HandlerFunc {
 		start := time.Now()
 		r := c.Request()
 		id := requestID(r.Header.Get(HeaderRequestID))
-		ctx := propagator.Extract(r.Context(), propagation.HeaderCarrier(r.Header))
-		ctx, span := s.tracer.Start(withRequestID(ctx, id), r.Method+" "+routeLabel(c), trace.WithSpanKind(trace.SpanKindServer),
-			trace.WithAttributes(semconv.HTTPRequestMethodKey.String(r.Method), semconv.HTTPRoute(routeLabel(c)),
-				semconv.URLPath(r.URL.Path), attribute.String("eventlog.request_id", id)))
+		ctx := withRequestID(r.Context(), id)
+		span := trace.SpanFromContext(ctx) // a no-op span unless traced
+		if s.traced {
+			// Skipped untraced: extracting, naming and attributing a span
+			// that records nothing was ~1 % of a 1-event append's CPU.
+			ctx = propagator.Extract(ctx, propagation.HeaderCarrier(r.Header))
+			ctx, span = s.tracer.Start(ctx, r.Method+" "+routeLabel(c), trace.WithSpanKind(trace.SpanKindServer),
+				trace.WithAttributes(semconv.HTTPRequestMethodKey.String(r.Method), semconv.HTTPRoute(routeLabel(c)),
+					semconv.URLPath(r.URL.Path), attribute.String("eventlog.request_id", id)))
+		}
 		c.SetRequest(r.WithContext(ctx))
 		c.Response().Header().Set(HeaderRequestID, id)
 		s.metrics.inFlight.Inc()
@@ -135,11 +141,13 @@ func (s *Server) observe(next echo.HandlerFunc) echo.HandlerFunc {
 			s.metrics.inFlight.Dec()
 			s.metrics.requests.WithLabelValues(route, method, strconv.Itoa(status)).Inc()
 			s.metrics.duration.WithLabelValues(route, method).Observe(elapsed.Seconds())
-			span.SetAttributes(semconv.HTTPResponseStatusCode(status))
-			if status >= 500 || aborted {
-				span.SetStatus(codes.Error, http.StatusText(status))
+			if s.traced {
+				span.SetAttributes(semconv.HTTPResponseStatusCode(status))
+				if status >= 500 || aborted {
+					span.SetStatus(codes.Error, http.StatusText(status))
+				}
+				span.End()
 			}
-			span.End()
 			// Probes come every few seconds from every orchestrator: debug.
 			level := slog.LevelInfo
 			switch {
@@ -148,9 +156,11 @@ func (s *Server) observe(next echo.HandlerFunc) echo.HandlerFunc {
 			case s.cfg.AccessLog != "all" && status < 400 && !aborted:
 				level = slog.LevelDebug
 			}
-			s.log.Log(c.Request().Context(), level, "request",
-				"method", method, "route", route, "status", status, "duration_ms", elapsed.Milliseconds(),
-				"remote", c.Request().RemoteAddr, "aborted", aborted)
+			if ctx := c.Request().Context(); s.log.Enabled(ctx, level) { // skip boxing the attributes of a line not written
+				s.log.Log(ctx, level, "request",
+					"method", method, "route", route, "status", status, "duration_ms", elapsed.Milliseconds(),
+					"remote", c.Request().RemoteAddr, "aborted", aborted)
+			}
 			if aborted {
 				panic(http.ErrAbortHandler)
 			}

@@ -279,6 +279,7 @@ type Server struct {
 	handler http.Handler
 	metrics *metrics
 	tracer  trace.Tracer
+	traced  bool // cfg.TracerProvider is not the no-op one
 	// draining is set by Drain: /readyz fails and running replays end.
 	draining atomic.Bool
 	// allowedHosts is Config.AllowedHosts as a set (normalHost); nil: any.
@@ -302,6 +303,8 @@ func New(store log.Store, cfg Config) (*Server, error) {
 	}
 	s := &Server{store: store, cfg: cfg, log: slog.New(contextHandler{cfg.Logger.Handler()}), metrics: m,
 		tracer: cfg.TracerProvider.Tracer("github.com/eventlog/eventlog/internal/httpapi")}
+	_, untraced := cfg.TracerProvider.(noop.TracerProvider)
+	s.traced = !untraced
 	s.feeds, _ = store.(log.FeedStore)
 	s.catalog, _ = store.(log.Catalog)
 	s.cluster, _ = store.(log.ClusterStore)
