@@ -193,8 +193,9 @@ const (
 // shipped.
 //
 // A pack also carries the event index rows of its events (package
-// catalog: one more partition, usually), so it holds at most nine streams
-// and packable counts those rows against packBytes.
+// catalog: one more partition, usually, and a statement per commit whose
+// ids it lists), so it holds at most nine streams and packable counts
+// those ids against packBytes.
 const (
 	packStreams = 9
 	packBytes   = 3 << 10
@@ -250,7 +251,7 @@ func packable(w []Pending) (int, bool) {
 		for _, a := range c.Appends {
 			for _, e := range a.Events {
 				n += len(e.Data) + len(e.Metadata) + len(e.Type) + 48
-				n += 40 + len(c.Stream) // its event_index row
+				n += 16 // its id in the commit's event_index statement
 				if a.ClientIDs && w[i].Chunk.LastVersion() > LowVersions {
 					n += 40 + len(c.Stream)
 				}
