@@ -61,12 +61,25 @@ func NewKeyspace(tb testing.TB, mod func(*cassandra.Options)) cassandra.Options 
 	if mod != nil {
 		mod(&o)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	if err := cassandra.Migrate(ctx, o); err != nil {
-		tb.Fatalf("migrate %s (is Cassandra up? scripts/cassandra up): %v", o.Keyspace, err)
+	// A schema change can fail while the nodes of a cluster disagree on
+	// the schema ("Unknown CF …" after a node restarted): try again, as
+	// Migrate does (cassandra.Migrate resumes where it stopped).
+	var err error
+	for attempt := 0; attempt < 3; attempt++ {
+		if attempt > 0 {
+			tb.Logf("migrate %s: %v; again in 5 s", o.Keyspace, err)
+			time.Sleep(5 * time.Second)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		err = cassandra.Migrate(ctx, o)
+		cancel()
+		if err == nil {
+			tb.Cleanup(func() { Drop(tb, o) })
+			return o
+		}
 	}
-	tb.Cleanup(func() { Drop(tb, o) })
+	Drop(tb, o)
+	tb.Fatalf("migrate %s (is Cassandra up? scripts/cassandra up): %v", o.Keyspace, err)
 	return o
 }
 

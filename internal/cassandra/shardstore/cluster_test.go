@@ -27,6 +27,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"sort"
 	"strconv"
@@ -106,11 +107,67 @@ func newCluster(t *testing.T) *cluster {
 	if err := c.run(t, 6*time.Minute, "up"); err != nil {
 		t.Fatal(err)
 	}
+	c.settleSchema(t)
 	return c
+}
+
+// schemaLine is a line of nodetool describecluster's "Schema versions":
+// a version and the nodes that have it.
+var schemaLine = regexp.MustCompile(`^\s+([0-9a-f]{8}-[0-9a-f-]{27}): \[(.*)\]`)
+
+// settleSchema waits, bounded, for the nodes to agree on the schema before
+// a test creates its keyspace: a node an earlier test killed and restarted
+// (S3) can keep an old schema version for minutes, and a keyspace created
+// meanwhile fails ("Unknown CF …") or never reaches agreement (seen in
+// CI). The nodes outside the largest group reset their local schema
+// (nodetool resetlocalschema), which makes them pull it again.
+func (c *cluster) settleSchema(t *testing.T) {
+	t.Helper()
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		out, err := c.output(t, time.Minute, "nodetool", "1", "describecluster")
+		var groups [][]string
+		for _, line := range strings.Split(out, "\n") {
+			if m := schemaLine.FindStringSubmatch(line); m != nil {
+				groups = append(groups, strings.Split(m[2], ", "))
+			}
+		}
+		if err == nil && len(groups) == 1 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Logf("the nodes still disagree on the schema (%v, %v); going on", groups, err)
+			return
+		}
+		if len(groups) > 1 {
+			sort.Slice(groups, func(i, j int) bool { return len(groups[i]) > len(groups[j]) })
+			t.Logf("schema versions differ: %v; resetting the others' local schema", groups)
+			for _, g := range groups[1:] {
+				for _, addr := range g {
+					for n, h := range c.hosts {
+						if strings.TrimPrefix(addr, "/") == h {
+							if _, err := c.output(t, time.Minute, "nodetool", strconv.Itoa(n+1), "resetlocalschema"); err != nil {
+								t.Logf("resetlocalschema on node %d: %v", n+1, err)
+							}
+						}
+					}
+				}
+			}
+		}
+		time.Sleep(3 * time.Second)
+	}
 }
 
 // run runs the cluster script, bounded by timeout.
 func (c *cluster) run(t testing.TB, timeout time.Duration, args ...string) error {
+	t.Helper()
+	_, err := c.output(t, timeout, args...)
+	return err
+}
+
+// output runs the cluster script, bounded by timeout, and returns what it
+// printed.
+func (c *cluster) output(t testing.TB, timeout time.Duration, args ...string) (string, error) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
@@ -123,10 +180,10 @@ func (c *cluster) run(t testing.TB, timeout time.Duration, args ...string) error
 	err := cmd.Run()
 	took := time.Since(start).Round(100 * time.Millisecond)
 	if err != nil {
-		return fmt.Errorf("cassandra-cluster %s: %v after %v\n%s", strings.Join(args, " "), err, took, out.String())
+		return out.String(), fmt.Errorf("cassandra-cluster %s: %v after %v\n%s", strings.Join(args, " "), err, took, out.String())
 	}
 	t.Logf("cassandra-cluster %s: ok in %v", strings.Join(args, " "), took)
-	return nil
+	return out.String(), nil
 }
 
 // must runs the cluster script and fails the test (from the test goroutine
