@@ -70,3 +70,27 @@ func TestAppendString(t *testing.T) {
 		}
 	}
 }
+
+func TestAppendUUID(t *testing.T) {
+	for _, u := range []uuid.UUID{uuid.Nil, uuid.Max, uuid.New(), uuid.Must(uuid.NewV7())} {
+		if got, want := string(appendUUID([]byte("x"), u)), "x"+u.String(); got != want {
+			t.Errorf("got %s, want %s", got, want)
+		}
+	}
+}
+
+func TestAppendTime(t *testing.T) {
+	for _, at := range []time.Time{
+		time.Date(2026, 11, 1, 12, 4, 5, 123_456_789, time.UTC),
+		time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC),
+		time.Date(9999, 12, 31, 23, 59, 59, 999_999_999, time.UTC),
+		time.Date(2026, 3, 9, 1, 2, 3, 7_000, time.FixedZone("x", -7*3600)),
+		time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC),
+		time.Unix(0, 0),
+	} {
+		want := `"` + at.UTC().Format(timeLayout) + `"`
+		if got := string(appendTime(nil, at)); got != want {
+			t.Errorf("%v: got %s, want %s", at, got, want)
+		}
+	}
+}

@@ -198,6 +198,13 @@ func appendEvents(dst []byte, es []Event) []byte {
 type decoder struct {
 	b   []byte
 	err error
+	// slab backs the events of the record's appends: a record of many
+	// 1-event appends makes one allocation per slab, not one per append.
+	slab []Event
+	// types holds the event types decoded last: a record repeats a few
+	// types, and a feed read decodes millions of events.
+	types [4]string
+	next  int
 }
 
 func (d *decoder) fail(what string) {
@@ -276,6 +283,33 @@ func (d *decoder) take(n uint64) []byte {
 
 func (d *decoder) string() string { return string(d.take(d.uvarint())) }
 
+// eventType is string, from the recent types when it is one of them.
+func (d *decoder) eventType() string {
+	b := d.take(d.uvarint())
+	for _, t := range d.types {
+		if t == string(b) { // compared without a copy
+			return t
+		}
+	}
+	t := string(b)
+	d.types[d.next] = t
+	d.next = (d.next + 1) % len(d.types)
+	return t
+}
+
+// alloc returns n events from the slab (full slice: appending to it
+// never runs into the next append's events).
+func (d *decoder) alloc(n int) []Event {
+	if cap(d.slab)-len(d.slab) < n {
+		// Enough for what the rest of the input can hold (an event takes
+		// 19 bytes or more), up to 256.
+		d.slab = make([]Event, 0, max(n, min(256, len(d.b)/19+1)))
+	}
+	l := len(d.slab)
+	d.slab = d.slab[:l+n]
+	return d.slab[l : l+n : l+n]
+}
+
 func (d *decoder) events() []Event {
 	n := d.count()
 	// Each event takes at least 19 bytes: a corrupt count cannot make us
@@ -284,11 +318,11 @@ func (d *decoder) events() []Event {
 		d.fail("count exceeds input")
 		return nil
 	}
-	es := make([]Event, n)
+	es := d.alloc(n)
 	for i := range es {
 		e := &es[i]
 		copy(e.ID[:], d.take(16))
-		e.Type = d.string()
+		e.Type = d.eventType()
 		e.Data = d.take(d.uvarint())
 		if m := d.uvarint(); m > 0 {
 			e.Metadata = d.take(m - 1)

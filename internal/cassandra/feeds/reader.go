@@ -238,7 +238,8 @@ func (r *Reader) Read(ctx context.Context, req Request) (Page, error) {
 	defer wg.Wait() // after cancel: no fetcher outlives the read
 	defer cancel()
 	share := (limit + len(sel) - 1) / len(sel)
-	m := &merge{shards: r.shards, limit: limit, maxBytes: req.MaxBytes, scanRows: r.o.ScanRows, pos: make([]ShardPos, r.shards)}
+	m := &merge{shards: r.shards, limit: limit, maxBytes: req.MaxBytes, scanRows: r.o.ScanRows, pos: make([]ShardPos, r.shards),
+		events: make([]Event, 0, min(limit, 1024))}
 	for s := range m.pos {
 		m.pos[s] = req.After.Shard(s)
 	}

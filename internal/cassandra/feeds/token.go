@@ -59,10 +59,18 @@ var tokenEncoding = base64.RawURLEncoding.Strict()
 type Tokens struct {
 	secret []byte
 	shards int
-	// macs pools keyed hashes: a feed read encodes a token per event, and
-	// hmac.New per token (two SHA-256 states keyed anew) was a tenth of a
-	// catch-up read's CPU.
+	// macs pools keyed hashes with their scratch space (*macState): a
+	// feed read encodes a token per event, and hmac.New per token (two
+	// SHA-256 states keyed anew) was a tenth of a catch-up read's CPU; the
+	// scratch keeps the bytes hashed off the heap.
 	macs sync.Pool
+}
+
+// macState is a keyed hash and the buffers a MAC needs.
+type macState struct {
+	h   hash.Hash
+	in  []byte
+	sum [sha256.Size]byte
 }
 
 // NewTokens returns the token codec of a keyspace with shards shards and
@@ -75,7 +83,7 @@ func NewTokens(secret []byte, shards int) (*Tokens, error) {
 		return nil, fmt.Errorf("feeds: %d shards, want 1..%d", shards, partition.MaxShards)
 	}
 	t := &Tokens{secret: append([]byte(nil), secret...), shards: shards}
-	t.macs.New = func() any { return hmac.New(sha256.New, t.secret) }
+	t.macs.New = func() any { return &macState{h: hmac.New(sha256.New, t.secret)} }
 	return t, nil
 }
 
@@ -87,16 +95,16 @@ func (t *Tokens) maxTokenLen() int {
 
 // mac appends the MAC of payload for feed to dst.
 func (t *Tokens) mac(dst []byte, feed string, payload []byte) []byte {
-	h := t.macs.Get().(hash.Hash)
-	defer t.macs.Put(h)
-	h.Reset()
-	h.Write([]byte(macDomain))
-	var n [binary.MaxVarintLen64]byte
-	h.Write(n[:binary.PutUvarint(n[:], uint64(len(feed)))])
-	h.Write([]byte(feed))
-	h.Write(payload)
-	var sum [sha256.Size]byte
-	return append(dst, h.Sum(sum[:0])[:macLen]...)
+	m := t.macs.Get().(*macState)
+	defer t.macs.Put(m)
+	in := append(m.in[:0], macDomain...)
+	in = binary.AppendUvarint(in, uint64(len(feed)))
+	in = append(in, feed...)
+	in = append(in, payload...)
+	m.in = in
+	m.h.Reset()
+	m.h.Write(in)
+	return append(dst, m.h.Sum(m.sum[:0])[:macLen]...)
 }
 
 // Encode returns the token of c for feed (the feed's path form, e.g.
@@ -110,8 +118,10 @@ func (t *Tokens) Encode(c Cursor, feed string) string {
 	if c.Len() != t.shards {
 		panic(fmt.Sprintf("feeds: encode a cursor of %d shards for a keyspace of %d", c.Len(), t.shards))
 	}
-	b := make([]byte, 0, 8+3*t.shards+macLen)
-	b = append(b, tokenVersion)
+	// Built on the stack for the usual shard counts: the string is the
+	// one allocation.
+	var buf [128]byte
+	b := append(buf[:0], tokenVersion)
 	b = binary.AppendUvarint(b, uint64(t.shards))
 	for _, p := range c.pos {
 		if p.Index == 0 {
@@ -122,7 +132,8 @@ func (t *Tokens) Encode(c Cursor, feed string) string {
 		b = binary.AppendUvarint(b, uint64(p.Index))
 	}
 	b = t.mac(b, feed, b)
-	return tokenEncoding.EncodeToString(b)
+	var out [192]byte
+	return string(tokenEncoding.AppendEncode(out[:0], b))
 }
 
 // Decode returns the cursor of a token Encode made for the same feed; the
