@@ -62,7 +62,7 @@ func Chunks(r *Record) []Chunk {
 // compressed when large enough to gain (compress.go).
 func AppendChunkBody(dst []byte, c *Chunk) []byte {
 	n := chunkBodyLen(c)
-	return appendCompressed(dst, n, func(dst []byte) []byte { return appendPlainChunkBody(dst, c, n) })
+	return appendCompressed(dst, n, codecZstd, func(dst []byte) []byte { return appendPlainChunkBody(dst, c, n) })
 }
 
 // appendPlainChunkBody appends the plain encoding of c's appends, n bytes.
@@ -108,6 +108,7 @@ func DecodeChunkBody(b []byte) ([]ChunkAppend, error) {
 	// DecodeRecord.
 	out := make([]ChunkAppend, 0, min(n, len(d.b)/21+1))
 	for i := 0; i < n && d.err == nil; i++ {
+		d.appendsLeft = min(n-i-1, len(d.b)/21)
 		f := d.flags(flagClientIDs)
 		a := ChunkAppend{ClientIDs: f&flagClientIDs != 0, Events: d.events()}
 		if d.err == nil && len(a.Events) == 0 {

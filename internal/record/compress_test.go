@@ -5,10 +5,12 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"math/rand/v2"
 	"testing"
 
 	"github.com/google/uuid"
+	"github.com/klauspost/compress/s2"
 
 	"github.com/eventlog/eventlog/internal/log"
 )
@@ -40,7 +42,7 @@ func TestCompressedRoundTrip(t *testing.T) {
 		switch {
 		case len(plain) < compressMin && !bytes.Equal(b, plain):
 			t.Fatalf("%d events (%d bytes): compressed below %d bytes", n, len(plain), compressMin)
-		case len(plain) >= compressMin && (b[0] != formatZstd || len(b) >= len(plain)/2):
+		case len(plain) >= compressMin && (b[0] != formatS2 || len(b) >= len(plain)/2):
 			t.Fatalf("%d events: %d bytes (format %d), plain %d: want compressed to under half", n, len(b), b[0], len(plain))
 		}
 		got := mustDecodeRecord(t, b)
@@ -77,21 +79,46 @@ func TestCompressOnlyWhenSmaller(t *testing.T) {
 	}
 }
 
+// Records written with zstd, before log records moved to S2, still
+// decode.
+func TestZstdRecordsDecode(t *testing.T) {
+	r := Record{Appends: []Append{{Stream: "order-1", Bucket: 0, FirstVersion: 1, Events: jsonEvents(50)}}}
+	b := appendCompressed(nil, recordLen(&r), codecZstd, func(dst []byte) []byte { return appendPlainRecord(dst, &r, recordLen(&r)) })
+	if b[0] != formatZstd {
+		t.Fatalf("format %d, want zstd", b[0])
+	}
+	got := mustDecodeRecord(t, b)
+	if d := diffRecord(&got, &r); d != "" {
+		t.Fatal(d)
+	}
+}
+
 func TestCompressedCorrupt(t *testing.T) {
 	r := Record{Appends: []Append{{Stream: "order-1", Bucket: 0, FirstVersion: 1, Events: jsonEvents(50)}}}
-	good := AppendRecord(nil, &r)
-	if good[0] != formatZstd {
+	for _, c := range []codec{codecZstd, codecS2} {
+		good := appendCompressed(nil, recordLen(&r), c, func(dst []byte) []byte { return appendPlainRecord(dst, &r, recordLen(&r)) })
+		t.Run(fmt.Sprintf("format %d", good[0]), func(t *testing.T) { testCorrupt(t, good) })
+	}
+}
+
+func testCorrupt(t *testing.T, good []byte) {
+	f := good[0]
+	if f != formatZstd && f != formatS2 {
 		t.Fatalf("not compressed")
 	}
 	n, k := binary.Uvarint(good[1:])
-	frame := good[1+k:]
+	frame := good[1+k:] // for S2, checksum and block
 	withLen := func(n uint64, frame []byte) []byte {
-		return append(binary.AppendUvarint([]byte{formatZstd}, n), frame...)
+		return append(binary.AppendUvarint([]byte{f}, n), frame...)
 	}
 	// A frame of something that is not a plain encoding.
-	notPlain := withLen(3, zenc.EncodeAll([]byte{9, 9, 9}, nil))
+	junk := []byte{9, 9, 9}
+	notPlain := withLen(3, zenc.EncodeAll(junk, nil))
+	if f == formatS2 {
+		notPlain = withLen(3, append(binary.LittleEndian.AppendUint32(nil, crc32.Checksum(junk, castagnoli)), s2.Encode(nil, junk)...))
+	}
 	cases := map[string][]byte{
-		"length missing":   {formatZstd},
+		"length missing":   {f},
 		"length zero":      withLen(0, frame),
 		"length too large": withLen(maxPlain+1, frame),
 		"length short":     withLen(n-1, frame),
@@ -99,6 +126,10 @@ func TestCompressedCorrupt(t *testing.T) {
 		"frame truncated":  withLen(n, frame[:len(frame)/2]),
 		"frame flipped":    withLen(n, append(bytes.Clone(frame[:len(frame)-1]), frame[len(frame)-1]^0xff)),
 		"not an encoding":  notPlain,
+	}
+	if f == formatS2 {
+		cases["checksum short"] = withLen(n, frame[:3])
+		cases["checksum flipped"] = withLen(n, append([]byte{frame[0] ^ 1}, frame[1:]...))
 	}
 	for name, b := range cases {
 		if _, err := DecodeRecord(b); !errors.Is(err, ErrCorrupt) {

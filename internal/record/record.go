@@ -73,7 +73,7 @@ const (
 // enough to gain (compress.go).
 func AppendRecord(dst []byte, r *Record) []byte {
 	n := recordLen(r)
-	return appendCompressed(dst, n, func(dst []byte) []byte { return appendPlainRecord(dst, r, n) })
+	return appendCompressed(dst, n, codecS2, func(dst []byte) []byte { return appendPlainRecord(dst, r, n) })
 }
 
 // appendPlainRecord appends the plain encoding of r, n bytes long.
@@ -109,6 +109,7 @@ func DecodeRecord(b []byte) (Record, error) {
 	// justifies.
 	r := Record{Appends: make([]Append, 0, min(n, len(d.b)/25+1))}
 	for i := 0; i < n && d.err == nil; i++ {
+		d.appendsLeft = min(n-i-1, len(d.b)/25)
 		a := Append{Stream: log.StreamID(d.string())}
 		a.Bucket = d.int()
 		a.FirstVersion = d.int()
@@ -199,8 +200,9 @@ type decoder struct {
 	b   []byte
 	err error
 	// slab backs the events of the record's appends: a record of many
-	// 1-event appends makes one allocation per slab, not one per append.
-	slab []Event
+	// 1-event appends makes one allocation, not one per append.
+	slab        []Event
+	appendsLeft int // after the one being decoded
 	// types holds the event types decoded last: a record repeats a few
 	// types, and a feed read decodes millions of events.
 	types [4]string
@@ -301,9 +303,10 @@ func (d *decoder) eventType() string {
 // never runs into the next append's events).
 func (d *decoder) alloc(n int) []Event {
 	if cap(d.slab)-len(d.slab) < n {
-		// Enough for what the rest of the input can hold (an event takes
-		// 19 bytes or more), up to 256.
-		d.slab = make([]Event, 0, max(n, min(256, len(d.b)/19+1)))
+		// Room for n and one event for each append still to decode (each
+		// has at least one): a record of 1-event appends gets one slab of
+		// exactly its events.
+		d.slab = make([]Event, 0, n+d.appendsLeft)
 	}
 	l := len(d.slab)
 	d.slab = d.slab[:l+n]

@@ -178,7 +178,7 @@ func (sh *shard) commitBatch(batch []*pending) error {
 		}
 		before := len(h.ids)
 		for id, v := range tv.ids {
-			h.ids[id] = idAt{version: v, at: t}
+			h.ids[id] = newIDAt(v, t)
 			if h.filter != nil {
 				b := h.bucket.Number
 				if v < h.bucket.FirstVersion {
@@ -255,8 +255,8 @@ func (sh *shard) knownIDs(h *head, tv *tentative, p *pending) (known bool, newes
 	for _, id := range p.ids {
 		if a, ok := h.ids[id]; ok {
 			known = true
-			if a.at.After(newest) {
-				newest = a.at
+			if at := a.time(); at.After(newest) {
+				newest = at
 			}
 		}
 		if _, ok := tv.ids[id]; ok {
@@ -365,7 +365,7 @@ func (sh *shard) loadHeads(ctx context.Context, batch []*pending) error {
 			mu.Lock()
 			before := len(h.ids)
 			for id, v := range found {
-				h.ids[id] = idAt{version: v, at: sh.s.cfg.Now()}
+				h.ids[id] = newIDAt(v, sh.s.cfg.Now())
 			}
 			sh.heads.ids += len(h.ids) - before
 			mu.Unlock()
@@ -400,7 +400,7 @@ func (sh *shard) loadHead(ctx context.Context, h *head) error {
 	}
 	now := sh.s.cfg.Now()
 	for id, v := range ids {
-		h.ids[id] = idAt{version: v, at: now}
+		h.ids[id] = newIDAt(v, now)
 	}
 	h.idsComplete = complete
 	return nil

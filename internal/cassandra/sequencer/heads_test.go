@@ -18,7 +18,7 @@ func TestPruneIDsKeepsUnfilled(t *testing.T) {
 	for i := range 30 {
 		id := uuid.New()
 		at := t0.Add(time.Duration(i) * time.Millisecond)
-		h.ids[id] = idAt{version: int64(i + 1), at: at}
+		h.ids[id] = newIDAt(int64(i+1), at)
 		if i < 20 {
 			filled = append(filled, id)
 		} else {
@@ -59,7 +59,7 @@ func TestPruneIDsAmortised(t *testing.T) {
 	h := &head{ids: map[uuid.UUID]idAt{}}
 	add := func(n int) {
 		for range n {
-			h.ids[uuid.New()] = idAt{version: int64(len(h.ids) + 1), at: t0}
+			h.ids[uuid.New()] = newIDAt(int64(len(h.ids)+1), t0)
 		}
 	}
 	add(30)
