@@ -24,17 +24,42 @@ func (s *State) TailEmpty() bool { return s.Tail.From > s.Tail.To }
 // It returns ErrStreamNotFound for a stream without events and
 // *ValidationError when at is negative or above the head.
 func LoadState(ctx context.Context, s Store, stream StreamID, at int64) (State, error) {
+	if at != 0 {
+		info, err := s.Info(ctx, stream)
+		if err != nil {
+			return State{}, err
+		}
+		if at < 0 || at > info.Version {
+			return State{}, invalid(CodeInvalidVersion, "at=%d is outside 1..%d", at, info.Version)
+		}
+		return loadState(ctx, s, stream, at)
+	}
+	// The head: its version and the newest snapshot are read at once (a
+	// load is then one round of reads shorter). A snapshot put after the
+	// head was read may be past it: then the snapshot at or below the
+	// head is read after all.
+	var (
+		snap Snapshot
+		sErr error
+		done = make(chan struct{})
+	)
+	go func() {
+		defer close(done)
+		snap, sErr = s.LatestSnapshot(ctx, stream, 0)
+	}()
 	info, err := s.Info(ctx, stream)
+	<-done
 	if err != nil {
 		return State{}, err
 	}
-	if at < 0 || at > info.Version {
-		return State{}, invalid(CodeInvalidVersion, "at=%d is outside 1..%d", at, info.Version)
+	switch {
+	case sErr == nil && snap.Version <= info.Version:
+		return State{Stream: stream, Version: info.Version, Snapshot: &snap,
+			Tail: ReadRange{Stream: stream, From: snap.Version + 1, To: info.Version}}, nil
+	case errors.Is(sErr, ErrSnapshotNotFound):
+		return State{Stream: stream, Version: info.Version, Tail: ReadRange{Stream: stream, From: 1, To: info.Version}}, nil
 	}
-	if at == 0 {
-		at = info.Version
-	}
-	return loadState(ctx, s, stream, at)
+	return loadState(ctx, s, stream, info.Version)
 }
 
 // LoadStateAt prepares the load of stream as it was at moment t: at the

@@ -291,18 +291,27 @@ func (s *Store) Info(ctx context.Context, stream log.StreamID) (log.StreamInfo, 
 	if err := s.seq.Flush(ctx, stream); err != nil {
 		return log.StreamInfo{}, err
 	}
-	bs, err := s.streams.Buckets(ctx, stream)
-	if err != nil {
-		return log.StreamInfo{}, err
-	}
-	if len(bs) == 0 {
+	// Three independent reads, at once: a state load waits on them.
+	var (
+		wg               sync.WaitGroup
+		bs               []streams.Bucket
+		h                streams.Head
+		snap             log.Snapshot
+		bErr, hErr, sErr error
+	)
+	wg.Add(2)
+	go func() { defer wg.Done(); bs, bErr = s.streams.Buckets(ctx, stream) }()
+	go func() { defer wg.Done(); snap, sErr = s.LatestSnapshot(ctx, stream, 0) }()
+	h, hErr = s.streams.Head(ctx, stream)
+	wg.Wait()
+	switch {
+	case bErr != nil:
+		return log.StreamInfo{}, bErr
+	case len(bs) == 0:
 		return log.StreamInfo{}, log.ErrStreamNotFound
-	}
-	h, err := s.streams.Head(ctx, stream)
-	if err != nil {
-		return log.StreamInfo{}, err
-	}
-	if h.Version == 0 {
+	case hErr != nil:
+		return log.StreamInfo{}, hErr
+	case h.Version == 0:
 		return log.StreamInfo{}, log.ErrStreamNotFound
 	}
 	info := log.StreamInfo{
@@ -310,12 +319,11 @@ func (s *Store) Info(ctx context.Context, stream log.StreamID) (log.StreamInfo, 
 		CreatedAt: bs[0].OpenedAt.UTC(), UpdatedAt: h.LastTime.UTC(),
 		Buckets: len(bs), CurrentBucket: h.Bucket.Number,
 	}
-	snap, err := s.LatestSnapshot(ctx, stream, 0)
 	switch {
-	case err == nil:
+	case sErr == nil:
 		info.LatestSnapshot = snap.Version
-	case !errors.Is(err, log.ErrSnapshotNotFound) && !errors.Is(err, log.ErrSnapshotCorrupt):
-		return log.StreamInfo{}, err
+	case !errors.Is(sErr, log.ErrSnapshotNotFound) && !errors.Is(sErr, log.ErrSnapshotCorrupt):
+		return log.StreamInfo{}, sErr
 	}
 	return info, nil
 }

@@ -573,9 +573,13 @@ func TestCompressedRows(t *testing.T) {
 	if err := session.Query(`SELECT record FROM shard_log WHERE shard = ? AND segment = 0 AND seq = 1`, partition.ShardOf("order-z", o.Shards)).Scan(&record); err != nil {
 		t.Fatal(err)
 	}
-	for name, b := range map[string][]byte{"chunk": chunk, "log record": record} {
-		if len(b) == 0 || b[0] != 2 || len(b) >= jsonBytes/2 {
-			t.Errorf("%s: %d bytes, format %d; want format 2 and under half the %d bytes of JSON", name, len(b), b[0], jsonBytes)
+	// Formats (internal/record): chunks zstd (2), log records S2 (3).
+	for name, f := range map[string]struct {
+		b      []byte
+		format byte
+	}{"chunk": {chunk, 2}, "log record": {record, 3}} {
+		if b := f.b; len(b) == 0 || b[0] != f.format || len(b) >= jsonBytes/2 {
+			t.Errorf("%s: %d bytes, format %d; want format %d and under half the %d bytes of JSON", name, len(b), b[0], f.format, jsonBytes)
 		}
 	}
 	s.Close()
