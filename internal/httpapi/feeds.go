@@ -104,14 +104,25 @@ func (s *Server) readFeed(c *echo.Context) error {
 
 // feedStream writes the NDJSON stream of readFeed.
 func (s *Server) feedStream(c *echo.Context, feed log.Feed, pos string) error {
+	// Pages as large as allowed: the client takes the feed to its end, and
+	// each page costs the store a restart of its per-shard reads, unless it
+	// can read on across pages (log.FeedPager). A position it refuses is a
+	// problem, before any stream header.
+	ctx := c.Request().Context()
+	var pages log.FeedPages
+	if fp, ok := s.feeds.(log.FeedPager); ok {
+		var err error
+		if pages, err = fp.FeedPages(ctx, log.FeedRead{Feed: feed, After: pos}); err != nil {
+			return err
+		}
+		defer pages.Close()
+	}
 	sw := newStreamWriter(c.Response(), http.StatusOK, MediaTypeNDJSON, s.cfg.WriteTimeout)
 	sw.noReadDeadline()
 	h := c.Response().Header()
 	h.Set(HeaderFeedFrom, pos)
 	h.Set("Trailer", HeaderFeedNext+", "+HeaderFeedCompleteUpTo)
-	// Pages as large as allowed: the client takes the feed to its end, and
-	// each page costs the store a restart of its per-shard reads.
-	_, wm, err := s.sendFeed(c.Request().Context(), sw, feed, &pos, false, nil, s.cfg.MaxFeedPageSize)
+	_, wm, err := s.sendFeedPages(ctx, sw, feed, &pos, false, nil, s.cfg.MaxFeedPageSize, pages)
 	if err == nil {
 		err = sw.flush()
 	}
@@ -269,6 +280,12 @@ func (s *Server) feedProbe(feed log.Feed) probeFunc[uint64] {
 // so the two pages in memory stay near twice that whatever the events
 // weigh.
 func (s *Server) sendFeed(ctx context.Context, sw *streamWriter, feed log.Feed, pos *string, sse bool, first *log.FeedPage, limit int) (sent int, complete time.Time, err error) {
+	return s.sendFeedPages(ctx, sw, feed, pos, sse, first, limit, nil)
+}
+
+// sendFeedPages is sendFeed reading its pages from pages, when not nil,
+// which must start at *pos (first must then be nil).
+func (s *Server) sendFeedPages(ctx context.Context, sw *streamWriter, feed log.Feed, pos *string, sse bool, first *log.FeedPage, limit int, pages log.FeedPages) (sent int, complete time.Time, err error) {
 	type result struct {
 		page log.FeedPage
 		err  error
@@ -298,7 +315,15 @@ func (s *Server) sendFeed(ctx context.Context, sw *streamWriter, feed log.Feed, 
 		}
 		ch := make(chan result, 1)
 		go func() {
-			p, err := s.feeds.ReadFeed(ctx, log.FeedRead{Feed: feed, After: after, Limit: n, MaxBytes: s.cfg.MaxPageBytes})
+			var (
+				p   log.FeedPage
+				err error
+			)
+			if pages != nil {
+				p, err = pages.Next(n, s.cfg.MaxPageBytes) // reads on from after
+			} else {
+				p, err = s.feeds.ReadFeed(ctx, log.FeedRead{Feed: feed, After: after, Limit: n, MaxBytes: s.cfg.MaxPageBytes})
+			}
 			ch <- result{p, err}
 		}()
 		return ch

@@ -137,6 +137,26 @@ type FeedStore interface {
 	FeedEnd(ctx context.Context, feed Feed) (string, error)
 }
 
+// FeedPager is implemented by stores that can read a feed page after
+// page from one position without starting each page over: a catch-up
+// read to the feed's end.
+type FeedPager interface {
+	// FeedPages starts a read of r.Feed after r.After (r.Limit and
+	// r.MaxBytes are not used: each page takes its own). Errors: as
+	// ReadFeed's.
+	FeedPages(ctx context.Context, r FeedRead) (FeedPages, error)
+}
+
+// FeedPages is a feed read page after page: each Next returns the page
+// ReadFeed would return from the last page's Next (at most limit events,
+// ended early at about maxBytes when positive), until a page AtEnd; after
+// it, or after an error, it returns the same again. Close it when done.
+// Not safe for concurrent use.
+type FeedPages interface {
+	Next(limit, maxBytes int) (FeedPage, error)
+	Close()
+}
+
 // FeedWatcher is implemented by stores that can say when a feed may have
 // new events (the watermark moved, or this instance committed), so feed
 // subscriptions wake at once instead of at their next poll. Like Watcher,

@@ -51,6 +51,7 @@ type fetch struct {
 
 	rowsLeft   int // rows this read may still pass (Options.ScanRows)
 	eventsLeft int // selected events the merge can still use (the limit)
+	batch      int // if > 0, about the most selected events a query reads (Reader.Pages)
 	rows       int // rows read by this fetch
 	events     int // selected events read by this fetch
 
@@ -145,8 +146,13 @@ func (fe *fetch) query(ctx context.Context) (rows []row, segmentDone bool, lastS
 		n = min(n, fe.eventsLeft) // every row holds an event or more
 	}
 	if fe.events > 0 {
-		// No more rows than the events left need, at the rate seen.
+		// No more rows than the events left need, at the rate seen; a
+		// continuous read (no budget) about a batch's worth, so what it
+		// holds decoded ahead of the merge stays near a page.
 		n = min(n, max(1, ceilDiv(fe.eventsLeft*fe.rows, fe.events)))
+		if fe.batch > 0 {
+			n = min(n, max(1, ceilDiv(fe.batch*fe.rows, fe.events)))
+		}
 	}
 	through := min(end, fe.next-1+int64(n))
 	bytes := 0

@@ -23,6 +23,7 @@ type input struct {
 // that has one in hand or may still send one, so a page is a prefix of
 // that order over what the shards hold.
 type merge struct {
+	r        *Reader
 	shards   int
 	limit    int
 	maxBytes int // 0: no bound

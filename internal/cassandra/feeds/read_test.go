@@ -81,6 +81,13 @@ func TestResumeFromEveryToken(t *testing.T) {
 				if !slices.Equal(ids(paged), ids(ref)) {
 					t.Fatalf("pages of %d: another order or set than one read", limit)
 				}
+				// The same, with the shards' fetches kept across pages.
+				if got := readPages(t, r, f, feeds.Cursor{}, limit, end.Next); !slices.Equal(ids(got), ids(ref)) {
+					t.Fatalf("Pages of %d: another order or set than one read", limit)
+				}
+			}
+			if got := readPages(t, r, f, ref[len(ref)/2].Cursor, 3, end.Next); !slices.Equal(ids(got), ids(ref[len(ref)/2+1:])) {
+				t.Fatalf("Pages from the middle: %d events, want the %d after it", len(got), len(ref)-len(ref)/2-1)
 			}
 			for i, e := range ref {
 				after, err := r.Decode(r.Encode(e.Cursor, f.String()), f.String())
@@ -408,4 +415,43 @@ func earliest(ts ...time.Time) time.Time {
 		}
 	}
 	return m
+}
+
+// readPages reads f from after to its end with Reader.Pages, limit events
+// a page, checking each page as read does and that the last is at end.
+func readPages(t *testing.T, r *feeds.Reader, f log.Feed, after feeds.Cursor, limit int, end feeds.Cursor) []feeds.Event {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	ps, err := r.Pages(ctx, feeds.Request{Feed: f, After: after})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ps.Close()
+	var out []feeds.Event
+	for i := 0; ; i++ {
+		if i > 100_000 {
+			t.Fatal("no end in sight")
+		}
+		p, err := ps.Next(limit, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(p.Events) > limit {
+			t.Fatalf("page of %d events, limit %d", len(p.Events), limit)
+		}
+		if n := len(p.Events); n > 0 && f.Kind == log.FeedAll && !p.Events[n-1].Cursor.Equal(p.Next) {
+			t.Fatalf("Next %v, last event's cursor %v", p.Next, p.Events[n-1].Cursor)
+		}
+		out = append(out, p.Events...)
+		if p.AtEnd {
+			if !p.Next.Equal(end) {
+				t.Fatalf("ends at %v, want %v", p.Next, end)
+			}
+			if again, err := ps.Next(limit, 0); err != nil || !again.AtEnd || len(again.Events) != 0 || !again.Next.Equal(end) {
+				t.Fatalf("after the end: %d events, at end %v, next %v, %v", len(again.Events), again.AtEnd, again.Next, err)
+			}
+			return out
+		}
+	}
 }

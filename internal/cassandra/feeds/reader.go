@@ -209,36 +209,117 @@ type filter struct {
 // events); log.ErrUnavailable (storage); record.ErrCorrupt (a log record
 // that does not decode).
 func (r *Reader) Read(ctx context.Context, req Request) (Page, error) {
-	f, err := checkFeed(req.Feed)
-	if err != nil {
-		return Page{}, err
-	}
-	sel, err := r.selected(req.Shards)
-	if err != nil {
-		return Page{}, err
-	}
-	if req.After.Len() != 0 && req.After.Len() != r.shards {
-		return Page{}, badPosition(ErrBadToken, fmt.Sprintf("position has %d shards, the keyspace %d", req.After.Len(), r.shards))
-	}
-	for s := 0; s < req.After.Len(); s++ {
-		if p := req.After.Shard(s); p.Seq < 0 || p.Index < 0 {
-			return Page{}, badPosition(ErrBadToken, "position has a negative seq or index")
-		}
-	}
-	limit := req.Limit
-	switch {
-	case limit <= 0:
-		limit = r.o.DefaultLimit
-	case limit > r.o.MaxLimit:
-		limit = r.o.MaxLimit
-	}
-
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	defer wg.Wait() // after cancel: no fetcher outlives the read
 	defer cancel()
+	m, err := r.open(ctx, &wg, req, false)
+	if err != nil {
+		return Page{}, err
+	}
+	return m.run(ctx)
+}
+
+// Pages reads req.Feed page after page from req.After, as consecutive
+// Reads from each page's Next would, but keeps each shard's fetch running
+// across pages: rows fetched past one page serve the next instead of
+// being read again, and no page starts its queries over. For a read to
+// the end of the feed (an NDJSON catch-up); the fetches stop at the end
+// of the logs as they see it, so the last page is AtEnd. req.Limit and
+// req.MaxBytes are ignored (Next takes them); Options.ScanRows still
+// bounds the rows one page passes. Close it when done.
+func (r *Reader) Pages(ctx context.Context, req Request) (*Pages, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	p := &Pages{cancel: cancel}
+	m, err := r.open(ctx, &p.wg, req, true)
+	if err != nil {
+		p.Close()
+		return nil, err
+	}
+	p.m, p.ctx = m, ctx
+	return p, nil
+}
+
+// Pages is a feed read page after page (Reader.Pages). Not safe for
+// concurrent use.
+type Pages struct {
+	m      *merge
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	end    bool
+	err    error // the first error: a fetch that failed has stopped
+}
+
+// Next returns the next page: at most limit events (Options' default and
+// cap apply), ended early at about maxBytes (0: no bound). After a page
+// that is AtEnd, or an error, it returns the same again.
+func (p *Pages) Next(limit, maxBytes int) (Page, error) {
+	m := p.m
+	switch {
+	case p.err != nil:
+		return Page{}, p.err
+	case p.end:
+		return Page{Next: NewCursor(m.pos), AtEnd: true}, nil
+	}
+	m.limit, m.maxBytes = m.r.limit(limit), maxBytes
+	m.events, m.size, m.arena = make([]Event, 0, min(m.limit, 1024)), 0, nil
+	pg, err := m.run(p.ctx)
+	if err != nil {
+		p.err = err
+		return Page{}, err
+	}
+	p.end = pg.AtEnd
+	return pg, nil
+}
+
+// Close stops the fetches and waits for them.
+func (p *Pages) Close() {
+	p.cancel()
+	p.wg.Wait()
+}
+
+// limit is the events a page returns for a requested limit.
+func (r *Reader) limit(limit int) int {
+	switch {
+	case limit <= 0:
+		return r.o.DefaultLimit
+	case limit > r.o.MaxLimit:
+		return r.o.MaxLimit
+	}
+	return limit
+}
+
+// open checks req and starts a fetch per selected shard (in wg, until ctx
+// ends), returning the merge over them. A continuous read's fetches have no
+// budget of rows or events: they run to the end of the logs, a chunk
+// ahead of the merge.
+func (r *Reader) open(ctx context.Context, wg *sync.WaitGroup, req Request, continuous bool) (*merge, error) {
+	f, err := checkFeed(req.Feed)
+	if err != nil {
+		return nil, err
+	}
+	sel, err := r.selected(req.Shards)
+	if err != nil {
+		return nil, err
+	}
+	if req.After.Len() != 0 && req.After.Len() != r.shards {
+		return nil, badPosition(ErrBadToken, fmt.Sprintf("position has %d shards, the keyspace %d", req.After.Len(), r.shards))
+	}
+	for s := 0; s < req.After.Len(); s++ {
+		if p := req.After.Shard(s); p.Seq < 0 || p.Index < 0 {
+			return nil, badPosition(ErrBadToken, "position has a negative seq or index")
+		}
+	}
+	limit := r.limit(req.Limit)
+	rowsLeft, eventsLeft := r.o.ScanRows, limit
+	if continuous {
+		// No budget (and no overflow in fetch's arithmetic).
+		rowsLeft, eventsLeft = 1<<40, 1<<40
+		limit = r.o.MaxLimit
+	}
 	share := (limit + len(sel) - 1) / len(sel)
-	m := &merge{shards: r.shards, limit: limit, maxBytes: req.MaxBytes, scanRows: r.o.ScanRows, pos: make([]ShardPos, r.shards),
+	m := &merge{r: r, shards: r.shards, limit: limit, maxBytes: req.MaxBytes, scanRows: r.o.ScanRows, pos: make([]ShardPos, r.shards),
 		events: make([]Event, 0, min(limit, 1024))}
 	for s := range m.pos {
 		m.pos[s] = req.After.Shard(s)
@@ -247,7 +328,10 @@ func (r *Reader) Read(ctx context.Context, req Request) (Page, error) {
 		ch := make(chan batch)
 		m.in = append(m.in, &input{shard: s, ch: ch})
 		fe := &fetch{r: r, shard: s, f: f, next: m.pos[s].row(), skip: m.pos[s].Index,
-			chunk: 1, share: share, rowsLeft: r.o.ScanRows, eventsLeft: limit, out: ch}
+			chunk: 1, share: share, rowsLeft: rowsLeft, eventsLeft: eventsLeft, out: ch}
+		if continuous {
+			fe.batch = share
+		}
 		if f.kind == log.FeedAll {
 			// Only the all feed keeps a hint: a filtered feed selects a
 			// share of each row that depends on its name.
@@ -264,7 +348,7 @@ func (r *Reader) Read(ctx context.Context, req Request) (Page, error) {
 			}
 		}()
 	}
-	return m.run(ctx)
+	return m, nil
 }
 
 func checkFeed(f log.Feed) (filter, error) {

@@ -34,14 +34,53 @@ func (s *Store) ReadFeed(ctx context.Context, r log.FeedRead) (log.FeedPage, err
 	if err != nil {
 		return log.FeedPage{}, err
 	}
+	return s.feedPage(p, name), nil
+}
+
+// feedPage is p with its cursors as position tokens of feed name.
+func (s *Store) feedPage(p feeds.Page, name string) log.FeedPage {
 	out := log.FeedPage{Events: make([]log.FeedEvent, len(p.Events)), Next: s.feeds.Encode(p.Next, name),
 		CompleteUpTo: p.CompleteUpTo, AtEnd: p.AtEnd}
 	for i := range p.Events {
 		e := &p.Events[i]
 		out.Events[i] = log.FeedEvent{RecordedEvent: e.RecordedEvent, Position: s.feeds.Encode(e.Cursor, name)}
 	}
-	return out, nil
+	return out
 }
+
+// FeedPages implements log.FeedPager (feeds.Reader.Pages): each shard's
+// log is read on across pages, not from the page's position again.
+func (s *Store) FeedPages(ctx context.Context, r log.FeedRead) (log.FeedPages, error) {
+	name := r.Feed.String()
+	if _, err := log.ParseFeedPath(name); err != nil {
+		return nil, err
+	}
+	after, err := s.feeds.Decode(r.After, name)
+	if err != nil {
+		return nil, err
+	}
+	ps, err := s.feeds.Pages(ctx, feeds.Request{Feed: r.Feed, After: after, Shards: r.Shards})
+	if err != nil {
+		return nil, err
+	}
+	return &feedPages{s: s, ps: ps, name: name}, nil
+}
+
+type feedPages struct {
+	s    *Store
+	ps   *feeds.Pages
+	name string
+}
+
+func (p *feedPages) Next(limit, maxBytes int) (log.FeedPage, error) {
+	pg, err := p.ps.Next(limit, maxBytes)
+	if err != nil {
+		return log.FeedPage{}, err
+	}
+	return p.s.feedPage(pg, p.name), nil
+}
+
+func (p *feedPages) Close() { p.ps.Close() }
 
 // FeedEnd implements log.FeedStore: the end of every shard's log now
 // (feeds.Reader.End), the same for every feed.
