@@ -56,6 +56,7 @@ type fetch struct {
 	events     int // selected events read by this fetch
 
 	lastTime time.Time // commit time of row next-1, once read here
+	floor    time.Time // the segment's floor, read by the last query
 	out      chan<- batch
 }
 
@@ -89,7 +90,13 @@ func (fe *fetch) run(ctx context.Context) {
 			// full: a full segment's last_seq stays at its end while the
 			// log goes on in the next one.
 			if fe.next-1 == lastSeq && !segmentDone {
-				send(batch{rows: rows, done: true, atEnd: true, endTime: fe.lastTime})
+				// No later commit is before the floor read with lastSeq
+				// (an idle owner raises it) nor before the last row.
+				end := fe.lastTime
+				if fe.floor.After(end) {
+					end = fe.floor
+				}
+				send(batch{rows: rows, done: true, atEnd: true, endTime: end})
 				return
 			}
 			if !send(batch{rows: rows}) {
@@ -156,7 +163,8 @@ func (fe *fetch) query(ctx context.Context) (rows []row, segmentDone bool, lastS
 	}
 	through := min(end, fe.next-1+int64(n))
 	bytes := 0
-	lastSeq, err = fe.r.log.Rows(ctx, fe.shard, g, fe.next-1, through, n, func(lr shardlog.Row) error {
+	var floor time.Time
+	lastSeq, floor, err = fe.r.log.Rows(ctx, fe.shard, g, fe.next-1, through, n, func(lr shardlog.Row) error {
 		if lr.Seq != fe.next {
 			return fmt.Errorf("shard %d: %w: log row %d missing, row %d follows", fe.shard, log.ErrUnavailable, fe.next, lr.Seq)
 		}
@@ -183,6 +191,7 @@ func (fe *fetch) query(ctx context.Context) (rows []row, segmentDone bool, lastS
 	if err != nil {
 		return nil, false, 0, err
 	}
+	fe.floor = floor
 	return rows, fe.next-1 == end, lastSeq, nil
 }
 

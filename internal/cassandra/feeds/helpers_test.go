@@ -36,7 +36,9 @@ func openStore(t *testing.T, o cassandra.Options) *shardstore.Store {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	s, err := shardstore.Open(ctx, shardstore.Options{Cassandra: o, LeaseTTL: 2 * time.Second})
+	// No idle floors (TestIdleFloor has them): the tests here expect
+	// complete_up_to exactly at the last commits.
+	s, err := shardstore.Open(ctx, shardstore.Options{Cassandra: o, LeaseTTL: 2 * time.Second, FloorEvery: time.Hour})
 	if err != nil {
 		t.Fatalf("open store: %v", err)
 	}

@@ -455,3 +455,37 @@ func readPages(t *testing.T, r *feeds.Reader, f log.Feed, after feeds.Cursor, li
 		}
 	}
 }
+
+// An idle shard's owner raises its log's floor, so complete_up_to moves on
+// with the shards that commit instead of stopping at the idle shard's last
+// commit; and the shard's next commit is not before the floor a read saw.
+func TestIdleFloor(t *testing.T) {
+	const shards = 2
+	o := newKeyspace(t, shards, 10)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	s, err := shardstore.Open(ctx, shardstore.Options{Cassandra: o, LeaseTTL: 2 * time.Second, FloorEvery: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	r := newReader(t, o, feeds.Options{})
+	busy, idle := streamOnShard("busy", 0, shards), streamOnShard("idle", 1, shards)
+	first := mustAppend(t, s, idle, "T")
+	for start := time.Now(); time.Since(start) < 1500*time.Millisecond; {
+		mustAppend(t, s, busy, "T")
+		time.Sleep(20 * time.Millisecond)
+	}
+	_, end := readToEnd(t, r, feeds.Request{Feed: log.AllFeed})
+	if min := first.Time.Add(time.Second); end.CompleteUpTo.Before(min) {
+		t.Fatalf("complete up to %v: held at the idle shard's commit %v", end.CompleteUpTo, first.Time)
+	}
+	next := mustAppend(t, s, idle, "T")
+	if !next.Time.After(end.CompleteUpTo) {
+		t.Fatalf("a commit at %v, after complete_up_to %v was read", next.Time, end.CompleteUpTo)
+	}
+	rest, _ := readToEnd(t, r, feeds.Request{Feed: log.AllFeed, After: end.Next})
+	if len(rest) != 1 || rest[0].ID != next.Events[0].ID {
+		t.Fatalf("after the end: %d events, want the idle shard's new one", len(rest))
+	}
+}

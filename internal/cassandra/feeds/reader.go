@@ -177,8 +177,10 @@ type Page struct {
 	// or by the reads that led to its request's cursor. This holds for
 	// events committed after the read too, because commit times never
 	// decrease along a shard's log and the log has no holes. It is exact
-	// per shard: for a shard read to its end it is just under the last
-	// commit's time (a later commit may share that millisecond), for
+	// per shard: for a shard read to its end it is just under the later of
+	// the last commit's time and the log's floor (a later commit may share
+	// that millisecond; an idle owner raises the floor every second, so an
+	// idle shard does not hold CompleteUpTo at its last commit), for
 	// another just under the time of the first row not passed.
 	//
 	// A shard with no commit at all constrains nothing (otherwise one idle

@@ -149,6 +149,7 @@ func (sh *shard) commitBatch(batch []*pending) error {
 	}
 	switch out {
 	case shardlog.Committed:
+		sh.lastLog = time.Now()
 		sh.s.metrics.commits.WithLabelValues("committed").Inc()
 		sh.s.metrics.groupSize.Observe(float64(len(members)))
 	case shardlog.Fenced:

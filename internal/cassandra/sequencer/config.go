@@ -59,6 +59,10 @@ type Config struct {
 	// shard. Fewer commits at once make each carry more appends, and a
 	// Paxos round costs about the same whatever it carries.
 	CommitsInFlight int
+	// FloorEvery is how long a shard may go without a commit before its
+	// owner raises the log's floor (shardlog.Log.SetFloor) to now, so the
+	// feeds' complete_up_to moves on past an idle shard. Default 1s.
+	FloorEvery time.Duration
 	// FillDelay is how long a committed record may wait before the filler
 	// writes it to the stream partitions (a stream read writes its tail at
 	// once): the longer, the more of a stream's appends share a write.
@@ -124,6 +128,9 @@ func (c *Config) ensureDefaults() {
 	}
 	if c.QueueLimit <= 0 {
 		c.QueueLimit = 8192
+	}
+	if c.FloorEvery <= 0 {
+		c.FloorEvery = time.Second
 	}
 	if c.TailBytes <= 0 {
 		c.TailBytes = 4 << 20

@@ -26,7 +26,8 @@ type shard struct {
 	// Owned by the commit goroutine.
 	segment  int64
 	seq      int64     // last committed seq
-	lastTime time.Time // commit time of seq
+	lastTime time.Time // commit time of seq, or the floor set after it (no commit may be before it)
+	lastLog  time.Time // when the log last got a commit or a floor (local clock)
 	heads    *heads
 
 	// cached mirrors the keys of heads for other goroutines; pre holds
@@ -169,6 +170,38 @@ func (sh *shard) stop(err error) {
 	})
 }
 
+// raiseFloor sets the log's floor to now on a shard with nothing to
+// commit: every later commit is at or after it (lastTime), so a feed read
+// may count the shard complete up to it, where it would otherwise stop at
+// the shard's last commit and hold every feed's complete_up_to there. Not applied means the segment
+// moved to a newer owner: the shard stops. An error leaves the outcome
+// unknown, which is harmless: lastTime keeps commits at or after the
+// floor either way, and the next idle period tries again.
+func (sh *shard) raiseFloor() error {
+	sh.lastLog = time.Now()
+	if sh.seq == 0 {
+		// A shard with no commit constrains no feed read: nothing to
+		// raise (feeds.Page.CompleteUpTo).
+		return nil
+	}
+	t := sh.s.cfg.Now().UTC().Truncate(time.Millisecond)
+	if !t.After(sh.lastTime) {
+		return nil // a clock behind the log's time: the floor is there already
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
+	defer cancel()
+	applied, err := sh.s.cfg.Log.SetFloor(ctx, sh.id, sh.segment, sh.epoch, sh.seq, t)
+	sh.lastTime = t
+	switch {
+	case err != nil:
+		sh.s.cfg.Logger.Warn("raising the shard's floor failed", "shard", sh.id, "err", err)
+		return nil
+	case !applied:
+		return fmt.Errorf("shard %d: %w", sh.id, shardlog.ErrFenced)
+	}
+	return nil
+}
+
 // takeover fences the shard's log under sh.epoch, starting from the
 // segment hint, and fills every committed record not yet filled. It must
 // finish before the first decision.
@@ -176,11 +209,25 @@ func (sh *shard) takeover(ctx context.Context, hint int64) error {
 	lg, rows := sh.s.cfg.Log, sh.s.cfg.SegmentRows
 	g := hint
 	minFilled := int64(-1)
+	// The highest floor seen: an owner before us may have raised it past
+	// its last commit (raiseFloor), and we commit nothing before it.
+	var floor time.Time
+	keepFloor := func(st shardlog.Statics) {
+		if st.Floor.After(floor) {
+			floor = st.Floor
+		}
+	}
+	atFloor := func() {
+		if floor.After(sh.lastTime) {
+			sh.lastTime = floor
+		}
+	}
 	for {
 		st, err := lg.Statics(ctx, sh.id, g, false)
 		if err != nil {
 			return err
 		}
+		keepFloor(st)
 		if st.Exists && st.Epoch > sh.epoch {
 			return fmt.Errorf("shard %d: %w: segment %d at epoch %d", sh.id, shardlog.ErrFenced, g, st.Epoch)
 		}
@@ -195,6 +242,7 @@ func (sh *shard) takeover(ctx context.Context, hint int64) error {
 			if err := sh.catchUp(ctx, minFilled, last); err != nil {
 				return err
 			}
+			atFloor()
 			applied, err := lg.Open(ctx, sh.id, g, sh.epoch, last, last, sh.lastTime)
 			if err != nil {
 				return err
@@ -222,6 +270,7 @@ func (sh *shard) takeover(ctx context.Context, hint int64) error {
 		if err != nil {
 			return err
 		}
+		keepFloor(st)
 		if st.Epoch != sh.epoch {
 			continue
 		}
@@ -232,6 +281,7 @@ func (sh *shard) takeover(ctx context.Context, hint int64) error {
 		if err := sh.catchUp(ctx, minFilled, st.LastSeq); err != nil {
 			return err
 		}
+		atFloor()
 		sh.segment, sh.seq = g, st.LastSeq
 		sh.filled.Store(st.LastSeq)
 		sh.committed.Store(st.LastSeq)
@@ -245,7 +295,7 @@ func (sh *shard) catchUp(ctx context.Context, after, last int64) error {
 	lg, rows := sh.s.cfg.Log, sh.s.cfg.SegmentRows
 	from := max(after-1, 0) // read row `after` too, for its time
 	for g := shardlog.Segment(from+1, rows); from < last; g++ {
-		_, err := lg.Rows(ctx, sh.id, g, from, last, 256, func(r shardlog.Row) error {
+		_, _, err := lg.Rows(ctx, sh.id, g, from, last, 256, func(r shardlog.Row) error {
 			from = r.Seq
 			sh.lastTime = r.Time
 			if r.Seq <= after {
@@ -311,10 +361,19 @@ func (sh *shard) collect() (batch []*pending, release func()) {
 			return nil, nil
 		}
 		if n == 0 {
+			idle := time.NewTimer(max(0, sh.s.cfg.FloorEvery-time.Since(sh.lastLog)))
 			select {
 			case <-sh.wake:
 			case <-sh.lost:
+			case <-idle.C:
+				if err := sh.raiseFloor(); err != nil {
+					idle.Stop()
+					sh.s.cfg.Logger.Warn("shard stopped", "shard", sh.id, "epoch", sh.epoch, "err", err)
+					sh.stop(err)
+					return nil, nil
+				}
 			}
+			idle.Stop()
 			continue
 		}
 		release := sh.s.commitSlot(sh.lost)

@@ -20,7 +20,8 @@ const (
 	cqlRow     = `SELECT commit_id FROM shard_log WHERE shard = ? AND segment = ? AND seq = ?`
 	cqlFence   = `UPDATE shard_log SET epoch = ? WHERE shard = ? AND segment = ? IF epoch < ?`
 	cqlOpen    = `UPDATE shard_log SET epoch = ?, last_seq = ?, filled = ?, floor = ? WHERE shard = ? AND segment = ? IF epoch = null`
-	cqlRows    = `SELECT seq, time, record, last_seq FROM shard_log WHERE shard = ? AND segment = ? AND seq > ? AND seq <= ?`
+	cqlFloor   = `UPDATE shard_log SET floor = ? WHERE shard = ? AND segment = ? IF epoch = ? AND last_seq = ?`
+	cqlRows    = `SELECT seq, time, record, last_seq, floor FROM shard_log WHERE shard = ? AND segment = ? AND seq > ? AND seq <= ?`
 )
 
 // ErrFenced: the segment's epoch is not the caller's (another owner took
@@ -210,6 +211,22 @@ func (l *Log) Open(ctx context.Context, shard int, segment, epoch, lastSeq, fill
 	return applied, nil
 }
 
+// SetFloor raises a segment's floor — the time no later commit of the
+// shard may be before — to floor, if the segment is still at epoch and
+// lastSeq: an owner with nothing to commit tells feed readers how far its
+// shard is complete (docs/design-write-path.md, "Feeds are the shard
+// logs"). applied is false when the condition fails (another owner took
+// the segment). On an error the floor may or may not be set: the caller
+// commits nothing before floor either way.
+func (l *Log) SetFloor(ctx context.Context, shard int, segment, epoch, lastSeq int64, floor time.Time) (applied bool, err error) {
+	applied, err = l.session.Query(cqlFloor, floor, shard, segment, epoch, lastSeq).
+		WithContext(ctx).SerialConsistency(l.serial).MapScanCAS(map[string]any{})
+	if err != nil {
+		return false, fmt.Errorf("set floor of shard %d segment %d: %w", shard, segment, err)
+	}
+	return applied, nil
+}
+
 // Fence raises an existing segment's epoch to epoch. applied is false when
 // it is at epoch or above already (a newer owner), or absent (Open it).
 func (l *Log) Fence(ctx context.Context, shard int, segment, epoch int64) (applied bool, err error) {
@@ -225,28 +242,31 @@ func (l *Log) Fence(ctx context.Context, shard int, segment, epoch int64) (appli
 // of a segment, in order, a page at a time. lastSeq is the segment's
 // last_seq as the last page read saw it: a reader has reached the end of
 // the log only when the last row it got is that seq (a row committed after
-// the page was read is past lastSeq, never skipped).
-func (l *Log) Rows(ctx context.Context, shard int, segment, after, through int64, pageSize int, fn func(Row) error) (lastSeq int64, err error) {
+// the page was read is past lastSeq, never skipped). floor is the
+// segment's floor static read with it: no commit after lastSeq is before
+// it.
+func (l *Log) Rows(ctx context.Context, shard int, segment, after, through int64, pageSize int, fn func(Row) error) (lastSeq int64, floor time.Time, err error) {
 	iter := l.session.Query(cqlRows, shard, segment, after, through).WithContext(ctx).
 		Idempotent(true).PageSize(pageSize).Iter()
 	var (
 		r    Row
 		last *int64
+		f    time.Time
 	)
-	for iter.Scan(&r.Seq, &r.Time, &r.Record, &last) {
+	for iter.Scan(&r.Seq, &r.Time, &r.Record, &last, &f) {
 		if last != nil {
-			lastSeq = *last
+			lastSeq, floor = *last, f
 		}
 		if err := fn(r); err != nil {
 			iter.Close()
-			return lastSeq, err
+			return lastSeq, floor, err
 		}
-		r = Row{}
+		r, f = Row{}, time.Time{}
 	}
 	if err := iter.Close(); err != nil {
-		return 0, cql.ReadErr("read shard log", err)
+		return 0, time.Time{}, cql.ReadErr("read shard log", err)
 	}
-	return lastSeq, nil
+	return lastSeq, floor, nil
 }
 
 // Segment returns the segment holding seq, for segments of rows rows.

@@ -39,7 +39,7 @@ func (s *Store) Cluster(ctx context.Context) (log.ClusterInfo, error) {
 // rows rows): its stream and version. ok is false when the row does not
 // hold it.
 func locateInLog(ctx context.Context, lg *shardlog.Log, rows int64, shard int, seq int64, id uuid.UUID) (stream log.StreamID, version int64, ok bool, err error) {
-	_, err = lg.Rows(ctx, shard, shardlog.Segment(seq, rows), seq-1, seq, 1, func(r shardlog.Row) error {
+	_, _, err = lg.Rows(ctx, shard, shardlog.Segment(seq, rows), seq-1, seq, 1, func(r shardlog.Row) error {
 		rec, err := record.DecodeRecord(r.Record)
 		if err != nil {
 			return fmt.Errorf("shard %d log row %d: %w", shard, r.Seq, err)

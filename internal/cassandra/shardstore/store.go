@@ -60,8 +60,9 @@ type Options struct {
 	// the listings and lookups by id then show only what was indexed
 	// before. For measuring what the indexes cost.
 	NoIndex bool
-	// FillDelay, TailBytes, CommitsInFlight, IDBudget and IDsInHead:
-	// sequencer.Config.
+	// FloorEvery, FillDelay, TailBytes, CommitsInFlight, IDBudget and
+	// IDsInHead: sequencer.Config.
+	FloorEvery      time.Duration
 	FillDelay       time.Duration
 	TailBytes       int
 	CommitsInFlight int
@@ -188,8 +189,8 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 		Shards: shards, SegmentRows: rows, Instance: o.Instance, Address: o.Address,
 		LeaseTTL: o.LeaseTTL, Policy: partition.Policy{Width: co.BucketWidth, MaxEvents: co.BucketMaxEvents},
 		IdempotencyWindow: co.IdempotencyWindow, Forward: o.Forward, FlushRemote: o.FlushRemote, Version: o.Version,
-		Index:     index,
-		FillDelay: o.FillDelay, TailBytes: o.TailBytes, CommitsInFlight: o.CommitsInFlight, IDBudget: o.IDBudget, IDsInHead: o.IDsInHead,
+		Index:      index,
+		FloorEvery: o.FloorEvery, FillDelay: o.FillDelay, TailBytes: o.TailBytes, CommitsInFlight: o.CommitsInFlight, IDBudget: o.IDBudget, IDsInHead: o.IDsInHead,
 		OnCommit: s.watchers.Notify, OnRecord: s.feedWatchers.notify,
 		BeforeCommit: o.BeforeCommit, Paused: o.Paused, Now: co.Now, Logger: co.Logger, Registerer: co.Registerer,
 	})
