@@ -221,6 +221,7 @@ func (sh *shard) takeover(ctx context.Context, hint int64) error {
 		if floor.After(sh.lastTime) {
 			sh.lastTime = floor
 		}
+		sh.lastLog = time.Now() // the first raise after FloorEvery idle
 	}
 	for {
 		st, err := lg.Statics(ctx, sh.id, g, false)
