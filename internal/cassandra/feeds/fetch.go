@@ -216,9 +216,8 @@ func (fe *fetch) endAt(ctx context.Context) (end time.Time, more bool, err error
 		if g == 0 {
 			return time.Time{}, false, nil
 		}
-		if !fe.lastTime.IsZero() {
-			return fe.lastTime, false, nil // this read got row `last`
-		}
+		// The full segment's statics: its floor may be past its last row
+		// (an idle owner raises it before it opens the next segment).
 		if st, err = lg.Statics(ctx, fe.shard, g-1, false); err != nil {
 			return time.Time{}, false, err
 		}

@@ -460,8 +460,16 @@ func readPages(t *testing.T, r *feeds.Reader, f log.Feed, after feeds.Cursor, li
 // with the shards that commit instead of stopping at the idle shard's last
 // commit; and the shard's next commit is not before the floor a read saw.
 func TestIdleFloor(t *testing.T) {
+	// Segments of 10 rows, and of 1: the idle shard's last commit fills
+	// its segment, whose floor a reader at the end must still find.
+	for _, rows := range []int64{10, 1} {
+		t.Run(fmt.Sprintf("segments of %d", rows), func(t *testing.T) { testIdleFloor(t, rows) })
+	}
+}
+
+func testIdleFloor(t *testing.T, segmentRows int64) {
 	const shards = 2
-	o := newKeyspace(t, shards, 10)
+	o := newKeyspace(t, shards, segmentRows)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	s, err := shardstore.Open(ctx, shardstore.Options{Cassandra: o, LeaseTTL: 2 * time.Second, FloorEvery: 100 * time.Millisecond})
