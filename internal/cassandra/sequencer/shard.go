@@ -173,10 +173,11 @@ func (sh *shard) stop(err error) {
 // raiseFloor sets the log's floor to now on a shard with nothing to
 // commit: every later commit is at or after it (lastTime), so a feed read
 // may count the shard complete up to it, where it would otherwise stop at
-// the shard's last commit and hold every feed's complete_up_to there. Not applied means the segment
-// moved to a newer owner: the shard stops. An error leaves the outcome
-// unknown, which is harmless: lastTime keeps commits at or after the
-// floor either way, and the next idle period tries again.
+// the shard's last commit and hold every feed's complete_up_to there.
+// Not applied means the segment moved to a newer owner: the shard stops.
+// An error leaves the outcome unknown, which is harmless: lastTime keeps
+// commits at or after the floor either way, and the next idle period
+// tries again.
 func (sh *shard) raiseFloor() error {
 	sh.lastLog = time.Now()
 	if sh.seq == 0 {
