@@ -1,7 +1,6 @@
 package httpapi
 
 import (
-	"fmt"
 	"net/http"
 	"strconv"
 
@@ -37,63 +36,56 @@ func (s *Server) state(c *echo.Context) error {
 	if err != nil {
 		return err
 	}
-	ctx := c.Request().Context()
-	var st log.State
-	switch {
-	case c.QueryParams().Has("at") && !atTime.IsZero():
+	if c.QueryParams().Has("at") && !atTime.IsZero() {
 		return invalidRequest("give at or at_time, not both")
-	case !atTime.IsZero():
-		st, err = log.LoadStateAt(ctx, s.store, stream, atTime)
-	default:
-		st, err = log.LoadState(ctx, s.store, stream, at)
 	}
-	if err != nil {
-		return err
-	}
+	ctx := c.Request().Context()
 	sw := newStreamWriter(c.Response(), http.StatusOK, echo.MIMEApplicationJSON, s.cfg.WriteTimeout)
 	sw.noReadDeadline()
-	b := appendString([]byte(`{"stream":`), string(st.Stream))
-	b = append(b, `,"version":`...)
-	b = strconv.AppendInt(b, st.Version, 10)
-	b = append(b, `,"snapshot":`...)
-	if st.Snapshot == nil {
-		b = append(b, "null"...)
+	var (
+		line  []byte
+		first = true
+	)
+	begin := func(st log.State) error {
+		b := appendString([]byte(`{"stream":`), string(st.Stream))
+		b = append(b, `,"version":`...)
+		b = strconv.AppendInt(b, st.Version, 10)
+		b = append(b, `,"snapshot":`...)
+		if st.Snapshot == nil {
+			b = append(b, "null"...)
+		} else {
+			b = append(b, `{"version":`...)
+			b = strconv.AppendInt(b, st.Snapshot.Version, 10)
+			if !st.Snapshot.CreatedAt.IsZero() {
+				b = append(b, `,"created_at":`...)
+				b = appendTime(b, st.Snapshot.CreatedAt)
+			}
+			b = append(b, `,"state":`...)
+			b = appendRaw(b, st.Snapshot.State)
+			b = append(b, '}')
+		}
+		b = append(b, `,"events":[`...)
+		return sw.append(b)
+	}
+	each := func(e *log.RecordedEvent) error {
+		line = line[:0]
+		if !first {
+			line = append(line, ',')
+		}
+		first = false
+		line = appendEvent(line, e)
+		return sw.append(line)
+	}
+	if atTime.IsZero() {
+		err = log.ReadState(ctx, s.store, stream, at, begin, each)
 	} else {
-		b = append(b, `{"version":`...)
-		b = strconv.AppendInt(b, st.Snapshot.Version, 10)
-		if !st.Snapshot.CreatedAt.IsZero() {
-			b = append(b, `,"created_at":`...)
-			b = appendTime(b, st.Snapshot.CreatedAt)
+		var st log.State
+		if st, err = log.LoadStateAt(ctx, s.store, stream, atTime); err == nil {
+			err = log.ReadTail(ctx, s.store, st, begin, each)
 		}
-		b = append(b, `,"state":`...)
-		b = appendRaw(b, st.Snapshot.State)
-		b = append(b, '}')
 	}
-	b = append(b, `,"events":[`...)
-	if err := sw.append(b); err != nil {
+	if err != nil {
 		return s.failStream(c, sw, err)
-	}
-	want := st.Tail.From
-	if !st.TailEmpty() {
-		var line []byte
-		err = s.store.ReadStream(ctx, st.Tail, func(e *log.RecordedEvent) error {
-			if e.Version != want {
-				return fmt.Errorf("state of %s: read version %d, want %d", stream, e.Version, want)
-			}
-			line = line[:0]
-			if want > st.Tail.From {
-				line = append(line, ',')
-			}
-			want++
-			line = appendEvent(line, e)
-			return sw.append(line)
-		})
-		if err == nil && want != st.Tail.To+1 {
-			err = fmt.Errorf("state of %s: tail ended at version %d, want %d", stream, want-1, st.Tail.To)
-		}
-		if err != nil {
-			return s.failStream(c, sw, err)
-		}
 	}
 	if err := sw.append([]byte("]}\n")); err != nil {
 		return s.failStream(c, sw, err)

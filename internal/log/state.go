@@ -92,3 +92,72 @@ func loadState(ctx context.Context, s Store, stream StreamID, at int64) (State, 
 	}
 	return st, nil
 }
+
+// StateReader is implemented by stores that read a state at the head in
+// fewer rounds of storage reads than LoadState and then ReadStream.
+type StateReader interface {
+	// ReadState reads stream's state at its head: begin is called once
+	// with the State, before fn is called with each event of its Tail, in
+	// order. It returns ErrStreamNotFound for a stream without events.
+	ReadState(ctx context.Context, stream StreamID, begin func(State) error, fn func(*RecordedEvent) error) error
+}
+
+// ReadState reads stream's state as of version at (0: the head, read by
+// the store's StateReader when it has one): begin is called once with the
+// State, then fn with each event of its Tail in order. An error from begin
+// or fn ends the read and is returned.
+func ReadState(ctx context.Context, s Store, stream StreamID, at int64, begin func(State) error, fn func(*RecordedEvent) error) error {
+	if r, ok := s.(StateReader); ok && at == 0 {
+		var tail ReadRange
+		err := r.ReadState(ctx, stream, func(st State) error {
+			tail = st.Tail
+			return begin(st)
+		}, inOrder(&tail, fn))
+		if err != nil {
+			return err
+		}
+		return tailRead(&tail)
+	}
+	st, err := LoadState(ctx, s, stream, at)
+	if err != nil {
+		return err
+	}
+	return ReadTail(ctx, s, st, begin, fn)
+}
+
+// ReadTail calls begin with st, then reads st.Tail, calling fn with each
+// event in order, and checks the read gave exactly the tail's versions.
+func ReadTail(ctx context.Context, s Store, st State, begin func(State) error, fn func(*RecordedEvent) error) error {
+	if err := begin(st); err != nil {
+		return err
+	}
+	if st.TailEmpty() {
+		return nil
+	}
+	tail := st.Tail
+	if err := s.ReadStream(ctx, st.Tail, inOrder(&tail, fn)); err != nil {
+		return err
+	}
+	return tailRead(&tail)
+}
+
+// inOrder passes events to fn while checking each is the next of *tail,
+// whose From it moves on: a store that skipped or repeated a version must
+// not make a wrong state look right.
+func inOrder(tail *ReadRange, fn func(*RecordedEvent) error) func(*RecordedEvent) error {
+	return func(e *RecordedEvent) error {
+		if e.Version != tail.From || e.Version > tail.To {
+			return fmt.Errorf("state of %s: read version %d, want %d (tail ends at %d)", tail.Stream, e.Version, tail.From, tail.To)
+		}
+		tail.From++
+		return fn(e)
+	}
+}
+
+// tailRead checks that inOrder saw the whole tail.
+func tailRead(tail *ReadRange) error {
+	if tail.From <= tail.To {
+		return fmt.Errorf("state of %s: tail ended before version %d, want %d", tail.Stream, tail.From, tail.To)
+	}
+	return nil
+}

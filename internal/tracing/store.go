@@ -25,7 +25,8 @@ const instrumentation = "github.com/eventlog/eventlog/internal/tracing"
 // store), all but the last two, all but the last four (the per-stream
 // store), or no groups at all. A store with another mix is returned with
 // just its log.Store methods traced and no optional interface, so wrap
-// only such a store when that is acceptable.
+// only such a store when that is acceptable. Every store returned is a
+// log.StateReader, using inner's when it has one.
 func Store(inner log.Store, tp trace.TracerProvider) log.Store {
 	s := &store{inner: inner, t: tp.Tracer(instrumentation)}
 	switch in := inner.(type) {
@@ -112,6 +113,20 @@ func (s *store) Append(ctx context.Context, req log.AppendRequest) (log.AppendRe
 	}
 	end(sp, err)
 	return res, err
+}
+
+// ReadState keeps the inner store's log.StateReader (or its LoadState
+// and ReadStream, as log.ReadState falls back to them) in one span.
+func (s *store) ReadState(ctx context.Context, stream log.StreamID, begin func(log.State) error, fn func(*log.RecordedEvent) error) error {
+	ctx, sp := s.span(ctx, "ReadState", streamAttr(stream))
+	n := 0
+	err := log.ReadState(ctx, s.inner, stream, 0, begin, func(e *log.RecordedEvent) error {
+		n++
+		return fn(e)
+	})
+	sp.SetAttributes(attribute.Int("eventlog.events", n))
+	end(sp, err)
+	return err
 }
 
 func (s *store) ReadStream(ctx context.Context, r log.ReadRange, fn func(*log.RecordedEvent) error) error {

@@ -25,6 +25,12 @@ func (s *Store) Read(ctx context.Context, r log.ReadRange, fn func(*log.Recorded
 	if err != nil || len(bs) == 0 {
 		return err
 	}
+	return s.ReadIn(ctx, r, bs, fn)
+}
+
+// ReadIn is Read of a stream whose bucket index, in ascending order, is bs
+// (as Buckets returned it): one round of reads fewer.
+func (s *Store) ReadIn(ctx context.Context, r log.ReadRange, bs []Bucket, fn func(*log.RecordedEvent) error) error {
 	if !r.UntilTime.IsZero() {
 		v, err := s.versionAt(ctx, r.Stream, bs, r.UntilTime)
 		if err != nil {
@@ -44,7 +50,7 @@ func (s *Store) Read(ctx context.Context, r log.ReadRange, fn func(*log.Recorded
 		left = math.MaxInt
 	}
 	ev := log.RecordedEvent{Stream: r.Stream}
-	err = s.Chunks(ctx, r.Stream, bs, from, r.To, r.Backward, func(c *Chunk) error {
+	err := s.Chunks(ctx, r.Stream, bs, from, r.To, r.Backward, func(c *Chunk) error {
 		ev.Time = c.Time
 		emit := func(v int64, i, j int) error {
 			if v < from || v > to {

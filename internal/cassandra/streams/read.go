@@ -78,14 +78,32 @@ func (s *Store) Head(ctx context.Context, stream log.StreamID) (Head, error) {
 	if err := iter.Close(); err != nil {
 		return Head{}, cql.ReadErr("read stream head", err)
 	}
-	h := Head{Prev: -1}
 	if len(bs) == 0 {
-		return h, nil
+		return Head{Prev: -1}, nil
 	}
-	h.Bucket = bs[0]
+	prev := int64(-1)
 	if len(bs) > 1 {
-		h.Prev = bs[1].Number
+		prev = bs[1].Number
 	}
+	return s.headAt(ctx, stream, bs[0], prev)
+}
+
+// HeadIn reads the head of a stream whose bucket index, in ascending
+// order, is bs (as Buckets returned it): its newest bucket's last chunk.
+func (s *Store) HeadIn(ctx context.Context, stream log.StreamID, bs []Bucket) (Head, error) {
+	if len(bs) == 0 {
+		return Head{Prev: -1}, nil
+	}
+	prev := int64(-1)
+	if len(bs) > 1 {
+		prev = bs[len(bs)-2].Number
+	}
+	return s.headAt(ctx, stream, bs[len(bs)-1], prev)
+}
+
+// headAt reads the head in newest, the stream's newest bucket.
+func (s *Store) headAt(ctx context.Context, stream log.StreamID, newest Bucket, prev int64) (Head, error) {
+	h := Head{Bucket: newest, Prev: prev}
 	c, ok, err := s.chunkInfo(ctx, cqlLastChunk, stream, h.Bucket.Number)
 	if err != nil {
 		return Head{}, err

@@ -1,9 +1,11 @@
 package storetest
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -420,4 +422,137 @@ func testSnapshots(t *testing.T, s *suite, stores []log.Store) {
 			t.Fatalf("state of a stream without events: %v", err)
 		}
 	})
+
+	s.run(t, "ReadState", func(t *testing.T) {
+		// log.ReadState: the store's StateReader at the head, LoadState
+		// and ReadTail elsewhere; the same states on every instance.
+		for i, st := range stores {
+			for _, at := range []int64{0, 12, 10, 9, 5, 4, 1} {
+				got, c, err := readState(ctx, st, stream, at)
+				if err != nil {
+					t.Fatalf("instance %d: read state at %d: %v", i, at, err)
+				}
+				want := at
+				if at == 0 {
+					want = 12
+				}
+				if got.Version != want || c != fold(want) {
+					t.Fatalf("instance %d: state at %d: version %d %+v, want %+v", i, at, got.Version, c, fold(want))
+				}
+				if hasSnap := at >= 5 || at == 0; (got.Snapshot != nil) != hasSnap {
+					t.Fatalf("instance %d: state at %d: snapshot %v", i, at, got.Snapshot != nil)
+				}
+			}
+			if _, _, err := readState(ctx, st, "nothing-1", 0); !errors.Is(err, log.ErrStreamNotFound) {
+				t.Fatalf("instance %d: state of a stream without events: %v", i, err)
+			}
+			_, _, err := readState(ctx, st, stream, 13)
+			wantValidation(t, "state above the head", err, "")
+			_, _, err = readState(ctx, st, "bad stream", 0)
+			wantValidation(t, "state of a bad stream id", err, log.CodeInvalidStreamID)
+		}
+		// A snapshot at the head: no events after it.
+		const atHead = "agg-2"
+		mustAppend(t, last, atHead, log.Any, events(4, "E"))
+		if _, err := last.PutSnapshot(ctx, atHead, 4, json.RawMessage(`{"sum":6,"count":4}`)); err != nil {
+			t.Fatal(err)
+		}
+		got, c, err := readState(ctx, stores[0], atHead, 0)
+		if err != nil || got.Version != 4 || got.Snapshot == nil || !got.TailEmpty() || c != (counter{Sum: 6, Count: 4}) {
+			t.Fatalf("state at a snapshot at the head: %+v %+v %v", got, c, err)
+		}
+	})
+
+	s.run(t, "ReadStateWhileAppending", func(t *testing.T) {
+		// States read while one instance appends and another puts
+		// snapshots at the head it sees: each is a snapshot and the
+		// events after it up to a head, whole and in order.
+		const live = "agg-3"
+		mustAppend(t, last, live, log.Any, events(1, "E"))
+		ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+		defer cancel()
+		var wg sync.WaitGroup
+		defer wg.Wait()
+		stop := make(chan struct{})
+		wg.Go(func() {
+			defer close(stop)
+			for i := 0; i < 60; i++ {
+				if _, err := send(stores[i%len(stores)], live, log.Any, events(1+i%3, "E")); err != nil {
+					t.Errorf("append %d: %v", i, err)
+					return
+				}
+			}
+		})
+		wg.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				h, err := headOf(stores[0], live)
+				if err != nil {
+					t.Errorf("head: %v", err)
+					return
+				}
+				var c counter
+				if err := stores[0].ReadStream(ctx, log.ReadRange{Stream: live, To: h}, c.apply); err != nil {
+					t.Errorf("fold to %d: %v", h, err)
+					return
+				}
+				state, _ := json.Marshal(c)
+				if _, err := stores[0].PutSnapshot(ctx, live, h, state); err != nil {
+					t.Errorf("snapshot at %d: %v", h, err)
+					return
+				}
+			}
+		})
+		for n := 0; ; n++ {
+			select {
+			case <-stop:
+				if n == 0 {
+					t.Fatal("no state read while appending")
+				}
+				return
+			default:
+			}
+			st := stores[n%len(stores)]
+			got, c, err := readState(ctx, st, live, 0)
+			if err != nil {
+				t.Fatalf("read state: %v", err)
+			}
+			var want counter
+			if err := st.ReadStream(ctx, log.ReadRange{Stream: live, To: got.Version}, want.apply); err != nil {
+				t.Fatal(err)
+			}
+			if c != want {
+				t.Fatalf("state at %d: %+v, the events to it fold to %+v", got.Version, c, want)
+			}
+		}
+	})
+}
+
+// readState reads a state with log.ReadState and folds it.
+func readState(ctx context.Context, s log.Store, stream log.StreamID, at int64) (log.State, counter, error) {
+	var (
+		got   log.State
+		c     counter
+		began bool
+	)
+	err := log.ReadState(ctx, s, stream, at, func(st log.State) error {
+		if began {
+			return errors.New("begin called twice")
+		}
+		began, got = true, st
+		if st.Snapshot != nil {
+			return json.Unmarshal(st.Snapshot.State, &c)
+		}
+		return nil
+	}, func(e *log.RecordedEvent) error {
+		if !began {
+			return fmt.Errorf("event %d before begin", e.Version)
+		}
+		return c.apply(e)
+	})
+	return got, c, err
 }
