@@ -94,3 +94,26 @@ func TestAppendTime(t *testing.T) {
 		}
 	}
 }
+
+// TestEncoderTimes: an encoder that keeps the last time it formatted
+// writes what appendEvent writes, as times repeat, change, go back and
+// come in another zone.
+func TestEncoderTimes(t *testing.T) {
+	id := uuid.MustParse("0190a5c4-7a47-7cc2-9d1e-3c1f6b2a9e01")
+	base := time.Date(2026, 11, 1, 13, 4, 5, 123_000_000, time.UTC)
+	times := []time.Time{
+		base, base, base.Add(time.Millisecond), base, base.In(time.FixedZone("CET", 3600)),
+		base.Add(24 * time.Hour), base.Add(24 * time.Hour), time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC), base,
+	}
+	var enc encoder
+	for i, at := range times {
+		e := &log.RecordedEvent{Stream: "s-1", ID: id, Type: "t", Version: int64(i + 1), Time: at, Data: json.RawMessage(`{}`)}
+		if got, want := string(enc.event(nil, e)), string(appendEvent(nil, e)); got != want {
+			t.Fatalf("event %d at %s: encoder wrote %s, want %s", i, at, got, want)
+		}
+		fe := &log.FeedEvent{RecordedEvent: *e, Position: "p"}
+		if got, want := string(enc.feedEvent(nil, fe)), string(appendFeedEvent(nil, fe)); got != want {
+			t.Fatalf("feed event %d at %s: encoder wrote %s, want %s", i, at, got, want)
+		}
+	}
+}

@@ -91,14 +91,17 @@ func (s *Server) replay(c *echo.Context, rr log.ReadRange) error {
 	ctx := c.Request().Context()
 	sw := newStreamWriter(c.Response(), http.StatusOK, MediaTypeNDJSON, s.cfg.WriteTimeout)
 	sw.noReadDeadline()
-	var line []byte
+	var (
+		line []byte
+		enc  encoder
+	)
 	n := 0
 	err := s.store.ReadStream(ctx, rr, func(e *log.RecordedEvent) error {
 		if s.draining.Load() {
 			return errDraining
 		}
 		n++
-		line = appendEvent(line[:0], e)
+		line = enc.event(line[:0], e)
 		line = append(line, '\n')
 		return sw.append(line)
 	})
@@ -125,6 +128,7 @@ func (s *Server) page(c *echo.Context, rr log.ReadRange, limit int) error {
 	rr.Limit = limit + 1
 	var (
 		b    = appendString([]byte(`{"stream":`), string(rr.Stream))
+		enc  encoder
 		n    int
 		size int
 		next int64
@@ -140,7 +144,7 @@ func (s *Server) page(c *echo.Context, rr log.ReadRange, limit int) error {
 			b = append(b, ',')
 		}
 		n++
-		b = appendEvent(b, e)
+		b = enc.event(b, e)
 		size += len(b)
 		err := sw.append(b)
 		b = b[:0]

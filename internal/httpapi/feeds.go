@@ -71,6 +71,7 @@ func (s *Server) readFeed(c *echo.Context) error {
 	sw := newStreamWriter(c.Response(), http.StatusOK, echo.MIMEApplicationJSON, s.cfg.WriteTimeout)
 	b := []byte(`{"events":[`)
 	next, size := page.Next, 0
+	var enc encoder
 	for i := range page.Events {
 		if i > 0 && size >= s.cfg.MaxPageBytes {
 			// The page is full: read on after the last event sent.
@@ -81,7 +82,7 @@ func (s *Server) readFeed(c *echo.Context) error {
 			b = append(b, ',')
 		}
 		e := &page.Events[i]
-		b = appendFeedEvent(b, e)
+		b = enc.feedEvent(b, e)
 		size += len(b)
 		if err := sw.append(b); err != nil {
 			return s.failStream(c, sw, err)
@@ -293,6 +294,7 @@ func (s *Server) sendFeedPages(ctx context.Context, sw *streamWriter, feed log.F
 	ctx, cancel := context.WithCancel(ctx)
 	var (
 		line  []byte
+		enc   encoder
 		next  <-chan result
 		size  int64 // bytes of the events read so far
 		count int64
@@ -359,7 +361,7 @@ func (s *Server) sendFeedPages(ctx context.Context, sw *streamWriter, feed log.F
 				return sent, complete, errDraining
 			}
 			e := &page.Events[i]
-			line = appendMessage(line[:0], sse, []byte(e.Position), func(b []byte) []byte { return appendFeedEvent(b, e) })
+			line = appendMessage(line[:0], sse, []byte(e.Position), func(b []byte) []byte { return enc.feedEvent(b, e) })
 			if err := sw.append(line); err != nil {
 				return sent, complete, err
 			}

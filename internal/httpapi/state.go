@@ -44,6 +44,7 @@ func (s *Server) state(c *echo.Context) error {
 	sw.noReadDeadline()
 	var (
 		line  []byte
+		enc   encoder
 		first = true
 	)
 	begin := func(st log.State) error {
@@ -73,7 +74,7 @@ func (s *Server) state(c *echo.Context) error {
 			line = append(line, ',')
 		}
 		first = false
-		line = appendEvent(line, e)
+		line = enc.event(line, e)
 		return sw.append(line)
 	}
 	if atTime.IsZero() {
