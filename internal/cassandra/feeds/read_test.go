@@ -428,7 +428,11 @@ func readPages(t *testing.T, r *feeds.Reader, f log.Feed, after feeds.Cursor, li
 		t.Fatal(err)
 	}
 	defer ps.Close()
-	var out []feeds.Event
+	var (
+		out  []feeds.Event
+		prev []feeds.Event // the page before, as Next returned it
+		n    int           // out's length before it
+	)
 	for i := 0; ; i++ {
 		if i > 100_000 {
 			t.Fatal("no end in sight")
@@ -437,6 +441,13 @@ func readPages(t *testing.T, r *feeds.Reader, f log.Feed, after feeds.Cursor, li
 		if err != nil {
 			t.Fatal(err)
 		}
+		// A page is the caller's until the second Next after it.
+		for j := range prev {
+			if !sameEvent(&prev[j], &out[n+j]) {
+				t.Fatalf("page %d changed under the next Next: event %d is %+v, was %+v", i-1, j, prev[j].RecordedEvent, out[n+j].RecordedEvent)
+			}
+		}
+		prev, n = p.Events, len(out)
 		if len(p.Events) > limit {
 			t.Fatalf("page of %d events, limit %d", len(p.Events), limit)
 		}
@@ -496,4 +507,11 @@ func testIdleFloor(t *testing.T, segmentRows int64) {
 	if len(rest) != 1 || rest[0].ID != next.Events[0].ID {
 		t.Fatalf("after the end: %d events, want the idle shard's new one", len(rest))
 	}
+}
+
+// sameEvent: the same event at the same place, after the same cursor.
+func sameEvent(a, b *feeds.Event) bool {
+	return a.Stream == b.Stream && a.Version == b.Version && a.ID == b.ID && a.Type == b.Type &&
+		a.Time.Equal(b.Time) && string(a.Data) == string(b.Data) && string(a.Metadata) == string(b.Metadata) &&
+		a.Shard == b.Shard && a.Seq == b.Seq && a.Index == b.Index && a.Cursor.Equal(b.Cursor)
 }

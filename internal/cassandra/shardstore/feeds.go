@@ -39,7 +39,16 @@ func (s *Store) ReadFeed(ctx context.Context, r log.FeedRead) (log.FeedPage, err
 
 // feedPage is p with its cursors as position tokens of feed name.
 func (s *Store) feedPage(p feeds.Page, name string) log.FeedPage {
-	out := log.FeedPage{Events: make([]log.FeedEvent, len(p.Events)), Next: s.feeds.Encode(p.Next, name),
+	return s.feedPageIn(nil, p, name)
+}
+
+// feedPageIn is feedPage with its events in buf's backing array when it
+// has room.
+func (s *Store) feedPageIn(buf []log.FeedEvent, p feeds.Page, name string) log.FeedPage {
+	if cap(buf) < len(p.Events) {
+		buf = make([]log.FeedEvent, len(p.Events))
+	}
+	out := log.FeedPage{Events: buf[:len(p.Events)], Next: s.feeds.Encode(p.Next, name),
 		CompleteUpTo: p.CompleteUpTo, AtEnd: p.AtEnd}
 	for i := range p.Events {
 		e := &p.Events[i]
@@ -70,6 +79,10 @@ type feedPages struct {
 	s    *Store
 	ps   *feeds.Pages
 	name string
+	// spare: the last two pages' events, reused as feeds.Pages reuses
+	// its own (log.FeedPages).
+	spare [2][]log.FeedEvent
+	turn  int
 }
 
 func (p *feedPages) Next(limit, maxBytes int) (log.FeedPage, error) {
@@ -77,7 +90,10 @@ func (p *feedPages) Next(limit, maxBytes int) (log.FeedPage, error) {
 	if err != nil {
 		return log.FeedPage{}, err
 	}
-	return p.s.feedPage(pg, p.name), nil
+	out := p.s.feedPageIn(p.spare[p.turn], pg, p.name)
+	clear(out.Events[len(out.Events):cap(out.Events)]) // let an older page's data go
+	p.spare[p.turn], p.turn = out.Events[:0], 1-p.turn
+	return out, nil
 }
 
 func (p *feedPages) Close() { p.ps.Close() }
