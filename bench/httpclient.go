@@ -175,6 +175,24 @@ func getJSON(ctx context.Context, c *http.Client, base, path string, want any) e
 	return readAnswer(resp, want)
 }
 
+// getBody GETs base+path and returns its body (a problem answer is an
+// *httpError).
+func getBody(ctx context.Context, c *http.Client, base, path string) ([]byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+path, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		return nil, readAnswer(resp, nil)
+	}
+	return io.ReadAll(resp.Body)
+}
+
 // putJSON PUTs body to base+path; the answer is read into want if set.
 func putJSON(ctx context.Context, c *http.Client, base, path string, body []byte, want any) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPut, base+path, bytes.NewReader(body))
