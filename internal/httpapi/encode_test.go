@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"encoding/json"
+	"strings"
 	"testing"
 	"time"
 
@@ -114,6 +115,29 @@ func TestEncoderTimes(t *testing.T) {
 		fe := &log.FeedEvent{RecordedEvent: *e, Position: "p"}
 		if got, want := string(enc.feedEvent(nil, fe)), string(appendFeedEvent(nil, fe)); got != want {
 			t.Fatalf("feed event %d at %s: encoder wrote %s, want %s", i, at, got, want)
+		}
+	}
+}
+
+// TestPlainRun: the eight-bytes-a-step scan stops where a byte at a time
+// does, wherever the byte that needs escaping sits.
+func TestPlainRun(t *testing.T) {
+	slow := func(s string) int {
+		i := 0
+		for i < len(s) && s[i] >= 0x20 && s[i] < 0x80 && s[i] != '"' && s[i] != '\\' {
+			i++
+		}
+		return i
+	}
+	for n := 0; n <= 24; n++ {
+		for at := 0; at < n; at++ {
+			for _, c := range []byte{0, 0x1f, 0x20, '!', '"', '#', '[', '\\', ']', 0x7f, 0x80, 0xc3, 0xff} {
+				b := []byte(strings.Repeat("abcdefgh", 3)[:n])
+				b[at] = c
+				if got, want := plainRun(string(b)), slow(string(b)); got != want {
+					t.Fatalf("%q: %d, want %d", b, got, want)
+				}
+			}
 		}
 	}
 }
