@@ -15,7 +15,7 @@
 //     move the checkpoint, whatever the clocks say: leases and clocks only
 //     decide who tries to take a shard.
 //   - Checkpoints never move back and only over events handed out. A
-//     position reaches a client only as a token (Tokens): HMAC-SHA256 with
+//     position reaches a client only as a token (Tokens): a MAC keyed from
 //     the keyspace's token_secret over the group, the member, the shard,
 //     the epoch of the lease it was read under and the position. An
 //     acknowledgement's token must be one this keyspace issued to that

@@ -1,15 +1,15 @@
 package groups
 
 import (
+	"bytes"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/binary"
 	"fmt"
-	"hash"
-	"sync"
 
 	gocql "github.com/apache/cassandra-gocql-driver/v2"
+	"github.com/dchest/siphash"
 
 	"github.com/eventlog/eventlog/internal/cassandra/feeds"
 	"github.com/eventlog/eventlog/internal/log"
@@ -31,15 +31,21 @@ type Position struct {
 //
 //	version (1 byte) | uvarint shard | uvarint epoch | uvarint seq | uvarint index | mac (16 bytes)
 //
-// mac = HMAC-SHA256(secret, macDomain | group id (16 bytes) | uvarint
-// len(group) | group | uvarint len(member) | member | the bytes before the
-// mac), truncated. The
-// domain keeps feed tokens (same secret, feeds.Tokens) from ever passing
-// here, and the other way round.
+// The mac covers macDomain | group id (16 bytes) | uvarint len(group) |
+// group | uvarint len(member) | member | the bytes before the mac. Version
+// 2, issued now: SipHash-2-4 with a 128-bit output, keyed by a key derived
+// from the secret (HMAC-SHA256(secret, sipKeyLabel)), as feed tokens are
+// (feeds.Tokens: a read signs a token per event, and SipHash is several
+// times cheaper). Version 1, still accepted so tokens handed out before
+// stay good: HMAC-SHA256(secret, …) truncated. The domain keeps feed
+// tokens (same secret) from ever passing here, and the other way round.
 const (
-	tokenVersion = 1
+	tokenHMAC    = 1
+	tokenSip     = 2
+	tokenVersion = tokenSip
 	macLen       = 16
 	macDomain    = "eventlog group position\x00"
+	sipKeyLabel  = "eventlog group position siphash key"
 	maxTokenLen  = 1 + 4*binary.MaxVarintLen64 + macLen
 )
 
@@ -49,9 +55,7 @@ var tokenEncoding = base64.RawURLEncoding.Strict()
 // for concurrent use.
 type Tokens struct {
 	secret []byte
-	// macs pools keyed hashes: a read mints a token per event, and
-	// hmac.New per token costs more than the MAC itself.
-	macs sync.Pool
+	k0, k1 uint64 // the SipHash key
 }
 
 // NewTokens returns the codec keyed by the keyspace's token_secret.
@@ -59,38 +63,49 @@ func NewTokens(secret []byte) (*Tokens, error) {
 	if len(secret) < feeds.MinSecretLen {
 		return nil, fmt.Errorf("groups: token secret of %d bytes, want at least %d", len(secret), feeds.MinSecretLen)
 	}
-	return &Tokens{secret: append([]byte(nil), secret...)}, nil
+	t := &Tokens{secret: append([]byte(nil), secret...)}
+	h := hmac.New(sha256.New, t.secret)
+	h.Write([]byte(sipKeyLabel))
+	k := h.Sum(nil)
+	t.k0, t.k1 = binary.LittleEndian.Uint64(k), binary.LittleEndian.Uint64(k[8:])
+	return t, nil
 }
 
-func (t *Tokens) mac(group string, id gocql.UUID, member string, payload []byte) []byte {
-	h, _ := t.macs.Get().(hash.Hash)
-	if h == nil {
-		h = hmac.New(sha256.New, t.secret)
-	}
-	defer t.macs.Put(h)
-	h.Reset()
-	h.Write([]byte(macDomain))
-	h.Write(id[:])
-	var n [binary.MaxVarintLen64]byte
+// mac appends the mac of payload to dst, as the payload's version (its
+// first byte) has it.
+func (t *Tokens) mac(dst []byte, group string, id gocql.UUID, member string, payload []byte) []byte {
+	var buf [256]byte // on the stack for the usual names
+	in := append(buf[:0], macDomain...)
+	in = append(in, id[:]...)
 	for _, s := range []string{group, member} {
-		h.Write(n[:binary.PutUvarint(n[:], uint64(len(s)))])
-		h.Write([]byte(s))
+		in = binary.AppendUvarint(in, uint64(len(s)))
+		in = append(in, s...)
 	}
-	h.Write(payload)
-	return h.Sum(nil)[:macLen]
+	in = append(in, payload...)
+	if payload[0] == tokenHMAC {
+		h := hmac.New(sha256.New, t.secret)
+		h.Write(bytes.Clone(in)) // in, handed to the interface, would move buf to the heap
+		return append(dst, h.Sum(nil)[:macLen]...)
+	}
+	a, b := siphash.Hash128(t.k0, t.k1, in)
+	dst = binary.LittleEndian.AppendUint64(dst, a)
+	return binary.LittleEndian.AppendUint64(dst, b)
 }
 
 // Encode returns p's token.
-func (t *Tokens) Encode(p Position) string {
+func (t *Tokens) Encode(p Position) string { return t.encode(p, tokenVersion) }
+
+func (t *Tokens) encode(p Position, version byte) string {
 	pos := canon(p.Pos)
-	b := make([]byte, 0, maxTokenLen)
-	b = append(b, tokenVersion)
+	var buf [maxTokenLen]byte
+	b := append(buf[:0], version)
 	b = binary.AppendUvarint(b, uint64(p.Shard))
 	b = binary.AppendUvarint(b, uint64(p.Epoch))
 	b = binary.AppendUvarint(b, uint64(pos.Seq))
 	b = binary.AppendUvarint(b, uint64(pos.Index))
-	b = append(b, t.mac(p.Group, p.GroupID, p.Member, b)...)
-	return tokenEncoding.EncodeToString(b)
+	b = t.mac(b, p.Group, p.GroupID, p.Member, b)
+	var out [80]byte
+	return string(tokenEncoding.AppendEncode(out[:0], b))
 }
 
 // Decode returns the position of a token Encode made for member of group
@@ -106,7 +121,11 @@ func (t *Tokens) Decode(token, group string, id gocql.UUID, member string) (Posi
 		return Position{}, bad
 	}
 	payload, sum := b[:len(b)-macLen], b[len(b)-macLen:]
-	if !hmac.Equal(sum, t.mac(group, id, member, payload)) || payload[0] != tokenVersion {
+	if payload[0] != tokenHMAC && payload[0] != tokenSip {
+		return Position{}, bad
+	}
+	var mac [macLen]byte
+	if !hmac.Equal(sum, t.mac(mac[:0], group, id, member, payload)) {
 		return Position{}, bad
 	}
 	d := payload[1:]

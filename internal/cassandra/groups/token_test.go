@@ -1,6 +1,7 @@
 package groups_test
 
 import (
+	"encoding/base64"
 	"errors"
 	"testing"
 
@@ -97,8 +98,36 @@ func FuzzTokenDecode(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if again := tk.Encode(p); again != tok {
+		again := tk.Encode(p)
+		if raw, _ := base64.RawURLEncoding.DecodeString(tok); raw[0] == 1 {
+			again = tk.EncodeHMAC(p) // a version-1 token
+		}
+		if again != tok {
 			t.Fatalf("decoded %q to %+v, which encodes to %q", tok, p, again)
 		}
 	})
+}
+
+// TestTokenVersions: version-1 tokens (HMAC-SHA256), which servers issued
+// before version 2 (SipHash), still decode; a token's mac is checked as
+// its own version has it (a version byte swapped is refused); known
+// tokens keep their spelling (version 1's taken from the code before
+// version 2), so tokens held by members stay good across an upgrade.
+func TestTokenVersions(t *testing.T) {
+	tk := mustTokens(t, secretA)
+	v1, v2 := tk.EncodeHMAC(sample), tk.Encode(sample)
+	if v1 != "AQMH0gkFpHDgC6hFTw5-epLPP31o-Q" || v2 != "AgMH0gkF0uEJwQ3JOKIJoqSRqONSsA" {
+		t.Errorf("tokens %s and %s", v1, v2)
+	}
+	for _, tok := range []string{v1, v2} {
+		got, err := tk.Decode(tok, "g", groupID, "m")
+		if err != nil || got != sample {
+			t.Fatalf("decode %s: %+v %v, want %+v", tok, got, err, sample)
+		}
+		raw, _ := base64.RawURLEncoding.DecodeString(tok)
+		raw[0] = 3 - raw[0] // 1 <-> 2, the mac unchanged
+		if _, err := tk.Decode(base64.RawURLEncoding.EncodeToString(raw), "g", groupID, "m"); !isInvalidPosition(err) {
+			t.Fatalf("%s with its version swapped: %v, want invalid_position", tok, err)
+		}
+	}
 }
