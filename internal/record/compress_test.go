@@ -140,3 +140,26 @@ func testCorrupt(t *testing.T, good []byte) {
 		}
 	}
 }
+
+// TestRecordCodec: a log record is S2 below recordZstdMin of plain bytes,
+// zstd from it, and decodes whole either way.
+func TestRecordCodec(t *testing.T) {
+	for _, n := range []int{5, 40, 400} {
+		r := Record{Appends: []Append{{Stream: "order-1", Bucket: 0, FirstVersion: 1, Events: jsonEvents(n)}}}
+		want := byte(formatS2)
+		if recordLen(&r) >= recordZstdMin {
+			want = formatZstd
+		}
+		b := AppendRecord(nil, &r)
+		if b[0] != want {
+			t.Fatalf("%d events, %d plain bytes: format %d, want %d", n, recordLen(&r), b[0], want)
+		}
+		got := mustDecodeRecord(t, b)
+		if d := diffRecord(&got, &r); d != "" {
+			t.Fatal(d)
+		}
+	}
+	if r := (Record{Appends: []Append{{Stream: "order-1", Events: jsonEvents(400)}}}); recordLen(&r) < recordZstdMin {
+		t.Fatalf("400 events are %d plain bytes: the test never reaches zstd", recordLen(&r))
+	}
+}
