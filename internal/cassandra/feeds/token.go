@@ -82,11 +82,19 @@ func NewTokens(secret []byte, shards int) (*Tokens, error) {
 		return nil, fmt.Errorf("feeds: %d shards, want 1..%d", shards, partition.MaxShards)
 	}
 	t := &Tokens{secret: append([]byte(nil), secret...), shards: shards}
-	h := hmac.New(sha256.New, t.secret)
-	h.Write([]byte(sipKeyLabel))
-	k := h.Sum(nil)
-	t.k0, t.k1 = binary.LittleEndian.Uint64(k), binary.LittleEndian.Uint64(k[8:])
+	t.k0, t.k1 = SipKey(t.secret, sipKeyLabel)
 	return t, nil
+}
+
+// SipKey derives a SipHash-2-4 key from secret for one use named by
+// label: HMAC-SHA256(secret, label), its first 16 bytes as two
+// little-endian words. Distinct labels give unrelated keys, so feed and
+// group tokens never share one.
+func SipKey(secret []byte, label string) (k0, k1 uint64) {
+	h := hmac.New(sha256.New, secret)
+	h.Write([]byte(label))
+	k := h.Sum(nil)
+	return binary.LittleEndian.Uint64(k), binary.LittleEndian.Uint64(k[8:])
 }
 
 // maxTokenLen bounds the length of a token worth decoding.

@@ -64,10 +64,7 @@ func NewTokens(secret []byte) (*Tokens, error) {
 		return nil, fmt.Errorf("groups: token secret of %d bytes, want at least %d", len(secret), feeds.MinSecretLen)
 	}
 	t := &Tokens{secret: append([]byte(nil), secret...)}
-	h := hmac.New(sha256.New, t.secret)
-	h.Write([]byte(sipKeyLabel))
-	k := h.Sum(nil)
-	t.k0, t.k1 = binary.LittleEndian.Uint64(k), binary.LittleEndian.Uint64(k[8:])
+	t.k0, t.k1 = feeds.SipKey(t.secret, sipKeyLabel)
 	return t, nil
 }
 
