@@ -22,6 +22,7 @@ type Config struct {
 	URL              string   `json:"url,omitempty"`               // --url: the eventlog server
 	SpreadURLs       []string `json:"spread_urls,omitempty"`       // --spread-urls: more servers the appends go to
 	Route            string   `json:"route,omitempty"`             // --route: how appends pick among --url and --spread-urls
+	HTTPClient       string   `json:"http_client,omitempty"`       // --http-client: fasthttp or net
 	CassandraHosts   []string `json:"cassandra_hosts,omitempty"`   // --cassandra-hosts
 	Keyspace         string   `json:"keyspace,omitempty"`          // --keyspace: the server's (replay's raw reads)
 	BaselineKeyspace string   `json:"baseline_keyspace,omitempty"` // --baseline-keyspace
@@ -30,6 +31,7 @@ type Config struct {
 	AllowRemote      bool     `json:"allow_remote,omitempty"`      // --allow-remote: addresses off this machine
 	Out              string   `json:"-"`                           // --out: result file
 	NoPlots          bool     `json:"-"`                           // --no-plots
+	CPUProfile       string   `json:"-"`                           // --cpuprofile
 
 	// Ingest and baseline workload.
 	Streams         int           `json:"streams,omitempty"`           // --streams
@@ -143,6 +145,7 @@ func flagSet(scenario string, c *Config, out io.Writer) *flag.FlagSet {
 		fs.StringVar(&c.Out, "out", "", "result JSON file (default bench/results/<scenario>-<time>.json); PNG plots are written beside it")
 	}
 	fs.BoolVar(&c.NoPlots, "no-plots", false, "write no PNG plots")
+	fs.StringVar(&c.CPUProfile, "cpuprofile", "", "write the harness's own CPU profile to this file (what the load generator costs the shared cores)")
 	fs.Func("cassandra-hosts", "comma-separated Cassandra contact points (default 127.0.0.1)", func(s string) error {
 		c.CassandraHosts = splitList(s)
 		return nil
@@ -158,6 +161,9 @@ func flagSet(scenario string, c *Config, out io.Writer) *flag.FlagSet {
 			return nil
 		})
 		fs.StringVar(&c.Route, "route", "spread", "how each append picks its instance among --url and --spread-urls: spread (round robin by appender; an instance forwards what it does not own) or owner (the instance owning the stream's shard, from GET /v1/cluster, re-read every 2s, as a shard-aware client would)")
+		if scenario != "replay" {
+			fs.StringVar(&c.HTTPClient, "http-client", "fasthttp", "the appenders' HTTP client: fasthttp (about half net/http's CPU per request, which the load generator takes from the cores the server and Cassandra share; the gocql baseline pays no such cost) or net (Go's net/http, as the public Go client)")
+		}
 		fs.IntVar(&c.ServerPID, "server-pid", 0, "server pid for CPU and RSS (default: the process listening on --url's port)")
 	}
 	if baseline {
@@ -242,6 +248,9 @@ func (c *Config) Validate() error {
 		if err := checkURL(u, c.AllowRemote); err != nil {
 			return fmt.Errorf("--spread-urls: %w", err)
 		}
+	}
+	if c.HTTPClient != "" && c.HTTPClient != "fasthttp" && c.HTTPClient != "net" {
+		return fmt.Errorf("--http-client %q: want fasthttp or net", c.HTTPClient)
 	}
 	if c.Route != "" && c.Route != "spread" && c.Route != "owner" {
 		return fmt.Errorf("--route %q: want spread or owner", c.Route)

@@ -21,6 +21,7 @@ const maxConflictRetries = 100
 type ingestLoad struct {
 	cfg      *Config
 	client   *http.Client
+	fast     *fastAppender // appends, unless --http-client net
 	prefix   string
 	payloads []payload
 	seed     int64
@@ -56,6 +57,9 @@ func (l *ingestLoad) start(ctx context.Context) error {
 
 func newIngestLoad(c *Config, prefix string, payloads []payload, seed int64) *ingestLoad {
 	l := &ingestLoad{cfg: c, client: newHTTPClient(c.Concurrency), prefix: prefix, payloads: payloads, seed: seed}
+	if c.HTTPClient == "fasthttp" {
+		l.fast = newFastAppender(c.Concurrency)
+	}
 	if c.Expected == "exact" {
 		l.versions = make([]atomic.Int64, c.Streams)
 	}
@@ -96,7 +100,12 @@ func (l *ingestLoad) newOp(int) opFunc {
 		}
 		for {
 			body = encodeAppend(body[:0], expected, ids, evs)
-			err := postAppend(ctx, l.client, base, stream, body, want)
+			var err error
+			if l.fast != nil {
+				err = l.fast.post(ctx, base, stream, body, want)
+			} else {
+				err = postAppend(ctx, l.client, base, stream, body, want)
+			}
 			if err == nil {
 				if l.track != nil {
 					l.track.acknowledged(ids, time.Now())

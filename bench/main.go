@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"syscall"
 	"time"
 )
@@ -60,6 +61,17 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			usage(stderr)
 		}
 		return 2
+	}
+	if c.CPUProfile != "" {
+		f, err := os.Create(c.CPUProfile)
+		if err == nil {
+			err = pprof.StartCPUProfile(f)
+		}
+		if err != nil {
+			fmt.Fprintf(stderr, "bench: --cpuprofile: %v\n", err)
+			return 2
+		}
+		defer func() { pprof.StopCPUProfile(); f.Close() }()
 	}
 	e := &runEnv{cfg: &c, out: stdout, stderr: stderr, started: time.Now()}
 	needServer := scenario != "baseline" && scenario != "smoke"
