@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"net/url"
 	"time"
 
@@ -45,6 +47,11 @@ func (a *fastAppender) post(ctx context.Context, base, stream string, body []byt
 	if err := a.c.DoDeadline(req, resp, deadline); err != nil {
 		if ctx.Err() != nil {
 			return ctx.Err()
+		}
+		// fasthttp's deadline can fire just before ctx's: a timeout all the
+		// same (its error is not a net.Error, which code looks for).
+		if errors.Is(err, fasthttp.ErrTimeout) || errors.Is(err, fasthttp.ErrDialTimeout) {
+			return fmt.Errorf("%w: %v", context.DeadlineExceeded, err)
 		}
 		return err
 	}
