@@ -208,6 +208,40 @@ type appendResult struct {
 	Duplicate    bool                `json:"duplicate"`
 }
 
+// appendAppendResult appends the JSON of r's appendResult to b, with the
+// newline echo's JSON adds: by hand, since encoding/json's reflection was
+// 4 % of the server's CPU per 1-event append.
+func appendAppendResult(b []byte, r log.AppendResult) []byte {
+	b = append(b, `{"stream":`...)
+	b = appendString(b, string(r.Stream))
+	b = append(b, `,"first_version":`...)
+	b = strconv.AppendInt(b, r.FirstVersion, 10)
+	b = append(b, `,"last_version":`...)
+	b = strconv.AppendInt(b, r.LastVersion, 10)
+	b = append(b, `,"events":`...)
+	if r.Events == nil {
+		b = append(b, "null"...)
+	} else {
+		b = append(b, '[')
+		for i, e := range r.Events {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = append(b, `{"id":"`...)
+			b = appendUUID(b, e.ID)
+			b = append(b, `","version":`...)
+			b = strconv.AppendInt(b, e.Version, 10)
+			b = append(b, '}')
+		}
+		b = append(b, ']')
+	}
+	b = append(b, `,"time":`...)
+	b = appendString(b, formatTime(r.Time))
+	b = append(b, `,"duplicate":`...)
+	b = strconv.AppendBool(b, r.Duplicate)
+	return append(b, "}\n"...)
+}
+
 func newAppendResult(r log.AppendResult) appendResult {
 	return appendResult{Stream: r.Stream, FirstVersion: r.FirstVersion, LastVersion: r.LastVersion, Events: r.Events,
 		Time: formatTime(r.Time), Duplicate: r.Duplicate}

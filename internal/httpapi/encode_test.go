@@ -141,3 +141,27 @@ func TestPlainRun(t *testing.T) {
 		}
 	}
 }
+
+// The hand-written append answer is byte for byte what encoding/json (as
+// echo's c.JSON) made of appendResult, for every stream id ParseStreamID
+// allows.
+func TestAppendAppendResult(t *testing.T) {
+	at := time.Date(2026, 12, 5, 4, 5, 6, 789_123_456, time.FixedZone("X", -7200))
+	ids := []uuid.UUID{uuid.MustParse("0190a5c4-7a47-7cc2-9d1e-3c1f6b2a9e01"), uuid.MustParse("ffffffff-0000-7000-8000-00000000000a")}
+	for _, r := range []log.AppendResult{
+		{Stream: "user-1", FirstVersion: 1, LastVersion: 1, Events: []log.AppendedEvent{{ID: ids[0], Version: 1}}, Time: at},
+		{Stream: "a_b.c:d@e+f=g-0", FirstVersion: 41, LastVersion: 42, Time: at, Duplicate: true,
+			Events: []log.AppendedEvent{{ID: ids[0], Version: 41}, {ID: ids[1], Version: 42}}},
+		{Stream: "empty", FirstVersion: 9_007_199_254_740_993, LastVersion: 9_007_199_254_740_993, Events: []log.AppendedEvent{}},
+		{Stream: "nil-events"},
+	} {
+		want, err := json.Marshal(newAppendResult(r))
+		if err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, '\n')
+		if got := appendAppendResult(nil, r); string(got) != string(want) {
+			t.Errorf("got  %s\nwant %s", got, want)
+		}
+	}
+}
