@@ -13,6 +13,13 @@ import (
 // (a snapshot put in between at a version filled in between).
 var errSnapshotAhead = errors.New("snapshot past the head read")
 
+// stateHooks is a test seam (export_test.go): it orders ReadState's first
+// round, the snapshot read after the bucket index and what the test does
+// in between, so the restart a late snapshot causes can be made to happen.
+type stateHooks struct {
+	afterBuckets, beforeSnapshot func()
+}
+
 // ReadState implements log.StateReader in two rounds of reads, where Info
 // and then ReadStream take five (head index row, last chunk; bucket index,
 // the chunk holding the head, the chunks): the bucket index and the newest
@@ -33,8 +40,17 @@ func (s *Store) ReadState(ctx context.Context, stream log.StreamID, begin func(l
 		snap log.Snapshot
 		sErr error
 	)
-	wg.Go(func() { snap, sErr = s.LatestSnapshot(ctx, stream, 0) })
+	hooks := s.stateHooks
+	wg.Go(func() {
+		if hooks != nil {
+			hooks.beforeSnapshot()
+		}
+		snap, sErr = s.LatestSnapshot(ctx, stream, 0)
+	})
 	bs, err := s.streams.Buckets(ctx, stream)
+	if hooks != nil {
+		hooks.afterBuckets()
+	}
 	wg.Wait()
 	switch {
 	case err != nil:

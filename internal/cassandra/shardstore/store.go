@@ -95,12 +95,14 @@ type Store struct {
 	streams   *streams.Store
 	codec     *snapshot.Codec
 	snapshots *snapshots.Store
-	feeds     *feeds.Reader
-	groups    *groups.Store
-	catalog   *catalog.Catalog
-	topology  *topology.Reader
-	logger    *slog.Logger
-	watchers  log.Watchers
+	// stateHooks, nil but in tests, orders ReadState's first round.
+	stateHooks *stateHooks
+	feeds      *feeds.Reader
+	groups     *groups.Store
+	catalog    *catalog.Catalog
+	topology   *topology.Reader
+	logger     *slog.Logger
+	watchers   log.Watchers
 	// feedWatchers are woken by this instance's commits (feeds.go).
 	feedWatchers feedWatchers
 	// peerKey signs this keyspace's instance-to-instance requests.
