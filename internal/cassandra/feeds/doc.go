@@ -34,8 +34,10 @@
 //     fails is ErrBadToken; a position past a shard's committed log is
 //     ErrFuturePosition (which is also ErrBadToken), found by Read.
 //
-// CompleteUpTo (Page) is exact for shards that have commits; see its
-// comment for the one exception (a shard with no commit at all).
+// CompleteUpTo (Page) is exact: just under what the selected shards'
+// logs promise (their first row not passed, or their last commit or
+// floor); a shard whose log was never opened makes no promise, and then
+// neither does the page.
 //
 // Reads must run at a quorum consistency (the session's default), as
 // everywhere in eventlog: below it a position handed out a moment ago

@@ -26,8 +26,8 @@ type row struct {
 // batch is one message from a shard's fetch to the merge: rows in log
 // order, contiguous with the previous batch's. done ends the stream; then
 // atEnd says whether the rows sent reach the end of the log, and endTime
-// is the time no later commit of the shard can be before (zero: the shard
-// has no commit).
+// is the time no later commit of the shard can be before (zero: its log
+// was never opened, so none is known).
 type batch struct {
 	rows    []row
 	done    bool

@@ -109,10 +109,7 @@ func (m *merge) run(ctx context.Context) (Page, error) {
 		switch {
 		case len(in.buf) > 0:
 			t = in.buf[0].time // the first row not passed
-		case in.atEnd:
-			if in.endTime.IsZero() {
-				continue // no commit: no constraint
-			}
+		case in.atEnd && !in.endTime.IsZero():
 			t = in.endTime
 		case !in.passed.IsZero():
 			t = in.passed // rows not yet received start no earlier

@@ -11,7 +11,9 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/eventlog/eventlog/internal/cassandra"
 	"github.com/eventlog/eventlog/internal/cassandra/feeds"
+	"github.com/eventlog/eventlog/internal/cassandra/shardlog"
 	"github.com/eventlog/eventlog/internal/cassandra/shardstore"
 	"github.com/eventlog/eventlog/internal/log"
 	"github.com/eventlog/eventlog/internal/partition"
@@ -279,7 +281,8 @@ func TestShardFilter(t *testing.T) {
 }
 
 // CompleteUpTo: never back, always true, exact at the end; a shard with no
-// commit constrains nothing; no commit anywhere: no promise.
+// commit counts with the floor its log was opened with; no log opened
+// anywhere: no promise.
 func TestCompleteUpTo(t *testing.T) {
 	const shards = 3
 	o := newKeyspace(t, shards, 10)
@@ -288,8 +291,15 @@ func TestCompleteUpTo(t *testing.T) {
 	if len(p.Events) != 0 || !p.AtEnd || !p.CompleteUpTo.IsZero() || !p.Next.IsZero() {
 		t.Fatalf("empty keyspace: %+v", p)
 	}
+	opened := time.Now()
 	s := openStore(t, o)
 	a, b := streamOnShard("a", 0, shards), streamOnShard("b", 1, shards) // shard 2 stays empty
+	// The empty shard's floor: the store's clock when it took the shard.
+	empty := read(t, r, feeds.Request{Feed: log.AllFeed, Shards: []int{2}})
+	floor := empty.CompleteUpTo.Add(time.Millisecond)
+	if len(empty.Events) != 0 || !empty.AtEnd || floor.Before(opened.Truncate(time.Millisecond)) || floor.After(time.Now()) {
+		t.Fatalf("shard 2 before any commit: %+v, want complete up to just under the takeover (%v)", empty, opened)
+	}
 	for i := 0; i < 12; i++ {
 		mustAppend(t, s, a, "T")
 		if i%3 == 0 {
@@ -301,10 +311,27 @@ func TestCompleteUpTo(t *testing.T) {
 	for _, e := range all {
 		last[e.Shard] = e.Time
 	}
-	want := earliest(last[0], last[1]).Add(-time.Millisecond)
+	want := earliest(last[0], last[1], floor).Add(-time.Millisecond)
 	if len(last) != 2 || !end.CompleteUpTo.Equal(want) {
-		t.Fatalf("at the end: complete up to %v, want %v (shard times %v)", end.CompleteUpTo, want, last)
+		t.Fatalf("at the end: complete up to %v, want %v (shard times %v, shard 2's floor %v)", end.CompleteUpTo, want, last, floor)
 	}
+	want = earliest(last[0], last[1]).Add(-time.Millisecond)
+	if _, end := readToEnd(t, r, feeds.Request{Feed: log.AllFeed, Shards: []int{0, 1}}); !end.CompleteUpTo.Equal(want) {
+		t.Fatalf("shards 0, 1 at the end: complete up to %v, want %v", end.CompleteUpTo, want)
+	}
+	// The empty shard's first commit keeps the promise the floor made.
+	if c := streamOnShard("c", 2, shards); !mustAppend(t, s, c, "T").Time.After(end.CompleteUpTo) {
+		t.Fatalf("shard 2's first commit is at or before complete_up_to %v", end.CompleteUpTo)
+	}
+	all, _ = readToEnd(t, r, feeds.Request{Feed: log.AllFeed})
+	last = map[int]time.Time{}
+	for _, e := range all {
+		last[e.Shard] = e.Time
+	}
+	if len(last) != 3 {
+		t.Fatalf("commits in %d shards, want 3", len(last))
+	}
+	want = earliest(last[0], last[1], last[2]).Add(-time.Millisecond)
 	for _, f := range []log.Feed{log.AllFeed, log.TypeFeed("T"), log.CategoryFeed("b")} {
 		req := feeds.Request{Feed: f, Limit: 1}
 		var prev time.Time
@@ -330,7 +357,7 @@ func TestCompleteUpTo(t *testing.T) {
 				if next := all[n].Time; !p.CompleteUpTo.Before(next) {
 					t.Fatalf("all: complete up to %v, next event at %v", p.CompleteUpTo, next)
 				}
-				if lo := earliest(all[n-1].Time, last[0], last[1]).Add(-time.Millisecond); p.CompleteUpTo.Before(lo) {
+				if lo := earliest(all[n-1].Time, last[0], last[1], last[2]).Add(-time.Millisecond); p.CompleteUpTo.Before(lo) {
 					t.Fatalf("all: complete up to %v, below %v", p.CompleteUpTo, lo)
 				}
 			}
@@ -479,7 +506,7 @@ func TestIdleFloor(t *testing.T) {
 }
 
 func testIdleFloor(t *testing.T, segmentRows int64) {
-	const shards = 2
+	const shards = 3 // shard 2 never commits: its owner raises its floor too
 	o := newKeyspace(t, shards, segmentRows)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -514,4 +541,36 @@ func sameEvent(a, b *feeds.Event) bool {
 	return a.Stream == b.Stream && a.Version == b.Version && a.ID == b.ID && a.Type == b.Type &&
 		a.Time.Equal(b.Time) && string(a.Data) == string(b.Data) && string(a.Metadata) == string(b.Metadata) &&
 		a.Shard == b.Shard && a.Seq == b.Seq && a.Index == b.Index && a.Cursor.Equal(b.Cursor)
+}
+
+// A shard whose log was never opened makes no promise, whatever the others
+// promise: its first owner may commit at any time its clock says.
+func TestCompleteUpToUnopened(t *testing.T) {
+	const shards = 3
+	o := newKeyspace(t, shards, 10)
+	cluster, err := cassandra.NewClusterConfig(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	session, err := cluster.CreateSession()
+	if err != nil {
+		t.Fatalf("session: %v", err)
+	}
+	defer session.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	// Shard 1's log opened as an owner opens it; shards 0 and 2 untaken.
+	floor := time.Now().UTC().Truncate(time.Millisecond)
+	if applied, err := shardlog.New(session, cluster.SerialConsistency).Open(ctx, 1, 0, 1, 0, 0, floor); err != nil || !applied {
+		t.Fatalf("open shard 1: %v, %v", applied, err)
+	}
+	r := newReader(t, o, feeds.Options{})
+	if p := read(t, r, feeds.Request{Feed: log.AllFeed, Shards: []int{1}}); !p.CompleteUpTo.Equal(floor.Add(-time.Millisecond)) {
+		t.Fatalf("shard 1: complete up to %v, want just under its floor %v", p.CompleteUpTo, floor)
+	}
+	for _, sel := range [][]int{nil, {0, 1}, {1, 2}} {
+		if p := read(t, r, feeds.Request{Feed: log.AllFeed, Shards: sel}); !p.CompleteUpTo.IsZero() || !p.AtEnd {
+			t.Fatalf("shards %v: complete up to %v, at end %v; want no promise", sel, p.CompleteUpTo, p.AtEnd)
+		}
+	}
 }

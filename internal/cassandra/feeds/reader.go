@@ -183,12 +183,11 @@ type Page struct {
 	// idle shard does not hold CompleteUpTo at its last commit), for
 	// another just under the time of the first row not passed.
 	//
-	// A shard with no commit at all constrains nothing (otherwise one idle
-	// shard would hold CompleteUpTo at zero): its first commit may carry
-	// an earlier time than a CompleteUpTo reported before it — when it was
-	// in flight during the read, or its owner's clock is behind — unless
-	// its log's floor static was set (then the floor is used). The zero
-	// time means no promise (no selected shard has a commit).
+	// A shard with no commit yet counts with the floor its owner opened
+	// its log with (the owner's clock at its takeover, raised every second
+	// while it stays idle); a shard whose log was never opened (no
+	// instance took it yet) may later commit at any time, so a read that
+	// selects it promises nothing. The zero time means no promise.
 	// Commit times have millisecond precision.
 	CompleteUpTo time.Time
 	// AtEnd: Next is at the end of every selected shard's log as the read

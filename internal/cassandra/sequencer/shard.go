@@ -173,18 +173,14 @@ func (sh *shard) stop(err error) {
 // raiseFloor sets the log's floor to now on a shard with nothing to
 // commit: every later commit is at or after it (lastTime), so a feed read
 // may count the shard complete up to it, where it would otherwise stop at
-// the shard's last commit and hold every feed's complete_up_to there.
+// the shard's last commit (or, with none, at the floor its log was opened
+// with) and hold every feed's complete_up_to there.
 // Not applied means the segment moved to a newer owner: the shard stops.
 // An error leaves the outcome unknown, which is harmless: lastTime keeps
 // commits at or after the floor either way, and the next idle period
 // tries again.
 func (sh *shard) raiseFloor() error {
 	sh.lastLog = time.Now()
-	if sh.seq == 0 {
-		// A shard with no commit constrains no feed read: nothing to
-		// raise (feeds.Page.CompleteUpTo).
-		return nil
-	}
 	t := sh.s.cfg.Now().UTC().Truncate(time.Millisecond)
 	if !t.After(sh.lastTime) {
 		return nil // a clock behind the log's time: the floor is there already
@@ -245,6 +241,14 @@ func (sh *shard) takeover(ctx context.Context, hint int64) error {
 				return err
 			}
 			atFloor()
+			if g == 0 {
+				// A new log: no commit yet bounds the shard's next one,
+				// so open it with a floor at our clock, or a feed read
+				// could promise nothing until the first raise.
+				if t := sh.s.cfg.Now().UTC().Truncate(time.Millisecond); t.After(sh.lastTime) {
+					sh.lastTime = t
+				}
+			}
 			applied, err := lg.Open(ctx, sh.id, g, sh.epoch, last, last, sh.lastTime)
 			if err != nil {
 				return err
