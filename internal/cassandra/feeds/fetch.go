@@ -39,7 +39,8 @@ type batch struct {
 // fetch reads one shard's log from a position, a chunk of rows per query,
 // decoding and filtering each record once, and hands the rows to the merge
 // one batch at a time (the next chunk is read while the merge uses the
-// previous one).
+// previous one; a continuous read keeps several queries in flight over
+// rows it knows are committed: ahead).
 type fetch struct {
 	r     *Reader
 	shard int
@@ -57,7 +58,11 @@ type fetch struct {
 
 	lastTime time.Time // commit time of row next-1, once read here
 	floor    time.Time // the segment's floor, read by the last query
-	out      chan<- batch
+	// known is the last_seq of segment knownSeg as the last query saw it:
+	// every row up to it is committed, so a continuous read may query
+	// several ranges of them at once (ahead).
+	known, knownSeg int64
+	out             chan<- batch
 }
 
 // errChunkFull stops a query that has read Options.ChunkBytes.
@@ -77,6 +82,17 @@ func (fe *fetch) run(ctx context.Context) {
 		if fe.rowsLeft <= 0 || fe.eventsLeft <= 0 {
 			send(batch{done: true}) // the merge cannot use more
 			return
+		}
+		if fe.batch > 0 {
+			read, err := fe.ahead(ctx, send)
+			if err != nil {
+				send(batch{err: err})
+				return
+			}
+			if read {
+				recheck = false
+				continue
+			}
 		}
 		rows, segmentDone, lastSeq, err := fe.query(ctx)
 		if err != nil {
@@ -192,6 +208,7 @@ func (fe *fetch) query(ctx context.Context) (rows []row, segmentDone bool, lastS
 		return nil, false, 0, err
 	}
 	fe.floor = floor
+	fe.known, fe.knownSeg = lastSeq, g
 	return rows, fe.next-1 == end, lastSeq, nil
 }
 

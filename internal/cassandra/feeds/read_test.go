@@ -58,6 +58,9 @@ func TestResumeFromEveryToken(t *testing.T) {
 	s := openStore(t, o)
 	fill(t, s, 60)
 	r := newReader(t, o, feeds.Options{})
+	// Pages of a reader with a small MaxLimit read ahead in ranges of a row
+	// or two, several at once (the log has 60 rows, 10 a segment).
+	ahead := newReader(t, o, feeds.Options{MaxLimit: 4, DefaultLimit: 2})
 	for _, f := range []log.Feed{log.AllFeed, log.CategoryFeed("b"), log.TypeFeed("Y")} {
 		t.Run(f.String(), func(t *testing.T) {
 			ref, end := readToEnd(t, r, feeds.Request{Feed: f, Limit: 10_000})
@@ -87,9 +90,16 @@ func TestResumeFromEveryToken(t *testing.T) {
 				if got := readPages(t, r, f, feeds.Cursor{}, limit, end.Next); !slices.Equal(ids(got), ids(ref)) {
 					t.Fatalf("Pages of %d: another order or set than one read", limit)
 				}
+				if got := readPages(t, ahead, f, feeds.Cursor{}, limit, end.Next); !slices.Equal(ids(got), ids(ref)) {
+					t.Fatalf("Pages of %d, reading ahead: another order or set than one read", limit)
+				}
 			}
-			if got := readPages(t, r, f, ref[len(ref)/2].Cursor, 3, end.Next); !slices.Equal(ids(got), ids(ref[len(ref)/2+1:])) {
-				t.Fatalf("Pages from the middle: %d events, want the %d after it", len(got), len(ref)-len(ref)/2-1)
+			for _, rd := range []*feeds.Reader{r, ahead} {
+				for _, i := range []int{len(ref) / 3, len(ref) / 2} { // inside a row, for the all feed
+					if got := readPages(t, rd, f, ref[i].Cursor, 3, end.Next); !slices.Equal(ids(got), ids(ref[i+1:])) {
+						t.Fatalf("Pages from event %d: %d events, want the %d after it", i, len(got), len(ref)-i-1)
+					}
+				}
 			}
 			for i, e := range ref {
 				after, err := r.Decode(r.Encode(e.Cursor, f.String()), f.String())

@@ -22,6 +22,9 @@ const (
 	cqlOpen    = `UPDATE shard_log SET epoch = ?, last_seq = ?, filled = ?, floor = ? WHERE shard = ? AND segment = ? IF epoch = null`
 	cqlFloor   = `UPDATE shard_log SET floor = ? WHERE shard = ? AND segment = ? IF epoch = ? AND last_seq = ?`
 	cqlRows    = `SELECT seq, time, record, last_seq, floor FROM shard_log WHERE shard = ? AND segment = ? AND seq > ? AND seq <= ?`
+	// Without the statics, which every commit rewrites: Cassandra then
+	// reads only the SSTables whose rows overlap the range (CommittedRows).
+	cqlRowsOnly = `SELECT seq, time, record FROM shard_log WHERE shard = ? AND segment = ? AND seq > ? AND seq <= ?`
 )
 
 // ErrFenced: the segment's epoch is not the caller's (another owner took
@@ -267,6 +270,29 @@ func (l *Log) Rows(ctx context.Context, shard int, segment, after, through int64
 		return 0, time.Time{}, cql.ReadErr("read shard log", err)
 	}
 	return lastSeq, floor, nil
+}
+
+// CommittedRows calls fn for the rows after seq `after` up to `through`
+// (inclusive) of a segment, in order, a page at a time, as Rows does, for
+// a caller that knows them committed (at or below a last_seq it read):
+// it reads no statics, so Cassandra skips the segment's SSTables that
+// hold none of these rows — with the statics, each read merged every
+// SSTable the partition's commits had touched.
+func (l *Log) CommittedRows(ctx context.Context, shard int, segment, after, through int64, pageSize int, fn func(Row) error) error {
+	iter := l.session.Query(cqlRowsOnly, shard, segment, after, through).WithContext(ctx).
+		Idempotent(true).PageSize(pageSize).Iter()
+	var r Row
+	for iter.Scan(&r.Seq, &r.Time, &r.Record) {
+		if err := fn(r); err != nil {
+			iter.Close()
+			return err
+		}
+		r = Row{}
+	}
+	if err := iter.Close(); err != nil {
+		return cql.ReadErr("read shard log", err)
+	}
+	return nil
 }
 
 // Segment returns the segment holding seq, for segments of rows rows.

@@ -1,0 +1,115 @@
+package feeds
+
+import (
+	"context"
+	"fmt"
+	"sync"
+
+	"github.com/eventlog/eventlog/internal/cassandra/shardlog"
+	"github.com/eventlog/eventlog/internal/log"
+)
+
+// aheadQueries is how many range queries a continuous read keeps in
+// flight per shard. One query at a time left a catch-up read waiting on
+// Cassandra's round trips: while the merge passes one shard's rows (a
+// stream written before the others fills a shard's log alone for a
+// while), the others' fetches sit on a decoded batch and only that
+// shard's single query runs.
+const aheadQueries = 4
+
+// ahead reads, for a continuous read (Reader.Pages), the rows from fe.next
+// up to the last_seq the last query saw (known committed: the log has no
+// holes) in ranges of about a batch of selected events, aheadQueries of
+// them at once, and sends them to the merge in log order. read is false
+// when there is too little known ahead to be worth it (then the caller
+// queries one chunk, which also finds the log's end and its floor).
+func (fe *fetch) ahead(ctx context.Context, send func(batch) bool) (read bool, err error) {
+	rows := fe.r.rows
+	g := shardlog.Segment(fe.next, rows)
+	if fe.events == 0 || fe.skip > 0 || fe.knownSeg != g {
+		return false, nil // the first query reads the row a position is inside
+	}
+	last := min(fe.known, (g+1)*rows)
+	per := int64(min(fe.r.o.PageSize, max(1, ceilDiv(fe.batch*fe.rows, fe.events))))
+	if last-fe.next+1 < 2*per {
+		return false, nil
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer cancel()
+	type result struct {
+		rows []row
+		err  error
+	}
+	var pending []chan result
+	from := fe.next
+	launch := func() {
+		through := min(last, from+per-1)
+		c := make(chan result, 1)
+		pending = append(pending, c)
+		wg.Add(1)
+		go func(from, through int64) {
+			defer wg.Done()
+			rs, err := fe.readRange(ctx, g, from, through)
+			c <- result{rs, err}
+		}(from, through)
+		from = through + 1
+	}
+	for len(pending) < aheadQueries && from <= last {
+		launch()
+	}
+	for len(pending) > 0 {
+		var res result
+		select {
+		case res = <-pending[0]:
+		case <-ctx.Done():
+			return true, fmt.Errorf("read feed: %w", ctx.Err())
+		}
+		pending = pending[1:]
+		if res.err != nil {
+			return true, res.err
+		}
+		if from <= last {
+			launch()
+		}
+		for i := range res.rows {
+			fe.eventsLeft -= len(res.rows[i].events)
+			fe.events += len(res.rows[i].events)
+		}
+		fe.rows += len(res.rows)
+		fe.rowsLeft -= len(res.rows)
+		fe.next += int64(len(res.rows))
+		fe.lastTime = res.rows[len(res.rows)-1].time
+		if !send(batch{rows: res.rows}) {
+			return true, fmt.Errorf("read feed: %w", context.Canceled)
+		}
+	}
+	return true, nil
+}
+
+// readRange reads and decodes rows from..through of segment g, all
+// committed.
+func (fe *fetch) readRange(ctx context.Context, g, from, through int64) ([]row, error) {
+	out := make([]row, 0, through-from+1)
+	next := from
+	err := fe.r.log.CommittedRows(ctx, fe.shard, g, from-1, through, int(through-from+1), func(lr shardlog.Row) error {
+		if lr.Seq != next {
+			return fmt.Errorf("shard %d: %w: log row %d missing, row %d follows", fe.shard, log.ErrUnavailable, next, lr.Seq)
+		}
+		rw, err := decodeRow(fe.shard, lr, 0, fe.f)
+		if err != nil {
+			return err
+		}
+		next++
+		out = append(out, rw)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if next <= through {
+		return nil, fmt.Errorf("shard %d: %w: log row %d is committed but was not read", fe.shard, log.ErrUnavailable, next)
+	}
+	return out, nil
+}
