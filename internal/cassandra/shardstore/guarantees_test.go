@@ -140,8 +140,10 @@ func TestIdempotencyRecordsExpire(t *testing.T) {
 	s, o := cassandratest.NewStore(t, func(o *shardstore.Options) { o.Cassandra.IdempotencyWindow = 2 * time.Hour })
 	// Past a stream's first versions, whose ids only its chunks hold
 	// (streams.LowVersions).
-	if _, err := s.Append(context.Background(), log.AppendRequest{Stream: "ttl-1", Expected: log.Any, Events: events(streams.LowVersions, "Before")}); err != nil {
-		t.Fatal(err)
+	for left := streams.LowVersions; left > 0; left -= 500 {
+		if _, err := s.Append(context.Background(), log.AppendRequest{Stream: "ttl-1", Expected: log.Any, Events: events(min(left, 500), "Before")}); err != nil {
+			t.Fatal(err)
+		}
 	}
 	evs := withIDs(events(2, "E"))
 	if _, err := s.Append(context.Background(), log.AppendRequest{Stream: "ttl-1", Expected: log.Any, Events: evs}); err != nil {

@@ -9,5 +9,6 @@
 // finds a chunk can always locate it. Chunks of one stream are written in
 // log order, so readers never see a later version without the earlier ones.
 // A client id is found either in stream_ids or, for a chunk that ends at or
-// below LowVersions, in the chunk itself: IDs and LookupIDs read both.
+// below LowVersions, in that chunk row's ids column (the body, for a row
+// written before the column): IDs and LookupIDs read both.
 package streams

@@ -28,7 +28,9 @@ const (
 	cqlIDs        = `SELECT id, version FROM stream_ids WHERE stream = ? AND bucket IN ? LIMIT ?`
 	cqlLookupIDs  = `SELECT id, version FROM stream_ids WHERE stream = ? AND bucket IN ? AND id IN ?`
 	// The chunks whose ids have no stream_ids rows (LowVersions).
-	cqlLowChunks = `SELECT first_version, record FROM stream_events WHERE stream = ? AND bucket IN ? AND last_version <= ?`
+	cqlLowChunks = `SELECT first_version, ids FROM stream_events WHERE stream = ? AND bucket IN ? AND last_version <= ?`
+	// The same chunks' bodies, for rows written before the ids column.
+	cqlLowBodies = `SELECT first_version, record FROM stream_events WHERE stream = ? AND bucket IN ? AND last_version <= ?`
 )
 
 // Bucket is one index row.
@@ -165,9 +167,33 @@ func (s *Store) lowIDs(ctx context.Context, stream log.StreamID, buckets []int64
 	iter := s.session.Query(cqlLowChunks, string(stream), buckets, int64(LowVersions)).WithContext(ctx).Idempotent(true).Iter()
 	var (
 		first int64
-		body  []byte
+		ids   []byte
+		old   = map[int64]bool{} // chunks without an ids column, by first version
 	)
+	for iter.Scan(&first, &ids) {
+		if ids == nil {
+			old[first] = true
+			continue
+		}
+		if err := record.DecodeChunkIDs(ids, first, fn); err != nil {
+			iter.Close()
+			return fmt.Errorf("stream %s chunk at %d: %w", stream, first, err)
+		}
+		ids = nil
+	}
+	if err := iter.Close(); err != nil {
+		return cql.ReadErr("read stream ids", err)
+	}
+	if len(old) == 0 {
+		return nil
+	}
+	// Rows written before the ids column: their ids from their bodies.
+	iter = s.session.Query(cqlLowBodies, string(stream), buckets, int64(LowVersions)).WithContext(ctx).Idempotent(true).Iter()
+	var body []byte
 	for iter.Scan(&first, &body) {
+		if !old[first] {
+			continue
+		}
 		appends, err := record.DecodeChunkBody(body)
 		if err != nil {
 			iter.Close()

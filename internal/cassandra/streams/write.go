@@ -16,7 +16,7 @@ import (
 // schema/schema.cql: stream_buckets, stream_events, stream_ids.
 const (
 	cqlIndexBucket = `INSERT INTO stream_buckets (stream, bucket, first_version, opened_at) VALUES (?, ?, ?, ?)`
-	cqlPutChunk    = `INSERT INTO stream_events (stream, bucket, last_version, first_version, time, shard_seq, record) VALUES (?, ?, ?, ?, ?, ?, ?)`
+	cqlPutChunk    = `INSERT INTO stream_events (stream, bucket, last_version, first_version, time, shard_seq, record, ids) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`
 	// One statement per chunk, not per id: Cassandra's cost of a batch
 	// grows with its statements (preparing each one's mutation), so a
 	// 100-event append's ids took a hundred. Every id of the chunk is
@@ -31,13 +31,15 @@ const (
 const idsPerStatement = 500
 
 // LowVersions: a chunk that ends at or below this version (a stream's
-// first appends) gets no stream_ids rows. Its own row holds its ids, and
-// IDs and LookupIDs read those chunks (cqlLowChunks): most streams of an
-// event-sourced system are short, and for a 1-event append the id row was
-// one of the fill's three statements (docs/benchmarks.md, Session 9).
-// Those ids are then recognised beyond the idempotency window, as exact
-// versions always are.
-const LowVersions = 64
+// first appends) gets no stream_ids rows. Its own row holds its ids, in
+// its ids column (record.AppendChunkIDs, about 17 bytes an id), and IDs
+// and LookupIDs read that column of those chunks (cqlLowChunks): most
+// streams of an event-sourced system are short, and a row per id was one
+// of the fill's three statements for a 1-event append (docs/benchmarks.md,
+// Session 9) and a second row per event for a 100-event one (Session 13:
+// 64 → 1024 cost Cassandra ~7 % less per event). Those ids are then
+// recognised beyond the idempotency window, as exact versions always are.
+const LowVersions = 1024
 
 // fillConcurrency bounds the partition writes one Fill has in flight.
 const fillConcurrency = 32
@@ -308,11 +310,15 @@ func (s *Store) WritePack(ctx context.Context, pack [][]Pending, extra []gocql.B
 // the first LowVersions) to b.
 func (s *Store) addChunk(b *gocql.Batch, p *Pending) int {
 	body := record.AppendChunkBody(nil, &p.Chunk)
-	b.Entries = append(b.Entries, gocql.BatchEntry{Stmt: cqlPutChunk, Idempotent: true,
-		Args: []any{string(p.Chunk.Stream), p.Chunk.Bucket, p.Chunk.LastVersion(), p.Chunk.FirstVersion, p.Time, p.Seq, body}})
 	if p.Chunk.LastVersion() <= LowVersions {
+		b.Entries = append(b.Entries, gocql.BatchEntry{Stmt: cqlPutChunk, Idempotent: true,
+			Args: []any{string(p.Chunk.Stream), p.Chunk.Bucket, p.Chunk.LastVersion(), p.Chunk.FirstVersion, p.Time, p.Seq, body,
+				record.AppendChunkIDs(nil, &p.Chunk)}})
 		return len(body)
 	}
+	// Unset, not null: a null would write a tombstone.
+	b.Entries = append(b.Entries, gocql.BatchEntry{Stmt: cqlPutChunk, Idempotent: true,
+		Args: []any{string(p.Chunk.Stream), p.Chunk.Bucket, p.Chunk.LastVersion(), p.Chunk.FirstVersion, p.Time, p.Seq, body, gocql.UnsetValue}})
 	var ids [][16]byte
 	for _, a := range p.Chunk.Appends {
 		if a.ClientIDs {
