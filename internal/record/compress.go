@@ -28,9 +28,8 @@ const formatZstd = 2
 
 // formatS2 marks an S2 encoding: the format byte, the uvarint length of
 // the plain encoding after its format byte, the CRC-32C of those bytes
-// (4 bytes, little endian: an S2 block has no checksum of its own; the
-// CRC costs little next to the decoding, unlike a zstd frame's xxhash,
-// below) and an S2 block of them. Log records use it, chunk
+// (4 bytes, little endian: an S2 block has no checksum of its own, a
+// zstd frame has) and an S2 block of them. Log records use it, chunk
 // bodies zstd (both decode either).
 //
 // Why: a log record is compressed on the commit path and decoded by every
@@ -65,13 +64,7 @@ const maxPlain = 64 << 20
 var (
 	// The zstd coder pools its internal encoders and decoders: EncodeAll
 	// and DecodeAll are safe for concurrent use.
-	//
-	// Frames carry no checksum (the decoder still checks one an older
-	// frame has): verifying it was 5 % of a replay's server CPU, and the
-	// bytes are checked on their way already — Cassandra's compressed
-	// SSTable chunks on every read (crc_check_chance 1), native protocol
-	// v5 frames on the wire.
-	zenc = mustCoder(zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithLowerEncoderMem(true), zstd.WithEncoderCRC(false)))
+	zenc = mustCoder(zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithLowerEncoderMem(true)))
 	zdec = mustCoder(zstd.NewReader(nil,
 		zstd.WithDecoderMaxMemory(maxPlain), zstd.WithDecoderMaxWindow(maxPlain),
 		zstd.WithDecodeAllCapLimit(true)))
