@@ -31,7 +31,7 @@ const (
 	cqlTableNamed        = `SELECT table_name FROM system_schema.tables WHERE keyspace_name = ? AND table_name = ?`
 	cqlPaxosVariant      = `SELECT value FROM system_views.settings WHERE name = 'paxos_variant'`
 	cqlReplication       = `SELECT replication FROM system_schema.keyspaces WHERE keyspace_name = ?`
-	// schema/migrations/0004_shard_log.cql: keyspace_config.
+	// schema/migrations/0001_initial.cql: keyspace_config.
 	cqlWriteLayout = `INSERT INTO keyspace_config (id, shards, segment_rows, token_secret, created) VALUES (0, ?, ?, ?, ?) IF NOT EXISTS`
 )
 

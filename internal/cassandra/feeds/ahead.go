@@ -2,6 +2,7 @@ package feeds
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 
@@ -30,7 +31,13 @@ func (fe *fetch) ahead(ctx context.Context, send func(batch) bool) (read bool, e
 		return false, nil // the first query reads the row a position is inside
 	}
 	last := min(fe.known, (g+1)*rows)
+	// About a batch of selected events a range, and at most ChunkBytes of
+	// records over the ranges in flight (rows of large events are few
+	// events each).
 	per := int64(min(fe.r.o.PageSize, max(1, ceilDiv(fe.batch*fe.rows, fe.events))))
+	if fe.recBytes > 0 {
+		per = min(per, max(1, int64(fe.r.o.ChunkBytes)*int64(fe.rows)/(aheadQueries*fe.recBytes)))
+	}
 	if last-fe.next+1 < 2*per {
 		return false, nil
 	}
@@ -39,8 +46,9 @@ func (fe *fetch) ahead(ctx context.Context, send func(batch) bool) (read bool, e
 	defer wg.Wait()
 	defer cancel()
 	type result struct {
-		rows []row
-		err  error
+		rows  []row
+		bytes int64
+		err   error
 	}
 	var pending []chan result
 	from := fe.next
@@ -51,8 +59,8 @@ func (fe *fetch) ahead(ctx context.Context, send func(batch) bool) (read bool, e
 		wg.Add(1)
 		go func(from, through int64) {
 			defer wg.Done()
-			rs, err := fe.readRange(ctx, g, from, through)
-			c <- result{rs, err}
+			rs, n, err := fe.readRange(ctx, g, from, through)
+			c <- result{rs, n, err}
 		}(from, through)
 		from = through + 1
 	}
@@ -78,38 +86,46 @@ func (fe *fetch) ahead(ctx context.Context, send func(batch) bool) (read bool, e
 			fe.events += len(res.rows[i].events)
 		}
 		fe.rows += len(res.rows)
+		fe.recBytes += res.bytes
 		fe.rowsLeft -= len(res.rows)
 		fe.next += int64(len(res.rows))
 		fe.lastTime = res.rows[len(res.rows)-1].time
 		if !send(batch{rows: res.rows}) {
-			return true, fmt.Errorf("read feed: %w", context.Canceled)
+			return true, fmt.Errorf("read feed: %w", ctx.Err())
 		}
 	}
 	return true, nil
 }
 
 // readRange reads and decodes rows from..through of segment g, all
-// committed.
-func (fe *fetch) readRange(ctx context.Context, g, from, through int64) ([]row, error) {
+// committed, and returns them with their record bytes. A row missing is
+// looked for once more: the last_seq that showed it committed may have
+// come from a replica that applied its commit before the ones this query
+// asked (a Paxos commit in progress).
+func (fe *fetch) readRange(ctx context.Context, g, from, through int64) ([]row, int64, error) {
 	out := make([]row, 0, through-from+1)
-	next := from
-	err := fe.r.log.CommittedRows(ctx, fe.shard, g, from-1, through, int(through-from+1), func(lr shardlog.Row) error {
-		if lr.Seq != next {
-			return fmt.Errorf("shard %d: %w: log row %d missing, row %d follows", fe.shard, log.ErrUnavailable, next, lr.Seq)
+	next, bytes := from, int64(0)
+	for attempt := 0; ; attempt++ {
+		err := fe.r.log.CommittedRows(ctx, fe.shard, g, next-1, through, int(through-next+1), func(lr shardlog.Row) error {
+			if lr.Seq != next {
+				return fmt.Errorf("shard %d: %w: log row %d missing, row %d follows", fe.shard, log.ErrUnavailable, next, lr.Seq)
+			}
+			rw, err := decodeRow(fe.shard, lr, 0, fe.f)
+			if err != nil {
+				return err
+			}
+			next++
+			bytes += int64(len(lr.Record))
+			out = append(out, rw)
+			return nil
+		})
+		switch {
+		case err != nil && (attempt > 0 || !errors.Is(err, log.ErrUnavailable)):
+			return nil, 0, err
+		case next > through:
+			return out, bytes, nil
+		case attempt > 0:
+			return nil, 0, fmt.Errorf("shard %d: %w: log row %d is committed but was not read", fe.shard, log.ErrUnavailable, next)
 		}
-		rw, err := decodeRow(fe.shard, lr, 0, fe.f)
-		if err != nil {
-			return err
-		}
-		next++
-		out = append(out, rw)
-		return nil
-	})
-	if err != nil {
-		return nil, err
 	}
-	if next <= through {
-		return nil, fmt.Errorf("shard %d: %w: log row %d is committed but was not read", fe.shard, log.ErrUnavailable, next)
-	}
-	return out, nil
 }

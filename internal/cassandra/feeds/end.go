@@ -11,7 +11,7 @@ import (
 	"github.com/eventlog/eventlog/internal/cassandra/cql"
 )
 
-// schema/migrations/0004_shard_log.cql: shards. segment is the owner's
+// schema/migrations/0001_initial.cql: shards. segment is the owner's
 // hint of the segment taking commits (recorded after it was opened).
 const (
 	cqlSegmentHints = `SELECT shard, segment FROM shards`

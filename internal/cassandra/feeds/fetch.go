@@ -50,11 +50,12 @@ type fetch struct {
 	chunk int   // rows of the next query
 	share int   // selected events the merge likely wants from this shard
 
-	rowsLeft   int // rows this read may still pass (Options.ScanRows)
-	eventsLeft int // selected events the merge can still use (the limit)
-	batch      int // if > 0, about the most selected events a query reads (Reader.Pages)
-	rows       int // rows read by this fetch
-	events     int // selected events read by this fetch
+	rowsLeft   int   // rows this read may still pass (Options.ScanRows)
+	eventsLeft int   // selected events the merge can still use (the limit)
+	batch      int   // if > 0, about the most selected events a query reads (Reader.Pages)
+	rows       int   // rows read by this fetch
+	events     int   // selected events read by this fetch
+	recBytes   int64 // record bytes of those rows
 
 	lastTime time.Time // commit time of row next-1, once read here
 	floor    time.Time // the segment's floor, read by the last query
@@ -196,6 +197,7 @@ func (fe *fetch) query(ctx context.Context) (rows []row, segmentDone bool, lastS
 		fe.rows++
 		fe.events += len(rw.events)
 		rows = append(rows, rw)
+		fe.recBytes += int64(len(lr.Record))
 		if bytes += len(lr.Record); bytes >= o.ChunkBytes {
 			return errChunkFull
 		}

@@ -61,6 +61,8 @@ func TestResumeFromEveryToken(t *testing.T) {
 	// Pages of a reader with a small MaxLimit read ahead in ranges of a row
 	// or two, several at once (the log has 60 rows, 10 a segment).
 	ahead := newReader(t, o, feeds.Options{MaxLimit: 4, DefaultLimit: 2})
+	// And with ChunkBytes at a byte: every query, and every range, one row.
+	tiny := newReader(t, o, feeds.Options{MaxLimit: 40, DefaultLimit: 2, ChunkBytes: 1})
 	for _, f := range []log.Feed{log.AllFeed, log.CategoryFeed("b"), log.TypeFeed("Y")} {
 		t.Run(f.String(), func(t *testing.T) {
 			ref, end := readToEnd(t, r, feeds.Request{Feed: f, Limit: 10_000})
@@ -90,11 +92,13 @@ func TestResumeFromEveryToken(t *testing.T) {
 				if got := readPages(t, r, f, feeds.Cursor{}, limit, end.Next); !slices.Equal(ids(got), ids(ref)) {
 					t.Fatalf("Pages of %d: another order or set than one read", limit)
 				}
-				if got := readPages(t, ahead, f, feeds.Cursor{}, limit, end.Next); !slices.Equal(ids(got), ids(ref)) {
-					t.Fatalf("Pages of %d, reading ahead: another order or set than one read", limit)
+				for _, rd := range []*feeds.Reader{ahead, tiny} {
+					if got := readPages(t, rd, f, feeds.Cursor{}, limit, end.Next); !slices.Equal(ids(got), ids(ref)) {
+						t.Fatalf("Pages of %d, reading ahead: another order or set than one read", limit)
+					}
 				}
 			}
-			for _, rd := range []*feeds.Reader{r, ahead} {
+			for _, rd := range []*feeds.Reader{r, ahead, tiny} {
 				for _, i := range []int{len(ref) / 3, len(ref) / 2} { // inside a row, for the all feed
 					if got := readPages(t, rd, f, ref[i].Cursor, 3, end.Next); !slices.Equal(ids(got), ids(ref[i+1:])) {
 						t.Fatalf("Pages from event %d: %d events, want the %d after it", i, len(got), len(ref)-i-1)

@@ -18,9 +18,9 @@ import (
 
 // The log's rows and statics are read through shardlog (Rows, Statics).
 const (
-	// schema/migrations/0004_shard_log.cql: keyspace_config.
+	// schema/migrations/0001_initial.cql: keyspace_config.
 	cqlLayout = `SELECT shards, segment_rows, token_secret FROM keyspace_config WHERE id = 0`
-	// schema/migrations/0004_shard_log.cql: shard_log. The commit time of
+	// schema/migrations/0001_initial.cql: shard_log. The commit time of
 	// one row: only read when a segment's floor static is unset.
 	cqlRowTime = `SELECT time FROM shard_log WHERE shard = ? AND segment = ? AND seq = ?`
 )
