@@ -28,8 +28,9 @@ const (
 	cqlIDs        = `SELECT id, version FROM stream_ids WHERE stream = ? AND bucket IN ? LIMIT ?`
 	cqlLookupIDs  = `SELECT id, version FROM stream_ids WHERE stream = ? AND bucket IN ? AND id IN ?`
 	// The chunks whose ids have no stream_ids rows (LowVersions).
-	cqlLowChunks = `SELECT first_version, ids FROM stream_events WHERE stream = ? AND bucket IN ? AND last_version <= ?`
-	// The same chunks' bodies, for rows written before the ids column.
+	cqlLowChunks = `SELECT first_version, last_version, ids FROM stream_events WHERE stream = ? AND bucket IN ? AND last_version <= ?`
+	// The bodies of chunks written before the ids column, up to the limit
+	// of then (oldLowVersions): chunks past it have stream_ids rows.
 	cqlLowBodies = `SELECT first_version, record FROM stream_events WHERE stream = ? AND bucket IN ? AND last_version <= ?`
 )
 
@@ -166,13 +167,15 @@ func (s *Store) IDs(ctx context.Context, stream log.StreamID, buckets []int64, l
 func (s *Store) lowIDs(ctx context.Context, stream log.StreamID, buckets []int64, fn func(uuid.UUID, int64)) error {
 	iter := s.session.Query(cqlLowChunks, string(stream), buckets, int64(LowVersions)).WithContext(ctx).Idempotent(true).Iter()
 	var (
-		first int64
-		ids   []byte
-		old   = map[int64]bool{} // chunks without an ids column, by first version
+		first, last int64
+		ids         []byte
+		old         = map[int64]bool{} // chunks without an ids column, by first version
 	)
-	for iter.Scan(&first, &ids) {
+	for iter.Scan(&first, &last, &ids) {
 		if ids == nil {
-			old[first] = true
+			if last <= oldLowVersions {
+				old[first] = true
+			}
 			continue
 		}
 		if err := record.DecodeChunkIDs(ids, first, fn); err != nil {
@@ -188,7 +191,7 @@ func (s *Store) lowIDs(ctx context.Context, stream log.StreamID, buckets []int64
 		return nil
 	}
 	// Rows written before the ids column: their ids from their bodies.
-	iter = s.session.Query(cqlLowBodies, string(stream), buckets, int64(LowVersions)).WithContext(ctx).Idempotent(true).Iter()
+	iter = s.session.Query(cqlLowBodies, string(stream), buckets, int64(oldLowVersions)).WithContext(ctx).Idempotent(true).Iter()
 	var body []byte
 	for iter.Scan(&first, &body) {
 		if !old[first] {

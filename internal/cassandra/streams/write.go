@@ -41,6 +41,11 @@ const idsPerStatement = 500
 // recognised beyond the idempotency window, as exact versions always are.
 const LowVersions = 1024
 
+// oldLowVersions was LowVersions before the ids column: a chunk written
+// then that ends past it has stream_ids rows, one at or below it only its
+// body.
+const oldLowVersions = 64
+
 // fillConcurrency bounds the partition writes one Fill has in flight.
 const fillConcurrency = 32
 
