@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	gocql "github.com/apache/cassandra-gocql-driver/v2"
 	"github.com/google/uuid"
 
 	"github.com/eventlog/eventlog/internal/cassandra"
@@ -46,8 +47,9 @@ func openStore(t *testing.T, o cassandra.Options) *shardstore.Store {
 	return s
 }
 
-// newReader opens a feed reader on its own session.
-func newReader(t *testing.T, o cassandra.Options, fo feeds.Options) *feeds.Reader {
+// newSession opens a session on the keyspace (closed after the test) and
+// returns it with its serial consistency.
+func newSession(t *testing.T, o cassandra.Options) (*gocql.Session, gocql.Consistency) {
 	t.Helper()
 	cluster, err := cassandra.NewClusterConfig(o)
 	if err != nil {
@@ -58,13 +60,20 @@ func newReader(t *testing.T, o cassandra.Options, fo feeds.Options) *feeds.Reade
 		t.Fatalf("session: %v", err)
 	}
 	t.Cleanup(session.Close)
+	return session, cluster.SerialConsistency
+}
+
+// newReader opens a feed reader on its own session.
+func newReader(t *testing.T, o cassandra.Options, fo feeds.Options) *feeds.Reader {
+	t.Helper()
+	session, serial := newSession(t, o)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	l, err := feeds.ReadLayout(ctx, session)
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := feeds.New(session, cluster.SerialConsistency, l.Shards, l.SegmentRows, l.Secret, fo)
+	r, err := feeds.New(session, serial, l.Shards, l.SegmentRows, l.Secret, fo)
 	if err != nil {
 		t.Fatal(err)
 	}

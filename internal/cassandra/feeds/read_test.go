@@ -11,7 +11,6 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/eventlog/eventlog/internal/cassandra"
 	"github.com/eventlog/eventlog/internal/cassandra/feeds"
 	"github.com/eventlog/eventlog/internal/cassandra/shardlog"
 	"github.com/eventlog/eventlog/internal/cassandra/shardstore"
@@ -562,20 +561,12 @@ func sameEvent(a, b *feeds.Event) bool {
 func TestCompleteUpToUnopened(t *testing.T) {
 	const shards = 3
 	o := newKeyspace(t, shards, 10)
-	cluster, err := cassandra.NewClusterConfig(o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	session, err := cluster.CreateSession()
-	if err != nil {
-		t.Fatalf("session: %v", err)
-	}
-	defer session.Close()
+	session, serial := newSession(t, o)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	// Shard 1's log opened as an owner opens it; shards 0 and 2 untaken.
 	floor := time.Now().UTC().Truncate(time.Millisecond)
-	if applied, err := shardlog.New(session, cluster.SerialConsistency).Open(ctx, 1, 0, 1, 0, 0, floor); err != nil || !applied {
+	if applied, err := shardlog.New(session, serial).Open(ctx, 1, 0, 1, 0, 0, floor); err != nil || !applied {
 		t.Fatalf("open shard 1: %v, %v", applied, err)
 	}
 	r := newReader(t, o, feeds.Options{})
