@@ -70,7 +70,8 @@ func bucketsOf(cur, prev int64) []int64 {
 }
 
 // pruneIDs drops ids older than the window once the map has grown past
-// limit. If that is not enough, it drops the ids committed before
+// limit (but, while the head is complete, not those at or below
+// streams.LowVersions). If that is not enough, it drops the ids committed before
 // filledBefore too: those are in the stream partitions, where the lookup
 // of a head that is not complete finds them if they are in the current or
 // previous bucket — the retry window the README promises; an id further
@@ -89,7 +90,11 @@ func (h *head) pruneIDs(now time.Time, window time.Duration, limit int, filledBe
 		}
 	}()
 	for id, a := range h.ids {
-		if now.Sub(a.time()) > window {
+		// A head that claims every id keeps those of the stream's first
+		// versions past the window: their chunks keep them, so a retry is
+		// recognised then (streams.LowVersions), and a head that dropped
+		// them would take it for a new append.
+		if now.Sub(a.time()) > window && !(h.idsComplete && a.version <= streams.LowVersions) {
 			delete(h.ids, id)
 		}
 	}

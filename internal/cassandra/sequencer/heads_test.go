@@ -6,6 +6,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/eventlog/eventlog/internal/cassandra/streams"
 	"github.com/eventlog/eventlog/internal/log"
 )
 
@@ -49,6 +50,31 @@ func TestPruneIDsKeepsUnfilled(t *testing.T) {
 	h.pruneIDs(t0.Add(2*time.Hour), time.Hour, 5, filledBefore, nil)
 	if len(h.ids) != 0 {
 		t.Fatalf("%d ids older than the window kept", len(h.ids))
+	}
+}
+
+// A complete head keeps the ids of the stream's first versions past the
+// window, as a reloaded head finds them in the chunks; the others go.
+func TestPruneIDsKeepsLowVersions(t *testing.T) {
+	t0 := time.Date(2026, 12, 4, 6, 0, 0, 0, time.UTC)
+	h := &head{ids: map[uuid.UUID]idAt{}, idsComplete: true}
+	var low []uuid.UUID
+	for i := range 40 {
+		id := uuid.New()
+		v := int64(streams.LowVersions - 19 + i) // 20 at or below, 20 past
+		h.ids[id] = newIDAt(v, t0)
+		if v <= streams.LowVersions {
+			low = append(low, id)
+		}
+	}
+	h.pruneIDs(t0.Add(2*time.Hour), time.Hour, 30, t0.Add(time.Hour), nil)
+	if len(h.ids) != len(low) || !h.idsComplete {
+		t.Fatalf("%d ids kept (complete %v), want the %d at or below %d and complete", len(h.ids), h.idsComplete, len(low), streams.LowVersions)
+	}
+	for _, id := range low {
+		if _, ok := h.ids[id]; !ok {
+			t.Fatalf("a low version's id was dropped by age from a complete head")
+		}
 	}
 }
 
