@@ -259,8 +259,12 @@ func packable(w []Pending) (int, bool) {
 			for _, e := range a.Events {
 				n += len(e.Data) + len(e.Metadata) + len(e.Type) + 48
 				n += 16 // its id in the commit's event_index statement
-				if a.ClientIDs && w[i].Chunk.LastVersion() > LowVersions {
-					n += 40 + len(c.Stream)
+				switch {
+				case !a.ClientIDs:
+				case w[i].Chunk.LastVersion() > LowVersions:
+					n += 40 + len(c.Stream) // its stream_ids row
+				default:
+					n += 17 // its entry in the chunk's ids column
 				}
 			}
 		}
@@ -312,14 +316,15 @@ func (s *Store) WritePack(ctx context.Context, pack [][]Pending, extra []gocql.B
 }
 
 // addChunk adds p's chunk row and its client-id rows (none for a chunk of
-// the first LowVersions) to b.
+// the first LowVersions: its row lists them) to b, and returns the bytes
+// of its body and id list.
 func (s *Store) addChunk(b *gocql.Batch, p *Pending) int {
 	body := record.AppendChunkBody(nil, &p.Chunk)
 	if p.Chunk.LastVersion() <= LowVersions {
+		ids := record.AppendChunkIDs(nil, &p.Chunk)
 		b.Entries = append(b.Entries, gocql.BatchEntry{Stmt: cqlPutChunk, Idempotent: true,
-			Args: []any{string(p.Chunk.Stream), p.Chunk.Bucket, p.Chunk.LastVersion(), p.Chunk.FirstVersion, p.Time, p.Seq, body,
-				record.AppendChunkIDs(nil, &p.Chunk)}})
-		return len(body)
+			Args: []any{string(p.Chunk.Stream), p.Chunk.Bucket, p.Chunk.LastVersion(), p.Chunk.FirstVersion, p.Time, p.Seq, body, ids}})
+		return len(body) + len(ids)
 	}
 	// Unset, not null: a null would write a tombstone.
 	b.Entries = append(b.Entries, gocql.BatchEntry{Stmt: cqlPutChunk, Idempotent: true,
