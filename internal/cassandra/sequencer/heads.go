@@ -71,8 +71,8 @@ func bucketsOf(cur, prev int64) []int64 {
 
 // pruneIDs drops ids older than the window once the map has grown past
 // limit (but, while the head is complete, not those at or below
-// streams.LowVersions). If that is not enough, it drops the ids committed before
-// filledBefore too: those are in the stream partitions, where the lookup
+// streams.LowVersions). If that is not enough, it drops the ids committed
+// before filledBefore too: those are in the stream partitions, where the lookup
 // of a head that is not complete finds them if they are in the current or
 // previous bucket — the retry window the README promises; an id further
 // back is forgotten, as a reloaded head would forget it. The ids

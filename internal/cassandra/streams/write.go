@@ -320,15 +320,18 @@ func (s *Store) WritePack(ctx context.Context, pack [][]Pending, extra []gocql.B
 // of its body and id list.
 func (s *Store) addChunk(b *gocql.Batch, p *Pending) int {
 	body := record.AppendChunkBody(nil, &p.Chunk)
-	if p.Chunk.LastVersion() <= LowVersions {
-		ids := record.AppendChunkIDs(nil, &p.Chunk)
-		b.Entries = append(b.Entries, gocql.BatchEntry{Stmt: cqlPutChunk, Idempotent: true,
-			Args: []any{string(p.Chunk.Stream), p.Chunk.Bucket, p.Chunk.LastVersion(), p.Chunk.FirstVersion, p.Time, p.Seq, body, ids}})
-		return len(body) + len(ids)
+	low := p.Chunk.LastVersion() <= LowVersions
+	var idList []byte
+	var idsArg any = gocql.UnsetValue // unset, not null: a null would write a tombstone
+	if low {
+		idList = record.AppendChunkIDs(nil, &p.Chunk)
+		idsArg = idList
 	}
-	// Unset, not null: a null would write a tombstone.
 	b.Entries = append(b.Entries, gocql.BatchEntry{Stmt: cqlPutChunk, Idempotent: true,
-		Args: []any{string(p.Chunk.Stream), p.Chunk.Bucket, p.Chunk.LastVersion(), p.Chunk.FirstVersion, p.Time, p.Seq, body, gocql.UnsetValue}})
+		Args: []any{string(p.Chunk.Stream), p.Chunk.Bucket, p.Chunk.LastVersion(), p.Chunk.FirstVersion, p.Time, p.Seq, body, idsArg}})
+	if low {
+		return len(body) + len(idList)
+	}
 	var ids [][16]byte
 	for _, a := range p.Chunk.Appends {
 		if a.ClientIDs {
