@@ -10,6 +10,7 @@ import (
 	"go/parser"
 	"go/token"
 	"os"
+	"slices"
 	"strconv"
 	"syscall"
 	"testing"
@@ -141,4 +142,35 @@ func serverConsts(t *testing.T, path string) map[string]string {
 		}
 	}
 	return out
+}
+
+// A replay ratio with rounds is the median of the rounds' ratios (the
+// rounds pair readers that ran back to back), not a ratio of medians:
+// here they differ (1 against 3).
+func TestReplayRatiosPairRounds(t *testing.T) {
+	read := func(name string, rate float64) Phase {
+		return Phase{Name: name, Kind: "read", EventsPerS: rate}
+	}
+	phases := []Phase{
+		read("feed-ndjson", 100), read("ndjson", 100), // 1
+		read("feed-ndjson", 300), read("ndjson", 100), // 3
+		read("feed-ndjson", 400), read("ndjson", 400), // 1 — medians: 300 / 100
+		read("raw-parallel", 100), read("raw-parallel", 100), read("raw-parallel", 100),
+	}
+	var feed *Ratio
+	for _, r := range replayRatios(phases) {
+		if r.Name == "feed-ndjson/ndjson events/s" {
+			feed = &r
+		}
+	}
+	if feed == nil {
+		t.Fatal("no feed-ndjson/ndjson ratio")
+	}
+	if !slices.Equal(feed.Rounds, []float64{1, 3, 1}) || feed.Value != 1 {
+		t.Errorf("ratio = %v (rounds %v), want 1 (rounds [1 3 1])", feed.Value, feed.Rounds)
+	}
+	one := replayRatios([]Phase{read("feed-ndjson", 100), read("ndjson", 400)})
+	if len(one) != 1 || one[0].Value != 0.25 || one[0].Rounds != nil {
+		t.Errorf("one round: %+v, want the single ratio 0.25", one)
+	}
 }
