@@ -82,8 +82,8 @@ func (fe *fetch) ahead(ctx context.Context, send func(batch) bool) (read bool, e
 			launch()
 		}
 		for i := range res.rows {
-			fe.eventsLeft -= len(res.rows[i].events)
-			fe.events += len(res.rows[i].events)
+			fe.eventsLeft -= len(res.rows[i].sel)
+			fe.events += len(res.rows[i].sel)
 		}
 		fe.rows += len(res.rows)
 		fe.recBytes += res.bytes

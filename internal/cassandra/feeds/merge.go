@@ -80,15 +80,15 @@ func (m *merge) run(ctx context.Context) (Page, error) {
 			break
 		}
 		rw := &best.buf[0]
-		for best.off < len(rw.events) && !m.full() {
-			e := rw.events[best.off]
+		for best.off < len(rw.sel) && !m.full() {
+			e := rw.event(best.shard, best.off)
 			best.off++
 			m.pos[best.shard] = after(rw.seq, e.Index, rw.n)
 			e.Cursor = m.cursor()
 			m.events = append(m.events, e)
 			m.size += EventBytes(&e)
 		}
-		if best.off == len(rw.events) {
+		if best.off == len(rw.sel) {
 			// Passed: the row's other events are not the feed's.
 			m.pos[best.shard] = ShardPos{Seq: rw.seq + 1}
 			best.passed = rw.time
