@@ -150,10 +150,10 @@ type FeedPager interface {
 // FeedPages is a feed read page after page: each Next returns the page
 // ReadFeed would return from the last page's Next (at most limit events,
 // ended early at about maxBytes when positive), until a page AtEnd; after
-// it, or after an error, it returns the same again. A page's Events are
-// the caller's until the second Next after the one that returned it
-// (which may reuse them): a caller may read one page ahead. Close it when
-// done. Not safe for concurrent use.
+// it, or after an error, it returns the same again. A page's Events, and
+// the bytes of their Data and Metadata, are the caller's until the second
+// Next after the one that returned it (which may reuse them): a caller may
+// read one page ahead. Close it when done. Not safe for concurrent use.
 type FeedPages interface {
 	Next(limit, maxBytes int) (FeedPage, error)
 	Close()

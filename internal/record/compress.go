@@ -112,40 +112,68 @@ func appendCompressed(dst []byte, plainLen int, c codec, encode func([]byte) []b
 // plainEncoding returns b as a plain encoding (format byte first): b itself,
 // or what its compressed frame holds.
 func plainEncoding(b []byte) ([]byte, error) {
+	plain, _, err := plainEncodingIn(b, nil)
+	return plain, err
+}
+
+// plainEncodingIn is plainEncoding decompressing into buf's backing array
+// when it has room (a new one otherwise). fresh is the buffer the plain
+// encoding is in when it is not b itself (buf's array or the new one), for
+// the caller to reuse once nothing reads the plain encoding; nil when b
+// was plain.
+func plainEncodingIn(b, buf []byte) (plain, fresh []byte, err error) {
 	if len(b) == 0 || b[0] != formatZstd && b[0] != formatS2 {
-		return b, nil
+		return b, nil, nil
 	}
 	n, k := binary.Uvarint(b[1:])
 	if k <= 0 || n == 0 || n > maxPlain {
-		return nil, fmt.Errorf("%w: bad compressed length", ErrCorrupt)
+		return nil, nil, fmt.Errorf("%w: bad compressed length", ErrCorrupt)
+	}
+	if uint64(cap(buf)) < 1+n {
+		buf = make([]byte, 0, 1+n)
 	}
 	if b[0] == formatS2 {
 		b = b[1+k:]
 		if len(b) < 4 {
-			return nil, fmt.Errorf("%w: checksum missing", ErrCorrupt)
+			return nil, nil, fmt.Errorf("%w: checksum missing", ErrCorrupt)
 		}
 		sum, block := binary.LittleEndian.Uint32(b), b[4:]
 		if l, err := s2.DecodedLen(block); err != nil || uint64(l) != n {
-			return nil, fmt.Errorf("%w: compressed length mismatch", ErrCorrupt)
+			return nil, nil, fmt.Errorf("%w: compressed length mismatch", ErrCorrupt)
 		}
-		plain := make([]byte, 1+n)
+		plain := buf[:1+n]
 		plain[0] = format
 		if _, err := s2.Decode(plain[1:], block); err != nil {
-			return nil, fmt.Errorf("%w: %v", ErrCorrupt, err)
+			return nil, nil, fmt.Errorf("%w: %v", ErrCorrupt, err)
 		}
 		if crc32.Checksum(plain[1:], castagnoli) != sum {
-			return nil, fmt.Errorf("%w: checksum mismatch", ErrCorrupt)
+			return nil, nil, fmt.Errorf("%w: checksum mismatch", ErrCorrupt)
 		}
-		return plain, nil
+		return plain, buf, nil
 	}
-	plain := make([]byte, 1, 1+n)
-	plain[0] = format
-	plain, err := zdec.DecodeAll(b[1+k:], plain)
+	// DecodeAll writes at most cap(plain) (WithDecodeAllCapLimit): a frame
+	// whose content is longer than it declared fails instead of growing.
+	plain = append(buf[:0:1+n], format)
+	plain, err = zdec.DecodeAll(b[1+k:], plain)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrCorrupt, err)
+		return nil, nil, fmt.Errorf("%w: %v", ErrCorrupt, err)
 	}
 	if uint64(len(plain)) != 1+n {
-		return nil, fmt.Errorf("%w: compressed length mismatch", ErrCorrupt)
+		return nil, nil, fmt.Errorf("%w: compressed length mismatch", ErrCorrupt)
 	}
-	return plain, nil
+	return plain, buf, nil
+}
+
+// PlainLen is the length of the plain encoding b holds when b is
+// compressed (what DecodeRecordIn needs of its buffer), 0 when b is plain
+// or not a valid frame.
+func PlainLen(b []byte) int {
+	if len(b) == 0 || b[0] != formatZstd && b[0] != formatS2 {
+		return 0
+	}
+	n, k := binary.Uvarint(b[1:])
+	if k <= 0 || n == 0 || n > maxPlain {
+		return 0
+	}
+	return int(1 + n)
 }

@@ -163,3 +163,48 @@ func TestRecordCodec(t *testing.T) {
 		t.Fatalf("400 events are %d plain bytes: the test never reaches zstd", recordLen(&r))
 	}
 }
+
+// DecodeRecordIn decompresses into the buffer it is given when that has
+// room, whatever the buffer held before, and says which buffer the events
+// alias: none for a plain record, which they alias itself.
+func TestDecodeRecordIn(t *testing.T) {
+	for _, n := range []int{1, 5, 400} { // plain, S2, zstd
+		r := Record{Appends: []Append{{Stream: "order-1", Bucket: 0, FirstVersion: 1, Events: jsonEvents(n)}}}
+		b := AppendRecord(nil, &r)
+		stale := bytes.Repeat([]byte{0xee}, 2*recordLen(&r))
+		for _, buf := range [][]byte{nil, make([]byte, 0, 3), stale[:7], stale[:0], stale} {
+			got, fresh, err := DecodeRecordIn(b, buf)
+			if err != nil {
+				t.Fatalf("%d events: %v", n, err)
+			}
+			if d := diffRecord(&got, &r); d != "" {
+				t.Fatalf("%d events, a buffer of cap %d: %s", n, cap(buf), d)
+			}
+			data := got.Appends[0].Events[0].Data
+			switch {
+			case b[0] != formatS2 && b[0] != formatZstd:
+				if fresh != nil || !aliases(data, b) {
+					t.Fatalf("%d events (plain): fresh %d bytes, data aliases the input %v", n, len(fresh), aliases(data, b))
+				}
+			case fresh == nil || !aliases(data, fresh[:cap(fresh)]):
+				t.Fatalf("%d events: the data is not in fresh", n)
+			case cap(buf) > recordLen(&r) && &fresh[:1][0] != &buf[:1][0]:
+				t.Fatalf("%d events: a buffer of cap %d for %d plain bytes not used", n, cap(buf), recordLen(&r))
+			}
+		}
+	}
+}
+
+// aliases reports whether b lies inside within's backing array.
+func aliases(b, within []byte) bool {
+	if len(b) == 0 || cap(within) == 0 {
+		return false
+	}
+	w := within[:cap(within)]
+	for i := range w {
+		if &w[i] == &b[0] {
+			return true
+		}
+	}
+	return false
+}

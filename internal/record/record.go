@@ -107,10 +107,29 @@ func appendPlainRecord(dst []byte, r *Record, n int) []byte {
 // DecodeRecord decodes a record made by AppendRecord. The events' byte
 // slices alias b (or, when b is compressed, a buffer of their own).
 func DecodeRecord(b []byte) (Record, error) {
-	b, err := plainEncoding(b)
+	r, _, err := DecodeRecordIn(b, nil)
+	return r, err
+}
+
+// DecodeRecordIn is DecodeRecord decompressing into buf's backing array
+// when it has room (a new buffer otherwise). The events' byte slices alias
+// b when it was not compressed (fresh is nil), else fresh (buf's array or
+// the new buffer): the caller may reuse fresh once it no longer reads
+// them.
+func DecodeRecordIn(b, buf []byte) (r Record, fresh []byte, err error) {
+	b, fresh, err = plainEncodingIn(b, buf)
 	if err != nil {
-		return Record{}, err
+		return Record{}, nil, err
 	}
+	r, err = decodePlainRecord(b)
+	if err != nil {
+		return Record{}, nil, err
+	}
+	return r, fresh, nil
+}
+
+// decodePlainRecord decodes a plain encoding of a record.
+func decodePlainRecord(b []byte) (Record, error) {
 	d := decoder{b: b}
 	if d.byte() != format {
 		return Record{}, fmt.Errorf("%w: unknown format", ErrCorrupt)

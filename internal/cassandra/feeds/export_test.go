@@ -3,3 +3,7 @@ package feeds
 // EncodeHMAC encodes c as a version-1 token (HMAC-SHA256), as servers
 // issued them before version 2.
 func (t *Tokens) EncodeHMAC(c Cursor, feed string) string { return t.encode(c, feed, tokenHMAC) }
+
+// PoolHits counts the record buffers continuous reads of r took from its
+// pool rather than allocated.
+func (r *Reader) PoolHits() int64 { return r.bufs.hits.Load() }

@@ -26,6 +26,9 @@ type row struct {
 	// for a whole row at decode time, they were a quarter of a catch-up
 	// read's allocations.
 	sel []ref
+	// buf is the pooled buffer rec's events alias (continuous reads), to
+	// go back to Reader.bufs once no page the caller holds has them.
+	buf []byte
 }
 
 // ref locates one event of a row: event j of append a, index idx in the
@@ -73,12 +76,13 @@ type fetch struct {
 	chunk int   // rows of the next query
 	share int   // selected events the merge likely wants from this shard
 
-	rowsLeft   int   // rows this read may still pass (Options.ScanRows)
-	eventsLeft int   // selected events the merge can still use (the limit)
-	batch      int   // if > 0, about the most selected events a query reads (Reader.Pages)
-	rows       int   // rows read by this fetch
-	events     int   // selected events read by this fetch
-	recBytes   int64 // record bytes of those rows
+	pool       *bufPool // continuous reads: where records are decompressed
+	rowsLeft   int      // rows this read may still pass (Options.ScanRows)
+	eventsLeft int      // selected events the merge can still use (the limit)
+	batch      int      // if > 0, about the most selected events a query reads (Reader.Pages)
+	rows       int      // rows read by this fetch
+	events     int      // selected events read by this fetch
+	recBytes   int64    // record bytes of those rows
 
 	lastTime time.Time // commit time of row next-1, once read here
 	floor    time.Time // the segment's floor, read by the last query
@@ -208,7 +212,7 @@ func (fe *fetch) query(ctx context.Context) (rows []row, segmentDone bool, lastS
 		if lr.Seq != fe.next {
 			return fmt.Errorf("shard %d: %w: log row %d missing, row %d follows", fe.shard, log.ErrUnavailable, fe.next, lr.Seq)
 		}
-		rw, err := decodeRow(fe.shard, lr, fe.skip, fe.f)
+		rw, err := decodeRow(fe.shard, lr, fe.skip, fe.f, fe.pool)
 		if err != nil {
 			return err
 		}
@@ -294,13 +298,21 @@ func (fe *fetch) future() error {
 }
 
 // decodeRow decodes a log row's record and keeps the events f selects
-// from index `from` on.
-func decodeRow(shard int, lr shardlog.Row, from int, f filter) (row, error) {
-	rec, err := record.DecodeRecord(lr.Record)
+// from index `from` on. With a pool, a compressed record is decompressed
+// into one of its buffers (row.buf).
+func decodeRow(shard int, lr shardlog.Row, from int, f filter, pool *bufPool) (row, error) {
+	var buf []byte
+	if pool != nil {
+		buf = pool.get(record.PlainLen(lr.Record))
+	}
+	rec, fresh, err := record.DecodeRecordIn(lr.Record, buf)
 	if err != nil {
 		return row{}, fmt.Errorf("shard %d seq %d: %w", shard, lr.Seq, err)
 	}
 	rw := row{seq: lr.Seq, time: lr.Time.UTC(), n: rec.Events(), rec: rec}
+	if pool != nil {
+		rw.buf = fresh
+	}
 	if from > 0 && from >= rw.n {
 		return row{}, badPosition(ErrFuturePosition, fmt.Sprintf("position %d.%d of shard %d is past the row's %d events", lr.Seq, from, shard, rw.n))
 	}

@@ -33,6 +33,9 @@ type merge struct {
 	in       []*input   // selected shards, ascending
 	events   []Event
 	arena    []ShardPos // backing for the events' cursors
+	// retired collects the pooled buffers of the rows passed (Pages puts
+	// them back once the pages holding their events are released).
+	retired [][]byte
 }
 
 // full reports whether the page holds its limit of events, or at least
@@ -91,6 +94,9 @@ func (m *merge) run(ctx context.Context) (Page, error) {
 		if best.off == len(rw.sel) {
 			// Passed: the row's other events are not the feed's.
 			m.pos[best.shard] = ShardPos{Seq: rw.seq + 1}
+			if rw.buf != nil {
+				m.retired = append(m.retired, rw.buf)
+			}
 			best.passed = rw.time
 			best.buf, best.off = best.buf[1:], 0
 			passed++

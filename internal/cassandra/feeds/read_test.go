@@ -1,10 +1,13 @@
 package feeds_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -494,7 +497,12 @@ func readPages(t *testing.T, r *feeds.Reader, f log.Feed, after feeds.Cursor, li
 		if n := len(p.Events); n > 0 && f.Kind == log.FeedAll && !p.Events[n-1].Cursor.Equal(p.Next) {
 			t.Fatalf("Next %v, last event's cursor %v", p.Next, p.Events[n-1].Cursor)
 		}
-		out = append(out, p.Events...)
+		// Copies of the bytes too: the page's may be reused, and the check
+		// above must see it.
+		for _, e := range p.Events {
+			e.Data, e.Metadata = bytes.Clone(e.Data), bytes.Clone(e.Metadata)
+			out = append(out, e)
+		}
 		if p.AtEnd {
 			if !p.Next.Equal(end) {
 				t.Fatalf("ends at %v, want %v", p.Next, end)
@@ -577,5 +585,55 @@ func TestCompleteUpToUnopened(t *testing.T) {
 		if p := read(t, r, feeds.Request{Feed: log.AllFeed, Shards: sel}); !p.CompleteUpTo.IsZero() || !p.AtEnd {
 			t.Fatalf("shards %v: complete up to %v, at end %v; want no promise", sel, p.CompleteUpTo, p.AtEnd)
 		}
+	}
+}
+
+// A continuous read decompresses records into buffers it reuses once the
+// pages holding their events are released (the second Next after): the
+// page before the last keeps its bytes, and every event reads as a
+// one-page-at-a-time read returns it.
+func TestPagesReuseBuffers(t *testing.T) {
+	o := newKeyspace(t, 2, 10)
+	s := openStore(t, o)
+	pad := strings.Repeat("0123456789", 40)
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Go(func() {
+			for i := g; i < 48; i += 4 {
+				// Records of a few KiB: compressed, so read into pooled buffers.
+				req := log.AppendRequest{Stream: log.StreamID(fmt.Sprintf("p-%d", i%5)), Expected: log.Any}
+				for j := range 1 + i%6 {
+					req.Events = append(req.Events, log.ProposedEvent{ID: uuid.New(), ClientID: true, Type: "T",
+						Data: json.RawMessage(fmt.Sprintf(`{"append":%d,"event":%d,"pad":%q}`, i, j, pad))})
+				}
+				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+				_, err := s.Append(ctx, req)
+				cancel()
+				if err != nil {
+					t.Errorf("append: %v", err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if t.Failed() {
+		t.FailNow()
+	}
+	ref, end := readToEnd(t, newReader(t, o, feeds.Options{}), feeds.Request{Feed: log.AllFeed, Limit: 10_000})
+	r := newReader(t, o, feeds.Options{MaxLimit: 4, DefaultLimit: 2})
+	for _, limit := range []int{1, 3} {
+		got := readPages(t, r, log.AllFeed, feeds.Cursor{}, limit, end.Next)
+		if len(got) != len(ref) {
+			t.Fatalf("pages of %d: %d events, want %d", limit, len(got), len(ref))
+		}
+		for i := range got {
+			if !sameEvent(&got[i], &ref[i]) {
+				t.Fatalf("pages of %d: event %d is %+v, want %+v", limit, i, got[i].RecordedEvent, ref[i].RecordedEvent)
+			}
+		}
+	}
+	if r.PoolHits() == 0 {
+		t.Fatal("no record buffer was reused: the test reads no compressed record twice into one buffer")
 	}
 }

@@ -106,6 +106,7 @@ type Reader struct {
 	// a shard is sized from it: without it every page of a catch-up
 	// started at one row and doubled, several round trips per page.
 	perRow []atomic.Int64
+	bufs   bufPool // continuous reads' record buffers
 }
 
 // New returns a reader over session (at a quorum consistency); serial is
@@ -256,13 +257,17 @@ type Pages struct {
 	// thousands of events: allocating and clearing it anew, grown by
 	// doubling, was a tenth of the read's CPU.
 	spare [2][]Event
-	turn  int
+	// retired holds, like spare, the pooled buffers of the rows the last
+	// two pages passed: their events may be in those pages.
+	retired [2][][]byte
+	turn    int
 }
 
 // Next returns the next page: at most limit events (Options' default and
 // cap apply), ended early at about maxBytes (0: no bound). After a page
-// that is AtEnd, or an error, it returns the same again. A page's Events
-// are reused by the second Next after the one that returned it.
+// that is AtEnd, or an error, it returns the same again. A page's Events,
+// and the bytes of their Data and Metadata, are reused by the second Next
+// after the one that returned it.
 func (p *Pages) Next(limit, maxBytes int) (Page, error) {
 	m := p.m
 	switch {
@@ -277,7 +282,15 @@ func (p *Pages) Next(limit, maxBytes int) (Page, error) {
 		events = make([]Event, 0, min(m.limit, 1024))
 	}
 	m.events, m.size, m.arena = events[:0], 0, nil
+	// The page of two Nexts ago is released: the buffers of the rows it
+	// passed, which its events and earlier pages' alias, can be reused.
+	for i, b := range p.retired[p.turn] {
+		m.r.bufs.put(b)
+		p.retired[p.turn][i] = nil
+	}
+	m.retired = p.retired[p.turn][:0]
 	pg, err := m.run(p.ctx)
+	p.retired[p.turn] = m.retired
 	if err != nil {
 		p.err = err
 		return Page{}, err
@@ -345,7 +358,7 @@ func (r *Reader) open(ctx context.Context, wg *sync.WaitGroup, req Request, cont
 		fe := &fetch{r: r, shard: s, f: f, next: m.pos[s].row(), skip: m.pos[s].Index,
 			chunk: 1, share: share, rowsLeft: rowsLeft, eventsLeft: eventsLeft, out: ch}
 		if continuous {
-			fe.batch = share
+			fe.batch, fe.pool = share, &r.bufs
 		}
 		if f.kind == log.FeedAll {
 			// Only the all feed keeps a hint: a filtered feed selects a
