@@ -18,9 +18,17 @@ import (
 // shard's single query runs.
 const aheadQueries = 4
 
+// aheadBatches is the batches of selected events one range reads. Each
+// query costs Cassandra a fixed part (finding the slice in the segment's
+// partition): ranges of two batches read the log with about a fifth less
+// of its CPU than ranges of one, at the same server CPU; at four, the
+// server's collector works more than Cassandra saves (docs/benchmarks.md,
+// Session 14).
+const aheadBatches = 2
+
 // ahead reads, for a continuous read (Reader.Pages), the rows from fe.next
 // up to the last_seq the last query saw (known committed: the log has no
-// holes) in ranges of about a batch of selected events, aheadQueries of
+// holes) in ranges of about aheadBatches batches of selected events, aheadQueries of
 // them at once, and sends them to the merge in log order. read is false
 // when there is too little known ahead to be worth it (then the caller
 // queries one chunk, which also finds the log's end and its floor).
@@ -31,10 +39,10 @@ func (fe *fetch) ahead(ctx context.Context, send func(batch) bool) (read bool, e
 		return false, nil // the first query reads the row a position is inside
 	}
 	last := min(fe.known, (g+1)*rows)
-	// About a batch of selected events a range, and at most ChunkBytes of
-	// records over the ranges in flight (rows of large events are few
-	// events each).
-	per := int64(min(fe.r.o.PageSize, max(1, ceilDiv(fe.batch*fe.rows, fe.events))))
+	// About aheadBatches batches of selected events a range, and at most
+	// ChunkBytes of records over the ranges in flight (rows of large
+	// events are few events each).
+	per := int64(min(fe.r.o.PageSize, max(1, ceilDiv(aheadBatches*fe.batch*fe.rows, fe.events))))
 	if fe.recBytes > 0 {
 		per = min(per, max(1, int64(fe.r.o.ChunkBytes)*int64(fe.rows)/(aheadQueries*fe.recBytes)))
 	}
