@@ -28,8 +28,8 @@ const aheadBatches = 2
 
 // ahead reads, for a continuous read (Reader.Pages), the rows from fe.next
 // up to the last_seq the last query saw (known committed: the log has no
-// holes) in ranges of about aheadBatches batches of selected events, aheadQueries of
-// them at once, and sends them to the merge in log order. read is false
+// holes) in ranges of about aheadBatches batches of selected events,
+// aheadQueries of them at once, and sends them to the merge in log order. read is false
 // when there is too little known ahead to be worth it (then the caller
 // queries one chunk, which also finds the log's end and its floor).
 func (fe *fetch) ahead(ctx context.Context, send func(batch) bool) (read bool, err error) {
