@@ -151,17 +151,24 @@ func plainEncodingIn(b, buf []byte) (plain, fresh []byte, err error) {
 		}
 		return plain, buf, nil
 	}
-	// DecodeAll writes at most cap(plain) (WithDecodeAllCapLimit): a frame
+	// DecodeAll writes at most cap(dst) (WithDecodeAllCapLimit): a frame
 	// whose content is longer than it declared fails instead of growing.
-	plain = append(buf[:0:1+n], format)
-	plain, err = zdec.DecodeAll(b[1+k:], plain)
+	// It is given an empty dst after the format byte: into a dst that
+	// holds bytes already it decodes each block aside and copies it over
+	// (a tenth of a replay's decoding).
+	buf = buf[:1+n]
+	buf[0] = format
+	out, err := zdec.DecodeAll(b[1+k:], buf[1:1])
 	if err != nil {
 		return nil, nil, fmt.Errorf("%w: %v", ErrCorrupt, err)
 	}
-	if uint64(len(plain)) != 1+n {
+	if uint64(len(out)) != n {
 		return nil, nil, fmt.Errorf("%w: compressed length mismatch", ErrCorrupt)
 	}
-	return plain, buf, nil
+	if &out[0] != &buf[1] { // not expected with the cap limit; but never wrong
+		copy(buf[1:], out)
+	}
+	return buf, buf, nil
 }
 
 // PlainLen is the length of the plain encoding b holds when b is
