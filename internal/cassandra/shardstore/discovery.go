@@ -76,7 +76,7 @@ func (s *Store) readEvent(ctx context.Context, stream log.StreamID, version int6
 		out log.RecordedEvent
 		ok  bool
 	)
-	err = s.streams.Chunks(ctx, stream, bs, version, version, false, func(c *streams.Chunk) error {
+	err = s.streams.Chunks(ctx, stream, bs, version, version, false, 1, func(c *streams.Chunk) error {
 		v := c.FirstVersion
 		for _, a := range c.Appends {
 			for _, e := range a.Events {

@@ -264,8 +264,10 @@ type Chunk struct {
 
 // Chunks calls fn with each chunk holding a version in from..to (to = 0: the
 // head) of the stream, in order (backward: newest first). fn may return
-// log.ErrStop.
-func (s *Store) Chunks(ctx context.Context, stream log.StreamID, bs []Bucket, from, to int64, backward bool, fn func(*Chunk) error) error {
+// log.ErrStop. want is about how many events the caller will take (0: all
+// of them): a forward read that wants more than a bucket holds reads the
+// next bucket while fn takes this one's chunks.
+func (s *Store) Chunks(ctx context.Context, stream log.StreamID, bs []Bucket, from, to int64, backward bool, want int64, fn func(*Chunk) error) error {
 	idx := make([]partition.Bucket, len(bs))
 	for i := range bs {
 		idx[i] = bs[i].Bucket
@@ -276,56 +278,85 @@ func (s *Store) Chunks(ctx context.Context, stream log.StreamID, bs []Bucket, fr
 			spans[i], spans[j] = spans[j], spans[i]
 		}
 	}
-	for _, sp := range spans {
-		if err := s.span(ctx, stream, sp, backward, fn); err != nil {
+	var next *spanRead
+	defer func() {
+		if next != nil {
+			next.close()
+		}
+	}()
+	for i, sp := range spans {
+		cur := next
+		if cur == nil {
+			cur = s.openSpan(ctx, stream, sp, sp.To != 0 && sp.To == to, backward)
+		}
+		next = nil
+		// A bucket is one query's round trip and one page: read the next
+		// while this one is decoded and written, as a raw client reading
+		// buckets in parallel would.
+		if i+1 < len(spans) && !backward && (want == 0 || want > sp.To-sp.From+1) {
+			n := spans[i+1]
+			next = s.openSpan(ctx, stream, n, n.To != 0 && n.To == to, backward)
+		}
+		err := cur.each(fn)
+		cur.close()
+		if err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func (s *Store) span(ctx context.Context, stream log.StreamID, sp partition.Span, backward bool, fn func(*Chunk) error) error {
-	hi := int64(math.MaxInt64)
-	if sp.To != 0 {
-		// The chunk holding To is the first with last_version >= To.
-		c, ok, err := s.chunkInfo(ctx, cqlChunkAt, stream, sp.Bucket, sp.To)
-		if err != nil {
-			return err
-		}
-		if ok {
-			hi = c.last
-		}
-	}
-	stmt := cqlChunksAsc
-	if backward {
-		stmt = cqlChunksDesc
-	}
-	iter := s.session.Query(stmt, string(stream), sp.Bucket, sp.From, hi).WithContext(ctx).
-		Idempotent(true).PageSize(s.pageSize).Prefetch(0.5).Iter()
+// spanRead is one span's chunks, read and decoded a few ahead of their
+// consumer on a goroutine of their own (openSpan).
+type spanRead struct {
+	ahead chan decodedChunk
+	stop  chan struct{}
+	done  chan struct{}
+}
+
+type decodedChunk struct {
+	c   Chunk
+	err error
+}
+
+// openSpan starts reading sp. bounded: sp.To is the read's own bound, not
+// its bucket's end, so the chunk holding it must be found first (a bucket's
+// chunks all end in it: buckets tile the stream).
+func (s *Store) openSpan(ctx context.Context, stream log.StreamID, sp partition.Span, bounded, backward bool) *spanRead {
+	r := &spanRead{ahead: make(chan decodedChunk, chunksAhead), stop: make(chan struct{}), done: make(chan struct{})}
 	// The rows are scanned and decoded a few chunks ahead of fn, on
 	// another goroutine: decoding (zstd, then the record) was about half
 	// of a replay's server CPU, and fn's encoding and writing the other
 	// half; one after the other they left the second core idle.
-	type decoded struct {
-		c   Chunk
-		err error
-	}
-	var (
-		ahead = make(chan decoded, chunksAhead)
-		stop  = make(chan struct{})
-		done  = make(chan struct{})
-	)
 	go func() {
-		defer close(done)
-		defer close(ahead)
-		send := func(d decoded) bool {
+		defer close(r.done)
+		defer close(r.ahead)
+		send := func(d decodedChunk) bool {
 			select {
-			case ahead <- d:
+			case r.ahead <- d:
 				return true
-			case <-stop:
+			case <-r.stop:
 				return false
 			}
 		}
+		hi := int64(math.MaxInt64)
+		if bounded {
+			// The chunk holding To is the first with last_version >= To.
+			c, ok, err := s.chunkInfo(ctx, cqlChunkAt, stream, sp.Bucket, sp.To)
+			if err != nil {
+				send(decodedChunk{err: err})
+				return
+			}
+			if ok {
+				hi = c.last
+			}
+		}
+		stmt := cqlChunksAsc
+		if backward {
+			stmt = cqlChunksDesc
+		}
+		iter := s.session.Query(stmt, string(stream), sp.Bucket, sp.From, hi).WithContext(ctx).
+			Idempotent(true).PageSize(s.pageSize).Prefetch(0.5).Iter()
 		var (
 			c    Chunk
 			body []byte
@@ -334,25 +365,26 @@ func (s *Store) span(ctx context.Context, stream log.StreamID, sp partition.Span
 			appends, err := record.DecodeChunkBody(body)
 			if err != nil {
 				iter.Close()
-				send(decoded{err: fmt.Errorf("stream %s chunk %d: %w", stream, c.LastVersion, err)})
+				send(decodedChunk{err: fmt.Errorf("stream %s chunk %d: %w", stream, c.LastVersion, err)})
 				return
 			}
 			c.Appends = appends
-			if !send(decoded{c: c}) {
+			if !send(decodedChunk{c: c}) {
 				iter.Close()
 				return
 			}
 			body = nil // the decoded events alias it
 		}
 		if err := iter.Close(); err != nil {
-			send(decoded{err: cql.ReadErr("read stream", err)})
+			send(decodedChunk{err: cql.ReadErr("read stream", err)})
 		}
 	}()
-	defer func() {
-		close(stop)
-		<-done
-	}()
-	for d := range ahead {
+	return r
+}
+
+// each calls fn with the span's chunks in order.
+func (r *spanRead) each(fn func(*Chunk) error) error {
+	for d := range r.ahead {
 		if d.err != nil {
 			return d.err
 		}
@@ -361,6 +393,12 @@ func (s *Store) span(ctx context.Context, stream log.StreamID, sp partition.Span
 		}
 	}
 	return nil
+}
+
+// close stops the reading goroutine and waits for it.
+func (r *spanRead) close() {
+	close(r.stop)
+	<-r.done
 }
 
 // chunksAhead is how many decoded chunks a read holds ahead of its

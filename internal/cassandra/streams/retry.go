@@ -67,7 +67,7 @@ func (s *Store) MatchAppend(ctx context.Context, req *log.AppendRequest, head in
 	}
 	var m Match
 	seen := map[uuid.UUID]bool{}
-	err = s.Chunks(ctx, req.Stream, bs, lo, hi, false, func(c *Chunk) error {
+	err = s.Chunks(ctx, req.Stream, bs, lo, hi, false, 0, func(c *Chunk) error {
 		v := c.FirstVersion
 		for _, a := range c.Appends {
 			if !m.Duplicate && sameEvents(a.Events, req.Events) {
