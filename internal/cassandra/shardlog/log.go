@@ -242,15 +242,18 @@ func (l *Log) Fence(ctx context.Context, shard int, segment, epoch int64) (appli
 }
 
 // Rows calls fn for the rows after seq `after` up to `through` (inclusive)
-// of a segment, in order, a page at a time. lastSeq is the segment's
-// last_seq as the last page read saw it: a reader has reached the end of
-// the log only when the last row it got is that seq (a row committed after
-// the page was read is past lastSeq, never skipped). floor is the
-// segment's floor static read with it: no commit after lastSeq is before
-// it.
+// of a segment, in order, pageSize rows a page. A page is asked for one
+// row more than that: Cassandra ends a page that fills up with a paging
+// state, so a range of exactly pageSize rows (a feed read's usual query)
+// cost a second round trip that found nothing — half of a catch-up
+// read's queries. lastSeq is the segment's last_seq as the last page read
+// saw it: a reader has reached the end of the log only when the last row
+// it got is that seq (a row committed after the page was read is past
+// lastSeq, never skipped). floor is the segment's floor static read with
+// it: no commit after lastSeq is before it.
 func (l *Log) Rows(ctx context.Context, shard int, segment, after, through int64, pageSize int, fn func(Row) error) (lastSeq int64, floor time.Time, err error) {
 	iter := l.session.Query(cqlRows, shard, segment, after, through).WithContext(ctx).
-		Idempotent(true).PageSize(pageSize).Iter()
+		Idempotent(true).PageSize(pageSize + 1).Iter()
 	var (
 		r    Row
 		last *int64
@@ -280,7 +283,7 @@ func (l *Log) Rows(ctx context.Context, shard int, segment, after, through int64
 // SSTable the partition's commits had touched.
 func (l *Log) CommittedRows(ctx context.Context, shard int, segment, after, through int64, pageSize int, fn func(Row) error) error {
 	iter := l.session.Query(cqlRowsOnly, shard, segment, after, through).WithContext(ctx).
-		Idempotent(true).PageSize(pageSize).Iter()
+		Idempotent(true).PageSize(pageSize + 1).Iter()
 	var r Row
 	for iter.Scan(&r.Seq, &r.Time, &r.Record) {
 		if err := fn(r); err != nil {
