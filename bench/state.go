@@ -190,8 +190,9 @@ func replayRatios(phases []Phase) []Ratio {
 
 // roundRatio is a ratio of a's rate to b's: with rounds, the median of
 // the rounds' ratios, as bench compare quotes it (a round pairs readers
-// that ran back to back, so a slow spell of the shared machine weighs on
-// both sides of one ratio); otherwise whole, the single round's.
+// that ran in the same round, so a slow spell of the shared machine
+// weighs on both sides of one ratio); otherwise whole, the ratio of the
+// medians.
 func roundRatio(name string, whole float64, a, b []float64, target string) Ratio {
 	r := Ratio{Name: name, Value: whole, Rounds: ratioRounds(a, b), Target: target}
 	if len(r.Rounds) > 0 {
@@ -207,9 +208,10 @@ func ratioRounds(a, b []float64) []float64 {
 	}
 	out := make([]float64, len(a))
 	for i := range a {
-		if b[i] > 0 {
-			out[i] = a[i] / b[i]
+		if b[i] <= 0 {
+			return nil // a round without a divisor: no pairs to take a median of
 		}
+		out[i] = a[i] / b[i]
 	}
 	return out
 }

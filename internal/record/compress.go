@@ -149,7 +149,7 @@ func plainEncodingIn(b, buf []byte) (plain, fresh []byte, err error) {
 		if crc32.Checksum(plain[1:], castagnoli) != sum {
 			return nil, nil, fmt.Errorf("%w: checksum mismatch", ErrCorrupt)
 		}
-		return plain, buf, nil
+		return plain, plain, nil
 	}
 	// DecodeAll writes at most cap(dst) (WithDecodeAllCapLimit): a frame
 	// whose content is longer than it declared fails instead of growing.

@@ -14,13 +14,19 @@ import (
 type bufPool struct {
 	// classes[k] holds buffers of capacity 2^k: one fits every record
 	// whose plain encoding is longer than 2^(k-1) and at most 2^k.
-	classes [28]sync.Pool
+	classes [maxClass + 1]sync.Pool
 	hits    atomic.Int64 // buffers reused (for tests)
+	poison  bool         // tests: put overwrites a buffer, so a read of it shows
 }
 
 // minClass is the smallest buffer pooled (records under 512 bytes are
-// not compressed at all).
-const minClass = 9
+// not compressed at all); maxClass the largest, 8 MiB: a commit group is
+// at most 4 MiB of events, and a record declaring more (corrupt) is
+// allocated at its size, not rounded up to twice it.
+const (
+	minClass = 9
+	maxClass = 23
+)
 
 // get returns an empty buffer with room for n bytes, or nil (the decoder
 // allocates) when n is 0 or beyond the classes.
@@ -29,7 +35,7 @@ func (p *bufPool) get(n int) []byte {
 		return nil
 	}
 	k := max(bits.Len(uint(n-1)), minClass)
-	if k >= len(p.classes) {
+	if k > maxClass {
 		return nil
 	}
 	if b, ok := p.classes[k].Get().(*[]byte); ok {
@@ -44,8 +50,14 @@ func (p *bufPool) get(n int) []byte {
 func (p *bufPool) put(b []byte) {
 	c := cap(b)
 	k := bits.Len(uint(c)) - 1
-	if c == 0 || c != 1<<k || k < minClass || k >= len(p.classes) {
+	if c == 0 || c != 1<<k || k < minClass || k > maxClass {
 		return
+	}
+	if p.poison {
+		b = b[:c]
+		for i := range b {
+			b[i] = 0xAA
+		}
 	}
 	p.classes[k].Put(&b)
 }

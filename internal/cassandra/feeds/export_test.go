@@ -7,3 +7,7 @@ func (t *Tokens) EncodeHMAC(c Cursor, feed string) string { return t.encode(c, f
 // PoolHits counts the record buffers continuous reads of r took from its
 // pool rather than allocated.
 func (r *Reader) PoolHits() int64 { return r.bufs.hits.Load() }
+
+// PoisonPool makes r's pool overwrite every buffer it takes back, so an
+// event read after its buffer went back shows it at once.
+func (r *Reader) PoisonPool() { r.bufs.poison = true }

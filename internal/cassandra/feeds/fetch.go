@@ -310,9 +310,6 @@ func decodeRow(shard int, lr shardlog.Row, from int, f filter, pool *bufPool) (r
 		return row{}, fmt.Errorf("shard %d seq %d: %w", shard, lr.Seq, err)
 	}
 	rw := row{seq: lr.Seq, time: lr.Time.UTC(), n: rec.Events(), rec: rec}
-	if pool != nil {
-		rw.buf = fresh
-	}
 	if from > 0 && from >= rw.n {
 		return row{}, badPosition(ErrFuturePosition, fmt.Sprintf("position %d.%d of shard %d is past the row's %d events", lr.Seq, from, shard, rw.n))
 	}
@@ -332,6 +329,16 @@ func decodeRow(shard int, lr shardlog.Row, from int, f filter, pool *bufPool) (r
 			}
 			idx++
 		}
+	}
+	switch {
+	case pool == nil || fresh == nil:
+	case len(rw.sel) == 0:
+		// No event of this row reaches a page: its buffer is free now (a
+		// rare feed passes thousands of such rows a page).
+		pool.put(fresh)
+		rw.rec = record.Record{}
+	default:
+		rw.buf = fresh
 	}
 	return rw, nil
 }

@@ -278,30 +278,35 @@ func (s *Store) Chunks(ctx context.Context, stream log.StreamID, bs []Bucket, fr
 			spans[i], spans[j] = spans[j], spans[i]
 		}
 	}
-	var next *spanRead
+	var cur, next *spanRead
 	defer func() {
-		if next != nil {
-			next.close()
+		for _, r := range []*spanRead{cur, next} {
+			if r != nil {
+				r.close()
+			}
 		}
 	}()
+	left := want // events still wanted at most (0: all)
 	for i, sp := range spans {
-		cur := next
+		cur, next = next, nil
 		if cur == nil {
 			cur = s.openSpan(ctx, stream, sp, sp.To != 0 && sp.To == to, backward)
 		}
-		next = nil
 		// A bucket is one query's round trip and one page: read the next
 		// while this one is decoded and written, as a raw client reading
 		// buckets in parallel would.
-		if i+1 < len(spans) && !backward && (want == 0 || want > sp.To-sp.From+1) {
+		size := sp.To - sp.From + 1 // a span before the last ends at its bucket's end
+		if i+1 < len(spans) && !backward && (want == 0 || left > size) {
 			n := spans[i+1]
 			next = s.openSpan(ctx, stream, n, n.To != 0 && n.To == to, backward)
 		}
 		err := cur.each(fn)
 		cur.close()
+		cur = nil
 		if err != nil {
 			return err
 		}
+		left -= size
 	}
 	return nil
 }
@@ -309,9 +314,10 @@ func (s *Store) Chunks(ctx context.Context, stream log.StreamID, bs []Bucket, fr
 // spanRead is one span's chunks, read and decoded a few ahead of their
 // consumer on a goroutine of their own (openSpan).
 type spanRead struct {
-	ahead chan decodedChunk
-	stop  chan struct{}
-	done  chan struct{}
+	ahead  chan decodedChunk
+	stop   chan struct{}
+	done   chan struct{}
+	cancel context.CancelFunc
 }
 
 type decodedChunk struct {
@@ -323,7 +329,10 @@ type decodedChunk struct {
 // its bucket's end, so the chunk holding it must be found first (a bucket's
 // chunks all end in it: buckets tile the stream).
 func (s *Store) openSpan(ctx context.Context, stream log.StreamID, sp partition.Span, bounded, backward bool) *spanRead {
-	r := &spanRead{ahead: make(chan decodedChunk, chunksAhead), stop: make(chan struct{}), done: make(chan struct{})}
+	// Its own context: a span read ahead and not wanted after all stops
+	// its query rather than being waited for.
+	ctx, cancel := context.WithCancel(ctx)
+	r := &spanRead{ahead: make(chan decodedChunk, chunksAhead), stop: make(chan struct{}), done: make(chan struct{}), cancel: cancel}
 	// The rows are scanned and decoded a few chunks ahead of fn, on
 	// another goroutine: decoding (zstd, then the record) was about half
 	// of a replay's server CPU, and fn's encoding and writing the other
@@ -397,6 +406,7 @@ func (r *spanRead) each(fn func(*Chunk) error) error {
 
 // close stops the reading goroutine and waits for it.
 func (r *spanRead) close() {
+	r.cancel()
 	close(r.stop)
 	<-r.done
 }

@@ -68,6 +68,16 @@ func testBuckets(t *testing.T, s *suite) {
 				wantVersions(t, fmt.Sprintf("instance %d read %+v", i, c.r), readAll(t, st, r), c.want)
 			}
 		}
+		// Every version as a read's upper bound and as a limited read's
+		// start, so some bound falls on each bucket's last version and
+		// each limit ends inside, at and past a bucket (a forward read
+		// reads the next bucket ahead while it wants more).
+		st := stores[0]
+		for v := int64(1); v <= total; v++ {
+			from := max(1, v-12)
+			wantVersions(t, fmt.Sprintf("read %d..%d", from, v), readAll(t, st, log.ReadRange{Stream: stream, From: from, To: v}), span(from, v))
+			wantVersions(t, fmt.Sprintf("read 12 from %d", v), readAll(t, st, log.ReadRange{Stream: stream, From: v, Limit: 12}), span(v, min(v+11, total)))
+		}
 	})
 
 	s.run(t, "RetryAcrossBuckets", func(t *testing.T) {
