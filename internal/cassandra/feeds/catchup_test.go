@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"os"
 	"strconv"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -47,35 +45,13 @@ func TestCatchUpRate(t *testing.T) {
 	const writers = 16
 	data := json.RawMessage(`{"amount":1234,"currency":"EUR","note":"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"}`)
 	start := time.Now()
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for w := 0; w < writers; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := next.Add(1) - 1
-				if i*int64(perAppend) >= int64(total) {
-					return
-				}
-				req := log.AppendRequest{Stream: log.StreamID(fmt.Sprintf("acct-%d", i%500)), Expected: log.Any}
-				for j := 0; j < perAppend && int(i)*perAppend+j < total; j++ {
-					req.Events = append(req.Events, log.ProposedEvent{ID: uuid.New(), Type: "Booked", Data: data})
-				}
-				ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-				_, err := s.Append(ctx, req)
-				cancel()
-				if err != nil {
-					t.Errorf("append: %v", err)
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	if t.Failed() {
-		return
-	}
+	appendAll(t, s, writers, (total+perAppend-1)/perAppend, func(i int) log.AppendRequest {
+		req := log.AppendRequest{Stream: log.StreamID(fmt.Sprintf("acct-%d", i%500)), Expected: log.Any}
+		for j := 0; j < perAppend && i*perAppend+j < total; j++ {
+			req.Events = append(req.Events, log.ProposedEvent{ID: uuid.New(), Type: "Booked", Data: data})
+		}
+		return req
+	})
 	t.Logf("wrote %d events in %v", total, time.Since(start).Round(time.Millisecond))
 
 	for _, limit := range []int{1000, 10_000} {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -82,12 +83,17 @@ func newReader(t *testing.T, o cassandra.Options, fo feeds.Options) *feeds.Reade
 
 // appendTypes appends one event per type to stream.
 func appendTypes(ctx context.Context, s *shardstore.Store, stream string, exp log.ExpectedVersion, types ...string) (log.AppendResult, error) {
+	return s.Append(ctx, typesRequest(stream, exp, types...))
+}
+
+// typesRequest is an append of one event per type to stream.
+func typesRequest(stream string, exp log.ExpectedVersion, types ...string) log.AppendRequest {
 	req := log.AppendRequest{Stream: log.StreamID(stream), Expected: exp}
 	for i, typ := range types {
 		req.Events = append(req.Events, log.ProposedEvent{ID: uuid.New(), ClientID: true, Type: typ,
 			Data: json.RawMessage(fmt.Sprintf(`{"i":%d,"pad":"0123456789abcdef0123456789abcdef"}`, i))})
 	}
-	return s.Append(ctx, req)
+	return req
 }
 
 // mustAppend appends and fails the test on an error.
@@ -157,4 +163,29 @@ func ids(evs []feeds.Event) []uuid.UUID {
 		out[i] = evs[i].ID
 	}
 	return out
+}
+
+// appendAll sends the appends req(0), …, req(n-1) from `writers`
+// goroutines (so log rows hold several), and stops the test at the first
+// failure.
+func appendAll(t *testing.T, s *shardstore.Store, writers, n int, req func(i int) log.AppendRequest) {
+	t.Helper()
+	var wg sync.WaitGroup
+	for g := range writers {
+		wg.Go(func() {
+			for i := g; i < n; i += writers {
+				ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+				_, err := s.Append(ctx, req(i))
+				cancel()
+				if err != nil {
+					t.Errorf("append: %v", err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if t.Failed() {
+		t.FailNow()
+	}
 }

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -25,31 +24,13 @@ import (
 // sequential ones, over categories a, b, c and types X, Y.
 func fill(t *testing.T, s *shardstore.Store, appends int) {
 	t.Helper()
-	var wg sync.WaitGroup
-	for g := 0; g < 4; g++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := g; i < appends; i += 4 {
-				types := []string{"X", "Y", "X", "X"}[:1+i%4]
-				if i%5 == 0 {
-					types[0] = "Y"
-				}
-				stream := fmt.Sprintf("%c-%d", 'a'+rune(i%3), i%7)
-				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-				_, err := appendTypes(ctx, s, stream, log.Any, types...)
-				cancel()
-				if err != nil {
-					t.Errorf("append: %v", err)
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	if t.Failed() {
-		t.FailNow()
-	}
+	appendAll(t, s, 4, appends, func(i int) log.AppendRequest {
+		types := []string{"X", "Y", "X", "X"}[:1+i%4]
+		if i%5 == 0 {
+			types[0] = "Y"
+		}
+		return typesRequest(fmt.Sprintf("%c-%d", 'a'+rune(i%3), i%7), log.Any, types...)
+	})
 }
 
 // On a log that does not grow, pages of any size are slices of one order,
@@ -597,31 +578,16 @@ func TestPagesReuseBuffers(t *testing.T) {
 	o := newKeyspace(t, 2, 10)
 	s := openStore(t, o)
 	pad := strings.Repeat("0123456789", 40)
-	var wg sync.WaitGroup
-	for g := range 4 {
-		wg.Go(func() {
-			for i := g; i < 48; i += 4 {
-				// Records of a few KiB: compressed, so read into pooled
-				// buffers. Categories p and q, types T and U, in runs.
-				req := log.AppendRequest{Stream: log.StreamID(fmt.Sprintf("%c-%d", "pq"[i/8%2], i%5)), Expected: log.Any}
-				for j := range 1 + i%6 {
-					req.Events = append(req.Events, log.ProposedEvent{ID: uuid.New(), ClientID: true, Type: string("TU"[i/12%2]),
-						Data: json.RawMessage(fmt.Sprintf(`{"append":%d,"event":%d,"pad":%q}`, i, j, pad))})
-				}
-				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-				_, err := s.Append(ctx, req)
-				cancel()
-				if err != nil {
-					t.Errorf("append: %v", err)
-					return
-				}
-			}
-		})
-	}
-	wg.Wait()
-	if t.Failed() {
-		t.FailNow()
-	}
+	appendAll(t, s, 4, 48, func(i int) log.AppendRequest {
+		// Records of a few KiB: compressed, so read into pooled buffers.
+		// Categories p and q, types T and U, in runs.
+		req := log.AppendRequest{Stream: log.StreamID(fmt.Sprintf("%c-%d", "pq"[i/8%2], i%5)), Expected: log.Any}
+		for j := range 1 + i%6 {
+			req.Events = append(req.Events, log.ProposedEvent{ID: uuid.New(), ClientID: true, Type: string("TU"[i/12%2]),
+				Data: json.RawMessage(fmt.Sprintf(`{"append":%d,"event":%d,"pad":%q}`, i, j, pad))})
+		}
+		return req
+	})
 	for _, f := range []log.Feed{log.AllFeed, log.CategoryFeed("p"), log.TypeFeed("U")} {
 		ref, end := readToEnd(t, newReader(t, o, feeds.Options{}), feeds.Request{Feed: f, Limit: 10_000})
 		if len(ref) == 0 {
