@@ -3,6 +3,7 @@ package storetest
 import (
 	"errors"
 	"fmt"
+	"runtime"
 	"testing"
 	"time"
 
@@ -77,6 +78,35 @@ func testBuckets(t *testing.T, s *suite) {
 			from := max(1, v-12)
 			wantVersions(t, fmt.Sprintf("read %d..%d", from, v), readAll(t, st, log.ReadRange{Stream: stream, From: from, To: v}), span(from, v))
 			wantVersions(t, fmt.Sprintf("read 12 from %d", v), readAll(t, st, log.ReadRange{Stream: stream, From: v, Limit: 12}), span(v, min(v+11, total)))
+		}
+		// A read that stops in its first bucket, or fails there, while the
+		// store may be reading the next ones ahead: it returns at once and
+		// leaves nothing running (200 reads; a read left behind each time
+		// would show as hundreds of goroutines). Appends of one event, so
+		// a bucket holds more chunks than a reader buffers ahead.
+		const short = "cap-2"
+		for range 30 {
+			mustAppend(t, st, short, log.Any, events(1, "E"))
+		}
+		boom := errors.New("boom")
+		before := runtime.NumGoroutine()
+		for i := range 200 {
+			calls := 0
+			err := st.ReadStream(ctx, log.ReadRange{Stream: short}, func(*log.RecordedEvent) error {
+				if calls++; calls == 3 {
+					if i%2 == 0 {
+						return log.ErrStop
+					}
+					return boom
+				}
+				return nil
+			})
+			if calls != 3 || i%2 == 0 && err != nil || i%2 == 1 && !errors.Is(err, boom) {
+				t.Fatalf("read %d stopped after 3 events: %d calls, %v", i, calls, err)
+			}
+		}
+		if after := runtime.NumGoroutine(); after > before+100 {
+			t.Fatalf("%d goroutines after 200 reads that stopped early, %d before", after, before)
 		}
 	})
 
