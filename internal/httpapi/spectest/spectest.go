@@ -241,7 +241,7 @@ func Handler(tb testing.TB, h http.Handler) http.Handler {
 				}
 			}
 			ex.ResponseBody = rec.buf.Bytes()
-			ex.ResponseComplete = !rec.overflow && rv == nil
+			ex.ResponseComplete = !rec.overflow && !rec.cut && rv == nil
 			if err := v.Check(ex); err != nil {
 				tb.Errorf("openapi: %s %s -> %d: %v", ex.Method, ex.URL.RequestURI(), ex.Status, err)
 			}
@@ -266,8 +266,8 @@ type Exchange struct {
 	ResponseHeader http.Header
 	ResponseBody   []byte
 	// ResponseComplete is false when the response was cut (a failed
-	// stream) or too large to keep: only its status and headers are
-	// checked.
+	// stream, or a client that went away mid-body) or too large to keep:
+	// only its status and headers are checked.
 	ResponseComplete bool
 }
 
@@ -545,6 +545,9 @@ type recorder struct {
 	header   http.Header
 	buf      bytes.Buffer
 	overflow bool
+	// cut: a write failed (the client went away, as a browser does when
+	// it navigates on), so the body kept is a prefix of the answer.
+	cut bool
 }
 
 func (r *recorder) WriteHeader(status int) {
@@ -560,6 +563,9 @@ func (r *recorder) Write(p []byte) (int, error) {
 		r.WriteHeader(http.StatusOK)
 	}
 	n, err := r.ResponseWriter.Write(p)
+	if err != nil {
+		r.cut = true
+	}
 	if !r.overflow {
 		if r.buf.Len()+n > maxCapture {
 			r.overflow = true
