@@ -122,11 +122,11 @@ func plainEncoding(b []byte) ([]byte, error) {
 // the caller to reuse once nothing reads the plain encoding; nil when b
 // was plain.
 func plainEncodingIn(b, buf []byte) (plain, fresh []byte, err error) {
-	if len(b) == 0 || b[0] != formatZstd && b[0] != formatS2 {
+	if !compressed(b) {
 		return b, nil, nil
 	}
-	n, k := binary.Uvarint(b[1:])
-	if k <= 0 || n == 0 || n > maxPlain {
+	n, k, ok := frameLen(b)
+	if !ok {
 		return nil, nil, fmt.Errorf("%w: bad compressed length", ErrCorrupt)
 	}
 	if uint64(cap(buf)) < 1+n {
@@ -175,12 +175,24 @@ func plainEncodingIn(b, buf []byte) (plain, fresh []byte, err error) {
 // compressed (what DecodeRecordIn needs of its buffer), 0 when b is plain
 // or not a valid frame.
 func PlainLen(b []byte) int {
-	if len(b) == 0 || b[0] != formatZstd && b[0] != formatS2 {
+	if !compressed(b) {
 		return 0
 	}
-	n, k := binary.Uvarint(b[1:])
-	if k <= 0 || n == 0 || n > maxPlain {
+	n, _, ok := frameLen(b)
+	if !ok {
 		return 0
 	}
 	return int(1 + n)
+}
+
+// compressed reports whether b is a compressed frame (else it is plain).
+func compressed(b []byte) bool {
+	return len(b) > 0 && (b[0] == formatZstd || b[0] == formatS2)
+}
+
+// frameLen reads the header of compressed frame b: n, the plain length
+// it declares after the format byte, and k, the header's bytes after it.
+func frameLen(b []byte) (n uint64, k int, ok bool) {
+	n, k = binary.Uvarint(b[1:])
+	return n, k, k > 0 && n > 0 && n <= maxPlain
 }

@@ -314,7 +314,10 @@ func (s *Store) Chunks(ctx context.Context, stream log.StreamID, bs []Bucket, fr
 // spanRead is one span's chunks, read and decoded a few ahead of their
 // consumer on a goroutine of their own (openSpan).
 type spanRead struct {
-	ahead  chan decodedChunk
+	ahead chan decodedChunk
+	// stop ends the goroutine's sends; its context only its query. A send
+	// must not end with ctx: a read whose client went away would close
+	// ahead and look complete, where its query's error says it is not.
 	stop   chan struct{}
 	done   chan struct{}
 	cancel context.CancelFunc
