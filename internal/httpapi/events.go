@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
-	"time"
 
 	"github.com/eventlog/eventlog/internal/auth"
 	"github.com/eventlog/eventlog/internal/log"
@@ -95,19 +94,14 @@ func (s *Server) replay(c *echo.Context, rr log.ReadRange) error {
 		line []byte
 		enc  encoder
 	)
-	n := 0
 	err := s.store.ReadStream(ctx, rr, func(e *log.RecordedEvent) error {
 		if s.draining.Load() {
 			return errDraining
 		}
-		n++
 		line = enc.event(line[:0], e)
 		line = append(line, '\n')
 		return sw.append(line)
 	})
-	if err == nil && n == 0 {
-		err = s.exists(ctx, rr)
-	}
 	if err != nil {
 		return s.failStream(c, sw, err)
 	}
@@ -153,9 +147,6 @@ func (s *Server) page(c *echo.Context, rr log.ReadRange, limit int) error {
 	if errors.Is(err, log.ErrStop) {
 		err = nil
 	}
-	if err == nil && n == 0 {
-		err = s.exists(ctx, rr)
-	}
 	if err != nil {
 		return s.failStream(c, sw, err)
 	}
@@ -173,21 +164,6 @@ func (s *Server) page(c *echo.Context, rr log.ReadRange, limit int) error {
 		return s.failStream(c, sw, err)
 	}
 	return nil
-}
-
-// exists returns ErrStreamNotFound for a stream without events (as of
-// rr.UntilTime, when set); it tells an empty read of a missing stream (404)
-// from an empty range (200).
-func (s *Server) exists(ctx context.Context, rr log.ReadRange) error {
-	if !rr.UntilTime.IsZero() {
-		v, err := s.store.VersionAt(ctx, rr.Stream, rr.UntilTime)
-		if err == nil && v == 0 {
-			err = fmt.Errorf("stream %s at %s: %w", rr.Stream, rr.UntilTime.Format(time.RFC3339Nano), log.ErrStreamNotYet)
-		}
-		return err
-	}
-	_, err := s.store.Info(ctx, rr.Stream)
-	return err
 }
 
 // failStream ends a streamed response after err (see streamWriter.fail),

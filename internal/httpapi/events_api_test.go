@@ -2,13 +2,18 @@ package httpapi_test
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"reflect"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/google/uuid"
 
 	"github.com/eventlog/eventlog/internal/httpapi"
 	"github.com/eventlog/eventlog/internal/log"
@@ -304,4 +309,45 @@ func TestReplayStreams(t *testing.T) {
 			t.Fatalf("all %d lines arrived despite the drain", lines)
 		}
 	})
+}
+
+// appendAfterRead appends one event to the stream of the first read, once
+// that read has returned: an append that lands between a read and
+// anything the server might do after it.
+type appendAfterRead struct {
+	log.Store
+	once sync.Once
+	errs chan error // the append's outcome
+}
+
+func (a *appendAfterRead) ReadStream(ctx context.Context, r log.ReadRange, fn func(*log.RecordedEvent) error) error {
+	err := a.Store.ReadStream(ctx, r, fn)
+	a.once.Do(func() {
+		_, aerr := a.Store.Append(ctx, log.AppendRequest{Stream: r.Stream, Expected: log.Any,
+			Events: []log.ProposedEvent{{ID: uuid.New(), Type: "t", Data: json.RawMessage(`1`)}}})
+		a.errs <- aerr
+	})
+	return err
+}
+
+// TestReadMissingStreamRacingItsFirstAppend: a read of a stream that does
+// not exist yet answers 404 from its one read, also when the stream's
+// first append lands just after it. (The server once told an empty read
+// of a missing stream from an empty range by asking the store again, and
+// then answered 200 with no events: a backward read of the last event
+// found none in a stream that had one.)
+func TestReadMissingStreamRacingItsFirstAppend(t *testing.T) {
+	for _, path := range []string{"?direction=backward&limit=1", "", "?until_time=2999-01-01T00:00:00Z"} {
+		stream := "late-" + strconv.Itoa(len(path))
+		late := &appendAfterRead{errs: make(chan error, 1)}
+		ts := MustServerWrapped(t, func(s log.Store) log.Store { late.Store = s; return late }, nil)
+		MustProblem(t, ts.Do(t, "GET", "/v1/streams/"+stream+"/events"+path, nil), http.StatusNotFound, "stream_not_found")
+		if err := <-late.errs; err != nil {
+			t.Fatal(err)
+		}
+		r := ts.Do(t, "GET", "/v1/streams/"+stream+"/events"+path, nil)
+		if r.Status != http.StatusOK || !strings.Contains(string(r.Body), `"version":1`) {
+			t.Fatalf("read %s after the append: %s", path, r)
+		}
+	}
 }

@@ -75,6 +75,9 @@ func (s *Server) subscribe(c *echo.Context) error {
 			sent++
 			return sw.append(line)
 		})
+		if errors.Is(err, log.ErrStreamNotFound) {
+			err = nil // not yet: a subscription waits for the first event
+		}
 		return sent, err
 	})
 }

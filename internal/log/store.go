@@ -79,9 +79,13 @@ type Store interface {
 	Append(ctx context.Context, req AppendRequest) (AppendResult, error)
 
 	// ReadStream calls fn for each event in r, in order, streaming: it never
-	// holds more than a page of events. fn may return ErrStop. A stream
-	// without events reads as empty (use Info to tell it apart). A range
-	// with UntilTime is read as r.Cut(VersionAt(r.UntilTime)).
+	// holds more than a page of events. fn may return ErrStop. A read of a
+	// stream without events returns ErrStreamNotFound (ErrStreamNotYet when
+	// none was committed by r.UntilTime); an empty range of a stream that
+	// has events returns nil. Both answers describe one moment of the read:
+	// a separate Info after an empty read races with the stream's first
+	// append. A range with UntilTime is read as
+	// r.Cut(VersionAt(r.UntilTime)).
 	ReadStream(ctx context.Context, r ReadRange, fn func(*RecordedEvent) error) error
 
 	// VersionAt returns the last version of stream committed at or before

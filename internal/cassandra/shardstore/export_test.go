@@ -17,3 +17,12 @@ func SetStateHooks(s *Store, afterBuckets, beforeSnapshot func()) {
 	}
 	s.stateHooks = &stateHooks{afterBuckets: afterBuckets, beforeSnapshot: beforeSnapshot}
 }
+
+// SetReadHook makes ReadStream call afterEmpty after each read that found
+// nothing in its range, before it reads the head (nil: none).
+func SetReadHook(s *Store, afterEmpty func()) {
+	s.readHooks = nil
+	if afterEmpty != nil {
+		s.readHooks = &readHooks{afterEmpty: afterEmpty}
+	}
+}

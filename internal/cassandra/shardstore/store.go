@@ -97,12 +97,15 @@ type Store struct {
 	snapshots *snapshots.Store
 	// stateHooks, nil but in tests, orders ReadState's first round.
 	stateHooks *stateHooks
-	feeds      *feeds.Reader
-	groups     *groups.Store
-	catalog    *catalog.Catalog
-	topology   *topology.Reader
-	logger     *slog.Logger
-	watchers   log.Watchers
+	// readHooks, nil but in tests, runs between ReadStream's empty read
+	// and its head read.
+	readHooks *readHooks
+	feeds     *feeds.Reader
+	groups    *groups.Store
+	catalog   *catalog.Catalog
+	topology  *topology.Reader
+	logger    *slog.Logger
+	watchers  log.Watchers
 	// feedWatchers are woken by this instance's commits (feeds.go).
 	feedWatchers feedWatchers
 	// peerKey signs this keyspace's instance-to-instance requests.
@@ -272,8 +275,46 @@ func (s *Store) ReadStream(ctx context.Context, r log.ReadRange, fn func(*log.Re
 	if err := s.seq.Flush(ctx, r.Stream); err != nil {
 		return err
 	}
-	return s.streams.Read(ctx, r, fn)
+	for attempt := 1; ; attempt++ {
+		read := false
+		err := s.streams.Read(ctx, r, func(e *log.RecordedEvent) error {
+			read = true
+			return fn(e)
+		})
+		if err != nil || read || !r.UntilTime.IsZero() {
+			return err // a time travel read has its answer: VersionAt's
+		}
+		if s.readHooks != nil {
+			s.readHooks.afterEmpty()
+		}
+		// Nothing in the range. The head, read after it, tells a stream
+		// without events from an empty range. Everything committed before
+		// the flush was written before the read, so the range was empty
+		// then; a head in the range now means appends committed since, and
+		// the range is read again (a stream's chunks are written in order:
+		// its head's chunk visible, so are the ones before).
+		h, err := s.streams.Head(ctx, r.Stream)
+		switch {
+		case err != nil:
+			return err
+		case h.Version == 0:
+			// Indexed, its first chunk not written: committed after the
+			// flush, so not there when the read began.
+			return fmt.Errorf("stream %s: %w", r.Stream, log.ErrStreamNotFound)
+		case h.Version < max(r.From, 1):
+			return nil
+		case attempt == maxEmptyReads:
+			return fmt.Errorf("%w: stream %s: its head is %d, yet %d reads of %d..%d found nothing", log.ErrUnavailable, r.Stream, h.Version, attempt, r.From, r.To)
+		}
+	}
 }
+
+type readHooks struct{ afterEmpty func() }
+
+// maxEmptyReads bounds the reads of a range found empty while the head
+// says it is not: the second sees what the head saw, unless the replicas
+// read disagree (a consistency below quorum).
+const maxEmptyReads = 3
 
 // VersionAt implements log.Store.
 func (s *Store) VersionAt(ctx context.Context, stream log.StreamID, t time.Time) (int64, error) {

@@ -149,6 +149,68 @@ func TestAppendRead(t *testing.T) {
 	}
 }
 
+// TestEmptyReadRacesAppend: a read that finds its range empty, then a
+// head in it (an append committed and written in between), reads the
+// range again rather than answering from a moment that never was; a
+// stream without events is ErrStreamNotFound, an empty range nil.
+func TestEmptyReadRacesAppend(t *testing.T) {
+	o := newKeyspace(t, 2)
+	s := open(t, shardstore.Options{Cassandra: o})
+	defer s.Close()
+	ctx := context.Background()
+	if _, err := appendN(ctx, s, "race-2", log.NoStream, 2); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		r    log.ReadRange
+		want []int64
+	}{
+		{log.ReadRange{Stream: "race-2", From: 3}, []int64{3}},
+		{log.ReadRange{Stream: "race-2", From: 4, To: 4, Backward: true}, []int64{4}},
+		{log.ReadRange{Stream: "race-2", From: 5, Backward: true, Limit: 1}, []int64{5}},
+	} {
+		hooks := 0
+		shardstore.SetReadHook(s, func() {
+			if hooks++; hooks > 1 {
+				return
+			}
+			// Between the empty read and its head read: an append, and
+			// a reader that has it written (every read flushes).
+			if _, err := appendN(ctx, s, string(c.r.Stream), log.Any, 1); err != nil {
+				t.Error(err)
+			}
+			if _, err := s.Info(ctx, c.r.Stream); err != nil {
+				t.Error(err)
+			}
+		})
+		var got []int64
+		err := s.ReadStream(ctx, c.r, func(e *log.RecordedEvent) error {
+			got = append(got, e.Version)
+			return nil
+		})
+		if err != nil || !slices.Equal(got, c.want) || hooks != 1 {
+			t.Fatalf("read %+v racing an append: %v, %v after %d empty reads; want %v", c.r, got, err, hooks, c.want)
+		}
+	}
+	shardstore.SetReadHook(s, nil)
+	for _, c := range []struct {
+		r       log.ReadRange
+		missing bool
+	}{
+		{log.ReadRange{Stream: "race-9"}, true},
+		{log.ReadRange{Stream: "race-9", Backward: true, Limit: 1}, true},
+		{log.ReadRange{Stream: "race-2", From: 6}, false},
+		{log.ReadRange{Stream: "race-2", From: 7, Backward: true}, false},
+	} {
+		err := s.ReadStream(ctx, c.r, func(e *log.RecordedEvent) error {
+			return fmt.Errorf("read %+v: event %d", c.r, e.Version)
+		})
+		if c.missing && !errors.Is(err, log.ErrStreamNotFound) || !c.missing && err != nil {
+			t.Fatalf("read %+v with nothing in range: %v (stream missing: %v)", c.r, err, c.missing)
+		}
+	}
+}
+
 // TestIdempotentRetries runs on a new stream, whose first versions' ids
 // are found in its chunks, and on one past streams.LowVersions, whose ids
 // are in stream_ids.

@@ -13,7 +13,10 @@ import (
 
 // Read calls fn for each event of r, in order (log.Store.ReadStream). The
 // event passed to fn is reused for the next one; its byte slices may be
-// kept.
+// kept. A stream without a bucket is log.ErrStreamNotFound; an empty read
+// of one with a bucket returns nil, and whether it has events then is the
+// caller's to find out (its first bucket may be indexed while its first
+// chunk is being written).
 func (s *Store) Read(ctx context.Context, r log.ReadRange, fn func(*log.RecordedEvent) error) error {
 	if _, err := log.ParseStreamID(string(r.Stream)); err != nil {
 		return err
@@ -22,8 +25,13 @@ func (s *Store) Read(ctx context.Context, r log.ReadRange, fn func(*log.Recorded
 		return &log.ValidationError{Code: log.CodeInvalidVersion, Message: fmt.Sprintf("invalid range from=%d to=%d", r.From, r.To)}
 	}
 	bs, err := s.Buckets(ctx, r.Stream)
-	if err != nil || len(bs) == 0 {
+	if err != nil {
 		return err
+	}
+	if len(bs) == 0 {
+		// A bucket's index row is written before its chunks: no row, no
+		// event.
+		return fmt.Errorf("stream %s: %w", r.Stream, log.ErrStreamNotFound)
 	}
 	return s.ReadIn(ctx, r, bs, fn)
 }
@@ -35,6 +43,9 @@ func (s *Store) ReadIn(ctx context.Context, r log.ReadRange, bs []Bucket, fn fun
 		v, err := s.versionAt(ctx, r.Stream, bs, r.UntilTime)
 		if err != nil {
 			return err
+		}
+		if v == 0 {
+			return fmt.Errorf("stream %s at %s: %w", r.Stream, r.UntilTime.UTC().Format(time.RFC3339Nano), log.ErrStreamNotYet)
 		}
 		var ok bool
 		if r, ok = r.Cut(v); !ok {

@@ -146,11 +146,11 @@ func testAppendRead(t *testing.T, s *suite) {
 				wantVersions(t, fmt.Sprintf("instance %d read %+v", i, c.r), readAll(t, st, r), c.want)
 			}
 		}
-		if got := readAll(t, last, log.ReadRange{Stream: "missing-1"}); len(got) != 0 {
-			t.Fatalf("a stream without events reads %d events", len(got))
-		}
-		if got := readAll(t, last, log.ReadRange{Stream: "missing-1", Backward: true}); len(got) != 0 {
-			t.Fatalf("a stream without events reads %d events backward", len(got))
+		for _, r := range []log.ReadRange{{}, {Backward: true}, {From: 3, Limit: 1}, {UntilTime: time.Now().Add(time.Hour)}} {
+			r.Stream = "missing-1"
+			if got, err := tryReadAll(last, r); !errors.Is(err, log.ErrStreamNotFound) || len(got) != 0 {
+				t.Fatalf("read %+v of a stream without events: %d events, %v; want ErrStreamNotFound", r, len(got), err)
+			}
 		}
 		for _, r := range []log.ReadRange{{From: -1}, {To: -1}, {Limit: -1}, {From: 5, To: 3}} {
 			r.Stream = stream
@@ -278,8 +278,8 @@ func testAppendRead(t *testing.T, s *suite) {
 				wantValidation(t, fmt.Sprintf("%s on instance %d", c.name, i), err, c.code)
 			}
 		}
-		if got := readAll(t, stores[0], log.ReadRange{Stream: stream}); len(got) != 0 {
-			t.Fatalf("rejected appends wrote %d events", len(got))
+		if got, err := tryReadAll(stores[0], log.ReadRange{Stream: stream}); !errors.Is(err, log.ErrStreamNotFound) || len(got) != 0 {
+			t.Fatalf("rejected appends wrote %d events (read: %v)", len(got), err)
 		}
 		if _, err := stores[0].Info(ctx, stream); !errors.Is(err, log.ErrStreamNotFound) {
 			t.Fatalf("rejected appends created the stream: %v", err)

@@ -194,10 +194,14 @@ func readHead(s log.Store, stream log.StreamID, byInfo bool) (int64, string, err
 		return v, "info", err
 	}
 	evs, err := tryReadAll(s, log.ReadRange{Stream: stream, Backward: true, Limit: 1})
-	if err != nil || len(evs) == 0 {
+	switch {
+	case errors.Is(err, log.ErrStreamNotFound):
+		return 0, "last", nil
+	case err != nil:
 		return 0, "last", err
-	}
-	if len(evs) != 1 {
+	case len(evs) == 0:
+		return 0, "last", errors.New("a backward read of a whole stream found it but no event")
+	case len(evs) != 1:
 		return 0, "last", errors.New("a backward read with limit 1 returned several events")
 	}
 	return evs[0].Version, "last", nil
