@@ -445,9 +445,17 @@ func earliest(ts ...time.Time) time.Time {
 // a page, checking each page as read does and that the last is at end.
 func readPages(t *testing.T, r *feeds.Reader, f log.Feed, after feeds.Cursor, limit int, end feeds.Cursor) []feeds.Event {
 	t.Helper()
+	return readPagesOf(t, r, feeds.Request{Feed: f, After: after}, limit, 0, end)
+}
+
+// readPagesOf is readPages of req (its Feed, After and Shards), each page
+// also bounded by maxBytes.
+func readPagesOf(t *testing.T, r *feeds.Reader, req feeds.Request, limit, maxBytes int, end feeds.Cursor) []feeds.Event {
+	t.Helper()
+	f := req.Feed
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	ps, err := r.Pages(ctx, feeds.Request{Feed: f, After: after})
+	ps, err := r.Pages(ctx, req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -461,7 +469,7 @@ func readPages(t *testing.T, r *feeds.Reader, f log.Feed, after feeds.Cursor, li
 		if i > 100_000 {
 			t.Fatal("no end in sight")
 		}
-		p, err := ps.Next(limit, 0)
+		p, err := ps.Next(limit, maxBytes)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -488,7 +496,7 @@ func readPages(t *testing.T, r *feeds.Reader, f log.Feed, after feeds.Cursor, li
 			if !p.Next.Equal(end) {
 				t.Fatalf("ends at %v, want %v", p.Next, end)
 			}
-			if again, err := ps.Next(limit, 0); err != nil || !again.AtEnd || len(again.Events) != 0 || !again.Next.Equal(end) {
+			if again, err := ps.Next(limit, maxBytes); err != nil || !again.AtEnd || len(again.Events) != 0 || !again.Next.Equal(end) {
 				t.Fatalf("after the end: %d events, at end %v, next %v, %v", len(again.Events), again.AtEnd, again.Next, err)
 			}
 			return out
@@ -573,7 +581,8 @@ func TestCompleteUpToUnopened(t *testing.T) {
 // pages holding their events are released (the second Next after): with
 // the pool overwriting what it takes back, the page before the last keeps
 // its bytes, and every event reads as a one-page-at-a-time read returns
-// it, for the all feed and for feeds that pass rows without an event.
+// it: for the all feed and for feeds that pass rows without an event, of
+// every shard or one (a consumer group's), pages cut by count or by bytes.
 func TestPagesReuseBuffers(t *testing.T) {
 	o := newKeyspace(t, 2, 10)
 	s := openStore(t, o)
@@ -589,24 +598,28 @@ func TestPagesReuseBuffers(t *testing.T) {
 		return req
 	})
 	for _, f := range []log.Feed{log.AllFeed, log.CategoryFeed("p"), log.TypeFeed("U")} {
-		ref, end := readToEnd(t, newReader(t, o, feeds.Options{}), feeds.Request{Feed: f, Limit: 10_000})
-		if len(ref) == 0 {
-			t.Fatalf("%s: no events", f)
-		}
-		for _, limit := range []int{1, 3} {
-			r := newReader(t, o, feeds.Options{MaxLimit: 4, DefaultLimit: 2})
-			r.PoisonPool()
-			got := readPages(t, r, f, feeds.Cursor{}, limit, end.Next)
-			if len(got) != len(ref) {
-				t.Fatalf("%s, pages of %d: %d events, want %d", f, limit, len(got), len(ref))
+		for _, shards := range [][]int{nil, {1}} {
+			ref, end := readToEnd(t, newReader(t, o, feeds.Options{}), feeds.Request{Feed: f, Limit: 10_000, Shards: shards})
+			if len(ref) == 0 {
+				t.Fatalf("%s, shards %v: no events", f, shards)
 			}
-			for i := range got {
-				if !sameEvent(&got[i], &ref[i]) {
-					t.Fatalf("%s, pages of %d: event %d is %+v, want %+v", f, limit, i, got[i].RecordedEvent, ref[i].RecordedEvent)
+			// Pages of one event, of three, and of about two (an event's
+			// data is over 400 bytes), each from a fresh reader.
+			for _, size := range []struct{ limit, maxBytes int }{{1, 0}, {3, 0}, {4, 1000}} {
+				r := newReader(t, o, feeds.Options{MaxLimit: 4, DefaultLimit: 2})
+				r.PoisonPool()
+				got := readPagesOf(t, r, feeds.Request{Feed: f, Shards: shards}, size.limit, size.maxBytes, end.Next)
+				if len(got) != len(ref) {
+					t.Fatalf("%s, shards %v, pages of %+v: %d events, want %d", f, shards, size, len(got), len(ref))
 				}
-			}
-			if r.PoolHits() == 0 {
-				t.Fatalf("%s, pages of %d: no record buffer was reused: the test reads no compressed record twice into one buffer", f, limit)
+				for i := range got {
+					if !sameEvent(&got[i], &ref[i]) {
+						t.Fatalf("%s, shards %v, pages of %+v: event %d is %+v, want %+v", f, shards, size, i, got[i].RecordedEvent, ref[i].RecordedEvent)
+					}
+				}
+				if r.PoolHits() == 0 {
+					t.Fatalf("%s, shards %v, pages of %+v: no record buffer was reused: the test reads no compressed record twice into one buffer", f, shards, size)
+				}
 			}
 		}
 	}
