@@ -70,6 +70,7 @@ type Config struct {
 	Shards            int           // --shards: shard count recorded when migrate creates a keyspace's layout
 	ShardLeaseTTL     time.Duration // --shard-lease-ttl: how long an instance holds a shard without renewing
 	FillDelay         time.Duration // --fill-delay: how long committed appends may wait to be written to their streams
+	TailBytes         int64         // --tail-bytes: committed payload a shard may hold unwritten before it writes its oldest (0: 4 MiB)
 	MemoryLimit       int64         // --memory-limit: soft limit of the Go runtime's memory (GOMEMLIMIT wins)
 	RecordTraceparent bool          // --record-traceparent: keep each append's traceparent header in its events' metadata
 	DiscoveryIndex    bool          // --discovery-index: write the stream catalog and event id index behind each commit
@@ -236,6 +237,7 @@ func (c *Config) flagSet(name string, out io.Writer) *flag.FlagSet {
 	fs.IntVar(&c.CommitsInFlight, "commits-in-flight", c.CommitsInFlight, "conditional writes this instance has in flight over all the shards it owns (0: one per shard); a group holds about the appends in flight divided by this, so 2 keeps one instance's groups as large as 2 shards would, however many it owns")
 	fs.Int64Var(&c.MemoryLimit, "memory-limit", c.MemoryLimit, "soft limit in bytes of the memory the Go runtime holds (heap, stacks); near it the garbage collector runs more often instead of letting the heap grow (0: none; GOMEMLIMIT, when set, wins)")
 	fs.DurationVar(&c.FillDelay, "fill-delay", c.FillDelay, "how long a committed append may wait before it is written to its stream's partitions, so that a stream's appends share writes (a read of the stream writes it at once)")
+	fs.Int64Var(&c.TailBytes, "tail-bytes", c.TailBytes, "committed event bytes a shard may hold unwritten to its streams: past it the oldest are written at once whatever --fill-delay says, past twice it commits wait (0: 4 MiB); the tail is held in memory")
 	fs.DurationVar(&c.ShardLeaseTTL, "shard-lease-ttl", c.ShardLeaseTTL, "how long an instance holds a shard without renewing: bounds how soon a crashed instance's shards move")
 	fs.DurationVar(&c.GroupLeaseTTL, "group-lease-ttl", c.GroupLeaseTTL, "how long a consumer group member holds its partitions after a heartbeat; handlers must finish within it")
 	fs.IntVar(&c.MaxGroups, "max-groups", c.MaxGroups, "the most consumer groups a keyspace may have (0: 1,000); a join that would create another is refused with 409 too_many_groups")
@@ -362,8 +364,11 @@ func (c *Config) Validate() error {
 	if c.MemoryLimit < 0 {
 		return errors.New("--memory-limit must not be negative")
 	}
-	if c.FillDelay < 0 || c.CommitsInFlight < 0 {
-		return errors.New("--fill-delay and --commits-in-flight must not be negative")
+	if c.FillDelay < 0 || c.CommitsInFlight < 0 || c.TailBytes < 0 {
+		return errors.New("--fill-delay, --tail-bytes and --commits-in-flight must not be negative")
+	}
+	if c.TailBytes > 1<<30 {
+		return errors.New("--tail-bytes must be at most 1 GiB (it is held in memory, per shard)")
 	}
 	if c.Listen == "" {
 		return errors.New("listen address is empty")

@@ -85,6 +85,8 @@ func TestParseFlags(t *testing.T) {
 		{"ErrReplication", []string{"--replication=Simple"}, nil, "replication"},
 		{"ErrKeyspace", []string{"--keyspace=Bad-Name"}, nil, "keyspace"},
 		{"ErrEmptyHosts", []string{"--cassandra-hosts=,"}, nil, "host"},
+		{"ErrNegativeTailBytes", []string{"--tail-bytes=-1"}, nil, "--tail-bytes"},
+		{"ErrHugeTailBytes", nil, map[string]string{"EVENTLOG_TAIL_BYTES": "2147483648"}, "--tail-bytes"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := DefaultConfig()

@@ -374,6 +374,7 @@ func (m *Main) openStore(ctx context.Context, o cassandra.Options) (*shardstore.
 		Forward:         httpapi.Forwarder(peers),
 		FlushRemote:     httpapi.FlushForwarder(peers),
 		FillDelay:       m.Config.FillDelay,
+		TailBytes:       int(m.Config.TailBytes),
 		NoIndex:         !m.Config.DiscoveryIndex,
 		CommitsInFlight: m.Config.CommitsInFlight,
 		MaxGroups:       m.Config.MaxGroups,

@@ -53,23 +53,24 @@ func TestWriteAndList(t *testing.T) {
 	for i := range 12 {
 		st := log.StreamID(fmt.Sprintf("cat%d-%02d", i%2, i))
 		all = append(all, string(st))
-		ps = append(ps, streams.Pending{Seq: 1, Time: now, Chunk: record.Chunk{Stream: st, FirstVersion: 1, OpensBucket: true,
-			Appends: []record.ChunkAppend{{Events: []record.Event{{ID: uuid.Must(uuid.NewV7()), Type: "t", Data: []byte("1")}}}}}})
+		ps = append(ps, pend(1, now, record.Chunk{Stream: st, FirstVersion: 1, OpensBucket: true,
+			Appends: []record.ChunkAppend{{Events: []record.Event{{ID: uuid.Must(uuid.NewV7()), Type: "t", Data: []byte("1")}}}}}))
 	}
 	// A later chunk of a listed stream adds no catalog row.
-	ps = append(ps, streams.Pending{Seq: 2, Time: now, Chunk: record.Chunk{Stream: "cat0-00", FirstVersion: 2,
-		Appends: []record.ChunkAppend{{Events: []record.Event{{ID: uuid.New(), Type: "t", Data: []byte("2")}}}}}})
+	ps = append(ps, pend(2, now, record.Chunk{Stream: "cat0-00", FirstVersion: 2,
+		Appends: []record.ChunkAppend{{Events: []record.Event{{ID: uuid.New(), Type: "t", Data: []byte("2")}}}}}))
 	// A chunk of two appends, UUIDv7 ids and others: each id filed at the
 	// commit's log row (seq), the others in slot 0 of the commit minute
 	// with a TTL.
-	multi := streams.Pending{Seq: 3, Time: now, Chunk: record.Chunk{Stream: "multi-1", FirstVersion: 5, Appends: []record.ChunkAppend{
+	multiChunk := record.Chunk{Stream: "multi-1", FirstVersion: 5, Appends: []record.ChunkAppend{
 		{Events: []record.Event{{ID: uuid.Must(uuid.NewV7()), Type: "t", Data: []byte("5")}, {ID: uuid.New(), Type: "t", Data: []byte("6")}}},
 		{Events: []record.Event{{ID: uuid.Must(uuid.NewV7()), Type: "t", Data: []byte("7")}, {ID: uuid.New(), Type: "t", Data: []byte("8")}, {ID: uuid.Must(uuid.NewV7()), Type: "t", Data: []byte("9")}}},
-	}}}
+	}}
+	multi := pend(3, now, multiChunk)
 	if err := c.Write(ctx, 1, append(ps, multi)); err != nil {
 		t.Fatal(err)
 	}
-	for _, a := range multi.Chunk.Appends {
+	for _, a := range multiChunk.Appends {
 		for _, e := range a.Events {
 			m, timed := catalog.Minute(e.ID, now)
 			var (
@@ -128,10 +129,11 @@ func TestWriteAndList(t *testing.T) {
 	}
 	// Every event's id is indexed, in its shard and minute, at its seq.
 	for _, p := range ps {
-		m, _ := catalog.Minute(p.Chunk.Appends[0].Events[0].ID, p.Time)
+		id := uuid.UUID(p.EventIDs[:16])
+		m, _ := catalog.Minute(id, p.Time)
 		var seq int64
-		if err := session.Query(`SELECT seq FROM event_index WHERE shard = 1 AND minute = ? AND slot IN (0, 1, 2, 3, 4, 5, 6, 7) AND id = ?`, m, [16]byte(p.Chunk.Appends[0].Events[0].ID)).Scan(&seq); err != nil || seq != p.Seq {
-			t.Fatalf("index row of %s: seq %d %v, want %d", p.Chunk.Stream, seq, err, p.Seq)
+		if err := session.Query(`SELECT seq FROM event_index WHERE shard = 1 AND minute = ? AND slot IN (0, 1, 2, 3, 4, 5, 6, 7) AND id = ?`, m, [16]byte(id)).Scan(&seq); err != nil || seq != p.Seq {
+			t.Fatalf("index row of %s: seq %d %v, want %d", p.Stream, seq, err, p.Seq)
 		}
 	}
 }
@@ -143,8 +145,8 @@ func TestIDRowsPerCommit(t *testing.T) {
 	at := time.Date(2026, 12, 4, 10, 7, 30, 0, time.UTC)
 	var ps []streams.Pending
 	for i := range 10 {
-		ps = append(ps, streams.Pending{Seq: int64(1 + i/6), Time: at, Chunk: record.Chunk{Stream: log.StreamID(fmt.Sprintf("s-%d", i)), FirstVersion: 2,
-			Appends: []record.ChunkAppend{{Events: []record.Event{{ID: uuid.New(), Type: "t", Data: []byte("1")}}}}}})
+		ps = append(ps, pend(int64(1+i/6), at, record.Chunk{Stream: log.StreamID(fmt.Sprintf("s-%d", i)), FirstVersion: 2,
+			Appends: []record.ChunkAppend{{Events: []record.Event{{ID: uuid.New(), Type: "t", Data: []byte("1")}}}}}))
 	}
 	piggy, rest, _ := c.Rows(0, ps, 100)
 	if len(rest) != 0 {
@@ -163,4 +165,10 @@ func TestIDRowsPerCommit(t *testing.T) {
 	if !slices.Equal(seqs, []int64{1, 2}) || ids != 10 {
 		t.Fatalf("id statements for seqs %v holding %d ids, want one for seq 1 and one for 2, 10 ids", seqs, ids)
 	}
+}
+
+// pend is chunk c of the record committed at seq, at t, as the filler
+// holds it.
+func pend(seq int64, t time.Time, c record.Chunk) streams.Pending {
+	return streams.NewPending(seq, t, &c)
 }

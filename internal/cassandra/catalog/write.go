@@ -109,26 +109,25 @@ func (c *Catalog) groups(shard int, chunks []streams.Pending) (groups [][]gocql.
 	slot := rand.IntN(Slots)
 	for i := range chunks {
 		p := &chunks[i]
-		for _, a := range p.Chunk.Appends {
-			for _, e := range a.Events {
-				m, timed := Minute(e.ID, p.Time)
-				k := idKey{key: m, seq: p.Seq}
-				if !timed {
-					k.key = -1 - m // slot 0, a group apart from the timed rows of that minute
-				}
-				if byKey[k] == nil {
-					keys = append(keys, k)
-				}
-				byKey[k] = append(byKey[k], e.ID)
+		for b := p.EventIDs; len(b) >= 16; b = b[16:] {
+			id := uuid.UUID(b[:16])
+			m, timed := Minute(id, p.Time)
+			k := idKey{key: m, seq: p.Seq}
+			if !timed {
+				k.key = -1 - m // slot 0, a group apart from the timed rows of that minute
 			}
+			if byKey[k] == nil {
+				keys = append(keys, k)
+			}
+			byKey[k] = append(byKey[k], id)
 		}
-		if p.Chunk.FirstVersion == 1 {
-			cat := p.Chunk.Stream.Category()
+		if p.FirstVersion == 1 {
+			cat := p.Stream.Category()
 			if catalogue[cat] == nil {
 				catOrder = append(catOrder, cat)
 			}
 			catalogue[cat] = append(catalogue[cat], gocql.BatchEntry{Stmt: cqlPutStream, Idempotent: true,
-				Args: []any{cat, string(p.Chunk.Stream), p.Time}})
+				Args: []any{cat, string(p.Stream), p.Time}})
 			if !c.knownCategory(cat) {
 				if t, ok := newCats[cat]; !ok || p.Time.Before(t) {
 					newCats[cat] = p.Time

@@ -137,6 +137,10 @@ func (sh *shard) commitBatch(batch []*pending) error {
 		Shard: sh.id, Segment: sh.segment, Epoch: sh.epoch, Seq: seq, Filled: sh.filled.Load(),
 		Floor: t, Time: t, CommitID: uuid.New(), Record: record.AppendRecord(nil, &rec),
 	}
+	// The tail's encoding of the chunks is made while the round is in
+	// flight, not between its answer and the next round.
+	encoded := make(chan []streams.Pending, 1)
+	go func() { encoded <- pendingOf(seq, t, &rec) }()
 	start := time.Now()
 	out, err := sh.s.cfg.Log.Commit(ctx, c)
 	sh.s.metrics.commitTime.Observe(time.Since(start).Seconds())
@@ -147,6 +151,9 @@ func (sh *shard) commitBatch(batch []*pending) error {
 		out, err = sh.s.cfg.Log.Settle(sctx, c)
 		scancel()
 	}
+	// Waited for whatever the outcome: it reads the requests' events,
+	// which are theirs again once answered.
+	pend := <-encoded
 	switch out {
 	case shardlog.Committed:
 		sh.lastLog = time.Now()
@@ -196,7 +203,7 @@ func (sh *shard) commitBatch(batch []*pending) error {
 	}
 	// Committed is acknowledged: the filler writes the record behind, and
 	// every read of its streams waits for that (flushStream).
-	sh.s.metrics.tailBytes.Add(float64(sh.tail.add(seq, time.Now(), t, &rec)))
+	sh.s.metrics.tailBytes.Add(float64(sh.tail.add(seq, time.Now(), t, pend)))
 	sh.tail.poke()
 	sh.answer(append(answers, members...), checks)
 	if f := sh.s.cfg.OnCommit; f != nil {

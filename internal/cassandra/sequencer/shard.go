@@ -11,7 +11,6 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/eventlog/eventlog/internal/cassandra/shardlog"
-	"github.com/eventlog/eventlog/internal/cassandra/streams"
 	"github.com/eventlog/eventlog/internal/log"
 	"github.com/eventlog/eventlog/internal/record"
 )
@@ -311,15 +310,12 @@ func (sh *shard) catchUp(ctx context.Context, after, last int64) error {
 			if err != nil {
 				return fmt.Errorf("shard %d seq %d: %w", sh.id, r.Seq, err)
 			}
-			if err := sh.s.cfg.Streams.Fill(ctx, r.Seq, r.Time, &rec); err != nil {
+			ps := pendingOf(r.Seq, r.Time, &rec)
+			if err := sh.s.cfg.Streams.Fill(ctx, ps); err != nil {
 				return err
 			}
 			if sh.s.cfg.Index == nil {
 				return nil
-			}
-			var ps []streams.Pending
-			for _, c := range record.Chunks(&rec) {
-				ps = append(ps, streams.Pending{Seq: r.Seq, Time: r.Time, Chunk: c})
 			}
 			return sh.s.cfg.Index.Write(ctx, sh.id, ps)
 		})

@@ -63,15 +63,25 @@ func (t *tail) poke() {
 	}
 }
 
-// add puts a committed record into the tail and returns the bytes it
-// added.
-func (t *tail) add(seq int64, at time.Time, commitTime time.Time, rec *record.Record) int {
+// pendingOf encodes the chunks of rec, to be committed at seq and time
+// t, as the tail holds them.
+func pendingOf(seq int64, t time.Time, rec *record.Record) []streams.Pending {
 	chunks := record.Chunks(rec)
+	out := make([]streams.Pending, len(chunks))
+	for i := range chunks {
+		out[i] = streams.NewPending(seq, t, &chunks[i])
+	}
+	return out
+}
+
+// add puts the chunks of a committed record (pendingOf) into the tail and
+// returns the bytes it added.
+func (t *tail) add(seq int64, at time.Time, commitTime time.Time, chunks []streams.Pending) int {
 	r := &tailRec{seq: seq, at: at, time: commitTime, left: len(chunks)}
 	added := 0
 	t.mu.Lock()
 	for i := range chunks {
-		c := chunks[i]
+		c := &chunks[i]
 		st := t.streams[c.Stream]
 		if st == nil {
 			st = &streamTail{}
@@ -80,9 +90,9 @@ func (t *tail) add(seq int64, at time.Time, commitTime time.Time, rec *record.Re
 		} else if len(st.chunks) == 0 || st.chunks[len(st.chunks)-1].Seq != seq {
 			r.streams = append(r.streams, c.Stream)
 		}
-		st.chunks = append(st.chunks, streams.Pending{Seq: seq, Time: commitTime, Chunk: c})
-		st.last = c.LastVersion()
-		added += chunkBytes(&c)
+		st.chunks = append(st.chunks, *c)
+		st.last = c.LastVersion
+		added += chunkBytes(c)
 	}
 	t.bytes += added
 	t.recs = append(t.recs, r)
@@ -105,7 +115,7 @@ func (t *tail) oldestTime(next time.Time) time.Time {
 func (st *streamTail) pendingBytes() int {
 	n := 0
 	for i := range st.chunks {
-		n += chunkBytes(&st.chunks[i].Chunk)
+		n += chunkBytes(&st.chunks[i])
 	}
 	return n
 }
@@ -115,34 +125,30 @@ func (st *streamTail) pendingBytes() int {
 const maxRoundStreams = 4096
 
 // chunkBytes is what a chunk counts against TailBytes.
-func chunkBytes(c *record.Chunk) int {
-	n := 0
-	for _, a := range c.Appends {
-		for _, e := range a.Events {
-			n += len(e.Data) + len(e.Metadata) + len(e.Type) + 48
-		}
-	}
-	return n
-}
+func chunkBytes(p *streams.Pending) int { return p.Payload }
 
 // filler is the fill goroutine: it writes the tail in rounds until the
 // shard stops, advancing the shard's filled seq.
 func (sh *shard) filler() {
 	t := sh.tail
-	defer func() {
-		// What is left is the next owner's catch-up.
+	// What is left when the shard stops is the next owner's catch-up. Not
+	// a deferred call: a panic under t.mu would wait for it for ever
+	// rather than end the process.
+	drop := func() {
 		t.mu.Lock()
 		sh.s.metrics.tailBytes.Sub(float64(t.bytes))
 		t.bytes = 0
 		t.mu.Unlock()
-	}()
+	}
 	for {
 		work := sh.nextRound()
 		if work == nil {
+			drop()
 			return
 		}
 		start := time.Now()
 		if !sh.writeRound(work) {
+			drop()
 			return // the shard stopped; a new owner's catch-up writes the rest
 		}
 		sh.s.metrics.fillTime.Observe(time.Since(start).Seconds())
@@ -151,15 +157,18 @@ func (sh *shard) filler() {
 		t.mu.Lock()
 		for stream, w := range work {
 			st := t.streams[stream]
+			for i := range w {
+				r := t.recs[w[i].Seq-t.recs[0].seq]
+				r.left--
+				freed += chunkBytes(&w[i])
+			}
+			// Written: the array behind the rest must not keep their
+			// bytes alive (w is its first len(w) elements).
+			clear(st.chunks[:len(w)])
 			st.chunks = st.chunks[len(w):]
 			st.busy = false
 			if len(st.chunks) == 0 {
 				delete(t.streams, stream)
-			}
-			for _, p := range w {
-				r := t.recs[p.Seq-t.recs[0].seq]
-				r.left--
-				freed += chunkBytes(&p.Chunk)
 			}
 		}
 		t.bytes -= freed
@@ -350,7 +359,7 @@ func (sh *shard) flushStream(ctx context.Context, stream log.StreamID) error {
 		}
 		t.mu.Lock()
 		st = t.streams[stream]
-		if st == nil || len(st.chunks) > 0 && st.chunks[0].Chunk.FirstVersion > target {
+		if st == nil || len(st.chunks) > 0 && st.chunks[0].FirstVersion > target {
 			t.mu.Unlock()
 			return nil
 		}

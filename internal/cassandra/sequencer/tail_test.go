@@ -20,7 +20,7 @@ func TestRoundPastBudget(t *testing.T) {
 	add := func(seq int) {
 		rec := &record.Record{Appends: []record.Append{{Stream: log.StreamID(fmt.Sprintf("s-%d", seq)), FirstVersion: 1,
 			Events: []record.Event{{Type: "T", Data: make([]byte, 1000)}}}}}
-		sh.tail.add(int64(seq), time.Now(), time.Now(), rec)
+		sh.tail.add(int64(seq), time.Now(), time.Now(), pendingOf(int64(seq), time.Now(), rec))
 	}
 	for i := 1; i <= 9; i++ {
 		add(i)
@@ -44,7 +44,7 @@ func TestRoundPastBudget(t *testing.T) {
 	left := sh.tail.bytes
 	for _, w := range work {
 		for i := range w {
-			left -= chunkBytes(&w[i].Chunk)
+			left -= chunkBytes(&w[i])
 		}
 	}
 	if left > budget*3/4 || left < budget*3/4-1100 {

@@ -31,9 +31,18 @@ func (s *Store) Read(ctx context.Context, r log.ReadRange, fn func(*log.Recorded
 	if len(bs) == 0 {
 		// A bucket's index row is written before its chunks: no row, no
 		// event.
+		if !r.UntilTime.IsZero() {
+			return notYet(r)
+		}
 		return fmt.Errorf("stream %s: %w", r.Stream, log.ErrStreamNotFound)
 	}
 	return s.ReadIn(ctx, r, bs, fn)
+}
+
+// notYet is the error of a read as of r.UntilTime, when no event of the
+// stream was committed by then.
+func notYet(r log.ReadRange) error {
+	return fmt.Errorf("stream %s at %s: %w", r.Stream, r.UntilTime.UTC().Format(time.RFC3339Nano), log.ErrStreamNotYet)
 }
 
 // ReadIn is Read of a stream whose bucket index, in ascending order, is bs
@@ -45,7 +54,7 @@ func (s *Store) ReadIn(ctx context.Context, r log.ReadRange, bs []Bucket, fn fun
 			return err
 		}
 		if v == 0 {
-			return fmt.Errorf("stream %s at %s: %w", r.Stream, r.UntilTime.UTC().Format(time.RFC3339Nano), log.ErrStreamNotYet)
+			return notYet(r)
 		}
 		var ok bool
 		if r, ok = r.Cut(v); !ok {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/eventlog/eventlog/internal/log"
 	"github.com/eventlog/eventlog/internal/record"
@@ -15,8 +16,8 @@ func pending(stream string, bucket int64, opens bool, n, size int) []Pending {
 	for i := range evs {
 		evs[i] = record.Event{Type: "t", Data: []byte(strings.Repeat("x", size))}
 	}
-	return []Pending{{Seq: 1, Chunk: record.Chunk{Stream: log.StreamID(stream), Bucket: bucket, FirstVersion: 1,
-		OpensBucket: opens, Appends: []record.ChunkAppend{{ClientIDs: true, Events: evs}}}}}
+	return []Pending{NewPending(1, time.Time{}, &record.Chunk{Stream: log.StreamID(stream), Bucket: bucket, FirstVersion: 1,
+		OpensBucket: opens, Appends: []record.ChunkAppend{{ClientIDs: true, Events: evs}}})}
 }
 
 func TestPacks(t *testing.T) {
@@ -43,12 +44,12 @@ func TestPacks(t *testing.T) {
 		}
 		size := 0
 		for _, w := range p {
-			seen[w[0].Chunk.Stream]++
+			seen[w[0].Stream]++
 			n, _ := packable(w)
 			size += n
 		}
 		if len(p) == 1 {
-			alone[p[0][0].Chunk.Stream] = true
+			alone[p[0][0].Stream] = true
 		} else if size > packBytes {
 			t.Fatalf("a pack of %d bytes, more than %d", size, packBytes)
 		}

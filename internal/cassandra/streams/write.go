@@ -2,11 +2,13 @@ package streams
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
 	"sync"
 	"time"
 
 	gocql "github.com/apache/cassandra-gocql-driver/v2"
+	"github.com/google/uuid"
 
 	"github.com/eventlog/eventlog/internal/cassandra/cql"
 	"github.com/eventlog/eventlog/internal/log"
@@ -63,19 +65,19 @@ func New(session *gocql.Session, pageSize int, idTTL time.Duration) *Store {
 	return &Store{session: session, pageSize: pageSize, idTTL: max(1, int(idTTL/time.Second))}
 }
 
-// Fill writes the chunks of a committed record (seq, commit time t), in
-// the packs of Packs, in parallel. Every write is
+// Fill writes the chunks of one committed record (NewPending of each of
+// record.Chunks), in the packs of Packs, in parallel. Every write is
 // idempotent: the same record always writes the same rows.
-func (s *Store) Fill(ctx context.Context, seq int64, t time.Time, rec *record.Record) error {
+func (s *Store) Fill(ctx context.Context, chunks []Pending) error {
 	var (
 		order []log.StreamID
 		by    = map[log.StreamID][]Pending{}
 	)
-	for _, c := range record.Chunks(rec) {
+	for _, c := range chunks {
 		if by[c.Stream] == nil {
 			order = append(order, c.Stream)
 		}
-		by[c.Stream] = append(by[c.Stream], Pending{Seq: seq, Time: t, Chunk: c})
+		by[c.Stream] = append(by[c.Stream], c)
 	}
 	ws := make([][]Pending, len(order))
 	for i, st := range order {
@@ -86,11 +88,80 @@ func (s *Store) Fill(ctx context.Context, seq int64, t time.Time, rec *record.Re
 }
 
 // Pending is a chunk of a committed record that is not yet written: the
-// record's seq and commit time with the chunk.
+// record's seq and commit time with the chunk, held as the rows it will
+// write (its encoded body and ids). A shard's unwritten tail may hold
+// seconds of appends (--fill-delay); as decoded events, with the request
+// buffers their bytes point into, it took three to four times the bytes
+// and a pointer an event for the garbage collector to trace on each
+// cycle.
 type Pending struct {
-	Seq   int64
-	Time  time.Time
-	Chunk record.Chunk
+	Seq          int64
+	Time         time.Time
+	Stream       log.StreamID
+	Bucket       int64
+	FirstVersion int64
+	LastVersion  int64
+	OpensBucket  bool
+	// Body is the chunk row's record (record.AppendChunkBody); IDs its
+	// client-chosen ids (record.AppendChunkIDs); EventIDs every event's
+	// id, 16 bytes each in version order (the event index).
+	Body, IDs, EventIDs []byte
+	// Payload is its events' type, data and metadata bytes, with 48 an
+	// event: what it weighs in the tail and in a pack.
+	Payload int
+}
+
+// NewPending encodes chunk c of the record committed at seq, at time t,
+// into one allocation of its own that holds no pointer for the garbage
+// collector to follow (a chunk of its own: once written, its bytes are
+// free whatever the other chunks of its record wait for).
+func NewPending(seq int64, t time.Time, c *record.Chunk) Pending {
+	// An upper bound of the plain body (an id, three lengths and a flag an
+	// event, a few bytes a chunk and append), the ids (a length and an id
+	// an event) and the events' ids; a compressed body takes less.
+	n := 16
+	for i := range c.Appends {
+		n += 2
+		for j := range c.Appends[i].Events {
+			e := &c.Appends[i].Events[j]
+			n += 3*16 + 4*binary.MaxVarintLen32 + 1 + len(e.Type) + len(e.Data) + len(e.Metadata)
+		}
+	}
+	p, _ := appendPending(make([]byte, 0, n), seq, t, c)
+	return p
+}
+
+// appendPending is NewPending with the encoded bytes appended to slab,
+// which it returns.
+func appendPending(slab []byte, seq int64, t time.Time, c *record.Chunk) (Pending, []byte) {
+	p := Pending{Seq: seq, Time: t, Stream: c.Stream, Bucket: c.Bucket, FirstVersion: c.FirstVersion,
+		LastVersion: c.LastVersion(), OpensBucket: c.OpensBucket}
+	start := len(slab)
+	slab = record.AppendChunkBody(slab, c)
+	body := len(slab)
+	slab = record.AppendChunkIDs(slab, c)
+	ids := len(slab)
+	for _, a := range c.Appends {
+		for i := range a.Events {
+			e := &a.Events[i]
+			slab = append(slab, e.ID[:]...)
+			p.Payload += len(e.Type) + len(e.Data) + len(e.Metadata) + 48
+		}
+	}
+	// Full slice expressions: an append to one must not write over the
+	// next.
+	p.Body, p.IDs, p.EventIDs = slab[start:body:body], slab[body:ids:ids], slab[ids:len(slab):len(slab)]
+	return p, slab
+}
+
+// Events is how many events the chunk holds.
+func (p *Pending) Events() int { return int(p.LastVersion - p.FirstVersion + 1) }
+
+// ClientIDs calls fn with each client-chosen id of the chunk and its
+// version.
+func (p *Pending) ClientIDs(fn func(id uuid.UUID, version int64)) {
+	// The ids were encoded by NewPending: they decode.
+	_ = record.DecodeChunkIDs(p.IDs, p.FirstVersion, fn)
 }
 
 // maxMutationBytes bounds one batch of WriteStream, well under Cassandra's
@@ -109,7 +180,7 @@ const maxMutationBytes = 4 << 20
 // first chunk batch, in the same request.
 func (s *Store) WriteStream(ctx context.Context, chunks []Pending, extra []gocql.BatchEntry) error {
 	for i := 0; i < len(chunks); {
-		c := &chunks[i].Chunk
+		c := &chunks[i]
 		if c.OpensBucket {
 			err := s.session.Query(cqlIndexBucket, string(c.Stream), c.Bucket, c.FirstVersion, chunks[i].Time).
 				WithContext(ctx).Idempotent(true).Exec()
@@ -122,7 +193,7 @@ func (s *Store) WriteStream(ctx context.Context, chunks []Pending, extra []gocql
 		j := i
 		for ; j < len(chunks); j++ {
 			p := &chunks[j]
-			if p.Chunk.Bucket != c.Bucket || j > i && (p.Chunk.OpensBucket || size > maxMutationBytes) {
+			if p.Bucket != c.Bucket || j > i && (p.OpensBucket || size > maxMutationBytes) {
 				break
 			}
 			size += s.addChunk(b, p)
@@ -247,26 +318,19 @@ func Packs(ws [][]Pending) [][][]Pending {
 func packable(w []Pending) (int, bool) {
 	n := 0
 	for i := range w {
-		c := &w[i].Chunk
-		if c.OpensBucket && i > 0 || c.Bucket != w[0].Chunk.Bucket {
+		c := &w[i]
+		if c.OpensBucket && i > 0 || c.Bucket != w[0].Bucket {
 			return 0, false
 		}
 		n += 64 + len(c.Stream)
 		if c.OpensBucket {
 			n += 64 + len(c.Stream) // the index row
 		}
-		for _, a := range c.Appends {
-			for _, e := range a.Events {
-				n += len(e.Data) + len(e.Metadata) + len(e.Type) + 48
-				n += 16 // its id in the commit's event_index statement
-				switch {
-				case !a.ClientIDs:
-				case w[i].Chunk.LastVersion() > LowVersions:
-					n += 40 + len(c.Stream) // its stream_ids row
-				default:
-					n += 17 // its entry in the chunk's ids column
-				}
-			}
+		n += c.Payload + 16*c.Events() // each event, and its id in the commit's event_index statement
+		if c.LastVersion > LowVersions {
+			c.ClientIDs(func(uuid.UUID, int64) { n += 40 + len(c.Stream) }) // a stream_ids row each
+		} else {
+			n += len(c.IDs) // the chunk's ids column
 		}
 	}
 	return n, n <= packBytes
@@ -286,7 +350,7 @@ func (s *Store) WritePack(ctx context.Context, pack [][]Pending, extra []gocql.B
 	}
 	idx := s.session.Batch(gocql.UnloggedBatch).WithContext(ctx)
 	for _, w := range pack {
-		if c := &w[0].Chunk; c.OpensBucket {
+		if c := &w[0]; c.OpensBucket {
 			idx.Entries = append(idx.Entries, gocql.BatchEntry{Stmt: cqlIndexBucket, Idempotent: true,
 				Args: []any{string(c.Stream), c.Bucket, c.FirstVersion, w[0].Time}})
 		}
@@ -319,34 +383,25 @@ func (s *Store) WritePack(ctx context.Context, pack [][]Pending, extra []gocql.B
 // the first LowVersions: its row lists them) to b, and returns the bytes
 // of its body and id list.
 func (s *Store) addChunk(b *gocql.Batch, p *Pending) int {
-	body := record.AppendChunkBody(nil, &p.Chunk)
-	low := p.Chunk.LastVersion() <= LowVersions
-	var idList []byte
+	low := p.LastVersion <= LowVersions
 	var idsArg any = gocql.UnsetValue // unset, not null: a null would write a tombstone
 	if low {
-		idList = record.AppendChunkIDs(nil, &p.Chunk)
-		idsArg = idList
+		idsArg = p.IDs
 	}
 	b.Entries = append(b.Entries, gocql.BatchEntry{Stmt: cqlPutChunk, Idempotent: true,
-		Args: []any{string(p.Chunk.Stream), p.Chunk.Bucket, p.Chunk.LastVersion(), p.Chunk.FirstVersion, p.Time, p.Seq, body, idsArg}})
+		Args: []any{string(p.Stream), p.Bucket, p.LastVersion, p.FirstVersion, p.Time, p.Seq, p.Body, idsArg}})
 	if low {
-		return len(body) + len(idList)
+		return len(p.Body) + len(p.IDs)
 	}
 	var ids [][16]byte
-	for _, a := range p.Chunk.Appends {
-		if a.ClientIDs {
-			for _, e := range a.Events {
-				ids = append(ids, e.ID)
-			}
-		}
-	}
+	p.ClientIDs(func(id uuid.UUID, _ int64) { ids = append(ids, id) })
 	for len(ids) > 0 {
 		n := min(len(ids), idsPerStatement)
 		b.Entries = append(b.Entries, gocql.BatchEntry{Stmt: cqlPutIDs, Idempotent: true,
-			Args: []any{s.idTTL, p.Chunk.FirstVersion, string(p.Chunk.Stream), p.Chunk.Bucket, ids[:n]}})
+			Args: []any{s.idTTL, p.FirstVersion, string(p.Stream), p.Bucket, ids[:n]}})
 		ids = ids[n:]
 	}
-	return len(body)
+	return len(p.Body)
 }
 
 // each runs fn(0) … fn(n-1), at most fillConcurrency at once, and returns

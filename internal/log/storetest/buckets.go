@@ -218,17 +218,41 @@ func testBuckets(t *testing.T, s *suite) {
 
 		// Reads "as of" a moment are the prefix VersionAt names, cut
 		// further by the range.
+		// A moment before the first event reads as the stream not there
+		// yet, as LoadStateAt says.
+		notYet := 0
 		for i, at := range probes {
-			if i%7 != 0 || at.IsZero() {
-				continue // a sample is enough: VersionAt is checked above (a zero UntilTime means no cut)
+			if at.IsZero() {
+				continue // a zero UntilTime means no cut
 			}
 			v := oracleVersionAt(evs, at)
+			if i%7 != 0 && (v != 0 || notYet > 0) {
+				continue // a sample is enough: VersionAt is checked above
+			}
 			for _, r := range []log.ReadRange{{}, {From: 5}, {From: 5, To: 50}, {Backward: true}, {Backward: true, Limit: 3}} {
 				r.Stream, r.UntilTime = stream, at
-				want := cutVersions(r, v)
 				for j, st := range stores {
-					wantVersions(t, fmt.Sprintf("instance %d read %+v", j, r), readAll(t, st, r), want)
+					what := fmt.Sprintf("instance %d read %+v", j, r)
+					if v == 0 {
+						if got, err := tryReadAll(st, r); !errors.Is(err, log.ErrStreamNotYet) || len(got) != 0 {
+							t.Fatalf("%s, before the first event: %d events, %v; want ErrStreamNotYet", what, len(got), err)
+						}
+						continue
+					}
+					wantVersions(t, what, readAll(t, st, r), cutVersions(r, v))
 				}
+			}
+			if v == 0 {
+				notYet++
+			}
+		}
+		if notYet == 0 {
+			t.Fatal("no probe before the first event")
+		}
+		for _, r := range []log.ReadRange{{UntilTime: epoch}, {UntilTime: epoch.Add(100 * 24 * time.Hour), Backward: true}} {
+			r.Stream = "nothing-1"
+			if got, err := tryReadAll(stores[0], r); !errors.Is(err, log.ErrStreamNotYet) || len(got) != 0 {
+				t.Fatalf("read %+v of a stream without events: %d events, %v; want ErrStreamNotYet", r, len(got), err)
 			}
 		}
 		last := evs[len(evs)-1]
