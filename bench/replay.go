@@ -61,22 +61,37 @@ func (rr *replayRun) readChunks(ctx context.Context, b rawBucket, fn func(*rawEv
 		body        []byte
 		ev          rawEvent
 	)
-	for iter.Scan(&first, &last, &at, &body) {
+	chunk := func(first int64, at time.Time, body []byte) error {
 		apps, err := record.DecodeChunkBody(body)
 		if err != nil {
-			iter.Close()
-			return fmt.Errorf("chunk %d..%d: %w", first, last, err)
+			return fmt.Errorf("chunk at %d: %w", first, err)
 		}
 		v := first
 		for _, a := range apps {
 			for _, e := range a.Events {
 				ev = rawEvent{version: v, id: [16]byte(e.ID), typ: e.Type, time: at, data: e.Data, metadata: e.Metadata}
 				if err := fn(&ev); err != nil {
-					iter.Close()
 					return err
 				}
 				v++
 			}
+		}
+		return nil
+	}
+	for iter.Scan(&first, &last, &at, &body) {
+		// A row is a chunk or a run of them (record.AppendRun). The stream
+		// is written once by one owner: no row holds another's chunks.
+		var err error
+		if record.IsRun(body) {
+			err = record.DecodeRun(body, first, last, func(p *record.Part) error {
+				return chunk(p.FirstVersion, time.UnixMilli(p.Time), p.Body)
+			})
+		} else {
+			err = chunk(first, at, body)
+		}
+		if err != nil {
+			iter.Close()
+			return err
 		}
 		body = nil // the decoded events alias it
 	}

@@ -1,7 +1,9 @@
 // Package record holds the binary encodings of what the shard logs and the
 // stream partitions store: a log record (one commit group: every append it
 // committed, with the stream, bucket and first version each was given) and
-// a chunk (one stream's consecutive appends of one commit, in one bucket).
+// a chunk (one stream's consecutive appends of one commit, in one bucket),
+// stored as a row of its own or as one part of a run (several chunks of a
+// stream from consecutive commits, in one row).
 //
 // Both are written once and never changed: a chunk is derived from a log
 // record by Chunks, deterministically, so whoever materialises a committed

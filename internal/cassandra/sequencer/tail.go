@@ -13,8 +13,8 @@ import (
 
 // The tail is what a shard's owner committed but has not yet written to
 // the stream partitions. Appends are answered once committed; the filler
-// writes the tail behind, a stream's pending chunks together (one
-// mutation per stream and bucket rather than one per append), when the
+// writes the tail behind, a stream's pending chunks together (one row,
+// a run of them, per stream and bucket rather than one per append), when the
 // oldest record has waited FillDelay, when the tail outgrows TailBytes,
 // or at once for a stream someone is about to read (flushStream): every
 // read of a stream goes through its owner's flush first, so a reader on

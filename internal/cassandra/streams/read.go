@@ -23,6 +23,8 @@ const (
 	cqlHeadBucket = `SELECT bucket, first_version, opened_at FROM stream_buckets WHERE stream = ? LIMIT 2`
 	cqlLastChunk  = `SELECT first_version, last_version, time FROM stream_events WHERE stream = ? AND bucket = ? ORDER BY last_version DESC LIMIT 1`
 	cqlChunkAt    = `SELECT first_version, last_version, time FROM stream_events WHERE stream = ? AND bucket = ? AND last_version >= ? LIMIT 1`
+	cqlRowAt      = `SELECT first_version, last_version, time, record FROM stream_events WHERE stream = ? AND bucket = ? AND last_version >= ? LIMIT 1`
+	cqlRowsFrom   = `SELECT first_version, last_version FROM stream_events WHERE stream = ? AND bucket = ? AND last_version >= ?`
 	cqlChunksAsc  = `SELECT first_version, last_version, time, record FROM stream_events WHERE stream = ? AND bucket = ? AND last_version >= ? AND last_version <= ?`
 	cqlChunksDesc = cqlChunksAsc + ` ORDER BY last_version DESC`
 	cqlIDs        = `SELECT id, version FROM stream_ids WHERE stream = ? AND bucket IN ? LIMIT ?`
@@ -255,12 +257,17 @@ func (s *Store) LookupIDs(ctx context.Context, stream log.StreamID, buckets []in
 	return out, nil
 }
 
-// Chunk is a stored chunk, decoded.
+// Chunk is a stored chunk, decoded: a row, or one part of a run row.
 type Chunk struct {
 	FirstVersion, LastVersion int64
 	Time                      time.Time
 	Appends                   []record.ChunkAppend
+	// Body is its encoding while it is read.
+	Body []byte
 }
+
+// errStopped ends a span read whose consumer left.
+var errStopped = errors.New("stopped")
 
 // Chunks calls fn with each chunk holding a version in from..to (to = 0: the
 // head) of the stream, in order (backward: newest first). fn may return
@@ -329,8 +336,8 @@ type decodedChunk struct {
 }
 
 // openSpan starts reading sp. bounded: sp.To is the read's own bound, not
-// its bucket's end, so the chunk holding it must be found first (a bucket's
-// chunks all end in it: buckets tile the stream).
+// its bucket's end, so the row holding it must be found first (a bucket's
+// rows all end in it: buckets tile the stream).
 func (s *Store) openSpan(ctx context.Context, stream log.StreamID, sp partition.Span, bounded, backward bool) *spanRead {
 	// Its own context: a span read ahead and not wanted after all stops
 	// its query rather than being waited for.
@@ -343,55 +350,224 @@ func (s *Store) openSpan(ctx context.Context, stream log.StreamID, sp partition.
 	go func() {
 		defer close(r.done)
 		defer close(r.ahead)
-		send := func(d decodedChunk) bool {
+		rr := rowReader{sp: sp, bounded: bounded, backward: backward, next: sp.From, sent: math.MaxInt64,
+			send: func(c Chunk) bool {
+				select {
+				case r.ahead <- decodedChunk{c: c}:
+					return true
+				case <-r.stop:
+					return false
+				}
+			}}
+		if err := s.readSpan(ctx, stream, &rr); err != nil && err != errStopped {
 			select {
-			case r.ahead <- d:
-				return true
+			case r.ahead <- decodedChunk{err: err}:
 			case <-r.stop:
-				return false
 			}
 		}
-		hi := int64(math.MaxInt64)
-		if bounded {
-			// The chunk holding To is the first with last_version >= To.
-			c, ok, err := s.chunkInfo(ctx, cqlChunkAt, stream, sp.Bucket, sp.To)
-			if err != nil {
-				send(decodedChunk{err: err})
-				return
-			}
-			if ok {
-				hi = c.last
-			}
+	}()
+	return r
+}
+
+// readSpan reads rr's span, in one query, or two when a gap before the
+// read's bound is filled by a row past it (rowReader).
+func (s *Store) readSpan(ctx context.Context, stream log.StreamID, rr *rowReader) error {
+	sp := rr.sp
+	hi := int64(math.MaxInt64)
+	if rr.bounded {
+		h, err := s.rowHolding(ctx, stream, sp.Bucket, sp.To)
+		if err != nil {
+			return err
 		}
-		stmt := cqlChunksAsc
-		if backward {
-			stmt = cqlChunksDesc
-		}
-		iter := s.session.Query(stmt, string(stream), sp.Bucket, sp.From, hi).WithContext(ctx).
+		hi = h
+	}
+	stmt := cqlChunksAsc
+	if rr.backward {
+		stmt = cqlChunksDesc
+	}
+	lo := sp.From
+	for {
+		iter := s.session.Query(stmt, string(stream), sp.Bucket, lo, hi).WithContext(ctx).
 			Idempotent(true).PageSize(s.pageSize).Prefetch(0.5).Iter()
 		var (
-			c    Chunk
-			body []byte
+			first, last int64
+			t           time.Time
+			body        []byte
 		)
-		for iter.Scan(&c.FirstVersion, &c.LastVersion, &c.Time, &body) {
-			appends, err := record.DecodeChunkBody(body)
+		for iter.Scan(&first, &last, &t, &body) {
+			err := rr.row(first, last, t, body)
 			if err != nil {
 				iter.Close()
-				send(decodedChunk{err: fmt.Errorf("stream %s chunk %d: %w", stream, c.LastVersion, err)})
-				return
+				if err == errStopped {
+					return err
+				}
+				return fmt.Errorf("stream %s row %d: %w", stream, last, err)
 			}
-			c.Appends = appends
-			if !send(decodedChunk{c: c}) {
+			if rr.done() {
 				iter.Close()
-				return
+				return nil
 			}
 			body = nil // the decoded events alias it
 		}
 		if err := iter.Close(); err != nil {
-			send(decodedChunk{err: cql.ReadErr("read stream", err)})
+			return cql.ReadErr("read stream", err)
 		}
-	}()
-	return r
+		if rr.backward || len(rr.held) == 0 || hi == math.MaxInt64 {
+			return rr.flush()
+		}
+		// Rows held after a gap, and the row that fills it is past the
+		// bound: read on until it comes.
+		lo, hi = hi+1, math.MaxInt64
+	}
+}
+
+// rowHolding returns the key of a row of bucket that holds version v: the
+// first row ending at or after v that starts at or before it (a row
+// ending after v may start after it, when an older run holds v: Runs).
+// MaxInt64 when none does yet.
+func (s *Store) rowHolding(ctx context.Context, stream log.StreamID, bucket, v int64) (int64, error) {
+	iter := s.session.Query(cqlRowsFrom, string(stream), bucket, v).WithContext(ctx).Idempotent(true).PageSize(16).Iter()
+	var first, last int64
+	for iter.Scan(&first, &last) {
+		if first <= v {
+			iter.Close()
+			return last, nil
+		}
+	}
+	if err := iter.Close(); err != nil {
+		return 0, cql.ReadErr("read chunk", err)
+	}
+	return math.MaxInt64, nil
+}
+
+// rowReader turns a span's rows, in key order, into its chunks, each sent
+// once and in version order. A row is a chunk or a run of them, and rows
+// of different writers may overlap (Runs): each holds its chunks whole,
+// and rows at one key hold the same last chunk. Backward, rows come
+// newest key first and a row's chunks are sent newest first, skipping
+// those sent. Forward, a row holds every version from its first to its
+// key, but a run that holds earlier versions may come after rows that
+// start later (its key is later): a row that starts past the next version
+// wanted is held until a row brings that version.
+type rowReader struct {
+	sp                partition.Span
+	bounded, backward bool
+	send              func(Chunk) bool
+	next              int64 // forward: the next version wanted
+	sent              int64 // backward: the first version sent
+	held              []heldRow
+	parts             []Chunk // a run's chunks, sent newest first (backward)
+}
+
+type heldRow struct {
+	first, last int64
+	t           time.Time
+	body        []byte
+}
+
+// maxHeld bounds the rows a forward read holds after a gap before it
+// sends them as they are: only a broken partition holds that many.
+const maxHeld = 4 * maxRunParts
+
+// row takes one row.
+func (rr *rowReader) row(first, last int64, t time.Time, body []byte) error {
+	if rr.backward {
+		if err := rr.split(first, last, t, body); err != nil {
+			return err
+		}
+		for i := len(rr.parts) - 1; i >= 0; i-- {
+			if !rr.send(rr.parts[i]) {
+				return errStopped
+			}
+		}
+		if len(rr.parts) > 0 {
+			rr.sent = rr.parts[0].FirstVersion
+		}
+		clear(rr.parts)
+		rr.parts = rr.parts[:0]
+		return nil
+	}
+	if first > rr.next && len(rr.held) < maxHeld {
+		rr.held = append(rr.held, heldRow{first, last, t, body})
+		return nil
+	}
+	if err := rr.split(first, last, t, body); err != nil {
+		return err
+	}
+	// The held rows the versions sent reach, in key order; one whose
+	// versions are all sent is dropped.
+	for len(rr.held) > 0 {
+		h := rr.held[0]
+		if h.first > rr.next && len(rr.held) < maxHeld {
+			break
+		}
+		rr.held = rr.held[1:]
+		if err := rr.split(h.first, h.last, h.t, h.body); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// flush sends the rows still held, gap and all: no row filled it (one
+// being written while this read ran).
+func (rr *rowReader) flush() error {
+	for len(rr.held) > 0 {
+		h := rr.held[0]
+		rr.held = rr.held[1:]
+		if err := rr.split(h.first, h.last, h.t, h.body); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// done reports whether a bounded read has what it wants.
+func (rr *rowReader) done() bool {
+	return !rr.backward && rr.bounded && len(rr.held) == 0 && rr.next > rr.sp.To
+}
+
+// split decodes the chunks of one row that the read wants and has not
+// sent, and sends them (backward: collects them in rr.parts).
+func (rr *rowReader) split(first, last int64, t time.Time, body []byte) error {
+	if !record.IsRun(body) {
+		return rr.chunk(Chunk{FirstVersion: first, LastVersion: last, Time: t, Body: body})
+	}
+	return record.DecodeRun(body, first, last, func(p *record.Part) error {
+		return rr.chunk(Chunk{FirstVersion: p.FirstVersion, LastVersion: p.LastVersion, Time: time.UnixMilli(p.Time), Body: p.Body})
+	})
+}
+
+func (rr *rowReader) chunk(c Chunk) error {
+	if c.LastVersion < rr.sp.From || rr.bounded && c.FirstVersion > rr.sp.To {
+		return nil // outside the read: not decoded
+	}
+	if rr.backward {
+		if c.LastVersion >= rr.sent {
+			if c.FirstVersion >= rr.sent {
+				return nil // sent
+			}
+			return fmt.Errorf("%w: chunk %d..%d overlaps a chunk sent", record.ErrCorrupt, c.FirstVersion, c.LastVersion)
+		}
+	} else if c.LastVersion < rr.next {
+		return nil // sent
+	} else if c.FirstVersion < rr.next && rr.next > rr.sp.From {
+		return fmt.Errorf("%w: chunk %d..%d overlaps a chunk sent", record.ErrCorrupt, c.FirstVersion, c.LastVersion)
+	}
+	appends, err := record.DecodeChunkBody(c.Body)
+	if err != nil {
+		return err
+	}
+	c.Appends, c.Body = appends, nil
+	if rr.backward {
+		rr.parts = append(rr.parts, c) // sent once the row is read
+		return nil
+	}
+	rr.next = c.LastVersion + 1
+	if !rr.send(c) {
+		return errStopped
+	}
+	return nil
 }
 
 // each calls fn with the span's chunks in order.
@@ -419,8 +595,29 @@ func (r *spanRead) close() {
 const chunksAhead = 4
 
 // ChunkAt returns the first and last version and time of the chunk holding
-// version v in bucket b; ok is false when none does.
+// version v in bucket b (of a run row, the part that holds it); ok is false
+// when none does.
 func (s *Store) ChunkAt(ctx context.Context, stream log.StreamID, b, v int64) (first, last int64, t time.Time, ok bool, err error) {
-	c, ok, err := s.chunkInfo(ctx, cqlChunkAt, stream, b, v)
-	return c.first, c.last, c.time, ok, err
+	var body []byte
+	err = s.session.Query(cqlRowAt, string(stream), b, v).WithContext(ctx).Idempotent(true).Scan(&first, &last, &t, &body)
+	if errors.Is(err, gocql.ErrNotFound) {
+		return 0, 0, time.Time{}, false, nil
+	}
+	if err != nil {
+		return 0, 0, time.Time{}, false, cql.ReadErr("read chunk", err)
+	}
+	if !record.IsRun(body) {
+		return first, last, t, true, nil
+	}
+	err = record.DecodeRun(body, first, last, func(p *record.Part) error {
+		if p.FirstVersion <= v && v <= p.LastVersion {
+			first, last, t = p.FirstVersion, p.LastVersion, time.UnixMilli(p.Time)
+			return errStopped
+		}
+		return nil
+	})
+	if err != nil && err != errStopped {
+		return 0, 0, time.Time{}, false, fmt.Errorf("stream %s row %d: %w", stream, last, err)
+	}
+	return first, last, t, true, nil // the part, or the row when none holds v
 }

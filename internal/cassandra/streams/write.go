@@ -18,7 +18,11 @@ import (
 // schema/schema.cql: stream_buckets, stream_events, stream_ids.
 const (
 	cqlIndexBucket = `INSERT INTO stream_buckets (stream, bucket, first_version, opened_at) VALUES (?, ?, ?, ?)`
-	cqlPutChunk    = `INSERT INTO stream_events (stream, bucket, last_version, first_version, time, shard_seq, record, ids) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`
+	// A row's write timestamp is its last chunk's commit time plus its
+	// events (rowTimestamp): two rows at one key end with the same chunk,
+	// so the one that holds more of the chunks before it wins, whichever
+	// lands last (see Runs).
+	cqlPutChunk = `INSERT INTO stream_events (stream, bucket, last_version, first_version, time, shard_seq, record, ids) VALUES (?, ?, ?, ?, ?, ?, ?, ?) USING TIMESTAMP ?`
 	// One statement per chunk, not per id: Cassandra's cost of a batch
 	// grows with its statements (preparing each one's mutation), so a
 	// 100-event append's ids took a hundred. Every id of the chunk is
@@ -169,20 +173,21 @@ func (p *Pending) ClientIDs(fn func(id uuid.UUID, version int64)) {
 const maxMutationBytes = 4 << 20
 
 // WriteStream writes the chunks of one stream, in version order, in as
-// few mutations as it can: per bucket the index row first when a chunk
-// opens it, then one single-partition batch of every chunk row of that
-// bucket with their client ids. The rows are exactly those Fill writes for
-// the same records (one per record and stream), so writing them again, or
-// by Fill, writes the same values. A chunk is written only after every
-// chunk before it is, so a reader never sees a gap.
+// few rows and mutations as it can: per bucket the index row first when a
+// chunk opens it, then one single-partition batch of the bucket's rows
+// (Runs: consecutive chunks share a row) with their client ids. Writing
+// them again, or other rows of the same chunks (Fill writes a row per
+// record and stream), loses nothing (Runs). A chunk is written only after
+// every chunk before it is, so a reader never sees a gap.
 //
 // extra rows (of other partitions: the discovery indexes) ride in the
 // first chunk batch, in the same request.
 func (s *Store) WriteStream(ctx context.Context, chunks []Pending, extra []gocql.BatchEntry) error {
-	for i := 0; i < len(chunks); {
-		c := &chunks[i]
+	rows := Runs(chunks)
+	for i := 0; i < len(rows); {
+		c := &rows[i][0]
 		if c.OpensBucket {
-			err := s.session.Query(cqlIndexBucket, string(c.Stream), c.Bucket, c.FirstVersion, chunks[i].Time).
+			err := s.session.Query(cqlIndexBucket, string(c.Stream), c.Bucket, c.FirstVersion, c.Time).
 				WithContext(ctx).Idempotent(true).Exec()
 			if err != nil {
 				return cql.ReadErr("index bucket", err)
@@ -191,12 +196,12 @@ func (s *Store) WriteStream(ctx context.Context, chunks []Pending, extra []gocql
 		b := s.session.Batch(gocql.UnloggedBatch).WithContext(ctx)
 		size := 0
 		j := i
-		for ; j < len(chunks); j++ {
-			p := &chunks[j]
+		for ; j < len(rows); j++ {
+			p := &rows[j][0]
 			if p.Bucket != c.Bucket || j > i && (p.OpensBucket || size > maxMutationBytes) {
 				break
 			}
-			size += s.addChunk(b, p)
+			size += s.addRow(b, rows[j])
 		}
 		// The extra rows ride along only while the batch stays far under
 		// Cassandra's batch_size_fail_threshold (50 KiB), which applies to
@@ -337,8 +342,8 @@ func packable(w []Pending) (int, bool) {
 }
 
 // WritePack writes one pack of Packs: a lone stream with WriteStream,
-// several in one unlogged batch of each stream's chunk and id rows, the
-// rows WriteStream writes for them. As in WriteStream, the index rows of
+// several in one unlogged batch of each stream's rows (Runs) and id rows,
+// the rows WriteStream writes for them. As in WriteStream, the index rows of
 // the buckets the pack opens are written first, so that a reader never
 // finds a chunk of a bucket the index does not name (a pack that fails
 // between the two leaves at most an empty indexed bucket, written again
@@ -368,8 +373,8 @@ func (s *Store) WritePack(ctx context.Context, pack [][]Pending, extra []gocql.B
 	}
 	b := s.session.Batch(gocql.UnloggedBatch).WithContext(ctx)
 	for _, w := range pack {
-		for i := range w {
-			s.addChunk(b, &w[i])
+		for _, r := range Runs(w) {
+			s.addRow(b, r)
 		}
 	}
 	b.Entries = append(b.Entries, extra...)
@@ -379,29 +384,107 @@ func (s *Store) WritePack(ctx context.Context, pack [][]Pending, extra []gocql.B
 	return nil
 }
 
-// addChunk adds p's chunk row and its client-id rows (none for a chunk of
-// the first LowVersions: its row lists them) to b, and returns the bytes
-// of its body and id list.
-func (s *Store) addChunk(b *gocql.Batch, p *Pending) int {
-	low := p.LastVersion <= LowVersions
+// addRow adds the row of run r (one of Runs) and its client-id rows
+// (none for a run of the first LowVersions: its row lists them) to b, and
+// returns the bytes of its body and id list.
+func (s *Store) addRow(b *gocql.Batch, r []Pending) int {
+	first, last := &r[0], &r[len(r)-1]
+	low := last.LastVersion <= LowVersions
+	body, ids := first.Body, first.IDs
+	if len(r) > 1 {
+		body, ids = runBody(r), nil
+		if low {
+			for i := range r {
+				// The ids were encoded by NewPending: they decode.
+				ids, _ = record.AppendRunIDs(ids, first.FirstVersion, r[i].IDs, r[i].FirstVersion)
+			}
+		}
+	}
 	var idsArg any = gocql.UnsetValue // unset, not null: a null would write a tombstone
 	if low {
-		idsArg = p.IDs
+		idsArg = ids
 	}
 	b.Entries = append(b.Entries, gocql.BatchEntry{Stmt: cqlPutChunk, Idempotent: true,
-		Args: []any{string(p.Stream), p.Bucket, p.LastVersion, p.FirstVersion, p.Time, p.Seq, p.Body, idsArg}})
+		Args: []any{string(first.Stream), first.Bucket, last.LastVersion, first.FirstVersion, last.Time, last.Seq, body, idsArg,
+			rowTimestamp(last.Time, last.LastVersion-first.FirstVersion+1)}})
 	if low {
-		return len(p.Body) + len(p.IDs)
+		return len(body) + len(ids)
 	}
-	var ids [][16]byte
-	p.ClientIDs(func(id uuid.UUID, _ int64) { ids = append(ids, id) })
-	for len(ids) > 0 {
-		n := min(len(ids), idsPerStatement)
-		b.Entries = append(b.Entries, gocql.BatchEntry{Stmt: cqlPutIDs, Idempotent: true,
-			Args: []any{s.idTTL, p.FirstVersion, string(p.Stream), p.Bucket, ids[:n]}})
-		ids = ids[n:]
+	for i := range r {
+		p := &r[i]
+		var ids [][16]byte
+		p.ClientIDs(func(id uuid.UUID, _ int64) { ids = append(ids, id) })
+		for len(ids) > 0 {
+			n := min(len(ids), idsPerStatement)
+			b.Entries = append(b.Entries, gocql.BatchEntry{Stmt: cqlPutIDs, Idempotent: true,
+				Args: []any{s.idTTL, p.FirstVersion, string(p.Stream), p.Bucket, ids[:n]}})
+			ids = ids[n:]
+		}
 	}
-	return len(p.Body)
+	return len(body)
+}
+
+// rowTimestamp is the write timestamp of a row of events whose last chunk
+// was committed at t: two rows at one key (its last version) end with
+// that same chunk, and are each a run of the chunks before it, so the one
+// with more events holds the other and must win, whichever is written
+// last (a paused ex-owner's fill may land after a new owner's catch-up).
+func rowTimestamp(t time.Time, events int64) int64 {
+	return t.UnixMicro() + min(events, record.MaxEvents)
+}
+
+// Runs bounds: the parts and body bytes of one run row.
+const (
+	maxRunParts = 256
+	maxRunBytes = 64 << 10
+)
+
+// Runs splits the pending chunks of one stream, in version order, into
+// the rows that store them: consecutive chunks of one bucket become one
+// run (record.AppendRun), up to maxRunParts and maxRunBytes, so that a
+// stream's appends that waited in the tail together cost Cassandra one
+// row. A run never spans LowVersions (the rows at or below it keep their
+// ids in the row, those above in stream_ids) and starts with the chunk
+// that opens a bucket, after the index row.
+//
+// Rows written by different writers may hold the same chunks grouped
+// differently (an owner's runs and a later owner's catch-up of the same
+// records, a chunk at a time): every chunk is record.Chunks of its
+// record, so two rows either hold a chunk whole or not at all; rows at
+// one key end with the same chunk, and rowTimestamp lets the longer win.
+// Readers skip a chunk already read (Chunks).
+func Runs(chunks []Pending) [][]Pending {
+	var (
+		out   [][]Pending
+		start int
+		size  int
+	)
+	for i := range chunks {
+		c := &chunks[i]
+		if i > start {
+			prev := &chunks[i-1]
+			if c.Bucket != prev.Bucket || c.OpensBucket || i-start >= maxRunParts || size+len(c.Body) > maxRunBytes ||
+				(c.LastVersion <= LowVersions) != (prev.LastVersion <= LowVersions) {
+				out = append(out, chunks[start:i:i])
+				start, size = i, 0
+			}
+		}
+		size += len(c.Body)
+	}
+	if start < len(chunks) {
+		out = append(out, chunks[start:len(chunks):len(chunks)])
+	}
+	return out
+}
+
+// runBody encodes the chunks of run r as one row's body.
+func runBody(r []Pending) []byte {
+	parts := make([]record.Part, len(r))
+	for i := range r {
+		p := &r[i]
+		parts[i] = record.Part{Seq: p.Seq, Time: p.Time.UnixMilli(), FirstVersion: p.FirstVersion, LastVersion: p.LastVersion, Body: p.Body}
+	}
+	return record.AppendRun(make([]byte, 0, record.RunLen(parts)), parts)
 }
 
 // each runs fn(0) … fn(n-1), at most fillConcurrency at once, and returns

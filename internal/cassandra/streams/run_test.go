@@ -1,0 +1,226 @@
+package streams_test
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	gocql "github.com/apache/cassandra-gocql-driver/v2"
+	"github.com/google/uuid"
+
+	"github.com/eventlog/eventlog/internal/cassandra/cassandratest"
+	"github.com/eventlog/eventlog/internal/cassandra/streams"
+	"github.com/eventlog/eventlog/internal/log"
+	"github.com/eventlog/eventlog/internal/record"
+)
+
+// chunksOf is a stream's chunks as the records seq, seq+1, … committed
+// them, one a second from t0: chunk i holds sizes[i] events (ids from
+// idOf), the first at version base, opening bucket 0.
+func chunksOf(stream log.StreamID, t0 time.Time, seq, base int64, sizes []int, idOf func(v int64) uuid.UUID) []streams.Pending {
+	var out []streams.Pending
+	v := base
+	for i, n := range sizes {
+		evs := make([]record.Event, n)
+		for j := range evs {
+			evs[j] = record.Event{ID: idOf(v + int64(j)), Type: "t", Data: fmt.Appendf(nil, `{"v":%d}`, v+int64(j))}
+		}
+		c := record.Chunk{Stream: stream, FirstVersion: v, OpensBucket: i == 0, Appends: []record.ChunkAppend{{ClientIDs: true, Events: evs}}}
+		out = append(out, streams.NewPending(seq+int64(i), t0.Add(time.Duration(i)*time.Second), &c))
+		v += int64(n)
+	}
+	return out
+}
+
+// readAll reads the whole stream forward (or backward) and returns each
+// event's version and time.
+func readAll(t *testing.T, s *streams.Store, stream log.StreamID, r log.ReadRange) ([]int64, []time.Time) {
+	t.Helper()
+	r.Stream = stream
+	var (
+		vs []int64
+		ts []time.Time
+	)
+	err := s.Read(context.Background(), r, func(e *log.RecordedEvent) error {
+		if want := fmt.Sprintf(`{"v":%d}`, e.Version); string(e.Data) != want {
+			t.Fatalf("version %d holds %s", e.Version, e.Data)
+		}
+		vs = append(vs, e.Version)
+		ts = append(ts, e.Time)
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("read %+v: %v", r, err)
+	}
+	return vs, ts
+}
+
+func seqTo(from, to int64) []int64 {
+	var out []int64
+	for v := from; v <= to; v++ {
+		out = append(out, v)
+	}
+	return out
+}
+
+// TestRunsReadOnceWhoeverWroteThem writes a stream's chunks as runs (an
+// owner's tail) and the same chunks a chunk at a time (a later owner's
+// catch-up of the same records), in both orders: each version is read
+// once, in order, with its own commit time, whichever landed last; the
+// row that holds more wins its key (a catch-up written after an owner's
+// run must not erase the run's earlier chunks); time travel and id
+// lookups find versions inside a run. Past LowVersions the ids are rows of
+// their own, written in the run's batch.
+func TestRunsReadOnceWhoeverWroteThem(t *testing.T) {
+	o := cassandratest.NewKeyspace(t, nil)
+	session := cassandratest.Session(t, o)
+	s := streams.New(session, 3, time.Hour) // small pages: a run's parts span pages of rows
+	// Not a whole millisecond: a run's times are the rows' precision.
+	t0 := time.Date(2026, 12, 5, 12, 0, 0, 1_500_123, time.UTC)
+	sizes := []int{1, 2, 1, 1, 3, 1, 1, 1, 2, 1} // 14 events in 10 chunks
+	idOf := func(v int64) uuid.UUID { return uuid.NewSHA1(uuid.NameSpaceOID, fmt.Appendf(nil, "id-%d", v)) }
+	for _, base := range []int64{1, streams.LowVersions + 1} {
+		for _, order := range []string{"runs-then-chunks", "chunks-then-runs", "one-run-then-chunks"} {
+			stream := log.StreamID(fmt.Sprintf("order-%s-%d", order, base))
+			t.Run(string(stream), func(t *testing.T) {
+				testRuns(t, session, s, order, chunksOf(stream, t0, 100, base, sizes, idOf), idOf)
+			})
+		}
+	}
+}
+
+// testRuns writes cs (14 events in 10 chunks) in the given order and
+// reads them back.
+func testRuns(t *testing.T, session *gocql.Session, s *streams.Store, order string, cs []streams.Pending, idOf func(v int64) uuid.UUID) {
+	ctx := context.Background()
+	stream, t0 := cs[0].Stream, cs[0].Time
+	b := cs[0].FirstVersion - 1 // version i of the test is b+i
+	if rows := streams.Runs(cs); len(rows) != 1 || len(rows[0]) != len(cs) {
+		t.Fatalf("Runs made %d rows of a stream's 10 chunks in one bucket, want one", len(rows))
+	}
+	runs := func() {
+		// Two runs: chunks 0-6, then 7-9 (the tail written twice); or one
+		// of them all.
+		tails := [][]streams.Pending{cs[:7], cs[7:]}
+		if order == "one-run-then-chunks" {
+			tails = [][]streams.Pending{cs}
+		}
+		for _, w := range tails {
+			if err := s.WriteStream(ctx, w, nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	chunks := func() {
+		// A catch-up from the record of chunk 3: a row each.
+		for i := 3; i < len(cs); i++ {
+			if err := s.WriteStream(ctx, cs[i:i+1], nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if order != "chunks-then-runs" {
+		runs()
+		chunks()
+	} else {
+		chunks()
+		runs()
+	}
+	// The chunk that ends a run is a row of its own too: the run holds
+	// more and must be the row at that key.
+	end := cs[6].LastVersion
+	if order == "one-run-then-chunks" {
+		end = cs[9].LastVersion
+	}
+	var first int64
+	if err := session.Query(`SELECT first_version FROM stream_events WHERE stream = ? AND bucket = 0 AND last_version = ?`,
+		string(stream), end).Scan(&first); err != nil {
+		t.Fatal(err)
+	}
+	if first != b+1 {
+		t.Fatalf("the row ending at %d starts at %d: the one-chunk row won over the run", end, first)
+	}
+
+	at := func(vs ...int64) []int64 {
+		for i := range vs {
+			vs[i] += b
+		}
+		return vs
+	}
+	all := at(seqTo(1, 14)...)
+	vs, ts := readAll(t, s, stream, log.ReadRange{})
+	if !slices.Equal(vs, all) {
+		t.Fatalf("forward read %v, want %v", vs, all)
+	}
+	for i, v := range vs {
+		if want := chunkTime(cs, v).Truncate(time.Millisecond); !ts[i].Equal(want) {
+			t.Fatalf("version %d at %v, want its chunk's commit time %v", v, ts[i], want)
+		}
+	}
+	vs, _ = readAll(t, s, stream, log.ReadRange{Backward: true})
+	if !slices.Equal(vs, reverse(slices.Clone(all))) {
+		t.Fatalf("backward read %v", vs)
+	}
+	vs, _ = readAll(t, s, stream, log.ReadRange{From: b + 5, To: b + 11})
+	if !slices.Equal(vs, at(seqTo(5, 11)...)) {
+		t.Fatalf("read 5..11 %v", vs)
+	}
+	// Versions 1-4 are only in a run, whose key is past 5 (rows of the
+	// catch-up end at 5 and 8 before it).
+	vs, _ = readAll(t, s, stream, log.ReadRange{From: b + 1, To: b + 5})
+	if !slices.Equal(vs, at(seqTo(1, 5)...)) {
+		t.Fatalf("read 1..5 %v", vs)
+	}
+	vs, _ = readAll(t, s, stream, log.ReadRange{From: b + 2, To: b + 3, Backward: true})
+	if !slices.Equal(vs, at(3, 2)) {
+		t.Fatalf("backward read 3..2 %v", vs)
+	}
+	vs, _ = readAll(t, s, stream, log.ReadRange{From: b + 4, To: b + 12, Backward: true, Limit: 6})
+	if !slices.Equal(vs, at(12, 11, 10, 9, 8, 7)) {
+		t.Fatalf("backward read 12..4 limit 6: %v", vs)
+	}
+	// Time travel: as of just after chunk 4's commit, versions up to its
+	// last; before chunk 0's, nothing.
+	v, err := s.VersionAt(ctx, stream, t0.Add(4*time.Second+time.Millisecond))
+	if err != nil || v != cs[4].LastVersion {
+		t.Fatalf("version at chunk 4's time: %d, %v; want %d", v, err, cs[4].LastVersion)
+	}
+	if v, err := s.VersionAt(ctx, stream, t0.Add(-time.Second)); err != nil || v != 0 {
+		t.Fatalf("version before the first commit: %d, %v", v, err)
+	}
+	// Ids: every version's id is found, at its version.
+	ids, complete, err := s.IDs(ctx, stream, []int64{0}, 100)
+	if err != nil || !complete || len(ids) != 14 {
+		t.Fatalf("ids: %d, complete %v, %v", len(ids), complete, err)
+	}
+	for v := b + 1; v <= b+14; v++ {
+		if ids[idOf(v)] > v || ids[idOf(v)] < chunkFirst(cs, v) {
+			t.Fatalf("id of %d recorded at %d", v, ids[idOf(v)])
+		}
+	}
+}
+
+func chunkFirst(cs []streams.Pending, v int64) int64 {
+	for _, c := range cs {
+		if c.FirstVersion <= v && v <= c.LastVersion {
+			return c.FirstVersion
+		}
+	}
+	return 0
+}
+
+func chunkTime(cs []streams.Pending, v int64) time.Time {
+	for _, c := range cs {
+		if c.FirstVersion <= v && v <= c.LastVersion {
+			return c.Time
+		}
+	}
+	return time.Time{}
+}
+
+func reverse(s []int64) []int64 {
+	slices.Reverse(s)
+	return s
+}
