@@ -181,8 +181,12 @@ func (sh *shard) commitBatch(batch []*pending) error {
 		}
 		h := sh.heads.get(stream)
 		h.version, h.bucket, h.created, h.prev = tv.version, tv.bucket, tv.created, tv.prev
-		if h.filter != nil && !h.filter.rotate(h.bucket.Number, h.prev) {
-			sh.heads.dropFilter(h)
+		filterBytes := 0
+		if h.filter != nil {
+			filterBytes = h.filter.bytes()
+			if !h.filter.rotate(h.bucket.Number, h.prev) {
+				sh.heads.dropFilter(h)
+			}
 		}
 		before := len(h.ids)
 		for id, v := range tv.ids {
@@ -195,10 +199,9 @@ func (sh *shard) commitBatch(batch []*pending) error {
 				h.filter.add(b, id)
 			}
 		}
+		sh.heads.filterGrew(h, filterBytes)
 		h.lastSeq = seq
-		h.pruneIDs(now, sh.s.cfg.IdempotencyWindow, sh.s.cfg.IDsInHead*2, filledBefore, func(h *head) {
-			sh.heads.makeFilter(h, int(min(max(sh.s.cfg.Policy.MaxEvents, 4096), 1<<20)))
-		})
+		h.pruneIDs(now, sh.s.cfg.IdempotencyWindow, sh.s.cfg.IDsInHead*2, filledBefore, sh.heads.makeFilter)
 		sh.heads.ids += len(h.ids) - before
 	}
 	// Committed is acknowledged: the filler writes the record behind, and

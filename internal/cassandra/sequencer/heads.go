@@ -128,24 +128,29 @@ type heads struct {
 	ids      int
 	idBudget int
 	// filterBytes is what the heads' id filters take, at most
-	// maxFilterBytes (past it no new filter is made).
-	filterBytes int
+	// filterBudget (past it no new filter is made, and one that grows
+	// past it is dropped).
+	filterBytes, filterBudget int
 }
 
-// maxFilterBytes bounds a shard's id filters (idfilter.go): a filter of
-// a 50,000-event bucket takes about 60 KiB.
-const maxFilterBytes = 4 << 20
+// filterBytesPerID is about what a filter takes an id (idfilter.go: 0.4 %
+// false positives a link, links growing by doubling), against some 50
+// bytes in a head's id map.
+const filterBytesPerID = 2
 
 func newHeads(limit, idBudget int) *heads {
-	return &heads{m: make(map[log.StreamID]*head), limit: limit, idBudget: idBudget}
+	// The filters may know eight times the ids the maps hold, in a
+	// twentieth of the memory.
+	return &heads{m: make(map[log.StreamID]*head), limit: limit, idBudget: idBudget,
+		filterBudget: max(1<<20, 8*idBudget*filterBytesPerID)}
 }
 
 // makeFilter gives h a filter of the ids it holds, which are every id of
-// its current and previous bucket (h.idsComplete), sized for capacity ids
-// a bucket, unless the shard's filters take maxFilterBytes already.
-func (hs *heads) makeFilter(h *head, capacity int) {
-	f := newIDFilter(h.bucket.Number, h.prev, capacity)
-	if hs.filterBytes+f.bytes() > maxFilterBytes || h.bucket.Number < 0 {
+// its current and previous bucket (h.idsComplete), unless the shard's
+// filters take filterBudget already.
+func (hs *heads) makeFilter(h *head) {
+	f := newIDFilter(h.bucket.Number, h.prev, 2*len(h.ids))
+	if hs.filterBytes+f.bytes() > hs.filterBudget || h.bucket.Number < 0 {
 		return
 	}
 	for id, a := range h.ids {
@@ -157,6 +162,18 @@ func (hs *heads) makeFilter(h *head, capacity int) {
 	}
 	h.filter = f
 	hs.filterBytes += f.bytes()
+}
+
+// filterGrew accounts for h's filter having changed size from before
+// bytes, dropping it when the shard's filters pass their budget.
+func (hs *heads) filterGrew(h *head, before int) {
+	if h.filter == nil {
+		return
+	}
+	hs.filterBytes += h.filter.bytes() - before
+	if hs.filterBytes > hs.filterBudget {
+		hs.dropFilter(h)
+	}
 }
 
 // dropFilter removes h's filter.
@@ -186,8 +203,10 @@ func (hs *heads) put(h *head) {
 // Then, while the heads hold more ids than the budget, the least recently
 // used of those heads drop their ids: every one of them is in the stream
 // partitions, where a head that is not complete looks its appends' ids up
-// (as a reloaded head would). Without this, heads of streams that took
-// 100-event appends held a hundred ids each, 20,000 heads a shard.
+// (as a reloaded head would), unless a filter of them (made here if the
+// head held them all) says an append's ids are new. Without this, heads
+// of streams that took 100-event appends held a hundred ids each, 20,000
+// heads a shard.
 func (hs *heads) evict(filled int64, gone func(log.StreamID)) {
 	e := hs.lru.Back()
 	for len(hs.m) > hs.limit && e != nil {
@@ -203,6 +222,11 @@ func (hs *heads) evict(filled int64, gone func(log.StreamID)) {
 	}
 	for e := hs.lru.Back(); hs.ids > hs.idBudget && e != nil; e = e.Prev() {
 		if h := e.Value.(*head); h.lastSeq <= filled && len(h.ids) > 0 {
+			if h.idsComplete && h.filter == nil {
+				// A filter of them still tells a new id from a retry
+				// without a lookup.
+				hs.makeFilter(h)
+			}
 			hs.ids -= len(h.ids)
 			h.ids = make(map[uuid.UUID]idAt)
 			h.idsComplete, h.pruneAt = false, 0

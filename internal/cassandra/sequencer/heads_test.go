@@ -8,6 +8,7 @@ import (
 
 	"github.com/eventlog/eventlog/internal/cassandra/streams"
 	"github.com/eventlog/eventlog/internal/log"
+	"github.com/eventlog/eventlog/internal/partition"
 )
 
 // A head past its id limit keeps the ids that are not yet filled (a
@@ -111,10 +112,16 @@ func TestPruneIDsAmortised(t *testing.T) {
 // an unfilled commit keeps them, and the count stays exact.
 func TestHeadsIDBudget(t *testing.T) {
 	hs := newHeads(100, 300)
+	var oldIDs []uuid.UUID
 	mk := func(name string, ids int, lastSeq int64) *head {
-		h := &head{stream: log.StreamID(name), ids: map[uuid.UUID]idAt{}, idsComplete: true, lastSeq: lastSeq}
+		h := &head{stream: log.StreamID(name), ids: map[uuid.UUID]idAt{}, idsComplete: true, lastSeq: lastSeq,
+			bucket: streams.Bucket{Bucket: partition.Bucket{Number: 0, FirstVersion: 1}}, prev: -1}
 		for range ids {
-			h.ids[uuid.New()] = idAt{version: 1}
+			id := uuid.New()
+			h.ids[id] = idAt{version: 1}
+			if name == "b" {
+				oldIDs = append(oldIDs, id)
+			}
 		}
 		hs.put(h)
 		return h
@@ -129,6 +136,22 @@ func TestHeadsIDBudget(t *testing.T) {
 	}
 	if len(old.ids) != 0 || old.idsComplete {
 		t.Errorf("the least recently used filled head kept %d ids (complete %v)", len(old.ids), old.idsComplete)
+	}
+	// It held them all: a filter of them tells its retries (maybe seen,
+	// looked up) from new ids (no lookup).
+	if old.filter == nil {
+		t.Fatal("the head that gave up a complete id set got no filter of it")
+	}
+	for _, id := range oldIDs {
+		if !old.filter.mayHave([]uuid.UUID{id}) {
+			t.Fatalf("id %s it gave up is not in its filter", id)
+		}
+	}
+	if old.filter.mayHave([]uuid.UUID{uuid.New(), uuid.New()}) && old.filter.mayHave([]uuid.UUID{uuid.New(), uuid.New()}) {
+		t.Error("the filter takes new ids for seen ones")
+	}
+	if hs.filterBytes != old.filter.bytes() {
+		t.Errorf("filters counted at %d bytes, take %d", hs.filterBytes, old.filter.bytes())
 	}
 	if len(mid.ids) != 100 || len(recent.ids) != 100 {
 		t.Errorf("more heads than needed gave up their ids: %d, %d left", len(mid.ids), len(recent.ids))
