@@ -22,9 +22,9 @@ const (
 	cqlBuckets    = `SELECT bucket, first_version, opened_at FROM stream_buckets WHERE stream = ?`
 	cqlHeadBucket = `SELECT bucket, first_version, opened_at FROM stream_buckets WHERE stream = ? LIMIT 2`
 	cqlLastChunk  = `SELECT first_version, last_version, time FROM stream_events WHERE stream = ? AND bucket = ? ORDER BY last_version DESC LIMIT 1`
-	cqlChunkAt    = `SELECT first_version, last_version, time FROM stream_events WHERE stream = ? AND bucket = ? AND last_version >= ? LIMIT 1`
-	cqlRowAt      = `SELECT first_version, last_version, time, record FROM stream_events WHERE stream = ? AND bucket = ? AND last_version >= ? LIMIT 1`
+	cqlRowsAt     = `SELECT first_version, last_version, time, record FROM stream_events WHERE stream = ? AND bucket = ? AND last_version >= ?`
 	cqlRowsFrom   = `SELECT first_version, last_version FROM stream_events WHERE stream = ? AND bucket = ? AND last_version >= ?`
+	cqlRowsAbove  = `SELECT first_version, last_version, time, record FROM stream_events WHERE stream = ? AND bucket = ? AND last_version > ?`
 	cqlChunksAsc  = `SELECT first_version, last_version, time, record FROM stream_events WHERE stream = ? AND bucket = ? AND last_version >= ? AND last_version <= ?`
 	cqlChunksDesc = cqlChunksAsc + ` ORDER BY last_version DESC`
 	cqlIDs        = `SELECT id, version FROM stream_ids WHERE stream = ? AND bucket IN ? LIMIT ?`
@@ -384,11 +384,14 @@ func (s *Store) readSpan(ctx context.Context, stream log.StreamID, rr *rowReader
 	stmt := cqlChunksAsc
 	if rr.backward {
 		stmt = cqlChunksDesc
+		if hi != math.MaxInt64 {
+			rr.above = func(v int64) (heldRow, bool, error) { return s.rowAbove(ctx, stream, sp.Bucket, hi, v) }
+		}
 	}
-	lo := sp.From
+	lo, pageSize := sp.From, s.pageSize
 	for {
 		iter := s.session.Query(stmt, string(stream), sp.Bucket, lo, hi).WithContext(ctx).
-			Idempotent(true).PageSize(s.pageSize).Prefetch(0.5).Iter()
+			Idempotent(true).PageSize(pageSize).Prefetch(0.5).Iter()
 		var (
 			first, last int64
 			t           time.Time
@@ -412,12 +415,16 @@ func (s *Store) readSpan(ctx context.Context, stream log.StreamID, rr *rowReader
 		if err := iter.Close(); err != nil {
 			return cql.ReadErr("read stream", err)
 		}
-		if rr.backward || len(rr.held) == 0 || hi == math.MaxInt64 {
+		if rr.backward {
+			return rr.fillBelow(rr.sp.From - 1)
+		}
+		if rr.done() || len(rr.held) == 0 || hi == math.MaxInt64 {
 			return rr.flush()
 		}
 		// Rows held after a gap, and the row that fills it is past the
-		// bound: read on until it comes.
-		lo, hi = hi+1, math.MaxInt64
+		// bound: read on until it comes, in small pages (it is a run of
+		// the chunks after the gap, a few rows on).
+		lo, hi, pageSize = hi+1, math.MaxInt64, min(pageSize, 16)
 	}
 }
 
@@ -426,7 +433,7 @@ func (s *Store) readSpan(ctx context.Context, stream log.StreamID, rr *rowReader
 // ending after v may start after it, when an older run holds v: Runs).
 // MaxInt64 when none does yet.
 func (s *Store) rowHolding(ctx context.Context, stream log.StreamID, bucket, v int64) (int64, error) {
-	iter := s.session.Query(cqlRowsFrom, string(stream), bucket, v).WithContext(ctx).Idempotent(true).PageSize(16).Iter()
+	iter := s.session.Query(cqlRowsFrom, string(stream), bucket, v).WithContext(ctx).Idempotent(true).PageSize(4).Iter()
 	var first, last int64
 	for iter.Scan(&first, &last) {
 		if first <= v {
@@ -440,6 +447,24 @@ func (s *Store) rowHolding(ctx context.Context, stream log.StreamID, bucket, v i
 	return math.MaxInt64, nil
 }
 
+// rowAbove returns the first row of bucket past key hi that holds version
+// v (ok false when none does).
+func (s *Store) rowAbove(ctx context.Context, stream log.StreamID, bucket, hi, v int64) (heldRow, bool, error) {
+	iter := s.session.Query(cqlRowsAbove, string(stream), bucket, hi).WithContext(ctx).Idempotent(true).PageSize(16).Iter()
+	var r heldRow
+	for iter.Scan(&r.first, &r.last, &r.t, &r.body) {
+		if r.first <= v {
+			iter.Close()
+			return r, true, nil
+		}
+		r.body = nil
+	}
+	if err := iter.Close(); err != nil {
+		return heldRow{}, false, cql.ReadErr("read stream", err)
+	}
+	return heldRow{}, false, nil
+}
+
 // rowReader turns a span's rows, in key order, into its chunks, each sent
 // once and in version order. A row is a chunk or a run of them, and rows
 // of different writers may overlap (Runs): each holds its chunks whole,
@@ -448,15 +473,21 @@ func (s *Store) rowHolding(ctx context.Context, stream log.StreamID, bucket, v i
 // those sent. Forward, a row holds every version from its first to its
 // key, but a run that holds earlier versions may come after rows that
 // start later (its key is later): a row that starts past the next version
-// wanted is held until a row brings that version.
+// wanted is held until a row brings that version. Backward and bounded
+// (rows up to the key of one that holds the bound), the versions below
+// the row a read sent last may likewise be only in a run past the bound:
+// a gap below it is filled from there before the next row is taken.
 type rowReader struct {
 	sp                partition.Span
 	bounded, backward bool
 	send              func(Chunk) bool
-	next              int64 // forward: the next version wanted
-	sent              int64 // backward: the first version sent
-	held              []heldRow
-	parts             []Chunk // a run's chunks, sent newest first (backward)
+	// above returns the first row past the read's upper key that holds a
+	// version (backward, bounded reads; nil otherwise).
+	above func(v int64) (heldRow, bool, error)
+	next  int64 // forward: the next version wanted
+	sent  int64 // backward: the first version sent
+	held  []heldRow
+	parts []Chunk // a run's chunks, sent newest first (backward)
 }
 
 type heldRow struct {
@@ -472,24 +503,23 @@ const maxHeld = 4 * maxRunParts
 // row takes one row.
 func (rr *rowReader) row(first, last int64, t time.Time, body []byte) error {
 	if rr.backward {
-		if err := rr.split(first, last, t, body); err != nil {
+		if err := rr.fillBelow(last); err != nil {
 			return err
 		}
-		for i := len(rr.parts) - 1; i >= 0; i-- {
-			if !rr.send(rr.parts[i]) {
-				return errStopped
-			}
-		}
-		if len(rr.parts) > 0 {
-			rr.sent = rr.parts[0].FirstVersion
-		}
-		clear(rr.parts)
-		rr.parts = rr.parts[:0]
-		return nil
+		return rr.sendBackward(first, last, t, body)
 	}
-	if first > rr.next && len(rr.held) < maxHeld {
-		rr.held = append(rr.held, heldRow{first, last, t, body})
-		return nil
+	if rr.bounded && first > rr.sp.To {
+		return nil // no version the read wants
+	}
+	if first > rr.next {
+		if len(rr.held) < maxHeld {
+			rr.held = append(rr.held, heldRow{first, last, t, body})
+			return nil
+		}
+		// Too many: send them as they are, in key order, then this one.
+		if err := rr.flush(); err != nil {
+			return err
+		}
 	}
 	if err := rr.split(first, last, t, body); err != nil {
 		return err
@@ -498,12 +528,50 @@ func (rr *rowReader) row(first, last int64, t time.Time, body []byte) error {
 	// versions are all sent is dropped.
 	for len(rr.held) > 0 {
 		h := rr.held[0]
-		if h.first > rr.next && len(rr.held) < maxHeld {
+		if h.first > rr.next {
 			break
 		}
 		rr.held = rr.held[1:]
 		if err := rr.split(h.first, h.last, h.t, h.body); err != nil {
 			return err
+		}
+	}
+	return nil
+}
+
+// sendBackward sends the chunks of one row not yet sent, newest first.
+func (rr *rowReader) sendBackward(first, last int64, t time.Time, body []byte) error {
+	if err := rr.split(first, last, t, body); err != nil {
+		return err
+	}
+	for i := len(rr.parts) - 1; i >= 0; i-- {
+		if !rr.send(rr.parts[i]) {
+			return errStopped
+		}
+	}
+	if len(rr.parts) > 0 {
+		rr.sent = rr.parts[0].FirstVersion
+	}
+	clear(rr.parts)
+	rr.parts = rr.parts[:0]
+	return nil
+}
+
+// fillBelow sends, backward, the versions between the last one sent and
+// down (a row ending at down comes next, or the span ends there) from
+// runs past the read's upper key, the only rows that can hold them.
+func (rr *rowReader) fillBelow(down int64) error {
+	for rr.above != nil && rr.sent != math.MaxInt64 && rr.sent-1 > down && rr.sent-1 >= rr.sp.From {
+		r, ok, err := rr.above(rr.sent - 1)
+		if err != nil || !ok {
+			return err // none: the gap stays, as a read without runs would show it
+		}
+		before := rr.sent
+		if err := rr.sendBackward(r.first, r.last, r.t, r.body); err != nil {
+			return err
+		}
+		if rr.sent >= before {
+			return nil // it held nothing below: the gap stays
 		}
 	}
 	return nil
@@ -522,9 +590,10 @@ func (rr *rowReader) flush() error {
 	return nil
 }
 
-// done reports whether a bounded read has what it wants.
+// done reports whether a bounded read has what it wants: every version
+// up to its bound sent (rows held past it are not wanted).
 func (rr *rowReader) done() bool {
-	return !rr.backward && rr.bounded && len(rr.held) == 0 && rr.next > rr.sp.To
+	return !rr.backward && rr.bounded && rr.next > rr.sp.To
 }
 
 // split decodes the chunks of one row that the read wants and has not
@@ -598,13 +667,24 @@ const chunksAhead = 4
 // version v in bucket b (of a run row, the part that holds it); ok is false
 // when none does.
 func (s *Store) ChunkAt(ctx context.Context, stream log.StreamID, b, v int64) (first, last int64, t time.Time, ok bool, err error) {
+	// The first row ending at or after v that starts at or before it
+	// (rowHolding): the first ending after v may start after it, when an
+	// older run holds v, and a search that took it would not narrow.
 	var body []byte
-	err = s.session.Query(cqlRowAt, string(stream), b, v).WithContext(ctx).Idempotent(true).Scan(&first, &last, &t, &body)
-	if errors.Is(err, gocql.ErrNotFound) {
-		return 0, 0, time.Time{}, false, nil
+	iter := s.session.Query(cqlRowsAt, string(stream), b, v).WithContext(ctx).Idempotent(true).PageSize(4).Iter()
+	found := false
+	for iter.Scan(&first, &last, &t, &body) {
+		if first <= v {
+			found = true
+			break
+		}
+		body = nil
 	}
-	if err != nil {
+	if err := iter.Close(); err != nil {
 		return 0, 0, time.Time{}, false, cql.ReadErr("read chunk", err)
+	}
+	if !found {
+		return 0, 0, time.Time{}, false, nil
 	}
 	if !record.IsRun(body) {
 		return first, last, t, true, nil

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -177,15 +179,30 @@ func testRuns(t *testing.T, session *gocql.Session, s *streams.Store, order stri
 	if !slices.Equal(vs, at(3, 2)) {
 		t.Fatalf("backward read 3..2 %v", vs)
 	}
+	// From 5 down: the row ending at 5 holds only 5; 4..1 are in a run
+	// whose key is past the bound.
+	vs, _ = readAll(t, s, stream, log.ReadRange{From: b + 1, To: b + 5, Backward: true})
+	if !slices.Equal(vs, at(5, 4, 3, 2, 1)) {
+		t.Fatalf("backward read 5..1 %v", vs)
+	}
+	vs, _ = readAll(t, s, stream, log.ReadRange{From: b + 1, To: b + 8, Backward: true})
+	if !slices.Equal(vs, at(8, 7, 6, 5, 4, 3, 2, 1)) {
+		t.Fatalf("backward read 8..1 %v", vs)
+	}
 	vs, _ = readAll(t, s, stream, log.ReadRange{From: b + 4, To: b + 12, Backward: true, Limit: 6})
 	if !slices.Equal(vs, at(12, 11, 10, 9, 8, 7)) {
 		t.Fatalf("backward read 12..4 limit 6: %v", vs)
 	}
-	// Time travel: as of just after chunk 4's commit, versions up to its
-	// last; before chunk 0's, nothing.
-	v, err := s.VersionAt(ctx, stream, t0.Add(4*time.Second+time.Millisecond))
-	if err != nil || v != cs[4].LastVersion {
-		t.Fatalf("version at chunk 4's time: %d, %v; want %d", v, err, cs[4].LastVersion)
+	// Time travel: as of just after chunk i's commit, versions up to its
+	// last (the search probes rows that start past what they are asked
+	// for: it must still narrow); before chunk 0's, nothing.
+	for i := range cs {
+		tctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		v, err := s.VersionAt(tctx, stream, t0.Add(time.Duration(i)*time.Second+500*time.Millisecond))
+		cancel()
+		if err != nil || v != cs[i].LastVersion {
+			t.Fatalf("version at chunk %d's time: %d, %v; want %d", i, v, err, cs[i].LastVersion)
+		}
 	}
 	if v, err := s.VersionAt(ctx, stream, t0.Add(-time.Second)); err != nil || v != 0 {
 		t.Fatalf("version before the first commit: %d, %v", v, err)
@@ -224,3 +241,60 @@ func reverse(s []int64) []int64 {
 	slices.Reverse(s)
 	return s
 }
+
+// TestBoundedReadStopsAtItsBound: a read bounded below a run's key reads
+// on past its bound only until the run comes, not to the bucket's end
+// (the rows of a catch-up after the run are many).
+func TestBoundedReadStopsAtItsBound(t *testing.T) {
+	o := cassandratest.NewKeyspace(t, nil)
+	var rows atomic.Int64
+	c := gocql.NewCluster(cassandratest.Hosts()...)
+	c.Keyspace = o.Keyspace
+	c.Consistency = gocql.Quorum
+	c.QueryObserver = observer(func(q gocql.ObservedQuery) {
+		if strings.Contains(q.Statement, "FROM stream_events") {
+			rows.Add(int64(q.Rows))
+		}
+	})
+	session, err := c.CreateSession()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(session.Close)
+	s := streams.New(session, 50, time.Hour)
+	ctx := context.Background()
+	sizes := make([]int, 210)
+	for i := range sizes {
+		sizes[i] = 1
+	}
+	stream := log.StreamID("bounded-1")
+	cs := chunksOf(stream, time.Now().Truncate(time.Millisecond), 1, 1, sizes, func(v int64) uuid.UUID { return uuid.New() })
+	// An owner's run of chunks 0-9, then a catch-up from chunk 3, a row
+	// each: versions 1-3 are only in the run, whose key is 10.
+	if err := s.WriteStream(ctx, cs[:10], nil); err != nil {
+		t.Fatal(err)
+	}
+	for i := 3; i < len(cs); i++ {
+		if err := s.WriteStream(ctx, cs[i:i+1], nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, r := range []log.ReadRange{{From: 2, To: 2}, {From: 2, To: 5}, {From: 1, To: 3, Backward: true}} {
+		rows.Store(0)
+		vs, _ := readAll(t, s, stream, r)
+		want := seqTo(r.From, r.To)
+		if r.Backward {
+			want = reverse(want)
+		}
+		if !slices.Equal(vs, want) {
+			t.Fatalf("read %+v: %v", r, vs)
+		}
+		if n := rows.Load(); n > 30 {
+			t.Fatalf("read %+v fetched %d rows of a partition of %d", r, n, len(cs))
+		}
+	}
+}
+
+type observer func(gocql.ObservedQuery)
+
+func (f observer) ObserveQuery(_ context.Context, q gocql.ObservedQuery) { f(q) }
