@@ -71,6 +71,7 @@ type Config struct {
 	ShardLeaseTTL     time.Duration // --shard-lease-ttl: how long an instance holds a shard without renewing
 	FillDelay         time.Duration // --fill-delay: how long committed appends may wait to be written to their streams
 	TailBytes         int64         // --tail-bytes: committed payload a shard may hold unwritten before it writes its oldest (0: 4 MiB)
+	IDsInMemory       int           // --ids-in-memory: client ids the heads of one instance hold (0: 500,000)
 	MemoryLimit       int64         // --memory-limit: soft limit of the Go runtime's memory (GOMEMLIMIT wins)
 	RecordTraceparent bool          // --record-traceparent: keep each append's traceparent header in its events' metadata
 	DiscoveryIndex    bool          // --discovery-index: write the stream catalog and event id index behind each commit
@@ -237,6 +238,7 @@ func (c *Config) flagSet(name string, out io.Writer) *flag.FlagSet {
 	fs.IntVar(&c.CommitsInFlight, "commits-in-flight", c.CommitsInFlight, "conditional writes this instance has in flight over all the shards it owns (0: one per shard); a group holds about the appends in flight divided by this, so 2 keeps one instance's groups as large as 2 shards would, however many it owns")
 	fs.Int64Var(&c.MemoryLimit, "memory-limit", c.MemoryLimit, "soft limit in bytes of the memory the Go runtime holds (heap, stacks); near it the garbage collector runs more often instead of letting the heap grow (0: none; GOMEMLIMIT, when set, wins)")
 	fs.DurationVar(&c.FillDelay, "fill-delay", c.FillDelay, "how long a committed append may wait before it is written to its stream's partitions, so that a stream's appends share writes (a read of the stream writes it at once)")
+	fs.IntVar(&c.IDsInMemory, "ids-in-memory", c.IDsInMemory, "client ids the stream heads of this instance keep in memory to recognise an \"any\" retry without reading Cassandra (about 50 bytes each), and beside them Bloom filters of up to 80 bytes × this (2-3 bytes an id); an append with client ids to a stream whose ids are in neither reads them from Cassandra (0: 500,000)")
 	fs.Int64Var(&c.TailBytes, "tail-bytes", c.TailBytes, "committed event bytes a shard may hold unwritten to its streams: past it the oldest are written at once whatever --fill-delay says, past twice it commits wait (0: 4 MiB); the tail is held in memory")
 	fs.DurationVar(&c.ShardLeaseTTL, "shard-lease-ttl", c.ShardLeaseTTL, "how long an instance holds a shard without renewing: bounds how soon a crashed instance's shards move")
 	fs.DurationVar(&c.GroupLeaseTTL, "group-lease-ttl", c.GroupLeaseTTL, "how long a consumer group member holds its partitions after a heartbeat; handlers must finish within it")
@@ -364,8 +366,8 @@ func (c *Config) Validate() error {
 	if c.MemoryLimit < 0 {
 		return errors.New("--memory-limit must not be negative")
 	}
-	if c.FillDelay < 0 || c.CommitsInFlight < 0 || c.TailBytes < 0 {
-		return errors.New("--fill-delay, --tail-bytes and --commits-in-flight must not be negative")
+	if c.FillDelay < 0 || c.CommitsInFlight < 0 || c.TailBytes < 0 || c.IDsInMemory < 0 {
+		return errors.New("--fill-delay, --tail-bytes, --ids-in-memory and --commits-in-flight must not be negative")
 	}
 	if c.TailBytes > 1<<30 {
 		return errors.New("--tail-bytes must be at most 1 GiB (it is held in memory, per shard)")

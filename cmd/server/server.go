@@ -375,6 +375,7 @@ func (m *Main) openStore(ctx context.Context, o cassandra.Options) (*shardstore.
 		FlushRemote:     httpapi.FlushForwarder(peers),
 		FillDelay:       m.Config.FillDelay,
 		TailBytes:       int(m.Config.TailBytes),
+		IDBudget:        m.Config.IDsInMemory,
 		NoIndex:         !m.Config.DiscoveryIndex,
 		CommitsInFlight: m.Config.CommitsInFlight,
 		MaxGroups:       m.Config.MaxGroups,

@@ -3,8 +3,6 @@ package record
 import (
 	"encoding/binary"
 	"fmt"
-
-	"github.com/google/uuid"
 )
 
 // formatRun marks a run: several chunks of one stream and bucket, from
@@ -118,19 +116,4 @@ func DecodeRun(b []byte, first, last int64, fn func(p *Part) error) error {
 		return fmt.Errorf("%w: run parts end at %d, the row at %d", ErrCorrupt, v-1, last)
 	}
 	return nil
-}
-
-// AppendRunIDs appends to dst (a chunk id list, AppendChunkIDs, that
-// starts at version first) the ids of list ids, of a chunk that starts at
-// version from: a run's id list is its parts' lists, rebased on its first
-// version.
-func AppendRunIDs(dst []byte, first int64, ids []byte, from int64) ([]byte, error) {
-	if len(dst) == 0 {
-		dst = append(dst, idsFormat)
-	}
-	err := DecodeChunkIDs(ids, from, func(id uuid.UUID, v int64) {
-		dst = binary.AppendUvarint(dst, uint64(v-first))
-		dst = append(dst, id[:]...)
-	})
-	return dst, err
 }

@@ -5,8 +5,6 @@ import (
 	"errors"
 	"math/rand/v2"
 	"testing"
-
-	"github.com/google/uuid"
 )
 
 // runOf is the run of r's chunks of one stream, as if each were committed
@@ -65,29 +63,6 @@ func TestRunRoundTrip(t *testing.T) {
 		if err := DecodeRun(b[:n], first, last, func(*Part) error { return nil }); !errors.Is(err, ErrCorrupt) {
 			t.Fatalf("truncated to %d bytes: %v", n, err)
 		}
-	}
-}
-
-func TestAppendRunIDs(t *testing.T) {
-	id := func(i int) uuid.UUID { return uuid.UUID{byte(i)} }
-	a := Chunk{FirstVersion: 5, Appends: []ChunkAppend{{ClientIDs: true, Events: []Event{{ID: id(5)}, {ID: id(6)}}}}}
-	b := Chunk{FirstVersion: 7, Appends: []ChunkAppend{{ClientIDs: false, Events: []Event{{ID: id(7)}}}}}
-	c := Chunk{FirstVersion: 8, Appends: []ChunkAppend{{ClientIDs: true, Events: []Event{{ID: id(8)}}}}}
-	var (
-		ids []byte
-		err error
-	)
-	for _, ch := range []*Chunk{&a, &b, &c} {
-		if ids, err = AppendRunIDs(ids, 5, AppendChunkIDs(nil, ch), ch.FirstVersion); err != nil {
-			t.Fatal(err)
-		}
-	}
-	got := map[uuid.UUID]int64{}
-	if err := DecodeChunkIDs(ids, 5, func(id uuid.UUID, v int64) { got[id] = v }); err != nil {
-		t.Fatal(err)
-	}
-	if len(got) != 3 || got[id(5)] != 5 || got[id(6)] != 6 || got[id(8)] != 8 {
-		t.Fatalf("run ids %v", got)
 	}
 }
 

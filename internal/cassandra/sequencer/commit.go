@@ -363,13 +363,13 @@ func (sh *shard) loadHeads(ctx context.Context, batch []*pending) error {
 		if h.idsComplete || len(p.ids) == 0 || h.filter != nil && !h.filter.mayHave(p.ids) {
 			continue
 		}
-		bs := h.buckets()
+		bs, version := h.buckets(), h.version
 		if len(bs) == 0 {
 			continue
 		}
 		sh.s.metrics.idLookups.Inc()
 		run(func() error {
-			found, err := sh.s.cfg.Streams.LookupIDs(ctx, p.req.Stream, bs, p.ids)
+			found, err := sh.s.cfg.Streams.LookupIDs(ctx, p.req.Stream, bs, version, p.ids)
 			if err != nil {
 				return err
 			}
@@ -405,7 +405,7 @@ func (sh *shard) loadHead(ctx context.Context, h *head) error {
 		h.idsComplete = true
 		return nil
 	}
-	ids, complete, err := sh.s.cfg.Streams.IDs(ctx, h.stream, h.buckets(), sh.s.cfg.IDsInHead)
+	ids, complete, err := sh.s.cfg.Streams.IDs(ctx, h.stream, h.buckets(), h.version, sh.s.cfg.IDsInHead)
 	if err != nil {
 		return err
 	}

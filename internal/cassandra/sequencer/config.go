@@ -77,7 +77,10 @@ type Config struct {
 	// IDBudget bounds the client ids the heads hold, over every shard an
 	// instance could own (each shard's heads hold at most IDBudget/Shards):
 	// past it the least recently used heads with nothing unfilled drop
-	// theirs and look appends' ids up. Default 1,000,000.
+	// theirs, keeping a Bloom filter of them while the shard's filters
+	// take at most 80 bytes × its share (heads.go), and look up the ids
+	// of appends the filter may have seen. Default 500,000 (about 25 MB of
+	// maps and 40 MB of filters).
 	IDBudget int
 	// IDsInHead is the most client ids a head keeps; a stream with more in
 	// its current and previous bucket is looked up per append. Default
@@ -139,7 +142,7 @@ func (c *Config) ensureDefaults() {
 		c.HeadCache = 20_000
 	}
 	if c.IDBudget <= 0 {
-		c.IDBudget = 1_000_000
+		c.IDBudget = 500_000
 	}
 	if c.IDsInHead <= 0 {
 		c.IDsInHead = 4096

@@ -133,17 +133,21 @@ type heads struct {
 	filterBytes, filterBudget int
 }
 
-// filterBytesPerID is about what a filter takes an id (idfilter.go: 0.4 %
-// false positives a link, links growing by doubling), against some 50
-// bytes in a head's id map.
-const filterBytesPerID = 2
+// filterBytesPerBudgetID is the filter bytes a shard may take per id of
+// its id budget. A filter takes 2-3 bytes an id (idfilter.go: 0.4 % false
+// positives a link, links growing by doubling), a head's id map some 50:
+// the filters may know about thirty times the ids the maps hold, in about
+// one and a half times their memory. Once the filters are full, an append
+// to a stream whose ids are in neither is looked up, which cost a server
+// taking 1-event appends to 10,000 streams about half its rate
+// (docs/benchmarks.md, Session 17): the filters take most of the memory,
+// since a retry, the only append a filter sends to a lookup that a map
+// would not, is rare.
+const filterBytesPerBudgetID = 80
 
 func newHeads(limit, idBudget int) *heads {
-	// The filters may know eight times the ids the maps hold, in about a
-	// third of the memory the maps take (16 bytes against ~50 an id of
-	// the budget).
 	return &heads{m: make(map[log.StreamID]*head), limit: limit, idBudget: idBudget,
-		filterBudget: max(1<<20, 8*idBudget*filterBytesPerID)}
+		filterBudget: max(1<<20, filterBytesPerBudgetID*idBudget)}
 }
 
 // makeFilter gives h a filter of the ids it holds, which are every id of

@@ -81,7 +81,7 @@ func TestIDFilterGrows(t *testing.T) {
 	if fp > 600 { // 6 links at 0.4 %: under 2.4 %
 		t.Fatalf("%d of 20,000 new ids reported as maybe seen", fp)
 	}
-	if per := float64(f.bytes()) / float64(n); per > 2*filterBytesPerID {
+	if per := float64(f.bytes()) / float64(n); per > 4 { // 2-3 bytes an id (heads.go)
 		t.Fatalf("%.1f bytes an id", per)
 	}
 }

@@ -287,10 +287,11 @@ func TestIdempotentRetries(t *testing.T) {
 			t.Fatalf("%s: partial repeat after restart: %v, want idempotency conflict", reqs[i].Stream, err)
 		}
 	}
-	// Chunk rows written before their ids column: a new owner reads the
-	// ids of the new stream's first versions from the chunks' bodies. (The
-	// column is dropped once the new owner has taken the shards: its
-	// catch-up may write chunks again.)
+	// Chunk rows written before their ids column and before the
+	// partition's static low_ids: a new owner reads the ids of the new
+	// stream's first versions from the chunks' bodies. (The columns are
+	// dropped once the new owner has taken the shards: its catch-up may
+	// write chunks again.)
 	s2.Close()
 	s3 := open(t, shardstore.Options{Cassandra: o})
 	defer s3.Close()
@@ -306,6 +307,9 @@ func TestIdempotentRetries(t *testing.T) {
 		if err := session.Query(`DELETE ids FROM stream_events WHERE stream = ? AND bucket = 0 AND last_version = ?`, string(reqs[0].Stream), v).Exec(); err != nil {
 			t.Fatal(err)
 		}
+	}
+	if err := session.Query(`DELETE low_ids, low_ids_from FROM stream_events WHERE stream = ? AND bucket = 0`, string(reqs[0].Stream)).Exec(); err != nil {
+		t.Fatal(err)
 	}
 	var withIDs int
 	if err := session.Query(`SELECT COUNT(ids) FROM stream_events WHERE stream = ? AND bucket = 0`, string(reqs[0].Stream)).Scan(&withIDs); err != nil || withIDs != 0 {

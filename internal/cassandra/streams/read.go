@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strings"
 	"time"
 
 	gocql "github.com/apache/cassandra-gocql-driver/v2"
@@ -29,7 +30,10 @@ const (
 	cqlChunksDesc = cqlChunksAsc + ` ORDER BY last_version DESC`
 	cqlIDs        = `SELECT id, version FROM stream_ids WHERE stream = ? AND bucket IN ? LIMIT ?`
 	cqlLookupIDs  = `SELECT id, version FROM stream_ids WHERE stream = ? AND bucket IN ? AND id IN ?`
-	// The chunks whose ids have no stream_ids rows (LowVersions).
+	// The ids of the chunks that have no stream_ids rows (LowVersions):
+	// the partitions' static rows, and, in a partition opened before
+	// them, the chunk rows' ids columns.
+	cqlLowIDs    = `SELECT DISTINCT stream, bucket, low_ids_from, low_ids FROM stream_events WHERE stream = ? AND bucket IN ?`
 	cqlLowChunks = `SELECT first_version, last_version, ids FROM stream_events WHERE stream = ? AND bucket IN ? AND last_version <= ?`
 	// The bodies of chunks written before the ids column, up to the limit
 	// of then (oldLowVersions): chunks past it have stream_ids rows.
@@ -143,19 +147,23 @@ func (s *Store) chunkInfo(ctx context.Context, stmt string, stream log.StreamID,
 }
 
 // IDs returns the client ids stored in the given buckets, with their
-// versions; complete is false when there are more than limit.
-func (s *Store) IDs(ctx context.Context, stream log.StreamID, buckets []int64, limit int) (map[uuid.UUID]int64, bool, error) {
-	iter := s.session.Query(cqlIDs, string(stream), buckets, limit+1).WithContext(ctx).Idempotent(true).PageSize(limit + 1).Iter()
+// versions; complete is false when there are more than limit. head is the
+// stream's version: while it is at most LowVersions no stream_ids row can
+// exist, and they are not read.
+func (s *Store) IDs(ctx context.Context, stream log.StreamID, buckets []int64, head int64, limit int) (map[uuid.UUID]int64, bool, error) {
 	out := make(map[uuid.UUID]int64)
-	var (
-		id uuid.UUID
-		v  int64
-	)
-	for iter.Scan((*[16]byte)(&id), &v) {
-		out[id] = v
-	}
-	if err := iter.Close(); err != nil {
-		return nil, false, cql.ReadErr("read stream ids", err)
+	if head > LowVersions {
+		iter := s.session.Query(cqlIDs, string(stream), buckets, limit+1).WithContext(ctx).Idempotent(true).PageSize(limit + 1).Iter()
+		var (
+			id uuid.UUID
+			v  int64
+		)
+		for iter.Scan((*[16]byte)(&id), &v) {
+			out[id] = v
+		}
+		if err := iter.Close(); err != nil {
+			return nil, false, cql.ReadErr("read stream ids", err)
+		}
 	}
 	err := s.lowIDs(ctx, stream, buckets, func(id uuid.UUID, v int64) { out[id] = v })
 	if err != nil {
@@ -167,6 +175,87 @@ func (s *Store) IDs(ctx context.Context, stream log.StreamID, buckets []int64, l
 // lowIDs calls fn with each client id of the chunks in buckets that end at
 // or below LowVersions, which have no stream_ids rows, and its version.
 func (s *Store) lowIDs(ctx context.Context, stream log.StreamID, buckets []int64, fn func(uuid.UUID, int64)) error {
+	legacy, err := s.staticIDs(ctx, stream, buckets, nil, fn)
+	if err != nil || len(legacy) == 0 {
+		return err
+	}
+	return s.rowIDs(ctx, stream, legacy, fn)
+}
+
+// lowLookupMax is the most ids a lookup asks a static row for one by one
+// (low_ids[?]); with more it reads the whole map.
+const lowLookupMax = 4
+
+// cqlLowLookup[k] asks the static rows for k ids of low_ids.
+var cqlLowLookup = func() (qs [lowLookupMax + 1]string) {
+	for k := 1; k <= lowLookupMax; k++ {
+		qs[k] = "SELECT DISTINCT stream, bucket, low_ids_from" + strings.Repeat(", low_ids[?]", k) +
+			" FROM stream_events WHERE stream = ? AND bucket IN ?"
+	}
+	return qs
+}()
+
+// staticIDs calls fn with the ids of low_ids, the static row of the
+// stream's partitions in buckets, and their versions: those of want, when
+// it holds at most lowLookupMax ids, else all of them. legacy are the
+// partitions whose low_ids_from is not set: opened before
+// schema/migrations/0005_low_ids.cql, their chunk rows may list ids that
+// low_ids lacks (rowIDs reads them).
+func (s *Store) staticIDs(ctx context.Context, stream log.StreamID, buckets []int64, want []uuid.UUID, fn func(uuid.UUID, int64)) (legacy []int64, err error) {
+	var (
+		st   string
+		b    int64
+		from *int64
+	)
+	if k := len(want); k > 0 && k <= lowLookupMax {
+		args := make([]any, 0, k+2)
+		for _, id := range want {
+			args = append(args, gocql.UUID(id))
+		}
+		iter := s.session.Query(cqlLowLookup[k], append(args, string(stream), buckets)...).WithContext(ctx).Idempotent(true).Iter()
+		vs := make([]*int64, k)
+		dest := []any{&st, &b, &from}
+		for i := range vs {
+			dest = append(dest, &vs[i])
+		}
+		for iter.Scan(dest...) {
+			for i, v := range vs {
+				if v != nil {
+					fn(want[i], *v)
+				}
+			}
+			if from == nil {
+				legacy = append(legacy, b)
+			}
+			clear(vs)
+			from = nil
+		}
+		if err := iter.Close(); err != nil {
+			return nil, cql.ReadErr("read stream ids", err)
+		}
+		return legacy, nil
+	}
+	iter := s.session.Query(cqlLowIDs, string(stream), buckets).WithContext(ctx).Idempotent(true).Iter()
+	var ids map[gocql.UUID]int64
+	for iter.Scan(&st, &b, &from, &ids) {
+		for id, v := range ids {
+			fn(uuid.UUID(id), v)
+		}
+		if from == nil {
+			legacy = append(legacy, b)
+		}
+		ids, from = nil, nil
+	}
+	if err := iter.Close(); err != nil {
+		return nil, cql.ReadErr("read stream ids", err)
+	}
+	return legacy, nil
+}
+
+// rowIDs calls fn with the ids that the low chunk rows of buckets list:
+// in their ids column, and, for rows written before that column, up to
+// oldLowVersions, in their bodies.
+func (s *Store) rowIDs(ctx context.Context, stream log.StreamID, buckets []int64, fn func(uuid.UUID, int64)) error {
 	iter := s.session.Query(cqlLowChunks, string(stream), buckets, int64(LowVersions)).WithContext(ctx).Idempotent(true).Iter()
 	var (
 		first, last int64
@@ -196,7 +285,9 @@ func (s *Store) lowIDs(ctx context.Context, stream log.StreamID, buckets []int64
 	iter = s.session.Query(cqlLowBodies, string(stream), buckets, int64(oldLowVersions)).WithContext(ctx).Idempotent(true).Iter()
 	var body []byte
 	for iter.Scan(&first, &body) {
-		if !old[first] {
+		// A run, or a chunk row without an ids column, written since
+		// the static row: its ids are there.
+		if !old[first] || record.IsRun(body) {
 			continue
 		}
 		appends, err := record.DecodeChunkBody(body)
@@ -221,10 +312,11 @@ func (s *Store) lowIDs(ctx context.Context, stream log.StreamID, buckets []int64
 	return nil
 }
 
-// LookupIDs returns which of ids are stored in the given buckets.
-func (s *Store) LookupIDs(ctx context.Context, stream log.StreamID, buckets []int64, ids []uuid.UUID) (map[uuid.UUID]int64, error) {
+// LookupIDs returns which of ids are stored in the given buckets. head is
+// the stream's version, as for IDs.
+func (s *Store) LookupIDs(ctx context.Context, stream log.StreamID, buckets []int64, head int64, ids []uuid.UUID) (map[uuid.UUID]int64, error) {
 	out := make(map[uuid.UUID]int64)
-	for start := 0; start < len(ids); start += 50 {
+	for start := 0; head > LowVersions && start < len(ids); start += 50 {
 		chunk := ids[start:min(start+50, len(ids))]
 		arg := make([][16]byte, len(chunk))
 		for i, id := range chunk {
@@ -246,11 +338,15 @@ func (s *Store) LookupIDs(ctx context.Context, stream log.StreamID, buckets []in
 	for _, id := range ids {
 		want[id] = true
 	}
-	err := s.lowIDs(ctx, stream, buckets, func(id uuid.UUID, v int64) {
+	found := func(id uuid.UUID, v int64) {
 		if want[id] {
 			out[id] = v
 		}
-	})
+	}
+	legacy, err := s.staticIDs(ctx, stream, buckets, ids, found)
+	if err == nil && len(legacy) > 0 {
+		err = s.rowIDs(ctx, stream, legacy, found)
+	}
 	if err != nil {
 		return nil, err
 	}

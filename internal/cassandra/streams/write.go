@@ -22,7 +22,12 @@ const (
 	// events (rowTimestamp): two rows at one key end with the same chunk,
 	// so the one that holds more of the chunks before it wins, whichever
 	// lands last (see Runs).
-	cqlPutChunk = `INSERT INTO stream_events (stream, bucket, last_version, first_version, time, shard_seq, record, ids) VALUES (?, ?, ?, ?, ?, ?, ?, ?) USING TIMESTAMP ?`
+	cqlPutChunk = `INSERT INTO stream_events (stream, bucket, last_version, first_version, time, shard_seq, record) VALUES (?, ?, ?, ?, ?, ?, ?) USING TIMESTAMP ?`
+	// A row at or below LowVersions adds its client ids to the partition's
+	// static low_ids (schema/migrations/0005_low_ids.cql), in the same
+	// mutation; the one that opens the bucket sets low_ids_from, which
+	// tells a reader that low_ids is complete.
+	cqlPutLowChunk = `UPDATE stream_events USING TIMESTAMP ? SET first_version = ?, time = ?, shard_seq = ?, record = ?, low_ids = low_ids + ?, low_ids_from = ? WHERE stream = ? AND bucket = ? AND last_version = ?`
 	// One statement per chunk, not per id: Cassandra's cost of a batch
 	// grows with its statements (preparing each one's mutation), so a
 	// 100-event append's ids took a hundred. Every id of the chunk is
@@ -37,14 +42,18 @@ const (
 const idsPerStatement = 500
 
 // LowVersions: a chunk that ends at or below this version (a stream's
-// first appends) gets no stream_ids rows. Its own row holds its ids, in
-// its ids column (record.AppendChunkIDs, about 17 bytes an id), and IDs
-// and LookupIDs read that column of those chunks (cqlLowChunks): most
-// streams of an event-sourced system are short, and a row per id was one
-// of the fill's three statements for a 1-event append (docs/benchmarks.md,
-// Session 9) and a second row per event for a 100-event one (Session 13:
-// 64 → 1024 cost Cassandra ~7 % less per event). Those ids are then
-// recognised beyond the idempotency window, as exact versions always are.
+// first appends) gets no stream_ids rows. Its ids go in its partition's
+// static row, in the same mutation (low_ids, about 30 bytes an id), and
+// IDs and LookupIDs read that row: most streams of an event-sourced
+// system are short, and a row per id was one of the fill's three
+// statements for a 1-event append (docs/benchmarks.md, Session 9) and a
+// second row per event for a 100-event one (Session 13: 64 → 1024 cost
+// Cassandra ~7 % less per event). Those ids are then recognised beyond
+// the idempotency window, as exact versions always are. Before the static
+// row each chunk row listed its own (its ids column): a lookup read every
+// chunk row of the stream's first 1,024 versions, and a server whose
+// heads could no longer hold every id fell to a third of its rate
+// (Session 17).
 const LowVersions = 1024
 
 // oldLowVersions was LowVersions before the ids column: a chunk written
@@ -214,7 +223,7 @@ func (s *Store) WriteStream(ctx context.Context, chunks []Pending, extra []gocql
 		}
 		var err error
 		if len(b.Entries) == 1 {
-			err = s.session.Query(cqlPutChunk, b.Entries[0].Args...).WithContext(ctx).Idempotent(true).Exec()
+			err = s.session.Query(b.Entries[0].Stmt, b.Entries[0].Args...).WithContext(ctx).Idempotent(true).Exec()
 		} else {
 			err = b.Exec()
 		}
@@ -335,7 +344,7 @@ func packable(w []Pending) (int, bool) {
 		if c.LastVersion > LowVersions {
 			c.ClientIDs(func(uuid.UUID, int64) { n += 40 + len(c.Stream) }) // a stream_ids row each
 		} else {
-			n += len(c.IDs) // the chunk's ids column
+			n += 2 * len(c.IDs) // the chunk's cells in low_ids, ~30 bytes an id
 		}
 	}
 	return n, n <= packBytes
@@ -384,31 +393,40 @@ func (s *Store) WritePack(ctx context.Context, pack [][]Pending, extra []gocql.B
 	return nil
 }
 
-// addRow adds the row of run r (one of Runs) and its client-id rows
-// (none for a run of the first LowVersions: its row lists them) to b, and
-// returns the bytes of its body and id list.
+// addRow adds the row of run r (one of Runs) and its client ids to b
+// (for a run of the first LowVersions, in the partition's low_ids; past
+// them, stream_ids rows), and returns the bytes of its body and ids.
 func (s *Store) addRow(b *gocql.Batch, r []Pending) int {
 	first, last := &r[0], &r[len(r)-1]
-	low := last.LastVersion <= LowVersions
-	body, ids := first.Body, first.IDs
+	body := first.Body
 	if len(r) > 1 {
-		body, ids = runBody(r), nil
-		if low {
-			for i := range r {
-				// The ids were encoded by NewPending: they decode.
-				ids, _ = record.AppendRunIDs(ids, first.FirstVersion, r[i].IDs, r[i].FirstVersion)
-			}
+		body = runBody(r)
+	}
+	ts := rowTimestamp(last.Time, last.LastVersion-first.FirstVersion+1)
+	low := last.LastVersion <= LowVersions
+	if low || first.OpensBucket {
+		// Unset, not null or empty: either would write a tombstone.
+		var ids, from any = gocql.UnsetValue, gocql.UnsetValue
+		n := 0
+		for i := range r {
+			r[i].ClientIDs(func(uuid.UUID, int64) { n++ })
 		}
-	}
-	var idsArg any = gocql.UnsetValue // unset, not null: a null would write a tombstone
-	if low {
-		idsArg = ids
-	}
-	b.Entries = append(b.Entries, gocql.BatchEntry{Stmt: cqlPutChunk, Idempotent: true,
-		Args: []any{string(first.Stream), first.Bucket, last.LastVersion, first.FirstVersion, last.Time, last.Seq, body, idsArg,
-			rowTimestamp(last.Time, last.LastVersion-first.FirstVersion+1)}})
-	if low {
-		return len(body) + len(ids)
+		if low && n > 0 {
+			ids = idMap{r, n}
+		}
+		if first.OpensBucket {
+			// Also past LowVersions: a reader then knows that the
+			// partition has no ids in its chunk rows.
+			from = first.FirstVersion
+		}
+		b.Entries = append(b.Entries, gocql.BatchEntry{Stmt: cqlPutLowChunk, Idempotent: true,
+			Args: []any{ts, first.FirstVersion, last.Time, last.Seq, body, ids, from, string(first.Stream), first.Bucket, last.LastVersion}})
+		if low {
+			return len(body) + 30*n
+		}
+	} else {
+		b.Entries = append(b.Entries, gocql.BatchEntry{Stmt: cqlPutChunk, Idempotent: true,
+			Args: []any{string(first.Stream), first.Bucket, last.LastVersion, first.FirstVersion, last.Time, last.Seq, body, ts}})
 	}
 	for i := range r {
 		p := &r[i]
@@ -422,6 +440,31 @@ func (s *Store) addRow(b *gocql.Batch, r []Pending) int {
 		}
 	}
 	return len(body)
+}
+
+// idMap is the client ids of a run's chunks (n of them) as the
+// map<uuid, bigint> of id to version that low_ids adds: encoded straight
+// from the chunks' id lists, since a Go map built for the driver cost the
+// server a few microseconds an append.
+type idMap struct {
+	run []Pending
+	n   int
+}
+
+// MarshalCQL implements gocql.Marshaler: the collection's size, then each
+// key and value with its length (native protocol v3 and later).
+func (m idMap) MarshalCQL(gocql.TypeInfo) ([]byte, error) {
+	b := make([]byte, 4, 4+32*m.n)
+	binary.BigEndian.PutUint32(b, uint32(m.n))
+	for i := range m.run {
+		m.run[i].ClientIDs(func(id uuid.UUID, v int64) {
+			b = binary.BigEndian.AppendUint32(b, 16)
+			b = append(b, id[:]...)
+			b = binary.BigEndian.AppendUint32(b, 8)
+			b = binary.BigEndian.AppendUint64(b, uint64(v))
+		})
+	}
+	return b, nil
 }
 
 // rowTimestamp is the write timestamp of a row of events whose last chunk

@@ -1,0 +1,161 @@
+package streams_test
+
+import (
+	"context"
+	"encoding/binary"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	gocql "github.com/apache/cassandra-gocql-driver/v2"
+	"github.com/google/uuid"
+
+	"github.com/eventlog/eventlog/internal/cassandra/cassandratest"
+	"github.com/eventlog/eventlog/internal/cassandra/streams"
+	"github.com/eventlog/eventlog/internal/log"
+)
+
+// TestLowIDsInTheStaticRow: looking up, or loading, the ids of a stream's
+// first versions reads its partition's static row, not its chunk rows (a
+// server whose heads could no longer hold every id read up to 1,024 rows
+// an append, and fell to a third of its rate: docs/benchmarks.md, Session
+// 17). A partition opened before the static row, whose chunk rows list
+// their ids (or, before that, only hold them in their bodies), is read
+// both ways, with what was written to it since.
+func TestLowIDsInTheStaticRow(t *testing.T) {
+	o := cassandratest.NewKeyspace(t, nil)
+	var rows, queries atomic.Int64
+	c := gocql.NewCluster(cassandratest.Hosts()...)
+	c.Keyspace = o.Keyspace
+	c.Consistency = gocql.Quorum
+	c.QueryObserver = observer(func(q gocql.ObservedQuery) {
+		if strings.Contains(q.Statement, "FROM stream_events") {
+			rows.Add(int64(q.Rows))
+			queries.Add(1)
+		}
+	})
+	session, err := c.CreateSession()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(session.Close)
+	s := streams.New(session, 50, time.Hour)
+	ctx := context.Background()
+	idOf := func(stream log.StreamID) func(int64) uuid.UUID {
+		return func(v int64) uuid.UUID {
+			var id uuid.UUID
+			copy(id[:], stream)
+			binary.BigEndian.PutUint64(id[8:], uint64(v))
+			return id
+		}
+	}
+	sizes := make([]int, 300)
+	for i := range sizes {
+		sizes[i] = 1 + i%3
+	}
+	t0 := time.Now().Truncate(time.Millisecond)
+
+	// Written by this version: runs and single chunks.
+	stream := log.StreamID("low-1")
+	cs := chunksOf(stream, t0, 1, 1, sizes, idOf(stream))
+	last := cs[len(cs)-1].LastVersion
+	if err := s.WriteStream(ctx, cs[:100], nil); err != nil {
+		t.Fatal(err)
+	}
+	for i := 100; i < len(cs); i++ {
+		if err := s.WriteStream(ctx, cs[i:i+1], nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, want := range [][]int64{{150}, {1, last}, {2, 5, 77, 200, 350, last}} {
+		ids := []uuid.UUID{uuid.New()} // never written
+		for _, v := range want {
+			ids = append(ids, idOf(stream)(v))
+		}
+		rows.Store(0)
+		queries.Store(0)
+		found, err := s.LookupIDs(ctx, stream, []int64{0, 1}, last, ids)
+		if err != nil || len(found) != len(want) {
+			t.Fatalf("look up versions %v: found %v, %v", want, found, err)
+		}
+		for _, v := range want {
+			if found[idOf(stream)(v)] != v {
+				t.Fatalf("look up versions %v: found %v", want, found)
+			}
+		}
+		if n, q := rows.Load(), queries.Load(); n > 1 || q > 1 {
+			t.Fatalf("look up of %d ids read %d rows in %d queries", len(ids), n, q)
+		}
+	}
+	rows.Store(0)
+	all, complete, err := s.IDs(ctx, stream, []int64{0}, last, 4096)
+	if err != nil || !complete || int64(len(all)) != last {
+		t.Fatalf("ids: %d of %d, complete %v, %v", len(all), last, complete, err)
+	}
+	for v := int64(1); v <= last; v++ {
+		if all[idOf(stream)(v)] != v {
+			t.Fatalf("id of version %d at %d", v, all[idOf(stream)(v)])
+		}
+	}
+	if n := rows.Load(); n > 1 {
+		t.Fatalf("loading %d ids read %d rows", len(all), n)
+	}
+
+	// A partition opened before the static row: its first chunk holds
+	// its ids only in its body (before the ids column), the next 19 list
+	// them in their ids column; this version writes the rest.
+	stream = "low-2"
+	cs = chunksOf(stream, t0, 1, 1, sizes[:40], idOf(stream))
+	for i, p := range cs[:20] {
+		var ids any
+		if i > 0 {
+			ids = p.IDs
+		}
+		err := session.Query(`INSERT INTO stream_events (stream, bucket, last_version, first_version, time, shard_seq, record, ids) VALUES (?, 0, ?, ?, ?, ?, ?, ?)`,
+			string(stream), p.LastVersion, p.FirstVersion, p.Time, p.Seq, p.Body, ids).Exec()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.WriteStream(ctx, cs[20:], nil); err != nil {
+		t.Fatal(err)
+	}
+	last = cs[len(cs)-1].LastVersion
+	for _, want := range [][]int64{{1}, {cs[5].FirstVersion}, {cs[30].LastVersion}, {1, cs[10].LastVersion, cs[25].FirstVersion, last, cs[1].FirstVersion}} {
+		ids := []uuid.UUID{uuid.New()}
+		for _, v := range want {
+			ids = append(ids, idOf(stream)(v))
+		}
+		found, err := s.LookupIDs(ctx, stream, []int64{0}, last, ids)
+		if err != nil || len(found) != len(want) {
+			t.Fatalf("%s: look up versions %v: found %v, %v", stream, want, found, err)
+		}
+		for _, v := range want {
+			if found[idOf(stream)(v)] != v {
+				t.Fatalf("%s: look up versions %v: found %v", stream, want, found)
+			}
+		}
+	}
+	all, complete, err = s.IDs(ctx, stream, []int64{0}, last, 4096)
+	if err != nil || !complete || int64(len(all)) != last {
+		t.Fatalf("%s: ids: %d of %d, complete %v, %v", stream, len(all), last, complete, err)
+	}
+
+	// A bucket that opens past LowVersions: its ids are stream_ids rows,
+	// and its static row says its chunk rows list none.
+	stream = "low-3"
+	cs = chunksOf(stream, t0, 1, 2001, sizes[:10], idOf(stream))
+	if err := s.WriteStream(ctx, cs, nil); err != nil {
+		t.Fatal(err)
+	}
+	last = cs[len(cs)-1].LastVersion
+	queries.Store(0)
+	found, err := s.LookupIDs(ctx, stream, []int64{0}, last, []uuid.UUID{idOf(stream)(2001), idOf(stream)(last), uuid.New()})
+	if err != nil || len(found) != 2 || found[idOf(stream)(2001)] != 2001 || found[idOf(stream)(last)] != cs[len(cs)-1].FirstVersion {
+		t.Fatalf("%s: look up: %v, %v", stream, found, err)
+	}
+	if q := queries.Load(); q != 1 {
+		t.Fatalf("%s: look up read stream_events in %d queries", stream, q)
+	}
+}
