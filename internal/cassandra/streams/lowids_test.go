@@ -142,9 +142,69 @@ func TestLowIDsInTheStaticRow(t *testing.T) {
 		t.Fatalf("%s: ids: %d of %d, complete %v, %v", stream, len(all), last, complete, err)
 	}
 
+	// Older still: a stream whose chunks past version 64 have stream_ids
+	// rows (before migration 0004 the limit was 64), then rows of this
+	// version: a lookup reads stream_ids though the stream is short.
+	stream = "low-3"
+	threes := make([]int, 30)
+	for i := range threes {
+		threes[i] = 3
+	}
+	cs = chunksOf(stream, t0, 1, 1, threes, idOf(stream))
+	for _, p := range cs[:25] {
+		err := session.Query(`INSERT INTO stream_events (stream, bucket, last_version, first_version, time, shard_seq, record) VALUES (?, 0, ?, ?, ?, ?, ?)`,
+			string(stream), p.LastVersion, p.FirstVersion, p.Time, p.Seq, p.Body).Exec()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p.LastVersion > 64 {
+			var ids [][16]byte
+			p.ClientIDs(func(id uuid.UUID, _ int64) { ids = append(ids, id) })
+			err := session.Query(`UPDATE stream_ids USING TTL 3600 SET version = ? WHERE stream = ? AND bucket = 0 AND id IN ?`, p.FirstVersion, string(stream), ids).Exec()
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := s.WriteStream(ctx, cs[25:], nil); err != nil {
+		t.Fatal(err)
+	}
+	last = cs[len(cs)-1].LastVersion
+	for _, v := range []int64{2, 68, 74, 80} {
+		found, err := s.LookupIDs(ctx, stream, []int64{0}, last, []uuid.UUID{idOf(stream)(v)})
+		if err != nil || len(found) != 1 || found[idOf(stream)(v)] < chunkFirst(cs, v) || found[idOf(stream)(v)] > v {
+			t.Fatalf("%s: look up version %d: %v, %v", stream, v, found, err)
+		}
+	}
+	if all, complete, err := s.IDs(ctx, stream, []int64{0}, last, 4096); err != nil || !complete || int64(len(all)) != last {
+		t.Fatalf("%s: ids: %d of %d, complete %v, %v", stream, len(all), last, complete, err)
+	}
+
+	// A row that listed its ids, overwritten at its key by a longer run of
+	// this version (a new owner's): the run's first version with the old
+	// row's id list must not place its ids.
+	stream = "low-4"
+	cs = chunksOf(stream, t0, 1, 1, []int{1, 1, 1, 1, 1}, idOf(stream))
+	for _, p := range cs {
+		err := session.Query(`INSERT INTO stream_events (stream, bucket, last_version, first_version, time, shard_seq, record, ids) VALUES (?, 0, ?, ?, ?, ?, ?, ?) USING TIMESTAMP ?`,
+			string(stream), p.LastVersion, p.FirstVersion, p.Time, p.Seq, p.Body, p.IDs, p.Time.UnixMicro()+1).Exec()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.WriteStream(ctx, cs[2:], nil); err != nil {
+		t.Fatal(err)
+	}
+	for v := int64(1); v <= 5; v++ {
+		found, err := s.LookupIDs(ctx, stream, []int64{0}, 5, []uuid.UUID{idOf(stream)(v)})
+		if err != nil || found[idOf(stream)(v)] != v {
+			t.Fatalf("%s: look up version %d: %v, %v", stream, v, found, err)
+		}
+	}
+
 	// A bucket that opens past LowVersions: its ids are stream_ids rows,
 	// and its static row says its chunk rows list none.
-	stream = "low-3"
+	stream = "low-5"
 	cs = chunksOf(stream, t0, 1, 2001, sizes[:10], idOf(stream))
 	if err := s.WriteStream(ctx, cs, nil); err != nil {
 		t.Fatal(err)

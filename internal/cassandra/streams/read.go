@@ -148,38 +148,74 @@ func (s *Store) chunkInfo(ctx context.Context, stmt string, stream log.StreamID,
 
 // IDs returns the client ids stored in the given buckets, with their
 // versions; complete is false when there are more than limit. head is the
-// stream's version: while it is at most LowVersions no stream_ids row can
-// exist, and they are not read.
+// stream's version (see lowFirst).
 func (s *Store) IDs(ctx context.Context, stream log.StreamID, buckets []int64, head int64, limit int) (map[uuid.UUID]int64, bool, error) {
 	out := make(map[uuid.UUID]int64)
-	if head > LowVersions {
+	err := s.lowFirst(ctx, stream, buckets, head, nil, out, func() error {
 		iter := s.session.Query(cqlIDs, string(stream), buckets, limit+1).WithContext(ctx).Idempotent(true).PageSize(limit + 1).Iter()
-		var (
-			id uuid.UUID
-			v  int64
-		)
-		for iter.Scan((*[16]byte)(&id), &v) {
-			out[id] = v
-		}
-		if err := iter.Close(); err != nil {
-			return nil, false, cql.ReadErr("read stream ids", err)
-		}
-	}
-	err := s.lowIDs(ctx, stream, buckets, func(id uuid.UUID, v int64) { out[id] = v })
+		return scanIDs(iter, out, "read stream ids")
+	})
 	if err != nil {
 		return nil, false, err
 	}
 	return out, len(out) <= limit, nil
 }
 
-// lowIDs calls fn with each client id of the chunks in buckets that end at
-// or below LowVersions, which have no stream_ids rows, and its version.
-func (s *Store) lowIDs(ctx context.Context, stream log.StreamID, buckets []int64, fn func(uuid.UUID, int64)) error {
-	legacy, err := s.staticIDs(ctx, stream, buckets, nil, fn)
-	if err != nil || len(legacy) == 0 {
+// lowFirst puts in out the ids of want (nil: all) that the static rows of
+// the stream's partitions in buckets hold, then calls high to read
+// stream_ids into out, unless the stream's version head is at most
+// LowVersions and every partition has its low_ids_from (none of its
+// chunks then has stream_ids rows; a partition opened before 0004, when
+// the limit was 64, may have some), then the ids the chunk rows of the
+// partitions without it list (rowIDs), where out has none yet: a row's ids
+// column is as its writer left it, and a longer run written since at the
+// same key by this version keeps it but not its first version, so
+// decoded against the row it may be off.
+func (s *Store) lowFirst(ctx context.Context, stream log.StreamID, buckets []int64, head int64, want []uuid.UUID, out map[uuid.UUID]int64, high func() error) error {
+	wanted := func(uuid.UUID) bool { return true }
+	if want != nil {
+		set := make(map[uuid.UUID]bool, len(want))
+		for _, id := range want {
+			set[id] = true
+		}
+		wanted = func(id uuid.UUID) bool { return set[id] }
+	}
+	legacy, err := s.staticIDs(ctx, stream, buckets, want, func(id uuid.UUID, v int64) {
+		if wanted(id) {
+			out[id] = v
+		}
+	})
+	if err != nil {
 		return err
 	}
-	return s.rowIDs(ctx, stream, legacy, fn)
+	if head > LowVersions || len(legacy) > 0 {
+		if err := high(); err != nil {
+			return err
+		}
+	}
+	if len(legacy) == 0 {
+		return nil
+	}
+	return s.rowIDs(ctx, stream, legacy, func(id uuid.UUID, v int64) {
+		if _, ok := out[id]; !ok && wanted(id) {
+			out[id] = v
+		}
+	})
+}
+
+// scanIDs adds the rows of a stream_ids read (id, version) to out.
+func scanIDs(iter *gocql.Iter, out map[uuid.UUID]int64, what string) error {
+	var (
+		id uuid.UUID
+		v  int64
+	)
+	for iter.Scan((*[16]byte)(&id), &v) {
+		out[id] = v
+	}
+	if err := iter.Close(); err != nil {
+		return cql.ReadErr(what, err)
+	}
+	return nil
 }
 
 // lowLookupMax is the most ids a lookup asks a static row for one by one
@@ -313,40 +349,23 @@ func (s *Store) rowIDs(ctx context.Context, stream log.StreamID, buckets []int64
 }
 
 // LookupIDs returns which of ids are stored in the given buckets. head is
-// the stream's version, as for IDs.
+// the stream's version (see lowFirst).
 func (s *Store) LookupIDs(ctx context.Context, stream log.StreamID, buckets []int64, head int64, ids []uuid.UUID) (map[uuid.UUID]int64, error) {
 	out := make(map[uuid.UUID]int64)
-	for start := 0; head > LowVersions && start < len(ids); start += 50 {
-		chunk := ids[start:min(start+50, len(ids))]
-		arg := make([][16]byte, len(chunk))
-		for i, id := range chunk {
-			arg[i] = id
+	err := s.lowFirst(ctx, stream, buckets, head, ids, out, func() error {
+		for start := 0; start < len(ids); start += 50 {
+			chunk := ids[start:min(start+50, len(ids))]
+			arg := make([][16]byte, len(chunk))
+			for i, id := range chunk {
+				arg[i] = id
+			}
+			iter := s.session.Query(cqlLookupIDs, string(stream), buckets, arg).WithContext(ctx).Idempotent(true).Iter()
+			if err := scanIDs(iter, out, "look up stream ids"); err != nil {
+				return err
+			}
 		}
-		iter := s.session.Query(cqlLookupIDs, string(stream), buckets, arg).WithContext(ctx).Idempotent(true).Iter()
-		var (
-			id uuid.UUID
-			v  int64
-		)
-		for iter.Scan((*[16]byte)(&id), &v) {
-			out[id] = v
-		}
-		if err := iter.Close(); err != nil {
-			return nil, cql.ReadErr("look up stream ids", err)
-		}
-	}
-	want := make(map[uuid.UUID]bool, len(ids))
-	for _, id := range ids {
-		want[id] = true
-	}
-	found := func(id uuid.UUID, v int64) {
-		if want[id] {
-			out[id] = v
-		}
-	}
-	legacy, err := s.staticIDs(ctx, stream, buckets, ids, found)
-	if err == nil && len(legacy) > 0 {
-		err = s.rowIDs(ctx, stream, legacy, found)
-	}
+		return nil
+	})
 	if err != nil {
 		return nil, err
 	}
