@@ -26,20 +26,12 @@ import (
 func TestLowIDsInTheStaticRow(t *testing.T) {
 	o := cassandratest.NewKeyspace(t, nil)
 	var rows, queries atomic.Int64
-	c := gocql.NewCluster(cassandratest.Hosts()...)
-	c.Keyspace = o.Keyspace
-	c.Consistency = gocql.Quorum
-	c.QueryObserver = observer(func(q gocql.ObservedQuery) {
+	session := observedSession(t, o, func(q gocql.ObservedQuery) {
 		if strings.Contains(q.Statement, "FROM stream_events") {
 			rows.Add(int64(q.Rows))
 			queries.Add(1)
 		}
 	})
-	session, err := c.CreateSession()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(session.Close)
 	s := streams.New(session, 50, time.Hour)
 	ctx := context.Background()
 	idOf := func(stream log.StreamID) func(int64) uuid.UUID {

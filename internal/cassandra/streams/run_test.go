@@ -12,6 +12,7 @@ import (
 	gocql "github.com/apache/cassandra-gocql-driver/v2"
 	"github.com/google/uuid"
 
+	"github.com/eventlog/eventlog/internal/cassandra"
 	"github.com/eventlog/eventlog/internal/cassandra/cassandratest"
 	"github.com/eventlog/eventlog/internal/cassandra/streams"
 	"github.com/eventlog/eventlog/internal/log"
@@ -248,19 +249,11 @@ func reverse(s []int64) []int64 {
 func TestBoundedReadStopsAtItsBound(t *testing.T) {
 	o := cassandratest.NewKeyspace(t, nil)
 	var rows atomic.Int64
-	c := gocql.NewCluster(cassandratest.Hosts()...)
-	c.Keyspace = o.Keyspace
-	c.Consistency = gocql.Quorum
-	c.QueryObserver = observer(func(q gocql.ObservedQuery) {
+	session := observedSession(t, o, func(q gocql.ObservedQuery) {
 		if strings.Contains(q.Statement, "FROM stream_events") {
 			rows.Add(int64(q.Rows))
 		}
 	})
-	session, err := c.CreateSession()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(session.Close)
 	s := streams.New(session, 50, time.Hour)
 	ctx := context.Background()
 	sizes := make([]int, 210)
@@ -293,6 +286,22 @@ func TestBoundedReadStopsAtItsBound(t *testing.T) {
 			t.Fatalf("read %+v fetched %d rows of a partition of %d", r, n, len(cs))
 		}
 	}
+}
+
+// observedSession is a session on keyspace o that calls fn with each
+// query it runs.
+func observedSession(t *testing.T, o cassandra.Options, fn func(gocql.ObservedQuery)) *gocql.Session {
+	t.Helper()
+	c := gocql.NewCluster(cassandratest.Hosts()...)
+	c.Keyspace = o.Keyspace
+	c.Consistency = gocql.Quorum
+	c.QueryObserver = observer(fn)
+	session, err := c.CreateSession()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(session.Close)
+	return session
 }
 
 type observer func(gocql.ObservedQuery)
