@@ -14,6 +14,7 @@
 // of one stream are written in log order, so readers never see a later
 // version without the earlier ones.
 // A client id is found either in stream_ids or, for a chunk that ends at or
-// below LowVersions, in that chunk row's ids column (the body, for a row
-// written before the column): IDs and LookupIDs read both.
+// below LowVersions, in its partition's static low_ids (in a partition
+// opened before migration 0005, also in the chunk rows' ids columns or
+// bodies): IDs and LookupIDs read both.
 package streams
