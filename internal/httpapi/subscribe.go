@@ -65,7 +65,7 @@ func (s *Server) subscribe(c *echo.Context) error {
 	var line, id []byte
 	return s.follow(c, wake, shared, func(ctx context.Context, sw *streamWriter, sse bool) (int, error) {
 		sent := 0
-		err := s.store.ReadStream(ctx, log.ReadRange{Stream: stream, From: next}, func(e *log.RecordedEvent) error {
+		err := s.store.ReadStream(ctx, log.ReadRange{Stream: stream, From: next, Borrowed: true}, func(e *log.RecordedEvent) error {
 			if s.draining.Load() {
 				return errDraining
 			}

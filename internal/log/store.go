@@ -22,6 +22,10 @@ type ReadRange struct {
 	Limit     int
 	Backward  bool
 	UntilTime time.Time
+	// Borrowed says that the read's fn keeps none of an event's byte
+	// slices after it returns (it encodes or copies them), so the store
+	// may reuse their memory for the events after it.
+	Borrowed bool
 }
 
 // Cut applies UntilTime to r once the store has resolved it to version

@@ -227,6 +227,11 @@ func appendEvents(dst []byte, es []Event) []byte {
 
 // decoder reads what the append functions wrote, remembering the first
 // error so callers check once.
+// typeCache is how many event types a decoder keeps: an aggregate's
+// events have a handful of types, and with 4 kept a stream of 8 types
+// (the benchmark's) allocated a string for every other event.
+const typeCache = 16
+
 type decoder struct {
 	b   []byte
 	err error
@@ -236,7 +241,7 @@ type decoder struct {
 	appendsLeft int // after the one being decoded
 	// types holds the event types decoded last: a record repeats a few
 	// types, and a feed read decodes millions of events.
-	types [4]string
+	types [typeCache]string
 	next  int
 }
 
@@ -358,6 +363,7 @@ func (d *decoder) events() []Event {
 		copy(e.ID[:], d.take(16))
 		e.Type = d.eventType()
 		e.Data = d.take(d.uvarint())
+		e.Metadata = nil // a reused slab (ChunkBuffers) holds an earlier event's metadata
 		if m := d.uvarint(); m > 0 {
 			e.Metadata = d.take(m - 1)
 		}

@@ -888,3 +888,53 @@ func TestEncodeSizedExactly(t *testing.T) {
 		}
 	}
 }
+
+// Bodies decoded one after another into the same buffers decode as on
+// their own, whatever came before (plain, S2, zstd; other types), and the
+// second reuses the first's memory; a large chunk's is not kept.
+func TestDecodeChunkBodyInto(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 8))
+	body := func(events, dataLen int) ([]byte, []ChunkAppend) {
+		as := []ChunkAppend{{ClientIDs: true, Events: make([]Event, events)}}
+		for i := range as[0].Events {
+			e := randomEvent(rng)
+			e.Type = fmt.Sprintf("Type%d", rng.IntN(12))
+			e.Data = bytes.Repeat([]byte{'a' + byte(rng.IntN(3))}, dataLen) // compressible
+			as[0].Events[i] = e
+		}
+		return AppendChunkBody(nil, &Chunk{Appends: as}), as
+	}
+	var bufs ChunkBuffers
+	var prev *Event
+	for i, tc := range []struct{ events, dataLen int }{
+		{100, 300}, // zstd (16 KiB or more)
+		{20, 100},  // S2
+		{3, 10},    // plain
+		{100, 300},
+		{100, 300},
+	} {
+		b, want := body(tc.events, tc.dataLen)
+		got, err := DecodeChunkBodyInto(b, &bufs)
+		if err != nil {
+			t.Fatalf("body %d: %v", i, err)
+		}
+		if d := diffChunkAppends(got, want); d != "" {
+			t.Fatalf("body %d: %s", i, d)
+		}
+		if i == 4 && &got[0].Events[0] != prev {
+			t.Fatal("a body of the same size did not reuse the events of the one before")
+		}
+		prev = &got[0].Events[0]
+	}
+	b, want := body(maxKeptEvents+1, 1)
+	got, err := DecodeChunkBodyInto(b, &bufs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := diffChunkAppends(got, want); d != "" {
+		t.Fatal(d)
+	}
+	if bufs.events != nil {
+		t.Fatalf("kept the events of a chunk of %d", maxKeptEvents+1)
+	}
+}

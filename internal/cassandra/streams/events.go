@@ -70,7 +70,7 @@ func (s *Store) ReadIn(ctx context.Context, r log.ReadRange, bs []Bucket, fn fun
 		left = math.MaxInt
 	}
 	ev := log.RecordedEvent{Stream: r.Stream}
-	err := s.Chunks(ctx, r.Stream, bs, from, r.To, r.Backward, int64(r.Limit), func(c *Chunk) error {
+	err := s.chunks(ctx, r.Stream, bs, from, r.To, r.Backward, int64(r.Limit), r.Borrowed, func(c *Chunk) error {
 		ev.Time = c.Time
 		emit := func(v int64, i, j int) error {
 			if v < from || v > to {

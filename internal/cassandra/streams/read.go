@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"strings"
+	"sync"
 	"time"
 
 	gocql "github.com/apache/cassandra-gocql-driver/v2"
@@ -379,7 +380,13 @@ type Chunk struct {
 	Appends                   []record.ChunkAppend
 	// Body is its encoding while it is read.
 	Body []byte
+	// bufs holds Appends when the read lends its memory (chunks): it goes
+	// back to chunkBuffers once the consumer is done with the chunk.
+	bufs *record.ChunkBuffers
 }
+
+// chunkBuffers recycles the memory of chunks a lending read decoded.
+var chunkBuffers = sync.Pool{New: func() any { return new(record.ChunkBuffers) }}
 
 // errStopped ends a span read whose consumer left.
 var errStopped = errors.New("stopped")
@@ -390,6 +397,12 @@ var errStopped = errors.New("stopped")
 // of them): a forward read that wants more than a bucket holds reads the
 // next bucket while fn takes this one's chunks.
 func (s *Store) Chunks(ctx context.Context, stream log.StreamID, bs []Bucket, from, to int64, backward bool, want int64, fn func(*Chunk) error) error {
+	return s.chunks(ctx, stream, bs, from, to, backward, want, false, fn)
+}
+
+// chunks is Chunks; lend says that fn keeps nothing of a chunk after it
+// returns, so the chunk's memory may be decoded into again.
+func (s *Store) chunks(ctx context.Context, stream log.StreamID, bs []Bucket, from, to int64, backward bool, want int64, lend bool, fn func(*Chunk) error) error {
 	idx := make([]partition.Bucket, len(bs))
 	for i := range bs {
 		idx[i] = bs[i].Bucket
@@ -412,7 +425,7 @@ func (s *Store) Chunks(ctx context.Context, stream log.StreamID, bs []Bucket, fr
 	for i, sp := range spans {
 		cur, next = next, nil
 		if cur == nil {
-			cur = s.openSpan(ctx, stream, sp, sp.To != 0 && sp.To == to, backward)
+			cur = s.openSpan(ctx, stream, sp, sp.To != 0 && sp.To == to, backward, lend)
 		}
 		// A bucket is one query's round trip and one page: read the next
 		// while this one is decoded and written, as a raw client reading
@@ -420,7 +433,7 @@ func (s *Store) Chunks(ctx context.Context, stream log.StreamID, bs []Bucket, fr
 		size := sp.To - sp.From + 1 // a span before the last ends at its bucket's end
 		if i+1 < len(spans) && !backward && (want == 0 || left > size) {
 			n := spans[i+1]
-			next = s.openSpan(ctx, stream, n, n.To != 0 && n.To == to, backward)
+			next = s.openSpan(ctx, stream, n, n.To != 0 && n.To == to, backward, lend)
 		}
 		err := cur.each(fn)
 		cur.close()
@@ -453,7 +466,7 @@ type decodedChunk struct {
 // openSpan starts reading sp. bounded: sp.To is the read's own bound, not
 // its bucket's end, so the row holding it must be found first (a bucket's
 // rows all end in it: buckets tile the stream).
-func (s *Store) openSpan(ctx context.Context, stream log.StreamID, sp partition.Span, bounded, backward bool) *spanRead {
+func (s *Store) openSpan(ctx context.Context, stream log.StreamID, sp partition.Span, bounded, backward, lend bool) *spanRead {
 	// Its own context: a span read ahead and not wanted after all stops
 	// its query rather than being waited for.
 	ctx, cancel := context.WithCancel(ctx)
@@ -465,7 +478,7 @@ func (s *Store) openSpan(ctx context.Context, stream log.StreamID, sp partition.
 	go func() {
 		defer close(r.done)
 		defer close(r.ahead)
-		rr := rowReader{sp: sp, bounded: bounded, backward: backward, next: sp.From, sent: math.MaxInt64,
+		rr := rowReader{sp: sp, bounded: bounded, backward: backward, lend: lend, next: sp.From, sent: math.MaxInt64,
 			send: func(c Chunk) bool {
 				select {
 				case r.ahead <- decodedChunk{c: c}:
@@ -595,7 +608,10 @@ func (s *Store) rowAbove(ctx context.Context, stream log.StreamID, bucket, hi, v
 type rowReader struct {
 	sp                partition.Span
 	bounded, backward bool
-	send              func(Chunk) bool
+	// lend: each chunk is decoded into buffers from chunkBuffers, which
+	// its consumer gives back (spanRead.each).
+	lend bool
+	send func(Chunk) bool
 	// above returns the first row past the read's upper key that holds a
 	// version (backward, bounded reads; nil otherwise).
 	above func(v int64) (heldRow, bool, error)
@@ -738,11 +754,15 @@ func (rr *rowReader) chunk(c Chunk) error {
 	} else if c.FirstVersion < rr.next && rr.next > rr.sp.From {
 		return fmt.Errorf("%w: chunk %d..%d overlaps a chunk sent", record.ErrCorrupt, c.FirstVersion, c.LastVersion)
 	}
-	appends, err := record.DecodeChunkBody(c.Body)
+	var bufs *record.ChunkBuffers
+	if rr.lend {
+		bufs = chunkBuffers.Get().(*record.ChunkBuffers)
+	}
+	appends, err := record.DecodeChunkBodyInto(c.Body, bufs)
 	if err != nil {
 		return err
 	}
-	c.Appends, c.Body = appends, nil
+	c.Appends, c.Body, c.bufs = appends, nil, bufs
 	if rr.backward {
 		rr.parts = append(rr.parts, c) // sent once the row is read
 		return nil
@@ -762,6 +782,9 @@ func (r *spanRead) each(fn func(*Chunk) error) error {
 		}
 		if err := fn(&d.c); err != nil {
 			return err
+		}
+		if d.c.bufs != nil {
+			chunkBuffers.Put(d.c.bufs)
 		}
 	}
 	return nil

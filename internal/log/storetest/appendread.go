@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -109,6 +110,47 @@ func testAppendRead(t *testing.T, s *suite) {
 		mustAppend(t, last, stream, log.Any, events(1, "E"))
 		if got := readEverywhere(t, stores, stream); len(got) != 5 {
 			t.Fatalf("%d events after refused appends, want 5", len(got))
+		}
+	})
+
+	// A read that lends its memory (Borrowed: fn copies what it keeps)
+	// reads what one that does not reads: chunks of every encoding (zstd
+	// from 16 KiB, S2, plain), events with and without metadata, in an
+	// order where each chunk may be decoded into the memory of a larger
+	// one before it.
+	s.run(t, "BorrowedReads", func(t *testing.T) {
+		const stream = "lend-1"
+		var sent []log.ProposedEvent
+		for i, size := range []struct{ events, dataLen int }{{MaxAppend, 5000}, {MaxAppend, 300}, {1, 10}, {MaxAppend, 5000}, {3, 300}, {1, 10}, {MaxAppend, 4500}} {
+			evs := events(size.events, fmt.Sprintf("Lent%d", i%3))
+			for j := range evs {
+				evs[j].Data = json.RawMessage(fmt.Sprintf(`{"i":%d,"j":%d,"s":%q}`, i, j, strings.Repeat(string(rune('a'+(i+j)%5)), size.dataLen)))
+				if (i+j)%2 == 0 {
+					evs[j].Metadata = json.RawMessage(fmt.Sprintf(`{"m":%d}`, i*100+j))
+				}
+			}
+			mustAppend(t, stores[i%len(stores)], stream, log.Any, evs)
+			sent = append(sent, evs...)
+		}
+		for _, r := range []log.ReadRange{{}, {Backward: true}, {From: 3, To: 14}, {Backward: true, From: 2, To: 20}} {
+			r.Stream = stream
+			for i, st := range stores {
+				own := readAll(t, st, r)
+				r.Borrowed = true
+				lent := readAll(t, st, r)
+				r.Borrowed = false
+				if len(own) == 0 || len(lent) != len(own) {
+					t.Fatalf("instance %d read %+v: %d events lent, %d not", i, r, len(lent), len(own))
+				}
+				for k, e := range lent {
+					want := sent[e.Version-1]
+					if e.Version != own[k].Version || e.ID != want.ID || e.Type != want.Type ||
+						string(e.Data) != string(want.Data) || string(e.Metadata) != string(want.Metadata) {
+						t.Fatalf("instance %d read %+v, version %d: %s %s %s %s, sent %s %s %s %s", i, r, e.Version,
+							e.ID, e.Type, e.Data, e.Metadata, want.ID, want.Type, want.Data, want.Metadata)
+					}
+				}
+			}
 		}
 	})
 
