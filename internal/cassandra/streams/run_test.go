@@ -307,3 +307,47 @@ func observedSession(t *testing.T, o cassandra.Options, fn func(gocql.ObservedQu
 type observer func(gocql.ObservedQuery)
 
 func (f observer) ObserveQuery(_ context.Context, q gocql.ObservedQuery) { f(q) }
+
+// TestLimitedReadFetchesFewRows: a read of a few events fetches about as
+// many rows, not a page of the configured size (the rest of the bucket:
+// an HTTP page of one event took twice as long as it needed).
+func TestLimitedReadFetchesFewRows(t *testing.T) {
+	o := cassandratest.NewKeyspace(t, nil)
+	var rows atomic.Int64
+	session := observedSession(t, o, func(q gocql.ObservedQuery) {
+		if strings.Contains(q.Statement, "FROM stream_events") {
+			rows.Add(int64(q.Rows))
+		}
+	})
+	s := streams.New(session, 100, time.Hour)
+	ctx := context.Background()
+	sizes := make([]int, 120)
+	for i := range sizes {
+		sizes[i] = 1
+	}
+	stream := log.StreamID("limited-1")
+	cs := chunksOf(stream, time.Now().Truncate(time.Millisecond), 1, 1, sizes, func(v int64) uuid.UUID { return uuid.New() })
+	for i := range cs {
+		if err := s.WriteStream(ctx, cs[i:i+1], nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, c := range []struct {
+		r    log.ReadRange
+		want []int64
+	}{
+		{log.ReadRange{Limit: 3}, seqTo(1, 3)},
+		{log.ReadRange{From: 50, Limit: 5}, seqTo(50, 54)},
+		{log.ReadRange{Backward: true, Limit: 4}, reverse(seqTo(117, 120))},
+		{log.ReadRange{From: 100}, seqTo(100, 120)},
+	} {
+		rows.Store(0)
+		vs, _ := readAll(t, s, stream, c.r)
+		if !slices.Equal(vs, c.want) {
+			t.Fatalf("read %+v: %v", c.r, vs)
+		}
+		if n, most := rows.Load(), 3*int64(max(c.r.Limit, 7)); n > most {
+			t.Fatalf("read %+v fetched %d rows, want at most %d", c.r, n, most)
+		}
+	}
+}
