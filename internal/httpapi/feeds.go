@@ -361,8 +361,13 @@ func (s *Server) sendFeedPages(ctx context.Context, sw *streamWriter, feed log.F
 				return sent, complete, errDraining
 			}
 			e := &page.Events[i]
-			line = appendMessage(line[:0], sse, []byte(e.Position), func(b []byte) []byte { return enc.feedEvent(b, e) })
-			if err := sw.append(line); err != nil {
+			if sse {
+				line = appendMessage(line[:0], sse, []byte(e.Position), func(b []byte) []byte { return enc.feedEvent(b, e) })
+				err = sw.append(line)
+			} else {
+				err = sw.appendLine(func(b []byte) []byte { return enc.feedEvent(b, e) })
+			}
+			if err != nil {
 				return sent, complete, err
 			}
 			*pos = e.Position

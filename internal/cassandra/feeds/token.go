@@ -135,8 +135,19 @@ func (t *Tokens) Encode(c Cursor, feed string) string {
 }
 
 func (t *Tokens) encode(c Cursor, feed string, version byte) string {
+	var out [192]byte
+	return string(t.appendEncode(out[:0], c, feed, version))
+}
+
+// AppendEncode appends Encode(c, feed) to dst: a page's tokens built into
+// one buffer cost one allocation, not one each.
+func (t *Tokens) AppendEncode(dst []byte, c Cursor, feed string) []byte {
+	return t.appendEncode(dst, c, feed, tokenVersion)
+}
+
+func (t *Tokens) appendEncode(dst []byte, c Cursor, feed string, version byte) []byte {
 	if c.IsZero() {
-		return ""
+		return dst
 	}
 	if c.Len() != t.shards {
 		panic(fmt.Sprintf("feeds: encode a cursor of %d shards for a keyspace of %d", c.Len(), t.shards))
@@ -155,8 +166,7 @@ func (t *Tokens) encode(c Cursor, feed string, version byte) string {
 		b = binary.AppendUvarint(b, uint64(p.Index))
 	}
 	b = t.mac(b, feed, b)
-	var out [192]byte
-	return string(tokenEncoding.AppendEncode(out[:0], b))
+	return tokenEncoding.AppendEncode(dst, b)
 }
 
 // Decode returns the cursor of a token Encode made for the same feed; the

@@ -50,9 +50,18 @@ func (s *Store) feedPageIn(buf []log.FeedEvent, p feeds.Page, name string) log.F
 	}
 	out := log.FeedPage{Events: buf[:len(p.Events)], Next: s.feeds.Encode(p.Next, name),
 		CompleteUpTo: p.CompleteUpTo, AtEnd: p.AtEnd}
+	// The page's tokens are cut from one string (an allocation a page,
+	// not one an event).
+	tokens := make([]byte, 0, 32*len(p.Events))
+	ends := make([]int, len(p.Events))
 	for i := range p.Events {
-		e := &p.Events[i]
-		out.Events[i] = log.FeedEvent{RecordedEvent: e.RecordedEvent, Position: s.feeds.Encode(e.Cursor, name)}
+		tokens = s.feeds.AppendEncode(tokens, p.Events[i].Cursor, name)
+		ends[i] = len(tokens)
+	}
+	all, start := string(tokens), 0
+	for i := range p.Events {
+		out.Events[i] = log.FeedEvent{RecordedEvent: p.Events[i].RecordedEvent, Position: all[start:ends[i]]}
+		start = ends[i]
 	}
 	return out
 }
