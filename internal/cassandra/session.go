@@ -78,6 +78,15 @@ func newCluster(o *Options, keyspace string) (*gocql.ClusterConfig, error) {
 	c.DefaultIdempotence = false
 	c.MaxPreparedStmts = 1000
 	c.ReconnectInterval = time.Second
+	// The driver holds each frame written to an idle connection for up to
+	// 200 µs (its default) to send it with the next ones; on our test
+	// machine that timer fired after about 1.2 ms, so every sequential
+	// round trip paid it: SELECT release_version FROM system.local took
+	// 1.6 ms at the median against 0.43 without, a state load 7 ms against
+	// 5, GET /v1/streams/{stream} 3.6 against 2.1. Under load it bought
+	// nothing (1-event ingest within the noise, same latencies:
+	// docs/benchmarks.md, Session 18).
+	c.WriteCoalesceWaitTime = 0
 	if o.Dialer != nil {
 		c.Dialer = o.Dialer
 	}

@@ -83,3 +83,17 @@ func TestClusterSecurityOptions(t *testing.T) {
 		t.Fatalf("junk CA: %v", err)
 	}
 }
+
+// The driver's write coalescing is off: it held each request on an idle
+// connection for a timer that fired after about a millisecond
+// (session.go), and bought nothing under load.
+func TestClusterSendsAtOnce(t *testing.T) {
+	o := DefaultOptions()
+	c, err := newCluster(&o, "ks")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.WriteCoalesceWaitTime != 0 {
+		t.Fatalf("write coalescing waits %v", c.WriteCoalesceWaitTime)
+	}
+}
