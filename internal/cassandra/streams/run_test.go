@@ -247,21 +247,10 @@ func reverse(s []int64) []int64 {
 // on past its bound only until the run comes, not to the bucket's end
 // (the rows of a catch-up after the run are many).
 func TestBoundedReadStopsAtItsBound(t *testing.T) {
-	o := cassandratest.NewKeyspace(t, nil)
-	var rows atomic.Int64
-	session := observedSession(t, o, func(q gocql.ObservedQuery) {
-		if strings.Contains(q.Statement, "FROM stream_events") {
-			rows.Add(int64(q.Rows))
-		}
-	})
-	s := streams.New(session, 50, time.Hour)
+	s, rows := rowCountingStore(t, 50)
 	ctx := context.Background()
-	sizes := make([]int, 210)
-	for i := range sizes {
-		sizes[i] = 1
-	}
 	stream := log.StreamID("bounded-1")
-	cs := chunksOf(stream, time.Now().Truncate(time.Millisecond), 1, 1, sizes, func(v int64) uuid.UUID { return uuid.New() })
+	cs := oneEventChunks(stream, 210)
 	// An owner's run of chunks 0-9, then a catch-up from chunk 3, a row
 	// each: versions 1-3 are only in the run, whose key is 10.
 	if err := s.WriteStream(ctx, cs[:10], nil); err != nil {
@@ -288,6 +277,28 @@ func TestBoundedReadStopsAtItsBound(t *testing.T) {
 	}
 }
 
+// rowCountingStore is a store on a new keyspace, reading pages of
+// pageSize rows, and the count of stream_events rows its queries fetched.
+func rowCountingStore(t *testing.T, pageSize int) (*streams.Store, *atomic.Int64) {
+	o := cassandratest.NewKeyspace(t, nil)
+	rows := new(atomic.Int64)
+	session := observedSession(t, o, func(q gocql.ObservedQuery) {
+		if strings.Contains(q.Statement, "FROM stream_events") {
+			rows.Add(int64(q.Rows))
+		}
+	})
+	return streams.New(session, pageSize, time.Hour), rows
+}
+
+// oneEventChunks returns n chunks of stream, one event each, from version 1.
+func oneEventChunks(stream log.StreamID, n int) []streams.Pending {
+	sizes := make([]int, n)
+	for i := range sizes {
+		sizes[i] = 1
+	}
+	return chunksOf(stream, time.Now().Truncate(time.Millisecond), 1, 1, sizes, func(int64) uuid.UUID { return uuid.New() })
+}
+
 // observedSession is a session on keyspace o that calls fn with each
 // query it runs.
 func observedSession(t *testing.T, o cassandra.Options, fn func(gocql.ObservedQuery)) *gocql.Session {
@@ -312,21 +323,10 @@ func (f observer) ObserveQuery(_ context.Context, q gocql.ObservedQuery) { f(q) 
 // many rows, not a page of the configured size (the rest of the bucket:
 // an HTTP page of one event took twice as long as it needed).
 func TestLimitedReadFetchesFewRows(t *testing.T) {
-	o := cassandratest.NewKeyspace(t, nil)
-	var rows atomic.Int64
-	session := observedSession(t, o, func(q gocql.ObservedQuery) {
-		if strings.Contains(q.Statement, "FROM stream_events") {
-			rows.Add(int64(q.Rows))
-		}
-	})
-	s := streams.New(session, 100, time.Hour)
+	s, rows := rowCountingStore(t, 100)
 	ctx := context.Background()
-	sizes := make([]int, 120)
-	for i := range sizes {
-		sizes[i] = 1
-	}
 	stream := log.StreamID("limited-1")
-	cs := chunksOf(stream, time.Now().Truncate(time.Millisecond), 1, 1, sizes, func(v int64) uuid.UUID { return uuid.New() })
+	cs := oneEventChunks(stream, 120)
 	for i := range cs {
 		if err := s.WriteStream(ctx, cs[i:i+1], nil); err != nil {
 			t.Fatal(err)
