@@ -110,6 +110,8 @@ type ChunkBuffers struct {
 	appends []ChunkAppend
 	types   [typeCache]string
 	next    int
+	// How many entries of events and appends the last chunk wrote.
+	eventsUsed, appendsUsed int
 }
 
 // ChunkBuffers keeps at most this much memory from one chunk to the next.
@@ -140,13 +142,18 @@ func DecodeChunkBodyInto(b []byte, bufs *ChunkBuffers) ([]ChunkAppend, error) {
 		d.slab, d.types, d.next = bufs.events[:0], bufs.types, bufs.next
 		out = bufs.appends[:0]
 		defer func() {
+			// Entries past what this chunk used still point into earlier
+			// chunks' bytes (their plain buffers): cleared, the buffers
+			// keep only this chunk's alive.
+			clear(d.slab[len(d.slab):max(len(d.slab), min(cap(d.slab), bufs.eventsUsed))])
+			clear(out[len(out):max(len(out), min(cap(out), bufs.appendsUsed))])
 			bufs.events, bufs.appends, bufs.types, bufs.next = d.slab, out, d.types, d.next
-			// A rare large chunk's memory is not kept for the next.
-			if cap(bufs.plain) > maxKeptPlain {
-				bufs.plain = nil
-			}
-			if cap(bufs.events) > maxKeptEvents {
-				bufs.events = nil
+			bufs.eventsUsed, bufs.appendsUsed = len(d.slab), len(out)
+			// A rare large chunk's memory is not kept for the next, nor
+			// the events and appends that point into it.
+			if cap(bufs.plain) > maxKeptPlain || cap(bufs.events) > maxKeptEvents {
+				bufs.plain, bufs.events, bufs.appends = nil, nil, nil
+				bufs.eventsUsed, bufs.appendsUsed = 0, 0
 			}
 		}()
 	}

@@ -926,6 +926,24 @@ func TestDecodeChunkBodyInto(t *testing.T) {
 		}
 		prev = &got[0].Events[0]
 	}
+	// A smaller chunk after a larger one leaves no entry pointing into the
+	// larger one's bytes.
+	for _, n := range []int{100, 2} {
+		b, _ := body(n, 300)
+		if _, err := DecodeChunkBodyInto(b, &bufs); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, e := range bufs.events[2:cap(bufs.events)] {
+		if e.Data != nil || e.Metadata != nil {
+			t.Fatalf("slab entry %d past the chunk still holds %d bytes", i+2, len(e.Data))
+		}
+	}
+	for i, a := range bufs.appends[1:cap(bufs.appends)] {
+		if a.Events != nil {
+			t.Fatalf("append %d past the chunk still holds events", i+1)
+		}
+	}
 	b, want := body(maxKeptEvents+1, 1)
 	got, err := DecodeChunkBodyInto(b, &bufs)
 	if err != nil {
@@ -934,7 +952,7 @@ func TestDecodeChunkBodyInto(t *testing.T) {
 	if d := diffChunkAppends(got, want); d != "" {
 		t.Fatal(d)
 	}
-	if bufs.events != nil {
+	if bufs.events != nil || bufs.appends != nil {
 		t.Fatalf("kept the events of a chunk of %d", maxKeptEvents+1)
 	}
 }

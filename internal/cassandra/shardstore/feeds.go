@@ -2,6 +2,7 @@ package shardstore
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"time"
 
@@ -50,13 +51,16 @@ func (s *Store) feedPageIn(buf []log.FeedEvent, p feeds.Page, name string) log.F
 	}
 	out := log.FeedPage{Events: buf[:len(p.Events)], Next: s.feeds.Encode(p.Next, name),
 		CompleteUpTo: p.CompleteUpTo, AtEnd: p.AtEnd}
-	// The page's tokens are cut from one string (an allocation a page,
-	// not one an event).
-	tokens := make([]byte, 0, 32*len(p.Events))
+	// The page's tokens are cut from one string (a few allocations a
+	// page, not one an event): the buffer is sized by the first token.
+	var tokens []byte
 	ends := make([]int, len(p.Events))
 	for i := range p.Events {
 		tokens = s.feeds.AppendEncode(tokens, p.Events[i].Cursor, name)
 		ends[i] = len(tokens)
+		if i == 0 {
+			tokens = slices.Grow(tokens, (len(tokens)+8)*(len(p.Events)-1))
+		}
 	}
 	all, start := string(tokens), 0
 	for i := range p.Events {

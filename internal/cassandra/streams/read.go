@@ -441,7 +441,9 @@ func (s *Store) chunks(ctx context.Context, stream log.StreamID, bs []Bucket, fr
 		if err != nil {
 			return err
 		}
-		left -= size
+		if sp.To != 0 {
+			left -= size // an open span's size is unknown: left stays an upper bound
+		}
 	}
 	return nil
 }
@@ -467,8 +469,8 @@ type decodedChunk struct {
 // its bucket's end, so the row holding it must be found first (a bucket's
 // rows all end in it: buckets tile the stream).
 //
-// want is how many events the read takes at most (0: all): a row holds
-// at least one, so no page needs more rows than that.
+// want is how many events the read takes at most (0 or less: all): a row
+// holds at least one, so no page needs more rows than that.
 func (s *Store) openSpan(ctx context.Context, stream log.StreamID, sp partition.Span, bounded, backward, lend bool, want int64) *spanRead {
 	// Its own context: a span read ahead and not wanted after all stops
 	// its query rather than being waited for.
@@ -523,8 +525,10 @@ func (s *Store) readSpan(ctx context.Context, stream log.StreamID, rr *rowReader
 	if rr.want > 0 && rr.want < int64(pageSize) {
 		// A read of a few events (a page of the HTTP API) fetched a
 		// whole page of rows, the rest of the bucket: 5,000 rows to send
-		// one event took 12 ms against 4.5 for a row or two.
-		pageSize = int(rr.want)
+		// one event took 12 ms against 4.5 for a row or two. At least
+		// 16: rows that hold no new version (a catch-up's rows under a
+		// run: rowReader) would otherwise cost a round trip each.
+		pageSize = max(int(rr.want), min(pageSize, 16))
 	}
 	for {
 		iter := s.session.Query(stmt, string(stream), sp.Bucket, lo, hi).WithContext(ctx).

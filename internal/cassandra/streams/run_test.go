@@ -346,7 +346,7 @@ func TestLimitedReadFetchesFewRows(t *testing.T) {
 		if !slices.Equal(vs, c.want) {
 			t.Fatalf("read %+v: %v", c.r, vs)
 		}
-		if n, most := rows.Load(), 3*int64(max(c.r.Limit, 7)); n > most {
+		if n, most := rows.Load(), 2*int64(max(c.r.Limit, 16)); n > most {
 			t.Fatalf("read %+v fetched %d rows, want at most %d", c.r, n, most)
 		}
 	}
