@@ -140,7 +140,7 @@ func (t *Tokens) encode(c Cursor, feed string, version byte) string {
 }
 
 // AppendEncode appends Encode(c, feed) to dst: a page's tokens built into
-// one buffer cost one allocation, not one each.
+// one buffer cost a few allocations, not one each.
 func (t *Tokens) AppendEncode(dst []byte, c Cursor, feed string) []byte {
 	return t.appendEncode(dst, c, feed, tokenVersion)
 }
