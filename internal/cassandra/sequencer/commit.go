@@ -358,6 +358,7 @@ func (sh *shard) loadHeads(ctx context.Context, batch []*pending) error {
 		sh.takePreload(h.stream) // a read-ahead started meanwhile predates what comes next
 	}
 	// Streams with more ids than a head keeps: look this batch's ids up.
+	building := map[*head]bool{} // heads whose low filter this batch reads
 	for _, p := range batch {
 		h := sh.heads.get(p.req.Stream)
 		if h.idsComplete || len(p.ids) == 0 || h.filter != nil && !h.filter.mayHave(p.ids) {
@@ -368,23 +369,69 @@ func (sh *shard) loadHeads(ctx context.Context, batch []*pending) error {
 			continue
 		}
 		sh.s.metrics.idLookups.Inc()
+		noLow := h.low != nil && !h.low.mayHave(p.ids)
+		build := h.low == nil && version > streams.LowVersions && !building[h]
+		if build {
+			building[h] = true
+		}
 		run(func() error {
-			found, err := sh.s.cfg.Streams.LookupIDs(ctx, p.req.Stream, bs, version, p.ids)
+			var low map[uuid.UUID]int64
+			if build {
+				var err error
+				if low, err = sh.s.cfg.Streams.LowIDs(ctx, p.req.Stream, bs); err != nil {
+					return err
+				}
+				noLow = true
+			}
+			if !noLow {
+				sh.s.metrics.lowIDReads.Inc()
+			}
+			found, err := sh.s.cfg.Streams.LookupIDs(ctx, p.req.Stream, bs, version, p.ids, noLow)
 			if err != nil {
 				return err
 			}
 			mu.Lock()
+			defer mu.Unlock()
+			if build {
+				sh.lowFilterOf(h, low)
+				for _, id := range p.ids {
+					if v, ok := low[id]; ok {
+						found[id] = v
+					}
+				}
+			}
 			before := len(h.ids)
 			for id, v := range found {
 				h.ids[id] = newIDAt(v, sh.s.cfg.Now())
 			}
 			sh.heads.ids += len(h.ids) - before
-			mu.Unlock()
 			return nil
 		})
 	}
 	wg.Wait()
 	return first
+}
+
+// lowFilterOf gives h a filter of its stream's low ids: low, read from
+// its partitions, and those of its ids the head holds. A low id committed
+// but not yet written is in the head (pruneIDs keeps what is not written,
+// and nothing prunes while the batch's heads are loaded), so between them
+// they are all of them; the stream is past LowVersions, so no more come.
+func (sh *shard) lowFilterOf(h *head, low map[uuid.UUID]int64) {
+	var held []uuid.UUID
+	for id, a := range h.ids {
+		if a.version <= streams.LowVersions {
+			held = append(held, id)
+		}
+	}
+	f := newLowFilter(len(low) + len(held))
+	for id := range low {
+		f.add(id)
+	}
+	for _, id := range held {
+		f.add(id)
+	}
+	sh.heads.setLow(h, f)
 }
 
 func (sh *shard) loadHead(ctx context.Context, h *head) error {

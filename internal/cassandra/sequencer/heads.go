@@ -29,6 +29,11 @@ type head struct {
 	// previous bucket (idfilter.go): made when a complete id set starts
 	// being pruned, kept through the stream's bucket changes.
 	filter *idFilter
+	// low, when set, has every client id of the stream's first
+	// streams.LowVersions (lowFilter): a lookup whose ids it has not seen
+	// reads stream_ids only, not the partitions' static row, which cost
+	// Cassandra about a millisecond once it held 1,024 ids.
+	low *lowFilter
 	// pruneAt, when above the limit, is the size at which pruneIDs looks
 	// again: twice what the last pass could not drop (ids not yet
 	// filled), so a stream with more unfilled ids than the limit is not
@@ -189,6 +194,16 @@ func (hs *heads) dropFilter(h *head) {
 	}
 }
 
+// setLow gives h the low filter f unless the shard's filters would pass
+// their budget with it.
+func (hs *heads) setLow(h *head, f *lowFilter) {
+	if h.low != nil || hs.filterBytes+f.bytes() > hs.filterBudget {
+		return
+	}
+	h.low = f
+	hs.filterBytes += f.bytes()
+}
+
 func (hs *heads) get(stream log.StreamID) *head {
 	h := hs.m[stream]
 	if h != nil {
@@ -221,6 +236,9 @@ func (hs *heads) evict(filled int64, gone func(log.StreamID)) {
 			delete(hs.m, h.stream)
 			hs.ids -= len(h.ids)
 			hs.dropFilter(h)
+			if h.low != nil {
+				hs.filterBytes -= h.low.bytes()
+			}
 			gone(h.stream)
 		}
 		e = prev

@@ -129,3 +129,29 @@ func (g *growingBloom) bytes() int {
 	}
 	return n
 }
+
+// lowFilter is a Bloom filter of a stream's low ids (streams.LowIDs):
+// those of its first LowVersions, which its partitions keep in their
+// static row. Once the stream is past LowVersions they no longer change,
+// so the filter stays complete for as long as the head lives.
+type lowFilter struct{ f *bloom.BloomFilter }
+
+// newLowFilter holds ids (at least the count of LowVersions' worth: a
+// stream has at most that many low ids).
+func newLowFilter(ids int) *lowFilter {
+	return &lowFilter{bloom.NewWithEstimates(uint(max(ids, 64)), linkFalsePositives)}
+}
+
+func (l *lowFilter) add(id uuid.UUID) { l.f.Add(id[:]) }
+
+// mayHave reports whether any of ids may be a low id (false: none is).
+func (l *lowFilter) mayHave(ids []uuid.UUID) bool {
+	for _, id := range ids {
+		if l.f.Test(id[:]) {
+			return true
+		}
+	}
+	return false
+}
+
+func (l *lowFilter) bytes() int { return int(l.f.Cap() / 8) }

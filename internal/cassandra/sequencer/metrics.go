@@ -10,6 +10,7 @@ type metrics struct {
 	fillTime    prometheus.Histogram
 	headLoads   prometheus.Counter
 	idLookups   prometheus.Counter
+	lowIDReads  prometheus.Counter
 	owned       prometheus.Gauge
 	takeovers   prometheus.Counter
 	forwarded   prometheus.Counter
@@ -47,6 +48,10 @@ func newMetrics(r prometheus.Registerer) *metrics {
 			Name: "eventlog_shard_id_lookups_total",
 			Help: "Appends whose client ids were looked up in the stream partitions before the commit (their head holds too many ids to be complete, and its id filter may have seen one).",
 		}),
+		lowIDReads: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "eventlog_shard_low_id_reads_total",
+			Help: "Id lookups that also read a stream partition's static row of low ids (the stream's first 1,024 versions): its head has no filter of them, or the filter may have seen one of the ids.",
+		}),
 		owned: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "eventlog_shards_owned",
 			Help: "Shards this instance owns and commits.",
@@ -74,7 +79,7 @@ func newMetrics(r prometheus.Registerer) *metrics {
 		}),
 	}
 	if r != nil {
-		r.MustRegister(m.commits, m.groupSize, m.commitTime, m.fillTime, m.headLoads, m.idLookups, m.owned, m.takeovers, m.forwarded, m.queueLength, m.tailBytes, m.fillWrites)
+		r.MustRegister(m.commits, m.groupSize, m.commitTime, m.fillTime, m.headLoads, m.idLookups, m.lowIDReads, m.owned, m.takeovers, m.forwarded, m.queueLength, m.tailBytes, m.fillWrites)
 	}
 	return m
 }

@@ -67,7 +67,7 @@ func TestLowIDsInTheStaticRow(t *testing.T) {
 		}
 		rows.Store(0)
 		queries.Store(0)
-		found, err := s.LookupIDs(ctx, stream, []int64{0, 1}, last, ids)
+		found, err := s.LookupIDs(ctx, stream, []int64{0, 1}, last, ids, false)
 		if err != nil || len(found) != len(want) {
 			t.Fatalf("look up versions %v: found %v, %v", want, found, err)
 		}
@@ -119,7 +119,7 @@ func TestLowIDsInTheStaticRow(t *testing.T) {
 		for _, v := range want {
 			ids = append(ids, idOf(stream)(v))
 		}
-		found, err := s.LookupIDs(ctx, stream, []int64{0}, last, ids)
+		found, err := s.LookupIDs(ctx, stream, []int64{0}, last, ids, false)
 		if err != nil || len(found) != len(want) {
 			t.Fatalf("%s: look up versions %v: found %v, %v", stream, want, found, err)
 		}
@@ -163,7 +163,7 @@ func TestLowIDsInTheStaticRow(t *testing.T) {
 	}
 	last = cs[len(cs)-1].LastVersion
 	for _, v := range []int64{2, 68, 74, 80} {
-		found, err := s.LookupIDs(ctx, stream, []int64{0}, last, []uuid.UUID{idOf(stream)(v)})
+		found, err := s.LookupIDs(ctx, stream, []int64{0}, last, []uuid.UUID{idOf(stream)(v)}, false)
 		if err != nil || len(found) != 1 || found[idOf(stream)(v)] < chunkFirst(cs, v) || found[idOf(stream)(v)] > v {
 			t.Fatalf("%s: look up version %d: %v, %v", stream, v, found, err)
 		}
@@ -188,7 +188,7 @@ func TestLowIDsInTheStaticRow(t *testing.T) {
 		t.Fatal(err)
 	}
 	for v := int64(1); v <= 5; v++ {
-		found, err := s.LookupIDs(ctx, stream, []int64{0}, 5, []uuid.UUID{idOf(stream)(v)})
+		found, err := s.LookupIDs(ctx, stream, []int64{0}, 5, []uuid.UUID{idOf(stream)(v)}, false)
 		if err != nil || found[idOf(stream)(v)] != v {
 			t.Fatalf("%s: look up version %d: %v, %v", stream, v, found, err)
 		}
@@ -203,11 +203,69 @@ func TestLowIDsInTheStaticRow(t *testing.T) {
 	}
 	last = cs[len(cs)-1].LastVersion
 	queries.Store(0)
-	found, err := s.LookupIDs(ctx, stream, []int64{0}, last, []uuid.UUID{idOf(stream)(2001), idOf(stream)(last), uuid.New()})
+	found, err := s.LookupIDs(ctx, stream, []int64{0}, last, []uuid.UUID{idOf(stream)(2001), idOf(stream)(last), uuid.New()}, false)
 	if err != nil || len(found) != 2 || found[idOf(stream)(2001)] != 2001 || found[idOf(stream)(last)] != cs[len(cs)-1].FirstVersion {
 		t.Fatalf("%s: look up: %v, %v", stream, found, err)
 	}
 	if q := queries.Load(); q != 1 {
 		t.Fatalf("%s: look up read stream_events in %d queries", stream, q)
+	}
+}
+
+// TestLowIDs: LowIDs returns a stream's ids of its first LowVersions and
+// nothing past them, from the static row and from a partition's older
+// chunk rows alike; a lookup told that none of its ids is low (noLow)
+// reads stream_ids alone, so a low id is then not found.
+func TestLowIDs(t *testing.T) {
+	o := cassandratest.NewKeyspace(t, nil)
+	var queries atomic.Int64
+	session := observedSession(t, o, func(q gocql.ObservedQuery) {
+		if strings.Contains(q.Statement, "FROM stream_events") {
+			queries.Add(1)
+		}
+	})
+	s := streams.New(session, 50, time.Hour)
+	ctx := context.Background()
+	idOf := func(v int64) uuid.UUID {
+		var id uuid.UUID
+		copy(id[:], "lowids")
+		binary.BigEndian.PutUint64(id[8:], uint64(v))
+		return id
+	}
+	fours := make([]int, 275) // versions 1..1,100; a chunk ends at LowVersions
+	for i := range fours {
+		fours[i] = 4
+	}
+	cs := chunksOf("lows-1", time.Now().Truncate(time.Millisecond), 1, 1, fours, idOf)
+	// The first ten chunks as a partition from before the static row
+	// wrote them: their ids in their ids column.
+	for _, p := range cs[:10] {
+		err := session.Query(`INSERT INTO stream_events (stream, bucket, last_version, first_version, time, shard_seq, record, ids) VALUES ('lows-1', 0, ?, ?, ?, ?, ?, ?)`,
+			p.LastVersion, p.FirstVersion, p.Time, p.Seq, p.Body, p.IDs).Exec()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := 10; i < len(cs); i += 50 {
+		if err := s.WriteStream(ctx, cs[i:min(i+50, len(cs))], nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	low, err := s.LowIDs(ctx, "lows-1", []int64{0})
+	if err != nil || len(low) != streams.LowVersions {
+		t.Fatalf("low ids: %d, %v; want %d", len(low), err, streams.LowVersions)
+	}
+	for v := int64(1); v <= streams.LowVersions; v++ {
+		if got, ok := low[idOf(v)]; !ok || got < chunkFirst(cs, v) || got > v {
+			t.Fatalf("low id of version %d at %d (%v)", v, got, ok)
+		}
+	}
+	queries.Store(0)
+	found, err := s.LookupIDs(ctx, "lows-1", []int64{0}, 1100, []uuid.UUID{idOf(3), idOf(1025), idOf(1100), uuid.New()}, true)
+	if err != nil || len(found) != 2 || found[idOf(1025)] != 1025 || found[idOf(1100)] != 1097 {
+		t.Fatalf("look up past the low ids: %v, %v", found, err)
+	}
+	if q := queries.Load(); q != 0 {
+		t.Fatalf("a lookup without low ids read stream_events in %d queries", q)
 	}
 }

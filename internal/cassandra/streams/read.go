@@ -350,10 +350,14 @@ func (s *Store) rowIDs(ctx context.Context, stream log.StreamID, buckets []int64
 }
 
 // LookupIDs returns which of ids are stored in the given buckets. head is
-// the stream's version (see lowFirst).
-func (s *Store) LookupIDs(ctx context.Context, stream log.StreamID, buckets []int64, head int64, ids []uuid.UUID) (map[uuid.UUID]int64, error) {
+// the stream's version (see lowFirst). noLow says that none of ids is
+// among the stream's low ids (LowIDs): only stream_ids is read. Reading
+// the static row cost Cassandra about a millisecond once it held a
+// stream's first 1,024 ids, stream_ids ~60 µs (docs/benchmarks.md,
+// Session 19).
+func (s *Store) LookupIDs(ctx context.Context, stream log.StreamID, buckets []int64, head int64, ids []uuid.UUID, noLow bool) (map[uuid.UUID]int64, error) {
 	out := make(map[uuid.UUID]int64)
-	err := s.lowFirst(ctx, stream, buckets, head, ids, out, func() error {
+	high := func() error {
 		for start := 0; start < len(ids); start += 50 {
 			chunk := ids[start:min(start+50, len(ids))]
 			arg := make([][16]byte, len(chunk))
@@ -366,8 +370,30 @@ func (s *Store) LookupIDs(ctx context.Context, stream log.StreamID, buckets []in
 			}
 		}
 		return nil
-	})
+	}
+	var err error
+	if noLow {
+		err = high()
+	} else {
+		err = s.lowFirst(ctx, stream, buckets, head, ids, out, high)
+	}
 	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// LowIDs returns the stream's low ids in the given buckets: those of its
+// first LowVersions, which the partitions keep apart from stream_ids (in
+// their static row, or for partitions from before it in their chunk rows),
+// with their versions. Once a stream is past LowVersions they no longer
+// change, so its owner may keep a filter of them and spare its lookups the
+// static row (LookupIDs' noLow).
+func (s *Store) LowIDs(ctx context.Context, stream log.StreamID, buckets []int64) (map[uuid.UUID]int64, error) {
+	out := make(map[uuid.UUID]int64)
+	// head 0 and no stream_ids read: lowFirst then reads only where low
+	// ids are kept.
+	if err := s.lowFirst(ctx, stream, buckets, 0, nil, out, func() error { return nil }); err != nil {
 		return nil, err
 	}
 	return out, nil
