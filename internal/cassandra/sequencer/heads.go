@@ -136,6 +136,10 @@ type heads struct {
 	// filterBudget (past it no new filter is made, and one that grows
 	// past it is dropped).
 	filterBytes, filterBudget int
+	// lowBytes is what the heads' low filters take, at most lowBudget:
+	// apart from filterBudget, since the heads that need one most are
+	// those whose filter that budget dropped.
+	lowBytes, lowBudget int
 }
 
 // filterBytesPerBudgetID is the filter bytes a shard may take per id of
@@ -150,9 +154,15 @@ type heads struct {
 // would not, is rare.
 const filterBytesPerBudgetID = 80
 
+// lowBytesPerBudgetID is the low-filter bytes a shard may take per id of
+// its id budget: with the default budget, 16 MB an instance of filters of
+// about 1.5 KB (a stream's 1,024 low ids), some 10,000 streams' worth.
+const lowBytesPerBudgetID = 32
+
 func newHeads(limit, idBudget int) *heads {
 	return &heads{m: make(map[log.StreamID]*head), limit: limit, idBudget: idBudget,
-		filterBudget: max(1<<20, filterBytesPerBudgetID*idBudget)}
+		filterBudget: max(1<<20, filterBytesPerBudgetID*idBudget),
+		lowBudget:    max(1<<20, lowBytesPerBudgetID*idBudget)}
 }
 
 // makeFilter gives h a filter of the ids it holds, which are every id of
@@ -194,14 +204,14 @@ func (hs *heads) dropFilter(h *head) {
 	}
 }
 
-// setLow gives h the low filter f unless the shard's filters would pass
-// their budget with it.
+// setLow gives h the low filter f unless the shard's low filters would
+// pass their budget with it.
 func (hs *heads) setLow(h *head, f *lowFilter) {
-	if h.low != nil || hs.filterBytes+f.bytes() > hs.filterBudget {
+	if h.low != nil || hs.lowBytes+f.bytes() > hs.lowBudget {
 		return
 	}
 	h.low = f
-	hs.filterBytes += f.bytes()
+	hs.lowBytes += f.bytes()
 }
 
 func (hs *heads) get(stream log.StreamID) *head {
@@ -237,7 +247,7 @@ func (hs *heads) evict(filled int64, gone func(log.StreamID)) {
 			hs.ids -= len(h.ids)
 			hs.dropFilter(h)
 			if h.low != nil {
-				hs.filterBytes -= h.low.bytes()
+				hs.lowBytes -= h.low.bytes()
 			}
 			gone(h.stream)
 		}
@@ -261,5 +271,5 @@ func (hs *heads) evict(filled int64, gone func(log.StreamID)) {
 func (hs *heads) forget() {
 	hs.m = make(map[log.StreamID]*head)
 	hs.lru.Init()
-	hs.ids, hs.filterBytes = 0, 0
+	hs.ids, hs.filterBytes, hs.lowBytes = 0, 0, 0
 }
