@@ -358,7 +358,10 @@ func (sh *shard) loadHeads(ctx context.Context, batch []*pending) error {
 		sh.takePreload(h.stream) // a read-ahead started meanwhile predates what comes next
 	}
 	// Streams with more ids than a head keeps: look this batch's ids up.
+	// Low filters are made by the lookups and given to their heads once
+	// they are all done: heads belong to this goroutine.
 	building := map[*head]bool{} // heads whose low filter this batch reads
+	built := map[*head]*lowFilter{}
 	for _, p := range batch {
 		h := sh.heads.get(p.req.Stream)
 		if h.idsComplete || len(p.ids) == 0 || h.filter != nil && !h.filter.mayHave(p.ids) {
@@ -370,9 +373,12 @@ func (sh *shard) loadHeads(ctx context.Context, batch []*pending) error {
 		}
 		sh.s.metrics.idLookups.Inc()
 		noLow := h.low != nil && !h.low.mayHave(p.ids)
-		build := h.low == nil && version > streams.LowVersions && !building[h]
+		build := h.low == nil && version > streams.LowVersions && !building[h] && sh.heads.lowRoom()
 		if build {
 			building[h] = true
+		}
+		if !noLow {
+			sh.s.metrics.lowIDReads.Inc()
 		}
 		run(func() error {
 			var low map[uuid.UUID]int64
@@ -381,19 +387,15 @@ func (sh *shard) loadHeads(ctx context.Context, batch []*pending) error {
 				if low, err = sh.s.cfg.Streams.LowIDs(ctx, p.req.Stream, bs); err != nil {
 					return err
 				}
-				noLow = true
 			}
-			if !noLow {
-				sh.s.metrics.lowIDReads.Inc()
-			}
-			found, err := sh.s.cfg.Streams.LookupIDs(ctx, p.req.Stream, bs, version, p.ids, noLow)
+			found, err := sh.s.cfg.Streams.LookupIDs(ctx, p.req.Stream, bs, version, p.ids, noLow || build)
 			if err != nil {
 				return err
 			}
 			mu.Lock()
 			defer mu.Unlock()
 			if build {
-				sh.lowFilterOf(h, low)
+				built[h] = lowFilterOf(h, low)
 				for _, id := range p.ids {
 					if v, ok := low[id]; ok {
 						found[id] = v
@@ -409,18 +411,21 @@ func (sh *shard) loadHeads(ctx context.Context, batch []*pending) error {
 		})
 	}
 	wg.Wait()
+	for h, f := range built {
+		sh.heads.setLow(h, f)
+	}
 	return first
 }
 
-// lowFilterOf gives h a filter of its stream's low ids: low, read from
-// its partitions, and those of its ids the head holds. A low id committed
-// but not yet written is in the head (pruneIDs keeps what is not written,
-// and nothing prunes while the batch's heads are loaded), so between them
+// lowFilterOf makes a filter of h's stream's low ids: low, read from its
+// partitions, and those of its ids the head holds. A low id committed but
+// not yet written is in the head (pruneIDs keeps what is not written, and
+// nothing prunes while the batch's heads are loaded), so between them
 // they are all of them; the stream is past LowVersions, so no more come.
-func (sh *shard) lowFilterOf(h *head, low map[uuid.UUID]int64) {
+func lowFilterOf(h *head, low map[uuid.UUID]int64) *lowFilter {
 	var held []uuid.UUID
 	for id, a := range h.ids {
-		if a.version <= streams.LowVersions {
+		if _, ok := low[id]; !ok && a.version <= streams.LowVersions {
 			held = append(held, id)
 		}
 	}
@@ -431,7 +436,7 @@ func (sh *shard) lowFilterOf(h *head, low map[uuid.UUID]int64) {
 	for _, id := range held {
 		f.add(id)
 	}
-	sh.heads.setLow(h, f)
+	return f
 }
 
 func (sh *shard) loadHead(ctx context.Context, h *head) error {

@@ -155,8 +155,10 @@ type heads struct {
 const filterBytesPerBudgetID = 80
 
 // lowBytesPerBudgetID is the low-filter bytes a shard may take per id of
-// its id budget: with the default budget, 16 MB an instance of filters of
-// about 1.5 KB (a stream's 1,024 low ids), some 10,000 streams' worth.
+// its id budget (at least 1 MiB a shard): with the default budget and up
+// to 16 shards, 16 MB an instance of filters of about 1.5 KB (a stream's
+// 1,024 low ids), some 10,000 streams' worth. A filter stays until its
+// head is evicted.
 const lowBytesPerBudgetID = 32
 
 func newHeads(limit, idBudget int) *heads {
@@ -203,6 +205,16 @@ func (hs *heads) dropFilter(h *head) {
 		h.filter = nil
 	}
 }
+
+// lowRoom reports whether a low filter of a stream's LowVersions ids
+// fits the budget: a lookup that would only throw its filter away reads
+// the few low ids it asks for instead of all of them.
+func (hs *heads) lowRoom() bool {
+	return hs.lowBytes+lowFilterBytes <= hs.lowBudget
+}
+
+// lowFilterBytes is what a filter of LowVersions ids takes.
+var lowFilterBytes = newLowFilter(streams.LowVersions).bytes()
 
 // setLow gives h the low filter f unless the shard's low filters would
 // pass their budget with it.

@@ -50,7 +50,7 @@ func newMetrics(r prometheus.Registerer) *metrics {
 		}),
 		lowIDReads: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "eventlog_shard_low_id_reads_total",
-			Help: "Id lookups that also read a stream partition's static row of low ids (the stream's first 1,024 versions): its head has no filter of them, or the filter may have seen one of the ids.",
+			Help: "Id lookups that also read a stream partition's static row of low ids (the stream's first 1,024 versions): its head has no filter of them (the read then makes one, if the budget has room), or the filter may have seen one of the ids.",
 		}),
 		owned: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "eventlog_shards_owned",

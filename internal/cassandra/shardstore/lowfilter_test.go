@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"sync"
 	"testing"
 	"time"
 
@@ -76,4 +77,66 @@ func TestLowIDFilter(t *testing.T) {
 		}
 	}
 	checkGapless(t, "low-1", readAll(t, b, "low-1"), n+fresh)
+}
+
+// TestLowIDFilterUnwritten: a stream passes version 1,024 on an owner
+// that writes its streams only seconds after each commit, with appends
+// in flight together: the low filter is made while the ids of its last
+// low versions are committed but not yet written, so it must take them
+// from the head. Once they are written and the head has dropped them,
+// a retry of each is still a duplicate at its version.
+func TestLowIDFilterUnwritten(t *testing.T) {
+	o := newKeyspace(t, 1)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	const first = streams.LowVersions - 24
+	a := open(t, shardstore.Options{Cassandra: o})
+	if _, err := appendN(ctx, a, "unw-1", log.Any, first); err != nil {
+		t.Fatal(err)
+	}
+	a.Close()
+
+	b := open(t, shardstore.Options{Cassandra: o, IDsInHead: 16, FillDelay: 3 * time.Second})
+	defer b.Close()
+	const n = 100
+	reqs := make([]log.AppendRequest, n)
+	got := make([]int64, n)
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 8)
+	for i := range reqs {
+		reqs[i] = log.AppendRequest{Stream: "unw-1", Expected: log.Any,
+			Events: []log.ProposedEvent{ev(uuid.Must(uuid.NewV7()), "Tested", fmt.Sprintf(`{"i":%d}`, i))}}
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			r, err := b.Append(ctx, reqs[i])
+			if err != nil || r.Duplicate {
+				t.Errorf("append %d: %+v %v", i, r, err)
+			}
+			got[i] = r.FirstVersion
+		}()
+	}
+	wg.Wait()
+	if t.Failed() {
+		t.FailNow()
+	}
+	// Written, then dropped by the next commits: the head prunes again
+	// only once its ids have doubled since the last pass, which could
+	// drop none of them (all unwritten).
+	time.Sleep(4 * time.Second)
+	const more = 300
+	for i := range more {
+		if _, err := b.Append(ctx, log.AppendRequest{Stream: "unw-1", Expected: log.Any,
+			Events: []log.ProposedEvent{ev(uuid.Must(uuid.NewV7()), "Tested", fmt.Sprintf(`{"more":%d}`, i))}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, req := range reqs {
+		r, err := b.Append(ctx, req)
+		if err != nil || !r.Duplicate || r.FirstVersion != got[i] {
+			t.Fatalf("retry of the append at version %d: %+v %v, want a duplicate", got[i], r, err)
+		}
+	}
+	checkGapless(t, "unw-1", readAll(t, b, "unw-1"), first+n+more)
 }
