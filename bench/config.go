@@ -81,6 +81,7 @@ var scenarios = []struct{ name, what string }{
 	{"replay", "build an N-event stream, read it back 4 ways, time state loads"},
 	{"subscribe", "ingest while subscribers follow a feed: append-to-delivery latency"},
 	{"smoke", "everything, tiny, against an in-process server (CI)"},
+	{"rawreads", "what single reads of stream partitions cost Cassandra (an id lookup's, a head load's)"},
 }
 
 // defaultConfig holds the defaults every flag documents.

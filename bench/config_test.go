@@ -162,3 +162,23 @@ func TestFindProcsRemote(t *testing.T) {
 		t.Fatalf("remote URL and hosts: found pids %+v here", p)
 	}
 }
+
+// TestRawReadsFlags: the rawreads scenario parses flags of its own and,
+// like the others, refuses to leave loopback.
+func TestRawReadsFlags(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		code int
+		says string
+	}{
+		{[]string{"rawreads", "--help"}, 0, ""},
+		{[]string{"rawreads"}, 1, "--keyspace is required"},
+		{[]string{"rawreads", "--keyspace", "k", "--cassandra-host", "10.1.2.3"}, 1, "not a loopback address"},
+		{[]string{"rawreads", "--keyspace", "k", "--url", "http://10.1.2.3:8080"}, 1, "not a loopback address"},
+	} {
+		var errOut strings.Builder
+		if got := run(t.Context(), c.args, io.Discard, &errOut); got != c.code || !strings.Contains(errOut.String(), c.says) {
+			t.Errorf("%v: exit %d (%q), want %d saying %q", c.args, got, errOut.String(), c.code, c.says)
+		}
+	}
+}

@@ -51,6 +51,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 0
 	}
 	scenario := args[0]
+	if scenario == "rawreads" { // single reads, not a load: flags and output of its own
+		if err := runRawReads(ctx, args[1:], stdout, stderr); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return 0
+			}
+			fmt.Fprintf(stderr, "bench rawreads: %v\n", err)
+			return 1
+		}
+		return 0
+	}
 	c, err := parseArgs(scenario, args[1:], stderr)
 	if errors.Is(err, flag.ErrHelp) {
 		return 0
