@@ -106,20 +106,7 @@ func runRawReads(ctx context.Context, args []string, out, stderr io.Writer) erro
 		cl := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 32}}
 		for _, path := range []string{"/events?direction=backward&limit=1", "/events?from=2&limit=1"} {
 			err := timed(out, path, *n, *cassPID, *serverPID, func(i int) error {
-				req, err := http.NewRequestWithContext(ctx, http.MethodGet, *srvURL+"/v1/streams/"+url.PathEscape(streams[i%len(streams)])+path, nil)
-				if err != nil {
-					return err
-				}
-				resp, err := cl.Do(req)
-				if err != nil {
-					return err
-				}
-				defer resp.Body.Close()
-				io.Copy(io.Discard, resp.Body)
-				if resp.StatusCode != http.StatusOK {
-					return fmt.Errorf("%s: %s", path, resp.Status)
-				}
-				return nil
+				return getJSON(ctx, cl, *srvURL, "/v1/streams/"+url.PathEscape(streams[i%len(streams)])+path, nil)
 			})
 			if err != nil {
 				return err
