@@ -163,11 +163,13 @@ type (
 		Nodes     []nodeJSON     `json:"cassandra_nodes"`
 	}
 	instanceJSON struct {
-		ID      string      `json:"id"`
-		Address string      `json:"address"`
-		Started string      `json:"started"`
-		Version string      `json:"version"`
-		Shards  []shardJSON `json:"shards"`
+		ID      string `json:"id"`
+		Address string `json:"address"`
+		Started string `json:"started"`
+		Version string `json:"version"`
+		// SchemaVersion is omitted for an instance that does not say.
+		SchemaVersion int         `json:"schema_version,omitempty"`
+		Shards        []shardJSON `json:"shards"`
 	}
 	shardJSON struct {
 		Shard      int    `json:"shard"`
@@ -203,7 +205,7 @@ func (s *Server) clusterInfo(c *echo.Context) error {
 		out.Unowned = []int{}
 	}
 	for i, in := range ci.Instances {
-		ij := instanceJSON{ID: in.ID, Address: in.Address, Started: formatTime(in.Started), Version: in.Version, Shards: []shardJSON{}}
+		ij := instanceJSON{ID: in.ID, Address: in.Address, Started: formatTime(in.Started), Version: in.Version, SchemaVersion: in.SchemaVersion, Shards: []shardJSON{}}
 		for _, sh := range in.Shards {
 			ij.Shards = append(ij.Shards, shardJSON{Shard: sh.Shard, Epoch: sh.Epoch, LeaseUntil: formatTime(sh.LeaseUntil.Truncate(time.Millisecond))})
 		}

@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/eventlog/eventlog/internal/auth"
+	"github.com/eventlog/eventlog/internal/cassandra"
 	"github.com/eventlog/eventlog/internal/cassandra/cassandratest"
 	"github.com/eventlog/eventlog/internal/cassandra/keystore"
 	"github.com/eventlog/eventlog/internal/cassandra/shardstore"
@@ -226,9 +227,10 @@ func TestDiscovery(t *testing.T) {
 			Shards    int    `json:"shards"`
 			Self      string `json:"self"`
 			Instances []struct {
-				ID      string `json:"id"`
-				Version string `json:"version"`
-				Shards  []struct {
+				ID            string `json:"id"`
+				Version       string `json:"version"`
+				SchemaVersion int    `json:"schema_version"`
+				Shards        []struct {
 					Shard int   `json:"shard"`
 					Epoch int64 `json:"epoch"`
 				} `json:"shards"`
@@ -243,7 +245,8 @@ func TestDiscovery(t *testing.T) {
 			t.Fatalf("cluster: %v: %s", err, r)
 		}
 		if c.Keyspace != as.Opts.Cassandra.Keyspace || c.Shards != 4 || len(c.Instances) != 1 || c.Instances[0].ID != c.Self ||
-			c.Instances[0].Version != "test-version" || len(c.Instances[0].Shards) != 4 || len(c.Unowned) != 0 {
+			c.Instances[0].Version != "test-version" || c.Instances[0].SchemaVersion != cassandra.LatestSchemaVersion() ||
+			len(c.Instances[0].Shards) != 4 || len(c.Unowned) != 0 {
 			t.Fatalf("cluster: %s", r)
 		}
 		for i, sh := range c.Instances[0].Shards {

@@ -94,7 +94,10 @@ type InstanceInfo struct {
 	Address string
 	Started time.Time
 	Version string
-	Shards  []ShardLease
+	// SchemaVersion is the newest migration its binary carries: during a
+	// rolling upgrade only the instances of the newest own shards.
+	SchemaVersion int
+	Shards        []ShardLease
 }
 
 // ShardLease is a shard an instance owns.

@@ -42,6 +42,10 @@ type Config struct {
 	Address  string
 	// Version is this binary's, recorded with the instance.
 	Version string
+	// SchemaVersion is the newest migration this binary carries, recorded
+	// with the instance and with each shard it claims: it never claims a
+	// shard a newer binary claimed last. Required.
+	SchemaVersion int
 	// LeaseTTL is how long a claim or renewal holds a shard. Default 5s.
 	LeaseTTL time.Duration
 	// Policy decides when buckets seal.
@@ -165,6 +169,8 @@ func (c *Config) validate() error {
 		return errors.New("sequencer: segment rows must be positive")
 	case c.Instance == "":
 		return errors.New("sequencer: Instance is required")
+	case c.SchemaVersion < 1:
+		return errors.New("sequencer: SchemaVersion is required")
 	}
 	return c.Policy.Validate()
 }

@@ -14,31 +14,53 @@ import (
 // schema/schema.cql: instances. Plain writes with a TTL: a row that exists
 // is an instance that wrote it within the TTL.
 const (
-	cqlHeartbeat = `INSERT INTO instances (id, address, started, version) VALUES (?, ?, ?, ?) USING TTL ?`
-	cqlMembers   = `SELECT id FROM instances`
+	cqlHeartbeat = `INSERT INTO instances (id, address, started, version, schema_version) VALUES (?, ?, ?, ?, ?) USING TTL ?`
+	cqlMembers   = `SELECT id, schema_version FROM instances`
 	cqlLeave     = `DELETE FROM instances WHERE id = ?`
 )
 
 // heartbeat records this instance as live for three lease TTLs.
 func (s *Sequencer) heartbeat(ctx context.Context) error {
 	ttl := max(1, int(3*s.cfg.LeaseTTL/time.Second))
-	err := s.cfg.Session.Query(cqlHeartbeat, s.cfg.Instance, s.cfg.Address, s.started, s.cfg.Version, ttl).
+	err := s.cfg.Session.Query(cqlHeartbeat, s.cfg.Instance, s.cfg.Address, s.started, s.cfg.Version, s.cfg.SchemaVersion, ttl).
 		WithContext(ctx).Idempotent(true).Exec()
 	return cql.ReadErr("heartbeat", err)
 }
 
-// members returns the live instances' ids.
-func (s *Sequencer) members(ctx context.Context) (map[string]bool, error) {
+// members returns the live instances' ids and the schema versions of
+// their binaries (0: unknown).
+func (s *Sequencer) members(ctx context.Context) (map[string]int, error) {
 	iter := s.cfg.Session.Query(cqlMembers).WithContext(ctx).Idempotent(true).Iter()
-	out := map[string]bool{}
+	out := map[string]int{}
 	var id string
-	for iter.Scan(&id) {
-		out[id] = true
+	var v int
+	for iter.Scan(&id, &v) {
+		out[id] = v
 	}
 	if err := iter.Close(); err != nil {
 		return nil, cql.ReadErr("read instances", err)
 	}
 	return out, nil
+}
+
+// newest returns the members running the newest binary among them: the
+// only ones shards are assigned to. During a rolling upgrade the upgraded
+// instances take every shard as soon as one of them is live (the others
+// forward to them), so an older binary stops writing at once rather than
+// when it is stopped, and a shard never bounces between an owner the
+// assignment names and one that may not claim it (claim).
+func newest(members map[string]int) map[string]bool {
+	top := 0
+	for _, v := range members {
+		top = max(top, v)
+	}
+	out := make(map[string]bool, len(members))
+	for id, v := range members {
+		if v == top {
+			out[id] = true
+		}
+	}
+	return out
 }
 
 // leave removes this instance's row so the others rebalance at once.

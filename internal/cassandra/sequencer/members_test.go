@@ -2,6 +2,7 @@ package sequencer
 
 import (
 	"fmt"
+	"maps"
 	"testing"
 )
 
@@ -87,5 +88,18 @@ func TestAssignMoves(t *testing.T) {
 	t.Logf("leave: %d moved", moved)
 	if share := shards / 4; moved < share || moved > share*5/4 {
 		t.Errorf("leave: %d shards moved, want about %d (the leaver's)", moved, share)
+	}
+}
+
+// Shards go only to the instances of the newest binary alive; instances
+// whose binary is unknown (0) count as the oldest.
+func TestNewestMembers(t *testing.T) {
+	got := newest(map[string]int{"a": 6, "b": 7, "c": 7, "d": 0})
+	if !maps.Equal(got, map[string]bool{"b": true, "c": true}) {
+		t.Fatalf("newest = %v, want b and c", got)
+	}
+	got = newest(map[string]int{"a": 6, "b": 6})
+	if !maps.Equal(got, map[string]bool{"a": true, "b": true}) {
+		t.Fatalf("newest = %v, want a and b", got)
 	}
 }

@@ -14,11 +14,15 @@ import (
 // schema/schema.cql: shards. Every write is conditional: the epoch is the
 // fencing token, and mixing plain writes with conditional ones on the same
 // cells would let a client clock running ahead shadow later claims.
+//
+// schema_version is that of the binary that claimed the shard last; only
+// a claim changes it, and a claim changes the epoch too, so the epoch
+// condition of the next claim also guards the version it observed.
 const (
-	cqlOwners   = `SELECT shard, owner, address, epoch, lease_until, segment FROM shards`
-	cqlOwner    = `SELECT shard, owner, address, epoch, lease_until, segment FROM shards WHERE shard = ?`
-	cqlClaimNew = `INSERT INTO shards (shard, owner, address, epoch, lease_until, segment) VALUES (?, ?, ?, 1, ?, 0) IF NOT EXISTS`
-	cqlClaim    = `UPDATE shards SET owner = ?, address = ?, epoch = ?, lease_until = ? WHERE shard = ? IF epoch = ? AND lease_until = ?`
+	cqlOwners   = `SELECT shard, owner, address, epoch, lease_until, segment, schema_version FROM shards`
+	cqlOwner    = `SELECT shard, owner, address, epoch, lease_until, segment, schema_version FROM shards WHERE shard = ?`
+	cqlClaimNew = `INSERT INTO shards (shard, owner, address, epoch, lease_until, segment, schema_version) VALUES (?, ?, ?, 1, ?, 0, ?) IF NOT EXISTS`
+	cqlClaim    = `UPDATE shards SET owner = ?, address = ?, epoch = ?, lease_until = ?, schema_version = ? WHERE shard = ? IF epoch = ? AND lease_until = ?`
 	cqlRenew    = `UPDATE shards SET lease_until = ? WHERE shard = ? IF epoch = ? AND owner = ?`
 	cqlRelease  = `UPDATE shards SET owner = '', lease_until = ? WHERE shard = ? IF epoch = ? AND owner = ?`
 	cqlSegment  = `UPDATE shards SET segment = ? WHERE shard = ? IF epoch = ? AND segment < ?`
@@ -32,7 +36,10 @@ type owner struct {
 	Epoch      int64
 	LeaseUntil time.Time
 	Segment    int64
-	exists     bool
+	// SchemaVersion is the claiming binary's (0: a row from before
+	// migration 0006).
+	SchemaVersion int
+	exists        bool
 }
 
 // leaseKey identifies one grant of a lease: a renewal or a claim changes it.
@@ -49,7 +56,7 @@ func (s *Sequencer) readOwners(ctx context.Context) (map[int]owner, error) {
 	iter := s.cfg.Session.Query(cqlOwners).WithContext(ctx).Idempotent(true).Iter()
 	out := make(map[int]owner)
 	var o owner
-	for iter.Scan(&o.Shard, &o.Owner, &o.Address, &o.Epoch, &o.LeaseUntil, &o.Segment) {
+	for iter.Scan(&o.Shard, &o.Owner, &o.Address, &o.Epoch, &o.LeaseUntil, &o.Segment, &o.SchemaVersion) {
 		o.exists = true
 		out[o.Shard] = o
 		o = owner{}
@@ -64,7 +71,7 @@ func (s *Sequencer) readOwners(ctx context.Context) (map[int]owner, error) {
 func (s *Sequencer) readOwner(ctx context.Context, shard int) (owner, error) {
 	o := owner{Shard: shard}
 	err := s.cfg.Session.Query(cqlOwner, shard).WithContext(ctx).Idempotent(true).
-		Scan(&o.Shard, &o.Owner, &o.Address, &o.Epoch, &o.LeaseUntil, &o.Segment)
+		Scan(&o.Shard, &o.Owner, &o.Address, &o.Epoch, &o.LeaseUntil, &o.Segment, &o.SchemaVersion)
 	if errors.Is(err, gocql.ErrNotFound) {
 		return o, nil
 	}
@@ -77,16 +84,21 @@ func (s *Sequencer) readOwner(ctx context.Context, shard int) (owner, error) {
 
 // claim takes shard from the observed row o (absent, released, or expired
 // by observation) and returns the new epoch. ok is false when someone else
-// changed the row first.
+// changed the row first, or when a newer binary claimed it last: this one
+// may not know where that one writes (a migration it does not carry).
 func (s *Sequencer) claim(ctx context.Context, o owner) (epoch int64, ok bool, err error) {
+	if o.SchemaVersion > s.cfg.SchemaVersion {
+		s.refuseNewer(o)
+		return 0, false, nil
+	}
 	until := s.cfg.Now().Add(s.cfg.LeaseTTL)
 	var q *gocql.Query
 	if !o.exists {
 		epoch = 1
-		q = s.cfg.Session.Query(cqlClaimNew, o.Shard, s.cfg.Instance, s.cfg.Address, until)
+		q = s.cfg.Session.Query(cqlClaimNew, o.Shard, s.cfg.Instance, s.cfg.Address, until, s.cfg.SchemaVersion)
 	} else {
 		epoch = o.Epoch + 1
-		q = s.cfg.Session.Query(cqlClaim, s.cfg.Instance, s.cfg.Address, epoch, until, o.Shard, o.Epoch, o.LeaseUntil)
+		q = s.cfg.Session.Query(cqlClaim, s.cfg.Instance, s.cfg.Address, epoch, until, s.cfg.SchemaVersion, o.Shard, o.Epoch, o.LeaseUntil)
 	}
 	applied, err := q.WithContext(ctx).SerialConsistency(s.cfg.Serial).MapScanCAS(map[string]any{})
 	if err != nil {
@@ -95,6 +107,18 @@ func (s *Sequencer) claim(ctx context.Context, o owner) (epoch int64, ok bool, e
 		return 0, false, fmt.Errorf("claim shard %d: %w", o.Shard, err)
 	}
 	return epoch, applied, nil
+}
+
+// refuseNewer logs, once per shard, that a newer binary holds it.
+func (s *Sequencer) refuseNewer(o owner) {
+	s.mu.Lock()
+	first := s.refused[o.Shard] != o.SchemaVersion
+	s.refused[o.Shard] = o.SchemaVersion
+	s.mu.Unlock()
+	if first {
+		s.cfg.Logger.Warn("shard claimed last by a newer binary: this one will not claim it; upgrade it",
+			"shard", o.Shard, "shard_schema_version", o.SchemaVersion, "schema_version", s.cfg.SchemaVersion)
+	}
 }
 
 // renew extends this instance's lease on shard at epoch. ok is false when

@@ -22,6 +22,13 @@ type Sequencer struct {
 	shards map[int]*shard // owned (taken over and running)
 	owners map[int]owner  // the shards table as last read
 	obs    observer
+	// refused is the schema version, by shard, of the newer binary whose
+	// claim this one last declined to override (logged once).
+	refused map[int]int
+	// lastMembers is the membership last read, at membersAt (the
+	// ownership loop's alone).
+	lastMembers map[string]int
+	membersAt   time.Time
 
 	claimMu sync.Mutex    // one claim at a time
 	slots   chan struct{} // commits in flight on this instance; nil: no bound
@@ -40,6 +47,7 @@ func New(cfg Config) (*Sequencer, error) {
 	s := &Sequencer{
 		cfg: cfg, metrics: newMetrics(cfg.Registerer), shards: map[int]*shard{}, owners: map[int]owner{},
 		obs: observer{seen: map[int]observation{}}, closing: make(chan struct{}), started: time.Now(),
+		refused: map[int]int{},
 	}
 	if cfg.CommitsInFlight > 0 {
 		s.slots = make(chan struct{}, cfg.CommitsInFlight)
@@ -100,11 +108,19 @@ func (s *Sequencer) tick(ctx context.Context) error {
 		s.cfg.Logger.Warn("heartbeat", "err", err)
 	}
 	members, err := s.members(ctx)
-	if err != nil {
-		members = map[string]bool{}
+	switch {
+	case err == nil:
+		s.lastMembers, s.membersAt = members, time.Now()
+	case time.Since(s.membersAt) < 3*s.cfg.LeaseTTL:
+		// A failed read must not make this instance alone in the world for
+		// a tick: an older binary would stop handing its shards to a newer
+		// one and claim the free ones back.
+		members = maps.Clone(s.lastMembers)
+	default:
+		members = map[string]int{}
 	}
-	members[s.cfg.Instance] = true
-	want := assign(members, s.cfg.Shards)
+	members[s.cfg.Instance] = s.cfg.SchemaVersion
+	want := assign(newest(members), s.cfg.Shards)
 	owners, err := s.readOwners(ctx)
 	if err != nil {
 		return err
@@ -134,7 +150,7 @@ func (s *Sequencer) tick(ctx context.Context) error {
 			continue
 		}
 		if d := want[id]; d != s.cfg.Instance {
-			s.handover(ctx, sh, d)
+			s.handover(sh, d)
 		}
 	}
 	now := time.Now() // monotonic: others' leases are judged by observation
@@ -164,7 +180,12 @@ func (s *Sequencer) tick(ctx context.Context) error {
 // handover gives sh to the instance that should own it: new appends wait
 // for the new owner, the queued ones are committed and filled, then the
 // shard is released so that instance claims it at its next tick.
-func (s *Sequencer) handover(ctx context.Context, sh *shard, to string) {
+func (s *Sequencer) handover(sh *shard, to string) {
+	// Its own deadline, not the tick's: when many shards move at once (a
+	// rolling upgrade moves them all), each drain and release has the
+	// time one needs.
+	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.LeaseTTL)
+	defer cancel()
 	s.cfg.Logger.Info("handing shard over", "shard", sh.id, "to", to)
 	s.drop(sh)
 	sh.drain(ctx)
@@ -197,7 +218,7 @@ func (s *Sequencer) take(ctx context.Context, o owner) error {
 	s.mu.Lock()
 	s.shards[o.Shard] = sh
 	s.mu.Unlock()
-	s.setOwner(owner{Shard: o.Shard, Owner: s.cfg.Instance, Address: s.cfg.Address, Epoch: epoch, exists: true})
+	s.setOwner(owner{Shard: o.Shard, Owner: s.cfg.Instance, Address: s.cfg.Address, Epoch: epoch, SchemaVersion: s.cfg.SchemaVersion, exists: true})
 	s.metrics.takeovers.Inc()
 	s.metrics.owned.Set(float64(len(s.shards)))
 	s.cfg.Logger.Info("shard taken", "shard", o.Shard, "epoch", epoch, "seq", sh.committed.Load())

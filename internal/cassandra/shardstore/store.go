@@ -50,6 +50,10 @@ type Options struct {
 	Version string
 	// LeaseTTL of shard ownership. Default 5s.
 	LeaseTTL time.Duration
+	// SchemaVersion stands for this binary's newest migration
+	// (cassandra.LatestSchemaVersion, the default) in the shard claims'
+	// fence: tests set it to play a newer or an older binary.
+	SchemaVersion int
 	// Forward sends an append to the owner of its shard at address (the
 	// HTTP layer's peer client); nil: never forward.
 	Forward func(ctx context.Context, address string, req log.AppendRequest) (log.AppendResult, error)
@@ -128,6 +132,9 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 		return nil, err
 	}
 	o.Cassandra = co
+	if o.SchemaVersion == 0 {
+		o.SchemaVersion = cassandra.LatestSchemaVersion()
+	}
 	if o.Instance == "" {
 		o.Instance = uuid.NewString()
 	}
@@ -193,7 +200,7 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 		Log: lg, Streams: s.streams,
 		Shards: shards, SegmentRows: rows, Instance: o.Instance, Address: o.Address,
 		LeaseTTL: o.LeaseTTL, Policy: partition.Policy{Width: co.BucketWidth, MaxEvents: co.BucketMaxEvents},
-		IdempotencyWindow: co.IdempotencyWindow, Forward: o.Forward, FlushRemote: o.FlushRemote, Version: o.Version,
+		IdempotencyWindow: co.IdempotencyWindow, Forward: o.Forward, FlushRemote: o.FlushRemote, Version: o.Version, SchemaVersion: o.SchemaVersion,
 		Index:      index,
 		FloorEvery: o.FloorEvery, FillDelay: o.FillDelay, TailBytes: o.TailBytes, CommitsInFlight: o.CommitsInFlight, IDBudget: o.IDBudget, IDsInHead: o.IDsInHead,
 		OnCommit: s.watchers.Notify, OnRecord: s.feedWatchers.notify,

@@ -15,7 +15,7 @@ import (
 // schema/schema.cql: instances, shards; Cassandra's system.local and
 // system.peers.
 const (
-	cqlInstances = `SELECT id, address, started, version FROM instances`
+	cqlInstances = `SELECT id, address, started, version, schema_version FROM instances`
 	cqlShards    = `SELECT shard, owner, epoch, lease_until FROM shards`
 	cqlLocal     = `SELECT host_id, data_center, rack, release_version, rpc_address FROM system.local`
 	cqlPeers     = `SELECT host_id, data_center, rack, release_version, rpc_address FROM system.peers`
@@ -47,7 +47,7 @@ func (r *Reader) Cluster(ctx context.Context) (log.ClusterInfo, error) {
 	byID := map[string]int{}
 	iter := r.session.Query(cqlInstances).WithContext(ctx).Idempotent(true).Iter()
 	var in log.InstanceInfo
-	for iter.Scan(&in.ID, &in.Address, &in.Started, &in.Version) {
+	for iter.Scan(&in.ID, &in.Address, &in.Started, &in.Version, &in.SchemaVersion) {
 		in.Started = in.Started.UTC()
 		byID[in.ID] = len(out.Instances)
 		out.Instances = append(out.Instances, in)
