@@ -110,11 +110,15 @@ type Cluster struct {
 
 // Instance is a server instance and the shards it owns.
 type Instance struct {
-	ID      string       `json:"id"`
-	Address string       `json:"address"`
-	Started time.Time    `json:"started"`
-	Version string       `json:"version"`
-	Shards  []ShardLease `json:"shards"`
+	ID      string    `json:"id"`
+	Address string    `json:"address"`
+	Started time.Time `json:"started"`
+	Version string    `json:"version"`
+	// SchemaVersion is the newest schema migration the instance's binary
+	// carries (0: not reported). During a rolling upgrade only the
+	// instances of the newest own shards.
+	SchemaVersion int          `json:"schema_version,omitempty"`
+	Shards        []ShardLease `json:"shards"`
 }
 
 // ShardLease is a shard an instance owns, under an epoch.

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 
 	"github.com/google/uuid"
@@ -180,7 +181,7 @@ func (a *app) clusterCommand() *cobra.Command {
 		Use:   "cluster",
 		Short: "Print the server instances, the shards each owns, and the Cassandra nodes",
 		Long: `cluster prints the instances serving the server's keyspace (id, address,
-version, start, shards owned with their epochs), shards without an owner,
+version, schema version, start, shards owned with their epochs), shards without an owner,
 and the Cassandra nodes with their state. Needs an admin token when keys
 are required.`,
 		Args: cobra.NoArgs,
@@ -200,7 +201,7 @@ are required.`,
 				if len(cl.Unowned) > 0 {
 					fmt.Fprintf(w, "UNOWNED\t%v\n", cl.Unowned)
 				}
-				fmt.Fprintln(w, "\nINSTANCE\tADDRESS\tVERSION\tSTARTED\tSHARDS (shard:epoch)")
+				fmt.Fprintln(w, "\nINSTANCE\tADDRESS\tVERSION\tSCHEMA\tSTARTED\tSHARDS (shard:epoch)")
 				for _, in := range cl.Instances {
 					var sh []string
 					for _, s := range in.Shards {
@@ -210,7 +211,11 @@ are required.`,
 					if in.ID == cl.Self {
 						self = " (this)"
 					}
-					fmt.Fprintf(w, "%s%s\t%s\t%s\t%s\t%s\n", in.ID, self, orDash(in.Address), in.Version, formatTime(in.Started), strings.Join(sh, " "))
+					schema := "-"
+					if in.SchemaVersion > 0 {
+						schema = strconv.Itoa(in.SchemaVersion)
+					}
+					fmt.Fprintf(w, "%s%s\t%s\t%s\t%s\t%s\t%s\n", in.ID, self, orDash(in.Address), in.Version, schema, formatTime(in.Started), strings.Join(sh, " "))
 				}
 				fmt.Fprintln(w, "\nNODE\tSTATE\tDC\tRACK\tVERSION\tHOST ID")
 				for _, n := range cl.Nodes {

@@ -111,7 +111,7 @@ func TestDiscoveryCommands(t *testing.T) {
 	if err := json.Unmarshal([]byte(ts.mustRun(t, exitOK, "cluster", "-o", "json").stdout), &cl); err != nil {
 		t.Fatal(err)
 	}
-	if cl.Shards != 2 || len(cl.Instances) != 1 || cl.Instances[0].Version != "cli-test" || len(cl.Nodes) == 0 {
+	if cl.Shards != 2 || len(cl.Instances) != 1 || cl.Instances[0].Version != "cli-test" || cl.Instances[0].SchemaVersion < 6 || len(cl.Nodes) == 0 {
 		t.Fatalf("cluster: %+v", cl)
 	}
 	if out := ts.mustRun(t, exitOK, "cluster").stdout; !strings.Contains(out, "(this)") || !strings.Contains(out, "up") {

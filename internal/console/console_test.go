@@ -272,7 +272,7 @@ func TestConsoleDiscovery(t *testing.T) {
 		tab.open(s.URL, "#/cluster")
 		tab.waitText("[data-probe=readyz]", "ready")
 		inst := tab.waitText("#instances", "(this one)")
-		for _, want := range []string{"test-version", "0:1", "1:1"} {
+		for _, want := range []string{"test-version", "schema", "0:1", "1:1"} {
 			if !strings.Contains(inst, want) {
 				t.Errorf("instances lack %q:\n%s", want, inst)
 			}

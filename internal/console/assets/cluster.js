@@ -101,10 +101,11 @@ function clusterView(c) {
   const head = (...cells) => h('tr', {}, cells.map((v) => h('th', {}, v)));
   const out = [
     h('p', {}, `Keyspace ${c.keyspace}, ${c.shards} shards, ${c.instances.length} live instance${c.instances.length === 1 ? '' : 's'}.`),
-    h('table', { id: 'instances' }, head('instance', 'address', 'version', 'started', 'shards (shard:epoch)'),
+    h('table', { id: 'instances' }, head('instance', 'address', 'version', 'schema', 'started', 'shards (shard:epoch)'),
       c.instances.map((i) => h('tr', { dataset: { instance: i.id } },
         h('td', { class: 'mono' }, i.id + (i.id === c.self ? ' (this one)' : '')),
-        h('td', { class: 'mono' }, i.address || '–'), h('td', {}, i.version), h('td', {}, i.started),
+        h('td', { class: 'mono' }, i.address || '–'), h('td', {}, i.version), h('td', {}, String(i.schema_version || '–')),
+        h('td', {}, i.started),
         h('td', { class: 'mono' }, i.shards.map((s) => `${s.shard}:${s.epoch}`).join(' ') || '–')))),
   ];
   if (c.unowned_shards.length) {
