@@ -22,4 +22,9 @@
 //     by watching it unchanged for longer than its TTL on this instance's
 //     monotonic clock, so clock skew between instances cannot make one
 //     steal a live shard.
+//   - A binary never claims a shard whose row names a newer schema version
+//     than its own, and shards are assigned only among the live instances
+//     of the newest: once a newer binary has committed to a shard, an
+//     older one never commits to it again (docs/data-model.md, "Schema
+//     versions").
 package sequencer
