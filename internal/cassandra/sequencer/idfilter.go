@@ -132,8 +132,9 @@ func (g *growingBloom) bytes() int {
 
 // lowFilter is a Bloom filter of a stream's low ids (streams.LowIDs):
 // those of its first LowVersions, which its partitions keep apart from
-// stream_ids, in their static row. Once the stream is past LowVersions they no longer change,
-// so the filter stays complete for as long as the head lives.
+// stream_ids, in their static row. Once the stream is past LowVersions
+// they no longer change, so the filter stays complete for as long as the
+// head lives.
 type lowFilter struct{ f *bloom.BloomFilter }
 
 // newLowFilter is sized for ids (at least 64), at most a stream's
