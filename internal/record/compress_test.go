@@ -208,3 +208,56 @@ func aliases(b, within []byte) bool {
 	}
 	return false
 }
+
+// DecodeRecordInto decodes records one after another into the same
+// Buffers: each comes out whole whatever came before, a record no larger
+// than the one before reuses its events, and Clear leaves no entry
+// pointing into a record's bytes.
+func TestDecodeRecordInto(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 10))
+	var (
+		bufs Buffers
+		want Record
+		prev *Event
+	)
+	for i, tc := range []struct{ appends, streams int }{
+		{40, 3}, {2, 2}, {200, 50}, {1, 1}, {200, 50}, {0, 0}, {0, 0}, {0, 0}, // {0, 0}: the one before again
+	} {
+		if tc.appends > 0 {
+			want = randomRecord(rng, tc.appends, tc.streams)
+		}
+		got, _, err := DecodeRecordInto(AppendRecord(nil, &want), nil, &bufs)
+		if err != nil {
+			t.Fatalf("record %d: %v", i, err)
+		}
+		if d := diffRecord(&got, &want); d != "" {
+			t.Fatalf("record %d: %s", i, d)
+		}
+		if i == 7 && &got.Appends[0].Events[0] != prev {
+			t.Fatal("a record decoded three times over did not reuse its events")
+		}
+		prev = &got.Appends[0].Events[0]
+	}
+	bufs.Clear()
+	for i, e := range bufs.events[:cap(bufs.events)] {
+		if e.Data != nil || e.Metadata != nil || e.Type != "" {
+			t.Fatalf("event entry %d still holds a record's event after Clear", i)
+		}
+	}
+	for i, a := range bufs.appends[:cap(bufs.appends)] {
+		if a.Events != nil || a.Stream != "" {
+			t.Fatalf("append entry %d still holds a record's append after Clear", i)
+		}
+	}
+	want = Record{Appends: []Append{{Stream: "big", FirstVersion: 1, Events: jsonEvents(maxKeptEvents + 1)}}}
+	got, _, err := DecodeRecordInto(AppendRecord(nil, &want), nil, &bufs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := diffRecord(&got, &want); d != "" {
+		t.Fatal(d)
+	}
+	if bufs.events != nil {
+		t.Fatalf("kept the events of a record of %d", maxKeptEvents+1)
+	}
+}

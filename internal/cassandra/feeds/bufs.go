@@ -4,6 +4,8 @@ import (
 	"math/bits"
 	"sync"
 	"sync/atomic"
+
+	"github.com/eventlog/eventlog/internal/record"
 )
 
 // bufPool recycles the buffers a continuous read (Reader.Pages)
@@ -15,8 +17,11 @@ type bufPool struct {
 	// classes[k] holds buffers of capacity 2^k: one fits every record
 	// whose plain encoding is longer than 2^(k-1) and at most 2^k.
 	classes [maxClass + 1]sync.Pool
-	hits    atomic.Int64 // buffers reused (for tests)
-	poison  bool         // tests: put overwrites a buffer, so a read of it shows
+	// mems recycles the appends, events and selections of rows
+	// (rowMem), from when the merge passes a row.
+	mems   sync.Pool
+	hits   atomic.Int64 // buffers reused (for tests)
+	poison bool         // tests: put overwrites a buffer, so a read of it shows
 }
 
 // minClass is the smallest buffer pooled (records under 512 bytes are
@@ -60,4 +65,32 @@ func (p *bufPool) put(b []byte) {
 		}
 	}
 	p.classes[k].Put(&b)
+}
+
+// rowMem is the memory a row's decoded record and selection live in,
+// apart from the events' bytes (row.buf): the merge copies what a page
+// needs of an event, so it is free again once the row is passed.
+type rowMem struct {
+	rec record.Buffers
+	sel []ref
+}
+
+// maxKeptSel bounds the selection a rowMem keeps (record.Buffers bounds
+// the rest).
+const maxKeptSel = 4096
+
+func (p *bufPool) getMem() *rowMem {
+	if m, ok := p.mems.Get().(*rowMem); ok {
+		return m
+	}
+	return new(rowMem)
+}
+
+// putMem returns m, whose row nothing reads any more.
+func (p *bufPool) putMem(m *rowMem) {
+	m.rec.Clear()
+	if cap(m.sel) > maxKeptSel {
+		m.sel = nil
+	}
+	p.mems.Put(m)
 }

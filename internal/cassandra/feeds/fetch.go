@@ -29,6 +29,9 @@ type row struct {
 	// buf is the pooled buffer rec's events alias (continuous reads), to
 	// go back to Reader.bufs once no page the caller holds has them.
 	buf []byte
+	// mem holds rec's appends and events and sel (continuous reads), to
+	// go back to Reader.bufs once the merge has passed the row.
+	mem *rowMem
 }
 
 // ref locates one event of a row: event j of append a, index idx in the
@@ -212,7 +215,7 @@ func (fe *fetch) query(ctx context.Context) (rows []row, segmentDone bool, lastS
 		if lr.Seq != fe.next {
 			return fmt.Errorf("shard %d: %w: log row %d missing, row %d follows", fe.shard, log.ErrUnavailable, fe.next, lr.Seq)
 		}
-		rw, err := decodeRow(fe.shard, lr, fe.skip, fe.f, fe.pool)
+		rw, err := decodeRow(fe.shard, lr, fe.skip, fe.f, fe.pool, false)
 		if err != nil {
 			return err
 		}
@@ -299,21 +302,49 @@ func (fe *fetch) future() error {
 
 // decodeRow decodes a log row's record and keeps the events f selects
 // from index `from` on. With a pool, a compressed record is decompressed
-// into one of its buffers (row.buf).
-func decodeRow(shard int, lr shardlog.Row, from int, f filter, pool *bufPool) (row, error) {
-	var buf []byte
+// into one of its buffers (row.buf), and its appends, events and selection
+// go into a rowMem (row.mem). scratch says lr.Record is reused after this
+// call (shardlog.Log.CommittedRows): a record that is not compressed is
+// then copied into a buffer of the pool, as the events alias it.
+func decodeRow(shard int, lr shardlog.Row, from int, f filter, pool *bufPool, scratch bool) (row, error) {
+	var (
+		buf   []byte
+		owned []byte // lr.Record copied out of scratch memory
+		mem   *rowMem
+		bufs  *record.Buffers
+	)
 	if pool != nil {
-		buf = pool.get(record.PlainLen(lr.Record))
+		mem = pool.getMem()
+		bufs = &mem.rec
+		if n := record.PlainLen(lr.Record); n > 0 {
+			buf = pool.get(n)
+		} else if scratch {
+			owned = pool.get(len(lr.Record))
+			owned = append(owned, lr.Record...)
+			lr.Record = owned
+		}
 	}
-	rec, fresh, err := record.DecodeRecordIn(lr.Record, buf)
+	rec, fresh, err := record.DecodeRecordInto(lr.Record, buf, bufs)
 	if err != nil {
+		if pool != nil {
+			pool.putMem(mem)
+		}
 		return row{}, fmt.Errorf("shard %d seq %d: %w", shard, lr.Seq, err)
+	}
+	if fresh == nil {
+		fresh = owned
 	}
 	rw := row{seq: lr.Seq, time: lr.Time.UTC(), n: rec.Events(), rec: rec}
 	if from > 0 && from >= rw.n {
+		if pool != nil {
+			pool.putMem(mem)
+		}
 		return row{}, badPosition(ErrFuturePosition, fmt.Sprintf("position %d.%d of shard %d is past the row's %d events", lr.Seq, from, shard, rw.n))
 	}
-	if f.kind == log.FeedAll {
+	if mem != nil {
+		rw.sel = mem.sel[:0]
+	}
+	if f.kind == log.FeedAll && cap(rw.sel) < rw.n-from {
 		rw.sel = make([]ref, 0, rw.n-from)
 	}
 	idx := 0
@@ -331,14 +362,20 @@ func decodeRow(shard int, lr shardlog.Row, from int, f filter, pool *bufPool) (r
 		}
 	}
 	switch {
-	case pool == nil || fresh == nil:
+	case pool == nil:
 	case len(rw.sel) == 0:
-		// No event of this row reaches a page: its buffer is free now (a
+		// No event of this row reaches a page: its memory is free now (a
 		// rare feed passes thousands of such rows a page).
-		pool.put(fresh)
-		rw.rec = record.Record{}
+		if fresh != nil {
+			pool.put(fresh)
+		}
+		mem.sel = rw.sel
+		pool.putMem(mem)
+		rw.rec, rw.sel = record.Record{}, nil
 	default:
 		rw.buf = fresh
+		mem.sel = rw.sel
+		rw.mem = mem
 	}
 	return rw, nil
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"time"
+
+	"github.com/eventlog/eventlog/internal/record"
 )
 
 // input is one shard's side of a merge.
@@ -33,6 +35,10 @@ type merge struct {
 	in       []*input   // selected shards, ascending
 	events   []Event
 	arena    []ShardPos // backing for the events' cursors
+	// blocks are the arenas this page took, blocks[used:] those a page
+	// of two Nexts ago left for it to reuse (Pages).
+	blocks [][]ShardPos
+	used   int
 	// retired collects the pooled buffers of the rows passed (Pages puts
 	// them back once the pages holding their events are released).
 	retired [][]byte
@@ -97,6 +103,12 @@ func (m *merge) run(ctx context.Context) (Page, error) {
 			if rw.buf != nil {
 				m.retired = append(m.retired, rw.buf)
 			}
+			if rw.mem != nil {
+				// The page's events are copies: only their bytes (rw.buf)
+				// stay in use.
+				m.r.bufs.putMem(rw.mem)
+				rw.mem, rw.rec, rw.sel = nil, record.Record{}, nil
+			}
 			best.passed = rw.time
 			best.buf, best.off = best.buf[1:], 0
 			passed++
@@ -138,11 +150,18 @@ func (m *merge) run(ctx context.Context) (Page, error) {
 }
 
 // cursor returns a copy of the page's position, from a shared backing
-// array (one allocation per block of events, not per event).
+// array (one allocation per block of events, not per event, and none
+// when an earlier page's block is free again).
 func (m *merge) cursor() Cursor {
 	if len(m.arena) < m.shards {
-		n := min(m.limit-len(m.events), 256)
-		m.arena = make([]ShardPos, m.shards*max(n, 1))
+		n := m.shards * max(min(m.limit-len(m.events), 256), 1)
+		if m.used < len(m.blocks) && len(m.blocks[m.used]) >= n {
+			m.arena = m.blocks[m.used]
+		} else {
+			m.arena = make([]ShardPos, n)
+			m.blocks = append(m.blocks[:m.used], m.arena)
+		}
+		m.used++
 	}
 	c := m.arena[:m.shards:m.shards]
 	m.arena = m.arena[m.shards:]

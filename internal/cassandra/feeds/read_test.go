@@ -486,10 +486,11 @@ func readPagesOf(t *testing.T, r *feeds.Reader, req feeds.Request, limit, maxByt
 		if n := len(p.Events); n > 0 && f.Kind == log.FeedAll && !p.Events[n-1].Cursor.Equal(p.Next) {
 			t.Fatalf("Next %v, last event's cursor %v", p.Next, p.Events[n-1].Cursor)
 		}
-		// Copies of the bytes too: the page's may be reused, and the check
-		// above must see it.
+		// Copies of the bytes and cursors too: the page's may be reused,
+		// and the check above must see it.
 		for _, e := range p.Events {
 			e.Data, e.Metadata = bytes.Clone(e.Data), bytes.Clone(e.Metadata)
+			e.Cursor = feeds.NewCursor(e.Cursor.Positions())
 			out = append(out, e)
 		}
 		if p.AtEnd {
@@ -620,6 +621,40 @@ func TestPagesReuseBuffers(t *testing.T) {
 				if r.PoolHits() == 0 {
 					t.Fatalf("%s, shards %v, pages of %+v: no record buffer was reused: the test reads no compressed record twice into one buffer", f, shards, size)
 				}
+			}
+		}
+	}
+}
+
+// Records under 512 bytes are stored plain, and a continuous read reads
+// the rows it knows committed into one buffer, row after row
+// (shardlog.Log.CommittedRows): each row's events must be copied out of
+// it, or a later row overwrites an earlier one's events before the merge
+// takes them.
+func TestPagesOfPlainRecords(t *testing.T) {
+	// Enough rows, in segments long enough, for the read to query ranges
+	// of many rows (ahead): it reads ahead in ranges of two batches of
+	// 32 events, when there are two ranges or more to read.
+	const n = 1000
+	o := newKeyspace(t, 2, 2000)
+	s := openStore(t, o)
+	appendAll(t, s, 4, n, func(i int) log.AppendRequest {
+		return log.AppendRequest{Stream: log.StreamID(fmt.Sprintf("s-%d", i%7)), Expected: log.Any,
+			Events: []log.ProposedEvent{{ID: uuid.New(), ClientID: true, Type: "T", Data: json.RawMessage(fmt.Sprintf(`{"i":%d}`, i))}}}
+	})
+	ref, end := readToEnd(t, newReader(t, o, feeds.Options{}), feeds.Request{Feed: log.AllFeed, Limit: 10_000})
+	if len(ref) != n {
+		t.Fatalf("%d events, want %d", len(ref), n)
+	}
+	for _, limit := range []int{1, 7, 64} {
+		r := newReader(t, o, feeds.Options{MaxLimit: 64, DefaultLimit: 2})
+		got := readPagesOf(t, r, feeds.Request{Feed: log.AllFeed}, limit, 0, end.Next)
+		if len(got) != len(ref) {
+			t.Fatalf("pages of %d: %d events, want %d", limit, len(got), len(ref))
+		}
+		for i := range got {
+			if !sameEvent(&got[i], &ref[i]) {
+				t.Fatalf("pages of %d: event %d is %+v, want %+v", limit, i, got[i].RecordedEvent, ref[i].RecordedEvent)
 			}
 		}
 	}

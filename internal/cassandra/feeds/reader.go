@@ -260,14 +260,16 @@ type Pages struct {
 	// retired holds, like spare, the pooled buffers of the rows the last
 	// two pages passed: their events may be in those pages.
 	retired [2][][]byte
-	turn    int
+	// blocks holds, like spare, the arenas of the last two pages' cursors.
+	blocks [2][][]ShardPos
+	turn   int
 }
 
 // Next returns the next page: at most limit events (Options' default and
 // cap apply), ended early at about maxBytes (0: no bound). After a page
 // that is AtEnd, or an error, it returns the same again. A page's Events,
-// and the bytes of their Data and Metadata, are reused by the second Next
-// after the one that returned it.
+// their Cursors and the bytes of their Data and Metadata, are reused by
+// the second Next after the one that returned it.
 func (p *Pages) Next(limit, maxBytes int) (Page, error) {
 	m := p.m
 	switch {
@@ -282,6 +284,7 @@ func (p *Pages) Next(limit, maxBytes int) (Page, error) {
 		events = make([]Event, 0, min(m.limit, 1024))
 	}
 	m.events, m.size, m.arena = events[:0], 0, nil
+	m.blocks, m.used = p.blocks[p.turn], 0
 	// The page of two Nexts ago is released: the buffers of the rows it
 	// passed, which its events and earlier pages' alias, can be reused.
 	for i, b := range p.retired[p.turn] {
@@ -291,6 +294,7 @@ func (p *Pages) Next(limit, maxBytes int) (Page, error) {
 	m.retired = p.retired[p.turn][:0]
 	pg, err := m.run(p.ctx)
 	p.retired[p.turn] = m.retired
+	p.blocks[p.turn], m.blocks = m.blocks, nil
 	if err != nil {
 		p.err = err
 		return Page{}, err

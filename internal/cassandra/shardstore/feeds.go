@@ -2,7 +2,7 @@ package shardstore
 
 import (
 	"context"
-	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -40,34 +40,41 @@ func (s *Store) ReadFeed(ctx context.Context, r log.FeedRead) (log.FeedPage, err
 
 // feedPage is p with its cursors as position tokens of feed name.
 func (s *Store) feedPage(p feeds.Page, name string) log.FeedPage {
-	return s.feedPageIn(nil, p, name)
+	out, _ := s.feedPageIn(nil, nil, p, name)
+	return out
 }
 
 // feedPageIn is feedPage with its events in buf's backing array when it
-// has room.
-func (s *Store) feedPageIn(buf []log.FeedEvent, p feeds.Page, name string) log.FeedPage {
+// has room; ends is scratch memory, returned for the next page.
+func (s *Store) feedPageIn(buf []log.FeedEvent, ends []int, p feeds.Page, name string) (log.FeedPage, []int) {
 	if cap(buf) < len(p.Events) {
 		buf = make([]log.FeedEvent, len(p.Events))
 	}
 	out := log.FeedPage{Events: buf[:len(p.Events)], Next: s.feeds.Encode(p.Next, name),
 		CompleteUpTo: p.CompleteUpTo, AtEnd: p.AtEnd}
 	// The page's tokens are cut from one string (a few allocations a
-	// page, not one an event): the buffer is sized by the first token.
-	var tokens []byte
-	ends := make([]int, len(p.Events))
+	// page, not one an event), built in place: a string made from a
+	// buffer of them was a copy, a twelfth of the bytes a catch-up read
+	// allocated.
+	var (
+		all strings.Builder
+		tok []byte
+	)
+	ends = ends[:0]
 	for i := range p.Events {
-		tokens = s.feeds.AppendEncode(tokens, p.Events[i].Cursor, name)
-		ends[i] = len(tokens)
+		tok = s.feeds.AppendEncode(tok[:0], p.Events[i].Cursor, name)
 		if i == 0 {
-			tokens = slices.Grow(tokens, (len(tokens)+8)*(len(p.Events)-1))
+			all.Grow((len(tok) + 8) * len(p.Events))
 		}
+		all.Write(tok)
+		ends = append(ends, all.Len())
 	}
-	all, start := string(tokens), 0
+	tokens, start := all.String(), 0
 	for i := range p.Events {
-		out.Events[i] = log.FeedEvent{RecordedEvent: p.Events[i].RecordedEvent, Position: all[start:ends[i]]}
+		out.Events[i] = log.FeedEvent{RecordedEvent: p.Events[i].RecordedEvent, Position: tokens[start:ends[i]]}
 		start = ends[i]
 	}
-	return out
+	return out, ends
 }
 
 // FeedPages implements log.FeedPager (feeds.Reader.Pages): each shard's
@@ -96,6 +103,7 @@ type feedPages struct {
 	// its own (log.FeedPages).
 	spare [2][]log.FeedEvent
 	turn  int
+	ends  []int // feedPageIn's scratch
 }
 
 func (p *feedPages) Next(limit, maxBytes int) (log.FeedPage, error) {
@@ -103,7 +111,8 @@ func (p *feedPages) Next(limit, maxBytes int) (log.FeedPage, error) {
 	if err != nil {
 		return log.FeedPage{}, err
 	}
-	out := p.s.feedPageIn(p.spare[p.turn], pg, p.name)
+	out, ends := p.s.feedPageIn(p.spare[p.turn], p.ends, pg, p.name)
+	p.ends = ends
 	clear(out.Events[len(out.Events):cap(out.Events)]) // let an older page's data go
 	p.spare[p.turn], p.turn = out.Events[:0], 1-p.turn
 	return out, nil
