@@ -1,9 +1,11 @@
 package sequencer
 
 import (
+	"errors"
 	"fmt"
 	"maps"
 	"testing"
+	"time"
 )
 
 // counts is how many shards each instance of a is given.
@@ -101,5 +103,41 @@ func TestNewestMembers(t *testing.T) {
 	got = newest(map[string]int{"a": 6, "b": 6})
 	if !maps.Equal(got, map[string]bool{"a": true, "b": true}) {
 		t.Fatalf("newest = %v, want a and b", got)
+	}
+}
+
+// A failed read of the instances table keeps the members last read for 3
+// lease TTLs (an older binary that saw itself alone would stop handing
+// its shards to a newer one and claim the free ones back); after that,
+// or before any read succeeded, this instance is alone. It is always
+// there, at its own schema version.
+func TestMembershipWhenReadsFail(t *testing.T) {
+	s := &Sequencer{cfg: Config{Instance: "me", SchemaVersion: 6, LeaseTTL: time.Second}}
+	t0 := time.Unix(1_000_000, 0)
+	failed := errors.New("read failed")
+	if got := s.membership(nil, failed, t0); !maps.Equal(got, map[string]int{"me": 6}) {
+		t.Fatalf("no read yet, a failed one: %v, want me alone", got)
+	}
+	read := map[string]int{"a": 7, "b": 7}
+	if got := s.membership(read, nil, t0); !maps.Equal(got, map[string]int{"a": 7, "b": 7, "me": 6}) {
+		t.Fatalf("after a read: %v", got)
+	}
+	if _, ok := read["me"]; ok {
+		t.Fatal("the read's map was changed")
+	}
+	for _, after := range []time.Duration{time.Second, 2999 * time.Millisecond} {
+		got := s.membership(nil, failed, t0.Add(after))
+		if !maps.Equal(got, map[string]int{"a": 7, "b": 7, "me": 6}) {
+			t.Fatalf("a failed read %v after the last: %v, want the members last read", after, got)
+		}
+		got["c"] = 1 // the caller's to change
+	}
+	if got := s.membership(nil, failed, t0.Add(3*time.Second)); !maps.Equal(got, map[string]int{"me": 6}) {
+		t.Fatalf("a failed read 3 TTLs after the last: %v, want me alone", got)
+	}
+	// Who is newest follows: with the members kept, the newer binaries
+	// still get every shard.
+	if got := newest(s.membership(nil, failed, t0.Add(time.Second))); got["me"] {
+		t.Fatalf("newest %v: an older binary took itself for the newest after a failed read", got)
 	}
 }

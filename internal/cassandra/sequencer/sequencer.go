@@ -108,19 +108,7 @@ func (s *Sequencer) tick(ctx context.Context) error {
 		s.cfg.Logger.Warn("heartbeat", "err", err)
 	}
 	members, err := s.members(ctx)
-	switch {
-	case err == nil:
-		s.lastMembers, s.membersAt = members, time.Now()
-	case time.Since(s.membersAt) < 3*s.cfg.LeaseTTL:
-		// A failed read must not make this instance alone in the world for
-		// a tick: an older binary would stop handing its shards to a newer
-		// one and claim the free ones back.
-		members = maps.Clone(s.lastMembers)
-	default:
-		members = map[string]int{}
-	}
-	members[s.cfg.Instance] = s.cfg.SchemaVersion
-	want := assign(newest(members), s.cfg.Shards)
+	want := assign(newest(s.membership(members, err, time.Now())), s.cfg.Shards)
 	owners, err := s.readOwners(ctx)
 	if err != nil {
 		return err
@@ -175,6 +163,30 @@ func (s *Sequencer) tick(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// membership returns the live instances and their schema versions that
+// shards are assigned over, given a read of the instances table (read,
+// or its error) at now: this instance always, and for 3 lease TTLs after
+// the last read that succeeded, its members when a read fails.
+func (s *Sequencer) membership(read map[string]int, err error, now time.Time) map[string]int {
+	switch {
+	case err == nil:
+		s.lastMembers, s.membersAt = read, now
+		read = maps.Clone(read)
+	case now.Sub(s.membersAt) < 3*s.cfg.LeaseTTL:
+		// A failed read must not make this instance alone in the world for
+		// a tick: an older binary would stop handing its shards to a newer
+		// one and claim the free ones back.
+		read = maps.Clone(s.lastMembers)
+	default:
+		read = nil
+	}
+	if read == nil {
+		read = map[string]int{}
+	}
+	read[s.cfg.Instance] = s.cfg.SchemaVersion
+	return read
 }
 
 // handover gives sh to the instance that should own it: new appends wait
