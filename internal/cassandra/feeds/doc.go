@@ -29,8 +29,9 @@
 //     returns at most Limit events; rows that hold no selected event still
 //     move the position, so a rare feed makes progress.
 //   - Positions from clients are tokens (Tokens): versioned binary,
-//     authenticated with HMAC-SHA256 over the feed, the shard count and
-//     the positions, keyed by the keyspace's token_secret. A token that
+//     authenticated with a 128-bit SipHash-2-4 MAC over the feed, the
+//     shard count and the positions (version 1 tokens, HMAC-SHA256, are
+//     still accepted), keyed from the keyspace's token_secret. A token that
 //     fails is ErrBadToken; a position past a shard's committed log is
 //     ErrFuturePosition (which is also ErrBadToken), found by Read.
 //
