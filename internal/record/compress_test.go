@@ -249,6 +249,18 @@ func TestDecodeRecordInto(t *testing.T) {
 			t.Fatalf("append entry %d still holds a record's append after Clear", i)
 		}
 	}
+	// A small record after a large one: the large one's memory goes at the
+	// next Clear (pooled Buffers would each keep the largest record seen).
+	for _, n := range []int{1000, 1} {
+		want = Record{Appends: []Append{{Stream: "s", FirstVersion: 1, Events: jsonEvents(n)}}}
+		if _, _, err := DecodeRecordInto(AppendRecord(nil, &want), nil, &bufs); err != nil {
+			t.Fatal(err)
+		}
+	}
+	bufs.Clear()
+	if c := cap(bufs.events); c > 2+keptSlack {
+		t.Fatalf("kept room for %d events after a record of one", c)
+	}
 	want = Record{Appends: []Append{{Stream: "big", FirstVersion: 1, Events: jsonEvents(maxKeptEvents + 1)}}}
 	got, _, err := DecodeRecordInto(AppendRecord(nil, &want), nil, &bufs)
 	if err != nil {

@@ -130,17 +130,34 @@ type Buffers struct {
 	events  []Event
 	types   [typeCache]string
 	next    int
-	// How many entries of appends and events the last record wrote.
-	appendsUsed, eventsUsed int
+	// How many entries of appends and events the last record wrote
+	// (events: of the slab kept, the last of the record's), and how many
+	// events it had in all.
+	appendsUsed, eventsUsed, recordEvents int
 }
 
 // Clear lets go of what the record decoded last points to (its streams
-// and its events' bytes); b keeps its own memory for the next record.
+// and its events' bytes); b keeps its own memory for the next record, but
+// not much more than that record used: Buffers pooled by a feed read,
+// each kept at the largest record it ever held, would hold many times
+// the memory of the rows in flight.
 func (b *Buffers) Clear() {
-	clear(b.appends[:b.appendsUsed])
-	clear(b.events[:b.eventsUsed])
-	b.appendsUsed, b.eventsUsed = 0, 0
+	if cap(b.appends) > 2*b.appendsUsed+keptSlack {
+		b.appends = nil
+	} else {
+		clear(b.appends[:b.appendsUsed])
+	}
+	if cap(b.events) > 2*b.recordEvents+keptSlack {
+		b.events = nil
+	} else {
+		clear(b.events[:b.eventsUsed])
+	}
+	b.appendsUsed, b.eventsUsed, b.recordEvents = 0, 0, 0
 }
+
+// keptSlack is how many entries beyond twice what the last record used
+// Buffers keeps.
+const keptSlack = 64
 
 // DecodeRecordInto is DecodeRecordIn with the record's appends and events
 // in bufs (nil: fresh memory): they are valid until bufs is used again or
@@ -168,6 +185,7 @@ func decodePlainRecord(b []byte, bufs *Buffers) (r Record, err error) {
 		defer func() {
 			bufs.events, bufs.appends, bufs.types, bufs.next = d.slab, r.Appends, d.types, d.next
 			bufs.eventsUsed, bufs.appendsUsed = len(d.slab), len(r.Appends)
+			bufs.recordEvents = r.Events()
 			// A rare large record's memory is not kept for the next.
 			if cap(bufs.events) > maxKeptEvents || cap(bufs.appends) > maxKeptEvents {
 				bufs.events, bufs.appends = nil, nil

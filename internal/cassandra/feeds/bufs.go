@@ -75,8 +75,9 @@ type rowMem struct {
 	sel []ref
 }
 
-// maxKeptSel bounds the selection a rowMem keeps (record.Buffers bounds
-// the rest).
+// maxKeptSel bounds the selection a rowMem keeps, and a selection much
+// larger than its row's goes too (record.Buffers.Clear keeps the rest
+// near what the row used).
 const maxKeptSel = 4096
 
 func (p *bufPool) getMem() *rowMem {
@@ -89,7 +90,7 @@ func (p *bufPool) getMem() *rowMem {
 // putMem returns m, whose row nothing reads any more.
 func (p *bufPool) putMem(m *rowMem) {
 	m.rec.Clear()
-	if cap(m.sel) > maxKeptSel {
+	if c := cap(m.sel); c > maxKeptSel || c > 2*len(m.sel)+64 {
 		m.sel = nil
 	}
 	p.mems.Put(m)
