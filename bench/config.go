@@ -65,6 +65,9 @@ type Config struct {
 	FeedStreams      int    `json:"feed_streams,omitempty"`      // --feed-streams
 	StateLoads       int    `json:"state_loads,omitempty"`       // --state-loads
 	AcceptEncoding   string `json:"accept_encoding,omitempty"`   // --accept-encoding: "", gzip or zstd
+	// CompactionWait bounds the wait for the node's compactions before the
+	// reads (--compaction-wait).
+	CompactionWait time.Duration `json:"compaction_wait,omitempty"`
 
 	// Subscribe.
 	Subscribers int           `json:"subscribers,omitempty"` // --subscribers
@@ -114,6 +117,7 @@ func defaultConfig(scenario string) Config {
 		Parallel:         4,
 		Repeat:           1,
 		SnapshotEvery:    10_000,
+		CompactionWait:   3 * time.Minute,
 		StateLoads:       20,
 		Subscribers:      1,
 		Subscriber:       "client",
@@ -213,6 +217,7 @@ func flagSet(scenario string, c *Config, out io.Writer) *flag.FlagSet {
 		fs.IntVar(&c.SnapshotEvery, "snapshot-every", c.SnapshotEvery, "put a snapshot every K events (0: no state loads)")
 		fs.IntVar(&c.FeedStreams, "feed-streams", c.FeedStreams, "also append --events events spread over this many new streams and time a catch-up read of the all feed from its beginning (0: no feed read; use a keyspace of its own, the feed holds everything in it)")
 		fs.IntVar(&c.StateLoads, "state-loads", c.StateLoads, "GET /state requests timed")
+		fs.DurationVar(&c.CompactionWait, "compaction-wait", c.CompactionWait, "before the reads, wait at most this long until the node runs no compaction (what was just written is compacted for a minute or more, and the first read paid for it; 0: do not wait)")
 		fs.StringVar(&c.AcceptEncoding, "accept-encoding", c.AcceptEncoding, "Accept-Encoding of the HTTP reads (ndjson, paged-json, feed-ndjson): gzip or zstd asks the server to compress, which the harness decodes (empty: plain); the bytes on the wire are noted")
 	}
 	return fs
@@ -312,6 +317,8 @@ func (c *Config) Validate() error {
 		return errors.New("--parallel must be 1..64")
 	case c.Repeat < 1 || c.Repeat > 20:
 		return errors.New("--repeat must be 1..20")
+	case c.CompactionWait < 0 || c.CompactionWait > time.Hour:
+		return errors.New("--compaction-wait must be 0..1h")
 	case c.SnapshotEvery < 0 || c.SnapshotEvery > 0 && c.SnapshotEvery < 100:
 		return errors.New("--snapshot-every must be 0 or at least 100")
 	case c.FeedStreams < 0 || c.FeedStreams > 1_000_000:

@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -79,12 +80,15 @@ func runSmoke(ctx context.Context, e *runEnv) (*Result, error) {
 		}},
 		{"subscribe", concat(common, "--rate", "100", "--streams", "50", "--subscribers", "2", "--warmup", "0s", "--duration", "2s", "--drain", "10s"), subscribeCheck},
 		{"subscribe", concat(common, "--feed", "category/smoke", "--rate", "100", "--streams", "50", "--warmup", "0s", "--duration", "1s", "--drain", "10s"), subscribeCheck},
-		{"replay", concat(common, "--keyspace", ks, "--events", "2000", "--snapshot-every", "500", "--state-loads", "3"), func(r *Result) error {
+		{"replay", concat(common, "--keyspace", ks, "--events", "2000", "--snapshot-every", "500", "--state-loads", "3", "--compaction-wait", "5s"), func(r *Result) error {
 			if err := noErrors(6)(r); err != nil { // build, 4 reads, state
 				return err
 			}
 			if len(r.Ratios) != 3 {
 				return fmt.Errorf("want 3 ratios, got %d", len(r.Ratios))
+			}
+			if !slices.ContainsFunc(r.Notes, func(n string) bool { return strings.HasPrefix(n, "waited ") }) {
+				return fmt.Errorf("no note of the wait for compactions in %q", r.Notes)
 			}
 			return nil
 		}},
