@@ -161,7 +161,7 @@ func flagSet(scenario string, c *Config, out io.Writer) *flag.FlagSet {
 	}
 	if server {
 		fs.StringVar(&c.URL, "url", c.URL, "eventlog server base URL (loopback only, unless --allow-remote)")
-		fs.Func("spread-urls", "comma-separated base URLs of more instances of the same keyspace: appenders are spread round robin over --url and these (ingest, compare, subscribe; CPU and RSS are still --url's process alone)", func(s string) error {
+		fs.Func("spread-urls", "comma-separated base URLs of more instances of the same keyspace: appenders are spread round robin over --url and these (ingest, compare, subscribe; the server CPU reported is theirs and --url's together, the RSS the largest of them)", func(s string) error {
 			c.SpreadURLs = splitList(s)
 			return nil
 		})

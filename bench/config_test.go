@@ -1,12 +1,14 @@
 package main
 
 import (
+	"bufio"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"net"
 	"os"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -161,6 +163,75 @@ func TestFindProcsRemote(t *testing.T) {
 	if p := findProcs(&remote, true); p.server != 0 || p.cassandra != 0 {
 		t.Fatalf("remote URL and hosts: found pids %+v here", p)
 	}
+}
+
+// TestFindProcsSpread: with --spread-urls the other servers listening
+// here are measured too (two-instance runs reported one server's CPU as
+// all of it), each once, and never the --url server twice.
+func TestFindProcsSpread(t *testing.T) {
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Skip(err)
+	}
+	defer ln.Close()
+	own := fmt.Sprintf("http://127.0.0.1:%d", ln.Addr().(*net.TCPAddr).Port)
+	child, childURL := listenerChild(t)
+	c := Config{URL: own, SpreadURLs: []string{childURL, own, childURL}, CassandraHosts: []string{"127.0.0.1"}}
+	p := findProcs(&c, true)
+	if p.server != os.Getpid() || len(p.more) != 1 || p.more[0] != child {
+		t.Fatalf("servers %d + %v, want %d + [%d]", p.server, p.more, os.Getpid(), child)
+	}
+	if got := p.servers(); len(got) != 2 {
+		t.Fatalf("servers() = %v", got)
+	}
+	m := startMeter(procs{server: p.server, more: p.more})
+	ps := m.stop(1)
+	if ps.ServerCPUUSPerEvent == nil || len(ps.MoreServerPIDs) != 1 {
+		t.Fatalf("stats %+v", ps)
+	}
+	if want := max(rssBytes(os.Getpid(), "VmRSS"), rssBytes(child, "VmRSS")); ps.ServerPeakRSSBytes < want/2 {
+		t.Fatalf("peak RSS %d, want about the larger of the two (%d)", ps.ServerPeakRSSBytes, want)
+	}
+}
+
+// listenerChild starts this test binary again as a process that listens
+// on a loopback port until the test ends, and returns its pid and URL.
+func listenerChild(t *testing.T) (int, string) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestListenerChild$")
+	cmd.Env = append(os.Environ(), "BENCH_TEST_LISTENER=1")
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { stdin.Close(); cmd.Wait() })
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil {
+		t.Fatalf("child: %v", err)
+	}
+	return cmd.Process.Pid, strings.TrimSpace(line)
+}
+
+// TestListenerChild is listenerChild's other side: it prints its URL and
+// listens until its stdin closes.
+func TestListenerChild(t *testing.T) {
+	if os.Getenv("BENCH_TEST_LISTENER") != "1" {
+		t.Skip("run by listenerChild")
+	}
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	fmt.Printf("http://127.0.0.1:%d\n", ln.Addr().(*net.TCPAddr).Port)
+	io.Copy(io.Discard, os.Stdin)
 }
 
 // TestRawReadsFlags: the rawreads scenario parses flags of its own and,

@@ -150,6 +150,9 @@ func describeProcs(w io.Writer, p procs, needServer bool) {
 	say("cassandra", p.cassandra, "--cassandra-pid")
 	if needServer {
 		say("server", p.server, "--server-pid")
+		for _, pid := range p.more {
+			fmt.Fprintf(w, "server pid %d (--spread-urls)\n", pid)
+		}
 	}
 }
 

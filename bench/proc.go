@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -21,7 +22,18 @@ const clockTicks = 100
 // procs are the processes whose cost a run reports.
 type procs struct {
 	server, cassandra int
-	serverInProcess   bool
+	// more are the other servers the appends go to (--spread-urls): their
+	// CPU is added to the server's, and its peak RSS is the largest of any.
+	more            []int
+	serverInProcess bool
+}
+
+// servers is every server pid measured.
+func (p procs) servers() []int {
+	if p.server == 0 {
+		return nil
+	}
+	return append([]int{p.server}, p.more...)
 }
 
 // findProcs resolves the pids: the given ones, else the process listening
@@ -50,6 +62,19 @@ func findProcs(c *Config, needServer bool) procs {
 		if u, err := url.Parse(c.URL); err == nil {
 			if port, err := strconv.Atoi(u.Port()); err == nil {
 				p.server = findListener(nil, port)
+			}
+		}
+	}
+	if needServer && p.server != 0 && c.ServerPID == 0 {
+		for _, s := range c.SpreadURLs {
+			u, err := url.Parse(s)
+			if err != nil || loopbackHost(u.Hostname()) != nil {
+				continue
+			}
+			if port, err := strconv.Atoi(u.Port()); err == nil {
+				if pid := findListener(nil, port); pid != 0 && pid != p.server && !slices.Contains(p.more, pid) {
+					p.more = append(p.more, pid)
+				}
 			}
 		}
 	}
@@ -167,23 +192,30 @@ func rssBytes(pid int, field string) int64 {
 }
 
 // procMeter measures one phase: CPU between start and stop, and the
-// server's RSS sampled every 200 ms in between. (VmHWM would be the peak
+// servers' RSS sampled every 200 ms in between. (VmHWM would be the peak
 // of the process's whole life, not of the phase.)
 type procMeter struct {
-	p                procs
-	srvCPU0, casCPU0 time.Duration
-	srvOK, casOK     bool
-	mu               sync.Mutex
-	peakRSS          int64
-	done             chan struct{}
-	wg               sync.WaitGroup
+	p       procs
+	srvCPU0 []time.Duration // of p.servers(), in order
+	casCPU0 time.Duration
+	srvOK   bool
+	casOK   bool
+	mu      sync.Mutex
+	peakRSS int64
+	done    chan struct{}
+	wg      sync.WaitGroup
 }
 
 func startMeter(p procs) *procMeter {
 	m := &procMeter{p: p, done: make(chan struct{})}
-	if p.server > 0 {
-		m.srvCPU0, m.srvOK = mustCPU(p.server)
-		m.peakRSS = rssBytes(p.server, "VmRSS")
+	if srv := p.servers(); len(srv) > 0 {
+		m.srvOK = true
+		for _, pid := range srv {
+			c, ok := mustCPU(pid)
+			m.srvCPU0 = append(m.srvCPU0, c)
+			m.srvOK = m.srvOK && ok
+		}
+		m.peakRSS = m.serversRSS()
 		m.wg.Add(1)
 		go m.sampleRSS()
 	}
@@ -207,7 +239,7 @@ func (m *procMeter) sampleRSS() {
 		case <-m.done:
 			return
 		case <-t.C:
-			r := rssBytes(m.p.server, "VmRSS")
+			r := m.serversRSS()
 			m.mu.Lock()
 			m.peakRSS = max(m.peakRSS, r)
 			m.mu.Unlock()
@@ -215,27 +247,44 @@ func (m *procMeter) sampleRSS() {
 	}
 }
 
+// serversRSS is the largest RSS of the servers now: the target is each
+// server's.
+func (m *procMeter) serversRSS() int64 {
+	var r int64
+	for _, pid := range m.p.servers() {
+		r = max(r, rssBytes(pid, "VmRSS"))
+	}
+	return r
+}
+
 // stop ends the measurement and reports it per event.
 func (m *procMeter) stop(events int64) *ProcessStats {
 	close(m.done)
 	m.wg.Wait()
-	ps := &ProcessStats{ServerPID: m.p.server, CassandraPID: m.p.cassandra, ServerInProcess: m.p.serverInProcess}
-	perEvent := func(pid int, cpu0 time.Duration, ok bool) *float64 {
-		cpu1, err := cpuTime(pid)
-		if !ok || err != nil || events == 0 {
+	ps := &ProcessStats{ServerPID: m.p.server, MoreServerPIDs: m.p.more, CassandraPID: m.p.cassandra, ServerInProcess: m.p.serverInProcess}
+	perEvent := func(pids []int, cpu0 []time.Duration, ok bool) *float64 {
+		if !ok || events == 0 {
 			return nil
 		}
-		v := float64((cpu1 - cpu0).Microseconds()) / float64(events)
+		var used time.Duration
+		for i, pid := range pids {
+			cpu1, err := cpuTime(pid)
+			if err != nil {
+				return nil
+			}
+			used += cpu1 - cpu0[i]
+		}
+		v := float64(used.Microseconds()) / float64(events)
 		return &v
 	}
-	if m.p.server > 0 {
-		ps.ServerCPUUSPerEvent = perEvent(m.p.server, m.srvCPU0, m.srvOK)
+	if srv := m.p.servers(); len(srv) > 0 {
+		ps.ServerCPUUSPerEvent = perEvent(srv, m.srvCPU0, m.srvOK)
 		m.mu.Lock()
-		ps.ServerPeakRSSBytes = max(m.peakRSS, rssBytes(m.p.server, "VmRSS"))
+		ps.ServerPeakRSSBytes = max(m.peakRSS, m.serversRSS())
 		m.mu.Unlock()
 	}
 	if m.p.cassandra > 0 {
-		ps.CassandraCPUUSPerEvent = perEvent(m.p.cassandra, m.casCPU0, m.casOK)
+		ps.CassandraCPUUSPerEvent = perEvent([]int{m.p.cassandra}, []time.Duration{m.casCPU0}, m.casOK)
 	}
 	if ps.ServerPID == 0 && ps.CassandraPID == 0 {
 		return nil

@@ -77,9 +77,12 @@ type Latency struct {
 
 // ProcessStats is the CPU the server and Cassandra spent during a phase,
 // per event, and the server's peak memory. A pid of 0 means the process
-// was not found (its fields are then absent).
+// was not found (its fields are then absent). With --spread-urls the
+// server figures are of every server found here (MoreServerPIDs): CPU
+// summed, RSS the largest.
 type ProcessStats struct {
 	ServerPID              int      `json:"server_pid,omitempty"`
+	MoreServerPIDs         []int    `json:"more_server_pids,omitempty"`
 	CassandraPID           int      `json:"cassandra_pid,omitempty"`
 	ServerCPUUSPerEvent    *float64 `json:"server_cpu_us_per_event,omitempty"`
 	CassandraCPUUSPerEvent *float64 `json:"cassandra_cpu_us_per_event,omitempty"`

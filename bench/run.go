@@ -43,7 +43,7 @@ func (e *runEnv) measureFrom(ctx context.Context, measureAt time.Time, name, kin
 	}
 	p := e.procs
 	if !withServer {
-		p.server = 0
+		p.server, p.more = 0, nil
 	}
 	rec := newRecorder(measureAt)
 	stop := startProgress(e.stderr, label, rec, lc.warmup+lc.duration)

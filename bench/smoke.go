@@ -119,7 +119,7 @@ func smokeRun(ctx context.Context, parent *runEnv, s smokeStep, out string) erro
 	e := &runEnv{cfg: &c, stderr: parent.stderr, out: parent.out, started: time.Now()}
 	e.procs = findProcs(&c, true)
 	if s.scenario == "baseline" {
-		e.procs.server = 0
+		e.procs.server, e.procs.more = 0, nil
 	}
 	res, err := scenarioFunc(s.scenario)(ctx, e)
 	if err != nil {
