@@ -134,6 +134,11 @@ type Buffers struct {
 	// (events: of the slab kept, the last of the record's), and how many
 	// events it had in all.
 	appendsUsed, eventsUsed, recordEvents int
+	// cleared: Clear ran since the last record. A second Clear (a pooled
+	// Buffers is cleared when given back, and again by the next decode)
+	// would judge the slabs by a record of no events and drop any over
+	// keptSlack.
+	cleared bool
 }
 
 // Clear lets go of what the record decoded last points to (its streams
@@ -142,6 +147,10 @@ type Buffers struct {
 // each kept at the largest record it ever held, would hold many times
 // the memory of the rows in flight.
 func (b *Buffers) Clear() {
+	if b.cleared {
+		return
+	}
+	b.cleared = true
 	if cap(b.appends) > 2*b.appendsUsed+keptSlack {
 		b.appends = nil
 	} else {
@@ -185,7 +194,7 @@ func decodePlainRecord(b []byte, bufs *Buffers) (r Record, err error) {
 		defer func() {
 			bufs.events, bufs.appends, bufs.types, bufs.next = d.slab, r.Appends, d.types, d.next
 			bufs.eventsUsed, bufs.appendsUsed = len(d.slab), len(r.Appends)
-			bufs.recordEvents = r.Events()
+			bufs.recordEvents, bufs.cleared = r.Events(), false
 			// A rare large record's memory is not kept for the next.
 			if cap(bufs.events) > maxKeptEvents || cap(bufs.appends) > maxKeptEvents {
 				bufs.events, bufs.appends = nil, nil
