@@ -120,6 +120,7 @@ func (s *Sequencer) tick(ctx context.Context) error {
 		mine[id] = sh
 	}
 	s.mu.Unlock()
+	var leaving []*shard
 	for id, sh := range mine {
 		select {
 		case <-sh.lost:
@@ -138,9 +139,19 @@ func (s *Sequencer) tick(ctx context.Context) error {
 			continue
 		}
 		if d := want[id]; d != s.cfg.Instance {
-			s.handover(sh, d)
+			s.cfg.Logger.Info("handing shard over", "shard", id, "to", d)
+			leaving = append(leaving, sh)
 		}
 	}
+	// After every renewal, and all at once: handed over one after another
+	// between renewals, the drains of a rolling upgrade's many shards
+	// outlasted the tick, and the shards it had not reached went
+	// unrenewed until the next.
+	s.handOver(leaving, func() (context.Context, context.CancelFunc) {
+		// Its own deadline each, not the tick's: each drain and release
+		// has the time one needs.
+		return context.WithTimeout(context.Background(), s.cfg.LeaseTTL)
+	})
 	now := time.Now() // monotonic: others' leases are judged by observation
 	for id := 0; id < s.cfg.Shards; id++ {
 		o, ok := owners[id]
@@ -189,22 +200,35 @@ func (s *Sequencer) membership(read map[string]int, err error, now time.Time) ma
 	return read
 }
 
-// handover gives sh to the instance that should own it: new appends wait
-// for the new owner, the queued ones are committed and filled, then the
-// shard is released so that instance claims it at its next tick.
-func (s *Sequencer) handover(sh *shard, to string) {
-	// Its own deadline, not the tick's: when many shards move at once (a
-	// rolling upgrade moves them all), each drain and release has the
-	// time one needs.
-	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.LeaseTTL)
-	defer cancel()
-	s.cfg.Logger.Info("handing shard over", "shard", sh.id, "to", to)
-	s.drop(sh)
-	sh.drain(ctx)
-	if err := s.release(ctx, sh.id, sh.epoch); err != nil {
-		s.cfg.Logger.Warn("release shard", "shard", sh.id, "err", err)
+// handOver gives up shards, all at once (at most handoverConcurrency at
+// a time), each within a context of its own from ctx: new appends wait
+// for the next owner, the queued ones are committed and filled, then the
+// shard is released, so the instance that should own it claims it at its
+// next tick, not a lease TTL later. It returns when every shard is
+// released or its context ended.
+func (s *Sequencer) handOver(shards []*shard, ctx func() (context.Context, context.CancelFunc)) {
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, handoverConcurrency)
+	for _, sh := range shards {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			ctx, cancel := ctx()
+			defer cancel()
+			s.drop(sh)
+			sh.drain(ctx)
+			if err := s.release(ctx, sh.id, sh.epoch); err != nil {
+				s.cfg.Logger.Warn("release shard", "shard", sh.id, "err", err)
+			}
+		})
 	}
+	wg.Wait()
 }
+
+// handoverConcurrency bounds the shards drained and released at once: a
+// drain commits a shard's queue, and a thousand shards moving (a rolling
+// upgrade) would otherwise send a thousand conditional writes together.
+const handoverConcurrency = 32
 
 // take claims shard o.Shard from its observed row and takes it over.
 func (s *Sequencer) take(ctx context.Context, o owner) error {
@@ -398,10 +422,11 @@ func (s *Sequencer) Close(ctx context.Context) {
 	s.shards = map[int]*shard{}
 	s.mu.Unlock()
 	s.leave(ctx)
+	leaving := make([]*shard, 0, len(shards))
 	for _, sh := range shards {
-		sh.drain(ctx)
-		if err := s.release(ctx, sh.id, sh.epoch); err != nil {
-			s.cfg.Logger.Warn("release shard", "shard", sh.id, "err", err)
-		}
+		leaving = append(leaving, sh)
 	}
+	// All at once, within the caller's deadline: one after another, the
+	// last shards' drains were cut short when the first ones were slow.
+	s.handOver(leaving, func() (context.Context, context.CancelFunc) { return context.WithCancel(ctx) })
 }
