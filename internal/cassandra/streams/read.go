@@ -487,9 +487,17 @@ type spanRead struct {
 }
 
 type decodedChunk struct {
-	c   Chunk
+	cs  []Chunk
 	err error
 }
+
+// A batch of chunks sent ahead holds at most batchChunks chunks or, past
+// one chunk, about batchEvents events: chunksAhead batches of large
+// chunks must not hold many times what one chunk did.
+const (
+	batchChunks = 64
+	batchEvents = 256
+)
 
 // openSpan starts reading sp. bounded: sp.To is the read's own bound, not
 // its bucket's end, so the row holding it must be found first (a bucket's
@@ -509,16 +517,43 @@ func (s *Store) openSpan(ctx context.Context, stream log.StreamID, sp partition.
 	go func() {
 		defer close(r.done)
 		defer close(r.ahead)
+		// Chunks go to the consumer a batch at a time: a block of a
+		// stream's 1-event appends is 256 chunks, and a channel send each
+		// cost its replay about a tenth of its rate. Not for a read of a
+		// few events: batches ahead would fetch rows it does not want.
+		var (
+			batch  []Chunk
+			events int64
+			most   = batchChunks
+		)
+		if want > 0 {
+			most = 1
+		}
+		push := func() bool {
+			if len(batch) == 0 {
+				return true
+			}
+			select {
+			case r.ahead <- decodedChunk{cs: batch}:
+				batch, events = nil, 0
+				return true
+			case <-r.stop:
+				return false
+			}
+		}
 		rr := rowReader{sp: sp, bounded: bounded, backward: backward, lend: lend, want: want, next: sp.From, sent: math.MaxInt64,
 			send: func(c Chunk) bool {
-				select {
-				case r.ahead <- decodedChunk{c: c}:
-					return true
-				case <-r.stop:
-					return false
+				batch = append(batch, c)
+				if events += c.LastVersion - c.FirstVersion + 1; len(batch) >= most || events >= batchEvents {
+					return push()
 				}
+				return true
 			}}
-		if err := s.readSpan(ctx, stream, &rr); err != nil && err != errStopped {
+		err := s.readSpan(ctx, stream, &rr)
+		if err == nil && !push() {
+			err = errStopped
+		}
+		if err != nil && err != errStopped {
 			select {
 			case r.ahead <- decodedChunk{err: err}:
 			case <-r.stop:
@@ -820,11 +855,14 @@ func (r *spanRead) each(fn func(*Chunk) error) error {
 		if d.err != nil {
 			return d.err
 		}
-		if err := fn(&d.c); err != nil {
-			return err
-		}
-		if d.c.bufs != nil {
-			chunkBuffers.Put(d.c.bufs)
+		for i := range d.cs {
+			c := &d.cs[i]
+			if err := fn(c); err != nil {
+				return err
+			}
+			if c.bufs != nil {
+				chunkBuffers.Put(c.bufs)
+			}
 		}
 	}
 	return nil
@@ -837,8 +875,8 @@ func (r *spanRead) close() {
 	<-r.done
 }
 
-// chunksAhead is how many decoded chunks a read holds ahead of its
-// consumer.
+// chunksAhead is how many batches of decoded chunks a read holds ahead
+// of its consumer.
 const chunksAhead = 4
 
 // ChunkAt returns the first and last version and time of the chunk holding
