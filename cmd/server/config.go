@@ -70,6 +70,7 @@ type Config struct {
 	Shards            int           // --shards: shard count recorded when migrate creates a keyspace's layout
 	ShardLeaseTTL     time.Duration // --shard-lease-ttl: how long an instance holds a shard without renewing
 	FillDelay         time.Duration // --fill-delay: how long committed appends may wait to be written to their streams
+	CompactBlocks     bool          // --compact-blocks: rewrite streams' complete blocks of 256 events as one row
 	TailBytes         int64         // --tail-bytes: committed payload a shard may hold unwritten before it writes its oldest (0: 4 MiB)
 	IDsInMemory       int           // --ids-in-memory: client ids the heads of one instance hold (0: 500,000)
 	MemoryLimit       int64         // --memory-limit: soft limit of the Go runtime's memory (GOMEMLIMIT wins)
@@ -147,6 +148,7 @@ func DefaultConfig() Config {
 		MemoryLimit:       200 << 20,
 		Shards:            partition.DefaultShards,
 		CommitsInFlight:   DefaultCommitsInFlight,
+		CompactBlocks:     true,
 		GroupLeaseTTL:     o.GroupLeaseTTL,
 
 		MaxBodyBytes:       h.MaxBodyBytes,
@@ -237,6 +239,7 @@ func (c *Config) flagSet(name string, out io.Writer) *flag.FlagSet {
 	fs.IntVar(&c.Shards, "shards", c.Shards, "shard count recorded when migrate creates the keyspace's layout, fixed afterwards: the most consumer group members that share a feed, and the most instances that commit; 8 leaves room for both while --commits-in-flight keeps one instance's commit groups large")
 	fs.IntVar(&c.CommitsInFlight, "commits-in-flight", c.CommitsInFlight, "conditional writes this instance has in flight over all the shards it owns (0: one per shard); a group holds about the appends in flight divided by this, so 2 keeps one instance's groups as large as 2 shards would, however many it owns")
 	fs.Int64Var(&c.MemoryLimit, "memory-limit", c.MemoryLimit, "soft limit in bytes of the memory the Go runtime holds (heap, stacks); near it the garbage collector runs more often instead of letting the heap grow (0: none; GOMEMLIMIT, when set, wins)")
+	fs.BoolVar(&c.CompactBlocks, "compact-blocks", c.CompactBlocks, "rewrite each stream's complete blocks of 256 events as one row behind the fill, so that replays read a row per block rather than one per append")
 	fs.DurationVar(&c.FillDelay, "fill-delay", c.FillDelay, "how long a committed append may wait before it is written to its stream's partitions, so that a stream's appends share writes (a read of the stream writes it at once)")
 	fs.IntVar(&c.IDsInMemory, "ids-in-memory", c.IDsInMemory, "client ids the stream heads of this instance keep in memory to recognise an \"any\" retry without reading Cassandra (about 50 bytes each), and beside them Bloom filters of up to 80 bytes × this, at least 1 MiB a shard (2-3 bytes an id), and of streams' first 1,024 ids up to 32 bytes × this, at least 1 MiB a shard; an append with client ids to a stream whose ids are in neither reads them from Cassandra (0: 500,000)")
 	fs.Int64Var(&c.TailBytes, "tail-bytes", c.TailBytes, "committed event bytes a shard may hold unwritten to its streams: past it the oldest are written at once whatever --fill-delay says, past twice it commits wait (0: 4 MiB); the tail is held in memory")

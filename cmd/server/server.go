@@ -374,6 +374,7 @@ func (m *Main) openStore(ctx context.Context, o cassandra.Options) (*shardstore.
 		Forward:         httpapi.Forwarder(peers),
 		FlushRemote:     httpapi.FlushForwarder(peers),
 		FillDelay:       m.Config.FillDelay,
+		NoBlocks:        !m.Config.CompactBlocks,
 		TailBytes:       int(m.Config.TailBytes),
 		IDBudget:        m.Config.IDsInMemory,
 		NoIndex:         !m.Config.DiscoveryIndex,

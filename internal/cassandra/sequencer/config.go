@@ -102,6 +102,9 @@ type Config struct {
 	// chunks (Indexer.Rows), retried with them; a catch-up writes them
 	// with Indexer.Write.
 	Index Indexer
+	// NoBlocks turns off rewriting the streams' complete blocks of
+	// streams.BlockEvents as one row each behind the fill (blocks.go).
+	NoBlocks bool
 	// OnCommit, if set, is told each stream a commit touched (watchers).
 	OnCommit func(stream log.StreamID)
 	// OnRecord, if set, is told once per committed record, after

@@ -3,7 +3,9 @@
 // against the stream heads it holds, and commits the group with one
 // conditional write on the shard's log (shardlog); a second goroutine fills
 // the stream partitions from each committed record (streams) and answers
-// the group, in log order. docs/design-write-path.md is the design.
+// the group, in log order. Behind the fill, one goroutine per instance
+// rewrites the streams' complete blocks as one row each (blocks.go,
+// streams.Store.Compact). docs/design-write-path.md is the design.
 //
 // Invariants:
 //

@@ -17,6 +17,7 @@ type metrics struct {
 	queueLength prometheus.Histogram
 	tailBytes   prometheus.Gauge
 	fillWrites  prometheus.Counter
+	blocks      *prometheus.CounterVec // by outcome
 }
 
 func newMetrics(r prometheus.Registerer) *metrics {
@@ -77,9 +78,13 @@ func newMetrics(r prometheus.Registerer) *metrics {
 			Name: "eventlog_shard_fill_writes_total",
 			Help: "Stream writes of the fill (one per stream and round): against appends committed, how many share a write.",
 		}),
+		blocks: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "eventlog_stream_blocks_total",
+			Help: "Streams' complete blocks of 256 events rewritten as one row (compacted), compactions that failed, and jobs dropped with the queue full.",
+		}, []string{"outcome"}),
 	}
 	if r != nil {
-		r.MustRegister(m.commits, m.groupSize, m.commitTime, m.fillTime, m.headLoads, m.idLookups, m.lowIDReads, m.owned, m.takeovers, m.forwarded, m.queueLength, m.tailBytes, m.fillWrites)
+		r.MustRegister(m.commits, m.groupSize, m.commitTime, m.fillTime, m.headLoads, m.idLookups, m.lowIDReads, m.owned, m.takeovers, m.forwarded, m.queueLength, m.tailBytes, m.fillWrites, m.blocks)
 	}
 	return m
 }

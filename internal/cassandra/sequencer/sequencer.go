@@ -32,6 +32,7 @@ type Sequencer struct {
 
 	claimMu sync.Mutex    // one claim at a time
 	slots   chan struct{} // commits in flight on this instance; nil: no bound
+	blocks  *blocks       // nil: NoBlocks
 	started time.Time
 	closing chan struct{}
 	loop    sync.WaitGroup
@@ -51,6 +52,9 @@ func New(cfg Config) (*Sequencer, error) {
 	}
 	if cfg.CommitsInFlight > 0 {
 		s.slots = make(chan struct{}, cfg.CommitsInFlight)
+	}
+	if !cfg.NoBlocks {
+		s.blocks = newBlocks(cfg.Streams, cfg.Logger, s.metrics)
 	}
 	return s, nil
 }
@@ -429,4 +433,5 @@ func (s *Sequencer) Close(ctx context.Context) {
 	// All at once, within the caller's deadline: one after another, the
 	// last shards' drains were cut short when the first ones were slow.
 	s.handOver(leaving, func() (context.Context, context.CancelFunc) { return context.WithCancel(ctx) })
+	s.blocks.close()
 }

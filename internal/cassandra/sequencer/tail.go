@@ -156,6 +156,7 @@ func (sh *shard) filler() {
 		freed := 0
 		t.mu.Lock()
 		for stream, w := range work {
+			sh.s.blocks.written(w)
 			st := t.streams[stream]
 			for i := range w {
 				r := t.recs[w[i].Seq-t.recs[0].seq]

@@ -60,6 +60,9 @@ type Options struct {
 	// FlushRemote asks the owner of a stream's shard at address to write
 	// the stream's committed tail before a read here; nil: never ask.
 	FlushRemote func(ctx context.Context, address string, stream log.StreamID) error
+	// NoBlocks: sequencer.Config.NoBlocks (streams' complete blocks are
+	// rewritten as one row each unless set).
+	NoBlocks bool
 	// NoIndex turns off the discovery indexes' writes (package catalog):
 	// the listings and lookups by id then show only what was indexed
 	// before. For measuring what the indexes cost.
@@ -202,7 +205,7 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 		LeaseTTL: o.LeaseTTL, Policy: partition.Policy{Width: co.BucketWidth, MaxEvents: co.BucketMaxEvents},
 		IdempotencyWindow: co.IdempotencyWindow, Forward: o.Forward, FlushRemote: o.FlushRemote, Version: o.Version, SchemaVersion: o.SchemaVersion,
 		Index:      index,
-		FloorEvery: o.FloorEvery, FillDelay: o.FillDelay, TailBytes: o.TailBytes, CommitsInFlight: o.CommitsInFlight, IDBudget: o.IDBudget, IDsInHead: o.IDsInHead,
+		FloorEvery: o.FloorEvery, FillDelay: o.FillDelay, NoBlocks: o.NoBlocks, TailBytes: o.TailBytes, CommitsInFlight: o.CommitsInFlight, IDBudget: o.IDBudget, IDsInHead: o.IDsInHead,
 		OnCommit: s.watchers.Notify, OnRecord: s.feedWatchers.notify,
 		BeforeCommit: o.BeforeCommit, Paused: o.Paused, Now: co.Now, Logger: co.Logger, Registerer: co.Registerer,
 	})

@@ -13,6 +13,13 @@
 // first chunk, so a reader that finds a chunk can always locate it. Chunks
 // of one stream are written in log order, so readers never see a later
 // version without the earlier ones.
+//
+// Compact rewrites a stream's complete blocks (chunks starting in one
+// span of BlockEvents versions) as one run row each and deletes, in the
+// same single-partition mutation, only rows wholly inside the block: a
+// block's run is the same whoever writes it, never at a key a deletion
+// covers, and a deleted row's chunks are all in it, so no chunk ever
+// loses its last row (compact.go argues each step).
 // A client id is found either in stream_ids or, for a chunk that ends at or
 // below LowVersions, in its partition's static low_ids (in a partition
 // opened before migration 0005, also in the chunk rows' ids columns or

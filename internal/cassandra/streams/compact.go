@@ -1,0 +1,258 @@
+package streams
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"math"
+	"slices"
+	"time"
+
+	gocql "github.com/apache/cassandra-gocql-driver/v2"
+
+	"github.com/eventlog/eventlog/internal/cassandra/cql"
+	"github.com/eventlog/eventlog/internal/log"
+	"github.com/eventlog/eventlog/internal/record"
+)
+
+// Blocks: a stream's chunks, once written, are rewritten a block at a time
+// as one run row, and the rows they replace deleted. A stream of 1-event
+// appends otherwise keeps a row an event, and a replay reads and decodes
+// each: 38,395 such events replayed at ~170,000 events/s where a stream
+// of 1,000-event appends replays at ~2,400,000 (docs/benchmarks.md,
+// Session 22).
+//
+// A block is the chunks of one bucket whose first version is in
+// (j·BlockEvents, (j+1)·BlockEvents]: a function of the chunks alone, and
+// chunks are a function of their records, so every compactor (an owner,
+// a paused ex-owner, a retry) that compacts block j writes the same run
+// at the same key, the last chunk's last version. What keeps that safe
+// with readers and writers at any moment:
+//
+//   - The run and the deletes are one mutation (a single-partition
+//     batch): a reader sees the rows before or after, and rows that
+//     overlap are read once each chunk anyway (rowReader).
+//   - Only rows that lie wholly inside the block are deleted, each range
+//     at the largest write timestamp among the rows read in it: a row
+//     written later at a key in a range, longer than the one read there
+//     (it reaches back into an earlier block), has a later timestamp
+//     (rowTimestamp) and survives. A later row that a range tombstone does
+//     shadow is never a chunk's only copy: the compactor first checks that
+//     the rows hold every version from the bucket's first to the block's
+//     end, so the earlier chunks of such a row were written already, in
+//     rows outside the ranges or in runs.
+//   - A run key is never inside a range: ranges stop short of the block's
+//     last chunk, and another block's run is at its own last chunk, which
+//     no other block's range reaches.
+//   - The run's write timestamp is rowTimestamp of its last chunk and its
+//     events, at least that of any row at its key holding fewer of the
+//     block's chunks, so it replaces the one-chunk row there; a row at
+//     that key holding more (a run reaching back) wins and holds the
+//     block whole.
+//
+// Only partitions whose client ids are in their static row (low_ids_from
+// set, migration 0005 on) are compacted: before it a chunk row's ids
+// column held its ids, which a run does not carry.
+const BlockEvents = 256
+
+// maxBlockBytes bounds a run's body: a block of large events is left as
+// its rows, which are few and large already.
+const maxBlockBytes = 1 << 20
+
+const (
+	cqlBucketFirst = `SELECT first_version FROM stream_buckets WHERE stream = ? AND bucket = ?`
+	// The rows' keys and write timestamps, without their bodies, and the
+	// static low_ids_from.
+	cqlRowKeys = `SELECT first_version, last_version, WRITETIME(record), low_ids_from FROM stream_events WHERE stream = ? AND bucket = ? AND last_version >= ? AND last_version <= ?`
+	cqlRowBody = `SELECT first_version, last_version, time, shard_seq, record, WRITETIME(record) FROM stream_events WHERE stream = ? AND bucket = ? AND last_version >= ? AND last_version <= ?`
+	cqlDelRows = `DELETE FROM stream_events USING TIMESTAMP ? WHERE stream = ? AND bucket = ? AND last_version >= ? AND last_version <= ?`
+)
+
+// Compact rewrites each complete block of stream's bucket up to version
+// upTo that is held in more than one row as one run row (see BlockEvents),
+// and returns how many it rewrote. A block is complete when the rows hold
+// every version from the bucket's first through the block's last chunk.
+func (s *Store) Compact(ctx context.Context, stream log.StreamID, bucket, upTo int64) (int, error) {
+	var f0 int64
+	err := s.session.Query(cqlBucketFirst, string(stream), bucket).WithContext(ctx).Idempotent(true).Scan(&f0)
+	if err == gocql.ErrNotFound {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, cql.ReadErr("read bucket", err)
+	}
+	// Which blocks are complete and worth rewriting, from the keys alone.
+	type key struct{ first, last int64 }
+	var (
+		keys    []key
+		lowFrom *int64
+	)
+	iter := s.session.Query(cqlRowKeys, string(stream), bucket, f0, upTo).WithContext(ctx).Idempotent(true).PageSize(1000).Iter()
+	var (
+		k  key
+		wt int64
+	)
+	for iter.Scan(&k.first, &k.last, &wt, &lowFrom) {
+		keys = append(keys, k)
+	}
+	if err := iter.Close(); err != nil {
+		return 0, cql.ReadErr("read rows", err)
+	}
+	if lowFrom == nil || len(keys) < 2 {
+		return 0, nil
+	}
+	// The versions held from f0 on without a gap: rows may overlap (runs),
+	// and a run that reaches back comes after the rows of its later
+	// chunks.
+	slices.SortFunc(keys, func(a, b key) int { return cmp.Compare(a.first, b.first) })
+	covered := f0 - 1
+	for _, k := range keys {
+		if k.first > covered+1 {
+			break
+		}
+		covered = max(covered, k.last)
+	}
+	n := 0
+	for j := (f0 - 1) / BlockEvents; (j+1)*BlockEvents <= covered; j++ {
+		lo, hi := max(f0, j*BlockEvents+1), (j+1)*BlockEvents
+		rows := 0
+		for _, k := range keys {
+			if k.first >= lo && k.last <= hi {
+				rows++
+			}
+		}
+		// One row or none wholly inside: the block is a run already, or
+		// its chunks are large.
+		if rows < 2 {
+			continue
+		}
+		done, err := s.compactBlock(ctx, stream, bucket, lo, hi)
+		if err != nil {
+			return n, err
+		}
+		if done {
+			n++
+		}
+	}
+	return n, nil
+}
+
+// blockRow is a row read for a block: its chunks, and its write timestamp.
+type blockRow struct {
+	first, last int64
+	wt          int64
+	parts       []record.Part
+}
+
+// compactBlock rewrites the block whose chunks start in lo..hi (lo the
+// bucket's first version or just past a block): the chunk holding lo, if
+// it starts before it, belongs to the block before.
+func (s *Store) compactBlock(ctx context.Context, stream log.StreamID, bucket, lo, hi int64) (bool, error) {
+	// Every row that holds a version of the block ends at or past lo; the
+	// block's last chunk holds hi (the rows hold every version up to it),
+	// and the rows ending past the chunk that holds hi start after it or
+	// are runs reaching back, whose chunks are in rows before them too.
+	iter := s.session.Query(cqlRowBody, string(stream), bucket, lo, int64(math.MaxInt64)).WithContext(ctx).Idempotent(true).PageSize(BlockEvents + 1).Iter()
+	var (
+		rows   []blockRow
+		chunks = map[int64]record.Part{} // by first version
+		r      blockRow
+		t      time.Time
+		seq    int64
+		body   []byte
+	)
+	end := int64(0) // the last version of the chunk holding hi, once seen
+	for iter.Scan(&r.first, &r.last, &t, &seq, &body, &r.wt) {
+		if end != 0 && r.first > end {
+			break
+		}
+		r.parts = nil
+		if record.IsRun(body) {
+			err := record.DecodeRun(body, r.first, r.last, func(p *record.Part) error {
+				r.parts = append(r.parts, *p)
+				return nil
+			})
+			if err != nil {
+				iter.Close()
+				return false, fmt.Errorf("stream %s row %d: %w", stream, r.last, err)
+			}
+		} else {
+			r.parts = []record.Part{{Seq: seq, Time: t.UnixMilli(), FirstVersion: r.first, LastVersion: r.last, Body: body}}
+		}
+		for _, p := range r.parts {
+			chunks[p.FirstVersion] = p
+			if p.FirstVersion <= hi && p.LastVersion >= hi {
+				end = p.LastVersion
+			}
+		}
+		rows = append(rows, r)
+		body = nil // the parts alias it
+	}
+	if err := iter.Close(); err != nil {
+		return false, cql.ReadErr("read rows", err)
+	}
+	if end == 0 {
+		return false, nil // not written after all (a row deleted since?)
+	}
+	// The block's chunks: from the first that starts at or after lo,
+	// contiguous, to the one ending at end.
+	start := int64(math.MaxInt64)
+	for v := range chunks {
+		if v >= lo && v < start {
+			start = v
+		}
+	}
+	var parts []record.Part
+	size := 0
+	for v := start; v <= end; {
+		p, ok := chunks[v]
+		if !ok {
+			return false, nil // a gap: not every chunk is written yet
+		}
+		parts = append(parts, p)
+		size += len(p.Body)
+		v = p.LastVersion + 1
+	}
+	if len(parts) < 2 || size > maxBlockBytes {
+		return false, nil
+	}
+	// The rows wholly inside the block, but the one at its key: deleted, in
+	// ranges of consecutive keys that skip the rows reaching back.
+	slices.SortFunc(rows, func(a, b blockRow) int { return cmp.Compare(a.last, b.last) })
+	b := s.session.Batch(gocql.UnloggedBatch).WithContext(ctx)
+	last := &parts[len(parts)-1]
+	runBody := record.AppendRun(make([]byte, 0, record.RunLen(parts)), parts)
+	b.Entries = append(b.Entries, gocql.BatchEntry{Stmt: cqlPutChunk, Idempotent: true,
+		Args: []any{string(stream), bucket, end, start, time.UnixMilli(last.Time).UTC(), last.Seq, runBody, rowTimestamp(time.UnixMilli(last.Time), end-start+1)}})
+	deleted := 0
+	var rlo, rhi, rts int64 // the range being built; rlo 0: none
+	flush := func() {
+		if rlo != 0 {
+			b.Entries = append(b.Entries, gocql.BatchEntry{Stmt: cqlDelRows, Idempotent: true,
+				Args: []any{rts, string(stream), bucket, rlo, rhi}})
+			rlo = 0
+		}
+	}
+	for _, r := range rows {
+		if r.last < start || r.last >= end {
+			continue
+		}
+		if r.first < start {
+			flush() // reaches back: kept, and no range spans it
+			continue
+		}
+		if rlo == 0 {
+			rlo, rts = r.last, r.wt
+		}
+		rhi, rts = r.last, max(rts, r.wt)
+		deleted++
+	}
+	flush()
+	if deleted == 0 {
+		return false, nil
+	}
+	if err := b.Exec(); err != nil {
+		return false, cql.ReadErr("compact block", err) // idempotent: ReadErr maps it
+	}
+	return true, nil
+}

@@ -1,0 +1,217 @@
+package streams_test
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	gocql "github.com/apache/cassandra-gocql-driver/v2"
+	"github.com/google/uuid"
+
+	"github.com/eventlog/eventlog/internal/cassandra/cassandratest"
+	"github.com/eventlog/eventlog/internal/cassandra/streams"
+	"github.com/eventlog/eventlog/internal/log"
+)
+
+// TestCompactBlocks writes a stream's 1-event chunks as the filler does
+// (a row each, or runs of ten), compacts it, and reads it back every way:
+// each complete block becomes one row, every version is read once with
+// its own commit time, time travel and id lookups find versions inside
+// the blocks, and rows written after the compaction (a paused ex-owner's
+// run reaching back across a block boundary, a catch-up a chunk at a
+// time) change nothing read. A block with a gap before it, or not yet
+// complete, is left alone.
+func TestCompactBlocks(t *testing.T) {
+	o := cassandratest.NewKeyspace(t, nil)
+	session := cassandratest.Session(t, o)
+	s := streams.New(session, 50, time.Hour) // pages of 50 rows: blocks span pages
+	ctx := context.Background()
+	const n = 700 // blocks 0 and 1 complete, 2 not
+	idOf := func(v int64) uuid.UUID { return uuid.NewSHA1(uuid.NameSpaceOID, fmt.Appendf(nil, "compact-%d", v)) }
+	t0 := time.Date(2026, 12, 6, 9, 0, 0, 0, time.UTC)
+	for _, layout := range []string{"rows", "runs-of-10", "run-then-rows"} {
+		t.Run(layout, func(t *testing.T) {
+			stream := log.StreamID("compact-" + layout)
+			sizes := make([]int, n)
+			for i := range sizes {
+				sizes[i] = 1
+			}
+			cs := chunksOf(stream, t0, 1, 1, sizes, idOf)
+			// rows: a row a chunk, chunk 100 (version 101) written last:
+			// until then block 0 has a gap and nothing is compacted.
+			// runs-of-10: an owner's tail runs. run-then-rows: versions
+			// 1-250 in one run (block 0 is one row already and stays as it
+			// is), 251-260 in another, reaching back from block 1 into
+			// block 0, which must outlive block 1's compaction: it alone
+			// holds 251-256.
+			var ws [][]streams.Pending
+			switch layout {
+			case "rows":
+				for i := range n {
+					if i != 100 {
+						ws = append(ws, cs[i:i+1])
+					}
+				}
+			case "runs-of-10":
+				for i := 0; i < n; i += 10 {
+					ws = append(ws, cs[i:i+10])
+				}
+			case "run-then-rows":
+				ws = append(ws, cs[:250], cs[250:260])
+				for i := 260; i < n; i++ {
+					ws = append(ws, cs[i:i+1])
+				}
+			}
+			for _, w := range ws {
+				if err := s.WriteStream(ctx, w, nil); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if layout == "rows" {
+				if k, err := s.Compact(ctx, stream, 0, n); err != nil || k != 0 {
+					t.Fatalf("with version 101 unwritten: compacted %d blocks, %v", k, err)
+				}
+				if err := s.WriteStream(ctx, cs[100:101], nil); err != nil {
+					t.Fatal(err)
+				}
+			}
+			before := rowCount(t, session, stream)
+			blocks, want := 2, 2+(n-512)
+			// Blocks 0 and 1 (versions 1-256, 257-512) as one row each; the
+			// 188 events of block 2 as they were, and the runs that reach
+			// back across a block's start kept.
+			switch layout {
+			case "runs-of-10":
+				want = 2 + 1 + (n-510)/10
+			case "run-then-rows":
+				blocks, want = 1, 2+1+(n-512)
+			}
+			if k, err := s.Compact(ctx, stream, 0, n); err != nil || k != blocks {
+				t.Fatalf("compacted %d blocks, %v; want %d", k, err, blocks)
+			}
+			after := rowCount(t, session, stream)
+			if after != want {
+				t.Fatalf("%d rows before, %d after compaction, want %d", before, after, want)
+			}
+			if k, err := s.Compact(ctx, stream, 0, n); err != nil || k != 0 {
+				t.Fatalf("compacting again: %d blocks, %v", k, err)
+			}
+			checkStream(t, s, stream, cs, idOf)
+
+			// Written after the compaction: a run of chunks 250-260 (an
+			// ex-owner's tail, reaching back across a block boundary) and a
+			// catch-up of chunks 200-300 a row each. Reads are unchanged.
+			if err := s.WriteStream(ctx, cs[249:260], nil); err != nil {
+				t.Fatal(err)
+			}
+			for i := 199; i < 300; i++ {
+				if err := s.WriteStream(ctx, cs[i:i+1], nil); err != nil {
+					t.Fatal(err)
+				}
+			}
+			checkStream(t, s, stream, cs, idOf)
+		})
+	}
+
+	// Two compactors at once, one of them after a retry: the same rows.
+	stream := log.StreamID("compact-twice")
+	sizes := make([]int, 600)
+	for i := range sizes {
+		sizes[i] = 1 + i%3 // chunks of 1-3 events: blocks end inside a chunk
+	}
+	cs := chunksOf(stream, t0, 1, 1, sizes, idOf)
+	for i := range cs {
+		if err := s.WriteStream(ctx, cs[i:i+1], nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	last := cs[len(cs)-1].LastVersion
+	var wg sync.WaitGroup
+	for range 3 {
+		wg.Go(func() {
+			if _, err := s.Compact(ctx, stream, 0, last); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	if k, err := s.Compact(ctx, stream, 0, last); err != nil || k != 0 {
+		t.Fatalf("after three compactors: %d more blocks, %v", k, err)
+	}
+	if got, full := rowCount(t, session, stream), int(last/streams.BlockEvents); got > len(cs)-full*100 {
+		t.Fatalf("%d rows left of %d chunks", got, len(cs))
+	}
+	checkStream(t, s, stream, cs, idOf)
+}
+
+// checkStream reads stream back every way and checks each version is
+// there once, in order, with its data and commit time, and findable by
+// time and by id.
+func checkStream(t *testing.T, s *streams.Store, stream log.StreamID, cs []streams.Pending, idOf func(int64) uuid.UUID) {
+	t.Helper()
+	ctx := context.Background()
+	last := cs[len(cs)-1].LastVersion
+	all := seqTo(1, last)
+	vs, ts := readAll(t, s, stream, log.ReadRange{})
+	if !slices.Equal(vs, all) {
+		t.Fatalf("forward read: %d versions, want %d (%v…)", len(vs), len(all), vs[:min(len(vs), 20)])
+	}
+	for i, v := range vs {
+		if want := chunkTime(cs, v); !ts[i].Equal(want) {
+			t.Fatalf("version %d at %v, want its chunk's commit time %v", v, ts[i], want)
+		}
+	}
+	vs, _ = readAll(t, s, stream, log.ReadRange{Backward: true})
+	if !slices.Equal(vs, reverse(slices.Clone(all))) {
+		t.Fatalf("backward read: %d versions", len(vs))
+	}
+	for _, r := range []log.ReadRange{
+		{From: 250, To: 260}, {From: 250, To: 260, Backward: true},
+		{From: 1, To: 256}, {From: 256, To: 257}, {From: 256, To: 257, Backward: true},
+		{From: 300, To: 520, Backward: true, Limit: 50}, {From: 500, To: 0, Limit: 30},
+	} {
+		vs, _ := readAll(t, s, stream, r)
+		to := r.To
+		if to == 0 {
+			to = last
+		}
+		want := seqTo(r.From, to)
+		if r.Backward {
+			want = reverse(want)
+		}
+		if r.Limit > 0 {
+			want = want[:r.Limit]
+		}
+		if !slices.Equal(vs, want) {
+			t.Fatalf("read %+v: %v", r, vs)
+		}
+	}
+	for i := 0; i < len(cs); i += 37 {
+		v, err := s.VersionAt(ctx, stream, cs[i].Time.Add(500*time.Millisecond))
+		if err != nil || v != cs[i].LastVersion {
+			t.Fatalf("version at chunk %d's time: %d, %v; want %d", i, v, err, cs[i].LastVersion)
+		}
+	}
+	ids, _, err := s.IDs(ctx, stream, []int64{0}, last, int(last)+1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for v := int64(1); v <= last; v++ {
+		if got := ids[idOf(v)]; got > v || got < chunkFirst(cs, v) {
+			t.Fatalf("id of %d recorded at %d", v, got)
+		}
+	}
+}
+
+// rowCount is how many rows stream's bucket 0 has.
+func rowCount(t *testing.T, session *gocql.Session, stream log.StreamID) int {
+	t.Helper()
+	var n int
+	if err := session.Query(`SELECT COUNT(*) FROM stream_events WHERE stream = ? AND bucket = 0`, string(stream)).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
