@@ -43,19 +43,27 @@ func newBlocks(store *streams.Store, logger *slog.Logger, m *metrics) *blocks {
 }
 
 // written is told the chunks of one stream the fill has just written, in
-// version order: when they end past a block's end, the stream is queued.
+// version order: when those of a bucket end past a block's end, the
+// stream's bucket is queued.
 func (b *blocks) written(w []streams.Pending) {
-	if b == nil || len(w) == 0 {
+	if b == nil {
 		return
 	}
-	first, last := &w[0], &w[len(w)-1]
-	if last.LastVersion/streams.BlockEvents == (first.FirstVersion-1)/streams.BlockEvents {
-		return
-	}
-	select {
-	case b.jobs <- blockJob{last.Stream, last.Bucket, last.LastVersion}:
-	default:
-		b.metrics.blocks.WithLabelValues("dropped").Inc()
+	for len(w) > 0 {
+		n := 1
+		for n < len(w) && w[n].Bucket == w[0].Bucket {
+			n++
+		}
+		first, last := &w[0], &w[n-1]
+		w = w[n:]
+		if last.LastVersion/streams.BlockEvents == (first.FirstVersion-1)/streams.BlockEvents {
+			continue
+		}
+		select {
+		case b.jobs <- blockJob{last.Stream, last.Bucket, last.LastVersion}:
+		default:
+			b.metrics.blocks.WithLabelValues("dropped").Inc()
+		}
 	}
 }
 

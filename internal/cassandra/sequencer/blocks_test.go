@@ -1,0 +1,42 @@
+package sequencer
+
+import (
+	"testing"
+
+	dto "github.com/prometheus/client_model/go"
+
+	"github.com/eventlog/eventlog/internal/cassandra/streams"
+)
+
+// TestBlocksWritten: a stream is queued for each bucket whose written
+// chunks end past a block's end, with the last version written there;
+// with the queue full the job is dropped and counted, never waited for
+// (the fill calls it holding the tail's lock).
+func TestBlocksWritten(t *testing.T) {
+	b := &blocks{jobs: make(chan blockJob, 2), metrics: newMetrics(nil)}
+	chunk := func(bucket, first, last int64) streams.Pending {
+		return streams.Pending{Stream: "s-1", Bucket: bucket, FirstVersion: first, LastVersion: last}
+	}
+	b.written([]streams.Pending{chunk(0, 1, 10), chunk(0, 11, 255)}) // 1..255: no block ends
+	b.written([]streams.Pending{chunk(0, 256, 256)})                 // 256 ends block 0
+	b.written([]streams.Pending{chunk(0, 257, 300), chunk(1, 301, 511)})
+	b.written([]streams.Pending{chunk(1, 512, 513), chunk(2, 514, 600)}) // bucket 1 ends block 1
+	b.written(nil)
+	got := []blockJob{<-b.jobs, <-b.jobs}
+	want := []blockJob{{"s-1", 0, 256}, {"s-1", 1, 513}}
+	if got[0] != want[0] || got[1] != want[1] || len(b.jobs) != 0 {
+		t.Fatalf("jobs %v (and %d more), want %v", got, len(b.jobs), want)
+	}
+	for range 3 {
+		b.written([]streams.Pending{chunk(0, 700, 800)})
+	}
+	var m dto.Metric
+	if err := b.metrics.blocks.WithLabelValues("dropped").Write(&m); err != nil {
+		t.Fatal(err)
+	}
+	if n := m.GetCounter().GetValue(); n != 1 || len(b.jobs) != 2 {
+		t.Fatalf("a full queue: %v dropped, %d queued", n, len(b.jobs))
+	}
+	var none *blocks // --compact-blocks=false
+	none.written([]streams.Pending{chunk(0, 1, 300)})
+}
