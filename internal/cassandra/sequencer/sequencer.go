@@ -205,19 +205,19 @@ func (s *Sequencer) membership(read map[string]int, err error, now time.Time) ma
 }
 
 // handOver gives up shards, all at once (at most handoverConcurrency at
-// a time), each within a context of its own from ctx: new appends wait
+// a time), each within a context of its own from newCtx: new appends wait
 // for the next owner, the queued ones are committed and filled, then the
 // shard is released, so the instance that should own it claims it at its
 // next tick, not a lease TTL later. It returns when every shard is
 // released or its context ended.
-func (s *Sequencer) handOver(shards []*shard, ctx func() (context.Context, context.CancelFunc)) {
+func (s *Sequencer) handOver(shards []*shard, newCtx func() (context.Context, context.CancelFunc)) {
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, handoverConcurrency)
 	for _, sh := range shards {
 		sem <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-sem }()
-			ctx, cancel := ctx()
+			ctx, cancel := newCtx()
 			defer cancel()
 			s.drop(sh)
 			sh.drain(ctx)
