@@ -61,9 +61,9 @@ const maxBlockBytes = 1 << 20
 
 const (
 	cqlBucketFirst = `SELECT first_version FROM stream_buckets WHERE stream = ? AND bucket = ?`
-	// The rows' keys and write timestamps, without their bodies, and the
-	// static low_ids_from.
-	cqlRowKeys = `SELECT first_version, last_version, WRITETIME(record), low_ids_from FROM stream_events WHERE stream = ? AND bucket = ? AND last_version >= ? AND last_version <= ?`
+	// The rows' versions, without their bodies, and the static
+	// low_ids_from.
+	cqlRowKeys = `SELECT first_version, last_version, low_ids_from FROM stream_events WHERE stream = ? AND bucket = ? AND last_version >= ? AND last_version <= ?`
 	cqlRowBody = `SELECT first_version, last_version, time, shard_seq, record, WRITETIME(record) FROM stream_events WHERE stream = ? AND bucket = ? AND last_version >= ? AND last_version <= ?`
 	cqlDelRows = `DELETE FROM stream_events USING TIMESTAMP ? WHERE stream = ? AND bucket = ? AND last_version >= ? AND last_version <= ?`
 )
@@ -88,11 +88,8 @@ func (s *Store) Compact(ctx context.Context, stream log.StreamID, bucket, upTo i
 		lowFrom *int64
 	)
 	iter := s.session.Query(cqlRowKeys, string(stream), bucket, f0, upTo).WithContext(ctx).Idempotent(true).PageSize(1000).Iter()
-	var (
-		k  key
-		wt int64
-	)
-	for iter.Scan(&k.first, &k.last, &wt, &lowFrom) {
+	var k key
+	for iter.Scan(&k.first, &k.last, &lowFrom) {
 		keys = append(keys, k)
 	}
 	if err := iter.Close(); err != nil {
