@@ -1,0 +1,65 @@
+package shardstore_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/eventlog/eventlog/internal/cassandra/cassandratest"
+	"github.com/eventlog/eventlog/internal/cassandra/shardstore"
+	"github.com/eventlog/eventlog/internal/log"
+)
+
+// TestBlocksBehindTheFill: a stream appended one event at a time has its
+// complete blocks rewritten as one row each behind the fill (the store's
+// default), and reads the same before and after; with NoBlocks its rows
+// stay about a row per append (a few appends that waited in the tail
+// together share a run).
+func TestBlocksBehindTheFill(t *testing.T) {
+	o := newKeyspace(t, 2)
+	session := cassandratest.Session(t, o)
+	// The rows holding versions 1-512, the first two blocks.
+	rows := func(stream string) int {
+		var n int
+		if err := session.Query(`SELECT COUNT(*) FROM stream_events WHERE stream = ? AND bucket = 0 AND last_version <= 512`, stream).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	ctx := context.Background()
+	const n = 600 // blocks 1-256 and 257-512 complete
+	for _, noBlocks := range []bool{false, true} {
+		s := open(t, shardstore.Options{Cassandra: o, NoBlocks: noBlocks})
+		stream := fmt.Sprintf("blocks-%v", noBlocks)
+		for i := range n {
+			req := log.AppendRequest{Stream: log.StreamID(stream), Expected: log.ExpectedVersion(i),
+				Events: []log.ProposedEvent{ev(uuid.New(), "Tested", fmt.Sprintf(`{"i":%d}`, i))}}
+			if _, err := s.Append(ctx, req); err != nil {
+				t.Fatalf("append %d: %v", i, err)
+			}
+		}
+		before := readAll(t, s, stream)
+		checkGapless(t, stream, before, n)
+		deadline := time.Now().Add(30 * time.Second)
+		for !noBlocks && rows(stream) != 2 && time.Now().Before(deadline) {
+			time.Sleep(100 * time.Millisecond)
+		}
+		switch got := rows(stream); {
+		case !noBlocks && got != 2:
+			t.Fatalf("%d rows hold versions 1-512, want its two blocks", got)
+		case noBlocks && got < 400:
+			t.Fatalf("NoBlocks: %d rows hold versions 1-512, want about a row per append", got)
+		}
+		after := readAll(t, s, stream)
+		checkGapless(t, stream, after, n)
+		for i := range after {
+			if a, b := after[i], before[i]; a.ID != b.ID || string(a.Data) != string(b.Data) || !a.Time.Equal(b.Time) {
+				t.Fatalf("version %d read %+v after the blocks, %+v before", a.Version, a, b)
+			}
+		}
+		s.Close()
+	}
+}
