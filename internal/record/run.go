@@ -22,6 +22,19 @@ import (
 // (docs/benchmarks.md, Session 16).
 const formatRun = 4
 
+// formatBlock marks a compressed run: the format byte, the uvarint length
+// of the run's encoding after its format byte, and a zstd frame of those
+// bytes. Blocks (a stream's chunks rewritten a block of versions at a
+// time, package streams) are stored so, their parts' bodies plain.
+//
+// Why: a block of 1-event appends is 256 small bodies, each too small to
+// compress alone (compressMin), that repeat one another: JSON events of
+// one stream share their field names, types and much of their values.
+// Compressed together they take a fraction of the bytes the stream
+// partitions would keep, read and send for them (docs/benchmarks.md,
+// Session 23).
+const formatBlock = 5
+
 // MaxRunParts bounds the parts a run may declare.
 const MaxRunParts = 1 << 16
 
@@ -35,9 +48,9 @@ type Part struct {
 	Body         []byte // a chunk body (AppendChunkBody)
 }
 
-// IsRun reports whether a row's body is a run (AppendRun) rather than
-// one chunk's body.
-func IsRun(b []byte) bool { return len(b) > 0 && b[0] == formatRun }
+// IsRun reports whether a row's body is a run (AppendRun or AppendBlock)
+// rather than one chunk's body.
+func IsRun(b []byte) bool { return len(b) > 0 && (b[0] == formatRun || b[0] == formatBlock) }
 
 // AppendRun appends the run of parts, in version order and contiguous,
 // to dst.
@@ -55,6 +68,29 @@ func AppendRun(dst []byte, parts []Part) []byte {
 	return dst
 }
 
+// AppendBlock appends the run of parts (as AppendRun) compressed as one,
+// to dst, or plain when compressing does not make it smaller. Each part's
+// body should be plain (PlainChunkBody): a body compressed alone gains
+// little from the block's compression.
+func AppendBlock(dst []byte, parts []Part) []byte {
+	bp := scratch.Get().(*[]byte)
+	defer scratch.Put(bp)
+	plain := AppendRun((*bp)[:0], parts)
+	*bp = plain
+	start := len(dst)
+	dst = append(dst, formatBlock)
+	dst = binary.AppendUvarint(dst, uint64(len(plain)-1))
+	dst = zenc.EncodeAll(plain[1:], dst)
+	if len(dst)-start >= len(plain) {
+		return append(dst[:start], plain...)
+	}
+	return dst
+}
+
+// PlainChunkBody returns chunk body b uncompressed: b itself when it is
+// plain, else a new slice.
+func PlainChunkBody(b []byte) ([]byte, error) { return plainEncoding(b) }
+
 // RunLen is the length of AppendRun's encoding of parts.
 func RunLen(parts []Part) int {
 	n := 1 + uvarintLen(uint64(len(parts)))
@@ -67,9 +103,17 @@ func RunLen(parts []Part) int {
 }
 
 // DecodeRun calls fn with each part of run b, whose row holds versions
-// first..last, in version order. A part's body aliases b. The parts must
-// tile first..last exactly.
+// first..last, in version order. A part's body aliases b, or for a
+// compressed run (AppendBlock) a buffer of its own. The parts must tile
+// first..last exactly.
 func DecodeRun(b []byte, first, last int64, fn func(p *Part) error) error {
+	if len(b) > 0 && b[0] == formatBlock {
+		plain, err := blockPlain(b)
+		if err != nil {
+			return err
+		}
+		b = plain
+	}
 	d := decoder{b: b}
 	if d.byte() != formatRun {
 		return fmt.Errorf("%w: not a run", ErrCorrupt)
@@ -116,4 +160,29 @@ func DecodeRun(b []byte, first, last int64, fn func(p *Part) error) error {
 		return fmt.Errorf("%w: run parts end at %d, the row at %d", ErrCorrupt, v-1, last)
 	}
 	return nil
+}
+
+// blockPlain returns the run a compressed run (formatBlock) holds, in a
+// new buffer: its parts' bodies alias it for as long as a reader keeps
+// their events.
+func blockPlain(b []byte) ([]byte, error) {
+	n, k, ok := frameLen(b)
+	if !ok {
+		return nil, fmt.Errorf("%w: bad compressed length", ErrCorrupt)
+	}
+	buf := make([]byte, 1+n)
+	buf[0] = formatRun
+	// DecodeAll writes at most cap(dst) (WithDecodeAllCapLimit): a frame
+	// longer than it declares fails rather than grows.
+	out, err := zdec.DecodeAll(b[1+k:], buf[1:1])
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrCorrupt, err)
+	}
+	if uint64(len(out)) != n {
+		return nil, fmt.Errorf("%w: compressed length mismatch", ErrCorrupt)
+	}
+	if &out[0] != &buf[1] {
+		copy(buf[1:], out)
+	}
+	return buf, nil
 }

@@ -3,6 +3,7 @@ package record
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"testing"
 )
@@ -66,6 +67,54 @@ func TestRunRoundTrip(t *testing.T) {
 	}
 }
 
+// A block is a run compressed as one: it decodes to the same parts, is
+// smaller than the run when its events repeat one another (as a stream's
+// JSON events do), stays a plain run when they do not, and every
+// truncation or a wrong length is refused.
+func TestBlockRoundTrip(t *testing.T) {
+	var chunks []Chunk
+	for i := range 256 {
+		data := fmt.Appendf(nil, `{"order":"o-%d","status":"shipped","items":[{"sku":"s-%d","qty":%d}],"carrier":"post"}`, i, i%7, i%3+1)
+		chunks = append(chunks, Chunk{Stream: "orders-1", Bucket: 3, FirstVersion: int64(1 + i),
+			Appends: []ChunkAppend{{ClientIDs: true, Events: []Event{{Type: "OrderShipped", Data: data, ID: [16]byte{byte(i), 1}}}}}})
+	}
+	parts, first, last := runOf(chunks)
+	run := AppendRun(nil, parts)
+	block := AppendBlock(nil, parts)
+	if !IsRun(block) || block[0] != formatBlock {
+		t.Fatalf("block of repetitive events not compressed (format %d)", block[0])
+	}
+	if len(block)*4 > len(run) {
+		t.Fatalf("block %d bytes, the run %d: want under a quarter", len(block), len(run))
+	}
+	i := 0
+	err := DecodeRun(block, first, last, func(p *Part) error {
+		w := &parts[i]
+		if p.Seq != w.Seq || p.Time != w.Time || p.FirstVersion != w.FirstVersion || p.LastVersion != w.LastVersion || !bytes.Equal(p.Body, w.Body) {
+			t.Fatalf("part %d = %+v, want %+v", i, *p, *w)
+		}
+		i++
+		return nil
+	})
+	if err != nil || i != len(parts) {
+		t.Fatalf("decoded %d of %d parts: %v", i, len(parts), err)
+	}
+	if err := DecodeRun(block, first, last+1, func(*Part) error { return nil }); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("block read as a longer row: %v", err)
+	}
+	for n := 0; n < len(block); n++ {
+		if err := DecodeRun(block[:n], first, last, func(*Part) error { return nil }); !errors.Is(err, ErrCorrupt) {
+			t.Fatalf("truncated to %d bytes: %v", n, err)
+		}
+	}
+	// Incompressible events: the plain run.
+	r := randomRecord(rand.New(rand.NewPCG(5, 6)), 3, 1)
+	few, _, _ := runOf(Chunks(&r))
+	if b := AppendBlock(nil, few); !bytes.Equal(b, AppendRun(nil, few)) {
+		t.Fatalf("incompressible block stored as format %d, want the plain run", b[0])
+	}
+}
+
 // FuzzDecodeRun: decoding never panics and fails only with ErrCorrupt;
 // what decodes encodes again to a run that decodes to the same parts.
 func FuzzDecodeRun(f *testing.F) {
@@ -77,6 +126,8 @@ func FuzzDecodeRun(f *testing.F) {
 		f.Add(b[:len(b)/2], first, last)
 	}
 	f.Add([]byte{formatRun, 0}, int64(1), int64(1))
+	f.Add(AppendBlock(nil, parts), first, last)
+	f.Add([]byte{formatBlock, 0}, int64(1), int64(1))
 	f.Fuzz(func(t *testing.T, b []byte, first, last int64) {
 		var got []Part
 		err := DecodeRun(b, first, last, func(p *Part) error { got = append(got, *p); return nil })

@@ -16,7 +16,8 @@ import (
 )
 
 // Blocks: a stream's chunks, once written, are rewritten a block at a time
-// as one run row, and the rows they replace deleted. A stream of 1-event
+// as one run row, compressed as one (record.AppendBlock), and the rows
+// they replace deleted. A stream of 1-event
 // appends otherwise keeps a row an event, and a replay reads and decodes
 // each: 38,395 such events replayed at ~170,000 events/s where a stream
 // of 1,000-event appends replays at ~2,400,000 (docs/benchmarks.md,
@@ -26,7 +27,9 @@ import (
 // (j·BlockEvents, (j+1)·BlockEvents]: a function of the chunks alone, and
 // chunks are a function of their records, so every compactor (an owner,
 // a paused ex-owner, a retry) that compacts block j writes the same run
-// at the same key, the last chunk's last version. What keeps that safe
+// at the same key, the last chunk's last version (the same chunks: two
+// builds may compress them to different bytes, and either decodes to
+// them). What keeps that safe
 // with readers and writers at any moment:
 //
 //   - The run and the deletes are one mutation (a single-partition
@@ -55,8 +58,9 @@ import (
 // column held its ids, which a run does not carry.
 const BlockEvents = 256
 
-// maxBlockBytes bounds a run's body: a block of large events is left as
-// its rows, which are few and large already.
+// maxBlockBytes bounds a block's plain bodies (what a reader holds to
+// decode it): a block of large events is left as its rows, which are few
+// and large already.
 const maxBlockBytes = 1 << 20
 
 const (
@@ -206,11 +210,20 @@ func (s *Store) compactBlock(ctx context.Context, stream log.StreamID, bucket, l
 		if !ok {
 			return false, nil // a gap: not every chunk is written yet
 		}
+		// Plain bodies, compressed together (record.AppendBlock).
+		plain, err := record.PlainChunkBody(p.Body)
+		if err != nil {
+			return false, fmt.Errorf("stream %s chunk at %d: %w", stream, p.FirstVersion, err)
+		}
+		p.Body = plain
 		parts = append(parts, p)
 		size += len(p.Body)
+		if size > maxBlockBytes {
+			return false, nil
+		}
 		v = p.LastVersion + 1
 	}
-	if len(parts) < 2 || size > maxBlockBytes {
+	if len(parts) < 2 {
 		return false, nil
 	}
 	// The rows wholly inside the block, but the one at its key: deleted, in
@@ -218,7 +231,7 @@ func (s *Store) compactBlock(ctx context.Context, stream log.StreamID, bucket, l
 	slices.SortFunc(rows, func(a, b blockRow) int { return cmp.Compare(a.last, b.last) })
 	b := s.session.Batch(gocql.UnloggedBatch).WithContext(ctx)
 	last := &parts[len(parts)-1]
-	runBody := record.AppendRun(make([]byte, 0, record.RunLen(parts)), parts)
+	runBody := record.AppendBlock(nil, parts)
 	b.Entries = append(b.Entries, gocql.BatchEntry{Stmt: cqlPutChunk, Idempotent: true,
 		Args: []any{string(stream), bucket, end, start, time.UnixMilli(last.Time).UTC(), last.Seq, runBody, rowTimestamp(time.UnixMilli(last.Time), end-start+1)}})
 	deleted := 0

@@ -78,7 +78,7 @@ func TestCompactBlocks(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			before := rowCount(t, session, stream)
+			before, bytesBefore := rowCount(t, session, stream), storedBytes(t, session, stream, 512)
 			blocks, want := 2, 2+(n-512)
 			// Blocks 0 and 1 (versions 1-256, 257-512) as one row each; the
 			// 188 events of block 2 as they were, and the runs that reach
@@ -98,6 +98,13 @@ func TestCompactBlocks(t *testing.T) {
 			}
 			if k, err := s.Compact(ctx, stream, 0, n); err != nil || k != 0 {
 				t.Fatalf("compacting again: %d blocks, %v", k, err)
+			}
+			// A block's bodies are compressed together: its events' ids are
+			// random, the rest repeats.
+			got := storedBytes(t, session, stream, 512)
+			t.Logf("versions 1-512 in %d bytes, %d before", got, bytesBefore)
+			if layout == "rows" && got*10 > bytesBefore*8 {
+				t.Fatalf("blocks 0 and 1 take %d bytes, their rows took %d: want under 0.8 of it", got, bytesBefore)
 			}
 			checkStream(t, s, stream, cs, idOf)
 
@@ -211,6 +218,24 @@ func rowCount(t *testing.T, session *gocql.Session, stream log.StreamID) int {
 	t.Helper()
 	var n int
 	if err := session.Query(`SELECT COUNT(*) FROM stream_events WHERE stream = ? AND bucket = 0`, string(stream)).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// storedBytes is the bytes of the bodies of stream's rows in bucket 0
+// ending at or before version upTo.
+func storedBytes(t *testing.T, session *gocql.Session, stream log.StreamID, upTo int64) int {
+	t.Helper()
+	iter := session.Query(`SELECT record FROM stream_events WHERE stream = ? AND bucket = 0 AND last_version <= ?`, string(stream), upTo).Iter()
+	var (
+		body []byte
+		n    int
+	)
+	for iter.Scan(&body) {
+		n += len(body)
+	}
+	if err := iter.Close(); err != nil {
 		t.Fatal(err)
 	}
 	return n
