@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -239,4 +241,98 @@ func storedBytes(t *testing.T, session *gocql.Session, stream log.StreamID, upTo
 		t.Fatal(err)
 	}
 	return n
+}
+
+// TestReadsRacingCompaction compacts a stream's blocks in the middle of a
+// read, between two of its queries (a query observer runs Compact once
+// the chosen query returns): a read made of several queries may have
+// passed a block's end, where its run is written, while the rows it
+// replaces, which it has still to read, are deleted. Every read still
+// sends each version of its range once, in order.
+func TestReadsRacingCompaction(t *testing.T) {
+	o := cassandratest.NewKeyspace(t, nil)
+	w := streams.New(cassandratest.Session(t, o), 50, time.Hour)
+	ctx := context.Background()
+	const n = 600
+	idOf := func(v int64) uuid.UUID { return uuid.NewSHA1(uuid.NameSpaceOID, fmt.Appendf(nil, "race-%d", v)) }
+	t0 := time.Date(2026, 12, 6, 9, 0, 0, 0, time.UTC)
+
+	var (
+		armed   atomic.Bool
+		match   string
+		atQuery int
+		queries atomic.Int64
+		stream  log.StreamID
+	)
+	// The reader pages 10 rows at a time, so that a backward read of 600
+	// rows is 60 queries.
+	r := streams.New(observedSession(t, o, func(q gocql.ObservedQuery) {
+		if !armed.Load() || !strings.Contains(q.Statement, match) || queries.Add(1) < int64(atQuery) {
+			return
+		}
+		armed.Store(false)
+		if k, err := w.Compact(ctx, stream, 0, n); err != nil || k != 2 {
+			t.Errorf("compaction in the read: %d blocks, %v", k, err)
+		}
+	}), 10, time.Hour)
+	const rowsFrom = "SELECT first_version, last_version FROM" // rowHolding
+	for i, c := range []struct {
+		what    string
+		match   string
+		atQuery int
+		rng     log.ReadRange
+	}{
+		{"bounded forward", rowsFrom, 1, log.ReadRange{From: 250, To: 300}},
+		{"bounded backward", rowsFrom, 1, log.ReadRange{From: 250, To: 300, Backward: true}},
+		{"backward, paged past the block's end", "ORDER BY last_version DESC", 12, log.ReadRange{Backward: true}},
+		{"bounded backward, paged", "ORDER BY last_version DESC", 3, log.ReadRange{From: 200, To: 300, Backward: true}},
+		{"retry check", rowsFrom, 1, log.ReadRange{From: 280}},
+	} {
+		t.Run(c.what, func(t *testing.T) {
+			stream = log.StreamID(fmt.Sprintf("race-%d", i))
+			sizes := make([]int, n)
+			for i := range sizes {
+				sizes[i] = 1
+			}
+			for _, p := range chunksOf(stream, t0, 1, 1, sizes, idOf) {
+				if err := w.WriteStream(ctx, []streams.Pending{p}, nil); err != nil {
+					t.Fatal(err)
+				}
+			}
+			match, atQuery = c.match, c.atQuery
+			queries.Store(0)
+			armed.Store(true)
+			c.rng.Stream = stream
+			if c.what == "retry check" {
+				// An append retried: its event is found where its id is
+				// recorded, inside a block being rewritten.
+				v := c.rng.From
+				req := &log.AppendRequest{Stream: stream, Expected: log.Any, Events: []log.ProposedEvent{
+					{ID: idOf(v), ClientID: true, Type: "t", Data: fmt.Appendf(nil, `{"v":%d}`, v)}}}
+				m, err := r.MatchAppend(ctx, req, n, []int64{0})
+				if err != nil || !m.Duplicate || m.FirstVersion != v || m.Stored != 1 {
+					t.Fatalf("retry of version %d: %+v, %v; want a duplicate", v, m, err)
+				}
+				return
+			}
+			vs, _ := readAll(t, r, stream, c.rng)
+			if armed.Load() {
+				t.Fatal("the read never sent the query the compaction waits for")
+			}
+			to := c.rng.To
+			if to == 0 {
+				to = n
+			}
+			want := seqTo(max(c.rng.From, 1), to)
+			if c.rng.Backward {
+				want = reverse(want)
+			}
+			if !slices.Equal(vs, want) {
+				t.Fatalf("read %d versions, want %d: %v", len(vs), len(want), vs)
+			}
+			if got := rowCount(t, cassandratest.Session(t, o), stream); got != 2+n-512 {
+				t.Fatalf("%d rows after the compaction, want %d", got, 2+n-512)
+			}
+		})
+	}
 }

@@ -26,7 +26,7 @@ const (
 	cqlLastChunk  = `SELECT first_version, last_version, time FROM stream_events WHERE stream = ? AND bucket = ? ORDER BY last_version DESC LIMIT 1`
 	cqlRowsAt     = `SELECT first_version, last_version, time, record FROM stream_events WHERE stream = ? AND bucket = ? AND last_version >= ?`
 	cqlRowsFrom   = `SELECT first_version, last_version FROM stream_events WHERE stream = ? AND bucket = ? AND last_version >= ?`
-	cqlRowsAbove  = `SELECT first_version, last_version, time, record FROM stream_events WHERE stream = ? AND bucket = ? AND last_version > ?`
+	cqlRowAt      = `SELECT first_version, last_version, time, record FROM stream_events WHERE stream = ? AND bucket = ? AND last_version = ?`
 	cqlChunksAsc  = `SELECT first_version, last_version, time, record FROM stream_events WHERE stream = ? AND bucket = ? AND last_version >= ? AND last_version <= ?`
 	cqlChunksDesc = cqlChunksAsc + ` ORDER BY last_version DESC`
 	cqlIDs        = `SELECT id, version FROM stream_ids WHERE stream = ? AND bucket IN ? LIMIT ?`
@@ -578,9 +578,7 @@ func (s *Store) readSpan(ctx context.Context, stream log.StreamID, rr *rowReader
 	stmt := cqlChunksAsc
 	if rr.backward {
 		stmt = cqlChunksDesc
-		if hi != math.MaxInt64 {
-			rr.above = func(v int64) (heldRow, bool, error) { return s.rowAbove(ctx, stream, sp.Bucket, hi, v) }
-		}
+		rr.above = func(v int64) (heldRow, bool, error) { return s.rowWith(ctx, stream, sp.Bucket, v) }
 	}
 	lo, pageSize := sp.From, s.pageSize
 	if rr.want > 0 && rr.want < int64(pageSize) {
@@ -620,12 +618,14 @@ func (s *Store) readSpan(ctx context.Context, stream log.StreamID, rr *rowReader
 		if rr.backward {
 			return rr.fillBelow(rr.sp.From - 1)
 		}
-		if rr.done() || len(rr.held) == 0 || hi == math.MaxInt64 {
+		if rr.done() || hi == math.MaxInt64 {
 			return rr.flush()
 		}
-		// Rows held after a gap, and the row that fills it is past the
-		// bound: read on until it comes, in small pages (it is a run of
-		// the chunks after the gap, a few rows on).
+		// Versions up to the bound not sent, though a row held the bound
+		// when the read began: the row that holds them is past it, a run
+		// reaching back over rows held after a gap, or a block rewritten
+		// meanwhile (Compact: its run is at the block's end, the rows it
+		// replaced gone). Read on until it comes, in small pages.
 		lo, hi, pageSize = hi+1, math.MaxInt64, min(pageSize, 16)
 	}
 }
@@ -649,22 +649,24 @@ func (s *Store) rowHolding(ctx context.Context, stream log.StreamID, bucket, v i
 	return math.MaxInt64, nil
 }
 
-// rowAbove returns the first row of bucket past key hi that holds version
-// v (ok false when none does).
-func (s *Store) rowAbove(ctx context.Context, stream log.StreamID, bucket, hi, v int64) (heldRow, bool, error) {
-	iter := s.session.Query(cqlRowsAbove, string(stream), bucket, hi).WithContext(ctx).Idempotent(true).PageSize(16).Iter()
-	var r heldRow
-	for iter.Scan(&r.first, &r.last, &r.t, &r.body) {
-		if r.first <= v {
-			iter.Close()
-			return r, true, nil
-		}
-		r.body = nil
+// rowWith returns the row of bucket that rowHolding finds for version v,
+// with its body (ok false when none holds v): the keys first, so that
+// the rows between v and it, which a backward read has mostly read
+// already, are not fetched again.
+func (s *Store) rowWith(ctx context.Context, stream log.StreamID, bucket, v int64) (heldRow, bool, error) {
+	k, err := s.rowHolding(ctx, stream, bucket, v)
+	if err != nil || k == math.MaxInt64 {
+		return heldRow{}, false, err
 	}
-	if err := iter.Close(); err != nil {
+	var r heldRow
+	err = s.session.Query(cqlRowAt, string(stream), bucket, k).WithContext(ctx).Idempotent(true).Scan(&r.first, &r.last, &r.t, &r.body)
+	if err == gocql.ErrNotFound {
+		return heldRow{}, false, nil // deleted since: rewritten into a block, read by the next call
+	}
+	if err != nil {
 		return heldRow{}, false, cql.ReadErr("read stream", err)
 	}
-	return heldRow{}, false, nil
+	return r, r.first <= v, nil
 }
 
 // rowReader turns a span's rows, in key order, into its chunks, each sent
@@ -687,8 +689,8 @@ type rowReader struct {
 	lend bool
 	want int64 // events the read takes at most (0: all)
 	send func(Chunk) bool
-	// above returns the first row past the read's upper key that holds a
-	// version (backward, bounded reads; nil otherwise).
+	// above returns a row that holds a version, from the first key at or
+	// past it (backward reads; nil otherwise).
 	above func(v int64) (heldRow, bool, error)
 	next  int64 // forward: the next version wanted
 	sent  int64 // backward: the first version sent
@@ -763,12 +765,25 @@ func (rr *rowReader) sendBackward(first, last int64, t time.Time, body []byte) e
 	return nil
 }
 
-// fillBelow sends, backward, the versions between the last one sent and
-// down (a row ending at down comes next, or the span ends there) from
-// runs past the read's upper key, the only rows that can hold them.
+// fillBelow sends, backward, the versions between the last one sent (or
+// a bounded read's bound, before any) and down (a row ending at down
+// comes next, or the span ends there) from rows at later keys than the
+// read has reached, the only rows that can hold them: runs past the
+// read's upper key, or a block rewritten since the read passed its end
+// (Compact: its run is at the block's end, the rows it replaced gone).
 func (rr *rowReader) fillBelow(down int64) error {
-	for rr.above != nil && rr.sent != math.MaxInt64 && rr.sent-1 > down && rr.sent-1 >= rr.sp.From {
-		r, ok, err := rr.above(rr.sent - 1)
+	for rr.above != nil {
+		top := rr.sent
+		if top == math.MaxInt64 {
+			if !rr.bounded {
+				return nil
+			}
+			top = rr.sp.To + 1
+		}
+		if top-1 <= down || top-1 < rr.sp.From {
+			return nil
+		}
+		r, ok, err := rr.above(top - 1)
 		if err != nil || !ok {
 			return err // none: the gap stays, as a read without runs would show it
 		}
