@@ -17,7 +17,9 @@ import (
 // safe whoever runs it and whenever (streams.BlockEvents says why), so a
 // job dropped when the queue is full, or lost when the instance stops,
 // only leaves that block as rows; the next block the stream completes
-// compacts it too (Compact takes every complete block up to a version).
+// compacts it too (a job takes blockLookBack blocks before the ones its
+// fill crossed, and no more: a block that cannot be rewritten has its
+// rows read by each job that takes it).
 type blocks struct {
 	store   *streams.Store
 	logger  *slog.Logger
@@ -28,9 +30,18 @@ type blocks struct {
 }
 
 type blockJob struct {
-	stream       log.StreamID
-	bucket, upTo int64
+	stream             log.StreamID
+	bucket, from, upTo int64
 }
+
+// blockLookBack is how many blocks before the first its fill crossed a
+// job takes again.
+const blockLookBack = 2
+
+// blockEventBytes: a stream whose chunks average more per event is not
+// queued: 256 of its events would pass streams' limit on a block, and
+// its rows are few and large already.
+const blockEventBytes = 4 << 10
 
 // blockQueue bounds the jobs waiting: at 256 events a block, a full queue
 // is more than 250,000 events behind.
@@ -55,12 +66,18 @@ func (b *blocks) written(w []streams.Pending) {
 			n++
 		}
 		first, last := &w[0], &w[n-1]
+		payload := 0
+		for i := range w[:n] {
+			payload += w[i].Payload
+		}
 		w = w[n:]
-		if last.LastVersion/streams.BlockEvents == (first.FirstVersion-1)/streams.BlockEvents {
+		events := last.LastVersion - first.FirstVersion + 1
+		if last.LastVersion/streams.BlockEvents == (first.FirstVersion-1)/streams.BlockEvents || int64(payload) > events*blockEventBytes {
 			continue
 		}
+		from := first.FirstVersion - blockLookBack*streams.BlockEvents
 		select {
-		case b.jobs <- blockJob{last.Stream, last.Bucket, last.LastVersion}:
+		case b.jobs <- blockJob{last.Stream, last.Bucket, from, last.LastVersion}:
 		default:
 			b.metrics.blocks.WithLabelValues("dropped").Inc()
 		}
@@ -74,7 +91,7 @@ func (b *blocks) run() {
 			return
 		case j := <-b.jobs:
 			ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
-			n, err := b.store.Compact(ctx, j.stream, j.bucket, j.upTo)
+			n, err := b.store.Compact(ctx, j.stream, j.bucket, j.from, j.upTo)
 			cancel()
 			switch {
 			case err != nil:

@@ -9,21 +9,25 @@ import (
 )
 
 // TestBlocksWritten: a stream is queued for each bucket whose written
-// chunks end past a block's end, with the last version written there;
-// with the queue full the job is dropped and counted, never waited for
-// (the fill calls it holding the tail's lock).
+// chunks end past a block's end, from blockLookBack blocks before its
+// first chunk to the last version written there, unless its events are
+// large; with the queue full the job is dropped and counted, never
+// waited for (the fill calls it holding the tail's lock).
 func TestBlocksWritten(t *testing.T) {
 	b := &blocks{jobs: make(chan blockJob, 2), metrics: newMetrics(nil)}
 	chunk := func(bucket, first, last int64) streams.Pending {
-		return streams.Pending{Stream: "s-1", Bucket: bucket, FirstVersion: first, LastVersion: last}
+		return streams.Pending{Stream: "s-1", Bucket: bucket, FirstVersion: first, LastVersion: last, Payload: 200 * int(last-first+1)}
 	}
+	large := chunk(0, 200, 300)
+	large.Payload = 101 * (blockEventBytes + 1)
+	b.written([]streams.Pending{large})                              // events of 4 KiB and more: none
 	b.written([]streams.Pending{chunk(0, 1, 10), chunk(0, 11, 255)}) // 1..255: no block ends
 	b.written([]streams.Pending{chunk(0, 256, 256)})                 // 256 ends block 0
 	b.written([]streams.Pending{chunk(0, 257, 300), chunk(1, 301, 511)})
 	b.written([]streams.Pending{chunk(1, 512, 513), chunk(2, 514, 600)}) // bucket 1 ends block 1
 	b.written(nil)
 	got := []blockJob{<-b.jobs, <-b.jobs}
-	want := []blockJob{{"s-1", 0, 256}, {"s-1", 1, 513}}
+	want := []blockJob{{"s-1", 0, 256 - 512, 256}, {"s-1", 1, 512 - 512, 513}}
 	if got[0] != want[0] || got[1] != want[1] || len(b.jobs) != 0 {
 		t.Fatalf("jobs %v (and %d more), want %v", got, len(b.jobs), want)
 	}

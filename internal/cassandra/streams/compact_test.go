@@ -73,11 +73,15 @@ func TestCompactBlocks(t *testing.T) {
 				}
 			}
 			if layout == "rows" {
-				if k, err := s.Compact(ctx, stream, 0, n); err != nil || k != 0 {
+				if k, err := s.Compact(ctx, stream, 0, 1, n); err != nil || k != 0 {
 					t.Fatalf("with version 101 unwritten: compacted %d blocks, %v", k, err)
 				}
 				if err := s.WriteStream(ctx, cs[100:101], nil); err != nil {
 					t.Fatal(err)
+				}
+				// Complete now, but both blocks end before version 513.
+				if k, err := s.Compact(ctx, stream, 0, 513, n); err != nil || k != 0 {
+					t.Fatalf("blocks ending before from: compacted %d, %v", k, err)
 				}
 			}
 			before, bytesBefore := rowCount(t, session, stream), storedBytes(t, session, stream, 512)
@@ -91,14 +95,14 @@ func TestCompactBlocks(t *testing.T) {
 			case "run-then-rows":
 				blocks, want = 1, 2+1+(n-512)
 			}
-			if k, err := s.Compact(ctx, stream, 0, n); err != nil || k != blocks {
+			if k, err := s.Compact(ctx, stream, 0, 1, n); err != nil || k != blocks {
 				t.Fatalf("compacted %d blocks, %v; want %d", k, err, blocks)
 			}
 			after := rowCount(t, session, stream)
 			if after != want {
 				t.Fatalf("%d rows before, %d after compaction, want %d", before, after, want)
 			}
-			if k, err := s.Compact(ctx, stream, 0, n); err != nil || k != 0 {
+			if k, err := s.Compact(ctx, stream, 0, 1, n); err != nil || k != 0 {
 				t.Fatalf("compacting again: %d blocks, %v", k, err)
 			}
 			// A block's bodies are compressed together: its events' ids are
@@ -141,13 +145,13 @@ func TestCompactBlocks(t *testing.T) {
 	var wg sync.WaitGroup
 	for range 3 {
 		wg.Go(func() {
-			if _, err := s.Compact(ctx, stream, 0, last); err != nil {
+			if _, err := s.Compact(ctx, stream, 0, 1, last); err != nil {
 				t.Error(err)
 			}
 		})
 	}
 	wg.Wait()
-	if k, err := s.Compact(ctx, stream, 0, last); err != nil || k != 0 {
+	if k, err := s.Compact(ctx, stream, 0, 1, last); err != nil || k != 0 {
 		t.Fatalf("after three compactors: %d more blocks, %v", k, err)
 	}
 	if got, full := rowCount(t, session, stream), int(last/streams.BlockEvents); got > len(cs)-full*100 {
@@ -271,7 +275,7 @@ func TestReadsRacingCompaction(t *testing.T) {
 			return
 		}
 		armed.Store(false)
-		if k, err := w.Compact(ctx, stream, 0, n); err != nil || k != 2 {
+		if k, err := w.Compact(ctx, stream, 0, 1, n); err != nil || k != 2 {
 			t.Errorf("compaction in the read: %d blocks, %v", k, err)
 		}
 	}), 10, time.Hour)
@@ -334,5 +338,48 @@ func TestReadsRacingCompaction(t *testing.T) {
 				t.Fatalf("%d rows after the compaction, want %d", got, 2+n-512)
 			}
 		})
+	}
+}
+
+// TestCompactLeavesForeignRows: a row whose write time is not the one
+// this package gives it (copied by a tool that does not keep write
+// times) makes its block stay as it is. Rewritten at the block's end,
+// such a row would win its key against the run, and the range deletes
+// would take the versions before it with them.
+func TestCompactLeavesForeignRows(t *testing.T) {
+	o := cassandratest.NewKeyspace(t, nil)
+	session := cassandratest.Session(t, o)
+	s := streams.New(session, 50, time.Hour)
+	ctx := context.Background()
+	stream := log.StreamID("foreign")
+	idOf := func(v int64) uuid.UUID { return uuid.NewSHA1(uuid.NameSpaceOID, fmt.Appendf(nil, "foreign-%d", v)) }
+	sizes := make([]int, 300)
+	for i := range sizes {
+		sizes[i] = 1
+	}
+	cs := chunksOf(stream, time.Date(2026, 12, 6, 9, 0, 0, 0, time.UTC), 1, 1, sizes, idOf)
+	for i := range cs {
+		if err := s.WriteStream(ctx, cs[i:i+1], nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var (
+		first, seq int64
+		tm         time.Time
+		body       []byte
+	)
+	if err := session.Query(`SELECT first_version, time, shard_seq, record FROM stream_events WHERE stream = ? AND bucket = 0 AND last_version = 256`, string(stream)).Scan(&first, &tm, &seq, &body); err != nil {
+		t.Fatal(err)
+	}
+	if err := session.Query(`INSERT INTO stream_events (stream, bucket, last_version, first_version, time, shard_seq, record) VALUES (?, 0, 256, ?, ?, ?, ?)`,
+		string(stream), first, tm, seq, body).Exec(); err != nil {
+		t.Fatal(err)
+	}
+	if k, err := s.Compact(ctx, stream, 0, 1, 300); err != nil || k != 0 {
+		t.Fatalf("compacted %d blocks, %v; want the block left as it is", k, err)
+	}
+	vs, _ := readAll(t, s, stream, log.ReadRange{})
+	if !slices.Equal(vs, seqTo(1, 300)) {
+		t.Fatalf("read %d versions, want 300", len(vs))
 	}
 }
