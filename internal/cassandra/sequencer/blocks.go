@@ -29,9 +29,13 @@ type blocks struct {
 	done    sync.WaitGroup
 }
 
+// blockJob is a bucket's blocks from..upTo to compact, or, closed, the
+// last blocks of the bucket before bucket, which opened at version from
+// (streams.Store.CompactClosed).
 type blockJob struct {
 	stream             log.StreamID
 	bucket, from, upTo int64
+	closed             bool
 }
 
 // blockLookBack is how many blocks before the first its fill crossed a
@@ -72,15 +76,29 @@ func (b *blocks) written(w []streams.Pending) {
 		}
 		w = w[n:]
 		events := last.LastVersion - first.FirstVersion + 1
-		if last.LastVersion/streams.BlockEvents == (first.FirstVersion-1)/streams.BlockEvents || int64(payload) > events*blockEventBytes {
+		if int64(payload) > events*blockEventBytes {
+			continue
+		}
+		if first.OpensBucket && first.FirstVersion > 1 {
+			// The bucket before is closed: its last block, partial, is
+			// complete now.
+			b.queue(blockJob{stream: first.Stream, bucket: first.Bucket, from: first.FirstVersion, closed: true})
+		}
+		if last.LastVersion/streams.BlockEvents == (first.FirstVersion-1)/streams.BlockEvents {
 			continue
 		}
 		from := first.FirstVersion - blockLookBack*streams.BlockEvents
-		select {
-		case b.jobs <- blockJob{last.Stream, last.Bucket, from, last.LastVersion}:
-		default:
-			b.metrics.blocks.WithLabelValues("dropped").Inc()
-		}
+		b.queue(blockJob{stream: last.Stream, bucket: last.Bucket, from: from, upTo: last.LastVersion})
+	}
+}
+
+// queue adds j unless the queue is full (never waits: the fill calls
+// written holding the tail's lock).
+func (b *blocks) queue(j blockJob) {
+	select {
+	case b.jobs <- j:
+	default:
+		b.metrics.blocks.WithLabelValues("dropped").Inc()
 	}
 }
 
@@ -91,7 +109,15 @@ func (b *blocks) run() {
 			return
 		case j := <-b.jobs:
 			ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
-			n, err := b.store.Compact(ctx, j.stream, j.bucket, j.from, j.upTo)
+			var (
+				n   int
+				err error
+			)
+			if j.closed {
+				n, err = b.store.CompactClosed(ctx, j.stream, j.bucket, j.from)
+			} else {
+				n, err = b.store.Compact(ctx, j.stream, j.bucket, j.from, j.upTo)
+			}
 			cancel()
 			switch {
 			case err != nil:

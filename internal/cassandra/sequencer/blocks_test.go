@@ -1,6 +1,7 @@
 package sequencer
 
 import (
+	"slices"
 	"testing"
 
 	dto "github.com/prometheus/client_model/go"
@@ -23,12 +24,20 @@ func TestBlocksWritten(t *testing.T) {
 	b.written([]streams.Pending{large})                              // events of 4 KiB and more: none
 	b.written([]streams.Pending{chunk(0, 1, 10), chunk(0, 11, 255)}) // 1..255: no block ends
 	b.written([]streams.Pending{chunk(0, 256, 256)})                 // 256 ends block 0
-	b.written([]streams.Pending{chunk(0, 257, 300), chunk(1, 301, 511)})
+	b.written([]streams.Pending{chunk(0, 257, 300)})
+	opens := chunk(1, 301, 511)
+	opens.OpensBucket = true
+	b.written([]streams.Pending{opens}) // bucket 0 closed at 300
+	got := []blockJob{<-b.jobs, <-b.jobs}
 	b.written([]streams.Pending{chunk(1, 512, 513), chunk(2, 514, 600)}) // bucket 1 ends block 1
 	b.written(nil)
-	got := []blockJob{<-b.jobs, <-b.jobs}
-	want := []blockJob{{"s-1", 0, 256 - 512, 256}, {"s-1", 1, 512 - 512, 513}}
-	if got[0] != want[0] || got[1] != want[1] || len(b.jobs) != 0 {
+	got = append(got, <-b.jobs)
+	want := []blockJob{
+		{stream: "s-1", bucket: 0, from: 256 - 512, upTo: 256},
+		{stream: "s-1", bucket: 1, from: 301, closed: true},
+		{stream: "s-1", bucket: 1, from: 512 - 512, upTo: 513},
+	}
+	if !slices.Equal(got, want) || len(b.jobs) != 0 {
 		t.Fatalf("jobs %v (and %d more), want %v", got, len(b.jobs), want)
 	}
 	for range 3 {

@@ -72,6 +72,7 @@ const maxBlockBytes = 1 << 20
 
 const (
 	cqlBucketFirst = `SELECT first_version FROM stream_buckets WHERE stream = ? AND bucket = ?`
+	cqlBucketsTo   = `SELECT bucket, first_version FROM stream_buckets WHERE stream = ? AND bucket <= ? LIMIT 2`
 	// The rows' versions, without their bodies, and the static
 	// low_ids_from.
 	cqlRowKeys = `SELECT first_version, last_version, low_ids_from FROM stream_events WHERE stream = ? AND bucket = ? AND last_version >= ? AND last_version <= ?`
@@ -87,6 +88,48 @@ const (
 // gap before it, or past maxBlockBytes) has its rows read again by every
 // call that takes it.
 func (s *Store) Compact(ctx context.Context, stream log.StreamID, bucket, from, upTo int64) (int, error) {
+	return s.compact(ctx, stream, bucket, from, upTo, 0)
+}
+
+// CompactClosed rewrites the last blocks of the stream's bucket before
+// next, closed once next was opened at version nextFirst (nothing when
+// the index does not say so): its last block,
+// partial as a rule, and the blockLookBack before it (see Compact). A
+// stream whose buckets hold fewer than BlockEvents events each (one that
+// takes a few appends a day, in daily buckets) would otherwise keep a row
+// an append in every bucket.
+func (s *Store) CompactClosed(ctx context.Context, stream log.StreamID, next, nextFirst int64) (int, error) {
+	// next and the bucket before it: closed only if next is indexed as
+	// opened at nextFirst.
+	iter := s.session.Query(cqlBucketsTo, string(stream), next).WithContext(ctx).Idempotent(true).Iter()
+	var (
+		b, first int64
+		found    []int64
+	)
+	for iter.Scan(&b, &first) {
+		if len(found) == 0 && (b != next || first != nextFirst) {
+			break
+		}
+		found = append(found, b)
+	}
+	if err := iter.Close(); err != nil {
+		return 0, cql.ReadErr("read buckets", err)
+	}
+	if len(found) < 2 {
+		return 0, nil
+	}
+	prev, last := found[1], nextFirst-1
+	return s.compact(ctx, stream, prev, last-closedLookBack*BlockEvents, last, last)
+}
+
+// closedLookBack is how many blocks before a closed bucket's last
+// CompactClosed takes again, as the fill's jobs do (sequencer).
+const closedLookBack = 2
+
+// compact is Compact; closed, when not 0, is the bucket's last version
+// (its next bucket is open): a block ends there at the latest, and is
+// complete when the rows hold every version up to it.
+func (s *Store) compact(ctx context.Context, stream log.StreamID, bucket, from, upTo, closed int64) (int, error) {
 	var f0 int64
 	err := s.session.Query(cqlBucketFirst, string(stream), bucket).WithContext(ctx).Idempotent(true).Scan(&f0)
 	if err == gocql.ErrNotFound {
@@ -124,8 +167,17 @@ func (s *Store) Compact(ctx context.Context, stream log.StreamID, bucket, from, 
 		covered = max(covered, k.last)
 	}
 	n := 0
-	for j := (f0 - 1) / BlockEvents; (j+1)*BlockEvents <= covered; j++ {
+	for j := (f0 - 1) / BlockEvents; ; j++ {
 		lo, hi := max(f0, j*BlockEvents+1), (j+1)*BlockEvents
+		if closed != 0 {
+			if lo > closed {
+				break
+			}
+			hi = min(hi, closed)
+		}
+		if hi > covered {
+			break
+		}
 		if hi < from {
 			continue
 		}

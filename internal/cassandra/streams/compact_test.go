@@ -383,3 +383,75 @@ func TestCompactLeavesForeignRows(t *testing.T) {
 		t.Fatalf("read %d versions, want 300", len(vs))
 	}
 }
+
+// TestCompactClosedBucket: once a stream's next bucket is open, the last
+// block of the bucket before it, partial, is rewritten as one row too,
+// and so is a bucket that never held a whole block (a slow stream's day).
+func TestCompactClosedBucket(t *testing.T) {
+	o := cassandratest.NewKeyspace(t, nil)
+	session := cassandratest.Session(t, o)
+	s := streams.New(session, 50, time.Hour)
+	ctx := context.Background()
+	idOf := func(v int64) uuid.UUID { return uuid.NewSHA1(uuid.NameSpaceOID, fmt.Appendf(nil, "closed-%d", v)) }
+	for _, c := range []struct {
+		stream       log.StreamID
+		closedAt     int64 // bucket 0's last version
+		blocks, rows int   // blocks CompactClosed rewrites, bucket 0's rows after it
+	}{
+		{"closed-long", 300, 1, 2}, // block 0 compacted by Compact first; 257-300 partial
+		{"closed-slow", 40, 1, 1},
+	} {
+		t.Run(string(c.stream), func(t *testing.T) {
+			n := c.closedAt + 10
+			sizes := make([]int, n)
+			for i := range sizes {
+				sizes[i] = 1
+			}
+			cs := chunksOf(c.stream, time.Date(2026, 12, 6, 9, 0, 0, 0, time.UTC), 1, 1, sizes, idOf)
+			for i := c.closedAt; i < n; i++ {
+				cs[i].Bucket = 1
+			}
+			cs[c.closedAt].OpensBucket = true
+			if k, err := s.CompactClosed(ctx, c.stream, 0, 1); err != nil || k != 0 {
+				t.Fatalf("no bucket before bucket 0: compacted %d, %v", k, err)
+			}
+			for i := range cs[:c.closedAt] {
+				if err := s.WriteStream(ctx, cs[i:i+1], nil); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if k, err := s.Compact(ctx, c.stream, 0, 1, c.closedAt); err != nil || k != int(c.closedAt/streams.BlockEvents) {
+				t.Fatalf("complete blocks: compacted %d, %v", k, err)
+			}
+			if k, err := s.CompactClosed(ctx, c.stream, 1, c.closedAt+1); err != nil || k != 0 {
+				t.Fatalf("bucket 1 not yet in the index: compacted %d, %v", k, err)
+			}
+			for i := c.closedAt; i < n; i++ {
+				if err := s.WriteStream(ctx, cs[i:i+1], nil); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if k, err := s.CompactClosed(ctx, c.stream, 1, c.closedAt+1); err != nil || k != c.blocks {
+				t.Fatalf("closed bucket: compacted %d, %v; want %d", k, err, c.blocks)
+			}
+			if got := rowCount(t, session, c.stream); got != c.rows {
+				t.Fatalf("bucket 0 holds %d rows, want %d", got, c.rows)
+			}
+			if k, err := s.CompactClosed(ctx, c.stream, 1, c.closedAt+1); err != nil || k != 0 {
+				t.Fatalf("again: compacted %d, %v", k, err)
+			}
+			vs, ts := readAll(t, s, c.stream, log.ReadRange{})
+			if !slices.Equal(vs, seqTo(1, n)) {
+				t.Fatalf("forward read: %v", vs)
+			}
+			for i, v := range vs {
+				if want := chunkTime(cs, v); !ts[i].Equal(want) {
+					t.Fatalf("version %d at %v, want %v", v, ts[i], want)
+				}
+			}
+			if vs, _ := readAll(t, s, c.stream, log.ReadRange{Backward: true}); !slices.Equal(vs, reverse(seqTo(1, n))) {
+				t.Fatalf("backward read: %v", vs)
+			}
+		})
+	}
+}

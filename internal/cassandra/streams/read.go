@@ -549,7 +549,7 @@ func (s *Store) openSpan(ctx context.Context, stream log.StreamID, sp partition.
 				}
 				return true
 			}}
-		err := s.readSpan(ctx, stream, &rr)
+		err := readSpan(partitionRows{ctx, s, stream, sp.Bucket}, stream, s.pageSize, &rr)
 		if err == nil && !push() {
 			err = errStopped
 		}
@@ -563,24 +563,108 @@ func (s *Store) openSpan(ctx context.Context, stream log.StreamID, sp partition.
 	return r
 }
 
-// readSpan reads rr's span, in one query, or two when a gap before the
-// read's bound is filled by a row past it (rowReader).
-func (s *Store) readSpan(ctx context.Context, stream log.StreamID, rr *rowReader) error {
+// spanRows is what readSpan reads one stream partition (a span's
+// bucket) with: Cassandra (partitionRows), or in tests a model of a
+// partition whose rows change between any two of its queries.
+type spanRows interface {
+	// rows iterates over the rows whose keys are in lo..hi, ascending
+	// (descending: backward), pageSize a page.
+	rows(lo, hi int64, backward bool, pageSize int) rowIter
+	// holding returns the key of the first row ending at or after v that
+	// starts at or before it (a row ending after v may start after it,
+	// when an older run holds v: Runs), reading keys pageSize at a time;
+	// MaxInt64 when none does.
+	holding(v int64, pageSize int) (int64, error)
+	// at returns the row at key k (ok false: none).
+	at(k int64) (r heldRow, ok bool, err error)
+}
+
+// rowIter is an iteration of spanRows.rows: next fills r with a row, its
+// body a new slice (the decoded events alias it).
+type rowIter interface {
+	next(r *heldRow) bool
+	close() error
+}
+
+// partitionRows is spanRows over a stream's partition in Cassandra.
+type partitionRows struct {
+	ctx    context.Context
+	s      *Store
+	stream log.StreamID
+	bucket int64
+}
+
+func (p partitionRows) rows(lo, hi int64, backward bool, pageSize int) rowIter {
+	stmt := cqlChunksAsc
+	if backward {
+		stmt = cqlChunksDesc
+	}
+	return cqlRowIter{p.s.session.Query(stmt, string(p.stream), p.bucket, lo, hi).WithContext(p.ctx).
+		Idempotent(true).PageSize(pageSize).Prefetch(0.5).Iter()}
+}
+
+func (p partitionRows) holding(v int64, pageSize int) (int64, error) {
+	iter := p.s.session.Query(cqlRowsFrom, string(p.stream), p.bucket, v).WithContext(p.ctx).Idempotent(true).PageSize(pageSize).Iter()
+	var first, last int64
+	for iter.Scan(&first, &last) {
+		if first <= v {
+			iter.Close()
+			return last, nil
+		}
+	}
+	if err := iter.Close(); err != nil {
+		return 0, cql.ReadErr("read chunk", err)
+	}
+	return math.MaxInt64, nil
+}
+
+func (p partitionRows) at(k int64) (heldRow, bool, error) {
+	var r heldRow
+	err := p.s.session.Query(cqlRowAt, string(p.stream), p.bucket, k).WithContext(p.ctx).Idempotent(true).Scan(&r.first, &r.last, &r.t, &r.body)
+	if err == gocql.ErrNotFound {
+		return heldRow{}, false, nil
+	}
+	if err != nil {
+		return heldRow{}, false, cql.ReadErr("read stream", err)
+	}
+	return r, true, nil
+}
+
+type cqlRowIter struct{ iter *gocql.Iter }
+
+func (it cqlRowIter) next(r *heldRow) bool {
+	r.body = nil // a new slice: the decoded events of the row before alias its own
+	return it.iter.Scan(&r.first, &r.last, &r.t, &r.body)
+}
+
+func (it cqlRowIter) close() error {
+	if err := it.iter.Close(); err != nil {
+		return cql.ReadErr("read stream", err)
+	}
+	return nil
+}
+
+// readSpan reads rr's span from src: a bounded read first finds the row
+// holding its bound, then one range query, or two when the versions up
+// to the bound are in a row past it (rowReader); a backward read may fill
+// a gap from the row holding a missing version (rowWith). pageSize is the
+// rows a page of the range query.
+func readSpan(src spanRows, stream log.StreamID, pageSize int, rr *rowReader) error {
 	sp := rr.sp
 	hi := int64(math.MaxInt64)
 	if rr.bounded {
-		h, err := s.rowHolding(ctx, stream, sp.Bucket, sp.To)
+		// Few keys a page: the row is expected first.
+		h, err := src.holding(sp.To, 4)
 		if err != nil {
 			return err
 		}
 		hi = h
+		rr.boundHeld = h != math.MaxInt64
 	}
-	stmt := cqlChunksAsc
 	if rr.backward {
-		stmt = cqlChunksDesc
-		rr.above = func(v int64) (heldRow, bool, error) { return s.rowWith(ctx, stream, sp.Bucket, v) }
+		rr.above = func(v int64) (heldRow, bool, error) { return rowWith(src, stream, v) }
 	}
-	lo, pageSize := sp.From, s.pageSize
+	lo := sp.From
 	if rr.want > 0 && rr.want < int64(pageSize) {
 		// A read of a few events (a page of the HTTP API) fetched a
 		// whole page of rows, the rest of the bucket: 5,000 rows to send
@@ -590,30 +674,24 @@ func (s *Store) readSpan(ctx context.Context, stream log.StreamID, rr *rowReader
 		pageSize = max(int(rr.want), min(pageSize, 16))
 	}
 	for {
-		iter := s.session.Query(stmt, string(stream), sp.Bucket, lo, hi).WithContext(ctx).
-			Idempotent(true).PageSize(pageSize).Prefetch(0.5).Iter()
-		var (
-			first, last int64
-			t           time.Time
-			body        []byte
-		)
-		for iter.Scan(&first, &last, &t, &body) {
-			err := rr.row(first, last, t, body)
+		iter := src.rows(lo, hi, rr.backward, pageSize)
+		var r heldRow
+		for iter.next(&r) {
+			err := rr.row(r.first, r.last, r.t, r.body)
 			if err != nil {
-				iter.Close()
+				iter.close()
 				if err == errStopped {
 					return err
 				}
-				return fmt.Errorf("stream %s row %d: %w", stream, last, err)
+				return fmt.Errorf("stream %s row %d: %w", stream, r.last, err)
 			}
 			if rr.done() {
-				iter.Close()
+				iter.close()
 				return nil
 			}
-			body = nil // the decoded events alias it
 		}
-		if err := iter.Close(); err != nil {
-			return cql.ReadErr("read stream", err)
+		if err := iter.close(); err != nil {
+			return err
 		}
 		if rr.backward {
 			return rr.fillBelow(rr.sp.From - 1)
@@ -630,43 +708,31 @@ func (s *Store) readSpan(ctx context.Context, stream log.StreamID, rr *rowReader
 	}
 }
 
-// rowHolding returns the key of a row of bucket that holds version v: the
-// first row ending at or after v that starts at or before it (a row
-// ending after v may start after it, when an older run holds v: Runs).
-// MaxInt64 when none does yet.
-func (s *Store) rowHolding(ctx context.Context, stream log.StreamID, bucket, v int64) (int64, error) {
-	iter := s.session.Query(cqlRowsFrom, string(stream), bucket, v).WithContext(ctx).Idempotent(true).PageSize(4).Iter()
-	var first, last int64
-	for iter.Scan(&first, &last) {
-		if first <= v {
-			iter.Close()
-			return last, nil
+// rowWith returns the row that src.holding finds for version v, with its
+// body (ok false when none holds v): the keys first, so that the rows
+// between v and it, which a backward read has mostly read already, are
+// not fetched again. Keys 64 a page: rows may lie between.
+func rowWith(src spanRows, stream log.StreamID, v int64) (heldRow, bool, error) {
+	for range 3 {
+		k, err := src.holding(v, 64)
+		if err != nil || k == math.MaxInt64 {
+			return heldRow{}, false, err
 		}
+		r, ok, err := src.at(k)
+		if err != nil {
+			return heldRow{}, false, err
+		}
+		if !ok {
+			// Deleted since: its block was rewritten, and the run, written
+			// with the deletes, holds v now.
+			continue
+		}
+		return r, r.first <= v, nil
 	}
-	if err := iter.Close(); err != nil {
-		return 0, cql.ReadErr("read chunk", err)
-	}
-	return math.MaxInt64, nil
-}
-
-// rowWith returns the row of bucket that rowHolding finds for version v,
-// with its body (ok false when none holds v): the keys first, so that
-// the rows between v and it, which a backward read has mostly read
-// already, are not fetched again.
-func (s *Store) rowWith(ctx context.Context, stream log.StreamID, bucket, v int64) (heldRow, bool, error) {
-	k, err := s.rowHolding(ctx, stream, bucket, v)
-	if err != nil || k == math.MaxInt64 {
-		return heldRow{}, false, err
-	}
-	var r heldRow
-	err = s.session.Query(cqlRowAt, string(stream), bucket, k).WithContext(ctx).Idempotent(true).Scan(&r.first, &r.last, &r.t, &r.body)
-	if err == gocql.ErrNotFound {
-		return heldRow{}, false, nil // deleted since: rewritten into a block, read by the next call
-	}
-	if err != nil {
-		return heldRow{}, false, cql.ReadErr("read stream", err)
-	}
-	return r, r.first <= v, nil
+	// At a quorum one retry finds the run (nothing deletes a run); at
+	// consistency ONE each query may ask another replica. Not a gap to
+	// leave in the read: an error the client retries.
+	return heldRow{}, false, fmt.Errorf("stream %s version %d: its row moved under three reads: %w", stream, v, log.ErrUnavailable)
 }
 
 // rowReader turns a span's rows, in key order, into its chunks, each sent
@@ -677,10 +743,12 @@ func (s *Store) rowWith(ctx context.Context, stream log.StreamID, bucket, v int6
 // those sent. Forward, a row holds every version from its first to its
 // key, but a run that holds earlier versions may come after rows that
 // start later (its key is later): a row that starts past the next version
-// wanted is held until a row brings that version. Backward and bounded
-// (rows up to the key of one that holds the bound), the versions below
-// the row a read sent last may likewise be only in a run past the bound:
-// a gap below it is filled from there before the next row is taken.
+// wanted is held until a row brings that version. Backward, the versions
+// below the row a read sent last may be only in a row at a key it has
+// passed: a run past a bounded read's bound (rows up to the key of one
+// that holds the bound), or a block rewritten since (streams.Compact); a
+// gap below it is filled from the row holding the missing version before
+// the next row is taken.
 type rowReader struct {
 	sp                partition.Span
 	bounded, backward bool
@@ -692,10 +760,13 @@ type rowReader struct {
 	// above returns a row that holds a version, from the first key at or
 	// past it (backward reads; nil otherwise).
 	above func(v int64) (heldRow, bool, error)
-	next  int64 // forward: the next version wanted
-	sent  int64 // backward: the first version sent
-	held  []heldRow
-	parts []Chunk // a run's chunks, sent newest first (backward)
+	// boundHeld: a bounded read found a row holding its bound when it
+	// began, so every version up to the bound is written.
+	boundHeld bool
+	next      int64 // forward: the next version wanted
+	sent      int64 // backward: the first version sent
+	held      []heldRow
+	parts     []Chunk // a run's chunks, sent newest first (backward)
 }
 
 type heldRow struct {
@@ -775,8 +846,8 @@ func (rr *rowReader) fillBelow(down int64) error {
 	for rr.above != nil {
 		top := rr.sent
 		if top == math.MaxInt64 {
-			if !rr.bounded {
-				return nil
+			if !rr.boundHeld {
+				return nil // unbounded, or no row held the bound: none to fill
 			}
 			top = rr.sp.To + 1
 		}
