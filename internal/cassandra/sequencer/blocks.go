@@ -75,20 +75,36 @@ func (b *blocks) written(w []streams.Pending) {
 			payload += w[i].Payload
 		}
 		w = w[n:]
-		events := last.LastVersion - first.FirstVersion + 1
-		if int64(payload) > events*blockEventBytes {
-			continue
-		}
 		if first.OpensBucket && first.FirstVersion > 1 {
 			// The bucket before is closed: its last block, partial, is
-			// complete now.
+			// complete now. (Its events' size is not these chunks'.)
 			b.queue(blockJob{stream: first.Stream, bucket: first.Bucket, from: first.FirstVersion, closed: true})
 		}
-		if last.LastVersion/streams.BlockEvents == (first.FirstVersion-1)/streams.BlockEvents {
+		events := last.LastVersion - first.FirstVersion + 1
+		if last.LastVersion/streams.BlockEvents == (first.FirstVersion-1)/streams.BlockEvents || int64(payload) > events*blockEventBytes {
 			continue
 		}
 		from := first.FirstVersion - blockLookBack*streams.BlockEvents
 		b.queue(blockJob{stream: last.Stream, bucket: last.Bucket, from: from, upTo: last.LastVersion})
+	}
+}
+
+// writtenRecord is written for the chunks of one record, of several
+// streams (a catch-up fills a record at a time).
+func (b *blocks) writtenRecord(ps []streams.Pending) {
+	if b == nil {
+		return
+	}
+	var order []log.StreamID
+	by := map[log.StreamID][]streams.Pending{}
+	for _, p := range ps {
+		if _, ok := by[p.Stream]; !ok {
+			order = append(order, p.Stream)
+		}
+		by[p.Stream] = append(by[p.Stream], p)
+	}
+	for _, s := range order {
+		b.written(by[s])
 	}
 }
 

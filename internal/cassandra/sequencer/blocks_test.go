@@ -50,6 +50,22 @@ func TestBlocksWritten(t *testing.T) {
 	if n := m.GetCounter().GetValue(); n != 1 || len(b.jobs) != 2 {
 		t.Fatalf("a full queue: %v dropped, %d queued", n, len(b.jobs))
 	}
+	// A catch-up's record: chunks of several streams; a stream opening a
+	// bucket of large events still closes the one before.
+	b = &blocks{jobs: make(chan blockJob, 4), metrics: newMetrics(nil)}
+	other := chunk(3, 900, 1000)
+	other.Stream, other.OpensBucket, other.Payload = "s-2", true, 101*(blockEventBytes+1)
+	b.writtenRecord([]streams.Pending{chunk(0, 250, 255), other, chunk(0, 256, 260)})
+	got = []blockJob{<-b.jobs, <-b.jobs}
+	want = []blockJob{
+		{stream: "s-1", bucket: 0, from: 250 - 512, upTo: 260},
+		{stream: "s-2", bucket: 3, from: 900, closed: true},
+	}
+	if !slices.Equal(got, want) || len(b.jobs) != 0 {
+		t.Fatalf("a record's jobs %v (and %d more), want %v", got, len(b.jobs), want)
+	}
+
 	var none *blocks // --compact-blocks=false
 	none.written([]streams.Pending{chunk(0, 1, 300)})
+	none.writtenRecord([]streams.Pending{chunk(0, 1, 300)})
 }

@@ -314,6 +314,7 @@ func (sh *shard) catchUp(ctx context.Context, after, last int64) error {
 			if err := sh.s.cfg.Streams.Fill(ctx, ps); err != nil {
 				return err
 			}
+			sh.s.blocks.writtenRecord(ps)
 			if sh.s.cfg.Index == nil {
 				return nil
 			}

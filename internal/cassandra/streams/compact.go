@@ -88,13 +88,13 @@ const (
 // gap before it, or past maxBlockBytes) has its rows read again by every
 // call that takes it.
 func (s *Store) Compact(ctx context.Context, stream log.StreamID, bucket, from, upTo int64) (int, error) {
-	return s.compact(ctx, stream, bucket, from, upTo, 0)
+	return s.compact(ctx, stream, bucket, 0, from, upTo, 0)
 }
 
 // CompactClosed rewrites the last blocks of the stream's bucket before
 // next, closed once next was opened at version nextFirst (nothing when
 // the index does not say so): its last block,
-// partial as a rule, and the blockLookBack before it (see Compact). A
+// partial as a rule, and the closedLookBack before it (see Compact). A
 // stream whose buckets hold fewer than BlockEvents events each (one that
 // takes a few appends a day, in daily buckets) would otherwise keep a row
 // an append in every bucket.
@@ -104,39 +104,43 @@ func (s *Store) CompactClosed(ctx context.Context, stream log.StreamID, next, ne
 	iter := s.session.Query(cqlBucketsTo, string(stream), next).WithContext(ctx).Idempotent(true).Iter()
 	var (
 		b, first int64
-		found    []int64
+		found    [][2]int64 // bucket, first version
 	)
 	for iter.Scan(&b, &first) {
 		if len(found) == 0 && (b != next || first != nextFirst) {
 			break
 		}
-		found = append(found, b)
+		found = append(found, [2]int64{b, first})
 	}
 	if err := iter.Close(); err != nil {
 		return 0, cql.ReadErr("read buckets", err)
 	}
-	if len(found) < 2 {
+	// A bucket of one version is one row: nothing to rewrite (a stream
+	// appended less often than its buckets are wide).
+	if len(found) < 2 || nextFirst-found[1][1] < 2 {
 		return 0, nil
 	}
-	prev, last := found[1], nextFirst-1
-	return s.compact(ctx, stream, prev, last-closedLookBack*BlockEvents, last, last)
+	prev, f0, last := found[1][0], found[1][1], nextFirst-1
+	return s.compact(ctx, stream, prev, f0, last-closedLookBack*BlockEvents, last, last)
 }
 
 // closedLookBack is how many blocks before a closed bucket's last
 // CompactClosed takes again, as the fill's jobs do (sequencer).
 const closedLookBack = 2
 
-// compact is Compact; closed, when not 0, is the bucket's last version
-// (its next bucket is open): a block ends there at the latest, and is
-// complete when the rows hold every version up to it.
-func (s *Store) compact(ctx context.Context, stream log.StreamID, bucket, from, upTo, closed int64) (int, error) {
-	var f0 int64
-	err := s.session.Query(cqlBucketFirst, string(stream), bucket).WithContext(ctx).Idempotent(true).Scan(&f0)
-	if err == gocql.ErrNotFound {
-		return 0, nil
-	}
-	if err != nil {
-		return 0, cql.ReadErr("read bucket", err)
+// compact is Compact; f0 is the bucket's first version (0: read it from
+// the index); closed, when not 0, is the bucket's last version (its next
+// bucket is open): a block ends there at the latest, and is complete when
+// the rows hold every version up to it.
+func (s *Store) compact(ctx context.Context, stream log.StreamID, bucket, f0, from, upTo, closed int64) (int, error) {
+	if f0 == 0 {
+		err := s.session.Query(cqlBucketFirst, string(stream), bucket).WithContext(ctx).Idempotent(true).Scan(&f0)
+		if err == gocql.ErrNotFound {
+			return 0, nil
+		}
+		if err != nil {
+			return 0, cql.ReadErr("read bucket", err)
+		}
 	}
 	// Which blocks are complete and worth rewriting, from the keys alone.
 	type key struct{ first, last int64 }
