@@ -49,6 +49,7 @@ type codec uint8
 const (
 	codecZstd codec = iota
 	codecS2
+	codecBlock // zstd, of a run (formatBlock)
 )
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
@@ -104,7 +105,11 @@ func appendCompressed(dst []byte, plainLen int, c codec, encode func([]byte) []b
 		enc := s2.EncodeBetter(dst[len(dst):cap(dst)], plain[1:])
 		dst = dst[:len(dst)+len(enc)]
 	} else {
-		dst = append(dst, formatZstd)
+		format := byte(formatZstd)
+		if c == codecBlock {
+			format = formatBlock
+		}
+		dst = append(dst, format)
 		dst = binary.AppendUvarint(dst, uint64(len(plain)-1))
 		dst = zenc.EncodeAll(plain[1:], dst)
 	}

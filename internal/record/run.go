@@ -73,18 +73,7 @@ func AppendRun(dst []byte, parts []Part) []byte {
 // body should be plain (PlainChunkBody): a body compressed alone gains
 // little from the block's compression.
 func AppendBlock(dst []byte, parts []Part) []byte {
-	bp := scratch.Get().(*[]byte)
-	defer scratch.Put(bp)
-	plain := AppendRun((*bp)[:0], parts)
-	*bp = plain
-	start := len(dst)
-	dst = append(dst, formatBlock)
-	dst = binary.AppendUvarint(dst, uint64(len(plain)-1))
-	dst = zenc.EncodeAll(plain[1:], dst)
-	if len(dst)-start >= len(plain) {
-		return append(dst[:start], plain...)
-	}
-	return dst
+	return appendCompressed(dst, RunLen(parts), codecBlock, func(b []byte) []byte { return AppendRun(b, parts) })
 }
 
 // PlainChunkBody returns chunk body b uncompressed: b itself when it is
