@@ -13,7 +13,8 @@ import (
 // blocks rewrites streams' complete blocks as one row each
 // (streams.Store.Compact) behind the fill, on one goroutine of its own: a
 // stream whose fill crossed a block's end is queued, and compacted once
-// the queue reaches it. Compaction is an optimisation of later replays,
+// the queue reaches it; so is one whose fill opened a bucket, for the last
+// block of the bucket it closed (streams.Store.CompactClosed). Compaction is an optimisation of later replays,
 // safe whoever runs it and whenever (streams.BlockEvents says why), so a
 // job dropped when the queue is full, or lost when the instance stops,
 // only leaves that block as rows; the next block the stream completes

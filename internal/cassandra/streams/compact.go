@@ -17,11 +17,10 @@ import (
 
 // Blocks: a stream's chunks, once written, are rewritten a block at a time
 // as one run row, compressed as one (record.AppendBlock), and the rows
-// they replace deleted. A stream of 1-event
-// appends otherwise keeps a row an event, and a replay reads and decodes
-// each: 38,395 such events replayed at ~170,000 events/s where a stream
-// of 1,000-event appends replays at ~2,400,000 (docs/benchmarks.md,
-// Session 22).
+// they replace deleted. A stream of 1-event appends otherwise keeps a row
+// an event, and a replay reads and decodes each: 38,395 such events
+// replayed at ~170,000 events/s where a stream of 1,000-event appends
+// replays at ~2,400,000 (docs/benchmarks.md, Session 22).
 //
 // A block is the chunks of one bucket whose first version is in
 // (j·BlockEvents, (j+1)·BlockEvents]: a function of the chunks alone, and
@@ -29,8 +28,7 @@ import (
 // a paused ex-owner, a retry) that compacts block j writes the same run
 // at the same key, the last chunk's last version (the same chunks: two
 // builds may compress them to different bytes, and either decodes to
-// them). What keeps that safe
-// with readers and writers at any moment:
+// them). What keeps that safe with readers and writers at any moment:
 //
 //   - The run and the deletes are one mutation (a single-partition
 //     batch): a reader sees the rows before or after, and rows that
@@ -93,11 +91,10 @@ func (s *Store) Compact(ctx context.Context, stream log.StreamID, bucket, from, 
 
 // CompactClosed rewrites the last blocks of the stream's bucket before
 // next, closed once next was opened at version nextFirst (nothing when
-// the index does not say so): its last block,
-// partial as a rule, and the closedLookBack before it (see Compact). A
-// stream whose buckets hold fewer than BlockEvents events each (one that
-// takes a few appends a day, in daily buckets) would otherwise keep a row
-// an append in every bucket.
+// the index does not say so): its last block, partial as a rule, and the
+// closedLookBack before it (see Compact). A stream whose buckets hold
+// fewer than BlockEvents events each (one that takes a few appends a day,
+// in daily buckets) would otherwise keep a row an append in every bucket.
 func (s *Store) CompactClosed(ctx context.Context, stream log.StreamID, next, nextFirst int64) (int, error) {
 	// next and the bucket before it: closed only if next is indexed as
 	// opened at nextFirst.
