@@ -221,13 +221,22 @@ func (s *Sequencer) handOver(shards []*shard, newCtx func() (context.Context, co
 			defer cancel()
 			s.drop(sh)
 			sh.drain(ctx)
-			if err := s.release(ctx, sh.id, sh.epoch); err != nil {
+			// A context of its own: a drain that ran out of time has used
+			// up ctx, and an unreleased shard waits a lease TTL for its
+			// next owner.
+			rctx, rcancel := context.WithTimeout(context.Background(), releaseTimeout)
+			defer rcancel()
+			if err := s.release(rctx, sh.id, sh.epoch); err != nil {
 				s.cfg.Logger.Warn("release shard", "shard", sh.id, "err", err)
 			}
 		})
 	}
 	wg.Wait()
 }
+
+// releaseTimeout bounds a handed-over shard's release (one conditional
+// write), after its drain, whatever time the drain left.
+const releaseTimeout = 2 * time.Second
 
 // handoverConcurrency bounds the shards drained and released at once: a
 // drain commits a shard's queue, and a thousand shards moving (a rolling

@@ -43,14 +43,17 @@ type shard struct {
 	mu       sync.Mutex
 	queue    []*pending
 	stopped  bool
-	draining bool          // handing over: no new appends
-	wake     chan struct{} // cap 1
-	jobs     chan []*check // each decided batch's retry checks, for the checker
-	lost     chan struct{} // closed when the shard stops
-	once     sync.Once
-	workers  sync.WaitGroup
-	done     chan struct{} // closed when its goroutines have ended
-	stopErr  error
+	draining bool // handing over: no new appends
+	// committing: a batch is taken from the queue and not yet decided (a
+	// drain waits for it: committed moves only once it is).
+	committing bool
+	wake       chan struct{} // cap 1
+	jobs       chan []*check // each decided batch's retry checks, for the checker
+	lost       chan struct{} // closed when the shard stops
+	once       sync.Once
+	workers    sync.WaitGroup
+	done       chan struct{} // closed when its goroutines have ended
+	stopErr    error
 }
 
 // check is an append whose ids or expected version point at stored
@@ -342,6 +345,9 @@ func (sh *shard) run() {
 			return
 		}
 		err := sh.commitBatch(batch)
+		sh.mu.Lock()
+		sh.committing = false
+		sh.mu.Unlock()
 		release()
 		if err != nil {
 			sh.s.cfg.Logger.Warn("shard stopped", "shard", sh.id, "epoch", sh.epoch, "err", err)
@@ -399,6 +405,7 @@ func (sh *shard) collect() (batch []*pending, release func()) {
 			size += p.size
 		}
 		sh.queue = sh.queue[i:]
+		sh.committing = len(out) > 0
 		sh.s.metrics.queueLength.Observe(float64(len(sh.queue) + len(out)))
 		sh.mu.Unlock()
 		if len(out) > 0 {
@@ -416,9 +423,9 @@ func (sh *shard) drain(ctx context.Context) {
 	sh.mu.Unlock()
 	for {
 		sh.mu.Lock()
-		n := len(sh.queue)
+		n, busy := len(sh.queue), sh.committing
 		sh.mu.Unlock()
-		if n == 0 && sh.filled.Load() >= sh.committed.Load() {
+		if n == 0 && !busy && sh.filled.Load() >= sh.committed.Load() {
 			break
 		}
 		sh.flushAll()
