@@ -160,6 +160,7 @@ func TestHandoverAllAtOnce(t *testing.T) {
 	took := time.Since(start)
 	holding.Store(false) // the shards it kept commit theirs now
 	wg.Wait()
+	a.handovers.Wait() // the releases, after the drains
 	if err != nil {
 		t.Fatalf("handover tick: %v", err)
 	}
@@ -229,6 +230,132 @@ func TestHandoverAllAtOnce(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// TestTickDoesNotWaitForAHandover: a shard handed over with a commit in
+// flight that does not end (held here for over three lease TTLs)
+// must not hold up the ticks: they go on renewing the shard kept, and
+// none claims back the shard being handed over. A tick that handed over
+// before it returned waited for that commit (a drain waits for the batch
+// in flight), the shards kept went unrenewed, and other instances could
+// claim them.
+func TestTickDoesNotWaitForAHandover(t *testing.T) {
+	const ttl = 2 * time.Second
+	o := handoverKeyspace(t, 2)
+	var (
+		held    atomic.Int64 // the shard whose commits wait for unhold
+		entered = make(chan struct{}, 1)
+		unhold  = make(chan struct{})
+	)
+	held.Store(-1)
+	a := handoverSequencer(t, o, "a", cassandra.LatestSchemaVersion(), ttl, func(id int) {
+		if int64(id) == held.Load() {
+			select {
+			case entered <- struct{}{}:
+			default:
+			}
+			<-unhold
+		}
+	})
+	b := handoverSequencer(t, o, "b", cassandra.LatestSchemaVersion(), ttl, nil)
+	unholdOnce := sync.OnceFunc(func() { close(unhold) })
+	t.Cleanup(func() { handoverClose(a) })
+	t.Cleanup(unholdOnce) // runs first: Close awaits the held commit
+
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := a.tick(ctx); err != nil {
+		t.Fatalf("first tick: %v", err)
+	}
+	if n := len(a.Owned()); n != 2 {
+		t.Fatalf("alone, A owns %d shards, want 2", n)
+	}
+	want := assign(map[string]bool{"a": true, "b": true}, 2)
+	gone, kept := 0, 1
+	if want[0] == "a" {
+		gone, kept = 1, 0
+	}
+	var stream log.StreamID
+	for i := 0; stream == ""; i++ {
+		if s := fmt.Sprintf("held-%d", i); partition.ShardOf(s, 2) == gone {
+			stream = log.StreamID(s)
+		}
+	}
+	held.Store(int64(gone))
+	go func() {
+		req := log.AppendRequest{Stream: stream, Expected: log.Any, Events: []log.ProposedEvent{{Type: "Held", Data: []byte(`{}`)}}}
+		if err := req.Validate(log.DefaultLimits()); err != nil {
+			panic(err)
+		}
+		actx, acancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer acancel()
+		_, _ = a.AppendLocal(actx, req) // its outcome is not what this test checks
+	}()
+	select {
+	case <-entered:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the append to the held shard never reached its commit")
+	}
+	before, err := a.readOwners(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.heartbeat(ctx); err != nil { // B is live: shard gone is its to own
+		t.Fatal(err)
+	}
+
+	// Ticks over three and a half TTLs, as the ownership loop runs them, with
+	// the handed-over shard's commit held throughout.
+	var renewed time.Time
+	for i := 0; i < 8; i++ {
+		if i > 0 {
+			time.Sleep(ttl / 2)
+		}
+		ticked := make(chan error, 1)
+		go func() {
+			tctx, tcancel := context.WithTimeout(context.Background(), ttl)
+			defer tcancel()
+			ticked <- a.tick(tctx)
+		}()
+		select {
+		case err := <-ticked:
+			if err != nil {
+				t.Fatalf("tick %d: %v", i, err)
+			}
+		case <-time.After(ttl):
+			t.Fatalf("tick %d still running after a lease TTL: it waits for the handover's commit in flight", i)
+		}
+		if err := b.heartbeat(ctx); err != nil {
+			t.Fatal(err)
+		}
+		rows, err := a.readOwners(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		k := rows[kept]
+		if k.Owner != "a" || k.Epoch != before[kept].Epoch || !k.LeaseUntil.After(renewed) {
+			t.Fatalf("tick %d: shard kept is owned by %q at epoch %d until %v, want A at epoch %d renewed past %v",
+				i, k.Owner, k.Epoch, k.LeaseUntil, before[kept].Epoch, renewed)
+		}
+		renewed = k.LeaseUntil
+		if g := rows[gone]; g.Epoch != before[gone].Epoch {
+			t.Fatalf("tick %d: the shard being handed over was claimed again (epoch %d, was %d)", i, g.Epoch, before[gone].Epoch)
+		}
+	}
+	if got := a.Owned(); len(got) != 1 || got[0] != kept {
+		t.Errorf("A owns %v, want [%d]", got, kept)
+	}
+
+	// Its commit decided, the handover ends with the release.
+	unholdOnce()
+	a.handovers.Wait()
+	rows, err := a.readOwners(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g := rows[gone]; g.Owner != "" || g.Epoch != before[gone].Epoch {
+		t.Errorf("after the handover, shard %d is owned by %q at epoch %d, want released at epoch %d", gone, g.Owner, g.Epoch, before[gone].Epoch)
 	}
 }
 

@@ -30,6 +30,17 @@ type Sequencer struct {
 	lastMembers map[string]int
 	membersAt   time.Time
 
+	// handing holds the shards being handed over (under mu): dropped
+	// from shards, draining and releasing in the background, left alone
+	// by claims until released.
+	handing   map[int]*shard
+	handovers sync.WaitGroup
+	// handoverSem bounds the handovers at once; endHandovers cuts the
+	// ones in flight short when Close's deadline ends.
+	handoverSem  chan struct{}
+	handoverBase context.Context
+	endHandovers context.CancelFunc
+
 	claimMu sync.Mutex    // one claim at a time
 	slots   chan struct{} // commits in flight on this instance; nil: no bound
 	blocks  *blocks       // nil: NoBlocks
@@ -48,8 +59,9 @@ func New(cfg Config) (*Sequencer, error) {
 	s := &Sequencer{
 		cfg: cfg, metrics: newMetrics(cfg.Registerer), shards: map[int]*shard{}, owners: map[int]owner{},
 		obs: observer{seen: map[int]observation{}}, closing: make(chan struct{}), started: time.Now(),
-		refused: map[int]int{},
+		refused: map[int]int{}, handing: map[int]*shard{}, handoverSem: make(chan struct{}, handoverConcurrency),
 	}
+	s.handoverBase, s.endHandovers = context.WithCancel(context.Background())
 	if cfg.CommitsInFlight > 0 {
 		s.slots = make(chan struct{}, cfg.CommitsInFlight)
 	}
@@ -147,15 +159,12 @@ func (s *Sequencer) tick(ctx context.Context) error {
 			leaving = append(leaving, sh)
 		}
 	}
-	// After every renewal, and all at once: handed over one after another
-	// between renewals, the drains of a rolling upgrade's many shards
-	// outlasted the tick, and the shards it had not reached went
-	// unrenewed until the next.
-	s.handOver(leaving, func() (context.Context, context.CancelFunc) {
-		// Its own deadline each, not the tick's: each drain and release
-		// has the time one needs.
-		return context.WithTimeout(context.Background(), s.cfg.LeaseTTL)
-	})
+	// After every renewal, in the background: a drain waits for a commit
+	// in flight, however long it takes, and the next tick's renewals of
+	// the shards kept must not wait for it.
+	for _, sh := range leaving {
+		s.handOver(sh, s.cfg.LeaseTTL)
+	}
 	now := time.Now() // monotonic: others' leases are judged by observation
 	for id := 0; id < s.cfg.Shards; id++ {
 		o, ok := owners[id]
@@ -167,7 +176,10 @@ func (s *Sequencer) tick(ctx context.Context) error {
 		// judged as anyone's: claimed again, under a new epoch, once seen
 		// unrenewed for a TTL. Skipping it left the shard without an owner
 		// for as long as this instance lived.
-		if mine[id] != nil {
+		s.mu.Lock()
+		handing := s.handing[id] != nil
+		s.mu.Unlock()
+		if mine[id] != nil || handing {
 			s.obs.unchanged(o, now)
 			continue
 		}
@@ -204,34 +216,47 @@ func (s *Sequencer) membership(read map[string]int, err error, now time.Time) ma
 	return read
 }
 
-// handOver gives up shards, all at once (at most handoverConcurrency at
-// a time), each within a context of its own from newCtx: new appends wait
-// for the next owner, the queued ones are committed and filled, then the
-// shard is released, so the instance that should own it claims it at its
-// next tick, not a lease TTL later. It returns when every shard is
-// released or its context ended.
-func (s *Sequencer) handOver(shards []*shard, newCtx func() (context.Context, context.CancelFunc)) {
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, handoverConcurrency)
-	for _, sh := range shards {
-		sem <- struct{}{}
-		wg.Go(func() {
-			defer func() { <-sem }()
-			ctx, cancel := newCtx()
-			defer cancel()
-			s.drop(sh)
-			sh.drain(ctx)
-			// A context of its own: a drain that ran out of time has used
-			// up ctx, and an unreleased shard waits a lease TTL for its
-			// next owner.
-			rctx, rcancel := context.WithTimeout(context.Background(), releaseTimeout)
-			defer rcancel()
-			if err := s.release(rctx, sh.id, sh.epoch); err != nil {
-				s.cfg.Logger.Warn("release shard", "shard", sh.id, "err", err)
-			}
-		})
+// handOver gives up sh in the background, within drainFor (0: until
+// Close's deadline): new appends wait for the next owner, the queued ones
+// are committed and filled, then the shard is released, so the instance
+// that should own it claims it at its next tick, not a lease TTL later.
+// Many shards move at once (a rolling upgrade), at most
+// handoverConcurrency at a time.
+func (s *Sequencer) handOver(sh *shard, drainFor time.Duration) {
+	s.mu.Lock()
+	if s.handing[sh.id] != nil {
+		s.mu.Unlock()
+		return
 	}
-	wg.Wait()
+	s.handing[sh.id] = sh
+	s.mu.Unlock()
+	s.drop(sh)
+	s.handovers.Go(func() {
+		defer func() {
+			s.mu.Lock()
+			delete(s.handing, sh.id)
+			s.mu.Unlock()
+		}()
+		select {
+		case s.handoverSem <- struct{}{}:
+			defer func() { <-s.handoverSem }()
+		case <-s.handoverBase.Done():
+		}
+		ctx, cancel := s.handoverBase, context.CancelFunc(func() {})
+		if drainFor > 0 {
+			ctx, cancel = context.WithTimeout(s.handoverBase, drainFor)
+		}
+		defer cancel()
+		sh.drain(ctx)
+		// A deadline of its own: a drain that ran out of time has used up
+		// ctx, and an unreleased shard waits a lease TTL for its next
+		// owner. (Past Close's deadline it is not tried.)
+		rctx, rcancel := context.WithTimeout(s.handoverBase, releaseTimeout)
+		defer rcancel()
+		if err := s.release(rctx, sh.id, sh.epoch); err != nil {
+			s.cfg.Logger.Warn("release shard", "shard", sh.id, "err", err)
+		}
+	})
 }
 
 // releaseTimeout bounds a handed-over shard's release (one conditional
@@ -435,12 +460,24 @@ func (s *Sequencer) Close(ctx context.Context) {
 	s.shards = map[int]*shard{}
 	s.mu.Unlock()
 	s.leave(ctx)
-	leaving := make([]*shard, 0, len(shards))
 	for _, sh := range shards {
-		leaving = append(leaving, sh)
+		s.handOver(sh, 0)
 	}
-	// All at once, within the caller's deadline: one after another, the
-	// last shards' drains were cut short when the first ones were slow.
-	s.handOver(leaving, func() (context.Context, context.CancelFunc) { return context.WithCancel(ctx) })
+	// All at once, with the ticks' handovers still in flight, within the
+	// caller's deadline: past it, drains and releases are cut short (a
+	// commit in flight is still awaited: its outcome decides its callers'
+	// answers).
+	done := make(chan struct{})
+	go func() {
+		s.handovers.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		s.endHandovers()
+		<-done
+	}
+	s.endHandovers()
 	s.blocks.close()
 }
