@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"sync"
 	"time"
 
 	gocql "github.com/apache/cassandra-gocql-driver/v2"
@@ -139,33 +140,40 @@ func (s *Store) compact(ctx context.Context, stream log.StreamID, bucket, f0, fr
 			return 0, cql.ReadErr("read bucket", err)
 		}
 	}
-	// Which blocks are complete and worth rewriting, from the keys alone.
+	// Which blocks are complete and worth rewriting, from the keys alone:
+	// those of the blocks from..upTo, and past what the rows were last
+	// seen to hold without a gap from f0 (read from f0 by every job, a
+	// bucket that stays as rows cost a scan quadratic in its rows).
 	type key struct{ first, last int64 }
 	var (
 		keys    []key
 		lowFrom *int64
 	)
-	iter := s.session.Query(cqlRowKeys, string(stream), bucket, f0, upTo).WithContext(ctx).Idempotent(true).PageSize(1000).Iter()
+	covered := s.covered.get(stream, bucket, f0-1)
+	scanFrom := max(f0, min(covered+1, ((max(from, 1)-1)/BlockEvents)*BlockEvents+1))
+	iter := s.session.Query(cqlRowKeys, string(stream), bucket, scanFrom, upTo).WithContext(ctx).Idempotent(true).PageSize(1000).Iter()
 	var k key
 	for iter.Scan(&k.first, &k.last, &lowFrom) {
 		keys = append(keys, k)
 	}
+	s.keysScanned.Add(int64(len(keys)))
 	if err := iter.Close(); err != nil {
 		return 0, cql.ReadErr("read rows", err)
 	}
-	if lowFrom == nil || len(keys) < 2 {
-		return 0, nil
-	}
 	// The versions held from f0 on without a gap: rows may overlap (runs),
 	// and a run that reaches back comes after the rows of its later
-	// chunks.
+	// chunks. Every row holding a version past covered ends at scanFrom or
+	// later, so it was read.
 	slices.SortFunc(keys, func(a, b key) int { return cmp.Compare(a.first, b.first) })
-	covered := f0 - 1
 	for _, k := range keys {
 		if k.first > covered+1 {
 			break
 		}
 		covered = max(covered, k.last)
+	}
+	s.covered.put(stream, bucket, covered)
+	if lowFrom == nil || len(keys) < 2 {
+		return 0, nil
 	}
 	n := 0
 	for j := (f0 - 1) / BlockEvents; ; j++ {
@@ -202,6 +210,47 @@ func (s *Store) compact(ctx context.Context, stream log.StreamID, bucket, f0, fr
 		}
 	}
 	return n, nil
+}
+
+// coverage remembers, by stream and bucket, the last version up to which
+// a compaction found the rows holding every version from the bucket's
+// first. Rows are deleted only by a compaction, in the batch that writes
+// the run holding their versions, so that only ever grows and may be
+// remembered. Bounded: past coverageEntries an arbitrary entry is
+// forgotten (its next job reads from the bucket's first version again).
+type coverage struct {
+	mu sync.Mutex
+	m  map[coverKey]int64
+}
+
+type coverKey struct {
+	stream log.StreamID
+	bucket int64
+}
+
+const coverageEntries = 1 << 14
+
+// get returns what is remembered for the bucket, or none.
+func (c *coverage) get(stream log.StreamID, bucket, none int64) int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if v, ok := c.m[coverKey{stream, bucket}]; ok {
+		return max(v, none)
+	}
+	return none
+}
+
+func (c *coverage) put(stream log.StreamID, bucket, v int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	k := coverKey{stream, bucket}
+	if _, ok := c.m[k]; !ok && len(c.m) >= coverageEntries {
+		for old := range c.m {
+			delete(c.m, old)
+			break
+		}
+	}
+	c.m[k] = max(c.m[k], v)
 }
 
 // blockRow is a row read for a block: its chunks, and its write timestamp.

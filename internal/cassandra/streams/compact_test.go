@@ -16,6 +16,7 @@ import (
 	"github.com/eventlog/eventlog/internal/cassandra/cassandratest"
 	"github.com/eventlog/eventlog/internal/cassandra/streams"
 	"github.com/eventlog/eventlog/internal/log"
+	"github.com/eventlog/eventlog/internal/record"
 )
 
 // TestCompactBlocks writes a stream's 1-event chunks as the filler does
@@ -453,5 +454,53 @@ func TestCompactClosedBucket(t *testing.T) {
 				t.Fatalf("backward read: %v", vs)
 			}
 		})
+	}
+}
+
+// TestCompactScansFromWhatItSaw: a bucket whose blocks stay as rows (here
+// each block's events are past the limit on a block's bytes) is taken by
+// a job at every block its fill completes, as the sequencer queues them.
+// Each job reads the keys of its own blocks and those after what the
+// rows were last seen to hold, not the bucket's from its first version:
+// that made such a bucket cost a key read quadratic in its rows.
+func TestCompactScansFromWhatItSaw(t *testing.T) {
+	o := cassandratest.NewKeyspace(t, nil)
+	s := streams.New(cassandratest.Session(t, o), 100, time.Hour)
+	ctx := context.Background()
+	const (
+		blocks   = 6
+		perChunk = 4 // events a row
+	)
+	stream := log.StreamID("compact-large")
+	t0 := time.Date(2026, 12, 6, 9, 0, 0, 0, time.UTC)
+	pad := strings.Repeat("x", 5000) // 256 such events pass a block's 1 MiB
+	var cs []streams.Pending
+	for v := int64(1); v <= blocks*streams.BlockEvents; v += perChunk {
+		evs := make([]record.Event, perChunk)
+		for j := range evs {
+			evs[j] = record.Event{ID: uuid.New(), Type: "t", Data: fmt.Appendf(nil, `{"v":%d,"pad":%q}`, v+int64(j), pad)}
+		}
+		c := record.Chunk{Stream: stream, FirstVersion: v, OpensBucket: v == 1, Appends: []record.ChunkAppend{{ClientIDs: true, Events: evs}}}
+		cs = append(cs, streams.NewPending(v, t0.Add(time.Duration(v)*time.Millisecond), &c))
+	}
+	rowsPerBlock := int64(streams.BlockEvents / perChunk)
+	for j := range int64(blocks) {
+		for _, c := range cs[j*rowsPerBlock : (j+1)*rowsPerBlock] {
+			if err := s.WriteStream(ctx, []streams.Pending{c}, nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+		// The job the sequencer queues for a fill that ends block j.
+		lo, hi := j*streams.BlockEvents+1, (j+1)*streams.BlockEvents
+		before := s.KeysScanned()
+		n, err := s.Compact(ctx, stream, 0, lo-2*streams.BlockEvents, hi)
+		if err != nil || n != 0 {
+			t.Fatalf("block %d: compacted %d, %v; want none (its events are too large)", j, n, err)
+		}
+		read := s.KeysScanned() - before
+		t.Logf("block %d: the job read %d keys", j, read)
+		if want := min(j+1, 3) * rowsPerBlock; read > want {
+			t.Errorf("block %d: the job read %d keys, want at most %d (its blocks': the bucket holds %d rows)", j, read, want, (j+1)*rowsPerBlock)
+		}
 	}
 }

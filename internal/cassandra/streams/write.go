@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	gocql "github.com/apache/cassandra-gocql-driver/v2"
@@ -69,13 +70,16 @@ type Store struct {
 	session  *gocql.Session
 	pageSize int
 	idTTL    int // seconds
+	covered  coverage
+	// keysScanned counts the row keys compactions read (tests).
+	keysScanned atomic.Int64
 }
 
 // New returns the stream partitions over session. pageSize is the rows per
 // page of range reads; idTTL how long client ids are kept for recognising
 // retries.
 func New(session *gocql.Session, pageSize int, idTTL time.Duration) *Store {
-	return &Store{session: session, pageSize: pageSize, idTTL: max(1, int(idTTL/time.Second))}
+	return &Store{session: session, pageSize: pageSize, idTTL: max(1, int(idTTL/time.Second)), covered: coverage{m: map[coverKey]int64{}}}
 }
 
 // Fill writes the chunks of one committed record (NewPending of each of
