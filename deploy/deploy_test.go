@@ -22,8 +22,8 @@ import (
 	"github.com/prometheus/prometheus/promql/parser"
 
 	"github.com/eventlog/eventlog/client"
-	"github.com/eventlog/eventlog/internal/cassandra/cassandratest"
 	"github.com/eventlog/eventlog/internal/cassandra/shardstore"
+	"github.com/eventlog/eventlog/internal/cassandra/shardstore/shardstoretest"
 	"github.com/eventlog/eventlog/internal/httpapi"
 )
 
@@ -39,7 +39,7 @@ func exportedSeries(t *testing.T) map[string]bool {
 	t.Helper()
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	store, _ := cassandratest.NewStore(t, func(so *shardstore.Options) {
+	store, _ := shardstoretest.NewStore(t, func(so *shardstore.Options) {
 		o := &so.Cassandra
 		o.Registerer = reg
 	})

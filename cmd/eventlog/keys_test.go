@@ -14,6 +14,7 @@ import (
 	"github.com/eventlog/eventlog/internal/auth"
 	"github.com/eventlog/eventlog/internal/cassandra/cassandratest"
 	"github.com/eventlog/eventlog/internal/cassandra/keystore"
+	"github.com/eventlog/eventlog/internal/cassandra/shardstore/shardstoretest"
 	"github.com/eventlog/eventlog/internal/httpapi"
 	"github.com/eventlog/eventlog/internal/httpapi/spectest"
 )
@@ -23,7 +24,7 @@ import (
 // within its scopes, list shows it without any token, revoke makes the
 // server refuse it; a token without the admin scope is refused (exit 7).
 func TestKeys(t *testing.T) {
-	store, so := cassandratest.NewStore(t, nil)
+	store, so := shardstoretest.NewStore(t, nil)
 	ks, err := keystore.New(cassandratest.Session(t, so.Cassandra), so.Cassandra.SerialConsistency, 10*time.Second)
 	if err != nil {
 		t.Fatal(err)

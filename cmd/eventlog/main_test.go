@@ -16,7 +16,7 @@ import (
 	"time"
 
 	"github.com/eventlog/eventlog/client"
-	"github.com/eventlog/eventlog/internal/cassandra/cassandratest"
+	"github.com/eventlog/eventlog/internal/cassandra/shardstore/shardstoretest"
 	"github.com/eventlog/eventlog/internal/httpapi"
 	"github.com/eventlog/eventlog/internal/httpapi/spectest"
 )
@@ -32,7 +32,7 @@ type testServer struct {
 
 func mustServer(tb testing.TB) *testServer {
 	tb.Helper()
-	store, _ := cassandratest.NewStore(tb, nil)
+	store, _ := shardstoretest.NewStore(tb, nil)
 	api, err := httpapi.New(store, httpapi.Config{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		tb.Fatal(err)

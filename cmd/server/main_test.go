@@ -17,6 +17,7 @@ import (
 	"github.com/eventlog/eventlog/internal/cassandra"
 	"github.com/eventlog/eventlog/internal/cassandra/cassandratest"
 	"github.com/eventlog/eventlog/internal/cassandra/shardstore"
+	"github.com/eventlog/eventlog/internal/cassandra/shardstore/shardstoretest"
 )
 
 // MustRunMain starts the whole server on port 0 with args (plus the test
@@ -176,7 +177,7 @@ func TestMainGracefulShutdown(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The server's store is closed: another instance reads.
-	info, err := cassandratest.Reopen(t, shardstore.Options{Cassandra: o, LeaseTTL: time.Second}).Info(ctx, "shut-1")
+	info, err := shardstoretest.Reopen(t, shardstore.Options{Cassandra: o, LeaseTTL: time.Second}).Info(ctx, "shut-1")
 	if err != nil || info.Version != 6 {
 		t.Fatalf("stream after shutdown: version %d, %v; want 6", info.Version, err)
 	}

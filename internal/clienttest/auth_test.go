@@ -13,6 +13,7 @@ import (
 	"github.com/eventlog/eventlog/internal/auth"
 	"github.com/eventlog/eventlog/internal/cassandra/cassandratest"
 	"github.com/eventlog/eventlog/internal/cassandra/keystore"
+	"github.com/eventlog/eventlog/internal/cassandra/shardstore/shardstoretest"
 	"github.com/eventlog/eventlog/internal/httpapi"
 )
 
@@ -20,7 +21,7 @@ import (
 // beyond its scopes, calls fail with ErrUnauthenticated / ErrForbidden
 // and are not retried.
 func TestToken(t *testing.T) {
-	store, o := cassandratest.NewStore(t, nil)
+	store, o := shardstoretest.NewStore(t, nil)
 	ks, err := keystore.New(cassandratest.Session(t, o.Cassandra), o.Cassandra.SerialConsistency, 10*time.Second)
 	if err != nil {
 		t.Fatal(err)

@@ -16,8 +16,8 @@ import (
 	"time"
 
 	"github.com/eventlog/eventlog/client"
-	"github.com/eventlog/eventlog/internal/cassandra/cassandratest"
 	"github.com/eventlog/eventlog/internal/cassandra/shardstore"
+	"github.com/eventlog/eventlog/internal/cassandra/shardstore/shardstoretest"
 	"github.com/eventlog/eventlog/internal/httpapi"
 	"github.com/eventlog/eventlog/internal/log"
 	"github.com/prometheus/client_golang/prometheus"
@@ -32,7 +32,7 @@ const groupTTL = time.Second
 func MustGroupServer(tb testing.TB) (string, *shardstore.Store) {
 	tb.Helper()
 	reg := prometheus.NewRegistry()
-	store, _ := cassandratest.NewStore(tb, func(so *shardstore.Options) {
+	store, _ := shardstoretest.NewStore(tb, func(so *shardstore.Options) {
 		o := &so.Cassandra
 		o.Registerer = reg
 		o.GroupLeaseTTL, o.GroupLeaseGrace = groupTTL, 100*time.Millisecond

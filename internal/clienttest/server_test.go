@@ -17,8 +17,8 @@ import (
 	"time"
 
 	"github.com/eventlog/eventlog/client"
-	"github.com/eventlog/eventlog/internal/cassandra/cassandratest"
 	"github.com/eventlog/eventlog/internal/cassandra/shardstore"
+	"github.com/eventlog/eventlog/internal/cassandra/shardstore/shardstoretest"
 	"github.com/eventlog/eventlog/internal/httpapi"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -36,7 +36,7 @@ const bucketMaxEvents = 1000
 func MustServer(tb testing.TB) string {
 	tb.Helper()
 	reg := prometheus.NewRegistry()
-	store, _ := cassandratest.NewStore(tb, func(so *shardstore.Options) {
+	store, _ := shardstoretest.NewStore(tb, func(so *shardstore.Options) {
 		o := &so.Cassandra
 		o.BucketMaxEvents = bucketMaxEvents
 		o.Registerer = reg

@@ -30,6 +30,7 @@ import (
 	"github.com/eventlog/eventlog/internal/cassandra/cassandratest"
 	"github.com/eventlog/eventlog/internal/cassandra/keystore"
 	"github.com/eventlog/eventlog/internal/cassandra/shardstore"
+	"github.com/eventlog/eventlog/internal/cassandra/shardstore/shardstoretest"
 	"github.com/eventlog/eventlog/internal/console"
 	"github.com/eventlog/eventlog/internal/httpapi"
 	"github.com/eventlog/eventlog/internal/httpapi/spectest"
@@ -76,7 +77,7 @@ func mustServer(tb testing.TB, withAuth bool) *server {
 	reg := prometheus.NewRegistry()
 	// The process metrics cmd/server registers, for the cluster page.
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	store, opts := cassandratest.NewStore(tb, func(so *shardstore.Options) {
+	store, opts := shardstoretest.NewStore(tb, func(so *shardstore.Options) {
 		o := &so.Cassandra
 		o.Registerer = reg
 	})

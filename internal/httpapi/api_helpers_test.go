@@ -12,8 +12,8 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"github.com/eventlog/eventlog/internal/cassandra/cassandratest"
 	"github.com/eventlog/eventlog/internal/cassandra/shardstore"
+	"github.com/eventlog/eventlog/internal/cassandra/shardstore/shardstoretest"
 	"github.com/eventlog/eventlog/internal/httpapi"
 	"github.com/eventlog/eventlog/internal/httpapi/spectest"
 	"github.com/eventlog/eventlog/internal/log"
@@ -48,7 +48,7 @@ func MustServer(tb testing.TB, mod func(*httpapi.Config)) *testServer {
 func MustServerWrapped(tb testing.TB, wrap func(log.Store) log.Store, mod func(*httpapi.Config)) *testServer {
 	tb.Helper()
 	reg := prometheus.NewRegistry()
-	store, opts := cassandratest.NewStore(tb, func(so *shardstore.Options) {
+	store, opts := shardstoretest.NewStore(tb, func(so *shardstore.Options) {
 		o := &so.Cassandra
 		o.Limits = testLimits
 		o.Registerer = reg
@@ -61,7 +61,7 @@ func MustServerWrapped(tb testing.TB, wrap func(log.Store) log.Store, mod func(*
 func MustFeedServer(tb testing.TB, mod func(*httpapi.Config)) *testServer {
 	tb.Helper()
 	reg := prometheus.NewRegistry()
-	store, opts := cassandratest.NewStore(tb, func(so *shardstore.Options) {
+	store, opts := shardstoretest.NewStore(tb, func(so *shardstore.Options) {
 		o := &so.Cassandra
 		o.Limits = testLimits
 		o.Registerer = reg
@@ -76,7 +76,7 @@ func (ts *testServer) Instance(tb testing.TB, mod func(*httpapi.Config)) *testSe
 	reg := prometheus.NewRegistry()
 	o := ts.Opts
 	o.Cassandra.Registerer = reg
-	return startServer(tb, cassandratest.Reopen(tb, o), o, reg, nil, mod)
+	return startServer(tb, shardstoretest.Reopen(tb, o), o, reg, nil, mod)
 }
 
 // startServer serves store (opened with opts) over HTTP.

@@ -12,6 +12,7 @@ import (
 	"github.com/eventlog/eventlog/internal/cassandra/cassandratest"
 	"github.com/eventlog/eventlog/internal/cassandra/keystore"
 	"github.com/eventlog/eventlog/internal/cassandra/shardstore"
+	"github.com/eventlog/eventlog/internal/cassandra/shardstore/shardstoretest"
 	"github.com/eventlog/eventlog/internal/httpapi"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -28,7 +29,7 @@ type authServer struct {
 func MustAuthServer(tb testing.TB, ao auth.Options, mod func(*httpapi.Config)) *authServer {
 	tb.Helper()
 	reg := prometheus.NewRegistry()
-	store, opts := cassandratest.NewStore(tb, func(so *shardstore.Options) {
+	store, opts := shardstoretest.NewStore(tb, func(so *shardstore.Options) {
 		o := &so.Cassandra
 		o.Limits = testLimits
 		o.Registerer = reg
@@ -43,7 +44,7 @@ func (as *authServer) AuthInstance(tb testing.TB, ao auth.Options) *authServer {
 	reg := prometheus.NewRegistry()
 	o := as.Opts
 	o.Cassandra.Registerer = reg
-	return startAuth(tb, cassandratest.Reopen(tb, o), o, reg, ao, nil)
+	return startAuth(tb, shardstoretest.Reopen(tb, o), o, reg, ao, nil)
 }
 
 func startAuth(tb testing.TB, store *shardstore.Store, opts shardstore.Options, reg *prometheus.Registry, ao auth.Options, mod func(*httpapi.Config)) *authServer {

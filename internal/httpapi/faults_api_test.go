@@ -11,6 +11,7 @@ import (
 
 	"github.com/eventlog/eventlog/internal/cassandra/cassandratest"
 	"github.com/eventlog/eventlog/internal/cassandra/shardstore"
+	"github.com/eventlog/eventlog/internal/cassandra/shardstore/shardstoretest"
 	"github.com/eventlog/eventlog/internal/httpapi"
 	"github.com/eventlog/eventlog/internal/httpapi/spectest"
 	"github.com/eventlog/eventlog/internal/log"
@@ -20,7 +21,7 @@ import (
 // go through a fault dialer.
 func faultServer(tb testing.TB, d *cassandratest.FaultyDialer, armed *atomic.Bool) (*testServer, shardstore.Options) {
 	tb.Helper()
-	store, opts := cassandratest.NewStore(tb, func(so *shardstore.Options) {
+	store, opts := shardstoretest.NewStore(tb, func(so *shardstore.Options) {
 		o := &so.Cassandra
 		o.Limits = testLimits
 		o.Dialer = d
@@ -59,7 +60,7 @@ func TestOutcomeUnknownOverHTTP(t *testing.T) {
 
 	o := opts
 	o.Cassandra.Dialer, o.BeforeCommit = nil, nil
-	other, err := httpapi.New(cassandratest.Reopen(t, o), httpapi.Config{Limits: testLimits, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	other, err := httpapi.New(shardstoretest.Reopen(t, o), httpapi.Config{Limits: testLimits, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -110,7 +111,7 @@ func TestUnavailableOverHTTP(t *testing.T) {
 	// Nothing was written.
 	o := opts
 	o.Cassandra.Dialer, o.BeforeCommit = nil, nil
-	s := cassandratest.Reopen(t, o)
+	s := shardstoretest.Reopen(t, o)
 	info, err := s.Info(t.Context(), "down-1")
 	for deadline := time.Now().Add(time.Minute); errors.Is(err, log.ErrUnavailable) && time.Now().Before(deadline); {
 		time.Sleep(time.Second) // the cut-off instance's shards move

@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/eventlog/eventlog/internal/cassandra/cassandratest"
 	"github.com/eventlog/eventlog/internal/cassandra/shardstore"
+	"github.com/eventlog/eventlog/internal/cassandra/shardstore/shardstoretest"
 	"github.com/eventlog/eventlog/internal/httpapi"
 	"github.com/eventlog/eventlog/internal/httpapi/spectest"
 	"github.com/prometheus/client_golang/prometheus"
@@ -29,7 +29,7 @@ func MustGroupServer(tb testing.TB) *testServer {
 func mustGroupServer(tb testing.TB, mod func(*shardstore.Options)) *testServer {
 	tb.Helper()
 	reg := prometheus.NewRegistry()
-	store, opts := cassandratest.NewStore(tb, func(so *shardstore.Options) {
+	store, opts := shardstoretest.NewStore(tb, func(so *shardstore.Options) {
 		o := &so.Cassandra
 		o.Limits, o.Registerer, o.Shards = testLimits, reg, 16
 		o.GroupLeaseTTL, o.GroupLeaseGrace = time.Second, 100*time.Millisecond

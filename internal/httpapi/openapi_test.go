@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/eventlog/eventlog/internal/cassandra/cassandratest"
+	"github.com/eventlog/eventlog/internal/cassandra/shardstore/shardstoretest"
 	"github.com/eventlog/eventlog/internal/console"
 	"github.com/eventlog/eventlog/internal/log"
 )
@@ -19,7 +19,7 @@ import (
 // routed. Whether each operation is described correctly is checked on
 // real traffic by the HTTP tests (spectest).
 func TestOpenAPIHasEveryRoute(t *testing.T) {
-	store, _ := cassandratest.NewStore(t, nil)
+	store, _ := shardstoretest.NewStore(t, nil)
 	param := regexp.MustCompile(`:([a-z]+)`)
 	var routed []string
 	for _, st := range []log.Store{store} {

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/eventlog/eventlog/internal/cassandra/cassandratest"
+	"github.com/eventlog/eventlog/internal/cassandra/shardstore/shardstoretest"
 	"github.com/eventlog/eventlog/internal/httpapi"
 	"github.com/eventlog/eventlog/internal/log"
 )
@@ -156,7 +156,7 @@ func TestSubscribe(t *testing.T) {
 		// Live, through another instance: found by polling.
 		oo := ts.Opts
 		oo.Cassandra.Registerer = nil // its own metrics would clash with ts's
-		other := cassandratest.Reopen(t, oo)
+		other := shardstoretest.Reopen(t, oo)
 		if _, err := other.Append(context.Background(), log.AppendRequest{Stream: "sub-1", Expected: log.Any, Events: []log.ProposedEvent{{Type: "Other", Data: json.RawMessage(`{}`)}}}); err != nil {
 			t.Fatal(err)
 		}

@@ -15,8 +15,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/eventlog/eventlog/internal/cassandra/cassandratest"
 	"github.com/eventlog/eventlog/internal/cassandra/shardstore"
+	"github.com/eventlog/eventlog/internal/cassandra/shardstore/shardstoretest"
 	"github.com/eventlog/eventlog/internal/httpapi"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -33,7 +33,7 @@ func (c *testClock) Advance(d time.Duration) { c.ns.Add(int64(d)) }
 func MustClockServer(tb testing.TB, clock *testClock) *testServer {
 	tb.Helper()
 	reg := prometheus.NewRegistry()
-	store, opts := cassandratest.NewStore(tb, func(so *shardstore.Options) {
+	store, opts := shardstoretest.NewStore(tb, func(so *shardstore.Options) {
 		o := &so.Cassandra
 		o.Limits = testLimits
 		o.Registerer = reg

@@ -1,11 +1,11 @@
-// Package cassandratest gives tests a real Cassandra store (the shard-log
-// store, shardstore) in a keyspace of their own: created from the embedded schema, dropped when the test ends.
+// Package cassandratest gives tests a real Cassandra keyspace of their
+// own: created from the embedded schema, dropped when the test ends
+// (shardstore/shardstoretest opens a store on one).
 // The node is found at EVENTLOG_TEST_CASSANDRA_HOSTS (default 127.0.0.1);
 // start it with scripts/cassandra up.
 package cassandratest
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -14,16 +14,12 @@ import (
 	"log/slog"
 	"os"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	gocql "github.com/apache/cassandra-gocql-driver/v2"
 
 	"github.com/eventlog/eventlog/internal/cassandra"
-	"github.com/eventlog/eventlog/internal/cassandra/shardstore"
-	"github.com/eventlog/eventlog/internal/log"
 )
 
 // Hosts are the contact points tests use.
@@ -81,79 +77,6 @@ func NewKeyspace(tb testing.TB, mod func(*cassandra.Options)) cassandra.Options 
 	Drop(tb, o)
 	tb.Fatalf("migrate %s (is Cassandra up? scripts/cassandra up): %v", o.Keyspace, err)
 	return o
-}
-
-// NewStore migrates a fresh keyspace (after mod adjusts the options; 4
-// shards unless mod says otherwise) and opens a shard store on it, with
-// the server's 5 s shard lease (a shorter one lapses on a loaded test
-// machine, and the shard has no owner until it is claimed again). The
-// keyspace is dropped when the test ends.
-func NewStore(tb testing.TB, mod func(*shardstore.Options)) (*shardstore.Store, shardstore.Options) {
-	tb.Helper()
-	o := shardstore.Options{Cassandra: Options(tb), LeaseTTL: 5 * time.Second}
-	o.Cassandra.Shards = 4
-	if mod != nil {
-		mod(&o)
-	}
-	o.Cassandra = NewKeyspace(tb, func(co *cassandra.Options) { *co = o.Cassandra })
-	return Reopen(tb, o), o
-}
-
-// Reopen opens another shard store on o's keyspace: its own session,
-// heads and caches, as a second server instance would have. The stores a
-// test binary opens forward appends and flushes to each other in-process
-// (as over HTTP: the events are copied), so any of them takes any request;
-// o.Forward and o.FlushRemote, if set, are kept.
-func Reopen(tb testing.TB, o shardstore.Options) *shardstore.Store {
-	tb.Helper()
-	if o.Forward == nil {
-		o.Forward = forward
-	}
-	if o.FlushRemote == nil {
-		o.FlushRemote = flushRemote
-	}
-	o.Address = fmt.Sprintf("in-process-%d", instances.Add(1))
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	s, err := shardstore.Open(ctx, o)
-	if err != nil {
-		tb.Fatalf("open %s: %v", o.Cassandra.Keyspace, err)
-	}
-	peers.Store(o.Address, s)
-	tb.Cleanup(func() {
-		peers.Delete(o.Address)
-		s.Close()
-	})
-	return s
-}
-
-var (
-	instances atomic.Int64
-	peers     sync.Map // address -> *shardstore.Store
-)
-
-// forward delivers an append to the in-process store at addr, as the
-// HTTP hop would (a copy of the events).
-func forward(ctx context.Context, addr string, req log.AppendRequest) (log.AppendResult, error) {
-	p, ok := peers.Load(addr)
-	if !ok {
-		return log.AppendResult{}, fmt.Errorf("peer %s: %w", addr, log.ErrNotOwner)
-	}
-	evs := make([]log.ProposedEvent, len(req.Events))
-	for i, e := range req.Events {
-		e.Data, e.Metadata = bytes.Clone(e.Data), bytes.Clone(e.Metadata)
-		evs[i] = e
-	}
-	req.Events = evs
-	return p.(*shardstore.Store).AppendLocal(ctx, req)
-}
-
-func flushRemote(ctx context.Context, addr string, stream log.StreamID) error {
-	p, ok := peers.Load(addr)
-	if !ok {
-		return fmt.Errorf("peer %s: %w", addr, log.ErrNotOwner)
-	}
-	return p.(*shardstore.Store).FlushLocal(ctx, stream)
 }
 
 // Session opens a raw session on o's keyspace, for tests that inspect or

@@ -2,22 +2,15 @@ package sequencer
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
-	"io"
-	"log/slog"
-	"os"
 	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	gocql "github.com/apache/cassandra-gocql-driver/v2"
-
 	"github.com/eventlog/eventlog/internal/cassandra"
+	"github.com/eventlog/eventlog/internal/cassandra/cassandratest"
 	"github.com/eventlog/eventlog/internal/cassandra/shardlog"
 	"github.com/eventlog/eventlog/internal/cassandra/streams"
 	"github.com/eventlog/eventlog/internal/log"
@@ -359,44 +352,11 @@ func TestTickDoesNotWaitForAHandover(t *testing.T) {
 	}
 }
 
-// handoverKeyspace migrates a fresh keyspace as cassandratest.NewKeyspace
-// does (that package imports this one, through shardstore) and drops it
+// handoverKeyspace migrates a fresh keyspace of shards shards, dropped
 // when the test ends.
 func handoverKeyspace(t *testing.T, shards int) cassandra.Options {
 	t.Helper()
-	o := cassandra.DefaultOptions()
-	if h := os.Getenv("EVENTLOG_TEST_CASSANDRA_HOSTS"); h != "" {
-		o.Hosts = strings.Split(h, ",")
-	}
-	var b [6]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		t.Fatal(err)
-	}
-	o.Keyspace = "t_" + hex.EncodeToString(b[:])
-	o.Shards = shards
-	o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
-	if testing.Verbose() {
-		o.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	}
-	t.Cleanup(func() {
-		c := gocql.NewCluster(o.Hosts...)
-		c.Timeout = time.Minute
-		s, err := c.CreateSession()
-		if err != nil {
-			t.Logf("drop keyspace %s: %v", o.Keyspace, err)
-			return
-		}
-		defer s.Close()
-		if err := s.Query("DROP KEYSPACE IF EXISTS " + o.Keyspace).Exec(); err != nil {
-			t.Logf("drop keyspace %s: %v", o.Keyspace, err)
-		}
-	})
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	if err := cassandra.Migrate(ctx, o); err != nil {
-		t.Fatalf("migrate %s (is Cassandra up? scripts/cassandra up): %v", o.Keyspace, err)
-	}
-	return o
+	return cassandratest.NewKeyspace(t, func(o *cassandra.Options) { o.Shards = shards })
 }
 
 // handoverSequencer returns a Sequencer on a session of its own, as a

@@ -41,8 +41,8 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/eventlog/eventlog/internal/cassandra"
-	"github.com/eventlog/eventlog/internal/cassandra/cassandratest"
 	"github.com/eventlog/eventlog/internal/cassandra/shardstore"
+	"github.com/eventlog/eventlog/internal/cassandra/shardstore/shardstoretest"
 	"github.com/eventlog/eventlog/internal/log"
 	"github.com/eventlog/eventlog/internal/log/storetest"
 	"github.com/eventlog/eventlog/internal/partition"
@@ -224,7 +224,7 @@ func (c *cluster) must(t *testing.T, timeout time.Duration, args ...string) {
 // dropped).
 func (c *cluster) stores(t *testing.T) ([]log.Store, cassandra.Options) {
 	t.Helper()
-	s1, o := cassandratest.NewStore(t, func(so *shardstore.Options) {
+	s1, o := shardstoretest.NewStore(t, func(so *shardstore.Options) {
 		so.LeaseTTL = 5 * time.Second
 		o := &so.Cassandra
 		o.Hosts = c.hosts
@@ -233,7 +233,7 @@ func (c *cluster) stores(t *testing.T) ([]log.Store, cassandra.Options) {
 		o.SerialConsistency = "SERIAL"
 		o.Timeout = clusterQueryTimeout
 	})
-	s2 := cassandratest.Reopen(t, o)
+	s2 := shardstoretest.Reopen(t, o)
 	t.Cleanup(func() {
 		if err := c.run(t, 6*time.Minute, "up"); err != nil {
 			t.Errorf("restoring the cluster: %v", err)

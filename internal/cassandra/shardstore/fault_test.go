@@ -9,6 +9,7 @@ import (
 
 	"github.com/eventlog/eventlog/internal/cassandra/cassandratest"
 	"github.com/eventlog/eventlog/internal/cassandra/shardstore"
+	"github.com/eventlog/eventlog/internal/cassandra/shardstore/shardstoretest"
 	"github.com/eventlog/eventlog/internal/log"
 )
 
@@ -26,7 +27,7 @@ func TestOutcomeUnknown(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			d := &cassandratest.FaultyDialer{}
 			var armed atomic.Bool
-			s1, o := cassandratest.NewStore(t, func(so *shardstore.Options) {
+			s1, o := shardstoretest.NewStore(t, func(so *shardstore.Options) {
 				so.Cassandra.Shards = 1
 				so.Cassandra.Dialer = d
 				so.Cassandra.Timeout = 2 * time.Second
@@ -65,7 +66,7 @@ func TestOutcomeUnknown(t *testing.T) {
 			// A second instance with a healthy network; the first is cut
 			// off for good (its lease runs out unrenewed).
 			o.Cassandra.Dialer, o.BeforeCommit = nil, nil
-			s2 := cassandratest.Reopen(t, o)
+			s2 := shardstoretest.Reopen(t, o)
 			var got []log.RecordedEvent
 			deadline := time.Now().Add(time.Minute)
 			for {

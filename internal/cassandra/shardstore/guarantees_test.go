@@ -19,6 +19,7 @@ import (
 	"github.com/eventlog/eventlog/internal/cassandra"
 	"github.com/eventlog/eventlog/internal/cassandra/cassandratest"
 	"github.com/eventlog/eventlog/internal/cassandra/shardstore"
+	"github.com/eventlog/eventlog/internal/cassandra/shardstore/shardstoretest"
 	"github.com/eventlog/eventlog/internal/cassandra/streams"
 	"github.com/eventlog/eventlog/internal/log"
 )
@@ -31,7 +32,7 @@ func TestQueuedAppendHonoursDeadline(t *testing.T) {
 	release := make(chan struct{})
 	entered := make(chan struct{}, 1)
 	var hold atomic.Bool
-	s, _ := cassandratest.NewStore(t, func(o *shardstore.Options) {
+	s, _ := shardstoretest.NewStore(t, func(o *shardstore.Options) {
 		o.Cassandra.Shards = 1
 		o.BeforeCommit = func(int) {
 			if !hold.Load() {
@@ -89,8 +90,8 @@ func TestQueuedAppendHonoursDeadline(t *testing.T) {
 // the other) never lose or duplicate, and each multi-event append is
 // contiguous.
 func TestConcurrentAny(t *testing.T) {
-	s1, o := cassandratest.NewStore(t, nil)
-	s2 := cassandratest.Reopen(t, o)
+	s1, o := shardstoretest.NewStore(t, nil)
+	s2 := shardstoretest.Reopen(t, o)
 	const writers, appends, per = 8, 20, 3
 	var (
 		mu     sync.Mutex
@@ -137,7 +138,7 @@ func TestConcurrentAny(t *testing.T) {
 // (stream_ids, written with the stream's events) carry the idempotency
 // window as their TTL.
 func TestIdempotencyRecordsExpire(t *testing.T) {
-	s, o := cassandratest.NewStore(t, func(o *shardstore.Options) { o.Cassandra.IdempotencyWindow = 2 * time.Hour })
+	s, o := shardstoretest.NewStore(t, func(o *shardstore.Options) { o.Cassandra.IdempotencyWindow = 2 * time.Hour })
 	// Past a stream's first versions, whose ids only its chunks hold
 	// (streams.LowVersions).
 	for left := streams.LowVersions; left > 0; left -= 500 {
@@ -163,7 +164,7 @@ func TestIdempotencyRecordsExpire(t *testing.T) {
 // TestSnapshotCorruptIsDetected: a truncated, altered or emptied stored
 // snapshot is refused with ErrSnapshotCorrupt, never served (S11).
 func TestSnapshotCorruptIsDetected(t *testing.T) {
-	s, o := cassandratest.NewStore(t, nil)
+	s, o := shardstoretest.NewStore(t, nil)
 	ctx := context.Background()
 	if _, err := s.Append(ctx, log.AppendRequest{Stream: "agg-1", Expected: log.Any, Events: events(50, "E")}); err != nil {
 		t.Fatal(err)

@@ -10,6 +10,7 @@ import (
 	"github.com/eventlog/eventlog/internal/cassandra"
 	"github.com/eventlog/eventlog/internal/cassandra/cassandratest"
 	"github.com/eventlog/eventlog/internal/cassandra/shardstore"
+	"github.com/eventlog/eventlog/internal/cassandra/shardstore/shardstoretest"
 	"github.com/eventlog/eventlog/internal/log"
 )
 
@@ -24,7 +25,7 @@ import (
 func TestSchemaVersionFence(t *testing.T) {
 	const ttl = 2 * time.Second
 	v := cassandra.LatestSchemaVersion()
-	old, o := cassandratest.NewStore(t, func(o *shardstore.Options) {
+	old, o := shardstoretest.NewStore(t, func(o *shardstore.Options) {
 		o.Cassandra.Shards = 2
 		o.LeaseTTL = ttl
 		o.SchemaVersion = v
@@ -38,7 +39,7 @@ func TestSchemaVersionFence(t *testing.T) {
 
 	newer := o
 	newer.SchemaVersion = v + 1
-	nw := cassandratest.Reopen(t, newer)
+	nw := shardstoretest.Reopen(t, newer)
 	waitFor(t, "the newer instance takes both shards", func() bool { return owns(nw, 2) && owns(old, 0) })
 	r, err := appendN(ctx, old, "acct-1", 3, 2) // forwarded
 	if err != nil || r.FirstVersion != 4 {
@@ -74,7 +75,7 @@ func TestSchemaVersionFence(t *testing.T) {
 		t.Fatalf("append with no owner the older binary may follow: %v, want unavailable", err)
 	}
 
-	nw2 := cassandratest.Reopen(t, newer)
+	nw2 := shardstoretest.Reopen(t, newer)
 	waitFor(t, "a newer instance claims the shards again", func() bool { return owns(nw2, 2) })
 	if r, err := appendN(ctx, old, "acct-1", 5, 1); err != nil || r.FirstVersion != 6 {
 		t.Fatalf("append through the older instance: %+v %v", r, err)

@@ -20,6 +20,7 @@ import (
 	"github.com/eventlog/eventlog/client"
 	"github.com/eventlog/eventlog/internal/cassandra/cassandratest"
 	"github.com/eventlog/eventlog/internal/cassandra/shardstore"
+	"github.com/eventlog/eventlog/internal/cassandra/shardstore/shardstoretest"
 	"github.com/eventlog/eventlog/internal/httpapi"
 )
 
@@ -34,7 +35,7 @@ type Eventlog struct {
 func MustEventlog(tb testing.TB) *Eventlog {
 	tb.Helper()
 	reg := prometheus.NewRegistry()
-	store, _ := cassandratest.NewStore(tb, func(so *shardstore.Options) {
+	store, _ := shardstoretest.NewStore(tb, func(so *shardstore.Options) {
 		o := &so.Cassandra
 		o.Registerer = reg
 	})
