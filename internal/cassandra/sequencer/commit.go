@@ -297,7 +297,11 @@ func (sh *shard) openSegment(ctx context.Context, seg int64) error {
 		}
 	}
 	sh.segment = seg
-	go sh.s.noteSegment(context.Background(), sh.id, sh.epoch, seg)
+	sh.s.background.Go(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
+		defer cancel()
+		sh.s.noteSegment(ctx, sh.id, sh.epoch, seg)
+	})
 	return nil
 }
 

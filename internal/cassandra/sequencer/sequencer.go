@@ -35,6 +35,9 @@ type Sequencer struct {
 	// by claims until released.
 	handing   map[int]*shard
 	handovers sync.WaitGroup
+	// background tracks the rest that Close awaits: stopped shards'
+	// goroutines, head preloads, segment notes.
+	background sync.WaitGroup
 	// handoverSem bounds the handovers at once; endHandovers cuts the
 	// ones in flight short when Close's deadline ends.
 	handoverSem  chan struct{}
@@ -141,6 +144,7 @@ func (s *Sequencer) tick(ctx context.Context) error {
 		select {
 		case <-sh.lost:
 			s.drop(sh)
+			s.background.Go(func() { <-sh.done })
 			continue
 		default:
 		}
@@ -152,6 +156,7 @@ func (s *Sequencer) tick(ctx context.Context) error {
 		if !ok {
 			sh.stop(fmt.Errorf("shard %d: lease taken over", id))
 			s.drop(sh)
+			s.background.Go(func() { <-sh.done })
 			continue
 		}
 		if d := want[id]; d != s.cfg.Instance {
@@ -230,18 +235,19 @@ func (s *Sequencer) handOver(sh *shard, drainFor time.Duration) {
 	}
 	s.handing[sh.id] = sh
 	s.mu.Unlock()
-	s.drop(sh)
 	s.handovers.Go(func() {
 		defer func() {
 			s.mu.Lock()
 			delete(s.handing, sh.id)
 			s.mu.Unlock()
 		}()
+		// Until its turn the shard serves appends and ticks renew it.
 		select {
 		case s.handoverSem <- struct{}{}:
 			defer func() { <-s.handoverSem }()
 		case <-s.handoverBase.Done():
 		}
+		s.drop(sh)
 		ctx, cancel := s.handoverBase, context.CancelFunc(func() {})
 		if drainFor > 0 {
 			ctx, cancel = context.WithTimeout(s.handoverBase, drainFor)
@@ -479,5 +485,16 @@ func (s *Sequencer) Close(ctx context.Context) {
 		<-done
 	}
 	s.endHandovers()
+	// Stopped shards, head reads and notes end within their own timeouts;
+	// past the deadline they fail on a closed session, harmlessly.
+	bg := make(chan struct{})
+	go func() {
+		s.background.Wait()
+		close(bg)
+	}()
+	select {
+	case <-bg:
+	case <-ctx.Done():
+	}
 	s.blocks.close()
 }

@@ -109,14 +109,14 @@ func (sh *shard) startPreload(stream log.StreamID) {
 	pl := &preload{done: make(chan struct{}), h: &head{stream: stream, ids: map[uuid.UUID]idAt{}}}
 	sh.pre[stream] = pl
 	sh.pmu.Unlock()
-	go func() {
+	sh.s.background.Go(func() {
 		preloadSem <- struct{}{}
 		defer func() { <-preloadSem }()
 		ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
 		defer cancel()
 		pl.err = sh.loadHead(ctx, pl.h)
 		close(pl.done)
-	}()
+	})
 }
 
 // takePreload returns and forgets the read-ahead of stream, if any.
