@@ -214,10 +214,15 @@ func (s *Store) compact(ctx context.Context, stream log.StreamID, bucket, f0, fr
 
 // coverage remembers, by stream and bucket, the last version up to which
 // a compaction found the rows holding every version from the bucket's
-// first. Rows are deleted only by a compaction, in the batch that writes
-// the run holding their versions, so that only ever grows and may be
-// remembered. Bounded: past coverageEntries an arbitrary entry is
-// forgotten (its next job reads from the bucket's first version again).
+// first. Once true that stays true, whoever compacts: compactBlock is the
+// only delete, and a row it deletes (read, or written since at a key in
+// a range) holds chunks that are in the run of the same batch or, before
+// the block, in rows the ranges do not reach (keys below it, or rows
+// reaching back, which ranges skip), so no version loses its last row.
+// Anything that ever deletes rows otherwise (a stream's deletion, a
+// truncation, a restore under a running server) must forget them here.
+// Bounded: past coverageEntries an arbitrary entry is forgotten (its next
+// job reads from the bucket's first version again).
 type coverage struct {
 	mu sync.Mutex
 	m  map[coverKey]int64
