@@ -473,11 +473,7 @@ func (s *Sequencer) Close(ctx context.Context) {
 	// caller's deadline: past it, drains and releases are cut short (a
 	// commit in flight is still awaited: its outcome decides its callers'
 	// answers).
-	done := make(chan struct{})
-	go func() {
-		s.handovers.Wait()
-		close(done)
-	}()
+	done := whenDone(&s.handovers)
 	select {
 	case <-done:
 	case <-ctx.Done():
@@ -487,14 +483,19 @@ func (s *Sequencer) Close(ctx context.Context) {
 	s.endHandovers()
 	// Stopped shards, head reads and notes end within their own timeouts;
 	// past the deadline they fail on a closed session, harmlessly.
-	bg := make(chan struct{})
-	go func() {
-		s.background.Wait()
-		close(bg)
-	}()
 	select {
-	case <-bg:
+	case <-whenDone(&s.background):
 	case <-ctx.Done():
 	}
 	s.blocks.close()
+}
+
+// whenDone returns a channel closed once wg's goroutines have returned.
+func whenDone(wg *sync.WaitGroup) <-chan struct{} {
+	ch := make(chan struct{})
+	go func() {
+		wg.Wait()
+		close(ch)
+	}()
+	return ch
 }

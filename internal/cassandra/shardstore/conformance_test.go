@@ -1,8 +1,6 @@
 package shardstore_test
 
 import (
-	"bytes"
-	"context"
 	"fmt"
 	"slices"
 	"strings"
@@ -13,6 +11,7 @@ import (
 	"github.com/eventlog/eventlog/internal/cassandra"
 	"github.com/eventlog/eventlog/internal/cassandra/cassandratest"
 	"github.com/eventlog/eventlog/internal/cassandra/shardstore"
+	"github.com/eventlog/eventlog/internal/cassandra/shardstore/shardstoretest"
 	"github.com/eventlog/eventlog/internal/log"
 	"github.com/eventlog/eventlog/internal/log/storetest"
 )
@@ -89,30 +88,9 @@ func (c conformance) open(t *testing.T, o cassandra.Options, cfg storetest.Confi
 	var (
 		mu    sync.Mutex
 		live  = map[*shardstore.Store]bool{}
-		peers sync.Map // address -> *shardstore.Store
+		peers shardstoretest.Peers
 		gen   int
 	)
-	forward := func(ctx context.Context, addr string, req log.AppendRequest) (log.AppendResult, error) {
-		p, ok := peers.Load(addr)
-		if !ok {
-			return log.AppendResult{}, fmt.Errorf("peer %s: %w", addr, log.ErrNotOwner)
-		}
-		// A copy, as the HTTP hop would deliver.
-		evs := make([]log.ProposedEvent, len(req.Events))
-		for i, e := range req.Events {
-			e.Data, e.Metadata = bytes.Clone(e.Data), bytes.Clone(e.Metadata)
-			evs[i] = e
-		}
-		req.Events = evs
-		return p.(*shardstore.Store).AppendLocal(ctx, req)
-	}
-	flush := func(ctx context.Context, addr string, stream log.StreamID) error {
-		p, ok := peers.Load(addr)
-		if !ok {
-			return fmt.Errorf("peer %s: %w", addr, log.ErrNotOwner)
-		}
-		return p.(*shardstore.Store).FlushLocal(ctx, stream)
-	}
 	// spread describes the shards each live instance owns, and tells
 	// whether every shard has an owner and whether an instance has none.
 	spread := func() (desc string, covered, bare bool) {
@@ -154,8 +132,8 @@ func (c conformance) open(t *testing.T, o cassandra.Options, cfg storetest.Confi
 			gen++
 			addr := fmt.Sprintf("instance-%d.%d", i, gen)
 			mu.Unlock()
-			s := open(t, shardstore.Options{Cassandra: io, Address: addr, Forward: forward, FlushRemote: flush, LeaseTTL: 2 * time.Second, FillDelay: c.fillDelay, CommitsInFlight: c.commits, IDBudget: c.idBudget})
-			peers.Store(addr, s)
+			s := open(t, shardstore.Options{Cassandra: io, Address: addr, Forward: peers.Forward, FlushRemote: peers.FlushRemote, LeaseTTL: 2 * time.Second, FillDelay: c.fillDelay, CommitsInFlight: c.commits, IDBudget: c.idBudget})
+			peers.Add(addr, s)
 			mu.Lock()
 			live[s] = true
 			mu.Unlock()

@@ -43,10 +43,10 @@ func NewStore(tb testing.TB, mod func(*shardstore.Options)) (*shardstore.Store, 
 func Reopen(tb testing.TB, o shardstore.Options) *shardstore.Store {
 	tb.Helper()
 	if o.Forward == nil {
-		o.Forward = forward
+		o.Forward = peers.Forward
 	}
 	if o.FlushRemote == nil {
-		o.FlushRemote = flushRemote
+		o.FlushRemote = peers.FlushRemote
 	}
 	o.Address = fmt.Sprintf("in-process-%d", instances.Add(1))
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -55,9 +55,9 @@ func Reopen(tb testing.TB, o shardstore.Options) *shardstore.Store {
 	if err != nil {
 		tb.Fatalf("open %s: %v", o.Cassandra.Keyspace, err)
 	}
-	peers.Store(o.Address, s)
+	peers.Add(o.Address, s)
 	tb.Cleanup(func() {
-		peers.Delete(o.Address)
+		peers.Remove(o.Address)
 		s.Close()
 	})
 	return s
@@ -65,13 +65,25 @@ func Reopen(tb testing.TB, o shardstore.Options) *shardstore.Store {
 
 var (
 	instances atomic.Int64
-	peers     sync.Map // address -> *shardstore.Store
+	peers     Peers
 )
 
-// forward delivers an append to the in-process store at addr, as the
-// HTTP hop would (a copy of the events).
-func forward(ctx context.Context, addr string, req log.AppendRequest) (log.AppendResult, error) {
-	p, ok := peers.Load(addr)
+// Peers delivers appends and flushes to in-process stores by address, as
+// the HTTP hop between instances does (the events copied): a store's
+// Options.Forward and Options.FlushRemote.
+type Peers struct {
+	m sync.Map // address -> *shardstore.Store
+}
+
+// Add makes s reachable at addr.
+func (p *Peers) Add(addr string, s *shardstore.Store) { p.m.Store(addr, s) }
+
+// Remove makes addr unreachable (an instance stopped or killed).
+func (p *Peers) Remove(addr string) { p.m.Delete(addr) }
+
+// Forward delivers an append to the store at addr.
+func (p *Peers) Forward(ctx context.Context, addr string, req log.AppendRequest) (log.AppendResult, error) {
+	s, ok := p.m.Load(addr)
 	if !ok {
 		return log.AppendResult{}, fmt.Errorf("peer %s: %w", addr, log.ErrNotOwner)
 	}
@@ -81,13 +93,14 @@ func forward(ctx context.Context, addr string, req log.AppendRequest) (log.Appen
 		evs[i] = e
 	}
 	req.Events = evs
-	return p.(*shardstore.Store).AppendLocal(ctx, req)
+	return s.(*shardstore.Store).AppendLocal(ctx, req)
 }
 
-func flushRemote(ctx context.Context, addr string, stream log.StreamID) error {
-	p, ok := peers.Load(addr)
+// FlushRemote flushes stream on the store at addr.
+func (p *Peers) FlushRemote(ctx context.Context, addr string, stream log.StreamID) error {
+	s, ok := p.m.Load(addr)
 	if !ok {
 		return fmt.Errorf("peer %s: %w", addr, log.ErrNotOwner)
 	}
-	return p.(*shardstore.Store).FlushLocal(ctx, stream)
+	return s.(*shardstore.Store).FlushLocal(ctx, stream)
 }
