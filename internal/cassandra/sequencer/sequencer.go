@@ -30,9 +30,9 @@ type Sequencer struct {
 	lastMembers map[string]int
 	membersAt   time.Time
 
-	// handing holds the shards being handed over (under mu): dropped
-	// from shards, draining and releasing in the background, left alone
-	// by claims until released.
+	// handing holds the shards being handed over (under mu), each
+	// drained and released in the background (dropped from shards when
+	// its turn comes), left alone by claims until released.
 	handing   map[int]*shard
 	handovers sync.WaitGroup
 	// background tracks the rest that Close awaits: stopped shards'
