@@ -3,7 +3,10 @@
 //
 // A read (or an idempotent write the driver may retry) that fails because
 // of the cluster's state is log.ErrUnavailable; a failure that is our bug
-// (invalid CQL, schema drift) is ErrInternal. Conditional writes are never
-// classified here: their callers settle an unknown outcome with a SERIAL
-// read instead of guessing from the error.
+// (invalid CQL, schema drift) is ErrInternal. CASErr classifies a
+// conditional write's error for callers that settle it themselves
+// (consumer groups): ErrUnavailable only when no replica can have seen the
+// proposal, else ErrOutcomeUnknown, which the caller settles with a SERIAL
+// read instead of resending. The shard log's commit classifies nothing:
+// it settles every error (shardlog.Settle).
 package cql

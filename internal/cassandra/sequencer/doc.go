@@ -1,11 +1,13 @@
 // Package sequencer commits appends through the shard logs: for each shard
 // this instance owns, one goroutine groups the queued appends, checks them
 // against the stream heads it holds, and commits the group with one
-// conditional write on the shard's log (shardlog); a second goroutine fills
-// the stream partitions from each committed record (streams) and answers
-// the group, in log order. Behind the fill, one goroutine per instance
-// rewrites the streams' complete blocks as one row each (blocks.go,
-// streams.Store.Compact). docs/design-write-path.md is the design.
+// conditional write on the shard's log (shardlog), and answers the group
+// at once; a second goroutine fills the stream partitions from each
+// committed record behind it (streams), in log order, and a third answers
+// the retry checks once their streams are written. Behind the fill, one
+// goroutine per instance rewrites the streams' complete blocks as one row
+// each (blocks.go, streams.Store.Compact). docs/design-write-path.md is
+// the design.
 //
 // Invariants:
 //

@@ -29,7 +29,7 @@ type tail struct {
 	recs    []*tailRec // committed records not wholly written, in seq order
 	bytes   int
 	want    map[log.StreamID]bool // streams a reader waits for
-	all     bool                  // write everything (segment switch, drain)
+	all     bool                  // write everything (drain)
 	wake    chan struct{}         // cap 1: the filler
 	changed chan struct{}         // closed (and replaced) after each round
 }

@@ -12,9 +12,11 @@
 //     commit (fencing).
 //   - Segments have a fixed size R (keyspace_config): seq s is in segment
 //     (s-1)/R, so a position is just a seq. A segment's epoch only grows
-//     (Fence); the next segment is opened (IF epoch = null) only by the
-//     owner that filled the previous one, so a new owner fences by walking
-//     from a known segment to the first one that is not full.
+//     (Fence); the next segment is opened (IF epoch = null, fenced at
+//     once) by the first commit past a full one, or by a new owner's
+//     takeover that finds it missing (a losing opener reads it and fences
+//     it), so a new owner fences by walking from a known segment to the
+//     first one that is not full.
 //   - Nothing here retries a conditional write: a commit whose outcome is
 //     unknown is settled by Settle, a SERIAL read.
 package shardlog
