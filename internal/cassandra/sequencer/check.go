@@ -13,7 +13,7 @@ func (sh *shard) checker() {
 	for checks := range sh.jobs {
 		for _, c := range checks {
 			ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
-			err := sh.flushStream(ctx, c.p.req.Stream)
+			err := sh.flushStream(ctx, c.p.req.Stream, false)
 			cancel()
 			if err != nil {
 				sh.failAll([]*pending{c.p}, err)

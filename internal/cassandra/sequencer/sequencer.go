@@ -414,7 +414,7 @@ func (s *Sequencer) flush(ctx context.Context, stream log.StreamID, forward bool
 	werr := s.untilOwner(ctx, id, "read "+string(stream), func(sh *shard, o owner) bool {
 		switch {
 		case sh != nil:
-			err = sh.flushStream(ctx, stream)
+			err = sh.flushStream(ctx, stream, true)
 			select {
 			case <-sh.lost: // lost meanwhile: the new owner's catch-up writes it
 				return false

@@ -47,13 +47,19 @@ type shard struct {
 	// committing: a batch is taken from the queue and not yet decided (a
 	// drain waits for it: committed moves only once it is).
 	committing bool
-	wake       chan struct{} // cap 1
-	jobs       chan []*check // each decided batch's retry checks, for the checker
-	lost       chan struct{} // closed when the shard stops
-	once       sync.Once
-	workers    sync.WaitGroup
-	done       chan struct{} // closed when its goroutines have ended
-	stopErr    error
+	// The streams of the batch being committed, and a channel closed once
+	// it is decided (its records in the tail): its commit time is taken
+	// before its conditional write, so a read as of a later moment waits
+	// for it (flushStream). Reused batch after batch.
+	batchStreams []log.StreamID
+	decided      chan struct{}
+	wake         chan struct{} // cap 1
+	jobs         chan []*check // each decided batch's retry checks, for the checker
+	lost         chan struct{} // closed when the shard stops
+	once         sync.Once
+	workers      sync.WaitGroup
+	done         chan struct{} // closed when its goroutines have ended
+	stopErr      error
 }
 
 // check is an append whose ids or expected version point at stored
@@ -347,6 +353,8 @@ func (sh *shard) run() {
 		err := sh.commitBatch(batch)
 		sh.mu.Lock()
 		sh.committing = false
+		sh.batchStreams = sh.batchStreams[:0]
+		close(sh.decided)
 		sh.mu.Unlock()
 		release()
 		if err != nil {
@@ -406,6 +414,12 @@ func (sh *shard) collect() (batch []*pending, release func()) {
 		}
 		sh.queue = sh.queue[i:]
 		sh.committing = len(out) > 0
+		if sh.committing {
+			for _, p := range out {
+				sh.batchStreams = append(sh.batchStreams, p.req.Stream)
+			}
+			sh.decided = make(chan struct{})
+		}
 		sh.s.metrics.queueLength.Observe(float64(len(sh.queue) + len(out)))
 		sh.mu.Unlock()
 		if len(out) > 0 {

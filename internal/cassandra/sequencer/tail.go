@@ -3,6 +3,7 @@ package sequencer
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -336,8 +337,18 @@ func (sh *shard) writeRound(work map[log.StreamID][]streams.Pending) bool {
 }
 
 // flushStream returns once every event of stream committed so far is in
-// its partitions.
-func (sh *shard) flushStream(ctx context.Context, stream log.StreamID) error {
+// its partitions; with inFlight, also those of the batch being committed,
+// if it appends to stream. A reader asks for that: the batch's commit time
+// was taken before its conditional write, maybe before the read began, so
+// an answer as of a moment past that time would otherwise change once the
+// batch lands (a slow Paxos round, or the settling of an unknown outcome).
+// The checker does not: the batch may be waiting to hand it work.
+func (sh *shard) flushStream(ctx context.Context, stream log.StreamID, inFlight bool) error {
+	if inFlight {
+		if err := sh.awaitBatch(ctx, stream); err != nil {
+			return err
+		}
+	}
 	t := sh.tail
 	t.mu.Lock()
 	st := t.streams[stream]
@@ -368,6 +379,28 @@ func (sh *shard) flushStream(ctx context.Context, stream log.StreamID) error {
 			t.want[stream] = true
 			t.poke()
 		}
+	}
+}
+
+// awaitBatch waits until the batch being committed is decided, if it
+// appends to stream.
+func (sh *shard) awaitBatch(ctx context.Context, stream log.StreamID) error {
+	sh.mu.Lock()
+	var decided chan struct{}
+	if sh.committing && slices.Contains(sh.batchStreams, stream) {
+		decided = sh.decided
+	}
+	sh.mu.Unlock()
+	if decided == nil {
+		return nil
+	}
+	select {
+	case <-decided:
+		return nil
+	case <-sh.lost:
+		return fmt.Errorf("shard %d: %w: the shard stopped before %s's commit was decided", sh.id, log.ErrUnavailable, stream)
+	case <-ctx.Done():
+		return fmt.Errorf("%w: waiting for a commit to %s: %v", log.ErrUnavailable, stream, ctx.Err())
 	}
 }
 
