@@ -148,7 +148,11 @@ func (s *Sequencer) tick(ctx context.Context) error {
 			continue
 		default:
 		}
+		sent := time.Now()
 		ok, err := s.renew(ctx, id, sh.epoch)
+		if ok {
+			sh.renewed(sent)
+		}
 		if err != nil {
 			s.cfg.Logger.Warn("renew shard lease", "shard", id, "err", err)
 			continue // the epoch, not the lease, keeps commits safe
@@ -283,11 +287,13 @@ func (s *Sequencer) take(ctx context.Context, o owner) error {
 		return errors.New("closing")
 	default:
 	}
+	sent := time.Now()
 	epoch, ok, err := s.claim(ctx, o)
 	if err != nil || !ok {
 		return err
 	}
 	sh := newShard(s, o.Shard, epoch)
+	sh.renewed(sent)
 	tctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	if err := sh.takeover(tctx, o.Segment); err != nil {
@@ -412,6 +418,9 @@ func (s *Sequencer) FlushLocal(ctx context.Context, stream log.StreamID) error {
 func (s *Sequencer) flush(ctx context.Context, stream log.StreamID, forward bool) (err error) {
 	id := partition.ShardOf(string(stream), s.cfg.Shards)
 	werr := s.untilOwner(ctx, id, "read "+string(stream), func(sh *shard, o owner) bool {
+		if sh != nil && o.exists && o.Epoch > sh.epoch {
+			sh = nil // taken over: this shard stops at its next renewal
+		}
 		switch {
 		case sh != nil:
 			err = sh.flushStream(ctx, stream, true)
@@ -419,8 +428,19 @@ func (s *Sequencer) flush(ctx context.Context, stream log.StreamID, forward bool
 			case <-sh.lost: // lost meanwhile: the new owner's catch-up writes it
 				return false
 			default:
-				return true
 			}
+			if err == nil && !sh.leaseFresh() {
+				// Not renewed for most of a TTL (cut off from Cassandra,
+				// say): another instance may have taken the shard and
+				// acknowledged appends it has not written yet, which this
+				// flush knows nothing of. A forwarded flush says so (its
+				// sender asks the owner it reads next); a local one waits
+				// for a renewal, or for the shards table to name a newer
+				// owner (read again each try), then asks it.
+				err = fmt.Errorf("shard %d: %w: its lease was not renewed for %s", id, log.ErrUnavailable, time.Since(sh.leaseSince()).Round(time.Millisecond))
+				return !forward
+			}
+			return true
 		case !forward:
 			err = fmt.Errorf("shard %d: %w", id, log.ErrNotOwner)
 			return true

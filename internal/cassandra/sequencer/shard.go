@@ -53,13 +53,19 @@ type shard struct {
 	// for it (flushStream). Reused batch after batch.
 	batchStreams []log.StreamID
 	decided      chan struct{}
-	wake         chan struct{} // cap 1
-	jobs         chan []*check // each decided batch's retry checks, for the checker
-	lost         chan struct{} // closed when the shard stops
-	once         sync.Once
-	workers      sync.WaitGroup
-	done         chan struct{} // closed when its goroutines have ended
-	stopErr      error
+	// leaseFrom is when (monotonic) the last claim or renewal that applied
+	// was sent: no other instance can claim the shard before a TTL past
+	// it (claims judge a lease by seeing it unchanged for a TTL, and are
+	// conditioned on it), so until then no other owner can have
+	// acknowledged an append this instance's flush would not write.
+	leaseFrom time.Time
+	wake      chan struct{} // cap 1
+	jobs      chan []*check // each decided batch's retry checks, for the checker
+	lost      chan struct{} // closed when the shard stops
+	once      sync.Once
+	workers   sync.WaitGroup
+	done      chan struct{} // closed when its goroutines have ended
+	stopErr   error
 }
 
 // check is an append whose ids or expected version point at stored

@@ -382,6 +382,29 @@ func (sh *shard) flushStream(ctx context.Context, stream log.StreamID, inFlight 
 	}
 }
 
+// renewed records that a claim or renewal sent at sent applied.
+func (sh *shard) renewed(sent time.Time) {
+	sh.mu.Lock()
+	if sent.After(sh.leaseFrom) {
+		sh.leaseFrom = sent
+	}
+	sh.mu.Unlock()
+}
+
+func (sh *shard) leaseSince() time.Time {
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	return sh.leaseFrom
+}
+
+// leaseFresh reports whether no other instance can have claimed the shard
+// yet: the last claim or renewal that applied was sent less than 7/8 of a
+// TTL ago (the eighth covers clocks running at slightly different rates).
+// Renewals come every quarter TTL, so a live owner is always fresh.
+func (sh *shard) leaseFresh() bool {
+	return time.Since(sh.leaseSince()) < sh.s.cfg.LeaseTTL*7/8
+}
+
 // awaitBatch waits until the batch being committed is decided, if it
 // appends to stream.
 func (sh *shard) awaitBatch(ctx context.Context, stream log.StreamID) error {
