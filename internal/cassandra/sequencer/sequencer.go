@@ -300,6 +300,19 @@ func (s *Sequencer) take(ctx context.Context, o owner) error {
 		// Not serving: let the lease run out (or another claim succeed).
 		return fmt.Errorf("take over shard %d at epoch %d: %w", o.Shard, epoch, err)
 	}
+	// A catch-up can outlast the claim's lease: renew it before serving
+	// (the flushes judge it), on a context of its own (the tick's may
+	// have run out meanwhile).
+	sent = time.Now()
+	rctx, rcancel := context.WithTimeout(context.Background(), s.cfg.LeaseTTL)
+	ok, err = s.renew(rctx, o.Shard, epoch)
+	rcancel()
+	switch {
+	case ok:
+		sh.renewed(sent)
+	case err == nil:
+		return fmt.Errorf("take over shard %d at epoch %d: claimed by another instance during the catch-up", o.Shard, epoch)
+	}
 	sh.start()
 	s.mu.Lock()
 	s.shards[o.Shard] = sh
@@ -429,14 +442,14 @@ func (s *Sequencer) flush(ctx context.Context, stream log.StreamID, forward bool
 				return false
 			default:
 			}
-			if err == nil && !sh.leaseFresh() {
-				// Not renewed for most of a TTL (cut off from Cassandra,
-				// say): another instance may have taken the shard and
-				// acknowledged appends it has not written yet, which this
-				// flush knows nothing of. A forwarded flush says so (its
-				// sender asks the owner it reads next); a local one waits
-				// for a renewal, or for the shards table to name a newer
-				// owner (read again each try), then asks it.
+			if err == nil && !sh.leaseFresh() && !s.renewStale(ctx, sh) {
+				// Not renewed for most of a TTL, and not renewable now (cut
+				// off from Cassandra, say): another instance may have taken
+				// the shard and acknowledged appends it has not written
+				// yet, which this flush knows nothing of. A forwarded flush
+				// says so (its sender asks the owner it reads next); a
+				// local one waits for a renewal, or for the shards table to
+				// name a newer owner (read again each try), then asks it.
 				err = fmt.Errorf("shard %d: %w: its lease was not renewed for %s", id, log.ErrUnavailable, time.Since(sh.leaseSince()).Round(time.Millisecond))
 				return !forward
 			}
@@ -460,6 +473,32 @@ func (s *Sequencer) flush(ctx context.Context, stream log.StreamID, forward bool
 		return werr
 	}
 	return err
+}
+
+// renewStale renews sh's lease for a flush that found it stale (the
+// ownership tick may be held up: by a long takeover, or renewals of many
+// shards one after another) and reports whether it is fresh again. One
+// renewal at a time per shard; a paused instance (a test seam) renews
+// nothing. Not applied means the shard was taken over: it stops.
+func (s *Sequencer) renewStale(ctx context.Context, sh *shard) bool {
+	if p := s.cfg.Paused; p != nil && p() {
+		return false
+	}
+	sh.renewMu.Lock()
+	defer sh.renewMu.Unlock()
+	if sh.leaseFresh() {
+		return true // renewed meanwhile
+	}
+	sent := time.Now()
+	ok, err := s.renew(ctx, sh.id, sh.epoch)
+	switch {
+	case ok:
+		sh.renewed(sent)
+		return true
+	case err == nil:
+		sh.stop(fmt.Errorf("shard %d: lease taken over", sh.id))
+	}
+	return false
 }
 
 // Owned returns the shards this instance commits now.

@@ -59,6 +59,7 @@ type shard struct {
 	// conditioned on it), so until then no other owner can have
 	// acknowledged an append this instance's flush would not write.
 	leaseFrom time.Time
+	renewMu   sync.Mutex    // one renewal at a time from flushes (renewStale)
 	wake      chan struct{} // cap 1
 	jobs      chan []*check // each decided batch's retry checks, for the checker
 	lost      chan struct{} // closed when the shard stops
@@ -357,6 +358,11 @@ func (sh *shard) run() {
 			return
 		}
 		err := sh.commitBatch(batch)
+		if err != nil {
+			// Stopped before the batch's readers wake: an unknown outcome
+			// may still land, and only the next owner can tell.
+			sh.stop(err)
+		}
 		sh.mu.Lock()
 		sh.committing = false
 		sh.batchStreams = sh.batchStreams[:0]
@@ -365,7 +371,6 @@ func (sh *shard) run() {
 		release()
 		if err != nil {
 			sh.s.cfg.Logger.Warn("shard stopped", "shard", sh.id, "epoch", sh.epoch, "err", err)
-			sh.stop(err)
 			return
 		}
 	}
