@@ -32,8 +32,12 @@ func (h slowStop) Handle(ctx context.Context, r slog.Record) error {
 	}
 	return h.Handler.Handle(ctx, r)
 }
-func (h slowStop) WithAttrs(a []slog.Attr) slog.Handler { return slowStop{h.Handler.WithAttrs(a), h.armed, h.stopped} }
-func (h slowStop) WithGroup(n string) slog.Handler      { return slowStop{h.Handler.WithGroup(n), h.armed, h.stopped} }
+func (h slowStop) WithAttrs(a []slog.Attr) slog.Handler {
+	return slowStop{h.Handler.WithAttrs(a), h.armed, h.stopped}
+}
+func (h slowStop) WithGroup(n string) slog.Handler {
+	return slowStop{h.Handler.WithGroup(n), h.armed, h.stopped}
+}
 
 // TestTimeTravelUnknownOutcome: a batch whose outcome stays unknown (it
 // applied; the answers were lost) woke the readers waiting for it before
