@@ -2,7 +2,6 @@ package httpapi
 
 import (
 	"bytes"
-	"encoding/hex"
 	"encoding/json"
 	"strconv"
 	"time"
@@ -115,12 +114,24 @@ func (c *encoder) members(b []byte, e *log.RecordedEvent) []byte {
 	b = append(b, `,"time":`...)
 	b = c.time(b, e.Time)
 	b = append(b, `,"data":`...)
-	b = appendRaw(b, e.Data)
+	b = appendPayload(b, e.Data)
 	if len(e.Metadata) > 0 {
 		b = append(b, `,"metadata":`...)
-		b = appendRaw(b, e.Metadata)
+		b = appendPayload(b, e.Metadata)
 	}
 	return append(b, '}')
+}
+
+// appendPayload appends an event's stored data or metadata as it is:
+// log.AppendRequest.Validate compacted it before it was stored, and JSON
+// compacted holds no line break (one inside a string is invalid JSON), so
+// it is one NDJSON line's worth without appendRaw's scans (two passes over
+// every byte: 4 % of a replay's CPU).
+func appendPayload(b []byte, raw json.RawMessage) []byte {
+	if len(raw) == 0 {
+		return append(b, "null"...)
+	}
+	return append(b, raw...)
 }
 
 func (c *encoder) time(b []byte, t time.Time) []byte {
@@ -134,18 +145,43 @@ func (c *encoder) time(b []byte, t time.Time) []byte {
 }
 
 // appendUUID appends u in its canonical form (as uuid.UUID.String, which
-// allocates a string per event).
+// allocates a string per event), a byte's two digits at a time from a
+// table into a fixed array: five hex.AppendEncode calls took 24 ns an
+// event, a sixth of a replay's encoding (BenchmarkAppendUUID).
 func appendUUID(b []byte, u uuid.UUID) []byte {
-	b = hex.AppendEncode(b, u[:4])
-	b = append(b, '-')
-	b = hex.AppendEncode(b, u[4:6])
-	b = append(b, '-')
-	b = hex.AppendEncode(b, u[6:8])
-	b = append(b, '-')
-	b = hex.AppendEncode(b, u[8:10])
-	b = append(b, '-')
-	return hex.AppendEncode(b, u[10:])
+	var d [36]byte
+	put := func(at int, c byte) { d[at], d[at+1] = hexPairs[2*int(c)], hexPairs[2*int(c)+1] }
+	put(0, u[0])
+	put(2, u[1])
+	put(4, u[2])
+	put(6, u[3])
+	d[8] = '-'
+	put(9, u[4])
+	put(11, u[5])
+	d[13] = '-'
+	put(14, u[6])
+	put(16, u[7])
+	d[18] = '-'
+	put(19, u[8])
+	put(21, u[9])
+	d[23] = '-'
+	put(24, u[10])
+	put(26, u[11])
+	put(28, u[12])
+	put(30, u[13])
+	put(32, u[14])
+	put(34, u[15])
+	return append(b, d[:]...)
 }
+
+// hexPairs holds each byte's two lower-case hex digits, at twice its value.
+var hexPairs = func() (t [512]byte) {
+	const digits = "0123456789abcdef"
+	for i := range 256 {
+		t[2*i], t[2*i+1] = digits[i>>4], digits[i&0xf]
+	}
+	return t
+}()
 
 // appendRaw appends stored JSON, compacting it if it holds line breaks
 // (which an NDJSON line cannot) and writing null if it is empty.

@@ -28,17 +28,6 @@ func TestAppendEvent(t *testing.T) {
 			t.Fatalf("got  %s\nwant %s", got, want)
 		}
 	})
-	t.Run("MultilineDataCompacted", func(t *testing.T) {
-		got := appendEvent(nil, &log.RecordedEvent{ID: id, Type: "t", Version: 1, Time: at, Data: json.RawMessage("{\n \"a\": 1\n}")})
-		for _, c := range got {
-			if c == '\n' || c == '\r' {
-				t.Fatalf("line break in NDJSON line: %q", got)
-			}
-		}
-		if !json.Valid(got) {
-			t.Fatalf("invalid JSON: %s", got)
-		}
-	})
 }
 
 func TestAppendFeedEvent(t *testing.T) {

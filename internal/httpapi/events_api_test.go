@@ -157,6 +157,39 @@ func TestAppendReadRoundTrip(t *testing.T) {
 	})
 }
 
+// TestMultilinePayloadReplays: data and metadata sent pretty-printed, with
+// line breaks (LF and CR LF) between their tokens, are stored compacted
+// (log.AppendRequest.Validate), so each event is one NDJSON line of a
+// replay and of a feed read: the encoders write stored payloads unscanned.
+func TestMultilinePayloadReplays(t *testing.T) {
+	ts := MustServer(t, nil)
+	body := "{\"expected_version\":\"any\",\"events\":[" +
+		"{\"type\":\"t\",\"data\":{\n  \"a\": [1,\r\n 2],\n  \"s\": \"x\\ny\"\n},\"metadata\":{\r\n\"m\": true\r\n}}," +
+		"{\"type\":\"t\",\"data\":[\n]}]}"
+	if r := ts.Append(t, "multiline-1", body); r.Status != http.StatusCreated {
+		t.Fatal(r)
+	}
+	for _, path := range []string{"/v1/streams/multiline-1/events", "/v1/feeds/category/multiline"} {
+		r := ts.Do(t, "GET", path, nil, "Accept", "application/x-ndjson")
+		if r.Status != http.StatusOK {
+			t.Fatalf("%s: %s", path, r)
+		}
+		lines := strings.Split(strings.TrimSuffix(string(r.Body), "\n"), "\n")
+		if len(lines) != 2 || strings.Contains(string(r.Body), "\r") {
+			t.Fatalf("%s: %d lines, want 2: %q", path, len(lines), r.Body)
+		}
+		var ev struct {
+			Data, Metadata json.RawMessage
+		}
+		if err := json.Unmarshal([]byte(lines[0]), &ev); err != nil {
+			t.Fatalf("%s: %v: %s", path, err, lines[0])
+		}
+		if string(ev.Data) != `{"a":[1,2],"s":"x\ny"}` || string(ev.Metadata) != `{"m":true}` {
+			t.Fatalf("%s: data %s metadata %s, want them compacted", path, ev.Data, ev.Metadata)
+		}
+	}
+}
+
 func TestPageSizeCap(t *testing.T) {
 	ts := MustServer(t, func(c *httpapi.Config) { c.MaxPageSize = 2; c.DefaultPageSize = 2 })
 	ts.MustAppend(t, "cap-1", 5)
