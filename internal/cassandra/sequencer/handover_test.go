@@ -67,7 +67,7 @@ func TestHandoverAllAtOnce(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	if err := a.tick(ctx); err != nil {
+	if err := a.tickAndTake(ctx); err != nil {
 		t.Fatalf("first tick: %v", err)
 	}
 	if n := len(a.Owned()); n != shards {
@@ -258,7 +258,7 @@ func TestTickDoesNotWaitForAHandover(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	if err := a.tick(ctx); err != nil {
+	if err := a.tickAndTake(ctx); err != nil {
 		t.Fatalf("first tick: %v", err)
 	}
 	if n := len(a.Owned()); n != 2 {
@@ -319,6 +319,7 @@ func TestTickDoesNotWaitForAHandover(t *testing.T) {
 		case <-time.After(ttl):
 			t.Fatalf("tick %d still running after a lease TTL: it waits for the handover's commit in flight", i)
 		}
+		a.takes.Wait() // a shard claimed back would show now, not a tick late
 		if err := b.heartbeat(ctx); err != nil {
 			t.Fatal(err)
 		}
@@ -406,4 +407,12 @@ func handoverWait(t *testing.T, what string, cond func() bool) {
 			t.Fatalf("waited 20 s for %s", what)
 		}
 	}
+}
+
+// tickAndTake runs one ownership tick and waits for the takeovers it
+// started, as Start does for its first.
+func (s *Sequencer) tickAndTake(ctx context.Context) error {
+	err := s.tick(ctx)
+	s.takes.Wait()
+	return err
 }

@@ -44,12 +44,20 @@ type Sequencer struct {
 	handoverBase context.Context
 	endHandovers context.CancelFunc
 
-	claimMu sync.Mutex    // one claim at a time
-	slots   chan struct{} // commits in flight on this instance; nil: no bound
-	blocks  *blocks       // nil: NoBlocks
-	started time.Time
-	closing chan struct{}
-	loop    sync.WaitGroup
+	// taking holds the shards being taken over (under mu), each claimed
+	// and caught up in the background (startTake): the tick renews their
+	// leases with its own and leaves their claims to them. takeBase ends
+	// the catch-ups in flight when Close begins.
+	taking   map[int]*takeState
+	takes    sync.WaitGroup
+	takeSem  chan struct{}
+	takeBase context.Context
+	endTakes context.CancelFunc
+	slots    chan struct{} // commits in flight on this instance; nil: no bound
+	blocks   *blocks       // nil: NoBlocks
+	started  time.Time
+	closing  chan struct{}
+	loop     sync.WaitGroup
 }
 
 // New checks cfg and returns a Sequencer that owns nothing yet: Start
@@ -63,8 +71,10 @@ func New(cfg Config) (*Sequencer, error) {
 		cfg: cfg, metrics: newMetrics(cfg.Registerer), shards: map[int]*shard{}, owners: map[int]owner{},
 		obs: observer{seen: map[int]observation{}}, closing: make(chan struct{}), started: time.Now(),
 		refused: map[int]int{}, handing: map[int]*shard{}, handoverSem: make(chan struct{}, handoverConcurrency),
+		taking: map[int]*takeState{}, takeSem: make(chan struct{}, takeConcurrency),
 	}
 	s.handoverBase, s.endHandovers = context.WithCancel(context.Background())
+	s.takeBase, s.endTakes = context.WithCancel(context.Background())
 	if cfg.CommitsInFlight > 0 {
 		s.slots = make(chan struct{}, cfg.CommitsInFlight)
 	}
@@ -95,6 +105,25 @@ func (s *Sequencer) Start(ctx context.Context) error {
 	if err := s.tick(ctx); err != nil {
 		return err
 	}
+	s.mu.Lock()
+	first := make([]*takeState, 0, len(s.taking))
+	for _, ts := range s.taking {
+		first = append(first, ts)
+	}
+	s.mu.Unlock()
+	// The first tick's takeovers end before Start returns (an instance
+	// alone owns every shard once it has started), or ctx does, with the
+	// loop already ticking: it renews the shards taken meanwhile and the
+	// heartbeat.
+	defer func() {
+		for _, ts := range first {
+			select {
+			case <-ts.done:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
 	s.loop.Add(1)
 	go func() {
 		defer s.loop.Done()
@@ -133,6 +162,14 @@ func (s *Sequencer) tick(ctx context.Context) error {
 		return err
 	}
 	s.mu.Lock()
+	// A takeover running beside the tick may have registered its shard
+	// since the rows were read (before its claim applied): the row read
+	// is older than what it recorded, and must not replace it.
+	for id, sh := range s.shards {
+		if o := owners[id]; o.Epoch < sh.epoch {
+			owners[id] = s.selfOwner(id, sh.epoch)
+		}
+	}
 	s.owners = owners
 	mine := make(map[int]*shard, len(s.shards))
 	for id, sh := range s.shards {
@@ -174,6 +211,7 @@ func (s *Sequencer) tick(ctx context.Context) error {
 	for _, sh := range leaving {
 		s.handOver(sh, s.cfg.LeaseTTL)
 	}
+	s.renewTaking(ctx)
 	now := time.Now() // monotonic: others' leases are judged by observation
 	for id := 0; id < s.cfg.Shards; id++ {
 		o, ok := owners[id]
@@ -186,19 +224,109 @@ func (s *Sequencer) tick(ctx context.Context) error {
 		// unrenewed for a TTL. Skipping it left the shard without an owner
 		// for as long as this instance lived.
 		s.mu.Lock()
-		handing := s.handing[id] != nil
+		busy := s.handing[id] != nil || s.taking[id] != nil || s.shards[id] != nil // taken since mine was read
 		s.mu.Unlock()
-		if mine[id] != nil || handing {
+		if mine[id] != nil || busy {
 			s.obs.unchanged(o, now)
 			continue
 		}
 		if s.obs.claimable(o, s.cfg.Instance, want[id], s.cfg.LeaseTTL, now) {
-			if err := s.take(ctx, o); err != nil {
-				s.cfg.Logger.Warn("claim shard", "shard", id, "err", err)
-			}
+			s.startTake(o)
 		}
 	}
 	return nil
+}
+
+// selfOwner is the shards row this instance writes when it holds shard
+// at epoch.
+func (s *Sequencer) selfOwner(shard int, epoch int64) owner {
+	return owner{Shard: shard, Owner: s.cfg.Instance, Address: s.cfg.Address, Epoch: epoch, SchemaVersion: s.cfg.SchemaVersion, exists: true}
+}
+
+// takeState is a takeover in flight: its epoch once the claim applied
+// (under the Sequencer's mu), and how to end it.
+type takeState struct {
+	epoch  int64
+	ctx    context.Context
+	cancel context.CancelFunc
+	done   chan struct{} // closed when the takeover has ended
+}
+
+// takeConcurrency bounds the takeovers at once: each catches its shard up
+// from the log (reads and fills), and an instance inheriting a dead one's
+// hundred shards should neither wait for them one by one nor send every
+// catch-up's writes together.
+const takeConcurrency = 8
+
+// startTake claims o's shard and takes it over in the background. A
+// takeover inside the tick held it for as long as the catch-up ran (up to
+// minutes, for a shard whose owner died with much unfilled): the tick
+// renewed none of the instance's other leases meanwhile, so those shards
+// looked abandoned to the other instances, and no other shard was claimed.
+func (s *Sequencer) startTake(o owner) {
+	ctx, cancel := context.WithCancel(s.takeBase)
+	ts := &takeState{ctx: ctx, cancel: cancel, done: make(chan struct{})}
+	s.mu.Lock()
+	if s.taking[o.Shard] != nil {
+		s.mu.Unlock()
+		cancel()
+		return
+	}
+	s.taking[o.Shard] = ts
+	s.mu.Unlock()
+	s.takes.Go(func() {
+		defer func() {
+			cancel()
+			s.mu.Lock()
+			delete(s.taking, o.Shard)
+			s.mu.Unlock()
+			close(ts.done)
+		}()
+		select {
+		case s.takeSem <- struct{}{}:
+			defer func() { <-s.takeSem }()
+		case <-ctx.Done():
+			return
+		}
+		// The bound runs from the turn, not from the queue.
+		ctx, tcancel := context.WithTimeout(ctx, takeTimeout)
+		defer tcancel()
+		if err := s.take(ctx, o, ts); err != nil {
+			s.cfg.Logger.Warn("claim shard", "shard", o.Shard, "err", err)
+		}
+	})
+}
+
+// takeTimeout bounds a takeover: its claim and catch-up.
+const takeTimeout = 2 * time.Minute
+
+// renewTaking renews the leases of the shards being taken over, as the
+// tick does its own: a catch-up can outlast a lease, and a lease seen
+// unrenewed for long enough is claimed by another instance, which would
+// waste the catch-up. A renewal that does not apply means another
+// instance claimed the shard: its takeover here ends.
+func (s *Sequencer) renewTaking(ctx context.Context) {
+	s.mu.Lock()
+	var taking []*takeState
+	ids := []int{}
+	for id, ts := range s.taking {
+		if ts.epoch > 0 && ts.ctx.Err() == nil { // an ended take's lease runs out
+			taking, ids = append(taking, ts), append(ids, id)
+		}
+	}
+	s.mu.Unlock()
+	for i, ts := range taking {
+		s.mu.Lock()
+		epoch := ts.epoch
+		s.mu.Unlock()
+		ok, err := s.renew(ctx, ids[i], epoch)
+		switch {
+		case err != nil:
+			s.cfg.Logger.Warn("renew lease of shard being taken", "shard", ids[i], "err", err)
+		case !ok:
+			ts.cancel()
+		}
+	}
 }
 
 // membership returns the live instances and their schema versions that
@@ -278,30 +406,42 @@ const releaseTimeout = 2 * time.Second
 // upgrade) would otherwise send a thousand conditional writes together.
 const handoverConcurrency = 32
 
-// take claims shard o.Shard from its observed row and takes it over.
-func (s *Sequencer) take(ctx context.Context, o owner) error {
-	s.claimMu.Lock()
-	defer s.claimMu.Unlock()
+// take claims shard o.Shard from its observed row and takes it over,
+// within ctx (startTake's). A takeover ended before its shard serves
+// (Close, or another instance's claim) releases the claim if it can, so
+// that the shard's next owner need not wait out the lease.
+func (s *Sequencer) take(ctx context.Context, o owner, ts *takeState) error {
 	select {
 	case <-s.closing:
 		return errors.New("closing")
 	default:
 	}
 	sent := time.Now()
-	epoch, ok, err := s.claim(ctx, o)
+	cctx, ccancel := context.WithTimeout(ctx, s.cfg.LeaseTTL)
+	epoch, ok, err := s.claim(cctx, o)
+	ccancel()
+	if err != nil && ctx.Err() != nil {
+		// Cut short by Close: the claim may have applied. (The release is
+		// conditioned on the epoch it would have set.)
+		s.releaseUnserved(o.Shard, o.Epoch+1)
+	}
 	if err != nil || !ok {
 		return err
 	}
+	s.mu.Lock()
+	ts.epoch = epoch
+	s.mu.Unlock()
 	sh := newShard(s, o.Shard, epoch)
 	sh.renewed(sent)
-	tctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	if err := sh.takeover(tctx, o.Segment); err != nil {
+	if err := sh.takeover(ctx, o.Segment); err != nil {
+		if ctx.Err() != nil {
+			s.releaseUnserved(o.Shard, epoch)
+		}
 		// Not serving: let the lease run out (or another claim succeed).
 		return fmt.Errorf("take over shard %d at epoch %d: %w", o.Shard, epoch, err)
 	}
 	// A catch-up can outlast the claim's lease: renew it before serving
-	// (the flushes judge it), on a context of its own (the tick's may
+	// (the flushes judge it), on a context of its own (the take's may
 	// have run out meanwhile).
 	sent = time.Now()
 	rctx, rcancel := context.WithTimeout(context.Background(), s.cfg.LeaseTTL)
@@ -313,13 +453,15 @@ func (s *Sequencer) take(ctx context.Context, o owner) error {
 	case err == nil:
 		return fmt.Errorf("take over shard %d at epoch %d: claimed by another instance during the catch-up", o.Shard, epoch)
 	}
+	// Registered even if Close began meanwhile: it waits for the takes
+	// before it hands over the shards it holds.
 	sh.start()
 	s.mu.Lock()
 	s.shards[o.Shard] = sh
-	s.mu.Unlock()
-	s.setOwner(owner{Shard: o.Shard, Owner: s.cfg.Instance, Address: s.cfg.Address, Epoch: epoch, SchemaVersion: s.cfg.SchemaVersion, exists: true})
-	s.metrics.takeovers.Inc()
 	s.metrics.owned.Set(float64(len(s.shards)))
+	s.mu.Unlock()
+	s.setOwner(s.selfOwner(o.Shard, epoch))
+	s.metrics.takeovers.Inc()
 	s.cfg.Logger.Info("shard taken", "shard", o.Shard, "epoch", epoch, "seq", sh.committed.Load())
 	return nil
 }
@@ -476,8 +618,8 @@ func (s *Sequencer) flush(ctx context.Context, stream log.StreamID, forward bool
 }
 
 // renewStale renews sh's lease for a flush that found it stale (the
-// ownership tick may be held up: by a long takeover, or renewals of many
-// shards one after another) and reports whether it is fresh again. One
+// ownership tick may be held up: by renewals of many shards one after
+// another, or a slow Cassandra) and reports whether it is fresh again. One
 // renewal at a time per shard; a paused instance (a test seam) renews
 // nothing. Not applied means the shard was taken over: it stops.
 func (s *Sequencer) renewStale(ctx context.Context, sh *shard) bool {
@@ -518,8 +660,10 @@ func (s *Sequencer) Owned() []int {
 func (s *Sequencer) Close(ctx context.Context) {
 	close(s.closing)
 	s.loop.Wait()
-	s.claimMu.Lock()
-	defer s.claimMu.Unlock()
+	// Takeovers in flight end (releasing their claims) rather than catch
+	// up for a shard about to be handed over.
+	s.endTakes()
+	s.takes.Wait()
 	s.mu.Lock()
 	shards := s.shards
 	s.shards = map[int]*shard{}
@@ -547,6 +691,15 @@ func (s *Sequencer) Close(ctx context.Context) {
 	case <-ctx.Done():
 	}
 	s.blocks.close()
+}
+
+// releaseUnserved releases a shard claimed at epoch that never served.
+func (s *Sequencer) releaseUnserved(shard int, epoch int64) {
+	rctx, rcancel := context.WithTimeout(context.Background(), releaseTimeout)
+	defer rcancel()
+	if err := s.release(rctx, shard, epoch); err != nil {
+		s.cfg.Logger.Warn("release shard", "shard", shard, "err", err)
+	}
 }
 
 // whenDone returns a channel closed once wg's goroutines have returned.
