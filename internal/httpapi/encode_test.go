@@ -85,15 +85,19 @@ func TestAppendTime(t *testing.T) {
 	}
 }
 
-// TestEncoderTimes: an encoder that keeps the last time it formatted
-// writes what appendEvent writes, as times repeat, change, go back and
-// come in another zone.
+// TestEncoderTimes: an encoder that keeps the last time and minute it
+// formatted writes what appendEvent writes, as times repeat, change, go
+// back, cross minutes and come in another zone.
 func TestEncoderTimes(t *testing.T) {
 	id := uuid.MustParse("0190a5c4-7a47-7cc2-9d1e-3c1f6b2a9e01")
 	base := time.Date(2026, 11, 1, 13, 4, 5, 123_000_000, time.UTC)
 	times := []time.Time{
 		base, base, base.Add(time.Millisecond), base, base.In(time.FixedZone("CET", 3600)),
 		base.Add(24 * time.Hour), base.Add(24 * time.Hour), time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC), base,
+		// Within a minute, across one, the same minute an hour later, and
+		// either side of 1970 (the minute is keyed by its Unix second).
+		base.Add(time.Second), base.Add(54*time.Second + 877*time.Millisecond), base.Add(55 * time.Second), base.Add(time.Hour),
+		time.Unix(-30, 0), time.Unix(30, 0), time.Unix(-90, 5_000), time.Unix(-61, 0), time.Unix(-60, 0), time.Unix(0, 0),
 	}
 	var enc encoder
 	for i, at := range times {

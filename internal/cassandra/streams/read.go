@@ -7,6 +7,7 @@ import (
 	"math"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	gocql "github.com/apache/cassandra-gocql-driver/v2"
@@ -409,10 +410,37 @@ type Chunk struct {
 	// bufs holds Appends when the read lends its memory (chunks): it goes
 	// back to chunkBuffers once the consumer is done with the chunk.
 	bufs *record.ChunkBuffers
+	// block holds the events' bytes when the chunk is a part of a block
+	// a lending read decompressed: released once the consumer is done.
+	block *blockBuf
 }
 
 // chunkBuffers recycles the memory of chunks a lending read decoded.
 var chunkBuffers = sync.Pool{New: func() any { return new(record.ChunkBuffers) }}
+
+// blockBuf is the memory a block's parts are decompressed into by a
+// lending forward read, shared by the chunks it sends: it goes back to
+// blockBufs when the last of them, and the read that split the block,
+// are done with it. A fresh buffer a block, zeroed, was a sixteenth of a
+// replay of a stream of 1-event appends (docs/benchmarks.md, Session 26).
+type blockBuf struct {
+	b    []byte
+	refs atomic.Int32
+}
+
+var blockBufs = sync.Pool{New: func() any { return new(blockBuf) }}
+
+// maxKeptBlock is the largest block buffer kept for the next block.
+const maxKeptBlock = 1 << 20
+
+func (bb *blockBuf) release() {
+	if bb.refs.Add(-1) == 0 && cap(bb.b) <= maxKeptBlock {
+		blockBufs.Put(bb)
+	}
+}
+
+// batches recycles the slices of chunks that reads send ahead.
+var batches = sync.Pool{New: func() any { return new([]Chunk) }}
 
 // errStopped ends a span read whose consumer left.
 var errStopped = errors.New("stopped")
@@ -543,6 +571,11 @@ func (s *Store) openSpan(ctx context.Context, stream log.StreamID, sp partition.
 		}
 		rr := rowReader{sp: sp, bounded: bounded, backward: backward, lend: lend, want: want, next: sp.From, sent: math.MaxInt64,
 			send: func(c Chunk) bool {
+				if batch == nil {
+					// From the pool: growing a batch of 64 a chunk at a
+					// time was 3 % of such a replay's CPU.
+					batch = (*batches.Get().(*[]Chunk))[:0]
+				}
 				batch = append(batch, c)
 				if events += c.LastVersion - c.FirstVersion + 1; len(batch) >= most || events >= batchEvents {
 					return push()
@@ -894,9 +927,25 @@ func (rr *rowReader) split(first, last int64, t time.Time, body []byte) error {
 	if !record.IsRun(body) {
 		return rr.chunk(Chunk{FirstVersion: first, LastVersion: last, Time: t, Body: body})
 	}
-	return record.DecodeRun(body, first, last, func(p *record.Part) error {
-		return rr.chunk(Chunk{FirstVersion: p.FirstVersion, LastVersion: p.LastVersion, Time: time.UnixMilli(p.Time), Body: p.Body})
+	var blk *blockBuf
+	if rr.lend && !rr.backward && record.IsBlock(body) {
+		blk = blockBufs.Get().(*blockBuf)
+		blk.refs.Store(1) // split's own, until every part is sent
+	}
+	var buf []byte
+	if blk != nil {
+		buf = blk.b
+	}
+	fresh, err := record.DecodeRunIn(body, buf, first, last, func(p *record.Part) error {
+		return rr.chunk(Chunk{FirstVersion: p.FirstVersion, LastVersion: p.LastVersion, Time: time.UnixMilli(p.Time), Body: p.Body, block: blk})
 	})
+	if blk != nil {
+		if fresh != nil {
+			blk.b = fresh[:0] // before the release that may pool it
+		}
+		blk.release()
+	}
+	return err
 }
 
 func (rr *rowReader) chunk(c Chunk) error {
@@ -929,6 +978,9 @@ func (rr *rowReader) chunk(c Chunk) error {
 		return nil
 	}
 	rr.next = c.LastVersion + 1
+	if c.block != nil {
+		c.block.refs.Add(1) // the consumer's, released once it is done
+	}
 	if !rr.send(c) {
 		return errStopped
 	}
@@ -949,7 +1001,13 @@ func (r *spanRead) each(fn func(*Chunk) error) error {
 			if c.bufs != nil {
 				chunkBuffers.Put(c.bufs)
 			}
+			if c.block != nil {
+				c.block.release()
+			}
 		}
+		clear(d.cs) // the pooled slice keeps no chunk's memory alive
+		cs := d.cs[:0]
+		batches.Put(&cs)
 	}
 	return nil
 }

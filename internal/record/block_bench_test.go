@@ -1,0 +1,77 @@
+package record
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/google/uuid"
+	"github.com/klauspost/compress/zstd"
+)
+
+// blockParts is a block of 256 1-event appends of one stream: ~200-byte
+// JSON events of a few types, as an aggregate's commands write them.
+func blockParts(tb testing.TB) []Part {
+	tb.Helper()
+	r := rand.New(rand.NewPCG(1, 2))
+	types := []string{"OrderLineAdded", "OrderLineRemoved", "DiscountApplied", "AddressChanged"}
+	parts := make([]Part, 256)
+	for i := range parts {
+		data := fmt.Sprintf(`{"order_id":"ord-%06x","sku":"SKU-%05d","quantity":%d,"unit_price":{"amount":%d,"currency":"EUR"},"added_by":"user-%d","note":"%s","channel":"web"}`,
+			r.IntN(1<<24), r.IntN(100000), 1+r.IntN(9), 100+r.IntN(10000), r.IntN(5000), []string{"", "gift wrap please", "leave at the door", "call first"}[r.IntN(4)])
+		c := Chunk{FirstVersion: int64(i + 1), Appends: []ChunkAppend{{ClientIDs: true, Events: []Event{{ID: uuid.Must(uuid.NewV7()), Type: types[r.IntN(len(types))], Data: json.RawMessage(data)}}}}}
+		body, err := PlainChunkBody(AppendChunkBody(nil, &c))
+		if err != nil {
+			tb.Fatal(err)
+		}
+		parts[i] = Part{Seq: int64(1000 + i), Time: 1_765_000_000_000 + int64(i*7), FirstVersion: int64(i + 1), LastVersion: int64(i + 1), Body: body}
+	}
+	return parts
+}
+
+// BenchmarkBlockDecode decodes a block of 256 1-event appends and each of
+// its parts' bodies, as a replay does: ns/op is a block's, so ns/op/256 is
+// an event's. Unpack is the block's decompression alone, Parts the parts'
+// decoding from the plain run.
+func BenchmarkBlockDecode(b *testing.B) {
+	parts := blockParts(b)
+	blk := AppendBlock(nil, parts)
+	run := AppendRun(nil, parts)
+	bufs := new(ChunkBuffers)
+	decode := func(b *testing.B, row []byte, bodies bool) {
+		for b.Loop() {
+			err := DecodeRun(row, 1, 256, func(p *Part) error {
+				if !bodies {
+					return nil
+				}
+				_, err := DecodeChunkBodyInto(p.Body, bufs)
+				return err
+			})
+			if err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.ReportMetric(float64(len(blk))/float64(len(run)), "stored/plain")
+	}
+	b.Run("Block", func(b *testing.B) { decode(b, blk, true) })
+	b.Run("Unpack", func(b *testing.B) { decode(b, blk, false) })
+	b.Run("Parts", func(b *testing.B) { decode(b, run, true) })
+	for _, l := range []zstd.EncoderLevel{zstd.SpeedDefault, zstd.SpeedBetterCompression} {
+		enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(l), zstd.WithWindowSize(512<<10))
+		if err != nil {
+			b.Fatal(err)
+		}
+		alt := append([]byte{formatBlock}, binary.AppendUvarint(nil, uint64(len(run)-1))...)
+		alt = enc.EncodeAll(run[1:], alt)
+		b.Run("Unpack"+l.String(), func(b *testing.B) {
+			for b.Loop() {
+				if err := DecodeRun(alt, 1, 256, func(p *Part) error { return nil }); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(len(alt))/float64(len(run)), "stored/plain")
+		})
+	}
+}
