@@ -421,8 +421,8 @@ var chunkBuffers = sync.Pool{New: func() any { return new(record.ChunkBuffers) }
 // blockBuf is the memory a block's parts are decompressed into by a
 // lending forward read, shared by the chunks it sends: it goes back to
 // blockBufs when the last of them, and the read that split the block,
-// are done with it. A fresh buffer a block, zeroed, was a sixteenth of a
-// replay of a stream of 1-event appends (docs/benchmarks.md, Session 26).
+// are done with it. A fresh buffer a block, zeroed, was 6 % of the CPU of
+// replays of a stream of 1-event appends (docs/benchmarks.md, Session 26).
 type blockBuf struct {
 	b    []byte
 	refs atomic.Int32
@@ -430,8 +430,9 @@ type blockBuf struct {
 
 var blockBufs = sync.Pool{New: func() any { return new(blockBuf) }}
 
-// maxKeptBlock is the largest block buffer kept for the next block.
-const maxKeptBlock = 1 << 20
+// maxKeptBlock is the largest block buffer kept for the next block: a
+// block's bodies (maxBlockBytes) and its parts' headers.
+const maxKeptBlock = maxBlockBytes + 64<<10
 
 func (bb *blockBuf) release() {
 	if bb.refs.Add(-1) == 0 && cap(bb.b) <= maxKeptBlock {
@@ -537,6 +538,12 @@ func (s *Store) openSpan(ctx context.Context, stream log.StreamID, sp partition.
 	// Its own context: a span read ahead and not wanted after all stops
 	// its query rather than being waited for.
 	ctx, cancel := context.WithCancel(ctx)
+	return openSpanOn(partitionRows{ctx, s, stream, sp.Bucket}, cancel, stream, s.pageSize, sp, bounded, backward, lend, want)
+}
+
+// openSpanOn is openSpan reading src (in tests, a model of a partition);
+// cancel ends src's queries.
+func openSpanOn(src spanRows, cancel context.CancelFunc, stream log.StreamID, pageSize int, sp partition.Span, bounded, backward, lend bool, want int64) *spanRead {
 	r := &spanRead{ahead: make(chan decodedChunk, chunksAhead), stop: make(chan struct{}), done: make(chan struct{}), cancel: cancel}
 	// The rows are scanned and decoded a few chunks ahead of fn, on
 	// another goroutine: decoding (zstd, then the record) was about half
@@ -582,7 +589,7 @@ func (s *Store) openSpan(ctx context.Context, stream log.StreamID, sp partition.
 				}
 				return true
 			}}
-		err := readSpan(partitionRows{ctx, s, stream, sp.Bucket}, stream, s.pageSize, &rr)
+		err := readSpan(src, stream, pageSize, &rr)
 		if err == nil && !push() {
 			err = errStopped
 		}
@@ -785,8 +792,9 @@ func rowWith(src spanRows, stream log.StreamID, v int64) (heldRow, bool, error) 
 type rowReader struct {
 	sp                partition.Span
 	bounded, backward bool
-	// lend: each chunk is decoded into buffers from chunkBuffers, which
-	// its consumer gives back (spanRead.each).
+	// lend: each chunk is decoded into buffers from chunkBuffers, and a
+	// forward read's blocks into buffers from blockBufs, which its
+	// consumer gives back (spanRead.each).
 	lend bool
 	want int64 // events the read takes at most (0: all)
 	send func(Chunk) bool
