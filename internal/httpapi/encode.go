@@ -30,7 +30,7 @@ func appendTime(b []byte, t time.Time) []byte {
 		b = t.AppendFormat(b, timeLayout)
 		return append(b, '"')
 	}
-	h, mi, sec := t.Clock()
+	h, mi, _ := t.Clock()
 	b = appendDigits(b, y, 4)
 	b = append(b, '-')
 	b = appendDigits(b, int(mo), 2)
@@ -41,7 +41,13 @@ func appendTime(b []byte, t time.Time) []byte {
 	b = append(b, ':')
 	b = appendDigits(b, mi, 2)
 	b = append(b, ':')
-	b = appendDigits(b, sec, 2)
+	return appendSeconds(b, t)
+}
+
+// appendSeconds appends t's seconds and microseconds, and the closing
+// `Z"` of appendTime's layout.
+func appendSeconds(b []byte, t time.Time) []byte {
+	b = appendDigits(b, t.Second(), 2)
 	b = append(b, '.')
 	b = appendDigits(b, t.Nanosecond()/1000, 6)
 	return append(b, 'Z', '"')
@@ -157,16 +163,11 @@ func (c *encoder) appendTime(b []byte, t time.Time) []byte {
 	if y := t.Year(); y < 0 || y > 9999 {
 		return appendTime(b, t)
 	}
-	sec := t.Second()
-	if m := t.Unix() - int64(sec); c.minuteJSON == nil || m != c.minute {
+	if m := t.Unix() - int64(t.Second()); c.minuteJSON == nil || m != c.minute {
 		j := appendTime(c.minuteJSON[:0], t)
 		c.minute, c.minuteJSON = m, j[:len(`"2006-01-02T15:04:`)]
 	}
-	b = append(b, c.minuteJSON...)
-	b = appendDigits(b, sec, 2)
-	b = append(b, '.')
-	b = appendDigits(b, t.Nanosecond()/1000, 6)
-	return append(b, 'Z', '"')
+	return appendSeconds(append(b, c.minuteJSON...), t)
 }
 
 // appendUUID appends u in its canonical form (as uuid.UUID.String, which

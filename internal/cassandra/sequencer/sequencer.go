@@ -306,25 +306,25 @@ const takeTimeout = 2 * time.Minute
 // waste the catch-up. A renewal that does not apply means another
 // instance claimed the shard: its takeover here ends.
 func (s *Sequencer) renewTaking(ctx context.Context) {
+	type lease struct {
+		id, epoch int64
+		ts        *takeState
+	}
+	var leases []lease
 	s.mu.Lock()
-	var taking []*takeState
-	ids := []int{}
 	for id, ts := range s.taking {
 		if ts.epoch > 0 && ts.ctx.Err() == nil { // an ended take's lease runs out
-			taking, ids = append(taking, ts), append(ids, id)
+			leases = append(leases, lease{int64(id), ts.epoch, ts})
 		}
 	}
 	s.mu.Unlock()
-	for i, ts := range taking {
-		s.mu.Lock()
-		epoch := ts.epoch
-		s.mu.Unlock()
-		ok, err := s.renew(ctx, ids[i], epoch)
+	for _, l := range leases {
+		ok, err := s.renew(ctx, int(l.id), l.epoch)
 		switch {
 		case err != nil:
-			s.cfg.Logger.Warn("renew lease of shard being taken", "shard", ids[i], "err", err)
+			s.cfg.Logger.Warn("renew lease of shard being taken", "shard", l.id, "err", err)
 		case !ok:
-			ts.cancel()
+			l.ts.cancel()
 		}
 	}
 }

@@ -935,13 +935,13 @@ func (rr *rowReader) split(first, last int64, t time.Time, body []byte) error {
 	if !record.IsRun(body) {
 		return rr.chunk(Chunk{FirstVersion: first, LastVersion: last, Time: t, Body: body})
 	}
-	var blk *blockBuf
+	var (
+		blk *blockBuf
+		buf []byte
+	)
 	if rr.lend && !rr.backward && record.IsBlock(body) {
 		blk = blockBufs.Get().(*blockBuf)
 		blk.refs.Store(1) // split's own, until every part is sent
-	}
-	var buf []byte
-	if blk != nil {
 		buf = blk.b
 	}
 	fresh, err := record.DecodeRunIn(body, buf, first, last, func(p *record.Part) error {
