@@ -299,7 +299,7 @@ func appendAppendResult(b []byte, r log.AppendResult) []byte {
 		b = append(b, ']')
 	}
 	b = append(b, `,"time":`...)
-	b = appendString(b, formatTime(r.Time))
+	b = appendTime(b, r.Time)
 	b = append(b, `,"duplicate":`...)
 	b = strconv.AppendBool(b, r.Duplicate)
 	return append(b, "}\n"...)

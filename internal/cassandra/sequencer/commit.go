@@ -53,7 +53,7 @@ func (sh *shard) commitBatch(batch []*pending) error {
 		members []*pending
 	)
 	for _, p := range batch {
-		h := sh.heads.get(p.req.Stream)
+		h := sh.heads.peek(p.req.Stream) // loadHeads marked it used
 		tv := tent[p.req.Stream]
 		if tv == nil {
 			tv = &tentative{version: h.version, bucket: h.bucket, created: h.created, prev: h.prev}
@@ -179,7 +179,7 @@ func (sh *shard) commitBatch(batch []*pending) error {
 		if !tv.touched {
 			continue
 		}
-		h := sh.heads.get(stream)
+		h := sh.heads.peek(stream)
 		h.version, h.bucket, h.created, h.prev = tv.version, tv.bucket, tv.created, tv.prev
 		filterBytes := 0
 		if h.filter != nil {
@@ -217,7 +217,11 @@ func (sh *shard) commitBatch(batch []*pending) error {
 	if f := sh.s.cfg.OnRecord; f != nil {
 		f(sh.id)
 	}
-	sh.heads.evict(sh.filled.Load(), func(s log.StreamID) { sh.cached.Delete(s) })
+	sh.heads.evict(sh.filled.Load(), func(s log.StreamID) {
+		sh.mu.Lock()
+		delete(sh.cached, s)
+		sh.mu.Unlock()
+	})
 	return nil
 }
 
@@ -356,9 +360,15 @@ func (sh *shard) loadHeads(ctx context.Context, batch []*pending) error {
 	if first != nil {
 		return first
 	}
+	if len(seen) > 0 {
+		sh.mu.Lock()
+		for _, h := range seen {
+			sh.cached[h.stream] = struct{}{}
+		}
+		sh.mu.Unlock()
+	}
 	for _, h := range seen {
 		sh.heads.put(h)
-		sh.cached.Store(h.stream, struct{}{})
 		sh.takePreload(h.stream) // a read-ahead started meanwhile predates what comes next
 	}
 	// Streams with more ids than a head keeps: look this batch's ids up.
@@ -367,7 +377,7 @@ func (sh *shard) loadHeads(ctx context.Context, batch []*pending) error {
 	building := map[*head]bool{} // heads whose low filter this batch reads
 	built := map[*head]*lowFilter{}
 	for _, p := range batch {
-		h := sh.heads.get(p.req.Stream)
+		h := sh.heads.peek(p.req.Stream)
 		if h.idsComplete || len(p.ids) == 0 || h.filter != nil && !h.filter.mayHave(p.ids) {
 			continue
 		}

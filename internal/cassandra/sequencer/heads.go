@@ -226,6 +226,10 @@ func (hs *heads) setLow(h *head, f *lowFilter) {
 	hs.lowBytes += f.bytes()
 }
 
+// peek is get without marking the head used: a batch's later looks at
+// a head its first one marked.
+func (hs *heads) peek(stream log.StreamID) *head { return hs.m[stream] }
+
 func (hs *heads) get(stream log.StreamID) *head {
 	h := hs.m[stream]
 	if h != nil {
