@@ -228,7 +228,13 @@ func (fe *fetch) query(ctx context.Context) (rows []row, segmentDone bool, lastS
 		fe.events += len(rw.sel)
 		rows = append(rows, rw)
 		fe.recBytes += int64(len(lr.Record))
-		if bytes += len(lr.Record); bytes >= o.ChunkBytes {
+		// Counted decompressed: that is what the rows hold in memory (a
+		// record of 1 MB of one repeated byte is stored in a few dozen).
+		plain := record.PlainLen(lr.Record)
+		if plain == 0 {
+			plain = len(lr.Record)
+		}
+		if bytes += plain; bytes >= o.ChunkBytes {
 			return errChunkFull
 		}
 		return nil

@@ -42,7 +42,8 @@ type Options struct {
 	// what it returns. Default 512.
 	PageSize int
 	// ChunkBytes ends a shard's query early once it has read this many
-	// record bytes (rows carry whole commit groups, up to a few MiB).
+	// record bytes, decompressed (rows carry whole commit groups, up to a
+	// few MiB).
 	// Default 8 MiB.
 	ChunkBytes int
 }

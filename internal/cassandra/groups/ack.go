@@ -28,7 +28,11 @@ func (s *Store) AckGroup(ctx context.Context, group, member string, acks []log.A
 	if err := log.ValidateAcks(acks, s.shards); err != nil {
 		return nil, err
 	}
-	g, err := s.group(ctx, group, false)
+	// The group's row as it is now, not as cached: after the group was
+	// deleted and created again, the new incarnation's leases start at
+	// epoch 1 again, so a cached id would pass the old incarnation's
+	// tokens and the acknowledgement would move the new checkpoints.
+	g, err := s.readGroup(ctx, group, false)
 	if err != nil {
 		return nil, err
 	}

@@ -79,6 +79,11 @@ func (s *Store) DescribeGroup(ctx context.Context, group string) (log.GroupInfo,
 	return info, nil
 }
 
+// lagPageBytes bounds the events one read of a lag count holds (a read
+// per shard at once): without it a page of 10,000 events of up to a MiB
+// each stayed in memory only to be counted.
+const lagPageBytes = 4 << 20
+
 // count reads feed's events of shard after from to the log's end, taking
 // one from budget each; capped when the budget ran out first.
 func (s *Store) count(ctx context.Context, feed log.Feed, shard int, from feeds.ShardPos, budget *atomic.Int64) (n int64, capped bool, mark time.Time, err error) {
@@ -90,7 +95,8 @@ func (s *Store) count(ctx context.Context, feed log.Feed, shard int, from feeds.
 		if left <= 0 {
 			return n, true, mark, nil
 		}
-		p, err := s.o.Feeds.Read(ctx, feeds.Request{Feed: feed, After: after, Limit: int(min(left, 10_000)), Shards: []int{shard}})
+		p, err := s.o.Feeds.Read(ctx, feeds.Request{Feed: feed, After: after, Limit: int(min(left, 10_000)), Shards: []int{shard},
+			MaxBytes: lagPageBytes})
 		if err != nil {
 			return n, false, mark, err
 		}

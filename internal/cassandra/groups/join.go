@@ -71,7 +71,7 @@ func (s *Store) JoinGroup(ctx context.Context, r log.JoinRequest) (log.Membershi
 				Checkpoint: s.token(g, group, member, shard, row.epoch, row.cp), Until: row.until})
 			continue
 		case row.owner == member:
-		case target && (row.owner == "" || now.After(row.until.Add(s.o.LeaseGrace))):
+		case target && (row.owner == "" || s.lapsed(group, shard, row, now)):
 		default:
 			continue // another member's, or not ours to take
 		}
@@ -96,6 +96,50 @@ func (s *Store) JoinGroup(ctx context.Context, r log.JoinRequest) (log.Membershi
 	slices.SortFunc(out.Partitions, func(a, b log.Lease) int { return a.Partition - b.Partition })
 	return out, nil
 }
+
+// lapsed reports whether another member's lease on shard, as row reads,
+// may be taken: its end (by the clock of the instance that wrote it) is
+// LeaseGrace behind this instance's clock, or this instance has seen the
+// row unchanged — not renewed — for LeaseTTL and LeaseGrace by its own
+// monotonic clock. The second holds whatever the clocks of the instances
+// say: a row written by an instance whose clock is hours ahead lapses a
+// TTL after its member stopped renewing it, not hours later. The member
+// stopped handling a TTL after it sent the join that wrote the row (docs/
+// consumer-groups.md, "One member at a time"), before this instance saw
+// the row.
+func (s *Store) lapsed(group string, shard int, row leaseRow, now time.Time) bool {
+	if now.After(row.until.Add(s.o.LeaseGrace)) {
+		return true
+	}
+	k := leaseKey{group: group, shard: shard}
+	at := time.Now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	o, ok := s.seen[k]
+	if ok && o.owner == row.owner && o.epoch == row.epoch && o.until.Equal(row.until) {
+		return at.Sub(o.at) > s.o.LeaseTTL+s.o.LeaseGrace
+	}
+	if len(s.seen) >= 100_000 {
+		clear(s.seen)
+	}
+	s.seen[k] = seenLease{owner: row.owner, epoch: row.epoch, until: row.until, at: at}
+	return false
+}
+
+// leaseKey names a shard of a group; seenLease is a lease row as this
+// instance first saw it (Store.seen).
+type (
+	leaseKey struct {
+		group string
+		shard int
+	}
+	seenLease struct {
+		owner string
+		epoch int64
+		until time.Time
+		at    time.Time // monotonic
+	}
+)
 
 // takeLease renews member's lease on shard (row says it holds it) or
 // claims it (row is free or lapsed), until the given time. It returns nil

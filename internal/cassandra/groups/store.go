@@ -21,7 +21,7 @@ const (
 	cqlGroupRead   = `SELECT id, feed, created FROM shard_groups WHERE group_name = ?`
 	cqlGroupNames  = `SELECT group_name FROM shard_groups`
 	cqlGroupList   = `SELECT group_name, feed, created FROM shard_groups`
-	cqlGroupDelete = `DELETE FROM shard_groups WHERE group_name = ?`
+	cqlGroupDelete = `DELETE FROM shard_groups WHERE group_name = ? IF EXISTS`
 	// schema/migrations/0006_shard_groups.cql: shard_group_members.
 	cqlMemberCreate  = `INSERT INTO shard_group_members (group_name, member, expires, secret_hash) VALUES (?, ?, ?, ?) IF NOT EXISTS USING TTL ?`
 	cqlMemberRenew   = `UPDATE shard_group_members USING TTL ? SET expires = ?, secret_hash = ? WHERE group_name = ? AND member = ?`
@@ -30,14 +30,14 @@ const (
 	cqlMemberSecret  = `SELECT secret_hash FROM shard_group_members WHERE group_name = ? AND member = ?`
 	cqlMembersDelete = `DELETE FROM shard_group_members WHERE group_name = ?`
 	// schema/migrations/0006_shard_groups.cql: shard_group_leases.
-	cqlLeases       = `SELECT shard, owner, epoch, lease_until, cp_seq, cp_index FROM shard_group_leases WHERE group_name = ?`
-	cqlLease        = `SELECT owner, epoch, lease_until, cp_seq, cp_index FROM shard_group_leases WHERE group_name = ? AND shard = ?`
-	cqlClaimNew     = `INSERT INTO shard_group_leases (group_name, shard, owner, epoch, lease_until, cp_seq, cp_index) VALUES (?, ?, ?, 1, ?, 1, 0) IF NOT EXISTS`
-	cqlClaim        = `UPDATE shard_group_leases SET owner = ?, epoch = ?, lease_until = ? WHERE group_name = ? AND shard = ? IF owner = ? AND epoch = ? AND lease_until = ?`
-	cqlRenew        = `UPDATE shard_group_leases SET lease_until = ? WHERE group_name = ? AND shard = ? IF owner = ? AND epoch = ?`
-	cqlAck          = `UPDATE shard_group_leases SET cp_seq = ?, cp_index = ?, acked_at = ? WHERE group_name = ? AND shard = ? IF owner = ? AND epoch = ? AND cp_seq = ? AND cp_index = ?`
-	cqlLeasesDelete = `DELETE FROM shard_group_leases WHERE group_name = ?`
-	cqlRelease      = `UPDATE shard_group_leases SET cp_seq = ?, cp_index = ?, owner = '', lease_until = ?, acked_at = ? WHERE group_name = ? AND shard = ? IF owner = ? AND epoch = ? AND cp_seq = ? AND cp_index = ?`
+	cqlLeases      = `SELECT shard, owner, epoch, lease_until, cp_seq, cp_index FROM shard_group_leases WHERE group_name = ?`
+	cqlLease       = `SELECT owner, epoch, lease_until, cp_seq, cp_index FROM shard_group_leases WHERE group_name = ? AND shard = ?`
+	cqlClaimNew    = `INSERT INTO shard_group_leases (group_name, shard, owner, epoch, lease_until, cp_seq, cp_index) VALUES (?, ?, ?, 1, ?, 1, 0) IF NOT EXISTS`
+	cqlClaim       = `UPDATE shard_group_leases SET owner = ?, epoch = ?, lease_until = ? WHERE group_name = ? AND shard = ? IF owner = ? AND epoch = ? AND lease_until = ?`
+	cqlRenew       = `UPDATE shard_group_leases SET lease_until = ? WHERE group_name = ? AND shard = ? IF owner = ? AND epoch = ?`
+	cqlAck         = `UPDATE shard_group_leases SET cp_seq = ?, cp_index = ?, acked_at = ? WHERE group_name = ? AND shard = ? IF owner = ? AND epoch = ? AND cp_seq = ? AND cp_index = ?`
+	cqlLeaseDelete = `DELETE FROM shard_group_leases WHERE group_name = ? AND shard = ? IF EXISTS`
+	cqlRelease     = `UPDATE shard_group_leases SET cp_seq = ?, cp_index = ?, owner = '', lease_until = ?, acked_at = ? WHERE group_name = ? AND shard = ? IF owner = ? AND epoch = ? AND cp_seq = ? AND cp_index = ?`
 )
 
 // zeroTime is lease_until of a released shard: long past.
@@ -126,6 +126,7 @@ type Store struct {
 
 	mu    sync.Mutex
 	known map[string]groupRow // cached for groupCacheFor
+	seen  map[leaseKey]seenLease
 
 	lag *prometheus.GaugeVec
 }
@@ -142,7 +143,7 @@ func New(o Options) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Store{o: o, tokens: t, shards: o.Feeds.Shards(), known: make(map[string]groupRow),
+	s := &Store{o: o, tokens: t, shards: o.Feeds.Shards(), known: make(map[string]groupRow), seen: make(map[leaseKey]seenLease),
 		lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "eventlog_group_lag_events",
 			Help: "Events of each consumer group's feed after its checkpoints, counted up to the lag cap, as of the group's last description.",
@@ -197,7 +198,13 @@ func (s *Store) group(ctx context.Context, group string, serial bool) (groupRow,
 	if ok && !serial && time.Since(row.read) < groupCacheFor {
 		return row, nil
 	}
-	row = groupRow{read: time.Now()}
+	return s.readGroup(ctx, group, serial)
+}
+
+// readGroup reads a group's row, past the cache (which it refreshes);
+// serial settles a creation in flight.
+func (s *Store) readGroup(ctx context.Context, group string, serial bool) (groupRow, error) {
+	row := groupRow{read: time.Now()}
 	var feed string
 	q := s.o.Session.Query(cqlGroupRead, group).WithContext(ctx).Idempotent(true)
 	if serial {
@@ -382,6 +389,14 @@ func (s *Store) GroupFeed(ctx context.Context, group string) (log.Feed, error) {
 // instance that still caches the old row (groupCacheFor) may leave member
 // or lease rows behind; the new incarnation then starts from those
 // checkpoints. The group's lag gauge goes too.
+//
+// The group row and the lease rows are written only by conditional
+// writes, whose timestamps are Paxos ballots (Cassandra's clock), so they
+// are deleted by conditional writes too: a plain delete carries this
+// instance's clock, and from an instance behind it removed nothing (the
+// rows were newer) while one ahead left tombstones that hid the next
+// incarnation's rows for as long. Member rows are written plainly by
+// heartbeats and expire by their TTL: a plain delete.
 func (s *Store) DeleteGroup(ctx context.Context, group string) error {
 	group, err := log.ParseGroupName(group)
 	if err != nil {
@@ -390,9 +405,26 @@ func (s *Store) DeleteGroup(ctx context.Context, group string) error {
 	if _, err := s.group(ctx, group, true); err != nil {
 		return err
 	}
-	for _, stmt := range []string{cqlGroupDelete, cqlMembersDelete, cqlLeasesDelete} {
-		if err := s.o.Session.Query(stmt, group).WithContext(ctx).Idempotent(true).Exec(); err != nil {
-			return cql.ReadErr("delete group", err)
+	if _, err := s.cas(ctx, "delete group", cqlGroupDelete, group); err != nil {
+		return err
+	}
+	// Plain writes carry the instance's clock (the driver's default
+	// timestamp), here the store's.
+	ts := s.o.Now().UnixMicro()
+	if err := s.o.Session.Query(cqlMembersDelete, group).WithContext(ctx).WithTimestamp(ts).Idempotent(true).Exec(); err != nil {
+		return cql.ReadErr("delete group members", err)
+	}
+	rows, err := s.leases(ctx, group)
+	if err != nil {
+		return err
+	}
+	// One Cassandra partition (the group's): one at a time.
+	for shard, r := range rows {
+		if !r.exists {
+			continue
+		}
+		if _, err := s.cas(ctx, "delete group lease", cqlLeaseDelete, group, shard); err != nil {
+			return err
 		}
 	}
 	s.mu.Lock()

@@ -1,0 +1,243 @@
+package shardstore_test
+
+import (
+	"context"
+	"fmt"
+	"runtime"
+	"runtime/debug"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/eventlog/eventlog/internal/cassandra/cassandratest"
+	"github.com/eventlog/eventlog/internal/cassandra/feeds"
+	"github.com/eventlog/eventlog/internal/cassandra/shardstore"
+	"github.com/eventlog/eventlog/internal/log"
+)
+
+// TestGroupDeletedTokensRefusedOnEveryInstance: a group deleted and
+// created again accepts none of the old incarnation's positions, on any
+// instance. Instance two cached the old group row (its id) a moment
+// before the delete on instance one; the member joins the new
+// incarnation (same member id, so the same epoch 1 on every shard) and
+// acknowledges, through instance two, a read of the old incarnation. The
+// acknowledgement must be refused: applied, it moves the new
+// incarnation's checkpoints past events it never delivered.
+func TestGroupDeletedTokensRefusedOnEveryInstance(t *testing.T) {
+	o := groupKeyspace(t, 2)
+	s1 := open(t, shardstore.Options{Cassandra: o, Address: "one"})
+	defer s1.Close()
+	ctx := context.Background()
+	for i := range 4 {
+		if _, err := appendN(ctx, s1, fmt.Sprintf("inc-%d", i), log.Any, 3); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s2 := open(t, shardstore.Options{Cassandra: o, Address: "two"})
+	defer s2.Close()
+	feed := log.AllFeed
+	m := mustJoin(t, s1, "g", feed, "a")
+	if len(m.Partitions) != 2 {
+		t.Fatalf("a holds %d partitions, want 2", len(m.Partitions))
+	}
+	old := mustRead(t, s1, "g", "a")
+	if len(old.Events) != 12 {
+		t.Fatalf("read %d events, want 12", len(old.Events))
+	}
+	// Instance two serves the group: it caches the group's row.
+	if _, err := s2.GroupFeed(ctx, "g"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s1.DeleteGroup(ctx, "g"); err != nil {
+		t.Fatal(err)
+	}
+	m2 := mustJoin(t, s1, "g", feed, "a")
+	if len(m2.Partitions) != 2 {
+		t.Fatalf("a holds %d partitions of the new group, want 2", len(m2.Partitions))
+	}
+	for i, l := range m2.Partitions {
+		if l.Epoch != old.Partitions[i].Epoch {
+			t.Fatalf("epoch %d in the new group, %d in the old: the scenario needs them equal", l.Epoch, old.Partitions[i].Epoch)
+		}
+	}
+	_, err := s2.AckGroup(ctx, "g", "a", acksOf(old))
+	mustInvalidPosition(t, "acknowledging the old incarnation's positions on an instance that cached it", err)
+	if p := mustRead(t, s1, "g", "a"); len(p.Events) != 12 {
+		t.Fatalf("the new group reads %d events, want all 12", len(p.Events))
+	}
+}
+
+// peakHeap returns how far the heap grew above its live size while f
+// ran, sampled every millisecond with the collector run often, so that
+// garbage adds little to what was held at once.
+func peakHeap(f func()) uint64 {
+	old := debug.SetGCPercent(5)
+	defer debug.SetGCPercent(old)
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	base := ms.HeapAlloc
+	var (
+		peak atomic.Uint64
+		done = make(chan struct{})
+		wg   sync.WaitGroup
+	)
+	wg.Go(func() {
+		var ms runtime.MemStats
+		for {
+			runtime.ReadMemStats(&ms)
+			if ms.HeapAlloc > peak.Load() {
+				peak.Store(ms.HeapAlloc)
+			}
+			select {
+			case <-done:
+				return
+			case <-time.After(time.Millisecond):
+			}
+		}
+	})
+	f()
+	close(done)
+	wg.Wait()
+	if p := peak.Load(); p > base {
+		return p - base
+	}
+	return 0
+}
+
+// TestGroupReadsOfCompressibleEventsBoundMemory: events of 1 MB that
+// compress to almost nothing (any writer can make them). A member's read
+// with a 2 MiB page and a describe's lag count must not hold every such
+// event of the log at once: the feed reader bounded its queries by the
+// stored (compressed) record bytes, and the lag count read pages of up
+// to 10,000 events with no byte bound, so both decompressed about 64 MB
+// here (a log of 100,000 such events: 100 GB).
+func TestGroupReadsOfCompressibleEventsBoundMemory(t *testing.T) {
+	o := groupKeyspace(t, 1)
+	o.GroupLeaseTTL = 30 * time.Second // the test holds its lease throughout
+	s := open(t, shardstore.Options{Cassandra: o, Feeds: feeds.Options{ChunkBytes: 2 << 20}})
+	defer s.Close()
+	ctx := context.Background()
+	const n, size = 64, 1_000_000
+	data := `{"s":"` + strings.Repeat("x", size) + `"}`
+	for i := range n {
+		_, err := s.Append(ctx, log.AppendRequest{Stream: log.StreamID(fmt.Sprintf("big-%d", i%4)), Expected: log.Any,
+			Events: []log.ProposedEvent{ev(uuid.New(), "Big", data)}})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Each stream read once: the fill behind the commits is done before
+	// the heap is watched.
+	for i := range 4 {
+		if evs := readAll(t, s, fmt.Sprintf("big-%d", i)); len(evs) != n/4 {
+			t.Fatalf("big-%d holds %d events, want %d", i, len(evs), n/4)
+		}
+	}
+	mustJoin(t, s, "g", log.AllFeed, "a")
+	const bound = 24 << 20
+	var page log.GroupPage
+	grew := peakHeap(func() {
+		var err error
+		page, err = s.ReadGroup(ctx, log.GroupRead{Group: "g", Member: "a", Limit: 1000, MaxBytes: 2 << 20})
+		if err != nil {
+			t.Error(err)
+		}
+	})
+	if len(page.Events) == 0 || len(page.Events) > 3 {
+		t.Fatalf("read %d events, want 1 to 3 in a page of 2 MiB", len(page.Events))
+	}
+	t.Logf("a read of a 2 MiB page grew the heap by %d MB", grew>>20)
+	if grew > bound {
+		t.Errorf("a read of a 2 MiB page grew the heap by %d MB", grew>>20)
+	}
+	var info log.GroupInfo
+	grew = peakHeap(func() {
+		var err error
+		if info, err = s.DescribeGroup(ctx, "g"); err != nil {
+			t.Error(err)
+		}
+	})
+	if info.Lag != n {
+		t.Fatalf("lag %d, want %d", info.Lag, n)
+	}
+	t.Logf("describing the group grew the heap by %d MB", grew>>20)
+	if grew > bound {
+		t.Errorf("describing the group grew the heap by %d MB", grew>>20)
+	}
+}
+
+// TestGroupDeleteFromALaggingInstance: DELETE /v1/groups/{g} answered by
+// an instance whose clock is an hour behind removes the group all the
+// same. The group's rows are written by conditional writes, which take
+// their timestamps from Paxos ballots (Cassandra's clock); plain deletes
+// carried the instance's clock, so they were older than every row they
+// meant to remove and removed nothing, while answering success: a "new"
+// group then went on from the old checkpoints (and an instance an hour
+// ahead left tombstones that hid the next incarnation for an hour).
+func TestGroupDeleteFromALaggingInstance(t *testing.T) {
+	o := groupKeyspace(t, 2)
+	s1 := open(t, shardstore.Options{Cassandra: o, Address: "one"})
+	defer s1.Close()
+	ctx := context.Background()
+	for i := range 4 {
+		if _, err := appendN(ctx, s1, fmt.Sprintf("lag-%d", i), log.Any, 3); err != nil {
+			t.Fatal(err)
+		}
+	}
+	lagging := o
+	lagging.Now = func() time.Time { return time.Now().Add(-time.Hour) }
+	s2 := open(t, shardstore.Options{Cassandra: lagging, Address: "two"})
+	defer s2.Close()
+	mustJoin(t, s1, "g", log.AllFeed, "a")
+	p := mustRead(t, s1, "g", "a")
+	if len(p.Events) != 12 {
+		t.Fatalf("read %d events, want 12", len(p.Events))
+	}
+	if _, err := s1.AckGroup(ctx, "g", "a", acksOf(p)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s2.DeleteGroup(ctx, "g"); err != nil {
+		t.Fatal(err)
+	}
+	sess := cassandratest.Session(t, o)
+	for _, table := range []string{"shard_groups", "shard_group_leases"} {
+		var n int
+		if err := sess.Query(`SELECT count(*) FROM ` + table + ` WHERE group_name = 'g'`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n != 0 {
+			t.Errorf("%d rows of the deleted group left in %s", n, table)
+		}
+	}
+}
+
+// TestGroupLeaseFromAnInstanceAheadLapses: a member that joined through
+// an instance whose clock is an hour ahead, and then died, holds its
+// shards for a lease TTL, not an hour: lease_until is that instance's
+// clock plus the TTL, and another instance judged the lease by comparing
+// it with its own clock, so the dead member's shard went undelivered
+// until the skew had passed.
+func TestGroupLeaseFromAnInstanceAheadLapses(t *testing.T) {
+	o := groupKeyspace(t, 2)
+	s1 := open(t, shardstore.Options{Cassandra: o, Address: "one"})
+	defer s1.Close()
+	ahead := o
+	ahead.Now = func() time.Time { return time.Now().Add(time.Hour) }
+	s2 := open(t, shardstore.Options{Cassandra: ahead, Address: "two"})
+	defer s2.Close()
+	feed := log.AllFeed
+	if m := mustJoin(t, s2, "g", feed, "a"); len(m.Partitions) != 2 {
+		t.Fatalf("a holds %d shards, want 2", len(m.Partitions))
+	}
+	// a dies. Its member row lives on for a minute (a TTL the instance's
+	// clock does not change), so b's share is one shard: shard 1.
+	m := waitHolds(t, s1, "g", feed, "b", 1)
+	if m.Partitions[0].Partition != 1 {
+		t.Fatalf("b holds shard %d, want 1", m.Partitions[0].Partition)
+	}
+}
