@@ -54,7 +54,7 @@ func (sh *shard) runCheck(c *check) {
 	default:
 		// Its ids have expired: a new append. Back to the front of the
 		// queue, which decides it again against the current head.
-		p.fresh = true
+		p.fresh, p.expiredAt = true, c.idsAt
 		p.state.Store(queued)
 		if err := sh.submit(p, true); err != nil {
 			p.finish(log.AppendResult{}, fmt.Errorf("append to %s: %w: %v", p.req.Stream, log.ErrUnavailable, err))

@@ -3,6 +3,7 @@ package sequencer
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -63,7 +64,16 @@ func (sh *shard) commitBatch(batch []*pending) error {
 		// batch leaves the stream (tentative), which may be where an
 		// earlier append of the same batch put the ids.
 		if known, at := sh.knownIDs(h, tv, p); known {
-			checks = append(checks, &check{p: p, version: tv.version, buckets: bucketsOf(tv.bucket.Number, tv.prev), idsAt: at})
+			// Also where the stream was before the batch, where its ids
+			// were looked up: an earlier append of the batch may have
+			// opened a bucket since.
+			bs := bucketsOf(tv.bucket.Number, tv.prev)
+			for _, b := range h.buckets() {
+				if !slices.Contains(bs, b) {
+					bs = append(bs, b)
+				}
+			}
+			checks = append(checks, &check{p: p, version: tv.version, buckets: bs, idsAt: at})
 			continue
 		}
 		cur := tv.version
@@ -262,13 +272,11 @@ func (sh *shard) failAll(ps []*pending, err error) {
 
 // knownIDs reports whether one of p's ids is already committed to the
 // stream or claimed by an earlier append of the batch: then p is a retry
-// (or a conflict), told apart once the stream is filled.
+// (or a conflict), told apart once the stream is filled. For a fresh p
+// the ids it was found to have expired with do not count.
 func (sh *shard) knownIDs(h *head, tv *tentative, p *pending) (known bool, newest time.Time) {
-	if p.fresh {
-		return false, time.Time{}
-	}
 	for _, id := range p.ids {
-		if a, ok := h.ids[id]; ok {
+		if a, ok := h.ids[id]; ok && (!p.fresh || a.time().After(p.expiredAt)) {
 			known = true
 			if at := a.time(); at.After(newest) {
 				newest = at

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync/atomic"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -17,11 +18,16 @@ type pending struct {
 	ids  []uuid.UUID // client-chosen ids
 	size int         // payload bytes
 	// fresh: its ids were found expired from the stream; decide it as a
-	// new append even if they are still in the owner's memory.
-	fresh bool
-	res   log.AppendResult
-	err   error
-	done  chan struct{}
+	// new append even if the owner still holds them as committed at or
+	// before expiredAt. Ids committed since (a copy of it written
+	// meanwhile, or an earlier append of its batch) still make it a
+	// retry: two copies sent at once, both found expired, were both
+	// written.
+	fresh     bool
+	expiredAt time.Time
+	res       log.AppendResult
+	err       error
+	done      chan struct{}
 	// state: queued → taken (by the commit goroutine) or abandoned (by a
 	// caller who left before that: then nothing of it is ever written).
 	state atomic.Int32

@@ -76,7 +76,7 @@ type shard struct {
 type check struct {
 	p       *pending
 	version int64   // the stream's version when decided
-	buckets []int64 // where its ids are recorded
+	buckets []int64 // where its ids are recorded (the current and previous bucket, before and after its batch)
 	// idsAt is when the newest of its ids the owner knew of was
 	// committed (zero: none known, an exact-version check).
 	idsAt time.Time

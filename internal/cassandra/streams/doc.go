@@ -21,7 +21,8 @@
 // covers, and a deleted row's chunks are all in it, so no chunk ever
 // loses its last row (compact.go argues each step).
 // A client id is found either in stream_ids or, for a chunk that ends at or
-// below LowVersions, in its partition's static low_ids (in a partition
-// opened before migration 0005, also in the chunk rows' ids columns or
-// bodies): IDs and LookupIDs read both.
+// below LowVersions, in its partition's static low_ids (a chunk that
+// crosses LowVersions has both: low_ids for its ids at or below it; in a
+// partition opened before migration 0005, also in the chunk rows' ids
+// columns or bodies): IDs and LookupIDs read both.
 package streams

@@ -24,7 +24,8 @@ type Match struct {
 
 // MatchAppend looks for req's events in the stream up to version head:
 // where its client ids are recorded in the given buckets (the current and
-// previous one), and, for an exact expected version E below head, at
+// previous one, as of the retry and of its commit group), and, for an
+// exact expected version E below head, at
 // E+1… Call it only once every commit up to head is filled.
 func (s *Store) MatchAppend(ctx context.Context, req *log.AppendRequest, head int64, buckets []int64) (Match, error) {
 	var ids []uuid.UUID

@@ -346,7 +346,12 @@ func packable(w []Pending) (int, bool) {
 		}
 		n += c.Payload + 16*c.Events() // each event, and its id in the commit's event_index statement
 		if c.LastVersion > LowVersions {
-			c.ClientIDs(func(uuid.UUID, int64) { n += 40 + len(c.Stream) }) // a stream_ids row each
+			c.ClientIDs(func(_ uuid.UUID, v int64) {
+				n += 40 + len(c.Stream) // a stream_ids row each
+				if v <= LowVersions {
+					n += 30 // and, in a chunk that crosses LowVersions, a cell in low_ids
+				}
+			})
 		} else {
 			n += 2 * len(c.IDs) // the chunk's cells in low_ids, ~30 bytes an id
 		}
@@ -408,14 +413,26 @@ func (s *Store) addRow(b *gocql.Batch, r []Pending) int {
 	}
 	ts := rowTimestamp(last.Time, last.LastVersion-first.FirstVersion+1)
 	low := last.LastVersion <= LowVersions
-	if low || first.OpensBucket {
+	// The ids at or below LowVersions: all of a low run's, and those of a
+	// chunk that crosses LowVersions (a stream's appends of one commit
+	// share a chunk: one that ends at or below it may share a chunk with
+	// the next, which does not). In stream_ids alone, with the window as
+	// their TTL, an append within the first LowVersions was forgotten
+	// after the window, and an "any" retry then written again.
+	n := 0
+	if first.FirstVersion <= LowVersions {
+		for i := range r {
+			r[i].ClientIDs(func(_ uuid.UUID, v int64) {
+				if v <= LowVersions {
+					n++
+				}
+			})
+		}
+	}
+	if low || first.OpensBucket || n > 0 {
 		// Unset, not null or empty: either would write a tombstone.
 		var ids, from any = gocql.UnsetValue, gocql.UnsetValue
-		n := 0
-		for i := range r {
-			r[i].ClientIDs(func(uuid.UUID, int64) { n++ })
-		}
-		if low && n > 0 {
+		if n > 0 {
 			ids = idMap{r, n}
 		}
 		if first.OpensBucket {
@@ -446,10 +463,10 @@ func (s *Store) addRow(b *gocql.Batch, r []Pending) int {
 	return len(body)
 }
 
-// idMap is the client ids of a run's chunks (n of them) as the
-// map<uuid, bigint> of id to version that low_ids adds: encoded straight
-// from the chunks' id lists, since a Go map built for the driver cost the
-// server a few microseconds an append.
+// idMap is the client ids at or below LowVersions of a run's chunks (n
+// of them) as the map<uuid, bigint> of id to version that low_ids adds:
+// encoded straight from the chunks' id lists, since a Go map built for
+// the driver cost the server a few microseconds an append.
 type idMap struct {
 	run []Pending
 	n   int
@@ -462,6 +479,9 @@ func (m idMap) MarshalCQL(gocql.TypeInfo) ([]byte, error) {
 	binary.BigEndian.PutUint32(b, uint32(m.n))
 	for i := range m.run {
 		m.run[i].ClientIDs(func(id uuid.UUID, v int64) {
+			if v > LowVersions {
+				return
+			}
 			b = binary.BigEndian.AppendUint32(b, 16)
 			b = append(b, id[:]...)
 			b = binary.BigEndian.AppendUint32(b, 8)
