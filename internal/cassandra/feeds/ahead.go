@@ -40,8 +40,10 @@ func (fe *fetch) ahead(ctx context.Context, send func(batch) bool) (read bool, e
 	}
 	last := min(fe.known, (g+1)*rows)
 	// About aheadBatches batches of selected events a range, and at most
-	// ChunkBytes of records over the ranges in flight (rows of large
-	// events are few events each).
+	// ChunkBytes of decoded records over the ranges in flight (rows of
+	// large events are few events each; counted decoded, since a record
+	// of compressible events is stored in far fewer bytes than a range
+	// holds once read).
 	per := int64(min(fe.r.o.PageSize, max(1, ceilDiv(aheadBatches*fe.batch*fe.rows, fe.events))))
 	if fe.recBytes > 0 {
 		per = min(per, max(1, int64(fe.r.o.ChunkBytes)*int64(fe.rows)/(aheadQueries*fe.recBytes)))
@@ -106,7 +108,7 @@ func (fe *fetch) ahead(ctx context.Context, send func(batch) bool) (read bool, e
 }
 
 // readRange reads and decodes rows from..through of segment g, all
-// committed, and returns them with their record bytes. A row missing is
+// committed, and returns them with their records' decoded bytes. A row missing is
 // looked for once more: the last_seq that showed it committed may have
 // come from a replica that applied its commit before the ones this query
 // asked (a Paxos commit in progress).
@@ -123,7 +125,7 @@ func (fe *fetch) readRange(ctx context.Context, g, from, through int64) ([]row, 
 				return err
 			}
 			next++
-			bytes += int64(len(lr.Record))
+			bytes += int64(recordBytes(lr.Record))
 			out = append(out, rw)
 			return nil
 		})

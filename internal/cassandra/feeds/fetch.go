@@ -85,7 +85,7 @@ type fetch struct {
 	batch      int      // if > 0, about the most selected events a query reads (Reader.Pages)
 	rows       int      // rows read by this fetch
 	events     int      // selected events read by this fetch
-	recBytes   int64    // record bytes of those rows
+	recBytes   int64    // decoded record bytes of those rows (recordBytes)
 
 	lastTime time.Time // commit time of row next-1, once read here
 	floor    time.Time // the segment's floor, read by the last query
@@ -98,6 +98,16 @@ type fetch struct {
 
 // errChunkFull stops a query that has read Options.ChunkBytes.
 var errChunkFull = errors.New("chunk full")
+
+// recordBytes is what a log row's record holds decoded, which is what a
+// read keeps in memory and bounds by ChunkBytes: a record of 1 MB of one
+// repeated byte is stored in a few dozen.
+func recordBytes(rec []byte) int {
+	if n := record.PlainLen(rec); n > 0 {
+		return n
+	}
+	return len(rec)
+}
 
 func (fe *fetch) run(ctx context.Context) {
 	send := func(b batch) bool {
@@ -227,13 +237,8 @@ func (fe *fetch) query(ctx context.Context) (rows []row, segmentDone bool, lastS
 		fe.rows++
 		fe.events += len(rw.sel)
 		rows = append(rows, rw)
-		fe.recBytes += int64(len(lr.Record))
-		// Counted decompressed: that is what the rows hold in memory (a
-		// record of 1 MB of one repeated byte is stored in a few dozen).
-		plain := record.PlainLen(lr.Record)
-		if plain == 0 {
-			plain = len(lr.Record)
-		}
+		plain := recordBytes(lr.Record)
+		fe.recBytes += int64(plain)
 		if bytes += plain; bytes >= o.ChunkBytes {
 			return errChunkFull
 		}

@@ -43,7 +43,8 @@ type Options struct {
 	PageSize int
 	// ChunkBytes ends a shard's query early once it has read this many
 	// record bytes, decompressed (rows carry whole commit groups, up to a
-	// few MiB).
+	// few MiB), and bounds the decoded records a continuous read's
+	// ranges in flight hold.
 	// Default 8 MiB.
 	ChunkBytes int
 }

@@ -241,3 +241,52 @@ func TestGroupLeaseFromAnInstanceAheadLapses(t *testing.T) {
 		t.Fatalf("b holds shard %d, want 1", m.Partitions[0].Partition)
 	}
 }
+
+// TestCatchUpOfCompressibleEventsBoundsMemory: a continuous read of the
+// all feed (a catch-up, log.FeedPages) over events of 1 MB that compress
+// to almost nothing reads its ranges ahead by the records' decoded bytes:
+// sized by their stored bytes, its four ranges in flight decoded every
+// such event of the log at once.
+func TestCatchUpOfCompressibleEventsBoundsMemory(t *testing.T) {
+	o := newKeyspace(t, 1)
+	// Ranges of at most 8 rows (PageSize): a read ahead starts once 16
+	// rows are known past the first query's.
+	s := open(t, shardstore.Options{Cassandra: o, Feeds: feeds.Options{ChunkBytes: 2 << 20, PageSize: 8}})
+	defer s.Close()
+	ctx := context.Background()
+	const n, size = 64, 1_000_000
+	data := `{"s":"` + strings.Repeat("y", size) + `"}`
+	for i := range n {
+		_, err := s.Append(ctx, log.AppendRequest{Stream: log.StreamID(fmt.Sprintf("huge-%d", i%4)), Expected: log.Any,
+			Events: []log.ProposedEvent{ev(uuid.New(), "Big", data)}})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	pages, err := s.FeedPages(ctx, log.FeedRead{Feed: log.AllFeed})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pages.Close()
+	got := 0
+	grew := peakHeap(func() {
+		for got < n {
+			p, err := pages.Next(1000, 2<<20)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			got += len(p.Events)
+			if p.AtEnd && len(p.Events) == 0 {
+				return
+			}
+		}
+	})
+	if got != n {
+		t.Fatalf("read %d events, want %d", got, n)
+	}
+	t.Logf("a catch-up read in pages of 2 MiB grew the heap by %d MB", grew>>20)
+	if grew > 16<<20 { // 30 MB when its ranges were sized by stored bytes
+		t.Errorf("a catch-up read in pages of 2 MiB grew the heap by %d MB", grew>>20)
+	}
+}
