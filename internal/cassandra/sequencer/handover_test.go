@@ -360,9 +360,10 @@ func handoverKeyspace(t *testing.T, shards int) cassandra.Options {
 	return cassandratest.NewKeyspace(t, func(o *cassandra.Options) { o.Shards = shards })
 }
 
-// handoverSequencer returns a Sequencer on a session of its own, as a
-// server instance has, not yet started.
-func handoverSequencer(t *testing.T, o cassandra.Options, instance string, schema int, ttl time.Duration, beforeCommit func(int)) *Sequencer {
+// testConfig is the Config of a Sequencer named instance on a session of
+// its own over o (closed after the test), as a server instance has: the
+// keyspace's layout, o's buckets, idempotency window and logger.
+func testConfig(t *testing.T, o cassandra.Options, instance string) Config {
 	t.Helper()
 	cluster, err := cassandra.NewClusterConfig(o)
 	if err != nil {
@@ -380,13 +381,22 @@ func handoverSequencer(t *testing.T, o cassandra.Options, instance string, schem
 	if err := session.Query(`SELECT shards, segment_rows FROM keyspace_config WHERE id = 0`).Scan(&shards, &rows); err != nil {
 		t.Fatalf("read layout: %v", err)
 	}
-	s, err := New(Config{
+	return Config{
 		Session: session, Serial: cluster.SerialConsistency,
 		Log: shardlog.New(session, cluster.SerialConsistency), Streams: streams.New(session, o.PageSize, o.IdempotencyWindow),
-		Shards: shards, SegmentRows: rows, Instance: instance, Address: instance, SchemaVersion: schema,
-		LeaseTTL: ttl, Policy: partition.Policy{Width: o.BucketWidth, MaxEvents: o.BucketMaxEvents},
-		BeforeCommit: beforeCommit, Logger: o.Logger,
-	})
+		Shards: shards, SegmentRows: rows, Instance: instance, Address: instance, SchemaVersion: cassandra.LatestSchemaVersion(),
+		Policy: partition.Policy{Width: o.BucketWidth, MaxEvents: o.BucketMaxEvents}, IdempotencyWindow: o.IdempotencyWindow,
+		Logger: o.Logger,
+	}
+}
+
+// handoverSequencer returns a Sequencer on a session of its own, as a
+// server instance has, not yet started.
+func handoverSequencer(t *testing.T, o cassandra.Options, instance string, schema int, ttl time.Duration, beforeCommit func(int)) *Sequencer {
+	t.Helper()
+	cfg := testConfig(t, o, instance)
+	cfg.SchemaVersion, cfg.LeaseTTL, cfg.BeforeCommit = schema, ttl, beforeCommit
+	s, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

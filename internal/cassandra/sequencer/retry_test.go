@@ -11,7 +11,6 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/eventlog/eventlog/internal/cassandra"
-	"github.com/eventlog/eventlog/internal/cassandra/shardlog"
 	"github.com/eventlog/eventlog/internal/cassandra/streams"
 	"github.com/eventlog/eventlog/internal/log"
 	"github.com/eventlog/eventlog/internal/partition"
@@ -23,29 +22,9 @@ import (
 // once it returns.
 func retrySequencer(t *testing.T, o cassandra.Options, window time.Duration, hold func(int), mod func(*Config)) *Sequencer {
 	t.Helper()
-	cluster, err := cassandra.NewClusterConfig(o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	session, err := cluster.CreateSession()
-	if err != nil {
-		t.Fatalf("session: %v", err)
-	}
-	t.Cleanup(session.Close)
-	var (
-		shards int
-		rows   int64
-	)
-	if err := session.Query(`SELECT shards, segment_rows FROM keyspace_config WHERE id = 0`).Scan(&shards, &rows); err != nil {
-		t.Fatalf("read layout: %v", err)
-	}
-	cfg := Config{
-		Session: session, Serial: cluster.SerialConsistency,
-		Log: shardlog.New(session, cluster.SerialConsistency), Streams: streams.New(session, o.PageSize, window),
-		Shards: shards, SegmentRows: rows, Instance: "i-" + uuid.NewString(), Address: "a", SchemaVersion: cassandra.LatestSchemaVersion(),
-		LeaseTTL: 10 * time.Second, Policy: partition.Policy{Width: o.BucketWidth, MaxEvents: o.BucketMaxEvents},
-		IdempotencyWindow: window, BeforeCommit: hold, Logger: o.Logger,
-	}
+	cfg := testConfig(t, o, "i-"+uuid.NewString())
+	cfg.Streams, cfg.IdempotencyWindow = streams.New(cfg.Session, o.PageSize, window), window
+	cfg.Address, cfg.LeaseTTL, cfg.BeforeCommit = "a", 10*time.Second, hold
 	if mod != nil {
 		mod(&cfg)
 	}
@@ -58,8 +37,8 @@ func retrySequencer(t *testing.T, o cassandra.Options, window time.Duration, hol
 	if err := s.tickAndTake(ctx); err != nil {
 		t.Fatalf("first tick: %v", err)
 	}
-	if n := len(s.Owned()); n != shards {
-		t.Fatalf("owns %d of %d shards", n, shards)
+	if n := len(s.Owned()); n != cfg.Shards {
+		t.Fatalf("owns %d of %d shards", n, cfg.Shards)
 	}
 	return s
 }
