@@ -65,13 +65,17 @@ func (s *Store) JoinGroup(ctx context.Context, r log.JoinRequest) (log.Membershi
 	)
 	for shard, row := range leases {
 		target := slices.Contains(targets, shard)
+		// Every other member's lease is watched at every join, not only
+		// those this member may take: a lapse is then seen a TTL after
+		// the last renewal, whichever member joins next.
+		lapsed := row.owner != "" && row.owner != member && s.lapsed(group, shard, row)
 		switch {
 		case row.owner == member && !target:
 			out.Revoked = append(out.Revoked, log.Lease{Partition: shard, Epoch: row.epoch,
 				Checkpoint: s.token(g, group, member, shard, row.epoch, row.cp), Until: row.until})
 			continue
 		case row.owner == member:
-		case target && (row.owner == "" || s.lapsed(group, shard, row, now)):
+		case target && (row.owner == "" || lapsed):
 		default:
 			continue // another member's, or not ours to take
 		}
@@ -98,33 +102,46 @@ func (s *Store) JoinGroup(ctx context.Context, r log.JoinRequest) (log.Membershi
 }
 
 // lapsed reports whether another member's lease on shard, as row reads,
-// may be taken: its end (by the clock of the instance that wrote it) is
-// LeaseGrace behind this instance's clock, or this instance has seen the
-// row unchanged — not renewed — for LeaseTTL and LeaseGrace by its own
-// monotonic clock. The second holds whatever the clocks of the instances
-// say: a row written by an instance whose clock is hours ahead lapses a
-// TTL after its member stopped renewing it, not hours later. The member
+// may be taken: this instance has seen the row unchanged — not renewed —
+// for LeaseTTL and LeaseGrace by its own monotonic clock. The member
 // stopped handling a TTL after it sent the join that wrote the row (docs/
-// consumer-groups.md, "One member at a time"), before this instance saw
-// the row.
-func (s *Store) lapsed(group string, shard int, row leaseRow, now time.Time) bool {
-	if now.After(row.until.Add(s.o.LeaseGrace)) {
-		return true
-	}
+// consumer-groups.md, "One member at a time"), before this instance first
+// saw it. The row's lease_until is not compared with this instance's
+// clock: it is the clock of the instance that wrote it, and a lease
+// written through an instance behind by more than the grace was taken at
+// once while its member still handled the partition, one written through
+// an instance ahead held a dead member's partitions for as long. An
+// instance that has not watched a lease takes it a TTL and the grace
+// after it first sees it.
+func (s *Store) lapsed(group string, shard int, row leaseRow) bool {
 	k := leaseKey{group: group, shard: shard}
 	at := time.Now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	o, ok := s.seen[k]
 	if ok && o.owner == row.owner && o.epoch == row.epoch && o.until.Equal(row.until) {
+		o.looked = at
+		s.seen[k] = o
 		return at.Sub(o.at) > s.o.LeaseTTL+s.o.LeaseGrace
 	}
-	if len(s.seen) >= 100_000 {
-		clear(s.seen)
+	if len(s.seen) >= maxSeenLeases {
+		// Forget first what has not been looked at for long (its group
+		// has no member joining here); forgetting only delays a claim.
+		for k, o := range s.seen {
+			if at.Sub(o.looked) > 2*(s.o.LeaseTTL+s.o.LeaseGrace) {
+				delete(s.seen, k)
+			}
+		}
+		if len(s.seen) >= maxSeenLeases {
+			clear(s.seen)
+		}
 	}
-	s.seen[k] = seenLease{owner: row.owner, epoch: row.epoch, until: row.until, at: at}
+	s.seen[k] = seenLease{owner: row.owner, epoch: row.epoch, until: row.until, at: at, looked: at}
 	return false
 }
+
+// maxSeenLeases bounds the lease rows an instance watches (Store.seen).
+const maxSeenLeases = 200_000
 
 // leaseKey names a shard of a group; seenLease is a lease row as this
 // instance first saw it (Store.seen).
@@ -137,7 +154,9 @@ type (
 		owner string
 		epoch int64
 		until time.Time
-		at    time.Time // monotonic
+		at    time.Time // first seen so (monotonic)
+		// looked is when it was last looked at (monotonic).
+		looked time.Time
 	}
 )
 

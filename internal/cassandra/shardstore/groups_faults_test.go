@@ -290,3 +290,44 @@ func TestCatchUpOfCompressibleEventsBoundsMemory(t *testing.T) {
 		t.Errorf("a catch-up read in pages of 2 MiB grew the heap by %d MB", grew>>20)
 	}
 }
+
+// TestGroupLeaseFromAnInstanceBehindHolds: a member heartbeating through
+// an instance whose clock is an hour behind keeps the shards it is
+// granted: another instance must not take them while it renews them.
+// lease_until is the writing instance's clock plus the TTL, so compared
+// with another instance's clock such a lease had always lapsed, and the
+// other member was granted the same shards at once: both handled them.
+func TestGroupLeaseFromAnInstanceBehindHolds(t *testing.T) {
+	o := groupKeyspace(t, 2)
+	s1 := open(t, shardstore.Options{Cassandra: o, Address: "one"})
+	defer s1.Close()
+	behind := o
+	behind.Now = func() time.Time { return time.Now().Add(-time.Hour) }
+	s2 := open(t, shardstore.Options{Cassandra: behind, Address: "two"})
+	defer s2.Close()
+	feed := log.AllFeed
+	if m := mustJoin(t, s2, "g", feed, "a"); len(m.Partitions) != 2 {
+		t.Fatalf("a holds %d shards, want 2", len(m.Partitions))
+	}
+	// a and b heartbeat in turn for three lease TTLs, a through the
+	// instance behind, b through the other. A shard b is granted must not
+	// be one a was granted by its last join (a lease it renewed).
+	held := 0
+	for end := time.Now().Add(3 * time.Second); time.Now().Before(end); time.Sleep(100 * time.Millisecond) {
+		a := mustJoin(t, s2, "g", feed, "a")
+		b := mustJoin(t, s1, "g", feed, "b")
+		for _, lb := range b.Partitions {
+			for _, la := range a.Partitions {
+				if la.Partition == lb.Partition {
+					t.Fatalf("shard %d granted to b (epoch %d) while a renews it (epoch %d)", lb.Partition, lb.Epoch, la.Epoch)
+				}
+			}
+		}
+		held = len(a.Partitions) + len(b.Partitions)
+	}
+	// The shards are split by then: a gave up (did not renew) the one
+	// assigned to b, which b took once it had lapsed.
+	if held != 2 {
+		t.Errorf("a and b hold %d shards together at the end, want 2", held)
+	}
+}
