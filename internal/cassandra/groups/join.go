@@ -10,7 +10,6 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/eventlog/eventlog/internal/cassandra/cql"
 	"github.com/eventlog/eventlog/internal/log"
 )
 
@@ -207,8 +206,8 @@ func (s *Store) LeaveGroup(ctx context.Context, group, member string) error {
 	if _, err := s.group(ctx, group, false); err != nil {
 		return err
 	}
-	if err := s.o.Session.Query(cqlMemberDelete, group, member).WithContext(ctx).Idempotent(true).Exec(); err != nil {
-		return cql.ReadErr("remove group member", err)
+	if _, err := s.cas(ctx, "remove group member", cqlMemberDelete, group, member); err != nil {
+		return err
 	}
 	rows, err := s.leases(ctx, group)
 	if err != nil {

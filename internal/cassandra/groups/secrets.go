@@ -81,9 +81,18 @@ func (s *Store) enter(ctx context.Context, group, member, secret string, rows []
 		if !secretMatches(r.secretHash, secret) {
 			return "", fmt.Errorf("member %s of group %s exists: %w", member, group, log.ErrMemberSecret)
 		}
-		// The TTL is per cell: the hash is written again with it.
-		if err := s.o.Session.Query(cqlMemberRenew, rowTTL, until, r.secretHash, group, member).WithContext(ctx).Idempotent(true).Exec(); err != nil {
-			return "", cql.ReadErr("renew group member", err)
+		// The TTL is per cell: the hash is written again with it. A
+		// conditional write, as the row's creation is: its cells then
+		// carry Cassandra's clock, not this instance's, which when ahead
+		// left cells that a leave's delete, or a later creation of the
+		// same member, could not replace for as long.
+		applied, err := s.cas(ctx, "renew group member", cqlMemberRenew, rowTTL, until, r.secretHash, group, member, r.secretHash)
+		switch {
+		case err != nil:
+			return "", err
+		case !applied:
+			// Left, expired or made anew since it was read: join again.
+			return "", fmt.Errorf("member %s of group %s changed while it renewed: %w", member, group, log.ErrMemberSecret)
 		}
 		return "", nil
 	}

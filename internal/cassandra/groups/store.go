@@ -23,12 +23,11 @@ const (
 	cqlGroupList   = `SELECT group_name, feed, created FROM shard_groups`
 	cqlGroupDelete = `DELETE FROM shard_groups WHERE group_name = ? IF EXISTS`
 	// schema/migrations/0006_shard_groups.cql: shard_group_members.
-	cqlMemberCreate  = `INSERT INTO shard_group_members (group_name, member, expires, secret_hash) VALUES (?, ?, ?, ?) IF NOT EXISTS USING TTL ?`
-	cqlMemberRenew   = `UPDATE shard_group_members USING TTL ? SET expires = ?, secret_hash = ? WHERE group_name = ? AND member = ?`
-	cqlMemberDelete  = `DELETE FROM shard_group_members WHERE group_name = ? AND member = ?`
-	cqlMembers       = `SELECT member, expires, secret_hash FROM shard_group_members WHERE group_name = ?`
-	cqlMemberSecret  = `SELECT secret_hash FROM shard_group_members WHERE group_name = ? AND member = ?`
-	cqlMembersDelete = `DELETE FROM shard_group_members WHERE group_name = ?`
+	cqlMemberCreate = `INSERT INTO shard_group_members (group_name, member, expires, secret_hash) VALUES (?, ?, ?, ?) IF NOT EXISTS USING TTL ?`
+	cqlMemberRenew  = `UPDATE shard_group_members USING TTL ? SET expires = ?, secret_hash = ? WHERE group_name = ? AND member = ? IF secret_hash = ?`
+	cqlMemberDelete = `DELETE FROM shard_group_members WHERE group_name = ? AND member = ? IF EXISTS`
+	cqlMembers      = `SELECT member, expires, secret_hash FROM shard_group_members WHERE group_name = ?`
+	cqlMemberSecret = `SELECT secret_hash FROM shard_group_members WHERE group_name = ? AND member = ?`
 	// schema/migrations/0006_shard_groups.cql: shard_group_leases.
 	cqlLeases      = `SELECT shard, owner, epoch, lease_until, cp_seq, cp_index FROM shard_group_leases WHERE group_name = ?`
 	cqlLease       = `SELECT owner, epoch, lease_until, cp_seq, cp_index FROM shard_group_leases WHERE group_name = ? AND shard = ?`
@@ -390,13 +389,12 @@ func (s *Store) GroupFeed(ctx context.Context, group string) (log.Feed, error) {
 // or lease rows behind; the new incarnation then starts from those
 // checkpoints. The group's lag gauge goes too.
 //
-// The group row and the lease rows are written only by conditional
-// writes, whose timestamps are Paxos ballots (Cassandra's clock), so they
-// are deleted by conditional writes too: a plain delete carries this
-// instance's clock, and from an instance behind it removed nothing (the
-// rows were newer) while one ahead left tombstones that hid the next
-// incarnation's rows for as long. Member rows are written plainly by
-// heartbeats and expire by their TTL: a plain delete.
+// The group's rows (group, members, leases) are written only by
+// conditional writes, whose timestamps are Paxos ballots (Cassandra's
+// clock), so they are deleted by conditional writes too: a plain delete
+// carries this instance's clock, and from an instance behind it removed
+// nothing (the rows were newer) while one ahead left tombstones that hid
+// the next incarnation's rows for as long.
 func (s *Store) DeleteGroup(ctx context.Context, group string) error {
 	group, err := log.ParseGroupName(group)
 	if err != nil {
@@ -408,11 +406,15 @@ func (s *Store) DeleteGroup(ctx context.Context, group string) error {
 	if _, err := s.cas(ctx, "delete group", cqlGroupDelete, group); err != nil {
 		return err
 	}
-	// Plain writes carry the instance's clock (the driver's default
-	// timestamp), here the store's.
-	ts := s.o.Now().UnixMicro()
-	if err := s.o.Session.Query(cqlMembersDelete, group).WithContext(ctx).WithTimestamp(ts).Idempotent(true).Exec(); err != nil {
-		return cql.ReadErr("delete group members", err)
+	members, err := s.members(ctx, group)
+	if err != nil {
+		return err
+	}
+	// One Cassandra partition (the group's): one at a time.
+	for _, m := range members {
+		if _, err := s.cas(ctx, "delete group member", cqlMemberDelete, group, m.Member); err != nil {
+			return err
+		}
 	}
 	rows, err := s.leases(ctx, group)
 	if err != nil {

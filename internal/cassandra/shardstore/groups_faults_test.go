@@ -331,3 +331,38 @@ func TestGroupLeaseFromAnInstanceBehindHolds(t *testing.T) {
 		t.Errorf("a and b hold %d shards together at the end, want 2", held)
 	}
 }
+
+// TestGroupMemberLeavesAfterAHeartbeatFromAnInstanceAhead: a member that
+// heartbeated through an instance whose clock is an hour ahead, then left
+// through another, is gone: its id can join again at once, as a new
+// member. Its row's cells were written with the instance's clock (an hour
+// ahead), so the leave's delete, stamped with the other's, removed
+// nothing, and the id was refused (its secret no longer matched) for the
+// hour. (Here the instance's clock is the store's; the driver stamps a
+// plain write with the host's, which a test cannot move:
+// groups.TestGroupRowsWrittenOnlyConditionally catches such a write.)
+func TestGroupMemberLeavesAfterAHeartbeatFromAnInstanceAhead(t *testing.T) {
+	o := groupKeyspace(t, 2)
+	s1 := open(t, shardstore.Options{Cassandra: o, Address: "one"})
+	defer s1.Close()
+	ahead := o
+	ahead.Now = func() time.Time { return time.Now().Add(time.Hour) }
+	s2 := open(t, shardstore.Options{Cassandra: ahead, Address: "two"})
+	defer s2.Close()
+	ctx := context.Background()
+	feed := log.AllFeed
+	m, err := s1.JoinGroup(ctx, log.JoinRequest{Group: "g", Feed: feed, Member: "a"})
+	if err != nil || m.Secret == "" {
+		t.Fatalf("join: %v (secret %q)", err, m.Secret)
+	}
+	if _, err := s2.JoinGroup(ctx, log.JoinRequest{Group: "g", Feed: feed, Member: "a", Secret: m.Secret}); err != nil {
+		t.Fatalf("heartbeat through the instance ahead: %v", err)
+	}
+	if err := s1.LeaveGroup(ctx, "g", "a"); err != nil {
+		t.Fatalf("leave: %v", err)
+	}
+	again, err := s1.JoinGroup(ctx, log.JoinRequest{Group: "g", Feed: feed, Member: "a"})
+	if err != nil || again.Secret == "" {
+		t.Fatalf("a new member a after the leave: %v (secret %q)", err, again.Secret)
+	}
+}
