@@ -176,7 +176,7 @@ func (s *Server) subscribeFeed(c *echo.Context) error {
 		return err
 	}
 	defer release()
-	p, leave := s.feedPollers.join(feed.String(), s.cfg.SubscribePoll, s.watchFeeds(), s.feedProbe(feed))
+	p, leave := s.feedPollers.join(feed.String(), c.Request().Context(), s.cfg.SubscribePoll, s.watchFeeds(), s.feedProbe(feed))
 	defer leave()
 	// Positions are opaque tokens, so whether the poller has seen more
 	// than this subscriber is told by order in time, not by position:

@@ -244,7 +244,9 @@ func Forwarder(p Peers) func(ctx context.Context, address string, req log.Append
 		it := &forwardItem{ctx: ctx, req: req, done: make(chan forwardOutcome, 1)}
 		it.f = forwarded{Stream: req.Stream, Expected: req.Expected, Events: make([]forwardedEvent, len(req.Events))}
 		it.f.Authorization, _ = ctx.Value(bearerKey{}).(string)
-		it.size = 256
+		// The client's Authorization travels with each append: a valid one
+		// may carry any run of spaces after "Bearer", up to the header limit.
+		it.size = 256 + len(it.f.Authorization)
 		for i, e := range req.Events {
 			it.f.Events[i] = forwardedEvent{ID: e.ID, ClientID: e.ClientID, Type: e.Type, Data: e.Data, Metadata: e.Metadata}
 			it.size += 128 + len(e.Type) + len(e.Data) + len(e.Metadata)
@@ -366,7 +368,7 @@ func (q *forwardQueue) send(batch []*forwardItem) {
 			it.done <- forwardOutcome{err: err}
 		}
 	}
-	body, err := json.Marshal(&b)
+	body, err := marshalForward(&b)
 	if err != nil {
 		fail(err)
 		return
@@ -403,6 +405,14 @@ func (q *forwardQueue) send(batch []*forwardItem) {
 			fail(fmt.Errorf("forward to %s: %w: the owner refused this instance: %s", q.address, log.ErrUnavailable, p.Detail))
 			return
 		}
+		if p.Status == http.StatusBadRequest || p.Status == http.StatusRequestEntityTooLarge {
+			// The batch refused as a whole (unreadable, too large) before any
+			// append of it was looked at: not applied, and not the input of
+			// the clients whose appends it carries (each one's own problems
+			// come back in its result).
+			fail(fmt.Errorf("forward to %s: %w: the owner refused the request: %s: %s", q.address, log.ErrUnavailable, p.Code, p.Detail))
+			return
+		}
 		for _, it := range batch {
 			it.done <- forwardOutcome{err: p.coreError(it.req)}
 		}
@@ -425,6 +435,20 @@ func (q *forwardQueue) send(batch []*forwardItem) {
 			it.done <- forwardOutcome{err: fmt.Errorf("forward to %s: %w: an empty answer", q.address, log.ErrOutcomeUnknown)}
 		}
 	}
+}
+
+// marshalForward encodes b without HTML escaping: json.Marshal would
+// rewrite '<', '>', '&', U+2028 and U+2029 in the events' raw data and
+// metadata as \u escapes, and the owner would store other bytes (up to six
+// times as many) than it stores for the same append sent to it directly.
+func marshalForward(b *forwardBatch) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(b); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
 }
 
 // coreError turns a problem an owner answered back into the core error it

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"time"
 )
@@ -20,7 +21,31 @@ type poller[T comparable] struct {
 	known   bool
 	changed chan struct{} // closed and replaced when latest changes
 	stop    context.CancelFunc
+	// subs are the request contexts of its subscribers, in the order they
+	// joined: a probe reads with the values of the newest (its client's
+	// token, which a flush asked of the stream's owner carries).
+	subs []*context.Context
 }
+
+// subscriber is the request context of p's newest subscriber (nil when
+// none).
+func (p *poller[T]) subscriber() context.Context {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.subs) == 0 {
+		return nil
+	}
+	return *p.subs[len(p.subs)-1]
+}
+
+// withValues is ctx (its deadline and cancellation) with the values of
+// vals.
+type withValues struct {
+	context.Context
+	vals context.Context
+}
+
+func (c withValues) Value(key any) any { return c.vals.Value(key) }
 
 // watch returns the channel closed at the next change, and the latest
 // value (known is false until the first probe found one).
@@ -52,25 +77,38 @@ type probeFunc[T comparable] func(ctx context.Context) (v T, found bool, err err
 
 // join returns the poller of key, starting it (with probe, every interval
 // and whenever wake fires) if it is not running; leave stops it with its
-// last subscriber.
-func (ps *pollerSet[T]) join(key string, interval time.Duration, wake func() (<-chan struct{}, func()), probe probeFunc[T]) (p *poller[T], leave func()) {
+// last subscriber. sub is the subscriber's request context: the probes
+// read with the values (the client's token) of a subscriber's request, as
+// the owner of a stream's shard authorises the flush a read asks of it
+// with the reading client's token.
+func (ps *pollerSet[T]) join(key string, sub context.Context, interval time.Duration, wake func() (<-chan struct{}, func()), probe probeFunc[T]) (p *poller[T], leave func()) {
 	ps.mu.Lock()
 	defer ps.mu.Unlock()
 	if ps.m == nil {
 		ps.m = map[string]*poller[T]{}
 	}
 	p = ps.m[key]
-	if p == nil {
+	start := p == nil
+	if start {
 		p = &poller[T]{changed: make(chan struct{})}
-		ctx, cancel := context.WithCancel(context.Background())
-		p.stop = cancel
 		ps.m[key] = p
-		go p.run(ctx, interval, wake, probe)
 	}
 	p.refs++
+	entry := &sub
+	p.mu.Lock()
+	p.subs = append(p.subs, entry)
+	p.mu.Unlock()
+	if start { // after its first subscriber is known: its first probe reads with it
+		ctx, cancel := context.WithCancel(context.Background())
+		p.stop = cancel
+		go p.run(ctx, interval, wake, probe)
+	}
 	return p, func() {
 		ps.mu.Lock()
 		defer ps.mu.Unlock()
+		p.mu.Lock()
+		p.subs = slices.DeleteFunc(p.subs, func(e *context.Context) bool { return e == entry })
+		p.mu.Unlock()
 		if p.refs--; p.refs == 0 {
 			p.stop()
 			delete(ps.m, key)
@@ -88,7 +126,11 @@ func (p *poller[T]) run(ctx context.Context, interval time.Duration, wake func()
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
-		pctx, cancel := context.WithTimeout(ctx, max(interval, 5*time.Second))
+		pctx := ctx
+		if sub := p.subscriber(); sub != nil {
+			pctx = withValues{Context: ctx, vals: sub}
+		}
+		pctx, cancel := context.WithTimeout(pctx, max(interval, 5*time.Second))
 		v, found, err := probe(pctx)
 		cancel()
 		if err == nil && found {

@@ -50,7 +50,7 @@ func (s *Server) subscribe(c *echo.Context) error {
 	}
 	// Appends through other instances: one head read per SubscribePoll
 	// for all of this stream's subscribers.
-	p, leave := s.streamPollers.join(string(stream), s.cfg.SubscribePoll, nil, func(ctx context.Context) (int64, bool, error) {
+	p, leave := s.streamPollers.join(string(stream), c.Request().Context(), s.cfg.SubscribePoll, nil, func(ctx context.Context) (int64, bool, error) {
 		info, err := s.store.Info(ctx, stream)
 		if errors.Is(err, log.ErrStreamNotFound) {
 			return 0, true, nil
