@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"time"
 
 	"github.com/eventlog/eventlog/internal/auth"
 	"github.com/eventlog/eventlog/internal/log"
@@ -18,6 +19,10 @@ import (
 // errLineTooLong: a bulk line exceeds MaxBulkLineBytes (the line is
 // skipped, later lines are still processed).
 var errLineTooLong = errors.New("line too long")
+
+// errBulkDeadline: the bulk request's deadline passed before the next line
+// was read (replaced by a problem for that line).
+var errBulkDeadline = errors.New("bulk deadline passed")
 
 // lineReader reads NDJSON lines of at most max bytes, holding no more than
 // one line (plus a 64 KiB read buffer) in memory.
@@ -86,8 +91,10 @@ type bulkResult struct {
 //
 // Request and response are full duplex: each result is flushed after its
 // line is processed. The whole request has one deadline, BulkTimeout,
-// however its lines trickle in, and stops at the first line read after
-// the client left.
+// however its lines trickle in: the first line not processed by then gets
+// an unavailable problem and ends the request (it once ended as a clean
+// 200, the lines left told nothing). It stops at the first line read
+// after the client left.
 func (s *Server) bulkAppend(c *echo.Context) error {
 	if err := requireMediaType(c.Request(), MediaTypeNDJSON); err != nil {
 		return err
@@ -99,17 +106,36 @@ func (s *Server) bulkAppend(c *echo.Context) error {
 	if err := rc.EnableFullDuplex(); err != nil && !errors.Is(err, http.ErrNotSupported) {
 		return err
 	}
-	_ = rc.SetReadDeadline(deadline) // best effort: unsupported on some writers
+	// With the read deadline set, a read past it returns at once: the
+	// line the deadline cut off can still be found and answered.
+	timedReads := rc.SetReadDeadline(deadline) == nil // best effort: unsupported on some writers
 	sw := newStreamWriter(c.Response(), http.StatusOK, MediaTypeNDJSON, s.cfg.WriteTimeout)
 	lr := newLineReader(c.Request().Body, s.cfg.MaxBulkLineBytes)
 	var out []byte
 	for lineNo := 1; ; lineNo++ {
-		if ctx.Err() != nil { // the client is gone, or the deadline passed: write nothing more
+		late := ctx.Err() != nil
+		if late && c.Request().Context().Err() != nil { // the client is gone: write nothing more
 			return nil
 		}
-		line, err := lr.next()
+		var (
+			line []byte
+			err  error
+		)
+		if late && !timedReads {
+			err = errBulkDeadline
+		} else {
+			line, err = lr.next()
+		}
 		if err == io.EOF {
 			break
+		}
+		// The deadline passed (before this line, or while it was read):
+		// this line and those after it are not processed, and the
+		// response says so rather than end as if complete.
+		pastDeadline := late || (err != nil && !errors.Is(err, errLineTooLong) && !time.Now().Before(deadline))
+		if pastDeadline && (err != nil || len(bytes.TrimSpace(line)) > 0) {
+			err = newProblem(http.StatusServiceUnavailable, CodeUnavailable,
+				fmt.Sprintf("the bulk request's deadline (%s) passed: this line and any after it were not processed", s.cfg.BulkTimeout))
 		}
 		if lineNo > s.cfg.MaxBulkLines {
 			err = newProblem(http.StatusRequestEntityTooLarge, CodePayloadTooLarge,

@@ -73,9 +73,14 @@ func (s *Server) flushForwarded(c *echo.Context) error {
 		return err
 	}
 	// The reading instance passes its client's token on: only someone who
-	// may read the stream can make its owner write it early.
-	if err := s.allow(c, auth.ActionRead, string(f.Stream)); err != nil {
-		return err
+	// may read the stream, or put its snapshots (a snapshot's version is
+	// checked against the head the flush writes first), can make its
+	// owner write it early. Read alone refused a key of append and
+	// snapshot scopes its snapshots through any instance but the owner.
+	if !s.permits(c, auth.ActionSnapshot, string(f.Stream)) {
+		if err := s.allow(c, auth.ActionRead, string(f.Stream)); err != nil {
+			return err
+		}
 	}
 	ctx, cancel := context.WithTimeout(c.Request().Context(), s.cfg.AppendTimeout)
 	defer cancel()

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"unicode/utf8"
 
 	"github.com/eventlog/eventlog/internal/auth"
 	"github.com/eventlog/eventlog/internal/log"
@@ -59,6 +60,12 @@ func (s *Server) putSnapshot(c *echo.Context) error {
 	}
 	if len(state) == 0 || !json.Valid(state) {
 		return badJSON("the snapshot body must be one JSON value")
+	}
+	// json.Valid does not look at the encoding: a state with invalid
+	// UTF-8 would be served back in every state load as bytes that are
+	// not JSON text.
+	if !utf8.Valid(state) {
+		return badJSON("the snapshot body must be UTF-8")
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(c.Request().Context()), s.cfg.AppendTimeout)
 	defer cancel()

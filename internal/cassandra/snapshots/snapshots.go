@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"math"
 	"time"
+	"unicode/utf8"
 
 	gocql "github.com/apache/cassandra-gocql-driver/v2"
 
@@ -25,6 +26,15 @@ const (
 	cqlPut    = `INSERT INTO snapshots (stream, version, created_at, compression, size, data) VALUES (?, ?, ?, ?, ?, ?)`
 	cqlLatest = `SELECT version, created_at, compression, size, data FROM snapshots WHERE stream = ? AND version <= ? LIMIT 1`
 )
+
+// MaxStoredBytes bounds a stored (compressed) snapshot: Cassandra refuses
+// a mutation over half its commit log segment and a CQL message over
+// native_transport_max_frame_size, 16 MiB each by default, and the row's
+// other columns and the request's framing need room too. A state within
+// the configured limit that does not compress below it is refused as too
+// large (with a limit past 16 MiB it reached Cassandra, whose refusal was
+// a 500).
+const MaxStoredBytes = 15 << 20
 
 // Store is the snapshots table of one keyspace.
 type Store struct {
@@ -51,8 +61,8 @@ func (s *Store) Put(ctx context.Context, stream log.StreamID, version int64, sta
 		return log.SnapshotInfo{}, &log.ValidationError{Code: log.CodeSnapshotTooLarge,
 			Message: fmt.Sprintf("snapshot state is %d bytes, limit %d", len(state), s.maxBytes)}
 	}
-	if !json.Valid(state) {
-		return log.SnapshotInfo{}, &log.ValidationError{Code: log.CodeInvalidRequest, Message: "snapshot state must be a JSON value"}
+	if !json.Valid(state) || !utf8.Valid(state) {
+		return log.SnapshotInfo{}, &log.ValidationError{Code: log.CodeInvalidRequest, Message: "snapshot state must be a JSON value in UTF-8"}
 	}
 	if version < 1 {
 		return log.SnapshotInfo{}, &log.ValidationError{Code: log.CodeSnapshotVersion, Message: "snapshot version must be at least 1"}
@@ -66,6 +76,10 @@ func (s *Store) Put(ctx context.Context, stream log.StreamID, version int64, sta
 			Message: fmt.Sprintf("snapshot version %d is above the stream's version %d", version, h)}
 	}
 	blob := s.codec.Encode(nil, state)
+	if len(blob) > MaxStoredBytes {
+		return log.SnapshotInfo{}, &log.ValidationError{Code: log.CodeSnapshotTooLarge,
+			Message: fmt.Sprintf("snapshot state compresses to %d bytes, more than one Cassandra write holds (%d)", len(blob), MaxStoredBytes)}
+	}
 	info := log.SnapshotInfo{
 		Stream: stream, Version: version, CreatedAt: s.now().UTC().Truncate(time.Millisecond),
 		Size: len(state), StoredSize: len(blob), Compression: snapshot.Compression,
