@@ -373,6 +373,12 @@ func (s *Store) Info(ctx context.Context, stream log.StreamID) (log.StreamInfo, 
 		CreatedAt: bs[0].OpenedAt.UTC(), UpdatedAt: h.LastTime.UTC(),
 		Buckets: len(bs), CurrentBucket: h.Bucket.Number,
 	}
+	if sErr == nil && snap.Version > h.Version {
+		// Put meanwhile, after an append committed since the flush that
+		// the head read did not see: the newest snapshot as of the head
+		// read, so that no info names a snapshot past its version.
+		snap, sErr = s.LatestSnapshot(ctx, stream, h.Version)
+	}
 	switch {
 	case sErr == nil:
 		info.LatestSnapshot = snap.Version
