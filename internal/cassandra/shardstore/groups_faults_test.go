@@ -122,15 +122,8 @@ func TestGroupReadsOfCompressibleEventsBoundMemory(t *testing.T) {
 	s := open(t, shardstore.Options{Cassandra: o, Feeds: feeds.Options{ChunkBytes: 2 << 20}})
 	defer s.Close()
 	ctx := context.Background()
-	const n, size = 64, 1_000_000
-	data := `{"s":"` + strings.Repeat("x", size) + `"}`
-	for i := range n {
-		_, err := s.Append(ctx, log.AppendRequest{Stream: log.StreamID(fmt.Sprintf("big-%d", i%4)), Expected: log.Any,
-			Events: []log.ProposedEvent{ev(uuid.New(), "Big", data)}})
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
+	const n = 64
+	appendCompressible(t, s, "big", n)
 	// Each stream read once: the fill behind the commits is done before
 	// the heap is watched.
 	for i := range 4 {
@@ -254,15 +247,8 @@ func TestCatchUpOfCompressibleEventsBoundsMemory(t *testing.T) {
 	s := open(t, shardstore.Options{Cassandra: o, Feeds: feeds.Options{ChunkBytes: 2 << 20, PageSize: 8}})
 	defer s.Close()
 	ctx := context.Background()
-	const n, size = 64, 1_000_000
-	data := `{"s":"` + strings.Repeat("y", size) + `"}`
-	for i := range n {
-		_, err := s.Append(ctx, log.AppendRequest{Stream: log.StreamID(fmt.Sprintf("huge-%d", i%4)), Expected: log.Any,
-			Events: []log.ProposedEvent{ev(uuid.New(), "Big", data)}})
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
+	const n = 64
+	appendCompressible(t, s, "huge", n)
 	pages, err := s.FeedPages(ctx, log.FeedRead{Feed: log.AllFeed})
 	if err != nil {
 		t.Fatal(err)
@@ -364,5 +350,20 @@ func TestGroupMemberLeavesAfterAHeartbeatFromAnInstanceAhead(t *testing.T) {
 	again, err := s1.JoinGroup(ctx, log.JoinRequest{Group: "g", Feed: feed, Member: "a"})
 	if err != nil || again.Secret == "" {
 		t.Fatalf("a new member a after the leave: %v (secret %q)", err, again.Secret)
+	}
+}
+
+// appendCompressible appends n events of 1 MB that compress to a few
+// bytes (any writer can make them), one an append, to streams prefix-0 to
+// prefix-3.
+func appendCompressible(t *testing.T, s *shardstore.Store, prefix string, n int) {
+	t.Helper()
+	data := `{"s":"` + strings.Repeat("x", 1_000_000) + `"}`
+	for i := range n {
+		_, err := s.Append(context.Background(), log.AppendRequest{Stream: log.StreamID(fmt.Sprintf("%s-%d", prefix, i%4)), Expected: log.Any,
+			Events: []log.ProposedEvent{ev(uuid.New(), "Big", data)}})
+		if err != nil {
+			t.Fatal(err)
+		}
 	}
 }
