@@ -216,13 +216,7 @@ func TestGroupDeleteFromALaggingInstance(t *testing.T) {
 // it with its own clock, so the dead member's shard went undelivered
 // until the skew had passed.
 func TestGroupLeaseFromAnInstanceAheadLapses(t *testing.T) {
-	o := groupKeyspace(t, 2)
-	s1 := open(t, shardstore.Options{Cassandra: o, Address: "one"})
-	defer s1.Close()
-	ahead := o
-	ahead.Now = func() time.Time { return time.Now().Add(time.Hour) }
-	s2 := open(t, shardstore.Options{Cassandra: ahead, Address: "two"})
-	defer s2.Close()
+	s1, s2 := skewedPair(t, time.Hour)
 	feed := log.AllFeed
 	if m := mustJoin(t, s2, "g", feed, "a"); len(m.Partitions) != 2 {
 		t.Fatalf("a holds %d shards, want 2", len(m.Partitions))
@@ -284,13 +278,7 @@ func TestCatchUpOfCompressibleEventsBoundsMemory(t *testing.T) {
 // with another instance's clock such a lease had always lapsed, and the
 // other member was granted the same shards at once: both handled them.
 func TestGroupLeaseFromAnInstanceBehindHolds(t *testing.T) {
-	o := groupKeyspace(t, 2)
-	s1 := open(t, shardstore.Options{Cassandra: o, Address: "one"})
-	defer s1.Close()
-	behind := o
-	behind.Now = func() time.Time { return time.Now().Add(-time.Hour) }
-	s2 := open(t, shardstore.Options{Cassandra: behind, Address: "two"})
-	defer s2.Close()
+	s1, s2 := skewedPair(t, -time.Hour)
 	feed := log.AllFeed
 	if m := mustJoin(t, s2, "g", feed, "a"); len(m.Partitions) != 2 {
 		t.Fatalf("a holds %d shards, want 2", len(m.Partitions))
@@ -328,13 +316,7 @@ func TestGroupLeaseFromAnInstanceBehindHolds(t *testing.T) {
 // plain write with the host's, which a test cannot move:
 // groups.TestGroupRowsWrittenOnlyConditionally catches such a write.)
 func TestGroupMemberLeavesAfterAHeartbeatFromAnInstanceAhead(t *testing.T) {
-	o := groupKeyspace(t, 2)
-	s1 := open(t, shardstore.Options{Cassandra: o, Address: "one"})
-	defer s1.Close()
-	ahead := o
-	ahead.Now = func() time.Time { return time.Now().Add(time.Hour) }
-	s2 := open(t, shardstore.Options{Cassandra: ahead, Address: "two"})
-	defer s2.Close()
+	s1, s2 := skewedPair(t, time.Hour)
 	ctx := context.Background()
 	feed := log.AllFeed
 	m, err := s1.JoinGroup(ctx, log.JoinRequest{Group: "g", Feed: feed, Member: "a"})
@@ -366,4 +348,19 @@ func appendCompressible(t *testing.T, s *shardstore.Store, prefix string, n int)
 			t.Fatal(err)
 		}
 	}
+}
+
+// skewedPair opens two instances of a new 2-shard group keyspace: s1 on
+// the clock, s2 on a clock skew away from it (its store's clock; the
+// driver stamps plain writes with the host's).
+func skewedPair(t *testing.T, skew time.Duration) (s1, s2 *shardstore.Store) {
+	t.Helper()
+	o := groupKeyspace(t, 2)
+	s1 = open(t, shardstore.Options{Cassandra: o, Address: "one"})
+	t.Cleanup(s1.Close)
+	skewed := o
+	skewed.Now = func() time.Time { return time.Now().Add(skew) }
+	s2 = open(t, shardstore.Options{Cassandra: skewed, Address: "two"})
+	t.Cleanup(s2.Close)
+	return s1, s2
 }
