@@ -29,9 +29,10 @@ func (s *Store) AckGroup(ctx context.Context, group, member string, acks []log.A
 		return nil, err
 	}
 	// The group's row as it is now, not as cached: after the group was
-	// deleted and created again, the new incarnation's leases start at
-	// epoch 1 again, so a cached id would pass the old incarnation's
-	// tokens and the acknowledgement would move the new checkpoints.
+	// deleted and created again, a cached id would pass the old
+	// incarnation's tokens. (One read just before the delete still does:
+	// the new incarnation's lease rows then refuse the old epochs,
+	// firstEpoch.)
 	g, err := s.readGroup(ctx, group, false)
 	if err != nil {
 		return nil, err

@@ -172,8 +172,8 @@ func (s *Store) takeLease(ctx context.Context, g groupRow, group, member string,
 	case row.owner == member:
 		applied, err = s.cas(ctx, "group renew", cqlRenew, until, group, shard, member, row.epoch)
 	case !row.exists:
-		epoch = 1
-		applied, err = s.cas(ctx, "group claim", cqlClaimNew, group, shard, member, until)
+		epoch = firstEpoch(s.now())
+		applied, err = s.cas(ctx, "group claim", cqlClaimNew, group, shard, member, epoch, until)
 	default:
 		epoch = row.epoch + 1
 		applied, err = s.cas(ctx, "group claim", cqlClaim, member, epoch, until, group, shard, row.owner, row.epoch, row.until)

@@ -31,7 +31,7 @@ const (
 	// schema/migrations/0006_shard_groups.cql: shard_group_leases.
 	cqlLeases      = `SELECT shard, owner, epoch, lease_until, cp_seq, cp_index FROM shard_group_leases WHERE group_name = ?`
 	cqlLease       = `SELECT owner, epoch, lease_until, cp_seq, cp_index FROM shard_group_leases WHERE group_name = ? AND shard = ?`
-	cqlClaimNew    = `INSERT INTO shard_group_leases (group_name, shard, owner, epoch, lease_until, cp_seq, cp_index) VALUES (?, ?, ?, 1, ?, 1, 0) IF NOT EXISTS`
+	cqlClaimNew    = `INSERT INTO shard_group_leases (group_name, shard, owner, epoch, lease_until, cp_seq, cp_index) VALUES (?, ?, ?, ?, ?, 1, 0) IF NOT EXISTS`
 	cqlClaim       = `UPDATE shard_group_leases SET owner = ?, epoch = ?, lease_until = ? WHERE group_name = ? AND shard = ? IF owner = ? AND epoch = ? AND lease_until = ?`
 	cqlRenew       = `UPDATE shard_group_leases SET lease_until = ? WHERE group_name = ? AND shard = ? IF owner = ? AND epoch = ?`
 	cqlAck         = `UPDATE shard_group_leases SET cp_seq = ?, cp_index = ?, acked_at = ? WHERE group_name = ? AND shard = ? IF owner = ? AND epoch = ? AND cp_seq = ? AND cp_index = ?`
@@ -167,6 +167,27 @@ type groupRow struct {
 	feed    log.Feed
 	created time.Time
 	read    time.Time // when cached
+}
+
+// firstEpochBase and firstEpochShift place a lease row's first epoch
+// (firstEpoch).
+var firstEpochBase = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+
+const firstEpochShift = 10
+
+// firstEpoch is the epoch of a lease row's first claim at now: 1 plus
+// the milliseconds since firstEpochBase times 2^firstEpochShift. A row is
+// created only when missing: after its group was deleted, it is the row
+// of a new incarnation, and an acknowledgement that read the old group's
+// row just before the delete (its tokens pass) would otherwise find the
+// owner and epoch it names and move the new checkpoint. Claims add one
+// each and are Paxos rounds of one row, far fewer than 2^10 a
+// millisecond, so a row starts above every epoch an earlier row of its
+// name reached (unless the instances' clocks differ by about the earlier
+// row's whole life). Epochs stay below 2^53 until 2304: JSON numbers in
+// JavaScript (the console) hold them exactly.
+func firstEpoch(now time.Time) int64 {
+	return 1 + max(0, now.Sub(firstEpochBase).Milliseconds())<<firstEpochShift
 }
 
 // leaseRow is one row of shard_group_leases; a missing row reads as a
