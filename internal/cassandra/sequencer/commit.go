@@ -410,7 +410,7 @@ func (sh *shard) loadHeads(ctx context.Context, batch []*pending) error {
 					return err
 				}
 			}
-			found, err := sh.s.cfg.Streams.LookupIDs(ctx, p.req.Stream, bs, version, p.ids, noLow || build)
+			found, left, err := sh.s.cfg.Streams.LookupIDs(ctx, p.req.Stream, bs, version, p.ids, noLow || build)
 			if err != nil {
 				return err
 			}
@@ -425,8 +425,9 @@ func (sh *shard) loadHeads(ctx context.Context, batch []*pending) error {
 				}
 			}
 			before := len(h.ids)
+			now := sh.s.cfg.Now()
 			for id, v := range found {
-				h.ids[id] = newIDAt(v, sh.s.cfg.Now())
+				h.ids[id] = newIDAt(v, sh.loadedAt(now, left, id))
 			}
 			sh.heads.ids += len(h.ids) - before
 			return nil
@@ -479,14 +480,29 @@ func (sh *shard) loadHead(ctx context.Context, h *head) error {
 		h.idsComplete = true
 		return nil
 	}
-	ids, complete, err := sh.s.cfg.Streams.IDs(ctx, h.stream, h.buckets(), h.version, sh.s.cfg.IDsInHead)
+	ids, left, complete, err := sh.s.cfg.Streams.IDs(ctx, h.stream, h.buckets(), h.version, sh.s.cfg.IDsInHead)
 	if err != nil {
 		return err
 	}
 	now := sh.s.cfg.Now()
 	for id, v := range ids {
-		h.ids[id] = newIDAt(v, now)
+		h.ids[id] = newIDAt(v, sh.loadedAt(now, left, id))
 	}
 	h.idsComplete = complete
 	return nil
+}
+
+// loadedAt is when a head takes an id read from the stream partitions at
+// now as committed: for one read from stream_ids, a window before its
+// row expires (left: how long it has to live), so that it counts as live
+// exactly as long as the row; taken as committed at the read, an id read
+// shortly before its row expired counted for a window more, and an "any"
+// resend after the row expired was refused as ids committed but not
+// readable (runCheck) instead of appended. A low id (a partition's static
+// row or chunk rows), kept for good, has no expiry: the read's time.
+func (sh *shard) loadedAt(now time.Time, left map[uuid.UUID]time.Duration, id uuid.UUID) time.Time {
+	if d, ok := left[id]; ok {
+		return now.Add(d - sh.s.cfg.IdempotencyWindow)
+	}
+	return now
 }

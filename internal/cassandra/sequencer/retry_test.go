@@ -208,6 +208,47 @@ func TestExpiredIDsResentTwiceAppendOnce(t *testing.T) {
 	}
 }
 
+// TestExpiredIDsLoadedShortlyBeforeTheyExpire: ids a head loads from
+// stream_ids keep the time their rows have left, not a window from the
+// load. A new owner loaded the head a second before the ids expired; an
+// "any" resend after they expired must be a new append. The loaded ids
+// counted as committed at the load, and the resend was refused as ids
+// committed but not readable (409) for up to a window more.
+func TestExpiredIDsLoadedShortlyBeforeTheyExpire(t *testing.T) {
+	const window = 5 * time.Second
+	o := handoverKeyspace(t, 1)
+	s := retrySequencer(t, o, window, nil, nil)
+	closeS := sync.OnceFunc(func() { handoverClose(s) })
+	t.Cleanup(closeS)
+	ctx := context.Background()
+	stream := log.StreamID("reloaded-1")
+	fillTo(t, s, stream, streams.LowVersions+1) // past the ids kept for ever
+	ids := newIDs(2)
+	first, err := s.Append(ctx, retryRequest(t, stream, 2, ids, "a"))
+	if err != nil || first.FirstVersion != streams.LowVersions+2 {
+		t.Fatalf("first append: %+v %v", first, err)
+	}
+	streamVersion(t, s, stream)
+	written := time.Now() // its stream_ids rows expire a window from here at the latest
+
+	closeS()
+	s2 := retrySequencer(t, o, window, nil, nil)
+	t.Cleanup(func() { handoverClose(s2) })
+	time.Sleep(time.Until(written.Add(window - 1500*time.Millisecond)))
+	if _, err := s2.Append(ctx, retryRequest(t, stream, 1, nil, "load")); err != nil {
+		t.Fatal(err)
+	}
+	if late := time.Since(written); late > window-500*time.Millisecond {
+		t.Fatalf("the new owner loaded the head %v after the ids were written: too close to their expiry for the test", late)
+	}
+	time.Sleep(time.Until(written.Add(window + 1500*time.Millisecond))) // they expire
+
+	r, err := s2.Append(ctx, retryRequest(t, stream, 2, ids, "a"))
+	if err != nil || r.Duplicate || r.FirstVersion != first.LastVersion+2 {
+		t.Fatalf("resend after its ids expired: %+v %v, want a new append at %d", r, err, first.LastVersion+2)
+	}
+}
+
 // TestLowAppendSharingAChunkPastLowVersions: an append within a stream's
 // first 1,024 versions is recognised past the window (README: their
 // partition keeps those ids). Committed in one group with the next append

@@ -209,7 +209,7 @@ func checkStream(t *testing.T, s *streams.Store, stream log.StreamID, cs []strea
 			t.Fatalf("version at chunk %d's time: %d, %v; want %d", i, v, err, cs[i].LastVersion)
 		}
 	}
-	ids, _, err := s.IDs(ctx, stream, []int64{0}, last, int(last)+1)
+	ids, _, _, err := s.IDs(ctx, stream, []int64{0}, last, int(last)+1)
 	if err != nil {
 		t.Fatal(err)
 	}

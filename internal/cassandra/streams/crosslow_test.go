@@ -57,7 +57,7 @@ func TestChunkCrossingLowVersionsKeepsLowIDs(t *testing.T) {
 		req.Events = append(req.Events, log.ProposedEvent{ID: e.ID, ClientID: true, Type: e.Type, Data: json.RawMessage(e.Data)})
 	}
 	head := int64(streams.LowVersions + 6)
-	found, err := s.LookupIDs(ctx, stream, []int64{0}, head, ids, false)
+	found, _, err := s.LookupIDs(ctx, stream, []int64{0}, head, ids, false)
 	if err != nil || len(found) != len(ids) {
 		t.Fatalf("look up the low append's ids past the window: %d of %d found, %v", len(found), len(ids), err)
 	}
@@ -65,7 +65,7 @@ func TestChunkCrossingLowVersionsKeepsLowIDs(t *testing.T) {
 	if err != nil || len(lowIDs) != len(ids) {
 		t.Fatalf("low ids: %d, %v; want %d", len(lowIDs), err, len(ids))
 	}
-	all, complete, err := s.IDs(ctx, stream, []int64{0}, head, 4096)
+	all, _, complete, err := s.IDs(ctx, stream, []int64{0}, head, 4096)
 	if err != nil || !complete || len(all) != len(ids) {
 		t.Fatalf("ids of the head: %d, complete %v, %v; want %d", len(all), complete, err, len(ids))
 	}

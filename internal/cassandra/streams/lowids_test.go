@@ -67,7 +67,7 @@ func TestLowIDsInTheStaticRow(t *testing.T) {
 		}
 		rows.Store(0)
 		queries.Store(0)
-		found, err := s.LookupIDs(ctx, stream, []int64{0, 1}, last, ids, false)
+		found, _, err := s.LookupIDs(ctx, stream, []int64{0, 1}, last, ids, false)
 		if err != nil || len(found) != len(want) {
 			t.Fatalf("look up versions %v: found %v, %v", want, found, err)
 		}
@@ -81,7 +81,7 @@ func TestLowIDsInTheStaticRow(t *testing.T) {
 		}
 	}
 	rows.Store(0)
-	all, complete, err := s.IDs(ctx, stream, []int64{0}, last, 4096)
+	all, _, complete, err := s.IDs(ctx, stream, []int64{0}, last, 4096)
 	if err != nil || !complete || int64(len(all)) != last {
 		t.Fatalf("ids: %d of %d, complete %v, %v", len(all), last, complete, err)
 	}
@@ -119,7 +119,7 @@ func TestLowIDsInTheStaticRow(t *testing.T) {
 		for _, v := range want {
 			ids = append(ids, idOf(stream)(v))
 		}
-		found, err := s.LookupIDs(ctx, stream, []int64{0}, last, ids, false)
+		found, _, err := s.LookupIDs(ctx, stream, []int64{0}, last, ids, false)
 		if err != nil || len(found) != len(want) {
 			t.Fatalf("%s: look up versions %v: found %v, %v", stream, want, found, err)
 		}
@@ -129,7 +129,7 @@ func TestLowIDsInTheStaticRow(t *testing.T) {
 			}
 		}
 	}
-	all, complete, err = s.IDs(ctx, stream, []int64{0}, last, 4096)
+	all, _, complete, err = s.IDs(ctx, stream, []int64{0}, last, 4096)
 	if err != nil || !complete || int64(len(all)) != last {
 		t.Fatalf("%s: ids: %d of %d, complete %v, %v", stream, len(all), last, complete, err)
 	}
@@ -163,12 +163,12 @@ func TestLowIDsInTheStaticRow(t *testing.T) {
 	}
 	last = cs[len(cs)-1].LastVersion
 	for _, v := range []int64{2, 68, 74, 80} {
-		found, err := s.LookupIDs(ctx, stream, []int64{0}, last, []uuid.UUID{idOf(stream)(v)}, false)
+		found, _, err := s.LookupIDs(ctx, stream, []int64{0}, last, []uuid.UUID{idOf(stream)(v)}, false)
 		if err != nil || len(found) != 1 || found[idOf(stream)(v)] < chunkFirst(cs, v) || found[idOf(stream)(v)] > v {
 			t.Fatalf("%s: look up version %d: %v, %v", stream, v, found, err)
 		}
 	}
-	if all, complete, err := s.IDs(ctx, stream, []int64{0}, last, 4096); err != nil || !complete || int64(len(all)) != last {
+	if all, _, complete, err := s.IDs(ctx, stream, []int64{0}, last, 4096); err != nil || !complete || int64(len(all)) != last {
 		t.Fatalf("%s: ids: %d of %d, complete %v, %v", stream, len(all), last, complete, err)
 	}
 
@@ -188,7 +188,7 @@ func TestLowIDsInTheStaticRow(t *testing.T) {
 		t.Fatal(err)
 	}
 	for v := int64(1); v <= 5; v++ {
-		found, err := s.LookupIDs(ctx, stream, []int64{0}, 5, []uuid.UUID{idOf(stream)(v)}, false)
+		found, _, err := s.LookupIDs(ctx, stream, []int64{0}, 5, []uuid.UUID{idOf(stream)(v)}, false)
 		if err != nil || found[idOf(stream)(v)] != v {
 			t.Fatalf("%s: look up version %d: %v, %v", stream, v, found, err)
 		}
@@ -203,7 +203,7 @@ func TestLowIDsInTheStaticRow(t *testing.T) {
 	}
 	last = cs[len(cs)-1].LastVersion
 	queries.Store(0)
-	found, err := s.LookupIDs(ctx, stream, []int64{0}, last, []uuid.UUID{idOf(stream)(2001), idOf(stream)(last), uuid.New()}, false)
+	found, _, err := s.LookupIDs(ctx, stream, []int64{0}, last, []uuid.UUID{idOf(stream)(2001), idOf(stream)(last), uuid.New()}, false)
 	if err != nil || len(found) != 2 || found[idOf(stream)(2001)] != 2001 || found[idOf(stream)(last)] != cs[len(cs)-1].FirstVersion {
 		t.Fatalf("%s: look up: %v, %v", stream, found, err)
 	}
@@ -261,7 +261,7 @@ func TestLowIDs(t *testing.T) {
 		}
 	}
 	queries.Store(0)
-	found, err := s.LookupIDs(ctx, "lows-1", []int64{0}, 1100, []uuid.UUID{idOf(3), idOf(1025), idOf(1100), uuid.New()}, true)
+	found, _, err := s.LookupIDs(ctx, "lows-1", []int64{0}, 1100, []uuid.UUID{idOf(3), idOf(1025), idOf(1100), uuid.New()}, true)
 	if err != nil || len(found) != 2 || found[idOf(1025)] != 1025 || found[idOf(1100)] != 1097 {
 		t.Fatalf("look up past the low ids: %v, %v", found, err)
 	}

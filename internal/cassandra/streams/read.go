@@ -30,8 +30,8 @@ const (
 	cqlRowAt      = `SELECT first_version, last_version, time, record FROM stream_events WHERE stream = ? AND bucket = ? AND last_version = ?`
 	cqlChunksAsc  = `SELECT first_version, last_version, time, record FROM stream_events WHERE stream = ? AND bucket = ? AND last_version >= ? AND last_version <= ?`
 	cqlChunksDesc = cqlChunksAsc + ` ORDER BY last_version DESC`
-	cqlIDs        = `SELECT id, version FROM stream_ids WHERE stream = ? AND bucket IN ? LIMIT ?`
-	cqlLookupIDs  = `SELECT id, version FROM stream_ids WHERE stream = ? AND bucket IN ? AND id IN ?`
+	cqlIDs        = `SELECT id, version, TTL(version) FROM stream_ids WHERE stream = ? AND bucket IN ? LIMIT ?`
+	cqlLookupIDs  = `SELECT id, version, TTL(version) FROM stream_ids WHERE stream = ? AND bucket IN ? AND id IN ?`
 	// The ids of the chunks that have no stream_ids rows (LowVersions):
 	// the partitions' static rows, and, in a partition opened before
 	// them, the chunk rows' ids columns.
@@ -149,18 +149,20 @@ func (s *Store) chunkInfo(ctx context.Context, stmt string, stream log.StreamID,
 }
 
 // IDs returns the client ids stored in the given buckets, with their
-// versions; complete is false when there are more than limit. head is the
-// stream's version (see lowFirst).
-func (s *Store) IDs(ctx context.Context, stream log.StreamID, buckets []int64, head int64, limit int) (map[uuid.UUID]int64, bool, error) {
-	out := make(map[uuid.UUID]int64)
-	err := s.lowFirst(ctx, stream, buckets, head, nil, out, func() error {
+// versions; complete is false when there are more than limit. left has
+// how long the stream_ids rows of the ids read there have to live (they
+// are written with the idempotency window as TTL; the low ids are kept
+// for good and have none). head is the stream's version (see lowFirst).
+func (s *Store) IDs(ctx context.Context, stream log.StreamID, buckets []int64, head int64, limit int) (ids map[uuid.UUID]int64, left map[uuid.UUID]time.Duration, complete bool, err error) {
+	out, left := make(map[uuid.UUID]int64), make(map[uuid.UUID]time.Duration)
+	err = s.lowFirst(ctx, stream, buckets, head, nil, out, func() error {
 		iter := s.session.Query(cqlIDs, string(stream), buckets, limit+1).WithContext(ctx).Idempotent(true).PageSize(limit + 1).Iter()
-		return scanIDs(iter, out, "read stream ids")
+		return scanIDs(iter, out, left, "read stream ids")
 	})
 	if err != nil {
-		return nil, false, err
+		return nil, nil, false, err
 	}
-	return out, len(out) <= limit, nil
+	return out, left, len(out) <= limit, nil
 }
 
 // lowFirst puts in out the ids of want (nil: all) that the static rows of
@@ -205,14 +207,21 @@ func (s *Store) lowFirst(ctx context.Context, stream log.StreamID, buckets []int
 	})
 }
 
-// scanIDs adds the rows of a stream_ids read (id, version) to out.
-func scanIDs(iter *gocql.Iter, out map[uuid.UUID]int64, what string) error {
+// scanIDs adds the rows of a stream_ids read (id, version, TTL) to out,
+// and how long each has to live to left, unless out has it already (a
+// low id, kept for good).
+func scanIDs(iter *gocql.Iter, out map[uuid.UUID]int64, left map[uuid.UUID]time.Duration, what string) error {
 	var (
-		id uuid.UUID
-		v  int64
+		id  uuid.UUID
+		v   int64
+		ttl *int
 	)
-	for iter.Scan((*[16]byte)(&id), &v) {
+	for iter.Scan((*[16]byte)(&id), &v, &ttl) {
+		if _, low := out[id]; !low && ttl != nil {
+			left[id] = time.Duration(*ttl) * time.Second
+		}
 		out[id] = v
+		ttl = nil
 	}
 	if err := iter.Close(); err != nil {
 		return cql.ReadErr(what, err)
@@ -350,14 +359,15 @@ func (s *Store) rowIDs(ctx context.Context, stream log.StreamID, buckets []int64
 	return nil
 }
 
-// LookupIDs returns which of ids are stored in the given buckets. head is
-// the stream's version (see lowFirst). noLow says that none of ids is
+// LookupIDs returns which of ids are stored in the given buckets, and
+// for those read from stream_ids how long their rows have to live (as
+// IDs). head is the stream's version (see lowFirst). noLow says that none of ids is
 // among the stream's low ids (LowIDs): only stream_ids is read. Reading
 // the static row cost Cassandra about a millisecond once it held a
 // stream's first 1,024 ids, stream_ids ~60 µs (docs/benchmarks.md,
 // Session 19).
-func (s *Store) LookupIDs(ctx context.Context, stream log.StreamID, buckets []int64, head int64, ids []uuid.UUID, noLow bool) (map[uuid.UUID]int64, error) {
-	out := make(map[uuid.UUID]int64)
+func (s *Store) LookupIDs(ctx context.Context, stream log.StreamID, buckets []int64, head int64, ids []uuid.UUID, noLow bool) (found map[uuid.UUID]int64, left map[uuid.UUID]time.Duration, err error) {
+	out, left := make(map[uuid.UUID]int64), make(map[uuid.UUID]time.Duration)
 	high := func() error {
 		for start := 0; start < len(ids); start += 50 {
 			chunk := ids[start:min(start+50, len(ids))]
@@ -366,22 +376,21 @@ func (s *Store) LookupIDs(ctx context.Context, stream log.StreamID, buckets []in
 				arg[i] = id
 			}
 			iter := s.session.Query(cqlLookupIDs, string(stream), buckets, arg).WithContext(ctx).Idempotent(true).Iter()
-			if err := scanIDs(iter, out, "look up stream ids"); err != nil {
+			if err := scanIDs(iter, out, left, "look up stream ids"); err != nil {
 				return err
 			}
 		}
 		return nil
 	}
-	var err error
 	if noLow {
 		err = high()
 	} else {
 		err = s.lowFirst(ctx, stream, buckets, head, ids, out, high)
 	}
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return out, nil
+	return out, left, nil
 }
 
 // LowIDs returns the stream's low ids in the given buckets: those of its

@@ -47,7 +47,7 @@ func (s *Store) MatchAppend(ctx context.Context, req *log.AppendRequest, head in
 		hi = max(hi, v)
 	}
 	if len(ids) > 0 && len(buckets) > 0 {
-		found, err := s.LookupIDs(ctx, req.Stream, buckets, head, ids, false)
+		found, _, err := s.LookupIDs(ctx, req.Stream, buckets, head, ids, false)
 		if err != nil {
 			return Match{}, err
 		}

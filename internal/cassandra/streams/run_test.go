@@ -209,7 +209,7 @@ func testRuns(t *testing.T, session *gocql.Session, s *streams.Store, order stri
 		t.Fatalf("version before the first commit: %d, %v", v, err)
 	}
 	// Ids: every version's id is found, at its version.
-	ids, complete, err := s.IDs(ctx, stream, []int64{0}, b+14, 100)
+	ids, _, complete, err := s.IDs(ctx, stream, []int64{0}, b+14, 100)
 	if err != nil || !complete || len(ids) != 14 {
 		t.Fatalf("ids: %d, complete %v, %v", len(ids), complete, err)
 	}
