@@ -172,7 +172,7 @@ func (s *Store) takeLease(ctx context.Context, g groupRow, group, member string,
 	case row.owner == member:
 		applied, err = s.cas(ctx, "group renew", cqlRenew, until, group, shard, member, row.epoch)
 	case !row.exists:
-		epoch = firstEpoch(s.now())
+		epoch = firstEpoch()
 		applied, err = s.cas(ctx, "group claim", cqlClaimNew, group, shard, member, epoch, until)
 	default:
 		epoch = row.epoch + 1

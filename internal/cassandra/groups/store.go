@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"sync"
 	"time"
 
@@ -169,25 +170,18 @@ type groupRow struct {
 	read    time.Time // when cached
 }
 
-// firstEpochBase and firstEpochShift place a lease row's first epoch
-// (firstEpoch).
-var firstEpochBase = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-
-const firstEpochShift = 10
-
-// firstEpoch is the epoch of a lease row's first claim at now: 1 plus
-// the milliseconds since firstEpochBase times 2^firstEpochShift. A row is
-// created only when missing: after its group was deleted, it is the row
-// of a new incarnation, and an acknowledgement that read the old group's
-// row just before the delete (its tokens pass) would otherwise find the
-// owner and epoch it names and move the new checkpoint. Claims add one
-// each and are Paxos rounds of one row, far fewer than 2^10 a
-// millisecond, so a row starts above every epoch an earlier row of its
-// name reached (unless the instances' clocks differ by about the earlier
-// row's whole life). Epochs stay below 2^53 until 2304: JSON numbers in
-// JavaScript (the console) hold them exactly.
-func firstEpoch(now time.Time) int64 {
-	return 1 + max(0, now.Sub(firstEpochBase).Milliseconds())<<firstEpochShift
+// firstEpoch is the epoch of a lease row's first claim: random in
+// [2^32, 2^52). A row is created only when missing: after its group was
+// deleted, it is the row of a new incarnation, and an acknowledgement
+// that read the old group's row just before the delete (its tokens pass)
+// would otherwise find the owner and epoch it names (had both rows
+// started at 1) and move the new checkpoint. Claims add one each, so two
+// rows' epochs meet only if one starts within the claims the other made,
+// about one chance in 2^52 per claim, whatever the instances' clocks say
+// (a start taken from the clock collides when they differ). Epochs stay
+// below 2^53, exact as JSON numbers in JavaScript (the console).
+func firstEpoch() int64 {
+	return 1<<32 + rand.Int64N(1<<52-1<<32)
 }
 
 // leaseRow is one row of shard_group_leases; a missing row reads as a
