@@ -116,7 +116,7 @@ func runRawReads(ctx context.Context, args []string, out, stderr io.Writer) erro
 	}
 	stmts := map[string]string{
 		"static": `SELECT DISTINCT stream, bucket, low_ids_from, low_ids[?] FROM stream_events WHERE stream = ? AND bucket IN ?`,
-		"ids":    `SELECT id, version FROM stream_ids WHERE stream = ? AND bucket IN ? AND id IN ?`,
+		"ids":    `SELECT id, version, TTL(version) FROM stream_ids WHERE stream = ? AND bucket IN ? AND id IN ?`,
 		"first":  `SELECT last_version FROM stream_events WHERE stream = ? AND bucket = 0 LIMIT 1`,
 		"last":   `SELECT last_version FROM stream_events WHERE stream = ? AND bucket = 0 ORDER BY last_version DESC LIMIT 1`,
 		"row":    `SELECT first_version FROM stream_events WHERE stream = ? AND bucket = 0 AND last_version = 1500`,
