@@ -37,6 +37,11 @@ type Options struct {
 	ScanCap int
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// LogTimes returns each shard's log time as read now: no commit of
+	// the shard acknowledged before the read is after it (zero: none
+	// known). A lookup of an id that is not a UUIDv7 searches the hour
+	// before it too (EventByID); nil: only the hour before Now.
+	LogTimes func(ctx context.Context) ([]time.Time, error)
 }
 
 // Catalog is the discovery indexes of a keyspace.

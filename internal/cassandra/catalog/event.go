@@ -3,6 +3,7 @@ package catalog
 import (
 	"context"
 	"errors"
+	"time"
 
 	gocql "github.com/apache/cassandra-gocql-driver/v2"
 	"github.com/google/uuid"
@@ -32,45 +33,67 @@ var errFound = errors.New("found")
 
 // EventByID implements log.Catalog.EventByID. A UUIDv7 id is looked up in
 // the partitions of the minute it carries (a read per shard and slot); any
-// other id in slot 0 of the commit minutes of the last UntimedWindow.
+// other id in slot 0 of the commit minutes of the last UntimedWindow
+// (untimedMinutes).
 func (c *Catalog) EventByID(ctx context.Context, id uuid.UUID, visible func(log.StreamID) bool) (log.RecordedEvent, error) {
 	var (
-		minutes []int64
+		minutes = make([][]int64, c.o.Shards) // by shard
 		slots   = 1
 	)
 	if m, timed := Minute(id, c.o.Now()); timed {
-		minutes, slots = []int64{m}, Slots
+		for s := range minutes {
+			minutes[s] = []int64{m}
+		}
+		slots = Slots
 	} else {
-		// Newest first, one minute ahead for the clocks of other owners.
-		for t := m + 1; t >= m-int64(UntimedWindow.Minutes()); t-- {
-			minutes = append(minutes, t)
+		var logTimes []time.Time
+		if c.o.LogTimes != nil {
+			var err error
+			if logTimes, err = c.o.LogTimes(ctx); err != nil {
+				return log.RecordedEvent{}, err
+			}
+		}
+		for s := range minutes {
+			var lt time.Time
+			if s < len(logTimes) {
+				lt = logTimes[s]
+			}
+			minutes[s] = untimedMinutes(m, lt)
 		}
 	}
 	ctx2, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var jobs []func() error
 	found := make(chan hit, 1)
-	for _, m := range minutes {
-		for shard := range c.o.Shards * slots {
-			shard, slot := shard/slots, shard%slots
-			jobs = append(jobs, func() error {
-				h := hit{shard: shard}
-				err := c.session.Query(cqlLookupID, shard, m, slot, [16]byte(id)).WithContext(ctx2).Idempotent(true).Scan(&h.stream, &h.version, &h.seq)
-				switch {
-				case err == nil:
-					select {
-					case found <- h:
-					default:
+	// The newest minutes of every shard first: the id is most likely there.
+	for i, more := 0, true; more; i++ {
+		more = false
+		for shard, ms := range minutes {
+			if i >= len(ms) {
+				continue
+			}
+			more = true
+			m := ms[i]
+			for slot := range slots {
+				jobs = append(jobs, func() error {
+					h := hit{shard: shard}
+					err := c.session.Query(cqlLookupID, shard, m, slot, [16]byte(id)).WithContext(ctx2).Idempotent(true).Scan(&h.stream, &h.version, &h.seq)
+					switch {
+					case err == nil:
+						select {
+						case found <- h:
+						default:
+						}
+						cancel()
+						return errFound
+					case ctx2.Err() != nil:
+						return errFound
+					case errors.Is(err, gocql.ErrNotFound):
+						return nil
 					}
-					cancel()
-					return errFound
-				case ctx2.Err() != nil:
-					return errFound
-				case errors.Is(err, gocql.ErrNotFound):
-					return nil
-				}
-				return cql.ReadErr("look up event id", err)
-			})
+					return cql.ReadErr("look up event id", err)
+				})
+			}
 		}
 	}
 	err := run(jobs, lookupConcurrency)
@@ -111,4 +134,31 @@ func (c *Catalog) EventByID(ctx context.Context, id uuid.UUID, visible func(log.
 		return log.RecordedEvent{}, log.ErrEventNotFound
 	}
 	return ev, nil
+}
+
+// untimedMinutes are the minutes an id that is not a UUIDv7 may be filed
+// under (its commit minute, by the clock of its shard's owner) if it was
+// committed within UntimedWindow, newest first: the window before
+// logTime, the shard's log time (zero: unknown), and the one before the
+// minute now of this instance's clock, each with one minute ahead. Owners'
+// clocks may be hours off this instance's, and a shard's commits carry its
+// log's time, not the clock of an owner behind it: a lookup by this
+// instance's clock alone did not find an event appended a moment before.
+func untimedMinutes(now int64, logTime time.Time) []int64 {
+	window := int64(UntimedWindow.Minutes())
+	var out []int64
+	seen := map[int64]bool{}
+	add := func(m int64) {
+		for t := m + 1; t >= m-window; t-- {
+			if !seen[t] {
+				seen[t] = true
+				out = append(out, t)
+			}
+		}
+	}
+	if !logTime.IsZero() {
+		add(logTime.UnixMilli() / 60_000)
+	}
+	add(now)
+	return out
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	gocql "github.com/apache/cassandra-gocql-driver/v2"
 
@@ -33,7 +34,8 @@ func (r *Reader) ShardEnd(ctx context.Context, shard int) (ShardPos, error) {
 	if segment != nil && *segment > 0 {
 		hint = *segment
 	}
-	return r.shardEnd(ctx, shard, hint)
+	end, _, err := r.shardEnd(ctx, shard, hint)
+	return end, err
 }
 
 // End returns the cursor at the end of every shard's log as read now:
@@ -42,6 +44,34 @@ func (r *Reader) ShardEnd(ctx context.Context, shard int) (ShardPos, error) {
 // cursor is never past a log's end (last_seq is read at a quorum; a log
 // only grows), so Read never refuses it.
 func (r *Reader) End(ctx context.Context) (Cursor, error) {
+	hints, err := r.hints(ctx)
+	if err != nil {
+		return Cursor{}, err
+	}
+	pos, _, err := r.ends(ctx, hints)
+	if err != nil {
+		return Cursor{}, err
+	}
+	return NewCursor(pos), nil
+}
+
+// EndTimes returns, for each shard, the time no commit of its log is
+// after as read now: the floor of the segment its log ends in, which
+// every commit sets to its own time and an idle owner raises (zero for a
+// log never opened, or one written before floors). A commit acknowledged
+// before the read is at or before it. It is the shard's owners' clock,
+// not this instance's: clocks may disagree by hours.
+func (r *Reader) EndTimes(ctx context.Context) ([]time.Time, error) {
+	hints, err := r.hints(ctx)
+	if err != nil {
+		return nil, err
+	}
+	_, times, err := r.ends(ctx, hints)
+	return times, err
+}
+
+// hints reads every shard's segment hint.
+func (r *Reader) hints(ctx context.Context) ([]int64, error) {
 	hints := make([]int64, r.shards)
 	iter := r.session.Query(cqlSegmentHints).WithContext(ctx).Idempotent(true).Iter()
 	var (
@@ -54,52 +84,60 @@ func (r *Reader) End(ctx context.Context) (Cursor, error) {
 		}
 	}
 	if err := iter.Close(); err != nil {
-		return Cursor{}, cql.ReadErr("read shard segments", err)
+		return nil, cql.ReadErr("read shard segments", err)
 	}
+	return hints, nil
+}
+
+// ends walks every shard's log from its hint, in parallel: its end
+// position and floor (shardEnd).
+func (r *Reader) ends(ctx context.Context, hints []int64) ([]ShardPos, []time.Time, error) {
 	pos := make([]ShardPos, r.shards)
+	floors := make([]time.Time, r.shards)
 	errs := make([]error, r.shards)
 	var wg sync.WaitGroup
 	for s := range pos {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			pos[s], errs[s] = r.shardEnd(ctx, s, hints[s])
+			pos[s], floors[s], errs[s] = r.shardEnd(ctx, s, hints[s])
 		}()
 	}
 	wg.Wait()
 	for _, err := range errs {
 		if err != nil {
-			return Cursor{}, err
+			return nil, nil, err
 		}
 	}
-	return NewCursor(pos), nil
+	return pos, floors, nil
 }
 
 // shardEnd walks shard's segments from the hint to the one the log ends
 // in: a full segment's log goes on in the next, which is opened by the
-// first commit into it.
-func (r *Reader) shardEnd(ctx context.Context, shard int, hint int64) (ShardPos, error) {
+// first commit into it. floor is that segment's (of the full one, when
+// the next is not opened yet).
+func (r *Reader) shardEnd(ctx context.Context, shard int, hint int64) (end ShardPos, floor time.Time, err error) {
 	g, walked := hint, false
 	for {
 		st, err := r.log.Statics(ctx, shard, g, false)
 		if err != nil {
-			return ShardPos{}, err
+			return ShardPos{}, time.Time{}, err
 		}
 		switch {
 		case !st.Exists && g == 0:
-			return ShardPos{}, nil // no commit yet
+			return ShardPos{}, time.Time{}, nil // no commit yet
 		case !st.Exists && walked:
 			// Segment g-1 is full and g not opened yet.
-			return ShardPos{Seq: g*r.rows + 1}, nil
+			return ShardPos{Seq: g*r.rows + 1}, floor, nil
 		case !st.Exists:
 			// A hint is written only after its segment was opened; read
 			// the log from its first segment rather than trust it.
 			g = 0
 			continue
 		case st.LastSeq >= (g+1)*r.rows:
-			g, walked = g+1, true
+			g, walked, floor = g+1, true, st.Floor
 			continue
 		}
-		return ShardPos{Seq: st.LastSeq + 1}, nil
+		return ShardPos{Seq: st.LastSeq + 1}, st.Floor, nil
 	}
 }

@@ -192,7 +192,7 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	locate := func(ctx context.Context, shard int, seq int64, id uuid.UUID) (log.StreamID, int64, bool, error) {
 		return locateInLog(ctx, lg, rows, shard, seq, id)
 	}
-	s.catalog = catalog.New(catalog.Options{Session: session, Streams: s.streams, Shards: shards, ReadEvent: s.readEvent, Locate: locate, Now: co.Now})
+	s.catalog = catalog.New(catalog.Options{Session: session, Streams: s.streams, Shards: shards, ReadEvent: s.readEvent, Locate: locate, Now: co.Now, LogTimes: fr.EndTimes})
 	s.topology = topology.New(session, co.Keyspace, shards, o.Instance, co.Now)
 	var index sequencer.Indexer
 	if !o.NoIndex {
