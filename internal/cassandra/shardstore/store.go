@@ -193,7 +193,7 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 		return locateInLog(ctx, lg, rows, shard, seq, id)
 	}
 	s.catalog = catalog.New(catalog.Options{Session: session, Streams: s.streams, Shards: shards, ReadEvent: s.readEvent, Locate: locate, Now: co.Now, LogTimes: fr.EndTimes})
-	s.topology = topology.New(session, co.Keyspace, shards, o.Instance, co.Now)
+	s.topology = topology.New(session, co.Keyspace, shards, o.Instance)
 	var index sequencer.Indexer
 	if !o.NoIndex {
 		index = s.catalog

@@ -27,21 +27,22 @@ type Reader struct {
 	keyspace string
 	shards   int
 	self     string
-	now      func() time.Time
 }
 
 // New returns a Reader over session's keyspace, which has shards shards;
 // self is the id of this instance.
-func New(session *gocql.Session, keyspace string, shards int, self string, now func() time.Time) *Reader {
-	if now == nil {
-		now = time.Now
-	}
-	return &Reader{session: session, keyspace: keyspace, shards: shards, self: self, now: now}
+func New(session *gocql.Session, keyspace string, shards int, self string) *Reader {
+	return &Reader{session: session, keyspace: keyspace, shards: shards, self: self}
 }
 
 // Cluster implements log.ClusterStore. A shard is listed under its owner
-// while the owner is a live instance and its lease has not run out;
-// otherwise it is unowned (being taken over).
+// while the owner is a live instance (its heartbeat row, written with a
+// TTL, exists); otherwise it is unowned (released, or being taken over).
+// Its lease's end is not compared with this instance's clock: the owner's
+// clock wrote it, and clocks may disagree by hours (the shards of a live
+// owner behind this instance were all listed as unowned). An owner that
+// stopped a shard without releasing it (an unknown commit outcome) is
+// listed with it until another instance claims it, a lease TTL or two.
 func (r *Reader) Cluster(ctx context.Context) (log.ClusterInfo, error) {
 	out := log.ClusterInfo{Keyspace: r.keyspace, Shards: r.shards, Self: r.self}
 	byID := map[string]int{}
@@ -64,9 +65,8 @@ func (r *Reader) Cluster(ctx context.Context) (log.ClusterInfo, error) {
 		epoch int64
 		until time.Time
 	)
-	now := r.now()
 	for iter.Scan(&shard, &owner, &epoch, &until) {
-		if i, ok := byID[owner]; ok && until.After(now) {
+		if i, ok := byID[owner]; ok {
 			out.Instances[i].Shards = append(out.Instances[i].Shards, log.ShardLease{Shard: shard, Epoch: epoch, LeaseUntil: until.UTC()})
 			owned[shard] = true
 		}
