@@ -35,7 +35,6 @@ func (s *Store) ReadGroup(ctx context.Context, r log.GroupRead) (log.GroupPage, 
 	if err != nil {
 		return log.GroupPage{}, err
 	}
-	now := s.now()
 	want := r.Partitions
 	if len(want) == 0 {
 		want = make([]int, s.shards)
@@ -43,9 +42,15 @@ func (s *Store) ReadGroup(ctx context.Context, r log.GroupRead) (log.GroupPage, 
 			want[i] = i
 		}
 	}
+	// A lease is the member's while its row names it and has not lapsed
+	// as this instance judges another member's (lapsed: seen unchanged for
+	// the TTL and the grace). Its lease_until is not compared with this
+	// instance's clock: the instance the member joined through wrote it,
+	// and a member heartbeating through one an hour behind read nothing
+	// through any other, its events undelivered.
 	var held, lost []int
 	for _, p := range want {
-		if row := rows[p]; row.owner == member && now.Before(row.until) {
+		if row := rows[p]; row.owner == member && !s.lapsed(group, p, row) {
 			held = append(held, p)
 		} else if len(r.Partitions) > 0 {
 			lost = append(lost, p)
