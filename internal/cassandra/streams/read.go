@@ -125,8 +125,19 @@ func (s *Store) headAt(ctx context.Context, stream log.StreamID, newest Bucket, 
 	}
 	// Indexed but empty: a commit that opened it is being filled (the
 	// caller waits for fills before it reads heads, so this is a bucket
-	// whose index row came first). The version is the one before it.
+	// whose index row came first). The version is the one before it, and
+	// its time that of the bucket before's last chunk (written before the
+	// index row): an Info read between the two found the zero time.
 	h.Version = h.Bucket.FirstVersion - 1
+	if prev >= 0 {
+		c, ok, err := s.chunkInfo(ctx, cqlLastChunk, stream, prev)
+		if err != nil {
+			return Head{}, err
+		}
+		if ok {
+			h.LastTime = c.time
+		}
+	}
 	return h, nil
 }
 
