@@ -128,9 +128,9 @@ type LocalAppender interface {
 }
 
 // forwarded is an append as one instance forwards it to another: validated
-// already, with each id's origin (client or server) kept, and the
-// Authorization value of the client's request, which the owner checks
-// again.
+// already, so every event has its id (the forwarding instance made the
+// missing ones before it signed the request), with the Authorization value
+// of the client's request, which the owner checks again.
 type forwarded struct {
 	Authorization string              `json:"authorization,omitempty"`
 	Stream        log.StreamID        `json:"stream"`
@@ -139,7 +139,10 @@ type forwarded struct {
 }
 
 type forwardedEvent struct {
-	ID       uuid.UUID       `json:"id"`
+	ID uuid.UUID `json:"id"`
+	// ClientID is always true: owners take every forwarded id for a
+	// client's (appendForwardedOne). Sent for owners of earlier builds,
+	// which read it, so they record the ids too.
 	ClientID bool            `json:"client_id"`
 	Type     string          `json:"type"`
 	Data     json.RawMessage `json:"data"`
@@ -222,9 +225,15 @@ func (s *Server) appendForwardedOne(ctx context.Context, la LocalAppender, f *fo
 			return log.AppendResult{}, auth.ErrForbidden
 		}
 	}
+	// Every forwarded id is recorded and checked as a client's, those the
+	// forwarding instance made too: a captured forward sent again while
+	// its signature is valid (peerSignatureSkew) is then a retry, answered
+	// with the original versions, never a second append. It costs what
+	// client ids cost (ids written with the events, looked up when the
+	// owner's head does not hold them), on forwarded appends only.
 	req := log.AppendRequest{Stream: f.Stream, Expected: f.Expected, Events: make([]log.ProposedEvent, len(f.Events))}
 	for i, e := range f.Events {
-		req.Events[i] = log.ProposedEvent{ID: e.ID, ClientID: e.ClientID, Type: e.Type, Data: e.Data, Metadata: e.Metadata}
+		req.Events[i] = log.ProposedEvent{ID: e.ID, ClientID: true, Type: e.Type, Data: e.Data, Metadata: e.Metadata}
 	}
 	req.KeepIDs()
 	return la.AppendLocal(ctx, req)
@@ -253,7 +262,7 @@ func Forwarder(p Peers) func(ctx context.Context, address string, req log.Append
 		// may carry any run of spaces after "Bearer", up to the header limit.
 		it.size = 256 + len(it.f.Authorization)
 		for i, e := range req.Events {
-			it.f.Events[i] = forwardedEvent{ID: e.ID, ClientID: e.ClientID, Type: e.Type, Data: e.Data, Metadata: e.Metadata}
+			it.f.Events[i] = forwardedEvent{ID: e.ID, ClientID: true, Type: e.Type, Data: e.Data, Metadata: e.Metadata}
 			it.size += 128 + len(e.Type) + len(e.Data) + len(e.Metadata)
 		}
 		mu.Lock()

@@ -25,6 +25,13 @@ import (
 // wires them, with API keys required.
 func httpInstance(tb testing.TB, o shardstore.Options, mod func(*httpapi.Config)) *authServer {
 	tb.Helper()
+	return httpInstanceVia(tb, o, nil, mod)
+}
+
+// httpInstanceVia is httpInstance sending its requests to the other
+// instances through rt (nil: the default transport).
+func httpInstanceVia(tb testing.TB, o shardstore.Options, rt http.RoundTripper, mod func(*httpapi.Config)) *authServer {
+	tb.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		tb.Fatal(err)
@@ -32,7 +39,7 @@ func httpInstance(tb testing.TB, o shardstore.Options, mod func(*httpapi.Config)
 	reg := prometheus.NewRegistry()
 	o.Cassandra.Registerer = reg
 	var opened *shardstore.Store
-	peers := httpapi.Peers{Client: &http.Client{Timeout: 10 * time.Second}, Key: func() []byte {
+	peers := httpapi.Peers{Client: &http.Client{Transport: rt, Timeout: 10 * time.Second}, Key: func() []byte {
 		if opened == nil {
 			return nil
 		}

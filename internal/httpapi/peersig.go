@@ -26,8 +26,9 @@ const headerPeerSignature = "Eventlog-Peer-Signature"
 
 // peerSignatureSkew is how far a signature's time may be from the
 // receiver's clock: it bounds a replay of a captured request (forwards
-// carry their events' ids, so a replay within it is a duplicate anyway)
-// and is wide because instances' clocks disagree.
+// carry their events' ids, which the owner records as client ids, so a
+// replay within it, well inside the idempotency window, is a retry
+// answered as a duplicate) and is wide because instances' clocks disagree.
 const peerSignatureSkew = 10 * time.Minute
 
 // PeerKeyer is implemented by stores whose instances forward to each
