@@ -114,6 +114,7 @@ const (
 	CodeUnauthenticated        = "unauthenticated"
 	CodeForbidden              = "forbidden"
 	CodeTooManySubscriptions   = "too_many_subscriptions"
+	CodeTooManyLongReads       = "too_many_long_reads"
 )
 
 // Sentinels for errors.Is; each matches any *Problem with its code.

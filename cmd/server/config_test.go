@@ -181,3 +181,26 @@ func TestCompressFlags(t *testing.T) {
 		})
 	}
 }
+
+// TestMaxLongReadsFlag: --max-long-reads (or EVENTLOG_MAX_LONG_READS)
+// reaches the HTTP layer, 32 by default; a negative one is refused.
+func TestMaxLongReadsFlag(t *testing.T) {
+	c := DefaultConfig()
+	if err := c.ParseFlags("server", nil, env(nil), io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	if got := c.httpConfig(nil, nil).MaxLongReads; got != 32 {
+		t.Fatalf("default %d, want 32", got)
+	}
+	c = DefaultConfig()
+	if err := c.ParseFlags("server", nil, env(map[string]string{"EVENTLOG_MAX_LONG_READS": "5"}), io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	if got := c.httpConfig(nil, nil).MaxLongReads; got != 5 {
+		t.Fatalf("from the environment %d, want 5", got)
+	}
+	c = DefaultConfig()
+	if err := c.ParseFlags("server", []string{"--max-long-reads=-1"}, env(nil), io.Discard); err == nil || !strings.Contains(err.Error(), "long read") {
+		t.Fatalf("--max-long-reads=-1: err = %v", err)
+	}
+}

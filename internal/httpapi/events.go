@@ -79,6 +79,11 @@ func (s *Server) readEvents(c *echo.Context) error {
 	}
 	rr := log.ReadRange{Stream: stream, From: q.From, To: q.To, Backward: q.Backward, UntilTime: q.UntilTime}
 	if wantsNDJSON(c.Request()) {
+		release, err := s.acquireLongRead(c)
+		if err != nil {
+			return err
+		}
+		defer release()
 		return s.replay(c, rr)
 	}
 	return s.page(c, rr, q.Limit)

@@ -61,6 +61,12 @@ func (s *Server) readFeed(c *echo.Context) error {
 	if err != nil {
 		return err
 	}
+	// A page holds its events until sent, a stream two pages at a time.
+	release, err := s.acquireLongRead(c)
+	if err != nil {
+		return err
+	}
+	defer release()
 	if wantsNDJSON(c.Request()) {
 		return s.feedStream(c, feed, pos)
 	}

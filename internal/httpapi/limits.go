@@ -62,6 +62,28 @@ func (s *Server) acquireSubscription(c *echo.Context) (release func(), err error
 	}, nil
 }
 
+// longReadRetryAfter is the Retry-After of a refused long read, in
+// seconds: shorter than a subscription's, as a feed page ends within a
+// few queries (a replay lasts as long as its client reads).
+const longReadRetryAfter = "2"
+
+// acquireLongRead takes a slot for a long read, or answers 429
+// too_many_long_reads. Call release when it ends. Long reads are NDJSON
+// replays of a stream and feed reads: each holds a connection, store reads
+// and up to about two pages of events for as long as it lasts, and
+// clients could otherwise open them by the hundred. A stream's JSON page is
+// not one: it is bounded by its limit and sent as it is read.
+func (s *Server) acquireLongRead(c *echo.Context) (release func(), err error) {
+	select {
+	case s.longReads <- struct{}{}:
+		return func() { <-s.longReads }, nil
+	default:
+		c.Response().Header().Set("Retry-After", longReadRetryAfter)
+		return nil, newProblem(http.StatusTooManyRequests, CodeTooManyLongReads,
+			fmt.Sprintf("this server serves at most %d stream replays and feed reads at once", cap(s.longReads)))
+	}
+}
+
 // buckets are the token buckets of the per-key rate limit.
 type buckets struct {
 	mu sync.Mutex

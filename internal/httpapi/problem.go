@@ -71,6 +71,7 @@ const (
 	CodeKeyNotFound          = "key_not_found"
 	CodeInvalidHost          = "invalid_host"
 	CodeTooManySubscriptions = "too_many_subscriptions"
+	CodeTooManyLongReads     = "too_many_long_reads"
 	CodeRateLimited          = "rate_limited"
 	// CodeNotOwner answers only forwarded appends (the internal route).
 	CodeNotOwner = "not_owner"

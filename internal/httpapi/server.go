@@ -61,6 +61,13 @@ type Config struct {
 	// MaxSubscriptionsPerKey bounds those of one API key, when Auth is set.
 	// Default 100.
 	MaxSubscriptionsPerKey int
+	// MaxLongReads bounds the long reads this server serves at once: NDJSON
+	// replays of a stream and feed reads (JSON pages and NDJSON); more are
+	// 429 too_many_long_reads. Each holds up to about 2 × MaxPageBytes (a
+	// feed stream's page being written and the next one read), so the
+	// default, 32, bounds them to about 512 MiB at the default page bytes
+	// with the largest events, far less with small ones.
+	MaxLongReads int
 	// RateLimit is the requests per second of each API key whose own rate
 	// (auth.Key.RateLimit) is 0; 0 means no limit. Default 0.
 	RateLimit float64
@@ -188,6 +195,9 @@ func (c *Config) EnsureDefaults() {
 	if c.MaxSubscriptionsPerKey == 0 {
 		c.MaxSubscriptionsPerKey = 100
 	}
+	if c.MaxLongReads == 0 {
+		c.MaxLongReads = 32
+	}
 	if c.MaxBulkBytes == 0 {
 		c.MaxBulkBytes = 64 << 20
 	}
@@ -247,8 +257,8 @@ func (c *Config) Validate() error {
 		return errors.New("rate limit and burst must not be negative")
 	case c.MaxPayloadDepth < 1:
 		return errors.New("max payload depth must be positive")
-	case c.MaxPageBytes < 1 || c.MaxSubscriptions < 1 || c.MaxSubscriptionsPerKey < 1:
-		return errors.New("page bytes and subscription limits must be positive")
+	case c.MaxPageBytes < 1 || c.MaxSubscriptions < 1 || c.MaxSubscriptionsPerKey < 1 || c.MaxLongReads < 1:
+		return errors.New("page bytes, subscription and long read limits must be positive")
 	case c.MaxBulkLineBytes < 1 || c.MaxBulkLines < 1 || c.MaxBulkBytes < 1 || c.BulkTimeout <= 0:
 		return errors.New("bulk limits must be positive")
 	case c.WriteTimeout < 0 || c.ReadTimeout < 0 || c.AppendTimeout <= 0 || c.ReadyTimeout <= 0:
@@ -285,6 +295,8 @@ type Server struct {
 	// allowedHosts is Config.AllowedHosts as a set (normalHost); nil: any.
 	allowedHosts map[string]bool
 	subs         subscriptions
+	// longReads holds a token per long read being served (MaxLongReads).
+	longReads chan struct{}
 	// Pollers shared by the live subscriptions of one stream or feed.
 	buckets       buckets
 	streamPollers pollerSet[int64]
@@ -318,6 +330,7 @@ func New(store log.Store, cfg Config) (*Server, error) {
 		}
 	}
 	s.subs = subscriptions{max: cfg.MaxSubscriptions, maxPerKey: cfg.MaxSubscriptionsPerKey, perKey: map[string]int{}}
+	s.longReads = make(chan struct{}, cfg.MaxLongReads)
 	if len(cfg.AllowedHosts) > 0 {
 		s.allowedHosts = make(map[string]bool, len(cfg.AllowedHosts))
 		for _, h := range cfg.AllowedHosts {
