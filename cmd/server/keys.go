@@ -94,7 +94,7 @@ func runKeys(ctx context.Context, args []string, getenv func(string) string, std
 	}
 	switch sub {
 	case "create":
-		k, token, err := auth.NewKey(name, scopes, expires, time.Now())
+		k, token, err := auth.NewKey(name, scopes, expires, auth.StoreNow(ctx, ks, time.Now))
 		k.RateLimit = rate
 		if err == nil && rate < 0 {
 			err = fmt.Errorf("--key-rate-limit must not be negative")
@@ -117,7 +117,7 @@ func runKeys(ctx context.Context, args []string, getenv func(string) string, std
 		}
 		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "NAME\tSTATUS\tSCOPES\tRATE\tCREATED\tEXPIRES\tREVOKED")
-		now := time.Now()
+		now := auth.StoreNow(ctx, ks, time.Now)
 		for i := range keys {
 			k := &keys[i]
 			status := "active"
@@ -135,7 +135,7 @@ func runKeys(ctx context.Context, args []string, getenv func(string) string, std
 		}
 		tw.Flush()
 	case "revoke":
-		if err := ks.RevokeKey(ctx, name, time.Now()); err != nil {
+		if err := ks.RevokeKey(ctx, name, auth.StoreNow(ctx, ks, time.Now)); err != nil {
 			fmt.Fprintf(stderr, "server keys revoke: %v\n", err)
 			return 1
 		}

@@ -243,7 +243,7 @@ func (m *Main) openAuth(ctx context.Context, o cassandra.Options, h *httpapi.Con
 	admins := 0
 	keys, _ := ks.Keys(ctx)
 	for i := range keys {
-		if keys[i].Active(time.Now()) && keys[i].IsAdmin() {
+		if keys[i].Active(m.auth.Now()) && keys[i].IsAdmin() {
 			admins++
 		}
 	}

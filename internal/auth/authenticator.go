@@ -62,7 +62,8 @@ type Authenticator struct {
 
 	mu       sync.Mutex
 	keys     map[[sha256.Size]byte]*Key
-	loadedAt time.Time // when the current copy was read (zero: never)
+	loadedAt time.Time     // when the current copy was read (zero: never)
+	offset   time.Duration // the store's clock less ours (Clock), as last read
 
 	reload     sync.Mutex // one read at a time
 	lastReload time.Time  // when the last read (successful or not) started
@@ -135,6 +136,15 @@ func (a *Authenticator) reloadLocked(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("read api keys: %w", err)
 	}
+	offset, clocked := a.offset, false
+	if c, ok := a.store.(Clock); ok {
+		// Where the store's clock stands against ours, from the middle of
+		// the read; a failed read keeps the last one.
+		before := a.o.Now()
+		if t, err := c.Now(ctx); err == nil {
+			offset, clocked = t.Sub(before.Add(a.o.Now().Sub(before)/2)), true
+		}
+	}
 	m := make(map[[sha256.Size]byte]*Key, len(ks))
 	for i := range ks {
 		k := &ks[i]
@@ -145,8 +155,19 @@ func (a *Authenticator) reloadLocked(ctx context.Context) error {
 	}
 	a.mu.Lock()
 	a.keys, a.loadedAt = m, start
+	if clocked {
+		a.offset = offset
+	}
 	a.mu.Unlock()
 	return nil
+}
+
+// Now is the time by which keys expire: the store's clock (Clock) as of
+// the last read of the keys, else this instance's.
+func (a *Authenticator) Now() time.Time {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.o.Now().Add(a.offset)
 }
 
 // reloadIfOlder reads the keys unless a read started less than age ago
@@ -208,7 +229,7 @@ func (a *Authenticator) Authenticate(ctx context.Context, h string) (*Key, error
 	// The map lookup above is keyed by the hash, whose timing tells an
 	// attacker nothing about a token; the equality itself is checked in
 	// constant time.
-	if k == nil || subtle.ConstantTimeCompare(k.Hash, hash[:]) != 1 || !k.Active(a.o.Now()) {
+	if k == nil || subtle.ConstantTimeCompare(k.Hash, hash[:]) != 1 || !k.Active(a.Now()) {
 		return nil, ErrInvalidToken
 	}
 	return k, nil

@@ -159,3 +159,22 @@ type KeyStore interface {
 	// is none). Revoking a revoked key keeps its first revocation time.
 	RevokeKey(ctx context.Context, name string, at time.Time) error
 }
+
+// Clock is a KeyStore that tells the time by its database's clock. A
+// key's expiry is written as a moment; judged by each server instance's
+// own clock, instances whose clocks differ by hours would end a key hours
+// apart. Judged by the store's clock (StoreNow, Authenticator.Now) it
+// ends on every instance at once, whatever their clocks say.
+type Clock interface {
+	Now(ctx context.Context) (time.Time, error)
+}
+
+// StoreNow is ks's time when it is a Clock and answers, else local().
+func StoreNow(ctx context.Context, ks KeyStore, local func() time.Time) time.Time {
+	if c, ok := ks.(Clock); ok {
+		if t, err := c.Now(ctx); err == nil {
+			return t
+		}
+	}
+	return local()
+}

@@ -44,6 +44,15 @@ func (s *Server) keyStore() (auth.KeyStore, error) {
 	return s.cfg.Keys, nil
 }
 
+// keyNow is the time keys are created, listed and revoked by: the key
+// store's clock (auth.Clock), which every instance judges expiry by.
+func (s *Server) keyNow(ctx context.Context, ks auth.KeyStore) time.Time {
+	if s.cfg.Auth != nil && s.cfg.Auth.Store() == ks {
+		return s.cfg.Auth.Now()
+	}
+	return auth.StoreNow(ctx, ks, time.Now)
+}
+
 // keysChanged makes a key change take effect on this instance at once
 // (other instances follow within their refresh).
 func (s *Server) keysChanged(ctx context.Context) {
@@ -81,7 +90,8 @@ func (s *Server) createKey(c *echo.Context) error {
 			return &log.ValidationError{Code: auth.CodeInvalidKey, Message: `"expires" must be a positive duration such as "720h"`}
 		}
 	}
-	k, token, err := auth.NewKey(body.Name, body.Scopes, ttl, time.Now())
+	now := s.keyNow(c.Request().Context(), ks)
+	k, token, err := auth.NewKey(body.Name, body.Scopes, ttl, now)
 	if err != nil {
 		return err
 	}
@@ -101,7 +111,7 @@ func (s *Server) createKey(c *echo.Context) error {
 		keyJSON
 		Token string `json:"token"`
 	}
-	return c.JSON(http.StatusCreated, created{keyJSON: newKeyJSON(&k, time.Now()), Token: token})
+	return c.JSON(http.StatusCreated, created{keyJSON: newKeyJSON(&k, now), Token: token})
 }
 
 // listKeys serves GET /v1/admin/keys: every key, without tokens or hashes.
@@ -114,7 +124,7 @@ func (s *Server) listKeys(c *echo.Context) error {
 	if err != nil {
 		return err
 	}
-	now := time.Now()
+	now := s.keyNow(c.Request().Context(), ks)
 	out := make([]keyJSON, len(keys))
 	for i := range keys {
 		out[i] = newKeyJSON(&keys[i], now)
@@ -135,7 +145,7 @@ func (s *Server) revokeKey(c *echo.Context) error {
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(c.Request().Context()), s.cfg.AppendTimeout)
 	defer cancel()
-	if err := ks.RevokeKey(ctx, name, time.Now()); err != nil {
+	if err := ks.RevokeKey(ctx, name, s.keyNow(ctx, ks)); err != nil {
 		return err
 	}
 	s.log.InfoContext(ctx, "audit", "action", "key_revoked", "key", name, "by", principal(c))

@@ -25,6 +25,7 @@ const (
 	cqlList    = `SELECT name, token_hash, scopes, created, expires, revoked, rate_limit FROM api_keys`
 	cqlRead    = `SELECT token_hash, revoked FROM api_keys WHERE name = ?`
 	cqlRevoke  = `UPDATE api_keys SET revoked = ? WHERE name = ? IF EXISTS`
+	cqlNow     = `SELECT toTimestamp(now()) FROM system.local`
 	maxListLen = 100_000
 )
 
@@ -36,7 +37,10 @@ type Store struct {
 	timeout time.Duration
 }
 
-var _ auth.KeyStore = (*Store)(nil)
+var (
+	_ auth.KeyStore = (*Store)(nil)
+	_ auth.Clock    = (*Store)(nil)
+)
 
 // New returns a key store on session. serial is the serial consistency
 // of the session's conditional writes (LOCAL_SERIAL or SERIAL), used to
@@ -183,4 +187,17 @@ func (s *Store) RevokeKey(ctx context.Context, name string, at time.Time) error 
 			return unavailable("revoke key", err)
 		}
 	}
+}
+
+// Now implements auth.Clock: the coordinating Cassandra node's clock (to
+// the millisecond). Cassandra's own last-write-wins needs its nodes'
+// clocks in step, which server instances' clocks need not be.
+func (s *Store) Now(ctx context.Context) (time.Time, error) {
+	ctx, cancel := s.ctx(ctx)
+	defer cancel()
+	var t time.Time
+	if err := s.session.Query(cqlNow).WithContext(ctx).Idempotent(true).Scan(&t); err != nil {
+		return time.Time{}, unavailable("read the time", err)
+	}
+	return t.UTC(), nil
 }

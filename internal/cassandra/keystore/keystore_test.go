@@ -48,6 +48,51 @@ func TestKeyStore(t *testing.T) {
 	t.Run("CreateListRevoke", func(t *testing.T) { testCreateListRevoke(t, o) })
 	t.Run("AuthenticatorRevocation", func(t *testing.T) { testAuthenticatorRevocation(t, o) })
 	t.Run("AuthenticatorStale", func(t *testing.T) { testAuthenticatorStale(t, o) })
+	t.Run("ExpiryUnderSkew", func(t *testing.T) { testExpiryUnderSkew(t, o) })
+}
+
+// testExpiryUnderSkew: instances whose clocks are hours behind and ahead
+// end a key at the same moment, the key store's clock: one behind
+// honoured an expired key for the skew's length, one ahead refused a
+// valid one.
+func testExpiryUnderSkew(t *testing.T, o cassandra.Options) {
+	ks, _ := MustKeyStore(t, o)
+	ctx := context.Background()
+	now, err := ks.Now(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(now); d > time.Minute || d < -time.Minute {
+		t.Fatalf("the store's clock reads %v, %v from ours", now, d)
+	}
+	expired, expiredTok, err := auth.NewKey("expired", []string{"read:*"}, time.Second, now.Add(-time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	valid, validTok, err := auth.NewKey("valid", []string{"read:*"}, time.Hour, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []auth.Key{expired, valid} {
+		if err := ks.CreateKey(ctx, k); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, skew := range []time.Duration{-3 * time.Hour, 3 * time.Hour} {
+		a := auth.NewAuthenticator(ks, auth.Options{Now: func() time.Time { return time.Now().Add(skew) }})
+		if err := a.Reload(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := a.Authenticate(ctx, "Bearer "+expiredTok); !errors.Is(err, auth.ErrInvalidToken) {
+			t.Errorf("clock %v off: a key that expired a minute ago by the store's clock: %v, want refused", skew, err)
+		}
+		if k, err := a.Authenticate(ctx, "Bearer "+validTok); err != nil || k.Name != "valid" {
+			t.Errorf("clock %v off: a key valid for an hour more: %v, %v, want accepted", skew, k, err)
+		}
+		if d := a.Now().Sub(time.Now()); d > time.Minute || d < -time.Minute {
+			t.Errorf("clock %v off: the authenticator's time is %v from the store's", skew, d)
+		}
+	}
 }
 
 func testCreateListRevoke(t *testing.T, o cassandra.Options) {
