@@ -164,7 +164,7 @@ func (s *Store) ack(ctx context.Context, g groupRow, group, member string, a log
 		if !a.Release && next == canon(row.cp) {
 			return res, nil // already there: a repeated or older ack
 		}
-		now := s.now()
+		now := s.now(ctx)
 		var applied bool
 		if a.Release {
 			applied, err = s.cas(ctx, "group release", cqlRelease, next.Seq, next.Index, zeroTime, now, group, a.Partition, member, a.Epoch, row.cp.Seq, row.cp.Index)

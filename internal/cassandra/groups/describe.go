@@ -29,7 +29,7 @@ func (s *Store) DescribeGroup(ctx context.Context, group string) (log.GroupInfo,
 	if err != nil {
 		return log.GroupInfo{}, err
 	}
-	now := s.now()
+	now := s.now(ctx)
 	members, err := s.liveMembers(ctx, group, now)
 	if err != nil {
 		return log.GroupInfo{}, err

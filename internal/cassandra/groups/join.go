@@ -36,7 +36,7 @@ func (s *Store) JoinGroup(ctx context.Context, r log.JoinRequest) (log.Membershi
 		return log.Membership{}, err
 	}
 	ttl := s.o.LeaseTTL
-	now := s.now()
+	now := s.now(ctx)
 	until := now.Add(ttl)
 	rows, err := s.members(ctx, group)
 	if err != nil {

@@ -53,7 +53,7 @@ func (s *Store) ListGroups(ctx context.Context, q log.GroupQuery) (log.GroupList
 		all = all[:q.Limit]
 		out.Next = all[len(all)-1].Group
 	}
-	now := s.now()
+	now := s.now(ctx)
 	var (
 		wg   sync.WaitGroup
 		sem  = make(chan struct{}, listConcurrency)

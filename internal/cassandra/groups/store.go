@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/eventlog/eventlog/internal/cassandra/cql"
+	"github.com/eventlog/eventlog/internal/cassandra/dbclock"
 	"github.com/eventlog/eventlog/internal/cassandra/feeds"
 	"github.com/eventlog/eventlog/internal/log"
 )
@@ -74,7 +75,9 @@ type Options struct {
 	// creates a member). Members beyond the shard count stay idle.
 	// Default 256.
 	MaxMembers int
-	// Now is the clock; default time.Now.
+	// Now is this instance's clock; default time.Now. The store reads
+	// Cassandra's through it (dbclock): only the offset between the two
+	// counts.
 	Now func() time.Time
 	// Registerer, if set, gets the eventlog_group_lag_events gauge, set
 	// by each DescribeGroup.
@@ -123,6 +126,7 @@ type Store struct {
 	o      Options
 	tokens *Tokens
 	shards int
+	clock  *dbclock.Clock
 
 	mu    sync.Mutex
 	known map[string]groupRow // cached for groupCacheFor
@@ -144,6 +148,7 @@ func New(o Options) (*Store, error) {
 		return nil, err
 	}
 	s := &Store{o: o, tokens: t, shards: o.Feeds.Shards(), known: make(map[string]groupRow), seen: make(map[leaseKey]seenLease),
+		clock: &dbclock.Clock{Session: o.Session, Local: o.Now},
 		lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "eventlog_group_lag_events",
 			Help: "Events of each consumer group's feed after its checkpoints, counted up to the lag cap, as of the group's last description.",
@@ -194,8 +199,13 @@ type leaseRow struct {
 	cp     feeds.ShardPos
 }
 
-// now is the store's clock at Cassandra's precision.
-func (s *Store) now() time.Time { return s.o.Now().UTC().Truncate(time.Millisecond) }
+// now is the time the store writes into rows and judges members' expiry
+// by, at Cassandra's precision: Cassandra's clock (dbclock), so that a
+// member that heartbeats through an instance hours behind or ahead is
+// live, not expired or immortal, to every other instance.
+func (s *Store) now(ctx context.Context) time.Time {
+	return s.clock.Now(ctx).UTC().Truncate(time.Millisecond)
+}
 
 // token returns the token of position pos of shard under the lease at
 // epoch, for member of group (row g).
@@ -252,7 +262,7 @@ func (s *Store) ensureGroup(ctx context.Context, group string, feed log.Feed) (g
 		if err := s.checkGroupCap(ctx); err != nil {
 			return groupRow{}, err
 		}
-		_, cerr := s.o.Session.Query(cqlGroupCreate, group, gocql.UUIDFromTime(time.Now()), feed.String(), s.now()).WithContext(ctx).MapScanCAS(map[string]any{})
+		_, cerr := s.o.Session.Query(cqlGroupCreate, group, gocql.UUIDFromTime(time.Now()), feed.String(), s.now(ctx)).WithContext(ctx).MapScanCAS(map[string]any{})
 		if cerr = cql.CASErr("create group", cerr); errors.Is(cerr, log.ErrUnavailable) {
 			return groupRow{}, cerr
 		}

@@ -16,6 +16,7 @@ import (
 	gocql "github.com/apache/cassandra-gocql-driver/v2"
 
 	"github.com/eventlog/eventlog/internal/auth"
+	"github.com/eventlog/eventlog/internal/cassandra/dbclock"
 	"github.com/eventlog/eventlog/internal/log"
 )
 
@@ -25,7 +26,6 @@ const (
 	cqlList    = `SELECT name, token_hash, scopes, created, expires, revoked, rate_limit FROM api_keys`
 	cqlRead    = `SELECT token_hash, revoked FROM api_keys WHERE name = ?`
 	cqlRevoke  = `UPDATE api_keys SET revoked = ? WHERE name = ? IF EXISTS`
-	cqlNow     = `SELECT toTimestamp(now()) FROM system.local`
 	maxListLen = 100_000
 )
 
@@ -195,9 +195,9 @@ func (s *Store) RevokeKey(ctx context.Context, name string, at time.Time) error 
 func (s *Store) Now(ctx context.Context) (time.Time, error) {
 	ctx, cancel := s.ctx(ctx)
 	defer cancel()
-	var t time.Time
-	if err := s.session.Query(cqlNow).WithContext(ctx).Idempotent(true).Scan(&t); err != nil {
+	t, err := dbclock.Read(ctx, s.session)
+	if err != nil {
 		return time.Time{}, unavailable("read the time", err)
 	}
-	return t.UTC(), nil
+	return t, nil
 }
