@@ -76,12 +76,21 @@ func (s *Server) readFeed(c *echo.Context) error {
 	}
 	sw := newStreamWriter(c.Response(), http.StatusOK, echo.MIMEApplicationJSON, s.cfg.WriteTimeout)
 	b := []byte(`{"events":[`)
-	next, size := page.Next, 0
+	next, complete, size := page.Next, page.CompleteUpTo, 0
 	var enc encoder
 	for i := range page.Events {
 		if i > 0 && size >= s.cfg.MaxPageBytes {
-			// The page is full: read on after the last event sent.
+			// The page is full: read on after the last event sent. The
+			// events left out come after next, so the page is complete
+			// only up to just before the earliest of them (the store
+			// sized the page by its own estimate of the events' bytes,
+			// which a position token of many shards outweighs).
 			next = page.Events[i-1].Position
+			for _, e := range page.Events[i:] {
+				if t := e.Time.Add(-time.Millisecond); !complete.IsZero() && t.Before(complete) {
+					complete = t
+				}
+			}
 			break
 		}
 		if i > 0 {
@@ -98,7 +107,7 @@ func (s *Server) readFeed(c *echo.Context) error {
 	b = append(b, `],"next":`...)
 	b = appendString(b, next)
 	b = append(b, `,"complete_up_to":`...)
-	b = appendTime(b, page.CompleteUpTo)
+	b = appendTime(b, complete)
 	b = append(b, "}\n"...)
 	if err := sw.append(b); err != nil {
 		return s.failStream(c, sw, err)
