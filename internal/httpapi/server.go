@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -292,6 +293,10 @@ type Server struct {
 	traced  bool // cfg.TracerProvider is not the no-op one
 	// draining is set by Drain: /readyz fails and running replays end.
 	draining atomic.Bool
+	// drained is closed by Drain: live subscriptions waiting for events
+	// end at once (follow).
+	drained   chan struct{}
+	drainOnce sync.Once
 	// allowedHosts is Config.AllowedHosts as a set (normalHost); nil: any.
 	allowedHosts map[string]bool
 	subs         subscriptions
@@ -314,7 +319,7 @@ func New(store log.Store, cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{store: store, cfg: cfg, log: slog.New(contextHandler{cfg.Logger.Handler()}), metrics: m,
-		tracer: cfg.TracerProvider.Tracer("github.com/eventlog/eventlog/internal/httpapi")}
+		tracer: cfg.TracerProvider.Tracer("github.com/eventlog/eventlog/internal/httpapi"), drained: make(chan struct{})}
 	_, untraced := cfg.TracerProvider.(noop.TracerProvider)
 	s.traced = !untraced
 	s.feeds, _ = store.(log.FeedStore)
@@ -403,10 +408,17 @@ func (s *Server) routes(e *echo.Echo) {
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
 
 // Drain prepares for shutdown: /readyz reports 503 so load balancers stop
-// sending traffic, and running NDJSON replays end (the client sees the
-// stream cut and resumes from its last version elsewhere). In-flight
-// appends are not affected. Register it with http.Server.RegisterOnShutdown.
-func (s *Server) Drain() { s.draining.Store(true) }
+// sending traffic, running NDJSON replays end (the client sees the
+// stream cut and resumes from its last version elsewhere), and live
+// subscriptions end, also those waiting for events (until they end,
+// http.Server.Shutdown waits for them). In-flight appends are not
+// affected. Register it with http.Server.RegisterOnShutdown.
+func (s *Server) Drain() {
+	s.drainOnce.Do(func() {
+		s.draining.Store(true)
+		close(s.drained)
+	})
+}
 
 // errDraining ends a replay on shutdown.
 var errDraining = fmt.Errorf("server shutting down: %w", log.ErrUnavailable)

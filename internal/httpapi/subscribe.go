@@ -97,7 +97,8 @@ func (s *Server) subscribe(c *echo.Context) error {
 // the connection, so a slow client holds back the read (back-pressure)
 // rather than queueing events on the server; a client that stops reading
 // is dropped after the write timeout. A draining server ends the response
-// cleanly, as the client resumes from its last id elsewhere.
+// cleanly, at once also when the subscription is idle, as the client
+// resumes from its last id elsewhere.
 func (s *Server) follow(c *echo.Context, wake <-chan struct{}, shared func() (<-chan struct{}, bool), send func(ctx context.Context, sw *streamWriter, sse bool) (int, error)) error {
 	sse := !wantsNDJSON(c.Request())
 	ctype := MediaTypeEventStream
@@ -148,6 +149,8 @@ func (s *Server) follow(c *echo.Context, wake <-chan struct{}, shared func() (<-
 			select {
 			case <-ctx.Done():
 				return nil
+			case <-s.drained:
+				return nil // a clean end: the client resumes elsewhere
 			case <-wake:
 				break wait
 			case <-changed:
