@@ -165,8 +165,8 @@ func (s *Server) feedStream(c *echo.Context, feed log.Feed, pos string) error {
 // The first page is read before the response starts, so a position the
 // store refuses is a 400, not a broken stream. The subscriptions of one
 // feed share a poller (feedProbe) that reads the feed when the store says
-// it may have moved here (log.FeedWatcher: this instance moved the
-// watermark or committed) and every SubscribePoll (what other instances
+// it may have moved here (log.FeedWatcher: an append through this
+// instance committed) and every SubscribePoll (what other instances
 // did); a subscriber reads the feed itself only when the poller has seen
 // a new event since the subscriber's last read began, so idle subscribers
 // cost the store nothing each.

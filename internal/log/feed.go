@@ -160,7 +160,8 @@ type FeedPages interface {
 }
 
 // FeedWatcher is implemented by stores that can say when a feed may have
-// new events (the watermark moved, or this instance committed), so feed
+// new events (this instance committed, or an append it forwarded to a
+// shard's owner did), so feed
 // subscriptions wake at once instead of at their next poll. Like Watcher,
 // it is a hint.
 type FeedWatcher interface {

@@ -8,7 +8,8 @@ import "sync"
 // server instances.
 type Watcher interface {
 	// Watch returns a channel that receives a value (coalesced: at most one
-	// pending) after each commit to stream by this instance, and a func
+	// pending) after each commit to stream of an append through this
+	// instance (committed here, or forwarded to the owner), and a func
 	// that stops the watch.
 	Watch(stream StreamID) (<-chan struct{}, func())
 }

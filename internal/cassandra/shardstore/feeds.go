@@ -135,9 +135,9 @@ func (s *Store) FeedEnd(ctx context.Context, feed log.Feed) (string, error) {
 }
 
 // WatchFeeds implements log.FeedWatcher: the channel receives a value
-// after this instance commits (its shards' records), at most once per
-// feedWakeEvery. Commits of other instances are not seen: subscribers
-// poll for them.
+// after this instance commits (its shards' records) or an append it
+// forwarded was committed, at most once per feedWakeEvery. Other
+// instances' appends are not seen: subscribers poll for them.
 func (s *Store) WatchFeeds() (<-chan struct{}, func()) {
 	ch := make(chan struct{}, 1)
 	w := &s.feedWatchers

@@ -198,12 +198,26 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	if !o.NoIndex {
 		index = s.catalog
 	}
+	forward := o.Forward
+	if forward != nil {
+		// An append through this instance that its shard's owner
+		// committed wakes this instance's subscribers as its own commits
+		// do, rather than at their next poll.
+		forward = func(ctx context.Context, address string, req log.AppendRequest) (log.AppendResult, error) {
+			res, err := o.Forward(ctx, address, req)
+			if err == nil {
+				s.watchers.Notify(req.Stream)
+				s.feedWatchers.notify(partition.ShardOf(string(req.Stream), shards))
+			}
+			return res, err
+		}
+	}
 	s.seq, err = sequencer.New(sequencer.Config{
 		Session: session, Serial: cluster.SerialConsistency,
 		Log: lg, Streams: s.streams,
 		Shards: shards, SegmentRows: rows, Instance: o.Instance, Address: o.Address,
 		LeaseTTL: o.LeaseTTL, Policy: partition.Policy{Width: co.BucketWidth, MaxEvents: co.BucketMaxEvents},
-		IdempotencyWindow: co.IdempotencyWindow, Forward: o.Forward, FlushRemote: o.FlushRemote, Version: o.Version, SchemaVersion: o.SchemaVersion,
+		IdempotencyWindow: co.IdempotencyWindow, Forward: forward, FlushRemote: o.FlushRemote, Version: o.Version, SchemaVersion: o.SchemaVersion,
 		Index:      index,
 		FloorEvery: o.FloorEvery, FillDelay: o.FillDelay, NoBlocks: o.NoBlocks, TailBytes: o.TailBytes, CommitsInFlight: o.CommitsInFlight, IDBudget: o.IDBudget, IDsInHead: o.IDsInHead,
 		OnCommit: s.watchers.Notify, OnRecord: s.feedWatchers.notify,
