@@ -138,7 +138,7 @@ func (s *Server) feedStream(c *echo.Context, feed log.Feed, pos string) error {
 	h := c.Response().Header()
 	h.Set(HeaderFeedFrom, pos)
 	h.Set("Trailer", HeaderFeedNext+", "+HeaderFeedCompleteUpTo)
-	_, wm, err := s.sendFeedPages(ctx, sw, feed, &pos, false, nil, s.cfg.MaxFeedPageSize, pages)
+	_, wm, err := s.sendFeedPages(ctx, sw, feed, &pos, false, nil, s.cfg.MaxFeedPageSize, 0, pages)
 	if err == nil {
 		err = sw.flush()
 	}
@@ -224,7 +224,7 @@ func (s *Server) subscribeFeed(c *echo.Context) error {
 		if first == nil {
 			readFrom, _, _ = p.watch()
 		}
-		n, _, err := s.sendFeed(ctx, sw, feed, &pos, sse, first, s.cfg.FeedPageSize)
+		n, _, err := s.sendFeed(ctx, sw, feed, &pos, sse, first, s.cfg.FeedPageSize, s.cfg.Heartbeat)
 		first = nil
 		if err == nil {
 			caughtUp = readFrom
@@ -295,13 +295,20 @@ func (s *Server) feedProbe(feed log.Feed) probeFunc[uint64] {
 // the events seen so far are large: pages are sized to about MaxPageBytes,
 // so the two pages in memory stay near twice that whatever the events
 // weigh.
-func (s *Server) sendFeed(ctx context.Context, sw *streamWriter, feed log.Feed, pos *string, sse bool, first *log.FeedPage, limit int) (sent int, complete time.Time, err error) {
-	return s.sendFeedPages(ctx, sw, feed, pos, sse, first, limit, nil)
+//
+// With every > 0 (a subscription), a read that has sent nothing for that
+// long sends what it holds, after the position it reached (SSE: an id
+// alone; NDJSON: a heartbeat line): a category or type feed catching up
+// over a long stretch of other events would otherwise write nothing
+// for as long as it scans, its connection idle to proxies, and a client
+// reconnecting would scan the stretch again from its last event.
+func (s *Server) sendFeed(ctx context.Context, sw *streamWriter, feed log.Feed, pos *string, sse bool, first *log.FeedPage, limit int, every time.Duration) (sent int, complete time.Time, err error) {
+	return s.sendFeedPages(ctx, sw, feed, pos, sse, first, limit, every, nil)
 }
 
 // sendFeedPages is sendFeed reading its pages from pages, when not nil,
 // which must start at *pos (first must then be nil).
-func (s *Server) sendFeedPages(ctx context.Context, sw *streamWriter, feed log.Feed, pos *string, sse bool, first *log.FeedPage, limit int, pages log.FeedPages) (sent int, complete time.Time, err error) {
+func (s *Server) sendFeedPages(ctx context.Context, sw *streamWriter, feed log.Feed, pos *string, sse bool, first *log.FeedPage, limit int, every time.Duration, pages log.FeedPages) (sent int, complete time.Time, err error) {
 	type result struct {
 		page log.FeedPage
 		err  error
@@ -313,6 +320,10 @@ func (s *Server) sendFeedPages(ctx context.Context, sw *streamWriter, feed log.F
 		next  <-chan result
 		size  int64 // bytes of the events read so far
 		count int64
+		// flushed is when the client last got something from this read
+		// (every), told the position told (SSE).
+		flushed = time.Now()
+		told    string
 	)
 	defer func() {
 		cancel()
@@ -385,13 +396,29 @@ func (s *Server) sendFeedPages(ctx context.Context, sw *streamWriter, feed log.F
 			if err != nil {
 				return sent, complete, err
 			}
-			*pos = e.Position
+			*pos, told = e.Position, e.Position
 			sent++
 		}
 		*pos, complete = page.Next, page.CompleteUpTo
 		// A page that moved nothing is as good as the end: never spin.
 		if page.AtEnd || len(page.Events) == 0 && page.Next == from {
 			return sent, complete, nil
+		}
+		if every > 0 && time.Since(flushed) >= every {
+			switch {
+			case sse && told != *pos:
+				told = *pos
+				err = sw.append(appendMessage(line[:0], true, []byte(*pos), nil))
+			case !sse && len(page.Events) == 0:
+				err = sw.append([]byte("\n"))
+			}
+			if err == nil {
+				err = sw.flush()
+			}
+			if err != nil {
+				return sent, complete, err
+			}
+			flushed = time.Now()
 		}
 	}
 }
