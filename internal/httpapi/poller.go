@@ -22,20 +22,40 @@ type poller[T comparable] struct {
 	changed chan struct{} // closed and replaced when latest changes
 	stop    context.CancelFunc
 	// subs are the request contexts of its subscribers, in the order they
-	// joined: a probe reads with the values of the newest (its client's
-	// token, which a flush asked of the stream's owner carries).
+	// joined: a probe reads with the values of one of them, with (its
+	// client's token, which a flush asked of the stream's owner carries).
 	subs []*context.Context
+	// with is the newest subscriber at first and, after a probe that
+	// failed, the one before it (after the oldest, the newest again): a
+	// subscriber whose token stopped working while it stays connected
+	// (expired, revoked) must not fail every probe of the others.
+	with *context.Context
 }
 
-// subscriber is the request context of p's newest subscriber (nil when
-// none).
-func (p *poller[T]) subscriber() context.Context {
+// subscriber is the request context the next probe reads with (nil when
+// there is no subscriber), and its entry in subs.
+func (p *poller[T]) subscriber() (*context.Context, context.Context) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if len(p.subs) == 0 {
-		return nil
+		return nil, nil
 	}
-	return *p.subs[len(p.subs)-1]
+	if !slices.Contains(p.subs, p.with) {
+		p.with = p.subs[len(p.subs)-1]
+	}
+	return p.with, *p.with
+}
+
+// failed moves the probes from the subscriber whose values a probe failed
+// with to the one that joined before it.
+func (p *poller[T]) failed(entry *context.Context) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if i := slices.Index(p.subs, entry); i > 0 {
+		p.with = p.subs[i-1]
+	} else if len(p.subs) > 0 {
+		p.with = p.subs[len(p.subs)-1]
+	}
 }
 
 // withValues is ctx (its deadline and cancellation) with the values of
@@ -80,7 +100,8 @@ type probeFunc[T comparable] func(ctx context.Context) (v T, found bool, err err
 // last subscriber. sub is the subscriber's request context: the probes
 // read with the values (the client's token) of a subscriber's request, as
 // the owner of a stream's shard authorises the flush a read asks of it
-// with the reading client's token.
+// with the reading client's token; after a probe fails, with another
+// subscriber's (poller.with).
 func (ps *pollerSet[T]) join(key string, sub context.Context, interval time.Duration, wake func() (<-chan struct{}, func()), probe probeFunc[T]) (p *poller[T], leave func()) {
 	ps.mu.Lock()
 	defer ps.mu.Unlock()
@@ -127,14 +148,18 @@ func (p *poller[T]) run(ctx context.Context, interval time.Duration, wake func()
 	defer t.Stop()
 	for {
 		pctx := ctx
-		if sub := p.subscriber(); sub != nil {
+		entry, sub := p.subscriber()
+		if sub != nil {
 			pctx = withValues{Context: ctx, vals: sub}
 		}
 		pctx, cancel := context.WithTimeout(pctx, max(interval, 5*time.Second))
 		v, found, err := probe(pctx)
 		cancel()
-		if err == nil && found {
+		switch {
+		case err == nil && found:
 			p.publish(v)
+		case err != nil && entry != nil && ctx.Err() == nil:
+			p.failed(entry)
 		}
 		select {
 		case <-ctx.Done():
