@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/eventlog/eventlog/internal/auth"
@@ -98,14 +99,16 @@ func (s *Server) subscribe(c *echo.Context) error {
 // rather than queueing events on the server; a client that stops reading
 // is dropped after the write timeout. A draining server ends the response
 // cleanly, at once also when the subscription is idle, as the client
-// resumes from its last id elsewhere.
+// resumes from its last id elsewhere; so does a key revoked or expired
+// meanwhile (whileKeyValid), and the client's reconnection is refused.
 func (s *Server) follow(c *echo.Context, wake <-chan struct{}, shared func() (<-chan struct{}, bool), send func(ctx context.Context, sw *streamWriter, sse bool) (int, error)) error {
 	sse := !wantsNDJSON(c.Request())
 	ctype := MediaTypeEventStream
 	if !sse {
 		ctype = MediaTypeNDJSON
 	}
-	ctx := c.Request().Context()
+	ctx, valid, stop := s.whileKeyValid(c)
+	defer stop()
 	sw := newStreamWriter(c.Response(), http.StatusOK, ctype, s.cfg.WriteTimeout)
 	sw.noReadDeadline()
 	c.Response().Header().Set("Cache-Control", "no-store")
@@ -123,7 +126,11 @@ func (s *Server) follow(c *echo.Context, wake <-chan struct{}, shared func() (<-
 		return nil // the client left
 	}
 	var readFor <-chan struct{}
-	for {
+	for first := true; ; first = false {
+		if !first && !valid() {
+			_ = sw.flush()
+			return nil // a clean end: the reconnection is refused
+		}
 		sent, err := send(ctx, sw, sse)
 		if err == nil && sent > 0 {
 			err = sw.flush()
@@ -175,6 +182,49 @@ func (s *Server) follow(c *echo.Context, wake <-chan struct{}, shared func() (<-
 			return nil
 		}
 	}
+}
+
+// keyCheckEvery is how often a live subscription checks, while it reads,
+// that its API key still authenticates.
+const keyCheckEvery = time.Second
+
+// whileKeyValid returns the context of c's request, ended as well once
+// the request's API key no longer authenticates (revoked or expired:
+// Authenticator.Authenticate, which every instance refreshes within its
+// refresh interval): a live subscription outlives the check of its
+// request, and would otherwise stream on for as long as its client stays.
+// valid checks now (follow asks before each read), and a goroutine every
+// keyCheckEvery, as a read may go on for long; stop releases it.
+func (s *Server) whileKeyValid(c *echo.Context) (ctx context.Context, valid func() bool, stop func()) {
+	r, k := c.Request(), keyOf(c)
+	if s.cfg.Auth == nil || k == nil {
+		return r.Context(), func() bool { return true }, func() {}
+	}
+	ctx, cancel := context.WithCancel(r.Context())
+	authorization, name := r.Header.Get(echo.HeaderAuthorization), k.Name
+	var once sync.Once // the goroutine and follow may both find it
+	valid = func() bool {
+		if _, err := s.cfg.Auth.Authenticate(ctx, authorization); err != nil && ctx.Err() == nil {
+			once.Do(func() {
+				s.log.InfoContext(ctx, "live subscription ended: its key no longer authenticates", "key", name, "err", err)
+				cancel()
+			})
+		}
+		return ctx.Err() == nil
+	}
+	go func() {
+		t := time.NewTicker(keyCheckEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			valid()
+		}
+	}()
+	return ctx, valid, cancel
 }
 
 // appendMessage appends one subscription message: the event's JSON (which
