@@ -79,6 +79,11 @@ func (s *Server) subscribe(c *echo.Context) error {
 		if errors.Is(err, log.ErrStreamNotFound) {
 			err = nil // not yet: a subscription waits for the first event
 		}
+		if cap(line) > keepBytes {
+			// About to wait, maybe for long: a large event's buffer is
+			// not kept for the subscription's lifetime.
+			line = nil
+		}
 		return sent, err
 	})
 }
