@@ -32,6 +32,11 @@ func (s *Server) acquireSubscription(c *echo.Context) (release func(), err error
 	if k := keyOf(c); k != nil {
 		key = k.Name
 	}
+	if s.draining.Load() {
+		// It would end at once, and the client reconnect here again
+		// while a load balancer still sends it here: it goes elsewhere.
+		return nil, newProblem(http.StatusServiceUnavailable, CodeUnavailable, "the server is shutting down")
+	}
 	l := &s.subs
 	l.mu.Lock()
 	defer l.mu.Unlock()

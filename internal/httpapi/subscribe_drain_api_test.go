@@ -48,4 +48,9 @@ func TestDrainEndsIdleSubscriptions(t *testing.T) {
 			sub.cancel()
 		}
 	}
+	// A new subscription would end at once and its client reconnect
+	// here in a loop: it is refused, so the client goes elsewhere.
+	for _, path := range paths {
+		MustProblem(t, ts.Do(t, "GET", path, nil), 503, "unavailable")
+	}
 }
