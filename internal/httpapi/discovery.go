@@ -29,7 +29,9 @@ type streamSummary struct {
 // streamList is the JSON of GET /v1/streams.
 type streamList struct {
 	Streams []streamSummary `json:"streams"`
-	Next    *log.StreamID   `json:"next"` // null: the end
+	// Next is null at the end; a stream id, or a sealed cursor when the
+	// page ended on a stream the key may not read (listcursor.go).
+	Next *string `json:"next"`
 }
 
 // categoryCount is a category in GET /v1/categories.
@@ -68,7 +70,9 @@ func (s *Server) listStreams(c *echo.Context) error {
 	if err != nil {
 		return err
 	}
-	sq.After = log.StreamID(after)
+	if sq.After, err = s.openAfter(after); err != nil {
+		return invalidRequest("after must be a stream id or a page's next")
+	}
 	limit, err := intParam(q, "limit", defaultStreamsLimit, 1)
 	if err != nil {
 		return err
@@ -94,7 +98,13 @@ func (s *Server) listStreams(c *echo.Context) error {
 			CreatedAt: formatTime(st.CreatedAt), UpdatedAt: formatTime(st.UpdatedAt)}
 	}
 	if page.Next != "" {
-		out.Next = &page.Next
+		next := string(page.Next)
+		if sq.Visible != nil && !sq.Visible(page.Next) {
+			// The scan cap cut the page on a stream the key may not
+			// read: resume there without naming it.
+			next = s.sealCursor(page.Next)
+		}
+		out.Next = &next
 	}
 	return c.JSON(http.StatusOK, out)
 }

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"crypto/cipher"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -282,9 +283,12 @@ type Server struct {
 	// answer 501. peerKey is its PeerKey.
 	peer    PeerStore
 	peerKey []byte
-	cfg     Config
-	log     *slog.Logger
-	echo    *echo.Echo
+	// cursor seals the next of a stream listing that ended on a stream
+	// the key may not read (listcursor.go).
+	cursor cipher.AEAD
+	cfg    Config
+	log    *slog.Logger
+	echo   *echo.Echo
 	// handler serves requests: echo, behind the compressor unless
 	// Config.DisableCompression.
 	handler http.Handler
@@ -333,6 +337,9 @@ func New(store log.Store, cfg Config) (*Server, error) {
 		if s.peerKey = s.peer.PeerKey(); len(s.peerKey) < 16 {
 			return nil, errors.New("httpapi: the store's peer key is missing or shorter than 16 bytes")
 		}
+	}
+	if s.cursor, err = newListCursor(s.peerKey); err != nil {
+		return nil, err
 	}
 	s.subs = subscriptions{max: cfg.MaxSubscriptions, maxPerKey: cfg.MaxSubscriptionsPerKey, perKey: map[string]int{}}
 	s.longReads = make(chan struct{}, cfg.MaxLongReads)
