@@ -186,8 +186,7 @@ func (m *Main) Run(ctx context.Context) error {
 			return fmt.Errorf("pprof listener: %w", err)
 		}
 		m.pln = pln
-		m.pprof = &http.Server{Handler: httpapi.HostGuard(pprofMux(), m.Config.allowedHostsFor(m.Config.PprofListen)),
-			ReadHeaderTimeout: m.Config.ReadHeaderTimeout}
+		m.pprof = m.internalServer(httpapi.HostGuard(pprofMux(), m.Config.allowedHostsFor(m.Config.PprofListen)))
 		go m.serve(m.pprof, pln)
 		logger.Info("pprof listening", "addr", pln.Addr().String())
 	}
@@ -199,8 +198,7 @@ func (m *Main) Run(ctx context.Context) error {
 		m.mln = mln
 		mux := pprofMux()
 		mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-		m.metrics = &http.Server{Handler: httpapi.HostGuard(mux, m.Config.allowedHostsFor(m.Config.MetricsListen)),
-			ReadHeaderTimeout: m.Config.ReadHeaderTimeout}
+		m.metrics = m.internalServer(httpapi.HostGuard(mux, m.Config.allowedHostsFor(m.Config.MetricsListen)))
 		go m.serve(m.metrics, mln)
 		logger.Info("metrics listening", "addr", mln.Addr().String())
 	}
@@ -391,6 +389,22 @@ func (m *Main) openStore(ctx context.Context, o cassandra.Options) (*shardstore.
 	}
 	opened.Store(st)
 	return st, nil
+}
+
+// internalServer is the http.Server of the --metrics-listen and
+// --pprof-listen listeners: the API's limits on headers and idle
+// keep-alive connections (these listeners need no key, so anyone who
+// reaches them could otherwise hold connections open for ever), but no
+// read or write timeout, which would cut a pprof profile or trace longer
+// than them.
+func (m *Main) internalServer(h http.Handler) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: m.Config.ReadHeaderTimeout,
+		IdleTimeout:       m.Config.IdleTimeout,
+		MaxHeaderBytes:    m.Config.MaxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(m.logger().Handler(), slog.LevelWarn),
+	}
 }
 
 // pprofMux serves net/http/pprof on its own mux, for the internal listener
