@@ -301,6 +301,8 @@ type Server struct {
 	// end at once (follow).
 	drained   chan struct{}
 	drainOnce sync.Once
+	// ready is the last store check of /readyz (health.go).
+	ready readiness
 	// allowedHosts is Config.AllowedHosts as a set (normalHost); nil: any.
 	allowedHosts map[string]bool
 	subs         subscriptions
