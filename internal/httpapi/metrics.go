@@ -100,6 +100,19 @@ func routeLabel(c *echo.Context) string {
 	return ri.Path
 }
 
+// methodLabel is a request method as a metric label: the standard
+// methods, and "other" for any other token a client sends, so made-up
+// methods (counted before authentication) cannot add series without
+// bound.
+func methodLabel(m string) string {
+	switch m {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+		http.MethodDelete, http.MethodOptions, http.MethodConnect, http.MethodTrace:
+		return m
+	}
+	return "other"
+}
+
 // observe is the outermost route middleware: it gives the request its id
 // (X-Request-Id, in the context for every log line and problem) and its
 // server span (continuing a traceparent it carries), turns
@@ -139,8 +152,8 @@ func (s *Server) observe(next echo.HandlerFunc) echo.HandlerFunc {
 			_, status := echo.ResolveResponseStatus(c.Response(), nil)
 			elapsed := time.Since(start)
 			s.metrics.inFlight.Dec()
-			s.metrics.requests.WithLabelValues(route, method, strconv.Itoa(status)).Inc()
-			s.metrics.duration.WithLabelValues(route, method).Observe(elapsed.Seconds())
+			s.metrics.requests.WithLabelValues(route, methodLabel(method), strconv.Itoa(status)).Inc()
+			s.metrics.duration.WithLabelValues(route, methodLabel(method)).Observe(elapsed.Seconds())
 			if s.traced {
 				span.SetAttributes(semconv.HTTPResponseStatusCode(status))
 				if status >= 500 || aborted {
