@@ -166,6 +166,23 @@ func (s *Server) allowFeed(c *echo.Context, feed log.Feed) error {
 	return forbid(c)
 }
 
+// keyStillAccepted reports whether the key a bulk append began with is
+// still accepted: a revocation or expiry takes effect within the
+// documented delay on a request under way too, not only on new ones (live
+// subscriptions: whileKeyValid). Asked of the authenticator's copy of the
+// keys (no store read for a known key).
+func (s *Server) keyStillAccepted(c *echo.Context) bool {
+	if s.cfg.Auth == nil || keyOf(c) == nil {
+		return true
+	}
+	r := c.Request()
+	if _, err := s.cfg.Auth.Authenticate(r.Context(), r.Header.Get(echo.HeaderAuthorization)); err != nil {
+		s.log.InfoContext(r.Context(), "request ended: its key is no longer accepted", "key", keyOf(c).Name, "error", err)
+		return false
+	}
+	return true
+}
+
 // requireAdmin is route middleware for the admin routes and /metrics.
 func (s *Server) requireAdmin(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c *echo.Context) error {

@@ -148,6 +148,10 @@ func (s *Server) bulkAppend(c *echo.Context) error {
 		case errors.Is(err, errLineTooLong):
 			err = newProblem(http.StatusRequestEntityTooLarge, CodePayloadTooLarge,
 				fmt.Sprintf("the line exceeds %d bytes", s.cfg.MaxBulkLineBytes))
+		case err == nil && !s.keyStillAccepted(c):
+			// Revoked or expired since the request began: this line and
+			// any after it are not processed.
+			err, fatal = auth.ErrInvalidToken, true
 		case err == nil:
 			out, err = s.bulkLine(ctx, c, lineNo, line, out[:0])
 		}
