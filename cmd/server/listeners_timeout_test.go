@@ -47,3 +47,27 @@ func TestInternalListenersDropIdleConnections(t *testing.T) {
 		})
 	}
 }
+
+// TestStreamedReadWithBodyKeepsReadTimeout: streamed responses (NDJSON
+// replays, pages, state) lift the connection's read deadline, as their
+// GET has been read; a GET that declares a body it never sends must not
+// then hold its connection for ever (net/http waits for the rest of the
+// body after the handler, to reuse the connection).
+func TestStreamedReadWithBodyKeepsReadTimeout(t *testing.T) {
+	o := cassandratest.NewKeyspace(t, nil)
+	m := MustRunMain(t, o, "--auth=off", "--read-timeout=1s")
+	conn, err := net.Dial("tcp", m.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := io.WriteString(conn, "GET /v1/streams/slow-1/events HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: application/x-ndjson\r\nContent-Length: 100\r\n\r\n{"); err != nil {
+		t.Fatal(err)
+	}
+	// Whatever the answer, the connection must end within the read
+	// timeout and a margin.
+	conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.Copy(io.Discard, conn); errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatal("a GET whose body never came holds its connection for 5 s (--read-timeout=1s)")
+	}
+}

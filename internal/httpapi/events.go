@@ -94,7 +94,7 @@ func (s *Server) readEvents(c *echo.Context) error {
 func (s *Server) replay(c *echo.Context, rr log.ReadRange) error {
 	ctx := c.Request().Context()
 	sw := newStreamWriter(c.Response(), http.StatusOK, MediaTypeNDJSON, s.cfg.WriteTimeout)
-	sw.noReadDeadline()
+	sw.noReadDeadline(c.Request())
 	var enc encoder
 	rr.Borrowed = true // each event is encoded before the next is read
 	err := s.store.ReadStream(ctx, rr, func(e *log.RecordedEvent) error {
@@ -119,7 +119,7 @@ func (s *Server) replay(c *echo.Context, rr log.ReadRange) error {
 func (s *Server) page(c *echo.Context, rr log.ReadRange, limit int) error {
 	ctx := c.Request().Context()
 	sw := newStreamWriter(c.Response(), http.StatusOK, echo.MIMEApplicationJSON, s.cfg.WriteTimeout)
-	sw.noReadDeadline()
+	sw.noReadDeadline(c.Request())
 	rr.Limit = limit + 1
 	rr.Borrowed = true // each event is encoded before the next is read
 	var (

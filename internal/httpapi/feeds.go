@@ -134,7 +134,7 @@ func (s *Server) feedStream(c *echo.Context, feed log.Feed, pos string) error {
 		defer pages.Close()
 	}
 	sw := newStreamWriter(c.Response(), http.StatusOK, MediaTypeNDJSON, s.cfg.WriteTimeout)
-	sw.noReadDeadline()
+	sw.noReadDeadline(c.Request())
 	h := c.Response().Header()
 	h.Set(HeaderFeedFrom, pos)
 	h.Set("Trailer", HeaderFeedNext+", "+HeaderFeedCompleteUpTo)

@@ -41,7 +41,7 @@ func (s *Server) state(c *echo.Context) error {
 	}
 	ctx := c.Request().Context()
 	sw := newStreamWriter(c.Response(), http.StatusOK, echo.MIMEApplicationJSON, s.cfg.WriteTimeout)
-	sw.noReadDeadline()
+	sw.noReadDeadline(c.Request())
 	var (
 		line  []byte
 		enc   encoder

@@ -51,9 +51,14 @@ func newStreamWriter(w http.ResponseWriter, status int, contentType string, writ
 // noReadDeadline lifts the connection's read deadline for a response that
 // may outlive the server's ReadTimeout. The request (a GET) has been read
 // in full; net/http keeps reading the connection only to notice a client
-// hang-up, and a read deadline expiring there would cancel the request's
-// context and cut a healthy stream.
-func (s *streamWriter) noReadDeadline() {
+// hang-up, and a read deadline expiring there would cut a healthy stream.
+// A request that declares a body keeps its deadline: net/http reads the
+// rest of an unread body before it answers, and without a deadline a body
+// that never comes would hold the connection for ever.
+func (s *streamWriter) noReadDeadline(r *http.Request) {
+	if r.Body != nil && r.Body != http.NoBody {
+		return
+	}
 	_ = s.rc.SetReadDeadline(time.Time{}) // best effort: unsupported on some writers
 }
 

@@ -115,7 +115,7 @@ func (s *Server) follow(c *echo.Context, wake <-chan struct{}, shared func() (<-
 	ctx, valid, stop := s.whileKeyValid(c)
 	defer stop()
 	sw := newStreamWriter(c.Response(), http.StatusOK, ctype, s.cfg.WriteTimeout)
-	sw.noReadDeadline()
+	sw.noReadDeadline(c.Request())
 	c.Response().Header().Set("Cache-Control", "no-store")
 
 	heartbeat := time.NewTimer(s.cfg.Heartbeat)
