@@ -60,13 +60,15 @@ func (g *groupAPI) write(c *echo.Context) (context.Context, context.CancelFunc) 
 }
 
 // decodeStrict decodes one JSON value into v: unknown members and
-// trailing data are invalid_json.
+// trailing data are invalid_json. A body that could not be read (too
+// large, corrupt compression, a broken connection) is that error, also
+// when it shows only past the value (a compressed body's checksum is
+// checked at its end): ProblemFor answers it without its text.
 func decodeStrict(r io.Reader, v any) error {
 	dec := json.NewDecoder(r)
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		var mbe *http.MaxBytesError
-		if errors.Is(err, errBodyTooLarge) || errors.As(err, &mbe) {
+		if readErr(err) {
 			return err
 		}
 		if err == io.EOF {
@@ -74,10 +76,24 @@ func decodeStrict(r io.Reader, v any) error {
 		}
 		return badJSON("%v", err)
 	}
-	if _, err := dec.Token(); err != io.EOF {
-		return badJSON("trailing data after the JSON value")
+	switch _, err := dec.Token(); {
+	case err == io.EOF:
+		return nil
+	case err != nil && readErr(err):
+		return err
 	}
-	return nil
+	return badJSON("trailing data after the JSON value")
+}
+
+// readErr reports whether err is a failure to read a request body
+// (limitBody's reader), rather than of its JSON.
+func readErr(err error) bool {
+	var (
+		mbe *http.MaxBytesError
+		ee  *encodingError
+		te  *transportError
+	)
+	return errors.Is(err, errBodyTooLarge) || errors.As(err, &mbe) || errors.As(err, &ee) || errors.As(err, &te)
 }
 
 // leaseJSON is one partition lease in a join answer.
