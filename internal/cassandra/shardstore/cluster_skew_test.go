@@ -8,14 +8,14 @@ import (
 	"github.com/eventlog/eventlog/internal/cassandra/shardstore"
 )
 
-// TestClusterViewUnderSkew: the cluster view (GET /v1/cluster) listed a
+// TestSkewedOwnerInTheClusterView: the cluster view (GET /v1/cluster) listed a
 // shard under its owner only while the lease's end, written by the
 // owner's clock, was after the answering instance's clock: every shard
 // of a live owner whose clock is hours behind was listed as held by no
 // one, through any other instance (and one ahead would keep a lapsed
 // lease listed). A shard is now listed under its owner while the owner
 // is a live instance, judged by its heartbeat row's TTL.
-func TestClusterViewUnderSkew(t *testing.T) {
+func TestSkewedOwnerInTheClusterView(t *testing.T) {
 	o := newKeyspace(t, 2)
 	behind := o
 	behind.Now = func() time.Time { return time.Now().Add(-2 * time.Hour) }
