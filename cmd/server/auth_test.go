@@ -302,21 +302,7 @@ func TestForwardedAppendsAuthorised(t *testing.T) {
 	a := MustRunMain(t, o, "--auth=required")
 	b := MustRunMain(t, o, "--auth=required")
 	post := func(base, path, body, bearer string, header ...string) (int, string) {
-		req, _ := http.NewRequest("POST", "http://"+base+path, strings.NewReader(body))
-		req.Header.Set("Content-Type", "application/json")
-		for i := 0; i+1 < len(header); i += 2 {
-			req.Header.Set(header[i], header[i+1])
-		}
-		if bearer != "" {
-			req.Header.Set("Authorization", "Bearer "+bearer)
-		}
-		res, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer res.Body.Close()
-		rb, _ := io.ReadAll(res.Body)
-		return res.StatusCode, string(rb)
+		return jsonRequest(t, "POST", "http://"+base+path, body, bearer, header...)
 	}
 	// Both instances take appends for every stream: whichever owns a shard,
 	// the other forwards to it, with the token.
@@ -417,4 +403,25 @@ func TestInternalListenersHostCheck(t *testing.T) {
 			}
 		}
 	}
+}
+
+// jsonRequest sends a JSON body to url with bearer as its token (none if
+// empty) and header's name, value pairs, and returns the status and body.
+func jsonRequest(t *testing.T, method, url, body, bearer string, header ...string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest(method, url, strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	if bearer != "" {
+		req.Header.Set("Authorization", "Bearer "+bearer)
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	rb, _ := io.ReadAll(res.Body)
+	return res.StatusCode, string(rb)
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -28,16 +27,7 @@ func TestSnapshotScopeThroughAnyInstance(t *testing.T) {
 	a := MustRunMain(t, o, "--auth=required")
 	b := MustRunMain(t, o, "--auth=required")
 	do := func(method, base, path, body string) (int, string) {
-		req, _ := http.NewRequest(method, "http://"+base+path, strings.NewReader(body))
-		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("Authorization", "Bearer "+token)
-		res, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer res.Body.Close()
-		rb, _ := io.ReadAll(res.Body)
-		return res.StatusCode, string(rb)
+		return jsonRequest(t, method, "http://"+base+path, body, token)
 	}
 	for i := range 8 {
 		stream := fmt.Sprintf("order-%d", i)
