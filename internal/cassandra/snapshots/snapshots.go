@@ -84,8 +84,11 @@ func (s *Store) Put(ctx context.Context, stream log.StreamID, version int64, sta
 		Stream: stream, Version: version, CreatedAt: s.now().UTC().Truncate(time.Millisecond),
 		Size: len(state), StoredSize: len(blob), Compression: snapshot.Compression,
 	}
+	// The write's timestamp is explicit (the driver's client-side one was
+	// this host's clock too), so that tests can give an instance a clock
+	// of its own.
 	err = s.session.Query(cqlPut, string(stream), version, info.CreatedAt, info.Compression, info.Size, blob).
-		WithContext(ctx).Idempotent(true).Exec()
+		WithContext(ctx).Idempotent(true).WithTimestamp(s.now().UnixMicro()).Exec()
 	if err != nil {
 		return log.SnapshotInfo{}, cql.ReadErr("store snapshot", err)
 	}
