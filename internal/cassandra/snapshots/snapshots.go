@@ -1,7 +1,10 @@
 // Package snapshots stores aggregate snapshots (schema/schema.cql:
 // snapshots): zstd-compressed states, newest first, so "the latest at or
 // below V" is one forward read. A stored blob that fails its integrity
-// check is reported as log.ErrSnapshotCorrupt, never served.
+// check is reported as log.ErrSnapshotCorrupt, never served. A put at a
+// version that has a snapshot replaces it, and of two puts the later by
+// Cassandra's clock wins, whatever the clocks of the instances they went
+// through (dbclock).
 package snapshots
 
 import (
@@ -11,12 +14,14 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"sync"
 	"time"
 	"unicode/utf8"
 
 	gocql "github.com/apache/cassandra-gocql-driver/v2"
 
 	"github.com/eventlog/eventlog/internal/cassandra/cql"
+	"github.com/eventlog/eventlog/internal/cassandra/dbclock"
 	"github.com/eventlog/eventlog/internal/log"
 	"github.com/eventlog/eventlog/internal/snapshot"
 )
@@ -41,13 +46,35 @@ type Store struct {
 	session  *gocql.Session
 	codec    *snapshot.Codec
 	maxBytes int
-	now      func() time.Time
+	clock    *dbclock.Clock
 	logger   *slog.Logger
+
+	mu   sync.Mutex
+	last time.Time // the newest put's timestamp
 }
 
-// New returns the snapshots over session; maxBytes bounds a state.
+// New returns the snapshots over session; maxBytes bounds a state. now is
+// this instance's clock, which dbclock corrects to Cassandra's.
 func New(session *gocql.Session, codec *snapshot.Codec, maxBytes int, now func() time.Time, logger *slog.Logger) *Store {
-	return &Store{session: session, codec: codec, maxBytes: maxBytes, now: now, logger: logger}
+	return &Store{session: session, codec: codec, maxBytes: maxBytes, clock: &dbclock.Clock{Session: session, Local: now}, logger: logger}
+}
+
+// stamp is a put's write timestamp and created_at: Cassandra's clock, so
+// that a put again at a version (PUT replaces) beats the puts before it
+// through any instance. A plain write at the instance's clock let a put
+// through an instance hours ahead beat, for those hours, every later put
+// at its version, each answered 201 and never served. Strictly
+// increasing on this instance, as the offset is measured again and the
+// local clock may step back.
+func (s *Store) stamp(ctx context.Context) time.Time {
+	t := s.clock.Now(ctx).UTC().Truncate(time.Microsecond)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !t.After(s.last) {
+		t = s.last.Add(time.Microsecond)
+	}
+	s.last = t
+	return t
 }
 
 // Put stores state as the aggregate state of stream at version, which
@@ -80,15 +107,15 @@ func (s *Store) Put(ctx context.Context, stream log.StreamID, version int64, sta
 		return log.SnapshotInfo{}, &log.ValidationError{Code: log.CodeSnapshotTooLarge,
 			Message: fmt.Sprintf("snapshot state compresses to %d bytes, more than one Cassandra write holds (%d)", len(blob), MaxStoredBytes)}
 	}
+	at := s.stamp(ctx)
 	info := log.SnapshotInfo{
-		Stream: stream, Version: version, CreatedAt: s.now().UTC().Truncate(time.Millisecond),
+		Stream: stream, Version: version, CreatedAt: at.Truncate(time.Millisecond),
 		Size: len(state), StoredSize: len(blob), Compression: snapshot.Compression,
 	}
-	// The write's timestamp is explicit (the driver's client-side one was
-	// this host's clock too), so that tests can give an instance a clock
-	// of its own.
+	// One timestamp for the write and its driver retries: a retry of an
+	// earlier put cannot beat a later one.
 	err = s.session.Query(cqlPut, string(stream), version, info.CreatedAt, info.Compression, info.Size, blob).
-		WithContext(ctx).Idempotent(true).WithTimestamp(s.now().UnixMicro()).Exec()
+		WithContext(ctx).Idempotent(true).WithTimestamp(at.UnixMicro()).Exec()
 	if err != nil {
 		return log.SnapshotInfo{}, cql.ReadErr("store snapshot", err)
 	}
