@@ -32,7 +32,7 @@ func (sh *shard) runCheck(c *check) {
 	p := c.p
 	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
 	defer cancel()
-	m, err := sh.s.cfg.Streams.MatchAppend(ctx, &p.req, c.version, c.buckets)
+	m, err := sh.s.cfg.Streams.MatchAppend(ctx, &p.req, c.version, c.buckets, c.low)
 	switch {
 	case err != nil:
 		p.finish(log.AppendResult{}, err)

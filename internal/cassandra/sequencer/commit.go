@@ -63,7 +63,7 @@ func (sh *shard) commitBatch(batch []*pending) error {
 		// Checks run after this batch is filled: they look where the
 		// batch leaves the stream (tentative), which may be where an
 		// earlier append of the same batch put the ids.
-		if known, at := sh.knownIDs(h, tv, p); known {
+		if known, at, low := sh.knownIDs(h, tv, p); known {
 			// Also where the stream was before the batch, where its ids
 			// were looked up: an earlier append of the batch may have
 			// opened a bucket since.
@@ -73,7 +73,7 @@ func (sh *shard) commitBatch(batch []*pending) error {
 					bs = append(bs, b)
 				}
 			}
-			checks = append(checks, &check{p: p, version: tv.version, buckets: bs, idsAt: at})
+			checks = append(checks, &check{p: p, version: tv.version, buckets: bs, idsAt: at, low: low})
 			continue
 		}
 		cur := tv.version
@@ -273,20 +273,24 @@ func (sh *shard) failAll(ps []*pending, err error) {
 // knownIDs reports whether one of p's ids is already committed to the
 // stream or claimed by an earlier append of the batch: then p is a retry
 // (or a conflict), told apart once the stream is filled. For a fresh p
-// the ids it was found to have expired with do not count.
-func (sh *shard) knownIDs(h *head, tv *tentative, p *pending) (known bool, newest time.Time) {
+// the ids it was found to have expired with do not count. low are the
+// versions of those at or below streams.LowVersions.
+func (sh *shard) knownIDs(h *head, tv *tentative, p *pending) (known bool, newest time.Time, low []int64) {
 	for _, id := range p.ids {
 		if a, ok := h.ids[id]; ok && (!p.fresh || a.time().After(p.expiredAt)) {
 			known = true
 			if at := a.time(); at.After(newest) {
 				newest = at
 			}
+			if a.version <= streams.LowVersions {
+				low = append(low, a.version)
+			}
 		}
 		if _, ok := tv.ids[id]; ok {
 			known, newest = true, sh.s.cfg.Now()
 		}
 	}
-	return known, newest
+	return known, newest, low
 }
 
 // openSegment continues the log in segment seg, its filled static saying

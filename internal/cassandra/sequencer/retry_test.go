@@ -343,3 +343,48 @@ func TestRetryWhileABucketOpens(t *testing.T) {
 		t.Fatalf("stream at version %d, want 21", v)
 	}
 }
+
+// TestLowIDsHeldTwoBucketsOn: an "any" retry of an append within the
+// stream's first 1,024 versions is recognised past the window (README:
+// their partition keeps those ids), also by a head that loaded them and
+// stayed loaded while the stream moved two buckets on. Such a head took
+// the low ids as committed at its read; the retry's check looked for them
+// only in the current and previous bucket, found nothing, and, the read
+// being within the window, refused it as ids committed but not readable
+// (409 idempotency_conflict), though the original was committed a window
+// before and is stored, whole, at the version the head knew.
+func TestLowIDsHeldTwoBucketsOn(t *testing.T) {
+	const window = 2 * time.Second
+	o := handoverKeyspace(t, 1)
+	small := func(c *Config) { c.Policy.MaxEvents = 10 }
+	s := retrySequencer(t, o, window, nil, small)
+	closeS := sync.OnceFunc(func() { handoverClose(s) })
+	t.Cleanup(closeS)
+	ctx := context.Background()
+	stream := log.StreamID("lowheld-1")
+	ids := newIDs(2)
+	orig, err := s.Append(ctx, retryRequest(t, stream, 2, ids, "a"))
+	if err != nil || orig.FirstVersion != 1 {
+		t.Fatalf("original: %+v %v", orig, err)
+	}
+	streamVersion(t, s, stream)
+	time.Sleep(window + 1500*time.Millisecond) // the window has passed
+
+	// A new owner loads the head (bucket 0, the low ids with it), then the
+	// stream fills bucket 0 (1-10) and 1 (11-20) and opens 2.
+	closeS()
+	s2 := retrySequencer(t, o, window, nil, small)
+	t.Cleanup(func() { handoverClose(s2) })
+	for _, n := range []int{8, 10, 1} {
+		if _, err := s2.Append(ctx, retryRequest(t, stream, n, nil, "fill")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r, err := s2.Append(ctx, retryRequest(t, stream, 2, ids, "a"))
+	if err != nil || !r.Duplicate || r.FirstVersion != 1 {
+		t.Fatalf("any retry of the low append, two buckets on: %+v %v, want a duplicate at 1", r, err)
+	}
+	if v := streamVersion(t, s2, stream); v != 21 {
+		t.Fatalf("stream at version %d, want 21", v)
+	}
+}

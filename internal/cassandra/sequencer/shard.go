@@ -80,6 +80,11 @@ type check struct {
 	// idsAt is when the newest of its ids the owner knew of was
 	// committed (zero: none known, an exact-version check).
 	idsAt time.Time
+	// low are the versions of its ids the head held at or below
+	// streams.LowVersions: kept for good, so the check reads them where
+	// they are, in whatever bucket (their time in the head may be that of
+	// the read that loaded them, not of their commit).
+	low []int64
 }
 
 func newShard(s *Sequencer, id int, epoch int64) *shard {

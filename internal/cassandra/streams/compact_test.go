@@ -314,7 +314,7 @@ func TestReadsRacingCompaction(t *testing.T) {
 				v := c.rng.From
 				req := &log.AppendRequest{Stream: stream, Expected: log.Any, Events: []log.ProposedEvent{
 					{ID: idOf(v), ClientID: true, Type: "t", Data: fmt.Appendf(nil, `{"v":%d}`, v)}}}
-				m, err := r.MatchAppend(ctx, req, n, []int64{0})
+				m, err := r.MatchAppend(ctx, req, n, []int64{0}, nil)
 				if err != nil || !m.Duplicate || m.FirstVersion != v || m.Stored != 1 {
 					t.Fatalf("retry of version %d: %+v, %v; want a duplicate", v, m, err)
 				}

@@ -69,7 +69,7 @@ func TestChunkCrossingLowVersionsKeepsLowIDs(t *testing.T) {
 	if err != nil || !complete || len(all) != len(ids) {
 		t.Fatalf("ids of the head: %d, complete %v, %v; want %d", len(all), complete, err, len(ids))
 	}
-	m, err := s.MatchAppend(ctx, &req, head, []int64{0})
+	m, err := s.MatchAppend(ctx, &req, head, []int64{0}, nil)
 	if err != nil || !m.Duplicate || m.FirstVersion != int64(first) {
 		t.Fatalf("match of an any retry past the window: %+v %v, want a duplicate at %d", m, err, first)
 	}

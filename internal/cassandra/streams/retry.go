@@ -24,10 +24,11 @@ type Match struct {
 
 // MatchAppend looks for req's events in the stream up to version head:
 // where its client ids are recorded in the given buckets (the current and
-// previous one, as of the retry and of its commit group), and, for an
-// exact expected version E below head, at
-// E+1… Call it only once every commit up to head is filled.
-func (s *Store) MatchAppend(ctx context.Context, req *log.AppendRequest, head int64, buckets []int64) (Match, error) {
+// previous one, as of the retry and of its commit group), at the versions
+// known (where the owner knows some of them to be, in any bucket: the low
+// ids it holds, kept for good), and, for an exact expected version E below
+// head, at E+1… Call it only once every commit up to head is filled.
+func (s *Store) MatchAppend(ctx context.Context, req *log.AppendRequest, head int64, buckets []int64, known []int64) (Match, error) {
 	var ids []uuid.UUID
 	want := make(map[uuid.UUID]bool, len(req.Events))
 	for i := range req.Events {
@@ -54,6 +55,9 @@ func (s *Store) MatchAppend(ctx context.Context, req *log.AppendRequest, head in
 		for _, v := range found {
 			widen(v)
 		}
+	}
+	for _, v := range known {
+		widen(v)
 	}
 	if e := int64(req.Expected); req.Expected.Exact() && e < head {
 		widen(e + 1)
