@@ -37,6 +37,12 @@ type Options struct {
 	ScanCap int
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// Clock is Cassandra's clock (dbclock): the time an id that is not a
+	// UUIDv7 is filed under when its fill writes it, and the lookup's
+	// window ends at. Owners' clocks, and so commit times, may be hours
+	// apart, and a shard's log time jumps by the difference when it
+	// changes owner. nil: the commit time, and Now.
+	Clock func(ctx context.Context) time.Time
 	// LogTimes returns each shard's log time as read now: no commit of
 	// the shard acknowledged before the read is after it (zero: none
 	// known). A lookup of an id that is not a UUIDv7 searches the hour

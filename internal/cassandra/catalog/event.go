@@ -33,14 +33,14 @@ var errFound = errors.New("found")
 
 // EventByID implements log.Catalog.EventByID. A UUIDv7 id is looked up in
 // the partitions of the minute it carries (a read per shard and slot); any
-// other id in slot 0 of the commit minutes of the last UntimedWindow
-// (untimedMinutes).
+// other id in slot 0 of the minutes it may be filed under if committed
+// within the last UntimedWindow (untimedMinutes).
 func (c *Catalog) EventByID(ctx context.Context, id uuid.UUID, visible func(log.StreamID) bool) (log.RecordedEvent, error) {
 	var (
 		minutes = make([][]int64, c.o.Shards) // by shard
 		slots   = 1
 	)
-	if m, timed := Minute(id, c.o.Now()); timed {
+	if m, timed := Minute(id, time.Time{}); timed {
 		for s := range minutes {
 			minutes[s] = []int64{m}
 		}
@@ -53,12 +53,16 @@ func (c *Catalog) EventByID(ctx context.Context, id uuid.UUID, visible func(log.
 				return log.RecordedEvent{}, err
 			}
 		}
+		now := c.o.Now()
+		if c.o.Clock != nil {
+			now = c.o.Clock(ctx)
+		}
 		for s := range minutes {
 			var lt time.Time
 			if s < len(logTimes) {
 				lt = logTimes[s]
 			}
-			minutes[s] = untimedMinutes(m, lt)
+			minutes[s] = untimedMinutes(now.UnixMilli()/60_000, lt)
 		}
 	}
 	ctx2, cancel := context.WithCancel(ctx)
@@ -137,13 +141,15 @@ func (c *Catalog) EventByID(ctx context.Context, id uuid.UUID, visible func(log.
 }
 
 // untimedMinutes are the minutes an id that is not a UUIDv7 may be filed
-// under (its commit minute, by the clock of its shard's owner) if it was
-// committed within UntimedWindow, newest first: the window before
-// logTime, the shard's log time (zero: unknown), and the one before the
-// minute now of this instance's clock, each with one minute ahead. Owners'
-// clocks may be hours off this instance's, and a shard's commits carry its
-// log's time, not the clock of an owner behind it: a lookup by this
-// instance's clock alone did not find an event appended a moment before.
+// under if it was committed within UntimedWindow, newest first: the
+// window before now, the minute of Cassandra's clock (Options.Clock),
+// where its fill files it, and the window before logTime, the shard's log
+// time (zero: unknown), where servers before that filed it (its commit
+// minute, by its owner's clock), each with one minute ahead. Owners'
+// clocks may be hours apart, and a shard's log time jumps by the
+// difference when it changes owner: filed under its commit minute, an
+// event committed before such a change was searched for in the hours
+// after it, and not found.
 func untimedMinutes(now int64, logTime time.Time) []int64 {
 	window := int64(UntimedWindow.Minutes())
 	var out []int64

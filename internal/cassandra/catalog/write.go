@@ -32,8 +32,9 @@ const (
 const idsPerStatement = 500
 
 // UntimedWindow is how long an event whose id is not a UUIDv7 can be found
-// by id: its index row is filed under its commit minute, and a lookup
-// scans the minutes of this window (the row expires a little after).
+// by id: its index row is filed under the minute of its fill by
+// Cassandra's clock (Options.Clock), and a lookup scans the minutes of
+// this window (the row expires a little after).
 const UntimedWindow = time.Hour
 
 // Slots is how many partitions share a (shard, minute) of UUIDv7 ids:
@@ -51,14 +52,20 @@ const maxRowsPerBatch = 2000
 // category row again: an idempotent overwrite).
 const knownCategoriesCap = 100_000
 
+// clockTimeout bounds a read of Cassandra's clock for a fill's id rows
+// (dbclock reads it again every 10 s, and keeps its last offset when a
+// read fails).
+const clockTimeout = 5 * time.Second
+
 // Minute is the event_index partition minute of an event: the minute of
-// the time its UUIDv7 id carries, else of its commit time (timed false).
-func Minute(id uuid.UUID, commit time.Time) (minute int64, timed bool) {
+// the time its UUIDv7 id carries, else of at (timed false), the time it
+// is filed at.
+func Minute(id uuid.UUID, at time.Time) (minute int64, timed bool) {
 	if id.Version() == 7 {
 		sec, nsec := id.Time().UnixTime()
 		return (sec*1000 + nsec/1e6) / 60_000, true
 	}
-	return commit.UnixMilli() / 60_000, false
+	return at.UnixMilli() / 60_000, false
 }
 
 // Rows returns the index rows of chunks being filled for shard, grouped
@@ -71,7 +78,9 @@ func Minute(id uuid.UUID, commit time.Time) (minute int64, timed bool) {
 // request of their own; the others are rest, each a batch for Exec. done
 // is to be called once all are written (it remembers the categories).
 func (c *Catalog) Rows(shard int, chunks []streams.Pending, room int) (piggy []gocql.BatchEntry, rest [][]gocql.BatchEntry, done func()) {
-	groups, cats := c.groups(shard, chunks)
+	ctx, cancel := context.WithTimeout(context.Background(), clockTimeout)
+	defer cancel()
+	groups, cats := c.groups(ctx, shard, chunks)
 	for i, g := range groups {
 		if i < room {
 			piggy = append(piggy, g...)
@@ -88,7 +97,7 @@ func (c *Catalog) Rows(shard int, chunks []streams.Pending, room int) (piggy []g
 
 // groups builds the index rows of chunks, one group per partition, the
 // largest id group first; cats are the categories it writes rows for.
-func (c *Catalog) groups(shard int, chunks []streams.Pending) (groups [][]gocql.BatchEntry, cats []string) {
+func (c *Catalog) groups(ctx context.Context, shard int, chunks []streams.Pending) (groups [][]gocql.BatchEntry, cats []string) {
 	// idRows is one partition's id statements, with the ids they hold.
 	type idRows struct {
 		entries []gocql.BatchEntry
@@ -107,11 +116,19 @@ func (c *Catalog) groups(shard int, chunks []streams.Pending) (groups [][]gocql.
 		catOrder  []string
 	)
 	slot := rand.IntN(Slots)
+	var filed time.Time // Cassandra's clock, read for the first untimed id
 	for i := range chunks {
 		p := &chunks[i]
 		for b := p.EventIDs; len(b) >= 16; b = b[16:] {
 			id := uuid.UUID(b[:16])
-			m, timed := Minute(id, p.Time)
+			at := p.Time
+			if c.o.Clock != nil && id.Version() != 7 {
+				if filed.IsZero() {
+					filed = c.o.Clock(ctx)
+				}
+				at = filed
+			}
+			m, timed := Minute(id, at)
 			k := idKey{key: m, seq: p.Seq}
 			if !timed {
 				k.key = -1 - m // slot 0, a group apart from the timed rows of that minute
@@ -190,7 +207,7 @@ func (c *Catalog) Exec(ctx context.Context, rows []gocql.BatchEntry) error {
 // Write writes the index rows of chunks (a catch-up's), each partition's
 // in a batch of its own, in parallel. Idempotent.
 func (c *Catalog) Write(ctx context.Context, shard int, chunks []streams.Pending) error {
-	groups, cats := c.groups(shard, chunks)
+	groups, cats := c.groups(ctx, shard, chunks)
 	jobs := make([]func() error, len(groups))
 	for i, g := range groups {
 		jobs[i] = func() error { return c.Exec(ctx, g) }

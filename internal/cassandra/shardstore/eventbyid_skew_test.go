@@ -29,7 +29,7 @@ func TestEventByIDUnderSkew(t *testing.T) {
 	}
 	appendOne := func(ctx context.Context, t *testing.T, s *shardstore.Store, exp log.ExpectedVersion) uuid.UUID {
 		t.Helper()
-		id := uuid.New() // a UUIDv4: filed under its commit minute
+		id := uuid.New() // a UUIDv4: filed by time, not by its id
 		r, err := s.Append(ctx, log.AppendRequest{Stream: "skew-1", Expected: exp,
 			Events: []log.ProposedEvent{ev(id, "Tested", `{}`)}})
 		if err != nil {
@@ -76,4 +76,57 @@ func TestEventByIDUnderSkew(t *testing.T) {
 		second := appendOne(ctx, t, b, 1) // at a's last commit time
 		find(ctx, t, b, first, second)
 	})
+}
+
+// TestEventByIDAfterAnOwnerChangeAcrossSkew: an owner change between
+// clocks hours apart moves a shard's log time on by the difference, and
+// an event whose id is not a UUIDv7, filed under its commit minute before
+// the change, was then searched for only in the hours after it: looked up
+// a moment after its append, it was not found through the new owner when
+// that owner's clock was ahead ("ToAnOwnerAhead"), nor through an
+// instance with the right time when the old owner's clock was behind
+// ("FromAnOwnerBehind").
+func TestEventByIDAfterAnOwnerChangeAcrossSkew(t *testing.T) {
+	skewed := func(o shardstore.Options, skew time.Duration) shardstore.Options {
+		o.Cassandra.Now = func() time.Time { return time.Now().Add(skew) }
+		return o
+	}
+	appendOne := func(ctx context.Context, t *testing.T, s *shardstore.Store) uuid.UUID {
+		t.Helper()
+		id := uuid.New() // a UUIDv4: filed by time, not by its id
+		r, err := s.Append(ctx, log.AppendRequest{Stream: "skew-2", Expected: log.Any,
+			Events: []log.ProposedEvent{ev(id, "Tested", `{}`)}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("v%d committed at %s; the time is %s", r.FirstVersion, r.Time.Format(time.RFC3339), time.Now().UTC().Format(time.RFC3339))
+		readAll(t, s, "skew-2") // its stream, and so its index row, written
+		return id
+	}
+	find := func(ctx context.Context, t *testing.T, s *shardstore.Store, ids ...uuid.UUID) {
+		t.Helper()
+		for v, id := range ids {
+			e, err := s.EventByID(ctx, id, nil)
+			if err != nil || e.Stream != "skew-2" || e.Version != int64(v+1) {
+				t.Errorf("EventByID of v%d, appended a moment ago: %+v %v", v+1, e, err)
+			}
+		}
+	}
+	for _, c := range []struct {
+		name         string
+		first, later time.Duration // the owners' skews
+	}{{"ToAnOwnerAhead", 0, 3 * time.Hour}, {"FromAnOwnerBehind", -3 * time.Hour, 0}} {
+		t.Run(c.name, func(t *testing.T) {
+			o := newKeyspace(t, 1)
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+			defer cancel()
+			a := open(t, skewed(shardstore.Options{Cassandra: o}, c.first))
+			first := appendOne(ctx, t, a)
+			a.Close() // hands the shard over
+			b := open(t, skewed(shardstore.Options{Cassandra: o}, c.later))
+			defer b.Close()
+			second := appendOne(ctx, t, b) // the log's time jumps by the skew
+			find(ctx, t, b, first, second)
+		})
+	}
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/eventlog/eventlog/internal/cassandra"
 	"github.com/eventlog/eventlog/internal/cassandra/catalog"
 	"github.com/eventlog/eventlog/internal/cassandra/cql"
+	"github.com/eventlog/eventlog/internal/cassandra/dbclock"
 	"github.com/eventlog/eventlog/internal/cassandra/feeds"
 	"github.com/eventlog/eventlog/internal/cassandra/groups"
 	"github.com/eventlog/eventlog/internal/cassandra/sequencer"
@@ -192,7 +193,8 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	locate := func(ctx context.Context, shard int, seq int64, id uuid.UUID) (log.StreamID, int64, bool, error) {
 		return locateInLog(ctx, lg, rows, shard, seq, id)
 	}
-	s.catalog = catalog.New(catalog.Options{Session: session, Streams: s.streams, Shards: shards, ReadEvent: s.readEvent, Locate: locate, Now: co.Now, LogTimes: fr.EndTimes})
+	clock := &dbclock.Clock{Session: session, Local: co.Now}
+	s.catalog = catalog.New(catalog.Options{Session: session, Streams: s.streams, Shards: shards, ReadEvent: s.readEvent, Locate: locate, Now: co.Now, Clock: clock.Now, LogTimes: fr.EndTimes})
 	s.topology = topology.New(session, co.Keyspace, shards, o.Instance)
 	var index sequencer.Indexer
 	if !o.NoIndex {
