@@ -33,13 +33,24 @@ type Clock struct {
 	Local   func() time.Time // this instance's clock; nil: time.Now
 	Every   time.Duration    // how old an offset may get; 0: 10s
 
+	// read replaces Read (tests).
+	read func(ctx context.Context) (time.Time, error)
+
 	mu       sync.Mutex
 	offset   time.Duration
 	measured time.Time // by time.Now's monotonic reading; zero: never
+	failed   time.Time // the last attempt's start, if it failed; likewise
+	reading  bool      // an attempt is under way, outside mu
 }
 
+// retryEvery spaces the attempts after a failed measurement: callers meanwhile
+// take the last offset, rather than each reading a node in trouble.
+const retryEvery = time.Second
+
 // Now is the cluster's time. A failed measurement keeps the last offset
-// (none at first: this instance's clock) and is tried again next time.
+// (none at first: this instance's clock) and is tried again at most every
+// second. The first measurement is waited for; later ones are made by one
+// caller while the others take the offset they replace.
 func (c *Clock) Now(ctx context.Context) time.Time {
 	local := c.Local
 	if local == nil {
@@ -50,15 +61,41 @@ func (c *Clock) Now(ctx context.Context) time.Time {
 		every = 10 * time.Second
 	}
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.measured.IsZero() || time.Since(c.measured) > every {
-		// From the middle of the read, so the offset is off by at most
-		// half its round trip.
-		before := local()
-		if t, err := Read(ctx, c.Session); err == nil {
-			c.offset = t.Sub(before.Add(local().Sub(before) / 2))
-			c.measured = time.Now()
-		}
+	due := (c.measured.IsZero() || time.Since(c.measured) > every) &&
+		!c.reading && (c.failed.IsZero() || time.Since(c.failed) >= retryEvery)
+	if !due {
+		off := c.offset
+		c.mu.Unlock()
+		return local().Add(off)
 	}
-	return local().Add(c.offset)
+	start := time.Now()
+	first := c.measured.IsZero()
+	if !first {
+		c.reading = true
+		c.mu.Unlock()
+	}
+	// From the middle of the read, so the offset is off by at most half
+	// its round trip.
+	before := local()
+	t, err := c.readNow(ctx)
+	mid := before.Add(local().Sub(before) / 2)
+	if !first {
+		c.mu.Lock()
+		c.reading = false
+	}
+	if err == nil {
+		c.offset, c.measured, c.failed = t.Sub(mid), time.Now(), time.Time{}
+	} else {
+		c.failed = start
+	}
+	off := c.offset
+	c.mu.Unlock()
+	return local().Add(off)
+}
+
+func (c *Clock) readNow(ctx context.Context) (time.Time, error) {
+	if c.read != nil {
+		return c.read(ctx)
+	}
+	return Read(ctx, c.Session)
 }
