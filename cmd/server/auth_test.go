@@ -425,3 +425,64 @@ func jsonRequest(t *testing.T, method, url, body, bearer string, header ...strin
 	rb, _ := io.ReadAll(res.Body)
 	return res.StatusCode, string(rb)
 }
+
+// TestPprofNeedsLoopbackOrOptIn: pprof, served without a key, shows heap
+// contents and goroutine stacks, so --pprof-listen on an address other
+// hosts reach is refused unless --pprof-public says so.
+func TestPprofNeedsLoopbackOrOptIn(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		env  map[string]string
+		err  bool
+	}{
+		{[]string{"--pprof-listen=127.0.0.1:6060"}, nil, false},
+		{[]string{"--pprof-listen=localhost:6060"}, nil, false},
+		{[]string{"--pprof-listen=0.0.0.0:6060"}, nil, true},
+		{[]string{"--pprof-listen=:6060"}, nil, true},
+		{[]string{"--pprof-listen=10.0.0.1:6060", "--auth=required"}, nil, true},
+		{[]string{"--pprof-listen=10.0.0.1:6060", "--pprof-public"}, nil, false},
+		{[]string{"--pprof-listen=10.0.0.1:6060"}, map[string]string{"EVENTLOG_PPROF_PUBLIC": "true"}, false},
+		{[]string{"--metrics-listen=0.0.0.0:9100"}, nil, false}, // served, without pprof
+	} {
+		cfg := DefaultConfig()
+		err := cfg.ParseFlags("server", c.args, env(c.env), io.Discard)
+		if c.err && (err == nil || !strings.Contains(err.Error(), "--pprof-public")) {
+			t.Errorf("%v %v: %v, want an error naming --pprof-public", c.args, c.env, err)
+		}
+		if !c.err && err != nil {
+			t.Errorf("%v %v: %v", c.args, c.env, err)
+		}
+	}
+}
+
+// TestMetricsListenerPprofOptIn: a --metrics-listen on an address that is
+// not loopback serves /metrics (Prometheus scrapes it from elsewhere) but
+// not pprof, unless --pprof-public.
+func TestMetricsListenerPprofOptIn(t *testing.T) {
+	o := cassandratest.NewKeyspace(t, nil)
+	for _, public := range []bool{false, true} {
+		args := []string{"--metrics-listen=0.0.0.0:0"}
+		pprofWant := http.StatusNotFound
+		if public {
+			args = append(args, "--pprof-public")
+			pprofWant = http.StatusOK
+		}
+		m := MustRunMain(t, o, args...)
+		_, port, _ := net.SplitHostPort(m.MetricsAddr())
+		base := "http://127.0.0.1:" + port
+		for path, want := range map[string]int{"/metrics": http.StatusOK, "/debug/pprof/": pprofWant, "/debug/pprof/goroutine?debug=1": pprofWant} {
+			res, err := http.Get(base + path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			io.Copy(io.Discard, res.Body)
+			res.Body.Close()
+			if res.StatusCode != want {
+				t.Errorf("--pprof-public=%v: %s: %d, want %d", public, path, res.StatusCode, want)
+			}
+		}
+		if err := m.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}

@@ -38,8 +38,9 @@ var errHelp = flag.ErrHelp
 // environment variable; a flag beats the variable, which beats the default.
 type Config struct {
 	Listen        string   // --listen: HTTP API address
-	PprofListen   string   // --pprof-listen: internal pprof address, "" (off) by default
-	MetricsListen string   // --metrics-listen: a separate /metrics (and pprof) listener, "" (off) by default
+	PprofListen   string   // --pprof-listen: internal pprof address, "" (off) by default; loopback unless PprofPublic
+	MetricsListen string   // --metrics-listen: a separate /metrics listener (pprof too where pprofOn), "" (off) by default
+	PprofPublic   bool     // --pprof-public: serve pprof on a listener that is not a loopback address
 	Auth          string   // --auth: auto, required or off
 	AllowedHosts  []string // --allowed-hosts: Host header allow-list; default the loopback names on a loopback listener
 	TLSCertFile   string   // --tls-cert-file: serve HTTPS with this certificate (PEM)
@@ -212,8 +213,9 @@ func (c *Config) flagSet(name string, out io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(out)
 	fs.StringVar(&c.Listen, "listen", c.Listen, "HTTP API listen address")
-	fs.StringVar(&c.PprofListen, "pprof-listen", c.PprofListen, "internal listen address for /debug/pprof (empty: off); never expose it")
-	fs.StringVar(&c.MetricsListen, "metrics-listen", c.MetricsListen, "separate listen address for /metrics and /debug/pprof, without authentication (empty: off; /metrics stays on --listen, admin only when authentication is on)")
+	fs.StringVar(&c.PprofListen, "pprof-listen", c.PprofListen, "internal listen address for /debug/pprof, without authentication (empty: off); refused on an address that is not loopback unless --pprof-public")
+	fs.StringVar(&c.MetricsListen, "metrics-listen", c.MetricsListen, "separate listen address for /metrics, and /debug/pprof when it is a loopback address (or with --pprof-public), without authentication (empty: off; /metrics stays on --listen, admin only when authentication is on)")
+	fs.BoolVar(&c.PprofPublic, "pprof-public", c.PprofPublic, "serve /debug/pprof, which needs no key and shows heap contents and goroutine stacks, on a --pprof-listen or --metrics-listen address that is not loopback")
 	fs.StringVar(&c.Auth, "auth", c.Auth, "API key authentication: auto (off when every listener is a loopback address, else required), required or off (refused on a non-loopback listener)")
 	fs.Var(allowList{&c.AllowedHosts}, "allowed-hosts", "comma-separated host names a request's Host header may carry, * for any (default: localhost,127.0.0.1,::1 on a loopback --listen, any otherwise)")
 	fs.StringVar(&c.TLSCertFile, "tls-cert-file", c.TLSCertFile, "serve HTTPS (TLS 1.2+) with this PEM certificate chain; re-read when the file changes")
@@ -390,6 +392,9 @@ func (c *Config) Validate() error {
 	if _, err := c.authRequired(); err != nil {
 		return err
 	}
+	if c.PprofListen != "" && !c.pprofOn(c.PprofListen) {
+		return fmt.Errorf("--pprof-listen on %s, which is not a loopback address: pprof needs no key and shows heap contents and goroutine stacks to anyone who reaches it (listen on 127.0.0.1, or pass --pprof-public)", c.PprofListen)
+	}
 	if (c.TLSCertFile == "") != (c.TLSKeyFile == "") {
 		return errors.New("--tls-cert-file and --tls-key-file go together")
 	}
@@ -482,6 +487,13 @@ func isLoopback(addr string) bool {
 	ip := net.ParseIP(strings.Trim(host, "[]"))
 	return ip != nil && ip.IsLoopback()
 }
+
+// pprofOn reports whether a listener at listen may serve pprof: on a
+// loopback address, or anywhere with --pprof-public. Profiles hold heap
+// contents (events, tokens in flight) and goroutine stacks, and a CPU
+// profile or trace costs the server while it runs: served without a key,
+// they stay on the host unless the operator says otherwise.
+func (c *Config) pprofOn(listen string) bool { return c.PprofPublic || isLoopback(listen) }
 
 // allowedHosts resolves --allowed-hosts for --listen (allowedHostsFor).
 func (c *Config) allowedHosts() []string { return c.allowedHostsFor(c.Listen) }

@@ -196,7 +196,12 @@ func (m *Main) Run(ctx context.Context) error {
 			return fmt.Errorf("metrics listener: %w", err)
 		}
 		m.mln = mln
-		mux := pprofMux()
+		mux := http.NewServeMux()
+		if m.Config.pprofOn(m.Config.MetricsListen) {
+			mux = pprofMux()
+		} else {
+			logger.Info("pprof not served on --metrics-listen: it is not a loopback address (--pprof-public serves it there)", "addr", mln.Addr().String())
+		}
 		mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 		m.metrics = m.internalServer(httpapi.HostGuard(mux, m.Config.allowedHostsFor(m.Config.MetricsListen)))
 		go m.serve(m.metrics, mln)
