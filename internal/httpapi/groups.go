@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"strconv"
@@ -165,9 +166,12 @@ func (g *groupAPI) join(c *echo.Context) error {
 }
 
 // authorize checks a request on an existing group: the key needs the
-// group scope for its name and read access to the feed it follows (looked
-// up only for keys that have the first, so others learn nothing of the
-// group).
+// group scope for its name (403 whether or not the group exists, as for
+// streams) and read access to the feed it follows, looked up only for
+// keys that have the first. A group whose feed the key may not read is
+// 404 group_not_found, as a missing one is: 403 there would tell a key
+// holding the name's scope which of its names are taken, and by groups on
+// feeds it cannot read (GET /v1/groups leaves them out too).
 func (g *groupAPI) authorize(c *echo.Context) error {
 	s := g.s
 	if err := s.allow(c, auth.ActionGroup, c.Param("group")); err != nil || s.cfg.Auth == nil || keyOf(c).IsAdmin() {
@@ -177,7 +181,10 @@ func (g *groupAPI) authorize(c *echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return s.allowFeed(c, feed)
+	if k := keyOf(c); k == nil || !k.CanReadFeed(feed) {
+		return fmt.Errorf("group %s: %w", c.Param("group"), log.ErrGroupNotFound)
+	}
+	return nil
 }
 
 // authorizeMember is authorize for a request of one member: on a store

@@ -1,0 +1,54 @@
+package httpapi_test
+
+import (
+	"bytes"
+	"fmt"
+	"net/http"
+	"testing"
+
+	"github.com/eventlog/eventlog/internal/auth"
+)
+
+// TestGroupUnreadableLooksMissing: a key holding a group name's scope but
+// not read on the feed the group follows gets the answer a missing group
+// gets (404 group_not_found, the same problem) on every group route, so
+// it cannot tell which of its names are taken; a name outside its group
+// scopes stays 403 whether or not the group exists.
+func TestGroupUnreadableLooksMissing(t *testing.T) {
+	as := MustAuthServer(t, auth.Options{}, nil)
+	root := as.MustToken(t, "root", 0, "admin")
+	billing := as.MustToken(t, "billing", 0, "group:billing-*", "read:user*")
+	r := as.As(t, root, "POST", "/v1/groups/billing-all/members", `{"feed":"all","member":"w-1"}`, "Content-Type", jsonCT)
+	if r.Status != http.StatusOK {
+		t.Fatalf("join: %s", r)
+	}
+	ack := `{"partition":0,"epoch":1,"position":"x"}`
+	for _, c := range []struct{ name, method, path, body string }{
+		{"Describe", "GET", "/v1/groups/%s", ""},
+		{"Read", "GET", "/v1/groups/%s/members/w-1/events", ""},
+		{"Ack", "POST", "/v1/groups/%s/members/w-1/ack", ack},
+		{"Leave", "DELETE", "/v1/groups/%s/members/w-1", ""},
+		{"Evict", "DELETE", "/v1/groups/%s/members/w-1?evict=true", ""},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var problems []map[string]any
+			for _, group := range []string{"billing-all", "billing-none"} {
+				path := fmt.Sprintf(c.path, group)
+				p := MustProblem(t, as.As(t, billing, c.method, path, c.body, "Content-Type", jsonCT), http.StatusNotFound, "group_not_found")
+				delete(p, "request_id")
+				problems = append(problems, p)
+			}
+			if a, b := problems[0], problems[1]; a["detail"] != b["detail"] || len(a) != len(b) {
+				t.Fatalf("unreadable %v, missing %v", a, b)
+			}
+			for _, group := range []string{"other-all", "other-none"} {
+				MustProblem(t, as.As(t, billing, c.method, fmt.Sprintf(c.path, group), c.body, "Content-Type", jsonCT), http.StatusForbidden, "forbidden")
+			}
+		})
+	}
+	// Nothing of the group moved: its member is still there.
+	r = as.As(t, root, "GET", "/v1/groups/billing-all", "")
+	if r.Status != http.StatusOK || !bytes.Contains(r.Body, []byte(`"member":"w-1"`)) {
+		t.Fatalf("after the refused requests: %s", r)
+	}
+}
