@@ -24,8 +24,14 @@ import (
 // keyspace and hosts) and closes it when the test ends.
 func MustRunMain(tb testing.TB, o cassandra.Options, args ...string) *Main {
 	tb.Helper()
+	return mustRunMainLogged(tb, o, slog.New(slog.NewTextHandler(io.Discard, nil)), args...)
+}
+
+// mustRunMainLogged is MustRunMain logging to logger.
+func mustRunMainLogged(tb testing.TB, o cassandra.Options, logger *slog.Logger, args ...string) *Main {
+	tb.Helper()
 	m := NewMain()
-	m.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	m.Logger = logger
 	args = append([]string{"--listen=127.0.0.1:0", "--keyspace=" + o.Keyspace, "--cassandra-hosts=" + strings.Join(o.Hosts, ",")}, args...)
 	if err := m.Config.ParseFlags("server", args, env(nil), io.Discard); err != nil {
 		tb.Fatal(err)

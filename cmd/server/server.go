@@ -172,7 +172,9 @@ func (m *Main) Run(ctx context.Context) error {
 		WriteTimeout:      m.Config.WriteTimeout,
 		IdleTimeout:       m.Config.IdleTimeout,
 		MaxHeaderBytes:    m.Config.MaxHeaderBytes,
-		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+		// Counts failed TLS handshakes and limits their lines: anyone
+		// can cause them.
+		ErrorLog: m.api.ErrorLog(),
 	}
 	m.srv.RegisterOnShutdown(m.api.Drain)
 	if certs != nil {

@@ -31,6 +31,8 @@ type metrics struct {
 	appended   prometheus.Counter
 	duplicates prometheus.Counter
 	conflicts  *prometheus.CounterVec // code
+	suppressed *prometheus.CounterVec // kind: log lines not written (logflood.go)
+	tlsErrors  prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -60,8 +62,16 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "eventlog_append_conflicts_total",
 			Help: "Appends rejected by a conflict, by problem code (wrong_expected_version, idempotency_conflict).",
 		}, []string{"code"}),
+		suppressed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "eventlog_log_lines_suppressed_total",
+			Help: "Log lines not written because their kind (unauthenticated, invalid_host, tls_handshake) passed its limit of lines a minute.",
+		}, []string{"kind"}),
+		tlsErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "eventlog_tls_handshake_errors_total",
+			Help: "TLS handshakes of the API listener that failed.",
+		}),
 	}
-	for _, c := range []prometheus.Collector{m.requests, m.duration, m.inFlight, m.appended, m.duplicates, m.conflicts} {
+	for _, c := range []prometheus.Collector{m.requests, m.duration, m.inFlight, m.appended, m.duplicates, m.conflicts, m.suppressed, m.tlsErrors} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("register http metrics: %w", err)
 		}
@@ -177,9 +187,22 @@ func (s *Server) observe(next echo.HandlerFunc) echo.HandlerFunc {
 				level = slog.LevelDebug
 			}
 			if ctx := c.Request().Context(); s.log.Enabled(ctx, level) { // skip boxing the attributes of a line not written
-				s.log.Log(ctx, level, "request",
-					"method", method, "route", route, "status", status, "duration_ms", elapsed.Milliseconds(),
-					"remote", c.Request().RemoteAddr, "aborted", aborted)
+				var skipped int64
+				write := true
+				if g := s.floodGateFor(status); g != nil && level >= slog.LevelInfo {
+					write, skipped = g.pass(time.Now())
+				}
+				switch {
+				case !write:
+				case skipped > 0:
+					s.log.Log(ctx, level, "request",
+						"method", method, "route", route, "status", status, "duration_ms", elapsed.Milliseconds(),
+						"remote", c.Request().RemoteAddr, "aborted", aborted, "suppressed", skipped)
+				default:
+					s.log.Log(ctx, level, "request",
+						"method", method, "route", route, "status", status, "duration_ms", elapsed.Milliseconds(),
+						"remote", c.Request().RemoteAddr, "aborted", aborted)
+				}
 			}
 			if aborted {
 				panic(http.ErrAbortHandler)

@@ -293,8 +293,11 @@ type Server struct {
 	// Config.DisableCompression.
 	handler http.Handler
 	metrics *metrics
-	tracer  trace.Tracer
-	traced  bool // cfg.TracerProvider is not the no-op one
+	// floods are the gates of the log lines anyone can cause without a
+	// key, by kind (logflood.go).
+	floods map[string]*floodGate
+	tracer trace.Tracer
+	traced bool // cfg.TracerProvider is not the no-op one
 	// draining is set by Drain: /readyz fails and running replays end.
 	draining atomic.Bool
 	// drained is closed by Drain: live subscriptions waiting for events
@@ -326,6 +329,10 @@ func New(store log.Store, cfg Config) (*Server, error) {
 	}
 	s := &Server{store: store, cfg: cfg, log: slog.New(contextHandler{cfg.Logger.Handler()}), metrics: m,
 		tracer: cfg.TracerProvider.Tracer("github.com/eventlog/eventlog/internal/httpapi"), drained: make(chan struct{})}
+	s.floods = map[string]*floodGate{}
+	for _, kind := range []string{floodUnauthenticated, floodInvalidHost, floodTLSHandshake} {
+		s.floods[kind] = newFloodGate(m.suppressed, kind)
+	}
 	_, untraced := cfg.TracerProvider.(noop.TracerProvider)
 	s.traced = !untraced
 	s.feeds, _ = store.(log.FeedStore)
