@@ -114,12 +114,35 @@ func FlushForwarder(p Peers) func(ctx context.Context, address string, stream lo
 		if json.Unmarshal(raw, &p) != nil || p.Code == "" {
 			return fmt.Errorf("flush at %s: %w: status %d", address, log.ErrUnavailable, resp.StatusCode)
 		}
-		if p.Code == CodeNotOwner {
+		bearer, _ := ctx.Value(bearerKey{}).(string)
+		switch {
+		case p.Code == CodeNotOwner:
 			return fmt.Errorf("%w: %s", log.ErrNotOwner, p.Detail)
+		case p.Code == CodeUnauthenticated && bearer != "":
+			// The owner no longer accepts the client's token (revoked or
+			// expired, and this instance's copy of the keys not caught
+			// up): the client's answer, as the owner would give it.
+			return fmt.Errorf("flush at %s: %w", address, auth.ErrInvalidToken)
+		case p.Code == CodeForbidden && bearer != "" && strings.Contains(resp.Header.Get(echo.HeaderWWWAuthenticate), "insufficient_scope"):
+			// The client's key may not read the stream there.
+			return fmt.Errorf("flush at %s: %w", address, auth.ErrForbidden)
+		case p.Status == http.StatusUnauthorized || p.Status == http.StatusForbidden:
+			// The owner refused this instance: its signature (clocks more
+			// than peerSignatureSkew apart, another keyspace's key, a proxy
+			// that changed the request). A configuration error between
+			// instances, no fault of the client's, which asking again does
+			// not cure.
+			return fmt.Errorf("flush at %s: %w: %s: %s", address, errPeerRefused, p.Code, p.Detail)
 		}
 		return fmt.Errorf("flush at %s: %w: %s: %s", address, log.ErrUnavailable, p.Code, p.Detail)
 	}
 }
+
+// errPeerRefused: another instance refused this one's signed request. 503
+// unavailable to the client, like an unreachable owner, but not retried:
+// the store retries log.ErrUnavailable until its owner answers, and this
+// owner answers the same each time.
+var errPeerRefused = errors.New("the owner refused this instance's request (see its log)")
 
 // LocalAppender is implemented by stores that commit only the appends of
 // shards they own (the receiving end of forwarding).

@@ -187,7 +187,7 @@ func ProblemFor(err error) *Problem {
 	case errors.Is(err, log.ErrOutcomeUnknown):
 		return newProblem(http.StatusGatewayTimeout, CodeOutcomeUnknown,
 			"the write may or may not have been applied; retrying the same request with the same event ids is safe")
-	case errors.Is(err, log.ErrUnavailable), errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
+	case errors.Is(err, log.ErrUnavailable), errors.Is(err, errPeerRefused), errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
 		return newProblem(http.StatusServiceUnavailable, CodeUnavailable, "the store is unavailable; nothing was written")
 	case errors.Is(err, log.ErrSnapshotCorrupt):
 		return newProblem(http.StatusInternalServerError, CodeSnapshotCorrupt, "the stored snapshot failed its integrity check")
@@ -231,6 +231,16 @@ func (s *Server) errorHandler(c *echo.Context, err error) {
 	}
 	p := *ProblemFor(err) // a copy: a *Problem error may be shared
 	p.RequestID = RequestID(c.Request().Context())
+	// A key refused past the middleware (by a stream's owner, through a
+	// forwarded flush) gets the challenge the middleware would send.
+	if h := c.Response().Header(); h.Get(echo.HeaderWWWAuthenticate) == "" {
+		switch {
+		case errors.Is(err, auth.ErrInvalidToken):
+			h.Set(echo.HeaderWWWAuthenticate, challengeInvalid)
+		case errors.Is(err, auth.ErrForbidden):
+			h.Set(echo.HeaderWWWAuthenticate, challengeScope)
+		}
+	}
 	if p.Status >= 500 {
 		s.log.ErrorContext(c.Request().Context(), "request failed",
 			"method", c.Request().Method, "route", routeLabel(c), "status", p.Status, "code", p.Code, "error", err)
