@@ -606,7 +606,7 @@ func (s *Sequencer) flush(ctx context.Context, stream log.StreamID, forward bool
 			err = nil
 			return rerr == nil && !fresh.exists
 		case s.cfg.FlushRemote != nil && o.Owner != "" && o.Owner != s.cfg.Instance && o.Address != "":
-			err = s.cfg.FlushRemote(ctx, o.Address, stream)
+			err = s.flushRemote(ctx, id, o, stream)
 			return !errors.Is(err, log.ErrNotOwner) && !errors.Is(err, log.ErrUnavailable)
 		}
 		return false
@@ -615,6 +615,42 @@ func (s *Sequencer) flush(ctx context.Context, stream log.StreamID, forward bool
 		return werr
 	}
 	return err
+}
+
+// flushOwnerCheck is how often a flush waiting on another instance looks
+// whether its shard has moved on (in memory: the ownership tick reads the
+// shards table).
+const flushOwnerCheck = 100 * time.Millisecond
+
+// flushRemote asks o, the owner of stream's shard id, to flush it, and gives
+// up (log.ErrNotOwner, so flush asks the owner it reads next) once the
+// shards table names a newer owner. An owner paused past its lease
+// (SIGSTOP, a VM stall) takes the request and answers nothing until it
+// resumes, which held the read for the whole of its deadline, though its
+// successor, whose takeover writes everything committed before it, could
+// answer within a lease or two.
+func (s *Sequencer) flushRemote(ctx context.Context, id int, o owner, stream log.StreamID) error {
+	fctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- s.cfg.FlushRemote(fctx, o.Address, stream) }()
+	t := time.NewTicker(flushOwnerCheck)
+	defer t.Stop()
+	for {
+		select {
+		case err := <-done:
+			return err
+		case <-t.C:
+			s.mu.Lock()
+			cur := s.owners[id]
+			s.mu.Unlock()
+			if cur.Epoch > o.Epoch {
+				cancel()
+				<-done
+				return fmt.Errorf("shard %d: %w: taken over from %s while it was asked to flush", id, log.ErrNotOwner, o.Owner)
+			}
+		}
+	}
 }
 
 // renewStale renews sh's lease for a flush that found it stale (the
