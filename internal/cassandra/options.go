@@ -59,9 +59,10 @@ type Options struct {
 	// Members heartbeat well within it (the client: every third). Default
 	// 10s.
 	GroupLeaseTTL time.Duration
-	// GroupLeaseGrace is how long after a lease's end another member may
-	// take the partition: it covers clock differences between server
-	// instances, which judge lease ends by their own clocks. Default 1s.
+	// GroupLeaseGrace is how long past a lease's TTL another member may
+	// take the partition: instances judge a lease by how long they have
+	// seen its row unchanged, and the grace covers the delay between a
+	// renewal's write and another instance's read of it. Default 1s.
 	GroupLeaseGrace time.Duration
 	// GroupLagCap bounds the events counted for one group's lag (the count
 	// reads a position per event): a lag at the cap means "at least".

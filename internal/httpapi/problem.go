@@ -73,7 +73,8 @@ const (
 	CodeTooManySubscriptions = "too_many_subscriptions"
 	CodeTooManyLongReads     = "too_many_long_reads"
 	CodeRateLimited          = "rate_limited"
-	// CodeNotOwner answers only forwarded appends (the internal route).
+	// CodeNotOwner answers only forwarded appends and flushes (the
+	// internal routes).
 	CodeNotOwner = "not_owner"
 )
 

@@ -26,8 +26,8 @@ var (
 	ErrUnavailable = errors.New("store unavailable")
 	// ErrSnapshotCorrupt: a stored snapshot failed its integrity check.
 	ErrSnapshotCorrupt = errors.New("snapshot corrupt")
-	// ErrNotOwner: an append forwarded to this instance is for a shard it
-	// does not own (any more); nothing was written. It matches
+	// ErrNotOwner: an append or flush forwarded to this instance is for a
+	// shard it does not own (any more); nothing was written. It matches
 	// ErrUnavailable; the forwarding instance looks for the new owner.
 	ErrNotOwner = fmt.Errorf("%w: the stream's shard is owned by another instance", ErrUnavailable)
 )

@@ -282,10 +282,3 @@ func (hs *heads) evict(filled int64, gone func(log.StreamID)) {
 		}
 	}
 }
-
-// forget drops every head (the shard was lost).
-func (hs *heads) forget() {
-	hs.m = make(map[log.StreamID]*head)
-	hs.lru.Init()
-	hs.ids, hs.filterBytes, hs.lowBytes = 0, 0, 0
-}
