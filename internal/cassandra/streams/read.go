@@ -708,7 +708,9 @@ func (it cqlRowIter) close() error {
 // holding its bound, then one range query, or two when the versions up
 // to the bound are in a row past it (rowReader); a backward read may fill
 // a gap from the row holding a missing version (rowWith). pageSize is the
-// rows a page of the range query.
+// most rows a page of the range query; pages are sized by the rows'
+// stored bytes (pageRows), and a query whose page size no longer fits
+// its rows is followed by one from the next key.
 func readSpan(src spanRows, stream log.StreamID, pageSize int, rr *rowReader) error {
 	sp := rr.sp
 	hi := int64(math.MaxInt64)
@@ -733,9 +735,18 @@ func readSpan(src spanRows, stream log.StreamID, pageSize int, rr *rowReader) er
 		// run: rowReader) would otherwise cost a round trip each.
 		pageSize = max(int(rr.want), min(pageSize, 16))
 	}
+	// The rows' size is unknown until some are read: a page of 5,000
+	// block rows (Compact: 256 events each, up to maxBlockBytes) was a
+	// whole bucket, tens of MiB that a read held while its consumer (a
+	// slow subscriber) took the first events.
+	n := min(pageSize, firstPageRows)
 	for {
-		iter := src.rows(lo, hi, rr.backward, pageSize)
-		var r heldRow
+		iter := src.rows(lo, hi, rr.backward, n)
+		var (
+			r           heldRow
+			rows, bytes int // of the page being read
+			resized     bool
+		)
 		for iter.next(&r) {
 			err := rr.row(r.first, r.last, r.t, r.body)
 			if err != nil {
@@ -749,9 +760,27 @@ func readSpan(src spanRows, stream log.StreamID, pageSize int, rr *rowReader) er
 				iter.close()
 				return nil
 			}
+			if rows, bytes = rows+1, bytes+len(r.body); rows == n {
+				// A page read: the next ones sized by it, in a query of
+				// their own if the size changes much (a query's pages are
+				// all of one size).
+				if m := pageRows(bytes, rows, pageSize); m < n/2 || m > 2*n {
+					n, resized = m, true
+					break
+				}
+				rows, bytes = 0, 0
+			}
 		}
 		if err := iter.close(); err != nil {
 			return err
+		}
+		if resized {
+			if rr.backward {
+				hi = r.last - 1
+			} else {
+				lo = r.last + 1
+			}
+			continue
 		}
 		if rr.backward {
 			return rr.fillBelow(rr.sp.From - 1)
@@ -765,7 +794,27 @@ func readSpan(src spanRows, stream log.StreamID, pageSize int, rr *rowReader) er
 		// meanwhile (Compact: its run is at the block's end, the rows it
 		// replaced gone). Read on until it comes, in small pages.
 		lo, hi, pageSize = hi+1, math.MaxInt64, min(pageSize, 16)
+		n = min(n, pageSize)
 	}
+}
+
+// readPageBytes is about the stored bytes a page of a stream read holds
+// (pageRows); a read holds its page and the one fetched ahead.
+// firstPageRows are the rows of a read's first page, before any is
+// measured: at most a few MiB (a block is at most maxBlockBytes before
+// compression), where a query of 1-event rows costs one round trip more.
+const (
+	readPageBytes = 1 << 20
+	firstPageRows = 4
+)
+
+// pageRows is how many rows make a page of about readPageBytes, when
+// rows rows took bytes: at least one, at most most.
+func pageRows(bytes, rows, most int) int {
+	if bytes <= 0 {
+		return most
+	}
+	return int(max(1, min(int64(most), int64(readPageBytes)*int64(rows)/int64(bytes))))
 }
 
 // rowWith returns the row that src.holding finds for version v, with its
