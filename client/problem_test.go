@@ -43,6 +43,8 @@ func TestProblemRetryable(t *testing.T) {
 		{Problem{Status: 500, Code: CodeInternal}, false},
 		{Problem{Status: 409, Code: CodeWrongExpectedVersion}, false},
 		{Problem{Status: 429}, false},
+		{Problem{Status: 429, Code: CodeTooManySubscriptions}, false},
+		{Problem{Status: 429, Code: CodeTooManyLongReads}, true},
 		{Problem{Status: 400, Code: CodeInvalidJSON}, false},
 	} {
 		if got := tc.p.Retryable(); got != tc.want {

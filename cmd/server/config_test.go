@@ -203,4 +203,28 @@ func TestMaxLongReadsFlag(t *testing.T) {
 	if err := c.ParseFlags("server", []string{"--max-long-reads=-1"}, env(nil), io.Discard); err == nil || !strings.Contains(err.Error(), "long read") {
 		t.Fatalf("--max-long-reads=-1: err = %v", err)
 	}
+	// The share of one API key: a quarter of them unless set.
+	for _, tc := range []struct {
+		args []string
+		want int
+	}{
+		{nil, 8},
+		{[]string{"--max-long-reads=100"}, 25},
+		{[]string{"--max-long-reads=2"}, 1},
+		{[]string{"--max-long-reads-per-key=32"}, 32},
+	} {
+		c = DefaultConfig()
+		if err := c.ParseFlags("server", tc.args, env(nil), io.Discard); err != nil {
+			t.Fatalf("%v: %v", tc.args, err)
+		}
+		h := c.httpConfig(nil, nil)
+		h.EnsureDefaults()
+		if h.MaxLongReadsPerKey != tc.want {
+			t.Fatalf("%v: %d long reads a key, want %d", tc.args, h.MaxLongReadsPerKey, tc.want)
+		}
+	}
+	c = DefaultConfig()
+	if err := c.ParseFlags("server", []string{"--max-long-reads-per-key=33"}, env(nil), io.Discard); err == nil || !strings.Contains(err.Error(), "long reads per key") {
+		t.Fatalf("--max-long-reads-per-key=33 of 32: err = %v", err)
+	}
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/eventlog/eventlog/internal/cassandra/shardstore"
 	"github.com/eventlog/eventlog/internal/cassandra/shardstore/shardstoretest"
 	"github.com/eventlog/eventlog/internal/httpapi"
+	"github.com/eventlog/eventlog/internal/log"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -34,7 +35,19 @@ func MustAuthServer(tb testing.TB, ao auth.Options, mod func(*httpapi.Config)) *
 		o.Limits = testLimits
 		o.Registerer = reg
 	})
-	return startAuth(tb, store, opts, reg, ao, mod)
+	return startAuth(tb, store, opts, reg, ao, nil, mod)
+}
+
+// MustAuthServerWrapped is MustAuthServer serving wrap(store).
+func MustAuthServerWrapped(tb testing.TB, wrap func(log.Store) log.Store, mod func(*httpapi.Config)) *authServer {
+	tb.Helper()
+	reg := prometheus.NewRegistry()
+	store, opts := shardstoretest.NewStore(tb, func(so *shardstore.Options) {
+		o := &so.Cassandra
+		o.Limits = testLimits
+		o.Registerer = reg
+	})
+	return startAuth(tb, store, opts, reg, auth.Options{}, wrap, mod)
 }
 
 // AuthInstance is another instance on as's keyspace, with its own session,
@@ -44,10 +57,10 @@ func (as *authServer) AuthInstance(tb testing.TB, ao auth.Options) *authServer {
 	reg := prometheus.NewRegistry()
 	o := as.Opts
 	o.Cassandra.Registerer = reg
-	return startAuth(tb, shardstoretest.Reopen(tb, o), o, reg, ao, nil)
+	return startAuth(tb, shardstoretest.Reopen(tb, o), o, reg, ao, nil, nil)
 }
 
-func startAuth(tb testing.TB, store *shardstore.Store, opts shardstore.Options, reg *prometheus.Registry, ao auth.Options, mod func(*httpapi.Config)) *authServer {
+func startAuth(tb testing.TB, store *shardstore.Store, opts shardstore.Options, reg *prometheus.Registry, ao auth.Options, wrap func(log.Store) log.Store, mod func(*httpapi.Config)) *authServer {
 	tb.Helper()
 	ks, err := keystore.New(cassandratest.Session(tb, opts.Cassandra), opts.Cassandra.SerialConsistency, 10*time.Second)
 	if err != nil {
@@ -58,7 +71,7 @@ func startAuth(tb testing.TB, store *shardstore.Store, opts shardstore.Options, 
 		tb.Fatal(err)
 	}
 	tb.Cleanup(a.Close)
-	ts := startServer(tb, store, opts, reg, nil, func(c *httpapi.Config) {
+	ts := startServer(tb, store, opts, reg, wrap, func(c *httpapi.Config) {
 		c.Auth, c.Keys = a, ks
 		if mod != nil {
 			mod(c)

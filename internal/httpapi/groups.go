@@ -237,6 +237,13 @@ func (g *groupAPI) read(c *echo.Context) error {
 	if err != nil {
 		return err
 	}
+	// A feed read under the hood, its page held whole: up to about twice
+	// MaxPageBytes, as a feed page.
+	release, err := g.s.acquireLongRead(c)
+	if err != nil {
+		return err
+	}
+	defer release()
 	page, err := g.store.ReadGroup(c.Request().Context(), log.GroupRead{
 		Group: c.Param("group"), Member: c.Param("member"), Partitions: parts,
 		Limit: int(min(limit, int64(g.s.cfg.MaxPageSize))), MaxBytes: g.s.cfg.MaxPageBytes,

@@ -11,9 +11,10 @@ import (
 	"github.com/labstack/echo/v5"
 )
 
-// subscriptions counts the live subscriptions of this server, in total and
-// per API key: each holds a connection and reads the store while it lasts.
-type subscriptions struct {
+// slots counts what this server serves at once that holds a connection
+// and store reads while it lasts (live subscriptions, long reads), in
+// total and per API key, so that one key cannot take them all.
+type slots struct {
 	mu        sync.Mutex
 	total     int
 	perKey    map[string]int
@@ -21,35 +22,20 @@ type subscriptions struct {
 	maxPerKey int
 }
 
-// subscriptionRetryAfter is the Retry-After of a refused subscription, in
-// seconds.
-const subscriptionRetryAfter = "5"
+func newSlots(max, maxPerKey int) slots {
+	return slots{max: max, maxPerKey: maxPerKey, perKey: map[string]int{}}
+}
 
-// acquireSubscription takes a slot for a live subscription of c's key, or
-// answers 429 too_many_subscriptions. Call release when it ends.
-func (s *Server) acquireSubscription(c *echo.Context) (release func(), err error) {
-	key := ""
-	if k := keyOf(c); k != nil {
-		key = k.Name
-	}
-	if s.draining.Load() {
-		// It would end at once, and the client reconnect here again
-		// while a load balancer still sends it here: it goes elsewhere.
-		return nil, newProblem(http.StatusServiceUnavailable, CodeUnavailable, "the server is shutting down")
-	}
-	l := &s.subs
+// take takes a slot of key ("": none, only the total counts), or reports
+// which limit is reached: full or keyFull. Call release when it ends.
+func (l *slots) take(key string) (release func(), full, keyFull bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	var detail string
 	switch {
 	case l.total >= l.max:
-		detail = fmt.Sprintf("this server serves at most %d live subscriptions", l.max)
+		return nil, true, false
 	case key != "" && l.perKey[key] >= l.maxPerKey:
-		detail = fmt.Sprintf("an API key may hold at most %d live subscriptions on one server", l.maxPerKey)
-	}
-	if detail != "" {
-		c.Response().Header().Set("Retry-After", subscriptionRetryAfter)
-		return nil, newProblem(http.StatusTooManyRequests, CodeTooManySubscriptions, detail)
+		return nil, false, true
 	}
 	l.total++
 	if key != "" {
@@ -64,7 +50,41 @@ func (s *Server) acquireSubscription(c *echo.Context) (release func(), err error
 				delete(l.perKey, key)
 			}
 		}
-	}, nil
+	}, false, false
+}
+
+// keyName is the name of c's API key, "" without one.
+func keyName(c *echo.Context) string {
+	if k := keyOf(c); k != nil {
+		return k.Name
+	}
+	return ""
+}
+
+// subscriptionRetryAfter is the Retry-After of a refused subscription, in
+// seconds.
+const subscriptionRetryAfter = "5"
+
+// acquireSubscription takes a slot for a live subscription of c's key, or
+// answers 429 too_many_subscriptions. Call release when it ends.
+func (s *Server) acquireSubscription(c *echo.Context) (release func(), err error) {
+	if s.draining.Load() {
+		// It would end at once, and the client reconnect here again
+		// while a load balancer still sends it here: it goes elsewhere.
+		return nil, newProblem(http.StatusServiceUnavailable, CodeUnavailable, "the server is shutting down")
+	}
+	release, full, keyFull := s.subs.take(keyName(c))
+	var detail string
+	switch {
+	case full:
+		detail = fmt.Sprintf("this server serves at most %d live subscriptions", s.subs.max)
+	case keyFull:
+		detail = fmt.Sprintf("an API key may hold at most %d live subscriptions on one server", s.subs.maxPerKey)
+	default:
+		return release, nil
+	}
+	c.Response().Header().Set("Retry-After", subscriptionRetryAfter)
+	return nil, newProblem(http.StatusTooManyRequests, CodeTooManySubscriptions, detail)
 }
 
 // longReadRetryAfter is the Retry-After of a refused long read, in
@@ -74,19 +94,26 @@ const longReadRetryAfter = "2"
 
 // acquireLongRead takes a slot for a long read, or answers 429
 // too_many_long_reads. Call release when it ends. Long reads are NDJSON
-// replays of a stream and feed reads: each holds a connection, store reads
-// and up to about two pages of events for as long as it lasts, and
-// clients could otherwise open them by the hundred. A stream's JSON page is
-// not one: it is bounded by its limit and sent as it is read.
+// replays of a stream, feed reads, consumer group reads and state loads of
+// more than MaxPageSize events: each holds a connection, store reads and up
+// to about two pages of events for as long as it lasts, and clients could
+// otherwise open them by the hundred. A stream's JSON page is not one: it
+// is bounded by its limit and sent as it is read. With API keys, one key
+// holds at most MaxLongReadsPerKey of them, so that a key's burst of
+// replays does not refuse every other key's reads.
 func (s *Server) acquireLongRead(c *echo.Context) (release func(), err error) {
-	select {
-	case s.longReads <- struct{}{}:
-		return func() { <-s.longReads }, nil
+	release, full, keyFull := s.longReads.take(keyName(c))
+	var detail string
+	switch {
+	case full:
+		detail = fmt.Sprintf("this server serves at most %d long reads (stream replays, state loads, feed and group reads) at once", s.longReads.max)
+	case keyFull:
+		detail = fmt.Sprintf("an API key may hold at most %d long reads (stream replays, state loads, feed and group reads) at once on one server", s.longReads.maxPerKey)
 	default:
-		c.Response().Header().Set("Retry-After", longReadRetryAfter)
-		return nil, newProblem(http.StatusTooManyRequests, CodeTooManyLongReads,
-			fmt.Sprintf("this server serves at most %d stream replays and feed reads at once", cap(s.longReads)))
+		return release, nil
 	}
+	c.Response().Header().Set("Retry-After", longReadRetryAfter)
+	return nil, newProblem(http.StatusTooManyRequests, CodeTooManyLongReads, detail)
 }
 
 // buckets are the token buckets of the per-key rate limit.

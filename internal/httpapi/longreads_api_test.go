@@ -23,6 +23,7 @@ type gatedStore struct {
 	waiting chan struct{} // closed once a gated read waits
 	once    sync.Once
 	open    chan struct{}
+	entered chan struct{} // if not nil, takes a value as each gated read waits
 }
 
 func (g *gatedStore) ReadStream(ctx context.Context, r log.ReadRange, fn func(*log.RecordedEvent) error) error {
@@ -34,6 +35,9 @@ func (g *gatedStore) ReadStream(ctx context.Context, r log.ReadRange, fn func(*l
 		if first {
 			first = false
 			g.once.Do(func() { close(g.waiting) })
+			if g.entered != nil {
+				g.entered <- struct{}{}
+			}
 			select {
 			case <-g.open:
 			case <-ctx.Done():
@@ -44,22 +48,29 @@ func (g *gatedStore) ReadStream(ctx context.Context, r log.ReadRange, fn func(*l
 	})
 }
 
-// TestLongReadLimit: NDJSON replays and feed reads share a per-instance
+// TestLongReadLimit: NDJSON replays, feed reads, consumer group reads
+// and state loads of more than MaxPageSize events share a per-instance
 // limit (MaxLongReads). With it at 1 and a replay held open, another
-// replay, a feed page and a feed stream are 429 too_many_long_reads with
-// Retry-After, while a stream's JSON page (short, streamed as read) is
-// served; once the replay ends, they are served again.
+// replay, a feed page, a feed stream, a group read and a long state load
+// are 429 too_many_long_reads with Retry-After (group reads and state
+// loads were served, uncounted), while a stream's JSON page (short,
+// streamed as read) and a short state load are served; once the replay
+// ends, they are served again.
 func TestLongReadLimit(t *testing.T) {
 	g := &gatedStore{stream: "held-1", waiting: make(chan struct{}), open: make(chan struct{})}
 	ts := MustServerWrapped(t, func(st log.Store) log.Store {
 		g.Store = st.(*shardstore.Store)
 		return g
-	}, func(c *httpapi.Config) { c.MaxLongReads = 1 })
+	}, func(c *httpapi.Config) { c.MaxLongReads, c.MaxPageSize, c.DefaultPageSize = 1, 5, 5 })
 	var release sync.Once
 	open := func() { release.Do(func() { close(g.open) }) }
 	t.Cleanup(open) // before the server closes, which waits for the replay
 	ts.MustAppend(t, "held-1", 3)
 	ts.MustAppend(t, "other-1", 2)
+	ts.MustAppend(t, "long-1", 6) // a state load of 6 events: long
+	if r, _ := ts.join(t, "readers", `{"feed":"all","member":"m-1"}`); r.Status != http.StatusOK {
+		t.Fatalf("join: %s", r)
+	}
 	const ndjson = "application/x-ndjson"
 
 	type answer struct {
@@ -90,9 +101,11 @@ func TestLongReadLimit(t *testing.T) {
 		"replay":      {"/v1/streams/other-1/events", "Accept", ndjson},
 		"feed page":   {"/v1/feeds/all"},
 		"feed stream": {"/v1/feeds/all", "Accept", ndjson},
+		"group read":  {"/v1/groups/readers/members/m-1/events"},
+		"long state":  {"/v1/streams/long-1/state"},
 	}
 	for what, req := range refused {
-		r := ts.Do(t, "GET", req[0], nil, req[1:]...)
+		r := ts.memberDo(t, "GET", req[0], nil, req[1:]...)
 		MustProblem(t, r, http.StatusTooManyRequests, "too_many_long_reads")
 		if r.Header.Get("Retry-After") == "" {
 			t.Errorf("%s: a 429 without Retry-After", what)
@@ -101,6 +114,9 @@ func TestLongReadLimit(t *testing.T) {
 	if p := mustPage(t, ts.Do(t, "GET", "/v1/streams/other-1/events", nil)); len(p.Events) != 2 {
 		t.Fatalf("a page while a replay is held: %d events, want 2", len(p.Events))
 	}
+	if r := ts.Do(t, "GET", "/v1/streams/other-1/state", nil); r.Status != http.StatusOK {
+		t.Fatalf("a state load of 2 events while a replay is held: %s", r)
+	}
 
 	open()
 	a := <-held
@@ -108,8 +124,71 @@ func TestLongReadLimit(t *testing.T) {
 		t.Fatalf("the held replay: %d %v: %s", a.status, a.err, a.body)
 	}
 	for what, req := range refused {
-		if r := ts.Do(t, "GET", req[0], nil, req[1:]...); r.Status != http.StatusOK {
+		if r := ts.memberDo(t, "GET", req[0], nil, req[1:]...); r.Status != http.StatusOK {
 			t.Errorf("%s after the replay ended: %s", what, r)
 		}
+	}
+}
+
+// TestLongReadsPerKey: with API keys, one key holds at most
+// MaxLongReadsPerKey of the instance's long reads, so that its replays
+// cannot refuse every other key's reads: with 3 long reads and 2 a key,
+// key a's third replay is 429 too_many_long_reads (it was served, and
+// then b's was refused) while b's replay is served.
+func TestLongReadsPerKey(t *testing.T) {
+	g := &gatedStore{stream: "held-1", waiting: make(chan struct{}), open: make(chan struct{}), entered: make(chan struct{}, 8)}
+	as := MustAuthServerWrapped(t, func(st log.Store) log.Store {
+		g.Store = st.(*shardstore.Store)
+		return g
+	}, func(c *httpapi.Config) { c.MaxLongReads, c.MaxLongReadsPerKey = 3, 2 })
+	var release sync.Once
+	open := func() { release.Do(func() { close(g.open) }) }
+	t.Cleanup(open) // before the server closes, which waits for the replays
+	root := as.MustToken(t, "root", 0, "admin")
+	a := as.MustToken(t, "a", 0, "read:*")
+	b := as.MustToken(t, "b", 0, "read:*")
+	for _, stream := range []string{"held-1", "other-1"} {
+		body := `{"events":[{"type":"t","data":1},{"type":"t","data":2}]}`
+		if r := as.As(t, root, "POST", "/v1/streams/"+stream+"/events", body, "Content-Type", jsonCT); r.Status != http.StatusCreated {
+			t.Fatalf("append: %s", r)
+		}
+	}
+	const ndjson = "application/x-ndjson"
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer open()
+	for range 2 {
+		wg.Go(func() {
+			req, _ := http.NewRequest("GET", as.URL+"/v1/streams/held-1/events", nil)
+			req.Header.Set("Accept", ndjson)
+			req.Header.Set("Authorization", a)
+			resp, err := as.Client().Do(req)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			defer resp.Body.Close()
+			_, _ = io.Copy(io.Discard, resp.Body)
+		})
+	}
+	for range 2 {
+		select {
+		case <-g.entered:
+		case <-time.After(30 * time.Second):
+			t.Fatal("the replays did not start")
+		}
+	}
+	r := as.As(t, a, "GET", "/v1/streams/other-1/events", "", "Accept", ndjson)
+	MustProblem(t, r, http.StatusTooManyRequests, "too_many_long_reads")
+	if r.Header.Get("Retry-After") == "" {
+		t.Error("a 429 without Retry-After")
+	}
+	if r := as.As(t, b, "GET", "/v1/streams/other-1/events", "", "Accept", ndjson); r.Status != http.StatusOK || strings.Count(string(r.Body), "\n") != 2 {
+		t.Fatalf("key b's replay while key a holds its share: %s", r)
+	}
+	open()
+	wg.Wait()
+	if r := as.As(t, a, "GET", "/v1/streams/other-1/events", "", "Accept", ndjson); r.Status != http.StatusOK {
+		t.Fatalf("key a's replay once its others ended: %s", r)
 	}
 }

@@ -64,12 +64,17 @@ type Config struct {
 	// Default 100.
 	MaxSubscriptionsPerKey int
 	// MaxLongReads bounds the long reads this server serves at once: NDJSON
-	// replays of a stream and feed reads (JSON pages and NDJSON); more are
+	// replays of a stream, feed reads (JSON pages and NDJSON), consumer
+	// group reads and state loads of more than MaxPageSize events; more are
 	// 429 too_many_long_reads. Each holds up to about 2 × MaxPageBytes (a
 	// feed stream's page being written and the next one read), so the
 	// default, 32, bounds them to about 512 MiB at the default page bytes
 	// with the largest events, far less with small ones.
 	MaxLongReads int
+	// MaxLongReadsPerKey bounds those of one API key, when Auth is set, so
+	// that one key's replays cannot refuse every other key's reads.
+	// Default a quarter of MaxLongReads (at least 1).
+	MaxLongReadsPerKey int
 	// RateLimit is the requests per second of each API key whose own rate
 	// (auth.Key.RateLimit) is 0; 0 means no limit. Default 0.
 	RateLimit float64
@@ -200,6 +205,9 @@ func (c *Config) EnsureDefaults() {
 	if c.MaxLongReads == 0 {
 		c.MaxLongReads = 32
 	}
+	if c.MaxLongReadsPerKey == 0 {
+		c.MaxLongReadsPerKey = max(1, c.MaxLongReads/4)
+	}
 	if c.MaxBulkBytes == 0 {
 		c.MaxBulkBytes = 64 << 20
 	}
@@ -261,6 +269,8 @@ func (c *Config) Validate() error {
 		return errors.New("max payload depth must be positive")
 	case c.MaxPageBytes < 1 || c.MaxSubscriptions < 1 || c.MaxSubscriptionsPerKey < 1 || c.MaxLongReads < 1:
 		return errors.New("page bytes, subscription and long read limits must be positive")
+	case c.MaxLongReadsPerKey < 1 || c.MaxLongReadsPerKey > c.MaxLongReads:
+		return fmt.Errorf("long reads per key must be 1..%d (the long read limit)", c.MaxLongReads)
 	case c.MaxBulkLineBytes < 1 || c.MaxBulkLines < 1 || c.MaxBulkBytes < 1 || c.BulkTimeout <= 0:
 		return errors.New("bulk limits must be positive")
 	case c.WriteTimeout < 0 || c.ReadTimeout < 0 || c.AppendTimeout <= 0 || c.ReadyTimeout <= 0:
@@ -308,9 +318,9 @@ type Server struct {
 	ready readiness
 	// allowedHosts is Config.AllowedHosts as a set (normalHost); nil: any.
 	allowedHosts map[string]bool
-	subs         subscriptions
-	// longReads holds a token per long read being served (MaxLongReads).
-	longReads chan struct{}
+	subs         slots
+	// longReads counts the long reads being served (MaxLongReads).
+	longReads slots
 	// Pollers shared by the live subscriptions of one stream or feed.
 	buckets       buckets
 	streamPollers pollerSet[int64]
@@ -350,8 +360,8 @@ func New(store log.Store, cfg Config) (*Server, error) {
 	if s.cursor, err = newListCursor(s.peerKey); err != nil {
 		return nil, err
 	}
-	s.subs = subscriptions{max: cfg.MaxSubscriptions, maxPerKey: cfg.MaxSubscriptionsPerKey, perKey: map[string]int{}}
-	s.longReads = make(chan struct{}, cfg.MaxLongReads)
+	s.subs = newSlots(cfg.MaxSubscriptions, cfg.MaxSubscriptionsPerKey)
+	s.longReads = newSlots(cfg.MaxLongReads, cfg.MaxLongReadsPerKey)
 	if len(cfg.AllowedHosts) > 0 {
 		s.allowedHosts = make(map[string]bool, len(cfg.AllowedHosts))
 		for _, h := range cfg.AllowedHosts {

@@ -19,7 +19,8 @@ import (
 // stream with no event by T is 404 stream_not_found).
 // The events are streamed into the response as they are read, and checked
 // to be exactly the versions snapshot+1..V: a gap cuts the response rather
-// than hand the client a wrong state.
+// than hand the client a wrong state. A load of more than MaxPageSize
+// events is a long read (acquireLongRead), refused before anything is sent.
 func (s *Server) state(c *echo.Context) error {
 	stream, err := streamParam(c.Param("stream"))
 	if err != nil {
@@ -46,8 +47,19 @@ func (s *Server) state(c *echo.Context) error {
 		line  []byte
 		enc   encoder
 		first = true
+		held  = func() {} // releases the long read slot, if taken
 	)
+	defer func() { held() }()
 	begin := func(st log.State) error {
+		if !st.TailEmpty() && st.Tail.To-st.Tail.From >= int64(s.cfg.MaxPageSize) {
+			// As long as a replay: a long read. A short one, the
+			// aggregate load of a command, is not held back by them.
+			release, err := s.acquireLongRead(c)
+			if err != nil {
+				return err
+			}
+			held = release
+		}
 		b := appendString([]byte(`{"stream":`), string(st.Stream))
 		b = append(b, `,"version":`...)
 		b = strconv.AppendInt(b, st.Version, 10)
