@@ -92,7 +92,10 @@ func (s *Server) readEvents(c *echo.Context) error {
 // replay streams every event of rr as NDJSON, one event per line, in
 // order, flushing in small batches; the page limit does not apply.
 func (s *Server) replay(c *echo.Context, rr log.ReadRange) error {
-	ctx := c.Request().Context()
+	// A replay lasts as long as its stream and its client: it is cut
+	// once its key is revoked or expires meanwhile.
+	ctx, _, stop := s.whileKeyValid(c)
+	defer stop()
 	sw := newStreamWriter(c.Response(), http.StatusOK, MediaTypeNDJSON, s.cfg.WriteTimeout)
 	sw.noReadDeadline(c.Request())
 	var enc encoder
@@ -101,10 +104,13 @@ func (s *Server) replay(c *echo.Context, rr log.ReadRange) error {
 		if s.draining.Load() {
 			return errDraining
 		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
 		return sw.appendLine(func(b []byte) []byte { return enc.event(b, e) })
 	})
 	if err != nil {
-		return s.failStream(c, sw, err)
+		return s.failStream(c, sw, keyRevoked(ctx, err))
 	}
 	if err := sw.flush(); err != nil {
 		return s.failStream(c, sw, err)
@@ -173,7 +179,7 @@ func (s *Server) page(c *echo.Context, rr log.ReadRange, limit int) error {
 func (s *Server) failStream(c *echo.Context, sw *streamWriter, err error) error {
 	if sw.started {
 		level := slog.LevelWarn
-		if errors.Is(err, errDraining) || errors.Is(err, context.Canceled) {
+		if errors.Is(err, errDraining) || errors.Is(err, context.Canceled) || errors.Is(err, auth.ErrInvalidToken) {
 			level = slog.LevelInfo
 		}
 		s.log.Log(c.Request().Context(), level, "stream cut", "method", c.Request().Method, "route", routeLabel(c), "error", err)

@@ -123,8 +123,10 @@ func (s *Server) feedStream(c *echo.Context, feed log.Feed, pos string) error {
 	// Pages as large as allowed: the client takes the feed to its end, and
 	// each page costs the store a restart of its per-shard reads, unless it
 	// can read on across pages (log.FeedPager). A position it refuses is a
-	// problem, before any stream header.
-	ctx := c.Request().Context()
+	// problem, before any stream header. It is cut once its key is revoked
+	// or expires meanwhile: the feed may be long.
+	ctx, _, stop := s.whileKeyValid(c)
+	defer stop()
 	var pages log.FeedPages
 	if fp, ok := s.feeds.(log.FeedPager); ok {
 		var err error
@@ -147,7 +149,7 @@ func (s *Server) feedStream(c *echo.Context, feed log.Feed, pos string) error {
 			h.Del(HeaderFeedFrom)
 			h.Del("Trailer")
 		}
-		return s.failStream(c, sw, err)
+		return s.failStream(c, sw, keyRevoked(ctx, err))
 	}
 	h.Set(HeaderFeedNext, pos)
 	h.Set(HeaderFeedCompleteUpTo, formatTime(wm))
@@ -385,6 +387,9 @@ func (s *Server) sendFeedPages(ctx context.Context, sw *streamWriter, feed log.F
 		for i := range page.Events {
 			if s.draining.Load() {
 				return sent, complete, errDraining
+			}
+			if err := ctx.Err(); err != nil {
+				return sent, complete, err // the client left, or its key no longer authenticates
 			}
 			e := &page.Events[i]
 			if sse {

@@ -196,23 +196,25 @@ const keyCheckEvery = time.Second
 // whileKeyValid returns the context of c's request, ended as well once
 // the request's API key no longer authenticates (revoked or expired:
 // Authenticator.Authenticate, which every instance refreshes within its
-// refresh interval): a live subscription outlives the check of its
-// request, and would otherwise stream on for as long as its client stays.
-// valid checks now (follow asks before each read), and a goroutine every
-// keyCheckEvery, as a read may go on for long; stop releases it.
+// refresh interval), with the cause auth.ErrInvalidToken (keyRevoked): a
+// live subscription or a long read (a replay, a feed stream) outlives the
+// check of its request, and would otherwise stream on for as long as its
+// client stays, or its data lasts. valid checks now (follow asks before
+// each read), and a goroutine every keyCheckEvery, as a read may go on
+// for long; stop releases it.
 func (s *Server) whileKeyValid(c *echo.Context) (ctx context.Context, valid func() bool, stop func()) {
 	r, k := c.Request(), keyOf(c)
 	if s.cfg.Auth == nil || k == nil {
 		return r.Context(), func() bool { return true }, func() {}
 	}
-	ctx, cancel := context.WithCancel(r.Context())
+	ctx, cancel := context.WithCancelCause(r.Context())
 	authorization, name := r.Header.Get(echo.HeaderAuthorization), k.Name
 	var once sync.Once // the goroutine and follow may both find it
 	valid = func() bool {
 		if _, err := s.cfg.Auth.Authenticate(ctx, authorization); err != nil && ctx.Err() == nil {
 			once.Do(func() {
-				s.log.InfoContext(ctx, "live subscription ended: its key no longer authenticates", "key", name, "err", err)
-				cancel()
+				s.log.InfoContext(ctx, "stream ended: its key no longer authenticates", "route", routeLabel(c), "key", name, "err", err)
+				cancel(auth.ErrInvalidToken)
 			})
 		}
 		return ctx.Err() == nil
@@ -229,7 +231,18 @@ func (s *Server) whileKeyValid(c *echo.Context) (ctx context.Context, valid func
 			valid()
 		}
 	}()
-	return ctx, valid, cancel
+	return ctx, valid, func() { cancel(nil) }
+}
+
+// keyRevoked returns err, or auth.ErrInvalidToken when ctx (from
+// whileKeyValid) ended because the key no longer authenticates: a long
+// read cut for it is 401 unauthenticated if nothing was sent yet, and is
+// cut off, never ended as if complete, otherwise (failStream).
+func keyRevoked(ctx context.Context, err error) error {
+	if cause := context.Cause(ctx); err != nil && errors.Is(cause, auth.ErrInvalidToken) {
+		return cause
+	}
+	return err
 }
 
 // appendMessage appends one subscription message: the event's JSON (which
