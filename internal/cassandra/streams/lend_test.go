@@ -8,6 +8,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -116,4 +117,45 @@ func lendRead(rng *rand.Rand, d *modelRows, data map[int64]string, n int) error 
 		return nil
 	}
 	return err
+}
+
+// TestEarlyStopGivesBackLentMemory: a lending read whose consumer stops
+// early (an HTTP page at its limit, a replay whose client left) gives back
+// to their pools the chunk and block buffers of what it read ahead and
+// nobody took: left to the GC, each was a fresh allocation for the reads
+// after it (before, every such read here left some of both behind).
+func TestEarlyStopGivesBackLentMemory(t *testing.T) {
+	var bufs, blocks atomic.Int64
+	lendHook = func(b, k int) { bufs.Add(int64(b)); blocks.Add(int64(k)) }
+	defer func() { lendHook = nil }()
+	const events = 700
+	d, _ := lendModel(0, events, 32)
+	stop := fmt.Errorf("stop")
+	for _, c := range []struct {
+		from, to int64
+		backward bool
+		after    int // chunks taken before the consumer stops
+	}{
+		{1, 0, false, 1}, {1, 0, false, 40}, {100, 600, false, 3}, {300, 0, false, 0},
+		{1, events, true, 1}, {1, 650, true, 40}, {1, 0, true, 0},
+	} {
+		_, cancel := context.WithCancel(context.Background())
+		r := openSpanOn(d, cancel, "lend", 16, partition.Span{From: c.from, To: c.to}, c.to != 0, c.backward, true, 0)
+		n := 0
+		err := r.each(func(*Chunk) error {
+			if n++; n > c.after {
+				return stop
+			}
+			return nil
+		})
+		r.close()
+		if err != stop {
+			t.Fatalf("%+v: %v", c, err)
+		}
+		if b, k := bufs.Load(), blocks.Load(); b != 0 || k != 0 {
+			t.Errorf("%+v: %d chunk buffers and %d block buffers not given back", c, b, k)
+		}
+		bufs.Store(0)
+		blocks.Store(0)
+	}
 }

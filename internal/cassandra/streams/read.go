@@ -455,9 +455,42 @@ var blockBufs = sync.Pool{New: func() any { return new(blockBuf) }}
 const maxKeptBlock = maxBlockBytes + 64<<10
 
 func (bb *blockBuf) release() {
-	if bb.refs.Add(-1) == 0 && cap(bb.b) <= maxKeptBlock {
+	if bb.refs.Add(-1) != 0 {
+		return
+	}
+	if lendHook != nil {
+		lendHook(0, -1)
+	}
+	if cap(bb.b) <= maxKeptBlock {
 		blockBufs.Put(bb)
 	}
+}
+
+// lendHook, when set (tests), is told of the chunk buffers and block
+// buffers a lending read takes from their pools (+1) and gives back (-1).
+var lendHook func(bufs, blocks int)
+
+// giveBack returns the pooled memory of chunks that no consumer will
+// take (a read stopped early, or failed): left to the GC, each was an
+// allocation for the reads after it.
+func giveBack(cs []Chunk) {
+	for i := range cs {
+		c := &cs[i]
+		if c.bufs != nil {
+			putChunkBuffers(c.bufs)
+		}
+		if c.block != nil {
+			c.block.release()
+		}
+		cs[i] = Chunk{}
+	}
+}
+
+func putChunkBuffers(b *record.ChunkBuffers) {
+	if lendHook != nil {
+		lendHook(-1, 0)
+	}
+	chunkBuffers.Put(b)
 }
 
 // batches recycles the slices of chunks that reads send ahead.
@@ -612,6 +645,11 @@ func openSpanOn(src spanRows, cancel context.CancelFunc, stream log.StreamID, pa
 		err := readSpan(src, stream, pageSize, &rr)
 		if err == nil && !push() {
 			err = errStopped
+		}
+		if err != nil {
+			// Never sent: the batch being filled, a backward row's parts.
+			giveBack(batch)
+			giveBack(rr.parts)
 		}
 		if err != nil && err != errStopped {
 			select {
@@ -935,6 +973,10 @@ func (rr *rowReader) sendBackward(first, last int64, t time.Time, body []byte) e
 	}
 	for i := len(rr.parts) - 1; i >= 0; i-- {
 		if !rr.send(rr.parts[i]) {
+			// parts[i] is in the batch not sent, the rest were not
+			// given to send at all.
+			giveBack(rr.parts[:i])
+			rr.parts = rr.parts[:0]
 			return errStopped
 		}
 	}
@@ -1011,6 +1053,9 @@ func (rr *rowReader) split(first, last int64, t time.Time, body []byte) error {
 	if rr.lend && !rr.backward && record.IsBlock(body) {
 		blk = blockBufs.Get().(*blockBuf)
 		blk.refs.Store(1) // split's own, until every part is sent
+		if lendHook != nil {
+			lendHook(0, 1)
+		}
 		buf = blk.b
 	}
 	fresh, err := record.DecodeRunIn(body, buf, first, last, func(p *record.Part) error {
@@ -1044,9 +1089,15 @@ func (rr *rowReader) chunk(c Chunk) error {
 	var bufs *record.ChunkBuffers
 	if rr.lend {
 		bufs = chunkBuffers.Get().(*record.ChunkBuffers)
+		if lendHook != nil {
+			lendHook(1, 0)
+		}
 	}
 	appends, err := record.DecodeChunkBodyInto(c.Body, bufs)
 	if err != nil {
+		if bufs != nil {
+			putChunkBuffers(bufs)
+		}
 		return err
 	}
 	c.Appends, c.Body, c.bufs = appends, nil, bufs
@@ -1073,10 +1124,11 @@ func (r *spanRead) each(fn func(*Chunk) error) error {
 		for i := range d.cs {
 			c := &d.cs[i]
 			if err := fn(c); err != nil {
+				giveBack(d.cs[i:]) // fn is done with c too
 				return err
 			}
 			if c.bufs != nil {
-				chunkBuffers.Put(c.bufs)
+				putChunkBuffers(c.bufs)
 			}
 			if c.block != nil {
 				c.block.release()
@@ -1089,11 +1141,15 @@ func (r *spanRead) each(fn func(*Chunk) error) error {
 	return nil
 }
 
-// close stops the reading goroutine and waits for it.
+// close stops the reading goroutine and waits for it, and gives back the
+// chunks it read ahead that the consumer did not take (stopped early).
 func (r *spanRead) close() {
 	r.cancel()
 	close(r.stop)
 	<-r.done
+	for d := range r.ahead { // closed before done
+		giveBack(d.cs)
+	}
 }
 
 // chunksAhead is how many batches of decoded chunks a read holds ahead
