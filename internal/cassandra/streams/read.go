@@ -818,7 +818,10 @@ func readSpan(src spanRows, stream log.StreamID, pageSize int, rr *rowReader) er
 			} else {
 				lo = r.last + 1
 			}
-			continue
+			if lo <= hi {
+				continue
+			}
+			// Its last row was the range's last: the query is done.
 		}
 		if rr.backward {
 			return rr.fillBelow(rr.sp.From - 1)
