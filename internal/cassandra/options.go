@@ -49,8 +49,10 @@ type Options struct {
 	// recognising "any" retries (while the append is also in the stream's
 	// current or previous bucket). Default 24h.
 	IdempotencyWindow time.Duration
-	// PageSize of range reads (a limit below it shrinks the page). Default
-	// 5,000: replay throughput rises with fewer, larger pages (docs/benchmarks.md).
+	// PageSize of range reads, in rows at most (a limit below it shrinks
+	// the page, and so do rows that make a page larger than about 1 MiB
+	// stored: streams.readPageBytes). Default 5,000: replay throughput
+	// rises with fewer, larger pages (docs/benchmarks.md).
 	PageSize int
 	// Limits bound request contents.
 	Limits log.Limits
