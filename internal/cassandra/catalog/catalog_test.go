@@ -138,6 +138,36 @@ func TestWriteAndList(t *testing.T) {
 	}
 }
 
+// TestCategoryCountAtTheCap: a category of exactly CountCap streams is
+// counted exactly; one stream more makes the count a lower bound, CountCap.
+func TestCategoryCountAtTheCap(t *testing.T) {
+	o := cassandratest.Options(t)
+	if _, err := cassandratest.Migrate(t, o); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cassandratest.DropBounded(t, o) })
+	session := cassandratest.Session(t, o)
+	c := catalog.New(catalog.Options{Session: session, Streams: streams.New(session, 100, time.Hour), Shards: 2, CountCap: 3})
+	ctx := context.Background()
+	now := time.Now()
+	var ps []streams.Pending
+	for i, st := range []log.StreamID{"at-1", "at-2", "at-3", "over-1", "over-2", "over-3", "over-4", "under-1"} {
+		ps = append(ps, pend(int64(i+1), now, record.Chunk{Stream: st, FirstVersion: 1, OpensBucket: true,
+			Appends: []record.ChunkAppend{{Events: []record.Event{{ID: uuid.Must(uuid.NewV7()), Type: "t", Data: []byte("1")}}}}}))
+	}
+	if err := c.Write(ctx, 0, ps); err != nil {
+		t.Fatal(err)
+	}
+	got, err := c.Categories(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []log.CategoryCount{{Category: "at", Streams: 3, Exact: true}, {Category: "over", Streams: 3, Exact: false}, {Category: "under", Streams: 1, Exact: true}}
+	if !slices.Equal(got, want) {
+		t.Fatalf("categories %v, want %v", got, want)
+	}
+}
+
 // TestIDRowsPerCommit: the ids of one commit that share a partition take
 // one statement, whatever the streams; another commit's take another.
 func TestIDRowsPerCommit(t *testing.T) {

@@ -237,7 +237,10 @@ func (c *Catalog) Categories(ctx context.Context, visible func(string) bool) ([]
 	return out, run(jobs, 8)
 }
 
-// count counts the catalog rows of cat, up to CountCap.
+// count counts the catalog rows of cat, up to CountCap: exact when the
+// category has at most CountCap streams, which takes reading one row past
+// the cap to know (a count that stopped at the cap called a category of
+// exactly CountCap streams a lower bound).
 func (c *Catalog) count(ctx context.Context, cat string) (int64, bool, error) {
 	iter := c.session.Query(cqlCountStreams, cat).WithContext(ctx).Idempotent(true).PageSize(5000).Iter()
 	var (
@@ -245,12 +248,15 @@ func (c *Catalog) count(ctx context.Context, cat string) (int64, bool, error) {
 		stream string
 	)
 	for iter.Scan(&stream) {
-		if n++; n >= c.o.CountCap {
+		if n++; n > c.o.CountCap {
 			break
 		}
 	}
 	if err := iter.Close(); err != nil {
 		return 0, false, cql.ReadErr("count streams", err)
 	}
-	return n, n < c.o.CountCap, nil
+	if n > c.o.CountCap {
+		return c.o.CountCap, false, nil
+	}
+	return n, true, nil
 }
