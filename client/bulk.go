@@ -25,7 +25,9 @@ type BulkResult struct {
 }
 
 // ErrBulkNotProcessed is the Err of a bulk append the server did not get
-// to because it ended the request at an earlier line (too many lines).
+// to because it ended the request at an earlier line for good (too many
+// lines, a key revoked meanwhile). Appends cut off by a transient end (the
+// server's bulk deadline, answered unavailable) are sent again instead.
 var ErrBulkNotProcessed = errors.New("eventlog: bulk append not processed: the server ended the request at an earlier line")
 
 // bulkLine is one result line: an append result or a problem.
@@ -118,6 +120,7 @@ func (b *bulk) attempt(ctx context.Context) error {
 	answered := make([]bool, len(sent))
 	var retry []int    // answered with a retryable problem
 	var retryErr error // the first of those problems
+	var last *Problem  // the last result line's problem, if it was one
 	lr := newLineReader(res.Body)
 	for {
 		line, err := lr.next()
@@ -146,6 +149,7 @@ func (b *bulk) attempt(ctx context.Context) error {
 		}
 		answered[n-1] = true
 		i := sent[n-1]
+		last = nil
 		if bl.Code == "" {
 			ar := bl.AppendResult
 			b.results[i] = BulkResult{Result: &ar}
@@ -153,6 +157,7 @@ func (b *bulk) attempt(ctx context.Context) error {
 		}
 		p := bl.Problem
 		p.Line = i + 1
+		last = &p
 		b.results[i] = BulkResult{Err: &p} // final unless retried
 		if p.Retryable() {
 			b.markUnknown([]int{i}, &p)
@@ -162,10 +167,21 @@ func (b *bulk) attempt(ctx context.Context) error {
 			}
 		}
 	}
-	// A clean end without some results: the server stopped early (after a
-	// line past its line limit, which has its own problem).
-	for _, i := range unanswered(sent, answered) {
+	// A clean end without some results: the server stopped early, at the
+	// line whose problem came last. After a retryable one (its deadline
+	// passed: "this line and any after it were not processed") the rest
+	// are sent again like that line; after any other (past the line limit,
+	// a revoked key) they are not processed, for good.
+	rest := unanswered(sent, answered)
+	for _, i := range rest {
 		b.results[i] = BulkResult{Err: ErrBulkNotProcessed}
+		if last != nil && last.Retryable() {
+			// Final only if the retries run out.
+			b.results[i].Err = fmt.Errorf("%w (%w)", ErrBulkNotProcessed, last)
+		}
+	}
+	if last != nil && last.Retryable() {
+		retry = append(retry, rest...)
 	}
 	b.pending, b.whole = retry, false
 	return retryErr

@@ -1,13 +1,17 @@
 package clienttest_test
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/eventlog/eventlog/client"
+	"github.com/eventlog/eventlog/internal/httpapi"
 	"github.com/google/uuid"
 )
 
@@ -198,4 +202,72 @@ func TestAppendBulk(t *testing.T) {
 			t.Fatalf("%d requests, want 1", len(reqs))
 		}
 	})
+}
+
+// TestAppendBulkAfterServerDeadline: the server's bulk deadline passes
+// while the body is still arriving (a slow upload: the proxy holds back
+// the lines after the first), so it answers the next line 503 unavailable
+// and ends the request without processing the others. That end is
+// transient like a cut: the client sends every append without a result
+// again, not only the one the 503 named (the others were once final
+// ErrBulkNotProcessed, never written although a retry would have).
+func TestAppendBulkAfterServerDeadline(t *testing.T) {
+	srv := MustServerConfig(t, func(c *httpapi.Config) { c.BulkTimeout = time.Second })
+	px := MustProxy(t, srv)
+	px.SetFault(func(p *proxy, n int, w http.ResponseWriter, r *http.Request) bool {
+		if n > 1 {
+			return false
+		}
+		body, _ := io.ReadAll(r.Body)
+		first := bytes.IndexByte(body, '\n') + 1
+		pr, pw := io.Pipe()
+		defer pr.Close() // unblocks the writer once the server stopped reading
+		go func() {
+			pw.Write(body[:first])
+			time.Sleep(1500 * time.Millisecond) // past the server's deadline
+			pw.Write(body[first:])
+			pw.Close()
+		}()
+		out, _ := http.NewRequestWithContext(r.Context(), r.Method, p.target.String()+r.URL.RequestURI(), pr)
+		out.Header = r.Header.Clone()
+		out.Header.Del("Accept-Encoding")
+		res, err := http.DefaultTransport.RoundTrip(out)
+		if err != nil {
+			Drop()
+		}
+		defer res.Body.Close()
+		for k, v := range res.Header {
+			w.Header()[k] = v
+		}
+		w.WriteHeader(res.StatusCode)
+		io.Copy(w, res.Body)
+		return true
+	})
+	appends := bulkOf("bulk-late", 3)
+	res, err := MustClient(t, px.URL).AppendBulk(ctx(t), appends)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustBulkOK(t, res, 3, func(int) bool { return false })
+	_, bodies := px.Requests()
+	if len(bodies) != 2 || strings.Count(bodies[1], "\n") != 2 || strings.Contains(bodies[1], `"bulk-late-1"`) {
+		t.Fatalf("requests %q, want the last 2 appends resent", bodies)
+	}
+	mustVersions(t, MustClient(t, srv), appends)
+
+	// Without retries, each append not processed says so, with the cause.
+	px2 := MustProxy(t, srv)
+	px2.SetFault(func(p *proxy, n int, w http.ResponseWriter, r *http.Request) bool { return px.fault(p, 1, w, r) })
+	c, err := client.New(client.Options{BaseURL: px2.URL, Retry: client.RetryPolicy{MaxAttempts: 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err = c.AppendBulk(ctx(t), bulkOf("bulk-late-once", 3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res[0].Err != nil || !errors.Is(res[1].Err, client.ErrUnavailable) ||
+		!errors.Is(res[2].Err, client.ErrBulkNotProcessed) || !errors.Is(res[2].Err, client.ErrUnavailable) {
+		t.Fatalf("results %+v, want 1 stored, 2 unavailable, 3 not processed (unavailable)", res)
+	}
 }

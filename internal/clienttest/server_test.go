@@ -35,16 +35,26 @@ const bucketMaxEvents = 1000
 // fresh keyspace (dropped when the test ends) and returns its URL.
 func MustServer(tb testing.TB) string {
 	tb.Helper()
+	return MustServerConfig(tb, nil)
+}
+
+// MustServerConfig is MustServer with the HTTP config adjusted by mod.
+func MustServerConfig(tb testing.TB, mod func(*httpapi.Config)) string {
+	tb.Helper()
 	reg := prometheus.NewRegistry()
 	store, _ := shardstoretest.NewStore(tb, func(so *shardstore.Options) {
 		o := &so.Cassandra
 		o.BucketMaxEvents = bucketMaxEvents
 		o.Registerer = reg
 	})
-	api, err := httpapi.New(store, httpapi.Config{
+	cfg := httpapi.Config{
 		Registry: reg,
 		Logger:   slog.New(slog.NewTextHandler(io.Discard, nil)),
-	})
+	}
+	if mod != nil {
+		mod(&cfg)
+	}
+	api, err := httpapi.New(store, cfg)
 	if err != nil {
 		tb.Fatal(err)
 	}
