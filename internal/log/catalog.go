@@ -71,8 +71,9 @@ type Catalog interface {
 	Categories(ctx context.Context, visible func(category string) bool) ([]CategoryCount, error)
 	// EventByID returns the event with id, wherever it is, or
 	// ErrEventNotFound, also when its stream does not pass visible (nil:
-	// any), which is asked before the stream is read. Errors:
-	// ErrUnavailable.
+	// any), which is asked before the stream is read. An id in several
+	// streams (ids are unique within a stream only) gives one of its
+	// events whose stream passes visible. Errors: ErrUnavailable.
 	EventByID(ctx context.Context, id uuid.UUID, visible func(StreamID) bool) (RecordedEvent, error)
 }
 

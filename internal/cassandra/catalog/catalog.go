@@ -26,9 +26,10 @@ type Options struct {
 	// the id index files an event at its chunk's first version.
 	ReadEvent func(ctx context.Context, stream log.StreamID, version int64, id uuid.UUID) (log.RecordedEvent, bool, error)
 	// Locate finds event id in the log row of shard at seq, where the id
-	// index files it: its stream and version; ok false when the row does
-	// not hold it.
-	Locate func(ctx context.Context, shard int, seq int64, id uuid.UUID) (stream log.StreamID, version int64, ok bool, err error)
+	// index files it: the stream and version of each event of the row
+	// with that id (ids are unique within a stream only), none when the
+	// row does not hold it.
+	Locate func(ctx context.Context, shard int, seq int64, id uuid.UUID) ([]Location, error)
 	// CountCap is where a category's stream count stops (reported as not
 	// exact). Default 100,000.
 	CountCap int64
@@ -48,6 +49,12 @@ type Options struct {
 	// known). A lookup of an id that is not a UUIDv7 searches the hour
 	// before it too (EventByID); nil: only the hour before Now.
 	LogTimes func(ctx context.Context) ([]time.Time, error)
+}
+
+// Location is where an event is: its stream and version.
+type Location struct {
+	Stream  log.StreamID
+	Version int64
 }
 
 // Catalog is the discovery indexes of a keyspace.

@@ -3,6 +3,7 @@ package catalog
 import (
 	"context"
 	"errors"
+	"sync"
 	"time"
 
 	gocql "github.com/apache/cassandra-gocql-driver/v2"
@@ -17,14 +18,6 @@ import (
 // written by a server before 0003, the stream and version.
 const cqlLookupID = `SELECT stream, version, seq FROM event_index WHERE shard = ? AND minute = ? AND slot = ? AND id = ?`
 
-// hit is what one index row says of an id.
-type hit struct {
-	shard   int
-	stream  string
-	version int64
-	seq     int64
-}
-
 // lookupConcurrency bounds the partition reads of one lookup by id.
 const lookupConcurrency = 32
 
@@ -34,7 +27,12 @@ var errFound = errors.New("found")
 // EventByID implements log.Catalog.EventByID. A UUIDv7 id is looked up in
 // the partitions of the minute it carries (a read per shard and slot); any
 // other id in slot 0 of the minutes it may be filed under if committed
-// within the last UntimedWindow (untimedMinutes).
+// within the last UntimedWindow (untimedMinutes). Ids are unique within a
+// stream only, so an id may have index rows in several shards, and a log
+// row may hold it in several streams: the lookup ends at the first event
+// in a stream visible passes, not at the first row (which named, as often
+// as not, another stream of the same id, and a key that may read only
+// this one was told 404).
 func (c *Catalog) EventByID(ctx context.Context, id uuid.UUID, visible func(log.StreamID) bool) (log.RecordedEvent, error) {
 	var (
 		minutes = make([][]int64, c.o.Shards) // by shard
@@ -65,10 +63,19 @@ func (c *Catalog) EventByID(ctx context.Context, id uuid.UUID, visible func(log.
 			minutes[s] = untimedMinutes(now.UnixMilli()/60_000, lt)
 		}
 	}
+	if visible != nil { // asked from the lookups' goroutines
+		var mu sync.Mutex
+		callers := visible
+		visible = func(s log.StreamID) bool {
+			mu.Lock()
+			defer mu.Unlock()
+			return callers(s)
+		}
+	}
 	ctx2, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var jobs []func() error
-	found := make(chan hit, 1)
+	found := make(chan Location, 1)
 	// The newest minutes of every shard first: the id is most likely there.
 	for i, more := 0, true; more; i++ {
 		more = false
@@ -80,22 +87,43 @@ func (c *Catalog) EventByID(ctx context.Context, id uuid.UUID, visible func(log.
 			m := ms[i]
 			for slot := range slots {
 				jobs = append(jobs, func() error {
-					h := hit{shard: shard}
-					err := c.session.Query(cqlLookupID, shard, m, slot, [16]byte(id)).WithContext(ctx2).Idempotent(true).Scan(&h.stream, &h.version, &h.seq)
+					var (
+						stream  string
+						version int64
+						seq     int64
+					)
+					err := c.session.Query(cqlLookupID, shard, m, slot, [16]byte(id)).WithContext(ctx2).Idempotent(true).Scan(&stream, &version, &seq)
 					switch {
-					case err == nil:
-						select {
-						case found <- h:
-						default:
-						}
-						cancel()
-						return errFound
 					case ctx2.Err() != nil:
 						return errFound
 					case errors.Is(err, gocql.ErrNotFound):
 						return nil
+					case err != nil:
+						return cql.ReadErr("look up event id", err)
 					}
-					return cql.ReadErr("look up event id", err)
+					locs := []Location{{Stream: log.StreamID(stream), Version: version}}
+					if stream == "" { // a row naming the log row of the commit
+						if locs, err = c.o.Locate(ctx2, shard, seq, id); err != nil {
+							if ctx2.Err() != nil {
+								return errFound
+							}
+							return err
+						}
+					}
+					for _, l := range locs {
+						// The scope is checked before the stream is read:
+						// a stream the caller may not read is never
+						// touched.
+						if visible == nil || visible(l.Stream) {
+							select {
+							case found <- l:
+							default:
+							}
+							cancel()
+							return errFound
+						}
+					}
+					return nil
 				})
 			}
 		}
@@ -106,18 +134,8 @@ func (c *Catalog) EventByID(ctx context.Context, id uuid.UUID, visible func(log.
 		version int64
 	)
 	select {
-	case h := <-found:
-		stream, version = log.StreamID(h.stream), h.version
-		if h.stream == "" {
-			var ok bool
-			stream, version, ok, err = c.o.Locate(ctx, h.shard, h.seq, id)
-			if err != nil {
-				return log.RecordedEvent{}, err
-			}
-			if !ok {
-				return log.RecordedEvent{}, log.ErrEventNotFound
-			}
-		}
+	case l := <-found:
+		stream, version = l.Stream, l.Version
 	default:
 		if err != nil && !errors.Is(err, errFound) {
 			return log.RecordedEvent{}, err
@@ -125,9 +143,6 @@ func (c *Catalog) EventByID(ctx context.Context, id uuid.UUID, visible func(log.
 		if ctx.Err() != nil {
 			return log.RecordedEvent{}, ctx.Err()
 		}
-		return log.RecordedEvent{}, log.ErrEventNotFound
-	}
-	if visible != nil && !visible(stream) {
 		return log.RecordedEvent{}, log.ErrEventNotFound
 	}
 	ev, ok, err := c.o.ReadEvent(ctx, stream, version, id)

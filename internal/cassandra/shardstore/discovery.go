@@ -7,6 +7,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/eventlog/eventlog/internal/cassandra/catalog"
 	"github.com/eventlog/eventlog/internal/cassandra/shardlog"
 	"github.com/eventlog/eventlog/internal/cassandra/streams"
 	"github.com/eventlog/eventlog/internal/log"
@@ -36,10 +37,12 @@ func (s *Store) Cluster(ctx context.Context) (log.ClusterInfo, error) {
 }
 
 // locateInLog finds event id in the log row of shard at seq (segments of
-// rows rows): its stream and version. ok is false when the row does not
-// hold it.
-func locateInLog(ctx context.Context, lg *shardlog.Log, rows int64, shard int, seq int64, id uuid.UUID) (stream log.StreamID, version int64, ok bool, err error) {
-	_, _, err = lg.Rows(ctx, shard, shardlog.Segment(seq, rows), seq-1, seq, 1, func(r shardlog.Row) error {
+// rows rows): the stream and version of each event of the row with that
+// id (one per stream: ids are unique within a stream only); none when the
+// row does not hold it.
+func locateInLog(ctx context.Context, lg *shardlog.Log, rows int64, shard int, seq int64, id uuid.UUID) ([]catalog.Location, error) {
+	var out []catalog.Location
+	_, _, err := lg.Rows(ctx, shard, shardlog.Segment(seq, rows), seq-1, seq, 1, func(r shardlog.Row) error {
 		rec, err := record.DecodeRecord(r.Record)
 		if err != nil {
 			return fmt.Errorf("shard %d log row %d: %w", shard, r.Seq, err)
@@ -47,17 +50,13 @@ func locateInLog(ctx context.Context, lg *shardlog.Log, rows int64, shard int, s
 		for _, a := range rec.Appends {
 			for i, e := range a.Events {
 				if e.ID == id {
-					stream, version, ok = a.Stream, a.FirstVersion+int64(i), true
-					return log.ErrStop
+					out = append(out, catalog.Location{Stream: a.Stream, Version: a.FirstVersion + int64(i)})
 				}
 			}
 		}
 		return nil
 	})
-	if errors.Is(err, log.ErrStop) {
-		err = nil
-	}
-	return stream, version, ok, err
+	return out, err
 }
 
 // readEvent reads the event id of stream for the catalog from the chunk

@@ -190,7 +190,7 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 		snapshots: snapshots.New(session, codec, co.Limits.MaxSnapshotBytes, co.Now, co.Logger)}
 	lg := shardlog.New(session, cluster.SerialConsistency)
 	lg.Fault = o.LogFault
-	locate := func(ctx context.Context, shard int, seq int64, id uuid.UUID) (log.StreamID, int64, bool, error) {
+	locate := func(ctx context.Context, shard int, seq int64, id uuid.UUID) ([]catalog.Location, error) {
 		return locateInLog(ctx, lg, rows, shard, seq, id)
 	}
 	clock := &dbclock.Clock{Session: session, Local: co.Now}
