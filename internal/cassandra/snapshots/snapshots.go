@@ -30,7 +30,12 @@ import (
 const (
 	cqlPut    = `INSERT INTO snapshots (stream, version, created_at, compression, size, data) VALUES (?, ?, ?, ?, ?, ?)`
 	cqlLatest = `SELECT version, created_at, compression, size, data FROM snapshots WHERE stream = ? AND version <= ? LIMIT 1`
+	cqlSizes  = `SELECT version, size FROM snapshots WHERE stream = ? AND version <= ? LIMIT ?`
 )
+
+// maxSizesScanned bounds the snapshots Latest looks through, by their
+// sizes alone, for one within the limit when the newest is over it.
+const maxSizesScanned = 100
 
 // MaxStoredBytes bounds a stored (compressed) snapshot: Cassandra refuses
 // a mutation over half its commit log segment and a CQL message over
@@ -124,6 +129,13 @@ func (s *Store) Put(ctx context.Context, stream log.StreamID, version int64, sta
 
 // Latest returns the newest snapshot at or below maxVersion (0: any), or
 // log.ErrSnapshotNotFound.
+//
+// A snapshot whose state is over the size limit (stored while the server
+// ran with a higher --max-snapshot-bytes) is intact but not decoded, to
+// keep the limit's memory bound: it is skipped, as if absent, for the
+// newest one within the limit below it. It was reported corrupt, so every
+// state load of its stream failed until a newer snapshot was stored, which
+// an application that snapshots the states it loads never managed.
 func (s *Store) Latest(ctx context.Context, stream log.StreamID, maxVersion int64) (log.Snapshot, error) {
 	if _, err := log.ParseStreamID(string(stream)); err != nil {
 		return log.Snapshot{}, err
@@ -131,6 +143,49 @@ func (s *Store) Latest(ctx context.Context, stream log.StreamID, maxVersion int6
 	if maxVersion <= 0 {
 		maxVersion = math.MaxInt64
 	}
+	snap, err := s.latest(ctx, stream, maxVersion)
+	if !errors.Is(err, snapshot.ErrTooLarge) {
+		return snap, err
+	}
+	s.logger.Warn("snapshot over the size limit skipped", "stream", string(stream), "version", snap.Version, "size", snap.Size, "limit", s.maxBytes)
+	v, ok, err := s.fitting(ctx, stream, snap.Version-1)
+	switch {
+	case err != nil:
+		return log.Snapshot{}, err
+	case !ok:
+		return log.Snapshot{}, log.ErrSnapshotNotFound
+	}
+	snap, err = s.latest(ctx, stream, v)
+	if errors.Is(err, snapshot.ErrTooLarge) { // its size column said otherwise
+		return log.Snapshot{}, fmt.Errorf("snapshot %s@%d: %w: %v", stream, snap.Version, log.ErrSnapshotCorrupt, err)
+	}
+	return snap, err
+}
+
+// fitting returns the version of the newest snapshot at or below
+// maxVersion whose state is within the limit, by the size stored with it
+// (ok false: none among the newest maxSizesScanned).
+func (s *Store) fitting(ctx context.Context, stream log.StreamID, maxVersion int64) (int64, bool, error) {
+	iter := s.session.Query(cqlSizes, string(stream), maxVersion, maxSizesScanned).WithContext(ctx).Idempotent(true).Iter()
+	var (
+		v    int64
+		size int
+	)
+	for iter.Scan(&v, &size) {
+		if size <= s.maxBytes {
+			return v, true, iter.Close()
+		}
+	}
+	if err := iter.Close(); err != nil {
+		return 0, false, cql.ReadErr("read snapshot sizes", err)
+	}
+	return 0, false, nil
+}
+
+// latest reads and decodes the newest snapshot at or below maxVersion. A
+// state over the limit is an error matching snapshot.ErrTooLarge, with the
+// snapshot's version and size set.
+func (s *Store) latest(ctx context.Context, stream log.StreamID, maxVersion int64) (log.Snapshot, error) {
 	var (
 		snap log.Snapshot
 		blob []byte
@@ -147,6 +202,9 @@ func (s *Store) Latest(ctx context.Context, stream log.StreamID, maxVersion int6
 		return log.Snapshot{}, fmt.Errorf("snapshot %s@%d: %w: unknown compression %q", stream, snap.Version, log.ErrSnapshotCorrupt, snap.Compression)
 	}
 	state, err := s.codec.Decode(make([]byte, 0, min(max(snap.Size, 0), s.maxBytes)), blob)
+	if errors.Is(err, snapshot.ErrTooLarge) {
+		return snap, err
+	}
 	if err != nil {
 		s.logger.Error("corrupt snapshot", "stream", string(stream), "version", snap.Version, "err", err)
 		return log.Snapshot{}, fmt.Errorf("snapshot %s@%d: %w: %v", stream, snap.Version, log.ErrSnapshotCorrupt, err)
