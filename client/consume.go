@@ -14,7 +14,7 @@ import (
 // ConsumeOptions say how Consume follows a group.
 type ConsumeOptions struct {
 	Feed   string // "all", "category/<c>", "type/<t>" (client.AllFeed, CategoryFeed, TypeFeed)
-	Member string // stable member id; "" = generated
+	Member string // stable member id; "" = generated (and replaced when the answer to its first join, with its secret, is lost)
 	Batch  int    // events per read; 0 = default
 }
 
@@ -59,7 +59,7 @@ func (c *Client) Consume(ctx context.Context, group string, opts ConsumeOptions,
 	cs := &consumer{c: c, group: group, feed: opts.Feed, member: opts.Member, batch: opts.Batch,
 		kick: make(chan struct{}, 1), news: make(chan struct{}, 1), lastAck: map[int]time.Time{}}
 	if cs.member == "" {
-		cs.member = uuid.NewString()
+		cs.member, cs.generated = uuid.NewString(), true
 	}
 	if cs.batch <= 0 {
 		cs.batch = defaultBatch
@@ -81,22 +81,26 @@ func (c *Client) Consume(ctx context.Context, group string, opts ConsumeOptions,
 	// after the lease. A failure only delays that.
 	lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), leaveTimeout)
 	defer cancel()
-	_ = c.LeaveGroup(lctx, group, cs.member)
+	_ = c.LeaveGroup(lctx, group, cs.memberID())
 	return err
 }
 
 // consumer is the state of one Consume call.
 type consumer struct {
-	c                   *Client
-	group, feed, member string
-	batch               int
-	kick, news          chan struct{} // heartbeat now; the leases changed
-	lastAck             map[int]time.Time
-	mu                  sync.Mutex
-	ttl                 time.Duration
-	held                map[int]heldLease
-	revoked             map[int]int64 // partition → epoch, to release
-	fatal               error
+	c           *Client
+	group, feed string
+	// member is the member id (under mu once Consume runs); generated
+	// when Consume made it up, and so may replace it (renewMember).
+	member     string
+	generated  bool
+	batch      int
+	kick, news chan struct{} // heartbeat now; the leases changed
+	lastAck    map[int]time.Time
+	mu         sync.Mutex
+	ttl        time.Duration
+	held       map[int]heldLease
+	revoked    map[int]int64 // partition → epoch, to release
+	fatal      error
 }
 
 // heldLease is a lease as this process judges it: usable until deadline,
@@ -111,13 +115,16 @@ type heldLease struct {
 func (cs *consumer) joinFirst(ctx context.Context) error {
 	for n := 1; ; n++ {
 		sent := time.Now()
-		m, err := cs.c.JoinGroup(ctx, cs.group, JoinOptions{Feed: cs.feed, Member: cs.member})
+		m, err := cs.c.JoinGroup(ctx, cs.group, JoinOptions{Feed: cs.feed, Member: cs.memberID()})
 		if err == nil {
 			cs.update(m, sent)
 			return nil
 		}
 		if ctx.Err() != nil {
 			return ctx.Err()
+		}
+		if cs.renewMember(err) {
+			continue
 		}
 		if !retryable(err) {
 			return fmt.Errorf("eventlog: consume %s: %w", cs.group, err)
@@ -126,6 +133,35 @@ func (cs *consumer) joinFirst(ctx context.Context) error {
 			return ctx.Err()
 		}
 	}
+}
+
+// memberID is the member id Consume joins as.
+func (cs *consumer) memberID() string {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	return cs.member
+}
+
+// renewMember replaces a member id Consume generated with a new one when
+// err says a join lacked the member's secret: the join that created the
+// member (or created it anew after it expired) was applied but its answer,
+// the only copy of the secret, was lost, and the client's retry of it was
+// refused. The orphan expires with its lease; nothing it held was
+// acknowledged by it after that join, so nothing is skipped. A member id
+// given by the caller is kept (another process may be that member): the
+// error ends Consume.
+func (cs *consumer) renewMember(err error) bool {
+	if !errors.Is(err, ErrInvalidMemberSecret) {
+		return false
+	}
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	if !cs.generated {
+		return false
+	}
+	cs.member = uuid.NewString()
+	cs.held, cs.revoked = nil, nil
+	return true
 }
 
 // heartbeats renews the leases every third of the TTL, or at once when
@@ -145,12 +181,14 @@ func (cs *consumer) heartbeats(ctx context.Context) {
 		case <-t.C:
 		}
 		sent := time.Now()
-		m, err := cs.c.JoinGroup(ctx, cs.group, JoinOptions{Feed: cs.feed, Member: cs.member})
+		m, err := cs.c.JoinGroup(ctx, cs.group, JoinOptions{Feed: cs.feed, Member: cs.memberID()})
 		switch {
 		case err == nil:
 			cs.update(m, sent)
 		case ctx.Err() != nil:
 			return
+		case cs.renewMember(err):
+			cs.heartbeatNow() // join as the new member at once
 		case !retryable(err):
 			cs.mu.Lock()
 			cs.fatal = fmt.Errorf("eventlog: consume %s: heartbeat: %w", cs.group, err)
@@ -267,7 +305,7 @@ func (cs *consumer) run(ctx context.Context, handle func(context.Context, FeedEv
 			cs.pause(ctx, every)
 			continue
 		}
-		page, err := cs.c.ReadGroup(ctx, cs.group, cs.member, GroupReadOptions{Partitions: parts, Limit: cs.batch})
+		page, err := cs.c.ReadGroup(ctx, cs.group, cs.memberID(), GroupReadOptions{Partitions: parts, Limit: cs.batch})
 		if err != nil {
 			var p *Problem
 			switch {
@@ -378,7 +416,7 @@ func (cs *consumer) ack(ctx context.Context, acks []Ack) {
 	}
 	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), leaveTimeout)
 	defer cancel()
-	_, err := cs.c.AckGroup(actx, cs.group, cs.member, acks...)
+	_, err := cs.c.AckGroup(actx, cs.group, cs.memberID(), acks...)
 	var p *Problem
 	if errors.Is(err, ErrLeaseLost) && errors.As(err, &p) {
 		cs.drop(p.Partitions)
@@ -406,7 +444,7 @@ func (cs *consumer) release(ctx context.Context) {
 	if len(acks) == 0 {
 		return
 	}
-	_, err := cs.c.AckGroup(ctx, cs.group, cs.member, acks...)
+	_, err := cs.c.AckGroup(ctx, cs.group, cs.memberID(), acks...)
 	if err != nil && !errors.Is(err, ErrLeaseLost) {
 		return // tried again before the next read; the lease lapses anyway
 	}

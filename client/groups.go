@@ -25,6 +25,9 @@ const (
 	CodeLeaseLost         = "lease_lost"
 	CodeInvalidGroup      = "invalid_group"
 	CodeInvalidMember     = "invalid_member"
+	// CodeInvalidMemberSecret: a member's request without the secret its
+	// first join answered, or with another.
+	CodeInvalidMemberSecret = "invalid_member_secret"
 )
 
 var (
@@ -36,6 +39,11 @@ var (
 	// read or acknowledged; the *Problem's Partitions names them.
 	// Acknowledgements of the other partitions were applied.
 	ErrLeaseLost = sentinel(http.StatusConflict, CodeLeaseLost)
+	// ErrInvalidMemberSecret: the request lacked the member's secret (or
+	// sent another). A join whose answer was lost after it created the
+	// member cannot be repeated without it: join under a new member id
+	// (the orphan expires with its lease).
+	ErrInvalidMemberSecret = sentinel(http.StatusForbidden, CodeInvalidMemberSecret)
 )
 
 // groupPath is /v1/groups/{group}/rest… with the names escaped.

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -498,4 +499,40 @@ func TestConsumeRefusals(t *testing.T) {
 	if _, err := c.GroupInfo(ctx(t), "nope"); !errors.Is(err, client.ErrGroupNotFound) {
 		t.Fatalf("group info: %v", err)
 	}
+}
+
+// TestConsumeFirstJoinAnswerLost: the answer to the join that creates a
+// member (and its secret) is lost on the way back; the client's own retry
+// of that join, without the secret, is 403 invalid_member_secret, which
+// ended Consume at once with an error on a transient network failure.
+// A member id Consume generated is its own to replace: it joins again
+// under a new one (the orphan expires with its lease) and handles every
+// event.
+func TestConsumeFirstJoinAnswerLost(t *testing.T) {
+	url, store := MustGroupServer(t)
+	px := MustProxy(t, url)
+	px.SetFault(func(p *proxy, n int, w http.ResponseWriter, r *http.Request) bool {
+		if n == 1 && r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/members") {
+			p.Forward(r) // the member is created; its answer never arrives
+			Drop()
+		}
+		return false
+	})
+	a := newAppender(store, "lost")
+	a.round(t, 4)
+	tr := newTracker()
+	m := startMember(MustClient(t, px.URL), "g", client.ConsumeOptions{Feed: client.CategoryFeed("lost")}, tr.handler("m", 0))
+	deadline := time.Now().Add(20 * time.Second)
+	for tr.distinct() < a.total() {
+		select {
+		case err := <-m.done:
+			t.Fatalf("Consume ended after the first join's answer was lost: %v", err)
+		case <-time.After(20 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d events handled", tr.distinct(), a.total())
+		}
+	}
+	m.stop(t)
+	tr.check(t, a)
 }
