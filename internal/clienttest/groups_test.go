@@ -536,3 +536,65 @@ func TestConsumeFirstJoinAnswerLost(t *testing.T) {
 	m.stop(t)
 	tr.check(t, a)
 }
+
+// TestConsumeHeartbeatAnswerLost: a member Consume generated expires
+// through an outage (here its row is removed, as expiry does); its next
+// heartbeat creates it anew with a new secret, and that answer is lost.
+// The retry, with the old secret, is 403 invalid_member_secret, which
+// ended Consume. It now goes on under a new member id.
+func TestConsumeHeartbeatAnswerLost(t *testing.T) {
+	url, store := MustGroupServer(t)
+	px := MustProxy(t, url)
+	var (
+		armed atomic.Bool
+		old   atomic.Value // the member id whose reads the outage fails
+	)
+	old.Store("")
+	px.SetFault(func(p *proxy, n int, w http.ResponseWriter, r *http.Request) bool {
+		switch {
+		case r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/members") && armed.CompareAndSwap(true, false):
+			p.Forward(r) // the member is created anew; its answer never arrives
+			Drop()
+		case old.Load() != "" && strings.Contains(r.URL.Path, "/members/"+old.Load().(string)+"/"):
+			Problem(w, http.StatusServiceUnavailable, client.CodeUnavailable) // the outage
+			return true
+		}
+		return false
+	})
+	a := newAppender(store, "hb")
+	a.round(t, 4)
+	tr := newTracker()
+	m := startMember(MustClient(t, px.URL), "g", client.ConsumeOptions{Feed: client.CategoryFeed("hb")}, tr.handler("m", 0))
+	handles := func(what string) {
+		t.Helper()
+		deadline := time.Now().Add(20 * time.Second)
+		for tr.distinct() < a.total() {
+			select {
+			case err := <-m.done:
+				t.Fatalf("%s: Consume ended: %v", what, err)
+			case <-time.After(20 * time.Millisecond):
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: %d of %d events handled", what, tr.distinct(), a.total())
+			}
+		}
+	}
+	handles("before the outage")
+	c := MustClient(t, url)
+	info, err := c.GroupInfo(ctx(t), "g")
+	if err != nil || len(info.Members) != 1 {
+		t.Fatalf("group info %+v %v, want one member", info, err)
+	}
+	old.Store(info.Members[0].Member)
+	armed.Store(true)
+	if err := c.EvictMember(ctx(t), "g", info.Members[0].Member); err != nil {
+		t.Fatal(err)
+	}
+	a.round(t, 4)
+	handles("after the heartbeat's answer was lost")
+	if armed.Load() {
+		t.Fatal("no heartbeat after the member's row was gone")
+	}
+	m.stop(t)
+	tr.check(t, a)
+}
