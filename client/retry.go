@@ -99,6 +99,14 @@ func (p *RetryPolicy) do(ctx context.Context, attempt func() error) error {
 		}
 		unknown = unknown || errors.Is(err, ErrOutcomeUnknown)
 		if !retryable(err) {
+			// A refusal of a retry does not undo an earlier attempt that
+			// may have been applied (a delete whose answer was lost is
+			// 404 when sent again). Only the server's refusals are
+			// marked: they stay unretryable, which errors.As finds first.
+			var p *Problem
+			if errors.As(err, &p) {
+				return mark(err, unknown)
+			}
 			return err
 		}
 		if ctx.Err() != nil {

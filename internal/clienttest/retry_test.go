@@ -316,3 +316,28 @@ func allEqual(s []string) bool {
 	}
 	return true
 }
+
+// TestRetryRefusedAfterUnknown: a write whose first attempt may have been
+// applied (its answer was lost) and whose retry is refused for good says
+// both: the refusal, and ErrOutcomeUnknown, as RetryPolicy.do promises.
+// A group deleted by the first attempt made the retry 404
+// group_not_found, returned alone: the caller was told the group had
+// never been there, and not that its delete may have happened.
+func TestRetryRefusedAfterUnknown(t *testing.T) {
+	url, _ := MustGroupServer(t)
+	if _, err := MustClient(t, url).JoinGroup(ctx(t), "gone", client.JoinOptions{Feed: client.AllFeed, Member: "m"}); err != nil {
+		t.Fatal(err)
+	}
+	px := MustProxy(t, url)
+	px.SetFault(func(p *proxy, n int, w http.ResponseWriter, r *http.Request) bool {
+		if n == 1 {
+			p.Forward(r) // deleted; the answer never arrives
+			Drop()
+		}
+		return false
+	})
+	err := MustClient(t, px.URL).DeleteGroup(ctx(t), "gone")
+	if !errors.Is(err, client.ErrGroupNotFound) || !errors.Is(err, client.ErrOutcomeUnknown) {
+		t.Fatalf("delete whose answer was lost, then 404 on its retry: %v; want group_not_found and outcome unknown", err)
+	}
+}
