@@ -28,20 +28,24 @@ type APIKey struct {
 type NewKey struct {
 	Name   string
 	Scopes []string // "read:user-*", "append:*", "admin", …
-	// Expires is the key's lifetime; 0: it does not expire.
+	// Expires is the key's lifetime; 0: it does not expire. A negative
+	// one is sent, so the server refuses it (invalid_key).
 	Expires time.Duration
-	// RateLimit is its requests a second; 0: the server's.
+	// RateLimit is its requests a second; 0: the server's. A negative
+	// one is sent, so the server refuses it (invalid_key).
 	RateLimit float64
 }
 
 // CreateKey makes an API key (the client's key needs the admin scope)
 // and returns it with its token, which the server shows only this once.
 func (c *Client) CreateKey(ctx context.Context, k NewKey) (APIKey, string, error) {
+	// Anything but the zero value goes to the server, which refuses a
+	// negative one: dropping it would make a key that never expires.
 	body := map[string]any{"name": k.Name, "scopes": k.Scopes}
-	if k.Expires > 0 {
+	if k.Expires != 0 {
 		body["expires"] = k.Expires.String()
 	}
-	if k.RateLimit > 0 {
+	if k.RateLimit != 0 {
 		body["rate_limit"] = k.RateLimit
 	}
 	raw, err := json.Marshal(body)

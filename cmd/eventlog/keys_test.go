@@ -19,11 +19,10 @@ import (
 	"github.com/eventlog/eventlog/internal/httpapi/spectest"
 )
 
-// TestKeys: keys create|list|revoke against a server that requires keys:
-// the admin token makes a key whose token (the last line) works at once
-// within its scopes, list shows it without any token, revoke makes the
-// server refuse it; a token without the admin scope is refused (exit 7).
-func TestKeys(t *testing.T) {
+// mustKeysServer is the API over a real store with API keys required and
+// the admin key "root", whose token it returns.
+func mustKeysServer(t *testing.T) (*testServer, string) {
+	t.Helper()
 	store, so := shardstoretest.NewStore(t, nil)
 	ks, err := keystore.New(cassandratest.Session(t, so.Cassandra), so.Cassandra.SerialConsistency, 10*time.Second)
 	if err != nil {
@@ -47,7 +46,15 @@ func TestKeys(t *testing.T) {
 	}
 	srv := httptest.NewServer(spectest.Handler(t, api))
 	t.Cleanup(srv.Close)
-	ts := &testServer{Server: srv}
+	return &testServer{Server: srv}, rootToken
+}
+
+// TestKeys: keys create|list|revoke against a server that requires keys:
+// the admin token makes a key whose token (the last line) works at once
+// within its scopes, list shows it without any token, revoke makes the
+// server refuse it; a token without the admin scope is refused (exit 7).
+func TestKeys(t *testing.T) {
+	ts, rootToken := mustKeysServer(t)
 	as := func(token string, want int, args ...string) result {
 		t.Helper()
 		r := ts.cli(t, map[string]string{"EVENTLOG_TOKEN": token}, "", args...)
@@ -92,4 +99,29 @@ func TestKeys(t *testing.T) {
 	}
 	as(rootToken, exitUsage, "keys", "create", "--name", "noscope")
 	as(rootToken, exitInvalid, "keys", "create", "--name", "bad name!", "--scope", "admin")
+}
+
+// TestKeysCreateBadExpiryOrRate: a negative --expires or --rate-limit is
+// refused (exit 5, the server's invalid_key) and makes no key. The client
+// used to send only positive values, so such a key was created without
+// any expiry or rate of its own: a key meant to be short-lived lived
+// forever.
+func TestKeysCreateBadExpiryOrRate(t *testing.T) {
+	ts, rootToken := mustKeysServer(t)
+	env := map[string]string{"EVENTLOG_TOKEN": rootToken}
+	for _, tc := range []struct{ name, flag, value string }{
+		{"NegativeExpiry", "--expires", "-5h"},
+		{"NegativeRate", "--rate-limit", "-5"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			name := "bad-" + strings.ToLower(tc.name)
+			r := ts.cli(t, env, "", "keys", "create", "--name", name, "--scope", "admin", tc.flag, tc.value)
+			if r.code != exitInvalid || !strings.Contains(r.stderr, "invalid_key") {
+				t.Fatalf("keys create %s %s: exit %d, want %d with invalid_key\nstdout: %s\nstderr: %s", tc.flag, tc.value, r.code, exitInvalid, r.stdout, r.stderr)
+			}
+			if listed := ts.cli(t, env, "", "keys", "list").stdout; strings.Contains(listed, name) {
+				t.Fatalf("the refused key was made:\n%s", listed)
+			}
+		})
+	}
 }
