@@ -307,9 +307,11 @@ type GroupMember struct {
 type GroupPartitionInfo struct {
 	Partition int `json:"partition"`
 	// Owner is the member holding the lease ("" when free).
-	Owner      string    `json:"owner"`
-	Epoch      int64     `json:"epoch"`
-	LeaseUntil time.Time `json:"lease_until"`
+	Owner string `json:"owner"`
+	Epoch int64  `json:"epoch"`
+	// LeaseUntil is zero when the partition is free, and left out of its
+	// JSON then, as the server leaves it out.
+	LeaseUntil time.Time `json:"lease_until,omitzero"`
 	Checkpoint string    `json:"checkpoint"`
 	Lag        int64     `json:"lag"`
 	LagCapped  bool      `json:"lag_capped"`

@@ -15,9 +15,10 @@ type APIKey struct {
 	Name      string    `json:"name"`
 	Scopes    []string  `json:"scopes"`
 	CreatedAt time.Time `json:"created_at"`
-	// ExpiresAt and RevokedAt are zero when the key has none.
-	ExpiresAt time.Time `json:"expires_at"`
-	RevokedAt time.Time `json:"revoked_at"`
+	// ExpiresAt and RevokedAt are zero when the key has none, and left
+	// out of its JSON then, as the server leaves them out.
+	ExpiresAt time.Time `json:"expires_at,omitzero"`
+	RevokedAt time.Time `json:"revoked_at,omitzero"`
 	// RateLimit is the key's requests a second; 0: the server's.
 	RateLimit float64 `json:"rate_limit"`
 	// Status is "active", "expired" or "revoked".

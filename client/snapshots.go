@@ -14,8 +14,10 @@ import (
 type SnapshotInfo struct {
 	Stream string `json:"stream"`
 	// Version is the stream version the state was built from.
-	Version   int64     `json:"version"`
-	CreatedAt time.Time `json:"created_at"`
+	Version int64 `json:"version"`
+	// CreatedAt is zero for a snapshot stored without it (left out of its
+	// JSON then, as the server leaves it out).
+	CreatedAt time.Time `json:"created_at,omitzero"`
 	// Size is the state's JSON size; StoredSize its size as stored, after
 	// Compression ("zstd").
 	Size        int    `json:"size"`

@@ -125,3 +125,71 @@ func TestKeysCreateBadExpiryOrRate(t *testing.T) {
 		})
 	}
 }
+
+// TestJSONOutputOmitsAbsentTimes: -o json and -o ndjson print what the
+// server sent. A key without expiry or revocation and a group partition
+// no member holds have no such time; the CLI printed
+// "0001-01-01T00:00:00Z" for them (the client's zero time), which a
+// script reads as a key that expired and was revoked in year 1.
+func TestJSONOutputOmitsAbsentTimes(t *testing.T) {
+	ts, rootToken := mustKeysServer(t)
+	env := map[string]string{"EVENTLOG_TOKEN": rootToken}
+	run := func(t *testing.T, args ...string) string {
+		t.Helper()
+		r := ts.cli(t, env, "", args...)
+		if r.code != exitOK {
+			t.Fatalf("eventlog %s: exit %d\nstderr: %s", strings.Join(args, " "), r.code, r.stderr)
+		}
+		return r.stdout
+	}
+
+	t.Run("Keys", func(t *testing.T) {
+		for _, out := range []string{run(t, "keys", "list", "-o", "ndjson"), run(t, "keys", "list", "-o", "json")} {
+			var keys []map[string]any
+			if strings.HasPrefix(out, "[") {
+				if err := json.Unmarshal([]byte(out), &keys); err != nil {
+					t.Fatal(err)
+				}
+			} else {
+				keys = ndjson[map[string]any](t, out)
+			}
+			if len(keys) != 1 || keys[0]["name"] != "root" {
+				t.Fatalf("keys: %s", out)
+			}
+			for _, f := range []string{"expires_at", "revoked_at"} {
+				if v, ok := keys[0][f]; ok {
+					t.Errorf("root has no %s, printed as %v:\n%s", f, v, out)
+				}
+			}
+		}
+	})
+
+	t.Run("GroupPartitions", func(t *testing.T) {
+		c, err := client.New(client.Options{BaseURL: ts.URL, Token: rootToken})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx := context.Background()
+		if _, err := c.JoinGroup(ctx, "billing", client.JoinOptions{Feed: client.AllFeed, Member: "w-1"}); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.LeaveGroup(ctx, "billing", "w-1"); err != nil {
+			t.Fatal(err)
+		}
+		out := run(t, "groups", "describe", "billing", "-o", "json")
+		var g struct {
+			Partitions []map[string]any `json:"partitions"`
+		}
+		if err := json.Unmarshal([]byte(out), &g); err != nil {
+			t.Fatal(err)
+		}
+		if len(g.Partitions) == 0 {
+			t.Fatalf("no partitions:\n%s", out)
+		}
+		for _, p := range g.Partitions {
+			if v, ok := p["lease_until"]; ok && p["owner"] == "" {
+				t.Fatalf("partition %v is free, its lease_until printed as %v", p["partition"], v)
+			}
+		}
+	})
+}
