@@ -424,3 +424,17 @@ func TestCompletion(t *testing.T) {
 		t.Fatalf("__complete: %d %q", r.code, r.stdout)
 	}
 }
+
+// TestTailStreamFromIsAVersion: a stream's --from is a whole version >= 1;
+// anything else is a usage error (exit 1) before any request. It was read
+// with fmt.Sscan, which stops at the first non-digit, so "2abc" or "3 4"
+// tailed from version 2 or 3 as if given that.
+func TestTailStreamFromIsAVersion(t *testing.T) {
+	for _, from := range []string{"2abc", "3 4", "1.5", "0", "-1", "x"} {
+		// No server listens there: a request would be exit 4.
+		r := runCLI(t, nil, "", "--url", "http://127.0.0.1:1", "tail", "user-1", "--from", from, "--exit")
+		if r.code != exitUsage || !strings.Contains(r.stderr, "--from") {
+			t.Errorf("tail --from %q: exit %d, want %d (usage)\nstderr: %s", from, r.code, exitUsage, r.stderr)
+		}
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -129,9 +130,13 @@ or "position" in json/ndjson).`,
 func (a *app) tailStream(ctx context.Context, c *client.Client, stream, from string, count int, exit bool) error {
 	var v int64
 	if from != "" {
-		if _, err := fmt.Sscan(from, &v); err != nil || v < 1 {
+		// ParseInt, not Sscan: Sscan stops at the first non-digit and
+		// would take "2abc" for 2.
+		n, err := strconv.ParseInt(from, 10, 64)
+		if err != nil || n < 1 {
 			return fmt.Errorf("--from of a stream must be a version >= 1, not %q", from)
 		}
+		v = n
 	}
 	w := a.events(false)
 	n := 0
