@@ -13,7 +13,7 @@ const (
 	exitUsage        = 1 // bad command line, flags or local input; nothing was sent
 	exitNotFound     = 2 // 404: stream, snapshot, group or route not found
 	exitConflict     = 3 // 409: wrong expected version, idempotency conflict, lease lost, group feed mismatch
-	exitUnavailable  = 4 // the server is unreachable, unavailable (503) or failing (5xx)
+	exitUnavailable  = 4 // the server is unreachable, unavailable (503), busy (429) or failing (5xx): try again later
 	exitInvalid      = 5 // the server refused the request as invalid (400, 413, 415, 422)
 	exitUnknown      = 6 // a write's outcome is unknown: retrying with the same event ids is safe
 	exitUnauthorized = 7 // 401 or 403 (servers with authentication)
@@ -59,6 +59,10 @@ func exitCode(err error) int {
 		return exitConflict
 	case p.Status == http.StatusUnauthorized, p.Status == http.StatusForbidden:
 		return exitUnauthorized
+	case p.Status == http.StatusTooManyRequests:
+		// rate_limited, too_many_long_reads, too_many_subscriptions: the
+		// request is sound, the server wants it later (Retry-After).
+		return exitUnavailable
 	case p.Status >= 400 && p.Status < 500:
 		return exitInvalid
 	}

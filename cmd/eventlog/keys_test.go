@@ -193,3 +193,25 @@ func TestJSONOutputOmitsAbsentTimes(t *testing.T) {
 		}
 	})
 }
+
+// TestTooManyRequestsIsExit4: a 429 (rate_limited, too_many_long_reads,
+// too_many_subscriptions) says "later", not "invalid": exit 4, with the
+// server unavailable, so that a script retries it. It was exit 5, "refused
+// as invalid", which a script rightly does not retry.
+func TestTooManyRequestsIsExit4(t *testing.T) {
+	ts, rootToken := mustKeysServer(t)
+	r := ts.cli(t, map[string]string{"EVENTLOG_TOKEN": rootToken}, "", "keys", "create", "--name", "slow", "--scope", "admin", "--rate-limit", "0.001")
+	if r.code != exitOK {
+		t.Fatalf("keys create: exit %d\n%s", r.code, r.stderr)
+	}
+	lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
+	env := map[string]string{"EVENTLOG_TOKEN": lines[len(lines)-1]}
+	// The key's bucket holds one request; the second waits 1,000 s.
+	if r := ts.cli(t, env, "", "streams", "info", "user-1"); r.code != exitNotFound {
+		t.Fatalf("first request: exit %d, want %d\n%s", r.code, exitNotFound, r.stderr)
+	}
+	r = ts.cli(t, env, "", "streams", "info", "user-1")
+	if r.code != exitUnavailable || !strings.Contains(r.stderr, "rate_limited") {
+		t.Fatalf("rate-limited request: exit %d, want %d with rate_limited\nstderr: %s", r.code, exitUnavailable, r.stderr)
+	}
+}
