@@ -18,6 +18,7 @@ import (
 	"github.com/eventlog/eventlog/internal/cassandra/cassandratest"
 	"github.com/eventlog/eventlog/internal/cassandra/shardstore"
 	"github.com/eventlog/eventlog/internal/cassandra/shardstore/shardstoretest"
+	"github.com/eventlog/eventlog/internal/log"
 )
 
 // MustRunMain starts the whole server on port 0 with args (plus the test
@@ -232,5 +233,47 @@ func TestMigrateCommand(t *testing.T) {
 	s.Close()
 	if code := run(context.Background(), func() {}, args, env(nil), io.Discard, io.Discard); code != 0 {
 		t.Fatalf("second migrate: exit %d", code)
+	}
+}
+
+// TestMainMissingKeyspaceSaysMigrate: serving a keyspace that does not
+// exist (migrate never ran, or a typo in --keyspace) is ErrSchemaMismatch
+// with what to do, for serve and keys alike, and creates nothing. gocql
+// reports it as "no connections were made", as for a Cassandra it cannot
+// reach: the server said "store unavailable", sending the operator to
+// look for a network fault.
+func TestMainMissingKeyspaceSaysMigrate(t *testing.T) {
+	o := cassandratest.Options(t) // a fresh name, never created
+	t.Cleanup(func() { cassandratest.Drop(t, o) })
+	hosts := "--cassandra-hosts=" + strings.Join(o.Hosts, ",")
+
+	m := NewMain()
+	var logs bytes.Buffer
+	m.Stderr = &logs
+	if err := m.Config.ParseFlags("server", []string{"--listen=127.0.0.1:0", "--keyspace=" + o.Keyspace, hosts}, env(nil), io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	err := m.Run(context.Background())
+	defer m.Close()
+	if !errors.Is(err, cassandra.ErrSchemaMismatch) || errors.Is(err, log.ErrUnavailable) {
+		t.Fatalf("serve on a missing keyspace: %v, want ErrSchemaMismatch (not unavailable)", err)
+	}
+	for _, want := range []string{o.Keyspace + " does not exist", "server migrate", "--migrate"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("serve: %q does not say %q", err, want)
+		}
+	}
+
+	var stderr bytes.Buffer
+	if code := run(context.Background(), func() {}, []string{"keys", "list", "--keyspace=" + o.Keyspace, hosts}, env(nil), io.Discard, &stderr); code == 0 ||
+		!strings.Contains(stderr.String(), o.Keyspace+" does not exist") {
+		t.Errorf("keys list on a missing keyspace: exit %d, stderr %s", code, stderr.String())
+	}
+
+	// Nothing was created on the way.
+	sess := cassandratest.Session(t, cassandra.Options{Hosts: o.Hosts, Keyspace: "system_schema"})
+	var n int
+	if err := sess.Query(`SELECT count(*) FROM keyspaces WHERE keyspace_name = ?`, o.Keyspace).Scan(&n); err != nil || n != 0 {
+		t.Fatalf("keyspace %s: count %d, %v; want none", o.Keyspace, n, err)
 	}
 }

@@ -15,6 +15,9 @@ import (
 	"github.com/eventlog/eventlog/internal/log"
 )
 
+// cqlKeyspaceNamed looks a keyspace up (system_schema, Cassandra's own).
+const cqlKeyspaceNamed = `SELECT keyspace_name FROM system_schema.keyspaces WHERE keyspace_name = ?`
+
 func parseConsistency(s string) (gocql.Consistency, error) {
 	c, err := gocql.ParseConsistencyWrapper(strings.ToUpper(s))
 	if err != nil {
@@ -158,15 +161,49 @@ func Connect(ctx context.Context, o Options) (*gocql.Session, error) {
 	if err != nil {
 		return nil, err
 	}
-	session, err := cluster.CreateSession()
+	session, err := CreateSession(ctx, cluster, o)
 	if err != nil {
-		return nil, fmt.Errorf("connect to %v: %w: %v", o.Hosts, log.ErrUnavailable, err)
+		return nil, err
 	}
 	if err := CheckKeyspace(ctx, session, o); err != nil {
 		session.Close()
 		return nil, err
 	}
 	return session, nil
+}
+
+// CreateSession opens a session on cluster, made from o (NewClusterConfig).
+// A failure is log.ErrUnavailable, but for a keyspace that does not exist:
+// gocql reports it as "no connections were made" (each connection's USE
+// fails), as it does a Cassandra it cannot reach, so then a session
+// without the keyspace looks it up, and a missing keyspace is
+// ErrSchemaMismatch saying how to create it.
+func CreateSession(ctx context.Context, cluster *gocql.ClusterConfig, o Options) (*gocql.Session, error) {
+	session, err := cluster.CreateSession()
+	if err == nil {
+		return session, nil
+	}
+	if errors.Is(err, gocql.ErrNoConnectionsStarted) && cluster.Keyspace != "" && keyspaceMissing(ctx, o, cluster.Keyspace) {
+		return nil, fmt.Errorf("%w: keyspace %s does not exist: create it with `server migrate`, or start the server with --migrate", ErrSchemaMismatch, cluster.Keyspace)
+	}
+	return nil, fmt.Errorf("connect to %v: %w: %v", o.Hosts, log.ErrUnavailable, err)
+}
+
+// keyspaceMissing reports whether Cassandra, reached without a keyspace,
+// has no keyspace of that name (false when it cannot tell).
+func keyspaceMissing(ctx context.Context, o Options, keyspace string) bool {
+	cluster, err := newCluster(&o, "")
+	if err != nil {
+		return false
+	}
+	session, err := cluster.CreateSession()
+	if err != nil {
+		return false
+	}
+	defer session.Close()
+	var name string
+	err = session.Query(cqlKeyspaceNamed, keyspace).WithContext(ctx).Scan(&name)
+	return errors.Is(err, gocql.ErrNotFound)
 }
 
 // CheckKeyspace makes the checks made before a keyspace is served: it has

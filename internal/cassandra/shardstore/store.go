@@ -146,9 +146,9 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	session, err := cluster.CreateSession()
+	session, err := cassandra.CreateSession(ctx, cluster, co)
 	if err != nil {
-		return nil, fmt.Errorf("connect to %v: %w: %v", co.Hosts, log.ErrUnavailable, err)
+		return nil, err
 	}
 	// The keyspace checks (layout and schema version, data centres,
 	// paxos_variant v2): the conditional writes' outcomes depend on them.
