@@ -438,3 +438,25 @@ func TestTailStreamFromIsAVersion(t *testing.T) {
 		}
 	}
 }
+
+// TestSettingsEmptyConfigFile: an empty config file (made with touch, or
+// emptied) holds no settings, like a missing one. It failed every
+// command with "config file …: EOF", exit 1.
+func TestSettingsEmptyConfigFile(t *testing.T) {
+	for _, content := range []string{"", " \n"} {
+		cfg := filepath.Join(t.TempDir(), "config.json")
+		if err := os.WriteFile(cfg, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		a := &app{getenv: func(k string) string {
+			if k == "EVENTLOG_CONFIG" {
+				return cfg
+			}
+			return ""
+		}}
+		s, err := a.settings()
+		if err != nil || s.URL != client.DefaultBaseURL || s.Token != "" {
+			t.Fatalf("config file %q: %+v, %v; want the defaults", content, s, err)
+		}
+	}
+}

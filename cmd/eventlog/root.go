@@ -110,6 +110,8 @@ func (a *app) settings() (settings, error) {
 	if path != "" {
 		b, err := os.ReadFile(path)
 		switch {
+		case err == nil && strings.TrimSpace(string(b)) == "":
+			// An empty file (made with touch) holds no settings.
 		case err == nil:
 			dec := json.NewDecoder(strings.NewReader(string(b)))
 			dec.DisallowUnknownFields()
