@@ -460,3 +460,16 @@ func TestSettingsEmptyConfigFile(t *testing.T) {
 		}
 	}
 }
+
+// TestTimeoutSaysSo: a command cut by --timeout (30 s by default, the
+// whole of a read's replay included) says that it was the CLI's own bound
+// and how to lift it; it said only "context deadline exceeded", which
+// reads as the server failing.
+func TestTimeoutSaysSo(t *testing.T) {
+	ts := mustServer(t)
+	ts.mustRun(t, exitOK, "append", "slow-1", "--type", "A", "--data", "1")
+	r := ts.cli(t, nil, "", "--timeout", "1ns", "read", "slow-1")
+	if r.code != exitUnavailable || !strings.Contains(r.stderr, "--timeout 1ns") || !strings.Contains(r.stderr, "--timeout 0") {
+		t.Fatalf("read past --timeout: exit %d, want %d, saying --timeout\nstderr: %s", r.code, exitUnavailable, r.stderr)
+	}
+}

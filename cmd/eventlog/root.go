@@ -185,6 +185,11 @@ func (a *app) printError(err error) {
 			msg += "; request id " + p.RequestID
 		}
 	}
+	if a.timeout > 0 && errors.Is(err, context.DeadlineExceeded) {
+		// The command's own bound, not the server's: say which, and how
+		// to lift it (a long replay may need it).
+		msg += fmt.Sprintf(" (the command's --timeout %s ran out; --timeout 0 waits without bound)", a.timeout)
+	}
 	fmt.Fprintf(a.stderr, "eventlog: %s\n", msg)
 	if exitCode(err) == exitUsage {
 		fmt.Fprintln(a.stderr, "Run 'eventlog --help' for usage.")
