@@ -60,7 +60,7 @@ with the same event ids), 7 not authorized.`,
 	f.StringVar(&a.token, "token", "", "bearer token (env EVENTLOG_TOKEN)")
 	f.StringVar(&a.configPath, "config", "", "config file (env EVENTLOG_CONFIG)")
 	f.StringVarP(&a.output, "output", "o", "table", "output format: table, json or ndjson")
-	f.DurationVar(&a.timeout, "timeout", 30*time.Second, "bound of one command, retries included (tail: of each call; 0: none)")
+	f.DurationVar(&a.timeout, "timeout", 30*time.Second, "bound of one command, retries included, a read's whole replay too (0: none); tail is not bounded: it runs until interrupted, --count or caught up (--exit)")
 	_ = root.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"table", "json", "ndjson"}, cobra.ShellCompDirectiveNoFileComp))
 	root.PersistentPreRunE = func(cmd *cobra.Command, _ []string) error {
 		switch a.output {
