@@ -497,6 +497,24 @@ func isLoopback(addr string) bool {
 // they stay on the host unless the operator says otherwise.
 func (c *Config) pprofOn(listen string) bool { return c.PprofPublic || isLoopback(listen) }
 
+// advertiseWarning is what to tell an operator whose instance listens on
+// a wildcard address without --advertise: that address is what the other
+// instances would forward appends to, and there it names their own host.
+// One instance alone forwards nothing, so this is a warning, not an error.
+func (c *Config) advertiseWarning() string {
+	if c.Advertise != "" {
+		return ""
+	}
+	host, _, err := net.SplitHostPort(c.Listen)
+	if err != nil {
+		return ""
+	}
+	if ip := net.ParseIP(host); host != "" && (ip == nil || !ip.IsUnspecified()) {
+		return ""
+	}
+	return fmt.Sprintf("--listen %s is a wildcard address and --advertise is not set: other instances of the keyspace would forward appends to %s, their own host; set --advertise host:port before starting a second instance", c.Listen, c.Listen)
+}
+
 // allowedHosts resolves --allowed-hosts for --listen (allowedHostsFor).
 func (c *Config) allowedHosts() []string { return c.allowedHostsFor(c.Listen) }
 

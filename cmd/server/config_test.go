@@ -228,3 +228,29 @@ func TestMaxLongReadsFlag(t *testing.T) {
 		t.Fatalf("--max-long-reads-per-key=33 of 32: err = %v", err)
 	}
 }
+
+// TestAdvertiseWildcardWarns: listening on a wildcard address without
+// --advertise advertises that address to the other instances, which then
+// forward appends to their own host (0.0.0.0:8080) rather than to this
+// instance; the server says so at start-up. The README asks for
+// --advertise there, but nothing told an operator who missed it until
+// appends through a second instance failed.
+func TestAdvertiseWildcardWarns(t *testing.T) {
+	for _, tc := range []struct {
+		listen, advertise string
+		warn              bool
+	}{
+		{"0.0.0.0:8080", "", true},
+		{":8080", "", true},
+		{"[::]:8080", "", true},
+		{"0.0.0.0:8080", "10.0.0.7:8080", false},
+		{"127.0.0.1:8080", "", false},
+		{"10.0.0.7:8080", "", false},
+	} {
+		c := DefaultConfig()
+		c.Listen, c.Advertise = tc.listen, tc.advertise
+		if got := c.advertiseWarning(); (got != "") != tc.warn || tc.warn && !strings.Contains(got, "--advertise") {
+			t.Errorf("listen %q advertise %q: warning %q, want one: %t", tc.listen, tc.advertise, got, tc.warn)
+		}
+	}
+}

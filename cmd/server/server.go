@@ -214,6 +214,9 @@ func (m *Main) Run(ctx context.Context) error {
 		scheme = "https"
 	}
 	logger.Info("listening", "addr", m.Addr(), "scheme", scheme, "auth", hc.Auth != nil, "keyspace", o.Keyspace, "hosts", o.Hosts, "version", versionString())
+	if w := m.Config.advertiseWarning(); w != "" {
+		logger.Warn(w)
+	}
 	return nil
 }
 
