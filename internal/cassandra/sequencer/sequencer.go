@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"slices"
 	"sync"
 	"time"
 
@@ -499,6 +500,10 @@ func (s *Sequencer) AppendLocal(ctx context.Context, req log.AppendRequest) (log
 
 func (s *Sequencer) append(ctx context.Context, req log.AppendRequest, forward bool) (res log.AppendResult, err error) {
 	id := partition.ShardOf(string(req.Stream), s.cfg.Shards)
+	var (
+		sent  time.Time // when req was first forwarded
+		moved bool      // and given up on, its outcome unknown
+	)
 	werr := s.untilOwner(ctx, id, "append to "+string(req.Stream), func(sh *shard, o owner) bool {
 		switch {
 		case sh != nil:
@@ -516,15 +521,33 @@ func (s *Sequencer) append(ctx context.Context, req log.AppendRequest, forward b
 			return true
 		case s.cfg.Forward != nil && o.Owner != "" && o.Owner != s.cfg.Instance && o.Address != "":
 			s.metrics.forwarded.Inc()
-			res, err = s.cfg.Forward(ctx, o.Address, req)
+			if sent.IsZero() {
+				sent = time.Now()
+			}
+			res, err = s.forwardRemote(ctx, id, o, req, sent)
+			if errors.Is(err, errOwnerMoved) {
+				// Sent again, to the new owner, as a retry: every id a
+				// client's, also where this instance is the new owner
+				// (a local commit checks only client ids).
+				req, moved = asRetry(req), true
+				return false
+			}
 			return !errors.Is(err, log.ErrNotOwner)
 		}
 		return false
 	})
-	if werr != nil {
-		return log.AppendResult{}, werr
+	if werr == nil && err == nil {
+		return res, nil
 	}
-	return res, err
+	if werr != nil {
+		err = werr
+	}
+	if moved && errors.Is(err, log.ErrUnavailable) {
+		// Not sent again (or not taken), but the first attempt may
+		// have committed.
+		return log.AppendResult{}, fmt.Errorf("%w: %v (forwarded to the shard's previous owner, which did not answer)", log.ErrOutcomeUnknown, err)
+	}
+	return log.AppendResult{}, err
 }
 
 // untilOwner calls try with the shard as this instance holds it (nil when
@@ -532,9 +555,14 @@ func (s *Sequencer) append(ctx context.Context, req log.AppendRequest, forward b
 // done: while a shard moves (handed over, or its owner died) there is no
 // one to ask for a moment, so it waits for the new owner rather than
 // failing: a handover takes a drain, a release and a takeover (a few
-// conditional writes), a dead owner's shard a lease TTL or two more.
+// conditional writes), a dead owner's shard a lease TTL or two more. The
+// wait starts again when a newer owner appears: a try that waited on a
+// paused owner until it was taken over (forwardRemote, flushRemote) has
+// used up most of it by then.
 func (s *Sequencer) untilOwner(ctx context.Context, id int, what string, try func(sh *shard, o owner) (done bool)) error {
-	deadline := time.Now().Add(max(3*s.cfg.LeaseTTL, 10*time.Second))
+	wait := max(3*s.cfg.LeaseTTL, 10*time.Second)
+	deadline := time.Now().Add(wait)
+	var epoch int64
 	for {
 		s.mu.Lock()
 		sh := s.shards[id]
@@ -543,6 +571,14 @@ func (s *Sequencer) untilOwner(ctx context.Context, id int, what string, try fun
 		if try(sh, o) {
 			return nil
 		}
+		s.mu.Lock()
+		if cur := s.owners[id].Epoch; cur > epoch {
+			if epoch != 0 {
+				deadline = time.Now().Add(wait)
+			}
+			epoch = cur
+		}
+		s.mu.Unlock()
 		if time.Now().After(deadline) {
 			return fmt.Errorf("%s: %w: shard %d has no live owner (retry)", what, log.ErrUnavailable, id)
 		}
@@ -651,6 +687,90 @@ func (s *Sequencer) flushRemote(ctx context.Context, id int, o owner, stream log
 			}
 		}
 	}
+}
+
+// errOwnerMoved: a forwarded append was given up on, since its shard has
+// a newer owner; append sends it there again (forwardRemote).
+var errOwnerMoved = errors.New("the shard was taken over while the append was forwarded to its owner")
+
+// forwardRemote forwards req to o, the owner of its shard id, and gives up
+// on it (errOwnerMoved) once the shards table names a newer owner, while
+// req was first forwarded (at sent) less than half an idempotency window
+// ago. An owner paused past its lease (SIGSTOP, a VM stall) takes the
+// request and answers nothing, which held the append until the peer
+// client's timeout and answered it outcome_unknown, though the new owner
+// could answer within a lease or two.
+//
+// Sending it again is safe because the new owner recognises it as a retry
+// wherever the first attempt got to (docs/design-write-path.md, "Any
+// instance accepts any request"):
+//   - The paused owner commits nothing once the new owner has fenced the
+//     shard log (every commit is conditioned on the epoch in the partition
+//     it writes), and the new owner answers nothing before its fence and
+//     catch-up (it serves the shard only then), so whatever the paused
+//     owner committed, before or after the watch gave up on it, is in the
+//     stream partitions before the new owner decides anything.
+//   - The first attempt's ids were all recorded as client ids (a
+//     forwarding instance sends every event's id, and the owner takes
+//     them all for a client's), and the retry checks them all as such
+//     (asRetry), also when this instance is the new owner. An exact
+//     expected version (no_stream is exact 0) finds the events above it
+//     and compares them, for ever; any and exists find the ids within the
+//     window, which the half window left here keeps them in (a commit
+//     happened after sent, and its ids are kept a window from their fill).
+//     Either way the answer is the original versions, duplicate.
+//   - An answer the old owner sends after all goes to no one: the request
+//     outlives its callers (Forwarder), and each append batched with this
+//     one watches its own shard and moves on by itself.
+func (s *Sequencer) forwardRemote(ctx context.Context, id int, o owner, req log.AppendRequest, sent time.Time) (log.AppendResult, error) {
+	fctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	type answer struct {
+		res log.AppendResult
+		err error
+	}
+	done := make(chan answer, 1)
+	go func() {
+		res, err := s.cfg.Forward(fctx, o.Address, req)
+		done <- answer{res, err}
+	}()
+	t := time.NewTicker(flushOwnerCheck)
+	defer t.Stop()
+	for {
+		select {
+		case a := <-done:
+			return a.res, a.err
+		case <-t.C:
+			s.mu.Lock()
+			cur := s.owners[id]
+			s.mu.Unlock()
+			if cur.Epoch <= o.Epoch || time.Since(sent) >= s.cfg.IdempotencyWindow/2 {
+				continue
+			}
+			cancel()
+			a := <-done
+			// An answer that came meanwhile stands; one the cancel made
+			// (unknown, not sent) or a refusal to commit does not.
+			if a.err == nil || !errors.Is(a.err, log.ErrOutcomeUnknown) && !errors.Is(a.err, log.ErrUnavailable) && !errors.Is(a.err, log.ErrNotOwner) {
+				return a.res, a.err
+			}
+			s.cfg.Logger.Info("forwarded append sent again: its shard was taken over", "shard", id, "from", o.Owner, "epoch", o.Epoch, "to", cur.Owner, "new_epoch", cur.Epoch)
+			return log.AppendResult{}, fmt.Errorf("shard %d: %w: %v", id, errOwnerMoved, a.err)
+		}
+	}
+}
+
+// asRetry returns req with every event id marked a client's, without
+// changing the caller's events: an append sent again after an attempt
+// whose outcome is unknown must be checked by them all.
+func asRetry(req log.AppendRequest) log.AppendRequest {
+	evs := slices.Clone(req.Events)
+	for i := range evs {
+		evs[i].ClientID = true
+	}
+	req.Events = evs
+	req.KeepIDs()
+	return req
 }
 
 // renewStale renews sh's lease for a flush that found it stale (the
