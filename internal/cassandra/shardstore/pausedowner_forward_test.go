@@ -63,7 +63,10 @@ func TestForwardToPausedOwnerMovesOn(t *testing.T) {
 		<-ctx.Done()
 		return log.AppendResult{}, fmt.Errorf("forward to a: %w: %v", log.ErrOutcomeUnknown, ctx.Err())
 	}
-	a := open(t, shardstore.Options{Cassandra: o, Paused: paused.Load, Address: "a", Forward: forward, FlushRemote: peers.FlushRemote})
+	// The paused owner writes nothing to the streams (a fill delay past
+	// the test): what it committed reaches them through the new owner's
+	// catch-up, ids included, or not at all.
+	a := open(t, shardstore.Options{Cassandra: o, Paused: paused.Load, Address: "a", Forward: forward, FlushRemote: peers.FlushRemote, FillDelay: 10 * time.Minute})
 	peers.Add("a", a)
 	defer a.Close()
 	b := open(t, shardstore.Options{Cassandra: o, Address: "b", Forward: forward, FlushRemote: peers.FlushRemote})
