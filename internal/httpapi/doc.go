@@ -77,10 +77,10 @@
 //     read what is new, write it straight to the connection, wait. The
 //     idle subscriptions of one stream or feed share one poller (poller.go),
 //     so they cost the store one read per poll, not one each.
-//   - What anyone can make the server log without a key (401 and 421
-//     answers, failed TLS handshakes through ErrorLog) is written at most
-//     LogFloodLines a LogFloodWindow of each kind; the rest is counted
-//     (logflood.go).
+//   - What a client can make the server log at will (4xx answers, a
+//     kind per status, with a key or without; failed TLS handshakes
+//     through ErrorLog) is written at most LogFloodLines a LogFloodWindow
+//     of each kind; the rest is counted (logflood.go).
 //   - Event JSON is {"id","type","version","time","data","metadata"}: data
 //     and metadata are the stored JSON, metadata is omitted when absent,
 //     time is RFC 3339 UTC with six fractional digits.

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	stdlog "log"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -9,12 +10,14 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// Log lines anyone can cause without a key — 401 answers to bad or
-// missing tokens, 421 answers to foreign Host headers, TLS handshakes
-// that fail — are written at most LogFloodLines a LogFloodWindow for each
-// kind: a scanner or a misconfigured client sending thousands a second
-// would otherwise write as many lines, drowning the others and filling
-// disks. The rest are counted (eventlog_log_lines_suppressed_total{kind},
+// Log lines a client can cause at will — 401 answers to bad or missing
+// tokens, 421 answers to foreign Host headers, TLS handshakes that fail,
+// and any other 4xx answer (403s and 404s of a valid key, 409s, 429s) —
+// are written at most LogFloodLines a LogFloodWindow for each kind: a
+// scanner or a misconfigured client sending thousands a second would
+// otherwise write as many lines, drowning the others and filling disks.
+// A key's rate limit does not bound them: it is off by default, and each
+// request it refuses is a 429, itself a line. The rest are counted (eventlog_log_lines_suppressed_total{kind},
 // and the requests themselves in eventlog_http_requests_total), and the
 // next line written of that kind says how many it follows ("suppressed").
 const (
@@ -27,11 +30,17 @@ const (
 	floodUnauthenticated = "unauthenticated"
 	floodInvalidHost     = "invalid_host"
 	floodTLSHandshake    = "tls_handshake"
+	// floodClientError prefixes the kinds of the other 4xx answers, one a
+	// status ("client_error_404"), so that one client's flood of 404s
+	// does not hide another's 403s.
+	floodClientError = "client_error_"
 )
 
 // floodGate limits the log lines of one kind.
 type floodGate struct {
-	suppressed prometheus.Counter
+	vec        *prometheus.CounterVec
+	kind       string
+	suppressed prometheus.Counter // nil until a line of kind is suppressed (lazy gates)
 
 	mu      sync.Mutex
 	start   time.Time // of the current window
@@ -40,7 +49,13 @@ type floodGate struct {
 }
 
 func newFloodGate(suppressed *prometheus.CounterVec, kind string) *floodGate {
-	return &floodGate{suppressed: suppressed.WithLabelValues(kind)}
+	return &floodGate{vec: suppressed, kind: kind, suppressed: suppressed.WithLabelValues(kind)}
+}
+
+// newLazyFloodGate is a gate whose series appears at its first suppressed
+// line: a hundred 4xx statuses, most never answered, need no zero series.
+func newLazyFloodGate(suppressed *prometheus.CounterVec, kind string) *floodGate {
+	return &floodGate{vec: suppressed, kind: kind}
 }
 
 // pass reports whether a line may be written at now and, if so, how many
@@ -53,6 +68,9 @@ func (g *floodGate) pass(now time.Time) (ok bool, skipped int64) {
 	}
 	if g.lines >= LogFloodLines {
 		g.skipped++
+		if g.suppressed == nil {
+			g.suppressed = g.vec.WithLabelValues(g.kind)
+		}
 		g.suppressed.Inc()
 		return false, 0
 	}
@@ -61,14 +79,16 @@ func (g *floodGate) pass(now time.Time) (ok bool, skipped int64) {
 	return true, skipped
 }
 
-// floodGateFor is the gate of an access log line of status, nil for the
-// statuses that need a key (their floods are rate limited per key).
+// floodGateFor is the gate of an access log line of status, nil for 5xx
+// (the server's trouble, for operators to see whole) and the rest.
 func (s *Server) floodGateFor(status int) *floodGate {
-	switch status {
-	case 401:
+	switch {
+	case status == 401:
 		return s.floods[floodUnauthenticated]
-	case 421:
+	case status == 421:
 		return s.floods[floodInvalidHost]
+	case status >= 400 && status < 500:
+		return s.floods[floodClientError+strconv.Itoa(status)]
 	}
 	return nil
 }

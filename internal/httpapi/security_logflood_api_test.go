@@ -89,3 +89,45 @@ func metricSum(tb testing.TB, exposition []byte, metric, label string) float64 {
 	}
 	return sum
 }
+
+// TestKeyedClientErrorLogsBounded: a valid key's 4xx answers (403 for a
+// stream outside its scopes, 404 for a missing one) each wrote an info
+// line, without a bound when --rate-limit is 0 (the default), so a
+// client with any key could flood the log. Now each 4xx status is a kind
+// of its own, written at most LogFloodLines a window, the rest counted.
+func TestKeyedClientErrorLogsBounded(t *testing.T) {
+	var logs syncBuffer
+	as := MustAuthServer(t, auth.Options{}, func(c *httpapi.Config) {
+		c.Logger = slog.New(slog.NewJSONHandler(&logs, nil))
+	})
+	admin := as.MustToken(t, "admin", 0, "admin")
+	reader := as.MustToken(t, "reader", 0, "read:a-*")
+	const n = 100
+	start := time.Now()
+	for range n {
+		MustProblem(t, as.As(t, reader, "GET", "/v1/streams/b-1/state", ""), http.StatusForbidden, "forbidden")
+		MustProblem(t, as.As(t, reader, "GET", "/v1/streams/a-missing/state", ""), http.StatusNotFound, "stream_not_found")
+	}
+	windows := int(time.Since(start)/httpapi.LogFloodWindow) + 1
+	lines := map[float64]int{}
+	for _, l := range logs.lines(t) {
+		if l["msg"] == "request" {
+			s, _ := l["status"].(float64)
+			lines[s]++
+		}
+	}
+	r := as.As(t, admin, "GET", "/metrics", "")
+	if r.Status != http.StatusOK {
+		t.Fatal(r)
+	}
+	for _, status := range []int{403, 404} {
+		got := lines[float64(status)]
+		if got == 0 || got > windows*httpapi.LogFloodLines {
+			t.Errorf("%d answers %d: %d log lines, want 1 to %d", n, status, got, windows*httpapi.LogFloodLines)
+		}
+		kind := "client_error_" + strconv.Itoa(status)
+		if sup := metricSum(t, r.Body, "eventlog_log_lines_suppressed_total", `kind="`+kind+`"`); int(sup)+got != n {
+			t.Errorf("%s: %v lines suppressed and %d written, want %d in all", kind, sup, got, n)
+		}
+	}
+}

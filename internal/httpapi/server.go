@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -303,8 +304,8 @@ type Server struct {
 	// Config.DisableCompression.
 	handler http.Handler
 	metrics *metrics
-	// floods are the gates of the log lines anyone can cause without a
-	// key, by kind (logflood.go).
+	// floods are the gates of the log lines a client can cause at will,
+	// by kind (logflood.go); never changed after New.
 	floods map[string]*floodGate
 	tracer trace.Tracer
 	traced bool // cfg.TracerProvider is not the no-op one
@@ -342,6 +343,11 @@ func New(store log.Store, cfg Config) (*Server, error) {
 	s.floods = map[string]*floodGate{}
 	for _, kind := range []string{floodUnauthenticated, floodInvalidHost, floodTLSHandshake} {
 		s.floods[kind] = newFloodGate(m.suppressed, kind)
+	}
+	for status := 400; status < 500; status++ {
+		if kind := floodClientError + strconv.Itoa(status); status != 401 && status != 421 {
+			s.floods[kind] = newLazyFloodGate(m.suppressed, kind)
+		}
 	}
 	_, untraced := cfg.TracerProvider.(noop.TracerProvider)
 	s.traced = !untraced
