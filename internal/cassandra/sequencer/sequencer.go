@@ -542,12 +542,25 @@ func (s *Sequencer) append(ctx context.Context, req log.AppendRequest, forward b
 	if werr != nil {
 		err = werr
 	}
-	if moved && errors.Is(err, log.ErrUnavailable) {
-		// Not sent again (or not taken), but the first attempt may
-		// have committed.
+	if moved && !definite(err) {
+		// Not sent again, not taken, or refused for a reason that says
+		// nothing of the first attempt (a key revoked meanwhile, the new
+		// owner's refusal of this instance): it may have committed.
 		return log.AppendResult{}, fmt.Errorf("%w: %v (forwarded to the shard's previous owner, which did not answer)", log.ErrOutcomeUnknown, err)
 	}
 	return log.AppendResult{}, err
+}
+
+// definite reports whether err, the answer to an append sent again as a
+// retry, also answers the first attempt: a retry of a committed append is
+// recognised as its duplicate, so a conflict with the stream, or input
+// refused as such, means the first attempt did not commit either.
+func definite(err error) bool {
+	var (
+		wrong *log.WrongExpectedVersionError
+		bad   *log.ValidationError
+	)
+	return errors.As(err, &wrong) || errors.As(err, &bad) || errors.Is(err, log.ErrIdempotencyConflict)
 }
 
 // untilOwner calls try with the shard as this instance holds it (nil when
@@ -568,15 +581,18 @@ func (s *Sequencer) untilOwner(ctx context.Context, id int, what string, try fun
 		sh := s.shards[id]
 		o := s.owners[id]
 		s.mu.Unlock()
+		if epoch == 0 {
+			// The owner the first try asks: a newer one seen after it,
+			// as one that took over a paused owner the try waited on,
+			// starts the wait again.
+			epoch = o.Epoch
+		}
 		if try(sh, o) {
 			return nil
 		}
 		s.mu.Lock()
 		if cur := s.owners[id].Epoch; cur > epoch {
-			if epoch != 0 {
-				deadline = time.Now().Add(wait)
-			}
-			epoch = cur
+			deadline, epoch = time.Now().Add(wait), cur
 		}
 		s.mu.Unlock()
 		if time.Now().After(deadline) {
