@@ -52,11 +52,6 @@ const maxRowsPerBatch = 2000
 // category row again: an idempotent overwrite).
 const knownCategoriesCap = 100_000
 
-// clockTimeout bounds a read of Cassandra's clock for a fill's id rows
-// (dbclock reads it again every 10 s, and keeps its last offset when a
-// read fails).
-const clockTimeout = 5 * time.Second
-
 // Minute is the event_index partition minute of an event: the minute of
 // the time its UUIDv7 id carries, else of at (timed false), the time it
 // is filed at.
@@ -78,9 +73,9 @@ func Minute(id uuid.UUID, at time.Time) (minute int64, timed bool) {
 // request of their own; the others are rest, each a batch for Exec. done
 // is to be called once all are written (it remembers the categories).
 func (c *Catalog) Rows(shard int, chunks []streams.Pending, room int) (piggy []gocql.BatchEntry, rest [][]gocql.BatchEntry, done func()) {
-	ctx, cancel := context.WithTimeout(context.Background(), clockTimeout)
-	defer cancel()
-	groups, cats := c.groups(ctx, shard, chunks)
+	// No deadline of its own: Cassandra's clock is read in the background
+	// (dbclock), its first reading within a bound of its own.
+	groups, cats := c.groups(context.Background(), shard, chunks)
 	for i, g := range groups {
 		if i < room {
 			piggy = append(piggy, g...)

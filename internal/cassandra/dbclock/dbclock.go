@@ -38,19 +38,25 @@ type Clock struct {
 
 	mu       sync.Mutex
 	offset   time.Duration
-	measured time.Time // by time.Now's monotonic reading; zero: never
-	failed   time.Time // the last attempt's start, if it failed; likewise
-	reading  bool      // an attempt is under way, outside mu
+	measured time.Time     // by time.Now's monotonic reading; zero: never
+	failed   time.Time     // when the last attempt failed, if it did; likewise
+	reading  chan struct{} // closed when the attempt under way ends; nil: none
 }
 
-// retryEvery spaces the attempts after a failed measurement: callers meanwhile
-// take the last offset, rather than each reading a node in trouble.
-const retryEvery = time.Second
+// retryEvery spaces the attempts after a failed measurement: callers
+// meanwhile take the last offset, rather than each reading a node in
+// trouble. measureTimeout bounds an attempt.
+const (
+	retryEvery     = time.Second
+	measureTimeout = 5 * time.Second
+)
 
-// Now is the cluster's time. A failed measurement keeps the last offset
+// Now is the cluster's time. The first measurement is waited for (within
+// ctx); a later one is made in the background while callers take the
+// offset it replaces, so that no caller (a fill round, a group write)
+// waits on a read of the node. A failed measurement keeps the last offset
 // (none at first: this instance's clock) and is tried again at most every
-// second. The first measurement is waited for; later ones are made by one
-// caller while the others take the offset they replace.
+// second after it failed.
 func (c *Clock) Now(ctx context.Context) time.Time {
 	local := c.Local
 	if local == nil {
@@ -61,36 +67,44 @@ func (c *Clock) Now(ctx context.Context) time.Time {
 		every = 10 * time.Second
 	}
 	c.mu.Lock()
-	due := (c.measured.IsZero() || time.Since(c.measured) > every) &&
-		!c.reading && (c.failed.IsZero() || time.Since(c.failed) >= retryEvery)
-	if !due {
-		off := c.offset
-		c.mu.Unlock()
-		return local().Add(off)
+	stale := c.measured.IsZero() || time.Since(c.measured) > every
+	if stale && c.reading == nil && (c.failed.IsZero() || time.Since(c.failed) >= retryEvery) {
+		c.reading = make(chan struct{})
+		go c.measure(local)
 	}
-	start := time.Now()
-	first := c.measured.IsZero()
-	if !first {
-		c.reading = true
+	wait := c.measured.IsZero() && c.failed.IsZero() && c.reading != nil
+	reading, off := c.reading, c.offset
+	c.mu.Unlock()
+	if wait {
+		select {
+		case <-reading:
+		case <-ctx.Done():
+		}
+		c.mu.Lock()
+		off = c.offset
 		c.mu.Unlock()
 	}
+	return local().Add(off)
+}
+
+// measure reads the node's clock once, and ends the attempt under way.
+func (c *Clock) measure(local func() time.Time) {
+	ctx, cancel := context.WithTimeout(context.Background(), measureTimeout)
+	defer cancel()
 	// From the middle of the read, so the offset is off by at most half
 	// its round trip.
 	before := local()
 	t, err := c.readNow(ctx)
 	mid := before.Add(local().Sub(before) / 2)
-	if !first {
-		c.mu.Lock()
-		c.reading = false
-	}
+	c.mu.Lock()
 	if err == nil {
 		c.offset, c.measured, c.failed = t.Sub(mid), time.Now(), time.Time{}
 	} else {
-		c.failed = start
+		c.failed = time.Now()
 	}
-	off := c.offset
+	close(c.reading)
+	c.reading = nil
 	c.mu.Unlock()
-	return local().Add(off)
 }
 
 func (c *Clock) readNow(ctx context.Context) (time.Time, error) {

@@ -63,3 +63,23 @@ func TestRemeasureDoesNotHoldCallers(t *testing.T) {
 		t.Fatalf("%d reads, want 2", n)
 	}
 }
+
+// TestSlowFailuresAreSpaced: the second between attempts runs from a
+// failure's end: spaced from its start, a read that failed after its
+// timeout (seconds, with the node in trouble) was tried again at once.
+func TestSlowFailuresAreSpaced(t *testing.T) {
+	var reads atomic.Int64
+	c := &Clock{read: func(context.Context) (time.Time, error) {
+		reads.Add(1)
+		time.Sleep(1200 * time.Millisecond)
+		return time.Time{}, errors.New("timed out")
+	}}
+	c.Now(context.Background()) // waits for the first attempt, which fails
+	for range 100 {
+		c.Now(context.Background())
+	}
+	time.Sleep(100 * time.Millisecond)
+	if n := reads.Load(); n != 1 {
+		t.Fatalf("%d reads right after a failure, want 1", n)
+	}
+}
