@@ -208,13 +208,22 @@ func (s *Server) whileKeyValid(c *echo.Context) (ctx context.Context, valid func
 		return r.Context(), func() bool { return true }, func() {}
 	}
 	ctx, cancel := context.WithCancelCause(r.Context())
-	authorization, name := r.Header.Get(echo.HeaderAuthorization), k.Name
+	// Not c in the goroutine: echo pools it once the handler returns.
+	authorization, name, route := r.Header.Get(echo.HeaderAuthorization), k.Name, routeLabel(c)
 	var once sync.Once // the goroutine and follow may both find it
 	valid = func() bool {
 		if _, err := s.cfg.Auth.Authenticate(ctx, authorization); err != nil && ctx.Err() == nil {
 			once.Do(func() {
-				s.log.InfoContext(ctx, "stream ended: its key no longer authenticates", "route", routeLabel(c), "key", name, "err", err)
-				cancel(auth.ErrInvalidToken)
+				if errors.Is(err, auth.ErrInvalidToken) {
+					s.log.InfoContext(ctx, "stream ended: its key no longer authenticates", "route", route, "key", name, "err", err)
+					cancel(auth.ErrInvalidToken)
+					return
+				}
+				// The keys cannot be read (auth.ErrKeysUnavailable): as a
+				// new request would be, the stream is refused, 503 rather
+				// than 401, which clients take for final.
+				s.log.WarnContext(ctx, "stream ended: its key cannot be checked", "route", route, "key", name, "err", err)
+				cancel(err)
 			})
 		}
 		return ctx.Err() == nil
@@ -234,12 +243,13 @@ func (s *Server) whileKeyValid(c *echo.Context) (ctx context.Context, valid func
 	return ctx, valid, func() { cancel(nil) }
 }
 
-// keyRevoked returns err, or auth.ErrInvalidToken when ctx (from
-// whileKeyValid) ended because the key no longer authenticates: a long
-// read cut for it is 401 unauthenticated if nothing was sent yet, and is
-// cut off, never ended as if complete, otherwise (failStream).
+// keyRevoked returns err, or the reason ctx (from whileKeyValid) ended
+// when its key no longer authenticates (auth.ErrInvalidToken) or cannot be
+// checked (log.ErrUnavailable): a long read cut for it is 401 or 503 if
+// nothing was sent yet, and is cut off, never ended as if complete,
+// otherwise (failStream).
 func keyRevoked(ctx context.Context, err error) error {
-	if cause := context.Cause(ctx); err != nil && errors.Is(cause, auth.ErrInvalidToken) {
+	if cause := context.Cause(ctx); err != nil && (errors.Is(cause, auth.ErrInvalidToken) || errors.Is(cause, log.ErrUnavailable)) {
 		return cause
 	}
 	return err
