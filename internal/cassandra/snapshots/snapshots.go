@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"math"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -56,6 +57,8 @@ type Store struct {
 
 	mu   sync.Mutex
 	last time.Time // the newest put's timestamp
+
+	warned atomic.Int64 // when a snapshot over the limit was last logged (Unix seconds)
 }
 
 // New returns the snapshots over session; maxBytes bounds a state. now is
@@ -143,23 +146,27 @@ func (s *Store) Latest(ctx context.Context, stream log.StreamID, maxVersion int6
 	if maxVersion <= 0 {
 		maxVersion = math.MaxInt64
 	}
-	snap, err := s.latest(ctx, stream, maxVersion)
-	if !errors.Is(err, snapshot.ErrTooLarge) {
-		return snap, err
+	// A few rounds: a put between fitting and latest may have stored
+	// another snapshot over the limit below the one skipped.
+	for range 3 {
+		snap, err := s.latest(ctx, stream, maxVersion)
+		if !errors.Is(err, snapshot.ErrTooLarge) {
+			return snap, err
+		}
+		if now := time.Now().Unix(); s.warned.Swap(now) < now-60 { // a line a minute, not a load
+			s.logger.Warn("snapshot over the size limit skipped", "stream", string(stream), "version", snap.Version, "size", snap.Size, "limit", s.maxBytes)
+		}
+		v, ok, err := s.fitting(ctx, stream, snap.Version-1)
+		switch {
+		case err != nil:
+			return log.Snapshot{}, err
+		case !ok:
+			return log.Snapshot{}, log.ErrSnapshotNotFound
+		}
+		maxVersion = v
 	}
-	s.logger.Warn("snapshot over the size limit skipped", "stream", string(stream), "version", snap.Version, "size", snap.Size, "limit", s.maxBytes)
-	v, ok, err := s.fitting(ctx, stream, snap.Version-1)
-	switch {
-	case err != nil:
-		return log.Snapshot{}, err
-	case !ok:
-		return log.Snapshot{}, log.ErrSnapshotNotFound
-	}
-	snap, err = s.latest(ctx, stream, v)
-	if errors.Is(err, snapshot.ErrTooLarge) { // its size column said otherwise
-		return log.Snapshot{}, fmt.Errorf("snapshot %s@%d: %w: %v", stream, snap.Version, log.ErrSnapshotCorrupt, err)
-	}
-	return snap, err
+	// None within the limit found: the state is loaded from the events.
+	return log.Snapshot{}, log.ErrSnapshotNotFound
 }
 
 // fitting returns the version of the newest snapshot at or below
@@ -173,7 +180,10 @@ func (s *Store) fitting(ctx context.Context, stream log.StreamID, maxVersion int
 	)
 	for iter.Scan(&v, &size) {
 		if size <= s.maxBytes {
-			return v, true, iter.Close()
+			if err := iter.Close(); err != nil {
+				return 0, false, cql.ReadErr("read snapshot sizes", err)
+			}
+			return v, true, nil
 		}
 	}
 	if err := iter.Close(); err != nil {
