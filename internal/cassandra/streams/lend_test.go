@@ -85,7 +85,7 @@ func lendRead(rng *rand.Rand, d *modelRows, data map[int64]string, n int) error 
 	}
 	_, cancel := context.WithCancel(context.Background())
 	sp := partition.Span{From: from, To: to}
-	r := openSpanOn(d, cancel, "lend", 1+rng.IntN(64), sp, to != 0, backward, true, 0)
+	r := openSpanOn(d, cancel, "lend", 1+rng.IntN(64), sp, to != 0, backward, true, 0, nil)
 	defer r.close()
 	check := func(c *Chunk) error {
 		v := c.FirstVersion
@@ -140,7 +140,7 @@ func TestEarlyStopGivesBackLentMemory(t *testing.T) {
 		{1, events, true, 1}, {1, 650, true, 40}, {1, 0, true, 0},
 	} {
 		_, cancel := context.WithCancel(context.Background())
-		r := openSpanOn(d, cancel, "lend", 16, partition.Span{From: c.from, To: c.to}, c.to != 0, c.backward, true, 0)
+		r := openSpanOn(d, cancel, "lend", 16, partition.Span{From: c.from, To: c.to}, c.to != 0, c.backward, true, 0, nil)
 		n := 0
 		err := r.each(func(*Chunk) error {
 			if n++; n > c.after {

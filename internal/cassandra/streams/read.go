@@ -521,7 +521,10 @@ func (s *Store) chunks(ctx context.Context, stream log.StreamID, bs []Bucket, fr
 			spans[i], spans[j] = spans[j], spans[i]
 		}
 	}
-	var cur, next *spanRead
+	var (
+		cur, next *spanRead
+		hint      pageHint // the rows a page of this read's spans
+	)
 	defer func() {
 		for _, r := range []*spanRead{cur, next} {
 			if r != nil {
@@ -533,7 +536,7 @@ func (s *Store) chunks(ctx context.Context, stream log.StreamID, bs []Bucket, fr
 	for i, sp := range spans {
 		cur, next = next, nil
 		if cur == nil {
-			cur = s.openSpan(ctx, stream, sp, sp.To != 0 && sp.To == to, backward, lend, left)
+			cur = s.openSpan(ctx, stream, sp, sp.To != 0 && sp.To == to, backward, lend, left, &hint)
 		}
 		// A bucket is one query's round trip and one page: read the next
 		// while this one is decoded and written, as a raw client reading
@@ -541,7 +544,7 @@ func (s *Store) chunks(ctx context.Context, stream log.StreamID, bs []Bucket, fr
 		size := sp.To - sp.From + 1 // a span before the last ends at its bucket's end
 		if i+1 < len(spans) && !backward && (want == 0 || left > size) {
 			n := spans[i+1]
-			next = s.openSpan(ctx, stream, n, n.To != 0 && n.To == to, backward, lend, max(left-size, 0))
+			next = s.openSpan(ctx, stream, n, n.To != 0 && n.To == to, backward, lend, max(left-size, 0), &hint)
 		}
 		err := cur.each(fn)
 		cur.close()
@@ -586,17 +589,18 @@ const (
 // rows all end in it: buckets tile the stream).
 //
 // want is how many events the read takes at most (0 or less: all): a row
-// holds at least one, so no page needs more rows than that.
-func (s *Store) openSpan(ctx context.Context, stream log.StreamID, sp partition.Span, bounded, backward, lend bool, want int64) *spanRead {
+// holds at least one, so no page needs more rows than that. hint carries
+// the rows a page from one span of a read to the next (nil: none).
+func (s *Store) openSpan(ctx context.Context, stream log.StreamID, sp partition.Span, bounded, backward, lend bool, want int64, hint *pageHint) *spanRead {
 	// Its own context: a span read ahead and not wanted after all stops
 	// its query rather than being waited for.
 	ctx, cancel := context.WithCancel(ctx)
-	return openSpanOn(partitionRows{ctx, s, stream, sp.Bucket}, cancel, stream, s.pageSize, sp, bounded, backward, lend, want)
+	return openSpanOn(partitionRows{ctx, s, stream, sp.Bucket}, cancel, stream, s.pageSize, sp, bounded, backward, lend, want, hint)
 }
 
 // openSpanOn is openSpan reading src (in tests, a model of a partition);
 // cancel ends src's queries.
-func openSpanOn(src spanRows, cancel context.CancelFunc, stream log.StreamID, pageSize int, sp partition.Span, bounded, backward, lend bool, want int64) *spanRead {
+func openSpanOn(src spanRows, cancel context.CancelFunc, stream log.StreamID, pageSize int, sp partition.Span, bounded, backward, lend bool, want int64, hint *pageHint) *spanRead {
 	r := &spanRead{ahead: make(chan decodedChunk, chunksAhead), stop: make(chan struct{}), done: make(chan struct{}), cancel: cancel}
 	// The rows are scanned and decoded a few chunks ahead of fn, on
 	// another goroutine: decoding (zstd, then the record) was about half
@@ -629,7 +633,7 @@ func openSpanOn(src spanRows, cancel context.CancelFunc, stream log.StreamID, pa
 				return false
 			}
 		}
-		rr := rowReader{sp: sp, bounded: bounded, backward: backward, lend: lend, want: want, next: sp.From, sent: math.MaxInt64,
+		rr := rowReader{sp: sp, bounded: bounded, backward: backward, lend: lend, want: want, next: sp.From, sent: math.MaxInt64, hint: hint,
 			send: func(c Chunk) bool {
 				if batch == nil {
 					// From the pool: growing a batch of 64 a chunk at a
@@ -776,8 +780,14 @@ func readSpan(src spanRows, stream log.StreamID, pageSize int, rr *rowReader) er
 	// The rows' size is unknown until some are read: a page of 5,000
 	// block rows (Compact: 256 events each, up to maxBlockBytes) was a
 	// whole bucket, tens of MiB that a read held while its consumer (a
-	// slow subscriber) took the first events.
+	// slow subscriber) took the first events. A span after the first
+	// takes the size its read measured before: a first page of 4 rows
+	// each span cost a replay a query more a bucket, and the page its
+	// driver had fetched ahead.
 	n := min(pageSize, firstPageRows)
+	if h := rr.hint.get(); h > 0 {
+		n = min(pageSize, h)
+	}
 	for {
 		iter := src.rows(lo, hi, rr.backward, n)
 		var (
@@ -802,12 +812,17 @@ func readSpan(src spanRows, stream log.StreamID, pageSize int, rr *rowReader) er
 				// A page read: the next ones sized by it, in a query of
 				// their own if the size changes much (a query's pages are
 				// all of one size).
-				if m := pageRows(bytes, rows, pageSize); m < n/2 || m > 2*n {
+				m := pageRows(bytes, rows, pageSize)
+				rr.hint.set(m)
+				if m < n/2 || m > 2*n {
 					n, resized = m, true
 					break
 				}
 				rows, bytes = 0, 0
 			}
+		}
+		if !resized && rows > 0 {
+			rr.hint.set(pageRows(bytes, rows, pageSize))
 		}
 		if err := iter.close(); err != nil {
 			return err
@@ -918,6 +933,24 @@ type rowReader struct {
 	sent      int64 // backward: the first version sent
 	held      []heldRow
 	parts     []Chunk // a run's chunks, sent newest first (backward)
+	hint      *pageHint
+}
+
+// pageHint is the rows a page (pageRows) as one span of a read measured
+// them, for the spans after it; nil or 0: not known.
+type pageHint struct{ rows atomic.Int64 }
+
+func (h *pageHint) get() int {
+	if h == nil {
+		return 0
+	}
+	return int(h.rows.Load())
+}
+
+func (h *pageHint) set(rows int) {
+	if h != nil {
+		h.rows.Store(int64(rows))
+	}
 }
 
 type heldRow struct {
