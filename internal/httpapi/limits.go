@@ -73,18 +73,24 @@ func (s *Server) acquireSubscription(c *echo.Context) (release func(), err error
 		// while a load balancer still sends it here: it goes elsewhere.
 		return nil, newProblem(http.StatusServiceUnavailable, CodeUnavailable, "the server is shutting down")
 	}
-	release, full, keyFull := s.subs.take(keyName(c))
+	return refuseFull(c, &s.subs, "live subscriptions", CodeTooManySubscriptions, subscriptionRetryAfter)
+}
+
+// refuseFull takes a slot of sl for c's key, or answers 429 code, saying
+// which bound of what it holds was reached.
+func refuseFull(c *echo.Context, sl *slots, what, code, retryAfter string) (release func(), err error) {
+	release, full, keyFull := sl.take(keyName(c))
 	var detail string
 	switch {
 	case full:
-		detail = fmt.Sprintf("this server serves at most %d live subscriptions", s.subs.max)
+		detail = fmt.Sprintf("this server serves at most %d %s at once", sl.max, what)
 	case keyFull:
-		detail = fmt.Sprintf("an API key may hold at most %d live subscriptions on one server", s.subs.maxPerKey)
+		detail = fmt.Sprintf("an API key may hold at most %d %s at once on one server", sl.maxPerKey, what)
 	default:
 		return release, nil
 	}
-	c.Response().Header().Set("Retry-After", subscriptionRetryAfter)
-	return nil, newProblem(http.StatusTooManyRequests, CodeTooManySubscriptions, detail)
+	c.Response().Header().Set("Retry-After", retryAfter)
+	return nil, newProblem(http.StatusTooManyRequests, code, detail)
 }
 
 // longReadRetryAfter is the Retry-After of a refused long read, in
@@ -102,18 +108,7 @@ const longReadRetryAfter = "2"
 // holds at most MaxLongReadsPerKey of them, so that a key's burst of
 // replays does not refuse every other key's reads.
 func (s *Server) acquireLongRead(c *echo.Context) (release func(), err error) {
-	release, full, keyFull := s.longReads.take(keyName(c))
-	var detail string
-	switch {
-	case full:
-		detail = fmt.Sprintf("this server serves at most %d long reads (stream replays, state loads, feed and group reads) at once", s.longReads.max)
-	case keyFull:
-		detail = fmt.Sprintf("an API key may hold at most %d long reads (stream replays, state loads, feed and group reads) at once on one server", s.longReads.maxPerKey)
-	default:
-		return release, nil
-	}
-	c.Response().Header().Set("Retry-After", longReadRetryAfter)
-	return nil, newProblem(http.StatusTooManyRequests, CodeTooManyLongReads, detail)
+	return refuseFull(c, &s.longReads, "long reads (stream replays, state loads, feed and group reads)", CodeTooManyLongReads, longReadRetryAfter)
 }
 
 // buckets are the token buckets of the per-key rate limit.
