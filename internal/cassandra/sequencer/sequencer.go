@@ -23,6 +23,10 @@ type Sequencer struct {
 	shards map[int]*shard // owned (taken over and running)
 	owners map[int]owner  // the shards table as last read
 	obs    observer
+	// moved holds, by shard, a channel closed (and dropped, to be made
+	// again by the next waiter) when a newer epoch than owners' is
+	// recorded for it: the calls waiting on an owner watch it (ownerOf).
+	moved map[int]chan struct{}
 	// refused is the schema version, by shard, of the newer binary whose
 	// claim this one last declined to override (logged once).
 	refused map[int]int
@@ -72,7 +76,7 @@ func New(cfg Config) (*Sequencer, error) {
 		cfg: cfg, metrics: newMetrics(cfg.Registerer), shards: map[int]*shard{}, owners: map[int]owner{},
 		obs: observer{seen: map[int]observation{}}, closing: make(chan struct{}), started: time.Now(),
 		refused: map[int]int{}, handing: map[int]*shard{}, handoverSem: make(chan struct{}, handoverConcurrency),
-		taking: map[int]*takeState{}, takeSem: make(chan struct{}, takeConcurrency),
+		taking: map[int]*takeState{}, takeSem: make(chan struct{}, takeConcurrency), moved: map[int]chan struct{}{},
 	}
 	s.handoverBase, s.endHandovers = context.WithCancel(context.Background())
 	s.takeBase, s.endTakes = context.WithCancel(context.Background())
@@ -171,7 +175,7 @@ func (s *Sequencer) tick(ctx context.Context) error {
 			owners[id] = s.selfOwner(id, sh.epoch)
 		}
 	}
-	s.owners = owners
+	s.setOwnersLocked(owners)
 	mine := make(map[int]*shard, len(s.shards))
 	for id, sh := range s.shards {
 		mine[id] = sh
@@ -474,7 +478,38 @@ func (s *Sequencer) setOwner(o owner) {
 	defer s.mu.Unlock()
 	m := maps.Clone(s.owners)
 	m[o.Shard] = o
-	s.owners = m
+	s.setOwnersLocked(m)
+}
+
+// setOwnersLocked records owners as the shards table, under mu, and wakes
+// the calls waiting on a shard it names a newer epoch for (ownerOf). An
+// older row read by a tick that began before a newer one was recorded can
+// lower an epoch for a while: the next rise wakes them again, and each
+// judges the epoch it reads.
+func (s *Sequencer) setOwnersLocked(owners map[int]owner) {
+	for id, ch := range s.moved {
+		if owners[id].Epoch > s.owners[id].Epoch {
+			close(ch)
+			delete(s.moved, id)
+		}
+	}
+	s.owners = owners
+}
+
+// ownerOf returns shard id's owner as last recorded and a channel closed
+// once a newer epoch is recorded for it: both read under mu, where
+// setOwnersLocked closes it, so a rise after the read is never missed.
+// A waiter selects on it beside its call's answer (flushRemote,
+// forwardRemote, untilOwner) rather than poll the owners.
+func (s *Sequencer) ownerOf(id int) (owner, <-chan struct{}) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ch := s.moved[id]
+	if ch == nil {
+		ch = make(chan struct{})
+		s.moved[id] = ch
+	}
+	return s.owners[id], ch
 }
 
 func (s *Sequencer) drop(sh *shard) {
@@ -571,7 +606,11 @@ func definite(err error) bool {
 // conditional writes), a dead owner's shard a lease TTL or two more. The
 // wait starts again when a newer owner appears: a try that waited on a
 // paused owner until it was taken over (forwardRemote, flushRemote) has
-// used up most of it by then.
+// used up most of it by then. Between tries it waits 50 ms and reads the
+// shard's row (a move this instance's tick has not seen yet), or less: it
+// tries again at once when a newer owner than the one the try was given is
+// recorded, before or during the wait (ownerOf), as when forwardRemote or
+// flushRemote gave up on a paused owner, or this instance took the shard.
 func (s *Sequencer) untilOwner(ctx context.Context, id int, what string, try func(sh *shard, o owner) (done bool)) error {
 	wait := max(3*s.cfg.LeaseTTL, 10*time.Second)
 	deadline := time.Now().Add(wait)
@@ -590,18 +629,25 @@ func (s *Sequencer) untilOwner(ctx context.Context, id int, what string, try fun
 		if try(sh, o) {
 			return nil
 		}
-		s.mu.Lock()
-		if cur := s.owners[id].Epoch; cur > epoch {
-			deadline, epoch = time.Now().Add(wait), cur
+		cur, moved := s.ownerOf(id)
+		if cur.Epoch > epoch {
+			deadline, epoch = time.Now().Add(wait), cur.Epoch
 		}
-		s.mu.Unlock()
 		if time.Now().After(deadline) {
 			return fmt.Errorf("%s: %w: shard %d has no live owner (retry)", what, log.ErrUnavailable, id)
 		}
+		if cur.Epoch > o.Epoch {
+			continue // recorded during the try: ask it
+		}
+		t := time.NewTimer(50 * time.Millisecond)
 		select {
 		case <-ctx.Done():
+			t.Stop()
 			return fmt.Errorf("%s: %w: %v (nothing sent)", what, log.ErrUnavailable, ctx.Err())
-		case <-time.After(50 * time.Millisecond):
+		case <-moved:
+			t.Stop()
+			continue
+		case <-t.C:
 		}
 		if fresh, err := s.readOwner(ctx, id); err == nil {
 			s.setOwner(fresh)
@@ -669,38 +715,30 @@ func (s *Sequencer) flush(ctx context.Context, stream log.StreamID, forward bool
 	return err
 }
 
-// flushOwnerCheck is how often a flush waiting on another instance looks
-// whether its shard has moved on (in memory: the ownership tick reads the
-// shards table).
-const flushOwnerCheck = 100 * time.Millisecond
-
 // flushRemote asks o, the owner of stream's shard id, to flush it, and gives
 // up (log.ErrNotOwner, so flush asks the owner it reads next) once the
 // shards table names a newer owner. An owner paused past its lease
 // (SIGSTOP, a VM stall) takes the request and answers nothing until it
 // resumes, which held the read for the whole of its deadline, though its
 // successor, whose takeover writes everything committed before it, could
-// answer within a lease or two.
+// answer within a lease or two. It notices the newer owner when this
+// instance records it (ownerOf), not at a poll.
 func (s *Sequencer) flushRemote(ctx context.Context, id int, o owner, stream log.StreamID) error {
 	fctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	done := make(chan error, 1)
+	done := make(chan error, 1) // the call ends with fctx: no wait outlives it
 	go func() { done <- s.cfg.FlushRemote(fctx, o.Address, stream) }()
-	t := time.NewTicker(flushOwnerCheck)
-	defer t.Stop()
 	for {
+		cur, moved := s.ownerOf(id)
+		if cur.Epoch > o.Epoch {
+			cancel()
+			<-done
+			return fmt.Errorf("shard %d: %w: taken over from %s while it was asked to flush", id, log.ErrNotOwner, o.Owner)
+		}
 		select {
 		case err := <-done:
 			return err
-		case <-t.C:
-			s.mu.Lock()
-			cur := s.owners[id]
-			s.mu.Unlock()
-			if cur.Epoch > o.Epoch {
-				cancel()
-				<-done
-				return fmt.Errorf("shard %d: %w: taken over from %s while it was asked to flush", id, log.ErrNotOwner, o.Owner)
-			}
+		case <-moved:
 		}
 	}
 }
@@ -715,7 +753,9 @@ var errOwnerMoved = errors.New("the shard was taken over while the append was fo
 // ago. An owner paused past its lease (SIGSTOP, a VM stall) takes the
 // request and answers nothing, which held the append until the peer
 // client's timeout and answered it outcome_unknown, though the new owner
-// could answer within a lease or two.
+// could answer within a lease or two. It notices the newer owner when this
+// instance records it (ownerOf), not at a poll; past the half window it
+// waits for the answer, however late.
 //
 // Sending it again is safe because the new owner recognises it as a retry
 // wherever the first attempt got to (docs/design-write-path.md, "Any
@@ -745,24 +785,14 @@ func (s *Sequencer) forwardRemote(ctx context.Context, id int, o owner, req log.
 		res log.AppendResult
 		err error
 	}
-	done := make(chan answer, 1)
+	done := make(chan answer, 1) // the call ends with fctx: no wait outlives it
 	go func() {
 		res, err := s.cfg.Forward(fctx, o.Address, req)
 		done <- answer{res, err}
 	}()
-	t := time.NewTicker(flushOwnerCheck)
-	defer t.Stop()
 	for {
-		select {
-		case a := <-done:
-			return a.res, a.err
-		case <-t.C:
-			s.mu.Lock()
-			cur := s.owners[id]
-			s.mu.Unlock()
-			if cur.Epoch <= o.Epoch || time.Since(sent) >= s.cfg.IdempotencyWindow/2 {
-				continue
-			}
+		cur, moved := s.ownerOf(id)
+		if cur.Epoch > o.Epoch && time.Since(sent) < s.cfg.IdempotencyWindow/2 {
 			cancel()
 			a := <-done
 			// An answer that came meanwhile stands; one the cancel made
@@ -772,6 +802,11 @@ func (s *Sequencer) forwardRemote(ctx context.Context, id int, o owner, req log.
 			}
 			s.cfg.Logger.Info("forwarded append sent again: its shard was taken over", "shard", id, "from", o.Owner, "epoch", o.Epoch, "to", cur.Owner, "new_epoch", cur.Epoch)
 			return log.AppendResult{}, fmt.Errorf("shard %d: %w: %v", id, errOwnerMoved, a.err)
+		}
+		select {
+		case a := <-done:
+			return a.res, a.err
+		case <-moved:
 		}
 	}
 }
