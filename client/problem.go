@@ -71,9 +71,9 @@ func (p *Problem) Is(target error) bool {
 // Retryable reports whether the same request may succeed if sent again:
 // the store was unavailable (nothing written) or the outcome of a write is
 // unknown (retry it with the same event ids), a gateway failed (502,
-// 503, 504), or the server serves as many long reads as it may (429
-// too_many_long_reads: a consumer group's reads count among them). The
-// client retries these by itself.
+// 503, 504), or the server serves as many long reads, or consumer group
+// reads, as it may (429 too_many_long_reads). The client retries these by
+// itself.
 func (p *Problem) Retryable() bool {
 	switch {
 	case p.Code == CodeUnavailable, p.Code == CodeOutcomeUnknown, p.Code == CodeTooManyLongReads:

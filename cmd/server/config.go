@@ -93,8 +93,9 @@ type Config struct {
 	MaxPageBytes       int           // --max-page-bytes: a JSON page of events (stream or feed)
 	MaxSubscriptions   int           // --max-subscriptions: live subscriptions on this instance
 	MaxSubsPerKey      int           // --max-subscriptions-per-key: live subscriptions of one API key on this instance
-	MaxLongReads       int           // --max-long-reads: NDJSON stream replays, feed and group reads, long state loads at once on this instance
-	MaxLongReadsPerKey int           // --max-long-reads-per-key: those of one API key (0: a quarter of MaxLongReads)
+	MaxLongReads       int           // --max-long-reads: NDJSON stream replays, feed reads, long state loads at once on this instance
+	MaxLongReadsPerKey int           // --max-long-reads-per-key: those of one API key, and its group reads apart (0: a quarter of MaxLongReads)
+	MaxGroupReads      int           // --max-group-reads: consumer group reads at once on this instance, apart from the long reads (0: MaxLongReads)
 	BulkTimeout        time.Duration // --bulk-timeout: one deadline for a whole bulk request
 	RateLimit          float64       // --rate-limit: requests a second of each API key without its own rate; 0: none
 	RateBurst          int           // --rate-burst: requests a key may make at once; 0: its rate
@@ -268,8 +269,9 @@ func (c *Config) flagSet(name string, out io.Writer) *flag.FlagSet {
 	fs.IntVar(&c.MaxPageBytes, "max-page-bytes", c.MaxPageBytes, "a page of events (stream, feed or consumer group read; each page behind an NDJSON feed read or subscription) ends early, with its next, past this many bytes; on the shards write path the store stops reading there too")
 	fs.IntVar(&c.MaxSubscriptions, "max-subscriptions", c.MaxSubscriptions, "most live subscriptions (stream and feed) on this instance; more are 429")
 	fs.IntVar(&c.MaxSubsPerKey, "max-subscriptions-per-key", c.MaxSubsPerKey, "most live subscriptions of one API key on this instance (authentication on); more are 429")
-	fs.IntVar(&c.MaxLongReads, "max-long-reads", c.MaxLongReads, "most long reads (NDJSON stream replays, feed reads, consumer group reads, state loads of more than --max-page-size events) served at once on this instance, each holding up to about 2 × --max-page-bytes; more are 429 too_many_long_reads")
-	fs.IntVar(&c.MaxLongReadsPerKey, "max-long-reads-per-key", c.MaxLongReadsPerKey, "most long reads of one API key on this instance (authentication on); 0: a quarter of --max-long-reads; more are 429 too_many_long_reads")
+	fs.IntVar(&c.MaxLongReads, "max-long-reads", c.MaxLongReads, "most long reads (NDJSON stream replays, feed reads, state loads of more than --max-page-size events) served at once on this instance, each holding up to about 2 × --max-page-bytes; more are 429 too_many_long_reads")
+	fs.IntVar(&c.MaxLongReadsPerKey, "max-long-reads-per-key", c.MaxLongReadsPerKey, "most long reads of one API key on this instance (authentication on), and apart from them most consumer group reads; 0: a quarter of --max-long-reads; more are 429 too_many_long_reads")
+	fs.IntVar(&c.MaxGroupReads, "max-group-reads", c.MaxGroupReads, "most consumer group reads served at once on this instance, counted apart from --max-long-reads so that replays never make group members wait, each holding a page (up to about 2 × --max-page-bytes); 0: as many as --max-long-reads; more are 429 too_many_long_reads")
 	fs.DurationVar(&c.ReadHeaderTimeout, "read-header-timeout", c.ReadHeaderTimeout, "time to read request headers")
 	fs.DurationVar(&c.ReadTimeout, "read-timeout", c.ReadTimeout, "time to read a request (bulk bodies: --bulk-timeout)")
 	fs.DurationVar(&c.WriteTimeout, "write-timeout", c.WriteTimeout, "time to write a response (streams: each flush); keep it above the append time")
@@ -577,6 +579,7 @@ func (c *Config) httpConfig(logger *slog.Logger, reg *prometheus.Registry) httpa
 		MaxSubscriptionsPerKey: c.MaxSubsPerKey,
 		MaxLongReads:           c.MaxLongReads,
 		MaxLongReadsPerKey:     c.MaxLongReadsPerKey,
+		MaxGroupReads:          c.MaxGroupReads,
 		RateLimit:              c.RateLimit,
 		RateBurst:              c.RateBurst,
 		StrictPayloads:         c.StrictPayloads,

@@ -229,6 +229,36 @@ func TestMaxLongReadsFlag(t *testing.T) {
 	}
 }
 
+// TestMaxGroupReadsFlag: --max-group-reads (or EVENTLOG_MAX_GROUP_READS)
+// reaches the HTTP layer, as many as --max-long-reads by default; a
+// negative one is refused.
+func TestMaxGroupReadsFlag(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		env  map[string]string
+		want int
+	}{
+		{nil, nil, 32},
+		{[]string{"--max-long-reads=8"}, nil, 8},
+		{[]string{"--max-group-reads=100"}, nil, 100},
+		{nil, map[string]string{"EVENTLOG_MAX_GROUP_READS": "5"}, 5},
+	} {
+		c := DefaultConfig()
+		if err := c.ParseFlags("server", tc.args, env(tc.env), io.Discard); err != nil {
+			t.Fatalf("%v %v: %v", tc.args, tc.env, err)
+		}
+		h := c.httpConfig(nil, nil)
+		h.EnsureDefaults()
+		if h.MaxGroupReads != tc.want {
+			t.Fatalf("%v %v: %d group reads, want %d", tc.args, tc.env, h.MaxGroupReads, tc.want)
+		}
+	}
+	c := DefaultConfig()
+	if err := c.ParseFlags("server", []string{"--max-group-reads=-1"}, env(nil), io.Discard); err == nil || !strings.Contains(err.Error(), "group read") {
+		t.Fatalf("--max-group-reads=-1: err = %v", err)
+	}
+}
+
 // TestAdvertiseWildcardWarns: listening on a wildcard address without
 // --advertise advertises that address to the other instances, which then
 // forward appends to their own host (0.0.0.0:8080) rather than to this

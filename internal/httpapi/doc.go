@@ -37,7 +37,8 @@
 //	    not_owner               internal routes only: a forwarded append or flush for a shard this instance does not own
 //	422 invalid_snapshot_version snapshot version outside 1..head
 //	429 too_many_subscriptions  subscription caps, per server and per key (Retry-After);
-//	    too_many_long_reads     Config.MaxLongReads long reads at once, MaxLongReadsPerKey a key (Retry-After);
+//	    too_many_long_reads     Config.MaxLongReads long reads at once, MaxLongReadsPerKey a key, and apart
+//	                            from them MaxGroupReads consumer group reads (Retry-After);
 //	    rate_limited            a key past its rate (Retry-After)
 //	500 internal, snapshot_corrupt
 //	501 not_implemented         feeds, the stream catalog or the cluster view, on a store that has none

@@ -238,8 +238,8 @@ func (g *groupAPI) read(c *echo.Context) error {
 		return err
 	}
 	// A feed read under the hood, its page held whole: up to about twice
-	// MaxPageBytes, as a feed page.
-	release, err := g.s.acquireLongRead(c)
+	// MaxPageBytes, as a feed page, from slots of their own.
+	release, err := g.s.acquireGroupRead(c)
 	if err != nil {
 		return err
 	}

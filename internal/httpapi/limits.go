@@ -100,15 +100,25 @@ const longReadRetryAfter = "2"
 
 // acquireLongRead takes a slot for a long read, or answers 429
 // too_many_long_reads. Call release when it ends. Long reads are NDJSON
-// replays of a stream, feed reads, consumer group reads and state loads of
-// more than MaxPageSize events: each holds a connection, store reads and up
-// to about two pages of events for as long as it lasts, and clients could
-// otherwise open them by the hundred. A stream's JSON page is not one: it
-// is bounded by its limit and sent as it is read. With API keys, one key
-// holds at most MaxLongReadsPerKey of them, so that a key's burst of
-// replays does not refuse every other key's reads.
+// replays of a stream, feed reads and state loads of more than MaxPageSize
+// events: each holds a connection, store reads and up to about two pages
+// of events for as long as it lasts, and clients could otherwise open them
+// by the hundred. A stream's JSON page is not one: it is bounded by its
+// limit and sent as it is read. With API keys, one key holds at most
+// MaxLongReadsPerKey of them, so that a key's burst of replays does not
+// refuse every other key's reads.
 func (s *Server) acquireLongRead(c *echo.Context) (release func(), err error) {
-	return refuseFull(c, &s.longReads, "long reads (stream replays, state loads, feed and group reads)", CodeTooManyLongReads, longReadRetryAfter)
+	return refuseFull(c, &s.longReads, "long reads (stream replays, state loads, feed reads)", CodeTooManyLongReads, longReadRetryAfter)
+}
+
+// acquireGroupRead takes a slot for a consumer group read, or answers 429
+// too_many_long_reads (the code a client already retries). A group read is
+// a feed read whose page is held whole, so it is bounded as a long read
+// is, but from slots of its own (MaxGroupReads, and MaxLongReadsPerKey a
+// key): a group member is a production consumer reading a page at a time,
+// and a burst of replays, often an ad-hoc rebuild, must not make it wait.
+func (s *Server) acquireGroupRead(c *echo.Context) (release func(), err error) {
+	return refuseFull(c, &s.groupReads, "consumer group reads", CodeTooManyLongReads, longReadRetryAfter)
 }
 
 // buckets are the token buckets of the per-key rate limit.

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -48,14 +49,14 @@ func (g *gatedStore) ReadStream(ctx context.Context, r log.ReadRange, fn func(*l
 	})
 }
 
-// TestLongReadLimit: NDJSON replays, feed reads, consumer group reads
-// and state loads of more than MaxPageSize events share a per-instance
-// limit (MaxLongReads). With it at 1 and a replay held open, another
-// replay, a feed page, a feed stream, a group read and a long state load
-// are 429 too_many_long_reads with Retry-After (group reads and state
-// loads were served, uncounted), while a stream's JSON page (short,
-// streamed as read) and a short state load are served; once the replay
-// ends, they are served again.
+// TestLongReadLimit: NDJSON replays, feed reads and state loads of more
+// than MaxPageSize events share a per-instance limit (MaxLongReads). With
+// it at 1 and a replay held open, another replay, a feed page, a feed
+// stream and a long state load are 429 too_many_long_reads with
+// Retry-After (state loads were served, uncounted), while a stream's JSON
+// page (short, streamed as read), a short state load and a consumer group
+// read (slots of its own: it was refused) are served; once the replay
+// ends, the others are served again.
 func TestLongReadLimit(t *testing.T) {
 	g := &gatedStore{stream: "held-1", waiting: make(chan struct{}), open: make(chan struct{})}
 	ts := MustServerWrapped(t, func(st log.Store) log.Store {
@@ -101,7 +102,6 @@ func TestLongReadLimit(t *testing.T) {
 		"replay":      {"/v1/streams/other-1/events", "Accept", ndjson},
 		"feed page":   {"/v1/feeds/all"},
 		"feed stream": {"/v1/feeds/all", "Accept", ndjson},
-		"group read":  {"/v1/groups/readers/members/m-1/events"},
 		"long state":  {"/v1/streams/long-1/state"},
 	}
 	for what, req := range refused {
@@ -116,6 +116,9 @@ func TestLongReadLimit(t *testing.T) {
 	}
 	if r := ts.Do(t, "GET", "/v1/streams/other-1/state", nil); r.Status != http.StatusOK {
 		t.Fatalf("a state load of 2 events while a replay is held: %s", r)
+	}
+	if r := ts.memberDo(t, "GET", "/v1/groups/readers/members/m-1/events", nil); r.Status != http.StatusOK {
+		t.Fatalf("a group read while a replay holds the long reads: %s", r)
 	}
 
 	open()
@@ -190,5 +193,121 @@ func TestLongReadsPerKey(t *testing.T) {
 	wg.Wait()
 	if r := as.As(t, a, "GET", "/v1/streams/other-1/events", "", "Accept", ndjson); r.Status != http.StatusOK {
 		t.Fatalf("key a's replay once its others ended: %s", r)
+	}
+}
+
+// heldGroupStore is a gatedStore whose consumer group reads, once hold is
+// set, wait until groupOpen is closed, each telling groupEntered first.
+type heldGroupStore struct {
+	*gatedStore
+	hold         atomic.Bool
+	groupEntered chan struct{}
+	groupOpen    chan struct{}
+}
+
+func (h *heldGroupStore) ReadGroup(ctx context.Context, r log.GroupRead) (log.GroupPage, error) {
+	if h.hold.Load() {
+		h.groupEntered <- struct{}{}
+		select {
+		case <-h.groupOpen:
+		case <-ctx.Done():
+			return log.GroupPage{}, ctx.Err()
+		}
+	}
+	return h.gatedStore.ReadGroup(ctx, r)
+}
+
+// TestGroupReadsBesideReplays: consumer group reads have slots of their
+// own (MaxGroupReads, and MaxLongReadsPerKey a key). With 2 long reads, 2
+// a key and 1 group read, key a's two replays held open fill both the
+// instance's long reads and its own share: its third replay is 429
+// too_many_long_reads, and its group member's read is served (it was
+// refused, the slots shared). A group read held open makes the next one
+// 429, and takes no long read: a's replay is served beside it once its
+// first two ended.
+func TestGroupReadsBesideReplays(t *testing.T) {
+	g := &heldGroupStore{
+		gatedStore:   &gatedStore{stream: "held-1", waiting: make(chan struct{}), open: make(chan struct{}), entered: make(chan struct{}, 8)},
+		groupEntered: make(chan struct{}, 8), groupOpen: make(chan struct{}),
+	}
+	as := MustAuthServerWrapped(t, func(st log.Store) log.Store {
+		g.Store = st.(*shardstore.Store)
+		return g
+	}, func(c *httpapi.Config) { c.MaxLongReads, c.MaxLongReadsPerKey, c.MaxGroupReads = 2, 2, 1 })
+	var releaseReplays, releaseGroups sync.Once
+	open := func() { releaseReplays.Do(func() { close(g.open) }) }
+	openGroups := func() { releaseGroups.Do(func() { close(g.groupOpen) }) }
+	t.Cleanup(open) // before the server closes, which waits for the reads
+	t.Cleanup(openGroups)
+	root := as.MustToken(t, "root", 0, "admin")
+	a := as.MustToken(t, "a", 0, "read:*", "group:*")
+	for _, stream := range []string{"held-1", "other-1"} {
+		body := `{"events":[{"type":"t","data":1},{"type":"t","data":2}]}`
+		if r := as.As(t, root, "POST", "/v1/streams/"+stream+"/events", body, "Content-Type", jsonCT); r.Status != http.StatusCreated {
+			t.Fatalf("append: %s", r)
+		}
+	}
+	r := as.As(t, a, "POST", "/v1/groups/readers/members", `{"feed":"all","member":"m-1"}`, "Content-Type", jsonCT)
+	var m struct{ Secret string }
+	if r.Status != http.StatusOK {
+		t.Fatalf("join: %s", r)
+	}
+	mustDecode(t, r, &m)
+	const ndjson = "application/x-ndjson"
+	read := func() response {
+		return as.As(t, a, "GET", "/v1/groups/readers/members/m-1/events", "", "Eventlog-Member-Secret", m.Secret)
+	}
+	var wg, replays sync.WaitGroup
+	defer wg.Wait()
+	defer replays.Wait()
+	defer open()
+	defer openGroups()
+	for range 2 {
+		replays.Go(func() {
+			req, _ := http.NewRequest("GET", as.URL+"/v1/streams/held-1/events", nil)
+			req.Header.Set("Accept", ndjson)
+			req.Header.Set("Authorization", a)
+			resp, err := as.Client().Do(req)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			defer resp.Body.Close()
+			_, _ = io.Copy(io.Discard, resp.Body)
+		})
+	}
+	for range 2 {
+		select {
+		case <-g.entered:
+		case <-time.After(30 * time.Second):
+			t.Fatal("the replays did not start")
+		}
+	}
+	MustProblem(t, as.As(t, a, "GET", "/v1/streams/other-1/events", "", "Accept", ndjson), http.StatusTooManyRequests, "too_many_long_reads")
+	if r := read(); r.Status != http.StatusOK {
+		t.Fatalf("a group read while the key's replays fill the long reads: %s", r)
+	}
+
+	g.hold.Store(true)
+	held := make(chan response, 1)
+	wg.Go(func() { held <- read() })
+	select {
+	case <-g.groupEntered:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the group read did not start")
+	}
+	r = read()
+	MustProblem(t, r, http.StatusTooManyRequests, "too_many_long_reads")
+	if r.Header.Get("Retry-After") == "" {
+		t.Error("a 429 without Retry-After")
+	}
+	open()
+	replays.Wait()
+	if r := as.As(t, a, "GET", "/v1/streams/other-1/events", "", "Accept", ndjson); r.Status != http.StatusOK || strings.Count(string(r.Body), "\n") != 2 {
+		t.Fatalf("a replay beside the held group read: %s", r)
+	}
+	openGroups()
+	if r := <-held; r.Status != http.StatusOK {
+		t.Fatalf("the held group read: %s", r)
 	}
 }

@@ -65,17 +65,24 @@ type Config struct {
 	// Default 100.
 	MaxSubscriptionsPerKey int
 	// MaxLongReads bounds the long reads this server serves at once: NDJSON
-	// replays of a stream, feed reads (JSON pages and NDJSON), consumer
-	// group reads and state loads of more than MaxPageSize events; more are
-	// 429 too_many_long_reads. Each holds up to about 2 × MaxPageBytes (a
+	// replays of a stream, feed reads (JSON pages and NDJSON) and state
+	// loads of more than MaxPageSize events; more are 429
+	// too_many_long_reads. Each holds up to about 2 × MaxPageBytes (a
 	// feed stream's page being written and the next one read), so the
 	// default, 32, bounds them to about 512 MiB at the default page bytes
 	// with the largest events, far less with small ones.
 	MaxLongReads int
 	// MaxLongReadsPerKey bounds those of one API key, when Auth is set, so
-	// that one key's replays cannot refuse every other key's reads.
-	// Default a quarter of MaxLongReads (at least 1).
+	// that one key's replays cannot refuse every other key's reads, and
+	// likewise its consumer group reads (counted apart, at most
+	// MaxGroupReads). Default a quarter of MaxLongReads (at least 1).
 	MaxLongReadsPerKey int
+	// MaxGroupReads bounds the consumer group reads this server serves at
+	// once, counted apart from the long reads, so that replays never make
+	// a group's members wait, nor do they replays; more are 429
+	// too_many_long_reads. Each holds a page, up to about 2 ×
+	// MaxPageBytes, as a long read does. Default MaxLongReads.
+	MaxGroupReads int
 	// RateLimit is the requests per second of each API key whose own rate
 	// (auth.Key.RateLimit) is 0; 0 means no limit. Default 0.
 	RateLimit float64
@@ -209,6 +216,9 @@ func (c *Config) EnsureDefaults() {
 	if c.MaxLongReadsPerKey == 0 {
 		c.MaxLongReadsPerKey = max(1, c.MaxLongReads/4)
 	}
+	if c.MaxGroupReads == 0 {
+		c.MaxGroupReads = c.MaxLongReads
+	}
 	if c.MaxBulkBytes == 0 {
 		c.MaxBulkBytes = 64 << 20
 	}
@@ -268,8 +278,8 @@ func (c *Config) Validate() error {
 		return errors.New("rate limit and burst must not be negative")
 	case c.MaxPayloadDepth < 1:
 		return errors.New("max payload depth must be positive")
-	case c.MaxPageBytes < 1 || c.MaxSubscriptions < 1 || c.MaxSubscriptionsPerKey < 1 || c.MaxLongReads < 1:
-		return errors.New("page bytes, subscription and long read limits must be positive")
+	case c.MaxPageBytes < 1 || c.MaxSubscriptions < 1 || c.MaxSubscriptionsPerKey < 1 || c.MaxLongReads < 1 || c.MaxGroupReads < 1:
+		return errors.New("page bytes, subscription, long read and group read limits must be positive")
 	case c.MaxLongReadsPerKey < 1 || c.MaxLongReadsPerKey > c.MaxLongReads:
 		return fmt.Errorf("long reads per key must be 1..%d (the long read limit)", c.MaxLongReads)
 	case c.MaxBulkLineBytes < 1 || c.MaxBulkLines < 1 || c.MaxBulkBytes < 1 || c.BulkTimeout <= 0:
@@ -322,6 +332,9 @@ type Server struct {
 	subs         slots
 	// longReads counts the long reads being served (MaxLongReads).
 	longReads slots
+	// groupReads counts the consumer group reads being served
+	// (MaxGroupReads).
+	groupReads slots
 	// Pollers shared by the live subscriptions of one stream or feed.
 	buckets       buckets
 	streamPollers pollerSet[int64]
@@ -368,6 +381,7 @@ func New(store log.Store, cfg Config) (*Server, error) {
 	}
 	s.subs = newSlots(cfg.MaxSubscriptions, cfg.MaxSubscriptionsPerKey)
 	s.longReads = newSlots(cfg.MaxLongReads, cfg.MaxLongReadsPerKey)
+	s.groupReads = newSlots(cfg.MaxGroupReads, min(cfg.MaxLongReadsPerKey, cfg.MaxGroupReads))
 	if len(cfg.AllowedHosts) > 0 {
 		s.allowedHosts = make(map[string]bool, len(cfg.AllowedHosts))
 		for _, h := range cfg.AllowedHosts {
