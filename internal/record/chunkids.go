@@ -42,7 +42,9 @@ func DecodeChunkIDs(b []byte, first int64, fn func(id uuid.UUID, version int64))
 	next := uint64(0) // offsets strictly increase
 	for len(b) > 0 {
 		off, k := binary.Uvarint(b)
-		if k <= 0 || off < next || off > 1<<31 || len(b) < k+16 {
+		// A last byte of 0 after others is a non-minimal varint: refused,
+		// as the chunk decoder refuses it (one column, one spelling).
+		if k <= 0 || k > 1 && b[k-1] == 0 || off < next || off > 1<<31 || len(b) < k+16 {
 			return fmt.Errorf("%w: chunk ids: bad entry", ErrCorrupt)
 		}
 		fn(uuid.UUID(b[k:k+16]), first+int64(off))

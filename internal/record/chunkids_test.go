@@ -37,6 +37,7 @@ func TestChunkIDs(t *testing.T) {
 		"unknown format": append([]byte{2}, b[1:]...),
 		"truncated":      b[:len(b)-1],
 		"offset back":    append(append([]byte{idsFormat, 1}, make([]byte, 16)...), append([]byte{0}, make([]byte, 16)...)...),
+		"non-minimal":    append([]byte{idsFormat, 0x81, 0}, make([]byte, 16)...),
 	} {
 		if err := DecodeChunkIDs(bad, 1, func(uuid.UUID, int64) {}); !errors.Is(err, ErrCorrupt) {
 			t.Errorf("%s: %v, want ErrCorrupt", name, err)
