@@ -125,16 +125,20 @@ func (t *Tokens) Decode(token, group string, id gocql.UUID, member string) (Posi
 	if !hmac.Equal(sum, t.mac(mac[:0], group, id, member, payload)) {
 		return Position{}, bad
 	}
+	// Authenticated: what follows only fails for a token of another
+	// layout signed with the same secret. One position has one spelling,
+	// as Encode writes it (feeds.Tokens.Decode holds the same rule):
+	// minimal varints, and the log's start as seq 1 (canon).
 	d := payload[1:]
 	var vs [4]uint64
 	for i := range vs {
 		v, n := binary.Uvarint(d)
-		if n <= 0 || v > 1<<62 {
+		if n <= 0 || n > 1 && d[n-1] == 0 || v > 1<<62 {
 			return Position{}, bad
 		}
 		vs[i], d = v, d[n:]
 	}
-	if len(d) != 0 || vs[0] > 1<<31 || vs[3] > 1<<31 {
+	if len(d) != 0 || vs[0] > 1<<31 || vs[2] == 0 || vs[3] > 1<<31 {
 		return Position{}, bad
 	}
 	return Position{Group: group, GroupID: id, Member: member, Shard: int(vs[0]), Epoch: int64(vs[1]),
