@@ -1130,6 +1130,15 @@ func (rr *rowReader) chunk(c Chunk) error {
 		}
 	}
 	appends, err := record.DecodeChunkBodyInto(c.Body, bufs)
+	if err == nil {
+		// A body that holds more or fewer events than its row's (or its
+		// part's) versions would be read at the wrong versions: forward
+		// from the first, backward from the last, and with a gap or a
+		// version twice against the chunks beside it.
+		if n := eventCount(appends); n != c.LastVersion-c.FirstVersion+1 {
+			err = fmt.Errorf("%w: chunk %d..%d holds %d events", record.ErrCorrupt, c.FirstVersion, c.LastVersion, n)
+		}
+	}
 	if err != nil {
 		if bufs != nil {
 			putChunkBuffers(bufs)
@@ -1149,6 +1158,15 @@ func (rr *rowReader) chunk(c Chunk) error {
 		return errStopped
 	}
 	return nil
+}
+
+// eventCount is the number of events of appends.
+func eventCount(appends []record.ChunkAppend) int64 {
+	n := 0
+	for i := range appends {
+		n += len(appends[i].Events)
+	}
+	return int64(n)
 }
 
 // each calls fn with the span's chunks in order.

@@ -1,0 +1,87 @@
+package streams_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/eventlog/eventlog/internal/cassandra/cassandratest"
+	"github.com/eventlog/eventlog/internal/cassandra/streams"
+	"github.com/eventlog/eventlog/internal/log"
+	"github.com/eventlog/eventlog/internal/record"
+)
+
+// TestReadRefusesBodyOfOtherLength: a chunk row whose body holds more or
+// fewer events than the versions its row (or run part) spans — an
+// operator's mistake, a bug of another build, a disk error — is corrupt:
+// a read fails with ErrCorrupt rather than give its events at versions
+// they do not have (forward from the row's first, backward from its last,
+// and with a gap or a version twice against the rows beside it).
+func TestReadRefusesBodyOfOtherLength(t *testing.T) {
+	o := cassandratest.NewKeyspace(t, nil)
+	session := cassandratest.Session(t, o)
+	s := streams.New(session, 100, time.Hour)
+	ctx := context.Background()
+	t0 := time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC)
+	idOf := func(v int64) uuid.UUID { return uuid.NewSHA1(uuid.NameSpaceOID, fmt.Appendf(nil, "id-%d", v)) }
+	body := func(n int) []byte { // a chunk body of n events
+		c := record.Chunk{FirstVersion: 1, Appends: []record.ChunkAppend{{Events: make([]record.Event, n)}}}
+		for i := range c.Appends[0].Events {
+			c.Appends[0].Events[i] = record.Event{ID: uuid.New(), Type: "t", Data: []byte(`{}`)}
+		}
+		return record.AppendChunkBody(nil, &c)
+	}
+	for _, tc := range []struct {
+		name string
+		runs bool  // the chunks written as one run row, else a row each
+		last int64 // the row whose body is replaced (its last version)
+		body []byte
+	}{
+		{"MoreEvents", false, 1, body(2)},  // row 1..1 holds 2 events
+		{"FewerEvents", false, 3, body(1)}, // row 2..3 holds 1
+		{"RunPartMoreEvents", true, 3, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			stream := log.StreamID("corrupt-" + tc.name)
+			cs := chunksOf(stream, t0, 1, 1, []int{1, 2}, idOf) // rows 1..1 and 2..3
+			writes := [][]streams.Pending{cs[:1], cs[1:]}
+			if tc.runs {
+				writes = [][]streams.Pending{cs}
+			}
+			for _, w := range writes {
+				if err := s.WriteStream(ctx, w, nil); err != nil {
+					t.Fatal(err)
+				}
+			}
+			b := tc.body
+			if tc.runs {
+				// The run of both chunks, the first part's body holding
+				// the second's two events.
+				parts := []record.Part{
+					{Seq: 1, Time: t0.UnixMilli(), FirstVersion: 1, LastVersion: 1, Body: cs[1].Body},
+					{Seq: 2, Time: t0.UnixMilli(), FirstVersion: 2, LastVersion: 3, Body: cs[1].Body},
+				}
+				b = record.AppendRun(nil, parts)
+			}
+			err := session.Query(`UPDATE stream_events USING TIMESTAMP ? SET record = ? WHERE stream = ? AND bucket = 0 AND last_version = ?`,
+				t0.Add(time.Hour).UnixMicro(), b, string(stream), tc.last).Exec() // after the rows written
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, backward := range []bool{false, true} {
+				var got []int64
+				err := s.Read(ctx, log.ReadRange{Stream: stream, From: 1, Backward: backward}, func(e *log.RecordedEvent) error {
+					got = append(got, e.Version)
+					return nil
+				})
+				if !errors.Is(err, record.ErrCorrupt) {
+					t.Errorf("backward %v: read versions %v, err %v; want ErrCorrupt", backward, got, err)
+				}
+			}
+		})
+	}
+}
