@@ -1,0 +1,152 @@
+package httpapi
+
+import (
+	"bytes"
+	"encoding/json"
+	"net/url"
+	"strings"
+	"testing"
+	"unicode/utf8"
+
+	"github.com/go-json-experiment/json/jsontext"
+	"github.com/google/uuid"
+
+	"github.com/eventlog/eventlog/internal/log"
+)
+
+// FuzzDecodeAppendAgainstJSON: what the streaming append decoder accepts,
+// encoding/json reads as the same request (the same events, ids, types
+// and payloads), and with strict payloads every payload is strict JSON
+// (no repeated member name, valid UTF-8 without lone surrogates, nesting
+// within the limit). A refusal is a client error, never a 5xx.
+func FuzzDecodeAppendAgainstJSON(f *testing.F) {
+	for _, s := range []string{
+		`{"expected_version":"any","events":[{"id":"0190a5c4-7a47-7cc2-9d1e-3c1f6b2a9e01","type":"t","data":{"x":1},"metadata":{"m":[1]}}]}`,
+		`{"expected_version":0,"events":[{"type":"a.b","data":[1,"2",null]},{"type":"c","data":"\u00e9\n","metadata":null}]}`,
+		`{"stream":"s-1","events":[{"type":"t","data":true}]}`,
+		`{"events":[{"type":"t","data":{"a":1,"a":2}}]}`,
+		`{"events":[{"type":"t","data":{"a":{"b":{"c":[[[[]]]]}}}}]}`,
+		`{"events":[{"type":"t","data":"\ud800"}]}`,
+		`{"events":[{"type":"t\u0041","data":1}]}`,
+		` {"events" : [ {"data" : 1 , "type" : "t" } ] } `,
+	} {
+		f.Add([]byte(s), false, false)
+		f.Add([]byte(s), true, true)
+	}
+	const maxDepth = 4
+	f.Fuzz(func(t *testing.T, body []byte, bulk, strict bool) {
+		b, err := decodeAppend(bytes.NewReader(body), decodeOptions{WithStream: bulk, MaxEvents: 50, StrictPayloads: strict, MaxPayloadDepth: maxDepth})
+		if err != nil {
+			if p := ProblemFor(err); p.Status >= 500 {
+				t.Fatalf("decode error maps to %d %s: %v", p.Status, p.Code, err)
+			}
+			return
+		}
+		var ref struct {
+			Stream *string `json:"stream"`
+			Events []struct {
+				ID       *string         `json:"id"`
+				Type     string          `json:"type"`
+				Data     json.RawMessage `json:"data"`
+				Metadata json.RawMessage `json:"metadata"`
+			} `json:"events"`
+		}
+		if err := json.Unmarshal(body, &ref); err != nil {
+			t.Fatalf("accepted %q, which encoding/json refuses: %v", body, err)
+		}
+		if bulk && (ref.Stream == nil || *ref.Stream != b.Stream && utf8.ValidString(*ref.Stream)) {
+			t.Fatalf("stream %q, encoding/json reads %v", b.Stream, ref.Stream)
+		}
+		if len(b.Events) != len(ref.Events) {
+			t.Fatalf("%d events, encoding/json reads %d", len(b.Events), len(ref.Events))
+		}
+		for i, ev := range b.Events {
+			r := ref.Events[i]
+			switch {
+			case r.ID == nil || *r.ID == "null":
+				if ev.ID != uuid.Nil && r.ID == nil {
+					t.Fatalf("events[%d]: id %s where encoding/json reads none", i, ev.ID)
+				}
+			case uuid.MustParse(*r.ID) != ev.ID:
+				t.Fatalf("events[%d]: id %s, encoding/json reads %s", i, ev.ID, *r.ID)
+			}
+			if ev.Type != r.Type && utf8.ValidString(ev.Type) {
+				t.Fatalf("events[%d]: type %q, encoding/json reads %q", i, ev.Type, r.Type)
+			}
+			if !bytes.Equal(compactJSON(t, ev.Data), compactJSON(t, r.Data)) {
+				t.Fatalf("events[%d]: data %s, encoding/json reads %s", i, ev.Data, r.Data)
+			}
+			if ev.Metadata != nil && !bytes.Equal(compactJSON(t, ev.Metadata), compactJSON(t, r.Metadata)) {
+				t.Fatalf("events[%d]: metadata %s, encoding/json reads %s", i, ev.Metadata, r.Metadata)
+			}
+			if ev.Metadata == nil && r.Metadata != nil && string(r.Metadata) != "null" {
+				t.Fatalf("events[%d]: no metadata, encoding/json reads %s", i, r.Metadata)
+			}
+			if !strict {
+				continue
+			}
+			for _, p := range [][]byte{ev.Data, ev.Metadata} {
+				if p == nil {
+					continue
+				}
+				dec := jsontext.NewDecoder(bytes.NewReader(p)) // refuses repeated names, bad UTF-8
+				for {
+					_, err := dec.ReadToken()
+					if err != nil {
+						if err.Error() != "EOF" {
+							t.Fatalf("events[%d]: payload %s accepted with --strict-payloads: %v", i, p, err)
+						}
+						break
+					}
+					if dec.StackDepth() > maxDepth {
+						t.Fatalf("events[%d]: payload %s nests deeper than %d", i, p, maxDepth)
+					}
+				}
+			}
+		}
+	})
+}
+
+func compactJSON(t *testing.T, raw []byte) []byte {
+	var buf bytes.Buffer
+	if err := json.Compact(&buf, raw); err != nil {
+		t.Fatalf("payload %q is not JSON: %v", raw, err)
+	}
+	return buf.Bytes()
+}
+
+// FuzzParseReadQuery: a read's query either parses into a range the
+// store can take (from at least 1, to 0 or at least from, a limit within
+// the page size) or is refused with 400 invalid_request.
+func FuzzParseReadQuery(f *testing.F) {
+	for _, s := range []string{
+		"", "from=1", "from=5&to=9&limit=10&direction=backward",
+		"until_time=2026-01-02T15:04:05.123Z", "until_time=2026-01-02T15:04:05+01:00",
+		"until_time=0001-01-01T00:00:00Z", "from=0", "to=3&from=4", "limit=100000",
+		"direction=sideways", "from=1&from=2", "limit=-1", "from=9223372036854775807",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		q, err := url.ParseQuery(raw)
+		if err != nil {
+			return
+		}
+		rq, err := parseReadQuery(q, 100, 1000)
+		if err != nil {
+			if p := ProblemFor(err); p.Status != 400 || p.Code != log.CodeInvalidRequest {
+				t.Fatalf("%q: refused as %d %s, want 400 %s", raw, p.Status, p.Code, log.CodeInvalidRequest)
+			}
+			return
+		}
+		if rq.From < 1 || rq.To != 0 && rq.To < rq.From || rq.Limit < 1 || rq.Limit > 1000 {
+			t.Fatalf("%q: parsed as %+v", raw, rq)
+		}
+		if rq.Backward != (q.Get("direction") == "backward") {
+			t.Fatalf("%q: backward %v", raw, rq.Backward)
+		}
+		if q.Get("until_time") != "" && rq.UntilTime.IsZero() || strings.TrimSpace(q.Get("until_time")) == "" && !rq.UntilTime.IsZero() {
+			t.Fatalf("%q: until_time %v", raw, rq.UntilTime)
+		}
+	})
+}
