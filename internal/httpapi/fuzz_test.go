@@ -150,3 +150,44 @@ func FuzzParseReadQuery(f *testing.F) {
 		}
 	})
 }
+
+// FuzzAddMember: recording a traceparent in an event's metadata keeps it
+// the JSON object it was, with every member it had, plus "traceparent"
+// unless it had one; metadata that is not an object is left as it is
+// (the store refuses it).
+func FuzzAddMember(f *testing.F) {
+	for _, s := range []string{``, `null`, `{}`, `{ }`, `{"a":1}`, ` {"a":1} `, "{\n\"a\":[1,{}]}", `{"traceparent":"x"}`, `{"trace\u0070arent":1}`, `[1]`, `"s"`, `{"a":1,"a":2}`} {
+		f.Add([]byte(s))
+	}
+	value := []byte(`"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"`)
+	f.Fuzz(func(t *testing.T, meta []byte) {
+		if len(bytes.TrimSpace(meta)) > 0 && !json.Valid(meta) {
+			return // the decoder hands over valid JSON only
+		}
+		var before map[string]json.RawMessage
+		isObject := json.Unmarshal(meta, &before) == nil && before != nil
+		got := addMember(bytes.Clone(meta), value)
+		t1 := bytes.TrimSpace(meta)
+		if len(t1) > 0 && string(t1) != "null" && !isObject {
+			if !bytes.Equal(got, t1) {
+				t.Fatalf("%q, not an object, became %q", meta, got)
+			}
+			return
+		}
+		var after map[string]json.RawMessage
+		if err := json.Unmarshal(got, &after); err != nil || after == nil {
+			t.Fatalf("%q became %q, not a JSON object: %v", meta, got, err)
+		}
+		for k, v := range before {
+			if !bytes.Equal(after[k], v) && k != traceparentKey {
+				t.Fatalf("%q became %q: member %q lost or changed", meta, got, k)
+			}
+		}
+		if _, had := before[traceparentKey]; !had && !bytes.Equal(after[traceparentKey], value) {
+			t.Fatalf("%q became %q: no traceparent", meta, got)
+		}
+		if len(after) != len(before)+1 && !(len(after) == len(before) && before[traceparentKey] != nil) {
+			t.Fatalf("%q became %q: %d members from %d", meta, got, len(after), len(before))
+		}
+	})
+}

@@ -41,7 +41,10 @@ func (s *Server) withTraceparent(r *http.Request, evs []log.ProposedEvent) []log
 // addMember returns metadata (a JSON object, or empty) with "traceparent"
 // set to value first, unless it already has one.
 func addMember(meta json.RawMessage, value []byte) json.RawMessage {
-	if t := bytes.TrimSpace(meta); len(t) == 0 || string(t) == "null" {
+	// Trimmed: the object's '{' is looked for at meta[0] below (the
+	// append decoder hands values over without the space around them, but
+	// this must not depend on it).
+	if meta = bytes.TrimSpace(meta); string(meta) == "null" {
 		meta = nil
 	}
 	if len(meta) > 0 {
