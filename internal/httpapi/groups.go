@@ -11,6 +11,9 @@ import (
 	"strconv"
 	"strings"
 
+	jsonv2 "github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
+
 	"github.com/eventlog/eventlog/internal/auth"
 	"github.com/eventlog/eventlog/internal/log"
 	"github.com/labstack/echo/v5"
@@ -60,30 +63,36 @@ func (g *groupAPI) write(c *echo.Context) (context.Context, context.CancelFunc) 
 	return context.WithTimeout(context.WithoutCancel(c.Request().Context()), g.s.cfg.AppendTimeout)
 }
 
-// decodeStrict decodes one JSON value into v: unknown members and
-// trailing data are invalid_json. A body that could not be read (too
-// large, corrupt compression, a broken connection) is that error, also
-// when it shows only past the value (a compressed body's checksum is
-// checked at its end): ProblemFor answers it without its text.
+// decodeStrict decodes one JSON value into v: members are matched
+// exactly (case-sensitive), and an unknown or repeated member, invalid
+// UTF-8 or trailing data is invalid_json (README, "Errors"), as in an
+// append body. A body that could not be read (too large, corrupt
+// compression, a broken connection) is that error, also when it shows
+// only past the value (a compressed body's checksum is checked at its
+// end): ProblemFor answers it without its text.
+//
+// Why not encoding/json: it matches names case-insensitively and takes
+// the last of a repeated member, so {"partition":1,"partition":3} acked
+// partition 3 where a proxy or validator reading the first sees 1.
 func decodeStrict(r io.Reader, v any) error {
-	dec := json.NewDecoder(r)
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		if readErr(err) {
-			return err
+	er := &errReader{r: r}
+	dec := jsontext.NewDecoder(er)
+	if err := jsonv2.UnmarshalDecode(dec, v, jsonv2.RejectUnknownMembers(true)); err != nil {
+		if er.err != nil {
+			return er.err
 		}
-		if err == io.EOF {
+		if errors.Is(err, io.EOF) && dec.InputOffset() == 0 {
 			return badJSON("the request body is empty")
 		}
 		return badJSON("%v", err)
 	}
-	switch _, err := dec.Token(); {
-	case err == io.EOF:
-		return nil
-	case err != nil && readErr(err):
-		return err
+	if _, err := dec.ReadToken(); err != io.EOF {
+		if er.err != nil {
+			return er.err
+		}
+		return badJSON("trailing data after the JSON value")
 	}
-	return badJSON("trailing data after the JSON value")
+	return nil
 }
 
 // readErr reports whether err is a failure to read a request body
