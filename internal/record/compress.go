@@ -139,18 +139,18 @@ func plainEncodingIn(b, buf []byte) (plain, fresh []byte, err error) {
 	if !ok {
 		return nil, nil, fmt.Errorf("%w: bad compressed length", ErrCorrupt)
 	}
+	// The length is checked against the one the frame itself records
+	// before the buffer for it is allocated: one damaged length byte must
+	// not cost an allocation of up to maxPlain (frameAgrees).
+	if err := frameAgrees(b[0], b[1+k:], n); err != nil {
+		return nil, nil, err
+	}
 	if uint64(cap(buf)) < 1+n {
 		buf = make([]byte, 0, 1+n)
 	}
 	if b[0] == formatS2 {
 		b = b[1+k:]
-		if len(b) < 4 {
-			return nil, nil, fmt.Errorf("%w: checksum missing", ErrCorrupt)
-		}
 		sum, block := binary.LittleEndian.Uint32(b), b[4:]
-		if l, err := s2.DecodedLen(block); err != nil || uint64(l) != n {
-			return nil, nil, fmt.Errorf("%w: compressed length mismatch", ErrCorrupt)
-		}
 		plain := buf[:1+n]
 		plain[0] = format
 		if _, err := s2.Decode(plain[1:], block); err != nil {
@@ -181,15 +181,41 @@ func plainEncodingIn(b, buf []byte) (plain, fresh []byte, err error) {
 	return buf, buf, nil
 }
 
+// frameAgrees checks n, the plain length a compressed encoding of format
+// declares, against what frame (the bytes after the declared length)
+// records of it: an S2 block's decoded length (after the checksum), or a
+// zstd frame's content size when its header has one (ours do: EncodeAll
+// writes it). Only then is a buffer of n bytes worth allocating.
+func frameAgrees(format byte, frame []byte, n uint64) error {
+	if format == formatS2 {
+		if len(frame) < 4 {
+			return fmt.Errorf("%w: checksum missing", ErrCorrupt)
+		}
+		if l, err := s2.DecodedLen(frame[4:]); err != nil || uint64(l) != n {
+			return fmt.Errorf("%w: compressed length mismatch", ErrCorrupt)
+		}
+		return nil
+	}
+	var h zstd.Header
+	if err := h.Decode(frame); err != nil {
+		return fmt.Errorf("%w: zstd frame header: %v", ErrCorrupt, err)
+	}
+	if h.HasFCS && h.FrameContentSize != n {
+		return fmt.Errorf("%w: compressed length mismatch", ErrCorrupt)
+	}
+	return nil
+}
+
 // PlainLen is the length of the plain encoding b holds when b is
 // compressed (what DecodeRecordIn needs of its buffer), 0 when b is plain
-// or not a valid frame.
+// or not a valid frame (its declared length not the one its frame
+// records: a reader sizing a buffer by it allocates nothing for it).
 func PlainLen(b []byte) int {
 	if !compressed(b) {
 		return 0
 	}
-	n, _, ok := frameLen(b)
-	if !ok {
+	n, k, ok := frameLen(b)
+	if !ok || frameAgrees(b[0], b[1+k:], n) != nil {
 		return 0
 	}
 	return int(1 + n)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"math/rand/v2"
+	"runtime"
 	"testing"
 
 	"github.com/google/uuid"
@@ -271,5 +272,54 @@ func TestDecodeRecordInto(t *testing.T) {
 	}
 	if bufs.events != nil {
 		t.Fatalf("kept the events of a record of %d", maxKeptEvents+1)
+	}
+}
+
+// TestCorruptLengthAllocatesLittle: a compressed encoding whose declared
+// plain length is damaged (here: the largest accepted, maxPlain) is
+// refused before a buffer of that length is allocated, as the frame
+// records another: a corrupt row costs its own size, not 64 MiB.
+func TestCorruptLengthAllocatesLittle(t *testing.T) {
+	big := Record{Appends: []Append{{Stream: "order-1", FirstVersion: 1, Events: jsonEvents(200)}}}
+	small := Record{Appends: []Append{{Stream: "order-1", FirstVersion: 1, Events: jsonEvents(5)}}}
+	c := Chunk{Appends: []ChunkAppend{{Events: jsonEvents(20)}}}
+	parts := blockParts(t)
+	for _, tc := range []struct {
+		name   string
+		b      []byte
+		format byte
+		decode func([]byte) error
+	}{
+		{"S2Record", AppendRecord(nil, &small), formatS2, func(b []byte) error { _, err := DecodeRecord(b); return err }},
+		{"ZstdRecord", AppendRecord(nil, &big), formatZstd, func(b []byte) error { _, err := DecodeRecord(b); return err }},
+		{"ZstdChunk", AppendChunkBody(nil, &c), formatZstd, func(b []byte) error { _, err := DecodeChunkBody(b); return err }},
+		{"Block", AppendBlock(nil, parts), formatBlock, func(b []byte) error {
+			return DecodeRun(b, parts[0].FirstVersion, parts[len(parts)-1].LastVersion, func(*Part) error { return nil })
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.b[0] != tc.format {
+				t.Fatalf("encoded as format %d, want %d", tc.b[0], tc.format)
+			}
+			if err := tc.decode(tc.b); err != nil {
+				t.Fatalf("intact: %v", err)
+			}
+			_, k := binary.Uvarint(tc.b[1:])
+			bad := cat([]byte{tc.format}, uv(maxPlain), tc.b[1+k:])
+			var before, after runtime.MemStats
+			runtime.ReadMemStats(&before)
+			err := tc.decode(bad)
+			runtime.ReadMemStats(&after)
+			if !errors.Is(err, ErrCorrupt) {
+				t.Fatalf("length damaged: err = %v, want ErrCorrupt", err)
+			}
+			// A feed read sizes its buffer by PlainLen.
+			if n := PlainLen(bad); n != 0 && tc.format != formatBlock {
+				t.Fatalf("PlainLen = %d, want 0", n)
+			}
+			if n := after.TotalAlloc - before.TotalAlloc; n > 1<<20 {
+				t.Fatalf("refusing a %d-byte row allocated %d bytes", len(bad), n)
+			}
+		})
 	}
 }

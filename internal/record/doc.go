@@ -11,6 +11,8 @@
 // wakes up — writes the same bytes.
 //
 // Decoding never trusts its input: lengths are checked against what is
-// left, counts against MaxEvents, so a corrupt row is an error, never a
-// panic or a huge allocation.
+// left, counts against MaxEvents, and a compressed encoding's declared
+// plain length against the one its frame records before a buffer of that
+// length is allocated, so a corrupt row is an error, never a panic or a
+// huge allocation.
 package record

@@ -177,6 +177,9 @@ func blockPlain(b, buf []byte) ([]byte, error) {
 	if !ok {
 		return nil, fmt.Errorf("%w: bad compressed length", ErrCorrupt)
 	}
+	if err := frameAgrees(formatZstd, b[1+k:], n); err != nil {
+		return nil, err
+	}
 	if uint64(cap(buf)) < 1+n {
 		buf = make([]byte, 0, 1+n)
 	}
