@@ -3,6 +3,8 @@ package httpapi
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
+	"io"
 	"net/url"
 	"strings"
 	"testing"
@@ -188,6 +190,56 @@ func FuzzAddMember(f *testing.F) {
 		}
 		if len(after) != len(before)+1 && !(len(after) == len(before) && before[traceparentKey] != nil) {
 			t.Fatalf("%q became %q: %d members from %d", meta, got, len(after), len(before))
+		}
+	})
+}
+
+// FuzzLineReader: a bulk body splits into the lines a plain split on
+// '\n' gives, each without its line ending ("\r\n", or trailing '\r's),
+// a line longer than max reported as too long and skipped, and the lines
+// after it still read.
+func FuzzLineReader(f *testing.F) {
+	for _, s := range []string{"", "a\nb\n", "a\r\nb", "\n\n\r\n", "abcdef\nab\n", "abcd\r\r\n", "abcde", "x\n\ry\n"} {
+		f.Add([]byte(s), uint8(4))
+	}
+	f.Fuzz(func(t *testing.T, body []byte, max uint8) {
+		type line struct {
+			text    string
+			tooLong bool
+		}
+		var want []line
+		for _, raw := range bytes.SplitAfter(body, []byte("\n")) {
+			if len(raw) == 0 {
+				continue // after a final '\n'
+			}
+			text := bytes.TrimRight(raw, "\r\n")
+			if len(raw) > int(max)+2 || len(text) > int(max) {
+				want = append(want, line{tooLong: true})
+				continue
+			}
+			want = append(want, line{text: string(text)})
+		}
+		lr := newLineReader(bytes.NewReader(body), int(max))
+		for i := 0; ; i++ {
+			got, err := lr.next()
+			if err == io.EOF {
+				if i != len(want) {
+					t.Fatalf("%q: %d lines, want %d", body, i, len(want))
+				}
+				return
+			}
+			if i >= len(want) {
+				t.Fatalf("%q: line %d past the %d wanted", body, i, len(want))
+			}
+			if want[i].tooLong {
+				if !errors.Is(err, errLineTooLong) {
+					t.Fatalf("%q: line %d: %q, %v; want errLineTooLong", body, i, got, err)
+				}
+				continue
+			}
+			if err != nil || string(got) != want[i].text {
+				t.Fatalf("%q: line %d: %q, %v; want %q", body, i, got, err, want[i].text)
+			}
 		}
 	})
 }
