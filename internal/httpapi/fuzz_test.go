@@ -243,3 +243,36 @@ func FuzzLineReader(f *testing.F) {
 		}
 	})
 }
+
+// FuzzOpenAfter: a listing's after is a stream id as given, or a sealed
+// next: one this server sealed opens to the id it sealed, and anything
+// else starting with the sealed prefix is refused (it cannot be forged
+// or altered into another id).
+func FuzzOpenAfter(f *testing.F) {
+	aead, err := newListCursor([]byte("0123456789abcdef0123456789abcdef"))
+	if err != nil {
+		f.Fatal(err)
+	}
+	s := &Server{cursor: aead}
+	sealed := map[log.StreamID]bool{}
+	for _, id := range []log.StreamID{"user-1", "a", "order-2026:x@y+z=w"} {
+		c := s.sealCursor(id)
+		sealed[id] = true
+		f.Add(c)
+		f.Add(c[:len(c)-1])
+	}
+	f.Add("user-1")
+	f.Add("~")
+	f.Fuzz(func(t *testing.T, after string) {
+		id, err := s.openAfter(after)
+		if !strings.HasPrefix(after, cursorPrefix) {
+			if err != nil || string(id) != after {
+				t.Fatalf("plain after %q: %q, %v", after, id, err)
+			}
+			return
+		}
+		if err == nil && !sealed[id] {
+			t.Fatalf("%q opened to %q, which was never sealed", after, id)
+		}
+	})
+}
