@@ -95,17 +95,6 @@ func decodeStrict(r io.Reader, v any) error {
 	return nil
 }
 
-// readErr reports whether err is a failure to read a request body
-// (limitBody's reader), rather than of its JSON.
-func readErr(err error) bool {
-	var (
-		mbe *http.MaxBytesError
-		ee  *encodingError
-		te  *transportError
-	)
-	return errors.Is(err, errBodyTooLarge) || errors.As(err, &mbe) || errors.As(err, &ee) || errors.As(err, &te)
-}
-
 // leaseJSON is one partition lease in a join answer.
 type leaseJSON struct {
 	Partition  int    `json:"partition"`
