@@ -538,6 +538,10 @@ func (s *Sequencer) append(ctx context.Context, req log.AppendRequest, forward b
 	var (
 		sent  time.Time // when req was first forwarded
 		moved bool      // and given up on, its outcome unknown
+		// An id the server made for this request (not the client's): no
+		// earlier request can hold it, so a duplicate the re-sent append
+		// finds is its own first attempt (asRetry marks it a client's).
+		made = slices.ContainsFunc(req.Events, func(e log.ProposedEvent) bool { return !e.ClientID })
 	)
 	werr := s.untilOwner(ctx, id, "append to "+string(req.Stream), func(sh *shard, o owner) bool {
 		switch {
@@ -572,6 +576,13 @@ func (s *Sequencer) append(ctx context.Context, req log.AppendRequest, forward b
 		return false
 	})
 	if werr == nil && err == nil {
+		if moved && made {
+			// The duplicate of this request's own first attempt, which the
+			// paused owner committed: new to the client, which sent it
+			// once. (With every id the client's, the first attempt cannot
+			// be told from an earlier client retry: duplicate stands.)
+			res.Duplicate = false
+		}
 		return res, nil
 	}
 	if werr != nil {
@@ -774,7 +785,9 @@ var errOwnerMoved = errors.New("the shard was taken over while the append was fo
 //     and compares them, for ever; any and exists find the ids within the
 //     window, which the half window left here keeps them in (a commit
 //     happened after sent, and its ids are kept a window from their fill).
-//     Either way the answer is the original versions, duplicate.
+//     Either way the answer is the original versions, duplicate; append
+//     clears duplicate when the request held an id the server made (the
+//     stored append holds it too, so it is this request's first attempt).
 //   - An answer the old owner sends after all goes to no one: the request
 //     outlives its callers (Forwarder), and each append batched with this
 //     one watches its own shard and moves on by itself.

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/eventlog/eventlog/internal/cassandra/shardstore"
 	"github.com/eventlog/eventlog/internal/cassandra/shardstore/shardstoretest"
 	"github.com/eventlog/eventlog/internal/log"
@@ -23,10 +25,14 @@ import (
 // another instance took the shard over meanwhile. Now the forward gives
 // up on the paused owner once the shards table names a newer one and is
 // sent again, as a retry: appended once when the paused owner had not
-// committed it, a duplicate with the original versions when it had
-// (every expected version; ids the server made, which the local commit
-// of the new owner, here the forwarding instance, checks only as a
-// retry's).
+// committed it, the original versions when it had (every expected
+// version; ids the server made, which the local commit of the new owner,
+// here the forwarding instance, checks only as a retry's). Those are
+// answered duplicate false: the client sent the append once, and an id
+// the server made for it is in no earlier append, so what the retry
+// found is its own first attempt (they were answered duplicate true).
+// With every id the client's, the first attempt cannot be told from an
+// earlier client retry: duplicate true.
 func TestForwardToPausedOwnerMovesOn(t *testing.T) {
 	o := newKeyspace(t, 2)
 	var (
@@ -80,15 +86,20 @@ func TestForwardToPausedOwnerMovesOn(t *testing.T) {
 	cases := []struct {
 		name     string
 		expected log.ExpectedVersion
-		before   int  // events appended before the pause
-		commit   bool // by the paused owner
+		before   int    // events appended before the pause
+		commit   bool   // by the paused owner
+		ids      string // the client's: "", "all", or "first"
 	}{
-		{"any", log.Any, 2, false},
-		{"exact", 2, 2, false},
-		{"any-committed", log.Any, 2, true},
-		{"exact-committed", 2, 2, true},
-		{"no-stream-committed", log.NoStream, 0, true},
-		{"exists-committed", log.StreamExists, 2, true},
+		{"any", log.Any, 2, false, ""},
+		{"exact", 2, 2, false, ""},
+		{"any-committed", log.Any, 2, true, ""},
+		{"exact-committed", 2, 2, true, ""},
+		{"no-stream-committed", log.NoStream, 0, true, ""},
+		{"exists-committed", log.StreamExists, 2, true, ""},
+		{"any-committed-client-ids", log.Any, 2, true, "all"},
+		{"exact-committed-client-ids", 2, 2, true, "all"},
+		{"any-committed-some-client-ids", log.Any, 2, true, "first"},
+		{"any-client-ids", log.Any, 2, false, "all"},
 	}
 	ctx := context.Background()
 	streams := make([]log.StreamID, len(cases))
@@ -117,6 +128,15 @@ func TestForwardToPausedOwnerMovesOn(t *testing.T) {
 				{Type: "Tested", Data: json.RawMessage(`{"x":1}`)},
 				{Type: "Tested", Data: json.RawMessage(`{"x":2}`)},
 			}}
+			for j := range req.Events {
+				if c.ids == "all" || c.ids == "first" && j == 0 {
+					req.Events[j].ID = uuid.Must(uuid.NewV7())
+				}
+			}
+			if err := req.Validate(log.DefaultLimits()); err != nil {
+				t.Error(err)
+				return
+			}
 			// A generous deadline: without the fix the append waits all of it.
 			actx, cancel := context.WithTimeout(ctx, 40*time.Second)
 			defer cancel()
@@ -131,8 +151,9 @@ func TestForwardToPausedOwnerMovesOn(t *testing.T) {
 				t.Fatalf("append through b while the owner is paused: %v", err)
 			}
 			first := int64(c.before + 1)
-			if res.FirstVersion != first || res.LastVersion != first+1 || res.Duplicate != c.commit {
-				t.Fatalf("got versions %d..%d, duplicate %v; want %d..%d, duplicate %v", res.FirstVersion, res.LastVersion, res.Duplicate, first, first+1, c.commit)
+			dup := c.commit && c.ids == "all"
+			if res.FirstVersion != first || res.LastVersion != first+1 || res.Duplicate != dup {
+				t.Fatalf("got versions %d..%d, duplicate %v; want %d..%d, duplicate %v", res.FirstVersion, res.LastVersion, res.Duplicate, first, first+1, dup)
 			}
 			if c.commit {
 				mu.Lock()
