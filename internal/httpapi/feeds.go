@@ -462,7 +462,7 @@ func (s *Server) feedFrom(ctx context.Context, r *http.Request, feed log.Feed, l
 // and there is no backward one), and a direction the server ignored would
 // answer a "newest first" request oldest first without a word.
 func feedDirection(q url.Values) error {
-	switch d, err := stringParam(q, "direction"); {
+	switch d, err := valueParam(q, "direction"); {
 	case err != nil:
 		return err
 	case d == "" || d == "forward":

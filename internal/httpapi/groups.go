@@ -202,7 +202,7 @@ func (g *groupAPI) authorizeMember(c *echo.Context) error {
 
 // partitionsParam parses "partitions=1,5,7" (absent: nil).
 func partitionsParam(c *echo.Context) ([]int, error) {
-	s, err := stringParam(c.QueryParams(), "partitions")
+	s, err := valueParam(c.QueryParams(), "partitions")
 	if err != nil || s == "" {
 		return nil, err
 	}

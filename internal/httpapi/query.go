@@ -47,7 +47,7 @@ func parseReadQuery(q url.Values, defLimit, maxLimit int) (readQuery, error) {
 		return rq, err
 	}
 	rq.Limit = int(min(limit, int64(maxLimit)))
-	switch d, err := stringParam(q, "direction"); {
+	switch d, err := valueParam(q, "direction"); {
 	case err != nil:
 		return rq, err
 	case d == "", d == "forward":
@@ -65,7 +65,7 @@ func parseReadQuery(q url.Values, defLimit, maxLimit int) (readQuery, error) {
 // boolParam parses the parameter name (at most once in q): "true" or
 // "false", false when absent.
 func boolParam(q url.Values, name string) (bool, error) {
-	switch v, err := stringParam(q, name); {
+	switch v, err := valueParam(q, name); {
 	case err != nil:
 		return false, err
 	case v == "" || v == "false":
@@ -83,7 +83,7 @@ func boolParam(q url.Values, name string) (bool, error) {
 // reads a zero time as "none": for commit times, which have millisecond
 // precision, the answer is the same.
 func timeParam(q url.Values, name string) (time.Time, error) {
-	s, err := stringParam(q, name)
+	s, err := valueParam(q, name)
 	if err != nil || s == "" {
 		return time.Time{}, err
 	}
@@ -100,7 +100,7 @@ func timeParam(q url.Values, name string) (time.Time, error) {
 // intParam parses the integer parameter name (at most once in q), def when
 // absent; values below minimum are rejected.
 func intParam(q url.Values, name string, def, minimum int64) (int64, error) {
-	s, err := stringParam(q, name)
+	s, err := valueParam(q, name)
 	if err != nil || s == "" {
 		return def, err
 	}
@@ -114,6 +114,23 @@ func intParam(q url.Values, name string, def, minimum int64) (int64, error) {
 	return n, nil
 }
 
+// valueParam is stringParam for a parameter whose empty value means
+// nothing (a number, a time, a boolean, a choice): "" when absent, and a
+// present but empty one ("?at_time=", a template's unfilled blank) is 400
+// invalid_request rather than taken for absent, which would answer
+// another question (the head for a moment, the default for a limit)
+// without a word.
+func valueParam(q url.Values, name string) (string, error) {
+	s, err := stringParam(q, name)
+	if err == nil && s == "" && q.Has(name) {
+		return "", invalidRequest(fmt.Sprintf("%s is empty: give a value or leave it out", name))
+	}
+	return s, err
+}
+
+// stringParam returns the parameter name (at most once in q), "" when
+// absent or empty: for strings whose empty value is their absent one
+// (prefix, after, a feed's from).
 func stringParam(q url.Values, name string) (string, error) {
 	vs := q[name]
 	switch len(vs) {

@@ -36,6 +36,8 @@ func TestParseReadQuery(t *testing.T) {
 		"from=0", "from=-1", "from=x", "from=1.5", "to=-1", "from=5&to=4",
 		"limit=0", "limit=-3", "limit=ten", "direction=sideways", "from=1&from=2",
 		"from=99999999999999999999", "until_time=yesterday", "until_time=2026-01-01", "until_time=1&until_time=2",
+		// Empty is not absent: it would answer another question.
+		"from=", "to=", "limit=", "direction=", "until_time=", "from=3&until_time=",
 	} {
 		t.Run("Err_"+query, func(t *testing.T) {
 			q, _ := url.ParseQuery(query)
@@ -107,5 +109,38 @@ func TestRequireMediaType(t *testing.T) {
 				t.Errorf("Content-Type %q: got %d %s", ct, p.Status, p.Code)
 			}
 		}
+	}
+}
+
+// TestEmptyParamRefused: a number, time, boolean or choice given empty
+// ("?at_time=") is 400 invalid_request, not taken for absent; a string
+// whose empty value is its absent one (a feed's from, after, prefix) is
+// still taken so.
+func TestEmptyParamRefused(t *testing.T) {
+	q := url.Values{"x": {""}}
+	if _, err := intParam(q, "x", 7, 0); ProblemFor(err).Code != log.CodeInvalidRequest {
+		t.Fatalf("intParam: %v", err)
+	}
+	if _, err := timeParam(q, "x"); ProblemFor(err).Code != log.CodeInvalidRequest {
+		t.Fatalf("timeParam: %v", err)
+	}
+	if _, err := boolParam(q, "x"); ProblemFor(err).Code != log.CodeInvalidRequest {
+		t.Fatalf("boolParam: %v", err)
+	}
+	if err := feedDirection(url.Values{"direction": {""}}); ProblemFor(err).Code != log.CodeInvalidRequest {
+		t.Fatalf("feedDirection: %v", err)
+	}
+	if _, err := subscribeFrom(httptest.NewRequest("GET", "/v1/streams/s/subscribe?from=", nil)); ProblemFor(err).Code != log.CodeInvalidRequest {
+		t.Fatalf("subscribeFrom: %v", err)
+	}
+	if s, err := stringParam(q, "x"); s != "" || err != nil {
+		t.Fatalf("stringParam: %q, %v", s, err)
+	}
+	// Absent is still the default.
+	if n, err := intParam(url.Values{}, "x", 7, 0); n != 7 || err != nil {
+		t.Fatalf("intParam absent: %d, %v", n, err)
+	}
+	if v, err := subscribeFrom(httptest.NewRequest("GET", "/v1/streams/s/subscribe", nil)); v != 1 || err != nil {
+		t.Fatalf("subscribeFrom absent: %d, %v", v, err)
 	}
 }

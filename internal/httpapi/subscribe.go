@@ -284,9 +284,9 @@ func subscribeFrom(r *http.Request) (int64, error) {
 		}
 		return v + 1, nil
 	}
-	from := r.URL.Query().Get("from")
-	if from == "" {
-		return 1, nil
+	from, err := valueParam(r.URL.Query(), "from")
+	if err != nil || from == "" {
+		return 1, err
 	}
 	v, err := strconv.ParseInt(from, 10, 64)
 	if err != nil || v < 1 || v == math.MaxInt64 {
