@@ -287,7 +287,7 @@ func (c *Config) flagSet(name string, out io.Writer) *flag.FlagSet {
 	fs.BoolVar(&c.RecordTraceparent, "record-traceparent", c.RecordTraceparent, "record each append's W3C traceparent header in the metadata (\"traceparent\") of its events that carry none, so consumers can continue the trace")
 	fs.BoolVar(&c.DiscoveryIndex, "discovery-index", c.DiscoveryIndex, "shards write path: write the stream catalog and the event id index behind each commit (GET /v1/streams, /v1/categories, /v1/events/{id}); off saves their writes, and those routes then show only what was indexed while it was on")
 	fs.BoolVar(&c.Console, "console", c.Console, "serve the web console at /ui (its files without authentication; it asks for a token when the API needs one)")
-	fs.BoolVar(&c.Compress, "compress", c.Compress, "gzip- or zstd-encode JSON and NDJSON responses of 1 KiB and more when the request's Accept-Encoding allows (live subscriptions are always sent plain)")
+	fs.BoolVar(&c.Compress, "compress", c.Compress, "gzip- or zstd-encode JSON and NDJSON responses of 1 KiB and more (bulk results from their first line) when the request's Accept-Encoding allows (live subscriptions are always sent plain)")
 	fs.VisitAll(func(f *flag.Flag) { f.Usage += " (env " + envName(f.Name) + ")" })
 	return fs
 }

@@ -109,7 +109,7 @@ func (s *Server) bulkAppend(c *echo.Context) error {
 	// With the read deadline set, a read past it returns at once: the
 	// line the deadline cut off can still be found and answered.
 	timedReads := rc.SetReadDeadline(deadline) == nil // best effort: unsupported on some writers
-	sw := newStreamWriter(c.Response(), http.StatusOK, MediaTypeNDJSON, s.cfg.WriteTimeout)
+	sw := newStreamWriter(c.Response(), c.Request(), http.StatusOK, MediaTypeNDJSON, s.cfg.WriteTimeout)
 	lr := newLineReader(c.Request().Body, s.cfg.MaxBulkLineBytes)
 	var out []byte
 	for lineNo := 1; ; lineNo++ {
@@ -168,7 +168,7 @@ func (s *Server) bulkAppend(c *echo.Context) error {
 			break
 		}
 	}
-	if err := sw.flush(); err != nil {
+	if err := sw.end(); err != nil {
 		return s.failStream(c, sw, err)
 	}
 	return nil

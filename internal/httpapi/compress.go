@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"net/http"
 	"strings"
 
@@ -12,6 +13,16 @@ import (
 // frame and the CPU cost more than the bytes saved, so a stream's info, an
 // append's answer or a short problem go as they are.
 const compressMinSize = 1024
+
+// compressingKey marks, in a request's context, a request whose answer
+// passes through the compressor.
+type compressingKey struct{}
+
+// compressing reports whether r's answer passes through the compressor.
+func compressing(r *http.Request) bool {
+	on, _ := r.Context().Value(compressingKey{}).(bool)
+	return on
+}
 
 // compressedTypes are the media types compressed when the client accepts
 // it: JSON answers, problems, and NDJSON (replays, feed reads, bulk
@@ -26,6 +37,13 @@ var compressedTypes = []string{"application/json", MediaTypeProblem, MediaTypeND
 // with Vary: Accept-Encoding. What the handlers do through
 // http.ResponseController (flushes, deadlines, full duplex) reaches the
 // connection through the wrapper's Unwrap.
+//
+// A streamed answer (a page, a replay, a state, a feed read) ends with a
+// flush, and a flush makes the compressor decide before it knows the
+// size: one that ends under compressMinSize asks for none at that flush
+// (streamWriter.end), so it stays plain like a small JSON answer. A bulk
+// response flushes each result line as it is decided, before the rest is
+// known: it is compressed from its first line when the client accepts it.
 //
 // Live subscriptions (SSE and NDJSON, the routes ending in /subscribe) are
 // never compressed: the compressor holds the headers back until it has
@@ -42,7 +60,11 @@ func compressor(h http.Handler) (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	compressed := wrap(h)
+	// Inside the wrapper a request carries compressingKey, so a streamed
+	// answer knows the compressor may see its end (streamWriter.end).
+	compressed := wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), compressingKey{}, true)))
+	}))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if strings.HasSuffix(r.URL.Path, "/subscribe") {
 			h.ServeHTTP(w, r)

@@ -274,3 +274,72 @@ func TestCompressionCutReplay(t *testing.T) {
 		})
 	}
 }
+
+// TestCompressionSmallStreamedStaysPlain: a streamed answer (a page, a
+// replay, a state, a feed page or NDJSON read) that ends under 1 KiB
+// stays plain, as a small JSON answer does: each ended with a flush,
+// which started compression whatever the size. A feed read's trailers
+// stay trailers. A bulk response is compressed from its first result
+// line, which goes out before the rest is known.
+func TestCompressionSmallStreamedStaysPlain(t *testing.T) {
+	ts := MustServer(t, nil)
+	ts.MustAppend(t, "small-1", 1)
+	ndjson := []string{"Accept", httpapi.MediaTypeNDJSON}
+	for _, rd := range []struct {
+		name   string
+		path   string
+		header []string
+	}{
+		{"Page", "/v1/streams/small-1/events", nil},
+		{"Replay", "/v1/streams/small-1/events", ndjson},
+		{"State", "/v1/streams/small-1/state", nil},
+		{"FeedPage", "/v1/feeds/category/small", nil},
+		{"FeedRead", "/v1/feeds/category/small", ndjson},
+	} {
+		for _, enc := range []string{"gzip", "zstd", "identity"} {
+			t.Run(rd.name+"/"+enc, func(t *testing.T) {
+				req, _ := http.NewRequest(http.MethodGet, ts.URL+rd.path, nil)
+				for i := 0; i+1 < len(rd.header); i += 2 {
+					req.Header.Set(rd.header[i], rd.header[i+1])
+				}
+				req.Header.Set("Accept-Encoding", enc)
+				res, err := ts.Client().Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer res.Body.Close()
+				b, err := io.ReadAll(res.Body)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if res.StatusCode != http.StatusOK || len(b) == 0 || len(b) >= 1024 {
+					t.Fatalf("status %d, %d bytes: %s", res.StatusCode, len(b), b)
+				}
+				if got := res.Header.Get("Content-Encoding"); got != "" || !bytes.HasPrefix(b, []byte(`{"`)) {
+					t.Fatalf("%d bytes sent with Content-Encoding %q, want plain: %q", len(b), got, b)
+				}
+				mustVaryAcceptEncoding(t, res.Header)
+				for k := range res.Header {
+					if strings.HasPrefix(strings.ToLower(k), "no-gzip") {
+						t.Fatalf("header %s leaked", k)
+					}
+				}
+				if rd.name == "FeedRead" {
+					if res.Header.Get(httpapi.HeaderFeedNext) != "" || res.Trailer.Get(httpapi.HeaderFeedNext) == "" {
+						t.Fatalf("%s: header %q, trailer %q; want a trailer only", httpapi.HeaderFeedNext, res.Header.Get(httpapi.HeaderFeedNext), res.Trailer.Get(httpapi.HeaderFeedNext))
+					}
+				}
+			})
+		}
+	}
+	t.Run("Bulk", func(t *testing.T) {
+		r := ts.Do(t, "POST", "/v1/events", []byte(`{"stream":"small-2","events":[{"type":"t","data":{}}]}`+"\n"),
+			"Content-Type", httpapi.MediaTypeNDJSON, "Accept-Encoding", "gzip")
+		if r.Status != http.StatusOK || r.Header.Get("Content-Encoding") != "gzip" {
+			t.Fatalf("Content-Encoding %q: %s", r.Header.Get("Content-Encoding"), r)
+		}
+		if got := mustUncompress(t, "gzip", r.Body); !bytes.Contains(got, []byte(`"status":201`)) {
+			t.Fatalf("bulk result %s", got)
+		}
+	})
+}

@@ -96,7 +96,7 @@ func (s *Server) replay(c *echo.Context, rr log.ReadRange) error {
 	// once its key is revoked or expires meanwhile.
 	ctx, _, stop := s.whileKeyValid(c)
 	defer stop()
-	sw := newStreamWriter(c.Response(), http.StatusOK, MediaTypeNDJSON, s.cfg.WriteTimeout)
+	sw := newStreamWriter(c.Response(), c.Request(), http.StatusOK, MediaTypeNDJSON, s.cfg.WriteTimeout)
 	sw.noReadDeadline(c.Request())
 	var enc encoder
 	rr.Borrowed = true // each event is encoded before the next is read
@@ -112,7 +112,7 @@ func (s *Server) replay(c *echo.Context, rr log.ReadRange) error {
 	if err != nil {
 		return s.failStream(c, sw, keyRevoked(ctx, err))
 	}
-	if err := sw.flush(); err != nil {
+	if err := sw.end(); err != nil {
 		return s.failStream(c, sw, err)
 	}
 	return nil
@@ -124,7 +124,7 @@ func (s *Server) replay(c *echo.Context, rr log.ReadRange) error {
 // page's from (forward) or to (backward), or null at the end.
 func (s *Server) page(c *echo.Context, rr log.ReadRange, limit int) error {
 	ctx := c.Request().Context()
-	sw := newStreamWriter(c.Response(), http.StatusOK, echo.MIMEApplicationJSON, s.cfg.WriteTimeout)
+	sw := newStreamWriter(c.Response(), c.Request(), http.StatusOK, echo.MIMEApplicationJSON, s.cfg.WriteTimeout)
 	sw.noReadDeadline(c.Request())
 	rr.Limit = limit + 1
 	rr.Borrowed = true // each event is encoded before the next is read
@@ -168,7 +168,7 @@ func (s *Server) page(c *echo.Context, rr log.ReadRange, limit int) error {
 	if err := sw.append(b); err != nil {
 		return s.failStream(c, sw, err)
 	}
-	if err := sw.flush(); err != nil {
+	if err := sw.end(); err != nil {
 		return s.failStream(c, sw, err)
 	}
 	return nil

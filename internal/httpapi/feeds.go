@@ -74,7 +74,7 @@ func (s *Server) readFeed(c *echo.Context) error {
 	if err != nil {
 		return err
 	}
-	sw := newStreamWriter(c.Response(), http.StatusOK, echo.MIMEApplicationJSON, s.cfg.WriteTimeout)
+	sw := newStreamWriter(c.Response(), c.Request(), http.StatusOK, echo.MIMEApplicationJSON, s.cfg.WriteTimeout)
 	b := []byte(`{"events":[`)
 	next, complete, size := page.Next, page.CompleteUpTo, 0
 	var enc encoder
@@ -112,7 +112,7 @@ func (s *Server) readFeed(c *echo.Context) error {
 	if err := sw.append(b); err != nil {
 		return s.failStream(c, sw, err)
 	}
-	if err := sw.flush(); err != nil {
+	if err := sw.end(); err != nil {
 		return s.failStream(c, sw, err)
 	}
 	return nil
@@ -135,14 +135,14 @@ func (s *Server) feedStream(c *echo.Context, feed log.Feed, pos string) error {
 		}
 		defer pages.Close()
 	}
-	sw := newStreamWriter(c.Response(), http.StatusOK, MediaTypeNDJSON, s.cfg.WriteTimeout)
+	sw := newStreamWriter(c.Response(), c.Request(), http.StatusOK, MediaTypeNDJSON, s.cfg.WriteTimeout)
 	sw.noReadDeadline(c.Request())
 	h := c.Response().Header()
 	h.Set(HeaderFeedFrom, pos)
 	h.Set("Trailer", HeaderFeedNext+", "+HeaderFeedCompleteUpTo)
 	_, wm, err := s.sendFeedPages(ctx, sw, feed, &pos, false, nil, s.cfg.MaxFeedPageSize, 0, pages)
 	if err == nil {
-		err = sw.flush()
+		err = sw.end()
 	}
 	if err != nil {
 		if !sw.started { // a problem answers instead: no stream headers

@@ -41,7 +41,7 @@ func (s *Server) state(c *echo.Context) error {
 		return invalidRequest("give at or at_time, not both")
 	}
 	ctx := c.Request().Context()
-	sw := newStreamWriter(c.Response(), http.StatusOK, echo.MIMEApplicationJSON, s.cfg.WriteTimeout)
+	sw := newStreamWriter(c.Response(), c.Request(), http.StatusOK, echo.MIMEApplicationJSON, s.cfg.WriteTimeout)
 	sw.noReadDeadline(c.Request())
 	var (
 		line  []byte
@@ -103,7 +103,7 @@ func (s *Server) state(c *echo.Context) error {
 	if err := sw.append([]byte("]}\n")); err != nil {
 		return s.failStream(c, sw, err)
 	}
-	if err := sw.flush(); err != nil {
+	if err := sw.end(); err != nil {
 		return s.failStream(c, sw, err)
 	}
 	return nil

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"net/http"
 	"time"
+
+	"github.com/klauspost/compress/gzhttp"
 )
 
 // flushBytes is the batch size of streamed responses: output is flushed to
@@ -35,11 +37,13 @@ type streamWriter struct {
 	writeTimeout time.Duration
 	buf          []byte
 	started      bool
+	compressing  bool // the answer passes through the compressor
 }
 
-func newStreamWriter(w http.ResponseWriter, status int, contentType string, writeTimeout time.Duration) *streamWriter {
+func newStreamWriter(w http.ResponseWriter, r *http.Request, status int, contentType string, writeTimeout time.Duration) *streamWriter {
 	return &streamWriter{
 		w:            w,
+		compressing:  compressing(r),
 		rc:           http.NewResponseController(w),
 		contentType:  contentType,
 		status:       status,
@@ -89,6 +93,18 @@ func (s *streamWriter) flush() error {
 		s.buf = make([]byte, 0, keepBytes)
 	}
 	return err
+}
+
+// end sends what is left of a response that is complete (no flush comes
+// after it). A response that ends before its first flush, and under
+// compressMinSize, asks the compressor for none: a flush makes it decide
+// at once and it would assume a body of its minimum size, so a 200-byte
+// page went gzip-encoded, larger than plain.
+func (s *streamWriter) end() error {
+	if s.compressing && !s.started && len(s.buf) < compressMinSize {
+		s.w.Header().Set(gzhttp.HeaderNoCompression, "1") // removed by the compressor
+	}
+	return s.flush()
 }
 
 // send writes the buffer (and, the first time, the headers).

@@ -11,7 +11,7 @@ import (
 // grown for such batches go.
 func TestStreamWriterBatches(t *testing.T) {
 	rec := httptest.NewRecorder()
-	sw := newStreamWriter(rec, 200, MediaTypeNDJSON, 0)
+	sw := newStreamWriter(rec, httptest.NewRequest("GET", "/", nil), 200, MediaTypeNDJSON, 0)
 	line := bytes.Repeat([]byte("x"), 999)
 	line = append(line, '\n')
 	var want []byte

@@ -114,7 +114,7 @@ func (s *Server) follow(c *echo.Context, wake <-chan struct{}, shared func() (<-
 	}
 	ctx, valid, stop := s.whileKeyValid(c)
 	defer stop()
-	sw := newStreamWriter(c.Response(), http.StatusOK, ctype, s.cfg.WriteTimeout)
+	sw := newStreamWriter(c.Response(), c.Request(), http.StatusOK, ctype, s.cfg.WriteTimeout)
 	sw.noReadDeadline(c.Request())
 	c.Response().Header().Set("Cache-Control", "no-store")
 
