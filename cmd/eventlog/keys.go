@@ -19,7 +19,9 @@ func (a *app) keysCommand() *cobra.Command {
 		Short: "Create, list and revoke API keys (admin scope)",
 		Long: `keys manages the server's API keys over HTTP; the token needs the admin
 scope. The first admin key is made with "server keys create" against
-Cassandra, before any token exists.`,
+Cassandra, before any token exists. A server that does not authenticate
+refuses these routes (403 authentication_disabled): use "server keys"
+there.`,
 	}
 	var (
 		nk     client.NewKey

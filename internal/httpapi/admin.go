@@ -36,8 +36,17 @@ func newKeyJSON(k *auth.Key, now time.Time) keyJSON {
 	return out
 }
 
-// keyStore is the admin routes' store, or 501.
+// keyStore is the admin routes' store: 403 authentication_disabled on a
+// server that does not authenticate, 501 without a store. Without
+// authentication anyone who reaches the server would pass the admin
+// check: keys made then would be valid the moment authentication is
+// turned on (a way back in), and those made for that day could be listed
+// or revoked. Keys are made there with `server keys`, against Cassandra.
 func (s *Server) keyStore() (auth.KeyStore, error) {
+	if s.cfg.Auth == nil {
+		return nil, newProblem(http.StatusForbidden, CodeAuthenticationDisabled,
+			"this server does not authenticate, so it does not manage API keys: make them with `server keys create` (against Cassandra), then start the server with authentication")
+	}
 	if s.cfg.Keys == nil {
 		return nil, newProblem(http.StatusNotImplemented, CodeNotImplemented, "this server has no key store")
 	}

@@ -205,3 +205,30 @@ func TestAuthRevocationAcrossInstances(t *testing.T) {
 		t.Fatal("the revoked key is not listed as revoked")
 	}
 }
+
+// TestAdminKeysRefusedWithoutAuthentication: a server with a key store but
+// no authentication refuses its admin key routes with 403
+// authentication_disabled (anyone reaching it would otherwise make keys
+// valid once authentication is on) and changes no key.
+func TestAdminKeysRefusedWithoutAuthentication(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	store, opts := shardstoretest.NewStore(t, func(so *shardstore.Options) {
+		so.Cassandra.Limits = testLimits
+		so.Cassandra.Registerer = reg
+	})
+	ks, err := keystore.New(cassandratest.Session(t, opts.Cassandra), opts.Cassandra.SerialConsistency, 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := startServer(t, store, opts, reg, nil, func(c *httpapi.Config) { c.Keys = ks })
+	MustProblem(t, ts.Do(t, "POST", "/v1/admin/keys", []byte(`{"name":"planted","scopes":["admin"]}`), "Content-Type", jsonCT), http.StatusForbidden, "authentication_disabled")
+	MustProblem(t, ts.Do(t, "GET", "/v1/admin/keys", nil), http.StatusForbidden, "authentication_disabled")
+	MustProblem(t, ts.Do(t, "DELETE", "/v1/admin/keys/planted", nil), http.StatusForbidden, "authentication_disabled")
+	keys, err := ks.Keys(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(keys) != 0 {
+		t.Fatalf("keys after refused requests: %+v", keys)
+	}
+}

@@ -25,6 +25,7 @@
 //	401 unauthenticated         no, malformed, unknown, expired or revoked token (WWW-Authenticate: Bearer)
 //	403 forbidden               the key's scopes do not allow the request (a bulk line: in its result);
 //	    invalid_member_secret   a group member's request without its secret (Eventlog-Member-Secret)
+//	    authentication_disabled the admin key routes, on a server without Config.Auth
 //	404 stream_not_found, snapshot_not_found, group_not_found, key_not_found, event_not_found, not_found (route)
 //	405 method_not_allowed      (with Allow)
 //	409 wrong_expected_version  (+ current_version), idempotency_conflict,

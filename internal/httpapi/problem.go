@@ -73,6 +73,9 @@ const (
 	CodeTooManySubscriptions = "too_many_subscriptions"
 	CodeTooManyLongReads     = "too_many_long_reads"
 	CodeRateLimited          = "rate_limited"
+	// CodeAuthenticationDisabled answers the admin key routes of a server
+	// that does not authenticate (Config.Auth nil).
+	CodeAuthenticationDisabled = "authentication_disabled"
 	// CodeNotOwner answers only forwarded appends and flushes (the
 	// internal routes).
 	CodeNotOwner = "not_owner"

@@ -129,11 +129,13 @@ type Config struct {
 	Heartbeat time.Duration
 	// Auth, if set, requires an API key (Authorization: Bearer) on every
 	// route but /healthz, /readyz and the console's files (/ui) and checks
-	// its scopes on each request; nil serves everything to everyone
-	// (loopback use only: the server refuses that on other listeners).
+	// its scopes on each request; nil serves everything to everyone but
+	// the admin key routes (loopback use only: the server refuses that on
+	// other listeners).
 	Auth *auth.Authenticator
 	// Keys, if set, backs the admin key routes (/v1/admin/keys); nil
-	// answers them 501. Usually Auth's store.
+	// answers them 501. Without Auth they are refused whatever Keys is
+	// (403 authentication_disabled). Usually Auth's store.
 	Keys auth.KeyStore
 	// AllowedHosts, if not empty, are the host names (without port) a
 	// request's Host header may carry; others are 421 invalid_host. It
