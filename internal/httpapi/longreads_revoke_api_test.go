@@ -1,9 +1,11 @@
 package httpapi_test
 
 import (
-	"bufio"
+	"bytes"
+	"cmp"
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"sync"
@@ -71,13 +73,16 @@ func (p *gatedPages) Next(limit, maxBytes int) (log.FeedPage, error) {
 	return p.FeedPages.Next(limit, maxBytes)
 }
 
-// TestLongReadsEndWithTheirKey: an NDJSON replay and an NDJSON feed read
-// last as long as their data, and a revocation takes effect within the
-// key refresh (README) on them too: once their key no longer
+// TestLongReadsEndWithTheirKey: an NDJSON replay, an NDJSON feed read and
+// a state load last as long as their data, and a revocation takes effect
+// within the key refresh (README) on them too: once their key no longer
 // authenticates, one that has sent part of its body is cut off (the
 // client's read fails, never ends as if complete), and one that has sent
 // nothing yet is 401 unauthenticated. They went on until their data ended
-// (here, held, they were still open 5 s after the revocation).
+// (here, held, they were still open 5 s after the revocation). A state
+// load whose data comes right after the revocation, before the next
+// periodic check, checks its key once more before it answers: 401 (it
+// answered 200, as did every state load held by the gate).
 func TestLongReadsEndWithTheirKey(t *testing.T) {
 	g := &keyGate{at: 20, entered: make(chan string, 4)}
 	as := MustAuthServerWrapped(t, func(st log.Store) log.Store {
@@ -96,17 +101,28 @@ func TestLongReadsEndWithTheirKey(t *testing.T) {
 	if r := as.As(t, root, "POST", "/v1/streams/small-1/events", `{"events":[{"type":"t","data":1}]}`, "Content-Type", jsonCT); r.Status != http.StatusCreated {
 		t.Fatalf("append: %s", r)
 	}
+	// 25 small events: a state up to version 25 waits at 20 with nothing sent.
+	if r := as.As(t, root, "POST", "/v1/streams/mid-1/events", `{"events":[`+strings.Repeat(`{"type":"t","data":1},`, 24)+`{"type":"t","data":1}]}`, "Content-Type", jsonCT); r.Status != http.StatusCreated {
+		t.Fatalf("append: %s", r)
+	}
 	const ndjson = "application/x-ndjson"
 	for i, tc := range []struct {
 		what, path string
 		gate       string // what the read waits in
 		started    bool   // whether it has sent part of its body by then
+		accept     string // default NDJSON
+		at         bool   // the gate opens right after the revocation
 	}{
-		{"replay, part sent", "/v1/streams/big-1/events", "replay", true},
+		{"replay, part sent", "/v1/streams/big-1/events", "replay", true, "", false},
 		// The gate is at version 20: reading from 20, nothing is sent.
-		{"replay, nothing sent", "/v1/streams/big-1/events?from=20", "replay", false},
+		{"replay, nothing sent", "/v1/streams/big-1/events?from=20", "replay", false, "", false},
 		// A first page of 20 events, then the second waits.
-		{"feed stream, part sent", "/v1/feeds/all", "feed", true},
+		{"feed stream, part sent", "/v1/feeds/all", "feed", true, "", false},
+		// A state up to a version reads its tail through ReadStream (the
+		// gate); 19 events of 15 KiB pass a flush.
+		{"state, part sent", "/v1/streams/big-1/state?at=25", "replay", true, jsonCT, false},
+		{"state, nothing sent", "/v1/streams/mid-1/state?at=25", "replay", false, jsonCT, false},
+		{"state, answered at once", "/v1/streams/mid-1/state?at=25", "replay", false, jsonCT, true},
 	} {
 		t.Run(tc.what, func(t *testing.T) {
 			// A gate of its own (the read before has ended).
@@ -119,12 +135,13 @@ func TestLongReadsEndWithTheirKey(t *testing.T) {
 			type answer struct {
 				status  int
 				lines   int
+				bytes   int
 				readErr error
 			}
 			done := make(chan answer, 1)
 			go func() {
 				req, _ := http.NewRequest("GET", as.URL+tc.path, nil)
-				req.Header.Set("Accept", ndjson)
+				req.Header.Set("Accept", cmp.Or(tc.accept, ndjson))
 				req.Header.Set("Authorization", key)
 				resp, err := as.Client().Do(req)
 				if err != nil {
@@ -132,14 +149,9 @@ func TestLongReadsEndWithTheirKey(t *testing.T) {
 					return
 				}
 				defer resp.Body.Close()
-				a := answer{status: resp.StatusCode}
-				sc := bufio.NewScanner(resp.Body)
-				sc.Buffer(nil, 1<<20)
-				for sc.Scan() {
-					a.lines++
-				}
-				a.readErr = sc.Err()
-				done <- a
+				// A state is one line: what came before a cut counts too.
+				b, err := io.ReadAll(resp.Body)
+				done <- answer{status: resp.StatusCode, lines: bytes.Count(b, []byte("\n")), bytes: len(b), readErr: err}
 			}()
 			select {
 			case what := <-g.entered:
@@ -155,6 +167,9 @@ func TestLongReadsEndWithTheirKey(t *testing.T) {
 			if err := as.Auth.Reload(context.Background()); err != nil {
 				t.Fatal(err)
 			}
+			if tc.at {
+				open() // the rest of the data at once: only a check before the answer sees the revocation
+			}
 			var a answer
 			select {
 			case a = <-done:
@@ -164,8 +179,8 @@ func TestLongReadsEndWithTheirKey(t *testing.T) {
 				t.Fatalf("still open 5 s after its key was revoked; once its data came: %d, %d lines, %v", a.status, a.lines, a.readErr)
 			}
 			switch {
-			case tc.started && (a.status != http.StatusOK || a.readErr == nil || a.lines == 0):
-				t.Fatalf("got %d, %d lines, read error %v; want 200, some lines, then a cut", a.status, a.lines, a.readErr)
+			case tc.started && (a.status != http.StatusOK || a.readErr == nil || a.bytes == 0):
+				t.Fatalf("got %d, %d lines (%d bytes), read error %v; want 200, part of the body, then a cut", a.status, a.lines, a.bytes, a.readErr)
 			case !tc.started && a.status != http.StatusUnauthorized:
 				t.Fatalf("got %d, %d lines, read error %v; want 401", a.status, a.lines, a.readErr)
 			}

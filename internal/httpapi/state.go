@@ -21,6 +21,9 @@ import (
 // to be exactly the versions snapshot+1..V: a gap cuts the response rather
 // than hand the client a wrong state. A load of more than MaxPageSize
 // events is a long read (acquireLongRead), refused before anything is sent.
+// A key revoked or expired while the load reads ends it, 401 if nothing
+// was sent yet (the key is checked once more before the answer), cut off
+// otherwise.
 func (s *Server) state(c *echo.Context) error {
 	stream, err := streamParam(c.Param("stream"))
 	if err != nil {
@@ -40,7 +43,12 @@ func (s *Server) state(c *echo.Context) error {
 	if c.QueryParams().Has("at") && !atTime.IsZero() {
 		return invalidRequest("give at or at_time, not both")
 	}
-	ctx := c.Request().Context()
+	// A load lasts as long as its tail: as a replay, it ends when its key
+	// is revoked or expires meanwhile (whileKeyValid), and it checks the
+	// key once more before it answers, so a load whose last events came
+	// after the revocation, between two checks, is not answered either.
+	ctx, valid, stop := s.whileKeyValid(c)
+	defer stop()
 	sw := newStreamWriter(c.Response(), c.Request(), http.StatusOK, echo.MIMEApplicationJSON, s.cfg.WriteTimeout)
 	sw.noReadDeadline(c.Request())
 	var (
@@ -97,8 +105,11 @@ func (s *Server) state(c *echo.Context) error {
 			err = log.ReadTail(ctx, s.store, st, begin, each)
 		}
 	}
+	if err == nil && !valid() {
+		err = ctx.Err()
+	}
 	if err != nil {
-		return s.failStream(c, sw, err)
+		return s.failStream(c, sw, keyRevoked(ctx, err))
 	}
 	if err := sw.append([]byte("]}\n")); err != nil {
 		return s.failStream(c, sw, err)
