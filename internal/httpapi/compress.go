@@ -60,10 +60,15 @@ func compressor(h http.Handler) (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	// Inside the wrapper a request carries compressingKey, so a streamed
-	// answer knows the compressor may see its end (streamWriter.end).
+	// Inside the wrapper a GET carries compressingKey, so a streamed answer
+	// knows the compressor may see its end (streamWriter.end). Streamed
+	// answers with an end are GETs; other requests (every append) skip the
+	// context's two allocations.
 	compressed := wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		h.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), compressingKey{}, true)))
+		if r.Method == http.MethodGet {
+			r = r.WithContext(context.WithValue(r.Context(), compressingKey{}, true))
+		}
+		h.ServeHTTP(w, r)
 	}))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if strings.HasSuffix(r.URL.Path, "/subscribe") {

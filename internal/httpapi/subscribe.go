@@ -200,8 +200,8 @@ const keyCheckEvery = time.Second
 // live subscription or a long read (a replay, a feed stream) outlives the
 // check of its request, and would otherwise stream on for as long as its
 // client stays, or its data lasts. valid checks now (follow asks before
-// each read), and a goroutine every keyCheckEvery, as a read may go on
-// for long; stop releases it.
+// each read), and so does a goroutine every keyCheckEvery once the read
+// has lasted that long, as a read may go on for long; stop releases it.
 func (s *Server) whileKeyValid(c *echo.Context) (ctx context.Context, valid func() bool, stop func()) {
 	r, k := c.Request(), keyOf(c)
 	if s.cfg.Auth == nil || k == nil {
@@ -228,19 +228,20 @@ func (s *Server) whileKeyValid(c *echo.Context) (ctx context.Context, valid func
 		}
 		return ctx.Err() == nil
 	}
-	go func() {
+	// The watch starts once the read has lasted keyCheckEvery: a short
+	// read, such as the state load before a command, pays no goroutine.
+	watch := time.AfterFunc(keyCheckEvery, func() {
 		t := time.NewTicker(keyCheckEvery)
 		defer t.Stop()
-		for {
+		for ctx.Err() == nil {
+			valid()
 			select {
 			case <-ctx.Done():
-				return
 			case <-t.C:
 			}
-			valid()
 		}
-	}()
-	return ctx, valid, func() { cancel(nil) }
+	})
+	return ctx, valid, func() { watch.Stop(); cancel(nil) }
 }
 
 // keyRevoked returns err, or the reason ctx (from whileKeyValid) ended
