@@ -3,6 +3,7 @@ package record
 import (
 	"encoding/binary"
 	"fmt"
+	"sync"
 )
 
 // formatRun marks a run: several chunks of one stream and bucket, from
@@ -98,7 +99,9 @@ func RunLen(parts []Part) int {
 // DecodeRun calls fn with each part of run b, whose row holds versions
 // first..last, in version order. A part's body aliases b, or for a
 // compressed run (AppendBlock) a buffer of its own. The parts must tile
-// first..last exactly. p is reused for the next part: fn copies what it
+// first..last exactly, their times never decreasing: a run that does not
+// (or is otherwise corrupt) fails with ErrCorrupt before fn sees any
+// part. p is reused for the next part: fn copies what it
 // keeps of it (a Part a part on the heap was 3 % of a replay's CPU).
 func DecodeRun(b []byte, first, last int64, fn func(p *Part) error) error {
 	_, err := DecodeRunIn(b, nil, first, last, fn)
@@ -120,53 +123,105 @@ func DecodeRunIn(b, buf []byte, first, last int64, fn func(p *Part) error) (fres
 	return fresh, decodeRun(b, first, last, fn)
 }
 
+// decodeRun checks run b whole, then hands its parts to fn: a reader
+// sends each part as it gets it, so a run found corrupt past its first
+// part (parts short of the row, trailing bytes) would have had parts sent
+// from it already. The parts are kept in a pooled slice meanwhile, about
+// 4 ns a part (BenchmarkBlockDecode/Parts, 256 1-event parts: 24.0 µs
+// before, 25.2 µs after); reading the header a second time instead cost
+// ~20 ns a part, a fifth of decoding such parts.
 func decodeRun(b []byte, first, last int64, fn func(p *Part) error) error {
-	d := decoder{b: b}
-	if d.byte() != formatRun {
-		return fmt.Errorf("%w: not a run", ErrCorrupt)
+	ps := runParts.Get().(*[]Part)
+	defer func() {
+		clear(*ps) // the bodies alias b
+		if cap(*ps) > maxKeptParts {
+			*ps = nil
+		}
+		*ps = (*ps)[:0]
+		runParts.Put(ps)
+	}()
+	var err error
+	if *ps, err = walkRun(b, first, last, (*ps)[:0]); err != nil {
+		return err
 	}
-	n := d.uvarint()
-	if d.err == nil && (n == 0 || n > MaxRunParts) {
-		d.fail("run part count out of range")
-	}
-	v := first
-	var p Part
-	for i := uint64(0); i < n && d.err == nil; i++ {
-		p.Seq = d.int()
-		t, k := binary.Varint(d.b)
-		if k <= 0 {
-			d.fail("bad varint")
-			break
-		}
-		d.b = d.b[k:]
-		p.Time = t
-		events := d.count()
-		size := d.uvarint()
-		if d.err != nil {
-			break
-		}
-		if events == 0 || size > uint64(len(d.b)) {
-			d.fail("run part out of range")
-			break
-		}
-		p.FirstVersion, p.LastVersion = v, v+int64(events)-1
-		if p.LastVersion > last {
-			d.fail("run parts beyond the row")
-			break
-		}
-		p.Body, d.b = d.b[:size:size], d.b[size:]
-		v = p.LastVersion + 1
-		if err := fn(&p); err != nil {
+	for i := range *ps {
+		if err := fn(&(*ps)[i]); err != nil {
 			return err
 		}
 	}
-	if err := d.end(); err != nil {
-		return err
-	}
-	if v != last+1 {
-		return fmt.Errorf("%w: run parts end at %d, the row at %d", ErrCorrupt, v-1, last)
-	}
 	return nil
+}
+
+// runParts pools the slices decodeRun keeps a run's parts in.
+var runParts = sync.Pool{New: func() any { return new([]Part) }}
+
+// maxKeptParts bounds the parts a pooled slice keeps room for: runs are
+// written of at most 256 (package streams).
+const maxKeptParts = 1024
+
+// walkRun appends the parts of run b, of a row holding first..last, to
+// dst. The parts must tile first..last exactly, their commit times never
+// decreasing: commit times never go backwards within a stream
+// (docs/data-model.md), and time travel's search over a stream's chunks
+// relies on it.
+func walkRun(b []byte, first, last int64, dst []Part) ([]Part, error) {
+	if len(b) == 0 || b[0] != formatRun {
+		return dst, fmt.Errorf("%w: not a run", ErrCorrupt)
+	}
+	// Versions start at 1: with first >= 1, last-first+1 cannot overflow
+	// (a row's key near MaxInt64 made first plus the parts' events wrap).
+	if first < 1 || last < first {
+		return dst, fmt.Errorf("%w: run row of versions %d..%d", ErrCorrupt, first, last)
+	}
+	b = b[1:]
+	n, ok := runUvarint(&b)
+	if !ok || n == 0 || n > MaxRunParts {
+		return dst, fmt.Errorf("%w: run part count out of range", ErrCorrupt)
+	}
+	left := uint64(last - first + 1) // the row's versions after the parts read
+	prev := int64(0)
+	for i := uint64(0); i < n; i++ {
+		seq, ok1 := runUvarint(&b)
+		t, k := binary.Varint(b)
+		if !ok1 || k <= 0 {
+			return dst, fmt.Errorf("%w: bad varint", ErrCorrupt)
+		}
+		b = b[k:]
+		events, ok1 := runUvarint(&b)
+		size, ok2 := runUvarint(&b)
+		switch {
+		case !ok1 || !ok2 || seq > 1<<62:
+			return dst, fmt.Errorf("%w: bad varint", ErrCorrupt)
+		case i > 0 && t < prev:
+			return dst, fmt.Errorf("%w: run part times decrease", ErrCorrupt)
+		case events == 0 || events > MaxEvents || size > uint64(len(b)):
+			return dst, fmt.Errorf("%w: run part out of range", ErrCorrupt)
+		case events > left:
+			return dst, fmt.Errorf("%w: run parts beyond the row", ErrCorrupt)
+		}
+		fv := last - int64(left) + 1
+		left -= events
+		dst = append(dst, Part{Seq: int64(seq), Time: t, FirstVersion: fv, LastVersion: fv + int64(events) - 1, Body: b[:size:size]})
+		b, prev = b[size:], t
+	}
+	if len(b) != 0 {
+		return dst, fmt.Errorf("%w: trailing bytes", ErrCorrupt)
+	}
+	if left != 0 {
+		return dst, fmt.Errorf("%w: run parts end at %d, the row at %d", ErrCorrupt, last-int64(left), last)
+	}
+	return dst, nil
+}
+
+// runUvarint reads a uvarint off *b, refusing a non-minimal one (as the
+// decoder does: one spelling of each number).
+func runUvarint(b *[]byte) (uint64, bool) {
+	v, k := binary.Uvarint(*b)
+	if k <= 0 || k > 1 && (*b)[k-1] == 0 {
+		return 0, false
+	}
+	*b = (*b)[k:]
+	return v, true
 }
 
 // blockPlain returns the run a compressed run (formatBlock) holds, in

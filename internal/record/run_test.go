@@ -132,10 +132,15 @@ func FuzzDecodeRun(f *testing.F) {
 		var got []Part
 		err := DecodeRun(b, first, last, func(p *Part) error { got = append(got, *p); return nil })
 		if err != nil {
-			if !errors.Is(err, ErrCorrupt) {
-				t.Fatalf("err = %v, want ErrCorrupt", err)
+			if !errors.Is(err, ErrCorrupt) || len(got) != 0 {
+				t.Fatalf("err = %v after %d parts, want ErrCorrupt before any", err, len(got))
 			}
 			return
+		}
+		for i, p := range got {
+			if i > 0 && (p.Time < got[i-1].Time || p.FirstVersion != got[i-1].LastVersion+1) || p.LastVersion < p.FirstVersion {
+				t.Fatalf("part %d %+v after %+v", i, p, got[max(i-1, 0)])
+			}
 		}
 		i := 0
 		err = DecodeRun(AppendRun(nil, got), first, last, func(p *Part) error {
@@ -147,6 +152,51 @@ func FuzzDecodeRun(f *testing.F) {
 		})
 		if err != nil || i != len(got) {
 			t.Fatalf("encoded again: %d of %d parts, %v", i, len(got), err)
+		}
+	})
+}
+
+// TestRunRefusedBeforeAnyPart: a corrupt run fails with ErrCorrupt before
+// fn sees any of its parts (a reader sends each part as it gets it), when
+// its parts fall short of the row or run past it, when trailing bytes
+// follow them, when their commit times decrease (time travel searches a
+// stream's chunks by time), and when a row's key near MaxInt64 would make
+// the parts' versions wrap. A run that ends at MaxInt64 exactly decodes.
+func TestRunRefusedBeforeAnyPart(t *testing.T) {
+	const top = int64(^uint64(0) >> 1) // MaxInt64
+	body := AppendChunkBody(nil, &Chunk{FirstVersion: 1, Appends: []ChunkAppend{{Events: evs(0, 1)}}})
+	part := func(seq, ms, events int64) Part {
+		return Part{Seq: seq, Time: ms, FirstVersion: 1, LastVersion: events, Body: body}
+	}
+	for _, tc := range []struct {
+		name        string
+		run         []byte
+		first, last int64
+	}{
+		{"Short", AppendRun(nil, []Part{part(1, 10, 1), part(2, 11, 1)}), 1, 3},
+		{"Beyond", AppendRun(nil, []Part{part(1, 10, 1), part(2, 11, 2)}), 1, 2},
+		{"TrailingBytes", append(AppendRun(nil, []Part{part(1, 10, 1), part(2, 11, 1)}), 0), 1, 2},
+		{"TimeDecreases", AppendRun(nil, []Part{part(1, 10, 1), part(2, 9, 1)}), 1, 2},
+		{"VersionsWrap", AppendRun(nil, []Part{part(1, 10, 1), part(2, 11, 1)}), top, top},
+		{"VersionsWrapInPart", AppendRun(nil, []Part{part(1, 10, 2)}), top, top},
+		{"RowOutOfOrder", AppendRun(nil, []Part{part(1, 10, 1)}), 2, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var got []Part
+			err := DecodeRun(tc.run, tc.first, tc.last, func(p *Part) error { got = append(got, *p); return nil })
+			if !errors.Is(err, ErrCorrupt) || len(got) != 0 {
+				t.Fatalf("parts %+v, err %v; want ErrCorrupt and no part", got, err)
+			}
+		})
+	}
+	t.Run("EndsAtMaxInt64", func(t *testing.T) {
+		var got [][2]int64
+		err := DecodeRun(AppendRun(nil, []Part{part(1, 10, 1), part(2, 10, 2)}), top-2, top, func(p *Part) error {
+			got = append(got, [2]int64{p.FirstVersion, p.LastVersion})
+			return nil
+		})
+		if want := [][2]int64{{top - 2, top - 2}, {top - 1, top}}; err != nil || fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Fatalf("parts %v, err %v; want %v", got, err, want)
 		}
 	})
 }
