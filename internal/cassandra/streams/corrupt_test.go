@@ -85,3 +85,42 @@ func TestReadRefusesBodyOfOtherLength(t *testing.T) {
 		})
 	}
 }
+
+// TestLegacyIDLookupRefusesBodyOfOtherLength: the ids of a chunk row
+// written before the ids column are read from its body, numbered from the
+// row's first version. A body holding more or fewer events than the row's
+// versions is corrupt: the lookup fails with ErrCorrupt rather than answer
+// a retry with versions its events do not have.
+func TestLegacyIDLookupRefusesBodyOfOtherLength(t *testing.T) {
+	o := cassandratest.NewKeyspace(t, nil)
+	session := cassandratest.Session(t, o)
+	s := streams.New(session, 100, time.Hour)
+	ctx := context.Background()
+	t0 := time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		name   string
+		events int // in the body of row 1..2
+	}{
+		{"MoreEvents", 3},
+		{"FewerEvents", 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			stream := log.StreamID("legacy-" + tc.name)
+			evs := make([]record.Event, tc.events)
+			for i := range evs {
+				evs[i] = record.Event{ID: uuid.New(), Type: "t", Data: []byte(`{}`)}
+			}
+			c := record.Chunk{Stream: stream, FirstVersion: 1, Appends: []record.ChunkAppend{{ClientIDs: true, Events: evs}}}
+			// A row of before the ids column (and the static row): no ids.
+			err := session.Query(`INSERT INTO stream_events (stream, bucket, last_version, first_version, time, shard_seq, record) VALUES (?, 0, 2, 1, ?, 1, ?)`,
+				string(stream), t0, record.AppendChunkBody(nil, &c)).Exec()
+			if err != nil {
+				t.Fatal(err)
+			}
+			found, _, err := s.LookupIDs(ctx, stream, []int64{0}, 2, []uuid.UUID{evs[len(evs)-1].ID}, false)
+			if !errors.Is(err, record.ErrCorrupt) {
+				t.Errorf("lookup found %v, err %v; want ErrCorrupt", found, err)
+			}
+		})
+	}
+}

@@ -39,7 +39,7 @@ const (
 	cqlLowChunks = `SELECT first_version, last_version, ids FROM stream_events WHERE stream = ? AND bucket IN ? AND last_version <= ?`
 	// The bodies of chunks written before the ids column, up to the limit
 	// of then (oldLowVersions): chunks past it have stream_ids rows.
-	cqlLowBodies = `SELECT first_version, record FROM stream_events WHERE stream = ? AND bucket IN ? AND last_version <= ?`
+	cqlLowBodies = `SELECT first_version, last_version, record FROM stream_events WHERE stream = ? AND bucket IN ? AND last_version <= ?`
 )
 
 // Bucket is one index row.
@@ -342,13 +342,19 @@ func (s *Store) rowIDs(ctx context.Context, stream log.StreamID, buckets []int64
 	// Rows written before the ids column: their ids from their bodies.
 	iter = s.session.Query(cqlLowBodies, string(stream), buckets, int64(oldLowVersions)).WithContext(ctx).Idempotent(true).Iter()
 	var body []byte
-	for iter.Scan(&first, &body) {
+	for iter.Scan(&first, &last, &body) {
 		// A run, or a chunk row without an ids column, written since
 		// the static row: its ids are there.
 		if !old[first] || record.IsRun(body) {
 			continue
 		}
 		appends, err := record.DecodeChunkBody(body)
+		if n := eventCount(appends); err == nil && n != last-first+1 {
+			// Numbered from first, a body of other length would give
+			// its ids (and those of the rows after it) wrong versions,
+			// which a retry would be answered with (as rowReader.chunk).
+			err = fmt.Errorf("%w: chunk %d..%d holds %d events", record.ErrCorrupt, first, last, n)
+		}
 		if err != nil {
 			iter.Close()
 			return fmt.Errorf("stream %s chunk at %d: %w", stream, first, err)
