@@ -95,3 +95,26 @@ func BenchmarkBlockDecode(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkBlockCompactCheck is what a compaction spends on a block of 256
+// 1-event appends: Count, ChunkBodyEvents over each part's plain body (its
+// check that the bodies hold their versions), against Encode, the block's
+// compression (AppendBlock).
+func BenchmarkBlockCompactCheck(b *testing.B) {
+	parts := blockParts(b)
+	b.Run("Count", func(b *testing.B) {
+		for b.Loop() {
+			for i := range parts {
+				if n, err := ChunkBodyEvents(parts[i].Body); n != 1 || err != nil {
+					b.Fatal(n, err)
+				}
+			}
+		}
+	})
+	b.Run("Encode", func(b *testing.B) {
+		var dst []byte
+		for b.Loop() {
+			dst = AppendBlock(dst[:0], parts)
+		}
+	})
+}

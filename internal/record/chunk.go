@@ -180,3 +180,39 @@ func DecodeChunkBodyInto(b []byte, bufs *ChunkBuffers) ([]ChunkAppend, error) {
 	}
 	return out, nil
 }
+
+// ChunkBodyEvents counts the events of plain chunk body b (PlainChunkBody)
+// without decoding them: it reads the lengths that frame them and skips
+// their bytes, allocating nothing, so it checks the body's framing (as
+// DecodeChunkBody does) but not what DecodeChunkBody checks inside an
+// event. A compaction checks each chunk it copies into a block with it
+// (package streams): ~70 ns a 1-event body, about a tenth of what
+// compressing the block costs (BenchmarkBlockCompactCheck: 17-20 µs
+// against 130-220 µs for 256 of them), and no decode's allocations.
+func ChunkBodyEvents(b []byte) (int, error) {
+	d := decoder{b: b}
+	if d.byte() != format {
+		return 0, fmt.Errorf("%w: unknown format", ErrCorrupt)
+	}
+	n, total := d.count(), 0
+	for i := 0; i < n && d.err == nil; i++ {
+		d.flags(flagClientIDs)
+		m := d.count()
+		if d.err == nil && m == 0 {
+			d.fail("empty append")
+		}
+		for j := 0; j < m && d.err == nil; j++ {
+			d.take(16)
+			d.take(d.uvarint()) // type
+			d.take(d.uvarint()) // data
+			if k := d.uvarint(); k > 0 {
+				d.take(k - 1) // metadata
+			}
+		}
+		total += m
+	}
+	if err := d.end(); err != nil {
+		return 0, err
+	}
+	return total, nil
+}

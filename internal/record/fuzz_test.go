@@ -81,8 +81,16 @@ func FuzzDecodeChunkBody(f *testing.F) {
 			}
 			return
 		}
-		c := Chunk{Appends: as}
+		// ChunkBodyEvents counts what decodes, from its plain encoding.
+		n := 0
+		for _, a := range as {
+			n += len(a.Events)
+		}
 		plain, _ := plainEncoding(b)
+		if got, err := ChunkBodyEvents(plain); got != n || err != nil {
+			t.Fatalf("ChunkBodyEvents = %d, %v; decoded %d events", got, err, n)
+		}
+		c := Chunk{Appends: as}
 		if again := appendPlainChunkBody(nil, &c, chunkBodyLen(&c)); !bytes.Equal(again, plain) {
 			t.Fatalf("re-encodes to other bytes:\n got %x\nwant %x", again, plain)
 		}

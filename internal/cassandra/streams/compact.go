@@ -339,6 +339,17 @@ func (s *Store) compactBlock(ctx context.Context, stream log.StreamID, bucket, l
 		}
 		// Plain bodies, compressed together (record.AppendBlock).
 		plain, err := record.PlainChunkBody(p.Body)
+		if err == nil {
+			// A body that does not hold its chunk's versions is corrupt
+			// (reads refuse it, rowReader.chunk): not copied into the
+			// block, where it would outlive the row it came from. Counted
+			// from the lengths framing its events, without decoding them
+			// (a tenth of the block's compression, record.ChunkBodyEvents).
+			var n int
+			if n, err = record.ChunkBodyEvents(plain); err == nil && int64(n) != p.LastVersion-p.FirstVersion+1 {
+				err = fmt.Errorf("%w: chunk %d..%d holds %d events", record.ErrCorrupt, p.FirstVersion, p.LastVersion, n)
+			}
+		}
 		if err != nil {
 			return false, fmt.Errorf("stream %s chunk at %d: %w", stream, p.FirstVersion, err)
 		}

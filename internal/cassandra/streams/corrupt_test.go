@@ -124,3 +124,59 @@ func TestLegacyIDLookupRefusesBodyOfOtherLength(t *testing.T) {
 		})
 	}
 }
+
+// TestCompactRefusesBodyOfOtherLength: a compaction does not copy a chunk
+// whose body holds more or fewer events than its row's versions into a
+// block, where it would outlive its row: it fails with ErrCorrupt and
+// leaves the block's rows as they are.
+func TestCompactRefusesBodyOfOtherLength(t *testing.T) {
+	o := cassandratest.NewKeyspace(t, nil)
+	session := cassandratest.Session(t, o)
+	s := streams.New(session, 100, time.Hour)
+	ctx := context.Background()
+	t0 := time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC)
+	idOf := func(v int64) uuid.UUID {
+		return uuid.NewSHA1(uuid.NameSpaceOID, fmt.Appendf(nil, "compact-corrupt-%d", v))
+	}
+	for _, tc := range []struct {
+		name   string
+		events int // in the body of the row at version 10
+	}{
+		{"MoreEvents", 3},
+		{"FewerEvents", 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			stream := log.StreamID("compact-corrupt-" + tc.name)
+			sizes := make([]int, streams.BlockEvents)
+			for i := range sizes {
+				sizes[i] = 1
+			}
+			sizes[9] = 2 // versions 10..11
+			cs := chunksOf(stream, t0, 1, 1, sizes, idOf)
+			// The row 10..11 written as the filler writes rows, its body
+			// holding tc.events events.
+			c := record.Chunk{FirstVersion: 10, Appends: []record.ChunkAppend{{ClientIDs: true, Events: make([]record.Event, tc.events)}}}
+			for i := range c.Appends[0].Events {
+				c.Appends[0].Events[i] = record.Event{ID: idOf(int64(10 + i)), Type: "t", Data: []byte(`{}`)}
+			}
+			cs[9].Body = record.AppendChunkBody(nil, &c)
+			for i := range cs {
+				if err := s.WriteStream(ctx, cs[i:i+1], nil); err != nil {
+					t.Fatal(err)
+				}
+			}
+			last := cs[len(cs)-1].LastVersion
+			k, err := s.Compact(ctx, stream, 0, 1, last)
+			if !errors.Is(err, record.ErrCorrupt) || k != 0 {
+				t.Fatalf("compacted %d blocks, err %v; want none and ErrCorrupt", k, err)
+			}
+			var rows int
+			if err := session.Query(`SELECT COUNT(*) FROM stream_events WHERE stream = ? AND bucket = 0`, string(stream)).Scan(&rows); err != nil {
+				t.Fatal(err)
+			}
+			if rows != len(cs) {
+				t.Fatalf("%d rows after the compaction, want the %d written", rows, len(cs))
+			}
+		})
+	}
+}
