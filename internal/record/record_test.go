@@ -956,3 +956,34 @@ func TestDecodeChunkBodyInto(t *testing.T) {
 		t.Fatalf("kept the events of a chunk of %d", maxKeptEvents+1)
 	}
 }
+
+// TestDecodeRefusesNameLengths: a record or chunk body whose stream id or
+// event type is longer than an append may give is corrupt (the lengths
+// only, as cheap as that).
+func TestDecodeRefusesNameLengths(t *testing.T) {
+	long := strings.Repeat("a", 201)
+	for _, tc := range []struct {
+		name, stream, typ string
+	}{
+		{"StreamIDTooLong", long, "T"},
+		{"TypeTooLong", "s-1", long},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := Record{Appends: []Append{{Stream: log.StreamID(tc.stream), FirstVersion: 1, Events: []Event{{Type: tc.typ, Data: []byte(`{}`)}}}}}
+			if _, err := DecodeRecord(AppendRecord(nil, &r)); !errors.Is(err, ErrCorrupt) {
+				t.Errorf("record: %v, want ErrCorrupt", err)
+			}
+			if tc.stream != "s-1" {
+				return
+			}
+			c := Chunks(&r)[0]
+			if _, err := DecodeChunkBody(AppendChunkBody(nil, &c)); !errors.Is(err, ErrCorrupt) {
+				t.Errorf("chunk body: %v, want ErrCorrupt", err)
+			}
+		})
+	}
+	r := Record{Appends: []Append{{Stream: log.StreamID(long[:200]), FirstVersion: 1, Events: []Event{{Type: long[:200], Data: []byte(`{}`)}}}}}
+	if _, err := DecodeRecord(AppendRecord(nil, &r)); err != nil {
+		t.Errorf("names of 200 bytes: %v", err)
+	}
+}
