@@ -11,11 +11,14 @@ import (
 
 func TestParseStreamID(t *testing.T) {
 	for _, ok := range []string{"user-42", "a", "9", "Order_1.2:x@y+z=w-", strings.Repeat("a", 200)} {
-		if _, err := ParseStreamID(ok); err != nil {
+		if _, err := ParseStreamID(ok); err != nil || !ValidStreamID(ok) {
 			t.Errorf("%q rejected: %v", ok, err)
 		}
 	}
 	for _, bad := range []string{"", "-user", "_x", "user 42", "user/42", "ü", strings.Repeat("a", 201), "a\x00"} {
+		if ValidStreamID(bad) {
+			t.Errorf("%q valid", bad)
+		}
 		_, err := ParseStreamID(bad)
 		var ve *ValidationError
 		if !errors.As(err, &ve) || ve.Code != CodeInvalidStreamID {
@@ -34,12 +37,12 @@ func TestCategory(t *testing.T) {
 
 func TestValidateEventType(t *testing.T) {
 	for _, ok := range []string{"UserCreated", "user.created:v2", "a_b-c"} {
-		if err := ValidateEventType(ok); err != nil {
+		if err := ValidateEventType(ok); err != nil || !ValidEventType(ok) {
 			t.Errorf("%q rejected", ok)
 		}
 	}
 	for _, bad := range []string{"", "with space", "a/b", "a@b", strings.Repeat("x", 201)} {
-		if ValidateEventType(bad) == nil {
+		if ValidateEventType(bad) == nil || ValidEventType(bad) {
 			t.Errorf("%q accepted", bad)
 		}
 	}
@@ -120,5 +123,23 @@ func TestAppendRequestValidate(t *testing.T) {
 				t.Fatalf("got %v, want code %s", err, c.code)
 			}
 		})
+	}
+}
+
+// TestValidNamesEveryByte: the table-driven checks allow exactly the bytes
+// of the grammars, in every position.
+func TestValidNamesEveryByte(t *testing.T) {
+	for c := range 256 {
+		alnum := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
+		b := string([]byte{byte(c)})
+		if got, want := ValidStreamID("a"+b), alnum || strings.Contains("_.:@+=-", b); got != want {
+			t.Errorf("stream id a%q: %v, want %v", b, got, want)
+		}
+		if got, want := ValidStreamID(b+"a"), alnum; got != want {
+			t.Errorf("stream id %qa: %v, want %v", b, got, want)
+		}
+		if got, want := ValidEventType("a"+b+"a"), alnum || strings.Contains("_.:-", b); got != want {
+			t.Errorf("event type a%qa: %v, want %v", b, got, want)
+		}
 	}
 }

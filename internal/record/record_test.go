@@ -959,7 +959,7 @@ func TestDecodeChunkBodyInto(t *testing.T) {
 
 // TestDecodeRefusesNameLengths: a record or chunk body whose stream id or
 // event type is longer than an append may give is corrupt (the lengths
-// only, as cheap as that).
+// only: CheckNames checks the grammars, and an empty type).
 func TestDecodeRefusesNameLengths(t *testing.T) {
 	long := strings.Repeat("a", 201)
 	for _, tc := range []struct {
@@ -985,5 +985,27 @@ func TestDecodeRefusesNameLengths(t *testing.T) {
 	r := Record{Appends: []Append{{Stream: log.StreamID(long[:200]), FirstVersion: 1, Events: []Event{{Type: long[:200], Data: []byte(`{}`)}}}}}
 	if _, err := DecodeRecord(AppendRecord(nil, &r)); err != nil {
 		t.Errorf("names of 200 bytes: %v", err)
+	}
+}
+
+// TestCheckNames: CheckNames refuses a record whose stream id or event type
+// breaks the grammar an append is given it in.
+func TestCheckNames(t *testing.T) {
+	for _, tc := range []struct {
+		stream, typ string
+		ok          bool
+	}{
+		{"order-1", "OrderPlaced", true},
+		{"bad stream", "OrderPlaced", false},
+		{"-order", "OrderPlaced", false},
+		{"order-1", "bad type", false},
+		{"order-1", "a@b", false},
+		{"order-1", "", false},
+	} {
+		r := Record{Appends: []Append{{Stream: "ok-1", FirstVersion: 1, Events: []Event{{Type: "T"}}},
+			{Stream: log.StreamID(tc.stream), FirstVersion: 1, Events: []Event{{Type: "T"}, {Type: tc.typ}}}}}
+		if err := r.CheckNames(); (err == nil) != tc.ok || err != nil && !errors.Is(err, ErrCorrupt) {
+			t.Errorf("stream %q, type %q: %v", tc.stream, tc.typ, err)
+		}
 	}
 }

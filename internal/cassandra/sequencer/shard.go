@@ -330,6 +330,12 @@ func (sh *shard) catchUp(ctx context.Context, after, last int64) error {
 				return nil
 			}
 			rec, err := record.DecodeRecord(r.Record)
+			if err == nil {
+				// Its names whole, before they are written to the stream
+				// partitions and the catalog (the decoder checks only
+				// their lengths: record.CheckNames).
+				err = rec.CheckNames()
+			}
 			if err != nil {
 				return fmt.Errorf("shard %d seq %d: %w", sh.id, r.Seq, err)
 			}
