@@ -111,8 +111,10 @@ func splitCQL(body string) []string {
 }
 
 // Migrate creates the keyspace if needed and applies the migrations it
-// lacks, waiting for schema agreement after each. Run it from one process
-// at a time: concurrent DDL on different coordinators can disagree.
+// lacks, waiting for schema agreement after each. Migrators that reach
+// the same node may run together (the node serialises their statements,
+// all IF NOT EXISTS); on several nodes run it from one process at a time:
+// concurrent DDL on different coordinators can disagree.
 func Migrate(ctx context.Context, o Options) error {
 	o.EnsureDefaults()
 	if err := o.Validate(); err != nil {
@@ -257,9 +259,28 @@ func appliedVersions(ctx context.Context, session *gocql.Session, keyspace strin
 		}
 	}
 	if err := iter.Close(); err != nil {
+		if tableMissing(err) {
+			// Another migrator has just created the table: the node lists
+			// it in system_schema.tables a moment before it serves it. No
+			// version is recorded yet (the table's first row comes after
+			// the rest of migration 0001).
+			return map[int]string{}, nil
+		}
 		return nil, fmt.Errorf("read applied migrations: %w", err)
 	}
 	return applied, nil
+}
+
+// tableMissing reports whether err is Cassandra's answer to a query on a
+// table it does not know ("table … does not exist", "unconfigured
+// table …").
+func tableMissing(err error) bool {
+	var re gocql.RequestError
+	if !errors.As(err, &re) || re.Code() != gocql.ErrCodeInvalid {
+		return false
+	}
+	msg := strings.ToLower(re.Message())
+	return strings.Contains(msg, "does not exist") || strings.Contains(msg, "unconfigured table")
 }
 
 // checkSchema fails unless the keyspace has the current layout and its
