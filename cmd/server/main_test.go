@@ -211,8 +211,37 @@ func TestMainRefusesUnknownSchema(t *testing.T) {
 	if m.Addr() != "" {
 		t.Fatalf("listening on %s despite the schema mismatch", m.Addr())
 	}
-	if !strings.Contains(logs.String(), "server migrate") {
+	// Newer than the binary: upgrading it is what helps, not migrating.
+	if !errors.Is(err, cassandra.ErrSchemaNewer) || !strings.Contains(logs.String(), "upgrade this server") || strings.Contains(logs.String(), "run `server migrate`") {
 		t.Fatalf("log does not tell the operator what to do: %s", logs.String())
+	}
+}
+
+// TestMigrateRefusesNewerSchema: migrating a keyspace that a newer binary
+// migrated, with `server migrate` or `serve --migrate`, fails saying to
+// upgrade the binary, and writes nothing. It used to exit 0 saying
+// "schema up to date", and serve then refused, telling the operator to
+// run the very migrate that had just succeeded.
+func TestMigrateRefusesNewerSchema(t *testing.T) {
+	o := cassandratest.NewKeyspace(t, nil)
+	sess := cassandratest.Session(t, o)
+	if err := sess.Query(`INSERT INTO schema_migrations (version, name) VALUES (?, 'future')`, cassandra.LatestSchemaVersion()+1).Exec(); err != nil {
+		t.Fatal(err)
+	}
+	if err := sess.Query(`DELETE FROM keyspace_config WHERE id = 0`).Exec(); err != nil {
+		t.Fatal(err)
+	}
+	flags := []string{"--listen=127.0.0.1:0", "--keyspace=" + o.Keyspace, "--cassandra-hosts=" + strings.Join(o.Hosts, ",")}
+	for _, args := range [][]string{append([]string{"migrate"}, flags...), append([]string{"serve", "--migrate"}, flags...)} {
+		var stderr bytes.Buffer
+		code := run(context.Background(), func() {}, args, env(nil), io.Discard, &stderr)
+		if code == 0 || !strings.Contains(stderr.String(), "upgrade the server") {
+			t.Errorf("%s on a newer keyspace: exit %d, stderr %s; want a failure saying to upgrade", args[0], code, stderr.String())
+		}
+	}
+	var n int
+	if err := sess.Query(`SELECT count(*) FROM keyspace_config`).Scan(&n); err != nil || n != 0 {
+		t.Fatalf("keyspace_config: %d rows, %v; want none written", n, err)
 	}
 }
 

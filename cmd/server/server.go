@@ -129,6 +129,11 @@ func (m *Main) Run(ctx context.Context) error {
 			"keyspace", o.Keyspace, "error", err)
 		return fmt.Errorf("open store: %w", err)
 	}
+	if errors.Is(err, cassandra.ErrSchemaNewer) {
+		logger.Error("refusing to serve: a newer binary migrated the keyspace; upgrade this server (migrating with it cannot help)",
+			"keyspace", o.Keyspace, "error", err)
+		return fmt.Errorf("open store: %w", err)
+	}
 	if errors.Is(err, cassandra.ErrSchemaMismatch) {
 		logger.Error("refusing to serve: the keyspace's schema is not the version this binary knows; run `server migrate` (or start with --migrate)",
 			"keyspace", o.Keyspace, "error", err)

@@ -14,6 +14,11 @@ var ErrSchemaMismatch = errors.New("schema version mismatch")
 // says to create a new keyspace. It wraps ErrSchemaMismatch.
 var ErrOldLayout = errors.Join(ErrSchemaMismatch, errors.New("keyspace has the per-stream layout of an earlier build"))
 
+// ErrSchemaNewer: the keyspace holds a migration this binary does not
+// carry (a newer binary migrated it): upgrade the binary; migrating with
+// this one cannot help. It wraps ErrSchemaMismatch.
+var ErrSchemaNewer = errors.Join(ErrSchemaMismatch, errors.New("keyspace migrated by a newer binary"))
+
 // ErrPaxosVariant: a Cassandra node does not run paxos_variant v2, which
 // the conditional writes' outcomes depend on, or its setting cannot be
 // read (checkPaxos).

@@ -158,6 +158,9 @@ func Migrate(ctx context.Context, o Options) error {
 	if err := checkChecksums(ms, applied); err != nil {
 		return err
 	}
+	if err := newerError(applied, o.Keyspace); err != nil {
+		return err
+	}
 	for _, m := range ms {
 		if _, ok := applied[m.version]; ok {
 			continue
@@ -296,14 +299,15 @@ func checkSchema(ctx context.Context, session *gocql.Session, keyspace string) e
 		}
 		return err
 	}
+	if err := newerError(applied, keyspace); err != nil {
+		return err
+	}
 	latest := LatestSchemaVersion()
 	newest := 0
 	for v := range applied {
 		newest = max(newest, v)
 	}
 	switch {
-	case newest > latest:
-		return fmt.Errorf("%w: keyspace %s is at schema version %d, this binary knows up to %d: upgrade the server", ErrSchemaMismatch, keyspace, newest, latest)
 	case len(applied) != latest || newest != latest:
 		return fmt.Errorf("%w: keyspace %s is at schema version %d, this binary needs %d: run `server migrate`", ErrSchemaMismatch, keyspace, newest, latest)
 	}
@@ -312,6 +316,21 @@ func checkSchema(ctx context.Context, session *gocql.Session, keyspace string) e
 		return err
 	}
 	return checkChecksums(ms, applied)
+}
+
+// newerError is ErrSchemaNewer when applied holds a version this binary
+// does not carry: serving it, or migrating it with this binary, is
+// refused alike.
+func newerError(applied map[int]string, keyspace string) error {
+	latest := LatestSchemaVersion()
+	newest := 0
+	for v := range applied {
+		newest = max(newest, v)
+	}
+	if newest <= latest {
+		return nil
+	}
+	return fmt.Errorf("%w: keyspace %s is at schema version %d, this binary knows up to %d: upgrade the server (a newer binary migrated the keyspace; this one cannot migrate it back)", ErrSchemaNewer, keyspace, newest, latest)
 }
 
 // oldLayoutTable is a table only the per-stream layout of earlier builds
