@@ -68,7 +68,7 @@ type Config struct {
 	IdempotencyWindow time.Duration // --idempotency-window: how long "any" retries are recognised
 	Migrate           bool          // --migrate: apply schema migrations at start-up
 	Advertise         string        // --advertise: host:port other instances forward appends to
-	Shards            int           // --shards: shard count recorded when migrate creates a keyspace's layout
+	Shards            int           // --shards: shard count recorded when migrate creates a keyspace's layout (0: 8 for a new keyspace, an existing one's otherwise)
 	ShardLeaseTTL     time.Duration // --shard-lease-ttl: how long an instance holds a shard without renewing
 	FillDelay         time.Duration // --fill-delay: how long committed appends may wait to be written to their streams
 	CompactBlocks     bool          // --compact-blocks: rewrite streams' complete blocks of 256 events as one row
@@ -150,7 +150,6 @@ func DefaultConfig() Config {
 		IdempotencyWindow: o.IdempotencyWindow,
 		ShardLeaseTTL:     5 * time.Second,
 		MemoryLimit:       200 << 20,
-		Shards:            partition.DefaultShards,
 		CommitsInFlight:   DefaultCommitsInFlight,
 		CompactBlocks:     true,
 		GroupLeaseTTL:     o.GroupLeaseTTL,
@@ -242,7 +241,7 @@ func (c *Config) flagSet(name string, out io.Writer) *flag.FlagSet {
 	fs.DurationVar(&c.IdempotencyWindow, "idempotency-window", c.IdempotencyWindow, `how long retries of "any" appends are recognised`)
 	fs.BoolVar(&c.Migrate, "migrate", c.Migrate, "apply schema migrations at start-up")
 	fs.StringVar(&c.Advertise, "advertise", c.Advertise, "host:port other instances reach this one at, to forward appends for the shards it owns (default: the listen address)")
-	fs.IntVar(&c.Shards, "shards", c.Shards, "shard count recorded when migrate creates the keyspace's layout, fixed afterwards: the most consumer group members that share a feed, and the most instances that commit; 8 leaves room for both while --commits-in-flight keeps one instance's commit groups large")
+	fs.IntVar(&c.Shards, "shards", c.Shards, "shard count recorded when migrate creates the keyspace's layout, fixed afterwards: the most consumer group members that share a feed, and the most instances that commit; 0: 8 for a new keyspace (room for both while --commits-in-flight keeps one instance's commit groups large), and whatever an existing one has; another count than an existing keyspace's is refused")
 	fs.IntVar(&c.CommitsInFlight, "commits-in-flight", c.CommitsInFlight, "conditional writes this instance has in flight over all the shards it owns (0: one per shard); a group holds about the appends in flight divided by this, so 2 keeps one instance's groups as large as 2 shards would, however many it owns")
 	fs.Int64Var(&c.MemoryLimit, "memory-limit", c.MemoryLimit, "soft limit in bytes of the memory the Go runtime holds (heap, stacks); near it the garbage collector runs more often instead of letting the heap grow (0: none; GOMEMLIMIT, when set, wins)")
 	fs.BoolVar(&c.CompactBlocks, "compact-blocks", c.CompactBlocks, "rewrite each stream's complete blocks of 256 events as one row behind the fill, so that replays read a row per block rather than one per append")
@@ -381,6 +380,9 @@ func (c *Config) Validate() error {
 	}
 	if c.FillDelay < 0 || c.CommitsInFlight < 0 || c.TailBytes < 0 || c.IDsInMemory < 0 {
 		return errors.New("--fill-delay, --tail-bytes, --ids-in-memory and --commits-in-flight must not be negative")
+	}
+	if c.Shards < 0 || c.Shards > partition.MaxShards {
+		return fmt.Errorf("--shards %d: want 1..%d (0: %d for a new keyspace, an existing one's otherwise)", c.Shards, partition.MaxShards, partition.DefaultShards)
 	}
 	if c.TailBytes > 1<<30 {
 		return errors.New("--tail-bytes must be at most 1 GiB (it is held in memory, per shard)")

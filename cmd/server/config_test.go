@@ -87,6 +87,8 @@ func TestParseFlags(t *testing.T) {
 		{"ErrEmptyHosts", []string{"--cassandra-hosts=,"}, nil, "host"},
 		{"ErrNegativeTailBytes", []string{"--tail-bytes=-1"}, nil, "--tail-bytes"},
 		{"ErrHugeTailBytes", nil, map[string]string{"EVENTLOG_TAIL_BYTES": "2147483648"}, "--tail-bytes"},
+		{"ErrNegativeShards", []string{"--shards=-1"}, nil, "--shards"},
+		{"ErrTooManyShards", []string{"--shards=1025"}, nil, "--shards"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := DefaultConfig()

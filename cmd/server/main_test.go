@@ -306,3 +306,27 @@ func TestMainMissingKeyspaceSaysMigrate(t *testing.T) {
 		t.Fatalf("keyspace %s: count %d, %v; want none", o.Keyspace, n, err)
 	}
 }
+
+// TestMigrateKeepsExistingShards: a keyspace made with --shards=4 is
+// migrated again, and served with --migrate, without --shards (an
+// upgrade's `server migrate`, a restart of a docker-compose service): the
+// keyspace's count stands. The flag's default was 8, taken for a request
+// for 8 shards, so both failed ("has 4 shards, asked for 8") after the
+// migrations were applied. A count given and different is still refused.
+func TestMigrateKeepsExistingShards(t *testing.T) {
+	o := cassandratest.NewKeyspace(t, func(o *cassandra.Options) { o.Shards = 4 })
+	flags := []string{"--keyspace=" + o.Keyspace, "--cassandra-hosts=" + strings.Join(o.Hosts, ",")}
+	var stderr bytes.Buffer
+	if code := run(context.Background(), func() {}, append([]string{"migrate"}, flags...), env(nil), io.Discard, &stderr); code != 0 {
+		t.Fatalf("migrate without --shards: exit %d: %s", code, stderr.String())
+	}
+	m := MustRunMain(t, o, "--migrate")
+	if got := len(m.store.Owned()); got > 4 {
+		t.Fatalf("serving %d shards of a 4-shard keyspace", got)
+	}
+	stderr.Reset()
+	if code := run(context.Background(), func() {}, append([]string{"migrate", "--shards=8"}, flags...), env(nil), io.Discard, &stderr); code == 0 ||
+		!strings.Contains(stderr.String(), "has 4 shards, asked for 8") {
+		t.Fatalf("migrate --shards=8 on a 4-shard keyspace: exit %d: %s", code, stderr.String())
+	}
+}
