@@ -393,6 +393,9 @@ func (c *Config) Validate() error {
 	if c.ShutdownTimeout <= 0 {
 		return errors.New("shutdown timeout must be positive")
 	}
+	if c.ReadHeaderTimeout < 0 || c.IdleTimeout < 0 || c.ShardLeaseTTL < 0 || c.MaxHeaderBytes < 0 {
+		return errors.New("--read-header-timeout, --idle-timeout, --shard-lease-ttl and --max-header-bytes must not be negative")
+	}
 	if c.MaxSnapshotBytes < 1 || c.MaxEventBytes < 1 || c.MaxEventsPerAppend < 1 {
 		return errors.New("limits must be positive")
 	}

@@ -88,6 +88,12 @@ func TestParseFlags(t *testing.T) {
 		{"ErrNegativeTailBytes", []string{"--tail-bytes=-1"}, nil, "--tail-bytes"},
 		{"ErrHugeTailBytes", nil, map[string]string{"EVENTLOG_TAIL_BYTES": "2147483648"}, "--tail-bytes"},
 		{"ErrNegativeShards", []string{"--shards=-1"}, nil, "--shards"},
+		{"ErrNegativeSubscribePoll", []string{"--subscribe-poll=-1s"}, nil, "subscribe poll"},
+		{"ErrNegativeHeartbeat", nil, map[string]string{"EVENTLOG_HEARTBEAT": "-5s"}, "heartbeat"},
+		{"ErrNegativeLeaseTTL", []string{"--shard-lease-ttl=-1s"}, nil, "--shard-lease-ttl"},
+		{"ErrNegativeIdleTimeout", []string{"--idle-timeout=-1s"}, nil, "--idle-timeout"},
+		{"ErrNegativeHeaderTimeout", []string{"--read-header-timeout=-1s"}, nil, "--read-header-timeout"},
+		{"ErrNegativeHeaderBytes", []string{"--max-header-bytes=-1"}, nil, "--max-header-bytes"},
 		{"ErrTooManyShards", []string{"--shards=1025"}, nil, "--shards"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

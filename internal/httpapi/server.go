@@ -288,6 +288,10 @@ func (c *Config) Validate() error {
 		return errors.New("bulk limits must be positive")
 	case c.WriteTimeout < 0 || c.ReadTimeout < 0 || c.AppendTimeout <= 0 || c.ReadyTimeout <= 0:
 		return errors.New("timeouts must not be negative")
+	case c.SubscribePoll < 0 || c.Heartbeat < 0:
+		// A poll ticker panics on a negative interval (the process dies at
+		// the first subscription), a negative heartbeat timer spins.
+		return errors.New("subscribe poll and heartbeat must not be negative")
 	}
 	return nil
 }
