@@ -96,18 +96,44 @@ func (m *Main) Migrate(ctx context.Context) error {
 	return nil
 }
 
-// Run opens the store (migrating first with --migrate), starts listening
-// and serves in the background. It returns once the server accepts
-// connections, or with the reason it cannot: in particular it refuses to
-// serve a keyspace whose schema version this binary does not know.
-func (m *Main) Run(ctx context.Context) error {
+// Run binds its listeners and reads its certificate, opens the store
+// (migrating first with --migrate), and serves in the background. It
+// returns once the server accepts connections, or with the reason it
+// cannot: in particular it refuses to serve a keyspace whose schema
+// version this binary does not know. A listener it cannot bind or a
+// certificate it cannot read is refused before Cassandra is touched.
+func (m *Main) Run(ctx context.Context) (err error) {
 	logger := m.logger()
 	if m.serveErr == nil {
 		m.serveErr = make(chan error, 2)
 	}
-	var err error
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	defer func() {
+		if err != nil {
+			m.closeListeners() // those not yet served
+		}
+	}()
+	var certs *certReloader
+	if m.Config.TLSCertFile != "" {
+		if certs, err = newCertReloader(m.Config.TLSCertFile, m.Config.TLSKeyFile, logger); err != nil {
+			return err
+		}
+	}
+	if m.ln, err = net.Listen("tcp", m.Config.Listen); err != nil {
+		return err
+	}
+	if m.Config.PprofListen != "" {
+		if m.pln, err = net.Listen("tcp", m.Config.PprofListen); err != nil {
+			return fmt.Errorf("pprof listener: %w", err)
+		}
+	}
+	if m.Config.MetricsListen != "" {
+		if m.mln, err = net.Listen("tcp", m.Config.MetricsListen); err != nil {
+			return fmt.Errorf("metrics listener: %w", err)
+		}
+	}
 
 	if m.Config.Migrate {
 		if err := m.Migrate(ctx); err != nil {
@@ -115,15 +141,8 @@ func (m *Main) Run(ctx context.Context) error {
 		}
 	}
 	o := m.Config.cassandraOptions(logger, reg)
-	if m.ln, err = net.Listen("tcp", m.Config.Listen); err != nil {
-		return err
-	}
 	store, err := m.openStore(ctx, o)
 	err = m.Config.cassandraHint(err)
-	if err != nil {
-		m.ln.Close()
-		m.ln = nil
-	}
 	if errors.Is(err, cassandra.ErrOldLayout) {
 		logger.Error("refusing to serve: the keyspace has the per-stream layout of an earlier build, which this server does not read; serve a new keyspace (--keyspace <new name> --migrate)",
 			"keyspace", o.Keyspace, "error", err)
@@ -164,12 +183,6 @@ func (m *Main) Run(ctx context.Context) error {
 	if m.api, err = httpapi.New(served, hc); err != nil {
 		return err
 	}
-	var certs *certReloader
-	if m.Config.TLSCertFile != "" {
-		if certs, err = newCertReloader(m.Config.TLSCertFile, m.Config.TLSKeyFile, logger); err != nil {
-			return err
-		}
-	}
 	m.srv = &http.Server{
 		Handler:           m.api,
 		ReadHeaderTimeout: m.Config.ReadHeaderTimeout,
@@ -187,22 +200,12 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 	go m.serve(m.srv, m.ln)
 
-	if m.Config.PprofListen != "" {
-		pln, err := net.Listen("tcp", m.Config.PprofListen)
-		if err != nil {
-			return fmt.Errorf("pprof listener: %w", err)
-		}
-		m.pln = pln
+	if pln := m.pln; pln != nil {
 		m.pprof = m.internalServer(httpapi.HostGuard(pprofMux(), m.Config.allowedHostsFor(m.Config.PprofListen)))
 		go m.serve(m.pprof, pln)
 		logger.Info("pprof listening", "addr", pln.Addr().String())
 	}
-	if m.Config.MetricsListen != "" {
-		mln, err := net.Listen("tcp", m.Config.MetricsListen)
-		if err != nil {
-			return fmt.Errorf("metrics listener: %w", err)
-		}
-		m.mln = mln
+	if mln := m.mln; mln != nil {
 		mux := http.NewServeMux()
 		if m.Config.pprofOn(m.Config.MetricsListen) {
 			mux = pprofMux()
@@ -223,6 +226,23 @@ func (m *Main) Run(ctx context.Context) error {
 		logger.Warn(w)
 	}
 	return nil
+}
+
+// closeListeners closes the listeners Run bound but did not serve, after
+// it failed: Addr then says "" (not listening).
+func (m *Main) closeListeners() {
+	if m.srv == nil && m.ln != nil {
+		m.ln.Close()
+		m.ln = nil
+	}
+	if m.pprof == nil && m.pln != nil {
+		m.pln.Close()
+		m.pln = nil
+	}
+	if m.metrics == nil && m.mln != nil {
+		m.mln.Close()
+		m.mln = nil
+	}
 }
 
 // openAuth sets up the API key store on the store's session and, when
