@@ -38,9 +38,14 @@ type appendAttempt struct {
 // startLoad starts writers (writer w appends to stream w mod streams)
 // until Stop. pick returns the base URL of a live instance.
 func startLoad(t *testing.T, prefix string, streams, writers int, pick func() string) *appendLoad {
+	return startLoadWith(t, &http.Client{Timeout: 20 * time.Second}, prefix, streams, writers, pick)
+}
+
+// startLoadWith is startLoad sending with client.
+func startLoadWith(t *testing.T, client *http.Client, prefix string, streams, writers int, pick func() string) *appendLoad {
 	l := &appendLoad{
 		prefix: prefix, streams: streams, pick: pick,
-		client:   &http.Client{Timeout: 20 * time.Second},
+		client:   client,
 		attempts: map[string][]appendAttempt{}, stop: make(chan struct{}),
 	}
 	for w := 0; w < writers; w++ {

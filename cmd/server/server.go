@@ -326,11 +326,21 @@ func (m *Main) PprofAddr() string {
 	return m.pln.Addr().String()
 }
 
-// Close shuts down gracefully: it stops accepting connections, ends
-// running replays, waits up to ShutdownTimeout for in-flight requests (an
-// append under way completes and is answered), then closes the store.
+// Close shuts down gracefully: it starts handing the shards over to the
+// other instances (shardstore.Store.Leave), stops accepting connections,
+// ends running replays, waits up to ShutdownTimeout for in-flight
+// requests (an append under way completes and is answered, forwarded to
+// its shard's new owner if need be), then closes the store.
 func (m *Main) Close() error {
 	var errs []error
+	if m.store != nil && m.srv != nil {
+		// The listener closes first: hand the shards to the other
+		// instances now, so that their appends go to an owner that takes
+		// them while the requests in flight here finish.
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		m.store.Leave(ctx)
+		cancel()
+	}
 	if m.srv != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), m.Config.ShutdownTimeout)
 		if err := m.srv.Shutdown(ctx); err != nil {

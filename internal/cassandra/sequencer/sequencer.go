@@ -7,6 +7,7 @@ import (
 	"maps"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/eventlog/eventlog/internal/log"
@@ -63,6 +64,9 @@ type Sequencer struct {
 	started  time.Time
 	closing  chan struct{}
 	loop     sync.WaitGroup
+	// departing is set by Leave: no more heartbeats, and shards are
+	// assigned without this instance while another can take them.
+	departing atomic.Bool
 }
 
 // New checks cfg and returns a Sequencer that owns nothing yet: Start
@@ -157,8 +161,15 @@ func (s *Sequencer) tick(ctx context.Context) error {
 	if p := s.cfg.Paused; p != nil && p() {
 		return nil
 	}
-	if err := s.heartbeat(ctx); err != nil {
-		s.cfg.Logger.Warn("heartbeat", "err", err)
+	if !s.departing.Load() {
+		if err := s.heartbeat(ctx); err != nil {
+			s.cfg.Logger.Warn("heartbeat", "err", err)
+		}
+		if s.departing.Load() {
+			// Leave ran during the heartbeat, which may have written the
+			// row back after Leave deleted it.
+			s.leave(ctx)
+		}
 	}
 	members, err := s.members(ctx)
 	want := assign(newest(s.membership(members, err, time.Now())), s.cfg.Shards)
@@ -354,8 +365,38 @@ func (s *Sequencer) membership(read map[string]int, err error, now time.Time) ma
 	if read == nil {
 		read = map[string]int{}
 	}
-	read[s.cfg.Instance] = s.cfg.SchemaVersion
+	delete(read, s.cfg.Instance)
+	if !s.departing.Load() || !anyAtLeast(read, s.cfg.SchemaVersion) {
+		// A departing instance keeps what no other may take (it is alone,
+		// or the others run older binaries, which the fence keeps off its
+		// shards), so that its requests in flight still commit.
+		read[s.cfg.Instance] = s.cfg.SchemaVersion
+	}
 	return read
+}
+
+// anyAtLeast reports whether a member runs a binary of schema version v
+// or newer.
+func anyAtLeast(members map[string]int, v int) bool {
+	for _, mv := range members {
+		if mv >= v {
+			return true
+		}
+	}
+	return false
+}
+
+// Leave starts this instance's departure while it goes on serving the
+// requests in flight (before Close): it stops heartbeating and removes
+// its instances row, and from its next tick hands over, as a rebalance
+// does, every shard another live instance may take; appends to them are
+// forwarded to their new owners. Shards no other instance may take stay
+// until Close. Stopping an instance used to keep every shard until the
+// requests in flight had ended, while its listener, closed first,
+// refused the appends the others forwarded to it.
+func (s *Sequencer) Leave(ctx context.Context) {
+	s.departing.Store(true)
+	s.leave(ctx)
 }
 
 // handOver gives up sh in the background, within drainFor (0: until

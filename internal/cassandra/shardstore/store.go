@@ -248,6 +248,11 @@ func derivePeerKey(secret []byte) []byte {
 // their forwards and flushes with it.
 func (s *Store) PeerKey() []byte { return s.peerKey }
 
+// Leave starts handing this instance's shards over to the other live
+// instances while it still serves (sequencer.Sequencer.Leave): call it
+// when shutdown begins, Close when the requests in flight have ended.
+func (s *Store) Leave(ctx context.Context) { s.seq.Leave(ctx) }
+
 // Close hands this instance's shards back (after committing what is
 // queued) and closes the session.
 func (s *Store) Close() {
