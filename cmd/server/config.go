@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -405,6 +406,9 @@ func (c *Config) Validate() error {
 	if c.PprofListen != "" && !c.pprofOn(c.PprofListen) {
 		return fmt.Errorf("--pprof-listen on %s, which is not a loopback address: pprof needs no key and shows heap contents and goroutine stacks to anyone who reaches it (listen on 127.0.0.1, or pass --pprof-public)", c.PprofListen)
 	}
+	if err := checkAdvertise(c.Advertise); err != nil {
+		return err
+	}
 	if (c.TLSCertFile == "") != (c.TLSKeyFile == "") {
 		return errors.New("--tls-cert-file and --tls-key-file go together")
 	}
@@ -504,6 +508,26 @@ func isLoopback(addr string) bool {
 // profile or trace costs the server while it runs: served without a key,
 // they stay on the host unless the operator says otherwise.
 func (c *Config) pprofOn(listen string) bool { return c.PprofPublic || isLoopback(listen) }
+
+// checkAdvertise refuses an --advertise the other instances could not
+// forward to: not host:port (a scheme, which the server adds itself, or
+// no port), or a wildcard host, which would name each one's own host.
+func checkAdvertise(a string) error {
+	if a == "" {
+		return nil
+	}
+	host, port, err := net.SplitHostPort(a)
+	if err != nil || strings.Contains(a, "/") {
+		return fmt.Errorf("--advertise %q: want host:port, without a scheme (https:// is implied by --tls-cert-file)", a)
+	}
+	if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
+		return fmt.Errorf("--advertise %q: a wildcard host names every instance's own host; give the address the others reach this one at", a)
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+		return fmt.Errorf("--advertise %q: port must be 1..65535", a)
+	}
+	return nil
+}
 
 // advertiseWarning is what to tell an operator whose instance listens on
 // a wildcard address without --advertise: that address is what the other

@@ -69,6 +69,14 @@ func TestParseFlags(t *testing.T) {
 			t.Fatalf("env without a flag: max page size = %d, want 50", c.MaxPageSize)
 		}
 	})
+	t.Run("AdvertiseForms", func(t *testing.T) {
+		for _, a := range []string{"server:8080", "10.0.0.7:8080", "[fd00::7]:8080", "eventlog-0.eventlog.default.svc:8443"} {
+			c := DefaultConfig()
+			if err := c.ParseFlags("server", []string{"--advertise=" + a}, env(nil), io.Discard); err != nil {
+				t.Errorf("--advertise=%s: %v", a, err)
+			}
+		}
+	})
 	for _, tc := range []struct {
 		name string
 		args []string
@@ -88,6 +96,11 @@ func TestParseFlags(t *testing.T) {
 		{"ErrNegativeTailBytes", []string{"--tail-bytes=-1"}, nil, "--tail-bytes"},
 		{"ErrHugeTailBytes", nil, map[string]string{"EVENTLOG_TAIL_BYTES": "2147483648"}, "--tail-bytes"},
 		{"ErrNegativeShards", []string{"--shards=-1"}, nil, "--shards"},
+		{"ErrAdvertiseScheme", []string{"--advertise=http://a.example:8080"}, nil, "--advertise"},
+		{"ErrAdvertiseNoPort", nil, map[string]string{"EVENTLOG_ADVERTISE": "a.example"}, "--advertise"},
+		{"ErrAdvertiseWildcard", []string{"--advertise=0.0.0.0:8080"}, nil, "--advertise"},
+		{"ErrAdvertiseNoHost", []string{"--advertise=:8080"}, nil, "--advertise"},
+		{"ErrAdvertisePort", []string{"--advertise=a.example:0"}, nil, "--advertise"},
 		{"ErrNegativeSubscribePoll", []string{"--subscribe-poll=-1s"}, nil, "subscribe poll"},
 		{"ErrNegativeHeartbeat", nil, map[string]string{"EVENTLOG_HEARTBEAT": "-5s"}, "heartbeat"},
 		{"ErrNegativeLeaseTTL", []string{"--shard-lease-ttl=-1s"}, nil, "--shard-lease-ttl"},
