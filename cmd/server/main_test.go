@@ -312,7 +312,8 @@ func TestMainMissingKeyspaceSaysMigrate(t *testing.T) {
 // upgrade's `server migrate`, a restart of a docker-compose service): the
 // keyspace's count stands. The flag's default was 8, taken for a request
 // for 8 shards, so both failed ("has 4 shards, asked for 8") after the
-// migrations were applied. A count given and different is still refused.
+// migrations were applied. A count given and different is still refused,
+// before any migration is applied.
 func TestMigrateKeepsExistingShards(t *testing.T) {
 	o := cassandratest.NewKeyspace(t, func(o *cassandra.Options) { o.Shards = 4 })
 	flags := []string{"--keyspace=" + o.Keyspace, "--cassandra-hosts=" + strings.Join(o.Hosts, ",")}
@@ -324,9 +325,19 @@ func TestMigrateKeepsExistingShards(t *testing.T) {
 	if got := len(m.store.Owned()); got > 4 {
 		t.Fatalf("serving %d shards of a 4-shard keyspace", got)
 	}
+	// The newest migration (comments only) as if not applied yet.
+	sess := cassandratest.Session(t, o)
+	latest := cassandra.LatestSchemaVersion()
+	if err := sess.Query(`DELETE FROM schema_migrations WHERE version = ?`, latest).Exec(); err != nil {
+		t.Fatal(err)
+	}
 	stderr.Reset()
 	if code := run(context.Background(), func() {}, append([]string{"migrate", "--shards=8"}, flags...), env(nil), io.Discard, &stderr); code == 0 ||
 		!strings.Contains(stderr.String(), "has 4 shards, asked for 8") {
 		t.Fatalf("migrate --shards=8 on a 4-shard keyspace: exit %d: %s", code, stderr.String())
+	}
+	var n int
+	if err := sess.Query(`SELECT count(*) FROM schema_migrations WHERE version = ?`, latest).Scan(&n); err != nil || n != 0 {
+		t.Fatalf("migration %d recorded (%d, %v) by a migrate refused for its shard count", latest, n, err)
 	}
 }

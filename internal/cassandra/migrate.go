@@ -33,6 +33,7 @@ const (
 	cqlReplication       = `SELECT replication FROM system_schema.keyspaces WHERE keyspace_name = ?`
 	// schema/migrations/0001_initial.cql: keyspace_config.
 	cqlWriteLayout = `INSERT INTO keyspace_config (id, shards, segment_rows, token_secret, created) VALUES (0, ?, ?, ?, ?) IF NOT EXISTS`
+	cqlReadShards  = `SELECT shards FROM keyspace_config WHERE id = 0`
 )
 
 // DefaultSegmentRows is the rows of one shard log segment unless
@@ -161,6 +162,11 @@ func Migrate(ctx context.Context, o Options) error {
 	if err := newerError(applied, o.Keyspace); err != nil {
 		return err
 	}
+	if _, ok := applied[1]; ok {
+		if err := checkShards(ctx, session, o); err != nil {
+			return err
+		}
+	}
 	for _, m := range ms {
 		if _, ok := applied[m.version]; ok {
 			continue
@@ -209,10 +215,33 @@ func writeLayout(ctx context.Context, session *gocql.Session, o Options) error {
 	}
 	if !applied && o.Shards != 0 {
 		if have, _ := got["shards"].(int); have != o.Shards {
-			return fmt.Errorf("%w: keyspace %s has %d shards, asked for %d (fixed when the keyspace was created)", ErrSchemaMismatch, o.Keyspace, have, o.Shards)
+			return shardsError(o, have)
 		}
 	}
 	return nil
+}
+
+// checkShards refuses, before any migration is applied, a shard count
+// other than the one the keyspace's layout already records.
+func checkShards(ctx context.Context, session *gocql.Session, o Options) error {
+	if o.Shards == 0 {
+		return nil
+	}
+	var have int
+	err := session.Query(strings.Replace(cqlReadShards, "keyspace_config", o.Keyspace+".keyspace_config", 1)).WithContext(ctx).Scan(&have)
+	switch {
+	case errors.Is(err, gocql.ErrNotFound):
+		return nil // no layout yet: writeLayout records it
+	case err != nil:
+		return fmt.Errorf("read keyspace layout: %w", err)
+	case have != o.Shards:
+		return shardsError(o, have)
+	}
+	return nil
+}
+
+func shardsError(o Options, have int) error {
+	return fmt.Errorf("%w: keyspace %s has %d shards, asked for %d (fixed when the keyspace was created; leave --shards at 0 to take the keyspace's)", ErrSchemaMismatch, o.Keyspace, have, o.Shards)
 }
 
 // qualify prefixes the table a CREATE/ALTER TABLE statement names with the
