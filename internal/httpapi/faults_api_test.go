@@ -2,9 +2,12 @@ package httpapi_test
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http/httptest"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -119,5 +122,94 @@ func TestUnavailableOverHTTP(t *testing.T) {
 	}
 	if err != nil || info.Version != 1 {
 		t.Fatalf("after the outage: %+v %v", info, err)
+	}
+}
+
+// TestLongOutageIsUnavailable: with Cassandra unreachable long enough for
+// the driver's heartbeat to give up on its connections (six unanswered
+// heartbeats), the reads in flight on them fail with the driver's
+// "heartbeat failed", which was answered 500 internal; clients do not
+// retry a 500, so a feed consumer or a replay stopped for good on a
+// transient outage. Every read is 503 unavailable, the heartbeat's
+// failure included.
+func TestLongOutageIsUnavailable(t *testing.T) {
+	d := &cassandratest.FaultyDialer{}
+	var logs syncBuffer
+	store, _ := shardstoretest.NewStore(t, func(so *shardstore.Options) {
+		o := &so.Cassandra
+		o.Limits = testLimits
+		o.Dialer = d
+		o.Timeout = time.Second // the heartbeat gives up after about 6 × (5 s + this)
+	})
+	t.Cleanup(d.CloseAll)
+	api, err := httpapi.New(store, httpapi.Config{Limits: testLimits,
+		Logger: slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelError}))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := &testServer{Store: store, API: api, Server: httptest.NewServer(spectest.Handler(t, api))}
+	t.Cleanup(ts.Close)
+	ts.MustAppend(t, "outage-1", 3)
+	for _, p := range []string{"/v1/streams/outage-1/events", "/v1/streams/outage-1", "/v1/feeds/all"} {
+		if r := ts.Do(t, "GET", p, nil); r.Status != 200 {
+			t.Fatalf("GET %s before the outage: %s", p, r)
+		}
+	}
+
+	d.DropRequests.Store(true)
+	defer d.DropRequests.Store(false)
+	heartbeatFailed := func() bool {
+		logs.mu.Lock()
+		defer logs.mu.Unlock()
+		return strings.Contains(logs.b.String(), "heartbeat failed")
+	}
+	var (
+		wg     sync.WaitGroup
+		mu     sync.Mutex
+		others []string
+		stop   atomic.Bool
+	)
+	// Feed reads query the shard logs at once (a stream's read first
+	// waits for its shard's owner, which loses its lease in the outage):
+	// many, so that some query is in flight on every connection when the
+	// heartbeat gives up on it.
+	paths := []string{"/v1/streams/outage-1/events", "/v1/streams/outage-1"}
+	for range 8 {
+		paths = append(paths, "/v1/feeds/all")
+	}
+	for _, p := range paths {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for !stop.Load() {
+				res, err := ts.Client().Get(ts.URL + p)
+				if err != nil {
+					mu.Lock()
+					others = append(others, fmt.Sprintf("GET %s: %v", p, err))
+					mu.Unlock()
+					return
+				}
+				b, _ := io.ReadAll(res.Body)
+				res.Body.Close()
+				if res.StatusCode != 503 {
+					mu.Lock()
+					others = append(others, fmt.Sprintf("GET %s: %d %s", p, res.StatusCode, b))
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	deadline := time.Now().Add(3 * time.Minute)
+	for !heartbeatFailed() && time.Now().Before(deadline) {
+		time.Sleep(500 * time.Millisecond)
+	}
+	time.Sleep(2 * time.Second) // the reads the failed heartbeat ended are answered
+	stop.Store(true)
+	wg.Wait()
+	if !heartbeatFailed() {
+		t.Fatal("no read saw the driver's heartbeat fail in 3 minutes: the test did not reach its case")
+	}
+	for _, o := range others {
+		t.Errorf("with Cassandra unreachable: %s, want 503 unavailable", o)
 	}
 }

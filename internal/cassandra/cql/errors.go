@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"strings"
 
 	gocql "github.com/apache/cassandra-gocql-driver/v2"
 
@@ -29,9 +31,19 @@ func ReadErr(op string, err error) error {
 	return fmt.Errorf("%s: %w: %v", op, ErrInternal, err)
 }
 
+// heartbeatFailed is the text of the error gocql gives every request in
+// flight on a connection whose heartbeats went unanswered (it then closes
+// the connection): a plain error, with no value to compare it with.
+const heartbeatFailed = "gocql: heartbeat failed"
+
 // IsStorageError reports errors that come from the cluster's state
 // (timeouts, unavailable replicas, lost connections) rather than from a bad
-// statement.
+// statement. A lost connection is also an io.EOF (the node closed it: it
+// stopped or restarted, wrapped by the driver's frame reader) or the
+// driver's heartbeat failure (no answer for six heartbeats: a network
+// partition, a node paused); with no other host to retry on (one node, or
+// all of them out of reach) the request ends with that error, which was
+// taken for our bug and answered 500.
 func IsStorageError(err error) bool {
 	var (
 		reqErr  gocql.RequestError
@@ -59,6 +71,8 @@ func IsStorageError(err error) bool {
 		errors.Is(err, gocql.ErrUnavailable) ||
 		errors.Is(err, gocql.ErrNoStreams) ||
 		errors.Is(err, gocql.ErrTooManyTimeouts) ||
+		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		strings.Contains(err.Error(), heartbeatFailed) ||
 		errors.As(err, &netErr)
 }
 

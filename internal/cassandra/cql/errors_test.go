@@ -3,6 +3,8 @@ package cql
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io"
 	"testing"
 
 	gocql "github.com/apache/cassandra-gocql-driver/v2"
@@ -25,6 +27,8 @@ func TestCASErr(t *testing.T) {
 		{"CASWriteUnknown", &gocql.RequestErrCASWriteUnknown{}, log.ErrOutcomeUnknown},
 		{"NoResponse", gocql.ErrTimeoutNoResponse, log.ErrOutcomeUnknown},
 		{"ConnectionClosed", gocql.ErrConnectionClosed, log.ErrOutcomeUnknown},
+		{"HeartbeatFailed", errors.New("gocql: heartbeat failed"), log.ErrOutcomeUnknown},
+		{"ConnectionEOF", fmt.Errorf("gocql: failed to read uncompressed frame, err: %w", io.EOF), log.ErrOutcomeUnknown},
 		{"Deadline", context.DeadlineExceeded, log.ErrOutcomeUnknown},
 		{"ReadTimeoutInPaxos", &gocql.RequestErrReadTimeout{}, log.ErrOutcomeUnknown},
 		{"UnavailableAfterPaxos", &gocql.RequestErrUnavailable{Consistency: gocql.Serial, Required: 2, Alive: 1}, log.ErrOutcomeUnknown},
@@ -69,6 +73,12 @@ func TestReadErr(t *testing.T) {
 		{"ReadTimeout", &gocql.RequestErrReadTimeout{}, log.ErrUnavailable},
 		{"Unavailable", &gocql.RequestErrUnavailable{}, log.ErrUnavailable},
 		{"NoConnections", gocql.ErrNoConnections, log.ErrUnavailable},
+		// The driver's own texts: its heartbeat giving up on a connection
+		// (conn.go heartBeat), a connection the node closed (frame.go
+		// readUncompressedSegment, wrapping io.EOF).
+		{"HeartbeatFailed", errors.New("gocql: heartbeat failed"), log.ErrUnavailable},
+		{"ConnectionEOF", fmt.Errorf("gocql: failed to read uncompressed frame, err: %w", io.EOF), log.ErrUnavailable},
+		{"ConnectionUnexpectedEOF", fmt.Errorf("gocql: failed to read uncompressed frame payload, err: %w", io.ErrUnexpectedEOF), log.ErrUnavailable},
 		{"Syntax", &gocql.RequestErrSyntax{}, ErrInternal},
 		{"Invalid", &gocql.RequestErrInvalid{}, ErrInternal},
 	} {
