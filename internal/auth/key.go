@@ -152,6 +152,8 @@ func ParseScopeList(s string) []string {
 // (wrapped) when the store cannot be reached.
 type KeyStore interface {
 	// CreateKey stores k unless a key of its name exists (ErrKeyExists).
+	// log.ErrOutcomeUnknown (wrapped): k may or may not be stored; a
+	// retry with the same k (its hash) tells.
 	CreateKey(ctx context.Context, k Key) error
 	// Keys returns every key, revoked and expired ones included.
 	Keys(ctx context.Context) ([]Key, error)

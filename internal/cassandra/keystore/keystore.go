@@ -3,7 +3,8 @@
 // one row per key name, with the token's SHA-256, never the token.
 // Creation is a conditional insert, so a name is taken once on every
 // instance; a create whose outcome the driver could not tell is settled
-// by a SERIAL read of the row.
+// by a SERIAL read of the row, and is log.ErrOutcomeUnknown when that
+// read cannot find it.
 package keystore
 
 import (
@@ -16,6 +17,7 @@ import (
 	gocql "github.com/apache/cassandra-gocql-driver/v2"
 
 	"github.com/eventlog/eventlog/internal/auth"
+	"github.com/eventlog/eventlog/internal/cassandra/cql"
 	"github.com/eventlog/eventlog/internal/cassandra/dbclock"
 	"github.com/eventlog/eventlog/internal/log"
 )
@@ -84,6 +86,13 @@ func (s *Store) CreateKey(ctx context.Context, k auth.Key) error {
 	if err == nil && applied {
 		return nil
 	}
+	if err != nil {
+		// Unavailable when no replica can have seen it, else the outcome
+		// is unknown until the SERIAL read below finds the row.
+		if err = cql.CASErr("create key", err); errors.Is(err, log.ErrUnavailable) {
+			return err
+		}
+	}
 	// Lost to another key of the name, or an unknown outcome: a SERIAL
 	// read tells whether the row is ours (a retry of a create that
 	// succeeded is ours too, by its hash).
@@ -95,8 +104,13 @@ func (s *Store) CreateKey(ctx context.Context, k auth.Key) error {
 		return nil
 	case rerr == nil:
 		return fmt.Errorf("key %s: %w", k.Name, auth.ErrKeyExists)
-	case errors.Is(rerr, gocql.ErrNotFound) && err != nil:
-		return unavailable("create key", err)
+	case err != nil:
+		// No row, or the read failed too: the create may still apply
+		// (a SERIAL read does not stop a proposal its coordinator still
+		// holds). Unavailable would say nothing was written, and a
+		// client's retry, answered key_exists once it applied, would
+		// read as final: the key made with a token nobody was shown.
+		return err
 	case errors.Is(rerr, gocql.ErrNotFound):
 		return unavailable("create key", errors.New("not applied, and no row"))
 	}

@@ -233,3 +233,69 @@ func testAuthenticatorStale(t *testing.T, o cassandra.Options) {
 		t.Fatalf("stale keys: %v, want ErrKeysUnavailable", err)
 	}
 }
+
+// TestCreateKeyAnswerLost: a create whose answers are lost (the insert
+// applied, Cassandra's answer and the settling read's never arrived) is
+// log.ErrOutcomeUnknown: it was answered unavailable ("nothing was
+// written", 503), and the client, which retries a 503, was then told
+// key_exists, as final, of the key made with the token it never got.
+// The same key sent again once Cassandra answers is stored, as the first
+// attempt stored it.
+func TestCreateKeyAnswerLost(t *testing.T) {
+	d := &cassandratest.FaultyDialer{}
+	o := cassandratest.NewKeyspace(t, nil)
+	fo := o
+	fo.Dialer = d
+	fo.Timeout = 2 * time.Second
+	ctx := context.Background()
+	session, err := cassandra.Connect(ctx, fo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Closed within a bound: after answers lost mid-frame, the driver's
+	// Session.Close has been seen to wait for ever on its control
+	// connection's reconnection (gocql v2.1.2, controlConn.close).
+	t.Cleanup(func() {
+		done := make(chan struct{})
+		go func() { session.Close(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			t.Log("the faulty session did not close in 10 s (the driver's control connection); left behind")
+		}
+	})
+	t.Cleanup(d.CloseAll)
+	ks, err := keystore.New(session, fo.SerialConsistency, fo.Timeout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A key first, so that the statements are prepared before answers
+	// are lost.
+	first, _ := mustNewKey(t, "first", 0, "read:*")
+	if err := ks.CreateKey(ctx, first); err != nil {
+		t.Fatal(err)
+	}
+
+	k, _ := mustNewKey(t, "lost", 0, "read:*")
+	d.DropResponses.Store(true)
+	err = ks.CreateKey(ctx, k)
+	d.DropResponses.Store(false)
+	if !errors.Is(err, log.ErrOutcomeUnknown) || errors.Is(err, log.ErrUnavailable) {
+		t.Fatalf("create whose answers were lost: %v, want outcome unknown", err)
+	}
+
+	// The insert applied: the key is there, with its hash, and the same
+	// key sent again succeeds.
+	other, _ := MustKeyStore(t, o)
+	keys, err := other.Keys(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := slices.IndexFunc(keys, func(x auth.Key) bool { return x.Name == "lost" })
+	if i < 0 || !slices.Equal(keys[i].Hash, k.Hash) {
+		t.Fatalf("after the lost answers the keys are %+v, want %q with its hash", keys, k.Name)
+	}
+	if err := other.CreateKey(ctx, k); err != nil {
+		t.Fatalf("the same key again: %v", err)
+	}
+}
