@@ -101,12 +101,25 @@ func (s *Store) enter(ctx context.Context, group, member, secret string, rows []
 	}
 	fresh := newSecret()
 	hash := hashSecret(fresh)
-	applied, err := s.o.Session.Query(cqlMemberCreate, group, member, until, hash, rowTTL).WithContext(ctx).MapScanCAS(map[string]any{})
+	var (
+		applied bool
+		err     error
+	)
+	if s.o.Fault != nil {
+		err = s.o.Fault("create member")
+	}
+	if err == nil {
+		applied, err = s.o.Session.Query(cqlMemberCreate, group, member, until, hash, rowTTL).WithContext(ctx).MapScanCAS(map[string]any{})
+	}
 	if err = cql.CASErr("create group member", err); errors.Is(err, log.ErrOutcomeUnknown) {
-		// Settle it: the member is ours if the row holds our hash.
+		// Settle it: the member is ours if the row holds our hash, and
+		// another join's if it holds another. No row does not settle it:
+		// a SERIAL read does not stop a proposal its coordinator still
+		// holds, so the outcome stays unknown (it was taken for a member
+		// another join had just created: 403 invalid_member_secret).
 		var got []byte
 		rerr := s.o.Session.Query(cqlMemberSecret, group, member).WithContext(ctx).Consistency(s.o.Serial).Scan(&got)
-		if rerr == nil || errors.Is(rerr, gocql.ErrNotFound) {
+		if rerr == nil {
 			applied, err = secretMatches(got, fresh), nil
 		}
 	}

@@ -82,6 +82,11 @@ type Options struct {
 	// Registerer, if set, gets the eventlog_group_lag_events gauge, set
 	// by each DescribeGroup.
 	Registerer prometheus.Registerer
+	// Fault, if set, is called before a join's conditional write that
+	// creates a member ("create member"); an error it returns is taken
+	// as the driver's answer and the write is not sent: tests make a
+	// request lost on its way to Cassandra.
+	Fault func(op string) error
 }
 
 // EnsureDefaults fills zero fields with their defaults.

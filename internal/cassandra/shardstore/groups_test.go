@@ -441,3 +441,37 @@ func TestGroupExactlyOnce(t *testing.T) {
 	}
 	t.Logf("%d events delivered once each over members a, b, c on two instances", total)
 }
+
+// TestGroupJoinCreateLost: a join whose creation of its member was lost
+// on the way to Cassandra (a timeout: nothing written, as far as anyone
+// can tell) is log.ErrOutcomeUnknown. The SERIAL read that settles it
+// finds no member row, which was taken for a member another join had
+// just created: log.ErrMemberSecret, 403 invalid_member_secret, telling
+// the client its member id was taken, when nothing was. The same join
+// sent again creates the member.
+func TestGroupJoinCreateLost(t *testing.T) {
+	o := groupKeyspace(t, 4)
+	var lose atomic.Bool
+	s := open(t, shardstore.Options{Cassandra: o, GroupFault: func(op string) error {
+		if op == "create member" && lose.CompareAndSwap(true, false) {
+			return gocql.ErrTimeoutNoResponse
+		}
+		return nil
+	}})
+	defer s.Close()
+	ctx := context.Background()
+	feed := log.CategoryFeed("lost")
+	mustJoin(t, s, "g", feed, "a")
+
+	lose.Store(true)
+	_, err := s.JoinGroup(ctx, log.JoinRequest{Group: "g", Feed: feed, Member: "b"})
+	if !errors.Is(err, log.ErrOutcomeUnknown) || errors.Is(err, log.ErrMemberSecret) {
+		t.Fatalf("join whose member creation was lost: %v, want outcome unknown", err)
+	}
+	if lose.Load() {
+		t.Fatal("the member's creation was not reached")
+	}
+	if m := mustJoin(t, s, "g", feed, "b"); m.Secret == "" {
+		t.Fatalf("the join again: %+v, want the member created with a secret", m)
+	}
+}

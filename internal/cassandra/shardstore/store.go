@@ -82,6 +82,9 @@ type Options struct {
 	// BeforeCommit, if set, runs before each commit's conditional write
 	// (tests pause an owner there).
 	BeforeCommit func(shard int)
+	// GroupFault, if set, can lose a consumer group's conditional write
+	// before it is sent (groups.Options.Fault): tests of unknown outcomes.
+	GroupFault func(op string) error
 	// Paused, if set and true, stops this instance's lease renewals and
 	// claims, as if its process were stopped (tests of fencing).
 	Paused func() bool
@@ -180,7 +183,7 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	}
 	gs, err := groups.New(groups.Options{Session: session, Serial: cluster.SerialConsistency, Feeds: fr, Secret: secret,
 		LeaseTTL: co.GroupLeaseTTL, LeaseGrace: co.GroupLeaseGrace, LagCap: co.GroupLagCap, Now: co.Now, Registerer: co.Registerer,
-		MaxGroups: o.MaxGroups, MaxMembers: o.MaxGroupMembers})
+		MaxGroups: o.MaxGroups, MaxMembers: o.MaxGroupMembers, Fault: o.GroupFault})
 	if err != nil {
 		session.Close()
 		return nil, fmt.Errorf("open consumer groups: %w", err)
