@@ -1,0 +1,110 @@
+package shardstore_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/eventlog/eventlog/internal/cassandra/shardstore"
+	"github.com/eventlog/eventlog/internal/cassandra/shardstore/shardstoretest"
+	"github.com/eventlog/eventlog/internal/log"
+)
+
+// TestAllNodesPausedIsUnavailable: every node of the 3-node cluster
+// paused (SIGSTOP: a cluster-wide stall, or a partition between the
+// instance and Cassandra) for longer than the driver waits on a silent
+// connection (six heartbeats of 5 s and the query timeout each): it then
+// closes its connections, and the reads in flight on them fail with its
+// "gocql: heartbeat failed", with no host left to retry on. Those reads
+// were log.ErrUnavailable's opposite, an internal error (HTTP 500, which
+// clients do not retry). Every read that fails is unavailable. Runs only
+// with EVENTLOG_TEST_CLUSTER set (cluster_test.go); not part of CI's
+// cluster job (the pause alone takes a minute).
+func TestAllNodesPausedIsUnavailable(t *testing.T) {
+	c := newCluster(t)
+	s, _ := shardstoretest.NewStore(t, func(so *shardstore.Options) {
+		so.LeaseTTL = 5 * time.Second
+		o := &so.Cassandra
+		o.Hosts = c.hosts
+		o.Replication = "NetworkTopologyStrategy:datacenter1=3"
+		o.Consistency = "QUORUM"
+		o.SerialConsistency = "SERIAL"
+		o.Timeout = 2 * time.Second // the heartbeat gives up after about 6 × (5 s + this)
+	})
+	t.Cleanup(func() {
+		for n := 1; n <= 3; n++ {
+			_ = c.run(t, time.Minute, "cont", strconv.Itoa(n))
+		}
+		if err := c.run(t, 6*time.Minute, "up"); err != nil {
+			t.Errorf("restoring the cluster: %v", err)
+		}
+	})
+	ctx := context.Background()
+	for i := range 4 {
+		if _, err := appendN(ctx, s, fmt.Sprintf("paused-%d", i), log.Any, 5); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for n := 1; n <= 3; n++ {
+		c.must(t, time.Minute, "stop", strconv.Itoa(n))
+	}
+	var (
+		wg        sync.WaitGroup
+		mu        sync.Mutex
+		wrong     []string
+		heartbeat atomic.Bool
+		stop      atomic.Bool
+	)
+	kinds := map[string]int{}
+	note := func(what string, err error) {
+		mu.Lock()
+		k := fmt.Sprint(err)
+		if i := strings.LastIndex(k, ": "); i >= 0 {
+			k = k[i+2:]
+		}
+		kinds[k]++
+		mu.Unlock()
+		if err != nil && strings.Contains(err.Error(), "heartbeat failed") {
+			heartbeat.Store(true)
+		}
+		if err == nil || !errors.Is(err, log.ErrUnavailable) {
+			mu.Lock()
+			wrong = append(wrong, fmt.Sprintf("%s: %v", what, err))
+			mu.Unlock()
+		}
+	}
+	// Feed reads query the shard logs at once, so that some query is in
+	// flight on every connection when the heartbeat gives up on it.
+	for g := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for !stop.Load() {
+				rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+				_, err := s.ReadFeed(rctx, log.FeedRead{Feed: log.AllFeed, Limit: 100})
+				cancel()
+				note(fmt.Sprintf("feed read %d", g), err)
+			}
+		}()
+	}
+	deadline := time.Now().Add(3 * time.Minute)
+	for !heartbeat.Load() && time.Now().Before(deadline) {
+		time.Sleep(500 * time.Millisecond)
+	}
+	time.Sleep(2 * time.Second)
+	stop.Store(true)
+	wg.Wait()
+	t.Logf("reads' errors: %v", kinds)
+	if !heartbeat.Load() {
+		t.Fatal("no read saw the driver's heartbeat fail in 3 minutes: the test did not reach its case")
+	}
+	for _, w := range wrong {
+		t.Errorf("with every node paused, %s; want unavailable", w)
+	}
+}
