@@ -104,6 +104,8 @@ type Store interface {
 
 	// PutSnapshot stores state (JSON) as the aggregate state at version.
 	// The version must be 1..head (*ValidationError otherwise).
+	// ErrOutcomeUnknown: the write was sent and may be stored; putting
+	// the same state again is safe.
 	PutSnapshot(ctx context.Context, stream StreamID, version int64, state json.RawMessage) (SnapshotInfo, error)
 
 	// LatestSnapshot returns the newest snapshot at or below maxVersion

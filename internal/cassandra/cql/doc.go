@@ -7,6 +7,8 @@
 // conditional write's error for callers that settle it themselves
 // (consumer groups): ErrUnavailable only when no replica can have seen the
 // proposal, else ErrOutcomeUnknown, which the caller settles with a SERIAL
-// read instead of resending. The shard log's commit classifies nothing:
+// read instead of resending. WriteErr classifies a plain write whose
+// answer a client gets (a snapshot put): ErrOutcomeUnknown when it may be
+// stored. The shard log's commit classifies nothing:
 // it settles every error (shardlog.Settle).
 package cql

@@ -36,6 +36,24 @@ func ReadErr(op string, err error) error {
 // the connection): a plain error, with no value to compare it with.
 const heartbeatFailed = "gocql: heartbeat failed"
 
+// WriteErr turns a driver error on a plain (not conditional) write that
+// the driver may retry, one whose answer reaches a client, into a core
+// error, prefixed with op: ErrUnavailable when nothing can have been
+// written (no connection, or the coordinator refused it: Unavailable is
+// raised before any replica is sent the write), ErrInternal for a bad
+// statement, and ErrOutcomeUnknown otherwise: a write that timed out may
+// be stored on some replicas, which read repair and hints spread.
+func WriteErr(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	var unavailable *gocql.RequestErrUnavailable
+	if errors.As(err, &unavailable) {
+		return fmt.Errorf("%s: %w: %v", op, log.ErrUnavailable, err)
+	}
+	return CASErr(op, err)
+}
+
 // IsStorageError reports errors that come from the cluster's state
 // (timeouts, unavailable replicas, lost connections) rather than from a bad
 // statement. A lost connection is also an io.EOF (the node closed it: it

@@ -90,3 +90,34 @@ func TestReadErr(t *testing.T) {
 		})
 	}
 }
+
+// TestWriteErr: a plain write that timed out may be stored (outcome
+// unknown); one the coordinator refused as unavailable, or that found no
+// connection, was not.
+func TestWriteErr(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		err  error
+		want error
+	}{
+		{"WriteTimeout", &gocql.RequestErrWriteTimeout{WriteType: "SIMPLE"}, log.ErrOutcomeUnknown},
+		{"NoResponse", gocql.ErrTimeoutNoResponse, log.ErrOutcomeUnknown},
+		{"Deadline", context.DeadlineExceeded, log.ErrOutcomeUnknown},
+		{"HeartbeatFailed", errors.New("gocql: heartbeat failed"), log.ErrOutcomeUnknown},
+		{"Unavailable", &gocql.RequestErrUnavailable{Consistency: gocql.Quorum, Required: 2, Alive: 1}, log.ErrUnavailable},
+		{"NoConnections", gocql.ErrNoConnections, log.ErrUnavailable},
+		{"Invalid", &gocql.RequestErrInvalid{}, ErrInternal},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			got := WriteErr("write", c.err)
+			if !errors.Is(got, c.want) {
+				t.Fatalf("WriteErr(%v) = %v, want %v", c.err, got, c.want)
+			}
+			for _, other := range []error{log.ErrOutcomeUnknown, log.ErrUnavailable, ErrInternal} {
+				if other != c.want && errors.Is(got, other) {
+					t.Fatalf("WriteErr(%v) is also %v", c.err, other)
+				}
+			}
+		})
+	}
+}

@@ -125,7 +125,9 @@ func (s *Store) Put(ctx context.Context, stream log.StreamID, version int64, sta
 	err = s.session.Query(cqlPut, string(stream), version, info.CreatedAt, info.Compression, info.Size, blob).
 		WithContext(ctx).Idempotent(true).WithTimestamp(at.UnixMicro()).Exec()
 	if err != nil {
-		return log.SnapshotInfo{}, cql.ReadErr("store snapshot", err)
+		// Not ReadErr: a put that timed out may be stored, and
+		// "unavailable" says nothing was written.
+		return log.SnapshotInfo{}, cql.WriteErr("store snapshot", err)
 	}
 	return info, nil
 }
