@@ -363,7 +363,9 @@ func (m *Main) Close() error {
 		m.auth = nil
 	}
 	if m.keys != nil {
-		m.keys.Close()
+		if !cassandra.CloseSession(m.keys) {
+			m.logger().Warn("the key store's Cassandra session did not close within 10 s; going on")
+		}
 		m.keys = nil
 	}
 	if m.store != nil {

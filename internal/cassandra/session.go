@@ -172,6 +172,35 @@ func Connect(ctx context.Context, o Options) (*gocql.Session, error) {
 	return session, nil
 }
 
+// closeLimit bounds CloseSession's wait.
+const closeLimit = 10 * time.Second
+
+// CloseSession closes session at shutdown, waiting at most 10 s: gocql's
+// Close can block for good when it is called while the driver reconnects
+// its control connection (seen after an outage), and a process told to
+// stop must stop. Past the limit the close goes on in the background and
+// CloseSession reports false.
+func CloseSession(session *gocql.Session) bool {
+	return closeWithin(session.Close, closeLimit)
+}
+
+// closeWithin runs fn and waits for it at most limit.
+func closeWithin(fn func(), limit time.Duration) bool {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		fn()
+	}()
+	t := time.NewTimer(limit)
+	defer t.Stop()
+	select {
+	case <-done:
+		return true
+	case <-t.C:
+		return false
+	}
+}
+
 // CreateSession opens a session on cluster, made from o (NewClusterConfig).
 // A failure is log.ErrUnavailable, but for a keyspace that does not exist:
 // gocql reports it as "no connections were made" (each connection's USE

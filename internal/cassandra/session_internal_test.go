@@ -97,3 +97,19 @@ func TestClusterSendsAtOnce(t *testing.T) {
 		t.Fatalf("write coalescing waits %v", c.WriteCoalesceWaitTime)
 	}
 }
+
+// TestCloseWithinGivesUp: a close that blocks for good (gocql's, called
+// while the driver reconnects its control connection) does not hold
+// shutdown: closeWithin returns false at its limit; one that returns is
+// waited for.
+func TestCloseWithinGivesUp(t *testing.T) {
+	block := make(chan struct{})
+	defer close(block)
+	if closeWithin(func() { <-block }, 10*time.Millisecond) {
+		t.Fatal("closeWithin reported a blocked close done")
+	}
+	closed := false
+	if !closeWithin(func() { closed = true }, time.Minute) || !closed {
+		t.Fatal("closeWithin did not wait for a close that returns")
+	}
+}

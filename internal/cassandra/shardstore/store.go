@@ -263,7 +263,9 @@ func (s *Store) Close() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		s.seq.Close(ctx)
-		s.session.Close()
+		if !cassandra.CloseSession(s.session) {
+			s.logger.Warn("the Cassandra session did not close within 10 s; going on")
+		}
 	})
 }
 
