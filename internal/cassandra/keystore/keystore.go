@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	gocql "github.com/apache/cassandra-gocql-driver/v2"
@@ -49,10 +50,10 @@ var (
 // settle unknown outcomes; timeout bounds each query.
 func New(session *gocql.Session, serial string, timeout time.Duration) (*Store, error) {
 	s := &Store{session: session, timeout: timeout}
-	switch serial {
-	case "SERIAL", "serial":
+	switch strings.ToUpper(serial) { // as the store's options take it
+	case "SERIAL":
 		s.serial = gocql.Serial
-	case "LOCAL_SERIAL", "local_serial", "":
+	case "LOCAL_SERIAL", "":
 		s.serial = gocql.LocalSerial
 	default:
 		return nil, fmt.Errorf("serial consistency %q: want SERIAL or LOCAL_SERIAL", serial)

@@ -299,3 +299,17 @@ func TestCreateKeyAnswerLost(t *testing.T) {
 		t.Fatalf("the same key again: %v", err)
 	}
 }
+
+// TestNewTakesSerialInAnyCase: the store's options take a serial
+// consistency in any case (cassandra.Options), so the key store does too:
+// "Local_Serial" stopped the server from starting.
+func TestNewTakesSerialInAnyCase(t *testing.T) {
+	for _, serial := range []string{"", "SERIAL", "serial", "LOCAL_SERIAL", "Local_Serial", "local_serial"} {
+		if _, err := keystore.New(nil, serial, 0); err != nil {
+			t.Errorf("New(%q): %v", serial, err)
+		}
+	}
+	if _, err := keystore.New(nil, "QUORUM", 0); err == nil {
+		t.Error("New(QUORUM): no error; want one")
+	}
+}
