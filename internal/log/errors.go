@@ -30,6 +30,11 @@ var (
 	// shard it does not own (any more); nothing was written. It matches
 	// ErrUnavailable; the forwarding instance looks for the new owner.
 	ErrNotOwner = fmt.Errorf("%w: the stream's shard is owned by another instance", ErrUnavailable)
+	// ErrOwnerUnreachable: an append or flush forwarded to the instance
+	// that owns the stream's shard could not be sent to it (it refused the
+	// connection: stopping, or gone); nothing was written. It matches
+	// ErrUnavailable; the forwarding instance asks the owner it reads next.
+	ErrOwnerUnreachable = fmt.Errorf("%w: the stream's shard owner could not be reached", ErrUnavailable)
 )
 
 // WrongExpectedVersionError reports an optimistic-concurrency mismatch.

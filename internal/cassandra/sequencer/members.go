@@ -65,7 +65,7 @@ func newest(members map[string]int) map[string]bool {
 
 // leave removes this instance's row so the others rebalance at once.
 func (s *Sequencer) leave(ctx context.Context) {
-	if err := s.cfg.Session.Query(cqlLeave, s.cfg.Instance).WithContext(ctx).Exec(); err != nil {
+	if err := s.cfg.Session.Query(cqlLeave, s.cfg.Instance).WithContext(ctx).Idempotent(true).Exec(); err != nil {
 		s.cfg.Logger.Warn("leave instances", "err", err)
 	}
 }

@@ -140,3 +140,31 @@ func TestOwnerWaitWokenByANewOwner(t *testing.T) {
 		notifyCheck(t, s, stream, sent, cancel, done)
 	})
 }
+
+// TestForwardToUnreachableOwnerWaits: an append forwarded to an owner
+// whose listener refuses the connection (stopping: it has closed its
+// listener and hands its shards over at its next tick) was answered 503
+// at once; nothing was sent, so it waits for the owner recorded next and
+// is committed there.
+func TestForwardToUnreachableOwnerWaits(t *testing.T) {
+	notifyRun(t, func(t *testing.T, s *Sequencer, stream log.StreamID, sent <-chan string) {
+		id := partition.ShardOf(string(stream), s.cfg.Shards)
+		reached := s.cfg.Forward
+		s.cfg.Forward = func(ctx context.Context, addr string, req log.AppendRequest) (log.AppendResult, error) {
+			if addr == "stopping" {
+				return log.AppendResult{}, fmt.Errorf("forward to %s: %w: connection refused", addr, log.ErrOwnerUnreachable)
+			}
+			return reached(ctx, addr, req)
+		}
+		s.setOwner(owner{Shard: id, Owner: "stopping", Address: "stopping", Epoch: 1, exists: true})
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		req := log.AppendRequest{Stream: stream, Expected: log.Any, Events: []log.ProposedEvent{{ID: uuid.New(), Type: "Tested", Data: []byte(`{}`)}}}
+		done := make(chan error, 1)
+		go func() {
+			_, err := s.Append(ctx, req)
+			done <- err
+		}()
+		notifyCheck(t, s, stream, sent, cancel, done)
+	})
+}

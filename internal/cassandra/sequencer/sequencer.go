@@ -165,11 +165,12 @@ func (s *Sequencer) tick(ctx context.Context) error {
 		if err := s.heartbeat(ctx); err != nil {
 			s.cfg.Logger.Warn("heartbeat", "err", err)
 		}
-		if s.departing.Load() {
-			// Leave ran during the heartbeat, which may have written the
-			// row back after Leave deleted it.
-			s.leave(ctx)
-		}
+	}
+	if s.departing.Load() {
+		// Each tick while departing: Leave's delete may have failed, or a
+		// heartbeat running beside it written the row back, and while the
+		// row stays the others assign this instance shards it releases.
+		s.leave(ctx)
 	}
 	members, err := s.members(ctx)
 	want := assign(newest(s.membership(members, err, time.Now())), s.cfg.Shards)
@@ -394,9 +395,19 @@ func anyAtLeast(members map[string]int, v int) bool {
 // until Close. Stopping an instance used to keep every shard until the
 // requests in flight had ended, while its listener, closed first,
 // refused the appends the others forwarded to it.
+//
+// The row's delete runs in the background (and again at each tick), so a
+// slow Cassandra does not hold the listener open: ctx is not used past the
+// call.
 func (s *Sequencer) Leave(ctx context.Context) {
-	s.departing.Store(true)
-	s.leave(ctx)
+	if s.departing.Swap(true) {
+		return
+	}
+	s.background.Go(func() {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.LeaseTTL)
+		defer cancel()
+		s.leave(ctx)
+	})
 }
 
 // handOver gives up sh in the background, within drainFor (0: until
@@ -612,7 +623,10 @@ func (s *Sequencer) append(ctx context.Context, req log.AppendRequest, forward b
 				req, moved = asRetry(req), true
 				return false
 			}
-			return !errors.Is(err, log.ErrNotOwner)
+			// Not the owner any more, or not reachable (its listener
+			// closed as it hands its shards over): nothing was sent, and
+			// the owner read next is asked.
+			return !errors.Is(err, log.ErrNotOwner) && !errors.Is(err, log.ErrOwnerUnreachable)
 		}
 		return false
 	})
