@@ -336,10 +336,9 @@ func (m *Main) Close() error {
 	if m.store != nil && m.srv != nil {
 		// The listener closes first: hand the shards to the other
 		// instances now, so that their appends go to an owner that takes
-		// them while the requests in flight here finish.
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		m.store.Leave(ctx)
-		cancel()
+		// them while the requests in flight here finish. (Leave returns
+		// at once; its writes go on in the background.)
+		m.store.Leave(context.Background())
 	}
 	if m.srv != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), m.Config.ShutdownTimeout)
