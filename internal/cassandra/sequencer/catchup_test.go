@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/eventlog/eventlog/internal/cassandra/cassandratest"
 	"github.com/eventlog/eventlog/internal/cassandra/streams"
@@ -62,6 +63,14 @@ func TestCatchUpRefusesInvalidNames(t *testing.T) {
 			}
 			if owned := next.Owned(); rows != 0 || len(owned) != 0 {
 				t.Fatalf("catch-up wrote %d rows of stream %q (event type %q), owns shards %v; want none", rows, tc.stream, tc.typ, owned)
+			}
+			// What an operator is alerted by (deploy/prometheus-rules.yml).
+			var m dto.Metric
+			if err := next.metrics.takeFailed.Write(&m); err != nil {
+				t.Fatal(err)
+			}
+			if n := m.GetCounter().GetValue(); n < 1 {
+				t.Fatalf("eventlog_shard_takeovers_failed_total %v; want the refused takeover counted", n)
 			}
 		})
 	}

@@ -13,6 +13,7 @@ type metrics struct {
 	lowIDReads  prometheus.Counter
 	owned       prometheus.Gauge
 	takeovers   prometheus.Counter
+	takeFailed  prometheus.Counter
 	forwarded   prometheus.Counter
 	queueLength prometheus.Histogram
 	tailBytes   prometheus.Gauge
@@ -61,6 +62,10 @@ func newMetrics(r prometheus.Registerer) *metrics {
 			Name: "eventlog_shard_takeovers_total",
 			Help: "Shards this instance claimed, fenced and caught up.",
 		}),
+		takeFailed: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "eventlog_shard_takeovers_failed_total",
+			Help: "Shards this instance claimed but could not fence and catch up (Cassandra failing, or a log record it cannot decode): the shard waits for the lease to run out and is claimed again.",
+		}),
 		forwarded: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "eventlog_appends_forwarded_total",
 			Help: "Appends sent to the instance owning their shard.",
@@ -84,7 +89,7 @@ func newMetrics(r prometheus.Registerer) *metrics {
 		}, []string{"outcome"}),
 	}
 	if r != nil {
-		r.MustRegister(m.commits, m.groupSize, m.commitTime, m.fillTime, m.headLoads, m.idLookups, m.lowIDReads, m.owned, m.takeovers, m.forwarded, m.queueLength, m.tailBytes, m.fillWrites, m.blocks)
+		r.MustRegister(m.commits, m.groupSize, m.commitTime, m.fillTime, m.headLoads, m.idLookups, m.lowIDReads, m.owned, m.takeovers, m.takeFailed, m.forwarded, m.queueLength, m.tailBytes, m.fillWrites, m.blocks)
 	}
 	return m
 }

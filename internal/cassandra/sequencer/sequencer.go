@@ -493,6 +493,8 @@ func (s *Sequencer) take(ctx context.Context, o owner, ts *takeState) error {
 	if err := sh.takeover(ctx, o.Segment); err != nil {
 		if ctx.Err() != nil {
 			s.releaseUnserved(o.Shard, epoch)
+		} else {
+			s.metrics.takeFailed.Inc()
 		}
 		// Not serving: let the lease run out (or another claim succeed).
 		return fmt.Errorf("take over shard %d at epoch %d: %w", o.Shard, epoch, err)
