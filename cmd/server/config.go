@@ -236,7 +236,7 @@ func (c *Config) flagSet(name string, out io.Writer) *flag.FlagSet {
 	fs.StringVar(&c.Replication, "replication", c.Replication, "keyspace replication when migrate creates it: SimpleStrategy:<rf> or NetworkTopologyStrategy:<dc>=<rf>[,...]")
 	fs.StringVar(&c.Consistency, "consistency", c.Consistency, "consistency of reads and writes: QUORUM, LOCAL_QUORUM, EACH_QUORUM or ALL (less than a quorum is refused)")
 	fs.StringVar(&c.SerialConsistency, "serial-consistency", c.SerialConsistency, "serial consistency of conditional writes: LOCAL_SERIAL or SERIAL")
-	fs.DurationVar(&c.QueryTimeout, "query-timeout", c.QueryTimeout, "timeout of every CQL query")
+	fs.DurationVar(&c.QueryTimeout, "query-timeout", c.QueryTimeout, "timeout of every CQL query (at least 100ms)")
 	fs.DurationVar(&c.BucketWidth, "bucket-width", c.BucketWidth, "time window of one event partition (Go duration)")
 	fs.Int64Var(&c.BucketMaxEvents, "bucket-max-events", c.BucketMaxEvents, "row cap of one event partition")
 	fs.DurationVar(&c.IdempotencyWindow, "idempotency-window", c.IdempotencyWindow, `how long retries of "any" appends are recognised`)
@@ -249,7 +249,7 @@ func (c *Config) flagSet(name string, out io.Writer) *flag.FlagSet {
 	fs.DurationVar(&c.FillDelay, "fill-delay", c.FillDelay, "how long a committed append may wait before it is written to its stream's partitions, so that a stream's appends share writes (a read of the stream writes it at once)")
 	fs.IntVar(&c.IDsInMemory, "ids-in-memory", c.IDsInMemory, "client ids the stream heads of this instance keep in memory to recognise an \"any\" retry without reading Cassandra (about 50 bytes each), and beside them Bloom filters of up to 80 bytes × this, at least 1 MiB a shard (2-3 bytes an id), and of streams' first 1,024 ids up to 32 bytes × this, at least 1 MiB a shard; an append with client ids to a stream whose ids are in neither reads them from Cassandra (0: 500,000)")
 	fs.Int64Var(&c.TailBytes, "tail-bytes", c.TailBytes, "committed event bytes a shard may hold unwritten to its streams: past it the oldest are written at once whatever --fill-delay says, past twice it commits wait (0: 4 MiB); the tail is held in memory")
-	fs.DurationVar(&c.ShardLeaseTTL, "shard-lease-ttl", c.ShardLeaseTTL, "how long an instance holds a shard without renewing: bounds how soon a crashed instance's shards move")
+	fs.DurationVar(&c.ShardLeaseTTL, "shard-lease-ttl", c.ShardLeaseTTL, "how long an instance holds a shard without renewing: bounds how soon a crashed instance's shards move (at least 1s)")
 	fs.DurationVar(&c.GroupLeaseTTL, "group-lease-ttl", c.GroupLeaseTTL, "how long a consumer group member holds its partitions after a heartbeat; handlers must finish within it")
 	fs.IntVar(&c.MaxGroups, "max-groups", c.MaxGroups, "the most consumer groups a keyspace may have (0: 1,000); a join that would create another is refused with 409 too_many_groups")
 	fs.IntVar(&c.MaxGroupMembers, "max-group-members", c.MaxGroupMembers, "the most live members a group may have (0: 256); a join of another is refused with 409 too_many_members")
@@ -277,8 +277,8 @@ func (c *Config) flagSet(name string, out io.Writer) *flag.FlagSet {
 	fs.DurationVar(&c.WriteTimeout, "write-timeout", c.WriteTimeout, "time to write a response (streams: each flush); keep it above the append time")
 	fs.DurationVar(&c.IdleTimeout, "idle-timeout", c.IdleTimeout, "keep-alive connection idle time")
 	fs.IntVar(&c.MaxHeaderBytes, "max-header-bytes", c.MaxHeaderBytes, "largest request header block")
-	fs.DurationVar(&c.SubscribePoll, "subscribe-poll", c.SubscribePoll, "how often live subscriptions look for events appended through other instances")
-	fs.DurationVar(&c.Heartbeat, "heartbeat", c.Heartbeat, "idle time after which a live subscription sends a heartbeat")
+	fs.DurationVar(&c.SubscribePoll, "subscribe-poll", c.SubscribePoll, "how often live subscriptions look for events appended through other instances (at least 100ms)")
+	fs.DurationVar(&c.Heartbeat, "heartbeat", c.Heartbeat, "idle time after which a live subscription sends a heartbeat (at least 100ms)")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "time allowed for in-flight requests at shutdown")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "log level: debug, info, warn, error")
 	fs.StringVar(&c.AccessLog, "access-log", c.AccessLog, "requests logged at info level: errors (answers of 400 and above) or all; the others at debug")
@@ -394,8 +394,11 @@ func (c *Config) Validate() error {
 	if c.ShutdownTimeout <= 0 {
 		return errors.New("shutdown timeout must be positive")
 	}
-	if c.ReadHeaderTimeout < 0 || c.IdleTimeout < 0 || c.ShardLeaseTTL < 0 || c.MaxHeaderBytes < 0 {
-		return errors.New("--read-header-timeout, --idle-timeout, --shard-lease-ttl and --max-header-bytes must not be negative")
+	if c.ReadHeaderTimeout < 0 || c.IdleTimeout < 0 || c.MaxHeaderBytes < 0 {
+		return errors.New("--read-header-timeout, --idle-timeout and --max-header-bytes must not be negative")
+	}
+	if err := c.checkPeriods(); err != nil {
+		return err
 	}
 	if c.MaxSnapshotBytes < 1 || c.MaxEventBytes < 1 || c.MaxEventsPerAppend < 1 {
 		return errors.New("limits must be positive")
@@ -421,6 +424,38 @@ func (c *Config) Validate() error {
 	}
 	h := c.httpConfig(nil, nil)
 	return h.Validate()
+}
+
+// Lower bounds of the settings that set how often the server works on
+// its own: below them an instance floods Cassandra or its clients rather
+// than serving (a 1ms --shard-lease-ttl renews every shard with a
+// conditional write every 250µs; a 1ms --subscribe-poll reads Cassandra
+// every millisecond for each stream watched).
+const (
+	minShardLeaseTTL = time.Second
+	minSubscribePoll = 100 * time.Millisecond
+	minHeartbeat     = 100 * time.Millisecond
+	minQueryTimeout  = 100 * time.Millisecond
+)
+
+// checkPeriods refuses the periods below their lower bounds (0 included:
+// the flags' defaults are the packages' defaults, given explicitly).
+func (c *Config) checkPeriods() error {
+	for _, p := range []struct {
+		flag     string
+		got, min time.Duration
+		why      string
+	}{
+		{"--shard-lease-ttl", c.ShardLeaseTTL, minShardLeaseTTL, "each instance renews its shards with conditional writes four times per TTL"},
+		{"--subscribe-poll", c.SubscribePoll, minSubscribePoll, "each watched stream or feed is read from Cassandra once per poll"},
+		{"--heartbeat", c.Heartbeat, minHeartbeat, "each idle live subscription is written to once per heartbeat"},
+		{"--query-timeout", c.QueryTimeout, minQueryTimeout, "queries that time out are retried"},
+	} {
+		if p.got < p.min {
+			return fmt.Errorf("%s %v: must be at least %v (%s)", p.flag, p.got, p.min, p.why)
+		}
+	}
+	return nil
 }
 
 func parseLevel(s string) (slog.Level, error) {

@@ -69,6 +69,13 @@ func TestParseFlags(t *testing.T) {
 			t.Fatalf("env without a flag: max page size = %d, want 50", c.MaxPageSize)
 		}
 	})
+	t.Run("PeriodsAtTheirLowerBounds", func(t *testing.T) {
+		c := DefaultConfig()
+		args := []string{"--shard-lease-ttl=1s", "--subscribe-poll=100ms", "--heartbeat=100ms", "--query-timeout=100ms"}
+		if err := c.ParseFlags("server", args, env(nil), io.Discard); err != nil {
+			t.Fatal(err)
+		}
+	})
 	t.Run("AdvertiseForms", func(t *testing.T) {
 		for _, a := range []string{"server:8080", "10.0.0.7:8080", "[fd00::7]:8080", "eventlog-0.eventlog.default.svc:8443"} {
 			c := DefaultConfig()
@@ -101,13 +108,18 @@ func TestParseFlags(t *testing.T) {
 		{"ErrAdvertiseWildcard", []string{"--advertise=0.0.0.0:8080"}, nil, "--advertise"},
 		{"ErrAdvertiseNoHost", []string{"--advertise=:8080"}, nil, "--advertise"},
 		{"ErrAdvertisePort", []string{"--advertise=a.example:0"}, nil, "--advertise"},
-		{"ErrNegativeSubscribePoll", []string{"--subscribe-poll=-1s"}, nil, "subscribe poll"},
+		{"ErrNegativeSubscribePoll", []string{"--subscribe-poll=-1s"}, nil, "--subscribe-poll"},
 		{"ErrNegativeHeartbeat", nil, map[string]string{"EVENTLOG_HEARTBEAT": "-5s"}, "heartbeat"},
 		{"ErrNegativeLeaseTTL", []string{"--shard-lease-ttl=-1s"}, nil, "--shard-lease-ttl"},
 		{"ErrNegativeIdleTimeout", []string{"--idle-timeout=-1s"}, nil, "--idle-timeout"},
 		{"ErrNegativeHeaderTimeout", []string{"--read-header-timeout=-1s"}, nil, "--read-header-timeout"},
 		{"ErrNegativeHeaderBytes", []string{"--max-header-bytes=-1"}, nil, "--max-header-bytes"},
 		{"ErrTooManyShards", []string{"--shards=1025"}, nil, "--shards"},
+		{"ErrTinyLeaseTTL", []string{"--shard-lease-ttl=1ms"}, nil, "--shard-lease-ttl 1ms: must be at least 1s"},
+		{"ErrZeroLeaseTTL", nil, map[string]string{"EVENTLOG_SHARD_LEASE_TTL": "0s"}, "--shard-lease-ttl"},
+		{"ErrTinySubscribePoll", []string{"--subscribe-poll=1ms"}, nil, "--subscribe-poll 1ms: must be at least 100ms"},
+		{"ErrTinyHeartbeat", []string{"--heartbeat=1us"}, nil, "--heartbeat 1µs: must be at least 100ms"},
+		{"ErrTinyQueryTimeout", []string{"--query-timeout=1ms"}, nil, "--query-timeout 1ms: must be at least 100ms"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := DefaultConfig()
