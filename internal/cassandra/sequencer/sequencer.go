@@ -536,11 +536,24 @@ func (s *Sequencer) setOwner(o owner) {
 }
 
 // setOwnersLocked records owners as the shards table, under mu, and wakes
-// the calls waiting on a shard it names a newer epoch for (ownerOf). An
-// older row read by a tick that began before a newer one was recorded can
-// lower an epoch for a while: the next rise wakes them again, and each
-// judges the epoch it reads.
+// the calls waiting on a shard it names a newer epoch for (ownerOf).
+//
+// A row already recorded under a higher epoch than owners' is kept, and
+// written into owners (the tick judges leases on that map): epochs in the
+// shards table only grow, so the lower one was read before it changed, by
+// a tick that began before readOwner (untilOwner) or a takeover recorded
+// the newer row, or by a readOwner that began before a tick did. Replacing
+// it sent forwards to the older owner until the next read. Keeping it
+// makes no dead owner look alive nor a live one dead: the observer sees a
+// row that was in the table when read, from the moment it is recorded, and
+// a claim built on it is conditional on its epoch and lease. The next read
+// naming its epoch or a higher one replaces it.
 func (s *Sequencer) setOwnersLocked(owners map[int]owner) {
+	for id, prev := range s.owners {
+		if prev.Epoch > owners[id].Epoch {
+			owners[id] = prev
+		}
+	}
 	for id, ch := range s.moved {
 		if owners[id].Epoch > s.owners[id].Epoch {
 			close(ch)
