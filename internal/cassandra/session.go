@@ -77,7 +77,9 @@ func newCluster(o *Options, keyspace string) (*gocql.ClusterConfig, error) {
 		}
 		c.SslOpts = &gocql.SslOptions{Config: cfg, EnableHostVerification: !o.TLS.InsecureSkipVerify}
 	}
-	c.RetryPolicy = &gocql.ExponentialBackoffRetryPolicy{NumRetries: 3, Min: 50 * time.Millisecond, Max: time.Second}
+	// Idempotent queries only (DefaultIdempotence is off): naps of about
+	// 50, 100 and 200 ms, none past the query's deadline (backoffRetry).
+	c.RetryPolicy = &backoffRetry{NumRetries: 3, Min: 50 * time.Millisecond, Max: time.Second}
 	c.DefaultIdempotence = false
 	c.MaxPreparedStmts = 1000
 	c.ReconnectInterval = time.Second
