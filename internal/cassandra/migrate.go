@@ -112,10 +112,15 @@ func splitCQL(body string) []string {
 }
 
 // Migrate creates the keyspace if needed and applies the migrations it
-// lacks, waiting for schema agreement after each. Migrators that reach
-// the same node may run together (the node serialises their statements,
-// all IF NOT EXISTS); on several nodes run it from one process at a time:
-// concurrent DDL on different coordinators can disagree.
+// lacks, waiting for schema agreement after each statement. When nothing
+// is missing (the usual restart) it only checks, on any node. Otherwise
+// every statement of the run goes to one node, the cluster's node with
+// the lowest host id (ddlHost), so migrators started together (several
+// instances with serve --migrate) send their schema changes to the same
+// node whatever their contact points, and that node applies them one at
+// a time, each IF NOT EXISTS: concurrent DDL on different coordinators
+// can create a table twice with different ids. While that node is down
+// Migrate waits for it, then fails (log.ErrUnavailable) naming it.
 func Migrate(ctx context.Context, o Options) error {
 	o.EnsureDefaults()
 	if err := o.Validate(); err != nil {
@@ -140,40 +145,35 @@ func Migrate(ctx context.Context, o Options) error {
 	}
 	defer session.Close()
 
+	missing, err := missingMigrations(ctx, session, o, ms, "")
+	if err != nil {
+		return err
+	}
+	if len(missing) == 0 {
+		return writeLayout(ctx, session, o, "")
+	}
+	host, err := ddlHost(ctx, session, o.Logger)
+	if err != nil {
+		return err
+	}
 	ks := strings.NewReplacer("{{keyspace}}", o.Keyspace, "{{replication}}", repl).Replace(schema.Keyspace)
 	for _, stmt := range splitCQL(ks) {
-		if err := session.Query(stmt).WithContext(ctx).Exec(); err != nil {
+		if err := session.Query(stmt).SetHostID(host).WithContext(ctx).Exec(); err != nil {
 			return fmt.Errorf("create keyspace %s: %w", o.Keyspace, err)
 		}
 	}
 	if err := session.AwaitSchemaAgreement(ctx); err != nil {
 		return fmt.Errorf("schema agreement: %w", err)
 	}
-	if err := checkLayout(ctx, session, o.Keyspace); err != nil {
-		return err
-	}
-	applied, err := appliedVersions(ctx, session, o.Keyspace)
+	// Again on the schema node: another migrator may have gone further.
+	missing, err = missingMigrations(ctx, session, o, ms, host)
 	if err != nil {
 		return err
 	}
-	if err := checkChecksums(ms, applied); err != nil {
-		return err
-	}
-	if err := newerError(applied, o.Keyspace); err != nil {
-		return err
-	}
-	if _, ok := applied[1]; ok {
-		if err := checkShards(ctx, session, o); err != nil {
-			return err
-		}
-	}
-	for _, m := range ms {
-		if _, ok := applied[m.version]; ok {
-			continue
-		}
+	for _, m := range missing {
 		for _, stmt := range m.statements {
 			stmt = qualify(stmt, o.Keyspace)
-			if err := session.Query(stmt).WithContext(ctx).Exec(); err != nil {
+			if err := session.Query(stmt).SetHostID(host).WithContext(ctx).Exec(); err != nil {
 				return fmt.Errorf("migration %04d_%s: %w", m.version, m.name, err)
 			}
 			if err := session.AwaitSchemaAgreement(ctx); err != nil {
@@ -181,18 +181,80 @@ func Migrate(ctx context.Context, o Options) error {
 			}
 		}
 		rec := strings.Replace(cqlRecordMigration, "schema_migrations", o.Keyspace+".schema_migrations", 1)
-		if err := session.Query(rec, m.version, m.name, m.checksum, time.Now()).WithContext(ctx).Exec(); err != nil {
+		if err := session.Query(rec, m.version, m.name, m.checksum, time.Now()).SetHostID(host).WithContext(ctx).Exec(); err != nil {
 			return fmt.Errorf("record migration %04d: %w", m.version, err)
 		}
 		o.Logger.Info("schema migration applied", "keyspace", o.Keyspace, "version", m.version, "name", m.name)
 	}
-	return writeLayout(ctx, session, o)
+	return writeLayout(ctx, session, o, host)
+}
+
+// missingMigrations checks the keyspace (a missing one has nothing
+// applied) as Migrate does before it changes anything, and returns the
+// migrations of ms it lacks. host is the node to ask ("": any). A read
+// that a replica refuses because it does not have the table yet (another
+// migrator has just created it) is made again once the nodes agree.
+func missingMigrations(ctx context.Context, session *gocql.Session, o Options, ms []migration, host string) ([]migration, error) {
+	for attempt := 1; ; attempt++ {
+		missing, err := checkMigrations(ctx, session, o, ms, host)
+		if err == nil || attempt == 3 || !schemaNotAgreed(err) {
+			return missing, err
+		}
+		if err := session.AwaitSchemaAgreement(ctx); err != nil {
+			return nil, fmt.Errorf("schema agreement: %w", err)
+		}
+	}
+}
+
+// schemaNotAgreed reports whether err is a read that failed because a
+// replica does not know the table the coordinator read (Cassandra's
+// INCOMPATIBLE_SCHEMA, reason 3), as while a new table spreads.
+func schemaNotAgreed(err error) bool {
+	var rf *gocql.RequestErrReadFailure
+	if !errors.As(err, &rf) {
+		return false
+	}
+	for _, reason := range rf.ErrorMap {
+		if reason == 3 {
+			return true
+		}
+	}
+	return strings.Contains(rf.Message(), "INCOMPATIBLE_SCHEMA")
+}
+
+// checkMigrations is one attempt of missingMigrations.
+func checkMigrations(ctx context.Context, session *gocql.Session, o Options, ms []migration, host string) ([]migration, error) {
+	if err := checkLayout(ctx, session, o.Keyspace, host); err != nil {
+		return nil, err
+	}
+	applied, err := appliedVersions(ctx, session, o.Keyspace, host)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkChecksums(ms, applied); err != nil {
+		return nil, err
+	}
+	if err := newerError(applied, o.Keyspace); err != nil {
+		return nil, err
+	}
+	if _, ok := applied[1]; ok {
+		if err := checkShards(ctx, session, o, host); err != nil {
+			return nil, err
+		}
+	}
+	var missing []migration
+	for _, m := range ms {
+		if _, ok := applied[m.version]; !ok {
+			missing = append(missing, m)
+		}
+	}
+	return missing, nil
 }
 
 // writeLayout records the keyspace's fixed layout parameters once (shard
 // count, segment rows, the feed token secret); a later Migrate asking for
 // another shard count fails rather than silently keeping the old one.
-func writeLayout(ctx context.Context, session *gocql.Session, o Options) error {
+func writeLayout(ctx context.Context, session *gocql.Session, o Options, host string) error {
 	shards, rows := o.Shards, o.SegmentRows
 	if shards == 0 {
 		shards = partition.DefaultShards
@@ -209,7 +271,7 @@ func writeLayout(ctx context.Context, session *gocql.Session, o Options) error {
 	}
 	stmt := strings.Replace(cqlWriteLayout, "keyspace_config", o.Keyspace+".keyspace_config", 1)
 	got := map[string]any{}
-	applied, err := session.Query(stmt, shards, rows, secret, time.Now()).WithContext(ctx).MapScanCAS(got)
+	applied, err := session.Query(stmt, shards, rows, secret, time.Now()).SetHostID(host).WithContext(ctx).MapScanCAS(got)
 	if err != nil {
 		return fmt.Errorf("record keyspace layout: %w", err)
 	}
@@ -223,12 +285,12 @@ func writeLayout(ctx context.Context, session *gocql.Session, o Options) error {
 
 // checkShards refuses, before any migration is applied, a shard count
 // other than the one the keyspace's layout already records.
-func checkShards(ctx context.Context, session *gocql.Session, o Options) error {
+func checkShards(ctx context.Context, session *gocql.Session, o Options, host string) error {
 	if o.Shards == 0 {
 		return nil
 	}
 	var have int
-	err := session.Query(strings.Replace(cqlReadShards, "keyspace_config", o.Keyspace+".keyspace_config", 1)).WithContext(ctx).Scan(&have)
+	err := session.Query(strings.Replace(cqlReadShards, "keyspace_config", o.Keyspace+".keyspace_config", 1)).SetHostID(host).WithContext(ctx).Scan(&have)
 	switch {
 	case errors.Is(err, gocql.ErrNotFound):
 		return nil // no layout yet: writeLayout records it
@@ -268,9 +330,9 @@ func checkChecksums(ms []migration, applied map[int]string) error {
 }
 
 // appliedVersions maps each applied migration version to its checksum.
-func appliedVersions(ctx context.Context, session *gocql.Session, keyspace string) (map[int]string, error) {
+func appliedVersions(ctx context.Context, session *gocql.Session, keyspace, host string) (map[int]string, error) {
 	var name string
-	err := session.Query(cqlTableExists, keyspace).WithContext(ctx).Scan(&name)
+	err := session.Query(cqlTableExists, keyspace).SetHostID(host).WithContext(ctx).Scan(&name)
 	if errors.Is(err, gocql.ErrNotFound) {
 		return map[int]string{}, nil
 	}
@@ -278,7 +340,7 @@ func appliedVersions(ctx context.Context, session *gocql.Session, keyspace strin
 		return nil, fmt.Errorf("read schema tables: %w", err)
 	}
 	stmt := strings.Replace(cqlAppliedMigrations, "schema_migrations", keyspace+".schema_migrations", 1)
-	iter := session.Query(stmt).WithContext(ctx).Iter()
+	iter := session.Query(stmt).SetHostID(host).WithContext(ctx).Iter()
 	applied := map[int]string{}
 	var (
 		v   int
@@ -318,10 +380,10 @@ func tableMissing(err error) bool {
 // checkSchema fails unless the keyspace has the current layout and its
 // applied migrations are exactly the ones this binary carries.
 func checkSchema(ctx context.Context, session *gocql.Session, keyspace string) error {
-	if err := checkLayout(ctx, session, keyspace); err != nil {
+	if err := checkLayout(ctx, session, keyspace, ""); err != nil {
 		return err
 	}
-	applied, err := appliedVersions(ctx, session, keyspace)
+	applied, err := appliedVersions(ctx, session, keyspace, "")
 	if err != nil {
 		if cql.IsStorageError(err) {
 			return fmt.Errorf("%w: %v", log.ErrUnavailable, err)
@@ -368,9 +430,9 @@ const oldLayoutTable = "feed_outbox"
 
 // checkLayout refuses a keyspace of the per-stream layout (ErrOldLayout),
 // saying what to do: no release shipped it, so it is not migrated.
-func checkLayout(ctx context.Context, session *gocql.Session, keyspace string) error {
+func checkLayout(ctx context.Context, session *gocql.Session, keyspace, host string) error {
 	var name string
-	err := session.Query(cqlTableNamed, keyspace, oldLayoutTable).WithContext(ctx).Scan(&name)
+	err := session.Query(cqlTableNamed, keyspace, oldLayoutTable).SetHostID(host).WithContext(ctx).Scan(&name)
 	switch {
 	case errors.Is(err, gocql.ErrNotFound):
 		return nil

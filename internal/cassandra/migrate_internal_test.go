@@ -125,3 +125,23 @@ func TestPaxosVariantRefusal(t *testing.T) {
 		}
 	}
 }
+
+func TestLowestNodeIsUpOrNot(t *testing.T) {
+	// Every migrator must choose the same node whichever nodes its
+	// driver sees up: the lowest host id of all, down ones included.
+	nodes := []node{
+		{id: "c1a3e6f0-0000-4000-8000-000000000003", addr: "10.0.0.3", up: true},
+		{id: "0b2d6c1e-0000-4000-8000-000000000001", addr: "10.0.0.1", up: false},
+		{id: "5f0e2d3c-0000-4000-8000-000000000002", addr: "10.0.0.2", up: true},
+	}
+	for i := range nodes {
+		rotated := append(slices.Clone(nodes[i:]), nodes[:i]...)
+		got, ok := lowestNode(rotated)
+		if want := nodes[1]; !ok || got != want {
+			t.Fatalf("rotation %d: got %+v, %v, want %+v", i, got, ok, want)
+		}
+	}
+	if _, ok := lowestNode(nil); ok {
+		t.Fatal("a node chosen from none")
+	}
+}
