@@ -193,15 +193,25 @@ func Migrate(ctx context.Context, o Options) error {
 // applied) as Migrate does before it changes anything, and returns the
 // migrations of ms it lacks. host is the node to ask ("": any). A read
 // that a replica refuses because it does not have the table yet (another
-// migrator has just created it) is made again once the nodes agree.
+// migrator has just created it) is made again, up to 10 times, once the
+// driver sees the nodes agree and a second later (the driver's view of
+// the nodes' schema versions can lag the replica's).
 func missingMigrations(ctx context.Context, session *gocql.Session, o Options, ms []migration, host string) ([]migration, error) {
 	for attempt := 1; ; attempt++ {
 		missing, err := checkMigrations(ctx, session, o, ms, host)
-		if err == nil || attempt == 3 || !schemaNotAgreed(err) {
+		if err == nil || attempt == 10 || !schemaNotAgreed(err) {
 			return missing, err
 		}
+		o.Logger.Debug("a replica does not know a table yet; reading again after schema agreement", "keyspace", o.Keyspace, "err", err)
 		if err := session.AwaitSchemaAgreement(ctx); err != nil {
 			return nil, fmt.Errorf("schema agreement: %w", err)
+		}
+		t := time.NewTimer(time.Second)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, ctx.Err()
+		case <-t.C:
 		}
 	}
 }
