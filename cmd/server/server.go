@@ -361,15 +361,17 @@ func (m *Main) Close() error {
 		m.auth.Close()
 		m.auth = nil
 	}
+	if m.store != nil {
+		m.store.Close()
+		m.store = nil
+	}
+	// After the store: the shards' handover first, the key store's
+	// session (whose close can take up to 10 s) then.
 	if m.keys != nil {
 		if !cassandra.CloseSession(m.keys) {
 			m.logger().Warn("the key store's Cassandra session did not close within 10 s; going on")
 		}
 		m.keys = nil
-	}
-	if m.store != nil {
-		m.store.Close()
-		m.store = nil
 	}
 	if m.stopTracing != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -403,6 +405,9 @@ func (m *Main) openStore(ctx context.Context, o cassandra.Options) (*shardstore.
 	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.TLSClientConfig = peerTLS
+	// Straight to the other instances, never through HTTP(S)_PROXY: a
+	// proxy's refusal would read as an answer whose outcome is unknown.
+	tr.Proxy = nil
 	// Requests to other instances are signed with the store's peer key,
 	// known once it is open (nothing is forwarded before).
 	var opened atomic.Pointer[shardstore.Store]

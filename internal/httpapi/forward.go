@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/google/uuid"
@@ -417,13 +418,13 @@ func (q *forwardQueue) send(batch []*forwardItem) {
 	resp, err := q.peers.post(ctx, q.address, forwardPath, body)
 	if err != nil {
 		var op *net.OpError
-		if errors.As(err, &op) && op.Op == "dial" {
+		if errors.As(err, &op) && op.Op == "dial" && errors.Is(err, syscall.ECONNREFUSED) {
 			// Its listener closed (stopping, handing its shards over) or
-			// gone: the append waits for the owner read next.
+			// its process gone: the append waits for the owner read next.
 			fail(fmt.Errorf("forward to %s: %w: %v", q.address, log.ErrOwnerUnreachable, err))
 			return
 		}
-		if errors.Is(err, errNotSent) {
+		if errors.As(err, &op) && op.Op == "dial" || errors.Is(err, errNotSent) {
 			fail(fmt.Errorf("forward to %s: %w: %v", q.address, log.ErrUnavailable, err))
 			return
 		}

@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -149,5 +150,31 @@ func TestPeerSignature(t *testing.T) {
 		if err := checkPeerSignature(c.key, c.sig, c.method, c.path, c.body, c.at); err == nil {
 			t.Errorf("%s: accepted", name)
 		}
+	}
+}
+
+// TestForwardToRefusedConnection: an owner whose listener refuses the
+// connection (stopping: its listener closed while it hands its shards
+// over, or its process gone) gets nothing, and says so apart
+// (log.ErrOwnerUnreachable, which the sequencer waits out for the owner it
+// reads next); a dial that fails otherwise (no such host) is plainly
+// unavailable, answered at once.
+func TestForwardToRefusedConnection(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := ln.Addr().String()
+	ln.Close()
+	key := []byte("0123456789abcdef0123456789abcdef")
+	peers := Peers{Client: &http.Client{Timeout: 5 * time.Second}, Key: func() []byte { return key }}
+	ctx := context.WithValue(context.Background(), bearerKey{}, "Bearer tok")
+	req := log.AppendRequest{Stream: "s-1", Expected: log.Any, Events: []log.ProposedEvent{{Type: "T", Data: []byte(`{}`)}}}
+	if _, err := Forwarder(peers)(ctx, closed, req); !errors.Is(err, log.ErrOwnerUnreachable) {
+		t.Fatalf("refused: got %v, want ErrOwnerUnreachable", err)
+	}
+	_, err = Forwarder(peers)(ctx, "no-such-host.invalid:8080", req)
+	if !errors.Is(err, log.ErrUnavailable) || errors.Is(err, log.ErrOwnerUnreachable) {
+		t.Fatalf("no such host: got %v, want ErrUnavailable, not ErrOwnerUnreachable", err)
 	}
 }

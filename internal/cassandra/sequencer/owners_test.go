@@ -64,4 +64,19 @@ func TestTickKeepsANewerRecordedOwner(t *testing.T) {
 	if got, _ := s.ownerOf(0); got.Owner != "newest" || got.Epoch != 3 {
 		t.Fatalf("after a tick that read epoch 3: owner %q at epoch %d, want newest at 3", got.Owner, got.Epoch)
 	}
+
+	// A read that finds no row (the keyspace made again under a running
+	// instance, a row deleted by hand) replaces the kept one: kept, the
+	// shard would never be claimed (a claim is conditional on its epoch).
+	if err := cfg.Session.Query(`DELETE FROM shards WHERE shard = 0`).WithContext(ctx).Exec(); err != nil {
+		t.Fatal(err)
+	}
+	gone, err := s.readOwner(ctx, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.setOwner(gone)
+	if got, _ := s.ownerOf(0); got.exists || got.Epoch != 0 {
+		t.Fatalf("after a read that found no row: owner %q at epoch %d, want none", got.Owner, got.Epoch)
+	}
 }

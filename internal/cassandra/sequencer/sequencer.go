@@ -28,6 +28,8 @@ type Sequencer struct {
 	// again by the next waiter) when a newer epoch than owners' is
 	// recorded for it: the calls waiting on an owner watch it (ownerOf).
 	moved map[int]chan struct{}
+	// ownerRead is when a wait last read each shard's row (refreshOwner).
+	ownerRead map[int]time.Time
 	// refused is the schema version, by shard, of the newer binary whose
 	// claim this one last declined to override (logged once).
 	refused map[int]int
@@ -80,7 +82,7 @@ func New(cfg Config) (*Sequencer, error) {
 		cfg: cfg, metrics: newMetrics(cfg.Registerer), shards: map[int]*shard{}, owners: map[int]owner{},
 		obs: observer{seen: map[int]observation{}}, closing: make(chan struct{}), started: time.Now(),
 		refused: map[int]int{}, handing: map[int]*shard{}, handoverSem: make(chan struct{}, handoverConcurrency),
-		taking: map[int]*takeState{}, takeSem: make(chan struct{}, takeConcurrency), moved: map[int]chan struct{}{},
+		taking: map[int]*takeState{}, takeSem: make(chan struct{}, takeConcurrency), moved: map[int]chan struct{}{}, ownerRead: map[int]time.Time{},
 	}
 	s.handoverBase, s.endHandovers = context.WithCancel(context.Background())
 	s.takeBase, s.endTakes = context.WithCancel(context.Background())
@@ -547,10 +549,12 @@ func (s *Sequencer) setOwner(o owner) {
 // makes no dead owner look alive nor a live one dead: the observer sees a
 // row that was in the table when read, from the moment it is recorded, and
 // a claim built on it is conditional on its epoch and lease. The next read
-// naming its epoch or a higher one replaces it.
+// naming its epoch or a higher one replaces it, and so does one that finds
+// no row (a keyspace dropped and made again under a running instance, a
+// row deleted by hand): kept, it would never be claimed.
 func (s *Sequencer) setOwnersLocked(owners map[int]owner) {
 	for id, prev := range s.owners {
-		if prev.Epoch > owners[id].Epoch {
+		if o, ok := owners[id]; ok && o.exists && prev.Epoch > o.Epoch {
 			owners[id] = prev
 		}
 	}
@@ -730,9 +734,27 @@ func (s *Sequencer) untilOwner(ctx context.Context, id int, what string, try fun
 			continue
 		case <-t.C:
 		}
-		if fresh, err := s.readOwner(ctx, id); err == nil {
-			s.setOwner(fresh)
-		}
+		s.refreshOwner(ctx, id)
+	}
+}
+
+// ownerReadEvery is how often the waits on a shard's owner (untilOwner)
+// read its row, together: however many appends wait on a shard (its owner
+// stopping, or dead), they share one read per period.
+const ownerReadEvery = 50 * time.Millisecond
+
+// refreshOwner reads shard id's row and records it, unless a wait read it
+// less than ownerReadEvery ago (it is recorded, or about to be).
+func (s *Sequencer) refreshOwner(ctx context.Context, id int) {
+	s.mu.Lock()
+	if time.Since(s.ownerRead[id]) < ownerReadEvery {
+		s.mu.Unlock()
+		return
+	}
+	s.ownerRead[id] = time.Now()
+	s.mu.Unlock()
+	if fresh, err := s.readOwner(ctx, id); err == nil {
+		s.setOwner(fresh)
 	}
 }
 

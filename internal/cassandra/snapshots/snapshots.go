@@ -120,10 +120,13 @@ func (s *Store) Put(ctx context.Context, stream log.StreamID, version int64, sta
 		Stream: stream, Version: version, CreatedAt: at.Truncate(time.Millisecond),
 		Size: len(state), StoredSize: len(blob), Compression: snapshot.Compression,
 	}
-	// One timestamp for the write and its driver retries: a retry of an
-	// earlier put cannot beat a later one.
+	// One attempt, not marked idempotent: the driver hands back only its
+	// last attempt's error, and after a first one that timed out (stored,
+	// maybe) a retry refused Unavailable would read as nothing written
+	// (WriteErr). The client puts it again. One timestamp, so a put sent
+	// again cannot beat a later one.
 	err = s.session.Query(cqlPut, string(stream), version, info.CreatedAt, info.Compression, info.Size, blob).
-		WithContext(ctx).Idempotent(true).WithTimestamp(at.UnixMicro()).Exec()
+		WithContext(ctx).WithTimestamp(at.UnixMicro()).Exec()
 	if err != nil {
 		// Not ReadErr: a put that timed out may be stored, and
 		// "unavailable" says nothing was written.
