@@ -6,6 +6,12 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
+	"testing"
+	"time"
+
+	gocql "github.com/apache/cassandra-gocql-driver/v2"
+
+	"github.com/eventlog/eventlog/internal/cassandra"
 )
 
 // FaultyDialer opens real connections to Cassandra whose traffic it can
@@ -69,4 +75,29 @@ func (c *faultyConn) Read(p []byte) (int, error) {
 		}
 		// The answer was lost on the way back; keep waiting.
 	}
+}
+
+// FaultySession connects to o's keyspace through a new FaultyDialer, with
+// a 2 s query timeout, for tests that lose Cassandra's traffic: it returns
+// the session, the options it was made with and the dialer. The session
+// is closed after the test within cassandra.CloseSession's bound (after
+// answers lost mid-frame, gocql's Close has been seen to wait for ever on
+// its control connection's reconnection), and the dialer's connections
+// with it.
+func FaultySession(tb testing.TB, o cassandra.Options) (*gocql.Session, cassandra.Options, *FaultyDialer) {
+	tb.Helper()
+	d := &FaultyDialer{}
+	o.Dialer = d
+	o.Timeout = 2 * time.Second
+	session, err := cassandra.Connect(context.Background(), o)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() {
+		if !cassandra.CloseSession(session) {
+			tb.Log("the faulty session did not close within the bound (the driver's control connection); left behind")
+		}
+	})
+	tb.Cleanup(d.CloseAll)
+	return session, o, d
 }

@@ -242,29 +242,9 @@ func testAuthenticatorStale(t *testing.T, o cassandra.Options) {
 // The same key sent again once Cassandra answers is stored, as the first
 // attempt stored it.
 func TestCreateKeyAnswerLost(t *testing.T) {
-	d := &cassandratest.FaultyDialer{}
 	o := cassandratest.NewKeyspace(t, nil)
-	fo := o
-	fo.Dialer = d
-	fo.Timeout = 2 * time.Second
+	session, fo, d := cassandratest.FaultySession(t, o)
 	ctx := context.Background()
-	session, err := cassandra.Connect(ctx, fo)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Closed within a bound: after answers lost mid-frame, the driver's
-	// Session.Close has been seen to wait for ever on its control
-	// connection's reconnection (gocql v2.1.2, controlConn.close).
-	t.Cleanup(func() {
-		done := make(chan struct{})
-		go func() { session.Close(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			t.Log("the faulty session did not close in 10 s (the driver's control connection); left behind")
-		}
-	})
-	t.Cleanup(d.CloseAll)
 	ks, err := keystore.New(session, fo.SerialConsistency, fo.Timeout)
 	if err != nil {
 		t.Fatal(err)

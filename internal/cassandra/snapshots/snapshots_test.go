@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/eventlog/eventlog/internal/cassandra"
 	"github.com/eventlog/eventlog/internal/cassandra/cassandratest"
 	"github.com/eventlog/eventlog/internal/cassandra/snapshots"
 	"github.com/eventlog/eventlog/internal/log"
@@ -22,28 +21,8 @@ import (
 // was stored and is served.
 func TestPutAnswerLost(t *testing.T) {
 	o := cassandratest.NewKeyspace(t, nil)
-	d := &cassandratest.FaultyDialer{}
-	fo := o
-	fo.Dialer = d
-	fo.Timeout = 2 * time.Second
+	session, _, d := cassandratest.FaultySession(t, o)
 	ctx := context.Background()
-	session, err := cassandra.Connect(ctx, fo)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Closed within a bound: after answers lost mid-frame, the driver's
-	// Session.Close has been seen to wait for ever on its control
-	// connection's reconnection (gocql v2.1.2, controlConn.close).
-	t.Cleanup(func() {
-		done := make(chan struct{})
-		go func() { session.Close(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			t.Log("the faulty session did not close in 10 s (the driver's control connection); left behind")
-		}
-	})
-	t.Cleanup(d.CloseAll)
 	codec, err := snapshot.NewCodec(1 << 20)
 	if err != nil {
 		t.Fatal(err)
