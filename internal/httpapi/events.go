@@ -98,6 +98,8 @@ func (s *Server) replay(c *echo.Context, rr log.ReadRange) error {
 	defer stop()
 	sw := newStreamWriter(c.Response(), c.Request(), http.StatusOK, MediaTypeNDJSON, s.cfg.WriteTimeout)
 	sw.noReadDeadline(c.Request())
+	sw.pipeline()
+	defer sw.wait() // a panic too leaves the response only once the batch in flight is written
 	var enc encoder
 	rr.Borrowed = true // each event is encoded before the next is read
 	err := s.store.ReadStream(ctx, rr, func(e *log.RecordedEvent) error {

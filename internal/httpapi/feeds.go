@@ -137,6 +137,8 @@ func (s *Server) feedStream(c *echo.Context, feed log.Feed, pos string) error {
 	}
 	sw := newStreamWriter(c.Response(), c.Request(), http.StatusOK, MediaTypeNDJSON, s.cfg.WriteTimeout)
 	sw.noReadDeadline(c.Request())
+	sw.pipeline()
+	defer sw.wait() // a panic too leaves the response only once the batch in flight is written
 	h := c.Response().Header()
 	h.Set(HeaderFeedFrom, pos)
 	h.Set("Trailer", HeaderFeedNext+", "+HeaderFeedCompleteUpTo)

@@ -38,6 +38,21 @@ type streamWriter struct {
 	buf          []byte
 	started      bool
 	compressing  bool // the answer passes through the compressor
+
+	// pipelined: a full batch is written by a goroutine of its own while
+	// the next is encoded (pipeline). written delivers its outcome and
+	// its buffer back; nil when no write is in flight.
+	pipelined bool
+	written   chan batchWritten
+	inflight  bool
+	spare     []byte
+}
+
+// batchWritten is what a batch written in the background hands back: the
+// write's error, and the buffer for the next batch.
+type batchWritten struct {
+	buf []byte
+	err error
 }
 
 func newStreamWriter(w http.ResponseWriter, r *http.Request, status int, contentType string, writeTimeout time.Duration) *streamWriter {
@@ -66,11 +81,21 @@ func (s *streamWriter) noReadDeadline(r *http.Request) {
 	_ = s.rc.SetReadDeadline(time.Time{}) // best effort: unsupported on some writers
 }
 
+// pipeline has full batches written in the background, each while the
+// next is encoded, for responses that go on for many batches (a replay, a
+// catch-up read). A long stream's server time was half encoding, half the
+// socket's write system calls, one after the other on one goroutine
+// (docs/benchmarks.md, Session 26): overlapped, a replay uses the core the
+// other goroutines leave idle. At most one batch is in flight, so the
+// writer holds two batches' buffers; an explicit flush, end and fail wait
+// for it, and nothing else touches the response meanwhile.
+func (s *streamWriter) pipeline() { s.pipelined = true }
+
 // append adds b to the buffer and sends it when the batch is full.
 func (s *streamWriter) append(b []byte) error {
 	s.buf = append(s.buf, b...)
 	if len(s.buf) >= flushBytes {
-		return s.send()
+		return s.full()
 	}
 	return nil
 }
@@ -81,9 +106,45 @@ func (s *streamWriter) append(b []byte) error {
 func (s *streamWriter) appendLine(add func([]byte) []byte) error {
 	s.buf = append(add(s.buf), '\n')
 	if len(s.buf) >= flushBytes {
-		return s.send()
+		return s.full()
 	}
 	return nil
+}
+
+// full sends a full batch: at once, or, pipelined and once the headers
+// are out, in the background after the batch before it has been written.
+// A background write's error is returned by the next call that waits.
+func (s *streamWriter) full() error {
+	if !s.pipelined || !s.started {
+		return s.send()
+	}
+	if err := s.wait(); err != nil {
+		return err
+	}
+	b := s.buf
+	s.buf, s.spare = s.spare, nil
+	if s.buf == nil {
+		s.buf = make([]byte, 0, cap(b))
+	}
+	if s.written == nil {
+		s.written = make(chan batchWritten, 1)
+	}
+	pending := s.written
+	go func() { pending <- batchWritten{b[:0], s.write(b)} }()
+	s.inflight = true
+	return nil
+}
+
+// wait waits for the batch written in the background, if any, and
+// returns its error.
+func (s *streamWriter) wait() error {
+	if !s.inflight {
+		return nil
+	}
+	w := <-s.written
+	s.inflight = false
+	s.spare = w.buf
+	return w.err
 }
 
 // flush sends the buffer now, letting a buffer grown past keepBytes go.
@@ -107,12 +168,11 @@ func (s *streamWriter) end() error {
 	return s.flush()
 }
 
-// send writes the buffer (and, the first time, the headers).
+// send writes the buffer (and, the first time, the headers), after the
+// batch in flight, if any.
 func (s *streamWriter) send() error {
-	if s.writeTimeout > 0 {
-		if err := s.rc.SetWriteDeadline(time.Now().Add(s.writeTimeout)); err != nil && !errors.Is(err, http.ErrNotSupported) {
-			return err
-		}
+	if err := s.wait(); err != nil {
+		return err
 	}
 	if !s.started {
 		s.started = true
@@ -120,11 +180,26 @@ func (s *streamWriter) send() error {
 		s.w.Header().Set("X-Content-Type-Options", "nosniff")
 		s.w.WriteHeader(s.status)
 	}
-	if len(s.buf) > 0 {
-		if _, err := s.w.Write(s.buf); err != nil {
+	if err := s.write(s.buf); err != nil {
+		return err
+	}
+	s.buf = s.buf[:0]
+	return nil
+}
+
+// write extends the write deadline, writes b and flushes it to the
+// client. Headers are out already (send), so it touches nothing of s but
+// the response: a background batch's goroutine calls it.
+func (s *streamWriter) write(b []byte) error {
+	if s.writeTimeout > 0 {
+		if err := s.rc.SetWriteDeadline(time.Now().Add(s.writeTimeout)); err != nil && !errors.Is(err, http.ErrNotSupported) {
 			return err
 		}
-		s.buf = s.buf[:0]
+	}
+	if len(b) > 0 {
+		if _, err := s.w.Write(b); err != nil {
+			return err
+		}
 	}
 	if err := s.rc.Flush(); err != nil && !errors.Is(err, http.ErrNotSupported) {
 		return err
@@ -138,6 +213,7 @@ func (s *streamWriter) send() error {
 // the client sees a truncated chunked body, never a short stream that looks
 // complete.
 func (s *streamWriter) fail(err error) error {
+	_ = s.wait() // the response is no one else's once the handler ends
 	if !s.started {
 		s.buf = s.buf[:0]
 		return err

@@ -2,8 +2,12 @@ package httpapi
 
 import (
 	"bytes"
+	"errors"
+	"net/http"
 	"net/http/httptest"
+	"sync"
 	"testing"
+	"time"
 )
 
 // TestStreamWriterBatches: output goes out in batches of flushBytes while
@@ -41,5 +45,106 @@ func TestStreamWriterBatches(t *testing.T) {
 	}
 	if ct := rec.Header().Get("Content-Type"); ct != MediaTypeNDJSON {
 		t.Fatalf("content type %q", ct)
+	}
+}
+
+// gatedWriter is a ResponseWriter whose writes each wait for a token on
+// gate, announcing themselves on started first; fail makes the writes
+// after it fail.
+type gatedWriter struct {
+	hdr     http.Header
+	gate    chan struct{}
+	started chan int // the size of each write, as it begins
+	mu      sync.Mutex
+	body    bytes.Buffer
+	fail    error
+}
+
+func (g *gatedWriter) Header() http.Header { return g.hdr }
+func (g *gatedWriter) WriteHeader(int)     {}
+func (g *gatedWriter) Write(b []byte) (int, error) {
+	g.started <- len(b)
+	<-g.gate
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.fail != nil {
+		return 0, g.fail
+	}
+	return g.body.Write(b)
+}
+
+// TestStreamWriterPipelined: a pipelined writer goes on taking lines
+// while a full batch is written, sends everything in order, has at most
+// one batch in flight, and returns a background write's error from the
+// next call that waits for it.
+func TestStreamWriterPipelined(t *testing.T) {
+	g := &gatedWriter{hdr: http.Header{}, gate: make(chan struct{}), started: make(chan int, 8)}
+	sw := newStreamWriter(g, httptest.NewRequest("GET", "/", nil), 200, MediaTypeNDJSON, 0)
+	sw.pipeline()
+	line := append(bytes.Repeat([]byte("y"), 1023), '\n')
+	perBatch := (flushBytes + len(line) - 1) / len(line) // lines that fill a batch
+	var want []byte
+	appendBatch := func() error {
+		for range perBatch {
+			if err := sw.append(line); err != nil {
+				return err
+			}
+			want = append(want, line...)
+		}
+		return nil
+	}
+	wait := func(what string) {
+		t.Helper()
+		select {
+		case <-g.started:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%s: no write began", what)
+		}
+	}
+
+	// The first batch goes out at once (with the headers).
+	done := make(chan error, 1)
+	go func() { done <- appendBatch() }()
+	wait("first batch")
+	g.gate <- struct{}{}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	// The second is written in the background: its write is held, and
+	// the third batch's lines are still taken meanwhile.
+	go func() { done <- appendBatch() }()
+	wait("second batch")
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("appends waited for the batch being written")
+	}
+	// The third batch is full: it waits for the second (one in flight).
+	go func() { done <- appendBatch() }()
+	select {
+	case n := <-g.started:
+		t.Fatalf("a write of %d bytes began while another was in flight", n)
+	case err := <-done:
+		t.Fatalf("a full batch was taken while another was in flight (err %v)", err)
+	case <-time.After(100 * time.Millisecond):
+	}
+	g.gate <- struct{}{} // the second batch written: the third goes
+	wait("third batch")
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	// The third batch's write fails: the next call that waits says so.
+	g.mu.Lock()
+	g.fail = errors.New("connection reset")
+	g.mu.Unlock()
+	g.gate <- struct{}{}
+	if err := sw.end(); err == nil || err.Error() != "connection reset" {
+		t.Fatalf("end after a failed background write: %v", err)
+	}
+	if sent := g.body.Bytes(); !bytes.Equal(sent, want[:len(sent)]) || len(sent) != 2*perBatch*len(line) {
+		t.Fatalf("sent %d bytes, want the first two batches (%d bytes) in order", len(sent), 2*perBatch*len(line))
 	}
 }
