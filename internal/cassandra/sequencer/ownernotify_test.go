@@ -88,22 +88,35 @@ func notifyCheck(t *testing.T, s *Sequencer, stream log.StreamID, sent <-chan st
 	}
 }
 
+// notifyCall records first (name and address; "": released) as the
+// owner of stream's shard at epoch 1, runs call in the background and
+// checks it with notifyCheck.
+func notifyCall(t *testing.T, s *Sequencer, stream log.StreamID, sent <-chan string, first string, call func(ctx context.Context) error) {
+	t.Helper()
+	id := partition.ShardOf(string(stream), s.cfg.Shards)
+	s.setOwner(owner{Shard: id, Owner: first, Address: first, Epoch: 1, exists: true})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- call(ctx) }()
+	notifyCheck(t, s, stream, sent, cancel, done)
+}
+
+// notifyAppend is a call appending one event to stream.
+func notifyAppend(s *Sequencer, stream log.StreamID) func(ctx context.Context) error {
+	req := log.AppendRequest{Stream: stream, Expected: log.Any, Events: []log.ProposedEvent{{ID: uuid.New(), Type: "Tested", Data: []byte(`{}`)}}}
+	return func(ctx context.Context) error {
+		_, err := s.Append(ctx, req)
+		return err
+	}
+}
+
 // TestForwardAsksTheNewOwnerAtOnce: an append forwarded to a paused owner
 // is sent to the newer owner once this instance records it, with no poll
 // in between (forwardRemote, then untilOwner).
 func TestForwardAsksTheNewOwnerAtOnce(t *testing.T) {
 	notifyRun(t, func(t *testing.T, s *Sequencer, stream log.StreamID, sent <-chan string) {
-		id := partition.ShardOf(string(stream), s.cfg.Shards)
-		s.setOwner(owner{Shard: id, Owner: "paused", Address: "paused", Epoch: 1, exists: true})
-		ctx, cancel := context.WithCancel(context.Background())
-		defer cancel()
-		req := log.AppendRequest{Stream: stream, Expected: log.Any, Events: []log.ProposedEvent{{ID: uuid.New(), Type: "Tested", Data: []byte(`{}`)}}}
-		done := make(chan error, 1)
-		go func() {
-			_, err := s.Append(ctx, req)
-			done <- err
-		}()
-		notifyCheck(t, s, stream, sent, cancel, done)
+		notifyCall(t, s, stream, sent, "paused", notifyAppend(s, stream))
 	})
 }
 
@@ -112,13 +125,7 @@ func TestForwardAsksTheNewOwnerAtOnce(t *testing.T) {
 // (flushRemote, then untilOwner).
 func TestFlushAsksTheNewOwnerAtOnce(t *testing.T) {
 	notifyRun(t, func(t *testing.T, s *Sequencer, stream log.StreamID, sent <-chan string) {
-		id := partition.ShardOf(string(stream), s.cfg.Shards)
-		s.setOwner(owner{Shard: id, Owner: "paused", Address: "paused", Epoch: 1, exists: true})
-		ctx, cancel := context.WithCancel(context.Background())
-		defer cancel()
-		done := make(chan error, 1)
-		go func() { done <- s.Flush(ctx, stream) }()
-		notifyCheck(t, s, stream, sent, cancel, done)
+		notifyCall(t, s, stream, sent, "paused", func(ctx context.Context) error { return s.Flush(ctx, stream) })
 	})
 }
 
@@ -127,17 +134,7 @@ func TestFlushAsksTheNewOwnerAtOnce(t *testing.T) {
 // instance records next, without waiting out untilOwner's sleep.
 func TestOwnerWaitWokenByANewOwner(t *testing.T) {
 	notifyRun(t, func(t *testing.T, s *Sequencer, stream log.StreamID, sent <-chan string) {
-		id := partition.ShardOf(string(stream), s.cfg.Shards)
-		s.setOwner(owner{Shard: id, Epoch: 1, exists: true}) // released
-		ctx, cancel := context.WithCancel(context.Background())
-		defer cancel()
-		req := log.AppendRequest{Stream: stream, Expected: log.Any, Events: []log.ProposedEvent{{ID: uuid.New(), Type: "Tested", Data: []byte(`{}`)}}}
-		done := make(chan error, 1)
-		go func() {
-			_, err := s.Append(ctx, req)
-			done <- err
-		}()
-		notifyCheck(t, s, stream, sent, cancel, done)
+		notifyCall(t, s, stream, sent, "", notifyAppend(s, stream)) // released
 	})
 }
 
@@ -148,7 +145,6 @@ func TestOwnerWaitWokenByANewOwner(t *testing.T) {
 // is committed there.
 func TestForwardToUnreachableOwnerWaits(t *testing.T) {
 	notifyRun(t, func(t *testing.T, s *Sequencer, stream log.StreamID, sent <-chan string) {
-		id := partition.ShardOf(string(stream), s.cfg.Shards)
 		reached := s.cfg.Forward
 		s.cfg.Forward = func(ctx context.Context, addr string, req log.AppendRequest) (log.AppendResult, error) {
 			if addr == "stopping" {
@@ -156,15 +152,6 @@ func TestForwardToUnreachableOwnerWaits(t *testing.T) {
 			}
 			return reached(ctx, addr, req)
 		}
-		s.setOwner(owner{Shard: id, Owner: "stopping", Address: "stopping", Epoch: 1, exists: true})
-		ctx, cancel := context.WithCancel(context.Background())
-		defer cancel()
-		req := log.AppendRequest{Stream: stream, Expected: log.Any, Events: []log.ProposedEvent{{ID: uuid.New(), Type: "Tested", Data: []byte(`{}`)}}}
-		done := make(chan error, 1)
-		go func() {
-			_, err := s.Append(ctx, req)
-			done <- err
-		}()
-		notifyCheck(t, s, stream, sent, cancel, done)
+		notifyCall(t, s, stream, sent, "stopping", notifyAppend(s, stream))
 	})
 }
