@@ -133,6 +133,46 @@ func TestLongReadLimit(t *testing.T) {
 	}
 }
 
+// mustAppendTwoAs appends two events to each of streams with the key
+// bearer.
+func mustAppendTwoAs(t *testing.T, as *authServer, bearer string, streams ...string) {
+	t.Helper()
+	for _, stream := range streams {
+		body := `{"events":[{"type":"t","data":1},{"type":"t","data":2}]}`
+		if r := as.As(t, bearer, "POST", "/v1/streams/"+stream+"/events", body, "Content-Type", jsonCT); r.Status != http.StatusCreated {
+			t.Fatalf("append: %s", r)
+		}
+	}
+}
+
+// holdReplays starts n NDJSON replays of g's stream with the key bearer,
+// in wg, each read to its end, and returns once each waits in g's gate
+// (g.entered).
+func holdReplays(t *testing.T, as *authServer, g *gatedStore, bearer string, n int, wg *sync.WaitGroup) {
+	t.Helper()
+	for range n {
+		wg.Go(func() {
+			req, _ := http.NewRequest("GET", as.URL+"/v1/streams/"+string(g.stream)+"/events", nil)
+			req.Header.Set("Accept", "application/x-ndjson")
+			req.Header.Set("Authorization", bearer)
+			resp, err := as.Client().Do(req)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			defer resp.Body.Close()
+			_, _ = io.Copy(io.Discard, resp.Body)
+		})
+	}
+	for range n {
+		select {
+		case <-g.entered:
+		case <-time.After(30 * time.Second):
+			t.Fatal("the replays did not start")
+		}
+	}
+}
+
 // TestLongReadsPerKey: with API keys, one key holds at most
 // MaxLongReadsPerKey of the instance's long reads, so that its replays
 // cannot refuse every other key's reads: with 3 long reads and 2 a key,
@@ -150,37 +190,12 @@ func TestLongReadsPerKey(t *testing.T) {
 	root := as.MustToken(t, "root", 0, "admin")
 	a := as.MustToken(t, "a", 0, "read:*")
 	b := as.MustToken(t, "b", 0, "read:*")
-	for _, stream := range []string{"held-1", "other-1"} {
-		body := `{"events":[{"type":"t","data":1},{"type":"t","data":2}]}`
-		if r := as.As(t, root, "POST", "/v1/streams/"+stream+"/events", body, "Content-Type", jsonCT); r.Status != http.StatusCreated {
-			t.Fatalf("append: %s", r)
-		}
-	}
+	mustAppendTwoAs(t, as, root, "held-1", "other-1")
 	const ndjson = "application/x-ndjson"
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	defer open()
-	for range 2 {
-		wg.Go(func() {
-			req, _ := http.NewRequest("GET", as.URL+"/v1/streams/held-1/events", nil)
-			req.Header.Set("Accept", ndjson)
-			req.Header.Set("Authorization", a)
-			resp, err := as.Client().Do(req)
-			if err != nil {
-				t.Error(err)
-				return
-			}
-			defer resp.Body.Close()
-			_, _ = io.Copy(io.Discard, resp.Body)
-		})
-	}
-	for range 2 {
-		select {
-		case <-g.entered:
-		case <-time.After(30 * time.Second):
-			t.Fatal("the replays did not start")
-		}
-	}
+	holdReplays(t, as, g, a, 2, &wg)
 	r := as.As(t, a, "GET", "/v1/streams/other-1/events", "", "Accept", ndjson)
 	MustProblem(t, r, http.StatusTooManyRequests, "too_many_long_reads")
 	if r.Header.Get("Retry-After") == "" {
@@ -241,12 +256,7 @@ func TestGroupReadsBesideReplays(t *testing.T) {
 	t.Cleanup(openGroups)
 	root := as.MustToken(t, "root", 0, "admin")
 	a := as.MustToken(t, "a", 0, "read:*", "group:*")
-	for _, stream := range []string{"held-1", "other-1"} {
-		body := `{"events":[{"type":"t","data":1},{"type":"t","data":2}]}`
-		if r := as.As(t, root, "POST", "/v1/streams/"+stream+"/events", body, "Content-Type", jsonCT); r.Status != http.StatusCreated {
-			t.Fatalf("append: %s", r)
-		}
-	}
+	mustAppendTwoAs(t, as, root, "held-1", "other-1")
 	r := as.As(t, a, "POST", "/v1/groups/readers/members", `{"feed":"all","member":"m-1"}`, "Content-Type", jsonCT)
 	var m struct{ Secret string }
 	if r.Status != http.StatusOK {
@@ -262,27 +272,7 @@ func TestGroupReadsBesideReplays(t *testing.T) {
 	defer replays.Wait()
 	defer open()
 	defer openGroups()
-	for range 2 {
-		replays.Go(func() {
-			req, _ := http.NewRequest("GET", as.URL+"/v1/streams/held-1/events", nil)
-			req.Header.Set("Accept", ndjson)
-			req.Header.Set("Authorization", a)
-			resp, err := as.Client().Do(req)
-			if err != nil {
-				t.Error(err)
-				return
-			}
-			defer resp.Body.Close()
-			_, _ = io.Copy(io.Discard, resp.Body)
-		})
-	}
-	for range 2 {
-		select {
-		case <-g.entered:
-		case <-time.After(30 * time.Second):
-			t.Fatal("the replays did not start")
-		}
-	}
+	holdReplays(t, as, g.gatedStore, a, 2, &replays)
 	MustProblem(t, as.As(t, a, "GET", "/v1/streams/other-1/events", "", "Accept", ndjson), http.StatusTooManyRequests, "too_many_long_reads")
 	if r := read(); r.Status != http.StatusOK {
 		t.Fatalf("a group read while the key's replays fill the long reads: %s", r)
