@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	gocql "github.com/apache/cassandra-gocql-driver/v2"
 	"github.com/google/uuid"
 
 	"github.com/eventlog/eventlog/internal/cassandra/cassandratest"
@@ -15,6 +16,15 @@ import (
 	"github.com/eventlog/eventlog/internal/record"
 )
 
+// mustStore returns a Store over a fresh keyspace (dropped after the
+// test) that reads pageSize rows a page and keeps ids for window, and its
+// session, to write rows by hand.
+func mustStore(t *testing.T, pageSize int, window time.Duration) (*streams.Store, *gocql.Session) {
+	t.Helper()
+	session := cassandratest.Session(t, cassandratest.NewKeyspace(t, nil))
+	return streams.New(session, pageSize, window), session
+}
+
 // TestReadRefusesBodyOfOtherLength: a chunk row whose body holds more or
 // fewer events than the versions its row (or run part) spans — an
 // operator's mistake, a bug of another build, a disk error — is corrupt:
@@ -22,9 +32,7 @@ import (
 // they do not have (forward from the row's first, backward from its last,
 // and with a gap or a version twice against the rows beside it).
 func TestReadRefusesBodyOfOtherLength(t *testing.T) {
-	o := cassandratest.NewKeyspace(t, nil)
-	session := cassandratest.Session(t, o)
-	s := streams.New(session, 100, time.Hour)
+	s, session := mustStore(t, 100, time.Hour)
 	ctx := context.Background()
 	t0 := time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC)
 	idOf := func(v int64) uuid.UUID { return uuid.NewSHA1(uuid.NameSpaceOID, fmt.Appendf(nil, "id-%d", v)) }
@@ -92,9 +100,7 @@ func TestReadRefusesBodyOfOtherLength(t *testing.T) {
 // versions is corrupt: the lookup fails with ErrCorrupt rather than answer
 // a retry with versions its events do not have.
 func TestLegacyIDLookupRefusesBodyOfOtherLength(t *testing.T) {
-	o := cassandratest.NewKeyspace(t, nil)
-	session := cassandratest.Session(t, o)
-	s := streams.New(session, 100, time.Hour)
+	s, session := mustStore(t, 100, time.Hour)
 	ctx := context.Background()
 	t0 := time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC)
 	for _, tc := range []struct {
@@ -130,9 +136,7 @@ func TestLegacyIDLookupRefusesBodyOfOtherLength(t *testing.T) {
 // block, where it would outlive its row: it fails with ErrCorrupt and
 // leaves the block's rows as they are.
 func TestCompactRefusesBodyOfOtherLength(t *testing.T) {
-	o := cassandratest.NewKeyspace(t, nil)
-	session := cassandratest.Session(t, o)
-	s := streams.New(session, 100, time.Hour)
+	s, session := mustStore(t, 100, time.Hour)
 	ctx := context.Background()
 	t0 := time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC)
 	idOf := func(v int64) uuid.UUID {

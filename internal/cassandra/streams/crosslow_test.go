@@ -9,7 +9,6 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/eventlog/eventlog/internal/cassandra/cassandratest"
 	"github.com/eventlog/eventlog/internal/cassandra/streams"
 	"github.com/eventlog/eventlog/internal/log"
 	"github.com/eventlog/eventlog/internal/record"
@@ -23,9 +22,7 @@ import (
 // written only as stream_ids rows, with the window as their TTL, they
 // expired, and an "any" retry of that append was written again.
 func TestChunkCrossingLowVersionsKeepsLowIDs(t *testing.T) {
-	o := cassandratest.NewKeyspace(t, nil)
-	session := cassandratest.Session(t, o)
-	s := streams.New(session, 50, time.Second) // stream_ids live 1 s
+	s, _ := mustStore(t, 50, time.Second) // stream_ids live 1 s
 	ctx := context.Background()
 	stream := log.StreamID("crossing-1")
 	t0 := time.Now().Truncate(time.Millisecond)
