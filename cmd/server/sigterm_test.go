@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"os/signal"
 	"strings"
 	"sync"
@@ -60,6 +61,21 @@ func freeAddr(t *testing.T) string {
 	return ln.Addr().String()
 }
 
+// sigtermPair starts two instances on a fresh keyspace of 4 shards, both
+// with 1 s shard leases: a server process (the child running test, as
+// main does, with --shutdown-timeout=shutdown) listening on addrA, and b
+// in this process; it returns once both own shards.
+func sigtermPair(t *testing.T, test, shutdown string) (child *exec.Cmd, addrA string, b *Main) {
+	t.Helper()
+	o := cassandratest.NewKeyspace(t, nil) // 4 shards
+	addrA = freeAddr(t)
+	child, _ = startChild(t, test, sigtermChildEnv+"="+"--listen="+addrA+" --keyspace="+o.Keyspace+" --cassandra-hosts="+strings.Join(o.Hosts, ",")+
+		" --shard-lease-ttl=1s --shutdown-timeout="+shutdown+" --log-level=warn")
+	b = MustRunMain(t, o, "--shard-lease-ttl=1s")
+	waitFor(t, 30*time.Second, "both instances to own shards", func() bool { n := len(b.store.Owned()); return n > 0 && n < 4 })
+	return child, addrA, b
+}
+
 // errorLog records the transport errors of requests sent to one address,
 // and the bodies of the appends among them that were not refused.
 type errorLog struct {
@@ -105,13 +121,8 @@ func TestSIGTERMUnderLoad(t *testing.T) {
 		runMainChild(spec)
 		return
 	}
-	o := cassandratest.NewKeyspace(t, nil) // 4 shards
-	addrA := freeAddr(t)
-	child, _ := startChild(t, "TestSIGTERMUnderLoad", sigtermChildEnv+"="+"--listen="+addrA+" --keyspace="+o.Keyspace+" --cassandra-hosts="+strings.Join(o.Hosts, ",")+
-		" --shard-lease-ttl=1s --shutdown-timeout=10s --log-level=warn")
-	b := MustRunMain(t, o, "--shard-lease-ttl=1s")
+	child, addrA, b := sigtermPair(t, "TestSIGTERMUnderLoad", "10s")
 	baseA, baseB := "http://"+addrA, "http://"+b.Addr()
-	waitFor(t, 30*time.Second, "both instances to own shards", func() bool { n := len(b.store.Owned()); return n > 0 && n < 4 })
 
 	sub, err := http.NewRequest(http.MethodGet, baseA+"/v1/streams/term-0/subscribe", nil)
 	if err != nil {
@@ -214,13 +225,8 @@ func TestSIGTERMHandsShardsOverWhileRequestsFinish(t *testing.T) {
 		runMainChild(spec)
 		return
 	}
-	o := cassandratest.NewKeyspace(t, nil) // 4 shards
-	addrA := freeAddr(t)
-	child, _ := startChild(t, "TestSIGTERMHandsShardsOverWhileRequestsFinish", sigtermChildEnv+"="+"--listen="+addrA+" --keyspace="+o.Keyspace+" --cassandra-hosts="+strings.Join(o.Hosts, ",")+
-		" --shard-lease-ttl=1s --shutdown-timeout=2m --log-level=warn")
-	b := MustRunMain(t, o, "--shard-lease-ttl=1s")
+	child, addrA, b := sigtermPair(t, "TestSIGTERMHandsShardsOverWhileRequestsFinish", "2m")
 	baseA, baseB := "http://"+addrA, "http://"+b.Addr()
-	waitFor(t, 30*time.Second, "both instances to own shards", func() bool { n := len(b.store.Owned()); return n > 0 && n < 4 })
 	// A stream in each shard.
 	streams := map[int]string{}
 	for i := 0; len(streams) < 4; i++ {
