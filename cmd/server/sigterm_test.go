@@ -62,14 +62,18 @@ func freeAddr(t *testing.T) string {
 }
 
 // sigtermPair starts two instances on a fresh keyspace of 4 shards, both
-// with 1 s shard leases: a server process (the child running test, as
-// main does, with --shutdown-timeout=shutdown) listening on addrA, and b
-// in this process; it returns once both own shards.
-func sigtermPair(t *testing.T, test, shutdown string) (child *exec.Cmd, addrA string, b *Main) {
+// with 1 s shard leases: a server process (the test binary running t
+// again as a child, with --shutdown-timeout=shutdown) listening on addrA,
+// and b in this process; it returns once both own shards. In that child
+// it runs the server as main does and exits: a test calls it first.
+func sigtermPair(t *testing.T, shutdown string) (child *exec.Cmd, addrA string, b *Main) {
 	t.Helper()
+	if spec := os.Getenv(sigtermChildEnv); spec != "" {
+		runMainChild(spec) // exits
+	}
 	o := cassandratest.NewKeyspace(t, nil) // 4 shards
 	addrA = freeAddr(t)
-	child, _ = startChild(t, test, sigtermChildEnv+"="+"--listen="+addrA+" --keyspace="+o.Keyspace+" --cassandra-hosts="+strings.Join(o.Hosts, ",")+
+	child, _ = startChild(t, t.Name(), sigtermChildEnv+"="+"--listen="+addrA+" --keyspace="+o.Keyspace+" --cassandra-hosts="+strings.Join(o.Hosts, ",")+
 		" --shard-lease-ttl=1s --shutdown-timeout="+shutdown+" --log-level=warn")
 	b = MustRunMain(t, o, "--shard-lease-ttl=1s")
 	waitFor(t, 30*time.Second, "both instances to own shards", func() bool { n := len(b.store.Owned()); return n > 0 && n < 4 })
@@ -117,11 +121,7 @@ func (e *errorLog) RoundTrip(req *http.Request) (*http.Response, error) {
 // after it was handled); and everything acknowledged, through either,
 // is in its stream and the all feed, read from the survivor.
 func TestSIGTERMUnderLoad(t *testing.T) {
-	if spec := os.Getenv(sigtermChildEnv); spec != "" {
-		runMainChild(spec)
-		return
-	}
-	child, addrA, b := sigtermPair(t, "TestSIGTERMUnderLoad", "10s")
+	child, addrA, b := sigtermPair(t, "10s")
 	baseA, baseB := "http://"+addrA, "http://"+b.Addr()
 
 	sub, err := http.NewRequest(http.MethodGet, baseA+"/v1/streams/term-0/subscribe", nil)
@@ -221,11 +221,7 @@ func TestSIGTERMUnderLoad(t *testing.T) {
 // wait). The bulk request then ends answered, every line appended (the
 // last ones forwarded to the new owners), and the process exits 0.
 func TestSIGTERMHandsShardsOverWhileRequestsFinish(t *testing.T) {
-	if spec := os.Getenv(sigtermChildEnv); spec != "" {
-		runMainChild(spec)
-		return
-	}
-	child, addrA, b := sigtermPair(t, "TestSIGTERMHandsShardsOverWhileRequestsFinish", "2m")
+	child, addrA, b := sigtermPair(t, "2m")
 	baseA, baseB := "http://"+addrA, "http://"+b.Addr()
 	// A stream in each shard.
 	streams := map[int]string{}
