@@ -2,6 +2,7 @@ package catalog
 
 import (
 	"context"
+	"math/rand/v2"
 	"strings"
 	"sync"
 	"time"
@@ -49,6 +50,10 @@ type Options struct {
 	// known). A lookup of an id that is not a UUIDv7 searches the hour
 	// before it too (EventByID); nil: only the hour before Now.
 	LogTimes func(ctx context.Context) ([]time.Time, error)
+	// Slot picks the slot of a fill request's UUIDv7 id rows, in
+	// [0, Slots). nil: one at random. Tests set it to file the ids of
+	// several commits in one partition.
+	Slot func() int
 }
 
 // Location is where an event is: its stream and version.
@@ -80,6 +85,14 @@ func New(o Options) *Catalog {
 	}
 	return &Catalog{o: o, session: o.Session, categories: map[string]bool{},
 		untimedTTL: int((UntimedWindow + 10*time.Minute) / time.Second)}
+}
+
+// slot is the slot of one fill request's UUIDv7 id rows.
+func (c *Catalog) slot() int {
+	if c.o.Slot != nil {
+		return c.o.Slot()
+	}
+	return rand.IntN(Slots)
 }
 
 // ValidateQuery checks a listing's parameters (the prefix may be any

@@ -2,7 +2,6 @@ package catalog
 
 import (
 	"context"
-	"math/rand/v2"
 	"slices"
 	"sync"
 	"time"
@@ -110,7 +109,7 @@ func (c *Catalog) groups(ctx context.Context, shard int, chunks []streams.Pendin
 		catalogue = map[string][]gocql.BatchEntry{}
 		catOrder  []string
 	)
-	slot := rand.IntN(Slots)
+	slot := c.slot()
 	var filed time.Time // Cassandra's clock, read for the first untimed id
 	for i := range chunks {
 		p := &chunks[i]

@@ -68,6 +68,10 @@ type Options struct {
 	// the listings and lookups by id then show only what was indexed
 	// before. For measuring what the indexes cost.
 	NoIndex bool
+	// IndexSlot, if set, picks the slot of each fill request's id rows
+	// (catalog.Options.Slot): tests file several commits' ids in one
+	// partition.
+	IndexSlot func() int
 	// FloorEvery, FillDelay, TailBytes, CommitsInFlight, IDBudget and
 	// IDsInHead: sequencer.Config.
 	FloorEvery      time.Duration
@@ -197,7 +201,7 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 		return locateInLog(ctx, lg, rows, shard, seq, id)
 	}
 	clock := &dbclock.Clock{Session: session, Local: co.Now}
-	s.catalog = catalog.New(catalog.Options{Session: session, Streams: s.streams, Shards: shards, ReadEvent: s.readEvent, Locate: locate, Now: co.Now, Clock: clock.Now, LogTimes: fr.EndTimes})
+	s.catalog = catalog.New(catalog.Options{Session: session, Streams: s.streams, Shards: shards, ReadEvent: s.readEvent, Locate: locate, Now: co.Now, Clock: clock.Now, LogTimes: fr.EndTimes, Slot: o.IndexSlot})
 	s.topology = topology.New(session, co.Keyspace, shards, o.Instance)
 	var index sequencer.Indexer
 	if !o.NoIndex {
