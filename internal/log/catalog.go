@@ -72,8 +72,10 @@ type Catalog interface {
 	// EventByID returns the event with id, wherever it is, or
 	// ErrEventNotFound, also when its stream does not pass visible (nil:
 	// any), which is asked before the stream is read. An id in several
-	// streams (ids are unique within a stream only) gives one of its
-	// events whose stream passes visible. Errors: ErrUnavailable.
+	// streams (ids are unique within a stream only) gives the earliest
+	// committed of its events whose stream passes visible (by commit
+	// time, then shard, log order and order in the commit). Errors:
+	// ErrUnavailable.
 	EventByID(ctx context.Context, id uuid.UUID, visible func(StreamID) bool) (RecordedEvent, error)
 }
 

@@ -28,8 +28,9 @@ type Options struct {
 	ReadEvent func(ctx context.Context, stream log.StreamID, version int64, id uuid.UUID) (log.RecordedEvent, bool, error)
 	// Locate finds event id in the log row of shard at seq, where the id
 	// index files it: the stream and version of each event of the row
-	// with that id (ids are unique within a stream only), none when the
-	// row does not hold it.
+	// with that id, in the record's order, with the row's commit time (ids
+	// are unique within a stream only), none when the row does not hold
+	// it.
 	Locate func(ctx context.Context, shard int, seq int64, id uuid.UUID) ([]Location, error)
 	// CountCap is where a category's stream count stops (reported as not
 	// exact). Default 100,000.
@@ -56,10 +57,12 @@ type Options struct {
 	Slot func() int
 }
 
-// Location is where an event is: its stream and version.
+// Location is where an event is: its stream and version, and the time
+// of its commit.
 type Location struct {
 	Stream  log.StreamID
 	Version int64
+	Time    time.Time
 }
 
 // Catalog is the discovery indexes of a keyspace.

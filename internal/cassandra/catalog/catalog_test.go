@@ -60,8 +60,8 @@ func TestWriteAndList(t *testing.T) {
 	ps = append(ps, pend(2, now, record.Chunk{Stream: "cat0-00", FirstVersion: 2,
 		Appends: []record.ChunkAppend{{Events: []record.Event{{ID: uuid.New(), Type: "t", Data: []byte("2")}}}}}))
 	// A chunk of two appends, UUIDv7 ids and others: each id filed at the
-	// commit's log row (seq), the others in slot 0 of the commit minute
-	// with a TTL.
+	// commit's log row (seq) with the commit's time, the others in slot 0
+	// of the commit minute with a TTL.
 	multiChunk := record.Chunk{Stream: "multi-1", FirstVersion: 5, Appends: []record.ChunkAppend{
 		{Events: []record.Event{{ID: uuid.Must(uuid.NewV7()), Type: "t", Data: []byte("5")}, {ID: uuid.New(), Type: "t", Data: []byte("6")}}},
 		{Events: []record.Event{{ID: uuid.Must(uuid.NewV7()), Type: "t", Data: []byte("7")}, {ID: uuid.New(), Type: "t", Data: []byte("8")}, {ID: uuid.Must(uuid.NewV7()), Type: "t", Data: []byte("9")}}},
@@ -75,15 +75,16 @@ func TestWriteAndList(t *testing.T) {
 			m, timed := catalog.Minute(e.ID, now)
 			var (
 				seq      int64
+				at       time.Time
 				ttl      *int
 				slotsCQL = "(0, 1, 2, 3, 4, 5, 6, 7)"
 			)
 			if !timed {
 				slotsCQL = "(0)"
 			}
-			err := session.Query(`SELECT seq, TTL(seq) FROM event_index WHERE shard = 1 AND minute = ? AND slot IN `+slotsCQL+` AND id = ?`, m, [16]byte(e.ID)).Scan(&seq, &ttl)
-			if err != nil || seq != 3 || timed != (ttl == nil) {
-				t.Fatalf("index row of %s (UUIDv7 %v): seq %d ttl %v, %v; want seq 3, a TTL only if not UUIDv7", e.ID, timed, seq, ttl, err)
+			err := session.Query(`SELECT seq, time, TTL(time) FROM event_id_commits WHERE shard = 1 AND minute = ? AND slot IN `+slotsCQL+` AND id = ?`, m, [16]byte(e.ID)).Scan(&seq, &at, &ttl)
+			if err != nil || seq != 3 || !at.Equal(now.Truncate(time.Millisecond)) || timed != (ttl == nil) {
+				t.Fatalf("index row of %s (UUIDv7 %v): seq %d time %v ttl %v, %v; want seq 3 at %v, a TTL only if not UUIDv7", e.ID, timed, seq, at, ttl, err, now)
 			}
 		}
 	}
@@ -132,7 +133,7 @@ func TestWriteAndList(t *testing.T) {
 		id := uuid.UUID(p.EventIDs[:16])
 		m, _ := catalog.Minute(id, p.Time)
 		var seq int64
-		if err := session.Query(`SELECT seq FROM event_index WHERE shard = 1 AND minute = ? AND slot IN (0, 1, 2, 3, 4, 5, 6, 7) AND id = ?`, m, [16]byte(id)).Scan(&seq); err != nil || seq != p.Seq {
+		if err := session.Query(`SELECT seq FROM event_id_commits WHERE shard = 1 AND minute = ? AND slot IN (0, 1, 2, 3, 4, 5, 6, 7) AND id = ?`, m, [16]byte(id)).Scan(&seq); err != nil || seq != p.Seq {
 			t.Fatalf("index row of %s: seq %d %v, want %d", p.Stream, seq, err, p.Seq)
 		}
 	}
@@ -185,11 +186,11 @@ func TestIDRowsPerCommit(t *testing.T) {
 	var seqs []int64
 	ids := 0
 	for _, e := range piggy {
-		if !strings.Contains(e.Stmt, "event_index") {
+		if !strings.Contains(e.Stmt, "event_id_commits") {
 			continue
 		}
-		seqs = append(seqs, e.Args[1].(int64))
-		ids += len(e.Args[len(e.Args)-1].([][16]byte))
+		seqs = append(seqs, e.Args[len(e.Args)-1].(int64))
+		ids += len(e.Args[len(e.Args)-2].([][16]byte))
 	}
 	slices.Sort(seqs)
 	if !slices.Equal(seqs, []int64{1, 2}) || ids != 10 {
@@ -201,4 +202,112 @@ func TestIDRowsPerCommit(t *testing.T) {
 // holds it.
 func pend(seq int64, t time.Time, c record.Chunk) streams.Pending {
 	return streams.NewPending(seq, t, &c)
+}
+
+// TestEventByIDEveryCommit: an id in several streams, committed apart, in
+// one partition and in several, filed in event_id_commits and, by servers
+// before it, in event_index (a row naming the log row, and one from
+// before 0003 naming the stream and version; one commit in both tables).
+// A lookup answers the earliest committed event the caller may read, and
+// reads log rows in commit order only until one holds such an event.
+func TestEventByIDEveryCommit(t *testing.T) {
+	o := cassandratest.Options(t)
+	if _, err := cassandratest.Migrate(t, o); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cassandratest.DropBounded(t, o) })
+	session := cassandratest.Session(t, o)
+	ctx := context.Background()
+	id := uuid.Must(uuid.NewV7())
+	m, _ := catalog.Minute(id, time.Time{})
+	now := time.Now().Truncate(time.Millisecond)
+	type logRow struct {
+		shard int
+		seq   int64
+	}
+	at := func(s int) time.Time { return now.Add(time.Duration(s) * time.Second) }
+	rows := map[logRow][]catalog.Location{
+		{1, 7}:  {{Stream: "a-1", Version: 1, Time: at(1)}},
+		{1, 10}: {{Stream: "b-1", Version: 1, Time: at(2)}},
+		{0, 4}:  {{Stream: "c-1", Version: 1, Time: at(3)}, {Stream: "c-2", Version: 1, Time: at(3)}},
+	}
+	events := map[catalog.Location]log.RecordedEvent{{Stream: "old-1", Version: 3}: {Stream: "old-1", Version: 3, ID: id, Time: now}}
+	for _, locs := range rows {
+		for _, l := range locs {
+			events[catalog.Location{Stream: l.Stream, Version: l.Version}] = log.RecordedEvent{Stream: l.Stream, Version: l.Version, ID: id, Time: l.Time}
+		}
+	}
+	var located []logRow
+	c := catalog.New(catalog.Options{Session: session, Streams: streams.New(session, 100, time.Hour), Shards: 2,
+		Slot: func() int { return 5 },
+		Locate: func(_ context.Context, shard int, seq int64, got uuid.UUID) ([]catalog.Location, error) {
+			if got != id {
+				t.Errorf("Locate(%s), want %s", got, id)
+			}
+			located = append(located, logRow{shard, seq})
+			return rows[logRow{shard, seq}], nil
+		},
+		ReadEvent: func(_ context.Context, st log.StreamID, v int64, got uuid.UUID) (log.RecordedEvent, bool, error) {
+			e, ok := events[catalog.Location{Stream: st, Version: v}]
+			return e, ok && got == id, nil
+		}})
+	chunk := func(st log.StreamID) record.Chunk {
+		return record.Chunk{Stream: st, FirstVersion: 1, OpensBucket: true,
+			Appends: []record.ChunkAppend{{Events: []record.Event{{ID: id, Type: "t", Data: []byte("1")}}}}}
+	}
+	// Commits of this server: b-1 in shard 1, c-1 and c-2 together in
+	// shard 0; b-1's in slot 5 of shard 1, where event_index has a-1's.
+	if err := c.Write(ctx, 1, []streams.Pending{pend(10, at(2), chunk("b-1"))}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Write(ctx, 0, []streams.Pending{pend(4, at(3), chunk("c-1")), pend(4, at(3), chunk("c-2"))}); err != nil {
+		t.Fatal(err)
+	}
+	// Rows of older servers: a-1's commit, b-1's again (an ex-owner's
+	// fill), and old-1's, before 0003.
+	for _, q := range []struct {
+		cql  string
+		args []any
+	}{
+		{`UPDATE event_index SET seq = 7 WHERE shard = 1 AND minute = ? AND slot = 5 AND id = ?`, []any{m, [16]byte(id)}},
+		{`UPDATE event_index SET seq = 10 WHERE shard = 1 AND minute = ? AND slot = 0 AND id = ?`, []any{m, [16]byte(id)}},
+		{`UPDATE event_index SET stream = 'old-1', version = 3 WHERE shard = 0 AND minute = ? AND slot = 6 AND id = ?`, []any{m, [16]byte(id)}},
+	} {
+		if err := session.Query(q.cql, q.args...).Exec(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	only := func(want ...log.StreamID) func(log.StreamID) bool {
+		return func(st log.StreamID) bool { return slices.Contains(want, st) }
+	}
+	for _, tc := range []struct {
+		name    string
+		visible func(log.StreamID) bool
+		want    log.StreamID
+		located []logRow
+	}{
+		{"All", nil, "old-1", []logRow{{1, 7}}},
+		{"NotTheOldest", only("a-1", "b-1", "c-1", "c-2"), "a-1", []logRow{{1, 7}}},
+		{"ThisServers", only("b-1", "c-1", "c-2"), "b-1", []logRow{{1, 7}, {1, 10}}},
+		{"OneCommitInRecordOrder", only("c-2", "c-1"), "c-1", []logRow{{1, 7}, {1, 10}, {0, 4}}},
+		{"LaterInOneCommit", only("c-2"), "c-2", []logRow{{1, 7}, {1, 10}, {0, 4}}},
+		{"None", only(), "", []logRow{{1, 7}, {1, 10}, {0, 4}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			located = nil
+			e, err := c.EventByID(ctx, id, tc.visible)
+			if tc.want == "" {
+				if err != log.ErrEventNotFound {
+					t.Fatalf("EventByID: %s@%d, %v; want ErrEventNotFound", e.Stream, e.Version, err)
+				}
+			} else if err != nil || e.Stream != tc.want || e.ID != id {
+				t.Fatalf("EventByID: %s@%d, %v; want %s", e.Stream, e.Version, err, tc.want)
+			}
+			// a-1's log row is read first, for its commit time; the
+			// others in commit order, until one holds a visible event.
+			if !slices.Equal(located, tc.located) {
+				t.Fatalf("log rows read %v, want %v", located, tc.located)
+			}
+		})
+	}
 }

@@ -1,7 +1,7 @@
 // Package catalog holds the discovery indexes of the shard-log write path
 // in Cassandra: the stream catalog (a row per stream, by category), the
-// categories, and the event id index (an id to the shard log row of its
-// commit, which names its stream and version).
+// categories, and the event id index (an id to the shard log row of each
+// commit that holds it, which names its stream and version).
 //
 // The indexes are derived from committed records, like the stream
 // partitions, and written by the same filler behind the commit (never on

@@ -1,8 +1,10 @@
 package catalog
 
 import (
+	"cmp"
 	"context"
 	"errors"
+	"slices"
 	"sync"
 	"time"
 
@@ -13,27 +15,93 @@ import (
 	"github.com/eventlog/eventlog/internal/log"
 )
 
-// schema/migrations/0002_discovery.cql, 0003_event_index_seq.cql:
-// event_index. A row names the log row of the event's commit (seq), or,
-// written by a server before 0003, the stream and version.
-const cqlLookupID = `SELECT stream, version, seq FROM event_index WHERE shard = ? AND minute = ? AND slot = ? AND id = ?`
+const (
+	// schema/migrations/0008_event_id_commits.cql: event_id_commits, a
+	// row per id and commit (the log row, seq) that holds it.
+	cqlLookupID = `SELECT seq, time FROM event_id_commits WHERE shard = ? AND minute = ? AND slot = ? AND id = ?`
+	// schema/migrations/0002_discovery.cql, 0003_event_index_seq.cql:
+	// event_index, written by servers before 0008, a row per id and
+	// partition. A row names the log row of the event's commit (seq), or,
+	// written by a server before 0003, the stream and version.
+	cqlLookupIDOld = `SELECT stream, version, seq FROM event_index WHERE shard = ? AND minute = ? AND slot = ? AND id = ?`
+)
 
 // lookupConcurrency bounds the partition reads of one lookup by id.
 const lookupConcurrency = 32
 
-// errFound ends a lookup's other reads once one found the id.
-var errFound = errors.New("found")
+// hit is a commit an index row names as holding an event with the id: a
+// log row (shard, seq), with its commit time (zero until its log row or
+// event is read, for rows of event_index), or, for a row written before
+// 0003, the event's stream and version (seq -1).
+type hit struct {
+	shard int
+	seq   int64
+	time  time.Time
+	locs  []Location // the row's events with the id, once read
+	ev    *log.RecordedEvent
+}
 
 // EventByID implements log.Catalog.EventByID. A UUIDv7 id is looked up in
-// the partitions of the minute it carries (a read per shard and slot); any
-// other id in slot 0 of the minutes it may be filed under if committed
-// within the last UntimedWindow (untimedMinutes). Ids are unique within a
-// stream only, so an id may have index rows in several shards, and a log
-// row may hold it in several streams: the lookup ends at the first event
-// in a stream visible passes, not at the first row (which named, as often
-// as not, another stream of the same id, and a key that may read only
-// this one was told 404).
+// the partitions of the minute it carries (a read per shard, slot and
+// table); any other id in slot 0 of the minutes it may be filed under if
+// committed within the last UntimedWindow (untimedMinutes).
+//
+// Ids are unique within a stream only, so an id may be in several
+// streams, of one shard or several, committed together or apart: every
+// commit of the id is a row of event_id_commits (event_index, of servers
+// before 0008, is read too). Of the events with the id in a stream
+// visible passes, the lookup answers the earliest committed: by commit
+// time, then shard, then log row (within a shard, log order is commit
+// order, and commit times are monotone), then its order in the commit. So
+// the answer to a caller does not change when the id is appended to
+// other streams later (of another shard: unless its owner's clock is
+// behind by more than the time between the commits). The scope is
+// checked before a stream is read, and log rows are read in that order
+// only until one holds a visible event.
 func (c *Catalog) EventByID(ctx context.Context, id uuid.UUID, visible func(log.StreamID) bool) (log.RecordedEvent, error) {
+	if visible == nil {
+		visible = func(log.StreamID) bool { return true }
+	}
+	hits, err := c.idHits(ctx, id)
+	if err != nil {
+		return log.RecordedEvent{}, err
+	}
+	if err := c.resolveOld(ctx, id, hits, visible); err != nil {
+		return log.RecordedEvent{}, err
+	}
+	slices.SortFunc(hits, func(a, b *hit) int {
+		return cmp.Or(a.time.Compare(b.time), cmp.Compare(a.shard, b.shard), cmp.Compare(a.seq, b.seq))
+	})
+	for _, h := range hits {
+		if h.ev != nil { // a row before 0003, visible and read
+			return *h.ev, nil
+		}
+		if h.locs == nil && h.seq >= 0 {
+			if h.locs, err = c.o.Locate(ctx, h.shard, h.seq, id); err != nil {
+				return log.RecordedEvent{}, err
+			}
+		}
+		for _, l := range h.locs {
+			// The scope is checked before the stream is read: a stream
+			// the caller may not read is never touched.
+			if !visible(l.Stream) {
+				continue
+			}
+			ev, ok, err := c.o.ReadEvent(ctx, l.Stream, l.Version, id)
+			if err != nil {
+				return log.RecordedEvent{}, err
+			}
+			if ok && ev.ID == id {
+				return ev, nil
+			}
+		}
+	}
+	return log.RecordedEvent{}, log.ErrEventNotFound
+}
+
+// idHits reads the index rows of id in every partition it may be filed
+// in, of both tables: the commits that hold it, one hit per log row.
+func (c *Catalog) idHits(ctx context.Context, id uuid.UUID) ([]*hit, error) {
 	var (
 		minutes = make([][]int64, c.o.Shards) // by shard
 		slots   = 1
@@ -48,7 +116,7 @@ func (c *Catalog) EventByID(ctx context.Context, id uuid.UUID, visible func(log.
 		if c.o.LogTimes != nil {
 			var err error
 			if logTimes, err = c.o.LogTimes(ctx); err != nil {
-				return log.RecordedEvent{}, err
+				return nil, err
 			}
 		}
 		now := c.o.Now()
@@ -63,96 +131,127 @@ func (c *Catalog) EventByID(ctx context.Context, id uuid.UUID, visible func(log.
 			minutes[s] = untimedMinutes(now.UnixMilli()/60_000, lt)
 		}
 	}
-	if visible != nil { // asked from the lookups' goroutines
-		var mu sync.Mutex
-		callers := visible
-		visible = func(s log.StreamID) bool {
-			mu.Lock()
-			defer mu.Unlock()
-			return callers(s)
-		}
+	type logRow struct {
+		shard int
+		seq   int64
 	}
-	ctx2, cancel := context.WithCancel(ctx)
-	defer cancel()
-	var jobs []func() error
-	found := make(chan Location, 1)
-	// The newest minutes of every shard first: the id is most likely there.
-	for i, more := 0, true; more; i++ {
-		more = false
-		for shard, ms := range minutes {
-			if i >= len(ms) {
-				continue
+	var (
+		mu     sync.Mutex
+		bySeq  = map[logRow]*hit{}
+		byLoc  = map[Location]bool{}
+		hits   []*hit
+		jobs   []func() error
+		record = func(h *hit) { // under mu
+			if h.seq < 0 {
+				if !byLoc[h.locs[0]] {
+					byLoc[h.locs[0]] = true
+					hits = append(hits, h)
+				}
+				return
 			}
-			more = true
-			m := ms[i]
+			k := logRow{h.shard, h.seq}
+			if old := bySeq[k]; old != nil {
+				if old.time.IsZero() {
+					old.time = h.time
+				}
+				return
+			}
+			bySeq[k] = h
+			hits = append(hits, h)
+		}
+	)
+	for shard, ms := range minutes {
+		for _, m := range ms {
 			for slot := range slots {
 				jobs = append(jobs, func() error {
+					iter := c.session.Query(cqlLookupID, shard, m, slot, [16]byte(id)).WithContext(ctx).Idempotent(true).Iter()
+					var (
+						seq int64
+						at  time.Time
+					)
+					for iter.Scan(&seq, &at) {
+						mu.Lock()
+						record(&hit{shard: shard, seq: seq, time: at})
+						mu.Unlock()
+					}
+					return cql.ReadErr("look up event id", iter.Close())
+				}, func() error {
 					var (
 						stream  string
 						version int64
-						seq     int64
+						seq     *int64
 					)
-					err := c.session.Query(cqlLookupID, shard, m, slot, [16]byte(id)).WithContext(ctx2).Idempotent(true).Scan(&stream, &version, &seq)
+					err := c.session.Query(cqlLookupIDOld, shard, m, slot, [16]byte(id)).WithContext(ctx).Idempotent(true).Scan(&stream, &version, &seq)
 					switch {
-					case ctx2.Err() != nil:
-						return errFound
 					case errors.Is(err, gocql.ErrNotFound):
 						return nil
 					case err != nil:
 						return cql.ReadErr("look up event id", err)
 					}
-					locs := []Location{{Stream: log.StreamID(stream), Version: version}}
-					if stream == "" { // a row naming the log row of the commit
-						if locs, err = c.o.Locate(ctx2, shard, seq, id); err != nil {
-							if ctx2.Err() != nil {
-								return errFound
-							}
-							return err
-						}
+					mu.Lock()
+					defer mu.Unlock()
+					if stream != "" { // a row before 0003
+						record(&hit{shard: shard, seq: -1, locs: []Location{{Stream: log.StreamID(stream), Version: version}}})
 					}
-					for _, l := range locs {
-						// The scope is checked before the stream is read:
-						// a stream the caller may not read is never
-						// touched.
-						if visible == nil || visible(l.Stream) {
-							select {
-							case found <- l:
-							default:
-							}
-							cancel()
-							return errFound
-						}
+					if seq != nil { // and a later commit's, from 0003 on
+						record(&hit{shard: shard, seq: *seq})
 					}
 					return nil
 				})
 			}
 		}
 	}
-	err := run(jobs, lookupConcurrency)
-	var (
-		stream  log.StreamID
-		version int64
-	)
-	select {
-	case l := <-found:
-		stream, version = l.Stream, l.Version
-	default:
-		if err != nil && !errors.Is(err, errFound) {
-			return log.RecordedEvent{}, err
-		}
+	if err := run(jobs, lookupConcurrency); err != nil {
 		if ctx.Err() != nil {
-			return log.RecordedEvent{}, ctx.Err()
+			return nil, ctx.Err()
 		}
-		return log.RecordedEvent{}, log.ErrEventNotFound
+		// Some commits of the id may be missed: the earliest found
+		// might not be the earliest.
+		return nil, err
 	}
-	ev, ok, err := c.o.ReadEvent(ctx, stream, version, id)
-	if err != nil {
-		return log.RecordedEvent{}, err
+	return hits, nil
+}
+
+// resolveOld finds the commit times of the hits that event_index gave
+// without one: it reads the log row each names (which lists the events
+// with the id), or, for a row before 0003, the event itself if its stream
+// is visible (dropping the hit if not, or if the event is not there).
+func (c *Catalog) resolveOld(ctx context.Context, id uuid.UUID, hits []*hit, visible func(log.StreamID) bool) error {
+	var jobs []func() error
+	for _, h := range hits {
+		switch {
+		case !h.time.IsZero():
+		case h.seq >= 0:
+			jobs = append(jobs, func() error {
+				locs, err := c.o.Locate(ctx, h.shard, h.seq, id)
+				h.locs = locs
+				if len(locs) > 0 {
+					h.time = locs[0].Time
+				}
+				if h.locs == nil {
+					h.locs = []Location{} // read: nothing there
+				}
+				return err
+			})
+		case visible(h.locs[0].Stream):
+			jobs = append(jobs, func() error {
+				l := h.locs[0]
+				ev, ok, err := c.o.ReadEvent(ctx, l.Stream, l.Version, id)
+				h.locs = []Location{}
+				if ok && ev.ID == id {
+					h.ev, h.time = &ev, ev.Time
+					h.locs = nil
+				}
+				return err
+			})
+		default:
+			h.locs = []Location{}
+		}
 	}
-	if !ok || ev.ID != id {
-		return log.RecordedEvent{}, log.ErrEventNotFound
+	if len(jobs) == 0 {
+		return nil
 	}
-	return ev, nil
+	return run(jobs, lookupConcurrency)
 }
 
 // untimedMinutes are the minutes an id that is not a UUIDv7 may be filed

@@ -13,17 +13,20 @@ import (
 	"github.com/eventlog/eventlog/internal/cassandra/streams"
 )
 
-// schema/migrations/0002_discovery.cql: stream_catalog, stream_categories,
-// event_index.
+// schema/migrations/0002_discovery.cql: stream_catalog, stream_categories;
+// 0008_event_id_commits.cql: event_id_commits.
 const (
 	cqlPutStream   = `INSERT INTO stream_catalog (category, stream, created) VALUES (?, ?, ?)`
 	cqlPutCategory = `INSERT INTO stream_categories (id, category, created) VALUES (0, ?, ?)`
 	// One statement per partition and commit, not per event or stream:
 	// Cassandra's cost of a batch grows with its statements. The ids are
-	// filed at the log row of their commit; EventByID reads it to find
-	// the stream and version (schema/migrations/0003_event_index_seq.cql).
-	cqlPutIDs    = `UPDATE event_index SET seq = ? WHERE shard = ? AND minute = ? AND slot = ? AND id IN ?`
-	cqlPutIDsTTL = `UPDATE event_index USING TTL ? SET seq = ? WHERE shard = ? AND minute = ? AND slot = ? AND id IN ?`
+	// filed at the log row of their commit (seq, in the key: a row per id
+	// and commit), with the commit's time; EventByID reads the log row to
+	// find the stream and version. Servers before 0008 wrote event_index,
+	// one row per id and partition, which a later commit of the id
+	// overwrote.
+	cqlPutIDs    = `UPDATE event_id_commits SET time = ? WHERE shard = ? AND minute = ? AND slot = ? AND id IN ? AND seq = ?`
+	cqlPutIDsTTL = `UPDATE event_id_commits USING TTL ? SET time = ? WHERE shard = ? AND minute = ? AND slot = ? AND id IN ? AND seq = ?`
 )
 
 // idsPerStatement bounds the ids of one cqlPutIDs statement (the
@@ -51,9 +54,9 @@ const maxRowsPerBatch = 2000
 // category row again: an idempotent overwrite).
 const knownCategoriesCap = 100_000
 
-// Minute is the event_index partition minute of an event: the minute of
-// the time its UUIDv7 id carries, else of at (timed false), the time it
-// is filed at.
+// Minute is the id index's partition minute of an event (event_id_commits,
+// event_index): the minute of the time its UUIDv7 id carries, else of at
+// (timed false), the time it is filed at.
 func Minute(id uuid.UUID, at time.Time) (minute int64, timed bool) {
 	if id.Version() == 7 {
 		sec, nsec := id.Time().UnixTime()
@@ -105,6 +108,7 @@ func (c *Catalog) groups(ctx context.Context, shard int, chunks []streams.Pendin
 		minutes   []int64
 		byKey     = map[idKey][][16]byte{}
 		keys      []idKey
+		committed = map[int64]time.Time{} // by seq: a commit's chunks share its time
 		newCats   = map[string]time.Time{}
 		catalogue = map[string][]gocql.BatchEntry{}
 		catOrder  []string
@@ -113,6 +117,7 @@ func (c *Catalog) groups(ctx context.Context, shard int, chunks []streams.Pendin
 	var filed time.Time // Cassandra's clock, read for the first untimed id
 	for i := range chunks {
 		p := &chunks[i]
+		committed[p.Seq] = p.Time
 		for b := p.EventIDs; len(b) >= 16; b = b[16:] {
 			id := uuid.UUID(b[:16])
 			at := p.Time
@@ -155,9 +160,9 @@ func (c *Catalog) groups(ctx context.Context, shard int, chunks []streams.Pendin
 		}
 		for list := byKey[k]; len(list) > 0; {
 			n := min(len(list), idsPerStatement)
-			e := gocql.BatchEntry{Stmt: cqlPutIDs, Idempotent: true, Args: []any{k.seq, shard, k.key, slot, list[:n]}}
+			e := gocql.BatchEntry{Stmt: cqlPutIDs, Idempotent: true, Args: []any{committed[k.seq], shard, k.key, slot, list[:n], k.seq}}
 			if k.key < 0 {
-				e = gocql.BatchEntry{Stmt: cqlPutIDsTTL, Idempotent: true, Args: []any{c.untimedTTL, k.seq, shard, -1 - k.key, 0, list[:n]}}
+				e = gocql.BatchEntry{Stmt: cqlPutIDsTTL, Idempotent: true, Args: []any{c.untimedTTL, committed[k.seq], shard, -1 - k.key, 0, list[:n], k.seq}}
 			}
 			g.entries, g.counts, g.total = append(g.entries, e), append(g.counts, n), g.total+n
 			list = list[n:]

@@ -38,8 +38,9 @@ func (s *Store) Cluster(ctx context.Context) (log.ClusterInfo, error) {
 
 // locateInLog finds event id in the log row of shard at seq (segments of
 // rows rows): the stream and version of each event of the row with that
-// id (one per stream: ids are unique within a stream only); none when the
-// row does not hold it.
+// id (one per stream: ids are unique within a stream only), in the
+// record's order, with the row's time; none when the row does not hold
+// it.
 func locateInLog(ctx context.Context, lg *shardlog.Log, rows int64, shard int, seq int64, id uuid.UUID) ([]catalog.Location, error) {
 	var out []catalog.Location
 	_, _, err := lg.Rows(ctx, shard, shardlog.Segment(seq, rows), seq-1, seq, 1, func(r shardlog.Row) error {
@@ -50,7 +51,7 @@ func locateInLog(ctx context.Context, lg *shardlog.Log, rows int64, shard int, s
 		for _, a := range rec.Appends {
 			for i, e := range a.Events {
 				if e.ID == id {
-					out = append(out, catalog.Location{Stream: a.Stream, Version: a.FirstVersion + int64(i)})
+					out = append(out, catalog.Location{Stream: a.Stream, Version: a.FirstVersion + int64(i), Time: r.Time})
 				}
 			}
 		}

@@ -3,6 +3,7 @@ package shardstore_test
 import (
 	"context"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -59,5 +60,73 @@ func TestEventByIDSharedAcrossStreams(t *testing.T) {
 		if _, err := s.EventByID(ctx, p.id, func(log.StreamID) bool { return false }); err != log.ErrEventNotFound {
 			t.Errorf("EventByID(%s) by a caller who may read neither: %v, want ErrEventNotFound", p.id, err)
 		}
+	}
+}
+
+// TestEventByIDSharedInOnePartition: two streams of one shard hold the
+// same id, appended in separate commits whose fills file the id in the
+// same partition (the id's minute, the same slot). The index kept one row
+// per id and partition, which the later commit overwrote: a caller who
+// may read only the first stream was told 404 for its event. Every commit
+// of the id is kept now, and a caller who may read both is answered the
+// earliest committed. A third stream, in another shard, committed last,
+// is answered only to a caller who may read it alone.
+func TestEventByIDSharedInOnePartition(t *testing.T) {
+	const shards = 4
+	o := newKeyspace(t, shards)
+	s := open(t, shardstore.Options{Cassandra: o, IndexSlot: func() int { return 3 }})
+	defer s.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	only := func(want ...log.StreamID) func(log.StreamID) bool {
+		return func(st log.StreamID) bool { return slices.Contains(want, st) }
+	}
+	for _, tc := range []struct {
+		name string
+		id   uuid.UUID
+	}{
+		{"v7", uuid.Must(uuid.NewV7())},
+		{"v4", uuid.New()}, // filed under its fill's minute, in slot 0
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var a, b, c log.StreamID // a and b in one shard, c in another
+			for i := 0; a == "" || b == "" || c == ""; i++ {
+				st := fmt.Sprintf("%s%d-1", tc.name, i)
+				switch sh := partition.ShardOf(st, shards); {
+				case a == "":
+					a = log.StreamID(st)
+				case sh == partition.ShardOf(string(a), shards) && b == "":
+					b = log.StreamID(st)
+				case sh != partition.ShardOf(string(a), shards) && c == "":
+					c = log.StreamID(st)
+				}
+			}
+			for _, st := range []log.StreamID{a, b, c} {
+				if _, err := s.Append(ctx, log.AppendRequest{Stream: st, Expected: log.NoStream,
+					Events: []log.ProposedEvent{ev(tc.id, "Shared", `{"s":"`+string(st)+`"}`)}}); err != nil {
+					t.Fatal(err)
+				}
+				readAll(t, s, string(st)) // its stream, and so its index row, written
+			}
+			for _, c := range []struct {
+				name    string
+				visible func(log.StreamID) bool
+				want    log.StreamID
+			}{
+				{"OnlyFirst", only(a), a},
+				{"OnlySecond", only(b), b},
+				{"OnlyThird", only(c), c},
+				{"All", nil, a},
+				{"SecondAndThird", only(b, c), b},
+			} {
+				e, err := s.EventByID(ctx, tc.id, c.visible)
+				if err != nil || e.Stream != c.want || e.Version != 1 || e.ID != tc.id || string(e.Data) != `{"s":"`+string(c.want)+`"}` {
+					t.Errorf("%s: EventByID(%s): %s@%d %s, %v; want %s@1", c.name, tc.id, e.Stream, e.Version, e.Data, err, c.want)
+				}
+			}
+			if _, err := s.EventByID(ctx, tc.id, only()); err != log.ErrEventNotFound {
+				t.Errorf("EventByID(%s) by a caller who may read none: %v, want ErrEventNotFound", tc.id, err)
+			}
+		})
 	}
 }

@@ -344,7 +344,7 @@ func packable(w []Pending) (int, bool) {
 		if c.OpensBucket {
 			n += 64 + len(c.Stream) // the index row
 		}
-		n += c.Payload + 16*c.Events() // each event, and its id in the commit's event_index statement
+		n += c.Payload + 16*c.Events() // each event, and its id in the commit's id index statement
 		if c.LastVersion > LowVersions {
 			c.ClientIDs(func(_ uuid.UUID, v int64) {
 				n += 40 + len(c.Stream) // a stream_ids row each
