@@ -21,11 +21,19 @@ import (
 	"github.com/eventlog/eventlog/internal/httpapi"
 	"github.com/eventlog/eventlog/internal/httpapi/spectest"
 	"github.com/eventlog/eventlog/internal/log"
+	"github.com/eventlog/eventlog/internal/partition"
 )
 
 // mustShardAuthServer is the API with keys required over a shard-log
 // store with 4 shards.
 func mustShardAuthServer(tb testing.TB) *authServer {
+	tb.Helper()
+	return mustShardAuthServerWith(tb, nil)
+}
+
+// mustShardAuthServerWith is mustShardAuthServer with the store's options
+// changed by mod (nil: none).
+func mustShardAuthServerWith(tb testing.TB, mod func(*shardstore.Options)) *authServer {
 	tb.Helper()
 	reg := prometheus.NewRegistry()
 	o := cassandratest.Options(tb)
@@ -37,6 +45,9 @@ func mustShardAuthServer(tb testing.TB) *authServer {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	so := shardstore.Options{Cassandra: o, LeaseTTL: time.Second, Version: "test-version"}
+	if mod != nil {
+		mod(&so)
+	}
 	store, err := shardstore.Open(ctx, so)
 	if err != nil {
 		tb.Fatal(err)
@@ -296,4 +307,53 @@ func TestDiscoveryNotImplemented(t *testing.T) {
 	for _, p := range []string{"/v1/streams", "/v1/categories", "/v1/events/" + uuid.NewString(), "/v1/cluster"} {
 		MustProblem(t, ts.Do(t, "GET", p, nil), http.StatusNotImplemented, "not_implemented")
 	}
+}
+
+// TestEventByIDKeyReadingOneOfTwoStreams: two streams of one shard hold
+// the same event id, appended apart; their fills file it in the same
+// index partition (the id's minute, one slot). The index kept one row per
+// id and partition, the later commit's, so a key that may read only the
+// first stream was answered 404 event_not_found for its event. A key that
+// may read both is answered the earliest committed, one that may read
+// neither 404.
+func TestEventByIDKeyReadingOneOfTwoStreams(t *testing.T) {
+	as := mustShardAuthServerWith(t, func(o *shardstore.Options) { o.IndexSlot = func() int { return 2 } })
+	admin := as.MustToken(t, "admin", 0, "admin")
+	var first, second string
+	for i := 1; second == ""; i++ {
+		st := "acct-" + strconv.Itoa(i)
+		switch {
+		case first == "":
+			first = st
+		case partition.ShardOf(st, 4) == partition.ShardOf(first, 4):
+			second = st
+		}
+	}
+	id := uuid.Must(uuid.NewV7())
+	for _, st := range []string{first, second} {
+		body := `{"events":[{"id":"` + id.String() + `","type":"Opened","data":{"s":"` + st + `"}}]}`
+		if r := as.As(t, admin, "POST", "/v1/streams/"+st+"/events", body, "Content-Type", jsonCT); r.Status != http.StatusCreated {
+			t.Fatalf("append %s: %s", st, r)
+		}
+		// A read of the stream writes it, and its index rows, first.
+		if r := as.As(t, admin, "GET", "/v1/streams/"+st+"/events", ""); r.Status != http.StatusOK {
+			t.Fatalf("read %s: %s", st, r)
+		}
+	}
+	for _, c := range []struct {
+		name, scope, want string
+	}{
+		{"OnlyFirst", "read:" + first, first},
+		{"OnlySecond", "read:" + second, second},
+		{"Both", "read:acct-*", first},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			key := as.MustToken(t, c.name, 0, c.scope)
+			r := as.As(t, key, "GET", "/v1/events/"+id.String(), "")
+			if e := r.JSON(t); r.Status != http.StatusOK || e["stream"] != c.want || e["version"] != float64(1) || e["id"] != id.String() {
+				t.Fatalf("GET /v1/events/%s with %s: %s; want %s@1", id, c.scope, r, c.want)
+			}
+		})
+	}
+	MustProblem(t, as.As(t, as.MustToken(t, "other", 0, "read:other-*"), "GET", "/v1/events/"+id.String(), ""), http.StatusNotFound, "event_not_found")
 }
