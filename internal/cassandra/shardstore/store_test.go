@@ -762,8 +762,10 @@ func TestLargeAppendsIndexed(t *testing.T) {
 	}
 }
 
-// TestEventIndexOldRows: an id index row written before the rows named
-// the commit's log row (stream and version, no seq) still finds its event.
+// TestEventIndexOldRows: id index rows written by servers before
+// 0008_event_id_commits, in event_index, still find their event: a row
+// naming the commit's log row (seq), and one from before 0003 naming the
+// stream and version.
 func TestEventIndexOldRows(t *testing.T) {
 	o := newKeyspace(t, 2)
 	s := open(t, shardstore.Options{Cassandra: o})
@@ -780,9 +782,14 @@ func TestEventIndexOldRows(t *testing.T) {
 	}
 	m, _ := catalog.Minute(id, time.Now())
 	session := cassandratest.Session(t, o)
-	for shard := range 2 {
+	shard := partition.ShardOf("old-1", 2)
+	var seq int64
+	if err := session.Query(`SELECT seq FROM event_id_commits WHERE shard = ? AND minute = ? AND slot IN (0, 1, 2, 3, 4, 5, 6, 7) AND id = ?`, shard, m, [16]byte(id)).Scan(&seq); err != nil {
+		t.Fatal(err)
+	}
+	for sh := range 2 {
 		for slot := range catalog.Slots {
-			if err := session.Query(`DELETE FROM event_index WHERE shard = ? AND minute = ? AND slot = ? AND id = ?`, shard, m, slot, [16]byte(id)).Exec(); err != nil {
+			if err := session.Query(`DELETE FROM event_id_commits WHERE shard = ? AND minute = ? AND slot = ? AND id = ?`, sh, m, slot, [16]byte(id)).Exec(); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -790,10 +797,19 @@ func TestEventIndexOldRows(t *testing.T) {
 	if _, err := s.EventByID(ctx, id, nil); !errors.Is(err, log.ErrEventNotFound) {
 		t.Fatalf("EventByID with its row deleted: %v, want not found", err)
 	}
+	if err := session.Query(`INSERT INTO event_index (shard, minute, slot, id, seq) VALUES (?, ?, 5, ?, ?)`, shard, m, [16]byte(id), seq).Exec(); err != nil {
+		t.Fatal(err)
+	}
+	if e, err := s.EventByID(ctx, id, nil); err != nil || e.Stream != "old-1" || e.Version != 2 || string(e.Data) != `2` {
+		t.Fatalf("EventByID from a row of event_index naming the log row: %+v %v", e, err)
+	}
+	if err := session.Query(`DELETE FROM event_index WHERE shard = ? AND minute = ? AND slot = 5 AND id = ?`, shard, m, [16]byte(id)).Exec(); err != nil {
+		t.Fatal(err)
+	}
 	if err := session.Query(`INSERT INTO event_index (shard, minute, slot, id, stream, version) VALUES (0, ?, 3, ?, 'old-1', 2)`, m, [16]byte(id)).Exec(); err != nil {
 		t.Fatal(err)
 	}
 	if e, err := s.EventByID(ctx, id, nil); err != nil || e.Stream != "old-1" || e.Version != 2 || string(e.Data) != `2` {
-		t.Fatalf("EventByID from an old row: %+v %v", e, err)
+		t.Fatalf("EventByID from a row of event_index before 0003: %+v %v", e, err)
 	}
 }
