@@ -52,7 +52,9 @@
 //     the key's scopes for its stream, feed or group (allow, allowFeed)
 //     before it reads the body or asks the store anything: a refused
 //     request writes nothing and learns nothing. Every answer carries
-//     X-Content-Type-Options: nosniff and Cache-Control: no-store.
+//     X-Content-Type-Options: nosniff and Cache-Control: no-store (the
+//     console's files, Config.Console, replace the latter with no-cache
+//     and an ETag).
 //   - Reads stream: replay (Accept: application/x-ndjson), pages and state
 //     are written as the store yields events, in batches of at most
 //     flushBytes plus one event, never held whole. Each flush extends the
