@@ -257,7 +257,7 @@ func (c *Config) flagSet(name string, out io.Writer) *flag.FlagSet {
 	fs.IntVar(&c.MaxEventsPerAppend, "max-events-per-append", c.MaxEventsPerAppend, "most events in one append")
 	fs.IntVar(&c.MaxEventBytes, "max-event-bytes", c.MaxEventBytes, "largest event (data + metadata)")
 	fs.IntVar(&c.MaxSnapshotBytes, "max-snapshot-bytes", c.MaxSnapshotBytes, "largest snapshot state, before compression")
-	fs.IntVar(&c.MaxPageSize, "max-page-size", c.MaxPageSize, "cap of the limit of a paged read")
+	fs.IntVar(&c.MaxPageSize, "max-page-size", c.MaxPageSize, "cap of the limit of a stream's page and of a consumer group read (a feed page's limit is 1-10000 whatever this says)")
 	fs.IntVar(&c.MaxBulkLines, "max-bulk-lines", c.MaxBulkLines, "most lines in one bulk request, blank ones included")
 	fs.IntVar(&c.MaxBulkLineBytes, "max-bulk-line-bytes", c.MaxBulkLineBytes, "longest bulk line, after decompression")
 	fs.Int64Var(&c.MaxBulkBytes, "max-bulk-bytes", c.MaxBulkBytes, "largest bulk request body, after decompression")
