@@ -281,7 +281,7 @@ func (c *Config) flagSet(name string, out io.Writer) *flag.FlagSet {
 	fs.DurationVar(&c.Heartbeat, "heartbeat", c.Heartbeat, "idle time after which a live subscription sends a heartbeat (at least 100ms)")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "time allowed for in-flight requests at shutdown")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "log level: debug, info, warn, error")
-	fs.StringVar(&c.AccessLog, "access-log", c.AccessLog, "requests logged at info level: errors (answers of 400 and above) or all; the others at debug")
+	fs.StringVar(&c.AccessLog, "access-log", c.AccessLog, "requests logged at info level: errors (answers of 400 and above, and aborted ones) or all; the others at debug")
 	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "log format: json or text")
 	fs.BoolVar(&c.Tracing, "tracing", c.Tracing, "export OpenTelemetry traces over OTLP/HTTP, configured by the OTEL_* variables (default: on when OTEL_EXPORTER_OTLP_ENDPOINT is set)")
 	fs.BoolVar(&c.RecordTraceparent, "record-traceparent", c.RecordTraceparent, "record each append's W3C traceparent header in the metadata (\"traceparent\") of its events that carry none, so consumers can continue the trace")

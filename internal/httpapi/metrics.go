@@ -64,7 +64,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}, []string{"code"}),
 		suppressed: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "eventlog_log_lines_suppressed_total",
-			Help: "Log lines not written because their kind (unauthenticated, invalid_host, tls_handshake) passed its limit of lines a minute.",
+			Help: "Log lines not written because their kind (unauthenticated, invalid_host, tls_handshake, client_error_<status> for every other 4xx answer) passed its limit of lines a minute.",
 		}, []string{"kind"}),
 		tlsErrors: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "eventlog_tls_handshake_errors_total",
