@@ -164,7 +164,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	m.store = store
 
 	tracingOn := tracing.Enabled(m.Config.Tracing, os.Getenv)
-	tp, stop, err := tracing.Setup(ctx, tracingOn, versionString(), os.Getenv)
+	tp, stop, err := tracing.Setup(ctx, tracingOn, versionString(), os.Getenv, logger)
 	if err != nil {
 		return err
 	}

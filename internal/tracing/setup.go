@@ -3,6 +3,7 @@ package tracing
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"strings"
 
 	"go.opentelemetry.io/otel"
@@ -32,8 +33,11 @@ func Enabled(flag bool, getenv func(string) string) bool {
 // OTEL_TRACES_SAMPLER (default: parent-based, always on) and the resource
 // from OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES; version is recorded
 // as service.version. The W3C trace context propagator is installed
-// globally, so traceparent headers are honoured.
-func Setup(ctx context.Context, on bool, version string, getenv func(string) string) (trace.TracerProvider, func(context.Context) error, error) {
+// globally, so traceparent headers are honoured. The SDK's own errors (a
+// batch the collector refused or did not answer) go to logger, at warn
+// level, so they are lines of the server's log format (--log-format)
+// rather than the standard library logger's plain text on stderr.
+func Setup(ctx context.Context, on bool, version string, getenv func(string) string, logger *slog.Logger) (trace.TracerProvider, func(context.Context) error, error) {
 	if !on {
 		return noop.NewTracerProvider(), func(context.Context) error { return nil }, nil
 	}
@@ -59,6 +63,9 @@ func Setup(ctx context.Context, on bool, version string, getenv func(string) str
 		return nil, nil, fmt.Errorf("trace resource: %w", err)
 	}
 	tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(exp), sdktrace.WithResource(res))
+	otel.SetErrorHandler(otel.ErrorHandlerFunc(func(err error) {
+		logger.Warn("tracing", "error", err)
+	}))
 	otel.SetTracerProvider(tp)
 	otel.SetTextMapPropagator(propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{}))
 	return tp, tp.Shutdown, nil

@@ -55,7 +55,7 @@ func TestEnabled(t *testing.T) {
 			}
 		})
 	}
-	if _, _, err := tracing.Setup(context.Background(), true, "v", env("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")); err == nil {
+	if _, _, err := tracing.Setup(context.Background(), true, "v", env("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"), slog.New(slog.DiscardHandler)); err == nil {
 		t.Fatal("Setup accepted OTLP over gRPC, which it does not export")
 	}
 }
