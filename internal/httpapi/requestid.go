@@ -29,8 +29,9 @@ func withRequestID(ctx context.Context, id string) context.Context {
 }
 
 // requestID is the id to use for a request that sent sent (may be ""): sent
-// itself if it is 1..128 printable ASCII characters without spaces or
-// quotes (it goes into logs and JSON as is), else a new random UUID.
+// itself if it is 1..128 printable ASCII characters without spaces,
+// double quotes or backslashes (it goes into logs and JSON as is), else a
+// new random UUID.
 func requestID(sent string) string {
 	if len(sent) > 0 && len(sent) <= maxRequestIDLen {
 		ok := true
