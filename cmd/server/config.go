@@ -395,6 +395,15 @@ func (c *Config) Validate() error {
 	if c.ShutdownTimeout <= 0 {
 		return errors.New("shutdown timeout must be positive")
 	}
+	// No 0 for "none": the http.Server would take it so, but the API's
+	// streams would still extend their write deadline by httpapi's default
+	// at each flush, and forwards to other instances would wait for good.
+	if c.ReadTimeout <= 0 {
+		return fmt.Errorf("--read-timeout %s: must be positive", c.ReadTimeout)
+	}
+	if c.WriteTimeout <= 0 {
+		return fmt.Errorf("--write-timeout %s: must be positive", c.WriteTimeout)
+	}
 	if c.ReadHeaderTimeout < 0 || c.IdleTimeout < 0 || c.MaxHeaderBytes < 0 {
 		return errors.New("--read-header-timeout, --idle-timeout and --max-header-bytes must not be negative")
 	}

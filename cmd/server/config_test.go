@@ -114,6 +114,10 @@ func TestParseFlags(t *testing.T) {
 		{"ErrNegativeIdleTimeout", []string{"--idle-timeout=-1s"}, nil, "--idle-timeout"},
 		{"ErrNegativeHeaderTimeout", []string{"--read-header-timeout=-1s"}, nil, "--read-header-timeout"},
 		{"ErrNegativeHeaderBytes", []string{"--max-header-bytes=-1"}, nil, "--max-header-bytes"},
+		// 0 reached the http.Server as "no timeout" but httpapi as its 30 s
+		// default per flush, and forwards to other instances unbounded.
+		{"ErrZeroWriteTimeout", []string{"--write-timeout=0s"}, nil, "--write-timeout"},
+		{"ErrZeroReadTimeout", nil, map[string]string{"EVENTLOG_READ_TIMEOUT": "0s"}, "--read-timeout"},
 		{"ErrTooManyShards", []string{"--shards=1025"}, nil, "--shards"},
 		{"ErrTinyLeaseTTL", []string{"--shard-lease-ttl=1ms"}, nil, "--shard-lease-ttl 1ms: must be at least 1s"},
 		{"ErrZeroLeaseTTL", nil, map[string]string{"EVENTLOG_SHARD_LEASE_TTL": "0s"}, "--shard-lease-ttl"},

@@ -104,7 +104,7 @@ type Config struct {
 	// WriteTimeout is how long one write of a streamed response (replay,
 	// page, bulk results) may take: every flush extends the connection's
 	// write deadline by it, so long streams live as long as the client
-	// keeps reading. 0 leaves deadlines to the http.Server. Default 30s.
+	// keeps reading. Default (and what 0 becomes) 30s.
 	WriteTimeout time.Duration
 	// ReadTimeout is the http.Server's read timeout, which a streamed
 	// response lifts (the request has been read). Default 30s.
