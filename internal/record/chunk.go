@@ -59,13 +59,15 @@ func Chunks(r *Record) []Chunk {
 
 // AppendChunkBody appends the encoding of c's appends to dst (the stream,
 // bucket and first version are the row's key, not part of the body),
-// compressed when large enough to gain (compress.go).
+// compressed when large enough to gain (compress.go), else plain with its
+// checksum (formatChecked).
 func AppendChunkBody(dst []byte, c *Chunk) []byte {
 	n := chunkBodyLen(c)
 	return appendCompressed(dst, n, codecZstd, func(dst []byte) []byte { return appendPlainChunkBody(dst, c, n) })
 }
 
-// appendPlainChunkBody appends the plain encoding of c's appends, n bytes.
+// appendPlainChunkBody appends the plain encoding of c's appends, n bytes,
+// without a checksum (format).
 func appendPlainChunkBody(dst []byte, c *Chunk, n int) []byte {
 	dst = slices.Grow(dst, n)
 	dst = append(dst, format)
@@ -157,7 +159,7 @@ func DecodeChunkBodyInto(b []byte, bufs *ChunkBuffers) ([]ChunkAppend, error) {
 			}
 		}()
 	}
-	if d.byte() != format {
+	if !plainFormat(d.byte()) {
 		return nil, fmt.Errorf("%w: unknown format", ErrCorrupt)
 	}
 	n := d.count()

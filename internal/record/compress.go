@@ -43,6 +43,24 @@ const formatZstd = 2
 // path: zstd's smaller bytes are worth more there.
 const formatS2 = 3
 
+// formatChecked marks a checked plain encoding of a log record or a chunk
+// body: the plain encoding with this byte in place of its format byte,
+// then the CRC-32C (4 bytes, little endian) of every byte before it.
+// Every plain encoding is written so: those under compressMin and those
+// compression would not make smaller. Plain encodings of before it
+// (format, no checksum) still decode.
+//
+// Why: a compressed encoding carries a checksum (a zstd frame's, formatS2's
+// CRC-32C), a plain one had none, and most rows are plain (a 1-event
+// append's chunk is ~250 bytes): a byte changed on disk or on its way
+// (a bad sector, a bit flipped in memory) in an event's id, type or data
+// decoded as valid and was served as another event. Checking costs
+// ~20 ns a 1-event chunk body and 4 bytes (docs/benchmarks.md, Session 31).
+const formatChecked = 6
+
+// checksumLen is the length of a checked encoding's checksum.
+const checksumLen = 4
+
 // codec says how a plain encoding is compressed.
 type codec uint8
 
@@ -88,9 +106,14 @@ func mustCoder[T any](c T, err error) T {
 
 // appendCompressed appends to dst the encoding encode makes (a plain one,
 // starting with format), compressed when that is worth it.
+// A plain encoding is appended in its checked form (appendChecksum); what
+// is compressed is the plain encoding without a checksum (the frame has
+// one of its own).
 func appendCompressed(dst []byte, plainLen int, c codec, encode func([]byte) []byte) []byte {
 	if plainLen < compressMin {
-		return encode(dst)
+		start := len(dst)
+		dst = slices.Grow(dst, plainLen+checksumLen) // one allocation with the checksum
+		return appendChecksum(encode(dst), start)
 	}
 	bp := scratch.Get().(*[]byte)
 	defer scratch.Put(bp)
@@ -113,14 +136,42 @@ func appendCompressed(dst []byte, plainLen int, c codec, encode func([]byte) []b
 		dst = binary.AppendUvarint(dst, uint64(len(plain)-1))
 		dst = zenc.EncodeAll(plain[1:], dst)
 	}
-	if len(dst)-start >= len(plain) {
-		return append(dst[:start], plain...)
+	if len(dst)-start >= len(plain)+checksumLen {
+		dst = slices.Grow(dst[:start], len(plain)+checksumLen)
+		return appendChecksum(append(dst, plain...), start)
 	}
 	return dst
 }
 
-// plainEncoding returns b as a plain encoding (format byte first): b itself,
-// or what its compressed frame holds.
+// appendChecksum turns the plain encoding dst[start:] (of a record, a
+// chunk body or a run) into its checked form: its format byte replaced
+// (formatChecked, formatRunChecked), the CRC-32C of the result appended.
+func appendChecksum(dst []byte, start int) []byte {
+	if dst[start] == formatRun {
+		dst[start] = formatRunChecked
+	} else {
+		dst[start] = formatChecked
+	}
+	return binary.LittleEndian.AppendUint32(dst, crc32.Checksum(dst[start:], castagnoli))
+}
+
+// unchecked returns checked encoding b without its checksum (its format
+// byte still the checked one), once the checksum matches.
+func unchecked(b []byte) ([]byte, error) {
+	n := len(b) - checksumLen
+	if n < 1 {
+		return nil, fmt.Errorf("%w: truncated", ErrCorrupt)
+	}
+	if crc32.Checksum(b[:n], castagnoli) != binary.LittleEndian.Uint32(b[n:]) {
+		return nil, fmt.Errorf("%w: checksum mismatch", ErrCorrupt)
+	}
+	return b[:n:n], nil
+}
+
+// plainEncoding returns b as a plain encoding, its format byte first:
+// format, or formatChecked when b is a checked one (its checksum verified
+// and cut off: b without its last 4 bytes); or what b's compressed frame
+// holds, format first. The decoders take either byte.
 func plainEncoding(b []byte) ([]byte, error) {
 	plain, _, err := plainEncodingIn(b, nil)
 	return plain, err
@@ -132,6 +183,10 @@ func plainEncoding(b []byte) ([]byte, error) {
 // the caller to reuse once nothing reads the plain encoding; nil when b
 // was plain.
 func plainEncodingIn(b, buf []byte) (plain, fresh []byte, err error) {
+	if len(b) > 0 && b[0] == formatChecked {
+		plain, err := unchecked(b)
+		return plain, nil, err
+	}
 	if !compressed(b) {
 		return b, nil, nil
 	}
@@ -205,12 +260,15 @@ func frameAgrees(format byte, frame []byte, n uint64) error {
 	if !h.HasFCS || h.FrameContentSize != n {
 		return fmt.Errorf("%w: compressed length mismatch", ErrCorrupt)
 	}
+	if !h.HasCheckSum {
+		return fmt.Errorf("%w: zstd frame without a checksum", ErrCorrupt)
+	}
 	return nil
 }
 
 // PlainLen is the length of the plain encoding b holds when b is
 // compressed (what DecodeRecordIn needs of its buffer), 0 when b is plain
-// or not a valid frame (its declared length not the one its frame
+// (checked or not) or not a valid frame (its declared length not the one its frame
 // records: a reader sizing a buffer by it allocates nothing for it).
 func PlainLen(b []byte) int {
 	if !compressed(b) {

@@ -42,8 +42,8 @@ func TestCompressedRoundTrip(t *testing.T) {
 		}
 		b = b[len("prefix"):]
 		switch {
-		case len(plain) < compressMin && !bytes.Equal(b, plain):
-			t.Fatalf("%d events (%d bytes): compressed below %d bytes", n, len(plain), compressMin)
+		case len(plain) < compressMin && !bytes.Equal(b, checkedOf(plain)):
+			t.Fatalf("%d events (%d bytes): not plain and checked below %d bytes", n, len(plain), compressMin)
 		case len(plain) >= compressMin && (b[0] != formatS2 || len(b) >= len(plain)/2):
 			t.Fatalf("%d events: %d bytes (format %d), plain %d: want compressed to under half", n, len(b), b[0], len(plain))
 		}
@@ -72,8 +72,8 @@ func TestCompressOnlyWhenSmaller(t *testing.T) {
 	}
 	r := Record{Appends: []Append{{Stream: "s", Bucket: 0, FirstVersion: 1, Events: []Event{e}}}}
 	b := AppendRecord(nil, &r)
-	if len(b) > recordLen(&r) {
-		t.Fatalf("encoded %d bytes, plain is %d", len(b), recordLen(&r))
+	if b[0] != formatChecked || len(b) != recordLen(&r)+checksumLen {
+		t.Fatalf("encoded %d bytes of format %d, plain is %d", len(b), b[0], recordLen(&r))
 	}
 	got := mustDecodeRecord(t, b)
 	if d := diffRecord(&got, &r); d != "" {
@@ -325,6 +325,14 @@ func TestCorruptLengthAllocatesLittle(t *testing.T) {
 			}
 		})
 	}
+}
+
+// checkedOf is plain encoding plain in its checked form (formatChecked,
+// formatRunChecked), spelled out apart from appendChecksum.
+func checkedOf(plain []byte) []byte {
+	b := bytes.Clone(plain)
+	b[0] = map[byte]byte{format: formatChecked, formatRun: formatRunChecked}[plain[0]]
+	return binary.LittleEndian.AppendUint32(b, crc32.Checksum(b, crc32.MakeTable(crc32.Castagnoli)))
 }
 
 // plainOf is the plain encoding of c's body.

@@ -10,6 +10,16 @@
 // record — its owner, a later owner catching up, or a paused ex-owner that
 // wakes up — writes the same bytes.
 //
+// Every encoding written checks itself: a compressed one with its frame's
+// checksum (zstd's, or formatS2's CRC-32C), a plain one with a CRC-32C of
+// its bytes (formatChecked), a run with one over the whole row
+// (formatRunChecked; its parts' bodies go in without their own), so a
+// byte changed anywhere in a stored row is ErrCorrupt, never another
+// event. A run's checksum and framing are checked before any of its parts
+// is handed on (DecodeRun): a reader that sends parts as it decodes them
+// sends none of a corrupt run. Encodings of before the checksums (format,
+// formatRun) still decode, unchecked.
+//
 // Decoding never trusts its input: lengths are checked against what is
 // left, counts against MaxEvents, and a compressed encoding's declared
 // plain length against the one its frame records before a buffer of that

@@ -18,12 +18,26 @@ func addSeeds(f *testing.F, golden string, valid [][]byte) {
 	f.Add([]byte{})
 	f.Add([]byte{format, 0})
 	f.Add(cat([]byte{format}, uv(MaxEvents), bytes.Repeat([]byte{1}, 16)))
+	f.Add(checkedOf([]byte{format, 0}))
+	f.Add([]byte{formatChecked, 0})
+}
+
+// uncheckedPlain is the plain encoding b holds, without a checksum
+// (format): the checked one's checksum verified, its format byte format.
+func uncheckedPlain(tb testing.TB, b []byte) []byte {
+	tb.Helper()
+	plain, err := plainEncoding(b)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return append([]byte{format}, plain[1:]...)
 }
 
 // FuzzDecodeRecord: decoding never panics and fails only with ErrCorrupt;
 // what decodes re-encodes to the same plain bytes (the decoder refuses
 // non-minimal varints and unknown flags, so the plain encoding is
-// canonical; a compressed one is any zstd frame of it);
+// canonical, with a checksum or without; a compressed one is any zstd
+// frame of it);
 // and Chunks of whatever decodes is a valid split whose bodies round-trip.
 func FuzzDecodeRecord(f *testing.F) {
 	rng := rand.New(rand.NewPCG(7, 8))
@@ -40,7 +54,7 @@ func FuzzDecodeRecord(f *testing.F) {
 		}
 		// The plain encoding is canonical; a compressed one is any frame of
 		// it, and what AppendRecord makes decodes to the same record.
-		plain, _ := plainEncoding(b)
+		plain := uncheckedPlain(t, b)
 		if again := appendPlainRecord(nil, &r, recordLen(&r)); !bytes.Equal(again, plain) {
 			t.Fatalf("re-encodes to other bytes:\n got %x\nwant %x", again, plain)
 		}
@@ -86,7 +100,7 @@ func FuzzDecodeChunkBody(f *testing.F) {
 		for _, a := range as {
 			n += len(a.Events)
 		}
-		plain, _ := plainEncoding(b)
+		plain := uncheckedPlain(t, b)
 		if got, err := ChunkBodyEvents(plain); got != n || err != nil {
 			t.Fatalf("ChunkBodyEvents = %d, %v; decoded %d events", got, err, n)
 		}

@@ -16,8 +16,14 @@ import (
 var ErrCorrupt = errors.New("record: corrupt")
 
 // format is the first byte of every encoding, so the layout can change
-// compatibly (a reader refuses a format it does not know).
+// compatibly (a reader refuses a format it does not know). This one marks
+// a plain encoding without a checksum: written before formatChecked, still
+// decoded; a block's parts are plain so, inside its checksummed frame.
 const format = 1
+
+// plainFormat reports whether f starts a plain encoding as plainEncoding
+// returns it: format, or formatChecked with its checksum verified and cut.
+func plainFormat(f byte) bool { return f == format || f == formatChecked }
 
 // MaxEvents bounds the events one record or chunk may declare; larger
 // counts are corruption (a commit group is bounded far below it).
@@ -70,7 +76,8 @@ const (
 )
 
 // AppendRecord appends the encoding of r to dst, compressed when large
-// enough to gain (compress.go): with S2, or zstd from recordZstdMin.
+// enough to gain (compress.go): with S2, or zstd from recordZstdMin; else
+// plain with its checksum (formatChecked).
 func AppendRecord(dst []byte, r *Record) []byte {
 	n := recordLen(r)
 	c := codecS2
@@ -88,7 +95,8 @@ func AppendRecord(dst []byte, r *Record) []byte {
 // table, commit log and compactions, and through every feed read.
 const recordZstdMin = 16 << 10
 
-// appendPlainRecord appends the plain encoding of r, n bytes long.
+// appendPlainRecord appends the plain encoding of r, n bytes long,
+// without a checksum (format).
 func appendPlainRecord(dst []byte, r *Record, n int) []byte {
 	dst = slices.Grow(dst, n) // one allocation, not one per doubling
 	dst = append(dst, format)
@@ -202,7 +210,7 @@ func decodePlainRecord(b []byte, bufs *Buffers) (r Record, err error) {
 			}
 		}()
 	}
-	if d.byte() != format {
+	if !plainFormat(d.byte()) {
 		return Record{}, fmt.Errorf("%w: unknown format", ErrCorrupt)
 	}
 	n := d.count()

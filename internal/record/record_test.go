@@ -575,38 +575,74 @@ func readGolden(tb testing.TB, name string) []byte {
 // record must write the same chunk bytes, whatever version it runs: so
 // both decoding the golden bytes and encoding to them are the contract. A
 // failure means the format changed; add a new format byte instead of
-// running -update (which is only for adding golden cases).
+// running -update (which is only for adding golden cases). The fixtures
+// of a format no longer written (record, chunk: plain without a checksum,
+// before formatChecked) are only decoded, and -update leaves them.
 func TestGolden(t *testing.T) {
 	r := goldenRecord()
 	chunks := Chunks(&r)
 	if len(chunks) != 2 || len(chunks[0].Appends) != 2 {
 		t.Fatalf("golden record makes %d chunks, want its first with 2 appends", len(chunks))
 	}
+	checkRecord := func(t *testing.T, b []byte) string {
+		got := mustDecodeRecord(t, b)
+		return diffRecord(&got, &r)
+	}
+	checkChunk := func(t *testing.T, b []byte) string {
+		return diffChunkAppends(mustDecodeChunkBody(t, b), chunks[0].Appends)
+	}
+	parts := goldenRun(chunks)
 	for _, tc := range []struct {
-		name  string
-		enc   []byte
-		check func(t *testing.T, b []byte) string
+		name   string
+		format byte
+		enc    []byte // nil: a format only decoded
+		check  func(t *testing.T, b []byte) string
 	}{
-		{"record", AppendRecord(nil, &r), func(t *testing.T, b []byte) string {
-			got := mustDecodeRecord(t, b)
-			return diffRecord(&got, &r)
-		}},
-		{"chunk", AppendChunkBody(nil, &chunks[0]), func(t *testing.T, b []byte) string {
-			return diffChunkAppends(mustDecodeChunkBody(t, b), chunks[0].Appends)
+		{"record", format, nil, checkRecord},
+		{"chunk", format, nil, checkChunk},
+		{"record-checked", formatChecked, AppendRecord(nil, &r), checkRecord},
+		{"chunk-checked", formatChecked, AppendChunkBody(nil, &chunks[0]), checkChunk},
+		{"run-checked", formatRunChecked, AppendRun(nil, parts), func(t *testing.T, b []byte) string {
+			var got []Part
+			if err := DecodeRun(b, 1, 4, func(p *Part) error { got = append(got, *p); return nil }); err != nil {
+				t.Fatal(err)
+			}
+			if len(got) != len(parts) {
+				return fmt.Sprintf("%d parts, want %d", len(got), len(parts))
+			}
+			for i := range got {
+				if g, w := got[i], parts[i]; g.Seq != w.Seq || g.Time != w.Time || g.FirstVersion != w.FirstVersion ||
+					g.LastVersion != w.LastVersion || !bytes.Equal(g.Body, inRun(w.Body)) {
+					return fmt.Sprintf("part %d: %+v, want %+v", i, g, w)
+				}
+			}
+			return checkChunk(t, got[0].Body)
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if *update {
+			if *update && tc.enc != nil {
 				writeGolden(t, tc.name, tc.enc)
 			}
 			golden := readGolden(t, tc.name)
+			if golden[0] != tc.format {
+				t.Fatalf("%s: format %d, want %d", goldenPath(tc.name), golden[0], tc.format)
+			}
 			if d := tc.check(t, golden); d != "" {
 				t.Fatalf("%s decodes differently: %s", goldenPath(tc.name), d)
 			}
-			if !bytes.Equal(tc.enc, golden) {
+			if tc.enc != nil && !bytes.Equal(tc.enc, golden) {
 				t.Fatalf("encoding changed:\n got %x\nwant %x (%s)", tc.enc, golden, goldenPath(tc.name))
 			}
 		})
+	}
+}
+
+// goldenRun is the run behind testdata/run-checked.golden: the golden
+// record's chunks' bodies as two parts of one row of versions 1..4.
+func goldenRun(chunks []Chunk) []Part {
+	return []Part{
+		{Seq: 7, Time: 1_765_000_000_000, FirstVersion: 1, LastVersion: 3, Body: AppendChunkBody(nil, &chunks[0])},
+		{Seq: 8, Time: 1_765_000_000_005, FirstVersion: 4, LastVersion: 4, Body: AppendChunkBody(nil, &chunks[1])},
 	}
 }
 

@@ -1,6 +1,7 @@
 package streams_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -180,6 +181,80 @@ func TestCompactRefusesBodyOfOtherLength(t *testing.T) {
 			}
 			if rows != len(cs) {
 				t.Fatalf("%d rows after the compaction, want the %d written", rows, len(cs))
+			}
+		})
+	}
+}
+
+// TestReadRefusesCorruptRunWhole: a run row with a byte changed in a
+// later part's body (a disk's error after the row was written) gives a
+// read no event of the run: it fails with ErrCorrupt before sending any
+// of its parts, rather than send the parts before the corrupt one (a
+// forward read sends a run's parts in batches of 64 as it decodes them)
+// or, when the changed byte is in an event's data, send the event as
+// another one.
+func TestReadRefusesCorruptRunWhole(t *testing.T) {
+	o := cassandratest.NewKeyspace(t, nil)
+	session := cassandratest.Session(t, o)
+	s := streams.New(session, 100, time.Hour)
+	ctx := context.Background()
+	t0 := time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC)
+	idOf := func(v int64) uuid.UUID { return uuid.NewSHA1(uuid.NameSpaceOID, fmt.Appendf(nil, "run-corrupt-%d", v)) }
+	const n = 100 // 1-event chunks, one run row
+	for _, tc := range []struct {
+		name string
+		// corrupt changes the stored row in the last part's body.
+		corrupt func(row []byte)
+	}{
+		{"DataByte", func(row []byte) {
+			i := bytes.LastIndex(row, fmt.Appendf(nil, `{"v":%d}`, n))
+			row[i+len(`{"v":`)] = '9' // still JSON: {"v":900}
+		}},
+		{"FramingByte", func(row []byte) {
+			id := idOf(n)
+			i := bytes.LastIndex(row, id[:])
+			row[i-4] = 0 // the body's format byte (then 1 append, its flags, 1 event, the id)
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			stream := log.StreamID("run-corrupt-" + tc.name)
+			sizes := make([]int, n)
+			for i := range sizes {
+				sizes[i] = 1
+			}
+			if err := s.WriteStream(ctx, chunksOf(stream, t0, 1, 1, sizes, idOf), nil); err != nil {
+				t.Fatal(err)
+			}
+			var (
+				row  []byte
+				rows int
+			)
+			iter := session.Query(`SELECT record FROM stream_events WHERE stream = ? AND bucket = 0`, string(stream)).Iter()
+			for iter.Scan(&row) {
+				rows++
+			}
+			if err := iter.Close(); err != nil {
+				t.Fatal(err)
+			}
+			if rows != 1 {
+				t.Fatalf("%d rows written, want one run", rows)
+			}
+			tc.corrupt(row)
+			err := session.Query(`UPDATE stream_events USING TIMESTAMP ? SET record = ? WHERE stream = ? AND bucket = 0 AND last_version = ?`,
+				t0.Add(time.Hour).UnixMicro(), row, string(stream), n).Exec() // after the row written
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, r := range []log.ReadRange{{From: 1}, {From: 1, Backward: true}, {From: 1, Limit: 10}, {From: 1, Borrowed: true}} {
+				r.Stream = stream
+				var got []int64
+				err := s.Read(ctx, r, func(e *log.RecordedEvent) error {
+					got = append(got, e.Version)
+					return nil
+				})
+				if !errors.Is(err, record.ErrCorrupt) || len(got) != 0 {
+					t.Errorf("read %+v: versions %v, err %v; want none and ErrCorrupt", r, got, err)
+				}
 			}
 		})
 	}

@@ -1083,7 +1083,9 @@ func (rr *rowReader) done() bool {
 }
 
 // split decodes the chunks of one row that the read wants and has not
-// sent, and sends them (backward: collects them in rr.parts).
+// sent, and sends them (backward: collects them in rr.parts). A run row
+// is checked whole, its checksum included, before its first part comes
+// (record.DecodeRun): a corrupt run sends none.
 func (rr *rowReader) split(first, last int64, t time.Time, body []byte) error {
 	if !record.IsRun(body) {
 		return rr.chunk(Chunk{FirstVersion: first, LastVersion: last, Time: t, Body: body})
