@@ -37,7 +37,7 @@ const formatRun = 4
 // came after the parts before it were sent. The checksum covers every
 // part's bytes, bodies included, and is checked before any part is
 // handed on (DecodeRun): a run row with a byte changed anywhere fails
-// whole. One pass over a 64 KiB row takes ~3.6 µs (hardware CRC-32C at
+// whole. One pass over a 55 KiB row takes ~3.6 µs (hardware CRC-32C at
 // ~15 GB/s), ~14 ns a 200-byte event: about an eighth of decoding the
 // parts' bodies, 3 % of their instructions (BenchmarkFillRun,
 // docs/benchmarks.md, Session 31). The parts' bodies go in without their
