@@ -237,20 +237,20 @@ func (c *Config) flagSet(name string, out io.Writer) *flag.FlagSet {
 	fs.StringVar(&c.Consistency, "consistency", c.Consistency, "consistency of reads and writes: QUORUM, LOCAL_QUORUM, EACH_QUORUM or ALL (less than a quorum is refused)")
 	fs.StringVar(&c.SerialConsistency, "serial-consistency", c.SerialConsistency, "serial consistency of conditional writes: LOCAL_SERIAL or SERIAL")
 	fs.DurationVar(&c.QueryTimeout, "query-timeout", c.QueryTimeout, "timeout of every CQL query (at least 100ms)")
-	fs.DurationVar(&c.BucketWidth, "bucket-width", c.BucketWidth, "time window of one event partition (Go duration)")
-	fs.Int64Var(&c.BucketMaxEvents, "bucket-max-events", c.BucketMaxEvents, "row cap of one event partition")
-	fs.DurationVar(&c.IdempotencyWindow, "idempotency-window", c.IdempotencyWindow, `how long retries of "any" appends are recognised`)
+	fs.DurationVar(&c.BucketWidth, "bucket-width", c.BucketWidth, "time window of one event partition (Go duration, at least 1s)")
+	fs.Int64Var(&c.BucketMaxEvents, "bucket-max-events", c.BucketMaxEvents, "row cap of one event partition (--max-events-per-append..1000000)")
+	fs.DurationVar(&c.IdempotencyWindow, "idempotency-window", c.IdempotencyWindow, `how long retries of "any" appends are recognised (at least 1m)`)
 	fs.BoolVar(&c.Migrate, "migrate", c.Migrate, "apply schema migrations at start-up")
 	fs.StringVar(&c.Advertise, "advertise", c.Advertise, "host:port other instances reach this one at, to forward appends for the shards it owns (default: the listen address)")
 	fs.IntVar(&c.Shards, "shards", c.Shards, "shard count recorded when migrate creates the keyspace's layout, fixed afterwards: the most consumer group members that share a feed, and the most instances that commit; 0: 8 for a new keyspace (room for both while --commits-in-flight keeps one instance's commit groups large), and whatever an existing one has; another count than an existing keyspace's is refused")
 	fs.IntVar(&c.CommitsInFlight, "commits-in-flight", c.CommitsInFlight, "conditional writes this instance has in flight over all the shards it owns (0: one per shard); a group holds about the appends in flight divided by this, so 2 keeps one instance's groups as large as 2 shards would, however many it owns")
 	fs.Int64Var(&c.MemoryLimit, "memory-limit", c.MemoryLimit, "soft limit in bytes of the memory the Go runtime holds (heap, stacks); near it the garbage collector runs more often instead of letting the heap grow (0: none; GOMEMLIMIT, when set, wins)")
 	fs.BoolVar(&c.CompactBlocks, "compact-blocks", c.CompactBlocks, "rewrite each stream's complete blocks of 256 events as one row behind the fill, so that replays read a row per block rather than one per append")
-	fs.DurationVar(&c.FillDelay, "fill-delay", c.FillDelay, "how long a committed append may wait before it is written to its stream's partitions, so that a stream's appends share writes (a read of the stream writes it at once)")
+	fs.DurationVar(&c.FillDelay, "fill-delay", c.FillDelay, "how long a committed append may wait before it is written to its stream's partitions, so that a stream's appends share writes (a read of the stream writes it at once; 0: written at once)")
 	fs.IntVar(&c.IDsInMemory, "ids-in-memory", c.IDsInMemory, "client ids the stream heads of this instance keep in memory to recognise an \"any\" retry without reading Cassandra (about 50 bytes each), and beside them Bloom filters of up to 80 bytes × this, at least 1 MiB a shard (2-3 bytes an id), and of streams' first 1,024 ids up to 32 bytes × this, at least 1 MiB a shard; an append with client ids to a stream whose ids are in neither reads them from Cassandra (0: 500,000)")
 	fs.Int64Var(&c.TailBytes, "tail-bytes", c.TailBytes, "committed event bytes a shard may hold unwritten to its streams: past it the oldest are written at once whatever --fill-delay says, past twice it commits wait (0: 4 MiB); the tail is held in memory")
 	fs.DurationVar(&c.ShardLeaseTTL, "shard-lease-ttl", c.ShardLeaseTTL, "how long an instance holds a shard without renewing: bounds how soon a crashed instance's shards move (at least 1s)")
-	fs.DurationVar(&c.GroupLeaseTTL, "group-lease-ttl", c.GroupLeaseTTL, "how long a consumer group member holds its partitions after a heartbeat; handlers must finish within it")
+	fs.DurationVar(&c.GroupLeaseTTL, "group-lease-ttl", c.GroupLeaseTTL, "how long a consumer group member holds its partitions after a heartbeat; handlers must finish within it (100ms..1h)")
 	fs.IntVar(&c.MaxGroups, "max-groups", c.MaxGroups, "the most consumer groups a keyspace may have (0: 1,000); a join that would create another is refused with 409 too_many_groups")
 	fs.IntVar(&c.MaxGroupMembers, "max-group-members", c.MaxGroupMembers, "the most live members a group may have (0: 256); a join of another is refused with 409 too_many_members")
 	fs.Int64Var(&c.MaxBodyBytes, "max-body-bytes", c.MaxBodyBytes, "largest append body, after decompression")
@@ -319,6 +319,7 @@ func (c *Config) parse(name string, args []string, getenv func(string) string, o
 		fmt.Fprintln(out, "           make the first key, and all of them for servers without authentication, whose admin routes refuse)")
 		fmt.Fprintln(out, "  version  print the version")
 		fmt.Fprintln(out, "\nEvery flag falls back to its environment variable; a flag given on the command line wins.")
+		fmt.Fprintln(out, "0 is refused, not taken for the default, by every flag whose help gives 0 no meaning of its own.")
 		fmt.Fprintln(out, "EVENTLOG_CASSANDRA_PASSWORD holds the Cassandra password when --cassandra-password-file is not given.\n\nFlags:")
 		fs.PrintDefaults()
 	}
@@ -392,9 +393,6 @@ func (c *Config) Validate() error {
 	if c.Listen == "" {
 		return errors.New("listen address is empty")
 	}
-	if c.ShutdownTimeout <= 0 {
-		return errors.New("shutdown timeout must be positive")
-	}
 	// No 0 for "none": the http.Server would take it so, but the API's
 	// streams would still extend their write deadline by httpapi's default
 	// at each flush, and forwards to other instances would wait for good.
@@ -404,14 +402,11 @@ func (c *Config) Validate() error {
 	if c.WriteTimeout <= 0 {
 		return fmt.Errorf("--write-timeout %s: must be positive", c.WriteTimeout)
 	}
-	if c.ReadHeaderTimeout < 0 || c.IdleTimeout < 0 || c.MaxHeaderBytes < 0 {
-		return errors.New("--read-header-timeout, --idle-timeout and --max-header-bytes must not be negative")
-	}
 	if err := c.checkPeriods(); err != nil {
 		return err
 	}
-	if c.MaxSnapshotBytes < 1 || c.MaxEventBytes < 1 || c.MaxEventsPerAppend < 1 {
-		return errors.New("limits must be positive")
+	if err := c.checkMinimums(); err != nil {
+		return err
 	}
 	if _, err := c.authRequired(); err != nil {
 		return err
@@ -466,6 +461,78 @@ func (c *Config) checkPeriods() error {
 		}
 	}
 	return nil
+}
+
+// checkMinimums refuses the settings below their minimum, 0 included,
+// naming the flag. httpapi.Config and cassandra.Options take a zero field
+// for their default (programmatic callers leave fields out), so a 0 given
+// to one of these flags would otherwise mean the default without a word
+// (--idempotency-window 0 would recognise retries for 24h). The flags whose
+// 0 means something of its own are not here: --shards, --fill-delay,
+// --tail-bytes, --ids-in-memory, --commits-in-flight, --memory-limit,
+// --max-groups, --max-group-members, --max-long-reads-per-key,
+// --max-group-reads, --rate-limit and --rate-burst (README, Configuration).
+// --read-header-timeout, --idle-timeout and --max-header-bytes are here
+// too: Go's http.Server would take their 0 for the read timeout (none on
+// the --metrics-listen listener, which has no read timeout) and 1 MB.
+func (c *Config) checkMinimums() error {
+	def := DefaultConfig()
+	for _, p := range []struct {
+		flag     string
+		got, min time.Duration
+		def      time.Duration
+	}{
+		{"--bucket-width", c.BucketWidth, time.Second, def.BucketWidth},
+		{"--idempotency-window", c.IdempotencyWindow, time.Minute, def.IdempotencyWindow},
+		{"--group-lease-ttl", c.GroupLeaseTTL, 100 * time.Millisecond, def.GroupLeaseTTL},
+		{"--bulk-timeout", c.BulkTimeout, time.Nanosecond, def.BulkTimeout},
+		{"--read-header-timeout", c.ReadHeaderTimeout, time.Nanosecond, def.ReadHeaderTimeout},
+		{"--idle-timeout", c.IdleTimeout, time.Nanosecond, def.IdleTimeout},
+		{"--shutdown-timeout", c.ShutdownTimeout, time.Nanosecond, def.ShutdownTimeout},
+	} {
+		if p.got >= p.min {
+			continue
+		}
+		want := "at least " + p.min.String()
+		if p.min == time.Nanosecond {
+			want = "above 0"
+		}
+		return fmt.Errorf("%s %v: must be %s%s", p.flag, p.got, want, zeroNote(p.got == 0, p.def))
+	}
+	for _, p := range []struct {
+		flag     string
+		got, min int64
+		def      int64
+	}{
+		{"--bucket-max-events", c.BucketMaxEvents, max(1, int64(c.MaxEventsPerAppend)), def.BucketMaxEvents},
+		{"--max-body-bytes", c.MaxBodyBytes, 1, def.MaxBodyBytes},
+		{"--max-events-per-append", int64(c.MaxEventsPerAppend), 1, int64(def.MaxEventsPerAppend)},
+		{"--max-event-bytes", int64(c.MaxEventBytes), 1, int64(def.MaxEventBytes)},
+		{"--max-snapshot-bytes", int64(c.MaxSnapshotBytes), 1, int64(def.MaxSnapshotBytes)},
+		{"--max-page-size", int64(c.MaxPageSize), 1, int64(def.MaxPageSize)},
+		{"--max-page-bytes", int64(c.MaxPageBytes), 1, int64(def.MaxPageBytes)},
+		{"--max-bulk-lines", int64(c.MaxBulkLines), 1, int64(def.MaxBulkLines)},
+		{"--max-bulk-line-bytes", int64(c.MaxBulkLineBytes), 1, int64(def.MaxBulkLineBytes)},
+		{"--max-bulk-bytes", c.MaxBulkBytes, 1, def.MaxBulkBytes},
+		{"--max-subscriptions", int64(c.MaxSubscriptions), 1, int64(def.MaxSubscriptions)},
+		{"--max-subscriptions-per-key", int64(c.MaxSubsPerKey), 1, int64(def.MaxSubsPerKey)},
+		{"--max-long-reads", int64(c.MaxLongReads), 1, int64(def.MaxLongReads)},
+		{"--max-payload-depth", int64(c.MaxPayloadDepth), 1, int64(def.MaxPayloadDepth)},
+		{"--max-header-bytes", int64(c.MaxHeaderBytes), 1, int64(def.MaxHeaderBytes)},
+	} {
+		if p.got < p.min {
+			return fmt.Errorf("%s %d: must be at least %d%s", p.flag, p.got, p.min, zeroNote(p.got == 0, p.def))
+		}
+	}
+	return nil
+}
+
+// zeroNote tells an operator who gave 0 for a default how to get it.
+func zeroNote(zero bool, def any) string {
+	if !zero {
+		return ""
+	}
+	return fmt.Sprintf(" (0 does not mean the default: leave the flag out for %v)", def)
 }
 
 func parseLevel(s string) (slog.Level, error) {

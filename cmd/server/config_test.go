@@ -237,7 +237,7 @@ func TestMaxLongReadsFlag(t *testing.T) {
 		t.Fatalf("from the environment %d, want 5", got)
 	}
 	c = DefaultConfig()
-	if err := c.ParseFlags("server", []string{"--max-long-reads=-1"}, env(nil), io.Discard); err == nil || !strings.Contains(err.Error(), "long read") {
+	if err := c.ParseFlags("server", []string{"--max-long-reads=-1"}, env(nil), io.Discard); err == nil || !strings.Contains(err.Error(), "--max-long-reads") {
 		t.Fatalf("--max-long-reads=-1: err = %v", err)
 	}
 	// The share of one API key: a quarter of them unless set.
@@ -320,4 +320,72 @@ func TestAdvertiseWildcardWarns(t *testing.T) {
 			t.Errorf("listen %q advertise %q: warning %q, want one: %t", tc.listen, tc.advertise, got, tc.warn)
 		}
 	}
+}
+
+// TestExplicitZero: a 0 given to a flag whose 0 has no meaning of its own
+// is refused, naming the flag and its minimum, by flag or environment
+// variable; before, the packages behind them took it for their default
+// without a word (--idempotency-window 0 recognised retries for 24h). The
+// flags whose 0 the README documents keep it.
+func TestExplicitZero(t *testing.T) {
+	for _, tc := range []struct{ flag, want string }{
+		{"bucket-width", "must be at least 1s"},
+		{"bucket-max-events", "must be at least 1000"},
+		{"idempotency-window", "must be at least 1m0s"},
+		{"group-lease-ttl", "must be at least 100ms"},
+		{"bulk-timeout", "must be above 0"},
+		{"read-header-timeout", "must be above 0"},
+		{"idle-timeout", "must be above 0"},
+		{"shutdown-timeout", "must be above 0"},
+		{"max-body-bytes", "must be at least 1"},
+		{"max-events-per-append", "must be at least 1"},
+		{"max-event-bytes", "must be at least 1"},
+		{"max-snapshot-bytes", "must be at least 1"},
+		{"max-page-size", "must be at least 1"},
+		{"max-page-bytes", "must be at least 1"},
+		{"max-bulk-lines", "must be at least 1"},
+		{"max-bulk-line-bytes", "must be at least 1"},
+		{"max-bulk-bytes", "must be at least 1"},
+		{"max-subscriptions", "must be at least 1"},
+		{"max-subscriptions-per-key", "must be at least 1"},
+		{"max-long-reads", "must be at least 1"},
+		{"max-payload-depth", "must be at least 1"},
+		{"max-header-bytes", "must be at least 1"},
+	} {
+		t.Run(tc.flag, func(t *testing.T) {
+			for _, src := range []struct {
+				args []string
+				env  map[string]string
+			}{
+				{[]string{"--" + tc.flag + "=0"}, nil},
+				{nil, map[string]string{envName(tc.flag): "0"}},
+			} {
+				c := DefaultConfig()
+				err := c.ParseFlags("server", src.args, env(src.env), io.Discard)
+				want := "--" + tc.flag + " 0"
+				if err == nil || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), tc.want) ||
+					!strings.Contains(err.Error(), "leave the flag out") {
+					t.Fatalf("%v %v: err = %v, want one with %q and %q", src.args, src.env, err, want, tc.want)
+				}
+			}
+		})
+	}
+	t.Run("Minimums", func(t *testing.T) {
+		c := DefaultConfig()
+		args := []string{"--bucket-width=1s", "--idempotency-window=1m", "--group-lease-ttl=100ms", "--bulk-timeout=1ms",
+			"--max-page-size=1", "--max-subscriptions=1", "--max-subscriptions-per-key=1", "--max-long-reads=1",
+			"--max-header-bytes=1", "--idle-timeout=1ms", "--read-header-timeout=1ms", "--bucket-max-events=1000"}
+		if err := c.ParseFlags("server", args, env(nil), io.Discard); err != nil {
+			t.Fatal(err)
+		}
+	})
+	t.Run("ZeroWithAMeaning", func(t *testing.T) {
+		for _, f := range []string{"shards", "fill-delay", "tail-bytes", "ids-in-memory", "commits-in-flight", "memory-limit",
+			"max-groups", "max-group-members", "max-long-reads-per-key", "max-group-reads", "rate-limit", "rate-burst"} {
+			c := DefaultConfig()
+			if err := c.ParseFlags("server", []string{"--" + f + "=0"}, env(nil), io.Discard); err != nil {
+				t.Errorf("--%s=0: %v", f, err)
+			}
+		}
+	})
 }
