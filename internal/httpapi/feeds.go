@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"strings"
 	"time"
 
 	"github.com/eventlog/eventlog/internal/log"
@@ -214,7 +213,8 @@ func (s *Server) subscribeFeed(c *echo.Context) error {
 		return changed, changed != caughtUp
 	}
 	c.Response().Header().Set(HeaderFeedFrom, pos)
-	announce := c.QueryParam("from") == "now" && strings.TrimSpace(c.Request().Header.Get("Last-Event-ID")) == ""
+	id, _ := lastEventID(c.Request()) // checked by feedFrom
+	announce := c.QueryParam("from") == "now" && id == ""
 	return s.follow(c, nil, shared, func(ctx context.Context, sw *streamWriter, sse bool) (int, error) {
 		if announce && sse {
 			announce = false
@@ -443,14 +443,16 @@ func (s *Server) feedParam(c *echo.Context) (log.Feed, error) {
 }
 
 // feedFrom is the position token a feed read starts after:
-// Last-Event-ID (if lastEventID, for subscriptions; it wins, as it is
+// Last-Event-ID (if withLastEventID, for subscriptions; it wins, as it is
 // where a reconnecting client stopped), else ?from=: a token, empty for
 // the start, or "now" for the feed's end (only events committed from
 // about now on follow). Tokens are checked by the store when read; the
 // store is asked for "now" only after every other check.
-func (s *Server) feedFrom(ctx context.Context, r *http.Request, feed log.Feed, lastEventID bool) (string, error) {
-	if id := strings.TrimSpace(r.Header.Get("Last-Event-ID")); lastEventID && id != "" {
-		return id, nil
+func (s *Server) feedFrom(ctx context.Context, r *http.Request, feed log.Feed, withLastEventID bool) (string, error) {
+	if withLastEventID {
+		if id, err := lastEventID(r); err != nil || id != "" {
+			return id, err
+		}
 	}
 	from, err := stringParam(r.URL.Query(), "from")
 	if err != nil || from != "now" {

@@ -97,16 +97,30 @@ func timeParam(q url.Values, name string) (time.Time, error) {
 	return t, nil
 }
 
-// intParam parses the integer parameter name (at most once in q), def when
-// absent; values below minimum are rejected.
+// canonicalInt parses s as a decimal integer written the one way the API
+// writes it: no '+', no leading zeros, no "-0". "+1" and "01" are not
+// taken for 1: a version (or any count) that a client wrote otherwise is
+// more likely a bug of its own than a request for 1, and one spelling per
+// value keeps URLs (caches, logs, signatures) one per resource.
+func canonicalInt(s string) (int64, bool) {
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || strconv.FormatInt(n, 10) != s {
+		return 0, false
+	}
+	return n, true
+}
+
+// intParam parses the integer parameter name (at most once in q, in its
+// canonical form: canonicalInt), def when absent; values below minimum
+// are rejected.
 func intParam(q url.Values, name string, def, minimum int64) (int64, error) {
 	s, err := valueParam(q, name)
 	if err != nil || s == "" {
 		return def, err
 	}
-	n, err := strconv.ParseInt(s, 10, 64)
-	if err != nil {
-		return 0, invalidRequest(fmt.Sprintf("%s must be an integer", name))
+	n, ok := canonicalInt(s)
+	if !ok {
+		return 0, invalidRequest(fmt.Sprintf("%s must be an integer in decimal, without a sign or leading zeros", name))
 	}
 	if n < minimum {
 		return 0, invalidRequest(fmt.Sprintf("%s must be at least %d", name, minimum))
@@ -142,6 +156,21 @@ func stringParam(q url.Values, name string) (string, error) {
 	return "", invalidRequest(fmt.Sprintf("%s given more than once", name))
 }
 
+// lastEventID is the Last-Event-ID header of a subscription, trimmed; ""
+// when absent. Given more than once it is 400 invalid_request, as a
+// repeated query parameter is: which one the client meant is not for the
+// server to guess.
+func lastEventID(r *http.Request) (string, error) {
+	vs := r.Header.Values("Last-Event-ID")
+	switch len(vs) {
+	case 0:
+		return "", nil
+	case 1:
+		return strings.TrimSpace(vs[0]), nil
+	}
+	return "", invalidRequest("Last-Event-ID given more than once")
+}
+
 // streamParam validates the {stream} path parameter.
 func streamParam(s string) (log.StreamID, error) {
 	return log.ParseStreamID(s)
@@ -151,9 +180,9 @@ func streamParam(s string) (log.StreamID, error) {
 // integer is 400; below 1 is 422 invalid_snapshot_version (the store checks
 // the upper bound, the stream's head).
 func snapshotVersionParam(s string) (int64, error) {
-	v, err := strconv.ParseInt(s, 10, 64)
-	if err != nil {
-		return 0, invalidRequest("the snapshot version must be an integer")
+	v, ok := canonicalInt(s)
+	if !ok {
+		return 0, invalidRequest("the snapshot version must be an integer in decimal, without a sign or leading zeros")
 	}
 	if v < 1 {
 		return 0, &log.ValidationError{Code: log.CodeSnapshotVersion, Message: fmt.Sprintf("snapshot version %d is below 1", v)}

@@ -6,7 +6,6 @@ import (
 	"math"
 	"net/http"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -277,10 +276,14 @@ func appendMessage(b []byte, sse bool, id []byte, event func([]byte) []byte) []b
 // subscribeFrom is the first version to send: after Last-Event-ID when the
 // client resumes, else ?from= (default 1).
 func subscribeFrom(r *http.Request) (int64, error) {
-	if id := strings.TrimSpace(r.Header.Get("Last-Event-ID")); id != "" {
-		v, err := strconv.ParseInt(id, 10, 64)
+	id, err := lastEventID(r)
+	if err != nil {
+		return 0, err
+	}
+	if id != "" {
+		v, ok := canonicalInt(id)
 		// The next version, v+1, must not overflow.
-		if err != nil || v < 0 || v == math.MaxInt64 {
+		if !ok || v < 0 || v == math.MaxInt64 {
 			return 0, &log.ValidationError{Code: log.CodeInvalidRequest, Message: "Last-Event-ID must be a stream version"}
 		}
 		return v + 1, nil
@@ -289,8 +292,8 @@ func subscribeFrom(r *http.Request) (int64, error) {
 	if err != nil || from == "" {
 		return 1, err
 	}
-	v, err := strconv.ParseInt(from, 10, 64)
-	if err != nil || v < 1 || v == math.MaxInt64 {
+	v, ok := canonicalInt(from)
+	if !ok || v < 1 || v == math.MaxInt64 {
 		return 0, &log.ValidationError{Code: log.CodeInvalidRequest, Message: "from must be a version >= 1"}
 	}
 	return v, nil
