@@ -17,7 +17,9 @@
 // versions (AppendResult.Duplicate) instead of writing again, so the client
 // retries, with exponential back-off and jitter (RetryPolicy), whatever
 // may be transient: 503 unavailable, 504 outcome_unknown, 502, failed or
-// timed-out connections and responses cut short. It never retries a 4xx.
+// timed-out connections and responses cut short. It never retries a 4xx,
+// nor a server certificate that fails verification (the request was not
+// sent, and the next handshake would fail the same way).
 // When the retries are spent, an append that may have been stored fails
 // with an error matching ErrOutcomeUnknown: sending it again with the same
 // ids is how to settle it. Reads, snapshots and state are retried the

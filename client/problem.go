@@ -1,6 +1,8 @@
 package client
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"io"
@@ -198,15 +200,29 @@ func (e *transportError) Is(target error) bool {
 func newTransportError(err error, write bool) *transportError {
 	var op *net.OpError
 	dial := errors.As(err, &op) && op.Op == "dial"
-	return &transportError{err: err, maybeApplied: write && !dial}
+	return &transportError{err: err, maybeApplied: write && !dial && !certificateError(err)}
 }
 
-// retryable reports whether err is worth another attempt.
+// retryable reports whether err is worth another attempt. A server
+// certificate that fails verification is not: the next handshake fails
+// the same way.
 func retryable(err error) bool {
 	var p *Problem
 	if errors.As(err, &p) {
 		return p.Retryable()
 	}
 	var te *transportError
-	return errors.As(err, &te)
+	return errors.As(err, &te) && !certificateError(err)
+}
+
+// certificateError reports whether err is the server's certificate failing
+// verification (unknown authority, wrong host name, expired): the TLS
+// handshake failed, so the request was not sent, and what would fix it is
+// configuration (the CA the client trusts, the URL's host), not time.
+func certificateError(err error) bool {
+	var ve *tls.CertificateVerificationError
+	var ua x509.UnknownAuthorityError
+	var he x509.HostnameError
+	var ci x509.CertificateInvalidError
+	return errors.As(err, &ve) || errors.As(err, &ua) || errors.As(err, &he) || errors.As(err, &ci)
 }

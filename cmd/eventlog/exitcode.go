@@ -1,6 +1,8 @@
 package main
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"net/http"
 
@@ -10,7 +12,7 @@ import (
 // Exit codes: what a script can branch on.
 const (
 	exitOK           = 0 // done
-	exitUsage        = 1 // bad command line, flags or local input; nothing was sent
+	exitUsage        = 1 // bad command line, flags, local input or TLS set-up (the server's certificate does not verify); nothing was sent
 	exitNotFound     = 2 // 404: stream, snapshot, group or route not found
 	exitConflict     = 3 // 409: wrong expected version, idempotency conflict, lease lost, group feed mismatch
 	exitUnavailable  = 4 // the server is unreachable, unavailable (503), busy (429) or failing (5xx): try again later
@@ -43,6 +45,12 @@ func exitCode(err error) int {
 	if !errors.As(err, &ae) {
 		return exitUsage
 	}
+	// A server certificate that does not verify: the request was not
+	// sent, and trying again later cannot help (a CA to trust, a host
+	// name to fix: SSL_CERT_FILE, --url).
+	if certificateError(err) {
+		return exitUsage
+	}
 	// Before any status: a write that failed in transit matches
 	// ErrOutcomeUnknown without a 504.
 	if errors.Is(err, client.ErrOutcomeUnknown) {
@@ -67,4 +75,14 @@ func exitCode(err error) int {
 		return exitInvalid
 	}
 	return exitUnavailable
+}
+
+// certificateError reports whether err is the server's certificate failing
+// verification (unknown authority, wrong host name, expired).
+func certificateError(err error) bool {
+	var ve *tls.CertificateVerificationError
+	var ua x509.UnknownAuthorityError
+	var he x509.HostnameError
+	var ci x509.CertificateInvalidError
+	return errors.As(err, &ve) || errors.As(err, &ua) || errors.As(err, &he) || errors.As(err, &ci)
 }

@@ -11,7 +11,8 @@
 // config directory), else http://127.0.0.1:8080; --token, $EVENTLOG_TOKEN
 // and "token" likewise (sent as Authorization: Bearer). Output is a table
 // for a person, or -o json / -o ndjson for scripts. Exit codes (exitcode.go):
-// 0 ok, 1 usage, 2 not found, 3 conflict, 4 server unavailable, busy (429)
+// 0 ok, 1 usage (or a server certificate that does not verify), 2 not found,
+// 3 conflict, 4 server unavailable, busy (429)
 // or failing, 5 request refused as invalid, 6 write outcome unknown, 7 not authorized.
 package main
 

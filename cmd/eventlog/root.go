@@ -48,7 +48,8 @@ else $EVENTLOG_TOKEN, else "token" in the config file. The config file is
 --config, else $EVENTLOG_CONFIG, else eventlog/config.json in the user's
 config directory; it is JSON: {"url": "...", "token": "..."}.
 
-Exit codes: 0 ok, 1 usage, 2 not found, 3 conflict, 4 server unavailable,
+Exit codes: 0 ok, 1 usage (or a server certificate that does not verify),
+2 not found, 3 conflict, 4 server unavailable,
 busy (429) or failing, 5 request refused as invalid, 6 write outcome unknown (retry
 with the same event ids), 7 not authorized.`,
 		Version:       version,
