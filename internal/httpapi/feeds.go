@@ -60,6 +60,12 @@ func (s *Server) readFeed(c *echo.Context) error {
 	if err != nil {
 		return err
 	}
+	if isHead(c) {
+		if wantsNDJSON(c.Request()) {
+			return headAnswer(c, MediaTypeNDJSON)
+		}
+		return headAnswer(c, echo.MIMEApplicationJSON)
+	}
 	// A page holds its events until sent, a stream two pages at a time.
 	release, err := s.acquireLongRead(c)
 	if err != nil {
@@ -188,6 +194,10 @@ func (s *Server) subscribeFeed(c *echo.Context) error {
 	pos, err := s.feedFrom(ctx, c.Request(), feed, true)
 	if err != nil {
 		return err
+	}
+	if isHead(c) {
+		c.Response().Header().Set(HeaderFeedFrom, pos)
+		return headOfSubscription(c)
 	}
 	release, err := s.acquireSubscription(c)
 	if err != nil {

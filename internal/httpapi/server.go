@@ -399,8 +399,8 @@ func New(store log.Store, cfg Config) (*Server, error) {
 		HTTPErrorHandler: s.errorHandler,
 		// Decode %xx in path parameters after routing: a stream id is
 		// validated in its decoded form, and an encoded '/' can never
-		// reach another route.
-		Router: echo.NewRouter(echo.RouterConfig{UnescapePathParamValues: true}),
+		// reach another route. Every GET route answers HEAD (head.go).
+		Router: echo.NewRouter(echo.RouterConfig{UnescapePathParamValues: true, AutoHandleHEAD: true}),
 	})
 	e.Use(s.observe, s.secure, s.authenticate, s.rateLimit)
 	s.routes(e)

@@ -43,6 +43,9 @@ func (s *Server) state(c *echo.Context) error {
 	if c.QueryParams().Has("at") && !atTime.IsZero() {
 		return invalidRequest("give at or at_time, not both")
 	}
+	if isHead(c) {
+		return s.headOfStream(c, stream, echo.MIMEApplicationJSON)
+	}
 	// A load lasts as long as its tail: as a replay, it ends when its key
 	// is revoked or expires meanwhile (whileKeyValid), and it checks the
 	// key once more before it answers, so a load whose last events came

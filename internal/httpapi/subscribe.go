@@ -37,6 +37,9 @@ func (s *Server) subscribe(c *echo.Context) error {
 	if err != nil {
 		return err
 	}
+	if isHead(c) {
+		return headOfSubscription(c) // a stream not there yet is waited for: 200 too
+	}
 	release, err := s.acquireSubscription(c)
 	if err != nil {
 		return err

@@ -278,8 +278,19 @@ type Exchange struct {
 //   - a request the description rejects must not succeed: its answer must
 //     be 4xx;
 //   - every response must be one the description lists for the operation
-//     (status, headers, media type and body schema).
+//     (status, headers, media type and body schema);
+//   - a HEAD is checked as the GET it stands for (the description lists
+//     GET operations only; every one answers HEAD), without a body; a
+//     HEAD of a route without GET is checked as the 405 it is.
 func (v *Validator) Check(ex *Exchange) error {
+	if ex.Method == http.MethodHead && ex.Status != http.StatusMethodNotAllowed {
+		get := *ex
+		get.Method = http.MethodGet
+		if len(get.ResponseBody) == 0 {
+			get.ResponseComplete = false // headers and status only
+		}
+		ex = &get
+	}
 	if ce := ex.ResponseHeader.Get("Content-Encoding"); ce != "" && ex.ResponseComplete {
 		body, err := decodeResponse(ce, ex.ResponseHeader.Get("Content-Type"), ex.ResponseBody)
 		if err != nil {

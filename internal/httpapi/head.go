@@ -1,0 +1,59 @@
+package httpapi
+
+import (
+	"net/http"
+
+	"github.com/eventlog/eventlog/internal/log"
+	"github.com/labstack/echo/v5"
+)
+
+// Every GET route answers HEAD (RFC 9110 §9.3.2; the router's
+// AutoHandleHEAD) as its GET would, without the body: the handler runs and
+// its body is counted, not sent. The routes whose GET streams for as long
+// as the data or the client lasts, or is a long read (a stream's NDJSON
+// replay, a state load, a feed read, a live subscription), answer HEAD
+// with headAnswer instead once the request is checked, without reading
+// any event or taking a long read or subscription slot: a HEAD costs what
+// its checks cost, never a replay.
+
+// isHead reports whether c is a HEAD request (served by its GET route).
+func isHead(c *echo.Context) bool { return c.Request().Method == http.MethodHead }
+
+// headAnswer answers a HEAD of a streaming route: 200 with the content
+// type its GET would start with, and without Content-Length (the GET's
+// length is not known: it is streamed). The status goes to the writer
+// beneath the router's HEAD writer, which would otherwise announce the
+// length of the nothing written, 0.
+func headAnswer(c *echo.Context, contentType string) error {
+	w := c.Response()
+	if _, ok := w.(*echo.Response); !ok {
+		if u, ok := w.(interface{ Unwrap() http.ResponseWriter }); ok {
+			w = u.Unwrap()
+		}
+	}
+	w.Header().Set(echo.HeaderContentType, contentType)
+	w.WriteHeader(http.StatusOK)
+	return nil
+}
+
+// headOfStream answers a HEAD of a stream's replay or state load: 404
+// stream_not_found when the stream has no events, as the GET would answer,
+// else 200. One head read (Info); what only reading the events would tell
+// (an until_time, at or at_time before or past them) is not checked.
+func (s *Server) headOfStream(c *echo.Context, stream log.StreamID, contentType string) error {
+	if _, err := s.store.Info(c.Request().Context(), stream); err != nil {
+		return err
+	}
+	return headAnswer(c, contentType)
+}
+
+// headOfSubscription answers a HEAD of a live subscription with the headers
+// its GET starts with (follow).
+func headOfSubscription(c *echo.Context) error {
+	ctype := MediaTypeEventStream
+	if wantsNDJSON(c.Request()) {
+		ctype = MediaTypeNDJSON
+	}
+	c.Response().Header().Set("Cache-Control", "no-store")
+	return headAnswer(c, ctype)
+}
