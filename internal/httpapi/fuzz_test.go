@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -126,6 +127,7 @@ func FuzzParseReadQuery(f *testing.F) {
 		"until_time=2026-01-02T15:04:05.123Z", "until_time=2026-01-02T15:04:05+01:00",
 		"until_time=0001-01-01T00:00:00Z", "from=0", "to=3&from=4", "limit=100000",
 		"direction=sideways", "from=1&from=2", "limit=-1", "from=9223372036854775807",
+		"from=01", "to=%2B3", "limit=-0", "from=1&to=00",
 	} {
 		f.Add(s)
 	}
@@ -143,6 +145,10 @@ func FuzzParseReadQuery(f *testing.F) {
 		}
 		if rq.From < 1 || rq.To != 0 && rq.To < rq.From || rq.Limit < 1 || rq.Limit > 1000 {
 			t.Fatalf("%q: parsed as %+v", raw, rq)
+		}
+		// Integers are taken in their one spelling only ("01" is not 1).
+		if f := q.Get("from"); f != "" && f != strconv.FormatInt(rq.From, 10) || q.Get("to") != "" && q.Get("to") != strconv.FormatInt(rq.To, 10) {
+			t.Fatalf("%q: parsed as from %d, to %d", raw, rq.From, rq.To)
 		}
 		if rq.Backward != (q.Get("direction") == "backward") {
 			t.Fatalf("%q: backward %v", raw, rq.Backward)
