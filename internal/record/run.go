@@ -128,12 +128,21 @@ func AppendBlock(dst []byte, parts []Part) []byte {
 // (a checked body's checksum verified). A block's zstd frame checksums
 // its parts; a checksum a part would not compress (a block of 256
 // 1-event appends, blockParts: 11.3 % more bytes with them).
+//
+// A body of no format a chunk body has (empty, or its format byte changed)
+// is ErrCorrupt, as DecodeChunkBody finds it: a compaction must not give
+// it a valid format byte and store it in a block that readers then take.
 func PlainChunkBody(b []byte) ([]byte, error) {
 	plain, err := plainEncoding(b)
-	if err != nil || plain[0] == format {
-		return plain, err
+	switch {
+	case err != nil:
+		return nil, err
+	case len(plain) == 0 || !plainFormat(plain[0]):
+		return nil, fmt.Errorf("%w: unknown format", ErrCorrupt)
+	case plain[0] == format:
+		return plain, nil
 	}
-	return append([]byte{format}, plain[1:]...), nil // plain[0] formatChecked
+	return append([]byte{format}, plain[1:]...), nil // plain[0] formatChecked, its checksum verified
 }
 
 // RunLen is at least the length of AppendRun's encoding of parts (a
