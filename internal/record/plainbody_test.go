@@ -3,6 +3,7 @@ package record
 import (
 	"bytes"
 	"errors"
+	"reflect"
 	"testing"
 )
 
@@ -61,4 +62,43 @@ func TestPlainChunkBodyRefusesUnknownFormat(t *testing.T) {
 			}
 		})
 	}
+}
+
+// FuzzPlainChunkBody: PlainChunkBody never panics, fails only with
+// ErrCorrupt, and launders nothing: what it returns is a plain body
+// (format) that decodes as b does, and a body it takes that decodes was
+// a body that decodes already.
+func FuzzPlainChunkBody(f *testing.F) {
+	c := Chunk{FirstVersion: 1, Appends: []ChunkAppend{{ClientIDs: true, Events: jsonEvents(1)}}}
+	big := Chunk{FirstVersion: 1, Appends: []ChunkAppend{{ClientIDs: true, Events: jsonEvents(40)}}}
+	plain := appendPlainChunkBody(nil, &c, chunkBodyLen(&c))
+	f.Add([]byte(nil))
+	f.Add(plain)
+	f.Add(AppendChunkBody(nil, &c))
+	f.Add(AppendChunkBody(nil, &big))
+	f.Add(append([]byte{format ^ 1<<3}, plain[1:]...))
+	f.Add(append([]byte{formatRun}, plain[1:]...))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		want, wantErr := DecodeChunkBody(b)
+		got, err := PlainChunkBody(b)
+		if err != nil {
+			if !errors.Is(err, ErrCorrupt) {
+				t.Fatalf("PlainChunkBody: %v, want ErrCorrupt", err)
+			}
+			if wantErr == nil {
+				t.Fatalf("PlainChunkBody refused a body that decodes: %v", err)
+			}
+			return
+		}
+		if got[0] != format {
+			t.Fatalf("PlainChunkBody gave format %d, want %d", got[0], format)
+		}
+		again, err := DecodeChunkBody(got)
+		switch {
+		case (err == nil) != (wantErr == nil):
+			t.Fatalf("the body decodes with %v, what PlainChunkBody made of it with %v", wantErr, err)
+		case err == nil && !reflect.DeepEqual(again, want):
+			t.Fatal("what PlainChunkBody made of the body decodes to other appends")
+		}
+	})
 }
