@@ -14,8 +14,11 @@
 // checksum (zstd's, or formatS2's CRC-32C), a plain one with a CRC-32C of
 // its bytes (formatChecked), a run with one over the whole row
 // (formatRunChecked; its parts' bodies go in without their own), so a
-// byte changed anywhere in a stored row is ErrCorrupt, never another
-// event. A run's checksum and framing are checked before any of its parts
+// byte changed anywhere in a stored encoding (a row's record column) is
+// ErrCorrupt, never another event. The row's other columns are not
+// covered: a chunk row's versions are checked against the events its body
+// holds, but its time (the commit time of a row of one chunk, and of a
+// log row) and its client ids (AppendChunkIDs) are taken as stored. A run's checksum and framing are checked before any of its parts
 // is handed on (DecodeRun): a reader that sends parts as it decodes them
 // sends none of a corrupt run. Encodings of before the checksums (format,
 // formatRun) still decode, unchecked.
