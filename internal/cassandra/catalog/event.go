@@ -41,6 +41,23 @@ type hit struct {
 	ev    *log.RecordedEvent
 }
 
+// oldOrder orders two hits of rows written before 0003 (seq -1), which
+// name no log row: of one shard and one commit time, they tie on every
+// other key, and are ordered by their events' streams, then versions, so
+// that every lookup gives the same answer (not whichever row's read came
+// back first). The others never tie: a log row is one hit.
+func (h *hit) oldOrder(o *hit) int {
+	key := func(h *hit) (log.StreamID, int64) {
+		if h.ev == nil {
+			return "", 0 // not visible, or not there: skipped in any order
+		}
+		return h.ev.Stream, h.ev.Version
+	}
+	hs, hv := key(h)
+	ks, kv := key(o)
+	return cmp.Or(cmp.Compare(hs, ks), cmp.Compare(hv, kv))
+}
+
 // EventByID implements log.Catalog.EventByID. A UUIDv7 id is looked up in
 // the partitions of the minute it carries (a read per shard, slot and
 // table); any other id in slot 0 of the minutes it may be filed under if
@@ -52,7 +69,8 @@ type hit struct {
 // before 0008, is read too). Of the events with the id in a stream
 // visible passes, the lookup answers the earliest committed: by commit
 // time, then shard, then log row (within a shard, log order is commit
-// order, and commit times are monotone), then its order in the commit. So
+// order, and commit times are monotone), then its order in the commit
+// (rows before 0003, which name no log row: stream, then version). So
 // the answer to a caller does not change when the id is appended to
 // other streams later (of another shard: unless its owner's clock is
 // behind by more than the time between the commits). The scope is
@@ -70,7 +88,7 @@ func (c *Catalog) EventByID(ctx context.Context, id uuid.UUID, visible func(log.
 		return log.RecordedEvent{}, err
 	}
 	slices.SortFunc(hits, func(a, b *hit) int {
-		return cmp.Or(a.time.Compare(b.time), cmp.Compare(a.shard, b.shard), cmp.Compare(a.seq, b.seq))
+		return cmp.Or(a.time.Compare(b.time), cmp.Compare(a.shard, b.shard), cmp.Compare(a.seq, b.seq), a.oldOrder(b))
 	})
 	for _, h := range hits {
 		if h.ev != nil { // a row before 0003, visible and read
