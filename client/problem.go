@@ -111,6 +111,7 @@ const (
 	CodeIdempotencyConflict    = "idempotency_conflict"
 	CodeInvalidSnapshotVersion = "invalid_snapshot_version"
 	CodeSnapshotCorrupt        = "snapshot_corrupt"
+	CodeDataCorrupt            = "data_corrupt"
 	CodeInternal               = "internal"
 	CodeNotImplemented         = "not_implemented"
 	CodeUnavailable            = "unavailable"

@@ -43,7 +43,7 @@
 //	    too_many_long_reads     Config.MaxLongReads long reads at once, MaxLongReadsPerKey a key, and apart
 //	                            from them MaxGroupReads consumer group reads (Retry-After);
 //	    rate_limited            a key past its rate (Retry-After)
-//	500 internal, snapshot_corrupt
+//	500 internal, snapshot_corrupt, data_corrupt
 //	501 not_implemented         feeds, the stream catalog or the cluster view, on a store that has none
 //	503 unavailable             store unreachable or refusing; nothing was written
 //	504 outcome_unknown         a write that may or may not have happened; retry with the same ids

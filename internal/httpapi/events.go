@@ -187,7 +187,11 @@ func (s *Server) failStream(c *echo.Context, sw *streamWriter, err error) error 
 		if errors.Is(err, errDraining) || errors.Is(err, context.Canceled) || errors.Is(err, auth.ErrInvalidToken) {
 			level = slog.LevelInfo
 		}
-		s.log.Log(c.Request().Context(), level, "stream cut", "method", c.Request().Method, "route", routeLabel(c), "error", err)
+		attrs := []any{"method", c.Request().Method, "route", routeLabel(c), "error", err}
+		if corrupt := s.countCorrupt(err); corrupt != nil {
+			level, attrs = slog.LevelError, append(attrs, corrupt...)
+		}
+		s.log.Log(c.Request().Context(), level, "stream cut", attrs...)
 	}
 	return sw.fail(err)
 }

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -16,6 +17,8 @@ import (
 	"go.opentelemetry.io/otel/propagation"
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"go.opentelemetry.io/otel/trace"
+
+	"github.com/eventlog/eventlog/internal/log"
 )
 
 // propagator reads the W3C trace context (traceparent, tracestate) and
@@ -33,6 +36,7 @@ type metrics struct {
 	conflicts  *prometheus.CounterVec // code
 	suppressed *prometheus.CounterVec // kind: log lines not written (logflood.go)
 	tlsErrors  prometheus.Counter
+	corrupt    *prometheus.CounterVec // kind: reads answered data_corrupt or snapshot_corrupt, or cut by corrupt data
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -70,16 +74,34 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "eventlog_tls_handshake_errors_total",
 			Help: "TLS handshakes of the API listener that failed.",
 		}),
+		corrupt: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "eventlog_data_corrupt_total",
+			Help: "Requests that failed on stored data that failed its integrity check (answered data_corrupt or snapshot_corrupt, or a stream cut), by kind of row: chunk, run, chunk_ids, log_record, snapshot. Find them all with server verify.",
+		}, []string{"kind"}),
 	}
-	for _, c := range []prometheus.Collector{m.requests, m.duration, m.inFlight, m.appended, m.duplicates, m.conflicts, m.suppressed, m.tlsErrors} {
+	for _, c := range []prometheus.Collector{m.requests, m.duration, m.inFlight, m.appended, m.duplicates, m.conflicts, m.suppressed, m.tlsErrors, m.corrupt} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("register http metrics: %w", err)
 		}
+	}
+	for _, kind := range []string{log.CorruptChunk, log.CorruptRun, log.CorruptChunkIDs, log.CorruptLogRecord, log.CorruptSnapshot} {
+		m.corrupt.WithLabelValues(kind)
 	}
 	for _, code := range []string{CodeWrongExpectedVersion, CodeIdempotencyConflict} {
 		m.conflicts.WithLabelValues(code)
 	}
 	return m, nil
+}
+
+// countCorrupt counts a request that failed on corrupt stored data and
+// returns the row's key as log attributes (nil when err is not that).
+func (s *Server) countCorrupt(err error) []any {
+	var ce *log.CorruptError
+	if !errors.As(err, &ce) {
+		return nil
+	}
+	s.metrics.corrupt.WithLabelValues(ce.Kind).Inc()
+	return ce.Attrs()
 }
 
 // countAppend records the outcome of one append.

@@ -50,6 +50,7 @@ const (
 	CodeStreamNotFound       = "stream_not_found"
 	CodeSnapshotNotFound     = "snapshot_not_found"
 	CodeSnapshotCorrupt      = "snapshot_corrupt"
+	CodeDataCorrupt          = "data_corrupt"
 	CodeWrongExpectedVersion = "wrong_expected_version"
 	CodeIdempotencyConflict  = "idempotency_conflict"
 	CodeOutcomeUnknown       = "outcome_unknown"
@@ -125,6 +126,7 @@ func ProblemFor(err error) *Problem {
 		ee  *encodingError
 		te  *transportError
 		ll  *log.LeaseLostError
+		ce  *log.CorruptError
 	)
 	switch {
 	case errors.As(err, &p):
@@ -194,7 +196,14 @@ func ProblemFor(err error) *Problem {
 	case errors.Is(err, log.ErrUnavailable), errors.Is(err, errPeerRefused), errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
 		return newProblem(http.StatusServiceUnavailable, CodeUnavailable, "the store is unavailable; nothing was written")
 	case errors.Is(err, log.ErrSnapshotCorrupt):
-		return newProblem(http.StatusInternalServerError, CodeSnapshotCorrupt, "the stored snapshot failed its integrity check")
+		detail := "the stored snapshot failed its integrity check"
+		if errors.As(err, &ce) {
+			detail = "the stored " + ce.Where() + " failed its integrity check"
+		}
+		return newProblem(http.StatusInternalServerError, CodeSnapshotCorrupt, detail)
+	case errors.As(err, &ce):
+		return newProblem(http.StatusInternalServerError, CodeDataCorrupt,
+			"stored data failed its integrity check and is not served: "+ce.Where()+" (an operator can find every such row with server verify)")
 	case errors.Is(err, echo.ErrNotFound):
 		return newProblem(http.StatusNotFound, CodeNotFound, "no such resource")
 	case errors.Is(err, echo.ErrMethodNotAllowed):
@@ -246,8 +255,8 @@ func (s *Server) errorHandler(c *echo.Context, err error) {
 		}
 	}
 	if p.Status >= 500 {
-		s.log.ErrorContext(c.Request().Context(), "request failed",
-			"method", c.Request().Method, "route", routeLabel(c), "status", p.Status, "code", p.Code, "error", err)
+		attrs := []any{"method", c.Request().Method, "route", routeLabel(c), "status", p.Status, "code", p.Code, "error", err}
+		s.log.ErrorContext(c.Request().Context(), "request failed", append(attrs, s.countCorrupt(err)...)...)
 	}
 	if err := writeProblem(c.Response(), &p); err != nil {
 		s.log.DebugContext(c.Request().Context(), "write problem", "error", err)

@@ -47,6 +47,8 @@ func TestProblemFor(t *testing.T) {
 		{"Unavailable", fmt.Errorf("read: %w: %w", log.ErrUnavailable, driverErr), 503, "unavailable"},
 		{"Deadline", context.DeadlineExceeded, 503, "unavailable"},
 		{"SnapshotCorrupt", log.ErrSnapshotCorrupt, 500, "snapshot_corrupt"},
+		{"SnapshotCorruptNamed", fmt.Errorf("load: %w", &log.CorruptError{Kind: log.CorruptSnapshot, Stream: "s-1", First: 3, Last: 3, Err: log.ErrSnapshotCorrupt}), 500, "snapshot_corrupt"},
+		{"DataCorrupt", fmt.Errorf("read: %w", &log.CorruptError{Kind: log.CorruptRun, Stream: "s-1", First: 1, Last: 9, Err: errors.New("record: corrupt")}), 500, "data_corrupt"},
 		{"EchoNotFound", echo.ErrNotFound, 404, "not_found"},
 		{"EchoMethodNotAllowed", echo.ErrMethodNotAllowed, 405, "method_not_allowed"},
 		{"EchoHTTPError", echo.NewHTTPError(http.StatusUnsupportedMediaType, "x"), 415, "unsupported_media_type"},

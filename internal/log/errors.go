@@ -25,7 +25,12 @@ var (
 	// before anything was written.
 	ErrUnavailable = errors.New("store unavailable")
 	// ErrSnapshotCorrupt: a stored snapshot failed its integrity check.
+	// It comes in a *CorruptError of kind CorruptSnapshot.
 	ErrSnapshotCorrupt = errors.New("snapshot corrupt")
+	// ErrDataCorrupt: stored data (a stream's row, a shard log record, a
+	// snapshot) failed its integrity check and is not served. It comes in
+	// a *CorruptError, which says which row.
+	ErrDataCorrupt = errors.New("stored data corrupt")
 	// ErrNotOwner: an append or flush forwarded to this instance is for a
 	// shard it does not own (any more); nothing was written. It matches
 	// ErrUnavailable; the forwarding instance looks for the new owner.
@@ -75,3 +80,64 @@ const (
 func invalid(code, format string, args ...any) error {
 	return &ValidationError{Code: code, Message: fmt.Sprintf(format, args...)}
 }
+
+// Kinds of stored data a CorruptError names (also the kind label of the
+// HTTP layer's eventlog_data_corrupt_total).
+const (
+	CorruptChunk     = "chunk"      // a stream_events row holding one chunk
+	CorruptRun       = "run"        // a stream_events row holding a run or block of chunks
+	CorruptChunkIDs  = "chunk_ids"  // a stream_events row's ids column
+	CorruptLogRecord = "log_record" // a shard_log row
+	CorruptSnapshot  = "snapshot"   // a snapshots row
+)
+
+// CorruptError is stored data that failed its integrity check, with the
+// key of its row: Stream, Bucket and the versions First..Last of a
+// stream's row (a snapshot: Bucket -1, First = Last = its version); Shard,
+// Segment and Seq of a shard log record (Segment -1 when the reader did
+// not know it). It matches ErrDataCorrupt and what Err matches.
+type CorruptError struct {
+	Kind        string
+	Stream      StreamID
+	Bucket      int64
+	First, Last int64
+	Shard       int
+	Segment     int64
+	Seq         int64
+	Err         error
+}
+
+// Where names the corrupt row as an answer may: its key, no more.
+func (e *CorruptError) Where() string {
+	switch e.Kind {
+	case CorruptLogRecord:
+		return fmt.Sprintf("log record %d of shard %d", e.Seq, e.Shard)
+	case CorruptSnapshot:
+		return fmt.Sprintf("snapshot of stream %s at version %d", e.Stream, e.Last)
+	case CorruptChunkIDs:
+		return fmt.Sprintf("ids of stream %s versions %d..%d", e.Stream, e.First, e.Last)
+	}
+	return fmt.Sprintf("stream %s versions %d..%d", e.Stream, e.First, e.Last)
+}
+
+// Attrs is the row's key as slog key-value pairs (constant keys).
+func (e *CorruptError) Attrs() []any {
+	if e.Kind == CorruptLogRecord {
+		return []any{"corrupt_kind", e.Kind, "shard", e.Shard, "segment", e.Segment, "seq", e.Seq}
+	}
+	return []any{"corrupt_kind", e.Kind, "stream", string(e.Stream), "bucket", e.Bucket, "first_version", e.First, "last_version", e.Last}
+}
+
+func (e *CorruptError) Error() string {
+	switch e.Kind {
+	case CorruptLogRecord:
+		return fmt.Sprintf("shard %d segment %d seq %d: log record corrupt: %v", e.Shard, e.Segment, e.Seq, e.Err)
+	case CorruptSnapshot:
+		return fmt.Sprintf("stream %s snapshot %d: %v", e.Stream, e.Last, e.Err)
+	}
+	return fmt.Sprintf("stream %s bucket %d versions %d..%d: %s corrupt: %v", e.Stream, e.Bucket, e.First, e.Last, e.Kind, e.Err)
+}
+
+// Unwrap gives ErrDataCorrupt and the cause (record.ErrCorrupt, or
+// ErrSnapshotCorrupt).
+func (e *CorruptError) Unwrap() []error { return []error{ErrDataCorrupt, e.Err} }

@@ -340,7 +340,7 @@ func decodeRow(shard int, lr shardlog.Row, from int, f filter, pool *bufPool, sc
 		if pool != nil {
 			pool.putMem(mem)
 		}
-		return row{}, fmt.Errorf("shard %d seq %d: %w", shard, lr.Seq, err)
+		return row{}, &log.CorruptError{Kind: log.CorruptLogRecord, Shard: shard, Segment: -1, Seq: lr.Seq, Err: err}
 	}
 	if fresh == nil {
 		fresh = owned

@@ -337,7 +337,7 @@ func (sh *shard) catchUp(ctx context.Context, after, last int64) error {
 				err = rec.CheckNames()
 			}
 			if err != nil {
-				return fmt.Errorf("shard %d seq %d: %w", sh.id, r.Seq, err)
+				return &log.CorruptError{Kind: log.CorruptLogRecord, Shard: sh.id, Segment: g, Seq: r.Seq, Err: err}
 			}
 			ps := pendingOf(r.Seq, r.Time, &rec)
 			if err := sh.s.cfg.Streams.Fill(ctx, ps); err != nil {

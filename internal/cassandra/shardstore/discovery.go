@@ -3,7 +3,6 @@ package shardstore
 import (
 	"context"
 	"errors"
-	"fmt"
 
 	"github.com/google/uuid"
 
@@ -46,7 +45,7 @@ func locateInLog(ctx context.Context, lg *shardlog.Log, rows int64, shard int, s
 	_, _, err := lg.Rows(ctx, shard, shardlog.Segment(seq, rows), seq-1, seq, 1, func(r shardlog.Row) error {
 		rec, err := record.DecodeRecord(r.Record)
 		if err != nil {
-			return fmt.Errorf("shard %d log row %d: %w", shard, r.Seq, err)
+			return &log.CorruptError{Kind: log.CorruptLogRecord, Shard: shard, Segment: shardlog.Segment(seq, rows), Seq: r.Seq, Err: err}
 		}
 		for _, a := range rec.Appends {
 			for i, e := range a.Events {

@@ -214,7 +214,8 @@ func (s *Store) latest(ctx context.Context, stream log.StreamID, maxVersion int6
 		return log.Snapshot{}, cql.ReadErr("read snapshot", err)
 	}
 	if snap.Compression != snapshot.Compression {
-		return log.Snapshot{}, fmt.Errorf("snapshot %s@%d: %w: unknown compression %q", stream, snap.Version, log.ErrSnapshotCorrupt, snap.Compression)
+		return log.Snapshot{}, &log.CorruptError{Kind: log.CorruptSnapshot, Stream: stream, Bucket: -1, First: snap.Version, Last: snap.Version,
+			Err: fmt.Errorf("%w: unknown compression %q", log.ErrSnapshotCorrupt, snap.Compression)}
 	}
 	state, err := s.codec.Decode(make([]byte, 0, min(max(snap.Size, 0), s.maxBytes)), blob)
 	if errors.Is(err, snapshot.ErrTooLarge) {
@@ -222,7 +223,8 @@ func (s *Store) latest(ctx context.Context, stream log.StreamID, maxVersion int6
 	}
 	if err != nil {
 		s.logger.Error("corrupt snapshot", "stream", string(stream), "version", snap.Version, "err", err)
-		return log.Snapshot{}, fmt.Errorf("snapshot %s@%d: %w: %v", stream, snap.Version, log.ErrSnapshotCorrupt, err)
+		return log.Snapshot{}, &log.CorruptError{Kind: log.CorruptSnapshot, Stream: stream, Bucket: -1, First: snap.Version, Last: snap.Version,
+			Err: fmt.Errorf("%w: %v", log.ErrSnapshotCorrupt, err)}
 	}
 	snap.Stream, snap.State, snap.StoredSize = stream, state, len(blob)
 	return snap, nil

@@ -36,10 +36,10 @@ const (
 	// the partitions' static rows, and, in a partition opened before
 	// them, the chunk rows' ids columns.
 	cqlLowIDs    = `SELECT DISTINCT stream, bucket, low_ids_from, low_ids FROM stream_events WHERE stream = ? AND bucket IN ?`
-	cqlLowChunks = `SELECT first_version, last_version, ids FROM stream_events WHERE stream = ? AND bucket IN ? AND last_version <= ?`
+	cqlLowChunks = `SELECT bucket, first_version, last_version, ids FROM stream_events WHERE stream = ? AND bucket IN ? AND last_version <= ?`
 	// The bodies of chunks written before the ids column, up to the limit
 	// of then (oldLowVersions): chunks past it have stream_ids rows.
-	cqlLowBodies = `SELECT first_version, last_version, record FROM stream_events WHERE stream = ? AND bucket IN ? AND last_version <= ?`
+	cqlLowBodies = `SELECT bucket, first_version, last_version, record FROM stream_events WHERE stream = ? AND bucket IN ? AND last_version <= ?`
 )
 
 // Bucket is one index row.
@@ -316,11 +316,12 @@ func (s *Store) staticIDs(ctx context.Context, stream log.StreamID, buckets []in
 func (s *Store) rowIDs(ctx context.Context, stream log.StreamID, buckets []int64, fn func(uuid.UUID, int64)) error {
 	iter := s.session.Query(cqlLowChunks, string(stream), buckets, int64(LowVersions)).WithContext(ctx).Idempotent(true).Iter()
 	var (
+		bucket      int64
 		first, last int64
 		ids         []byte
 		old         = map[int64]bool{} // chunks without an ids column, by first version
 	)
-	for iter.Scan(&first, &last, &ids) {
+	for iter.Scan(&bucket, &first, &last, &ids) {
 		if ids == nil {
 			if last <= oldLowVersions {
 				old[first] = true
@@ -329,7 +330,7 @@ func (s *Store) rowIDs(ctx context.Context, stream log.StreamID, buckets []int64
 		}
 		if err := record.DecodeChunkIDs(ids, first, fn); err != nil {
 			iter.Close()
-			return fmt.Errorf("stream %s chunk at %d: %w", stream, first, err)
+			return &log.CorruptError{Kind: log.CorruptChunkIDs, Stream: stream, Bucket: bucket, First: first, Last: last, Err: err}
 		}
 		ids = nil
 	}
@@ -342,7 +343,7 @@ func (s *Store) rowIDs(ctx context.Context, stream log.StreamID, buckets []int64
 	// Rows written before the ids column: their ids from their bodies.
 	iter = s.session.Query(cqlLowBodies, string(stream), buckets, int64(oldLowVersions)).WithContext(ctx).Idempotent(true).Iter()
 	var body []byte
-	for iter.Scan(&first, &last, &body) {
+	for iter.Scan(&bucket, &first, &last, &body) {
 		// A run, or a chunk row without an ids column, written since
 		// the static row: its ids are there.
 		if !old[first] || record.IsRun(body) {
@@ -357,7 +358,7 @@ func (s *Store) rowIDs(ctx context.Context, stream log.StreamID, buckets []int64
 		}
 		if err != nil {
 			iter.Close()
-			return fmt.Errorf("stream %s chunk at %d: %w", stream, first, err)
+			return &log.CorruptError{Kind: log.CorruptChunk, Stream: stream, Bucket: bucket, First: first, Last: last, Err: err}
 		}
 		v := first
 		for _, a := range appends {
@@ -639,7 +640,7 @@ func openSpanOn(src spanRows, cancel context.CancelFunc, stream log.StreamID, pa
 				return false
 			}
 		}
-		rr := rowReader{sp: sp, bounded: bounded, backward: backward, lend: lend, want: want, next: sp.From, sent: math.MaxInt64, hint: hint,
+		rr := rowReader{stream: stream, sp: sp, bounded: bounded, backward: backward, lend: lend, want: want, next: sp.From, sent: math.MaxInt64, hint: hint,
 			send: func(c Chunk) bool {
 				if batch == nil {
 					// From the pool: growing a batch of 64 a chunk at a
@@ -921,6 +922,7 @@ func rowWith(src spanRows, stream log.StreamID, v int64) (heldRow, bool, error) 
 // gap below it is filled from the row holding the missing version before
 // the next row is taken.
 type rowReader struct {
+	stream            log.StreamID // names a corrupt row (split)
 	sp                partition.Span
 	bounded, backward bool
 	// lend: each chunk is decoded into buffers from chunkBuffers, and a
@@ -1086,7 +1088,21 @@ func (rr *rowReader) done() bool {
 // sent, and sends them (backward: collects them in rr.parts). A run row
 // is checked whole, its checksum included, before its first part comes
 // (record.DecodeRun): a corrupt run sends none.
+//
+// A corrupt row's error is a *log.CorruptError naming its key.
 func (rr *rowReader) split(first, last int64, t time.Time, body []byte) error {
+	err := rr.splitRow(first, last, t, body)
+	if err != nil && errors.Is(err, record.ErrCorrupt) {
+		kind := log.CorruptChunk
+		if record.IsRun(body) {
+			kind = log.CorruptRun
+		}
+		err = &log.CorruptError{Kind: kind, Stream: rr.stream, Bucket: rr.sp.Bucket, First: first, Last: last, Err: err}
+	}
+	return err
+}
+
+func (rr *rowReader) splitRow(first, last int64, t time.Time, body []byte) error {
 	if !record.IsRun(body) {
 		return rr.chunk(Chunk{FirstVersion: first, LastVersion: last, Time: t, Body: body})
 	}

@@ -1,0 +1,148 @@
+package httpapi_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/eventlog/eventlog/internal/cassandra/cassandratest"
+	"github.com/eventlog/eventlog/internal/httpapi"
+)
+
+// lockedBuffer is a log destination the server's goroutines share.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+// lines returns the JSON log lines at level with every attribute of want.
+func (l *lockedBuffer) lines(tb testing.TB, level string, want map[string]any) int {
+	tb.Helper()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := 0
+	for _, line := range strings.Split(strings.TrimSpace(l.b.String()), "\n") {
+		var m map[string]any
+		if json.Unmarshal([]byte(line), &m) != nil || m["level"] != level {
+			continue
+		}
+		ok := true
+		for k, v := range want {
+			ok = ok && m[k] == v
+		}
+		if ok {
+			n++
+		}
+	}
+	return n
+}
+
+// TestReadCorruptRowIsDataCorrupt: a stream row or a shard log record
+// whose bytes changed in Cassandra after they were written (a disk's
+// error) is answered 500 data_corrupt naming the row (the stream and its
+// versions, or the shard and the record's seq), not the generic
+// internal; the server logs the row's key at error level once and counts
+// the read in eventlog_data_corrupt_total by kind.
+func TestReadCorruptRowIsDataCorrupt(t *testing.T) {
+	logs := &lockedBuffer{}
+	ts := MustServer(t, func(c *httpapi.Config) {
+		c.Logger = slog.New(slog.NewJSONHandler(logs, nil))
+	})
+	session := cassandratest.Session(t, ts.Opts.Cassandra)
+	// flip changes the last byte of the event's data in b ({"i":0} → {"i":9}),
+	// which a checksum catches and the event's decoding would not.
+	flip := func(tb testing.TB, b []byte) {
+		tb.Helper()
+		i := bytes.LastIndex(b, []byte(`{"i":0}`))
+		if i < 0 {
+			tb.Fatalf("the event's data is not in the row (%x)", b)
+		}
+		b[i+len(`{"i":`)] = '9'
+	}
+
+	t.Run("StreamRow", func(t *testing.T) {
+		const stream = "corrupt-row"
+		ts.MustAppend(t, stream, 1)
+		if r := ts.Do(t, "GET", "/v1/streams/"+stream+"/events", nil); r.Status != http.StatusOK {
+			t.Fatalf("read before the corruption: %s", r) // and its chunk row is written
+		}
+		var (
+			row []byte
+			ts0 int64
+		)
+		if err := session.Query(`SELECT record, WRITETIME(record) FROM stream_events WHERE stream = ? AND bucket = 0 AND last_version = 1`, stream).
+			Scan(&row, &ts0); err != nil {
+			t.Fatal(err)
+		}
+		flip(t, row)
+		if err := session.Query(`UPDATE stream_events USING TIMESTAMP ? SET record = ? WHERE stream = ? AND bucket = 0 AND last_version = 1`,
+			ts0+1, row, stream).Exec(); err != nil {
+			t.Fatal(err)
+		}
+		for _, h := range [][]string{nil, {"Accept", "application/x-ndjson"}} {
+			p := MustProblem(t, ts.Do(t, "GET", "/v1/streams/"+stream+"/events", nil, h...), http.StatusInternalServerError, httpapi.CodeDataCorrupt)
+			if d, _ := p["detail"].(string); !strings.Contains(d, "stream corrupt-row versions 1..1") {
+				t.Errorf("detail %q does not name the row", d)
+			}
+		}
+		if n := logs.lines(t, "ERROR", map[string]any{"corrupt_kind": "chunk", "stream": stream, "bucket": 0.0, "last_version": 1.0}); n != 2 {
+			t.Errorf("%d error lines with the row's key, want 2 (one a read)", n)
+		}
+		mustMetric(t, ts, `eventlog_data_corrupt_total{kind="chunk"} 2`)
+	})
+
+	t.Run("LogRecord", func(t *testing.T) {
+		const stream = "corrupt-log"
+		ts.MustAppend(t, stream, 1)
+		var (
+			shard             int
+			segment, seq, hit int64
+			rec               []byte
+		)
+		iter := session.Query(`SELECT shard, segment, seq, record FROM shard_log`).Iter()
+		for iter.Scan(&shard, &segment, &seq, &rec) {
+			if rec != nil && bytes.Contains(rec, []byte(stream)) {
+				hit = seq
+				break
+			}
+		}
+		iter.Close()
+		if hit == 0 {
+			t.Fatal("no log record holds the append")
+		}
+		flip(t, rec)
+		if err := session.Query(`UPDATE shard_log SET record = ? WHERE shard = ? AND segment = ? AND seq = ?`, rec, shard, segment, seq).Exec(); err != nil {
+			t.Fatal(err)
+		}
+		p := MustProblem(t, ts.Do(t, "GET", "/v1/feeds/all", nil), http.StatusInternalServerError, httpapi.CodeDataCorrupt)
+		want := "log record " + itoa(seq) + " of shard " + itoa(int64(shard))
+		if d, _ := p["detail"].(string); !strings.Contains(d, want) {
+			t.Errorf("detail %q does not name %q", d, want)
+		}
+		if n := logs.lines(t, "ERROR", map[string]any{"corrupt_kind": "log_record", "shard": float64(shard), "seq": float64(seq)}); n != 1 {
+			t.Errorf("%d error lines with the record's key, want 1", n)
+		}
+		mustMetric(t, ts, `eventlog_data_corrupt_total{kind="log_record"} 1`)
+	})
+}
+
+func itoa(n int64) string { b, _ := json.Marshal(n); return string(b) }
+
+// mustMetric checks /metrics has the line want.
+func mustMetric(tb testing.TB, ts *testServer, want string) {
+	tb.Helper()
+	r := ts.Do(tb, "GET", "/metrics", nil)
+	if !strings.Contains(string(r.Body), "\n"+want+"\n") {
+		tb.Errorf("/metrics has no line %q", want)
+	}
+}
