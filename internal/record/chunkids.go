@@ -3,21 +3,38 @@ package record
 import (
 	"encoding/binary"
 	"fmt"
+	"hash/crc32"
 
 	"github.com/google/uuid"
 )
 
-// idsFormat is the first byte of a chunk's id list (AppendChunkIDs).
+// idsFormat is the first byte of a chunk's id list (AppendChunkIDs) without
+// a checksum: written by builds before idsFormatChecked (the ids column of
+// rows written between migrations 0004 and 0005), still decoded.
 const idsFormat = 1
+
+// idsFormatChecked is the first byte of a chunk's id list with a checksum:
+// idsFormat's entries, then the CRC-32C (4 bytes, little endian) of every
+// byte before it, format byte included. What AppendChunkIDs writes.
+//
+// Why: an id list is what recognises an append's retry. A byte changed in
+// an id of an unchecked list decodes as another id, so the retry of the
+// append it names is not recognised and is written again; a checked list
+// that does not match is ErrCorrupt, and a lookup that reads it fails
+// rather than answer "no such id".
+const idsFormatChecked = 2
 
 // AppendChunkIDs appends the client-chosen ids of c's events to dst, each
 // as the uvarint offset of its version from c.FirstVersion and its 16
-// bytes: the chunk row's ids column. A stream's first chunks keep their
-// ids there rather than in a row per id, and a lookup of those ids reads
-// about 17 bytes an event instead of the chunk's whole body. A chunk
-// without client ids encodes as the format byte alone.
+// bytes, then a CRC-32C of the list (idsFormatChecked): the chunk row's
+// ids column, and the ids a shard holds for a chunk not yet written
+// (streams.Pending). A stream's first chunks keep their ids there rather
+// than in a row per id, and a lookup of those ids reads about 17 bytes an
+// event instead of the chunk's whole body. A chunk without client ids
+// encodes as the format byte and the checksum alone.
 func AppendChunkIDs(dst []byte, c *Chunk) []byte {
-	dst = append(dst, idsFormat)
+	start := len(dst)
+	dst = append(dst, idsFormatChecked)
 	off := uint64(0)
 	for i := range c.Appends {
 		a := &c.Appends[i]
@@ -29,13 +46,31 @@ func AppendChunkIDs(dst []byte, c *Chunk) []byte {
 			off++
 		}
 	}
-	return dst
+	return binary.LittleEndian.AppendUint32(dst, crc32.Checksum(dst[start:], castagnoli))
 }
 
 // DecodeChunkIDs calls fn with each id AppendChunkIDs encoded in b, for a
 // chunk whose first version is first, and its version, in version order.
+// A checked list (idsFormatChecked) is checked whole before fn sees any
+// id: one whose checksum does not match is ErrCorrupt, never fewer or
+// other ids. An unchecked one (idsFormat) can be found corrupt only after
+// fn saw the ids before the fault.
 func DecodeChunkIDs(b []byte, first int64, fn func(id uuid.UUID, version int64)) error {
-	if len(b) == 0 || b[0] != idsFormat {
+	if len(b) == 0 {
+		return fmt.Errorf("%w: chunk ids: empty", ErrCorrupt)
+	}
+	switch b[0] {
+	case idsFormatChecked:
+		n := len(b) - checksumLen
+		if n < 1 {
+			return fmt.Errorf("%w: chunk ids: truncated", ErrCorrupt)
+		}
+		if crc32.Checksum(b[:n], castagnoli) != binary.LittleEndian.Uint32(b[n:]) {
+			return fmt.Errorf("%w: chunk ids: checksum mismatch", ErrCorrupt)
+		}
+		b = b[:n]
+	case idsFormat:
+	default:
 		return fmt.Errorf("%w: chunk ids: unknown format", ErrCorrupt)
 	}
 	b = b[1:]

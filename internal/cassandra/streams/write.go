@@ -177,8 +177,25 @@ func (p *Pending) Events() int { return int(p.LastVersion - p.FirstVersion + 1) 
 // ClientIDs calls fn with each client-chosen id of the chunk and its
 // version.
 func (p *Pending) ClientIDs(fn func(id uuid.UUID, version int64)) {
-	// The ids were encoded by NewPending: they decode.
+	// The ids were encoded by NewPending, and checked (checkIDs) before
+	// any write that reads them.
 	_ = record.DecodeChunkIDs(p.IDs, p.FirstVersion, fn)
+}
+
+// checkIDs checks the id lists of chunks against their checksums: a list
+// changed since NewPending encoded it (memory's error) is a
+// *log.CorruptError, and nothing of the chunks is written. Written
+// without its ids (ClientIDs gives none of a list that does not decode),
+// the chunk's append would not be recognised when retried, and written
+// again.
+func checkIDs(chunks []Pending) error {
+	for i := range chunks {
+		p := &chunks[i]
+		if err := record.DecodeChunkIDs(p.IDs, p.FirstVersion, func(uuid.UUID, int64) {}); err != nil {
+			return &log.CorruptError{Kind: log.CorruptChunkIDs, Stream: p.Stream, Bucket: p.Bucket, First: p.FirstVersion, Last: p.LastVersion, Err: err}
+		}
+	}
+	return nil
 }
 
 // maxMutationBytes bounds one batch of WriteStream, well under Cassandra's
@@ -196,6 +213,9 @@ const maxMutationBytes = 4 << 20
 // extra rows (of other partitions: the discovery indexes) ride in the
 // first chunk batch, in the same request.
 func (s *Store) WriteStream(ctx context.Context, chunks []Pending, extra []gocql.BatchEntry) error {
+	if err := checkIDs(chunks); err != nil {
+		return err
+	}
 	rows := Runs(chunks)
 	for i := 0; i < len(rows); {
 		c := &rows[i][0]
@@ -370,6 +390,11 @@ func packable(w []Pending) (int, bool) {
 func (s *Store) WritePack(ctx context.Context, pack [][]Pending, extra []gocql.BatchEntry) error {
 	if len(pack) == 1 {
 		return s.WriteStream(ctx, pack[0], extra)
+	}
+	for _, w := range pack {
+		if err := checkIDs(w); err != nil {
+			return err
+		}
 	}
 	idx := s.session.Batch(gocql.UnloggedBatch).WithContext(ctx)
 	for _, w := range pack {
