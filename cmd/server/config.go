@@ -310,13 +310,16 @@ func (c *Config) ParseFlags(name string, args []string, getenv func(string) stri
 func (c *Config) parse(name string, args []string, getenv func(string) string, out io.Writer, extra func(*flag.FlagSet), maxArgs int) ([]string, error) {
 	fs := c.flagSet(name, out)
 	fs.Usage = func() {
-		fmt.Fprintf(out, "Usage: %s [serve|migrate|keys|version] [flags]\n\n", "server")
+		fmt.Fprintf(out, "Usage: %s [serve|migrate|keys|verify|version] [flags]\n\n", "server")
 		fmt.Fprintln(out, "  serve    run the HTTP API (the default)")
 		fmt.Fprintln(out, "  migrate  create the keyspace and apply schema migrations, then exit")
 		fmt.Fprintln(out, "  keys     create, list or revoke API keys: keys create --name NAME --scope SCOPE [--scope ...] [--expires DURATION]")
 		fmt.Fprintln(out, "           [--key-rate-limit N],")
 		fmt.Fprintln(out, "           keys list, keys revoke NAME (talks to Cassandra directly, with the flags below; the way to")
 		fmt.Fprintln(out, "           make the first key, and all of them for servers without authentication, whose admin routes refuse)")
+		fmt.Fprintln(out, "  verify   read and check every shard log record (with --streams, every stream row too) and print each")
+		fmt.Fprintln(out, "           corrupt row's key; never writes. [--streams] [--concurrency N] [--rate ROWS_PER_S] [--format text|json];")
+		fmt.Fprintln(out, "           exit 0: none found, 3: corrupt rows found, 1: could not read everything")
 		fmt.Fprintln(out, "  version  print the version")
 		fmt.Fprintln(out, "\nEvery flag falls back to its environment variable; a flag given on the command line wins.")
 		fmt.Fprintln(out, "0 is refused, not taken for the default, by every flag whose help gives 0 no meaning of its own.")

@@ -5,6 +5,7 @@
 //	server keys create --name NAME --scope SCOPE [--scope ...] [--expires DURATION] [flags]
 //	server keys list [flags]
 //	server keys revoke NAME [flags]
+//	server verify [--streams] [--concurrency N] [--rate N] [--format text|json] [flags]
 //	server version           print the version
 //
 // `server --help` lists every flag with its environment variable.
@@ -39,10 +40,12 @@ func run(ctx context.Context, stop func(), args []string, getenv func(string) st
 	case "serve", "migrate":
 	case "keys":
 		return runKeys(ctx, args, getenv, stdout, stderr)
+	case "verify":
+		return runVerify(ctx, args, getenv, stdout, stderr)
 	case "help":
 		args = []string{"-help"}
 	default:
-		fmt.Fprintf(stderr, "server: unknown command %q (want serve, migrate, keys or version; see server --help)\n", cmd)
+		fmt.Fprintf(stderr, "server: unknown command %q (want serve, migrate, keys, verify or version; see server --help)\n", cmd)
 		return 2
 	}
 

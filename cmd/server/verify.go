@@ -1,0 +1,121 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+
+	"github.com/eventlog/eventlog/internal/cassandra"
+	"github.com/eventlog/eventlog/internal/cassandra/verify"
+	"github.com/eventlog/eventlog/internal/log"
+)
+
+// Exit codes of server verify besides 0 (everything read is intact), 1
+// (could not read everything: what was found so far is printed) and 2
+// (bad flags).
+const exitCorrupt = 3 // read everything, and found corrupt rows
+
+// runVerify runs `server verify`: it reads and checks every shard log
+// record (and, with --streams, every stream row) of the keyspace, with
+// the same flags and environment as serve, and prints each corrupt row's
+// key on stdout, in text or as JSON lines. It never writes.
+func runVerify(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	var (
+		vo     verify.Options
+		format string
+	)
+	extra := func(fs *flag.FlagSet) {
+		fs.BoolVar(&vo.Streams, "streams", false, "verify: also every stream row (stream_events, read by token range), not only the shard logs")
+		fs.IntVar(&vo.Concurrency, "concurrency", 4, "verify: shards or token ranges read at once")
+		fs.Float64Var(&vo.Rate, "rate", 0, "verify: rows read a second at most, over all of them (0: no limit)")
+		fs.StringVar(&format, "format", "text", "verify: how corrupt rows are printed: text or json (a JSON object a line)")
+	}
+	m := NewMain()
+	m.Stderr = stderr
+	_, err := m.Config.parse("server verify", args, getenv, stderr, extra, 0)
+	if err == errHelp {
+		return 0
+	}
+	if err == nil && format != "text" && format != "json" {
+		err = fmt.Errorf("--format must be text or json, not %q", format)
+	}
+	if err == nil && vo.Concurrency < 1 {
+		err = fmt.Errorf("--concurrency must be at least 1")
+	}
+	if err == nil {
+		vo.EnsureDefaults()
+		err = vo.Validate()
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "server: %v\n", err)
+		return 2
+	}
+	o := m.Config.cassandraOptions(m.logger(), nil)
+	session, err := cassandra.Connect(ctx, o)
+	if err != nil {
+		err = m.Config.cassandraHint(err)
+		m.logger().Error("connect", "keyspace", o.Keyspace, "error", err)
+		return 1
+	}
+	defer session.Close()
+	enc := json.NewEncoder(stdout)
+	rep, err := verify.Run(ctx, session, vo, func(f verify.Finding) {
+		if format == "json" {
+			_ = enc.Encode(findingJSON(f))
+			return
+		}
+		fmt.Fprintln(stdout, findingText(f))
+	})
+	attrs := []any{"keyspace", o.Keyspace, "shards", rep.Shards, "segments", rep.Segments, "log_records", rep.LogRecords,
+		"stream_rows", rep.StreamRows, "streams_read", vo.Streams, "corrupt", rep.Corrupt}
+	switch {
+	case err != nil:
+		m.logger().Error("verify did not finish: the rows not read are not verified", append(attrs, "error", err)...)
+		return 1
+	case rep.Corrupt > 0:
+		m.logger().Error("verify found corrupt rows", attrs...)
+		return exitCorrupt
+	}
+	m.logger().Info("verify found no corrupt row", attrs...)
+	return 0
+}
+
+// findingText is a finding as one line of text: its kind, its key, and
+// what is wrong.
+func findingText(f verify.Finding) string {
+	e := f.CorruptError
+	if e.Kind == log.CorruptLogRecord {
+		state := "not filled"
+		if f.Filled {
+			state = "filled"
+		}
+		return fmt.Sprintf("%s shard=%d segment=%d seq=%d %s: %v", e.Kind, e.Shard, e.Segment, e.Seq, state, e.Err)
+	}
+	return fmt.Sprintf("%s stream=%s bucket=%d first_version=%d last_version=%d: %v", e.Kind, e.Stream, e.Bucket, e.First, e.Last, e.Err)
+}
+
+// findingJSON is a finding as a JSON object: its kind, its key, and what
+// is wrong (error).
+func findingJSON(f verify.Finding) any {
+	e := f.CorruptError
+	if e.Kind == log.CorruptLogRecord {
+		return struct {
+			Kind    string `json:"kind"`
+			Shard   int    `json:"shard"`
+			Segment int64  `json:"segment"`
+			Seq     int64  `json:"seq"`
+			Filled  bool   `json:"filled"`
+			Error   string `json:"error"`
+		}{e.Kind, e.Shard, e.Segment, e.Seq, f.Filled, e.Err.Error()}
+	}
+	return struct {
+		Kind         string `json:"kind"`
+		Stream       string `json:"stream"`
+		Bucket       int64  `json:"bucket"`
+		FirstVersion int64  `json:"first_version"`
+		LastVersion  int64  `json:"last_version"`
+		Error        string `json:"error"`
+	}{e.Kind, string(e.Stream), e.Bucket, e.First, e.Last, e.Err.Error()}
+}
