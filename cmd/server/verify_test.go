@@ -14,6 +14,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/eventlog/eventlog/internal/cassandra/cassandratest"
+	"github.com/eventlog/eventlog/internal/cassandra/shardstore"
 	"github.com/eventlog/eventlog/internal/cassandra/shardstore/shardstoretest"
 	"github.com/eventlog/eventlog/internal/cassandra/streams"
 	"github.com/eventlog/eventlog/internal/log"
@@ -193,5 +194,41 @@ func mustExec(t *testing.T, session *gocql.Session, stmt string, args ...any) {
 	t.Helper()
 	if err := session.Query(stmt, args...).Exec(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestVerifyUnfilledRecord: a corrupt log record whose appends are not
+// yet written to their streams (its shard's owner holds them, here for
+// --fill-delay) is reported as not filled: the record a new owner's
+// takeover would fail on.
+func TestVerifyUnfilledRecord(t *testing.T) {
+	store, opts := shardstoretest.NewStore(t, func(so *shardstore.Options) { so.FillDelay = time.Hour })
+	o := opts.Cassandra
+	ctx := context.Background()
+	session := cassandratest.Session(t, o)
+	req := log.AppendRequest{Stream: "u-1", Expected: log.Any, Events: []log.ProposedEvent{{ID: uuid.New(), Type: "t", Data: json.RawMessage(`{"u":5}`)}}}
+	if _, err := store.Append(ctx, req); err != nil {
+		t.Fatal(err)
+	}
+	var (
+		shard        int
+		segment, seq int64
+		rec          []byte
+	)
+	iter := session.Query(`SELECT shard, segment, seq, record FROM shard_log`).Iter()
+	for iter.Scan(&shard, &segment, &seq, &rec) {
+		if bytes.Contains(rec, []byte(`{"u":5}`)) {
+			break
+		}
+		rec = nil
+	}
+	if err := iter.Close(); err != nil || rec == nil {
+		t.Fatalf("no log record holds the append (%v)", err)
+	}
+	mustExec(t, session, `UPDATE shard_log SET record = ? WHERE shard = ? AND segment = ? AND seq = ?`, flipIn(t, rec, `{"u":`), shard, segment, seq)
+	code, out, errOut := verifyCmd(t, o.Keyspace, o.Hosts, "--format=json")
+	want := fmt.Sprintf(`{"kind":"log_record","shard":%d,"segment":%d,"seq":%d,"filled":false,`, shard, segment, seq)
+	if code != exitCorrupt || !strings.HasPrefix(out, want) || strings.Count(out, "\n") != 1 {
+		t.Fatalf("exit %d, stdout %q; want %d and %s…: %s", code, out, exitCorrupt, want, errOut)
 	}
 }
