@@ -129,7 +129,7 @@ func TestReadCorruptRowIsDataCorrupt(t *testing.T) {
 		if d, _ := p["detail"].(string); !strings.Contains(d, want) {
 			t.Errorf("detail %q does not name %q", d, want)
 		}
-		if n := logs.lines(t, "ERROR", map[string]any{"corrupt_kind": "log_record", "shard": float64(shard), "seq": float64(seq)}); n != 1 {
+		if n := logs.lines(t, "ERROR", map[string]any{"corrupt_kind": "log_record", "shard": float64(shard), "segment": float64(segment), "seq": float64(seq)}); n != 1 {
 			t.Errorf("%d error lines with the record's key, want 1", n)
 		}
 		mustMetric(t, ts, `eventlog_data_corrupt_total{kind="log_record"} 1`)

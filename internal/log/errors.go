@@ -94,8 +94,8 @@ const (
 // CorruptError is stored data that failed its integrity check, with the
 // key of its row: Stream, Bucket and the versions First..Last of a
 // stream's row (a snapshot: Bucket -1, First = Last = its version); Shard,
-// Segment and Seq of a shard log record (Segment -1 when the reader did
-// not know it). It matches ErrDataCorrupt and what Err matches.
+// Segment and Seq of a shard log record. It matches ErrDataCorrupt and
+// what Err matches.
 type CorruptError struct {
 	Kind        string
 	Stream      StreamID

@@ -120,7 +120,7 @@ func (fe *fetch) readRange(ctx context.Context, g, from, through int64) ([]row, 
 			if lr.Seq != next {
 				return fmt.Errorf("shard %d: %w: log row %d missing, row %d follows", fe.shard, log.ErrUnavailable, next, lr.Seq)
 			}
-			rw, err := decodeRow(fe.shard, lr, 0, fe.f, fe.pool, true)
+			rw, err := decodeRow(fe.shard, g, lr, 0, fe.f, fe.pool, true)
 			if err != nil {
 				return err
 			}

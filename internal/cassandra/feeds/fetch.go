@@ -225,7 +225,7 @@ func (fe *fetch) query(ctx context.Context) (rows []row, segmentDone bool, lastS
 		if lr.Seq != fe.next {
 			return fmt.Errorf("shard %d: %w: log row %d missing, row %d follows", fe.shard, log.ErrUnavailable, fe.next, lr.Seq)
 		}
-		rw, err := decodeRow(fe.shard, lr, fe.skip, fe.f, fe.pool, false)
+		rw, err := decodeRow(fe.shard, g, lr, fe.skip, fe.f, fe.pool, false)
 		if err != nil {
 			return err
 		}
@@ -311,13 +311,14 @@ func (fe *fetch) future() error {
 	return badPosition(ErrFuturePosition, fmt.Sprintf("position %d.%d of shard %d is past the end of its log", fe.next, fe.skip, fe.shard))
 }
 
-// decodeRow decodes a log row's record and keeps the events f selects
+// decodeRow decodes a log row's record (of shard's segment; a corrupt one
+// is a *log.CorruptError naming them) and keeps the events f selects
 // from index `from` on. With a pool, a compressed record is decompressed
 // into one of its buffers (row.buf), and its appends, events and selection
 // go into a rowMem (row.mem). scratch says lr.Record is reused after this
 // call (shardlog.Log.CommittedRows): a record that is not compressed is
 // then copied into a buffer of the pool, as the events alias it.
-func decodeRow(shard int, lr shardlog.Row, from int, f filter, pool *bufPool, scratch bool) (row, error) {
+func decodeRow(shard int, segment int64, lr shardlog.Row, from int, f filter, pool *bufPool, scratch bool) (row, error) {
 	var (
 		buf   []byte
 		owned []byte // lr.Record copied out of scratch memory
@@ -340,7 +341,7 @@ func decodeRow(shard int, lr shardlog.Row, from int, f filter, pool *bufPool, sc
 		if pool != nil {
 			pool.putMem(mem)
 		}
-		return row{}, &log.CorruptError{Kind: log.CorruptLogRecord, Shard: shard, Segment: -1, Seq: lr.Seq, Err: err}
+		return row{}, &log.CorruptError{Kind: log.CorruptLogRecord, Shard: shard, Segment: segment, Seq: lr.Seq, Err: err}
 	}
 	if fresh == nil {
 		fresh = owned

@@ -84,7 +84,7 @@ func synthFetch(ctx context.Context, rng *rand.Rand, s int, rows []synthRow, f f
 		} else {
 			in.Record = bytes.Clone(lr.rec)
 		}
-		rw, err := decodeRow(s, in, 0, f, pool, useScratch)
+		rw, err := decodeRow(s, 0, in, 0, f, pool, useScratch)
 		if err != nil {
 			panic(err)
 		}
