@@ -9,7 +9,11 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/eventlog/eventlog/internal/cassandra/cassandratest"
+	"github.com/eventlog/eventlog/internal/cassandra/shardstore"
+	"github.com/eventlog/eventlog/internal/cassandra/shardstore/shardstoretest"
 	"github.com/eventlog/eventlog/internal/httpapi"
 )
 
@@ -134,6 +138,54 @@ func TestReadCorruptRowIsDataCorrupt(t *testing.T) {
 		}
 		mustMetric(t, ts, `eventlog_data_corrupt_total{kind="log_record"} 1`)
 	})
+}
+
+// TestReadCorruptSnapshotLoggedOnce: a stored snapshot that fails its
+// check is 500 snapshot_corrupt naming the stream and version, counted
+// (kind snapshot) and logged at error level once with its key (the store
+// logged a line of its own besides the request's); stream info, which
+// leaves it out, logs it.
+func TestReadCorruptSnapshotLoggedOnce(t *testing.T) {
+	// The store and the HTTP layer log to one place, as in cmd/server.
+	logs := &lockedBuffer{}
+	logger := slog.New(slog.NewJSONHandler(logs, nil))
+	reg := prometheus.NewRegistry()
+	store, opts := shardstoretest.NewStore(t, func(so *shardstore.Options) {
+		so.Cassandra.Limits, so.Cassandra.Registerer, so.Cassandra.Logger = testLimits, reg, logger
+	})
+	ts := startServer(t, store, opts, reg, nil, func(c *httpapi.Config) { c.Logger = logger })
+	session := cassandratest.Session(t, ts.Opts.Cassandra)
+	const stream = "corrupt-snap"
+	ts.MustAppend(t, stream, 1)
+	if r := ts.Do(t, "PUT", "/v1/streams/"+stream+"/snapshots/1", []byte(`{"n":1}`), "Content-Type", "application/json"); r.Status != http.StatusCreated && r.Status != http.StatusOK {
+		t.Fatalf("put snapshot: %s", r)
+	}
+	var (
+		data []byte
+		wt   int64
+	)
+	if err := session.Query(`SELECT data, WRITETIME(data) FROM snapshots WHERE stream = ? AND version = 1`, stream).Scan(&data, &wt); err != nil {
+		t.Fatal(err)
+	}
+	data[len(data)-1] ^= 0x01 // its checksum
+	if err := session.Query(`UPDATE snapshots USING TIMESTAMP ? SET data = ? WHERE stream = ? AND version = 1`, wt+1, data, stream).Exec(); err != nil {
+		t.Fatal(err)
+	}
+	p := MustProblem(t, ts.Do(t, "GET", "/v1/streams/"+stream+"/snapshots/latest", nil), http.StatusInternalServerError, httpapi.CodeSnapshotCorrupt)
+	if d, _ := p["detail"].(string); !strings.Contains(d, "snapshot of stream corrupt-snap at version 1") {
+		t.Errorf("detail %q does not name the snapshot", d)
+	}
+	key := map[string]any{"corrupt_kind": "snapshot", "stream": stream, "last_version": 1.0}
+	if n, all := logs.lines(t, "ERROR", key), logs.lines(t, "ERROR", map[string]any{"stream": stream}); n != 1 || all != 1 {
+		t.Errorf("%d error lines with the snapshot's key, %d naming its stream; want one", n, all)
+	}
+	mustMetric(t, ts, `eventlog_data_corrupt_total{kind="snapshot"} 1`)
+	if r := ts.Do(t, "GET", "/v1/streams/"+stream, nil); r.Status != http.StatusOK || r.JSON(t)["latest_snapshot_version"] != nil {
+		t.Fatalf("stream info: %s, want 200 without the corrupt snapshot", r)
+	}
+	if n, all := logs.lines(t, "ERROR", key), logs.lines(t, "ERROR", map[string]any{"stream": stream}); n != 2 || all != 2 {
+		t.Errorf("after stream info, %d error lines with the snapshot's key, %d naming its stream; want 2", n, all)
+	}
 }
 
 func itoa(n int64) string { b, _ := json.Marshal(n); return string(b) }

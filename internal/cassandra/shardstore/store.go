@@ -409,9 +409,13 @@ func (s *Store) Info(ctx context.Context, stream log.StreamID) (log.StreamInfo, 
 		// read, so that no info names a snapshot past its version.
 		snap, sErr = s.LatestSnapshot(ctx, stream, h.Version)
 	}
+	var ce *log.CorruptError
 	switch {
 	case sErr == nil:
 		info.LatestSnapshot = snap.Version
+	case errors.As(sErr, &ce) && errors.Is(sErr, log.ErrSnapshotCorrupt):
+		// Left out of the info, so logged here: no answer reports it.
+		s.logger.ErrorContext(ctx, "corrupt snapshot left out of stream info", append(ce.Attrs(), "error", sErr)...)
 	case !errors.Is(sErr, log.ErrSnapshotNotFound) && !errors.Is(sErr, log.ErrSnapshotCorrupt):
 		return log.StreamInfo{}, sErr
 	}

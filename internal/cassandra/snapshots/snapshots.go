@@ -222,7 +222,8 @@ func (s *Store) latest(ctx context.Context, stream log.StreamID, maxVersion int6
 		return snap, err
 	}
 	if err != nil {
-		s.logger.Error("corrupt snapshot", "stream", string(stream), "version", snap.Version, "err", err)
+		// Logged by whoever gets the error (the HTTP layer's error line
+		// with the key, or Info, which skips it): once an occurrence.
 		return log.Snapshot{}, &log.CorruptError{Kind: log.CorruptSnapshot, Stream: stream, Bucket: -1, First: snap.Version, Last: snap.Version,
 			Err: fmt.Errorf("%w: %v", log.ErrSnapshotCorrupt, err)}
 	}
