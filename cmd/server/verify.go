@@ -18,7 +18,8 @@ import (
 const exitCorrupt = 3 // read everything, and found corrupt rows
 
 // runVerify runs `server verify`: it reads and checks every shard log
-// record (and, with --streams, every stream row) of the keyspace, with
+// record (and, with --streams, every stream row; with --snapshots, every
+// snapshot) of the keyspace, with
 // the same flags and environment as serve, and prints each corrupt row's
 // key on stdout, in text or as JSON lines. It never writes.
 func runVerify(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
@@ -28,6 +29,7 @@ func runVerify(ctx context.Context, args []string, getenv func(string) string, s
 	)
 	extra := func(fs *flag.FlagSet) {
 		fs.BoolVar(&vo.Streams, "streams", false, "verify: also every stream row (stream_events, read by token range), not only the shard logs")
+		fs.BoolVar(&vo.Snapshots, "snapshots", false, "verify: also every snapshot (those over --max-snapshot-bytes are skipped, as the server skips them)")
 		fs.IntVar(&vo.Concurrency, "concurrency", 4, "verify: shards or token ranges read at once")
 		fs.Float64Var(&vo.Rate, "rate", 0, "verify: rows read a second at most, over all of them (0: no limit)")
 		fs.StringVar(&format, "format", "text", "verify: how corrupt rows are printed: text or json (a JSON object a line)")
@@ -45,6 +47,7 @@ func runVerify(ctx context.Context, args []string, getenv func(string) string, s
 		err = fmt.Errorf("--concurrency must be at least 1")
 	}
 	if err == nil {
+		vo.MaxSnapshotBytes = m.Config.MaxSnapshotBytes
 		vo.EnsureDefaults()
 		err = vo.Validate()
 	}
@@ -69,7 +72,8 @@ func runVerify(ctx context.Context, args []string, getenv func(string) string, s
 		fmt.Fprintln(stdout, findingText(f))
 	})
 	attrs := []any{"keyspace", o.Keyspace, "shards", rep.Shards, "segments", rep.Segments, "log_records", rep.LogRecords,
-		"stream_rows", rep.StreamRows, "streams_read", vo.Streams, "corrupt", rep.Corrupt}
+		"stream_rows", rep.StreamRows, "streams_read", vo.Streams, "snapshots", rep.Snapshots, "snapshots_skipped", rep.SnapshotsSkipped,
+		"snapshots_read", vo.Snapshots, "corrupt", rep.Corrupt}
 	switch {
 	case err != nil:
 		m.logger().Error("verify did not finish: the rows not read are not verified", append(attrs, "error", err)...)
@@ -86,6 +90,9 @@ func runVerify(ctx context.Context, args []string, getenv func(string) string, s
 // what is wrong.
 func findingText(f verify.Finding) string {
 	e := f.CorruptError
+	if e.Kind == log.CorruptSnapshot {
+		return fmt.Sprintf("%s stream=%s version=%d: %v", e.Kind, e.Stream, e.Last, e.Err)
+	}
 	if e.Kind == log.CorruptLogRecord {
 		state := "not filled"
 		if f.Filled {
@@ -100,6 +107,14 @@ func findingText(f verify.Finding) string {
 // is wrong (error).
 func findingJSON(f verify.Finding) any {
 	e := f.CorruptError
+	if e.Kind == log.CorruptSnapshot {
+		return struct {
+			Kind    string `json:"kind"`
+			Stream  string `json:"stream"`
+			Version int64  `json:"version"`
+			Error   string `json:"error"`
+		}{e.Kind, string(e.Stream), e.Last, e.Err.Error()}
+	}
 	if e.Kind == log.CorruptLogRecord {
 		return struct {
 			Kind    string `json:"kind"`

@@ -45,10 +45,11 @@ func flipIn(t *testing.T, b []byte, mark string) []byte {
 
 // TestVerifyCommand: server verify reads every shard log record and, with
 // --streams, every stream row, and exits 0 on a keyspace whose rows are
-// intact; with a log record, a chunk row, a run row and a row's ids column
-// each changed in Cassandra (a disk's error), it prints each one's key
-// (shard, segment and seq; stream, bucket and versions) and exits 3,
-// without --streams the log record alone.
+// intact; with a log record, a chunk row, a run row, a row's ids column
+// and (with --snapshots) a snapshot each changed in Cassandra (a disk's
+// error), it prints each one's key (shard, segment and seq; stream,
+// bucket and versions; stream and version) and exits 3, without
+// --streams and --snapshots the log record alone.
 func TestVerifyCommand(t *testing.T) {
 	store, opts := shardstoretest.NewStore(t, nil)
 	o := opts.Cassandra
@@ -67,6 +68,11 @@ func TestVerifyCommand(t *testing.T) {
 			if err := store.ReadStream(ctx, log.ReadRange{Stream: log.StreamID(stream), From: 1}, func(*log.RecordedEvent) error { return nil }); err != nil {
 				t.Fatal(err)
 			}
+		}
+	}
+	for _, stream := range []log.StreamID{"v-a", "v-b"} {
+		if _, err := store.PutSnapshot(ctx, stream, 3, json.RawMessage(`{"state":"`+stream+`"}`)); err != nil {
+			t.Fatal(err)
 		}
 	}
 	// A run row of 20 chunks, and a chunk row with an ids column (as
@@ -92,11 +98,11 @@ func TestVerifyCommand(t *testing.T) {
 	}
 
 	t.Run("Clean", func(t *testing.T) {
-		code, out, errOut := verifyCmd(t, o.Keyspace, o.Hosts, "--streams", "--concurrency=2", "--rate=10000")
+		code, out, errOut := verifyCmd(t, o.Keyspace, o.Hosts, "--streams", "--snapshots", "--concurrency=2", "--rate=10000")
 		if code != 0 || out != "" {
 			t.Fatalf("verify of an intact keyspace: exit %d, stdout %q, stderr %s", code, out, errOut)
 		}
-		for _, want := range []string{"log_records=", "stream_rows=", "corrupt=0"} {
+		for _, want := range []string{"log_records=", "stream_rows=", "snapshots=2", "corrupt=0"} {
 			if !strings.Contains(errOut, want) {
 				t.Errorf("stderr lacks %q: %s", want, errOut)
 			}
@@ -134,15 +140,25 @@ func TestVerifyCommand(t *testing.T) {
 	rewrite("v-run", 20, "record", `{"v":1`) // the run's first part
 	id := old.IDs[2:18]                      // the list's one id, after its format byte and offset
 	rewrite("v-ids", 1, "ids", string(id[:4]))
+	var (
+		snap []byte
+		wt   int64
+	)
+	if err := session.Query(`SELECT data, WRITETIME(data) FROM snapshots WHERE stream = 'v-b' AND version = 3`).Scan(&snap, &wt); err != nil {
+		t.Fatal(err)
+	}
+	snap[len(snap)-1] ^= 0x01
+	mustExec(t, session, `UPDATE snapshots USING TIMESTAMP ? SET data = ? WHERE stream = 'v-b' AND version = 3`, wt+1, snap)
 
 	want := []string{
 		fmt.Sprintf(`{"kind":"log_record","shard":%d,"segment":%d,"seq":%d,"filled":true}`, shard, segment, seq),
 		`{"kind":"chunk","stream":"v-a","bucket":0,"first_version":2,"last_version":2}`,
 		`{"kind":"run","stream":"v-run","bucket":0,"first_version":1,"last_version":20}`,
 		`{"kind":"chunk_ids","stream":"v-ids","bucket":0,"first_version":1,"last_version":1}`,
+		`{"kind":"snapshot","stream":"v-b","version":3}`,
 	}
 	t.Run("Corrupt", func(t *testing.T) {
-		code, out, errOut := verifyCmd(t, o.Keyspace, o.Hosts, "--streams", "--format=json")
+		code, out, errOut := verifyCmd(t, o.Keyspace, o.Hosts, "--streams", "--snapshots", "--format=json")
 		if code != exitCorrupt {
 			t.Fatalf("exit %d, want %d: %s", code, exitCorrupt, errOut)
 		}

@@ -1,6 +1,6 @@
 // Package verify finds corrupt stored data: it reads every shard log
 // record (every segment of every shard) and, when asked, every stream row
-// (stream_events, by token range), decodes each and checks it as the
+// (stream_events) and every snapshot, by token range, decodes each and checks it as the
 // server's readers would (checksums, framing, a row's events against its
 // versions, a log record's names), and reports each row that fails with
 // its key. It never writes: `server verify` runs it beside production,

@@ -15,9 +15,11 @@ import (
 	"github.com/eventlog/eventlog/internal/cassandra/cql"
 	"github.com/eventlog/eventlog/internal/log"
 	"github.com/eventlog/eventlog/internal/record"
+	"github.com/eventlog/eventlog/internal/snapshot"
 )
 
-// schema/schema.cql: keyspace_config, shards, shard_log, stream_events.
+// schema/schema.cql: keyspace_config, shards, shard_log, stream_events,
+// snapshots.
 const (
 	cqlShardCount = `SELECT shards FROM keyspace_config WHERE id = 0`
 	cqlSegments   = `SELECT shard, segment FROM shards`
@@ -29,6 +31,7 @@ const (
 	// holds only its static row (low ids) gives one row whose clustering
 	// key is null.
 	cqlStreamRows = `SELECT stream, bucket, last_version, first_version, record, ids FROM stream_events WHERE token(stream, bucket) >= ? AND token(stream, bucket) <= ?`
+	cqlSnapshots  = `SELECT stream, version, compression, data FROM snapshots WHERE token(stream) >= ? AND token(stream) <= ?`
 )
 
 // Options say what Run reads and how fast.
@@ -36,6 +39,11 @@ type Options struct {
 	// Streams: also every stream row (stream_events), not only the shard
 	// logs. Default false.
 	Streams bool
+	// Snapshots: also every snapshot, decoded as a read decodes it with
+	// MaxSnapshotBytes (one whose state is larger is skipped, as the
+	// server skips it). Default false.
+	Snapshots        bool
+	MaxSnapshotBytes int
 	// Concurrency is how many shards, or token ranges of stream_events,
 	// are read at once. Default 4.
 	Concurrency int
@@ -71,6 +79,8 @@ func (o *Options) Validate() error {
 		return errors.New("verify: rate must be 0 (none) or a positive number of rows a second")
 	case o.PageSize < 1 || o.Ranges < 1:
 		return errors.New("verify: page size and ranges must be at least 1")
+	case o.Snapshots && o.MaxSnapshotBytes < 1:
+		return errors.New("verify: snapshots need the largest snapshot state (MaxSnapshotBytes)")
 	}
 	return nil
 }
@@ -90,7 +100,10 @@ type Report struct {
 	Segments   int64
 	LogRecords int64
 	StreamRows int64
-	Corrupt    int64
+	Snapshots  int64
+	// SnapshotsSkipped are snapshots over MaxSnapshotBytes: not checked.
+	SnapshotsSkipped int64
+	Corrupt          int64
 }
 
 // Run reads and checks the keyspace's stored rows (see the package doc),
@@ -129,12 +142,20 @@ func Run(ctx context.Context, session *gocql.Session, o Options, found func(Find
 			return v.streamRange(ctx, lo, hi)
 		})
 	}
+	if err == nil && o.Snapshots {
+		err = each(ctx, o.Concurrency, o.Ranges, func(ctx context.Context, i int) error {
+			lo, hi := tokenRange(i, o.Ranges)
+			return v.snapshotRange(ctx, lo, hi)
+		})
+	}
 	return Report{
-		Shards:     shards,
-		Segments:   v.segments.Load(),
-		LogRecords: v.logRecords.Load(),
-		StreamRows: v.streamRows.Load(),
-		Corrupt:    v.corrupt.Load(),
+		Shards:           shards,
+		Segments:         v.segments.Load(),
+		LogRecords:       v.logRecords.Load(),
+		StreamRows:       v.streamRows.Load(),
+		Snapshots:        v.snapshots.Load(),
+		SnapshotsSkipped: v.snapshotsSkipped.Load(),
+		Corrupt:          v.corrupt.Load(),
 	}, err
 }
 
@@ -146,7 +167,7 @@ type verifier struct {
 	mu    sync.Mutex // serialises found
 	found func(Finding)
 
-	segments, logRecords, streamRows, corrupt atomic.Int64
+	segments, logRecords, streamRows, snapshots, snapshotsSkipped, corrupt atomic.Int64
 }
 
 func (v *verifier) report1(f Finding) {
@@ -302,6 +323,50 @@ func checkChunk(first, last int64, body []byte) error {
 	}
 	if n != last-first+1 {
 		return fmt.Errorf("%w: chunk %d..%d holds %d events", record.ErrCorrupt, first, last, n)
+	}
+	return nil
+}
+
+// snapshotRange checks the snapshots of one token range as a read of
+// them does (its compression, then the codec's header, frame, length and
+// checksum).
+func (v *verifier) snapshotRange(ctx context.Context, lo, hi int64) error {
+	codec, err := snapshot.NewCodec(v.o.MaxSnapshotBytes)
+	if err != nil {
+		return err
+	}
+	defer codec.Close()
+	iter := v.session.Query(cqlSnapshots, lo, hi).WithContext(ctx).Idempotent(true).PageSize(v.o.PageSize).Iter()
+	var (
+		stream      string
+		version     int64
+		compression string
+		data, buf   []byte
+	)
+	for iter.Scan(&stream, &version, &compression, &data) {
+		if err := v.limit.wait(ctx); err != nil {
+			iter.Close()
+			return err
+		}
+		v.snapshots.Add(1)
+		if compression != snapshot.Compression {
+			err = fmt.Errorf("%w: unknown compression %q", log.ErrSnapshotCorrupt, compression)
+		} else {
+			buf, err = codec.Decode(buf[:0], data)
+		}
+		switch {
+		case errors.Is(err, snapshot.ErrTooLarge):
+			v.snapshotsSkipped.Add(1)
+		case err != nil:
+			if !errors.Is(err, log.ErrSnapshotCorrupt) {
+				err = fmt.Errorf("%w: %v", log.ErrSnapshotCorrupt, err)
+			}
+			v.report1(Finding{CorruptError: &log.CorruptError{Kind: log.CorruptSnapshot, Stream: log.StreamID(stream), Bucket: -1, First: version, Last: version, Err: err}})
+		}
+		data = nil
+	}
+	if err := iter.Close(); err != nil {
+		return cql.ReadErr("read snapshots", err)
 	}
 	return nil
 }
