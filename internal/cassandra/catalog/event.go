@@ -158,7 +158,7 @@ func (c *Catalog) idHits(ctx context.Context, id uuid.UUID) ([]*hit, error) {
 		bySeq  = map[logRow]*hit{}
 		byLoc  = map[Location]bool{}
 		hits   []*hit
-		jobs   []func() error
+		jobs   []func(context.Context) error
 		record = func(h *hit) { // under mu
 			if h.seq < 0 {
 				if !byLoc[h.locs[0]] {
@@ -181,7 +181,7 @@ func (c *Catalog) idHits(ctx context.Context, id uuid.UUID) ([]*hit, error) {
 	for shard, ms := range minutes {
 		for _, m := range ms {
 			for slot := range slots {
-				jobs = append(jobs, func() error {
+				jobs = append(jobs, func(context.Context) error {
 					iter := c.session.Query(cqlLookupID, shard, m, slot, [16]byte(id)).WithContext(ctx).Idempotent(true).Iter()
 					var (
 						seq int64
@@ -193,7 +193,7 @@ func (c *Catalog) idHits(ctx context.Context, id uuid.UUID) ([]*hit, error) {
 						mu.Unlock()
 					}
 					return cql.ReadErr("look up event id", iter.Close())
-				}, func() error {
+				}, func(context.Context) error {
 					var (
 						stream  string
 						version int64
@@ -219,7 +219,7 @@ func (c *Catalog) idHits(ctx context.Context, id uuid.UUID) ([]*hit, error) {
 			}
 		}
 	}
-	if err := run(jobs, lookupConcurrency); err != nil {
+	if err := run(ctx, jobs, lookupConcurrency); err != nil {
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
@@ -235,12 +235,12 @@ func (c *Catalog) idHits(ctx context.Context, id uuid.UUID) ([]*hit, error) {
 // with the id), or, for a row before 0003, the event itself if its stream
 // is visible (dropping the hit if not, or if the event is not there).
 func (c *Catalog) resolveOld(ctx context.Context, id uuid.UUID, hits []*hit, visible func(log.StreamID) bool) error {
-	var jobs []func() error
+	var jobs []func(context.Context) error
 	for _, h := range hits {
 		switch {
 		case !h.time.IsZero():
 		case h.seq >= 0:
-			jobs = append(jobs, func() error {
+			jobs = append(jobs, func(context.Context) error {
 				locs, err := c.o.Locate(ctx, h.shard, h.seq, id)
 				h.locs = locs
 				if len(locs) > 0 {
@@ -252,7 +252,7 @@ func (c *Catalog) resolveOld(ctx context.Context, id uuid.UUID, hits []*hit, vis
 				return err
 			})
 		case visible(h.locs[0].Stream):
-			jobs = append(jobs, func() error {
+			jobs = append(jobs, func(context.Context) error {
 				l := h.locs[0]
 				ev, ok, err := c.o.ReadEvent(ctx, l.Stream, l.Version, id)
 				h.locs = []Location{}
@@ -269,7 +269,7 @@ func (c *Catalog) resolveOld(ctx context.Context, id uuid.UUID, hits []*hit, vis
 	if len(jobs) == 0 {
 		return nil
 	}
-	return run(jobs, lookupConcurrency)
+	return run(ctx, jobs, lookupConcurrency)
 }
 
 // untimedMinutes are the minutes an id that is not a UUIDv7 may be filed

@@ -174,9 +174,9 @@ func (c *Catalog) scanCategory(ctx context.Context, cat, after, from string, tak
 
 // heads fills in the version and last update of each summary.
 func (c *Catalog) heads(ctx context.Context, ss []log.StreamSummary) error {
-	jobs := make([]func() error, len(ss))
+	jobs := make([]func(context.Context) error, len(ss))
 	for i := range ss {
-		jobs[i] = func() error {
+		jobs[i] = func(ctx context.Context) error {
 			h, err := c.o.Streams.Head(ctx, ss[i].Stream)
 			if err != nil {
 				return err
@@ -191,7 +191,7 @@ func (c *Catalog) heads(ctx context.Context, ss []log.StreamSummary) error {
 	if len(jobs) == 0 {
 		return nil
 	}
-	return run(jobs, headConcurrency)
+	return run(ctx, jobs, headConcurrency)
 }
 
 // Categories implements log.Catalog.Categories: each category's streams
@@ -223,9 +223,9 @@ func (c *Catalog) Categories(ctx context.Context, visible func(string) bool) ([]
 			break
 		}
 	}
-	jobs := make([]func() error, len(out))
+	jobs := make([]func(context.Context) error, len(out))
 	for i := range out {
-		jobs[i] = func() error {
+		jobs[i] = func(ctx context.Context) error {
 			n, exact, err := c.count(ctx, out[i].Category)
 			out[i].Streams, out[i].Exact = n, exact
 			return err
@@ -234,7 +234,7 @@ func (c *Catalog) Categories(ctx context.Context, visible func(string) bool) ([]
 	if len(jobs) == 0 {
 		return out, nil
 	}
-	return out, run(jobs, 8)
+	return out, run(ctx, jobs, 8)
 }
 
 // count counts the catalog rows of cat, up to CountCap: exact when the

@@ -207,14 +207,14 @@ func (c *Catalog) Exec(ctx context.Context, rows []gocql.BatchEntry) error {
 // in a batch of its own, in parallel. Idempotent.
 func (c *Catalog) Write(ctx context.Context, shard int, chunks []streams.Pending) error {
 	groups, cats := c.groups(ctx, shard, chunks)
-	jobs := make([]func() error, len(groups))
+	jobs := make([]func(context.Context) error, len(groups))
 	for i, g := range groups {
-		jobs[i] = func() error { return c.Exec(ctx, g) }
+		jobs[i] = func(ctx context.Context) error { return c.Exec(ctx, g) }
 	}
 	if len(jobs) == 0 {
 		return nil
 	}
-	if err := run(jobs, 8); err != nil {
+	if err := run(ctx, jobs, 8); err != nil {
 		return err
 	}
 	for _, cat := range cats {
@@ -249,11 +249,15 @@ func (c *Catalog) rememberCategory(cat string) {
 	}
 }
 
-// run runs jobs, at most n at once, and returns the first error.
-func run(jobs []func() error, n int) error {
+// run runs jobs, at most n at once, and returns the first error. After
+// it, the jobs not started are not started, and the running ones' ctx is
+// cancelled: the answer is decided, their work would be wasted.
+func run(ctx context.Context, jobs []func(context.Context) error, n int) error {
 	if len(jobs) == 1 {
-		return jobs[0]()
+		return jobs[0](ctx)
 	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	var (
 		wg   sync.WaitGroup
 		mu   sync.Mutex
@@ -261,19 +265,29 @@ func run(jobs []func() error, n int) error {
 		sem  = make(chan struct{}, n)
 	)
 	for _, job := range jobs {
-		sem <- struct{}{}
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+		}
+		if ctx.Err() != nil {
+			break // a job failed (its cancel comes before its slot is freed), or ctx is done
+		}
 		wg.Add(1)
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			if err := job(); err != nil {
+			if err := job(ctx); err != nil {
 				mu.Lock()
 				if ferr == nil {
 					ferr = err
+					cancel()
 				}
 				mu.Unlock()
 			}
 		}()
 	}
 	wg.Wait()
+	if ferr == nil {
+		ferr = ctx.Err() // the caller's ctx ended before every job ran
+	}
 	return ferr
 }

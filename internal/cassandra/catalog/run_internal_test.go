@@ -1,0 +1,60 @@
+package catalog
+
+import (
+	"context"
+	"errors"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// TestRunStopsAtTheFirstError: after a job fails, run starts no other
+// job and cancels the running ones' ctx. It ran every job to its end, so
+// a lookup whose first read failed still sent all its others.
+func TestRunStopsAtTheFirstError(t *testing.T) {
+	boom := errors.New("boom")
+	t.Run("NotStarted", func(t *testing.T) {
+		var started atomic.Int32
+		jobs := []func(context.Context) error{func(context.Context) error { return boom }}
+		for range 5 {
+			jobs = append(jobs, func(context.Context) error { started.Add(1); return nil })
+		}
+		if err := run(context.Background(), jobs, 1); err != boom {
+			t.Fatalf("run: %v, want boom", err)
+		}
+		if n := started.Load(); n != 0 {
+			t.Fatalf("%d jobs started after the first failed, want none", n)
+		}
+	})
+	t.Run("Running", func(t *testing.T) {
+		failed := make(chan struct{})
+		var cancelled atomic.Bool
+		jobs := []func(context.Context) error{
+			func(ctx context.Context) error {
+				<-failed
+				select {
+				case <-ctx.Done():
+					cancelled.Store(true)
+					return ctx.Err()
+				case <-time.After(time.Minute): // a bound, not a speed: without the cancel it never ends
+					return nil
+				}
+			},
+			func(context.Context) error { defer close(failed); return boom },
+		}
+		if err := run(context.Background(), jobs, 2); err != boom || !cancelled.Load() {
+			t.Fatalf("run: %v, the running job's ctx cancelled: %v; want boom, true", err, cancelled.Load())
+		}
+	})
+	t.Run("CallerDone", func(t *testing.T) {
+		ctx, cancel := context.WithCancel(context.Background())
+		var started atomic.Int32
+		jobs := []func(context.Context) error{func(context.Context) error { cancel(); return nil }}
+		for range 5 {
+			jobs = append(jobs, func(context.Context) error { started.Add(1); return nil })
+		}
+		if err := run(ctx, jobs, 1); !errors.Is(err, context.Canceled) || started.Load() != 0 {
+			t.Fatalf("run: %v, %d jobs started after the caller's ctx ended; want context.Canceled, none", err, started.Load())
+		}
+	})
+}
