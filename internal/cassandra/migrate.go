@@ -31,8 +31,9 @@ const (
 	cqlTableNamed        = `SELECT table_name FROM system_schema.tables WHERE keyspace_name = ? AND table_name = ?`
 	cqlPaxosVariant      = `SELECT value FROM system_views.settings WHERE name = 'paxos_variant'`
 	cqlReplication       = `SELECT replication FROM system_schema.keyspaces WHERE keyspace_name = ?`
-	// schema/migrations/0001_initial.cql: keyspace_config.
-	cqlWriteLayout = `INSERT INTO keyspace_config (id, shards, segment_rows, token_secret, created) VALUES (0, ?, ?, ?, ?) IF NOT EXISTS`
+	// schema/migrations/0001_initial.cql: keyspace_config;
+	// 0008_event_id_commits.cql: its created_version.
+	cqlWriteLayout = `INSERT INTO keyspace_config (id, shards, segment_rows, token_secret, created, created_version) VALUES (0, ?, ?, ?, ?, ?) IF NOT EXISTS`
 	cqlReadShards  = `SELECT shards FROM keyspace_config WHERE id = 0`
 )
 
@@ -262,8 +263,12 @@ func checkMigrations(ctx context.Context, session *gocql.Session, o Options, ms 
 }
 
 // writeLayout records the keyspace's fixed layout parameters once (shard
-// count, segment rows, the feed token secret); a later Migrate asking for
-// another shard count fails rather than silently keeping the old one.
+// count, segment rows, the feed token secret, and the schema version it
+// was created at); a later Migrate asking for another shard count fails
+// rather than silently keeping the old one. A keyspace upgraded from
+// before 0008 keeps its row, without created_version: no server serves a
+// keyspace without the row, so one written here at 8 or later means no
+// server before 0008 (the last to write event_index) ever served it.
 func writeLayout(ctx context.Context, session *gocql.Session, o Options, host string) error {
 	shards, rows := o.Shards, o.SegmentRows
 	if shards == 0 {
@@ -281,7 +286,7 @@ func writeLayout(ctx context.Context, session *gocql.Session, o Options, host st
 	}
 	stmt := strings.Replace(cqlWriteLayout, "keyspace_config", o.Keyspace+".keyspace_config", 1)
 	got := map[string]any{}
-	applied, err := session.Query(stmt, shards, rows, secret, time.Now()).SetHostID(host).WithContext(ctx).MapScanCAS(got)
+	applied, err := session.Query(stmt, shards, rows, secret, time.Now(), LatestSchemaVersion()).SetHostID(host).WithContext(ctx).MapScanCAS(got)
 	if err != nil {
 		return fmt.Errorf("record keyspace layout: %w", err)
 	}
