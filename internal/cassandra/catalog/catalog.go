@@ -51,6 +51,10 @@ type Options struct {
 	// known). A lookup of an id that is not a UUIDv7 searches the hour
 	// before it too (EventByID); nil: only the hour before Now.
 	LogTimes func(ctx context.Context) ([]time.Time, error)
+	// OldIndex says where event_index, written by servers before 0008,
+	// may still hold an id (ReadOldIndex, when the store opens). Zero:
+	// every lookup reads it.
+	OldIndex OldIndex
 	// Slot picks the slot of a fill request's UUIDv7 id rows, in
 	// [0, Slots). nil: one at random. Tests set it to file the ids of
 	// several commits in one partition.

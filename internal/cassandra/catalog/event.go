@@ -26,7 +26,9 @@ const (
 	cqlLookupIDOld = `SELECT stream, version, seq FROM event_index WHERE shard = ? AND minute = ? AND slot = ? AND id = ?`
 )
 
-// lookupConcurrency bounds the partition reads of one lookup by id.
+// lookupConcurrency bounds the partition reads of one lookup by id, and
+// makes its waves: the minutes of one wave hold at most this many
+// partitions (a minute with more is a wave of its own).
 const lookupConcurrency = 32
 
 // hit is a commit an index row names as holding an event with the id: a
@@ -39,6 +41,7 @@ type hit struct {
 	time  time.Time
 	locs  []Location // the row's events with the id, once read
 	ev    *log.RecordedEvent
+	old   Location // a row before 0003: the stream and version it names
 }
 
 // oldOrder orders two hits of rows written before 0003 (seq -1), which
@@ -58,45 +61,125 @@ func (h *hit) oldOrder(o *hit) int {
 	return cmp.Or(cmp.Compare(hs, ks), cmp.Compare(hv, kv))
 }
 
+// part is one index partition a lookup reads: (shard, minute, slot) of
+// event_id_commits, or of event_index (old).
+type part struct {
+	shard, slot int
+	old         bool
+}
+
+// minuteRead is the partitions of one minute a lookup reads, and the
+// hits they hold, one per log row (and one per event of a row before
+// 0003).
+type minuteRead struct {
+	minute int64
+	parts  []part
+	hits   []*hit
+}
+
+// logRow is a commit: a shard's log row.
+type logRow struct {
+	shard int
+	seq   int64
+}
+
 // EventByID implements log.Catalog.EventByID. A UUIDv7 id is looked up in
-// the partitions of the minute it carries (a read per shard, slot and
-// table); any other id in slot 0 of the minutes it may be filed under if
-// committed within the last UntimedWindow (untimedMinutes).
+// the partitions of the minute it carries (a read per shard and slot);
+// any other id in slot 0 of each shard at the minutes it may be filed
+// under if committed within the last UntimedWindow (untimedMinutes).
+// event_index, of servers before 0008, is read too where it may hold the
+// id (Options.OldIndex).
 //
 // Ids are unique within a stream only, so an id may be in several
 // streams, of one shard or several, committed together or apart: every
-// commit of the id is a row of event_id_commits (event_index, of servers
-// before 0008, is read too). Of the events with the id in a stream
-// visible passes, the lookup answers the earliest committed: by commit
+// commit of the id is a row of event_id_commits. The lookup answers the
+// first event with the id, in a stream visible passes, in this order:
+// by the minute its index rows are filed under, newest first (one minute
+// for a UUIDv7 id); within a minute, the earliest committed: by commit
 // time, then shard, then log row (within a shard, log order is commit
 // order, and commit times are monotone), then its order in the commit
-// (rows before 0003, which name no log row: stream, then version). So
-// the answer to a caller does not change when the id is appended to
-// other streams later (of another shard: unless its owner's clock is
-// behind by more than the time between the commits). The scope is
-// checked before a stream is read, and log rows are read in that order
-// only until one holds a visible event.
+// (rows before 0003, which name no log row: stream, then version). So a
+// UUIDv7 id's answer to a caller does not change when the id is appended
+// to other streams later (of another shard: unless its owner's clock is
+// behind by more than the time between the commits); another id's does
+// when the later commit is filed under a later minute.
+//
+// The minutes are read in waves, newest first, each of at most
+// lookupConcurrency partitions (at least one minute), in parallel: the
+// first wave that has a visible event ends the lookup, which reads no
+// further wave. Within a wave, a minute's log rows are read in its order
+// only until one holds a visible event, and the scope is checked before
+// a stream is read. The answer for a given state of the index is the
+// same at every lookup: the waves only decide how much is read.
 func (c *Catalog) EventByID(ctx context.Context, id uuid.UUID, visible func(log.StreamID) bool) (log.RecordedEvent, error) {
 	if visible == nil {
 		visible = func(log.StreamID) bool { return true }
 	}
-	hits, err := c.idHits(ctx, id)
+	minutes, err := c.plan(ctx, id)
 	if err != nil {
 		return log.RecordedEvent{}, err
 	}
+	var (
+		located = map[logRow]bool{}   // read in an earlier minute: nothing visible there
+		oldSeen = map[Location]bool{} // rows before 0003, of an earlier minute
+	)
+	for len(minutes) > 0 {
+		n, parts := 1, len(minutes[0].parts)
+		for n < len(minutes) && parts+len(minutes[n].parts) <= lookupConcurrency {
+			parts += len(minutes[n].parts)
+			n++
+		}
+		wave := minutes[:n]
+		minutes = minutes[n:]
+		if err := c.readWave(ctx, id, wave); err != nil {
+			return log.RecordedEvent{}, err
+		}
+		for _, m := range wave {
+			hits := slices.DeleteFunc(m.hits, func(h *hit) bool {
+				if h.seq < 0 {
+					return oldSeen[h.old]
+				}
+				return located[logRow{h.shard, h.seq}]
+			})
+			ev, ok, err := c.first(ctx, id, hits, visible)
+			if err != nil {
+				return log.RecordedEvent{}, err
+			}
+			if ok {
+				return ev, nil
+			}
+			for _, h := range hits {
+				if h.seq < 0 {
+					oldSeen[h.old] = true
+				} else {
+					located[logRow{h.shard, h.seq}] = true
+				}
+			}
+		}
+	}
+	return log.RecordedEvent{}, log.ErrEventNotFound
+}
+
+// first resolves hits, one minute's, and returns the first visible
+// event of theirs in the lookup's order (EventByID).
+func (c *Catalog) first(ctx context.Context, id uuid.UUID, hits []*hit, visible func(log.StreamID) bool) (log.RecordedEvent, bool, error) {
+	if len(hits) == 0 {
+		return log.RecordedEvent{}, false, nil
+	}
 	if err := c.resolveOld(ctx, id, hits, visible); err != nil {
-		return log.RecordedEvent{}, err
+		return log.RecordedEvent{}, false, err
 	}
 	slices.SortFunc(hits, func(a, b *hit) int {
 		return cmp.Or(a.time.Compare(b.time), cmp.Compare(a.shard, b.shard), cmp.Compare(a.seq, b.seq), a.oldOrder(b))
 	})
 	for _, h := range hits {
 		if h.ev != nil { // a row before 0003, visible and read
-			return *h.ev, nil
+			return *h.ev, true, nil
 		}
 		if h.locs == nil && h.seq >= 0 {
+			var err error
 			if h.locs, err = c.o.Locate(ctx, h.shard, h.seq, id); err != nil {
-				return log.RecordedEvent{}, err
+				return log.RecordedEvent{}, false, err
 			}
 		}
 		for _, l := range h.locs {
@@ -107,127 +190,150 @@ func (c *Catalog) EventByID(ctx context.Context, id uuid.UUID, visible func(log.
 			}
 			ev, ok, err := c.o.ReadEvent(ctx, l.Stream, l.Version, id)
 			if err != nil {
-				return log.RecordedEvent{}, err
+				return log.RecordedEvent{}, false, err
 			}
 			if ok && ev.ID == id {
-				return ev, nil
+				return ev, true, nil
 			}
 		}
 	}
-	return log.RecordedEvent{}, log.ErrEventNotFound
+	return log.RecordedEvent{}, false, nil
 }
 
-// idHits reads the index rows of id in every partition it may be filed
-// in, of both tables: the commits that hold it, one hit per log row.
-func (c *Catalog) idHits(ctx context.Context, id uuid.UUID) ([]*hit, error) {
-	var (
-		minutes = make([][]int64, c.o.Shards) // by shard
-		slots   = 1
-	)
+// plan returns the minutes a lookup of id reads, in the lookup's order,
+// each with its partitions.
+func (c *Catalog) plan(ctx context.Context, id uuid.UUID) ([]*minuteRead, error) {
 	if m, timed := Minute(id, time.Time{}); timed {
-		for s := range minutes {
-			minutes[s] = []int64{m}
-		}
-		slots = Slots
-	} else {
-		var logTimes []time.Time
-		if c.o.LogTimes != nil {
-			var err error
-			if logTimes, err = c.o.LogTimes(ctx); err != nil {
-				return nil, err
+		old := c.readOld(true, time.Time{})
+		mr := &minuteRead{minute: m}
+		for shard := range c.o.Shards {
+			for slot := range Slots {
+				mr.parts = append(mr.parts, part{shard: shard, slot: slot})
+				if old {
+					mr.parts = append(mr.parts, part{shard: shard, slot: slot, old: true})
+				}
 			}
 		}
-		now := c.o.Now()
-		if c.o.Clock != nil {
-			now = c.o.Clock(ctx)
+		return []*minuteRead{mr}, nil
+	}
+	var logTimes []time.Time
+	if c.o.LogTimes != nil {
+		var err error
+		if logTimes, err = c.o.LogTimes(ctx); err != nil {
+			return nil, err
 		}
-		for s := range minutes {
-			var lt time.Time
-			if s < len(logTimes) {
-				lt = logTimes[s]
+	}
+	now := c.o.Now()
+	if c.o.Clock != nil {
+		now = c.o.Clock(ctx)
+	}
+	old := c.readOld(false, now)
+	byMinute := map[int64]*minuteRead{}
+	var out []*minuteRead
+	for shard := range c.o.Shards {
+		var lt time.Time
+		if shard < len(logTimes) {
+			lt = logTimes[shard]
+		}
+		for _, m := range untimedMinutes(now.UnixMilli()/60_000, lt) {
+			mr := byMinute[m]
+			if mr == nil {
+				mr = &minuteRead{minute: m}
+				byMinute[m] = mr
+				out = append(out, mr)
 			}
-			minutes[s] = untimedMinutes(now.UnixMilli()/60_000, lt)
+			mr.parts = append(mr.parts, part{shard: shard})
+			if old {
+				mr.parts = append(mr.parts, part{shard: shard, old: true})
+			}
 		}
 	}
-	type logRow struct {
-		shard int
-		seq   int64
-	}
+	slices.SortFunc(out, func(a, b *minuteRead) int { return cmp.Compare(b.minute, a.minute) }) // newest first
+	return out, nil
+}
+
+// readWave reads the partitions of wave's minutes in parallel, and files
+// their hits by minute; the first error cancels the other reads.
+func (c *Catalog) readWave(ctx context.Context, id uuid.UUID, wave []*minuteRead) error {
 	var (
-		mu     sync.Mutex
-		bySeq  = map[logRow]*hit{}
-		byLoc  = map[Location]bool{}
-		hits   []*hit
-		jobs   []func(context.Context) error
-		record = func(h *hit) { // under mu
-			if h.seq < 0 {
-				if !byLoc[h.locs[0]] {
-					byLoc[h.locs[0]] = true
-					hits = append(hits, h)
-				}
-				return
-			}
-			k := logRow{h.shard, h.seq}
-			if old := bySeq[k]; old != nil {
-				if old.time.IsZero() {
-					old.time = h.time
-				}
-				return
-			}
-			bySeq[k] = h
-			hits = append(hits, h)
-		}
+		mu   sync.Mutex
+		jobs []func(context.Context) error
 	)
-	for shard, ms := range minutes {
-		for _, m := range ms {
-			for slot := range slots {
-				jobs = append(jobs, func(context.Context) error {
-					iter := c.session.Query(cqlLookupID, shard, m, slot, [16]byte(id)).WithContext(ctx).Idempotent(true).Iter()
+	for _, mr := range wave {
+		var (
+			bySeq  = map[logRow]*hit{}
+			byLoc  = map[Location]bool{}
+			record = func(h *hit) { // under mu
+				if h.seq < 0 {
+					if !byLoc[h.old] {
+						byLoc[h.old] = true
+						mr.hits = append(mr.hits, h)
+					}
+					return
+				}
+				k := logRow{h.shard, h.seq}
+				if had := bySeq[k]; had != nil {
+					if had.time.IsZero() {
+						had.time = h.time
+					}
+					return
+				}
+				bySeq[k] = h
+				mr.hits = append(mr.hits, h)
+			}
+		)
+		for _, p := range mr.parts {
+			if !p.old {
+				jobs = append(jobs, func(ctx context.Context) error {
+					iter := c.session.Query(cqlLookupID, p.shard, mr.minute, p.slot, [16]byte(id)).WithContext(ctx).Idempotent(true).Iter()
 					var (
 						seq int64
 						at  time.Time
 					)
 					for iter.Scan(&seq, &at) {
 						mu.Lock()
-						record(&hit{shard: shard, seq: seq, time: at})
+						record(&hit{shard: p.shard, seq: seq, time: at})
 						mu.Unlock()
 					}
 					return cql.ReadErr("look up event id", iter.Close())
-				}, func(context.Context) error {
-					var (
-						stream  string
-						version int64
-						seq     *int64
-					)
-					err := c.session.Query(cqlLookupIDOld, shard, m, slot, [16]byte(id)).WithContext(ctx).Idempotent(true).Scan(&stream, &version, &seq)
-					switch {
-					case errors.Is(err, gocql.ErrNotFound):
-						return nil
-					case err != nil:
-						return cql.ReadErr("look up event id", err)
-					}
-					mu.Lock()
-					defer mu.Unlock()
-					if stream != "" { // a row before 0003
-						record(&hit{shard: shard, seq: -1, locs: []Location{{Stream: log.StreamID(stream), Version: version}}})
-					}
-					if seq != nil { // and a later commit's, from 0003 on
-						record(&hit{shard: shard, seq: *seq})
-					}
-					return nil
 				})
+				continue
 			}
+			jobs = append(jobs, func(ctx context.Context) error {
+				var (
+					stream  string
+					version int64
+					seq     *int64
+				)
+				err := c.session.Query(cqlLookupIDOld, p.shard, mr.minute, p.slot, [16]byte(id)).WithContext(ctx).Idempotent(true).Scan(&stream, &version, &seq)
+				switch {
+				case errors.Is(err, gocql.ErrNotFound):
+					return nil
+				case err != nil:
+					return cql.ReadErr("look up event id", err)
+				}
+				mu.Lock()
+				defer mu.Unlock()
+				if stream != "" { // a row before 0003
+					l := Location{Stream: log.StreamID(stream), Version: version}
+					record(&hit{shard: p.shard, seq: -1, old: l, locs: []Location{l}})
+				}
+				if seq != nil { // and a later commit's, from 0003 on
+					record(&hit{shard: p.shard, seq: *seq})
+				}
+				return nil
+			})
 		}
 	}
 	if err := run(ctx, jobs, lookupConcurrency); err != nil {
 		if ctx.Err() != nil {
-			return nil, ctx.Err()
+			return ctx.Err()
 		}
-		// Some commits of the id may be missed: the earliest found
-		// might not be the earliest.
-		return nil, err
+		// Some commits of the id may be missed: the first found might
+		// not be the first.
+		return err
 	}
-	return hits, nil
+	return nil
 }
 
 // resolveOld finds the commit times of the hits that event_index gave
@@ -240,7 +346,7 @@ func (c *Catalog) resolveOld(ctx context.Context, id uuid.UUID, hits []*hit, vis
 		switch {
 		case !h.time.IsZero():
 		case h.seq >= 0:
-			jobs = append(jobs, func(context.Context) error {
+			jobs = append(jobs, func(ctx context.Context) error {
 				locs, err := c.o.Locate(ctx, h.shard, h.seq, id)
 				h.locs = locs
 				if len(locs) > 0 {
@@ -252,7 +358,7 @@ func (c *Catalog) resolveOld(ctx context.Context, id uuid.UUID, hits []*hit, vis
 				return err
 			})
 		case visible(h.locs[0].Stream):
-			jobs = append(jobs, func(context.Context) error {
+			jobs = append(jobs, func(ctx context.Context) error {
 				l := h.locs[0]
 				ev, ok, err := c.o.ReadEvent(ctx, l.Stream, l.Version, id)
 				h.locs = []Location{}

@@ -201,7 +201,14 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 		return locateInLog(ctx, lg, rows, shard, seq, id)
 	}
 	clock := &dbclock.Clock{Session: session, Local: co.Now}
-	s.catalog = catalog.New(catalog.Options{Session: session, Streams: s.streams, Shards: shards, ReadEvent: s.readEvent, Locate: locate, Now: co.Now, Clock: clock.Now, LogTimes: fr.EndTimes, Slot: o.IndexSlot})
+	// Where event_index (servers before 0008) may still hold ids, read
+	// once. If it cannot be read, every lookup reads event_index too (the
+	// zero OldIndex): more reads, the same answers.
+	oldIndex, err := catalog.ReadOldIndex(ctx, session)
+	if err != nil {
+		co.Logger.Warn("event_index is read at every lookup by id until a restart", "err", err)
+	}
+	s.catalog = catalog.New(catalog.Options{Session: session, Streams: s.streams, Shards: shards, ReadEvent: s.readEvent, Locate: locate, Now: co.Now, Clock: clock.Now, LogTimes: fr.EndTimes, OldIndex: oldIndex, Slot: o.IndexSlot})
 	s.topology = topology.New(session, co.Keyspace, shards, o.Instance)
 	var index sequencer.Indexer
 	if !o.NoIndex {

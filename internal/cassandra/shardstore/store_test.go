@@ -765,9 +765,15 @@ func TestLargeAppendsIndexed(t *testing.T) {
 // TestEventIndexOldRows: id index rows written by servers before
 // 0008_event_id_commits, in event_index, still find their event: a row
 // naming the commit's log row (seq), and one from before 0003 naming the
-// stream and version.
+// stream and version. The keyspace is one upgraded from before 0008 (its
+// layout row without created_version): in one created at 0008 or later,
+// the store does not read event_index.
 func TestEventIndexOldRows(t *testing.T) {
 	o := newKeyspace(t, 2)
+	session := cassandratest.Session(t, o)
+	if err := session.Query(`DELETE created_version FROM keyspace_config WHERE id = 0`).Exec(); err != nil {
+		t.Fatal(err)
+	}
 	s := open(t, shardstore.Options{Cassandra: o})
 	defer s.Close()
 	ctx := context.Background()
@@ -781,7 +787,6 @@ func TestEventIndexOldRows(t *testing.T) {
 		t.Fatalf("EventByID: %+v %v", e, err)
 	}
 	m, _ := catalog.Minute(id, time.Now())
-	session := cassandratest.Session(t, o)
 	shard := partition.ShardOf("old-1", 2)
 	var seq int64
 	if err := session.Query(`SELECT seq FROM event_id_commits WHERE shard = ? AND minute = ? AND slot IN (0, 1, 2, 3, 4, 5, 6, 7) AND id = ?`, shard, m, [16]byte(id)).Scan(&seq); err != nil {
