@@ -89,8 +89,9 @@ func (c *Client) Categories(ctx context.Context) ([]CategoryCount, error) {
 
 // EventByID returns the event with id, with its Stream set, or an error
 // matching ErrEventNotFound. Ids are unique within a stream only: of the
-// streams holding the id that the key may read, it is the event committed
-// earliest.
+// streams holding the id that the key may read, it is the event of the
+// newest minute the server's index files it under (a UUIDv7 id has one)
+// and, within it, committed earliest.
 func (c *Client) EventByID(ctx context.Context, id uuid.UUID) (*Event, error) {
 	var e Event
 	if err := c.call(ctx, &request{method: http.MethodGet, path: "/v1/events/" + id.String()}, &e); err != nil {

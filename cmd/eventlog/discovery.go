@@ -149,8 +149,9 @@ func (a *app) eventCommand() *cobra.Command {
 		Long: `event finds an event by its id in the server's event index and prints it
 with its stream. An id that is not a UUIDv7 is found only within an hour of
 its commit. Ids are unique within a stream only: of the streams holding the
-id that the key may read, the event committed earliest is printed. Exit
-code 2 when there is none.`,
+id that the key may read, the event of the newest index minute (a UUIDv7 id
+has one) and, within it, committed earliest is printed. Exit code 2 when
+there is none.`,
 		Example: `  eventlog event 0190a1b2-0000-7000-8000-000000000001 -o json`,
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
