@@ -208,8 +208,11 @@ func pend(seq int64, t time.Time, c record.Chunk) streams.Pending {
 // one partition and in several, filed in event_id_commits and, by servers
 // before it, in event_index (a row naming the log row, and one from
 // before 0003 naming the stream and version; one commit in both tables).
-// A lookup answers the earliest committed event the caller may read, and
-// reads log rows in commit order only until one holds such an event.
+// A lookup answers the first event the caller may read by minute, newest
+// first, then earliest committed: the id is a UUIDv7, filed under the one
+// minute it carries, so the earliest committed; it reads log rows in
+// commit order only until one holds such an event. (The catalog is given
+// no OldIndex: event_index is read, as in an upgraded keyspace.)
 func TestEventByIDEveryCommit(t *testing.T) {
 	o := cassandratest.Options(t)
 	if _, err := cassandratest.Migrate(t, o); err != nil {
