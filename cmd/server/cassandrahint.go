@@ -1,8 +1,13 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"strings"
+
+	gocql "github.com/apache/cassandra-gocql-driver/v2"
+
+	"github.com/eventlog/eventlog/internal/cassandra"
 )
 
 // cassandraHint adds to an error from connecting to Cassandra the flag
@@ -53,4 +58,16 @@ func (c *Config) cassandraHint(err error) error {
 		return err
 	}
 	return fmt.Errorf("%w (%s)", err, hint)
+}
+
+// connectTool opens the Cassandra session of a one-shot subcommand (keys,
+// verify), logging a failure with its hint; ok false means exit 1.
+func (m *Main) connectTool(ctx context.Context) (session *gocql.Session, o cassandra.Options, ok bool) {
+	o = m.Config.cassandraOptions(m.logger(), nil)
+	session, err := cassandra.Connect(ctx, o)
+	if err != nil {
+		m.logger().Error("connect", "keyspace", o.Keyspace, "error", m.Config.cassandraHint(err))
+		return nil, o, false
+	}
+	return session, o, true
 }

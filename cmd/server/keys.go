@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/eventlog/eventlog/internal/auth"
-	"github.com/eventlog/eventlog/internal/cassandra"
 	"github.com/eventlog/eventlog/internal/cassandra/keystore"
 )
 
@@ -79,11 +78,8 @@ func runKeys(ctx context.Context, args []string, getenv func(string) string, std
 		fmt.Fprintf(stderr, "server: %v\n", err)
 		return 2
 	}
-	o := m.Config.cassandraOptions(m.logger(), nil)
-	session, err := cassandra.Connect(ctx, o)
-	if err != nil {
-		err = m.Config.cassandraHint(err)
-		m.logger().Error("connect", "keyspace", o.Keyspace, "error", err)
+	session, o, ok := m.connectTool(ctx)
+	if !ok {
 		return 1
 	}
 	defer session.Close()

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/eventlog/eventlog/internal/cassandra"
 	"github.com/eventlog/eventlog/internal/cassandra/verify"
 	"github.com/eventlog/eventlog/internal/log"
 )
@@ -55,11 +54,8 @@ func runVerify(ctx context.Context, args []string, getenv func(string) string, s
 		fmt.Fprintf(stderr, "server: %v\n", err)
 		return 2
 	}
-	o := m.Config.cassandraOptions(m.logger(), nil)
-	session, err := cassandra.Connect(ctx, o)
-	if err != nil {
-		err = m.Config.cassandraHint(err)
-		m.logger().Error("connect", "keyspace", o.Keyspace, "error", err)
+	session, o, ok := m.connectTool(ctx)
+	if !ok {
 		return 1
 	}
 	defer session.Close()

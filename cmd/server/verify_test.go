@@ -110,21 +110,7 @@ func TestVerifyCommand(t *testing.T) {
 	})
 
 	// The corruptions, each a row rewritten with one byte changed.
-	var (
-		shard        int
-		segment, seq int64
-		rec          []byte
-	)
-	iter := session.Query(`SELECT shard, segment, seq, record FROM shard_log`).Iter()
-	for iter.Scan(&shard, &segment, &seq, &rec) {
-		if bytes.Contains(rec, []byte(`{"v-log":1}`)) {
-			break
-		}
-		rec = nil
-	}
-	if err := iter.Close(); err != nil || rec == nil {
-		t.Fatalf("no log record holds v-log's second append (%v)", err)
-	}
+	shard, segment, seq, rec := logRecordHolding(t, session, `{"v-log":1}`)
 	mustExec(t, session, `UPDATE shard_log SET record = ? WHERE shard = ? AND segment = ? AND seq = ?`, flipIn(t, rec, `{"v-log":`), shard, segment, seq)
 	rewrite := func(stream string, last int64, col, mark string) {
 		var (
@@ -226,25 +212,28 @@ func TestVerifyUnfilledRecord(t *testing.T) {
 	if _, err := store.Append(ctx, req); err != nil {
 		t.Fatal(err)
 	}
-	var (
-		shard        int
-		segment, seq int64
-		rec          []byte
-	)
-	iter := session.Query(`SELECT shard, segment, seq, record FROM shard_log`).Iter()
-	for iter.Scan(&shard, &segment, &seq, &rec) {
-		if bytes.Contains(rec, []byte(`{"u":5}`)) {
-			break
-		}
-		rec = nil
-	}
-	if err := iter.Close(); err != nil || rec == nil {
-		t.Fatalf("no log record holds the append (%v)", err)
-	}
+	shard, segment, seq, rec := logRecordHolding(t, session, `{"u":5}`)
 	mustExec(t, session, `UPDATE shard_log SET record = ? WHERE shard = ? AND segment = ? AND seq = ?`, flipIn(t, rec, `{"u":`), shard, segment, seq)
 	code, out, errOut := verifyCmd(t, o.Keyspace, o.Hosts, "--format=json")
 	want := fmt.Sprintf(`{"kind":"log_record","shard":%d,"segment":%d,"seq":%d,"filled":false,`, shard, segment, seq)
 	if code != exitCorrupt || !strings.HasPrefix(out, want) || strings.Count(out, "\n") != 1 {
 		t.Fatalf("exit %d, stdout %q; want %d and %s…: %s", code, out, exitCorrupt, want, errOut)
 	}
+}
+
+// logRecordHolding finds the shard log row whose record holds marker (a
+// plain record: the test's appends are small).
+func logRecordHolding(t *testing.T, session *gocql.Session, marker string) (shard int, segment, seq int64, rec []byte) {
+	t.Helper()
+	iter := session.Query(`SELECT shard, segment, seq, record FROM shard_log`).Iter()
+	for iter.Scan(&shard, &segment, &seq, &rec) {
+		if bytes.Contains(rec, []byte(marker)) {
+			break
+		}
+		rec = nil
+	}
+	if err := iter.Close(); err != nil || rec == nil {
+		t.Fatalf("no log record holds %s (%v)", marker, err)
+	}
+	return shard, segment, seq, rec
 }
