@@ -762,6 +762,71 @@ func TestLargeAppendsIndexed(t *testing.T) {
 	}
 }
 
+// TestLargeAppendsIndexedAcrossMinutes: large appends whose ids carry two
+// minutes, so that their fill's id index statements (one per commit and
+// partition, up to 500 ids each) go to two partitions. Those statements
+// were counted as a row each when their batches were cut, and a batch of
+// several of them was refused by Cassandra ("Batch too large": more than
+// 50 KiB over several partitions); the fill retried it for ever, and the
+// shard's appends waited until they were answered 503 (seen building
+// bench replay's 10,000 streams).
+func TestLargeAppendsIndexedAcrossMinutes(t *testing.T) {
+	o := newKeyspace(t, 2)
+	s := open(t, shardstore.Options{Cassandra: o})
+	defer s.Close()
+	// Bounded: a fill that cannot be written makes the read below wait.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	// A UUIDv7 id carrying the time ago before now.
+	idAt := func(ago time.Duration) uuid.UUID {
+		id := uuid.Must(uuid.NewV7())
+		ms := uint64(time.Now().Add(-ago).UnixMilli())
+		for i := range 6 {
+			id[i] = byte(ms >> (40 - 8*i))
+		}
+		return id
+	}
+	const appends, per = 8, 500
+	var (
+		wg   sync.WaitGroup
+		errs = make(chan error, appends)
+		ids  []uuid.UUID
+	)
+	reqs := make([]log.AppendRequest, appends)
+	for i := range reqs {
+		reqs[i] = log.AppendRequest{Stream: log.StreamID(fmt.Sprintf("wide-%d", i)), Expected: log.Any}
+		for j := range per {
+			id := idAt(time.Duration(1+j%2) * time.Minute)
+			reqs[i].Events = append(reqs[i].Events, ev(id, "Loaded", fmt.Sprintf(`{"i":%d,"j":%d}`, i, j)))
+			ids = append(ids, id)
+		}
+	}
+	for i := range reqs { // at once: they share commits, and so fills
+		wg.Go(func() {
+			if _, err := s.Append(ctx, reqs[i]); err != nil {
+				errs <- err
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	for i := range reqs {
+		n := 0
+		err := s.ReadStream(ctx, log.ReadRange{Stream: reqs[i].Stream}, func(*log.RecordedEvent) error { n++; return nil })
+		if err != nil || n != per {
+			t.Fatalf("read %s: %d events, %v", reqs[i].Stream, n, err)
+		}
+	}
+	for _, id := range []uuid.UUID{ids[0], ids[1], ids[len(ids)-1]} {
+		if e, err := s.EventByID(ctx, id, nil); err != nil || e.ID != id {
+			t.Fatalf("EventByID(%s): %+v %v", id, e.ID, err)
+		}
+	}
+}
+
 // TestEventIndexOldRows: id index rows written by servers before
 // 0008_event_id_commits, in event_index, still find their event: a row
 // naming the commit's log row (seq), and one from before 0003 naming the

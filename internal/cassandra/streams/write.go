@@ -275,18 +275,23 @@ func (s *Store) WriteStream(ctx context.Context, chunks []Pending, extra []gocql
 	return nil
 }
 
-// extraRows counts the rows es write: a statement whose last argument is
-// a list of ids (`… AND id IN ?`, package catalog) writes one per id.
+// extraRows counts the rows es write: a statement with a list of ids
+// among its arguments (`… AND id IN ? …`, package catalog) writes one per
+// id. (Counting only a last argument's list took event_id_commits'
+// statements, whose list comes before the seq, for a row each: batches of
+// up to 200 of them, several partitions of hundreds of rows each, were
+// refused as too large, and the fill retried them for ever.)
 func extraRows(es []gocql.BatchEntry) int {
 	n := 0
 	for _, e := range es {
-		if k := len(e.Args); k > 0 {
-			if ids, ok := e.Args[k-1].([][16]byte); ok {
-				n += max(1, len(ids))
-				continue
+		rows := 1
+		for _, a := range e.Args {
+			if ids, ok := a.([][16]byte); ok {
+				rows = max(1, len(ids))
+				break
 			}
 		}
-		n++
+		n += rows
 	}
 	return n
 }
