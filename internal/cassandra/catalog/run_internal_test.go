@@ -58,3 +58,35 @@ func TestRunStopsAtTheFirstError(t *testing.T) {
 		}
 	})
 }
+
+// TestRunPanicIsTheCallers: a job's panic comes out of run, in the
+// caller's goroutine, after the other jobs are cancelled and have ended,
+// as it does with a single job (which run calls itself). It panicked in
+// run's goroutine, where no recover can reach it: a lookup by id of two
+// partitions or more whose read panicked ended the process, where the
+// same panic in one partition's read was the HTTP layer's 500.
+func TestRunPanicIsTheCallers(t *testing.T) {
+	var cancelled atomic.Bool
+	panicked := make(chan struct{})
+	jobs := []func(context.Context) error{
+		func(context.Context) error { defer close(panicked); panic("boom") },
+		func(ctx context.Context) error {
+			<-panicked
+			select {
+			case <-ctx.Done():
+				cancelled.Store(true)
+				return ctx.Err()
+			case <-time.After(time.Minute): // a bound, not a speed: without the cancel it never ends
+				return nil
+			}
+		},
+	}
+	got := func() (r any) {
+		defer func() { r = recover() }()
+		_ = run(context.Background(), jobs, 2)
+		return nil
+	}()
+	if got != "boom" || !cancelled.Load() {
+		t.Fatalf("run's panic: %v, the other job cancelled: %v; want boom, true", got, cancelled.Load())
+	}
+}

@@ -251,7 +251,11 @@ func (c *Catalog) rememberCategory(cat string) {
 
 // run runs jobs, at most n at once, and returns the first error. After
 // it, the jobs not started are not started, and the running ones' ctx is
-// cancelled: the answer is decided, their work would be wasted.
+// cancelled: the answer is decided, their work would be wasted. A job's
+// panic stops the jobs alike and is panicked again in the caller's
+// goroutine once the others have ended, as a single job's is (run calls
+// it itself): in a goroutine of run's no recover of the caller's (the
+// HTTP layer's, answering 500) could reach it, and it ended the process.
 func run(ctx context.Context, jobs []func(context.Context) error, n int) error {
 	if len(jobs) == 1 {
 		return jobs[0](ctx)
@@ -259,10 +263,11 @@ func run(ctx context.Context, jobs []func(context.Context) error, n int) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var (
-		wg   sync.WaitGroup
-		mu   sync.Mutex
-		ferr error
-		sem  = make(chan struct{}, n)
+		wg     sync.WaitGroup
+		mu     sync.Mutex
+		ferr   error
+		fpanic any // the first job's panic, if any
+		sem    = make(chan struct{}, n)
 	)
 	for _, job := range jobs {
 		select {
@@ -275,6 +280,16 @@ func run(ctx context.Context, jobs []func(context.Context) error, n int) error {
 		wg.Add(1)
 		go func() {
 			defer func() { <-sem; wg.Done() }()
+			defer func() {
+				if r := recover(); r != nil {
+					mu.Lock()
+					if fpanic == nil {
+						fpanic = r
+						cancel()
+					}
+					mu.Unlock()
+				}
+			}()
 			if err := job(ctx); err != nil {
 				mu.Lock()
 				if ferr == nil {
@@ -286,6 +301,9 @@ func run(ctx context.Context, jobs []func(context.Context) error, n int) error {
 		}()
 	}
 	wg.Wait()
+	if fpanic != nil {
+		panic(fpanic)
+	}
 	if ferr == nil {
 		ferr = ctx.Err() // the caller's ctx ended before every job ran
 	}
