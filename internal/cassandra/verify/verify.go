@@ -429,7 +429,14 @@ func newLimiter(rate float64) *limiter {
 	if rate <= 0 {
 		return nil
 	}
-	return &limiter{interval: time.Duration(float64(time.Second) / rate)}
+	// A rate below about 1e-10 a second has an interval past the
+	// largest Duration, which the conversion would turn negative (no
+	// limit at all): it is the largest instead.
+	iv := float64(time.Second) / rate
+	if iv >= math.MaxInt64 {
+		return &limiter{interval: math.MaxInt64}
+	}
+	return &limiter{interval: time.Duration(iv)}
 }
 
 // wait returns when the next row may be read.
