@@ -197,7 +197,7 @@ func (s *Server) subscribeFeed(c *echo.Context) error {
 	}
 	if isHead(c) {
 		c.Response().Header().Set(HeaderFeedFrom, pos)
-		return headOfSubscription(c)
+		return s.headOfSubscription(c)
 	}
 	release, err := s.acquireSubscription(c)
 	if err != nil {

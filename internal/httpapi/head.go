@@ -48,8 +48,12 @@ func (s *Server) headOfStream(c *echo.Context, stream log.StreamID, contentType 
 }
 
 // headOfSubscription answers a HEAD of a live subscription with the headers
-// its GET starts with (follow).
-func headOfSubscription(c *echo.Context) error {
+// its GET starts with (follow), or, on a server shutting down, the 503 the
+// GET answers whatever slots are free (acquireSubscription).
+func (s *Server) headOfSubscription(c *echo.Context) error {
+	if s.draining.Load() {
+		return shuttingDown()
+	}
 	ctype := MediaTypeEventStream
 	if wantsNDJSON(c.Request()) {
 		ctype = MediaTypeNDJSON

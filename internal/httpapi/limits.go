@@ -71,9 +71,15 @@ func (s *Server) acquireSubscription(c *echo.Context) (release func(), err error
 	if s.draining.Load() {
 		// It would end at once, and the client reconnect here again
 		// while a load balancer still sends it here: it goes elsewhere.
-		return nil, newProblem(http.StatusServiceUnavailable, CodeUnavailable, "the server is shutting down")
+		return nil, shuttingDown()
 	}
 	return refuseFull(c, &s.subs, "live subscriptions", CodeTooManySubscriptions, subscriptionRetryAfter)
+}
+
+// shuttingDown is the answer to a subscription, or its HEAD, on a server
+// shutting down.
+func shuttingDown() error {
+	return newProblem(http.StatusServiceUnavailable, CodeUnavailable, "the server is shutting down")
 }
 
 // refuseFull takes a slot of sl for c's key, or answers 429 code, saying

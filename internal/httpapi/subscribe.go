@@ -38,7 +38,7 @@ func (s *Server) subscribe(c *echo.Context) error {
 		return err
 	}
 	if isHead(c) {
-		return headOfSubscription(c) // a stream not there yet is waited for: 200 too
+		return s.headOfSubscription(c) // a stream not there yet is waited for: 200 too
 	}
 	release, err := s.acquireSubscription(c)
 	if err != nil {
