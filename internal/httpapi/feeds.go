@@ -62,6 +62,9 @@ func (s *Server) readFeed(c *echo.Context) error {
 	}
 	if isHead(c) {
 		if wantsNDJSON(c.Request()) {
+			if s.draining.Load() {
+				return shuttingDown() // as the GET, which ends at its first event
+			}
 			return headAnswer(c, MediaTypeNDJSON)
 		}
 		return headAnswer(c, echo.MIMEApplicationJSON)

@@ -14,7 +14,9 @@ import (
 // replay, a state load, a feed read, a live subscription), answer HEAD
 // with headAnswer instead once the request is checked, without reading
 // any event or taking a long read or subscription slot: a HEAD costs what
-// its checks cost, never a replay.
+// its checks cost, never a replay. On a server shutting down those whose
+// GET would be refused or end at its first event (a subscription, an
+// NDJSON replay or feed read) answer its 503.
 
 // isHead reports whether c is a HEAD request (served by its GET route).
 func isHead(c *echo.Context) bool { return c.Request().Method == http.MethodHead }
@@ -38,11 +40,16 @@ func headAnswer(c *echo.Context, contentType string) error {
 
 // headOfStream answers a HEAD of a stream's replay or state load: 404
 // stream_not_found when the stream has no events, as the GET would answer,
-// else 200. One head read (Info); what only reading the events would tell
-// (an until_time, at or at_time before or past them) is not checked.
-func (s *Server) headOfStream(c *echo.Context, stream log.StreamID, contentType string) error {
+// else 200 (a replay on a server shutting down: 503, as its GET, which
+// ends at its first event). One head read (Info); what only reading the
+// events would tell (an until_time, at or at_time before or past them) is
+// not checked.
+func (s *Server) headOfStream(c *echo.Context, stream log.StreamID, contentType string, replay bool) error {
 	if _, err := s.store.Info(c.Request().Context(), stream); err != nil {
 		return err
+	}
+	if replay && s.draining.Load() {
+		return shuttingDown()
 	}
 	return headAnswer(c, contentType)
 }

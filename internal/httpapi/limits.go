@@ -76,8 +76,9 @@ func (s *Server) acquireSubscription(c *echo.Context) (release func(), err error
 	return refuseFull(c, &s.subs, "live subscriptions", CodeTooManySubscriptions, subscriptionRetryAfter)
 }
 
-// shuttingDown is the answer to a subscription, or its HEAD, on a server
-// shutting down.
+// shuttingDown is the answer to a subscription, or to the HEAD of a
+// subscription or of an NDJSON replay or feed read, on a server shutting
+// down.
 func shuttingDown() error {
 	return newProblem(http.StatusServiceUnavailable, CodeUnavailable, "the server is shutting down")
 }

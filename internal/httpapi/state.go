@@ -44,7 +44,7 @@ func (s *Server) state(c *echo.Context) error {
 		return invalidRequest("give at or at_time, not both")
 	}
 	if isHead(c) {
-		return s.headOfStream(c, stream, echo.MIMEApplicationJSON)
+		return s.headOfStream(c, stream, echo.MIMEApplicationJSON, false)
 	}
 	// A load lasts as long as its tail: as a replay, it ends when its key
 	// is revoked or expires meanwhile (whileKeyValid), and it checks the
