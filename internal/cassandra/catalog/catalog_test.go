@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	gocql "github.com/apache/cassandra-gocql-driver/v2"
 	"github.com/google/uuid"
 
 	"github.com/eventlog/eventlog/internal/cassandra/cassandratest"
@@ -34,12 +35,7 @@ func TestMinute(t *testing.T) {
 // TestWriteAndList writes the index rows of made-up chunks (as the filler
 // does) and lists them: paging, the scan cap, visibility, counts, ids.
 func TestWriteAndList(t *testing.T) {
-	o := cassandratest.Options(t)
-	if _, err := cassandratest.Migrate(t, o); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cassandratest.DropBounded(t, o) })
-	session := cassandratest.Session(t, o)
+	session := migrated(t)
 	c := catalog.New(catalog.Options{Session: session, Streams: streams.New(session, 100, time.Hour), Shards: 2, ScanCap: 5,
 		ReadEvent: func(context.Context, log.StreamID, int64, uuid.UUID) (log.RecordedEvent, bool, error) {
 			return log.RecordedEvent{}, false, nil
@@ -142,12 +138,7 @@ func TestWriteAndList(t *testing.T) {
 // TestCategoryCountAtTheCap: a category of exactly CountCap streams is
 // counted exactly; one stream more makes the count a lower bound, CountCap.
 func TestCategoryCountAtTheCap(t *testing.T) {
-	o := cassandratest.Options(t)
-	if _, err := cassandratest.Migrate(t, o); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cassandratest.DropBounded(t, o) })
-	session := cassandratest.Session(t, o)
+	session := migrated(t)
 	c := catalog.New(catalog.Options{Session: session, Streams: streams.New(session, 100, time.Hour), Shards: 2, CountCap: 3})
 	ctx := context.Background()
 	now := time.Now()
@@ -214,12 +205,7 @@ func pend(seq int64, t time.Time, c record.Chunk) streams.Pending {
 // commit order only until one holds such an event. (The catalog is given
 // no OldIndex: event_index is read, as in an upgraded keyspace.)
 func TestEventByIDEveryCommit(t *testing.T) {
-	o := cassandratest.Options(t)
-	if _, err := cassandratest.Migrate(t, o); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cassandratest.DropBounded(t, o) })
-	session := cassandratest.Session(t, o)
+	session := migrated(t)
 	ctx := context.Background()
 	id := uuid.Must(uuid.NewV7())
 	m, _ := catalog.Minute(id, time.Time{})
@@ -313,4 +299,16 @@ func TestEventByIDEveryCommit(t *testing.T) {
 			}
 		})
 	}
+}
+
+// migrated makes a keyspace of the current schema, dropped when t ends,
+// and returns a session on it.
+func migrated(t *testing.T) *gocql.Session {
+	t.Helper()
+	o := cassandratest.Options(t)
+	if _, err := cassandratest.Migrate(t, o); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cassandratest.DropBounded(t, o) })
+	return cassandratest.Session(t, o)
 }

@@ -7,7 +7,6 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/eventlog/eventlog/internal/cassandra/cassandratest"
 	"github.com/eventlog/eventlog/internal/cassandra/catalog"
 	"github.com/eventlog/eventlog/internal/cassandra/streams"
 	"github.com/eventlog/eventlog/internal/log"
@@ -20,12 +19,7 @@ import (
 // lookup: by stream, then version. Ordered by when each row's read came
 // back, it was one or the other (an unstable tie in the sort).
 func TestEventByIDOldRowsOfOneCommit(t *testing.T) {
-	o := cassandratest.Options(t)
-	if _, err := cassandratest.Migrate(t, o); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cassandratest.DropBounded(t, o) })
-	session := cassandratest.Session(t, o)
+	session := migrated(t)
 	ctx := context.Background()
 	id := uuid.Must(uuid.NewV7())
 	m, _ := catalog.Minute(id, time.Time{})
