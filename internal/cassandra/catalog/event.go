@@ -216,35 +216,51 @@ func (c *Catalog) plan(ctx context.Context, id uuid.UUID) ([]*minuteRead, error)
 		}
 		return []*minuteRead{mr}, nil
 	}
-	var logTimes []time.Time
-	if c.o.LogTimes != nil {
-		var err error
-		if logTimes, err = c.o.LogTimes(ctx); err != nil {
-			return nil, err
-		}
-	}
 	now := c.o.Now()
 	if c.o.Clock != nil {
 		now = c.o.Clock(ctx)
 	}
 	old := c.readOld(false, now)
+	// event_id_commits' rows are filed by Cassandra's clock (Options.Clock),
+	// in the window before now; only event_index's rows of servers before
+	// that were filed by their commit minute, which the shard's log time
+	// places. So the log times, a read of every shard's log end, are read
+	// only when event_index is (or when there is no Clock: rows are then
+	// filed by commit time).
+	byLogTime := c.o.Clock == nil
+	var logTimes []time.Time
+	if c.o.LogTimes != nil && (old || byLogTime) {
+		var err error
+		if logTimes, err = c.o.LogTimes(ctx); err != nil {
+			return nil, err
+		}
+	}
 	byMinute := map[int64]*minuteRead{}
 	var out []*minuteRead
+	add := func(m int64, p part) {
+		mr := byMinute[m]
+		if mr == nil {
+			mr = &minuteRead{minute: m}
+			byMinute[m] = mr
+			out = append(out, mr)
+		}
+		mr.parts = append(mr.parts, p)
+	}
 	for shard := range c.o.Shards {
 		var lt time.Time
 		if shard < len(logTimes) {
 			lt = logTimes[shard]
 		}
-		for _, m := range untimedMinutes(now.UnixMilli()/60_000, lt) {
-			mr := byMinute[m]
-			if mr == nil {
-				mr = &minuteRead{minute: m}
-				byMinute[m] = mr
-				out = append(out, mr)
-			}
-			mr.parts = append(mr.parts, part{shard: shard})
-			if old {
-				mr.parts = append(mr.parts, part{shard: shard, old: true})
+		newLT := time.Time{}
+		if byLogTime {
+			newLT = lt
+		}
+		for _, m := range untimedMinutes(now.UnixMilli()/60_000, newLT) {
+			add(m, part{shard: shard})
+		}
+		if old {
+			for _, m := range untimedMinutes(now.UnixMilli()/60_000, lt) {
+				add(m, part{shard: shard, old: true})
 			}
 		}
 	}
