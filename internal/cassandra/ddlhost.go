@@ -86,3 +86,69 @@ func ddlHost(ctx context.Context, session *gocql.Session, logger *slog.Logger) (
 		t.Stop()
 	}
 }
+
+// schemaAgreementWait bounds agreeOn, as gocql's MaxWaitSchemaAgreement
+// (60 s) bounds its own wait.
+const schemaAgreementWait = time.Minute
+
+// cqlSchemaVersion is a node's own schema version (system.local: what it
+// has applied, not what gossip last heard of another).
+const cqlSchemaVersion = `SELECT schema_version FROM system.local`
+
+// agreeOn waits until every node of the cluster reports the schema
+// version that host, the node every schema change of the run goes to,
+// reports: then each has applied every change made so far, its own and
+// other migrators'. gocql's AwaitSchemaAgreement is not enough: it
+// compares the versions its control connection's node knows, its own and
+// the others' as gossip last told it, and a second later than a change
+// they can all still be the version before it. A migrator whose CREATE
+// or ALTER … IF NOT EXISTS found the change already made by another then
+// went on at once, and its next statement reached nodes that did not yet
+// know the new column (a Paxos prepare naming keyspace_config's
+// created_version failed on two replicas of three: "Unknown column
+// created_version during deserialization"). A node the driver cannot
+// reach holds the wait, as a node gossip reports on an old version holds
+// gocql's.
+func agreeOn(ctx context.Context, session *gocql.Session, host string) error {
+	deadline := time.Now().Add(schemaAgreementWait)
+	for {
+		lag, err := behindHost(ctx, session, host)
+		if err == nil && lag == "" {
+			return nil
+		}
+		if err == nil {
+			err = errors.New(lag)
+		}
+		if ctx.Err() != nil || time.Now().After(deadline) {
+			return fmt.Errorf("the nodes do not agree on the schema within %s: %w", schemaAgreementWait, err)
+		}
+		t := time.NewTimer(200 * time.Millisecond)
+		select {
+		case <-ctx.Done():
+		case <-t.C:
+		}
+		t.Stop()
+	}
+}
+
+// behindHost names a node whose schema version is not host's ("" when
+// every node reports host's).
+func behindHost(ctx context.Context, session *gocql.Session, host string) (string, error) {
+	var want gocql.UUID
+	if err := session.Query(cqlSchemaVersion).SetHostID(host).WithContext(ctx).Scan(&want); err != nil {
+		return "", fmt.Errorf("schema version of the schema node: %w", err)
+	}
+	for _, h := range session.GetHosts() {
+		if h.HostID() == host {
+			continue
+		}
+		var v gocql.UUID
+		if err := session.Query(cqlSchemaVersion).SetHostID(h.HostID()).WithContext(ctx).Scan(&v); err != nil {
+			return "", fmt.Errorf("schema version of node %s: %w", h.ConnectAddress(), err)
+		}
+		if v != want {
+			return fmt.Sprintf("node %s is on schema version %s, the schema node on %s", h.ConnectAddress(), v, want), nil
+		}
+	}
+	return "", nil
+}

@@ -163,7 +163,7 @@ func Migrate(ctx context.Context, o Options) error {
 			return fmt.Errorf("create keyspace %s: %w", o.Keyspace, err)
 		}
 	}
-	if err := session.AwaitSchemaAgreement(ctx); err != nil {
+	if err := agreeOn(ctx, session, host); err != nil {
 		return fmt.Errorf("schema agreement: %w", err)
 	}
 	// Again on the schema node: another migrator may have gone further.
@@ -177,7 +177,7 @@ func Migrate(ctx context.Context, o Options) error {
 			if err := session.Query(stmt).SetHostID(host).WithContext(ctx).Exec(); err != nil {
 				return fmt.Errorf("migration %04d_%s: %w", m.version, m.name, err)
 			}
-			if err := session.AwaitSchemaAgreement(ctx); err != nil {
+			if err := agreeOn(ctx, session, host); err != nil {
 				return fmt.Errorf("migration %04d_%s: schema agreement: %w", m.version, m.name, err)
 			}
 		}
