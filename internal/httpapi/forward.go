@@ -217,6 +217,11 @@ func (s *Server) appendForwarded(c *echo.Context) error {
 		go func() {
 			defer wg.Done()
 			res, err := s.appendForwardedOne(ctx, s.peer, &b.Appends[i])
+			if attrs := s.countCorrupt(err); attrs != nil {
+				// Counted and logged here, where the row was read: the
+				// forwarding instance has only the problem.
+				s.log.ErrorContext(ctx, "forwarded append failed", append(attrs, "error", err)...)
+			}
 			if err != nil {
 				// A copy with the request's id, as every problem has
 				// (and as the forwarding instance's client gets it).
@@ -518,6 +523,13 @@ func (p *Problem) coreError(req log.AppendRequest) error {
 		return fmt.Errorf("%w: %s", auth.ErrForbidden, p.Detail)
 	case CodeUnauthenticated:
 		return fmt.Errorf("%w: %s", auth.ErrInvalidToken, p.Detail)
+	case CodeDataCorrupt:
+		// The owner read a corrupt row before it decided the append (a
+		// stream's head, or the stored events its retry check compares):
+		// an owner answers data_corrupt only for an append it did not
+		// commit (a committed one is answered with its versions). The
+		// client gets the owner's problem, which names the row.
+		return fmt.Errorf("%w: %w", log.ErrDataCorrupt, newProblem(http.StatusInternalServerError, CodeDataCorrupt, p.Detail))
 	}
 	if p.Status == http.StatusBadRequest || p.Status == http.StatusRequestEntityTooLarge {
 		return &log.ValidationError{Code: p.Code, Message: p.Detail}

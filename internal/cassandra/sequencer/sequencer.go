@@ -674,7 +674,9 @@ func (s *Sequencer) append(ctx context.Context, req log.AppendRequest, forward b
 // definite reports whether err, the answer to an append sent again as a
 // retry, also answers the first attempt: a retry of a committed append is
 // recognised as its duplicate, so a conflict with the stream, or input
-// refused as such, means the first attempt did not commit either.
+// refused as such, means the first attempt did not commit either. Corrupt
+// data (log.ErrDataCorrupt) is not definite: the retry was refused before
+// its check could tell whether the first attempt is stored.
 func definite(err error) bool {
 	var (
 		wrong *log.WrongExpectedVersionError
