@@ -140,7 +140,8 @@ func (s *Server) listCategories(c *echo.Context) error {
 // eventByID serves GET /v1/events/{id}: the event with that id, wherever
 // it is, with its stream. An event in a stream outside the key's read
 // scopes is 404, as if absent (the answer never tells that it exists, and
-// the stream is not read).
+// the stream is not read); so is one whose log record is corrupt, unless
+// the key may read every stream (its stream is not known then: EventByID).
 func (s *Server) eventByID(c *echo.Context) error {
 	cat, err := s.discovery()
 	if err != nil {
@@ -152,7 +153,11 @@ func (s *Server) eventByID(c *echo.Context) error {
 	}
 	// The scope is checked once the index named the stream, before it is
 	// read: a stream the key may not read is never touched.
-	e, err := cat.EventByID(c.Request().Context(), id, func(st log.StreamID) bool { return s.permits(c, auth.ActionRead, string(st)) })
+	var visible func(log.StreamID) bool // nil: every stream
+	if k := keyOf(c); s.cfg.Auth != nil && (k == nil || !k.CanReadFeed(log.Feed{Kind: log.FeedAll})) {
+		visible = func(st log.StreamID) bool { return s.permits(c, auth.ActionRead, string(st)) }
+	}
+	e, err := cat.EventByID(c.Request().Context(), id, visible)
 	if err != nil {
 		return err
 	}

@@ -74,8 +74,11 @@ type Catalog interface {
 	// any), which is asked before the stream is read. An id in several
 	// streams (ids are unique within a stream only) gives the earliest
 	// committed of its events whose stream passes visible (by commit
-	// time, then shard, log order and order in the commit). Errors:
-	// ErrUnavailable.
+	// time, then shard, log order and order in the commit). A shard log
+	// record that fails its check, whose streams are then unknown, is a
+	// *CorruptError when visible is nil, and holds no visible event
+	// otherwise (a caller never learns of an id in a stream it may not
+	// read). Errors: ErrUnavailable, *CorruptError.
 	EventByID(ctx context.Context, id uuid.UUID, visible func(StreamID) bool) (RecordedEvent, error)
 }
 

@@ -2,6 +2,7 @@ package catalog
 
 import (
 	"context"
+	"log/slog"
 	"math/rand/v2"
 	"strings"
 	"sync"
@@ -55,6 +56,9 @@ type Options struct {
 	// may still hold an id (ReadOldIndex, when the store opens). Zero:
 	// every lookup reads it.
 	OldIndex OldIndex
+	// Logger logs the corrupt log records a scoped lookup by id leaves
+	// out (EventByID). Default: discard.
+	Logger *slog.Logger
 	// Slot picks the slot of a fill request's UUIDv7 id rows, in
 	// [0, Slots). nil: one at random. Tests set it to file the ids of
 	// several commits in one partition.
@@ -89,6 +93,9 @@ func New(o Options) *Catalog {
 	}
 	if o.Now == nil {
 		o.Now = time.Now
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	return &Catalog{o: o, session: o.Session, categories: map[string]bool{},
 		untimedTTL: int((UntimedWindow + 10*time.Minute) / time.Second)}

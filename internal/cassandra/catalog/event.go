@@ -111,8 +111,15 @@ type logRow struct {
 // only until one holds a visible event, and the scope is checked before
 // a stream is read. The answer for a given state of the index is the
 // same at every lookup: the waves only decide how much is read.
+//
+// A log row that fails its check names no stream that can be trusted: for
+// a caller that may read every stream (visible nil) it is the
+// *log.CorruptError, as a feed read meeting it would be; for the others it
+// holds no visible event (skipped, and logged), so that an id they cannot
+// see is not found whether its row is sound or corrupt.
 func (c *Catalog) EventByID(ctx context.Context, id uuid.UUID, visible func(log.StreamID) bool) (log.RecordedEvent, error) {
-	if visible == nil {
+	scoped := visible != nil
+	if !scoped {
 		visible = func(log.StreamID) bool { return true }
 	}
 	minutes, err := c.plan(ctx, id)
@@ -141,7 +148,7 @@ func (c *Catalog) EventByID(ctx context.Context, id uuid.UUID, visible func(log.
 				}
 				return located[logRow{h.shard, h.seq}]
 			})
-			ev, ok, err := c.first(ctx, id, hits, visible)
+			ev, ok, err := c.first(ctx, id, hits, visible, scoped)
 			if err != nil {
 				return log.RecordedEvent{}, err
 			}
@@ -162,11 +169,11 @@ func (c *Catalog) EventByID(ctx context.Context, id uuid.UUID, visible func(log.
 
 // first resolves hits, one minute's, and returns the first visible
 // event of theirs in the lookup's order (EventByID).
-func (c *Catalog) first(ctx context.Context, id uuid.UUID, hits []*hit, visible func(log.StreamID) bool) (log.RecordedEvent, bool, error) {
+func (c *Catalog) first(ctx context.Context, id uuid.UUID, hits []*hit, visible func(log.StreamID) bool, scoped bool) (log.RecordedEvent, bool, error) {
 	if len(hits) == 0 {
 		return log.RecordedEvent{}, false, nil
 	}
-	if err := c.resolveOld(ctx, id, hits, visible); err != nil {
+	if err := c.resolveOld(ctx, id, hits, visible, scoped); err != nil {
 		return log.RecordedEvent{}, false, err
 	}
 	slices.SortFunc(hits, func(a, b *hit) int {
@@ -178,7 +185,7 @@ func (c *Catalog) first(ctx context.Context, id uuid.UUID, hits []*hit, visible 
 		}
 		if h.locs == nil && h.seq >= 0 {
 			var err error
-			if h.locs, err = c.o.Locate(ctx, h.shard, h.seq, id); err != nil {
+			if h.locs, err = c.locate(ctx, h.shard, h.seq, id, scoped); err != nil {
 				return log.RecordedEvent{}, false, err
 			}
 		}
@@ -198,6 +205,20 @@ func (c *Catalog) first(ctx context.Context, id uuid.UUID, hits []*hit, visible 
 		}
 	}
 	return log.RecordedEvent{}, false, nil
+}
+
+// locate is Options.Locate, but a log row that fails its check holds no
+// event for a scoped lookup (one whose caller may not read every stream):
+// which streams it holds is not known, and the caller must not learn that
+// an id is in a stream it cannot read.
+func (c *Catalog) locate(ctx context.Context, shard int, seq int64, id uuid.UUID, scoped bool) ([]Location, error) {
+	locs, err := c.o.Locate(ctx, shard, seq, id)
+	var ce *log.CorruptError
+	if scoped && errors.As(err, &ce) {
+		c.o.Logger.ErrorContext(ctx, "corrupt log record left out of a scoped lookup by id", append(ce.Attrs(), "event_id", id.String(), "error", err)...)
+		return []Location{}, nil
+	}
+	return locs, err
 }
 
 // plan returns the minutes a lookup of id reads, in the lookup's order,
@@ -356,14 +377,14 @@ func (c *Catalog) readWave(ctx context.Context, id uuid.UUID, wave []*minuteRead
 // without one: it reads the log row each names (which lists the events
 // with the id), or, for a row before 0003, the event itself if its stream
 // is visible (dropping the hit if not, or if the event is not there).
-func (c *Catalog) resolveOld(ctx context.Context, id uuid.UUID, hits []*hit, visible func(log.StreamID) bool) error {
+func (c *Catalog) resolveOld(ctx context.Context, id uuid.UUID, hits []*hit, visible func(log.StreamID) bool, scoped bool) error {
 	var jobs []func(context.Context) error
 	for _, h := range hits {
 		switch {
 		case !h.time.IsZero():
 		case h.seq >= 0:
 			jobs = append(jobs, func(ctx context.Context) error {
-				locs, err := c.o.Locate(ctx, h.shard, h.seq, id)
+				locs, err := c.locate(ctx, h.shard, h.seq, id, scoped)
 				h.locs = locs
 				if len(locs) > 0 {
 					h.time = locs[0].Time

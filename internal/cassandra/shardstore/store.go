@@ -208,7 +208,7 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	if err != nil {
 		co.Logger.Warn("event_index is read at every lookup by id until a restart", "err", err)
 	}
-	s.catalog = catalog.New(catalog.Options{Session: session, Streams: s.streams, Shards: shards, ReadEvent: s.readEvent, Locate: locate, Now: co.Now, Clock: clock.Now, LogTimes: fr.EndTimes, OldIndex: oldIndex, Slot: o.IndexSlot})
+	s.catalog = catalog.New(catalog.Options{Session: session, Streams: s.streams, Shards: shards, ReadEvent: s.readEvent, Locate: locate, Now: co.Now, Clock: clock.Now, LogTimes: fr.EndTimes, OldIndex: oldIndex, Slot: o.IndexSlot, Logger: co.Logger})
 	s.topology = topology.New(session, co.Keyspace, shards, o.Instance)
 	var index sequencer.Indexer
 	if !o.NoIndex {
