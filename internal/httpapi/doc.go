@@ -17,7 +17,8 @@
 // With Config.TracerProvider set, each request is an OpenTelemetry server
 // span named by method and route, continuing the request's traceparent.
 // Every GET route answers HEAD; one whose GET streams or is a long read
-// answers it without reading events (head.go).
+// answers it with the status its GET would start with, without reading
+// events (head.go).
 //
 //	400 invalid_json            syntax, wrong JSON type, unknown or repeated member, trailing data
 //	400 invalid_stream_id, invalid_event, invalid_expected_version, invalid_version, invalid_request (query/path)

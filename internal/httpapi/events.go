@@ -80,7 +80,7 @@ func (s *Server) readEvents(c *echo.Context) error {
 	rr := log.ReadRange{Stream: stream, From: q.From, To: q.To, Backward: q.Backward, UntilTime: q.UntilTime}
 	if wantsNDJSON(c.Request()) {
 		if isHead(c) {
-			return s.headOfStream(c, stream, MediaTypeNDJSON, true)
+			return s.headOfReplay(c, rr)
 		}
 		release, err := s.acquireLongRead(c)
 		if err != nil {

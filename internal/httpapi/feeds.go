@@ -61,6 +61,11 @@ func (s *Server) readFeed(c *echo.Context) error {
 		return err
 	}
 	if isHead(c) {
+		// The position refused as the GET's read would refuse it, read
+		// no event.
+		if err := s.feeds.CheckFeed(ctx, log.FeedRead{Feed: feed, After: pos}); err != nil {
+			return err
+		}
 		if wantsNDJSON(c.Request()) {
 			if s.draining.Load() {
 				return shuttingDown() // as the GET, which ends at its first event
@@ -199,6 +204,11 @@ func (s *Server) subscribeFeed(c *echo.Context) error {
 		return err
 	}
 	if isHead(c) {
+		// The GET reads its first page before it answers: a position
+		// that read refuses is its 400.
+		if err := s.feeds.CheckFeed(ctx, log.FeedRead{Feed: feed, After: pos}); err != nil {
+			return err
+		}
 		c.Response().Header().Set(HeaderFeedFrom, pos)
 		return s.headOfSubscription(c)
 	}

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"fmt"
 	"net/http"
 
 	"github.com/eventlog/eventlog/internal/log"
@@ -12,8 +13,11 @@ import (
 // its body is counted, not sent. The routes whose GET streams for as long
 // as the data or the client lasts, or is a long read (a stream's NDJSON
 // replay, a state load, a feed read, a live subscription), answer HEAD
-// with headAnswer instead once the request is checked, without reading
-// any event or taking a long read or subscription slot: a HEAD costs what
+// with headAnswer instead once the request is checked as the GET's read
+// would check it before its first byte (the stream's head or the version
+// at a moment: log.CheckState, headOfReplay; a feed position against the
+// logs' ends: log.FeedStore.CheckFeed), without reading any event or
+// snapshot or taking a long read or subscription slot: a HEAD costs what
 // its checks cost, never a replay. On a server shutting down those whose
 // GET would be refused or end at its first event (a subscription, an
 // NDJSON replay or feed read) answer its 503.
@@ -38,20 +42,29 @@ func headAnswer(c *echo.Context, contentType string) error {
 	return nil
 }
 
-// headOfStream answers a HEAD of a stream's replay or state load: 404
-// stream_not_found when the stream has no events, as the GET would answer,
-// else 200 (a replay on a server shutting down: 503, as its GET, which
-// ends at its first event). One head read (Info); what only reading the
-// events would tell (an until_time, at or at_time before or past them) is
-// not checked.
-func (s *Server) headOfStream(c *echo.Context, stream log.StreamID, contentType string, replay bool) error {
-	if _, err := s.store.Info(c.Request().Context(), stream); err != nil {
-		return err
+// headOfReplay answers a HEAD of a stream's NDJSON replay of rr as its
+// GET answers before its first byte: 404 stream_not_found when the stream
+// has no events, or none committed by rr.UntilTime (one head read, Info,
+// or VersionAt), else 200 (on a server shutting down: 503, as its GET,
+// which ends at its first event). No event is read.
+func (s *Server) headOfReplay(c *echo.Context, rr log.ReadRange) error {
+	ctx := c.Request().Context()
+	if rr.UntilTime.IsZero() {
+		if _, err := s.store.Info(ctx, rr.Stream); err != nil {
+			return err
+		}
+	} else {
+		switch v, err := s.store.VersionAt(ctx, rr.Stream, rr.UntilTime); {
+		case err != nil:
+			return err
+		case v == 0:
+			return fmt.Errorf("stream %s: %w", rr.Stream, log.ErrStreamNotYet)
+		}
 	}
-	if replay && s.draining.Load() {
+	if s.draining.Load() {
 		return shuttingDown()
 	}
-	return headAnswer(c, contentType)
+	return headAnswer(c, MediaTypeNDJSON)
 }
 
 // headOfSubscription answers a HEAD of a live subscription with the headers

@@ -44,7 +44,12 @@ func (s *Server) state(c *echo.Context) error {
 		return invalidRequest("give at or at_time, not both")
 	}
 	if isHead(c) {
-		return s.headOfStream(c, stream, echo.MIMEApplicationJSON, false)
+		// What the GET refuses before its first byte: a stream without
+		// events, at above its head, at_time before its first event.
+		if err := log.CheckState(c.Request().Context(), s.store, stream, at, atTime); err != nil {
+			return err
+		}
+		return headAnswer(c, echo.MIMEApplicationJSON)
 	}
 	// A load lasts as long as its tail: as a replay, it ends when its key
 	// is revoked or expires meanwhile (whileKeyValid), and it checks the

@@ -128,6 +128,10 @@ type FeedStore interface {
 	// *ValidationError (CodeInvalidFeed, CodeInvalidPosition,
 	// CodeInvalidRequest), ErrUnavailable.
 	ReadFeed(ctx context.Context, r FeedRead) (FeedPage, error)
+	// CheckFeed refuses r as ReadFeed would before its first event,
+	// without reading events (a HEAD of a feed read): the same errors,
+	// but for what only the events would tell.
+	CheckFeed(ctx context.Context, r FeedRead) error
 	// FeedEnd returns the token of feed's end now (from=now): reading
 	// on from it returns the events committed from about now on, never
 	// one committed well before the call (a store whose feeds trail its

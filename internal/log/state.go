@@ -29,8 +29,8 @@ func LoadState(ctx context.Context, s Store, stream StreamID, at int64) (State, 
 		if err != nil {
 			return State{}, err
 		}
-		if at < 0 || at > info.Version {
-			return State{}, invalid(CodeInvalidVersion, "at=%d is outside 1..%d", at, info.Version)
+		if err := atInside(at, info.Version); err != nil {
+			return State{}, err
 		}
 		return loadState(ctx, s, stream, at)
 	}
@@ -74,9 +74,42 @@ func LoadStateAt(ctx context.Context, s Store, stream StreamID, t time.Time) (St
 		return State{}, err
 	}
 	if v == 0 {
-		return State{}, fmt.Errorf("stream %s at %s: %w", stream, t.Format(time.RFC3339Nano), ErrStreamNotYet)
+		return State{}, notYetAt(stream, t)
 	}
 	return loadState(ctx, s, stream, v)
+}
+
+// CheckState refuses the load of stream as of version at (LoadState, or
+// ReadState) or, when t is not zero, as it was at moment t (LoadStateAt)
+// as those would, reading only its head (Info) or the version at t
+// (VersionAt), no snapshot and no event: for a HEAD of the load.
+func CheckState(ctx context.Context, s Store, stream StreamID, at int64, t time.Time) error {
+	if !t.IsZero() {
+		v, err := s.VersionAt(ctx, stream, t)
+		if err == nil && v == 0 {
+			err = notYetAt(stream, t)
+		}
+		return err
+	}
+	info, err := s.Info(ctx, stream)
+	if err != nil || at == 0 {
+		return err
+	}
+	return atInside(at, info.Version)
+}
+
+// atInside refuses a load's version at outside 1..head.
+func atInside(at, head int64) error {
+	if at < 0 || at > head {
+		return invalid(CodeInvalidVersion, "at=%d is outside 1..%d", at, head)
+	}
+	return nil
+}
+
+// notYetAt is the error of a load as of moment t before stream's first
+// event.
+func notYetAt(stream StreamID, t time.Time) error {
+	return fmt.Errorf("stream %s at %s: %w", stream, t.Format(time.RFC3339Nano), ErrStreamNotYet)
 }
 
 // loadState finds the snapshot for version at, which the stream has.

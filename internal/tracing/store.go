@@ -201,6 +201,13 @@ func (s *tracedFeeds) ReadFeed(ctx context.Context, r log.FeedRead) (log.FeedPag
 	return p, err
 }
 
+func (s *tracedFeeds) CheckFeed(ctx context.Context, r log.FeedRead) error {
+	ctx, sp := s.span(ctx, "CheckFeed", feedAttr(r.Feed))
+	err := s.feeds.CheckFeed(ctx, r)
+	end(sp, err)
+	return err
+}
+
 func (s *tracedFeeds) FeedEnd(ctx context.Context, feed log.Feed) (string, error) {
 	ctx, sp := s.span(ctx, "FeedEnd", feedAttr(feed))
 	t, err := s.feeds.FeedEnd(ctx, feed)

@@ -260,36 +260,10 @@ func (fe *fetch) query(ctx context.Context) (rows []row, segmentDone bool, lastS
 // time), or rows were committed since the query (more), or fe.next is past
 // the log (ErrFuturePosition).
 func (fe *fetch) endAt(ctx context.Context) (end time.Time, more bool, err error) {
-	lg, rows := fe.r.log, fe.r.rows
 	last := fe.next - 1
-	g := shardlog.Segment(fe.next, rows)
-	st, err := lg.Statics(ctx, fe.shard, g, false)
-	if err != nil {
-		return time.Time{}, false, err
-	}
-	if !st.Exists {
-		// Segment g is opened by the first commit into it; until then the
-		// log ends where g-1 is full (or is empty, for g = 0).
-		if last != g*rows || fe.skip > 0 {
-			return time.Time{}, false, fe.future()
-		}
-		if g == 0 {
-			return time.Time{}, false, nil
-		}
-		// The full segment's statics: its floor may be past its last row
-		// (an idle owner raises it before it opens the next segment).
-		if st, err = lg.Statics(ctx, fe.shard, g-1, false); err != nil {
-			return time.Time{}, false, err
-		}
-		if !st.Exists || st.LastSeq != last {
-			return time.Time{}, false, fe.future()
-		}
-	}
-	switch {
-	case st.LastSeq > last:
-		return time.Time{}, true, nil
-	case st.LastSeq < last || fe.skip > 0: // or inside a row not there
-		return time.Time{}, false, fe.future()
+	st, more, err := fe.r.logEnd(ctx, fe.shard, fe.next, fe.skip)
+	if err != nil || more {
+		return time.Time{}, more, err
 	}
 	// At the end. The floor is the owner's promise that it commits nothing
 	// older: the last commit's time or more.
@@ -298,7 +272,7 @@ func (fe *fetch) endAt(ctx context.Context) (end time.Time, more bool, err error
 		end = fe.lastTime
 	}
 	if end.IsZero() && last > 0 {
-		err := fe.r.session.Query(cqlRowTime, fe.shard, shardlog.Segment(last, rows), last).
+		err := fe.r.session.Query(cqlRowTime, fe.shard, shardlog.Segment(last, fe.r.rows), last).
 			WithContext(ctx).Idempotent(true).Scan(&end)
 		if err != nil && !errors.Is(err, gocql.ErrNotFound) {
 			return time.Time{}, false, cql.ReadErr("read log row time", err)
@@ -307,8 +281,48 @@ func (fe *fetch) endAt(ctx context.Context) (end time.Time, more bool, err error
 	return end, false, nil
 }
 
-func (fe *fetch) future() error {
-	return badPosition(ErrFuturePosition, fmt.Sprintf("position %d.%d of shard %d is past the end of its log", fe.next, fe.skip, fe.shard))
+// logEnd places the position (next, skip) of shard (the next row to read,
+// and the events of it already read) against its committed log, reading
+// the statics of the segment holding next (and of the full one before,
+// when next would open a segment), no row: more when the log holds rows
+// from next on; else the log ends at next-1, and st is the statics of the
+// segment it ends in (not Exists for a log never written). A position past
+// the log's end, or inside a row that is not there, is ErrFuturePosition.
+func (r *Reader) logEnd(ctx context.Context, shard int, next int64, skip int) (st shardlog.Statics, more bool, err error) {
+	lg, rows := r.log, r.rows
+	last := next - 1
+	g := shardlog.Segment(next, rows)
+	future := func() error {
+		return badPosition(ErrFuturePosition, fmt.Sprintf("position %d.%d of shard %d is past the end of its log", next, skip, shard))
+	}
+	if st, err = lg.Statics(ctx, shard, g, false); err != nil {
+		return st, false, err
+	}
+	if !st.Exists {
+		// Segment g is opened by the first commit into it; until then the
+		// log ends where g-1 is full (or is empty, for g = 0).
+		if last != g*rows || skip > 0 {
+			return st, false, future()
+		}
+		if g == 0 {
+			return st, false, nil
+		}
+		// The full segment's statics: its floor may be past its last row
+		// (an idle owner raises it before it opens the next segment).
+		if st, err = lg.Statics(ctx, shard, g-1, false); err != nil {
+			return st, false, err
+		}
+		if !st.Exists || st.LastSeq != last {
+			return st, false, future()
+		}
+	}
+	switch {
+	case st.LastSeq > last:
+		return st, true, nil
+	case st.LastSeq < last || skip > 0: // or inside a row not there
+		return st, false, future()
+	}
+	return st, false, nil
 }
 
 // decodeRow decodes a log row's record (of shard's segment; a corrupt one

@@ -329,21 +329,9 @@ func (r *Reader) limit(limit int) int {
 // budget of rows or events: they run to the end of the logs, a chunk
 // ahead of the merge.
 func (r *Reader) open(ctx context.Context, wg *sync.WaitGroup, req Request, continuous bool) (*merge, error) {
-	f, err := checkFeed(req.Feed)
+	f, sel, err := r.check(req)
 	if err != nil {
 		return nil, err
-	}
-	sel, err := r.selected(req.Shards)
-	if err != nil {
-		return nil, err
-	}
-	if req.After.Len() != 0 && req.After.Len() != r.shards {
-		return nil, badPosition(ErrBadToken, fmt.Sprintf("position has %d shards, the keyspace %d", req.After.Len(), r.shards))
-	}
-	for s := 0; s < req.After.Len(); s++ {
-		if p := req.After.Shard(s); p.Seq < 0 || p.Index < 0 {
-			return nil, badPosition(ErrBadToken, "position has a negative seq or index")
-		}
 	}
 	limit := r.limit(req.Limit)
 	rowsLeft, eventsLeft := r.o.ScanRows, limit
@@ -383,6 +371,64 @@ func (r *Reader) open(ctx context.Context, wg *sync.WaitGroup, req Request, cont
 		}()
 	}
 	return m, nil
+}
+
+// check refuses what open refuses before reading: a bad feed or shard
+// selection, a cursor of another shard count or with negative positions.
+// It returns the feed's filter and the selected shards.
+func (r *Reader) check(req Request) (filter, []int, error) {
+	f, err := checkFeed(req.Feed)
+	if err != nil {
+		return filter{}, nil, err
+	}
+	sel, err := r.selected(req.Shards)
+	if err != nil {
+		return filter{}, nil, err
+	}
+	if req.After.Len() != 0 && req.After.Len() != r.shards {
+		return filter{}, nil, badPosition(ErrBadToken, fmt.Sprintf("position has %d shards, the keyspace %d", req.After.Len(), r.shards))
+	}
+	for s := 0; s < req.After.Len(); s++ {
+		if p := req.After.Shard(s); p.Seq < 0 || p.Index < 0 {
+			return filter{}, nil, badPosition(ErrBadToken, "position has a negative seq or index")
+		}
+	}
+	return f, sel, nil
+}
+
+// Check refuses req as Read would before its first event, without reading
+// any: a bad feed or shard selection (*log.ValidationError), a cursor of
+// another shard count (ErrBadToken), or a position of a selected shard
+// past its committed log (ErrFuturePosition), which it tells from the
+// statics of the shard's log at the position (logEnd), read for each
+// shard not at its start, in parallel. A position inside a row but past
+// the row's events passes (only the row's record tells): a token is
+// authenticated, so only one issued for another log at that seq is such.
+func (r *Reader) Check(ctx context.Context, req Request) error {
+	_, sel, err := r.check(req)
+	if err != nil {
+		return err
+	}
+	errs := make([]error, len(sel))
+	var wg sync.WaitGroup
+	for i, s := range sel {
+		p := req.After.Shard(s)
+		if p.Seq <= 1 && p.Index == 0 {
+			continue // the start: in every log
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, _, errs[i] = r.logEnd(ctx, s, p.row(), p.Index)
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return err // the first shard's: the same answer at every check
+		}
+	}
+	return nil
 }
 
 func checkFeed(f log.Feed) (filter, error) {

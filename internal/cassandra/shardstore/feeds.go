@@ -38,6 +38,21 @@ func (s *Store) ReadFeed(ctx context.Context, r log.FeedRead) (log.FeedPage, err
 	return s.feedPage(p, name), nil
 }
 
+// CheckFeed implements log.FeedStore: the token is decoded as ReadFeed
+// decodes it, and its positions placed against the logs' statics
+// (feeds.Reader.Check), no row read.
+func (s *Store) CheckFeed(ctx context.Context, r log.FeedRead) error {
+	name := r.Feed.String()
+	if _, err := log.ParseFeedPath(name); err != nil {
+		return err
+	}
+	after, err := s.feeds.Decode(r.After, name)
+	if err != nil {
+		return err
+	}
+	return s.feeds.Check(ctx, feeds.Request{Feed: r.Feed, After: after, Shards: r.Shards})
+}
+
 // feedPage is p with its cursors as position tokens of feed name.
 func (s *Store) feedPage(p feeds.Page, name string) log.FeedPage {
 	out, _ := s.feedPageIn(nil, nil, p, name)
