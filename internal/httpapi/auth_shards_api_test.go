@@ -323,7 +323,7 @@ func TestAuthMatrixShards(t *testing.T) {
 		{"GroupEvict", "DELETE", "/v1/groups/g-ev/members/m-1?evict=true", "",
 			[]string{"admin"}, []string{"group:*", "read:*"}, nil, http.StatusNoContent, evicted, nil, false},
 		{"GroupDelete", "DELETE", "/v1/groups/g-del", "",
-			[]string{"group:g-del"}, []string{"read:*", "append:*"}, []string{"group:g-1"}, http.StatusNoContent, groupGone, nil, false},
+			[]string{"group:g-del", "read:acct*"}, []string{"read:*", "append:*"}, []string{"group:g-1", "read:*"}, http.StatusNoContent, groupGone, nil, false},
 		{"InternalFlush", "POST", "/internal/v1/flush", `{"stream":"acct-1"}`,
 			[]string{"read:acct-1"}, []string{"append:*"}, []string{"read:acct-2"}, http.StatusNoContent, nil,
 			append(sa.signed("/internal/v1/flush", `{"stream":"acct-1"}`), ct...), false},

@@ -438,10 +438,12 @@ func (g *groupAPI) describe(c *echo.Context) error {
 
 // delete serves DELETE /v1/groups/{group}: the group goes with its
 // members, leases and checkpoints (204); a later join creates it anew.
-// Needs the group scope for its name (admin keys have it), and is logged
-// as an audit record.
+// Needs the group scope for its name (admin keys have it) and read on the
+// group's feed, as every route on a group (authorize: a group whose feed
+// the key may not read is 404, as a missing one), and is logged as an
+// audit record.
 func (g *groupAPI) delete(c *echo.Context) error {
-	if err := g.s.allow(c, auth.ActionGroup, c.Param("group")); err != nil {
+	if err := g.authorize(c); err != nil {
 		return err
 	}
 	ctx, cancel := g.write(c)

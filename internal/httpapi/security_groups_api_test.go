@@ -52,3 +52,37 @@ func TestGroupUnreadableLooksMissing(t *testing.T) {
 		t.Fatalf("after the refused requests: %s", r)
 	}
 }
+
+// TestGroupDeleteUnreadableLooksMissing: deleting a group is refused to a
+// key that may not read the group's feed, with the answer a missing group
+// gets (404 group_not_found), as every other group route answers it: a key
+// holding only the name's scope can neither tell which of its names are
+// taken by groups on feeds it cannot read, nor delete their checkpoints.
+func TestGroupDeleteUnreadableLooksMissing(t *testing.T) {
+	as := MustAuthServer(t, auth.Options{}, nil)
+	root := as.MustToken(t, "root", 0, "admin")
+	billing := as.MustToken(t, "billing", 0, "group:billing-*", "read:user*")
+	if r := as.As(t, root, "POST", "/v1/groups/billing-all/members", `{"feed":"all","member":"w-1"}`, "Content-Type", jsonCT); r.Status != http.StatusOK {
+		t.Fatalf("join: %s", r)
+	}
+	var problems []map[string]any
+	for _, group := range []string{"billing-all", "billing-none"} {
+		p := MustProblem(t, as.As(t, billing, "DELETE", "/v1/groups/"+group, ""), http.StatusNotFound, "group_not_found")
+		delete(p, "request_id")
+		problems = append(problems, p)
+	}
+	if a, b := problems[0], problems[1]; a["detail"] != b["detail"] || len(a) != len(b) {
+		t.Fatalf("unreadable %v, missing %v", a, b)
+	}
+	MustProblem(t, as.As(t, billing, "DELETE", "/v1/groups/other-all", ""), http.StatusForbidden, "forbidden")
+	// The group is still there, with its member.
+	r := as.As(t, root, "GET", "/v1/groups/billing-all", "")
+	if r.Status != http.StatusOK || !bytes.Contains(r.Body, []byte(`"member":"w-1"`)) {
+		t.Fatalf("after the refused delete: %s", r)
+	}
+	// A key that may read the feed deletes it.
+	ops := as.MustToken(t, "ops", 0, "group:billing-*", "read:*")
+	if r := as.As(t, ops, "DELETE", "/v1/groups/billing-all", ""); r.Status != http.StatusNoContent {
+		t.Fatalf("delete with read on the feed: %s", r)
+	}
+}
