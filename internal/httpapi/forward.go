@@ -608,9 +608,21 @@ func (p Peers) post(ctx context.Context, address, path string, body []byte) (*ht
 	if bearer, _ := ctx.Value(bearerKey{}).(string); bearer != "" {
 		hr.Header.Set(echo.HeaderAuthorization, bearer)
 	}
-	resp, err := p.Client.Do(hr)
+	// A redirect is never followed: the body carries the clients' bearer
+	// tokens and the request is signed, and a 307 or 308 would send both
+	// wherever it points (over plain HTTP too, whatever RequireTLS checked
+	// of the first address). An instance never redirects: whatever answered
+	// one is no instance of the keyspace (a stale address now served by
+	// something else) and did not act on the request.
+	cl := *p.Client
+	cl.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	resp, err := cl.Do(hr)
 	if err != nil && handshakeFailed(err) {
 		return nil, fmt.Errorf("%w: %v", errNotSent, err)
+	}
+	if err == nil && resp.StatusCode >= 300 && resp.StatusCode < 400 {
+		resp.Body.Close()
+		return nil, fmt.Errorf("%w: %s answered %d, a redirect (not followed): no eventlog instance serves that address", errNotSent, address, resp.StatusCode)
 	}
 	return resp, err
 }
