@@ -162,8 +162,15 @@ func (b *buckets) take(key string, rate float64, burst int, now time.Time) (ok b
 		k.tokens--
 		return true, 0
 	}
-	return false, time.Duration((1 - k.tokens) / rate * float64(time.Second))
+	// In seconds first: at a tiny rate (a key an admin slowed almost to a
+	// halt) the wait is past what a time.Duration holds, and converting
+	// it overflowed to a negative Retry-After.
+	return false, time.Duration(min((1-k.tokens)/rate, maxRateWait.Seconds()) * float64(time.Second))
 }
+
+// maxRateWait bounds the wait take reports (a Retry-After): about 31
+// years, below time.Duration's limit.
+const maxRateWait = 1e9 * time.Second
 
 // rateLimit is middleware after authenticate: a key's requests beyond its
 // rate (auth.Key.RateLimit, else Config.RateLimit) are 429 rate_limited

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -257,5 +258,29 @@ func TestRateLimit(t *testing.T) {
 	time.Sleep(600 * time.Millisecond) // 2/s: a token is back
 	if got, _ := codes(slow, 1); got[0] != 404 {
 		t.Fatalf("after a refill: %v", got)
+	}
+}
+
+// TestRateLimitRetryAfterTinyRate: a key whose own rate is tiny (a
+// request every few centuries, as an admin may set "rate_limit" to slow a
+// key almost to a halt) is refused with a Retry-After that is a
+// non-negative number of seconds (RFC 9110 §10.2.3): the wait, past what a
+// time.Duration holds, once overflowed to a negative one.
+func TestRateLimitRetryAfterTinyRate(t *testing.T) {
+	as := MustAuthServer(t, auth.Options{}, nil)
+	root := as.MustToken(t, "root", 0, "admin")
+	r := as.As(t, root, "POST", "/v1/admin/keys", `{"name":"crawl","scopes":["read:*"],"rate_limit":1e-12}`, "Content-Type", jsonCT)
+	if r.Status != http.StatusCreated {
+		t.Fatalf("create: %s", r)
+	}
+	crawl := "Bearer " + r.JSON(t)["token"].(string)
+	if r := as.As(t, crawl, "GET", "/v1/streams/rl-tiny", ""); r.Status != http.StatusNotFound {
+		t.Fatalf("first request (the burst): %s", r)
+	}
+	r = as.As(t, crawl, "GET", "/v1/streams/rl-tiny", "")
+	MustProblem(t, r, http.StatusTooManyRequests, "rate_limited")
+	ra := r.Header.Get("Retry-After")
+	if n, err := strconv.ParseInt(ra, 10, 64); err != nil || n < 1 {
+		t.Fatalf("Retry-After %q, want a positive number of seconds", ra)
 	}
 }
