@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"time"
 
@@ -83,9 +84,11 @@ type Options struct {
 	// by each DescribeGroup.
 	Registerer prometheus.Registerer
 	// Fault, if set, is called before a join's conditional write that
-	// creates a member ("create member"); an error it returns is taken
-	// as the driver's answer and the write is not sent: tests make a
-	// request lost on its way to Cassandra.
+	// creates a member ("create member") and before every conditional
+	// write on a group's rows (the op names of Store.cas: "delete group
+	// member", "group release", …); an error it returns is taken as the
+	// driver's answer and the write is not sent: tests make a request
+	// lost on its way to Cassandra.
 	Fault func(op string) error
 }
 
@@ -395,6 +398,11 @@ func (s *Store) lease(ctx context.Context, group string, shard int, serial bool)
 // cas runs a conditional write on a lease row. An error is
 // log.ErrUnavailable (not applied) or log.ErrOutcomeUnknown (maybe).
 func (s *Store) cas(ctx context.Context, op, stmt string, args ...any) (bool, error) {
+	if s.o.Fault != nil {
+		if err := s.o.Fault(op); err != nil {
+			return false, cql.CASErr(op, err)
+		}
+	}
 	applied, err := s.o.Session.Query(stmt, args...).WithContext(ctx).MapScanCAS(map[string]any{})
 	if err != nil {
 		return false, cql.CASErr(op, err)
@@ -419,6 +427,13 @@ func (s *Store) GroupFeed(ctx context.Context, group string) (log.Feed, error) {
 // or lease rows behind; the new incarnation then starts from those
 // checkpoints. The group's lag gauge goes too.
 //
+// A delete that failed after the group row went (an unknown outcome or
+// an outage on a member or lease row) is finished by the next one: with
+// no group row, the member and lease rows left are deleted all the same,
+// and only a name without any row is log.ErrGroupNotFound. Answering 404
+// there, as before, left the rows for good: the next join's group went on
+// from the old checkpoints, its members' ids taken.
+//
 // The group's rows (group, members, leases) are written only by
 // conditional writes, whose timestamps are Paxos ballots (Cassandra's
 // clock), so they are deleted by conditional writes too: a plain delete
@@ -430,25 +445,32 @@ func (s *Store) DeleteGroup(ctx context.Context, group string) error {
 	if err != nil {
 		return err
 	}
-	if _, err := s.group(ctx, group, true); err != nil {
+	_, err = s.group(ctx, group, true)
+	missing := errors.Is(err, log.ErrGroupNotFound)
+	if err != nil && !missing {
 		return err
 	}
-	if _, err := s.cas(ctx, "delete group", cqlGroupDelete, group); err != nil {
-		return err
+	if !missing {
+		if _, err := s.cas(ctx, "delete group", cqlGroupDelete, group); err != nil {
+			return err
+		}
 	}
 	members, err := s.members(ctx, group)
 	if err != nil {
 		return err
+	}
+	rows, err := s.leases(ctx, group)
+	if err != nil {
+		return err
+	}
+	if missing && len(members) == 0 && !slices.ContainsFunc(rows, func(r leaseRow) bool { return r.exists }) {
+		return fmt.Errorf("group %s: %w", group, log.ErrGroupNotFound)
 	}
 	// One Cassandra partition (the group's): one at a time.
 	for _, m := range members {
 		if _, err := s.cas(ctx, "delete group member", cqlMemberDelete, group, m.Member); err != nil {
 			return err
 		}
-	}
-	rows, err := s.leases(ctx, group)
-	if err != nil {
-		return err
 	}
 	// One Cassandra partition (the group's): one at a time.
 	for shard, r := range rows {
