@@ -32,6 +32,10 @@ var (
 	// ErrMemberSecret: a request for a member without that member's
 	// secret (missing, wrong, or the member is gone: join again).
 	ErrMemberSecret = errors.New("member secret missing or wrong")
+	// ErrNotMember is an ErrMemberSecret (errors.Is matches both) for a
+	// member that is not in the group: it left, was evicted or expired.
+	// Leaving again is not an error.
+	ErrNotMember = fmt.Errorf("%w: not a member (left, evicted or expired)", ErrMemberSecret)
 	// ErrTooManyGroups: creating a group would pass the keyspace's cap.
 	ErrTooManyGroups = errors.New("too many consumer groups")
 	// ErrTooManyMembers: a new member would pass the group's cap.
@@ -293,8 +297,9 @@ type GroupStore interface {
 // acknowledgements and leaving present it.
 type GroupSecrets interface {
 	// CheckMember returns nil if secret is member's in group. Errors:
-	// ErrMemberSecret (also when the member does not exist or expired),
-	// ErrGroupNotFound, ErrUnavailable.
+	// ErrMemberSecret (ErrNotMember, which matches it too, when the
+	// member does not exist or expired), ErrGroupNotFound,
+	// ErrUnavailable.
 	CheckMember(ctx context.Context, group, member, secret string) error
 }
 

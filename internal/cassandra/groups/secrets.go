@@ -59,7 +59,7 @@ func (s *Store) CheckMember(ctx context.Context, group, member, secret string) e
 	err = s.o.Session.Query(cqlMemberSecret, group, member).WithContext(ctx).Idempotent(true).Scan(&hash)
 	switch {
 	case errors.Is(err, gocql.ErrNotFound):
-		return fmt.Errorf("member %s of group %s is not a member (left or expired): %w", member, group, log.ErrMemberSecret)
+		return fmt.Errorf("member %s of group %s: %w", member, group, log.ErrNotMember)
 	case err != nil:
 		return cql.ReadErr("read member secret", err)
 	case !secretMatches(hash, secret):
