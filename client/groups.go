@@ -12,8 +12,10 @@ import (
 )
 
 // Consumer groups (the low-level calls; Consume builds on them). A group
-// follows one feed; its 16 partitions split the feed by stream, and each
-// member holds a lease on some of them. Reads return a member's events
+// follows one feed; its partitions, the keyspace's shards (the server's
+// --shards, 8 by default), split the feed by stream, and each member
+// holds a lease on some of them (members beyond the partitions stay
+// idle). Reads return a member's events
 // after its partitions' checkpoints; acknowledgements move the
 // checkpoints, naming the lease epoch the events were read under, and are
 // refused with ErrLeaseLost once the partition has moved on.
