@@ -4,9 +4,15 @@ import (
 	"bytes"
 	"fmt"
 	"net/http"
+	"sync/atomic"
 	"testing"
 
+	gocql "github.com/apache/cassandra-gocql-driver/v2"
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/eventlog/eventlog/internal/auth"
+	"github.com/eventlog/eventlog/internal/cassandra/shardstore"
+	"github.com/eventlog/eventlog/internal/cassandra/shardstore/shardstoretest"
 )
 
 // TestGroupUnreadableLooksMissing: a key holding a group name's scope but
@@ -84,5 +90,48 @@ func TestGroupDeleteUnreadableLooksMissing(t *testing.T) {
 	ops := as.MustToken(t, "ops", 0, "group:billing-*", "read:*")
 	if r := as.As(t, ops, "DELETE", "/v1/groups/billing-all", ""); r.Status != http.StatusNoContent {
 		t.Fatalf("delete with read on the feed: %s", r)
+	}
+}
+
+// TestGroupDeleteRepeatedByAScopedKey: a delete that failed after the
+// group row went is finished by repeating it with the same key, one
+// holding the group's scope and read on its feed, as an admin's is: the
+// feed check found no group row and answered 404 group_not_found, so the
+// member and lease rows stayed and the next group of the name went on
+// from the old checkpoints.
+func TestGroupDeleteRepeatedByAScopedKey(t *testing.T) {
+	var fail atomic.Bool
+	reg := prometheus.NewRegistry()
+	store, opts := shardstoretest.NewStore(t, func(so *shardstore.Options) {
+		so.Cassandra.Limits = testLimits
+		so.Cassandra.Registerer = reg
+		so.GroupFault = func(op string) error {
+			if op == "delete group member" && fail.CompareAndSwap(true, false) {
+				return gocql.ErrTimeoutNoResponse
+			}
+			return nil
+		}
+	})
+	as := startAuth(t, store, opts, reg, auth.Options{}, nil, nil)
+	root := as.MustToken(t, "root", 0, "admin")
+	billing := as.MustToken(t, "billing", 0, "group:billing-*", "read:*")
+	if r := as.As(t, root, "POST", "/v1/groups/billing-all/members", `{"feed":"all","member":"w-1"}`, "Content-Type", jsonCT); r.Status != http.StatusOK {
+		t.Fatalf("join: %s", r)
+	}
+	fail.Store(true)
+	if r := as.As(t, billing, "DELETE", "/v1/groups/billing-all", ""); r.Status < 500 {
+		t.Fatalf("the delete that fails part way: %s, want a 5xx", r)
+	}
+	// Repeated through another instance, which has no group row cached
+	// (this one's cache still names the feed for a few seconds).
+	other := as.AuthInstance(t, auth.Options{})
+	if r := other.As(t, billing, "DELETE", "/v1/groups/billing-all", ""); r.Status != http.StatusNoContent {
+		t.Fatalf("the delete repeated: %s, want 204", r)
+	}
+	MustProblem(t, other.As(t, billing, "DELETE", "/v1/groups/billing-all", ""), http.StatusNotFound, "group_not_found")
+	// The member's row went with the rest: a new group of the name takes
+	// its id without the old member's secret.
+	if r := as.As(t, root, "POST", "/v1/groups/billing-all/members", `{"feed":"all","member":"w-1"}`, "Content-Type", jsonCT); r.Status != http.StatusOK {
+		t.Fatalf("join after the delete: %s", r)
 	}
 }
