@@ -3,9 +3,12 @@ package catalog
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/eventlog/eventlog/internal/fanout"
 )
 
 // TestRunStopsAtTheFirstError: after a job fails, run starts no other
@@ -86,7 +89,10 @@ func TestRunPanicIsTheCallers(t *testing.T) {
 		_ = run(context.Background(), jobs, 2)
 		return nil
 	}()
-	if got != "boom" || !cancelled.Load() {
-		t.Fatalf("run's panic: %v, the other job cancelled: %v; want boom, true", got, cancelled.Load())
+	// Raised as a *fanout.Panic: the value, and the stack of the job's
+	// goroutine, where it happened.
+	p, ok := got.(*fanout.Panic)
+	if !ok || p.Value != "boom" || !strings.Contains(string(p.Stack), "TestRunPanicIsTheCallers") || !cancelled.Load() {
+		t.Fatalf("run's panic: %v, the other job cancelled: %v; want boom with the job's stack, true", got, cancelled.Load())
 	}
 }

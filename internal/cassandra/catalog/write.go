@@ -11,6 +11,7 @@ import (
 
 	"github.com/eventlog/eventlog/internal/cassandra/cql"
 	"github.com/eventlog/eventlog/internal/cassandra/streams"
+	"github.com/eventlog/eventlog/internal/fanout"
 )
 
 // schema/migrations/0002_discovery.cql: stream_catalog, stream_categories;
@@ -252,22 +253,23 @@ func (c *Catalog) rememberCategory(cat string) {
 // run runs jobs, at most n at once, and returns the first error. After
 // it, the jobs not started are not started, and the running ones' ctx is
 // cancelled: the answer is decided, their work would be wasted. A job's
-// panic stops the jobs alike and is panicked again in the caller's
-// goroutine once the others have ended, as a single job's is (run calls
-// it itself): in a goroutine of run's no recover of the caller's (the
-// HTTP layer's, answering 500) could reach it, and it ended the process.
+// panic stops the jobs alike and is raised again in the caller's
+// goroutine once the others have ended (fanout.Group), as a single job's
+// is (run calls it itself): in a goroutine of run's no recover of the
+// caller's (the HTTP layer's, answering 500) could reach it, and it ended
+// the process.
 func run(ctx context.Context, jobs []func(context.Context) error, n int) error {
 	if len(jobs) == 1 {
 		return jobs[0](ctx)
 	}
+	caller := ctx
+	g, ctx := fanout.WithContext(ctx)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var (
-		wg     sync.WaitGroup
-		mu     sync.Mutex
-		ferr   error
-		fpanic any // the first job's panic, if any
-		sem    = make(chan struct{}, n)
+		mu   sync.Mutex
+		ferr error
+		sem  = make(chan struct{}, n)
 	)
 	for _, job := range jobs {
 		select {
@@ -277,19 +279,8 @@ func run(ctx context.Context, jobs []func(context.Context) error, n int) error {
 		if ctx.Err() != nil {
 			break // a job failed (its cancel comes before its slot is freed), or ctx is done
 		}
-		wg.Add(1)
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			defer func() {
-				if r := recover(); r != nil {
-					mu.Lock()
-					if fpanic == nil {
-						fpanic = r
-						cancel()
-					}
-					mu.Unlock()
-				}
-			}()
+		g.Go(func() {
+			defer func() { <-sem }()
 			if err := job(ctx); err != nil {
 				mu.Lock()
 				if ferr == nil {
@@ -298,14 +289,11 @@ func run(ctx context.Context, jobs []func(context.Context) error, n int) error {
 				}
 				mu.Unlock()
 			}
-		}()
+		})
 	}
-	wg.Wait()
-	if fpanic != nil {
-		panic(fpanic)
-	}
+	g.Wait()
 	if ferr == nil {
-		ferr = ctx.Err() // the caller's ctx ended before every job ran
+		ferr = caller.Err() // the caller's ctx ended before every job ran (Wait ends ctx)
 	}
 	return ferr
 }
