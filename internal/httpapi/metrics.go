@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"runtime/debug"
+	"slices"
 	"strconv"
 	"time"
 
@@ -18,6 +19,7 @@ import (
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/eventlog/eventlog/internal/fanout"
 	"github.com/eventlog/eventlog/internal/log"
 )
 
@@ -149,7 +151,9 @@ func methodLabel(m string) string {
 // (X-Request-Id, in the context for every log line and problem) and its
 // server span (continuing a traceparent it carries), turns
 // returned errors into problem responses (so the status it records is the
-// one sent), recovers panics as 500 internal, and records metrics and an
+// one sent), recovers panics as 500 internal (logged with their stack: a
+// *fanout.Panic, raised again from a goroutine the request started, with
+// that goroutine's), and records metrics and an
 // access log line (debug for health and readiness probes). A
 // deliberate http.ErrAbortHandler (a stream cut after its headers were
 // sent) is re-raised so net/http drops the connection.
@@ -181,10 +185,19 @@ func (s *Server) observe(next echo.HandlerFunc) echo.HandlerFunc {
 		aborted := false
 		defer func() {
 			rec := recover()
+			if p, ok := rec.(*fanout.Panic); ok && p.Value == http.ErrAbortHandler { //nolint:errorlint // sentinel compared as net/http does
+				rec = http.ErrAbortHandler // a stream cut on a goroutine of the request's
+			}
 			if rec != nil && rec != http.ErrAbortHandler { //nolint:errorlint // sentinel compared as net/http does
+				value, stack := rec, debug.Stack()
+				if p, ok := rec.(*fanout.Panic); ok {
+					// Raised again from a goroutine the request waited
+					// for: where it happened is that goroutine's stack.
+					value, stack = p.Value, slices.Concat(p.Stack, []byte("\nraised again on the request's goroutine:\n"), stack)
+				}
 				s.log.ErrorContext(c.Request().Context(), "panic serving request",
-					"method", c.Request().Method, "route", routeLabel(c), "panic", fmt.Sprint(rec), "stack", string(debug.Stack()))
-				s.errorHandler(c, fmt.Errorf("panic: %v", rec))
+					"method", c.Request().Method, "route", routeLabel(c), "panic", fmt.Sprint(value), "stack", string(stack))
+				s.errorHandler(c, fmt.Errorf("panic: %v", value))
 			}
 			aborted = rec == http.ErrAbortHandler //nolint:errorlint
 			route, method := routeLabel(c), c.Request().Method
