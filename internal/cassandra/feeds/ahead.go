@@ -4,9 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 
 	"github.com/eventlog/eventlog/internal/cassandra/shardlog"
+	"github.com/eventlog/eventlog/internal/fanout"
 	"github.com/eventlog/eventlog/internal/log"
 )
 
@@ -51,9 +51,11 @@ func (fe *fetch) ahead(ctx context.Context, send func(batch) bool) (read bool, e
 	if last-fe.next+1 < 2*per {
 		return false, nil
 	}
+	// A range read's panic cancels ctx (the loop below returns) and is
+	// raised by Wait.
+	reads, ctx := fanout.WithContext(ctx)
 	ctx, cancel := context.WithCancel(ctx)
-	var wg sync.WaitGroup
-	defer wg.Wait()
+	defer reads.Wait()
 	defer cancel()
 	type result struct {
 		rows  []row
@@ -66,12 +68,11 @@ func (fe *fetch) ahead(ctx context.Context, send func(batch) bool) (read bool, e
 		through := min(last, from+per-1)
 		c := make(chan result, 1)
 		pending = append(pending, c)
-		wg.Add(1)
-		go func(from, through int64) {
-			defer wg.Done()
-			rs, n, err := fe.readRange(ctx, g, from, through)
+		lo := from // launch moves from on
+		reads.Go(func() {
+			rs, n, err := fe.readRange(ctx, g, lo, through)
 			c <- result{rs, n, err}
-		}(from, through)
+		})
 		from = through + 1
 	}
 	for len(pending) < aheadQueries && from <= last {

@@ -4,12 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	gocql "github.com/apache/cassandra-gocql-driver/v2"
 
 	"github.com/eventlog/eventlog/internal/cassandra/cql"
+	"github.com/eventlog/eventlog/internal/fanout"
 )
 
 // schema/migrations/0001_initial.cql: shards. segment is the owner's
@@ -95,15 +95,13 @@ func (r *Reader) ends(ctx context.Context, hints []int64) ([]ShardPos, []time.Ti
 	pos := make([]ShardPos, r.shards)
 	floors := make([]time.Time, r.shards)
 	errs := make([]error, r.shards)
-	var wg sync.WaitGroup
+	g, gctx := fanout.WithContext(ctx) // a walk's panic is raised by Wait
 	for s := range pos {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			pos[s], floors[s], errs[s] = r.shardEnd(ctx, s, hints[s])
-		}()
+		g.Go(func() {
+			pos[s], floors[s], errs[s] = r.shardEnd(gctx, s, hints[s])
+		})
 	}
-	wg.Wait()
+	g.Wait()
 	for _, err := range errs {
 		if err != nil {
 			return nil, nil, err

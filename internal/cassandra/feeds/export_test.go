@@ -11,3 +11,7 @@ func (r *Reader) PoolHits() int64 { return r.bufs.hits.Load() }
 // PoisonPool makes r's pool overwrite every buffer it takes back, so an
 // event read after its buffer went back shows it at once.
 func (r *Reader) PoisonPool() { r.bufs.poison = true }
+
+// SetFetchHook has each fetch of r's reads call f with its shard as it
+// starts, on its goroutine (f may panic there).
+func (r *Reader) SetFetchHook(f func(shard int)) { r.fetchHook = f }

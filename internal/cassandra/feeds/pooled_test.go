@@ -12,6 +12,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/eventlog/eventlog/internal/cassandra/shardlog"
+	"github.com/eventlog/eventlog/internal/fanout"
 	"github.com/eventlog/eventlog/internal/log"
 	"github.com/eventlog/eventlog/internal/record"
 )
@@ -121,7 +122,7 @@ func synthPages(logs [][]synthRow, f filter, pooled bool, seed uint64) *Pages {
 	r.o.ScanRows = 1 << 30
 	r.bufs.poison = true
 	ctx, cancel := context.WithCancel(context.Background())
-	p := &Pages{cancel: cancel, ctx: ctx}
+	p := &Pages{cancel: cancel, ctx: ctx, g: &fanout.Group{}}
 	m := &merge{r: r, shards: len(logs), limit: r.o.MaxLimit, scanRows: r.o.ScanRows, pos: make([]ShardPos, len(logs))}
 	for s := range logs {
 		ch := make(chan batch)
@@ -131,11 +132,7 @@ func synthPages(logs [][]synthRow, f filter, pooled bool, seed uint64) *Pages {
 			pool = &r.bufs
 		}
 		rng := rand.New(rand.NewPCG(seed, uint64(s)))
-		p.wg.Add(1)
-		go func() {
-			defer p.wg.Done()
-			synthFetch(ctx, rng, s, logs[s], f, pool, ch)
-		}()
+		p.g.Go(func() { synthFetch(ctx, rng, s, logs[s], f, pool, ch) })
 	}
 	p.m = m
 	return p

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -13,6 +12,7 @@ import (
 
 	"github.com/eventlog/eventlog/internal/cassandra/cql"
 	"github.com/eventlog/eventlog/internal/cassandra/shardlog"
+	"github.com/eventlog/eventlog/internal/fanout"
 	"github.com/eventlog/eventlog/internal/log"
 )
 
@@ -109,6 +109,9 @@ type Reader struct {
 	// started at one row and doubled, several round trips per page.
 	perRow []atomic.Int64
 	bufs   bufPool // continuous reads' record buffers
+	// fetchHook, if set (a test seam: export_test.go), is called by each
+	// fetch as it starts, on its goroutine.
+	fetchHook func(shard int)
 }
 
 // New returns a reader over session (at a quorum consistency); serial is
@@ -213,11 +216,13 @@ type filter struct {
 // events); log.ErrUnavailable (storage); record.ErrCorrupt (a log record
 // that does not decode).
 func (r *Reader) Read(ctx context.Context, req Request) (Page, error) {
+	// A fetch's panic cancels the read, and Wait raises it here: on a
+	// fetch's goroutine it ended the process.
+	g, ctx := fanout.WithContext(ctx)
 	ctx, cancel := context.WithCancel(ctx)
-	var wg sync.WaitGroup
-	defer wg.Wait() // after cancel: no fetcher outlives the read
+	defer g.Wait() // after cancel: no fetcher outlives the read
 	defer cancel()
-	m, err := r.open(ctx, &wg, req, false)
+	m, err := r.open(ctx, g, req, false)
 	if err != nil {
 		return Page{}, err
 	}
@@ -233,9 +238,10 @@ func (r *Reader) Read(ctx context.Context, req Request) (Page, error) {
 // req.MaxBytes are ignored (Next takes them); Options.ScanRows still
 // bounds the rows one page passes. Close it when done.
 func (r *Reader) Pages(ctx context.Context, req Request) (*Pages, error) {
+	g, ctx := fanout.WithContext(ctx)
 	ctx, cancel := context.WithCancel(ctx)
-	p := &Pages{cancel: cancel}
-	m, err := r.open(ctx, &p.wg, req, true)
+	p := &Pages{cancel: cancel, g: g}
+	m, err := r.open(ctx, g, req, true)
 	if err != nil {
 		p.Close()
 		return nil, err
@@ -250,7 +256,8 @@ type Pages struct {
 	m      *merge
 	ctx    context.Context
 	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	g      *fanout.Group // the fetches
+	closed bool
 	end    bool
 	err    error // the first error: a fetch that failed has stopped
 	// spare holds the events of the last two pages, whose backing arrays
@@ -299,6 +306,9 @@ func (p *Pages) Next(limit, maxBytes int) (Page, error) {
 	p.blocks[p.turn], m.blocks = m.blocks, nil
 	if err != nil {
 		p.err = err
+		if _, ok := context.Cause(p.ctx).(*fanout.Panic); ok {
+			p.Close() // a fetch panicked: raised here, not taken for an error
+		}
 		return Page{}, err
 	}
 	clear(pg.Events[len(pg.Events):cap(pg.Events)]) // let an older page's data go
@@ -307,10 +317,15 @@ func (p *Pages) Next(limit, maxBytes int) (Page, error) {
 	return pg, nil
 }
 
-// Close stops the fetches and waits for them.
+// Close stops the fetches and waits for them; a fetch's panic is raised
+// here (by Next, when it ended a page's read), once.
 func (p *Pages) Close() {
+	if p.closed {
+		return
+	}
+	p.closed = true
 	p.cancel()
-	p.wg.Wait()
+	p.g.Wait()
 }
 
 // limit is the events a page returns for a requested limit.
@@ -324,11 +339,11 @@ func (r *Reader) limit(limit int) int {
 	return limit
 }
 
-// open checks req and starts a fetch per selected shard (in wg, until ctx
+// open checks req and starts a fetch per selected shard (in g, until ctx
 // ends), returning the merge over them. A continuous read's fetches have no
 // budget of rows or events: they run to the end of the logs, a chunk
 // ahead of the merge.
-func (r *Reader) open(ctx context.Context, wg *sync.WaitGroup, req Request, continuous bool) (*merge, error) {
+func (r *Reader) open(ctx context.Context, g *fanout.Group, req Request, continuous bool) (*merge, error) {
 	f, sel, err := r.check(req)
 	if err != nil {
 		return nil, err
@@ -361,14 +376,15 @@ func (r *Reader) open(ctx context.Context, wg *sync.WaitGroup, req Request, cont
 				fe.chunk = min(r.o.PageSize, max(1, int(int64(share)*1000/pr)+1))
 			}
 		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		g.Go(func() {
+			if r.fetchHook != nil {
+				r.fetchHook(s)
+			}
 			fe.run(ctx)
 			if f.kind == log.FeedAll && fe.rows > 0 && fe.events > 0 {
 				r.perRow[s].Store(int64(fe.events) * 1000 / int64(fe.rows))
 			}
-		}()
+		})
 	}
 	return m, nil
 }
@@ -410,19 +426,17 @@ func (r *Reader) Check(ctx context.Context, req Request) error {
 		return err
 	}
 	errs := make([]error, len(sel))
-	var wg sync.WaitGroup
+	var g fanout.Group // a read's panic is the caller's
 	for i, s := range sel {
 		p := req.After.Shard(s)
 		if p.Seq <= 1 && p.Index == 0 {
 			continue // the start: in every log
 		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		g.Go(func() {
 			_, _, errs[i] = r.logEnd(ctx, s, p.row(), p.Index)
-		}()
+		})
 	}
-	wg.Wait()
+	g.Wait()
 	for _, err := range errs {
 		if err != nil {
 			return err // the first shard's: the same answer at every check
