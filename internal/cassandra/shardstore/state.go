@@ -3,9 +3,9 @@ package shardstore
 import (
 	"context"
 	"errors"
-	"sync"
 
 	"github.com/eventlog/eventlog/internal/cassandra/streams"
+	"github.com/eventlog/eventlog/internal/fanout"
 	"github.com/eventlog/eventlog/internal/log"
 )
 
@@ -35,8 +35,10 @@ func (s *Store) ReadState(ctx context.Context, stream log.StreamID, begin func(l
 	if err := s.seq.Flush(ctx, stream); err != nil {
 		return err
 	}
+	// The reads' goroutines' panics are raised on the caller's (Wait,
+	// Get): on theirs they ended the process.
 	var (
-		wg   sync.WaitGroup
+		wg   fanout.Group
 		snap log.Snapshot
 		sErr error
 	)
@@ -69,11 +71,13 @@ func (s *Store) ReadState(ctx context.Context, stream log.StreamID, begin func(l
 		h   streams.Head
 		err error
 	}
-	heads := make(chan headRead, 1)
-	go func() {
+	heads := fanout.Start(func() headRead {
 		h, err := s.streams.HeadIn(ctx, stream, bs)
-		heads <- headRead{h, err}
-	}()
+		return headRead{h, err}
+	})
+	// Collected on every path (a read that failed before start needs no
+	// head), so that its panic is raised.
+	defer heads.Get()
 	var (
 		st      log.State
 		started bool
@@ -81,7 +85,7 @@ func (s *Store) ReadState(ctx context.Context, stream log.StreamID, begin func(l
 	// start waits for the head and begins the state at it: called before
 	// the first event past the snapshot, or once the read found none.
 	start := func() error {
-		hr := <-heads
+		hr := heads.Get()
 		switch {
 		case hr.err != nil:
 			return hr.err

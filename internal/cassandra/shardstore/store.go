@@ -25,6 +25,7 @@ import (
 	"github.com/eventlog/eventlog/internal/cassandra/snapshots"
 	"github.com/eventlog/eventlog/internal/cassandra/streams"
 	"github.com/eventlog/eventlog/internal/cassandra/topology"
+	"github.com/eventlog/eventlog/internal/fanout"
 	"github.com/eventlog/eventlog/internal/log"
 	"github.com/eventlog/eventlog/internal/partition"
 	"github.com/eventlog/eventlog/internal/snapshot"
@@ -382,19 +383,19 @@ func (s *Store) Info(ctx context.Context, stream log.StreamID) (log.StreamInfo, 
 	if err := s.seq.Flush(ctx, stream); err != nil {
 		return log.StreamInfo{}, err
 	}
-	// Three independent reads, at once: a state load waits on them.
+	// Three independent reads, at once: a state load waits on them. A
+	// panic of one is raised by Wait, on the caller's goroutine.
 	var (
-		wg               sync.WaitGroup
+		g                fanout.Group
 		bs               []streams.Bucket
 		h                streams.Head
 		snap             log.Snapshot
 		bErr, hErr, sErr error
 	)
-	wg.Add(2)
-	go func() { defer wg.Done(); bs, bErr = s.streams.Buckets(ctx, stream) }()
-	go func() { defer wg.Done(); snap, sErr = s.LatestSnapshot(ctx, stream, 0) }()
+	g.Go(func() { bs, bErr = s.streams.Buckets(ctx, stream) })
+	g.Go(func() { snap, sErr = s.LatestSnapshot(ctx, stream, 0) })
 	h, hErr = s.streams.Head(ctx, stream)
-	wg.Wait()
+	g.Wait()
 	switch {
 	case bErr != nil:
 		return log.StreamInfo{}, bErr
