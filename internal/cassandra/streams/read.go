@@ -14,6 +14,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/eventlog/eventlog/internal/cassandra/cql"
+	"github.com/eventlog/eventlog/internal/fanout"
 	"github.com/eventlog/eventlog/internal/log"
 	"github.com/eventlog/eventlog/internal/partition"
 	"github.com/eventlog/eventlog/internal/record"
@@ -576,6 +577,11 @@ type spanRead struct {
 	stop   chan struct{}
 	done   chan struct{}
 	cancel context.CancelFunc
+	// panicked is the goroutine's panic, set before ahead is closed: the
+	// consumer raises it (each, at the end of ahead; or close), where a
+	// closed ahead looked like a complete span and the process ended.
+	panicked *fanout.Panic
+	raised   bool // the consumer raised panicked
 }
 
 type decodedChunk struct {
@@ -616,60 +622,66 @@ func openSpanOn(src spanRows, cancel context.CancelFunc, stream log.StreamID, pa
 	go func() {
 		defer close(r.done)
 		defer close(r.ahead)
-		// Chunks go to the consumer a batch at a time: a block of a
-		// stream's 1-event appends is 256 chunks, and a channel send each
-		// cost its replay about a tenth of its rate. Not for a read of a
-		// few events: batches ahead would fetch rows it does not want.
-		var (
-			batch  []Chunk
-			events int64
-			most   = batchChunks
-		)
-		if want > 0 {
-			most = 1
-		}
-		push := func() bool {
-			if len(batch) == 0 {
-				return true
-			}
-			select {
-			case r.ahead <- decodedChunk{cs: batch}:
-				batch, events = nil, 0
-				return true
-			case <-r.stop:
-				return false
-			}
-		}
-		rr := rowReader{stream: stream, sp: sp, bounded: bounded, backward: backward, lend: lend, want: want, next: sp.From, sent: math.MaxInt64, hint: hint,
-			send: func(c Chunk) bool {
-				if batch == nil {
-					// From the pool: growing a batch of 64 a chunk at a
-					// time was 3 % of such a replay's CPU.
-					batch = (*batches.Get().(*[]Chunk))[:0]
-				}
-				batch = append(batch, c)
-				if events += c.LastVersion - c.FirstVersion + 1; len(batch) >= most || events >= batchEvents {
-					return push()
-				}
-				return true
-			}}
-		err := readSpan(src, stream, pageSize, &rr)
-		if err == nil && !push() {
-			err = errStopped
-		}
-		if err != nil {
-			// Never sent: the batch being filled, a backward row's parts.
-			giveBack(batch)
-			giveBack(rr.parts)
-		}
-		if err != nil && err != errStopped {
-			select {
-			case r.ahead <- decodedChunk{err: err}:
-			case <-r.stop:
-			}
-		}
+		r.panicked = fanout.Catch(func() { r.read(src, stream, pageSize, sp, bounded, backward, lend, want, hint) })
 	}()
 	return r
+}
+
+// read is the goroutine of openSpanOn: it reads the span and sends its
+// chunks ahead.
+func (r *spanRead) read(src spanRows, stream log.StreamID, pageSize int, sp partition.Span, bounded, backward, lend bool, want int64, hint *pageHint) {
+	// Chunks go to the consumer a batch at a time: a block of a
+	// stream's 1-event appends is 256 chunks, and a channel send each
+	// cost its replay about a tenth of its rate. Not for a read of a
+	// few events: batches ahead would fetch rows it does not want.
+	var (
+		batch  []Chunk
+		events int64
+		most   = batchChunks
+	)
+	if want > 0 {
+		most = 1
+	}
+	push := func() bool {
+		if len(batch) == 0 {
+			return true
+		}
+		select {
+		case r.ahead <- decodedChunk{cs: batch}:
+			batch, events = nil, 0
+			return true
+		case <-r.stop:
+			return false
+		}
+	}
+	rr := rowReader{stream: stream, sp: sp, bounded: bounded, backward: backward, lend: lend, want: want, next: sp.From, sent: math.MaxInt64, hint: hint,
+		send: func(c Chunk) bool {
+			if batch == nil {
+				// From the pool: growing a batch of 64 a chunk at a
+				// time was 3 % of such a replay's CPU.
+				batch = (*batches.Get().(*[]Chunk))[:0]
+			}
+			batch = append(batch, c)
+			if events += c.LastVersion - c.FirstVersion + 1; len(batch) >= most || events >= batchEvents {
+				return push()
+			}
+			return true
+		}}
+	err := readSpan(src, stream, pageSize, &rr)
+	if err == nil && !push() {
+		err = errStopped
+	}
+	if err != nil {
+		// Never sent: the batch being filled, a backward row's parts.
+		giveBack(batch)
+		giveBack(rr.parts)
+	}
+	if err != nil && err != errStopped {
+		select {
+		case r.ahead <- decodedChunk{err: err}:
+		case <-r.stop:
+		}
+	}
 }
 
 // spanRows is what readSpan reads one stream partition (a span's
@@ -1216,7 +1228,16 @@ func (r *spanRead) each(fn func(*Chunk) error) error {
 		cs := d.cs[:0]
 		batches.Put(&cs)
 	}
+	r.raise()
 	return nil
+}
+
+// raise raises the reading goroutine's panic, once, after ahead closed.
+func (r *spanRead) raise() {
+	if r.panicked != nil && !r.raised {
+		r.raised = true
+		panic(r.panicked)
+	}
 }
 
 // close stops the reading goroutine and waits for it, and gives back the
@@ -1228,6 +1249,7 @@ func (r *spanRead) close() {
 	for d := range r.ahead { // closed before done
 		giveBack(d.cs)
 	}
+	r.raise() // a span stopped early: its goroutine's panic is still a bug
 }
 
 // chunksAhead is how many batches of decoded chunks a read holds ahead

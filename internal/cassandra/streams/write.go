@@ -12,6 +12,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/eventlog/eventlog/internal/cassandra/cql"
+	"github.com/eventlog/eventlog/internal/fanout"
 	"github.com/eventlog/eventlog/internal/log"
 	"github.com/eventlog/eventlog/internal/record"
 )
@@ -585,22 +586,22 @@ func runBody(r []Pending) []byte {
 }
 
 // each runs fn(0) … fn(n-1), at most fillConcurrency at once, and returns
-// the first error.
+// the first error. A panic of fn is raised on the caller's goroutine once
+// every call has ended (fanout.Group), as with n = 1.
 func each(n int, fn func(int) error) error {
 	if n == 1 {
 		return fn(0)
 	}
 	sem := make(chan struct{}, fillConcurrency)
 	var (
-		wg   sync.WaitGroup
+		g    fanout.Group
 		mu   sync.Mutex
 		ferr error
 	)
 	for i := range n {
 		sem <- struct{}{}
-		wg.Add(1)
-		go func() {
-			defer func() { <-sem; wg.Done() }()
+		g.Go(func() {
+			defer func() { <-sem }()
 			if err := fn(i); err != nil {
 				mu.Lock()
 				if ferr == nil {
@@ -608,8 +609,8 @@ func each(n int, fn func(int) error) error {
 				}
 				mu.Unlock()
 			}
-		}()
+		})
 	}
-	wg.Wait()
+	g.Wait()
 	return ferr
 }
