@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/eventlog/eventlog/internal/fanout"
 	"github.com/eventlog/eventlog/internal/log"
 	"github.com/labstack/echo/v5"
 )
@@ -344,7 +345,7 @@ func (s *Server) sendFeedPages(ctx context.Context, sw *streamWriter, feed log.F
 	var (
 		line  []byte
 		enc   encoder
-		next  <-chan result
+		next  *fanout.Future[result]
 		size  int64 // bytes of the events read so far
 		count int64
 		// flushed is when the client last got something from this read
@@ -355,33 +356,29 @@ func (s *Server) sendFeedPages(ctx context.Context, sw *streamWriter, feed log.F
 	defer func() {
 		cancel()
 		if next != nil {
-			<-next // the read ahead ends with ctx; never leave it running
+			next.Get() // the read ahead ends with ctx; never leave it running (nor its panic unraised)
 		}
 	}()
 	// The next page is read while this one is written (a catch-up read is
 	// otherwise a round trip to Cassandra per page with the connection
-	// idle); at most one read is ahead.
-	read := func(after string) <-chan result {
+	// idle); at most one read is ahead. Its panic is raised on this
+	// goroutine (Get), where the HTTP layer answers 500 or cuts the
+	// stream: on its own it ended the process.
+	read := func(after string) *fanout.Future[result] {
 		// The first page is no larger than a default one (events may be
 		// up to 1 MiB each); later ones follow the sizes seen.
 		n := min(limit, s.cfg.FeedPageSize)
 		if count > 0 {
 			n = int(min(int64(limit), max(1, int64(s.cfg.MaxPageBytes)*count/size)))
 		}
-		ch := make(chan result, 1)
-		go func() {
-			var (
-				p   log.FeedPage
-				err error
-			)
+		return fanout.Start(func() result {
 			if pages != nil {
-				p, err = pages.Next(n, s.cfg.MaxPageBytes) // reads on from after
-			} else {
-				p, err = s.feeds.ReadFeed(ctx, log.FeedRead{Feed: feed, After: after, Limit: n, MaxBytes: s.cfg.MaxPageBytes})
+				p, err := pages.Next(n, s.cfg.MaxPageBytes) // reads on from after
+				return result{p, err}
 			}
-			ch <- result{p, err}
-		}()
-		return ch
+			p, err := s.feeds.ReadFeed(ctx, log.FeedRead{Feed: feed, After: after, Limit: n, MaxBytes: s.cfg.MaxPageBytes})
+			return result{p, err}
+		})
 	}
 	for {
 		var page log.FeedPage
@@ -389,13 +386,14 @@ func (s *Server) sendFeedPages(ctx context.Context, sw *streamWriter, feed log.F
 		case first != nil:
 			page, first = *first, nil
 		case next != nil:
-			r := <-next
-			next = nil
+			f := next
+			next = nil // collected: the deferred Get must not raise its panic again
+			r := f.Get()
 			if page, err = r.page, r.err; err != nil {
 				return sent, complete, err
 			}
 		default:
-			r := <-read(*pos)
+			r := read(*pos).Get()
 			if page, err = r.page, r.err; err != nil {
 				return sent, complete, err
 			}

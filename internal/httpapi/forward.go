@@ -21,6 +21,7 @@ import (
 	"github.com/labstack/echo/v5"
 
 	"github.com/eventlog/eventlog/internal/auth"
+	"github.com/eventlog/eventlog/internal/fanout"
 	"github.com/eventlog/eventlog/internal/log"
 )
 
@@ -211,11 +212,11 @@ func (s *Server) appendForwarded(c *echo.Context) error {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(c.Request().Context()), s.cfg.AppendTimeout)
 	defer cancel()
 	answer := forwardAnswer{Results: make([]forwardResult, len(b.Appends))}
-	var wg sync.WaitGroup
+	// A panic of one append is raised by Wait, here, once the others have
+	// ended (not cancelled: their outcomes stay known).
+	var wg fanout.Group
 	for i := range b.Appends {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			res, err := s.appendForwardedOne(ctx, s.peer, &b.Appends[i])
 			if attrs := s.countCorrupt(err); attrs != nil {
 				// Counted and logged here, where the row was read: the
@@ -232,7 +233,7 @@ func (s *Server) appendForwarded(c *echo.Context) error {
 			}
 			r := newAppendResult(res)
 			answer.Results[i].Result = &r
-		}()
+		})
 	}
 	wg.Wait()
 	return c.JSON(http.StatusOK, &answer)
@@ -304,6 +305,7 @@ func Forwarder(p Peers) func(ctx context.Context, address string, req log.Append
 		q.submit(it)
 		select {
 		case o := <-it.done:
+			fanout.Raise(o.panicked)
 			return o.res, o.err
 		case <-ctx.Done():
 			if it.state.CompareAndSwap(itemQueued, itemAbandoned) {
@@ -326,8 +328,9 @@ const (
 func forwardBatchLimit(maxBody int64) int64 { return 2*maxBody + 1<<20 }
 
 type forwardOutcome struct {
-	res log.AppendResult
-	err error
+	res      log.AppendResult
+	err      error
+	panicked *fanout.Panic // the request's, raised by the append's caller
 }
 
 // An item is queued until a request takes it (sent), or abandoned by a
@@ -392,7 +395,17 @@ func (q *forwardQueue) next() {
 	q.inFlight++
 	q.mu.Unlock()
 	go func() {
-		q.send(batch)
+		// It runs for the appends of several requests, each waiting for
+		// its outcome: a panic goes to every one not yet answered, raised
+		// on its goroutine (forward), and the queue goes on.
+		if p := fanout.Catch(func() { q.send(batch) }); p != nil {
+			for _, it := range batch {
+				select {
+				case it.done <- forwardOutcome{panicked: p}:
+				default: // answered before the panic
+				}
+			}
+		}
 		q.mu.Lock()
 		q.inFlight--
 		q.mu.Unlock()

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/eventlog/eventlog/internal/fanout"
 	"github.com/eventlog/eventlog/internal/log"
 )
 
@@ -176,5 +177,27 @@ func TestForwardToRefusedConnection(t *testing.T) {
 	_, err = Forwarder(peers)(ctx, "no-such-host.invalid:8080", req)
 	if !errors.Is(err, log.ErrUnavailable) || errors.Is(err, log.ErrOwnerUnreachable) {
 		t.Fatalf("no such host: got %v, want ErrUnavailable, not ErrOwnerUnreachable", err)
+	}
+}
+
+// keyPanics is a Peers.Key that panics.
+func keyPanics() []byte { panic("key bug") }
+
+// TestForwardQueuePanicIsTheCallers: a panic of a forward request, sent on
+// the owner's queue goroutine for the appends of several callers, is
+// raised on each waiting caller's goroutine with its stack. It ended the
+// process (the test binary crashed).
+func TestForwardQueuePanicIsTheCallers(t *testing.T) {
+	peers := Peers{Client: &http.Client{Timeout: 5 * time.Second}, Key: keyPanics}
+	ctx := context.WithValue(context.Background(), bearerKey{}, "Bearer tok")
+	req := log.AppendRequest{Stream: "s-1", Expected: log.Any, Events: []log.ProposedEvent{{Type: "T", Data: []byte(`{}`)}}}
+	var got any
+	func() {
+		defer func() { got = recover() }()
+		_, _ = Forwarder(peers)(ctx, "127.0.0.1:1", req)
+	}()
+	p, ok := got.(*fanout.Panic)
+	if !ok || p.Value != "key bug" || !strings.Contains(string(p.Stack), "httpapi.keyPanics(") {
+		t.Fatalf("forward raised %v; want the queue's panic with its stack", got)
 	}
 }

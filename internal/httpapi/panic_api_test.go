@@ -78,3 +78,30 @@ func TestHelperGoroutinePanicOverHTTP(t *testing.T) {
 		}
 	})
 }
+
+// feedPanicStore is the real store (and its feeds) whose ReadFeed panics.
+// Without the real store's FeedPages, an NDJSON feed read reads each page
+// with ReadFeed on its read-ahead goroutine.
+type feedPanicStore struct {
+	storeWithFeeds
+}
+
+type storeWithFeeds interface {
+	log.Store
+	log.FeedStore
+}
+
+func (feedPanicStore) ReadFeed(context.Context, log.FeedRead) (log.FeedPage, error) {
+	panic("feed read bug")
+}
+
+// TestFeedReadAheadPanicOverHTTP: a panic of an NDJSON feed read's page
+// read ahead, on a goroutine of its own, is the request's 500 internal.
+// It ended the process (the test binary crashed).
+func TestFeedReadAheadPanicOverHTTP(t *testing.T) {
+	ts := MustServerWrapped(t, func(st log.Store) log.Store { return feedPanicStore{st.(storeWithFeeds)} }, func(c *httpapi.Config) {
+		c.Logger = slog.New(slog.DiscardHandler)
+	})
+	ts.MustAppend(t, "panic-1", 1)
+	MustProblem(t, ts.Do(t, http.MethodGet, "/v1/feeds/all", nil, "Accept", "application/x-ndjson"), http.StatusInternalServerError, httpapi.CodeInternal)
+}

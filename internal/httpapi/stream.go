@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/klauspost/compress/gzhttp"
+
+	"github.com/eventlog/eventlog/internal/fanout"
 )
 
 // flushBytes is the batch size of streamed responses: output is flushed to
@@ -41,10 +43,11 @@ type streamWriter struct {
 
 	// pipelined: a full batch is written by a goroutine of its own while
 	// the next is encoded (pipeline). written delivers its outcome and
-	// its buffer back; nil when no write is in flight.
+	// its buffer back, or raises its panic on the handler's goroutine
+	// (the HTTP layer's recover is there only); nil when no write is in
+	// flight.
 	pipelined bool
-	written   chan batchWritten
-	inflight  bool
+	written   *fanout.Future[batchWritten]
 	spare     []byte
 }
 
@@ -126,23 +129,19 @@ func (s *streamWriter) full() error {
 	if s.buf == nil {
 		s.buf = make([]byte, 0, cap(b))
 	}
-	if s.written == nil {
-		s.written = make(chan batchWritten, 1)
-	}
-	pending := s.written
-	go func() { pending <- batchWritten{b[:0], s.write(b)} }()
-	s.inflight = true
+	s.written = fanout.Start(func() batchWritten { return batchWritten{b[:0], s.write(b)} })
 	return nil
 }
 
 // wait waits for the batch written in the background, if any, and
 // returns its error.
 func (s *streamWriter) wait() error {
-	if !s.inflight {
+	if s.written == nil {
 		return nil
 	}
-	w := <-s.written
-	s.inflight = false
+	f := s.written
+	s.written = nil // collected (a panic is raised once)
+	w := f.Get()
 	s.spare = w.buf
 	return w.err
 }

@@ -5,9 +5,12 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/eventlog/eventlog/internal/fanout"
 )
 
 // TestStreamWriterBatches: output goes out in batches of flushBytes while
@@ -146,5 +149,49 @@ func TestStreamWriterPipelined(t *testing.T) {
 	}
 	if sent := g.body.Bytes(); !bytes.Equal(sent, want[:len(sent)]) || len(sent) != 2*perBatch*len(line) {
 		t.Fatalf("sent %d bytes, want the first two batches (%d bytes) in order", len(sent), 2*perBatch*len(line))
+	}
+}
+
+// panicWriter is a ResponseWriter whose writes after the first panic.
+type panicWriter struct {
+	hdr    http.Header
+	writes int
+}
+
+func (p *panicWriter) Header() http.Header { return p.hdr }
+func (p *panicWriter) WriteHeader(int)     {}
+func (p *panicWriter) Write(b []byte) (int, error) {
+	if p.writes++; p.writes > 1 {
+		panic("write bug")
+	}
+	return len(b), nil
+}
+
+// TestStreamWriterBackgroundPanic: a panic of a batch written in the
+// background is raised on the handler's goroutine by the next call that
+// waits for it, with the writing goroutine's stack, where observe answers
+// or cuts the stream. It ended the process (the test binary crashed).
+func TestStreamWriterBackgroundPanic(t *testing.T) {
+	w := &panicWriter{hdr: http.Header{}}
+	sw := newStreamWriter(w, httptest.NewRequest("GET", "/", nil), 200, MediaTypeNDJSON, 0)
+	sw.pipeline()
+	batch := bytes.Repeat([]byte("x"), flushBytes)
+	if err := sw.append(batch); err != nil { // sent at once: the headers go with it
+		t.Fatal(err)
+	}
+	if err := sw.append(batch); err != nil { // written in the background, where it panics
+		t.Fatal(err)
+	}
+	var got any
+	func() {
+		defer func() { got = recover() }()
+		_ = sw.wait()
+	}()
+	p, ok := got.(*fanout.Panic)
+	if !ok || p.Value != "write bug" || !strings.Contains(string(p.Stack), "(*panicWriter).Write(") {
+		t.Fatalf("wait raised %v; want the background write's panic with its stack", got)
+	}
+	if err := sw.wait(); err != nil { // collected: nothing in flight any more
+		t.Fatal(err)
 	}
 }
