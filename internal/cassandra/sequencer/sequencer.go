@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/eventlog/eventlog/internal/fanout"
 	"github.com/eventlog/eventlog/internal/log"
 	"github.com/eventlog/eventlog/internal/partition"
 )
@@ -831,18 +832,19 @@ func (s *Sequencer) flush(ctx context.Context, stream log.StreamID, forward bool
 func (s *Sequencer) flushRemote(ctx context.Context, id int, o owner, stream log.StreamID) error {
 	fctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	done := make(chan error, 1) // the call ends with fctx: no wait outlives it
-	go func() { done <- s.cfg.FlushRemote(fctx, o.Address, stream) }()
+	// The call ends with fctx: no wait outlives it; its panic is raised
+	// by Get, on the caller's goroutine.
+	done := fanout.Start(func() error { return s.cfg.FlushRemote(fctx, o.Address, stream) })
 	for {
 		cur, moved := s.ownerOf(id)
 		if cur.Epoch > o.Epoch {
 			cancel()
-			<-done
+			done.Get()
 			return fmt.Errorf("shard %d: %w: taken over from %s while it was asked to flush", id, log.ErrNotOwner, o.Owner)
 		}
 		select {
-		case err := <-done:
-			return err
+		case <-done.Done():
+			return done.Get()
 		case <-moved:
 		}
 	}
@@ -892,16 +894,17 @@ func (s *Sequencer) forwardRemote(ctx context.Context, id int, o owner, req log.
 		res log.AppendResult
 		err error
 	}
-	done := make(chan answer, 1) // the call ends with fctx: no wait outlives it
-	go func() {
+	// The call ends with fctx: no wait outlives it; its panic is raised
+	// by Get, on the caller's goroutine.
+	done := fanout.Start(func() answer {
 		res, err := s.cfg.Forward(fctx, o.Address, req)
-		done <- answer{res, err}
-	}()
+		return answer{res, err}
+	})
 	for {
 		cur, moved := s.ownerOf(id)
 		if cur.Epoch > o.Epoch && time.Since(sent) < s.cfg.IdempotencyWindow/2 {
 			cancel()
-			a := <-done
+			a := done.Get()
 			// An answer that came meanwhile stands; one the cancel made
 			// (unknown, not sent) or a refusal to commit does not.
 			if a.err == nil || !errors.Is(a.err, log.ErrOutcomeUnknown) && !errors.Is(a.err, log.ErrUnavailable) && !errors.Is(a.err, log.ErrNotOwner) {
@@ -911,7 +914,8 @@ func (s *Sequencer) forwardRemote(ctx context.Context, id int, o owner, req log.
 			return log.AppendResult{}, fmt.Errorf("shard %d: %w: %v", id, errOwnerMoved, a.err)
 		}
 		select {
-		case a := <-done:
+		case <-done.Done():
+			a := done.Get()
 			return a.res, a.err
 		case <-moved:
 		}
