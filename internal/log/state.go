@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/eventlog/eventlog/internal/fanout"
 )
 
 // State is an aggregate load: the latest snapshot at or below Version and
@@ -41,14 +43,11 @@ func LoadState(ctx context.Context, s Store, stream StreamID, at int64) (State, 
 	var (
 		snap Snapshot
 		sErr error
-		done = make(chan struct{})
+		g    fanout.Group // the snapshot read's panic is raised by Wait, here
 	)
-	go func() {
-		defer close(done)
-		snap, sErr = s.LatestSnapshot(ctx, stream, 0)
-	}()
+	g.Go(func() { snap, sErr = s.LatestSnapshot(ctx, stream, 0) })
 	info, err := s.Info(ctx, stream)
-	<-done
+	g.Wait()
 	if err != nil {
 		return State{}, err
 	}

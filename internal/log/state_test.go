@@ -2,7 +2,10 @@ package log
 
 import (
 	"context"
+	"strings"
 	"testing"
+
+	"github.com/eventlog/eventlog/internal/fanout"
 )
 
 // snapStore answers Info and LatestSnapshot from fixed values, as a store
@@ -54,5 +57,27 @@ func TestLoadStateHead(t *testing.T) {
 					st.Version, got, st.Tail.From, st.Tail.To, tc.head, tc.snap, tc.from, tc.head)
 			}
 		})
+	}
+}
+
+// panicSnapStore is a snapStore whose LatestSnapshot panics.
+type panicSnapStore struct{ snapStore }
+
+func (*panicSnapStore) LatestSnapshot(context.Context, StreamID, int64) (Snapshot, error) {
+	panic("snapshot bug")
+}
+
+// TestLoadStatePanicIsTheCallers: a panic of the snapshot read LoadState
+// runs beside Info, on a goroutine of its own, is raised on the caller's
+// with its stack. It ended the process (the test binary crashed).
+func TestLoadStatePanicIsTheCallers(t *testing.T) {
+	var got any
+	func() {
+		defer func() { got = recover() }()
+		_, _ = LoadState(context.Background(), &panicSnapStore{snapStore{head: 10}}, "s-1", 0)
+	}()
+	p, ok := got.(*fanout.Panic)
+	if !ok || p.Value != "snapshot bug" || !strings.Contains(string(p.Stack), "(*panicSnapStore).LatestSnapshot(") {
+		t.Fatalf("LoadState raised %v; want the snapshot read's panic with its stack", got)
 	}
 }
