@@ -8,6 +8,7 @@ import (
 	"sync"
 
 	"github.com/eventlog/eventlog/internal/cassandra/feeds"
+	"github.com/eventlog/eventlog/internal/fanout"
 	"github.com/eventlog/eventlog/internal/log"
 )
 
@@ -41,17 +42,17 @@ func (s *Store) AckGroup(ctx context.Context, group, member string, acks []log.A
 	if err != nil {
 		return nil, err
 	}
+	// A panic of one ack is raised by Wait once the others have ended
+	// (not cancelled: their writes' outcomes stay known).
 	var (
 		mu    sync.Mutex
-		wg    sync.WaitGroup
+		wg    fanout.Group
 		out   []log.AckResult
 		lost  []int
 		first error
 	)
 	for i, a := range acks {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			res, err := s.ack(ctx, g, group, member, a, pos[i])
 			mu.Lock()
 			defer mu.Unlock()
@@ -65,7 +66,7 @@ func (s *Store) AckGroup(ctx context.Context, group, member string, acks []log.A
 			default:
 				out = append(out, res)
 			}
-		}()
+		})
 	}
 	wg.Wait()
 	slices.SortFunc(out, func(a, b log.AckResult) int { return a.Partition - b.Partition })
@@ -101,15 +102,13 @@ func (s *Store) positions(ctx context.Context, g groupRow, group, member string,
 	// secret or a keyspace restored to an earlier state: never trust a
 	// position past the log.
 	errs := make([]error, len(acks))
-	var wg sync.WaitGroup
+	wg, ectx := fanout.WithContext(ctx) // a read's panic stops the others; Wait raises it
 	for i, p := range out {
 		if p == nil {
 			continue
 		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			end, err := s.o.Feeds.ShardEnd(ctx, acks[i].Partition)
+		wg.Go(func() {
+			end, err := s.o.Feeds.ShardEnd(ectx, acks[i].Partition)
 			switch {
 			case err != nil:
 				errs[i] = err
@@ -117,7 +116,7 @@ func (s *Store) positions(ctx context.Context, g groupRow, group, member string,
 				errs[i] = &log.ValidationError{Code: log.CodeInvalidPosition, Message: fmt.Sprintf(
 					"position of partition %d is past the end of its log", acks[i].Partition)}
 			}
-		}()
+		})
 	}
 	wg.Wait()
 	if err := errors.Join(errs...); err != nil {

@@ -3,11 +3,11 @@ package groups
 import (
 	"context"
 	"errors"
-	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/eventlog/eventlog/internal/cassandra/feeds"
+	"github.com/eventlog/eventlog/internal/fanout"
 	"github.com/eventlog/eventlog/internal/log"
 )
 
@@ -42,11 +42,11 @@ func (s *Store) DescribeGroup(ctx context.Context, group string) (log.GroupInfo,
 		Partitions: make([]log.PartitionInfo, s.shards)}
 	var (
 		budget atomic.Int64
-		wg     sync.WaitGroup
 		errs   = make([]error, s.shards)
 		marks  = make([]time.Time, s.shards)
 	)
 	budget.Store(int64(s.o.LagCap))
+	wg, cctx := fanout.WithContext(ctx) // a count's panic stops the others; Wait raises it
 	for shard, row := range rows {
 		pi := &info.Partitions[shard]
 		*pi = log.PartitionInfo{Partition: shard, Owner: row.owner, Epoch: row.epoch,
@@ -54,11 +54,9 @@ func (s *Store) DescribeGroup(ctx context.Context, group string) (log.GroupInfo,
 		if row.owner != "" {
 			pi.LeaseUntil = row.until
 		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			pi.Lag, pi.LagCapped, marks[shard], errs[shard] = s.count(ctx, g.feed, shard, row.cp, &budget)
-		}()
+		wg.Go(func() {
+			pi.Lag, pi.LagCapped, marks[shard], errs[shard] = s.count(cctx, g.feed, shard, row.cp, &budget)
+		})
 	}
 	wg.Wait()
 	for shard, err := range errs {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/eventlog/eventlog/internal/fanout"
 	"github.com/eventlog/eventlog/internal/log"
 )
 
@@ -57,9 +58,11 @@ func (s *Store) JoinGroup(ctx context.Context, r log.JoinRequest) (log.Membershi
 	}
 	out := log.Membership{Group: group, Feed: r.Feed, Member: member, Secret: secret, LeaseTTL: ttl,
 		Members: len(slices.Compact(slices.Sorted(slices.Values(names))))}
+	// A panic of one take is raised by Wait once the others have ended
+	// (not cancelled: their writes' outcomes stay known).
 	var (
 		mu    sync.Mutex
-		wg    sync.WaitGroup
+		wg    fanout.Group
 		first error
 	)
 	for shard, row := range leases {
@@ -78,9 +81,7 @@ func (s *Store) JoinGroup(ctx context.Context, r log.JoinRequest) (log.Membershi
 		default:
 			continue // another member's, or not ours to take
 		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			held, err := s.takeLease(ctx, g, group, member, shard, row, until)
 			mu.Lock()
 			defer mu.Unlock()
@@ -90,7 +91,7 @@ func (s *Store) JoinGroup(ctx context.Context, r log.JoinRequest) (log.Membershi
 			case held != nil:
 				out.Partitions = append(out.Partitions, *held)
 			}
-		}()
+		})
 	}
 	wg.Wait()
 	if first != nil {

@@ -4,9 +4,9 @@ import (
 	"context"
 	"slices"
 	"strings"
-	"sync"
 
 	"github.com/eventlog/eventlog/internal/cassandra/cql"
+	"github.com/eventlog/eventlog/internal/fanout"
 	"github.com/eventlog/eventlog/internal/log"
 )
 
@@ -55,15 +55,15 @@ func (s *Store) ListGroups(ctx context.Context, q log.GroupQuery) (log.GroupList
 	}
 	now := s.now(ctx)
 	var (
-		wg   sync.WaitGroup
 		sem  = make(chan struct{}, listConcurrency)
 		errs = make([]error, len(all))
 	)
+	wg, lctx := fanout.WithContext(ctx) // a read's panic stops the others; Wait raises it
 	for i := range all {
 		wg.Go(func() {
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			members, err := s.liveMembers(ctx, all[i].Group, now)
+			members, err := s.liveMembers(lctx, all[i].Group, now)
 			all[i].Members, errs[i] = len(members), err
 		})
 	}
