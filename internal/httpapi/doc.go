@@ -65,6 +65,13 @@
 //     lives as long as the client reads. A stream that fails after its
 //     first bytes is cut (the client sees a truncated body), never ended
 //     as if complete.
+//   - A panic serving a request is 500 internal (or, once a stream's
+//     first bytes are out, a cut stream), logged at error level with its
+//     stack (observe), and the process goes on. That holds for a panic on
+//     a goroutine the request started too (a fan-out of reads, a page
+//     read ahead, a batch written in the background): those run under
+//     internal/fanout, which raises it again on the request's goroutine,
+//     and observe logs the stack of the goroutine where it happened.
 //   - Request bodies are limited after decompression (gzip, zstd with a
 //     bounded window), and append bodies are decoded strictly: exact member
 //     names, no unknown or repeated members (so no client-set "version" or
