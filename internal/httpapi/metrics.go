@@ -151,9 +151,10 @@ func methodLabel(m string) string {
 // (X-Request-Id, in the context for every log line and problem) and its
 // server span (continuing a traceparent it carries), turns
 // returned errors into problem responses (so the status it records is the
-// one sent), recovers panics as 500 internal (logged with their stack: a
-// *fanout.Panic, raised again from a goroutine the request started, with
-// that goroutine's), and records metrics and an
+// one sent), recovers panics as 500 internal, or a cut connection once
+// the response has started (logged with their stack: a *fanout.Panic,
+// raised again from a goroutine the request started, with that
+// goroutine's), and records metrics and an
 // access log line (debug for health and readiness probes). A
 // deliberate http.ErrAbortHandler (a stream cut after its headers were
 // sent) is re-raised so net/http drops the connection.
@@ -188,7 +189,8 @@ func (s *Server) observe(next echo.HandlerFunc) echo.HandlerFunc {
 			if p, ok := rec.(*fanout.Panic); ok && p.Value == http.ErrAbortHandler { //nolint:errorlint // sentinel compared as net/http does
 				rec = http.ErrAbortHandler // a stream cut on a goroutine of the request's
 			}
-			if rec != nil && rec != http.ErrAbortHandler { //nolint:errorlint // sentinel compared as net/http does
+			aborted = rec == http.ErrAbortHandler //nolint:errorlint
+			if rec != nil && !aborted {
 				value, stack := rec, debug.Stack()
 				if p, ok := rec.(*fanout.Panic); ok {
 					// Raised again from a goroutine the request waited
@@ -197,9 +199,14 @@ func (s *Server) observe(next echo.HandlerFunc) echo.HandlerFunc {
 				}
 				s.log.ErrorContext(c.Request().Context(), "panic serving request",
 					"method", c.Request().Method, "route", routeLabel(c), "panic", fmt.Sprint(value), "stack", string(stack))
-				s.errorHandler(c, fmt.Errorf("panic: %v", value))
+				if r, _ := echo.UnwrapResponse(c.Response()); r != nil && r.Committed {
+					// A stream under way: cut, never ended as if complete
+					// (its status was sent; no problem can follow it).
+					aborted = true
+				} else {
+					s.errorHandler(c, fmt.Errorf("panic: %v", value))
+				}
 			}
-			aborted = rec == http.ErrAbortHandler //nolint:errorlint
 			route, method := routeLabel(c), c.Request().Method
 			_, status := echo.ResolveResponseStatus(c.Response(), nil)
 			elapsed := time.Since(start)

@@ -3,6 +3,7 @@ package httpapi_test
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -14,11 +15,13 @@ import (
 )
 
 // helperPanicStore is the real store whose ReadStream reads on a helper
-// goroutine of the request (a fanout.Group), where fn panics with value,
-// as a read's fan-out goroutine that panics does.
+// goroutine of the request (a fanout.Group), where it panics with value
+// after passing the first events to fn, as a read's fan-out goroutine
+// that panics does.
 type helperPanicStore struct {
 	log.Store
 	value any
+	after int
 }
 
 func (s helperPanicStore) ReadStream(ctx context.Context, rr log.ReadRange, fn func(*log.RecordedEvent) error) error {
@@ -27,7 +30,13 @@ func (s helperPanicStore) ReadStream(ctx context.Context, rr log.ReadRange, fn f
 		err error
 	)
 	g.Go(func() {
-		err = s.Store.ReadStream(ctx, rr, func(*log.RecordedEvent) error { panic(s.value) })
+		n := 0
+		err = s.Store.ReadStream(ctx, rr, func(e *log.RecordedEvent) error {
+			if n++; n > s.after {
+				panic(s.value)
+			}
+			return fn(e)
+		})
 	})
 	g.Wait()
 	return err
@@ -43,7 +52,7 @@ func (s helperPanicStore) ReadStream(ctx context.Context, rr log.ReadRange, fn f
 func TestHelperGoroutinePanicOverHTTP(t *testing.T) {
 	t.Run("Internal", func(t *testing.T) {
 		logs := &lockedBuffer{}
-		ts := MustServerWrapped(t, func(st log.Store) log.Store { return helperPanicStore{st, "read bug"} }, func(c *httpapi.Config) {
+		ts := MustServerWrapped(t, func(st log.Store) log.Store { return helperPanicStore{st, "read bug", 0} }, func(c *httpapi.Config) {
 			c.Logger = slog.New(slog.NewJSONHandler(logs, nil))
 		})
 		ts.MustAppend(t, "panic-1", 1)
@@ -66,8 +75,40 @@ func TestHelperGoroutinePanicOverHTTP(t *testing.T) {
 			t.Fatalf("no panic logged:\n%s", logs.b.String())
 		}
 	})
+	t.Run("StreamCut", func(t *testing.T) {
+		// A replay past its first batch (flushBytes): its status and
+		// first events are sent, so the panic cuts it, where it ended
+		// as if complete.
+		ts := MustServerWrapped(t, func(st log.Store) log.Store { return helperPanicStore{st, "read bug", 500} }, func(c *httpapi.Config) {
+			c.Logger = slog.New(slog.DiscardHandler)
+		})
+		data := `{"pad":"` + strings.Repeat("x", 1000) + `"}`
+		var evs []string
+		for range 50 {
+			evs = append(evs, `{"type":"t","data":`+data+`}`)
+		}
+		for range 12 {
+			if r := ts.Append(t, "panic-1", `{"events":[`+strings.Join(evs, ",")+`]}`); r.Status != http.StatusCreated {
+				t.Fatalf("append: %s", r)
+			}
+		}
+		req, err := http.NewRequest(http.MethodGet, ts.URL+"/v1/streams/panic-1/events", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Accept", httpapi.MediaTypeNDJSON)
+		resp, err := ts.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		if resp.StatusCode != http.StatusOK || err == nil {
+			t.Fatalf("status %d, %d bytes, read error %v; want 200 and a cut stream", resp.StatusCode, len(b), err)
+		}
+	})
 	t.Run("Abort", func(t *testing.T) {
-		ts := MustServerWrapped(t, func(st log.Store) log.Store { return helperPanicStore{st, http.ErrAbortHandler} }, func(c *httpapi.Config) {
+		ts := MustServerWrapped(t, func(st log.Store) log.Store { return helperPanicStore{st, http.ErrAbortHandler, 0} }, func(c *httpapi.Config) {
 			c.Logger = slog.New(slog.DiscardHandler)
 		})
 		ts.MustAppend(t, "panic-1", 1)
