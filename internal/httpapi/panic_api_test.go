@@ -7,11 +7,17 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
+	"github.com/eventlog/eventlog/internal/auth"
+	"github.com/eventlog/eventlog/internal/cassandra/shardstore"
+	"github.com/eventlog/eventlog/internal/cassandra/shardstore/shardstoretest"
 	"github.com/eventlog/eventlog/internal/fanout"
 	"github.com/eventlog/eventlog/internal/httpapi"
 	"github.com/eventlog/eventlog/internal/log"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // helperPanicStore is the real store whose ReadStream reads on a helper
@@ -145,4 +151,48 @@ func TestFeedReadAheadPanicOverHTTP(t *testing.T) {
 	})
 	ts.MustAppend(t, "panic-1", 1)
 	MustProblem(t, ts.Do(t, http.MethodGet, "/v1/feeds/all", nil, "Accept", "application/x-ndjson"), http.StatusInternalServerError, httpapi.CodeInternal)
+}
+
+// readingStore is the real store whose ReadStream, once reading has been
+// closed, waits for its context to end (a long read).
+type readingStore struct {
+	log.Store
+	reading chan struct{}
+}
+
+func (s readingStore) ReadStream(ctx context.Context, _ log.ReadRange, _ func(*log.RecordedEvent) error) error {
+	close(s.reading)
+	<-ctx.Done()
+	return ctx.Err()
+}
+
+// TestKeyWatchPanicOverHTTP: a panic of the goroutine that checks, while
+// a long read lasts, that its API key still authenticates ends the read
+// as the request's 500 internal. It ended the process (the test binary
+// crashed).
+func TestKeyWatchPanicOverHTTP(t *testing.T) {
+	var armed atomic.Bool
+	ao := auth.Options{Refresh: time.Hour, MaxStale: 2 * time.Hour, Now: func() time.Time {
+		if armed.Load() {
+			panic("clock bug")
+		}
+		return time.Now()
+	}}
+	reg := prometheus.NewRegistry()
+	store, opts := shardstoretest.NewStore(t, func(so *shardstore.Options) {
+		so.Cassandra.Limits = testLimits
+		so.Cassandra.Registerer = reg
+	})
+	reading := make(chan struct{})
+	as := startAuth(t, store, opts, reg, ao, func(st log.Store) log.Store { return readingStore{st, reading} }, func(c *httpapi.Config) {
+		c.Logger = slog.New(slog.DiscardHandler)
+	})
+	tok := as.MustToken(t, "reader", 0, "read:*")
+	go func() {
+		<-reading // the request passed its key check: the next one, the watch's, panics
+		armed.Store(true)
+	}()
+	r := as.As(t, tok, http.MethodGet, "/v1/streams/panic-1/events", "", "Accept", httpapi.MediaTypeNDJSON)
+	armed.Store(false)
+	MustProblem(t, r, http.StatusInternalServerError, httpapi.CodeInternal)
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/eventlog/eventlog/internal/auth"
+	"github.com/eventlog/eventlog/internal/fanout"
 	"github.com/eventlog/eventlog/internal/log"
 	"github.com/labstack/echo/v5"
 )
@@ -232,18 +233,37 @@ func (s *Server) whileKeyValid(c *echo.Context) (ctx context.Context, valid func
 	}
 	// The watch starts once the read has lasted keyCheckEvery: a short
 	// read, such as the state load before a command, pays no goroutine.
+	// Its panic ends the read (the cause of ctx, which keyRevoked raises)
+	// and is raised by stop, which waits for it: on its own goroutine it
+	// ended the process.
+	var (
+		watched  = make(chan struct{})
+		panicked *fanout.Panic
+	)
 	watch := time.AfterFunc(keyCheckEvery, func() {
-		t := time.NewTicker(keyCheckEvery)
-		defer t.Stop()
-		for ctx.Err() == nil {
-			valid()
-			select {
-			case <-ctx.Done():
-			case <-t.C:
+		defer close(watched)
+		panicked = fanout.Catch(func() {
+			t := time.NewTicker(keyCheckEvery)
+			defer t.Stop()
+			for ctx.Err() == nil {
+				valid()
+				select {
+				case <-ctx.Done():
+				case <-t.C:
+				}
 			}
+		})
+		if panicked != nil {
+			cancel(panicked)
 		}
 	})
-	return ctx, valid, func() { watch.Stop(); cancel(nil) }
+	return ctx, valid, func() {
+		cancel(nil)
+		if !watch.Stop() { // started: it ends with ctx
+			<-watched
+			fanout.Raise(panicked)
+		}
+	}
 }
 
 // keyRevoked returns err, or the reason ctx (from whileKeyValid) ended
@@ -252,7 +272,11 @@ func (s *Server) whileKeyValid(c *echo.Context) (ctx context.Context, valid func
 // nothing was sent yet, and is cut off, never ended as if complete,
 // otherwise (failStream).
 func keyRevoked(ctx context.Context, err error) error {
-	if cause := context.Cause(ctx); err != nil && (errors.Is(cause, auth.ErrInvalidToken) || errors.Is(cause, log.ErrUnavailable)) {
+	cause := context.Cause(ctx)
+	if p, ok := cause.(*fanout.Panic); ok && err != nil {
+		panic(p) // the key check's: the read is a 500, not a client gone
+	}
+	if err != nil && (errors.Is(cause, auth.ErrInvalidToken) || errors.Is(cause, log.ErrUnavailable)) {
 		return cause
 	}
 	return err
