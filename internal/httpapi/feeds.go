@@ -205,6 +205,11 @@ func (s *Server) subscribeFeed(c *echo.Context) error {
 		return err
 	}
 	if isHead(c) {
+		// On a server shutting down the GET is refused before it reads
+		// (acquireSubscription): 503 whatever the position.
+		if s.draining.Load() {
+			return shuttingDown()
+		}
 		// The GET reads its first page before it answers: a position
 		// that read refuses is its 400.
 		if err := s.feeds.CheckFeed(ctx, log.FeedRead{Feed: feed, After: pos}); err != nil {
