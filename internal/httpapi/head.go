@@ -44,13 +44,13 @@ func headAnswer(c *echo.Context, contentType string) error {
 
 // headOfReplay answers a HEAD of a stream's NDJSON replay of rr as its
 // GET answers before its first byte: 404 stream_not_found when the stream
-// has no events, or none committed by rr.UntilTime (one head read, Info,
-// or VersionAt), else 200 (on a server shutting down: 503, as its GET,
+// has no events, or none committed by rr.UntilTime (one head read,
+// HeadVersion, or VersionAt), else 200 (on a server shutting down: 503, as its GET,
 // which ends at its first event). No event is read.
 func (s *Server) headOfReplay(c *echo.Context, rr log.ReadRange) error {
 	ctx := c.Request().Context()
 	if rr.UntilTime.IsZero() {
-		if _, err := s.store.Info(ctx, rr.Stream); err != nil {
+		if _, err := s.store.HeadVersion(ctx, rr.Stream); err != nil {
 			return err
 		}
 	} else {

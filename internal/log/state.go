@@ -80,8 +80,8 @@ func LoadStateAt(ctx context.Context, s Store, stream StreamID, t time.Time) (St
 
 // CheckState refuses the load of stream as of version at (LoadState, or
 // ReadState) or, when t is not zero, as it was at moment t (LoadStateAt)
-// as those would, reading only its head (Info) or the version at t
-// (VersionAt), no snapshot and no event: for a HEAD of the load.
+// as those would, reading only its head (HeadVersion) or the version at
+// t (VersionAt), no snapshot and no event: for a HEAD of the load.
 func CheckState(ctx context.Context, s Store, stream StreamID, at int64, t time.Time) error {
 	if !t.IsZero() {
 		v, err := s.VersionAt(ctx, stream, t)
@@ -90,11 +90,11 @@ func CheckState(ctx context.Context, s Store, stream StreamID, at int64, t time.
 		}
 		return err
 	}
-	info, err := s.Info(ctx, stream)
+	head, err := s.HeadVersion(ctx, stream)
 	if err != nil || at == 0 {
 		return err
 	}
-	return atInside(at, info.Version)
+	return atInside(at, head)
 }
 
 // atInside refuses a load's version at outside 1..head.

@@ -102,6 +102,11 @@ type Store interface {
 	// Info describes a stream, or returns ErrStreamNotFound.
 	Info(ctx context.Context, stream StreamID) (StreamInfo, error)
 
+	// HeadVersion returns the stream's version (its head), or
+	// ErrStreamNotFound, as Info would, but reads no snapshot: what a
+	// HEAD of a replay or a state load checks (CheckState).
+	HeadVersion(ctx context.Context, stream StreamID) (int64, error)
+
 	// PutSnapshot stores state (JSON) as the aggregate state at version.
 	// The version must be 1..head (*ValidationError otherwise).
 	// ErrOutcomeUnknown: the write was sent and may be stored; putting

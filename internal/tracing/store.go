@@ -156,6 +156,13 @@ func (s *store) Info(ctx context.Context, stream log.StreamID) (log.StreamInfo, 
 	return i, err
 }
 
+func (s *store) HeadVersion(ctx context.Context, stream log.StreamID) (int64, error) {
+	ctx, sp := s.span(ctx, "HeadVersion", streamAttr(stream))
+	v, err := s.inner.HeadVersion(ctx, stream)
+	end(sp, err)
+	return v, err
+}
+
 func (s *store) PutSnapshot(ctx context.Context, stream log.StreamID, version int64, state json.RawMessage) (log.SnapshotInfo, error) {
 	ctx, sp := s.span(ctx, "PutSnapshot", streamAttr(stream), attribute.Int64("eventlog.version", version))
 	i, err := s.inner.PutSnapshot(ctx, stream, version, state)

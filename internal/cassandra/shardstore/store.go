@@ -375,6 +375,25 @@ func (s *Store) VersionAt(ctx context.Context, stream log.StreamID, t time.Time)
 	return s.streams.VersionAt(ctx, stream, t)
 }
 
+// HeadVersion implements log.Store: the head alone (Info without its
+// buckets and snapshot reads).
+func (s *Store) HeadVersion(ctx context.Context, stream log.StreamID) (int64, error) {
+	if _, err := log.ParseStreamID(string(stream)); err != nil {
+		return 0, err
+	}
+	if err := s.seq.Flush(ctx, stream); err != nil {
+		return 0, err
+	}
+	h, err := s.streams.Head(ctx, stream)
+	switch {
+	case err != nil:
+		return 0, err
+	case h.Version == 0:
+		return 0, log.ErrStreamNotFound
+	}
+	return h.Version, nil
+}
+
 // Info implements log.Store.
 func (s *Store) Info(ctx context.Context, stream log.StreamID) (log.StreamInfo, error) {
 	if _, err := log.ParseStreamID(string(stream)); err != nil {
