@@ -35,11 +35,22 @@ type tentative struct {
 func (sh *shard) commitBatch(batch []*pending) error {
 	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
 	defer cancel()
-	if err := sh.loadHeads(ctx, batch); err != nil {
+	if failed := sh.loadHeads(ctx, batch); len(failed) > 0 {
+		// A read failed: the appends to its stream are answered with its
+		// error (nothing of theirs decided), the others decided without
+		// them. Another stream's error is not theirs: a corrupt row
+		// names its stream, which their keys may not read.
+		kept := make([]*pending, 0, len(batch))
 		for _, p := range batch {
-			p.finish(log.AppendResult{}, err)
+			if err, ok := failed[p.req.Stream]; ok {
+				p.finish(log.AppendResult{}, err)
+				continue
+			}
+			kept = append(kept, p)
 		}
-		return nil // a read failed: nothing was decided, the shard is fine
+		if batch = kept; len(batch) == 0 {
+			return nil // the shard is fine
+		}
 	}
 	now := sh.s.cfg.Now()
 	t := now.UTC().Truncate(time.Millisecond)
@@ -323,24 +334,26 @@ func (sh *shard) openSegment(ctx context.Context, seg int64) error {
 
 // loadHeads makes sure every stream of batch has a head, reading the
 // missing ones in parallel, and looks up the ids of appends to streams
-// whose id sets are not complete in memory.
-func (sh *shard) loadHeads(ctx context.Context, batch []*pending) error {
+// whose id sets are not complete in memory. It returns the streams whose
+// reads failed, each with its first error: their appends cannot be
+// decided (no head, or ids not looked up), the others can.
+func (sh *shard) loadHeads(ctx context.Context, batch []*pending) map[log.StreamID]error {
 	var (
-		wg    sync.WaitGroup
-		mu    sync.Mutex
-		first error
-		sem   = make(chan struct{}, 32)
-		seen  = map[log.StreamID]*head{}
+		wg     sync.WaitGroup
+		mu     sync.Mutex
+		failed = map[log.StreamID]error{}
+		sem    = make(chan struct{}, 32)
+		seen   = map[log.StreamID]*head{}
 	)
-	run := func(f func() error) {
+	run := func(stream log.StreamID, f func() error) {
 		wg.Add(1)
 		sem <- struct{}{}
 		go func() {
 			defer func() { <-sem; wg.Done() }()
 			if err := f(); err != nil {
 				mu.Lock()
-				if first == nil {
-					first = err
+				if failed[stream] == nil {
+					failed[stream] = err
 				}
 				mu.Unlock()
 			}
@@ -357,7 +370,7 @@ func (sh *shard) loadHeads(ctx context.Context, batch []*pending) error {
 			// Read ahead since the append was queued: the stream was not
 			// cached then, and nothing committed to it since (a commit
 			// would have put it in heads, which forgets read-aheads).
-			run(func() error {
+			run(stream, func() error {
 				<-pl.done
 				if pl.err == nil {
 					*h = *pl.h
@@ -366,11 +379,11 @@ func (sh *shard) loadHeads(ctx context.Context, batch []*pending) error {
 			})
 			continue
 		}
-		run(func() error { return sh.loadHead(ctx, h) })
+		run(stream, func() error { return sh.loadHead(ctx, h) })
 	}
 	wg.Wait()
-	if first != nil {
-		return first
+	for stream := range failed {
+		delete(seen, stream) // not loaded: read again at its next append
 	}
 	if len(seen) > 0 {
 		sh.mu.Lock()
@@ -389,6 +402,12 @@ func (sh *shard) loadHeads(ctx context.Context, batch []*pending) error {
 	building := map[*head]bool{} // heads whose low filter this batch reads
 	built := map[*head]*lowFilter{}
 	for _, p := range batch {
+		mu.Lock() // the lookups started record their failures
+		skip := failed[p.req.Stream] != nil
+		mu.Unlock()
+		if skip {
+			continue // its head is not loaded, or its ids not all looked up
+		}
 		h := sh.heads.peek(p.req.Stream)
 		if h.idsComplete || len(p.ids) == 0 || h.filter != nil && !h.filter.mayHave(p.ids) {
 			continue
@@ -406,7 +425,7 @@ func (sh *shard) loadHeads(ctx context.Context, batch []*pending) error {
 		if !noLow {
 			sh.s.metrics.lowIDReads.Inc()
 		}
-		run(func() error {
+		run(p.req.Stream, func() error {
 			var low map[uuid.UUID]int64
 			if build {
 				var err error
@@ -441,7 +460,7 @@ func (sh *shard) loadHeads(ctx context.Context, batch []*pending) error {
 	for h, f := range built {
 		sh.heads.setLow(h, f)
 	}
-	return first
+	return failed
 }
 
 // lowFilterOf makes a filter of h's stream's low ids: low, read from its
