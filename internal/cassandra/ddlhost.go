@@ -108,7 +108,9 @@ const cqlSchemaVersion = `SELECT schema_version FROM system.local`
 // created_version failed on two replicas of three: "Unknown column
 // created_version during deserialization"). A node the driver cannot
 // reach holds the wait, as a node gossip reports on an old version holds
-// gocql's.
+// gocql's; unlike gocql's, so does one that is up but out of this
+// migrator's reach (gossip said it agreed), which a migration then needs
+// to reach (docs/data-model.md, "Schema versions").
 func agreeOn(ctx context.Context, session *gocql.Session, host string) error {
 	deadline := time.Now().Add(schemaAgreementWait)
 	for {
