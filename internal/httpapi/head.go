@@ -45,23 +45,25 @@ func headAnswer(c *echo.Context, contentType string) error {
 // headOfReplay answers a HEAD of a stream's NDJSON replay of rr as its
 // GET answers before its first byte: 404 stream_not_found when the stream
 // has no events, or none committed by rr.UntilTime (one head read,
-// HeadVersion, or VersionAt), else 200 (on a server shutting down: 503, as its GET,
-// which ends at its first event). No event is read.
+// HeadVersion, or VersionAt), else 200 (on a server shutting down: 503
+// when the range holds an event, as its GET, which ends at its first
+// event; an empty range's GET has none to end at and answers 200). No
+// event is read.
 func (s *Server) headOfReplay(c *echo.Context, rr log.ReadRange) error {
 	ctx := c.Request().Context()
+	var (
+		v   int64
+		err error
+	)
 	if rr.UntilTime.IsZero() {
-		if _, err := s.store.HeadVersion(ctx, rr.Stream); err != nil {
-			return err
-		}
-	} else {
-		switch v, err := s.store.VersionAt(ctx, rr.Stream, rr.UntilTime); {
-		case err != nil:
-			return err
-		case v == 0:
-			return fmt.Errorf("stream %s: %w", rr.Stream, log.ErrStreamNotYet)
-		}
+		v, err = s.store.HeadVersion(ctx, rr.Stream)
+	} else if v, err = s.store.VersionAt(ctx, rr.Stream, rr.UntilTime); err == nil && v == 0 {
+		err = fmt.Errorf("stream %s: %w", rr.Stream, log.ErrStreamNotYet)
 	}
-	if s.draining.Load() {
+	if err != nil {
+		return err
+	}
+	if _, held := rr.Cut(v); held && s.draining.Load() {
 		return shuttingDown()
 	}
 	return headAnswer(c, MediaTypeNDJSON)
