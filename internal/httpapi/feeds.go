@@ -69,7 +69,18 @@ func (s *Server) readFeed(c *echo.Context) error {
 		}
 		if wantsNDJSON(c.Request()) {
 			if s.draining.Load() {
-				return shuttingDown() // as the GET, which ends at its first event
+				// As the GET, which ends at its first event: at the
+				// feed's end now there is none, and it answers 200.
+				// Elsewhere a category or type feed may hold no event
+				// of its own past the position either, which only
+				// reading the log rows would tell: 503 (README).
+				end, err := s.feeds.FeedEnd(ctx, feed)
+				if err != nil {
+					return err
+				}
+				if pos != end {
+					return shuttingDown()
+				}
 			}
 			return headAnswer(c, MediaTypeNDJSON)
 		}
