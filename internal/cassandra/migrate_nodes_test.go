@@ -88,25 +88,32 @@ func TestMigrateConcurrentOnSeveralNodes(t *testing.T) {
 // agreed waits (at most gocql's MaxWaitSchemaAgreement) for the nodes of
 // hosts to report the same schema version.
 func agreed(hosts []string) error {
+	s, err := clusterSession(hosts)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	return s.AwaitSchemaAgreement(context.Background())
+}
+
+// clusterSession is a session on hosts, for the checks of the nodes.
+func clusterSession(hosts []string) (*gocql.Session, error) {
 	c := gocql.NewCluster(hosts...)
 	c.Timeout = 30 * time.Second
 	s, err := c.CreateSession()
 	if err != nil {
-		return fmt.Errorf("session: %w", err)
+		return nil, fmt.Errorf("session: %w", err)
 	}
-	defer s.Close()
-	return s.AwaitSchemaAgreement(context.Background())
+	return s, nil
 }
 
 // sameSchemaEverywhere fails unless every node of hosts reports the same
 // schema version and the same id for each table of keyspace, all of the
 // tables the migrations create.
 func sameSchemaEverywhere(keyspace string, hosts []string) error {
-	c := gocql.NewCluster(hosts...)
-	c.Timeout = 30 * time.Second
-	s, err := c.CreateSession()
+	s, err := clusterSession(hosts)
 	if err != nil {
-		return fmt.Errorf("session: %w", err)
+		return err
 	}
 	defer s.Close()
 	// Agreement first (at most gocql's MaxWaitSchemaAgreement): a table
