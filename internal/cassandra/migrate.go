@@ -195,7 +195,8 @@ func Migrate(ctx context.Context, o Options) error {
 // migrations of ms it lacks. host is the node to ask ("": any). A read
 // that a replica refuses because it does not have the table yet (another
 // migrator has just created it) is made again, up to 10 times, once the
-// driver sees the nodes agree and a second later (the driver's view of
+// nodes agree (on the schema node's version when host is set, agreeOn;
+// else as the driver sees them) and a second later (the driver's view of
 // the nodes' schema versions can lag the replica's).
 func missingMigrations(ctx context.Context, session *gocql.Session, o Options, ms []migration, host string) ([]migration, error) {
 	for attempt := 1; ; attempt++ {
@@ -204,7 +205,11 @@ func missingMigrations(ctx context.Context, session *gocql.Session, o Options, m
 			return missing, err
 		}
 		o.Logger.Debug("a replica does not know a table yet; reading again after schema agreement", "keyspace", o.Keyspace, "err", err)
-		if err := session.AwaitSchemaAgreement(ctx); err != nil {
+		agree := session.AwaitSchemaAgreement
+		if host != "" {
+			agree = func(ctx context.Context) error { return agreeOn(ctx, session, host) }
+		}
+		if err := agree(ctx); err != nil {
 			return nil, fmt.Errorf("schema agreement: %w", err)
 		}
 		t := time.NewTimer(time.Second)
