@@ -76,15 +76,31 @@ type CategoryCount struct {
 }
 
 // Categories returns the categories the token may read whole, with their
-// stream counts.
+// stream counts, in name order: every page of GET /v1/categories, read one
+// after another.
 func (c *Client) Categories(ctx context.Context) ([]CategoryCount, error) {
-	var body struct {
-		Categories []CategoryCount `json:"categories"`
+	var (
+		out   []CategoryCount
+		after string
+	)
+	for {
+		q := url.Values{"limit": {"1000"}}
+		if after != "" {
+			q.Set("after", after)
+		}
+		var body struct {
+			Categories []CategoryCount `json:"categories"`
+			Next       *string         `json:"next"`
+		}
+		if err := c.call(ctx, &request{method: http.MethodGet, path: "/v1/categories", query: q}, &body); err != nil {
+			return nil, fmt.Errorf("eventlog: categories: %w", err)
+		}
+		out = append(out, body.Categories...)
+		if body.Next == nil || *body.Next == after {
+			return out, nil
+		}
+		after = *body.Next
 	}
-	if err := c.call(ctx, &request{method: http.MethodGet, path: "/v1/categories"}, &body); err != nil {
-		return nil, fmt.Errorf("eventlog: categories: %w", err)
-	}
-	return body.Categories, nil
 }
 
 // EventByID returns the event with id, with its Stream set, or an error

@@ -109,30 +109,59 @@ func (s *Server) listStreams(c *echo.Context) error {
 	return c.JSON(http.StatusOK, out)
 }
 
-// listCategories serves GET /v1/categories: every category the key may
-// read as a whole (the rule of the category feed), with its stream count.
+// listCategories serves GET /v1/categories?after=&limit=: a page of the
+// categories the key may read as a whole (the rule of the category
+// feed), in name order, with their stream counts. As a stream listing, a
+// page the store's scan cap cut on a category the key may not read has a
+// sealed next.
 func (s *Server) listCategories(c *echo.Context) error {
 	cat, err := s.discovery()
 	if err != nil {
 		return err
 	}
-	var visible func(string) bool
+	q := c.QueryParams()
+	after, err := stringParam(q, "after")
+	if err != nil {
+		return err
+	}
+	opened, err := s.openAfter(after)
+	if err != nil {
+		return invalidRequest("after must be a category or a page's next")
+	}
+	limit, err := intParam(q, "limit", defaultStreamsLimit, 1)
+	if err != nil {
+		return err
+	}
+	if limit > maxStreamsLimit {
+		return invalidRequest("limit must be at most 1000")
+	}
+	cq := log.CategoryQuery{After: string(opened), Limit: int(limit)}
 	if s.cfg.Auth != nil {
 		k := keyOf(c)
 		if k == nil {
 			return forbid(c)
 		}
-		visible = func(name string) bool { return k.CanReadFeed(log.Feed{Kind: log.FeedCategory, Name: name}) }
+		cq.Visible = func(name string) bool { return k.CanReadFeed(log.Feed{Kind: log.FeedCategory, Name: name}) }
 	}
-	cs, err := cat.Categories(c.Request().Context(), visible)
+	page, err := cat.Categories(c.Request().Context(), cq)
 	if err != nil {
 		return err
 	}
 	out := struct {
 		Categories []categoryCount `json:"categories"`
-	}{Categories: make([]categoryCount, len(cs))}
-	for i, cc := range cs {
+		// Next is null at the end; a category, or a sealed cursor when
+		// the page ended on one the key may not read.
+		Next *string `json:"next"`
+	}{Categories: make([]categoryCount, len(page.Categories))}
+	for i, cc := range page.Categories {
 		out.Categories[i] = categoryCount{Category: cc.Category, Streams: cc.Streams, Exact: cc.Exact}
+	}
+	if page.Next != "" {
+		next := page.Next
+		if cq.Visible != nil && !cq.Visible(page.Next) {
+			next = s.sealCursor(log.StreamID(page.Next))
+		}
+		out.Next = &next
 	}
 	return c.JSON(http.StatusOK, out)
 }

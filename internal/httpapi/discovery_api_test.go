@@ -196,16 +196,32 @@ func TestDiscovery(t *testing.T) {
 	})
 	t.Run("Categories", func(t *testing.T) {
 		r := as.As(t, admin, "GET", "/v1/categories", "")
-		got := mustStrictJSON[struct {
+		type categories struct {
 			Categories []struct {
 				Category string `json:"category"`
 				Streams  int64  `json:"streams"`
 				Exact    bool   `json:"exact"`
 			} `json:"categories"`
-		}](t, "categories", r)
+			Next *string `json:"next"`
+		}
+		got := mustStrictJSON[categories](t, "categories", r)
 		if len(got.Categories) != 2 || got.Categories[0].Category != "order" || got.Categories[0].Streams != 1 ||
-			got.Categories[1].Category != "user" || got.Categories[1].Streams != 4 || !got.Categories[1].Exact {
+			got.Categories[1].Category != "user" || got.Categories[1].Streams != 4 || !got.Categories[1].Exact || got.Next != nil {
 			t.Fatalf("categories: %s", r)
+		}
+		// A page at a time: next is the page's last category.
+		r = as.As(t, admin, "GET", "/v1/categories?limit=1", "")
+		got = mustStrictJSON[categories](t, "categories", r)
+		if len(got.Categories) != 1 || got.Categories[0].Category != "order" || got.Next == nil || *got.Next != "order" {
+			t.Fatalf("categories, limit 1: %s", r)
+		}
+		r = as.As(t, admin, "GET", "/v1/categories?limit=1&after=order", "")
+		got = mustStrictJSON[categories](t, "categories", r)
+		if len(got.Categories) != 1 || got.Categories[0].Category != "user" || got.Next != nil {
+			t.Fatalf("categories after order: %s", r)
+		}
+		for _, q := range []string{"limit=0", "limit=1001", "limit=x", "after=~x", "limit=1&limit=2"} {
+			MustProblem(t, as.As(t, admin, "GET", "/v1/categories?"+q, ""), http.StatusBadRequest, "invalid_request")
 		}
 	})
 	t.Run("EventByID", func(t *testing.T) {
@@ -281,7 +297,7 @@ func TestDiscovery(t *testing.T) {
 			t.Fatalf("read:user-1* lists %v", got)
 		}
 		r := as.As(t, some, "GET", "/v1/categories", "")
-		if r.Status != http.StatusOK || string(r.Body) != `{"categories":[]}`+"\n" {
+		if r.Status != http.StatusOK || string(r.Body) != `{"categories":[],"next":null}`+"\n" {
 			t.Fatalf("read:user-1* categories: %q", r.Body)
 		}
 		users := as.MustToken(t, "users", 0, "read:user*")

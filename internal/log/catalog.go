@@ -57,6 +57,27 @@ type CategoryCount struct {
 	Exact    bool
 }
 
+// CategoryQuery selects a page of categories, in name order.
+type CategoryQuery struct {
+	// After is the last category of the previous page, or its Next
+	// ("": from the first).
+	After string
+	// Limit is the most categories the page holds (positive).
+	Limit int
+	// Visible, if set, leaves out the categories it refuses (never
+	// counted).
+	Visible func(category string) bool
+}
+
+// CategoryPage is a page of categories with their stream counts. Next is
+// "" at the end; otherwise the After of the next page, which may be a
+// category Visible refused when the store's scan cap cut the page there
+// (the HTTP layer seals such a Next).
+type CategoryPage struct {
+	Categories []CategoryCount
+	Next       string
+}
+
 // Catalog is the discovery side of a store: which streams and categories
 // exist, and where an event is by its id. Its indexes are written behind
 // the commit, so an acknowledged append can take a moment (the store's
@@ -66,9 +87,10 @@ type Catalog interface {
 	// ListStreams returns a page of the stream catalog. Errors:
 	// *ValidationError, ErrUnavailable.
 	ListStreams(ctx context.Context, q StreamQuery) (StreamPage, error)
-	// Categories returns every category whose name passes visible (nil:
-	// all), in name order, with stream counts. Errors: ErrUnavailable.
-	Categories(ctx context.Context, visible func(category string) bool) ([]CategoryCount, error)
+	// Categories returns a page of the categories q selects, in name
+	// order, with stream counts. Errors: *ValidationError,
+	// ErrUnavailable.
+	Categories(ctx context.Context, q CategoryQuery) (CategoryPage, error)
 	// EventByID returns the event with id, wherever it is, or
 	// ErrEventNotFound, also when its stream does not pass visible (nil:
 	// any), which is asked before the stream is read. An id in several

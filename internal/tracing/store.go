@@ -315,9 +315,9 @@ func (s *tracedDiscovery) ListStreams(ctx context.Context, q log.StreamQuery) (l
 	return p, err
 }
 
-func (s *tracedDiscovery) Categories(ctx context.Context, visible func(string) bool) ([]log.CategoryCount, error) {
-	ctx, sp := s.span(ctx, "Categories")
-	c, err := s.disc.Categories(ctx, visible)
+func (s *tracedDiscovery) Categories(ctx context.Context, q log.CategoryQuery) (log.CategoryPage, error) {
+	ctx, sp := s.span(ctx, "Categories", attribute.String("eventlog.after", q.After))
+	c, err := s.disc.Categories(ctx, q)
 	end(sp, err)
 	return c, err
 }

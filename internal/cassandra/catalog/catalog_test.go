@@ -117,11 +117,11 @@ func TestWriteAndList(t *testing.T) {
 	if len(got) != 6 || !slices.IsSorted(got) || got[0] != "cat1-01" {
 		t.Fatalf("visible cat1: %v", got)
 	}
-	cats, err := c.Categories(ctx, nil)
+	cats, err := c.Categories(ctx, log.CategoryQuery{Limit: 100})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := []log.CategoryCount{{Category: "cat0", Streams: 6, Exact: true}, {Category: "cat1", Streams: 6, Exact: true}}; !slices.Equal(cats, want) {
+	if want := []log.CategoryCount{{Category: "cat0", Streams: 6, Exact: true}, {Category: "cat1", Streams: 6, Exact: true}}; !slices.Equal(cats.Categories, want) || cats.Next != "" {
 		t.Fatalf("categories %v, want %v", cats, want)
 	}
 	// Every event's id is indexed, in its shard and minute, at its seq.
@@ -150,13 +150,78 @@ func TestCategoryCountAtTheCap(t *testing.T) {
 	if err := c.Write(ctx, 0, ps); err != nil {
 		t.Fatal(err)
 	}
-	got, err := c.Categories(ctx, nil)
+	got, err := c.Categories(ctx, log.CategoryQuery{Limit: 100})
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := []log.CategoryCount{{Category: "at", Streams: 3, Exact: true}, {Category: "over", Streams: 3, Exact: false}, {Category: "under", Streams: 1, Exact: true}}
-	if !slices.Equal(got, want) {
+	if !slices.Equal(got.Categories, want) {
 		t.Fatalf("categories %v, want %v", got, want)
+	}
+}
+
+// TestCategoriesPages: categories come a page at a time, in name order:
+// at most limit of them, counted, and a page scans at most ScanCap
+// category rows, so a caller that may read few of many gets pages cut
+// short whose next resumes the scan; every category it may read is listed
+// once, and no other is counted. GET /v1/categories read and counted
+// every category row at each call.
+func TestCategoriesPages(t *testing.T) {
+	session := migrated(t)
+	c := catalog.New(catalog.Options{Session: session, Streams: streams.New(session, 100, time.Hour), Shards: 2, ScanCap: 3})
+	ctx := context.Background()
+	now := time.Now()
+	var (
+		ps  []streams.Pending
+		all []string
+	)
+	for i := range 11 {
+		cat := fmt.Sprintf("pg%02d", i)
+		all = append(all, cat)
+		ps = append(ps, pend(int64(i+1), now, record.Chunk{Stream: log.StreamID(cat + "-1"), FirstVersion: 1, OpensBucket: true,
+			Appends: []record.ChunkAppend{{Events: []record.Event{{ID: uuid.Must(uuid.NewV7()), Type: "t", Data: []byte("1")}}}}}))
+	}
+	if err := c.Write(ctx, 0, ps); err != nil {
+		t.Fatal(err)
+	}
+	list := func(q log.CategoryQuery) (out []string, pages int) {
+		for range 50 {
+			p, err := c.Categories(ctx, q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			pages++
+			if len(p.Categories) > q.Limit {
+				t.Fatalf("a page of %d categories, limit %d", len(p.Categories), q.Limit)
+			}
+			for _, cc := range p.Categories {
+				if cc.Streams != 1 || !cc.Exact {
+					t.Fatalf("%s counted %d (exact %v), want 1", cc.Category, cc.Streams, cc.Exact)
+				}
+				out = append(out, cc.Category)
+			}
+			if p.Next == "" {
+				return out, pages
+			}
+			if p.Next <= q.After {
+				t.Fatalf("next %q does not move past after %q", p.Next, q.After)
+			}
+			q.After = p.Next
+		}
+		t.Fatal("no end")
+		return nil, 0
+	}
+	if got, pages := list(log.CategoryQuery{Limit: 2}); !slices.Equal(got, all) || pages != 6 {
+		t.Fatalf("all, 2 a page: %v in %d pages, want %v in 6", got, pages, all)
+	}
+	// Four of eleven visible: the scan cap (3 rows) cuts pages short.
+	visible := func(cat string) bool { return slices.Contains([]string{"pg00", "pg03", "pg06", "pg09"}, cat) }
+	got, pages := list(log.CategoryQuery{Limit: 100, Visible: visible})
+	if want := []string{"pg00", "pg03", "pg06", "pg09"}; !slices.Equal(got, want) || pages < 4 {
+		t.Fatalf("visible: %v in %d pages, want %v in 4 or more", got, pages, want)
+	}
+	if _, err := c.Categories(ctx, log.CategoryQuery{}); err == nil {
+		t.Fatal("a query without limit was answered")
 	}
 }
 

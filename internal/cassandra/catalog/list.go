@@ -194,47 +194,68 @@ func (c *Catalog) heads(ctx context.Context, ss []log.StreamSummary) error {
 	return run(ctx, jobs, headConcurrency)
 }
 
-// Categories implements log.Catalog.Categories: each category's streams
-// are counted in the catalog, up to CountCap.
-func (c *Catalog) Categories(ctx context.Context, visible func(string) bool) ([]log.CategoryCount, error) {
+// Categories implements log.Catalog.Categories: the category rows after
+// q.After, those q.Visible passes counted in the catalog (up to
+// CountCap each). A page scans at most ScanCap category rows, so a key
+// that may read few of many categories gets pages that end early, each
+// Next on the last row scanned; a page reads at most q.Limit counts.
+func (c *Catalog) Categories(ctx context.Context, q log.CategoryQuery) (log.CategoryPage, error) {
+	if q.Limit <= 0 {
+		return log.CategoryPage{}, &log.ValidationError{Code: log.CodeInvalidRequest, Message: "limit must be positive"}
+	}
 	var (
-		out  []log.CategoryCount
-		from = ""
-		cat  string
+		page    log.CategoryPage
+		from    = q.After
+		scanned int
+		more    bool
+		cat     string
 	)
-	for first := true; ; first = false {
+	const batch = 1000
+	for first := true; !more; first = false {
 		stmt := cqlCategoriesAfter
-		if first {
+		if first && q.After == "" {
 			stmt = cqlCategoriesFrom
 		}
-		iter := c.session.Query(stmt, from, 1000).WithContext(ctx).Idempotent(true).Iter()
+		iter := c.session.Query(stmt, from, batch).WithContext(ctx).Idempotent(true).Iter()
 		n := 0
-		for iter.Scan(&cat) {
+		for !more && iter.Scan(&cat) {
 			n++
 			from = cat
-			if visible == nil || visible(cat) {
-				out = append(out, log.CategoryCount{Category: cat})
+			if q.Visible == nil || q.Visible(cat) {
+				if len(page.Categories) == q.Limit {
+					more = true
+					break
+				}
+				page.Categories = append(page.Categories, log.CategoryCount{Category: cat})
+			}
+			if scanned++; scanned >= c.o.ScanCap {
+				more = true
+				page.Next = cat
 			}
 		}
 		if err := iter.Close(); err != nil {
-			return nil, cql.ReadErr("list categories", err)
+			return log.CategoryPage{}, cql.ReadErr("list categories", err)
 		}
-		if n < 1000 {
+		if n < batch {
 			break
 		}
 	}
-	jobs := make([]func(context.Context) error, len(out))
-	for i := range out {
+	if more && page.Next == "" {
+		page.Next = page.Categories[len(page.Categories)-1].Category
+	}
+	jobs := make([]func(context.Context) error, len(page.Categories))
+	for i := range page.Categories {
+		cc := &page.Categories[i]
 		jobs[i] = func(ctx context.Context) error {
-			n, exact, err := c.count(ctx, out[i].Category)
-			out[i].Streams, out[i].Exact = n, exact
+			n, exact, err := c.count(ctx, cc.Category)
+			cc.Streams, cc.Exact = n, exact
 			return err
 		}
 	}
 	if len(jobs) == 0 {
-		return out, nil
+		return page, nil
 	}
-	return out, run(ctx, jobs, 8)
+	return page, run(ctx, jobs, 8)
 }
 
 // count counts the catalog rows of cat, up to CountCap: exact when the

@@ -19,8 +19,8 @@ func (s *Store) ListStreams(ctx context.Context, q log.StreamQuery) (log.StreamP
 }
 
 // Categories implements log.Catalog (package catalog).
-func (s *Store) Categories(ctx context.Context, visible func(string) bool) ([]log.CategoryCount, error) {
-	return s.catalog.Categories(ctx, visible)
+func (s *Store) Categories(ctx context.Context, q log.CategoryQuery) (log.CategoryPage, error) {
+	return s.catalog.Categories(ctx, q)
 }
 
 // EventByID implements log.Catalog (package catalog): the id index names
