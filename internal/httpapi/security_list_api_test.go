@@ -36,10 +36,12 @@ func (s scanCapStore) Categories(ctx context.Context, q log.CategoryQuery) (log.
 	return s.cat.Categories(ctx, q)
 }
 
-// TestListStreamsNextHidesUnreadable: a listing page cut by the store's
-// scan cap on a stream the key may not read must not name that stream in
-// its "next", and paging on from it still lists every readable stream.
-func TestListStreamsNextHidesUnreadable(t *testing.T) {
+// scanCapServer starts a server behind auth whose catalog scans at most
+// two rows a page, appends one event to each of streams as an admin and
+// waits until the catalog lists them all. It returns the server and a
+// token of a key with the scopes given.
+func scanCapServer(t *testing.T, streamIDs []string, scopes ...string) (as *authServer, reader string) {
+	t.Helper()
 	reg := prometheus.NewRegistry()
 	store, opts := shardstoretest.NewStore(t, func(so *shardstore.Options) {
 		so.Cassandra.Limits, so.Cassandra.Registerer = testLimits, reg
@@ -57,22 +59,29 @@ func TestListStreamsNextHidesUnreadable(t *testing.T) {
 	t.Cleanup(a.Close)
 	ts := startServer(t, store, opts, reg, func(s log.Store) log.Store { return scanCapStore{Store: store, cat: cat} },
 		func(c *httpapi.Config) { c.Auth, c.Keys = a, ks })
-	as := &authServer{testServer: ts, Keys: ks, Auth: a}
+	as = &authServer{testServer: ts, Keys: ks, Auth: a}
 	admin := as.MustToken(t, "admin", 0, "admin")
-	reader := as.MustToken(t, "reader", 0, "read:a-*", "read:c-*")
-	secret := []string{"b-secret-1", "b-secret-2", "b-secret-3", "b-secret-4", "b-secret-5"}
-	for _, st := range append([]string{"a-1", "c-1"}, secret...) {
+	for _, st := range streamIDs {
 		if r := as.As(t, admin, "POST", "/v1/streams/"+st+"/events", `{"events":[{"type":"T","data":{}}]}`, "Content-Type", jsonCT); r.Status != http.StatusCreated {
 			t.Fatalf("append %s: %s", st, r)
 		}
 	}
 	deadline := time.Now().Add(20 * time.Second)
-	for len(listAll(t, as, admin, "", 100)) != 7 {
+	for len(listAll(t, as, admin, "", 100)) != len(streamIDs) {
 		if time.Now().After(deadline) {
 			t.Fatalf("catalog: %v", listAll(t, as, admin, "", 100))
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+	return as, as.MustToken(t, "reader", 0, scopes...)
+}
+
+// TestListStreamsNextHidesUnreadable: a listing page cut by the store's
+// scan cap on a stream the key may not read must not name that stream in
+// its "next", and paging on from it still lists every readable stream.
+func TestListStreamsNextHidesUnreadable(t *testing.T) {
+	secret := []string{"b-secret-1", "b-secret-2", "b-secret-3", "b-secret-4", "b-secret-5"}
+	as, reader := scanCapServer(t, append([]string{"a-1", "c-1"}, secret...), "read:a-*", "read:c-*")
 	var (
 		got   []string
 		after string
@@ -110,38 +119,7 @@ func TestListStreamsNextHidesUnreadable(t *testing.T) {
 // its "next", and paging on from it still lists every category the key
 // may read, once.
 func TestListCategoriesNextHidesUnreadable(t *testing.T) {
-	reg := prometheus.NewRegistry()
-	store, opts := shardstoretest.NewStore(t, func(so *shardstore.Options) {
-		so.Cassandra.Limits, so.Cassandra.Registerer = testLimits, reg
-	})
-	session := cassandratest.Session(t, opts.Cassandra)
-	cat := catalog.New(catalog.Options{Session: session, Streams: streams.New(session, 100, time.Hour), Shards: opts.Cassandra.Shards, ScanCap: 2})
-	ks, err := keystore.New(session, opts.Cassandra.SerialConsistency, 10*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	a := auth.NewAuthenticator(ks, auth.Options{})
-	if err := a.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(a.Close)
-	ts := startServer(t, store, opts, reg, func(s log.Store) log.Store { return scanCapStore{Store: store, cat: cat} },
-		func(c *httpapi.Config) { c.Auth, c.Keys = a, ks })
-	as := &authServer{testServer: ts, Keys: ks, Auth: a}
-	admin := as.MustToken(t, "admin", 0, "admin")
-	reader := as.MustToken(t, "reader", 0, "read:a*", "read:c*")
-	for _, st := range []string{"a-1", "bsecret1-1", "bsecret2-1", "bsecret3-1", "bsecret4-1", "c-1", "dsecret-1"} {
-		if r := as.As(t, admin, "POST", "/v1/streams/"+st+"/events", `{"events":[{"type":"T","data":{}}]}`, "Content-Type", jsonCT); r.Status != http.StatusCreated {
-			t.Fatalf("append %s: %s", st, r)
-		}
-	}
-	deadline := time.Now().Add(20 * time.Second)
-	for len(listAll(t, as, admin, "", 100)) != 7 {
-		if time.Now().After(deadline) {
-			t.Fatalf("catalog: %v", listAll(t, as, admin, "", 100))
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	as, reader := scanCapServer(t, []string{"a-1", "bsecret1-1", "bsecret2-1", "bsecret3-1", "bsecret4-1", "c-1", "dsecret-1"}, "read:a*", "read:c*")
 	var (
 		got   []string
 		after string

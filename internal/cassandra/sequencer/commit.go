@@ -338,20 +338,28 @@ func (sh *shard) openSegment(ctx context.Context, seg int64) error {
 // reads failed, each with its first error: their appends cannot be
 // decided (no head, or ids not looked up), the others can.
 func (sh *shard) loadHeads(ctx context.Context, batch []*pending) map[log.StreamID]error {
+	// The maps and the semaphore are made on first use: most commits of a
+	// warm shard read nothing and fail nothing.
 	var (
 		wg     sync.WaitGroup
 		mu     sync.Mutex
-		failed = map[log.StreamID]error{}
-		sem    = make(chan struct{}, 32)
-		seen   = map[log.StreamID]*head{}
+		failed map[log.StreamID]error
+		sem    chan struct{}
+		seen   map[log.StreamID]*head
 	)
 	run := func(stream log.StreamID, f func() error) {
+		if sem == nil {
+			sem = make(chan struct{}, 32)
+		}
 		wg.Add(1)
 		sem <- struct{}{}
 		go func() {
 			defer func() { <-sem; wg.Done() }()
 			if err := f(); err != nil {
 				mu.Lock()
+				if failed == nil {
+					failed = map[log.StreamID]error{}
+				}
 				if failed[stream] == nil {
 					failed[stream] = err
 				}
@@ -365,6 +373,9 @@ func (sh *shard) loadHeads(ctx context.Context, batch []*pending) map[log.Stream
 			continue
 		}
 		h := &head{stream: stream, ids: map[uuid.UUID]idAt{}}
+		if seen == nil {
+			seen = map[log.StreamID]*head{}
+		}
 		seen[stream] = h
 		if pl := sh.takePreload(stream); pl != nil {
 			// Read ahead since the append was queued: the stream was not
@@ -399,8 +410,10 @@ func (sh *shard) loadHeads(ctx context.Context, batch []*pending) map[log.Stream
 	// Streams with more ids than a head keeps: look this batch's ids up.
 	// Low filters are made by the lookups and given to their heads once
 	// they are all done: heads belong to this goroutine.
-	building := map[*head]bool{} // heads whose low filter this batch reads
-	built := map[*head]*lowFilter{}
+	var (
+		building map[*head]bool // heads whose low filter this batch reads
+		built    map[*head]*lowFilter
+	)
 	for _, p := range batch {
 		mu.Lock() // the lookups started record their failures
 		skip := failed[p.req.Stream] != nil
@@ -420,6 +433,9 @@ func (sh *shard) loadHeads(ctx context.Context, batch []*pending) map[log.Stream
 		noLow := h.low != nil && !h.low.mayHave(p.ids)
 		build := h.low == nil && version > streams.LowVersions && !building[h] && sh.heads.lowRoom()
 		if build {
+			if building == nil {
+				building, built = map[*head]bool{}, map[*head]*lowFilter{}
+			}
 			building[h] = true
 		}
 		if !noLow {
