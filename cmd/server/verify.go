@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -11,20 +12,25 @@ import (
 	"github.com/eventlog/eventlog/internal/log"
 )
 
-// Exit codes of server verify besides 0 (everything read is intact), 1
-// (could not read everything: what was found so far is printed) and 2
+// Exit codes of server verify besides 0 (everything read is intact, or
+// with --repair every corrupt row found was repaired), 1 (could not read
+// everything, or a repair failed: what was found so far is printed) and 2
 // (bad flags).
-const exitCorrupt = 3 // read everything, and found corrupt rows
+const exitCorrupt = 3 // read everything, and found corrupt rows (with --repair: some not repaired)
 
 // runVerify runs `server verify`: it reads and checks every shard log
 // record (and, with --streams, every stream row; with --snapshots, every
 // snapshot) of the keyspace, with
 // the same flags and environment as serve, and prints each corrupt row's
-// key on stdout, in text or as JSON lines. It never writes.
+// key on stdout, in text or as JSON lines. It never writes, but with
+// --repair (and --streams): then each corrupt chunk or run row is written
+// again from the shard log once the scan is done (repairRows), and its
+// line says what became of it.
 func runVerify(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
 	var (
 		vo     verify.Options
 		format string
+		fix    bool
 	)
 	extra := func(fs *flag.FlagSet) {
 		fs.BoolVar(&vo.Streams, "streams", false, "verify: also every stream row (stream_events, read by token range), not only the shard logs")
@@ -32,6 +38,8 @@ func runVerify(ctx context.Context, args []string, getenv func(string) string, s
 		fs.IntVar(&vo.Concurrency, "concurrency", 4, "verify: shards or token ranges read at once")
 		fs.Float64Var(&vo.Rate, "rate", 0, "verify: rows read a second at most, over all of them (0: no limit)")
 		fs.StringVar(&format, "format", "text", "verify: how corrupt rows are printed: text or json (a JSON object a line)")
+		fs.BoolVar(&fix, "repair", false, "verify: write each corrupt chunk or run row found again from the shard log records it was filled from\n"+
+			"(needs --streams; each such row's line says repaired, unrepairable or skipped, and why)")
 	}
 	m := NewMain()
 	m.Stderr = stderr
@@ -41,6 +49,9 @@ func runVerify(ctx context.Context, args []string, getenv func(string) string, s
 	}
 	if err == nil && format != "text" && format != "json" {
 		err = fmt.Errorf("--format must be text or json, not %q", format)
+	}
+	if err == nil && fix && !vo.Streams {
+		err = fmt.Errorf("--repair needs --streams: it repairs the stream rows that finds")
 	}
 	if err == nil && vo.Concurrency < 1 {
 		err = fmt.Errorf("--concurrency must be at least 1")
@@ -60,7 +71,12 @@ func runVerify(ctx context.Context, args []string, getenv func(string) string, s
 	}
 	defer session.Close()
 	enc := json.NewEncoder(stdout)
+	var rows []verify.Finding // the stream rows to repair, with --repair
 	rep, err := verify.Run(ctx, session, vo, func(f verify.Finding) {
+		if fix && (f.Kind == log.CorruptChunk || f.Kind == log.CorruptRun) {
+			rows = append(rows, f)
+			return
+		}
 		if format == "json" {
 			_ = enc.Encode(findingJSON(f))
 			return
@@ -70,13 +86,28 @@ func runVerify(ctx context.Context, args []string, getenv func(string) string, s
 	attrs := []any{"keyspace", o.Keyspace, "shards", rep.Shards, "segments", rep.Segments, "log_records", rep.LogRecords,
 		"stream_rows", rep.StreamRows, "streams_read", vo.Streams, "snapshots", rep.Snapshots, "snapshots_skipped", rep.SnapshotsSkipped,
 		"snapshots_read", vo.Snapshots, "corrupt", rep.Corrupt}
+	// Repaired rows are not left corrupt; a repair that failed (Cassandra)
+	// is a verify that did not finish.
+	var repaired int64
+	if fix {
+		var failed bool
+		repaired, failed = repairRows(ctx, session, rows, format, stdout, m.logger())
+		attrs = append(attrs, "repaired", repaired)
+		if failed && err == nil {
+			err = errors.New("a repair failed")
+		}
+	}
 	switch {
 	case err != nil:
 		m.logger().Error("verify did not finish: the rows not read are not verified", append(attrs, "error", err)...)
 		return 1
-	case rep.Corrupt > 0:
+	case rep.Corrupt > repaired:
 		m.logger().Error("verify found corrupt rows", attrs...)
 		return exitCorrupt
+	}
+	if repaired > 0 {
+		m.logger().Info("verify repaired every corrupt row it found", attrs...)
+		return 0
 	}
 	m.logger().Info("verify found no corrupt row", attrs...)
 	return 0

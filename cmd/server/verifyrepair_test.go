@@ -1,0 +1,257 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	gocql "github.com/apache/cassandra-gocql-driver/v2"
+	"github.com/google/uuid"
+
+	"github.com/eventlog/eventlog/internal/cassandra/cassandratest"
+	"github.com/eventlog/eventlog/internal/cassandra/shardstore"
+	"github.com/eventlog/eventlog/internal/cassandra/shardstore/shardstoretest"
+	"github.com/eventlog/eventlog/internal/log"
+	"github.com/eventlog/eventlog/internal/partition"
+	"github.com/eventlog/eventlog/internal/record"
+)
+
+// storedCell is a stream row's record cell and its write timestamp.
+type storedCell struct {
+	first int64
+	body  []byte
+	wt    int64
+}
+
+func mustCell(t *testing.T, session *gocql.Session, stream string, last int64) storedCell {
+	t.Helper()
+	var c storedCell
+	if err := session.Query(`SELECT first_version, record, WRITETIME(record) FROM stream_events WHERE stream = ? AND bucket = 0 AND last_version = ?`,
+		stream, last).Scan(&c.first, &c.body, &c.wt); err != nil {
+		t.Fatalf("%s@%d: %v", stream, last, err)
+	}
+	return c
+}
+
+// corruptRow rewrites the row's record with one byte changed after mark,
+// as TestVerifyCommand does (a disk's error).
+func corruptRow(t *testing.T, session *gocql.Session, stream string, last int64, mark string) {
+	t.Helper()
+	c := mustCell(t, session, stream, last)
+	mustExec(t, session, `UPDATE stream_events USING TIMESTAMP ? SET record = ? WHERE stream = ? AND bucket = 0 AND last_version = ?`,
+		c.wt+1, flipIn(t, c.body, mark), stream, last)
+}
+
+func mustEvents(t *testing.T, store *shardstore.Store, stream string) ([]log.RecordedEvent, error) {
+	t.Helper()
+	var out []log.RecordedEvent
+	err := store.ReadStream(context.Background(), log.ReadRange{Stream: log.StreamID(stream), From: 1}, func(e *log.RecordedEvent) error {
+		c := *e
+		c.Data, c.Metadata = append(json.RawMessage(nil), e.Data...), append(json.RawMessage(nil), e.Metadata...)
+		out = append(out, c)
+		return nil
+	})
+	return out, err
+}
+
+func sameEvents(a, b []log.RecordedEvent) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		x, y := &a[i], &b[i]
+		if x.Stream != y.Stream || x.ID != y.ID || x.Type != y.Type || x.Version != y.Version || !x.Time.Equal(y.Time) ||
+			string(x.Data) != string(y.Data) || string(x.Metadata) != string(y.Metadata) {
+			return false
+		}
+	}
+	return true
+}
+
+// repairLines runs verify --streams --repair --format=json and returns
+// its exit code and its lines, each without its error (which names a
+// checksum), keyed by stream.
+func repairLines(t *testing.T, keyspace string, hosts []string) (int, map[string]map[string]any, string) {
+	t.Helper()
+	code, out, errOut := verifyCmd(t, keyspace, hosts, "--streams", "--repair", "--format=json")
+	lines := map[string]map[string]any{}
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		if line == "" {
+			continue
+		}
+		var f map[string]any
+		if err := json.Unmarshal([]byte(line), &f); err != nil {
+			t.Fatalf("not a JSON line: %q", line)
+		}
+		delete(f, "error")
+		s, _ := f["stream"].(string)
+		lines[s] = f
+	}
+	return code, lines, errOut
+}
+
+// TestVerifyRepair: server verify --streams --repair writes a corrupt
+// chunk row and a corrupt run row again from the shard log records they
+// were filled from: each is printed as repaired, the streams read back
+// exactly the events they held (ids, types, data, metadata, versions,
+// times), verify then finds nothing, and a second repair finds nothing to
+// do and writes nothing.
+func TestVerifyRepair(t *testing.T) {
+	// Appends wait in the tail until a read writes them: a read after
+	// each append writes a row per append, one after twenty a run.
+	store, opts := shardstoretest.NewStore(t, func(so *shardstore.Options) { so.FillDelay = time.Hour })
+	o := opts.Cassandra
+	session := cassandratest.Session(t, o)
+	appendN(t, store, "r-chunk", "c", 3, true)
+	appendN(t, store, "r-run", "r", 20, false)
+	if c := mustCell(t, session, "r-run", 20); c.first != 1 || !record.IsRun(c.body) {
+		t.Fatalf("r-run@20 holds %d..20, a run: %v; want a run of 1..20", c.first, record.IsRun(c.body))
+	}
+	want := map[string][]log.RecordedEvent{}
+	for _, s := range []string{"r-chunk", "r-run"} {
+		evs, err := mustEvents(t, store, s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want[s] = evs
+	}
+
+	corruptRow(t, session, "r-chunk", 2, `{"c":`)
+	corruptRow(t, session, "r-run", 20, `{"r":`)
+	for _, s := range []string{"r-chunk", "r-run"} {
+		if _, err := mustEvents(t, shardstoretest.Reopen(t, opts), s); !errors.Is(err, log.ErrDataCorrupt) {
+			t.Fatalf("%s read after the corruption: %v, want data corrupt", s, err)
+		}
+	}
+
+	code, lines, errOut := repairLines(t, o.Keyspace, o.Hosts)
+	wantLines := map[string]string{
+		"r-chunk": `{"bucket":0,"first_version":2,"kind":"chunk","last_version":2,"repair":"repaired","stream":"r-chunk"}`,
+		"r-run":   `{"bucket":0,"first_version":1,"kind":"run","last_version":20,"repair":"repaired","stream":"r-run"}`,
+	}
+	if code != 0 || len(lines) != len(wantLines) {
+		t.Fatalf("repair: exit %d, lines %v; want 0 and %v: %s", code, lines, wantLines, errOut)
+	}
+	for s, w := range wantLines {
+		if b, _ := json.Marshal(lines[s]); string(b) != w {
+			t.Errorf("repair line %s, want %s", b, w)
+		}
+	}
+	if !strings.Contains(errOut, "repaired=2") {
+		t.Errorf("stderr lacks repaired=2: %s", errOut)
+	}
+
+	reader := shardstoretest.Reopen(t, opts) // reads nothing from the other stores' memory
+	for s, w := range want {
+		got, err := mustEvents(t, reader, s)
+		if err != nil || !sameEvents(got, w) {
+			t.Fatalf("%s after the repair: %v, %+v; want %+v", s, err, got, w)
+		}
+	}
+	if code, out, errOut := verifyCmd(t, o.Keyspace, o.Hosts, "--streams"); code != 0 || out != "" {
+		t.Fatalf("verify after the repair: exit %d, %q: %s", code, out, errOut)
+	}
+
+	before := map[string]storedCell{"r-chunk": mustCell(t, session, "r-chunk", 2), "r-run": mustCell(t, session, "r-run", 20)}
+	if code, lines, errOut := repairLines(t, o.Keyspace, o.Hosts); code != 0 || len(lines) != 0 {
+		t.Fatalf("second repair: exit %d, %v: %s", code, lines, errOut)
+	}
+	for s, b := range before {
+		last := map[string]int64{"r-chunk": 2, "r-run": 20}[s]
+		if a := mustCell(t, session, s, last); a.wt != b.wt || string(a.body) != string(b.body) {
+			t.Errorf("%s: the second repair wrote the row again", s)
+		}
+	}
+}
+
+// appendN appends n 1-event appends to stream, with data {"<key>":i}
+// (and metadata on the even ones); with each, a read that writes its row,
+// else one read after the last.
+func appendN(t *testing.T, store *shardstore.Store, stream, key string, n int, each bool) {
+	t.Helper()
+	ctx := context.Background()
+	for i := 1; i <= n; i++ {
+		e := log.ProposedEvent{ID: uuid.New(), ClientID: i%3 != 0, Type: fmt.Sprintf("t%d", i%2), Data: json.RawMessage(fmt.Sprintf(`{"%s":%d}`, key, i))}
+		if i%2 == 0 {
+			e.Metadata = json.RawMessage(fmt.Sprintf(`{"m":%d}`, i))
+		}
+		if _, err := store.Append(ctx, log.AppendRequest{Stream: log.StreamID(stream), Expected: log.Any, Events: []log.ProposedEvent{e}}); err != nil {
+			t.Fatal(err)
+		}
+		if each || i == n {
+			if _, err := mustEvents(t, store, stream); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+}
+
+// TestVerifyRepairUnrepairable: a corrupt chunk row whose log record is
+// corrupt too, or whose shard_seq names a row past its segment's
+// last_seq (not committed: a repair from it would take events no reader
+// ever served), is printed as unrepairable with the reason, exit 3, and
+// nothing is written.
+func TestVerifyRepairUnrepairable(t *testing.T) {
+	store, opts := shardstoretest.NewStore(t, nil)
+	o := opts.Cassandra
+	session := cassandratest.Session(t, o)
+	appendN(t, store, "u-log", "u", 3, true)
+	appendN(t, store, "u-orphan", "o", 3, true)
+
+	// u-log: its second event's row and log record both corrupt.
+	corruptRow(t, session, "u-log", 2, `{"u":`)
+	shard, segment, seq, rec := logRecordHolding(t, session, `{"u":2}`)
+	mustExec(t, session, `UPDATE shard_log SET record = ? WHERE shard = ? AND segment = ? AND seq = ?`, flipIn(t, rec, `{"u":`), shard, segment, seq)
+
+	// u-orphan: its second event's row names, as its shard_seq, a row
+	// past the log's last_seq that holds another event of that version at
+	// the row's time (as a commit that never applied could not have
+	// written: the commit writes the row and last_seq in one batch).
+	var (
+		rowTime time.Time
+		wt      int64
+	)
+	if err := session.Query(`SELECT time, WRITETIME(record) FROM stream_events WHERE stream = 'u-orphan' AND bucket = 0 AND last_version = 2`).Scan(&rowTime, &wt); err != nil {
+		t.Fatal(err)
+	}
+	oshard, oseg, _, _ := logRecordHolding(t, session, `{"o":2}`)
+	if oshard != partition.ShardOf("u-orphan", o.Shards) {
+		t.Fatalf("u-orphan's record is in shard %d, not its shard %d", oshard, partition.ShardOf("u-orphan", o.Shards))
+	}
+	var lastSeq int64
+	if err := session.Query(`SELECT last_seq FROM shard_log WHERE shard = ? AND segment = ? LIMIT 1`, oshard, oseg).Scan(&lastSeq); err != nil {
+		t.Fatal(err)
+	}
+	fake := record.AppendRecord(nil, &record.Record{Appends: []record.Append{{Stream: "u-orphan", FirstVersion: 2, ClientIDs: true,
+		Events: []record.Event{{ID: uuid.New(), Type: "t0", Data: []byte(`{"o":99}`)}}}}})
+	mustExec(t, session, `INSERT INTO shard_log (shard, segment, seq, time, commit_id, record) VALUES (?, ?, ?, ?, ?, ?)`,
+		oshard, oseg, lastSeq+1, rowTime, [16]byte(uuid.New()), fake)
+	mustExec(t, session, `UPDATE stream_events USING TIMESTAMP ? SET shard_seq = ? WHERE stream = 'u-orphan' AND bucket = 0 AND last_version = 2`, wt, lastSeq+1)
+	corruptRow(t, session, "u-orphan", 2, `{"o":`)
+
+	before := map[string]storedCell{"u-log": mustCell(t, session, "u-log", 2), "u-orphan": mustCell(t, session, "u-orphan", 2)}
+	code, lines, errOut := repairLines(t, o.Keyspace, o.Hosts)
+	if code != exitCorrupt {
+		t.Fatalf("exit %d, want %d: %v %s", code, exitCorrupt, lines, errOut)
+	}
+	for s, reason := range map[string]string{
+		"u-log":    fmt.Sprintf("log record shard %d segment %d seq %d (read for versions 2..2) is corrupt", shard, segment, seq),
+		"u-orphan": fmt.Sprintf("is not the row's (shard_seq %d,", lastSeq+1),
+	} {
+		f := lines[s]
+		if f["repair"] != "unrepairable" || !strings.Contains(fmt.Sprint(f["repair_reason"]), reason) {
+			t.Errorf("%s: %v; want unrepairable, a reason with %q", s, f, reason)
+		}
+		if a := mustCell(t, session, s, 2); a.wt != before[s].wt || string(a.body) != string(before[s].body) {
+			t.Errorf("%s: the row was written", s)
+		}
+	}
+
+	if code, _, _ := verifyCmd(t, o.Keyspace, o.Hosts, "--repair"); code != 2 {
+		t.Errorf("--repair without --streams: exit %d, want 2", code)
+	}
+}

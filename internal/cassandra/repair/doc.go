@@ -1,0 +1,25 @@
+// Package repair writes a corrupt stream row (stream_events, a finding of
+// kind chunk or run of package verify) again from the shard log records
+// it was filled from: `server verify --streams --repair`.
+//
+// A stream row is derived from committed log records alone (record.Chunks
+// is deterministic), and logs are never truncated, so its chunks can be
+// made again: the row's stream gives its shard (partition.ShardOf), its
+// shard_seq the record of its last chunk, and the log is read back from
+// there, a window of seqs at a time, until the stream's chunks cover the
+// row's versions first..last. Only committed records are read (a seq at
+// or below its segment's last_seq, read with it, as a catch-up and the
+// feeds take them); a record that does not decode, a version not found, a
+// chunk that straddles the row's bounds or lies in another bucket, or a
+// last chunk whose seq and commit time are not the row's, and the row is
+// unrepairable: nothing is written.
+//
+// The row is written again only with the same key, time and shard_seq, a
+// body that decodes to exactly the chunks of the log (checked before the
+// write and, read back, after it), and only while the row still holds the
+// corrupt bytes read first (read again just before the write). The write
+// sets the record cell alone, at the corrupt cell's write timestamp plus
+// one: at the same timestamp Cassandra keeps the greater value, which may
+// be the corrupt one. Why that is safe beside running servers is argued
+// in repair.go (StreamRow).
+package repair

@@ -1,0 +1,234 @@
+package repair
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	gocql "github.com/apache/cassandra-gocql-driver/v2"
+
+	"github.com/eventlog/eventlog/internal/cassandra/cql"
+	"github.com/eventlog/eventlog/internal/cassandra/shardlog"
+	"github.com/eventlog/eventlog/internal/log"
+	"github.com/eventlog/eventlog/internal/partition"
+	"github.com/eventlog/eventlog/internal/record"
+)
+
+// schema/schema.cql: keyspace_config, stream_events.
+const (
+	cqlConfig = `SELECT shards, segment_rows FROM keyspace_config WHERE id = 0`
+	cqlRow    = `SELECT first_version, time, shard_seq, record, WRITETIME(record) FROM stream_events WHERE stream = ? AND bucket = ? AND last_version = ?`
+	// The record cell alone: the row's other cells (its versions, time,
+	// shard_seq, ids) are what the repair checked against the log, and
+	// stay as they are.
+	cqlPut = `UPDATE stream_events USING TIMESTAMP ? SET record = ? WHERE stream = ? AND bucket = ? AND last_version = ?`
+)
+
+// Outcome is what StreamRow did with a row.
+type Outcome string
+
+const (
+	// Repaired: the row now holds the log's chunks of its versions.
+	Repaired Outcome = "repaired"
+	// Unrepairable: the log cannot give the row's chunks (Result.Reason
+	// says why); nothing was written.
+	Unrepairable Outcome = "unrepairable"
+	// Skipped: the row is gone, or changed since it was found corrupt (a
+	// compaction or a fill wrote it again); nothing was written. Verify
+	// again to see whether it still is corrupt.
+	Skipped Outcome = "skipped"
+)
+
+// Result is StreamRow's answer for one row.
+type Result struct {
+	Outcome Outcome
+	// Reason says why the row was not repaired.
+	Reason string
+}
+
+// maxBlockBytes is the plain bytes of a run's parts up to which it is
+// written compressed as one (record.AppendBlock), as a compaction writes
+// a block; a larger run is written as the fill writes one
+// (record.AppendRun). Either decodes to the same chunks.
+const maxBlockBytes = 1 << 20
+
+// Repairer writes corrupt stream rows again from the shard logs of one
+// keyspace.
+type Repairer struct {
+	session     *gocql.Session
+	log         *shardlog.Log
+	shards      int
+	segmentRows int64
+	// window is how many log rows are read at a time going back from a
+	// row's shard_seq.
+	window int64
+}
+
+// New reads the keyspace's shard count and segment size.
+func New(ctx context.Context, session *gocql.Session) (*Repairer, error) {
+	r := &Repairer{session: session, log: shardlog.New(session, gocql.LocalSerial), window: 256}
+	if err := session.Query(cqlConfig).WithContext(ctx).Idempotent(true).Scan(&r.shards, &r.segmentRows); err != nil {
+		return nil, cql.ReadErr("read keyspace_config", err)
+	}
+	if r.shards < 1 || r.segmentRows < 1 {
+		return nil, fmt.Errorf("repair: keyspace_config holds %d shards of %d-row segments", r.shards, r.segmentRows)
+	}
+	return r, nil
+}
+
+// storedRow is a stream_events row as read.
+type storedRow struct {
+	first int64
+	time  time.Time
+	seq   int64
+	body  []byte
+	wt    int64
+}
+
+// readRow reads the row at stream, bucket, last; ok is false when there
+// is none (or only the partition's static row).
+func (r *Repairer) readRow(ctx context.Context, stream log.StreamID, bucket, last int64) (row storedRow, ok bool, err error) {
+	var (
+		first, seq, wt *int64
+		t              time.Time
+		body           []byte
+	)
+	err = r.session.Query(cqlRow, string(stream), bucket, last).WithContext(ctx).Idempotent(true).Scan(&first, &t, &seq, &body, &wt)
+	if errors.Is(err, gocql.ErrNotFound) || err == nil && (first == nil || wt == nil) {
+		return storedRow{}, false, nil
+	}
+	if err != nil {
+		return storedRow{}, false, cql.ReadErr(fmt.Sprintf("read stream %s bucket %d row %d", stream, bucket, last), err)
+	}
+	row = storedRow{first: *first, time: t, body: body, wt: *wt}
+	if seq != nil {
+		row.seq = *seq
+	}
+	return row, true, nil
+}
+
+// StreamRow writes the row of stream at bucket and last_version last,
+// which verify found corrupt holding versions first..last, again from the
+// shard log (see the package doc). An error means Cassandra failed a read
+// or the write (the row may or may not have been written: its content is
+// right either way, and a second run finds out).
+//
+// Why this is safe beside running servers (streams, compact.go):
+//
+//   - What it writes is what the row held: the chunks of the row's
+//     versions are a function of committed records (record.Chunks), so
+//     the rebuilt row holds the same chunks as the corrupt one did when
+//     it was written, and it is checked to decode to them before the
+//     write. Writing it again is idempotent (same key, same cells, same
+//     timestamp: a retry of the write, or a second repair that found the
+//     row corrupt again, changes nothing).
+//   - A fill writing the row's key again (a paused ex-owner, a catch-up)
+//     writes the same chunk at rowTimestamp, at most the corrupt cell's
+//     timestamp, below the repair's: the repaired cell stays. A row at the key holding more chunks (one
+//     reaching back) has a timestamp of at least the repair's and wins or,
+//     at a tie, either wins: both hold the row's chunks, and the chunks
+//     before them are in the rows they were written in before this row
+//     was (a stream's chunks are written in version order).
+//   - A compaction cannot take a block holding the corrupt row (it
+//     decodes every chunk it copies, and fails), and leaves a block
+//     holding the repaired row as rows for good: its write timestamp is
+//     not rowTimestamp, which compactBlock refuses. So compaction never
+//     deletes a repaired row, and never writes a run whose timestamp could
+//     tie with it. The one race left: a compaction that took the chunk
+//     from another row holding it deletes the corrupt row between the
+//     repair's last read and its write; the repair then writes the row
+//     again beside the block's run, a second copy of the same chunks
+//     (readers send each chunk once, rowReader), which compactions leave
+//     alone. No chunk is ever removed, so no conditional write is needed.
+func (r *Repairer) StreamRow(ctx context.Context, stream log.StreamID, bucket, first, last int64) (Result, error) {
+	row, ok, err := r.readRow(ctx, stream, bucket, last)
+	if err != nil {
+		return Result{}, err
+	}
+	switch {
+	case !ok:
+		return Result{Skipped, "the row is gone"}, nil
+	case row.first != first:
+		return Result{Skipped, fmt.Sprintf("the row now holds versions %d..%d", row.first, last)}, nil
+	}
+	if _, err := decodeRow(first, last, row.seq, row.time, row.body); err == nil {
+		return Result{Skipped, "the row is no longer corrupt"}, nil
+	}
+	if row.seq < 1 {
+		return Result{Unrepairable, "the row has no shard_seq to find its log records by"}, nil
+	}
+	shard := partition.ShardOf(string(stream), r.shards)
+	want, reason, err := r.logChunks(ctx, shard, stream, bucket, first, last, row.seq)
+	if err != nil || reason != "" {
+		return Result{Unrepairable, reason}, err
+	}
+	if end := want[len(want)-1]; end.seq != row.seq || end.time != row.time.UnixMilli() {
+		return Result{Unrepairable, fmt.Sprintf("the log's last chunk of the row (shard %d seq %d, time %d ms) is not the row's (shard_seq %d, time %d ms)",
+			shard, end.seq, end.time, row.seq, row.time.UnixMilli())}, nil
+	}
+	body := encode(want)
+	got, err := decodeRow(first, last, row.seq, row.time, body)
+	if err != nil || !sameParts(got, want) {
+		return Result{}, fmt.Errorf("repair: stream %s bucket %d row %d: the rebuilt row does not decode to the log's chunks (%v)", stream, bucket, last, err)
+	}
+	// Still the corrupt row read first? A compaction or a fill may have
+	// written it since.
+	now, ok, err := r.readRow(ctx, stream, bucket, last)
+	if err != nil {
+		return Result{}, err
+	}
+	if !ok || now.first != row.first || now.wt != row.wt || !bytes.Equal(now.body, row.body) {
+		return Result{Skipped, "the row changed while it was repaired"}, nil
+	}
+	if err := r.session.Query(cqlPut, row.wt+1, body, string(stream), bucket, last).WithContext(ctx).Idempotent(true).Exec(); err != nil {
+		return Result{}, cql.ReadErr(fmt.Sprintf("write stream %s bucket %d row %d", stream, bucket, last), err)
+	}
+	// Read back: it decodes to the log's chunks.
+	back, ok, err := r.readRow(ctx, stream, bucket, last)
+	if err != nil {
+		return Result{}, err
+	}
+	if !ok {
+		return Result{Skipped, "the row was deleted as it was repaired"}, nil
+	}
+	if back.first != first {
+		return Result{Skipped, fmt.Sprintf("the row was written again as it was repaired, holding versions %d..%d", back.first, last)}, nil
+	}
+	got, err = decodeRow(first, last, back.seq, back.time, back.body)
+	if err != nil || !sameParts(got, want) {
+		return Result{}, fmt.Errorf("repair: stream %s bucket %d row %d: read back after the write, the row does not decode to the log's chunks (%v)", stream, bucket, last, err)
+	}
+	return Result{Outcome: Repaired}, nil
+}
+
+// encode is the body of a row of parts (in version order): a chunk's body,
+// or a run of them.
+func encode(parts []part) []byte {
+	if len(parts) == 1 {
+		return record.AppendChunkBody(nil, &parts[0].chunk)
+	}
+	ps := make([]record.Part, len(parts))
+	for i := range parts {
+		p := &parts[i]
+		ps[i] = record.Part{Seq: p.seq, Time: p.time, FirstVersion: p.chunk.FirstVersion, LastVersion: p.chunk.LastVersion(),
+			Body: record.AppendChunkBody(nil, &p.chunk)}
+	}
+	// Plain bodies, compressed together, as a compaction writes a block
+	// (bodies just encoded: PlainChunkBody fails on none of them).
+	block, plain := make([]record.Part, len(ps)), 0
+	copy(block, ps)
+	for i := range block {
+		b, err := record.PlainChunkBody(block[i].Body)
+		if err != nil {
+			return record.AppendRun(nil, ps)
+		}
+		block[i].Body = b
+		plain += len(b)
+	}
+	if plain <= maxBlockBytes {
+		return record.AppendBlock(nil, block)
+	}
+	return record.AppendRun(nil, ps)
+}
