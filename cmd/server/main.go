@@ -5,7 +5,7 @@
 //	server keys create --name NAME --scope SCOPE [--scope ...] [--expires DURATION] [flags]
 //	server keys list [flags]
 //	server keys revoke NAME [flags]
-//	server verify [--streams] [--snapshots] [--concurrency N] [--rate N] [--format text|json] [flags]
+//	server verify [--streams [--repair]] [--snapshots] [--concurrency N] [--rate N] [--format text|json] [flags]
 //	server version           print the version
 //
 // `server --help` lists every flag with its environment variable.

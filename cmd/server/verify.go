@@ -39,7 +39,7 @@ func runVerify(ctx context.Context, args []string, getenv func(string) string, s
 		fs.Float64Var(&vo.Rate, "rate", 0, "verify: rows read a second at most, over all of them (0: no limit)")
 		fs.StringVar(&format, "format", "text", "verify: how corrupt rows are printed: text or json (a JSON object a line)")
 		fs.BoolVar(&fix, "repair", false, "verify: write each corrupt chunk or run row found again from the shard log records it was filled from\n"+
-			"(needs --streams; each such row's line says repaired, unrepairable or skipped, and why)")
+			"(needs --streams; each such row's line says repaired, unrepairable, skipped or failed, and why)")
 	}
 	m := NewMain()
 	m.Stderr = stderr

@@ -48,7 +48,9 @@ import (
 //     no other block's range reaches.
 //   - All of it rests on every row's write timestamp being rowTimestamp
 //     of its time and events: a block holding a row written otherwise (a
-//     copy that did not keep write times) is left as it is.
+//     copy that did not keep write times, a row repaired by `server verify
+//     --repair` one past its corrupt cell's: package repair) is left as
+//     it is.
 //   - Readers that passed a block's end before its run was written find
 //     the versions the deleted rows held in the run (rowReader: a bounded
 //     forward read reads on past its bound, a backward read fills a gap
