@@ -121,16 +121,17 @@ func (r *Repairer) readRow(ctx context.Context, stream log.StreamID, bucket, las
 //     versions are a function of committed records (record.Chunks), so
 //     the rebuilt row holds the same chunks as the corrupt one did when
 //     it was written, and it is checked to decode to them before the
-//     write. Writing it again is idempotent (same key, same cells, same
-//     timestamp: a retry of the write, or a second repair that found the
-//     row corrupt again, changes nothing).
+//     write. The write is idempotent (same key, cell and timestamp: the
+//     driver may retry it), and a second repair finds the row intact and
+//     skips it.
 //   - A fill writing the row's key again (a paused ex-owner, a catch-up)
 //     writes the same chunk at rowTimestamp, at most the corrupt cell's
-//     timestamp, below the repair's: the repaired cell stays. A row at the key holding more chunks (one
-//     reaching back) has a timestamp of at least the repair's and wins or,
-//     at a tie, either wins: both hold the row's chunks, and the chunks
-//     before them are in the rows they were written in before this row
-//     was (a stream's chunks are written in version order).
+//     timestamp, below the repair's: the repaired cell stays. A row at
+//     the key holding more chunks (one reaching back) has a timestamp of
+//     at least the repair's and wins or, at a tie, either wins: both hold
+//     the row's chunks, and the chunks before them are in the rows they
+//     were written in before this row was (a stream's chunks are written
+//     in version order).
 //   - A compaction cannot take a block holding the corrupt row (it
 //     decodes every chunk it copies, and fails), and leaves a block
 //     holding the repaired row as rows for good: its write timestamp is
