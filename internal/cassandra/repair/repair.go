@@ -127,11 +127,12 @@ func (r *Repairer) readRow(ctx context.Context, stream log.StreamID, bucket, las
 //   - A fill writing the row's key again (a paused ex-owner, a catch-up)
 //     writes the same chunk at rowTimestamp, at most the corrupt cell's
 //     timestamp, below the repair's: the repaired cell stays. A row at
-//     the key holding more chunks (one reaching back) has a timestamp of
-//     at least the repair's and wins or, at a tie, either wins: both hold
-//     the row's chunks, and the chunks before them are in the rows they
-//     were written in before this row was (a stream's chunks are written
-//     in version order).
+//     the key holding more chunks (one reaching back) may win or lose
+//     (its rowTimestamp is at least the repair's when the corrupt cell had
+//     its own rowTimestamp; at a tie the greater value wins): either
+//     holds the row's chunks, and the chunks before them are in the rows
+//     they were written in before this row was (a stream's chunks are
+//     written in version order).
 //   - A compaction cannot take a block holding the corrupt row (it
 //     decodes every chunk it copies, and fails), and leaves a block
 //     holding the repaired row as rows for good: its write timestamp is
