@@ -12,5 +12,9 @@
 // Raise).
 //
 // Not for long-lived background loops (a shard's run, a refresh ticker):
-// no caller waits for them, and a panic there still ends the process.
+// no caller waits for them, and a panic there still ends the process
+// (deliberately, for a shard's loops: internal/cassandra/sequencer). A
+// loop that serves requests without being one's recovers its own panic
+// with Catch and ends what depended on it (internal/httpapi's
+// subscription pollers).
 package fanout

@@ -71,7 +71,12 @@
 //     a goroutine the request started too (a fan-out of reads, a page
 //     read ahead, a batch written in the background): those run under
 //     internal/fanout, which raises it again on the request's goroutine,
-//     and observe logs the stack of the goroutine where it happened.
+//     and observe logs the stack of the goroutine where it happened. The
+//     poller the live subscriptions of a stream or feed share belongs to
+//     no request: a panic there is logged with its stack once, ends the
+//     poller and its subscriptions (a cut stream, or 500 internal before
+//     the answer started) and the next subscription starts a new one
+//     (pollerSet.broke).
 //   - Request bodies are limited after decompression (gzip, zstd with a
 //     bounded window), and append bodies are decoded strictly: exact member
 //     names, no unknown or repeated members (so no client-set "version" or

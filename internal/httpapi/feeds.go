@@ -248,9 +248,9 @@ func (s *Server) subscribeFeed(c *echo.Context) error {
 	}
 	first := &page
 	var caughtUp <-chan struct{}
-	shared := func() (<-chan struct{}, bool) {
+	shared := func() (<-chan struct{}, bool, error) {
 		changed, _, _ := p.watch()
-		return changed, changed != caughtUp
+		return changed, changed != caughtUp, p.err()
 	}
 	c.Response().Header().Set(HeaderFeedFrom, pos)
 	id, _ := lastEventID(c.Request()) // checked by feedFrom

@@ -2,10 +2,20 @@ package httpapi
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"log/slog"
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/eventlog/eventlog/internal/fanout"
 )
+
+// errPollerBroken ends the subscriptions of a poller whose loop panicked
+// (pollerSet.broke): 500 internal for one not answered yet, a cut stream
+// for the others (follow).
+var errPollerBroken = errors.New("the poller shared by this subscription panicked")
 
 // A poller reads the store on behalf of every live subscription of one
 // stream or feed on this instance: one probe per SubscribePoll (and per
@@ -14,12 +24,16 @@ import (
 // stream's head version; for a feed, whose positions are opaque, a count
 // of the changes it saw); a subscriber reads the store itself only when
 // that says there is something it has not read.
+//
+// Its loop is no request's: a panic there ends the poller only, not the
+// process (pollerSet.broke), and with it the subscriptions it served.
 type poller[T comparable] struct {
 	mu      sync.Mutex
 	refs    int
 	latest  T
 	known   bool
-	changed chan struct{} // closed and replaced when latest changes
+	changed chan struct{} // closed and replaced when latest changes; closed for good once broken
+	broken  bool          // its loop panicked: it publishes nothing more
 	stop    context.CancelFunc
 	// subs are the request contexts of its subscribers, in the order they
 	// joined: a probe reads with the values of one of them, with (its
@@ -75,6 +89,17 @@ func (p *poller[T]) watch() (changed <-chan struct{}, latest T, known bool) {
 	return p.changed, p.latest, p.known
 }
 
+// err is errPollerBroken once the poller's loop panicked: its subscribers
+// must end (changed is closed then, so that they wake).
+func (p *poller[T]) err() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.broken {
+		return errPollerBroken
+	}
+	return nil
+}
+
 func (p *poller[T]) publish(v T) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -88,8 +113,12 @@ func (p *poller[T]) publish(v T) {
 
 // pollerSet holds the running pollers of one kind by key.
 type pollerSet[T comparable] struct {
-	mu sync.Mutex
-	m  map[string]*poller[T]
+	// kind ("stream", "feed") and log say where a poller's panic is
+	// logged (broke).
+	kind string
+	log  *slog.Logger
+	mu   sync.Mutex
+	m    map[string]*poller[T]
 }
 
 // probeFunc reads the store once: found reports a new latest value v.
@@ -122,7 +151,11 @@ func (ps *pollerSet[T]) join(key string, sub context.Context, interval time.Dura
 	if start { // after its first subscriber is known: its first probe reads with it
 		ctx, cancel := context.WithCancel(context.Background())
 		p.stop = cancel
-		go p.run(ctx, interval, wake, probe)
+		go func() {
+			if pn := fanout.Catch(func() { p.run(ctx, interval, wake, probe) }); pn != nil {
+				ps.broke(key, p, pn)
+			}
+		}()
 	}
 	return p, func() {
 		ps.mu.Lock()
@@ -132,9 +165,33 @@ func (ps *pollerSet[T]) join(key string, sub context.Context, interval time.Dura
 		p.mu.Unlock()
 		if p.refs--; p.refs == 0 {
 			p.stop()
-			delete(ps.m, key)
+			if ps.m[key] == p { // not a new one, started after p broke
+				delete(ps.m, key)
+			}
 		}
 	}
+}
+
+// broke ends p, of key, whose loop panicked with pn. The poller serves
+// every live subscription of its stream or feed on this instance and is
+// none of their requests: its panic, which ended the process, is logged
+// here, once, with its stack. p leaves the set, so the next subscriber of
+// key starts a new poller, and its subscribers end with a server error
+// (errPollerBroken), woken by changed.
+func (ps *pollerSet[T]) broke(key string, p *poller[T], pn *fanout.Panic) {
+	ps.mu.Lock()
+	if ps.m[key] == p {
+		delete(ps.m, key)
+	}
+	subs := p.refs
+	ps.mu.Unlock()
+	p.stop()
+	p.mu.Lock()
+	p.broken = true
+	close(p.changed) // closed for good: a subscriber woken finds it broken
+	p.mu.Unlock()
+	ps.log.Error("panic in a subscription poller: its subscriptions end",
+		"poller", ps.kind, "key", key, "subscribers", subs, "panic", fmt.Sprint(pn.Value), "stack", string(pn.Stack))
 }
 
 func (p *poller[T]) run(ctx context.Context, interval time.Duration, wake func() (<-chan struct{}, func()), probe probeFunc[T]) {

@@ -359,6 +359,8 @@ func New(store log.Store, cfg Config) (*Server, error) {
 	}
 	s := &Server{store: store, cfg: cfg, log: slog.New(contextHandler{cfg.Logger.Handler()}), metrics: m,
 		tracer: cfg.TracerProvider.Tracer("github.com/eventlog/eventlog/internal/httpapi"), drained: make(chan struct{})}
+	s.streamPollers.kind, s.streamPollers.log = "stream", s.log
+	s.feedPollers.kind, s.feedPollers.log = "feed", s.log
 	s.floods = map[string]*floodGate{}
 	for _, kind := range []string{floodUnauthenticated, floodInvalidHost, floodTLSHandshake} {
 		s.floods[kind] = newFloodGate(m.suppressed, kind)

@@ -62,9 +62,9 @@ func (s *Server) subscribe(c *echo.Context) error {
 		return info.Version, err == nil, err
 	})
 	defer leave()
-	shared := func() (<-chan struct{}, bool) {
+	shared := func() (<-chan struct{}, bool, error) {
 		changed, head, known := p.watch()
-		return changed, known && head >= next
+		return changed, known && head >= next, p.err()
 	}
 	var line, id []byte
 	return s.follow(c, wake, shared, func(ctx context.Context, sw *streamWriter, sse bool) (int, error) {
@@ -97,8 +97,10 @@ func (s *Server) subscribe(c *echo.Context) error {
 // call (through sw, in the framing sse says) and returns how many events
 // it wrote, then waits for a wake-up from this instance (wake, may be
 // nil), for the shared poller to see something the subscriber has not
-// read (shared: the channel of the poller's next change, and whether the
-// subscriber is behind what the poller last saw), or the client's departure,
+// read (shared: the channel of the poller's next change, whether the
+// subscriber is behind what the poller last saw, and the poller's error:
+// a poller whose loop panicked ends its subscriptions, 500 internal
+// before the response started and a cut stream after), or the client's departure,
 // sending a heartbeat when idle, and calls send again. An idle subscriber
 // reads nothing from the store itself.
 //
@@ -109,7 +111,10 @@ func (s *Server) subscribe(c *echo.Context) error {
 // cleanly, at once also when the subscription is idle, as the client
 // resumes from its last id elsewhere; so does a key revoked or expired
 // meanwhile (whileKeyValid), and the client's reconnection is refused.
-func (s *Server) follow(c *echo.Context, wake <-chan struct{}, shared func() (<-chan struct{}, bool), send func(ctx context.Context, sw *streamWriter, sse bool) (int, error)) error {
+func (s *Server) follow(c *echo.Context, wake <-chan struct{}, shared func() (<-chan struct{}, bool, error), send func(ctx context.Context, sw *streamWriter, sse bool) (int, error)) error {
+	if _, _, err := shared(); err != nil {
+		return err // its poller broke before the response started
+	}
 	sse := !wantsNDJSON(c.Request())
 	ctype := MediaTypeEventStream
 	if !sse {
@@ -156,7 +161,10 @@ func (s *Server) follow(c *echo.Context, wake <-chan struct{}, shared func() (<-
 			// One read per change the poller saw: should the read not
 			// reach what the poller saw, wait for its next change rather
 			// than read again at once.
-			changed, behind := shared()
+			changed, behind, err := shared()
+			if err != nil {
+				return s.failStream(c, sw, err) // started: cut
+			}
 			if behind && changed != readFor {
 				readFor = changed
 				break
