@@ -412,6 +412,7 @@ func (m *Main) openStore(ctx context.Context, o cassandra.Options) (*shardstore.
 	// known once it is open (nothing is forwarded before).
 	var opened atomic.Pointer[shardstore.Store]
 	peers := httpapi.Peers{Client: &http.Client{Timeout: m.Config.WriteTimeout, Transport: tr}, RequireTLS: https, MaxBatchBytes: int(m.Config.MaxBodyBytes),
+		Logger: m.logger(),
 		Key: func() []byte {
 			if st := opened.Load(); st != nil {
 				return st.PeerKey()

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"strings"
@@ -303,16 +304,20 @@ func Forwarder(p Peers) func(ctx context.Context, address string, req log.Append
 		}
 		mu.Unlock()
 		q.submit(it)
+		var o forwardOutcome
 		select {
-		case o := <-it.done:
-			fanout.Raise(o.panicked)
-			return o.res, o.err
+		case o = <-it.done:
 		case <-ctx.Done():
 			if it.state.CompareAndSwap(itemQueued, itemAbandoned) {
 				return log.AppendResult{}, fmt.Errorf("forward to %s: %w: %v before it was sent", address, log.ErrUnavailable, ctx.Err())
 			}
-			return log.AppendResult{}, fmt.Errorf("forward to %s: %w: %v", address, log.ErrOutcomeUnknown, ctx.Err())
+			if it.state.CompareAndSwap(itemSent, itemLeft) {
+				return log.AppendResult{}, fmt.Errorf("forward to %s: %w: %v", address, log.ErrOutcomeUnknown, ctx.Err())
+			}
+			o = <-it.done // answered meanwhile (itemAnswered): it is in done, or about to be
 		}
+		fanout.Raise(o.panicked)
+		return o.res, o.err
 	}
 }
 
@@ -334,11 +339,15 @@ type forwardOutcome struct {
 }
 
 // An item is queued until a request takes it (sent), or abandoned by a
-// caller that gave up first, which a request then skips.
+// caller that gave up first, which a request then skips. A sent item is
+// answered (its outcome handed to its caller, who takes it) unless its
+// caller left first: then no one takes its outcome.
 const (
 	itemQueued int32 = iota
 	itemSent
 	itemAbandoned
+	itemAnswered
+	itemLeft
 )
 
 type forwardItem struct {
@@ -348,6 +357,16 @@ type forwardItem struct {
 	size  int
 	state atomic.Int32
 	done  chan forwardOutcome // cap 1
+}
+
+// answer hands it its outcome, unless it was answered already or its
+// caller left; it reports whether its caller takes o.
+func (it *forwardItem) answer(o forwardOutcome) bool {
+	if !it.state.CompareAndSwap(itemSent, itemAnswered) {
+		return false
+	}
+	it.done <- o // never blocks: one outcome per item, cap 1
+	return true
 }
 
 // forwardQueue is one owner's: appends waiting, requests in flight.
@@ -397,13 +416,19 @@ func (q *forwardQueue) next() {
 	go func() {
 		// It runs for the appends of several requests, each waiting for
 		// its outcome: a panic goes to every one not yet answered, raised
-		// on its goroutine (forward), and the queue goes on.
+		// on its goroutine (forward), where the request's 500 logs it,
+		// and the queue goes on. With none left to take it (all answered
+		// before it, or their callers gone), it is logged here.
 		if p := fanout.Catch(func() { q.send(batch) }); p != nil {
+			raised := false
 			for _, it := range batch {
-				select {
-				case it.done <- forwardOutcome{panicked: p}:
-				default: // answered before the panic
+				if it.answer(forwardOutcome{panicked: p}) {
+					raised = true
 				}
+			}
+			if !raised {
+				q.peers.logger().Error("panic forwarding appends, after their callers were answered or gone",
+					"address", q.address, "appends", len(batch), "panic", fmt.Sprint(p.Value), "stack", string(p.Stack))
 			}
 		}
 		q.mu.Lock()
@@ -421,7 +446,7 @@ func (q *forwardQueue) send(batch []*forwardItem) {
 	}
 	fail := func(err error) {
 		for _, it := range batch {
-			it.done <- forwardOutcome{err: err}
+			it.answer(forwardOutcome{err: err})
 		}
 	}
 	body, err := marshalForward(&b)
@@ -476,7 +501,7 @@ func (q *forwardQueue) send(batch []*forwardItem) {
 			return
 		}
 		for _, it := range batch {
-			it.done <- forwardOutcome{err: p.coreError(it.req)}
+			it.answer(forwardOutcome{err: p.coreError(it.req)})
 		}
 		return
 	}
@@ -489,12 +514,12 @@ func (q *forwardQueue) send(batch []*forwardItem) {
 		switch r := a.Results[i]; {
 		case r.Result != nil:
 			t, _ := time.Parse(timeLayout, r.Result.Time)
-			it.done <- forwardOutcome{res: log.AppendResult{Stream: r.Result.Stream, FirstVersion: r.Result.FirstVersion,
-				LastVersion: r.Result.LastVersion, Events: r.Result.Events, Time: t, Duplicate: r.Result.Duplicate}}
+			it.answer(forwardOutcome{res: log.AppendResult{Stream: r.Result.Stream, FirstVersion: r.Result.FirstVersion,
+				LastVersion: r.Result.LastVersion, Events: r.Result.Events, Time: t, Duplicate: r.Result.Duplicate}})
 		case r.Problem != nil:
-			it.done <- forwardOutcome{err: r.Problem.coreError(it.req)}
+			it.answer(forwardOutcome{err: r.Problem.coreError(it.req)})
 		default:
-			it.done <- forwardOutcome{err: fmt.Errorf("forward to %s: %w: an empty answer", q.address, log.ErrOutcomeUnknown)}
+			it.answer(forwardOutcome{err: fmt.Errorf("forward to %s: %w: an empty answer", q.address, log.ErrOutcomeUnknown)})
 		}
 	}
 }
@@ -566,6 +591,16 @@ type Peers struct {
 	// Key returns the key requests are signed with (the store's PeerKey,
 	// once it is open); nothing is sent without one.
 	Key func() []byte
+	// Logger logs a panic forwarding appends that no caller is left to
+	// raise (Forwarder). Default: slog.Default().
+	Logger *slog.Logger
+}
+
+func (p Peers) logger() *slog.Logger {
+	if p.Logger != nil {
+		return p.Logger
+	}
+	return slog.Default()
 }
 
 func (p Peers) maxBatchBytes() int {

@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -200,4 +201,89 @@ func TestForwardQueuePanicIsTheCallers(t *testing.T) {
 	if !ok || p.Value != "key bug" || !strings.Contains(string(p.Stack), "httpapi.keyPanics(") {
 		t.Fatalf("forward raised %v; want the queue's panic with its stack", got)
 	}
+}
+
+// recordsTo is a slog handler that sends each record (its message and
+// attributes) on ch.
+type recordsTo chan map[string]any
+
+func (h recordsTo) Enabled(context.Context, slog.Level) bool { return true }
+func (h recordsTo) WithAttrs([]slog.Attr) slog.Handler       { return h }
+func (h recordsTo) WithGroup(string) slog.Handler            { return h }
+func (h recordsTo) Handle(_ context.Context, r slog.Record) error {
+	m := map[string]any{"msg": r.Message, "level": r.Level.String()}
+	r.Attrs(func(a slog.Attr) bool { m[a.Key] = a.Value.Any(); return true })
+	h <- m
+	return nil
+}
+
+// roundTrip is an http.RoundTripper.
+type roundTrip func(*http.Request) (*http.Response, error)
+
+func (f roundTrip) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// closePanics is a response body whose Close panics.
+type closePanics struct{ io.Reader }
+
+func (closePanics) Close() error { panic("close bug") }
+
+// TestForwardQueuePanicWithNoCallerIsLogged: a panic of a forward request
+// that no caller is left to raise (each was answered before it, or gave
+// up once its append was sent) is logged at error level with its value
+// and the stack where it happened. It was dropped without a trace.
+func TestForwardQueuePanicWithNoCallerIsLogged(t *testing.T) {
+	key := []byte("0123456789abcdef0123456789abcdef")
+	req := log.AppendRequest{Stream: "s-1", Expected: log.Any, Events: []log.ProposedEvent{{Type: "T", Data: []byte(`{}`)}}}
+	mustLogged := func(t *testing.T, logs recordsTo, value, frame string) {
+		t.Helper()
+		select {
+		case m := <-logs:
+			stack, _ := m["stack"].(string)
+			if m["level"] != "ERROR" || m["panic"] != value || !strings.Contains(stack, frame) {
+				t.Fatalf("logged %v; want the panic %q at error level with a stack through %s", m, value, frame)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("the panic was not logged")
+		}
+	}
+
+	t.Run("CallerGone", func(t *testing.T) {
+		logs := make(recordsTo, 1)
+		sent, release := make(chan struct{}), make(chan struct{})
+		peers := Peers{Client: &http.Client{Timeout: 5 * time.Second}, Logger: slog.New(logs), Key: func() []byte {
+			close(sent) // the append is sent: its request is being made
+			<-release
+			panic("key bug after the caller left")
+		}}
+		ctx, cancel := context.WithCancel(context.WithValue(context.Background(), bearerKey{}, "Bearer tok"))
+		errc := make(chan error, 1)
+		go func() {
+			_, err := Forwarder(peers)(ctx, "127.0.0.1:1", req)
+			errc <- err
+		}()
+		<-sent
+		cancel()
+		if err := <-errc; !errors.Is(err, log.ErrOutcomeUnknown) {
+			t.Fatalf("caller that gave up: got %v, want ErrOutcomeUnknown", err)
+		}
+		close(release)
+		mustLogged(t, logs, "key bug after the caller left", "httpapi.Peers.post")
+	})
+
+	t.Run("AllAnswered", func(t *testing.T) {
+		logs := make(recordsTo, 1)
+		// The owner's answer is read and handed out, then closing its
+		// body panics.
+		answer := `{"results":[{"problem":{"type":"about:blank","title":"Conflict","status":409,"code":"wrong_expected_version","current_version":3}}]}`
+		client := &http.Client{Transport: roundTrip(func(r *http.Request) (*http.Response, error) {
+			return &http.Response{StatusCode: http.StatusOK, Header: http.Header{}, Body: closePanics{strings.NewReader(answer)}, Request: r}, nil
+		})}
+		peers := Peers{Client: client, Logger: slog.New(logs), Key: func() []byte { return key }}
+		ctx := context.WithValue(context.Background(), bearerKey{}, "Bearer tok")
+		var wev *log.WrongExpectedVersionError
+		if _, err := Forwarder(peers)(ctx, "127.0.0.1:1", req); !errors.As(err, &wev) || wev.Current != 3 {
+			t.Fatalf("got %v, want the owner's wrong_expected_version", err)
+		}
+		mustLogged(t, logs, "close bug", "closePanics.Close")
+	})
 }
