@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -170,7 +171,8 @@ func (s *Server) listCategories(c *echo.Context) error {
 // it is, with its stream. An event in a stream outside the key's read
 // scopes is 404, as if absent (the answer never tells that it exists, and
 // the stream is not read); so is one whose log record is corrupt, unless
-// the key may read every stream (its stream is not known then: EventByID).
+// the key may read every stream (its stream is not known then: EventByID;
+// the record is counted in eventlog_data_corrupt_total all the same).
 func (s *Server) eventByID(c *echo.Context) error {
 	cat, err := s.discovery()
 	if err != nil {
@@ -186,7 +188,18 @@ func (s *Server) eventByID(c *echo.Context) error {
 	if k := keyOf(c); s.cfg.Auth != nil && (k == nil || !k.CanReadFeed(log.Feed{Kind: log.FeedAll})) {
 		visible = func(st log.StreamID) bool { return s.permits(c, auth.ActionRead, string(st)) }
 	}
-	e, err := cat.EventByID(c.Request().Context(), id, visible)
+	ctx := c.Request().Context()
+	var skipped atomic.Pointer[log.CorruptError]
+	if visible != nil {
+		// A corrupt log record left out of a scoped lookup is 404 for
+		// the key (the store logs its key), and is counted as every
+		// request meeting corrupt data is: once, by its kind.
+		ctx = log.WithSkippedCorrupt(ctx, func(ce *log.CorruptError) { skipped.CompareAndSwap(nil, ce) })
+	}
+	e, err := cat.EventByID(ctx, id, visible)
+	if ce := skipped.Load(); ce != nil {
+		s.metrics.corrupt.WithLabelValues(ce.Kind).Inc()
+	}
 	if err != nil {
 		return err
 	}

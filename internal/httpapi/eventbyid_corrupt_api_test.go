@@ -20,7 +20,9 @@ import (
 // the log record; a key that may read the stream gets 500 data_corrupt
 // naming its corrupt stream row. A corrupt log record does not say which
 // streams it holds, so a scoped key cannot be told it holds one of its
-// own: 404 for it too (README, "What a finding means").
+// own: 404 for it too (README, "What a finding means"). Every lookup that
+// meets the corrupt record counts it in eventlog_data_corrupt_total, the
+// scoped ones that leave it out too (they were not counted).
 func TestEventByIDCorruptOutsideScope(t *testing.T) {
 	as := mustShardAuthServer(t)
 	admin := as.MustToken(t, "admin", 0, "admin")
@@ -54,6 +56,13 @@ func TestEventByIDCorruptOutsideScope(t *testing.T) {
 		t.Helper()
 		return as.As(t, key, "GET", "/v1/events/"+id.String(), "")
 	}
+	mustCounted := func(t *testing.T, kind string, n int) {
+		t.Helper()
+		want := `eventlog_data_corrupt_total{kind="` + kind + `"} ` + itoa(int64(n))
+		if m := as.As(t, admin, "GET", "/metrics", ""); !strings.Contains(string(m.Body), "\n"+want+"\n") {
+			t.Errorf("/metrics (%d) has no line %q", m.Status, want)
+		}
+	}
 
 	t.Run("LogRecord", func(t *testing.T) {
 		id := uuid.Must(uuid.NewV7())
@@ -85,17 +94,22 @@ func TestEventByIDCorruptOutsideScope(t *testing.T) {
 				t.Errorf("%s: detail %q does not name %q", name, d, where)
 			}
 		}
+		mustCounted(t, "log_record", 2)
 		for name, key := range map[string]string{"OutOfScope": none, "InScope": secret} {
 			if r := get(t, key, id); r.Status != http.StatusNotFound || r.JSON(t)["code"] != "event_not_found" {
 				t.Errorf("%s: %s, want 404 event_not_found", name, r)
 			}
 		}
+		mustCounted(t, "log_record", 4) // left out of both lookups, counted
+
 		// The id in a stream the key may read, committed after: found, as
 		// when the corrupt record's stream does not hold the id.
 		appendAt(t, "pub-1", id, "1")
 		if r := get(t, pub, id); r.Status != http.StatusOK || r.JSON(t)["stream"] != "pub-1" {
 			t.Errorf("read:pub-*: %s, want pub-1's event", r)
 		}
+		// The corrupt record, committed first, was read first and left out.
+		mustCounted(t, "log_record", 5)
 	})
 
 	t.Run("StreamRow", func(t *testing.T) {

@@ -38,7 +38,7 @@ type metrics struct {
 	conflicts  *prometheus.CounterVec // code
 	suppressed *prometheus.CounterVec // kind: log lines not written (logflood.go)
 	tlsErrors  prometheus.Counter
-	corrupt    *prometheus.CounterVec // kind: reads answered data_corrupt or snapshot_corrupt, or cut by corrupt data
+	corrupt    *prometheus.CounterVec // kind: reads answered data_corrupt or snapshot_corrupt, cut by corrupt data, or leaving it out (eventByID)
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -78,7 +78,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}),
 		corrupt: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "eventlog_data_corrupt_total",
-			Help: "Requests that failed on stored data that failed its integrity check (answered data_corrupt or snapshot_corrupt, or a stream cut), by kind of row: chunk, run, chunk_ids, log_record, snapshot. Find them all with server verify.",
+			Help: "Requests that failed on stored data that failed its integrity check (answered data_corrupt or snapshot_corrupt, or a stream cut), or that left such a row out of their answer (a lookup by id of a key scoped to some streams), by kind of row: chunk, run, chunk_ids, log_record, snapshot. Find them all with server verify.",
 		}, []string{"kind"}),
 	}
 	for _, c := range []prometheus.Collector{m.requests, m.duration, m.inFlight, m.appended, m.duplicates, m.conflicts, m.suppressed, m.tlsErrors, m.corrupt} {

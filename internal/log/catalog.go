@@ -100,8 +100,30 @@ type Catalog interface {
 	// record that fails its check, whose streams are then unknown, is a
 	// *CorruptError when visible is nil, and holds no visible event
 	// otherwise (a caller never learns of an id in a stream it may not
-	// read). Errors: ErrUnavailable, *CorruptError.
+	// read; each such record is reported to ctx's WithSkippedCorrupt
+	// function, if any). Errors: ErrUnavailable, *CorruptError.
 	EventByID(ctx context.Context, id uuid.UUID, visible func(StreamID) bool) (RecordedEvent, error)
+}
+
+// skippedCorruptKey is the context key of WithSkippedCorrupt's function.
+type skippedCorruptKey struct{}
+
+// WithSkippedCorrupt returns ctx carrying f, which a store calls
+// (SkippedCorrupt) for each stored row that failed its integrity check
+// and that it left out of its answer instead of failing with it
+// (Catalog.EventByID for a caller that may not read every stream): the
+// answer does not show it, and the caller still counts it. f may be
+// called from several goroutines at once.
+func WithSkippedCorrupt(ctx context.Context, f func(*CorruptError)) context.Context {
+	return context.WithValue(ctx, skippedCorruptKey{}, f)
+}
+
+// SkippedCorrupt reports err, a row left out of an answer, to ctx's
+// function (WithSkippedCorrupt), if it has one.
+func SkippedCorrupt(ctx context.Context, err *CorruptError) {
+	if f, _ := ctx.Value(skippedCorruptKey{}).(func(*CorruptError)); f != nil {
+		f(err)
+	}
 }
 
 // ClusterInfo describes the deployment serving a keyspace.

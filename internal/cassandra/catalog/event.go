@@ -115,7 +115,8 @@ type logRow struct {
 // A log row that fails its check names no stream that can be trusted: for
 // a caller that may read every stream (visible nil) it is the
 // *log.CorruptError, as a feed read meeting it would be; for the others it
-// holds no visible event (skipped, and logged), so that an id they cannot
+// holds no visible event (skipped, logged, and reported to ctx's
+// log.WithSkippedCorrupt function), so that an id they cannot
 // see is not found whether its row is sound or corrupt.
 func (c *Catalog) EventByID(ctx context.Context, id uuid.UUID, visible func(log.StreamID) bool) (log.RecordedEvent, error) {
 	scoped := visible != nil
@@ -216,6 +217,7 @@ func (c *Catalog) locate(ctx context.Context, shard int, seq int64, id uuid.UUID
 	var ce *log.CorruptError
 	if scoped && errors.As(err, &ce) {
 		c.o.Logger.ErrorContext(ctx, "corrupt log record left out of a scoped lookup by id", append(ce.Attrs(), "event_id", id.String(), "error", err)...)
+		log.SkippedCorrupt(ctx, ce) // counted by the caller
 		return []Location{}, nil
 	}
 	return locs, err
