@@ -31,4 +31,11 @@
 //     of the newest: once a newer binary has committed to a shard, an
 //     older one never commits to it again (docs/data-model.md, "Schema
 //     versions").
+//   - Crash-only: a panic in a shard's goroutines (run, checker, filler),
+//     the ownership tick or another loop of this package is not
+//     recovered and ends the process. Those loops hold a shard's heads,
+//     queue and tail, which a recover could leave half updated, and no
+//     caller waits for them; once this instance's leases run out, others
+//     take its shards under new epochs and catch up from the log
+//     (docs/design-write-path.md, "Ownership and fencing").
 package sequencer
