@@ -54,14 +54,18 @@ func (s *probePanicStore) ReadFeed(ctx context.Context, fr log.FeedRead) (log.Fe
 	return s.Store.ReadFeed(ctx, fr)
 }
 
-// signalHandler is a JSON log handler that also sends each record's
-// message and attributes on ch (never blocking: dropped when full).
+// signalHandler is a JSON log handler that also sends the message and
+// attributes of each record at error level on ch (never blocking: dropped
+// when full).
 type signalHandler struct {
 	slog.Handler
 	ch chan map[string]any
 }
 
 func (h signalHandler) Handle(ctx context.Context, r slog.Record) error {
+	if r.Level < slog.LevelError {
+		return h.Handler.Handle(ctx, r)
+	}
 	m := map[string]any{"msg": r.Message}
 	r.Attrs(func(a slog.Attr) bool { m[a.Key] = a.Value.Any(); return true })
 	select {
