@@ -174,8 +174,8 @@ func (ps *pollerSet[T]) join(key string, sub context.Context, interval time.Dura
 
 // broke ends p, of key, whose loop panicked with pn. The poller serves
 // every live subscription of its stream or feed on this instance and is
-// none of their requests: its panic, which ended the process, is logged
-// here, once, with its stack. p leaves the set, so the next subscriber of
+// none of their requests: its panic (which, not recovered, ended the
+// process) is logged here, once, with its stack. p leaves the set, so the next subscriber of
 // key starts a new poller, and its subscribers end with a server error
 // (errPollerBroken), woken by changed.
 func (ps *pollerSet[T]) broke(key string, p *poller[T], pn *fanout.Panic) {
@@ -190,7 +190,11 @@ func (ps *pollerSet[T]) broke(key string, p *poller[T], pn *fanout.Panic) {
 	p.broken = true
 	close(p.changed) // closed for good: a subscriber woken finds it broken
 	p.mu.Unlock()
-	ps.log.Error("panic in a subscription poller: its subscriptions end",
+	logger := ps.log
+	if logger == nil {
+		logger = slog.Default()
+	}
+	logger.Error("panic in a subscription poller: its subscriptions end",
 		"poller", ps.kind, "key", key, "subscribers", subs, "panic", fmt.Sprint(pn.Value), "stack", string(pn.Stack))
 }
 
