@@ -9,7 +9,10 @@ import (
 	gocql "github.com/apache/cassandra-gocql-driver/v2"
 
 	"github.com/eventlog/eventlog/internal/cassandra/cql"
+	"github.com/eventlog/eventlog/internal/cassandra/shardlog"
 	"github.com/eventlog/eventlog/internal/fanout"
+	"github.com/eventlog/eventlog/internal/log"
+	"github.com/eventlog/eventlog/internal/record"
 )
 
 // schema/migrations/0001_initial.cql: shards. segment is the owner's
@@ -138,4 +141,43 @@ func (r *Reader) shardEnd(ctx context.Context, shard int, hint int64) (end Shard
 		}
 		return ShardPos{Seq: st.LastSeq + 1}, st.Floor, nil
 	}
+}
+
+// CheckInRow refuses (ErrFuturePosition) a position of shard inside a log
+// row (Index > 0) but at or past the row's last event. Check and ShardEnd
+// let it pass (they read no row), and every read from it is refused at
+// that row, so a checkpoint there would stop its partition for good. A
+// reader only ever hands out positions inside a row before its last event
+// (after): only a token signed for another log at that seq (a leaked
+// secret, a keyspace restored to an earlier state) says more. It reads the
+// row, and only for a position inside one; a row that is not there is
+// ErrFuturePosition too (callers place the position within the committed
+// log first).
+func (r *Reader) CheckInRow(ctx context.Context, shard int, p ShardPos) error {
+	if p.Index == 0 {
+		return nil
+	}
+	if shard < 0 || shard >= r.shards {
+		return fmt.Errorf("feeds: shard %d out of range 0..%d", shard, r.shards-1)
+	}
+	seq, segment := p.row(), shardlog.Segment(p.row(), r.rows)
+	n := -1
+	_, _, err := r.log.Rows(ctx, shard, segment, seq-1, seq, 1, func(lr shardlog.Row) error {
+		if lr.Seq != seq {
+			return nil
+		}
+		rec, err := record.DecodeRecord(lr.Record)
+		if err != nil {
+			return &log.CorruptError{Kind: log.CorruptLogRecord, Shard: shard, Segment: segment, Seq: lr.Seq, Err: err}
+		}
+		n = rec.Events()
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if p.Index >= n {
+		return badPosition(ErrFuturePosition, fmt.Sprintf("position %d.%d of shard %d is past the row's events", seq, p.Index, shard))
+	}
+	return nil
 }

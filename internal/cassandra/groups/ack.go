@@ -15,7 +15,8 @@ import (
 // AckGroup implements log.GroupStore. Every position is checked before
 // any acknowledgement is applied: it must be a token handed to this
 // member of this group for that partition under that epoch, and within
-// the shard's committed log (else *log.ValidationError invalid_position
+// the shard's committed log, inside a row only before its last event (else
+// *log.ValidationError invalid_position
 // and nothing moves). Then each acknowledgement is applied on its own,
 // fenced by the lease's epoch.
 func (s *Store) AckGroup(ctx context.Context, group, member string, acks []log.Ack) ([]log.AckResult, error) {
@@ -100,7 +101,11 @@ func (s *Store) positions(ctx context.Context, g groupRow, group, member string,
 	}
 	// A token is only minted from rows read, so this refuses only a leaked
 	// secret or a keyspace restored to an earlier state: never trust a
-	// position past the log.
+	// position past the log, nor one inside a row but past its events
+	// (CheckInRow: every read from such a checkpoint is refused, so it
+	// would stop the partition for good). Refused rather than moved to the
+	// next row: what the member was handed never says so, and the row is
+	// read only for a position inside one.
 	errs := make([]error, len(acks))
 	wg, ectx := fanout.WithContext(ctx) // a read's panic stops the others; Wait raises it
 	for i, p := range out {
@@ -115,6 +120,8 @@ func (s *Store) positions(ctx context.Context, g groupRow, group, member string,
 			case less(end, *p):
 				errs[i] = &log.ValidationError{Code: log.CodeInvalidPosition, Message: fmt.Sprintf(
 					"position of partition %d is past the end of its log", acks[i].Partition)}
+			default:
+				errs[i] = s.o.Feeds.CheckInRow(ectx, acks[i].Partition, *p)
 			}
 		})
 	}

@@ -20,7 +20,9 @@
 //     the epoch of the lease it was read under and the position. An
 //     acknowledgement's token must be one this keyspace issued to that
 //     member of that group for that shard under that epoch, and its
-//     position must be within the shard's committed log; anything else is
+//     position must be within the shard's committed log and, inside a log
+//     row, before the row's last event (feeds.Reader.CheckInRow: a
+//     checkpoint past a row's events stops its partition); anything else is
 //     400 invalid_position and moves nothing. Feed tokens, other groups'
 //     or members' tokens and made-up ones all fail the MAC.
 //   - Conditional writes that time out are never resent blindly: the row

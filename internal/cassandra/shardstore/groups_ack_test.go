@@ -1,0 +1,88 @@
+package shardstore_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+
+	gocql "github.com/apache/cassandra-gocql-driver/v2"
+
+	"github.com/eventlog/eventlog/internal/cassandra"
+	"github.com/eventlog/eventlog/internal/cassandra/cassandratest"
+	"github.com/eventlog/eventlog/internal/cassandra/groups"
+	"github.com/eventlog/eventlog/internal/cassandra/shardstore"
+	"github.com/eventlog/eventlog/internal/log"
+)
+
+// mustGroupTokens returns the position codec of o's keyspace and the id
+// of group, as a leaked token secret gives them: tests forge with them.
+func mustGroupTokens(t *testing.T, o cassandra.Options, group string) (*groups.Tokens, gocql.UUID) {
+	t.Helper()
+	var (
+		secret []byte
+		id     gocql.UUID
+	)
+	sess := cassandratest.Session(t, o)
+	if err := sess.Query(`SELECT token_secret FROM keyspace_config WHERE id = 0`).Scan(&secret); err != nil {
+		t.Fatal(err)
+	}
+	if err := sess.Query(`SELECT id FROM shard_groups WHERE group_name = ?`, group).Scan(&id); err != nil {
+		t.Fatal(err)
+	}
+	tokens, err := groups.NewTokens(secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tokens, id
+}
+
+// TestGroupAckInsideARowPastItsEvents: an authentic token (its secret
+// leaked) for a position inside a committed log row but past the row's
+// events is refused with invalid_position and moves nothing. Accepted, it
+// became a checkpoint every read refused, the partition stuck for good.
+// A position inside the row before its last event still goes through.
+func TestGroupAckInsideARowPastItsEvents(t *testing.T) {
+	o := groupKeyspace(t, 1)
+	s := open(t, shardstore.Options{Cassandra: o})
+	defer s.Close()
+	ctx := context.Background()
+	for i := range 2 {
+		if _, err := appendN(ctx, s, fmt.Sprintf("row-%d", i), log.Any, 3); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m := mustJoin(t, s, "g", log.AllFeed, "a")
+	p := mustRead(t, s, "g", "a")
+	if len(p.Events) != 6 || len(m.Partitions) != 1 {
+		t.Fatalf("read %d events over %d partitions, want 6 over 1", len(p.Events), len(m.Partitions))
+	}
+	tokens, id := mustGroupTokens(t, o, "g")
+	// The first event's position: after it, inside its row of 3.
+	first, err := tokens.Decode(p.Events[0].Position, "g", id, "a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if first.Pos.Index != 1 {
+		t.Fatalf("first event's position %+v, want index 1 of its row", first.Pos)
+	}
+	epoch := p.Partitions[0].Epoch
+	for _, index := range []int{3, 4, 1000} {
+		past := first
+		past.Pos.Index = index
+		_, err := s.AckGroup(ctx, "g", "a", []log.Ack{{Partition: 0, Epoch: epoch, Position: tokens.Encode(past)}})
+		mustInvalidPosition(t, fmt.Sprintf("index %d of a row of 3", index), err)
+	}
+	if info, err := s.DescribeGroup(ctx, "g"); err != nil || info.Lag != 6 {
+		t.Fatalf("lag %d (%v) after refused acks, want 6", info.Lag, err)
+	}
+	// Inside the row, before its last event: accepted, and the partition
+	// reads on from there.
+	inside := first
+	inside.Pos.Index = 2
+	if _, err := s.AckGroup(ctx, "g", "a", []log.Ack{{Partition: 0, Epoch: epoch, Position: tokens.Encode(inside)}}); err != nil {
+		t.Fatalf("ack inside the row: %v", err)
+	}
+	if p := mustRead(t, s, "g", "a"); len(p.Events) != 4 {
+		t.Fatalf("read %d events after acknowledging 2, want 4", len(p.Events))
+	}
+}
