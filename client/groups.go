@@ -218,7 +218,10 @@ type AckResult struct {
 // AckGroup applies acknowledgements (at most one per partition), each on
 // its own: a partition no longer held under its epoch is refused with
 // ErrLeaseLost (the *Problem's Partitions names them) and the others are
-// applied. Acknowledging again is harmless, so it is retried like a read.
+// applied. Acknowledging again is harmless, so it is retried like a read;
+// a release repeated after it applied is answered Released only when its
+// Ack carries a Position (proof the member held the partition under that
+// epoch), else ErrLeaseLost: either way the partition is given up.
 func (c *Client) AckGroup(ctx context.Context, group, member string, acks ...Ack) ([]AckResult, error) {
 	body, err := json.Marshal(acks)
 	if err != nil {

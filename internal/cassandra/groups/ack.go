@@ -145,6 +145,12 @@ func (s *Store) ack(ctx context.Context, g groupRow, group, member string, a log
 	res := log.AckResult{Partition: a.Partition, Epoch: a.Epoch}
 	serial := false
 	var last error
+	// held: member is known to have held the shard at a.Epoch, so a
+	// release at that epoch can only be its own (cqlRelease is conditional
+	// on the owner). A released row no longer names its owner: a position
+	// (a token handed to this member for this shard under a.Epoch) proves
+	// it, or an earlier round of this call that saw the member hold it.
+	held := pos != nil
 	for range maxAckTries {
 		row, err := s.lease(ctx, group, a.Partition, serial)
 		if err != nil {
@@ -157,16 +163,19 @@ func (s *Store) ack(ctx context.Context, g groupRow, group, member string, a log
 		if pos != nil && less(next, *pos) {
 			next = canon(*pos)
 		}
-		res.Checkpoint = s.token(g, group, member, a.Partition, a.Epoch, next)
-		if a.Release && row.exists && row.owner == "" && row.epoch == a.Epoch && next == canon(row.cp) {
-			// Released at this epoch with the position in: an earlier
-			// round (or a repeated request) did it.
+		if a.Release && held && row.exists && row.owner == "" && row.epoch == a.Epoch && next == canon(row.cp) {
+			// Released at this epoch, by this member, with the position
+			// in: an earlier round (or a repeated request) did it. Any
+			// other member is told what a non-holder is (lease lost).
+			res.Checkpoint = s.token(g, group, member, a.Partition, a.Epoch, next)
 			res.Released = true
 			return res, nil
 		}
 		if row.owner != member || row.epoch != a.Epoch {
 			return res, log.ErrLeaseLost
 		}
+		held = true
+		res.Checkpoint = s.token(g, group, member, a.Partition, a.Epoch, next)
 		if !a.Release && next == canon(row.cp) {
 			return res, nil // already there: a repeated or older ack
 		}

@@ -2,6 +2,7 @@ package shardstore_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"testing"
 
@@ -84,5 +85,56 @@ func TestGroupAckInsideARowPastItsEvents(t *testing.T) {
 	}
 	if p := mustRead(t, s, "g", "a"); len(p.Events) != 4 {
 		t.Fatalf("read %d events after acknowledging 2, want 4", len(p.Events))
+	}
+}
+
+// TestGroupReleasedOnlyToItsHolder: once a partition is released at an
+// epoch, a release of it at that epoch by another member (which never
+// held it, and knows the epoch from a describe) is lease lost, as any
+// acknowledgement of a partition it does not hold; it was answered
+// "released", with a checkpoint token minted for it. The member that
+// released it is still answered "released" when it repeats the release
+// with a position it was handed.
+func TestGroupReleasedOnlyToItsHolder(t *testing.T) {
+	o := groupKeyspace(t, 1)
+	s := open(t, shardstore.Options{Cassandra: o})
+	defer s.Close()
+	ctx := context.Background()
+	if _, err := appendN(ctx, s, "rel-1", log.Any, 3); err != nil {
+		t.Fatal(err)
+	}
+	a := mustJoin(t, s, "g", log.AllFeed, "a")
+	if len(a.Partitions) != 1 {
+		t.Fatalf("a holds %d partitions, want 1", len(a.Partitions))
+	}
+	mustJoin(t, s, "g", log.AllFeed, "b") // idle: a holds the only shard
+	p := mustRead(t, s, "g", "a")
+	release := acksOf(p)
+	release[0].Release = true
+	res, err := s.AckGroup(ctx, "g", "a", release)
+	if err != nil || len(res) != 1 || !res[0].Released {
+		t.Fatalf("a's release: %+v %v", res, err)
+	}
+	epoch := release[0].Epoch
+	var lost *log.LeaseLostError
+	for _, c := range []struct {
+		name string
+		ack  log.Ack
+	}{
+		{"Release", log.Ack{Partition: 0, Epoch: epoch, Release: true}},
+		{"Ack", log.Ack{Partition: 0, Epoch: epoch}},
+	} {
+		res, err := s.AckGroup(ctx, "g", "b", []log.Ack{c.ack})
+		if !errors.As(err, &lost) || len(res) != 0 {
+			t.Errorf("%s by b, which never held the partition: %+v %v, want lease lost", c.name, res, err)
+		}
+	}
+	// a repeats its release, as a retry after a lost answer does.
+	res, err = s.AckGroup(ctx, "g", "a", release)
+	if err != nil || len(res) != 1 || !res[0].Released {
+		t.Fatalf("a's repeated release: %+v %v", res, err)
+	}
+	if info, err := s.DescribeGroup(ctx, "g"); err != nil || info.Lag != 0 || info.Partitions[0].Owner != "" {
+		t.Fatalf("after the releases: %+v %v", info, err)
 	}
 }
