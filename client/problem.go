@@ -138,7 +138,9 @@ var (
 	ErrSnapshotNotFound = sentinel(http.StatusNotFound, CodeSnapshotNotFound)
 	// ErrInvalidSnapshotVersion: a snapshot version outside 1..head.
 	ErrInvalidSnapshotVersion = sentinel(http.StatusUnprocessableEntity, CodeInvalidSnapshotVersion)
-	// ErrUnavailable: the store could not be reached; nothing was written.
+	// ErrUnavailable: the store could not be reached; nothing was written,
+	// except by an AckGroup of several partitions that failed part way
+	// (the Problem's Detail names those applied; repeating it is safe).
 	// Returned once the retry policy's attempts are spent.
 	ErrUnavailable = sentinel(http.StatusServiceUnavailable, CodeUnavailable)
 	// ErrOutcomeUnknown: a write may or may not have been applied. Besides

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 
 	"github.com/eventlog/eventlog/internal/auth"
@@ -126,6 +127,7 @@ func ProblemFor(err error) *Problem {
 		ee  *encodingError
 		te  *transportError
 		ll  *log.LeaseLostError
+		pa  *log.PartialAckError
 		ce  *log.CorruptError
 	)
 	switch {
@@ -181,6 +183,12 @@ func ProblemFor(err error) *Problem {
 		return newProblem(http.StatusConflict, CodeTooManyGroups, "the keyspace has as many consumer groups as allowed: delete one first")
 	case errors.Is(err, log.ErrTooManyMembers):
 		return newProblem(http.StatusConflict, CodeTooManyMembers, "the group has as many live members as allowed")
+	case errors.As(err, &pa):
+		// Part of the request was applied: 503's "nothing was written"
+		// would be false.
+		pr := ProblemFor(pa.Err)
+		pr.Detail = partialAckDetail(pr, pa)
+		return pr
 	case errors.As(err, &ll):
 		pr := newProblem(http.StatusConflict, CodeLeaseLost,
 			"the member does not hold these partitions (lease expired, released or taken over): join again to learn its partitions; acknowledgements of the others were applied")
@@ -214,6 +222,21 @@ func ProblemFor(err error) *Problem {
 		return fromStatus(sc.StatusCode())
 	}
 	return newProblem(http.StatusInternalServerError, CodeInternal, "internal error")
+}
+
+// partialAckDetail says what an acknowledgement request that failed part
+// way (pa; pr is the problem of its cause) did.
+func partialAckDetail(pr *Problem, pa *log.PartialAckError) string {
+	d := fmt.Sprintf("the acknowledgements of partitions %v were applied", pa.Acked)
+	if len(pa.Lost) > 0 {
+		d += fmt.Sprintf(", partitions %v are not held by the member (lease lost)", pa.Lost)
+	}
+	if pr.Code == CodeOutcomeUnknown {
+		d += "; the others may or may not have been (a write's outcome is unknown)"
+	} else {
+		d += "; the others were not: the store is unavailable"
+	}
+	return d + "; repeating the request is safe (an applied acknowledgement is a no-op again; a repeated release without a position is 409 lease_lost once applied)"
 }
 
 // fromStatus covers Echo's own status errors (no detail of theirs is sent).

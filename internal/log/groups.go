@@ -57,6 +57,23 @@ func (e *LeaseLostError) Error() string {
 // Is makes errors.Is(err, ErrLeaseLost) true.
 func (e *LeaseLostError) Is(target error) bool { return target == ErrLeaseLost }
 
+// PartialAckError is an acknowledgement request that failed part way:
+// Err (an ErrUnavailable or ErrOutcomeUnknown, which it matches) after the
+// acknowledgements of partitions Acked were applied; those of Lost were
+// refused (not held, as LeaseLostError), and the others were not applied
+// (ErrUnavailable) or may have been (ErrOutcomeUnknown). Repeating the
+// request is safe: an applied acknowledgement is applied again as a no-op.
+type PartialAckError struct {
+	Acked, Lost []int
+	Err         error
+}
+
+func (e *PartialAckError) Error() string {
+	return fmt.Sprintf("acknowledgements of partitions %v applied, then: %v", e.Acked, e.Err)
+}
+
+func (e *PartialAckError) Unwrap() error { return e.Err }
+
 // Validation codes of group requests.
 const (
 	CodeInvalidGroup  = "invalid_group"
