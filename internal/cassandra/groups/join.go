@@ -43,6 +43,20 @@ func (s *Store) JoinGroup(ctx context.Context, r log.JoinRequest) (log.Membershi
 	if err != nil {
 		return log.Membership{}, err
 	}
+	// The leases are read before the member's row is written, so that a
+	// leave racing this heartbeat cannot have its releases taken back:
+	// the renewal of the member's row (conditional on its secret) fails
+	// if the leave deleted the row first, and if it deleted it after, its
+	// releases come after this read, and every renewal or claim below is
+	// conditional on a lease row as read here (owner and epoch; a claim
+	// also on lease_until), which a release has changed. Read after the
+	// row's write, a lease the leave had just released read free, and the
+	// heartbeat claimed it again for a member that had left, until the
+	// lease lapsed (TestGroupHeartbeatRacingLeave).
+	leases, err := s.leases(ctx, group)
+	if err != nil {
+		return log.Membership{}, err
+	}
 	secret, err := s.enter(ctx, group, member, r.Secret, rows, now, until)
 	if err != nil {
 		return log.Membership{}, err
@@ -52,10 +66,6 @@ func (s *Store) JoinGroup(ctx context.Context, r log.JoinRequest) (log.Membershi
 		names = append(names, m.Member)
 	}
 	targets := log.Assign(names, member, s.shards)
-	leases, err := s.leases(ctx, group)
-	if err != nil {
-		return log.Membership{}, err
-	}
 	out := log.Membership{Group: group, Feed: r.Feed, Member: member, Secret: secret, LeaseTTL: ttl,
 		Members: len(slices.Compact(slices.Sorted(slices.Values(names))))}
 	// A panic of one take is raised by Wait once the others have ended

@@ -1,0 +1,84 @@
+package shardstore_test
+
+import (
+	"context"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	gocql "github.com/apache/cassandra-gocql-driver/v2"
+
+	"github.com/eventlog/eventlog/internal/cassandra"
+	"github.com/eventlog/eventlog/internal/cassandra/feeds"
+	"github.com/eventlog/eventlog/internal/cassandra/groups"
+	"github.com/eventlog/eventlog/internal/cassandra/shardstore"
+	"github.com/eventlog/eventlog/internal/log"
+)
+
+// TestGroupHeartbeatRacingLeave: a heartbeat in flight when its member
+// leaves must not take back the partitions the leave released. The
+// heartbeat renewed the member's row just before the leave deleted it;
+// the leave released the member's partitions; the heartbeat then read
+// the leases, found its partitions free and claimed them again, held by
+// a member that had left until the lease lapsed. The heartbeat now reads
+// the leases before it renews the member's row, so its writes are
+// conditional on the rows as they were before the release, and fail.
+func TestGroupHeartbeatRacingLeave(t *testing.T) {
+	o := groupKeyspace(t, 2)
+	s1 := open(t, shardstore.Options{Cassandra: o})
+	defer s1.Close()
+	ctx := context.Background()
+	feed := log.AllFeed
+	if m := mustJoin(t, s1, "g", feed, "a"); len(m.Partitions) != 2 {
+		t.Fatalf("a holds %d partitions, want 2", len(m.Partitions))
+	}
+	secret, _ := secrets.Load(t.Name() + "/g/a")
+	// A second group store, on a session that runs the leave (through
+	// s1) right after the heartbeat's write of the member's row.
+	var armed atomic.Bool
+	cluster, err := cassandra.NewClusterConfig(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cluster.QueryObserver = queryObserver(func(q gocql.ObservedQuery) {
+		if strings.HasPrefix(q.Statement, "UPDATE shard_group_members") && armed.CompareAndSwap(true, false) {
+			if err := s1.LeaveGroup(ctx, "g", "a"); err != nil {
+				t.Error(err)
+			}
+		}
+	})
+	session, err := cluster.CreateSession()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer session.Close()
+	layout, err := feeds.ReadLayout(ctx, session)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fr, err := feeds.New(session, cluster.SerialConsistency, layout.Shards, layout.SegmentRows, layout.Secret, feeds.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hb, err := groups.New(groups.Options{Session: session, Serial: cluster.SerialConsistency, Feeds: fr, Secret: layout.Secret})
+	if err != nil {
+		t.Fatal(err)
+	}
+	armed.Store(true)
+	m, err := hb.JoinGroup(ctx, log.JoinRequest{Group: "g", Feed: feed, Member: "a", Secret: secret.(string)})
+	if armed.Load() {
+		t.Fatal("the heartbeat wrote no member row")
+	}
+	if err == nil && len(m.Partitions) != 0 {
+		t.Errorf("the heartbeat racing the leave holds partitions %+v, want none", m.Partitions)
+	}
+	info, err := s1.DescribeGroup(ctx, "g")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range info.Partitions {
+		if p.Owner != "" {
+			t.Errorf("partition %d owned by %q after its member left", p.Partition, p.Owner)
+		}
+	}
+}
