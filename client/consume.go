@@ -16,6 +16,19 @@ type ConsumeOptions struct {
 	Feed   string // "all", "category/<c>", "type/<t>" (client.AllFeed, CategoryFeed, TypeFeed)
 	Member string // stable member id; "" = generated (and replaced when the answer to its first join, with its secret, is lost)
 	Batch  int    // events per read; 0 = default
+	// Secret is Member's secret as saved by an earlier process (OnSecret,
+	// or a JoinGroup's Membership.Secret), to resume as that member after
+	// a crash: at once, its partitions at the same epochs. Without it, a
+	// restarted member id is refused (ErrInvalidMemberSecret, which ends
+	// Consume) until the dead process's member expires, a lease TTL and
+	// a minute after its last heartbeat. A member that left or expired is
+	// created anew with a new secret (OnSecret). Needs Member.
+	Secret string
+	// OnSecret, if set, is called (from Consume's goroutines, before it
+	// goes on) with the member id and its secret whenever a join answers
+	// a new one: the join that creates the member, or creates it anew.
+	// Save it to pass as Secret after a restart.
+	OnSecret func(member, secret string)
 }
 
 const (
@@ -56,8 +69,11 @@ func (c *Client) Consume(ctx context.Context, group string, opts ConsumeOptions,
 	if opts.Feed == "" {
 		return errors.New("eventlog: consume: ConsumeOptions.Feed is required")
 	}
-	cs := &consumer{c: c, group: group, feed: opts.Feed, member: opts.Member, batch: opts.Batch,
-		kick: make(chan struct{}, 1), news: make(chan struct{}, 1), lastAck: map[int]time.Time{}}
+	if opts.Secret != "" && opts.Member == "" {
+		return errors.New("eventlog: consume: ConsumeOptions.Secret needs the Member it is the secret of")
+	}
+	cs := &consumer{c: c, group: group, feed: opts.Feed, member: opts.Member, secret: opts.Secret, onSecret: opts.OnSecret,
+		batch: opts.Batch, kick: make(chan struct{}, 1), news: make(chan struct{}, 1), lastAck: map[int]time.Time{}}
 	if cs.member == "" {
 		cs.member, cs.generated = uuid.NewString(), true
 	}
@@ -91,8 +107,13 @@ type consumer struct {
 	group, feed string
 	// member is the member id (under mu once Consume runs); generated
 	// when Consume made it up, and so may replace it (renewMember).
-	member     string
-	generated  bool
+	member    string
+	generated bool
+	// secret is the saved secret the first join presents (the Client
+	// remembers it, or the one answered, for the later requests);
+	// onSecret is ConsumeOptions.OnSecret.
+	secret     string
+	onSecret   func(member, secret string)
 	batch      int
 	kick, news chan struct{} // heartbeat now; the leases changed
 	lastAck    map[int]time.Time
@@ -115,9 +136,9 @@ type heldLease struct {
 func (cs *consumer) joinFirst(ctx context.Context) error {
 	for n := 1; ; n++ {
 		sent := time.Now()
-		m, err := cs.c.JoinGroup(ctx, cs.group, JoinOptions{Feed: cs.feed, Member: cs.memberID()})
+		m, err := cs.c.JoinGroup(ctx, cs.group, JoinOptions{Feed: cs.feed, Member: cs.memberID(), Secret: cs.secret})
 		if err == nil {
-			cs.update(m, sent)
+			cs.joined(m, sent)
 			return nil
 		}
 		if ctx.Err() != nil {
@@ -184,7 +205,7 @@ func (cs *consumer) heartbeats(ctx context.Context) {
 		m, err := cs.c.JoinGroup(ctx, cs.group, JoinOptions{Feed: cs.feed, Member: cs.memberID()})
 		switch {
 		case err == nil:
-			cs.update(m, sent)
+			cs.joined(m, sent)
 		case ctx.Err() != nil:
 			return
 		case cs.renewMember(err):
@@ -199,6 +220,15 @@ func (cs *consumer) heartbeats(ctx context.Context) {
 		// A failed heartbeat is tried again next time; meanwhile the
 		// leases run out by the local clock and handling stops.
 	}
+}
+
+// joined hands a new secret to OnSecret, then takes the membership
+// answered to a join sent at sent.
+func (cs *consumer) joined(m *Membership, sent time.Time) {
+	if m.Secret != "" && cs.onSecret != nil {
+		cs.onSecret(m.Member, m.Secret)
+	}
+	cs.update(m, sent)
 }
 
 // update takes a membership answered to a join sent at sent.

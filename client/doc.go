@@ -52,6 +52,9 @@
 // kept by the server. It heartbeats,
 // follows rebalancing, retries a failing handler, acknowledges what was
 // handled, and leaves when its context ends. Delivery is at least once.
+// To resume as the same member after a crash, save the secret
+// ConsumeOptions.OnSecret is given and pass it back as
+// ConsumeOptions.Secret.
 // JoinGroup, ReadGroup, AckGroup, LeaveGroup and GroupInfo are the calls
 // beneath it; an acknowledgement for a partition that moved on is
 // ErrLeaseLost. See docs/consumer-groups.md in the repository.
