@@ -18,8 +18,12 @@
 // body that decodes to exactly the chunks of the log (checked before the
 // write and, read back, after it), and only while the row still holds the
 // corrupt bytes read first (read again just before the write). The write
-// sets the record cell alone, at the corrupt cell's write timestamp plus
-// one: at the same timestamp Cassandra keeps the greater value, which may
-// be the corrupt one. Why that is safe beside running servers is argued
-// in repair.go (StreamRow).
+// sets the whole row (first_version, time, shard_seq, record; the
+// partition's client ids stay as they are) at the corrupt record cell's
+// write timestamp plus one: at the same timestamp Cassandra keeps the
+// greater value, which may be the corrupt one. A compaction refuses a
+// block holding a corrupt row, and a block holding a repaired row (its
+// timestamp is not the one compaction writes rows at) stays as its rows
+// for good. Why that is safe beside running servers is argued in
+// repair.go (StreamRow).
 package repair

@@ -20,10 +20,11 @@ import (
 const (
 	cqlConfig = `SELECT shards, segment_rows FROM keyspace_config WHERE id = 0`
 	cqlRow    = `SELECT first_version, time, shard_seq, record, WRITETIME(record) FROM stream_events WHERE stream = ? AND bucket = ? AND last_version = ?`
-	// The record cell alone: the row's other cells (its versions, time,
-	// shard_seq, ids) are what the repair checked against the log, and
-	// stay as they are.
-	cqlPut = `UPDATE stream_events USING TIMESTAMP ? SET record = ? WHERE stream = ? AND bucket = ? AND last_version = ?`
+	// The whole row: every cell the repair checked against the log (its
+	// versions, time, shard_seq) and the record rebuilt from it, so that
+	// no write leaves a row with some cells alone. The client ids
+	// (low_ids, low_ids_from) are the partition's, and stay as they are.
+	cqlPut = `INSERT INTO stream_events (stream, bucket, last_version, first_version, time, shard_seq, record) VALUES (?, ?, ?, ?, ?, ?, ?) USING TIMESTAMP ?`
 )
 
 // Outcome is what StreamRow did with a row.
@@ -133,17 +134,20 @@ func (r *Repairer) readRow(ctx context.Context, stream log.StreamID, bucket, las
 //     holds the row's chunks, and the chunks before them are in the rows
 //     they were written in before this row was (a stream's chunks are
 //     written in version order).
-//   - A compaction cannot take a block holding the corrupt row (it
-//     decodes every chunk it copies, and fails), and leaves a block
-//     holding the repaired row as rows for good: its write timestamp is
-//     not rowTimestamp, which compactBlock refuses. So compaction never
-//     deletes a repaired row, and never writes a run whose timestamp could
-//     tie with it. The one race left: a compaction that took the chunk
-//     from another row holding it deletes the corrupt row between the
-//     repair's last read and its write; the repair then writes the row
-//     again beside the block's run, a second copy of the same chunks
-//     (readers send each chunk once, rowReader), which compactions leave
-//     alone. No chunk is ever removed, so no conditional write is needed.
+//   - A compaction cannot take a block holding the corrupt row: it checks
+//     every row it reads for the block (every part of each, decoded as a
+//     read does), not only the copy of each chunk it keeps, and refuses
+//     the block (record.ErrCorrupt) when one is corrupt. So it never
+//     deletes the corrupt row, whether it reads the block before the
+//     repair's write or after, and never writes a run over it. Once
+//     repaired, the row's write timestamp is not rowTimestamp, which
+//     compactBlock refuses too: the block stays as its rows for good, and
+//     no run can tie with the repaired cells.
+//   - The write sets every cell the repair checked (first_version, time,
+//     shard_seq, record) at one timestamp, so whatever shadows part of
+//     the row shadows all of it: no write can leave a row with a record
+//     and no versions. No chunk is ever removed, so no conditional write
+//     is needed.
 func (r *Repairer) StreamRow(ctx context.Context, stream log.StreamID, bucket, first, last int64) (Result, error) {
 	row, ok, err := r.readRow(ctx, stream, bucket, last)
 	if err != nil {
@@ -184,7 +188,7 @@ func (r *Repairer) StreamRow(ctx context.Context, stream log.StreamID, bucket, f
 	if !ok || now.first != row.first || now.wt != row.wt || !bytes.Equal(now.body, row.body) {
 		return Result{Skipped, "the row changed while it was repaired"}, nil
 	}
-	if err := r.session.Query(cqlPut, row.wt+1, body, string(stream), bucket, last).WithContext(ctx).Idempotent(true).Exec(); err != nil {
+	if err := r.session.Query(cqlPut, string(stream), bucket, last, first, row.time, row.seq, body, row.wt+1).WithContext(ctx).Idempotent(true).Exec(); err != nil {
 		return Result{}, cql.ReadErr(fmt.Sprintf("write stream %s bucket %d row %d", stream, bucket, last), err)
 	}
 	// Read back: it decodes to the log's chunks.

@@ -309,8 +309,20 @@ func (s *Store) compactBlock(ctx context.Context, stream log.StreamID, bucket, l
 		} else {
 			r.parts = []record.Part{{Seq: seq, Time: t.UnixMilli(), FirstVersion: r.first, LastVersion: r.last, Body: body}}
 		}
-		for _, p := range r.parts {
-			chunks[p.FirstVersion] = p
+		// Every part of every row read is checked, not only the copy of
+		// each chunk the block keeps: a corrupt row is deleted with the
+		// block's others even when its chunk is copied from another row,
+		// and a repair writing it again (package repair) would then race
+		// the delete. A block holding a corrupt row stays as its rows.
+		for i := range r.parts {
+			p := &r.parts[i]
+			plain, err := checkedPlain(p)
+			if err != nil {
+				iter.Close()
+				return false, fmt.Errorf("stream %s row %d chunk at %d: %w", stream, r.last, p.FirstVersion, err)
+			}
+			p.Body = plain
+			chunks[p.FirstVersion] = *p
 			if p.FirstVersion <= hi && p.LastVersion >= hi {
 				end = p.LastVersion
 			}
@@ -339,23 +351,8 @@ func (s *Store) compactBlock(ctx context.Context, stream log.StreamID, bucket, l
 		if !ok {
 			return false, nil // a gap: not every chunk is written yet
 		}
-		// Plain bodies, compressed together (record.AppendBlock).
-		plain, err := record.PlainChunkBody(p.Body)
-		if err == nil {
-			// A body that does not hold its chunk's versions is corrupt
-			// (reads refuse it, rowReader.chunk): not copied into the
-			// block, where it would outlive the row it came from. Counted
-			// from the lengths framing its events, without decoding them
-			// (a tenth of the block's compression, record.ChunkBodyEvents).
-			var n int
-			if n, err = record.ChunkBodyEvents(plain); err == nil && int64(n) != p.LastVersion-p.FirstVersion+1 {
-				err = fmt.Errorf("%w: chunk %d..%d holds %d events", record.ErrCorrupt, p.FirstVersion, p.LastVersion, n)
-			}
-		}
-		if err != nil {
-			return false, fmt.Errorf("stream %s chunk at %d: %w", stream, p.FirstVersion, err)
-		}
-		p.Body = plain
+		// Plain bodies, checked as read: compressed together
+		// (record.AppendBlock).
 		parts = append(parts, p)
 		size += len(p.Body)
 		if size > maxBlockBytes {
@@ -405,4 +402,25 @@ func (s *Store) compactBlock(ctx context.Context, stream log.StreamID, bucket, l
 		return false, cql.ReadErr("compact block", err) // idempotent: ReadErr maps it
 	}
 	return true, nil
+}
+
+// checkedPlain is the plain body of a chunk read for a block, or an error
+// wrapping record.ErrCorrupt when the body does not decode for its format
+// or does not hold its chunk's versions (reads refuse it,
+// rowReader.chunk). Events are counted from the lengths framing them,
+// without decoding them (a tenth of the block's compression,
+// record.ChunkBodyEvents).
+func checkedPlain(p *record.Part) ([]byte, error) {
+	plain, err := record.PlainChunkBody(p.Body)
+	if err != nil {
+		return nil, err
+	}
+	n, err := record.ChunkBodyEvents(plain)
+	if err != nil {
+		return nil, err
+	}
+	if int64(n) != p.LastVersion-p.FirstVersion+1 {
+		return nil, fmt.Errorf("%w: chunk %d..%d holds %d events", record.ErrCorrupt, p.FirstVersion, p.LastVersion, n)
+	}
+	return plain, nil
 }

@@ -259,3 +259,53 @@ func TestReadRefusesCorruptRunWhole(t *testing.T) {
 		})
 	}
 }
+
+// TestCompactRefusesCorruptCopy: a block holding a corrupt row whose
+// chunk is held by another row too (a catch-up's run) is not compacted:
+// the compaction checks every row it reads, not only the copy of each
+// chunk it keeps, and fails with ErrCorrupt, leaving the rows as they
+// are. Compacted, it would delete the corrupt row, and a repair writing
+// the row again (package repair) would race the delete.
+func TestCompactRefusesCorruptCopy(t *testing.T) {
+	s, session := mustStore(t, 100, time.Hour)
+	ctx := context.Background()
+	t0 := time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC)
+	const stream = log.StreamID("compact-corrupt-copy")
+	idOf := func(v int64) uuid.UUID {
+		return uuid.NewSHA1(uuid.NameSpaceOID, fmt.Appendf(nil, "%s-%d", stream, v))
+	}
+	sizes := make([]int, streams.BlockEvents)
+	for i := range sizes {
+		sizes[i] = 1
+	}
+	cs := chunksOf(stream, t0, 1, 1, sizes, idOf)
+	// Row 255 holding two events in its body.
+	bad := cs[254]
+	c := record.Chunk{FirstVersion: 255, Appends: []record.ChunkAppend{{ClientIDs: true, Events: []record.Event{
+		{ID: idOf(255), Type: "t", Data: []byte(`{"v":255}`)}, {ID: idOf(256), Type: "t", Data: []byte(`{"v":256}`)}}}}}
+	bad.Body = record.AppendChunkBody(nil, &c)
+	for i := range cs {
+		p := cs[i : i+1]
+		if i == 254 {
+			p = []streams.Pending{bad}
+		}
+		if err := s.WriteStream(ctx, p, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A catch-up writes chunks 255 and 256 again, as one run at 256.
+	if err := s.WriteStream(ctx, cs[254:], nil); err != nil {
+		t.Fatal(err)
+	}
+	k, err := s.Compact(ctx, stream, 0, 1, streams.BlockEvents)
+	if !errors.Is(err, record.ErrCorrupt) || k != 0 {
+		t.Fatalf("compacted %d blocks, err %v; want none and ErrCorrupt", k, err)
+	}
+	var rows int
+	if err := session.Query(`SELECT COUNT(*) FROM stream_events WHERE stream = ? AND bucket = 0`, string(stream)).Scan(&rows); err != nil {
+		t.Fatal(err)
+	}
+	if rows != len(cs) {
+		t.Fatalf("%d rows after the compaction, want the %d written", rows, len(cs))
+	}
+}
