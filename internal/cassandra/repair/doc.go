@@ -10,9 +10,12 @@
 // row's versions first..last. Only committed records are read (a seq at
 // or below its segment's last_seq, read with it, as a catch-up and the
 // feeds take them); a record that does not decode, a version not found, a
-// chunk that straddles the row's bounds or lies in another bucket, or a
-// last chunk whose seq and commit time are not the row's, and the row is
-// unrepairable: nothing is written.
+// chunk that straddles the row's bounds or lies in another bucket, a
+// last chunk whose seq and commit time are not the row's, or a first
+// version not confirmed (the row's first_version cell is not checked by
+// its record, and may be the corrupt cell: it must be 1, its bucket's
+// first version, or follow a version another row of the bucket holds;
+// confirmFirst), and the row is unrepairable: nothing is written.
 //
 // The row is written again only with the same key, time and shard_seq, a
 // body that decodes to exactly the chunks of the log (checked before the

@@ -16,10 +16,14 @@ import (
 	"github.com/eventlog/eventlog/internal/record"
 )
 
-// schema/schema.cql: keyspace_config, stream_events.
+// schema/schema.cql: keyspace_config, stream_buckets, stream_events.
 const (
-	cqlConfig = `SELECT shards, segment_rows FROM keyspace_config WHERE id = 0`
-	cqlRow    = `SELECT first_version, time, shard_seq, record, WRITETIME(record) FROM stream_events WHERE stream = ? AND bucket = ? AND last_version = ?`
+	cqlConfig      = `SELECT shards, segment_rows FROM keyspace_config WHERE id = 0`
+	cqlRow         = `SELECT first_version, time, shard_seq, record, WRITETIME(record) FROM stream_events WHERE stream = ? AND bucket = ? AND last_version = ?`
+	cqlBucketFirst = `SELECT first_version FROM stream_buckets WHERE stream = ? AND bucket = ?`
+	// The rows of the bucket ending from version v to before the row's
+	// last: one holding v (first_version <= v) confirms the row's first.
+	cqlRowsBefore = `SELECT first_version FROM stream_events WHERE stream = ? AND bucket = ? AND last_version >= ? AND last_version < ?`
 	// The whole row: every cell the repair checked against the log (its
 	// versions, time, shard_seq) and the record rebuilt from it, so that
 	// no write leaves a row with some cells alone. The client ids
@@ -165,6 +169,9 @@ func (r *Repairer) StreamRow(ctx context.Context, stream log.StreamID, bucket, f
 	if row.seq < 1 {
 		return Result{Unrepairable, "the row has no shard_seq to find its log records by"}, nil
 	}
+	if reason, err := r.confirmFirst(ctx, stream, bucket, first, last); err != nil || reason != "" {
+		return Result{Unrepairable, reason}, err
+	}
 	shard := partition.ShardOf(string(stream), r.shards)
 	want, reason, err := r.logChunks(ctx, shard, stream, bucket, first, last, row.seq)
 	if err != nil || reason != "" {
@@ -207,6 +214,43 @@ func (r *Repairer) StreamRow(ctx context.Context, stream log.StreamID, bucket, f
 		return Result{}, fmt.Errorf("repair: stream %s bucket %d row %d: read back after the write, the row does not decode to the log's chunks (%v)", stream, bucket, last, err)
 	}
 	return Result{Outcome: Repaired}, nil
+}
+
+// confirmFirst checks the row's first_version cell, first, which the
+// corrupt row's own record cannot confirm: a row rebuilt for versions
+// first..last from a first_version cell changed to a later version (129
+// in a block row of 1..256) would drop the versions before it, held by no
+// other row, and read without an error. first is confirmed when no
+// version before it can be lost: it is the stream's first version (1),
+// or its bucket's (stream_buckets), or another row of the bucket holds
+// version first-1 (the rows before this one hold everything up to it).
+// reason, when not empty, says why it is not confirmed (the row is
+// unrepairable); err is a failed read.
+func (r *Repairer) confirmFirst(ctx context.Context, stream log.StreamID, bucket, first, last int64) (reason string, err error) {
+	if first == 1 {
+		return "", nil
+	}
+	var f0 int64
+	err = r.session.Query(cqlBucketFirst, string(stream), bucket).WithContext(ctx).Idempotent(true).Scan(&f0)
+	switch {
+	case err == nil && f0 == first:
+		return "", nil
+	case err != nil && !errors.Is(err, gocql.ErrNotFound):
+		return "", cql.ReadErr(fmt.Sprintf("read stream %s bucket %d", stream, bucket), err)
+	}
+	iter := r.session.Query(cqlRowsBefore, string(stream), bucket, first-1, last).WithContext(ctx).Idempotent(true).PageSize(256).Iter()
+	var f *int64
+	for iter.Scan(&f) {
+		if f != nil && *f <= first-1 {
+			iter.Close()
+			return "", nil
+		}
+	}
+	if err := iter.Close(); err != nil {
+		return "", cql.ReadErr(fmt.Sprintf("read stream %s bucket %d rows before %d", stream, bucket, last), err)
+	}
+	return fmt.Sprintf("the row's first version %d is not confirmed (its first_version cell may be the corrupt one): it is not the bucket's first version, and no other row of the bucket holds version %d",
+		first, first-1), nil
 }
 
 // encode is the body of a row of parts (in version order): a chunk's body,
