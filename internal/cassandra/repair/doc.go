@@ -9,7 +9,8 @@
 // there, a window of seqs at a time, until the stream's chunks cover the
 // row's versions first..last. Only committed records are read (a seq at
 // or below its segment's last_seq, read with it, as a catch-up and the
-// feeds take them); a record that does not decode, a version not found, a
+// feeds take them), at most maxLogRecords of them for a row; a record
+// that does not decode, a version not found in them, a
 // chunk that straddles the row's bounds or lies in another bucket, a
 // last chunk whose seq and commit time are not the row's, or a first
 // version not confirmed (the row's first_version cell is not checked by

@@ -20,9 +20,11 @@ import (
 // last_seq as read with it (shardlog.Log.Rows), as a catch-up and the
 // feeds take them. A stream's chunks are committed in version order, so
 // going back, the chunks are met last version first, and the first chunk
-// of the stream that ends before first ends the search.
+// of the stream that ends before first ends the search. At most
+// r.maxRecords records are read: the row is unrepairable past them.
 func (r *Repairer) logChunks(ctx context.Context, shard int, stream log.StreamID, bucket, first, last, from int64) (parts []part, reason string, err error) {
 	need := last // the last version of the next chunk, going back
+	scanned := int64(0)
 	for hi := from; hi > 0; {
 		lo := max(0, hi-r.window)
 		rows, err := r.committed(ctx, shard, lo, hi)
@@ -31,6 +33,11 @@ func (r *Repairer) logChunks(ctx context.Context, shard int, stream log.StreamID
 		}
 		for i := len(rows) - 1; i >= 0; i-- {
 			row := &rows[i]
+			if scanned == r.maxRecords {
+				return nil, fmt.Sprintf("versions %d..%d are not in the %d log records of shard %d read back from seq %d (the most read for a row)",
+					first, need, scanned, shard, from), nil
+			}
+			scanned++
 			rec, err := record.DecodeRecord(row.Record)
 			if err == nil {
 				err = rec.CheckNames()

@@ -20,7 +20,8 @@ import (
 // a time, across segments, for exactly the chunks the row holds, which
 // decode to what the stored row holds (seqs, times, events); a row whose
 // bounds cut a chunk of the log is unrepairable; an intact row, or none,
-// is skipped. One shard of 3-row segments, read 2 rows a window, the
+// is skipped; past r.maxRecords records read back, a row is
+// unrepairable. One shard of 3-row segments, read 2 rows a window, the
 // stream's appends between another's.
 func TestLogChunks(t *testing.T) {
 	store, opts := shardstoretest.NewStore(t, func(so *shardstore.Options) {
@@ -72,6 +73,30 @@ func TestLogChunks(t *testing.T) {
 		again, err := decodeRow(1, 10, row.seq, row.time, body)
 		if err != nil || !sameParts(again, stored) {
 			t.Fatalf("encoded: %v", err)
+		}
+	})
+
+	t.Run("MaxRecords", func(t *testing.T) {
+		row, ok, err := r.readRow(ctx, "w-run", 0, 10)
+		if err != nil || !ok {
+			t.Fatal(ok, err)
+		}
+		stored, err := decodeRow(1, 10, row.seq, row.time, row.body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The row's chunks are in the records from its first chunk's seq
+		// to its last's (one shard: every seq is a committed record).
+		n := row.seq - stored[0].seq + 1
+		defer func(m int64) { r.maxRecords = m }(r.maxRecords)
+		r.maxRecords = n
+		if got, reason, err := r.logChunks(ctx, 0, "w-run", 0, 1, 10, row.seq); err != nil || reason != "" || !sameParts(got, stored) {
+			t.Fatalf("at most %d records: %d parts, %q, %v; want the stored row's 10", n, len(got), reason, err)
+		}
+		r.maxRecords = n - 1
+		_, reason, err := r.logChunks(ctx, 0, "w-run", 0, 1, 10, row.seq)
+		if want := fmt.Sprintf("versions 1..1 are not in the %d log records of shard 0 read back from seq %d", n-1, row.seq); err != nil || !strings.Contains(reason, want) {
+			t.Fatalf("at most %d records: %q, %v; want %q", n-1, reason, err, want)
 		}
 	})
 

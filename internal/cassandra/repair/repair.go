@@ -69,11 +69,22 @@ type Repairer struct {
 	// window is how many log rows are read at a time going back from a
 	// row's shard_seq.
 	window int64
+	// maxRecords bounds the log records read back for one row
+	// (maxLogRecords).
+	maxRecords int64
 }
+
+// maxLogRecords is how many log records, at most, are read back from a
+// row's shard_seq for its chunks: past it the row is unrepairable. A
+// row's chunks are met in the records before its last one, among the
+// other streams' of its shard; a million records is minutes of a busy
+// shard's appends, and reading them back at 256 a read takes ~4,000
+// reads.
+const maxLogRecords = 1_000_000
 
 // New reads the keyspace's shard count and segment size.
 func New(ctx context.Context, session *gocql.Session) (*Repairer, error) {
-	r := &Repairer{session: session, log: shardlog.New(session, gocql.LocalSerial), window: 256}
+	r := &Repairer{session: session, log: shardlog.New(session, gocql.LocalSerial), window: 256, maxRecords: maxLogRecords}
 	if err := session.Query(cqlConfig).WithContext(ctx).Idempotent(true).Scan(&r.shards, &r.segmentRows); err != nil {
 		return nil, cql.ReadErr("read keyspace_config", err)
 	}
