@@ -142,13 +142,18 @@ func (r *Repairer) readRow(ctx context.Context, stream log.StreamID, bucket, las
 //     skips it.
 //   - A fill writing the row's key again (a paused ex-owner, a catch-up)
 //     writes the same chunk at rowTimestamp, at most the corrupt cell's
-//     timestamp, below the repair's: the repaired cell stays. A row at
+//     timestamp, below the repair's: the repaired cells stay. A row at
 //     the key holding more chunks (one reaching back) may win or lose
 //     (its rowTimestamp is at least the repair's when the corrupt cell had
-//     its own rowTimestamp; at a tie the greater value wins): either
-//     holds the row's chunks, and the chunks before them are in the rows
-//     they were written in before this row was (a stream's chunks are
-//     written in version order).
+//     its own rowTimestamp): either holds the row's chunks, and the
+//     chunks before them are in the rows they were written in before
+//     this row was (a stream's chunks are written in version order). At
+//     a tie (the same commit time, one event more) Cassandra keeps the
+//     greater value of each cell: first_version is the repair's (the
+//     greater), record either, so the row is the repaired one or one
+//     whose record holds more than its versions, which reads refuse
+//     (ErrCorrupt) and verify finds again: never one that reads without
+//     a version.
 //   - A compaction cannot take a block holding the corrupt row: it checks
 //     every row it reads for the block (every part of each, decoded as a
 //     read does), not only the copy of each chunk it keeps, and refuses
