@@ -271,7 +271,10 @@ func TestBoundedReadStopsAtItsBound(t *testing.T) {
 		if !slices.Equal(vs, want) {
 			t.Fatalf("read %+v: %v", r, vs)
 		}
-		if n := rows.Load(); n > 30 {
+		// A page or two (a span's read-ahead may have fetched the next
+		// page by the time the run is met, more often on a loaded
+		// machine), never the ~200 rows to the bucket's end.
+		if n := rows.Load(); n > 64 {
 			t.Fatalf("read %+v fetched %d rows of a partition of %d", r, n, len(cs))
 		}
 	}
