@@ -152,12 +152,19 @@ func findingJSON(f verify.Finding) any {
 			Error   string `json:"error"`
 		}{e.Kind, e.Shard, e.Segment, e.Seq, f.Filled, e.Err.Error()}
 	}
-	return struct {
-		Kind         string `json:"kind"`
-		Stream       string `json:"stream"`
-		Bucket       int64  `json:"bucket"`
-		FirstVersion int64  `json:"first_version"`
-		LastVersion  int64  `json:"last_version"`
-		Error        string `json:"error"`
-	}{e.Kind, string(e.Stream), e.Bucket, e.First, e.Last, e.Err.Error()}
+	return streamRowOf(e)
+}
+
+// streamRowJSON is a stream row's finding (a chunk, a run) as JSON.
+type streamRowJSON struct {
+	Kind         string `json:"kind"`
+	Stream       string `json:"stream"`
+	Bucket       int64  `json:"bucket"`
+	FirstVersion int64  `json:"first_version"`
+	LastVersion  int64  `json:"last_version"`
+	Error        string `json:"error"`
+}
+
+func streamRowOf(e *log.CorruptError) streamRowJSON {
+	return streamRowJSON{e.Kind, string(e.Stream), e.Bucket, e.First, e.Last, e.Err.Error()}
 }

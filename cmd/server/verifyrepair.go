@@ -67,15 +67,9 @@ func repairText(f verify.Finding, res repair.Result) string {
 // repairJSON is a stream row's finding as findingJSON gives it, with
 // repair (repaired, unrepairable, skipped or failed) and repair_reason.
 func repairJSON(f verify.Finding, res repair.Result) any {
-	e := f.CorruptError
 	return struct {
-		Kind         string `json:"kind"`
-		Stream       string `json:"stream"`
-		Bucket       int64  `json:"bucket"`
-		FirstVersion int64  `json:"first_version"`
-		LastVersion  int64  `json:"last_version"`
-		Error        string `json:"error"`
+		streamRowJSON
 		Repair       string `json:"repair"`
 		RepairReason string `json:"repair_reason,omitempty"`
-	}{e.Kind, string(e.Stream), e.Bucket, e.First, e.Last, e.Err.Error(), string(res.Outcome), res.Reason}
+	}{streamRowOf(f.CorruptError), string(res.Outcome), res.Reason}
 }

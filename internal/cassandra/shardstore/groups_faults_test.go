@@ -110,34 +110,13 @@ func TestGroupAckRacingRecreationRefused(t *testing.T) {
 			}
 		}
 	)
-	cluster, err := cassandra.NewClusterConfig(o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cluster.QueryObserver = queryObserver(func(q gocql.ObservedQuery) {
+	stale := observedGroups(t, o, func(q gocql.ObservedQuery) {
 		if strings.HasPrefix(q.Statement, "SELECT id, feed, created FROM shard_groups") && armed.CompareAndSwap(true, false) {
 			race()
 		}
 	})
-	session, err := cluster.CreateSession()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer session.Close()
-	layout, err := feeds.ReadLayout(ctx, session)
-	if err != nil {
-		t.Fatal(err)
-	}
-	fr, err := feeds.New(session, cluster.SerialConsistency, layout.Shards, layout.SegmentRows, layout.Secret, feeds.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	stale, err := groups.New(groups.Options{Session: session, Serial: cluster.SerialConsistency, Feeds: fr, Secret: layout.Secret})
-	if err != nil {
-		t.Fatal(err)
-	}
 	armed.Store(true)
-	_, err = stale.AckGroup(ctx, "g", "a", acksOf(old))
+	_, err := stale.AckGroup(ctx, "g", "a", acksOf(old))
 	if armed.Load() {
 		t.Fatal("the acknowledgement read no group row")
 	}
@@ -475,4 +454,35 @@ func TestGroupMembersThroughSkewedInstances(t *testing.T) {
 			t.Errorf("described through the instance %s: members %+v, want a and b", name, info.Members)
 		}
 	}
+}
+
+// observedGroups is a group store of keyspace o on a session of its own
+// whose every query is passed to observe (after it ran): a test runs
+// another store's operation there, inside this store's call.
+func observedGroups(t *testing.T, o cassandra.Options, observe func(gocql.ObservedQuery)) *groups.Store {
+	t.Helper()
+	ctx := context.Background()
+	cluster, err := cassandra.NewClusterConfig(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cluster.QueryObserver = queryObserver(observe)
+	session, err := cluster.CreateSession()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(session.Close)
+	layout, err := feeds.ReadLayout(ctx, session)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fr, err := feeds.New(session, cluster.SerialConsistency, layout.Shards, layout.SegmentRows, layout.Secret, feeds.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gs, err := groups.New(groups.Options{Session: session, Serial: cluster.SerialConsistency, Feeds: fr, Secret: layout.Secret})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return gs
 }

@@ -8,9 +8,6 @@ import (
 
 	gocql "github.com/apache/cassandra-gocql-driver/v2"
 
-	"github.com/eventlog/eventlog/internal/cassandra"
-	"github.com/eventlog/eventlog/internal/cassandra/feeds"
-	"github.com/eventlog/eventlog/internal/cassandra/groups"
 	"github.com/eventlog/eventlog/internal/cassandra/shardstore"
 	"github.com/eventlog/eventlog/internal/log"
 )
@@ -36,34 +33,13 @@ func TestGroupHeartbeatRacingLeave(t *testing.T) {
 	// A second group store, on a session that runs the leave (through
 	// s1) right after the heartbeat's write of the member's row.
 	var armed atomic.Bool
-	cluster, err := cassandra.NewClusterConfig(o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cluster.QueryObserver = queryObserver(func(q gocql.ObservedQuery) {
+	hb := observedGroups(t, o, func(q gocql.ObservedQuery) {
 		if strings.HasPrefix(q.Statement, "UPDATE shard_group_members") && armed.CompareAndSwap(true, false) {
 			if err := s1.LeaveGroup(ctx, "g", "a"); err != nil {
 				t.Error(err)
 			}
 		}
 	})
-	session, err := cluster.CreateSession()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer session.Close()
-	layout, err := feeds.ReadLayout(ctx, session)
-	if err != nil {
-		t.Fatal(err)
-	}
-	fr, err := feeds.New(session, cluster.SerialConsistency, layout.Shards, layout.SegmentRows, layout.Secret, feeds.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	hb, err := groups.New(groups.Options{Session: session, Serial: cluster.SerialConsistency, Feeds: fr, Secret: layout.Secret})
-	if err != nil {
-		t.Fatal(err)
-	}
 	armed.Store(true)
 	m, err := hb.JoinGroup(ctx, log.JoinRequest{Group: "g", Feed: feed, Member: "a", Secret: secret.(string)})
 	if armed.Load() {
