@@ -12,6 +12,7 @@ import (
 func (sh *shard) checker() {
 	for checks := range sh.jobs {
 		for _, c := range checks {
+			sh.s.metrics.checks.Inc()
 			ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
 			err := sh.flushStream(ctx, c.p.req.Stream, false)
 			cancel()

@@ -28,6 +28,11 @@ type tentative struct {
 	prev    int64
 	ids     map[uuid.UUID]int64
 	touched bool // an append of the batch goes to the stream
+	// batch is the ids of the events the batch appends to the stream,
+	// from the head's version + 1 on, kept (record) when the head records
+	// its recent ids (recentIDs) as the batch starts.
+	batch  []uuid.UUID
+	record bool
 }
 
 // commitBatch decides, commits and hands one batch to the fill goroutine.
@@ -68,7 +73,7 @@ func (sh *shard) commitBatch(batch []*pending) error {
 		h := sh.heads.peek(p.req.Stream) // loadHeads marked it used
 		tv := tent[p.req.Stream]
 		if tv == nil {
-			tv = &tentative{version: h.version, bucket: h.bucket, created: h.created, prev: h.prev}
+			tv = &tentative{version: h.version, bucket: h.bucket, created: h.created, prev: h.prev, record: h.recent != nil}
 			tent[p.req.Stream] = tv
 		}
 		// Checks run after this batch is filled: they look where the
@@ -89,7 +94,10 @@ func (sh *shard) commitBatch(batch []*pending) error {
 		}
 		cur := tv.version
 		if e := p.req.Expected; e.Exact() && int64(e) < cur {
-			if len(p.ids) > 0 {
+			if len(p.ids) > 0 && !notAt(h, tv, int64(e)+1, min(int64(e)+int64(len(p.req.Events)), cur), p.ids) {
+				if h.recent == nil {
+					h.recent = &recentIDs{} // recording from the next batch on
+				}
 				checks = append(checks, &check{p: p, version: cur, buckets: bucketsOf(tv.bucket.Number, tv.prev)})
 				continue
 			}
@@ -116,6 +124,9 @@ func (sh *shard) commitBatch(batch []*pending) error {
 		for i := range p.req.Events {
 			e := &p.req.Events[i]
 			a.Events[i] = record.Event{ID: e.ID, Type: e.Type, Data: e.Data, Metadata: e.Metadata}
+			if tv.record {
+				tv.batch = append(tv.batch, e.ID)
+			}
 		}
 		for i, id := range p.ids {
 			if tv.ids == nil {
@@ -201,6 +212,9 @@ func (sh *shard) commitBatch(batch []*pending) error {
 			continue
 		}
 		h := sh.heads.peek(stream)
+		if tv.record {
+			h.recent.add(h.version+1, tv.batch)
+		}
 		h.version, h.bucket, h.created, h.prev = tv.version, tv.bucket, tv.created, tv.prev
 		filterBytes := 0
 		if h.filter != nil {

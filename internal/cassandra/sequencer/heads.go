@@ -34,6 +34,10 @@ type head struct {
 	// reads stream_ids only, not the partitions' static row, which cost
 	// Cassandra about a millisecond once it held 1,024 ids.
 	low *lowFilter
+	// recent, when set, has the ids of the stream's newest versions
+	// (recentIDs): made at its first exact-version conflict checked
+	// against the stream.
+	recent *recentIDs
 	// pruneAt, when above the limit, is the size at which pruneIDs looks
 	// again: twice what the last pass could not drop (ids not yet
 	// filled), so a stream with more unfilled ids than the limit is not

@@ -11,6 +11,7 @@ type metrics struct {
 	headLoads   prometheus.Counter
 	idLookups   prometheus.Counter
 	lowIDReads  prometheus.Counter
+	checks      prometheus.Counter
 	owned       prometheus.Gauge
 	takeovers   prometheus.Counter
 	takeFailed  prometheus.Counter
@@ -54,6 +55,10 @@ func newMetrics(r prometheus.Registerer) *metrics {
 			Name: "eventlog_shard_low_id_reads_total",
 			Help: "Id lookups that also read a stream partition's static row of low ids (the stream's first 1,024 versions): its head has no filter of them (the read then makes one, if the budget has room), or the filter may have seen one of the ids.",
 		}),
+		checks: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "eventlog_shard_retry_checks_total",
+			Help: "Appends checked against their stream's stored events after its write (a retry, an id conflict, or an exact-version conflict the owner's recent ids do not settle): each reads the stream on the shard's one checker.",
+		}),
 		owned: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "eventlog_shards_owned",
 			Help: "Shards this instance owns and commits.",
@@ -89,7 +94,7 @@ func newMetrics(r prometheus.Registerer) *metrics {
 		}, []string{"outcome"}),
 	}
 	if r != nil {
-		r.MustRegister(m.commits, m.groupSize, m.commitTime, m.fillTime, m.headLoads, m.idLookups, m.lowIDReads, m.owned, m.takeovers, m.takeFailed, m.forwarded, m.queueLength, m.tailBytes, m.fillWrites, m.blocks)
+		r.MustRegister(m.commits, m.groupSize, m.commitTime, m.fillTime, m.headLoads, m.idLookups, m.lowIDReads, m.checks, m.owned, m.takeovers, m.takeFailed, m.forwarded, m.queueLength, m.tailBytes, m.fillWrites, m.blocks)
 	}
 	return m
 }
