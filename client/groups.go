@@ -30,6 +30,9 @@ const (
 	// CodeInvalidMemberSecret: a member's request without the secret its
 	// first join answered, or with another.
 	CodeInvalidMemberSecret = "invalid_member_secret"
+	// CodeLeaveIncomplete: a leave removed the member but did not release
+	// every partition it held (503; repeating the leave is safe).
+	CodeLeaveIncomplete = "leave_incomplete"
 )
 
 var (
@@ -46,6 +49,10 @@ var (
 	// member cannot be repeated without it: join under a new member id
 	// (the orphan expires with its lease).
 	ErrInvalidMemberSecret = sentinel(http.StatusForbidden, CodeInvalidMemberSecret)
+	// ErrLeaveIncomplete: the member left, but releasing the partitions it
+	// held failed; they lapse with their leases, and LeaveGroup again
+	// releases them at once.
+	ErrLeaveIncomplete = sentinel(http.StatusServiceUnavailable, CodeLeaveIncomplete)
 )
 
 // groupPath is /v1/groups/{group}/rest… with the names escaped.

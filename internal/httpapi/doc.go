@@ -46,7 +46,8 @@
 //	    rate_limited            a key past its rate (Retry-After)
 //	500 internal, snapshot_corrupt, data_corrupt
 //	501 not_implemented         feeds, the stream catalog or the cluster view, on a store that has none
-//	503 unavailable             store unreachable or refusing; nothing was written
+//	503 unavailable             store unreachable or refusing; nothing was written;
+//	    leave_incomplete        a leave removed the member but did not release all its partitions (repeat it)
 //	504 outcome_unknown         a write that may or may not have happened; retry with the same ids
 //
 // Invariants:

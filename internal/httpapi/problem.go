@@ -65,6 +65,7 @@ const (
 	CodeGroupFeedMismatch    = "group_feed_mismatch"
 	CodeLeaseLost            = "lease_lost"
 	CodeInvalidMemberSecret  = "invalid_member_secret"
+	CodeLeaveIncomplete      = "leave_incomplete"
 	CodeTooManyGroups        = "too_many_groups"
 	CodeTooManyMembers       = "too_many_members"
 	CodeUnauthenticated      = "unauthenticated"
@@ -150,6 +151,12 @@ func ProblemFor(err error) *Problem {
 		return newProblem(http.StatusConflict, CodeKeyExists, "a key of that name exists (names of revoked keys are not reused)")
 	case errors.Is(err, auth.ErrKeyNotFound):
 		return newProblem(http.StatusNotFound, CodeKeyNotFound, "no key of that name")
+	case errors.Is(err, log.ErrLeaveIncomplete):
+		// Before the causes it wraps: the member's row is deleted, so
+		// 503's "nothing was written" (or 504's "may not have been") would
+		// be false.
+		return newProblem(http.StatusServiceUnavailable, CodeLeaveIncomplete,
+			"the member has left the group, but releasing the partitions it held failed (or its outcome is unknown): they are taken by other members once their leases lapse (within the lease TTL and its grace); repeating the leave releases them at once and is safe")
 	case errors.As(err, &ve):
 		status, ok := validationStatus[ve.Code]
 		if !ok {

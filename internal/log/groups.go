@@ -36,6 +36,12 @@ var (
 	// member that is not in the group: it left, was evicted or expired.
 	// Leaving again is not an error.
 	ErrNotMember = fmt.Errorf("%w: not a member (left, evicted or expired)", ErrMemberSecret)
+	// ErrLeaveIncomplete: a leave removed the member (it is no longer in
+	// the group) and then failed (it also matches the cause, ErrUnavailable
+	// or ErrOutcomeUnknown) before every partition the member held was
+	// released. Those are taken once their leases lapse; a repeated leave
+	// releases them (it needs no secret once the member is gone).
+	ErrLeaveIncomplete = errors.New("the member left, but not every partition it held was released")
 	// ErrTooManyGroups: creating a group would pass the keyspace's cap.
 	ErrTooManyGroups = errors.New("too many consumer groups")
 	// ErrTooManyMembers: a new member would pass the group's cap.
@@ -297,7 +303,8 @@ type GroupStore interface {
 	// partitions refused (the others were applied and are in the result).
 	AckGroup(ctx context.Context, group, member string, acks []Ack) ([]AckResult, error)
 	// LeaveGroup releases every partition the member holds and removes
-	// it. Leaving twice is not an error. Errors: ErrGroupNotFound.
+	// it. Leaving twice is not an error. Errors: ErrGroupNotFound,
+	// ErrLeaveIncomplete (removed, some partitions not released).
 	LeaveGroup(ctx context.Context, group, member string) error
 	// DescribeGroup returns the group's members, partitions and lag.
 	// Errors: ErrGroupNotFound.

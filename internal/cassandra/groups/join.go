@@ -205,7 +205,10 @@ func (s *Store) takeLease(ctx context.Context, g groupRow, group, member string,
 
 // LeaveGroup implements log.GroupStore: the member's row goes first, so
 // the others' next joins split its shards among themselves, then its
-// leases are released (checkpoints unmoved).
+// leases are released (checkpoints unmoved). A failure after the row went
+// is log.ErrLeaveIncomplete, not the bare ErrUnavailable, whose "nothing
+// was written" is false then: the member is gone, and what it still holds
+// lapses or is released by a repeated leave.
 func (s *Store) LeaveGroup(ctx context.Context, group, member string) error {
 	group, err := log.ParseGroupName(group)
 	if err != nil {
@@ -220,6 +223,14 @@ func (s *Store) LeaveGroup(ctx context.Context, group, member string) error {
 	if _, err := s.cas(ctx, "remove group member", cqlMemberDelete, group, member); err != nil {
 		return err
 	}
+	if err := s.releaseAll(ctx, group, member); err != nil {
+		return fmt.Errorf("leave group %s as %s: %w: %w", group, member, log.ErrLeaveIncomplete, err)
+	}
+	return nil
+}
+
+// releaseAll releases every lease member holds in group.
+func (s *Store) releaseAll(ctx context.Context, group, member string) error {
 	rows, err := s.leases(ctx, group)
 	if err != nil {
 		return err
@@ -234,7 +245,10 @@ func (s *Store) LeaveGroup(ctx context.Context, group, member string) error {
 		return nil
 	}
 	_, err = s.AckGroup(ctx, group, member, acks)
-	if errors.Is(err, log.ErrLeaseLost) {
+	// Lost only: a partial failure, which matches ErrLeaseLost too when
+	// some partitions were lost, still failed the others.
+	var partial *log.PartialAckError
+	if errors.Is(err, log.ErrLeaseLost) && !errors.As(err, &partial) {
 		return nil // taken over meanwhile: nothing left to release
 	}
 	return err
