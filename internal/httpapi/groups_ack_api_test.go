@@ -3,6 +3,8 @@ package httpapi_test
 import (
 	"fmt"
 	"net/http"
+	"regexp"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -74,5 +76,65 @@ func TestGroupAckPartlyApplied(t *testing.T) {
 				t.Fatalf("lag %d after the repeated acknowledgement, want 0", g.Lag)
 			}
 		})
+	}
+}
+
+// TestGroupAckPartlyAppliedWithLeaseLost: an acknowledgement request with
+// partitions applied, one not held and the others failing on an outage
+// is 503 unavailable (the store's error matches lease lost as well, but
+// the status is the outage's) whose detail names the applied partitions
+// (a partition already at its position among them) and the lost one.
+func TestGroupAckPartlyAppliedWithLeaseLost(t *testing.T) {
+	var (
+		fail  atomic.Bool
+		calls atomic.Int32
+	)
+	ts := mustGroupServer(t, func(o *shardstore.Options) {
+		o.GroupFault = func(op string) error {
+			if op == "group ack" && fail.Load() && calls.Add(1) > 1 {
+				return gocql.ErrNoConnections
+			}
+			return nil
+		}
+	})
+	if r, m := ts.join(t, "g", `{"feed":"category/pl","member":"a"}`); r.Status != http.StatusOK || len(m.Partitions) != 16 {
+		t.Fatalf("join: %s", r)
+	}
+	for i := range 8 {
+		ts.MustAppend(t, fmt.Sprintf("pl-%d", i), 1)
+	}
+	r := ts.memberDo(t, "GET", "/v1/groups/g/members/a/events?limit=1000", nil)
+	var p groupPageResp
+	mustDecode(t, r, &p)
+	if len(p.Partitions) != 16 || len(p.Events) == 0 {
+		t.Fatalf("read: %s", r)
+	}
+	// One partition without events, acknowledged under an epoch it never
+	// had: lost.
+	busy := map[int]bool{}
+	for _, e := range p.Events {
+		busy[e.Partition] = true
+	}
+	lost := -1
+	var acks []string
+	for _, pr := range p.Partitions {
+		if !busy[pr.Partition] && lost < 0 {
+			lost = pr.Partition
+			acks = append(acks, fmt.Sprintf(`{"partition":%d,"epoch":%d}`, pr.Partition, pr.Epoch+1))
+			continue
+		}
+		acks = append(acks, fmt.Sprintf(`{"partition":%d,"epoch":%d,"position":%q}`, pr.Partition, pr.Epoch, pr.Next))
+	}
+	if lost < 0 {
+		t.Fatal("every partition has events")
+	}
+	fail.Store(true)
+	r = ts.memberDo(t, "POST", "/v1/groups/g/members/a/ack", []byte("["+strings.Join(acks, ",")+"]"), "Content-Type", "application/json")
+	fail.Store(false)
+	pr := MustProblem(t, r, http.StatusServiceUnavailable, "unavailable")
+	detail, _ := pr["detail"].(string)
+	if !regexp.MustCompile(`^the acknowledgements of partitions \[[\d ]+\] were applied, partitions \[`+strconv.Itoa(lost)+`\] are not held`).MatchString(detail) ||
+		strings.Contains(detail, "nothing was written") {
+		t.Errorf("detail %q", detail)
 	}
 }

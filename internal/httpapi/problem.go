@@ -235,7 +235,11 @@ func ProblemFor(err error) *Problem {
 // way (pa; pr is the problem of its cause) did.
 func partialAckDetail(pr *Problem, pa *log.PartialAckError) string {
 	d := fmt.Sprintf("the acknowledgements of partitions %v were applied", pa.Acked)
+	if len(pa.Acked) == 0 {
+		d = "no acknowledgement was applied"
+	}
 	if len(pa.Lost) > 0 {
+		// Named here, in the detail: the status is the failure's (503, 504).
 		d += fmt.Sprintf(", partitions %v are not held by the member (lease lost)", pa.Lost)
 	}
 	if pr.Code == CodeOutcomeUnknown {

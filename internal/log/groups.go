@@ -66,7 +66,8 @@ func (e *LeaseLostError) Is(target error) bool { return target == ErrLeaseLost }
 // PartialAckError is an acknowledgement request that failed part way:
 // Err (an ErrUnavailable or ErrOutcomeUnknown, which it matches) after the
 // acknowledgements of partitions Acked were applied; those of Lost were
-// refused (not held, as LeaseLostError), and the others were not applied
+// refused (not held, as LeaseLostError, which it then matches too:
+// errors.Is(err, ErrLeaseLost)), and the others were not applied
 // (ErrUnavailable) or may have been (ErrOutcomeUnknown). Repeating the
 // request is safe: an applied acknowledgement is applied again as a no-op.
 type PartialAckError struct {
@@ -75,10 +76,20 @@ type PartialAckError struct {
 }
 
 func (e *PartialAckError) Error() string {
+	if len(e.Lost) > 0 {
+		return fmt.Sprintf("acknowledgements of partitions %v applied, partitions %v not held, then: %v", e.Acked, e.Lost, e.Err)
+	}
 	return fmt.Sprintf("acknowledgements of partitions %v applied, then: %v", e.Acked, e.Err)
 }
 
-func (e *PartialAckError) Unwrap() error { return e.Err }
+// Unwrap gives Err and, with partitions lost, their *LeaseLostError: a
+// caller that tests for ErrLeaseLost must learn that some were refused.
+func (e *PartialAckError) Unwrap() []error {
+	if len(e.Lost) == 0 {
+		return []error{e.Err}
+	}
+	return []error{e.Err, &LeaseLostError{Partitions: e.Lost}}
+}
 
 // Validation codes of group requests.
 const (

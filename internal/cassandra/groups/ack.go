@@ -18,8 +18,8 @@ import (
 // the shard's committed log, inside a row only before its last event (else
 // *log.ValidationError invalid_position
 // and nothing moves). Then each acknowledgement is applied on its own,
-// fenced by the lease's epoch; when one fails after others were applied,
-// the error is a *log.PartialAckError naming them.
+// fenced by the lease's epoch; when one fails after others were applied or
+// refused as lost, the error is a *log.PartialAckError naming them.
 func (s *Store) AckGroup(ctx context.Context, group, member string, acks []log.Ack) ([]log.AckResult, error) {
 	group, err := log.ParseGroupName(group)
 	if err != nil {
@@ -73,8 +73,9 @@ func (s *Store) AckGroup(ctx context.Context, group, member string, acks []log.A
 	wg.Wait()
 	slices.SortFunc(out, func(a, b log.AckResult) int { return a.Partition - b.Partition })
 	if first != nil {
-		if len(out) > 0 {
-			// Not "nothing was written": say which were.
+		if len(out) > 0 || len(lost) > 0 {
+			// Not "nothing was written": say which were, and which
+			// partitions were lost (the error then matches ErrLeaseLost).
 			acked := make([]int, len(out))
 			for i, r := range out {
 				acked[i] = r.Partition

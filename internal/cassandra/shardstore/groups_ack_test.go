@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"sync/atomic"
 	"testing"
 
 	gocql "github.com/apache/cassandra-gocql-driver/v2"
@@ -13,6 +15,7 @@ import (
 	"github.com/eventlog/eventlog/internal/cassandra/groups"
 	"github.com/eventlog/eventlog/internal/cassandra/shardstore"
 	"github.com/eventlog/eventlog/internal/log"
+	"github.com/eventlog/eventlog/internal/partition"
 )
 
 // mustGroupTokens returns the position codec of o's keyspace and the id
@@ -136,5 +139,68 @@ func TestGroupReleasedOnlyToItsHolder(t *testing.T) {
 	}
 	if info, err := s.DescribeGroup(ctx, "g"); err != nil || info.Lag != 0 || info.Partitions[0].Owner != "" {
 		t.Fatalf("after the releases: %+v %v", info, err)
+	}
+}
+
+// streamsOn returns n stream ids of shard among shards, prefixed.
+func streamsOn(prefix string, shard, shards, n int) []string {
+	var out []string
+	for i := 0; len(out) < n; i++ {
+		if id := fmt.Sprintf("%s-%d", prefix, i); partition.ShardOf(id, shards) == shard {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+// TestGroupAckPartlyAppliedWithLeaseLost: an acknowledgement request of
+// three partitions, one applied, one refused as not held, one failing on
+// an outage: its *log.PartialAckError must match log.ErrLeaseLost as well
+// as log.ErrUnavailable, and name the applied and the lost partitions. It
+// matched only the outage, so a caller testing for a lost lease missed it.
+func TestGroupAckPartlyAppliedWithLeaseLost(t *testing.T) {
+	o := groupKeyspace(t, 3)
+	var (
+		fail  atomic.Bool
+		calls atomic.Int32
+	)
+	s := open(t, shardstore.Options{Cassandra: o, GroupFault: func(op string) error {
+		if op == "group ack" && fail.Load() && calls.Add(1) > 1 {
+			return gocql.ErrNoConnections
+		}
+		return nil
+	}})
+	defer s.Close()
+	ctx := context.Background()
+	for shard := range 2 {
+		for _, id := range streamsOn("pl", shard, 3, 2) {
+			if _, err := appendN(ctx, s, id, log.Any, 2); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if m := mustJoin(t, s, "g", log.AllFeed, "a"); len(m.Partitions) != 3 {
+		t.Fatalf("a holds %d partitions, want 3", len(m.Partitions))
+	}
+	p := mustRead(t, s, "g", "a")
+	if len(p.Events) != 8 || len(p.Partitions) != 3 {
+		t.Fatalf("read %d events of %d partitions, want 8 of 3", len(p.Events), len(p.Partitions))
+	}
+	acks := acksOf(p)
+	// Partition 2 (no events) under an epoch it never had: not held.
+	acks[2] = log.Ack{Partition: 2, Epoch: acks[2].Epoch + 1}
+	fail.Store(true)
+	_, err := s.AckGroup(ctx, "g", "a", acks)
+	fail.Store(false)
+	var pa *log.PartialAckError
+	if !errors.As(err, &pa) || len(pa.Acked) != 1 || !slices.Equal(pa.Lost, []int{2}) {
+		t.Fatalf("ack: %v, want a partial ack of one partition with partition 2 lost", err)
+	}
+	if !errors.Is(err, log.ErrLeaseLost) || !errors.Is(err, log.ErrUnavailable) {
+		t.Errorf("ack: %v matches lease lost %v, unavailable %v: want both", err, errors.Is(err, log.ErrLeaseLost), errors.Is(err, log.ErrUnavailable))
+	}
+	var lost *log.LeaseLostError
+	if !errors.As(err, &lost) || !slices.Equal(lost.Partitions, []int{2}) {
+		t.Errorf("ack: %v, want a *log.LeaseLostError of partition 2", err)
 	}
 }
