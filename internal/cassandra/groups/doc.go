@@ -25,6 +25,10 @@
 //     checkpoint past a row's events stops its partition); anything else is
 //     400 invalid_position and moves nothing. Feed tokens, other groups'
 //     or members' tokens and made-up ones all fail the MAC.
+//   - A member that left holds nothing: a join reads the leases before it
+//     renews the member's row, and one that claimed a lease then reads
+//     the row at SERIAL and releases its claims if the member is gone
+//     (checkClaims).
 //   - Conditional writes that time out are never resent blindly: the row
 //     is re-read at SERIAL consistency (which completes or supersedes the
 //     proposal) and the decision is taken again (cql.CASErr maps driver

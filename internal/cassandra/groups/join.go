@@ -1,6 +1,7 @@
 package groups
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -8,8 +9,10 @@ import (
 	"sync"
 	"time"
 
+	gocql "github.com/apache/cassandra-gocql-driver/v2"
 	"github.com/google/uuid"
 
+	"github.com/eventlog/eventlog/internal/cassandra/feeds"
 	"github.com/eventlog/eventlog/internal/fanout"
 	"github.com/eventlog/eventlog/internal/log"
 )
@@ -71,9 +74,10 @@ func (s *Store) JoinGroup(ctx context.Context, r log.JoinRequest) (log.Membershi
 	// A panic of one take is raised by Wait once the others have ended
 	// (not cancelled: their writes' outcomes stay known).
 	var (
-		mu    sync.Mutex
-		wg    fanout.Group
-		first error
+		mu      sync.Mutex
+		wg      fanout.Group
+		first   error
+		claimed []claim
 	)
 	for shard, row := range leases {
 		target := slices.Contains(targets, shard)
@@ -100,10 +104,18 @@ func (s *Store) JoinGroup(ctx context.Context, r log.JoinRequest) (log.Membershi
 				first = err
 			case held != nil:
 				out.Partitions = append(out.Partitions, *held)
+				if row.owner != member {
+					claimed = append(claimed, claim{shard: shard, epoch: held.Epoch, cp: row.cp})
+				}
 			}
 		})
 	}
 	wg.Wait()
+	if len(claimed) > 0 {
+		if err := s.checkClaims(ctx, group, member, cmp.Or(secret, r.Secret), claimed); err != nil {
+			return log.Membership{}, fmt.Errorf("join group %s: %w", group, err)
+		}
+	}
 	if first != nil {
 		return log.Membership{}, fmt.Errorf("join group %s: %w", group, first)
 	}
@@ -201,6 +213,55 @@ func (s *Store) takeLease(ctx context.Context, g groupRow, group, member string,
 		return nil, err
 	}
 	return &log.Lease{Partition: shard, Epoch: epoch, Checkpoint: s.token(g, group, member, shard, epoch, row.cp), Until: until}, nil
+}
+
+// claim is a lease a join claimed: its shard, the epoch it claimed it at
+// and the checkpoint the row held.
+type claim struct {
+	shard int
+	epoch int64
+	cp    feeds.ShardPos
+}
+
+// checkClaims undoes the claims of a join whose member left meanwhile.
+// Reading the leases before the member's row is written does not cover a
+// lease that read free: a leave that deletes the row after that write and
+// reads the leases before the claim lands releases nothing of it, and the
+// claim then applies (it is conditional on the row as read, free), held
+// for a member that is gone until the lease lapses
+// (TestGroupClaimRacingLeave). So once its claims are in, the join reads
+// the member's row at SERIAL (a leave's delete is a conditional write): if
+// the row is still the one this join wrote (its secret), a leave that
+// comes later reads the leases after the claims and releases them; if it
+// is gone or another's, the join releases what it claimed and answers
+// log.ErrNotMember. A fence in the leases' partition, checked by the
+// claim's own condition, would cost no read but a column the leave writes
+// and every claim names (docs/consumer-groups.md).
+func (s *Store) checkClaims(ctx context.Context, group, member, secret string, claimed []claim) error {
+	var hash []byte
+	err := s.o.Session.Query(cqlMemberSecret, group, member).WithContext(ctx).Consistency(s.o.Serial).Scan(&hash)
+	switch {
+	case err == nil && secretMatches(hash, secret):
+		return nil
+	case err != nil && !errors.Is(err, gocql.ErrNotFound):
+		// Not known: the claims stand, as before this check. Answering an
+		// error would say nothing was written; at worst a member that
+		// left holds them until they lapse.
+		return nil
+	}
+	var errs []error
+	for _, c := range claimed {
+		now := s.now(ctx)
+		if _, err := s.cas(ctx, "group release", cqlRelease, c.cp.Seq, c.cp.Index, zeroTime, now, group, c.shard, member, c.epoch, c.cp.Seq, c.cp.Index); err != nil {
+			errs = append(errs, fmt.Errorf("release partition %d: %w", c.shard, err))
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		// Still ErrNotMember: the member is gone whatever the releases
+		// did; what they left lapses with its lease.
+		return fmt.Errorf("member %s of group %s left while this join claimed partitions (%v): %w", member, group, err, log.ErrNotMember)
+	}
+	return fmt.Errorf("member %s of group %s left while this join claimed partitions, which it released: %w", member, group, log.ErrNotMember)
 }
 
 // LeaveGroup implements log.GroupStore: the member's row goes first, so

@@ -58,3 +58,54 @@ func TestGroupHeartbeatRacingLeave(t *testing.T) {
 		}
 	}
 }
+
+// TestGroupClaimRacingLeave: a partition that read free when a heartbeat
+// read the leases, claimed by that heartbeat after its member's leave
+// deleted the member's row and read the leases (so released nothing of
+// it), must not stay held by the member that left. The claim applied (it
+// is conditional on the row as read: free) and the partition was held
+// until its lease lapsed. The leave runs inside the heartbeat, between
+// its write of the member's row and its claim.
+func TestGroupClaimRacingLeave(t *testing.T) {
+	o := groupKeyspace(t, 2)
+	var armed atomic.Bool
+	var s *shardstore.Store
+	ctx := context.Background()
+	s = open(t, shardstore.Options{Cassandra: o, GroupFault: func(op string) error {
+		if op == "group claim" && armed.CompareAndSwap(true, false) {
+			if err := s.LeaveGroup(ctx, "g", "a"); err != nil {
+				t.Error(err)
+			}
+		}
+		return nil
+	}})
+	defer s.Close()
+	feed := log.AllFeed
+	m := mustJoin(t, s, "g", feed, "a")
+	if len(m.Partitions) != 2 {
+		t.Fatalf("a holds %d partitions, want 2", len(m.Partitions))
+	}
+	// a gives partition 1 up: its next heartbeat claims it again.
+	res, err := s.AckGroup(ctx, "g", "a", []log.Ack{{Partition: 1, Epoch: m.Partitions[1].Epoch, Release: true}})
+	if err != nil || len(res) != 1 || !res[0].Released {
+		t.Fatalf("release of partition 1: %+v %v", res, err)
+	}
+	armed.Store(true)
+	secret, _ := secrets.Load(t.Name() + "/g/a")
+	hb, err := s.JoinGroup(ctx, log.JoinRequest{Group: "g", Feed: feed, Member: "a", Secret: secret.(string)})
+	if armed.Load() {
+		t.Fatal("the heartbeat claimed nothing")
+	}
+	if err == nil && len(hb.Partitions) != 0 {
+		t.Errorf("the heartbeat racing the leave holds partitions %+v, want none", hb.Partitions)
+	}
+	info, err := s.DescribeGroup(ctx, "g")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range info.Partitions {
+		if p.Owner != "" {
+			t.Errorf("partition %d owned by %q after its member left", p.Partition, p.Owner)
+		}
+	}
+}
