@@ -157,10 +157,41 @@ func (r *Reader) CheckInRow(ctx context.Context, shard int, p ShardPos) error {
 	if p.Index == 0 {
 		return nil
 	}
-	if shard < 0 || shard >= r.shards {
-		return fmt.Errorf("feeds: shard %d out of range 0..%d", shard, r.shards-1)
+	n, err := r.rowEvents(ctx, shard, p.row())
+	if err != nil {
+		return err
 	}
-	seq, segment := p.row(), shardlog.Segment(p.row(), r.rows)
+	if p.Index >= n {
+		return badPosition(ErrFuturePosition, fmt.Sprintf("position %d.%d of shard %d is past the row's events", p.row(), p.Index, shard))
+	}
+	return nil
+}
+
+// PastRow returns the start of the next row for a position of shard inside
+// a log row at or past the row's events, and p itself for any other
+// (ok false). Such a position says the whole row was delivered, so reading
+// on from the next row skips nothing. Consumer groups unstick with it a
+// checkpoint stored there before acks were checked with CheckInRow, which
+// every read refuses. It reads the row, and only for a position inside
+// one; a row that is not there leaves p as it is.
+func (r *Reader) PastRow(ctx context.Context, shard int, p ShardPos) (next ShardPos, ok bool, err error) {
+	if p.Index == 0 {
+		return p, false, nil
+	}
+	n, err := r.rowEvents(ctx, shard, p.row())
+	if err != nil || n < 0 || p.Index < n {
+		return p, false, err
+	}
+	return ShardPos{Seq: p.row() + 1}, true, nil
+}
+
+// rowEvents reads log row seq of shard: its number of events, -1 when the
+// row is not there.
+func (r *Reader) rowEvents(ctx context.Context, shard int, seq int64) (int, error) {
+	if shard < 0 || shard >= r.shards {
+		return 0, fmt.Errorf("feeds: shard %d out of range 0..%d", shard, r.shards-1)
+	}
+	segment := shardlog.Segment(seq, r.rows)
 	n := -1
 	_, _, err := r.log.Rows(ctx, shard, segment, seq-1, seq, 1, func(lr shardlog.Row) error {
 		if lr.Seq != seq {
@@ -173,11 +204,5 @@ func (r *Reader) CheckInRow(ctx context.Context, shard int, p ShardPos) error {
 		n = rec.Events()
 		return nil
 	})
-	if err != nil {
-		return err
-	}
-	if p.Index >= n {
-		return badPosition(ErrFuturePosition, fmt.Sprintf("position %d.%d of shard %d is past the row's events", seq, p.Index, shard))
-	}
-	return nil
+	return n, err
 }

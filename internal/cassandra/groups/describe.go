@@ -88,6 +88,7 @@ func (s *Store) count(ctx context.Context, feed log.Feed, shard int, from feeds.
 	pos := make([]feeds.ShardPos, s.shards)
 	pos[shard] = from
 	after := feeds.NewCursor(pos)
+	first := true // a read from the checkpoint, not from a page's Next
 	for {
 		left := budget.Load()
 		if left <= 0 {
@@ -95,6 +96,17 @@ func (s *Store) count(ctx context.Context, feed log.Feed, shard int, from feeds.
 		}
 		p, err := s.o.Feeds.Read(ctx, feeds.Request{Feed: feed, After: after, Limit: int(min(left, 10_000)), Shards: []int{shard},
 			MaxBytes: lagPageBytes})
+		if errors.Is(err, feeds.ErrFuturePosition) && first {
+			first = false
+			// A checkpoint stored past a row's events (pastRows).
+			if moved, perr := s.pastRows(ctx, []int{shard}, pos); perr != nil {
+				err = perr
+			} else if moved {
+				after = feeds.NewCursor(pos)
+				continue
+			}
+		}
+		first = false
 		if err != nil {
 			return n, false, mark, err
 		}

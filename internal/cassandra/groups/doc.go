@@ -21,10 +21,11 @@
 //     acknowledgement's token must be one this keyspace issued to that
 //     member of that group for that shard under that epoch, and its
 //     position must be within the shard's committed log and, inside a log
-//     row, before the row's last event (feeds.Reader.CheckInRow: a
-//     checkpoint past a row's events stops its partition); anything else is
-//     400 invalid_position and moves nothing. Feed tokens, other groups'
-//     or members' tokens and made-up ones all fail the MAC.
+//     row, before the row's last event (feeds.Reader.CheckInRow: every
+//     read refuses a checkpoint past a row's events; one stored so by an
+//     older build is read on from the next row, pastRows); anything else
+//     is 400 invalid_position and moves nothing. Feed tokens, other
+//     groups' or members' tokens and made-up ones all fail the MAC.
 //   - A member that left holds nothing: a join reads the leases before it
 //     renews the member's row, and one that claimed a lease then reads
 //     the row at SERIAL and releases its claims if the member is gone

@@ -204,3 +204,59 @@ func TestGroupAckPartlyAppliedWithLeaseLost(t *testing.T) {
 		t.Errorf("ack: %v, want a *log.LeaseLostError of partition 2", err)
 	}
 }
+
+// TestGroupReadFromACheckpointPastARow: a checkpoint inside a log row past
+// its events, as builds before acks were checked against the row
+// (CheckInRow) could store, is read on from the next row, skipping no
+// event; every read from it was refused (the position past the row's
+// events), the partition stuck for good. Written here with CQL.
+func TestGroupReadFromACheckpointPastARow(t *testing.T) {
+	o := groupKeyspace(t, 1)
+	s := open(t, shardstore.Options{Cassandra: o})
+	defer s.Close()
+	ctx := context.Background()
+	for i := range 3 {
+		if _, err := appendN(ctx, s, fmt.Sprintf("stuck-%d", i), log.Any, 3); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mustJoin(t, s, "g", log.AllFeed, "a")
+	p := mustRead(t, s, "g", "a")
+	if len(p.Events) != 9 {
+		t.Fatalf("read %d events, want 9", len(p.Events))
+	}
+	tokens, id := mustGroupTokens(t, o, "g")
+	first, err := tokens.Decode(p.Events[0].Position, "g", id, "a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	row := first.Pos.Seq // the first row, of 3 events
+	sess := cassandratest.Session(t, o)
+	for _, index := range []int{3, 1000} {
+		t.Run(fmt.Sprintf("Index%d", index), func(t *testing.T) {
+			// Conditional, as the store writes the row (Paxos timestamps).
+			applied, err := sess.Query(`UPDATE shard_group_leases SET cp_seq = ?, cp_index = ? WHERE group_name = 'g' AND shard = 0 IF EXISTS`,
+				row, index).MapScanCAS(map[string]any{})
+			if err != nil || !applied {
+				t.Fatalf("write the checkpoint: %v %v", applied, err)
+			}
+			p, err := s.ReadGroup(ctx, log.GroupRead{Group: "g", Member: "a", Limit: 1000})
+			if err != nil {
+				t.Fatalf("read from %d.%d: %v", row, index, err)
+			}
+			if len(p.Events) != 6 || p.Events[0].Stream != "stuck-1" {
+				t.Fatalf("read %d events from %d.%d, want the 6 after the row", len(p.Events), row, index)
+			}
+			if info, err := s.DescribeGroup(ctx, "g"); err != nil || info.Lag != 6 {
+				t.Fatalf("lag %d (%v) from %d.%d, want 6", info.Lag, err, row, index)
+			}
+			// Acknowledged on, the checkpoint leaves the row.
+			if _, err := s.AckGroup(ctx, "g", "a", acksOf(p)); err != nil {
+				t.Fatal(err)
+			}
+			if p := mustRead(t, s, "g", "a"); len(p.Events) != 0 {
+				t.Fatalf("read %d events after the acknowledgement, want none", len(p.Events))
+			}
+		})
+	}
+}
