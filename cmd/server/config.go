@@ -300,14 +300,17 @@ func envName(flagName string) string {
 // in args wins over its environment variable, which wins over the value c
 // already holds. It rejects positional arguments.
 func (c *Config) ParseFlags(name string, args []string, getenv func(string) string, out io.Writer) error {
-	_, err := c.parse(name, args, getenv, out, nil, 0)
+	_, err := c.parse(name, args, getenv, out, nil, "", 0)
 	return err
 }
 
 // parse is ParseFlags with command flags of its own (extra, defined on the
-// same set, without environment variables) and up to maxArgs positional
-// arguments, which it returns.
-func (c *Config) parse(name string, args []string, getenv func(string) string, out io.Writer, extra func(*flag.FlagSet), maxArgs int) ([]string, error) {
+// same set) and up to maxArgs positional arguments, which it returns.
+// With extraEnv, each extra flag falls back to its variable too, named
+// with extraEnv after the prefix (EVENTLOG_VERIFY_RATE for verify's
+// --rate), so that a command's own flag is not read from a variable that
+// reads as a serve setting; without it (keys), extra flags have none.
+func (c *Config) parse(name string, args []string, getenv func(string) string, out io.Writer, extra func(*flag.FlagSet), extraEnv string, maxArgs int) ([]string, error) {
 	fs := c.flagSet(name, out)
 	fs.Usage = func() {
 		fmt.Fprintf(out, "Usage: %s [serve|migrate|keys|verify|version] [flags]\n\n", "server")
@@ -326,6 +329,7 @@ func (c *Config) parse(name string, args []string, getenv func(string) string, o
 		fmt.Fprintln(out, "           everything (or a repair failed)")
 		fmt.Fprintln(out, "  version  print the version")
 		fmt.Fprintln(out, "\nEvery flag falls back to its environment variable; a flag given on the command line wins.")
+		fmt.Fprintln(out, "verify's own flags have theirs under EVENTLOG_VERIFY_ (--rate: EVENTLOG_VERIFY_RATE); keys' own have none.")
 		fmt.Fprintln(out, "0 is refused, not taken for the default, by every flag whose help gives 0 no meaning of its own.")
 		fmt.Fprintln(out, "EVENTLOG_CASSANDRA_PASSWORD holds the Cassandra password when --cassandra-password-file is not given.\n\nFlags:")
 		fs.PrintDefaults()
@@ -342,7 +346,26 @@ func (c *Config) parse(name string, args []string, getenv func(string) string, o
 		return nil, envErr
 	}
 	if extra != nil {
+		common := map[string]bool{}
+		fs.VisitAll(func(f *flag.Flag) { common[f.Name] = true })
 		extra(fs)
+		if extraEnv != "" {
+			fs.VisitAll(func(f *flag.Flag) {
+				if common[f.Name] {
+					return
+				}
+				name := envName(extraEnv + f.Name)
+				f.Usage += " (env " + name + ")"
+				if v := getenv(name); v != "" && envErr == nil {
+					if err := fs.Set(f.Name, v); err != nil {
+						envErr = fmt.Errorf("%s=%q: %w", name, v, err)
+					}
+				}
+			})
+		}
+	}
+	if envErr != nil {
+		return nil, envErr
 	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {

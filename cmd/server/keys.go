@@ -62,7 +62,7 @@ func runKeys(ctx context.Context, args []string, getenv func(string) string, std
 	}
 	m := NewMain()
 	m.Stderr = stderr
-	pos, err := m.Config.parse("server keys "+sub, args, getenv, stderr, extra, nargs)
+	pos, err := m.Config.parse("server keys "+sub, args, getenv, stderr, extra, "", nargs)
 	if err == errHelp {
 		return 0
 	}

@@ -27,44 +27,17 @@ const exitCorrupt = 3 // read everything, and found corrupt rows (with --repair:
 // again from the shard log once the scan is done (repairRows), and its
 // line says what became of it.
 func runVerify(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
-	var (
-		vo     verify.Options
-		format string
-		fix    bool
-	)
-	extra := func(fs *flag.FlagSet) {
-		fs.BoolVar(&vo.Streams, "streams", false, "verify: also every stream row (stream_events, read by token range), not only the shard logs")
-		fs.BoolVar(&vo.Snapshots, "snapshots", false, "verify: also every snapshot (those over --max-snapshot-bytes are skipped, as the server skips them)")
-		fs.IntVar(&vo.Concurrency, "concurrency", 4, "verify: shards or token ranges read at once")
-		fs.Float64Var(&vo.Rate, "rate", 0, "verify: rows read a second at most, over all of them (0: no limit)")
-		fs.StringVar(&format, "format", "text", "verify: how corrupt rows are printed: text or json (a JSON object a line)")
-		fs.BoolVar(&fix, "repair", false, "verify: write each corrupt chunk or run row found again from the shard log records it was filled from\n"+
-			"(needs --streams; each such row's line says repaired, unrepairable, skipped or failed, and why)")
-	}
 	m := NewMain()
 	m.Stderr = stderr
-	_, err := m.Config.parse("server verify", args, getenv, stderr, extra, 0)
+	va, err := parseVerify(m, args, getenv, stderr)
 	if err == errHelp {
 		return 0
-	}
-	if err == nil && format != "text" && format != "json" {
-		err = fmt.Errorf("--format must be text or json, not %q", format)
-	}
-	if err == nil && fix && !vo.Streams {
-		err = fmt.Errorf("--repair needs --streams: it repairs the stream rows that finds")
-	}
-	if err == nil && vo.Concurrency < 1 {
-		err = fmt.Errorf("--concurrency must be at least 1")
-	}
-	if err == nil {
-		vo.MaxSnapshotBytes = m.Config.MaxSnapshotBytes
-		vo.EnsureDefaults()
-		err = vo.Validate()
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "server: %v\n", err)
 		return 2
 	}
+	vo, format, fix := va.opts, va.format, va.repair
 	session, o, ok := m.connectTool(ctx)
 	if !ok {
 		return 1
@@ -111,6 +84,45 @@ func runVerify(ctx context.Context, args []string, getenv func(string) string, s
 	}
 	m.logger().Info("verify found no corrupt row", attrs...)
 	return 0
+}
+
+// verifyArgs are server verify's own flags.
+type verifyArgs struct {
+	opts   verify.Options
+	format string // text or json
+	repair bool
+}
+
+// parseVerify parses server verify's command line into m.Config and its
+// own flags, each of which falls back to EVENTLOG_VERIFY_<FLAG>, as
+// serve's flags fall back to theirs.
+func parseVerify(m *Main, args []string, getenv func(string) string, stderr io.Writer) (verifyArgs, error) {
+	var va verifyArgs
+	vo := &va.opts
+	extra := func(fs *flag.FlagSet) {
+		fs.BoolVar(&vo.Streams, "streams", false, "verify: also every stream row (stream_events, read by token range), not only the shard logs")
+		fs.BoolVar(&vo.Snapshots, "snapshots", false, "verify: also every snapshot (those over --max-snapshot-bytes are skipped, as the server skips them)")
+		fs.IntVar(&vo.Concurrency, "concurrency", 4, "verify: shards or token ranges read at once")
+		fs.Float64Var(&vo.Rate, "rate", 0, "verify: rows read a second at most, over all of them (0: no limit)")
+		fs.StringVar(&va.format, "format", "text", "verify: how corrupt rows are printed: text or json (a JSON object a line)")
+		fs.BoolVar(&va.repair, "repair", false, "verify: write each corrupt chunk or run row found again from the shard log records it was filled from\n"+
+			"(needs --streams; each such row's line says repaired, unrepairable, skipped or failed, and why)")
+	}
+	_, err := m.Config.parse("server verify", args, getenv, stderr, extra, "verify-", 0)
+	if err != nil {
+		return va, err
+	}
+	switch {
+	case va.format != "text" && va.format != "json":
+		return va, fmt.Errorf("--format must be text or json, not %q", va.format)
+	case va.repair && !vo.Streams:
+		return va, fmt.Errorf("--repair needs --streams: it repairs the stream rows that finds")
+	case vo.Concurrency < 1:
+		return va, fmt.Errorf("--concurrency must be at least 1")
+	}
+	vo.MaxSnapshotBytes = m.Config.MaxSnapshotBytes
+	vo.EnsureDefaults()
+	return va, vo.Validate()
 }
 
 // findingText is a finding as one line of text: its kind, its key, and
