@@ -268,7 +268,11 @@ func (m *Main) openAuth(ctx context.Context, o cassandra.Options, h *httpapi.Con
 		m.logger().Info("authentication off: every listener is a loopback address (--auth)")
 		return nil
 	}
-	m.auth = auth.NewAuthenticator(ks, auth.Options{Logger: m.logger()})
+	ao := auth.Options{Logger: m.logger()}
+	if h.Registry != nil {
+		ao.Registerer = h.Registry
+	}
+	m.auth = auth.NewAuthenticator(ks, ao)
 	if err := m.auth.Start(ctx); err != nil {
 		return fmt.Errorf("authentication: %w", err)
 	}

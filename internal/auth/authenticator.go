@@ -7,8 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime/debug"
 	"sync"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Options configure an Authenticator. Zero fields take the defaults.
@@ -30,6 +33,9 @@ type Options struct {
 	Now func() time.Time
 	// Logger receives refresh failures. Default slog.Default().
 	Logger *slog.Logger
+	// Registerer, when set, registers
+	// eventlog_auth_refresh_failures_total.
+	Registerer prometheus.Registerer
 }
 
 func (o *Options) ensureDefaults() {
@@ -68,6 +74,10 @@ type Authenticator struct {
 	reload     sync.Mutex // one read at a time
 	lastReload time.Time  // when the last read (successful or not) started
 
+	// failures counts the reads of the keys that failed (an error, or a
+	// panic recovered), background or on demand.
+	failures prometheus.Counter
+
 	stop chan struct{}
 	done chan struct{}
 }
@@ -76,7 +86,14 @@ type Authenticator struct {
 // background refresh with Start.
 func NewAuthenticator(store KeyStore, o Options) *Authenticator {
 	o.ensureDefaults()
-	return &Authenticator{store: store, o: o}
+	a := &Authenticator{store: store, o: o, failures: prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "eventlog_auth_refresh_failures_total",
+		Help: "Reads of the API keys that failed (Cassandra, or a panic in the read, recovered); past MaxStale without a good one, every token is refused with 503.",
+	})}
+	if o.Registerer != nil {
+		o.Registerer.MustRegister(a.failures)
+	}
+	return a
 }
 
 // Store is the key store the authenticator reads.
@@ -86,7 +103,9 @@ func (a *Authenticator) Store() KeyStore { return a.store }
 func (a *Authenticator) MaxStale() time.Duration { return a.o.MaxStale }
 
 // Start reads the keys once (returning the error if that fails) and
-// re-reads them every Refresh until Close.
+// re-reads them every Refresh until Close. A refresh that fails, or
+// panics (recovered: reloadLocked), is logged and counted, and the next
+// tick tries again.
 func (a *Authenticator) Start(ctx context.Context) error {
 	if err := a.Reload(ctx); err != nil {
 		return err
@@ -129,7 +148,25 @@ func (a *Authenticator) Reload(ctx context.Context) error {
 	return a.reloadLocked(ctx)
 }
 
-func (a *Authenticator) reloadLocked(ctx context.Context) error {
+// errReadPanicked: a read of the keys panicked (a key row the store could
+// not decode?); the panic was recovered and logged with its stack.
+var errReadPanicked = errors.New("read api keys: panicked")
+
+// reloadLocked reads the keys. A panic in the read is recovered and
+// returned as an error: the copy held goes stale, and past MaxStale
+// tokens are refused with 503, where the panic would end the process
+// (the refresh's goroutine) on every instance at once, again at each
+// restart, for one bad row.
+func (a *Authenticator) reloadLocked(ctx context.Context) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			a.o.Logger.Error("api keys read panicked", "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+			err = fmt.Errorf("%w: %v", errReadPanicked, p)
+		}
+		if err != nil {
+			a.failures.Inc()
+		}
+	}()
 	start := a.o.Now()
 	a.lastReload = start
 	ks, err := a.store.Keys(ctx)

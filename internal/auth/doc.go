@@ -16,5 +16,8 @@
 //   - Revocation and expiry take effect on every instance within
 //     Authenticator's MaxStale (10s by default): each instance re-reads the
 //     keys every Refresh, and refuses every token (ErrKeysUnavailable) when
-//     its copy is older than MaxStale, rather than trust a stale one.
+//     its copy is older than MaxStale, rather than trust a stale one. A
+//     read that fails, or panics (recovered and logged with its stack),
+//     leaves the copy as it was: one bad key row makes the keys stale,
+//     never ends the process.
 package auth
