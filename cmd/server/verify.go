@@ -38,6 +38,9 @@ func runVerify(ctx context.Context, args []string, getenv func(string) string, s
 		return 2
 	}
 	vo, format, fix := va.opts, va.format, va.repair
+	// One limiter: --rate bounds the scan's rows and the repair's reads
+	// together.
+	vo.Limiter = verify.NewLimiter(vo.Rate)
 	session, o, ok := m.connectTool(ctx)
 	if !ok {
 		return 1
@@ -64,7 +67,7 @@ func runVerify(ctx context.Context, args []string, getenv func(string) string, s
 	var repaired int64
 	if fix {
 		var failed bool
-		repaired, failed = repairRows(ctx, session, rows, format, stdout, m.logger())
+		repaired, failed = repairRows(ctx, session, vo.Limiter, rows, format, stdout, m.logger())
 		attrs = append(attrs, "repaired", repaired)
 		if failed && err == nil {
 			err = errors.New("a repair failed")
@@ -103,7 +106,7 @@ func parseVerify(m *Main, args []string, getenv func(string) string, stderr io.W
 		fs.BoolVar(&vo.Streams, "streams", false, "verify: also every stream row (stream_events, read by token range), not only the shard logs")
 		fs.BoolVar(&vo.Snapshots, "snapshots", false, "verify: also every snapshot (those over --max-snapshot-bytes are skipped, as the server skips them)")
 		fs.IntVar(&vo.Concurrency, "concurrency", 4, "verify: shards or token ranges read at once")
-		fs.Float64Var(&vo.Rate, "rate", 0, "verify: rows read a second at most, over all of them (0: no limit)")
+		fs.Float64Var(&vo.Rate, "rate", 0, "verify: rows read a second at most, over all of them, --repair's reads included (0: no limit)")
 		fs.StringVar(&va.format, "format", "text", "verify: how corrupt rows are printed: text or json (a JSON object a line)")
 		fs.BoolVar(&va.repair, "repair", false, "verify: write each corrupt chunk or run row found again from the shard log records it was filled from\n"+
 			"(needs --streams; each such row's line says repaired, unrepairable, skipped or failed, and why)")

@@ -19,14 +19,15 @@ const repairFailed = "failed"
 
 // repairRows writes each corrupt stream row of rows (kind chunk or run)
 // again from the shard log (repair.Repairer.StreamRow), one after another,
-// and prints each finding with what became of it. It returns how many it
-// repaired, and whether any repair failed.
-func repairRows(ctx context.Context, session *gocql.Session, rows []verify.Finding, format string, stdout io.Writer, logger *slog.Logger) (repaired int64, failed bool) {
+// its reads spaced by limit (verify's --rate; nil: none), and prints each
+// finding with what became of it. It returns how many it repaired, and
+// whether any repair failed.
+func repairRows(ctx context.Context, session *gocql.Session, limit *verify.Limiter, rows []verify.Finding, format string, stdout io.Writer, logger *slog.Logger) (repaired int64, failed bool) {
 	if len(rows) == 0 {
 		return 0, false
 	}
 	enc := json.NewEncoder(stdout)
-	r, err := repair.New(ctx, session)
+	r, err := repair.New(ctx, session, limit) // a nil *verify.Limiter waits for nothing
 	for _, f := range rows {
 		res := repair.Result{}
 		if err == nil {

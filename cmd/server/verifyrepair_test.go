@@ -79,6 +79,22 @@ func sameEvents(a, b []log.RecordedEvent) bool {
 func repairLines(t *testing.T, keyspace string, hosts []string) (int, map[string]map[string]any, string) {
 	t.Helper()
 	code, out, errOut := verifyCmd(t, keyspace, hosts, "--streams", "--repair", "--format=json")
+	return code, jsonLines(t, out, "stream"), errOut
+}
+
+// verifyCmdLines runs verify with args (--format=json among them) and
+// returns its exit code and its lines, each without its error, keyed by
+// stream and last version.
+func verifyCmdLines(t *testing.T, keyspace string, hosts []string, args ...string) (int, map[string]map[string]any, string) {
+	t.Helper()
+	code, out, errOut := verifyCmd(t, keyspace, hosts, args...)
+	return code, jsonLines(t, out, "stream", "last_version"), errOut
+}
+
+// jsonLines are out's JSON lines, each without its error (which names a
+// checksum), keyed by the values of keys joined with "@".
+func jsonLines(t *testing.T, out string, keys ...string) map[string]map[string]any {
+	t.Helper()
 	lines := map[string]map[string]any{}
 	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
 		if line == "" {
@@ -89,10 +105,13 @@ func repairLines(t *testing.T, keyspace string, hosts []string) (int, map[string
 			t.Fatalf("not a JSON line: %q", line)
 		}
 		delete(f, "error")
-		s, _ := f["stream"].(string)
-		lines[s] = f
+		var k []string
+		for _, key := range keys {
+			k = append(k, fmt.Sprint(f[key]))
+		}
+		lines[strings.Join(k, "@")] = f
 	}
-	return code, lines, errOut
+	return lines
 }
 
 // TestVerifyRepair: server verify --streams --repair writes a corrupt
@@ -330,4 +349,47 @@ func TestVerifyRepairLeavesBlockUncompacted(t *testing.T) {
 	if err != nil || !sameEvents(got, want) {
 		t.Fatalf("after the repair: %v, %d events; want the %d before", err, len(got), len(want))
 	}
+}
+
+// TestVerifyRepairRate: --rate spaces the repair's reads too, the shard
+// log rows read back above all, on the scan's limiter. Twenty corrupt
+// chunk rows of a 60-event stream on one shard, each read back from its
+// own shard_seq: at 400 rows a second, those reads alone take over two
+// seconds (they were read at full speed, after a scan of some 120 rows).
+func TestVerifyRepairRate(t *testing.T) {
+	store, opts := shardstoretest.NewStore(t, func(so *shardstore.Options) { so.Cassandra.Shards = 1 })
+	o := opts.Cassandra
+	session := cassandratest.Session(t, o)
+	const n, corrupt, rate = 60, 20, 400.0
+	appendN(t, store, "q-rows", "q", n, true)
+	seq := func(v int64) int64 {
+		t.Helper()
+		var s int64
+		if err := session.Query(`SELECT shard_seq FROM stream_events WHERE stream = 'q-rows' AND bucket = 0 AND last_version = ?`, v).Scan(&s); err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	// Row v's repair reads every log row from seq 1 (the window is 256)
+	// to its own: at least those from version 1's.
+	s1, reads := seq(1), int64(0)
+	for v := int64(n - corrupt + 1); v <= n; v++ {
+		reads += seq(v) - s1 + 1
+		corruptRow(t, session, "q-rows", v, `{"q":`)
+	}
+	start := time.Now()
+	code, lines, errOut := verifyCmdLines(t, o.Keyspace, o.Hosts, "--streams", "--repair", "--format=json", fmt.Sprintf("--rate=%g", rate))
+	elapsed := time.Since(start)
+	if code != 0 || len(lines) != corrupt {
+		t.Fatalf("repair: exit %d, %d lines; want 0 and %d: %s", code, len(lines), corrupt, errOut)
+	}
+	for _, f := range lines {
+		if f["repair"] != "repaired" {
+			t.Fatalf("repair: %v", f)
+		}
+	}
+	if min := time.Duration(float64(reads-1) / rate * float64(time.Second)); elapsed < min {
+		t.Fatalf("verify and repair took %v; the repair's %d log rows alone take %v at %g a second", elapsed, reads, min, rate)
+	}
+	t.Logf("%v for the scan and %d log rows read back (at least %v)", elapsed, reads, time.Duration(float64(reads-1)/rate*float64(time.Second)))
 }

@@ -16,7 +16,9 @@
 // version not confirmed (the row's first_version cell is not checked by
 // its record, and may be the corrupt cell: it must be 1, its bucket's
 // first version, or follow a version another row of the bucket holds;
-// confirmFirst), and the row is unrepairable: nothing is written.
+// confirmFirst), and the row is unrepairable: nothing is written. Every
+// row read waits for the Repairer's Limiter, if any (server verify shares
+// its --rate limiter with the repair).
 //
 // The row is written again only with the same key, time and shard_seq, a
 // body that decodes to exactly the chunks of the log (checked before the

@@ -55,7 +55,7 @@ func TestRepairTrustsFirstVersion(t *testing.T) {
 	}
 	n, _, err := count()
 	t.Logf("before: %d events, %v", n, err)
-	r, err := New(ctx, plain)
+	r, err := New(ctx, plain, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

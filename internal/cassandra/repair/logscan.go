@@ -82,12 +82,15 @@ func (r *Repairer) logChunks(ctx context.Context, shard int, stream log.StreamID
 }
 
 // committed reads the committed rows of shard's log after seq lo up to hi,
-// in seq order.
+// in seq order, each row read (committed or not) one unit of r.limit.
 func (r *Repairer) committed(ctx context.Context, shard int, lo, hi int64) ([]shardlog.Row, error) {
 	var out []shardlog.Row
 	for g := shardlog.Segment(lo+1, r.segmentRows); g <= shardlog.Segment(hi, r.segmentRows); g++ {
 		var rows []shardlog.Row
 		lastSeq, _, err := r.log.Rows(ctx, shard, g, max(lo, g*r.segmentRows), min(hi, (g+1)*r.segmentRows), 64, func(row shardlog.Row) error {
+			if err := r.wait(ctx); err != nil {
+				return err
+			}
 			rows = append(rows, row)
 			return nil
 		})

@@ -50,7 +50,7 @@ func TestLogChunks(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	r, err := New(ctx, session)
+	r, err := New(ctx, session, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

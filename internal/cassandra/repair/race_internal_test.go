@@ -77,7 +77,7 @@ func TestRepairRaceCompaction(t *testing.T) {
 		t.Fatal(len(want), err)
 	}
 
-	r, err := New(ctx, plain)
+	r, err := New(ctx, plain, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -130,7 +130,7 @@ func TestRepairRaceCompaction(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer rs.Close()
-	rr, err := New(ctx, rs)
+	rr, err := New(ctx, rs, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

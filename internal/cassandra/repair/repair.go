@@ -72,6 +72,24 @@ type Repairer struct {
 	// maxRecords bounds the log records read back for one row
 	// (maxLogRecords).
 	maxRecords int64
+	limit      Limiter // nil: none
+}
+
+// Limiter spaces the rows a Repairer reads (verify.Limiter: server
+// verify's --rate, shared with its scan). Wait returns when the next row
+// may be read, or with ctx's error. A unit is one row read: a shard log
+// row read back (committed or not), the repaired row (read three times),
+// and the rows of its bucket read to confirm its first version.
+type Limiter interface {
+	Wait(ctx context.Context) error
+}
+
+// wait waits for r.limit, if any, before a row is read.
+func (r *Repairer) wait(ctx context.Context) error {
+	if r.limit == nil {
+		return nil
+	}
+	return r.limit.Wait(ctx)
 }
 
 // maxLogRecords is how many log records, at most, are read back from a
@@ -82,9 +100,10 @@ type Repairer struct {
 // reads.
 const maxLogRecords = 1_000_000
 
-// New reads the keyspace's shard count and segment size.
-func New(ctx context.Context, session *gocql.Session) (*Repairer, error) {
-	r := &Repairer{session: session, log: shardlog.New(session, gocql.LocalSerial), window: 256, maxRecords: maxLogRecords}
+// New reads the keyspace's shard count and segment size. limit, when not
+// nil, spaces the rows the Repairer reads.
+func New(ctx context.Context, session *gocql.Session, limit Limiter) (*Repairer, error) {
+	r := &Repairer{session: session, log: shardlog.New(session, gocql.LocalSerial), window: 256, maxRecords: maxLogRecords, limit: limit}
 	if err := session.Query(cqlConfig).WithContext(ctx).Idempotent(true).Scan(&r.shards, &r.segmentRows); err != nil {
 		return nil, cql.ReadErr("read keyspace_config", err)
 	}
@@ -111,6 +130,9 @@ func (r *Repairer) readRow(ctx context.Context, stream log.StreamID, bucket, las
 		t              time.Time
 		body           []byte
 	)
+	if err := r.wait(ctx); err != nil {
+		return storedRow{}, false, err
+	}
 	err = r.session.Query(cqlRow, string(stream), bucket, last).WithContext(ctx).Idempotent(true).Scan(&first, &t, &seq, &body, &wt)
 	if errors.Is(err, gocql.ErrNotFound) || err == nil && (first == nil || wt == nil) {
 		return storedRow{}, false, nil
@@ -247,6 +269,9 @@ func (r *Repairer) confirmFirst(ctx context.Context, stream log.StreamID, bucket
 		return "", nil
 	}
 	var f0 int64
+	if err := r.wait(ctx); err != nil {
+		return "", err
+	}
 	err = r.session.Query(cqlBucketFirst, string(stream), bucket).WithContext(ctx).Idempotent(true).Scan(&f0)
 	switch {
 	case err == nil && f0 == first:
@@ -260,6 +285,10 @@ func (r *Repairer) confirmFirst(ctx context.Context, stream log.StreamID, bucket
 		if f != nil && *f <= first-1 {
 			iter.Close()
 			return "", nil
+		}
+		if err := r.wait(ctx); err != nil {
+			iter.Close()
+			return "", err
 		}
 	}
 	if err := iter.Close(); err != nil {

@@ -82,7 +82,7 @@ func TestRepairTiesCompactionRun(t *testing.T) {
 	if n, err := readAll(store); n != 257 || err != nil {
 		t.Fatal(n, err)
 	}
-	r, err := New(ctx, plain)
+	r, err := New(ctx, plain, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -49,6 +49,10 @@ type Options struct {
 	Concurrency int
 	// Rate bounds the rows read a second, over all of them (0: none).
 	Rate float64
+	// Limiter, when set, spaces the rows read instead of one Run would
+	// make from Rate, so that other reads can share the one bound
+	// (`server verify --repair` reads the shard logs back under it).
+	Limiter *Limiter
 	// PageSize is the rows a query page holds. Default 16 (a row may be a
 	// block of up to 1 MiB).
 	PageSize int
@@ -116,7 +120,11 @@ func Run(ctx context.Context, session *gocql.Session, o Options, found func(Find
 	if err := o.Validate(); err != nil {
 		return Report{}, err
 	}
-	v := &verifier{session: session, o: o, found: found, limit: newLimiter(o.Rate)}
+	limit := o.Limiter
+	if limit == nil {
+		limit = NewLimiter(o.Rate)
+	}
+	v := &verifier{session: session, o: o, found: found, limit: limit}
 	var shards int
 	if err := session.Query(cqlShardCount).WithContext(ctx).Idempotent(true).Scan(&shards); err != nil {
 		return Report{}, cql.ReadErr("read keyspace_config", err)
@@ -162,7 +170,7 @@ func Run(ctx context.Context, session *gocql.Session, o Options, found func(Find
 type verifier struct {
 	session *gocql.Session
 	o       Options
-	limit   *limiter
+	limit   *Limiter
 
 	mu    sync.Mutex // serialises found
 	found func(Finding)
@@ -219,7 +227,7 @@ func (v *verifier) segment(ctx context.Context, shard int, g int64, bad *[]Findi
 			filled = max(filled, *fill)
 		}
 		if seq != nil {
-			if err := v.limit.wait(ctx); err != nil {
+			if err := v.limit.Wait(ctx); err != nil {
 				iter.Close()
 				return exists, filled, err
 			}
@@ -259,7 +267,7 @@ func (v *verifier) streamRange(ctx context.Context, lo, hi int64) error {
 	)
 	for iter.Scan(&stream, &bucket, &last, &first, &body, &ids) {
 		if last != nil { // else the partition's static row alone
-			if err := v.limit.wait(ctx); err != nil {
+			if err := v.limit.Wait(ctx); err != nil {
 				iter.Close()
 				return err
 			}
@@ -344,7 +352,7 @@ func (v *verifier) snapshotRange(ctx context.Context, lo, hi int64) error {
 		data, buf   []byte
 	)
 	for iter.Scan(&stream, &version, &compression, &data) {
-		if err := v.limit.wait(ctx); err != nil {
+		if err := v.limit.Wait(ctx); err != nil {
 			iter.Close()
 			return err
 		}
@@ -417,15 +425,20 @@ func each(ctx context.Context, limit, n int, fn func(context.Context, int) error
 	return first
 }
 
-// limiter spaces rows 1/rate seconds apart over all readers (nil: no
-// limit).
-type limiter struct {
+// Limiter spaces rows 1/rate seconds apart over all readers: a unit of
+// the rate is one row read from Cassandra (a shard log record, a stream
+// row, a snapshot; for a repair, a shard log row read back or a stream
+// row of the repaired one's bucket). A nil *Limiter sets no limit. Safe
+// for concurrent use.
+type Limiter struct {
 	mu       sync.Mutex
 	interval time.Duration
 	next     time.Time
 }
 
-func newLimiter(rate float64) *limiter {
+// NewLimiter returns a Limiter of rate rows a second (nil, no limit, for
+// a rate of 0 or less).
+func NewLimiter(rate float64) *Limiter {
 	if rate <= 0 {
 		return nil
 	}
@@ -434,13 +447,13 @@ func newLimiter(rate float64) *limiter {
 	// limit at all): it is the largest instead.
 	iv := float64(time.Second) / rate
 	if iv >= math.MaxInt64 {
-		return &limiter{interval: math.MaxInt64}
+		return &Limiter{interval: math.MaxInt64}
 	}
-	return &limiter{interval: time.Duration(iv)}
+	return &Limiter{interval: time.Duration(iv)}
 }
 
-// wait returns when the next row may be read.
-func (l *limiter) wait(ctx context.Context) error {
+// Wait returns when the next row may be read, or with ctx's error.
+func (l *Limiter) Wait(ctx context.Context) error {
 	if l == nil {
 		return ctx.Err()
 	}
