@@ -3,16 +3,10 @@ package repair
 import (
 	"bytes"
 	"context"
-	"encoding/json"
-	"fmt"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/google/uuid"
-
-	"github.com/eventlog/eventlog/internal/cassandra/cassandratest"
-	"github.com/eventlog/eventlog/internal/cassandra/shardstore"
 	"github.com/eventlog/eventlog/internal/cassandra/shardstore/shardstoretest"
 	"github.com/eventlog/eventlog/internal/cassandra/streams"
 	"github.com/eventlog/eventlog/internal/log"
@@ -26,19 +20,9 @@ import (
 // unrepairable now: 129 is not the bucket's first version, and no other
 // row holds version 128. Nothing is written, and reads still fail.
 func TestRepairTrustsFirstVersion(t *testing.T) {
-	store, opts := shardstoretest.NewStore(t, func(so *shardstore.Options) { so.NoBlocks = true })
-	ctx := context.Background()
-	plain := cassandratest.Session(t, opts.Cassandra)
 	const stream = "f-first"
-	for i := 1; i <= streams.BlockEvents; i++ {
-		req := log.AppendRequest{Stream: stream, Expected: log.Any, Events: []log.ProposedEvent{{ID: uuid.New(), ClientID: true, Type: "t", Data: json.RawMessage(fmt.Sprintf(`{"f":%d}`, i))}}}
-		if _, err := store.Append(ctx, req); err != nil {
-			t.Fatal(err)
-		}
-		if err := store.ReadStream(ctx, log.ReadRange{Stream: stream, From: int64(i)}, func(*log.RecordedEvent) error { return nil }); err != nil {
-			t.Fatal(err)
-		}
-	}
+	_, opts, plain, r := mustBlockStore(t, stream, "f", 0)
+	ctx := context.Background()
 	if n, err := streams.New(plain, 100, time.Hour).Compact(ctx, stream, 0, 1, streams.BlockEvents); n != 1 || err != nil {
 		t.Fatal(n, err)
 	}
@@ -55,10 +39,6 @@ func TestRepairTrustsFirstVersion(t *testing.T) {
 	}
 	n, _, err := count()
 	t.Logf("before: %d events, %v", n, err)
-	r, err := New(ctx, plain, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
 	row, _, _ := r.readRow(ctx, stream, 0, 256)
 	if err := plain.Query(`UPDATE stream_events USING TIMESTAMP ? SET first_version = 129 WHERE stream = ? AND bucket = 0 AND last_version = 256`, row.wt, stream).Exec(); err != nil {
 		t.Fatal(err)

@@ -1,9 +1,7 @@
 package repair
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"sync/atomic"
@@ -11,14 +9,11 @@ import (
 	"time"
 
 	gocql "github.com/apache/cassandra-gocql-driver/v2"
-	"github.com/google/uuid"
 
-	"github.com/eventlog/eventlog/internal/cassandra/cassandratest"
 	"github.com/eventlog/eventlog/internal/cassandra/shardstore"
 	"github.com/eventlog/eventlog/internal/cassandra/shardstore/shardstoretest"
 	"github.com/eventlog/eventlog/internal/cassandra/streams"
 	"github.com/eventlog/eventlog/internal/log"
-	"github.com/eventlog/eventlog/internal/partition"
 	"github.com/eventlog/eventlog/internal/record"
 )
 
@@ -50,20 +45,9 @@ func (o *afterRowRead) ObserveQuery(_ context.Context, q gocql.ObservedQuery) {
 // reads now, and refuses the block (ErrCorrupt); the repair writes the
 // whole row, and the stream reads whole both ways.
 func TestRepairRaceCompaction(t *testing.T) {
-	store, opts := shardstoretest.NewStore(t, func(so *shardstore.Options) { so.NoBlocks = true })
-	ctx := context.Background()
-	plain := cassandratest.Session(t, opts.Cassandra)
 	const stream = "z-race"
-	for i := 1; i <= streams.BlockEvents; i++ {
-		req := log.AppendRequest{Stream: stream, Expected: log.Any, Events: []log.ProposedEvent{{ID: uuid.New(), ClientID: true, Type: "t", Data: json.RawMessage(fmt.Sprintf(`{"z":%d}`, 1000+i))}}}
-		if _, err := store.Append(ctx, req); err != nil {
-			t.Fatal(err)
-		}
-		if err := store.ReadStream(ctx, log.ReadRange{Stream: stream, From: int64(i)}, func(*log.RecordedEvent) error { return nil }); err != nil {
-			t.Fatal(err)
-		}
-	}
-	var want []string
+	store, opts, plain, r := mustBlockStore(t, stream, "z", 1000)
+	ctx := context.Background()
 	readAll := func(s *shardstore.Store) ([]string, error) {
 		var out []string
 		err := s.ReadStream(ctx, log.ReadRange{Stream: stream, From: 1}, func(e *log.RecordedEvent) error {
@@ -77,11 +61,6 @@ func TestRepairRaceCompaction(t *testing.T) {
 		t.Fatal(len(want), err)
 	}
 
-	r, err := New(ctx, plain, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	shard := partition.ShardOf(stream, r.shards)
 	last, ok, err := r.readRow(ctx, stream, 0, 256)
 	if err != nil || !ok {
 		t.Fatal(ok, err)
@@ -89,32 +68,12 @@ func TestRepairRaceCompaction(t *testing.T) {
 	// A catch-up (a new owner) writes records 255 and 256 again as one
 	// run at key 256, as Runs does: rows 255 (255..255) and 256 (a run of
 	// 255..256) now both hold chunk 255.
-	parts, reason, err := r.logChunks(ctx, shard, stream, 0, 255, 256, last.seq)
-	if err != nil || reason != "" || len(parts) != 2 {
-		t.Fatal(len(parts), reason, err)
-	}
-	var pend []streams.Pending
-	for _, p := range parts {
-		pend = append(pend, streams.NewPending(p.seq, time.UnixMilli(p.time).UTC(), &p.chunk))
-	}
+	rewriteAsRun(t, r, stream, 0, 255, 256, last.seq, 2)
 	st := streams.New(plain, 100, time.Hour)
-	if err := st.WriteStream(ctx, pend, nil); err != nil {
-		t.Fatal(err)
-	}
 
 	// Row 255 corrupt on disk: its record changed, at its own write time
 	// (greater bytes, so that it wins the tie).
-	row, ok, err := r.readRow(ctx, stream, 0, 255)
-	if err != nil || !ok {
-		t.Fatal(ok, err)
-	}
-	bad := bytes.Replace(row.body, []byte(`{"z":1255}`), []byte(`{"z":1256}`), 1)
-	if bytes.Equal(bad, row.body) {
-		t.Fatalf("no data in the body")
-	}
-	if err := plain.Query(`UPDATE stream_events USING TIMESTAMP ? SET record = ? WHERE stream = ? AND bucket = 0 AND last_version = 255`, row.wt, bad, stream).Exec(); err != nil {
-		t.Fatal(err)
-	}
+	row := corruptAtOwnTime(t, r, stream, 0, 255, `{"z":1255}`, `{"z":1256}`)
 
 	// The repair's session: right after its second read of row 255 (the
 	// check just before its write), a server's compaction of block 1..256.
@@ -123,17 +82,7 @@ func TestRepairRaceCompaction(t *testing.T) {
 	obs := &afterRowRead{last: 255, n: 2, fn: func() {
 		compacted, cerr = st.Compact(ctx, stream, 0, 1, streams.BlockEvents)
 	}}
-	c := gocql.NewCluster(opts.Cassandra.Hosts...)
-	c.Keyspace, c.Consistency, c.Timeout, c.QueryObserver = opts.Cassandra.Keyspace, gocql.Quorum, 30*time.Second, obs
-	rs, err := c.CreateSession()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rs.Close()
-	rr, err := New(ctx, rs, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	rr := mustRepairer(t, observedSession(t, opts.Cassandra, obs))
 	res, err := rr.StreamRow(ctx, stream, 0, 255, 255)
 	if !obs.fired.Load() {
 		t.Fatalf("the compaction did not run in the window")

@@ -18,7 +18,6 @@ import (
 	"github.com/eventlog/eventlog/internal/cassandra/shardstore/shardstoretest"
 	"github.com/eventlog/eventlog/internal/cassandra/streams"
 	"github.com/eventlog/eventlog/internal/log"
-	"github.com/eventlog/eventlog/internal/partition"
 	"github.com/eventlog/eventlog/internal/record"
 )
 
@@ -82,11 +81,7 @@ func TestRepairTiesCompactionRun(t *testing.T) {
 	if n, err := readAll(store); n != 257 || err != nil {
 		t.Fatal(n, err)
 	}
-	r, err := New(ctx, plain, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	shard := partition.ShardOf(stream, r.shards)
+	r := mustRepairer(t, plain)
 	for _, k := range []int64{250, 256, 257} {
 		row, ok, err := r.readRow(ctx, stream, 1, k)
 		if err != nil || !ok {
@@ -96,25 +91,10 @@ func TestRepairTiesCompactionRun(t *testing.T) {
 	}
 	// A catch-up writes records 251..256 and 257 again as one run at 257.
 	row257, _, _ := r.readRow(ctx, stream, 1, 257)
-	parts, reason, err := r.logChunks(ctx, shard, stream, 1, 251, 257, row257.seq)
-	if err != nil || reason != "" || len(parts) != 2 {
-		t.Fatal(len(parts), reason, err)
-	}
-	var pend []streams.Pending
-	for _, p := range parts {
-		pend = append(pend, streams.NewPending(p.seq, time.UnixMilli(p.time).UTC(), &p.chunk))
-	}
-	if err := streams.New(plain, 100, time.Hour).WriteStream(ctx, pend, nil); err != nil {
-		t.Fatal(err)
-	}
+	rewriteAsRun(t, r, stream, 1, 251, 257, row257.seq, 2)
 	// Row 256 corrupt on disk, at its own timestamp (greater bytes).
-	row, _, _ := r.readRow(ctx, stream, 1, 256)
-	bad := bytes.Replace(row.body, []byte(`{"y":1}`), []byte(`{"y":2}`), 1)
-	if bytes.Equal(bad, row.body) || row.body[0] != 6 {
+	if row := corruptAtOwnTime(t, r, stream, 1, 256, `{"y":1}`, `{"y":2}`); row.body[0] != 6 {
 		t.Fatalf("body format %d", row.body[0])
-	}
-	if err := plain.Query(`UPDATE stream_events USING TIMESTAMP ? SET record = ? WHERE stream = ? AND bucket = 1 AND last_version = 256`, row.wt, bad, stream).Exec(); err != nil {
-		t.Fatal(err)
 	}
 
 	// The compaction's session: once it has read the block's rows, the
@@ -124,14 +104,7 @@ func TestRepairTiesCompactionRun(t *testing.T) {
 	obs := &onStatement{sub: "WRITETIME(record) FROM stream_events", fn: func() {
 		res, rerr = r.StreamRow(ctx, stream, 1, 251, 256)
 	}}
-	c := gocql.NewCluster(opts.Cassandra.Hosts...)
-	c.Keyspace, c.Consistency, c.Timeout, c.QueryObserver = opts.Cassandra.Keyspace, gocql.Quorum, 30*time.Second, obs
-	cs, err := c.CreateSession()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cs.Close()
-	n, cerr := streams.New(cs, 100, time.Hour).Compact(ctx, stream, 1, 250, 256)
+	n, cerr := streams.New(observedSession(t, opts.Cassandra, obs), 100, time.Hour).Compact(ctx, stream, 1, 250, 256)
 	if !obs.fired.Load() {
 		t.Fatalf("the repair did not run inside the compaction")
 	}
