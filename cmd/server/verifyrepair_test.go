@@ -312,12 +312,17 @@ func TestVerifyRepairBlock(t *testing.T) {
 	}
 }
 
-// TestVerifyRepairLeavesBlockUncompacted: a repaired chunk row's write
-// timestamp is one past its corrupt cell's, not rowTimestamp, so a
-// compaction leaves its complete block as rows (a run at the block's key
-// could otherwise tie with it, package repair) and the stream reads the
-// same.
-func TestVerifyRepairLeavesBlockUncompacted(t *testing.T) {
+// TestVerifyRepairCompactsBlock: a block holding repaired rows compacts
+// again, as one block row, and the stream reads the same. A repaired
+// row's write timestamp is one past its corrupt cell's, not rowTimestamp,
+// and compaction once left such a block as its rows for good. Row 4 is
+// corrupt at its own timestamp (it wins the tie: '4' changed to '5' is
+// the greater value), so its repair lands one above it; row 256, the
+// block's key, at a timestamp far above (as a write stamped with the
+// wall clock would be), so its repair lands above the block row's usual
+// timestamp: a block row written below it would lose at the key while
+// its batch deleted rows 1..255.
+func TestVerifyRepairCompactsBlock(t *testing.T) {
 	store, opts := shardstoretest.NewStore(t, func(so *shardstore.Options) { so.NoBlocks = true })
 	o := opts.Cassandra
 	session := cassandratest.Session(t, o)
@@ -326,28 +331,36 @@ func TestVerifyRepairLeavesBlockUncompacted(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The corrupt cell at the row's own timestamp, rowTimestamp (it wins
-	// the tie: '4' changed to '5' is the greater value), so that only the
-	// repair's timestamp keeps the compaction off the block.
 	c := mustCell(t, session, "k-rows", 4)
 	mustExec(t, session, `UPDATE stream_events USING TIMESTAMP ? SET record = ? WHERE stream = 'k-rows' AND bucket = 0 AND last_version = 4`,
 		c.wt, flipIn(t, c.body, `{"k":`))
+	c = mustCell(t, session, "k-rows", streams.BlockEvents)
+	mustExec(t, session, `UPDATE stream_events USING TIMESTAMP ? SET record = ? WHERE stream = 'k-rows' AND bucket = 0 AND last_version = ?`,
+		c.wt+time.Hour.Microseconds(), flipIn(t, c.body, `{"k":`), streams.BlockEvents)
 	if _, err := mustEvents(t, shardstoretest.Reopen(t, opts), "k-rows"); !errors.Is(err, log.ErrDataCorrupt) {
 		t.Fatalf("read after the corruption: %v, want data corrupt", err)
 	}
-	if code, lines, errOut := repairLines(t, o.Keyspace, o.Hosts); code != 0 || lines["k-rows"]["repair"] != "repaired" {
+	code, lines, errOut := verifyCmdLines(t, o.Keyspace, o.Hosts, "--streams", "--repair", "--format=json")
+	if code != 0 || len(lines) != 2 || lines["k-rows@4"]["repair"] != "repaired" || lines[fmt.Sprintf("k-rows@%d", streams.BlockEvents)]["repair"] != "repaired" {
 		t.Fatalf("repair: exit %d, %v: %s", code, lines, errOut)
 	}
 	n, err := streams.New(session, 100, time.Hour).Compact(context.Background(), "k-rows", 0, 1, streams.BlockEvents)
-	if err != nil || n != 0 {
-		t.Fatalf("compact: %d blocks, %v; want the block left as rows", n, err)
+	if err != nil || n != 1 {
+		t.Fatalf("compact: %d blocks, %v; want the block rewritten", n, err)
 	}
-	if c := mustCell(t, session, "k-rows", streams.BlockEvents); c.first != streams.BlockEvents {
-		t.Fatalf("the block's key holds %d..%d, want its one chunk", c.first, streams.BlockEvents)
+	if c := mustCell(t, session, "k-rows", streams.BlockEvents); c.first != 1 || !record.IsBlock(c.body) {
+		t.Fatalf("the block's key holds %d..%d (a block: %v), want a block of 1..%d", c.first, streams.BlockEvents, record.IsBlock(c.body), streams.BlockEvents)
+	}
+	var rows int
+	if err := session.Query(`SELECT COUNT(*) FROM stream_events WHERE stream = 'k-rows' AND bucket = 0`).Scan(&rows); err != nil || rows != 1 {
+		t.Fatalf("%d rows, %v; want the block row alone", rows, err)
 	}
 	got, err := mustEvents(t, shardstoretest.Reopen(t, opts), "k-rows")
 	if err != nil || !sameEvents(got, want) {
-		t.Fatalf("after the repair: %v, %d events; want the %d before", err, len(got), len(want))
+		t.Fatalf("after the compaction: %v, %d events; want the %d before", err, len(got), len(want))
+	}
+	if code, out, errOut := verifyCmd(t, o.Keyspace, o.Hosts, "--streams"); code != 0 || out != "" {
+		t.Fatalf("verify after the compaction: exit %d, %q: %s", code, out, errOut)
 	}
 }
 

@@ -28,8 +28,8 @@
 // partition's client ids stay as they are) at the corrupt record cell's
 // write timestamp plus one: at the same timestamp Cassandra keeps the
 // greater value, which may be the corrupt one. A compaction refuses a
-// block holding a corrupt row, and a block holding a repaired row (its
-// timestamp is not the one compaction writes rows at) stays as its rows
-// for good. Why that is safe beside running servers is argued in
-// repair.go (StreamRow).
+// block holding a corrupt row; a block holding a repaired row compacts
+// as any other, its block row written above the repaired row's
+// timestamp when the repaired row is at the block's key. Why that is
+// safe beside running servers is argued in repair.go (StreamRow).
 package repair

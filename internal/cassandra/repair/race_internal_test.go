@@ -43,7 +43,7 @@ func (o *afterRowRead) ObserveQuery(_ context.Context, q gocql.ObservedQuery) {
 // the delete's timestamp, then left a row with a record and no versions,
 // which every forward read failed on. A compaction checks every row it
 // reads now, and refuses the block (ErrCorrupt); the repair writes the
-// whole row, and the stream reads whole both ways.
+// whole row, and the stream reads whole both ways, then compacts.
 func TestRepairRaceCompaction(t *testing.T) {
 	const stream = "z-race"
 	store, opts, plain, r := mustBlockStore(t, stream, "z", 1000)
@@ -112,8 +112,11 @@ func TestRepairRaceCompaction(t *testing.T) {
 	if err != nil || back != streams.BlockEvents {
 		t.Errorf("backward read after: %d events, %v; want %d", back, err, streams.BlockEvents)
 	}
-	// The block holding the repaired row stays as its rows.
-	if n, err := st.Compact(ctx, stream, 0, 1, streams.BlockEvents); n != 0 || err != nil {
-		t.Errorf("a compaction after the repair: %d blocks, %v; want none", n, err)
+	// The block holding the repaired row compacts, and reads the same.
+	if n, err := st.Compact(ctx, stream, 0, 1, streams.BlockEvents); n != 1 || err != nil {
+		t.Errorf("a compaction after the repair: %d blocks, %v; want the block", n, err)
+	}
+	if got, err := readAll(shardstoretest.Reopen(t, opts)); err != nil || fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("forward read after the compaction: %d events, %v; want the %d acknowledged", len(got), err, len(want))
 	}
 }

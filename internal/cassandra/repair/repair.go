@@ -182,9 +182,13 @@ func (r *Repairer) readRow(ctx context.Context, stream log.StreamID, bucket, las
 //     the block (record.ErrCorrupt) when one is corrupt. So it never
 //     deletes the corrupt row, whether it reads the block before the
 //     repair's write or after, and never writes a run over it. Once
-//     repaired, the row's write timestamp is not rowTimestamp, which
-//     compactBlock refuses too: the block stays as its rows for good, and
-//     no run can tie with the repaired cells.
+//     repaired, the row's write timestamp is above rowTimestamp, and a
+//     compaction that reads it takes it: its range delete goes to the
+//     row's timestamp (at a tie the delete wins), and when the row is at
+//     the run's key the run goes above the row and above any timestamp a
+//     fill gives that key (streams' runTimestamp), so no run ties with
+//     the repaired cells, nor loses to them while its batch deletes the
+//     block's other rows.
 //   - The write sets every cell the repair checked (first_version, time,
 //     shard_seq, record) at one timestamp, so whatever shadows part of
 //     the row shadows all of it: no write can leave a row with a record

@@ -46,11 +46,13 @@ import (
 //   - A run key is never inside a range: ranges stop short of the block's
 //     last chunk, and another block's run is at its own last chunk, which
 //     no other block's range reaches.
-//   - All of it rests on every row's write timestamp being rowTimestamp
-//     of its time and events: a block holding a row written otherwise (a
-//     copy that did not keep write times, a row repaired by `server verify
-//     --repair` one past its corrupt cell's: package repair) is left as
-//     it is.
+//   - All of it rests on every row's write timestamp being at least
+//     rowTimestamp of its time and events: a block holding a row written
+//     below it (a copy that did not keep write times) is left as it is.
+//     A row above it (one repaired by `server verify --repair`, one past
+//     its corrupt cell's timestamp: package repair) is taken: the ranges
+//     go to its timestamp, and when it is at the run's key, holding fewer
+//     chunks, the run goes above it (runTimestamp).
 //   - Readers that passed a block's end before its run was written find
 //     the versions the deleted rows held in the run (rowReader: a bounded
 //     forward read reads on past its bound, a backward read fills a gap
@@ -59,7 +61,8 @@ import (
 //     events, at least that of any row at its key holding fewer of the
 //     block's chunks, so it replaces the one-chunk row there; a row at
 //     that key holding more (a run reaching back) wins and holds the
-//     block whole.
+//     block whole. A repaired row read at the key puts the run above
+//     every timestamp a fill gives the key (runTimestamp).
 //
 // Only partitions whose client ids are in their static row (low_ids_from
 // set, migration 0005 on) are compacted: before it a chunk row's ids
@@ -264,6 +267,7 @@ func (c *coverage) put(stream log.StreamID, bucket, v int64) {
 type blockRow struct {
 	first, last int64
 	wt          int64
+	lifted      bool // wt is above rowTimestamp (a repaired row)
 	parts       []record.Part
 }
 
@@ -289,13 +293,15 @@ func (s *Store) compactBlock(ctx context.Context, stream log.StreamID, bucket, l
 		if end != 0 && r.first > end {
 			break
 		}
-		if r.wt != rowTimestamp(t, r.last-r.first+1) {
+		if r.wt < rowTimestamp(t, r.last-r.first+1) {
 			// Not written as this package writes rows (a restore that
 			// did not keep write times?): the argument above does not
-			// hold, and the block stays as it is.
+			// hold, and the block stays as it is. Above it is a
+			// repaired row's (runTimestamp).
 			iter.Close()
 			return false, nil
 		}
+		r.lifted = r.wt > rowTimestamp(t, r.last-r.first+1)
 		r.parts = nil
 		if record.IsRun(body) {
 			err := record.DecodeRun(body, r.first, r.last, func(p *record.Part) error {
@@ -370,7 +376,7 @@ func (s *Store) compactBlock(ctx context.Context, stream log.StreamID, bucket, l
 	last := &parts[len(parts)-1]
 	runBody := record.AppendBlock(nil, parts)
 	b.Entries = append(b.Entries, gocql.BatchEntry{Stmt: cqlPutChunk, Idempotent: true,
-		Args: []any{string(stream), bucket, end, start, time.UnixMilli(last.Time).UTC(), last.Seq, runBody, rowTimestamp(time.UnixMilli(last.Time), end-start+1)}})
+		Args: []any{string(stream), bucket, end, start, time.UnixMilli(last.Time).UTC(), last.Seq, runBody, runTimestamp(rows, start, end, last.Time)}})
 	deleted := 0
 	var rlo, rhi, rts int64 // the range being built; rlo 0: none
 	flush := func() {
@@ -402,6 +408,28 @@ func (s *Store) compactBlock(ctx context.Context, stream log.StreamID, bucket, l
 		return false, cql.ReadErr("compact block", err) // idempotent: ReadErr maps it
 	}
 	return true, nil
+}
+
+// runTimestamp is the write timestamp of the block run of versions
+// start..end whose last chunk was committed at t (Unix milliseconds),
+// given the rows read for it: rowTimestamp, unless the row read at its
+// key holds fewer of its chunks with a write timestamp above its own
+// rowTimestamp (a repaired row: package repair writes it one past its
+// corrupt cell's, which may be far above). That row would win against
+// rowTimestamp while the batch deleted the block's other rows, so the
+// run goes above it and above every timestamp a fill gives that key
+// (rowTimestamp of record.MaxEvents): no row written later at the key
+// ties with it, and one holding more chunks loses to it, whose chunks
+// before the block are in rows the ranges do not reach (the rows were
+// read holding every version from the bucket's first).
+func runTimestamp(rows []blockRow, start, end, t int64) int64 {
+	ts := rowTimestamp(time.UnixMilli(t), end-start+1)
+	for _, r := range rows {
+		if r.last == end && r.first >= start && r.lifted {
+			ts = max(r.wt, rowTimestamp(time.UnixMilli(t), record.MaxEvents)) + 1
+		}
+	}
+	return ts
 }
 
 // checkedPlain is the plain body of a chunk read for a block, or an error

@@ -342,46 +342,64 @@ func TestReadsRacingCompaction(t *testing.T) {
 	}
 }
 
-// TestCompactLeavesForeignRows: a row whose write time is not the one
-// this package gives it (copied by a tool that does not keep write
-// times) makes its block stay as it is. Rewritten at the block's end,
-// such a row would win its key against the run, and the range deletes
-// would take the versions before it with them.
-func TestCompactLeavesForeignRows(t *testing.T) {
+// TestCompactForeignRows: the block's last row written again with a
+// write time other than the one this package gives it. Above it (a tool
+// that copies rows stamped with the wall clock; a row repaired one past
+// its corrupt cell's timestamp, package repair), it once made its block
+// stay as it is: written at rowTimestamp, the run would lose the key to
+// it while the range deletes took the versions before it. The run is
+// written above it now (runTimestamp), and the block reads whole as one
+// row. Below it, the block stays as it is.
+func TestCompactForeignRows(t *testing.T) {
 	o := cassandratest.NewKeyspace(t, nil)
 	session := cassandratest.Session(t, o)
 	s := streams.New(session, 50, time.Hour)
 	ctx := context.Background()
-	stream := log.StreamID("foreign")
-	idOf := func(v int64) uuid.UUID { return uuid.NewSHA1(uuid.NameSpaceOID, fmt.Appendf(nil, "foreign-%d", v)) }
-	sizes := make([]int, 300)
-	for i := range sizes {
-		sizes[i] = 1
-	}
-	cs := chunksOf(stream, time.Date(2026, 12, 6, 9, 0, 0, 0, time.UTC), 1, 1, sizes, idOf)
-	for i := range cs {
-		if err := s.WriteStream(ctx, cs[i:i+1], nil); err != nil {
-			t.Fatal(err)
-		}
-	}
-	var (
-		first, seq int64
-		tm         time.Time
-		body       []byte
-	)
-	if err := session.Query(`SELECT first_version, time, shard_seq, record FROM stream_events WHERE stream = ? AND bucket = 0 AND last_version = 256`, string(stream)).Scan(&first, &tm, &seq, &body); err != nil {
-		t.Fatal(err)
-	}
-	if err := session.Query(`INSERT INTO stream_events (stream, bucket, last_version, first_version, time, shard_seq, record) VALUES (?, 0, 256, ?, ?, ?, ?)`,
-		string(stream), first, tm, seq, body).Exec(); err != nil {
-		t.Fatal(err)
-	}
-	if k, err := s.Compact(ctx, stream, 0, 1, 300); err != nil || k != 0 {
-		t.Fatalf("compacted %d blocks, %v; want the block left as it is", k, err)
-	}
-	vs, _ := readAll(t, s, stream, log.ReadRange{})
-	if !slices.Equal(vs, seqTo(1, 300)) {
-		t.Fatalf("read %d versions, want 300", len(vs))
+	for _, c := range []struct {
+		name   string
+		above  bool
+		blocks int
+	}{{"Above", true, 1}, {"Below", false, 0}} {
+		t.Run(c.name, func(t *testing.T) {
+			stream := log.StreamID("foreign-" + c.name)
+			idOf := func(v int64) uuid.UUID { return uuid.NewSHA1(uuid.NameSpaceOID, fmt.Appendf(nil, "%s-%d", stream, v)) }
+			sizes := make([]int, 300)
+			for i := range sizes {
+				sizes[i] = 1
+			}
+			cs := chunksOf(stream, time.Date(2026, 12, 6, 9, 0, 0, 0, time.UTC), 1, 1, sizes, idOf)
+			for i := range cs {
+				if i == 255 && !c.above {
+					continue // written below, at a key that holds nothing yet
+				}
+				if err := s.WriteStream(ctx, cs[i:i+1], nil); err != nil {
+					t.Fatal(err)
+				}
+			}
+			p := &cs[255]
+			ts := time.Now().UnixMicro()
+			if !c.above {
+				ts = p.Time.UnixMicro() - 1000
+			}
+			if err := session.Query(`INSERT INTO stream_events (stream, bucket, last_version, first_version, time, shard_seq, record) VALUES (?, 0, 256, ?, ?, ?, ?) USING TIMESTAMP ?`,
+				string(stream), p.FirstVersion, p.Time, p.Seq, p.Body, ts).Exec(); err != nil {
+				t.Fatal(err)
+			}
+			if k, err := s.Compact(ctx, stream, 0, 1, 300); err != nil || k != c.blocks {
+				t.Fatalf("compacted %d blocks, %v; want %d", k, err, c.blocks)
+			}
+			vs, _ := readAll(t, s, stream, log.ReadRange{})
+			if !slices.Equal(vs, seqTo(1, 300)) {
+				t.Fatalf("read %d versions, want 300", len(vs))
+			}
+			var first int64
+			if err := session.Query(`SELECT first_version FROM stream_events WHERE stream = ? AND bucket = 0 AND last_version = 256`, string(stream)).Scan(&first); err != nil {
+				t.Fatal(err)
+			}
+			if want := map[bool]int64{true: 1, false: 256}[c.above]; first != want {
+				t.Fatalf("row 256 holds %d..256, want %d..256", first, want)
+			}
+		})
 	}
 }
 
