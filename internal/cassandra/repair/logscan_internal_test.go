@@ -3,8 +3,10 @@ package repair
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -100,6 +102,36 @@ func TestLogChunks(t *testing.T) {
 		}
 	})
 
+	t.Run("Limited", func(t *testing.T) {
+		row, ok, err := r.readRow(ctx, "w-run", 0, 10)
+		if err != nil || !ok {
+			t.Fatal(ok, err)
+		}
+		rows := int64(0) // the log rows a read back of the row sees
+		for lo := int64(0); lo < row.seq; lo += r.window {
+			got, err := r.committed(ctx, 0, lo, min(lo+r.window, row.seq))
+			if err != nil {
+				t.Fatal(err)
+			}
+			rows += int64(len(got))
+		}
+		lim := &countingLimiter{}
+		defer func(l Limiter) { r.limit = l }(r.limit)
+		r.limit = lim
+		if _, reason, err := r.logChunks(ctx, 0, "w-run", 0, 1, 10, row.seq); err != nil || reason != "" {
+			t.Fatal(reason, err)
+		}
+		// Every log row read back waits, those of every window (all
+		// committed here, one shard), and none is read unasked.
+		if n := lim.n.Load(); n < rows || n == 0 {
+			t.Fatalf("%d waits for the %d log rows read back", n, rows)
+		}
+		lim.err = context.Canceled
+		if _, _, err := r.logChunks(ctx, 0, "w-run", 0, 1, 10, row.seq); !errors.Is(err, context.Canceled) {
+			t.Fatalf("a limiter that fails: %v, want its error", err)
+		}
+	})
+
 	t.Run("CutChunk", func(t *testing.T) {
 		row, ok, err := r.readRow(ctx, "w-two", 0, 2)
 		if err != nil || !ok {
@@ -123,4 +155,15 @@ func TestLogChunks(t *testing.T) {
 			}
 		}
 	})
+}
+
+// countingLimiter counts its waits, and fails them with err when set.
+type countingLimiter struct {
+	n   atomic.Int64
+	err error
+}
+
+func (l *countingLimiter) Wait(context.Context) error {
+	l.n.Add(1)
+	return l.err
 }
