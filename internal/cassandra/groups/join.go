@@ -105,7 +105,7 @@ func (s *Store) JoinGroup(ctx context.Context, r log.JoinRequest) (log.Membershi
 			case held != nil:
 				out.Partitions = append(out.Partitions, *held)
 				if row.owner != member {
-					claimed = append(claimed, claim{shard: shard, epoch: held.Epoch, cp: row.cp})
+					claimed = append(claimed, claim{shard: shard, epoch: held.Epoch, until: held.Until, cp: row.cp})
 				}
 			}
 		})
@@ -215,11 +215,12 @@ func (s *Store) takeLease(ctx context.Context, g groupRow, group, member string,
 	return &log.Lease{Partition: shard, Epoch: epoch, Checkpoint: s.token(g, group, member, shard, epoch, row.cp), Until: until}, nil
 }
 
-// claim is a lease a join claimed: its shard, the epoch it claimed it at
-// and the checkpoint the row held.
+// claim is a lease a join claimed: its shard, the epoch and lease end it
+// claimed it with and the checkpoint the row held.
 type claim struct {
 	shard int
 	epoch int64
+	until time.Time
 	cp    feeds.ShardPos
 }
 
@@ -234,9 +235,15 @@ type claim struct {
 // the row is still the one this join wrote (its secret), a leave that
 // comes later reads the leases after the claims and releases them; if it
 // is gone or another's, the join releases what it claimed and answers
-// log.ErrNotMember. A fence in the leases' partition, checked by the
-// claim's own condition, would cost no read but a column the leave writes
-// and every claim names (docs/consumer-groups.md).
+// log.ErrNotMember. A release is also conditional on the lease end the
+// claim wrote: the member id may have joined again meanwhile, as a new
+// member, whose join found the claim in its name and renewed it (a new
+// lease end, the same owner and epoch); that lease is the new member's
+// now, and releasing it freed its partition for another member while the
+// new one handled it (TestGroupClaimCheckSparesARejoinedMember). A fence
+// in the leases' partition, checked by the claim's own condition, would
+// cost no read but a column the leave writes and every claim names
+// (docs/consumer-groups.md).
 func (s *Store) checkClaims(ctx context.Context, group, member, secret string, claimed []claim) error {
 	var hash []byte
 	err := s.o.Session.Query(cqlMemberSecret, group, member).WithContext(ctx).Consistency(s.o.Serial).Scan(&hash)
@@ -252,7 +259,7 @@ func (s *Store) checkClaims(ctx context.Context, group, member, secret string, c
 	var errs []error
 	for _, c := range claimed {
 		now := s.now(ctx)
-		if _, err := s.cas(ctx, "group release", cqlRelease, c.cp.Seq, c.cp.Index, zeroTime, now, group, c.shard, member, c.epoch, c.cp.Seq, c.cp.Index); err != nil {
+		if _, err := s.cas(ctx, "group release", cqlUnclaim, c.cp.Seq, c.cp.Index, zeroTime, now, group, c.shard, member, c.epoch, c.cp.Seq, c.cp.Index, c.until); err != nil {
 			errs = append(errs, fmt.Errorf("release partition %d: %w", c.shard, err))
 		}
 	}

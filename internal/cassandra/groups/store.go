@@ -40,6 +40,10 @@ const (
 	cqlAck         = `UPDATE shard_group_leases SET cp_seq = ?, cp_index = ?, acked_at = ? WHERE group_name = ? AND shard = ? IF owner = ? AND epoch = ? AND cp_seq = ? AND cp_index = ?`
 	cqlLeaseDelete = `DELETE FROM shard_group_leases WHERE group_name = ? AND shard = ? IF EXISTS`
 	cqlRelease     = `UPDATE shard_group_leases SET cp_seq = ?, cp_index = ?, owner = '', lease_until = ?, acked_at = ? WHERE group_name = ? AND shard = ? IF owner = ? AND epoch = ? AND cp_seq = ? AND cp_index = ?`
+	// cqlUnclaim is cqlRelease of a claim as its join made it: also
+	// conditional on its lease end, which a renewal since has moved
+	// (checkClaims).
+	cqlUnclaim = `UPDATE shard_group_leases SET cp_seq = ?, cp_index = ?, owner = '', lease_until = ?, acked_at = ? WHERE group_name = ? AND shard = ? IF owner = ? AND epoch = ? AND cp_seq = ? AND cp_index = ? AND lease_until = ?`
 )
 
 // zeroTime is lease_until of a released shard: long past.

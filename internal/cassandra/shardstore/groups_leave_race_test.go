@@ -2,6 +2,7 @@ package shardstore_test
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -105,6 +106,86 @@ func noOwners(t *testing.T, s *shardstore.Store, group string) {
 	for _, p := range info.Partitions {
 		if p.Owner != "" {
 			t.Errorf("partition %d owned by %q after its member left", p.Partition, p.Owner)
+		}
+	}
+}
+
+// TestGroupClaimCheckSparesARejoinedMember: a join whose member left while
+// it claimed a partition releases its claim (checkClaims), but by then the
+// member id may have joined again, as a new member with a new secret, and
+// that member's join may have found the claim in its name and renewed it:
+// its answer holds the partition, with a lease that has not ended. The
+// stale join's release (conditional on the owner's name and the epoch,
+// which the renewal keeps) then freed the partition under the new member,
+// and another member could claim it at once, while the new member still
+// handled it: two members on one partition. The leave runs inside the
+// stale heartbeat right before its claim, the new join right before the
+// release that follows.
+func TestGroupClaimCheckSparesARejoinedMember(t *testing.T) {
+	o := groupKeyspace(t, 2)
+	var (
+		s          *shardstore.Store
+		leave      atomic.Bool
+		rejoin     atomic.Bool
+		rejoined   log.Membership
+		rejoinErr  error
+		rejoinDone atomic.Bool
+	)
+	ctx := context.Background()
+	feed := log.AllFeed
+	s = open(t, shardstore.Options{Cassandra: o, GroupFault: func(op string) error {
+		switch {
+		case op == "group claim" && leave.CompareAndSwap(true, false):
+			if err := s.LeaveGroup(ctx, "g", "a"); err != nil {
+				t.Error(err)
+			}
+			rejoin.Store(true) // the leave's own releases are done
+		case op == "group release" && rejoin.CompareAndSwap(true, false):
+			// "a" joins again: a new member, with a new secret.
+			rejoined, rejoinErr = s.JoinGroup(ctx, log.JoinRequest{Group: "g", Feed: feed, Member: "a"})
+			rejoinDone.Store(true)
+		}
+		return nil
+	}})
+	defer s.Close()
+	m := mustJoin(t, s, "g", feed, "a")
+	if len(m.Partitions) != 2 {
+		t.Fatalf("a holds %d partitions, want 2", len(m.Partitions))
+	}
+	// a gives partition 1 up: its next heartbeat claims it again.
+	res, err := s.AckGroup(ctx, "g", "a", []log.Ack{{Partition: 1, Epoch: m.Partitions[1].Epoch, Release: true}})
+	if err != nil || len(res) != 1 || !res[0].Released {
+		t.Fatalf("release of partition 1: %+v %v", res, err)
+	}
+	leave.Store(true)
+	secret, _ := secrets.Load(t.Name() + "/g/a")
+	_, err = s.JoinGroup(ctx, log.JoinRequest{Group: "g", Feed: feed, Member: "a", Secret: secret.(string)})
+	if !errors.Is(err, log.ErrNotMember) {
+		t.Fatalf("the stale heartbeat: %v, want ErrNotMember", err)
+	}
+	if !rejoinDone.Load() {
+		t.Fatal("the stale heartbeat released nothing: no new join ran")
+	}
+	if rejoinErr != nil {
+		t.Fatalf("a joining again: %v", rejoinErr)
+	}
+	var held *log.Lease
+	for i := range rejoined.Partitions {
+		if rejoined.Partitions[i].Partition == 1 {
+			held = &rejoined.Partitions[i]
+		}
+	}
+	if held == nil {
+		t.Fatalf("a joined again holds %+v, want partition 1 among them", rejoined.Partitions)
+	}
+	info, err := s.DescribeGroup(ctx, "g")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range info.Partitions {
+		if p.Partition == 1 && (p.Owner != "a" || p.Epoch != held.Epoch) {
+			t.Errorf("partition 1 owned by %q at epoch %d while the new member a holds it at epoch %d until %v",
+				p.Owner, p.Epoch, held.Epoch, held.Until)
 		}
 	}
 }
