@@ -52,7 +52,9 @@ import (
 //     A row above it (one repaired by `server verify --repair`, one past
 //     its corrupt cell's timestamp: package repair) is taken: the ranges
 //     go to its timestamp, and when it is at the run's key, holding fewer
-//     chunks, the run goes above it (runTimestamp).
+//     chunks, the run goes above it (runTimestamp). A row's timestamp
+//     there is the largest of its cells' (a first_version cell stamped
+//     above record would outlive both: TestCompactCellAboveRecord).
 //   - Readers that passed a block's end before its run was written find
 //     the versions the deleted rows held in the run (rowReader: a bounded
 //     forward read reads on past its bound, a backward read fills a gap
@@ -80,7 +82,10 @@ const (
 	// The rows' versions, without their bodies, and the static
 	// low_ids_from.
 	cqlRowKeys = `SELECT first_version, last_version, low_ids_from FROM stream_events WHERE stream = ? AND bucket = ? AND last_version >= ? AND last_version <= ?`
-	cqlRowBody = `SELECT first_version, last_version, time, shard_seq, record, WRITETIME(record) FROM stream_events WHERE stream = ? AND bucket = ? AND last_version >= ? AND last_version <= ?`
+	// The write timestamp of each cell a run writes, not only record's: a
+	// cell written above the others (stamped with the wall clock) would
+	// outlive a delete or a run that reached record's alone.
+	cqlRowBody = `SELECT first_version, last_version, time, shard_seq, record, WRITETIME(first_version), WRITETIME(time), WRITETIME(shard_seq), WRITETIME(record) FROM stream_events WHERE stream = ? AND bucket = ? AND last_version >= ? AND last_version <= ?`
 	cqlDelRows = `DELETE FROM stream_events USING TIMESTAMP ? WHERE stream = ? AND bucket = ? AND last_version >= ? AND last_version <= ?`
 )
 
@@ -263,7 +268,8 @@ func (c *coverage) put(stream log.StreamID, bucket, v int64) {
 	c.m[k] = max(c.m[k], v)
 }
 
-// blockRow is a row read for a block: its chunks, and its write timestamp.
+// blockRow is a row read for a block: its chunks, and its write timestamp
+// (the largest of its cells').
 type blockRow struct {
 	first, last int64
 	wt          int64
@@ -287,13 +293,16 @@ func (s *Store) compactBlock(ctx context.Context, stream log.StreamID, bucket, l
 		t      time.Time
 		seq    int64
 		body   []byte
+		rt     int64    // record's write timestamp
+		ct     [3]int64 // first_version's, time's, shard_seq's
 	)
 	end := int64(0) // the last version of the chunk holding hi, once seen
-	for iter.Scan(&r.first, &r.last, &t, &seq, &body, &r.wt) {
+	for iter.Scan(&r.first, &r.last, &t, &seq, &body, &ct[0], &ct[1], &ct[2], &rt) {
 		if end != 0 && r.first > end {
 			break
 		}
-		if r.wt < rowTimestamp(t, r.last-r.first+1) {
+		r.wt = max(rt, ct[0], ct[1], ct[2])
+		if rt < rowTimestamp(t, r.last-r.first+1) {
 			// Not written as this package writes rows (a restore that
 			// did not keep write times?): the argument above does not
 			// hold, and the block stays as it is. Above it is a

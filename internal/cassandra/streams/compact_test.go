@@ -403,6 +403,83 @@ func TestCompactForeignRows(t *testing.T) {
 	}
 }
 
+// TestCompactCellAboveRecord: a row whose first_version cell was written
+// above its record cell (the same value, stamped with the wall clock),
+// the record itself one past its own timestamp as a repair writes it
+// (Repaired) or at its own. The compaction judged rows by
+// WRITETIME(record) alone: at the block's key the run's first_version
+// lost to that cell, leaving a block record under versions 256..256
+// while the batch deleted rows 1..255; inside a range the delete left
+// the cell alone, a row with versions and no record.
+func TestCompactCellAboveRecord(t *testing.T) {
+	o := cassandratest.NewKeyspace(t, nil)
+	session := cassandratest.Session(t, o)
+	s := streams.New(session, 50, time.Hour)
+	ctx := context.Background()
+	for _, c := range []struct {
+		name     string
+		key      int64
+		repaired bool
+	}{{"KeyRepaired", 256, true}, {"Key", 256, false}, {"RangeRepaired", 100, true}} {
+		t.Run(c.name, func(t *testing.T) {
+			stream := log.StreamID("cell-" + c.name)
+			idOf := func(v int64) uuid.UUID { return uuid.NewSHA1(uuid.NameSpaceOID, fmt.Appendf(nil, "%s-%d", stream, v)) }
+			sizes := make([]int, 300)
+			for i := range sizes {
+				sizes[i] = 1
+			}
+			cs := chunksOf(stream, time.Date(2026, 12, 6, 9, 0, 0, 0, time.UTC), 1, 1, sizes, idOf)
+			for i := range cs {
+				if err := s.WriteStream(ctx, cs[i:i+1], nil); err != nil {
+					t.Fatal(err)
+				}
+			}
+			p := &cs[c.key-1]
+			own := p.Time.UnixMicro() + 1 // rowTimestamp of a 1-event row
+			if c.repaired {
+				if err := session.Query(`UPDATE stream_events USING TIMESTAMP ? SET record = ? WHERE stream = ? AND bucket = 0 AND last_version = ?`,
+					own+1, p.Body, string(stream), c.key).Exec(); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := session.Query(`UPDATE stream_events USING TIMESTAMP ? SET first_version = ? WHERE stream = ? AND bucket = 0 AND last_version = ?`,
+				own+time.Hour.Microseconds(), c.key, string(stream), c.key).Exec(); err != nil {
+				t.Fatal(err)
+			}
+			k, err := s.Compact(ctx, stream, 0, 1, 300)
+			if err != nil {
+				t.Fatalf("compact: %d blocks, %v", k, err)
+			}
+			var vs []int64
+			err = s.Read(ctx, log.ReadRange{Stream: stream}, func(e *log.RecordedEvent) error {
+				vs = append(vs, e.Version)
+				return nil
+			})
+			if err != nil || !slices.Equal(vs, seqTo(1, 300)) {
+				t.Fatalf("after compacting %d blocks: read %d versions, %v; want 300", k, len(vs), err)
+			}
+			// No row is left with a cell and no record (verify reports it,
+			// unrepairable, and every compaction of the block fails on it).
+			var n int
+			if err := session.Query(`SELECT COUNT(*) FROM stream_events WHERE stream = ? AND bucket = 0 AND last_version = ?`, string(stream), c.key).Scan(&n); err != nil {
+				t.Fatal(err)
+			}
+			var body []byte
+			if n > 0 {
+				if err := session.Query(`SELECT record FROM stream_events WHERE stream = ? AND bucket = 0 AND last_version = ?`, string(stream), c.key).Scan(&body); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if n > 0 && body == nil {
+				t.Fatalf("row %d is left without its record", c.key)
+			}
+			if k, err := s.Compact(ctx, stream, 0, 1, 300); err != nil {
+				t.Fatalf("compact again: %d blocks, %v", k, err)
+			}
+		})
+	}
+}
+
 // TestCompactClosedBucket: once a stream's next bucket is open, the last
 // block of the bucket before it, partial, is rewritten as one row too,
 // and so is a bucket that never held a whole block (a slow stream's day).
