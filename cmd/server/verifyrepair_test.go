@@ -364,6 +364,43 @@ func TestVerifyRepairCompactsBlock(t *testing.T) {
 	}
 }
 
+// TestVerifyRepairFirstVersionAbove: row 256's first_version changed to
+// 255 by a write stamped with the wall clock (an hour above the row).
+// The repair confirms 255 (row 254 ends just before it) and writes the
+// row as chunks 255..256 at its record cell's timestamp plus one, below
+// that first_version cell, which stays. A compaction that judged rows by
+// their record cell alone then wrote the block row under that cell: it
+// read versions 255..256 over a block of 1..256 (every read refused it),
+// and rows 1..255 were deleted.
+func TestVerifyRepairFirstVersionAbove(t *testing.T) {
+	store, opts := shardstoretest.NewStore(t, func(so *shardstore.Options) { so.NoBlocks = true })
+	o := opts.Cassandra
+	session := cassandratest.Session(t, o)
+	appendN(t, store, "f-rows", "f", streams.BlockEvents, true)
+	want, err := mustEvents(t, store, "f-rows")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := mustCell(t, session, "f-rows", streams.BlockEvents)
+	mustExec(t, session, `UPDATE stream_events USING TIMESTAMP ? SET first_version = ? WHERE stream = 'f-rows' AND bucket = 0 AND last_version = ?`,
+		c.wt+time.Hour.Microseconds(), streams.BlockEvents-1, streams.BlockEvents)
+	code, lines, errOut := verifyCmdLines(t, o.Keyspace, o.Hosts, "--streams", "--repair", "--format=json")
+	if code != 0 || len(lines) != 1 || lines[fmt.Sprintf("f-rows@%d", streams.BlockEvents)]["repair"] != "repaired" {
+		t.Fatalf("repair: exit %d, %v: %s", code, lines, errOut)
+	}
+	n, err := streams.New(session, 100, time.Hour).Compact(context.Background(), "f-rows", 0, 1, streams.BlockEvents)
+	if err != nil || n != 1 {
+		t.Fatalf("compact: %d blocks, %v; want the block rewritten", n, err)
+	}
+	got, err := mustEvents(t, shardstoretest.Reopen(t, opts), "f-rows")
+	if err != nil || !sameEvents(got, want) {
+		t.Fatalf("after the compaction: %v, %d events; want the %d before", err, len(got), len(want))
+	}
+	if code, out, errOut := verifyCmd(t, o.Keyspace, o.Hosts, "--streams"); code != 0 || out != "" {
+		t.Fatalf("verify after the compaction: exit %d, %q: %s", code, out, errOut)
+	}
+}
+
 // TestVerifyRepairRate: --rate spaces the repair's reads too, the shard
 // log rows read back above all, on the scan's limiter. Twenty corrupt
 // chunk rows of a 60-event stream on one shard, each read back from its
