@@ -31,8 +31,9 @@ import (
 // builds may compress them to different bytes, and either decodes to
 // them). What keeps that safe with readers and writers at any moment:
 //
-//   - The run and the deletes are one mutation (a single-partition
-//     batch): a reader sees the rows before or after, and rows that
+//   - The run is written first, and the deletes (a single-partition
+//     batch) only once its key's row is read back holding the block: a
+//     reader sees the rows, both, or the run, and rows that
 //     overlap are read once each chunk anyway (rowReader).
 //   - Only rows that lie wholly inside the block are deleted, each range
 //     at the largest write timestamp among the rows read in it: a row
@@ -86,6 +87,7 @@ const (
 	// cell written above the others (stamped with the wall clock) would
 	// outlive a delete or a run that reached record's alone.
 	cqlRowBody = `SELECT first_version, last_version, time, shard_seq, record, WRITETIME(first_version), WRITETIME(time), WRITETIME(shard_seq), WRITETIME(record) FROM stream_events WHERE stream = ? AND bucket = ? AND last_version >= ? AND last_version <= ?`
+	cqlKeyRow  = `SELECT first_version FROM stream_events WHERE stream = ? AND bucket = ? AND last_version = ?`
 	cqlDelRows = `DELETE FROM stream_events USING TIMESTAMP ? WHERE stream = ? AND bucket = ? AND last_version >= ? AND last_version <= ?`
 )
 
@@ -226,7 +228,7 @@ func (s *Store) compact(ctx context.Context, stream log.StreamID, bucket, f0, fr
 // a compaction found the rows holding every version from the bucket's
 // first. Once true that stays true, whoever compacts: compactBlock is the
 // only delete, and a row it deletes (read, or written since at a key in
-// a range) holds chunks that are in the run of the same batch or, before
+// a range) holds chunks that are in the run read back before it or, before
 // the block, in rows the ranges do not reach (keys below it, or rows
 // reaching back, which ranges skip), so no version loses its last row.
 // Anything that ever deletes rows otherwise (a stream's deletion, a
@@ -382,10 +384,6 @@ func (s *Store) compactBlock(ctx context.Context, stream log.StreamID, bucket, l
 	// ranges of consecutive keys that skip the rows reaching back.
 	slices.SortFunc(rows, func(a, b blockRow) int { return cmp.Compare(a.last, b.last) })
 	b := s.session.Batch(gocql.UnloggedBatch).WithContext(ctx)
-	last := &parts[len(parts)-1]
-	runBody := record.AppendBlock(nil, parts)
-	b.Entries = append(b.Entries, gocql.BatchEntry{Stmt: cqlPutChunk, Idempotent: true,
-		Args: []any{string(stream), bucket, end, start, time.UnixMilli(last.Time).UTC(), last.Seq, runBody, runTimestamp(rows, start, end, last.Time)}})
 	deleted := 0
 	var rlo, rhi, rts int64 // the range being built; rlo 0: none
 	flush := func() {
@@ -413,8 +411,33 @@ func (s *Store) compactBlock(ctx context.Context, stream log.StreamID, bucket, l
 	if deleted == 0 {
 		return false, nil
 	}
-	if err := b.Exec(); err != nil {
+	// The run first, then the deletes once the key's row is read back
+	// holding the block (the run, or a row reaching back). In one batch, a
+	// row holding fewer chunks written at the key since the read and above
+	// the run (a repair, one past a corrupt cell's timestamp) kept the key
+	// while the deletes took the block's other rows
+	// (TestRepairInsidePausedCompaction). Read back so, the key's row
+	// holds the block: a repair that reads it then writes it again from
+	// its first_version.
+	last := &parts[len(parts)-1]
+	ts := runTimestamp(rows, start, end, last.Time)
+	err := s.session.Query(cqlPutChunk, string(stream), bucket, end, start, time.UnixMilli(last.Time).UTC(), last.Seq, record.AppendBlock(nil, parts), ts).
+		WithContext(ctx).Idempotent(true).Exec()
+	if err != nil {
 		return false, cql.ReadErr("compact block", err) // idempotent: ReadErr maps it
+	}
+	var first int64
+	err = s.session.Query(cqlKeyRow, string(stream), bucket, end).WithContext(ctx).Idempotent(true).Scan(&first)
+	switch {
+	case err == gocql.ErrNotFound:
+		return false, nil
+	case err != nil:
+		return false, cql.ReadErr("read block row", err)
+	case first > start:
+		return false, nil // a shorter row holds the key: the block stays as its rows
+	}
+	if err := b.Exec(); err != nil {
+		return false, cql.ReadErr("compact block", err)
 	}
 	return true, nil
 }
@@ -425,7 +448,8 @@ func (s *Store) compactBlock(ctx context.Context, stream log.StreamID, bucket, l
 // key holds fewer of its chunks with a write timestamp above its own
 // rowTimestamp (a repaired row: package repair writes it one past its
 // corrupt cell's, which may be far above). That row would win against
-// rowTimestamp while the batch deleted the block's other rows, so the
+// rowTimestamp, and the block would stay as its rows (once, while the
+// same batch deleted the block's other rows), so the
 // run goes above it and above every timestamp a fill gives that key
 // (rowTimestamp of record.MaxEvents): no row written later at the key
 // ties with it, and one holding more chunks loses to it, whose chunks
