@@ -95,9 +95,7 @@ func (sh *shard) commitBatch(batch []*pending) error {
 		cur := tv.version
 		if e := p.req.Expected; e.Exact() && int64(e) < cur {
 			if len(p.ids) > 0 && !notAt(h, tv, int64(e)+1, min(int64(e)+int64(len(p.req.Events)), cur), p.ids) {
-				if h.recent == nil {
-					h.recent = &recentIDs{} // recording from the next batch on
-				}
+				sh.heads.makeRecent(h) // recording from the next batch on
 				checks = append(checks, &check{p: p, version: cur, buckets: bucketsOf(tv.bucket.Number, tv.prev)})
 				continue
 			}

@@ -36,7 +36,7 @@ type head struct {
 	low *lowFilter
 	// recent, when set, has the ids of the stream's newest versions
 	// (recentIDs): made at its first exact-version conflict checked
-	// against the stream.
+	// against the stream, for at most maxRecent heads a shard.
 	recent *recentIDs
 	// pruneAt, when above the limit, is the size at which pruneIDs looks
 	// again: twice what the last pass could not drop (ids not yet
@@ -144,6 +144,10 @@ type heads struct {
 	// apart from filterBudget, since the heads that need one most are
 	// those whose filter that budget dropped.
 	lowBytes, lowBudget int
+	// recent counts the heads with recent ids (recentIDs), at most
+	// maxRecent a shard: a stream's first checked conflict gives its head
+	// some, and over many streams every head would hold 1 KB.
+	recent int
 }
 
 // filterBytesPerBudgetID is the filter bytes a shard may take per id of
@@ -268,6 +272,9 @@ func (hs *heads) evict(filled int64, gone func(log.StreamID)) {
 			hs.dropFilter(h)
 			if h.low != nil {
 				hs.lowBytes -= h.low.bytes()
+			}
+			if h.recent != nil {
+				hs.recent--
 			}
 			gone(h.stream)
 		}

@@ -11,6 +11,20 @@ import (
 // stream as before.
 const recentCap = 64
 
+// maxRecent bounds the heads of a shard with recent ids (1 MiB of them
+// at recentCap): enough for the streams contended at a time; a conflict
+// on another stream is checked against the stream, as before.
+const maxRecent = 1024
+
+// makeRecent gives h an empty record of recent ids, which starts at its
+// next batch, unless the shard's heads have maxRecent of them.
+func (hs *heads) makeRecent(h *head) {
+	if h.recent == nil && hs.recent < maxRecent {
+		h.recent = &recentIDs{}
+		hs.recent++
+	}
+}
+
 // recentIDs is the event ids, client-chosen or made by the server, of a
 // stream's newest versions as this owner committed them. A head gets one
 // at its first exact-version conflict that had to be checked against the

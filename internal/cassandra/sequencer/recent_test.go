@@ -3,6 +3,7 @@ package sequencer
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -114,5 +115,57 @@ func TestExactConflictsAnsweredFromRecentIDs(t *testing.T) {
 	}
 	if v := streamVersion(t, s, stream); v != 7+recentCap {
 		t.Fatalf("stream at version %d, want %d", v, 7+recentCap)
+	}
+}
+
+// TestRecentIDsRing: the record keeps the newest recentCap versions, and
+// a gap since its last version starts it again (an id is never answered
+// for a version it was not committed at).
+func TestRecentIDsRing(t *testing.T) {
+	var r recentIDs
+	ids := newIDs(recentCap + 10)
+	r.add(5, ids[:3])
+	r.add(8, ids[3:])
+	if _, ok := r.at(14); ok {
+		t.Error("version 14 held after the ring dropped it")
+	}
+	for i, id := range ids[10:] {
+		if got, ok := r.at(int64(15 + i)); !ok || got != id {
+			t.Fatalf("version %d: %v %v, want %v", 15+i, got, ok, id)
+		}
+	}
+	if _, ok := r.at(int64(5 + len(ids))); ok {
+		t.Error("a version past the last recorded is held")
+	}
+	r.add(100, ids[:1])
+	if _, ok := r.at(15); ok {
+		t.Error("after a gap, versions before it are still held")
+	}
+	if got, ok := r.at(100); !ok || got != ids[0] {
+		t.Errorf("version 100 after the gap: %v %v", got, ok)
+	}
+}
+
+// TestRecentIDsBudget: at most maxRecent heads of a shard record recent
+// ids; an evicted head gives its place back.
+func TestRecentIDsBudget(t *testing.T) {
+	hs := newHeads(maxRecent, 1000)
+	var all []*head
+	for i := range maxRecent + 1 {
+		h := &head{stream: log.StreamID(fmt.Sprintf("s-%d", i)), ids: map[uuid.UUID]idAt{}, prev: -1}
+		hs.put(h)
+		hs.makeRecent(h)
+		all = append(all, h)
+	}
+	if all[maxRecent].recent != nil || hs.recent != maxRecent {
+		t.Fatalf("%d heads record recent ids (the last %v); want %d", hs.recent, all[maxRecent].recent != nil, maxRecent)
+	}
+	hs.evict(0, func(log.StreamID) {}) // the least recently used, all[0], goes
+	if hs.recent != maxRecent-1 {
+		t.Fatalf("%d heads counted after an eviction, want %d", hs.recent, maxRecent-1)
+	}
+	hs.makeRecent(all[maxRecent])
+	if all[maxRecent].recent == nil {
+		t.Fatal("no recent ids for a head once an evicted one gave its place back")
 	}
 }
