@@ -74,15 +74,7 @@ func TestGroupClaimRacingLeave(t *testing.T) {
 	}})
 	defer s.Close()
 	feed := log.AllFeed
-	m := mustJoin(t, s, "g", feed, "a")
-	if len(m.Partitions) != 2 {
-		t.Fatalf("a holds %d partitions, want 2", len(m.Partitions))
-	}
-	// a gives partition 1 up: its next heartbeat claims it again.
-	res, err := s.AckGroup(ctx, "g", "a", []log.Ack{{Partition: 1, Epoch: m.Partitions[1].Epoch, Release: true}})
-	if err != nil || len(res) != 1 || !res[0].Released {
-		t.Fatalf("release of partition 1: %+v %v", res, err)
-	}
+	joinReleasingOne(t, s, feed)
 	armed.Store(true)
 	secret, _ := secrets.Load(t.Name() + "/g/a")
 	hb, err := s.JoinGroup(ctx, log.JoinRequest{Group: "g", Feed: feed, Member: "a", Secret: secret.(string)})
@@ -148,18 +140,10 @@ func TestGroupClaimCheckSparesARejoinedMember(t *testing.T) {
 		return nil
 	}})
 	defer s.Close()
-	m := mustJoin(t, s, "g", feed, "a")
-	if len(m.Partitions) != 2 {
-		t.Fatalf("a holds %d partitions, want 2", len(m.Partitions))
-	}
-	// a gives partition 1 up: its next heartbeat claims it again.
-	res, err := s.AckGroup(ctx, "g", "a", []log.Ack{{Partition: 1, Epoch: m.Partitions[1].Epoch, Release: true}})
-	if err != nil || len(res) != 1 || !res[0].Released {
-		t.Fatalf("release of partition 1: %+v %v", res, err)
-	}
+	joinReleasingOne(t, s, feed)
 	leave.Store(true)
 	secret, _ := secrets.Load(t.Name() + "/g/a")
-	_, err = s.JoinGroup(ctx, log.JoinRequest{Group: "g", Feed: feed, Member: "a", Secret: secret.(string)})
+	_, err := s.JoinGroup(ctx, log.JoinRequest{Group: "g", Feed: feed, Member: "a", Secret: secret.(string)})
 	if !errors.Is(err, log.ErrNotMember) {
 		t.Fatalf("the stale heartbeat: %v, want ErrNotMember", err)
 	}
@@ -187,5 +171,19 @@ func TestGroupClaimCheckSparesARejoinedMember(t *testing.T) {
 			t.Errorf("partition 1 owned by %q at epoch %d while the new member a holds it at epoch %d until %v",
 				p.Owner, p.Epoch, held.Epoch, held.Until)
 		}
+	}
+}
+
+// joinReleasingOne joins member a to group g of two partitions and has it
+// give partition 1 up, so that a's next heartbeat claims it again.
+func joinReleasingOne(t *testing.T, s *shardstore.Store, feed log.Feed) {
+	t.Helper()
+	m := mustJoin(t, s, "g", feed, "a")
+	if len(m.Partitions) != 2 {
+		t.Fatalf("a holds %d partitions, want 2", len(m.Partitions))
+	}
+	res, err := s.AckGroup(context.Background(), "g", "a", []log.Ack{{Partition: 1, Epoch: m.Partitions[1].Epoch, Release: true}})
+	if err != nil || len(res) != 1 || !res[0].Released {
+		t.Fatalf("release of partition 1: %+v %v", res, err)
 	}
 }
