@@ -224,8 +224,15 @@ func missingMigrations(ctx context.Context, session *gocql.Session, o Options, m
 
 // schemaNotAgreed reports whether err is a read that failed because a
 // replica does not know the table the coordinator read (Cassandra's
-// INCOMPATIBLE_SCHEMA, reason 3), as while a new table spreads.
+// INCOMPATIBLE_SCHEMA, reason 3), as while a new table spreads, or
+// because the coordinator itself did not know it yet (a server error
+// "java.lang.IllegalArgumentException: Unknown CF <id>", seen in CI's
+// concurrent migrations on three nodes).
 func schemaNotAgreed(err error) bool {
+	var re gocql.RequestError
+	if errors.As(err, &re) && re.Code() == gocql.ErrCodeServer && strings.Contains(re.Message(), "Unknown CF") {
+		return true
+	}
 	var rf *gocql.RequestErrReadFailure
 	if !errors.As(err, &rf) {
 		return false

@@ -2,10 +2,13 @@ package cassandra
 
 import (
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	gocql "github.com/apache/cassandra-gocql-driver/v2"
 
 	"github.com/eventlog/eventlog/schema"
 )
@@ -143,5 +146,34 @@ func TestLowestNodeIsUpOrNot(t *testing.T) {
 	}
 	if _, ok := lowestNode(nil); ok {
 		t.Fatal("a node chosen from none")
+	}
+}
+
+// serverError is a driver error with a code and message, as gocql's
+// error frames are.
+type serverError struct {
+	code int
+	msg  string
+}
+
+func (e serverError) Code() int       { return e.code }
+func (e serverError) Message() string { return e.msg }
+func (e serverError) Error() string   { return e.msg }
+
+// TestSchemaNotAgreedUnknownCF: a coordinator that does not know a table
+// another migrator has just created answers a server error naming its id
+// (CI's concurrent migrations on three nodes); the read is made again
+// after schema agreement, as a replica's refusal is. Other server errors
+// are not.
+func TestSchemaNotAgreedUnknownCF(t *testing.T) {
+	unknown := fmt.Errorf("read applied migrations: %w", serverError{gocql.ErrCodeServer, "java.lang.IllegalArgumentException: Unknown CF 743d67b0-f29b-11f1-9ec5-458102bbe5a9"})
+	if !schemaNotAgreed(unknown) {
+		t.Error("Unknown CF not taken for a schema not yet agreed")
+	}
+	if schemaNotAgreed(serverError{gocql.ErrCodeServer, "java.lang.NullPointerException"}) {
+		t.Error("another server error taken for a schema not yet agreed")
+	}
+	if schemaNotAgreed(serverError{gocql.ErrCodeInvalid, "Unknown CF in a query's text"}) {
+		t.Error("an invalid query taken for a schema not yet agreed")
 	}
 }
